@@ -1,0 +1,49 @@
+use crate::{ExecError, ProcessHandle, ProcessSpec};
+use async_trait::async_trait;
+use std::path::{Path, PathBuf};
+
+/// A file found by [`Executor::list_files`], relative to the directory searched.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileEntry {
+    pub path: PathBuf,
+    pub size: u64,
+}
+
+/// A place where one build's steps run: a workspace directory plus the ability to run
+/// processes in it. The local backend runs them on this machine; the Kubernetes backend
+/// runs them in pod containers through the kiln agent.
+///
+/// Every path given to these methods is either absolute or relative to [`Executor::workspace`].
+#[async_trait]
+pub trait Executor: Send + Sync {
+    /// The workspace root as the steps see it (`WORKSPACE`).
+    fn workspace(&self) -> &Path;
+
+    /// A short name for logs and messages, e.g. `local` or `pod kiln-build-42/maven`.
+    fn describe(&self) -> String;
+
+    /// Starts a process. Its output arrives through the returned handle.
+    async fn spawn(&self, spec: ProcessSpec) -> Result<ProcessHandle, ExecError>;
+
+    async fn read_file(&self, path: &Path) -> Result<Vec<u8>, ExecError>;
+
+    /// Writes a file, creating its parent directories.
+    async fn write_file(&self, path: &Path, bytes: &[u8]) -> Result<(), ExecError>;
+
+    async fn file_exists(&self, path: &Path) -> Result<bool, ExecError>;
+
+    /// Removes a directory and everything in it; a missing directory is not an error.
+    async fn delete_dir(&self, path: &Path) -> Result<(), ExecError>;
+
+    /// Creates a directory and its parents.
+    async fn create_dir(&self, path: &Path) -> Result<(), ExecError>;
+
+    /// Regular files below `dir` whose path relative to `dir` matches one of the Ant-style
+    /// `includes` globs (`**/*.xml`, `target/*.jar`) and none of the `excludes`, sorted by path.
+    async fn list_files(
+        &self,
+        dir: &Path,
+        includes: &[String],
+        excludes: &[String],
+    ) -> Result<Vec<FileEntry>, ExecError>;
+}

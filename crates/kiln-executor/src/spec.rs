@@ -1,0 +1,80 @@
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// A process the engine wants run: argv, the complete environment, and a working directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcessSpec {
+    /// Program and arguments; `argv[0]` is looked up on the `PATH` of `env`.
+    pub argv: Vec<String>,
+    /// The whole environment of the process (nothing is inherited implicitly).
+    pub env: BTreeMap<String, String>,
+    /// Working directory; relative paths are relative to the executor's workspace root.
+    pub cwd: PathBuf,
+    /// Bytes written to the process's stdin, which is then closed (empty: /dev/null).
+    pub stdin: Vec<u8>,
+}
+
+impl ProcessSpec {
+    pub fn new(argv: Vec<String>) -> Self {
+        ProcessSpec {
+            argv,
+            env: BTreeMap::new(),
+            cwd: PathBuf::from("."),
+            stdin: Vec::new(),
+        }
+    }
+
+    pub fn env(mut self, env: BTreeMap<String, String>) -> Self {
+        self.env = env;
+        self
+    }
+
+    pub fn cwd(mut self, cwd: impl Into<PathBuf>) -> Self {
+        self.cwd = cwd.into();
+        self
+    }
+
+    pub fn stdin(mut self, bytes: Vec<u8>) -> Self {
+        self.stdin = bytes;
+        self
+    }
+}
+
+/// Which stream of the process a chunk came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StreamKind {
+    Stdout,
+    Stderr,
+}
+
+/// A piece of a process's output. `offset` counts bytes of both streams together, in the
+/// order the runner received them, so a follower can resume at any offset.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutputChunk {
+    pub stream: StreamKind,
+    pub offset: u64,
+    pub bytes: Vec<u8>,
+}
+
+/// How a process ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// It exited with this code.
+    Code(i32),
+    /// It was ended by this signal (e.g. after a kill on timeout or cancellation).
+    Signal(i32),
+}
+
+impl ExitStatus {
+    pub fn success(self) -> bool {
+        self == ExitStatus::Code(0)
+    }
+
+    /// The shell convention: the exit code, or 128 + signal.
+    pub fn code(self) -> i32 {
+        match self {
+            ExitStatus::Code(c) => c,
+            ExitStatus::Signal(s) => 128 + s,
+        }
+    }
+}
