@@ -49,7 +49,7 @@ impl Span {
 }
 
 /// A value together with where it was written.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct Spanned<T> {
     pub value: T,
     pub span: Span,

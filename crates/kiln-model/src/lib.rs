@@ -1,1 +1,33 @@
-//! kiln-model
+//! The validated pipeline model: a Jenkinsfile's syntax tree lowered into typed directives,
+//! stages, steps, conditions and post blocks, with Jenkins' rules checked.
+//!
+//! [`lower`] never stops at the first problem: it returns the model it could build and every
+//! [`Diagnostic`] it found, so one `kiln lint` run shows them all. A model is only handed on
+//! (to kiln-plan and the engine) when there are no errors.
+//!
+//! Depends on kiln-syntax and kiln-diagnostics only; does no IO.
+
+mod agent;
+mod catalog;
+mod condition;
+mod lower;
+mod options;
+mod parameter;
+mod pipeline;
+mod step;
+
+pub use agent::{Agent, AgentKind, DockerAgent, DockerfileAgent, KubernetesAgent};
+pub use catalog::{
+    native_step, plugin_of, ArgType, BodyRule, ParamDef, StepDef, StepId, PLUGIN_STEPS, STEPS,
+};
+pub use condition::{Comparator, Condition, ConditionKind};
+pub use lower::{load, lower};
+pub use options::{OptionKind, Options, PipelineOption, Retention, Timeout};
+pub use parameter::{Parameter, ParameterKind, ToolRef, Trigger, TriggerKind};
+pub use pipeline::{
+    Axis, Document, EnvEntry, EnvValue, Exclude, ExcludeAxis, Input, LibraryRef, Matrix,
+    Pipeline, Post, PostBlock, PostCondition, Preamble, ScriptBlock, Stage, StageBody, When,
+};
+pub use step::{Step, StepArg, StepKind};
+
+pub use kiln_diagnostics::Diagnostic;

@@ -1,0 +1,149 @@
+use async_trait::async_trait;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Everything a build needs besides its plan and executor.
+#[derive(Clone)]
+pub struct BuildSpec {
+    /// `JOB_NAME`; for `kiln run`, the workspace directory's name.
+    pub job_name: String,
+    /// `BUILD_NUMBER`.
+    pub number: u64,
+    /// Parameter values given at trigger time (`-p NAME=VALUE`); the pipeline's defaults
+    /// fill the rest. Checked against the pipeline's `parameters` before the build starts.
+    pub params: BTreeMap<String, String>,
+    /// The environment the build starts from (for local runs: this process's environment).
+    pub base_env: BTreeMap<String, String>,
+    /// The source the build is for, when known: `checkout scm` checks out exactly this.
+    pub scm: Option<ScmInfo>,
+    /// Where stashes, archived artifacts and test reports of this build are kept.
+    pub build_dir: PathBuf,
+    /// Why the build runs, e.g. `Started by user` or `Started by timer` (for `triggeredBy`).
+    pub cause: BuildCause,
+    pub credentials: Arc<dyn CredentialStore>,
+    pub input: Arc<dyn InputHandler>,
+}
+
+/// The repository and commit a build is for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScmInfo {
+    /// A git URL or local path.
+    pub url: String,
+    /// The commit to check out.
+    pub commit: String,
+    /// The branch the commit was resolved from (`BRANCH_NAME`), if any.
+    pub branch: Option<String>,
+    /// The tag being built (`TAG_NAME`), if any.
+    pub tag: Option<String>,
+    /// For change requests (pull/merge requests): `CHANGE_ID`, `CHANGE_TARGET`, ...
+    pub change: BTreeMap<String, String>,
+}
+
+/// What started a build, as Jenkins' cause classes name them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BuildCause {
+    User(String),
+    Timer,
+    Scm,
+    Upstream { job: String, number: u64 },
+    Webhook(String),
+}
+
+impl BuildCause {
+    /// Jenkins' short cause name, matched by `when { triggeredBy '...' }`.
+    pub fn class_name(&self) -> &'static str {
+        match self {
+            BuildCause::User(_) => "UserIdCause",
+            BuildCause::Timer => "TimerTrigger",
+            BuildCause::Scm | BuildCause::Webhook(_) => "SCMTrigger",
+            BuildCause::Upstream { .. } => "UpstreamCause",
+        }
+    }
+
+    pub fn description(&self) -> String {
+        match self {
+            BuildCause::User(u) => format!("Started by user {u}"),
+            BuildCause::Timer => "Started by timer".into(),
+            BuildCause::Scm => "Started by an SCM change".into(),
+            BuildCause::Upstream { job, number } => format!("Started by upstream project {job} build number {number}"),
+            BuildCause::Webhook(what) => format!("Started by {what}"),
+        }
+    }
+}
+
+/// A stored secret, as the Jenkins credential types that pipelines bind.
+#[derive(Clone)]
+pub enum Credential {
+    /// "Secret text".
+    Secret(String),
+    UsernamePassword { username: String, password: String },
+    /// "Secret file": the content; bound steps get a temporary file path.
+    File { name: String, content: Vec<u8> },
+    SshKey { username: String, private_key: String, passphrase: Option<String> },
+}
+
+impl Credential {
+    /// The values that must never appear in a log.
+    pub fn secrets(&self) -> Vec<String> {
+        match self {
+            Credential::Secret(s) => vec![s.clone()],
+            Credential::UsernamePassword { password, .. } => vec![password.clone()],
+            Credential::File { content, .. } => String::from_utf8(content.clone()).into_iter().collect(),
+            Credential::SshKey { private_key, passphrase, .. } => {
+                let mut v = vec![private_key.clone()];
+                v.extend(passphrase.clone());
+                v
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self {
+            Credential::Secret(_) => "Secret",
+            Credential::UsernamePassword { .. } => "UsernamePassword",
+            Credential::File { .. } => "File",
+            Credential::SshKey { .. } => "SshKey",
+        };
+        write!(f, "Credential::{kind}(****)")
+    }
+}
+
+/// Where credentials come from (a local file for `kiln run`, the server's store later).
+pub trait CredentialStore: Send + Sync {
+    fn get(&self, id: &str) -> Option<Credential>;
+}
+
+/// No credentials at all.
+pub struct NoCredentials;
+
+impl CredentialStore for NoCredentials {
+    fn get(&self, _id: &str) -> Option<Credential> {
+        None
+    }
+}
+
+/// A paused `input` step or stage `input` asking someone to proceed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InputRequest {
+    pub id: String,
+    pub message: String,
+    pub ok: String,
+    /// Parameters asked for, with their defaults.
+    pub parameters: Vec<(String, String)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InputAnswer {
+    /// Proceed, with parameter values (and who approved).
+    Proceed { values: BTreeMap<String, String>, by: String },
+    Abort { by: String },
+}
+
+/// Answers `input` requests: a terminal prompt for `kiln run`, the API for the server.
+#[async_trait]
+pub trait InputHandler: Send + Sync {
+    async fn request(&self, req: InputRequest) -> InputAnswer;
+}

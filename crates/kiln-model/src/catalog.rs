@@ -1,0 +1,347 @@
+//! The steps kiln knows: its own (with their parameters) and the Jenkins plugin steps it
+//! does not provide, so `kiln lint` can name every gap when a pipeline is migrated.
+
+use serde::Serialize;
+
+/// The steps kiln provides natively.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum StepId {
+    Sh,
+    Echo,
+    Error,
+    Dir,
+    WithEnv,
+    Timeout,
+    Retry,
+    Sleep,
+    CatchError,
+    WarnError,
+    Unstable,
+    WriteFile,
+    ReadFile,
+    FileExists,
+    DeleteDir,
+    CleanWs,
+    Pwd,
+    IsUnix,
+    Stash,
+    Unstash,
+    ArchiveArtifacts,
+    Junit,
+    Checkout,
+    Git,
+    Input,
+    WithCredentials,
+    Timestamps,
+    AnsiColor,
+    Container,
+    Tool,
+}
+
+/// The type an argument must have when it is written as a literal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum ArgType {
+    String,
+    Bool,
+    Int,
+    List,
+    Map,
+    /// A string or a list of strings.
+    StringOrList,
+    Any,
+}
+
+impl ArgType {
+    pub fn describe(self) -> &'static str {
+        match self {
+            ArgType::String => "a string",
+            ArgType::Bool => "a boolean",
+            ArgType::Int => "a number",
+            ArgType::List => "a list",
+            ArgType::Map => "a map",
+            ArgType::StringOrList => "a string or a list",
+            ArgType::Any => "a value",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct ParamDef {
+    pub name: &'static str,
+    pub ty: ArgType,
+    pub required: bool,
+}
+
+/// Whether a step takes a `{ }` block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodyRule {
+    None,
+    Optional,
+    Required,
+}
+
+/// A native step: its parameters (the first is the one a single positional argument
+/// fills, as in `sh 'make'`), and whether it takes a block.
+#[derive(Clone, Copy, Debug)]
+pub struct StepDef {
+    pub name: &'static str,
+    pub id: StepId,
+    pub params: &'static [ParamDef],
+    pub body: BodyRule,
+}
+
+const fn p(name: &'static str, ty: ArgType) -> ParamDef {
+    ParamDef {
+        name,
+        ty,
+        required: false,
+    }
+}
+
+const fn req(name: &'static str, ty: ArgType) -> ParamDef {
+    ParamDef {
+        name,
+        ty,
+        required: true,
+    }
+}
+
+use ArgType as T;
+use BodyRule as B;
+
+const fn def(name: &'static str, id: StepId, params: &'static [ParamDef], body: BodyRule) -> StepDef {
+    StepDef {
+        name,
+        id,
+        params,
+        body,
+    }
+}
+
+/// Every native step.
+pub const STEPS: &[StepDef] = &[
+    def(
+        "sh",
+        StepId::Sh,
+        &[
+            req("script", T::String),
+            p("returnStdout", T::Bool),
+            p("returnStatus", T::Bool),
+            p("label", T::String),
+            p("encoding", T::String),
+        ],
+        B::None,
+    ),
+    def("echo", StepId::Echo, &[req("message", T::Any)], B::None),
+    def("error", StepId::Error, &[req("message", T::Any)], B::None),
+    def("dir", StepId::Dir, &[req("path", T::String)], B::Required),
+    def("withEnv", StepId::WithEnv, &[req("overrides", T::List)], B::Required),
+    def(
+        "timeout",
+        StepId::Timeout,
+        &[req("time", T::Int), p("unit", T::String), p("activity", T::Bool)],
+        B::Required,
+    ),
+    def("retry", StepId::Retry, &[req("count", T::Int), p("conditions", T::List)], B::Required),
+    def("sleep", StepId::Sleep, &[req("time", T::Int), p("unit", T::String)], B::None),
+    def(
+        "catchError",
+        StepId::CatchError,
+        &[
+            p("message", T::String),
+            p("buildResult", T::String),
+            p("stageResult", T::String),
+            p("catchInterruptions", T::Bool),
+        ],
+        B::Required,
+    ),
+    def(
+        "warnError",
+        StepId::WarnError,
+        &[req("message", T::String), p("catchInterruptions", T::Bool)],
+        B::Required,
+    ),
+    def("unstable", StepId::Unstable, &[req("message", T::String)], B::None),
+    def(
+        "writeFile",
+        StepId::WriteFile,
+        &[req("file", T::String), req("text", T::String), p("encoding", T::String)],
+        B::None,
+    ),
+    def("readFile", StepId::ReadFile, &[req("file", T::String), p("encoding", T::String)], B::None),
+    def("fileExists", StepId::FileExists, &[req("file", T::String)], B::None),
+    def("deleteDir", StepId::DeleteDir, &[], B::None),
+    def(
+        "cleanWs",
+        StepId::CleanWs,
+        &[
+            p("patterns", T::List),
+            p("deleteDirs", T::Bool),
+            p("disableDeferredWipeout", T::Bool),
+            p("notFailBuild", T::Bool),
+            p("cleanWhenSuccess", T::Bool),
+            p("cleanWhenFailure", T::Bool),
+            p("cleanWhenAborted", T::Bool),
+            p("cleanWhenUnstable", T::Bool),
+            p("cleanWhenNotBuilt", T::Bool),
+        ],
+        B::None,
+    ),
+    def("pwd", StepId::Pwd, &[p("tmp", T::Bool)], B::None),
+    def("isUnix", StepId::IsUnix, &[], B::None),
+    def(
+        "stash",
+        StepId::Stash,
+        &[
+            req("name", T::String),
+            p("includes", T::String),
+            p("excludes", T::String),
+            p("useDefaultExcludes", T::Bool),
+            p("allowEmpty", T::Bool),
+        ],
+        B::None,
+    ),
+    def("unstash", StepId::Unstash, &[req("name", T::String)], B::None),
+    def(
+        "archiveArtifacts",
+        StepId::ArchiveArtifacts,
+        &[
+            req("artifacts", T::String),
+            p("excludes", T::String),
+            p("allowEmptyArchive", T::Bool),
+            p("fingerprint", T::Bool),
+            p("onlyIfSuccessful", T::Bool),
+            p("caseSensitive", T::Bool),
+            p("defaultExcludes", T::Bool),
+            p("followSymlinks", T::Bool),
+        ],
+        B::None,
+    ),
+    def(
+        "junit",
+        StepId::Junit,
+        &[
+            req("testResults", T::String),
+            p("allowEmptyResults", T::Bool),
+            p("skipPublishingChecks", T::Bool),
+            p("skipMarkingBuildUnstable", T::Bool),
+            p("keepLongStdio", T::Bool),
+            p("healthScaleFactor", T::Any),
+        ],
+        B::None,
+    ),
+    def(
+        "checkout",
+        StepId::Checkout,
+        &[req("scm", T::Any), p("poll", T::Bool), p("changelog", T::Bool)],
+        B::None,
+    ),
+    def(
+        "git",
+        StepId::Git,
+        &[
+            req("url", T::String),
+            p("branch", T::String),
+            p("credentialsId", T::String),
+            p("changelog", T::Bool),
+            p("poll", T::Bool),
+        ],
+        B::None,
+    ),
+    def(
+        "input",
+        StepId::Input,
+        &[
+            req("message", T::String),
+            p("id", T::String),
+            p("ok", T::String),
+            p("submitter", T::String),
+            p("submitterParameter", T::String),
+            p("parameters", T::List),
+        ],
+        B::None,
+    ),
+    def("withCredentials", StepId::WithCredentials, &[req("bindings", T::List)], B::Required),
+    def("timestamps", StepId::Timestamps, &[], B::Required),
+    def("ansiColor", StepId::AnsiColor, &[p("colorMapName", T::String)], B::Required),
+    def("container", StepId::Container, &[req("name", T::String), p("shell", T::String)], B::Required),
+    def("tool", StepId::Tool, &[req("name", T::String), p("type", T::String)], B::None),
+];
+
+/// The native step called `name`.
+pub fn native_step(name: &str) -> Option<&'static StepDef> {
+    STEPS.iter().find(|s| s.name == name)
+}
+
+/// Well-known Jenkins steps kiln does not provide, with the plugin each comes from.
+pub const PLUGIN_STEPS: &[(&str, &str)] = &[
+    ("bat", "Windows batch (kiln runs steps on Linux; use `sh`)"),
+    ("powershell", "Windows PowerShell (kiln runs steps on Linux; use `sh` or `pwsh`)"),
+    ("pwsh", "PowerShell"),
+    ("publishHTML", "HTML Publisher plugin"),
+    ("emailext", "Email Extension plugin"),
+    ("emailextrecipients", "Email Extension plugin"),
+    ("mail", "Mailer plugin"),
+    ("slackSend", "Slack Notification plugin"),
+    ("withSonarQubeEnv", "SonarQube Scanner plugin"),
+    ("waitForQualityGate", "SonarQube Scanner plugin"),
+    ("recordIssues", "Warnings Next Generation plugin"),
+    ("scanForIssues", "Warnings Next Generation plugin"),
+    ("publishIssues", "Warnings Next Generation plugin"),
+    ("githubNotify", "GitHub Branch Source plugin"),
+    ("setGitHubPullRequestStatus", "GitHub Pull Request Builder plugin"),
+    ("gitlabCommitStatus", "GitLab plugin"),
+    ("updateGitlabCommitStatus", "GitLab plugin"),
+    ("withDockerRegistry", "Docker Pipeline plugin"),
+    ("withDockerServer", "Docker Pipeline plugin"),
+    ("withDockerContainer", "Docker Pipeline plugin"),
+    ("dockerFingerprintFrom", "Docker Pipeline plugin"),
+    ("build", "Pipeline: Build Step plugin"),
+    ("sshagent", "SSH Agent plugin"),
+    ("sshPublisher", "Publish Over SSH plugin"),
+    ("configFileProvider", "Config File Provider plugin"),
+    ("withVault", "HashiCorp Vault plugin"),
+    ("withMaven", "Pipeline Maven Integration plugin"),
+    ("milestone", "Pipeline: Milestone Step plugin"),
+    ("lock", "Lockable Resources plugin"),
+    ("copyArtifacts", "Copy Artifact plugin"),
+    ("jacoco", "JaCoCo plugin"),
+    ("cobertura", "Cobertura plugin"),
+    ("publishCoverage", "Code Coverage API plugin"),
+    ("recordCoverage", "Coverage plugin"),
+    ("step", "Jenkins core build steps (`step([$class: ...])`)"),
+    ("properties", "Jenkins job properties"),
+    ("readJSON", "Pipeline Utility Steps plugin"),
+    ("writeJSON", "Pipeline Utility Steps plugin"),
+    ("readYaml", "Pipeline Utility Steps plugin"),
+    ("writeYaml", "Pipeline Utility Steps plugin"),
+    ("readProperties", "Pipeline Utility Steps plugin"),
+    ("readMavenPom", "Pipeline Utility Steps plugin"),
+    ("zip", "Pipeline Utility Steps plugin"),
+    ("unzip", "Pipeline Utility Steps plugin"),
+    ("findFiles", "Pipeline Utility Steps plugin"),
+    ("touch", "Pipeline Utility Steps plugin"),
+    ("httpRequest", "HTTP Request plugin"),
+    ("nexusArtifactUploader", "Nexus Artifact Uploader plugin"),
+    ("nexusPublisher", "Nexus Platform plugin"),
+    ("kubernetesDeploy", "Kubernetes Continuous Deploy plugin"),
+    ("ansiblePlaybook", "Ansible plugin"),
+    ("notifyBitbucket", "Bitbucket Build Status Notifier plugin"),
+    ("office365ConnectorSend", "Office 365 Connector plugin"),
+    ("discordSend", "Discord Notifier plugin"),
+    ("influxDbPublisher", "InfluxDB plugin"),
+    ("publishChecks", "Checks API plugin"),
+    ("fingerprint", "Jenkins core"),
+    ("buildName", "Build Name and Description Setter plugin"),
+    ("buildDescription", "Build Name and Description Setter plugin"),
+    ("cleanWorkspace", "Workspace Cleanup plugin"),
+    ("node", "Jenkins agents (in declarative pipelines, use `agent`)"),
+    ("podTemplate", "Kubernetes plugin (in declarative pipelines, use `agent { kubernetes { } }`)"),
+    ("parallel", "Jenkins Pipeline (in `steps { }`, use a `parallel { }` stage or a `script { }` block)"),
+    ("stage", "Jenkins Pipeline (in `steps { }`, use `stages { stage(...) { } }`)"),
+];
+
+/// The plugin a well-known Jenkins step comes from, for steps kiln does not provide.
+pub fn plugin_of(step: &str) -> Option<&'static str> {
+    PLUGIN_STEPS.iter().find(|(n, _)| *n == step).map(|(_, p)| *p)
+}

@@ -1,0 +1,422 @@
+//! `pipeline { }`, `stages { }` and `stage('x') { }`: which directives go where.
+
+use super::cx::{list, CallView, Cx};
+use super::{agent, environment, library_ref, matrix, options, parameters, post, steps, when};
+use crate::{Agent, AgentKind, LibraryRef, Pipeline, Post, Preamble, Stage, StageBody};
+use kiln_diagnostics::{Diagnostic, Span, Spanned};
+use kiln_syntax::ast::Stmt;
+use std::collections::HashMap;
+
+const PIPELINE_DIRECTIVES: &[&str] = &[
+    "agent",
+    "environment",
+    "options",
+    "parameters",
+    "triggers",
+    "tools",
+    "libraries",
+    "stages",
+    "post",
+];
+
+const STAGE_DIRECTIVES: &[&str] = &[
+    "agent",
+    "environment",
+    "options",
+    "when",
+    "input",
+    "tools",
+    "steps",
+    "parallel",
+    "stages",
+    "matrix",
+    "post",
+    "failFast",
+];
+
+/// Where a directive that is not allowed here does belong, for a helpful message.
+fn belongs(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "steps" | "when" | "input" | "parallel" | "matrix" | "failFast" => "in a `stage`",
+        "stage" => "inside `stages { }`",
+        "parameters" | "triggers" | "libraries" => "at the top of `pipeline { }`",
+        "axes" | "excludes" => "in a `matrix`",
+        _ => return None,
+    })
+}
+
+/// Statements that are not directive calls.
+fn not_a_directive(cx: &mut Cx, stmt: &Stmt, place: &str) {
+    cx.error(
+        "expected-directive",
+        stmt.span,
+        format!("expected a directive in {place}"),
+        "Groovy code belongs in a `script { }` step",
+    );
+}
+
+/// Reports a directive that is unknown or misplaced.
+fn misplaced(cx: &mut Cx, call: &CallView<'_>, place: &str, known: &[&str]) {
+    match belongs(call.name.value) {
+        Some(home) => cx.error(
+            "misplaced-directive",
+            call.name.span,
+            format!("`{}` is not allowed in {place}", call.name.value),
+            format!("`{}` belongs {home}", call.name.value),
+        ),
+        None => cx.unknown("unknown-directive", "directive", call.name, known),
+    }
+}
+
+/// Records that a directive was seen; reports a second occurrence.
+fn once(cx: &mut Cx, seen: &mut HashMap<&'static str, Span>, name: &'static str, span: Span) -> bool {
+    if let Some(first) = seen.insert(name, span) {
+        cx.push(
+            Diagnostic::error("duplicate-directive", format!("`{name}` is given twice"))
+                .with_primary(span, "second occurrence")
+                .with_secondary(first, "first occurrence"),
+        );
+        return false;
+    }
+    true
+}
+
+fn static_name(known: &[&'static str], name: &str) -> Option<&'static str> {
+    known.iter().copied().find(|k| *k == name)
+}
+
+/// State shared while lowering the stages of one pipeline.
+pub(super) struct StageCx {
+    /// Every stage name seen so far, for the uniqueness rule.
+    names: HashMap<String, Span>,
+    /// The pipeline's agent is `none`: stages with steps need their own.
+    top_agent_none: bool,
+}
+
+pub(super) fn pipeline(
+    cx: &mut Cx,
+    call: &CallView<'_>,
+    preamble: Preamble,
+    mut libraries: Vec<LibraryRef>,
+) -> Option<Pipeline> {
+    if call.closure.is_none() {
+        cx.error(
+            "expected-block",
+            call.span,
+            "`pipeline` needs a block",
+            "expected `pipeline { ... }`",
+        );
+        return None;
+    }
+    let mut seen = HashMap::new();
+    let mut agent_ = None;
+    let mut env = Vec::new();
+    let mut opts = crate::Options::default();
+    let mut params = Vec::new();
+    let mut triggers = Vec::new();
+    let mut tools = Vec::new();
+    let mut stages_call = None;
+    let mut post_ = Post::default();
+    for stmt in call.body() {
+        let Some(d) = CallView::of_stmt(stmt) else {
+            not_a_directive(cx, stmt, "`pipeline`");
+            continue;
+        };
+        let Some(name) = static_name(PIPELINE_DIRECTIVES, d.name.value) else {
+            misplaced(cx, &d, "`pipeline`", PIPELINE_DIRECTIVES);
+            continue;
+        };
+        if !once(cx, &mut seen, name, d.name.span) {
+            continue;
+        }
+        match name {
+            "agent" => agent_ = agent::agent(cx, &d),
+            "environment" => env = environment::environment(cx, &d),
+            "options" => opts = options::options(cx, &d, options::Level::Pipeline),
+            "parameters" => params = parameters::parameters(cx, &d),
+            "triggers" => triggers = parameters::triggers(cx, &d),
+            "tools" => tools = parameters::tools(cx, &d),
+            "libraries" => libraries.extend(libraries_directive(cx, &d)),
+            "stages" => stages_call = Some(d),
+            _ => post_ = post::post(cx, &d),
+        }
+    }
+    let agent_ = agent_.unwrap_or_else(|| {
+        cx.error(
+            "missing-agent",
+            call.name.span,
+            "`pipeline` has no `agent`",
+            "add `agent any`, or `agent none` and an agent in each stage",
+        );
+        Agent {
+            kind: AgentKind::Any,
+            span: call.name.span,
+        }
+    });
+    let mut scx = StageCx {
+        names: HashMap::new(),
+        top_agent_none: agent_.kind == AgentKind::None,
+    };
+    let stages = match stages_call {
+        Some(s) => stages(cx, &mut scx, &s, false, false),
+        None => {
+            cx.error(
+                "missing-stages",
+                call.name.span,
+                "`pipeline` has no `stages`",
+                "add `stages { stage('Build') { steps { ... } } }`",
+            );
+            Vec::new()
+        }
+    };
+    Some(Pipeline {
+        preamble,
+        agent: agent_,
+        environment: env,
+        options: opts,
+        parameters: params,
+        triggers,
+        tools,
+        libraries,
+        stages,
+        post: post_,
+        span: call.span,
+    })
+}
+
+/// `libraries { lib('name@ref') }`.
+fn libraries_directive(cx: &mut Cx, call: &CallView<'_>) -> Vec<LibraryRef> {
+    let mut out = Vec::new();
+    for stmt in call.body() {
+        match CallView::of_stmt(stmt) {
+            Some(l) if l.name.value == "lib" => {
+                if let Some(arg) = l.single() {
+                    if let Some(text) = cx.literal_string(arg, "a library name") {
+                        out.push(library_ref(&text, arg.span));
+                    }
+                } else {
+                    cx.error(
+                        "wrong-arguments",
+                        l.span,
+                        "`lib` takes one library name",
+                        "expected `lib('name@version')`",
+                    );
+                }
+            }
+            Some(l) => cx.unknown("unknown-directive", "entry in `libraries`", l.name, &["lib"]),
+            None => not_a_directive(cx, stmt, "`libraries`"),
+        }
+    }
+    out
+}
+
+/// `stages { stage('a') { } ... }`; `in_parallel` forbids further parallel/matrix.
+pub(super) fn stages(
+    cx: &mut Cx,
+    scx: &mut StageCx,
+    call: &CallView<'_>,
+    has_agent: bool,
+    in_parallel: bool,
+) -> Vec<Stage> {
+    let out = stage_list(cx, scx, call, has_agent, in_parallel);
+    if out.is_empty() && call.closure.is_some() {
+        cx.error(
+            "empty-stages",
+            call.name.span,
+            format!("`{}` has no stages", call.name.value),
+            "add at least one `stage('name') { ... }`",
+        );
+    }
+    out
+}
+
+fn stage_list(
+    cx: &mut Cx,
+    scx: &mut StageCx,
+    call: &CallView<'_>,
+    has_agent: bool,
+    in_parallel: bool,
+) -> Vec<Stage> {
+    if call.closure.is_none() {
+        cx.error(
+            "expected-block",
+            call.span,
+            format!("`{}` needs a block of stages", call.name.value),
+            format!("expected `{} {{ stage('name') {{ ... }} }}`", call.name.value),
+        );
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for stmt in call.body() {
+        match CallView::of_stmt(stmt) {
+            Some(s) if s.name.value == "stage" => {
+                if let Some(st) = stage(cx, scx, &s, has_agent, in_parallel) {
+                    out.push(st);
+                }
+            }
+            Some(s) => cx.unknown(
+                "expected-stage",
+                &format!("entry in `{}`", call.name.value),
+                s.name,
+                &["stage"],
+            ),
+            None => not_a_directive(cx, stmt, &format!("`{}`", call.name.value)),
+        }
+    }
+    out
+}
+
+fn stage_name(cx: &mut Cx, scx: &mut StageCx, call: &CallView<'_>) -> Spanned<String> {
+    let Some(arg) = call.single() else {
+        cx.error(
+            "missing-stage-name",
+            call.span,
+            "`stage` needs a name",
+            "expected `stage('name') { ... }`",
+        );
+        return Spanned::new(String::new(), call.name.span);
+    };
+    let name = cx.literal_string(arg, "a stage name").unwrap_or_default();
+    if name.trim().is_empty() {
+        cx.error("empty-stage-name", arg.span, "stage name is empty", "give the stage a name");
+    } else if let Some(first) = scx.names.insert(name.clone(), arg.span) {
+        cx.push(
+            Diagnostic::error("duplicate-stage", format!("duplicate stage name `{name}`"))
+                .with_primary(arg.span, "used again here")
+                .with_secondary(first, "first used here")
+                .with_note("help: stage names must be unique in a pipeline"),
+        );
+    }
+    Spanned::new(name, arg.span)
+}
+
+pub(super) fn stage(
+    cx: &mut Cx,
+    scx: &mut StageCx,
+    call: &CallView<'_>,
+    parent_has_agent: bool,
+    in_parallel: bool,
+) -> Option<Stage> {
+    let name = stage_name(cx, scx, call);
+    if call.closure.is_none() {
+        cx.error(
+            "expected-block",
+            call.span,
+            format!("stage `{}` needs a block", name.value),
+            "expected `stage('name') { steps { ... } }`",
+        );
+        return None;
+    }
+    let mut seen = HashMap::new();
+    let mut st = Stage {
+        name,
+        agent: None,
+        environment: Vec::new(),
+        options: crate::Options::default(),
+        when: None,
+        input: None,
+        tools: Vec::new(),
+        body: StageBody::Steps(Vec::new()),
+        post: Post::default(),
+        fail_fast: false,
+        span: call.span,
+    };
+    // The body directive is lowered after the others, once the agent is known.
+    let mut bodies: Vec<CallView<'_>> = Vec::new();
+    for stmt in call.body() {
+        let Some(d) = CallView::of_stmt(stmt) else {
+            not_a_directive(cx, stmt, "a stage");
+            continue;
+        };
+        let Some(dname) = static_name(STAGE_DIRECTIVES, d.name.value) else {
+            misplaced(cx, &d, "a stage", STAGE_DIRECTIVES);
+            continue;
+        };
+        if !once(cx, &mut seen, dname, d.name.span) {
+            continue;
+        }
+        match dname {
+            "agent" => st.agent = agent::agent(cx, &d),
+            "environment" => st.environment = environment::environment(cx, &d),
+            "options" => st.options = options::options(cx, &d, options::Level::Stage),
+            "when" => st.when = when::when(cx, &d),
+            "input" => st.input = parameters::input(cx, &d),
+            "tools" => st.tools = parameters::tools(cx, &d),
+            "post" => st.post = post::post(cx, &d),
+            "failFast" => {
+                st.fail_fast = d
+                    .single()
+                    .and_then(|e| cx.literal_bool(e, "`failFast`"))
+                    .unwrap_or(false);
+            }
+            _ => bodies.push(d),
+        }
+    }
+    let has_agent = parent_has_agent
+        || !scx.top_agent_none
+        || st.agent.as_ref().is_some_and(|a| a.kind != AgentKind::None);
+    st.body = stage_body(cx, scx, &st, &bodies, has_agent, in_parallel)?;
+    if st.fail_fast && !matches!(st.body, StageBody::Parallel(_) | StageBody::Matrix(_)) {
+        cx.warn(
+            "fail-fast-without-parallel",
+            call.name.span,
+            format!("`failFast` has no effect on stage `{}`", st.name.value),
+            "it applies to stages with `parallel` or `matrix`",
+        );
+    }
+    Some(st)
+}
+
+fn stage_body(
+    cx: &mut Cx,
+    scx: &mut StageCx,
+    st: &Stage,
+    bodies: &[CallView<'_>],
+    has_agent: bool,
+    in_parallel: bool,
+) -> Option<StageBody> {
+    let [body] = bodies else {
+        if bodies.is_empty() {
+            cx.error(
+                "missing-steps",
+                st.span,
+                format!("stage `{}` has nothing to do", st.name.value),
+                "expected one of `steps`, `parallel`, `stages` or `matrix`",
+            );
+        } else {
+            let names: Vec<&str> = bodies.iter().map(|b| b.name.value).collect();
+            cx.error(
+                "conflicting-stage-body",
+                bodies[1].name.span,
+                format!("stage `{}` has both {}", st.name.value, list(&names)),
+                "a stage has exactly one of `steps`, `parallel`, `stages` or `matrix`",
+            );
+        }
+        return None;
+    };
+    if in_parallel && matches!(body.name.value, "parallel" | "matrix") {
+        cx.error(
+            "nested-parallel",
+            body.name.span,
+            format!("`{}` is not allowed inside a parallel branch or matrix", body.name.value),
+            "parallel stages cannot contain further `parallel` or `matrix` stages",
+        );
+        return None;
+    }
+    Some(match body.name.value {
+        "steps" => {
+            if !has_agent {
+                cx.error(
+                    "missing-agent",
+                    st.name.span,
+                    format!("stage `{}` has no agent", st.name.value),
+                    "the pipeline has `agent none`: give this stage an `agent`",
+                );
+            }
+            StageBody::Steps(steps::steps_block(cx, body))
+        }
+        "parallel" => StageBody::Parallel(stages(cx, scx, body, has_agent, true)),
+        "stages" => StageBody::Sequential(stages(cx, scx, body, has_agent, in_parallel)),
+        _ => StageBody::Matrix(Box::new(matrix::matrix(cx, scx, body, has_agent)?)),
+    })
+}

@@ -1,0 +1,154 @@
+//! Lowering: syntax tree -> [`Document`]. One module per directive family.
+
+mod agent;
+mod cx;
+mod directives;
+mod environment;
+mod matrix;
+mod options;
+mod parameters;
+mod post;
+mod steps;
+mod when;
+
+use crate::{Document, LibraryRef, Preamble, ScriptBlock};
+use cx::{CallView, Cx};
+use kiln_diagnostics::Diagnostic;
+use kiln_syntax::ast::{ExprKind, File, StmtKind};
+
+/// Parses and lowers a Jenkinsfile. The document is `None` only when the text holds no
+/// pipeline at all; check the diagnostics for errors before running it.
+pub fn load(text: &str) -> (Option<Document>, Vec<Diagnostic>) {
+    let (file, mut diags) = kiln_syntax::parse(text);
+    let (doc, more) = lower(&file);
+    diags.extend(more);
+    (doc, diags)
+}
+
+/// Lowers a parsed file into a [`Document`], collecting every problem found.
+pub fn lower(file: &File) -> (Option<Document>, Vec<Diagnostic>) {
+    let mut cx = Cx::default();
+    let mut preamble = Preamble::default();
+    let mut libraries = Vec::new();
+    let mut pipeline_call = None;
+    let mut others = Vec::new();
+    for stmt in &file.statements {
+        match &stmt.kind {
+            StmtKind::Annotated { annotation, .. } if annotation.name.name == "Library" => {
+                libraries.extend(library_annotation(&mut cx, annotation));
+            }
+            StmtKind::Annotated { annotation, .. } => cx.warn(
+                "ignored-annotation",
+                annotation.span,
+                format!("annotation `@{}` is ignored by kiln", annotation.name.name),
+                "kiln only reads `@Library` before a pipeline",
+            ),
+            StmtKind::Import { path, .. } => cx.warn(
+                "ignored-import",
+                stmt.span,
+                format!("`import {path}` is ignored"),
+                "kiln runs no Java or Groovy classes; code that uses them fails at lint time",
+            ),
+            StmtKind::Var { .. } | StmtKind::Function { .. } => {
+                preamble.definitions.push(stmt.clone());
+            }
+            StmtKind::Expr(e) => match CallView::of_expr(e) {
+                Some(call) if call.name.value == "pipeline" => {
+                    if let Some(first) = pipeline_call.replace(call) {
+                        cx.push(
+                            Diagnostic::error("duplicate-pipeline", "more than one `pipeline` block")
+                                .with_primary(e.span, "second `pipeline` block")
+                                .with_secondary(first.name.span, "first one here"),
+                        );
+                    }
+                }
+                Some(call) if call.name.value == "properties" => cx.warn(
+                    "ignored-properties",
+                    call.span,
+                    "`properties([...])` is ignored",
+                    "set parameters, triggers and retention in the pipeline's directives or kiln's job configuration",
+                ),
+                _ => others.push(stmt.clone()),
+            },
+            StmtKind::Error => {}
+            _ => others.push(stmt.clone()),
+        }
+    }
+    cx.libraries_loaded = !libraries.is_empty()
+        || pipeline_call
+            .as_ref()
+            .is_some_and(|c| c.body().iter().any(|s| CallView::of_stmt(s).is_some_and(|d| d.name.value == "libraries")));
+    let doc = match pipeline_call {
+        Some(call) => {
+            for stmt in &others {
+                cx.error(
+                    "statement-outside-pipeline",
+                    stmt.span,
+                    "statement outside `pipeline { }`",
+                    "only `def`, functions, `import` and `@Library` may stand beside a declarative pipeline",
+                );
+            }
+            directives::pipeline(&mut cx, &call, preamble, libraries)
+                .map(|p| Document::Declarative(Box::new(p)))
+        }
+        None if others.is_empty() && preamble.definitions.is_empty() => {
+            cx.push(
+                Diagnostic::error("missing-pipeline", "no pipeline found")
+                    .with_primary(file.span, "expected `pipeline { ... }` or a scripted pipeline such as `node { ... }`"),
+            );
+            None
+        }
+        None => {
+            let mut statements = preamble.definitions;
+            statements.extend(others);
+            Some(Document::Scripted(ScriptBlock {
+                statements,
+                span: file.span,
+            }))
+        }
+    };
+    (doc, cx.diags)
+}
+
+/// `@Library('a@v1')`, `@Library(['a', 'b@v2'])`, `@Library(value = 'a', changelog = false)`.
+fn library_annotation(cx: &mut Cx, annotation: &kiln_syntax::ast::Annotation) -> Vec<LibraryRef> {
+    let mut out = Vec::new();
+    for arg in &annotation.args {
+        if arg.name.as_ref().is_some_and(|n| n.name != "value") {
+            continue;
+        }
+        let items: Vec<&kiln_syntax::ast::Expr> = match &arg.value.kind {
+            ExprKind::List(items) => items.iter().collect(),
+            _ => vec![&arg.value],
+        };
+        for item in items {
+            if let Some(text) = cx.literal_string(item, "a library name") {
+                out.push(library_ref(&text, item.span));
+            }
+        }
+    }
+    if out.is_empty() {
+        cx.error(
+            "missing-library-name",
+            annotation.span,
+            "`@Library` names no library",
+            "expected `@Library('name')` or `@Library('name@version')`",
+        );
+    }
+    out
+}
+
+pub(crate) fn library_ref(text: &str, span: kiln_diagnostics::Span) -> LibraryRef {
+    match text.split_once('@') {
+        Some((name, version)) => LibraryRef {
+            name: name.to_string(),
+            version: Some(version.to_string()),
+            span,
+        },
+        None => LibraryRef {
+            name: text.to_string(),
+            version: None,
+            span,
+        },
+    }
+}

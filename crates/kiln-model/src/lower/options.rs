@@ -1,0 +1,230 @@
+//! `options { timeout(...); buildDiscarder(logRotator(...)); ... }`.
+
+use super::cx::{CallView, Cx};
+use crate::{OptionKind, Options, PipelineOption, Retention, Timeout};
+use kiln_syntax::ast::{Expr, ExprKind};
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Level {
+    Pipeline,
+    Stage,
+}
+
+const PIPELINE_OPTIONS: &[&str] = &[
+    "timeout",
+    "retry",
+    "timestamps",
+    "ansiColor",
+    "disableConcurrentBuilds",
+    "buildDiscarder",
+    "skipDefaultCheckout",
+    "skipStagesAfterUnstable",
+    "parallelsAlwaysFailFast",
+    "quietPeriod",
+    "checkoutToSubdirectory",
+    "preserveStashes",
+    "disableResume",
+    "newContainerPerStage",
+    "durabilityHint",
+    "overrideIndexTriggers",
+    "lock",
+    "copyArtifactPermission",
+    "disableRestartFromStage",
+];
+
+/// Options Jenkins allows on a stage.
+const STAGE_OPTIONS: &[&str] = &[
+    "timeout",
+    "retry",
+    "timestamps",
+    "ansiColor",
+    "skipDefaultCheckout",
+    "lock",
+];
+
+pub(super) fn options(cx: &mut Cx, call: &CallView<'_>, level: Level) -> Options {
+    let known = match level {
+        Level::Pipeline => PIPELINE_OPTIONS,
+        Level::Stage => STAGE_OPTIONS,
+    };
+    let mut items = Vec::new();
+    for stmt in call.body() {
+        let Some(o) = CallView::of_stmt(stmt) else {
+            cx.error(
+                "expected-option",
+                stmt.span,
+                "expected an option",
+                "e.g. `timeout(time: 1, unit: 'HOURS')`",
+            );
+            continue;
+        };
+        if !known.contains(&o.name.value) {
+            if level == Level::Stage && PIPELINE_OPTIONS.contains(&o.name.value) {
+                cx.error(
+                    "misplaced-option",
+                    o.name.span,
+                    format!("option `{}` is not allowed on a stage", o.name.value),
+                    "it belongs in the pipeline's `options`",
+                );
+            } else {
+                cx.unknown("unknown-option", "option", o.name, known);
+            }
+            continue;
+        }
+        if let Some(kind) = option(cx, &o) {
+            items.push(PipelineOption { kind, span: o.span });
+        }
+    }
+    Options { items }
+}
+
+fn option(cx: &mut Cx, o: &CallView<'_>) -> Option<OptionKind> {
+    let what = format!("`{}`", o.name.value);
+    let arg = |name: &str| o.named(name).or_else(|| o.single());
+    Some(match o.name.value {
+        "timeout" => OptionKind::Timeout(timeout(cx, o)?),
+        "retry" => {
+            cx.check_named(o, &what, &["count", "conditions"]);
+            OptionKind::Retry(cx.literal_u32(arg("count")?, "the retry count")?)
+        }
+        "timestamps" => OptionKind::Timestamps,
+        "ansiColor" => OptionKind::AnsiColor(
+            arg("colorMapName")
+                .and_then(|e| cx.literal_string(e, "a colour map name"))
+                .unwrap_or_else(|| "xterm".into()),
+        ),
+        "disableConcurrentBuilds" => {
+            cx.check_named(o, &what, &["abortPrevious"]);
+            OptionKind::DisableConcurrentBuilds {
+                abort_previous: o
+                    .named("abortPrevious")
+                    .and_then(|e| cx.literal_bool(e, "`abortPrevious`"))
+                    .unwrap_or(false),
+            }
+        }
+        "buildDiscarder" => OptionKind::BuildDiscarder(retention(cx, o)?),
+        "skipDefaultCheckout" => OptionKind::SkipDefaultCheckout(
+            o.single().map_or(Some(true), |e| cx.literal_bool(e, &what))?,
+        ),
+        "skipStagesAfterUnstable" => OptionKind::SkipStagesAfterUnstable,
+        "parallelsAlwaysFailFast" => OptionKind::ParallelsAlwaysFailFast,
+        "quietPeriod" => OptionKind::QuietPeriod(cx.literal_u32(arg("quietPeriod")?, "the quiet period")?),
+        "checkoutToSubdirectory" => {
+            OptionKind::CheckoutToSubdirectory(cx.literal_string(arg("subdirectory")?, "a directory")?)
+        }
+        "preserveStashes" => OptionKind::PreserveStashes {
+            build_count: match o.named("buildCount") {
+                Some(e) => cx.literal_u32(e, "`buildCount`")?,
+                None => 1,
+            },
+        },
+        "disableResume" => OptionKind::DisableResume,
+        "newContainerPerStage" => OptionKind::NewContainerPerStage,
+        "durabilityHint" => OptionKind::DurabilityHint(cx.literal_string(arg("hint")?, "a durability hint")?),
+        "overrideIndexTriggers" => OptionKind::OverrideIndexTriggers(cx.literal_bool(o.single()?, &what)?),
+        "lock" => OptionKind::Lock {
+            resource: arg("resource").and_then(|e| e.as_plain_str()),
+            label: o.named("label").and_then(|e| e.as_plain_str()),
+        },
+        "copyArtifactPermission" => {
+            OptionKind::CopyArtifactPermission(cx.literal_string(arg("projectNames")?, "a job name")?)
+        }
+        _ => OptionKind::DisableRestartFromStage,
+    })
+}
+
+/// `timeout(time: 30, unit: 'MINUTES', activity: true)` or `timeout(30)` (minutes).
+pub(super) fn timeout(cx: &mut Cx, o: &CallView<'_>) -> Option<Timeout> {
+    cx.check_named(o, "`timeout`", &["time", "unit", "activity"]);
+    let Some(time) = o.named("time").or_else(|| o.single()) else {
+        cx.error(
+            "missing-argument",
+            o.span,
+            "`timeout` needs a `time`",
+            "expected `timeout(time: 30, unit: 'MINUTES')`",
+        );
+        return None;
+    };
+    let time = u64::from(cx.literal_u32(time, "the timeout")?);
+    let unit = match o.named("unit") {
+        Some(u) => cx.literal_string(u, "the time unit")?,
+        None => "MINUTES".to_string(),
+    };
+    let Some(millis_per) = unit_millis(&unit) else {
+        if let Some(u) = o.named("unit") {
+            cx.error(
+                "invalid-time-unit",
+                u.span,
+                format!("unknown time unit `{unit}`"),
+                "expected `SECONDS`, `MINUTES`, `HOURS` or `DAYS` (or `MILLISECONDS`)",
+            );
+        }
+        return None;
+    };
+    let activity = match o.named("activity") {
+        Some(e) => cx.literal_bool(e, "`activity`")?,
+        None => false,
+    };
+    Some(Timeout {
+        millis: time.saturating_mul(millis_per),
+        activity,
+    })
+}
+
+/// Milliseconds in one of Java's `TimeUnit`s.
+pub(crate) fn unit_millis(unit: &str) -> Option<u64> {
+    Some(match unit {
+        "NANOSECONDS" | "MICROSECONDS" => 0,
+        "MILLISECONDS" => 1,
+        "SECONDS" => 1_000,
+        "MINUTES" => 60_000,
+        "HOURS" => 3_600_000,
+        "DAYS" => 86_400_000,
+        _ => return None,
+    })
+}
+
+const ROTATOR_KEYS: &[&str] = &[
+    "numToKeepStr",
+    "daysToKeepStr",
+    "artifactNumToKeepStr",
+    "artifactDaysToKeepStr",
+    "numToKeep",
+    "daysToKeep",
+    "artifactNumToKeep",
+    "artifactDaysToKeep",
+];
+
+/// `buildDiscarder(logRotator(numToKeepStr: '10'))`.
+fn retention(cx: &mut Cx, o: &CallView<'_>) -> Option<Retention> {
+    let rotator = o.single().and_then(CallView::of_expr);
+    let Some(rot) = rotator.filter(|r| r.name.value == "logRotator") else {
+        cx.error(
+            "invalid-build-discarder",
+            o.span,
+            "`buildDiscarder` needs a `logRotator(...)`",
+            "expected `buildDiscarder(logRotator(numToKeepStr: '10'))`",
+        );
+        return None;
+    };
+    cx.check_named(&rot, "`logRotator`", ROTATOR_KEYS);
+    let num = |cx: &mut Cx, a: &str, b: &str| -> Option<u32> {
+        let e: &Expr = rot.named(a).or_else(|| rot.named(b))?;
+        // An empty string means "no limit", as in Jenkins.
+        if e.as_plain_str().is_some_and(|s| s.trim().is_empty()) {
+            return None;
+        }
+        if let ExprKind::Int(n) = e.kind {
+            if n < 0 {
+                return None;
+            }
+        }
+        cx.literal_u32(e, &format!("`{a}`"))
+    };
+    Some(Retention {
+        builds_to_keep: num(cx, "numToKeepStr", "numToKeep"),
+        days_to_keep: num(cx, "daysToKeepStr", "daysToKeep"),
+        artifact_builds_to_keep: num(cx, "artifactNumToKeepStr", "artifactNumToKeep"),
+        artifact_days_to_keep: num(cx, "artifactDaysToKeepStr", "artifactDaysToKeep"),
+    })
+}

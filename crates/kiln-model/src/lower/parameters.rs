@@ -1,0 +1,334 @@
+//! `parameters { }`, `triggers { }`, `tools { }` and a stage's `input { }`.
+
+use super::cx::{CallView, Cx};
+use crate::{Input, Parameter, ParameterKind, ToolRef, Trigger, TriggerKind};
+use kiln_diagnostics::{Diagnostic, Spanned};
+use kiln_syntax::ast::{Expr, ExprKind};
+use std::collections::HashMap;
+
+const PARAMETER_KINDS: &[&str] = &["string", "text", "booleanParam", "choice", "password"];
+
+/// Parameter types from Jenkins plugins, with their plugin.
+const PLUGIN_PARAMETERS: &[(&str, &str)] = &[
+    ("gitParameter", "Git Parameter plugin"),
+    ("extendedChoice", "Extended Choice Parameter plugin"),
+    ("activeChoice", "Active Choices plugin"),
+    ("activeChoiceParam", "Active Choices plugin"),
+    ("file", "File Parameter plugin"),
+    ("base64File", "File Parameter plugin"),
+    ("stashedFile", "File Parameter plugin"),
+    ("credentials", "Credentials plugin"),
+    ("run", "Jenkins core run parameter"),
+];
+
+pub(super) fn parameters(cx: &mut Cx, call: &CallView<'_>) -> Vec<Parameter> {
+    let mut out: Vec<Parameter> = Vec::new();
+    let mut seen = HashMap::new();
+    for stmt in call.body() {
+        let Some(p) = CallView::of_stmt(stmt) else {
+            cx.error(
+                "expected-parameter",
+                stmt.span,
+                "expected a parameter",
+                "e.g. `string(name: 'VERSION', defaultValue: '1.0')`",
+            );
+            continue;
+        };
+        if let Some(param) = parameter(cx, &p) {
+            if let Some(first) = seen.insert(param.name.value.clone(), param.name.span) {
+                cx.push(
+                    Diagnostic::error(
+                        "duplicate-parameter",
+                        format!("parameter `{}` is defined twice", param.name.value),
+                    )
+                    .with_primary(param.name.span, "defined again here")
+                    .with_secondary(first, "first defined here"),
+                );
+                continue;
+            }
+            out.push(param);
+        }
+    }
+    out
+}
+
+fn parameter(cx: &mut Cx, p: &CallView<'_>) -> Option<Parameter> {
+    if !PARAMETER_KINDS.contains(&p.name.value) {
+        if let Some((_, plugin)) = PLUGIN_PARAMETERS.iter().find(|(n, _)| *n == p.name.value) {
+            cx.error(
+                "unsupported-parameter",
+                p.name.span,
+                format!("parameter type `{}` is not provided by kiln", p.name.value),
+                format!("it comes from the {plugin}; use `string` or `choice`"),
+            );
+        } else {
+            cx.unknown("unknown-parameter", "parameter type", p.name, PARAMETER_KINDS);
+        }
+        return None;
+    }
+    let what = format!("`{}`", p.name.value);
+    let known: &[&str] = match p.name.value {
+        "choice" => &["name", "choices", "description"],
+        "string" => &["name", "defaultValue", "description", "trim"],
+        _ => &["name", "defaultValue", "description"],
+    };
+    cx.check_named(p, &what, known);
+    let Some(name_expr) = p.named("name") else {
+        cx.error(
+            "missing-argument",
+            p.span,
+            format!("{what} parameter needs a `name`"),
+            format!("expected `{}(name: 'NAME', ...)`", p.name.value),
+        );
+        return None;
+    };
+    let name = cx.literal_string(name_expr, "a parameter name")?;
+    let text = |cx: &mut Cx, key: &str| -> String {
+        p.named(key)
+            .and_then(|e| match &e.kind {
+                ExprKind::Int(n) => Some(n.to_string()),
+                ExprKind::Bool(b) => Some(b.to_string()),
+                _ => cx.literal_string(e, &format!("`{key}`")),
+            })
+            .unwrap_or_default()
+    };
+    let kind = match p.name.value {
+        "string" => ParameterKind::String {
+            default: text(cx, "defaultValue"),
+            trim: p
+                .named("trim")
+                .and_then(|e| cx.literal_bool(e, "`trim`"))
+                .unwrap_or(false),
+        },
+        "text" => ParameterKind::Text {
+            default: text(cx, "defaultValue"),
+        },
+        "password" => ParameterKind::Password {
+            default: text(cx, "defaultValue"),
+        },
+        "booleanParam" => ParameterKind::Boolean {
+            default: p
+                .named("defaultValue")
+                .and_then(|e| cx.literal_bool(e, "`defaultValue`"))
+                .unwrap_or(false),
+        },
+        _ => ParameterKind::Choice {
+            choices: choices(cx, p)?,
+        },
+    };
+    let description = p.named("description").and_then(|e| e.as_plain_str());
+    Some(Parameter {
+        name: Spanned::new(name, name_expr.span),
+        kind,
+        description,
+        span: p.span,
+    })
+}
+
+/// `choices: ['a', 'b']` or `choices: 'a\nb'`.
+fn choices(cx: &mut Cx, p: &CallView<'_>) -> Option<Vec<String>> {
+    let Some(e) = p.named("choices") else {
+        cx.error(
+            "missing-argument",
+            p.span,
+            "`choice` parameter needs `choices`",
+            "expected `choices: ['a', 'b']`",
+        );
+        return None;
+    };
+    let list: Vec<String> = match &e.kind {
+        ExprKind::List(items) => items
+            .iter()
+            .filter_map(|i| cx.literal_string(i, "a choice"))
+            .collect(),
+        _ => cx
+            .literal_string(e, "`choices`")?
+            .lines()
+            .map(str::to_string)
+            .collect(),
+    };
+    if list.is_empty() {
+        cx.error(
+            "empty-choices",
+            e.span,
+            "`choices` is empty",
+            "give at least one choice; the first is the default",
+        );
+        return None;
+    }
+    Some(list)
+}
+
+const TRIGGER_KINDS: &[&str] = &["cron", "pollSCM", "upstream", "githubPush"];
+
+const PLUGIN_TRIGGERS: &[(&str, &str)] = &[
+    ("parameterizedCron", "Parameterized Scheduler plugin"),
+    ("issueCommentTrigger", "GitHub PR Comment Build plugin"),
+    ("gitlab", "GitLab plugin"),
+    ("GenericTrigger", "Generic Webhook Trigger plugin"),
+    ("bitbucketPush", "Bitbucket plugin"),
+];
+
+pub(super) fn triggers(cx: &mut Cx, call: &CallView<'_>) -> Vec<Trigger> {
+    let mut out = Vec::new();
+    for stmt in call.body() {
+        let Some(t) = CallView::of_stmt(stmt) else {
+            cx.error("expected-trigger", stmt.span, "expected a trigger", "e.g. `cron('H 4 * * 1-5')`");
+            continue;
+        };
+        let kind = match t.name.value {
+            "cron" | "pollSCM" => {
+                let Some(spec) = t
+                    .named("spec")
+                    .or_else(|| t.single())
+                    .and_then(|e| cx.literal_string(e, "a schedule"))
+                else {
+                    continue;
+                };
+                check_schedule(cx, &spec, t.single().or(t.named("spec")).map_or(t.span, |e| e.span));
+                if t.name.value == "cron" {
+                    TriggerKind::Cron(spec)
+                } else {
+                    TriggerKind::PollScm(spec)
+                }
+            }
+            "upstream" => {
+                cx.check_named(&t, "`upstream`", &["upstreamProjects", "threshold"]);
+                let Some(projects) = t
+                    .named("upstreamProjects")
+                    .or_else(|| t.single())
+                    .and_then(|e| cx.literal_string(e, "upstream job names"))
+                else {
+                    continue;
+                };
+                let threshold = t
+                    .named("threshold")
+                    .and_then(Expr::dotted_name)
+                    .map_or("SUCCESS".to_string(), |d| {
+                        d.rsplit('.').next().unwrap_or("SUCCESS").to_string()
+                    });
+                TriggerKind::Upstream {
+                    projects: projects
+                        .split(',')
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty())
+                        .collect(),
+                    threshold,
+                }
+            }
+            "githubPush" => TriggerKind::GithubPush,
+            other => {
+                if let Some((_, plugin)) = PLUGIN_TRIGGERS.iter().find(|(n, _)| *n == other) {
+                    cx.error(
+                        "unsupported-trigger",
+                        t.name.span,
+                        format!("trigger `{other}` is not provided by kiln"),
+                        format!("it comes from the {plugin}; kiln has `cron`, `pollSCM`, `upstream` and webhooks"),
+                    );
+                } else {
+                    cx.unknown("unknown-trigger", "trigger", t.name, TRIGGER_KINDS);
+                }
+                continue;
+            }
+        };
+        out.push(Trigger { kind, span: t.span });
+    }
+    out
+}
+
+/// Jenkins schedules: five fields (or `@daily` and friends), `H` allowed, lines may hold
+/// comments; several schedules may be given on separate lines.
+fn check_schedule(cx: &mut Cx, spec: &str, span: kiln_diagnostics::Span) {
+    for line in spec.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') || line.starts_with("TZ=") {
+            continue;
+        }
+        if line.starts_with('@') {
+            if !matches!(line, "@yearly" | "@annually" | "@monthly" | "@weekly" | "@daily" | "@midnight" | "@hourly") {
+                cx.error(
+                    "invalid-schedule",
+                    span,
+                    format!("unknown schedule `{line}`"),
+                    "expected `@hourly`, `@daily`, `@weekly`, `@monthly` or `@yearly`",
+                );
+            }
+            continue;
+        }
+        let fields = line.split_whitespace().count();
+        if fields != 5 {
+            cx.error(
+                "invalid-schedule",
+                span,
+                format!("schedule `{line}` has {fields} fields"),
+                "expected 5 fields: minute hour day-of-month month day-of-week",
+            );
+        }
+    }
+}
+
+pub(super) fn tools(cx: &mut Cx, call: &CallView<'_>) -> Vec<ToolRef> {
+    let mut out = Vec::new();
+    for stmt in call.body() {
+        let Some(t) = CallView::of_stmt(stmt) else {
+            cx.error("expected-tool", stmt.span, "expected a tool", "e.g. `maven 'Maven 3.9'`");
+            continue;
+        };
+        match t.single() {
+            Some(name) => out.push(ToolRef {
+                kind: Spanned::new(t.name.value.to_string(), t.name.span),
+                name: name.clone(),
+            }),
+            None => cx.error(
+                "wrong-arguments",
+                t.span,
+                format!("tool `{}` needs an installation name", t.name.value),
+                format!("expected `{} 'name'`", t.name.value),
+            ),
+        }
+    }
+    out
+}
+
+const INPUT_KEYS: &[&str] = &["message", "id", "ok", "submitter", "submitterParameter", "parameters"];
+
+/// A stage's `input { message '...'; ok '...'; parameters { ... } }`.
+pub(super) fn input(cx: &mut Cx, call: &CallView<'_>) -> Option<Input> {
+    let mut message = None;
+    let mut fields: HashMap<&str, String> = HashMap::new();
+    let mut params = Vec::new();
+    for stmt in call.body() {
+        let Some(f) = CallView::of_stmt(stmt) else {
+            cx.error("expected-directive", stmt.span, "expected a setting in `input`", "e.g. `message 'Deploy?'`");
+            continue;
+        };
+        match f.name.value {
+            "message" => message = f.single().cloned(),
+            "parameters" => params = parameters(cx, &f),
+            "id" | "ok" | "submitter" | "submitterParameter" => {
+                if let Some(v) = f.single().and_then(|e| cx.literal_string(e, &format!("`{}`", f.name.value))) {
+                    let key = INPUT_KEYS.iter().copied().find(|k| *k == f.name.value).unwrap_or("id");
+                    fields.insert(key, v);
+                }
+            }
+            _ => cx.unknown("unknown-input-option", "`input` setting", f.name, INPUT_KEYS),
+        }
+    }
+    let Some(message) = message else {
+        cx.error(
+            "missing-argument",
+            call.name.span,
+            "`input` needs a `message`",
+            "expected `input { message 'Deploy to production?' }`",
+        );
+        return None;
+    };
+    Some(Input {
+        message,
+        id: fields.remove("id"),
+        ok: fields.remove("ok"),
+        submitter: fields.remove("submitter"),
+        submitter_parameter: fields.remove("submitterParameter"),
+        parameters: params,
+        span: call.span,
+    })
+}

@@ -1,0 +1,45 @@
+//! `post { always { } failure { } ... }`.
+
+use super::cx::{CallView, Cx};
+use super::steps;
+use crate::{Post, PostBlock, PostCondition};
+use kiln_diagnostics::Diagnostic;
+
+pub(super) fn post(cx: &mut Cx, call: &CallView<'_>) -> Post {
+    let keywords: Vec<&str> = PostCondition::ALL.iter().map(|c| c.keyword()).collect();
+    let mut blocks: Vec<PostBlock> = Vec::new();
+    for stmt in call.body() {
+        let Some(b) = CallView::of_stmt(stmt) else {
+            cx.error(
+                "expected-post-condition",
+                stmt.span,
+                "expected a post condition",
+                "e.g. `always { ... }` or `failure { ... }`",
+            );
+            continue;
+        };
+        let Some(condition) = PostCondition::from_keyword(b.name.value) else {
+            cx.unknown("unknown-post-condition", "post condition", b.name, &keywords);
+            continue;
+        };
+        if let Some(first) = blocks.iter().find(|x| x.condition == condition) {
+            cx.push(
+                Diagnostic::error(
+                    "duplicate-post-condition",
+                    format!("post condition `{}` is given twice", condition.keyword()),
+                )
+                .with_primary(b.name.span, "second occurrence")
+                .with_secondary(first.span, "first occurrence"),
+            );
+            continue;
+        }
+        let steps = steps::steps_block(cx, &b);
+        blocks.push(PostBlock {
+            condition,
+            steps,
+            span: b.span,
+        });
+    }
+    blocks.sort_by_key(|b| b.condition);
+    Post { blocks }
+}

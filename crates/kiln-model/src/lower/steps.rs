@@ -1,0 +1,219 @@
+//! Steps in `steps { }` and `post { }` blocks, checked against kiln's step catalogue.
+
+use super::cx::{CallView, Cx};
+use crate::catalog::{native_step, plugin_of, BodyRule, StepDef, STEPS};
+use crate::{ScriptBlock, Step, StepArg, StepKind};
+use kiln_diagnostics::Spanned;
+use kiln_syntax::ast::{Expr, ExprKind, Stmt, StmtKind};
+
+/// The steps of a `steps { }` (or post condition) block; an empty block is an error.
+pub(super) fn steps_block(cx: &mut Cx, call: &CallView<'_>) -> Vec<Step> {
+    let Some(closure) = call.closure else {
+        cx.error(
+            "expected-block",
+            call.span,
+            format!("`{}` needs a block of steps", call.name.value),
+            format!("expected `{} {{ sh 'make' }}`", call.name.value),
+        );
+        return Vec::new();
+    };
+    let steps = step_list(cx, &closure.body);
+    if steps.is_empty() && closure.body.is_empty() {
+        cx.error(
+            "empty-steps",
+            call.name.span,
+            format!("`{}` has no steps", call.name.value),
+            "add at least one step, e.g. `echo 'nothing to do'`",
+        );
+    }
+    steps
+}
+
+fn step_list(cx: &mut Cx, stmts: &[Stmt]) -> Vec<Step> {
+    stmts.iter().filter_map(|s| step(cx, s)).collect()
+}
+
+fn step(cx: &mut Cx, stmt: &Stmt) -> Option<Step> {
+    let expr = match &stmt.kind {
+        StmtKind::Expr(e) => e,
+        StmtKind::Error => return None,
+        _ => {
+            cx.error(
+                "groovy-in-steps",
+                stmt.span,
+                "Groovy statements are not allowed directly in `steps`",
+                "wrap them in `script { ... }`",
+            );
+            return None;
+        }
+    };
+    let ExprKind::Call {
+        callee,
+        args,
+        closure,
+        ..
+    } = &expr.kind
+    else {
+        let label = match &expr.kind {
+            ExprKind::Ident(name) if native_step(name).is_some() => format!("call it: `{name}()`"),
+            ExprKind::Assign { .. } => "assignments belong in `script { ... }` or `environment { }`".into(),
+            _ => "expected a step such as `sh 'make'`".into(),
+        };
+        cx.error("expected-step", expr.span, "expected a step", label);
+        return None;
+    };
+    let Some(name) = callee.as_ident() else {
+        let dotted = callee.dotted_name().unwrap_or_else(|| "this call".into());
+        let root = dotted.split('.').next().unwrap_or_default();
+        let label = if root == "docker" {
+            "`docker.*` comes from the Docker Pipeline plugin; use `agent { docker { } }` or `agent { kubernetes { } }`".to_string()
+        } else {
+            "method calls belong in `script { ... }`".to_string()
+        };
+        cx.error("expected-step", callee.span, format!("`{dotted}` is not a step"), label);
+        return None;
+    };
+    let name = Spanned::new(name.to_string(), callee.span);
+    if name.value == "script" {
+        let Some(c) = closure else {
+            cx.error("expected-block", expr.span, "`script` needs a block", "expected `script { ... }`");
+            return None;
+        };
+        if !args.is_empty() {
+            cx.error("unexpected-argument", expr.span, "`script` takes no arguments", "expected `script { ... }`");
+        }
+        return Some(Step {
+            kind: StepKind::Script(ScriptBlock {
+                statements: c.body.clone(),
+                span: c.span,
+            }),
+            span: expr.span,
+        });
+    }
+    let call = CallView::of_expr(expr)?;
+    let body = closure.as_ref().map(|c| step_list(cx, &c.body));
+    let Some(def) = native_step(&name.value) else {
+        return unknown_step(cx, name, args, body, expr);
+    };
+    let args = step_args(cx, def, &call)?;
+    check_body(cx, def, &call);
+    Some(Step {
+        kind: StepKind::Native {
+            id: def.id,
+            name,
+            args,
+            body,
+        },
+        span: expr.span,
+    })
+}
+
+/// A step that is not kiln's: a library step when the pipeline loads libraries, else an error
+/// naming the plugin it comes from (or the closest kiln step).
+fn unknown_step(
+    cx: &mut Cx,
+    name: Spanned<String>,
+    args: &[kiln_syntax::ast::Arg],
+    body: Option<Vec<Step>>,
+    expr: &Expr,
+) -> Option<Step> {
+    if cx.libraries_loaded {
+        return Some(Step {
+            kind: StepKind::Library {
+                name,
+                args: args.to_vec(),
+                body,
+            },
+            span: expr.span,
+        });
+    }
+    if let Some(plugin) = plugin_of(&name.value) {
+        cx.error(
+            "unsupported-step",
+            name.span,
+            format!("step `{}` is not provided by kiln", name.value),
+            format!("`{}` comes from the {plugin}", name.value),
+        );
+    } else {
+        let known: Vec<&str> = STEPS.iter().map(|s| s.name).collect();
+        cx.unknown("unknown-step", "step", name.as_ref().map(String::as_str), &known);
+    }
+    None
+}
+
+/// Normalises arguments to names: a single positional argument fills the step's first
+/// parameter (`sh 'make'` is `sh(script: 'make')`).
+fn step_args(cx: &mut Cx, def: &StepDef, call: &CallView<'_>) -> Option<Vec<StepArg>> {
+    let what = format!("`{}`", def.name);
+    let known: Vec<&str> = def.params.iter().map(|p| p.name).collect();
+    let positional: Vec<&Expr> = call.positional().collect();
+    let named = call.args.iter().filter(|a| a.name.is_some()).count();
+    let mut out = Vec::new();
+    match (positional.as_slice(), def.params.first()) {
+        ([], _) => {}
+        ([one], Some(first)) if named == 0 => out.push(StepArg {
+            name: first.name,
+            value: (*one).clone(),
+        }),
+        (_, None) => {
+            cx.error(
+                "unexpected-argument",
+                positional[0].span,
+                format!("{what} takes no arguments"),
+                format!("expected `{}()`", def.name),
+            );
+            return None;
+        }
+        _ => {
+            cx.error(
+                "wrong-arguments",
+                call.span,
+                format!("{what} takes one unnamed argument or only named arguments"),
+                format!("name the arguments, e.g. `{}({}: ...)`", def.name, def.params[0].name),
+            );
+            return None;
+        }
+    }
+    cx.check_named(call, &what, &known);
+    for arg in call.args {
+        if let Some(n) = &arg.name {
+            if let Some(p) = def.params.iter().find(|p| p.name == n.name) {
+                out.push(StepArg {
+                    name: p.name,
+                    value: arg.value.clone(),
+                });
+            }
+        }
+    }
+    for p in def.params {
+        match out.iter().find(|a| a.name == p.name) {
+            Some(a) => cx.check_type(&a.value, p.ty, &format!("`{}` of {what}", p.name)),
+            None if p.required => cx.error(
+                "missing-argument",
+                call.span,
+                format!("{what} needs `{}`", p.name),
+                format!("add `{}: ...`", p.name),
+            ),
+            None => {}
+        }
+    }
+    Some(out)
+}
+
+fn check_body(cx: &mut Cx, def: &StepDef, call: &CallView<'_>) {
+    match (def.body, call.closure) {
+        (BodyRule::Required, None) => cx.error(
+            "expected-block",
+            call.span,
+            format!("`{}` needs a block of steps", def.name),
+            format!("expected `{}(...) {{ ... }}`", def.name),
+        ),
+        (BodyRule::None, Some(c)) => cx.error(
+            "unexpected-block",
+            c.span,
+            format!("`{}` does not take a block", def.name),
+            "remove this block",
+        ),
+        _ => {}
+    }
+}

@@ -1,0 +1,111 @@
+use kiln_diagnostics::Span;
+use serde::Serialize;
+
+/// The `options { }` of a pipeline or stage.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Options {
+    pub items: Vec<PipelineOption>,
+}
+
+impl Options {
+    pub fn iter(&self) -> impl Iterator<Item = &OptionKind> {
+        self.items.iter().map(|o| &o.kind)
+    }
+
+    pub fn timeout(&self) -> Option<Timeout> {
+        self.iter().find_map(|o| match o {
+            OptionKind::Timeout(t) => Some(*t),
+            _ => None,
+        })
+    }
+
+    pub fn retry(&self) -> Option<u32> {
+        self.iter().find_map(|o| match o {
+            OptionKind::Retry(n) => Some(*n),
+            _ => None,
+        })
+    }
+
+    pub fn has(&self, pred: impl Fn(&OptionKind) -> bool) -> bool {
+        self.iter().any(pred)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PipelineOption {
+    pub kind: OptionKind,
+    pub span: Span,
+}
+
+/// `timeout(time: 1, unit: 'HOURS', activity: false)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Timeout {
+    pub millis: u64,
+    /// `activity: true`: the clock restarts whenever the log grows.
+    pub activity: bool,
+}
+
+/// `buildDiscarder(logRotator(numToKeepStr: '10', daysToKeepStr: '30'))`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Retention {
+    pub builds_to_keep: Option<u32>,
+    pub days_to_keep: Option<u32>,
+    pub artifact_builds_to_keep: Option<u32>,
+    pub artifact_days_to_keep: Option<u32>,
+}
+
+/// The documented declarative options. Those that act on a server (retention, concurrency,
+/// quiet period) are kept for it; `kiln run` says which it ignores.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub enum OptionKind {
+    Timeout(Timeout),
+    Retry(u32),
+    Timestamps,
+    AnsiColor(String),
+    DisableConcurrentBuilds { abort_previous: bool },
+    BuildDiscarder(Retention),
+    SkipDefaultCheckout(bool),
+    SkipStagesAfterUnstable,
+    ParallelsAlwaysFailFast,
+    QuietPeriod(u32),
+    CheckoutToSubdirectory(String),
+    PreserveStashes { build_count: u32 },
+    DisableResume,
+    NewContainerPerStage,
+    /// `durabilityHint('PERFORMANCE_OPTIMIZED')`: kiln's store is always durable.
+    DurabilityHint(String),
+    /// `overrideIndexTriggers(false)`.
+    OverrideIndexTriggers(bool),
+    /// `lock('resource')` / `lock(resource: 'x', label: 'y')`.
+    Lock { resource: Option<String>, label: Option<String> },
+    /// `copyArtifactPermission('job')`.
+    CopyArtifactPermission(String),
+    /// `disableRestartFromStage()`.
+    DisableRestartFromStage,
+}
+
+impl OptionKind {
+    pub fn keyword(&self) -> &'static str {
+        match self {
+            OptionKind::Timeout(_) => "timeout",
+            OptionKind::Retry(_) => "retry",
+            OptionKind::Timestamps => "timestamps",
+            OptionKind::AnsiColor(_) => "ansiColor",
+            OptionKind::DisableConcurrentBuilds { .. } => "disableConcurrentBuilds",
+            OptionKind::BuildDiscarder(_) => "buildDiscarder",
+            OptionKind::SkipDefaultCheckout(_) => "skipDefaultCheckout",
+            OptionKind::SkipStagesAfterUnstable => "skipStagesAfterUnstable",
+            OptionKind::ParallelsAlwaysFailFast => "parallelsAlwaysFailFast",
+            OptionKind::QuietPeriod(_) => "quietPeriod",
+            OptionKind::CheckoutToSubdirectory(_) => "checkoutToSubdirectory",
+            OptionKind::PreserveStashes { .. } => "preserveStashes",
+            OptionKind::DisableResume => "disableResume",
+            OptionKind::NewContainerPerStage => "newContainerPerStage",
+            OptionKind::DurabilityHint(_) => "durabilityHint",
+            OptionKind::OverrideIndexTriggers(_) => "overrideIndexTriggers",
+            OptionKind::Lock { .. } => "lock",
+            OptionKind::CopyArtifactPermission(_) => "copyArtifactPermission",
+            OptionKind::DisableRestartFromStage => "disableRestartFromStage",
+        }
+    }
+}

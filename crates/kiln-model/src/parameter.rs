@@ -1,0 +1,68 @@
+use kiln_diagnostics::{Span, Spanned};
+use kiln_syntax::ast::Expr;
+use serde::Serialize;
+
+/// One build parameter of `parameters { }` (or of an `input`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Parameter {
+    pub name: Spanned<String>,
+    pub kind: ParameterKind,
+    pub description: Option<String>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum ParameterKind {
+    String { default: String, trim: bool },
+    Text { default: String },
+    Boolean { default: bool },
+    /// The first choice is the default, as in Jenkins.
+    Choice { choices: Vec<String> },
+    Password { default: String },
+}
+
+impl ParameterKind {
+    pub fn keyword(&self) -> &'static str {
+        match self {
+            ParameterKind::String { .. } => "string",
+            ParameterKind::Text { .. } => "text",
+            ParameterKind::Boolean { .. } => "booleanParam",
+            ParameterKind::Choice { .. } => "choice",
+            ParameterKind::Password { .. } => "password",
+        }
+    }
+
+    /// The value used when the build is started without this parameter.
+    pub fn default_value(&self) -> String {
+        match self {
+            ParameterKind::String { default, .. }
+            | ParameterKind::Text { default }
+            | ParameterKind::Password { default } => default.clone(),
+            ParameterKind::Boolean { default } => default.to_string(),
+            ParameterKind::Choice { choices } => choices.first().cloned().unwrap_or_default(),
+        }
+    }
+}
+
+/// `triggers { cron('H 4 * * 1-5') }` and friends; the server schedules them.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Trigger {
+    pub kind: TriggerKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum TriggerKind {
+    Cron(String),
+    PollScm(String),
+    Upstream { projects: Vec<String>, threshold: String },
+    /// `githubPush()`: builds on a GitHub push webhook.
+    GithubPush,
+}
+
+/// `tools { maven 'Maven 3.9' }`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ToolRef {
+    pub kind: Spanned<String>,
+    pub name: Expr,
+}

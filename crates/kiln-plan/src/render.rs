@@ -1,0 +1,110 @@
+use crate::{NodeBody, NodeId, Plan};
+use std::fmt::Write as _;
+
+/// The plan as an indented tree, one stage per line:
+///
+/// ```text
+/// pipeline (agent any)
+/// ├── Build
+/// ├── Test [parallel]
+/// │   ├── Unit
+/// │   └── Integration
+/// └── Deploy [when]
+/// ```
+pub fn to_tree(plan: &Plan) -> String {
+    let mut out = format!("pipeline (agent {})\n", crate::build::describe_agent(&plan.pipeline.agent));
+    tree_level(plan, &plan.roots, "", &mut out);
+    out
+}
+
+fn tree_level(plan: &Plan, ids: &[NodeId], prefix: &str, out: &mut String) {
+    for (i, id) in ids.iter().enumerate() {
+        let last = i + 1 == ids.len();
+        let node = plan.node(*id);
+        let mut tags = Vec::new();
+        match &node.body {
+            NodeBody::Steps(steps) => tags.push(format!("{} step{}", steps.len(), if steps.len() == 1 { "" } else { "s" })),
+            NodeBody::Sequential => tags.push("stages".into()),
+            NodeBody::Parallel => tags.push("parallel".into()),
+            NodeBody::Matrix => tags.push(format!("matrix, {} cells", node.children.len())),
+            NodeBody::Cell => {}
+        }
+        if node.agent.is_some() {
+            tags.push(format!("agent {}", node.effective_agent));
+        }
+        if node.when.is_some() {
+            tags.push("when".into());
+        }
+        if node.input.is_some() {
+            tags.push("input".into());
+        }
+        if node.fail_fast {
+            tags.push("failFast".into());
+        }
+        let _ = writeln!(
+            out,
+            "{prefix}{}{} [{}]",
+            if last { "└── " } else { "├── " },
+            node.name,
+            tags.join(", ")
+        );
+        let child_prefix = format!("{prefix}{}", if last { "    " } else { "│   " });
+        tree_level(plan, &node.children, &child_prefix, out);
+    }
+}
+
+/// The plan as a Graphviz digraph: one box per stage, solid edges for "runs after",
+/// dashed edges from a stage to the stages it contains.
+pub fn to_dot(plan: &Plan) -> String {
+    let mut out = String::from("digraph pipeline {\n  rankdir=LR;\n  node [shape=box];\n");
+    for node in &plan.nodes {
+        let style = match node.body {
+            NodeBody::Steps(_) => "",
+            _ => ", style=rounded",
+        };
+        let _ = writeln!(out, "  n{} [label=\"{}\"{style}];", node.id.0, escape(&node.name));
+    }
+    for (from, to) in plan.edges() {
+        let _ = writeln!(out, "  n{} -> n{};", from.0, to.0);
+    }
+    for node in &plan.nodes {
+        for child in &node.children {
+            let _ = writeln!(out, "  n{} -> n{} [style=dashed];", node.id.0, child.0);
+        }
+    }
+    out.push_str("}\n");
+    out
+}
+
+fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// The plan as JSON: nodes with ids, names, paths, kinds, agents, children and edges.
+pub fn to_json(plan: &Plan) -> serde_json::Value {
+    let nodes: Vec<serde_json::Value> = plan
+        .nodes
+        .iter()
+        .map(|n| {
+            serde_json::json!({
+                "id": n.id.0,
+                "name": n.name,
+                "path": n.path,
+                "kind": n.body.kind(),
+                "parent": n.parent.map(|p| p.0),
+                "needs": n.needs.iter().map(|d| d.0).collect::<Vec<_>>(),
+                "children": n.children.iter().map(|c| c.0).collect::<Vec<_>>(),
+                "agent": n.effective_agent,
+                "axis_values": n.axis_values.iter().map(|(k, v)| serde_json::json!({"name": k, "value": v})).collect::<Vec<_>>(),
+                "has_when": n.when.is_some(),
+                "steps": match &n.body { NodeBody::Steps(s) => s.len(), _ => 0 },
+                "fail_fast": n.fail_fast,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "agent": crate::build::describe_agent(&plan.pipeline.agent),
+        "roots": plan.roots.iter().map(|r| r.0).collect::<Vec<_>>(),
+        "nodes": nodes,
+    })
+}
