@@ -22,7 +22,8 @@ pub trait Executor: Send + Sync {
     /// A short name for logs and messages, e.g. `local` or `pod kiln-build-42/maven`.
     fn describe(&self) -> String;
 
-    /// Starts a process. Its output arrives through the returned handle.
+    /// Starts a process. Its output arrives through the returned handle; dropping the handle
+    /// stops the process.
     async fn spawn(&self, spec: ProcessSpec) -> Result<ProcessHandle, ExecError>;
 
     async fn read_file(&self, path: &Path) -> Result<Vec<u8>, ExecError>;
@@ -40,6 +41,9 @@ pub trait Executor: Send + Sync {
 
     /// Regular files below `dir` whose path relative to `dir` matches one of the Ant-style
     /// `includes` globs (`**/*.xml`, `target/*.jar`) and none of the `excludes`, sorted by path.
+    ///
+    /// The pattern rules are those of [`FileSet`](crate::FileSet): Ant's, each string may be a
+    /// comma-separated list, no includes means every file, and a missing `dir` holds no files.
     async fn list_files(
         &self,
         dir: &Path,

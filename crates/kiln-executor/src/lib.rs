@@ -4,18 +4,21 @@
 //! The engine asks an executor for processes ([`ProcessSpec`]: argv, env, working directory)
 //! and for file operations inside the build's workspace; it never spawns anything itself.
 //! The same process runner ([`process`]) serves the local backend and, later, the kiln agent
-//! inside each pod container, so a step behaves the same on a laptop and in a pod.
+//! inside each pod container, so a step behaves the same on a laptop and in a pod. So does
+//! the Ant-pattern file matcher ([`FileSet`]).
 //!
 //! Must not depend on any other kiln crate: it knows processes and files, not pipelines.
 
 mod error;
 mod executor;
+mod fileset;
 mod local;
 pub mod process;
 mod spec;
 
 pub use error::ExecError;
 pub use executor::{Executor, FileEntry};
+pub use fileset::{ANT_DEFAULT_EXCLUDES, FileSet};
 pub use local::LocalExecutor;
-pub use process::{ProcessHandle, ProcessKiller};
+pub use process::{KillMode, ProcessHandle, ProcessKiller, SpawnOptions};
 pub use spec::{ExitStatus, OutputChunk, ProcessSpec, StreamKind};

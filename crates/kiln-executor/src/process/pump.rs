@@ -1,0 +1,191 @@
+use crate::process::group::{KillGuard, ProcessGroup};
+use crate::{ExitStatus, OutputChunk, StreamKind};
+use std::io;
+use std::os::unix::process::ExitStatusExt;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::process::{Child, ChildStderr, ChildStdout};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{Instant, sleep_until};
+use tracing::{debug, warn};
+
+/// Size of each pipe's read buffer; a chunk is at most this long.
+const READ_BUFFER: usize = 32 * 1024;
+
+/// The task that owns a local child: it forwards both pipes as offset-numbered chunks in
+/// arrival order, reaps the child, and reports its exit status.
+///
+/// The rule for the end of the output: once the main process has exited, the pipes are read
+/// until both reach end-of-file, for at most `drain_grace`. A background process still
+/// holding a pipe open after that is killed with its whole process group; pipes that stay
+/// open for another `drain_grace` even so (a process that left the group but kept the pipe)
+/// are abandoned. Then the output channel closes and the exit status of the main process is
+/// sent. A dropped handle kills the group at whatever point the pump is.
+pub(crate) struct Pump {
+    pub(crate) child: Child,
+    pub(crate) stdout: Option<ChildStdout>,
+    pub(crate) stderr: Option<ChildStderr>,
+    pub(crate) output: mpsc::Sender<OutputChunk>,
+    pub(crate) exit: oneshot::Sender<ExitStatus>,
+    pub(crate) group: Arc<ProcessGroup>,
+    pub(crate) drain_grace: Duration,
+    pub(crate) offset: u64,
+}
+
+/// What one turn of the pump's select loop observed.
+enum Event {
+    Read(StreamKind, io::Result<usize>),
+    Exited(io::Result<std::process::ExitStatus>),
+    HandleDropped,
+    GraceOver,
+}
+
+impl Pump {
+    pub(crate) async fn run(mut self) {
+        let guard = KillGuard::new(Arc::clone(&self.group));
+        let mut out_buf = vec![0_u8; READ_BUFFER];
+        let mut err_buf = vec![0_u8; READ_BUFFER];
+        let status = loop {
+            let event = tokio::select! {
+                r = read_open(&mut self.stdout, &mut out_buf) => Event::Read(StreamKind::Stdout, r),
+                r = read_open(&mut self.stderr, &mut err_buf) => Event::Read(StreamKind::Stderr, r),
+                s = self.child.wait() => Event::Exited(s),
+                () = self.exit.closed() => Event::HandleDropped,
+            };
+            match event {
+                Event::Read(kind, r) => self.forward(kind, r, &out_buf, &err_buf).await,
+                Event::Exited(s) => break s,
+                Event::HandleDropped => return,
+                // Not produced before the child exits: there is no deadline yet.
+                Event::GraceOver => {}
+            }
+        };
+        let status = match status {
+            Ok(status) => convert(status),
+            Err(error) => {
+                // The child is lost to us; without a status the handle reports an error.
+                warn!(%error, "cannot wait for the process");
+                return;
+            }
+        };
+        if !self.drain(&mut out_buf, &mut err_buf).await {
+            return;
+        }
+        let Pump {
+            output,
+            exit,
+            group,
+            ..
+        } = self;
+        drop(output);
+        // Probing marks an empty group as gone, so later kills cannot hit a reused id.
+        group.alive();
+        guard.disarm();
+        // The receiver may be gone already; then nobody wants the status.
+        let _ = exit.send(status);
+    }
+
+    /// Reads the pipes after the main process exited; false if the handle was dropped.
+    async fn drain(&mut self, out_buf: &mut [u8], err_buf: &mut [u8]) -> bool {
+        let mut deadline = Instant::now() + self.drain_grace;
+        let mut killed = false;
+        while self.stdout.is_some() || self.stderr.is_some() {
+            let event = tokio::select! {
+                r = read_open(&mut self.stdout, out_buf) => Event::Read(StreamKind::Stdout, r),
+                r = read_open(&mut self.stderr, err_buf) => Event::Read(StreamKind::Stderr, r),
+                () = self.exit.closed() => Event::HandleDropped,
+                () = sleep_until(deadline) => Event::GraceOver,
+            };
+            match event {
+                Event::Read(kind, r) => {
+                    // Time spent waiting for a slow consumer does not count against the
+                    // grace, so output already in the pipes is never abandoned for it.
+                    let started = Instant::now();
+                    self.forward(kind, r, out_buf, err_buf).await;
+                    deadline += started.elapsed();
+                }
+                Event::HandleDropped => return false,
+                Event::GraceOver if killed => {
+                    warn!(
+                        "output pipes still open after the process group was killed; abandoning them"
+                    );
+                    self.stdout = None;
+                    self.stderr = None;
+                }
+                Event::GraceOver => {
+                    debug!("background processes kept the output open; killing the process group");
+                    self.group.kill();
+                    killed = true;
+                    deadline = Instant::now() + self.drain_grace;
+                }
+                // Not produced while draining: the child has been reaped already.
+                Event::Exited(_) => {}
+            }
+        }
+        true
+    }
+
+    /// Sends what a read produced, or closes the stream at end-of-file or on an error.
+    async fn forward(
+        &mut self,
+        kind: StreamKind,
+        read: io::Result<usize>,
+        out_buf: &[u8],
+        err_buf: &[u8],
+    ) {
+        let n = match read {
+            Ok(0) => {
+                self.close(kind);
+                return;
+            }
+            Ok(n) => n,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => return,
+            Err(error) => {
+                warn!(stream = ?kind, %error, "cannot read process output");
+                self.close(kind);
+                return;
+            }
+        };
+        let buf = match kind {
+            StreamKind::Stdout => out_buf,
+            StreamKind::Stderr => err_buf,
+        };
+        let bytes = buf.get(..n).unwrap_or(buf).to_vec();
+        let chunk = OutputChunk {
+            stream: kind,
+            offset: self.offset,
+            bytes,
+        };
+        self.offset += n as u64;
+        // A closed receiver means nobody listens; keep reading so the process never blocks.
+        let _ = self.output.send(chunk).await;
+    }
+
+    fn close(&mut self, kind: StreamKind) {
+        match kind {
+            StreamKind::Stdout => self.stdout = None,
+            StreamKind::Stderr => self.stderr = None,
+        }
+    }
+}
+
+/// Reads from a pipe that is still open; a closed one never yields, so select skips it.
+async fn read_open<R: AsyncRead + Unpin>(
+    pipe: &mut Option<R>,
+    buf: &mut [u8],
+) -> io::Result<usize> {
+    match pipe {
+        Some(reader) => reader.read(buf).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn convert(status: std::process::ExitStatus) -> ExitStatus {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => ExitStatus::Code(code),
+        (None, Some(signal)) => ExitStatus::Signal(signal),
+        // Wait never reports a stopped or continued child, so this is unreachable in practice.
+        (None, None) => ExitStatus::Code(-1),
+    }
+}
