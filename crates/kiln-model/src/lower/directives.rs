@@ -1,6 +1,6 @@
 //! `pipeline { }`, `stages { }` and `stage('x') { }`: which directives go where.
 
-use super::cx::{list, CallView, Cx};
+use super::cx::{CallView, Cx};
 use super::{agent, environment, library_ref, matrix, options, parameters, post, steps, when};
 use crate::{Agent, AgentKind, LibraryRef, Pipeline, Post, Preamble, Stage, StageBody};
 use kiln_diagnostics::{Diagnostic, Span, Spanned};
@@ -384,11 +384,11 @@ fn stage_body(
                 "expected one of `steps`, `parallel`, `stages` or `matrix`",
             );
         } else {
-            let names: Vec<&str> = bodies.iter().map(|b| b.name.value).collect();
+            let names: Vec<String> = bodies.iter().map(|b| format!("`{}`", b.name.value)).collect();
             cx.error(
                 "conflicting-stage-body",
                 bodies[1].name.span,
-                format!("stage `{}` has both {}", st.name.value, list(&names)),
+                format!("stage `{}` has both {}", st.name.value, names.join(" and ")),
                 "a stage has exactly one of `steps`, `parallel`, `stages` or `matrix`",
             );
         }

@@ -1,0 +1,113 @@
+//! The local credentials file of `kiln run --credentials FILE` (YAML):
+//!
+//! ```yaml
+//! - id: github-token          # secret text
+//!   secret_env: GITHUB_TOKEN  # or `secret: ...` / `secret_file: path`
+//! - id: deploy                # username and password
+//!   username: deploy
+//!   password_env: DEPLOY_PASSWORD
+//! - id: kubeconfig            # secret file
+//!   file: /home/me/.kube/config
+//! - id: git-ssh               # SSH private key
+//!   username: git
+//!   private_key_file: /home/me/.ssh/id_ed25519
+//! ```
+//!
+//! Values come from the file itself, from environment variables (`*_env`) or from files
+//! (`*_file`); they are never printed.
+
+use anyhow::{bail, Context as _};
+use kiln_engine::{Credential, CredentialStore};
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::path::Path;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Entry {
+    id: String,
+    secret: Option<String>,
+    secret_env: Option<String>,
+    secret_file: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+    password_env: Option<String>,
+    file: Option<String>,
+    private_key_file: Option<String>,
+    passphrase_env: Option<String>,
+}
+
+pub struct FileCredentials {
+    entries: HashMap<String, Credential>,
+}
+
+impl CredentialStore for FileCredentials {
+    fn get(&self, id: &str) -> Option<Credential> {
+        self.entries.get(id).cloned()
+    }
+}
+
+pub fn load(path: &Path) -> anyhow::Result<FileCredentials> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read credentials file `{}`", path.display()))?;
+    let entries: Vec<Entry> = serde_saphyr::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let mut out = HashMap::new();
+    for e in entries {
+        let id = e.id.clone();
+        let cred = credential(e).with_context(|| format!("{}: credential `{id}`", path.display()))?;
+        if out.insert(id.clone(), cred).is_some() {
+            bail!("{}: credential `{id}` is defined twice", path.display());
+        }
+    }
+    Ok(FileCredentials { entries: out })
+}
+
+fn from_env(var: &str) -> anyhow::Result<String> {
+    std::env::var(var).with_context(|| format!("environment variable `{var}` is not set"))
+}
+
+fn from_file(path: &str) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read `{path}`"))
+}
+
+fn credential(e: Entry) -> anyhow::Result<Credential> {
+    if let Some(key) = &e.private_key_file {
+        let private_key = String::from_utf8(from_file(key)?).context("the private key is not text")?;
+        return Ok(Credential::SshKey {
+            username: e.username.unwrap_or_default(),
+            private_key,
+            passphrase: e.passphrase_env.as_deref().map(from_env).transpose()?,
+        });
+    }
+    if let Some(file) = &e.file {
+        let name = Path::new(file)
+            .file_name()
+            .map_or("secret", |n| n.to_str().unwrap_or("secret"))
+            .to_string();
+        return Ok(Credential::File {
+            name,
+            content: from_file(file)?,
+        });
+    }
+    if let Some(username) = e.username {
+        let password = match (e.password, e.password_env) {
+            (Some(p), None) => p,
+            (None, Some(var)) => from_env(&var)?,
+            _ => bail!("give exactly one of `password` or `password_env`"),
+        };
+        return Ok(Credential::UsernamePassword { username, password });
+    }
+    let secret = match (e.secret, e.secret_env, e.secret_file) {
+        (Some(s), None, None) => s,
+        (None, Some(var), None) => from_env(&var)?,
+        (None, None, Some(f)) => String::from_utf8(from_file(&f)?)
+            .context("the secret file is not text")?
+            .trim_end()
+            .to_string(),
+        _ => bail!(
+            "give exactly one of `secret`, `secret_env` or `secret_file` (or `username` with a password, `file`, `private_key_file`)"
+        ),
+    };
+    Ok(Credential::Secret(secret))
+}

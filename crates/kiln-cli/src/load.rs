@@ -1,0 +1,57 @@
+//! Reading a Jenkinsfile and turning it into a validated document, with diagnostics rendered
+//! the one way kiln renders them.
+
+use anyhow::Context as _;
+use kiln_diagnostics::{render_all, Diagnostic, RenderOptions, SourceFile};
+use kiln_model::Document;
+use std::path::Path;
+
+pub struct Loaded {
+    pub source: SourceFile,
+    pub document: Option<Document>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Loaded {
+    pub fn errors(&self) -> usize {
+        self.diagnostics.iter().filter(|d| d.is_error()).count()
+    }
+
+    pub fn warnings(&self) -> usize {
+        self.diagnostics.len() - self.errors()
+    }
+
+    pub fn render(&self, color: bool) -> String {
+        render_all(&self.diagnostics, &self.source, RenderOptions { color })
+    }
+}
+
+pub fn load(path: &Path) -> anyhow::Result<Loaded> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read `{}`", path.display()))?;
+    let (document, mut diagnostics) = kiln_model::load(&text);
+    diagnostics.sort_by_key(|d| (d.primary_span().start, !d.is_error()));
+    Ok(Loaded {
+        source: SourceFile::new(path.display().to_string(), text),
+        document,
+        diagnostics,
+    })
+}
+
+/// `2 errors, 1 warning`.
+pub fn counts(errors: usize, warnings: usize) -> String {
+    let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
+    match (errors, warnings) {
+        (e, 0) => plural(e, "error"),
+        (0, w) => plural(w, "warning"),
+        (e, w) => format!("{}, {}", plural(e, "error"), plural(w, "warning")),
+    }
+}
+
+pub fn use_color(choice: crate::cli::ColorChoice, stream: &impl std::io::IsTerminal) -> bool {
+    match choice {
+        crate::cli::ColorChoice::Always => true,
+        crate::cli::ColorChoice::Never => false,
+        crate::cli::ColorChoice::Auto => stream.is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    }
+}

@@ -1,0 +1,159 @@
+//! `kiln run FILE`: run a pipeline on this machine with the local executor.
+
+use crate::cli::RunArgs;
+use crate::load::{counts, load, use_color};
+use crate::run_output::Printer;
+use anyhow::{bail, Context as _};
+use kiln_engine::{BuildCause, BuildSpec, CredentialStore, NoCredentials, ScmInfo};
+use kiln_executor::LocalExecutor;
+use kiln_model::Document;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let color = use_color(args.color, &std::io::stdout());
+    let loaded = load(&args.file)?;
+    eprint!("{}", loaded.render(use_color(args.color, &std::io::stderr())));
+    if loaded.errors() > 0 {
+        eprintln!(
+            "error: `{}` is not a valid pipeline ({}); nothing was run",
+            args.file.display(),
+            counts(loaded.errors(), loaded.warnings())
+        );
+        return Ok(ExitCode::from(1));
+    }
+    let pipeline = match loaded.document {
+        Some(Document::Declarative(p)) => p,
+        Some(Document::Scripted(_)) => {
+            eprintln!(
+                "error: `{}` is a scripted pipeline (no `pipeline {{ }}` block); kiln does not run scripted pipelines yet",
+                args.file.display()
+            );
+            return Ok(ExitCode::from(1));
+        }
+        None => return Ok(ExitCode::from(1)),
+    };
+    let given = parse_params(&args.params)?;
+    if let Err(problems) = kiln_engine::resolve_params(&pipeline, &given) {
+        for p in problems {
+            eprintln!("error: {p}");
+        }
+        return Ok(ExitCode::from(2));
+    }
+    let workspace = match &args.workspace {
+        Some(w) => w.clone(),
+        None => std::env::current_dir().context("cannot read the current directory")?,
+    };
+    let workspace = workspace
+        .canonicalize()
+        .with_context(|| format!("workspace `{}` does not exist", workspace.display()))?;
+    let credentials: Arc<dyn CredentialStore> = match &args.credentials {
+        Some(path) => Arc::new(crate::credentials::load(path)?),
+        None => Arc::new(NoCredentials),
+    };
+    let spec = BuildSpec {
+        job_name: workspace
+            .file_name()
+            .map_or("kiln".into(), |n| n.to_string_lossy().into_owned()),
+        number: args.build_number,
+        params: given,
+        base_env: std::env::vars().collect(),
+        scm: local_scm(&workspace),
+        build_dir: workspace.join(".kiln").join("builds").join(args.build_number.to_string()),
+        cause: BuildCause::User(std::env::var("USER").unwrap_or_else(|_| "local".into())),
+        credentials,
+        input: Arc::new(crate::input::TerminalInput {
+            assume_yes: args.yes,
+        }),
+        previous_result: None,
+        workspace_is_checkout: true,
+    };
+    let plan = kiln_plan::plan(&pipeline);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let summary = runtime.block_on(execute(plan, spec, workspace, color));
+    Ok(if summary == kiln_engine::BuildResult::Success {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+async fn execute(
+    plan: kiln_plan::Plan,
+    spec: BuildSpec,
+    workspace: PathBuf,
+    color: bool,
+) -> kiln_engine::BuildResult {
+    let executor = Arc::new(LocalExecutor::new(workspace));
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let cancel = CancellationToken::new();
+    let ctrl_c = {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("\nAborted by user: stopping the build (running posts first)");
+                cancel.cancel();
+            }
+        })
+    };
+    let mut printer = Printer::new(&plan, color);
+    let printing = tokio::spawn(async move {
+        while let Some(event) = rx.recv().await {
+            printer.event(&event);
+        }
+        printer
+    });
+    let summary = kiln_engine::run_build(&plan, spec, executor, tx, cancel).await;
+    ctrl_c.abort();
+    if let Ok(printer) = printing.await {
+        printer.summary(&summary);
+    }
+    summary.result
+}
+
+/// `-p NAME=VALUE` pairs.
+fn parse_params(raw: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for p in raw {
+        let Some((k, v)) = p.split_once('=') else {
+            bail!("invalid parameter `{p}`: expected NAME=VALUE");
+        };
+        if k.is_empty() {
+            bail!("invalid parameter `{p}`: the name is empty");
+        }
+        out.insert(k.to_string(), v.to_string());
+    }
+    Ok(out)
+}
+
+/// The workspace's git commit and branch, when it is a git checkout.
+fn local_scm(workspace: &Path) -> Option<ScmInfo> {
+    let git = |args: &[&str]| -> Option<String> {
+        let out = std::process::Command::new("git")
+            .args(args)
+            .current_dir(workspace)
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+            .filter(|s| !s.is_empty())
+    };
+    let commit = git(&["rev-parse", "HEAD"])?;
+    let branch = git(&["symbolic-ref", "--short", "HEAD"]);
+    let tag = git(&["describe", "--tags", "--exact-match", "HEAD"]);
+    Some(ScmInfo {
+        url: workspace.display().to_string(),
+        commit,
+        branch,
+        tag,
+        change: BTreeMap::new(),
+    })
+}

@@ -1,0 +1,207 @@
+//! End-to-end tests of the real `kiln` binary.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn kiln(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args(args)
+        .current_dir(cwd)
+        .env("NO_COLOR", "1")
+        .env_remove("KILN_LOG")
+        .output()
+        .expect("run kiln")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn lint_accepts_every_example_and_kilns_own_pipeline() {
+    let root = root();
+    let mut args = vec!["lint".to_string()];
+    for entry in std::fs::read_dir(root.join("examples")).unwrap() {
+        let dir = entry.unwrap().path();
+        if dir.join("Jenkinsfile").exists() {
+            args.push(dir.join("Jenkinsfile").display().to_string());
+        }
+    }
+    args.push(root.join("pipelines/Jenkinsfile").display().to_string());
+    assert!(args.len() >= 7, "examples missing: {args:?}");
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = kiln(&refs, &root);
+    assert!(out.status.success(), "stderr:\n{}", text(&out.stderr));
+}
+
+#[test]
+fn lint_reports_every_error_with_carets_and_exits_1() {
+    let out = kiln(&["lint", "tests/pipelines/invalid.Jenkinsfile"], &root());
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        "error: unknown directive `stagess`
+  --> tests/pipelines/invalid.Jenkinsfile:3:5
+   |
+ 3 |     stagess {
+   |     ^^^^^^^ did you mean `stages`?
+
+error: `pipeline` has no `stages`
+  --> tests/pipelines/invalid.Jenkinsfile:1:1
+   |
+ 1 | pipeline {
+   | ^^^^^^^^ add `stages { stage('Build') { steps { ... } } }`
+
+tests/pipelines/invalid.Jenkinsfile: invalid (2 errors)
+"
+    );
+}
+
+#[test]
+fn lint_json_format_gives_positions() {
+    let out = kiln(&["lint", "--format", "json", "tests/pipelines/invalid.Jenkinsfile"], &root());
+    assert_eq!(out.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let diag = &json[0]["diagnostics"][0];
+    assert_eq!(diag["code"], "unknown-directive");
+    assert_eq!(diag["line"], 3);
+    assert_eq!(diag["column"], 5);
+    assert_eq!(json[0]["valid"], false);
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    assert_eq!(kiln(&["lint"], &root()).status.code(), Some(2));
+    assert_eq!(kiln(&["frobnicate"], &root()).status.code(), Some(2));
+    let missing = kiln(&["lint", "no/such/Jenkinsfile"], &root());
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(text(&missing.stderr).contains("cannot read `no/such/Jenkinsfile`"));
+}
+
+#[test]
+fn plan_prints_the_stage_tree() {
+    let out = kiln(&["plan", "examples/parallel-fanout/Jenkinsfile"], &root());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "pipeline (agent any)
+├── Prepare [1 step]
+├── Checks [parallel]
+│   ├── Shellcheck [1 step]
+│   ├── Licenses [1 step]
+│   ├── Docs [1 step]
+│   └── Secrets scan [1 step]
+└── Fan in [1 step]
+"
+    );
+}
+
+#[test]
+fn plan_expands_matrix_cells_with_excludes() {
+    let out = kiln(&["plan", "--format", "json", "examples/matrix/Jenkinsfile"], &root());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let cells: Vec<String> = json["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["kind"] == "cell")
+        .map(|n| n["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        cells,
+        [
+            "Matrix - PLATFORM = 'linux', JDK = '17'",
+            "Matrix - PLATFORM = 'linux', JDK = '21'",
+            "Matrix - PLATFORM = 'alpine', JDK = '17'",
+            "Matrix - PLATFORM = 'alpine', JDK = '21'",
+            "Matrix - PLATFORM = 'windows', JDK = '21'",
+        ]
+    );
+    let dot = kiln(&["plan", "--format", "dot", "examples/matrix/Jenkinsfile"], &root());
+    assert!(text(&dot.stdout).starts_with("digraph pipeline {"));
+}
+
+fn temp_workspace() -> tempfile::TempDir {
+    tempfile::tempdir().expect("tempdir")
+}
+
+#[test]
+fn run_succeeds_with_params_and_ends_with_finished() {
+    let ws = temp_workspace();
+    let file = root().join("tests/pipelines/params.Jenkinsfile");
+    let out = kiln(
+        &["run", file.to_str().unwrap(), "-p", "WHO=kiln", "-p", "LOUD=true"],
+        ws.path(),
+    );
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{}", text(&out.stderr));
+    assert!(stdout.contains("[Greet] hello kiln in red\n"), "{stdout}");
+    assert!(stdout.contains("[Shout] HELLO KILN\n"), "{stdout}");
+    assert!(stdout.ends_with("Finished: SUCCESS\n"), "{stdout}");
+}
+
+#[test]
+fn run_skips_when_false_stages() {
+    let ws = temp_workspace();
+    let file = root().join("tests/pipelines/params.Jenkinsfile");
+    let out = kiln(&["run", file.to_str().unwrap()], ws.path());
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("[Greet] hello world in red\n"), "{stdout}");
+    assert!(!stdout.contains("HELLO"), "{stdout}");
+    assert!(stdout.contains("SKIPPED (when)"), "{stdout}");
+}
+
+#[test]
+fn run_failure_skips_later_stages_runs_posts_and_exits_1() {
+    let ws = temp_workspace();
+    let file = root().join("tests/pipelines/failing.Jenkinsfile");
+    let out = kiln(&["run", file.to_str().unwrap()], ws.path());
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("[Build] compiling\n"), "{stdout}");
+    assert!(!stdout.contains("never"), "{stdout}");
+    let always = stdout.find("always ran").expect("always post");
+    let failure = stdout.find("the build failed").expect("failure post");
+    assert!(always < failure, "posts run in Jenkins' order (always first):\n{stdout}");
+    assert!(!stdout.contains("no success"), "{stdout}");
+    assert!(stdout.contains("SKIPPED (earlier failure)"), "{stdout}");
+    assert!(stdout.ends_with("Finished: FAILURE\n"), "{stdout}");
+}
+
+#[test]
+fn run_rejects_bad_parameters_before_running() {
+    let ws = temp_workspace();
+    let file = root().join("tests/pipelines/params.Jenkinsfile");
+    let out = kiln(&["run", file.to_str().unwrap(), "-p", "COLOR=green", "-p", "NOPE=1"], ws.path());
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("COLOR"), "{stderr}");
+    assert!(stderr.contains("NOPE"), "{stderr}");
+    assert!(text(&out.stdout).is_empty());
+}
+
+#[test]
+fn run_refuses_an_invalid_pipeline() {
+    let ws = temp_workspace();
+    let file = root().join("tests/pipelines/invalid.Jenkinsfile");
+    let out = kiln(&["run", file.to_str().unwrap()], ws.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("nothing was run"));
+}
+
+#[test]
+fn run_hello_example_archives_its_artifacts() {
+    let ws = temp_workspace();
+    let file = root().join("examples/hello/Jenkinsfile");
+    let out = kiln(&["run", file.to_str().unwrap(), "-p", "TARGET=production"], ws.path());
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    assert!(stdout.contains("[Deploy] Deploying hello-kiln to production"), "{stdout}");
+    assert!(ws.path().join(".kiln/builds/1/artifacts/build/hello-kiln/app.txt").exists());
+}
