@@ -1,0 +1,99 @@
+//! Fault injection state: failing API requests, failing image pulls, and signals to watches.
+
+use std::collections::HashSet;
+use std::sync::{Mutex, MutexGuard};
+
+use tokio::sync::watch;
+
+use crate::config::normalize_image;
+
+/// What to do to every open watch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WatchFault {
+    /// Nothing (the initial value).
+    None,
+    /// Close the stream without an event, as a dropped connection.
+    Drop,
+    /// Send an `ERROR` event with a `410 Expired` Status, then close.
+    Expire,
+}
+
+#[derive(Debug, Clone)]
+struct FailRule {
+    path_contains: String,
+    remaining: u32,
+    code: u16,
+}
+
+/// Shared fault injection switches.
+pub struct Faults {
+    rules: Mutex<Vec<FailRule>>,
+    images: Mutex<HashSet<String>>,
+    watch_tx: watch::Sender<(u64, WatchFault)>,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        let (watch_tx, _) = watch::channel((0, WatchFault::None));
+        Self {
+            rules: Mutex::new(Vec::new()),
+            images: Mutex::new(HashSet::new()),
+            watch_tx,
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Faults {
+    /// Makes the next `count` requests whose path contains `path_contains` fail with `code`.
+    pub fn fail_requests(&self, path_contains: &str, count: u32, code: u16) {
+        lock(&self.rules).push(FailRule {
+            path_contains: path_contains.to_owned(),
+            remaining: count,
+            code,
+        });
+    }
+
+    /// Consumes a failure for this path, if one is armed.
+    pub fn take_failure(&self, path: &str) -> Option<u16> {
+        let mut rules = lock(&self.rules);
+        let rule = rules
+            .iter_mut()
+            .find(|r| r.remaining > 0 && path.contains(&r.path_contains))?;
+        rule.remaining -= 1;
+        let code = rule.code;
+        rules.retain(|r| r.remaining > 0);
+        Some(code)
+    }
+
+    /// Makes every pull of `image` fail until [`Faults::allow_image`].
+    pub fn fail_image(&self, image: &str) {
+        lock(&self.images).insert(normalize_image(image));
+    }
+
+    /// Undoes [`Faults::fail_image`].
+    pub fn allow_image(&self, image: &str) {
+        lock(&self.images).remove(&normalize_image(image));
+    }
+
+    /// Whether pulls of `image` are set to fail.
+    pub fn image_fails(&self, image: &str) -> bool {
+        lock(&self.images).contains(&normalize_image(image))
+    }
+
+    /// Signals every open watch.
+    pub fn signal_watches(&self, fault: WatchFault) {
+        self.watch_tx.send_modify(|(generation, f)| {
+            *generation += 1;
+            *f = fault;
+        });
+    }
+
+    /// A receiver that changes whenever watches are signalled.
+    pub fn watch_signals(&self) -> watch::Receiver<(u64, WatchFault)> {
+        self.watch_tx.subscribe()
+    }
+}

@@ -1,0 +1,35 @@
+//! A fake Kubernetes for kiln's tests: an API server speaking real HTTP/JSON on 127.0.0.1 that
+//! kube-rs and kubectl accept, with a scheduler and a simulated kubelet that runs each
+//! container's command as a local process in its own mount namespace.
+//!
+//! Start one with [`FakeKube::start`], point a client at [`FakeKube::url`] (or write a
+//! kubeconfig with [`FakeKube::write_kubeconfig`]), and inject faults through the handle.
+//! This crate is test support: no production crate may depend on it. It does not depend on
+//! kube or k8s-openapi (objects are JSON), so it can describe what the real apiserver does
+//! without borrowing a client's idea of it.
+
+mod api;
+mod api_error;
+mod catalog;
+mod config;
+mod controller;
+mod events;
+mod fake_kube;
+mod faults;
+mod kubelet;
+mod log_store;
+mod patch;
+mod pod_defaults;
+mod process_table;
+mod quantity;
+mod recorder;
+mod scheduler;
+mod selector;
+mod store;
+mod time;
+mod validation;
+
+pub use api_error::{ApiError, FieldCause};
+pub use config::{FakeKubeConfig, ImageConfig, Isolation, NodeConfig, UnknownImages};
+pub use fake_kube::{FakeKube, FakeKubeError};
+pub use recorder::RequestRecord;
