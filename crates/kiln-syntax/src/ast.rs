@@ -92,7 +92,10 @@ pub enum StmtKind {
     Continue,
     Throw(Expr),
     /// `import a.b.C` / `import static a.b.C.d` / `import a.b.*`; `path` as written.
-    Import { path: String, is_static: bool },
+    Import {
+        path: String,
+        is_static: bool,
+    },
     /// `@Library('lib@ref') _` and other annotations, with what they annotate
     /// (for `@Library` it is the expression `_`).
     Annotated {
@@ -102,7 +105,9 @@ pub enum StmtKind {
     /// A block statement `{ ... }` on its own (rare).
     Block(Block),
     /// A class, interface or enum declaration: kept as a span only; kiln reports it.
-    Class { name: Ident },
+    Class {
+        name: Ident,
+    },
     /// Something that could not be parsed; a diagnostic says what.
     Error,
 }
