@@ -57,6 +57,7 @@ pub struct PodHandle {
     running: Mutex<HashMap<String, RunningProcess>>,
     kills: Mutex<HashMap<String, watch::Sender<Option<KillCause>>>>,
     stop: watch::Sender<Option<StopReason>>,
+    evicted: Mutex<Option<PodTermination>>,
 }
 
 impl PodHandle {
@@ -142,6 +143,7 @@ impl Kubelet {
             running: Mutex::new(HashMap::new()),
             kills: Mutex::new(HashMap::new()),
             stop: watch::channel(None).0,
+            evicted: Mutex::new(None),
         });
         {
             let mut pods = lock(&self.pods);
@@ -174,6 +176,9 @@ impl Kubelet {
             StopReason::Delete(grace) => *grace,
             StopReason::Evict(_) => Duration::from_secs(0),
         };
+        if let StopReason::Evict(termination) = &reason {
+            lock(&handle.evicted).get_or_insert_with(|| termination.clone());
+        }
         if matches!(reason, StopReason::Delete(_)) || handle.stop.borrow().is_none() {
             handle.stop.send_replace(Some(reason));
         }

@@ -36,7 +36,13 @@ impl PodRun {
         let Some(pods) = catalog::resource("pods") else {
             return;
         };
-        let status = lock(&self.status).clone();
+        let status = {
+            let mut status = lock(&self.status);
+            if status.terminated_by_node.is_none() {
+                status.terminated_by_node = lock(&self.handle.evicted).clone();
+            }
+            status.clone()
+        };
         let host_ip = "127.0.0.1";
         let result =
             self.kubelet

@@ -1,0 +1,7 @@
+//! End-to-end tests: the fake driven by kube-rs and by the real kubectl.
+
+mod faults;
+mod harness;
+mod kube_client;
+mod kubectl;
+mod sandbox;

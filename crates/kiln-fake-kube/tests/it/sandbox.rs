@@ -1,0 +1,101 @@
+//! The kubelet's containers: volumes at their mount paths in a private mount namespace,
+//! environment, init containers, and no processes or host directories left behind.
+
+use k8s_openapi::api::core::v1::{Pod, Secret};
+use kube::Api;
+use kube::api::{LogParams, PostParams};
+use serde_json::json;
+
+use crate::harness::{client, create, phase, pods, shell_pod, start, wait_for};
+
+#[tokio::test]
+async fn volumes_env_and_init_containers() {
+    let fake = start().await;
+    let secrets: Api<Secret> = Api::namespaced(client(&fake), "default");
+    let secret: Secret = serde_json::from_value(
+        json!({"metadata": {"name": "creds"}, "stringData": {"token": "s3cret"}}),
+    )
+    .unwrap();
+    secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    let api = pods(&fake);
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "kaniko"},
+        "spec": {
+            "restartPolicy": "Never",
+            "volumes": [{"name": "ws", "emptyDir": {}}, {"name": "docker", "secret": {"secretName": "creds"}}],
+            "initContainers": [{"name": "checkout", "image": "busybox", "command": ["sh", "-c", "echo src > /workspace/file"],
+                "volumeMounts": [{"name": "ws", "mountPath": "/workspace"}]}],
+            "containers": [{"name": "build", "image": "busybox", "workingDir": "/workspace",
+                "command": ["sh", "-c", "pwd; cat file; cat /kaniko/.docker/token; echo; echo $POD $TOKEN"],
+                "env": [
+                    {"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                    {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "token"}}},
+                ],
+                "volumeMounts": [{"name": "ws", "mountPath": "/workspace"}, {"name": "docker", "mountPath": "/kaniko/.docker", "readOnly": true}]}],
+        },
+    }))
+    .unwrap();
+    create(&api, &pod).await;
+    let done = wait_for(&api, "kaniko", |p| {
+        phase(p) == "Succeeded" || phase(p) == "Failed"
+    })
+    .await;
+    let logs = api
+        .logs(
+            "kaniko",
+            &LogParams {
+                container: Some("build".into()),
+                ..LogParams::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(phase(&done), "Succeeded", "{logs}");
+    assert_eq!(logs, "/workspace\nsrc\ns3cret\nkaniko s3cret\n");
+    let init = done.status.unwrap().init_container_statuses.unwrap();
+    assert_eq!(
+        init[0]
+            .state
+            .as_ref()
+            .unwrap()
+            .terminated
+            .as_ref()
+            .unwrap()
+            .reason
+            .as_deref(),
+        Some("Completed")
+    );
+    assert!(
+        !std::path::Path::new("/workspace").exists() && !std::path::Path::new("/kaniko").exists()
+    );
+    fake.shutdown().await;
+}
+
+#[tokio::test]
+async fn stopping_the_fake_kills_its_processes() {
+    let fake = start().await;
+    let api = pods(&fake);
+    create(
+        &api,
+        &shell_pod("sleeper", "echo $$; sleep 300 & wait", "Never"),
+    )
+    .await;
+    wait_for(&api, "sleeper", crate::harness::is_ready).await;
+    let mut pid = String::new();
+    for _ in 0..100 {
+        pid = api.logs("sleeper", &LogParams::default()).await.unwrap();
+        if pid.ends_with('\n') {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let proc_dir = format!("/proc/{}", pid.trim());
+    assert!(std::path::Path::new(&proc_dir).exists());
+    drop(fake);
+    let gone = !std::path::Path::new(&proc_dir).exists()
+        || std::fs::read_to_string(format!("{proc_dir}/stat")).is_ok_and(|s| s.contains(") Z"));
+    assert!(gone, "container process survived the fake");
+}
