@@ -324,6 +324,8 @@ impl Parser<'_> {
         }
         let value = self.parse_expr();
         if self.at(TokenKind::Colon) {
+            // A missing name is an empty error node where the previous token ended.
+            let start = start.min(value.span.start);
             let colon = self.bump();
             self.skip_newlines();
             let name = match value.as_plain_str() {

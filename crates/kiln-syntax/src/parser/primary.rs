@@ -340,6 +340,8 @@ impl Parser<'_> {
         if self.eat(TokenKind::Colon).is_none() {
             return Element::Item(e);
         }
+        // A missing key is an empty error node where the previous token ended.
+        let start = start.min(e.span.start);
         let key = match e.as_plain_str() {
             Some(name) if !parenthesized => MapKey::Name(Ident { name, span: e.span }),
             _ => MapKey::Expr(e),
