@@ -16,7 +16,7 @@
 //! Values come from the file itself, from environment variables (`*_env`) or from files
 //! (`*_file`); they are never printed.
 
-use anyhow::{bail, Context as _};
+use anyhow::{Context as _, bail};
 use kiln_engine::{Credential, CredentialStore};
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -50,12 +50,13 @@ impl CredentialStore for FileCredentials {
 pub fn load(path: &Path) -> anyhow::Result<FileCredentials> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read credentials file `{}`", path.display()))?;
-    let entries: Vec<Entry> = serde_saphyr::from_str(&text)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let entries: Vec<Entry> =
+        serde_saphyr::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let mut out = HashMap::new();
     for e in entries {
         let id = e.id.clone();
-        let cred = credential(e).with_context(|| format!("{}: credential `{id}`", path.display()))?;
+        let cred =
+            credential(e).with_context(|| format!("{}: credential `{id}`", path.display()))?;
         if out.insert(id.clone(), cred).is_some() {
             bail!("{}: credential `{id}` is defined twice", path.display());
         }
@@ -73,7 +74,8 @@ fn from_file(path: &str) -> anyhow::Result<Vec<u8>> {
 
 fn credential(e: Entry) -> anyhow::Result<Credential> {
     if let Some(key) = &e.private_key_file {
-        let private_key = String::from_utf8(from_file(key)?).context("the private key is not text")?;
+        let private_key =
+            String::from_utf8(from_file(key)?).context("the private key is not text")?;
         return Ok(Credential::SshKey {
             username: e.username.unwrap_or_default(),
             private_key,

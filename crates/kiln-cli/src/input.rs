@@ -25,7 +25,10 @@ impl InputHandler for TerminalInput {
             };
         }
         if !std::io::stdin().is_terminal() {
-            eprintln!("input `{}` needs an answer, but stdin is not a terminal: aborting (use --yes to approve)", req.message);
+            eprintln!(
+                "input `{}` needs an answer, but stdin is not a terminal: aborting (use --yes to approve)",
+                req.message
+            );
             return InputAnswer::Abort {
                 by: "kiln run (no terminal)".into(),
             };
@@ -58,7 +61,8 @@ fn ask(req: &InputRequest, mut values: BTreeMap<String, String>) -> InputAnswer 
     line.clear();
     let _ = stdin.lock().read_line(&mut line);
     let a = line.trim().to_ascii_lowercase();
-    if a.is_empty() || a == "y" || a == "yes" || a == req.ok.to_ascii_lowercase() || a == "proceed" {
+    if a.is_empty() || a == "y" || a == "yes" || a == req.ok.to_ascii_lowercase() || a == "proceed"
+    {
         InputAnswer::Proceed { values, by: user() }
     } else {
         InputAnswer::Abort { by: user() }

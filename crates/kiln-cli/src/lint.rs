@@ -27,7 +27,12 @@ pub fn lint(args: &LintArgs) -> anyhow::Result<ExitCode> {
                 if loaded.diagnostics.is_empty() {
                     let _ = writeln!(std::io::stdout(), "{}: ok", path.display());
                 } else if loaded.errors() == 0 {
-                    let _ = writeln!(err, "{}: ok ({})", path.display(), counts(0, loaded.warnings()));
+                    let _ = writeln!(
+                        err,
+                        "{}: ok ({})",
+                        path.display(),
+                        counts(0, loaded.warnings())
+                    );
                 } else {
                     let _ = writeln!(
                         err,
@@ -42,5 +47,9 @@ pub fn lint(args: &LintArgs) -> anyhow::Result<ExitCode> {
     if args.format == LintFormat::Json {
         println!("{}", serde_json::to_string_pretty(&json)?);
     }
-    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -2,7 +2,7 @@
 //! the one way kiln renders them.
 
 use anyhow::Context as _;
-use kiln_diagnostics::{render_all, Diagnostic, RenderOptions, SourceFile};
+use kiln_diagnostics::{Diagnostic, RenderOptions, SourceFile, render_all};
 use kiln_model::Document;
 use std::path::Path;
 
@@ -52,6 +52,8 @@ pub fn use_color(choice: crate::cli::ColorChoice, stream: &impl std::io::IsTermi
     match choice {
         crate::cli::ColorChoice::Always => true,
         crate::cli::ColorChoice::Never => false,
-        crate::cli::ColorChoice::Auto => stream.is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        crate::cli::ColorChoice::Auto => {
+            stream.is_terminal() && std::env::var_os("NO_COLOR").is_none()
+        }
     }
 }

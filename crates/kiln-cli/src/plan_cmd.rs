@@ -31,7 +31,10 @@ pub fn plan(args: &PlanArgs) -> anyhow::Result<ExitCode> {
     let out = match args.format {
         PlanFormat::Tree => kiln_plan::to_tree(&plan),
         PlanFormat::Dot => kiln_plan::to_dot(&plan),
-        PlanFormat::Json => format!("{}\n", serde_json::to_string_pretty(&kiln_plan::to_json(&plan))?),
+        PlanFormat::Json => format!(
+            "{}\n",
+            serde_json::to_string_pretty(&kiln_plan::to_json(&plan))?
+        ),
     };
     print!("{out}");
     Ok(ExitCode::SUCCESS)

@@ -3,7 +3,7 @@
 use crate::cli::RunArgs;
 use crate::load::{counts, load, use_color};
 use crate::run_output::Printer;
-use anyhow::{bail, Context as _};
+use anyhow::{Context as _, bail};
 use kiln_engine::{BuildCause, BuildSpec, CredentialStore, NoCredentials, ScmInfo};
 use kiln_executor::LocalExecutor;
 use kiln_model::Document;
@@ -16,7 +16,10 @@ use tokio_util::sync::CancellationToken;
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let color = use_color(args.color, &std::io::stdout());
     let loaded = load(&args.file)?;
-    eprint!("{}", loaded.render(use_color(args.color, &std::io::stderr())));
+    eprint!(
+        "{}",
+        loaded.render(use_color(args.color, &std::io::stderr()))
+    );
     if loaded.errors() > 0 {
         eprintln!(
             "error: `{}` is not a valid pipeline ({}); nothing was run",
@@ -62,7 +65,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         params: given,
         base_env: std::env::vars().collect(),
         scm: local_scm(&workspace),
-        build_dir: workspace.join(".kiln").join("builds").join(args.build_number.to_string()),
+        build_dir: workspace
+            .join(".kiln")
+            .join("builds")
+            .join(args.build_number.to_string()),
         cause: BuildCause::User(std::env::var("USER").unwrap_or_else(|_| "local".into())),
         credentials,
         input: Arc::new(crate::input::TerminalInput {

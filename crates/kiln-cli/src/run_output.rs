@@ -25,7 +25,9 @@ impl Printer {
     fn prefix(&self, path: &[String]) -> String {
         let name = path.join(" / ");
         if self.color {
-            let h = name.bytes().fold(0usize, |a, b| a.wrapping_mul(31).wrapping_add(usize::from(b)));
+            let h = name.bytes().fold(0usize, |a, b| {
+                a.wrapping_mul(31).wrapping_add(usize::from(b))
+            });
             format!("\x1b[{}m[{name}]\x1b[0m ", COLORS[h % COLORS.len()])
         } else {
             format!("[{name}] ")
@@ -38,7 +40,12 @@ impl Printer {
             BuildEvent::StageStarted { path, .. } => {
                 writeln!(out, "{}Stage started", self.prefix(path))
             }
-            BuildEvent::StageFinished { path, outcome, duration, .. } => match outcome {
+            BuildEvent::StageFinished {
+                path,
+                outcome,
+                duration,
+                ..
+            } => match outcome {
                 StageOutcome::Ran(r) => writeln!(
                     out,
                     "{}Stage finished: {} ({})",
@@ -46,7 +53,12 @@ impl Printer {
                     self.result(*r),
                     fmt_duration(*duration)
                 ),
-                skipped => writeln!(out, "{}Stage {}", self.prefix(path), skipped.label().to_lowercase()),
+                skipped => writeln!(
+                    out,
+                    "{}Stage {}",
+                    self.prefix(path),
+                    skipped.label().to_lowercase()
+                ),
             },
             BuildEvent::Log { node, line } => match node.and_then(|n| self.paths.get(n.index())) {
                 Some(p) => writeln!(out, "{}{line}", self.prefix(p)),
@@ -80,16 +92,30 @@ impl Printer {
             .unwrap_or(5)
             .max(5);
         let _ = writeln!(out);
-        let _ = writeln!(out, "{:<width$}  {:<26}  {:>9}", "Stage", "Result", "Duration");
+        let _ = writeln!(
+            out,
+            "{:<width$}  {:<26}  {:>9}",
+            "Stage", "Result", "Duration"
+        );
         for s in &summary.stages {
             let (label, dur) = match s.outcome {
                 StageOutcome::Ran(r) => (r.as_str().to_string(), fmt_duration(s.duration)),
                 other => (other.label().to_string(), "-".to_string()),
             };
-            let _ = writeln!(out, "{:<width$}  {:<26}  {:>9}", s.path.join(" / "), label, dur);
+            let _ = writeln!(
+                out,
+                "{:<width$}  {:<26}  {:>9}",
+                s.path.join(" / "),
+                label,
+                dur
+            );
         }
         if let Some(t) = &summary.tests {
-            let _ = writeln!(out, "Tests: {} run, {} failed, {} skipped", t.total, t.failed, t.skipped);
+            let _ = writeln!(
+                out,
+                "Tests: {} run, {} failed, {} skipped",
+                t.total, t.failed, t.skipped
+            );
         }
         if !summary.artifacts.is_empty() {
             let _ = writeln!(out, "Artifacts: {}", summary.artifacts.len());

@@ -63,7 +63,15 @@ tests/pipelines/invalid.Jenkinsfile: invalid (2 errors)
 
 #[test]
 fn lint_json_format_gives_positions() {
-    let out = kiln(&["lint", "--format", "json", "tests/pipelines/invalid.Jenkinsfile"], &root());
+    let out = kiln(
+        &[
+            "lint",
+            "--format",
+            "json",
+            "tests/pipelines/invalid.Jenkinsfile",
+        ],
+        &root(),
+    );
     assert_eq!(out.status.code(), Some(1));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     let diag = &json[0]["diagnostics"][0];
@@ -102,7 +110,10 @@ fn plan_prints_the_stage_tree() {
 
 #[test]
 fn plan_expands_matrix_cells_with_excludes() {
-    let out = kiln(&["plan", "--format", "json", "examples/matrix/Jenkinsfile"], &root());
+    let out = kiln(
+        &["plan", "--format", "json", "examples/matrix/Jenkinsfile"],
+        &root(),
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let cells: Vec<String> = json["nodes"]
@@ -122,7 +133,10 @@ fn plan_expands_matrix_cells_with_excludes() {
             "Matrix - PLATFORM = 'windows', JDK = '21'",
         ]
     );
-    let dot = kiln(&["plan", "--format", "dot", "examples/matrix/Jenkinsfile"], &root());
+    let dot = kiln(
+        &["plan", "--format", "dot", "examples/matrix/Jenkinsfile"],
+        &root(),
+    );
     assert!(text(&dot.stdout).starts_with("digraph pipeline {"));
 }
 
@@ -135,11 +149,22 @@ fn run_succeeds_with_params_and_ends_with_finished() {
     let ws = temp_workspace();
     let file = root().join("tests/pipelines/params.Jenkinsfile");
     let out = kiln(
-        &["run", file.to_str().unwrap(), "-p", "WHO=kiln", "-p", "LOUD=true"],
+        &[
+            "run",
+            file.to_str().unwrap(),
+            "-p",
+            "WHO=kiln",
+            "-p",
+            "LOUD=true",
+        ],
         ws.path(),
     );
     let stdout = text(&out.stdout);
-    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{}", text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        text(&out.stderr)
+    );
     assert!(stdout.contains("[Greet] hello kiln in red\n"), "{stdout}");
     assert!(stdout.contains("[Shout] HELLO KILN\n"), "{stdout}");
     assert!(stdout.ends_with("Finished: SUCCESS\n"), "{stdout}");
@@ -168,7 +193,10 @@ fn run_failure_skips_later_stages_runs_posts_and_exits_1() {
     assert!(!stdout.contains("never"), "{stdout}");
     let always = stdout.find("always ran").expect("always post");
     let failure = stdout.find("the build failed").expect("failure post");
-    assert!(always < failure, "posts run in Jenkins' order (always first):\n{stdout}");
+    assert!(
+        always < failure,
+        "posts run in Jenkins' order (always first):\n{stdout}"
+    );
     assert!(!stdout.contains("no success"), "{stdout}");
     assert!(stdout.contains("SKIPPED (earlier failure)"), "{stdout}");
     assert!(stdout.ends_with("Finished: FAILURE\n"), "{stdout}");
@@ -178,7 +206,17 @@ fn run_failure_skips_later_stages_runs_posts_and_exits_1() {
 fn run_rejects_bad_parameters_before_running() {
     let ws = temp_workspace();
     let file = root().join("tests/pipelines/params.Jenkinsfile");
-    let out = kiln(&["run", file.to_str().unwrap(), "-p", "COLOR=green", "-p", "NOPE=1"], ws.path());
+    let out = kiln(
+        &[
+            "run",
+            file.to_str().unwrap(),
+            "-p",
+            "COLOR=green",
+            "-p",
+            "NOPE=1",
+        ],
+        ws.path(),
+    );
     assert_eq!(out.status.code(), Some(2));
     let stderr = text(&out.stderr);
     assert!(stderr.contains("COLOR"), "{stderr}");
@@ -199,9 +237,19 @@ fn run_refuses_an_invalid_pipeline() {
 fn run_hello_example_archives_its_artifacts() {
     let ws = temp_workspace();
     let file = root().join("examples/hello/Jenkinsfile");
-    let out = kiln(&["run", file.to_str().unwrap(), "-p", "TARGET=production"], ws.path());
+    let out = kiln(
+        &["run", file.to_str().unwrap(), "-p", "TARGET=production"],
+        ws.path(),
+    );
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
-    assert!(stdout.contains("[Deploy] Deploying hello-kiln to production"), "{stdout}");
-    assert!(ws.path().join(".kiln/builds/1/artifacts/build/hello-kiln/app.txt").exists());
+    assert!(
+        stdout.contains("[Deploy] Deploying hello-kiln to production"),
+        "{stdout}"
+    );
+    assert!(
+        ws.path()
+            .join(".kiln/builds/1/artifacts/build/hello-kiln/app.txt")
+            .exists()
+    );
 }

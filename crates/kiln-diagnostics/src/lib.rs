@@ -14,7 +14,7 @@ mod span;
 mod suggest;
 
 pub use diagnostic::{Diagnostic, Label, Severity};
-pub use render::{render, render_all, to_json, RenderOptions};
+pub use render::{RenderOptions, render, render_all, to_json};
 pub use source::{LineCol, SourceFile};
 pub use span::{Span, Spanned};
 pub use suggest::did_you_mean;

@@ -126,7 +126,9 @@ pub fn render(diag: &Diagnostic, file: &SourceFile, opts: RenderOptions) -> Stri
 
 /// The line with tabs expanded, and where the carets go on it (in characters).
 fn caret_geometry(line: &str, line_start: usize, label: &Label) -> (String, usize, usize) {
-    let start = (label.span.start as usize).saturating_sub(line_start).min(line.len());
+    let start = (label.span.start as usize)
+        .saturating_sub(line_start)
+        .min(line.len());
     let end = (label.span.end as usize)
         .saturating_sub(line_start)
         .clamp(start, line.len());
@@ -235,7 +237,8 @@ mod tests {
     fn empty_span_at_end_of_file_gets_one_caret() {
         check(
             "pipeline {",
-            Diagnostic::error("unclosed", "unclosed `{`").with_primary(Span::at(10), "expected `}`"),
+            Diagnostic::error("unclosed", "unclosed `{`")
+                .with_primary(Span::at(10), "expected `}`"),
             "error: unclosed `{`\n  --> Jenkinsfile:1:11\n   |\n 1 | pipeline {\n   |           ^ expected `}`\n",
         );
     }

@@ -109,7 +109,12 @@ const fn req(name: &'static str, ty: ArgType) -> ParamDef {
 use ArgType as T;
 use BodyRule as B;
 
-const fn def(name: &'static str, id: StepId, params: &'static [ParamDef], body: BodyRule) -> StepDef {
+const fn def(
+    name: &'static str,
+    id: StepId,
+    params: &'static [ParamDef],
+    body: BodyRule,
+) -> StepDef {
     StepDef {
         name,
         id,
@@ -135,15 +140,34 @@ pub const STEPS: &[StepDef] = &[
     def("echo", StepId::Echo, &[req("message", T::Any)], B::None),
     def("error", StepId::Error, &[req("message", T::Any)], B::None),
     def("dir", StepId::Dir, &[req("path", T::String)], B::Required),
-    def("withEnv", StepId::WithEnv, &[req("overrides", T::List)], B::Required),
+    def(
+        "withEnv",
+        StepId::WithEnv,
+        &[req("overrides", T::List)],
+        B::Required,
+    ),
     def(
         "timeout",
         StepId::Timeout,
-        &[req("time", T::Int), p("unit", T::String), p("activity", T::Bool)],
+        &[
+            req("time", T::Int),
+            p("unit", T::String),
+            p("activity", T::Bool),
+        ],
         B::Required,
     ),
-    def("retry", StepId::Retry, &[req("count", T::Int), p("conditions", T::List)], B::Required),
-    def("sleep", StepId::Sleep, &[req("time", T::Int), p("unit", T::String)], B::None),
+    def(
+        "retry",
+        StepId::Retry,
+        &[req("count", T::Int), p("conditions", T::List)],
+        B::Required,
+    ),
+    def(
+        "sleep",
+        StepId::Sleep,
+        &[req("time", T::Int), p("unit", T::String)],
+        B::None,
+    ),
     def(
         "catchError",
         StepId::CatchError,
@@ -161,15 +185,34 @@ pub const STEPS: &[StepDef] = &[
         &[req("message", T::String), p("catchInterruptions", T::Bool)],
         B::Required,
     ),
-    def("unstable", StepId::Unstable, &[req("message", T::String)], B::None),
+    def(
+        "unstable",
+        StepId::Unstable,
+        &[req("message", T::String)],
+        B::None,
+    ),
     def(
         "writeFile",
         StepId::WriteFile,
-        &[req("file", T::String), req("text", T::String), p("encoding", T::String)],
+        &[
+            req("file", T::String),
+            req("text", T::String),
+            p("encoding", T::String),
+        ],
         B::None,
     ),
-    def("readFile", StepId::ReadFile, &[req("file", T::String), p("encoding", T::String)], B::None),
-    def("fileExists", StepId::FileExists, &[req("file", T::String)], B::None),
+    def(
+        "readFile",
+        StepId::ReadFile,
+        &[req("file", T::String), p("encoding", T::String)],
+        B::None,
+    ),
+    def(
+        "fileExists",
+        StepId::FileExists,
+        &[req("file", T::String)],
+        B::None,
+    ),
     def("deleteDir", StepId::DeleteDir, &[], B::None),
     def(
         "cleanWs",
@@ -201,7 +244,12 @@ pub const STEPS: &[StepDef] = &[
         ],
         B::None,
     ),
-    def("unstash", StepId::Unstash, &[req("name", T::String)], B::None),
+    def(
+        "unstash",
+        StepId::Unstash,
+        &[req("name", T::String)],
+        B::None,
+    ),
     def(
         "archiveArtifacts",
         StepId::ArchiveArtifacts,
@@ -233,7 +281,11 @@ pub const STEPS: &[StepDef] = &[
     def(
         "checkout",
         StepId::Checkout,
-        &[req("scm", T::Any), p("poll", T::Bool), p("changelog", T::Bool)],
+        &[
+            req("scm", T::Any),
+            p("poll", T::Bool),
+            p("changelog", T::Bool),
+        ],
         B::None,
     ),
     def(
@@ -261,11 +313,31 @@ pub const STEPS: &[StepDef] = &[
         ],
         B::None,
     ),
-    def("withCredentials", StepId::WithCredentials, &[req("bindings", T::List)], B::Required),
+    def(
+        "withCredentials",
+        StepId::WithCredentials,
+        &[req("bindings", T::List)],
+        B::Required,
+    ),
     def("timestamps", StepId::Timestamps, &[], B::Required),
-    def("ansiColor", StepId::AnsiColor, &[p("colorMapName", T::String)], B::Required),
-    def("container", StepId::Container, &[req("name", T::String), p("shell", T::String)], B::Required),
-    def("tool", StepId::Tool, &[req("name", T::String), p("type", T::String)], B::None),
+    def(
+        "ansiColor",
+        StepId::AnsiColor,
+        &[p("colorMapName", T::String)],
+        B::Required,
+    ),
+    def(
+        "container",
+        StepId::Container,
+        &[req("name", T::String), p("shell", T::String)],
+        B::Required,
+    ),
+    def(
+        "tool",
+        StepId::Tool,
+        &[req("name", T::String), p("type", T::String)],
+        B::None,
+    ),
 ];
 
 /// The native step called `name`.
@@ -276,7 +348,10 @@ pub fn native_step(name: &str) -> Option<&'static StepDef> {
 /// Well-known Jenkins steps kiln does not provide, with the plugin each comes from.
 pub const PLUGIN_STEPS: &[(&str, &str)] = &[
     ("bat", "Windows batch (kiln runs steps on Linux; use `sh`)"),
-    ("powershell", "Windows PowerShell (kiln runs steps on Linux; use `sh` or `pwsh`)"),
+    (
+        "powershell",
+        "Windows PowerShell (kiln runs steps on Linux; use `sh` or `pwsh`)",
+    ),
     ("pwsh", "PowerShell"),
     ("publishHTML", "HTML Publisher plugin"),
     ("emailext", "Email Extension plugin"),
@@ -289,7 +364,10 @@ pub const PLUGIN_STEPS: &[(&str, &str)] = &[
     ("scanForIssues", "Warnings Next Generation plugin"),
     ("publishIssues", "Warnings Next Generation plugin"),
     ("githubNotify", "GitHub Branch Source plugin"),
-    ("setGitHubPullRequestStatus", "GitHub Pull Request Builder plugin"),
+    (
+        "setGitHubPullRequestStatus",
+        "GitHub Pull Request Builder plugin",
+    ),
     ("gitlabCommitStatus", "GitLab plugin"),
     ("updateGitlabCommitStatus", "GitLab plugin"),
     ("withDockerRegistry", "Docker Pipeline plugin"),
@@ -333,15 +411,33 @@ pub const PLUGIN_STEPS: &[(&str, &str)] = &[
     ("publishChecks", "Checks API plugin"),
     ("fingerprint", "Jenkins core"),
     ("buildName", "Build Name and Description Setter plugin"),
-    ("buildDescription", "Build Name and Description Setter plugin"),
+    (
+        "buildDescription",
+        "Build Name and Description Setter plugin",
+    ),
     ("cleanWorkspace", "Workspace Cleanup plugin"),
-    ("node", "Jenkins agents (in declarative pipelines, use `agent`)"),
-    ("podTemplate", "Kubernetes plugin (in declarative pipelines, use `agent { kubernetes { } }`)"),
-    ("parallel", "Jenkins Pipeline (in `steps { }`, use a `parallel { }` stage or a `script { }` block)"),
-    ("stage", "Jenkins Pipeline (in `steps { }`, use `stages { stage(...) { } }`)"),
+    (
+        "node",
+        "Jenkins agents (in declarative pipelines, use `agent`)",
+    ),
+    (
+        "podTemplate",
+        "Kubernetes plugin (in declarative pipelines, use `agent { kubernetes { } }`)",
+    ),
+    (
+        "parallel",
+        "Jenkins Pipeline (in `steps { }`, use a `parallel { }` stage or a `script { }` block)",
+    ),
+    (
+        "stage",
+        "Jenkins Pipeline (in `steps { }`, use `stages { stage(...) { } }`)",
+    ),
 ];
 
 /// The plugin a well-known Jenkins step comes from, for steps kiln does not provide.
 pub fn plugin_of(step: &str) -> Option<&'static str> {
-    PLUGIN_STEPS.iter().find(|(n, _)| *n == step).map(|(_, p)| *p)
+    PLUGIN_STEPS
+        .iter()
+        .find(|(n, _)| *n == step)
+        .map(|(_, p)| *p)
 }

@@ -18,15 +18,15 @@ mod step;
 
 pub use agent::{Agent, AgentKind, DockerAgent, DockerfileAgent, KubernetesAgent};
 pub use catalog::{
-    native_step, plugin_of, ArgType, BodyRule, ParamDef, StepDef, StepId, PLUGIN_STEPS, STEPS,
+    ArgType, BodyRule, PLUGIN_STEPS, ParamDef, STEPS, StepDef, StepId, native_step, plugin_of,
 };
 pub use condition::{Comparator, Condition, ConditionKind};
 pub use lower::{load, lower};
 pub use options::{OptionKind, Options, PipelineOption, Retention, Timeout};
 pub use parameter::{Parameter, ParameterKind, ToolRef, Trigger, TriggerKind};
 pub use pipeline::{
-    Axis, Document, EnvEntry, EnvValue, Exclude, ExcludeAxis, Input, LibraryRef, Matrix,
-    Pipeline, Post, PostBlock, PostCondition, Preamble, ScriptBlock, Stage, StageBody, When,
+    Axis, Document, EnvEntry, EnvValue, Exclude, ExcludeAxis, Input, LibraryRef, Matrix, Pipeline,
+    Post, PostBlock, PostCondition, Preamble, ScriptBlock, Stage, StageBody, When,
 };
 pub use step::{Step, StepArg, StepKind};
 

@@ -62,14 +62,18 @@ pub enum OptionKind {
     Retry(u32),
     Timestamps,
     AnsiColor(String),
-    DisableConcurrentBuilds { abort_previous: bool },
+    DisableConcurrentBuilds {
+        abort_previous: bool,
+    },
     BuildDiscarder(Retention),
     SkipDefaultCheckout(bool),
     SkipStagesAfterUnstable,
     ParallelsAlwaysFailFast,
     QuietPeriod(u32),
     CheckoutToSubdirectory(String),
-    PreserveStashes { build_count: u32 },
+    PreserveStashes {
+        build_count: u32,
+    },
     DisableResume,
     NewContainerPerStage,
     /// `durabilityHint('PERFORMANCE_OPTIMIZED')`: kiln's store is always durable.
@@ -77,7 +81,10 @@ pub enum OptionKind {
     /// `overrideIndexTriggers(false)`.
     OverrideIndexTriggers(bool),
     /// `lock('resource')` / `lock(resource: 'x', label: 'y')`.
-    Lock { resource: Option<String>, label: Option<String> },
+    Lock {
+        resource: Option<String>,
+        label: Option<String>,
+    },
     /// `copyArtifactPermission('job')`.
     CopyArtifactPermission(String),
     /// `disableRestartFromStage()`.

@@ -13,12 +13,23 @@ pub struct Parameter {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub enum ParameterKind {
-    String { default: String, trim: bool },
-    Text { default: String },
-    Boolean { default: bool },
+    String {
+        default: String,
+        trim: bool,
+    },
+    Text {
+        default: String,
+    },
+    Boolean {
+        default: bool,
+    },
     /// The first choice is the default, as in Jenkins.
-    Choice { choices: Vec<String> },
-    Password { default: String },
+    Choice {
+        choices: Vec<String>,
+    },
+    Password {
+        default: String,
+    },
 }
 
 impl ParameterKind {
@@ -55,7 +66,10 @@ pub struct Trigger {
 pub enum TriggerKind {
     Cron(String),
     PollScm(String),
-    Upstream { projects: Vec<String>, threshold: String },
+    Upstream {
+        projects: Vec<String>,
+        threshold: String,
+    },
     /// `githubPush()`: builds on a GitHub push webhook.
     GithubPush,
 }

@@ -1,11 +1,14 @@
 //! Every `groovy` example in docs/pipeline-language.md must be a valid pipeline.
 
-use kiln_diagnostics::{render_all, RenderOptions, SourceFile};
+use kiln_diagnostics::{RenderOptions, SourceFile, render_all};
 
 #[test]
 fn language_reference_examples_lint_clean() {
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/pipeline-language.md"))
-        .expect("docs/pipeline-language.md");
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/pipeline-language.md"
+    ))
+    .expect("docs/pipeline-language.md");
     let mut blocks = 0;
     let mut rest = doc.as_str();
     while let Some(start) = rest.find("```groovy\n") {
@@ -18,10 +21,17 @@ fn language_reference_examples_lint_clean() {
             errors.is_empty(),
             "example {} has errors:\n{}",
             blocks + 1,
-            render_all(&errors, &SourceFile::new("example", code), RenderOptions::default())
+            render_all(
+                &errors,
+                &SourceFile::new("example", code),
+                RenderOptions::default()
+            )
         );
         blocks += 1;
         rest = &body[end + 3..];
     }
-    assert!(blocks >= 4, "expected the reference's examples, found {blocks}");
+    assert!(
+        blocks >= 4,
+        "expected the reference's examples, found {blocks}"
+    );
 }

@@ -1,11 +1,13 @@
 //! Fixture folders: every `ok/` pipeline lowers without errors (its model's shape is
 //! snapshotted), every `err/` pipeline's rendered diagnostics are snapshotted.
 
-use kiln_diagnostics::{render_all, RenderOptions, SourceFile};
+use kiln_diagnostics::{RenderOptions, SourceFile, render_all};
 use std::path::Path;
 
 fn fixtures(dir: &str) -> Vec<(String, String)> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(dir);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(dir);
     let mut out: Vec<(String, String)> = std::fs::read_dir(&root)
         .expect("fixture dir")
         .map(|e| e.expect("entry").path())
@@ -23,7 +25,10 @@ fn rendered(name: &str, text: &str) -> (bool, String) {
     let (_, diags) = kiln_model::load(text);
     let file = SourceFile::new(format!("{name}.groovy"), text);
     let has_errors = diags.iter().any(|d| d.is_error());
-    (has_errors, render_all(&diags, &file, RenderOptions::default()))
+    (
+        has_errors,
+        render_all(&diags, &file, RenderOptions::default()),
+    )
 }
 
 #[test]

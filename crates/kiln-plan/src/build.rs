@@ -36,7 +36,11 @@ impl Builder {
         let mut ids = Vec::with_capacity(stages.len());
         let mut prev = None;
         for stage in stages {
-            let needs = if chain { prev.into_iter().collect() } else { Vec::new() };
+            let needs = if chain {
+                prev.into_iter().collect()
+            } else {
+                Vec::new()
+            };
             let id = self.stage(stage, parent, path, agent, axis, needs);
             prev = Some(id);
             ids.push(id);
@@ -87,16 +91,29 @@ impl Builder {
         });
         let children = match &stage.body {
             StageBody::Steps(_) => Vec::new(),
-            StageBody::Sequential(s) => self.sequence(s, Some(id), &my_path, &effective_agent, axis, true),
-            StageBody::Parallel(s) => self.sequence(s, Some(id), &my_path, &effective_agent, axis, false),
+            StageBody::Sequential(s) => {
+                self.sequence(s, Some(id), &my_path, &effective_agent, axis, true)
+            }
+            StageBody::Parallel(s) => {
+                self.sequence(s, Some(id), &my_path, &effective_agent, axis, false)
+            }
             StageBody::Matrix(m) => self.matrix(m, id, &my_path, &effective_agent),
         };
         self.nodes[id.index()].children = children;
         id
     }
 
-    fn matrix(&mut self, m: &Matrix, parent: NodeId, path: &[String], inherited_agent: &str) -> Vec<NodeId> {
-        let agent = m.agent.as_ref().map_or_else(|| inherited_agent.to_string(), describe_agent);
+    fn matrix(
+        &mut self,
+        m: &Matrix,
+        parent: NodeId,
+        path: &[String],
+        inherited_agent: &str,
+    ) -> Vec<NodeId> {
+        let agent = m
+            .agent
+            .as_ref()
+            .map_or_else(|| inherited_agent.to_string(), describe_agent);
         let mut cells = Vec::new();
         for combo in cells_of(m) {
             let id = self.next_id();
@@ -148,7 +165,10 @@ pub(crate) fn cells_of(m: &Matrix) -> Vec<Vec<(String, String)>> {
         !m.excludes.iter().any(|ex| {
             !ex.axes.is_empty()
                 && ex.axes.iter().all(|a| {
-                    let value = combo.iter().find(|(n, _)| *n == a.name.value).map(|(_, v)| v);
+                    let value = combo
+                        .iter()
+                        .find(|(n, _)| *n == a.name.value)
+                        .map(|(_, v)| v);
                     value.is_some_and(|v| a.values.contains(v) != a.negated)
                 })
         })
@@ -172,7 +192,9 @@ pub(crate) fn describe_agent(agent: &Agent) -> String {
         AgentKind::Any => "any".into(),
         AgentKind::None => "none".into(),
         AgentKind::Label(l) => format!("label {}", lit(l)),
-        AgentKind::Node { label, .. } => label.as_ref().map_or("node".into(), |l| format!("node {}", lit(l))),
+        AgentKind::Node { label, .. } => label
+            .as_ref()
+            .map_or("node".into(), |l| format!("node {}", lit(l))),
         AgentKind::Docker(d) => format!("docker {}", lit(&d.image)),
         AgentKind::Dockerfile(_) => "dockerfile".into(),
         AgentKind::Kubernetes(k) => match &k.inherit_from {

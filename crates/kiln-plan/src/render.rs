@@ -12,7 +12,10 @@ use std::fmt::Write as _;
 /// └── Deploy [when]
 /// ```
 pub fn to_tree(plan: &Plan) -> String {
-    let mut out = format!("pipeline (agent {})\n", crate::build::describe_agent(&plan.pipeline.agent));
+    let mut out = format!(
+        "pipeline (agent {})\n",
+        crate::build::describe_agent(&plan.pipeline.agent)
+    );
     tree_level(plan, &plan.roots, "", &mut out);
     out
 }
@@ -23,7 +26,11 @@ fn tree_level(plan: &Plan, ids: &[NodeId], prefix: &str, out: &mut String) {
         let node = plan.node(*id);
         let mut tags = Vec::new();
         match &node.body {
-            NodeBody::Steps(steps) => tags.push(format!("{} step{}", steps.len(), if steps.len() == 1 { "" } else { "s" })),
+            NodeBody::Steps(steps) => tags.push(format!(
+                "{} step{}",
+                steps.len(),
+                if steps.len() == 1 { "" } else { "s" }
+            )),
             NodeBody::Sequential => tags.push("stages".into()),
             NodeBody::Parallel => tags.push("parallel".into()),
             NodeBody::Matrix => tags.push(format!("matrix, {} cells", node.children.len())),
@@ -62,7 +69,12 @@ pub fn to_dot(plan: &Plan) -> String {
             NodeBody::Steps(_) => "",
             _ => ", style=rounded",
         };
-        let _ = writeln!(out, "  n{} [label=\"{}\"{style}];", node.id.0, escape(&node.name));
+        let _ = writeln!(
+            out,
+            "  n{} [label=\"{}\"{style}];",
+            node.id.0,
+            escape(&node.name)
+        );
     }
     for (from, to) in plan.edges() {
         let _ = writeln!(out, "  n{} -> n{};", from.0, to.0);

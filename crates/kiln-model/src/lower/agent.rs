@@ -4,7 +4,15 @@ use super::cx::{CallView, Cx};
 use crate::{Agent, AgentKind, DockerAgent, DockerfileAgent, KubernetesAgent};
 use kiln_syntax::ast::{Expr, ExprKind};
 
-const AGENT_KINDS: &[&str] = &["any", "none", "label", "node", "docker", "dockerfile", "kubernetes"];
+const AGENT_KINDS: &[&str] = &[
+    "any",
+    "none",
+    "label",
+    "node",
+    "docker",
+    "dockerfile",
+    "kubernetes",
+];
 
 const KUBERNETES_KEYS: &[&str] = &[
     "yaml",
@@ -36,8 +44,14 @@ pub(super) fn agent(cx: &mut Cx, call: &CallView<'_>) -> Option<Agent> {
     if call.closure.is_none() {
         if let Some(word) = call.single() {
             return match word.as_ident() {
-                Some("any") => Some(Agent { kind: AgentKind::Any, span }),
-                Some("none") => Some(Agent { kind: AgentKind::None, span }),
+                Some("any") => Some(Agent {
+                    kind: AgentKind::Any,
+                    span,
+                }),
+                Some("none") => Some(Agent {
+                    kind: AgentKind::None,
+                    span,
+                }),
                 _ => {
                     cx.error(
                         "invalid-agent",
@@ -64,7 +78,9 @@ pub(super) fn agent(cx: &mut Cx, call: &CallView<'_>) -> Option<Agent> {
         return None;
     }
     let body = call.body();
-    let mut kinds = body.iter().filter_map(|s| CallView::of_stmt(s).map(|c| (s, c)));
+    let mut kinds = body
+        .iter()
+        .filter_map(|s| CallView::of_stmt(s).map(|c| (s, c)));
     let Some((_, inner)) = kinds.next() else {
         cx.error(
             "invalid-agent",
@@ -135,7 +151,10 @@ fn fields(cx: &mut Cx, call: &CallView<'_>, known: &[&str]) -> Vec<(String, Expr
                 "expected-directive",
                 stmt.span,
                 format!("expected a setting in `{}`", call.name.value),
-                format!("expected e.g. `{} 'value'`", known.first().copied().unwrap_or("label")),
+                format!(
+                    "expected e.g. `{} 'value'`",
+                    known.first().copied().unwrap_or("label")
+                ),
             );
             continue;
         };
@@ -163,7 +182,10 @@ fn fields(cx: &mut Cx, call: &CallView<'_>, known: &[&str]) -> Vec<(String, Expr
 }
 
 fn get(fields: &[(String, Expr)], key: &str) -> Option<Expr> {
-    fields.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+    fields
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.clone())
 }
 
 fn flag(cx: &mut Cx, fields: &[(String, Expr)], key: &str) -> bool {

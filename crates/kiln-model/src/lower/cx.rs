@@ -2,7 +2,7 @@
 //! calls, arguments and literals out of the syntax tree.
 
 use crate::ArgType;
-use kiln_diagnostics::{did_you_mean, Diagnostic, Span, Spanned};
+use kiln_diagnostics::{Diagnostic, Span, Spanned, did_you_mean};
 use kiln_syntax::ast::{Arg, Closure, Expr, ExprKind, Stmt, StmtKind};
 
 /// A call as it appears in a directive block: `name(args) { closure }`.
@@ -57,7 +57,10 @@ impl<'a> CallView<'a> {
     }
 
     pub fn positional(&self) -> impl Iterator<Item = &'a Expr> {
-        self.args.iter().filter(|a| a.name.is_none()).map(|a| &a.value)
+        self.args
+            .iter()
+            .filter(|a| a.name.is_none())
+            .map(|a| &a.value)
     }
 
     /// The only positional argument, when there is exactly one and no named ones.
@@ -82,12 +85,24 @@ pub(crate) struct Cx {
 }
 
 impl Cx {
-    pub fn error(&mut self, code: &'static str, span: Span, message: impl Into<String>, label: impl Into<String>) {
+    pub fn error(
+        &mut self,
+        code: &'static str,
+        span: Span,
+        message: impl Into<String>,
+        label: impl Into<String>,
+    ) {
         self.diags
             .push(Diagnostic::error(code, message).with_primary(span, label));
     }
 
-    pub fn warn(&mut self, code: &'static str, span: Span, message: impl Into<String>, label: impl Into<String>) {
+    pub fn warn(
+        &mut self,
+        code: &'static str,
+        span: Span,
+        message: impl Into<String>,
+        label: impl Into<String>,
+    ) {
         self.diags
             .push(Diagnostic::warning(code, message).with_primary(span, label));
     }
@@ -102,7 +117,12 @@ impl Cx {
             Some(s) => format!("did you mean `{s}`?"),
             None => format!("expected one of {}", list(known)),
         };
-        self.error(code, name.span, format!("unknown {what} `{}`", name.value), label);
+        self.error(
+            code,
+            name.span,
+            format!("unknown {what} `{}`", name.value),
+            label,
+        );
     }
 
     /// A string literal (no interpolation); reports anything else.

@@ -69,7 +69,12 @@ fn misplaced(cx: &mut Cx, call: &CallView<'_>, place: &str, known: &[&str]) {
 }
 
 /// Records that a directive was seen; reports a second occurrence.
-fn once(cx: &mut Cx, seen: &mut HashMap<&'static str, Span>, name: &'static str, span: Span) -> bool {
+fn once(
+    cx: &mut Cx,
+    seen: &mut HashMap<&'static str, Span>,
+    name: &'static str,
+    span: Span,
+) -> bool {
     if let Some(first) = seen.insert(name, span) {
         cx.push(
             Diagnostic::error("duplicate-directive", format!("`{name}` is given twice"))
@@ -203,7 +208,12 @@ fn libraries_directive(cx: &mut Cx, call: &CallView<'_>) -> Vec<LibraryRef> {
                     );
                 }
             }
-            Some(l) => cx.unknown("unknown-directive", "entry in `libraries`", l.name, &["lib"]),
+            Some(l) => cx.unknown(
+                "unknown-directive",
+                "entry in `libraries`",
+                l.name,
+                &["lib"],
+            ),
             None => not_a_directive(cx, stmt, "`libraries`"),
         }
     }
@@ -242,7 +252,10 @@ fn stage_list(
             "expected-block",
             call.span,
             format!("`{}` needs a block of stages", call.name.value),
-            format!("expected `{} {{ stage('name') {{ ... }} }}`", call.name.value),
+            format!(
+                "expected `{} {{ stage('name') {{ ... }} }}`",
+                call.name.value
+            ),
         );
         return Vec::new();
     }
@@ -278,7 +291,12 @@ fn stage_name(cx: &mut Cx, scx: &mut StageCx, call: &CallView<'_>) -> Spanned<St
     };
     let name = cx.literal_string(arg, "a stage name").unwrap_or_default();
     if name.trim().is_empty() {
-        cx.error("empty-stage-name", arg.span, "stage name is empty", "give the stage a name");
+        cx.error(
+            "empty-stage-name",
+            arg.span,
+            "stage name is empty",
+            "give the stage a name",
+        );
     } else if let Some(first) = scx.names.insert(name.clone(), arg.span) {
         cx.push(
             Diagnostic::error("duplicate-stage", format!("duplicate stage name `{name}`"))
@@ -384,7 +402,10 @@ fn stage_body(
                 "expected one of `steps`, `parallel`, `stages` or `matrix`",
             );
         } else {
-            let names: Vec<String> = bodies.iter().map(|b| format!("`{}`", b.name.value)).collect();
+            let names: Vec<String> = bodies
+                .iter()
+                .map(|b| format!("`{}`", b.name.value))
+                .collect();
             cx.error(
                 "conflicting-stage-body",
                 bodies[1].name.span,
@@ -398,7 +419,10 @@ fn stage_body(
         cx.error(
             "nested-parallel",
             body.name.span,
-            format!("`{}` is not allowed inside a parallel branch or matrix", body.name.value),
+            format!(
+                "`{}` is not allowed inside a parallel branch or matrix",
+                body.name.value
+            ),
             "parallel stages cannot contain further `parallel` or `matrix` stages",
         );
         return None;

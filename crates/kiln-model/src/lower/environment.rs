@@ -43,8 +43,13 @@ pub(super) fn environment(cx: &mut Cx, call: &CallView<'_>) -> Vec<EnvEntry> {
             );
         }
         let value = match CallView::of_expr(value) {
-            Some(c) if c.name.value == "credentials" && matches!(value.kind, ExprKind::Call { .. }) => {
-                match c.single().and_then(|a| cx.literal_string(a, "a credentials id").map(|s| Spanned::new(s, a.span))) {
+            Some(c)
+                if c.name.value == "credentials" && matches!(value.kind, ExprKind::Call { .. }) =>
+            {
+                match c.single().and_then(|a| {
+                    cx.literal_string(a, "a credentials id")
+                        .map(|s| Spanned::new(s, a.span))
+                }) {
                     Some(id) => EnvValue::Credentials { id },
                     None => {
                         cx.error(

@@ -1,7 +1,7 @@
 //! `matrix { axes { axis { name 'OS'; values 'linux', 'mac' } } excludes { } stages { } }`.
 
 use super::cx::{CallView, Cx};
-use super::directives::{stages, StageCx};
+use super::directives::{StageCx, stages};
 use super::{agent, environment, options, parameters, post, when};
 use crate::{Axis, Exclude, ExcludeAxis, Matrix, Post};
 use kiln_diagnostics::{Diagnostic, Spanned};
@@ -18,7 +18,12 @@ const MATRIX_DIRECTIVES: &[&str] = &[
     "post",
 ];
 
-pub(super) fn matrix(cx: &mut Cx, scx: &mut StageCx, call: &CallView<'_>, has_agent: bool) -> Option<Matrix> {
+pub(super) fn matrix(
+    cx: &mut Cx,
+    scx: &mut StageCx,
+    call: &CallView<'_>,
+    has_agent: bool,
+) -> Option<Matrix> {
     let mut m = Matrix {
         axes: Vec::new(),
         excludes: Vec::new(),
@@ -34,7 +39,12 @@ pub(super) fn matrix(cx: &mut Cx, scx: &mut StageCx, call: &CallView<'_>, has_ag
     let mut stages_call = None;
     for stmt in call.body() {
         let Some(d) = CallView::of_stmt(stmt) else {
-            cx.error("expected-directive", stmt.span, "expected a directive in `matrix`", "e.g. `axes { ... }`");
+            cx.error(
+                "expected-directive",
+                stmt.span,
+                "expected a directive in `matrix`",
+                "e.g. `axes { ... }`",
+            );
             continue;
         };
         match d.name.value {
@@ -47,11 +57,21 @@ pub(super) fn matrix(cx: &mut Cx, scx: &mut StageCx, call: &CallView<'_>, has_ag
             "tools" => m.tools = parameters::tools(cx, &d),
             "post" => m.post = post::post(cx, &d),
             "stages" => stages_call = Some(d),
-            _ => cx.unknown("unknown-directive", "directive in `matrix`", d.name, MATRIX_DIRECTIVES),
+            _ => cx.unknown(
+                "unknown-directive",
+                "directive in `matrix`",
+                d.name,
+                MATRIX_DIRECTIVES,
+            ),
         }
     }
     if m.axes.is_empty() {
-        cx.error("missing-axes", call.name.span, "`matrix` has no axes", "add `axes { axis { name 'X'; values 'a', 'b' } }`");
+        cx.error(
+            "missing-axes",
+            call.name.span,
+            "`matrix` has no axes",
+            "add `axes { axis { name 'X'; values 'a', 'b' } }`",
+        );
     }
     let has_agent = has_agent || m.agent.is_some();
     match stages_call {
@@ -75,9 +95,12 @@ fn axes(cx: &mut Cx, call: &CallView<'_>) -> Vec<Axis> {
                 if let Some((name, values, _)) = axis(cx, &a, false) {
                     if let Some(first) = out.iter().find(|x| x.name.value == name.value) {
                         cx.push(
-                            Diagnostic::error("duplicate-axis", format!("axis `{}` is defined twice", name.value))
-                                .with_primary(name.span, "defined again here")
-                                .with_secondary(first.name.span, "first defined here"),
+                            Diagnostic::error(
+                                "duplicate-axis",
+                                format!("axis `{}` is defined twice", name.value),
+                            )
+                            .with_primary(name.span, "defined again here")
+                            .with_secondary(first.name.span, "first defined here"),
                         );
                         continue;
                     }
@@ -85,27 +108,42 @@ fn axes(cx: &mut Cx, call: &CallView<'_>) -> Vec<Axis> {
                 }
             }
             Some(a) => cx.unknown("unknown-directive", "entry in `axes`", a.name, &["axis"]),
-            None => cx.error("expected-directive", stmt.span, "expected `axis { ... }`", "only axes are allowed here"),
+            None => cx.error(
+                "expected-directive",
+                stmt.span,
+                "expected `axis { ... }`",
+                "only axes are allowed here",
+            ),
         }
     }
     out
 }
 
 /// `axis { name 'X'; values 'a', 'b' }` (or `notValues` inside an exclude).
-fn axis(cx: &mut Cx, call: &CallView<'_>, in_exclude: bool) -> Option<(Spanned<String>, Vec<Spanned<String>>, bool)> {
+fn axis(
+    cx: &mut Cx,
+    call: &CallView<'_>,
+    in_exclude: bool,
+) -> Option<(Spanned<String>, Vec<Spanned<String>>, bool)> {
     let mut name = None;
     let mut values = Vec::new();
     let mut negated = false;
     for stmt in call.body() {
         let Some(f) = CallView::of_stmt(stmt) else {
-            cx.error("expected-directive", stmt.span, "expected `name` or `values`", "e.g. `values 'linux', 'mac'`");
+            cx.error(
+                "expected-directive",
+                stmt.span,
+                "expected `name` or `values`",
+                "e.g. `values 'linux', 'mac'`",
+            );
             continue;
         };
         match f.name.value {
             "name" => {
-                name = f
-                    .single()
-                    .and_then(|e| cx.literal_string(e, "an axis name").map(|s| Spanned::new(s, e.span)));
+                name = f.single().and_then(|e| {
+                    cx.literal_string(e, "an axis name")
+                        .map(|s| Spanned::new(s, e.span))
+                });
             }
             "values" | "notValues" if f.name.value == "values" || in_exclude => {
                 negated = f.name.value == "notValues";
@@ -116,17 +154,31 @@ fn axis(cx: &mut Cx, call: &CallView<'_>, in_exclude: bool) -> Option<(Spanned<S
                 }
             }
             _ => {
-                let known: &[&str] = if in_exclude { &["name", "values", "notValues"] } else { &["name", "values"] };
+                let known: &[&str] = if in_exclude {
+                    &["name", "values", "notValues"]
+                } else {
+                    &["name", "values"]
+                };
                 cx.unknown("unknown-directive", "entry in `axis`", f.name, known);
             }
         }
     }
     let Some(name) = name else {
-        cx.error("missing-axis-name", call.span, "`axis` needs a `name`", "expected `name 'PLATFORM'`");
+        cx.error(
+            "missing-axis-name",
+            call.span,
+            "`axis` needs a `name`",
+            "expected `name 'PLATFORM'`",
+        );
         return None;
     };
     if values.is_empty() {
-        cx.error("missing-axis-values", call.span, format!("axis `{}` has no values", name.value), "expected `values 'a', 'b'`");
+        cx.error(
+            "missing-axis-values",
+            call.span,
+            format!("axis `{}` has no values", name.value),
+            "expected `values 'a', 'b'`",
+        );
         return None;
     }
     Some((name, values, negated))
@@ -149,13 +201,28 @@ fn excludes(cx: &mut Cx, call: &CallView<'_>) -> Vec<Exclude> {
                                 });
                             }
                         }
-                        _ => cx.error("expected-directive", inner.span, "expected `axis { ... }` in `exclude`", "only axes are allowed here"),
+                        _ => cx.error(
+                            "expected-directive",
+                            inner.span,
+                            "expected `axis { ... }` in `exclude`",
+                            "only axes are allowed here",
+                        ),
                     }
                 }
                 out.push(Exclude { axes, span: e.span });
             }
-            Some(e) => cx.unknown("unknown-directive", "entry in `excludes`", e.name, &["exclude"]),
-            None => cx.error("expected-directive", stmt.span, "expected `exclude { ... }`", "only excludes are allowed here"),
+            Some(e) => cx.unknown(
+                "unknown-directive",
+                "entry in `excludes`",
+                e.name,
+                &["exclude"],
+            ),
+            None => cx.error(
+                "expected-directive",
+                stmt.span,
+                "expected `exclude { ... }`",
+                "only excludes are allowed here",
+            ),
         }
     }
     out
@@ -167,7 +234,12 @@ fn check_excludes(cx: &mut Cx, m: &Matrix) {
         for a in &ex.axes {
             if !m.axes.iter().any(|x| x.name.value == a.name.value) {
                 let known: Vec<&str> = m.axes.iter().map(|x| x.name.value.as_str()).collect();
-                cx.unknown("unknown-axis", "axis", a.name.as_ref().map(String::as_str), &known);
+                cx.unknown(
+                    "unknown-axis",
+                    "axis",
+                    a.name.as_ref().map(String::as_str),
+                    &known,
+                );
             }
         }
     }

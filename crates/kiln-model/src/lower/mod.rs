@@ -77,9 +77,11 @@ pub fn lower(file: &File) -> (Option<Document>, Vec<Diagnostic>) {
         }
     }
     cx.libraries_loaded = !libraries.is_empty()
-        || pipeline_call
-            .as_ref()
-            .is_some_and(|c| c.body().iter().any(|s| CallView::of_stmt(s).is_some_and(|d| d.name.value == "libraries")));
+        || pipeline_call.as_ref().is_some_and(|c| {
+            c.body()
+                .iter()
+                .any(|s| CallView::of_stmt(s).is_some_and(|d| d.name.value == "libraries"))
+        });
     let doc = match pipeline_call {
         Some(call) => {
             for stmt in &others {
@@ -95,8 +97,10 @@ pub fn lower(file: &File) -> (Option<Document>, Vec<Diagnostic>) {
         }
         None if others.is_empty() && preamble.definitions.is_empty() => {
             cx.push(
-                Diagnostic::error("missing-pipeline", "no pipeline found")
-                    .with_primary(file.span, "expected `pipeline { ... }` or a scripted pipeline such as `node { ... }`"),
+                Diagnostic::error("missing-pipeline", "no pipeline found").with_primary(
+                    file.span,
+                    "expected `pipeline { ... }` or a scripted pipeline such as `node { ... }`",
+                ),
             );
             None
         }

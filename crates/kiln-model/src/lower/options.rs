@@ -104,14 +104,17 @@ fn option(cx: &mut Cx, o: &CallView<'_>) -> Option<OptionKind> {
         }
         "buildDiscarder" => OptionKind::BuildDiscarder(retention(cx, o)?),
         "skipDefaultCheckout" => OptionKind::SkipDefaultCheckout(
-            o.single().map_or(Some(true), |e| cx.literal_bool(e, &what))?,
+            o.single()
+                .map_or(Some(true), |e| cx.literal_bool(e, &what))?,
         ),
         "skipStagesAfterUnstable" => OptionKind::SkipStagesAfterUnstable,
         "parallelsAlwaysFailFast" => OptionKind::ParallelsAlwaysFailFast,
-        "quietPeriod" => OptionKind::QuietPeriod(cx.literal_u32(arg("quietPeriod")?, "the quiet period")?),
-        "checkoutToSubdirectory" => {
-            OptionKind::CheckoutToSubdirectory(cx.literal_string(arg("subdirectory")?, "a directory")?)
+        "quietPeriod" => {
+            OptionKind::QuietPeriod(cx.literal_u32(arg("quietPeriod")?, "the quiet period")?)
         }
+        "checkoutToSubdirectory" => OptionKind::CheckoutToSubdirectory(
+            cx.literal_string(arg("subdirectory")?, "a directory")?,
+        ),
         "preserveStashes" => OptionKind::PreserveStashes {
             build_count: match o.named("buildCount") {
                 Some(e) => cx.literal_u32(e, "`buildCount`")?,
@@ -120,15 +123,19 @@ fn option(cx: &mut Cx, o: &CallView<'_>) -> Option<OptionKind> {
         },
         "disableResume" => OptionKind::DisableResume,
         "newContainerPerStage" => OptionKind::NewContainerPerStage,
-        "durabilityHint" => OptionKind::DurabilityHint(cx.literal_string(arg("hint")?, "a durability hint")?),
-        "overrideIndexTriggers" => OptionKind::OverrideIndexTriggers(cx.literal_bool(o.single()?, &what)?),
+        "durabilityHint" => {
+            OptionKind::DurabilityHint(cx.literal_string(arg("hint")?, "a durability hint")?)
+        }
+        "overrideIndexTriggers" => {
+            OptionKind::OverrideIndexTriggers(cx.literal_bool(o.single()?, &what)?)
+        }
         "lock" => OptionKind::Lock {
             resource: arg("resource").and_then(|e| e.as_plain_str()),
             label: o.named("label").and_then(|e| e.as_plain_str()),
         },
-        "copyArtifactPermission" => {
-            OptionKind::CopyArtifactPermission(cx.literal_string(arg("projectNames")?, "a job name")?)
-        }
+        "copyArtifactPermission" => OptionKind::CopyArtifactPermission(
+            cx.literal_string(arg("projectNames")?, "a job name")?,
+        ),
         _ => OptionKind::DisableRestartFromStage,
     })
 }

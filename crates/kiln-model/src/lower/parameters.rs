@@ -62,7 +62,12 @@ fn parameter(cx: &mut Cx, p: &CallView<'_>) -> Option<Parameter> {
                 format!("it comes from the {plugin}; use `string` or `choice`"),
             );
         } else {
-            cx.unknown("unknown-parameter", "parameter type", p.name, PARAMETER_KINDS);
+            cx.unknown(
+                "unknown-parameter",
+                "parameter type",
+                p.name,
+                PARAMETER_KINDS,
+            );
         }
         return None;
     }
@@ -173,7 +178,12 @@ pub(super) fn triggers(cx: &mut Cx, call: &CallView<'_>) -> Vec<Trigger> {
     let mut out = Vec::new();
     for stmt in call.body() {
         let Some(t) = CallView::of_stmt(stmt) else {
-            cx.error("expected-trigger", stmt.span, "expected a trigger", "e.g. `cron('H 4 * * 1-5')`");
+            cx.error(
+                "expected-trigger",
+                stmt.span,
+                "expected a trigger",
+                "e.g. `cron('H 4 * * 1-5')`",
+            );
             continue;
         };
         let kind = match t.name.value {
@@ -185,7 +195,11 @@ pub(super) fn triggers(cx: &mut Cx, call: &CallView<'_>) -> Vec<Trigger> {
                 else {
                     continue;
                 };
-                check_schedule(cx, &spec, t.single().or(t.named("spec")).map_or(t.span, |e| e.span));
+                check_schedule(
+                    cx,
+                    &spec,
+                    t.single().or(t.named("spec")).map_or(t.span, |e| e.span),
+                );
                 if t.name.value == "cron" {
                     TriggerKind::Cron(spec)
                 } else {
@@ -244,7 +258,16 @@ fn check_schedule(cx: &mut Cx, spec: &str, span: kiln_diagnostics::Span) {
             continue;
         }
         if line.starts_with('@') {
-            if !matches!(line, "@yearly" | "@annually" | "@monthly" | "@weekly" | "@daily" | "@midnight" | "@hourly") {
+            if !matches!(
+                line,
+                "@yearly"
+                    | "@annually"
+                    | "@monthly"
+                    | "@weekly"
+                    | "@daily"
+                    | "@midnight"
+                    | "@hourly"
+            ) {
                 cx.error(
                     "invalid-schedule",
                     span,
@@ -270,7 +293,12 @@ pub(super) fn tools(cx: &mut Cx, call: &CallView<'_>) -> Vec<ToolRef> {
     let mut out = Vec::new();
     for stmt in call.body() {
         let Some(t) = CallView::of_stmt(stmt) else {
-            cx.error("expected-tool", stmt.span, "expected a tool", "e.g. `maven 'Maven 3.9'`");
+            cx.error(
+                "expected-tool",
+                stmt.span,
+                "expected a tool",
+                "e.g. `maven 'Maven 3.9'`",
+            );
             continue;
         };
         match t.single() {
@@ -289,7 +317,14 @@ pub(super) fn tools(cx: &mut Cx, call: &CallView<'_>) -> Vec<ToolRef> {
     out
 }
 
-const INPUT_KEYS: &[&str] = &["message", "id", "ok", "submitter", "submitterParameter", "parameters"];
+const INPUT_KEYS: &[&str] = &[
+    "message",
+    "id",
+    "ok",
+    "submitter",
+    "submitterParameter",
+    "parameters",
+];
 
 /// A stage's `input { message '...'; ok '...'; parameters { ... } }`.
 pub(super) fn input(cx: &mut Cx, call: &CallView<'_>) -> Option<Input> {
@@ -298,19 +333,36 @@ pub(super) fn input(cx: &mut Cx, call: &CallView<'_>) -> Option<Input> {
     let mut params = Vec::new();
     for stmt in call.body() {
         let Some(f) = CallView::of_stmt(stmt) else {
-            cx.error("expected-directive", stmt.span, "expected a setting in `input`", "e.g. `message 'Deploy?'`");
+            cx.error(
+                "expected-directive",
+                stmt.span,
+                "expected a setting in `input`",
+                "e.g. `message 'Deploy?'`",
+            );
             continue;
         };
         match f.name.value {
             "message" => message = f.single().cloned(),
             "parameters" => params = parameters(cx, &f),
             "id" | "ok" | "submitter" | "submitterParameter" => {
-                if let Some(v) = f.single().and_then(|e| cx.literal_string(e, &format!("`{}`", f.name.value))) {
-                    let key = INPUT_KEYS.iter().copied().find(|k| *k == f.name.value).unwrap_or("id");
+                if let Some(v) = f
+                    .single()
+                    .and_then(|e| cx.literal_string(e, &format!("`{}`", f.name.value)))
+                {
+                    let key = INPUT_KEYS
+                        .iter()
+                        .copied()
+                        .find(|k| *k == f.name.value)
+                        .unwrap_or("id");
                     fields.insert(key, v);
                 }
             }
-            _ => cx.unknown("unknown-input-option", "`input` setting", f.name, INPUT_KEYS),
+            _ => cx.unknown(
+                "unknown-input-option",
+                "`input` setting",
+                f.name,
+                INPUT_KEYS,
+            ),
         }
     }
     let Some(message) = message else {

@@ -19,7 +19,12 @@ pub(super) fn post(cx: &mut Cx, call: &CallView<'_>) -> Post {
             continue;
         };
         let Some(condition) = PostCondition::from_keyword(b.name.value) else {
-            cx.unknown("unknown-post-condition", "post condition", b.name, &keywords);
+            cx.unknown(
+                "unknown-post-condition",
+                "post condition",
+                b.name,
+                &keywords,
+            );
             continue;
         };
         if let Some(first) = blocks.iter().find(|x| x.condition == condition) {

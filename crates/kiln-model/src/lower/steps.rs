@@ -1,7 +1,7 @@
 //! Steps in `steps { }` and `post { }` blocks, checked against kiln's step catalogue.
 
 use super::cx::{CallView, Cx};
-use crate::catalog::{native_step, plugin_of, BodyRule, StepDef, STEPS};
+use crate::catalog::{BodyRule, STEPS, StepDef, native_step, plugin_of};
 use crate::{ScriptBlock, Step, StepArg, StepKind};
 use kiln_diagnostics::Spanned;
 use kiln_syntax::ast::{Expr, ExprKind, Stmt, StmtKind};
@@ -56,7 +56,9 @@ fn step(cx: &mut Cx, stmt: &Stmt) -> Option<Step> {
     else {
         let label = match &expr.kind {
             ExprKind::Ident(name) if native_step(name).is_some() => format!("call it: `{name}()`"),
-            ExprKind::Assign { .. } => "assignments belong in `script { ... }` or `environment { }`".into(),
+            ExprKind::Assign { .. } => {
+                "assignments belong in `script { ... }` or `environment { }`".into()
+            }
             _ => "expected a step such as `sh 'make'`".into(),
         };
         cx.error("expected-step", expr.span, "expected a step", label);
@@ -70,17 +72,32 @@ fn step(cx: &mut Cx, stmt: &Stmt) -> Option<Step> {
         } else {
             "method calls belong in `script { ... }`".to_string()
         };
-        cx.error("expected-step", callee.span, format!("`{dotted}` is not a step"), label);
+        cx.error(
+            "expected-step",
+            callee.span,
+            format!("`{dotted}` is not a step"),
+            label,
+        );
         return None;
     };
     let name = Spanned::new(name.to_string(), callee.span);
     if name.value == "script" {
         let Some(c) = closure else {
-            cx.error("expected-block", expr.span, "`script` needs a block", "expected `script { ... }`");
+            cx.error(
+                "expected-block",
+                expr.span,
+                "`script` needs a block",
+                "expected `script { ... }`",
+            );
             return None;
         };
         if !args.is_empty() {
-            cx.error("unexpected-argument", expr.span, "`script` takes no arguments", "expected `script { ... }`");
+            cx.error(
+                "unexpected-argument",
+                expr.span,
+                "`script` takes no arguments",
+                "expected `script { ... }`",
+            );
         }
         return Some(Step {
             kind: StepKind::Script(ScriptBlock {
@@ -136,7 +153,12 @@ fn unknown_step(
         );
     } else {
         let known: Vec<&str> = STEPS.iter().map(|s| s.name).collect();
-        cx.unknown("unknown-step", "step", name.as_ref().map(String::as_str), &known);
+        cx.unknown(
+            "unknown-step",
+            "step",
+            name.as_ref().map(String::as_str),
+            &known,
+        );
     }
     None
 }
@@ -169,7 +191,10 @@ fn step_args(cx: &mut Cx, def: &StepDef, call: &CallView<'_>) -> Option<Vec<Step
                 "wrong-arguments",
                 call.span,
                 format!("{what} takes one unnamed argument or only named arguments"),
-                format!("name the arguments, e.g. `{}({}: ...)`", def.name, def.params[0].name),
+                format!(
+                    "name the arguments, e.g. `{}({}: ...)`",
+                    def.name, def.params[0].name
+                ),
             );
             return None;
         }

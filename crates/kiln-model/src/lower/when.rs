@@ -106,7 +106,10 @@ fn comparator(cx: &mut Cx, c: &CallView<'_>) -> Comparator {
 
 /// The pattern of `branch 'x'` / `branch pattern: 'x'`.
 fn pattern(cx: &mut Cx, c: &CallView<'_>, required: bool) -> Option<Expr> {
-    let p = c.named("pattern").or_else(|| c.positional().next()).cloned();
+    let p = c
+        .named("pattern")
+        .or_else(|| c.positional().next())
+        .cloned();
     if p.is_none() && required {
         cx.error(
             "missing-argument",
