@@ -4,14 +4,34 @@
 //!
 //! The engine sees the Executor trait only (never a concrete backend) and knows no store;
 //! whoever calls it (the CLI's `kiln run`, later the server's scheduler) decides where events go.
+//! Expressions are evaluated by kiln-script only (through `eval`); the build's own output is
+//! data sent as events, never `tracing` events.
 
+mod build;
+mod env;
+mod error;
+mod eval;
 mod event;
+mod log;
+mod params;
+mod post;
 mod result;
+mod run;
+mod runner;
+mod scope;
 mod spec;
+mod stage;
+mod steps;
+mod summary;
+mod value;
+mod when;
 
 pub use event::BuildEvent;
+pub use params::{ParamValue, resolve_params};
 pub use result::{BuildResult, StageOutcome};
+pub use run::run_build;
 pub use spec::{
     BuildCause, BuildSpec, Credential, CredentialStore, InputAnswer, InputHandler, InputRequest,
     NoCredentials, ScmInfo,
 };
+pub use summary::{BuildSummary, StageSummary, TestSummary};

@@ -1,3 +1,4 @@
+use crate::BuildResult;
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -23,6 +24,13 @@ pub struct BuildSpec {
     pub cause: BuildCause,
     pub credentials: Arc<dyn CredentialStore>,
     pub input: Arc<dyn InputHandler>,
+    /// The workspace already is a checkout of `scm` (as for `kiln run` in a repository):
+    /// `checkout scm` then leaves it as it is instead of cloning over it, and `deleteDir()`
+    /// or `cleanWs()` of the workspace root are skipped, so a local run never wipes it.
+    pub workspace_is_checkout: bool,
+    /// The result of the job's previous completed build, for the `changed`, `fixed` and
+    /// `regression` post conditions (`None` for a first build or a local run without history).
+    pub previous_result: Option<BuildResult>,
 }
 
 /// The repository and commit a build is for.
@@ -66,7 +74,9 @@ impl BuildCause {
             BuildCause::User(u) => format!("Started by user {u}"),
             BuildCause::Timer => "Started by timer".into(),
             BuildCause::Scm => "Started by an SCM change".into(),
-            BuildCause::Upstream { job, number } => format!("Started by upstream project {job} build number {number}"),
+            BuildCause::Upstream { job, number } => {
+                format!("Started by upstream project {job} build number {number}")
+            }
             BuildCause::Webhook(what) => format!("Started by {what}"),
         }
     }
@@ -77,10 +87,20 @@ impl BuildCause {
 pub enum Credential {
     /// "Secret text".
     Secret(String),
-    UsernamePassword { username: String, password: String },
+    UsernamePassword {
+        username: String,
+        password: String,
+    },
     /// "Secret file": the content; bound steps get a temporary file path.
-    File { name: String, content: Vec<u8> },
-    SshKey { username: String, private_key: String, passphrase: Option<String> },
+    File {
+        name: String,
+        content: Vec<u8>,
+    },
+    SshKey {
+        username: String,
+        private_key: String,
+        passphrase: Option<String>,
+    },
 }
 
 impl Credential {
@@ -89,8 +109,14 @@ impl Credential {
         match self {
             Credential::Secret(s) => vec![s.clone()],
             Credential::UsernamePassword { password, .. } => vec![password.clone()],
-            Credential::File { content, .. } => String::from_utf8(content.clone()).into_iter().collect(),
-            Credential::SshKey { private_key, passphrase, .. } => {
+            Credential::File { content, .. } => {
+                String::from_utf8(content.clone()).into_iter().collect()
+            }
+            Credential::SshKey {
+                private_key,
+                passphrase,
+                ..
+            } => {
                 let mut v = vec![private_key.clone()];
                 v.extend(passphrase.clone());
                 v
@@ -138,8 +164,13 @@ pub struct InputRequest {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum InputAnswer {
     /// Proceed, with parameter values (and who approved).
-    Proceed { values: BTreeMap<String, String>, by: String },
-    Abort { by: String },
+    Proceed {
+        values: BTreeMap<String, String>,
+        by: String,
+    },
+    Abort {
+        by: String,
+    },
 }
 
 /// Answers `input` requests: a terminal prompt for `kiln run`, the API for the server.

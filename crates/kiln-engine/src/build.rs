@@ -1,0 +1,170 @@
+use crate::log::{Masker, timestamp_prefix};
+use crate::{BuildEvent, BuildResult, BuildSpec, ParamValue, StageSummary, TestSummary};
+use kiln_executor::Executor;
+use kiln_plan::{NodeId, Plan};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::Instant;
+use tokio::sync::mpsc::UnboundedSender;
+
+/// One running build, shared by all its stages and steps (parallel branches included).
+///
+/// The mutexes here guard plain data and are never held across an `.await`.
+pub(crate) struct Build {
+    pub(crate) plan: Plan,
+    pub(crate) spec: BuildSpec,
+    pub(crate) executor: Arc<dyn Executor>,
+    pub(crate) params: BTreeMap<String, ParamValue>,
+    /// `WORKSPACE`, as the executor sees it.
+    pub(crate) workspace: PathBuf,
+    /// `WORKSPACE_TMP` (`<workspace>@tmp`, as Jenkins): scripts and secret files go here.
+    pub(crate) tmp_dir: PathBuf,
+    pub(crate) started: Instant,
+    events: UnboundedSender<BuildEvent>,
+    masker: RwLock<Arc<Masker>>,
+    result: Mutex<BuildResult>,
+    record: Mutex<Record>,
+    counter: AtomicU64,
+}
+
+/// What the build has produced so far, for the summary.
+#[derive(Default)]
+struct Record {
+    stages: Vec<StageSummary>,
+    tests: Option<TestSummary>,
+    artifacts: Vec<PathBuf>,
+    notices: BTreeSet<String>,
+}
+
+/// Locks a mutex whose data stays consistent even if a holder panicked.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Build {
+    pub(crate) fn new(
+        plan: Plan,
+        spec: BuildSpec,
+        executor: Arc<dyn Executor>,
+        params: BTreeMap<String, ParamValue>,
+        events: UnboundedSender<BuildEvent>,
+    ) -> Self {
+        let workspace = executor.workspace().to_path_buf();
+        let mut tmp_name = workspace.file_name().unwrap_or_default().to_os_string();
+        tmp_name.push("@tmp");
+        let tmp_dir = workspace.with_file_name(tmp_name);
+        let secrets = params.values().filter_map(|v| match v {
+            ParamValue::Password(p) => Some(p.clone()),
+            _ => None,
+        });
+        let masker = Masker::default().with(secrets);
+        Build {
+            plan,
+            spec,
+            executor,
+            params,
+            workspace,
+            tmp_dir,
+            started: Instant::now(),
+            events,
+            masker: RwLock::new(Arc::new(masker)),
+            result: Mutex::new(BuildResult::Success),
+            record: Mutex::new(Record::default()),
+            counter: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn send(&self, event: BuildEvent) {
+        // The receiver may be gone (a caller that stopped listening); the build goes on.
+        let _ = self.events.send(event);
+    }
+
+    /// One log line of a stage (or of the build when `node` is `None`), secrets masked.
+    pub(crate) fn log(&self, node: Option<NodeId>, line: &str, timestamps: bool) {
+        let masker = self.masker();
+        let mut text = if masker.is_empty() {
+            line.to_owned()
+        } else {
+            masker.mask(line)
+        };
+        if timestamps {
+            text.insert_str(0, &timestamp_prefix());
+        }
+        self.send(BuildEvent::Log { node, line: text });
+    }
+
+    /// A notice, said once per build however often it is raised.
+    pub(crate) fn notice_once(&self, message: String) {
+        let first = lock(&self.record).notices.insert(message.clone());
+        if first {
+            self.send(BuildEvent::Notice { message });
+        }
+    }
+
+    fn masker(&self) -> Arc<Masker> {
+        Arc::clone(
+            &self
+                .masker
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
+    /// Adds values to mask from now on (they stay masked for the rest of the build).
+    pub(crate) fn add_secrets(&self, secrets: impl IntoIterator<Item = String>) {
+        let mut guard = self
+            .masker
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let next = guard.with(secrets);
+        *guard = Arc::new(next);
+    }
+
+    /// The build's result so far (`currentBuild.currentResult`).
+    pub(crate) fn result(&self) -> BuildResult {
+        *lock(&self.result)
+    }
+
+    /// Makes the build's result worse (never better), as Jenkins' `setResult`.
+    pub(crate) fn worsen(&self, result: BuildResult) {
+        let mut r = lock(&self.result);
+        *r = r.combine(result);
+    }
+
+    pub(crate) fn record_stage(&self, summary: StageSummary) {
+        lock(&self.record).stages.push(summary);
+    }
+
+    pub(crate) fn add_tests(&self, tests: TestSummary) {
+        lock(&self.record)
+            .tests
+            .get_or_insert_with(TestSummary::default)
+            .add(tests);
+    }
+
+    pub(crate) fn add_artifact(&self, path: PathBuf) {
+        lock(&self.record).artifacts.push(path);
+    }
+
+    /// A number unique within this build, for temporary file names.
+    pub(crate) fn next_id(&self) -> u64 {
+        self.counter.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Takes the recorded stages (in plan order), tests and artifacts for the summary.
+    pub(crate) fn take_record(&self) -> (Vec<StageSummary>, Option<TestSummary>, Vec<PathBuf>) {
+        let mut rec = lock(&self.record);
+        let mut stages = std::mem::take(&mut rec.stages);
+        let order: BTreeMap<NodeId, usize> = self
+            .plan
+            .walk()
+            .into_iter()
+            .enumerate()
+            .map(|(i, id)| (id, i))
+            .collect();
+        stages.sort_by_key(|s| order.get(&s.node).copied().unwrap_or(usize::MAX));
+        (stages, rec.tests.take(), std::mem::take(&mut rec.artifacts))
+    }
+}

@@ -1,0 +1,147 @@
+//! Build log plumbing: splitting process output into lines, masking secrets, timestamps.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Turns a stream of byte chunks into complete lines, keeping a partial line until its end
+/// arrives (or [`LineSplitter::finish`] flushes it).
+#[derive(Debug, Default)]
+pub(crate) struct LineSplitter {
+    pending: Vec<u8>,
+}
+
+impl LineSplitter {
+    /// Feeds a chunk and calls `emit` for each line it completes (without the line break).
+    pub(crate) fn push(&mut self, bytes: &[u8], mut emit: impl FnMut(&str)) {
+        let mut rest = bytes;
+        while let Some(pos) = rest.iter().position(|b| *b == b'\n') {
+            let (line, tail) = rest.split_at(pos);
+            if self.pending.is_empty() {
+                emit(&decode(line));
+            } else {
+                self.pending.extend_from_slice(line);
+                let whole = std::mem::take(&mut self.pending);
+                emit(&decode(&whole));
+            }
+            rest = &tail[1..];
+        }
+        self.pending.extend_from_slice(rest);
+    }
+
+    /// Emits what is left of an unterminated last line.
+    pub(crate) fn finish(&mut self, mut emit: impl FnMut(&str)) {
+        if !self.pending.is_empty() {
+            let whole = std::mem::take(&mut self.pending);
+            emit(&decode(&whole));
+        }
+    }
+}
+
+/// Lossy UTF-8, without the carriage return of a CRLF line ending.
+fn decode(line: &[u8]) -> std::borrow::Cow<'_, str> {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    String::from_utf8_lossy(line)
+}
+
+/// Replaces every known secret value with `****`.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Masker {
+    /// Longest first, so a secret containing another is masked whole.
+    secrets: Vec<String>,
+}
+
+impl Masker {
+    pub(crate) fn with(&self, more: impl IntoIterator<Item = String>) -> Masker {
+        let mut secrets = self.secrets.clone();
+        for s in more {
+            if !s.is_empty() && !secrets.contains(&s) {
+                secrets.push(s);
+            }
+        }
+        secrets.sort_by(|a, b| b.len().cmp(&a.len()));
+        Masker { secrets }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.secrets.is_empty()
+    }
+
+    pub(crate) fn mask(&self, line: &str) -> String {
+        let mut out = line.to_owned();
+        for secret in &self.secrets {
+            if out.contains(secret.as_str()) {
+                out = out.replace(secret.as_str(), "****");
+            }
+        }
+        out
+    }
+}
+
+/// The current UTC time as `[2024-05-01T10:20:30.123Z] `, the `timestamps` prefix.
+pub(crate) fn timestamp_prefix() -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = now.as_secs();
+    let millis = now.subsec_millis();
+    let days = i64::try_from(secs / 86_400).unwrap_or(0);
+    let rem = secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "[{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z] ",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+/// Howard Hinnant's days-to-civil algorithm for the proleptic Gregorian calendar.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (
+        y,
+        u32::try_from(m).unwrap_or(1),
+        u32::try_from(d).unwrap_or(1),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(chunks: &[&str]) -> Vec<String> {
+        let mut s = LineSplitter::default();
+        let mut out = Vec::new();
+        for c in chunks {
+            s.push(c.as_bytes(), |l| out.push(l.to_owned()));
+        }
+        s.finish(|l| out.push(l.to_owned()));
+        out
+    }
+
+    #[test]
+    fn splits_lines_across_chunks() {
+        assert_eq!(split(&["a\nb", "c\n", "d"]), ["a", "bc", "d"]);
+        assert_eq!(split(&["x\r\n\n"]), ["x", ""]);
+        assert_eq!(split(&[""]), Vec::<String>::new());
+    }
+
+    #[test]
+    fn masks_longest_secret_first() {
+        let m = Masker::default().with(["abc".to_owned(), "abcdef".to_owned()]);
+        assert_eq!(m.mask("x abcdef abc"), "x **** ****");
+    }
+
+    #[test]
+    fn converts_days_to_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(19_723), (2024, 1, 1));
+    }
+}

@@ -1,0 +1,64 @@
+use crate::BuildResult;
+use kiln_plan::NodeId;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use tokio_util::sync::CancellationToken;
+
+/// Where a step runs: its stage, environment, directory and cancellation. Cheap to clone;
+/// block steps (`dir`, `withEnv`, `timeout`, ...) clone it and change one field for their body.
+#[derive(Clone)]
+pub(crate) struct Scope {
+    /// The stage whose log the step writes to (`None` for pipeline-level post blocks).
+    pub(crate) node: Option<NodeId>,
+    pub(crate) env: Arc<BTreeMap<String, String>>,
+    /// The current directory, absolute.
+    pub(crate) cwd: PathBuf,
+    /// Fires when the step must stop: build cancelled, a timeout ran out, a fail-fast
+    /// sibling failed.
+    pub(crate) cancel: CancellationToken,
+    pub(crate) stage: Arc<StageResult>,
+    /// Inside `timestamps { }` or with the `timestamps()` option.
+    pub(crate) timestamps: bool,
+}
+
+impl Scope {
+    /// A copy with more environment variables set.
+    pub(crate) fn with_env(&self, vars: impl IntoIterator<Item = (String, String)>) -> Scope {
+        let mut env = (*self.env).clone();
+        env.extend(vars);
+        Scope {
+            env: Arc::new(env),
+            ..self.clone()
+        }
+    }
+
+    pub(crate) fn var(&self, name: &str) -> Option<&str> {
+        self.env.get(name).map(String::as_str)
+    }
+}
+
+/// A stage's own result, which steps like `unstable` and `catchError` make worse.
+#[derive(Debug)]
+pub(crate) struct StageResult(Mutex<BuildResult>);
+
+impl StageResult {
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new(StageResult(Mutex::new(BuildResult::Success)))
+    }
+
+    pub(crate) fn get(&self) -> BuildResult {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub(crate) fn worsen(&self, result: BuildResult) {
+        let mut r = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *r = r.combine(result);
+    }
+}

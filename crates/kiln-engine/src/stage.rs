@@ -1,0 +1,289 @@
+//! One stage (or matrix cell): `when`, options, `input`, environment, its steps or child
+//! stages, and its `post` blocks, in Jenkins' order.
+
+use crate::build::Build;
+use crate::error::StepError;
+use crate::runner::{finish, run_parallel, run_sequence, skip_tree};
+use crate::scope::{Scope, StageResult};
+use crate::steps::{BoxFuture, duration_of, retryable, run_steps, with_timeout};
+use crate::{BuildEvent, BuildResult, InputRequest, StageOutcome, env, post, when};
+use kiln_model::{AgentKind, OptionKind};
+use kiln_plan::{NodeBody, NodeId, PlanNode};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// How a stage ended, for the group it belongs to.
+#[derive(Debug)]
+pub(crate) struct NodeEnd {
+    pub(crate) name: String,
+    /// The stage's result (SUCCESS for a skipped stage).
+    pub(crate) result: BuildResult,
+    /// The error that escapes the stage: later stages are skipped.
+    pub(crate) error: Option<StepError>,
+}
+
+impl NodeEnd {
+    /// A branch task that panicked (a bug in kiln): the build fails instead of hanging.
+    pub(crate) fn crashed(e: &tokio::task::JoinError) -> Self {
+        tracing::error!(error = %e, "a parallel branch task failed");
+        NodeEnd {
+            name: "(unknown)".to_owned(),
+            result: BuildResult::Failure,
+            error: Some(StepError::failed(format!(
+                "internal error in a parallel branch: {e}"
+            ))),
+        }
+    }
+}
+
+/// What the guarded part of a stage amounted to.
+enum Flow {
+    Ran,
+    SkippedByWhen,
+}
+
+/// Runs one stage of the plan and everything inside it.
+pub(crate) fn run_node(
+    build: Arc<Build>,
+    id: NodeId,
+    parent: Scope,
+) -> BoxFuture<'static, NodeEnd> {
+    Box::pin(async move {
+        let node = build.plan.node(id);
+        build.send(BuildEvent::StageStarted {
+            node: id,
+            path: node.path.clone(),
+        });
+        let started = Instant::now();
+        let stage = StageResult::new();
+        let mut scope = Scope {
+            node: Some(id),
+            stage: Arc::clone(&stage),
+            ..parent
+        };
+        let flow = guarded(&build, node, &mut scope).await;
+        let mut error = match flow {
+            Ok(Flow::SkippedByWhen) => {
+                for &child in &node.children {
+                    skip_tree(&build, child, StageOutcome::SkippedByWhen);
+                }
+                finish(&build, id, StageOutcome::SkippedByWhen, started.elapsed());
+                return NodeEnd {
+                    name: node.name.clone(),
+                    result: BuildResult::Success,
+                    error: None,
+                };
+            }
+            Ok(Flow::Ran) => None,
+            Err(e) => Some(e),
+        };
+        if let Some(e) = &error {
+            stage.worsen(e.result());
+            if !e.is_interruption() {
+                build.worsen(BuildResult::Failure);
+            }
+        }
+        if !node.post.blocks.is_empty() {
+            let post_scope = fresh_if_cancelled(&scope);
+            if let Some(e) = post::run_post(&build, &node.post, &post_scope, || stage.get()).await {
+                error.get_or_insert(e);
+            }
+        }
+        let result = stage.get();
+        finish(&build, id, StageOutcome::Ran(result), started.elapsed());
+        NodeEnd {
+            name: node.name.clone(),
+            result,
+            error,
+        }
+    })
+}
+
+/// Post blocks run even after an abort or timeout, with a token of their own.
+pub(crate) fn fresh_if_cancelled(scope: &Scope) -> Scope {
+    if scope.cancel.is_cancelled() {
+        Scope {
+            cancel: CancellationToken::new(),
+            ..scope.clone()
+        }
+    } else {
+        scope.clone()
+    }
+}
+
+/// `when` (with `beforeOptions`), then the stage's options around the rest.
+async fn guarded(
+    build: &Arc<Build>,
+    node: &PlanNode,
+    scope: &mut Scope,
+) -> Result<Flow, StepError> {
+    let before_options = node.when.as_ref().is_some_and(|w| w.before_options);
+    if before_options && !check_when(build, node, scope)? {
+        return Ok(Flow::SkippedByWhen);
+    }
+    if node.options.has(|o| matches!(o, OptionKind::Timestamps)) {
+        scope.timestamps = true;
+    }
+    let tries = node.options.retry().unwrap_or(1).max(1);
+    let mut attempt = 1;
+    loop {
+        let mut try_scope = scope.clone();
+        let result = match node.options.timeout() {
+            Some(t) => {
+                let token = scope.cancel.child_token();
+                try_scope.cancel = token.clone();
+                let limit =
+                    duration_of(i64::try_from(t.millis).unwrap_or(i64::MAX), "MILLISECONDS")?;
+                let log = |line: &str| build.log(scope.node, line, scope.timestamps);
+                with_timeout(
+                    inner(build, node, &mut try_scope, before_options),
+                    &token,
+                    limit,
+                    log,
+                )
+                .await
+            }
+            None => inner(build, node, &mut try_scope, before_options).await,
+        };
+        scope.env = try_scope.env;
+        match result {
+            Err(e) if attempt < tries && retryable(&e, scope) => {
+                build.log(
+                    scope.node,
+                    &format!("Retrying stage (attempt {} of {tries})", attempt + 1),
+                    scope.timestamps,
+                );
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// `input`, the environment and `when` in Jenkins' order (`beforeInput`/`beforeAgent`
+/// move `when` earlier), then the body.
+async fn inner(
+    build: &Arc<Build>,
+    node: &PlanNode,
+    scope: &mut Scope,
+    when_done: bool,
+) -> Result<Flow, StepError> {
+    let w = node.when.as_ref();
+    let mut when_done = when_done;
+    if !when_done && w.is_some_and(|w| w.before_input) {
+        if !check_when(build, node, scope)? {
+            return Ok(Flow::SkippedByWhen);
+        }
+        when_done = true;
+    }
+    if node.input.is_some() {
+        let values = ask_input(build, node, scope).await?;
+        *scope = scope.with_env(values);
+    }
+    if !when_done && w.is_some_and(|w| w.before_agent) {
+        if !check_when(build, node, scope)? {
+            return Ok(Flow::SkippedByWhen);
+        }
+        when_done = true;
+    }
+    agent_notice(build, node);
+    let mut vars = vec![("STAGE_NAME".to_owned(), node.name.clone())];
+    vars.extend(node.axis_values.iter().cloned());
+    *scope = scope.with_env(vars);
+    if let Err(e) = env::apply(&node.environment, build, scope).await {
+        return Err(reported(build, scope, e));
+    }
+    if !when_done && !check_when(build, node, scope)? {
+        return Ok(Flow::SkippedByWhen);
+    }
+    body(build, node, scope).await.map(|()| Flow::Ran)
+}
+
+async fn body(build: &Arc<Build>, node: &PlanNode, scope: &Scope) -> Result<(), StepError> {
+    let always_fail_fast = build
+        .plan
+        .pipeline
+        .options
+        .has(|o| matches!(o, OptionKind::ParallelsAlwaysFailFast));
+    let end = match &node.body {
+        NodeBody::Steps(steps) => {
+            return run_steps(build, steps, scope)
+                .await
+                .map_err(|e| reported(build, scope, e));
+        }
+        NodeBody::Sequential | NodeBody::Cell => run_sequence(build, &node.children, scope).await,
+        NodeBody::Parallel | NodeBody::Matrix => {
+            run_parallel(
+                build,
+                &node.children,
+                scope,
+                node.fail_fast || always_fail_fast,
+            )
+            .await
+        }
+    };
+    scope.stage.worsen(end.worst);
+    end.error.map_or(Ok(()), Err)
+}
+
+/// Logs an error where it happened (interruptions say why where they are raised).
+fn reported(build: &Build, scope: &Scope, e: StepError) -> StepError {
+    if !e.is_interruption() {
+        build.log(scope.node, &format!("ERROR: {e}"), scope.timestamps);
+    }
+    e
+}
+
+fn check_when(build: &Build, node: &PlanNode, scope: &Scope) -> Result<bool, StepError> {
+    let Some(w) = &node.when else { return Ok(true) };
+    let holds = when::holds(w, build, scope).map_err(|e| reported(build, scope, e))?;
+    if !holds {
+        build.log(
+            scope.node,
+            &format!("Stage \"{}\" skipped due to when conditional", node.name),
+            scope.timestamps,
+        );
+    }
+    Ok(holds)
+}
+
+/// The stage's `input`: the answer's parameter values become environment variables.
+async fn ask_input(
+    build: &Build,
+    node: &PlanNode,
+    scope: &Scope,
+) -> Result<Vec<(String, String)>, StepError> {
+    let Some(input) = &node.input else {
+        return Ok(Vec::new());
+    };
+    let message = crate::eval::eval_string(&input.message, build, scope)
+        .map_err(|e| reported(build, scope, e))?;
+    let req = InputRequest {
+        id: input.id.clone().unwrap_or_else(|| node.name.clone()),
+        message,
+        ok: input.ok.clone().unwrap_or_else(|| "Proceed".to_owned()),
+        parameters: input
+            .parameters
+            .iter()
+            .map(|p| (p.name.value.clone(), p.kind.default_value()))
+            .collect(),
+    };
+    let values = crate::steps::ask(build, scope, req).await?;
+    Ok(values.into_iter().collect())
+}
+
+/// Agents the local executor cannot provide are named once.
+fn agent_notice(build: &Build, node: &PlanNode) {
+    let Some(agent) = &node.agent else { return };
+    if matches!(
+        agent.kind,
+        AgentKind::Docker(_) | AgentKind::Dockerfile(_) | AgentKind::Kubernetes(_)
+    ) {
+        build.notice_once(format!(
+            "agent {} is ignored by the {} executor: steps run on this machine",
+            node.effective_agent,
+            build.executor.describe()
+        ));
+    }
+}

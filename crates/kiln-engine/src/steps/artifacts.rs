@@ -1,0 +1,144 @@
+//! `stash`/`unstash` and `archiveArtifacts`: files copied between the workspace (through the
+//! executor) and the build directory (on kiln's side).
+
+use super::StepCall;
+use crate::BuildResult;
+use crate::error::StepError;
+use crate::value::Value;
+use kiln_executor::ANT_DEFAULT_EXCLUDES;
+use std::path::{Path, PathBuf};
+
+pub(crate) async fn stash(call: &StepCall<'_>) -> Result<Value, StepError> {
+    let name = call.req_string("name")?;
+    let includes = call.string("includes")?.unwrap_or_else(|| "**".to_owned());
+    let mut excludes: Vec<String> = call.string("excludes")?.into_iter().collect();
+    if call.bool("useDefaultExcludes", true)? {
+        excludes.extend(ANT_DEFAULT_EXCLUDES.iter().map(|s| (*s).to_owned()));
+    }
+    let allow_empty = call.bool("allowEmpty", false)?;
+    let dir = stash_dir(call, &name)?;
+    remove_local_dir(&dir).await?;
+    let files = call
+        .build
+        .executor
+        .list_files(&call.scope.cwd, &[includes], &excludes)
+        .await?;
+    if files.is_empty() && !allow_empty {
+        return Err(StepError::failed(format!(
+            "no files included in stash '{name}'"
+        )));
+    }
+    for f in &files {
+        let bytes = call
+            .build
+            .executor
+            .read_file(&call.scope.cwd.join(&f.path))
+            .await?;
+        write_local(&dir.join(&f.path), &bytes).await?;
+    }
+    tokio::fs::create_dir_all(&dir)
+        .await
+        .map_err(|e| local_error("create", &dir, &e))?;
+    call.log(&format!("Stashed {} file(s) as '{name}'", files.len()));
+    Ok(Value::Null)
+}
+
+pub(crate) async fn unstash(call: &StepCall<'_>) -> Result<Value, StepError> {
+    let name = call.req_string("name")?;
+    let dir = stash_dir(call, &name)?;
+    if !tokio::fs::try_exists(&dir).await.unwrap_or(false) {
+        return Err(StepError::failed(format!("no such saved stash '{name}'")));
+    }
+    let root = dir.clone();
+    let files = tokio::task::spawn_blocking(move || local_files(&root))
+        .await
+        .map_err(|e| StepError::failed(format!("unstash failed: {e}")))?;
+    for rel in &files {
+        let bytes = tokio::fs::read(dir.join(rel))
+            .await
+            .map_err(|e| local_error("read", &dir.join(rel), &e))?;
+        call.build
+            .executor
+            .write_file(&call.scope.cwd.join(rel), &bytes)
+            .await?;
+    }
+    call.log(&format!("Unstashed {} file(s) from '{name}'", files.len()));
+    Ok(Value::Null)
+}
+
+pub(crate) async fn archive(call: &StepCall<'_>) -> Result<Value, StepError> {
+    let artifacts = call.req_string("artifacts")?;
+    let excludes: Vec<String> = call.string("excludes")?.into_iter().collect();
+    let allow_empty = call.bool("allowEmptyArchive", false)?;
+    if call.bool("onlyIfSuccessful", false)? && call.build.result() > BuildResult::Success {
+        call.log("Skipped archiving because the build is not successful");
+        return Ok(Value::Null);
+    }
+    let files = call
+        .build
+        .executor
+        .list_files(&call.scope.cwd, &[artifacts.clone()], &excludes)
+        .await?;
+    if files.is_empty() {
+        if allow_empty {
+            call.log(&format!(
+                "No artifacts found that match the file pattern \"{artifacts}\""
+            ));
+            return Ok(Value::Null);
+        }
+        return Err(StepError::failed(format!(
+            "no artifacts found that match the file pattern \"{artifacts}\"; configuration error?"
+        )));
+    }
+    let root = call.build.spec.build_dir.join("artifacts");
+    for f in &files {
+        let bytes = call
+            .build
+            .executor
+            .read_file(&call.scope.cwd.join(&f.path))
+            .await?;
+        write_local(&root.join(&f.path), &bytes).await?;
+        call.build.add_artifact(f.path.clone());
+    }
+    call.log(&format!("Archived {} artifact(s)", files.len()));
+    Ok(Value::Null)
+}
+
+fn stash_dir(call: &StepCall<'_>, name: &str) -> Result<PathBuf, StepError> {
+    if name.is_empty() || name.contains(['/', '\\']) || name == "." || name == ".." {
+        return Err(StepError::failed(format!("invalid stash name '{name}'")));
+    }
+    Ok(call.build.spec.build_dir.join("stashes").join(name))
+}
+
+async fn write_local(path: &Path, bytes: &[u8]) -> Result<(), StepError> {
+    if let Some(parent) = path.parent() {
+        tokio::fs::create_dir_all(parent)
+            .await
+            .map_err(|e| local_error("create", parent, &e))?;
+    }
+    tokio::fs::write(path, bytes)
+        .await
+        .map_err(|e| local_error("write", path, &e))
+}
+
+async fn remove_local_dir(dir: &Path) -> Result<(), StepError> {
+    match tokio::fs::remove_dir_all(dir).await {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(local_error("delete", dir, &e)),
+        _ => Ok(()),
+    }
+}
+
+/// Every regular file below `root`, relative to it.
+fn local_files(root: &Path) -> Vec<PathBuf> {
+    walkdir::WalkDir::new(root)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .filter_map(|e| e.path().strip_prefix(root).ok().map(Path::to_path_buf))
+        .collect()
+}
+
+fn local_error(op: &str, path: &Path, e: &std::io::Error) -> StepError {
+    StepError::failed(format!("{op} `{}` failed: {e}", path.display()))
+}

@@ -1,0 +1,94 @@
+use crate::build::Build;
+use crate::error::StepError;
+use crate::eval::{eval, eval_string};
+use crate::scope::Scope;
+use crate::value::Value;
+use kiln_model::{Step, StepArg};
+use kiln_syntax::ast::Expr;
+
+/// One step being run: its arguments (evaluated on demand), its block, and where it runs.
+pub(crate) struct StepCall<'a> {
+    pub(crate) build: &'a Build,
+    pub(crate) scope: &'a Scope,
+    pub(crate) name: &'a str,
+    pub(crate) args: &'a [StepArg],
+    pub(crate) body: Option<&'a [Step]>,
+}
+
+impl<'a> StepCall<'a> {
+    pub(crate) fn expr(&self, name: &str) -> Option<&'a Expr> {
+        self.args.iter().find(|a| a.name == name).map(|a| &a.value)
+    }
+
+    pub(crate) fn value(&self, name: &str) -> Result<Option<Value>, StepError> {
+        self.expr(name)
+            .map(|e| eval(e, self.build, self.scope))
+            .transpose()
+    }
+
+    pub(crate) fn string(&self, name: &str) -> Result<Option<String>, StepError> {
+        self.expr(name)
+            .map(|e| eval_string(e, self.build, self.scope))
+            .transpose()
+    }
+
+    pub(crate) fn req_string(&self, name: &str) -> Result<String, StepError> {
+        self.string(name)?.ok_or_else(|| self.missing(name))
+    }
+
+    pub(crate) fn bool(&self, name: &str, default: bool) -> Result<bool, StepError> {
+        Ok(match self.value(name)? {
+            None => default,
+            Some(Value::Bool(b)) => b,
+            Some(Value::Str(s)) if s == "true" || s == "false" => s == "true",
+            Some(other) => return Err(self.wrong_type(name, "a boolean", &other)),
+        })
+    }
+
+    pub(crate) fn int(&self, name: &str) -> Result<Option<i64>, StepError> {
+        Ok(match self.value(name)? {
+            None => None,
+            Some(Value::Int(i)) => Some(i),
+            Some(Value::Str(s)) if s.trim().parse::<i64>().is_ok() => s.trim().parse().ok(),
+            Some(other) => return Err(self.wrong_type(name, "a number", &other)),
+        })
+    }
+
+    /// A list of strings; a single string counts as a list of one.
+    pub(crate) fn string_list(&self, name: &str) -> Result<Vec<String>, StepError> {
+        Ok(match self.value(name)? {
+            None => Vec::new(),
+            Some(Value::List(items)) => items
+                .into_iter()
+                .map(|v| match v {
+                    Value::Str(s) => s,
+                    other => other.to_string(),
+                })
+                .collect(),
+            Some(Value::Str(s)) => vec![s],
+            Some(other) => return Err(self.wrong_type(name, "a list of strings", &other)),
+        })
+    }
+
+    /// The step's block (an empty one when the step was written without one).
+    pub(crate) fn body(&self) -> &'a [Step] {
+        self.body.unwrap_or(&[])
+    }
+
+    /// Writes a line to the step's log.
+    pub(crate) fn log(&self, line: &str) {
+        self.build.log(self.scope.node, line, self.scope.timestamps);
+    }
+
+    fn missing(&self, name: &str) -> StepError {
+        StepError::failed(format!("`{}` needs `{name}`", self.name))
+    }
+
+    fn wrong_type(&self, name: &str, expected: &str, got: &Value) -> StepError {
+        StepError::failed(format!(
+            "`{name}` of `{}` must be {expected}, not {}",
+            self.name,
+            got.kind()
+        ))
+    }
+}

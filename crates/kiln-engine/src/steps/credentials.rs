@@ -1,0 +1,247 @@
+//! Credentials: `withCredentials([...]) { }` bindings and `credentials('id')` in
+//! `environment`, as Jenkins binds them. Every secret is masked in the log from then on.
+
+use super::{StepCall, run_steps};
+use crate::Credential;
+use crate::build::Build;
+use crate::error::StepError;
+use crate::eval::eval_string;
+use crate::scope::Scope;
+use crate::value::Value;
+use kiln_syntax::ast::{Expr, ExprKind};
+use std::path::PathBuf;
+
+/// One binding of `withCredentials`, e.g. `string(credentialsId: 'x', variable: 'TOKEN')`.
+struct Binding {
+    kind: String,
+    args: Vec<(String, String)>,
+}
+
+impl Binding {
+    fn arg(&self, name: &str) -> Result<&str, StepError> {
+        self.args
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .ok_or_else(|| {
+                StepError::failed(format!("withCredentials: `{}` needs `{name}`", self.kind))
+            })
+    }
+
+    fn opt(&self, name: &str) -> Option<&str> {
+        self.args
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+pub(crate) async fn with_credentials(call: &StepCall<'_>) -> Result<Value, StepError> {
+    let bindings = bindings(call)?;
+    let mut vars = Vec::new();
+    let mut files = Vec::new();
+    for b in &bindings {
+        bind(call.build, b, &mut vars, &mut files).await?;
+    }
+    let scope = call.scope.with_env(vars);
+    let result = run_steps(call.build, call.body(), &scope).await;
+    for dir in files {
+        if let Err(e) = call.build.executor.delete_dir(&dir).await {
+            tracing::warn!(error = %crate::error::error_chain(&e), "could not delete a secret file");
+        }
+    }
+    result.map(|()| Value::Null)
+}
+
+fn bindings(call: &StepCall<'_>) -> Result<Vec<Binding>, StepError> {
+    let Some(expr) = call.expr("bindings") else {
+        return Err(StepError::failed(
+            "withCredentials needs a list of bindings",
+        ));
+    };
+    let items: Vec<&Expr> = match &expr.kind {
+        ExprKind::List(items) => items.iter().collect(),
+        _ => vec![expr],
+    };
+    items
+        .into_iter()
+        .map(|e| binding(e, call.build, call.scope))
+        .collect()
+}
+
+fn binding(expr: &Expr, build: &Build, scope: &Scope) -> Result<Binding, StepError> {
+    let ExprKind::Call { callee, args, .. } = &expr.kind else {
+        return Err(StepError::failed(
+            "withCredentials: expected bindings such as `string(credentialsId: 'id', variable: 'NAME')`",
+        ));
+    };
+    let kind = callee.as_ident().unwrap_or_default().to_owned();
+    let mut out = Vec::new();
+    for a in args {
+        if let Some(name) = &a.name {
+            out.push((name.name.clone(), eval_string(&a.value, build, scope)?));
+        }
+    }
+    Ok(Binding { kind, args: out })
+}
+
+/// Binds one credential into `vars`; secret files written are added to `files`.
+async fn bind(
+    build: &Build,
+    b: &Binding,
+    vars: &mut Vec<(String, String)>,
+    files: &mut Vec<PathBuf>,
+) -> Result<(), StepError> {
+    let id = b.arg("credentialsId")?;
+    let cred = lookup(build, id)?;
+    match (b.kind.as_str(), &cred) {
+        ("string", Credential::Secret(s)) => vars.push((b.arg("variable")?.to_owned(), s.clone())),
+        ("usernamePassword", Credential::UsernamePassword { username, password }) => {
+            vars.push((b.arg("usernameVariable")?.to_owned(), username.clone()));
+            vars.push((b.arg("passwordVariable")?.to_owned(), password.clone()));
+        }
+        ("usernameColonPassword", Credential::UsernamePassword { username, password }) => {
+            vars.push((
+                b.arg("variable")?.to_owned(),
+                format!("{username}:{password}"),
+            ));
+        }
+        ("file", Credential::File { name, content }) => {
+            let (dir, path) = write_secret_file(build, name, content).await?;
+            files.push(dir);
+            vars.push((
+                b.arg("variable")?.to_owned(),
+                path.to_string_lossy().into_owned(),
+            ));
+        }
+        ("file", Credential::Secret(s)) => {
+            let (dir, path) = write_secret_file(build, id, s.as_bytes()).await?;
+            files.push(dir);
+            vars.push((
+                b.arg("variable")?.to_owned(),
+                path.to_string_lossy().into_owned(),
+            ));
+        }
+        (
+            "sshUserPrivateKey",
+            Credential::SshKey {
+                username,
+                private_key,
+                passphrase,
+            },
+        ) => {
+            let (dir, path) = write_secret_file(build, "key", private_key.as_bytes()).await?;
+            files.push(dir);
+            vars.push((
+                b.arg("keyFileVariable")?.to_owned(),
+                path.to_string_lossy().into_owned(),
+            ));
+            if let Some(v) = b.opt("usernameVariable") {
+                vars.push((v.to_owned(), username.clone()));
+            }
+            if let Some(v) = b.opt("passphraseVariable") {
+                vars.push((v.to_owned(), passphrase.clone().unwrap_or_default()));
+            }
+        }
+        (
+            "string" | "usernamePassword" | "usernameColonPassword" | "file" | "sshUserPrivateKey",
+            _,
+        ) => {
+            return Err(StepError::failed(format!(
+                "withCredentials: credentials `{id}` are {}, which `{}` cannot bind",
+                describe(&cred),
+                b.kind
+            )));
+        }
+        (other, _) => {
+            return Err(StepError::failed(format!(
+                "withCredentials: binding `{other}` is not supported (kiln binds string, usernamePassword, usernameColonPassword, file and sshUserPrivateKey)"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `NAME = credentials('id')` in `environment`: Jenkins' variables for each credential type.
+pub(crate) async fn bind_environment_credential(
+    build: &Build,
+    name: &str,
+    id: &str,
+) -> Result<Vec<(String, String)>, StepError> {
+    let cred = lookup(build, id)?;
+    Ok(match &cred {
+        Credential::Secret(s) => vec![(name.to_owned(), s.clone())],
+        Credential::UsernamePassword { username, password } => vec![
+            (name.to_owned(), format!("{username}:{password}")),
+            (format!("{name}_USR"), username.clone()),
+            (format!("{name}_PSW"), password.clone()),
+        ],
+        Credential::File {
+            name: file,
+            content,
+        } => {
+            let (_, path) = write_secret_file(build, file, content).await?;
+            vec![(name.to_owned(), path.to_string_lossy().into_owned())]
+        }
+        Credential::SshKey {
+            username,
+            private_key,
+            passphrase,
+        } => {
+            let (_, path) = write_secret_file(build, "key", private_key.as_bytes()).await?;
+            let mut vars = vec![
+                (name.to_owned(), path.to_string_lossy().into_owned()),
+                (format!("{name}_USR"), username.clone()),
+            ];
+            vars.extend(passphrase.clone().map(|p| (format!("{name}_PSW"), p)));
+            vars
+        }
+    })
+}
+
+/// Looks a credential up and starts masking its secrets.
+fn lookup(build: &Build, id: &str) -> Result<Credential, StepError> {
+    let cred = build.spec.credentials.get(id).ok_or_else(|| {
+        StepError::failed(format!("could not find credentials entry with ID '{id}'"))
+    })?;
+    build.add_secrets(cred.secrets());
+    Ok(cred)
+}
+
+fn describe(cred: &Credential) -> &'static str {
+    match cred {
+        Credential::Secret(_) => "secret text",
+        Credential::UsernamePassword { .. } => "a username with password",
+        Credential::File { .. } => "a secret file",
+        Credential::SshKey { .. } => "an SSH private key",
+    }
+}
+
+/// The directory where this build's secret files live (removed when the build ends).
+fn secrets_root(build: &Build) -> PathBuf {
+    build
+        .tmp_dir
+        .join(format!("secretFiles-{}", build.spec.number))
+}
+
+/// Writes a secret into its own directory; returns the directory and the file.
+async fn write_secret_file(
+    build: &Build,
+    name: &str,
+    content: &[u8],
+) -> Result<(PathBuf, PathBuf), StepError> {
+    let dir = secrets_root(build).join(build.next_id().to_string());
+    let file_name = std::path::Path::new(name)
+        .file_name()
+        .map_or_else(|| "secret".into(), |n| n.to_os_string());
+    let path = dir.join(file_name);
+    build.executor.write_file(&path, content).await?;
+    Ok((dir, path))
+}
+
+/// Deletes every secret file of the build.
+pub(crate) async fn remove_secret_files(build: &Build) {
+    if let Err(e) = build.executor.delete_dir(&secrets_root(build)).await {
+        tracing::warn!(error = %crate::error::error_chain(&e), "could not delete the build's secret files");
+    }
+}

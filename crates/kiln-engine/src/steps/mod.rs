@@ -1,0 +1,113 @@
+//! The steps: dispatch from the model's [`StepId`] to each step's implementation. Steps in
+//! `steps { }`, in `post { }` and (through the script layer) in `script { }` all come here.
+
+mod artifacts;
+mod call;
+mod credentials;
+mod files;
+mod flow;
+mod input;
+mod junit;
+mod process;
+mod scm;
+mod sh;
+mod tool;
+
+pub(crate) use call::StepCall;
+pub(crate) use credentials::{bind_environment_credential, remove_secret_files};
+pub(crate) use flow::{duration_of, retryable, with_timeout};
+pub(crate) use input::ask;
+pub(crate) use scm::checkout_scm;
+
+use crate::build::Build;
+use crate::error::StepError;
+use crate::scope::Scope;
+use crate::value::Value;
+use kiln_model::{Step, StepId, StepKind};
+use std::future::Future;
+use std::pin::Pin;
+
+/// A boxed future, for the recursion between block steps and their bodies.
+pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Runs steps one after the other, stopping at the first error.
+pub(crate) fn run_steps<'a>(
+    build: &'a Build,
+    steps: &'a [Step],
+    scope: &'a Scope,
+) -> BoxFuture<'a, Result<(), StepError>> {
+    Box::pin(async move {
+        for step in steps {
+            if scope.cancel.is_cancelled() {
+                return Err(StepError::aborted("the build was aborted"));
+            }
+            run_step(build, step, scope).await?;
+        }
+        Ok(())
+    })
+}
+
+/// Runs one step and returns its value (what a script would get back).
+pub(crate) async fn run_step(
+    build: &Build,
+    step: &Step,
+    scope: &Scope,
+) -> Result<Value, StepError> {
+    match &step.kind {
+        StepKind::Native {
+            id,
+            name,
+            args,
+            body,
+        } => {
+            let call = StepCall {
+                build,
+                scope,
+                name: &name.value,
+                args,
+                body: body.as_deref(),
+            };
+            native(*id, &call).await
+        }
+        StepKind::Script(_) => Err(StepError::failed("script blocks are not run yet by kiln")),
+        StepKind::Library { name, .. } => Err(StepError::failed(format!(
+            "step `{}` is not a kiln step; shared library steps are not run yet by kiln",
+            name.value
+        ))),
+    }
+}
+
+async fn native(id: StepId, call: &StepCall<'_>) -> Result<Value, StepError> {
+    match id {
+        StepId::Sh => sh::sh(call).await,
+        StepId::Echo => flow::echo(call),
+        StepId::Error => flow::error(call),
+        StepId::Unstable => flow::unstable(call),
+        StepId::Sleep => flow::sleep(call).await,
+        StepId::Dir => flow::dir(call).await,
+        StepId::WithEnv => flow::with_env(call).await,
+        StepId::Timeout => flow::timeout(call).await,
+        StepId::Retry => flow::retry(call).await,
+        StepId::CatchError => flow::catch_error(call, false).await,
+        StepId::WarnError => flow::catch_error(call, true).await,
+        StepId::Timestamps => flow::timestamps(call).await,
+        StepId::AnsiColor => flow::ansi_color(call).await,
+        StepId::Container => flow::container(call).await,
+        StepId::WriteFile => files::write_file(call).await,
+        StepId::ReadFile => files::read_file(call).await,
+        StepId::FileExists => files::file_exists(call).await,
+        StepId::DeleteDir => files::delete_dir(call).await,
+        StepId::CleanWs => files::clean_ws(call).await,
+        StepId::Pwd => files::pwd(call),
+        StepId::IsUnix => Ok(Value::Bool(true)),
+        StepId::Stash => artifacts::stash(call).await,
+        StepId::Unstash => artifacts::unstash(call).await,
+        StepId::ArchiveArtifacts => artifacts::archive(call).await,
+        StepId::Junit => junit::junit(call).await,
+        StepId::Checkout => scm::checkout(call).await,
+        StepId::Git => scm::git(call).await,
+        StepId::Input => input::input(call).await,
+        StepId::WithCredentials => credentials::with_credentials(call).await,
+        StepId::Tool => tool::tool(call),
+    }
+}

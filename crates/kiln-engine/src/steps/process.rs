@@ -1,0 +1,68 @@
+//! Runs one process for a step: its output becomes log lines (or is captured), and the
+//! scope's cancellation terminates its whole process group.
+
+use crate::build::Build;
+use crate::error::StepError;
+use crate::log::LineSplitter;
+use crate::scope::Scope;
+use kiln_executor::{ExitStatus, ProcessSpec, StreamKind};
+use std::path::PathBuf;
+
+/// What a finished process left behind.
+pub(crate) struct Finished {
+    pub(crate) status: ExitStatus,
+    /// Stdout, when it was captured instead of logged.
+    pub(crate) stdout: Vec<u8>,
+}
+
+/// Runs `argv` in `cwd` with the scope's environment. With `capture_stdout`, stdout is
+/// returned instead of logged (stderr is always logged).
+pub(crate) async fn run_process(
+    build: &Build,
+    scope: &Scope,
+    argv: Vec<String>,
+    cwd: PathBuf,
+    capture_stdout: bool,
+) -> Result<Finished, StepError> {
+    let spec = ProcessSpec::new(argv).env((*scope.env).clone()).cwd(cwd);
+    let mut handle = build.executor.spawn(spec).await?;
+    let killer = handle.killer();
+    let mut out = LineSplitter::default();
+    let mut err = LineSplitter::default();
+    let mut stdout = Vec::new();
+    let mut killed = false;
+    let emit = |line: &str| build.log(scope.node, line, scope.timestamps);
+    loop {
+        tokio::select! {
+            chunk = handle.next_chunk() => {
+                let Some(chunk) = chunk else { break };
+                match chunk.stream {
+                    StreamKind::Stdout if capture_stdout => stdout.extend_from_slice(&chunk.bytes),
+                    StreamKind::Stdout => out.push(&chunk.bytes, emit),
+                    StreamKind::Stderr => err.push(&chunk.bytes, emit),
+                }
+            }
+            () = scope.cancel.cancelled(), if !killed => {
+                killer.terminate();
+                killed = true;
+            }
+        }
+    }
+    out.finish(emit);
+    err.finish(emit);
+    let status = handle.wait().await?;
+    if killed {
+        return Err(StepError::aborted(format!(
+            "process terminated ({})",
+            describe(status)
+        )));
+    }
+    Ok(Finished { status, stdout })
+}
+
+fn describe(status: ExitStatus) -> String {
+    match status {
+        ExitStatus::Code(c) => format!("exit code {c}"),
+        ExitStatus::Signal(s) => format!("signal {s}"),
+    }
+}

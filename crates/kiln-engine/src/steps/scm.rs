@@ -1,0 +1,212 @@
+//! `checkout scm` and `git`: real git, run through the executor like any other process.
+
+use super::StepCall;
+use super::process::run_process;
+use crate::build::Build;
+use crate::error::StepError;
+use crate::scope::Scope;
+use crate::value::Value;
+use std::path::PathBuf;
+
+pub(crate) async fn checkout(call: &StepCall<'_>) -> Result<Value, StepError> {
+    let is_scm = call.expr("scm").and_then(|e| e.as_ident()) == Some("scm");
+    if !is_scm {
+        return Err(StepError::failed(
+            "checkout: kiln supports `checkout scm`; for another repository use `git url: '...', branch: '...'`",
+        ));
+    }
+    checkout_scm(call.build, call.scope, call.scope.cwd.clone()).await
+}
+
+/// Checks out exactly the build's commit into `dir` (Jenkins' `checkout scm`).
+pub(crate) async fn checkout_scm(
+    build: &Build,
+    scope: &Scope,
+    dir: PathBuf,
+) -> Result<Value, StepError> {
+    let Some(scm) = &build.spec.scm else {
+        return Err(StepError::failed("checkout scm: this build has no SCM"));
+    };
+    let git = Git::new(build, scope, dir);
+    if build.spec.workspace_is_checkout && git.dir == build.workspace {
+        git.log(&format!(
+            "Using the checkout in {} as it is",
+            git.dir.display()
+        ));
+    } else if git.head().await?.as_deref() == Some(scm.commit.as_str()) {
+        git.log(&format!(
+            "Already at commit {} in {}",
+            scm.commit,
+            git.dir.display()
+        ));
+    } else {
+        git.fetch(&scm.url).await?;
+        if !git
+            .ok(&["cat-file", "-e", &format!("{}^{{commit}}", scm.commit)])
+            .await?
+        {
+            git.run(&["fetch", "--quiet", "origin", &scm.commit])
+                .await?;
+        }
+        git.run(&["checkout", "--quiet", "--force", &scm.commit])
+            .await?;
+    }
+    let mut vars = vec![
+        ("GIT_COMMIT".to_owned(), Value::Str(scm.commit.clone())),
+        ("GIT_URL".to_owned(), Value::Str(scm.url.clone())),
+    ];
+    if let Some(b) = &scm.branch {
+        vars.push(("GIT_BRANCH".to_owned(), Value::Str(b.clone())));
+    }
+    Ok(Value::Map(vars))
+}
+
+/// `git url: '...', branch: '...'`: clones (or updates) and checks out the branch.
+pub(crate) async fn git(call: &StepCall<'_>) -> Result<Value, StepError> {
+    let url = call.req_string("url")?;
+    let branch = call.string("branch")?;
+    if call.expr("credentialsId").is_some() {
+        call.build.notice_once(
+            "git: `credentialsId` is ignored by kiln; git uses this machine's own credentials"
+                .to_owned(),
+        );
+    }
+    let git = Git::new(call.build, call.scope, call.scope.cwd.clone());
+    git.fetch(&url).await?;
+    let branch = match branch {
+        Some(b) => b,
+        None => git.default_branch().await?,
+    };
+    git.run(&[
+        "checkout",
+        "--quiet",
+        "--force",
+        "-B",
+        &branch,
+        &format!("refs/remotes/origin/{branch}"),
+    ])
+    .await?;
+    let commit = git.head().await?.unwrap_or_default();
+    Ok(Value::Map(vec![
+        ("GIT_COMMIT".to_owned(), Value::Str(commit)),
+        (
+            "GIT_BRANCH".to_owned(),
+            Value::Str(format!("origin/{branch}")),
+        ),
+        ("GIT_URL".to_owned(), Value::Str(url)),
+    ]))
+}
+
+/// git commands in one directory, logged like Jenkins' git plugin (`> git fetch ...`).
+struct Git<'a> {
+    build: &'a Build,
+    scope: Scope,
+    dir: PathBuf,
+}
+
+impl<'a> Git<'a> {
+    fn new(build: &'a Build, scope: &Scope, dir: PathBuf) -> Self {
+        // Never wait for a password on a terminal nobody watches.
+        let scope = scope.with_env([("GIT_TERMINAL_PROMPT".to_owned(), "0".to_owned())]);
+        Git { build, scope, dir }
+    }
+
+    fn log(&self, line: &str) {
+        self.build.log(self.scope.node, line, self.scope.timestamps);
+    }
+
+    /// Creates the repository if needed and fetches every branch and tag of `url`.
+    async fn fetch(&self, url: &str) -> Result<(), StepError> {
+        self.build.executor.create_dir(&self.dir).await?;
+        if !self
+            .build
+            .executor
+            .file_exists(&self.dir.join(".git"))
+            .await?
+        {
+            self.run(&["init", "--quiet"]).await?;
+        }
+        self.run(&["config", "remote.origin.url", url]).await?;
+        self.run(&[
+            "config",
+            "remote.origin.fetch",
+            "+refs/heads/*:refs/remotes/origin/*",
+        ])
+        .await?;
+        self.run(&[
+            "fetch",
+            "--quiet",
+            "--tags",
+            "--force",
+            "origin",
+            "+refs/heads/*:refs/remotes/origin/*",
+        ])
+        .await
+    }
+
+    /// The remote's default branch (what its `HEAD` points to).
+    async fn default_branch(&self) -> Result<String, StepError> {
+        self.run(&["remote", "set-head", "origin", "--auto"])
+            .await?;
+        let out = self
+            .capture(&["symbolic-ref", "--short", "refs/remotes/origin/HEAD"])
+            .await?;
+        let name = out.trim().trim_start_matches("origin/").to_owned();
+        if name.is_empty() {
+            return Err(StepError::failed(
+                "git: cannot tell the remote's default branch; give `branch:`",
+            ));
+        }
+        Ok(name)
+    }
+
+    /// The checked-out commit, or `None` when `dir` is not a git work tree.
+    async fn head(&self) -> Result<Option<String>, StepError> {
+        if !self
+            .build
+            .executor
+            .file_exists(&self.dir.join(".git"))
+            .await?
+        {
+            return Ok(None);
+        }
+        let done = self.exec(&["rev-parse", "HEAD"], true).await?;
+        Ok(done
+            .status
+            .success()
+            .then(|| String::from_utf8_lossy(&done.stdout).trim().to_owned()))
+    }
+
+    async fn run(&self, args: &[&str]) -> Result<(), StepError> {
+        self.log(&format!("> git {}", args.join(" ")));
+        let done = self.exec(args, false).await?;
+        if done.status.success() {
+            Ok(())
+        } else {
+            Err(StepError::failed(format!(
+                "`git {}` failed with exit code {}",
+                args.first().copied().unwrap_or_default(),
+                done.status.code()
+            )))
+        }
+    }
+
+    async fn ok(&self, args: &[&str]) -> Result<bool, StepError> {
+        Ok(self.exec(args, true).await?.status.success())
+    }
+
+    async fn capture(&self, args: &[&str]) -> Result<String, StepError> {
+        let done = self.exec(args, true).await?;
+        Ok(String::from_utf8_lossy(&done.stdout).into_owned())
+    }
+
+    async fn exec(
+        &self,
+        args: &[&str],
+        capture: bool,
+    ) -> Result<super::process::Finished, StepError> {
+        let mut argv = vec!["git".to_owned()];
+        argv.extend(args.iter().map(|a| (*a).to_owned()));
+        run_process(self.build, &self.scope, argv, self.dir.clone(), capture).await
+    }
+}

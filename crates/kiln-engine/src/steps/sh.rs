@@ -1,0 +1,87 @@
+//! `sh`: a shell script, run like Jenkins does (`sh -xe`, or the `#!` interpreter).
+
+use super::StepCall;
+use super::process::run_process;
+use crate::error::StepError;
+use crate::value::Value;
+
+pub(crate) async fn sh(call: &StepCall<'_>) -> Result<Value, StepError> {
+    let script = call.req_string("script")?;
+    let return_stdout = call.bool("returnStdout", false)?;
+    let return_status = call.bool("returnStatus", false)?;
+    let argv = match shebang(&script) {
+        Some(interpreter) => {
+            let path = call.build.tmp_dir.join(format!(
+                "script-{}-{}.sh",
+                call.build.spec.number,
+                call.build.next_id()
+            ));
+            call.build
+                .executor
+                .write_file(&path, script.as_bytes())
+                .await?;
+            let mut argv = interpreter;
+            argv.push(path.to_string_lossy().into_owned());
+            argv
+        }
+        None => vec!["sh".to_owned(), "-xe".to_owned(), "-c".to_owned(), script],
+    };
+    let done = run_process(
+        call.build,
+        call.scope,
+        argv,
+        call.scope.cwd.clone(),
+        return_stdout,
+    )
+    .await?;
+    let code = done.status.code();
+    if return_status {
+        return Ok(Value::Int(i64::from(code)));
+    }
+    if !done.status.success() {
+        return Err(StepError::failed(format!(
+            "script returned exit code {code}"
+        )));
+    }
+    if return_stdout {
+        return Ok(Value::Str(
+            String::from_utf8_lossy(&done.stdout).into_owned(),
+        ));
+    }
+    Ok(Value::Null)
+}
+
+/// The interpreter of a script starting with `#!`: the program and, as the kernel does, the
+/// rest of the line as one argument.
+fn shebang(script: &str) -> Option<Vec<String>> {
+    let line = script.strip_prefix("#!")?.lines().next()?.trim();
+    let (program, arg) = match line.split_once(char::is_whitespace) {
+        Some((p, a)) => (p, Some(a.trim())),
+        None => (line, None),
+    };
+    if program.is_empty() {
+        return None;
+    }
+    let mut argv = vec![program.to_owned()];
+    argv.extend(arg.filter(|a| !a.is_empty()).map(str::to_owned));
+    Some(argv)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shebang;
+
+    #[test]
+    fn reads_shebang_lines() {
+        assert_eq!(
+            shebang("#!/bin/bash\necho"),
+            Some(vec!["/bin/bash".to_owned()])
+        );
+        assert_eq!(
+            shebang("#!/usr/bin/env python3 -u\nprint(1)"),
+            Some(vec!["/usr/bin/env".to_owned(), "python3 -u".to_owned()])
+        );
+        assert_eq!(shebang("echo '#!x'"), None);
+        assert_eq!(shebang("#!\n"), None);
+    }
+}

@@ -1,0 +1,42 @@
+use crate::{BuildResult, StageOutcome};
+use kiln_plan::NodeId;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// What a finished build amounts to: its result, every stage's outcome, tests and artifacts.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BuildSummary {
+    pub result: BuildResult,
+    /// Every stage of the plan, in the plan's depth-first order, including skipped ones.
+    pub stages: Vec<StageSummary>,
+    /// Totals of every `junit` step, when there was one.
+    pub tests: Option<TestSummary>,
+    /// Archived files, relative to `build_dir/artifacts`.
+    pub artifacts: Vec<PathBuf>,
+    pub duration: Duration,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct StageSummary {
+    pub node: NodeId,
+    pub path: Vec<String>,
+    pub outcome: StageOutcome,
+    /// Zero for stages that did not run.
+    pub duration: Duration,
+}
+
+/// JUnit totals.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TestSummary {
+    pub total: u64,
+    pub failed: u64,
+    pub skipped: u64,
+}
+
+impl TestSummary {
+    pub(crate) fn add(&mut self, other: TestSummary) {
+        self.total += other.total;
+        self.failed += other.failed;
+        self.skipped += other.skipped;
+    }
+}
