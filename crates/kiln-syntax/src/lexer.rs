@@ -220,13 +220,23 @@ impl<'s> Lexer<'s> {
 
     fn unexpected_char(&mut self, c: char, start: usize) {
         let span = self.span(start, self.pos);
+        let shown = if c == '`' {
+            "'`'".to_string()
+        } else {
+            format!("`{c}`")
+        };
         let mut d = Diagnostic::error(
             "unexpected-character",
-            format!("unexpected character `{c}`"),
+            format!("unexpected character {shown}"),
         )
         .with_primary(span, "not valid here");
         if c == '$' {
             d = d.with_note("help: `$` only has a meaning inside a double-quoted string");
+        }
+        if c == '`' {
+            d = d.with_note(
+                "help: Groovy has no backtick strings; quote shell commands with `'...'`",
+            );
         }
         self.diags.push(d);
     }

@@ -83,7 +83,7 @@ impl Parser<'_> {
             self.error(d);
             return;
         }
-        let code = if is_closer(found.kind) {
+        let code = if is_closer(found.kind) || found.kind == TokenKind::LBrace {
             "unclosed-delimiter"
         } else {
             "unexpected-token"
@@ -110,7 +110,13 @@ impl Parser<'_> {
     /// next line, which [`Parser::expect_closer`] reports better.
     pub(super) fn list_item_end(&mut self, close: TokenKind, errors: usize, expected: &str) {
         let t = self.cur();
-        if t.kind == close || t.kind == TokenKind::Eof || is_closer(t.kind) || self.newline_before()
+        // `stage('x' {`: a `{` is most likely a trailing closure after a forgotten `)`.
+        let closure_next = t.kind == TokenKind::LBrace && close == TokenKind::RParen;
+        if t.kind == close
+            || t.kind == TokenKind::Eof
+            || is_closer(t.kind)
+            || closure_next
+            || self.newline_before()
         {
             return;
         }
