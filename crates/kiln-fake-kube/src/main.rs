@@ -60,9 +60,12 @@ async fn main() -> anyhow::Result<()> {
             .context("writing the kubeconfig")?;
     }
     println!("{}", fake.url());
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for ctrl-c")?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result.context("waiting for ctrl-c")?,
+        _ = term.recv() => {}
+    }
     fake.shutdown().await;
     Ok(())
 }

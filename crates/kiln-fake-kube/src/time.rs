@@ -24,6 +24,21 @@ pub(crate) fn format_unix(secs: u64) -> String {
     )
 }
 
+/// Parses `YYYY-MM-DDTHH:MM:SSZ` back to seconds since the epoch.
+pub(crate) fn parse_rfc3339(text: &str) -> Option<u64> {
+    let num = |range: std::ops::Range<usize>| text.get(range)?.parse::<i64>().ok();
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hh, mm, ss) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from(days * 86_400 + hh * 3600 + mm * 60 + ss).ok()
+}
+
 /// Howard Hinnant's days-to-civil algorithm.
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
@@ -51,5 +66,9 @@ mod tests {
     fn formats_known_instants() {
         assert_eq!(format_unix(0), "1970-01-01T00:00:00Z");
         assert_eq!(format_unix(1_709_251_199), "2024-02-29T23:59:59Z");
+        assert_eq!(
+            super::parse_rfc3339("2024-02-29T23:59:59Z"),
+            Some(1_709_251_199)
+        );
     }
 }

@@ -7,6 +7,7 @@ mod logs;
 mod objects;
 mod portforward;
 mod request;
+mod table;
 mod watch;
 
 pub use discovery::go_arch;

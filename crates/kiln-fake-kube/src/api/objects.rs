@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::request::{ObjectPath, flag, parse_path, query_map};
-use super::watch;
+use super::{table, watch};
 use crate::api_error::ApiError;
 use crate::catalog::{self, ResourceType};
 use crate::patch::{self, PatchType};
@@ -54,9 +54,18 @@ async fn handle(
     let store = &state.store;
     let rt = path.resource;
     match (method.as_str(), &path.name, path.subresource.as_deref()) {
-        ("GET", None, None) => list(state, &path, &query),
+        ("GET", None, None) => list(state, &path, &query, table::wants_table(headers)),
         ("GET", Some(name), None | Some("status")) => {
-            Ok(Json(store.get(rt, &ns, name)?).into_response())
+            let object = store.get(rt, &ns, name)?;
+            if table::wants_table(headers) {
+                let rv = object
+                    .pointer("/metadata/resourceVersion")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned();
+                return Ok(Json(table::table(rt, &[object], &rv)).into_response());
+            }
+            Ok(Json(object).into_response())
         }
         ("POST", None, None) => create(state, rt, &ns, body, &query),
         ("POST", Some(name), Some("eviction")) if rt.plural == "pods" => {
@@ -141,6 +150,7 @@ fn list(
     state: &AppState,
     path: &ObjectPath,
     query: &HashMap<String, String>,
+    as_table: bool,
 ) -> Result<Response, ApiError> {
     let (label, field) = selectors(query)?;
     let (items, rv) = state.store.list(path.resource, path.namespace.as_deref());
@@ -149,6 +159,9 @@ fn list(
         .filter(|i| label.matches(i) && field.matches(i))
         .map(strip_type)
         .collect();
+    if as_table {
+        return Ok(Json(table::table(path.resource, &items, &rv.to_string())).into_response());
+    }
     Ok(Json(json!({
         "kind": format!("{}List", path.resource.kind),
         "apiVersion": "v1",
