@@ -57,7 +57,7 @@ impl Masker {
                 secrets.push(s);
             }
         }
-        secrets.sort_by(|a, b| b.len().cmp(&a.len()));
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
         Masker { secrets }
     }
 

@@ -77,7 +77,7 @@ pub(crate) async fn archive(call: &StepCall<'_>) -> Result<Value, StepError> {
     let files = call
         .build
         .executor
-        .list_files(&call.scope.cwd, &[artifacts.clone()], &excludes)
+        .list_files(&call.scope.cwd, std::slice::from_ref(&artifacts), &excludes)
         .await?;
     if files.is_empty() {
         if allow_empty {

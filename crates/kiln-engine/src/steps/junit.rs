@@ -22,7 +22,7 @@ pub(crate) async fn junit(call: &StepCall<'_>) -> Result<Value, StepError> {
     let files = call
         .build
         .executor
-        .list_files(&call.scope.cwd, &[patterns.clone()], &[])
+        .list_files(&call.scope.cwd, std::slice::from_ref(&patterns), &[])
         .await?;
     if files.is_empty() {
         if allow_empty {

@@ -1,5 +1,10 @@
 //! Runs a Jenkinsfile through load -> plan -> run_build and keeps what came out.
 
+#![expect(
+    clippy::expect_used,
+    reason = "test support: a failed setup should stop the test"
+)]
+
 use async_trait::async_trait;
 use kiln_engine::{
     BuildCause, BuildEvent, BuildResult, BuildSpec, BuildSummary, Credential, CredentialStore,

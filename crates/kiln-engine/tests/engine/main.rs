@@ -3,5 +3,12 @@
 
 mod harness;
 
+mod artifacts;
+mod cancel;
 mod concurrency;
+mod credentials;
+mod environment;
+mod flow;
+mod input;
+mod scm;
 mod sequential;
