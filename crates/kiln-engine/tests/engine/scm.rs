@@ -1,8 +1,10 @@
-#![expect(
+//! `checkout scm` and `git` against real repositories made by the tests.
 
+#![expect(
     clippy::expect_used,
     reason = "test support: a failed setup should stop the test"
 )]
+
 use crate::harness::{RAN_OK, run, run_with, setup};
 use kiln_engine::{BuildResult, ScmInfo, StageOutcome};
 use std::path::Path;
