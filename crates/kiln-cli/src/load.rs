@@ -29,8 +29,7 @@ impl Loaded {
 pub fn load(path: &Path) -> anyhow::Result<Loaded> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read `{}`", path.display()))?;
-    let (document, mut diagnostics) = kiln_model::load(&text);
-    diagnostics.sort_by_key(|d| (d.primary_span().start, !d.is_error()));
+    let (document, diagnostics) = kiln_model::load(&text);
     Ok(Loaded {
         source: SourceFile::new(path.display().to_string(), text),
         document,

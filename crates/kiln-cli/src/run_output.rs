@@ -62,6 +62,8 @@ impl Printer {
             },
             BuildEvent::Log { node, line } => match node.and_then(|n| self.paths.get(n.index())) {
                 Some(p) => writeln!(out, "{}{line}", self.prefix(p)),
+                // The log's own last line; the summary ends with it instead.
+                None if line.starts_with("Finished: ") => Ok(()),
                 None => writeln!(out, "{line}"),
             },
             BuildEvent::Notice { message } => writeln!(out, "kiln: {message}"),

@@ -244,7 +244,7 @@ fn run_hello_example_archives_its_artifacts() {
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
     assert!(
-        stdout.contains("[Deploy] Deploying hello-kiln to production"),
+        stdout.contains("Deploying hello-kiln to production"),
         "{stdout}"
     );
     assert!(

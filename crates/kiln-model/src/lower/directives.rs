@@ -146,34 +146,38 @@ pub(super) fn pipeline(
             _ => post_ = post::post(cx, &d),
         }
     }
-    let agent_ = agent_.unwrap_or_else(|| {
+    let agent_missing = agent_.is_none();
+    let agent_ = agent_.unwrap_or(Agent {
+        kind: AgentKind::Any,
+        span: call.name.span,
+    });
+    let mut scx = StageCx {
+        names: HashMap::new(),
+        top_agent_none: agent_.kind == AgentKind::None,
+    };
+    let stages = match &stages_call {
+        Some(s) => stages(cx, &mut scx, s, false, false),
+        None => Vec::new(),
+    };
+    let missing_stages = stages_call.is_none().then(|| {
+        Diagnostic::error("missing-stages", "`pipeline` has no `stages`").with_primary(
+            call.name.span,
+            "add `stages { stage('Build') { steps { ... } } }`",
+        )
+    });
+    // Reported after the problems inside the block, which are often their cause
+    // (`agnet any`, `stagess { }`).
+    if agent_missing {
         cx.error(
             "missing-agent",
             call.name.span,
             "`pipeline` has no `agent`",
             "add `agent any`, or `agent none` and an agent in each stage",
         );
-        Agent {
-            kind: AgentKind::Any,
-            span: call.name.span,
-        }
-    });
-    let mut scx = StageCx {
-        names: HashMap::new(),
-        top_agent_none: agent_.kind == AgentKind::None,
-    };
-    let stages = match stages_call {
-        Some(s) => stages(cx, &mut scx, &s, false, false),
-        None => {
-            cx.error(
-                "missing-stages",
-                call.name.span,
-                "`pipeline` has no `stages`",
-                "add `stages { stage('Build') { steps { ... } } }`",
-            );
-            Vec::new()
-        }
-    };
+    }
+    if let Some(d) = missing_stages {
+        cx.push(d);
+    }
     Some(Pipeline {
         preamble,
         agent: agent_,

@@ -22,8 +22,6 @@ pub fn load(text: &str) -> (Option<Document>, Vec<Diagnostic>) {
     let (file, mut diags) = kiln_syntax::parse(text);
     let (doc, more) = lower(&file);
     diags.extend(more);
-    // Reported in source order, errors before warnings at the same place.
-    diags.sort_by_key(|d| (d.primary_span().start, !d.is_error()));
     (doc, diags)
 }
 
