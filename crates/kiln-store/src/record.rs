@@ -1,0 +1,171 @@
+use crate::{BuildResult, StageOutcome, StoreError};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A job's name: letters, digits, `-`, `_` and `.`, at most 100 characters.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct JobName(String);
+
+impl JobName {
+    pub fn new(name: impl Into<String>) -> Result<Self, StoreError> {
+        let name = name.into();
+        let ok = !name.is_empty()
+            && name.len() <= 100
+            && !name.starts_with('.')
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if ok {
+            Ok(JobName(name))
+        } else {
+            Err(StoreError::InvalidJobName(name))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for JobName {
+    type Error = StoreError;
+
+    fn try_from(s: String) -> Result<Self, StoreError> {
+        JobName::new(s)
+    }
+}
+
+impl From<JobName> for String {
+    fn from(j: JobName) -> String {
+        j.0
+    }
+}
+
+impl std::fmt::Display for JobName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One build of one job: `JOB#N`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct BuildRef {
+    pub job: JobName,
+    pub number: u64,
+}
+
+impl std::fmt::Display for BuildRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}#{}", self.job, self.number)
+    }
+}
+
+/// What the store knows of a job (its definition lives in the configuration).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobRecord {
+    pub name: JobName,
+    /// The last build number handed out (0 before the first build).
+    pub last_number: u64,
+    /// Free-form settings the server keeps with the job (e.g. the last polled commit).
+    #[serde(default)]
+    pub meta: BTreeMap<String, String>,
+}
+
+/// Where a build is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BuildStatus {
+    Queued,
+    Running,
+    /// Paused at an `input` step, waiting for someone to approve or abort.
+    WaitingForInput,
+    Finished,
+}
+
+/// What a new build starts with.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewBuild {
+    pub cause: String,
+    pub params: BTreeMap<String, String>,
+    pub commit: Option<String>,
+    pub branch: Option<String>,
+    pub queued_at_ms: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StageState {
+    Pending,
+    Running,
+    Done(StageOutcome),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StageRecord {
+    /// The plan's node id.
+    pub node: u32,
+    pub path: Vec<String>,
+    pub state: StageState,
+    pub started_at_ms: Option<u64>,
+    pub duration_ms: Option<u64>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestSummary {
+    pub total: u64,
+    pub failed: u64,
+    pub skipped: u64,
+}
+
+/// An archived file; the bytes live on disk under the data directory.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArtifactRecord {
+    pub path: String,
+    pub size: u64,
+}
+
+/// A pending `input`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputRecord {
+    pub id: String,
+    pub message: String,
+    pub ok: String,
+    pub parameters: Vec<(String, String)>,
+}
+
+/// Everything stored about one build.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildRecord {
+    pub id: BuildRef,
+    pub status: BuildStatus,
+    pub result: Option<BuildResult>,
+    pub cause: String,
+    pub params: BTreeMap<String, String>,
+    pub commit: Option<String>,
+    pub branch: Option<String>,
+    pub queued_at_ms: u64,
+    pub started_at_ms: Option<u64>,
+    pub finished_at_ms: Option<u64>,
+    pub stages: Vec<StageRecord>,
+    pub tests: Option<TestSummary>,
+    pub artifacts: Vec<ArtifactRecord>,
+    /// Why the build ended early, e.g. "controller restarted" or "cancelled by alice".
+    pub reason: Option<String>,
+    pub pending_input: Option<InputRecord>,
+}
+
+/// A page of a job's builds, newest first: `before` is an exclusive upper bound on numbers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Page {
+    pub before: Option<u64>,
+    pub limit: usize,
+}
+
+/// Bytes of a build's log from `offset`; `end` is the log's length when read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogSlice {
+    pub offset: u64,
+    pub bytes: Vec<u8>,
+    pub end: u64,
+}

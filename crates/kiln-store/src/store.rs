@@ -1,0 +1,31 @@
+use crate::{BuildRecord, BuildRef, BuildStatus, JobName, JobRecord, LogSlice, NewBuild, Page, StoreError};
+
+/// kiln's durable state. Every method that writes returns only once the write is durable.
+/// Implementations are shared between threads; calls are short (no network), so async code
+/// may call them directly or through `spawn_blocking` for large reads.
+pub trait Store: Send + Sync {
+    /// The schema version of the data on disk (after migrations ran at open).
+    fn schema_version(&self) -> u32;
+
+    fn put_job(&self, job: &JobRecord) -> Result<(), StoreError>;
+    fn get_job(&self, name: &JobName) -> Result<Option<JobRecord>, StoreError>;
+    fn list_jobs(&self) -> Result<Vec<JobRecord>, StoreError>;
+
+    /// Allocates the job's next build number (creating the job record if needed) and stores
+    /// the build as `Queued`, atomically.
+    fn create_build(&self, job: &JobName, new: NewBuild) -> Result<BuildRecord, StoreError>;
+    /// Replaces a build's record.
+    fn update_build(&self, build: &BuildRecord) -> Result<(), StoreError>;
+    fn get_build(&self, id: &BuildRef) -> Result<Option<BuildRecord>, StoreError>;
+    /// A job's builds, newest first.
+    fn list_builds(&self, job: &JobName, page: Page) -> Result<Vec<BuildRecord>, StoreError>;
+    /// Every build (of any job) in one of these states, oldest first: for recovery at start.
+    fn builds_in(&self, states: &[BuildStatus]) -> Result<Vec<BuildRecord>, StoreError>;
+    /// Removes a build and its log (retention).
+    fn delete_build(&self, id: &BuildRef) -> Result<(), StoreError>;
+
+    /// Appends to a build's log; returns the log's new length.
+    fn append_log(&self, id: &BuildRef, bytes: &[u8]) -> Result<u64, StoreError>;
+    /// Up to `max` bytes of the log from `offset`.
+    fn read_log(&self, id: &BuildRef, offset: u64, max: usize) -> Result<LogSlice, StoreError>;
+}
