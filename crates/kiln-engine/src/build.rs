@@ -22,6 +22,8 @@ pub(crate) struct Build {
     /// `WORKSPACE_TMP` (`<workspace>@tmp`, as Jenkins): scripts and secret files go here.
     pub(crate) tmp_dir: PathBuf,
     pub(crate) started: Instant,
+    /// Evaluates every expression and script of the build.
+    pub(crate) script: kiln_script::ScriptEngine,
     events: UnboundedSender<BuildEvent>,
     masker: RwLock<Arc<Masker>>,
     result: Mutex<BuildResult>,
@@ -68,6 +70,7 @@ impl Build {
             workspace,
             tmp_dir,
             started: Instant::now(),
+            script: kiln_script::ScriptEngine::new(),
             events,
             masker: RwLock::new(Arc::new(masker)),
             result: Mutex::new(BuildResult::Success),

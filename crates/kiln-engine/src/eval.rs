@@ -1,19 +1,23 @@
-//! The one place where the engine evaluates Groovy expressions: step arguments, environment
-//! values, `when` conditions. Constants are read directly (most arguments are plain strings,
-//! and the per-step overhead must stay small); everything else goes to kiln-script.
+//! The one place where the engine evaluates Groovy: step arguments, environment values,
+//! `when` conditions, all through kiln-script. Constants are read directly (most arguments
+//! are plain strings, and the per-step overhead must stay small).
 
+use crate::ParamValue;
 use crate::build::Build;
 use crate::error::StepError;
 use crate::scope::Scope;
-use crate::value::Value;
-use kiln_syntax::ast::{Expr, ExprKind, MapKey, StrPart};
+use kiln_script::{CurrentBuild, ScriptContext, ScriptError, Value};
+use kiln_syntax::ast::{Expr, ExprKind, MapKey, Stmt};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 /// Evaluates an expression in a step's scope.
 pub(crate) fn eval(expr: &Expr, build: &Build, scope: &Scope) -> Result<Value, StepError> {
     if let Some(v) = constant(expr) {
         return Ok(v);
     }
-    script_eval(expr, build, scope)
+    let mut ctx = context(build, scope);
+    build.script.eval_expr(expr, &mut ctx).map_err(script_error)
 }
 
 /// Evaluates an expression and renders it as Groovy's `toString()` would.
@@ -22,11 +26,22 @@ pub(crate) fn eval_string(expr: &Expr, build: &Build, scope: &Scope) -> Result<S
         if let Some(plain) = s.as_plain() {
             return Ok(plain);
         }
+        let mut ctx = context(build, scope);
+        return build.script.interpolate(s, &mut ctx).map_err(script_error);
     }
     Ok(match eval(expr, build, scope)? {
         Value::Str(s) => s,
         other => other.to_string(),
     })
+}
+
+/// `when { expression { ... } }`: the block's value by Groovy truth.
+pub(crate) fn condition(stmts: &[Stmt], build: &Build, scope: &Scope) -> Result<bool, StepError> {
+    let mut ctx = context(build, scope);
+    build
+        .script
+        .eval_condition(stmts, &mut ctx)
+        .map_err(script_error)
 }
 
 /// The value of an expression that needs no evaluation: literals and collections of them.
@@ -51,63 +66,39 @@ fn constant(expr: &Expr) -> Option<Value> {
     })
 }
 
-/// Stopgap until kiln-script's `ScriptEngine` lands: GStrings whose interpolations are names
-/// (`$FOO`, `${env.FOO}`, `${params.X}`) and such names on their own. Anything else fails
-/// with a clear message. This is replaced by a call into kiln-script, not extended.
-fn script_eval(expr: &Expr, build: &Build, scope: &Scope) -> Result<Value, StepError> {
-    match &expr.kind {
-        ExprKind::Str(s) => {
-            let mut out = String::new();
-            for part in &s.parts {
-                match part {
-                    StrPart::Text { text, .. } => out.push_str(text),
-                    StrPart::Interp(e) => out.push_str(&script_eval(e, build, scope)?.to_string()),
-                }
-            }
-            Ok(Value::Str(out))
-        }
-        _ => {
-            if let Some(v) = constant(expr) {
-                return Ok(v);
-            }
-            let Some(name) = expr.dotted_name() else {
-                return Err(unsupported());
+/// What a script sees of the build: `env`, `params`, `currentBuild`.
+pub(crate) fn context(build: &Build, scope: &Scope) -> ScriptContext {
+    let mut ctx = ScriptContext::new();
+    ctx.env = (*scope.env).clone();
+    ctx.params = build
+        .params
+        .iter()
+        .map(|(k, v)| {
+            let value = match v {
+                ParamValue::Bool(b) => Value::Bool(*b),
+                other => Value::Str(other.as_env()),
             };
-            lookup(&name, build, scope)
-                .ok_or_else(|| StepError::failed(format!("no such property: {name}")))
-        }
-    }
+            (k.clone(), value)
+        })
+        .collect();
+    let number = i64::try_from(build.spec.number).unwrap_or(i64::MAX);
+    let result = build.result();
+    ctx.current_build = CurrentBuild {
+        number,
+        result: (result != crate::BuildResult::Success).then(|| result.as_str().to_owned()),
+        current_result: result.as_str().to_owned(),
+        display_name: format!("#{number}"),
+        ..CurrentBuild::default()
+    };
+    ctx.cancel = Arc::new(AtomicBool::new(scope.cancel.is_cancelled()));
+    ctx
 }
 
-fn lookup(name: &str, build: &Build, scope: &Scope) -> Option<Value> {
-    let (root, rest) = name
-        .split_once('.')
-        .map_or((name, None), |(a, b)| (a, Some(b)));
-    match (root, rest) {
-        ("env", Some(var)) => Some(
-            scope
-                .var(var)
-                .map_or(Value::Null, |v| Value::Str(v.to_owned())),
-        ),
-        ("params", Some(p)) => Some(param(build, p)),
-        (var, None) => scope
-            .var(var)
-            .map(|v| Value::Str(v.to_owned()))
-            .or_else(|| build.params.get(var).map(|_| param(build, var))),
-        _ => None,
+/// A script's error as a step error: a cancelled script was interrupted, anything else failed.
+pub(crate) fn script_error(e: ScriptError) -> StepError {
+    if e.is_cancelled() {
+        StepError::aborted(e.message())
+    } else {
+        StepError::failed(e.message())
     }
-}
-
-fn param(build: &Build, name: &str) -> Value {
-    match build.params.get(name) {
-        Some(crate::ParamValue::Bool(b)) => Value::Bool(*b),
-        Some(v) => Value::Str(v.as_env()),
-        None => Value::Null,
-    }
-}
-
-fn unsupported() -> StepError {
-    StepError::failed(
-        "this expression needs the script layer (kiln-script), which kiln cannot run yet",
-    )
 }

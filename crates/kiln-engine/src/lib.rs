@@ -23,7 +23,6 @@ mod spec;
 mod stage;
 mod steps;
 mod summary;
-mod value;
 mod when;
 
 pub use event::BuildEvent;

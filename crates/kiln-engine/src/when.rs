@@ -4,10 +4,10 @@ use crate::build::Build;
 use crate::error::StepError;
 use crate::eval::{eval, eval_string};
 use crate::scope::Scope;
-use crate::value::Value;
 use kiln_executor::FileSet;
 use kiln_model::{Comparator, Condition, ConditionKind, ScriptBlock, When};
-use kiln_syntax::ast::{Expr, StmtKind};
+use kiln_script::Value;
+use kiln_syntax::ast::Expr;
 use std::path::Path;
 
 /// Whether every condition of `when` holds.
@@ -141,22 +141,9 @@ fn triggered_by(
     })
 }
 
-/// `expression { ... }`: the block's last statement's value, by Groovy truth.
+/// `expression { ... }`: the block's value, by Groovy truth.
 fn expression(block: &ScriptBlock, build: &Build, scope: &Scope) -> Result<bool, StepError> {
-    let expr = match block.statements.as_slice() {
-        [only] => match &only.kind {
-            StmtKind::Expr(e) | StmtKind::Return(Some(e)) => e,
-            _ => return Err(needs_script()),
-        },
-        _ => return Err(needs_script()),
-    };
-    Ok(eval(expr, build, scope)?.truthy())
-}
-
-fn needs_script() -> StepError {
-    StepError::failed(
-        "this `when { expression { } }` needs the script layer, which kiln cannot run yet",
-    )
+    crate::eval::condition(&block.statements, build, scope)
 }
 
 /// Groovy `==` for the values `equals` compares: numbers by value, the rest as written.

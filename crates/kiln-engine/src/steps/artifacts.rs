@@ -4,8 +4,8 @@
 use super::StepCall;
 use crate::BuildResult;
 use crate::error::StepError;
-use crate::value::Value;
 use kiln_executor::ANT_DEFAULT_EXCLUDES;
+use kiln_script::Value;
 use std::path::{Path, PathBuf};
 
 pub(crate) async fn stash(call: &StepCall<'_>) -> Result<Value, StepError> {

@@ -2,8 +2,8 @@ use crate::build::Build;
 use crate::error::StepError;
 use crate::eval::{eval, eval_string};
 use crate::scope::Scope;
-use crate::value::Value;
 use kiln_model::{Step, StepArg};
+use kiln_script::Value;
 use kiln_syntax::ast::Expr;
 
 /// One step being run: its arguments (evaluated on demand), its block, and where it runs.

@@ -7,7 +7,7 @@ use crate::build::Build;
 use crate::error::StepError;
 use crate::eval::eval_string;
 use crate::scope::Scope;
-use crate::value::Value;
+use kiln_script::Value;
 use kiln_syntax::ast::{Expr, ExprKind};
 use std::path::PathBuf;
 

@@ -2,7 +2,7 @@
 
 use super::StepCall;
 use crate::error::StepError;
-use crate::value::Value;
+use kiln_script::Value;
 use std::path::Path;
 
 pub(crate) async fn write_file(call: &StepCall<'_>) -> Result<Value, StepError> {

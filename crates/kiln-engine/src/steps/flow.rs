@@ -6,7 +6,7 @@ use super::{StepCall, run_steps};
 use crate::BuildResult;
 use crate::error::{Interruption, StepError};
 use crate::scope::Scope;
-use crate::value::Value;
+use kiln_script::Value;
 use std::future::Future;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;

@@ -3,8 +3,8 @@
 
 use super::StepCall;
 use crate::error::StepError;
-use crate::value::Value;
 use crate::{BuildResult, TestSummary};
+use kiln_script::Value;
 use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
 

@@ -22,8 +22,8 @@ pub(crate) use scm::checkout_scm;
 use crate::build::Build;
 use crate::error::StepError;
 use crate::scope::Scope;
-use crate::value::Value;
 use kiln_model::{Step, StepId, StepKind};
+use kiln_script::Value;
 use std::future::Future;
 use std::pin::Pin;
 

@@ -5,7 +5,7 @@ use super::process::run_process;
 use crate::build::Build;
 use crate::error::StepError;
 use crate::scope::Scope;
-use crate::value::Value;
+use kiln_script::Value;
 use std::path::PathBuf;
 
 pub(crate) async fn checkout(call: &StepCall<'_>) -> Result<Value, StepError> {

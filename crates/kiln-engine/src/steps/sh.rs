@@ -3,7 +3,7 @@
 use super::StepCall;
 use super::process::run_process;
 use crate::error::StepError;
-use crate::value::Value;
+use kiln_script::Value;
 
 pub(crate) async fn sh(call: &StepCall<'_>) -> Result<Value, StepError> {
     let script = call.req_string("script")?;

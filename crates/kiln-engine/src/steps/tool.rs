@@ -2,7 +2,7 @@
 
 use super::StepCall;
 use crate::error::StepError;
-use crate::value::Value;
+use kiln_script::Value;
 use std::path::{Path, PathBuf};
 
 pub(crate) fn tool(call: &StepCall<'_>) -> Result<Value, StepError> {

@@ -83,3 +83,25 @@ pipeline {
     let errors = kiln_engine::resolve_params(&plan.pipeline, &bad).expect_err("bad values");
     assert_eq!(errors.len(), 2, "{errors:?}");
 }
+
+#[tokio::test]
+async fn expressions_go_through_the_script_layer() {
+    let run = run(r#"
+pipeline {
+    agent any
+    parameters { booleanParam(name: 'FLAG', defaultValue: true) }
+    environment { NAME = 'kiln'; UPPER = "${NAME.toUpperCase()}" }
+    stages {
+        stage('Yes') {
+            when { expression { return params.FLAG && env.NAME == 'kiln' } }
+            steps { echo "sum=${1 + 2} upper=${UPPER} build=${currentBuild.number}"; sh "echo ${env.NAME}-shell" }
+        }
+        stage('No') { when { expression { params.FLAG == false } }; steps { echo 'never' } }
+    }
+}"#)
+    .await;
+    assert_eq!(run.result(), BuildResult::Success, "{:#?}", run.log());
+    assert!(run.has_line("sum=3 upper=KILN build=7"), "{:#?}", run.log());
+    assert!(run.has_line("kiln-shell"));
+    assert_eq!(run.stage("No"), kiln_engine::StageOutcome::SkippedByWhen);
+}
