@@ -1,0 +1,307 @@
+//! Steps called from scripts, and how their closures call back into the script.
+//!
+//! A script that may call steps runs on its own thread; the caller's thread keeps the
+//! `&mut dyn StepHost` and serves requests from the script over channels:
+//! - the script sends [`ToHost::Step`] and waits;
+//! - the host runs the step; to run the step's closure (`dir('x') { ... }`) it calls
+//!   [`StepCall::call_closure`], which sends [`ToScript::RunClosure`] and serves the
+//!   script's nested step calls until the closure is done;
+//! - the host's answer goes back as [`ToScript::StepDone`].
+//!
+//! So the host is only ever used on its own thread, needs no `Send` or `'static`, and
+//! can nest steps to any depth, with no unsafe code.
+
+use crate::runtime::types::{
+    GClosure, GException, RtResult, call_closure, fail, from_value, to_value,
+};
+use crate::value::{ClosureRef, Value};
+use kiln_diagnostics::Span;
+use rhai::{Dynamic, EvalAltResult, NativeCallContext, Position};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+/// What runs the steps a script calls.
+pub trait StepHost {
+    /// Whether `name` is a step; decides whether a call in a script is a step call.
+    fn has_step(&self, name: &str) -> bool;
+
+    /// Runs a step. An `Err` is raised in the script as an exception
+    /// (`hudson.AbortException`) with that message, which `try/catch` can catch.
+    fn call_step(&mut self, name: &str, call: StepCall<'_>) -> Result<Value, String>;
+}
+
+/// A host without steps, for `when { expression { } }` and other pure evaluations.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoSteps;
+
+impl StepHost for NoSteps {
+    fn has_step(&self, _: &str) -> bool {
+        false
+    }
+
+    fn call_step(&mut self, name: &str, _: StepCall<'_>) -> Result<Value, String> {
+        Err(format!("steps cannot be called here (`{name}`)"))
+    }
+}
+
+/// One step call from a script: `sh(script: 'x', returnStdout: true)`,
+/// `dir('sub') { ... }`, `parallel(a: { ... }, b: { ... })`.
+pub struct StepCall<'a> {
+    pub named: BTreeMap<String, Value>,
+    pub positional: Vec<Value>,
+    /// The trailing closure, if the call has one.
+    pub body: Option<ClosureRef>,
+    /// The call in the Jenkinsfile.
+    pub span: Span,
+    link: &'a Link,
+}
+
+impl std::fmt::Debug for StepCall<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StepCall")
+            .field("named", &self.named)
+            .field("positional", &self.positional)
+            .field("body", &self.body)
+            .field("span", &self.span)
+            .finish()
+    }
+}
+
+impl StepCall<'_> {
+    /// The named argument `name`, or else the first positional one (how steps read their
+    /// main argument: `sh 'x'` and `sh script: 'x'`).
+    pub fn arg(&self, name: &str) -> Option<&Value> {
+        self.named.get(name).or(self.positional.first())
+    }
+
+    /// Runs the trailing closure; steps inside it are served by `host` (the same host, or
+    /// one wrapping it, e.g. with another working directory).
+    pub fn run_body(&self, host: &mut dyn StepHost) -> Result<Value, String> {
+        match self.body {
+            Some(c) => self.call_closure(host, c, Vec::new()),
+            None => Ok(Value::Null),
+        }
+    }
+
+    /// Calls a closure the script passed (the body, or one inside the arguments such as
+    /// the branches of `parallel`). Errors come back as their message; the script still
+    /// sees the original error if the step fails with it.
+    pub fn call_closure(
+        &self,
+        host: &mut dyn StepHost,
+        closure: ClosureRef,
+        args: Vec<Value>,
+    ) -> Result<Value, String> {
+        let sent = self.link.to_script.send(ToScript::RunClosure {
+            id: closure.0,
+            args,
+        });
+        if sent.is_err() {
+            return Err("the script is no longer running".to_string());
+        }
+        serve(self.link, host).unwrap_or_else(|| Err("the script is no longer running".to_string()))
+    }
+}
+
+pub(crate) enum ToHost {
+    Step {
+        name: String,
+        named: BTreeMap<String, Value>,
+        positional: Vec<Value>,
+        body: Option<ClosureRef>,
+        span: Span,
+    },
+    ClosureDone(Result<Value, String>),
+    /// The script ended (sent when its thread finishes, even by panicking).
+    Finished,
+}
+
+/// Sends [`ToHost::Finished`] when dropped.
+pub(crate) struct FinishGuard(pub Sender<ToHost>);
+
+impl Drop for FinishGuard {
+    fn drop(&mut self) {
+        // The host may be gone already; then nobody waits for this.
+        let _ = self.0.send(ToHost::Finished);
+    }
+}
+
+pub(crate) enum ToScript {
+    StepDone(Result<Value, String>),
+    RunClosure { id: u64, args: Vec<Value> },
+}
+
+/// The host's ends of the channels.
+pub(crate) struct Link {
+    pub to_script: Sender<ToScript>,
+    pub from_script: Receiver<ToHost>,
+}
+
+/// Serves step calls until the script reports a closure done (`Some`) or ends (`None`).
+pub(crate) fn serve(link: &Link, host: &mut dyn StepHost) -> Option<Result<Value, String>> {
+    loop {
+        match link.from_script.recv() {
+            Ok(ToHost::Step {
+                name,
+                named,
+                positional,
+                body,
+                span,
+            }) => {
+                let call = StepCall {
+                    named,
+                    positional,
+                    body,
+                    span,
+                    link,
+                };
+                let result = host.call_step(&name, call);
+                if link.to_script.send(ToScript::StepDone(result)).is_err() {
+                    return None;
+                }
+            }
+            Ok(ToHost::ClosureDone(result)) => return Some(result),
+            Ok(ToHost::Finished) | Err(_) => return None,
+        }
+    }
+}
+
+/// The script's end: sends step calls and runs closures the host asks for.
+pub(crate) struct Bridge {
+    pub steps: HashSet<String>,
+    to_host: Sender<ToHost>,
+    from_host: Mutex<Receiver<ToScript>>,
+    closures: Mutex<HashMap<u64, GClosure>>,
+}
+
+/// An error of a step, as the script sees it.
+pub(crate) fn step_failure(message: String) -> Box<EvalAltResult> {
+    Box::new(EvalAltResult::ErrorRuntime(
+        Dynamic::from(GException::new("hudson.AbortException", message)),
+        Position::NONE,
+    ))
+}
+
+/// The message of a script error, for a host that runs a closure.
+pub(crate) fn error_message(e: &EvalAltResult) -> String {
+    match e {
+        EvalAltResult::ErrorRuntime(v, _) => crate::runtime::exception_of(v).message,
+        EvalAltResult::ErrorInFunctionCall(_, _, inner, _) => error_message(inner),
+        other => without_position(other),
+    }
+}
+
+/// Rhai's message of an error, without the position in generated code.
+pub(crate) fn without_position(e: &EvalAltResult) -> String {
+    let text = e.to_string();
+    match text.rfind(" (line ") {
+        Some(i) if text.ends_with(')') => text[..i].to_string(),
+        _ => text,
+    }
+}
+
+impl Bridge {
+    pub fn new(
+        steps: HashSet<String>,
+        to_host: Sender<ToHost>,
+        from_host: Receiver<ToScript>,
+    ) -> Self {
+        Bridge {
+            steps,
+            to_host,
+            from_host: Mutex::new(from_host),
+            closures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn value(&self, d: &Dynamic) -> Value {
+        let mut closures = self.closures.lock().unwrap_or_else(PoisonError::into_inner);
+        to_value(d, &mut |c| {
+            let id = closures.len() as u64;
+            closures.insert(id, c);
+            Value::Closure(ClosureRef(id))
+        })
+    }
+
+    /// Calls step `name` and serves the host's closure calls until it is done; time spent
+    /// in the host is reported to `host_time` (it does not count as script time).
+    #[expect(clippy::too_many_arguments, reason = "the parts of a step call")]
+    pub fn call(
+        &self,
+        ctx: &NativeCallContext,
+        name: &str,
+        named: &rhai::Map,
+        positional: &[Dynamic],
+        body: &Dynamic,
+        span: Span,
+        host_time: &dyn Fn(Duration),
+    ) -> RtResult<Dynamic> {
+        let named = named
+            .iter()
+            .map(|(k, v)| (k.to_string(), self.value(v)))
+            .collect();
+        let positional = positional.iter().map(|v| self.value(v)).collect();
+        let body = match self.value(body) {
+            Value::Closure(c) => Some(c),
+            _ => None,
+        };
+        let request = ToHost::Step {
+            name: name.to_string(),
+            named,
+            positional,
+            body,
+            span,
+        };
+        if self.to_host.send(request).is_err() {
+            return fail("the step host is gone");
+        }
+        let mut started = Instant::now();
+        let mut body_error = None;
+        loop {
+            let message = {
+                let rx = self
+                    .from_host
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                rx.recv()
+            };
+            host_time(started.elapsed());
+            match message {
+                Ok(ToScript::StepDone(Ok(v))) => return Ok(from_value(&v)),
+                Ok(ToScript::StepDone(Err(m))) => {
+                    return Err(body_error.unwrap_or_else(|| step_failure(m)));
+                }
+                Ok(ToScript::RunClosure { id, args }) => {
+                    let reply = match self.run_closure(ctx, id, args) {
+                        Ok(v) => Ok(self.value(&v)),
+                        Err(e) => {
+                            let m = error_message(&e);
+                            body_error = Some(e);
+                            Err(m)
+                        }
+                    };
+                    if self.to_host.send(ToHost::ClosureDone(reply)).is_err() {
+                        return fail("the step host is gone");
+                    }
+                    started = Instant::now();
+                }
+                Err(_) => return fail("the step host is gone"),
+            }
+        }
+    }
+
+    fn run_closure(&self, ctx: &NativeCallContext, id: u64, args: Vec<Value>) -> RtResult<Dynamic> {
+        let closure = self
+            .closures
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&id)
+            .cloned();
+        match closure {
+            Some(c) => call_closure(ctx, &c, args.iter().map(from_value).collect()),
+            None => fail("the step called a closure that does not exist"),
+        }
+    }
+}
