@@ -91,6 +91,18 @@ pub(crate) fn context(build: &Build, scope: &Scope) -> ScriptContext {
         ..CurrentBuild::default()
     };
     ctx.cancel = Arc::new(AtomicBool::new(scope.cancel.is_cancelled()));
+    if let Some(scm) = &build.spec.scm {
+        let entries = [
+            ("kind", "scm"),
+            ("url", scm.url.as_str()),
+            ("commit", scm.commit.as_str()),
+        ];
+        let map = entries
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), Value::Str((*v).to_owned())))
+            .collect();
+        ctx.globals.insert("scm".to_owned(), Value::Map(map));
+    }
     ctx
 }
 

@@ -6,13 +6,14 @@ use crate::error::StepError;
 use crate::scope::Scope;
 use crate::steps::run_steps;
 use kiln_model::{Post, PostCondition};
+use std::sync::Arc;
 
 /// Runs the blocks whose condition holds, in the model's (Jenkins') order. Each condition
 /// is checked against the result at the time its turn comes, so an earlier block that fails
 /// counts. A failing block makes the result FAILURE; the remaining blocks still run.
 /// Returns the first error, for the caller to propagate.
 pub(crate) async fn run_post(
-    build: &Build,
+    build: &Arc<Build>,
     post: &Post,
     scope: &Scope,
     current: impl Fn() -> BuildResult,

@@ -5,31 +5,66 @@ use crate::scope::Scope;
 use kiln_model::{Step, StepArg};
 use kiln_script::Value;
 use kiln_syntax::ast::Expr;
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// One step being run: its arguments (evaluated on demand), its block, and where it runs.
 pub(crate) struct StepCall<'a> {
-    pub(crate) build: &'a Build,
+    pub(crate) build: &'a Arc<Build>,
     pub(crate) scope: &'a Scope,
     pub(crate) name: &'a str,
-    pub(crate) args: &'a [StepArg],
+    pub(crate) args: Args<'a>,
     pub(crate) body: Option<&'a [Step]>,
 }
 
+/// Where a step's arguments come from.
+#[derive(Clone, Copy)]
+pub(crate) enum Args<'a> {
+    /// Expressions written in `steps { }`, evaluated when the step reads them.
+    Model(&'a [StepArg]),
+    /// Values a `script { }` block passed (already evaluated).
+    Script(&'a BTreeMap<String, Value>),
+}
+
 impl<'a> StepCall<'a> {
+    /// The argument as written, for steps that read its shape (`checkout scm`, bindings);
+    /// `None` for arguments from scripts.
     pub(crate) fn expr(&self, name: &str) -> Option<&'a Expr> {
-        self.args.iter().find(|a| a.name == name).map(|a| &a.value)
+        match self.args {
+            Args::Model(args) => args.iter().find(|a| a.name == name).map(|a| &a.value),
+            Args::Script(_) => None,
+        }
+    }
+
+    /// Whether the argument was given at all.
+    pub(crate) fn has(&self, name: &str) -> bool {
+        match self.args {
+            Args::Model(_) => self.expr(name).is_some(),
+            Args::Script(values) => values.contains_key(name),
+        }
     }
 
     pub(crate) fn value(&self, name: &str) -> Result<Option<Value>, StepError> {
-        self.expr(name)
-            .map(|e| eval(e, self.build, self.scope))
-            .transpose()
+        match self.args {
+            Args::Model(_) => self
+                .expr(name)
+                .map(|e| eval(e, self.build, self.scope))
+                .transpose(),
+            Args::Script(values) => Ok(values.get(name).cloned()),
+        }
     }
 
     pub(crate) fn string(&self, name: &str) -> Result<Option<String>, StepError> {
-        self.expr(name)
-            .map(|e| eval_string(e, self.build, self.scope))
-            .transpose()
+        match self.args {
+            Args::Model(_) => self
+                .expr(name)
+                .map(|e| eval_string(e, self.build, self.scope))
+                .transpose(),
+            Args::Script(_) => Ok(self.value(name)?.map(|v| match v {
+                Value::Str(s) => s,
+                other => other.to_string(),
+            })),
+        }
     }
 
     pub(crate) fn req_string(&self, name: &str) -> Result<String, StepError> {

@@ -50,7 +50,7 @@ pub(crate) async fn delete_dir(call: &StepCall<'_>) -> Result<Value, StepError> 
 
 /// `cleanWs()`: empties the workspace.
 pub(crate) async fn clean_ws(call: &StepCall<'_>) -> Result<Value, StepError> {
-    if call.expr("patterns").is_some() {
+    if call.has("patterns") {
         return Err(StepError::failed(
             "cleanWs: `patterns` are not supported by kiln yet",
         ));

@@ -10,10 +10,11 @@ mod input;
 mod junit;
 mod process;
 mod scm;
+mod script;
 mod sh;
 mod tool;
 
-pub(crate) use call::StepCall;
+pub(crate) use call::{Args, StepCall};
 pub(crate) use credentials::{bind_environment_credential, remove_secret_files};
 pub(crate) use flow::{duration_of, retryable, with_timeout};
 pub(crate) use input::ask;
@@ -26,13 +27,14 @@ use kiln_model::{Step, StepId, StepKind};
 use kiln_script::Value;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 /// A boxed future, for the recursion between block steps and their bodies.
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Runs steps one after the other, stopping at the first error.
 pub(crate) fn run_steps<'a>(
-    build: &'a Build,
+    build: &'a Arc<Build>,
     steps: &'a [Step],
     scope: &'a Scope,
 ) -> BoxFuture<'a, Result<(), StepError>> {
@@ -49,7 +51,7 @@ pub(crate) fn run_steps<'a>(
 
 /// Runs one step and returns its value (what a script would get back).
 pub(crate) async fn run_step(
-    build: &Build,
+    build: &Arc<Build>,
     step: &Step,
     scope: &Scope,
 ) -> Result<Value, StepError> {
@@ -64,12 +66,12 @@ pub(crate) async fn run_step(
                 build,
                 scope,
                 name: &name.value,
-                args,
+                args: Args::Model(args),
                 body: body.as_deref(),
             };
             native(*id, &call).await
         }
-        StepKind::Script(_) => Err(StepError::failed("script blocks are not run yet by kiln")),
+        StepKind::Script(block) => script::script(build, &block.statements, scope).await,
         StepKind::Library { name, .. } => Err(StepError::failed(format!(
             "step `{}` is not a kiln step; shared library steps are not run yet by kiln",
             name.value
@@ -77,7 +79,7 @@ pub(crate) async fn run_step(
     }
 }
 
-async fn native(id: StepId, call: &StepCall<'_>) -> Result<Value, StepError> {
+pub(crate) async fn native(id: StepId, call: &StepCall<'_>) -> Result<Value, StepError> {
     match id {
         StepId::Sh => sh::sh(call).await,
         StepId::Echo => flow::echo(call),

@@ -9,7 +9,12 @@ use kiln_script::Value;
 use std::path::PathBuf;
 
 pub(crate) async fn checkout(call: &StepCall<'_>) -> Result<Value, StepError> {
-    let is_scm = call.expr("scm").and_then(|e| e.as_ident()) == Some("scm");
+    let is_scm = match call.args {
+        super::Args::Model(_) => call.expr("scm").and_then(|e| e.as_ident()) == Some("scm"),
+        super::Args::Script(_) => {
+            matches!(call.value("scm")?, Some(v) if v.get("kind").and_then(Value::as_str) == Some("scm"))
+        }
+    };
     if !is_scm {
         return Err(StepError::failed(
             "checkout: kiln supports `checkout scm`; for another repository use `git url: '...', branch: '...'`",
@@ -65,7 +70,7 @@ pub(crate) async fn checkout_scm(
 pub(crate) async fn git(call: &StepCall<'_>) -> Result<Value, StepError> {
     let url = call.req_string("url")?;
     let branch = call.string("branch")?;
-    if call.expr("credentialsId").is_some() {
+    if call.has("credentialsId") {
         call.build.notice_once(
             "git: `credentialsId` is ignored by kiln; git uses this machine's own credentials"
                 .to_owned(),

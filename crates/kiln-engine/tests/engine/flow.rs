@@ -187,3 +187,39 @@ pipeline {
         ["container('maven') is ignored by the local executor: steps run on this machine"]
     );
 }
+
+#[tokio::test]
+async fn script_blocks_call_steps() {
+    let run = run(r#"
+pipeline {
+    agent any
+    stages {
+        stage('Script') {
+            steps {
+                script {
+                    def out = sh(script: 'echo hello', returnStdout: true).trim()
+                    if (out == 'hello') {
+                        echo "got ${out}"
+                    }
+                    writeFile file: 'x.txt', text: 'from script'
+                    def text = readFile('x.txt')
+                    echo "read ${text}, exists=${fileExists('x.txt')}"
+                    try {
+                        sh 'exit 5'
+                    } catch (e) {
+                        echo "caught: ${e.message}"
+                    }
+                }
+            }
+        }
+        stage('Fails') { steps { script { error 'from a script' } } }
+    }
+}"#)
+    .await;
+    assert_eq!(run.stage("Script"), RAN_OK, "{:#?}", run.log());
+    assert!(run.has_line("got hello"), "{:#?}", run.log());
+    assert!(run.has_line("read from script, exists=true"));
+    assert!(run.has_line("caught: script returned exit code 5"));
+    assert_eq!(run.stage("Fails"), StageOutcome::Ran(BuildResult::Failure));
+    assert!(run.has_line("ERROR: from a script"), "{:#?}", run.log());
+}
