@@ -107,6 +107,7 @@ pub fn to_json(plan: &Plan) -> serde_json::Value {
                 "needs": n.needs.iter().map(|d| d.0).collect::<Vec<_>>(),
                 "children": n.children.iter().map(|c| c.0).collect::<Vec<_>>(),
                 "agent": n.effective_agent,
+                "environment": environment_names(plan, n.id),
                 "axis_values": n.axis_values.iter().map(|(k, v)| serde_json::json!({"name": k, "value": v})).collect::<Vec<_>>(),
                 "has_when": n.when.is_some(),
                 "steps": match &n.body { NodeBody::Steps(s) => s.len(), _ => 0 },
@@ -119,4 +120,32 @@ pub fn to_json(plan: &Plan) -> serde_json::Value {
         "roots": plan.roots.iter().map(|r| r.0).collect::<Vec<_>>(),
         "nodes": nodes,
     })
+}
+
+/// The environment variables a node sees, in the order they are set: the pipeline's, then each
+/// enclosing stage's, then its own, then matrix axis values. Values are expressions evaluated
+/// when the stage starts, so only names are planned.
+fn environment_names(plan: &Plan, id: NodeId) -> Vec<String> {
+    let mut chain = Vec::new();
+    let mut cur = Some(id);
+    while let Some(c) = cur {
+        chain.push(c);
+        cur = plan.node(c).parent;
+    }
+    let mut names: Vec<String> = plan
+        .pipeline
+        .environment
+        .iter()
+        .map(|e| e.name.value.clone())
+        .collect();
+    for c in chain.iter().rev() {
+        names.extend(
+            plan.node(*c)
+                .environment
+                .iter()
+                .map(|e| e.name.value.clone()),
+        );
+    }
+    names.extend(plan.node(id).axis_values.iter().map(|(k, _)| k.clone()));
+    names
 }
