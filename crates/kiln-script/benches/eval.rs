@@ -1,6 +1,11 @@
 //! Cost of evaluating scripts repeatedly, as a step inside a loop does: the compile cache
 //! makes every evaluation after the first one a cache hit. Prints medians.
 
+#![expect(
+    clippy::expect_used,
+    reason = "a benchmark stops loudly when a script fails"
+)]
+
 use kiln_script::{NoSteps, ScriptContext, ScriptEngine};
 use std::time::{Duration, Instant};
 
@@ -18,7 +23,10 @@ fn measure(name: &str, runs: usize, mut f: impl FnMut()) {
             t.elapsed()
         })
         .collect();
-    println!("{name:<48} median {:>9.1} µs", median(samples).as_secs_f64() * 1e6);
+    println!(
+        "{name:<48} median {:>9.1} µs",
+        median(samples).as_secs_f64() * 1e6
+    );
 }
 
 fn main() {
@@ -30,7 +38,8 @@ fn main() {
     ctx.env.insert("BRANCH_NAME".into(), "main".into());
     ctx.env.insert("BUILD_NUMBER".into(), "17".into());
 
-    let (file, diags) = kiln_syntax::parse(r#"echo "building ${env.BRANCH_NAME} #${BUILD_NUMBER}""#);
+    let (file, diags) =
+        kiln_syntax::parse(r#"echo "building ${env.BRANCH_NAME} #${BUILD_NUMBER}""#);
     assert!(diags.is_empty(), "{diags:?}");
     let gstring = match &file.statements[0].kind {
         kiln_syntax::ast::StmtKind::Expr(call) => match &call.kind {

@@ -6,7 +6,7 @@ use crate::error::ScriptError;
 use crate::host::{Bridge, FinishGuard, Link, StepHost, serve};
 use crate::run::{RunState, register};
 use crate::runtime;
-use crate::runtime::types::{groovy_str, to_plain_value, truthy};
+use crate::runtime::types::{as_closure, groovy_str, to_plain_value, truthy};
 use crate::translate;
 use crate::unit::{Unit, compile, script_error};
 use crate::value::Value;
@@ -151,7 +151,8 @@ impl ScriptEngine {
     fn compiled(
         &self,
         key: Key,
-        source: Source,
+        is: impl Fn(&Source) -> bool,
+        source: impl FnOnce() -> Source,
         translate: impl FnOnce(&Source) -> translate::Translation,
     ) -> Compiled {
         {
@@ -159,11 +160,12 @@ impl ScriptEngine {
             if let Some(hit) = cache
                 .entries
                 .get(&key)
-                .and_then(|v| v.iter().find(|(s, _)| *s == source))
+                .and_then(|v| v.iter().find(|(s, _)| is(s)))
             {
                 return hit.1.clone();
             }
         }
+        let source = source();
         let compiled = compile(&self.compiler, translate(&source)).map_err(Arc::new);
         let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
         if cache.len >= CACHE_SIZE {
@@ -185,27 +187,42 @@ impl ScriptEngine {
             .reduce(Span::to)
             .unwrap_or_default();
         let key = (0, span.start, span.end, stmts.len());
-        self.compiled(key, Source::Block(stmts.to_vec()), |s| match s {
-            Source::Block(b) => translate::block(b),
-            _ => translate::block(&[]),
-        })
+        self.compiled(
+            key,
+            |s| matches!(s, Source::Block(b) if b.as_slice() == stmts),
+            || Source::Block(stmts.to_vec()),
+            |s| match s {
+                Source::Block(b) => translate::block(b),
+                _ => translate::block(&[]),
+            },
+        )
     }
 
     fn expr_unit(&self, expr: &Expr) -> Compiled {
         let key = (1, expr.span.start, expr.span.end, 0);
-        self.compiled(key, Source::Expr(expr.clone()), |s| match s {
-            Source::Expr(e) => translate::expression(e),
-            _ => translate::block(&[]),
-        })
+        self.compiled(
+            key,
+            |s| matches!(s, Source::Expr(e) if e == expr),
+            || Source::Expr(expr.clone()),
+            |s| match s {
+                Source::Expr(e) => translate::expression(e),
+                _ => translate::block(&[]),
+            },
+        )
     }
 
     fn string_unit(&self, s: &StringLit) -> Compiled {
         let span = span_of_string(s);
         let key = (2, span.start, span.end, s.parts.len());
-        self.compiled(key, Source::Str(s.clone()), move |src| match src {
-            Source::Str(s) => translate::gstring(s, span),
-            _ => translate::block(&[]),
-        })
+        self.compiled(
+            key,
+            |src| matches!(src, Source::Str(x) if x == s),
+            || Source::Str(s.clone()),
+            move |src| match src {
+                Source::Str(s) => translate::gstring(s, span),
+                _ => translate::block(&[]),
+            },
+        )
     }
 
     /// Evaluates an expression (a step argument, an environment value).
@@ -289,13 +306,20 @@ impl ScriptEngine {
         host: Option<&mut dyn StepHost>,
     ) -> Result<Dynamic, ScriptError> {
         let steps: HashSet<String> = match &host {
-            Some(h) => std::iter::once(unit)
-                .chain(ctx.library.units.iter())
-                .flat_map(|u| u.calls.iter())
-                .chain(std::iter::once(&"echo".to_string()))
-                .filter(|n| h.has_step(n))
-                .cloned()
-                .collect(),
+            Some(h) => {
+                let mut wanted: HashSet<&str> = std::iter::once(unit)
+                    .chain(ctx.library.units.iter())
+                    .flat_map(|u| u.calls.iter().map(String::as_str))
+                    .collect();
+                if wanted.contains("println") || wanted.contains("print") {
+                    wanted.insert("echo");
+                }
+                wanted
+                    .into_iter()
+                    .filter(|n| h.has_step(n))
+                    .map(str::to_string)
+                    .collect()
+            }
             None => HashSet::new(),
         };
         let library = ctx.library.clone();
@@ -304,14 +328,8 @@ impl ScriptEngine {
             Some(lib) => lib.merge(&unit.ast),
             None => unit.ast.clone(),
         };
-        let only_echo = steps.len() == 1
-            && steps.contains("echo")
-            && !unit
-                .calls
-                .iter()
-                .any(|c| matches!(c.as_str(), "echo" | "println" | "print"));
         let result = match host {
-            Some(host) if !steps.is_empty() && !only_echo => {
+            Some(host) if !steps.is_empty() => {
                 let (to_host, from_script) = mpsc::channel();
                 let (to_script, from_host) = mpsc::channel();
                 let finish = FinishGuard(to_host.clone());
@@ -341,7 +359,15 @@ impl ScriptEngine {
         match result {
             Ok((value, exports)) => {
                 ctx.vars.extend(exports);
-                ctx.library.add(unit);
+                // Later blocks need this unit's functions if it defined some, or if a
+                // variable holds one of its closures.
+                let keeps_closure = ctx
+                    .vars
+                    .values()
+                    .any(|v| as_closure(v).is_some_and(|c| unit.functions.contains(c.f.fn_name())));
+                if !unit.user_functions.is_empty() || keeps_closure {
+                    ctx.library.add(unit);
+                }
                 Ok(value)
             }
             Err(e) => Err(script_error(&e, unit, &library.units).with_lines(source.as_deref())),

@@ -906,6 +906,12 @@ impl Tr {
     /// Stores the value `value` emits into `target`; as an expression it yields the value.
     fn store(&mut self, span: Span, target: &Expr, as_value: bool, value: impl FnOnce(&mut Self)) {
         let Some((root, links)) = self.place(target) else {
+            // Translating the target reports what in it is unsupported, if anything.
+            let before = self.diags.len();
+            self.expr(target);
+            if self.diags.len() > before {
+                return;
+            }
             self.diags.push(
                 Diagnostic::error(super::UNSUPPORTED, "cannot assign to this expression")
                     .with_primary(span, "not a variable, property or index"),

@@ -299,6 +299,10 @@ impl Tr {
     }
 
     fn stmt(&mut self, s: &Stmt, value: bool) {
+        if matches!(s.kind, StmtKind::Function { .. }) {
+            // Emitted at the top, with its own marks.
+            return;
+        }
         let m = self.open(s.span);
         match &s.kind {
             StmtKind::Expr(e) => {

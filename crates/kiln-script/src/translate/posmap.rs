@@ -52,7 +52,7 @@ impl PosMap {
         let containing = self
             .marks
             .iter()
-            .filter(|m| m.start <= offset && offset < m.end.max(m.start + 1));
+            .filter(|m| m.start <= offset && offset < m.end);
         let best = containing.max_by(|a, b| a.start.cmp(&b.start).then_with(|| b.end.cmp(&a.end)));
         best.or_else(|| self.marks.iter().rev().find(|m| m.start <= offset))
             .map(|m| m.span)
