@@ -1,0 +1,111 @@
+use crate::{CredentialConfig, JobConfig, LibraryConfig, TokenConfig};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// The whole configuration file, validated.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub executors: ExecutorsConfig,
+    pub queue: QueueConfig,
+    pub jobs: Vec<JobConfig>,
+    pub libraries: Vec<LibraryConfig>,
+    pub credentials: Vec<CredentialConfig>,
+    /// Warnings found while loading (rendered, one per entry), for the caller to log.
+    pub warnings: Vec<String>,
+}
+
+/// `server:`: where the API listens and where state lives.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServerConfig {
+    /// `server.listen`, default `127.0.0.1:8080`.
+    pub listen: SocketAddr,
+    /// `server.data_dir`, default `./kiln-data` (relative to the working directory).
+    pub data_dir: PathBuf,
+    /// `server.external_url`: the base of URLs kiln hands out, e.g. `https://ci.example.com`.
+    pub external_url: Option<String>,
+    /// `server.tokens`: API tokens. With none, the server is open but loopback-only.
+    pub tokens: Vec<TokenConfig>,
+}
+
+/// `executors:`.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct ExecutorsConfig {
+    pub local: LocalExecutorConfig,
+    /// `executors.kubernetes`, kept as written (as JSON) for the Kubernetes backend.
+    pub kubernetes: Option<serde_json::Value>,
+}
+
+/// `executors.local:`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LocalExecutorConfig {
+    /// `executors.local.capacity`: builds run at once on this machine, default 2.
+    pub capacity: usize,
+}
+
+/// `queue:`.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct QueueConfig {
+    /// `queue.capacity`: running builds at once across all jobs; defaults to the local
+    /// executor's capacity (see [`Config::queue_capacity`]).
+    pub capacity: Option<usize>,
+}
+
+pub(crate) const DEFAULT_DATA_DIR: &str = "./kiln-data";
+pub(crate) const DEFAULT_LOCAL_CAPACITY: usize = 2;
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from(DEFAULT_DATA_DIR),
+            external_url: None,
+            tokens: Vec::new(),
+        }
+    }
+}
+
+impl Default for LocalExecutorConfig {
+    fn default() -> Self {
+        LocalExecutorConfig {
+            capacity: DEFAULT_LOCAL_CAPACITY,
+        }
+    }
+}
+
+impl Default for Config {
+    /// The embedded configuration: no jobs, loopback on port 8080, `./kiln-data`.
+    fn default() -> Self {
+        Config {
+            server: ServerConfig::default(),
+            executors: ExecutorsConfig::default(),
+            queue: QueueConfig::default(),
+            jobs: Vec::new(),
+            libraries: Vec::new(),
+            credentials: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+}
+
+impl Config {
+    /// The job named `name`.
+    pub fn job(&self, name: &str) -> Option<&JobConfig> {
+        self.jobs.iter().find(|j| j.name.as_str() == name)
+    }
+
+    /// The credential with id `id`.
+    pub fn credential(&self, id: &str) -> Option<&CredentialConfig> {
+        self.credentials.iter().find(|c| c.id == id)
+    }
+
+    /// Running builds allowed at once: `queue.capacity`, else `executors.local.capacity`.
+    pub fn queue_capacity(&self) -> usize {
+        self.queue.capacity.unwrap_or(self.executors.local.capacity)
+    }
+
+    /// Whether the server may only listen on a loopback address (no tokens configured).
+    pub fn loopback_only(&self) -> bool {
+        self.server.tokens.is_empty()
+    }
+}

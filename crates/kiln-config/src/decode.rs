@@ -1,0 +1,353 @@
+//! The YAML tree -> [`Config`], section by section, collecting every diagnostic.
+
+use crate::config::{Config, ExecutorsConfig, LocalExecutorConfig, QueueConfig, ServerConfig};
+use crate::reader::{Ctx, Fields, list};
+use crate::secret::{CredentialConfig, CredentialKind, Role, TokenConfig};
+use crate::yaml::Node;
+use crate::{LibraryConfig, Source};
+use kiln_diagnostics::{Diagnostic, Span, Spanned, did_you_mean};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+const TOP: &[&str] = &[
+    "server",
+    "executors",
+    "queue",
+    "jobs",
+    "libraries",
+    "credentials",
+];
+const SERVER: &[&str] = &["listen", "data_dir", "external_url", "tokens"];
+const TOKEN: &[&str] = &["name", "token", "token_env", "token_file", "role"];
+const EXECUTORS: &[&str] = &["local", "kubernetes"];
+const LOCAL: &[&str] = &["capacity"];
+const QUEUE: &[&str] = &["capacity"];
+const LIBRARY: &[&str] = &["name", "repo", "dir", "default_version"];
+const CREDENTIAL: &[&str] = &[
+    "id",
+    "secret",
+    "secret_env",
+    "secret_file",
+    "username",
+    "password",
+    "password_env",
+    "password_file",
+    "file",
+    "private_key",
+    "private_key_env",
+    "private_key_file",
+    "passphrase",
+    "passphrase_env",
+    "passphrase_file",
+];
+
+/// Where things were written, for the checks across sections in `validate`.
+#[derive(Default)]
+pub(crate) struct Places {
+    pub listen: Option<Span>,
+    pub data_dir_written: bool,
+    pub job_names: Vec<Spanned<String>>,
+    pub upstream: Vec<Spanned<String>>,
+    pub credential_ids: Vec<Spanned<String>>,
+    pub library_names: Vec<Spanned<String>>,
+    pub token_names: Vec<Spanned<String>>,
+}
+
+/// Decodes the whole tree; problems go to `ctx`.
+pub(crate) fn config(ctx: &mut Ctx, root: &Node) -> (Config, Places) {
+    let mut cfg = Config::default();
+    let mut places = Places::default();
+    let Some(top) = Fields::new(ctx, root, "", TOP) else {
+        return (cfg, places);
+    };
+    if let Some(n) = top.get("server") {
+        cfg.server = server(ctx, n, &mut places);
+    }
+    if let Some(n) = top.get("executors") {
+        cfg.executors = executors(ctx, n);
+    }
+    if let Some(n) = top.get("queue") {
+        cfg.queue = queue(ctx, n);
+    }
+    if let Some(n) = top.get("jobs") {
+        for (i, item) in list(ctx, n, "jobs").iter().enumerate() {
+            if let Some(job) = crate::job_decode::job(ctx, item, i, &mut places) {
+                cfg.jobs.push(job);
+            }
+        }
+    }
+    if let Some(n) = top.get("libraries") {
+        for (i, item) in list(ctx, n, "libraries").iter().enumerate() {
+            cfg.libraries.extend(library(ctx, item, i, &mut places));
+        }
+    }
+    if let Some(n) = top.get("credentials") {
+        for (i, item) in list(ctx, n, "credentials").iter().enumerate() {
+            cfg.credentials
+                .extend(credential(ctx, item, i, &mut places));
+        }
+    }
+    top.finish(ctx);
+    (cfg, places)
+}
+
+fn server(ctx: &mut Ctx, node: &Node, places: &mut Places) -> ServerConfig {
+    let mut out = ServerConfig::default();
+    let Some(f) = Fields::new(ctx, node, "server", SERVER) else {
+        return out;
+    };
+    if let Some(n) = f.get("listen") {
+        places.listen = Some(n.span);
+        if let Some(text) = f.string(ctx, "listen") {
+            match text.parse::<SocketAddr>() {
+                Ok(addr) => out.listen = addr,
+                Err(_) => ctx.error(
+                    Diagnostic::error(
+                        "invalid-value",
+                        "`server.listen` must be an IP address and port such as `127.0.0.1:8080`",
+                    )
+                    .with_primary(n.span, format!("`{text}` is not an address and port")),
+                ),
+            }
+        }
+    }
+    if let Some(dir) = f.string(ctx, "data_dir") {
+        places.data_dir_written = true;
+        out.data_dir = PathBuf::from(dir);
+    }
+    if let Some(url) = f.string(ctx, "external_url") {
+        if url.starts_with("http://") || url.starts_with("https://") {
+            out.external_url = Some(url.trim_end_matches('/').to_owned());
+        } else if let Some(n) = f.get("external_url") {
+            ctx.expected(n, "server.external_url", "an `http://` or `https://` URL");
+        }
+    }
+    if let Some(n) = f.get("tokens") {
+        for (i, item) in list(ctx, n, "server.tokens").iter().enumerate() {
+            out.tokens.extend(token(ctx, item, i, places));
+        }
+    }
+    f.finish(ctx);
+    out
+}
+
+fn token(ctx: &mut Ctx, node: &Node, i: usize, places: &mut Places) -> Option<TokenConfig> {
+    let f = Fields::new(ctx, node, &format!("server.tokens[{i}]"), TOKEN)?;
+    let mark = ctx.diags.len();
+    let name = f.required_string(ctx, "name", "a token");
+    if let (Some(name), Some(n)) = (&name, f.get("name")) {
+        places.token_names.push(Spanned::new(name.clone(), n.span));
+    }
+    let token = f.secret(ctx, "token");
+    if token.is_none() && !ctx.had_errors_since(mark) {
+        f.missing(ctx, "token", "a token (or `token_env`, `token_file`)");
+    }
+    let role = match f.get("role") {
+        Some(n) => role(ctx, n, &f.sub("role")),
+        None => {
+            f.missing(ctx, "role", "a token (`read`, `trigger` or `admin`)");
+            None
+        }
+    };
+    f.finish(ctx);
+    Some(TokenConfig {
+        name: name?,
+        token: token?,
+        role: role?,
+    })
+}
+
+fn role(ctx: &mut Ctx, node: &Node, path: &str) -> Option<Role> {
+    let text = crate::reader::string_of(ctx, node, path)?;
+    if let Some(role) = Role::from_name(&text) {
+        return Some(role);
+    }
+    let mut d = Diagnostic::error(
+        "invalid-value",
+        format!("`{path}` must be `read`, `trigger` or `admin`"),
+    );
+    d = match did_you_mean(&text, Role::NAMES) {
+        Some(s) => d.with_primary(node.span, format!("did you mean `{s}`?")),
+        None => d.with_primary(node.span, format!("`{text}` is not a role")),
+    };
+    ctx.error(d);
+    None
+}
+
+fn executors(ctx: &mut Ctx, node: &Node) -> ExecutorsConfig {
+    let mut out = ExecutorsConfig::default();
+    let Some(f) = Fields::new(ctx, node, "executors", EXECUTORS) else {
+        return out;
+    };
+    if let Some(n) = f.get("local")
+        && let Some(local) = Fields::new(ctx, n, "executors.local", LOCAL)
+    {
+        if let Some(c) = local.number(ctx, "capacity", 1) {
+            out.local = LocalExecutorConfig {
+                capacity: usize::try_from(c).unwrap_or(usize::MAX),
+            };
+        }
+        local.finish(ctx);
+    }
+    out.kubernetes = f.get("kubernetes").map(Node::to_json);
+    f.finish(ctx);
+    out
+}
+
+fn queue(ctx: &mut Ctx, node: &Node) -> QueueConfig {
+    let mut out = QueueConfig::default();
+    if let Some(f) = Fields::new(ctx, node, "queue", QUEUE) {
+        out.capacity = f
+            .number(ctx, "capacity", 1)
+            .map(|c| usize::try_from(c).unwrap_or(usize::MAX));
+        f.finish(ctx);
+    }
+    out
+}
+
+/// `repo:` or `dir:`, exactly one.
+pub(crate) fn source(ctx: &mut Ctx, f: &Fields, what: &str) -> Option<Source> {
+    let repo = f.string(ctx, "repo");
+    let dir = f.string(ctx, "dir");
+    match (repo, dir) {
+        (Some(_), Some(_)) => {
+            ctx.error(
+                Diagnostic::error(
+                    "conflicting-keys",
+                    format!("{what} has both `repo` and `dir`"),
+                )
+                .with_primary(f.key_span("dir").unwrap_or(f.span), "give only one")
+                .with_secondary(f.key_span("repo").unwrap_or(f.span), "`repo` given here"),
+            );
+            None
+        }
+        (Some(repo), None) if !repo.trim().is_empty() => Some(Source::Repo(repo.trim().to_owned())),
+        (None, Some(dir)) if !dir.trim().is_empty() => Some(Source::Dir(PathBuf::from(dir.trim()))),
+        (None, None) if f.get("repo").is_none() && f.get("dir").is_none() => {
+            ctx.error(
+                Diagnostic::error("missing-key", format!("{what} has no source")).with_primary(
+                    f.head_span(ctx),
+                    "expected `repo` (a git URL) or `dir` (a directory)",
+                ),
+            );
+            None
+        }
+        (Some(_), None) | (None, Some(_)) => {
+            let key = if f.get("repo").is_some() {
+                "repo"
+            } else {
+                "dir"
+            };
+            if let Some(n) = f.get(key) {
+                ctx.expected(n, &f.sub(key), "a non-empty string");
+            }
+            None
+        }
+        (None, None) => None,
+    }
+}
+
+fn library(ctx: &mut Ctx, node: &Node, i: usize, places: &mut Places) -> Option<LibraryConfig> {
+    let f = Fields::new(ctx, node, &format!("libraries[{i}]"), LIBRARY)?;
+    let name = f.required_string(ctx, "name", "a library");
+    if let (Some(name), Some(n)) = (&name, f.get("name")) {
+        places
+            .library_names
+            .push(Spanned::new(name.clone(), n.span));
+    }
+    let source = source(
+        ctx,
+        &f,
+        &format!("library `{}`", name.as_deref().unwrap_or("?")),
+    );
+    let default_version = f.string(ctx, "default_version");
+    f.finish(ctx);
+    Some(LibraryConfig {
+        name: name?,
+        source: source?,
+        default_version,
+    })
+}
+
+fn credential(
+    ctx: &mut Ctx,
+    node: &Node,
+    i: usize,
+    places: &mut Places,
+) -> Option<CredentialConfig> {
+    let f = Fields::new(ctx, node, &format!("credentials[{i}]"), CREDENTIAL)?;
+    let id = f.required_string(ctx, "id", "a credential");
+    if let (Some(id), Some(n)) = (&id, f.get("id")) {
+        places.credential_ids.push(Spanned::new(id.clone(), n.span));
+    }
+    let kind = credential_kind(ctx, &f);
+    f.finish(ctx);
+    Some(CredentialConfig {
+        id: id?,
+        kind: kind?,
+    })
+}
+
+/// Which kind a credential is, from the keys written.
+fn credential_kind(ctx: &mut Ctx, f: &Fields) -> Option<CredentialKind> {
+    let has = |base: &str| {
+        [
+            base.to_owned(),
+            format!("{base}_env"),
+            format!("{base}_file"),
+        ]
+        .iter()
+        .any(|k| f.get(k).is_some())
+    };
+    let kinds: Vec<&str> = [
+        ("secret", has("secret")),
+        ("password", has("password")),
+        ("file", f.get("file").is_some()),
+        ("private_key", has("private_key")),
+    ]
+    .into_iter()
+    .filter_map(|(k, present)| present.then_some(k))
+    .collect();
+    match kinds[..] {
+        [] => {
+            ctx.error(
+                Diagnostic::error("missing-key", format!("`{}` has no value", f.path))
+                    .with_primary(f.head_span(ctx), "a credential needs a value")
+                    .with_note("help: give `secret` (or `_env`, `_file`), `username` with `password`, `file`, or `username` with `private_key`"),
+            );
+            None
+        }
+        ["file"] => f
+            .string(ctx, "file")
+            .map(|p| CredentialKind::File(PathBuf::from(p))),
+        ["password"] => {
+            let username = f.required_string(ctx, "username", "a username/password credential");
+            let password = f.secret(ctx, "password");
+            Some(CredentialKind::UsernamePassword {
+                username: username?,
+                password: password?,
+            })
+        }
+        ["private_key"] => {
+            let username = f.required_string(ctx, "username", "an SSH key credential");
+            let private_key = f.secret(ctx, "private_key");
+            let passphrase = f.secret(ctx, "passphrase");
+            Some(CredentialKind::SshKey {
+                username: username?,
+                private_key: private_key?,
+                passphrase,
+            })
+        }
+        [_] => f.secret(ctx, "secret").map(CredentialKind::Secret),
+        [first, second, ..] => {
+            ctx.error(
+                Diagnostic::error(
+                    "conflicting-keys",
+                    format!("`{}` mixes `{first}` and `{second}`", f.path),
+                )
+                .with_primary(f.head_span(ctx), "a credential has one kind of value"),
+            );
+            None
+        }
+    }
+}

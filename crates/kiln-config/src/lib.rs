@@ -1,0 +1,30 @@
+//! kiln server configuration: one YAML file (`kiln.yaml`) read into a validated [`Config`].
+//!
+//! [`parse`] and [`load`] report everything wrong with a file at once, as kiln
+//! [`Diagnostic`](kiln_diagnostics::Diagnostic)s with `file:line:col` carets (unknown keys
+//! with a did-you-mean, wrong types, invalid values, cross-field rules), carried by
+//! [`ConfigError`]. [`Config::default`] is the embedded configuration `kiln server` uses
+//! without a file. [`cron::Schedule`] parses Jenkins cron specs (with `H`).
+//!
+//! Only the `yaml` module names serde-saphyr. This crate does no IO besides reading the
+//! file in [`load`] and, on request, secret files ([`SecretSource::resolve`]).
+
+mod config;
+pub mod cron;
+mod decode;
+mod error;
+mod job;
+mod job_decode;
+mod load;
+mod reader;
+mod secret;
+mod validate;
+mod yaml;
+
+pub use config::{Config, ExecutorsConfig, LocalExecutorConfig, QueueConfig, ServerConfig};
+pub use error::ConfigError;
+pub use job::{JobConfig, LibraryConfig, RetentionConfig, Source, TriggersConfig};
+pub use load::{load, parse};
+pub use secret::{
+    CredentialConfig, CredentialKind, Role, Secret, SecretError, SecretSource, TokenConfig,
+};
