@@ -2,31 +2,11 @@
 //! locals or globals, assignments write locals in place or globals through helpers.
 
 use super::{Flow, Tr, names};
-use kiln_diagnostics::{Diagnostic, Span};
-use kiln_syntax::ast::{
-    Arg, AssignOp, BinaryOp, Closure, Expr, ExprKind, MapKey, StrPart, StringLit, UnaryOp,
-};
-
-/// Methods that change their receiver; called by reference so the variable sees it.
-const MUTATING: &[&str] = &[
-    "add",
-    "addAll",
-    "push",
-    "pop",
-    "put",
-    "putAll",
-    "putAt",
-    "remove",
-    "removeAt",
-    "removeAll",
-    "clear",
-    "leftShift",
-    "sort",
-    "unique",
-];
+use kiln_diagnostics::Span;
+use kiln_syntax::ast::{BinaryOp, Closure, Expr, ExprKind, MapKey, StrPart, StringLit, UnaryOp};
 
 /// Java classes scripts sometimes reach for; none exists in kiln.
-const JAVA_CLASSES: &[&str] = &[
+pub(super) const JAVA_CLASSES: &[&str] = &[
     "Jenkins",
     "Hudson",
     "System",
@@ -59,29 +39,6 @@ const JAVA_CLASSES: &[&str] = &[
     "Math",
     "Collections",
     "Arrays",
-];
-
-/// Static methods that are supported: `Class.method`.
-const STATICS: &[&str] = &[
-    "Integer.parseInt",
-    "Integer.valueOf",
-    "Long.parseLong",
-    "Long.valueOf",
-    "Double.parseDouble",
-    "Double.valueOf",
-    "Float.parseFloat",
-    "Float.valueOf",
-    "Boolean.parseBoolean",
-    "Boolean.valueOf",
-    "String.valueOf",
-    "Math.max",
-    "Math.min",
-    "Math.abs",
-    "Math.round",
-    "Math.floor",
-    "Math.ceil",
-    "Math.pow",
-    "Math.sqrt",
 ];
 
 /// Types `as` and `instanceof` understand.
@@ -124,18 +81,6 @@ const TYPES: &[&str] = &[
     "Exception",
     "Throwable",
 ];
-
-/// One step of an assignment target: `.name` or `[index]`.
-enum Link<'a> {
-    Prop(&'a str),
-    Index(&'a Expr),
-}
-
-/// Where an assignment target lives.
-enum Root {
-    Local(String),
-    Global(String),
-}
 
 fn is_bool(e: &Expr) -> bool {
     match &e.kind {
@@ -186,17 +131,6 @@ fn helper(op: BinaryOp) -> &'static str {
     }
 }
 
-fn assign_helper(op: AssignOp) -> Option<&'static str> {
-    match op {
-        AssignOp::Assign | AssignOp::Elvis => None,
-        AssignOp::Add => Some("__kiln_add"),
-        AssignOp::Sub => Some("__kiln_sub"),
-        AssignOp::Mul => Some("__kiln_mul"),
-        AssignOp::Div => Some("__kiln_div"),
-        AssignOp::Rem => Some("__kiln_rem"),
-    }
-}
-
 impl Tr {
     pub(super) fn expr(&mut self, e: &Expr) {
         let m = self.open(e.span);
@@ -230,7 +164,7 @@ impl Tr {
         }
     }
 
-    fn expr_kind(&mut self, e: &Expr) {
+    pub(super) fn expr_kind(&mut self, e: &Expr) {
         match &e.kind {
             ExprKind::Null => self.w("()"),
             ExprKind::Bool(b) => self.w(if *b { "true" } else { "false" }),
@@ -340,7 +274,7 @@ impl Tr {
         self.w(")");
     }
 
-    fn ident(&mut self, name: &str, span: Span) {
+    pub(super) fn ident(&mut self, name: &str, span: Span) {
         if let Some(r) = self.lookup(name) {
             self.w(&r);
             return;
@@ -359,7 +293,7 @@ impl Tr {
         }
     }
 
-    fn java_class(&mut self, span: Span, name: &str) {
+    pub(super) fn java_class(&mut self, span: Span, name: &str) {
         self.unsupported(
             span,
             format!("the Java class `{name}` is not available in kiln scripts"),
@@ -367,7 +301,7 @@ impl Tr {
         );
     }
 
-    fn map(&mut self, entries: &[kiln_syntax::ast::MapEntry]) {
+    pub(super) fn map(&mut self, entries: &[kiln_syntax::ast::MapEntry]) {
         let computed = entries.iter().any(|e| matches!(e.key, MapKey::Expr(_)));
         if !computed {
             // Later duplicates win, as in Groovy.
@@ -408,7 +342,7 @@ impl Tr {
     }
 
     /// The root name of a target that is a pipeline global or script variable.
-    fn global_root<'a>(&self, target: &'a Expr) -> Option<&'a str> {
+    pub(super) fn global_root<'a>(&self, target: &'a Expr) -> Option<&'a str> {
         match &target.kind {
             ExprKind::Ident(n)
                 if self.lookup(n).is_none()
@@ -422,7 +356,14 @@ impl Tr {
         }
     }
 
-    fn property(&mut self, target: &Expr, name: &str, span: Span, safe: bool, spread: bool) {
+    pub(super) fn property(
+        &mut self,
+        target: &Expr,
+        name: &str,
+        span: Span,
+        safe: bool,
+        spread: bool,
+    ) {
         if name == "metaClass" {
             return self.unsupported(
                 span,
@@ -455,7 +396,7 @@ impl Tr {
         self.w(&format!(", {lit})"));
     }
 
-    fn call2(&mut self, f: &str, a: &Expr, b: &Expr) {
+    pub(super) fn call2(&mut self, f: &str, a: &Expr, b: &Expr) {
         self.w(&format!("{f}("));
         self.expr(a);
         self.w(", ");
@@ -463,7 +404,7 @@ impl Tr {
         self.w(")");
     }
 
-    fn unary(&mut self, op: UnaryOp, e: &Expr) {
+    pub(super) fn unary(&mut self, op: UnaryOp, e: &Expr) {
         match op {
             UnaryOp::Not => {
                 self.w("!");
@@ -489,7 +430,7 @@ impl Tr {
         }
     }
 
-    fn binary(&mut self, op: BinaryOp, lhs: &Expr, rhs: &Expr) {
+    pub(super) fn binary(&mut self, op: BinaryOp, lhs: &Expr, rhs: &Expr) {
         match op {
             BinaryOp::Or | BinaryOp::And => {
                 self.w("(");
@@ -522,7 +463,7 @@ impl Tr {
         }
     }
 
-    fn typed(&mut self, f: &str, e: &Expr, ty: &str, span: Span, what: &str) {
+    pub(super) fn typed(&mut self, f: &str, e: &Expr, ty: &str, span: Span, what: &str) {
         let simple = ty.rsplit('.').next().unwrap_or(ty);
         let simple = simple.split('<').next().unwrap_or(simple).trim();
         if !TYPES.contains(&simple) {
@@ -535,235 +476,6 @@ impl Tr {
         self.w(&format!("{f}("));
         self.expr(e);
         self.w(&format!(", {})", names::string_literal(simple)));
-    }
-
-    fn new_object(&mut self, span: Span, ty: &str, args: &[Arg]) {
-        let simple = ty.rsplit('.').next().unwrap_or(ty);
-        let simple = simple.split('<').next().unwrap_or(simple).trim();
-        if simple.ends_with("Exception") || simple.ends_with("Error") || simple == "Throwable" {
-            let class = match simple {
-                "AbortException" => "hudson.AbortException".to_string(),
-                _ if ty.contains('.') => ty.to_string(),
-                _ => format!("java.lang.{simple}"),
-            };
-            self.w(&format!(
-                "__kiln_new_exception({}, ",
-                names::string_literal(&class)
-            ));
-            self.arg_array(args);
-            self.w(")");
-            return;
-        }
-        let empty = match simple {
-            "ArrayList" | "LinkedList" | "HashSet" | "LinkedHashSet" | "TreeSet" => "[]",
-            "HashMap" | "LinkedHashMap" | "TreeMap" | "ConcurrentHashMap" => "#{}",
-            _ => {
-                return self.unsupported(
-                    span,
-                    format!("`new {ty}(...)` is not supported"),
-                    "kiln scripts can create exceptions (`new Exception('...')`), lists and maps (`[]`, `[:]`)",
-                );
-            }
-        };
-        match args {
-            [] => self.w(empty),
-            [a] if a.name.is_none() => {
-                self.w("__kiln_cast(");
-                self.expr(&a.value);
-                self.w(if empty == "[]" {
-                    ", \"List\")"
-                } else {
-                    ", \"Map\")"
-                });
-            }
-            _ => self.w(empty),
-        }
-    }
-
-    /// Positional arguments as a Rhai array (named ones as a leading map).
-    fn arg_array(&mut self, args: &[Arg]) {
-        self.w("[");
-        let mut first = true;
-        if args.iter().any(|a| a.name.is_some()) {
-            self.named_map(args);
-            first = false;
-        }
-        for a in args.iter().filter(|a| a.name.is_none()) {
-            if !first {
-                self.w(", ");
-            }
-            first = false;
-            self.expr(&a.value);
-        }
-        self.w("]");
-    }
-
-    fn named_map(&mut self, args: &[Arg]) {
-        self.w("#{");
-        let mut first = true;
-        for a in args {
-            let Some(n) = &a.name else { continue };
-            if !first {
-                self.w(", ");
-            }
-            first = false;
-            self.w(&names::string_literal(&n.name));
-            self.w(": ");
-            self.expr(&a.value);
-        }
-        self.w("}");
-    }
-
-    /// Arguments for a Groovy method or function: a map of the named ones first (if any),
-    /// the positional ones, then the trailing closure.
-    fn groovy_args(&mut self, args: &[Arg], closure: Option<&Closure>, extra: &[Expr]) {
-        let mut first = true;
-        let mut sep = |tr: &mut Self| {
-            if !first {
-                tr.w(", ");
-            }
-            first = false;
-        };
-        if args.iter().any(|a| a.name.is_some()) {
-            sep(self);
-            self.named_map(args);
-        }
-        for a in args.iter().filter(|a| a.name.is_none()) {
-            sep(self);
-            self.expr(&a.value);
-        }
-        for e in extra {
-            sep(self);
-            self.expr(e);
-        }
-        if let Some(c) = closure {
-            sep(self);
-            self.closure(c);
-        }
-    }
-
-    fn call(&mut self, span: Span, callee: &Expr, args: &[Arg], closure: Option<&Closure>) {
-        match &callee.kind {
-            ExprKind::Ident(name) => self.call_name(span, name, args, closure),
-            ExprKind::Property {
-                target,
-                name,
-                safe,
-                spread,
-            } => {
-                if name.name == "metaClass" || name.name == "execute" {
-                    let what = if name.name == "execute" {
-                        "running processes from Groovy (`.execute()`) is not supported"
-                    } else {
-                        "`metaClass` is not supported"
-                    };
-                    return self.unsupported(name.span, what, "use the `sh` step to run commands");
-                }
-                if let ExprKind::Ident(class) = &target.kind {
-                    if self.lookup(class).is_none() {
-                        let full = format!("{class}.{}", name.name);
-                        if STATICS.contains(&full.as_str()) {
-                            self.w(&format!(
-                                "__kiln_static({}, [",
-                                names::string_literal(&full)
-                            ));
-                            self.groovy_args(args, closure, &[]);
-                            self.w("])");
-                            return;
-                        }
-                        if JAVA_CLASSES.contains(&class.as_str()) || self.imports.contains(class) {
-                            return self.java_class(callee.span, &full);
-                        }
-                    }
-                }
-                self.method_call(target, &name.name, args, closure, &[], *safe, *spread)
-            }
-            _ => {
-                self.w("__kiln_call_closure(");
-                self.expr(callee);
-                self.w(", [");
-                self.groovy_args(args, closure, &[]);
-                self.w("])");
-            }
-        }
-    }
-
-    fn call_name(&mut self, span: Span, name: &str, args: &[Arg], closure: Option<&Closure>) {
-        if let Some(local) = self.lookup(name) {
-            self.w(&format!("__kiln_call_closure({local}, ["));
-            self.groovy_args(args, closure, &[]);
-            self.w("])");
-            return;
-        }
-        if self.functions.contains(name) {
-            self.w(&format!("{}(", names::function(name)));
-            self.groovy_args(args, closure, &[]);
-            self.w(")");
-            return;
-        }
-        self.w(&format!("__kiln_call({}, ", names::string_literal(name)));
-        self.named_map(args);
-        self.w(", [");
-        let mut first = true;
-        for a in args.iter().filter(|a| a.name.is_none()) {
-            if !first {
-                self.w(", ");
-            }
-            first = false;
-            self.expr(&a.value);
-        }
-        self.w("], ");
-        match closure {
-            Some(c) => self.closure(c),
-            None => self.w("()"),
-        }
-        self.w(&format!(", {}, {})", span.start, span.end));
-    }
-
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "the parts of a Groovy method call"
-    )]
-    fn method_call(
-        &mut self,
-        target: &Expr,
-        name: &str,
-        args: &[Arg],
-        closure: Option<&Closure>,
-        extra: &[Expr],
-        safe: bool,
-        spread: bool,
-    ) {
-        let lit = names::string_literal(name);
-        if MUTATING.contains(&name) && !safe && !spread {
-            if let Some((root, links)) = self.place(target) {
-                match root {
-                    Root::Local(r) => {
-                        self.w(&r);
-                        self.links(&links);
-                        self.w(&format!(".__kiln_mm({lit}, ["));
-                    }
-                    Root::Global(g) => {
-                        self.w(&format!("__kiln_gmut({}, ", names::string_literal(&g)));
-                        self.link_keys(&links);
-                        self.w(&format!(", {lit}, ["));
-                    }
-                }
-                self.groovy_args(args, closure, extra);
-                self.w("])");
-                return;
-            }
-        }
-        let f = match (safe, spread) {
-            (_, true) => "__kiln_spread_m",
-            (true, false) => "__kiln_safe_m",
-            (false, false) => "__kiln_m",
-        };
-        self.w(&format!("{f}("));
-        self.expr(target);
-        self.w(&format!(", {lit}, ["));
-        self.groovy_args(args, closure, extra);
-        self.w("])");
     }
 
     /// `{ a, b -> body }` as a Rhai closure wrapped with its arity.
@@ -789,171 +501,5 @@ impl Tr {
         });
         self.flow.pop();
         self.close(m);
-    }
-
-    /// An assignment target as a root and a path, if it is one.
-    fn place<'a>(&self, e: &'a Expr) -> Option<(Root, Vec<Link<'a>>)> {
-        let mut links = Vec::new();
-        let mut cur = e;
-        loop {
-            match &cur.kind {
-                ExprKind::Ident(n) => {
-                    links.reverse();
-                    if let Some(r) = self.lookup(n) {
-                        return Some((Root::Local(r), links));
-                    }
-                    return self
-                        .global_root(cur)
-                        .map(|g| (Root::Global(g.to_string()), links));
-                }
-                ExprKind::Property {
-                    target,
-                    name,
-                    safe: false,
-                    spread: false,
-                } => {
-                    links.push(Link::Prop(&name.name));
-                    cur = target;
-                }
-                ExprKind::Index { target, index } => {
-                    links.push(Link::Index(index));
-                    cur = target;
-                }
-                _ => return None,
-            }
-        }
-    }
-
-    /// Rhai indexing for a path: `["name"][i]`.
-    fn links(&mut self, links: &[Link]) {
-        for l in links {
-            match l {
-                Link::Prop(n) => self.w(&format!("[{}]", names::string_literal(n))),
-                Link::Index(i) => {
-                    self.w("[");
-                    self.expr(i);
-                    self.w("]");
-                }
-            }
-        }
-    }
-
-    /// A path as an array of keys, for the global helpers.
-    fn link_keys(&mut self, links: &[Link]) {
-        self.w("[");
-        for (n, l) in links.iter().enumerate() {
-            if n > 0 {
-                self.w(", ");
-            }
-            match l {
-                Link::Prop(name) => self.w(&names::string_literal(name)),
-                Link::Index(i) => self.expr(i),
-            }
-        }
-        self.w("]");
-    }
-
-    /// Emits the new value of an assignment: `value`, `old op value` or `old ?: value`.
-    fn new_value(&mut self, op: AssignOp, target: &Expr, value: &Expr) {
-        match (op, assign_helper(op)) {
-            (AssignOp::Elvis, _) => {
-                let t = self.temp("elvis");
-                self.w(&format!("{{ let {t} = "));
-                self.expr(target);
-                self.w(&format!("; if __kiln_truthy({t}) {{ {t} }} else {{ "));
-                self.expr(value);
-                self.w(" } }");
-            }
-            (_, Some(h)) => self.call2(h, target, value),
-            (_, None) => self.expr(value),
-        }
-    }
-
-    fn assign(&mut self, span: Span, op: AssignOp, target: &Expr, value: &Expr, as_value: bool) {
-        self.store(span, target, as_value, |tr| tr.new_value(op, target, value));
-    }
-
-    fn inc_dec(
-        &mut self,
-        span: Span,
-        target: &Expr,
-        increment: bool,
-        prefix: bool,
-        as_value: bool,
-    ) {
-        let f = if increment {
-            "__kiln_add"
-        } else {
-            "__kiln_sub"
-        };
-        if as_value && !prefix {
-            // The old value is the expression's value.
-            let old = self.temp("old");
-            self.w(&format!("{{ let {old} = "));
-            self.expr(target);
-            self.w("; ");
-            self.store(span, target, false, |tr| tr.w(&format!("{f}({old}, 1)")));
-            self.w(&format!("; {old} }}"));
-            return;
-        }
-        self.store(span, target, as_value, |tr| {
-            tr.w(&format!("{f}("));
-            tr.expr(target);
-            tr.w(", 1)");
-        });
-    }
-
-    /// Stores the value `value` emits into `target`; as an expression it yields the value.
-    fn store(&mut self, span: Span, target: &Expr, as_value: bool, value: impl FnOnce(&mut Self)) {
-        let Some((root, links)) = self.place(target) else {
-            // Translating the target reports what in it is unsupported, if anything.
-            let before = self.diags.len();
-            self.expr(target);
-            if self.diags.len() > before {
-                return;
-            }
-            self.diags.push(
-                Diagnostic::error(super::UNSUPPORTED, "cannot assign to this expression")
-                    .with_primary(span, "not a variable, property or index"),
-            );
-            self.w("()");
-            return;
-        };
-        match (root, links.split_last()) {
-            (Root::Local(r), None) => {
-                if as_value {
-                    self.w(&format!("{{ {r} = "));
-                    value(self);
-                    self.w(&format!("; {r} }}"));
-                } else {
-                    self.w(&format!("{r} = "));
-                    value(self);
-                }
-            }
-            (Root::Local(r), Some((last, init))) => {
-                self.w(&r);
-                self.links(init);
-                self.w(".__kiln_mm(\"putAt\", [");
-                match last {
-                    Link::Prop(n) => self.w(&names::string_literal(n)),
-                    Link::Index(i) => self.expr(i),
-                }
-                self.w(", ");
-                value(self);
-                self.w("])");
-            }
-            (Root::Global(g), None) => {
-                self.w(&format!("__kiln_gset({}, ", names::string_literal(&g)));
-                value(self);
-                self.w(")");
-            }
-            (Root::Global(g), Some(_)) => {
-                self.w(&format!("__kiln_gset_path({}, ", names::string_literal(&g)));
-                self.link_keys(&links);
-                self.w(", ");
-                value(self);
-                self.w(")");
-            }
-        }
     }
 }

@@ -17,6 +17,8 @@
 //! What cannot be translated is reported as an `unsupported-groovy` diagnostic before
 //! anything runs.
 
+mod assign;
+mod call;
 mod expr;
 pub(crate) mod names;
 pub(crate) mod posmap;
