@@ -1,0 +1,612 @@
+//! The scheduler's actor: one task owns the queue and the running builds and selects over
+//! commands, build tasks finishing and timers. Build tasks talk back only by finishing.
+
+use crate::clock::Sleep;
+use crate::command::{Command, Enqueue};
+use crate::error::{ControlError, TriggerError};
+use crate::follower::LogState;
+use crate::handle::SchedulerHandle;
+use crate::input::PendingInputs;
+use crate::queue::{Queue, QueuedBuild};
+use crate::recorder::{Control, Recorder};
+use crate::recovery::abort_record;
+use crate::request::TriggerRequest;
+use crate::retention::{self, Keep};
+use crate::runner::{BuildTask, Done};
+use crate::shared::Shared;
+use crate::timers::{TimerKind, Timers};
+use kiln_config::Config;
+use kiln_engine::{BuildCause, InputAnswer};
+use kiln_store::{BuildRecord, BuildRef, BuildStatus, JobName};
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// A build that is running (or waiting for input).
+struct Running {
+    job: String,
+    /// Which of the job's workspaces it uses.
+    slot: usize,
+    cancel: CancellationToken,
+    control: mpsc::UnboundedSender<Control>,
+    inputs: PendingInputs,
+}
+
+pub(crate) struct Actor {
+    shared: Arc<Shared>,
+    commands: mpsc::UnboundedReceiver<Command>,
+    /// For helper tasks (timers, upstream triggers); weak so that dropping every handle
+    /// stops the actor.
+    me: mpsc::WeakUnboundedSender<Command>,
+    queue: Queue,
+    running: HashMap<BuildRef, Running>,
+    tasks: JoinSet<Done>,
+    task_builds: HashMap<tokio::task::Id, BuildRef>,
+    timers: Timers,
+    /// Set by shutdown: nothing new starts; the actor ends when the running builds did.
+    stopping: Option<Vec<oneshot::Sender<()>>>,
+    /// Every handle is gone (or shutdown closed the channel).
+    closed: bool,
+}
+
+impl Actor {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        commands: mpsc::UnboundedReceiver<Command>,
+        me: mpsc::WeakUnboundedSender<Command>,
+        recovered: Vec<BuildRecord>,
+    ) -> Self {
+        let mut actor = Actor {
+            shared,
+            commands,
+            me,
+            queue: Queue::default(),
+            running: HashMap::new(),
+            tasks: JoinSet::new(),
+            task_builds: HashMap::new(),
+            timers: Timers::default(),
+            stopping: None,
+            closed: false,
+        };
+        for record in recovered {
+            actor.requeue(record);
+        }
+        let now = actor.shared.clock.now_ms();
+        actor.timers.rebuild(&actor.shared, now);
+        actor
+    }
+
+    /// A build queued before a restart: queued again (its source is read when it starts).
+    fn requeue(&mut self, record: BuildRecord) {
+        let (tx, rx) = watch::channel(LogState::default());
+        self.shared.set_live(record.id.clone(), rx);
+        self.queue.push(QueuedBuild {
+            not_before_ms: 0,
+            record,
+            resolved: None,
+            log: tx,
+        });
+    }
+
+    pub(crate) async fn run(mut self) {
+        loop {
+            self.dispatch();
+            self.publish_stats();
+            if self.stopping.is_some() && self.running.is_empty() {
+                break;
+            }
+            let sleep = self.sleep();
+            tokio::select! {
+                cmd = self.commands.recv(), if !self.closed => match cmd {
+                    Some(cmd) => self.command(cmd),
+                    None => {
+                        self.closed = true;
+                        self.stop(None);
+                    }
+                },
+                Some(res) = self.tasks.join_next_with_id() => match res {
+                    Ok((task, done)) => {
+                        self.task_builds.remove(&task);
+                        self.finished(done);
+                    }
+                    Err(e) => self.task_failed(&e),
+                },
+                () = sleep => self.fire_timers(),
+            }
+        }
+        for reply in self.stopping.take().into_iter().flatten() {
+            let _ = reply.send(());
+        }
+        tracing::info!("scheduler stopped");
+    }
+
+    fn sleep(&self) -> Sleep {
+        let now = self.shared.clock.now_ms();
+        let wake = [self.timers.next_wake(), self.queue.next_wake(now)]
+            .into_iter()
+            .flatten()
+            .min();
+        match wake {
+            Some(t) => self.shared.clock.sleep_until(t),
+            None => Box::pin(std::future::pending()),
+        }
+    }
+
+    fn command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Enqueue(e, reply) => {
+                let _ = reply.send(self.enqueue(*e));
+            }
+            Command::Cancel { id, by, reply } => {
+                let _ = reply.send(self.cancel(&id, &format!("Aborted by {by}")));
+            }
+            Command::Answer { id, answer, reply } => {
+                let _ = reply.send(self.answer(&id, answer));
+            }
+            Command::Reload(config, reply) => {
+                self.reload(config);
+                let _ = reply.send(());
+            }
+            Command::PipelineRead(job) => {
+                tracing::debug!(job = %job, "pipeline read");
+                let now = self.shared.clock.now_ms();
+                self.timers.rebuild(&self.shared, now);
+            }
+            Command::Polled(job, seen) => self.remember_polled(&job, &seen),
+            Command::Shutdown(reply) => self.stop(Some(reply)),
+        }
+    }
+
+    fn enqueue(&mut self, e: Enqueue) -> Result<BuildRef, TriggerError> {
+        if self.stopping.is_some() {
+            return Err(TriggerError::ShuttingDown);
+        }
+        let config = self.shared.config();
+        let job = config
+            .job(e.job.as_str())
+            .ok_or_else(|| TriggerError::UnknownJob(e.job.to_string()))?;
+        let info = self.shared.pipeline(job.name.as_str()).and_then(Result::ok);
+        let quiet_secs = if job.quiet_period_secs > 0 {
+            job.quiet_period_secs
+        } else {
+            info.as_ref().and_then(|i| i.quiet_period_secs).unwrap_or(0)
+        };
+        let now = self.shared.clock.now_ms();
+        if let Some(id) = self.merge_quiet(&e, now) {
+            return Ok(id);
+        }
+        let store = self.shared.store.clone();
+        let record = store
+            .create_build(&e.job, e.new)
+            .map_err(TriggerError::Store)?;
+        let id = record.id.clone();
+        if let Some((branch, commit)) = &e.polled {
+            self.remember_polled(job.name.as_str(), &[(branch.clone(), commit.clone())]);
+        }
+        let (tx, rx) = watch::channel(LogState::default());
+        self.shared.set_live(id.clone(), rx);
+        self.queue.push(QueuedBuild {
+            record,
+            resolved: Some(e.resolved),
+            not_before_ms: now.saturating_add(quiet_secs.saturating_mul(1000)),
+            log: tx,
+        });
+        tracing::info!(build = %id, "build queued");
+        if info.as_ref().and_then(|i| i.disable_concurrent) == Some(true) {
+            self.abort_previous(&id);
+        }
+        self.timers.rebuild(&self.shared, now);
+        Ok(id)
+    }
+
+    /// During a quiet period, a trigger with the same parameters and branch joins the build
+    /// already waiting (which then builds the newest commit).
+    fn merge_quiet(&mut self, e: &Enqueue, now: u64) -> Option<BuildRef> {
+        let id = self
+            .queue
+            .of_job(e.job.as_str())
+            .find(|q| {
+                q.not_before_ms > now
+                    && q.record.params == e.new.params
+                    && q.record.branch == e.new.branch
+            })
+            .map(|q| q.record.id.clone())?;
+        let q = self.queue.get_mut(&id)?;
+        q.record.commit = e.new.commit.clone();
+        q.resolved = Some(e.resolved.clone());
+        if let Err(err) = self.shared.store.update_build(&q.record) {
+            tracing::warn!(build = %id, error = %err, "cannot store a merged trigger");
+        }
+        tracing::info!(build = %id, "trigger merged into a build in its quiet period");
+        Some(id)
+    }
+
+    /// `disableConcurrentBuilds(abortPrevious: true)`: older builds of the job are aborted.
+    fn abort_previous(&mut self, newest: &BuildRef) {
+        let reason = format!("Superseded by {newest}");
+        let older: Vec<BuildRef> = self
+            .running
+            .keys()
+            .chain(self.queue.of_job(newest.job.as_str()).map(|q| &q.record.id))
+            .filter(|id| id.job == newest.job && id.number < newest.number)
+            .cloned()
+            .collect();
+        for id in older {
+            let _ = self.cancel(&id, &reason);
+        }
+    }
+
+    fn dispatch(&mut self) {
+        if self.stopping.is_some() {
+            return;
+        }
+        let config = self.shared.config();
+        let capacity = config.queue_capacity();
+        let now = self.shared.clock.now_ms();
+        while self.running.len() < capacity && self.queue.len() > 0 {
+            let mut counts: HashMap<&str, usize> = HashMap::new();
+            for r in self.running.values() {
+                *counts.entry(r.job.as_str()).or_default() += 1;
+            }
+            let limits = self.limits(&config);
+            let next = self.queue.pop_next(|b| {
+                let job = b.record.id.job.as_str();
+                b.not_before_ms <= now
+                    && counts.get(job).copied().unwrap_or(0) < limits.get(job).copied().unwrap_or(1)
+            });
+            let Some(next) = next else { break };
+            self.start(next, &config);
+        }
+    }
+
+    /// Builds of each job that may run at once: 1 with `disableConcurrentBuilds()`, else
+    /// the job's `concurrency`.
+    fn limits(&self, config: &Config) -> HashMap<String, usize> {
+        config
+            .jobs
+            .iter()
+            .map(|j| {
+                let one = self
+                    .shared
+                    .pipeline(j.name.as_str())
+                    .and_then(Result::ok)
+                    .is_some_and(|i| i.disable_concurrent.is_some());
+                let limit = if one { 1 } else { j.concurrency.max(1) };
+                (j.name.to_string(), limit)
+            })
+            .collect()
+    }
+
+    fn start(&mut self, q: QueuedBuild, config: &Arc<Config>) {
+        let id = q.record.id.clone();
+        let Some(job) = config.job(id.job.as_str()).cloned() else {
+            self.abort_queued(q, &format!("Job `{}` is no longer configured", id.job));
+            return;
+        };
+        let slot = (0..)
+            .find(|s| {
+                !self
+                    .running
+                    .values()
+                    .any(|r| r.job == id.job.as_str() && r.slot == *s)
+            })
+            .unwrap_or(0);
+        let cancel = CancellationToken::new();
+        let (control_tx, control) = mpsc::unbounded_channel();
+        let inputs = PendingInputs::default();
+        let s = &self.shared;
+        let task = BuildTask {
+            shared: s.clone(),
+            config: config.clone(),
+            workspace: s.workspace(id.job.as_str(), slot),
+            job,
+            recorder: Recorder::new(
+                s.store.clone(),
+                s.clock.clone(),
+                q.record,
+                q.log,
+                s.waiting.clone(),
+            ),
+            resolved: q.resolved,
+            cancel: cancel.clone(),
+            control,
+            control_tx: control_tx.clone(),
+            inputs: inputs.clone(),
+        };
+        let handle = self.tasks.spawn(task.run());
+        self.task_builds.insert(handle.id(), id.clone());
+        tracing::info!(build = %id, slot, "build started");
+        self.running.insert(
+            id.clone(),
+            Running {
+                job: id.job.to_string(),
+                slot,
+                cancel,
+                control: control_tx,
+                inputs,
+            },
+        );
+    }
+
+    fn finished(&mut self, done: Done) {
+        self.running.remove(&done.id);
+        self.shared.remove_live(&done.id);
+        self.shared.update_stats(|s| {
+            s.finished_total += 1;
+            *s.finished_by_result.entry(done.result).or_default() += 1;
+            s.duration_seconds_sum += done.duration_ms as f64 / 1000.0;
+            s.duration_count += 1;
+            s.queue_seconds_sum += done.queued_ms as f64 / 1000.0;
+        });
+        if done.info.is_some() {
+            let now = self.shared.clock.now_ms();
+            self.timers.rebuild(&self.shared, now);
+        }
+        self.retain(&done.id.job);
+        if self.stopping.is_none() {
+            self.trigger_downstream(&done);
+        }
+    }
+
+    /// A build task panicked: its build is recorded as failed so nothing waits for it.
+    fn task_failed(&mut self, e: &tokio::task::JoinError) {
+        let Some(id) = self.task_builds.remove(&e.id()) else {
+            return;
+        };
+        tracing::error!(build = %id, error = %e, "build task failed");
+        self.running.remove(&id);
+        self.shared.remove_live(&id);
+        let store = &self.shared.store;
+        if let Ok(Some(mut b)) = store.get_build(&id) {
+            abort_record(&mut b, "kiln internal error", self.shared.clock.now_ms());
+            b.result = Some(kiln_store::BuildResult::Failure);
+            let _ = store.append_log(
+                &id,
+                b"kiln: internal error in the build task\nFinished: FAILURE\n",
+            );
+            let _ = store.update_build(&b);
+        }
+    }
+
+    /// Deletes the job's builds past its retention, off the actor's thread.
+    fn retain(&self, job: &JobName) {
+        let config = self.shared.config();
+        let Some(cfg) = config.job(job.as_str()) else {
+            return;
+        };
+        let mut keep = Keep {
+            builds: cfg.retention.builds,
+            days: cfg.retention.days,
+        };
+        if keep.is_unlimited() {
+            if let Some(Ok(info)) = self.shared.pipeline(job.as_str()) {
+                if let Some(r) = info.retention {
+                    keep.builds = r.builds_to_keep.map(u64::from);
+                    keep.days = r.days_to_keep.map(u64::from);
+                }
+            }
+        }
+        if keep.is_unlimited() {
+            return;
+        }
+        let (store, dir, job) = (
+            self.shared.store.clone(),
+            self.shared.data_dir.join("builds"),
+            job.clone(),
+        );
+        let now = self.shared.clock.now_ms();
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = retention::apply(store.as_ref(), &dir, &job, keep, now) {
+                tracing::warn!(job = %job, error = %e, "retention failed");
+            }
+        });
+    }
+
+    /// Jobs whose `upstream` lists the finished job, when its result is good enough.
+    fn trigger_downstream(&self, done: &Done) {
+        let config = self.shared.config();
+        let upstream = done.id.job.as_str();
+        for j in &config.jobs {
+            let by_config = j.triggers.upstream.iter().any(|u| u.as_str() == upstream)
+                && done.result == kiln_store::BuildResult::Success;
+            let by_pipeline = self
+                .shared
+                .pipeline(j.name.as_str())
+                .and_then(Result::ok)
+                .is_some_and(|i| {
+                    i.upstream
+                        .iter()
+                        .any(|(name, threshold)| name == upstream && done.result <= *threshold)
+                });
+            if by_config || by_pipeline {
+                let cause = BuildCause::Upstream {
+                    job: upstream.to_owned(),
+                    number: done.id.number,
+                };
+                self.spawn_trigger(TriggerRequest::new(j.name.as_str(), cause), None);
+            }
+        }
+    }
+
+    /// Triggers a build from a helper task (reading the source must not block the actor).
+    pub(crate) fn spawn_trigger(&self, req: TriggerRequest, polled: Option<(String, String)>) {
+        let Some(tx) = self.me.upgrade() else { return };
+        let handle = SchedulerHandle::new(self.shared.clone(), tx);
+        tokio::spawn(async move {
+            if let Err(e) = handle.trigger_polled(req.clone(), polled).await {
+                tracing::warn!(job = %req.job, cause = %req.cause.description(), error = %e, "automatic trigger failed");
+            }
+        });
+    }
+
+    fn fire_timers(&mut self) {
+        let now = self.shared.clock.now_ms();
+        for (job, kind) in self.timers.take_due(now) {
+            if self.stopping.is_some() {
+                break;
+            }
+            match kind {
+                TimerKind::Cron => {
+                    tracing::info!(job = %job, "cron trigger");
+                    self.spawn_trigger(TriggerRequest::new(job, BuildCause::Timer), None);
+                }
+                TimerKind::Poll => {
+                    let Some(tx) = self.me.upgrade() else {
+                        continue;
+                    };
+                    let handle = SchedulerHandle::new(self.shared.clone(), tx);
+                    tokio::spawn(crate::poll::poll(handle, job));
+                }
+            }
+        }
+    }
+
+    fn remember_polled(&self, job: &str, seen: &[(String, String)]) {
+        if seen.is_empty() {
+            return;
+        }
+        let store = &self.shared.store;
+        let Ok(name) = JobName::new(job) else { return };
+        let res = store.get_job(&name).and_then(|rec| {
+            let mut rec = rec.unwrap_or(kiln_store::JobRecord {
+                name,
+                last_number: 0,
+                meta: Default::default(),
+            });
+            let mut changed = false;
+            for (branch, commit) in seen {
+                let key = crate::poll::meta_key(branch);
+                if rec.meta.get(&key) != Some(commit) {
+                    rec.meta.insert(key, commit.clone());
+                    changed = true;
+                }
+            }
+            if changed { store.put_job(&rec) } else { Ok(()) }
+        });
+        if let Err(e) = res {
+            tracing::warn!(job, error = %e, "cannot remember the polled commits");
+        }
+    }
+
+    fn cancel(&mut self, id: &BuildRef, reason: &str) -> Result<(), ControlError> {
+        if let Some(r) = self.running.get(id) {
+            let _ = r.control.send(Control::Reason(reason.to_owned()));
+            r.cancel.cancel();
+            tracing::info!(build = %id, reason, "cancelling a running build");
+            return Ok(());
+        }
+        if let Some(q) = self.queue.remove(id) {
+            self.abort_queued(q, reason);
+            return Ok(());
+        }
+        match self
+            .shared
+            .store
+            .get_build(id)
+            .map_err(ControlError::Store)?
+        {
+            None => Err(ControlError::NotFound(id.to_string())),
+            Some(b) if b.status == BuildStatus::Finished => {
+                Err(ControlError::Finished(id.to_string()))
+            }
+            // Stored as live but unknown here: a scheduler's leftover, finish it now.
+            Some(mut b) => {
+                abort_record(&mut b, reason, self.shared.clock.now_ms());
+                self.shared
+                    .store
+                    .update_build(&b)
+                    .map_err(ControlError::Store)
+            }
+        }
+    }
+
+    /// Finishes a build that never ran: ABORTED with `reason`, its log saying so.
+    fn abort_queued(&mut self, q: QueuedBuild, reason: &str) {
+        let mut record = q.record;
+        let id = record.id.clone();
+        let store = &self.shared.store;
+        let text = format!("{reason} while queued\nFinished: ABORTED\n");
+        match store.append_log(&id, text.as_bytes()) {
+            Ok(len) => q.log.send_modify(|s| s.len = len),
+            Err(e) => tracing::error!(build = %id, error = %e, "cannot append to a build's log"),
+        }
+        abort_record(&mut record, reason, self.shared.clock.now_ms());
+        if let Err(e) = store.update_build(&record) {
+            tracing::error!(build = %id, error = %e, "cannot store an aborted build");
+        }
+        q.log.send_modify(|s| s.finished = true);
+        self.shared.remove_live(&id);
+        tracing::info!(build = %id, reason, "queued build aborted");
+    }
+
+    fn answer(&mut self, id: &BuildRef, answer: InputAnswer) -> Result<(), ControlError> {
+        if let Some(r) = self.running.get(id) {
+            return r
+                .inputs
+                .answer(answer)
+                .map_err(|_| ControlError::NoPendingInput(id.to_string()));
+        }
+        match self
+            .shared
+            .store
+            .get_build(id)
+            .map_err(ControlError::Store)?
+        {
+            None => Err(ControlError::NotFound(id.to_string())),
+            Some(b) if b.status == BuildStatus::Finished => {
+                Err(ControlError::Finished(id.to_string()))
+            }
+            Some(_) => Err(ControlError::NoPendingInput(id.to_string())),
+        }
+    }
+
+    fn reload(&mut self, config: Arc<Config>) {
+        self.shared.set_config(config.clone());
+        let gone: Vec<BuildRef> = self
+            .queue
+            .ids()
+            .into_iter()
+            .filter(|id| config.job(id.job.as_str()).is_none())
+            .collect();
+        for id in gone {
+            if let Some(q) = self.queue.remove(&id) {
+                let reason = format!("Job `{}` was removed from the configuration", id.job);
+                self.abort_queued(q, &reason);
+            }
+        }
+        let now = self.shared.clock.now_ms();
+        self.timers.rebuild(&self.shared, now);
+        tracing::info!(jobs = config.jobs.len(), "configuration reloaded");
+    }
+
+    /// Stops taking work: running builds are aborted (their posts run), queued builds stay
+    /// queued in the store for the next start.
+    fn stop(&mut self, reply: Option<oneshot::Sender<()>>) {
+        let first = self.stopping.is_none();
+        let replies = self.stopping.get_or_insert_with(Vec::new);
+        replies.extend(reply);
+        if !first {
+            return;
+        }
+        for (id, r) in &self.running {
+            let _ = r.control.send(Control::Reason(
+                "The controller is shutting down".to_owned(),
+            ));
+            r.cancel.cancel();
+            tracing::info!(build = %id, "aborting a running build: shutting down");
+        }
+        self.commands.close();
+    }
+
+    fn publish_stats(&self) {
+        let config = self.shared.config();
+        let (queued, running) = (self.queue.len(), self.running.len());
+        self.shared.update_stats(|s| {
+            s.queued = queued;
+            s.running = running;
+            s.capacity = config.queue_capacity();
+        });
+    }
+}

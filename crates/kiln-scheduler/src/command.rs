@@ -1,0 +1,41 @@
+//! Messages from handles and helper tasks to the scheduler's actor.
+
+use crate::error::{ControlError, TriggerError};
+use crate::source::Resolved;
+use kiln_config::Config;
+use kiln_engine::InputAnswer;
+use kiln_store::{BuildRef, JobName, NewBuild};
+use std::sync::Arc;
+use tokio::sync::oneshot;
+
+/// A trigger whose source was read and whose parameters were checked: ready to be queued.
+pub(crate) struct Enqueue {
+    pub job: JobName,
+    pub new: NewBuild,
+    pub resolved: Arc<Resolved>,
+    /// Set by polling: remember that this branch was seen at this commit.
+    pub polled: Option<(String, String)>,
+}
+
+pub(crate) enum Command {
+    Enqueue(
+        Box<Enqueue>,
+        oneshot::Sender<Result<BuildRef, TriggerError>>,
+    ),
+    Cancel {
+        id: BuildRef,
+        by: String,
+        reply: oneshot::Sender<Result<(), ControlError>>,
+    },
+    Answer {
+        id: BuildRef,
+        answer: InputAnswer,
+        reply: oneshot::Sender<Result<(), ControlError>>,
+    },
+    Reload(Arc<Config>, oneshot::Sender<()>),
+    /// A job's pipeline was read again: its triggers may have changed.
+    PipelineRead(String),
+    /// A poll found nothing new for these branches: remember their commits.
+    Polled(String, Vec<(String, String)>),
+    Shutdown(oneshot::Sender<()>),
+}

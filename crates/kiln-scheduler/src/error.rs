@@ -1,0 +1,61 @@
+//! The scheduler's error types: one per kind of request.
+
+use kiln_store::StoreError;
+
+/// Starting the scheduler failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SchedulerError {
+    #[error("cannot recover the builds left by the previous run")]
+    Recovery(#[source] StoreError),
+    #[error("cannot create the data directory `{path}`")]
+    DataDir {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid job name in the configuration")]
+    JobName(#[source] StoreError),
+}
+
+/// A trigger was refused; nothing was queued.
+#[derive(Debug, thiserror::Error)]
+pub enum TriggerError {
+    #[error("no job named `{0}`")]
+    UnknownJob(String),
+    /// Parameters that do not fit the pipeline's `parameters`: one message per problem.
+    #[error("invalid parameters: {}", .0.join("; "))]
+    InvalidParams(Vec<String>),
+    /// The job's source could not be read (git failed, the Jenkinsfile is missing).
+    #[error("{0}")]
+    Source(String),
+    /// The job's branch is a pattern (e.g. `release/*`) and no branch was given.
+    #[error("job `{job}` builds branches matching `{pattern}`: say which branch to build")]
+    BranchRequired { job: String, pattern: String },
+    /// The branch asked for does not match the job's branch pattern.
+    #[error("branch `{branch}` does not match the branches of job `{job}` (`{pattern}`)")]
+    BranchNotMatched {
+        job: String,
+        branch: String,
+        pattern: String,
+    },
+    #[error("the build could not be stored")]
+    Store(#[source] StoreError),
+    /// The scheduler is shutting down or has stopped.
+    #[error("the scheduler is shutting down")]
+    ShuttingDown,
+}
+
+/// Cancelling a build or answering its input failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("no build {0}")]
+    NotFound(String),
+    #[error("build {0} has already finished")]
+    Finished(String),
+    #[error("build {0} is not waiting for input")]
+    NoPendingInput(String),
+    #[error("the build's state could not be read or written")]
+    Store(#[source] StoreError),
+    #[error("the scheduler is shutting down")]
+    ShuttingDown,
+}

@@ -1,0 +1,61 @@
+//! The mirror cache of kiln-scm, with errors turned into the messages builds and triggers
+//! report.
+
+use kiln_scm::GitCache;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Access to the bare mirrors under `DATA_DIR/git/`.
+#[derive(Clone)]
+pub(crate) struct Git {
+    cache: Arc<GitCache>,
+}
+
+impl Git {
+    pub(crate) fn new(dir: PathBuf) -> Self {
+        Git {
+            cache: Arc::new(GitCache::new(dir)),
+        }
+    }
+
+    pub(crate) async fn fetch(&self, url: &str) -> Result<(), String> {
+        self.cache.fetch(url).await.map_err(|e| e.to_string())
+    }
+
+    pub(crate) async fn resolve(&self, url: &str, branch: &str) -> Result<String, String> {
+        self.cache
+            .resolve(url, branch)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    pub(crate) async fn branches(&self, url: &str) -> Result<Vec<(String, String)>, String> {
+        self.cache.branches(url).await.map_err(|e| e.to_string())
+    }
+
+    pub(crate) async fn read_file(
+        &self,
+        url: &str,
+        commit: &str,
+        path: &str,
+    ) -> Result<Vec<u8>, String> {
+        self.cache
+            .read_file(url, commit, path)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// Checks `commit` out into `dest`, keeping untracked files (as Jenkins keeps a
+    /// workspace between builds).
+    pub(crate) async fn checkout(
+        &self,
+        url: &str,
+        commit: &str,
+        dest: &Path,
+    ) -> Result<(), String> {
+        self.cache
+            .checkout(url, commit, dest, false)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}

@@ -1,0 +1,166 @@
+//! [`SchedulerHandle`]: what the server (and tests) hold to talk to the scheduler.
+
+use crate::command::Command;
+use crate::error::{ControlError, TriggerError};
+use crate::follower::LogFollower;
+use crate::job_view;
+use crate::matching;
+use crate::request::TriggerRequest;
+use crate::shared::Shared;
+use crate::trigger;
+use crate::view::{JobView, SchedulerStats};
+use kiln_config::Config;
+use kiln_engine::InputAnswer;
+use kiln_store::BuildRef;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use tokio::sync::{mpsc, oneshot};
+
+/// A cheap, cloneable handle to a running scheduler. When every handle is dropped the
+/// scheduler stops as if [`SchedulerHandle::shutdown`] was called.
+#[derive(Clone)]
+pub struct SchedulerHandle {
+    shared: Arc<Shared>,
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+impl std::fmt::Debug for SchedulerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SchedulerHandle").finish_non_exhaustive()
+    }
+}
+
+impl SchedulerHandle {
+    pub(crate) fn new(shared: Arc<Shared>, commands: mpsc::UnboundedSender<Command>) -> Self {
+        SchedulerHandle { shared, commands }
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    pub(crate) fn send(&self, cmd: Command) {
+        let _ = self.commands.send(cmd);
+    }
+
+    /// Queues a build of `req.job`: reads the job's source (branch -> commit, the
+    /// Jenkinsfile at that commit), type-checks the parameters against the pipeline, and
+    /// returns once the build is durably queued. An invalid Jenkinsfile still gets a build,
+    /// which fails with the diagnostics in its log.
+    pub async fn trigger(&self, req: TriggerRequest) -> Result<BuildRef, TriggerError> {
+        self.trigger_polled(req, None).await
+    }
+
+    pub(crate) async fn trigger_polled(
+        &self,
+        req: TriggerRequest,
+        polled: Option<(String, String)>,
+    ) -> Result<BuildRef, TriggerError> {
+        let mut enqueue = trigger::prepare(&self.shared, &req).await?;
+        enqueue.polled = polled;
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Enqueue(Box::new(enqueue), tx))
+            .map_err(|_| TriggerError::ShuttingDown)?;
+        rx.await.map_err(|_| TriggerError::ShuttingDown)?
+    }
+
+    /// Cancels a build: a queued one is removed (ABORTED), a running one has its processes
+    /// killed and its `aborted` posts run.
+    pub async fn cancel(&self, id: &BuildRef, by: &str) -> Result<(), ControlError> {
+        let (reply, rx) = oneshot::channel();
+        let cmd = Command::Cancel {
+            id: id.clone(),
+            by: by.to_owned(),
+            reply,
+        };
+        self.commands
+            .send(cmd)
+            .map_err(|_| ControlError::ShuttingDown)?;
+        rx.await.map_err(|_| ControlError::ShuttingDown)?
+    }
+
+    /// Answers the oldest `input` the build waits for.
+    pub async fn answer_input(
+        &self,
+        id: &BuildRef,
+        answer: InputAnswer,
+    ) -> Result<(), ControlError> {
+        let (reply, rx) = oneshot::channel();
+        let cmd = Command::Answer {
+            id: id.clone(),
+            answer,
+            reply,
+        };
+        self.commands
+            .send(cmd)
+            .map_err(|_| ControlError::ShuttingDown)?;
+        rx.await.map_err(|_| ControlError::ShuttingDown)?
+    }
+
+    /// Follows a build's log from byte `from`: what is stored, then new bytes as they come,
+    /// until the build finished.
+    pub fn follow_log(&self, id: &BuildRef, from: u64) -> LogFollower {
+        LogFollower::new(
+            self.shared.store.clone(),
+            id.clone(),
+            from,
+            self.shared.live(id),
+        )
+    }
+
+    /// Every configured job, with the parameters and triggers of its last-read pipeline.
+    pub fn jobs(&self) -> Vec<JobView> {
+        let config = self.shared.config();
+        config
+            .jobs
+            .iter()
+            .map(|j| job_view::view(j, self.shared.pipeline(j.name.as_str())))
+            .collect()
+    }
+
+    pub fn job(&self, name: &str) -> Option<JobView> {
+        let config = self.shared.config();
+        let j = config.job(name)?;
+        Some(job_view::view(j, self.shared.pipeline(name)))
+    }
+
+    /// The jobs a push webhook for `repo_url` (and a branch or tag) should build.
+    pub fn jobs_for_push(
+        &self,
+        repo_url: &str,
+        branch: Option<&str>,
+        tag: Option<&str>,
+    ) -> Vec<String> {
+        matching::jobs_for_push(&self.shared.config(), repo_url, branch, tag)
+    }
+
+    pub fn stats(&self) -> SchedulerStats {
+        let mut s = self.shared.stats();
+        s.waiting_for_input = self.shared.waiting.load(Ordering::Relaxed);
+        s
+    }
+
+    /// The configuration the scheduler works with now.
+    pub fn config(&self) -> Arc<Config> {
+        self.shared.config()
+    }
+
+    /// Replaces the configuration; running builds keep the one they started with, queued
+    /// builds of jobs that were removed are aborted.
+    pub async fn reload(&self, config: Arc<Config>) {
+        let (tx, rx) = oneshot::channel();
+        if self.commands.send(Command::Reload(config, tx)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// Stops the scheduler: running builds are aborted (their posts run) and recorded;
+    /// queued builds stay queued for the next start. Returns when the builds have ended.
+    pub async fn shutdown(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.commands.send(Command::Shutdown(tx)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! A configured job and its last-read pipeline, as a [`JobView`].
+
+use crate::shared::PipelineRead;
+use crate::view::{JobSource, JobView, TriggerView};
+use kiln_config::{JobConfig, Source};
+use kiln_store::BuildResult;
+
+pub(crate) fn view(job: &JobConfig, read: Option<PipelineRead>) -> JobView {
+    let mut triggers = TriggerView {
+        cron: job
+            .triggers
+            .cron
+            .iter()
+            .map(|s| s.spec().to_owned())
+            .collect(),
+        poll: job
+            .triggers
+            .poll
+            .iter()
+            .map(|s| s.spec().to_owned())
+            .collect(),
+        upstream: job
+            .triggers
+            .upstream
+            .iter()
+            .map(|u| (u.to_string(), BuildResult::Success))
+            .collect(),
+    };
+    let mut concurrency = job.concurrency.max(1);
+    let (parameters, pipeline_error) = match read {
+        Some(Ok(info)) => {
+            triggers.cron.extend(info.cron.iter().cloned());
+            triggers.poll.extend(info.poll.iter().cloned());
+            triggers.upstream.extend(info.upstream.iter().cloned());
+            if info.disable_concurrent.is_some() {
+                concurrency = 1;
+            }
+            (info.parameters(&job.parameters), None)
+        }
+        Some(Err(e)) => (Vec::new(), Some(e)),
+        None => (Vec::new(), None),
+    };
+    JobView {
+        name: job.name.to_string(),
+        source: match &job.source {
+            Source::Repo(url) => JobSource::Repo(url.clone()),
+            Source::Dir(dir) => JobSource::Dir(dir.clone()),
+        },
+        branch: job.branch.clone(),
+        jenkinsfile: job.jenkinsfile.clone(),
+        parameters,
+        triggers,
+        concurrency,
+        pipeline_error,
+    }
+}

@@ -1,0 +1,43 @@
+//! kiln's build scheduler: the queue (global capacity, per-job concurrency, quiet periods,
+//! round-robin across jobs), triggers (API, cron, polling, upstream builds), input answers,
+//! cancellation, retention, and the task that runs each build with kiln-engine on the local
+//! executor while recording its log and state in the [`kiln_store::Store`].
+//!
+//! The scheduler is an actor: one task owns the queue and the running builds and selects
+//! over commands from [`SchedulerHandle`]s, build tasks finishing and timers. It sees the
+//! `Store` trait and the `Executor` trait only: never sled, HTTP or Kubernetes.
+
+mod actor;
+mod cause;
+mod clock;
+mod command;
+mod credentials;
+mod error;
+mod follower;
+mod git;
+mod handle;
+mod input;
+mod job_view;
+mod matching;
+mod pipeline_info;
+mod poll;
+mod queue;
+mod recorder;
+mod recovery;
+mod request;
+mod retention;
+mod runner;
+mod scheduler;
+mod shared;
+mod source;
+mod timers;
+mod trigger;
+mod view;
+
+pub use clock::{Clock, ManualClock, Sleep, SystemClock};
+pub use error::{ControlError, SchedulerError, TriggerError};
+pub use follower::LogFollower;
+pub use handle::SchedulerHandle;
+pub use request::TriggerRequest;
+pub use scheduler::Scheduler;
+pub use view::{JobSource, JobView, ParamView, SchedulerStats, TriggerView};

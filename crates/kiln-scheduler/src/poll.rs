@@ -1,0 +1,98 @@
+//! Polling (`triggers.poll`, `pollSCM`): fetch, and build every branch whose head moved
+//! since it was last seen.
+
+use crate::command::Command;
+use crate::handle::SchedulerHandle;
+use crate::matching::branch_matches;
+use crate::request::TriggerRequest;
+use crate::source::dir_head;
+use kiln_config::{JobConfig, Source};
+use kiln_engine::BuildCause;
+use kiln_store::{JobName, Page};
+
+/// The job-record key under which a branch's last polled commit is kept.
+pub(crate) fn meta_key(branch: &str) -> String {
+    format!("poll:{branch}")
+}
+
+/// One poll of one job.
+pub(crate) async fn poll(handle: SchedulerHandle, job: String) {
+    let shared = handle.shared().clone();
+    let Some(cfg) = shared.job(&job) else { return };
+    let heads = match heads(&handle, &cfg).await {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::warn!(job = %job, error = %e, "polling failed");
+            return;
+        }
+    };
+    let mut unchanged = Vec::new();
+    for (branch, commit) in heads {
+        let last = last_seen(&handle, &cfg.name, &branch).await;
+        if last.as_deref() == Some(commit.as_str()) {
+            unchanged.push((branch, commit));
+            continue;
+        }
+        tracing::info!(job = %job, branch = %branch, commit = %commit, "polling found a change");
+        let mut req = TriggerRequest::new(job.clone(), BuildCause::Scm).commit(commit.clone());
+        if matches!(cfg.source, Source::Repo(_)) {
+            req = req.branch(branch.clone());
+        }
+        if let Err(e) = handle.trigger_polled(req, Some((branch, commit))).await {
+            tracing::warn!(job = %job, error = %e, "the build for a polled change was refused");
+        }
+    }
+    handle.send(Command::Polled(job, unchanged));
+}
+
+/// The job's branches (those matching its pattern) and their heads.
+async fn heads(handle: &SchedulerHandle, job: &JobConfig) -> Result<Vec<(String, String)>, String> {
+    let git = &handle.shared().git;
+    match &job.source {
+        Source::Repo(url) => {
+            git.fetch(url).await?;
+            if job.branch_is_pattern() {
+                let all = git.branches(url).await?;
+                Ok(all
+                    .into_iter()
+                    .filter(|(b, _)| branch_matches(&job.branch, b))
+                    .collect())
+            } else {
+                Ok(vec![(
+                    job.branch.clone(),
+                    git.resolve(url, &job.branch).await?,
+                )])
+            }
+        }
+        Source::Dir(dir) => Ok(dir_head(dir)
+            .await
+            .map(|(commit, branch)| (branch.unwrap_or_else(|| "HEAD".to_owned()), commit))
+            .into_iter()
+            .collect()),
+    }
+}
+
+/// The commit last seen on `branch`: remembered by polling, else the newest build's.
+async fn last_seen(handle: &SchedulerHandle, job: &JobName, branch: &str) -> Option<String> {
+    let store = handle.shared().store.clone();
+    let (job, branch) = (job.clone(), branch.to_owned());
+    tokio::task::spawn_blocking(move || {
+        let rec = store.get_job(&job).ok().flatten();
+        if let Some(c) = rec.and_then(|r| r.meta.get(&meta_key(&branch)).cloned()) {
+            return Some(c);
+        }
+        let page = Page {
+            before: None,
+            limit: 50,
+        };
+        store
+            .list_builds(&job, page)
+            .ok()?
+            .into_iter()
+            .find(|b| b.branch.as_deref().is_none_or(|b| b == branch) && b.commit.is_some())
+            .and_then(|b| b.commit)
+    })
+    .await
+    .ok()
+    .flatten()
+}

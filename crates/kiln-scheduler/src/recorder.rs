@@ -1,0 +1,334 @@
+//! A running build's record keeper: turns [`BuildEvent`]s into log lines (formatted as
+//! `kiln run` prints them), batches them for a few milliseconds, appends them durably to the
+//! store and wakes followers; keeps the build's record (stages, pending input) up to date.
+
+use crate::clock::Clock;
+use crate::follower::LogState;
+use kiln_engine::{BuildEvent, StageOutcome};
+use kiln_store::{BuildRecord, BuildStatus, InputRecord, StageState, Store, StoreError};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+/// How long log lines wait to be appended together.
+const BATCH: Duration = Duration::from_millis(5);
+/// A batch this large is appended at once.
+const BATCH_BYTES: usize = 256 * 1024;
+
+/// What the scheduler and the input handler tell a running build's recorder.
+#[derive(Debug)]
+pub(crate) enum Control {
+    /// The build now waits for this input (the oldest unanswered one), or for none.
+    Pending(Option<InputRecord>),
+    /// Why the build is being stopped (recorded on the build).
+    Reason(String),
+}
+
+pub(crate) struct Recorder {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    pub record: BuildRecord,
+    /// Stage paths by plan node index, for line prefixes.
+    paths: Vec<Vec<String>>,
+    buf: Vec<u8>,
+    /// Lines to write right after the log's first line (which says what started the build).
+    deferred: Vec<String>,
+    /// The record changed since it was last stored.
+    dirty: bool,
+    log: watch::Sender<LogState>,
+    /// The scheduler's count of builds waiting for input.
+    waiting: Arc<AtomicUsize>,
+}
+
+impl Recorder {
+    pub(crate) fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        record: BuildRecord,
+        log: watch::Sender<LogState>,
+        waiting: Arc<AtomicUsize>,
+    ) -> Self {
+        Recorder {
+            store,
+            clock,
+            record,
+            paths: Vec::new(),
+            buf: Vec::new(),
+            deferred: Vec::new(),
+            dirty: false,
+            log,
+            waiting,
+        }
+    }
+
+    pub(crate) fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
+    /// Sets the stage paths (from the plan) so stage lines get their prefixes.
+    pub(crate) fn set_paths(&mut self, paths: Vec<Vec<String>>) {
+        self.paths = paths;
+    }
+
+    /// Marks the record as changed; it is stored with the next flush.
+    pub(crate) fn touch(&mut self) {
+        self.dirty = true;
+    }
+
+    /// Adds one line to the log (stored with the next flush).
+    pub(crate) fn line(&mut self, line: &str) {
+        self.buf.extend_from_slice(line.as_bytes());
+        self.buf.push(b'\n');
+        for d in std::mem::take(&mut self.deferred) {
+            self.line(&d);
+        }
+    }
+
+    /// A line to write after the log's first line, or now if that was written already.
+    pub(crate) fn after_first_line(&mut self, line: &str) {
+        if self.buf.is_empty() && self.log.borrow().len == 0 {
+            self.deferred.push(line.to_owned());
+        } else {
+            self.line(line);
+        }
+    }
+
+    /// Consumes the engine's events and the build's control messages until the engine is
+    /// done (its event channel closes), flushing batches as they fill or age.
+    pub(crate) async fn run(
+        &mut self,
+        mut events: mpsc::UnboundedReceiver<BuildEvent>,
+        control: &mut mpsc::UnboundedReceiver<Control>,
+    ) {
+        let mut deadline: Option<Instant> = None;
+        loop {
+            let flush_at = deadline;
+            tokio::select! {
+                biased;
+                ev = events.recv() => match ev {
+                    Some(ev) => {
+                        let urgent = self.event(ev);
+                        if urgent || self.buf.len() >= BATCH_BYTES {
+                            self.flush().await;
+                            deadline = None;
+                        } else if deadline.is_none() {
+                            deadline = Some(Instant::now() + BATCH);
+                        }
+                    }
+                    None => break,
+                },
+                Some(c) = control.recv() => {
+                    self.control(c);
+                    self.flush().await;
+                    deadline = None;
+                }
+                () = sleep_until(flush_at) => {
+                    self.flush().await;
+                    deadline = None;
+                }
+            }
+        }
+        while let Ok(c) = control.try_recv() {
+            self.control(c);
+        }
+        self.flush().await;
+    }
+
+    /// Applies one control message.
+    pub(crate) fn control(&mut self, c: Control) {
+        match c {
+            Control::Pending(input) => self.set_pending(input),
+            Control::Reason(r) => {
+                self.line(&format!(
+                    "{r}: stopping the build (post conditions still run)"
+                ));
+                self.record.reason = Some(r);
+                self.dirty = true;
+            }
+        }
+    }
+
+    fn set_pending(&mut self, input: Option<InputRecord>) {
+        let was = self.record.status == BuildStatus::WaitingForInput;
+        let now = input.is_some();
+        if was != now {
+            if now {
+                self.waiting.fetch_add(1, Ordering::Relaxed);
+            } else {
+                self.waiting.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        if let Some(i) = &input {
+            self.line(&format!(
+                "Waiting for input `{}`: {} (approve with `kiln approve {}`, or abort)",
+                i.id, i.message, self.record.id
+            ));
+        }
+        self.record.status = if now {
+            BuildStatus::WaitingForInput
+        } else {
+            BuildStatus::Running
+        };
+        self.record.pending_input = input;
+        self.dirty = true;
+    }
+
+    /// Applies one engine event; says whether it should be stored at once (stage changes).
+    fn event(&mut self, ev: BuildEvent) -> bool {
+        match ev {
+            BuildEvent::StageStarted { node, path } => {
+                let line = format!("{}Stage started", prefix(&path));
+                self.line(&line);
+                let now = self.now_ms();
+                if let Some(s) = self.record.stages.get_mut(node.index()) {
+                    s.state = StageState::Running;
+                    s.started_at_ms = Some(now);
+                }
+                self.dirty = true;
+                true
+            }
+            BuildEvent::StageFinished {
+                node,
+                path,
+                outcome,
+                duration,
+            } => {
+                let line = match outcome {
+                    StageOutcome::Ran(r) => format!(
+                        "{}Stage finished: {} ({})",
+                        prefix(&path),
+                        r.as_str(),
+                        fmt_duration(duration)
+                    ),
+                    skipped => format!("{}Stage {}", prefix(&path), skipped.label().to_lowercase()),
+                };
+                self.line(&line);
+                if let Some(s) = self.record.stages.get_mut(node.index()) {
+                    s.state = StageState::Done(outcome);
+                    s.duration_ms =
+                        matches!(outcome, StageOutcome::Ran(_)).then(|| millis(duration));
+                }
+                self.dirty = true;
+                true
+            }
+            BuildEvent::Log { node, line } => {
+                let text = match node.and_then(|n| self.paths.get(n.index())) {
+                    Some(p) => format!("{}{line}", prefix(p)),
+                    None => line,
+                };
+                self.line(&text);
+                false
+            }
+            BuildEvent::Notice { message } => {
+                self.line(&format!("kiln: {message}"));
+                false
+            }
+            BuildEvent::BuildFinished { .. } => false,
+        }
+    }
+
+    /// Appends the pending lines and stores the record if it changed, then wakes followers.
+    /// A failed write is retried with the next flush (and reported once per failure).
+    pub(crate) async fn flush(&mut self) {
+        if !self.buf.is_empty() {
+            let store = self.store.clone();
+            let (id, bytes) = (self.record.id.clone(), std::mem::take(&mut self.buf));
+            let res = tokio::task::spawn_blocking(move || {
+                let r = store.append_log(&id, &bytes);
+                (r, bytes)
+            })
+            .await;
+            match res {
+                Ok((Ok(len), _)) => {
+                    self.log.send_modify(|s| s.len = len);
+                }
+                Ok((Err(e), bytes)) => {
+                    tracing::error!(build = %self.record.id, error = %e, "cannot append to a build's log");
+                    self.buf = bytes;
+                }
+                Err(e) => {
+                    tracing::error!(build = %self.record.id, error = %e, "log append task failed");
+                }
+            }
+        }
+        if self.dirty {
+            let store = self.store.clone();
+            let record = self.record.clone();
+            match blocking(move || store.update_build(&record)).await {
+                Ok(()) => self.dirty = false,
+                Err(e) => {
+                    tracing::error!(build = %self.record.id, error = %e, "cannot store a build's state");
+                }
+            }
+        }
+    }
+
+    /// Stores the finished record (after the last lines) and tells followers the log ends.
+    pub(crate) async fn close(&mut self) -> Result<(), StoreError> {
+        if self.record.status == BuildStatus::WaitingForInput {
+            self.waiting.fetch_sub(1, Ordering::Relaxed);
+        }
+        self.record.status = BuildStatus::Finished;
+        self.record.pending_input = None;
+        self.dirty = true;
+        self.flush().await;
+        let res = if self.dirty || !self.buf.is_empty() {
+            // One more try; after that the error is the caller's to report.
+            let store = self.store.clone();
+            let record = self.record.clone();
+            let bytes = std::mem::take(&mut self.buf);
+            let id = record.id.clone();
+            blocking(move || {
+                if !bytes.is_empty() {
+                    store.append_log(&id, &bytes)?;
+                }
+                store.update_build(&record)
+            })
+            .await
+        } else {
+            Ok(())
+        };
+        self.log.send_modify(|s| s.finished = true);
+        res
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Runs a store call off the async threads.
+pub(crate) async fn blocking<T: Send + 'static, E: From<StoreError> + Send + 'static>(
+    f: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, E> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r,
+        Err(e) => Err(E::from(StoreError::Backend(Box::new(e)))),
+    }
+}
+
+/// `[Build / Unit] ` for a stage path.
+pub(crate) fn prefix(path: &[String]) -> String {
+    format!("[{}] ", path.join(" / "))
+}
+
+pub(crate) fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Durations as `kiln run` shows them: `340 ms`, `2.5 s`, `3m 12s`.
+fn fmt_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1_000 {
+        format!("{ms} ms")
+    } else if ms < 60_000 {
+        format!("{:.1} s", d.as_secs_f64())
+    } else {
+        format!("{}m {}s", ms / 60_000, (ms % 60_000) / 1_000)
+    }
+}

@@ -1,0 +1,46 @@
+//! What a trigger asks for.
+
+use kiln_engine::BuildCause;
+use std::collections::BTreeMap;
+
+/// A request to build a job, from the API, the CLI, a webhook or a timer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TriggerRequest {
+    pub job: String,
+    /// Parameter values; the pipeline's defaults (and the job's configured ones) fill the rest.
+    pub params: BTreeMap<String, String>,
+    pub cause: BuildCause,
+    /// The branch to build (needed when the job's branch is a pattern); the job's branch
+    /// otherwise.
+    pub branch: Option<String>,
+    /// The exact commit to build (e.g. from a push webhook); the branch's head otherwise.
+    pub commit: Option<String>,
+}
+
+impl TriggerRequest {
+    /// A request with no parameters, branch or commit.
+    pub fn new(job: impl Into<String>, cause: BuildCause) -> Self {
+        TriggerRequest {
+            job: job.into(),
+            params: BTreeMap::new(),
+            cause,
+            branch: None,
+            commit: None,
+        }
+    }
+
+    pub fn param(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.params.insert(name.into(), value.into());
+        self
+    }
+
+    pub fn branch(mut self, branch: impl Into<String>) -> Self {
+        self.branch = Some(branch.into());
+        self
+    }
+
+    pub fn commit(mut self, commit: impl Into<String>) -> Self {
+        self.commit = Some(commit.into());
+        self
+    }
+}

@@ -1,0 +1,334 @@
+//! One build, from the queue to `Finished: RESULT`: the source read (again, after a
+//! restart), the pipeline loaded and planned, the workspace prepared, the engine run with
+//! the local executor, and every event recorded.
+
+use crate::cause;
+use crate::credentials::ConfigCredentials;
+use crate::input::{PendingInputs, ServerInput};
+use crate::pipeline_info::PipelineInfo;
+use crate::recorder::{Control, Recorder, blocking, millis};
+use crate::shared::Shared;
+use crate::source::{self, Files, Resolved};
+use kiln_config::{Config, JobConfig};
+use kiln_diagnostics::{RenderOptions, SourceFile, render_all};
+use kiln_engine::{BuildSpec, BuildSummary, ScmInfo};
+use kiln_executor::LocalExecutor;
+use kiln_model::{Document, Pipeline};
+use kiln_plan::Plan;
+use kiln_store::{
+    ArtifactRecord, BuildRef, BuildResult, BuildStatus, Page, StageRecord, StageState, TestSummary,
+};
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Everything a build task needs, handed over by the actor when the build starts.
+pub(crate) struct BuildTask {
+    pub shared: Arc<Shared>,
+    pub config: Arc<Config>,
+    pub job: JobConfig,
+    pub recorder: Recorder,
+    pub resolved: Option<Arc<Resolved>>,
+    pub cancel: CancellationToken,
+    pub control: mpsc::UnboundedReceiver<Control>,
+    pub control_tx: mpsc::UnboundedSender<Control>,
+    pub inputs: PendingInputs,
+    /// The job's workspace for this build (unless the job runs in its directory).
+    pub workspace: PathBuf,
+}
+
+/// What the actor learns when a build ends.
+#[derive(Debug)]
+pub(crate) struct Done {
+    pub id: BuildRef,
+    pub result: BuildResult,
+    pub duration_ms: u64,
+    pub queued_ms: u64,
+    /// The pipeline the build ran, when it could be read.
+    pub info: Option<Arc<PipelineInfo>>,
+}
+
+impl BuildTask {
+    pub(crate) async fn run(mut self) -> Done {
+        let now = self.recorder.now_ms();
+        let rec = &mut self.recorder.record;
+        rec.status = BuildStatus::Running;
+        rec.started_at_ms = Some(now);
+        self.recorder.touch();
+        self.recorder.flush().await;
+        let (result, info) = match self.prepare().await {
+            Ok((plan, info, files)) => (self.execute(plan, files).await, Some(info)),
+            Err(lines) => {
+                let cause = cause::from_stored(&self.recorder.record.cause);
+                self.recorder.line(&cause.description());
+                for l in lines {
+                    self.recorder.line(&l);
+                }
+                let result = if self.cancel.is_cancelled() {
+                    BuildResult::Aborted
+                } else {
+                    BuildResult::Failure
+                };
+                self.recorder.line(&format!("Finished: {result}"));
+                (result, None)
+            }
+        };
+        self.finish(result, info).await
+    }
+
+    /// Reads and plans the pipeline; on failure, the lines that say why.
+    async fn prepare(&mut self) -> Result<(Plan, Arc<PipelineInfo>, Files), Vec<String>> {
+        let resolved = match self.resolved.take() {
+            Some(r) => r,
+            None => Arc::new(self.resolve_again().await?),
+        };
+        if resolved.commit.is_some() && self.recorder.record.commit != resolved.commit {
+            self.recorder.record.commit = resolved.commit.clone();
+            self.recorder.touch();
+        }
+        let pipeline = load(&resolved)?;
+        let pipeline = self.with_diagnostics_logged(pipeline);
+        let info = Arc::new(PipelineInfo::of(pipeline.clone()));
+        self.shared
+            .set_pipeline(self.job.name.as_str(), Ok(info.clone()));
+        let plan = kiln_plan::plan(&pipeline);
+        self.recorder.record.stages = plan
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| StageRecord {
+                node: u32::try_from(i).unwrap_or(u32::MAX),
+                path: n.path.clone(),
+                state: StageState::Pending,
+                started_at_ms: None,
+                duration_ms: None,
+            })
+            .collect();
+        self.recorder
+            .set_paths(plan.nodes.iter().map(|n| n.path.clone()).collect());
+        self.recorder.touch();
+        Ok((plan, info, resolved.files.clone()))
+    }
+
+    fn with_diagnostics_logged(&mut self, loaded: Loaded) -> Arc<Pipeline> {
+        for line in loaded.warnings.lines() {
+            self.recorder.after_first_line(line);
+        }
+        loaded.pipeline
+    }
+
+    /// The source again, for a build queued before a restart: at its recorded commit.
+    async fn resolve_again(&self) -> Result<Resolved, Vec<String>> {
+        let r = &self.recorder.record;
+        let read = source::resolve(
+            &self.shared.git,
+            &self.job,
+            r.branch.as_deref(),
+            r.commit.as_deref(),
+        );
+        tokio::select! {
+            res = read => res.map_err(|e| vec![format!("ERROR: {e}")]),
+            () = self.cancel.cancelled() => Err(vec!["Aborted before the pipeline was read".to_owned()]),
+        }
+    }
+
+    /// Prepares the workspace and runs the engine; returns the build's result.
+    async fn execute(&mut self, plan: Plan, files: Files) -> BuildResult {
+        let (workspace, scm, in_place) = match self.workspace_for(&files).await {
+            Ok(w) => w,
+            Err(line) => {
+                self.recorder.line(&line);
+                let result = if self.cancel.is_cancelled() {
+                    BuildResult::Aborted
+                } else {
+                    BuildResult::Failure
+                };
+                self.recorder.line(&format!("Finished: {result}"));
+                return result;
+            }
+        };
+        let spec = self.spec(scm, in_place).await;
+        let executor = Arc::new(LocalExecutor::new(workspace));
+        let (tx, rx) = mpsc::unbounded_channel();
+        let engine = kiln_engine::run_build(&plan, spec, executor, tx, self.cancel.clone());
+        let recording = self.recorder.run(rx, &mut self.control);
+        let (summary, ()) = tokio::join!(engine, recording);
+        self.record_summary(&summary);
+        if summary.result == BuildResult::NotBuilt {
+            // The engine refused the parameters before running anything.
+            self.recorder
+                .line(&format!("Finished: {}", summary.result.as_str()));
+        }
+        summary.result
+    }
+
+    /// The directory the build runs in, the SCM `checkout scm` uses, and whether the
+    /// directory is the user's own (never wiped).
+    async fn workspace_for(
+        &self,
+        files: &Files,
+    ) -> Result<(PathBuf, Option<ScmInfo>, bool), String> {
+        let r = &self.recorder.record;
+        let scm = |url: String, commit: &String| ScmInfo {
+            url,
+            commit: commit.clone(),
+            branch: r.branch.clone(),
+            tag: None,
+            change: Default::default(),
+        };
+        match (files, &r.commit) {
+            (Files::Repo { url }, Some(commit)) => {
+                let checkout = self.shared.git.checkout(url, commit, &self.workspace);
+                tokio::select! {
+                    res = checkout => res.map_err(|e| format!("ERROR: checkout of {commit} failed: {e}"))?,
+                    () = self.cancel.cancelled() => return Err("Aborted during the checkout".to_owned()),
+                }
+                Ok((
+                    self.workspace.clone(),
+                    Some(scm(url.clone(), commit)),
+                    false,
+                ))
+            }
+            (Files::DirRepo { path }, Some(commit)) => {
+                let url = path.display().to_string();
+                ensure_dir(&self.workspace).await?;
+                Ok((self.workspace.clone(), Some(scm(url, commit)), false))
+            }
+            (Files::InPlace { path }, _) => Ok((path.clone(), None, true)),
+            (_, None) => Err("ERROR: the build has no commit to check out".to_owned()),
+        }
+    }
+
+    async fn spec(&self, scm: Option<ScmInfo>, in_place: bool) -> BuildSpec {
+        let r = &self.recorder.record;
+        let mut base_env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
+        if let Some(url) = &self.config.server.external_url {
+            base_env.insert(
+                "KILN_URL".to_owned(),
+                format!("{}/", url.trim_end_matches('/')),
+            );
+        }
+        BuildSpec {
+            job_name: r.id.job.to_string(),
+            number: r.id.number,
+            params: r.params.clone(),
+            base_env,
+            scm,
+            build_dir: self.shared.build_dir(&r.id),
+            cause: cause::from_stored(&r.cause),
+            credentials: Arc::new(ConfigCredentials::new(self.config.clone())),
+            input: Arc::new(ServerInput {
+                pending: self.inputs.clone(),
+                changes: self.control_tx.clone(),
+            }),
+            workspace_is_checkout: in_place,
+            previous_result: self.previous_result().await,
+        }
+    }
+
+    async fn previous_result(&self) -> Option<BuildResult> {
+        let store = self.shared.store.clone();
+        let id = self.recorder.record.id.clone();
+        let page = Page {
+            before: Some(id.number),
+            limit: 20,
+        };
+        let builds = blocking(move || store.list_builds(&id.job, page))
+            .await
+            .ok()?;
+        builds
+            .into_iter()
+            .filter(|b| b.status == BuildStatus::Finished)
+            .find_map(|b| b.result)
+    }
+
+    fn record_summary(&mut self, summary: &BuildSummary) {
+        let build_dir = self.shared.build_dir(&self.recorder.record.id);
+        let rec = &mut self.recorder.record;
+        for s in &summary.stages {
+            if let Some(r) = rec.stages.get_mut(s.node.index()) {
+                r.state = StageState::Done(s.outcome);
+                if matches!(s.outcome, kiln_engine::StageOutcome::Ran(_)) {
+                    r.duration_ms = Some(millis(s.duration));
+                }
+            }
+        }
+        rec.tests = summary.tests.map(|t| TestSummary {
+            total: t.total,
+            failed: t.failed,
+            skipped: t.skipped,
+        });
+        rec.artifacts = summary
+            .artifacts
+            .iter()
+            .map(|p| ArtifactRecord {
+                path: p.to_string_lossy().into_owned(),
+                size: std::fs::metadata(build_dir.join("artifacts").join(p)).map_or(0, |m| m.len()),
+            })
+            .collect();
+        self.recorder.touch();
+    }
+
+    async fn finish(mut self, result: BuildResult, info: Option<Arc<PipelineInfo>>) -> Done {
+        let now = self.recorder.now_ms();
+        let rec = &mut self.recorder.record;
+        rec.result = Some(result);
+        rec.finished_at_ms = Some(now);
+        let started = rec.started_at_ms.unwrap_or(now);
+        let queued_ms = started.saturating_sub(rec.queued_at_ms);
+        if let Err(e) = self.recorder.close().await {
+            tracing::error!(build = %self.recorder.record.id, error = %e, "cannot store a finished build");
+        }
+        Done {
+            id: self.recorder.record.id.clone(),
+            result,
+            duration_ms: now.saturating_sub(started),
+            queued_ms,
+            info,
+        }
+    }
+}
+
+/// A pipeline that loaded, with its warnings rendered.
+struct Loaded {
+    pipeline: Arc<Pipeline>,
+    warnings: String,
+}
+
+/// Loads the pipeline; errors come back as the log lines that show them.
+fn load(resolved: &Resolved) -> Result<Loaded, Vec<String>> {
+    let (document, diagnostics) = kiln_model::load(&resolved.text);
+    let file = SourceFile::new(resolved.file_name.clone(), resolved.text.clone());
+    let rendered = render_all(&diagnostics, &file, RenderOptions { color: false });
+    let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+    if errors > 0 {
+        let mut lines: Vec<String> = rendered.lines().map(str::to_owned).collect();
+        lines.push(format!(
+            "ERROR: `{}` is not a valid pipeline ({errors} error{}); nothing was run",
+            resolved.file_name,
+            if errors == 1 { "" } else { "s" }
+        ));
+        return Err(lines);
+    }
+    match document {
+        Some(Document::Declarative(p)) => Ok(Loaded {
+            pipeline: Arc::from(p),
+            warnings: rendered,
+        }),
+        Some(Document::Scripted(_)) => Err(vec![format!(
+            "ERROR: `{}` is a scripted pipeline (no `pipeline {{ }}` block); kiln does not run scripted pipelines yet",
+            resolved.file_name
+        )]),
+        None => Err(vec![format!(
+            "ERROR: `{}` holds no pipeline",
+            resolved.file_name
+        )]),
+    }
+}
+
+async fn ensure_dir(dir: &std::path::Path) -> Result<(), String> {
+    tokio::fs::create_dir_all(dir)
+        .await
+        .map_err(|e| format!("ERROR: cannot create the workspace {}: {e}", dir.display()))
+}

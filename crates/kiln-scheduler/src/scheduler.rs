@@ -1,0 +1,63 @@
+//! Starting the scheduler: recovery of the previous run's builds, then the actor task.
+
+use crate::actor::Actor;
+use crate::clock::{Clock, SystemClock};
+use crate::error::SchedulerError;
+use crate::handle::SchedulerHandle;
+use crate::recovery;
+use crate::shared::Shared;
+use crate::trigger;
+use kiln_config::Config;
+use kiln_store::{BuildStatus, Store};
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// kiln's build scheduler.
+pub struct Scheduler;
+
+impl Scheduler {
+    /// Starts the scheduler on the current tokio runtime. Builds the previous run left
+    /// running are finished as ABORTED ("controller restarted"); queued ones are queued again.
+    pub fn start(
+        config: Arc<Config>,
+        store: Arc<dyn Store>,
+        data_dir: PathBuf,
+    ) -> Result<SchedulerHandle, SchedulerError> {
+        Scheduler::start_with_clock(config, store, data_dir, Arc::new(SystemClock))
+    }
+
+    /// [`Scheduler::start`] with another clock (tests move a [`crate::ManualClock`]).
+    pub fn start_with_clock(
+        config: Arc<Config>,
+        store: Arc<dyn Store>,
+        data_dir: PathBuf,
+        clock: Arc<dyn Clock>,
+    ) -> Result<SchedulerHandle, SchedulerError> {
+        for sub in ["builds", "workspaces", "git"] {
+            let path = data_dir.join(sub);
+            std::fs::create_dir_all(&path).map_err(|source| SchedulerError::DataDir {
+                path: path.display().to_string(),
+                source,
+            })?;
+        }
+        let now = clock.now_ms();
+        recovery::abort_interrupted(store.as_ref(), now).map_err(SchedulerError::Recovery)?;
+        let queued = store
+            .builds_in(&[BuildStatus::Queued])
+            .map_err(SchedulerError::Recovery)?;
+        if !queued.is_empty() {
+            tracing::info!(
+                builds = queued.len(),
+                "queued builds from the previous run queued again"
+            );
+        }
+        let shared = Arc::new(Shared::new(config, store, data_dir, clock));
+        let (tx, rx) = mpsc::unbounded_channel();
+        let actor = Actor::new(shared.clone(), rx, tx.downgrade(), queued);
+        tokio::spawn(actor.run());
+        let handle = SchedulerHandle::new(shared, tx);
+        trigger::refresh_all(handle.clone());
+        Ok(handle)
+    }
+}

@@ -1,0 +1,124 @@
+//! What the scheduler's actor, its handles and its build tasks share: the store, the
+//! configuration snapshot, the last-read pipelines, live logs and counters. Every lock here
+//! is a short std lock, never held across an `.await`.
+
+use crate::clock::Clock;
+use crate::follower::LogState;
+use crate::git::Git;
+use crate::pipeline_info::PipelineInfo;
+use crate::view::SchedulerStats;
+use kiln_config::{Config, JobConfig};
+use kiln_store::{BuildRef, Store};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use tokio::sync::watch;
+
+/// The last time a job's pipeline was read: what it declared, or why it could not be read.
+pub(crate) type PipelineRead = Result<Arc<PipelineInfo>, String>;
+
+pub(crate) struct Shared {
+    pub store: Arc<dyn Store>,
+    pub data_dir: PathBuf,
+    pub git: Git,
+    pub clock: Arc<dyn Clock>,
+    config: RwLock<Arc<Config>>,
+    pipelines: Mutex<HashMap<String, PipelineRead>>,
+    /// Log progress of every queued or running build.
+    live: Mutex<HashMap<BuildRef, watch::Receiver<LogState>>>,
+    /// Counters published by the actor.
+    stats: Mutex<SchedulerStats>,
+    /// Builds waiting for input now (kept by the builds' recorders).
+    pub waiting: Arc<AtomicUsize>,
+}
+
+/// Locks a mutex whose data stays consistent even if a holder panicked (every update is
+/// a single insert, remove or assignment).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Shared {
+    pub(crate) fn new(
+        config: Arc<Config>,
+        store: Arc<dyn Store>,
+        data_dir: PathBuf,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Shared {
+            store,
+            git: Git::new(data_dir.join("git")),
+            data_dir,
+            clock,
+            config: RwLock::new(config),
+            pipelines: Mutex::new(HashMap::new()),
+            live: Mutex::new(HashMap::new()),
+            stats: Mutex::new(SchedulerStats::default()),
+            waiting: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    pub(crate) fn config(&self) -> Arc<Config> {
+        self.config
+            .read()
+            .map_or_else(|p| p.into_inner().clone(), |c| c.clone())
+    }
+
+    pub(crate) fn set_config(&self, config: Arc<Config>) {
+        match self.config.write() {
+            Ok(mut c) => *c = config,
+            Err(p) => *p.into_inner() = config,
+        }
+    }
+
+    pub(crate) fn job(&self, name: &str) -> Option<JobConfig> {
+        self.config().job(name).cloned()
+    }
+
+    pub(crate) fn pipeline(&self, job: &str) -> Option<PipelineRead> {
+        lock(&self.pipelines).get(job).cloned()
+    }
+
+    pub(crate) fn set_pipeline(&self, job: &str, read: PipelineRead) {
+        lock(&self.pipelines).insert(job.to_owned(), read);
+    }
+
+    pub(crate) fn live(&self, id: &BuildRef) -> Option<watch::Receiver<LogState>> {
+        lock(&self.live).get(id).cloned()
+    }
+
+    pub(crate) fn set_live(&self, id: BuildRef, rx: watch::Receiver<LogState>) {
+        lock(&self.live).insert(id, rx);
+    }
+
+    pub(crate) fn remove_live(&self, id: &BuildRef) {
+        lock(&self.live).remove(id);
+    }
+
+    pub(crate) fn stats(&self) -> SchedulerStats {
+        lock(&self.stats).clone()
+    }
+
+    pub(crate) fn update_stats(&self, f: impl FnOnce(&mut SchedulerStats)) {
+        f(&mut lock(&self.stats));
+    }
+
+    /// `DATA_DIR/builds/JOB/N`: the build's stashes, artifacts and test reports.
+    pub(crate) fn build_dir(&self, id: &BuildRef) -> PathBuf {
+        self.data_dir
+            .join("builds")
+            .join(id.job.as_str())
+            .join(id.number.to_string())
+    }
+
+    /// `DATA_DIR/workspaces/JOB`, or `JOB@2`, `JOB@3`... for concurrent builds.
+    pub(crate) fn workspace(&self, job: &str, slot: usize) -> PathBuf {
+        let name = if slot == 0 {
+            job.to_owned()
+        } else {
+            format!("{job}@{}", slot + 1)
+        };
+        self.data_dir.join("workspaces").join(name)
+    }
+}

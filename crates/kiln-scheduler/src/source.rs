@@ -1,0 +1,135 @@
+//! Reading a job's pipeline from its source: a branch resolved to a commit and the
+//! Jenkinsfile at that commit (repositories, through the mirror cache), or the Jenkinsfile
+//! of a local directory and its git `HEAD` when it is a repository.
+
+use crate::git::Git;
+use kiln_config::{JobConfig, Source};
+use std::path::{Path, PathBuf};
+
+/// A job's pipeline text and where the build's files come from.
+#[derive(Clone, Debug)]
+pub(crate) struct Resolved {
+    /// The Jenkinsfile's text.
+    pub text: String,
+    /// The name diagnostics show for the Jenkinsfile.
+    pub file_name: String,
+    pub commit: Option<String>,
+    pub branch: Option<String>,
+    pub files: Files,
+}
+
+/// Where the build's workspace gets its files.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Files {
+    /// A repository job: the workspace is checked out at the commit from the mirror cache;
+    /// `checkout scm` then finds it at that commit. `url` is the job's repository URL.
+    Repo { url: String },
+    /// A directory that is the top of a git work tree: `checkout scm` clones it at the
+    /// commit into the job's workspace.
+    DirRepo { path: PathBuf },
+    /// A plain directory: builds run in it, as `kiln run` does.
+    InPlace { path: PathBuf },
+}
+
+/// Reads `job`'s pipeline: at `commit` when given, else at the head of `branch` (or the
+/// job's branch).
+pub(crate) async fn resolve(
+    git: &Git,
+    job: &JobConfig,
+    branch: Option<&str>,
+    commit: Option<&str>,
+) -> Result<Resolved, String> {
+    match &job.source {
+        Source::Repo(url) => {
+            let branch = branch.unwrap_or(&job.branch).to_owned();
+            git.fetch(url).await?;
+            let commit = match commit {
+                Some(c) => c.to_owned(),
+                None => git.resolve(url, &branch).await?,
+            };
+            let bytes = git
+                .read_file(url, &commit, &job.jenkinsfile)
+                .await
+                .map_err(|e| format!("cannot read `{}` at {commit}: {e}", job.jenkinsfile))?;
+            Ok(Resolved {
+                text: text_of(bytes, &job.jenkinsfile)?,
+                file_name: job.jenkinsfile.clone(),
+                commit: Some(commit),
+                branch: Some(branch),
+                files: Files::Repo { url: url.clone() },
+            })
+        }
+        Source::Dir(dir) => resolve_dir(dir, &job.jenkinsfile).await,
+    }
+}
+
+async fn resolve_dir(dir: &Path, jenkinsfile: &str) -> Result<Resolved, String> {
+    let path = dir.join(jenkinsfile);
+    let bytes = tokio::fs::read(&path)
+        .await
+        .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    let text = text_of(bytes, &path.display().to_string())?;
+    let head = dir_head(dir).await;
+    let (commit, branch, files) = match head {
+        Some((commit, branch)) => (
+            Some(commit),
+            branch,
+            Files::DirRepo {
+                path: dir.to_path_buf(),
+            },
+        ),
+        None => (
+            None,
+            None,
+            Files::InPlace {
+                path: dir.to_path_buf(),
+            },
+        ),
+    };
+    Ok(Resolved {
+        text,
+        file_name: path.display().to_string(),
+        commit,
+        branch,
+        files,
+    })
+}
+
+/// The commit and branch checked out in `dir`, when `dir` is the top of a git work tree
+/// with at least one commit (a subdirectory of a repository is used as a plain directory).
+pub(crate) async fn dir_head(dir: &Path) -> Option<(String, Option<String>)> {
+    if !tokio::fs::try_exists(dir.join(".git"))
+        .await
+        .unwrap_or(false)
+    {
+        return None;
+    }
+    let out = tokio::process::Command::new("git")
+        .args(["rev-parse", "HEAD", "--abbrev-ref", "HEAD"])
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .await
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let commit = lines.next()?.trim().to_owned();
+    // Without a commit yet, git echoes `HEAD` back.
+    if commit.len() < 40 || !commit.chars().all(|c| c.is_ascii_hexdigit()) {
+        return None;
+    }
+    let branch = lines
+        .next()
+        .map(str::trim)
+        .filter(|b| !b.is_empty() && *b != "HEAD")
+        .map(str::to_owned);
+    Some((commit, branch))
+}
+
+fn text_of(bytes: Vec<u8>, name: &str) -> Result<String, String> {
+    String::from_utf8(bytes).map_err(|_| format!("`{name}` is not valid UTF-8"))
+}

@@ -1,0 +1,127 @@
+//! A trigger made ready to queue: the job found, the branch chosen, the source read and the
+//! parameters type-checked against the pipeline read from it.
+
+use crate::cause;
+use crate::command::{Command, Enqueue};
+use crate::error::TriggerError;
+use crate::handle::SchedulerHandle;
+use crate::matching::branch_matches;
+use crate::pipeline_info::PipelineInfo;
+use crate::request::TriggerRequest;
+use crate::shared::Shared;
+use crate::source::{self, Resolved};
+use kiln_config::{JobConfig, Source};
+use kiln_model::Document;
+use kiln_store::NewBuild;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Reads the job's source and checks the request against its pipeline.
+pub(crate) async fn prepare(
+    shared: &Shared,
+    req: &TriggerRequest,
+) -> Result<Enqueue, TriggerError> {
+    let job = shared
+        .job(&req.job)
+        .ok_or_else(|| TriggerError::UnknownJob(req.job.clone()))?;
+    let branch = branch_for(&job, req.branch.as_deref())?;
+    let resolved = source::resolve(&shared.git, &job, branch.as_deref(), req.commit.as_deref())
+        .await
+        .map_err(|e| {
+            shared.set_pipeline(job.name.as_str(), Err(e.clone()));
+            TriggerError::Source(format!("job `{}`: {e}", job.name))
+        })?;
+    let params = check_params(shared, &job, &resolved, &req.params)?;
+    Ok(Enqueue {
+        job: job.name.clone(),
+        new: NewBuild {
+            cause: cause::to_stored(&req.cause),
+            params,
+            commit: resolved.commit.clone(),
+            branch: resolved.branch.clone(),
+            queued_at_ms: shared.clock.now_ms(),
+        },
+        resolved: Arc::new(resolved),
+        polled: None,
+    })
+}
+
+/// The branch to build: the job's, or the one asked for when it fits the job.
+fn branch_for(job: &JobConfig, asked: Option<&str>) -> Result<Option<String>, TriggerError> {
+    if matches!(job.source, Source::Dir(_)) {
+        return Ok(None);
+    }
+    let pattern = &job.branch;
+    match asked {
+        Some(b) if branch_matches(pattern, b) => Ok(Some(b.to_owned())),
+        Some(b) => Err(TriggerError::BranchNotMatched {
+            job: job.name.to_string(),
+            branch: b.to_owned(),
+            pattern: pattern.clone(),
+        }),
+        None if job.branch_is_pattern() => Err(TriggerError::BranchRequired {
+            job: job.name.to_string(),
+            pattern: pattern.clone(),
+        }),
+        None => Ok(Some(pattern.clone())),
+    }
+}
+
+/// Loads the pipeline (remembering what it declares for the job) and type-checks the
+/// parameters: the job's configured values, then the request's. An invalid pipeline is
+/// queued all the same: its build fails with the diagnostics in its log.
+fn check_params(
+    shared: &Shared,
+    job: &JobConfig,
+    resolved: &Resolved,
+    given: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, TriggerError> {
+    let (document, diagnostics) = kiln_model::load(&resolved.text);
+    let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+    let pipeline = match document {
+        Some(Document::Declarative(p)) if errors == 0 => Arc::new(*p),
+        _ => {
+            let why = if errors > 0 {
+                format!("`{}` has {errors} error(s)", resolved.file_name)
+            } else {
+                format!("`{}` is not a declarative pipeline", resolved.file_name)
+            };
+            shared.set_pipeline(job.name.as_str(), Err(why));
+            return Ok(given.clone());
+        }
+    };
+    let info = Arc::new(PipelineInfo::of(pipeline.clone()));
+    shared.set_pipeline(job.name.as_str(), Ok(info));
+    let declared = |name: &String| pipeline.parameters.iter().any(|p| p.name.value == *name);
+    let mut params: BTreeMap<String, String> = job
+        .parameters
+        .iter()
+        .filter(|(k, _)| declared(k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    params.extend(given.iter().map(|(k, v)| (k.clone(), v.clone())));
+    kiln_engine::resolve_params(&pipeline, &params).map_err(TriggerError::InvalidParams)?;
+    Ok(params)
+}
+
+/// Reads every job's pipeline in the background (at start and after a reload), so jobs
+/// show their parameters and the pipelines' own triggers are scheduled before a first build.
+pub(crate) fn refresh_all(handle: SchedulerHandle) {
+    tokio::spawn(async move {
+        let config = handle.shared().config();
+        for job in config.jobs.iter().filter(|j| !j.branch_is_pattern()) {
+            let shared = handle.shared();
+            match source::resolve(&shared.git, job, None, None).await {
+                Ok(resolved) => {
+                    // Only the pipeline is wanted here; parameters are not checked.
+                    let _ = check_params(shared, job, &resolved, &BTreeMap::new());
+                }
+                Err(e) => {
+                    tracing::warn!(job = %job.name, error = %e, "cannot read the job's pipeline");
+                    shared.set_pipeline(job.name.as_str(), Err(e));
+                }
+            }
+            handle.send(Command::PipelineRead(job.name.to_string()));
+        }
+    });
+}
