@@ -5,9 +5,14 @@
 //! Every write that returns `Ok` is durable: it survives `kill -9` of the process.
 //! Depends on no other kiln crate.
 
+mod codec;
 mod error;
+mod keys;
+mod migrate;
 mod record;
 mod result;
+mod sled_log;
+mod sled_store;
 mod store;
 
 pub use error::StoreError;
@@ -16,4 +21,5 @@ pub use record::{
     NewBuild, Page, StageRecord, StageState, TestSummary,
 };
 pub use result::{BuildResult, StageOutcome};
+pub use sled_store::SledStore;
 pub use store::Store;

@@ -155,6 +155,29 @@ pub struct BuildRecord {
     pub pending_input: Option<InputRecord>,
 }
 
+impl BuildRecord {
+    /// A new build as `create_build` stores it: `Queued`, no result, no stages yet.
+    pub fn queued(id: BuildRef, new: NewBuild) -> BuildRecord {
+        BuildRecord {
+            id,
+            status: BuildStatus::Queued,
+            result: None,
+            cause: new.cause,
+            params: new.params,
+            commit: new.commit,
+            branch: new.branch,
+            queued_at_ms: new.queued_at_ms,
+            started_at_ms: None,
+            finished_at_ms: None,
+            stages: Vec::new(),
+            tests: None,
+            artifacts: Vec::new(),
+            reason: None,
+            pending_input: None,
+        }
+    }
+}
+
 /// A page of a job's builds, newest first: `before` is an exclusive upper bound on numbers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Page {

@@ -1,1 +1,281 @@
-//! The sled implementation of [`crate::Store`] (being written).
+//! The sled implementation of [`Store`].
+//!
+//! On-disk layout (one sled database in the directory given to [`SledStore::open`]):
+//!
+//! | tree      | key                              | value                              |
+//! |-----------|----------------------------------|------------------------------------|
+//! | `meta`    | `schema_version`                 | JSON number                        |
+//! | `meta`    | `deleting/` build key            | empty: a delete whose log removal is unfinished |
+//! | `jobs`    | job name                         | [`JobRecord`] as JSON              |
+//! | `builds`  | job `0x00` number (BE u64)       | [`BuildRecord`] as JSON            |
+//! | `status`  | status byte + build key          | empty (index for `builds_in`)      |
+//! | `logs`    | build key + offset (BE u64)      | raw log bytes of one chunk         |
+//! | `log_len` | build key                        | JSON number: the log's length      |
+//!
+//! The database uses a segment size of [`SledStore::SEGMENT_BYTES`] (sled fixes it at creation).
+//!
+//! Every write runs as one sled transaction (or batch) and returns after `flush`, so an `Ok`
+//! write survives `kill -9`.
+
+use crate::codec::{abort, backend, decode, encode, from_transaction};
+use crate::keys::{self, ALL_STATUSES, build_key, build_key_of, job_prefix, status_key};
+use crate::migrate;
+use crate::{
+    BuildRecord, BuildRef, BuildStatus, JobName, JobRecord, LogSlice, NewBuild, Page, Store,
+    StoreError,
+};
+use sled::Transactional;
+use std::path::Path;
+
+/// sled's page cache size. sled's default (1 GiB) is far above what kiln needs; builds and log
+/// chunks are read from disk once they fall out of the cache.
+const CACHE_BYTES: u64 = 32 * 1024 * 1024;
+
+/// kiln's embedded store: a sled database in a directory.
+pub struct SledStore {
+    pub(crate) db: sled::Db,
+    pub(crate) meta: sled::Tree,
+    pub(crate) jobs: sled::Tree,
+    pub(crate) builds: sled::Tree,
+    pub(crate) status: sled::Tree,
+    pub(crate) logs: sled::Tree,
+    pub(crate) log_len: sled::Tree,
+    version: u32,
+}
+
+impl SledStore {
+    /// sled's segment (I/O buffer) size, fixed when the database is created: sled refuses to open
+    /// it with another. 2 MiB rather than sled's 512 KiB keeps a leaf of log chunks (up to 16
+    /// chunks of 16 KiB) under sled's blob threshold (a quarter segment), which more than
+    /// doubles durable log ingestion.
+    pub const SEGMENT_BYTES: usize = 2 * 1024 * 1024;
+
+    /// Opens (or creates) the store in `dir`, runs pending schema migrations and finishes any
+    /// delete that a crash interrupted. A store written by a newer kiln is refused with
+    /// [`StoreError::SchemaTooNew`] and left untouched.
+    pub fn open(dir: &Path) -> Result<SledStore, StoreError> {
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(CACHE_BYTES)
+            .segment_size(Self::SEGMENT_BYTES)
+            .open()
+            .map_err(backend)?;
+        let meta = db.open_tree("meta").map_err(backend)?;
+        let found = migrate::stored_version(&meta)?;
+        if found > migrate::CURRENT {
+            return Err(StoreError::SchemaTooNew {
+                found,
+                supported: migrate::CURRENT,
+            });
+        }
+        let tree = |name: &str| db.open_tree(name).map_err(backend);
+        let mut store = SledStore {
+            jobs: tree("jobs")?,
+            builds: tree("builds")?,
+            status: tree("status")?,
+            logs: tree("logs")?,
+            log_len: tree("log_len")?,
+            meta,
+            db,
+            version: found,
+        };
+        store.version = migrate::run(&store, found)?;
+        store.finish_deletes()?;
+        tracing::info!(path = %dir.display(), schema = store.version, "store opened");
+        Ok(store)
+    }
+
+    /// Makes every write so far durable.
+    pub(crate) fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush().map(drop).map_err(backend)
+    }
+
+    /// The highest build number stored for `job` (0 if none).
+    fn last_build_number(&self, job: &JobName) -> Result<u64, StoreError> {
+        let mut end = job_prefix(job);
+        if let Some(sep) = end.last_mut() {
+            *sep = 1;
+        }
+        match self.builds.range(job_prefix(job)..end).next_back() {
+            Some(entry) => {
+                let (key, _) = entry.map_err(backend)?;
+                Ok(keys::trailing_number(&key).unwrap_or(0))
+            }
+            None => Ok(0),
+        }
+    }
+
+    fn decode_build(key: &[u8], bytes: &[u8]) -> Result<BuildRecord, StoreError> {
+        decode("builds", key, bytes)
+    }
+}
+
+impl Store for SledStore {
+    fn schema_version(&self) -> u32 {
+        self.version
+    }
+
+    /// Stores the job record. The stored `last_number` never goes back: it stays at least the
+    /// number already stored or used by a build, so a stale record cannot cause number reuse.
+    fn put_job(&self, job: &JobRecord) -> Result<(), StoreError> {
+        let key = job.name.as_str().as_bytes();
+        let last_built = self.last_build_number(&job.name)?;
+        self.jobs
+            .transaction(|jobs| {
+                let mut record = job.clone();
+                record.last_number = record.last_number.max(last_built);
+                if let Some(bytes) = jobs.get(key)? {
+                    // A corrupt stored record is replaced: this is how an operator repairs it.
+                    if let Ok(stored) = decode::<JobRecord>("jobs", key, &bytes) {
+                        record.last_number = record.last_number.max(stored.last_number);
+                    }
+                }
+                jobs.insert(key, encode(&record).map_err(abort)?)?;
+                Ok(())
+            })
+            .map_err(from_transaction)?;
+        self.flush()
+    }
+
+    fn get_job(&self, name: &JobName) -> Result<Option<JobRecord>, StoreError> {
+        let key = name.as_str().as_bytes();
+        match self.jobs.get(key).map_err(backend)? {
+            Some(bytes) => decode("jobs", key, &bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn list_jobs(&self) -> Result<Vec<JobRecord>, StoreError> {
+        self.jobs
+            .iter()
+            .map(|entry| {
+                let (key, bytes) = entry.map_err(backend)?;
+                decode("jobs", &key, &bytes)
+            })
+            .collect()
+    }
+
+    fn create_build(&self, job: &JobName, new: NewBuild) -> Result<BuildRecord, StoreError> {
+        let job_key = job.as_str().as_bytes();
+        let last_built = self.last_build_number(job)?;
+        let build = (&self.jobs, &self.builds, &self.status)
+            .transaction(|(jobs, builds, status)| {
+                let mut record = match jobs.get(job_key)? {
+                    Some(bytes) => decode::<JobRecord>("jobs", job_key, &bytes).map_err(abort)?,
+                    None => JobRecord {
+                        name: job.clone(),
+                        last_number: 0,
+                        meta: Default::default(),
+                    },
+                };
+                let number = record.last_number.max(last_built) + 1;
+                record.last_number = number;
+                let id = BuildRef {
+                    job: job.clone(),
+                    number,
+                };
+                let build = BuildRecord::queued(id, new.clone());
+                let bk = build_key(job, number);
+                jobs.insert(job_key, encode(&record).map_err(abort)?)?;
+                builds.insert(bk.as_slice(), encode(&build).map_err(abort)?)?;
+                status.insert(status_key(BuildStatus::Queued, &bk), &[])?;
+                Ok(build)
+            })
+            .map_err(from_transaction)?;
+        self.flush()?;
+        Ok(build)
+    }
+
+    fn update_build(&self, build: &BuildRecord) -> Result<(), StoreError> {
+        let bk = build_key_of(&build.id);
+        let value = encode(build)?;
+        (&self.builds, &self.status)
+            .transaction(|(builds, status)| {
+                if builds.get(bk.as_slice())?.is_none() {
+                    return Err(abort(StoreError::NoSuchBuild(build.id.to_string())));
+                }
+                builds.insert(bk.as_slice(), value.as_slice())?;
+                // The old status is not decoded, so a corrupt record can still be overwritten.
+                for other in ALL_STATUSES.iter().filter(|s| **s != build.status) {
+                    status.remove(status_key(*other, &bk))?;
+                }
+                status.insert(status_key(build.status, &bk), &[])?;
+                Ok(())
+            })
+            .map_err(from_transaction)?;
+        self.flush()
+    }
+
+    fn get_build(&self, id: &BuildRef) -> Result<Option<BuildRecord>, StoreError> {
+        let bk = build_key_of(id);
+        match self.builds.get(&bk).map_err(backend)? {
+            Some(bytes) => Self::decode_build(&bk, &bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn list_builds(&self, job: &JobName, page: Page) -> Result<Vec<BuildRecord>, StoreError> {
+        if page.limit == 0 {
+            return Ok(Vec::new());
+        }
+        let start = build_key(job, 0);
+        let end = match page.before {
+            Some(before) => build_key(job, before),
+            None => {
+                let mut end = job_prefix(job);
+                if let Some(sep) = end.last_mut() {
+                    *sep = 1;
+                }
+                end
+            }
+        };
+        self.builds
+            .range(start..end)
+            .rev()
+            .take(page.limit)
+            .map(|entry| {
+                let (key, bytes) = entry.map_err(backend)?;
+                Self::decode_build(&key, &bytes)
+            })
+            .collect()
+    }
+
+    fn builds_in(&self, states: &[BuildStatus]) -> Result<Vec<BuildRecord>, StoreError> {
+        let mut found = Vec::new();
+        for state in ALL_STATUSES.iter().filter(|s| states.contains(s)) {
+            for entry in self.status.scan_prefix([keys::status_tag(*state)]) {
+                let (key, _) = entry.map_err(backend)?;
+                let bk = &key[1..];
+                match self.builds.get(bk).map_err(backend)? {
+                    Some(bytes) => found.push(Self::decode_build(bk, &bytes)?),
+                    None => tracing::warn!(
+                        key = %keys::describe("status", &key),
+                        "status index entry without a build"
+                    ),
+                }
+            }
+        }
+        found.sort_by(|a, b| (a.queued_at_ms, &a.id).cmp(&(b.queued_at_ms, &b.id)));
+        Ok(found)
+    }
+
+    fn delete_build(&self, id: &BuildRef) -> Result<(), StoreError> {
+        self.delete(id)
+    }
+
+    fn append_log(&self, id: &BuildRef, bytes: &[u8]) -> Result<u64, StoreError> {
+        self.append(id, bytes)
+    }
+
+    fn read_log(&self, id: &BuildRef, offset: u64, max: usize) -> Result<LogSlice, StoreError> {
+        self.read(id, offset, max)
+    }
+}
+
+impl std::fmt::Debug for SledStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SledStore")
+            .field("schema_version", &self.version)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,166 @@
+//! Build logs in [`SledStore`]: append-only chunks keyed by offset, and build deletion (which
+//! removes the log).
+
+use crate::codec::{abort, backend, corrupt, decode, encode, from_transaction};
+use crate::keys::{ALL_STATUSES, build_key_of, chunk_key, chunk_offset, status_key};
+use crate::{BuildRef, LogSlice, SledStore, StoreError};
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionalTree};
+
+/// The largest chunk stored under one key. An append larger than this is split into several
+/// chunks written in the same transaction. Keeping chunks small keeps sled's leaf pages small
+/// (a leaf holds up to 16 entries and is rewritten whole when consolidated).
+pub(crate) const CHUNK_MAX: usize = 16 * 1024;
+
+/// Prefix of `meta` keys marking a deleted build whose log chunks may still be on disk.
+const DELETING: &[u8] = b"deleting/";
+
+impl SledStore {
+    /// Appends `bytes` as one transaction (chunks + new length) followed by one flush.
+    pub(crate) fn append(&self, id: &BuildRef, bytes: &[u8]) -> Result<u64, StoreError> {
+        let bk = build_key_of(id);
+        let end = (&self.builds, &self.logs, &self.log_len)
+            .transaction(|(builds, logs, lens)| {
+                if builds.get(bk.as_slice())?.is_none() {
+                    return Err(abort(StoreError::NoSuchBuild(id.to_string())));
+                }
+                let start = stored_len(lens, &bk)?;
+                let mut offset = start;
+                for piece in bytes.chunks(CHUNK_MAX) {
+                    logs.insert(chunk_key(&bk, offset), piece)?;
+                    offset += piece.len() as u64;
+                }
+                if offset != start {
+                    lens.insert(bk.as_slice(), encode(&offset).map_err(abort)?)?;
+                }
+                Ok(offset)
+            })
+            .map_err(from_transaction)?;
+        if !bytes.is_empty() {
+            self.flush()?;
+        }
+        Ok(end)
+    }
+
+    /// Up to `max` bytes from `offset`, assembled across chunks.
+    pub(crate) fn read(
+        &self,
+        id: &BuildRef,
+        offset: u64,
+        max: usize,
+    ) -> Result<LogSlice, StoreError> {
+        let bk = build_key_of(id);
+        if !self.builds.contains_key(&bk).map_err(backend)? {
+            return Err(StoreError::NoSuchBuild(id.to_string()));
+        }
+        let end = match self.log_len.get(&bk).map_err(backend)? {
+            Some(v) => decode::<u64>("log_len", &bk, &v)?,
+            None => 0,
+        };
+        let want_end = end.min(offset.saturating_add(max as u64));
+        let mut out = Vec::new();
+        if offset < want_end {
+            out.reserve((want_end - offset) as usize);
+            // The chunk holding `offset` is the last one starting at or before it.
+            let first = match self
+                .logs
+                .range(chunk_key(&bk, 0)..=chunk_key(&bk, offset))
+                .next_back()
+            {
+                Some(entry) => entry.map_err(backend)?.0.to_vec(),
+                None => chunk_key(&bk, 0),
+            };
+            // Where the next chunk must start: chunks tile the log without gaps.
+            let mut next: Option<u64> = None;
+            for entry in self.logs.range(first..chunk_key(&bk, want_end)) {
+                let (key, chunk) = entry.map_err(backend)?;
+                let start = chunk_offset(&key).unwrap_or(0);
+                if next.is_some_and(|n| n != start) || (next.is_none() && start > offset) {
+                    return Err(corrupt(
+                        "logs",
+                        &key,
+                        "log chunk does not start where the previous one ended",
+                    ));
+                }
+                let chunk_end = start + chunk.len() as u64;
+                next = Some(chunk_end);
+                let lo = offset.max(start) - start;
+                let hi = want_end.min(chunk_end).saturating_sub(start);
+                if lo < hi {
+                    out.extend_from_slice(&chunk[lo as usize..hi as usize]);
+                }
+            }
+            if out.len() as u64 != want_end - offset {
+                return Err(corrupt("logs", &bk, "log chunks are missing"));
+            }
+        }
+        Ok(LogSlice {
+            offset,
+            bytes: out,
+            end,
+        })
+    }
+
+    /// Removes the build, its index entries and its log length in one transaction (so readers
+    /// see it gone at once), then its log chunks; a `meta` marker makes `open` finish the chunk
+    /// removal if the process dies in between.
+    pub(crate) fn delete(&self, id: &BuildRef) -> Result<(), StoreError> {
+        let bk = build_key_of(id);
+        let marker = [DELETING, bk.as_slice()].concat();
+        (&self.builds, &self.status, &self.log_len, &self.meta)
+            .transaction(|(builds, status, lens, meta)| {
+                if builds.remove(bk.as_slice())?.is_none() {
+                    return Err(abort(StoreError::NoSuchBuild(id.to_string())));
+                }
+                for state in ALL_STATUSES {
+                    status.remove(status_key(state, &bk))?;
+                }
+                lens.remove(bk.as_slice())?;
+                meta.insert(marker.as_slice(), &[])?;
+                Ok(())
+            })
+            .map_err(from_transaction)?;
+        self.remove_chunks(&bk, &marker)?;
+        self.flush()
+    }
+
+    /// Finishes deletes that a crash interrupted (see [`SledStore::delete`]).
+    pub(crate) fn finish_deletes(&self) -> Result<(), StoreError> {
+        let markers: Vec<sled::IVec> = self
+            .meta
+            .scan_prefix(DELETING)
+            .keys()
+            .collect::<Result<_, _>>()
+            .map_err(backend)?;
+        for marker in &markers {
+            let bk = &marker[DELETING.len()..];
+            tracing::info!(key = %crate::keys::describe("logs", bk), "finishing an interrupted build delete");
+            self.remove_chunks(bk, marker)?;
+        }
+        if !markers.is_empty() {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn remove_chunks(&self, bk: &[u8], marker: &[u8]) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for key in self.logs.scan_prefix(bk).keys() {
+            batch.remove(key.map_err(backend)?);
+        }
+        self.logs.apply_batch(batch).map_err(backend)?;
+        self.meta.remove(marker).map_err(backend)?;
+        Ok(())
+    }
+}
+
+/// The stored log length of a build, inside a transaction.
+fn stored_len(
+    lens: &TransactionalTree,
+    bk: &[u8],
+) -> Result<u64, ConflictableTransactionError<StoreError>> {
+    match lens.get(bk)? {
+        Some(v) => decode::<u64>("log_len", bk, &v).map_err(abort),
+        None => Ok(0),
+    }
+}

@@ -1,0 +1,336 @@
+//! SledStore against hand-made databases: corrupt values, schema versions and migrations,
+//! interrupted deletes. These tests write sled directly with the documented layout.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use kiln_store::{BuildRef, BuildStatus, JobName, NewBuild, Page, SledStore, Store, StoreError};
+use std::path::Path;
+
+fn build_key(job: &str, number: u64) -> Vec<u8> {
+    [job.as_bytes(), &[0], &number.to_be_bytes()].concat()
+}
+
+fn id(job: &str, number: u64) -> BuildRef {
+    BuildRef {
+        job: JobName::new(job).unwrap(),
+        number,
+    }
+}
+
+/// Opens the store's sled database directly (the store must be closed).
+fn raw(dir: &Path) -> sled::Db {
+    sled::Config::new()
+        .path(dir)
+        .segment_size(kiln_store::SledStore::SEGMENT_BYTES)
+        .open()
+        .unwrap()
+}
+
+/// A store with one job `a` and builds a#1 (queued) and a#2 (running, log "hello").
+fn store_with_builds(dir: &Path) {
+    let store = SledStore::open(dir).unwrap();
+    let job = JobName::new("a").unwrap();
+    store.create_build(&job, NewBuild::default()).unwrap();
+    let mut b2 = store.create_build(&job, NewBuild::default()).unwrap();
+    b2.status = BuildStatus::Running;
+    store.update_build(&b2).unwrap();
+    store.append_log(&b2.id, b"hello").unwrap();
+}
+
+#[test]
+fn corrupt_values_are_reported_not_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    store_with_builds(dir.path());
+    {
+        let db = raw(dir.path());
+        db.open_tree("builds")
+            .unwrap()
+            .insert(build_key("a", 2), &b"{not json"[..])
+            .unwrap();
+        db.open_tree("jobs")
+            .unwrap()
+            .insert("a", &b"[]"[..])
+            .unwrap();
+        db.open_tree("log_len")
+            .unwrap()
+            .insert(build_key("a", 2), &b"\"x\""[..])
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let store = SledStore::open(dir.path()).unwrap();
+    let corrupt_key = |r: Result<_, StoreError>| match r {
+        Err(StoreError::Corrupt { key, .. }) => key,
+        other => panic!("expected Corrupt, got {:?}", other.map(|_| ())),
+    };
+    assert_eq!(
+        corrupt_key(store.get_build(&id("a", 2)).map(drop)),
+        "builds/a#2"
+    );
+    assert_eq!(
+        corrupt_key(store.builds_in(&[BuildStatus::Running]).map(drop)),
+        "builds/a#2"
+    );
+    assert_eq!(
+        corrupt_key(
+            store
+                .list_builds(
+                    &JobName::new("a").unwrap(),
+                    Page {
+                        before: None,
+                        limit: 5
+                    }
+                )
+                .map(drop)
+        ),
+        "builds/a#2"
+    );
+    assert_eq!(
+        corrupt_key(store.get_job(&JobName::new("a").unwrap()).map(drop)),
+        "jobs/a"
+    );
+    assert_eq!(corrupt_key(store.list_jobs().map(drop)), "jobs/a");
+    assert_eq!(
+        corrupt_key(store.read_log(&id("a", 2), 0, 10).map(drop)),
+        "log_len/a#2"
+    );
+    assert_eq!(
+        corrupt_key(store.append_log(&id("a", 2), b"x").map(drop)),
+        "log_len/a#2"
+    );
+    // Good records next to the corrupt ones still read.
+    assert_eq!(
+        store.get_build(&id("a", 1)).unwrap().unwrap().status,
+        BuildStatus::Queued
+    );
+    let err = store.get_build(&id("a", 2)).unwrap_err().to_string();
+    assert_eq!(err, "stored record `builds/a#2` is corrupt");
+}
+
+#[test]
+fn a_corrupt_build_can_be_overwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    store_with_builds(dir.path());
+    {
+        let db = raw(dir.path());
+        db.open_tree("builds")
+            .unwrap()
+            .insert(build_key("a", 1), &b"garbage"[..])
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let store = SledStore::open(dir.path()).unwrap();
+    let mut repaired = kiln_store::BuildRecord::queued(id("a", 1), NewBuild::default());
+    repaired.status = BuildStatus::Finished;
+    store.update_build(&repaired).unwrap();
+    assert_eq!(store.get_build(&id("a", 1)).unwrap(), Some(repaired));
+    assert!(store.builds_in(&[BuildStatus::Queued]).unwrap().is_empty());
+}
+
+#[test]
+fn a_log_with_a_missing_chunk_is_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = {
+        let store = SledStore::open(dir.path()).unwrap();
+        let b = store
+            .create_build(&JobName::new("a").unwrap(), NewBuild::default())
+            .unwrap()
+            .id;
+        for part in ["abc", "def", "ghi"] {
+            store.append_log(&b, part.as_bytes()).unwrap();
+        }
+        b
+    };
+    {
+        let db = raw(dir.path());
+        let chunk = [build_key("a", 1), 3u64.to_be_bytes().to_vec()].concat();
+        db.open_tree("logs").unwrap().remove(chunk).unwrap();
+        db.flush().unwrap();
+    }
+    let store = SledStore::open(dir.path()).unwrap();
+    assert_eq!(store.read_log(&b, 0, 3).unwrap().bytes, b"abc");
+    assert_eq!(store.read_log(&b, 6, 3).unwrap().bytes, b"ghi");
+    for (offset, max) in [(0, 9), (2, 3), (4, 1)] {
+        let err = store.read_log(&b, offset, max).unwrap_err();
+        assert!(
+            matches!(err, StoreError::Corrupt { .. }),
+            "{offset}/{max}: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_new_store_is_at_the_current_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    assert_eq!(store.schema_version(), 1);
+    drop(store);
+    let db = raw(dir.path());
+    assert_eq!(
+        db.open_tree("meta")
+            .unwrap()
+            .get("schema_version")
+            .unwrap()
+            .unwrap(),
+        &b"1"[..]
+    );
+}
+
+/// Version 0: builds, jobs and logs written without a version key, a status index or log lengths.
+#[test]
+fn migrates_a_version_0_store() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = raw(dir.path());
+        let jobs = db.open_tree("jobs").unwrap();
+        let builds = db.open_tree("builds").unwrap();
+        let logs = db.open_tree("logs").unwrap();
+        jobs.insert("a", &br#"{"name":"a","last_number":3}"#[..])
+            .unwrap();
+        for (n, status) in [(1, "finished"), (2, "running"), (3, "queued")] {
+            let record = serde_json::json!({
+                "id": {"job": "a", "number": n}, "status": status, "result": null,
+                "cause": "v0", "params": {}, "commit": null, "branch": null, "queued_at_ms": n,
+                "started_at_ms": null, "finished_at_ms": null, "stages": [], "tests": null,
+                "artifacts": [], "reason": null, "pending_input": null,
+            });
+            builds
+                .insert(build_key("a", n), serde_json::to_vec(&record).unwrap())
+                .unwrap();
+        }
+        logs.insert(
+            [build_key("a", 2), 0u64.to_be_bytes().to_vec()].concat(),
+            &b"line 1\n"[..],
+        )
+        .unwrap();
+        logs.insert(
+            [build_key("a", 2), 7u64.to_be_bytes().to_vec()].concat(),
+            &b"line 2\n"[..],
+        )
+        .unwrap();
+        db.flush().unwrap();
+    }
+    let store = SledStore::open(dir.path()).unwrap();
+    assert_eq!(store.schema_version(), 1);
+    let ids = |states: &[BuildStatus]| -> Vec<u64> {
+        store
+            .builds_in(states)
+            .unwrap()
+            .iter()
+            .map(|b| b.id.number)
+            .collect()
+    };
+    assert_eq!(ids(&[BuildStatus::Running]), [2]);
+    assert_eq!(ids(&[BuildStatus::Queued, BuildStatus::Running]), [2, 3]);
+    assert_eq!(ids(&[BuildStatus::Finished]), [1]);
+    assert_eq!(store.read_log(&id("a", 2), 0, 100).unwrap().end, 14);
+    assert_eq!(store.append_log(&id("a", 2), b"line 3\n").unwrap(), 21);
+    assert_eq!(
+        store.read_log(&id("a", 2), 0, 100).unwrap().bytes,
+        b"line 1\nline 2\nline 3\n"
+    );
+    assert_eq!(
+        store
+            .create_build(&JobName::new("a").unwrap(), NewBuild::default())
+            .unwrap()
+            .id
+            .number,
+        4
+    );
+    drop(store);
+    // A second open finds version 1 and runs nothing.
+    assert_eq!(SledStore::open(dir.path()).unwrap().schema_version(), 1);
+}
+
+#[test]
+fn refuses_a_newer_schema_and_leaves_it_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    store_with_builds(dir.path());
+    {
+        let db = raw(dir.path());
+        db.open_tree("meta")
+            .unwrap()
+            .insert("schema_version", &b"7"[..])
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let err = SledStore::open(dir.path()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::SchemaTooNew {
+                found: 7,
+                supported: 1
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "store schema version 7 is newer than this kiln understands (1)"
+    );
+    let db = raw(dir.path());
+    assert_eq!(
+        db.open_tree("meta")
+            .unwrap()
+            .get("schema_version")
+            .unwrap()
+            .unwrap(),
+        &b"7"[..]
+    );
+    assert_eq!(db.open_tree("builds").unwrap().len(), 2);
+}
+
+#[test]
+fn a_corrupt_schema_version_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = raw(dir.path());
+        db.open_tree("meta")
+            .unwrap()
+            .insert("schema_version", &b"one"[..])
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let err = SledStore::open(dir.path()).unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Corrupt { key, .. } if key == "meta/schema_version"),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn open_finishes_an_interrupted_delete() {
+    let dir = tempfile::tempdir().unwrap();
+    store_with_builds(dir.path());
+    {
+        // The state right after the delete transaction and before the chunks were removed.
+        let db = raw(dir.path());
+        db.open_tree("builds")
+            .unwrap()
+            .remove(build_key("a", 2))
+            .unwrap();
+        db.open_tree("log_len")
+            .unwrap()
+            .remove(build_key("a", 2))
+            .unwrap();
+        db.open_tree("status")
+            .unwrap()
+            .remove([&b"R"[..], &build_key("a", 2)].concat())
+            .unwrap();
+        let marker = [&b"deleting/"[..], &build_key("a", 2)].concat();
+        db.open_tree("meta")
+            .unwrap()
+            .insert(marker, &b""[..])
+            .unwrap();
+        db.flush().unwrap();
+    }
+    drop(SledStore::open(dir.path()).unwrap());
+    let db = raw(dir.path());
+    assert_eq!(db.open_tree("logs").unwrap().len(), 0);
+    assert_eq!(
+        db.open_tree("meta")
+            .unwrap()
+            .scan_prefix("deleting/")
+            .count(),
+        0
+    );
+}
