@@ -22,6 +22,12 @@ pub trait Executor: Send + Sync {
     /// A short name for logs and messages, e.g. `local` or `pod kiln-build-42/maven`.
     fn describe(&self) -> String;
 
+    /// Whether [`ProcessSpec::container`] chooses where a process runs (a pod's containers).
+    /// The default is false: the executor has one place and ignores it.
+    fn runs_in_containers(&self) -> bool {
+        false
+    }
+
     /// Starts a process. Its output arrives through the returned handle; dropping the handle
     /// stops the process.
     async fn spawn(&self, spec: ProcessSpec) -> Result<ProcessHandle, ExecError>;

@@ -12,6 +12,9 @@ pub struct ProcessSpec {
     pub cwd: PathBuf,
     /// Bytes written to the process's stdin, which is then closed (empty: /dev/null).
     pub stdin: Vec<u8>,
+    /// The container to run in, for executors with several (a Kubernetes pod); `None` is the
+    /// executor's default. Executors without containers ignore it.
+    pub container: Option<String>,
 }
 
 impl ProcessSpec {
@@ -21,6 +24,7 @@ impl ProcessSpec {
             env: BTreeMap::new(),
             cwd: PathBuf::from("."),
             stdin: Vec::new(),
+            container: None,
         }
     }
 
@@ -36,6 +40,11 @@ impl ProcessSpec {
 
     pub fn stdin(mut self, bytes: Vec<u8>) -> Self {
         self.stdin = bytes;
+        self
+    }
+
+    pub fn container(mut self, container: Option<String>) -> Self {
+        self.container = container;
         self
     }
 }

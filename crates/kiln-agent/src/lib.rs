@@ -1,0 +1,23 @@
+//! The kiln agent: a small program that runs in every step container of a build pod, runs the
+//! processes and file operations the controller asks for, and keeps each process's output in a
+//! file on the shared volume so a lost connection or a restarted controller loses nothing.
+//!
+//! [`protocol`] is the wire protocol, the single source of truth for both sides; the
+//! controller side lives in kiln-kube. This crate must stay small and must not depend on kube,
+//! k8s-openapi or any kiln crate other than kiln-executor (whose process runner it reuses, so
+//! a step behaves the same on a laptop and in a pod).
+
+mod agent;
+mod cli;
+mod failure;
+mod files;
+pub mod handshake;
+mod output_log;
+pub mod protocol;
+mod runner;
+mod session;
+
+pub use agent::{Agent, AgentConfig, TOKEN_ENV};
+pub use cli::{CliError, Options, main_with_args};
+pub use output_log::Ended;
+pub use runner::{connect_address, dial, listen};

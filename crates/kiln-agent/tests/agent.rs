@@ -1,0 +1,391 @@
+//! The agent end to end over TCP: handshake, spawn, output, re-attach, never run twice, kill,
+//! file operations; in process (port 0) and once as the real binary.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use kiln_agent::handshake::{HandshakeError, greet};
+use kiln_agent::protocol::{Frame, KillMode, Message, read_frame, write_frame};
+use kiln_agent::{Agent, AgentConfig};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+
+const TOKEN: &str = "s3cret-token";
+
+struct Fixture {
+    address: String,
+    dir: tempfile::TempDir,
+    task: tokio::task::JoinHandle<()>,
+    agent: Arc<Agent>,
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        self.agent.kill_all();
+        self.task.abort();
+    }
+}
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::Builder::new()
+        .prefix("kiln-agent-test-")
+        .tempdir()
+        .unwrap();
+    std::fs::create_dir_all(dir.path().join("run")).unwrap();
+    std::fs::create_dir_all(dir.path().join("ws")).unwrap();
+    let env = BTreeMap::from([
+        ("PATH".to_owned(), "/usr/local/bin:/usr/bin:/bin".to_owned()),
+        ("FROM_CONTAINER".to_owned(), "image-env".to_owned()),
+        ("KILN_AGENT_TOKEN".to_owned(), TOKEN.to_owned()),
+    ]);
+    let agent = Agent::new(
+        AgentConfig {
+            container: "main".into(),
+            token: TOKEN.into(),
+            workspace: dir.path().join("ws"),
+            run_dir: dir.path().join("run"),
+            kill_grace: Duration::from_secs(1),
+        },
+        env,
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let task = tokio::spawn(kiln_agent::listen(Arc::clone(&agent), listener));
+    Fixture {
+        address,
+        dir,
+        task,
+        agent,
+    }
+}
+
+async fn connect(address: &str) -> TcpStream {
+    let mut stream = TcpStream::connect(address).await.unwrap();
+    greet(&mut stream, TOKEN, "main").await.unwrap();
+    stream
+}
+
+async fn send(stream: &mut TcpStream, message: Message, payload: &[u8]) {
+    write_frame(stream, &Frame::with_payload(message, payload.to_vec()))
+        .await
+        .unwrap();
+}
+
+async fn recv(stream: &mut TcpStream) -> Frame {
+    tokio::time::timeout(Duration::from_secs(10), read_frame(stream))
+        .await
+        .expect("an answer within 10 s")
+        .unwrap()
+        .expect("an open connection")
+}
+
+fn spawn_msg(id: &str, script: &str) -> Message {
+    Message::Spawn {
+        id: id.into(),
+        argv: vec!["sh".into(), "-c".into(), script.into()],
+        env: BTreeMap::from([("STEP".to_owned(), "yes".to_owned())]),
+        cwd: ".".into(),
+    }
+}
+
+/// Reads output frames of `id` until its exit; returns (output, exit code).
+async fn until_exit(stream: &mut TcpStream, id: &str) -> (String, Option<i32>, Option<i32>) {
+    let mut out = String::new();
+    loop {
+        let frame = recv(stream).await;
+        match frame.message {
+            Message::Output { id: i, .. } if i == id => {
+                out.push_str(&String::from_utf8_lossy(&frame.payload))
+            }
+            Message::Exit {
+                id: i,
+                code,
+                signal,
+            } if i == id => return (out, code, signal),
+            Message::Started { .. } => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn wrong_token_and_wrong_container_are_rejected() {
+    let f = fixture().await;
+    let mut s = TcpStream::connect(&f.address).await.unwrap();
+    let err = greet(&mut s, "nope", "main").await.unwrap_err();
+    assert!(
+        matches!(err, HandshakeError::Rejected(ref r) if r == "wrong token"),
+        "{err}"
+    );
+    let mut s = TcpStream::connect(&f.address).await.unwrap();
+    let err = greet(&mut s, TOKEN, "other").await.unwrap_err();
+    assert!(err.to_string().contains("serves container `main`"), "{err}");
+}
+
+#[tokio::test]
+async fn spawn_streams_output_with_container_and_step_env_then_exit() {
+    let f = fixture().await;
+    let mut s = connect(&f.address).await;
+    send(
+        &mut s,
+        spawn_msg(
+            "p1",
+            "echo $FROM_CONTAINER $STEP ${KILN_AGENT_TOKEN:-hidden}; pwd; echo err >&2; exit 3",
+        ),
+        b"",
+    )
+    .await;
+    let (out, code, _) = until_exit(&mut s, "p1").await;
+    let ws = f.dir.path().join("ws").canonicalize().unwrap();
+    assert_eq!(
+        out,
+        format!("image-env yes hidden\n{}\nerr\n", ws.display())
+    );
+    assert_eq!(code, Some(3));
+    let file = f.dir.path().join("run/p1.out");
+    assert!(file.exists(), "output kept on the shared volume");
+    assert!(f.dir.path().join("run/p1.exit").exists());
+}
+
+#[tokio::test]
+async fn reattach_resumes_at_the_offset_and_a_known_id_is_never_run_twice() {
+    let f = fixture().await;
+    let marker = f.dir.path().join("ws/runs");
+    let script = format!(
+        "echo run >> {}; echo one; sleep 0.3; echo two",
+        marker.display()
+    );
+    let mut s = connect(&f.address).await;
+    send(&mut s, spawn_msg("p2", &script), b"").await;
+    // Read the first line, then drop the connection mid-process.
+    loop {
+        let frame = recv(&mut s).await;
+        if let Message::Output { offset, .. } = frame.message {
+            assert_eq!((offset, frame.payload.as_slice()), (0, b"one\n".as_slice()));
+            break;
+        }
+    }
+    drop(s);
+    let mut s = connect(&f.address).await;
+    send(
+        &mut s,
+        Message::Attach {
+            id: "p2".into(),
+            from_offset: 4,
+        },
+        b"",
+    )
+    .await;
+    let (out, code, _) = until_exit(&mut s, "p2").await;
+    assert_eq!((out.as_str(), code), ("two\n", Some(0)));
+    // The same id again: answered with the known process, from offset 0, not run again.
+    send(&mut s, spawn_msg("p2", &script), b"").await;
+    let frame = recv(&mut s).await;
+    assert!(
+        matches!(frame.message, Message::Started { known: true, .. }),
+        "{:?}",
+        frame.message
+    );
+    let (out, _, _) = until_exit(&mut s, "p2").await;
+    assert_eq!(out, "one\ntwo\n");
+    assert_eq!(std::fs::read_to_string(&marker).unwrap(), "run\n");
+}
+
+#[tokio::test]
+async fn kill_terminates_the_whole_process_group() {
+    let f = fixture().await;
+    let pidfile = f.dir.path().join("ws/child.pid");
+    let mut s = connect(&f.address).await;
+    let script = format!(
+        "sleep 30 & echo $! > {}; echo started; wait",
+        pidfile.display()
+    );
+    send(&mut s, spawn_msg("p3", &script), b"").await;
+    loop {
+        if let Message::Output { .. } = recv(&mut s).await.message {
+            break;
+        }
+    }
+    send(
+        &mut s,
+        Message::Kill {
+            id: "p3".into(),
+            mode: KillMode::Terminate,
+        },
+        b"",
+    )
+    .await;
+    let (_, code, signal) = until_exit(&mut s, "p3").await;
+    assert_eq!((code, signal), (None, Some(15)));
+    let child: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let gone = (0..50).any(|_| {
+        std::thread::sleep(Duration::from_millis(20));
+        !Path::new(&format!("/proc/{child}")).exists()
+            || std::fs::read_to_string(format!("/proc/{child}/stat"))
+                .unwrap_or_default()
+                .contains(") Z ")
+    });
+    assert!(
+        gone,
+        "the background child {child} was killed with its group"
+    );
+}
+
+#[tokio::test]
+async fn file_operations_chunk_large_files_and_report_missing_ones() {
+    let f = fixture().await;
+    let mut s = connect(&f.address).await;
+    let big: Vec<u8> = (0..2_500_000_u32).map(|i| (i % 251) as u8).collect();
+    let chunks: Vec<&[u8]> = big.chunks(kiln_agent::protocol::FILE_CHUNK).collect();
+    for (i, c) in chunks.iter().enumerate() {
+        let m = Message::WriteFile {
+            req: 1,
+            path: "d/big.bin".into(),
+            first: i == 0,
+            last: i + 1 == chunks.len(),
+        };
+        send(&mut s, m, c).await;
+    }
+    assert_eq!(recv(&mut s).await.message, Message::Done { req: 1 });
+    send(
+        &mut s,
+        Message::ReadFile {
+            req: 2,
+            path: "d/big.bin".into(),
+        },
+        b"",
+    )
+    .await;
+    let mut back = Vec::new();
+    let mut frames = 0;
+    loop {
+        let frame = recv(&mut s).await;
+        let Message::FileChunk { req: 2, last } = frame.message else {
+            panic!("{:?}", frame.message)
+        };
+        back.extend_from_slice(&frame.payload);
+        frames += 1;
+        if last {
+            break;
+        }
+    }
+    assert_eq!(back, big);
+    assert!(frames >= 3, "sent in chunks");
+    send(
+        &mut s,
+        Message::ListFiles {
+            req: 3,
+            dir: ".".into(),
+            includes: vec!["**/*.bin".into()],
+            excludes: vec![],
+        },
+        b"",
+    )
+    .await;
+    let Message::FileList { entries, .. } = recv(&mut s).await.message else {
+        panic!()
+    };
+    assert_eq!(entries.len(), 1);
+    assert_eq!(
+        (entries[0].path.as_str(), entries[0].size),
+        ("d/big.bin", big.len() as u64)
+    );
+    send(
+        &mut s,
+        Message::Exists {
+            req: 4,
+            path: "d/nope".into(),
+        },
+        b"",
+    )
+    .await;
+    assert_eq!(
+        recv(&mut s).await.message,
+        Message::ExistsResult {
+            req: 4,
+            exists: false
+        }
+    );
+    send(
+        &mut s,
+        Message::ReadFile {
+            req: 5,
+            path: "d/nope".into(),
+        },
+        b"",
+    )
+    .await;
+    match recv(&mut s).await.message {
+        Message::Failed {
+            req: Some(5),
+            failure: kiln_agent::protocol::Failure::Io { io_kind, .. },
+            ..
+        } => assert_eq!(io_kind, "NotFound"),
+        other => panic!("{other:?}"),
+    }
+    send(
+        &mut s,
+        Message::DeleteDir {
+            req: 6,
+            path: "d".into(),
+        },
+        b"",
+    )
+    .await;
+    assert_eq!(recv(&mut s).await.message, Message::Done { req: 6 });
+    assert!(!f.dir.path().join("ws/d").exists());
+}
+
+#[tokio::test]
+async fn the_binary_installs_itself_and_serves_on_the_port_it_reports() {
+    use tokio::io::AsyncBufReadExt;
+    let dir = tempfile::Builder::new()
+        .prefix("kiln-agent-bin-")
+        .tempdir()
+        .unwrap();
+    let installed = dir.path().join("bin/kiln-agent");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_kiln-agent"))
+        .args(["--install", installed.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut child = tokio::process::Command::new(&installed)
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--container",
+            "main",
+            "--workspace",
+        ])
+        .arg(dir.path())
+        .arg("--run-dir")
+        .arg(dir.path().join("run"))
+        .env("KILN_AGENT_TOKEN", TOKEN)
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let address = loop {
+        let line = lines
+            .next_line()
+            .await
+            .unwrap()
+            .expect("the agent reports its address");
+        if let Some(rest) = line.split("address=").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    let mut s = connect(&address).await;
+    send(&mut s, spawn_msg("b1", "echo from-binary"), b"").await;
+    let (out, code, _) = until_exit(&mut s, "b1").await;
+    assert_eq!((out.as_str(), code), ("from-binary\n", Some(0)));
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+}
