@@ -7,8 +7,22 @@ pub fn plan(pipeline: &Pipeline) -> Plan {
     let mut b = Builder { nodes: Vec::new() };
     let top_agent = describe_agent(&pipeline.agent);
     let roots = b.sequence(&pipeline.stages, None, &[], &top_agent, &[], true);
+    // The plan keeps the pipeline-level parts; the stages live on in the nodes.
+    let head = Pipeline {
+        preamble: pipeline.preamble.clone(),
+        agent: pipeline.agent.clone(),
+        environment: pipeline.environment.clone(),
+        options: pipeline.options.clone(),
+        parameters: pipeline.parameters.clone(),
+        triggers: pipeline.triggers.clone(),
+        tools: pipeline.tools.clone(),
+        libraries: pipeline.libraries.clone(),
+        stages: Vec::new(),
+        post: pipeline.post.clone(),
+        span: pipeline.span,
+    };
     Plan {
-        pipeline: pipeline.clone(),
+        pipeline: head,
         nodes: b.nodes,
         roots,
     }

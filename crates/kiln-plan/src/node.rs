@@ -15,7 +15,7 @@ impl NodeId {
 #[derive(Clone, Debug, Serialize)]
 pub struct Plan {
     /// The pipeline-level parts the engine needs (agent, environment, options, post, ...);
-    /// its `stages` are what `nodes` was built from.
+    /// its `stages` are empty: they live on as `nodes`.
     #[serde(skip)]
     pub pipeline: Pipeline,
     pub nodes: Vec<PlanNode>,
