@@ -119,7 +119,26 @@ fn step_overhead() {
     let _ = Path::new(kiln);
 }
 
+fn phases() {
+    let text = large_pipeline(10_000);
+    let t = Instant::now();
+    let (file, _) = kiln_syntax::parse(&text);
+    let parse = t.elapsed();
+    let t = Instant::now();
+    let (doc, _) = kiln_model::lower(&file);
+    let lower = t.elapsed();
+    let t = Instant::now();
+    if let Some(kiln_model::Document::Declarative(p)) = doc {
+        let _ = kiln_plan::plan(&p);
+    }
+    let plan = t.elapsed();
+    println!("phases: parse {parse:?}, lower {lower:?}, plan {plan:?}");
+}
+
 fn main() {
+    phases();
     front_end();
-    step_overhead();
+    if std::env::var_os("KILN_BENCH_FRONT_ONLY").is_none() {
+        step_overhead();
+    }
 }
