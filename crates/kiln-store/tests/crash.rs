@@ -10,8 +10,11 @@
 use kiln_store::{BuildRef, BuildStatus, JobName, NewBuild, Page, SledStore, Store};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
 
 const WRITER_ENV: &str = "KILN_STORE_CRASH_WRITER";
 const JOBS: [&str; 2] = ["alpha", "beta"];
@@ -25,15 +28,26 @@ fn main() {
     }
     let dir = tempfile::tempdir().unwrap();
     let mut acked = Acked::default();
-    // Kill after this many acknowledgements; every round reopens the store the last one crashed.
-    for kill_after in [1, 7, 40, 150, 400] {
-        let lines = run_and_kill(dir.path(), kill_after);
+    // Every round reopens the store the previous round crashed. Kills after a count of
+    // acknowledgements land just after a known write; kills after a time land anywhere.
+    let kills = [
+        Kill::AfterAcks(1),
+        Kill::AfterAcks(7),
+        Kill::AfterAcks(40),
+        Kill::AfterMillis(25),
+        Kill::AfterAcks(150),
+        Kill::AfterMillis(120),
+        Kill::AfterAcks(400),
+        Kill::AfterMillis(300),
+    ];
+    for kill in kills {
+        let lines = run_and_kill(dir.path(), kill);
         for line in &lines {
             acked.record(line);
         }
         verify(dir.path(), &acked);
         println!(
-            "crash: killed after {kill_after} acks ({} lines read): all acknowledged writes present",
+            "crash: killed {kill:?} ({} acks): all acknowledged writes present",
             lines.len()
         );
     }
@@ -101,28 +115,35 @@ fn content(id: &BuildRef, offset: u64) -> u8 {
     }
 }
 
-/// Kills the writer when dropped, so a failing parent leaves no process behind.
-struct Writer(Child);
-
-impl Drop for Writer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+/// When the parent sends SIGKILL.
+#[derive(Clone, Copy, Debug)]
+enum Kill {
+    AfterAcks(usize),
+    AfterMillis(u64),
 }
 
-/// Starts a writer on `dir`, sends it SIGKILL after `kill_after` acknowledgements and returns
-/// every complete line it printed (including the ones printed before the kill landed).
-fn run_and_kill(dir: &Path, kill_after: usize) -> Vec<String> {
-    let mut writer = Writer(
-        Command::new(std::env::current_exe().unwrap())
-            .env(WRITER_ENV, dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap(),
-    );
-    let stdout = writer.0.stdout.take().unwrap();
+/// Starts a writer on `dir`, sends it SIGKILL as `kill` says and returns every complete line it
+/// printed (including the ones printed before the kill landed).
+fn run_and_kill(dir: &Path, kill: Kill) -> Vec<String> {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .env(WRITER_ENV, dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    // The killer thread owns the child: it kills it when told, at its deadline, or when the
+    // parent stops reading (also on a panic), and reaps it.
+    let (kill_now, told) = mpsc::channel::<()>();
+    let deadline = match kill {
+        Kill::AfterMillis(ms) => Duration::from_millis(ms),
+        Kill::AfterAcks(_) => Duration::from_secs(120),
+    };
+    let killer = std::thread::spawn(move || {
+        let _ = told.recv_timeout(deadline);
+        child.kill().unwrap(); // SIGKILL on Unix.
+        child.wait().unwrap()
+    });
     let mut lines = Vec::new();
     let mut reader = BufReader::new(stdout);
     let mut line = String::new();
@@ -132,20 +153,24 @@ fn run_and_kill(dir: &Path, kill_after: usize) -> Vec<String> {
             lines.push(line.trim_end().to_string());
         }
         line.clear();
-        if lines.len() == kill_after {
-            writer.0.kill().unwrap(); // SIGKILL on Unix.
+        if matches!(kill, Kill::AfterAcks(n) if n == lines.len()) {
+            let _ = kill_now.send(());
         }
     }
-    let status = writer.0.wait().unwrap();
-    assert!(
-        lines.len() >= kill_after,
-        "the writer exited ({status}) before {kill_after} acks"
-    );
+    drop(kill_now);
+    let status = killer.join().unwrap();
     assert_eq!(
-        std::os::unix::process::ExitStatusExt::signal(&status),
+        status.signal(),
         Some(9),
-        "writer was not killed: {status}"
+        "the writer was not killed: {status}"
     );
+    if let Kill::AfterAcks(n) = kill {
+        assert!(
+            lines.len() >= n,
+            "the writer acknowledged only {} writes",
+            lines.len()
+        );
+    }
     lines
 }
 
