@@ -108,4 +108,10 @@ impl Config {
     pub fn loopback_only(&self) -> bool {
         self.server.tokens.is_empty()
     }
+
+    /// Whether the server may listen on `addr` (e.g. from `--listen`): any address with
+    /// tokens configured, only a loopback one without.
+    pub fn listen_allowed(&self, addr: &SocketAddr) -> bool {
+        !self.loopback_only() || addr.ip().is_loopback()
+    }
 }

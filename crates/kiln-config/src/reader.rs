@@ -129,7 +129,9 @@ impl<'n> Fields<'n> {
     /// Reports every key that is not a known one.
     pub fn finish(self, ctx: &mut Ctx) {
         for (k, _, name) in &self.entries {
-            if self.known.contains(&name.as_str()) {
+            // Top-level `x-...` keys hold YAML anchors for reuse, as in docker-compose.
+            let extension = self.path.is_empty() && name.starts_with("x-");
+            if extension || self.known.contains(&name.as_str()) {
                 continue;
             }
             let mut d = Diagnostic::error("unknown-key", format!("unknown key `{name}`"));

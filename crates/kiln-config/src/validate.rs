@@ -28,7 +28,7 @@ pub(crate) fn check(cfg: &Config, places: &Places) -> Vec<Diagnostic> {
             .with_primary(up.span, label),
         );
     }
-    if cfg.loopback_only() && !cfg.server.listen.ip().is_loopback() {
+    if !cfg.listen_allowed(&cfg.server.listen) {
         let d = Diagnostic::error(
             "open-listen",
             format!(

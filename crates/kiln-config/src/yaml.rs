@@ -94,7 +94,11 @@ pub(crate) fn parse_tree(text: &str) -> Result<Node, Diagnostic> {
     if text.trim().is_empty() || only_comments(text) {
         return Ok(Node::empty());
     }
-    match serde_saphyr::from_str::<Option<Node>>(text) {
+    // Duplicate keys reach the tree so `Fields` can report both places.
+    let options = serde_saphyr::options! {
+        duplicate_keys: serde_saphyr::DuplicateKeyPolicy::PassThrough,
+    };
+    match serde_saphyr::from_str_with_options::<Option<Node>>(text, options) {
         Ok(Some(node)) => Ok(node),
         Ok(None) => Ok(Node::empty()),
         Err(err) => Err(syntax_diagnostic(text, &err)),

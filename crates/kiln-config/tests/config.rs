@@ -344,6 +344,33 @@ error: could not load kiln.yaml: 1 error
 }
 
 #[test]
+fn duplicate_keys_show_both_places() {
+    check(
+        "server:\n  listen: 127.0.0.1:1\n  listen: 127.0.0.1:2\n",
+        "error: duplicate key `listen`
+  --> kiln.yaml:3:3
+   |
+ 2 |   listen: 127.0.0.1:1
+   |   ------ first written here
+ 3 |   listen: 127.0.0.1:2
+   |   ^^^^^^ written again here
+
+error: could not load kiln.yaml: 1 error
+",
+    );
+}
+
+#[test]
+fn anchors_in_extension_keys_can_be_reused() {
+    let cfg = ok(
+        "x-job: &job\n  repo: /srv/git/app\n  concurrency: 3\njobs:\n  - { <<: *job, name: a }\n  - { <<: *job, name: b, branch: dev }\n",
+    );
+    assert_eq!(cfg.jobs.len(), 2);
+    assert_eq!(cfg.jobs[1].concurrency, 3);
+    assert_eq!(cfg.jobs[1].branch, "dev");
+}
+
+#[test]
 fn yaml_syntax_errors_are_diagnostics() {
     check(
         "jobs:\n  - name: [a\n",
