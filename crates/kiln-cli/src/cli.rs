@@ -17,6 +17,20 @@ pub enum Command {
     Plan(PlanArgs),
     /// Run a pipeline on this machine, with the current directory as the workspace.
     Run(RunArgs),
+    /// Start the kiln server (embedded defaults without --config).
+    Server(ServerArgs),
+    /// List the server's jobs with their last build.
+    Jobs(ClientArgs),
+    /// Start a build of a job on the server.
+    Trigger(TriggerArgs),
+    /// List builds of a job (or the last build of every job).
+    Builds(BuildsArgs),
+    /// Print a build's log (`-f` follows it live).
+    Logs(LogsArgs),
+    /// Cancel a queued or running build.
+    Cancel(BuildArgs),
+    /// Approve (or `--abort`) a build waiting at an `input` step.
+    Approve(ApproveArgs),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -84,4 +98,103 @@ pub struct RunArgs {
     pub build_number: u64,
     #[arg(long, value_enum, default_value = "auto")]
     pub color: ColorChoice,
+}
+
+#[derive(Args, Debug)]
+pub struct ServerArgs {
+    /// The configuration file (YAML); without it, the embedded defaults.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Listen on this address instead of `server.listen` (port 0 picks a free port).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Keep state here instead of `server.data_dir`.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum OutputFormat {
+    Human,
+    Json,
+}
+
+/// How client commands reach the server. The token comes from `KILN_TOKEN` only, so it never
+/// shows in process listings.
+#[derive(Args, Debug, Clone)]
+pub struct ClientArgs {
+    /// The server's URL.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "KILN_SERVER",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub server: String,
+    #[arg(long, value_enum, default_value = "human")]
+    pub output: OutputFormat,
+}
+
+#[derive(Args, Debug)]
+pub struct TriggerArgs {
+    /// The job to build.
+    pub job: String,
+    /// A build parameter, `NAME=VALUE` (repeatable).
+    #[arg(short = 'p', long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+    /// The branch to build (for jobs whose branch is a pattern).
+    #[arg(long)]
+    pub branch: Option<String>,
+    /// Stream the log and exit with the build's result (0 only for SUCCESS).
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct BuildsArgs {
+    /// The job; without it, the last build of every job.
+    pub job: Option<String>,
+    /// How many builds to show (at most 100).
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct LogsArgs {
+    /// The build, `JOB#N`.
+    #[arg(value_name = "JOB#N")]
+    pub build: String,
+    /// Follow the log live and exit with the build's result (0 only for SUCCESS).
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct BuildArgs {
+    /// The build, `JOB#N`.
+    #[arg(value_name = "JOB#N")]
+    pub build: String,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct ApproveArgs {
+    /// The build, `JOB#N`.
+    #[arg(value_name = "JOB#N")]
+    pub build: String,
+    /// Abort the build instead of approving.
+    #[arg(long)]
+    pub abort: bool,
+    /// A value for the input's parameters, `NAME=VALUE` (repeatable).
+    #[arg(short = 'p', long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+    #[command(flatten)]
+    pub client: ClientArgs,
 }

@@ -1,15 +1,24 @@
-//! The `kiln` binary: `kiln lint`, `kiln plan` and `kiln run` for Jenkinsfile-style pipelines.
+//! The `kiln` binary: `kiln lint`, `kiln plan` and `kiln run` for Jenkinsfile-style pipelines,
+//! `kiln server`, and the client commands against a server (`jobs`, `trigger`, `builds`, `logs`,
+//! `cancel`, `approve`).
 //!
-//! Exit codes: 0 success, 1 failure (invalid pipeline, failed build), 2 usage errors.
+//! Exit codes: 0 success, 1 failure (invalid pipeline or configuration, failed build), 2 usage
+//! errors and unreachable servers.
 
 mod cli;
+mod client;
 mod credentials;
+mod follow;
 mod input;
 mod lint;
 mod load;
 mod plan_cmd;
+mod remote_build;
+mod remote_list;
 mod run;
 mod run_output;
+mod server_cmd;
+mod sse;
 
 use clap::Parser;
 use cli::{Cli, Command};
@@ -22,6 +31,13 @@ fn main() -> ExitCode {
         Command::Lint(args) => lint::lint(&args),
         Command::Plan(args) => plan_cmd::plan(&args),
         Command::Run(args) => run::run(args),
+        Command::Server(args) => server_cmd::server(args),
+        Command::Jobs(args) => remote_list::jobs(&args),
+        Command::Builds(args) => remote_list::builds(&args),
+        Command::Trigger(args) => remote_build::trigger(&args),
+        Command::Logs(args) => remote_build::logs(&args),
+        Command::Cancel(args) => remote_build::cancel(&args),
+        Command::Approve(args) => remote_build::approve(&args),
     };
     match result {
         Ok(code) => code,

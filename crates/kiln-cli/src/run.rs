@@ -124,7 +124,7 @@ async fn execute(
 }
 
 /// `-p NAME=VALUE` pairs.
-fn parse_params(raw: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+pub(crate) fn parse_params(raw: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
     for p in raw {
         let Some((k, v)) = p.split_once('=') else {

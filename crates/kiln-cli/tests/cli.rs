@@ -1,5 +1,7 @@
 //! End-to-end tests of the real `kiln` binary.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -1,0 +1,110 @@
+//! Following a build's log live over server-sent events, resuming from the last byte seen when
+//! the connection drops (e.g. the server restarts), until the build's `end` event.
+
+use crate::client::{Client, HttpError};
+use crate::sse::SseReader;
+use anyhow::{Context as _, bail};
+use serde_json::Value;
+use std::io::{BufReader, Write};
+use std::time::{Duration, Instant};
+
+/// How long to keep reconnecting to a server that went away.
+const RECONNECT_FOR: Duration = Duration::from_secs(300);
+
+/// How a followed build ended.
+#[derive(Debug)]
+pub struct FollowEnd {
+    /// `SUCCESS`, `FAILURE`, ... (None if the server did not say).
+    pub result: Option<String>,
+    pub reason: Option<String>,
+}
+
+impl FollowEnd {
+    /// 0 only for SUCCESS, 1 for any other result (as `kiln run`).
+    pub fn exit_code(&self) -> std::process::ExitCode {
+        if self.result.as_deref() == Some("SUCCESS") {
+            std::process::ExitCode::SUCCESS
+        } else {
+            std::process::ExitCode::from(1)
+        }
+    }
+}
+
+/// Streams the log of `job#number` from `offset` to `out` until the build ends.
+pub fn follow(
+    client: &Client,
+    job: &str,
+    number: u64,
+    mut offset: u64,
+    out: &mut dyn Write,
+) -> anyhow::Result<FollowEnd> {
+    let path = format!("/jobs/{job}/builds/{number}/log/stream?offset={offset}");
+    let mut failing_since: Option<Instant> = None;
+    let mut delay = Duration::from_millis(100);
+    loop {
+        let before = offset;
+        match read_stream(client, &path, &mut offset, out) {
+            Ok(Some(end)) => return Ok(end),
+            Ok(None) => {}
+            Err(err) if err.downcast_ref::<HttpError>().is_some() => return Err(err),
+            Err(err) => tracing::debug!(error = %format!("{err:#}"), "log stream interrupted"),
+        }
+        if offset > before {
+            // Progress was made on that connection: start the back-off afresh.
+            failing_since = None;
+            delay = Duration::from_millis(100);
+        }
+        let since = *failing_since.get_or_insert_with(|| {
+            eprintln!("kiln: lost the connection to the server; reconnecting (from byte {offset})");
+            Instant::now()
+        });
+        if since.elapsed() > RECONNECT_FOR {
+            bail!(
+                "the server did not come back within {} s",
+                RECONNECT_FOR.as_secs()
+            );
+        }
+        std::thread::sleep(delay);
+        delay = (delay * 2).min(Duration::from_secs(2));
+    }
+}
+
+/// Reads one connection's events; `Ok(Some)` at the build's end, `Ok(None)` if the stream
+/// ended early (to reconnect).
+fn read_stream(
+    client: &Client,
+    path: &str,
+    offset: &mut u64,
+    out: &mut dyn Write,
+) -> anyhow::Result<Option<FollowEnd>> {
+    let body = client.open_stream(path, Some(*offset))?;
+    let mut events = SseReader::new(BufReader::new(body));
+    while let Some(event) = events.next_event()? {
+        match event.event.as_str() {
+            "log" => {
+                let text: String = serde_json::from_str(&event.data)
+                    .context("a log event is not a JSON string")?;
+                out.write_all(text.as_bytes())?;
+                out.flush()?;
+                if let Some(id) = event.id.and_then(|i| i.parse::<u64>().ok()) {
+                    *offset = id;
+                }
+            }
+            "end" => {
+                let end: Value = serde_json::from_str(&event.data).unwrap_or(Value::Null);
+                if let Some(text) = end.get("text").and_then(Value::as_str) {
+                    out.write_all(text.as_bytes())?;
+                }
+                out.flush()?;
+                let field = |k: &str| end.get(k).and_then(Value::as_str).map(str::to_owned);
+                return Ok(Some(FollowEnd {
+                    result: field("result"),
+                    reason: field("reason"),
+                }));
+            }
+            "error" => bail!("the server could not read the log: {}", event.data),
+            _ => {}
+        }
+    }
+    Ok(None)
+}

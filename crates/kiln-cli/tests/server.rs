@@ -1,0 +1,511 @@
+//! End-to-end tests of `kiln server` and the client commands: the real binary on 127.0.0.1
+//! (port 0), a temporary data directory and git repositories made here.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const KILN: &str = env!("CARGO_BIN_EXE_kiln");
+const TOKEN: &str = "e2e-admin-token";
+
+/// A running `kiln server`, killed (and reaped) when dropped.
+struct Server {
+    child: Child,
+    url: String,
+    addr: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    /// Starts the server on `listen` and waits for its `listening on` line.
+    fn start(env: &Env, listen: &str, extra_env: &[(&str, &str)]) -> Server {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(env.root.join("server.log"))
+            .unwrap();
+        let mut cmd = Command::new(KILN);
+        cmd.args(["server", "--config"])
+            .arg(&env.config)
+            .args(["--listen", listen, "--data-dir"])
+            .arg(env.root.join("data"))
+            .env("KILN_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log));
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut url = None;
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                url = Some(rest.split_whitespace().next().unwrap().to_string());
+                break;
+            }
+        }
+        let Some(url) = url else {
+            let _ = child.kill();
+            let _ = child.wait();
+            let log = std::fs::read_to_string(env.root.join("server.log")).unwrap_or_default();
+            panic!("the server did not start:\n{log}");
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        let addr = url.trim_start_matches("http://").to_string();
+        Server { child, url, addr }
+    }
+
+    fn kill_9(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+/// A test's directory: a git repository of pipelines and the server configuration.
+struct Env {
+    root: PathBuf,
+    config: PathBuf,
+    repo_url: String,
+    commit: String,
+    _dir: tempfile::TempDir,
+}
+
+const PIPELINES: &[(&str, &str)] = &[
+    (
+        "ok.Jenkinsfile",
+        "pipeline {\n  agent any\n  parameters { string(name: 'WHO', defaultValue: 'world') }\n  stages { stage('Hi') { steps { echo \"hello ${params.WHO}\" } } }\n}\n",
+    ),
+    (
+        "fail.Jenkinsfile",
+        "pipeline {\n  agent any\n  stages { stage('Boom') { steps { sh 'echo about to fail; exit 3' } } }\n}\n",
+    ),
+    (
+        "slow.Jenkinsfile",
+        "pipeline {\n  agent any\n  stages { stage('Slow') { steps { sh 'for i in $(seq 1 200); do echo line $i; sleep 0.05; done' } } }\n}\n",
+    ),
+    (
+        "gate.Jenkinsfile",
+        "pipeline {\n  agent any\n  stages { stage('Gate') { steps { input message: 'Deploy?'\n echo 'deployed' } } }\n}\n",
+    ),
+];
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+impl Env {
+    /// Jobs `ok`, `fail`, `slow`, `gate` (one pipeline each) and `signed` (= ok, with a webhook
+    /// secret); `extra` is appended to each job's YAML.
+    fn new(extra_jobs: &str) -> Env {
+        let dir = tempfile::Builder::new()
+            .prefix("kiln-e2e-")
+            .tempdir()
+            .unwrap();
+        let root = dir.path().to_path_buf();
+        let repo = root.join("repo");
+        std::fs::create_dir_all(&repo).unwrap();
+        git(&repo, &["init", "-q", "-b", "main"]);
+        for (name, text) in PIPELINES {
+            std::fs::write(repo.join(name), text).unwrap();
+        }
+        git(&repo, &["add", "."]);
+        git(&repo, &["commit", "-q", "-m", "pipelines"]);
+        let commit = git(&repo, &["rev-parse", "HEAD"]);
+        let repo_url = format!("file://{}", repo.display());
+        let mut yaml = format!(
+            "server:\n  tokens:\n    - {{name: e2e, token: {TOKEN}, role: admin}}\n    - {{name: viewer, token: view-only, role: read}}\njobs:\n"
+        );
+        for job in ["ok", "fail", "slow", "gate"] {
+            yaml.push_str(&format!(
+                "  - name: {job}\n    repo: {repo_url}\n    jenkinsfile: {job}.Jenkinsfile\n"
+            ));
+        }
+        yaml.push_str(&format!(
+            "  - name: signed\n    repo: {repo_url}\n    jenkinsfile: ok.Jenkinsfile\n    webhook_secret: hook-secret\n"
+        ));
+        yaml.push_str(extra_jobs);
+        let config = root.join("kiln.yaml");
+        std::fs::write(&config, yaml).unwrap();
+        Env {
+            root,
+            config,
+            repo_url,
+            commit,
+            _dir: dir,
+        }
+    }
+}
+
+/// Runs a client command against `server`.
+fn kiln(server: &Server, args: &[&str]) -> Output {
+    Command::new(KILN)
+        .args(args)
+        .env("KILN_SERVER", &server.url)
+        .env("KILN_TOKEN", TOKEN)
+        .env_remove("KILN_LOG")
+        .output()
+        .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+fn api(server: &Server, path: &str) -> Value {
+    let mut r = agent()
+        .get(&format!("{}/api/v1{path}", server.url))
+        .header("authorization", &format!("Bearer {TOKEN}"))
+        .call()
+        .unwrap();
+    serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap()
+}
+
+fn api_post(server: &Server, path: &str, body: &Value) -> (u16, Value) {
+    let mut r = agent()
+        .post(&format!("{}{path}", server.url))
+        .header("authorization", &format!("Bearer {TOKEN}"))
+        .header("content-type", "application/json")
+        .send(body.to_string())
+        .unwrap();
+    let status = r.status().as_u16();
+    (
+        status,
+        serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap_or(Value::Null),
+    )
+}
+
+/// Polls until `check` holds (at most a minute: a bound, not a timing assertion).
+fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
+    for _ in 0..600 {
+        if check() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("gave up waiting for {what}");
+}
+
+fn build(server: &Server, job: &str, n: u64) -> Value {
+    api(server, &format!("/jobs/{job}/builds/{n}"))
+}
+
+#[test]
+fn trigger_with_follow_streams_the_log_and_exits_with_the_result() {
+    let env = Env::new("");
+    let server = Server::start(&env, "127.0.0.1:0", &[]);
+    let out = kiln(&server, &["trigger", "ok", "-p", "WHO=kiln", "--follow"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    let first = stdout.lines().next().unwrap();
+    assert_eq!(first, format!("ok#1 {}/jobs/ok/1", server.url));
+    assert!(stdout.contains("hello kiln"), "{stdout}");
+    assert!(stdout.trim_end().ends_with("Finished: SUCCESS"), "{stdout}");
+
+    let out = kiln(&server, &["trigger", "fail", "--follow"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("about to fail"), "{stdout}");
+    assert!(stdout.trim_end().ends_with("Finished: FAILURE"), "{stdout}");
+
+    let out = kiln(&server, &["builds", "ok", "--output", "json"]);
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed["builds"][0]["id"], "ok#1");
+    assert_eq!(listed["builds"][0]["result"], "SUCCESS");
+    let out = kiln(&server, &["logs", "ok#1"]);
+    assert!(text(&out.stdout).contains("hello kiln"));
+
+    let out = kiln(&server, &["trigger", "ok", "-p", "NOPE=1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("NOPE"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn client_commands_need_a_token_with_the_right_role() {
+    let env = Env::new("");
+    let server = Server::start(&env, "127.0.0.1:0", &[]);
+    let out = Command::new(KILN)
+        .args(["jobs"])
+        .env("KILN_SERVER", &server.url)
+        .env_remove("KILN_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("authentication required"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = Command::new(KILN)
+        .args(["trigger", "ok"])
+        .env("KILN_SERVER", &server.url)
+        .env("KILN_TOKEN", "view-only")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("needs `trigger`"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = kiln(&server, &["jobs"]);
+    assert!(
+        text(&out.stdout).contains("signed"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn webhooks_build_when_signed_and_refuse_bad_signatures() {
+    let env = Env::new("");
+    let server = Server::start(&env, "127.0.0.1:0", &[]);
+    let payload = json!({
+        "ref": "refs/heads/main",
+        "after": env.commit,
+        "repository": { "clone_url": env.repo_url },
+        "sender": { "login": "octo" },
+    })
+    .to_string();
+    let send = |signature: &str| {
+        let mut r = agent()
+            .post(&format!("{}/hooks/github", server.url))
+            .header("x-github-event", "push")
+            .header("x-hub-signature-256", signature)
+            .send(payload.clone())
+            .unwrap();
+        (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
+    };
+    let (status, body) = send(&kiln_server::hooks::signature::github_sign(
+        "wrong",
+        payload.as_bytes(),
+    ));
+    assert_eq!(status, 403, "{body}");
+    assert!(!body.contains("hook-secret"));
+    let (status, body) = send(&kiln_server::hooks::signature::github_sign(
+        "hook-secret",
+        payload.as_bytes(),
+    ));
+    assert_eq!(status, 202, "{body}");
+    assert!(body.contains("signed#1"), "{body}");
+    let out = kiln(&server, &["logs", "signed#1", "-f"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    let b = build(&server, "signed", 1);
+    assert_eq!(b["commit"], env.commit.as_str());
+    assert!(
+        b["cause"].as_str().unwrap().contains("GitHub push by octo"),
+        "{b}"
+    );
+    let listed = api(&server, "/jobs/signed/builds");
+    assert_eq!(
+        listed["builds"].as_array().unwrap().len(),
+        1,
+        "the badly signed push must not build"
+    );
+}
+
+#[test]
+fn cron_triggers_build_when_the_clock_passes_the_schedule() {
+    let env = Env::new("");
+    let yaml = std::fs::read_to_string(&env.config).unwrap();
+    let yaml = yaml.replace(
+        "jenkinsfile: ok.Jenkinsfile\n    webhook_secret",
+        "jenkinsfile: ok.Jenkinsfile\n    triggers: {cron: '*/5 * * * *'}\n    webhook_secret",
+    );
+    std::fs::write(&env.config, yaml).unwrap();
+    let server = Server::start(&env, "127.0.0.1:0", &[("KILN_MANUAL_CLOCK", "1")]);
+    assert_eq!(
+        api(&server, "/jobs/signed/builds")["builds"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+    let (status, body) = api_post(
+        &server,
+        "/api/v1/admin/clock",
+        &json!({ "advance_secs": 360 }),
+    );
+    assert_eq!(status, 200, "{body}");
+    wait_for("a timer build", || {
+        !api(&server, "/jobs/signed/builds")["builds"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    });
+    let out = kiln(&server, &["logs", "signed#1", "-f"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert_eq!(build(&server, "signed", 1)["cause"], "Started by timer");
+}
+
+#[test]
+fn cancel_stops_a_running_build() {
+    let env = Env::new("");
+    let server = Server::start(&env, "127.0.0.1:0", &[]);
+    let out = kiln(&server, &["trigger", "slow"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    wait_for("the build to print", || {
+        build(&server, "slow", 1)["status"] == "running"
+    });
+    let out = kiln(&server, &["cancel", "slow#1"]);
+    assert_eq!(
+        text(&out.stdout),
+        "cancelled slow#1\n",
+        "{}",
+        text(&out.stderr)
+    );
+    let out = kiln(&server, &["logs", "slow#1", "--follow"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout).trim_end().ends_with("Finished: ABORTED"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(build(&server, "slow", 1)["result"], "ABORTED");
+}
+
+#[test]
+fn input_is_answered_through_the_cli() {
+    let env = Env::new("");
+    let server = Server::start(&env, "127.0.0.1:0", &[]);
+    for (n, args, result) in [(1, vec![], "SUCCESS"), (2, vec!["--abort"], "ABORTED")] {
+        assert!(kiln(&server, &["trigger", "gate"]).status.success());
+        wait_for("the input", || {
+            build(&server, "gate", n)["status"] == "waiting_for_input"
+        });
+        assert_eq!(
+            build(&server, "gate", n)["pending_input"]["message"],
+            "Deploy?"
+        );
+        let id = format!("gate#{n}");
+        let mut approve = vec!["approve", id.as_str()];
+        approve.extend(args.iter().copied());
+        let out = kiln(&server, &approve);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let out = kiln(&server, &["logs", &id, "-f"]);
+        let log = text(&out.stdout);
+        assert!(
+            log.trim_end().ends_with(&format!("Finished: {result}")),
+            "{log}"
+        );
+        assert_eq!(log.contains("deployed"), result == "SUCCESS", "{log}");
+    }
+}
+
+#[test]
+fn kill_9_mid_build_keeps_every_line_seen_and_aborts_the_build() {
+    let env = Env::new("");
+    let mut server = Server::start(&env, "127.0.0.1:0", &[]);
+    assert!(kiln(&server, &["trigger", "slow"]).status.success());
+    let mut follower = Command::new(KILN)
+        .args(["logs", "slow#1", "-f"])
+        .env("KILN_SERVER", &server.url)
+        .env("KILN_TOKEN", TOKEN)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let seen = Arc::new(Mutex::new(String::new()));
+    let reader = {
+        let seen = seen.clone();
+        let mut out = follower.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = out.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                seen.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        })
+    };
+    let _reap = ChildGuard(&mut follower);
+    wait_for("twenty lines", || {
+        seen.lock().unwrap().contains("line 20\n")
+    });
+    server.kill_9();
+    let before_kill: Vec<String> = {
+        let s = seen.lock().unwrap();
+        s.lines()
+            .filter(|l| l.contains("line "))
+            .map(str::to_owned)
+            .collect()
+    };
+    assert!(before_kill.len() >= 20);
+    let addr = server.addr.clone();
+    drop(server);
+    let server = Server::start(&env, &addr, &[]);
+    let b = build(&server, "slow", 1);
+    assert_eq!(b["result"], "ABORTED", "{b}");
+    assert_eq!(b["reason"], "controller restarted", "{b}");
+    let out = kiln(&server, &["logs", "slow#1"]);
+    let stored = text(&out.stdout);
+    for line in &before_kill {
+        assert!(
+            stored.lines().any(|l| l == line),
+            "`{line}` was seen but is not stored:\n{stored}"
+        );
+    }
+    assert!(stored.trim_end().ends_with("Finished: ABORTED"), "{stored}");
+    // The follower reconnects to the restarted server and ends with the build.
+    drop(_reap);
+    reader.join().unwrap();
+    let followed = seen.lock().unwrap().clone();
+    assert_eq!(followed, stored, "the follower resumed where it stopped");
+}
+
+/// Waits for a client process (or kills it) when dropped.
+struct ChildGuard<'a>(&'a mut Child);
+
+impl Drop for ChildGuard<'_> {
+    fn drop(&mut self) {
+        for _ in 0..300 {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

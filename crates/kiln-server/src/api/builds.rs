@@ -1,0 +1,165 @@
+//! A job's builds: the paginated list, one build, its tests and artifacts.
+
+use super::dto;
+use super::extract::{ApiPath, ApiQuery};
+use super::jobs::{find_build, known_job};
+use crate::{ApiError, AppState};
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::Response;
+use kiln_store::Page;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::path::{Component, Path, PathBuf};
+
+/// The largest page of builds.
+pub const MAX_LIMIT: usize = 100;
+const DEFAULT_LIMIT: usize = 20;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    before: Option<u64>,
+    limit: Option<usize>,
+}
+
+/// `GET /api/v1/jobs/{job}/builds?before=N&limit=M`: newest first; `next_before` is the
+/// `before` of the next page (null on the last page).
+pub async fn list(
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let job = known_job(&state, &name)?;
+    let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
+    if limit == 0 || limit > MAX_LIMIT {
+        return Err(ApiError::BadRequest(format!(
+            "`limit` must be between 1 and {MAX_LIMIT}, not {limit}"
+        )));
+    }
+    let page = Page {
+        before: q.before,
+        limit,
+    };
+    let store = state.store_arc();
+    let job2 = job.clone();
+    let records = tokio::task::spawn_blocking(move || store.list_builds(&job2, page))
+        .await
+        .map_err(ApiError::internal)??;
+    let settings = state.settings();
+    let view = state.scheduler().job(job.as_str());
+    let next_before = match records.last() {
+        Some(last) if records.len() == limit && last.id.number > 1 => Some(last.id.number),
+        _ => None,
+    };
+    let builds: Vec<_> = records
+        .iter()
+        .map(|r| dto::build(r, &settings, view.as_ref()))
+        .collect();
+    Ok(Json(
+        json!({ "builds": builds, "next_before": next_before }),
+    ))
+}
+
+/// `GET /api/v1/jobs/{job}/builds/{n}`.
+pub async fn show(
+    State(state): State<AppState>,
+    ApiPath((name, number)): ApiPath<(String, u64)>,
+) -> Result<Json<Value>, ApiError> {
+    let record = find_build(&state, &name, number)?;
+    let view = state.scheduler().job(&name);
+    let dto = dto::build(&record, &state.settings(), view.as_ref());
+    serde_json::to_value(dto)
+        .map(Json)
+        .map_err(ApiError::internal)
+}
+
+/// `GET /api/v1/jobs/{job}/builds/{n}/tests`: the build's test summary (null without `junit`).
+pub async fn tests(
+    State(state): State<AppState>,
+    ApiPath((name, number)): ApiPath<(String, u64)>,
+) -> Result<Json<Value>, ApiError> {
+    let record = find_build(&state, &name, number)?;
+    Ok(Json(
+        json!({ "id": record.id.to_string(), "tests": record.tests }),
+    ))
+}
+
+/// `GET /api/v1/jobs/{job}/builds/{n}/artifacts`: the archived files with their URLs.
+pub async fn artifacts(
+    State(state): State<AppState>,
+    ApiPath((name, number)): ApiPath<(String, u64)>,
+) -> Result<Json<Value>, ApiError> {
+    let record = find_build(&state, &name, number)?;
+    let base = format!(
+        "{}/api/v1/jobs/{name}/builds/{number}/artifacts",
+        state.settings().external_url
+    );
+    let files: Vec<Value> = record
+        .artifacts
+        .iter()
+        .map(|a| json!({ "path": a.path, "size": a.size, "url": format!("{base}/{}", a.path) }))
+        .collect();
+    Ok(Json(
+        json!({ "id": record.id.to_string(), "artifacts": files }),
+    ))
+}
+
+/// `GET /api/v1/jobs/{job}/builds/{n}/artifacts/{*path}`: one archived file's bytes.
+pub async fn artifact(
+    State(state): State<AppState>,
+    ApiPath((name, number, path)): ApiPath<(String, u64, String)>,
+) -> Result<Response, ApiError> {
+    let record = find_build(&state, &name, number)?;
+    let relative = safe_relative(&path)?;
+    let root = state.build_dir(&name, number).join("artifacts");
+    let missing = || ApiError::NotFound(format!("build {} has no artifact `{path}`", record.id));
+    let file = root.join(&relative);
+    // Symbolic links must not lead out of the artifacts directory either.
+    let (Ok(real_root), Ok(real_file)) = (root.canonicalize(), file.canonicalize()) else {
+        return Err(missing());
+    };
+    if !real_file.starts_with(&real_root) || !real_file.is_file() {
+        return Err(missing());
+    }
+    let bytes = tokio::fs::read(&real_file)
+        .await
+        .map_err(ApiError::internal)?;
+    Response::builder()
+        .header(header::CONTENT_TYPE, "application/octet-stream")
+        .body(Body::from(bytes))
+        .map_err(ApiError::internal)
+}
+
+/// A path inside the artifacts directory: relative, no `..`, no empty or `.` parts.
+fn safe_relative(path: &str) -> Result<PathBuf, ApiError> {
+    let bad = || {
+        ApiError::BadRequest(format!(
+            "artifact path `{path}` must be relative, without `..`"
+        ))
+    };
+    if path.is_empty() || path.contains('\\') || path.contains('\0') {
+        return Err(bad());
+    }
+    let p = Path::new(path);
+    if p.components().all(|c| matches!(c, Component::Normal(_))) {
+        Ok(p.to_path_buf())
+    } else {
+        Err(bad())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_relative;
+
+    #[test]
+    fn artifact_paths_cannot_escape() {
+        assert!(safe_relative("dist/app.tar.gz").is_ok());
+        for bad in ["../x", "a/../../x", "/etc/passwd", "", "a\\..\\b"] {
+            assert!(safe_relative(bad).is_err(), "{bad}");
+        }
+    }
+}

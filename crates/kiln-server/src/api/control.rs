@@ -1,0 +1,138 @@
+//! Writes: trigger a build, cancel one, answer its `input`.
+
+use super::extract::{ApiPath, JsonBody};
+use super::jobs::{find_build, unknown_job};
+use crate::{ApiError, AppState, Caller};
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use kiln_engine::{BuildCause, InputAnswer};
+use kiln_scheduler::TriggerRequest;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+/// `POST /api/v1/jobs/{job}/builds` body; every field is optional.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerBody {
+    /// Parameter values: strings, numbers or booleans.
+    #[serde(default)]
+    params: BTreeMap<String, Value>,
+    /// The branch to build, for jobs whose branch is a pattern.
+    #[serde(default)]
+    branch: Option<String>,
+    /// An exact commit to build instead of the branch's head.
+    #[serde(default)]
+    commit: Option<String>,
+}
+
+/// `POST /api/v1/jobs/{job}/builds`: 201 with the build's id and URL.
+pub async fn trigger(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiPath(job): ApiPath<String>,
+    JsonBody(body): JsonBody<TriggerBody>,
+) -> Result<Response, ApiError> {
+    if state.scheduler().job(&job).is_none() {
+        return Err(unknown_job(&job));
+    }
+    let params = scalar_params(body.params)?;
+    let request = TriggerRequest {
+        job,
+        params,
+        cause: BuildCause::User(caller.name),
+        branch: body.branch,
+        commit: body.commit,
+    };
+    let id = state.scheduler().trigger(request).await?;
+    let url = state.settings().build_url(id.job.as_str(), id.number);
+    let body = json!({ "id": id.to_string(), "job": id.job, "number": id.number, "url": url });
+    Ok((StatusCode::CREATED, [(header::LOCATION, url)], Json(body)).into_response())
+}
+
+/// Parameter values as strings; arrays, objects and null are refused, naming the parameter.
+fn scalar_params(given: BTreeMap<String, Value>) -> Result<BTreeMap<String, String>, ApiError> {
+    let mut params = BTreeMap::new();
+    for (name, value) in given {
+        let text = match value {
+            Value::String(s) => s,
+            Value::Bool(b) => b.to_string(),
+            Value::Number(n) => n.to_string(),
+            other => {
+                return Err(ApiError::BadRequest(format!(
+                    "invalid request body: parameter `{name}` must be a string, number or boolean, not {}",
+                    kind(&other)
+                )));
+            }
+        };
+        params.insert(name, text);
+    }
+    Ok(params)
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+        _ => "a scalar",
+    }
+}
+
+/// `POST /api/v1/jobs/{job}/builds/{n}/cancel`.
+pub async fn cancel(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiPath((job, number)): ApiPath<(String, u64)>,
+) -> Result<Json<Value>, ApiError> {
+    let record = find_build(&state, &job, number)?;
+    state.scheduler().cancel(&record.id, &caller.name).await?;
+    Ok(Json(
+        json!({ "id": record.id.to_string(), "cancelled": true }),
+    ))
+}
+
+#[derive(Deserialize, Clone, Copy, Default, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum Action {
+    #[default]
+    Approve,
+    Abort,
+}
+
+/// `POST /api/v1/jobs/{job}/builds/{n}/input` body.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct InputBody {
+    action: Action,
+    #[serde(default)]
+    params: BTreeMap<String, Value>,
+}
+
+/// `POST /api/v1/jobs/{job}/builds/{n}/input`: approve (with the input's parameters) or abort.
+pub async fn input(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiPath((job, number)): ApiPath<(String, u64)>,
+    JsonBody(body): JsonBody<InputBody>,
+) -> Result<Json<Value>, ApiError> {
+    let record = find_build(&state, &job, number)?;
+    let answer = match body.action {
+        Action::Approve => InputAnswer::Proceed {
+            values: scalar_params(body.params)?,
+            by: caller.name,
+        },
+        Action::Abort => InputAnswer::Abort { by: caller.name },
+    };
+    let action = if body.action == Action::Abort {
+        "abort"
+    } else {
+        "approve"
+    };
+    state.scheduler().answer_input(&record.id, answer).await?;
+    Ok(Json(
+        json!({ "id": record.id.to_string(), "action": action }),
+    ))
+}

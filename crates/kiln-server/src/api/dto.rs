@@ -1,0 +1,133 @@
+//! The JSON shapes of the API, built from store records and scheduler views.
+
+use crate::Settings;
+use kiln_scheduler::{JobSource, JobView};
+use kiln_store::{BuildRecord, BuildResult, BuildStatus, StageState};
+use serde::Serialize;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+/// A build as the API answers it.
+#[derive(Serialize)]
+pub struct BuildDto<'a> {
+    pub id: String,
+    pub job: &'a str,
+    pub number: u64,
+    pub url: String,
+    pub status: BuildStatus,
+    pub result: Option<BuildResult>,
+    pub cause: &'a str,
+    pub params: BTreeMap<&'a str, &'a str>,
+    pub commit: Option<&'a str>,
+    pub branch: Option<&'a str>,
+    pub queued_at_ms: u64,
+    pub started_at_ms: Option<u64>,
+    pub finished_at_ms: Option<u64>,
+    pub duration_ms: Option<u64>,
+    pub reason: Option<&'a str>,
+    pub stages: Vec<Value>,
+    pub tests: Option<kiln_store::TestSummary>,
+    pub artifacts: &'a [kiln_store::ArtifactRecord],
+    pub pending_input: Option<&'a kiln_store::InputRecord>,
+}
+
+/// Renders a build; the values of password parameters (as the job declares them) are hidden.
+pub fn build<'a>(r: &'a BuildRecord, settings: &Settings, job: Option<&JobView>) -> BuildDto<'a> {
+    let secret = |name: &str| {
+        job.is_some_and(|j| {
+            j.parameters
+                .iter()
+                .any(|p| p.name == name && p.kind == "password")
+        })
+    };
+    let params = r
+        .params
+        .iter()
+        .map(|(k, v)| (k.as_str(), if secret(k) { "****" } else { v.as_str() }))
+        .collect();
+    BuildDto {
+        id: r.id.to_string(),
+        job: r.id.job.as_str(),
+        number: r.id.number,
+        url: settings.build_url(r.id.job.as_str(), r.id.number),
+        status: r.status,
+        result: r.result,
+        cause: &r.cause,
+        params,
+        commit: r.commit.as_deref(),
+        branch: r.branch.as_deref(),
+        queued_at_ms: r.queued_at_ms,
+        started_at_ms: r.started_at_ms,
+        finished_at_ms: r.finished_at_ms,
+        duration_ms: r
+            .started_at_ms
+            .zip(r.finished_at_ms)
+            .map(|(s, f)| f.saturating_sub(s)),
+        reason: r.reason.as_deref(),
+        stages: r.stages.iter().map(stage).collect(),
+        tests: r.tests,
+        artifacts: &r.artifacts,
+        pending_input: r.pending_input.as_ref(),
+    }
+}
+
+fn stage(s: &kiln_store::StageRecord) -> Value {
+    let (state, outcome) = match s.state {
+        StageState::Pending => ("pending", None),
+        StageState::Running => ("running", None),
+        StageState::Done(o) => ("done", Some(o.label())),
+    };
+    json!({
+        "node": s.node,
+        "path": s.path,
+        "name": s.path.last(),
+        "state": state,
+        "outcome": outcome,
+        "started_at_ms": s.started_at_ms,
+        "duration_ms": s.duration_ms,
+    })
+}
+
+/// A job, with its last build if it has one.
+pub fn job(j: &JobView, last: Option<&BuildRecord>, settings: &Settings) -> Value {
+    let source = match &j.source {
+        JobSource::Repo(url) => json!({ "repo": url }),
+        JobSource::Dir(dir) => json!({ "dir": dir.display().to_string() }),
+    };
+    let parameters: Vec<Value> = j
+        .parameters
+        .iter()
+        .map(|p| {
+            json!({
+                "name": p.name,
+                "type": p.kind,
+                "default": p.default,
+                "choices": p.choices,
+                "description": p.description,
+            })
+        })
+        .collect();
+    let upstream: Vec<Value> = j
+        .triggers
+        .upstream
+        .iter()
+        .map(|(job, threshold)| json!({ "job": job, "threshold": threshold }))
+        .collect();
+    json!({
+        "name": j.name,
+        "source": source,
+        "branch": j.branch,
+        "jenkinsfile": j.jenkinsfile,
+        "parameters": parameters,
+        "triggers": { "cron": j.triggers.cron, "poll": j.triggers.poll, "upstream": upstream },
+        "concurrency": j.concurrency,
+        "pipeline_error": j.pipeline_error,
+        "last_build": last.map(|b| json!({
+            "id": b.id.to_string(),
+            "number": b.id.number,
+            "status": b.status,
+            "result": b.result,
+            "url": settings.build_url(b.id.job.as_str(), b.id.number),
+        })),
+    })
+}

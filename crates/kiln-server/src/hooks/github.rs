@@ -1,0 +1,219 @@
+//! GitHub webhook payloads: `push` (branches and tags), `pull_request` and `ping`.
+
+use super::event::{HookAction, HookEvent, PayloadError, is_deletion, split_ref};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+#[derive(Deserialize)]
+struct Repository {
+    clone_url: String,
+    #[serde(default)]
+    ssh_url: Option<String>,
+    #[serde(default)]
+    html_url: Option<String>,
+}
+
+impl Repository {
+    fn urls(self) -> Vec<String> {
+        let mut urls = vec![self.clone_url];
+        urls.extend(self.ssh_url);
+        urls.extend(self.html_url);
+        urls
+    }
+}
+
+#[derive(Deserialize)]
+struct Push {
+    #[serde(rename = "ref")]
+    git_ref: String,
+    after: String,
+    #[serde(default)]
+    deleted: bool,
+    repository: Repository,
+    #[serde(default)]
+    sender: Option<User>,
+}
+
+#[derive(Deserialize)]
+struct User {
+    login: String,
+}
+
+#[derive(Deserialize)]
+struct PullRequestEvent {
+    action: String,
+    number: u64,
+    pull_request: PullRequest,
+    repository: Repository,
+}
+
+#[derive(Deserialize)]
+struct PullRequest {
+    #[serde(default)]
+    title: String,
+    head: Head,
+    base: Base,
+    #[serde(default)]
+    user: Option<User>,
+}
+
+#[derive(Deserialize)]
+struct Head {
+    #[serde(rename = "ref")]
+    git_ref: String,
+    sha: String,
+}
+
+#[derive(Deserialize)]
+struct Base {
+    #[serde(rename = "ref")]
+    git_ref: String,
+}
+
+/// Reads a delivery given its `X-GitHub-Event` header.
+pub fn parse(event: &str, body: &[u8]) -> Result<HookAction, PayloadError> {
+    let err = |source| PayloadError {
+        forge: "GitHub",
+        event: event.to_string(),
+        source,
+    };
+    match event {
+        "ping" => Ok(HookAction::Ignore("pong".into())),
+        "push" => serde_json::from_slice::<Push>(body).map(push).map_err(err),
+        "pull_request" => serde_json::from_slice::<PullRequestEvent>(body)
+            .map(pull_request)
+            .map_err(err),
+        other => Ok(HookAction::Ignore(format!(
+            "event `{other}` is not built (kiln builds push and pull_request)"
+        ))),
+    }
+}
+
+fn push(p: Push) -> HookAction {
+    if p.deleted || is_deletion(&p.after) {
+        return HookAction::Ignore(format!("`{}` was deleted", p.git_ref));
+    }
+    let (branch, tag) = split_ref(&p.git_ref);
+    if branch.is_none() && tag.is_none() {
+        return HookAction::Ignore(format!("ref `{}` is neither a branch nor a tag", p.git_ref));
+    }
+    let by = p
+        .sender
+        .map(|s| format!(" by {}", s.login))
+        .unwrap_or_default();
+    let what = if tag.is_some() { "tag push" } else { "push" };
+    HookAction::Build(HookEvent {
+        description: format!("GitHub {what}{by}"),
+        repo_urls: p.repository.urls(),
+        branch,
+        tag,
+        commit: Some(p.after),
+        change: BTreeMap::new(),
+    })
+}
+
+fn pull_request(e: PullRequestEvent) -> HookAction {
+    if !matches!(e.action.as_str(), "opened" | "synchronize" | "reopened") {
+        return HookAction::Ignore(format!("pull request action `{}` is not built", e.action));
+    }
+    let pr = e.pull_request;
+    let mut change = BTreeMap::new();
+    change.insert("CHANGE_ID".into(), e.number.to_string());
+    change.insert("CHANGE_TARGET".into(), pr.base.git_ref.clone());
+    change.insert("CHANGE_BRANCH".into(), pr.head.git_ref);
+    change.insert("CHANGE_TITLE".into(), pr.title);
+    if let Some(user) = &pr.user {
+        change.insert("CHANGE_AUTHOR".into(), user.login.clone());
+    }
+    HookAction::Build(HookEvent {
+        description: format!("GitHub pull request #{}", e.number),
+        repo_urls: e.repository.urls(),
+        branch: Some(pr.base.git_ref),
+        tag: None,
+        commit: Some(pr.head.sha),
+        change,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REPO: &str = r#""repository":{"clone_url":"https://github.com/o/r.git","ssh_url":"git@github.com:o/r.git","html_url":"https://github.com/o/r"}"#;
+
+    fn build(event: &str, body: &str) -> HookEvent {
+        match parse(event, body.as_bytes()).unwrap() {
+            HookAction::Build(e) => e,
+            HookAction::Ignore(why) => panic!("ignored: {why}"),
+        }
+    }
+
+    #[test]
+    fn push_to_a_branch() {
+        let e = build(
+            "push",
+            &format!(
+                r#"{{"ref":"refs/heads/main","after":"abc","sender":{{"login":"al"}},{REPO}}}"#
+            ),
+        );
+        assert_eq!(e.branch.as_deref(), Some("main"));
+        assert_eq!(e.commit.as_deref(), Some("abc"));
+        assert_eq!(e.description, "GitHub push by al");
+        assert_eq!(e.repo_urls.len(), 3);
+    }
+
+    #[test]
+    fn push_of_a_tag() {
+        let e = build(
+            "push",
+            &format!(r#"{{"ref":"refs/tags/v1.0","after":"abc",{REPO}}}"#),
+        );
+        assert_eq!((e.branch, e.tag.as_deref()), (None, Some("v1.0")));
+    }
+
+    #[test]
+    fn deleted_branch_is_ignored() {
+        let body =
+            format!(r#"{{"ref":"refs/heads/x","after":"0000000000","deleted":true,{REPO}}}"#);
+        assert!(matches!(
+            parse("push", body.as_bytes()).unwrap(),
+            HookAction::Ignore(_)
+        ));
+    }
+
+    #[test]
+    fn pull_request_builds_the_head_against_the_base() {
+        let body = format!(
+            r#"{{"action":"opened","number":7,"pull_request":{{"title":"t","head":{{"ref":"feat","sha":"h1"}},"base":{{"ref":"main"}}}},{REPO}}}"#
+        );
+        let e = build("pull_request", &body);
+        assert_eq!(e.branch.as_deref(), Some("main"));
+        assert_eq!(e.commit.as_deref(), Some("h1"));
+        assert_eq!(e.change["CHANGE_ID"], "7");
+        assert_eq!(e.change["CHANGE_BRANCH"], "feat");
+    }
+
+    #[test]
+    fn closed_pull_request_is_ignored() {
+        let body = format!(
+            r#"{{"action":"closed","number":7,"pull_request":{{"head":{{"ref":"f","sha":"h"}},"base":{{"ref":"main"}}}},{REPO}}}"#
+        );
+        assert!(matches!(
+            parse("pull_request", body.as_bytes()).unwrap(),
+            HookAction::Ignore(_)
+        ));
+    }
+
+    #[test]
+    fn malformed_payload_names_what_is_missing() {
+        let err = parse("push", br#"{"after":"abc"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("invalid GitHub `push` payload: missing field `ref`"),
+            "{err}"
+        );
+        let err = parse("push", b"not json").unwrap_err().to_string();
+        assert!(err.contains("expected"), "{err}");
+    }
+}

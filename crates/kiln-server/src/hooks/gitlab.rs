@@ -1,0 +1,192 @@
+//! GitLab webhook payloads: `Push Hook`, `Tag Push Hook` and `Merge Request Hook`.
+
+use super::event::{HookAction, HookEvent, PayloadError, is_deletion, split_ref};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+#[derive(Deserialize)]
+struct Project {
+    git_http_url: String,
+    #[serde(default)]
+    git_ssh_url: Option<String>,
+    #[serde(default)]
+    web_url: Option<String>,
+}
+
+impl Project {
+    fn urls(self) -> Vec<String> {
+        let mut urls = vec![self.git_http_url];
+        urls.extend(self.git_ssh_url);
+        urls.extend(self.web_url);
+        urls
+    }
+}
+
+#[derive(Deserialize)]
+struct Push {
+    #[serde(rename = "ref")]
+    git_ref: String,
+    after: String,
+    #[serde(default)]
+    checkout_sha: Option<String>,
+    #[serde(default)]
+    user_username: Option<String>,
+    project: Project,
+}
+
+#[derive(Deserialize)]
+struct MergeRequest {
+    #[serde(default)]
+    user: Option<User>,
+    project: Project,
+    object_attributes: MergeAttributes,
+}
+
+#[derive(Deserialize)]
+struct User {
+    username: String,
+}
+
+#[derive(Deserialize)]
+struct MergeAttributes {
+    iid: u64,
+    #[serde(default)]
+    action: Option<String>,
+    #[serde(default)]
+    title: String,
+    source_branch: String,
+    target_branch: String,
+    last_commit: Commit,
+}
+
+#[derive(Deserialize)]
+struct Commit {
+    id: String,
+}
+
+/// Reads a delivery given its `X-Gitlab-Event` header.
+pub fn parse(event: &str, body: &[u8]) -> Result<HookAction, PayloadError> {
+    let err = |source| PayloadError {
+        forge: "GitLab",
+        event: event.to_string(),
+        source,
+    };
+    match event {
+        "Push Hook" | "Tag Push Hook" => serde_json::from_slice::<Push>(body)
+            .map(|p| push(p, event == "Tag Push Hook"))
+            .map_err(err),
+        "Merge Request Hook" => serde_json::from_slice::<MergeRequest>(body)
+            .map(merge_request)
+            .map_err(err),
+        other => Ok(HookAction::Ignore(format!(
+            "event `{other}` is not built (kiln builds Push Hook, Tag Push Hook and Merge Request Hook)"
+        ))),
+    }
+}
+
+fn push(p: Push, tag_push: bool) -> HookAction {
+    let commit = p.checkout_sha.filter(|c| !c.is_empty()).unwrap_or(p.after);
+    if is_deletion(&commit) {
+        return HookAction::Ignore(format!("`{}` was deleted", p.git_ref));
+    }
+    let (branch, tag) = split_ref(&p.git_ref);
+    if branch.is_none() && tag.is_none() {
+        return HookAction::Ignore(format!("ref `{}` is neither a branch nor a tag", p.git_ref));
+    }
+    let by = p
+        .user_username
+        .map(|u| format!(" by {u}"))
+        .unwrap_or_default();
+    let what = if tag_push { "tag push" } else { "push" };
+    HookAction::Build(HookEvent {
+        description: format!("GitLab {what}{by}"),
+        repo_urls: p.project.urls(),
+        branch,
+        tag,
+        commit: Some(commit),
+        change: BTreeMap::new(),
+    })
+}
+
+fn merge_request(m: MergeRequest) -> HookAction {
+    let attrs = m.object_attributes;
+    let action = attrs.action.unwrap_or_else(|| "open".into());
+    if !matches!(action.as_str(), "open" | "reopen" | "update") {
+        return HookAction::Ignore(format!("merge request action `{action}` is not built"));
+    }
+    let mut change = BTreeMap::new();
+    change.insert("CHANGE_ID".into(), attrs.iid.to_string());
+    change.insert("CHANGE_TARGET".into(), attrs.target_branch.clone());
+    change.insert("CHANGE_BRANCH".into(), attrs.source_branch);
+    change.insert("CHANGE_TITLE".into(), attrs.title);
+    if let Some(user) = &m.user {
+        change.insert("CHANGE_AUTHOR".into(), user.username.clone());
+    }
+    HookAction::Build(HookEvent {
+        description: format!("GitLab merge request !{}", attrs.iid),
+        repo_urls: m.project.urls(),
+        branch: Some(attrs.target_branch),
+        tag: None,
+        commit: Some(attrs.last_commit.id),
+        change,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PROJECT: &str = r#""project":{"git_http_url":"https://gitlab.com/o/r.git","git_ssh_url":"git@gitlab.com:o/r.git","web_url":"https://gitlab.com/o/r"}"#;
+
+    fn build(event: &str, body: &str) -> HookEvent {
+        match parse(event, body.as_bytes()).unwrap() {
+            HookAction::Build(e) => e,
+            HookAction::Ignore(why) => panic!("ignored: {why}"),
+        }
+    }
+
+    #[test]
+    fn push_hook() {
+        let e = build(
+            "Push Hook",
+            &format!(
+                r#"{{"ref":"refs/heads/dev","after":"c1","checkout_sha":"c1","user_username":"bo",{PROJECT}}}"#
+            ),
+        );
+        assert_eq!(
+            (e.branch.as_deref(), e.commit.as_deref()),
+            (Some("dev"), Some("c1"))
+        );
+        assert_eq!(e.description, "GitLab push by bo");
+    }
+
+    #[test]
+    fn tag_push_hook() {
+        let e = build(
+            "Tag Push Hook",
+            &format!(r#"{{"ref":"refs/tags/v2","after":"c2",{PROJECT}}}"#),
+        );
+        assert_eq!(e.tag.as_deref(), Some("v2"));
+    }
+
+    #[test]
+    fn merge_request_hook() {
+        let body = format!(
+            r#"{{"object_attributes":{{"iid":3,"action":"update","source_branch":"f","target_branch":"main","last_commit":{{"id":"c3"}}}},{PROJECT}}}"#
+        );
+        let e = build("Merge Request Hook", &body);
+        assert_eq!(
+            (e.branch.as_deref(), e.commit.as_deref()),
+            (Some("main"), Some("c3"))
+        );
+        assert_eq!(e.change["CHANGE_ID"], "3");
+    }
+
+    #[test]
+    fn malformed_merge_request_names_the_field() {
+        let err = parse("Merge Request Hook", format!("{{{PROJECT}}}").as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("missing field `object_attributes`"), "{err}");
+    }
+}

@@ -1,0 +1,182 @@
+//! `POST /hooks/github` and `POST /hooks/gitlab`: parse, match jobs by repository and branch,
+//! check each job's secret, trigger the jobs that passed.
+
+use super::event::{HookAction, HookEvent};
+use super::{github, gitlab, signature};
+use crate::api::extract::Body;
+use crate::{ApiError, AppState, HookSecret};
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use kiln_engine::BuildCause;
+use kiln_scheduler::TriggerRequest;
+use serde_json::{Value, json};
+
+/// How a forge proves a delivery is its own.
+enum Proof<'a> {
+    /// `X-Hub-Signature-256` over the body.
+    GitHub {
+        signature: Option<&'a str>,
+        body: &'a [u8],
+    },
+    /// `X-Gitlab-Token`.
+    GitLab { token: Option<&'a str> },
+}
+
+impl Proof<'_> {
+    fn holds(&self, secret: &str) -> bool {
+        match self {
+            Proof::GitHub {
+                signature: Some(sig),
+                body,
+            } => signature::github_signature_ok(secret, body, sig),
+            Proof::GitLab { token: Some(token) } => signature::gitlab_token_ok(secret, token),
+            _ => false,
+        }
+    }
+
+    fn header(&self) -> &'static str {
+        match self {
+            Proof::GitHub { .. } => "X-Hub-Signature-256",
+            Proof::GitLab { .. } => "X-Gitlab-Token",
+        }
+    }
+}
+
+pub async fn github_hook(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let event = header(&headers, "x-github-event")
+        .ok_or_else(|| ApiError::BadRequest("missing header X-GitHub-Event".into()))?;
+    let action = github::parse(event, &body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let proof = Proof::GitHub {
+        signature: header(&headers, "x-hub-signature-256"),
+        body: &body,
+    };
+    handle(&state, action, proof).await
+}
+
+pub async fn gitlab_hook(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let event = header(&headers, "x-gitlab-event")
+        .ok_or_else(|| ApiError::BadRequest("missing header X-Gitlab-Event".into()))?;
+    let action = gitlab::parse(event, &body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let proof = Proof::GitLab {
+        token: header(&headers, "x-gitlab-token"),
+    };
+    handle(&state, action, proof).await
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+async fn handle(
+    state: &AppState,
+    action: HookAction,
+    proof: Proof<'_>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let event = match action {
+        HookAction::Build(event) => event,
+        HookAction::Ignore(reason) => {
+            tracing::info!(reason = %reason, "webhook ignored");
+            return Ok((
+                StatusCode::OK,
+                Json(json!({ "message": reason, "triggered": [] })),
+            ));
+        }
+    };
+    let jobs = matching_jobs(state, &event);
+    if jobs.is_empty() {
+        let what = describe(&event);
+        tracing::warn!(repository = %what, "webhook for a repository no job builds");
+        return Err(ApiError::NotFound(format!("no job builds {what}")));
+    }
+    let settings = state.settings();
+    let accepted: Vec<String> = jobs
+        .into_iter()
+        .filter(|job| match settings.webhook_secrets.get(job) {
+            Some(HookSecret::Known(secret)) => proof.holds(secret.expose()),
+            Some(HookSecret::Unreadable) => false,
+            None => settings.open(),
+        })
+        .collect();
+    if accepted.is_empty() {
+        tracing::warn!(repository = %describe(&event), header = proof.header(), "webhook refused: bad or missing signature");
+        return Err(ApiError::Forbidden(format!(
+            "{} does not match the webhook secret of any job for this repository",
+            proof.header()
+        )));
+    }
+    trigger_all(state, &event, accepted).await
+}
+
+/// Jobs whose repository (any of the URLs the forge gave) and branch or tag match.
+fn matching_jobs(state: &AppState, event: &HookEvent) -> Vec<String> {
+    let mut jobs: Vec<String> = Vec::new();
+    for url in &event.repo_urls {
+        for job in
+            state
+                .scheduler()
+                .jobs_for_push(url, event.branch.as_deref(), event.tag.as_deref())
+        {
+            if !jobs.contains(&job) {
+                jobs.push(job);
+            }
+        }
+    }
+    jobs
+}
+
+fn describe(event: &HookEvent) -> String {
+    let repo = event.repo_urls.first().map_or("?", String::as_str);
+    match (&event.branch, &event.tag) {
+        (Some(b), _) => format!("repository `{repo}` on branch `{b}`"),
+        (None, Some(t)) => format!("repository `{repo}` at tag `{t}`"),
+        (None, None) => format!("repository `{repo}`"),
+    }
+}
+
+async fn trigger_all(
+    state: &AppState,
+    event: &HookEvent,
+    jobs: Vec<String>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let settings = state.settings();
+    let mut triggered = Vec::new();
+    let mut errors = Vec::new();
+    for job in jobs {
+        let request = TriggerRequest {
+            job: job.clone(),
+            params: Default::default(),
+            cause: BuildCause::Webhook(event.description.clone()),
+            branch: event.branch.clone(),
+            commit: event.commit.clone(),
+        };
+        match state.scheduler().trigger(request).await {
+            Ok(id) => {
+                tracing::info!(build = %id, cause = %event.description, "webhook triggered a build");
+                let url = settings.build_url(id.job.as_str(), id.number);
+                triggered.push(json!({ "job": job, "id": id.to_string(), "url": url }));
+            }
+            Err(err) => {
+                tracing::warn!(job = %job, error = %err, "webhook trigger failed");
+                errors.push(json!({ "job": job, "error": err.to_string() }));
+            }
+        }
+    }
+    let status = if triggered.is_empty() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::ACCEPTED
+    };
+    Ok((
+        status,
+        Json(json!({ "triggered": triggered, "errors": errors })),
+    ))
+}
