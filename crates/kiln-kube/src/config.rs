@@ -1,0 +1,474 @@
+//! The `executors.kubernetes` section of the server configuration: connection, limits,
+//! agent settings and pod templates. kiln-config keeps the section opaque; this module reads
+//! it from YAML text (with positions) or from a JSON value, and checks it whole.
+
+use crate::kaniko::KanikoSettings;
+use crate::template::PodTemplate;
+use crate::yaml::{self, Node, Pos};
+use kiln_diagnostics::{Diagnostic, Span, did_you_mean};
+use serde::Deserialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Everything the Kubernetes backend is configured with.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KubeConfig {
+    #[serde(default)]
+    pub connection: Connection,
+    /// Namespace of build pods unless a template or the pipeline names another.
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
+    /// Service account of build pods unless a template or the pipeline names another.
+    pub service_account: Option<String>,
+    /// Build pods alive at once (busy and warm); further builds wait.
+    #[serde(default = "default_max_pods")]
+    pub max_concurrent_pods: u32,
+    /// A pod that is not running this long after its creation fails the build.
+    #[serde(default = "default_start_deadline")]
+    pub pod_start_deadline_seconds: u64,
+    #[serde(default)]
+    pub api: ApiLimits,
+    /// URL agents dial (`ws://kiln.kiln.svc:7777`); unset: kiln connects to the agents
+    /// through the API server's port-forward.
+    pub controller_url: Option<String>,
+    /// Image holding `/kiln-agent`, copied into every pod by its init container.
+    #[serde(default = "default_agent_image")]
+    pub agent_image: String,
+    /// Where the shared workspace volume is mounted in every container.
+    #[serde(default = "default_workspace_path")]
+    pub workspace_path: String,
+    #[serde(default)]
+    pub kaniko: KanikoSettings,
+    #[serde(default)]
+    pub templates: Vec<PodTemplate>,
+}
+
+/// How kiln reaches the API server.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub enum Connection {
+    /// The pod's service account (kiln runs in the cluster).
+    #[default]
+    InCluster,
+    /// A kubeconfig file, optionally one of its contexts.
+    Kubeconfig {
+        path: String,
+        #[serde(default)]
+        context: Option<String>,
+    },
+}
+
+/// Client-side limits on API requests.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ApiLimits {
+    /// Requests in flight at once.
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight: u32,
+    /// Timeout of one (non-watch) request.
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout_seconds: u64,
+}
+
+impl Default for ApiLimits {
+    fn default() -> Self {
+        ApiLimits {
+            max_in_flight: default_max_in_flight(),
+            request_timeout_seconds: default_request_timeout(),
+        }
+    }
+}
+
+fn default_namespace() -> String {
+    "default".to_string()
+}
+fn default_max_pods() -> u32 {
+    20
+}
+fn default_start_deadline() -> u64 {
+    300
+}
+fn default_max_in_flight() -> u32 {
+    16
+}
+fn default_request_timeout() -> u64 {
+    30
+}
+fn default_agent_image() -> String {
+    format!("ghcr.io/kiln-ci/kiln-agent:{}", env!("CARGO_PKG_VERSION"))
+}
+fn default_workspace_path() -> String {
+    "/workspace".to_string()
+}
+
+impl Default for KubeConfig {
+    fn default() -> Self {
+        KubeConfig {
+            connection: Connection::default(),
+            namespace: default_namespace(),
+            service_account: None,
+            max_concurrent_pods: default_max_pods(),
+            pod_start_deadline_seconds: default_start_deadline(),
+            api: ApiLimits::default(),
+            controller_url: None,
+            agent_image: default_agent_image(),
+            workspace_path: default_workspace_path(),
+            kaniko: KanikoSettings::default(),
+            templates: Vec::new(),
+        }
+    }
+}
+
+impl KubeConfig {
+    /// Reads the section from its YAML text. Diagnostics' spans are byte offsets into `text`
+    /// (shift them when the section is part of a larger file).
+    pub fn from_yaml(text: &str) -> Result<KubeConfig, Vec<Diagnostic>> {
+        let at = |pos: Option<Pos>| span_of(text, pos);
+        let tree = yaml::parse_tree(text).map_err(|e| {
+            vec![
+                Diagnostic::error(
+                    "kube-config",
+                    format!("invalid Kubernetes executor configuration: {}", e.message),
+                )
+                .with_primary(at(e.pos), "here"),
+            ]
+        })?;
+        let config: KubeConfig = yaml::parse_typed(text).map_err(|e| {
+            vec![
+                Diagnostic::error(
+                    "kube-config",
+                    format!("invalid Kubernetes executor configuration: {}", e.message),
+                )
+                .with_primary(at(e.pos), "here"),
+            ]
+        })?;
+        let mut diags = config.unknown_pod_fields(&tree, text);
+        diags.extend(config.check(|name| template_name_span(&tree, text, name)));
+        if diags.is_empty() {
+            Ok(config)
+        } else {
+            Err(diags)
+        }
+    }
+
+    /// Reads the section from a JSON value (no positions: messages name the field path).
+    pub fn from_json(value: &serde_json::Value) -> Result<KubeConfig, Vec<Diagnostic>> {
+        let config = KubeConfig::deserialize(value).map_err(|e| {
+            vec![Diagnostic::error(
+                "kube-config",
+                format!("invalid Kubernetes executor configuration: {e}"),
+            )]
+        })?;
+        let diags = config.check(|_| Span::default());
+        if diags.is_empty() {
+            Ok(config)
+        } else {
+            Err(diags)
+        }
+    }
+
+    /// The template called `name`.
+    pub fn template(&self, name: &str) -> Option<&PodTemplate> {
+        self.templates.iter().find(|t| t.name == name)
+    }
+
+    /// Whole-config rules: unique template names, known parents, no inheritance cycles,
+    /// pool sizes that fit.
+    fn check(&self, span: impl Fn(&str) -> Span) -> Vec<Diagnostic> {
+        let mut diags = Vec::new();
+        let names: Vec<&str> = self.templates.iter().map(|t| t.name.as_str()).collect();
+        let mut seen = BTreeSet::new();
+        for t in &self.templates {
+            if !seen.insert(t.name.as_str()) {
+                diags.push(err(
+                    format!("pod template `{}` is defined twice", t.name),
+                    span(&t.name),
+                ));
+            }
+            for parent in &t.inherit_from {
+                if self.template(parent).is_none() {
+                    let mut d = err(
+                        format!(
+                            "pod template `{}` inherits from unknown template `{parent}`",
+                            t.name
+                        ),
+                        span(&t.name),
+                    );
+                    if let Some(s) = did_you_mean(parent, names.iter().copied()) {
+                        d = d.with_note(format!("help: did you mean `{s}`?"));
+                    }
+                    diags.push(d);
+                }
+            }
+            if let Some(pool) = t.pool
+                && (pool.max == 0 || pool.min > pool.max)
+            {
+                diags.push(err(
+                    format!(
+                        "pod template `{}`: pool needs 0 < max and min <= max (min {}, max {})",
+                        t.name, pool.min, pool.max
+                    ),
+                    span(&t.name),
+                ));
+            }
+            for c in &t.caches {
+                if c.mount_path().is_none() {
+                    diags.push(err(
+                        format!(
+                            "pod template `{}`: cache `{}` needs a `path` or a `preset`",
+                            t.name, c.name
+                        ),
+                        span(&t.name),
+                    ));
+                }
+            }
+        }
+        if diags.is_empty() {
+            for t in &self.templates {
+                if let Err(cycle) = self.chain(&t.name) {
+                    diags.push(err(
+                        format!("pod templates inherit in a cycle: {}", cycle.join(" -> ")),
+                        span(&t.name),
+                    ));
+                    break;
+                }
+            }
+        }
+        diags
+    }
+
+    /// The templates `name` is made of, parents first (each once), or the cycle found.
+    pub(crate) fn chain(&self, name: &str) -> Result<Vec<&PodTemplate>, Vec<String>> {
+        let mut out = Vec::new();
+        let mut stack = Vec::new();
+        self.visit(name, &mut stack, &mut out)?;
+        Ok(out)
+    }
+
+    fn visit<'a>(
+        &'a self,
+        name: &str,
+        stack: &mut Vec<String>,
+        out: &mut Vec<&'a PodTemplate>,
+    ) -> Result<(), Vec<String>> {
+        if stack.iter().any(|s| s == name) {
+            let mut cycle = stack.clone();
+            cycle.push(name.to_string());
+            return Err(cycle);
+        }
+        let Some(t) = self.template(name) else {
+            return Ok(());
+        };
+        if out.iter().any(|o| o.name == t.name) {
+            return Ok(());
+        }
+        stack.push(name.to_string());
+        for parent in &t.inherit_from {
+            self.visit(parent, stack, out)?;
+        }
+        stack.pop();
+        out.push(t);
+        Ok(())
+    }
+
+    /// Keys in templates' containers, volumes, affinity and tolerations that k8s-openapi
+    /// does not know (it ignores them silently, so kiln reports them).
+    fn unknown_pod_fields(&self, tree: &Node, text: &str) -> Vec<Diagnostic> {
+        let Some(yaml::NodeKind::Seq(nodes)) = tree.get("templates").map(|n| &n.kind) else {
+            return Vec::new();
+        };
+        let mut found = Vec::new();
+        for (i, (node, t)) in nodes.iter().zip(&self.templates).enumerate() {
+            let typed: BTreeMap<&str, serde_json::Value> = BTreeMap::from([
+                (
+                    "containers",
+                    serde_json::to_value(&t.containers).unwrap_or_default(),
+                ),
+                (
+                    "volumes",
+                    serde_json::to_value(&t.volumes).unwrap_or_default(),
+                ),
+                (
+                    "affinity",
+                    serde_json::to_value(&t.affinity).unwrap_or_default(),
+                ),
+                (
+                    "tolerations",
+                    serde_json::to_value(&t.tolerations).unwrap_or_default(),
+                ),
+            ]);
+            for (field, value) in typed {
+                if let Some(n) = node.get(field) {
+                    yaml::unknown_fields(n, &value, &format!("templates[{i}].{field}"), &mut found);
+                }
+            }
+        }
+        found
+            .into_iter()
+            .map(|u| {
+                err(
+                    format!("unknown field `{}` in `{}`", u.key, u.path),
+                    span_of(text, Some(u.pos)),
+                )
+                .with_note(format!(
+                    "at {} of the Kubernetes executor configuration",
+                    u.pos
+                ))
+            })
+            .collect()
+    }
+}
+
+fn err(message: String, span: Span) -> Diagnostic {
+    Diagnostic::error("kube-config", message).with_primary(span, "here")
+}
+
+/// The byte span of a position in `text` (the whole token when its length is known).
+pub(crate) fn span_of(text: &str, pos: Option<Pos>) -> Span {
+    let Some(pos) = pos else {
+        return Span::default();
+    };
+    let start = pos
+        .byte
+        .unwrap_or_else(|| line_col_to_byte(text, pos.line, pos.column));
+    let len = if pos.len > 0 {
+        pos.len
+    } else {
+        token_len(text, start)
+    };
+    Span::new(start, start + len)
+}
+
+/// The byte offset of a 1-based line and character column.
+pub(crate) fn line_col_to_byte(text: &str, line: u32, column: u32) -> u32 {
+    let mut offset = 0usize;
+    for (i, l) in text.split_inclusive('\n').enumerate() {
+        if i + 1 == line as usize {
+            let col = l
+                .char_indices()
+                .nth(column.saturating_sub(1) as usize)
+                .map_or(l.trim_end_matches('\n').len(), |(b, _)| b);
+            return u32::try_from(offset + col).unwrap_or(u32::MAX);
+        }
+        offset += l.len();
+    }
+    u32::try_from(text.len()).unwrap_or(u32::MAX)
+}
+
+/// The length of the word starting at `start` (up to a space, `:`, `,` or a bracket).
+fn token_len(text: &str, start: u32) -> u32 {
+    let rest = text.get(start as usize..).unwrap_or("");
+    let n = rest
+        .find(|c: char| c.is_whitespace() || matches!(c, ':' | ',' | '[' | ']' | '{' | '}'))
+        .unwrap_or(rest.len());
+    u32::try_from(n.max(1).min(rest.len())).unwrap_or(0)
+}
+
+/// The span of the `name:` value of the template called `name`.
+fn template_name_span(tree: &Node, text: &str, name: &str) -> Span {
+    let Some(yaml::NodeKind::Seq(nodes)) = tree.get("templates").map(|n| &n.kind) else {
+        return Span::default();
+    };
+    nodes
+        .iter()
+        .filter_map(|n| n.get("name"))
+        .find(|n| n.as_key().as_deref() == Some(name))
+        .map_or(Span::default(), |n| span_of(text, Some(n.pos)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors(text: &str) -> Vec<(String, String)> {
+        KubeConfig::from_yaml(text)
+            .unwrap_err()
+            .into_iter()
+            .map(|d| {
+                (
+                    d.message.clone(),
+                    text[d.primary_span().range()].to_string(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_full_section_parses() {
+        let c = KubeConfig::from_yaml(
+            "connection: {kubeconfig: {path: /etc/kube/config, context: ci}}\nnamespace: builds\nmaxConcurrentPods: 5\npodStartDeadlineSeconds: 60\napi: {maxInFlight: 4}\ncontrollerUrl: ws://kiln:7777\ntemplates:\n- name: base\n  containers: [{name: jnlp, image: 'busybox'}]\n- name: maven\n  inheritFrom: base\n  labels: [maven]\n  pool: {min: 1, max: 3}\n",
+        )
+        .unwrap();
+        assert_eq!(c.namespace, "builds");
+        assert_eq!(
+            c.connection,
+            Connection::Kubeconfig {
+                path: "/etc/kube/config".into(),
+                context: Some("ci".into())
+            }
+        );
+        assert_eq!(c.api.max_in_flight, 4);
+        assert_eq!(c.api.request_timeout_seconds, 30);
+        let chain: Vec<_> = c
+            .chain("maven")
+            .unwrap()
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect();
+        assert_eq!(chain, ["base", "maven"]);
+    }
+
+    #[test]
+    fn defaults_apply_to_an_empty_section() {
+        let c = KubeConfig::from_yaml("").unwrap_or_default();
+        assert_eq!(c, KubeConfig::default());
+        assert_eq!(KubeConfig::from_yaml("{}").unwrap(), KubeConfig::default());
+    }
+
+    #[test]
+    fn unknown_keys_and_wrong_types_are_positioned() {
+        let e = errors("namespace: a\nmaxConcurentPods: 3\n");
+        assert!(e[0].0.contains("maxConcurentPods"), "{e:?}");
+        assert_eq!(e[0].1, "maxConcurentPods");
+        let e = errors("maxConcurrentPods: many\n");
+        assert_eq!(e[0].1, "many", "{e:?}");
+    }
+
+    #[test]
+    fn unknown_container_fields_are_reported() {
+        let e = errors(
+            "templates:\n- name: a\n  containers:\n  - name: c\n    image: x\n    imagePullPolice: Always\n",
+        );
+        assert_eq!(
+            e,
+            [(
+                "unknown field `imagePullPolice` in `templates[0].containers[0]`".to_string(),
+                "imagePullPolice".to_string()
+            )]
+        );
+    }
+
+    #[test]
+    fn template_references_are_checked() {
+        let e = errors("templates:\n- name: maven\n  inheritFrom: bsae\n- name: base\n");
+        assert_eq!(
+            e[0].0,
+            "pod template `maven` inherits from unknown template `bsae`"
+        );
+        assert_eq!(e[0].1, "maven");
+        let e = errors("templates:\n- {name: a, inheritFrom: b}\n- {name: b, inheritFrom: a}\n");
+        assert_eq!(e[0].0, "pod templates inherit in a cycle: a -> b -> a");
+        let e = errors("templates:\n- {name: a, pool: {min: 3, max: 2}}\n- {name: a}\n");
+        assert_eq!(e.len(), 2, "{e:?}");
+    }
+
+    #[test]
+    fn json_values_are_accepted() {
+        let c = KubeConfig::from_json(
+            &serde_json::json!({"namespace": "x", "templates": [{"name": "t"}]}),
+        )
+        .unwrap();
+        assert_eq!(c.templates[0].name, "t");
+        assert!(KubeConfig::from_json(&serde_json::json!({"nope": 1})).is_err());
+    }
+}

@@ -1,0 +1,316 @@
+//! The `kanikoBuild` step in Kubernetes: a Kaniko container (no docker.sock, not privileged)
+//! with the registry credentials' docker config mounted at `/kaniko/.docker`, the exact
+//! executor arguments, and one pod per platform on nodes of that `kubernetes.io/arch`.
+//!
+//! Default image: the community fork `ghcr.io/osscontainertools/kaniko` (osscontainertools/
+//! kaniko, maintained since Google archived GoogleContainerTools/kaniko in June 2025, and
+//! publishing images). Chainguard's fork (chainguard-dev/kaniko) is maintained too but
+//! publishes no public images; point `kaniko.image` at your own build of it if you prefer.
+
+use k8s_openapi::api::core::v1::{
+    Container, KeyToPath, PodSpec, SecretVolumeSource, Volume, VolumeMount,
+};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// Name of the Kaniko container kiln adds to a pod.
+pub const KANIKO_CONTAINER: &str = "kaniko";
+/// Where the docker config with registry credentials is mounted.
+pub const DOCKER_CONFIG_DIR: &str = "/kaniko/.docker";
+const DOCKER_CONFIG_VOLUME: &str = "kiln-kaniko-docker-config";
+
+/// `executors.kubernetes.kaniko`: how image builds run.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KanikoSettings {
+    #[serde(default = "default_image")]
+    pub image: String,
+    /// The executor binary inside the image.
+    #[serde(default = "default_executor")]
+    pub executor: String,
+    /// A `kubernetes.io/dockerconfigjson` secret holding registry credentials, mounted as
+    /// `/kaniko/.docker/config.json`.
+    pub docker_config_secret: Option<String>,
+    /// Pod template the per-platform pods are made from (its containers are dropped; its
+    /// volumes, tolerations, service account and so on are kept). Unset: a bare pod.
+    pub template: Option<String>,
+}
+
+impl Default for KanikoSettings {
+    fn default() -> Self {
+        KanikoSettings {
+            image: default_image(),
+            executor: default_executor(),
+            docker_config_secret: None,
+            template: None,
+        }
+    }
+}
+
+fn default_image() -> String {
+    "ghcr.io/osscontainertools/kaniko:latest".to_string()
+}
+
+fn default_executor() -> String {
+    "/kaniko/executor".to_string()
+}
+
+/// One image build as the `kanikoBuild` step asks for it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KanikoBuild {
+    /// Build context, relative to the workspace.
+    pub context: String,
+    /// Dockerfile, relative to the context.
+    pub dockerfile: String,
+    pub destinations: Vec<String>,
+    pub cache: bool,
+    pub cache_repo: Option<String>,
+    /// `NAME=value` pairs.
+    pub build_args: Vec<String>,
+    /// `os/arch[/variant]`; empty: the node's own platform, one pod-local build.
+    pub platforms: Vec<String>,
+    pub insecure_registries: Vec<String>,
+}
+
+impl KanikoBuild {
+    /// The executor's argv for one platform (`None`: no `--custom-platform`). `workspace` is
+    /// the workspace path inside the container. With several platforms each destination gets
+    /// a per-platform tag (see [`platform_reference`]) and kiln pushes the index afterwards.
+    pub fn executor_args(
+        &self,
+        settings: &KanikoSettings,
+        workspace: &str,
+        platform: Option<&str>,
+        multi: bool,
+    ) -> Vec<String> {
+        let context = join_path(workspace, &self.context);
+        let mut argv = vec![
+            settings.executor.clone(),
+            format!("--context=dir://{context}"),
+            format!("--dockerfile={}", join_path(&context, &self.dockerfile)),
+        ];
+        for d in &self.destinations {
+            let d = match (multi, platform) {
+                (true, Some(p)) => platform_reference(d, p),
+                _ => d.clone(),
+            };
+            argv.push(format!("--destination={d}"));
+        }
+        if self.cache {
+            argv.push("--cache=true".to_string());
+            if let Some(repo) = &self.cache_repo {
+                argv.push(format!("--cache-repo={repo}"));
+            }
+        }
+        argv.extend(self.build_args.iter().map(|a| format!("--build-arg={a}")));
+        if let Some(p) = platform {
+            argv.push(format!("--custom-platform={p}"));
+        }
+        for r in &self.insecure_registries {
+            argv.push(format!("--insecure-registry={r}"));
+        }
+        argv.push(format!(
+            "--digest-file={}",
+            digest_file(workspace, platform)
+        ));
+        argv.push("--cleanup".to_string());
+        argv
+    }
+}
+
+/// Where the executor writes the pushed image's digest.
+pub fn digest_file(workspace: &str, platform: Option<&str>) -> String {
+    let name = platform.map_or_else(|| "image".to_string(), |p| p.replace('/', "-"));
+    join_path(workspace, &format!(".kiln/kaniko/{name}.digest"))
+}
+
+/// The per-platform reference of a destination: the tag gets `-ARCH[-VARIANT]`
+/// (`reg/app:1.0` for `linux/arm64` is `reg/app:1.0-arm64`; no tag means `latest`).
+pub fn platform_reference(destination: &str, platform: &str) -> String {
+    let suffix: Vec<&str> = platform.split('/').skip(1).collect();
+    let suffix = suffix.join("-");
+    let (repo, tag) = split_tag(destination);
+    format!("{repo}:{}-{suffix}", tag.unwrap_or("latest"))
+}
+
+/// Splits `host:port/repo:tag` into repository and tag (a digest reference keeps no tag).
+pub(crate) fn split_tag(reference: &str) -> (&str, Option<&str>) {
+    let reference = reference.split('@').next().unwrap_or(reference);
+    let last_slash = reference.rfind('/').map_or(0, |i| i + 1);
+    match reference[last_slash..].rfind(':') {
+        Some(i) => (
+            &reference[..last_slash + i],
+            Some(&reference[last_slash + i + 1..]),
+        ),
+        None => (reference, None),
+    }
+}
+
+/// The architecture part of `os/arch[/variant]`, as nodes label it (`kubernetes.io/arch`).
+pub fn platform_arch(platform: &str) -> Option<&str> {
+    platform.split('/').nth(1).filter(|a| !a.is_empty())
+}
+
+fn join_path(base: &str, rel: &str) -> String {
+    if rel.starts_with('/') {
+        return rel.to_string();
+    }
+    let rel = rel.trim_start_matches("./");
+    if rel.is_empty() || rel == "." {
+        return base.trim_end_matches('/').to_string();
+    }
+    format!("{}/{rel}", base.trim_end_matches('/'))
+}
+
+/// Adds the Kaniko container (and the docker config volume) to a pod spec; with `arch`, the
+/// pod is pinned to nodes of that architecture.
+pub fn add_kaniko_container(spec: &mut PodSpec, settings: &KanikoSettings, arch: Option<&str>) {
+    let mut mounts = Vec::new();
+    if let Some(secret) = &settings.docker_config_secret {
+        let volumes = spec.volumes.get_or_insert_with(Vec::new);
+        if !volumes.iter().any(|v| v.name == DOCKER_CONFIG_VOLUME) {
+            volumes.push(Volume {
+                name: DOCKER_CONFIG_VOLUME.to_string(),
+                secret: Some(SecretVolumeSource {
+                    secret_name: Some(secret.clone()),
+                    items: Some(vec![KeyToPath {
+                        key: ".dockerconfigjson".to_string(),
+                        path: "config.json".to_string(),
+                        mode: None,
+                        ..KeyToPath::default()
+                    }]),
+                    ..SecretVolumeSource::default()
+                }),
+                ..Volume::default()
+            });
+        }
+        mounts.push(VolumeMount {
+            name: DOCKER_CONFIG_VOLUME.to_string(),
+            mount_path: DOCKER_CONFIG_DIR.to_string(),
+            read_only: Some(true),
+            ..VolumeMount::default()
+        });
+    }
+    spec.containers.retain(|c| c.name != KANIKO_CONTAINER);
+    spec.containers.push(Container {
+        name: KANIKO_CONTAINER.to_string(),
+        image: Some(settings.image.clone()),
+        volume_mounts: (!mounts.is_empty()).then_some(mounts),
+        ..Container::default()
+    });
+    if let Some(arch) = arch {
+        spec.node_selector
+            .get_or_insert_with(BTreeMap::new)
+            .insert("kubernetes.io/arch".to_string(), arch.to_string());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn build() -> KanikoBuild {
+        KanikoBuild {
+            context: ".".into(),
+            dockerfile: "Dockerfile".into(),
+            destinations: vec!["reg.local:5000/app:1.0".into()],
+            cache: true,
+            cache_repo: Some("reg.local:5000/app/cache".into()),
+            build_args: vec!["VERSION=1.0".into()],
+            platforms: vec!["linux/amd64".into(), "linux/arm64".into()],
+            insecure_registries: vec!["reg.local:5000".into()],
+        }
+    }
+
+    #[test]
+    fn executor_arguments_are_exact() {
+        let argv = build().executor_args(
+            &KanikoSettings::default(),
+            "/workspace",
+            Some("linux/arm64"),
+            true,
+        );
+        assert_eq!(
+            argv,
+            [
+                "/kaniko/executor",
+                "--context=dir:///workspace",
+                "--dockerfile=/workspace/Dockerfile",
+                "--destination=reg.local:5000/app:1.0-arm64",
+                "--cache=true",
+                "--cache-repo=reg.local:5000/app/cache",
+                "--build-arg=VERSION=1.0",
+                "--custom-platform=linux/arm64",
+                "--insecure-registry=reg.local:5000",
+                "--digest-file=/workspace/.kiln/kaniko/linux-arm64.digest",
+                "--cleanup",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_single_platform_build_keeps_its_destination() {
+        let b = KanikoBuild {
+            context: "app".into(),
+            dockerfile: "docker/Dockerfile".into(),
+            destinations: vec!["r/app".into()],
+            ..KanikoBuild::default()
+        };
+        let argv = b.executor_args(&KanikoSettings::default(), "/workspace", None, false);
+        assert_eq!(
+            argv[1..4],
+            [
+                "--context=dir:///workspace/app",
+                "--dockerfile=/workspace/app/docker/Dockerfile",
+                "--destination=r/app"
+            ]
+        );
+        assert_eq!(
+            argv[4],
+            "--digest-file=/workspace/.kiln/kaniko/image.digest"
+        );
+    }
+
+    #[test]
+    fn references_split_and_get_platform_tags() {
+        assert_eq!(
+            split_tag("localhost:5000/a/b:1"),
+            ("localhost:5000/a/b", Some("1"))
+        );
+        assert_eq!(
+            split_tag("localhost:5000/a/b"),
+            ("localhost:5000/a/b", None)
+        );
+        assert_eq!(
+            platform_reference("r:5000/app", "linux/arm/v7"),
+            "r:5000/app:latest-arm-v7"
+        );
+        assert_eq!(platform_arch("linux/arm64"), Some("arm64"));
+    }
+
+    #[test]
+    fn the_container_mounts_the_docker_config_and_pins_the_arch() {
+        let settings = KanikoSettings {
+            docker_config_secret: Some("regcred".into()),
+            ..KanikoSettings::default()
+        };
+        let mut spec = PodSpec::default();
+        add_kaniko_container(&mut spec, &settings, Some("arm64"));
+        let c = &spec.containers[0];
+        assert_eq!(
+            c.image.as_deref(),
+            Some("ghcr.io/osscontainertools/kaniko:latest")
+        );
+        assert_eq!(
+            c.volume_mounts.as_ref().unwrap()[0].mount_path,
+            "/kaniko/.docker"
+        );
+        assert!(c.security_context.is_none(), "kaniko runs unprivileged");
+        let v = &spec.volumes.unwrap()[0];
+        assert_eq!(
+            v.secret.as_ref().unwrap().secret_name.as_deref(),
+            Some("regcred")
+        );
+        assert_eq!(spec.node_selector.unwrap()["kubernetes.io/arch"], "arm64");
+    }
+}

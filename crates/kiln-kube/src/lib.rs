@@ -1,0 +1,37 @@
+//! kiln's Kubernetes backend: one pod per build, steps in named containers through the kiln
+//! agent, pod templates from the server configuration merged with the pipeline's
+//! `agent { kubernetes { } }`, warm pools, cache volumes and Kaniko image builds.
+//!
+//! This is the only crate that names `kube` or `k8s-openapi`; the engine sees it through
+//! `kiln_executor::Executor` only. YAML is parsed in one module (`yaml`), with positions.
+//
+// Note for Engineer A: Engineer B created this skeleton (Cargo.toml + lib.rs) because the
+// crate did not exist yet; add your `mod` lines and dependencies freely.
+
+mod cache;
+mod config;
+mod kaniko;
+mod merge;
+mod oci;
+mod pod;
+mod requests;
+mod template;
+mod text;
+mod yaml;
+
+pub use cache::{CachePreset, CacheScope, CacheSource, CacheSpec};
+pub use config::{ApiLimits, Connection, KubeConfig};
+pub use kaniko::{
+    DOCKER_CONFIG_DIR, KANIKO_CONTAINER, KanikoBuild, KanikoSettings, add_kaniko_container,
+    digest_file, platform_arch, platform_reference,
+};
+pub use oci::{
+    Credentials, DOCKER_MANIFEST, Descriptor, ImageIndex, ImageRef, OCI_INDEX, OCI_MANIFEST,
+    OciError, Platform, Registry, push_index, sha256_digest,
+};
+pub use pod::{
+    AGENT_DIR, AGENT_VOLUME, ANNOTATION_JOB, AgentRequest, BuiltPod, LABEL_BUILD, LABEL_JOB,
+    LABEL_TEMPLATE, MergeStrategy, PodIdentity, WORKSPACE_VOLUME, build_pod, label_value,
+};
+pub use template::{PodTemplate, PoolSettings, RequestsPolicy};
+pub use text::{PodText, PodTextOrigin};

@@ -1,0 +1,309 @@
+//! `build_pod` from real Jenkinsfiles: templates, inheritance, the pipeline's YAML, kiln's
+//! volumes and labels, and diagnostics positioned in the Jenkinsfile.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use k8s_openapi::api::core::v1::Pod;
+use kiln_diagnostics::{RenderOptions, SourceFile, render};
+use kiln_kube::{AgentRequest, BuiltPod, KubeConfig, PodIdentity, build_pod};
+use kiln_model::{AgentKind, Document};
+
+const CONFIG: &str = r#"
+namespace: builds
+serviceAccount: kiln-builder
+templates:
+- name: base
+  podLabels: {team: ci}
+  tolerations: [{key: ci, operator: Exists}]
+  containers:
+  - name: jnlp
+    image: busybox
+- name: maven
+  inheritFrom: base
+  labels: [maven, java]
+  defaultContainer: maven
+  nodeSelector: {pool: builders}
+  containers:
+  - name: maven
+    image: maven:3.9
+    resources: {requests: {cpu: '1', memory: 2Gi}}
+  caches:
+  - {name: m2, preset: maven, source: {persistentVolumeClaim: {claimName: kiln-m2}}, scope: project}
+  pool: {min: 1, max: 2}
+"#;
+
+fn config() -> KubeConfig {
+    KubeConfig::from_yaml(CONFIG).unwrap()
+}
+
+fn id() -> PodIdentity {
+    PodIdentity {
+        name: "kiln-app-7".into(),
+        job: "team/app".into(),
+        build: 7,
+    }
+}
+
+/// The request of the pipeline's top-level kubernetes agent (literals evaluated as written).
+fn request(jenkinsfile: &str) -> AgentRequest {
+    let (doc, diags) = kiln_model::load(jenkinsfile);
+    assert!(diags.iter().all(|d| !d.is_error()), "{diags:?}");
+    let Some(Document::Declarative(p)) = doc else {
+        panic!("not declarative")
+    };
+    let AgentKind::Kubernetes(k) = &p.agent.kind else {
+        panic!("not kubernetes: {:?}", p.agent)
+    };
+    AgentRequest::from_model(k, p.agent.span, |e| e.as_plain_str())
+}
+
+fn ok(jenkinsfile: &str) -> BuiltPod {
+    match build_pod(&config(), &request(jenkinsfile), &id()) {
+        Ok(b) => b,
+        Err(d) => panic!("{}", rendered(jenkinsfile, &d)),
+    }
+}
+
+fn rendered(jenkinsfile: &str, diags: &[kiln_diagnostics::Diagnostic]) -> String {
+    let file = SourceFile::new("Jenkinsfile", jenkinsfile);
+    diags
+        .iter()
+        .map(|d| render(d, &file, RenderOptions { color: false }))
+        .collect()
+}
+
+fn err(jenkinsfile: &str) -> String {
+    match build_pod(&config(), &request(jenkinsfile), &id()) {
+        Ok(b) => panic!("expected diagnostics, got {:?}", b.pod),
+        Err(d) => rendered(jenkinsfile, &d),
+    }
+}
+
+fn pipeline(agent: &str) -> String {
+    format!(
+        "pipeline {{\n  agent {{\n    kubernetes {{\n{agent}\n    }}\n  }}\n  stages {{ stage('a') {{ steps {{ sh 'true' }} }} }}\n}}\n"
+    )
+}
+
+fn containers(pod: &Pod) -> Vec<String> {
+    pod.spec
+        .as_ref()
+        .unwrap()
+        .containers
+        .iter()
+        .map(|c| c.name.clone())
+        .collect()
+}
+
+#[test]
+fn a_template_chain_plus_pipeline_yaml_makes_one_pod() {
+    let jf = pipeline(
+        "      inheritFrom 'maven'\n      yaml '''\nspec:\n  containers:\n  - name: maven\n    env:\n    - {name: MAVEN_ARGS, value: -B}\n  - name: node\n    image: node:20\n  nodeSelector: {disk: ssd}\n'''",
+    );
+    let built = ok(&jf);
+    assert_eq!(built.templates, ["base", "maven"]);
+    assert_eq!(built.namespace, "builds");
+    assert_eq!(built.default_container, "maven");
+    assert_eq!(built.step_containers, ["jnlp", "maven", "node"]);
+    assert_eq!(
+        built.pool, None,
+        "a pod changed by the pipeline cannot come from the pool"
+    );
+    let pod = &built.pod;
+    assert_eq!(containers(pod), ["jnlp", "maven", "node"]);
+    let spec = pod.spec.as_ref().unwrap();
+    let maven = &spec.containers[1];
+    assert_eq!(maven.image.as_deref(), Some("maven:3.9"));
+    let env: Vec<_> = maven
+        .env
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|e| e.name.as_str())
+        .collect();
+    assert_eq!(env, ["MAVEN_ARGS", "MAVEN_OPTS"]);
+    let selector = spec.node_selector.as_ref().unwrap();
+    assert_eq!(
+        (selector["pool"].as_str(), selector["disk"].as_str()),
+        ("builders", "ssd")
+    );
+    assert_eq!(spec.service_account_name.as_deref(), Some("kiln-builder"));
+    assert_eq!(spec.restart_policy.as_deref(), Some("Never"));
+    assert_eq!(spec.tolerations.as_ref().unwrap().len(), 1);
+    let labels = pod.metadata.labels.as_ref().unwrap();
+    assert_eq!(labels["kiln.dev/job"], "team_app");
+    assert_eq!(labels["kiln.dev/build"], "7");
+    assert_eq!(labels["kiln.dev/template"], "maven");
+    assert_eq!(labels["team"], "ci");
+    assert_eq!(
+        pod.metadata.annotations.as_ref().unwrap()["kiln.dev/job-name"],
+        "team/app"
+    );
+    assert_eq!(pod.metadata.name.as_deref(), Some("kiln-app-7"));
+}
+
+#[test]
+fn every_container_shares_the_workspace_and_agent_volumes() {
+    let built = ok(&pipeline("      inheritFrom 'maven'"));
+    let spec = built.pod.spec.as_ref().unwrap();
+    for c in &spec.containers {
+        let mounts: Vec<_> = c
+            .volume_mounts
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|m| (m.name.as_str(), m.mount_path.as_str()))
+            .collect();
+        assert!(
+            mounts.contains(&("kiln-workspace", "/workspace")),
+            "{}: {mounts:?}",
+            c.name
+        );
+        assert!(
+            mounts.contains(&("kiln-agent", "/kiln")),
+            "{}: {mounts:?}",
+            c.name
+        );
+        assert_eq!(c.working_dir.as_deref(), Some("/workspace"));
+    }
+    let volumes: Vec<_> = spec
+        .volumes
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|v| v.name.as_str())
+        .collect();
+    assert_eq!(volumes, ["kiln-workspace", "kiln-agent", "cache-m2"]);
+    let m2 = spec.containers[1]
+        .volume_mounts
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|m| m.name == "cache-m2")
+        .unwrap();
+    assert_eq!(
+        m2.sub_path.as_deref(),
+        Some("team_app"),
+        "the m2 cache is keyed per project"
+    );
+    assert_eq!(
+        built.pool.as_ref().map(|(t, p)| (t.as_str(), p.max)),
+        Some(("maven", 2))
+    );
+}
+
+#[test]
+fn idle_containers_do_not_hold_a_full_request() {
+    let built = ok(&pipeline("      inheritFrom 'maven'"));
+    let spec = built.pod.spec.as_ref().unwrap();
+    let req = |i: usize| {
+        spec.containers[i]
+            .resources
+            .as_ref()
+            .unwrap()
+            .requests
+            .as_ref()
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(
+        req(1)["cpu"].0,
+        "1",
+        "the default container keeps the largest request"
+    );
+    assert_eq!(req(0)["cpu"].0, "10m", "the others get a floor");
+    assert_eq!(req(0)["memory"].0, "16Mi");
+}
+
+#[test]
+fn labels_and_scalars_select_and_override() {
+    let built = ok(&pipeline(
+        "      label 'java'\n      namespace 'other'\n      serviceAccount 'deployer'\n      defaultContainer 'jnlp'",
+    ));
+    assert_eq!(built.templates, ["base", "maven"]);
+    assert_eq!(built.namespace, "other");
+    assert_eq!(built.default_container, "jnlp");
+    assert_eq!(
+        built.pod.spec.unwrap().service_account_name.as_deref(),
+        Some("deployer")
+    );
+}
+
+#[test]
+fn override_strategy_replaces_the_template_spec() {
+    let built = ok(&pipeline(
+        "      inheritFrom 'maven'\n      yamlMergeStrategy override()\n      yaml '''\nspec:\n  containers:\n  - {name: go, image: 'golang:1.23'}\n'''",
+    ));
+    assert_eq!(containers(&built.pod), ["go"]);
+}
+
+#[test]
+fn bad_yaml_is_reported_at_its_place_in_the_jenkinsfile() {
+    let jf = pipeline(
+        "      yaml '''\nspec:\n  containers:\n  - name: a\n    image: x\n    imagePullPolice: Always\n  nodeSelectr: {a: b}\n'''",
+    );
+    let out = err(&jf);
+    assert!(
+        out.contains("error: unknown field `imagePullPolice` in `spec.containers[0]`"),
+        "{out}"
+    );
+    assert!(out.contains("--> Jenkinsfile:9:5"), "{out}");
+    assert!(
+        out.contains("help: did you mean `imagePullPolicy`?"),
+        "{out}"
+    );
+    assert!(
+        out.contains("error: unknown field `nodeSelectr` in `spec`"),
+        "{out}"
+    );
+    assert!(out.contains("--> Jenkinsfile:10:3"), "{out}");
+    assert!(out.contains("help: did you mean `nodeSelector`?"), "{out}");
+}
+
+#[test]
+fn yaml_syntax_and_type_errors_are_positioned() {
+    let out = err(&pipeline(
+        "      yaml '''\nspec:\n  containers: [ {name: a, image: x}\n'''",
+    ));
+    assert!(out.contains("error: invalid pod YAML"), "{out}");
+    assert!(out.contains("of the pod YAML"), "{out}");
+    let out = err(&pipeline(
+        "      yaml '''\nspec:\n  containers:\n  - name: a\n    image: x\n    ports: 8080\n'''",
+    ));
+    assert!(out.contains("error: invalid pod:"), "{out}");
+    assert!(out.contains("--> Jenkinsfile:9:12"), "{out}");
+}
+
+#[test]
+fn unknown_templates_and_containers_are_named() {
+    let out = err(&pipeline("      inheritFrom 'mavne'"));
+    assert!(out.contains("error: unknown pod template `mavne`"), "{out}");
+    assert!(out.contains("help: did you mean `maven`?"), "{out}");
+    let out = err(&pipeline(
+        "      inheritFrom 'maven'\n      defaultContainer 'mavn'",
+    ));
+    assert!(
+        out.contains("error: the pod has no container `mavn`"),
+        "{out}"
+    );
+    let out = err(&pipeline("      label 'rust'"));
+    assert!(
+        out.contains("error: no pod template serves the label `rust`"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_pod_without_containers_or_images_is_refused() {
+    let config = KubeConfig::default();
+    let jf = pipeline("      yaml '''\nspec:\n  containers:\n  - name: Bad_Name\n'''");
+    let d = build_pod(&config, &request(&jf), &id()).unwrap_err();
+    let out = rendered(&jf, &d);
+    assert!(
+        out.contains("container name `Bad_Name` is not a valid name"),
+        "{out}"
+    );
+    assert!(out.contains("container `Bad_Name` has no image"), "{out}");
+    let jf = pipeline("      defaultContainer 'x'");
+    let out = rendered(&jf, &build_pod(&config, &request(&jf), &id()).unwrap_err());
+    assert!(out.contains("the pod has no containers"), "{out}");
+}
