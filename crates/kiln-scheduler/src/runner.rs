@@ -135,7 +135,7 @@ impl BuildTask {
 
     /// Prepares the workspace and runs the engine; returns the build's result.
     async fn execute(&mut self, plan: Plan, files: Files) -> BuildResult {
-        let (workspace, scm, in_place) = match self.workspace_for(&files).await {
+        let (workspace, scm) = match self.workspace_for(&files).await {
             Ok(w) => w,
             Err(line) => {
                 self.recorder.line(&line);
@@ -148,7 +148,7 @@ impl BuildTask {
                 return result;
             }
         };
-        let spec = self.spec(scm, in_place).await;
+        let spec = self.spec(scm).await;
         let executor = Arc::new(LocalExecutor::new(workspace));
         let (tx, rx) = mpsc::unbounded_channel();
         let engine = kiln_engine::run_build(&plan, spec, executor, tx, self.cancel.clone());
@@ -163,12 +163,8 @@ impl BuildTask {
         summary.result
     }
 
-    /// The directory the build runs in, the SCM `checkout scm` uses, and whether the
-    /// directory is the user's own (never wiped).
-    async fn workspace_for(
-        &self,
-        files: &Files,
-    ) -> Result<(PathBuf, Option<ScmInfo>, bool), String> {
+    /// The directory the build runs in and the SCM `checkout scm` uses.
+    async fn workspace_for(&self, files: &Files) -> Result<(PathBuf, Option<ScmInfo>), String> {
         let r = &self.recorder.record;
         let scm = |url: String, commit: &String| ScmInfo {
             url,
@@ -184,23 +180,22 @@ impl BuildTask {
                     res = checkout => res.map_err(|e| format!("ERROR: checkout of {commit} failed: {e}"))?,
                     () = self.cancel.cancelled() => return Err("Aborted during the checkout".to_owned()),
                 }
-                Ok((
-                    self.workspace.clone(),
-                    Some(scm(url.clone(), commit)),
-                    false,
-                ))
+                Ok((self.workspace.clone(), Some(scm(url.clone(), commit))))
             }
             (Files::DirRepo { path }, Some(commit)) => {
                 let url = path.display().to_string();
                 ensure_dir(&self.workspace).await?;
-                Ok((self.workspace.clone(), Some(scm(url, commit)), false))
+                Ok((self.workspace.clone(), Some(scm(url, commit))))
             }
-            (Files::InPlace { path }, _) => Ok((path.clone(), None, true)),
+            (Files::Copy { path }, _) => {
+                copy_dir(path.clone(), self.workspace.clone()).await?;
+                Ok((self.workspace.clone(), None))
+            }
             (_, None) => Err("ERROR: the build has no commit to check out".to_owned()),
         }
     }
 
-    async fn spec(&self, scm: Option<ScmInfo>, in_place: bool) -> BuildSpec {
+    async fn spec(&self, scm: Option<ScmInfo>) -> BuildSpec {
         let r = &self.recorder.record;
         let mut base_env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
         if let Some(url) = &self.config.server.external_url {
@@ -222,7 +217,7 @@ impl BuildTask {
                 pending: self.inputs.clone(),
                 changes: self.control_tx.clone(),
             }),
-            workspace_is_checkout: in_place,
+            workspace_is_checkout: false,
             previous_result: self.previous_result().await,
         }
     }
@@ -331,4 +326,37 @@ async fn ensure_dir(dir: &std::path::Path) -> Result<(), String> {
     tokio::fs::create_dir_all(dir)
         .await
         .map_err(|e| format!("ERROR: cannot create the workspace {}: {e}", dir.display()))
+}
+
+/// Copies a plain directory's files into the workspace (files the workspace has besides
+/// them stay, as in a Jenkins workspace).
+async fn copy_dir(from: PathBuf, to: PathBuf) -> Result<(), String> {
+    let copy = move || -> std::io::Result<()> {
+        for entry in walkdir::WalkDir::new(&from).follow_links(false) {
+            let entry = entry.map_err(std::io::Error::other)?;
+            let rel = entry
+                .path()
+                .strip_prefix(&from)
+                .map_err(std::io::Error::other)?;
+            let dest = to.join(rel);
+            let kind = entry.file_type();
+            if kind.is_dir() {
+                std::fs::create_dir_all(&dest)?;
+            } else if kind.is_symlink() {
+                let target = std::fs::read_link(entry.path())?;
+                let _ = std::fs::remove_file(&dest);
+                std::os::unix::fs::symlink(target, &dest)?;
+            } else {
+                std::fs::copy(entry.path(), &dest)?;
+            }
+        }
+        Ok(())
+    };
+    match tokio::task::spawn_blocking(copy).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(format!(
+            "ERROR: cannot copy the job's directory into its workspace: {e}"
+        )),
+        Err(e) => Err(format!("ERROR: the workspace copy failed: {e}")),
+    }
 }

@@ -27,8 +27,8 @@ pub(crate) enum Files {
     /// A directory that is the top of a git work tree: `checkout scm` clones it at the
     /// commit into the job's workspace.
     DirRepo { path: PathBuf },
-    /// A plain directory: builds run in it, as `kiln run` does.
-    InPlace { path: PathBuf },
+    /// A plain directory: its files are copied into the job's workspace for each build.
+    Copy { path: PathBuf },
 }
 
 /// Reads `job`'s pipeline: at `commit` when given, else at the head of `branch` (or the
@@ -81,7 +81,7 @@ async fn resolve_dir(dir: &Path, jenkinsfile: &str) -> Result<Resolved, String> 
         None => (
             None,
             None,
-            Files::InPlace {
+            Files::Copy {
                 path: dir.to_path_buf(),
             },
         ),

@@ -1,0 +1,177 @@
+//! Cancelling, answering inputs and following logs.
+
+use crate::support::*;
+use kiln_engine::InputAnswer;
+use kiln_scheduler::ControlError;
+use kiln_store::{BuildResult, BuildStatus};
+use std::collections::BTreeMap;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_queued_build_aborts_it_without_running() {
+    let env = Env::new();
+    let gate = Gate::new(&env, "q");
+    let dir = env.dir("q", &pipeline(&gate.step()));
+    let h = env.start(env.config(&dir_job("q", &dir, "")));
+    let first = h.trigger(user("q")).await.unwrap();
+    let second = h.trigger(user("q")).await.unwrap();
+    h.cancel(&second, "bob").await.unwrap();
+    let b = env.build(&second);
+    assert_eq!(b.status, BuildStatus::Finished);
+    assert_eq!(b.result, Some(BuildResult::Aborted));
+    assert_eq!(b.reason.as_deref(), Some("Aborted by bob"));
+    assert_eq!(b.started_at_ms, None);
+    assert_eq!(
+        env.log(&second),
+        "Aborted by bob while queued\nFinished: ABORTED\n"
+    );
+    assert!(matches!(
+        h.cancel(&second, "bob").await,
+        Err(ControlError::Finished(_))
+    ));
+    gate.open();
+    assert_eq!(
+        env.finished(&first).await.result,
+        Some(BuildResult::Success)
+    );
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_running_build_kills_its_process_and_runs_aborted_posts() {
+    let env = Env::new();
+    let text = "pipeline {\n  agent any\n  stages {\n    stage('Wait') { steps { sh 'echo sleeping; sleep 100' } }\n  }\n  post {\n    aborted { echo 'cleaning up after abort' }\n  }\n}\n";
+    let dir = env.dir("long", text);
+    let h = env.start(env.config(&dir_job("long", &dir, "")));
+    let id = h.trigger(user("long")).await.unwrap();
+    env.until(|| env.log(&id).contains("[Wait] sleeping\n").then_some(()))
+        .await;
+    h.cancel(&id, "carol").await.unwrap();
+    let b = env.finished(&id).await;
+    let log = env.log(&id);
+    assert_eq!(b.result, Some(BuildResult::Aborted), "{log}");
+    assert_eq!(b.reason.as_deref(), Some("Aborted by carol"));
+    assert!(log.contains("cleaning up after abort\n"), "{log}");
+    assert!(log.ends_with("Finished: ABORTED\n"), "{log}");
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_input_waits_for_approval() {
+    let env = Env::new();
+    let steps = "input message: 'Deploy?', ok: 'Ship it'\n        echo 'deployed'";
+    let dir = env.dir("deploy", &pipeline(steps));
+    let h = env.start(env.config(&dir_job("deploy", &dir, "")));
+    let id = h.trigger(user("deploy")).await.unwrap();
+    let waiting = env
+        .until(|| {
+            let b = env.build(&id);
+            (b.status == BuildStatus::WaitingForInput).then_some(b)
+        })
+        .await;
+    let input = waiting
+        .pending_input
+        .expect("the pending input is recorded");
+    assert_eq!(input.message, "Deploy?");
+    assert_eq!(input.ok, "Ship it");
+    assert_eq!(h.stats().waiting_for_input, 1);
+    let approve = InputAnswer::Proceed {
+        values: BTreeMap::new(),
+        by: "dave".into(),
+    };
+    h.answer_input(&id, approve.clone()).await.unwrap();
+    let b = env.finished(&id).await;
+    let log = env.log(&id);
+    assert_eq!(b.result, Some(BuildResult::Success), "{log}");
+    assert_eq!(b.pending_input, None);
+    assert!(log.contains("[Build] deployed\n"), "{log}");
+    assert_eq!(h.stats().waiting_for_input, 0);
+    assert!(matches!(
+        h.answer_input(&id, approve).await,
+        Err(ControlError::Finished(_))
+    ));
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aborted_input_aborts_the_build() {
+    let env = Env::new();
+    let steps = "input message: 'Deploy?'\n        echo 'deployed'";
+    let dir = env.dir("deploy", &pipeline(steps));
+    let h = env.start(env.config(&dir_job("deploy", &dir, "")));
+    let id = h.trigger(user("deploy")).await.unwrap();
+    env.until(|| (status(&env, &id) == BuildStatus::WaitingForInput).then_some(()))
+        .await;
+    h.answer_input(&id, InputAnswer::Abort { by: "erin".into() })
+        .await
+        .unwrap();
+    let b = env.finished(&id).await;
+    let log = env.log(&id);
+    assert_eq!(b.result, Some(BuildResult::Aborted), "{log}");
+    assert!(!log.contains("[Build] deployed"), "{log}");
+    assert!(log.ends_with("Finished: ABORTED\n"), "{log}");
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answering_a_build_without_input_is_refused() {
+    let env = Env::new();
+    let gate = Gate::new(&env, "noinput");
+    let dir = env.dir("busy", &pipeline(&gate.step()));
+    let h = env.start(env.config(&dir_job("busy", &dir, "")));
+    let id = h.trigger(user("busy")).await.unwrap();
+    env.until(|| (status(&env, &id) == BuildStatus::Running).then_some(()))
+        .await;
+    let answer = InputAnswer::Abort { by: "x".into() };
+    assert!(matches!(
+        h.answer_input(&id, answer).await,
+        Err(ControlError::NoPendingInput(_))
+    ));
+    let missing = kiln_store::BuildRef {
+        job: id.job.clone(),
+        number: 99,
+    };
+    assert!(matches!(
+        h.cancel(&missing, "x").await,
+        Err(ControlError::NotFound(_))
+    ));
+    gate.open();
+    env.finished(&id).await;
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_from_offset_zero_sees_every_line_then_ends() {
+    let env = Env::new();
+    let gate = Gate::new(&env, "follow");
+    let steps = format!(
+        "sh 'for i in 1 2 3; do echo line $i; done'\n        {}\n        sh 'for i in 4 5 6; do echo line $i; done'",
+        gate.step()
+    );
+    let dir = env.dir("follow", &pipeline(&steps));
+    let h = env.start(env.config(&dir_job("follow", &dir, "")));
+    let id = h.trigger(user("follow")).await.unwrap();
+    let mut follower = h.follow_log(&id, 0);
+    let mut seen = Vec::new();
+    while !String::from_utf8_lossy(&seen).contains("line 3") {
+        let slice = follower.next().await.expect("more log").unwrap();
+        assert_eq!(slice.offset, seen.len() as u64);
+        seen.extend(slice.bytes);
+    }
+    gate.open();
+    while let Some(slice) = follower.next().await {
+        let slice = slice.unwrap();
+        assert_eq!(slice.offset, seen.len() as u64);
+        seen.extend(slice.bytes);
+    }
+    let text = String::from_utf8(seen).unwrap();
+    assert_eq!(text, env.log(&id));
+    assert!(text.contains("[Build] line 6\n"), "{text}");
+    assert!(text.ends_with("Finished: SUCCESS\n"), "{text}");
+    assert_eq!(env.build(&id).status, BuildStatus::Finished);
+    // A follower of a finished build reads what is stored and ends.
+    let mut late = h.follow_log(&id, 10);
+    let first = late.next().await.unwrap().unwrap();
+    assert_eq!(first.offset, 10);
+    while late.next().await.is_some() {}
+    h.shutdown().await;
+}

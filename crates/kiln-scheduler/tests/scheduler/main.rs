@@ -1,0 +1,14 @@
+//! The scheduler end to end: a real sled store in a temporary data directory, real git
+//! repositories made by the tests, `dir:` and `repo:` jobs, the local executor.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+mod builds;
+mod control;
+mod queue;
+mod recovery;
+mod repo;
+mod retention;
+mod triggers;
