@@ -509,3 +509,47 @@ impl Drop for ChildGuard<'_> {
         let _ = self.0.wait();
     }
 }
+
+#[test]
+fn config_changes_are_reloaded_and_sigterm_stops_the_server() {
+    let env = Env::new("");
+    let mut server = Server::start(&env, "127.0.0.1:0", &[]);
+    let names = |server: &Server| -> Vec<String> {
+        api(server, "/jobs")["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|j| j["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(!names(&server).contains(&"later".to_string()));
+    let mut yaml = std::fs::read_to_string(&env.config).unwrap();
+    yaml.push_str(&format!(
+        "  - name: later\n    repo: {}\n    jenkinsfile: ok.Jenkinsfile\n",
+        env.repo_url
+    ));
+    std::fs::write(&env.config, &yaml).unwrap();
+    wait_for("the file change to be picked up", || {
+        names(&server).contains(&"later".to_string())
+    });
+    // A broken file is reported and the configuration in force is kept.
+    std::fs::write(&env.config, "jobz: []\n").unwrap();
+    let status = Command::new("kill")
+        .args(["-HUP", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    wait_for("the error to be logged", || {
+        std::fs::read_to_string(env.root.join("server.log"))
+            .unwrap()
+            .contains("unknown key `jobz`")
+    });
+    assert!(names(&server).contains(&"later".to_string()));
+    let status = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = server.child.wait().unwrap();
+    assert!(exit.success(), "{exit:?}");
+}
