@@ -47,6 +47,7 @@ pub async fn run_build(
             .pipeline
             .options
             .has(|o| matches!(o, OptionKind::Timestamps)),
+        container: None,
     };
     build.log(None, &build.spec.cause.description(), false);
     pipeline_notices(&build);

@@ -20,6 +20,8 @@ pub(crate) struct Scope {
     pub(crate) stage: Arc<StageResult>,
     /// Inside `timestamps { }` or with the `timestamps()` option.
     pub(crate) timestamps: bool,
+    /// Inside `container('x') { }` with an executor that has containers: where processes run.
+    pub(crate) container: Option<String>,
 }
 
 impl Scope {

@@ -8,26 +8,39 @@
 // Note for Engineer A: Engineer B created this skeleton (Cargo.toml + lib.rs) because the
 // crate did not exist yet; add your `mod` lines and dependencies freely.
 
+mod agent_client;
+mod agent_link;
+mod agent_pod;
 mod cache;
 mod config;
 mod kaniko;
 mod merge;
 mod oci;
+mod executor;
+mod executor_error;
 mod pod;
+mod pod_lifecycle;
+mod pod_status;
+mod pod_watch;
+mod reaper;
 mod requests;
 mod template;
 mod text;
+mod token;
 mod yaml;
 
+pub use agent_client::Followed;
+pub use agent_link::{AgentListener, AgentMode};
+pub use agent_pod::{AGENT_BINARY, AGENT_INIT_CONTAINER, AgentInstall};
+pub use executor::{ExecutorSettings, KubeExecutor, PodRequest, StartTimings};
+pub use executor_error::KubeError;
+pub use pod_status::{Health, StartState};
+pub use reaper::{BuildPodRef, reap_orphans, secret_name};
 pub use cache::{CachePreset, CacheScope, CacheSource, CacheSpec};
 pub use config::{ApiLimits, Connection, KubeConfig};
 pub use kaniko::{
     DOCKER_CONFIG_DIR, KANIKO_CONTAINER, KanikoBuild, KanikoSettings, add_kaniko_container,
     digest_file, platform_arch, platform_reference,
-};
-pub use oci::{
-    Credentials, DOCKER_MANIFEST, Descriptor, ImageIndex, ImageRef, OCI_INDEX, OCI_MANIFEST,
-    OciError, Platform, Registry, push_index, sha256_digest,
 };
 pub use pod::{
     AGENT_DIR, AGENT_VOLUME, ANNOTATION_JOB, AgentRequest, BuiltPod, LABEL_BUILD, LABEL_JOB,
@@ -35,3 +48,7 @@ pub use pod::{
 };
 pub use template::{PodTemplate, PoolSettings, RequestsPolicy};
 pub use text::{PodText, PodTextOrigin};
+pub use oci::{
+    Credentials, DOCKER_MANIFEST, Descriptor, ImageIndex, ImageRef, OCI_INDEX, OCI_MANIFEST,
+    OciError, Platform, Registry, push_index, sha256_digest,
+};

@@ -232,8 +232,18 @@ pub(crate) async fn ansi_color(call: &StepCall<'_>) -> Result<Value, StepError> 
     Ok(Value::Null)
 }
 
+/// `container('x') { }`: with an executor that has containers (a pod), the body's processes
+/// run in container `x`; otherwise a notice says the step is ignored.
 pub(crate) async fn container(call: &StepCall<'_>) -> Result<Value, StepError> {
     let name = call.req_string("name")?;
+    if call.build.executor.runs_in_containers() {
+        let scope = Scope {
+            container: Some(name),
+            ..call.scope.clone()
+        };
+        run_steps(call.build, call.body(), &scope).await?;
+        return Ok(Value::Null);
+    }
     call.build.notice_once(format!(
         "container('{name}') is ignored by the {} executor: steps run on this machine",
         call.build.executor.describe()

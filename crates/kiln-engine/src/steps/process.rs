@@ -24,7 +24,10 @@ pub(crate) async fn run_process(
     cwd: PathBuf,
     capture_stdout: bool,
 ) -> Result<Finished, StepError> {
-    let spec = ProcessSpec::new(argv).env((*scope.env).clone()).cwd(cwd);
+    let spec = ProcessSpec::new(argv)
+        .env((*scope.env).clone())
+        .cwd(cwd)
+        .container(scope.container.clone());
     let mut handle = build.executor.spawn(spec).await?;
     let killer = handle.killer();
     let mut out = LineSplitter::default();

@@ -1,0 +1,196 @@
+//! Makes a build pod run the kiln agent: an init container installs the agent binary into the
+//! shared `/kiln` volume, and every step container's command is replaced by the agent, with
+//! the build's token from a Secret. The containers' original `command`/`args` are dropped:
+//! steps are what runs in a build container, so an image's entrypoint is never started.
+
+use crate::agent_link::AgentMode;
+use k8s_openapi::api::core::v1::{
+    Container, EmptyDirVolumeSource, EnvVar, EnvVarSource, Pod, SecretKeySelector, Volume,
+    VolumeMount,
+};
+
+/// The init container's name.
+pub const AGENT_INIT_CONTAINER: &str = "kiln-agent-init";
+/// The agent volume's name and mount path (the same as the pod builder's).
+pub const AGENT_VOLUME_NAME: &str = "kiln-agent";
+pub const AGENT_MOUNT: &str = "/kiln";
+/// Where the init container installs the agent.
+pub const AGENT_BINARY: &str = "/kiln/bin/kiln-agent";
+/// The key of the token in the build's Secret.
+pub const TOKEN_KEY: &str = "token";
+
+/// How the agent is installed and started.
+#[derive(Clone, Debug)]
+pub struct AgentInstall {
+    /// The image of the init container.
+    pub image: String,
+    /// Its command; the default runs `/kiln-agent --install /kiln/bin/kiln-agent`, so the image
+    /// needs nothing but the agent binary.
+    pub command: Vec<String>,
+    /// Where the workspace volume is mounted in the step containers.
+    pub workspace: String,
+    /// Seconds between SIGTERM and SIGKILL when a step is stopped.
+    pub kill_grace_seconds: u64,
+}
+
+impl AgentInstall {
+    pub fn new(image: impl Into<String>) -> Self {
+        AgentInstall {
+            image: image.into(),
+            command: vec![
+                "/kiln-agent".to_owned(),
+                "--install".to_owned(),
+                AGENT_BINARY.to_owned(),
+            ],
+            workspace: "/workspace".to_owned(),
+            kill_grace_seconds: 5,
+        }
+    }
+}
+
+/// Rewrites `pod` to run the agent; returns the step containers in pod order with the TCP port
+/// each agent listens on (in listen mode: `base + index`, since a pod's containers share one
+/// network namespace).
+pub fn inject_agent(
+    pod: &mut Pod,
+    install: &AgentInstall,
+    secret: &str,
+    mode: &AgentMode,
+) -> Vec<(String, u16)> {
+    let spec = pod.spec.get_or_insert_with(Default::default);
+    spec.restart_policy = Some("Never".to_owned());
+    let volumes = spec.volumes.get_or_insert_with(Vec::new);
+    if !volumes.iter().any(|v| v.name == AGENT_VOLUME_NAME) {
+        volumes.push(Volume {
+            name: AGENT_VOLUME_NAME.to_owned(),
+            empty_dir: Some(EmptyDirVolumeSource::default()),
+            ..Volume::default()
+        });
+    }
+    let mut init = Container {
+        name: AGENT_INIT_CONTAINER.to_owned(),
+        image: Some(install.image.clone()),
+        command: Some(install.command.clone()),
+        ..Container::default()
+    };
+    mount_agent(&mut init);
+    let inits = spec.init_containers.get_or_insert_with(Vec::new);
+    inits.retain(|c| c.name != AGENT_INIT_CONTAINER);
+    inits.insert(0, init);
+    let mut ports = Vec::new();
+    for (index, container) in spec.containers.iter_mut().enumerate() {
+        let mut command = vec![
+            AGENT_BINARY.to_owned(),
+            "--container".to_owned(),
+            container.name.clone(),
+            "--workspace".to_owned(),
+            install.workspace.clone(),
+            "--kill-grace".to_owned(),
+            install.kill_grace_seconds.to_string(),
+        ];
+        let port = match mode {
+            AgentMode::PortForward { base_port } => {
+                let port = base_port.saturating_add(u16::try_from(index).unwrap_or(u16::MAX));
+                command.extend(["--listen".to_owned(), port.to_string()]);
+                port
+            }
+            AgentMode::Dial { agent_url, .. } => {
+                command.extend(["--connect".to_owned(), agent_url.clone()]);
+                0
+            }
+        };
+        container.command = Some(command);
+        container.args = None;
+        let env = container.env.get_or_insert_with(Vec::new);
+        env.retain(|e| e.name != kiln_agent::TOKEN_ENV);
+        env.push(EnvVar {
+            name: kiln_agent::TOKEN_ENV.to_owned(),
+            value_from: Some(EnvVarSource {
+                secret_key_ref: Some(SecretKeySelector {
+                    name: secret.to_owned(),
+                    key: TOKEN_KEY.to_owned(),
+                    optional: None,
+                }),
+                ..EnvVarSource::default()
+            }),
+            ..EnvVar::default()
+        });
+        mount_agent(container);
+        ports.push((container.name.clone(), port));
+    }
+    ports
+}
+
+fn mount_agent(container: &mut Container) {
+    let mounts = container.volume_mounts.get_or_insert_with(Vec::new);
+    if !mounts.iter().any(|m| m.mount_path == AGENT_MOUNT) {
+        mounts.push(VolumeMount {
+            name: AGENT_VOLUME_NAME.to_owned(),
+            mount_path: AGENT_MOUNT.to_owned(),
+            ..VolumeMount::default()
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn every_step_container_runs_the_agent_on_its_own_port() {
+        let mut pod: Pod = serde_json::from_value(json!({
+            "metadata": {"name": "p"},
+            "spec": {"containers": [
+                {"name": "maven", "image": "maven:3", "command": ["mvn"], "args": ["x"]},
+                {"name": "node", "image": "node:22"}]}
+        }))
+        .unwrap();
+        let install = AgentInstall::new("kiln/agent:1");
+        let ports = inject_agent(
+            &mut pod,
+            &install,
+            "p-agent",
+            &AgentMode::PortForward { base_port: 7777 },
+        );
+        assert_eq!(
+            ports,
+            vec![("maven".to_owned(), 7777), ("node".to_owned(), 7778)]
+        );
+        let spec = pod.spec.unwrap();
+        let maven = &spec.containers[0];
+        assert_eq!(
+            maven.command.as_ref().unwrap().join(" "),
+            "/kiln/bin/kiln-agent --container maven --workspace /workspace --kill-grace 5 --listen 7777"
+        );
+        assert!(maven.args.is_none());
+        let token = maven
+            .env
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|e| e.name == "KILN_AGENT_TOKEN")
+            .unwrap();
+        assert_eq!(
+            token
+                .value_from
+                .as_ref()
+                .unwrap()
+                .secret_key_ref
+                .as_ref()
+                .unwrap()
+                .name,
+            "p-agent"
+        );
+        let init = &spec.init_containers.unwrap()[0];
+        assert_eq!(init.name, AGENT_INIT_CONTAINER);
+        assert_eq!(init.volume_mounts.as_ref().unwrap()[0].mount_path, "/kiln");
+        assert_eq!(spec.restart_policy.as_deref(), Some("Never"));
+        assert!(
+            spec.volumes
+                .unwrap()
+                .iter()
+                .any(|v| v.name == AGENT_VOLUME_NAME)
+        );
+    }
+}

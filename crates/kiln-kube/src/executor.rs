@@ -1,0 +1,507 @@
+//! `KubeExecutor`: one build's pod as a kiln `Executor`. Steps run in the pod's containers
+//! through their kiln agents; files move over the default container's agent (the workspace is
+//! one volume shared by every container).
+
+use crate::agent_client::{AgentClient, Followed};
+use crate::agent_link::{AgentMode, DialInDialer, Dialer, PortForwardDialer};
+use crate::agent_pod::{AgentInstall, TOKEN_KEY, inject_agent};
+use crate::executor_error::KubeError;
+use crate::pod_lifecycle::{self, monitor, wait_running};
+use crate::pod_status::Health;
+use crate::pod_watch::PodWatch;
+use crate::reaper::secret_name;
+use crate::token::{new_token, short_id};
+use async_trait::async_trait;
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::{Pod, Secret};
+use kiln_agent::protocol::Message;
+use kiln_executor::{ExecError, Executor, FileEntry, ProcessHandle, ProcessSpec};
+use kube::Api;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tracing::info;
+
+/// How the executor makes and reaches its pods.
+#[derive(Clone, Debug)]
+pub struct ExecutorSettings {
+    pub install: AgentInstall,
+    pub mode: AgentMode,
+    /// A pod not running this long after its creation fails the build.
+    pub start_deadline: Duration,
+    /// How long a lost agent connection is retried before its processes fail.
+    pub reconnect_deadline: Duration,
+    /// Grace period when the pod is deleted at the end of the build.
+    pub delete_grace_seconds: u32,
+}
+
+impl ExecutorSettings {
+    pub fn new(install: AgentInstall, mode: AgentMode) -> Self {
+        ExecutorSettings {
+            install,
+            mode,
+            start_deadline: Duration::from_secs(300),
+            reconnect_deadline: Duration::from_secs(60),
+            delete_grace_seconds: 2,
+        }
+    }
+}
+
+/// The pod to run a build in, as the pod builder made it (name, labels, volumes set).
+#[derive(Clone, Debug)]
+pub struct PodRequest {
+    pub pod: Pod,
+    pub namespace: String,
+    /// Where steps without `container('x')` run; the first container when `None`.
+    pub default_container: Option<String>,
+}
+
+/// When the start went through its stages (for benchmarks and logs).
+#[derive(Clone, Copy, Debug)]
+pub struct StartTimings {
+    pub begun: Instant,
+    pub pod_create_sent: Instant,
+    pub running_seen: Instant,
+    pub agents_ready: Instant,
+}
+
+/// A build pod with a connected agent in every step container.
+pub struct KubeExecutor {
+    pods: Api<Pod>,
+    secrets: Api<Secret>,
+    name: String,
+    secret: String,
+    token: String,
+    mode: AgentMode,
+    workspace: PathBuf,
+    default_container: String,
+    agents: BTreeMap<String, AgentClient>,
+    health: watch::Receiver<Health>,
+    monitor: tokio::task::AbortHandle,
+    id_prefix: String,
+    counter: AtomicU64,
+    delete_grace_seconds: u32,
+    timings: Option<StartTimings>,
+}
+
+impl KubeExecutor {
+    /// Creates the Secret and the Pod, waits (watching) until every step container runs, and
+    /// connects to every agent. On failure the pod and Secret are deleted again and the error
+    /// carries the reason for the build log.
+    pub async fn start(
+        client: kube::Client,
+        settings: &ExecutorSettings,
+        request: PodRequest,
+    ) -> Result<KubeExecutor, KubeError> {
+        let begun = Instant::now();
+        let mut pod = request.pod;
+        let name = pod
+            .metadata
+            .name
+            .clone()
+            .ok_or_else(|| KubeError::Pod("the pod has no name".to_owned()))?;
+        let secret = secret_name(&name);
+        let token = new_token().map_err(KubeError::Token)?;
+        let ports = inject_agent(&mut pod, &settings.install, &secret, &settings.mode);
+        let steps: Vec<String> = ports.iter().map(|(c, _)| c.clone()).collect();
+        let default_container = pick_default(request.default_container, &steps)?;
+        pod.metadata.namespace = Some(request.namespace.clone());
+        let secret_object = Secret {
+            metadata: kube::api::ObjectMeta {
+                name: Some(secret.clone()),
+                namespace: Some(request.namespace.clone()),
+                labels: pod.metadata.labels.clone(),
+                ..Default::default()
+            },
+            data: Some(BTreeMap::from([(
+                TOKEN_KEY.to_owned(),
+                ByteString(token.clone().into_bytes()),
+            )])),
+            ..Secret::default()
+        };
+        let pods: Api<Pod> = Api::namespaced(client.clone(), &request.namespace);
+        let secrets: Api<Secret> = Api::namespaced(client, &request.namespace);
+        let pod_create_sent = Instant::now();
+        let version = pod_lifecycle::create(&pods, &secrets, &pod, &secret_object).await?;
+        info!(pod = %name, namespace = %request.namespace, "build pod created");
+        let parts = Parts {
+            pods,
+            secrets,
+            name,
+            secret,
+            token,
+            workspace: PathBuf::from(&settings.install.workspace),
+            default_container,
+            ports,
+        };
+        let watch = PodWatch::new(parts.pods.clone(), &parts.name, version);
+        let started = async {
+            let (_, watch) =
+                wait_running(watch, &parts.name, &steps, settings.start_deadline).await?;
+            let running_seen = Instant::now();
+            Ok::<_, KubeError>((watch, running_seen))
+        }
+        .await;
+        let (watch, running_seen) = match started {
+            Ok(ok) => ok,
+            Err(error) => {
+                parts.discard(&settings.mode).await;
+                return Err(error);
+            }
+        };
+        let mut executor = parts.connect(settings, watch, Health::default());
+        if let Err(error) = executor.all_ready().await {
+            executor.cleanup().await.ok();
+            return Err(error);
+        }
+        executor.timings = Some(StartTimings {
+            begun,
+            pod_create_sent,
+            running_seen,
+            agents_ready: Instant::now(),
+        });
+        Ok(executor)
+    }
+
+    /// Takes over a build pod another controller started (after a restart): reads its token
+    /// from the Secret, follows the pod and connects to its agents. Processes already running
+    /// are followed with [`KubeExecutor::attach`].
+    pub async fn reattach(
+        client: kube::Client,
+        settings: &ExecutorSettings,
+        namespace: &str,
+        name: &str,
+    ) -> Result<KubeExecutor, KubeError> {
+        let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+        let secrets: Api<Secret> = Api::namespaced(client, namespace);
+        let secret = secret_name(name);
+        let api_error = |action: String| move |source| KubeError::Api { action, source };
+        let pod = pods
+            .get(name)
+            .await
+            .map_err(api_error(format!("get pod {name}")))?;
+        let stored = secrets
+            .get(&secret)
+            .await
+            .map_err(api_error(format!("get secret {secret}")))?;
+        let token = stored
+            .data
+            .and_then(|d| d.get(TOKEN_KEY).cloned())
+            .and_then(|b| String::from_utf8(b.0).ok())
+            .ok_or_else(|| KubeError::Pod(format!("secret {secret} holds no `{TOKEN_KEY}`")))?;
+        let ports = listen_ports(&pod);
+        let steps: Vec<String> = ports.iter().map(|(c, _)| c.clone()).collect();
+        let default_container = pick_default(None, &steps)?;
+        let version = pod.metadata.resource_version.clone().unwrap_or_default();
+        let parts = Parts {
+            pods,
+            secrets,
+            name: name.to_owned(),
+            secret,
+            token,
+            workspace: PathBuf::from(&settings.install.workspace),
+            default_container,
+            ports,
+        };
+        let watch = PodWatch::new(parts.pods.clone(), name, version);
+        let executor = parts.connect(settings, watch, crate::pod_status::health(&pod));
+        executor.all_ready().await?;
+        Ok(executor)
+    }
+
+    async fn all_ready(&self) -> Result<(), KubeError> {
+        let waits = self.agents.values().map(AgentClient::ready);
+        for result in futures_util::future::join_all(waits).await {
+            result.map_err(|e| KubeError::Agent(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    pub fn pod_name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn default_container(&self) -> &str {
+        &self.default_container
+    }
+
+    pub fn timings(&self) -> Option<StartTimings> {
+        self.timings
+    }
+
+    /// The processes each container's connection follows (ids and next offsets).
+    pub fn processes(&self) -> Vec<(String, Followed)> {
+        self.agents
+            .iter()
+            .flat_map(|(c, a)| a.followed().into_iter().map(move |f| (c.clone(), f)))
+            .collect()
+    }
+
+    fn agent(&self, container: Option<&str>) -> Result<&AgentClient, ExecError> {
+        let container = container.unwrap_or(&self.default_container);
+        let agent = self.agents.get(container).ok_or_else(|| {
+            let known: Vec<&str> = self.agents.keys().map(String::as_str).collect();
+            ExecError::Backend(format!(
+                "pod {} has no container `{container}` (its containers: {})",
+                self.name,
+                known.join(", ")
+            ))
+        })?;
+        if let Some(reason) = self.health.borrow().reason_for(container) {
+            return Err(ExecError::Backend(reason));
+        }
+        Ok(agent)
+    }
+
+    /// Follows process `id` of `container` (default: the default container) from `from_offset`
+    /// on: the re-attach after a controller restart.
+    pub async fn attach(
+        &self,
+        container: Option<&str>,
+        id: &str,
+        from_offset: u64,
+    ) -> Result<ProcessHandle, ExecError> {
+        self.agent(container)?
+            .attach(id.to_owned(), from_offset)
+            .await
+    }
+
+    /// Deletes the pod and its Secret and closes the agent connections.
+    pub async fn cleanup(&self) -> Result<(), KubeError> {
+        for agent in self.agents.values() {
+            agent.shutdown();
+        }
+        self.monitor.abort();
+        if let AgentMode::Dial { listener, .. } = &self.mode {
+            listener.unregister(&self.token);
+        }
+        info!(pod = %self.name, "deleting the build pod");
+        pod_lifecycle::delete(
+            &self.pods,
+            &self.secrets,
+            &self.name,
+            &self.secret,
+            self.delete_grace_seconds,
+        )
+        .await
+    }
+
+    /// Stops following the pod without deleting it (the controller is going away; a new one
+    /// takes over with [`KubeExecutor::reattach`]). Processes keep running in the pod.
+    pub fn detach(&self) {
+        for agent in self.agents.values() {
+            agent.shutdown();
+        }
+        self.monitor.abort();
+    }
+}
+
+impl Drop for KubeExecutor {
+    fn drop(&mut self) {
+        self.detach();
+    }
+}
+
+/// What `start` and `reattach` share before the agents are connected.
+struct Parts {
+    pods: Api<Pod>,
+    secrets: Api<Secret>,
+    name: String,
+    secret: String,
+    token: String,
+    workspace: PathBuf,
+    default_container: String,
+    ports: Vec<(String, u16)>,
+}
+
+impl Parts {
+    fn connect(
+        self,
+        settings: &ExecutorSettings,
+        watch: PodWatch,
+        initial: Health,
+    ) -> KubeExecutor {
+        let (health_tx, health) = watch::channel(initial);
+        let monitor = tokio::spawn(monitor(watch, self.name.clone(), health_tx)).abort_handle();
+        let mut agents = BTreeMap::new();
+        for (container, port) in &self.ports {
+            let dialer: Box<dyn Dialer> = match &settings.mode {
+                AgentMode::PortForward { .. } => Box::new(PortForwardDialer {
+                    api: self.pods.clone(),
+                    pod: self.name.clone(),
+                    port: *port,
+                    token: self.token.clone(),
+                    container: container.clone(),
+                }),
+                AgentMode::Dial { listener, .. } => Box::new(DialInDialer {
+                    incoming: tokio::sync::Mutex::new(listener.register(&self.token, container)),
+                }),
+            };
+            let label = format!("agent `{container}` in pod {}", self.name);
+            let client = AgentClient::start(
+                container.clone(),
+                label,
+                dialer,
+                settings.reconnect_deadline,
+                health.clone(),
+            );
+            agents.insert(container.clone(), client);
+        }
+        KubeExecutor {
+            pods: self.pods,
+            secrets: self.secrets,
+            name: self.name,
+            secret: self.secret,
+            token: self.token,
+            mode: settings.mode.clone(),
+            workspace: self.workspace,
+            default_container: self.default_container,
+            agents,
+            health,
+            monitor,
+            id_prefix: short_id().unwrap_or_else(|_| "p".to_owned()),
+            counter: AtomicU64::new(0),
+            delete_grace_seconds: settings.delete_grace_seconds,
+            timings: None,
+        }
+    }
+
+    /// The pod did not start: delete it and its Secret (at once).
+    async fn discard(&self, mode: &AgentMode) {
+        if let AgentMode::Dial { listener, .. } = mode {
+            listener.unregister(&self.token);
+        }
+        if let Err(error) =
+            pod_lifecycle::delete(&self.pods, &self.secrets, &self.name, &self.secret, 0).await
+        {
+            tracing::warn!(pod = %self.name, %error, "cannot delete the failed pod");
+        }
+    }
+}
+
+fn pick_default(wanted: Option<String>, steps: &[String]) -> Result<String, KubeError> {
+    match wanted {
+        Some(c) if steps.contains(&c) => Ok(c),
+        Some(c) => Err(KubeError::Pod(format!(
+            "the default container `{c}` is not one of the pod's containers ({})",
+            steps.join(", ")
+        ))),
+        None => steps
+            .first()
+            .cloned()
+            .ok_or_else(|| KubeError::Pod("the pod has no containers".to_owned())),
+    }
+}
+
+/// The step containers of a pod made by this executor, with the port their agent listens on
+/// (from the `--listen` of the command it was given; 0 when the agent dials).
+fn listen_ports(pod: &Pod) -> Vec<(String, u16)> {
+    let Some(spec) = &pod.spec else {
+        return Vec::new();
+    };
+    spec.containers
+        .iter()
+        .map(|c| {
+            let command = c.command.clone().unwrap_or_default();
+            let port = command
+                .iter()
+                .position(|a| a == "--listen")
+                .and_then(|i| command.get(i + 1))
+                .and_then(|p| p.rsplit(':').next().and_then(|p| p.parse().ok()))
+                .unwrap_or(0);
+            (c.name.clone(), port)
+        })
+        .collect()
+}
+
+fn path_arg(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
+}
+
+#[async_trait]
+impl Executor for KubeExecutor {
+    fn workspace(&self) -> &Path {
+        &self.workspace
+    }
+
+    fn describe(&self) -> String {
+        format!("pod {}", self.name)
+    }
+
+    fn runs_in_containers(&self) -> bool {
+        true
+    }
+
+    async fn spawn(&self, spec: ProcessSpec) -> Result<ProcessHandle, ExecError> {
+        let agent = self.agent(spec.container.as_deref())?;
+        let n = self.counter.fetch_add(1, Ordering::Relaxed) + 1;
+        agent.spawn(format!("{}-{n}", self.id_prefix), spec).await
+    }
+
+    async fn read_file(&self, path: &Path) -> Result<Vec<u8>, ExecError> {
+        self.agent(None)?.read_file(&path_arg(path)).await
+    }
+
+    async fn write_file(&self, path: &Path, bytes: &[u8]) -> Result<(), ExecError> {
+        self.agent(None)?.write_file(&path_arg(path), bytes).await
+    }
+
+    async fn file_exists(&self, path: &Path) -> Result<bool, ExecError> {
+        let path = path_arg(path);
+        match self
+            .agent(None)?
+            .simple(|req| Message::Exists {
+                req,
+                path: path.clone(),
+            })
+            .await?
+        {
+            Message::ExistsResult { exists, .. } => Ok(exists),
+            other => Err(ExecError::Backend(format!("unexpected answer {other:?}"))),
+        }
+    }
+
+    async fn delete_dir(&self, path: &Path) -> Result<(), ExecError> {
+        let path = path_arg(path);
+        self.agent(None)?
+            .simple(|req| Message::DeleteDir {
+                req,
+                path: path.clone(),
+            })
+            .await
+            .map(|_| ())
+    }
+
+    async fn create_dir(&self, path: &Path) -> Result<(), ExecError> {
+        let path = path_arg(path);
+        self.agent(None)?
+            .simple(|req| Message::CreateDir {
+                req,
+                path: path.clone(),
+            })
+            .await
+            .map(|_| ())
+    }
+
+    async fn list_files(
+        &self,
+        dir: &Path,
+        includes: &[String],
+        excludes: &[String],
+    ) -> Result<Vec<FileEntry>, ExecError> {
+        let entries = self
+            .agent(None)?
+            .list_files(&path_arg(dir), includes, excludes)
+            .await?;
+        Ok(entries
+            .into_iter()
+            .map(|e| FileEntry {
+                path: PathBuf::from(e.path),
+                size: e.size,
+            })
+            .collect())
+    }
+}

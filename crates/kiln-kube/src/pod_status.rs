@@ -1,0 +1,351 @@
+//! Reading a build pod's status: is it running, still starting, or failed, and why, in words
+//! a user can act on. Pure functions over k8s-openapi types (the lifecycle code watches, this
+//! module judges).
+
+use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
+use std::collections::BTreeMap;
+
+/// Where a starting pod stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StartState {
+    /// Still on its way; the text says what it waits for (for progress logs).
+    Pending(String),
+    /// Every step container runs.
+    Running,
+    /// It will not start by itself; the reason is for the build log.
+    Failed(String),
+}
+
+/// What went wrong with a running pod: the whole pod, or single containers.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Health {
+    pub pod: Option<String>,
+    pub containers: BTreeMap<String, String>,
+}
+
+impl Health {
+    /// Why steps in `container` cannot run, if they cannot.
+    pub fn reason_for(&self, container: &str) -> Option<String> {
+        self.pod
+            .clone()
+            .or_else(|| self.containers.get(container).cloned())
+    }
+
+    pub fn is_healthy(&self) -> bool {
+        self.pod.is_none() && self.containers.is_empty()
+    }
+}
+
+fn statuses(pod: &Pod, init: bool) -> &[ContainerStatus] {
+    let status = pod.status.as_ref();
+    let list = if init {
+        status.and_then(|s| s.init_container_statuses.as_ref())
+    } else {
+        status.and_then(|s| s.container_statuses.as_ref())
+    };
+    list.map_or(&[], Vec::as_slice)
+}
+
+fn image_of(pod: &Pod, name: &str) -> String {
+    pod.spec
+        .as_ref()
+        .and_then(|s| {
+            s.containers
+                .iter()
+                .chain(s.init_containers.iter().flatten())
+                .find(|c| c.name == name)
+                .and_then(|c| c.image.clone())
+        })
+        .unwrap_or_default()
+}
+
+fn pod_name(pod: &Pod) -> &str {
+    pod.metadata.name.as_deref().unwrap_or("?")
+}
+
+/// Judges a pod that should be starting; `steps` are the containers that must run.
+pub fn start_state(pod: &Pod, steps: &[String]) -> StartState {
+    if let Some(reason) = pod_failure(pod) {
+        return StartState::Failed(reason);
+    }
+    if let Some(message) = unschedulable(pod) {
+        return StartState::Failed(format!(
+            "pod {} cannot be scheduled: {message}",
+            pod_name(pod)
+        ));
+    }
+    for (init, status) in statuses(pod, true)
+        .iter()
+        .map(|s| (true, s))
+        .chain(statuses(pod, false).iter().map(|s| (false, s)))
+    {
+        if let Some(reason) = waiting_failure(pod, status, init) {
+            return StartState::Failed(reason);
+        }
+        if let Some(reason) = terminated_failure(status, init) {
+            return StartState::Failed(reason);
+        }
+    }
+    let running: Vec<&str> = statuses(pod, false)
+        .iter()
+        .filter(|s| s.state.as_ref().is_some_and(|st| st.running.is_some()))
+        .map(|s| s.name.as_str())
+        .collect();
+    if !steps.is_empty() && steps.iter().all(|c| running.contains(&c.as_str())) {
+        return StartState::Running;
+    }
+    StartState::Pending(pending_note(pod))
+}
+
+fn pending_note(pod: &Pod) -> String {
+    let waiting = statuses(pod, true)
+        .iter()
+        .chain(statuses(pod, false))
+        .find_map(|s| {
+            let w = s.state.as_ref()?.waiting.as_ref()?;
+            Some(format!(
+                "{}: {}",
+                s.name,
+                w.reason.as_deref().unwrap_or("waiting")
+            ))
+        });
+    let phase = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.phase.clone())
+        .unwrap_or_else(|| "Pending".to_owned());
+    match waiting {
+        Some(w) => format!("{phase} ({w})"),
+        None => phase,
+    }
+}
+
+fn unschedulable(pod: &Pod) -> Option<String> {
+    pod.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| {
+            c.type_ == "PodScheduled"
+                && c.status == "False"
+                && c.reason.as_deref() == Some("Unschedulable")
+        })
+        .map(|c| {
+            c.message
+                .clone()
+                .unwrap_or_else(|| "Unschedulable".to_owned())
+        })
+}
+
+/// Waiting reasons that do not resolve by themselves.
+fn waiting_failure(pod: &Pod, status: &ContainerStatus, init: bool) -> Option<String> {
+    let waiting = status.state.as_ref()?.waiting.as_ref()?;
+    let reason = waiting.reason.as_deref()?;
+    let kind = if init { "init container" } else { "container" };
+    let message = waiting.message.as_deref().unwrap_or("");
+    let detail = if message.is_empty() {
+        String::new()
+    } else {
+        format!(": {message}")
+    };
+    match reason {
+        "ErrImagePull" | "ImagePullBackOff" | "InvalidImageName" | "ErrImageNeverPull" => {
+            Some(format!(
+                "{kind} `{}` cannot pull image `{}` ({reason}){detail}",
+                status.name,
+                image_of(pod, &status.name)
+            ))
+        }
+        "CreateContainerConfigError"
+        | "CreateContainerError"
+        | "RunContainerError"
+        | "CrashLoopBackOff" => Some(format!("{kind} `{}`: {reason}{detail}", status.name)),
+        _ => None,
+    }
+}
+
+/// A terminated step container (or a failed init container) before the build started.
+fn terminated_failure(status: &ContainerStatus, init: bool) -> Option<String> {
+    let t = status.state.as_ref()?.terminated.as_ref()?;
+    if init && t.exit_code == 0 {
+        return None;
+    }
+    let kind = if init { "init container" } else { "container" };
+    let reason = t.reason.as_deref().unwrap_or("Error");
+    let message = t
+        .message
+        .as_deref()
+        .map(|m| format!(": {m}"))
+        .unwrap_or_default();
+    Some(format!(
+        "{kind} `{}` stopped ({reason}, exit code {}){message}",
+        status.name, t.exit_code
+    ))
+}
+
+/// The pod as a whole failed (evicted, node lost, deadline exceeded) or is being deleted.
+fn pod_failure(pod: &Pod) -> Option<String> {
+    let status = pod.status.as_ref();
+    let phase = status.and_then(|s| s.phase.as_deref()).unwrap_or("");
+    let reason = status.and_then(|s| s.reason.as_deref());
+    let message = status
+        .and_then(|s| s.message.as_deref())
+        .map(|m| format!(": {m}"))
+        .unwrap_or_default();
+    match (phase, reason) {
+        ("Failed", Some("Evicted")) => Some(format!("the pod was evicted{message}")),
+        (_, Some("NodeLost")) | ("Unknown", _) => Some(format!("the pod's node was lost{message}")),
+        ("Failed", r) => Some(format!(
+            "the pod failed ({}){message}",
+            r.unwrap_or("no reason given")
+        )),
+        ("Succeeded", _) => Some("the pod stopped (all its containers exited)".to_owned()),
+        _ if pod.metadata.deletion_timestamp.is_some() => {
+            Some("the pod is being deleted".to_owned())
+        }
+        _ => None,
+    }
+}
+
+/// Judges a pod whose build is under way: what can no longer run, and why.
+pub fn health(pod: &Pod) -> Health {
+    let mut health = Health {
+        pod: pod_failure(pod),
+        containers: BTreeMap::new(),
+    };
+    for status in statuses(pod, false) {
+        let Some(t) = status.state.as_ref().and_then(|s| s.terminated.as_ref()) else {
+            continue;
+        };
+        let reason = match t.reason.as_deref() {
+            Some("OOMKilled") => format!(
+                "container `{}` was OOMKilled (exit code {})",
+                status.name, t.exit_code
+            ),
+            r => format!(
+                "container `{}` stopped ({}, exit code {})",
+                status.name,
+                r.unwrap_or("Error"),
+                t.exit_code
+            ),
+        };
+        health.containers.insert(status.name.clone(), reason);
+    }
+    health
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pod(status: serde_json::Value) -> Pod {
+        serde_json::from_value(json!({
+            "metadata": {"name": "kiln-b-1"},
+            "spec": {"containers": [{"name": "maven", "image": "maven:3"}, {"name": "node", "image": "node:22"}]},
+            "status": status,
+        }))
+        .unwrap()
+    }
+
+    fn steps() -> Vec<String> {
+        vec!["maven".into(), "node".into()]
+    }
+
+    fn running(name: &str) -> serde_json::Value {
+        json!({"name": name, "image": "x", "imageID": "", "ready": true, "restartCount": 0, "state": {"running": {}}})
+    }
+
+    #[test]
+    fn unschedulable_carries_the_scheduler_message() {
+        let p = pod(
+            json!({"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False",
+            "reason": "Unschedulable", "message": "0/3 nodes are available: 3 Insufficient cpu."}]}),
+        );
+        assert_eq!(
+            start_state(&p, &steps()),
+            StartState::Failed(
+                "pod kiln-b-1 cannot be scheduled: 0/3 nodes are available: 3 Insufficient cpu."
+                    .into()
+            )
+        );
+    }
+
+    #[test]
+    fn image_pull_failures_name_the_image() {
+        let p = pod(
+            json!({"phase": "Pending", "containerStatuses": [running("node"),
+            {"name": "maven", "image": "maven:3", "imageID": "", "ready": false, "restartCount": 0,
+             "state": {"waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling image"}}}]}),
+        );
+        assert_eq!(
+            start_state(&p, &steps()),
+            StartState::Failed("container `maven` cannot pull image `maven:3` (ImagePullBackOff): Back-off pulling image".into())
+        );
+    }
+
+    #[test]
+    fn running_only_when_every_step_container_runs() {
+        let p = pod(
+            json!({"phase": "Pending", "containerStatuses": [running("maven"),
+            {"name": "node", "image": "x", "imageID": "", "ready": false, "restartCount": 0,
+             "state": {"waiting": {"reason": "ContainerCreating"}}}]}),
+        );
+        assert_eq!(
+            start_state(&p, &steps()),
+            StartState::Pending("Pending (node: ContainerCreating)".into())
+        );
+        let p = pod(
+            json!({"phase": "Running", "containerStatuses": [running("maven"), running("node")]}),
+        );
+        assert_eq!(start_state(&p, &steps()), StartState::Running);
+    }
+
+    #[test]
+    fn eviction_and_oom_during_the_build() {
+        let p = pod(
+            json!({"phase": "Failed", "reason": "Evicted", "message": "The node was low on resource: memory."}),
+        );
+        assert_eq!(
+            health(&p).reason_for("maven").as_deref(),
+            Some("the pod was evicted: The node was low on resource: memory.")
+        );
+        let p = pod(
+            json!({"phase": "Running", "containerStatuses": [running("node"),
+            {"name": "maven", "image": "x", "imageID": "", "ready": false, "restartCount": 0,
+             "state": {"terminated": {"exitCode": 137, "reason": "OOMKilled"}}}]}),
+        );
+        let h = health(&p);
+        assert_eq!(
+            h.reason_for("maven").as_deref(),
+            Some("container `maven` was OOMKilled (exit code 137)")
+        );
+        assert_eq!(h.reason_for("node"), None);
+    }
+
+    #[test]
+    fn failed_init_container_and_config_errors() {
+        let p = pod(
+            json!({"phase": "Pending", "initContainerStatuses": [{"name": "kiln-agent-init", "image": "x",
+            "imageID": "", "ready": false, "restartCount": 0, "state": {"terminated": {"exitCode": 1, "reason": "Error"}}}]}),
+        );
+        assert_eq!(
+            start_state(&p, &steps()),
+            StartState::Failed(
+                "init container `kiln-agent-init` stopped (Error, exit code 1)".into()
+            )
+        );
+        let p = pod(
+            json!({"phase": "Pending", "containerStatuses": [{"name": "maven", "image": "x", "imageID": "",
+            "ready": false, "restartCount": 0, "state": {"waiting": {"reason": "CreateContainerConfigError",
+            "message": "secret \"s\" not found"}}}]}),
+        );
+        assert_eq!(
+            start_state(&p, &steps()),
+            StartState::Failed(
+                "container `maven`: CreateContainerConfigError: secret \"s\" not found".into()
+            )
+        );
+    }
+}

@@ -1,0 +1,168 @@
+//! Test support: a fake cluster, the agent binary, pods from the pod builder, executors.
+
+use kiln_diagnostics::Span;
+use kiln_fake_kube::{FakeKube, FakeKubeConfig, RequestRecord};
+use kiln_kube::{
+    AgentInstall, AgentListener, AgentMode, AgentRequest, ExecutorSettings, KubeConfig,
+    KubeExecutor, PodIdentity, PodRequest, PodText, build_pod,
+};
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+/// The kiln-agent binary of this target directory.
+pub fn agent_binary() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().unwrap();
+        let debug_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
+        let bin = debug_dir.join("kiln-agent");
+        if !bin.exists() {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let target = debug_dir.parent().unwrap();
+            let status = std::process::Command::new(cargo)
+                .args(["build", "-p", "kiln-agent", "--bin", "kiln-agent"])
+                .env("CARGO_TARGET_DIR", target)
+                .status()
+                .unwrap();
+            assert!(status.success(), "building kiln-agent failed");
+        }
+        assert!(bin.exists(), "no kiln-agent at {}", bin.display());
+        bin
+    })
+    .clone()
+}
+
+pub struct Cluster {
+    pub fake: FakeKube,
+    pub client: kube::Client,
+}
+
+pub async fn cluster() -> Cluster {
+    cluster_with(FakeKubeConfig::default()).await
+}
+
+pub async fn cluster_with(config: FakeKubeConfig) -> Cluster {
+    let fake = FakeKube::start(config, 0).await.unwrap();
+    let client = kube::Client::try_from(kube::Config::new(fake.url().parse().unwrap())).unwrap();
+    Cluster { fake, client }
+}
+
+/// Ports for agents in port-forward mode: `count` free ports in a row from a base the
+/// kernel chose (the fake's pods share the host network).
+pub fn free_base_port(count: u16) -> u16 {
+    loop {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = probe.local_addr().unwrap().port();
+        drop(probe);
+        if base.checked_add(count).is_none() {
+            continue;
+        }
+        let all_free =
+            (base..base + count).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok());
+        if all_free {
+            return base;
+        }
+    }
+}
+
+pub fn install() -> AgentInstall {
+    let mut install = AgentInstall::new("kiln-agent-test");
+    install.command = vec![
+        agent_binary().display().to_string(),
+        "--install".into(),
+        kiln_kube::AGENT_BINARY.into(),
+    ];
+    install.kill_grace_seconds = 1;
+    install
+}
+
+/// Port-forward settings (kiln outside the cluster).
+pub fn port_forward(containers: u16) -> ExecutorSettings {
+    let mut s = ExecutorSettings::new(
+        install(),
+        AgentMode::PortForward {
+            base_port: free_base_port(containers),
+        },
+    );
+    s.start_deadline = Duration::from_secs(20);
+    s.reconnect_deadline = Duration::from_secs(5);
+    s.delete_grace_seconds = 1;
+    s
+}
+
+/// Dial settings (agents dial the controller's listener on 127.0.0.1:0).
+pub async fn dial() -> ExecutorSettings {
+    let listener: Arc<AgentListener> = AgentListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("tcp://{}", listener.local_addr());
+    let mut s = ExecutorSettings::new(
+        install(),
+        AgentMode::Dial {
+            agent_url: url,
+            listener,
+        },
+    );
+    s.start_deadline = Duration::from_secs(20);
+    s.reconnect_deadline = Duration::from_secs(5);
+    s.delete_grace_seconds = 1;
+    s
+}
+
+/// A unique pod name (the fake is per test, but names show up in process lists).
+pub fn pod_name(test: &str) -> String {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("kiln-{test}-{}-{n}", std::process::id())
+}
+
+/// The pod the pod builder makes from a pipeline's `yaml` (no templates).
+pub fn pod_request(name: &str, yaml: &str) -> PodRequest {
+    let config = KubeConfig::default();
+    let agent = AgentRequest {
+        yaml: Some(PodText::evaluated(yaml.to_owned(), Span::new(0, 0))),
+        ..AgentRequest::default()
+    };
+    let id = PodIdentity {
+        name: name.to_owned(),
+        job: "e2e".to_owned(),
+        build: 7,
+    };
+    let built = build_pod(&config, &agent, &id).unwrap_or_else(|d| panic!("{d:?}"));
+    PodRequest {
+        pod: built.pod,
+        namespace: built.namespace,
+        default_container: Some(built.default_container),
+    }
+}
+
+pub const TWO_CONTAINERS: &str = "
+spec:
+  containers:
+  - name: a
+    image: busybox
+  - name: b
+    image: alpine
+";
+
+pub async fn start(
+    cluster: &Cluster,
+    settings: &ExecutorSettings,
+    name: &str,
+    yaml: &str,
+) -> KubeExecutor {
+    KubeExecutor::start(cluster.client.clone(), settings, pod_request(name, yaml))
+        .await
+        .unwrap_or_else(|e| panic!("pod did not start: {e}"))
+}
+
+/// Non-watch requests to pods whose path mentions `name`, as `METHOD path?query`.
+pub fn pod_requests(requests: &[RequestRecord], name: &str) -> Vec<String> {
+    requests
+        .iter()
+        .filter(|r| r.path.contains(name))
+        .map(|r| {
+            let kind = if r.watch { "WATCH" } else { r.method.as_str() };
+            format!("{kind} {}", r.path)
+        })
+        .collect()
+}

@@ -1,0 +1,282 @@
+//! Pod lifecycle: start failures with their reasons, failures during the build, cleanup,
+//! orphan reaping, and the requests the fake saw (watches, no polling).
+
+use crate::harness::*;
+use kiln_executor::{Executor, ExitStatus, ProcessSpec};
+use kiln_fake_kube::FakeKubeConfig;
+use kiln_kube::KubeExecutor;
+use std::time::Duration;
+
+/// A step that runs until its agent dies. In a real cluster a container's processes die with
+/// it; the fake runs them on the host, so the step watches its parent (the agent) itself.
+const UNTIL_AGENT_DIES: &str = "echo up; while kill -0 $PPID 2>/dev/null; do sleep 0.1; done";
+
+const ONE: &str = "spec:\n  containers:\n  - name: main\n    image: busybox\n";
+
+async fn start_error(
+    c: &Cluster,
+    settings: &kiln_kube::ExecutorSettings,
+    name: &str,
+    yaml: &str,
+) -> String {
+    match KubeExecutor::start(c.client.clone(), settings, pod_request(name, yaml)).await {
+        Ok(_) => panic!("the pod started"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[tokio::test]
+async fn unschedulable_fails_with_the_scheduler_message_and_cleans_up() {
+    let c = cluster().await;
+    let name = pod_name("unsched");
+    let yaml = "spec:\n  containers:\n  - name: main\n    image: busybox\n    resources:\n      requests:\n        cpu: '64'\n";
+    let err = start_error(&c, &port_forward(1), &name, yaml).await;
+    assert!(
+        err.starts_with(&format!(
+            "pod {name} cannot be scheduled: 0/1 nodes are available: 1 Insufficient cpu."
+        )),
+        "{err}"
+    );
+    assert!(
+        c.fake.object("pods", "default", &name).is_none(),
+        "the failed pod was deleted"
+    );
+    assert!(
+        c.fake
+            .object("secrets", "default", &kiln_kube::secret_name(&name))
+            .is_none()
+    );
+    c.fake.shutdown().await;
+}
+
+#[tokio::test]
+async fn image_pull_failure_names_the_image() {
+    let c = cluster().await;
+    c.fake.fail_image_pull("registry.example/missing:1");
+    let yaml = "spec:\n  containers:\n  - name: main\n    image: registry.example/missing:1\n";
+    let err = start_error(&c, &port_forward(1), &pod_name("pull"), yaml).await;
+    assert!(
+        err.starts_with(
+            "container `main` cannot pull image `registry.example/missing:1` (ErrImagePull)"
+        ),
+        "{err}"
+    );
+    c.fake.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_start_deadline_fails_a_pod_that_does_not_start() {
+    let config = FakeKubeConfig {
+        container_start_delay: Duration::from_secs(30),
+        ..FakeKubeConfig::default()
+    };
+    let c = cluster_with(config).await;
+    let mut settings = port_forward(1);
+    settings.start_deadline = Duration::from_millis(800);
+    let err = start_error(&c, &settings, &pod_name("deadline"), ONE).await;
+    assert!(
+        err.contains("did not start within the start deadline of 0 s"),
+        "{err}"
+    );
+    c.fake.shutdown().await;
+}
+
+#[tokio::test]
+async fn oom_kill_during_a_step_fails_it_with_the_reason() {
+    let c = cluster().await;
+    let name = pod_name("oom");
+    let ex = start(&c, &port_forward(2), &name, TWO_CONTAINERS).await;
+    let mut handle = ex
+        .spawn(
+            ProcessSpec::new(vec!["sh".into(), "-c".into(), UNTIL_AGENT_DIES.into()])
+                .container(Some("b".into())),
+        )
+        .await
+        .unwrap();
+    assert_eq!(handle.next_chunk().await.unwrap().bytes, b"up\n");
+    c.fake.oom_kill("default", &name, "b").unwrap();
+    let mut out = String::new();
+    while let Some(chunk) = handle.next_chunk().await {
+        out.push_str(&String::from_utf8_lossy(&chunk.bytes));
+    }
+    assert_eq!(handle.wait().await.unwrap(), ExitStatus::Signal(9));
+    assert!(
+        out.contains("kiln: container `b` was OOMKilled (exit code 137)"),
+        "{out}"
+    );
+    // The other container still works; the dead one says why.
+    let again = ex
+        .spawn(ProcessSpec::new(vec!["true".into()]).container(Some("b".into())))
+        .await
+        .unwrap_err();
+    assert!(again.to_string().contains("OOMKilled"), "{again}");
+    assert!(
+        ex.spawn(ProcessSpec::new(vec!["true".into()]).container(Some("a".into())))
+            .await
+            .is_ok()
+    );
+    ex.cleanup().await.unwrap();
+    c.fake.shutdown().await;
+}
+
+#[tokio::test]
+async fn eviction_during_a_step_fails_it_with_the_reason() {
+    let c = cluster().await;
+    let name = pod_name("evict");
+    let ex = start(&c, &dial().await, &name, ONE).await;
+    let mut handle = ex
+        .spawn(ProcessSpec::new(vec![
+            "sh".into(),
+            "-c".into(),
+            UNTIL_AGENT_DIES.into(),
+        ]))
+        .await
+        .unwrap();
+    assert_eq!(handle.next_chunk().await.unwrap().bytes, b"up\n");
+    c.fake.evict("default", &name).unwrap();
+    let mut out = String::new();
+    while let Some(chunk) = handle.next_chunk().await {
+        out.push_str(&String::from_utf8_lossy(&chunk.bytes));
+    }
+    assert!(out.contains("kiln: the pod was evicted"), "{out}");
+    ex.cleanup().await.unwrap();
+    c.fake.shutdown().await;
+}
+
+#[tokio::test]
+async fn orphans_are_reaped_and_live_builds_kept() {
+    let c = cluster().await;
+    let settings = port_forward(2);
+    let live = start(&c, &settings, &pod_name("live"), ONE).await;
+    let orphan_name = pod_name("orphan");
+    let mut orphan_req = pod_request(&orphan_name, ONE);
+    orphan_req
+        .pod
+        .metadata
+        .labels
+        .as_mut()
+        .unwrap()
+        .insert("kiln.dev/build".into(), "3".into());
+    let settings2 = port_forward(1);
+    let orphan = KubeExecutor::start(c.client.clone(), &settings2, orphan_req)
+        .await
+        .unwrap();
+    orphan.detach();
+    let reaped = kiln_kube::reap_orphans(c.client.clone(), "default", |p| p.build == "7")
+        .await
+        .unwrap();
+    assert_eq!(
+        reaped.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
+        vec![orphan_name.as_str()]
+    );
+    assert!(
+        c.fake
+            .object("secrets", "default", &kiln_kube::secret_name(&orphan_name))
+            .is_none()
+    );
+    assert!(c.fake.object("pods", "default", live.pod_name()).is_some());
+    live.cleanup().await.unwrap();
+    c.fake.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_build_uses_watches_not_polling() {
+    let c = cluster().await;
+    let settings = port_forward(2);
+    let name = pod_name("requests");
+    let ex = start(&c, &settings, &name, TWO_CONTAINERS).await;
+    let at_start = c.fake.requests();
+    let methods = |rs: &[kiln_fake_kube::RequestRecord], m: &str| {
+        rs.iter()
+            .filter(|r| r.method == m && !r.watch && !r.path.ends_with("/portforward"))
+            .count()
+    };
+    assert_eq!(
+        methods(&at_start, "POST"),
+        2,
+        "secret + pod: {:#?}",
+        pod_requests(&at_start, &name)
+    );
+    assert_eq!(
+        methods(&at_start, "GET"),
+        0,
+        "no polling: {:#?}",
+        pod_requests(&at_start, &name)
+    );
+    assert_eq!(at_start.iter().filter(|r| r.watch).count(), 1, "one watch");
+    // One port-forward per container (more only if an agent was not listening yet).
+    assert!(
+        at_start
+            .iter()
+            .filter(|r| r.path.ends_with("/portforward"))
+            .count()
+            >= 2
+    );
+    c.fake.clear_requests();
+    for container in ["a", "b", "a", "b"] {
+        let h = ex
+            .spawn(ProcessSpec::new(vec!["true".into()]).container(Some(container.into())))
+            .await
+            .unwrap();
+        h.wait().await.unwrap();
+    }
+    assert_eq!(
+        c.fake.requests(),
+        Vec::new(),
+        "steps reuse the agent connections"
+    );
+    ex.cleanup().await.unwrap();
+    let deletes: Vec<_> = c
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "DELETE")
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(
+        deletes,
+        vec![
+            format!("/api/v1/namespaces/default/pods/{name}"),
+            format!(
+                "/api/v1/namespaces/default/secrets/{}",
+                kiln_kube::secret_name(&name)
+            )
+        ]
+    );
+    c.fake.shutdown().await;
+}
+
+#[tokio::test]
+async fn expired_and_dropped_watches_are_resumed() {
+    let c = cluster().await;
+    let name = pod_name("expire");
+    let ex = start(&c, &port_forward(1), &name, ONE).await;
+    c.fake.expire_watches();
+    c.fake.drop_watches();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The monitor re-listed after the 410 and still sees eviction.
+    let mut handle = ex
+        .spawn(ProcessSpec::new(vec![
+            "sh".into(),
+            "-c".into(),
+            UNTIL_AGENT_DIES.into(),
+        ]))
+        .await
+        .unwrap();
+    assert_eq!(handle.next_chunk().await.unwrap().bytes, b"up\n");
+    c.fake.evict("default", &name).unwrap();
+    let mut out = String::new();
+    while let Some(chunk) = handle.next_chunk().await {
+        out.push_str(&String::from_utf8_lossy(&chunk.bytes));
+    }
+    assert!(out.contains("evicted"), "{out}");
+    let relists = c
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && !r.watch && r.path.ends_with(&name))
+        .count();
+    assert!(relists >= 1, "a re-list after 410");
+    ex.cleanup().await.unwrap();
+    c.fake.shutdown().await;
+}
