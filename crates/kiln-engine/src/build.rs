@@ -1,7 +1,10 @@
 use crate::log::{Masker, timestamp_prefix};
-use crate::{BuildEvent, BuildResult, BuildSpec, ParamValue, StageSummary, TestSummary};
+use crate::{
+    BuildEvent, BuildResult, BuildScripts, BuildSpec, ParamValue, StageSummary, TestSummary,
+};
 use kiln_executor::Executor;
 use kiln_plan::{NodeId, Plan};
+use kiln_script::ScriptContext;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,6 +27,17 @@ pub(crate) struct Build {
     pub(crate) started: Instant,
     /// Evaluates every expression and script of the build.
     pub(crate) script: kiln_script::ScriptEngine,
+    /// The libraries and Jenkinsfile text the build's scripts use.
+    pub(crate) scripts: BuildScripts,
+    /// Script variables and functions, shared by every script of the build (the preamble
+    /// and each `script { }` block add theirs).
+    definitions: Mutex<ScriptContext>,
+    /// `env.X = ...` written by scripts: the build's environment layer (`None` removes).
+    env_layer: RwLock<(u64, Arc<BTreeMap<String, Option<String>>>)>,
+    /// Paths of stages that scripts start (`stage('x') { }`), numbered after the plan's.
+    dynamic: Mutex<Vec<Vec<String>>>,
+    /// `currentBuild.displayName` and `currentBuild.description` set by scripts.
+    labels: Mutex<(Option<String>, Option<String>)>,
     events: UnboundedSender<BuildEvent>,
     masker: RwLock<Arc<Masker>>,
     result: Mutex<BuildResult>,
@@ -52,6 +66,7 @@ impl Build {
         executor: Arc<dyn Executor>,
         params: BTreeMap<String, ParamValue>,
         events: UnboundedSender<BuildEvent>,
+        scripts: BuildScripts,
     ) -> Self {
         let workspace = executor.workspace().to_path_buf();
         let mut tmp_name = workspace.file_name().unwrap_or_default().to_os_string();
@@ -71,6 +86,11 @@ impl Build {
             tmp_dir,
             started: Instant::now(),
             script: kiln_script::ScriptEngine::new(),
+            scripts,
+            definitions: Mutex::new(ScriptContext::new()),
+            env_layer: RwLock::new((0, Arc::new(BTreeMap::new()))),
+            dynamic: Mutex::new(Vec::new()),
+            labels: Mutex::new((None, None)),
             events,
             masker: RwLock::new(Arc::new(masker)),
             result: Mutex::new(BuildResult::Success),
@@ -156,6 +176,86 @@ impl Build {
         self.counter.fetch_add(1, Ordering::Relaxed)
     }
 
+    /// A copy of the build's script definitions, to evaluate a script against.
+    pub(crate) fn definitions(&self) -> ScriptContext {
+        lock(&self.definitions).clone()
+    }
+
+    /// Keeps the definitions a script made for the build's later scripts.
+    pub(crate) fn keep_definitions(&self, ctx: &ScriptContext) {
+        lock(&self.definitions).adopt_definitions(ctx);
+    }
+
+    /// Records `env` changes a script made (compared with `before`) in the build's
+    /// environment layer, so later steps and stages see them.
+    pub(crate) fn keep_env(
+        &self,
+        before: &BTreeMap<String, String>,
+        after: &BTreeMap<String, String>,
+    ) {
+        let mut changes: Vec<(String, Option<String>)> = after
+            .iter()
+            .filter(|(k, v)| before.get(*k) != Some(*v))
+            .map(|(k, v)| (k.clone(), Some(v.clone())))
+            .collect();
+        changes.extend(
+            before
+                .keys()
+                .filter(|k| !after.contains_key(*k))
+                .map(|k| (k.clone(), None)),
+        );
+        if changes.is_empty() {
+            return;
+        }
+        let mut guard = self
+            .env_layer
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut next = (*guard.1).clone();
+        next.extend(changes);
+        *guard = (guard.0 + 1, Arc::new(next));
+    }
+
+    /// The environment layer scripts wrote, with its generation (0: nothing written).
+    pub(crate) fn env_layer(&self) -> (u64, Arc<BTreeMap<String, Option<String>>>) {
+        let guard = self
+            .env_layer
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        (guard.0, Arc::clone(&guard.1))
+    }
+
+    /// Sets what a script wrote to `currentBuild.displayName` / `description`.
+    pub(crate) fn set_labels(&self, display_name: Option<String>, description: Option<String>) {
+        let mut l = lock(&self.labels);
+        if display_name.is_some() {
+            l.0 = display_name;
+        }
+        if description.is_some() {
+            l.1 = description;
+        }
+    }
+
+    pub(crate) fn labels(&self) -> (Option<String>, Option<String>) {
+        lock(&self.labels).clone()
+    }
+
+    /// Starts numbering a stage a script runs: its id comes after the plan's nodes.
+    pub(crate) fn add_dynamic_stage(&self, path: Vec<String>) -> NodeId {
+        let mut d = lock(&self.dynamic);
+        d.push(path);
+        let index = self.plan.nodes.len() + d.len() - 1;
+        NodeId(u32::try_from(index).unwrap_or(u32::MAX))
+    }
+
+    /// The path of a stage, planned or started by a script.
+    pub(crate) fn stage_path(&self, id: NodeId) -> Vec<String> {
+        match id.index().checked_sub(self.plan.nodes.len()) {
+            None => self.plan.node(id).path.clone(),
+            Some(i) => lock(&self.dynamic).get(i).cloned().unwrap_or_default(),
+        }
+    }
+
     /// Takes the recorded stages (in plan order), tests and artifacts for the summary.
     pub(crate) fn take_record(&self) -> (Vec<StageSummary>, Option<TestSummary>, Vec<PathBuf>) {
         let mut rec = lock(&self.record);
@@ -167,7 +267,13 @@ impl Build {
             .enumerate()
             .map(|(i, id)| (id, i))
             .collect();
-        stages.sort_by_key(|s| order.get(&s.node).copied().unwrap_or(usize::MAX));
+        // Planned stages in plan order, then stages scripts ran in the order they started.
+        stages.sort_by_key(|s| {
+            order
+                .get(&s.node)
+                .copied()
+                .unwrap_or_else(|| order.len() + s.node.index())
+        });
         (stages, rec.tests.take(), std::mem::take(&mut rec.artifacts))
     }
 }

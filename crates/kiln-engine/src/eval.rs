@@ -66,10 +66,15 @@ fn constant(expr: &Expr) -> Option<Value> {
     })
 }
 
-/// What a script sees of the build: `env`, `params`, `currentBuild`.
+/// What a script sees of the build: `env`, `params`, `currentBuild`, and the variables and
+/// functions earlier scripts of the build defined.
 pub(crate) fn context(build: &Build, scope: &Scope) -> ScriptContext {
-    let mut ctx = ScriptContext::new();
-    ctx.env = (*scope.env).clone();
+    let mut ctx = build.definitions();
+    ctx.source.clone_from(&build.scripts.source);
+    ctx.env = match scope.layered(build) {
+        Some(layered) => (*layered.env).clone(),
+        None => (*scope.env).clone(),
+    };
     ctx.params = build
         .params
         .iter()
@@ -83,12 +88,29 @@ pub(crate) fn context(build: &Build, scope: &Scope) -> ScriptContext {
         .collect();
     let number = i64::try_from(build.spec.number).unwrap_or(i64::MAX);
     let result = build.result();
+    let (display_name, description) = build.labels();
     ctx.current_build = CurrentBuild {
         number,
         result: (result != crate::BuildResult::Success).then(|| result.as_str().to_owned()),
         current_result: result.as_str().to_owned(),
-        display_name: format!("#{number}"),
-        ..CurrentBuild::default()
+        display_name: display_name.unwrap_or_else(|| format!("#{number}")),
+        description,
+        duration_string: format!("{} ms and counting", build.started.elapsed().as_millis()),
+        extra: [(
+            "buildCauses".to_owned(),
+            Value::List(vec![Value::Map(vec![
+                (
+                    "_class".to_owned(),
+                    Value::Str(build.spec.cause.class_name().to_owned()),
+                ),
+                (
+                    "shortDescription".to_owned(),
+                    Value::Str(build.spec.cause.description()),
+                ),
+            ])]),
+        )]
+        .into_iter()
+        .collect(),
     };
     ctx.cancel = Arc::new(AtomicBool::new(scope.cancel.is_cancelled()));
     if let Some(scm) = &build.spec.scm {
@@ -111,6 +133,7 @@ pub(crate) fn script_error(e: ScriptError) -> StepError {
     if e.is_cancelled() {
         StepError::aborted(e.message())
     } else {
-        StepError::failed(e.message())
+        // With the line, when the script knows its file.
+        StepError::failed(e.to_string())
     }
 }

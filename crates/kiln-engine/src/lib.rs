@@ -28,9 +28,9 @@ mod when;
 pub use event::BuildEvent;
 pub use params::{ParamValue, resolve_params};
 pub use result::{BuildResult, StageOutcome};
-pub use run::run_build;
+pub use run::{run_build, run_build_with, run_scripted};
 pub use spec::{
-    BuildCause, BuildSpec, Credential, CredentialStore, InputAnswer, InputHandler, InputRequest,
-    NoCredentials, ScmInfo,
+    BuildCause, BuildScripts, BuildSpec, Credential, CredentialStore, InputAnswer, InputHandler,
+    InputRequest, NoCredentials, ScmInfo,
 };
 pub use summary::{BuildSummary, StageSummary, TestSummary};

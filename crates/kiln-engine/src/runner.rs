@@ -120,7 +120,7 @@ pub(crate) fn skip_tree(build: &Build, id: NodeId, outcome: StageOutcome) {
 
 /// Records a stage's outcome and reports it.
 pub(crate) fn finish(build: &Build, id: NodeId, outcome: StageOutcome, duration: Duration) {
-    let path = build.plan.node(id).path.clone();
+    let path = build.stage_path(id);
     build.record_stage(StageSummary {
         node: id,
         path: path.clone(),

@@ -22,6 +22,8 @@ pub(crate) struct Scope {
     pub(crate) timestamps: bool,
     /// Inside `container('x') { }` with an executor that has containers: where processes run.
     pub(crate) container: Option<String>,
+    /// The generation of the build's script environment layer `env` includes.
+    pub(crate) layer_gen: u64,
 }
 
 impl Scope {
@@ -33,6 +35,27 @@ impl Scope {
             env: Arc::new(env),
             ..self.clone()
         }
+    }
+
+    /// A copy with the build's script environment layer (`env.X = ...` of scripts) applied,
+    /// unless it already has the newest one.
+    pub(crate) fn layered(&self, build: &crate::build::Build) -> Option<Scope> {
+        let (layer_gen, layer) = build.env_layer();
+        if layer_gen == self.layer_gen {
+            return None;
+        }
+        let mut env = (*self.env).clone();
+        for (k, v) in layer.iter() {
+            match v {
+                Some(v) => env.insert(k.clone(), v.clone()),
+                None => env.remove(k),
+            };
+        }
+        Some(Scope {
+            env: Arc::new(env),
+            layer_gen,
+            ..self.clone()
+        })
     }
 
     pub(crate) fn var(&self, name: &str) -> Option<&str> {

@@ -33,6 +33,14 @@ pub struct BuildSpec {
     pub previous_result: Option<BuildResult>,
 }
 
+/// What a build's scripts need besides the plan: the shared libraries the pipeline loaded
+/// and the Jenkinsfile's text (so script errors name their line).
+#[derive(Clone, Debug, Default)]
+pub struct BuildScripts {
+    pub libraries: Arc<kiln_library::Libraries>,
+    pub source: Option<Arc<kiln_diagnostics::SourceFile>>,
+}
+
 /// The repository and commit a build is for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ScmInfo {

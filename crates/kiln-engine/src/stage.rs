@@ -191,6 +191,9 @@ async fn inner(
     let mut vars = vec![("STAGE_NAME".to_owned(), node.name.clone())];
     vars.extend(node.axis_values.iter().cloned());
     *scope = scope.with_env(vars);
+    if let Some(layered) = scope.layered(build) {
+        *scope = layered;
+    }
     if let Err(e) = env::apply(&node.environment, build, scope).await {
         return Err(reported(build, scope, e));
     }

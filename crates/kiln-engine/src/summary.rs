@@ -14,6 +14,9 @@ pub struct BuildSummary {
     /// Archived files, relative to `build_dir/artifacts`.
     pub artifacts: Vec<PathBuf>,
     pub duration: Duration,
+    /// `currentBuild.displayName` and `currentBuild.description`, when a script set them.
+    pub display_name: Option<String>,
+    pub description: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -36,6 +36,10 @@ pub enum StepId {
     AnsiColor,
     Container,
     Tool,
+    ReadJson,
+    WriteJson,
+    ReadYaml,
+    WriteYaml,
 }
 
 /// The type an argument must have when it is written as a literal.
@@ -125,6 +129,43 @@ const fn def(
 
 /// Every native step.
 pub const STEPS: &[StepDef] = &[
+    def(
+        "readJSON",
+        StepId::ReadJson,
+        &[
+            p("file", T::String),
+            p("text", T::String),
+            p("returnPojo", T::Bool),
+        ],
+        B::None,
+    ),
+    def(
+        "writeJSON",
+        StepId::WriteJson,
+        &[
+            req("file", T::String),
+            req("json", T::Any),
+            p("pretty", T::Int),
+        ],
+        B::None,
+    ),
+    def(
+        "readYaml",
+        StepId::ReadYaml,
+        &[p("file", T::String), p("text", T::String)],
+        B::None,
+    ),
+    def(
+        "writeYaml",
+        StepId::WriteYaml,
+        &[
+            req("file", T::String),
+            req("data", T::Any),
+            p("overwrite", T::Bool),
+            p("charset", T::String),
+        ],
+        B::None,
+    ),
     def(
         "sh",
         StepId::Sh,
@@ -389,10 +430,6 @@ pub const PLUGIN_STEPS: &[(&str, &str)] = &[
     ("recordCoverage", "Coverage plugin"),
     ("step", "Jenkins core build steps (`step([$class: ...])`)"),
     ("properties", "Jenkins job properties"),
-    ("readJSON", "Pipeline Utility Steps plugin"),
-    ("writeJSON", "Pipeline Utility Steps plugin"),
-    ("readYaml", "Pipeline Utility Steps plugin"),
-    ("writeYaml", "Pipeline Utility Steps plugin"),
     ("readProperties", "Pipeline Utility Steps plugin"),
     ("readMavenPom", "Pipeline Utility Steps plugin"),
     ("zip", "Pipeline Utility Steps plugin"),

@@ -26,7 +26,7 @@ pub use options::{OptionKind, Options, PipelineOption, Retention, Timeout};
 pub use parameter::{Parameter, ParameterKind, ToolRef, Trigger, TriggerKind};
 pub use pipeline::{
     Axis, Document, EnvEntry, EnvValue, Exclude, ExcludeAxis, Input, LibraryRef, Matrix, Pipeline,
-    Post, PostBlock, PostCondition, Preamble, ScriptBlock, Stage, StageBody, When,
+    Post, PostBlock, PostCondition, Preamble, ScriptBlock, Scripted, Stage, StageBody, When,
 };
 pub use step::{Step, StepArg, StepKind};
 

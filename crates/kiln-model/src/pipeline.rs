@@ -9,7 +9,15 @@ pub enum Document {
     /// `pipeline { ... }`.
     Declarative(Box<Pipeline>),
     /// A script without `pipeline {}` (`node { stage('x') { ... } }`): run by the script layer.
-    Scripted(ScriptBlock),
+    Scripted(Box<Scripted>),
+}
+
+/// A scripted pipeline: the whole file as one script, and the libraries its `@Library`
+/// annotations load.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Scripted {
+    pub script: ScriptBlock,
+    pub libraries: Vec<LibraryRef>,
 }
 
 /// A declarative pipeline: `pipeline { agent ...; stages { ... } }`.

@@ -166,6 +166,16 @@ impl ScriptContext {
         self.vars.keys().map(String::as_str)
     }
 
+    /// Takes over the script variables and functions `other` defined (another
+    /// evaluation of the same build, e.g. a `script { }` block of a parallel branch).
+    pub fn adopt_definitions(&mut self, other: &ScriptContext) {
+        self.vars
+            .extend(other.vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+        for unit in &other.library.units {
+            self.library.add(unit);
+        }
+    }
+
     /// The names of functions defined by evaluated blocks (`def f() {}`).
     pub fn function_names(&self) -> impl Iterator<Item = &str> {
         self.library.function_names()

@@ -129,7 +129,15 @@ impl ScriptEngine {
     }
 
     /// A sandboxed Rhai engine: no module loading, no `eval`, output to tracing, limits on.
-    fn engine(&self) -> Engine {
+    pub(crate) fn engine(&self) -> Engine {
+        let mut e = self.library_engine();
+        e.disable_symbol("import");
+        e
+    }
+
+    /// The sandboxed engine for library code, which may `import` the library's own
+    /// modules (through a resolver that reads nothing but them).
+    pub(crate) fn library_engine(&self) -> Engine {
         let l = &self.limits;
         let mut e = Engine::new_raw();
         e.register_global_module(self.std.clone());
@@ -142,7 +150,6 @@ impl ScriptEngine {
             .set_max_map_size(l.max_map_size)
             .set_optimization_level(OptimizationLevel::Simple);
         e.disable_symbol("eval");
-        e.disable_symbol("import");
         e.on_print(|s| tracing::info!(target: "kiln_script", message = s, "script print"));
         e.on_debug(|s, _, _| tracing::debug!(target: "kiln_script", message = s, "script debug"));
         e
@@ -339,7 +346,8 @@ impl ScriptEngine {
                     to_script,
                     from_script,
                 };
-                let (result, state) = self.run_threaded(&ast, unit, state, finish, &link, host);
+                let work = |state: &Arc<RunState>| self.execute(&ast, unit, state);
+                let (result, state) = self.run_threaded(state, finish, &link, host, &work);
                 match state {
                     Some(state) => state.restore(ctx),
                     None => tracing::error!("script state still shared after evaluation"),
@@ -374,14 +382,14 @@ impl ScriptEngine {
         }
     }
 
-    fn run_threaded(
+    /// Runs `work` on a script thread of its own while this thread serves its step calls.
+    pub(crate) fn run_threaded(
         &self,
-        ast: &rhai::AST,
-        unit: &Unit,
         state: RunState,
         finish: FinishGuard,
         link: &Link,
         host: &mut dyn StepHost,
+        work: &(dyn Fn(&Arc<RunState>) -> Outcome + Sync),
     ) -> (Outcome, Option<RunState>) {
         let state = Arc::new(state);
         let script_state = state.clone();
@@ -392,7 +400,7 @@ impl ScriptEngine {
                 .spawn_scoped(s, move || {
                     // Dropped last, also when unwinding: ends the host's loop below.
                     let _finish = finish;
-                    self.execute(ast, unit, &script_state)
+                    work(&script_state)
                 });
             let handle = match spawned {
                 Ok(h) => h,
@@ -424,7 +432,7 @@ impl ScriptEngine {
     }
 }
 
-type Outcome = Result<(Dynamic, Vec<(String, Dynamic)>), Box<rhai::EvalAltResult>>;
+pub(crate) type Outcome = Result<(Dynamic, Vec<(String, Dynamic)>), Box<rhai::EvalAltResult>>;
 
 fn internal(message: String) -> Box<rhai::EvalAltResult> {
     Box::new(rhai::EvalAltResult::ErrorSystem(message, "kiln".into()))

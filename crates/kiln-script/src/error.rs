@@ -28,6 +28,16 @@ pub enum ScriptError {
     TimeLimit { span: Span, line: Option<usize> },
     #[error("build was cancelled{}", line_suffix(*.line))]
     Cancelled { span: Span, line: Option<usize> },
+    /// An error in shared-library code: the library (`name@version`), the file inside it
+    /// and the position there (0 when unknown).
+    #[error("{message} (library {library}, {file}:{line}:{column})")]
+    Library {
+        library: String,
+        file: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
     /// A sandbox limit: operations, string or collection size, call depth.
     #[error("{message}{}", line_suffix(*.line))]
     Limit {
@@ -49,6 +59,7 @@ impl ScriptError {
                 .first()
                 .map(Diagnostic::primary_span)
                 .unwrap_or_default(),
+            ScriptError::Library { .. } => Span::default(),
             ScriptError::Compile { span, .. }
             | ScriptError::Runtime { span, .. }
             | ScriptError::TimeLimit { span, .. }
@@ -60,7 +71,7 @@ impl ScriptError {
     /// The message without the line suffix.
     pub fn message(&self) -> String {
         match self {
-            ScriptError::Translate { .. } => self.to_string(),
+            ScriptError::Translate { .. } | ScriptError::Library { .. } => self.to_string(),
             ScriptError::Compile { message, .. }
             | ScriptError::Runtime { message, .. }
             | ScriptError::Limit { message, .. } => message.clone(),
@@ -91,6 +102,9 @@ impl ScriptError {
                 }
                 ("unsupported-groovy", "here")
             }
+            ScriptError::Library { .. } => {
+                return Diagnostic::error("library-error", self.to_string());
+            }
             ScriptError::Compile { .. } => ("script-compile", "here"),
             ScriptError::Runtime { .. } => ("script-error", "raised here"),
             ScriptError::TimeLimit { .. } => ("script-time-limit", "still running here"),
@@ -106,7 +120,7 @@ impl ScriptError {
         let span = self.span();
         let line_of = || Some(source.line_index(span.start) + 1);
         match &mut self {
-            ScriptError::Translate { .. } => {}
+            ScriptError::Translate { .. } | ScriptError::Library { .. } => {}
             ScriptError::Compile { line, .. }
             | ScriptError::Runtime { line, .. }
             | ScriptError::TimeLimit { line, .. }

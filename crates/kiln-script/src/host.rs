@@ -55,6 +55,9 @@ pub struct StepCall<'a> {
     pub body: Option<ClosureRef>,
     /// The call in the Jenkinsfile.
     pub span: Span,
+    /// The script's `env` when it called the step (with its own `env.X = ...` writes), so
+    /// the step runs with the environment the script sees.
+    pub env: BTreeMap<String, String>,
     link: &'a Link,
 }
 
@@ -79,8 +82,19 @@ impl StepCall<'_> {
     /// Runs the trailing closure; steps inside it are served by `host` (the same host, or
     /// one wrapping it, e.g. with another working directory).
     pub fn run_body(&self, host: &mut dyn StepHost) -> Result<Value, String> {
+        self.run_body_in(host, None)
+    }
+
+    /// Like [`StepCall::run_body`], with `env` as the script's `env` while the body runs
+    /// (`withEnv([...]) { echo env.X }`); the body's own `env.X = ...` writes are kept
+    /// afterwards.
+    pub fn run_body_in(
+        &self,
+        host: &mut dyn StepHost,
+        env: Option<BTreeMap<String, String>>,
+    ) -> Result<Value, String> {
         match self.body {
-            Some(c) => self.call_closure(host, c, Vec::new()),
+            Some(c) => self.call_closure_in(host, c, Vec::new(), env),
             None => Ok(Value::Null),
         }
     }
@@ -94,9 +108,21 @@ impl StepCall<'_> {
         closure: ClosureRef,
         args: Vec<Value>,
     ) -> Result<Value, String> {
+        self.call_closure_in(host, closure, args, None)
+    }
+
+    /// Like [`StepCall::call_closure`], with `env` as the script's `env` meanwhile.
+    pub fn call_closure_in(
+        &self,
+        host: &mut dyn StepHost,
+        closure: ClosureRef,
+        args: Vec<Value>,
+        env: Option<BTreeMap<String, String>>,
+    ) -> Result<Value, String> {
         let sent = self.link.to_script.send(ToScript::RunClosure {
             id: closure.0,
             args,
+            env,
         });
         if sent.is_err() {
             return Err("the script is no longer running".to_string());
@@ -112,6 +138,7 @@ pub(crate) enum ToHost {
         positional: Vec<Value>,
         body: Option<ClosureRef>,
         span: Span,
+        env: BTreeMap<String, String>,
     },
     ClosureDone(Result<Value, String>),
     /// The script ended (sent when its thread finishes, even by panicking).
@@ -130,7 +157,11 @@ impl Drop for FinishGuard {
 
 pub(crate) enum ToScript {
     StepDone(Result<Value, String>),
-    RunClosure { id: u64, args: Vec<Value> },
+    RunClosure {
+        id: u64,
+        args: Vec<Value>,
+        env: Option<BTreeMap<String, String>>,
+    },
 }
 
 /// The host's ends of the channels.
@@ -149,12 +180,14 @@ pub(crate) fn serve(link: &Link, host: &mut dyn StepHost) -> Option<Result<Value
                 positional,
                 body,
                 span,
+                env,
             }) => {
                 let call = StepCall {
                     named,
                     positional,
                     body,
                     span,
+                    env,
                     link,
                 };
                 let result = host.call_step(&name, call);
@@ -202,6 +235,36 @@ pub(crate) fn without_position(e: &EvalAltResult) -> String {
     }
 }
 
+/// How a step call reads and replaces the script's `env`, and reports time spent in the
+/// host (which does not count as script time).
+pub(crate) struct EnvAccess<'a> {
+    pub get: &'a dyn Fn() -> BTreeMap<String, String>,
+    /// Replaces `env`, returning the previous one.
+    pub swap: &'a dyn Fn(BTreeMap<String, String>) -> BTreeMap<String, String>,
+    pub host_time: &'a dyn Fn(Duration),
+}
+
+/// Puts `saved` back after a closure ran with `given` as its `env`, keeping what the
+/// closure itself changed.
+fn restore_env(
+    globals: &EnvAccess<'_>,
+    mut saved: BTreeMap<String, String>,
+    given: &BTreeMap<String, String>,
+) {
+    let after = (globals.swap)(BTreeMap::new());
+    for (k, v) in &after {
+        if given.get(k) != Some(v) {
+            saved.insert(k.clone(), v.clone());
+        }
+    }
+    for k in given.keys() {
+        if !after.contains_key(k) {
+            saved.remove(k);
+        }
+    }
+    let _ = (globals.swap)(saved);
+}
+
 impl Bridge {
     pub fn new(
         steps: HashSet<String>,
@@ -236,7 +299,7 @@ impl Bridge {
         positional: &[Dynamic],
         body: &Dynamic,
         span: Span,
-        host_time: &dyn Fn(Duration),
+        globals: &EnvAccess<'_>,
     ) -> RtResult<Dynamic> {
         let named = named
             .iter()
@@ -253,6 +316,7 @@ impl Bridge {
             positional,
             body,
             span,
+            env: (globals.get)(),
         };
         if self.to_host.send(request).is_err() {
             return fail("the step host is gone");
@@ -267,14 +331,19 @@ impl Bridge {
                     .unwrap_or_else(PoisonError::into_inner);
                 rx.recv()
             };
-            host_time(started.elapsed());
+            (globals.host_time)(started.elapsed());
             match message {
                 Ok(ToScript::StepDone(Ok(v))) => return Ok(from_value(&v)),
                 Ok(ToScript::StepDone(Err(m))) => {
                     return Err(body_error.unwrap_or_else(|| step_failure(m)));
                 }
-                Ok(ToScript::RunClosure { id, args }) => {
-                    let reply = match self.run_closure(ctx, id, args) {
+                Ok(ToScript::RunClosure { id, args, env }) => {
+                    let saved = env.clone().map(|e| (globals.swap)(e));
+                    let outcome = self.run_closure(ctx, id, args);
+                    if let (Some(saved), Some(given)) = (saved, env) {
+                        restore_env(globals, saved, &given);
+                    }
+                    let reply = match outcome {
                         Ok(v) => Ok(self.value(&v)),
                         Err(e) => {
                             let m = error_message(&e);

@@ -23,12 +23,18 @@
 //!   on operations, call depth, expression depth, string and collection sizes, and script
 //!   time (time in steps excluded); the cancellation flag is checked on every operation.
 //!
+//! Shared-library code (`vars/NAME.rhai`, `src/` modules) is compiled with
+//! [`compile_library`](ScriptEngine::compile_library) and its global steps run with
+//! [`call_library`](ScriptEngine::call_library); the library's body callback reaches the
+//! host as the step [`BODY_STEP`].
+//!
 //! This crate does no IO and depends on no other kiln crate than syntax and diagnostics.
 
 mod context;
 mod engine;
 mod error;
 mod host;
+mod library;
 mod run;
 mod runtime;
 mod translate;
@@ -39,4 +45,5 @@ pub use context::{CurrentBuild, ScriptContext};
 pub use engine::{Limits, ScriptEngine};
 pub use error::ScriptError;
 pub use host::{NoSteps, StepCall, StepHost};
+pub use library::{BODY_STEP, LibraryCode, LibraryFile};
 pub use value::{ClosureRef, Value};

@@ -2,7 +2,7 @@
 //! duration, the helpers that read and write them, step dispatch, and the sandbox clock.
 
 use crate::context::ScriptContext;
-use crate::host::{Bridge, step_failure};
+use crate::host::{Bridge, EnvAccess, step_failure};
 use crate::runtime::types::{
     GClosure, GException, RtResult, as_closure, call_closure, fail, from_value, groovy_str, throw,
 };
@@ -313,21 +313,20 @@ impl RunState {
         if let Some(c) = self.closure_var(name) {
             return call_closure(ctx, &c, args);
         }
-        let host_time = |d: Duration| self.add_host_time(d);
         if let Some(bridge) = &self.bridge {
             if bridge.steps.contains(name) {
-                return bridge.call(ctx, name, &named, &positional, &body, span, &host_time);
+                return self.step(ctx, bridge, name, &named, &positional, &body, span);
             }
             if matches!(name, "println" | "print") && bridge.steps.contains("echo") {
                 let text = positional.first().map(groovy_str).unwrap_or_default();
-                return bridge.call(
+                return self.step(
                     ctx,
+                    bridge,
                     "echo",
                     &Map::new(),
                     &[text.into()],
                     &Dynamic::UNIT,
                     span,
-                    &host_time,
                 );
             }
         }
@@ -349,6 +348,31 @@ impl RunState {
                 format!("no function or step named `{name}`"),
             )),
         }
+    }
+}
+
+impl RunState {
+    /// Sends a step call to the host, with the script's `env`.
+    #[expect(clippy::too_many_arguments, reason = "the parts of a step call")]
+    pub(crate) fn step(
+        &self,
+        ctx: &NativeCallContext,
+        bridge: &Bridge,
+        name: &str,
+        named: &Map,
+        positional: &[Dynamic],
+        body: &Dynamic,
+        span: Span,
+    ) -> RtResult<Dynamic> {
+        let get = || self.lock().env.clone();
+        let swap = |env: BTreeMap<String, String>| std::mem::replace(&mut self.lock().env, env);
+        let host_time = |d: Duration| self.add_host_time(d);
+        let access = EnvAccess {
+            get: &get,
+            swap: &swap,
+            host_time: &host_time,
+        };
+        bridge.call(ctx, name, named, positional, body, span, &access)
     }
 }
 

@@ -1,7 +1,7 @@
 //! Credentials: `withCredentials([...]) { }` bindings and `credentials('id')` in
 //! `environment`, as Jenkins binds them. Every secret is masked in the log from then on.
 
-use super::{StepCall, run_steps};
+use super::StepCall;
 use crate::Credential;
 use crate::build::Build;
 use crate::error::StepError;
@@ -36,24 +36,59 @@ impl Binding {
     }
 }
 
-pub(crate) async fn with_credentials(call: &StepCall<'_>) -> Result<Value, StepError> {
+/// Binds every credential of `withCredentials`: the variables for its block, and the
+/// secret files' directories to delete after it.
+pub(crate) async fn bind_all(
+    call: &StepCall<'_>,
+) -> Result<(Vec<(String, String)>, Vec<PathBuf>), StepError> {
     let bindings = bindings(call)?;
     let mut vars = Vec::new();
     let mut files = Vec::new();
     for b in &bindings {
         bind(call.build, b, &mut vars, &mut files).await?;
     }
-    let scope = call.scope.with_env(vars);
-    let result = run_steps(call.build, call.body(), &scope).await;
-    for dir in files {
-        if let Err(e) = call.build.executor.delete_dir(&dir).await {
-            tracing::warn!(error = %crate::error::error_chain(&e), "could not delete a secret file");
+    Ok((vars, files))
+}
+
+/// Bindings a script passed: maps made by the binding functions (`string(...)`, ...).
+fn script_bindings(value: Option<Value>) -> Result<Vec<Binding>, StepError> {
+    let items = match value {
+        Some(Value::List(items)) => items,
+        Some(one @ Value::Map(_)) => vec![one],
+        _ => {
+            return Err(StepError::failed(
+                "withCredentials needs a list of bindings",
+            ));
         }
-    }
-    result.map(|()| Value::Null)
+    };
+    items
+        .into_iter()
+        .map(|item| {
+            let kind = item
+                .get(super::scripted::DESCRIPTOR_KEY)
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            match (kind, item) {
+                (Some(kind), Value::Map(entries)) => Ok(Binding {
+                    kind,
+                    args: entries
+                        .into_iter()
+                        .filter(|(k, _)| k != super::scripted::DESCRIPTOR_KEY)
+                        .map(|(k, v)| (k, v.to_string()))
+                        .collect(),
+                }),
+                _ => Err(StepError::failed(
+                    "withCredentials: expected bindings such as `string(credentialsId: 'id', variable: 'NAME')`",
+                )),
+            }
+        })
+        .collect()
 }
 
 fn bindings(call: &StepCall<'_>) -> Result<Vec<Binding>, StepError> {
+    if let super::Args::Script(_) = call.args {
+        return script_bindings(call.value("bindings")?);
+    }
     let Some(expr) = call.expr("bindings") else {
         return Err(StepError::failed(
             "withCredentials needs a list of bindings",

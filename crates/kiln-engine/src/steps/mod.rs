@@ -2,15 +2,19 @@
 //! `steps { }`, in `post { }` and (through the script layer) in `script { }` all come here.
 
 mod artifacts;
+mod block;
 mod call;
 mod credentials;
+mod data;
 mod files;
 mod flow;
 mod input;
 mod junit;
+mod library;
 mod process;
 mod scm;
 mod script;
+mod scripted;
 mod sh;
 mod tool;
 
@@ -19,6 +23,7 @@ pub(crate) use credentials::{bind_environment_credential, remove_secret_files};
 pub(crate) use flow::{duration_of, retryable, with_timeout};
 pub(crate) use input::ask;
 pub(crate) use scm::checkout_scm;
+pub(crate) use script::script;
 
 use crate::build::Build;
 use crate::error::StepError;
@@ -39,11 +44,15 @@ pub(crate) fn run_steps<'a>(
     scope: &'a Scope,
 ) -> BoxFuture<'a, Result<(), StepError>> {
     Box::pin(async move {
+        let mut layered = scope.layered(build);
         for step in steps {
             if scope.cancel.is_cancelled() {
                 return Err(StepError::aborted("the build was aborted"));
             }
-            run_step(build, step, scope).await?;
+            run_step(build, step, layered.as_ref().unwrap_or(scope)).await?;
+            if let Some(next) = layered.as_ref().unwrap_or(scope).layered(build) {
+                layered = Some(next);
+            }
         }
         Ok(())
     })
@@ -72,10 +81,9 @@ pub(crate) async fn run_step(
             native(*id, &call).await
         }
         StepKind::Script(block) => script::script(build, &block.statements, scope).await,
-        StepKind::Library { name, .. } => Err(StepError::failed(format!(
-            "step `{}` is not a kiln step; shared library steps are not run yet by kiln",
-            name.value
-        ))),
+        StepKind::Library { name, args, body } => {
+            library::from_steps(build, &name.value, args, body.as_deref(), scope).await
+        }
     }
 }
 
@@ -86,15 +94,6 @@ pub(crate) async fn native(id: StepId, call: &StepCall<'_>) -> Result<Value, Ste
         StepId::Error => flow::error(call),
         StepId::Unstable => flow::unstable(call),
         StepId::Sleep => flow::sleep(call).await,
-        StepId::Dir => flow::dir(call).await,
-        StepId::WithEnv => flow::with_env(call).await,
-        StepId::Timeout => flow::timeout(call).await,
-        StepId::Retry => flow::retry(call).await,
-        StepId::CatchError => flow::catch_error(call, false).await,
-        StepId::WarnError => flow::catch_error(call, true).await,
-        StepId::Timestamps => flow::timestamps(call).await,
-        StepId::AnsiColor => flow::ansi_color(call).await,
-        StepId::Container => flow::container(call).await,
         StepId::WriteFile => files::write_file(call).await,
         StepId::ReadFile => files::read_file(call).await,
         StepId::FileExists => files::file_exists(call).await,
@@ -109,7 +108,21 @@ pub(crate) async fn native(id: StepId, call: &StepCall<'_>) -> Result<Value, Ste
         StepId::Checkout => scm::checkout(call).await,
         StepId::Git => scm::git(call).await,
         StepId::Input => input::input(call).await,
-        StepId::WithCredentials => credentials::with_credentials(call).await,
         StepId::Tool => tool::tool(call),
+        StepId::ReadJson => data::read_json(call).await,
+        StepId::WriteJson => data::write_json(call).await,
+        StepId::ReadYaml => data::read_yaml(call).await,
+        StepId::WriteYaml => data::write_yaml(call).await,
+        // The block steps, matched above.
+        StepId::Dir
+        | StepId::WithEnv
+        | StepId::Timeout
+        | StepId::Retry
+        | StepId::CatchError
+        | StepId::WarnError
+        | StepId::Timestamps
+        | StepId::AnsiColor
+        | StepId::Container
+        | StepId::WithCredentials => block::run(id, call).await,
     }
 }

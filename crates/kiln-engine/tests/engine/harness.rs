@@ -169,6 +169,42 @@ pub async fn run_with(jenkinsfile: &str, setup: Setup) -> Run {
     }
 }
 
+/// Runs a declarative or scripted `jenkinsfile` with the given libraries, with its text as
+/// the source of script errors.
+pub async fn run_any(jenkinsfile: &str, setup: Setup, libraries: kiln_library::Libraries) -> Run {
+    let (doc, diags) = kiln_model::load(jenkinsfile);
+    let errors: Vec<_> = diags.iter().filter(|d| d.is_error()).collect();
+    assert!(errors.is_empty(), "pipeline has errors: {errors:#?}");
+    let executor = Arc::new(LocalExecutor::new(setup.workspace()));
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let scripts = kiln_engine::BuildScripts {
+        libraries: Arc::new(libraries),
+        source: Some(Arc::new(kiln_diagnostics::SourceFile::new(
+            "Jenkinsfile",
+            jenkinsfile.to_owned(),
+        ))),
+    };
+    let summary = match doc.expect("a pipeline") {
+        Document::Declarative(p) => {
+            let plan = kiln_plan::plan(&p);
+            kiln_engine::run_build_with(&plan, setup.spec, scripts, executor, tx, setup.cancel)
+                .await
+        }
+        Document::Scripted(s) => {
+            kiln_engine::run_scripted(&s, setup.spec, scripts, executor, tx, setup.cancel).await
+        }
+    };
+    let mut events = Vec::new();
+    while let Ok(e) = rx.try_recv() {
+        events.push(e);
+    }
+    Run {
+        summary,
+        events,
+        dir: setup.dir,
+    }
+}
+
 pub fn plan_of(jenkinsfile: &str) -> kiln_plan::Plan {
     let (doc, diags) = kiln_model::load(jenkinsfile);
     let errors: Vec<_> = diags.iter().filter(|d| d.is_error()).collect();

@@ -11,4 +11,5 @@ mod environment;
 mod flow;
 mod input;
 mod scm;
+mod scripts;
 mod sequential;

@@ -11,7 +11,7 @@ mod post;
 mod steps;
 mod when;
 
-use crate::{Document, LibraryRef, Preamble, ScriptBlock};
+use crate::{Document, LibraryRef, Preamble, ScriptBlock, Scripted};
 use cx::{CallView, Cx};
 use kiln_diagnostics::Diagnostic;
 use kiln_syntax::ast::{ExprKind, File, StmtKind};
@@ -32,6 +32,8 @@ pub fn lower(file: &File) -> (Option<Document>, Vec<Diagnostic>) {
     let mut libraries = Vec::new();
     let mut pipeline_call = None;
     let mut others = Vec::new();
+    // Every statement that runs, in order (for a scripted pipeline).
+    let mut ordered = Vec::new();
     for stmt in &file.statements {
         match &stmt.kind {
             StmtKind::Annotated { annotation, .. } if annotation.name.name == "Library" => {
@@ -51,6 +53,7 @@ pub fn lower(file: &File) -> (Option<Document>, Vec<Diagnostic>) {
             ),
             StmtKind::Var { .. } | StmtKind::Function { .. } => {
                 preamble.definitions.push(stmt.clone());
+                ordered.push(stmt.clone());
             }
             StmtKind::Expr(e) => match CallView::of_expr(e) {
                 Some(call) if call.name.value == "pipeline" => {
@@ -68,10 +71,16 @@ pub fn lower(file: &File) -> (Option<Document>, Vec<Diagnostic>) {
                     "`properties([...])` is ignored",
                     "set parameters, triggers and retention in the pipeline's directives or kiln's job configuration",
                 ),
-                _ => others.push(stmt.clone()),
+                _ => {
+                    others.push(stmt.clone());
+                    ordered.push(stmt.clone());
+                }
             },
             StmtKind::Error => {}
-            _ => others.push(stmt.clone()),
+            _ => {
+                others.push(stmt.clone());
+                ordered.push(stmt.clone());
+            }
         }
     }
     cx.libraries_loaded = !libraries.is_empty()
@@ -102,14 +111,13 @@ pub fn lower(file: &File) -> (Option<Document>, Vec<Diagnostic>) {
             );
             None
         }
-        None => {
-            let mut statements = preamble.definitions;
-            statements.extend(others);
-            Some(Document::Scripted(ScriptBlock {
-                statements,
+        None => Some(Document::Scripted(Box::new(Scripted {
+            script: ScriptBlock {
+                statements: ordered,
                 span: file.span,
-            }))
-        }
+            },
+            libraries,
+        }))),
     };
     (doc, cx.diags)
 }

@@ -1,0 +1,220 @@
+//! Steps only scripts call: `stage('x') { }` and `parallel(...)` (their stages join the
+//! build's stage list as they run), `node`, `podTemplate`, `properties` (ignored with a
+//! notice), `libraryResource`, and the descriptor functions whose results other steps
+//! read (`string(credentialsId: ...)` for `withCredentials`, `containerTemplate(...)`).
+
+use super::script::ScriptHost;
+use crate::error::StepError;
+use crate::runner::finish;
+use crate::scope::{Scope, StageResult};
+use crate::{BuildEvent, StageOutcome};
+use kiln_script::{ClosureRef, Value};
+use std::time::Instant;
+
+/// The key naming what a descriptor map describes (`string`, `containerTemplate`, ...).
+pub(crate) const DESCRIPTOR_KEY: &str = "$class";
+
+/// Functions returning a map of their arguments, for the step that receives them.
+const DESCRIPTORS: &[&str] = &[
+    "string",
+    "usernamePassword",
+    "usernameColonPassword",
+    "file",
+    "sshUserPrivateKey",
+    "containerTemplate",
+    "envVar",
+    "emptyDirVolume",
+    "hostPathVolume",
+    "secretVolume",
+    "parameters",
+    "booleanParam",
+    "choice",
+    "text",
+    "password",
+    "pipelineTriggers",
+    "cron",
+    "pollSCM",
+    "disableConcurrentBuilds",
+    "buildDiscarder",
+    "logRotator",
+];
+
+const STEPS: &[&str] = &[
+    "stage",
+    "parallel",
+    "node",
+    "podTemplate",
+    "properties",
+    "libraryResource",
+];
+
+pub(crate) fn is_script_step(name: &str) -> bool {
+    STEPS.contains(&name) || DESCRIPTORS.contains(&name)
+}
+
+/// Runs `name` if it is a script-only step.
+pub(crate) fn call(
+    host: &mut ScriptHost<'_>,
+    name: &str,
+    call: &kiln_script::StepCall<'_>,
+    scope: &Scope,
+) -> Option<Result<Value, StepError>> {
+    Some(match name {
+        "stage" => match call.arg("name") {
+            Some(n) => stage(host, call, scope, &n.to_string(), call.body),
+            None => Err(StepError::failed("`stage` needs a name")),
+        },
+        "parallel" => parallel(host, call, scope),
+        "node" => {
+            if let Some(label) = call.arg("label").filter(|l| l.is_truthy()) {
+                host.build.notice_once(format!(
+                    "node('{label}'): the {} executor runs the block on this machine",
+                    host.build.executor.describe()
+                ));
+            }
+            host.closure(call, call.body, scope)
+        }
+        "podTemplate" => {
+            host.build.notice_once(format!(
+                "podTemplate is ignored by the {} executor: its block runs on this machine",
+                host.build.executor.describe()
+            ));
+            let inner = scope.with_env([("POD_LABEL".to_owned(), "kiln-pod".to_owned())]);
+            host.closure(call, call.body, &inner)
+        }
+        "properties" => {
+            host.build.notice_once(
+                "`properties([...])` is ignored: set parameters, triggers and retention in kiln's job configuration"
+                    .to_owned(),
+            );
+            Ok(Value::Null)
+        }
+        "libraryResource" => library_resource(host, call),
+        d if DESCRIPTORS.contains(&d) => Ok(descriptor(d, call)),
+        _ => return None,
+    })
+}
+
+fn descriptor(name: &str, call: &kiln_script::StepCall<'_>) -> Value {
+    let mut entries = vec![(DESCRIPTOR_KEY.to_owned(), Value::Str(name.to_owned()))];
+    entries.extend(call.named.iter().map(|(k, v)| (k.clone(), v.clone())));
+    match call.positional.as_slice() {
+        [] => {}
+        [one] => entries.push(("value".to_owned(), one.clone())),
+        many => entries.push(("value".to_owned(), Value::List(many.to_vec()))),
+    }
+    Value::Map(entries)
+}
+
+fn library_resource(
+    host: &ScriptHost<'_>,
+    call: &kiln_script::StepCall<'_>,
+) -> Result<Value, StepError> {
+    let Some(path) = call.arg("resource").map(ToString::to_string) else {
+        return Err(StepError::failed("`libraryResource` needs a path"));
+    };
+    let libraries = &host.build.scripts.libraries;
+    match libraries.resource(&path) {
+        Some(text) => Ok(Value::Str(text.to_owned())),
+        None if libraries.is_empty() => Err(StepError::failed(format!(
+            "libraryResource('{path}'): the pipeline loads no shared library"
+        ))),
+        None => Err(StepError::failed(format!(
+            "libraryResource('{path}'): no loaded library has resources/{path}"
+        ))),
+    }
+}
+
+/// A stage a script runs: reported and recorded like a planned one, under the stage the
+/// script runs in.
+pub(crate) fn stage(
+    host: &mut ScriptHost<'_>,
+    call: &kiln_script::StepCall<'_>,
+    scope: &Scope,
+    name: &str,
+    closure: Option<ClosureRef>,
+) -> Result<Value, StepError> {
+    let build = std::sync::Arc::clone(&host.build);
+    let mut path = scope.node.map(|n| build.stage_path(n)).unwrap_or_default();
+    path.push(name.to_owned());
+    let id = build.add_dynamic_stage(path.clone());
+    build.send(BuildEvent::StageStarted { node: id, path });
+    let started = Instant::now();
+    let result = StageResult::new();
+    let inner = Scope {
+        node: Some(id),
+        stage: std::sync::Arc::clone(&result),
+        ..scope.with_env([("STAGE_NAME".to_owned(), name.to_owned())])
+    };
+    let outcome = host.closure(call, closure, &inner);
+    if let Err(e) = &outcome {
+        result.worsen(e.result());
+        if !e.is_interruption() {
+            build.log(Some(id), &format!("ERROR: {e}"), inner.timestamps);
+        }
+    }
+    finish(
+        &build,
+        id,
+        StageOutcome::Ran(result.get()),
+        started.elapsed(),
+    );
+    scope.stage.worsen(result.get());
+    outcome
+}
+
+/// `parallel(a: { }, b: { })` or `parallel(branches)` with a map of closures: each branch
+/// is a stage. Branches run one after the other (a script has one thread); with
+/// `failFast: true` the ones after a failure are skipped.
+fn parallel(
+    host: &mut ScriptHost<'_>,
+    call: &kiln_script::StepCall<'_>,
+    scope: &Scope,
+) -> Result<Value, StepError> {
+    let mut entries: Vec<(String, Value)> = call
+        .named
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if let Some(Value::Map(m)) = call.positional.first() {
+        entries.extend(m.iter().cloned());
+    }
+    let fail_fast = entries
+        .iter()
+        .any(|(k, v)| k == "failFast" && v.is_truthy());
+    host.build.notice_once(
+        "parallel branches inside scripts run one after the other in kiln (use a `parallel { }` stage to run them at once)"
+            .to_owned(),
+    );
+    let mut first_error: Option<StepError> = None;
+    for (name, branch) in entries.into_iter().filter(|(k, _)| k != "failFast") {
+        let Value::Closure(c) = branch else {
+            return Err(StepError::failed(format!(
+                "parallel: branch `{name}` must be a closure, not {}",
+                branch.kind()
+            )));
+        };
+        if fail_fast && first_error.is_some() {
+            skip(host, scope, &name);
+            continue;
+        }
+        if let Err(e) = stage(host, call, scope, &name, Some(c)) {
+            first_error.get_or_insert(e);
+        }
+    }
+    first_error.map_or(Ok(Value::Null), Err)
+}
+
+fn skip(host: &ScriptHost<'_>, scope: &Scope, name: &str) {
+    let build = &host.build;
+    let mut path = scope.node.map(|n| build.stage_path(n)).unwrap_or_default();
+    path.push(name.to_owned());
+    let id = build.add_dynamic_stage(path.clone());
+    build.send(BuildEvent::StageStarted { node: id, path });
+    finish(
+        build,
+        id,
+        StageOutcome::SkippedAfterFailure,
+        std::time::Duration::ZERO,
+    );
+}
