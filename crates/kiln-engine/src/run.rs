@@ -1,1 +1,284 @@
+//! `run_build`: a whole build from its plan to [`BuildEvent::BuildFinished`].
 
+use crate::build::Build;
+use crate::error::StepError;
+use crate::runner::{run_sequence, skip_tree};
+use crate::scope::{Scope, StageResult};
+use crate::stage::fresh_if_cancelled;
+use crate::steps::{checkout_scm, duration_of, remove_secret_files, with_timeout};
+use crate::{
+    BuildEvent, BuildResult, BuildScripts, BuildSpec, BuildSummary, StageOutcome, env, post,
+    resolve_params,
+};
+use kiln_executor::Executor;
+use kiln_model::{Agent, AgentKind, OptionKind, Pipeline, Scripted};
+use kiln_plan::Plan;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::mpsc::UnboundedSender;
+use tokio_util::sync::CancellationToken;
+
+/// Runs a build: the implicit checkout, the stages, the pipeline's `post`, reporting
+/// everything as [`BuildEvent`]s and ending with [`BuildEvent::BuildFinished`].
+///
+/// When `cancel` fires, running processes are terminated, running stages end ABORTED,
+/// stages not started are skipped, and `post` blocks still run (with a token of their own).
+pub async fn run_build(
+    plan: &Plan,
+    spec: BuildSpec,
+    executor: Arc<dyn Executor>,
+    events: UnboundedSender<BuildEvent>,
+    cancel: CancellationToken,
+) -> BuildSummary {
+    run_build_with(
+        plan,
+        spec,
+        BuildScripts::default(),
+        executor,
+        events,
+        cancel,
+    )
+    .await
+}
+
+/// [`run_build`] with the pipeline's shared libraries and the Jenkinsfile's text (for
+/// script error lines).
+pub async fn run_build_with(
+    plan: &Plan,
+    spec: BuildSpec,
+    scripts: BuildScripts,
+    executor: Arc<dyn Executor>,
+    events: UnboundedSender<BuildEvent>,
+    cancel: CancellationToken,
+) -> BuildSummary {
+    run(plan, None, spec, scripts, executor, events, cancel).await
+}
+
+/// Runs a scripted pipeline (a Jenkinsfile without `pipeline { }`): the whole script, whose
+/// `stage('x') { }` calls become the build's stages as they run.
+pub async fn run_scripted(
+    script: &Scripted,
+    spec: BuildSpec,
+    scripts: BuildScripts,
+    executor: Arc<dyn Executor>,
+    events: UnboundedSender<BuildEvent>,
+    cancel: CancellationToken,
+) -> BuildSummary {
+    let plan = kiln_plan::plan(&empty_pipeline(script));
+    run(&plan, Some(script), spec, scripts, executor, events, cancel).await
+}
+
+/// A pipeline with no stages, for a scripted pipeline's build.
+fn empty_pipeline(script: &Scripted) -> Pipeline {
+    Pipeline {
+        preamble: kiln_model::Preamble::default(),
+        agent: Agent {
+            kind: AgentKind::None,
+            span: script.script.span,
+        },
+        environment: Vec::new(),
+        options: kiln_model::Options::default(),
+        parameters: Vec::new(),
+        triggers: Vec::new(),
+        tools: Vec::new(),
+        libraries: script.libraries.clone(),
+        stages: Vec::new(),
+        post: kiln_model::Post::default(),
+        span: script.script.span,
+    }
+}
+
+async fn run(
+    plan: &Plan,
+    scripted: Option<&Scripted>,
+    spec: BuildSpec,
+    scripts: BuildScripts,
+    executor: Arc<dyn Executor>,
+    events: UnboundedSender<BuildEvent>,
+    cancel: CancellationToken,
+) -> BuildSummary {
+    let started = Instant::now();
+    let params = match resolve_params(&plan.pipeline, &spec.params) {
+        Ok(p) => p,
+        Err(errors) => return refuse(&events, &errors, started),
+    };
+    let build = Arc::new(Build::new(
+        plan.clone(),
+        spec,
+        executor,
+        params,
+        events,
+        scripts,
+    ));
+    tracing::info!(job = %build.spec.job_name, build = build.spec.number, "build started");
+    let mut scope = Scope {
+        node: None,
+        env: Arc::new(env::base_env(&build)),
+        cwd: build.workspace.clone(),
+        cancel,
+        stage: StageResult::new(),
+        timestamps: build
+            .plan
+            .pipeline
+            .options
+            .has(|o| matches!(o, OptionKind::Timestamps)),
+        container: None,
+        layer_gen: 0,
+    };
+    build.log(None, &build.spec.cause.description(), false);
+    pipeline_notices(&build);
+    let error = match prepare(&build, &mut scope, scripted.is_some()).await {
+        Ok(()) => match scripted {
+            Some(s) => crate::steps::script(&build, &s.script.statements, &scope)
+                .await
+                .err()
+                .inspect(|e| {
+                    if !e.is_interruption() {
+                        build.log(None, &format!("ERROR: {e}"), scope.timestamps);
+                    }
+                }),
+            None => stages(&build, &scope).await,
+        },
+        Err(e) => {
+            build.log(None, &format!("ERROR: {e}"), scope.timestamps);
+            for &root in &build.plan.roots {
+                skip_tree(&build, root, StageOutcome::SkippedAfterFailure);
+            }
+            Some(e)
+        }
+    };
+    if let Some(e) = &error {
+        build.worsen(e.result());
+    }
+    if scope.cancel.is_cancelled() {
+        build.worsen(BuildResult::Aborted);
+    }
+    let post_scope = fresh_if_cancelled(&scope);
+    post::run_post(&build, &build.plan.pipeline.post, &post_scope, || {
+        build.result()
+    })
+    .await;
+    remove_secret_files(&build).await;
+    finish(&build)
+}
+
+/// The preamble (`def`s and functions before `pipeline { }`), the pipeline's environment,
+/// then Jenkins' implicit `checkout scm` (not for a scripted pipeline, which checks out
+/// with `checkout scm` itself, as in Jenkins).
+async fn prepare(build: &Arc<Build>, scope: &mut Scope, scripted: bool) -> Result<(), StepError> {
+    let preamble = &build.plan.pipeline.preamble.definitions;
+    if !preamble.is_empty() {
+        crate::steps::script(build, preamble, scope).await?;
+    }
+    env::apply(&build.plan.pipeline.environment, build, scope).await?;
+    let options = &build.plan.pipeline.options;
+    let skip_checkout =
+        scripted || options.has(|o| matches!(o, OptionKind::SkipDefaultCheckout(true)));
+    if build.spec.scm.is_some() && !skip_checkout {
+        let subdir = options.iter().find_map(|o| match o {
+            OptionKind::CheckoutToSubdirectory(d) => Some(d.clone()),
+            _ => None,
+        });
+        let dir = subdir.map_or_else(|| scope.cwd.clone(), |d| scope.cwd.join(d));
+        checkout_scm(build, scope, dir).await?;
+    }
+    Ok(())
+}
+
+/// The top-level stages, inside the pipeline's `timeout` option if it has one.
+async fn stages(build: &Arc<Build>, scope: &Scope) -> Option<StepError> {
+    let roots = &build.plan.roots;
+    let Some(t) = build.plan.pipeline.options.timeout() else {
+        return run_sequence(build, roots, scope).await.error;
+    };
+    let token = scope.cancel.child_token();
+    let inner = Scope {
+        cancel: token.clone(),
+        ..scope.clone()
+    };
+    let limit = match duration_of(i64::try_from(t.millis).unwrap_or(i64::MAX), "MILLISECONDS") {
+        Ok(l) => l,
+        Err(e) => return Some(e),
+    };
+    let body = async {
+        run_sequence(build, roots, &inner)
+            .await
+            .error
+            .map_or(Ok(()), Err)
+    };
+    with_timeout(body, &token, limit, |line| {
+        build.log(None, line, scope.timestamps)
+    })
+    .await
+    .err()
+}
+
+/// Says once what the local run ignores from the pipeline's directives.
+fn pipeline_notices(build: &Build) {
+    let p: &Pipeline = &build.plan.pipeline;
+    if matches!(
+        p.agent.kind,
+        AgentKind::Docker(_) | AgentKind::Dockerfile(_) | AgentKind::Kubernetes(_)
+    ) {
+        build.notice_once(format!(
+            "agent {} is ignored by the {} executor: steps run on this machine",
+            p.agent.kind.keyword(),
+            build.executor.describe()
+        ));
+    }
+    if !p.tools.is_empty() {
+        build.notice_once("`tools { }` is ignored: kiln uses the tools found on PATH".to_owned());
+    }
+    if p.options.retry().is_some() {
+        build.notice_once(
+            "`options { retry }` of the whole pipeline is not supported by kiln yet".to_owned(),
+        );
+    }
+}
+
+fn finish(build: &Build) -> BuildSummary {
+    let result = build.result();
+    let duration = build.started.elapsed();
+    build.log(None, &format!("Finished: {result}"), false);
+    build.send(BuildEvent::BuildFinished { result, duration });
+    tracing::info!(job = %build.spec.job_name, build = build.spec.number, result = %result, "build finished");
+    let (stages, tests, artifacts) = build.take_record();
+    let (display_name, description) = build.labels();
+    BuildSummary {
+        result,
+        stages,
+        tests,
+        artifacts,
+        duration,
+        display_name,
+        description,
+    }
+}
+
+/// Parameters that do not fit the pipeline: nothing runs.
+fn refuse(
+    events: &UnboundedSender<BuildEvent>,
+    errors: &[String],
+    started: Instant,
+) -> BuildSummary {
+    for e in errors {
+        let _ = events.send(BuildEvent::Log {
+            node: None,
+            line: format!("ERROR: {e}"),
+        });
+    }
+    let duration = started.elapsed();
+    let _ = events.send(BuildEvent::BuildFinished {
+        result: BuildResult::NotBuilt,
+        duration,
+    });
+    BuildSummary {
+        result: BuildResult::NotBuilt,
+        stages: Vec::new(),
+        tests: None,
+        artifacts: Vec::new(),
+        duration,
+        display_name: None,
+        description: None,
+    }
+}
