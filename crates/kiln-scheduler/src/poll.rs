@@ -64,11 +64,15 @@ async fn heads(handle: &SchedulerHandle, job: &JobConfig) -> Result<Vec<(String,
                 )])
             }
         }
-        Source::Dir(dir) => Ok(dir_head(dir)
-            .await
-            .map(|(commit, branch)| (branch.unwrap_or_else(|| "HEAD".to_owned()), commit))
-            .into_iter()
-            .collect()),
+        Source::Dir(dir) => match dir_head(dir).await {
+            Some((commit, branch)) => {
+                Ok(vec![(branch.unwrap_or_else(|| "HEAD".to_owned()), commit)])
+            }
+            None => Err(format!(
+                "`{}` is not a git repository: polling a plain directory sees no changes",
+                dir.display()
+            )),
+        },
     }
 }
 

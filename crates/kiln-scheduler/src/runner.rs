@@ -266,6 +266,12 @@ impl BuildTask {
     }
 
     async fn finish(mut self, result: BuildResult, info: Option<Arc<PipelineInfo>>) -> Done {
+        // A cancellation that came before the engine ran still says who cancelled.
+        while let Ok(c) = self.control.try_recv() {
+            if let Control::Reason(r) = c {
+                self.recorder.record.reason.get_or_insert(r);
+            }
+        }
         let now = self.recorder.now_ms();
         let rec = &mut self.recorder.record;
         rec.result = Some(result);

@@ -1,0 +1,191 @@
+//! Scheduler benchmarks (plain `std::time`, medians):
+//! 1. trigger-to-first-step latency of a `dir:` job whose first step is `sh 'true'`, on the
+//!    local executor with the sled store: from the `trigger()` call to the step's stage
+//!    starting and to the step's first log line, as a log follower sees them;
+//! 2. 1,000 builds of one job (concurrency 1, a trivial step) queued, then drained: the time
+//!    to queue and to drain, and the process's RSS with 1,000 queued and its peak (VmHWM).
+//!
+//! Run with `cargo bench -p kiln-scheduler --bench scheduler`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use kiln_engine::{BuildCause, InputAnswer};
+use kiln_scheduler::{Scheduler, SchedulerHandle, TriggerRequest};
+use kiln_store::{BuildRef, BuildStatus, SledStore, Store};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const LATENCY_BUILDS: usize = 50;
+const QUEUED_BUILDS: usize = 1000;
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let tmp = tempfile::Builder::new()
+        .prefix("kiln-scheduler-bench-")
+        .tempdir()
+        .unwrap();
+    println!(
+        "scheduler benchmark (VmRSS at start: {} kB)",
+        status_kb("VmRSS")
+    );
+    rt.block_on(latency(tmp.path()));
+    rt.block_on(queued(tmp.path()));
+}
+
+fn setup(root: &Path, name: &str, pipeline: &str) -> (SchedulerHandle, Arc<dyn Store>) {
+    let src = root.join(format!("src-{name}"));
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("Jenkinsfile"), pipeline).unwrap();
+    let data = root.join(format!("data-{name}"));
+    let yaml = format!("jobs:\n  - name: {name}\n    dir: {}\n", src.display());
+    let config = Arc::new(kiln_config::parse("bench.yaml", &yaml).unwrap());
+    let store: Arc<dyn Store> = Arc::new(SledStore::open(&data.join("store")).unwrap());
+    let h = Scheduler::start(config, store.clone(), data).unwrap();
+    (h, store)
+}
+
+/// One stage running `steps`.
+fn one_stage(steps: &str) -> String {
+    format!(
+        "pipeline {{\n  agent any\n  stages {{\n    stage('Build') {{\n      steps {{\n        {steps}\n      }}\n    }}\n  }}\n}}\n"
+    )
+}
+
+/// A trivial build; with `HOLD=true` it first waits for an input, which holds the job's
+/// only slot while the other builds queue.
+const HELD: &str = "pipeline {
+  agent any
+  parameters { booleanParam(name: 'HOLD', defaultValue: false) }
+  stages {
+    stage('Hold') {
+      when { expression { params.HOLD } }
+      steps { input message: 'go' }
+    }
+    stage('Build') { steps { echo 'hi' } }
+  }
+}
+";
+
+fn request(job: &str) -> TriggerRequest {
+    TriggerRequest::new(job, BuildCause::User("bench".into()))
+}
+
+async fn latency(root: &Path) {
+    let (h, _store) = setup(root, "latency", &one_stage("sh 'true'\n        sh 'true'"));
+    let mut to_stage = Vec::new();
+    let mut to_line = Vec::new();
+    for _ in 0..LATENCY_BUILDS {
+        let start = Instant::now();
+        let id = h.trigger(request("latency")).await.unwrap();
+        let mut follower = h.follow_log(&id, 0);
+        let mut text = String::new();
+        let (mut stage, mut line) = (None, None);
+        while let Some(slice) = follower.next().await {
+            text.push_str(&String::from_utf8_lossy(&slice.unwrap().bytes));
+            if stage.is_none() && text.contains("[Build] Stage started\n") {
+                stage = Some(start.elapsed());
+            }
+            if line.is_none() && text.contains("[Build] + true\n") {
+                line = Some(start.elapsed());
+            }
+        }
+        assert!(text.ends_with("Finished: SUCCESS\n"), "{text}");
+        to_stage.push(stage.unwrap());
+        to_line.push(line.unwrap());
+    }
+    println!(
+        "trigger -> stage started ({LATENCY_BUILDS} builds): median {:.2} ms, p90 {:.2} ms",
+        ms(median(&mut to_stage)),
+        ms(percentile(&mut to_stage, 0.9))
+    );
+    println!(
+        "trigger -> first line of `sh 'true'`: median {:.2} ms, p90 {:.2} ms",
+        ms(median(&mut to_line)),
+        ms(percentile(&mut to_line, 0.9))
+    );
+    h.shutdown().await;
+}
+
+async fn queued(root: &Path) {
+    let (h, store) = setup(root, "drain", HELD);
+    let hwm_before = status_kb("VmHWM");
+    let holder = h
+        .trigger(request("drain").param("HOLD", "true"))
+        .await
+        .unwrap();
+    let start = Instant::now();
+    let mut ids = Vec::with_capacity(QUEUED_BUILDS);
+    for _ in 0..QUEUED_BUILDS {
+        ids.push(h.trigger(request("drain")).await.unwrap());
+    }
+    let queue_time = start.elapsed();
+    let rss_queued = status_kb("VmRSS");
+    let queued_now = h.stats().queued;
+    loop {
+        let answer = InputAnswer::Proceed {
+            values: Default::default(),
+            by: "bench".into(),
+        };
+        if h.answer_input(&holder, answer).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let drain = Instant::now();
+    let last = ids.last().unwrap().clone();
+    wait_finished(store.as_ref(), &last).await;
+    let drain_time = drain.elapsed();
+    for id in &ids {
+        let b = store.get_build(id).unwrap().unwrap();
+        assert_eq!(b.result, Some(kiln_store::BuildResult::Success));
+    }
+    println!(
+        "{QUEUED_BUILDS} builds: queued in {:.2} s ({:.2} ms/trigger), drained in {:.2} s ({:.2} ms/build)",
+        queue_time.as_secs_f64(),
+        ms(queue_time) / QUEUED_BUILDS as f64,
+        drain_time.as_secs_f64(),
+        ms(drain_time) / QUEUED_BUILDS as f64
+    );
+    println!(
+        "memory: VmRSS {rss_queued} kB with {queued_now} builds queued; VmHWM {hwm_before} kB before queueing, {} kB after draining",
+        status_kb("VmHWM")
+    );
+    h.shutdown().await;
+}
+
+async fn wait_finished(store: &dyn Store, id: &BuildRef) {
+    loop {
+        let b = store.get_build(id).unwrap().unwrap();
+        if b.status == BuildStatus::Finished {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn status_kb(key: &str) -> u64 {
+    let text = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    text.lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn median(v: &mut [Duration]) -> Duration {
+    percentile(v, 0.5)
+}
+
+fn percentile(v: &mut [Duration], p: f64) -> Duration {
+    v.sort();
+    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+    v[i]
+}
