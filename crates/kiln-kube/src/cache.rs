@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 /// One cache volume of a template.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub struct CacheSpec {
     /// A short DNS-label name; the volume is called `cache-NAME`.
     pub name: String,
@@ -26,7 +26,7 @@ pub struct CacheSpec {
 
 /// Tools whose cache location kiln knows.
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "snake_case")]
 pub enum CachePreset {
     Maven,
     Npm,
@@ -59,11 +59,10 @@ impl CachePreset {
 
 /// Where the cache lives; spelled like the Kubernetes volume sources.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum CacheSource {
     /// A claim that must exist in the build namespace (ReadWriteMany when builds run on
     /// several nodes at once).
-    #[serde(rename_all = "camelCase")]
     PersistentVolumeClaim { claim_name: String },
     /// A directory on the node.
     HostPath { path: String },
@@ -73,7 +72,7 @@ pub enum CacheSource {
 
 /// Whether builds of every project share the cache or each project gets its own.
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "snake_case")]
 pub enum CacheScope {
     #[default]
     Shared,
@@ -206,7 +205,7 @@ mod tests {
     #[test]
     fn per_project_pvc_cache_uses_a_sub_path_and_the_preset_env() {
         let caches: Vec<CacheSpec> = crate::yaml::parse_typed(
-            "- name: m2\n  preset: maven\n  source: {persistentVolumeClaim: {claimName: kiln-m2}}\n  scope: project\n",
+            "- name: m2\n  preset: maven\n  source: {persistent_volume_claim: {claim_name: kiln-m2}}\n  scope: project\n",
         )
         .unwrap();
         let mut s = spec();
@@ -233,7 +232,7 @@ mod tests {
     #[test]
     fn shared_host_path_and_empty_dir_caches_have_no_sub_path() {
         let caches: Vec<CacheSpec> = crate::yaml::parse_typed(
-            "- {name: npm, preset: npm, source: {hostPath: {path: /var/cache/npm}}}\n- {name: tmp, path: /cache/tmp, source: emptyDir, scope: project}\n",
+            "- {name: npm, preset: npm, source: {host_path: {path: /var/cache/npm}}}\n- {name: tmp, path: /cache/tmp, source: empty_dir, scope: project}\n",
         )
         .unwrap();
         let mut s = spec();

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// Everything the Kubernetes backend is configured with.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub struct KubeConfig {
     #[serde(default)]
     pub connection: Connection,
@@ -28,7 +28,7 @@ pub struct KubeConfig {
     pub pod_start_deadline_seconds: u64,
     #[serde(default)]
     pub api: ApiLimits,
-    /// URL agents dial (`ws://kiln.kiln.svc:7777`); unset: kiln connects to the agents
+    /// URL agents dial (`http://kiln.kiln.svc:7777`); unset: kiln connects to the agents
     /// through the API server's port-forward.
     pub controller_url: Option<String>,
     /// Image holding `/kiln-agent`, copied into every pod by its init container.
@@ -45,7 +45,7 @@ pub struct KubeConfig {
 
 /// How kiln reaches the API server.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Connection {
     /// The pod's service account (kiln runs in the cluster).
     #[default]
@@ -60,7 +60,7 @@ pub enum Connection {
 
 /// Client-side limits on API requests.
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub struct ApiLimits {
     /// Requests in flight at once.
     #[serde(default = "default_max_in_flight")]
@@ -396,7 +396,7 @@ mod tests {
     #[test]
     fn a_full_section_parses() {
         let c = KubeConfig::from_yaml(
-            "connection: {kubeconfig: {path: /etc/kube/config, context: ci}}\nnamespace: builds\nmaxConcurrentPods: 5\npodStartDeadlineSeconds: 60\napi: {maxInFlight: 4}\ncontrollerUrl: ws://kiln:7777\ntemplates:\n- name: base\n  containers: [{name: jnlp, image: 'busybox'}]\n- name: maven\n  inheritFrom: base\n  labels: [maven]\n  pool: {min: 1, max: 3}\n",
+            "connection: {kubeconfig: {path: /etc/kube/config, context: ci}}\nnamespace: builds\nmax_concurrent_pods: 5\npod_start_deadline_seconds: 60\napi: {max_in_flight: 4}\ncontroller_url: ws://kiln:7777\ntemplates:\n- name: base\n  containers: [{name: jnlp, image: 'busybox'}]\n- name: maven\n  inherit_from: base\n  labels: [maven]\n  pool: {min: 1, max: 3}\n",
         )
         .unwrap();
         assert_eq!(c.namespace, "builds");
@@ -427,10 +427,10 @@ mod tests {
 
     #[test]
     fn unknown_keys_and_wrong_types_are_positioned() {
-        let e = errors("namespace: a\nmaxConcurentPods: 3\n");
-        assert!(e[0].0.contains("maxConcurentPods"), "{e:?}");
-        assert_eq!(e[0].1, "maxConcurentPods");
-        let e = errors("maxConcurrentPods: many\n");
+        let e = errors("namespace: a\nmax_concurent_pods: 3\n");
+        assert!(e[0].0.contains("max_concurent_pods"), "{e:?}");
+        assert_eq!(e[0].1, "max_concurent_pods");
+        let e = errors("max_concurrent_pods: many\n");
         assert_eq!(e[0].1, "many", "{e:?}");
     }
 
@@ -450,13 +450,13 @@ mod tests {
 
     #[test]
     fn template_references_are_checked() {
-        let e = errors("templates:\n- name: maven\n  inheritFrom: bsae\n- name: base\n");
+        let e = errors("templates:\n- name: maven\n  inherit_from: bsae\n- name: base\n");
         assert_eq!(
             e[0].0,
             "pod template `maven` inherits from unknown template `bsae`"
         );
         assert_eq!(e[0].1, "maven");
-        let e = errors("templates:\n- {name: a, inheritFrom: b}\n- {name: b, inheritFrom: a}\n");
+        let e = errors("templates:\n- {name: a, inherit_from: b}\n- {name: b, inherit_from: a}\n");
         assert_eq!(e[0].0, "pod templates inherit in a cycle: a -> b -> a");
         let e = errors("templates:\n- {name: a, pool: {min: 3, max: 2}}\n- {name: a}\n");
         assert_eq!(e.len(), 2, "{e:?}");

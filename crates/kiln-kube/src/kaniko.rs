@@ -21,7 +21,7 @@ const DOCKER_CONFIG_VOLUME: &str = "kiln-kaniko-docker-config";
 
 /// `executors.kubernetes.kaniko`: how image builds run.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub struct KanikoSettings {
     #[serde(default = "default_image")]
     pub image: String,

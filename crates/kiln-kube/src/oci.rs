@@ -129,6 +129,8 @@ pub fn sha256_digest(bytes: &[u8]) -> String {
     out
 }
 
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 /// A client for one registry.
 pub struct Registry {
     base: String,
@@ -243,18 +245,10 @@ impl Registry {
         Ok(digest)
     }
 
-    /// Uploads a blob (monolithic upload: POST then PUT with the digest) unless it exists.
+    /// Uploads a blob (monolithic upload: POST then PUT with the digest); uploading a blob the
+    /// registry has already is harmless.
     pub async fn push_blob(&self, repository: &str, bytes: Bytes) -> Result<String, OciError> {
         let digest = sha256_digest(&bytes);
-        let head = format!("{}/v2/{repository}/blobs/{digest}", self.base);
-        if self
-            .send(Method::HEAD, &head, &[], Bytes::new())
-            .await?
-            .status
-            == StatusCode::OK
-        {
-            return Ok(digest);
-        }
         let url = format!("{}/v2/{repository}/blobs/uploads/", self.base);
         let a = self.send(Method::POST, &url, &[], Bytes::new()).await?;
         expect(&a, StatusCode::ACCEPTED, Method::POST, &url)?;
@@ -340,13 +334,23 @@ impl Registry {
             url: url.clone(),
             source: e,
         };
-        let req = req.body(body.to_vec()).map_err(|e| http_err(Box::new(e)))?;
+        // A HEAD answer announces a Content-Length but has no body to read.
+        let head = req.method_ref() == Some(&Method::HEAD);
         let agent = self.agent.clone();
-        let answer = tokio::task::spawn_blocking(move || -> Result<Answer, ureq::Error> {
-            let mut res = agent.run(req)?;
+        let answer = tokio::task::spawn_blocking(move || -> Result<Answer, BoxError> {
+            // An empty body is sent as no body at all (no `Content-Length: 0` on a GET).
+            let mut res = if body.is_empty() {
+                agent.run(req.body(())?)?
+            } else {
+                agent.run(req.body(body.to_vec())?)?
+            };
             let status = res.status();
             let headers = res.headers().clone();
-            let body = res.body_mut().read_to_vec()?;
+            let body = if head {
+                Vec::new()
+            } else {
+                res.body_mut().read_to_vec()?
+            };
             Ok(Answer {
                 status,
                 headers,
@@ -355,7 +359,7 @@ impl Registry {
         })
         .await
         .map_err(|e| http_err(Box::new(e)))?;
-        answer.map_err(|e| http_err(Box::new(e)))
+        answer.map_err(http_err)
     }
 
     /// The registry token flow: GET the realm with service and scope (Basic credentials

@@ -1,5 +1,5 @@
 //! Pod templates from the server configuration (`executors.kubernetes.templates`), and how a
-//! template (with its `inheritFrom` chain) becomes a base pod.
+//! template (with its `inherit_from` chain) becomes a base pod.
 
 use crate::cache::CacheSpec;
 use crate::merge::merge_pods;
@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 /// One pod template. Fields mirror the Jenkins Kubernetes plugin's pod templates; `yaml` is a
 /// raw pod that the other fields are merged over.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub struct PodTemplate {
     pub name: String,
     /// Agent labels this template serves: `agent { label 'maven' }` and
@@ -58,7 +58,7 @@ pub struct PodTemplate {
 
 /// What kiln does about Kubernetes summing the resource requests of all containers of a pod.
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "snake_case")]
 pub enum RequestsPolicy {
     /// Requests as written: the pod reserves the sum of every container's requests.
     Sum,
@@ -72,7 +72,7 @@ pub enum RequestsPolicy {
 
 /// Warm pool settings of a template.
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub struct PoolSettings {
     /// Ready pods kept at all times.
     #[serde(default)]
@@ -154,9 +154,9 @@ mod tests {
     #[test]
     fn inherit_from_accepts_a_space_separated_string_or_a_list() {
         let a: PodTemplate =
-            crate::yaml::parse_typed("name: a\ninheritFrom: base  java\n").unwrap();
+            crate::yaml::parse_typed("name: a\ninherit_from: base  java\n").unwrap();
         let b: PodTemplate =
-            crate::yaml::parse_typed("name: b\ninheritFrom: [base, java]\n").unwrap();
+            crate::yaml::parse_typed("name: b\ninherit_from: [base, java]\n").unwrap();
         assert_eq!(a.inherit_from, ["base", "java"]);
         assert_eq!(b.inherit_from, ["base", "java"]);
     }
@@ -164,7 +164,7 @@ mod tests {
     #[test]
     fn own_pod_puts_fields_over_the_yaml() {
         let t: PodTemplate = crate::yaml::parse_typed(
-            "name: m\nserviceAccount: builder\nimagePullSecrets: [regcred]\ncontainers:\n- name: maven\n  image: maven:3\n",
+            "name: m\nservice_account: builder\nimage_pull_secrets: [regcred]\ncontainers:\n- name: maven\n  image: maven:3\n",
         )
         .unwrap();
         let yaml_pod: Pod = crate::yaml::parse_typed(

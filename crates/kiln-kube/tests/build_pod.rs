@@ -9,25 +9,25 @@ use kiln_model::{AgentKind, Document};
 
 const CONFIG: &str = r#"
 namespace: builds
-serviceAccount: kiln-builder
+service_account: kiln-builder
 templates:
 - name: base
-  podLabels: {team: ci}
+  pod_labels: {team: ci}
   tolerations: [{key: ci, operator: Exists}]
   containers:
   - name: jnlp
     image: busybox
 - name: maven
-  inheritFrom: base
+  inherit_from: base
   labels: [maven, java]
-  defaultContainer: maven
-  nodeSelector: {pool: builders}
+  default_container: maven
+  node_selector: {pool: builders}
   containers:
   - name: maven
     image: maven:3.9
     resources: {requests: {cpu: '1', memory: 2Gi}}
   caches:
-  - {name: m2, preset: maven, source: {persistentVolumeClaim: {claimName: kiln-m2}}, scope: project}
+  - {name: m2, preset: maven, source: {persistent_volume_claim: {claim_name: kiln-m2}}, scope: project}
   pool: {min: 1, max: 2}
 "#;
 

@@ -1,0 +1,229 @@
+//! Every manifest under `deploy/` parses into its k8s-openapi type with no field dropped, the
+//! RBAC rules are the least kiln needs, and the example configuration is a valid kiln
+//! configuration whose Kubernetes section kiln-kube accepts.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{Namespace, Secret, Service, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use kiln_kube::KubeConfig;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+fn deploy_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy")
+}
+
+/// Every YAML document of a manifest file.
+fn documents(name: &str) -> Vec<Value> {
+    let text = std::fs::read_to_string(deploy_dir().join(name)).unwrap();
+    serde_saphyr::from_multiple::<Value>(&text).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// Parses `doc` as `T` and checks that serializing it back loses no field that was written.
+fn typed<T: DeserializeOwned + serde::Serialize>(name: &str, doc: &Value) -> T {
+    let value: T = serde_json::from_value(doc.clone()).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let back = serde_json::to_value(&value).unwrap();
+    assert_nothing_dropped(name, "", doc, &back);
+    value
+}
+
+fn assert_nothing_dropped(name: &str, path: &str, written: &Value, typed: &Value) {
+    match (written, typed) {
+        (Value::Object(w), Value::Object(t)) => {
+            for (k, v) in w {
+                if matches!(k.as_str(), "apiVersion" | "kind") && path.is_empty() {
+                    continue;
+                }
+                let Some(tv) = t.get(k) else {
+                    panic!("{name}: unknown field `{path}.{k}`");
+                };
+                assert_nothing_dropped(name, &format!("{path}.{k}"), v, tv);
+            }
+        }
+        (Value::Array(w), Value::Array(t)) => {
+            assert_eq!(w.len(), t.len(), "{name}: {path}");
+            for (i, (a, b)) in w.iter().zip(t).enumerate() {
+                assert_nothing_dropped(name, &format!("{path}[{i}]"), a, b);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Parses every document of every manifest into its type, by `kind`.
+#[test]
+fn every_manifest_parses_into_its_kubernetes_type() {
+    let mut kinds = Vec::new();
+    for file in manifest_files() {
+        for doc in documents(&file) {
+            let kind = doc["kind"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{file}: no kind"))
+                .to_string();
+            assert!(doc["apiVersion"].is_string(), "{file}: no apiVersion");
+            match kind.as_str() {
+                "Namespace" => drop(typed::<Namespace>(&file, &doc)),
+                "ServiceAccount" => drop(typed::<ServiceAccount>(&file, &doc)),
+                "Role" => drop(typed::<Role>(&file, &doc)),
+                "RoleBinding" => drop(typed::<RoleBinding>(&file, &doc)),
+                "Service" => drop(typed::<Service>(&file, &doc)),
+                "StatefulSet" => drop(typed::<StatefulSet>(&file, &doc)),
+                "Secret" => drop(typed::<Secret>(&file, &doc)),
+                other => panic!("{file}: a manifest of kind {other} that this test does not check"),
+            }
+            kinds.push(kind);
+        }
+    }
+    kinds.sort();
+    kinds.dedup();
+    assert_eq!(
+        kinds,
+        [
+            "Namespace",
+            "Role",
+            "RoleBinding",
+            "Secret",
+            "Service",
+            "ServiceAccount",
+            "StatefulSet"
+        ]
+    );
+}
+
+fn manifest_files() -> Vec<String> {
+    let mut files: Vec<String> = std::fs::read_dir(deploy_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".yaml") && n != "kiln.yaml" && n != "kustomization.yaml")
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn the_kustomization_applies_every_manifest_but_the_examples() {
+    let k = &documents("kustomization.yaml")[0];
+    let mut listed: Vec<&str> = k["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    listed.sort_unstable();
+    let expected: Vec<String> = manifest_files()
+        .into_iter()
+        .filter(|f| !f.contains(".example."))
+        .collect();
+    assert_eq!(listed, expected);
+    assert_eq!(k["configMapGenerator"][0]["files"][0], "kiln.yaml");
+}
+
+#[test]
+fn the_role_grants_the_least_verbs() {
+    let role: Role = typed("role.yaml", &documents("role.yaml")[0]);
+    let rules: Vec<(String, Vec<String>)> = role
+        .rules
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.resources.unwrap().join(","), r.verbs))
+        .collect();
+    let expect = |res: &str, verbs: &[&str]| {
+        (
+            res.to_string(),
+            verbs.iter().map(|v| (*v).to_string()).collect::<Vec<_>>(),
+        )
+    };
+    assert_eq!(
+        rules,
+        [
+            expect("pods", &["create", "get", "list", "watch", "delete"]),
+            expect("pods/log", &["get"]),
+            expect("pods/portforward", &["create"]),
+            expect("secrets", &["create", "get", "delete"]),
+            expect("events", &["list", "watch"]),
+        ]
+    );
+    let binding: RoleBinding = typed("rolebinding.yaml", &documents("rolebinding.yaml")[0]);
+    assert_eq!(binding.role_ref.name, "kiln");
+    assert_eq!(binding.subjects.unwrap()[0].name, "kiln");
+}
+
+#[test]
+fn the_statefulset_keeps_the_store_on_a_claim_and_has_probes() {
+    let set: StatefulSet = typed("statefulset.yaml", &documents("statefulset.yaml")[0]);
+    let spec = set.spec;
+    assert_eq!(spec.replicas, Some(1), "the store is single-writer");
+    let claims = spec.volume_claim_templates.unwrap();
+    assert_eq!(claims[0].metadata.name.as_deref(), Some("data"));
+    let pod = spec.template.spec.unwrap();
+    assert_eq!(pod.service_account_name.as_deref(), Some("kiln"));
+    let c = &pod.containers[0];
+    let mounts: Vec<_> = c
+        .volume_mounts
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|m| (m.name.as_str(), m.mount_path.as_str()))
+        .collect();
+    assert!(mounts.contains(&("data", "/var/lib/kiln")), "{mounts:?}");
+    let probe_path = |p: &Option<k8s_openapi::api::core::v1::Probe>| {
+        p.as_ref()
+            .unwrap()
+            .http_get
+            .as_ref()
+            .unwrap()
+            .path
+            .clone()
+            .unwrap()
+    };
+    assert_eq!(probe_path(&c.liveness_probe), "/healthz");
+    assert_eq!(probe_path(&c.readiness_probe), "/readyz");
+    let ports: Vec<_> = c
+        .ports
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|p| p.container_port)
+        .collect();
+    assert_eq!(ports, [8080, 7777]);
+}
+
+#[test]
+fn the_example_configuration_is_valid_and_has_the_four_templates() {
+    let text = std::fs::read_to_string(deploy_dir().join("kiln.yaml")).unwrap();
+    let config = kiln_config::parse("deploy/kiln.yaml", &text).unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(config.server.data_dir, Path::new("/var/lib/kiln"));
+    let kube = config
+        .executors
+        .kubernetes
+        .expect("an executors.kubernetes section");
+    let kube = KubeConfig::from_json(&kube).unwrap_or_else(|d| panic!("{d:?}"));
+    let names: Vec<_> = kube.templates.iter().map(|t| t.name.as_str()).collect();
+    for wanted in ["maven", "node", "go", "kaniko"] {
+        assert!(names.contains(&wanted), "{names:?}");
+    }
+    assert_eq!(
+        kube.controller_url.as_deref(),
+        Some("http://kiln.kiln.svc:7777")
+    );
+    assert_eq!(
+        kube.kaniko.docker_config_secret.as_deref(),
+        Some("kiln-registry")
+    );
+    // The same section read from YAML (with positions) agrees.
+    let section = KubeConfig::from_yaml(&kube_section(&text)).unwrap_or_else(|d| panic!("{d:?}"));
+    assert_eq!(section, kube);
+}
+
+/// The `executors.kubernetes` block of the example, dedented.
+fn kube_section(text: &str) -> String {
+    let start = text.find("  kubernetes:\n").unwrap() + "  kubernetes:\n".len();
+    text[start..]
+        .lines()
+        .take_while(|l| l.is_empty() || l.starts_with("    "))
+        .map(|l| l.get(4..).unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("\n")
+}

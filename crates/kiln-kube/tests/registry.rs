@@ -1,0 +1,212 @@
+//! The multi-arch index push against a real registry: Debian's `docker-registry` (the CNCF
+//! distribution registry), installed if missing and started on 127.0.0.1 by
+//! `tests/registry.sh`. A stand-in for the per-platform Kaniko builds pushes minimal but
+//! valid OCI images (config + one empty tar layer); kiln then pushes the index and the test
+//! reads it back.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use bytes::Bytes;
+use kiln_kube::{
+    ImageIndex, ImageRef, OCI_INDEX, OCI_MANIFEST, OciError, Platform, Registry,
+    platform_reference, push_index, sha256_digest,
+};
+use serde_json::json;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// A registry process on 127.0.0.1, killed (and its storage removed) on drop.
+struct TestRegistry {
+    child: Child,
+    addr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl TestRegistry {
+    fn start() -> TestRegistry {
+        let dir = tempfile::Builder::new()
+            .prefix("kiln-kube-registry-")
+            .tempdir()
+            .unwrap();
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/registry.sh");
+        let mut child = Command::new("sh")
+            .arg(script)
+            .arg(dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run tests/registry.sh");
+        let (tx, rx) = mpsc::channel();
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                // Keep reading after start-up: a closed pipe would kill the registry (SIGPIPE)
+                // at its next log line.
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    let _ = tx.send(line);
+                }
+            });
+        }
+        let mut seen = Vec::new();
+        let addr = loop {
+            match rx.recv_timeout(Duration::from_secs(300)) {
+                Ok(line) => {
+                    if let Some(rest) = line.split("listening on ").nth(1) {
+                        break rest.split(['"', ' ']).next().unwrap().to_string();
+                    }
+                    seen.push(line);
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!(
+                        "the test registry did not start (tests/registry.sh installs Debian's docker-registry when missing, which needs root and apt):\n{}",
+                        seen.join("\n")
+                    );
+                }
+            }
+        };
+        assert!(addr.starts_with("127.0.0.1:"), "{addr}");
+        TestRegistry {
+            child,
+            addr,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for TestRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What the Kaniko stand-in pushes for one platform: a valid single-layer OCI image.
+async fn push_platform_image(
+    registry: &Registry,
+    repository: &str,
+    tag: &str,
+    platform: &Platform,
+) -> String {
+    let layer = Bytes::from(vec![0u8; 1024]); // An empty tar archive: two zero blocks.
+    let layer_digest = registry.push_blob(repository, layer.clone()).await.unwrap();
+    let config = Bytes::from(
+        serde_json::to_vec(&json!({
+            "architecture": platform.architecture,
+            "os": platform.os,
+            "config": {"Cmd": ["/bin/true"]},
+            "rootfs": {"type": "layers", "diff_ids": [sha256_digest(&layer)]},
+        }))
+        .unwrap(),
+    );
+    let config_digest = registry
+        .push_blob(repository, config.clone())
+        .await
+        .unwrap();
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest, "size": layer.len()}],
+    });
+    registry
+        .put_manifest(
+            repository,
+            tag,
+            OCI_MANIFEST,
+            Bytes::from(serde_json::to_vec(&manifest).unwrap()),
+        )
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kiln_pushes_the_multi_arch_index_and_reads_it_back() {
+    let server = TestRegistry::start();
+    let destination = ImageRef::parse(&format!("{}/team/app:1.0", server.addr)).unwrap();
+    let registry = Registry::new(&destination.registry, true, None);
+    let mut platforms = Vec::new();
+    let mut digests = Vec::new();
+    for p in ["linux/amd64", "linux/arm64", "linux/arm/v7"] {
+        let platform = Platform::parse(p).unwrap();
+        let reference = platform_reference(&format!("{}/team/app:1.0", server.addr), p);
+        let tag = ImageRef::parse(&reference).unwrap().tag;
+        assert_eq!(
+            tag,
+            format!("1.0-{}", p.split('/').skip(1).collect::<Vec<_>>().join("-"))
+        );
+        digests
+            .push(push_platform_image(&registry, &destination.repository, &tag, &platform).await);
+        platforms.push((platform, tag));
+    }
+
+    let index_digest = push_index(&registry, &destination, &platforms)
+        .await
+        .unwrap();
+
+    let (media_type, body) = registry.get_manifest("team/app", "1.0").await.unwrap();
+    assert_eq!(media_type, OCI_INDEX);
+    assert_eq!(sha256_digest(&body), index_digest);
+    let index: ImageIndex = serde_json::from_slice(&body).unwrap();
+    assert_eq!(index.schema_version, 2);
+    assert_eq!(index.media_type, OCI_INDEX);
+    let got: Vec<_> = index
+        .manifests
+        .iter()
+        .map(|m| {
+            (
+                m.digest.clone(),
+                m.media_type.clone(),
+                m.platform.clone().unwrap(),
+            )
+        })
+        .collect();
+    let want: Vec<_> = digests
+        .iter()
+        .zip(&platforms)
+        .map(|(d, (p, _))| (d.clone(), OCI_MANIFEST.to_string(), p.clone()))
+        .collect();
+    assert_eq!(got, want);
+    // The index is addressable by its digest too, and every entry resolves.
+    let (_, by_digest) = registry
+        .get_manifest("team/app", &index_digest)
+        .await
+        .unwrap();
+    assert_eq!(by_digest, body);
+    for m in &index.manifests {
+        let d = registry
+            .manifest_descriptor("team/app", &m.digest)
+            .await
+            .unwrap();
+        assert_eq!((d.digest.as_str(), d.size), (m.digest.as_str(), m.size));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_platform_image_fails_the_push_with_the_registry_answer() {
+    let server = TestRegistry::start();
+    let destination = ImageRef::parse(&format!("{}/team/app:2.0", server.addr)).unwrap();
+    let registry = Registry::new(&destination.registry, true, None);
+    let platforms = vec![(
+        Platform::parse("linux/arm64").unwrap(),
+        "2.0-arm64".to_string(),
+    )];
+    let err = push_index(&registry, &destination, &platforms)
+        .await
+        .unwrap_err();
+    match &err {
+        OciError::Status { status, url, .. } => {
+            assert_eq!(status.as_u16(), 404, "{err}");
+            assert!(url.ends_with("/v2/team/app/manifests/2.0-arm64"), "{url}");
+        }
+        other => panic!("unexpected error: {other}"),
+    }
+    assert!(
+        registry.get_manifest("team/app", "2.0").await.is_err(),
+        "no index was pushed"
+    );
+}
