@@ -65,6 +65,9 @@ pub struct LintArgs {
     pub deny_warnings: bool,
     #[arg(long, value_enum, default_value = "auto")]
     pub color: ColorChoice,
+    /// A shared library for `@Library('NAME')`: a directory or a git URL (repeatable).
+    #[arg(long = "library", value_name = "NAME=PATH_OR_URL")]
+    pub libraries: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -74,6 +77,9 @@ pub struct PlanArgs {
     pub file: PathBuf,
     #[arg(long, value_enum, default_value = "tree")]
     pub format: PlanFormat,
+    /// A shared library for `@Library('NAME')`: a directory or a git URL (repeatable).
+    #[arg(long = "library", value_name = "NAME=PATH_OR_URL")]
+    pub libraries: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -84,6 +90,9 @@ pub struct RunArgs {
     /// A build parameter, `NAME=VALUE` (repeatable).
     #[arg(short = 'p', long = "param", value_name = "NAME=VALUE")]
     pub params: Vec<String>,
+    /// A shared library for `@Library('NAME')`: a directory or a git URL (repeatable).
+    #[arg(long = "library", value_name = "NAME=PATH_OR_URL")]
+    pub libraries: Vec<String>,
     /// The workspace directory (default: the current directory).
     #[arg(long, value_name = "DIR")]
     pub workspace: Option<PathBuf>,

@@ -1,7 +1,7 @@
 //! `kiln lint FILE...`: every problem of every file in one pass.
 
 use crate::cli::{LintArgs, LintFormat};
-use crate::load::{counts, load, use_color};
+use crate::load::{counts, use_color};
 use std::io::Write as _;
 use std::process::ExitCode;
 
@@ -10,7 +10,7 @@ pub fn lint(args: &LintArgs) -> anyhow::Result<ExitCode> {
     let mut failed = false;
     let mut json = Vec::new();
     for path in &args.files {
-        let loaded = load(path)?;
+        let (loaded, _) = crate::prepare::prepare(path, &args.libraries)?;
         let bad = loaded.errors() > 0 || (args.deny_warnings && loaded.warnings() > 0);
         failed |= bad;
         match args.format {

@@ -13,6 +13,7 @@ mod input;
 mod lint;
 mod load;
 mod plan_cmd;
+mod prepare;
 mod remote_build;
 mod remote_list;
 mod run;

@@ -1,12 +1,12 @@
 //! `kiln plan FILE`: the stage graph as a tree, Graphviz dot or JSON.
 
 use crate::cli::{PlanArgs, PlanFormat};
-use crate::load::{counts, load};
+use crate::load::counts;
 use kiln_model::Document;
 use std::process::ExitCode;
 
 pub fn plan(args: &PlanArgs) -> anyhow::Result<ExitCode> {
-    let loaded = load(&args.file)?;
+    let (loaded, _) = crate::prepare::prepare(&args.file, &args.libraries)?;
     if loaded.errors() > 0 {
         eprint!("{}", loaded.render(false));
         eprintln!(
@@ -20,7 +20,7 @@ pub fn plan(args: &PlanArgs) -> anyhow::Result<ExitCode> {
         Some(Document::Declarative(p)) => p,
         Some(Document::Scripted(_)) => {
             eprintln!(
-                "error: `{}` is a scripted pipeline: its stages are known only when it runs",
+                "error: `{}` is a scripted pipeline: its stages are known only when it runs (`kiln run` shows them as they start)",
                 args.file.display()
             );
             return Ok(ExitCode::from(1));

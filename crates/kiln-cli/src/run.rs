@@ -1,7 +1,7 @@
 //! `kiln run FILE`: run a pipeline on this machine with the local executor.
 
 use crate::cli::RunArgs;
-use crate::load::{counts, load, use_color};
+use crate::load::{counts, use_color};
 use crate::run_output::Printer;
 use anyhow::{Context as _, bail};
 use kiln_engine::{BuildCause, BuildSpec, CredentialStore, NoCredentials, ScmInfo};
@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let color = use_color(args.color, &std::io::stdout());
-    let loaded = load(&args.file)?;
+    let (loaded, scripts) = crate::prepare::prepare(&args.file, &args.libraries)?;
     eprint!(
         "{}",
         loaded.render(use_color(args.color, &std::io::stderr()))
@@ -28,15 +28,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::from(1));
     }
-    let pipeline = match loaded.document {
-        Some(Document::Declarative(p)) => p,
-        Some(Document::Scripted(_)) => {
-            eprintln!(
-                "error: `{}` is a scripted pipeline (no `pipeline {{ }}` block); kiln does not run scripted pipelines yet",
-                args.file.display()
-            );
-            return Ok(ExitCode::from(1));
-        }
+    let (pipeline, scripted) = match loaded.document {
+        Some(Document::Declarative(p)) => (p, None),
+        Some(Document::Scripted(s)) => (Box::new(kiln_engine::scripted_pipeline(&s)), Some(s)),
         None => return Ok(ExitCode::from(1)),
     };
     let given = parse_params(&args.params)?;
@@ -82,7 +76,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let summary = runtime.block_on(execute(plan, spec, workspace, color));
+    let summary = runtime.block_on(execute(plan, (scripted, scripts), spec, workspace, color));
     Ok(if summary == kiln_engine::BuildResult::Success {
         ExitCode::SUCCESS
     } else {
@@ -92,6 +86,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 
 async fn execute(
     plan: kiln_plan::Plan,
+    (scripted, scripts): (Option<Box<kiln_model::Scripted>>, kiln_engine::BuildScripts),
     spec: BuildSpec,
     workspace: PathBuf,
     color: bool,
@@ -115,7 +110,10 @@ async fn execute(
         }
         printer
     });
-    let summary = kiln_engine::run_build(&plan, spec, executor, tx, cancel).await;
+    let summary = match &scripted {
+        Some(s) => kiln_engine::run_scripted(s, spec, scripts, executor, tx, cancel).await,
+        None => kiln_engine::run_build_with(&plan, spec, scripts, executor, tx, cancel).await,
+    };
     ctrl_c.abort();
     if let Ok(printer) = printing.await {
         printer.summary(&summary);

@@ -37,7 +37,12 @@ impl Printer {
     pub fn event(&mut self, event: &BuildEvent) {
         let mut out = std::io::stdout().lock();
         let _ = match event {
-            BuildEvent::StageStarted { path, .. } => {
+            BuildEvent::StageStarted { node, path } => {
+                // Stages a script runs are numbered after the plan's: learn their paths.
+                if node.index() >= self.paths.len() {
+                    self.paths.resize(node.index() + 1, Vec::new());
+                    self.paths[node.index()].clone_from(path);
+                }
                 writeln!(out, "{}Stage started", self.prefix(path))
             }
             BuildEvent::StageFinished {

@@ -12,6 +12,7 @@ mod env;
 mod error;
 mod eval;
 mod event;
+mod lint;
 mod log;
 mod params;
 mod post;
@@ -26,9 +27,10 @@ mod summary;
 mod when;
 
 pub use event::BuildEvent;
+pub use lint::check_scripts;
 pub use params::{ParamValue, resolve_params};
 pub use result::{BuildResult, StageOutcome};
-pub use run::{run_build, run_build_with, run_scripted};
+pub use run::{run_build, run_build_with, run_scripted, scripted_pipeline};
 pub use spec::{
     BuildCause, BuildScripts, BuildSpec, Credential, CredentialStore, InputAnswer, InputHandler,
     InputRequest, NoCredentials, ScmInfo,

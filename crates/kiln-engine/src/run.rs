@@ -64,12 +64,13 @@ pub async fn run_scripted(
     events: UnboundedSender<BuildEvent>,
     cancel: CancellationToken,
 ) -> BuildSummary {
-    let plan = kiln_plan::plan(&empty_pipeline(script));
+    let plan = kiln_plan::plan(&scripted_pipeline(script));
     run(&plan, Some(script), spec, scripts, executor, events, cancel).await
 }
 
-/// A pipeline with no stages, for a scripted pipeline's build.
-fn empty_pipeline(script: &Scripted) -> Pipeline {
+/// The pipeline a scripted pipeline's build is planned from: no stages (they are known as
+/// the script runs), no parameters, its libraries.
+pub fn scripted_pipeline(script: &Scripted) -> Pipeline {
     Pipeline {
         preamble: kiln_model::Preamble::default(),
         agent: Agent {

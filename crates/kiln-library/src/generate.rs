@@ -105,10 +105,15 @@ pub fn generated_pipeline(
             });
         }
     };
+    // The generated pipeline loads the same libraries, so their steps are known.
+    let loads: String = libraries
+        .iter()
+        .map(|l| format!("@Library('{}') _\n", l.name))
+        .collect();
     Ok(Some(GeneratedPipeline {
         library: lib.label().to_string(),
         step: name.to_string(),
-        text,
+        text: format!("{loads}{text}"),
     }))
 }
 

@@ -279,6 +279,14 @@ impl Bridge {
         }
     }
 
+    /// Forgets the closures steps received (they may hold the evaluation's state).
+    pub fn clear_closures(&self) {
+        self.closures
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+
     fn value(&self, d: &Dynamic) -> Value {
         let mut closures = self.closures.lock().unwrap_or_else(PoisonError::into_inner);
         to_value(d, &mut |c| {

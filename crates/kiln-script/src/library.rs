@@ -27,6 +27,29 @@ use std::sync::{Arc, Mutex, PoisonError, mpsc};
 /// The step name library code uses to run its caller's block.
 pub const BODY_STEP: &str = "__kiln_body";
 
+/// What `fn call(` is compiled as: `call` is a keyword in Rhai, so library files' `call`
+/// functions get this name of the same length (positions stay right).
+const CALL: &str = "Call";
+
+/// `fn call(` -> `fn Call(` (the definitions only; `body.call()` stays).
+fn rename_call(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("fn call") {
+        let after = &rest[i + 7..];
+        let boundary = i == 0 || !rest.as_bytes()[i - 1].is_ascii_alphanumeric();
+        out.push_str(&rest[..i]);
+        if boundary && after.trim_start().starts_with('(') {
+            out.push_str("fn Call");
+        } else {
+            out.push_str("fn call");
+        }
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Arities of step functions library code may call (`sh()`, `sh(x)`, `dir(x, body)`, ...).
 const STEP_ARITIES: usize = 4;
 
@@ -147,7 +170,8 @@ impl ScriptEngine {
         let mut steps = BTreeMap::new();
         let mut calls: HashSet<String> = HashSet::new();
         for file in vars.iter().chain(&src) {
-            let ast = engine.compile(&file.text).map_err(|e| {
+            let text = rename_call(&file.text);
+            let ast = engine.compile(&text).map_err(|e| {
                 let pos = e.position();
                 located(
                     label,
@@ -164,7 +188,7 @@ impl ScriptEngine {
             ast.set_source(file.path.as_str());
             let call_arities = ast
                 .iter_functions()
-                .filter(|f| f.name == "call")
+                .filter(|f| f.name == CALL)
                 .map(|f| f.params.len())
                 .collect();
             let pipeline = ast
@@ -234,8 +258,7 @@ impl ScriptEngine {
             to_script,
             from_script,
         };
-        let work =
-            |state: &Arc<RunState>| self.execute_library(code, g, "call", arity, args, state);
+        let work = |state: &Arc<RunState>| self.execute_library(code, g, CALL, arity, args, state);
         let (result, state) = self.run_threaded(state, finish, &link, host, &work);
         match state {
             Some(state) => state.restore(ctx),
@@ -298,9 +321,18 @@ impl ScriptEngine {
             register_steps(&mut engine, state, &code.calls);
         }
         let options = CallFnOptions::new().rewind_scope(true);
-        let v: Dynamic =
-            engine.call_fn_with_options(options, &mut Scope::new(), &g.ast, function, call_args)?;
-        Ok((v.flatten(), Vec::new()))
+        let result = engine.call_fn_with_options::<Dynamic>(
+            options,
+            &mut Scope::new(),
+            &g.ast,
+            function,
+            call_args,
+        );
+        // Closures handed to steps may hold the body pointer, which holds the state.
+        if let Some(bridge) = &state.bridge {
+            bridge.clear_closures();
+        }
+        Ok((result?.flatten(), Vec::new()))
     }
 }
 
