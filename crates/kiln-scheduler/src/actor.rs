@@ -18,7 +18,7 @@ use crate::timers::{TimerKind, Timers};
 use kiln_config::Config;
 use kiln_engine::{BuildCause, InputAnswer};
 use kiln_store::{BuildRecord, BuildRef, BuildStatus, JobName};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
@@ -45,6 +45,8 @@ pub(crate) struct Actor {
     tasks: JoinSet<Done>,
     task_builds: HashMap<tokio::task::Id, BuildRef>,
     timers: Timers,
+    /// Jobs being polled now (a poll that is due while the last one runs is skipped).
+    polling: HashSet<String>,
     /// Set by shutdown: nothing new starts; the actor ends when the running builds did.
     stopping: Option<Vec<oneshot::Sender<()>>>,
     /// Every handle is gone (or shutdown closed the channel).
@@ -67,6 +69,7 @@ impl Actor {
             tasks: JoinSet::new(),
             task_builds: HashMap::new(),
             timers: Timers::default(),
+            polling: HashSet::new(),
             stopping: None,
             closed: false,
         };
@@ -154,7 +157,11 @@ impl Actor {
                 let now = self.shared.clock.now_ms();
                 self.timers.rebuild(&self.shared, now);
             }
-            Command::Polled(job, seen) => self.remember_polled(&job, &seen),
+            Command::Polled(job, seen) => {
+                self.remember_polled(&job, &seen);
+                self.polling.remove(&job);
+                self.shared.update_stats(|s| s.polls_completed += 1);
+            }
             Command::Shutdown(reply) => self.stop(Some(reply)),
         }
     }
@@ -453,9 +460,14 @@ impl Actor {
                     self.spawn_trigger(TriggerRequest::new(job, BuildCause::Timer), None);
                 }
                 TimerKind::Poll => {
+                    if self.polling.contains(&job) {
+                        tracing::debug!(job = %job, "poll skipped: the last one still runs");
+                        continue;
+                    }
                     let Some(tx) = self.me.upgrade() else {
                         continue;
                     };
+                    self.polling.insert(job.clone());
                     let handle = SchedulerHandle::new(self.shared.clone(), tx);
                     tokio::spawn(crate::poll::poll(handle, job));
                 }

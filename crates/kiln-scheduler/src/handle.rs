@@ -147,11 +147,12 @@ impl SchedulerHandle {
     }
 
     /// Replaces the configuration; running builds keep the one they started with, queued
-    /// builds of jobs that were removed are aborted.
+    /// builds of jobs that were removed are aborted, and every job's pipeline is read again.
     pub async fn reload(&self, config: Arc<Config>) {
         let (tx, rx) = oneshot::channel();
-        if self.commands.send(Command::Reload(config, tx)).is_ok() {
-            let _ = rx.await;
+        if self.commands.send(Command::Reload(config, tx)).is_ok() && rx.await.is_ok() {
+            // New and changed jobs show their parameters and pipeline triggers at once.
+            trigger::refresh_all(self.clone());
         }
     }
 

@@ -15,34 +15,41 @@ pub(crate) fn meta_key(branch: &str) -> String {
     format!("poll:{branch}")
 }
 
-/// One poll of one job.
+/// One poll of one job; tells the actor when it is done (polls of a job never overlap).
 pub(crate) async fn poll(handle: SchedulerHandle, job: String) {
-    let shared = handle.shared().clone();
-    let Some(cfg) = shared.job(&job) else { return };
-    let heads = match heads(&handle, &cfg).await {
+    let unchanged = poll_job(&handle, &job).await;
+    handle.send(Command::Polled(job, unchanged));
+}
+
+/// Triggers a build for every branch that moved; returns the branches that did not.
+async fn poll_job(handle: &SchedulerHandle, job: &str) -> Vec<(String, String)> {
+    let Some(cfg) = handle.shared().job(job) else {
+        return Vec::new();
+    };
+    let heads = match heads(handle, &cfg).await {
         Ok(h) => h,
         Err(e) => {
-            tracing::warn!(job = %job, error = %e, "polling failed");
-            return;
+            tracing::warn!(job, error = %e, "polling failed");
+            return Vec::new();
         }
     };
     let mut unchanged = Vec::new();
     for (branch, commit) in heads {
-        let last = last_seen(&handle, &cfg.name, &branch).await;
+        let last = last_seen(handle, &cfg.name, &branch).await;
         if last.as_deref() == Some(commit.as_str()) {
             unchanged.push((branch, commit));
             continue;
         }
-        tracing::info!(job = %job, branch = %branch, commit = %commit, "polling found a change");
-        let mut req = TriggerRequest::new(job.clone(), BuildCause::Scm).commit(commit.clone());
+        tracing::info!(job, branch = %branch, commit = %commit, "polling found a change");
+        let mut req = TriggerRequest::new(job, BuildCause::Scm).commit(commit.clone());
         if matches!(cfg.source, Source::Repo(_)) {
             req = req.branch(branch.clone());
         }
         if let Err(e) = handle.trigger_polled(req, Some((branch, commit))).await {
-            tracing::warn!(job = %job, error = %e, "the build for a polled change was refused");
+            tracing::warn!(job, error = %e, "the build for a polled change was refused");
         }
     }
-    handle.send(Command::Polled(job, unchanged));
+    unchanged
 }
 
 /// The job's branches (those matching its pattern) and their heads.

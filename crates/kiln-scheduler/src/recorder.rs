@@ -37,6 +37,8 @@ pub(crate) struct Recorder {
     deferred: Vec<String>,
     /// The record changed since it was last stored.
     dirty: bool,
+    /// The engine wrote the log's last line (`Finished: RESULT`).
+    ended: bool,
     log: watch::Sender<LogState>,
     /// The scheduler's count of builds waiting for input.
     waiting: Arc<AtomicUsize>,
@@ -58,6 +60,7 @@ impl Recorder {
             buf: Vec::new(),
             deferred: Vec::new(),
             dirty: false,
+            ended: false,
             log,
             waiting,
         }
@@ -107,6 +110,11 @@ impl Recorder {
             let flush_at = deadline;
             tokio::select! {
                 biased;
+                Some(c) = control.recv() => {
+                    self.control(c);
+                    self.flush().await;
+                    deadline = None;
+                }
                 ev = events.recv() => match ev {
                     Some(ev) => {
                         let urgent = self.event(ev);
@@ -119,11 +127,6 @@ impl Recorder {
                     }
                     None => break,
                 },
-                Some(c) = control.recv() => {
-                    self.control(c);
-                    self.flush().await;
-                    deadline = None;
-                }
                 () = sleep_until(flush_at) => {
                     self.flush().await;
                     deadline = None;
@@ -141,10 +144,12 @@ impl Recorder {
         match c {
             Control::Pending(input) => self.set_pending(input),
             Control::Reason(r) => {
-                self.line(&format!(
-                    "{r}: stopping the build (post conditions still run)"
-                ));
-                self.record.reason = Some(r);
+                if !self.ended {
+                    self.line(&format!(
+                        "{r}: stopping the build (post conditions still run)"
+                    ));
+                }
+                self.record.reason.get_or_insert(r);
                 self.dirty = true;
             }
         }
@@ -216,7 +221,10 @@ impl Recorder {
             BuildEvent::Log { node, line } => {
                 let text = match node.and_then(|n| self.paths.get(n.index())) {
                     Some(p) => format!("{}{line}", prefix(p)),
-                    None => line,
+                    None => {
+                        self.ended |= line.starts_with("Finished: ");
+                        line
+                    }
                 };
                 self.line(&text);
                 false

@@ -74,4 +74,6 @@ pub struct SchedulerStats {
     pub queue_seconds_sum: f64,
     /// The global number of builds that may run at once.
     pub capacity: usize,
+    /// Polls (`poll`, `pollSCM`) completed since the scheduler started.
+    pub polls_completed: u64,
 }

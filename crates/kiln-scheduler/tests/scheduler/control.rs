@@ -175,3 +175,30 @@ async fn a_follower_from_offset_zero_sees_every_line_then_ends() {
     while late.next().await.is_some() {}
     h.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_aborts_running_builds_and_keeps_queued_ones() {
+    let env = Env::new();
+    let gate = Gate::new(&env, "shutdown");
+    let dir = env.dir("busy", &pipeline(&gate.step()));
+    let h = env.start(env.config(&dir_job("busy", &dir, "")));
+    let running = h.trigger(user("busy")).await.unwrap();
+    let queued = h.trigger(user("busy")).await.unwrap();
+    env.until(|| (status(&env, &running) == BuildStatus::Running).then_some(()))
+        .await;
+    h.shutdown().await;
+    let b = env.build(&running);
+    assert_eq!(
+        b.result,
+        Some(BuildResult::Aborted),
+        "{}",
+        env.log(&running)
+    );
+    assert_eq!(b.reason.as_deref(), Some("The controller is shutting down"));
+    assert!(env.log(&running).ends_with("Finished: ABORTED\n"));
+    assert_eq!(status(&env, &queued), BuildStatus::Queued);
+    assert!(matches!(
+        h.trigger(user("busy")).await,
+        Err(kiln_scheduler::TriggerError::ShuttingDown)
+    ));
+}

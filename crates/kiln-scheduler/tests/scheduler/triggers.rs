@@ -108,13 +108,15 @@ async fn polling_builds_when_the_branch_moves() {
     let job = JobName::new("polled").unwrap();
     let head1 = git(&repo, &["rev-parse", "HEAD"]);
     assert_eq!(first.commit.as_deref(), Some(head1.as_str()));
+    env.until(|| (h.stats().polls_completed == 1).then_some(()))
+        .await;
     // Nothing moved: the poll remembers the commit and builds nothing.
     clock.advance(Duration::from_secs(60));
-    env.until(|| {
-        let rec = env.store.get_job(&job).unwrap()?;
-        (rec.meta.get("poll:main") == Some(&head1)).then_some(())
-    })
-    .await;
+    env.until(|| (h.stats().polls_completed == 2).then_some(()))
+        .await;
+    let rec = env.store.get_job(&job).unwrap().unwrap();
+    assert_eq!(rec.meta.get("poll:main"), Some(&head1));
+    assert_eq!(builds(&env, "polled").len(), 1);
     let head2 = commit(&repo, &[("v.txt", "two\n")], "second");
     clock.advance(Duration::from_secs(60));
     let id = env
@@ -123,7 +125,13 @@ async fn polling_builds_when_the_branch_moves() {
     let second = env.finished(&id).await;
     assert_eq!(second.commit.as_deref(), Some(head2.as_str()));
     assert!(env.log(&id).contains("[Build] two\n"), "{}", env.log(&id));
-    assert_eq!(builds(&env, "polled").len(), 2);
+    env.until(|| (h.stats().polls_completed == 3).then_some(()))
+        .await;
+    let all: Vec<_> = builds(&env, "polled")
+        .into_iter()
+        .map(|b| (b.id.number, b.cause, b.commit))
+        .collect();
+    assert_eq!(all.len(), 2, "{all:?}");
     h.shutdown().await;
 }
 
@@ -215,5 +223,47 @@ async fn unknown_jobs_and_bad_parameters_are_refused() {
         env.log(&id)
     );
     assert_eq!(b.params.get("ENV").map(String::as_str), Some("prod"));
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn triggers_during_the_quiet_period_join_the_waiting_build() {
+    let env = Env::new();
+    let dir = env.dir("quiet", &pipeline("echo 'once'"));
+    let clock = Arc::new(ManualClock::new(START_MS));
+    let yaml = dir_job("quiet", &dir, "    quiet_period_secs: 30\n");
+    let h = env.start_with_clock(env.config(&yaml), clock.clone());
+    let first = h.trigger(user("quiet")).await.unwrap();
+    let again = h.trigger(user("quiet")).await.unwrap();
+    assert_eq!(first, again);
+    let other = h.trigger(user("quiet").param("X", "1")).await;
+    assert!(other.is_err(), "parameters are still checked");
+    settle(&h).await;
+    assert_eq!(status(&env, &first), kiln_store::BuildStatus::Queued);
+    clock.advance(Duration::from_secs(30));
+    assert_eq!(
+        env.finished(&first).await.result,
+        Some(BuildResult::Success)
+    );
+    assert_eq!(builds(&env, "quiet").len(), 1);
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configured_credentials_are_bound_and_masked() {
+    let env = Env::new();
+    let steps = "withCredentials([string(credentialsId: 'token', variable: 'T')]) {\n          sh 'echo token=$T; echo ${#T} chars'\n        }";
+    let dir = env.dir("creds", &pipeline(steps));
+    let yaml = format!(
+        "{}credentials:\n  - id: token\n    secret: s3cr3t-value\n",
+        dir_job("creds", &dir, "")
+    );
+    let h = env.start(env.config(&yaml));
+    let id = h.trigger(user("creds")).await.unwrap();
+    let b = env.finished(&id).await;
+    let log = env.log(&id);
+    assert_eq!(b.result, Some(BuildResult::Success), "{log}");
+    assert!(log.contains("[Build] 12 chars\n"), "{log}");
+    assert!(!log.contains("s3cr3t-value"), "{log}");
     h.shutdown().await;
 }
