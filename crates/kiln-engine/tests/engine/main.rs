@@ -10,6 +10,7 @@ mod credentials;
 mod environment;
 mod flow;
 mod input;
+mod libraries;
 mod scm;
 mod scripts;
 mod sequential;
