@@ -10,7 +10,7 @@ pub fn lint(args: &LintArgs) -> anyhow::Result<ExitCode> {
     let mut failed = false;
     let mut json = Vec::new();
     for path in &args.files {
-        let (loaded, _) = crate::prepare::prepare(path, &args.libraries)?;
+        let (loaded, _) = crate::prepare::prepare(path, &args.libraries, false)?;
         let bad = loaded.errors() > 0 || (args.deny_warnings && loaded.warnings() > 0);
         failed |= bad;
         match args.format {

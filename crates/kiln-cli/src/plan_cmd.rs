@@ -6,7 +6,7 @@ use kiln_model::Document;
 use std::process::ExitCode;
 
 pub fn plan(args: &PlanArgs) -> anyhow::Result<ExitCode> {
-    let (loaded, _) = crate::prepare::prepare(&args.file, &args.libraries)?;
+    let (loaded, _) = crate::prepare::prepare(&args.file, &args.libraries, false)?;
     if loaded.errors() > 0 {
         eprint!("{}", loaded.render(false));
         eprintln!(

@@ -13,8 +13,13 @@ use kiln_script::ScriptEngine;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// Loads `path` and prepares it to plan or run (see the module docs).
-pub fn prepare(path: &Path, library_args: &[String]) -> anyhow::Result<(Loaded, BuildScripts)> {
+/// Loads `path` and prepares it to plan or run (see the module docs). Without
+/// `require_libraries` (lint, plan), libraries are only loaded when `--library` names some.
+pub fn prepare(
+    path: &Path,
+    library_args: &[String],
+    require_libraries: bool,
+) -> anyhow::Result<(Loaded, BuildScripts)> {
     let mut loaded = load(path)?;
     add_script_checks(&mut loaded);
     let refs = match &loaded.document {
@@ -26,7 +31,8 @@ pub fn prepare(path: &Path, library_args: &[String]) -> anyhow::Result<(Loaded, 
         libraries: Arc::new(Libraries::default()),
         source: Some(Arc::new(loaded.source.clone())),
     };
-    if refs.is_empty() || loaded.errors() > 0 {
+    let skip = !require_libraries && library_args.is_empty();
+    if refs.is_empty() || loaded.errors() > 0 || skip {
         return Ok((loaded, scripts));
     }
     let mut sources = LibrarySources::new();

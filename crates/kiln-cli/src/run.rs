@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let color = use_color(args.color, &std::io::stdout());
-    let (loaded, scripts) = crate::prepare::prepare(&args.file, &args.libraries)?;
+    let (loaded, scripts) = crate::prepare::prepare(&args.file, &args.libraries, true)?;
     eprint!(
         "{}",
         loaded.render(use_color(args.color, &std::io::stderr()))

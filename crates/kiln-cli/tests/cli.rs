@@ -255,3 +255,85 @@ fn run_hello_example_archives_its_artifacts() {
             .exists()
     );
 }
+
+#[test]
+fn lint_reports_unsupported_groovy_in_scripts_with_positions() {
+    let dir = temp_workspace();
+    let file = dir.path().join("Jenkinsfile");
+    std::fs::write(
+        &file,
+        "node {\n    stage('A') {\n        def x = Jenkins.instance\n    }\n}\n",
+    )
+    .unwrap();
+    let out = kiln(&["lint", "Jenkinsfile"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("error: the Java class `Jenkins.instance` is not available in kiln scripts\n  --> Jenkinsfile:3:17"),
+        "{err}"
+    );
+}
+
+fn shared_library_example(args: &[&str], cwd: &Path) -> Output {
+    let root = root();
+    let lib = format!(
+        "acme={}",
+        root.join("examples/shared-library/acme-lib").display()
+    );
+    let mut all: Vec<String> = vec![args[0].to_owned(), "--library".to_owned(), lib];
+    all.extend(args[1..].iter().map(|a| (*a).to_owned()));
+    let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+    kiln(&refs, cwd)
+}
+
+#[test]
+fn run_shared_library_examples() {
+    let root = root();
+    let ex = root.join("examples/shared-library");
+    for (file, expect) in [
+        ("Jenkinsfile", "[Java] JAVA_VERSION=17"),
+        (
+            "Jenkinsfile.scripted",
+            "[Builds / java] Maven package with JDK 21",
+        ),
+        ("Jenkinsfile.standard", "] ACME CI  (built by kiln)"),
+    ] {
+        let ws = temp_workspace();
+        let path = ex.join(file).display().to_string();
+        let out = shared_library_example(
+            &[
+                "run",
+                "--workspace",
+                &ws.path().display().to_string(),
+                &path,
+            ],
+            ws.path(),
+        );
+        let stdout = text(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{file}:\n{stdout}\n{}",
+            text(&out.stderr)
+        );
+        assert!(
+            stdout.lines().any(|l| l.ends_with(expect) || l == expect),
+            "{file}: no {expect:?} in\n{stdout}"
+        );
+        assert!(stdout.ends_with("Finished: SUCCESS\n"), "{stdout}");
+    }
+}
+
+#[test]
+fn plan_shows_a_pipeline_a_library_builds() {
+    let root = root();
+    let path = root
+        .join("examples/shared-library/Jenkinsfile.standard")
+        .display()
+        .to_string();
+    let out = shared_library_example(&["plan", &path], &root);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "pipeline (agent any)\n├── Checkout [1 step]\n├── Build [1 step]\n└── Deploy [1 step, when]\n"
+    );
+}
