@@ -7,9 +7,14 @@
 //! publishing images). Chainguard's fork (chainguard-dev/kaniko) is maintained too but
 //! publishes no public images; point `kaniko.image` at your own build of it if you prefer.
 
+use crate::config::KubeConfig;
+use crate::pod::{AgentRequest, BuiltPod, PodIdentity, build_pod};
+use crate::text::PodText;
+use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::core::v1::{
     Container, KeyToPath, PodSpec, SecretVolumeSource, Volume, VolumeMount,
 };
+use kiln_diagnostics::{Diagnostic, Span, Spanned};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -205,6 +210,36 @@ pub fn add_kaniko_container(spec: &mut PodSpec, settings: &KanikoSettings, arch:
     }
 }
 
+/// The pod one platform of a `kanikoBuild` runs in: the configured Kaniko template (if any)
+/// plus the Kaniko container as the default container, with the docker config mounted and,
+/// for a platform, pinned to nodes of its architecture; kiln's workspace and agent volumes and
+/// labels come from [`build_pod`], so the agent runs the executor like any step.
+pub fn kaniko_pod(
+    config: &KubeConfig,
+    id: &PodIdentity,
+    platform: Option<&str>,
+) -> Result<BuiltPod, Vec<Diagnostic>> {
+    let mut spec = PodSpec::default();
+    add_kaniko_container(&mut spec, &config.kaniko, platform.and_then(platform_arch));
+    let overlay = Pod {
+        spec: Some(spec),
+        ..Pod::default()
+    };
+    let text = serde_json::to_string(&overlay)
+        .map_err(|e| vec![Diagnostic::error("kube-kaniko", e.to_string())])?;
+    let request = AgentRequest {
+        yaml: Some(PodText::evaluated(text, Span::default())),
+        inherit_from: config
+            .kaniko
+            .template
+            .clone()
+            .map(|t| Spanned::new(t, Span::default())),
+        default_container: Some(Spanned::new(KANIKO_CONTAINER.to_string(), Span::default())),
+        ..AgentRequest::default()
+    };
+    build_pod(config, &request, id)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -286,6 +321,57 @@ mod tests {
             "r:5000/app:latest-arm-v7"
         );
         assert_eq!(platform_arch("linux/arm64"), Some("arm64"));
+    }
+
+    #[test]
+    fn a_platform_pod_runs_kaniko_unprivileged_with_the_workspace_and_credentials() {
+        let config = KubeConfig::from_yaml(
+            "kaniko:\n  docker_config_secret: regcred\n  template: kaniko\ntemplates:\n- name: kaniko\n  node_selector: {pool: builders}\n  caches:\n  - {name: kaniko, path: /cache/kaniko, source: empty_dir}\n",
+        )
+        .unwrap();
+        let id = PodIdentity {
+            name: "kiln-app-3-arm64".into(),
+            job: "app".into(),
+            build: 3,
+        };
+        let built = kaniko_pod(&config, &id, Some("linux/arm64")).unwrap();
+        assert_eq!(built.default_container, "kaniko");
+        assert_eq!(built.step_containers, ["kaniko"]);
+        let spec = built.pod.spec.unwrap();
+        let c = &spec.containers[0];
+        let mut mounts: Vec<_> = c
+            .volume_mounts
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|m| m.mount_path.as_str())
+            .collect();
+        mounts.sort_unstable();
+        assert_eq!(
+            mounts,
+            ["/cache/kaniko", "/kaniko/.docker", "/kiln", "/workspace"]
+        );
+        assert!(
+            c.security_context.is_none() && spec.security_context.is_none(),
+            "no privileges asked for"
+        );
+        let volumes = spec.volumes.unwrap();
+        assert!(
+            volumes.iter().all(|v| v.host_path.is_none()),
+            "no docker.sock or host paths"
+        );
+        let selector = spec.node_selector.unwrap();
+        assert_eq!(
+            (
+                selector["kubernetes.io/arch"].as_str(),
+                selector["pool"].as_str()
+            ),
+            ("arm64", "builders")
+        );
+        assert_eq!(
+            built.pod.metadata.labels.unwrap()["kiln.dev/template"],
+            "kaniko"
+        );
     }
 
     #[test]

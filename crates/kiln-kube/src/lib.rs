@@ -13,11 +13,11 @@ mod agent_link;
 mod agent_pod;
 mod cache;
 mod config;
+mod executor;
+mod executor_error;
 mod kaniko;
 mod merge;
 mod oci;
-mod executor;
-mod executor_error;
 mod pod;
 mod pod_lifecycle;
 mod pod_status;
@@ -32,23 +32,23 @@ mod yaml;
 pub use agent_client::Followed;
 pub use agent_link::{AgentListener, AgentMode};
 pub use agent_pod::{AGENT_BINARY, AGENT_INIT_CONTAINER, AgentInstall};
-pub use executor::{ExecutorSettings, KubeExecutor, PodRequest, StartTimings};
-pub use executor_error::KubeError;
-pub use pod_status::{Health, StartState};
-pub use reaper::{BuildPodRef, reap_orphans, secret_name};
 pub use cache::{CachePreset, CacheScope, CacheSource, CacheSpec};
 pub use config::{ApiLimits, Connection, KubeConfig};
+pub use executor::{ExecutorSettings, KubeExecutor, PodRequest, StartTimings};
+pub use executor_error::KubeError;
 pub use kaniko::{
     DOCKER_CONFIG_DIR, KANIKO_CONTAINER, KanikoBuild, KanikoSettings, add_kaniko_container,
-    digest_file, platform_arch, platform_reference,
+    digest_file, kaniko_pod, platform_arch, platform_reference,
+};
+pub use oci::{
+    Credentials, DOCKER_MANIFEST, Descriptor, ImageIndex, ImageRef, OCI_INDEX, OCI_MANIFEST,
+    OciError, Platform, Registry, push_index, sha256_digest,
 };
 pub use pod::{
     AGENT_DIR, AGENT_VOLUME, ANNOTATION_JOB, AgentRequest, BuiltPod, LABEL_BUILD, LABEL_JOB,
     LABEL_TEMPLATE, MergeStrategy, PodIdentity, WORKSPACE_VOLUME, build_pod, label_value,
 };
+pub use pod_status::{Health, StartState};
+pub use reaper::{BuildPodRef, reap_orphans, secret_name};
 pub use template::{PodTemplate, PoolSettings, RequestsPolicy};
 pub use text::{PodText, PodTextOrigin};
-pub use oci::{
-    Credentials, DOCKER_MANIFEST, Descriptor, ImageIndex, ImageRef, OCI_INDEX, OCI_MANIFEST,
-    OciError, Platform, Registry, push_index, sha256_digest,
-};

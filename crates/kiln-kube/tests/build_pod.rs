@@ -307,3 +307,19 @@ fn a_pod_without_containers_or_images_is_refused() {
     let out = rendered(&jf, &build_pod(&config, &request(&jf), &id()).unwrap_err());
     assert!(out.contains("the pod has no containers"), "{out}");
 }
+
+#[test]
+fn kaniko_build_is_a_step_with_typed_parameters() {
+    let step = "kanikoBuild(context: '.', dockerfile: 'Dockerfile', destinations: ['reg/app:1'], cache: true, cacheRepo: 'reg/app/cache', buildArgs: ['V=1'], platforms: ['linux/amd64', 'linux/arm64'], insecureRegistries: ['reg'])";
+    let jf = format!(
+        "pipeline {{\n  agent any\n  stages {{ stage('a') {{ steps {{ {step} }} }} }}\n}}\n"
+    );
+    let (_, diags) = kiln_model::load(&jf);
+    assert!(diags.iter().all(|d| !d.is_error()), "{diags:?}");
+    let bad = jf
+        .replace("cache: true", "cache: 'yes'")
+        .replace("destinations: ['reg/app:1'], ", "");
+    let (_, diags) = kiln_model::load(&bad);
+    let messages: Vec<_> = diags.iter().map(|d| d.message.as_str()).collect();
+    assert_eq!(messages.len(), 2, "{messages:?}");
+}

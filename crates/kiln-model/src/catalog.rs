@@ -40,6 +40,7 @@ pub enum StepId {
     WriteJson,
     ReadYaml,
     WriteYaml,
+    KanikoBuild,
 }
 
 /// The type an argument must have when it is written as a literal.
@@ -163,6 +164,21 @@ pub const STEPS: &[StepDef] = &[
             req("data", T::Any),
             p("overwrite", T::Bool),
             p("charset", T::String),
+        ],
+        B::None,
+    ),
+    def(
+        "kanikoBuild",
+        StepId::KanikoBuild,
+        &[
+            p("context", T::String),
+            p("dockerfile", T::String),
+            req("destinations", T::StringOrList),
+            p("cache", T::Bool),
+            p("cacheRepo", T::String),
+            p("buildArgs", T::Any),
+            p("platforms", T::StringOrList),
+            p("insecureRegistries", T::StringOrList),
         ],
         B::None,
     ),
