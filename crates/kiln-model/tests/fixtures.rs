@@ -4,6 +4,32 @@
 use kiln_diagnostics::{RenderOptions, SourceFile, render_all};
 use std::path::Path;
 
+/// The repository's example pipelines must lint clean too (checked here without keeping
+/// copies; their output is not snapshotted, so examples can change freely).
+fn examples() -> Vec<(String, String)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let mut out: Vec<(String, String)> = std::fs::read_dir(&root)
+        .expect("examples dir")
+        .map(|e| e.expect("entry").path().join("Jenkinsfile"))
+        .filter(|p| p.exists())
+        .map(|p| {
+            let name = p
+                .parent()
+                .unwrap()
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            (
+                format!("example-{name}"),
+                std::fs::read_to_string(&p).unwrap(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
 fn fixtures(dir: &str) -> Vec<(String, String)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
@@ -39,6 +65,16 @@ fn ok_fixtures_have_no_errors() {
         let (has_errors, out) = rendered(&name, &text);
         assert!(!has_errors, "{name} should be valid:\n{out}");
         insta::assert_snapshot!(format!("ok-{name}"), out);
+    }
+}
+
+#[test]
+fn examples_have_no_errors() {
+    let all = examples();
+    assert!(all.len() >= 6, "examples missing");
+    for (name, text) in all {
+        let (has_errors, out) = rendered(&name, &text);
+        assert!(!has_errors, "{name} should be valid:\n{out}");
     }
 }
 
