@@ -12,6 +12,9 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Instant;
 use tokio::sync::mpsc::UnboundedSender;
 
+/// `env` changes scripts made: a value, or `None` for a removed variable.
+pub(crate) type EnvLayer = Arc<BTreeMap<String, Option<String>>>;
+
 /// One running build, shared by all its stages and steps (parallel branches included).
 ///
 /// The mutexes here guard plain data and are never held across an `.await`.
@@ -33,7 +36,7 @@ pub(crate) struct Build {
     /// and each `script { }` block add theirs).
     definitions: Mutex<ScriptContext>,
     /// `env.X = ...` written by scripts: the build's environment layer (`None` removes).
-    env_layer: RwLock<(u64, Arc<BTreeMap<String, Option<String>>>)>,
+    env_layer: RwLock<(u64, EnvLayer)>,
     /// Paths of stages that scripts start (`stage('x') { }`), numbered after the plan's.
     dynamic: Mutex<Vec<Vec<String>>>,
     /// `currentBuild.displayName` and `currentBuild.description` set by scripts.
@@ -217,7 +220,7 @@ impl Build {
     }
 
     /// The environment layer scripts wrote, with its generation (0: nothing written).
-    pub(crate) fn env_layer(&self) -> (u64, Arc<BTreeMap<String, Option<String>>>) {
+    pub(crate) fn env_layer(&self) -> (u64, EnvLayer) {
         let guard = self
             .env_layer
             .read()
