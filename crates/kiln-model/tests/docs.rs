@@ -1,5 +1,11 @@
 //! Every `groovy` example in docs/pipeline-language.md must be a valid pipeline.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test helpers fail loudly on bad fixtures"
+)]
+
 use kiln_diagnostics::{RenderOptions, SourceFile, render_all};
 
 #[test]

@@ -1,6 +1,12 @@
 //! Fixture folders: every `ok/` pipeline lowers without errors (its model's shape is
 //! snapshotted), every `err/` pipeline's rendered diagnostics are snapshotted.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test helpers fail loudly on bad fixtures"
+)]
+
 use kiln_diagnostics::{RenderOptions, SourceFile, render_all};
 use std::path::Path;
 

@@ -1,5 +1,11 @@
 //! Plans of small pipelines, as trees (one `check` per case) and as JSON.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test helpers fail loudly on bad fixtures"
+)]
+
 use kiln_model::Document;
 
 fn plan_of(src: &str) -> kiln_plan::Plan {
