@@ -87,6 +87,9 @@ impl LogWriter {
         record.extend_from_slice(&len.to_be_bytes());
         record.extend_from_slice(bytes);
         self.file.write_all(&record).await?;
+        // tokio's File hands writes to a blocking thread; flushing waits until the bytes are
+        // in the file, so a follower reading up to `file_len` finds them.
+        self.file.flush().await?;
         self.progress
             .send_modify(|p| p.file_len += record.len() as u64);
         Ok(())

@@ -56,8 +56,8 @@ pub fn connect_address(url: &str) -> Result<String, String> {
 }
 
 /// Dials the controller and serves it; after a loss (or a refused connection) dials again,
-/// with a back-off of up to 5 s, until the container stops. A rejected token ends the agent:
-/// retrying cannot fix it.
+/// with a back-off of up to 5 s, until the container stops (also after a rejection: a
+/// controller that restarted learns the build's token again only when it takes the pod over).
 pub async fn dial(agent: Arc<Agent>, address: String) -> Result<(), handshake::HandshakeError> {
     let mut pause = Duration::from_millis(50);
     loop {
@@ -72,7 +72,8 @@ pub async fn dial(agent: Arc<Agent>, address: String) -> Result<(), handshake::H
                         serve(Arc::clone(&agent), stream).await;
                         info!(%address, "connection to the controller lost; dialling again");
                     }
-                    Err(error @ handshake::HandshakeError::Rejected(_)) => return Err(error),
+                    // A rejection is retried too: a restarted controller knows the build's
+                    // token only once it has read it back from the Secret.
                     Err(error) => warn!(%address, %error, "handshake with the controller failed"),
                 }
             }

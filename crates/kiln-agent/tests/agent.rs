@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use kiln_agent::handshake::{HandshakeError, greet};
-use kiln_agent::protocol::{Frame, KillMode, Message, read_frame, write_frame};
+use kiln_agent::protocol::{Frame, KillMode, Message, Stream, read_frame, write_frame};
 use kiln_agent::{Agent, AgentConfig};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -137,12 +137,25 @@ async fn spawn_streams_output_with_container_and_step_env_then_exit() {
         b"",
     )
     .await;
-    let (out, code, _) = until_exit(&mut s, "p1").await;
+    let (mut out, mut err) = (String::new(), String::new());
+    let code = loop {
+        let frame = recv(&mut s).await;
+        match frame.message {
+            Message::Output {
+                stream: Stream::Stdout,
+                ..
+            } => out.push_str(&String::from_utf8_lossy(&frame.payload)),
+            Message::Output {
+                stream: Stream::Stderr,
+                ..
+            } => err.push_str(&String::from_utf8_lossy(&frame.payload)),
+            Message::Exit { code, .. } => break code,
+            _ => {}
+        }
+    };
     let ws = f.dir.path().join("ws").canonicalize().unwrap();
-    assert_eq!(
-        out,
-        format!("image-env yes hidden\n{}\nerr\n", ws.display())
-    );
+    assert_eq!(out, format!("image-env yes hidden\n{}\n", ws.display()));
+    assert_eq!(err, "err\n");
     assert_eq!(code, Some(3));
     let file = f.dir.path().join("run/p1.out");
     assert!(file.exists(), "output kept on the shared volume");

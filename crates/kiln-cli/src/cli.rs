@@ -107,6 +107,10 @@ pub struct RunArgs {
     pub build_number: u64,
     #[arg(long, value_enum, default_value = "auto")]
     pub color: ColorChoice,
+    /// Run the pipeline's `kubernetes` agent in the cluster of this kubeconfig (its current
+    /// context); `KILN_AGENT_IMAGE` / `KILN_AGENT_INSTALL` override how the agent gets in.
+    #[arg(long, value_name = "PATH", env = "KILN_KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

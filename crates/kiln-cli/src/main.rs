@@ -10,6 +10,7 @@ mod client;
 mod credentials;
 mod follow;
 mod input;
+mod kube_run;
 mod lint;
 mod load;
 mod plan_cmd;

@@ -57,7 +57,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             .map_or("kiln".into(), |n| n.to_string_lossy().into_owned()),
         number: args.build_number,
         params: given,
-        base_env: std::env::vars().collect(),
+        // In a pod the container's own environment is the base, not this machine's.
+        base_env: if args.kubeconfig.is_some() {
+            BTreeMap::new()
+        } else {
+            std::env::vars().collect()
+        },
         scm: local_scm(&workspace),
         build_dir: workspace
             .join(".kiln")
@@ -76,7 +81,24 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let summary = runtime.block_on(execute(plan, (scripted, scripts), spec, workspace, color));
+    let target = match &args.kubeconfig {
+        Some(path) => Target::Kube(path.clone(), loaded.source.clone()),
+        None => Target::Local,
+    };
+    let summary = match runtime.block_on(execute(
+        plan,
+        (scripted, scripts),
+        spec,
+        workspace,
+        target,
+        color,
+    )) {
+        Ok(result) => result,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            return Ok(ExitCode::from(1));
+        }
+    };
     Ok(if summary == kiln_engine::BuildResult::Success {
         ExitCode::SUCCESS
     } else {
@@ -84,14 +106,35 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// Where the build runs: here, or in a pod of a kubeconfig's cluster.
+enum Target {
+    Local,
+    Kube(PathBuf, kiln_diagnostics::SourceFile),
+}
+
 async fn execute(
     plan: kiln_plan::Plan,
     (scripted, scripts): (Option<Box<kiln_model::Scripted>>, kiln_engine::BuildScripts),
     spec: BuildSpec,
     workspace: PathBuf,
+    target: Target,
     color: bool,
-) -> kiln_engine::BuildResult {
-    let executor = Arc::new(LocalExecutor::new(workspace));
+) -> anyhow::Result<kiln_engine::BuildResult> {
+    let (executor, pod): (Arc<dyn kiln_executor::Executor>, _) = match &target {
+        Target::Local => (Arc::new(LocalExecutor::new(workspace)), None),
+        Target::Kube(path, source) => {
+            let pod = crate::kube_run::start(
+                path,
+                &plan,
+                source,
+                &spec.job_name,
+                spec.number,
+                &workspace,
+            )
+            .await?;
+            (pod.clone(), Some(pod))
+        }
+    };
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let cancel = CancellationToken::new();
     let ctrl_c = {
@@ -118,7 +161,12 @@ async fn execute(
     if let Ok(printer) = printing.await {
         printer.summary(&summary);
     }
-    summary.result
+    if let Some(pod) = pod {
+        if let Err(error) = pod.cleanup().await {
+            eprintln!("warning: the build pod was not deleted: {error}");
+        }
+    }
+    Ok(summary.result)
 }
 
 /// `-p NAME=VALUE` pairs.

@@ -124,6 +124,8 @@ impl KubeExecutor {
         };
         let pods: Api<Pod> = Api::namespaced(client.clone(), &request.namespace);
         let secrets: Api<Secret> = Api::namespaced(client, &request.namespace);
+        // Agents may dial in as soon as they start: their token must be known by then.
+        let incoming = register_agents(&settings.mode, &token, &ports);
         let pod_create_sent = Instant::now();
         let version = pod_lifecycle::create(&pods, &secrets, &pod, &secret_object).await?;
         info!(pod = %name, namespace = %request.namespace, "build pod created");
@@ -136,6 +138,7 @@ impl KubeExecutor {
             workspace: PathBuf::from(&settings.install.workspace),
             default_container,
             ports,
+            incoming,
         };
         let watch = PodWatch::new(parts.pods.clone(), &parts.name, version);
         let started = async {
@@ -201,6 +204,7 @@ impl KubeExecutor {
             secrets,
             name: name.to_owned(),
             secret,
+            incoming: register_agents(&settings.mode, &token, &ports),
             token,
             workspace: PathBuf::from(&settings.install.workspace),
             default_container,
@@ -230,6 +234,17 @@ impl KubeExecutor {
 
     pub fn timings(&self) -> Option<StartTimings> {
         self.timings
+    }
+
+    /// Why the pod cannot run steps any more (deleted, evicted, a container gone), if so.
+    pub fn health_problem(&self) -> Option<String> {
+        let health = self.health.borrow();
+        (!health.is_healthy()).then(|| {
+            health.pod.clone().unwrap_or_else(|| {
+                let reasons: Vec<&str> = health.containers.values().map(String::as_str).collect();
+                reasons.join("; ")
+            })
+        })
     }
 
     /// The processes each container's connection follows (ids and next offsets).
@@ -315,11 +330,30 @@ struct Parts {
     workspace: PathBuf,
     default_container: String,
     ports: Vec<(String, u16)>,
+    /// In dial mode: where each container's agent connections arrive.
+    incoming: BTreeMap<String, Incoming>,
+}
+
+type Incoming = tokio::sync::mpsc::UnboundedReceiver<crate::agent_link::BoxedStream>;
+
+/// Dial mode: the listener hands connections with this token to these receivers.
+fn register_agents(
+    mode: &AgentMode,
+    token: &str,
+    ports: &[(String, u16)],
+) -> BTreeMap<String, Incoming> {
+    match mode {
+        AgentMode::Dial { listener, .. } => ports
+            .iter()
+            .map(|(c, _)| (c.clone(), listener.register(token, c)))
+            .collect(),
+        AgentMode::PortForward { .. } => BTreeMap::new(),
+    }
 }
 
 impl Parts {
     fn connect(
-        self,
+        mut self,
         settings: &ExecutorSettings,
         watch: PodWatch,
         initial: Health,
@@ -336,9 +370,15 @@ impl Parts {
                     token: self.token.clone(),
                     container: container.clone(),
                 }),
-                AgentMode::Dial { listener, .. } => Box::new(DialInDialer {
-                    incoming: tokio::sync::Mutex::new(listener.register(&self.token, container)),
-                }),
+                AgentMode::Dial { listener, .. } => {
+                    let incoming = self
+                        .incoming
+                        .remove(container)
+                        .unwrap_or_else(|| listener.register(&self.token, container));
+                    Box::new(DialInDialer {
+                        incoming: tokio::sync::Mutex::new(incoming),
+                    })
+                }
             };
             let label = format!("agent `{container}` in pod {}", self.name);
             let client = AgentClient::start(

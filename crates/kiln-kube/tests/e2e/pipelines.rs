@@ -86,12 +86,76 @@ pipeline {
             "missing {want:?} in {lines:#?}"
         );
     }
-    assert!(!lines.iter().any(|l| l.starts_with("NOTICE")), "{lines:#?}");
+    assert!(
+        !lines.iter().any(|l| l.starts_with("NOTICE container")),
+        "{lines:#?}"
+    );
     // Steps go over the agents' connections: no API request while the build ran (dial mode).
     let during: Vec<_> = c.fake.requests().into_iter().filter(|r| !r.watch).collect();
     assert!(
         during.is_empty(),
         "API requests during the steps: {during:?}"
+    );
+    ex.cleanup().await.unwrap();
+    c.fake.shutdown().await;
+}
+
+#[tokio::test]
+async fn kiln_run_with_a_kubeconfig_uploads_the_workspace_and_runs_in_the_pod() {
+    let c = cluster().await;
+    let dir = tempfile::Builder::new()
+        .prefix("kiln-kube-local-")
+        .tempdir()
+        .unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    c.fake.write_kubeconfig(&kubeconfig).unwrap();
+    let ws = dir.path().join("ws");
+    std::fs::create_dir_all(ws.join("src/.git")).unwrap();
+    std::fs::write(ws.join("src/hello.txt"), "hello from the laptop").unwrap();
+    std::fs::write(ws.join("src/.git/HEAD"), "not uploaded").unwrap();
+    std::fs::write(ws.join("run.sh"), "#!/bin/sh\necho script ran\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(ws.join("run.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let text = "pipeline {\n  agent {\n    kubernetes {\n      yaml '''\nspec:\n  containers:\n  - name: tools\n    image: busybox\n'''\n    }\n  }\n  stages {\n    stage('s') {\n      steps {\n        sh 'cat src/hello.txt; ./run.sh; test -e src/.git || echo no-git'\n      }\n    }\n  }\n}\n";
+    let (document, _) = kiln_model::load(text);
+    let Some(kiln_model::Document::Declarative(pipeline)) = document else {
+        panic!()
+    };
+    let kiln_model::AgentKind::Kubernetes(agent) = &pipeline.agent.kind else {
+        panic!()
+    };
+    let cluster = kiln_kube::LocalCluster::connect(&kubeconfig).await.unwrap();
+    let options = kiln_kube::LocalRunOptions {
+        install_command: Some(install().command),
+        base_port: free_base_port(1),
+        ..kiln_kube::LocalRunOptions::default()
+    };
+    let ex = cluster
+        .start(agent, pipeline.agent.span, "my job", 4, options)
+        .await
+        .unwrap();
+    assert!(
+        ex.pod_name().starts_with("kiln-my_job-4-") || ex.pod_name().starts_with("kiln-my-job-4-"),
+        "{}",
+        ex.pod_name()
+    );
+    assert_eq!(kiln_kube::upload_workspace(&ex, &ws).await.unwrap(), 2);
+    let ex = Arc::new(ex);
+    let (result, lines) = run_pipeline(ex.clone(), text).await;
+    assert_eq!(result, BuildResult::Success, "{lines:#?}");
+    let output: Vec<&String> = lines
+        .iter()
+        .filter(|l| {
+            !l.starts_with("NOTICE")
+                && !l.starts_with("+ ")
+                && !l.starts_with("Started by")
+                && !l.starts_with("Finished:")
+        })
+        .collect();
+    assert_eq!(
+        output,
+        vec!["hello from the laptopscript ran", "no-git"],
+        "{lines:#?}"
     );
     ex.cleanup().await.unwrap();
     c.fake.shutdown().await;

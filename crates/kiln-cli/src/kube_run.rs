@@ -1,0 +1,66 @@
+//! `kiln run --kubeconfig PATH FILE`: the build runs in a pod of that cluster. One executor per
+//! build, chosen from the pipeline's top-level agent, which must be `kubernetes { }`; the
+//! local workspace is uploaded into the pod's workspace before the first stage.
+//! `KILN_AGENT_IMAGE` and `KILN_AGENT_INSTALL` (the init container's command) override how
+//! the agent gets into the pod.
+
+use anyhow::{Context as _, bail};
+use kiln_diagnostics::{RenderOptions, SourceFile, render_all};
+use kiln_kube::{KubeExecutor, LocalCluster, LocalRunError, LocalRunOptions, upload_workspace};
+use kiln_model::AgentKind;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Starts the build's pod; errors carry the reason for the user (the pod is deleted again).
+pub async fn start(
+    kubeconfig: &Path,
+    plan: &kiln_plan::Plan,
+    source: &SourceFile,
+    job: &str,
+    build: u64,
+    workspace: &Path,
+) -> anyhow::Result<Arc<KubeExecutor>> {
+    let agent = &plan.pipeline.agent;
+    let AgentKind::Kubernetes(kubernetes) = &agent.kind else {
+        bail!(
+            "--kubeconfig runs a pipeline whose top-level agent is `kubernetes {{ }}`; this one's is `{}`",
+            agent.kind.keyword()
+        );
+    };
+    let cluster = LocalCluster::connect(kubeconfig).await?;
+    let options = LocalRunOptions {
+        agent_image: std::env::var("KILN_AGENT_IMAGE").ok(),
+        install_command: std::env::var("KILN_AGENT_INSTALL")
+            .ok()
+            .map(|c| c.split_whitespace().map(str::to_owned).collect()),
+        ..LocalRunOptions::default()
+    };
+    eprintln!(
+        "Starting a build pod in the cluster of {}",
+        kubeconfig.display()
+    );
+    let executor = match cluster
+        .start(kubernetes, agent.span, job, build, options)
+        .await
+    {
+        Ok(executor) => executor,
+        Err(LocalRunError::Pod(diagnostics)) => {
+            eprint!(
+                "{}",
+                render_all(&diagnostics, source, RenderOptions { color: false })
+            );
+            bail!("the pipeline's pod is invalid; nothing was run");
+        }
+        Err(error) => return Err(error).context("the build pod did not start"),
+    };
+    eprintln!("Running in pod {}", executor.pod_name());
+    let uploaded = match upload_workspace(&executor, workspace).await {
+        Ok(n) => n,
+        Err(error) => {
+            executor.cleanup().await.ok();
+            return Err(error).context("cannot upload the workspace into the pod");
+        }
+    };
+    eprintln!("Uploaded {uploaded} workspace files into the pod");
+    Ok(Arc::new(executor))
+}

@@ -1,0 +1,175 @@
+//! `kiln run --kubeconfig PATH`: a pipeline's `kubernetes` agent run in a cluster from a
+//! laptop. kiln is outside the cluster, so it reaches the agents through the API server's
+//! port-forward, and the local workspace is uploaded into the pod's workspace first.
+
+use crate::agent_link::AgentMode;
+use crate::agent_pod::AgentInstall;
+use crate::config::KubeConfig;
+use crate::executor::{ExecutorSettings, KubeExecutor, PodRequest};
+use crate::executor_error::KubeError;
+use crate::pod::{AgentRequest, PodIdentity, build_pod, label_value};
+use kiln_diagnostics::{Diagnostic, Span};
+use kiln_executor::{ExecError, Executor, FileSet};
+use kiln_model::KubernetesAgent;
+use std::path::Path;
+
+/// Why `kiln run --kubeconfig` could not start the build's pod.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalRunError {
+    #[error("cannot read kubeconfig {path}: {message}")]
+    Kubeconfig { path: String, message: String },
+    #[error("the pipeline's pod is invalid")]
+    Pod(Vec<Diagnostic>),
+    #[error(transparent)]
+    Kube(#[from] KubeError),
+}
+
+/// How the agent gets into the pod and where it listens.
+#[derive(Clone, Debug)]
+pub struct LocalRunOptions {
+    /// The init container's image (default: the configuration default).
+    pub agent_image: Option<String>,
+    /// The init container's command (default: `/kiln-agent --install /kiln/bin/kiln-agent`).
+    pub install_command: Option<Vec<String>>,
+    /// The first agent's port in the pod (7777).
+    pub base_port: u16,
+}
+
+impl Default for LocalRunOptions {
+    fn default() -> Self {
+        LocalRunOptions {
+            agent_image: None,
+            install_command: None,
+            base_port: 7777,
+        }
+    }
+}
+
+/// A cluster reached with a kubeconfig file.
+pub struct LocalCluster {
+    client: kube::Client,
+    namespace: String,
+}
+
+impl LocalCluster {
+    /// Reads the kubeconfig (its current context) and makes a client.
+    pub async fn connect(path: &Path) -> Result<LocalCluster, LocalRunError> {
+        let failed = |message: String| LocalRunError::Kubeconfig {
+            path: path.display().to_string(),
+            message,
+        };
+        let kubeconfig =
+            kube::config::Kubeconfig::read_from(path).map_err(|e| failed(e.to_string()))?;
+        let options = kube::config::KubeConfigOptions::default();
+        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        let namespace = config.default_namespace.clone();
+        let client = kube::Client::try_from(config).map_err(|e| failed(e.to_string()))?;
+        Ok(LocalCluster { client, namespace })
+    }
+
+    /// Builds the pod for `agent` (string settings are taken as written; expressions that
+    /// are not plain strings are not evaluated here), starts it and connects to its agents.
+    pub async fn start(
+        &self,
+        agent: &KubernetesAgent,
+        span: Span,
+        job: &str,
+        build: u64,
+        options: LocalRunOptions,
+    ) -> Result<KubeExecutor, LocalRunError> {
+        let mut config = KubeConfig {
+            namespace: self.namespace.clone(),
+            ..KubeConfig::default()
+        };
+        if let Some(image) = options.agent_image {
+            config.agent_image = image;
+        }
+        let request = AgentRequest::from_model(agent, span, |e| e.as_plain_str());
+        let suffix = crate::token::short_id().map_err(KubeError::Token)?;
+        let id = PodIdentity {
+            name: format!("kiln-{}-{build}-{suffix}", pod_name_part(job)),
+            job: job.to_owned(),
+            build,
+        };
+        let built = build_pod(&config, &request, &id).map_err(LocalRunError::Pod)?;
+        let mut install = AgentInstall::new(config.agent_image.clone());
+        install.workspace.clone_from(&config.workspace_path);
+        if let Some(command) = options.install_command {
+            install.command = command;
+        }
+        let mode = AgentMode::PortForward {
+            base_port: options.base_port,
+        };
+        let settings = ExecutorSettings {
+            start_deadline: std::time::Duration::from_secs(config.pod_start_deadline_seconds),
+            ..ExecutorSettings::new(install, mode)
+        };
+        let request = PodRequest {
+            pod: built.pod,
+            namespace: built.namespace,
+            default_container: Some(built.default_container),
+        };
+        Ok(KubeExecutor::start(self.client.clone(), &settings, request).await?)
+    }
+}
+
+/// A DNS-1123 piece of a pod name from a job name.
+fn pod_name_part(job: &str) -> String {
+    let part: String = label_value(job)
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .take(30)
+        .collect();
+    let part = part.trim_matches('-').to_owned();
+    if part.is_empty() {
+        "build".to_owned()
+    } else {
+        part
+    }
+}
+
+/// Copies the files below `local` (without `.git` and `.kiln`) into the executor's workspace;
+/// returns how many. File modes are not kept except that executables stay executable (a
+/// `chmod +x` in the pod afterwards).
+pub async fn upload_workspace(executor: &KubeExecutor, local: &Path) -> Result<usize, ExecError> {
+    let set = FileSet::new(&[], &["**/.git/**".to_owned(), "**/.kiln/**".to_owned()])?;
+    let dir = local.to_path_buf();
+    let files = tokio::task::spawn_blocking(move || set.scan(&dir))
+        .await
+        .map_err(|e| ExecError::Backend(format!("listing the workspace failed: {e}")))??;
+    let mut executables = Vec::new();
+    for entry in &files {
+        let source = local.join(&entry.path);
+        let bytes = tokio::fs::read(&source)
+            .await
+            .map_err(|e| ExecError::File {
+                op: "read",
+                path: source.clone(),
+                source: e,
+            })?;
+        executor.write_file(&entry.path, &bytes).await?;
+        if is_executable(&source) {
+            executables.push(entry.path.to_string_lossy().into_owned());
+        }
+    }
+    if !executables.is_empty() {
+        let mut argv = vec!["chmod".to_owned(), "+x".to_owned()];
+        argv.extend(executables);
+        let spec = kiln_executor::ProcessSpec::new(argv).cwd(executor.workspace());
+        let status = executor.spawn(spec).await?.wait().await?;
+        if !status.success() {
+            return Err(ExecError::Backend(
+                "cannot mark the uploaded executables executable".to_owned(),
+            ));
+        }
+    }
+    Ok(files.len())
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
+}
