@@ -21,10 +21,8 @@ mod merge;
 mod oci;
 mod pod;
 mod pod_lifecycle;
-mod pod_source;
 mod pod_status;
 mod pod_watch;
-mod pool;
 mod reaper;
 mod requests;
 mod template;
@@ -52,9 +50,7 @@ pub use pod::{
     AGENT_DIR, AGENT_VOLUME, ANNOTATION_JOB, AgentRequest, BuiltPod, LABEL_BUILD, LABEL_JOB,
     LABEL_TEMPLATE, MergeStrategy, PodIdentity, WORKSPACE_VOLUME, build_pod, label_value,
 };
-pub use pod_source::{BuildPod, PodSource};
 pub use pod_status::{Health, StartState};
-pub use pool::{LABEL_POOL, POOL_JOB, PodOutcome, PoolCounts, WarmPool};
 pub use reaper::{BuildPodRef, reap_orphans, secret_name};
 pub use template::{PodTemplate, PoolSettings, RequestsPolicy};
 pub use text::{PodText, PodTextOrigin};
