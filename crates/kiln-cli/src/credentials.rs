@@ -50,8 +50,8 @@ impl CredentialStore for FileCredentials {
 pub fn load(path: &Path) -> anyhow::Result<FileCredentials> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read credentials file `{}`", path.display()))?;
-    let entries: Vec<Entry> =
-        serde_saphyr::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let entries: Vec<Entry> = kiln_yaml::parse_typed(&text)
+        .map_err(|e| anyhow::anyhow!("{}: invalid credentials: {e}", path.display()))?;
     let mut out = HashMap::new();
     for e in entries {
         let id = e.id.clone();
@@ -112,4 +112,28 @@ fn credential(e: Entry) -> anyhow::Result<Credential> {
         ),
     };
     Ok(Credential::Secret(secret))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_text(name: &str, text: &str) -> anyhow::Result<FileCredentials> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join(name);
+        std::fs::write(&path, text)?;
+        load(&path)
+    }
+
+    #[test]
+    fn secrets_are_read_and_mistakes_are_placed() {
+        let creds = load_text("ok.yaml", "- id: token\n  secret: s3cret\n").unwrap();
+        assert!(matches!(creds.get("token"), Some(Credential::Secret(s)) if s == "s3cret"));
+        let err = load_text("bad.yaml", "- id: token\n  secrt: x\n")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("bad.yaml: invalid credentials: "), "{err}");
+        assert!(err.contains("secrt") && err.contains("at line 2"), "{err}");
+    }
 }

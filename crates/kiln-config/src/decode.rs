@@ -3,9 +3,9 @@
 use crate::config::{Config, ExecutorsConfig, LocalExecutorConfig, QueueConfig, ServerConfig};
 use crate::reader::{Ctx, Fields, list};
 use crate::secret::{CredentialConfig, CredentialKind, Role, TokenConfig};
-use crate::yaml::Node;
 use crate::{LibraryConfig, Source};
 use kiln_diagnostics::{Diagnostic, Span, Spanned, did_you_mean};
+use kiln_yaml::Node;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 

@@ -3,10 +3,10 @@
 use crate::cron::Schedule;
 use crate::decode::{Places, source};
 use crate::reader::{Ctx, Fields, list, string_of};
-use crate::yaml::{Node, NodeKind};
 use crate::{JobConfig, RetentionConfig, Source, TriggersConfig};
 use kiln_diagnostics::{Diagnostic, Spanned};
 use kiln_store::JobName;
+use kiln_yaml::{Node, NodeKind};
 use std::collections::BTreeMap;
 
 const JOB: &[&str] = &[

@@ -6,8 +6,9 @@
 //! [`ConfigError`]. [`Config::default`] is the embedded configuration `kiln server` uses
 //! without a file. [`cron::Schedule`] parses Jenkins cron specs (with `H`).
 //!
-//! Only the `yaml` module names serde-saphyr. This crate does no IO besides reading the
-//! file in [`load`] and, on request, secret files ([`SecretSource::resolve`]).
+//! The file is read into kiln-yaml's positional tree and checked by hand (no YAML parsing
+//! here). This crate does no IO besides reading the file in [`load`] and, on request,
+//! secret files ([`SecretSource::resolve`]).
 
 mod config;
 pub mod cron;
@@ -19,7 +20,6 @@ mod load;
 mod reader;
 mod secret;
 mod validate;
-mod yaml;
 
 pub use config::{Config, ExecutorsConfig, LocalExecutorConfig, QueueConfig, ServerConfig};
 pub use error::ConfigError;

@@ -15,12 +15,12 @@ pub fn parse(name: &str, text: &str) -> Result<Config, ConfigError> {
 /// [`parse`], with relative paths taken relative to `base` when given.
 fn parse_at(name: &str, text: &str, base: Option<&Path>) -> Result<Config, ConfigError> {
     let file = SourceFile::new(name, text);
-    let root = match crate::yaml::parse_tree(text) {
+    let root = match kiln_yaml::parse_tree(text) {
         Ok(root) => root,
-        Err(d) => {
+        Err(e) => {
             return Err(ConfigError::Invalid {
                 file,
-                diagnostics: vec![d],
+                diagnostics: vec![e.diagnostic()],
             });
         }
     };

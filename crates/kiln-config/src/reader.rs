@@ -4,8 +4,8 @@
 
 use crate::SecretSource;
 use crate::secret::Secret;
-use crate::yaml::{Node, NodeKind};
 use kiln_diagnostics::{Diagnostic, Span, did_you_mean};
+use kiln_yaml::{Node, NodeKind};
 use std::path::PathBuf;
 
 /// The text being decoded and every diagnostic found so far.
