@@ -14,6 +14,7 @@ mod eval;
 mod event;
 mod lint;
 mod log;
+mod log_formatter;
 mod params;
 mod post;
 mod result;
@@ -28,6 +29,7 @@ mod when;
 
 pub use event::BuildEvent;
 pub use lint::check_scripts;
+pub use log_formatter::{LineStyle, LogFormatter, LogLine, PlainStyle, format_duration};
 pub use params::{ParamValue, resolve_params};
 pub use result::{BuildResult, StageOutcome};
 pub use run::{run_build, run_build_with, run_scripted, scripted_pipeline};

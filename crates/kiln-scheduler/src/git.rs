@@ -18,6 +18,11 @@ impl Git {
         }
     }
 
+    /// The cache itself (shared libraries are checked out through it).
+    pub(crate) fn cache(&self) -> &GitCache {
+        &self.cache
+    }
+
     pub(crate) async fn fetch(&self, url: &str) -> Result<(), String> {
         self.cache.fetch(url).await.map_err(|e| e.to_string())
     }

@@ -21,6 +21,7 @@ mod job_view;
 mod matching;
 mod pipeline_info;
 mod poll;
+mod prepared;
 mod queue;
 mod recorder;
 mod recovery;

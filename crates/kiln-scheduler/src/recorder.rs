@@ -1,11 +1,14 @@
-//! A running build's record keeper: turns [`BuildEvent`]s into log lines (formatted as
-//! `kiln run` prints them), batches them for a few milliseconds, appends them durably to the
+//! A running build's record keeper: turns [`BuildEvent`]s into log lines (kiln-engine's
+//! [`LogFormatter`], the format `kiln run` prints), batches them for a few milliseconds, appends them durably to the
 //! store and wakes followers; keeps the build's record (stages, pending input) up to date.
 
 use crate::clock::Clock;
 use crate::follower::LogState;
-use kiln_engine::{BuildEvent, StageOutcome};
-use kiln_store::{BuildRecord, BuildStatus, InputRecord, StageState, Store, StoreError};
+use kiln_engine::{BuildEvent, LogFormatter, StageOutcome};
+use kiln_plan::NodeId;
+use kiln_store::{
+    BuildRecord, BuildStatus, InputRecord, StageRecord, StageState, Store, StoreError,
+};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -30,8 +33,8 @@ pub(crate) struct Recorder {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     pub record: BuildRecord,
-    /// Stage paths by plan node index, for line prefixes.
-    paths: Vec<Vec<String>>,
+    /// Formats the engine's events as log lines (it knows the stage paths).
+    formatter: LogFormatter,
     buf: Vec<u8>,
     /// Lines to write right after the log's first line (which says what started the build).
     deferred: Vec<String>,
@@ -56,7 +59,7 @@ impl Recorder {
             store,
             clock,
             record,
-            paths: Vec::new(),
+            formatter: LogFormatter::default(),
             buf: Vec::new(),
             deferred: Vec::new(),
             dirty: false,
@@ -70,9 +73,9 @@ impl Recorder {
         self.clock.now_ms()
     }
 
-    /// Sets the stage paths (from the plan) so stage lines get their prefixes.
-    pub(crate) fn set_paths(&mut self, paths: Vec<Vec<String>>) {
-        self.paths = paths;
+    /// Sets the formatter (from the plan) so stage lines get their prefixes.
+    pub(crate) fn set_formatter(&mut self, formatter: LogFormatter) {
+        self.formatter = formatter;
     }
 
     /// Marks the record as changed; it is stored with the next flush.
@@ -182,15 +185,16 @@ impl Recorder {
 
     /// Applies one engine event; says whether it should be stored at once (stage changes).
     fn event(&mut self, ev: BuildEvent) -> bool {
+        if let Some(line) = self.formatter.line(&ev) {
+            self.ended |= line.ends_log();
+            self.line(&line.to_string());
+        }
         match ev {
             BuildEvent::StageStarted { node, path } => {
-                let line = format!("{}Stage started", prefix(&path));
-                self.line(&line);
                 let now = self.now_ms();
-                if let Some(s) = self.record.stages.get_mut(node.index()) {
-                    s.state = StageState::Running;
-                    s.started_at_ms = Some(now);
-                }
+                let s = self.stage(node, &path);
+                s.state = StageState::Running;
+                s.started_at_ms = Some(now);
                 self.dirty = true;
                 true
             }
@@ -200,41 +204,36 @@ impl Recorder {
                 outcome,
                 duration,
             } => {
-                let line = match outcome {
-                    StageOutcome::Ran(r) => format!(
-                        "{}Stage finished: {} ({})",
-                        prefix(&path),
-                        r.as_str(),
-                        fmt_duration(duration)
-                    ),
-                    skipped => format!("{}Stage {}", prefix(&path), skipped.label().to_lowercase()),
-                };
-                self.line(&line);
-                if let Some(s) = self.record.stages.get_mut(node.index()) {
-                    s.state = StageState::Done(outcome);
-                    s.duration_ms =
-                        matches!(outcome, StageOutcome::Ran(_)).then(|| millis(duration));
-                }
+                let s = self.stage(node, &path);
+                s.state = StageState::Done(outcome);
+                s.duration_ms = matches!(outcome, StageOutcome::Ran(_)).then(|| millis(duration));
                 self.dirty = true;
                 true
             }
-            BuildEvent::Log { node, line } => {
-                let text = match node.and_then(|n| self.paths.get(n.index())) {
-                    Some(p) => format!("{}{line}", prefix(p)),
-                    None => {
-                        self.ended |= line.starts_with("Finished: ");
-                        line
-                    }
-                };
-                self.line(&text);
-                false
-            }
-            BuildEvent::Notice { message } => {
-                self.line(&format!("kiln: {message}"));
-                false
-            }
-            BuildEvent::BuildFinished { .. } => false,
+            BuildEvent::Log { .. }
+            | BuildEvent::Notice { .. }
+            | BuildEvent::BuildFinished { .. } => false,
         }
+    }
+
+    /// The record of stage `node`; a stage a script started (past the plan's nodes) is
+    /// added when first seen.
+    pub(crate) fn stage(&mut self, node: NodeId, path: &[String]) -> &mut StageRecord {
+        let stages = &mut self.record.stages;
+        let index = match stages.iter().position(|s| s.node == node.0) {
+            Some(i) => i,
+            None => {
+                stages.push(StageRecord {
+                    node: node.0,
+                    path: path.to_vec(),
+                    state: StageState::Pending,
+                    started_at_ms: None,
+                    duration_ms: None,
+                });
+                stages.len() - 1
+            }
+        };
+        &mut stages[index]
     }
 
     /// Appends the pending lines and stores the record if it changed, then wakes followers.
@@ -320,23 +319,6 @@ pub(crate) async fn blocking<T: Send + 'static, E: From<StoreError> + Send + 'st
     }
 }
 
-/// `[Build / Unit] ` for a stage path.
-pub(crate) fn prefix(path: &[String]) -> String {
-    format!("[{}] ", path.join(" / "))
-}
-
 pub(crate) fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-/// Durations as `kiln run` shows them: `340 ms`, `2.5 s`, `3m 12s`.
-fn fmt_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms < 1_000 {
-        format!("{ms} ms")
-    } else if ms < 60_000 {
-        format!("{:.1} s", d.as_secs_f64())
-    } else {
-        format!("{}m {}s", ms / 60_000, (ms % 60_000) / 1_000)
-    }
 }

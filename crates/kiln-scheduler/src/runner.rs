@@ -1,23 +1,25 @@
 //! One build, from the queue to `Finished: RESULT`: the source read (again, after a
-//! restart), the pipeline loaded and planned, the workspace prepared, the engine run with
-//! the local executor, and every event recorded.
+//! restart), the pipeline loaded, checked and planned with its libraries (see
+//! [`crate::prepared`]), the workspace prepared, the engine run with the local executor
+//! (a scripted pipeline as a script whose stages appear as they start), and every event
+//! recorded.
 
 use crate::cause;
 use crate::credentials::ConfigCredentials;
 use crate::input::{PendingInputs, ServerInput};
 use crate::pipeline_info::PipelineInfo;
+use crate::prepared::PreparedPipeline;
 use crate::recorder::{Control, Recorder, blocking, millis};
 use crate::shared::Shared;
 use crate::source::{self, Files, Resolved};
 use kiln_config::{Config, JobConfig};
-use kiln_diagnostics::{RenderOptions, SourceFile, render_all};
-use kiln_engine::{BuildSpec, BuildSummary, ScmInfo};
+use kiln_engine::{BuildSpec, BuildSummary, LogFormatter, ScmInfo};
 use kiln_executor::LocalExecutor;
-use kiln_model::{Document, Pipeline};
 use kiln_plan::Plan;
 use kiln_store::{
     ArtifactRecord, BuildRef, BuildResult, BuildStatus, Page, StageRecord, StageState, TestSummary,
 };
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -58,7 +60,9 @@ impl BuildTask {
         self.recorder.touch();
         self.recorder.flush().await;
         let (result, info) = match self.prepare().await {
-            Ok((plan, info, files)) => (self.execute(plan, files).await, Some(info)),
+            Ok((plan, info, files, prepared)) => {
+                (self.execute(plan, files, prepared).await, Some(info))
+            }
             Err(lines) => {
                 let cause = cause::from_stored(&self.recorder.record.cause);
                 self.recorder.line(&cause.description());
@@ -77,8 +81,10 @@ impl BuildTask {
         self.finish(result, info).await
     }
 
-    /// Reads and plans the pipeline; on failure, the lines that say why.
-    async fn prepare(&mut self) -> Result<(Plan, Arc<PipelineInfo>, Files), Vec<String>> {
+    /// Reads, checks and plans the pipeline; on failure, the lines that say why.
+    async fn prepare(
+        &mut self,
+    ) -> Result<(Plan, Arc<PipelineInfo>, Files, PreparedPipeline), Vec<String>> {
         let resolved = match self.resolved.take() {
             Some(r) => r,
             None => Arc::new(self.resolve_again().await?),
@@ -87,8 +93,15 @@ impl BuildTask {
             self.recorder.record.commit = resolved.commit.clone();
             self.recorder.touch();
         }
-        let pipeline = load(&resolved)?;
-        let pipeline = self.with_diagnostics_logged(pipeline);
+        let load = PreparedPipeline::load(&resolved, &self.config, self.shared.git.cache());
+        let prepared = tokio::select! {
+            res = load => res?,
+            () = self.cancel.cancelled() => return Err(vec!["Aborted before the pipeline was read".to_owned()]),
+        };
+        for line in prepared.warnings.lines() {
+            self.recorder.after_first_line(line);
+        }
+        let pipeline = prepared.pipeline.clone();
         let info = Arc::new(PipelineInfo::of(pipeline.clone()));
         self.shared
             .set_pipeline(self.job.name.as_str(), Ok(info.clone()));
@@ -105,17 +118,9 @@ impl BuildTask {
                 duration_ms: None,
             })
             .collect();
-        self.recorder
-            .set_paths(plan.nodes.iter().map(|n| n.path.clone()).collect());
+        self.recorder.set_formatter(LogFormatter::new(&plan));
         self.recorder.touch();
-        Ok((plan, info, resolved.files.clone()))
-    }
-
-    fn with_diagnostics_logged(&mut self, loaded: Loaded) -> Arc<Pipeline> {
-        for line in loaded.warnings.lines() {
-            self.recorder.after_first_line(line);
-        }
-        loaded.pipeline
+        Ok((plan, info, resolved.files.clone(), prepared))
     }
 
     /// The source again, for a build queued before a restart: at its recorded commit.
@@ -134,7 +139,12 @@ impl BuildTask {
     }
 
     /// Prepares the workspace and runs the engine; returns the build's result.
-    async fn execute(&mut self, plan: Plan, files: Files) -> BuildResult {
+    async fn execute(
+        &mut self,
+        plan: Plan,
+        files: Files,
+        prepared: PreparedPipeline,
+    ) -> BuildResult {
         let (workspace, scm) = match self.workspace_for(&files).await {
             Ok(w) => w,
             Err(line) => {
@@ -148,10 +158,18 @@ impl BuildTask {
                 return result;
             }
         };
-        let spec = self.spec(scm).await;
+        let spec = self.spec(scm, &prepared).await;
         let executor = Arc::new(LocalExecutor::new(workspace));
         let (tx, rx) = mpsc::unbounded_channel();
-        let engine = kiln_engine::run_build(&plan, spec, executor, tx, self.cancel.clone());
+        let (cancel, scripts) = (self.cancel.clone(), prepared.scripts);
+        let engine = async {
+            match &prepared.scripted {
+                Some(s) => kiln_engine::run_scripted(s, spec, scripts, executor, tx, cancel).await,
+                None => {
+                    kiln_engine::run_build_with(&plan, spec, scripts, executor, tx, cancel).await
+                }
+            }
+        };
         let recording = self.recorder.run(rx, &mut self.control);
         let (summary, ()) = tokio::join!(engine, recording);
         self.record_summary(&summary);
@@ -195,8 +213,24 @@ impl BuildTask {
         }
     }
 
-    async fn spec(&self, scm: Option<ScmInfo>) -> BuildSpec {
+    async fn spec(&self, scm: Option<ScmInfo>, prepared: &PreparedPipeline) -> BuildSpec {
         let r = &self.recorder.record;
+        // A pipeline a library built is only known now: the job's configured values of
+        // the parameters it declares apply as they do for a written pipeline.
+        let mut params: BTreeMap<String, String> = self
+            .job
+            .parameters
+            .iter()
+            .filter(|(k, _)| {
+                prepared
+                    .pipeline
+                    .parameters
+                    .iter()
+                    .any(|p| p.name.value == **k)
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        params.extend(r.params.clone());
         let mut base_env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
         if let Some(url) = &self.config.server.external_url {
             base_env.insert(
@@ -207,7 +241,7 @@ impl BuildTask {
         BuildSpec {
             job_name: r.id.job.to_string(),
             number: r.id.number,
-            params: r.params.clone(),
+            params,
             base_env,
             scm,
             build_dir: self.shared.build_dir(&r.id),
@@ -240,15 +274,14 @@ impl BuildTask {
 
     fn record_summary(&mut self, summary: &BuildSummary) {
         let build_dir = self.shared.build_dir(&self.recorder.record.id);
-        let rec = &mut self.recorder.record;
         for s in &summary.stages {
-            if let Some(r) = rec.stages.get_mut(s.node.index()) {
-                r.state = StageState::Done(s.outcome);
-                if matches!(s.outcome, kiln_engine::StageOutcome::Ran(_)) {
-                    r.duration_ms = Some(millis(s.duration));
-                }
+            let r = self.recorder.stage(s.node, &s.path);
+            r.state = StageState::Done(s.outcome);
+            if matches!(s.outcome, kiln_engine::StageOutcome::Ran(_)) {
+                r.duration_ms = Some(millis(s.duration));
             }
         }
+        let rec = &mut self.recorder.record;
         rec.tests = summary.tests.map(|t| TestSummary {
             total: t.total,
             failed: t.failed,
@@ -288,43 +321,6 @@ impl BuildTask {
             queued_ms,
             info,
         }
-    }
-}
-
-/// A pipeline that loaded, with its warnings rendered.
-struct Loaded {
-    pipeline: Arc<Pipeline>,
-    warnings: String,
-}
-
-/// Loads the pipeline; errors come back as the log lines that show them.
-fn load(resolved: &Resolved) -> Result<Loaded, Vec<String>> {
-    let (document, diagnostics) = kiln_model::load(&resolved.text);
-    let file = SourceFile::new(resolved.file_name.clone(), resolved.text.clone());
-    let rendered = render_all(&diagnostics, &file, RenderOptions { color: false });
-    let errors = diagnostics.iter().filter(|d| d.is_error()).count();
-    if errors > 0 {
-        let mut lines: Vec<String> = rendered.lines().map(str::to_owned).collect();
-        lines.push(format!(
-            "ERROR: `{}` is not a valid pipeline ({errors} error{}); nothing was run",
-            resolved.file_name,
-            if errors == 1 { "" } else { "s" }
-        ));
-        return Err(lines);
-    }
-    match document {
-        Some(Document::Declarative(p)) => Ok(Loaded {
-            pipeline: Arc::from(p),
-            warnings: rendered,
-        }),
-        Some(Document::Scripted(_)) => Err(vec![format!(
-            "ERROR: `{}` is a scripted pipeline (no `pipeline {{ }}` block); kiln does not run scripted pipelines yet",
-            resolved.file_name
-        )]),
-        None => Err(vec![format!(
-            "ERROR: `{}` holds no pipeline",
-            resolved.file_name
-        )]),
     }
 }
 

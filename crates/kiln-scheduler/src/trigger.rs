@@ -69,7 +69,9 @@ fn branch_for(job: &JobConfig, asked: Option<&str>) -> Result<Option<String>, Tr
 
 /// Loads the pipeline (remembering what it declares for the job) and type-checks the
 /// parameters: the job's configured values, then the request's. An invalid pipeline is
-/// queued all the same: its build fails with the diagnostics in its log.
+/// queued all the same: its build fails with the diagnostics in its log. A scripted
+/// pipeline's parameters (a pipeline a library builds may declare some) are checked by the
+/// engine when the build runs.
 fn check_params(
     shared: &Shared,
     job: &JobConfig,
@@ -80,11 +82,21 @@ fn check_params(
     let errors = diagnostics.iter().filter(|d| d.is_error()).count();
     let pipeline = match document {
         Some(Document::Declarative(p)) if errors == 0 => Arc::new(*p),
+        Some(Document::Scripted(s)) if errors == 0 => {
+            // What a scripted pipeline declares (or the pipeline a library builds from
+            // it) is known when a build runs it: a pipeline its last build ran is kept.
+            if !matches!(shared.pipeline(job.name.as_str()), Some(Ok(_))) {
+                let pipeline = Arc::new(kiln_engine::scripted_pipeline(&s));
+                let info = Arc::new(PipelineInfo::of(pipeline));
+                shared.set_pipeline(job.name.as_str(), Ok(info));
+            }
+            return Ok(given.clone());
+        }
         _ => {
             let why = if errors > 0 {
                 format!("`{}` has {errors} error(s)", resolved.file_name)
             } else {
-                format!("`{}` is not a declarative pipeline", resolved.file_name)
+                format!("`{}` holds no pipeline", resolved.file_name)
             };
             shared.set_pipeline(job.name.as_str(), Err(why));
             return Ok(given.clone());

@@ -11,4 +11,5 @@ mod queue;
 mod recovery;
 mod repo;
 mod retention;
+mod scripts;
 mod triggers;

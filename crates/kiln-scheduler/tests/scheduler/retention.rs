@@ -22,6 +22,8 @@ async fn only_the_newest_builds_are_kept() {
         before: None,
         limit: 10,
     };
+    let dir_of = |n: u64| env.data.join("builds/kept").join(n.to_string());
+    // The store's record goes first, then the files: wait for both.
     let numbers = env
         .until(|| {
             let n: Vec<u64> = env
@@ -31,12 +33,10 @@ async fn only_the_newest_builds_are_kept() {
                 .iter()
                 .map(|b| b.id.number)
                 .collect();
-            (n.len() == 2).then_some(n)
+            (n.len() == 2 && !dir_of(1).exists() && !dir_of(2).exists()).then_some(n)
         })
         .await;
     assert_eq!(numbers, [4, 3]);
-    let dir_of = |n: u64| env.data.join("builds/kept").join(n.to_string());
-    assert!(!dir_of(1).exists() && !dir_of(2).exists());
     assert!(dir_of(4).join("artifacts/out.txt").is_file());
     assert_eq!(env.build(&ids[3]).artifacts.len(), 1);
     let gone = BuildRef { job, number: 1 };
