@@ -204,7 +204,7 @@ mod tests {
 
     #[test]
     fn per_project_pvc_cache_uses_a_sub_path_and_the_preset_env() {
-        let caches: Vec<CacheSpec> = crate::yaml::parse_typed(
+        let caches: Vec<CacheSpec> = kiln_yaml::parse_typed(
             "- name: m2\n  preset: maven\n  source: {persistent_volume_claim: {claim_name: kiln-m2}}\n  scope: project\n",
         )
         .unwrap();
@@ -231,7 +231,7 @@ mod tests {
 
     #[test]
     fn shared_host_path_and_empty_dir_caches_have_no_sub_path() {
-        let caches: Vec<CacheSpec> = crate::yaml::parse_typed(
+        let caches: Vec<CacheSpec> = kiln_yaml::parse_typed(
             "- {name: npm, preset: npm, source: {host_path: {path: /var/cache/npm}}}\n- {name: tmp, path: /cache/tmp, source: empty_dir, scope: project}\n",
         )
         .unwrap();

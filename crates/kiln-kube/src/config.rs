@@ -4,8 +4,9 @@
 
 use crate::kaniko::KanikoSettings;
 use crate::template::PodTemplate;
-use crate::yaml::{self, Node, Pos};
+use crate::text::line_and_column;
 use kiln_diagnostics::{Diagnostic, Span, did_you_mean};
+use kiln_yaml::{Node, NodeKind, YamlError};
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -123,27 +124,16 @@ impl KubeConfig {
     /// Reads the section from its YAML text. Diagnostics' spans are byte offsets into `text`
     /// (shift them when the section is part of a larger file).
     pub fn from_yaml(text: &str) -> Result<KubeConfig, Vec<Diagnostic>> {
-        let at = |pos: Option<Pos>| span_of(text, pos);
-        let tree = yaml::parse_tree(text).map_err(|e| {
-            vec![
-                Diagnostic::error(
-                    "kube-config",
-                    format!("invalid Kubernetes executor configuration: {}", e.message),
-                )
-                .with_primary(at(e.pos), "here"),
-            ]
-        })?;
-        let config: KubeConfig = yaml::parse_typed(text).map_err(|e| {
-            vec![
-                Diagnostic::error(
-                    "kube-config",
-                    format!("invalid Kubernetes executor configuration: {}", e.message),
-                )
-                .with_primary(at(e.pos), "here"),
-            ]
-        })?;
+        let invalid = |e: YamlError| {
+            vec![err(
+                format!("invalid Kubernetes executor configuration: {}", e.reason),
+                e.span.unwrap_or_default(),
+            )]
+        };
+        let tree = kiln_yaml::parse_tree(text).map_err(invalid)?;
+        let config: KubeConfig = kiln_yaml::parse_typed(text).map_err(invalid)?;
         let mut diags = config.unknown_pod_fields(&tree, text);
-        diags.extend(config.check(|name| template_name_span(&tree, text, name)));
+        diags.extend(config.check(|name| template_name_span(&tree, name)));
         if diags.is_empty() {
             Ok(config)
         } else {
@@ -274,7 +264,7 @@ impl KubeConfig {
     /// Keys in templates' containers, volumes, affinity and tolerations that k8s-openapi
     /// does not know (it ignores them silently, so kiln reports them).
     fn unknown_pod_fields(&self, tree: &Node, text: &str) -> Vec<Diagnostic> {
-        let Some(yaml::NodeKind::Seq(nodes)) = tree.get("templates").map(|n| &n.kind) else {
+        let Some(NodeKind::Seq(nodes)) = tree.get("templates").map(|n| &n.kind) else {
             return Vec::new();
         };
         let mut found = Vec::new();
@@ -299,21 +289,24 @@ impl KubeConfig {
             ]);
             for (field, value) in typed {
                 if let Some(n) = node.get(field) {
-                    yaml::unknown_fields(n, &value, &format!("templates[{i}].{field}"), &mut found);
+                    kiln_yaml::unknown_fields(
+                        n,
+                        &value,
+                        &format!("templates[{i}].{field}"),
+                        &mut found,
+                    );
                 }
             }
         }
         found
             .into_iter()
             .map(|u| {
-                err(
-                    format!("unknown field `{}` in `{}`", u.key, u.path),
-                    span_of(text, Some(u.pos)),
+                err(format!("unknown field `{}` in `{}`", u.key, u.path), u.span).with_note(
+                    format!(
+                        "at {} of the Kubernetes executor configuration",
+                        line_and_column(text, u.span)
+                    ),
                 )
-                .with_note(format!(
-                    "at {} of the Kubernetes executor configuration",
-                    u.pos
-                ))
             })
             .collect()
     }
@@ -323,57 +316,16 @@ fn err(message: String, span: Span) -> Diagnostic {
     Diagnostic::error("kube-config", message).with_primary(span, "here")
 }
 
-/// The byte span of a position in `text` (the whole token when its length is known).
-pub(crate) fn span_of(text: &str, pos: Option<Pos>) -> Span {
-    let Some(pos) = pos else {
-        return Span::default();
-    };
-    let start = pos
-        .byte
-        .unwrap_or_else(|| line_col_to_byte(text, pos.line, pos.column));
-    let len = if pos.len > 0 {
-        pos.len
-    } else {
-        token_len(text, start)
-    };
-    Span::new(start, start + len)
-}
-
-/// The byte offset of a 1-based line and character column.
-pub(crate) fn line_col_to_byte(text: &str, line: u32, column: u32) -> u32 {
-    let mut offset = 0usize;
-    for (i, l) in text.split_inclusive('\n').enumerate() {
-        if i + 1 == line as usize {
-            let col = l
-                .char_indices()
-                .nth(column.saturating_sub(1) as usize)
-                .map_or(l.trim_end_matches('\n').len(), |(b, _)| b);
-            return u32::try_from(offset + col).unwrap_or(u32::MAX);
-        }
-        offset += l.len();
-    }
-    u32::try_from(text.len()).unwrap_or(u32::MAX)
-}
-
-/// The length of the word starting at `start` (up to a space, `:`, `,` or a bracket).
-fn token_len(text: &str, start: u32) -> u32 {
-    let rest = text.get(start as usize..).unwrap_or("");
-    let n = rest
-        .find(|c: char| c.is_whitespace() || matches!(c, ':' | ',' | '[' | ']' | '{' | '}'))
-        .unwrap_or(rest.len());
-    u32::try_from(n.max(1).min(rest.len())).unwrap_or(0)
-}
-
 /// The span of the `name:` value of the template called `name`.
-fn template_name_span(tree: &Node, text: &str, name: &str) -> Span {
-    let Some(yaml::NodeKind::Seq(nodes)) = tree.get("templates").map(|n| &n.kind) else {
+fn template_name_span(tree: &Node, name: &str) -> Span {
+    let Some(NodeKind::Seq(nodes)) = tree.get("templates").map(|n| &n.kind) else {
         return Span::default();
     };
     nodes
         .iter()
         .filter_map(|n| n.get("name"))
-        .find(|n| n.as_key().as_deref() == Some(name))
-        .map_or(Span::default(), |n| span_of(text, Some(n.pos)))
+        .find(|n| n.scalar_text().as_deref() == Some(name))
+        .map_or(Span::default(), |n| n.span)
 }
 
 #[cfg(test)]

@@ -3,7 +3,8 @@
 //! `agent { kubernetes { } }`, warm pools, cache volumes and Kaniko image builds.
 //!
 //! This is the only crate that names `kube` or `k8s-openapi`; the engine sees it through
-//! `kiln_executor::Executor` only. YAML is parsed in one module (`yaml`), with positions.
+//! `kiln_executor::Executor` only. YAML is read with kiln-yaml (positions, typed values,
+//! unknown fields); no module here parses YAML itself.
 //
 // Note for Engineer A: Engineer B created this skeleton (Cargo.toml + lib.rs) because the
 // crate did not exist yet; add your `mod` lines and dependencies freely.
@@ -28,7 +29,6 @@ mod requests;
 mod template;
 mod text;
 mod token;
-mod yaml;
 
 pub use agent_client::Followed;
 pub use agent_link::{AgentListener, AgentMode};

@@ -69,7 +69,7 @@ mod tests {
     use super::*;
 
     fn pod(yaml: &str) -> Pod {
-        crate::yaml::parse_typed(yaml).unwrap()
+        kiln_yaml::parse_typed(yaml).unwrap()
     }
 
     fn check(base: &str, overlay: &str, expected: &str) {

@@ -113,7 +113,7 @@ mod tests {
 
     #[test]
     fn the_default_container_gets_the_largest_request_and_the_others_a_floor() {
-        let pod: k8s_openapi::api::core::v1::Pod = crate::yaml::parse_typed(
+        let pod: k8s_openapi::api::core::v1::Pod = kiln_yaml::parse_typed(
             "spec:\n  containers:\n  - {name: maven, image: m, resources: {requests: {cpu: '1', memory: 2Gi}}}\n  - {name: node, image: n, resources: {limits: {cpu: '2', memory: 1Gi}}}\n  - {name: tiny, image: t, resources: {limits: {cpu: 5m}}}\n",
         )
         .unwrap();

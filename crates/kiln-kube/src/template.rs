@@ -153,21 +153,20 @@ mod tests {
 
     #[test]
     fn inherit_from_accepts_a_space_separated_string_or_a_list() {
-        let a: PodTemplate =
-            crate::yaml::parse_typed("name: a\ninherit_from: base  java\n").unwrap();
+        let a: PodTemplate = kiln_yaml::parse_typed("name: a\ninherit_from: base  java\n").unwrap();
         let b: PodTemplate =
-            crate::yaml::parse_typed("name: b\ninherit_from: [base, java]\n").unwrap();
+            kiln_yaml::parse_typed("name: b\ninherit_from: [base, java]\n").unwrap();
         assert_eq!(a.inherit_from, ["base", "java"]);
         assert_eq!(b.inherit_from, ["base", "java"]);
     }
 
     #[test]
     fn own_pod_puts_fields_over_the_yaml() {
-        let t: PodTemplate = crate::yaml::parse_typed(
+        let t: PodTemplate = kiln_yaml::parse_typed(
             "name: m\nservice_account: builder\nimage_pull_secrets: [regcred]\ncontainers:\n- name: maven\n  image: maven:3\n",
         )
         .unwrap();
-        let yaml_pod: Pod = crate::yaml::parse_typed(
+        let yaml_pod: Pod = kiln_yaml::parse_typed(
             "spec:\n  containers:\n  - name: maven\n    image: maven:2\n    tty: true\n",
         )
         .unwrap();

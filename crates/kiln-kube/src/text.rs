@@ -3,10 +3,10 @@
 
 use crate::pod::AgentRequest;
 use crate::template::PodTemplate;
-use crate::yaml::{self, Pos};
 use k8s_openapi::api::core::v1::Pod;
-use kiln_diagnostics::{Diagnostic, Span};
+use kiln_diagnostics::{Diagnostic, SourceFile, Span};
 use kiln_syntax::ast::{Expr, ExprKind, StrPart};
+use kiln_yaml::NodeKind;
 use std::collections::BTreeSet;
 
 /// Pod YAML and where its text came from.
@@ -64,12 +64,10 @@ impl PodText {
         }
     }
 
-    /// The Jenkinsfile span of a position in this text.
-    fn span(&self, pos: Option<Pos>) -> Span {
-        match (&self.origin, pos) {
-            (PodTextOrigin::Inline { start }, Some(p)) => {
-                crate::config::span_of(&self.text, Some(p)).shift(*start)
-            }
+    /// The Jenkinsfile span of a span in this text.
+    fn span(&self, at: Option<Span>) -> Span {
+        match (&self.origin, at) {
+            (PodTextOrigin::Inline { start }, Some(s)) => s.shift(*start),
             (PodTextOrigin::Inline { start }, None) => {
                 Span::new(*start, *start + u32::try_from(self.text.len()).unwrap_or(0))
             }
@@ -78,17 +76,17 @@ impl PodText {
     }
 
     /// "line 3, column 7 of the pod YAML" or "... of pod.yaml".
-    fn place(&self, pos: Option<Pos>) -> Option<String> {
-        let pos = pos?;
+    fn place(&self, at: Option<Span>) -> Option<String> {
+        let pos = line_and_column(&self.text, at?);
         Some(match &self.origin {
             PodTextOrigin::File { name, .. } => format!("at {pos} of {name}"),
             _ => format!("at {pos} of the pod YAML"),
         })
     }
 
-    fn diagnostic(&self, message: String, label: &str, pos: Option<Pos>) -> Diagnostic {
-        let mut d = Diagnostic::error("kube-pod-yaml", message).with_primary(self.span(pos), label);
-        if let Some(place) = self.place(pos) {
+    fn diagnostic(&self, message: String, label: &str, at: Option<Span>) -> Diagnostic {
+        let mut d = Diagnostic::error("kube-pod-yaml", message).with_primary(self.span(at), label);
+        if let Some(place) = self.place(at) {
             d = d.with_note(place);
         }
         d
@@ -98,29 +96,33 @@ impl PodText {
 /// Parses pod YAML into a `Pod`: YAML errors, wrong types and unknown fields all become
 /// diagnostics (every unknown field is reported, not just the first).
 pub(crate) fn parse_pod(text: &PodText) -> Result<Pod, Vec<Diagnostic>> {
-    let tree = yaml::parse_tree(&text.text).map_err(|e| {
+    let tree = kiln_yaml::parse_tree(&text.text).map_err(|e| {
         vec![text.diagnostic(
-            format!("invalid pod YAML: {}", e.message),
+            format!("invalid pod YAML: {}", e.reason),
             "in this YAML",
-            e.pos,
+            e.span,
         )]
     })?;
-    if !matches!(tree.kind, yaml::NodeKind::Map(_) | yaml::NodeKind::Null) {
-        return Err(vec![text.diagnostic(
-            "the pod YAML must be a mapping (a Pod manifest)".to_string(),
-            "not a mapping",
-            Some(tree.pos),
-        )]);
-    }
-    let pod: Pod = if matches!(tree.kind, yaml::NodeKind::Null) {
+    let empty = match &tree.kind {
+        NodeKind::Null => true,
+        NodeKind::Map(entries) => entries.is_empty(),
+        _ => {
+            return Err(vec![text.diagnostic(
+                "the pod YAML must be a mapping (a Pod manifest)".to_string(),
+                "not a mapping",
+                Some(tree.span),
+            )]);
+        }
+    };
+    let pod: Pod = if empty {
         Pod::default()
     } else {
-        yaml::parse_typed(&text.text).map_err(|e| {
-            vec![text.diagnostic(format!("invalid pod: {}", e.message), "wrong here", e.pos)]
+        kiln_yaml::parse_typed(&text.text).map_err(|e| {
+            vec![text.diagnostic(format!("invalid pod: {}", e.reason), "wrong here", e.span)]
         })?
     };
     let mut unknown = Vec::new();
-    yaml::unknown_fields(
+    kiln_yaml::unknown_fields(
         &tree,
         &serde_json::to_value(&pod).unwrap_or_default(),
         "",
@@ -142,7 +144,7 @@ pub(crate) fn parse_pod(text: &PodText) -> Result<Pod, Vec<Diagnostic>> {
             let mut d = text.diagnostic(
                 format!("unknown field `{}` in {within}", u.key),
                 "unknown field",
-                Some(u.pos),
+                Some(u.span),
             );
             if let Some(s) = suggest(&u.path, &u.key) {
                 d = d.with_note(format!("help: did you mean `{s}`?"));
@@ -150,6 +152,12 @@ pub(crate) fn parse_pod(text: &PodText) -> Result<Pod, Vec<Diagnostic>> {
             d
         })
         .collect())
+}
+
+/// "line 3, column 7": where a span of a YAML text starts, for notes.
+pub(crate) fn line_and_column(text: &str, at: Span) -> String {
+    let lc = SourceFile::new("", text).line_col(at.start);
+    format!("line {}, column {}", lc.line, lc.col)
 }
 
 /// Suggestions for misspelt fields of the objects people write most.

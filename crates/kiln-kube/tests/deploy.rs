@@ -18,7 +18,7 @@ fn deploy_dir() -> PathBuf {
 /// Every YAML document of a manifest file.
 fn documents(name: &str) -> Vec<Value> {
     let text = std::fs::read_to_string(deploy_dir().join(name)).unwrap();
-    serde_saphyr::from_multiple::<Value>(&text).unwrap_or_else(|e| panic!("{name}: {e}"))
+    kiln_yaml::parse_documents::<Value>(&text).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 /// Parses `doc` as `T` and checks that serializing it back loses no field that was written.
