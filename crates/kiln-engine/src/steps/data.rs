@@ -29,7 +29,7 @@ pub(crate) async fn read_json(call: &StepCall<'_>) -> Result<Value, StepError> {
 
 pub(crate) async fn read_yaml(call: &StepCall<'_>) -> Result<Value, StepError> {
     let text = input(call, "readYaml").await?;
-    let json: serde_json::Value = serde_saphyr::from_str(&text)
+    let json: serde_json::Value = kiln_yaml::parse_typed(&text)
         .map_err(|e| StepError::failed(format!("readYaml: invalid YAML: {e}")))?;
     Ok(from_json(json))
 }
