@@ -156,6 +156,12 @@ impl SchedulerHandle {
         }
     }
 
+    /// Whether the scheduler's actor task is alive: false once it stopped (after
+    /// [`SchedulerHandle::shutdown`] began, or if the task ended abnormally).
+    pub fn is_running(&self) -> bool {
+        !self.commands.is_closed()
+    }
+
     /// Stops the scheduler: running builds are aborted (their posts run) and recorded;
     /// queued builds stay queued for the next start. Returns when the builds have ended.
     pub async fn shutdown(&self) {

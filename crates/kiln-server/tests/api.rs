@@ -207,6 +207,14 @@ async fn health_is_open_and_readiness_checks_the_parts() {
     let f = fixture().await;
     assert_eq!(send(&f, get("/healthz", None)).await.status, StatusCode::OK);
     assert_eq!(send(&f, get("/readyz", None)).await.status, StatusCode::OK);
+    f.state.scheduler().shutdown().await;
+    let a = send(&f, get("/readyz", None)).await;
+    assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        a.error().contains("scheduler is not running"),
+        "{}",
+        a.error()
+    );
 }
 
 #[tokio::test]

@@ -202,3 +202,13 @@ async fn shutdown_aborts_running_builds_and_keeps_queued_ones() {
         Err(kiln_scheduler::TriggerError::ShuttingDown)
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn is_running_until_shutdown() {
+    let env = Env::new();
+    let dir = env.dir("alive", &pipeline("echo 'x'"));
+    let h = env.start(env.config(&dir_job("alive", &dir, "")));
+    assert!(h.is_running());
+    h.shutdown().await;
+    assert!(!h.is_running());
+}
