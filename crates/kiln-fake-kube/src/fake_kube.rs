@@ -114,6 +114,10 @@ impl FakeKube {
         ));
         let shutdown = cancel.clone();
         let server = tokio::spawn(async move {
+            // A real API server answers small frames at once (Go sets TCP_NODELAY).
+            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             let serve = axum::serve(listener, app)
                 .with_graceful_shutdown(async move { shutdown.cancelled().await });
             if let Err(err) = serve.await {

@@ -70,6 +70,8 @@ async fn session(socket: WebSocket, ports: Vec<u16>) {
         }
         match TcpStream::connect(("127.0.0.1", *port)).await {
             Ok(stream) => {
+                // Like the kubelet's forwarder: small frames go out at once.
+                let _ = stream.set_nodelay(true);
                 let (mut read, write) = stream.into_split();
                 writers.insert(data_ch, write);
                 let tx = tx.clone();
