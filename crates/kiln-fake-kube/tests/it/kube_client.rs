@@ -25,7 +25,15 @@ async fn create_watch_logs_exec_delete() {
         Some("fake-node-1")
     );
 
-    let logs = api.logs("web", &LogParams::default()).await.unwrap();
+    // Ready means the process started, not that it has printed yet: wait for the line.
+    let mut logs = String::new();
+    for _ in 0..100 {
+        logs = api.logs("web", &LogParams::default()).await.unwrap();
+        if !logs.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     assert_eq!(logs, "started\n");
 
     let mut attached = api
