@@ -123,6 +123,13 @@ impl Uploads {
     }
 }
 
+async fn is_empty_dir(path: &std::path::Path) -> bool {
+    match tokio::fs::read_dir(path).await {
+        Ok(mut entries) => matches!(entries.next_entry().await, Ok(None)),
+        Err(_) => false,
+    }
+}
+
 /// `Exists`, `DeleteDir`, `CreateDir` and `ListFiles`: one answer each.
 pub async fn simple_op(workspace: PathBuf, message: Message) -> Option<Message> {
     let answer = match message {
@@ -138,6 +145,11 @@ pub async fn simple_op(workspace: PathBuf, message: Message) -> Option<Message> 
             match tokio::fs::remove_dir_all(&path).await {
                 Ok(()) => Message::Done { req },
                 Err(e) if e.kind() == io::ErrorKind::NotFound => Message::Done { req },
+                // A mount point (the workspace volume itself) cannot be removed: emptied is
+                // all a delete can do, and what `cleanWs` and the warm pool ask for.
+                Err(e) if e.kind() == io::ErrorKind::ResourceBusy && is_empty_dir(&path).await => {
+                    Message::Done { req }
+                }
                 Err(e) => failed(req, Failure::from_io("delete", &path, &e)),
             }
         }

@@ -1,4 +1,4 @@
-use crate::{ExecError, ProcessHandle, ProcessSpec};
+use crate::{ExecError, ImageBuild, ImageBuilt, ImageLog, ProcessHandle, ProcessSpec};
 use async_trait::async_trait;
 use std::path::{Path, PathBuf};
 
@@ -56,4 +56,16 @@ pub trait Executor: Send + Sync {
         includes: &[String],
         excludes: &[String],
     ) -> Result<Vec<FileEntry>, ExecError>;
+
+    /// Builds and pushes a container image from the workspace (`kanikoBuild`), writing the
+    /// builders' output to `log`. The default says that this executor cannot: image builds
+    /// run in Kaniko pods, so they need a Kubernetes agent.
+    async fn build_image(&self, build: ImageBuild, log: ImageLog) -> Result<ImageBuilt, ExecError> {
+        let _ = (build, log);
+        Err(ExecError::Backend(format!(
+            "kanikoBuild needs a Kubernetes agent: image builds run in Kaniko pods, and this \
+             build runs on {} (use `agent {{ kubernetes {{ ... }} }}`, or `kiln run --kubeconfig`)",
+            self.describe()
+        )))
+    }
 }

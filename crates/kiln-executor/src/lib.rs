@@ -12,6 +12,7 @@
 mod error;
 mod executor;
 mod fileset;
+mod image;
 mod local;
 pub mod process;
 mod spec;
@@ -19,6 +20,7 @@ mod spec;
 pub use error::ExecError;
 pub use executor::{Executor, FileEntry};
 pub use fileset::{ANT_DEFAULT_EXCLUDES, FileSet};
+pub use image::{BuiltImage, ImageBuild, ImageBuilt, ImageLog};
 pub use local::LocalExecutor;
 pub use process::{KillMode, ProcessHandle, ProcessKiller, SpawnOptions};
 pub use spec::{ExitStatus, OutputChunk, ProcessSpec, StreamKind};

@@ -85,6 +85,8 @@ pub struct KubeExecutor {
     counter: AtomicU64,
     delete_grace_seconds: u32,
     timings: Option<StartTimings>,
+    /// Runs `kanikoBuild` (unset: image builds are refused with a clear error).
+    images: Option<crate::image_build::ImageBuilder>,
 }
 
 impl KubeExecutor {
@@ -234,6 +236,12 @@ impl KubeExecutor {
 
     pub fn timings(&self) -> Option<StartTimings> {
         self.timings
+    }
+
+    /// Lets the build run `kanikoBuild` steps in Kaniko pods.
+    pub fn with_image_builder(mut self, builder: crate::image_build::ImageBuilder) -> Self {
+        self.images = Some(builder);
+        self
     }
 
     /// Why the pod cannot run steps any more (deleted, evicted, a container gone), if so.
@@ -406,6 +414,7 @@ impl Parts {
             counter: AtomicU64::new(0),
             delete_grace_seconds: settings.delete_grace_seconds,
             timings: None,
+            images: None,
         }
     }
 
@@ -473,6 +482,21 @@ impl Executor for KubeExecutor {
 
     fn runs_in_containers(&self) -> bool {
         true
+    }
+
+    async fn build_image(
+        &self,
+        build: kiln_executor::ImageBuild,
+        log: kiln_executor::ImageLog,
+    ) -> Result<kiln_executor::ImageBuilt, ExecError> {
+        match &self.images {
+            Some(builder) => builder.run(self, &self.name, build, log).await,
+            None => Err(ExecError::Backend(format!(
+                "kanikoBuild cannot run in pod {}: this executor was started without the \
+                 Kubernetes configuration image builds need (Kaniko settings)",
+                self.name
+            ))),
+        }
     }
 
     async fn spawn(&self, spec: ProcessSpec) -> Result<ProcessHandle, ExecError> {

@@ -79,7 +79,9 @@ pub struct KanikoBuild {
 
 impl KanikoBuild {
     /// The executor's argv for one platform (`None`: no `--custom-platform`). `workspace` is
-    /// the workspace path inside the container. With several platforms each destination gets
+    /// the workspace path inside the container. The build context is the tarball kiln copies
+    /// from the build's workspace to [`context_tarball`] (Kaniko unpacks it and finds the
+    /// Dockerfile, relative to the context, in it). With several platforms each destination gets
     /// a per-platform tag (see [`platform_reference`]) and kiln pushes the index afterwards.
     pub fn executor_args(
         &self,
@@ -88,11 +90,10 @@ impl KanikoBuild {
         platform: Option<&str>,
         multi: bool,
     ) -> Vec<String> {
-        let context = join_path(workspace, &self.context);
         let mut argv = vec![
             settings.executor.clone(),
-            format!("--context=dir://{context}"),
-            format!("--dockerfile={}", join_path(&context, &self.dockerfile)),
+            format!("--context=tar://{}", context_tarball(workspace)),
+            format!("--dockerfile={}", self.dockerfile),
         ];
         for d in &self.destinations {
             let d = match (multi, platform) {
@@ -121,6 +122,11 @@ impl KanikoBuild {
         argv.push("--cleanup".to_string());
         argv
     }
+}
+
+/// Where kiln puts the build context (a `.tar.gz` of the context directory) in a Kaniko pod.
+pub fn context_tarball(workspace: &str) -> String {
+    join_path(workspace, ".kiln/kaniko/context.tar.gz")
 }
 
 /// Where the executor writes the pushed image's digest.
@@ -269,8 +275,8 @@ mod tests {
             argv,
             [
                 "/kaniko/executor",
-                "--context=dir:///workspace",
-                "--dockerfile=/workspace/Dockerfile",
+                "--context=tar:///workspace/.kiln/kaniko/context.tar.gz",
+                "--dockerfile=Dockerfile",
                 "--destination=reg.local:5000/app:1.0-arm64",
                 "--cache=true",
                 "--cache-repo=reg.local:5000/app/cache",
@@ -295,8 +301,8 @@ mod tests {
         assert_eq!(
             argv[1..4],
             [
-                "--context=dir:///workspace/app",
-                "--dockerfile=/workspace/app/docker/Dockerfile",
+                "--context=tar:///workspace/.kiln/kaniko/context.tar.gz",
+                "--dockerfile=docker/Dockerfile",
                 "--destination=r/app"
             ]
         );

@@ -16,14 +16,17 @@ mod cache;
 mod config;
 mod executor;
 mod executor_error;
+mod image_build;
 mod kaniko;
 mod local_run;
 mod merge;
 mod oci;
 mod pod;
 mod pod_lifecycle;
+mod pod_source;
 mod pod_status;
 mod pod_watch;
+mod pool;
 mod reaper;
 mod requests;
 mod template;
@@ -37,10 +40,11 @@ pub use cache::{CachePreset, CacheScope, CacheSource, CacheSpec};
 pub use config::{ApiLimits, Connection, KubeConfig};
 pub use executor::{ExecutorSettings, KubeExecutor, PodRequest, StartTimings};
 pub use executor_error::KubeError;
+pub use image_build::ImageBuilder;
 pub use local_run::{LocalCluster, LocalRunError, LocalRunOptions, upload_workspace};
 pub use kaniko::{
     DOCKER_CONFIG_DIR, KANIKO_CONTAINER, KanikoBuild, KanikoSettings, add_kaniko_container,
-    digest_file, kaniko_pod, platform_arch, platform_reference,
+    context_tarball, digest_file, kaniko_pod, platform_arch, platform_reference,
 };
 pub use oci::{
     Credentials, DOCKER_MANIFEST, Descriptor, ImageIndex, ImageRef, OCI_INDEX, OCI_MANIFEST,
@@ -50,7 +54,9 @@ pub use pod::{
     AGENT_DIR, AGENT_VOLUME, ANNOTATION_JOB, AgentRequest, BuiltPod, LABEL_BUILD, LABEL_JOB,
     LABEL_TEMPLATE, MergeStrategy, PodIdentity, WORKSPACE_VOLUME, build_pod, label_value,
 };
+pub use pod_source::{BuildPod, PodSource};
 pub use pod_status::{Health, StartState};
+pub use pool::{LABEL_POOL, POOL_JOB, PodOutcome, PoolCounts, WarmPool};
 pub use reaper::{BuildPodRef, reap_orphans, secret_name};
 pub use template::{PodTemplate, PoolSettings, RequestsPolicy};
 pub use text::{PodText, PodTextOrigin};

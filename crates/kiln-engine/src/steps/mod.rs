@@ -10,6 +10,7 @@ mod files;
 mod flow;
 mod input;
 mod junit;
+mod kaniko;
 mod library;
 mod process;
 mod scm;
@@ -109,10 +110,7 @@ pub(crate) async fn native(id: StepId, call: &StepCall<'_>) -> Result<Value, Ste
         StepId::Git => scm::git(call).await,
         StepId::Input => input::input(call).await,
         StepId::Tool => tool::tool(call),
-        StepId::KanikoBuild => Err(StepError::failed(
-            "kanikoBuild is not run yet by kiln: the Kubernetes backend can build its Kaniko \
-             pods and push the multi-arch index, but the step is not connected to them yet",
-        )),
+        StepId::KanikoBuild => kaniko::kaniko_build(call).await,
         StepId::ReadJson => data::read_json(call).await,
         StepId::WriteJson => data::write_json(call).await,
         StepId::ReadYaml => data::read_yaml(call).await,

@@ -10,6 +10,7 @@ mod credentials;
 mod environment;
 mod flow;
 mod input;
+mod kaniko;
 mod libraries;
 mod scm;
 mod scripts;

@@ -9,6 +9,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod harness;
+mod kaniko;
 mod lifecycle;
 mod pipelines;
+mod pool;
+#[path = "../support/registry.rs"]
+mod registry_support;
 mod steps;

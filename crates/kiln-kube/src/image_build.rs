@@ -1,0 +1,335 @@
+//! `kanikoBuild` in Kubernetes ([`Executor::build_image`] of the Kubernetes executor): one
+//! Kaniko pod per platform (from [`kaniko_pod`]: pinned to nodes of that `kubernetes.io/arch`,
+//! docker config at `/kaniko/.docker`), all at once; then, with several platforms, kiln pushes
+//! the multi-arch index itself ([`push_index`]).
+//!
+//! The build context travels through the agents: the build pod's default container packs the
+//! context directory (`tar -czf`, so modes and symlinks survive), kiln copies the tarball into
+//! each Kaniko pod's workspace, and Kaniko builds from it (`--context=tar://...`). A volume
+//! shared between the build pod and the Kaniko pods would need a ReadWriteMany claim and
+//! could not reach nodes of another architecture; the copy works everywhere.
+//!
+//! [`Executor::build_image`]: kiln_executor::Executor::build_image
+
+use crate::config::KubeConfig;
+use crate::executor::{ExecutorSettings, KubeExecutor, PodRequest};
+use crate::kaniko::{KanikoBuild, context_tarball, digest_file, kaniko_pod, platform_arch};
+use crate::oci::{Credentials, ImageRef, Platform, Registry, push_index};
+use crate::pod::PodIdentity;
+use base64::Engine as _;
+use k8s_openapi::api::core::v1::Secret;
+use kiln_executor::{
+    BuiltImage, ExecError, Executor, ExitStatus, ImageBuild, ImageBuilt, ImageLog, ProcessSpec,
+};
+use std::path::Path;
+use std::sync::Arc;
+use tracing::{info, warn};
+
+/// What the Kubernetes executor needs to run image builds: the cluster, how pods get their
+/// agents, the configuration (Kaniko settings and templates) and whose build it is.
+#[derive(Clone)]
+pub struct ImageBuilder {
+    pub client: kube::Client,
+    pub settings: ExecutorSettings,
+    pub config: Arc<KubeConfig>,
+    pub job: String,
+    pub build: u64,
+}
+
+impl ImageBuilder {
+    /// Runs `build` with the context from `source` (the build pod, called `pod`).
+    pub async fn run(
+        &self,
+        source: &dyn Executor,
+        pod: &str,
+        build: ImageBuild,
+        log: ImageLog,
+    ) -> Result<ImageBuilt, ExecError> {
+        let tarball = pack_context(source, &build.context).await?;
+        let kaniko = KanikoBuild {
+            context: build.context.clone(),
+            dockerfile: build.dockerfile.clone(),
+            destinations: build.destinations.clone(),
+            cache: build.cache,
+            cache_repo: build.cache_repo.clone(),
+            build_args: build.build_args.clone(),
+            platforms: build.platforms.clone(),
+            insecure_registries: build.insecure_registries.clone(),
+        };
+        let platforms: Vec<Option<&str>> = if build.platforms.is_empty() {
+            vec![None]
+        } else {
+            build.platforms.iter().map(|p| Some(p.as_str())).collect()
+        };
+        let multi = platforms.len() > 1;
+        let runs = platforms
+            .iter()
+            .map(|p| self.build_platform(pod, &kaniko, *p, multi, &tarball, &log));
+        let mut images = Vec::new();
+        let mut failures = Vec::new();
+        for result in futures_util::future::join_all(runs).await {
+            match result {
+                Ok(image) => images.push(image),
+                Err(e) => failures.push(e.to_string()),
+            }
+        }
+        if !failures.is_empty() {
+            return Err(ExecError::Backend(failures.join("; ")));
+        }
+        let mut indexes = Vec::new();
+        if multi {
+            for destination in &build.destinations {
+                let digest = self.push_index(destination, &build, &images).await?;
+                let _ = log.send(format!("pushed the image index {destination} ({digest})"));
+                indexes.push((destination.clone(), digest));
+            }
+        }
+        Ok(ImageBuilt { images, indexes })
+    }
+
+    /// One platform: its Kaniko pod started, the context copied in, the executor run, the
+    /// digest read back; the pod is deleted in every case.
+    async fn build_platform(
+        &self,
+        pod: &str,
+        kaniko: &KanikoBuild,
+        platform: Option<&str>,
+        multi: bool,
+        tarball: &[u8],
+        log: &ImageLog,
+    ) -> Result<BuiltImage, ExecError> {
+        let what = platform.unwrap_or("the node's platform");
+        let suffix = crate::token::short_id().map_err(|e| ExecError::Backend(e.to_string()))?;
+        let arch = platform.and_then(platform_arch).unwrap_or("native");
+        let id = PodIdentity {
+            name: format!("{pod}-kaniko-{arch}-{suffix}"),
+            job: self.job.clone(),
+            build: self.build,
+        };
+        let built = kaniko_pod(&self.config, &id, platform).map_err(|diags| {
+            let messages: Vec<String> = diags.iter().map(|d| d.message.clone()).collect();
+            ExecError::Backend(format!(
+                "the Kaniko pod for {what}: {}",
+                messages.join("; ")
+            ))
+        })?;
+        let request = PodRequest {
+            pod: built.pod,
+            namespace: built.namespace,
+            default_container: Some(built.default_container),
+        };
+        let _ = log.send(format!("starting the Kaniko pod {} for {what}", id.name));
+        let executor = Arc::new(
+            KubeExecutor::start(self.client.clone(), &self.settings, request)
+                .await
+                .map_err(|e| ExecError::Backend(format!("Kaniko for {what}: {e}")))?,
+        );
+        let mut guard = DeleteOnDrop(Some(executor.clone()));
+        let result = self
+            .run_kaniko(&executor, kaniko, platform, multi, tarball, log)
+            .await;
+        guard.0 = None;
+        if let Err(error) = executor.cleanup().await {
+            warn!(pod = executor.pod_name(), %error, "cannot delete a Kaniko pod");
+        }
+        result
+    }
+
+    async fn run_kaniko(
+        &self,
+        executor: &KubeExecutor,
+        kaniko: &KanikoBuild,
+        platform: Option<&str>,
+        multi: bool,
+        tarball: &[u8],
+        log: &ImageLog,
+    ) -> Result<BuiltImage, ExecError> {
+        let what = platform.unwrap_or("the node's platform");
+        let workspace = self.config.workspace_path.as_str();
+        executor
+            .write_file(Path::new(&context_tarball(workspace)), tarball)
+            .await?;
+        let argv = kaniko.executor_args(&self.config.kaniko, workspace, platform, multi);
+        let mut handle = executor
+            .spawn(ProcessSpec::new(argv).cwd(workspace))
+            .await?;
+        let prefix = format!("[kaniko {what}] ");
+        let mut pending = Vec::new();
+        while let Some(chunk) = handle.next_chunk().await {
+            pending.extend_from_slice(&chunk.bytes);
+            while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=end).collect();
+                let text = String::from_utf8_lossy(&line[..end]).into_owned();
+                let _ = log.send(format!("{prefix}{text}"));
+            }
+        }
+        if !pending.is_empty() {
+            let _ = log.send(format!("{prefix}{}", String::from_utf8_lossy(&pending)));
+        }
+        let status = handle.wait().await?;
+        let ended = match status {
+            ExitStatus::Code(0) => None,
+            ExitStatus::Code(code) => Some(format!("exit code {code}")),
+            ExitStatus::Signal(signal) => Some(format!("signal {signal}")),
+        };
+        if let Some(ended) = ended {
+            return Err(ExecError::Backend(format!(
+                "Kaniko for {what} failed with {ended} (its output is above)"
+            )));
+        }
+        let digest = executor
+            .read_file(Path::new(&digest_file(workspace, platform)))
+            .await?;
+        let digest = String::from_utf8_lossy(&digest).trim().to_owned();
+        if !digest.starts_with("sha256:") {
+            return Err(ExecError::Backend(format!(
+                "Kaniko for {what} wrote no image digest (got `{digest}`)"
+            )));
+        }
+        info!(platform = what, %digest, "image built");
+        Ok(BuiltImage {
+            platform: platform.map(str::to_owned),
+            digest,
+        })
+    }
+
+    /// PUTs the index of `destination` over the per-platform images (by digest).
+    async fn push_index(
+        &self,
+        destination: &str,
+        build: &ImageBuild,
+        images: &[BuiltImage],
+    ) -> Result<String, ExecError> {
+        let fail = |e: &dyn std::fmt::Display| {
+            ExecError::Backend(format!("pushing the image index {destination}: {e}"))
+        };
+        let target = ImageRef::parse(destination).map_err(|e| fail(&e))?;
+        let insecure = build.insecure_registries.contains(&target.registry);
+        let credentials = self.credentials(&target.registry).await;
+        let registry = Registry::new(&target.registry, insecure, credentials);
+        let mut platforms = Vec::new();
+        for image in images {
+            let text = image.platform.as_deref().unwrap_or_default();
+            let platform = Platform::parse(text)
+                .ok_or_else(|| fail(&format!("`{text}` is not an os/arch platform")))?;
+            platforms.push((platform, image.digest.clone()));
+        }
+        push_index(&registry, &target, &platforms)
+            .await
+            .map_err(|e| fail(&error_chain(&e)))
+    }
+
+    /// The credentials for `host` in the configured docker config secret, if any.
+    async fn credentials(&self, host: &str) -> Option<Credentials> {
+        let name = self.config.kaniko.docker_config_secret.as_ref()?;
+        let secrets: kube::Api<Secret> =
+            kube::Api::namespaced(self.client.clone(), &self.config.namespace);
+        let secret = match secrets.get(name).await {
+            Ok(secret) => secret,
+            Err(error) => {
+                warn!(secret = %name, %error, "cannot read the docker config secret");
+                return None;
+            }
+        };
+        let bytes = secret.data?.get(".dockerconfigjson")?.0.clone();
+        docker_config_credentials(&bytes, host)
+    }
+}
+
+/// An error and its sources on one line.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        text.push_str(&format!(": {e}"));
+        source = e.source();
+    }
+    text
+}
+
+/// `auths.HOST.auth` (base64 `user:password`) or `username`/`password` of a docker config.
+fn docker_config_credentials(json: &[u8], host: &str) -> Option<Credentials> {
+    let config: serde_json::Value = serde_json::from_slice(json).ok()?;
+    let entry = config.get("auths")?.get(host)?;
+    if let (Some(u), Some(p)) = (entry.get("username"), entry.get("password")) {
+        return Some(Credentials {
+            username: u.as_str()?.to_owned(),
+            password: p.as_str()?.to_owned(),
+        });
+    }
+    let auth = base64::engine::general_purpose::STANDARD
+        .decode(entry.get("auth")?.as_str()?)
+        .ok()?;
+    let (username, password) = std::str::from_utf8(&auth).ok()?.split_once(':')?;
+    Some(Credentials {
+        username: username.to_owned(),
+        password: password.to_owned(),
+    })
+}
+
+/// The context directory as a `.tar.gz`, packed by the build pod's default container.
+async fn pack_context(source: &dyn Executor, context: &str) -> Result<Vec<u8>, ExecError> {
+    let dir = source.workspace().join(context);
+    let id = crate::token::short_id().map_err(|e| ExecError::Backend(e.to_string()))?;
+    let tarball = format!("/tmp/kiln-kaniko-context-{id}.tar.gz");
+    let argv = vec![
+        "tar".to_owned(),
+        "-czf".to_owned(),
+        tarball.clone(),
+        "-C".to_owned(),
+        dir.to_string_lossy().into_owned(),
+        ".".to_owned(),
+    ];
+    let mut handle = source
+        .spawn(ProcessSpec::new(argv).cwd(source.workspace()))
+        .await?;
+    let mut output = Vec::new();
+    while let Some(chunk) = handle.next_chunk().await {
+        output.extend_from_slice(&chunk.bytes);
+    }
+    if !handle.wait().await?.success() {
+        return Err(ExecError::Backend(format!(
+            "packing the build context `{context}` failed: {}",
+            String::from_utf8_lossy(&output).trim()
+        )));
+    }
+    let bytes = source.read_file(Path::new(&tarball)).await?;
+    let remove = ProcessSpec::new(vec!["rm".to_owned(), "-f".to_owned(), tarball]);
+    if let Ok(handle) = source.spawn(remove).await {
+        let _ = handle.wait().await;
+    }
+    Ok(bytes)
+}
+
+/// Deletes a Kaniko pod when its build ends, also when the step is cancelled (the future
+/// dropped).
+struct DeleteOnDrop(Option<Arc<KubeExecutor>>);
+
+impl Drop for DeleteOnDrop {
+    fn drop(&mut self) {
+        if let Some(executor) = self.0.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(async move {
+                if let Err(error) = executor.cleanup().await {
+                    warn!(pod = executor.pod_name(), %error, "cannot delete a Kaniko pod");
+                }
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_come_from_auth_or_username_and_password() {
+        let json = br#"{"auths": {"reg:5000": {"auth": "dXNlcjpwYXNz"}, "other": {"username": "u", "password": "p"}}}"#;
+        let c = docker_config_credentials(json, "reg:5000").unwrap();
+        assert_eq!((c.username.as_str(), c.password.as_str()), ("user", "pass"));
+        let c = docker_config_credentials(json, "other").unwrap();
+        assert_eq!((c.username.as_str(), c.password.as_str()), ("u", "p"));
+        assert!(docker_config_credentials(json, "none").is_none());
+    }
+}
