@@ -29,7 +29,9 @@ impl kiln_engine::InputHandler for NoInput {
 }
 
 fn jenkinsfile(step: &str) -> String {
-    let steps: String = (0..CALLS).map(|i| step.replace("N", &i.to_string())).collect();
+    let steps: String = (0..CALLS)
+        .map(|i| step.replace("N", &i.to_string()))
+        .collect();
     format!(
         "@Library('bench') _\npipeline {{\n agent any\n stages {{ stage('S') {{ steps {{\n{steps} }} }} }}\n}}\n"
     )
@@ -62,15 +64,9 @@ async fn build(text: &str, libraries: &Arc<Libraries>, dir: &std::path::Path) ->
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
     let started = Instant::now();
-    let summary = kiln_engine::run_build_with(
-        &plan,
-        spec,
-        scripts,
-        executor,
-        tx,
-        CancellationToken::new(),
-    )
-    .await;
+    let summary =
+        kiln_engine::run_build_with(&plan, spec, scripts, executor, tx, CancellationToken::new())
+            .await;
     let took = started.elapsed();
     drain.await.unwrap();
     assert_eq!(summary.result, kiln_engine::BuildResult::Success);

@@ -2,7 +2,10 @@
 //! the test, steps with named arguments and blocks from `steps { }` and scripts, modules,
 //! resources, pipelines defined by parameters, and errors naming library, file and line.
 
-#![allow(clippy::expect_used, reason = "test helpers: a failed setup stops the test")]
+#![allow(
+    clippy::expect_used,
+    reason = "test helpers: a failed setup stops the test"
+)]
 
 use crate::harness::{RAN_OK, Run, run_any, setup};
 use kiln_engine::BuildResult;
