@@ -489,6 +489,8 @@ impl Inner {
         let _ = sender.0.send(chunk).await;
     }
 
+    /// The agent cannot give a started process's output or exit (e.g. it restarted while the
+    /// process ran): the process ends with the agent's reason on stderr and SIGKILL's status.
     async fn process_failed(&self, id: String, failure: Failure) {
         let slot = self.lock().procs.remove(&id);
         let Some(mut slot) = slot else { return };
@@ -506,7 +508,13 @@ impl Inner {
             bytes: format!("\nkiln: {message}\n").into_bytes(),
         };
         let _ = slot.output.send(chunk).await;
-        // The exit sender is dropped: waiting for the process reports the loss as an error.
+        drop(slot.output);
+        // As when the connection cannot come back: the reason is on stderr and the process
+        // ends with SIGKILL's status. Dropping the exit sender instead made `wait` fail with
+        // "the process ended without reporting an exit status", hiding the agent's reason.
+        if let Some(exit) = slot.exit.take() {
+            let _ = exit.send(ExitStatus::Signal(9));
+        }
     }
 }
 

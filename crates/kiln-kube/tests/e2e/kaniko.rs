@@ -217,10 +217,15 @@ async fn kaniko_builds_run_per_platform_and_kiln_pushes_the_index() {
                 ("/workspace".to_owned(), false)
             ]
         );
-        assert!(
-            c.fake.object("pods", "default", &pod_name).is_none(),
-            "{pod_name} left behind"
-        );
+        // The delete was sent before the build went on; the pod goes after its grace period.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while c.fake.object("pods", "default", &pod_name).is_some() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{pod_name} left behind"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 
     // The index kiln pushed, read back from the registry.
