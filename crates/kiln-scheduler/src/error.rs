@@ -15,6 +15,8 @@ pub enum SchedulerError {
     },
     #[error("invalid job name in the configuration")]
     JobName(#[source] StoreError),
+    #[error("invalid `executors.kubernetes` in the configuration: {0}")]
+    Kubernetes(String),
 }
 
 /// A trigger was refused; nothing was queued.

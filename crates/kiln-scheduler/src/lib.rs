@@ -1,11 +1,13 @@
 //! kiln's build scheduler: the queue (global capacity, per-job concurrency, quiet periods,
 //! round-robin across jobs), triggers (API, cron, polling, upstream builds), input answers,
 //! cancellation, retention, and the task that runs each build with kiln-engine on the local
-//! executor while recording its log and state in the [`kiln_store::Store`].
+//! executor, or in a Kubernetes pod (see `kube.rs`), while recording its log and state in the
+//! [`kiln_store::Store`].
 //!
 //! The scheduler is an actor: one task owns the queue and the running builds and selects
 //! over commands from [`SchedulerHandle`]s, build tasks finishing and timers. It sees the
-//! `Store` trait and the `Executor` trait only: never sled, HTTP or Kubernetes.
+//! `Store` trait and the `Executor` trait only: never sled or HTTP; Kubernetes only through
+//! kiln-kube, in the `kube` module.
 
 mod actor;
 mod cause;
@@ -18,6 +20,7 @@ mod git;
 mod handle;
 mod input;
 mod job_view;
+mod kube;
 mod matching;
 mod pipeline_info;
 mod poll;
@@ -39,6 +42,7 @@ pub use clock::{Clock, ManualClock, Sleep, SystemClock};
 pub use error::{ControlError, SchedulerError, TriggerError};
 pub use follower::LogFollower;
 pub use handle::SchedulerHandle;
+pub use kube::KubeAgent;
 pub use request::TriggerRequest;
 pub use scheduler::Scheduler;
 pub use view::{JobSource, JobView, ParamView, SchedulerStats, TriggerView};

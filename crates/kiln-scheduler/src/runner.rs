@@ -14,7 +14,8 @@ use crate::shared::Shared;
 use crate::source::{self, Files, Resolved};
 use kiln_config::{Config, JobConfig};
 use kiln_engine::{BuildSpec, BuildSummary, LogFormatter, ScmInfo};
-use kiln_executor::LocalExecutor;
+use kiln_executor::{Executor, LocalExecutor};
+use kiln_kube::BuildPod;
 use kiln_plan::Plan;
 use kiln_store::{
     ArtifactRecord, BuildRef, BuildResult, BuildStatus, Page, StageRecord, StageState, TestSummary,
@@ -147,19 +148,17 @@ impl BuildTask {
     ) -> BuildResult {
         let (workspace, scm) = match self.workspace_for(&files).await {
             Ok(w) => w,
-            Err(line) => {
-                self.recorder.line(&line);
-                let result = if self.cancel.is_cancelled() {
-                    BuildResult::Aborted
-                } else {
-                    BuildResult::Failure
-                };
-                self.recorder.line(&format!("Finished: {result}"));
-                return result;
-            }
+            Err(line) => return self.failed_before_engine(vec![line]),
         };
         let spec = self.spec(scm, &prepared).await;
-        let executor = Arc::new(LocalExecutor::new(workspace));
+        let pod = match self.kube_pod(&prepared, &workspace).await {
+            Ok(pod) => pod,
+            Err(lines) => return self.failed_before_engine(lines),
+        };
+        let executor: Arc<dyn Executor> = match &pod {
+            Some(pod) => pod.executor(),
+            None => Arc::new(LocalExecutor::new(workspace)),
+        };
         let (tx, rx) = mpsc::unbounded_channel();
         let (cancel, scripts) = (self.cancel.clone(), prepared.scripts);
         let engine = async {
@@ -172,6 +171,9 @@ impl BuildTask {
         };
         let recording = self.recorder.run(rx, &mut self.control);
         let (summary, ()) = tokio::join!(engine, recording);
+        if let (Some(pod), Some(kube)) = (pod, &self.shared.kube) {
+            kube.release(pod, summary.result).await;
+        }
         self.record_summary(&summary);
         if summary.result == BuildResult::NotBuilt {
             // The engine refused the parameters before running anything.
@@ -179,6 +181,57 @@ impl BuildTask {
                 .line(&format!("Finished: {}", summary.result.as_str()));
         }
         summary.result
+    }
+
+    /// Ends a build the engine never ran: the lines that say why, then `Finished:`.
+    fn failed_before_engine(&mut self, lines: Vec<String>) -> BuildResult {
+        for line in lines {
+            self.recorder.line(&line);
+        }
+        let result = if self.cancel.is_cancelled() {
+            BuildResult::Aborted
+        } else {
+            BuildResult::Failure
+        };
+        self.recorder.line(&format!("Finished: {result}"));
+        result
+    }
+
+    /// The build's pod, when its top-level agent runs on Kubernetes: started (or taken from
+    /// a warm pool) with the prepared workspace uploaded into it.
+    async fn kube_pod(
+        &mut self,
+        prepared: &PreparedPipeline,
+        workspace: &std::path::Path,
+    ) -> Result<Option<BuildPod>, Vec<String>> {
+        let Some(kube) = self.shared.kube.clone() else {
+            return Ok(None);
+        };
+        let Some(request) = kube.request_for(&prepared.pipeline) else {
+            return Ok(None);
+        };
+        let id = self.recorder.record.id.clone();
+        let acquire = kube.acquire(&request, id.job.as_str(), id.number);
+        let pod = tokio::select! {
+            res = acquire => res?,
+            () = self.cancel.cancelled() => return Err(vec!["Aborted while the build's pod was starting".to_owned()]),
+        };
+        let executor = pod.executor();
+        self.recorder
+            .after_first_line(&format!("Running in pod {}", executor.pod_name()));
+        match kiln_kube::upload_workspace(&executor, workspace).await {
+            Ok(n) => {
+                self.recorder
+                    .after_first_line(&format!("Uploaded {n} workspace files into the pod"));
+                Ok(Some(pod))
+            }
+            Err(e) => {
+                kube.release(pod, BuildResult::Failure).await;
+                Err(vec![format!(
+                    "ERROR: cannot upload the workspace into the pod: {e}"
+                )])
+            }
+        }
     }
 
     /// The directory the build runs in and the SCM `checkout scm` uses.

@@ -4,6 +4,7 @@ use crate::actor::Actor;
 use crate::clock::{Clock, SystemClock};
 use crate::error::SchedulerError;
 use crate::handle::SchedulerHandle;
+use crate::kube::{KubeAgent, KubeBackend};
 use crate::recovery;
 use crate::shared::Shared;
 use crate::trigger;
@@ -34,6 +35,19 @@ impl Scheduler {
         data_dir: PathBuf,
         clock: Arc<dyn Clock>,
     ) -> Result<SchedulerHandle, SchedulerError> {
+        Scheduler::start_with_kube_agent(config, store, data_dir, clock, KubeAgent::default())
+    }
+
+    /// [`Scheduler::start_with_clock`] with how build pods get the kiln agent (tests of a
+    /// fake cluster run the agent binary of their target directory).
+    pub fn start_with_kube_agent(
+        config: Arc<Config>,
+        store: Arc<dyn Store>,
+        data_dir: PathBuf,
+        clock: Arc<dyn Clock>,
+        agent: KubeAgent,
+    ) -> Result<SchedulerHandle, SchedulerError> {
+        let kube = KubeBackend::from_config(&config, agent, store.clone())?;
         for sub in ["builds", "workspaces", "git"] {
             let path = data_dir.join(sub);
             std::fs::create_dir_all(&path).map_err(|source| SchedulerError::DataDir {
@@ -52,7 +66,10 @@ impl Scheduler {
                 "queued builds from the previous run queued again"
             );
         }
-        let shared = Arc::new(Shared::new(config, store, data_dir, clock));
+        if let Some(kube) = &kube {
+            kube.connect_soon();
+        }
+        let shared = Arc::new(Shared::new(config, store, data_dir, clock, kube));
         let (tx, rx) = mpsc::unbounded_channel();
         let actor = Actor::new(shared.clone(), rx, tx.downgrade(), queued);
         tokio::spawn(actor.run());

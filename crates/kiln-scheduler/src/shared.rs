@@ -5,6 +5,7 @@
 use crate::clock::Clock;
 use crate::follower::LogState;
 use crate::git::Git;
+use crate::kube::KubeBackend;
 use crate::pipeline_info::PipelineInfo;
 use crate::view::SchedulerStats;
 use kiln_config::{Config, JobConfig};
@@ -31,6 +32,8 @@ pub(crate) struct Shared {
     stats: Mutex<SchedulerStats>,
     /// Builds waiting for input now (kept by the builds' recorders).
     pub waiting: Arc<AtomicUsize>,
+    /// The Kubernetes backend, when `executors.kubernetes` is configured.
+    pub kube: Option<Arc<KubeBackend>>,
 }
 
 /// Locks a mutex whose data stays consistent even if a holder panicked (every update is
@@ -45,6 +48,7 @@ impl Shared {
         store: Arc<dyn Store>,
         data_dir: PathBuf,
         clock: Arc<dyn Clock>,
+        kube: Option<Arc<KubeBackend>>,
     ) -> Self {
         Shared {
             store,
@@ -56,6 +60,7 @@ impl Shared {
             live: Mutex::new(HashMap::new()),
             stats: Mutex::new(SchedulerStats::default()),
             waiting: Arc::new(AtomicUsize::new(0)),
+            kube,
         }
     }
 

@@ -7,6 +7,7 @@ mod support;
 
 mod builds;
 mod control;
+mod kube;
 mod queue;
 mod recovery;
 mod repo;

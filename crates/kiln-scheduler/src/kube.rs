@@ -1,0 +1,249 @@
+//! Builds on Kubernetes: the one module of the scheduler that knows kiln-kube. When the
+//! configuration has `executors.kubernetes`, it is read with `KubeConfig::from_json` at
+//! start (a bad section stops the start); the cluster is connected in the background
+//! (kubeconfig or in-cluster service account), orphaned build pods are reaped (alive: a build
+//! the store has Running) and the template pools start. A build whose top-level agent is
+//! `kubernetes { }`, or a `label` one of the templates carries, takes a pod from the
+//! [`PodSource`]; the build's prepared workspace is uploaded into it, and the pod is released
+//! (clean after SUCCESS, else dirty) when the build ends.
+//!
+//! kiln reaches the agents through the API server's port-forward; `controller_url` (agents
+//! dialling the controller) is not used by the server yet, which says so at start.
+
+use crate::error::SchedulerError;
+use kiln_config::Config;
+use kiln_engine::BuildResult;
+use kiln_kube::{
+    AgentInstall, AgentMode, AgentRequest, BuildPod, Connection, ExecutorSettings, KubeConfig,
+    PodIdentity, PodOutcome, PodSource, build_pod, label_value, reap_orphans,
+};
+use kiln_model::{AgentKind, Pipeline};
+use kiln_store::{BuildStatus, Store};
+use std::sync::Arc;
+use tokio::sync::OnceCell;
+
+/// How build pods get the kiln agent and where it listens; the defaults suit a real cluster
+/// (tests of a fake cluster whose containers are local processes override both).
+#[derive(Clone, Debug)]
+pub struct KubeAgent {
+    /// The init container's command (default: `/kiln-agent --install /kiln/bin/kiln-agent`).
+    pub install_command: Option<Vec<String>>,
+    /// The first agent's port in the pod.
+    pub base_port: u16,
+}
+
+impl Default for KubeAgent {
+    fn default() -> Self {
+        KubeAgent {
+            install_command: None,
+            base_port: 7777,
+        }
+    }
+}
+
+/// The Kubernetes side of the scheduler.
+pub(crate) struct KubeBackend {
+    config: KubeConfig,
+    settings: ExecutorSettings,
+    store: Arc<dyn Store>,
+    source: OnceCell<PodSource>,
+}
+
+impl KubeBackend {
+    /// The backend of `config`, if it has `executors.kubernetes`.
+    pub(crate) fn from_config(
+        config: &Config,
+        agent: KubeAgent,
+        store: Arc<dyn Store>,
+    ) -> Result<Option<Arc<KubeBackend>>, SchedulerError> {
+        let Some(json) = &config.executors.kubernetes else {
+            return Ok(None);
+        };
+        let kube = KubeConfig::from_json(json).map_err(|diags| {
+            SchedulerError::Kubernetes(
+                diags
+                    .into_iter()
+                    .map(|d| d.message)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )
+        })?;
+        if kube.controller_url.is_some() {
+            tracing::warn!(
+                "executors.kubernetes.controller_url is not used by the server yet: kiln reaches the build pods' agents through the API server's port-forward"
+            );
+        }
+        let mut install = AgentInstall::new(kube.agent_image.clone());
+        install.workspace.clone_from(&kube.workspace_path);
+        if let Some(command) = agent.install_command {
+            install.command = command;
+        }
+        let mode = AgentMode::PortForward {
+            base_port: agent.base_port,
+        };
+        let settings = ExecutorSettings {
+            start_deadline: std::time::Duration::from_secs(kube.pod_start_deadline_seconds),
+            ..ExecutorSettings::new(install, mode)
+        };
+        Ok(Some(Arc::new(KubeBackend {
+            config: kube,
+            settings,
+            store,
+            source: OnceCell::new(),
+        })))
+    }
+
+    /// Connects in the background, so a reachable cluster is ready before the first build.
+    pub(crate) fn connect_soon(self: &Arc<Self>) {
+        let backend = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = backend.pods().await {
+                tracing::error!(error = %e, "cannot connect to the Kubernetes cluster");
+            }
+        });
+    }
+
+    /// What the pod of a pipeline whose top-level agent runs on Kubernetes is made from;
+    /// `None` for a pipeline that runs on the local executor.
+    pub(crate) fn request_for(&self, pipeline: &Pipeline) -> Option<AgentRequest> {
+        let agent = &pipeline.agent;
+        match &agent.kind {
+            AgentKind::Kubernetes(k) => Some(AgentRequest::from_model(k, agent.span, |e| {
+                e.as_plain_str()
+            })),
+            AgentKind::Label(label) => {
+                let label = label.as_plain_str()?;
+                let known = self
+                    .config
+                    .templates
+                    .iter()
+                    .any(|t| t.labels.contains(&label));
+                known.then(|| AgentRequest {
+                    label: Some(kiln_diagnostics::Spanned::new(label, agent.span)),
+                    span: agent.span,
+                    ..AgentRequest::default()
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// A running pod for build `build` of `job`; errors are log lines saying why not.
+    pub(crate) async fn acquire(
+        &self,
+        request: &AgentRequest,
+        job: &str,
+        build: u64,
+    ) -> Result<BuildPod, Vec<String>> {
+        let id = PodIdentity {
+            name: pod_name(job, build),
+            job: job.to_owned(),
+            build,
+        };
+        let built = build_pod(&self.config, request, &id).map_err(|diags| {
+            diags
+                .into_iter()
+                .map(|d| format!("ERROR: the build's pod is invalid: {}", d.message))
+                .collect::<Vec<_>>()
+        })?;
+        let source = self.pods().await.map_err(|e| vec![format!("ERROR: {e}")])?;
+        source
+            .acquire(built, job, build)
+            .await
+            .map_err(|e| vec![format!("ERROR: the build's pod did not start: {e}")])
+    }
+
+    /// Ends the build's use of its pod: a pooled pod goes back when the build succeeded.
+    pub(crate) async fn release(&self, pod: BuildPod, result: BuildResult) {
+        let outcome = if result == BuildResult::Success {
+            PodOutcome::Clean
+        } else {
+            PodOutcome::Dirty
+        };
+        if let Some(source) = self.source.get()
+            && let Err(e) = source.release(pod, outcome).await
+        {
+            tracing::warn!(error = %e, "cannot release a build pod");
+        }
+    }
+
+    /// The pod source, connecting (and reaping orphans) the first time.
+    async fn pods(&self) -> Result<&PodSource, String> {
+        self.source
+            .get_or_try_init(|| async {
+                let client = connect(&self.config.connection).await?;
+                self.reap(client.clone()).await;
+                PodSource::start(client, self.settings.clone(), &self.config).map_err(|diags| {
+                    let all: Vec<String> = diags.into_iter().map(|d| d.message).collect();
+                    format!("cannot start the pod templates' pools: {}", all.join("; "))
+                })
+            })
+            .await
+    }
+
+    /// Deletes build pods whose build the store does not have Running.
+    async fn reap(&self, client: kube::Client) {
+        let store = self.store.clone();
+        let running =
+            tokio::task::spawn_blocking(move || store.builds_in(&[BuildStatus::Running])).await;
+        let running: Vec<(String, String)> = match running {
+            Ok(Ok(builds)) => builds
+                .iter()
+                .map(|b| (label_value(b.id.job.as_str()), b.id.number.to_string()))
+                .collect(),
+            _ => {
+                tracing::warn!("cannot list the running builds: orphaned build pods are kept");
+                return;
+            }
+        };
+        let alive = |p: &kiln_kube::BuildPodRef| {
+            running
+                .iter()
+                .any(|(job, build)| *job == p.job && *build == p.build)
+        };
+        match reap_orphans(client, &self.config.namespace, alive).await {
+            Ok(reaped) if !reaped.is_empty() => {
+                tracing::info!(pods = reaped.len(), "orphaned build pods deleted");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot reap orphaned build pods"),
+        }
+    }
+}
+
+/// A client for the configured connection.
+async fn connect(connection: &Connection) -> Result<kube::Client, String> {
+    let config = match connection {
+        Connection::InCluster => kube::Config::incluster()
+            .map_err(|e| format!("cannot use the in-cluster service account: {e}"))?,
+        Connection::Kubeconfig { path, context } => {
+            let failed = |e: String| format!("cannot read kubeconfig {path}: {e}");
+            let file =
+                kube::config::Kubeconfig::read_from(path).map_err(|e| failed(e.to_string()))?;
+            let options = kube::config::KubeConfigOptions {
+                context: context.clone(),
+                ..Default::default()
+            };
+            kube::Config::from_custom_kubeconfig(file, &options)
+                .await
+                .map_err(|e| failed(e.to_string()))?
+        }
+    };
+    kube::Client::try_from(config).map_err(|e| format!("cannot make a Kubernetes client: {e}"))
+}
+
+/// `kiln-JOB-BUILD-SUFFIX`: DNS-1123, unique across controller restarts.
+fn pod_name(job: &str, build: u64) -> String {
+    let part: String = label_value(job)
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .take(30)
+        .collect();
+    let part = part.trim_matches('-');
+    let part = if part.is_empty() { "build" } else { part };
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos() ^ (d.as_secs() as u32));
+    format!("kiln-{part}-{build}-{:05x}", nanos & 0xf_ffff)
+}
