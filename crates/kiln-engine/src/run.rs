@@ -217,10 +217,13 @@ async fn stages(build: &Arc<Build>, scope: &Scope) -> Option<StepError> {
 /// Says once what the local run ignores from the pipeline's directives.
 fn pipeline_notices(build: &Build) {
     let p: &Pipeline = &build.plan.pipeline;
-    if matches!(
-        p.agent.kind,
-        AgentKind::Docker(_) | AgentKind::Dockerfile(_) | AgentKind::Kubernetes(_)
-    ) {
+    let ignored = match p.agent.kind {
+        AgentKind::Docker(_) | AgentKind::Dockerfile(_) => true,
+        // A Kubernetes executor runs the steps in the pod's containers.
+        AgentKind::Kubernetes(_) => !build.executor.runs_in_containers(),
+        _ => false,
+    };
+    if ignored {
         build.notice_once(format!(
             "agent {} is ignored by the {} executor: steps run on this machine",
             p.agent.kind.keyword(),
