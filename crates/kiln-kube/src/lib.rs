@@ -41,11 +41,11 @@ pub use config::{ApiLimits, Connection, KubeConfig};
 pub use executor::{ExecutorSettings, KubeExecutor, PodRequest, StartTimings};
 pub use executor_error::KubeError;
 pub use image_build::ImageBuilder;
-pub use local_run::{LocalCluster, LocalRunError, LocalRunOptions, upload_workspace};
 pub use kaniko::{
     DOCKER_CONFIG_DIR, KANIKO_CONTAINER, KanikoBuild, KanikoSettings, add_kaniko_container,
     context_tarball, digest_file, kaniko_pod, platform_arch, platform_reference,
 };
+pub use local_run::{LocalCluster, LocalRunError, LocalRunOptions, upload_workspace};
 pub use oci::{
     Credentials, DOCKER_MANIFEST, Descriptor, ImageIndex, ImageRef, OCI_INDEX, OCI_MANIFEST,
     OciError, Platform, Registry, push_index, sha256_digest,
