@@ -1,6 +1,7 @@
 //! SledStore benchmarks (plain `std::time`, run with `cargo bench -p kiln-store`):
 //! 1. listing a job's newest 50 builds in a store with 100,000 builds (p50/p99 over 1,000 calls),
-//! 2. log ingestion: 100 MB appended in 64 KiB batches, each append durable (flushed),
+//! 2. log ingestion: 100 MB appended in 64 KiB and 256 KiB batches (the server's log
+//!    recorder appends up to 256 KiB at once), each append durable (flushed),
 //! 3. `create_build` throughput (each create durable),
 //! 4. `builds_in(Queued, Running)` with 1,000 queued builds among 10,000 (server start).
 //!
@@ -39,6 +40,8 @@ fn main() {
     if wanted("ingest") {
         let store = SledStore::open(&dir.path().join("logs")).unwrap();
         ingest(&store, scaled(100 * 1024 * 1024), 64 * 1024);
+        // The batch the server's log recorder appends under heavy output (BATCH_BYTES).
+        ingest(&store, scaled(100 * 1024 * 1024), 256 * 1024);
         ingest(&store, scaled(20 * 1024 * 1024), 4 * 1024);
         ingest_concurrently(&store, scaled(100 * 1024 * 1024), 64 * 1024, 4);
     }
