@@ -18,6 +18,40 @@ pub struct HookEvent {
     pub change: BTreeMap<String, String>,
 }
 
+/// A pull or merge request, whichever forge sent it.
+pub struct ChangeRequest {
+    pub id: String,
+    pub target: String,
+    pub source_branch: String,
+    pub title: String,
+    pub author: Option<String>,
+    /// The head commit of the change, which is what gets built.
+    pub commit: String,
+}
+
+impl HookEvent {
+    /// A change request to build at its head commit, with Jenkins' `CHANGE_*` variables;
+    /// jobs are matched by the target branch.
+    pub fn change_request(description: String, repo_urls: Vec<String>, cr: ChangeRequest) -> Self {
+        let mut change = BTreeMap::new();
+        change.insert("CHANGE_ID".into(), cr.id);
+        change.insert("CHANGE_TARGET".into(), cr.target.clone());
+        change.insert("CHANGE_BRANCH".into(), cr.source_branch);
+        change.insert("CHANGE_TITLE".into(), cr.title);
+        if let Some(author) = cr.author {
+            change.insert("CHANGE_AUTHOR".into(), author);
+        }
+        HookEvent {
+            description,
+            repo_urls,
+            branch: Some(cr.target),
+            tag: None,
+            commit: Some(cr.commit),
+            change,
+        }
+    }
+}
+
 /// What a webhook delivery amounts to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum HookAction {

@@ -1,6 +1,6 @@
 //! GitHub webhook payloads: `push` (branches and tags), `pull_request` and `ping`.
 
-use super::event::{HookAction, HookEvent, PayloadError, is_deletion, split_ref};
+use super::event::{ChangeRequest, HookAction, HookEvent, PayloadError, is_deletion, split_ref};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -117,22 +117,18 @@ fn pull_request(e: PullRequestEvent) -> HookAction {
         return HookAction::Ignore(format!("pull request action `{}` is not built", e.action));
     }
     let pr = e.pull_request;
-    let mut change = BTreeMap::new();
-    change.insert("CHANGE_ID".into(), e.number.to_string());
-    change.insert("CHANGE_TARGET".into(), pr.base.git_ref.clone());
-    change.insert("CHANGE_BRANCH".into(), pr.head.git_ref);
-    change.insert("CHANGE_TITLE".into(), pr.title);
-    if let Some(user) = &pr.user {
-        change.insert("CHANGE_AUTHOR".into(), user.login.clone());
-    }
-    HookAction::Build(HookEvent {
-        description: format!("GitHub pull request #{}", e.number),
-        repo_urls: e.repository.urls(),
-        branch: Some(pr.base.git_ref),
-        tag: None,
-        commit: Some(pr.head.sha),
-        change,
-    })
+    HookAction::Build(HookEvent::change_request(
+        format!("GitHub pull request #{}", e.number),
+        e.repository.urls(),
+        ChangeRequest {
+            id: e.number.to_string(),
+            target: pr.base.git_ref,
+            source_branch: pr.head.git_ref,
+            title: pr.title,
+            author: pr.user.map(|u| u.login),
+            commit: pr.head.sha,
+        },
+    ))
 }
 
 #[cfg(test)]

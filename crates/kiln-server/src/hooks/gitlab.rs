@@ -1,6 +1,6 @@
 //! GitLab webhook payloads: `Push Hook`, `Tag Push Hook` and `Merge Request Hook`.
 
-use super::event::{HookAction, HookEvent, PayloadError, is_deletion, split_ref};
+use super::event::{ChangeRequest, HookAction, HookEvent, PayloadError, is_deletion, split_ref};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -114,22 +114,18 @@ fn merge_request(m: MergeRequest) -> HookAction {
     if !matches!(action.as_str(), "open" | "reopen" | "update") {
         return HookAction::Ignore(format!("merge request action `{action}` is not built"));
     }
-    let mut change = BTreeMap::new();
-    change.insert("CHANGE_ID".into(), attrs.iid.to_string());
-    change.insert("CHANGE_TARGET".into(), attrs.target_branch.clone());
-    change.insert("CHANGE_BRANCH".into(), attrs.source_branch);
-    change.insert("CHANGE_TITLE".into(), attrs.title);
-    if let Some(user) = &m.user {
-        change.insert("CHANGE_AUTHOR".into(), user.username.clone());
-    }
-    HookAction::Build(HookEvent {
-        description: format!("GitLab merge request !{}", attrs.iid),
-        repo_urls: m.project.urls(),
-        branch: Some(attrs.target_branch),
-        tag: None,
-        commit: Some(attrs.last_commit.id),
-        change,
-    })
+    HookAction::Build(HookEvent::change_request(
+        format!("GitLab merge request !{}", attrs.iid),
+        m.project.urls(),
+        ChangeRequest {
+            id: attrs.iid.to_string(),
+            target: attrs.target_branch,
+            source_branch: attrs.source_branch,
+            title: attrs.title,
+            author: m.user.map(|u| u.username),
+            commit: attrs.last_commit.id,
+        },
+    ))
 }
 
 #[cfg(test)]
