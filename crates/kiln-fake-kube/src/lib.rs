@@ -28,8 +28,10 @@ mod selector;
 mod store;
 mod time;
 mod validation;
+mod workspace_binary;
 
 pub use api_error::{ApiError, FieldCause};
 pub use config::{FakeKubeConfig, ImageConfig, Isolation, NodeConfig, UnknownImages};
 pub use fake_kube::{FakeKube, FakeKubeError};
 pub use recorder::RequestRecord;
+pub use workspace_binary::workspace_binary;

@@ -21,26 +21,7 @@ const STEPS: usize = 50;
 const POD: &str = "spec:\n  containers:\n  - name: main\n    image: busybox\n  - name: tools\n    image: alpine\n";
 
 fn agent_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
-    let target = profile_dir.parent().unwrap().to_path_buf();
-    for candidate in [
-        profile_dir.join("kiln-agent"),
-        target.join("debug/kiln-agent"),
-    ] {
-        if candidate.exists() {
-            return candidate;
-        }
-    }
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let ok = std::process::Command::new(cargo)
-        .args(["build", "-p", "kiln-agent", "--bin", "kiln-agent"])
-        .env("CARGO_TARGET_DIR", &target)
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok);
-    target.join("debug/kiln-agent")
+    kiln_fake_kube::workspace_binary("kiln-agent", "kiln-agent").unwrap()
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {

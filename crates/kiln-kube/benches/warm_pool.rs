@@ -21,26 +21,7 @@ const WARM_RUNS: usize = 40;
 const COLD_RUNS: usize = 8;
 
 fn agent_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
-    let bin = profile_dir.join("kiln-agent");
-    if !bin.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = std::process::Command::new(cargo)
-            .args([
-                "build",
-                "--release",
-                "-p",
-                "kiln-agent",
-                "--bin",
-                "kiln-agent",
-            ])
-            .env("CARGO_TARGET_DIR", profile_dir.parent().unwrap())
-            .status()
-            .unwrap();
-        assert!(status.success(), "building kiln-agent failed");
-    }
-    bin
+    kiln_fake_kube::workspace_binary("kiln-agent", "kiln-agent").unwrap()
 }
 
 fn built(config: &KubeConfig, label: &str, n: u64) -> BuiltPod {

@@ -12,24 +12,8 @@ use std::sync::{Arc, OnceLock};
 /// The kiln-agent binary of this target directory (built when missing).
 fn agent_binary() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let exe = std::env::current_exe().unwrap();
-        let debug_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
-        let bin = debug_dir.join("kiln-agent");
-        if !bin.exists() {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let target = debug_dir.parent().unwrap();
-            let status = std::process::Command::new(cargo)
-                .args(["build", "-p", "kiln-agent", "--bin", "kiln-agent"])
-                .env("CARGO_TARGET_DIR", target)
-                .status()
-                .unwrap();
-            assert!(status.success(), "building kiln-agent failed");
-        }
-        assert!(bin.exists(), "no kiln-agent at {}", bin.display());
-        bin
-    })
-    .clone()
+    BIN.get_or_init(|| kiln_fake_kube::workspace_binary("kiln-agent", "kiln-agent").unwrap())
+        .clone()
 }
 
 /// `count` free ports in a row for the agents (the fake's pods share the host network),
