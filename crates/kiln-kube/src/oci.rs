@@ -169,35 +169,23 @@ impl Registry {
         repository: &str,
         reference: &str,
     ) -> Result<Descriptor, OciError> {
-        let url = format!("{}/v2/{repository}/manifests/{reference}", self.base);
-        let accept = format!("{OCI_MANIFEST}, {DOCKER_MANIFEST}, {OCI_INDEX}");
-        let a = self
-            .send(
-                Method::GET,
-                &url,
-                &[(header::ACCEPT, accept.as_str())],
-                Bytes::new(),
-            )
-            .await?;
-        expect(&a, StatusCode::OK, Method::GET, &url)?;
-        let media_type = a
-            .headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.split(';').next().unwrap_or(v).trim().to_string())
-            .ok_or_else(|| OciError::Answer {
-                url: url.clone(),
+        let (media_type, body) = self.get_manifest(repository, reference).await?;
+        if media_type.is_empty() {
+            return Err(OciError::Answer {
+                url: format!("{}/v2/{repository}/manifests/{reference}", self.base),
                 message: "no Content-Type".into(),
-            })?;
+            });
+        }
         Ok(Descriptor {
             media_type,
-            digest: sha256_digest(&a.body),
-            size: a.body.len() as u64,
+            digest: sha256_digest(&body),
+            size: body.len() as u64,
             platform: None,
         })
     }
 
-    /// The raw manifest (or index) `reference` of `repository` and its media type.
+    /// The raw manifest (or index) `reference` of `repository` and its media type (without
+    /// parameters; empty when the registry sent none).
     pub async fn get_manifest(
         &self,
         repository: &str,
@@ -218,8 +206,8 @@ impl Registry {
             .headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_string();
+            .map(|v| v.split(';').next().unwrap_or(v).trim().to_string())
+            .unwrap_or_default();
         Ok((media_type, a.body))
     }
 
