@@ -338,42 +338,21 @@ async fn builds_are_paginated_newest_first() {
             .map(|b| b["number"].as_u64().unwrap())
             .collect()
     };
-    let p1 = send(
-        &f,
-        get("/api/v1/jobs/hello/builds?limit=2", Some("read-token")),
-    )
-    .await
-    .json();
-    assert_eq!(
-        (numbers(&p1), p1["next_before"].clone()),
-        (vec![5, 4], json!(4))
-    );
-    let p2 = send(
-        &f,
-        get(
-            "/api/v1/jobs/hello/builds?limit=2&before=4",
-            Some("read-token"),
-        ),
-    )
-    .await
-    .json();
-    assert_eq!(
-        (numbers(&p2), p2["next_before"].clone()),
-        (vec![3, 2], json!(2))
-    );
-    let p3 = send(
-        &f,
-        get(
-            "/api/v1/jobs/hello/builds?limit=2&before=2",
-            Some("read-token"),
-        ),
-    )
-    .await
-    .json();
-    assert_eq!(
-        (numbers(&p3), p3["next_before"].clone()),
-        (vec![1], Value::Null)
-    );
+    // Each page: the query, the build numbers it holds, and the `next_before` it points on to.
+    let pages = [
+        ("limit=2", vec![5, 4], json!(4)),
+        ("limit=2&before=4", vec![3, 2], json!(2)),
+        ("limit=2&before=2", vec![1], Value::Null),
+    ];
+    for (query, expected, next) in pages {
+        let uri = format!("/api/v1/jobs/hello/builds?{query}");
+        let page = send(&f, get(&uri, Some("read-token"))).await.json();
+        assert_eq!(
+            (numbers(&page), page["next_before"].clone()),
+            (expected, next),
+            "{query}"
+        );
+    }
     let a = send(
         &f,
         get("/api/v1/jobs/hello/builds?limit=101", Some("read-token")),
