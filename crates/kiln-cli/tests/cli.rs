@@ -146,20 +146,20 @@ fn temp_workspace() -> tempfile::TempDir {
     tempfile::tempdir().expect("tempdir")
 }
 
+/// `kiln run` of a pipeline of this repository in a fresh workspace, with more arguments.
+fn run_in_temp(pipeline: &str, extra: &[&str]) -> (Output, tempfile::TempDir) {
+    let ws = temp_workspace();
+    let file = root().join(pipeline);
+    let mut args = vec!["run", file.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    (kiln(&args, ws.path()), ws)
+}
+
 #[test]
 fn run_succeeds_with_params_and_ends_with_finished() {
-    let ws = temp_workspace();
-    let file = root().join("tests/pipelines/params.Jenkinsfile");
-    let out = kiln(
-        &[
-            "run",
-            file.to_str().unwrap(),
-            "-p",
-            "WHO=kiln",
-            "-p",
-            "LOUD=true",
-        ],
-        ws.path(),
+    let (out, _ws) = run_in_temp(
+        "tests/pipelines/params.Jenkinsfile",
+        &["-p", "WHO=kiln", "-p", "LOUD=true"],
     );
     let stdout = text(&out.stdout);
     assert!(
@@ -174,9 +174,7 @@ fn run_succeeds_with_params_and_ends_with_finished() {
 
 #[test]
 fn run_skips_when_false_stages() {
-    let ws = temp_workspace();
-    let file = root().join("tests/pipelines/params.Jenkinsfile");
-    let out = kiln(&["run", file.to_str().unwrap()], ws.path());
+    let (out, _ws) = run_in_temp("tests/pipelines/params.Jenkinsfile", &[]);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}");
     assert!(stdout.contains("[Greet] hello world in red\n"), "{stdout}");
@@ -186,9 +184,7 @@ fn run_skips_when_false_stages() {
 
 #[test]
 fn run_failure_skips_later_stages_runs_posts_and_exits_1() {
-    let ws = temp_workspace();
-    let file = root().join("tests/pipelines/failing.Jenkinsfile");
-    let out = kiln(&["run", file.to_str().unwrap()], ws.path());
+    let (out, _ws) = run_in_temp("tests/pipelines/failing.Jenkinsfile", &[]);
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("[Build] compiling\n"), "{stdout}");
@@ -206,18 +202,9 @@ fn run_failure_skips_later_stages_runs_posts_and_exits_1() {
 
 #[test]
 fn run_rejects_bad_parameters_before_running() {
-    let ws = temp_workspace();
-    let file = root().join("tests/pipelines/params.Jenkinsfile");
-    let out = kiln(
-        &[
-            "run",
-            file.to_str().unwrap(),
-            "-p",
-            "COLOR=green",
-            "-p",
-            "NOPE=1",
-        ],
-        ws.path(),
+    let (out, _ws) = run_in_temp(
+        "tests/pipelines/params.Jenkinsfile",
+        &["-p", "COLOR=green", "-p", "NOPE=1"],
     );
     assert_eq!(out.status.code(), Some(2));
     let stderr = text(&out.stderr);
@@ -228,21 +215,14 @@ fn run_rejects_bad_parameters_before_running() {
 
 #[test]
 fn run_refuses_an_invalid_pipeline() {
-    let ws = temp_workspace();
-    let file = root().join("tests/pipelines/invalid.Jenkinsfile");
-    let out = kiln(&["run", file.to_str().unwrap()], ws.path());
+    let (out, _ws) = run_in_temp("tests/pipelines/invalid.Jenkinsfile", &[]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("nothing was run"));
 }
 
 #[test]
 fn run_hello_example_archives_its_artifacts() {
-    let ws = temp_workspace();
-    let file = root().join("examples/hello/Jenkinsfile");
-    let out = kiln(
-        &["run", file.to_str().unwrap(), "-p", "TARGET=production"],
-        ws.path(),
-    );
+    let (out, ws) = run_in_temp("examples/hello/Jenkinsfile", &["-p", "TARGET=production"]);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
     assert!(
