@@ -25,6 +25,22 @@ fn raw(dir: &Path) -> sled::Db {
         .unwrap()
 }
 
+/// One raw edit: tree, key, and the new value (`None` removes the entry).
+type RawEdit<'a> = (&'a str, Vec<u8>, Option<&'a [u8]>);
+
+/// Writes or removes raw entries behind the store's back, then flushes.
+fn poke(dir: &Path, edits: &[RawEdit<'_>]) {
+    let db = raw(dir);
+    for (tree, key, value) in edits {
+        let tree = db.open_tree(tree).unwrap();
+        match value {
+            Some(v) => drop(tree.insert(key.as_slice(), *v).unwrap()),
+            None => drop(tree.remove(key.as_slice()).unwrap()),
+        }
+    }
+    db.flush().unwrap();
+}
+
 /// A store with one job `a` and builds a#1 (queued) and a#2 (running, log "hello").
 fn store_with_builds(dir: &Path) {
     let store = SledStore::open(dir).unwrap();
@@ -40,22 +56,14 @@ fn store_with_builds(dir: &Path) {
 fn corrupt_values_are_reported_not_panics() {
     let dir = tempfile::tempdir().unwrap();
     store_with_builds(dir.path());
-    {
-        let db = raw(dir.path());
-        db.open_tree("builds")
-            .unwrap()
-            .insert(build_key("a", 2), &b"{not json"[..])
-            .unwrap();
-        db.open_tree("jobs")
-            .unwrap()
-            .insert("a", &b"[]"[..])
-            .unwrap();
-        db.open_tree("log_len")
-            .unwrap()
-            .insert(build_key("a", 2), &b"\"x\""[..])
-            .unwrap();
-        db.flush().unwrap();
-    }
+    poke(
+        dir.path(),
+        &[
+            ("builds", build_key("a", 2), Some(b"{not json")),
+            ("jobs", b"a".to_vec(), Some(b"[]")),
+            ("log_len", build_key("a", 2), Some(b"\"x\"")),
+        ],
+    );
     let store = SledStore::open(dir.path()).unwrap();
     let corrupt_key = |r: Result<_, StoreError>| match r {
         Err(StoreError::Corrupt { key, .. }) => key,
@@ -109,14 +117,10 @@ fn corrupt_values_are_reported_not_panics() {
 fn a_corrupt_build_can_be_overwritten() {
     let dir = tempfile::tempdir().unwrap();
     store_with_builds(dir.path());
-    {
-        let db = raw(dir.path());
-        db.open_tree("builds")
-            .unwrap()
-            .insert(build_key("a", 1), &b"garbage"[..])
-            .unwrap();
-        db.flush().unwrap();
-    }
+    poke(
+        dir.path(),
+        &[("builds", build_key("a", 1), Some(b"garbage"))],
+    );
     let store = SledStore::open(dir.path()).unwrap();
     let mut repaired = kiln_store::BuildRecord::queued(id("a", 1), NewBuild::default());
     repaired.status = BuildStatus::Finished;
@@ -244,14 +248,10 @@ fn migrates_a_version_0_store() {
 fn refuses_a_newer_schema_and_leaves_it_alone() {
     let dir = tempfile::tempdir().unwrap();
     store_with_builds(dir.path());
-    {
-        let db = raw(dir.path());
-        db.open_tree("meta")
-            .unwrap()
-            .insert("schema_version", &b"7"[..])
-            .unwrap();
-        db.flush().unwrap();
-    }
+    poke(
+        dir.path(),
+        &[("meta", b"schema_version".to_vec(), Some(b"7"))],
+    );
     let err = SledStore::open(dir.path()).unwrap_err();
     assert!(
         matches!(
@@ -282,14 +282,10 @@ fn refuses_a_newer_schema_and_leaves_it_alone() {
 #[test]
 fn a_corrupt_schema_version_is_reported() {
     let dir = tempfile::tempdir().unwrap();
-    {
-        let db = raw(dir.path());
-        db.open_tree("meta")
-            .unwrap()
-            .insert("schema_version", &b"one"[..])
-            .unwrap();
-        db.flush().unwrap();
-    }
+    poke(
+        dir.path(),
+        &[("meta", b"schema_version".to_vec(), Some(b"one"))],
+    );
     let err = SledStore::open(dir.path()).unwrap_err();
     assert!(
         matches!(&err, StoreError::Corrupt { key, .. } if key == "meta/schema_version"),
@@ -301,28 +297,20 @@ fn a_corrupt_schema_version_is_reported() {
 fn open_finishes_an_interrupted_delete() {
     let dir = tempfile::tempdir().unwrap();
     store_with_builds(dir.path());
-    {
-        // The state right after the delete transaction and before the chunks were removed.
-        let db = raw(dir.path());
-        db.open_tree("builds")
-            .unwrap()
-            .remove(build_key("a", 2))
-            .unwrap();
-        db.open_tree("log_len")
-            .unwrap()
-            .remove(build_key("a", 2))
-            .unwrap();
-        db.open_tree("status")
-            .unwrap()
-            .remove([&b"R"[..], &build_key("a", 2)].concat())
-            .unwrap();
-        let marker = [&b"deleting/"[..], &build_key("a", 2)].concat();
-        db.open_tree("meta")
-            .unwrap()
-            .insert(marker, &b""[..])
-            .unwrap();
-        db.flush().unwrap();
-    }
+    // The state right after the delete transaction and before the chunks were removed.
+    poke(
+        dir.path(),
+        &[
+            ("builds", build_key("a", 2), None),
+            ("log_len", build_key("a", 2), None),
+            ("status", [&b"R"[..], &build_key("a", 2)].concat(), None),
+            (
+                "meta",
+                [&b"deleting/"[..], &build_key("a", 2)].concat(),
+                Some(b""),
+            ),
+        ],
+    );
     drop(SledStore::open(dir.path()).unwrap());
     let db = raw(dir.path());
     assert_eq!(db.open_tree("logs").unwrap().len(), 0);
