@@ -186,6 +186,22 @@ impl FakeKube {
         self.faults.fail_requests(path_contains, count, code);
     }
 
+    /// Makes every API request whose path contains `path_contains` wait `delay` first.
+    pub fn delay_requests(&self, path_contains: &str, delay: std::time::Duration) {
+        self.faults.delay_requests(path_contains, delay);
+    }
+
+    /// Serves every request without delay again.
+    pub fn clear_delays(&self) {
+        self.faults.clear_delays();
+    }
+
+    /// The most API requests (not watches) served at once since the last
+    /// [`FakeKube::clear_requests`].
+    pub fn peak_in_flight(&self) -> usize {
+        self.recorder.peak_in_flight()
+    }
+
     /// Makes pulls of `image` fail (`ErrImagePull`, then `ImagePullBackOff`).
     pub fn fail_image_pull(&self, image: &str) {
         self.faults.fail_image(image);

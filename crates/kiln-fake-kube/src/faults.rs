@@ -2,6 +2,7 @@
 
 use std::collections::HashSet;
 use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
 
 use tokio::sync::watch;
 
@@ -28,6 +29,7 @@ struct FailRule {
 /// Shared fault injection switches.
 pub struct Faults {
     rules: Mutex<Vec<FailRule>>,
+    delays: Mutex<Vec<(String, Duration)>>,
     images: Mutex<HashSet<String>>,
     watch_tx: watch::Sender<(u64, WatchFault)>,
 }
@@ -37,6 +39,7 @@ impl Default for Faults {
         let (watch_tx, _) = watch::channel((0, WatchFault::None));
         Self {
             rules: Mutex::new(Vec::new()),
+            delays: Mutex::new(Vec::new()),
             images: Mutex::new(HashSet::new()),
             watch_tx,
         }
@@ -67,6 +70,26 @@ impl Faults {
         let code = rule.code;
         rules.retain(|r| r.remaining > 0);
         Some(code)
+    }
+
+    /// Makes every request whose path contains `path_contains` wait `delay` before it is
+    /// served (a slow or overloaded API server), until [`Faults::clear_delays`].
+    pub fn delay_requests(&self, path_contains: &str, delay: Duration) {
+        lock(&self.delays).push((path_contains.to_owned(), delay));
+    }
+
+    /// Undoes every [`Faults::delay_requests`].
+    pub fn clear_delays(&self) {
+        lock(&self.delays).clear();
+    }
+
+    /// How long a request for `path` waits before it is served.
+    pub fn delay_for(&self, path: &str) -> Option<Duration> {
+        lock(&self.delays)
+            .iter()
+            .filter(|(part, _)| path.contains(part.as_str()))
+            .map(|(_, delay)| *delay)
+            .max()
     }
 
     /// Makes every pull of `image` fail until [`Faults::allow_image`].

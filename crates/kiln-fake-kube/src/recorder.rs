@@ -1,5 +1,6 @@
 //! The request log: every API request the fake served, for tests to count and inspect.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -37,6 +38,17 @@ fn micros<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
 #[derive(Clone, Default)]
 pub struct Recorder {
     records: Arc<Mutex<Vec<RequestRecord>>>,
+    in_flight: Arc<AtomicUsize>,
+    peak: Arc<AtomicUsize>,
+}
+
+/// Counts one request in flight until dropped.
+struct InFlight(Arc<AtomicUsize>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Recorder {
@@ -48,12 +60,26 @@ impl Recorder {
             .clone()
     }
 
-    /// Forgets the requests so far.
+    /// Forgets the requests so far (and the peak of requests in flight).
     pub fn clear(&self) {
         self.records
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clear();
+        self.peak
+            .store(self.in_flight.load(Ordering::SeqCst), Ordering::SeqCst);
+    }
+
+    /// The most requests (not watches) that were being served at once, counted until each
+    /// response head was ready.
+    pub fn peak_in_flight(&self) -> usize {
+        self.peak.load(Ordering::SeqCst)
+    }
+
+    fn enter(&self) -> InFlight {
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak.fetch_max(now, Ordering::SeqCst);
+        InFlight(self.in_flight.clone())
     }
 
     fn push(&self, record: RequestRecord) {
@@ -73,7 +99,8 @@ pub struct RecordState {
     pub faults: Arc<Faults>,
 }
 
-/// Middleware: injects armed 5xx failures and records every API request (not `/__fake/`).
+/// Middleware: injects armed delays and 5xx failures and records every API request (not
+/// `/__fake/`).
 pub async fn record(State(state): State<RecordState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().to_string();
@@ -86,10 +113,15 @@ pub async fn record(State(state): State<RecordState>, request: Request, next: Ne
         || query
             .split('&')
             .any(|kv| kv == "watch=true" || kv == "watch=1");
+    let counted = (!watch).then(|| state.recorder.enter());
+    if let Some(delay) = state.faults.delay_for(&path) {
+        tokio::time::sleep(delay).await;
+    }
     let response = match state.faults.take_failure(&path) {
         Some(code) => ApiError::injected(code).into_response(),
         None => next.run(request).await,
     };
+    drop(counted);
     let status = response.status().as_u16();
     tracing::debug!(%method, %path, %query, status, "served");
     state.recorder.push(RequestRecord {

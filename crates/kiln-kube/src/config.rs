@@ -134,6 +134,12 @@ impl KubeConfig {
         let config: KubeConfig = kiln_yaml::parse_typed(text).map_err(invalid)?;
         let mut diags = config.unknown_pod_fields(&tree, text);
         diags.extend(config.check(|name| template_name_span(&tree, name)));
+        diags.extend(config.check_api(|field| {
+            let api = tree.get("api");
+            api.and_then(|a| a.get(field))
+                .or(api)
+                .map_or(Span::default(), |n| n.span)
+        }));
         if diags.is_empty() {
             Ok(config)
         } else {
@@ -149,7 +155,8 @@ impl KubeConfig {
                 format!("invalid Kubernetes executor configuration: {e}"),
             )]
         })?;
-        let diags = config.check(|_| Span::default());
+        let mut diags = config.check(|_| Span::default());
+        diags.extend(config.check_api(|_| Span::default()));
         if diags.is_empty() {
             Ok(config)
         } else {
@@ -225,6 +232,24 @@ impl KubeConfig {
             }
         }
         diags
+    }
+
+    /// `api` limits of 0 would stop every request.
+    fn check_api(&self, span: impl Fn(&str) -> Span) -> Vec<Diagnostic> {
+        let api = &self.api;
+        [
+            ("max_in_flight", u64::from(api.max_in_flight)),
+            ("request_timeout_seconds", api.request_timeout_seconds),
+        ]
+        .into_iter()
+        .filter(|(_, value)| *value == 0)
+        .map(|(field, _)| {
+            err(
+                format!("api.{field} must be at least 1, not 0"),
+                span(field),
+            )
+        })
+        .collect()
     }
 
     /// The templates `name` is made of, parents first (each once), or the cycle found.
@@ -384,6 +409,17 @@ mod tests {
         assert_eq!(e[0].1, "max_concurent_pods");
         let e = errors("max_concurrent_pods: many\n");
         assert_eq!(e[0].1, "many", "{e:?}");
+    }
+
+    #[test]
+    fn api_limits_of_zero_are_refused_where_written() {
+        let e = errors("api: {max_in_flight: 0}\n");
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!(e[0].0, "api.max_in_flight must be at least 1, not 0");
+        assert_eq!(e[0].1, "0", "{e:?}");
+        let json = serde_json::json!({"api": {"request_timeout_seconds": 0}});
+        let d = KubeConfig::from_json(&json).unwrap_err();
+        assert!(d[0].message.contains("request_timeout_seconds"), "{d:?}");
     }
 
     #[test]

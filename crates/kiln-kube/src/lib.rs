@@ -12,6 +12,7 @@
 mod agent_client;
 mod agent_link;
 mod agent_pod;
+mod api_client;
 mod cache;
 mod config;
 mod executor;
@@ -36,6 +37,7 @@ mod token;
 pub use agent_client::Followed;
 pub use agent_link::{AgentListener, AgentMode};
 pub use agent_pod::{AGENT_BINARY, AGENT_INIT_CONTAINER, AgentInstall};
+pub use api_client::{RequestTimedOut, connect, limited_client};
 pub use cache::{CachePreset, CacheScope, CacheSource, CacheSpec};
 pub use config::{ApiLimits, Connection, KubeConfig};
 pub use executor::{ExecutorSettings, KubeExecutor, PodRequest, StartTimings};

@@ -65,7 +65,9 @@ impl LocalCluster {
             .await
             .map_err(|e| failed(e.to_string()))?;
         let namespace = config.default_namespace.clone();
-        let client = kube::Client::try_from(config).map_err(|e| failed(e.to_string()))?;
+        let client =
+            crate::api_client::limited_client(config, &crate::config::ApiLimits::default())
+                .map_err(|e| failed(e.to_string()))?;
         Ok(LocalCluster { client, namespace })
     }
 

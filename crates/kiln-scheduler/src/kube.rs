@@ -14,8 +14,8 @@ use crate::error::SchedulerError;
 use kiln_config::Config;
 use kiln_engine::BuildResult;
 use kiln_kube::{
-    AgentInstall, AgentMode, AgentRequest, BuildPod, Connection, ExecutorSettings, KubeConfig,
-    PodIdentity, PodOutcome, PodSource, build_pod, label_value, reap_orphans,
+    AgentInstall, AgentMode, AgentRequest, BuildPod, ExecutorSettings, KubeConfig, PodIdentity,
+    PodOutcome, PodSource, build_pod, label_value, reap_orphans,
 };
 use kiln_model::{AgentKind, Pipeline};
 use kiln_store::{BuildStatus, Store};
@@ -171,7 +171,7 @@ impl KubeBackend {
     async fn pods(&self) -> Result<&PodSource, String> {
         self.source
             .get_or_try_init(|| async {
-                let client = connect(&self.config.connection).await?;
+                let client = kiln_kube::connect(&self.config.connection, &self.config.api).await?;
                 self.reap(client.clone()).await;
                 PodSource::start(client, self.settings.clone(), &self.config).map_err(|diags| {
                     let all: Vec<String> = diags.into_iter().map(|d| d.message).collect();
@@ -209,27 +209,6 @@ impl KubeBackend {
             Err(e) => tracing::warn!(error = %e, "cannot reap orphaned build pods"),
         }
     }
-}
-
-/// A client for the configured connection.
-async fn connect(connection: &Connection) -> Result<kube::Client, String> {
-    let config = match connection {
-        Connection::InCluster => kube::Config::incluster()
-            .map_err(|e| format!("cannot use the in-cluster service account: {e}"))?,
-        Connection::Kubeconfig { path, context } => {
-            let failed = |e: String| format!("cannot read kubeconfig {path}: {e}");
-            let file =
-                kube::config::Kubeconfig::read_from(path).map_err(|e| failed(e.to_string()))?;
-            let options = kube::config::KubeConfigOptions {
-                context: context.clone(),
-                ..Default::default()
-            };
-            kube::Config::from_custom_kubeconfig(file, &options)
-                .await
-                .map_err(|e| failed(e.to_string()))?
-        }
-    };
-    kube::Client::try_from(config).map_err(|e| format!("cannot make a Kubernetes client: {e}"))
 }
 
 /// `kiln-JOB-BUILD-SUFFIX`: DNS-1123, unique across controller restarts.

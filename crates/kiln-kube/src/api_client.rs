@@ -1,0 +1,177 @@
+//! kiln's Kubernetes API client: kube's default stack (kubeconfig or in-cluster service
+//! account) with the configured client-side limits on top (`api.max_in_flight`,
+//! `api.request_timeout_seconds`). A burst of builds then cannot flood the API server: at most
+//! `max_in_flight` requests are sent at once, the rest wait their turn in kiln. Long-running
+//! requests (watches, followed logs, exec, attach, port-forward) take no slot and have no
+//! timeout, since they stay open for as long as the build needs them.
+
+use crate::config::{ApiLimits, Connection};
+use http::{Request, Response};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use tower::{BoxError, Layer, Service};
+
+/// A client for `connection` with `limits` applied; the error says what could not be read.
+pub async fn connect(connection: &Connection, limits: &ApiLimits) -> Result<kube::Client, String> {
+    let config = match connection {
+        Connection::InCluster => kube::Config::incluster()
+            .map_err(|e| format!("cannot use the in-cluster service account: {e}"))?,
+        Connection::Kubeconfig { path, context } => {
+            let failed = |e: String| format!("cannot read kubeconfig {path}: {e}");
+            let file =
+                kube::config::Kubeconfig::read_from(path).map_err(|e| failed(e.to_string()))?;
+            let options = kube::config::KubeConfigOptions {
+                context: context.clone(),
+                ..Default::default()
+            };
+            kube::Config::from_custom_kubeconfig(file, &options)
+                .await
+                .map_err(|e| failed(e.to_string()))?
+        }
+    };
+    limited_client(config, limits).map_err(|e| format!("cannot make a Kubernetes client: {e}"))
+}
+
+/// kube's client for `config`, with `limits` applied to every request that is not
+/// long-running.
+pub fn limited_client(
+    config: kube::Config,
+    limits: &ApiLimits,
+) -> Result<kube::Client, kube::Error> {
+    let layer = ApiLimitLayer {
+        slots: Arc::new(Semaphore::new(limits.max_in_flight.max(1) as usize)),
+        timeout: Duration::from_secs(limits.request_timeout_seconds.max(1)),
+    };
+    Ok(kube::client::ClientBuilder::try_from(config)?
+        .with_layer(&layer)
+        .build())
+}
+
+/// The request could not be sent in time: the message names the request.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{method} {path}: no answer from the Kubernetes API server within {seconds} s (api.request_timeout_seconds)"
+)]
+pub struct RequestTimedOut {
+    method: String,
+    path: String,
+    seconds: u64,
+}
+
+#[derive(Clone)]
+struct ApiLimitLayer {
+    slots: Arc<Semaphore>,
+    timeout: Duration,
+}
+
+impl<S> Layer<S> for ApiLimitLayer {
+    type Service = ApiLimit<S>;
+
+    fn layer(&self, inner: S) -> ApiLimit<S> {
+        ApiLimit {
+            inner,
+            slots: self.slots.clone(),
+            timeout: self.timeout,
+        }
+    }
+}
+
+struct ApiLimit<S> {
+    inner: S,
+    slots: Arc<Semaphore>,
+    timeout: Duration,
+}
+
+type Answer<R> = Pin<Box<dyn Future<Output = Result<R, BoxError>> + Send>>;
+
+impl<S, B, R> Service<Request<B>> for ApiLimit<S>
+where
+    S: Service<Request<B>, Response = Response<R>>,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    R: Send + 'static,
+{
+    type Response = Response<R>;
+    type Error = BoxError;
+    type Future = Answer<Response<R>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let long_running = is_long_running(&request);
+        let method = request.method().to_string();
+        let path = request.uri().path().to_owned();
+        // kube's stack does its work when the future is polled, so a request waiting for a
+        // slot below has not been sent yet.
+        let answer = self.inner.call(request);
+        if long_running {
+            return Box::pin(async move { answer.await.map_err(Into::into) });
+        }
+        let slots = self.slots.clone();
+        let timeout = self.timeout;
+        Box::pin(async move {
+            let _slot = slots.acquire_owned().await.map_err(BoxError::from)?;
+            match tokio::time::timeout(timeout, answer).await {
+                Ok(result) => result.map_err(Into::into),
+                Err(_) => Err(Box::new(RequestTimedOut {
+                    method,
+                    path,
+                    seconds: timeout.as_secs(),
+                }) as BoxError),
+            }
+        })
+    }
+}
+
+/// Watches, followed logs and the streaming subresources stay open as long as they are used.
+fn is_long_running<B>(request: &Request<B>) -> bool {
+    let path = request.uri().path();
+    let streaming_subresource = ["/exec", "/attach", "/portforward", "/proxy"]
+        .iter()
+        .any(|s| path.ends_with(s));
+    let streaming_query = request.uri().query().is_some_and(|query| {
+        query
+            .split('&')
+            .any(|kv| matches!(kv, "watch=true" | "watch=1" | "follow=true" | "follow=1"))
+    });
+    streaming_subresource
+        || streaming_query
+        || path.contains("/watch/")
+        || request.headers().contains_key(http::header::UPGRADE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(uri: &str) -> Request<()> {
+        Request::get(uri).body(()).unwrap()
+    }
+
+    #[test]
+    fn streams_are_told_from_plain_requests() {
+        for uri in [
+            "/api/v1/namespaces/ci/pods?watch=true&resourceVersion=5",
+            "/api/v1/namespaces/ci/pods/p/log?container=main&follow=true",
+            "/api/v1/namespaces/ci/pods/p/exec?command=sh",
+            "/api/v1/namespaces/ci/pods/p/portforward?ports=7777",
+            "/api/v1/watch/namespaces/ci/pods",
+        ] {
+            assert!(is_long_running(&request(uri)), "{uri}");
+        }
+        for uri in [
+            "/api/v1/namespaces/ci/pods",
+            "/api/v1/namespaces/ci/pods/p",
+            "/api/v1/namespaces/ci/pods/p/log?container=main",
+            "/api/v1/namespaces/ci/pods?labelSelector=watch%3Dtrue",
+        ] {
+            assert!(!is_long_running(&request(uri)), "{uri}");
+        }
+    }
+}
