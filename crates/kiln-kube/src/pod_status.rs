@@ -65,7 +65,12 @@ fn pod_name(pod: &Pod) -> &str {
 
 /// Judges a pod that should be starting; `steps` are the containers that must run.
 pub fn start_state(pod: &Pod, steps: &[String]) -> StartState {
-    if let Some(reason) = pod_failure(pod) {
+    // A pod that failed without a reason of its own failed because a container did (e.g. the
+    // agent's init container): that container's status says more, so it is looked at first.
+    let failure = pod_failure(pod);
+    let own_reason = pod.status.as_ref().is_some_and(|s| s.reason.is_some());
+    let phase_failed = pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Failed");
+    if let Some(reason) = failure.clone().filter(|_| own_reason || !phase_failed) {
         return StartState::Failed(reason);
     }
     if let Some(message) = unschedulable(pod) {
@@ -85,6 +90,9 @@ pub fn start_state(pod: &Pod, steps: &[String]) -> StartState {
         if let Some(reason) = terminated_failure(status, init) {
             return StartState::Failed(reason);
         }
+    }
+    if let Some(reason) = failure {
+        return StartState::Failed(reason);
     }
     let running: Vec<&str> = statuses(pod, false)
         .iter()
@@ -322,6 +330,26 @@ mod tests {
             Some("container `maven` was OOMKilled (exit code 137)")
         );
         assert_eq!(h.reason_for("node"), None);
+    }
+
+    #[test]
+    fn a_failed_pod_names_the_container_that_failed_it() {
+        let p = pod(
+            json!({"phase": "Failed", "initContainerStatuses": [{"name": "kiln-agent-init", "image": "x",
+                "imageID": "", "ready": false, "restartCount": 0,
+                "state": {"terminated": {"exitCode": 1, "reason": "Error"}}}]}),
+        );
+        assert_eq!(
+            start_state(&p, &steps()),
+            StartState::Failed(
+                "init container `kiln-agent-init` stopped (Error, exit code 1)".into()
+            )
+        );
+        let bare = pod(json!({"phase": "Failed"}));
+        assert_eq!(
+            start_state(&bare, &steps()),
+            StartState::Failed("the pod failed (no reason given)".into())
+        );
     }
 
     #[test]

@@ -1,0 +1,197 @@
+//! `kiln run --kubeconfig` end to end: the real `kiln` binary runs examples/kubernetes against
+//! the fake cluster (the `kiln-fake-kube` binary, whose kubelet runs each container as a local
+//! process with the pod's volumes mounted), with the real kiln-agent in the pod's containers.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The fake cluster as a child process, stopped like Ctrl-C (which kills its containers).
+struct Cluster {
+    child: Child,
+    dir: tempfile::TempDir,
+    url: String,
+}
+
+impl Cluster {
+    fn start() -> Cluster {
+        let binary = kiln_fake_kube::workspace_binary("kiln-fake-kube", "kiln-fake-kube").unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("kiln-cli-kube-")
+            .tempdir()
+            .unwrap();
+        let kubeconfig = dir.path().join("kubeconfig");
+        let child = Command::new(binary)
+            .args(["--port", "0", "--kubeconfig-out"])
+            .arg(&kubeconfig)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !kubeconfig.exists() {
+            assert!(Instant::now() < deadline, "the fake cluster did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let text = std::fs::read_to_string(&kubeconfig).unwrap();
+        let url = text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("server: "))
+            .unwrap()
+            .trim()
+            .to_owned();
+        Cluster { child, dir, url }
+    }
+
+    fn kubeconfig(&self) -> PathBuf {
+        self.dir.path().join("kubeconfig")
+    }
+
+    /// `METHOD PATH` of every API request the fake served.
+    fn requests(&self) -> Vec<String> {
+        let body = ureq::get(format!("{}/__fake/requests", self.url))
+            .call()
+            .unwrap()
+            .into_body()
+            .read_to_string()
+            .unwrap();
+        let records: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+        records
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} {}",
+                    r["method"].as_str().unwrap(),
+                    r["path"].as_str().unwrap()
+                )
+            })
+            .collect()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+fn kiln_run(cluster: &Cluster, workspace: &Path, install: &str) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .arg("run")
+        .arg("--kubeconfig")
+        .arg(cluster.kubeconfig())
+        .arg("Jenkinsfile")
+        .current_dir(workspace)
+        .env("NO_COLOR", "1")
+        .env("KILN_AGENT_INSTALL", install)
+        .env_remove("KILN_LOG")
+        .output()
+        .unwrap()
+}
+
+fn example_workspace() -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("kiln-cli-kube-ws-")
+        .tempdir()
+        .unwrap();
+    let example =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/kubernetes/Jenkinsfile");
+    std::fs::copy(example, dir.path().join("Jenkinsfile")).unwrap();
+    dir
+}
+
+fn agent_install() -> String {
+    let agent = kiln_fake_kube::workspace_binary("kiln-agent", "kiln-agent").unwrap();
+    format!("{} --install /kiln/bin/kiln-agent", agent.display())
+}
+
+#[test]
+fn the_kubernetes_example_runs_in_a_pod_from_a_laptop() {
+    let cluster = Cluster::start();
+    let workspace = example_workspace();
+    let out = kiln_run(&cluster, workspace.path(), &agent_install());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    // The scan container checks what the build container wrote: one shared workspace.
+    assert!(stdout.contains("[Check] out/app.txt: OK"), "{stdout}");
+    assert!(
+        stdout.contains("[Check] kiln-demo built in container build"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("[Package] Unstashed 2 file(s) from 'app'"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Finished: SUCCESS"), "{stdout}");
+    assert!(stderr.contains("Running in pod kiln-"), "{stderr}");
+    // The archived artifact came back from the pod.
+    let archived = walk(workspace.path())
+        .into_iter()
+        .any(|p| p.ends_with("kiln-demo.tar"));
+    assert!(
+        archived,
+        "no archived kiln-demo.tar under {}",
+        workspace.path().display()
+    );
+    // One pod and its token Secret made, both deleted at the end; no polling of the pod.
+    let requests = cluster.requests();
+    let count = |prefix: &str| requests.iter().filter(|r| r.starts_with(prefix)).count();
+    assert_eq!(
+        count("POST /api/v1/namespaces/default/pods"),
+        1,
+        "{requests:#?}"
+    );
+    assert_eq!(
+        count("POST /api/v1/namespaces/default/secrets"),
+        1,
+        "{requests:#?}"
+    );
+    assert_eq!(
+        count("DELETE /api/v1/namespaces/default/pods/kiln-"),
+        1,
+        "{requests:#?}"
+    );
+    assert_eq!(
+        count("DELETE /api/v1/namespaces/default/secrets/kiln-"),
+        1,
+        "{requests:#?}"
+    );
+    let pod_reads = requests
+        .iter()
+        .filter_map(|r| r.strip_prefix("GET /api/v1/namespaces/default/pods/kiln-"))
+        .filter(|rest| !rest.contains('/'))
+        .count();
+    assert!(pod_reads <= 2, "{requests:#?}");
+}
+
+#[test]
+fn a_pod_whose_agent_cannot_be_installed_fails_with_the_init_containers_exit() {
+    let cluster = Cluster::start();
+    let workspace = example_workspace();
+    let out = kiln_run(&cluster, workspace.path(), "false");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("init container `kiln-agent-init` stopped (Error, exit code 1)"),
+        "{stderr}"
+    );
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(walk(&path));
+        } else {
+            found.push(path);
+        }
+    }
+    found
+}
