@@ -6,7 +6,9 @@ mod exec;
 mod logs;
 mod objects;
 mod portforward;
+mod portforward_spdy;
 mod request;
+mod spdy;
 mod table;
 mod watch;
 

@@ -1,4 +1,5 @@
-//! `pods/{name}/portforward` over WebSocket (`v4.channel.k8s.io`, the protocol kube-rs uses):
+//! `pods/{name}/portforward` over WebSocket (`v4.channel.k8s.io`, the protocol kube-rs uses;
+//! kubectl's SPDY-in-WebSocket is `portforward_spdy.rs`):
 //! port `i` gets data channel `2i` and error channel `2i+1`; the server first sends the port
 //! number (little-endian u16) on both, then relays bytes to and from `127.0.0.1:<port>` (the
 //! fake's pods share the host's network).
@@ -18,6 +19,7 @@ use tokio::sync::mpsc;
 
 use super::AppState;
 use super::objects::pods;
+use super::portforward_spdy;
 use crate::api_error::ApiError;
 
 /// The handler.
@@ -25,9 +27,25 @@ pub async fn portforward(
     State(state): State<AppState>,
     Path((ns, name)): Path<(String, String)>,
     Query(query): Query<HashMap<String, String>>,
+    headers: axum::http::HeaderMap,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     state.store.get(pods()?, &ns, &name)?;
+    let offered = headers
+        .get(axum::http::header::SEC_WEBSOCKET_PROTOCOL)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if offered
+        .split(',')
+        .any(|p| p.trim() == portforward_spdy::PROTOCOL)
+    {
+        // kubectl: the ports come in each stream's headers, not in the query.
+        let ws = ws.map_err(|_| ApiError::bad_request("Upgrade request required"))?;
+        return Ok(ws
+            .protocols([portforward_spdy::PROTOCOL])
+            .on_upgrade(portforward_spdy::session)
+            .into_response());
+    }
     let ports: Vec<u16> = query
         .get("ports")
         .map(|p| p.split(',').filter_map(|x| x.trim().parse().ok()).collect())

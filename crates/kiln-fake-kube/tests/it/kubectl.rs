@@ -148,3 +148,109 @@ async fn kubectl_drives_a_pod_end_to_end() {
     );
     fake.shutdown().await;
 }
+
+/// `kubectl port-forward` (SPDY/3.1 tunnelled in a WebSocket since kubectl 1.31) to a port
+/// that, the fake's pods sharing the host network, this test serves itself.
+#[tokio::test]
+async fn kubectl_port_forward_relays_connections_and_reports_refused_ones() {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+    if !Path::new(KUBECTL).exists() {
+        eprintln!("skipping: {KUBECTL} is not installed");
+        return;
+    }
+    let fake: FakeKube = start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    fake.write_kubeconfig(&kubeconfig).unwrap();
+    kubectl(&kubeconfig, &["apply", "-f", "-"], Some(MANIFEST)).await;
+    let ready = [
+        "wait",
+        "--for=condition=Ready",
+        "pod/agent",
+        "--timeout=20s",
+    ];
+    kubectl(&kubeconfig, &ready, None).await;
+
+    // The "pod's" server: answers each connection with its bytes upper-cased.
+    let server = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let pod_port = server.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = server.accept().await {
+            tokio::spawn(async move {
+                let mut all = Vec::new();
+                conn.read_to_end(&mut all).await.unwrap();
+                conn.write_all(&all.to_ascii_uppercase()).await.unwrap();
+            });
+        }
+    });
+    let refused_port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+
+    for (target, served) in [(pod_port, true), (refused_port, false)] {
+        let local = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut forward = tokio::process::Command::new(KUBECTL)
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .args([
+                "port-forward",
+                "pod/agent",
+                &format!("{local}:{target}"),
+                "--address",
+                "127.0.0.1",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = tokio::io::BufReader::new(forward.stdout.take().unwrap()).lines();
+        let first = tokio::time::timeout(std::time::Duration::from_secs(20), lines.next_line())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            first.as_deref(),
+            Some(format!("Forwarding from 127.0.0.1:{local} -> {target}").as_str())
+        );
+        let attempts = if served { 2 } else { 1 };
+        for attempt in 0..attempts {
+            let sent = format!("kiln {attempt} ").repeat(30_000).into_bytes();
+            let mut conn = tokio::net::TcpStream::connect(("127.0.0.1", local))
+                .await
+                .unwrap();
+            let _ = conn.write_all(&sent).await;
+            let _ = conn.shutdown().await;
+            let mut got = Vec::new();
+            let _ = conn.read_to_end(&mut got).await;
+            if served {
+                assert_eq!(got.len(), sent.len());
+                assert!(got == sent.to_ascii_uppercase(), "attempt {attempt}");
+            } else {
+                assert!(got.is_empty());
+            }
+        }
+        if !served {
+            let out = tokio::time::timeout(
+                std::time::Duration::from_secs(20),
+                forward.wait_with_output(),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                stderr.contains(&format!(
+                    "error forwarding port {refused_port} to pod: failed to connect to localhost:{refused_port}"
+                )),
+                "{stderr}"
+            );
+        }
+    }
+    fake.shutdown().await;
+}
