@@ -1,12 +1,16 @@
 //! `kiln run --kubeconfig PATH FILE`: the build runs in a pod of that cluster. One executor per
 //! build, chosen from the pipeline's top-level agent, which must be `kubernetes { }`; the
-//! local workspace is uploaded into the pod's workspace before the first stage.
-//! `KILN_AGENT_IMAGE` and `KILN_AGENT_INSTALL` (the init container's command) override how
-//! the agent gets into the pod.
+//! local workspace is uploaded into the pod's workspace before the first stage (the agent's
+//! `yamlFile` is read from it). `KILN_AGENT_IMAGE` and `KILN_AGENT_INSTALL` (the init
+//! container's command) override how the agent gets into the pod; `kanikoBuild` runs in
+//! Kaniko pods of the same cluster, with `KILN_KANIKO_IMAGE` and `KILN_KANIKO_SECRET` (a
+//! docker config secret of the namespace, for registry credentials).
 
 use anyhow::{Context as _, bail};
 use kiln_diagnostics::{RenderOptions, SourceFile, render_all};
-use kiln_kube::{KubeExecutor, LocalCluster, LocalRunError, LocalRunOptions, upload_workspace};
+use kiln_kube::{
+    KanikoSettings, KubeExecutor, LocalCluster, LocalRunError, LocalRunOptions, upload_workspace,
+};
 use kiln_model::AgentKind;
 use std::path::Path;
 use std::sync::Arc;
@@ -33,6 +37,8 @@ pub async fn start(
         install_command: std::env::var("KILN_AGENT_INSTALL")
             .ok()
             .map(|c| c.split_whitespace().map(str::to_owned).collect()),
+        workspace: Some(workspace.to_path_buf()),
+        kaniko: kaniko_settings(),
         ..LocalRunOptions::default()
     };
     eprintln!(
@@ -63,4 +69,14 @@ pub async fn start(
     };
     eprintln!("Uploaded {uploaded} workspace files into the pod");
     Ok(Arc::new(executor))
+}
+
+/// Kaniko settings for `kanikoBuild`: the defaults, `KILN_KANIKO_IMAGE` and `KILN_KANIKO_SECRET`.
+fn kaniko_settings() -> KanikoSettings {
+    let mut kaniko = KanikoSettings::default();
+    if let Ok(image) = std::env::var("KILN_KANIKO_IMAGE") {
+        kaniko.image = image;
+    }
+    kaniko.docker_config_secret = std::env::var("KILN_KANIKO_SECRET").ok();
+    kaniko
 }

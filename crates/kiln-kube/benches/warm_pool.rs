@@ -40,7 +40,7 @@ fn built(config: &KubeConfig, label: &str, n: u64) -> BuiltPod {
 /// Trigger to the first output line of the first step.
 async fn trigger_to_first_step(source: &PodSource, built: BuiltPod, n: u64) -> Duration {
     let begun = Instant::now();
-    let pod = source.acquire(built, "bench", n).await.unwrap();
+    let pod = source.acquire(built, "bench", n, |_| {}).await.unwrap();
     let executor = pod.executor();
     let spec = ProcessSpec::new(vec!["sh".into(), "-c".into(), "echo first".into()]);
     let mut handle = executor.spawn(spec).await.unwrap();

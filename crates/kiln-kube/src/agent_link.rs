@@ -89,7 +89,18 @@ impl AgentListener {
     /// Binds `address` (e.g. `0.0.0.0:7000` in the cluster, `127.0.0.1:0` in tests) and
     /// starts accepting.
     pub async fn bind(address: &str) -> std::io::Result<Arc<AgentListener>> {
-        let listener = TcpListener::bind(address).await?;
+        AgentListener::accept_on(TcpListener::bind(address).await?)
+    }
+
+    /// Binds `address` at once (a server checks its address before it starts); must be
+    /// called on a tokio runtime.
+    pub fn bind_now(address: &str) -> std::io::Result<Arc<AgentListener>> {
+        let listener = std::net::TcpListener::bind(address)?;
+        listener.set_nonblocking(true)?;
+        AgentListener::accept_on(TcpListener::from_std(listener)?)
+    }
+
+    fn accept_on(listener: TcpListener) -> std::io::Result<Arc<AgentListener>> {
         let listener_address = listener.local_addr()?;
         let me = Arc::new(AgentListener {
             address: listener_address,

@@ -29,9 +29,13 @@ pub struct KubeConfig {
     pub pod_start_deadline_seconds: u64,
     #[serde(default)]
     pub api: ApiLimits,
-    /// URL agents dial (`http://kiln.kiln.svc:7777`); unset: kiln connects to the agents
-    /// through the API server's port-forward.
+    /// URL agents dial (`tcp://kiln.kiln.svc:7777`): kiln runs in the cluster and its build
+    /// pods' agents connect to it. Unset: kiln reaches the agents through the API server's
+    /// port-forward.
     pub controller_url: Option<String>,
+    /// Where kiln listens for the agents that dial `controller_url` (`HOST:PORT`); default:
+    /// `0.0.0.0` and the URL's port.
+    pub agent_listen: Option<String>,
     /// Image holding `/kiln-agent`, copied into every pod by its init container.
     #[serde(default = "default_agent_image")]
     pub agent_image: String,
@@ -112,6 +116,7 @@ impl Default for KubeConfig {
             pod_start_deadline_seconds: default_start_deadline(),
             api: ApiLimits::default(),
             controller_url: None,
+            agent_listen: None,
             agent_image: default_agent_image(),
             workspace_path: default_workspace_path(),
             kaniko: KanikoSettings::default(),
@@ -133,7 +138,10 @@ impl KubeConfig {
         let tree = kiln_yaml::parse_tree(text).map_err(invalid)?;
         let config: KubeConfig = kiln_yaml::parse_typed(text).map_err(invalid)?;
         let mut diags = config.unknown_pod_fields(&tree, text);
-        diags.extend(config.check(|name| template_name_span(&tree, name)));
+        diags.extend(config.check(
+            |name| template_name_span(&tree, name),
+            |key| tree.get(key).map_or(Span::default(), |n| n.span),
+        ));
         diags.extend(config.check_api(|field| {
             let api = tree.get("api");
             api.and_then(|a| a.get(field))
@@ -155,7 +163,7 @@ impl KubeConfig {
                 format!("invalid Kubernetes executor configuration: {e}"),
             )]
         })?;
-        let mut diags = config.check(|_| Span::default());
+        let mut diags = config.check(|_| Span::default(), |_| Span::default());
         diags.extend(config.check_api(|_| Span::default()));
         if diags.is_empty() {
             Ok(config)
@@ -169,10 +177,26 @@ impl KubeConfig {
         self.templates.iter().find(|t| t.name == name)
     }
 
+    /// The address to listen on for dialling agents: `agent_listen`, else `0.0.0.0` and the
+    /// port of `controller_url`; `None` without `controller_url` (port-forward mode).
+    pub fn agent_listen_address(&self) -> Option<String> {
+        let url = self.controller_url.as_deref()?;
+        if let Some(listen) = &self.agent_listen {
+            return Some(listen.clone());
+        }
+        let address = kiln_agent::connect_address(url).ok()?;
+        let port = address.rsplit_once(':').map(|(_, p)| p)?;
+        Some(format!("0.0.0.0:{port}"))
+    }
+
     /// Whole-config rules: unique template names, known parents, no inheritance cycles,
-    /// pool sizes that fit.
-    fn check(&self, span: impl Fn(&str) -> Span) -> Vec<Diagnostic> {
-        let mut diags = Vec::new();
+    /// pool sizes that fit, a controller URL agents can dial and an address to listen on.
+    fn check(
+        &self,
+        span: impl Fn(&str) -> Span,
+        value_span: impl Fn(&str) -> Span,
+    ) -> Vec<Diagnostic> {
+        let mut diags = self.check_agent_settings(&value_span);
         let names: Vec<&str> = self.templates.iter().map(|t| t.name.as_str()).collect();
         let mut seen = BTreeSet::new();
         for t in &self.templates {
@@ -250,6 +274,45 @@ impl KubeConfig {
             )
         })
         .collect()
+    }
+
+    /// `controller_url` as the agent's `--connect` takes it, `agent_listen` a socket address
+    /// (and only with `controller_url`), `max_concurrent_pods` above zero. `span` finds the
+    /// value of a top-level key.
+    fn check_agent_settings(&self, span: &impl Fn(&str) -> Span) -> Vec<Diagnostic> {
+        let mut diags = Vec::new();
+        if let Some(url) = &self.controller_url
+            && kiln_agent::connect_address(url).is_err()
+        {
+            diags.push(err(
+                format!(
+                    "`controller_url` `{url}` is not an address agents can dial: expected tcp://HOST:PORT, e.g. tcp://kiln.kiln.svc:7777"
+                ),
+                span("controller_url"),
+            ));
+        }
+        if let Some(listen) = &self.agent_listen {
+            if self.controller_url.is_none() {
+                diags.push(err(
+                    "`agent_listen` needs `controller_url` (the address agents dial); without it kiln reaches agents through port-forward".to_string(),
+                    span("agent_listen"),
+                ));
+            } else if listen.parse::<std::net::SocketAddr>().is_err() {
+                diags.push(err(
+                    format!(
+                        "`agent_listen` `{listen}` is not an address to listen on: expected IP:PORT, e.g. 0.0.0.0:7777"
+                    ),
+                    span("agent_listen"),
+                ));
+            }
+        }
+        if self.max_concurrent_pods == 0 {
+            diags.push(err(
+                "`max_concurrent_pods` must be at least 1".to_string(),
+                span("max_concurrent_pods"),
+            ));
+        }
+        diags
     }
 
     /// The templates `name` is made of, parents first (each once), or the cycle found.
@@ -373,7 +436,7 @@ mod tests {
     #[test]
     fn a_full_section_parses() {
         let c = KubeConfig::from_yaml(
-            "connection: {kubeconfig: {path: /etc/kube/config, context: ci}}\nnamespace: builds\nmax_concurrent_pods: 5\npod_start_deadline_seconds: 60\napi: {max_in_flight: 4}\ncontroller_url: ws://kiln:7777\ntemplates:\n- name: base\n  containers: [{name: jnlp, image: 'busybox'}]\n- name: maven\n  inherit_from: base\n  labels: [maven]\n  pool: {min: 1, max: 3}\n",
+            "connection: {kubeconfig: {path: /etc/kube/config, context: ci}}\nnamespace: builds\nmax_concurrent_pods: 5\npod_start_deadline_seconds: 60\napi: {max_in_flight: 4}\ncontroller_url: tcp://kiln:7777\ntemplates:\n- name: base\n  containers: [{name: jnlp, image: 'busybox'}]\n- name: maven\n  inherit_from: base\n  labels: [maven]\n  pool: {min: 1, max: 3}\n",
         )
         .unwrap();
         assert_eq!(c.namespace, "builds");
@@ -448,6 +511,41 @@ mod tests {
         assert_eq!(e[0].0, "pod templates inherit in a cycle: a -> b -> a");
         let e = errors("templates:\n- {name: a, pool: {min: 3, max: 2}}\n- {name: a}\n");
         assert_eq!(e.len(), 2, "{e:?}");
+    }
+
+    #[test]
+    fn agent_settings_are_checked_at_their_values() {
+        let e = errors("controller_url: http://kiln.kiln.svc:7777\n");
+        assert_eq!(
+            e,
+            [(
+                "`controller_url` `http://kiln.kiln.svc:7777` is not an address agents can dial: expected tcp://HOST:PORT, e.g. tcp://kiln.kiln.svc:7777".to_string(),
+                "http://kiln.kiln.svc:7777".to_string()
+            )]
+        );
+        let e = errors("controller_url: tcp://kiln:7000\nagent_listen: everywhere:7000\n");
+        assert_eq!(e[0].1, "everywhere:7000", "{e:?}");
+        assert!(e[0].0.contains("expected IP:PORT"), "{e:?}");
+        let e = errors("agent_listen: 0.0.0.0:7000\n");
+        assert!(e[0].0.contains("needs `controller_url`"), "{e:?}");
+        assert_eq!(e[0].1, "0.0.0.0:7000");
+        let e = errors("max_concurrent_pods: 0\n");
+        assert_eq!(e[0].1, "0", "{e:?}");
+    }
+
+    #[test]
+    fn the_agent_listen_address_defaults_to_the_urls_port() {
+        let c = KubeConfig::from_yaml("controller_url: tcp://kiln.kiln.svc:7000\n").unwrap();
+        assert_eq!(c.agent_listen_address().as_deref(), Some("0.0.0.0:7000"));
+        let c = KubeConfig::from_yaml(
+            "controller_url: tcp://kiln.kiln.svc:7000\nagent_listen: 127.0.0.1:7001\n",
+        )
+        .unwrap();
+        assert_eq!(c.agent_listen_address().as_deref(), Some("127.0.0.1:7001"));
+        assert_eq!(KubeConfig::default().agent_listen_address(), None);
+        let e =
+            KubeConfig::from_json(&serde_json::json!({"controller_url": "kiln:x"})).unwrap_err();
+        assert!(e[0].message.contains("`controller_url` `kiln:x`"), "{e:?}");
     }
 
     #[test]

@@ -85,8 +85,9 @@ pub struct KubeExecutor {
     counter: AtomicU64,
     delete_grace_seconds: u32,
     timings: Option<StartTimings>,
-    /// Runs `kanikoBuild` (unset: image builds are refused with a clear error).
-    images: Option<crate::image_build::ImageBuilder>,
+    /// Runs `kanikoBuild` (unset: image builds are refused with a clear error); set per
+    /// build, since a pooled pod serves several.
+    images: std::sync::Mutex<Option<crate::image_build::ImageBuilder>>,
 }
 
 impl KubeExecutor {
@@ -239,9 +240,17 @@ impl KubeExecutor {
     }
 
     /// Lets the build run `kanikoBuild` steps in Kaniko pods.
-    pub fn with_image_builder(mut self, builder: crate::image_build::ImageBuilder) -> Self {
-        self.images = Some(builder);
+    pub fn with_image_builder(self, builder: crate::image_build::ImageBuilder) -> Self {
+        self.set_image_builder(Some(builder));
         self
+    }
+
+    /// Sets (or with `None` removes) what runs `kanikoBuild` for the build using the pod.
+    pub fn set_image_builder(&self, builder: Option<crate::image_build::ImageBuilder>) {
+        *self
+            .images
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = builder;
     }
 
     /// Why the pod cannot run steps any more (deleted, evicted, a container gone), if so.
@@ -414,7 +423,7 @@ impl Parts {
             counter: AtomicU64::new(0),
             delete_grace_seconds: settings.delete_grace_seconds,
             timings: None,
-            images: None,
+            images: std::sync::Mutex::new(None),
         }
     }
 
@@ -489,7 +498,12 @@ impl Executor for KubeExecutor {
         build: kiln_executor::ImageBuild,
         log: kiln_executor::ImageLog,
     ) -> Result<kiln_executor::ImageBuilt, ExecError> {
-        match &self.images {
+        let builder = self
+            .images
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        match builder {
             Some(builder) => builder.run(self, &self.name, build, log).await,
             None => Err(ExecError::Backend(format!(
                 "kanikoBuild cannot run in pod {}: this executor was started without the \

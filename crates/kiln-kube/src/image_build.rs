@@ -16,6 +16,7 @@ use crate::executor::{ExecutorSettings, KubeExecutor, PodRequest};
 use crate::kaniko::{KanikoBuild, context_tarball, digest_file, kaniko_pod, platform_arch};
 use crate::oci::{Credentials, ImageRef, Platform, Registry, push_index};
 use crate::pod::PodIdentity;
+use crate::pod_slots::PodSlots;
 use base64::Engine as _;
 use k8s_openapi::api::core::v1::Secret;
 use kiln_executor::{
@@ -34,6 +35,9 @@ pub struct ImageBuilder {
     pub config: Arc<KubeConfig>,
     pub job: String,
     pub build: u64,
+    /// The server's pod slots: each Kaniko pod holds one (taken above the limit rather than
+    /// waited for, see [`PodSlots`]); `None` outside the server (`kiln run`).
+    pub slots: Option<Arc<PodSlots>>,
 }
 
 impl ImageBuilder {
@@ -119,6 +123,9 @@ impl ImageBuilder {
             default_container: Some(built.default_container),
         };
         let _ = log.send(format!("starting the Kaniko pod {} for {what}", id.name));
+        // Held until this function returns, i.e. until the pod's delete was sent (or, when
+        // the step is cancelled, until the drop below sent it).
+        let _slot = self.slots.as_ref().map(PodSlots::take_or_force);
         let executor = Arc::new(
             KubeExecutor::start(self.client.clone(), &self.settings, request)
                 .await

@@ -24,6 +24,7 @@ mod merge;
 mod oci;
 mod pod;
 mod pod_lifecycle;
+mod pod_slots;
 mod pod_source;
 mod pod_status;
 mod pod_watch;
@@ -33,6 +34,7 @@ mod requests;
 mod template;
 mod text;
 mod token;
+mod yaml_file;
 
 pub use agent_client::Followed;
 pub use agent_link::{AgentListener, AgentMode};
@@ -56,9 +58,11 @@ pub use pod::{
     AGENT_DIR, AGENT_VOLUME, ANNOTATION_JOB, AgentRequest, BuiltPod, LABEL_BUILD, LABEL_JOB,
     LABEL_TEMPLATE, MergeStrategy, PodIdentity, WORKSPACE_VOLUME, build_pod, label_value,
 };
+pub use pod_slots::{PodSlot, PodSlots, SlotCounts};
 pub use pod_source::{BuildPod, PodSource};
 pub use pod_status::{Health, StartState};
 pub use pool::{LABEL_POOL, POOL_JOB, PodOutcome, PoolCounts, WarmPool};
 pub use reaper::{BuildPodRef, reap_orphans, secret_name};
 pub use template::{PodTemplate, PoolSettings, RequestsPolicy};
 pub use text::{PodText, PodTextOrigin};
+pub use yaml_file::read_yaml_file;

@@ -1,17 +1,23 @@
 //! `kiln run --kubeconfig PATH`: a pipeline's `kubernetes` agent run in a cluster from a
 //! laptop. kiln is outside the cluster, so it reaches the agents through the API server's
-//! port-forward, and the local workspace is uploaded into the pod's workspace first.
+//! port-forward, and the local workspace is uploaded into the pod's workspace first. The
+//! agent's `yamlFile` is read from the local workspace, and `kanikoBuild` runs in Kaniko pods
+//! of the same cluster (Kaniko settings from [`LocalRunOptions`]).
 
 use crate::agent_link::AgentMode;
 use crate::agent_pod::AgentInstall;
 use crate::config::KubeConfig;
 use crate::executor::{ExecutorSettings, KubeExecutor, PodRequest};
 use crate::executor_error::KubeError;
+use crate::image_build::ImageBuilder;
+use crate::kaniko::KanikoSettings;
 use crate::pod::{AgentRequest, PodIdentity, build_pod, label_value};
+use crate::yaml_file::read_yaml_file;
 use kiln_diagnostics::{Diagnostic, Span};
 use kiln_executor::{ExecError, Executor, FileSet};
 use kiln_model::KubernetesAgent;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Why `kiln run --kubeconfig` could not start the build's pod.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +39,13 @@ pub struct LocalRunOptions {
     pub install_command: Option<Vec<String>>,
     /// The first agent's port in the pod (7777).
     pub base_port: u16,
+    /// The first agent's port in Kaniko pods (default: `base_port`; tests of the fake
+    /// cluster, whose pods share the host's network, give another).
+    pub kaniko_base_port: Option<u16>,
+    /// The local workspace, where the agent's `yamlFile` is read from.
+    pub workspace: Option<PathBuf>,
+    /// How `kanikoBuild` runs (image, executor, registry credentials secret, template).
+    pub kaniko: KanikoSettings,
 }
 
 impl Default for LocalRunOptions {
@@ -41,6 +54,9 @@ impl Default for LocalRunOptions {
             agent_image: None,
             install_command: None,
             base_port: 7777,
+            kaniko_base_port: None,
+            workspace: None,
+            kaniko: KanikoSettings::default(),
         }
     }
 }
@@ -72,7 +88,9 @@ impl LocalCluster {
     }
 
     /// Builds the pod for `agent` (string settings are taken as written; expressions that
-    /// are not plain strings are not evaluated here), starts it and connects to its agents.
+    /// are not plain strings are not evaluated here; `yamlFile` is read from
+    /// `options.workspace`), starts it and connects to its agents. The executor runs
+    /// `kanikoBuild` in Kaniko pods of this cluster.
     pub async fn start(
         &self,
         agent: &KubernetesAgent,
@@ -83,12 +101,13 @@ impl LocalCluster {
     ) -> Result<KubeExecutor, LocalRunError> {
         let mut config = KubeConfig {
             namespace: self.namespace.clone(),
+            kaniko: options.kaniko,
             ..KubeConfig::default()
         };
         if let Some(image) = options.agent_image {
             config.agent_image = image;
         }
-        let request = AgentRequest::from_model(agent, span, |e| e.as_plain_str());
+        let request = agent_request(agent, span, options.workspace.as_deref())?;
         let suffix = crate::token::short_id().map_err(KubeError::Token)?;
         let id = PodIdentity {
             name: format!("kiln-{}-{build}-{suffix}", pod_name_part(job)),
@@ -113,8 +132,43 @@ impl LocalCluster {
             namespace: built.namespace,
             default_container: Some(built.default_container),
         };
-        Ok(KubeExecutor::start(self.client.clone(), &settings, request).await?)
+        let executor = KubeExecutor::start(self.client.clone(), &settings, request).await?;
+        let mut kaniko_settings = settings;
+        kaniko_settings.mode = AgentMode::PortForward {
+            base_port: options.kaniko_base_port.unwrap_or(options.base_port),
+        };
+        Ok(executor.with_image_builder(ImageBuilder {
+            client: self.client.clone(),
+            settings: kaniko_settings,
+            config: Arc::new(config),
+            job: job.to_owned(),
+            build,
+            slots: None,
+        }))
     }
+}
+
+/// The agent's settings as written, with its `yamlFile` read from `workspace`.
+fn agent_request(
+    agent: &KubernetesAgent,
+    span: Span,
+    workspace: Option<&Path>,
+) -> Result<AgentRequest, LocalRunError> {
+    let mut request = AgentRequest::from_model(agent, span, |e| e.as_plain_str());
+    if agent.yaml_file.is_some() {
+        let Some(workspace) = workspace else {
+            return Err(LocalRunError::Pod(vec![
+                Diagnostic::error(
+                    "kube-yaml-file",
+                    "`yamlFile` needs a workspace to read it from",
+                )
+                .with_primary(span, "this agent"),
+            ]));
+        };
+        request.yaml_file = read_yaml_file(agent, workspace, |e| e.as_plain_str())
+            .map_err(|d| LocalRunError::Pod(vec![d]))?;
+    }
+    Ok(request)
 }
 
 /// A DNS-1123 piece of a pod name from a job name.

@@ -2,11 +2,19 @@
 //! what a template's warm pool keeps takes a ready pod from it; any other build gets a new pod
 //! from [`KubeExecutor::start`]. When the build ends, [`PodSource::release`] returns a pooled
 //! pod to its pool or deletes the pod.
+//!
+//! `max_concurrent_pods` is enforced here: every pod holds a [`PodSlot`] (see
+//! [`PodSlots`]). A build that finds none free first takes the slot of an idle warm pod of
+//! another template (that pod is deleted), else waits in turn, told once how many pods are
+//! in use; dropping the `acquire` future (a cancelled build) leaves the line. Every pod
+//! handed out can run `kanikoBuild` (an [`ImageBuilder`] for its build is attached).
 
 use crate::config::KubeConfig;
 use crate::executor::{ExecutorSettings, KubeExecutor, PodRequest};
 use crate::executor_error::KubeError;
+use crate::image_build::ImageBuilder;
 use crate::pod::BuiltPod;
+use crate::pod_slots::{PodSlot, PodSlots, SlotCounts};
 use crate::pool::{PodOutcome, WarmPool};
 use kiln_diagnostics::Diagnostic;
 use std::sync::Arc;
@@ -15,13 +23,16 @@ use std::sync::Arc;
 pub struct PodSource {
     client: kube::Client,
     settings: ExecutorSettings,
+    config: Arc<KubeConfig>,
+    slots: Arc<PodSlots>,
     pools: Vec<Arc<WarmPool>>,
 }
 
-/// A build's pod and where it goes when the build ends.
+/// A build's pod, its slot, and where it goes when the build ends.
 pub struct BuildPod {
     executor: Arc<KubeExecutor>,
     pool: Option<Arc<WarmPool>>,
+    slot: PodSlot,
 }
 
 impl BuildPod {
@@ -37,16 +48,25 @@ impl BuildPod {
 }
 
 impl PodSource {
-    /// Starts a warm pool for every template of `config` that has `pool` settings.
+    /// Starts a warm pool for every template of `config` that has `pool` settings; all
+    /// their pods and the builds' share `max_concurrent_pods` slots.
     pub fn start(
         client: kube::Client,
         settings: ExecutorSettings,
         config: &KubeConfig,
     ) -> Result<PodSource, Vec<Diagnostic>> {
+        let slots = PodSlots::new(config.max_concurrent_pods);
         let mut pools = Vec::new();
         let mut diags = Vec::new();
         for template in config.templates.iter().filter(|t| t.pool.is_some()) {
-            match WarmPool::start(client.clone(), settings.clone(), config, &template.name) {
+            let pool = WarmPool::start(
+                client.clone(),
+                settings.clone(),
+                slots.clone(),
+                config,
+                &template.name,
+            );
+            match pool {
                 Ok(pool) => pools.push(pool),
                 Err(mut d) => diags.append(&mut d),
             }
@@ -57,6 +77,8 @@ impl PodSource {
         Ok(PodSource {
             client,
             settings,
+            config: Arc::new(config.clone()),
+            slots,
             pools,
         })
     }
@@ -66,43 +88,86 @@ impl PodSource {
         self.pools.iter().find(|p| p.template() == template)
     }
 
+    /// The pod slots (`max_concurrent_pods`) every pod of this source holds one of.
+    pub fn slots(&self) -> &Arc<PodSlots> {
+        &self.slots
+    }
+
     /// A ready pod for build `build` of `job`: a warm one when a pool serves `built` and has
-    /// one idle, else a new one (created, watched until running, agents connected).
+    /// one idle, else a new one (created, watched until running, agents connected) once a
+    /// pod slot is free. `waiting` is called once, with the counts, when the build must wait
+    /// for a slot.
     pub async fn acquire(
         &self,
         built: BuiltPod,
         job: &str,
         build: u64,
+        waiting: impl FnOnce(SlotCounts),
     ) -> Result<BuildPod, KubeError> {
         if let Some(pool) = self.pools.iter().find(|p| p.serves(&built))
-            && let Some(executor) = pool.take(job, build)
+            && let Some((executor, slot)) = pool.take(job, build)
         {
+            self.attach_image_builder(&executor, job, build);
             return Ok(BuildPod {
                 executor,
                 pool: Some(pool.clone()),
+                slot,
             });
         }
+        let slot = match self.free_slot() {
+            Some(slot) => slot,
+            None => {
+                waiting(self.slots.counts());
+                self.slots.take().await
+            }
+        };
         let request = PodRequest {
             pod: built.pod,
             namespace: built.namespace,
             default_container: Some(built.default_container),
         };
         let executor = KubeExecutor::start(self.client.clone(), &self.settings, request).await?;
+        let executor = Arc::new(executor);
+        self.attach_image_builder(&executor, job, build);
         Ok(BuildPod {
-            executor: Arc::new(executor),
+            executor,
             pool: None,
+            slot,
         })
     }
 
+    /// A free slot, or the slot of an idle warm pod (which is deleted for it).
+    fn free_slot(&self) -> Option<PodSlot> {
+        self.slots
+            .try_take()
+            .or_else(|| self.pools.iter().find_map(|p| p.surrender()))
+    }
+
+    fn attach_image_builder(&self, executor: &KubeExecutor, job: &str, build: u64) {
+        executor.set_image_builder(Some(ImageBuilder {
+            client: self.client.clone(),
+            settings: self.settings.clone(),
+            config: self.config.clone(),
+            job: job.to_owned(),
+            build,
+            slots: Some(self.slots.clone()),
+        }));
+    }
+
     /// Ends a build's use of its pod: a pooled pod goes back to its pool (which keeps it only
-    /// when `outcome` is clean), any other pod is deleted.
+    /// when `outcome` is clean), any other pod is deleted; its slot is free afterwards.
     pub async fn release(&self, pod: BuildPod, outcome: PodOutcome) -> Result<(), KubeError> {
+        pod.executor.set_image_builder(None);
         match pod.pool {
             Some(pool) => {
-                pool.give_back(pod.executor, outcome).await;
+                pool.give_back(pod.executor, pod.slot, outcome).await;
                 Ok(())
             }
-            None => pod.executor.cleanup().await,
+            None => {
+                let deleted = pod.executor.cleanup().await;
+                drop(pod.slot);
+                deleted
+            }
         }
     }
 

@@ -8,6 +8,10 @@
 //! outside the workspace, so its pod is deleted. A returned pod's workspace is wiped through
 //! its agent before it is offered again (off the next build's critical path; a new pod's
 //! workspace is empty). `max` bounds the pool's pods, idle and lent.
+//!
+//! Every pool pod holds a [`PodSlot`] of `max_concurrent_pods` while it exists (idle pods
+//! too). A pool only takes free slots, never waits for one: it refills when pods end, and
+//! an idle pod gives its slot to a build that would otherwise wait ([`WarmPool::surrender`]).
 
 use crate::config::KubeConfig;
 use crate::executor::{ExecutorSettings, KubeExecutor, PodRequest};
@@ -15,6 +19,7 @@ use crate::pod::{
     ANNOTATION_JOB, AgentRequest, BuiltPod, LABEL_BUILD, LABEL_JOB, PodIdentity, build_pod,
     label_value,
 };
+use crate::pod_slots::{PodSlot, PodSlots};
 use crate::template::PoolSettings;
 use k8s_openapi::api::core::v1::Pod;
 use kiln_diagnostics::{Diagnostic, Span, Spanned};
@@ -57,6 +62,7 @@ pub enum PodOutcome {
 
 struct Idle {
     executor: Arc<KubeExecutor>,
+    slot: PodSlot,
     since: Instant,
 }
 
@@ -67,6 +73,8 @@ struct State {
     lent: u32,
     closed: bool,
     retry_at: Option<Instant>,
+    /// The pool wanted pods but found no free slot: it tends again when slots free.
+    short_of_slots: bool,
 }
 
 impl State {
@@ -85,6 +93,7 @@ pub struct WarmPool {
     settings: PoolSettings,
     client: kube::Client,
     executor_settings: ExecutorSettings,
+    slots: Arc<PodSlots>,
     /// The template's pod as `build_pod` makes it (each pool pod gets its own name).
     built: BuiltPod,
     state: Mutex<State>,
@@ -98,6 +107,7 @@ impl WarmPool {
     pub fn start(
         client: kube::Client,
         executor_settings: ExecutorSettings,
+        slots: Arc<PodSlots>,
         config: &KubeConfig,
         template: &str,
     ) -> Result<Arc<WarmPool>, Vec<Diagnostic>> {
@@ -120,6 +130,7 @@ impl WarmPool {
             settings,
             client,
             executor_settings,
+            slots,
             built,
             state: Mutex::new(State::default()),
             counts: watch::channel(PoolCounts::default()).0,
@@ -165,9 +176,9 @@ impl WarmPool {
             && built.pod.spec == self.built.pod.spec
     }
 
-    /// A ready pod for build `build` of `job`, if one is idle. Its labels are changed to the
-    /// build's in the background (not on the build's critical path).
-    pub fn take(self: &Arc<Self>, job: &str, build: u64) -> Option<Arc<KubeExecutor>> {
+    /// A ready pod for build `build` of `job` and its slot, if one is idle. Its labels are
+    /// changed to the build's in the background (not on the build's critical path).
+    pub fn take(self: &Arc<Self>, job: &str, build: u64) -> Option<(Arc<KubeExecutor>, PodSlot)> {
         let mut unhealthy = Vec::new();
         let taken = {
             let mut state = self.state();
@@ -175,10 +186,10 @@ impl WarmPool {
             while let Some(idle) = state.idle.pop() {
                 match idle.executor.health_problem() {
                     None => {
-                        found = Some(idle.executor);
+                        found = Some((idle.executor, idle.slot));
                         break;
                     }
-                    Some(reason) => unhealthy.push((idle.executor, reason)),
+                    Some(reason) => unhealthy.push((idle.executor, idle.slot, reason)),
                 }
             }
             if found.is_some() {
@@ -187,39 +198,65 @@ impl WarmPool {
             self.publish(&state);
             found
         };
-        for (executor, reason) in unhealthy {
+        for (executor, slot, reason) in unhealthy {
             warn!(pod = executor.pod_name(), %reason, "dropping an unhealthy warm pod");
-            tokio::spawn(async move { executor.cleanup().await.ok() });
+            delete_later(executor, slot);
         }
         self.wake.notify_one();
-        let executor = taken?;
+        let (executor, slot) = taken?;
         debug!(
             pod = executor.pod_name(),
             job, build, "build takes a warm pod"
         );
         self.relabel_later(executor.pod_name(), job, &build.to_string(), None);
-        Some(executor)
+        Some((executor, slot))
+    }
+
+    /// Deletes the oldest idle pod and hands its slot over, for a build of another template
+    /// that would wait for a slot otherwise (a real build goes before a warm pod).
+    pub fn surrender(&self) -> Option<PodSlot> {
+        let idle = {
+            let mut state = self.state();
+            state.idle.sort_by_key(|i| i.since);
+            let idle = (!state.idle.is_empty()).then(|| state.idle.remove(0))?;
+            self.publish(&state);
+            idle
+        };
+        info!(pod = idle.executor.pod_name(), template = %self.template, "a waiting build takes an idle warm pod's slot");
+        let executor = idle.executor;
+        tokio::spawn(async move { executor.cleanup().await.ok() });
+        self.wake.notify_one();
+        Some(idle.slot)
     }
 
     /// Takes a pod back after its build: kept (workspace wiped) when the build was clean,
     /// the pod is healthy and the pool has room; deleted otherwise.
-    pub async fn give_back(self: &Arc<Self>, executor: Arc<KubeExecutor>, outcome: PodOutcome) {
+    pub async fn give_back(
+        self: &Arc<Self>,
+        executor: Arc<KubeExecutor>,
+        slot: PodSlot,
+        outcome: PodOutcome,
+    ) {
         let keep = outcome == PodOutcome::Clean
             && executor.health_problem().is_none()
             && wipe(&executor).await;
-        let kept = {
+        let (kept, slot) = {
             let mut state = self.state();
             state.lent = state.lent.saturating_sub(1);
             let alive = state.idle.len() + state.starting as usize + state.lent as usize;
             let kept = keep && !state.closed && alive < self.settings.max as usize;
-            if kept {
+            let slot = if kept {
                 state.idle.push(Idle {
                     executor: executor.clone(),
+                    slot,
                     since: Instant::now(),
                 });
-            }
+                None
+            } else {
+                Some(slot)
+            };
             self.publish(&state);
-            kept
+            (kept, slot)
         };
         if kept {
             self.relabel_later(executor.pod_name(), POOL_JOB, "0", Some(&self.template));
@@ -233,6 +270,7 @@ impl WarmPool {
                 warn!(pod = executor.pod_name(), %error, "cannot delete a used pool pod");
             }
         }
+        drop(slot);
         self.wake.notify_one();
     }
 
@@ -250,6 +288,7 @@ impl WarmPool {
         };
         for pod in idle {
             pod.executor.cleanup().await.ok();
+            drop(pod.slot);
         }
     }
 
@@ -280,8 +319,8 @@ impl WarmPool {
         });
     }
 
-    /// Starts pod creations up to `min` ready pods (within `max`); returns when the next idle
-    /// pod expires, if any.
+    /// Starts pod creations up to `min` ready pods (within `max` and the free pod slots);
+    /// returns when the next idle pod expires, if any.
     fn tend(self: &Arc<Self>) -> Option<Instant> {
         let now = Instant::now();
         let ttl = Duration::from_secs(self.settings.idle_ttl_seconds);
@@ -296,12 +335,13 @@ impl WarmPool {
             while state.idle.len() > self.settings.min as usize
                 && state.idle.first().is_some_and(|i| i.since + ttl <= now)
             {
-                expired.push(state.idle.remove(0).executor);
+                let idle = state.idle.remove(0);
+                expired.push((idle.executor, idle.slot));
             }
             let ready = state.idle.len() as u32 + state.starting;
             let alive = ready + state.lent;
             let retry_ok = state.retry_at.is_none_or(|t| t <= now);
-            let create = if retry_ok {
+            let wanted = if retry_ok {
                 self.settings
                     .min
                     .saturating_sub(ready)
@@ -309,7 +349,9 @@ impl WarmPool {
             } else {
                 0
             };
-            state.starting += create;
+            let create: Vec<PodSlot> = (0..wanted).map_while(|_| self.slots.try_take()).collect();
+            state.short_of_slots = create.len() < wanted as usize;
+            state.starting += u32::try_from(create.len()).unwrap_or(u32::MAX);
             let mut next = (state.idle.len() > self.settings.min as usize)
                 .then(|| state.idle.first().map(|i| i.since + ttl))
                 .flatten();
@@ -319,38 +361,63 @@ impl WarmPool {
             self.publish(&state);
             (expired, create, next)
         };
-        for executor in expired {
+        for (executor, slot) in expired {
             info!(pod = executor.pod_name(), template = %self.template, "idle pool pod expired");
-            tokio::spawn(async move { executor.cleanup().await.ok() });
+            delete_later(executor, slot);
         }
-        for _ in 0..create {
-            tokio::spawn(create_pod(self.clone()));
+        for slot in create {
+            tokio::spawn(create_pod(self.clone(), slot));
         }
         next
     }
+
+    fn short_of_slots(&self) -> bool {
+        self.state().short_of_slots
+    }
 }
 
-/// The pool's manager: tends the pool whenever something changed or an idle pod expires.
+/// The pool's manager: tends the pool whenever something changed, an idle pod expires, or
+/// (when it is short of pod slots) the slots in use change.
 async fn manage(pool: Weak<WarmPool>) {
+    let Some(mut slots) = pool.upgrade().map(|p| p.slots.subscribe()) else {
+        return;
+    };
     loop {
-        let (next, wake) = {
+        // Changes from here on wake the manager, so none is missed while it tends.
+        slots.mark_unchanged();
+        let (next, wake, short) = {
             let Some(pool) = pool.upgrade() else { return };
-            (pool.tend(), pool.wake.clone())
+            (pool.tend(), pool.wake.clone(), pool.short_of_slots())
         };
         let notified = wake.notified();
-        match next {
-            Some(at) => {
-                tokio::select! {
-                    () = notified => {}
-                    () = tokio::time::sleep_until(at) => {}
-                }
+        let slots_changed = async {
+            if !short || slots.changed().await.is_err() {
+                std::future::pending::<()>().await;
             }
-            None => notified.await,
+        };
+        let expiry = async {
+            match next {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = notified => {}
+            () = expiry => {}
+            () = slots_changed => {}
         }
     }
 }
 
-async fn create_pod(pool: Arc<WarmPool>) {
+/// Deletes a pod in the background; its slot is free once the delete was sent.
+fn delete_later(executor: Arc<KubeExecutor>, slot: PodSlot) {
+    tokio::spawn(async move {
+        executor.cleanup().await.ok();
+        drop(slot);
+    });
+}
+
+async fn create_pod(pool: Arc<WarmPool>, slot: PodSlot) {
     let suffix = crate::token::short_id().unwrap_or_else(|_| "0".to_owned());
     let mut pod = pool.built.pod.clone();
     pod.metadata.name = Some(format!("kiln-pool-{}-{suffix}", name_part(&pool.template)));
@@ -372,22 +439,25 @@ async fn create_pod(pool: Arc<WarmPool>) {
                 debug!(pod = executor.pod_name(), "warm pod ready");
                 state.idle.push(Idle {
                     executor: Arc::new(executor),
+                    slot,
                     since: Instant::now(),
                 });
                 None
             }
-            Ok(executor) => Some(executor),
+            Ok(executor) => Some((executor, slot)),
             Err(error) => {
                 warn!(template = %pool.template, %error, "cannot create a warm pod");
                 state.retry_at = Some(Instant::now() + RETRY_AFTER);
+                drop(slot);
                 None
             }
         };
         pool.publish(&state);
         leftover
     };
-    if let Some(executor) = leftover {
+    if let Some((executor, slot)) = leftover {
         executor.cleanup().await.ok();
+        drop(slot);
     }
     pool.wake.notify_one();
 }

@@ -75,13 +75,20 @@ impl PodText {
         }
     }
 
-    /// "line 3, column 7 of the pod YAML" or "... of pod.yaml".
+    /// "at line 3, column 7 of the pod YAML", or for a file "at ci/pod.yaml:3:7" (or "in
+    /// ci/pod.yaml" when the problem has no place).
     fn place(&self, at: Option<Span>) -> Option<String> {
-        let pos = line_and_column(&self.text, at?);
-        Some(match &self.origin {
-            PodTextOrigin::File { name, .. } => format!("at {pos} of {name}"),
-            _ => format!("at {pos} of the pod YAML"),
-        })
+        match (&self.origin, at) {
+            (PodTextOrigin::File { name, .. }, Some(at)) => {
+                let lc = SourceFile::new("", self.text.as_str()).line_col(at.start);
+                Some(format!("at {name}:{}:{}", lc.line, lc.col))
+            }
+            (PodTextOrigin::File { name, .. }, None) => Some(format!("in {name}")),
+            (_, at) => Some(format!(
+                "at {} of the pod YAML",
+                line_and_column(&self.text, at?)
+            )),
+        }
     }
 
     fn diagnostic(&self, message: String, label: &str, at: Option<Span>) -> Diagnostic {

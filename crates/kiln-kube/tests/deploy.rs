@@ -140,7 +140,6 @@ fn the_role_grants_the_least_verbs() {
         [
             expect("pods", &["create", "get", "list", "watch", "delete"]),
             expect("pods/log", &["get"]),
-            expect("pods/portforward", &["create"]),
             expect("secrets", &["create", "get", "delete"]),
             expect("events", &["list", "watch"]),
         ]
@@ -204,10 +203,23 @@ fn the_example_configuration_is_valid_and_has_the_four_templates() {
     for wanted in ["maven", "node", "go", "kaniko"] {
         assert!(names.contains(&wanted), "{names:?}");
     }
+    // Agents dial kiln on the Service's `agents` port, which the StatefulSet's container
+    // exposes and kiln listens on.
     assert_eq!(
         kube.controller_url.as_deref(),
-        Some("http://kiln.kiln.svc:7777")
+        Some("tcp://kiln.kiln.svc:7777")
     );
+    assert_eq!(kube.agent_listen_address().as_deref(), Some("0.0.0.0:7777"));
+    let service: Service = typed("service.yaml", &documents("service.yaml")[0]);
+    let agents = service
+        .spec
+        .unwrap()
+        .ports
+        .unwrap()
+        .into_iter()
+        .find(|p| p.name.as_deref() == Some("agents"))
+        .expect("an agents port on the Service");
+    assert_eq!(agents.port, 7777);
     assert_eq!(
         kube.kaniko.docker_config_secret.as_deref(),
         Some("kiln-registry")

@@ -4,23 +4,28 @@
 //! (kubeconfig or in-cluster service account), orphaned build pods are reaped (alive: a build
 //! the store has Running) and the template pools start. A build whose top-level agent is
 //! `kubernetes { }`, or a `label` one of the templates carries, takes a pod from the
-//! [`PodSource`]; the build's prepared workspace is uploaded into it, and the pod is released
-//! (clean after SUCCESS, else dirty) when the build ends.
+//! [`PodSource`] (its `yamlFile` read from the build's prepared workspace first, waiting for a
+//! pod slot when `max_concurrent_pods` are in use); the build's prepared workspace is
+//! uploaded into it, and the pod is released (clean after SUCCESS, else dirty) when the
+//! build ends.
 //!
-//! kiln reaches the agents through the API server's port-forward; `controller_url` (agents
-//! dialling the controller) is not used by the server yet, which says so at start.
+//! With `controller_url` (kiln runs in the cluster) the agents dial kiln: the server binds an
+//! [`AgentListener`] on `agent_listen` at start (a busy or bad address refuses the start).
+//! Without it kiln reaches the agents through the API server's port-forward.
 
 use crate::error::SchedulerError;
 use kiln_config::Config;
+use kiln_diagnostics::{Diagnostic, RenderOptions, SourceFile, render_all};
 use kiln_engine::BuildResult;
 use kiln_kube::{
-    AgentInstall, AgentMode, AgentRequest, BuildPod, ExecutorSettings, KubeConfig, PodIdentity,
-    PodOutcome, PodSource, build_pod, label_value, reap_orphans,
+    AgentInstall, AgentListener, AgentMode, AgentRequest, BuildPod, ExecutorSettings, KubeConfig,
+    PodIdentity, PodOutcome, PodSource, build_pod, label_value, read_yaml_file, reap_orphans,
 };
 use kiln_model::{AgentKind, Pipeline};
 use kiln_store::{BuildStatus, Store};
+use std::path::Path;
 use std::sync::Arc;
-use tokio::sync::OnceCell;
+use tokio::sync::{OnceCell, mpsc};
 
 /// How build pods get the kiln agent and where it listens; the defaults suit a real cluster
 /// (tests of a fake cluster whose containers are local processes override both).
@@ -28,7 +33,7 @@ use tokio::sync::OnceCell;
 pub struct KubeAgent {
     /// The init container's command (default: `/kiln-agent --install /kiln/bin/kiln-agent`).
     pub install_command: Option<Vec<String>>,
-    /// The first agent's port in the pod.
+    /// The first agent's port in the pod (port-forward mode).
     pub base_port: u16,
 }
 
@@ -68,19 +73,12 @@ impl KubeBackend {
                     .join("; "),
             )
         })?;
-        if kube.controller_url.is_some() {
-            tracing::warn!(
-                "executors.kubernetes.controller_url is not used by the server yet: kiln reaches the build pods' agents through the API server's port-forward"
-            );
-        }
         let mut install = AgentInstall::new(kube.agent_image.clone());
         install.workspace.clone_from(&kube.workspace_path);
         if let Some(command) = agent.install_command {
             install.command = command;
         }
-        let mode = AgentMode::PortForward {
-            base_port: agent.base_port,
-        };
+        let mode = agent_mode(&kube, agent.base_port)?;
         let settings = ExecutorSettings {
             start_deadline: std::time::Duration::from_secs(kube.pod_start_deadline_seconds),
             ..ExecutorSettings::new(install, mode)
@@ -103,14 +101,26 @@ impl KubeBackend {
         });
     }
 
-    /// What the pod of a pipeline whose top-level agent runs on Kubernetes is made from;
-    /// `None` for a pipeline that runs on the local executor.
-    pub(crate) fn request_for(&self, pipeline: &Pipeline) -> Option<AgentRequest> {
+    /// What the pod of a pipeline whose top-level agent runs on Kubernetes is made from, its
+    /// `yamlFile` read from `workspace`; `None` for a pipeline that runs on the local
+    /// executor.
+    pub(crate) fn request_for(
+        &self,
+        pipeline: &Pipeline,
+        workspace: &Path,
+    ) -> Option<Result<AgentRequest, Vec<Diagnostic>>> {
         let agent = &pipeline.agent;
         match &agent.kind {
-            AgentKind::Kubernetes(k) => Some(AgentRequest::from_model(k, agent.span, |e| {
-                e.as_plain_str()
-            })),
+            AgentKind::Kubernetes(k) => {
+                let mut request = AgentRequest::from_model(k, agent.span, |e| e.as_plain_str());
+                Some(match read_yaml_file(k, workspace, |e| e.as_plain_str()) {
+                    Ok(text) => {
+                        request.yaml_file = text;
+                        Ok(request)
+                    }
+                    Err(d) => Err(vec![d]),
+                })
+            }
             AgentKind::Label(label) => {
                 let label = label.as_plain_str()?;
                 let known = self
@@ -118,39 +128,57 @@ impl KubeBackend {
                     .templates
                     .iter()
                     .any(|t| t.labels.contains(&label));
-                known.then(|| AgentRequest {
-                    label: Some(kiln_diagnostics::Spanned::new(label, agent.span)),
-                    span: agent.span,
-                    ..AgentRequest::default()
+                known.then(|| {
+                    Ok(AgentRequest {
+                        label: Some(kiln_diagnostics::Spanned::new(label, agent.span)),
+                        span: agent.span,
+                        ..AgentRequest::default()
+                    })
                 })
             }
             _ => None,
         }
     }
 
-    /// A running pod for build `build` of `job`; errors are log lines saying why not.
+    /// The pod of build `build` of `job` when its pipeline's top-level agent runs on
+    /// Kubernetes (`None` otherwise): built from the request (`yamlFile` read from the
+    /// prepared `workspace`), then started or taken from a pool. While it waits for a pod
+    /// slot, a line saying so goes to `waiting`. Errors are log lines saying why not, with
+    /// diagnostics rendered against `source` (the Jenkinsfile).
     pub(crate) async fn acquire(
         &self,
-        request: &AgentRequest,
-        job: &str,
-        build: u64,
-    ) -> Result<BuildPod, Vec<String>> {
+        pipeline: &Pipeline,
+        source: Option<&SourceFile>,
+        workspace: &Path,
+        (job, build): (&str, u64),
+        waiting: mpsc::UnboundedSender<String>,
+    ) -> Option<Result<BuildPod, Vec<String>>> {
+        let invalid = |diags: Vec<Diagnostic>| invalid_pod(&diags, source);
+        let request = match self.request_for(pipeline, workspace)? {
+            Ok(request) => request,
+            Err(diags) => return Some(Err(invalid(diags))),
+        };
         let id = PodIdentity {
             name: pod_name(job, build),
             job: job.to_owned(),
             build,
         };
-        let built = build_pod(&self.config, request, &id).map_err(|diags| {
-            diags
-                .into_iter()
-                .map(|d| format!("ERROR: the build's pod is invalid: {}", d.message))
-                .collect::<Vec<_>>()
-        })?;
-        let source = self.pods().await.map_err(|e| vec![format!("ERROR: {e}")])?;
-        source
-            .acquire(built, job, build)
-            .await
-            .map_err(|e| vec![format!("ERROR: the build's pod did not start: {e}")])
+        let built = match build_pod(&self.config, &request, &id) {
+            Ok(built) => built,
+            Err(diags) => return Some(Err(invalid(diags))),
+        };
+        let pods = match self.pods().await {
+            Ok(pods) => pods,
+            Err(e) => return Some(Err(vec![format!("ERROR: {e}")])),
+        };
+        let wait = |counts| {
+            let _ = waiting.send(format!("Waiting for a pod: {counts}"));
+        };
+        Some(
+            pods.acquire(built, job, build, wait)
+                .await
+                .map_err(|e| vec![format!("ERROR: the build's pod did not start: {e}")]),
+        )
     }
 
     /// Ends the build's use of its pod: a pooled pod goes back when the build succeeded.
@@ -209,6 +237,40 @@ impl KubeBackend {
             Err(e) => tracing::warn!(error = %e, "cannot reap orphaned build pods"),
         }
     }
+}
+
+/// Agents dial `controller_url` when it is set (kiln in the cluster; the listener is bound
+/// now, so a busy address refuses the start), else kiln reaches them by port-forward.
+fn agent_mode(kube: &KubeConfig, base_port: u16) -> Result<AgentMode, SchedulerError> {
+    let (Some(url), Some(listen)) = (&kube.controller_url, kube.agent_listen_address()) else {
+        tracing::info!("build pods' agents are reached through the API server's port-forward");
+        return Ok(AgentMode::PortForward { base_port });
+    };
+    let listener = AgentListener::bind_now(&listen).map_err(|e| {
+        SchedulerError::Kubernetes(format!(
+            "cannot listen for build agents on {listen} (agent_listen): {e}"
+        ))
+    })?;
+    tracing::info!(controller_url = %url, listen = %listener.local_addr(), "build pods' agents dial kiln");
+    Ok(AgentMode::Dial {
+        agent_url: url.clone(),
+        listener,
+    })
+}
+
+/// Log lines for a pod the pipeline's settings make invalid: the diagnostics rendered
+/// against the Jenkinsfile (their notes name places inside a `yamlFile`).
+fn invalid_pod(diags: &[Diagnostic], source: Option<&SourceFile>) -> Vec<String> {
+    let mut lines = vec!["ERROR: the build's pod is invalid".to_owned()];
+    match source {
+        Some(file) => lines.extend(
+            render_all(diags, file, RenderOptions { color: false })
+                .lines()
+                .map(str::to_owned),
+        ),
+        None => lines.extend(diags.iter().map(|d| format!("error: {}", d.message))),
+    }
+    lines
 }
 
 /// `kiln-JOB-BUILD-SUFFIX`: DNS-1123, unique across controller restarts.

@@ -42,6 +42,9 @@ pub(crate) struct Recorder {
     dirty: bool,
     /// The engine wrote the log's last line (`Finished: RESULT`).
     ended: bool,
+    /// The cause line, when [`Recorder::line_before_engine`] wrote it: the engine's first
+    /// line, the same, is skipped.
+    written_cause: Option<String>,
     log: watch::Sender<LogState>,
     /// The scheduler's count of builds waiting for input.
     waiting: Arc<AtomicUsize>,
@@ -64,6 +67,7 @@ impl Recorder {
             deferred: Vec::new(),
             dirty: false,
             ended: false,
+            written_cause: None,
             log,
             waiting,
         }
@@ -99,6 +103,17 @@ impl Recorder {
         } else {
             self.line(line);
         }
+    }
+
+    /// A line the build shows before the engine starts (e.g. waiting for a pod), stored at
+    /// the next flush: the build's cause line goes first, and the engine's own cause line
+    /// is then not written again.
+    pub(crate) fn line_before_engine(&mut self, cause: &str, line: &str) {
+        if self.buf.is_empty() && self.log.borrow().len == 0 {
+            self.line(cause);
+            self.written_cause = Some(cause.to_owned());
+        }
+        self.line(line);
     }
 
     /// Consumes the engine's events and the build's control messages until the engine is
@@ -187,7 +202,10 @@ impl Recorder {
     fn event(&mut self, ev: BuildEvent) -> bool {
         if let Some(line) = self.formatter.line(&ev) {
             self.ended |= line.ends_log();
-            self.line(&line.to_string());
+            let text = line.to_string();
+            if self.written_cause.take().as_deref() != Some(text.as_str()) {
+                self.line(&text);
+            }
         }
         match ev {
             BuildEvent::StageStarted { node, path } => {

@@ -207,14 +207,25 @@ impl BuildTask {
         let Some(kube) = self.shared.kube.clone() else {
             return Ok(None);
         };
-        let Some(request) = kube.request_for(&prepared.pipeline) else {
-            return Ok(None);
-        };
         let id = self.recorder.record.id.clone();
-        let acquire = kube.acquire(&request, id.job.as_str(), id.number);
-        let pod = tokio::select! {
-            res = acquire => res?,
-            () = self.cancel.cancelled() => return Err(vec!["Aborted while the build's pod was starting".to_owned()]),
+        let (waiting_tx, mut waiting) = mpsc::unbounded_channel();
+        let source = prepared.scripts.source.as_deref();
+        let build = (id.job.as_str(), id.number);
+        let acquire = kube.acquire(&prepared.pipeline, source, workspace, build, waiting_tx);
+        tokio::pin!(acquire);
+        let pod = loop {
+            tokio::select! {
+                res = &mut acquire => match res {
+                    Some(res) => break res?,
+                    None => return Ok(None),
+                },
+                Some(line) = waiting.recv() => {
+                    let cause = cause::from_stored(&self.recorder.record.cause).description();
+                    self.recorder.line_before_engine(&cause, &line);
+                    self.recorder.flush().await;
+                }
+                () = self.cancel.cancelled() => return Err(vec!["Aborted while the build's pod was starting".to_owned()]),
+            }
         };
         let executor = pod.executor();
         self.recorder

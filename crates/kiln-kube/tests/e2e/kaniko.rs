@@ -38,7 +38,7 @@ cat "$dir/digest-$arch" > "/workspace/.kiln/kaniko/linux-$arch.digest"
 "#;
 
 /// Every version of every pod the fake had, by name (the Kaniko pods are gone at the end).
-fn record_pods(c: &Cluster) -> Arc<Mutex<BTreeMap<String, Pod>>> {
+pub fn record_pods(c: &Cluster) -> Arc<Mutex<BTreeMap<String, Pod>>> {
     let seen = Arc::new(Mutex::new(BTreeMap::new()));
     let api: kube::Api<Pod> = kube::Api::namespaced(c.client.clone(), "default");
     let out = seen.clone();
@@ -141,6 +141,7 @@ async fn kaniko_builds_run_per_platform_and_kiln_pushes_the_index() {
         config: Arc::new(config),
         job: "e2e".into(),
         build: 7,
+        slots: None,
     });
     let ex = Arc::new(ex);
     let pipeline = format!(

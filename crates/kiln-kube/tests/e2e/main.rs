@@ -11,6 +11,7 @@
 mod harness;
 mod kaniko;
 mod lifecycle;
+mod local_run;
 mod pipelines;
 mod pool;
 #[path = "../support/registry.rs"]

@@ -63,7 +63,7 @@ async fn builds_take_warm_pods_the_pool_refills_and_idle_pods_expire() {
     // A build of the template takes the warm pod: no pod is created for it.
     c.fake.clear_requests();
     let lease = source
-        .acquire(build_for(&config, "app", 1), "app", 1)
+        .acquire(build_for(&config, "app", 1), "app", 1, |_| {})
         .await
         .unwrap();
     assert_eq!(lease.pool(), Some("tools"));
@@ -98,7 +98,7 @@ async fn builds_take_warm_pods_the_pool_refills_and_idle_pods_expire() {
     // The next build gets the returned pod with an empty workspace; it fails, so its pod is
     // deleted and the pool makes a new one.
     let lease = source
-        .acquire(build_for(&config, "app", 2), "app", 2)
+        .acquire(build_for(&config, "app", 2), "app", 2, |_| {})
         .await
         .unwrap();
     assert_eq!(lease.executor().pod_name(), first);
@@ -113,7 +113,7 @@ async fn builds_take_warm_pods_the_pool_refills_and_idle_pods_expire() {
     let mut changed = build_for(&config, "other", 3);
     changed.pool = None;
     let before = posts_of_pods(&c);
-    let lease = source.acquire(changed, "other", 3).await.unwrap();
+    let lease = source.acquire(changed, "other", 3, |_| {}).await.unwrap();
     assert_eq!(lease.pool(), None);
     assert_eq!(posts_of_pods(&c), before + 1);
     source.release(lease, PodOutcome::Clean).await.unwrap();
