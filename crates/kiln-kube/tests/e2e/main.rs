@@ -16,4 +16,5 @@ mod pipelines;
 mod pool;
 #[path = "../support/registry.rs"]
 mod registry_support;
+mod slots;
 mod steps;
