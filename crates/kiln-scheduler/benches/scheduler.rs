@@ -5,12 +5,19 @@
 //! 2. 1,000 builds of one job (concurrency 1, a trivial step) queued, then drained: the time
 //!    to queue and to drain, and the process's RSS with 1,000 queued and its peak (VmHWM).
 //!
-//! Run with `cargo bench -p kiln-scheduler --bench scheduler`.
+//! 3. per-step overhead of a server build: one stage of 50 `sh 'true'` steps, on the local
+//!    executor and in a pod of the fake cluster (kiln-fake-kube) with the agents dialling in
+//!    (`controller_url`) and through port-forward; the stage's duration as the store has it,
+//!    divided by the steps (median of 5 builds each).
+//!
+//! Run with `cargo bench -p kiln-scheduler --bench scheduler` (the Kubernetes part needs
+//! root, for the fake's mount namespaces).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use kiln_engine::{BuildCause, InputAnswer};
-use kiln_scheduler::{Scheduler, SchedulerHandle, TriggerRequest};
+use kiln_fake_kube::{FakeKube, FakeKubeConfig};
+use kiln_scheduler::{KubeAgent, Scheduler, SchedulerHandle, TriggerRequest};
 use kiln_store::{BuildRef, BuildStatus, SledStore, Store};
 use std::path::Path;
 use std::sync::Arc;
@@ -35,6 +42,7 @@ fn main() {
     );
     rt.block_on(latency(tmp.path()));
     rt.block_on(queued(tmp.path()));
+    rt.block_on(kube_steps(tmp.path()));
 }
 
 fn setup(root: &Path, name: &str, pipeline: &str) -> (SchedulerHandle, Arc<dyn Store>) {
@@ -188,4 +196,80 @@ fn percentile(v: &mut [Duration], p: f64) -> Duration {
     v.sort();
     let i = ((v.len() as f64 - 1.0) * p).round() as usize;
     v[i]
+}
+
+const STEPS: usize = 50;
+const STEP_BUILDS: usize = 5;
+
+/// The median per-step time of `STEP_BUILDS` builds of one stage of `STEPS` `true` steps.
+async fn per_step(root: &Path, name: &str, agent: &str, executors: &str, kube: KubeAgent) -> f64 {
+    let src = root.join(format!("src-{name}"));
+    std::fs::create_dir_all(&src).unwrap();
+    let steps = vec!["sh 'true'"; STEPS].join("\n        ");
+    let pipeline = format!(
+        "pipeline {{\n  agent {agent}\n  stages {{\n    stage('Steps') {{\n      steps {{\n        {steps}\n      }}\n    }}\n  }}\n}}\n"
+    );
+    std::fs::write(src.join("Jenkinsfile"), pipeline).unwrap();
+    let data = root.join(format!("data-{name}"));
+    let yaml = format!(
+        "{executors}jobs:\n  - name: {name}\n    dir: {}\n",
+        src.display()
+    );
+    let config = Arc::new(kiln_config::parse("bench.yaml", &yaml).unwrap());
+    let store: Arc<dyn Store> = Arc::new(SledStore::open(&data.join("store")).unwrap());
+    let clock = Arc::new(kiln_scheduler::SystemClock);
+    let h = Scheduler::start_with_kube_agent(config, store.clone(), data, clock, kube).unwrap();
+    let mut per_step = Vec::new();
+    for _ in 0..STEP_BUILDS {
+        let id = h.trigger(request(name)).await.unwrap();
+        wait_finished(store.as_ref(), &id).await;
+        let b = store.get_build(&id).unwrap().unwrap();
+        assert_eq!(b.result, Some(kiln_store::BuildResult::Success), "{name}");
+        let stage_ms = b.stages[0].duration_ms.unwrap();
+        per_step.push(Duration::from_micros(stage_ms * 1000 / STEPS as u64));
+    }
+    h.shutdown().await;
+    ms(median(&mut per_step))
+}
+
+async fn kube_steps(root: &Path) {
+    let fake = FakeKube::start(FakeKubeConfig::default(), 0).await.unwrap();
+    let kubeconfig = root.join("kubeconfig");
+    fake.write_kubeconfig(&kubeconfig).unwrap();
+    let agent_binary = kiln_fake_kube::workspace_binary("kiln-agent", "kiln-agent").unwrap();
+    let kube = |base_port| KubeAgent {
+        install_command: Some(vec![
+            agent_binary.display().to_string(),
+            "--install".into(),
+            kiln_kube::AGENT_BINARY.into(),
+        ]),
+        base_port,
+    };
+    let section = format!(
+        "executors:\n  kubernetes:\n    connection: {{kubeconfig: {{path: '{}'}}}}\n",
+        kubeconfig.display()
+    );
+    let pod = "{ kubernetes { yaml 'spec: {containers: [{name: main, image: busybox}]}' } }";
+    let local = per_step(root, "steps-local", "any", "", kube(free_port())).await;
+    let port = free_port();
+    let dial = format!(
+        "{section}    controller_url: tcp://127.0.0.1:{port}\n    agent_listen: 127.0.0.1:{port}\n"
+    );
+    let dialled = per_step(root, "steps-dial", pod, &dial, kube(free_port())).await;
+    let forwarded = per_step(root, "steps-forward", pod, &section, kube(free_port())).await;
+    println!(
+        "per step in a server build ({STEPS} `sh 'true'`, median of {STEP_BUILDS} builds): local {local:.2} ms; in a pod, agents dialling in {dialled:.2} ms (+{:.2} ms), port-forward {forwarded:.2} ms (+{:.2} ms)",
+        dialled - local,
+        forwarded - local
+    );
+    fake.shutdown().await;
+}
+
+/// A port nothing listens on now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
