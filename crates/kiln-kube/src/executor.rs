@@ -111,6 +111,9 @@ impl KubeExecutor {
         let ports = inject_agent(&mut pod, &settings.install, &secret, &settings.mode);
         let steps: Vec<String> = ports.iter().map(|(c, _)| c.clone()).collect();
         let default_container = pick_default(request.default_container, &steps)?;
+        // `slaveConnectTimeout` of the pipeline, else the configured deadline.
+        let start_deadline =
+            crate::agent_options::start_deadline_of(&pod).unwrap_or(settings.start_deadline);
         pod.metadata.namespace = Some(request.namespace.clone());
         let secret_object = Secret {
             metadata: kube::api::ObjectMeta {
@@ -145,8 +148,7 @@ impl KubeExecutor {
         };
         let watch = PodWatch::new(parts.pods.clone(), &parts.name, version);
         let started = async {
-            let (_, watch) =
-                wait_running(watch, &parts.name, &steps, settings.start_deadline).await?;
+            let (_, watch) = wait_running(watch, &parts.name, &steps, start_deadline).await?;
             let running_seen = Instant::now();
             Ok::<_, KubeError>((watch, running_seen))
         }

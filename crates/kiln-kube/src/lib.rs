@@ -11,6 +11,7 @@
 
 mod agent_client;
 mod agent_link;
+mod agent_options;
 mod agent_pod;
 mod api_client;
 mod cache;
@@ -38,6 +39,9 @@ mod yaml_file;
 
 pub use agent_client::Followed;
 pub use agent_link::{AgentListener, AgentMode};
+pub use agent_options::{
+    ANNOTATION_START_DEADLINE, CONTAINER_ARGS, ContainerTemplate, PodOptions, start_deadline_of,
+};
 pub use agent_pod::{AGENT_BINARY, AGENT_INIT_CONTAINER, AgentInstall};
 pub use api_client::{RequestTimedOut, connect, limited_client};
 pub use cache::{CachePreset, CacheScope, CacheSource, CacheSpec};

@@ -2,6 +2,7 @@
 //! `agent { kubernetes { ... } }`, checked with k8s-openapi types, with every problem reported
 //! as a diagnostic positioned in the Jenkinsfile.
 
+use crate::agent_options::{PodOptions, apply_pod_options};
 use crate::cache::apply_caches;
 use crate::config::KubeConfig;
 use crate::merge::{merge_pods, override_pod};
@@ -51,6 +52,9 @@ pub struct AgentRequest {
     pub service_account: Option<Spanned<String>>,
     /// A template label, as in `agent { label 'maven' }`.
     pub label: Option<Spanned<String>>,
+    /// `activeDeadlineSeconds`, `nodeSelector`, `supplementalGroups`, `slaveConnectTimeout`,
+    /// `containerTemplate`s.
+    pub options: PodOptions,
     /// Where the agent is written, for problems that have no better place.
     pub span: Span,
 }
@@ -69,6 +73,7 @@ impl AgentRequest {
             Some(t) => Some(t),
             None => eval(e).map(|text| PodText::evaluated(text, e.span)),
         });
+        let options = PodOptions::from_model(agent, &mut eval);
         let mut s = |e: &Option<Expr>| {
             e.as_ref()
                 .and_then(|e| eval(e).map(|v| Spanned::new(v, e.span)))
@@ -92,6 +97,7 @@ impl AgentRequest {
             namespace: s(&agent.namespace),
             service_account: s(&agent.service_account),
             label: s(&agent.label),
+            options,
             span,
         }
     }
@@ -148,7 +154,8 @@ pub fn build_pod(
             ),
         }
     }
-    let changed_by_pipeline = agent.yaml.is_some() || agent.yaml_file.is_some();
+    let changed_by_pipeline =
+        agent.yaml.is_some() || agent.yaml_file.is_some() || !agent.options.is_empty();
     for text in [&agent.yaml_file, &agent.yaml].into_iter().flatten() {
         match parse_pod(text) {
             Ok(overlay) => match agent.merge_strategy {
@@ -158,6 +165,7 @@ pub fn build_pod(
             Err(mut d) => diags.append(&mut d),
         }
     }
+    apply_pod_options(&mut pod, &agent.options, &mut diags);
     let spec = pod.spec.get_or_insert_with(PodSpec::default);
     if let Some(sa) = &agent.service_account {
         spec.service_account_name = Some(sa.value.clone());

@@ -323,3 +323,69 @@ fn kaniko_build_is_a_step_with_typed_parameters() {
     let messages: Vec<_> = diags.iter().map(|d| d.message.as_str()).collect();
     assert_eq!(messages.len(), 2, "{messages:?}");
 }
+
+#[test]
+fn kubernetes_plugin_settings_shape_the_pod() {
+    let jf = pipeline(
+        "      inheritFrom 'maven'\n      activeDeadlineSeconds 3600\n      slaveConnectTimeout 120\n      nodeSelector 'disktype=ssd, zone=b'\n      supplementalGroups '1000,2000'\n      containerTemplate(name: 'node', image: 'node:22', command: 'sleep', args: '99d', resourceRequestCpu: '500m', resourceLimitMemory: '1Gi', alwaysPullImage: true, envVars: [envVar(key: 'CI', value: 'true')])\n      containerTemplate(name: 'maven', image: 'maven:3.9-eclipse-temurin-21')",
+    );
+    let built = ok(&jf);
+    assert_eq!(
+        built.pool, None,
+        "a pod changed by the pipeline is not a pool's"
+    );
+    assert_eq!(built.step_containers, ["jnlp", "maven", "node"]);
+    let pod = &built.pod;
+    let spec = pod.spec.as_ref().unwrap();
+    assert_eq!(spec.active_deadline_seconds, Some(3600));
+    let selector = spec.node_selector.as_ref().unwrap();
+    assert_eq!(selector.get("pool").map(String::as_str), Some("builders"));
+    assert_eq!(selector.get("disktype").map(String::as_str), Some("ssd"));
+    assert_eq!(selector.get("zone").map(String::as_str), Some("b"));
+    let groups = spec
+        .security_context
+        .as_ref()
+        .unwrap()
+        .supplemental_groups
+        .clone();
+    assert_eq!(groups, Some(vec![1000, 2000]));
+    assert_eq!(
+        kiln_kube::start_deadline_of(pod),
+        Some(std::time::Duration::from_secs(120))
+    );
+    // A containerTemplate with a template container's name replaces it.
+    let maven = &spec.containers[1];
+    assert_eq!(maven.image.as_deref(), Some("maven:3.9-eclipse-temurin-21"));
+    let node = &spec.containers[2];
+    assert_eq!(node.image.as_deref(), Some("node:22"));
+    assert_eq!(node.image_pull_policy.as_deref(), Some("Always"));
+    let resources = node.resources.as_ref().unwrap();
+    assert_eq!(resources.limits.as_ref().unwrap()["memory"].0, "1Gi");
+    assert!(resources.requests.as_ref().unwrap().contains_key("cpu"));
+    let env = node.env.as_ref().unwrap();
+    assert!(
+        env.iter()
+            .any(|e| e.name == "CI" && e.value.as_deref() == Some("true"))
+    );
+}
+
+#[test]
+fn kubernetes_plugin_settings_that_do_not_fit_are_positioned() {
+    let jf = pipeline(
+        "      activeDeadlineSeconds 'soon'\n      nodeSelector 'ssd'\n      containerTemplate(name: 'x')",
+    );
+    let out = err(&jf);
+    assert!(
+        out.contains("`activeDeadlineSeconds` must be a positive number of seconds, not `soon`"),
+        "{out}"
+    );
+    assert!(out.contains("Jenkinsfile:4:29"), "{out}");
+    assert!(
+        out.contains("`nodeSelector` entry `ssd` is not `key=value`"),
+        "{out}"
+    );
+    assert!(
+        out.contains("`containerTemplate` needs `name` and `image`"),
+        "{out}"
+    );
+}

@@ -82,6 +82,28 @@ async fn the_start_deadline_fails_a_pod_that_does_not_start() {
 }
 
 #[tokio::test]
+async fn a_pipelines_connect_timeout_replaces_the_configured_start_deadline() {
+    let config = FakeKubeConfig {
+        container_start_delay: Duration::from_secs(30),
+        ..FakeKubeConfig::default()
+    };
+    let c = cluster_with(config).await;
+    // What `slaveConnectTimeout 1` puts on the pod; the configured deadline is 20 s.
+    let yaml = format!(
+        "metadata:\n  annotations:\n    {}: '1'\n{ONE}",
+        kiln_kube::ANNOTATION_START_DEADLINE
+    );
+    let settings = port_forward(1);
+    assert_eq!(settings.start_deadline, Duration::from_secs(20));
+    let err = start_error(&c, &settings, &pod_name("connect-timeout"), &yaml).await;
+    assert!(
+        err.contains("did not start within the start deadline of 1 s"),
+        "{err}"
+    );
+    c.fake.shutdown().await;
+}
+
+#[tokio::test]
 async fn oom_kill_during_a_step_fails_it_with_the_reason() {
     let c = cluster().await;
     let name = pod_name("oom");

@@ -38,6 +38,38 @@ const KUBERNETES_KEYS: &[&str] = &[
     "containerTemplates",
 ];
 
+/// Settings of the Jenkins Kubernetes plugin kiln accepts but does not act on, and why.
+const IGNORED_KUBERNETES_KEYS: &[(&str, &str)] = &[
+    (
+        "cloud",
+        "kiln runs pods in the one cluster of its configuration (`executors.kubernetes`)",
+    ),
+    (
+        "workingDir",
+        "steps run in the shared workspace at `executors.kubernetes.workspace_path`",
+    ),
+    (
+        "customWorkspace",
+        "steps run in the shared workspace at `executors.kubernetes.workspace_path`",
+    ),
+    (
+        "podRetention",
+        "kiln deletes a build's pod when the build ends (or returns it to a warm pool)",
+    ),
+    (
+        "idleMinutes",
+        "kiln keeps pods ready with a pod template's `pool` settings",
+    ),
+    (
+        "instanceCap",
+        "kiln bounds pods with `executors.kubernetes.max_concurrent_pods`",
+    ),
+    (
+        "showRawYaml",
+        "kiln does not print the pod's YAML in the build log",
+    ),
+];
+
 pub(super) fn agent(cx: &mut Cx, call: &CallView<'_>) -> Option<Agent> {
     let span = call.span;
     // `agent any`, `agent none`, `agent label: 'x'`
@@ -291,6 +323,16 @@ fn kubernetes(cx: &mut Cx, call: &CallView<'_>) -> KubernetesAgent {
     for (key, value) in &fields {
         if key == "containerTemplate" || key == "containerTemplates" {
             k.container_templates.push(value.clone());
+        }
+    }
+    for (key, e) in &fields {
+        if let Some((_, why)) = IGNORED_KUBERNETES_KEYS.iter().find(|(k, _)| k == key) {
+            cx.warn(
+                "ignored-agent-option",
+                e.span,
+                format!("`{key}` has no effect in kiln"),
+                *why,
+            );
         }
     }
     if k.yaml.is_some() && k.yaml_file.is_some() {
