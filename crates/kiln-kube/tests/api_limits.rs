@@ -15,6 +15,20 @@ async fn fake_and_client(limits: ApiLimits) -> (FakeKube, kube::Client) {
     (fake, limited_client(config, &limits).unwrap())
 }
 
+/// Six pod lists sent at once, all answered.
+async fn six_lists_at_once(client: kube::Client) {
+    let pods: Api<Pod> = Api::namespaced(client, "default");
+    let lists: Vec<_> = (0..6)
+        .map(|_| {
+            let pods = pods.clone();
+            tokio::spawn(async move { pods.list(&ListParams::default()).await })
+        })
+        .collect();
+    for list in lists {
+        list.await.unwrap().unwrap();
+    }
+}
+
 #[tokio::test]
 async fn no_more_requests_than_max_in_flight_reach_the_api_server() {
     let limits = ApiLimits {
@@ -23,14 +37,7 @@ async fn no_more_requests_than_max_in_flight_reach_the_api_server() {
     };
     let (fake, client) = fake_and_client(limits).await;
     fake.delay_requests("/pods", Duration::from_millis(150));
-    let pods: Api<Pod> = Api::namespaced(client, "default");
-    let lists = (0..6).map(|_| {
-        let pods = pods.clone();
-        tokio::spawn(async move { pods.list(&ListParams::default()).await })
-    });
-    for list in lists.collect::<Vec<_>>() {
-        list.await.unwrap().unwrap();
-    }
+    six_lists_at_once(client).await;
     let served = fake.requests().iter().filter(|r| !r.watch).count();
     assert_eq!(served, 6);
     assert_eq!(fake.peak_in_flight(), 2);
@@ -46,16 +53,7 @@ async fn without_the_limit_the_same_burst_arrives_at_once() {
     };
     let (fake, client) = fake_and_client(limits).await;
     fake.delay_requests("/pods", Duration::from_millis(300));
-    let pods: Api<Pod> = Api::namespaced(client, "default");
-    let lists: Vec<_> = (0..6)
-        .map(|_| {
-            let pods = pods.clone();
-            tokio::spawn(async move { pods.list(&ListParams::default()).await })
-        })
-        .collect();
-    for list in lists {
-        list.await.unwrap().unwrap();
-    }
+    six_lists_at_once(client).await;
     assert!(fake.peak_in_flight() > 2, "peak {}", fake.peak_in_flight());
     fake.shutdown().await;
 }

@@ -64,31 +64,39 @@ spec:
       requests: {cpu: 100m, memory: 64Mi}
 "#;
 
-#[tokio::test]
-async fn kubectl_drives_a_pod_end_to_end() {
+/// A fake with pod `agent` applied and Ready through kubectl, its kubeconfig and the
+/// directory holding it; `None` (the test is skipped) where kubectl is not installed.
+#[expect(
+    clippy::unwrap_used,
+    reason = "test plumbing: a fake that cannot start fails the test"
+)]
+async fn fake_with_running_agent() -> Option<(FakeKube, tempfile::TempDir, std::path::PathBuf)> {
     if !Path::new(KUBECTL).exists() {
         eprintln!("skipping: {KUBECTL} is not installed");
-        return;
+        return None;
     }
     let fake: FakeKube = start().await;
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
     fake.write_kubeconfig(&kubeconfig).unwrap();
-
     let out = kubectl(&kubeconfig, &["apply", "-f", "-"], Some(MANIFEST)).await;
     assert_eq!(text(&out), "pod/agent created\n");
-    let out = kubectl(
-        &kubeconfig,
-        &[
-            "wait",
-            "--for=condition=Ready",
-            "pod/agent",
-            "--timeout=20s",
-        ],
-        None,
-    )
-    .await;
+    let ready = [
+        "wait",
+        "--for=condition=Ready",
+        "pod/agent",
+        "--timeout=20s",
+    ];
+    let out = kubectl(&kubeconfig, &ready, None).await;
     assert_eq!(text(&out), "pod/agent condition met\n");
+    Some((fake, dir, kubeconfig))
+}
+
+#[tokio::test]
+async fn kubectl_drives_a_pod_end_to_end() {
+    let Some((fake, _dir, kubeconfig)) = fake_with_running_agent().await else {
+        return;
+    };
     let out = kubectl(&kubeconfig, &["apply", "-f", "-"], Some(MANIFEST)).await;
     assert_eq!(text(&out), "pod/agent unchanged\n");
 
@@ -154,22 +162,9 @@ async fn kubectl_drives_a_pod_end_to_end() {
 #[tokio::test]
 async fn kubectl_port_forward_relays_connections_and_reports_refused_ones() {
     use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
-    if !Path::new(KUBECTL).exists() {
-        eprintln!("skipping: {KUBECTL} is not installed");
+    let Some((fake, _dir, kubeconfig)) = fake_with_running_agent().await else {
         return;
-    }
-    let fake: FakeKube = start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    fake.write_kubeconfig(&kubeconfig).unwrap();
-    kubectl(&kubeconfig, &["apply", "-f", "-"], Some(MANIFEST)).await;
-    let ready = [
-        "wait",
-        "--for=condition=Ready",
-        "pod/agent",
-        "--timeout=20s",
-    ];
-    kubectl(&kubeconfig, &ready, None).await;
+    };
 
     // The "pod's" server: answers each connection with its bytes upper-cased.
     let server = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
