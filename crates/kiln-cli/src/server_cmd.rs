@@ -6,7 +6,7 @@ use crate::cli::ServerArgs;
 use anyhow::Context as _;
 use kiln_config::Config;
 use kiln_diagnostics::RenderOptions;
-use kiln_scheduler::{Clock, ManualClock, Scheduler, SystemClock};
+use kiln_scheduler::{Clock, KubeAgent, ManualClock, Scheduler, SystemClock};
 use kiln_server::{AppState, Settings};
 use kiln_store::{SledStore, Store};
 use std::io::Write as _;
@@ -53,9 +53,14 @@ async fn run(args: ServerArgs) -> anyhow::Result<ExitCode> {
         Some(c) => c.clone(),
         None => Arc::new(SystemClock),
     };
-    let scheduler =
-        Scheduler::start_with_clock(config.clone(), store.clone(), data_dir.clone(), clock)
-            .context("cannot start the scheduler")?;
+    let scheduler = Scheduler::start_with_kube_agent(
+        config.clone(),
+        store.clone(),
+        data_dir.clone(),
+        clock,
+        kube_agent()?,
+    )
+    .context("cannot start the scheduler")?;
     let mut state = AppState::new(store, scheduler.clone(), settings, data_dir.clone());
     if let Some(c) = manual_clock {
         state = state.with_manual_clock(c);
@@ -86,6 +91,22 @@ fn manual_clock() -> Option<Arc<ManualClock>> {
         "KILN_MANUAL_CLOCK=1: the scheduler's clock moves only through POST /api/v1/admin/clock"
     );
     Some(Arc::new(ManualClock::new(SystemClock.now_ms())))
+}
+
+/// How build pods get the kiln agent: the defaults, or (for tests of a fake cluster whose
+/// containers are local processes) `KILN_AGENT_INSTALL`, the init container's command as
+/// for `kiln run --kubeconfig`, and `KILN_AGENT_PORT`, the first agent's port in a pod.
+fn kube_agent() -> anyhow::Result<KubeAgent> {
+    let mut agent = KubeAgent::default();
+    if let Ok(command) = std::env::var("KILN_AGENT_INSTALL") {
+        agent.install_command = Some(command.split_whitespace().map(str::to_owned).collect());
+    }
+    if let Ok(port) = std::env::var("KILN_AGENT_PORT") {
+        agent.base_port = port
+            .parse()
+            .with_context(|| format!("KILN_AGENT_PORT `{port}` is not a port number"))?;
+    }
+    Ok(agent)
 }
 
 /// The configuration with the command line's overrides, or the rendered reason it is unusable.

@@ -97,6 +97,10 @@ const PIPELINES: &[(&str, &str)] = &[
         "pipeline {\n  agent any\n  stages { stage('Slow') { steps { sh 'for i in $(seq 1 200); do echo line $i; sleep 0.05; done' } } }\n}\n",
     ),
     (
+        "kpod.Jenkinsfile",
+        "pipeline {\n  agent { kubernetes { yaml '''\nspec:\n  containers:\n  - name: work\n    image: busybox\n''' } }\n  stages { stage('Work') { steps {\n    sh 'echo one >> runs.txt; echo first-half; sleep 4; echo second-half'\n    sh 'set -- $(wc -l < runs.txt); echo \"runs=$1\"'\n  } } }\n}\n",
+    ),
+    (
         "gate.Jenkinsfile",
         "pipeline {\n  agent any\n  stages { stage('Gate') { steps { input message: 'Deploy?'\n echo 'deployed' } } }\n}\n",
     ),
@@ -552,4 +556,153 @@ fn config_changes_are_reloaded_and_sigterm_stops_the_server() {
     assert!(status.success());
     let exit = server.child.wait().unwrap();
     assert!(exit.success(), "{exit:?}");
+}
+
+/// A fake Kubernetes cluster (kiln-fake-kube, in this process: it outlives the servers the
+/// tests kill) and the server environment that runs job `kpod` in it.
+struct Cluster {
+    fake: Option<kiln_fake_kube::FakeKube>,
+    runtime: tokio::runtime::Runtime,
+    vars: Vec<(&'static str, String)>,
+}
+
+impl Cluster {
+    /// Starts the fake and adds job `kpod` and `executors.kubernetes` to `env`'s config.
+    fn start(env: &Env) -> Cluster {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let config = kiln_fake_kube::FakeKubeConfig::default();
+        let fake = runtime
+            .block_on(kiln_fake_kube::FakeKube::start(config, 0))
+            .unwrap();
+        let kubeconfig = env.root.join("kubeconfig");
+        fake.write_kubeconfig(&kubeconfig).unwrap();
+        let mut yaml = std::fs::read_to_string(&env.config).unwrap();
+        yaml.push_str(&format!(
+            "  - name: kpod\n    repo: {}\n    jenkinsfile: kpod.Jenkinsfile\nexecutors:\n  kubernetes:\n    connection: {{kubeconfig: {{path: '{}'}}}}\n",
+            env.repo_url,
+            kubeconfig.display()
+        ));
+        std::fs::write(&env.config, yaml).unwrap();
+        let agent = kiln_fake_kube::workspace_binary("kiln-agent", "kiln-agent").unwrap();
+        let install = format!("{} --install {}", agent.display(), kiln_kube::AGENT_BINARY);
+        let port = kiln_fake_kube::free_agent_ports(1).to_string();
+        Cluster {
+            fake: Some(fake),
+            runtime,
+            vars: vec![("KILN_AGENT_INSTALL", install), ("KILN_AGENT_PORT", port)],
+        }
+    }
+
+    fn server(&self, env: &Env, listen: &str) -> Server {
+        let vars: Vec<(&str, &str)> = self.vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        Server::start(env, listen, &vars)
+    }
+
+    fn fake(&self) -> &kiln_fake_kube::FakeKube {
+        self.fake.as_ref().unwrap()
+    }
+
+    fn pod_exists(&self, name: &str) -> bool {
+        self.fake().object("pods", "default", name).is_some()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if let Some(fake) = self.fake.take() {
+            self.runtime.block_on(fake.shutdown());
+        }
+    }
+}
+
+/// Triggers `kpod`, waits until its step printed its first half, then kills the server with
+/// `kill -9`; returns the build's pod and the server's address.
+fn kpod_killed_mid_step(cluster: &Cluster, env: &Env) -> (String, String) {
+    let mut server = cluster.server(env, "127.0.0.1:0");
+    assert!(kiln(&server, &["trigger", "kpod"]).status.success());
+    let mut log = String::new();
+    wait_for("the step's first half", || {
+        log = text(&kiln(&server, &["logs", "kpod#1"]).stdout);
+        log.contains("[Work] first-half\n")
+    });
+    server.kill_9();
+    let pod = log
+        .lines()
+        .find_map(|l| l.strip_prefix("Running in pod "))
+        .expect("the log names the pod")
+        .to_owned();
+    assert!(cluster.pod_exists(&pod), "{log}");
+    (pod, server.addr.clone())
+}
+
+fn kpod_finished(server: &Server) -> (Value, String) {
+    let mut b = Value::Null;
+    wait_for("kpod#1 to finish", || {
+        b = build(server, "kpod", 1);
+        b["status"] == "finished"
+    });
+    (b, text(&kiln(server, &["logs", "kpod#1"]).stdout))
+}
+
+#[test]
+fn a_build_in_a_pod_survives_a_kill_9_of_the_controller() {
+    let env = Env::new("");
+    let cluster = Cluster::start(&env);
+    let (pod, addr) = kpod_killed_mid_step(&cluster, &env);
+    let server = cluster.server(&env, &addr);
+    let (b, log) = kpod_finished(&server);
+    assert_eq!(b["result"], "SUCCESS", "{b}\n{log}");
+    let once = [
+        "Started by user e2e".to_owned(),
+        format!("Running in pod {pod}"),
+        format!("kiln: controller restarted; build resumed in pod {pod}"),
+        "[Work] first-half".to_owned(),
+        "[Work] second-half".to_owned(),
+        // The step that appends to the counter ran once.
+        "[Work] runs=1".to_owned(),
+        "Finished: SUCCESS".to_owned(),
+    ];
+    for line in &once {
+        assert_eq!(
+            log.lines().filter(|l| l == line).count(),
+            1,
+            "`{line}`:\n{log}"
+        );
+    }
+    let uploads = log.lines().filter(|l| l.starts_with("Uploaded ")).count();
+    assert_eq!(uploads, 1, "{log}");
+    let marker = log.find("kiln: controller restarted").unwrap();
+    assert!(log.find("[Work] first-half").unwrap() < marker, "{log}");
+    assert!(marker < log.find("[Work] second-half").unwrap(), "{log}");
+    assert!(log.ends_with("Finished: SUCCESS\n"), "{log}");
+    wait_for("the pod to be deleted", || !cluster.pod_exists(&pod));
+}
+
+#[test]
+fn a_build_whose_pod_is_gone_after_a_restart_is_aborted_with_the_reason() {
+    let env = Env::new("");
+    let cluster = Cluster::start(&env);
+    let (pod, addr) = kpod_killed_mid_step(&cluster, &env);
+    let url = format!(
+        "{}/api/v1/namespaces/default/pods/{pod}?gracePeriodSeconds=0",
+        cluster.fake().url()
+    );
+    let r = agent().delete(&url).call().unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    wait_for("the pod to be gone", || !cluster.pod_exists(&pod));
+    let server = cluster.server(&env, &addr);
+    let (b, log) = kpod_finished(&server);
+    assert_eq!(b["result"], "ABORTED", "{b}\n{log}");
+    let reason = format!("controller restarted: pod {pod} is gone");
+    assert_eq!(b["reason"], reason.as_str(), "{b}");
+    assert!(
+        log.contains(&format!("pod {pod} is gone; the build was aborted\n")),
+        "{log}"
+    );
+    assert!(log.ends_with("Finished: ABORTED\n"), "{log}");
+    assert_eq!(log.matches("[Work] first-half").count(), 1, "{log}");
 }

@@ -1,4 +1,5 @@
 use crate::log::{Masker, timestamp_prefix};
+use crate::process_key::ProcessKeys;
 use crate::{
     BuildEvent, BuildResult, BuildScripts, BuildSpec, ParamValue, StageSummary, TestSummary,
 };
@@ -46,6 +47,8 @@ pub(crate) struct Build {
     result: Mutex<BuildResult>,
     record: Mutex<Record>,
     counter: AtomicU64,
+    /// The identities of the processes the build starts (see [`ProcessKeys`]).
+    pub(crate) process_keys: ProcessKeys,
 }
 
 /// What the build has produced so far, for the summary.
@@ -80,6 +83,7 @@ impl Build {
             _ => None,
         });
         let masker = Masker::default().with(secrets);
+        let process_keys = ProcessKeys::new(&spec.job_name, spec.number);
         Build {
             plan,
             spec,
@@ -99,6 +103,7 @@ impl Build {
             result: Mutex::new(BuildResult::Success),
             record: Mutex::new(Record::default()),
             counter: AtomicU64::new(0),
+            process_keys,
         }
     }
 

@@ -17,6 +17,7 @@ mod log;
 mod log_formatter;
 mod params;
 mod post;
+mod process_key;
 mod result;
 mod run;
 mod runner;

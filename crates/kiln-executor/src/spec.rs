@@ -15,6 +15,13 @@ pub struct ProcessSpec {
     /// The container to run in, for executors with several (a Kubernetes pod); `None` is the
     /// executor's default. Executors without containers ignore it.
     pub container: Option<String>,
+    /// The process's identity within its build, the same every time the build's steps run
+    /// again (the engine fills it from the step's place: build, stage, position, a digest of
+    /// the command). An executor whose processes outlive the controller (the Kubernetes
+    /// agent) uses it as the process id, so a build resumed after a controller restart
+    /// follows a process that already ran or still runs instead of starting it twice.
+    /// Executors without that ignore it; `None` lets the executor choose an id.
+    pub key: Option<String>,
 }
 
 impl ProcessSpec {
@@ -25,6 +32,7 @@ impl ProcessSpec {
             cwd: PathBuf::from("."),
             stdin: Vec::new(),
             container: None,
+            key: None,
         }
     }
 
@@ -45,6 +53,11 @@ impl ProcessSpec {
 
     pub fn container(mut self, container: Option<String>) -> Self {
         self.container = container;
+        self
+    }
+
+    pub fn key(mut self, key: Option<String>) -> Self {
+        self.key = key;
         self
     }
 }

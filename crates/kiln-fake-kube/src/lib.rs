@@ -8,6 +8,7 @@
 //! kube or k8s-openapi (objects are JSON), so it can describe what the real apiserver does
 //! without borrowing a client's idea of it.
 
+mod agent_ports;
 mod api;
 mod api_error;
 mod catalog;
@@ -30,6 +31,7 @@ mod time;
 mod validation;
 mod workspace_binary;
 
+pub use agent_ports::free_agent_ports;
 pub use api_error::{ApiError, FieldCause};
 pub use config::{FakeKubeConfig, ImageConfig, Isolation, NodeConfig, UnknownImages};
 pub use fake_kube::{FakeKube, FakeKubeError};

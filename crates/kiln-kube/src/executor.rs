@@ -73,6 +73,7 @@ pub struct KubeExecutor {
     pods: Api<Pod>,
     secrets: Api<Secret>,
     name: String,
+    namespace: String,
     secret: String,
     token: String,
     mode: AgentMode,
@@ -139,6 +140,7 @@ impl KubeExecutor {
             pods,
             secrets,
             name,
+            namespace: request.namespace.clone(),
             secret,
             token,
             workspace: PathBuf::from(&settings.install.workspace),
@@ -187,10 +189,22 @@ impl KubeExecutor {
         let secrets: Api<Secret> = Api::namespaced(client, namespace);
         let secret = secret_name(name);
         let api_error = |action: String| move |source| KubeError::Api { action, source };
-        let pod = pods
-            .get(name)
-            .await
-            .map_err(api_error(format!("get pod {name}")))?;
+        let pod = match pods.get(name).await {
+            Ok(pod) => pod,
+            Err(kube::Error::Api(status)) if status.code == 404 => {
+                return Err(KubeError::Unusable(format!("pod {name} is gone")));
+            }
+            Err(source) => return Err(api_error(format!("get pod {name}"))(source)),
+        };
+        if pod.metadata.deletion_timestamp.is_some() {
+            return Err(KubeError::Unusable(format!("pod {name} is being deleted")));
+        }
+        let health = crate::pod_status::health(&pod);
+        if let Some(reason) = health.problem() {
+            return Err(KubeError::Unusable(format!(
+                "pod {name} cannot run steps: {reason}"
+            )));
+        }
         let stored = secrets
             .get(&secret)
             .await
@@ -208,6 +222,7 @@ impl KubeExecutor {
             pods,
             secrets,
             name: name.to_owned(),
+            namespace: namespace.to_owned(),
             secret,
             incoming: register_agents(&settings.mode, &token, &ports),
             token,
@@ -216,7 +231,7 @@ impl KubeExecutor {
             ports,
         };
         let watch = PodWatch::new(parts.pods.clone(), name, version);
-        let executor = parts.connect(settings, watch, crate::pod_status::health(&pod));
+        let executor = parts.connect(settings, watch, health);
         executor.all_ready().await?;
         Ok(executor)
     }
@@ -231,6 +246,10 @@ impl KubeExecutor {
 
     pub fn pod_name(&self) -> &str {
         &self.name
+    }
+
+    pub fn namespace(&self) -> &str {
+        &self.namespace
     }
 
     pub fn default_container(&self) -> &str {
@@ -257,13 +276,7 @@ impl KubeExecutor {
 
     /// Why the pod cannot run steps any more (deleted, evicted, a container gone), if so.
     pub fn health_problem(&self) -> Option<String> {
-        let health = self.health.borrow();
-        (!health.is_healthy()).then(|| {
-            health.pod.clone().unwrap_or_else(|| {
-                let reasons: Vec<&str> = health.containers.values().map(String::as_str).collect();
-                reasons.join("; ")
-            })
-        })
+        self.health.borrow().problem()
     }
 
     /// The processes each container's connection follows (ids and next offsets).
@@ -344,6 +357,7 @@ struct Parts {
     pods: Api<Pod>,
     secrets: Api<Secret>,
     name: String,
+    namespace: String,
     secret: String,
     token: String,
     workspace: PathBuf,
@@ -413,6 +427,7 @@ impl Parts {
             pods: self.pods,
             secrets: self.secrets,
             name: self.name,
+            namespace: self.namespace,
             secret: self.secret,
             token: self.token,
             mode: settings.mode.clone(),
@@ -515,10 +530,19 @@ impl Executor for KubeExecutor {
         }
     }
 
+    /// The agent's process id is the spec's key when it has one (the same when a resumed
+    /// build runs its steps again, so the agent follows instead of starting it twice), else
+    /// this executor's random prefix and a counter.
     async fn spawn(&self, spec: ProcessSpec) -> Result<ProcessHandle, ExecError> {
         let agent = self.agent(spec.container.as_deref())?;
-        let n = self.counter.fetch_add(1, Ordering::Relaxed) + 1;
-        agent.spawn(format!("{}-{n}", self.id_prefix), spec).await
+        let id = match &spec.key {
+            Some(key) => key.clone(),
+            None => {
+                let n = self.counter.fetch_add(1, Ordering::Relaxed) + 1;
+                format!("{}-{n}", self.id_prefix)
+            }
+        };
+        agent.spawn(id, spec).await
     }
 
     async fn read_file(&self, path: &Path) -> Result<Vec<u8>, ExecError> {

@@ -19,6 +19,10 @@ pub enum KubeError {
     /// The pod as given cannot be used.
     #[error("invalid build pod: {0}")]
     Pod(String),
+    /// The pod of a build being taken over (after a controller restart) is gone or can no
+    /// longer run steps; the text says which and why.
+    #[error("{0}")]
+    Unusable(String),
     #[error("cannot make a random token")]
     Token(#[source] std::io::Error),
 }

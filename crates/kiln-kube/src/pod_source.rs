@@ -154,6 +154,41 @@ impl PodSource {
         }));
     }
 
+    /// Takes over build pod `name` of a build that ran when the controller restarted (see
+    /// [`KubeExecutor::reattach`]); when the build ends it is deleted like any new pod.
+    /// A pod that cannot be taken over is deleted with its Secret (its build ends).
+    /// The pod exists already, so it takes a slot even above `max_concurrent_pods`.
+    pub async fn reattach(
+        &self,
+        namespace: &str,
+        name: &str,
+        job: &str,
+        build: u64,
+    ) -> Result<BuildPod, KubeError> {
+        match KubeExecutor::reattach(self.client.clone(), &self.settings, namespace, name).await {
+            Ok(executor) => {
+                let executor = Arc::new(executor);
+                self.attach_image_builder(&executor, job, build);
+                Ok(BuildPod {
+                    executor,
+                    pool: None,
+                    slot: self.slots.take_or_force(),
+                })
+            }
+            Err(error) => {
+                let pods = kube::Api::namespaced(self.client.clone(), namespace);
+                let secrets = kube::Api::namespaced(self.client.clone(), namespace);
+                let secret = crate::reaper::secret_name(name);
+                if let Err(e) =
+                    crate::pod_lifecycle::delete(&pods, &secrets, name, &secret, 0).await
+                {
+                    tracing::warn!(pod = %name, error = %e, "cannot delete a pod that was not taken over");
+                }
+                Err(error)
+            }
+        }
+    }
+
     /// Ends a build's use of its pod: a pooled pod goes back to its pool (which keeps it only
     /// when `outcome` is clean), any other pod is deleted; its slot is free afterwards.
     pub async fn release(&self, pod: BuildPod, outcome: PodOutcome) -> Result<(), KubeError> {

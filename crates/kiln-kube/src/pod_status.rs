@@ -34,6 +34,16 @@ impl Health {
     pub fn is_healthy(&self) -> bool {
         self.pod.is_none() && self.containers.is_empty()
     }
+
+    /// Why the pod cannot run steps (the pod's reason, else every container's), if so.
+    pub fn problem(&self) -> Option<String> {
+        (!self.is_healthy()).then(|| {
+            self.pod.clone().unwrap_or_else(|| {
+                let reasons: Vec<&str> = self.containers.values().map(String::as_str).collect();
+                reasons.join("; ")
+            })
+        })
+    }
 }
 
 fn statuses(pod: &Pod, init: bool) -> &[ContainerStatus] {

@@ -59,6 +59,7 @@ impl Actor {
         commands: mpsc::UnboundedReceiver<Command>,
         me: mpsc::WeakUnboundedSender<Command>,
         recovered: Vec<BuildRecord>,
+        resumed: Vec<BuildRecord>,
     ) -> Self {
         let mut actor = Actor {
             shared,
@@ -75,6 +76,18 @@ impl Actor {
         };
         for record in recovered {
             actor.requeue(record);
+        }
+        let config = actor.shared.config();
+        for record in resumed {
+            let (tx, rx) = watch::channel(LogState::default());
+            actor.shared.set_live(record.id.clone(), rx);
+            let build = QueuedBuild {
+                not_before_ms: 0,
+                record,
+                resolved: None,
+                log: tx,
+            };
+            actor.start(build, &config, true);
         }
         let now = actor.shared.clock.now_ms();
         actor.timers.rebuild(&actor.shared, now);
@@ -264,7 +277,7 @@ impl Actor {
                     && counts.get(job).copied().unwrap_or(0) < limits.get(job).copied().unwrap_or(1)
             });
             let Some(next) = next else { break };
-            self.start(next, &config);
+            self.start(next, &config, false);
         }
     }
 
@@ -286,7 +299,8 @@ impl Actor {
             .collect()
     }
 
-    fn start(&mut self, q: QueuedBuild, config: &Arc<Config>) {
+    /// Starts a queued build, or (`resume`) one the previous controller left running.
+    fn start(&mut self, q: QueuedBuild, config: &Arc<Config>, resume: bool) {
         let id = q.record.id.clone();
         let Some(job) = config.job(id.job.as_str()).cloned() else {
             self.abort_queued(q, &format!("Job `{}` is no longer configured", id.job));
@@ -321,6 +335,7 @@ impl Actor {
             control,
             control_tx: control_tx.clone(),
             inputs: inputs.clone(),
+            resume,
         };
         let handle = self.tasks.spawn(task.run());
         self.task_builds.insert(handle.id(), id.clone());

@@ -1,10 +1,12 @@
 //! `input` steps on the server: the build shows as waiting with its pending input until
-//! someone answers through the API (or the build is cancelled).
+//! someone answers through the API (or the build is cancelled). Answers are recorded on the
+//! build; a build resumed after a controller restart gets them again, in order, without
+//! waiting.
 
 use crate::recorder::Control;
 use async_trait::async_trait;
 use kiln_engine::{InputAnswer, InputHandler, InputRequest};
-use kiln_store::InputRecord;
+use kiln_store::{InputAnswerRecord, InputRecord};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
@@ -42,11 +44,53 @@ impl PendingInputs {
 pub(crate) struct ServerInput {
     pub pending: PendingInputs,
     pub changes: mpsc::UnboundedSender<Control>,
+    /// Answers given before a controller restart, not yet given again.
+    pub answered: Mutex<VecDeque<InputAnswerRecord>>,
+}
+
+impl ServerInput {
+    /// The answer given to input `id` before the restart, if it is the next one recorded.
+    fn replayed(&self, id: &str) -> Option<InputAnswer> {
+        let mut answered = self.answered.lock().unwrap_or_else(|p| p.into_inner());
+        if answered.front().is_none_or(|a| a.id != id) {
+            return None;
+        }
+        let a = answered.pop_front()?;
+        Some(if a.proceed {
+            InputAnswer::Proceed {
+                values: a.values,
+                by: a.by,
+            }
+        } else {
+            InputAnswer::Abort { by: a.by }
+        })
+    }
+}
+
+/// How an answer is recorded on the build.
+fn record_of(id: String, answer: &InputAnswer) -> InputAnswerRecord {
+    match answer {
+        InputAnswer::Proceed { values, by } => InputAnswerRecord {
+            id,
+            proceed: true,
+            by: by.clone(),
+            values: values.clone(),
+        },
+        InputAnswer::Abort { by } => InputAnswerRecord {
+            id,
+            proceed: false,
+            by: by.clone(),
+            values: Default::default(),
+        },
+    }
 }
 
 #[async_trait]
 impl InputHandler for ServerInput {
     async fn request(&self, req: InputRequest) -> InputAnswer {
+        if let Some(answer) = self.replayed(&req.id) {
+            return answer;
+        }
         let (tx, rx) = oneshot::channel();
         let record = InputRecord {
             id: req.id.clone(),
@@ -60,11 +104,19 @@ impl InputHandler for ServerInput {
         let _guard = Withdraw {
             pending: self.pending.clone(),
             changes: self.changes.clone(),
-            id: req.id,
+            id: req.id.clone(),
         };
-        rx.await.unwrap_or(InputAnswer::Abort {
-            by: "kiln (the build ended)".to_owned(),
-        })
+        match rx.await {
+            Ok(answer) => {
+                let _ = self
+                    .changes
+                    .send(Control::Answered(record_of(req.id, &answer)));
+                answer
+            }
+            Err(_) => InputAnswer::Abort {
+                by: "kiln (the build ended)".to_owned(),
+            },
+        }
     }
 }
 

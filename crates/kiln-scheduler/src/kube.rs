@@ -22,7 +22,7 @@ use kiln_kube::{
     PodIdentity, PodOutcome, PodSource, build_pod, label_value, read_yaml_file, reap_orphans,
 };
 use kiln_model::{AgentKind, Pipeline};
-use kiln_store::{BuildStatus, Store};
+use kiln_store::{BuildStatus, PodRecord, Store};
 use std::path::Path;
 use std::sync::Arc;
 use tokio::sync::{OnceCell, mpsc};
@@ -179,6 +179,21 @@ impl KubeBackend {
                 .await
                 .map_err(|e| vec![format!("ERROR: the build's pod did not start: {e}")]),
         )
+    }
+
+    /// Takes over the pod of a build that ran when the controller restarted; errors say why
+    /// not (the pod is gone, cannot run steps, or the cluster cannot be reached).
+    pub(crate) async fn reattach(
+        &self,
+        pod: &PodRecord,
+        job: &str,
+        build: u64,
+    ) -> Result<BuildPod, String> {
+        let source = self.pods().await?;
+        source
+            .reattach(&pod.namespace, &pod.name, job, build)
+            .await
+            .map_err(|e| e.to_string())
     }
 
     /// Ends the build's use of its pod: a pooled pod goes back when the build succeeded.

@@ -124,31 +124,18 @@ impl Queue {
 #[cfg(test)]
 mod tests {
     use super::{Queue, QueuedBuild};
-    use kiln_store::{BuildRecord, BuildRef, BuildStatus, JobName};
+    use kiln_store::{BuildRecord, BuildRef, JobName, NewBuild};
     use tokio::sync::watch;
 
     fn build(job: &str, number: u64) -> QueuedBuild {
         QueuedBuild {
-            record: BuildRecord {
-                id: BuildRef {
+            record: BuildRecord::queued(
+                BuildRef {
                     job: JobName::new(job).unwrap(),
                     number,
                 },
-                status: BuildStatus::Queued,
-                result: None,
-                cause: String::new(),
-                params: Default::default(),
-                commit: None,
-                branch: None,
-                queued_at_ms: 0,
-                started_at_ms: None,
-                finished_at_ms: None,
-                stages: Vec::new(),
-                tests: None,
-                artifacts: Vec::new(),
-                reason: None,
-                pending_input: None,
-            },
+                NewBuild::default(),
+            ),
             resolved: None,
             not_before_ms: 0,
             log: watch::channel(Default::default()).0,

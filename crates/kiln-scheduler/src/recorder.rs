@@ -1,13 +1,17 @@
 //! A running build's record keeper: turns [`BuildEvent`]s into log lines (kiln-engine's
 //! [`LogFormatter`], the format `kiln run` prints), batches them for a few milliseconds, appends them durably to the
-//! store and wakes followers; keeps the build's record (stages, pending input) up to date.
+//! store and wakes followers; keeps the build's record (stages, pending input, answered
+//! inputs) up to date. A resumed build's lines go through a [`Replay`] first, so what the
+//! stored log already has is not written twice.
 
 use crate::clock::Clock;
 use crate::follower::LogState;
+use crate::replay::Replay;
 use kiln_engine::{BuildEvent, LogFormatter, StageOutcome};
 use kiln_plan::NodeId;
 use kiln_store::{
-    BuildRecord, BuildStatus, InputRecord, StageRecord, StageState, Store, StoreError,
+    BuildRecord, BuildStatus, InputAnswerRecord, InputRecord, StageRecord, StageState, Store,
+    StoreError,
 };
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -27,6 +31,8 @@ pub(crate) enum Control {
     Pending(Option<InputRecord>),
     /// Why the build is being stopped (recorded on the build).
     Reason(String),
+    /// An input was answered (recorded, so a resumed build gets the same answer).
+    Answered(InputAnswerRecord),
 }
 
 pub(crate) struct Recorder {
@@ -38,6 +44,15 @@ pub(crate) struct Recorder {
     buf: Vec<u8>,
     /// Lines to write right after the log's first line (which says what started the build).
     deferred: Vec<String>,
+    /// This recorder wrote a line (the log's first line is written).
+    wrote_line: bool,
+    /// A resumed build: its new lines compared with the stored log.
+    replay: Option<Replay>,
+    /// The build was resumed after a controller restart.
+    resumed: bool,
+    /// A resumed build: the stages that had finished before the restart (their stored
+    /// state and times are kept when the engine runs them again).
+    done_before: Vec<u32>,
     /// The record changed since it was last stored.
     dirty: bool,
     /// The engine wrote the log's last line (`Finished: RESULT`).
@@ -65,6 +80,10 @@ impl Recorder {
             formatter: LogFormatter::default(),
             buf: Vec::new(),
             deferred: Vec::new(),
+            wrote_line: false,
+            replay: None,
+            resumed: false,
+            done_before: Vec::new(),
             dirty: false,
             ended: false,
             written_cause: None,
@@ -82,6 +101,33 @@ impl Recorder {
         self.formatter = formatter;
     }
 
+    /// Resumes a build after a controller restart: `stored` is its log so far; the lines
+    /// written from now on are compared with it, and `marker` goes where new lines start.
+    pub(crate) fn resume(&mut self, stored: Vec<u8>, marker: String) {
+        let len = stored.len() as u64;
+        self.log.send_modify(|s| s.len = len);
+        self.replay = Some(Replay::new(stored, marker));
+        self.resumed = true;
+        self.done_before = self
+            .record
+            .stages
+            .iter()
+            .filter(|s| matches!(s.state, StageState::Done(_)))
+            .map(|s| s.node)
+            .collect();
+    }
+
+    /// Stops comparing a resumed build's lines with its stored log: lines written from now
+    /// on are appended (after the marker, if any line is).
+    pub(crate) fn end_replay(&mut self) {
+        if let Some(replay) = &mut self.replay
+            && replay.is_matching()
+        {
+            self.buf = replay.feed(&self.buf);
+            self.replay = None;
+        }
+    }
+
     /// Marks the record as changed; it is stored with the next flush.
     pub(crate) fn touch(&mut self) {
         self.dirty = true;
@@ -89,6 +135,7 @@ impl Recorder {
 
     /// Adds one line to the log (stored with the next flush).
     pub(crate) fn line(&mut self, line: &str) {
+        self.wrote_line = true;
         self.buf.extend_from_slice(line.as_bytes());
         self.buf.push(b'\n');
         for d in std::mem::take(&mut self.deferred) {
@@ -98,7 +145,7 @@ impl Recorder {
 
     /// A line to write after the log's first line, or now if that was written already.
     pub(crate) fn after_first_line(&mut self, line: &str) {
-        if self.buf.is_empty() && self.log.borrow().len == 0 {
+        if !self.wrote_line {
             self.deferred.push(line.to_owned());
         } else {
             self.line(line);
@@ -109,7 +156,7 @@ impl Recorder {
     /// the next flush: the build's cause line goes first, and the engine's own cause line
     /// is then not written again.
     pub(crate) fn line_before_engine(&mut self, cause: &str, line: &str) {
-        if self.buf.is_empty() && self.log.borrow().len == 0 {
+        if !self.wrote_line {
             self.line(cause);
             self.written_cause = Some(cause.to_owned());
         }
@@ -170,6 +217,10 @@ impl Recorder {
                 self.record.reason.get_or_insert(r);
                 self.dirty = true;
             }
+            Control::Answered(answer) => {
+                self.record.answers.push(answer);
+                self.dirty = true;
+            }
         }
     }
 
@@ -210,9 +261,16 @@ impl Recorder {
         match ev {
             BuildEvent::StageStarted { node, path } => {
                 let now = self.now_ms();
+                let resumed = self.resumed;
+                if self.done_before.contains(&node.0) {
+                    return false;
+                }
                 let s = self.stage(node, &path);
                 s.state = StageState::Running;
-                s.started_at_ms = Some(now);
+                // A resumed build keeps when its stages first started.
+                if !(resumed && s.started_at_ms.is_some()) {
+                    s.started_at_ms = Some(now);
+                }
                 self.dirty = true;
                 true
             }
@@ -222,9 +280,20 @@ impl Recorder {
                 outcome,
                 duration,
             } => {
+                if self.done_before.contains(&node.0) {
+                    return false;
+                }
+                let now = self.now_ms();
+                let resumed = self.resumed;
                 let s = self.stage(node, &path);
                 s.state = StageState::Done(outcome);
-                s.duration_ms = matches!(outcome, StageOutcome::Ran(_)).then(|| millis(duration));
+                // A resumed stage's run began before the restart: measured from its first start.
+                let since_start = match s.started_at_ms {
+                    Some(t) if resumed => now.saturating_sub(t),
+                    _ => 0,
+                };
+                s.duration_ms = matches!(outcome, StageOutcome::Ran(_))
+                    .then(|| millis(duration).max(since_start));
                 self.dirty = true;
                 true
             }
@@ -257,6 +326,11 @@ impl Recorder {
     /// Appends the pending lines and stores the record if it changed, then wakes followers.
     /// A failed write is retried with the next flush (and reported once per failure).
     pub(crate) async fn flush(&mut self) {
+        if let Some(replay) = &mut self.replay
+            && !self.buf.is_empty()
+        {
+            self.buf = replay.feed(&self.buf);
+        }
         if !self.buf.is_empty() {
             let store = self.store.clone();
             let (id, bytes) = (self.record.id.clone(), std::mem::take(&mut self.buf));

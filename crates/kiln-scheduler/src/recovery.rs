@@ -1,5 +1,6 @@
 //! What a new scheduler does with the builds the previous one left: builds that were
-//! running are finished as ABORTED ("controller restarted"), queued builds are queued again.
+//! running in a Kubernetes pod are resumed in it (see `resume.rs`), other running builds are
+//! finished as ABORTED ("controller restarted"), queued builds are queued again.
 
 use kiln_store::{
     BuildRecord, BuildResult, BuildStatus, StageOutcome, StageState, Store, StoreError,
@@ -7,23 +8,37 @@ use kiln_store::{
 
 pub(crate) const RESTARTED: &str = "controller restarted";
 
-/// Marks every running or waiting build as aborted by the restart; returns them.
-pub(crate) fn abort_interrupted(
+/// Marks every running or waiting build as aborted by the restart, except those to resume
+/// (`resume`: a build with a recorded pod, when Kubernetes is configured, that was not
+/// being stopped); returns the builds to resume.
+pub(crate) fn recover_interrupted(
     store: &dyn Store,
     now_ms: u64,
+    resume: bool,
 ) -> Result<Vec<BuildRecord>, StoreError> {
     let builds = store.builds_in(&[BuildStatus::Running, BuildStatus::WaitingForInput])?;
-    let mut out = Vec::with_capacity(builds.len());
+    let mut out = Vec::new();
     for mut b in builds {
+        if resume && b.pod.is_some() && b.reason.is_none() {
+            out.push(b);
+            continue;
+        }
+        let why = match (&b.pod, &b.reason) {
+            (Some(_), Some(r)) => format!("; it was being stopped ({r})"),
+            (Some(pod), None) => format!(
+                "; its pod {} is not taken over: executors.kubernetes is not configured",
+                pod.name
+            ),
+            (None, _) => String::new(),
+        };
         let line = format!(
-            "kiln: the controller restarted while this build was running; the build was aborted\nFinished: {}\n",
+            "kiln: the controller restarted while this build was running{why}; the build was aborted\nFinished: {}\n",
             BuildResult::Aborted
         );
         store.append_log(&b.id, line.as_bytes())?;
         abort_record(&mut b, RESTARTED, now_ms);
         store.update_build(&b)?;
         tracing::warn!(build = %b.id, "build aborted: the controller restarted while it ran");
-        out.push(b);
     }
     Ok(out)
 }

@@ -18,7 +18,8 @@ use kiln_executor::{Executor, LocalExecutor};
 use kiln_kube::BuildPod;
 use kiln_plan::Plan;
 use kiln_store::{
-    ArtifactRecord, BuildRef, BuildResult, BuildStatus, Page, StageRecord, StageState, TestSummary,
+    ArtifactRecord, BuildRef, BuildResult, BuildStatus, Page, PodRecord, StageRecord, StageState,
+    TestSummary,
 };
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -39,6 +40,8 @@ pub(crate) struct BuildTask {
     pub inputs: PendingInputs,
     /// The job's workspace for this build (unless the job runs in its directory).
     pub workspace: PathBuf,
+    /// The build ran when the controller restarted and its pod is to be taken over.
+    pub resume: bool,
 }
 
 /// What the actor learns when a build ends.
@@ -54,17 +57,29 @@ pub(crate) struct Done {
 
 impl BuildTask {
     pub(crate) async fn run(mut self) -> Done {
-        let now = self.recorder.now_ms();
-        let rec = &mut self.recorder.record;
-        rec.status = BuildStatus::Running;
-        rec.started_at_ms = Some(now);
+        let resumed = if self.resume {
+            match self.take_over_pod().await {
+                Ok(pod) => Some(pod),
+                Err(reason) => return self.abort_resume(&reason).await,
+            }
+        } else {
+            let now = self.recorder.now_ms();
+            self.recorder.record.started_at_ms = Some(now);
+            None
+        };
+        self.recorder.record.status = BuildStatus::Running;
         self.recorder.touch();
         self.recorder.flush().await;
         let (result, info) = match self.prepare().await {
-            Ok((plan, info, files, prepared)) => {
-                (self.execute(plan, files, prepared).await, Some(info))
-            }
+            Ok((plan, info, files, prepared)) => (
+                self.execute(plan, files, prepared, resumed).await,
+                Some(info),
+            ),
             Err(lines) => {
+                if let (Some(pod), Some(kube)) = (resumed, &self.shared.kube) {
+                    kube.release(pod, BuildResult::Failure).await;
+                }
+                self.recorder.end_replay();
                 let cause = cause::from_stored(&self.recorder.record.cause);
                 self.recorder.line(&cause.description());
                 for l in lines {
@@ -107,6 +122,11 @@ impl BuildTask {
         self.shared
             .set_pipeline(self.job.name.as_str(), Ok(info.clone()));
         let plan = kiln_plan::plan(&pipeline);
+        if self.resume {
+            // The stages' stored states and times are kept (the same plan, read again).
+            self.recorder.set_formatter(LogFormatter::new(&plan));
+            return Ok((plan, info, resolved.files.clone(), prepared));
+        }
         self.recorder.record.stages = plan
             .nodes
             .iter()
@@ -145,16 +165,39 @@ impl BuildTask {
         plan: Plan,
         files: Files,
         prepared: PreparedPipeline,
+        resumed: Option<BuildPod>,
     ) -> BuildResult {
-        let (workspace, scm) = match self.workspace_for(&files).await {
-            Ok(w) => w,
-            Err(line) => return self.failed_before_engine(vec![line]),
+        let pod = match resumed {
+            // The pod has the workspace: no checkout, no upload.
+            Some(pod) => match self.scm_for(&files) {
+                Ok(scm) => Some((pod, scm, self.workspace.clone())),
+                Err(line) => {
+                    if let Some(kube) = &self.shared.kube {
+                        kube.release(pod, BuildResult::Failure).await;
+                    }
+                    return self.failed_before_engine(vec![line]);
+                }
+            },
+            None => None,
+        };
+        let (workspace, scm, pod) = match pod {
+            Some((pod, scm, workspace)) => {
+                self.recorder
+                    .after_first_line(&format!("Running in pod {}", pod.executor().pod_name()));
+                (workspace, scm, Some(pod))
+            }
+            None => {
+                let (workspace, scm) = match self.workspace_for(&files).await {
+                    Ok(w) => w,
+                    Err(line) => return self.failed_before_engine(vec![line]),
+                };
+                match self.kube_pod(&prepared, &workspace).await {
+                    Ok(pod) => (workspace, scm, pod),
+                    Err(lines) => return self.failed_before_engine(lines),
+                }
+            }
         };
         let spec = self.spec(scm, &prepared).await;
-        let pod = match self.kube_pod(&prepared, &workspace).await {
-            Ok(pod) => pod,
-            Err(lines) => return self.failed_before_engine(lines),
-        };
         let executor: Arc<dyn Executor> = match &pod {
             Some(pod) => pod.executor(),
             None => Arc::new(LocalExecutor::new(workspace)),
@@ -185,6 +228,7 @@ impl BuildTask {
 
     /// Ends a build the engine never ran: the lines that say why, then `Finished:`.
     fn failed_before_engine(&mut self, lines: Vec<String>) -> BuildResult {
+        self.recorder.end_replay();
         for line in lines {
             self.recorder.line(&line);
         }
@@ -234,6 +278,13 @@ impl BuildTask {
             Ok(n) => {
                 self.recorder
                     .after_first_line(&format!("Uploaded {n} workspace files into the pod"));
+                // Stored before the first step runs: a new controller takes the pod over.
+                self.recorder.record.pod = Some(PodRecord {
+                    namespace: executor.namespace().to_owned(),
+                    name: executor.pod_name().to_owned(),
+                });
+                self.recorder.touch();
+                self.recorder.flush().await;
                 Ok(Some(pod))
             }
             Err(e) => {
@@ -247,34 +298,41 @@ impl BuildTask {
 
     /// The directory the build runs in and the SCM `checkout scm` uses.
     async fn workspace_for(&self, files: &Files) -> Result<(PathBuf, Option<ScmInfo>), String> {
+        let scm = self.scm_for(files)?;
+        match (files, &scm) {
+            (Files::Repo { url }, Some(scm)) => {
+                let checkout = self.shared.git.checkout(url, &scm.commit, &self.workspace);
+                tokio::select! {
+                    res = checkout => res.map_err(|e| format!("ERROR: checkout of {} failed: {e}", scm.commit))?,
+                    () = self.cancel.cancelled() => return Err("Aborted during the checkout".to_owned()),
+                }
+            }
+            (Files::DirRepo { .. }, _) => ensure_dir(&self.workspace).await?,
+            (Files::Copy { path }, _) => copy_dir(path.clone(), self.workspace.clone()).await?,
+            (Files::Repo { .. }, None) => {}
+        }
+        Ok((self.workspace.clone(), scm))
+    }
+
+    /// The SCM `checkout scm` uses: the job's repository at the build's commit.
+    pub(crate) fn scm_for(&self, files: &Files) -> Result<Option<ScmInfo>, String> {
         let r = &self.recorder.record;
-        let scm = |url: String, commit: &String| ScmInfo {
+        let url = match files {
+            Files::Repo { url } => url.clone(),
+            Files::DirRepo { path } => path.display().to_string(),
+            Files::Copy { .. } => return Ok(None),
+        };
+        let commit = r
+            .commit
+            .clone()
+            .ok_or_else(|| "ERROR: the build has no commit to check out".to_owned())?;
+        Ok(Some(ScmInfo {
             url,
-            commit: commit.clone(),
+            commit,
             branch: r.branch.clone(),
             tag: None,
             change: Default::default(),
-        };
-        match (files, &r.commit) {
-            (Files::Repo { url }, Some(commit)) => {
-                let checkout = self.shared.git.checkout(url, commit, &self.workspace);
-                tokio::select! {
-                    res = checkout => res.map_err(|e| format!("ERROR: checkout of {commit} failed: {e}"))?,
-                    () = self.cancel.cancelled() => return Err("Aborted during the checkout".to_owned()),
-                }
-                Ok((self.workspace.clone(), Some(scm(url.clone(), commit))))
-            }
-            (Files::DirRepo { path }, Some(commit)) => {
-                let url = path.display().to_string();
-                ensure_dir(&self.workspace).await?;
-                Ok((self.workspace.clone(), Some(scm(url, commit))))
-            }
-            (Files::Copy { path }, _) => {
-                copy_dir(path.clone(), self.workspace.clone()).await?;
-                Ok((self.workspace.clone(), None))
-            }
-            (_, None) => Err("ERROR: the build has no commit to check out".to_owned()),
-        }
+        }))
     }
 
     async fn spec(&self, scm: Option<ScmInfo>, prepared: &PreparedPipeline) -> BuildSpec {
@@ -314,6 +372,7 @@ impl BuildTask {
             input: Arc::new(ServerInput {
                 pending: self.inputs.clone(),
                 changes: self.control_tx.clone(),
+                answered: std::sync::Mutex::new(r.answers.iter().cloned().collect()),
             }),
             workspace_is_checkout: false,
             previous_result: self.previous_result().await,
@@ -362,7 +421,11 @@ impl BuildTask {
         self.recorder.touch();
     }
 
-    async fn finish(mut self, result: BuildResult, info: Option<Arc<PipelineInfo>>) -> Done {
+    pub(crate) async fn finish(
+        mut self,
+        result: BuildResult,
+        info: Option<Arc<PipelineInfo>>,
+    ) -> Done {
         // A cancellation that came before the engine ran still says who cancelled.
         while let Ok(c) = self.control.try_recv() {
             if let Control::Reason(r) = c {

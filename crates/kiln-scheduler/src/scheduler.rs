@@ -19,7 +19,8 @@ pub struct Scheduler;
 
 impl Scheduler {
     /// Starts the scheduler on the current tokio runtime. Builds the previous run left
-    /// running are finished as ABORTED ("controller restarted"); queued ones are queued again.
+    /// running in a Kubernetes pod are resumed in it; other builds it left running are
+    /// finished as ABORTED ("controller restarted"); queued ones are queued again.
     pub fn start(
         config: Arc<Config>,
         store: Arc<dyn Store>,
@@ -56,7 +57,8 @@ impl Scheduler {
             })?;
         }
         let now = clock.now_ms();
-        recovery::abort_interrupted(store.as_ref(), now).map_err(SchedulerError::Recovery)?;
+        let resumed = recovery::recover_interrupted(store.as_ref(), now, kube.is_some())
+            .map_err(SchedulerError::Recovery)?;
         let queued = store
             .builds_in(&[BuildStatus::Queued])
             .map_err(SchedulerError::Recovery)?;
@@ -71,7 +73,7 @@ impl Scheduler {
         }
         let shared = Arc::new(Shared::new(config, store, data_dir, clock, kube));
         let (tx, rx) = mpsc::unbounded_channel();
-        let actor = Actor::new(shared.clone(), rx, tx.downgrade(), queued);
+        let actor = Actor::new(shared.clone(), rx, tx.downgrade(), queued, resumed);
         tokio::spawn(actor.run());
         let handle = SchedulerHandle::new(shared, tx);
         trigger::refresh_all(handle.clone());

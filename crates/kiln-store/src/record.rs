@@ -134,7 +134,30 @@ pub struct InputRecord {
     pub parameters: Vec<(String, String)>,
 }
 
+/// An answered `input`, kept so that a build resumed after a controller restart gets the
+/// same answer when its steps run again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputAnswerRecord {
+    pub id: String,
+    /// Approved (`true`) or aborted.
+    pub proceed: bool,
+    pub by: String,
+    /// The parameters' values given with an approval.
+    #[serde(default)]
+    pub values: BTreeMap<String, String>,
+}
+
+/// The Kubernetes pod a build runs in, so that a new controller can take it over.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodRecord {
+    pub namespace: String,
+    pub name: String,
+}
+
 /// Everything stored about one build.
+///
+/// Fields added after the first schema carry `#[serde(default)]`, so records written
+/// before them read as they were (no migration needed).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BuildRecord {
     pub id: BuildRef,
@@ -153,6 +176,12 @@ pub struct BuildRecord {
     /// Why the build ended early, e.g. "controller restarted" or "cancelled by alice".
     pub reason: Option<String>,
     pub pending_input: Option<InputRecord>,
+    /// The pod the build runs in, while it runs on Kubernetes.
+    #[serde(default)]
+    pub pod: Option<PodRecord>,
+    /// The build's answered inputs, oldest first.
+    #[serde(default)]
+    pub answers: Vec<InputAnswerRecord>,
 }
 
 impl BuildRecord {
@@ -174,6 +203,8 @@ impl BuildRecord {
             artifacts: Vec::new(),
             reason: None,
             pending_input: None,
+            pod: None,
+            answers: Vec::new(),
         }
     }
 }

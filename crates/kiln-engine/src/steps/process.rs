@@ -4,6 +4,7 @@
 use crate::build::Build;
 use crate::error::StepError;
 use crate::log::LineSplitter;
+use crate::process_key::ProcessSlot;
 use crate::scope::Scope;
 use kiln_executor::{ExitStatus, ProcessSpec, StreamKind};
 use std::path::PathBuf;
@@ -15,19 +16,34 @@ pub(crate) struct Finished {
     pub(crate) stdout: Vec<u8>,
 }
 
-/// Runs `argv` in `cwd` with the scope's environment. With `capture_stdout`, stdout is
-/// returned instead of logged (stderr is always logged).
+/// What becomes of a process's output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Capture {
+    /// Both streams are logged.
+    Nothing,
+    /// Stdout is returned instead of logged; stderr is logged.
+    Stdout,
+    /// Stdout is returned and stderr dropped (a probe whose failure is an answer).
+    Quietly,
+}
+
+/// Runs `argv` in `cwd` with the scope's environment, as the process at `slot` (taken
+/// from `build.process_keys`; `None` takes the next one).
 pub(crate) async fn run_process(
     build: &Build,
     scope: &Scope,
-    argv: Vec<String>,
+    (argv, slot): (Vec<String>, Option<ProcessSlot>),
     cwd: PathBuf,
-    capture_stdout: bool,
+    capture: Capture,
 ) -> Result<Finished, StepError> {
+    let capture_stdout = capture != Capture::Nothing;
+    let slot = slot.unwrap_or_else(|| build.process_keys.next(scope.node));
+    let key = slot.key(&argv, &cwd, scope.container.as_deref());
     let spec = ProcessSpec::new(argv)
         .env((*scope.env).clone())
         .cwd(cwd)
-        .container(scope.container.clone());
+        .container(scope.container.clone())
+        .key(Some(key));
     let mut handle = build.executor.spawn(spec).await?;
     let killer = handle.killer();
     let mut out = LineSplitter::default();
@@ -42,6 +58,7 @@ pub(crate) async fn run_process(
                 match chunk.stream {
                     StreamKind::Stdout if capture_stdout => stdout.extend_from_slice(&chunk.bytes),
                     StreamKind::Stdout => out.push(&chunk.bytes, emit),
+                    StreamKind::Stderr if capture == Capture::Quietly => {}
                     StreamKind::Stderr => err.push(&chunk.bytes, emit),
                 }
             }

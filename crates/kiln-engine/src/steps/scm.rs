@@ -1,7 +1,7 @@
 //! `checkout scm` and `git`: real git, run through the executor like any other process.
 
 use super::StepCall;
-use super::process::run_process;
+use super::process::{Capture, run_process};
 use crate::build::Build;
 use crate::error::StepError;
 use crate::scope::Scope;
@@ -120,17 +120,13 @@ impl<'a> Git<'a> {
         self.build.log(self.scope.node, line, self.scope.timestamps);
     }
 
-    /// Creates the repository if needed and fetches every branch and tag of `url`.
+    /// Creates the repository (`git init` of an existing one changes nothing) and fetches
+    /// every branch and tag of `url`. Every decision here comes from a process, never from
+    /// the workspace's files: a resumed build runs the steps again and must take the same
+    /// path (see `process_key.rs`).
     async fn fetch(&self, url: &str) -> Result<(), StepError> {
         self.build.executor.create_dir(&self.dir).await?;
-        if !self
-            .build
-            .executor
-            .file_exists(&self.dir.join(".git"))
-            .await?
-        {
-            self.run(&["init", "--quiet"]).await?;
-        }
+        self.run(&["init", "--quiet"]).await?;
         self.run(&["config", "remote.origin.url", url]).await?;
         self.run(&[
             "config",
@@ -165,26 +161,28 @@ impl<'a> Git<'a> {
         Ok(name)
     }
 
-    /// The checked-out commit, or `None` when `dir` is not a git work tree.
+    /// The checked-out commit, or `None` when `dir` is not the top of a git work tree
+    /// (`--git-dir` is `.git` only there; a failure, e.g. no repository, is quiet). `dir`
+    /// is created first, as the checkout will.
     async fn head(&self) -> Result<Option<String>, StepError> {
-        if !self
-            .build
-            .executor
-            .file_exists(&self.dir.join(".git"))
-            .await?
-        {
+        self.build.executor.create_dir(&self.dir).await?;
+        let done = self
+            .exec(&["rev-parse", "--git-dir", "HEAD"], Capture::Quietly)
+            .await?;
+        if !done.status.success() {
             return Ok(None);
         }
-        let done = self.exec(&["rev-parse", "HEAD"], true).await?;
-        Ok(done
-            .status
-            .success()
-            .then(|| String::from_utf8_lossy(&done.stdout).trim().to_owned()))
+        let out = String::from_utf8_lossy(&done.stdout);
+        let mut lines = out.lines();
+        if lines.next() != Some(".git") {
+            return Ok(None);
+        }
+        Ok(lines.next().map(|c| c.trim().to_owned()))
     }
 
     async fn run(&self, args: &[&str]) -> Result<(), StepError> {
         self.log(&format!("> git {}", args.join(" ")));
-        let done = self.exec(args, false).await?;
+        let done = self.exec(args, Capture::Nothing).await?;
         if done.status.success() {
             Ok(())
         } else {
@@ -197,21 +195,28 @@ impl<'a> Git<'a> {
     }
 
     async fn ok(&self, args: &[&str]) -> Result<bool, StepError> {
-        Ok(self.exec(args, true).await?.status.success())
+        Ok(self.exec(args, Capture::Stdout).await?.status.success())
     }
 
     async fn capture(&self, args: &[&str]) -> Result<String, StepError> {
-        let done = self.exec(args, true).await?;
+        let done = self.exec(args, Capture::Stdout).await?;
         Ok(String::from_utf8_lossy(&done.stdout).into_owned())
     }
 
     async fn exec(
         &self,
         args: &[&str],
-        capture: bool,
+        capture: Capture,
     ) -> Result<super::process::Finished, StepError> {
         let mut argv = vec!["git".to_owned()];
         argv.extend(args.iter().map(|a| (*a).to_owned()));
-        run_process(self.build, &self.scope, argv, self.dir.clone(), capture).await
+        run_process(
+            self.build,
+            &self.scope,
+            (argv, None),
+            self.dir.clone(),
+            capture,
+        )
+        .await
     }
 }

@@ -1,7 +1,7 @@
 //! `sh`: a shell script, run like Jenkins does (`sh -xe`, or the `#!` interpreter).
 
 use super::StepCall;
-use super::process::run_process;
+use super::process::{Capture, run_process};
 use crate::error::StepError;
 use kiln_script::Value;
 
@@ -9,13 +9,15 @@ pub(crate) async fn sh(call: &StepCall<'_>) -> Result<Value, StepError> {
     let script = call.req_string("script")?;
     let return_stdout = call.bool("returnStdout", false)?;
     let return_status = call.bool("returnStatus", false)?;
+    // The place is taken first: a `#!` script's file is named after it, so the command
+    // (part of the process key) is the same when the build's steps run again.
+    let slot = call.build.process_keys.next(call.scope.node);
     let argv = match shebang(&script) {
         Some(interpreter) => {
-            let path = call.build.tmp_dir.join(format!(
-                "script-{}-{}.sh",
-                call.build.spec.number,
-                call.build.next_id()
-            ));
+            let path = call
+                .build
+                .tmp_dir
+                .join(format!("script-{}.sh", slot.as_str()));
             call.build
                 .executor
                 .write_file(&path, script.as_bytes())
@@ -29,9 +31,13 @@ pub(crate) async fn sh(call: &StepCall<'_>) -> Result<Value, StepError> {
     let done = run_process(
         call.build,
         call.scope,
-        argv,
+        (argv, Some(slot)),
         call.scope.cwd.clone(),
-        return_stdout,
+        if return_stdout {
+            Capture::Stdout
+        } else {
+            Capture::Nothing
+        },
     )
     .await?;
     let code = done.status.code();

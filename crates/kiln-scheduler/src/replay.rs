@@ -1,0 +1,184 @@
+//! The log of a resumed build. After a controller restart a build whose pod still runs is
+//! resumed by running its steps again against that pod (the agent answers processes that
+//! already ran with their recorded output, see `ProcessSpec::key`), so the engine writes the
+//! build's log again from its first line. The stored log is the truth: while the new lines
+//! equal the stored ones they are dropped; at the first line that differs, or once past the
+//! stored end, a marker line is appended and everything from there on is kept.
+//!
+//! Lines the scheduler itself wrote and a resumed build does not write again (the workspace
+//! upload and the wait for a pod slot, which are not repeated; "waiting for input" of an
+//! input answered before the restart, whose answer is replayed) may be passed over in the
+//! stored log.
+
+/// Compares a resumed build's new log lines with its stored log.
+pub(crate) struct Replay {
+    stored: Vec<u8>,
+    /// How much of `stored` the new lines matched (always at a line start).
+    pos: usize,
+    marker: String,
+    /// Still comparing; `false` once a line differed or the stored end was passed.
+    matching: bool,
+}
+
+impl Replay {
+    /// A replay of `stored`; `marker` (one line, no newline) goes where new output starts.
+    pub(crate) fn new(stored: Vec<u8>, marker: String) -> Self {
+        Replay {
+            stored,
+            pos: 0,
+            marker,
+            matching: true,
+        }
+    }
+
+    /// Whether new lines are still being compared with the stored log.
+    pub(crate) fn is_matching(&self) -> bool {
+        self.matching
+    }
+
+    /// Takes the next new lines (whole lines, each ending with `\n`) and returns the bytes
+    /// to append to the stored log: nothing while they repeat it, then the marker and
+    /// everything from the first line that does not.
+    pub(crate) fn feed(&mut self, bytes: &[u8]) -> Vec<u8> {
+        if !self.matching {
+            return bytes.to_vec();
+        }
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let end = line_end(rest);
+            if self.take(&rest[..end]) {
+                rest = &rest[end..];
+                continue;
+            }
+            self.matching = false;
+            let mut out = Vec::with_capacity(self.marker.len() + 1 + rest.len());
+            out.extend_from_slice(self.marker.as_bytes());
+            out.push(b'\n');
+            out.extend_from_slice(rest);
+            return out;
+        }
+        Vec::new()
+    }
+
+    /// Moves past `line` if it is the next stored line (after lines that may be passed
+    /// over); says whether it was.
+    fn take(&mut self, line: &[u8]) -> bool {
+        let mut pos = self.pos;
+        loop {
+            let stored = &self.stored[pos..];
+            if stored.is_empty() {
+                return false;
+            }
+            let end = line_end(stored);
+            if &stored[..end] == line {
+                self.pos = pos + end;
+                return true;
+            }
+            if !scheduler_only(&stored[..end]) {
+                return false;
+            }
+            pos += end;
+        }
+    }
+}
+
+/// The length of the first line of `bytes`, its newline included.
+fn line_end(bytes: &[u8]) -> usize {
+    bytes
+        .iter()
+        .position(|b| *b == b'\n')
+        .map_or(bytes.len(), |i| i + 1)
+}
+
+/// Lines the scheduler writes that a resumed build does not write again (see the runner's
+/// workspace upload and the recorder's pending input).
+fn scheduler_only(line: &[u8]) -> bool {
+    let line = String::from_utf8_lossy(line);
+    let line = line.trim_end_matches('\n');
+    (line.starts_with("Uploaded ") && line.ends_with(" workspace files into the pod"))
+        || line.starts_with("Waiting for input `")
+        || line.starts_with("Waiting for a pod: ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Replay;
+
+    const MARKER: &str = "kiln: resumed";
+
+    /// Feeds `chunks` (each whole lines) to a replay of `stored`; returns what is appended.
+    fn check(stored: &str, chunks: &[&str], appended: &str) {
+        let mut replay = Replay::new(stored.as_bytes().to_vec(), MARKER.to_owned());
+        let mut out = Vec::new();
+        for c in chunks {
+            out.extend(replay.feed(c.as_bytes()));
+        }
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            appended,
+            "stored {stored:?}"
+        );
+    }
+
+    #[test]
+    fn repeated_lines_are_dropped_and_new_ones_follow_the_marker() {
+        check("a\nb\n", &["a\n", "b\nc\n"], "kiln: resumed\nc\n");
+        check("a\nb\n", &["a\nb\n", "c\n", "d\n"], "kiln: resumed\nc\nd\n");
+        check("a\nb\n", &["a\n", "b\n"], "");
+    }
+
+    #[test]
+    fn everything_from_the_first_difference_is_kept() {
+        check(
+            "a\nb\nc\n",
+            &["a\nx\nc\n", "d\n"],
+            "kiln: resumed\nx\nc\nd\n",
+        );
+        check("a\nb\n", &["x\n"], "kiln: resumed\nx\n");
+        // A line that only starts like the stored one differs.
+        check("abc\n", &["ab\n"], "kiln: resumed\nab\n");
+        check("ab\n", &["abc\n"], "kiln: resumed\nabc\n");
+    }
+
+    #[test]
+    fn an_empty_stored_log_keeps_everything() {
+        check("", &["a\n", "b\n"], "kiln: resumed\na\nb\n");
+    }
+
+    #[test]
+    fn scheduler_lines_a_resumed_build_does_not_repeat_are_passed_over() {
+        let stored = "Started by user alice\nRunning in pod p\nUploaded 3 workspace files into the pod\n[Build] one\n";
+        check(
+            stored,
+            &[
+                "Started by user alice\nRunning in pod p\n",
+                "[Build] one\n[Build] two\n",
+            ],
+            "kiln: resumed\n[Build] two\n",
+        );
+        let stored = "[Gate] Deploy? (Proceed or Abort)\nWaiting for input `Deploy`: Deploy? (approve with `kiln approve j#1`, or abort)\n[Gate] Approved by bob\n";
+        check(
+            stored,
+            &["[Gate] Deploy? (Proceed or Abort)\n[Gate] Approved by bob\n[Gate] done\n"],
+            "kiln: resumed\n[Gate] done\n",
+        );
+        let stored =
+            "Started by user alice\nWaiting for a pod: 2 of 2 pods in use\nRunning in pod p\n";
+        check(
+            stored,
+            &["Started by user alice\nRunning in pod p\n[Build] one\n"],
+            "kiln: resumed\n[Build] one\n",
+        );
+        // Other lines are never passed over.
+        check("a\nb\nc\n", &["a\nc\n"], "kiln: resumed\nc\n");
+    }
+
+    #[test]
+    fn after_the_marker_nothing_is_compared_any_more() {
+        let mut replay = Replay::new(b"a\nb\n".to_vec(), MARKER.to_owned());
+        assert!(replay.is_matching());
+        assert_eq!(replay.feed(b"x\n"), b"kiln: resumed\nx\n");
+        assert!(!replay.is_matching());
+        assert_eq!(replay.feed(b"a\nb\n"), b"a\nb\n");
+    }
+}

@@ -1,0 +1,83 @@
+//! Taking over a build that ran in a Kubernetes pod when the controller restarted. The pod
+//! recorded on the build is reattached (its agents keep every process's output), the stored
+//! log is loaded for the [`crate::replay::Replay`], and the build then runs as usual: the
+//! engine runs the steps again, processes that already ran answer with their recorded output
+//! and exit (their keys are the same), the one running at the restart is followed, and later
+//! ones run fresh. When the pod is gone or unusable the build ends ABORTED with the reason.
+
+use crate::recorder::blocking;
+use crate::recovery::{RESTARTED, abort_record};
+use crate::runner::{BuildTask, Done};
+use kiln_kube::BuildPod;
+use kiln_store::{BuildResult, StoreError};
+
+/// How much of the stored log is read at once.
+const READ: usize = 1024 * 1024;
+
+impl BuildTask {
+    /// The build's pod, taken over, with the recorder set to replay the stored log; or why
+    /// the build cannot be resumed.
+    pub(crate) async fn take_over_pod(&mut self) -> Result<BuildPod, String> {
+        let record = &self.recorder.record;
+        let Some(pod) = record.pod.clone() else {
+            return Err("the build has no pod to take over".to_owned());
+        };
+        let Some(kube) = self.shared.kube.clone() else {
+            return Err(format!(
+                "its pod {} is not taken over: executors.kubernetes is not configured",
+                pod.name
+            ));
+        };
+        let stored = self
+            .stored_log()
+            .await
+            .map_err(|e| format!("cannot read the build's log to resume it: {e}"))?;
+        let taken = tokio::select! {
+            res = kube.reattach(&pod, record.id.job.as_str(), record.id.number) => res?,
+            () = self.cancel.cancelled() => return Err("aborted while its pod was taken over".to_owned()),
+        };
+        tracing::info!(build = %record.id, pod = %pod.name, "build resumed in its pod after a controller restart");
+        let marker = format!(
+            "kiln: controller restarted; build resumed in pod {}",
+            pod.name
+        );
+        self.recorder.resume(stored, marker);
+        Ok(taken)
+    }
+
+    /// Ends a build that cannot be resumed: ABORTED, the log and the reason saying why.
+    pub(crate) async fn abort_resume(mut self, why: &str) -> Done {
+        tracing::warn!(build = %self.recorder.record.id, reason = why, "build aborted: the controller restarted while it ran");
+        self.recorder.line(&format!(
+            "kiln: the controller restarted while this build was running; {why}; the build was aborted"
+        ));
+        self.recorder
+            .line(&format!("Finished: {}", BuildResult::Aborted));
+        let now = self.recorder.now_ms();
+        abort_record(
+            &mut self.recorder.record,
+            &format!("{RESTARTED}: {why}"),
+            now,
+        );
+        self.finish(BuildResult::Aborted, None).await
+    }
+
+    /// The build's whole stored log.
+    async fn stored_log(&self) -> Result<Vec<u8>, StoreError> {
+        let (store, id) = (self.shared.store.clone(), self.recorder.record.id.clone());
+        blocking(move || {
+            let mut log = Vec::new();
+            loop {
+                let slice = store.read_log(&id, log.len() as u64, READ)?;
+                if slice.bytes.is_empty()
+                    || log.len() as u64 + slice.bytes.len() as u64 >= slice.end
+                {
+                    log.extend(slice.bytes);
+                    return Ok(log);
+                }
+                log.extend(slice.bytes);
+            }
+        })
+        .await
+    }
+}
