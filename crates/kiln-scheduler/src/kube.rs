@@ -224,15 +224,20 @@ impl KubeBackend {
             .await
     }
 
-    /// Deletes build pods whose build the store does not have Running.
+    /// Deletes build pods whose build the store does not have running (or waiting for input).
     async fn reap(&self, client: kube::Client) {
         let store = self.store.clone();
-        let running =
-            tokio::task::spawn_blocking(move || store.builds_in(&[BuildStatus::Running])).await;
-        let running: Vec<(String, String)> = match running {
+        let live = [BuildStatus::Running, BuildStatus::WaitingForInput];
+        let running = tokio::task::spawn_blocking(move || store.builds_in(&live)).await;
+        // A live build's pod is the one it recorded (other pods of a build resumed after a
+        // restart, e.g. Kaniko pods, are orphans), or any while it has not recorded one yet.
+        let running: Vec<(String, String, Option<String>)> = match running {
             Ok(Ok(builds)) => builds
                 .iter()
-                .map(|b| (label_value(b.id.job.as_str()), b.id.number.to_string()))
+                .map(|b| {
+                    let pod = b.pod.as_ref().map(|p| p.name.clone());
+                    (label_value(b.id.job.as_str()), b.id.number.to_string(), pod)
+                })
                 .collect(),
             _ => {
                 tracing::warn!("cannot list the running builds: orphaned build pods are kept");
@@ -240,9 +245,9 @@ impl KubeBackend {
             }
         };
         let alive = |p: &kiln_kube::BuildPodRef| {
-            running
-                .iter()
-                .any(|(job, build)| *job == p.job && *build == p.build)
+            running.iter().any(|(job, build, pod)| {
+                *job == p.job && *build == p.build && pod.as_ref().is_none_or(|n| *n == p.name)
+            })
         };
         match reap_orphans(client, &self.config.namespace, alive).await {
             Ok(reaped) if !reaped.is_empty() => {
