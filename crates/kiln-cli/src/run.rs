@@ -74,6 +74,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             assume_yes: args.yes,
         }),
         previous_result: None,
+        agents: None,
         workspace_is_checkout: true,
     };
     let plan = kiln_plan::plan(&pipeline);

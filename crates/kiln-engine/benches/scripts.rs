@@ -55,6 +55,7 @@ async fn build(text: &str, libraries: &Arc<Libraries>, dir: &std::path::Path) ->
         input: Arc::new(NoInput),
         workspace_is_checkout: false,
         previous_result: None,
+        agents: None,
     };
     let scripts = BuildScripts {
         libraries: Arc::clone(libraries),

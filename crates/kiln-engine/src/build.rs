@@ -1,9 +1,9 @@
 use crate::log::{Masker, timestamp_prefix};
 use crate::process_key::ProcessKeys;
+use crate::site::Site;
 use crate::{
     BuildEvent, BuildResult, BuildScripts, BuildSpec, ParamValue, StageSummary, TestSummary,
 };
-use kiln_executor::Executor;
 use kiln_plan::{NodeId, Plan};
 use kiln_script::ScriptContext;
 use std::collections::{BTreeMap, BTreeSet};
@@ -22,12 +22,10 @@ pub(crate) type EnvLayer = Arc<BTreeMap<String, Option<String>>>;
 pub(crate) struct Build {
     pub(crate) plan: Plan,
     pub(crate) spec: BuildSpec,
-    pub(crate) executor: Arc<dyn Executor>,
+    /// Where the build starts: the executor it was given and its workspace. Stages whose
+    /// agent the spec's provider serves run on sites of their own.
+    pub(crate) site: Arc<Site>,
     pub(crate) params: BTreeMap<String, ParamValue>,
-    /// `WORKSPACE`, as the executor sees it.
-    pub(crate) workspace: PathBuf,
-    /// `WORKSPACE_TMP` (`<workspace>@tmp`, as Jenkins): scripts and secret files go here.
-    pub(crate) tmp_dir: PathBuf,
     pub(crate) started: Instant,
     /// Evaluates every expression and script of the build.
     pub(crate) script: kiln_script::ScriptEngine,
@@ -69,15 +67,11 @@ impl Build {
     pub(crate) fn new(
         plan: Plan,
         spec: BuildSpec,
-        executor: Arc<dyn Executor>,
+        site: Site,
         params: BTreeMap<String, ParamValue>,
         events: UnboundedSender<BuildEvent>,
         scripts: BuildScripts,
     ) -> Self {
-        let workspace = executor.workspace().to_path_buf();
-        let mut tmp_name = workspace.file_name().unwrap_or_default().to_os_string();
-        tmp_name.push("@tmp");
-        let tmp_dir = workspace.with_file_name(tmp_name);
         let secrets = params.values().filter_map(|v| match v {
             ParamValue::Password(p) => Some(p.clone()),
             _ => None,
@@ -87,10 +81,8 @@ impl Build {
         Build {
             plan,
             spec,
-            executor,
+            site: Arc::new(site),
             params,
-            workspace,
-            tmp_dir,
             started: Instant::now(),
             script: kiln_script::ScriptEngine::new(),
             scripts,

@@ -36,15 +36,10 @@ pub(crate) fn base_env(build: &Build) -> BTreeMap<String, String> {
             "BUILD_TAG",
             format!("kiln-{}-{number}", spec.job_name.replace('/', "-")),
         ),
-        ("WORKSPACE", build.workspace.to_string_lossy().into_owned()),
-        (
-            "WORKSPACE_TMP",
-            build.tmp_dir.to_string_lossy().into_owned(),
-        ),
-        ("NODE_NAME", build.executor.describe()),
         ("EXECUTOR_NUMBER", "0".to_owned()),
     ];
     env.extend(vars.into_iter().map(|(k, v)| (k.to_owned(), v)));
+    env.extend(build.site.env());
     if let Some(scm) = &spec.scm {
         env.insert("GIT_COMMIT".to_owned(), scm.commit.clone());
         env.insert("GIT_URL".to_owned(), scm.url.clone());
@@ -81,7 +76,7 @@ pub(crate) async fn apply(
         let vars = match &entry.value {
             EnvValue::Expr(e) => vec![(name.clone(), eval_string(e, build, scope)?)],
             EnvValue::Credentials { id } => {
-                bind_environment_credential(build, name, &id.value).await?
+                bind_environment_credential(build, &scope.site, name, &id.value).await?
             }
         };
         Arc::make_mut(&mut scope.env).extend(vars);

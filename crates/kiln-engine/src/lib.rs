@@ -7,6 +7,7 @@
 //! Expressions are evaluated by kiln-script only (through `eval`); the build's own output is
 //! data sent as events, never `tracing` events.
 
+mod agent;
 mod build;
 mod env;
 mod error;
@@ -22,12 +23,15 @@ mod result;
 mod run;
 mod runner;
 mod scope;
+mod site;
 mod spec;
 mod stage;
+mod stage_agent;
 mod steps;
 mod summary;
 mod when;
 
+pub use agent::{AgentError, AgentProvider, AgentRequest, ProvidedAgent, ReleaseAgent};
 pub use event::BuildEvent;
 pub use lint::check_scripts;
 pub use log_formatter::{LineStyle, LogFormatter, LogLine, PlainStyle, format_duration};

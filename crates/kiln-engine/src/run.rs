@@ -4,6 +4,7 @@ use crate::build::Build;
 use crate::error::StepError;
 use crate::runner::{run_sequence, skip_tree};
 use crate::scope::{Scope, StageResult};
+use crate::site::Site;
 use crate::stage::fresh_if_cancelled;
 use crate::steps::{checkout_scm, duration_of, remove_secret_files, with_timeout};
 use crate::{
@@ -103,10 +104,15 @@ async fn run(
         Ok(p) => p,
         Err(errors) => return refuse(&events, &errors, started),
     };
+    let mut site = Site::new(executor);
+    site.user_checkout = spec.workspace_is_checkout;
+    // Under a declarative `agent none`, steps outside every stage agent have no workspace
+    // (a scripted pipeline's `node { }` blocks run on the build's executor, as before).
+    site.outside_agent = scripted.is_none() && matches!(plan.pipeline.agent.kind, AgentKind::None);
     let build = Arc::new(Build::new(
         plan.clone(),
         spec,
-        executor,
+        site,
         params,
         events,
         scripts,
@@ -115,7 +121,8 @@ async fn run(
     let mut scope = Scope {
         node: None,
         env: Arc::new(env::base_env(&build)),
-        cwd: build.workspace.clone(),
+        cwd: build.site.workspace.clone(),
+        site: Arc::clone(&build.site),
         cancel,
         stage: StageResult::new(),
         timestamps: build
@@ -159,7 +166,7 @@ async fn run(
         build.result()
     })
     .await;
-    remove_secret_files(&build).await;
+    remove_secret_files(&build, &build.site).await;
     finish(&build)
 }
 
@@ -181,7 +188,16 @@ async fn prepare(build: &Arc<Build>, scope: &mut Scope, scripted: bool) -> Resul
             _ => None,
         });
         let dir = subdir.map_or_else(|| scope.cwd.clone(), |d| scope.cwd.join(d));
-        checkout_scm(build, scope, dir).await?;
+        // The build's own workspace gets the sources even under `agent none`: stages whose
+        // agent a provider serves start from it, the others run in it.
+        let inside = Scope {
+            site: Arc::new(Site {
+                outside_agent: false,
+                ..(*scope.site).clone()
+            }),
+            ..scope.clone()
+        };
+        checkout_scm(build, &inside, dir).await?;
     }
     Ok(())
 }
@@ -220,14 +236,14 @@ fn pipeline_notices(build: &Build) {
     let ignored = match p.agent.kind {
         AgentKind::Docker(_) | AgentKind::Dockerfile(_) => true,
         // A Kubernetes executor runs the steps in the pod's containers.
-        AgentKind::Kubernetes(_) => !build.executor.runs_in_containers(),
+        AgentKind::Kubernetes(_) => !build.site.executor.runs_in_containers(),
         _ => false,
     };
     if ignored {
         build.notice_once(format!(
             "agent {} is ignored by the {} executor: steps run on this machine",
             p.agent.kind.keyword(),
-            build.executor.describe()
+            build.site.executor.describe()
         ));
     }
     if !p.tools.is_empty() {

@@ -1,4 +1,8 @@
 use crate::BuildResult;
+use crate::build::Build;
+use crate::error::StepError;
+use crate::site::Site;
+use kiln_executor::Executor;
 use kiln_plan::NodeId;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -24,6 +28,9 @@ pub(crate) struct Scope {
     pub(crate) container: Option<String>,
     /// The generation of the build's script environment layer `env` includes.
     pub(crate) layer_gen: u64,
+    /// The executor and workspace steps use: the build's, or the site of the nearest
+    /// enclosing stage whose agent a provider served.
+    pub(crate) site: Arc<Site>,
 }
 
 impl Scope {
@@ -39,7 +46,7 @@ impl Scope {
 
     /// A copy with the build's script environment layer (`env.X = ...` of scripts) applied,
     /// unless it already has the newest one.
-    pub(crate) fn layered(&self, build: &crate::build::Build) -> Option<Scope> {
+    pub(crate) fn layered(&self, build: &Build) -> Option<Scope> {
         let (layer_gen, layer) = build.env_layer();
         if layer_gen == self.layer_gen {
             return None;
@@ -56,6 +63,28 @@ impl Scope {
             layer_gen,
             ..self.clone()
         })
+    }
+
+    /// The executor of a step that needs one (processes or workspace files); refused outside
+    /// any agent, with Jenkins' reason in kiln's words.
+    pub(crate) fn executor(
+        &self,
+        build: &Build,
+        step: &str,
+    ) -> Result<&Arc<dyn Executor>, StepError> {
+        if !self.site.outside_agent {
+            return Ok(&self.site.executor);
+        }
+        let message = match self.node {
+            Some(id) => format!(
+                "`{step}` needs an agent: stage '{}' runs outside any agent (the pipeline has `agent none` and neither the stage nor an enclosing stage declares one); give the stage an `agent`",
+                build.stage_path(id).join(" / ")
+            ),
+            None => format!(
+                "`{step}` needs an agent: the pipeline has `agent none`, so its `environment` and `post` run outside any agent; move the step into a stage that has an `agent`"
+            ),
+        };
+        Err(StepError::failed(message))
     }
 
     pub(crate) fn var(&self, name: &str) -> Option<&str> {

@@ -1,4 +1,4 @@
-use crate::BuildResult;
+use crate::{AgentProvider, BuildResult};
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -31,6 +31,9 @@ pub struct BuildSpec {
     /// The result of the job's previous completed build, for the `changed`, `fixed` and
     /// `regression` post conditions (`None` for a first build or a local run without history).
     pub previous_result: Option<BuildResult>,
+    /// Gives stages with an agent of their own an executor of their own (a pod per stage
+    /// agent on Kubernetes); `None`: every stage runs on the build's executor.
+    pub agents: Option<Arc<dyn AgentProvider>>,
 }
 
 /// What a build's scripts need besides the plan: the shared libraries the pipeline loaded

@@ -5,9 +5,10 @@ use crate::build::Build;
 use crate::error::StepError;
 use crate::runner::{finish, run_parallel, run_sequence, skip_tree};
 use crate::scope::{Scope, StageResult};
+use crate::stage_agent::{self, AgentSlot};
 use crate::steps::{BoxFuture, duration_of, retryable, run_steps, with_timeout};
 use crate::{BuildEvent, BuildResult, InputRequest, StageOutcome, env, post, when};
-use kiln_model::{AgentKind, OptionKind};
+use kiln_model::OptionKind;
 use kiln_plan::{NodeBody, NodeId, PlanNode};
 use std::sync::Arc;
 use std::time::Instant;
@@ -62,9 +63,11 @@ pub(crate) fn run_node(
             stage: Arc::clone(&stage),
             ..parent
         };
-        let flow = guarded(&build, node, &mut scope).await;
+        let slot = AgentSlot::default();
+        let flow = guarded(&build, node, &mut scope, &slot).await;
         let mut error = match flow {
             Ok(Flow::SkippedByWhen) => {
+                slot.release(&build, BuildResult::Success).await;
                 for &child in &node.children {
                     skip_tree(&build, child, StageOutcome::SkippedByWhen);
                 }
@@ -91,6 +94,7 @@ pub(crate) fn run_node(
             }
         }
         let result = stage.get();
+        slot.release(&build, result).await;
         finish(&build, id, StageOutcome::Ran(result), started.elapsed());
         NodeEnd {
             name: node.name.clone(),
@@ -117,6 +121,7 @@ async fn guarded(
     build: &Arc<Build>,
     node: &PlanNode,
     scope: &mut Scope,
+    slot: &AgentSlot,
 ) -> Result<Flow, StepError> {
     let before_options = node.when.as_ref().is_some_and(|w| w.before_options);
     if before_options && !check_when(build, node, scope)? {
@@ -137,18 +142,20 @@ async fn guarded(
                     duration_of(i64::try_from(t.millis).unwrap_or(i64::MAX), "MILLISECONDS")?;
                 let log = |line: &str| build.log(scope.node, line, scope.timestamps);
                 with_timeout(
-                    inner(build, node, &mut try_scope, before_options),
+                    inner(build, node, &mut try_scope, before_options, slot),
                     &token,
                     limit,
                     log,
                 )
                 .await
             }
-            None => inner(build, node, &mut try_scope, before_options).await,
+            None => inner(build, node, &mut try_scope, before_options, slot).await,
         };
         scope.env = try_scope.env;
         match result {
             Err(e) if attempt < tries && retryable(&e, scope) => {
+                // Each attempt gets a new agent (a new pod), as in Jenkins.
+                slot.release(build, BuildResult::Failure).await;
                 build.log(
                     scope.node,
                     &format!("Retrying stage (attempt {} of {tries})", attempt + 1),
@@ -156,7 +163,13 @@ async fn guarded(
                 );
                 attempt += 1;
             }
-            other => return other,
+            other => {
+                // The stage's `post` runs where the stage ran.
+                scope.site = try_scope.site;
+                scope.cwd = try_scope.cwd;
+                scope.container = try_scope.container;
+                return other;
+            }
         }
     }
 }
@@ -168,6 +181,7 @@ async fn inner(
     node: &PlanNode,
     scope: &mut Scope,
     when_done: bool,
+    slot: &AgentSlot,
 ) -> Result<Flow, StepError> {
     let w = node.when.as_ref();
     let mut when_done = when_done;
@@ -187,7 +201,7 @@ async fn inner(
         }
         when_done = true;
     }
-    agent_notice(build, node);
+    stage_agent::enter(build, node, scope, slot).await?;
     let mut vars = vec![("STAGE_NAME".to_owned(), node.name.clone())];
     vars.extend(node.axis_values.iter().cloned());
     *scope = scope.with_env(vars);
@@ -274,19 +288,4 @@ async fn ask_input(
     };
     let values = crate::steps::ask(build, scope, req).await?;
     Ok(values.into_iter().collect())
-}
-
-/// Agents the local executor cannot provide are named once.
-fn agent_notice(build: &Build, node: &PlanNode) {
-    let Some(agent) = &node.agent else { return };
-    if matches!(
-        agent.kind,
-        AgentKind::Docker(_) | AgentKind::Dockerfile(_) | AgentKind::Kubernetes(_)
-    ) {
-        build.notice_once(format!(
-            "agent {} is ignored by the {} executor: steps run on this machine",
-            node.effective_agent,
-            build.executor.describe()
-        ));
-    }
 }

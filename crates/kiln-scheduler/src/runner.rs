@@ -376,6 +376,7 @@ impl BuildTask {
             }),
             workspace_is_checkout: false,
             previous_result: self.previous_result().await,
+            agents: None,
         }
     }
 

@@ -19,8 +19,7 @@ pub(crate) async fn stash(call: &StepCall<'_>) -> Result<Value, StepError> {
     let dir = stash_dir(call, &name)?;
     remove_local_dir(&dir).await?;
     let files = call
-        .build
-        .executor
+        .executor()?
         .list_files(&call.scope.cwd, &[includes], &excludes)
         .await?;
     if files.is_empty() && !allow_empty {
@@ -30,8 +29,7 @@ pub(crate) async fn stash(call: &StepCall<'_>) -> Result<Value, StepError> {
     }
     for f in &files {
         let bytes = call
-            .build
-            .executor
+            .executor()?
             .read_file(&call.scope.cwd.join(&f.path))
             .await?;
         write_local(&dir.join(&f.path), &bytes).await?;
@@ -57,8 +55,7 @@ pub(crate) async fn unstash(call: &StepCall<'_>) -> Result<Value, StepError> {
         let bytes = tokio::fs::read(dir.join(rel))
             .await
             .map_err(|e| local_error("read", &dir.join(rel), &e))?;
-        call.build
-            .executor
+        call.executor()?
             .write_file(&call.scope.cwd.join(rel), &bytes)
             .await?;
     }
@@ -75,8 +72,7 @@ pub(crate) async fn archive(call: &StepCall<'_>) -> Result<Value, StepError> {
         return Ok(Value::Null);
     }
     let files = call
-        .build
-        .executor
+        .executor()?
         .list_files(&call.scope.cwd, std::slice::from_ref(&artifacts), &excludes)
         .await?;
     if files.is_empty() {
@@ -93,8 +89,7 @@ pub(crate) async fn archive(call: &StepCall<'_>) -> Result<Value, StepError> {
     let root = call.build.spec.build_dir.join("artifacts");
     for f in &files {
         let bytes = call
-            .build
-            .executor
+            .executor()?
             .read_file(&call.scope.cwd.join(&f.path))
             .await?;
         write_local(&root.join(&f.path), &bytes).await?;

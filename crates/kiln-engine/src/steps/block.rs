@@ -90,7 +90,7 @@ pub(crate) async fn enter(id: StepId, call: &StepCall<'_>) -> Result<Entered, St
     Ok(match id {
         StepId::Dir => {
             let cwd = scope.cwd.join(call.req_string("path")?);
-            call.build.executor.create_dir(&cwd).await?;
+            call.executor()?.create_dir(&cwd).await?;
             plain(Scope { cwd, ..scope })
         }
         StepId::WithEnv => {
@@ -123,7 +123,7 @@ pub(crate) async fn enter(id: StepId, call: &StepCall<'_>) -> Result<Entered, St
         // container `name`; otherwise a notice says the step is ignored.
         StepId::Container => {
             let name = call.req_string("name")?;
-            if call.build.executor.runs_in_containers() {
+            if call.executor()?.runs_in_containers() {
                 return Ok(plain(Scope {
                     container: Some(name),
                     ..scope
@@ -131,7 +131,7 @@ pub(crate) async fn enter(id: StepId, call: &StepCall<'_>) -> Result<Entered, St
             }
             call.build.notice_once(format!(
                 "container('{name}') is ignored by the {} executor: steps run on this machine",
-                call.build.executor.describe()
+                call.executor()?.describe()
             ));
             plain(scope)
         }
@@ -257,7 +257,7 @@ pub(crate) async fn exit(
         },
         Exit::Credentials { files } => {
             for dir in files.drain(..) {
-                if let Err(e) = call.build.executor.delete_dir(&dir).await {
+                if let Err(e) = call.scope.site.executor.delete_dir(&dir).await {
                     tracing::warn!(error = %crate::error::error_chain(&e), "could not delete a secret file");
                 }
             }

@@ -2,6 +2,7 @@ use crate::build::Build;
 use crate::error::StepError;
 use crate::eval::{eval, eval_string};
 use crate::scope::Scope;
+use kiln_executor::Executor;
 use kiln_model::{Step, StepArg};
 use kiln_script::Value;
 use kiln_syntax::ast::Expr;
@@ -27,6 +28,11 @@ pub(crate) enum Args<'a> {
 }
 
 impl<'a> StepCall<'a> {
+    /// The executor of the step's site; refused outside any agent.
+    pub(crate) fn executor(&self) -> Result<&'a Arc<dyn Executor>, StepError> {
+        self.scope.executor(self.build, self.name)
+    }
+
     /// The argument as written, for steps that read its shape (`checkout scm`, bindings);
     /// `None` for arguments from scripts.
     pub(crate) fn expr(&self, name: &str) -> Option<&'a Expr> {

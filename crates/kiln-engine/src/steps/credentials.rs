@@ -7,6 +7,7 @@ use crate::build::Build;
 use crate::error::StepError;
 use crate::eval::eval_string;
 use crate::scope::Scope;
+use crate::site::Site;
 use kiln_script::Value;
 use kiln_syntax::ast::{Expr, ExprKind};
 use std::path::PathBuf;
@@ -45,7 +46,7 @@ pub(crate) async fn bind_all(
     let mut vars = Vec::new();
     let mut files = Vec::new();
     for b in &bindings {
-        bind(call.build, b, &mut vars, &mut files).await?;
+        bind(call.build, &call.scope.site, b, &mut vars, &mut files).await?;
     }
     Ok((vars, files))
 }
@@ -123,6 +124,7 @@ fn binding(expr: &Expr, build: &Build, scope: &Scope) -> Result<Binding, StepErr
 /// Binds one credential into `vars`; secret files written are added to `files`.
 async fn bind(
     build: &Build,
+    site: &Site,
     b: &Binding,
     vars: &mut Vec<(String, String)>,
     files: &mut Vec<PathBuf>,
@@ -142,7 +144,7 @@ async fn bind(
             ));
         }
         ("file", Credential::File { name, content }) => {
-            let (dir, path) = write_secret_file(build, name, content).await?;
+            let (dir, path) = write_secret_file(build, site, name, content).await?;
             files.push(dir);
             vars.push((
                 b.arg("variable")?.to_owned(),
@@ -150,7 +152,7 @@ async fn bind(
             ));
         }
         ("file", Credential::Secret(s)) => {
-            let (dir, path) = write_secret_file(build, id, s.as_bytes()).await?;
+            let (dir, path) = write_secret_file(build, site, id, s.as_bytes()).await?;
             files.push(dir);
             vars.push((
                 b.arg("variable")?.to_owned(),
@@ -165,7 +167,7 @@ async fn bind(
                 passphrase,
             },
         ) => {
-            let (dir, path) = write_secret_file(build, "key", private_key.as_bytes()).await?;
+            let (dir, path) = write_secret_file(build, site, "key", private_key.as_bytes()).await?;
             files.push(dir);
             vars.push((
                 b.arg("keyFileVariable")?.to_owned(),
@@ -200,6 +202,7 @@ async fn bind(
 /// `NAME = credentials('id')` in `environment`: Jenkins' variables for each credential type.
 pub(crate) async fn bind_environment_credential(
     build: &Build,
+    site: &Site,
     name: &str,
     id: &str,
 ) -> Result<Vec<(String, String)>, StepError> {
@@ -215,7 +218,7 @@ pub(crate) async fn bind_environment_credential(
             name: file,
             content,
         } => {
-            let (_, path) = write_secret_file(build, file, content).await?;
+            let (_, path) = write_secret_file(build, site, file, content).await?;
             vec![(name.to_owned(), path.to_string_lossy().into_owned())]
         }
         Credential::SshKey {
@@ -223,7 +226,7 @@ pub(crate) async fn bind_environment_credential(
             private_key,
             passphrase,
         } => {
-            let (_, path) = write_secret_file(build, "key", private_key.as_bytes()).await?;
+            let (_, path) = write_secret_file(build, site, "key", private_key.as_bytes()).await?;
             let mut vars = vec![
                 (name.to_owned(), path.to_string_lossy().into_owned()),
                 (format!("{name}_USR"), username.clone()),
@@ -252,31 +255,32 @@ fn describe(cred: &Credential) -> &'static str {
     }
 }
 
-/// The directory where this build's secret files live (removed when the build ends).
-fn secrets_root(build: &Build) -> PathBuf {
-    build
-        .tmp_dir
+/// The directory where this build's secret files live on `site` (removed when the build
+/// ends, or when a stage's own site is released).
+fn secrets_root(build: &Build, site: &Site) -> PathBuf {
+    site.tmp_dir
         .join(format!("secretFiles-{}", build.spec.number))
 }
 
 /// Writes a secret into its own directory; returns the directory and the file.
 async fn write_secret_file(
     build: &Build,
+    site: &Site,
     name: &str,
     content: &[u8],
 ) -> Result<(PathBuf, PathBuf), StepError> {
-    let dir = secrets_root(build).join(build.next_id().to_string());
+    let dir = secrets_root(build, site).join(build.next_id().to_string());
     let file_name = std::path::Path::new(name)
         .file_name()
         .map_or_else(|| "secret".into(), |n| n.to_os_string());
     let path = dir.join(file_name);
-    build.executor.write_file(&path, content).await?;
+    site.executor.write_file(&path, content).await?;
     Ok((dir, path))
 }
 
-/// Deletes every secret file of the build.
-pub(crate) async fn remove_secret_files(build: &Build) {
-    if let Err(e) = build.executor.delete_dir(&secrets_root(build)).await {
+/// Deletes every secret file of the build on `site`.
+pub(crate) async fn remove_secret_files(build: &Build, site: &Site) {
+    if let Err(e) = site.executor.delete_dir(&secrets_root(build, site)).await {
         tracing::warn!(error = %crate::error::error_chain(&e), "could not delete the build's secret files");
     }
 }

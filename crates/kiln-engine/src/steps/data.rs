@@ -10,8 +10,7 @@ use std::fmt::Write as _;
 async fn input(call: &StepCall<'_>, step: &str) -> Result<String, StepError> {
     if let Some(file) = call.string("file")? {
         let bytes = call
-            .build
-            .executor
+            .executor()?
             .read_file(&call.scope.cwd.join(file))
             .await?;
         return Ok(String::from_utf8_lossy(&bytes).into_owned());
@@ -54,7 +53,7 @@ pub(crate) async fn write_yaml(call: &StepCall<'_>) -> Result<Value, StepError> 
         .value("data")?
         .ok_or_else(|| StepError::failed("`writeYaml` needs `data`"))?;
     let path = call.scope.cwd.join(&file);
-    if !call.bool("overwrite", false)? && call.build.executor.file_exists(&path).await? {
+    if !call.bool("overwrite", false)? && call.executor()?.file_exists(&path).await? {
         return Err(StepError::failed(format!(
             "writeYaml: {file} already exists (use overwrite: true)"
         )));
@@ -66,10 +65,7 @@ pub(crate) async fn write_yaml(call: &StepCall<'_>) -> Result<Value, StepError> 
 
 async fn write(call: &StepCall<'_>, file: &str, text: &str) -> Result<Value, StepError> {
     let path = call.scope.cwd.join(file);
-    call.build
-        .executor
-        .write_file(&path, text.as_bytes())
-        .await?;
+    call.executor()?.write_file(&path, text.as_bytes()).await?;
     Ok(Value::Null)
 }
 

@@ -9,29 +9,26 @@ pub(crate) async fn write_file(call: &StepCall<'_>) -> Result<Value, StepError> 
     let file = call.req_string("file")?;
     let text = call.req_string("text")?;
     let path = call.scope.cwd.join(file);
-    call.build
-        .executor
-        .write_file(&path, text.as_bytes())
-        .await?;
+    call.executor()?.write_file(&path, text.as_bytes()).await?;
     Ok(Value::Null)
 }
 
 pub(crate) async fn read_file(call: &StepCall<'_>) -> Result<Value, StepError> {
     let file = call.req_string("file")?;
     let path = call.scope.cwd.join(&file);
-    let bytes = call.build.executor.read_file(&path).await?;
+    let bytes = call.executor()?.read_file(&path).await?;
     Ok(Value::Str(String::from_utf8_lossy(&bytes).into_owned()))
 }
 
 pub(crate) async fn file_exists(call: &StepCall<'_>) -> Result<Value, StepError> {
     let file = call.req_string("file")?;
     let path = call.scope.cwd.join(file);
-    Ok(Value::Bool(call.build.executor.file_exists(&path).await?))
+    Ok(Value::Bool(call.executor()?.file_exists(&path).await?))
 }
 
 pub(crate) fn pwd(call: &StepCall<'_>) -> Result<Value, StepError> {
     let dir = if call.bool("tmp", false)? {
-        &call.build.tmp_dir
+        &call.scope.site.tmp_dir
     } else {
         &call.scope.cwd
     };
@@ -44,7 +41,7 @@ pub(crate) async fn delete_dir(call: &StepCall<'_>) -> Result<Value, StepError> 
     if refuse_workspace(call, &dir, "deleteDir") {
         return Ok(Value::Null);
     }
-    call.build.executor.delete_dir(&dir).await?;
+    call.executor()?.delete_dir(&dir).await?;
     Ok(Value::Null)
 }
 
@@ -56,13 +53,14 @@ pub(crate) async fn clean_ws(call: &StepCall<'_>) -> Result<Value, StepError> {
         ));
     }
     let not_fail = call.bool("notFailBuild", false)?;
-    let workspace = call.build.workspace.clone();
+    let workspace = call.scope.site.workspace.clone();
     if refuse_workspace(call, &workspace, "cleanWs") {
         return Ok(Value::Null);
     }
+    let executor = call.executor()?;
     let result = async {
-        call.build.executor.delete_dir(&workspace).await?;
-        call.build.executor.create_dir(&workspace).await
+        executor.delete_dir(&workspace).await?;
+        executor.create_dir(&workspace).await
     }
     .await;
     match result {
@@ -80,7 +78,8 @@ pub(crate) async fn clean_ws(call: &StepCall<'_>) -> Result<Value, StepError> {
 /// With [`crate::BuildSpec::workspace_is_checkout`], the workspace itself (the user's own
 /// checkout in `kiln run`) is never deleted: the step says so and does nothing.
 fn refuse_workspace(call: &StepCall<'_>, dir: &Path, step: &str) -> bool {
-    let refuse = call.build.spec.workspace_is_checkout && call.build.workspace.starts_with(dir);
+    let site = &call.scope.site;
+    let refuse = site.user_checkout && site.workspace.starts_with(dir);
     if refuse {
         call.build.notice_once(format!(
             "{step}() of the workspace is skipped: this run's workspace is your working directory, which kiln does not delete"

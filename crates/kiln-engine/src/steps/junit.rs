@@ -20,8 +20,7 @@ pub(crate) async fn junit(call: &StepCall<'_>) -> Result<Value, StepError> {
     let allow_empty = call.bool("allowEmptyResults", false)?;
     let skip_unstable = call.bool("skipMarkingBuildUnstable", false)?;
     let files = call
-        .build
-        .executor
+        .executor()?
         .list_files(&call.scope.cwd, std::slice::from_ref(&patterns), &[])
         .await?;
     if files.is_empty() {
@@ -38,8 +37,7 @@ pub(crate) async fn junit(call: &StepCall<'_>) -> Result<Value, StepError> {
     let mut all = Report::default();
     for f in &files {
         let bytes = call
-            .build
-            .executor
+            .executor()?
             .read_file(&call.scope.cwd.join(&f.path))
             .await?;
         let report = parse(&bytes).map_err(|e| {

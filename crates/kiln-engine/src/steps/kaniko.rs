@@ -27,7 +27,7 @@ pub(crate) async fn kaniko_build(call: &StepCall<'_>) -> Result<Value, StepError
         ));
     }
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let running = call.build.executor.build_image(build, tx);
+    let running = call.executor()?.build_image(build, tx);
     tokio::pin!(running);
     let built = loop {
         tokio::select! {

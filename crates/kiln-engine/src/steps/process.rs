@@ -44,7 +44,7 @@ pub(crate) async fn run_process(
         .cwd(cwd)
         .container(scope.container.clone())
         .key(Some(key));
-    let mut handle = build.executor.spawn(spec).await?;
+    let mut handle = scope.site.executor.spawn(spec).await?;
     let killer = handle.killer();
     let mut out = LineSplitter::default();
     let mut err = LineSplitter::default();

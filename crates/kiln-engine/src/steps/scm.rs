@@ -5,8 +5,10 @@ use super::process::{Capture, run_process};
 use crate::build::Build;
 use crate::error::StepError;
 use crate::scope::Scope;
+use kiln_executor::Executor;
 use kiln_script::Value;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 pub(crate) async fn checkout(call: &StepCall<'_>) -> Result<Value, StepError> {
     let is_scm = match call.args {
@@ -33,7 +35,7 @@ pub(crate) async fn checkout_scm(
         return Err(StepError::failed("checkout scm: this build has no SCM"));
     };
     let git = Git::new(build, scope, dir);
-    if build.spec.workspace_is_checkout && git.dir == build.workspace {
+    if scope.site.user_checkout && git.dir == scope.site.workspace {
         git.log(&format!(
             "Using the checkout in {} as it is",
             git.dir.display()
@@ -116,6 +118,11 @@ impl<'a> Git<'a> {
         Git { build, scope, dir }
     }
 
+    /// The executor git runs on; refused outside any agent.
+    fn executor(&self) -> Result<&Arc<dyn Executor>, StepError> {
+        self.scope.executor(self.build, "git")
+    }
+
     fn log(&self, line: &str) {
         self.build.log(self.scope.node, line, self.scope.timestamps);
     }
@@ -125,7 +132,7 @@ impl<'a> Git<'a> {
     /// the workspace's files: a resumed build runs the steps again and must take the same
     /// path (see `process_key.rs`).
     async fn fetch(&self, url: &str) -> Result<(), StepError> {
-        self.build.executor.create_dir(&self.dir).await?;
+        self.executor()?.create_dir(&self.dir).await?;
         self.run(&["init", "--quiet"]).await?;
         self.run(&["config", "remote.origin.url", url]).await?;
         self.run(&[
@@ -165,7 +172,7 @@ impl<'a> Git<'a> {
     /// (`--git-dir` is `.git` only there; a failure, e.g. no repository, is quiet). `dir`
     /// is created first, as the checkout will.
     async fn head(&self) -> Result<Option<String>, StepError> {
-        self.build.executor.create_dir(&self.dir).await?;
+        self.executor()?.create_dir(&self.dir).await?;
         let done = self
             .exec(&["rev-parse", "--git-dir", "HEAD"], Capture::Quietly)
             .await?;
@@ -208,6 +215,7 @@ impl<'a> Git<'a> {
         args: &[&str],
         capture: Capture,
     ) -> Result<super::process::Finished, StepError> {
+        self.executor()?;
         let mut argv = vec!["git".to_owned()];
         argv.extend(args.iter().map(|a| (*a).to_owned()));
         run_process(

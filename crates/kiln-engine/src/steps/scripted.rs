@@ -69,7 +69,7 @@ pub(crate) fn call(
             if let Some(label) = call.arg("label").filter(|l| l.is_truthy()) {
                 host.build.notice_once(format!(
                     "node('{label}'): the {} executor runs the block on this machine",
-                    host.build.executor.describe()
+                    scope.site.executor.describe()
                 ));
             }
             host.closure(call, call.body, scope)
@@ -77,7 +77,7 @@ pub(crate) fn call(
         "podTemplate" => {
             host.build.notice_once(format!(
                 "podTemplate is ignored by the {} executor: its block runs on this machine",
-                host.build.executor.describe()
+                scope.site.executor.describe()
             ));
             let inner = scope.with_env([("POD_LABEL".to_owned(), "kiln-pod".to_owned())]);
             host.closure(call, call.body, &inner)

@@ -9,19 +9,18 @@ pub(crate) async fn sh(call: &StepCall<'_>) -> Result<Value, StepError> {
     let script = call.req_string("script")?;
     let return_stdout = call.bool("returnStdout", false)?;
     let return_status = call.bool("returnStatus", false)?;
+    let executor = call.executor()?;
     // The place is taken first: a `#!` script's file is named after it, so the command
     // (part of the process key) is the same when the build's steps run again.
     let slot = call.build.process_keys.next(call.scope.node);
     let argv = match shebang(&script) {
         Some(interpreter) => {
             let path = call
-                .build
+                .scope
+                .site
                 .tmp_dir
                 .join(format!("script-{}.sh", slot.as_str()));
-            call.build
-                .executor
-                .write_file(&path, script.as_bytes())
-                .await?;
+            executor.write_file(&path, script.as_bytes()).await?;
             let mut argv = interpreter;
             argv.push(path.to_string_lossy().into_owned());
             argv

@@ -140,6 +140,7 @@ pub fn setup() -> Setup {
         input: Arc::new(FakeInput::default()),
         workspace_is_checkout: false,
         previous_result: None,
+        agents: None,
     };
     Setup {
         spec,

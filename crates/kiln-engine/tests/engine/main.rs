@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod agents;
 mod artifacts;
 mod cancel;
 mod concurrency;

@@ -41,6 +41,7 @@ pub async fn run_pipeline(
         input: Arc::new(NoInput),
         workspace_is_checkout: false,
         previous_result: None,
+        agents: None,
     };
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let summary = kiln_engine::run_build(&plan, spec, executor, tx, CancellationToken::new()).await;

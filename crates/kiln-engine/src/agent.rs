@@ -1,0 +1,79 @@
+//! The seam through which a stage's own `agent` gets its own executor: the caller of
+//! [`crate::run_build`] may give the build an [`AgentProvider`] (the server's and
+//! `kiln run --kubeconfig`'s start a pod per stage agent); the engine asks it when a stage
+//! with an agent starts and tells it when the stage is done. The engine stays backend-agnostic:
+//! it sees the agent as written, its evaluated strings and an [`Executor`] back.
+
+use crate::BuildResult;
+use async_trait::async_trait;
+use kiln_diagnostics::Span;
+use kiln_executor::Executor;
+use kiln_syntax::ast::Expr;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Gives stages with an agent of their own an executor of their own.
+#[async_trait]
+pub trait AgentProvider: Send + Sync {
+    /// A fresh executor for the stage `request` describes, or `None` when this provider does
+    /// not serve that kind of agent (the stage then runs with the executor it would have had,
+    /// and the engine says so as it does without a provider). An error fails the stage with
+    /// its message in the stage's log.
+    async fn provide(&self, request: AgentRequest) -> Result<Option<ProvidedAgent>, AgentError>;
+}
+
+/// A stage's own agent, with every string expression in it already evaluated in the stage's
+/// environment.
+#[derive(Clone, Debug)]
+pub struct AgentRequest {
+    /// The agent as the stage (or matrix) declares it.
+    pub agent: kiln_model::Agent,
+    /// The evaluated value of each string expression of `agent`, by the expression's span.
+    pub strings: BTreeMap<Span, String>,
+    /// The stage's path (`["Build", "Linux"]`), e.g. for pod names or log lines.
+    pub stage: Vec<String>,
+    /// `JOB_NAME` and `BUILD_NUMBER` of the build.
+    pub job: String,
+    pub build: u64,
+    /// Whether the new workspace gets the build's sources (Jenkins' implicit `checkout scm`
+    /// per agent); false under `options { skipDefaultCheckout() }`.
+    pub checkout: bool,
+}
+
+impl AgentRequest {
+    /// The evaluated value of `expr`, one of the agent's expressions.
+    pub fn string(&self, expr: &Expr) -> Option<String> {
+        self.strings.get(&expr.span).cloned()
+    }
+}
+
+/// An executor a provider made for one stage, and how to give it back.
+pub struct ProvidedAgent {
+    pub executor: Arc<dyn Executor>,
+    /// Lines for the stage's log, e.g. `Running in pod kiln-app-3-1f2e3` and what was
+    /// uploaded into it.
+    pub log: Vec<String>,
+    /// Called once when the stage (its `post` included) is done, with the stage's result:
+    /// delete the pod, or return it to its pool when the stage succeeded.
+    pub release: Box<dyn ReleaseAgent>,
+}
+
+impl std::fmt::Debug for ProvidedAgent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProvidedAgent")
+            .field("executor", &self.executor.describe())
+            .field("log", &self.log)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a provider does when a stage is done with its executor.
+#[async_trait]
+pub trait ReleaseAgent: Send + Sync {
+    async fn release(self: Box<Self>, result: BuildResult);
+}
+
+/// Why a stage's agent could not be provided (the message goes into the stage's log).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct AgentError(pub String);

@@ -1,0 +1,238 @@
+//! A stage's own `agent`: asks the build's [`crate::AgentProvider`] for an executor when the
+//! stage reaches its agent (after `input` and `when { beforeAgent true }`), moves the stage's
+//! scope to that site, and releases it when the stage (its `post` included) is done.
+//! Without a provider, or when the provider does not serve the agent, the stage runs where
+//! its parent runs and a notice says so for agents kiln cannot honour here.
+
+use crate::agent::{AgentRequest, ReleaseAgent};
+use crate::build::Build;
+use crate::error::StepError;
+use crate::eval::eval_string;
+use crate::scope::Scope;
+use crate::site::Site;
+use crate::steps::remove_secret_files;
+use crate::{BuildResult, ProvidedAgent};
+use kiln_diagnostics::Span;
+use kiln_model::{Agent, AgentKind, OptionKind};
+use kiln_plan::PlanNode;
+use kiln_syntax::ast::{Expr, ExprKind};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+/// The site a stage's provider gave it, kept until the stage is done.
+#[derive(Default)]
+pub(crate) struct AgentSlot(Mutex<Option<Held>>);
+
+struct Held {
+    site: Arc<Site>,
+    release: Box<dyn ReleaseAgent>,
+}
+
+impl AgentSlot {
+    fn put(&self, held: Held) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(held);
+    }
+
+    fn take(&self) -> Option<Held> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
+
+    /// Gives the stage's site back (after its secret files are deleted), with the stage's
+    /// result: a provider keeps a pod only after a clean stage.
+    pub(crate) async fn release(&self, build: &Build, result: BuildResult) {
+        let Some(held) = self.take() else { return };
+        remove_secret_files(build, &held.site).await;
+        held.release.release(result).await;
+    }
+}
+
+/// Enters the stage's own agent, if it declares one; errors are already in the stage's log.
+pub(crate) async fn enter(
+    build: &Arc<Build>,
+    node: &PlanNode,
+    scope: &mut Scope,
+    slot: &AgentSlot,
+) -> Result<(), StepError> {
+    let Some(agent) = &node.agent else {
+        return Ok(());
+    };
+    // A stage's `agent none` keeps the context it is in.
+    if matches!(agent.kind, AgentKind::None) {
+        return Ok(());
+    }
+    let provided = match build.spec.agents.clone() {
+        Some(provider) => {
+            let request =
+                request(build, node, agent, scope).map_err(|e| reported(build, scope, e))?;
+            provide(provider, request, scope)
+                .await
+                .map_err(|e| reported(build, scope, e))?
+        }
+        None => None,
+    };
+    let Some(provided) = provided else {
+        notice(build, node, scope);
+        if scope.site.outside_agent {
+            scope.site = Arc::new(Site {
+                outside_agent: false,
+                ..(*scope.site).clone()
+            });
+        }
+        return Ok(());
+    };
+    for line in &provided.log {
+        build.log(scope.node, line, scope.timestamps);
+    }
+    let site = Arc::new(Site::new(provided.executor));
+    *scope = scope.with_env(site.env());
+    scope.cwd = site.workspace.clone();
+    scope.container = None;
+    scope.site = Arc::clone(&site);
+    slot.put(Held {
+        site,
+        release: provided.release,
+    });
+    Ok(())
+}
+
+/// Asks the provider in a task of its own: when the stage is cancelled while its agent
+/// starts, the task finishes in the background and what it provided is released.
+async fn provide(
+    provider: Arc<dyn crate::AgentProvider>,
+    request: AgentRequest,
+    scope: &Scope,
+) -> Result<Option<ProvidedAgent>, StepError> {
+    let mut task = tokio::spawn(async move { provider.provide(request).await });
+    let joined = tokio::select! {
+        joined = &mut task => joined,
+        () = scope.cancel.cancelled() => {
+            tokio::spawn(async move {
+                if let Ok(Ok(Some(provided))) = task.await {
+                    provided.release.release(BuildResult::Aborted).await;
+                }
+            });
+            return Err(StepError::aborted("aborted while the stage's agent was starting"));
+        }
+    };
+    match joined {
+        Ok(Ok(provided)) => Ok(provided),
+        Ok(Err(e)) => Err(StepError::failed(e.0)),
+        Err(e) => Err(StepError::failed(format!(
+            "internal error while providing the stage's agent: {e}"
+        ))),
+    }
+}
+
+/// The provider's view of the stage's agent: its strings evaluated in the stage's scope.
+fn request(
+    build: &Build,
+    node: &PlanNode,
+    agent: &Agent,
+    scope: &Scope,
+) -> Result<AgentRequest, StepError> {
+    let mut strings = BTreeMap::<Span, String>::new();
+    for expr in expressions(&agent.kind) {
+        if matches!(expr.kind, ExprKind::Call { .. }) {
+            continue;
+        }
+        strings.insert(expr.span, eval_string(expr, build, scope)?);
+    }
+    let skip = |o: &OptionKind| matches!(o, OptionKind::SkipDefaultCheckout(true));
+    Ok(AgentRequest {
+        agent: agent.clone(),
+        strings,
+        stage: node.path.clone(),
+        job: build.spec.job_name.clone(),
+        build: build.spec.number,
+        checkout: !build.plan.pipeline.options.has(skip) && !node.options.has(skip),
+    })
+}
+
+/// Every expression an agent declares (container templates aside: they stay as written).
+fn expressions(kind: &AgentKind) -> Vec<&Expr> {
+    let all: Vec<&Option<Expr>> = match kind {
+        AgentKind::Any | AgentKind::None => Vec::new(),
+        AgentKind::Label(e) => return vec![e],
+        AgentKind::Node {
+            label,
+            custom_workspace,
+        } => vec![label, custom_workspace],
+        AgentKind::Docker(d) => {
+            let optional = [&d.args, &d.label, &d.registry_url];
+            let more = [&d.registry_credentials_id, &d.custom_workspace];
+            let mut v: Vec<&Expr> = optional.into_iter().chain(more).flatten().collect();
+            v.push(&d.image);
+            return v;
+        }
+        AgentKind::Dockerfile(d) => vec![
+            &d.filename,
+            &d.dir,
+            &d.additional_build_args,
+            &d.args,
+            &d.label,
+        ],
+        AgentKind::Kubernetes(k) => vec![
+            &k.yaml,
+            &k.yaml_file,
+            &k.yaml_merge_strategy,
+            &k.inherit_from,
+            &k.default_container,
+            &k.cloud,
+            &k.namespace,
+            &k.label,
+            &k.service_account,
+            &k.node_selector,
+            &k.working_dir,
+            &k.active_deadline_seconds,
+            &k.slave_connect_timeout,
+            &k.pod_retention,
+            &k.idle_minutes,
+            &k.instance_cap,
+            &k.show_raw_yaml,
+            &k.supplemental_groups,
+            &k.custom_workspace,
+        ],
+    };
+    all.into_iter().flatten().collect()
+}
+
+/// Agents kiln cannot provide here are named once; the stage runs where its parent runs.
+fn notice(build: &Build, node: &PlanNode, scope: &Scope) {
+    let Some(agent) = &node.agent else { return };
+    if !matches!(
+        agent.kind,
+        AgentKind::Docker(_) | AgentKind::Dockerfile(_) | AgentKind::Kubernetes(_)
+    ) {
+        return;
+    }
+    let executor = &scope.site.executor;
+    let message = if executor.runs_in_containers() {
+        format!(
+            "agent {} of stage '{}' gets no pod of its own here: the stage runs in {}",
+            node.effective_agent,
+            node.name,
+            executor.describe()
+        )
+    } else {
+        format!(
+            "agent {} is ignored by the {} executor: steps run on this machine",
+            node.effective_agent,
+            executor.describe()
+        )
+    };
+    build.notice_once(message);
+}
+
+/// Logs an error where it happened (interruptions say why where they are raised).
+fn reported(build: &Build, scope: &Scope, e: StepError) -> StepError {
+    if !e.is_interruption() {
+        build.log(scope.node, &format!("ERROR: {e}"), scope.timestamps);
+    }
+    e
+}

@@ -1,0 +1,318 @@
+//! Stage agents through the `AgentProvider` seam: a fake provider hands each stage agent a
+//! local executor on a workspace of its own, and records what it was asked and given back.
+#![allow(
+    clippy::unwrap_used,
+    reason = "test support: a failed setup should stop the test"
+)]
+
+use crate::harness::{RAN_OK, Run, run_with, setup};
+use async_trait::async_trait;
+use kiln_engine::{
+    AgentError, AgentProvider, AgentRequest, BuildResult, ProvidedAgent, ReleaseAgent, StageOutcome,
+};
+use kiln_executor::LocalExecutor;
+use kiln_model::AgentKind;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+/// What the fake provider saw: each request's stage, the label or pod YAML it asked for,
+/// whether it asked for the sources, and each release with its result.
+#[derive(Default)]
+struct Seen {
+    requests: Vec<(String, String, bool)>,
+    released: Vec<(String, BuildResult)>,
+}
+
+struct FakeProvider {
+    root: PathBuf,
+    seen: Arc<Mutex<Seen>>,
+}
+
+struct FakeRelease {
+    name: String,
+    seen: Arc<Mutex<Seen>>,
+}
+
+#[async_trait]
+impl ReleaseAgent for FakeRelease {
+    async fn release(self: Box<Self>, result: BuildResult) {
+        self.seen.lock().unwrap().released.push((self.name, result));
+    }
+}
+
+#[async_trait]
+impl AgentProvider for FakeProvider {
+    async fn provide(&self, request: AgentRequest) -> Result<Option<ProvidedAgent>, AgentError> {
+        let what = match &request.agent.kind {
+            AgentKind::Kubernetes(k) => k.yaml.as_ref().and_then(|e| request.string(e)),
+            AgentKind::Label(e) => request.string(e),
+            _ => None,
+        };
+        let stage = request.stage.join("/");
+        self.seen.lock().unwrap().requests.push((
+            stage.clone(),
+            what.clone().unwrap_or_default(),
+            request.checkout,
+        ));
+        let Some(what) = what else { return Ok(None) };
+        if what.contains("unschedulable") {
+            return Err(AgentError(format!(
+                "the pod of stage '{stage}' did not start: Unschedulable: 0/3 nodes are available: 3 Insufficient cpu"
+            )));
+        }
+        if what.starts_with("local") {
+            return Ok(None);
+        }
+        let name = format!("pod-{}", stage.replace([' ', '/'], "-"));
+        let workspace = self.root.join(&name);
+        std::fs::create_dir_all(&workspace).unwrap();
+        Ok(Some(ProvidedAgent {
+            executor: Arc::new(LocalExecutor::new(workspace)),
+            log: vec![format!("Running in {name}")],
+            release: Box::new(FakeRelease {
+                name,
+                seen: self.seen.clone(),
+            }),
+        }))
+    }
+}
+
+async fn run_provided(jenkinsfile: &str) -> (Run, Arc<Mutex<Seen>>) {
+    let mut setup = setup();
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    setup.spec.agents = Some(Arc::new(FakeProvider {
+        root: setup.dir.path().join("pods"),
+        seen: seen.clone(),
+    }));
+    (run_with(jenkinsfile, setup).await, seen)
+}
+
+#[tokio::test]
+async fn each_stage_agent_runs_on_its_own_executor_and_stashes_cross_between_them() {
+    let (run, seen) = run_provided(
+        r#"
+pipeline {
+    agent none
+    environment { TOOL = 'maven' }
+    stages {
+        stage('Build') {
+            agent { kubernetes { yaml "pod: ${TOOL}" } }
+            steps {
+                sh 'echo "built in $(basename "$PWD") at $WORKSPACE" > out.txt'
+                stash name: 'out', includes: 'out.txt'
+            }
+            post { always { sh 'echo "post in $(basename "$PWD")"' } }
+        }
+        stage('Test') {
+            agent { kubernetes { yaml 'pod: node' } }
+            steps {
+                unstash 'out'
+                sh 'cat out.txt; echo "tested in $(basename "$PWD") on $NODE_NAME"'
+            }
+        }
+    }
+}"#,
+    )
+    .await;
+    assert_eq!(run.result(), BuildResult::Success, "{:#?}", run.log());
+    let pods = run.dir.path().join("pods");
+    let build_ws = pods.join("pod-Build").display().to_string();
+    for line in [
+        "Running in pod-Build".to_owned(),
+        "post in pod-Build".to_owned(),
+        "Running in pod-Test".to_owned(),
+        format!("built in pod-Build at {build_ws}"),
+        "tested in pod-Test on local".to_owned(),
+    ] {
+        assert!(run.has_line(&line), "{line:?} missing: {:#?}", run.log());
+    }
+    assert!(pods.join("pod-Test/out.txt").exists());
+    assert!(!run.workspace().join("out.txt").exists());
+    let seen = seen.lock().unwrap();
+    assert_eq!(
+        seen.requests,
+        [
+            ("Build".to_owned(), "pod: maven".to_owned(), true),
+            ("Test".to_owned(), "pod: node".to_owned(), true),
+        ]
+    );
+    assert_eq!(
+        seen.released,
+        [
+            ("pod-Build".to_owned(), BuildResult::Success),
+            ("pod-Test".to_owned(), BuildResult::Success),
+        ]
+    );
+    assert!(run.notices().is_empty(), "{:#?}", run.notices());
+}
+
+#[tokio::test]
+async fn parallel_branches_get_their_own_agents_at_the_same_time() {
+    // Each branch waits for a file the other writes in its own workspace: this only ends
+    // when both agents exist at once (the timeout turns a hang into a failure).
+    let (run, seen) = run_provided(
+        r#"
+pipeline {
+    agent none
+    options { timeout(time: 30, unit: 'SECONDS') }
+    stages {
+        stage('Both') {
+            parallel {
+                stage('A') {
+                    agent { label 'a' }
+                    steps { sh 'touch ../pod-Both-A.ready; while [ ! -f ../pod-Both-B.ready ]; do sleep 0.02; done' }
+                }
+                stage('B') {
+                    agent { label 'b' }
+                    steps { sh 'touch ../pod-Both-B.ready; while [ ! -f ../pod-Both-A.ready ]; do sleep 0.02; done' }
+                }
+            }
+        }
+    }
+}"#,
+    )
+    .await;
+    assert_eq!(run.result(), BuildResult::Success, "{:#?}", run.log());
+    let mut released = seen.lock().unwrap().released.clone();
+    released.sort();
+    assert_eq!(
+        released,
+        [
+            ("pod-Both-A".to_owned(), BuildResult::Success),
+            ("pod-Both-B".to_owned(), BuildResult::Success),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_agent_that_cannot_start_fails_its_stage_with_the_reason() {
+    let (run, seen) = run_provided(
+        r#"
+pipeline {
+    agent none
+    stages {
+        stage('Big') {
+            agent { kubernetes { yaml 'unschedulable' } }
+            steps { echo 'never' }
+            post { always { echo 'stage post ran' } }
+        }
+        stage('Later') { agent { label 'x' }; steps { echo 'never either' } }
+    }
+    post { failure { echo 'pipeline failed' } }
+}"#,
+    )
+    .await;
+    assert_eq!(run.result(), BuildResult::Failure, "{:#?}", run.log());
+    assert!(
+        run.has_line(
+            "ERROR: the pod of stage 'Big' did not start: Unschedulable: 0/3 nodes are available: 3 Insufficient cpu"
+        ),
+        "{:#?}",
+        run.log()
+    );
+    assert!(!run.has_line("never"));
+    assert!(run.has_line("stage post ran"));
+    assert!(run.has_line("pipeline failed"));
+    assert_eq!(run.stage("Big"), StageOutcome::Ran(BuildResult::Failure));
+    assert_eq!(run.stage("Later"), StageOutcome::SkippedAfterFailure);
+    assert!(seen.lock().unwrap().released.is_empty());
+}
+
+#[tokio::test]
+async fn agents_the_provider_declines_run_on_the_build_executor() {
+    let (run, seen) = run_provided(
+        r#"
+pipeline {
+    agent none
+    options { skipDefaultCheckout() }
+    stages {
+        stage('Here') {
+            agent { label 'local-linux' }
+            steps { sh 'echo "here in $(basename "$PWD")"' }
+        }
+    }
+}"#,
+    )
+    .await;
+    assert_eq!(run.result(), BuildResult::Success, "{:#?}", run.log());
+    assert!(run.has_line("here in ws"), "{:#?}", run.log());
+    let seen = seen.lock().unwrap();
+    assert_eq!(
+        seen.requests,
+        [("Here".to_owned(), "local-linux".to_owned(), false)]
+    );
+    assert!(seen.released.is_empty());
+}
+
+#[tokio::test]
+async fn a_failed_attempt_gives_its_agent_back_and_the_retry_gets_a_new_one() {
+    let (run, seen) = run_provided(
+        r#"
+pipeline {
+    agent none
+    stages {
+        stage('Flaky') {
+            agent { label 'pod' }
+            options { retry(2) }
+            steps { sh 'if [ -f ../second ]; then echo second try; else touch ../second; exit 1; fi' }
+        }
+    }
+}"#,
+    )
+    .await;
+    assert_eq!(run.result(), BuildResult::Success, "{:#?}", run.log());
+    assert_eq!(run.stage("Flaky"), RAN_OK);
+    assert!(run.has_line("second try"));
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.requests.len(), 2);
+    assert_eq!(
+        seen.released,
+        [
+            ("pod-Flaky".to_owned(), BuildResult::Failure),
+            ("pod-Flaky".to_owned(), BuildResult::Success),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn steps_outside_any_agent_under_agent_none_are_refused_naming_the_step() {
+    let (run, _) = run_provided(
+        r#"
+pipeline {
+    agent none
+    stages {
+        stage('Both') {
+            parallel {
+                stage('One') { agent { label 'pod' }; steps { echo 'in a pod' } }
+            }
+            post { success { writeFile file: 'x', text: 'y' } }
+        }
+    }
+    post {
+        always {
+            echo 'echo needs no agent'
+            sh 'echo cleanup'
+        }
+    }
+}"#,
+    )
+    .await;
+    assert_eq!(run.result(), BuildResult::Failure, "{:#?}", run.log());
+    assert!(run.has_line("echo needs no agent"));
+    assert!(
+        run.has_line(
+            "ERROR: `sh` needs an agent: the pipeline has `agent none`, so its `environment` and `post` run outside any agent; move the step into a stage that has an `agent` (in post condition `always`)"
+        ),
+        "{:#?}",
+        run.log()
+    );
+    assert!(!run.has_line("cleanup"));
+    assert!(run.has_line("in a pod"));
+    assert!(
+        run.has_line(
+            "ERROR: `writeFile` needs an agent: stage 'Both' runs outside any agent (the pipeline has `agent none` and neither the stage nor an enclosing stage declares one); give the stage an `agent` (in post condition `success`)"
+        ),
+        "{:#?}",
+        run.log()
+    );
+}
