@@ -11,6 +11,7 @@ use kiln_executor::Executor;
 use kiln_syntax::ast::Expr;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use tokio::sync::mpsc::UnboundedSender;
 
 /// Gives stages with an agent of their own an executor of their own.
 #[async_trait]
@@ -38,6 +39,8 @@ pub struct AgentRequest {
     /// Whether the new workspace gets the build's sources (Jenkins' implicit `checkout scm`
     /// per agent); false under `options { skipDefaultCheckout() }`.
     pub checkout: bool,
+    /// Lines for the stage's log while the agent starts (e.g. `Waiting for a pod: ...`).
+    pub log: UnboundedSender<String>,
 }
 
 impl AgentRequest {

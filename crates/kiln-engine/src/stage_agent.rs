@@ -18,6 +18,7 @@ use kiln_plan::PlanNode;
 use kiln_syntax::ast::{Expr, ExprKind};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
 /// The site a stage's provider gave it, kept until the stage is done.
 #[derive(Default)]
@@ -68,9 +69,10 @@ pub(crate) async fn enter(
     }
     let provided = match build.spec.agents.clone() {
         Some(provider) => {
+            let (log, lines) = tokio::sync::mpsc::unbounded_channel();
             let request =
-                request(build, node, agent, scope).map_err(|e| reported(build, scope, e))?;
-            provide(provider, request, scope)
+                request(build, node, agent, scope, log).map_err(|e| reported(build, scope, e))?;
+            provide(build, provider, request, lines, scope)
                 .await
                 .map_err(|e| reported(build, scope, e))?
         }
@@ -103,23 +105,33 @@ pub(crate) async fn enter(
 
 /// Asks the provider in a task of its own: when the stage is cancelled while its agent
 /// starts, the task finishes in the background and what it provided is released.
+/// The provider's log lines go to the stage's log as they come.
 async fn provide(
+    build: &Build,
     provider: Arc<dyn crate::AgentProvider>,
     request: AgentRequest,
+    mut lines: UnboundedReceiver<String>,
     scope: &Scope,
 ) -> Result<Option<ProvidedAgent>, StepError> {
     let mut task = tokio::spawn(async move { provider.provide(request).await });
-    let joined = tokio::select! {
-        joined = &mut task => joined,
-        () = scope.cancel.cancelled() => {
-            tokio::spawn(async move {
-                if let Ok(Ok(Some(provided))) = task.await {
-                    provided.release.release(BuildResult::Aborted).await;
-                }
-            });
-            return Err(StepError::aborted("aborted while the stage's agent was starting"));
+    let log = |line: &str| build.log(scope.node, line, scope.timestamps);
+    let joined = loop {
+        tokio::select! {
+            Some(line) = lines.recv() => log(&line),
+            joined = &mut task => break joined,
+            () = scope.cancel.cancelled() => {
+                tokio::spawn(async move {
+                    if let Ok(Ok(Some(provided))) = task.await {
+                        provided.release.release(BuildResult::Aborted).await;
+                    }
+                });
+                return Err(StepError::aborted("aborted while the stage's agent was starting"));
+            }
         }
     };
+    while let Ok(line) = lines.try_recv() {
+        log(&line);
+    }
     match joined {
         Ok(Ok(provided)) => Ok(provided),
         Ok(Err(e)) => Err(StepError::failed(e.0)),
@@ -135,6 +147,7 @@ fn request(
     node: &PlanNode,
     agent: &Agent,
     scope: &Scope,
+    log: UnboundedSender<String>,
 ) -> Result<AgentRequest, StepError> {
     let mut strings = BTreeMap::<Span, String>::new();
     for expr in expressions(&agent.kind) {
@@ -151,6 +164,7 @@ fn request(
         job: build.spec.job_name.clone(),
         build: build.spec.number,
         checkout: !build.plan.pipeline.options.has(skip) && !node.options.has(skip),
+        log,
     })
 }
 

@@ -13,6 +13,8 @@
 //! [`AgentListener`] on `agent_listen` at start (a busy or bad address refuses the start).
 //! Without it kiln reaches the agents through the API server's port-forward.
 
+mod stage_agents;
+
 use crate::error::SchedulerError;
 use kiln_config::Config;
 use kiln_diagnostics::{Diagnostic, RenderOptions, SourceFile, render_all};

@@ -197,7 +197,9 @@ impl BuildTask {
                 }
             }
         };
-        let spec = self.spec(scm, &prepared).await;
+        let mut spec = self.spec(scm, &prepared).await;
+        // Stages with a Kubernetes agent of their own get pods of their own.
+        spec.agents = (self.shared.kube.as_ref()).map(|k| k.stage_agents(workspace.clone()));
         let executor: Arc<dyn Executor> = match &pod {
             Some(pod) => pod.executor(),
             None => Arc::new(LocalExecutor::new(workspace)),

@@ -12,36 +12,15 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 /// The kiln-agent binary of this target directory (built when missing).
-fn agent_binary() -> PathBuf {
+pub(crate) fn agent_binary() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| kiln_fake_kube::workspace_binary("kiln-agent", "kiln-agent").unwrap())
         .clone()
 }
 
-/// `count` free ports in a row for the agents (the fake's pods share the host network),
-/// below the ephemeral range, starting at a place that depends on the process id; a
-/// process-wide cursor gives tests running at the same time ranges of their own.
-fn free_base_port(count: u16) -> u16 {
-    const FIRST: u16 = 20_000;
-    const END: u16 = 32_000;
-    static NEXT: std::sync::Mutex<Option<u16>> = std::sync::Mutex::new(None);
-    let mut next = NEXT
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let span = END - FIRST;
-    let mut base = next.unwrap_or(FIRST + (std::process::id() % u32::from(span)) as u16);
-    for _ in 0..span {
-        if base.saturating_add(count) > END {
-            base = FIRST;
-        }
-        let found = base;
-        base += count;
-        if (found..found + count).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok()) {
-            *next = Some(base);
-            return found;
-        }
-    }
-    panic!("no {count} free ports in a row between {FIRST} and {END}");
+/// `count` free ports in a row for the agents (the fake's pods share the host network).
+pub(crate) fn free_base_port(count: u16) -> u16 {
+    kiln_fake_kube::free_agent_ports(count)
 }
 
 const JENKINSFILE: &str = "pipeline {

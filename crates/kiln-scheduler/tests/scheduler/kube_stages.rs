@@ -1,0 +1,218 @@
+//! Stage-level Kubernetes agents on the server: under `agent none`, each stage whose agent is
+//! `kubernetes { }` runs in a pod of its own in the fake cluster (kiln-fake-kube), with the
+//! job's workspace uploaded into it, and the pod is deleted when the stage is done.
+
+use crate::kube::{agent_binary, free_base_port};
+use crate::support::{Env, dir_job, user};
+use kiln_fake_kube::{FakeKube, FakeKubeConfig};
+use kiln_scheduler::{KubeAgent, Scheduler, SchedulerHandle, SystemClock};
+use kiln_store::{BuildRecord, BuildResult};
+use std::sync::Arc;
+
+/// A scheduler whose `executors.kubernetes` is the fake cluster, with one `dir:` job.
+async fn start(env: &Env, job: &str, jenkinsfile: &str) -> (FakeKube, SchedulerHandle) {
+    let fake = FakeKube::start(FakeKubeConfig::default(), 0).await.unwrap();
+    let kubeconfig = env.tmp.path().join("kubeconfig");
+    fake.write_kubeconfig(&kubeconfig).unwrap();
+    let dir = env.dir(job, jenkinsfile);
+    std::fs::write(dir.join("input.txt"), "uploaded-input\n").unwrap();
+    let executors = format!(
+        "executors:\n  kubernetes:\n    connection: {{kubeconfig: {{path: '{}'}}}}\n",
+        kubeconfig.display()
+    );
+    let config = env.config(&format!("{executors}{}", dir_job(job, &dir, "")));
+    let agent = KubeAgent {
+        install_command: Some(vec![
+            agent_binary().display().to_string(),
+            "--install".into(),
+            kiln_kube::AGENT_BINARY.into(),
+        ]),
+        base_port: free_base_port(1),
+    };
+    let h = Scheduler::start_with_kube_agent(
+        config,
+        env.store.clone(),
+        env.data.clone(),
+        Arc::new(SystemClock),
+        agent,
+    )
+    .unwrap();
+    (fake, h)
+}
+
+async fn run(env: &Env, job: &str, jenkinsfile: &str) -> (BuildRecord, String, FakeKube) {
+    let (fake, h) = start(env, job, jenkinsfile).await;
+    let id = h.trigger(user(job)).await.unwrap();
+    let b = env.finished(&id).await;
+    let log = env.log(&id);
+    h.shutdown().await;
+    (b, log, fake)
+}
+
+/// The pod named in the stage's `Running in pod NAME` line.
+fn pod_of(log: &str, stage: &str) -> String {
+    let prefix = format!("[{stage}] Running in pod ");
+    let line = log
+        .lines()
+        .find(|l| l.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("no pod for stage {stage}: {log}"));
+    line[prefix.len()..].to_owned()
+}
+
+/// `(pod, container)` for every container the fake's kubelet created, from its events.
+async fn created_containers(fake: &FakeKube) -> Vec<(String, String)> {
+    use kube::api::{Api, DynamicObject, ListParams};
+    use kube::core::{ApiResource, GroupVersionKind};
+    let client = kube::Client::try_from(kube::Config::new(fake.url().parse().unwrap())).unwrap();
+    let resource = ApiResource::from_gvk(&GroupVersionKind::gvk("", "v1", "Event"));
+    let events: Api<DynamicObject> = Api::namespaced_with(client, "default", &resource);
+    let list = events.list(&ListParams::default()).await.unwrap();
+    let mut created: Vec<(String, String)> = list
+        .items
+        .iter()
+        .filter(|e| e.data["reason"] == "Created")
+        .filter_map(|e| {
+            let pod = e.data["involvedObject"]["name"].as_str()?;
+            let message = e.data["message"].as_str()?;
+            let container = message.strip_prefix("Created container ")?;
+            Some((pod.to_owned(), container.to_owned()))
+        })
+        .filter(|(_, container)| container != kiln_kube::AGENT_INIT_CONTAINER)
+        .collect();
+    created.sort();
+    created
+}
+
+fn pod_deleted(fake: &FakeKube, pod: &str) -> bool {
+    fake.requests().iter().any(|r| {
+        r.method == "DELETE" && r.path.ends_with(&format!("/pods/{pod}")) && r.status < 300
+    })
+}
+
+const TWO_STAGE_PODS: &str = r#"pipeline {
+  agent none
+  stages {
+    stage('Build') {
+      agent {
+        kubernetes {
+          yaml '''
+spec:
+  containers:
+  - name: maven
+    image: busybox
+'''
+        }
+      }
+      steps {
+        container('maven') {
+          sh 'cat input.txt; echo built-artifact > artifact.txt; touch only-in-build'
+        }
+        stash name: 'art', includes: 'artifact.txt'
+      }
+    }
+    stage('Test') {
+      agent {
+        kubernetes {
+          yaml '''
+spec:
+  containers:
+  - name: node
+    image: alpine
+'''
+        }
+      }
+      steps {
+        container('node') {
+          unstash 'art'
+          sh 'cat artifact.txt input.txt; if [ ! -e only-in-build ]; then echo fresh-workspace; fi'
+        }
+      }
+    }
+  }
+}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stages_with_their_own_kubernetes_agents_run_in_pods_of_their_own() {
+    let env = Env::new();
+    let (b, log, fake) = run(&env, "stagepods", TWO_STAGE_PODS).await;
+    assert_eq!(b.result, Some(BuildResult::Success), "{log}");
+    let (build_pod, test_pod) = (pod_of(&log, "Build"), pod_of(&log, "Test"));
+    assert_ne!(build_pod, test_pod);
+    assert!(build_pod.starts_with("kiln-stagepods-1-"), "{log}");
+    for line in [
+        "[Build] Uploaded 2 workspace files into the pod",
+        "[Build] uploaded-input",
+        "[Build] Stashed 1 file(s) as 'art'",
+        "[Test] Uploaded 2 workspace files into the pod",
+        "[Test] Unstashed 1 file(s) from 'art'",
+        "[Test] built-artifact",
+        "[Test] uploaded-input",
+        "[Test] fresh-workspace",
+    ] {
+        assert!(log.lines().any(|l| l == line), "{line:?} missing:\n{log}");
+    }
+    assert!(log.ends_with("Finished: SUCCESS\n"), "{log}");
+    let mut expected = vec![
+        (build_pod.clone(), "maven".to_owned()),
+        (test_pod.clone(), "node".to_owned()),
+    ];
+    expected.sort();
+    assert_eq!(created_containers(&fake).await, expected);
+    assert!(pod_deleted(&fake, &build_pod), "{:#?}", fake.requests());
+    assert!(pod_deleted(&fake, &test_pod), "{:#?}", fake.requests());
+    fake.shutdown().await;
+}
+
+const UNSCHEDULABLE: &str = r#"pipeline {
+  agent none
+  stages {
+    stage('Huge') {
+      agent {
+        kubernetes {
+          yaml '''
+spec:
+  containers:
+  - name: big
+    image: busybox
+    resources:
+      requests:
+        cpu: "64"
+'''
+        }
+      }
+      steps { sh 'echo never' }
+      post { always { echo 'stage post ran' } }
+    }
+    stage('After') {
+      agent { kubernetes { yaml 'spec: {containers: [{name: a, image: busybox}]}' } }
+      steps { sh 'echo never either' }
+    }
+  }
+}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stage_pod_that_cannot_be_scheduled_fails_the_stage_with_the_schedulers_message() {
+    let env = Env::new();
+    let (b, log, fake) = run(&env, "hugepod", UNSCHEDULABLE).await;
+    assert_eq!(b.result, Some(BuildResult::Failure), "{log}");
+    let error = log
+        .lines()
+        .find(|l| l.starts_with("[Huge] ERROR: the pod of stage 'Huge' did not start: "))
+        .unwrap_or_else(|| panic!("no start error:\n{log}"));
+    assert!(error.contains("cannot be scheduled"), "{error}");
+    assert!(
+        error.contains("0/1 nodes are available: 1 Insufficient cpu"),
+        "{error}"
+    );
+    assert!(log.lines().any(|l| l == "[Huge] stage post ran"), "{log}");
+    assert!(!log.contains("never"), "{log}");
+    let created = fake
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/pods") && r.status == 201)
+        .count();
+    assert_eq!(created, 1, "only the failing stage's pod was asked for");
+    fake.shutdown().await;
+}
