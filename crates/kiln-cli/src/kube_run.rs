@@ -1,16 +1,15 @@
-//! `kiln run --kubeconfig PATH FILE`: the build runs in a pod of that cluster. One executor per
-//! build, chosen from the pipeline's top-level agent, which must be `kubernetes { }`; the
-//! local workspace is uploaded into the pod's workspace before the first stage (the agent's
-//! `yamlFile` is read from it). `KILN_AGENT_IMAGE` and `KILN_AGENT_INSTALL` (the init
-//! container's command) override how the agent gets into the pod; `kanikoBuild` runs in
+//! `kiln run --kubeconfig PATH FILE`: the build runs in a pod of that cluster when its
+//! top-level agent is `kubernetes { }` (stages with such an agent of their own get pods of
+//! their own from [`crate::kube_agents`]); the local workspace is uploaded into the pod's
+//! workspace before the first stage (the agent's `yamlFile` is read from it).
+//! `KILN_AGENT_IMAGE`, `KILN_AGENT_INSTALL` (the init container's command) and
+//! `KILN_AGENT_PORT` override how the agent gets into the pod; `kanikoBuild` runs in
 //! Kaniko pods of the same cluster, with `KILN_KANIKO_IMAGE` and `KILN_KANIKO_SECRET` (a
 //! docker config secret of the namespace, for registry credentials).
 
 use anyhow::{Context as _, bail};
 use kiln_diagnostics::{RenderOptions, SourceFile, render_all};
-use kiln_kube::{
-    KanikoSettings, KubeExecutor, LocalCluster, LocalRunError, LocalRunOptions, upload_workspace,
-};
+use kiln_kube::{KanikoSettings, KubeExecutor, LocalCluster, LocalRunError, upload_workspace};
 use kiln_model::AgentKind;
 use std::path::Path;
 use std::sync::Arc;
@@ -27,20 +26,12 @@ pub async fn start(
     let agent = &plan.pipeline.agent;
     let AgentKind::Kubernetes(kubernetes) = &agent.kind else {
         bail!(
-            "--kubeconfig runs a pipeline whose top-level agent is `kubernetes {{ }}`; this one's is `{}`",
+            "--kubeconfig runs a pipeline's `kubernetes {{ }}` agents (top-level or in stages); this one's top-level agent is `{}` and no stage has one",
             agent.kind.keyword()
         );
     };
     let cluster = LocalCluster::connect(kubeconfig).await?;
-    let options = LocalRunOptions {
-        agent_image: std::env::var("KILN_AGENT_IMAGE").ok(),
-        install_command: std::env::var("KILN_AGENT_INSTALL")
-            .ok()
-            .map(|c| c.split_whitespace().map(str::to_owned).collect()),
-        workspace: Some(workspace.to_path_buf()),
-        kaniko: kaniko_settings(),
-        ..LocalRunOptions::default()
-    };
+    let options = crate::kube_agents::run_options(workspace)?;
     eprintln!(
         "Starting a build pod in the cluster of {}",
         kubeconfig.display()
@@ -72,7 +63,7 @@ pub async fn start(
 }
 
 /// Kaniko settings for `kanikoBuild`: the defaults, `KILN_KANIKO_IMAGE` and `KILN_KANIKO_SECRET`.
-fn kaniko_settings() -> KanikoSettings {
+pub(crate) fn kaniko_settings() -> KanikoSettings {
     let mut kaniko = KanikoSettings::default();
     if let Ok(image) = std::env::var("KILN_KANIKO_IMAGE") {
         kaniko.image = image;

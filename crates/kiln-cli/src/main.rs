@@ -10,6 +10,7 @@ mod client;
 mod credentials;
 mod follow;
 mod input;
+mod kube_agents;
 mod kube_run;
 mod lint;
 mod load;

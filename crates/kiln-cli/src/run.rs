@@ -6,7 +6,7 @@ use crate::run_output::Printer;
 use anyhow::{Context as _, bail};
 use kiln_engine::{BuildCause, BuildSpec, CredentialStore, NoCredentials, ScmInfo};
 use kiln_executor::LocalExecutor;
-use kiln_model::Document;
+use kiln_model::{AgentKind, Document};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -116,24 +116,34 @@ enum Target {
 async fn execute(
     plan: kiln_plan::Plan,
     (scripted, scripts): (Option<Box<kiln_model::Scripted>>, kiln_engine::BuildScripts),
-    spec: BuildSpec,
+    mut spec: BuildSpec,
     workspace: PathBuf,
     target: Target,
     color: bool,
 ) -> anyhow::Result<kiln_engine::BuildResult> {
     let (executor, pod): (Arc<dyn kiln_executor::Executor>, _) = match &target {
         Target::Local => (Arc::new(LocalExecutor::new(workspace)), None),
+        // Stages with a `kubernetes { }` agent get pods of their own; the rest of the build
+        // runs in the top-level agent's pod, or here when that is not `kubernetes { }`.
         Target::Kube(path, source) => {
-            let pod = crate::kube_run::start(
-                path,
-                &plan,
-                source,
-                &spec.job_name,
-                spec.number,
-                &workspace,
-            )
-            .await?;
-            (pod.clone(), Some(pod))
+            if crate::kube_agents::has_stage_pods(&plan) {
+                spec.agents = Some(crate::kube_agents::provider(path, &workspace).await?);
+            }
+            let top_pod = matches!(plan.pipeline.agent.kind, AgentKind::Kubernetes(_));
+            if spec.agents.is_some() && !top_pod {
+                (Arc::new(LocalExecutor::new(workspace)), None)
+            } else {
+                let pod = crate::kube_run::start(
+                    path,
+                    &plan,
+                    source,
+                    &spec.job_name,
+                    spec.number,
+                    &workspace,
+                )
+                .await?;
+                (pod.clone(), Some(pod))
+            }
         }
     };
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();

@@ -195,3 +195,98 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     found
 }
+
+const STAGE_PODS: &str = r#"pipeline {
+    agent none
+    stages {
+        stage('Build') {
+            agent {
+                kubernetes {
+                    yaml '''
+spec:
+  containers:
+  - name: maven
+    image: busybox
+'''
+                }
+            }
+            steps {
+                container('maven') {
+                    sh 'cat input.txt; echo built-in-pod > artifact.txt'
+                }
+                stash name: 'art', includes: 'artifact.txt'
+            }
+        }
+        stage('Here') {
+            agent any
+            steps { sh 'test ! -e artifact.txt && echo not-on-this-machine' }
+        }
+        stage('Test') {
+            agent { kubernetes { yaml 'spec: {containers: [{name: node, image: alpine}]}' } }
+            steps {
+                container('node') {
+                    unstash 'art'
+                    sh 'cat artifact.txt'
+                }
+            }
+        }
+    }
+}
+"#;
+
+#[test]
+fn stages_with_kubernetes_agents_run_in_pods_of_their_own_from_a_laptop() {
+    let cluster = Cluster::start();
+    let workspace = tempfile::Builder::new()
+        .prefix("kiln-cli-kube-stages-")
+        .tempdir()
+        .unwrap();
+    std::fs::write(workspace.path().join("Jenkinsfile"), STAGE_PODS).unwrap();
+    std::fs::write(workspace.path().join("input.txt"), "from-the-laptop\n").unwrap();
+    let port = kiln_fake_kube::free_agent_ports(1);
+    let out = Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args(["run", "--kubeconfig"])
+        .arg(cluster.kubeconfig())
+        .arg("Jenkinsfile")
+        .current_dir(workspace.path())
+        .env("NO_COLOR", "1")
+        .env("KILN_AGENT_INSTALL", agent_install())
+        .env("KILN_AGENT_PORT", port.to_string())
+        .env_remove("KILN_LOG")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    for line in [
+        "[Build] Uploaded 2 workspace files into the pod",
+        "[Build] from-the-laptop",
+        "[Here] not-on-this-machine",
+        "[Test] Unstashed 1 file(s) from 'art'",
+        "[Test] built-in-pod",
+    ] {
+        assert!(
+            stdout.lines().any(|l| l == line),
+            "{line:?} missing:\n{stdout}"
+        );
+    }
+    let pods: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.split_once("] Running in pod ").map(|(_, pod)| pod))
+        .collect();
+    assert_eq!(pods.len(), 2, "{stdout}");
+    assert_ne!(pods[0], pods[1]);
+    let requests = cluster.requests();
+    for pod in pods {
+        let deleted = format!("DELETE /api/v1/namespaces/default/pods/{pod}");
+        assert!(
+            requests.contains(&deleted),
+            "{deleted} missing: {requests:#?}"
+        );
+    }
+    let created = requests
+        .iter()
+        .filter(|r| *r == "POST /api/v1/namespaces/default/pods")
+        .count();
+    assert_eq!(created, 2, "{requests:#?}");
+}

@@ -99,6 +99,19 @@ impl LocalCluster {
         build: u64,
         options: LocalRunOptions,
     ) -> Result<KubeExecutor, LocalRunError> {
+        let request = agent_request(agent, span, options.workspace.as_deref())?;
+        self.start_request(&request, job, build, options).await
+    }
+
+    /// [`LocalCluster::start`] for an agent whose settings the caller evaluated and whose
+    /// `yamlFile` it read (a stage's own `kubernetes { }` agent).
+    pub async fn start_request(
+        &self,
+        request: &AgentRequest,
+        job: &str,
+        build: u64,
+        options: LocalRunOptions,
+    ) -> Result<KubeExecutor, LocalRunError> {
         let mut config = KubeConfig {
             namespace: self.namespace.clone(),
             kaniko: options.kaniko,
@@ -107,14 +120,13 @@ impl LocalCluster {
         if let Some(image) = options.agent_image {
             config.agent_image = image;
         }
-        let request = agent_request(agent, span, options.workspace.as_deref())?;
         let suffix = crate::token::short_id().map_err(KubeError::Token)?;
         let id = PodIdentity {
             name: format!("kiln-{}-{build}-{suffix}", pod_name_part(job)),
             job: job.to_owned(),
             build,
         };
-        let built = build_pod(&config, &request, &id).map_err(LocalRunError::Pod)?;
+        let built = build_pod(&config, request, &id).map_err(LocalRunError::Pod)?;
         let mut install = AgentInstall::new(config.agent_image.clone());
         install.workspace.clone_from(&config.workspace_path);
         if let Some(command) = options.install_command {

@@ -1,0 +1,138 @@
+//! Stage-level `kubernetes { }` agents for `kiln run --kubeconfig PATH`: each such stage gets
+//! a pod of its own in that cluster, with the local workspace uploaded into it (unless the
+//! pipeline skips the default checkout), deleted when the stage is done. Other stages run
+//! where the build runs (its own pod, or this machine). `KILN_AGENT_IMAGE`,
+//! `KILN_AGENT_INSTALL` and `KILN_AGENT_PORT` override how the agent gets into pods and
+//! where it listens.
+
+use anyhow::bail;
+use async_trait::async_trait;
+use kiln_engine::{AgentError, AgentProvider, BuildResult, ProvidedAgent, ReleaseAgent};
+use kiln_kube::{
+    AgentRequest, KubeExecutor, LocalCluster, LocalRunError, LocalRunOptions, read_yaml_file,
+    upload_workspace,
+};
+use kiln_model::AgentKind;
+use kiln_plan::Plan;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// How pods get the agent (from the environment) and where `yamlFile`s are read from.
+pub fn run_options(workspace: &Path) -> anyhow::Result<LocalRunOptions> {
+    let mut options = LocalRunOptions {
+        agent_image: std::env::var("KILN_AGENT_IMAGE").ok(),
+        install_command: std::env::var("KILN_AGENT_INSTALL")
+            .ok()
+            .map(|c| c.split_whitespace().map(str::to_owned).collect()),
+        workspace: Some(workspace.to_path_buf()),
+        kaniko: crate::kube_run::kaniko_settings(),
+        ..LocalRunOptions::default()
+    };
+    if let Ok(port) = std::env::var("KILN_AGENT_PORT") {
+        let Ok(port) = port.parse() else {
+            bail!("KILN_AGENT_PORT must be a port number, not `{port}`");
+        };
+        options.base_port = port;
+    }
+    Ok(options)
+}
+
+/// Whether `plan` has a stage (or matrix) whose own agent is `kubernetes { }`.
+pub fn has_stage_pods(plan: &Plan) -> bool {
+    plan.nodes.iter().any(|n| {
+        n.agent
+            .as_ref()
+            .is_some_and(|a| matches!(a.kind, AgentKind::Kubernetes(_)))
+    })
+}
+
+/// The provider of `kiln run --kubeconfig`'s stage pods.
+pub async fn provider(kubeconfig: &Path, workspace: &Path) -> anyhow::Result<Arc<LaptopPods>> {
+    Ok(Arc::new(LaptopPods {
+        cluster: LocalCluster::connect(kubeconfig).await?,
+        options: run_options(workspace)?,
+        workspace: workspace.to_path_buf(),
+    }))
+}
+
+pub struct LaptopPods {
+    cluster: LocalCluster,
+    options: LocalRunOptions,
+    workspace: PathBuf,
+}
+
+impl LaptopPods {
+    /// Starts the stage's pod; errors name the stage.
+    async fn start(
+        &self,
+        pod: &AgentRequest,
+        request: &kiln_engine::AgentRequest,
+    ) -> Result<KubeExecutor, AgentError> {
+        let stage = request.stage.join(" / ");
+        let started = self
+            .cluster
+            .start_request(pod, &request.job, request.build, self.options.clone())
+            .await;
+        started.map_err(|e| match e {
+            LocalRunError::Pod(diagnostics) => {
+                let all: Vec<String> = diagnostics.into_iter().map(|d| d.message).collect();
+                AgentError(format!(
+                    "the pod of stage '{stage}' is invalid: {}",
+                    all.join("; ")
+                ))
+            }
+            other => AgentError(format!("the pod of stage '{stage}' did not start: {other}")),
+        })
+    }
+}
+
+#[async_trait]
+impl AgentProvider for LaptopPods {
+    async fn provide(
+        &self,
+        request: kiln_engine::AgentRequest,
+    ) -> Result<Option<ProvidedAgent>, AgentError> {
+        let agent = &request.agent;
+        let AgentKind::Kubernetes(k) = &agent.kind else {
+            return Ok(None);
+        };
+        let mut pod = AgentRequest::from_model(k, agent.span, |e| request.string(e));
+        pod.yaml_file = read_yaml_file(k, &self.workspace, |e| request.string(e))
+            .map_err(|d| AgentError(d.message))?;
+        let executor = self.start(&pod, &request).await?;
+        let mut log = vec![format!("Running in pod {}", executor.pod_name())];
+        if request.checkout {
+            match upload_workspace(&executor, &self.workspace).await {
+                Ok(n) => log.push(format!("Uploaded {n} workspace files into the pod")),
+                Err(e) => {
+                    let name = executor.pod_name().to_owned();
+                    executor.cleanup().await.ok();
+                    return Err(AgentError(format!(
+                        "cannot upload the workspace into pod {name}: {e}"
+                    )));
+                }
+            }
+        }
+        let executor = Arc::new(executor);
+        Ok(Some(ProvidedAgent {
+            executor: executor.clone(),
+            log,
+            release: Box::new(DeletePod(executor)),
+        }))
+    }
+}
+
+/// Deletes a stage's pod when the stage is done.
+struct DeletePod(Arc<KubeExecutor>);
+
+#[async_trait]
+impl ReleaseAgent for DeletePod {
+    async fn release(self: Box<Self>, _result: BuildResult) {
+        if let Err(e) = self.0.cleanup().await {
+            eprintln!(
+                "warning: the stage pod {} was not deleted: {e}",
+                self.0.pod_name()
+            );
+        }
+    }
+}
