@@ -9,15 +9,16 @@ use kiln_scheduler::{KubeAgent, Scheduler, SchedulerHandle, SystemClock};
 use kiln_store::{BuildRecord, BuildResult};
 use std::sync::Arc;
 
-/// A scheduler whose `executors.kubernetes` is the fake cluster, with one `dir:` job.
-async fn start(env: &Env, job: &str, jenkinsfile: &str) -> (FakeKube, SchedulerHandle) {
+/// A scheduler whose `executors.kubernetes` is the fake cluster (plus `more` settings), with
+/// one `dir:` job.
+async fn start(env: &Env, job: &str, jenkinsfile: &str, more: &str) -> (FakeKube, SchedulerHandle) {
     let fake = FakeKube::start(FakeKubeConfig::default(), 0).await.unwrap();
     let kubeconfig = env.tmp.path().join("kubeconfig");
     fake.write_kubeconfig(&kubeconfig).unwrap();
     let dir = env.dir(job, jenkinsfile);
     std::fs::write(dir.join("input.txt"), "uploaded-input\n").unwrap();
     let executors = format!(
-        "executors:\n  kubernetes:\n    connection: {{kubeconfig: {{path: '{}'}}}}\n",
+        "executors:\n  kubernetes:\n    connection: {{kubeconfig: {{path: '{}'}}}}\n{more}",
         kubeconfig.display()
     );
     let config = env.config(&format!("{executors}{}", dir_job(job, &dir, "")));
@@ -40,8 +41,13 @@ async fn start(env: &Env, job: &str, jenkinsfile: &str) -> (FakeKube, SchedulerH
     (fake, h)
 }
 
-async fn run(env: &Env, job: &str, jenkinsfile: &str) -> (BuildRecord, String, FakeKube) {
-    let (fake, h) = start(env, job, jenkinsfile).await;
+async fn run(
+    env: &Env,
+    job: &str,
+    jenkinsfile: &str,
+    more: &str,
+) -> (BuildRecord, String, FakeKube) {
+    let (fake, h) = start(env, job, jenkinsfile, more).await;
     let id = h.trigger(user(job)).await.unwrap();
     let b = env.finished(&id).await;
     let log = env.log(&id);
@@ -135,7 +141,7 @@ spec:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stages_with_their_own_kubernetes_agents_run_in_pods_of_their_own() {
     let env = Env::new();
-    let (b, log, fake) = run(&env, "stagepods", TWO_STAGE_PODS).await;
+    let (b, log, fake) = run(&env, "stagepods", TWO_STAGE_PODS, "").await;
     assert_eq!(b.result, Some(BuildResult::Success), "{log}");
     let (build_pod, test_pod) = (pod_of(&log, "Build"), pod_of(&log, "Test"));
     assert_ne!(build_pod, test_pod);
@@ -195,7 +201,7 @@ spec:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stage_pod_that_cannot_be_scheduled_fails_the_stage_with_the_schedulers_message() {
     let env = Env::new();
-    let (b, log, fake) = run(&env, "hugepod", UNSCHEDULABLE).await;
+    let (b, log, fake) = run(&env, "hugepod", UNSCHEDULABLE, "").await;
     assert_eq!(b.result, Some(BuildResult::Failure), "{log}");
     let error = log
         .lines()
@@ -214,5 +220,68 @@ async fn a_stage_pod_that_cannot_be_scheduled_fails_the_stage_with_the_scheduler
         .filter(|r| r.method == "POST" && r.path.ends_with("/pods") && r.status == 201)
         .count();
     assert_eq!(created, 1, "only the failing stage's pod was asked for");
+    fake.shutdown().await;
+}
+
+/// Each branch's pod waits for a file the other branch's pod writes into a hostPath volume
+/// both mount: the build only ends when both pods run at once (the timeout turns a hang into
+/// a failure).
+fn parallel_pods(shared: &std::path::Path) -> String {
+    let pod = |name: &str| {
+        format!(
+            "spec: {{containers: [{{name: {name}, image: busybox, volumeMounts: [{{name: shared, mountPath: /shared}}]}}], volumes: [{{name: shared, hostPath: {{path: '{}'}}}}]}}",
+            shared.display()
+        )
+    };
+    let branch = |name: &str, other: &str| {
+        format!(
+            "stage('{name}') {{
+          agent {{ kubernetes {{ yaml \"{}\" }} }}
+          steps {{
+            sh 'touch /shared/{name}; while [ ! -e /shared/{other} ]; do sleep 0.02; done; echo met-{other}'
+          }}
+        }}",
+            pod(&name.to_lowercase())
+        )
+    };
+    format!(
+        "pipeline {{
+  agent none
+  options {{ timeout(time: 60, unit: 'SECONDS') }}
+  stages {{
+    stage('Both') {{
+      parallel {{
+        {}
+        {}
+      }}
+    }}
+  }}
+}}
+",
+        branch("A", "B"),
+        branch("B", "A")
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_branches_with_their_own_agents_run_in_pods_at_the_same_time() {
+    let env = Env::new();
+    let shared = env.tmp.path().join("shared");
+    std::fs::create_dir_all(&shared).unwrap();
+    // The agents dial kiln, so two pods on the fake's one network need no ports of their own.
+    let port = free_base_port(1);
+    let more =
+        format!("    controller_url: tcp://127.0.0.1:{port}\n    agent_listen: 127.0.0.1:{port}\n");
+    let (b, log, fake) = run(&env, "twopods", &parallel_pods(&shared), &more).await;
+    assert_eq!(b.result, Some(BuildResult::Success), "{log}");
+    assert!(log.lines().any(|l| l == "[Both / A] met-B"), "{log}");
+    assert!(log.lines().any(|l| l == "[Both / B] met-A"), "{log}");
+    let (a, b) = (pod_of(&log, "Both / A"), pod_of(&log, "Both / B"));
+    assert_ne!(a, b);
+    let mut expected = vec![(a.clone(), "a".to_owned()), (b.clone(), "b".to_owned())];
+    expected.sort();
+    assert_eq!(created_containers(&fake).await, expected);
+    assert!(pod_deleted(&fake, &a), "{:#?}", fake.requests());
+    assert!(pod_deleted(&fake, &b), "{:#?}", fake.requests());
     fake.shutdown().await;
 }
