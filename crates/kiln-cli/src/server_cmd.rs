@@ -113,7 +113,12 @@ fn kube_agent() -> anyhow::Result<KubeAgent> {
 fn read_config(args: &ServerArgs) -> Result<Config, String> {
     let mut config = match &args.config {
         Some(path) => {
-            kiln_config::load(path).map_err(|e| e.render(RenderOptions { color: false }))?
+            let config =
+                kiln_config::load(path).map_err(|e| e.render(RenderOptions { color: false }))?;
+            if config.executors.kubernetes.is_some() {
+                check_kubernetes_section(path)?;
+            }
+            config
         }
         None => Config::default(),
     };
@@ -134,6 +139,30 @@ fn read_config(args: &ServerArgs) -> Result<Config, String> {
         ));
     }
     Ok(config)
+}
+
+/// `executors.kubernetes` checked where it is written, so a mistake is shown at its line of
+/// the file (the scheduler checks the section again, without positions).
+fn check_kubernetes_section(path: &Path) -> Result<(), String> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(());
+    };
+    let Ok(tree) = kiln_yaml::parse_tree(&text) else {
+        return Ok(());
+    };
+    let Some(section) = tree.get("executors").and_then(|e| e.get("kubernetes")) else {
+        return Ok(());
+    };
+    let diagnostics = match kiln_kube::KubeConfig::from_node(section, &text) {
+        Ok(_) => return Ok(()),
+        Err(diagnostics) => diagnostics,
+    };
+    let file = kiln_diagnostics::SourceFile::new(path.display().to_string(), text);
+    Err(kiln_diagnostics::render_all(
+        &diagnostics,
+        &file,
+        RenderOptions { color: false },
+    ))
 }
 
 /// Reloads on SIGHUP, on a change of the file's modification time and on the admin API's

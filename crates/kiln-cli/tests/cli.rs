@@ -317,3 +317,22 @@ fn plan_shows_a_pipeline_a_library_builds() {
         "pipeline (agent any)\n├── Checkout [1 step]\n├── Build [1 step]\n└── Deploy [1 step, when]\n"
     );
 }
+
+#[test]
+fn server_refuses_a_kubernetes_section_agents_cannot_dial_naming_the_line() {
+    let dir = temp_workspace();
+    let config = "server:\n  listen: 127.0.0.1:0\nexecutors:\n  kubernetes:\n    controller_url: http://kiln.kiln.svc:7777\n";
+    std::fs::write(dir.path().join("kiln.yaml"), config).unwrap();
+    let out = kiln(&["server", "--config", "kiln.yaml"], dir.path());
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stderr),
+        "error: `controller_url` `http://kiln.kiln.svc:7777` is not an address agents can dial: expected tcp://HOST:PORT, e.g. tcp://kiln.kiln.svc:7777
+  --> kiln.yaml:5:21
+   |
+ 5 |     controller_url: http://kiln.kiln.svc:7777
+   |                     ^^^^^^^^^^^^^^^^^^^^^^^^^ here
+
+"
+    );
+}

@@ -137,22 +137,47 @@ impl KubeConfig {
         };
         let tree = kiln_yaml::parse_tree(text).map_err(invalid)?;
         let config: KubeConfig = kiln_yaml::parse_typed(text).map_err(invalid)?;
-        let mut diags = config.unknown_pod_fields(&tree, text);
-        diags.extend(config.check(
-            |name| template_name_span(&tree, name),
-            |key| tree.get(key).map_or(Span::default(), |n| n.span),
-        ));
-        diags.extend(config.check_api(|field| {
-            let api = tree.get("api");
-            api.and_then(|a| a.get(field))
-                .or(api)
-                .map_or(Span::default(), |n| n.span)
-        }));
+        let diags = config.positioned_checks(&tree, text);
         if diags.is_empty() {
             Ok(config)
         } else {
             Err(diags)
         }
+    }
+
+    /// Reads the section from its node in a larger YAML file whose text is `text` (e.g.
+    /// `executors.kubernetes` of kiln.yaml, so the server's start names the line in the
+    /// file); spans are byte offsets into `text`. A value of a wrong type points at the
+    /// section (its message names the field).
+    pub fn from_node(node: &Node, text: &str) -> Result<KubeConfig, Vec<Diagnostic>> {
+        let config = KubeConfig::deserialize(node.to_json()).map_err(|e| {
+            vec![err(
+                format!("invalid Kubernetes executor configuration: {e}"),
+                node.span,
+            )]
+        })?;
+        let diags = config.positioned_checks(node, text);
+        if diags.is_empty() {
+            Ok(config)
+        } else {
+            Err(diags)
+        }
+    }
+
+    /// Every check, with spans from the section's `tree` (in `text`).
+    fn positioned_checks(&self, tree: &Node, text: &str) -> Vec<Diagnostic> {
+        let mut diags = self.unknown_pod_fields(tree, text);
+        diags.extend(self.check(
+            |name| template_name_span(tree, name),
+            |key| tree.get(key).map_or(tree.span, |n| n.span),
+        ));
+        diags.extend(self.check_api(|field| {
+            let api = tree.get("api");
+            api.and_then(|a| a.get(field))
+                .or(api)
+                .map_or(Span::default(), |n| n.span)
+        }));
+        diags
     }
 
     /// Reads the section from a JSON value (no positions: messages name the field path).
@@ -546,6 +571,26 @@ mod tests {
         let e =
             KubeConfig::from_json(&serde_json::json!({"controller_url": "kiln:x"})).unwrap_err();
         assert!(e[0].message.contains("`controller_url` `kiln:x`"), "{e:?}");
+    }
+
+    #[test]
+    fn a_section_of_a_larger_file_is_checked_with_file_positions() {
+        let text = "server: {}\nexecutors:\n  kubernetes:\n    controller_url: kiln:x\n";
+        let tree = kiln_yaml::parse_tree(text).unwrap();
+        let section = tree
+            .get("executors")
+            .and_then(|e| e.get("kubernetes"))
+            .unwrap();
+        let e = KubeConfig::from_node(section, text).unwrap_err();
+        assert_eq!(&text[e[0].primary_span().range()], "kiln:x", "{e:?}");
+        let ok = "executors:\n  kubernetes:\n    controller_url: tcp://kiln:7777\n";
+        let tree = kiln_yaml::parse_tree(ok).unwrap();
+        let section = tree
+            .get("executors")
+            .and_then(|e| e.get("kubernetes"))
+            .unwrap();
+        let c = KubeConfig::from_node(section, ok).unwrap();
+        assert_eq!(c.controller_url.as_deref(), Some("tcp://kiln:7777"));
     }
 
     #[test]
