@@ -200,6 +200,11 @@ impl BuildTask {
         let mut spec = self.spec(scm, &prepared).await;
         // Stages with a Kubernetes agent of their own get pods of their own.
         spec.agents = (self.shared.kube.as_ref()).map(|k| k.stage_agents(workspace.clone()));
+        if pod.is_some() {
+            // In a pod the container's environment is the base, not the server's (whose
+            // variables, its API tokens among them, must not reach the build).
+            spec.base_env.retain(|name, _| name == "KILN_URL");
+        }
         let executor: Arc<dyn Executor> = match &pod {
             Some(pod) => pod.executor(),
             None => Arc::new(LocalExecutor::new(workspace)),

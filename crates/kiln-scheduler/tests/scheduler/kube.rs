@@ -43,6 +43,7 @@ spec:
         container('b') {
           sh 'echo from-b; cat input.txt'
         }
+        sh 'echo server-env=${CARGO_MANIFEST_DIR:-none}'
       }
     }
   }
@@ -71,6 +72,8 @@ async fn a_kubernetes_agent_build_runs_in_a_pod_of_the_configured_cluster() {
     assert!(log.contains("Running in pod kiln-kjob-1-"), "{log}");
     assert!(log.contains("[Build] from-b\n"), "{log}");
     assert_eq!(log.matches("[Build] uploaded-input\n").count(), 2, "{log}");
+    // The server's environment (this test process's) does not reach the pod.
+    assert!(log.contains("[Build] server-env=none\n"), "{log}");
     assert!(log.ends_with("Finished: SUCCESS\n"), "{log}");
     let requests = fake.requests();
     let created: Vec<_> = requests
