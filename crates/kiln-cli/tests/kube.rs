@@ -30,18 +30,16 @@ impl Cluster {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
+        // The file may exist before it is completely written: wait for its server line.
         let deadline = Instant::now() + Duration::from_secs(30);
-        while !kubeconfig.exists() {
+        let url = loop {
+            let text = std::fs::read_to_string(&kubeconfig).unwrap_or_default();
+            if let Some(url) = text.lines().find_map(|l| l.trim().strip_prefix("server: ")) {
+                break url.trim().to_owned();
+            }
             assert!(Instant::now() < deadline, "the fake cluster did not start");
             std::thread::sleep(Duration::from_millis(20));
-        }
-        let text = std::fs::read_to_string(&kubeconfig).unwrap();
-        let url = text
-            .lines()
-            .find_map(|l| l.trim().strip_prefix("server: "))
-            .unwrap()
-            .trim()
-            .to_owned();
+        };
         Cluster { child, dir, url }
     }
 
