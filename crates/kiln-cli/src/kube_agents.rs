@@ -1,5 +1,5 @@
-//! Stage-level `kubernetes { }` agents for `kiln run --kubeconfig PATH`: each such stage gets
-//! a pod of its own in that cluster, with the local workspace uploaded into it (unless the
+//! Stage-level `kubernetes { }` agents (and scripted `podTemplate` pods) for `kiln run
+//! --kubeconfig PATH`: each such stage gets a pod of its own in that cluster, with the local workspace uploaded into it (unless the
 //! pipeline skips the default checkout), deleted when the stage is done. Other stages run
 //! where the build runs (its own pod, or this machine). `KILN_AGENT_IMAGE`,
 //! `KILN_AGENT_INSTALL` and `KILN_AGENT_PORT` override how the agent gets into pods and

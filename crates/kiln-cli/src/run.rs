@@ -126,7 +126,7 @@ async fn execute(
         // Stages with a `kubernetes { }` agent get pods of their own; the rest of the build
         // runs in the top-level agent's pod, or here when that is not `kubernetes { }`.
         Target::Kube(path, source) => {
-            if crate::kube_agents::has_stage_pods(&plan) {
+            if crate::kube_agents::has_stage_pods(&plan) || scripted.is_some() {
                 spec.agents = Some(crate::kube_agents::provider(path, &workspace).await?);
             }
             let top_pod = matches!(plan.pipeline.agent.kind, AgentKind::Kubernetes(_));

@@ -288,3 +288,52 @@ fn stages_with_kubernetes_agents_run_in_pods_of_their_own_from_a_laptop() {
         .count();
     assert_eq!(created, 2, "{requests:#?}");
 }
+
+const SCRIPTED_POD: &str = r#"podTemplate(containers: [containerTemplate(name: 'maven', image: 'busybox')]) {
+    node(POD_LABEL) {
+        stage('Build') {
+            container('maven') { sh 'cat input.txt' }
+        }
+    }
+}
+"#;
+
+#[test]
+fn a_scripted_pod_template_runs_in_a_pod_from_a_laptop() {
+    let cluster = Cluster::start();
+    let workspace = tempfile::Builder::new()
+        .prefix("kiln-cli-kube-scripted-")
+        .tempdir()
+        .unwrap();
+    std::fs::write(workspace.path().join("Jenkinsfile"), SCRIPTED_POD).unwrap();
+    std::fs::write(workspace.path().join("input.txt"), "scripted-input\n").unwrap();
+    let port = kiln_fake_kube::free_agent_ports(1);
+    let out = Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args(["run", "--kubeconfig"])
+        .arg(cluster.kubeconfig())
+        .arg("Jenkinsfile")
+        .current_dir(workspace.path())
+        .env("NO_COLOR", "1")
+        .env("KILN_AGENT_INSTALL", agent_install())
+        .env("KILN_AGENT_PORT", port.to_string())
+        .env_remove("KILN_LOG")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(
+        stdout.lines().any(|l| l == "[Build] scripted-input"),
+        "{stdout}"
+    );
+    let pod = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Running in pod "))
+        .unwrap_or_else(|| panic!("no pod: {stdout}"));
+    let requests = cluster.requests();
+    let deleted = format!("DELETE /api/v1/namespaces/default/pods/{pod}");
+    assert!(
+        requests.contains(&deleted),
+        "{deleted} missing: {requests:#?}"
+    );
+}

@@ -44,9 +44,13 @@ pub struct AgentRequest {
 }
 
 impl AgentRequest {
-    /// The evaluated value of `expr`, one of the agent's expressions.
+    /// The evaluated value of `expr`, one of the agent's expressions (a plain string literal
+    /// the engine did not evaluate is taken as written).
     pub fn string(&self, expr: &Expr) -> Option<String> {
-        self.strings.get(&expr.span).cloned()
+        self.strings
+            .get(&expr.span)
+            .cloned()
+            .or_else(|| expr.as_plain_str())
     }
 }
 

@@ -1,6 +1,7 @@
 use crate::log::{Masker, timestamp_prefix};
 use crate::process_key::ProcessKeys;
 use crate::site::Site;
+use crate::steps::PodTemplates;
 use crate::{
     BuildEvent, BuildResult, BuildScripts, BuildSpec, ParamValue, StageSummary, TestSummary,
 };
@@ -47,6 +48,8 @@ pub(crate) struct Build {
     counter: AtomicU64,
     /// The identities of the processes the build starts (see [`ProcessKeys`]).
     pub(crate) process_keys: ProcessKeys,
+    /// The pods scripted `podTemplate` blocks describe, while their blocks run.
+    pub(crate) pod_templates: PodTemplates,
 }
 
 /// What the build has produced so far, for the summary.
@@ -96,6 +99,7 @@ impl Build {
             record: Mutex::new(Record::default()),
             counter: AtomicU64::new(0),
             process_keys,
+            pod_templates: PodTemplates::default(),
         }
     }
 

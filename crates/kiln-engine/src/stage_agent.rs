@@ -67,27 +67,36 @@ pub(crate) async fn enter(
     if matches!(agent.kind, AgentKind::None) {
         return Ok(());
     }
-    let provided = match build.spec.agents.clone() {
-        Some(provider) => {
-            let (log, lines) = tokio::sync::mpsc::unbounded_channel();
-            let request =
-                request(build, node, agent, scope, log).map_err(|e| reported(build, scope, e))?;
-            provide(build, provider, request, lines, scope)
-                .await
-                .map_err(|e| reported(build, scope, e))?
-        }
-        None => None,
-    };
-    let Some(provided) = provided else {
-        notice(build, node, scope);
-        if scope.site.outside_agent {
-            scope.site = Arc::new(Site {
-                outside_agent: false,
-                ..(*scope.site).clone()
-            });
-        }
+    let Some(provider) = build.spec.agents.clone() else {
+        stay(build, node, scope);
         return Ok(());
     };
+    let (log, lines) = tokio::sync::mpsc::unbounded_channel();
+    let request = request(build, node, agent, scope, log).map_err(|e| reported(build, scope, e))?;
+    let provided = provide(build, provider, request, lines, scope)
+        .await
+        .map_err(|e| reported(build, scope, e))?;
+    match provided {
+        Some(provided) => occupy(build, scope, slot, provided),
+        None => stay(build, node, scope),
+    }
+    Ok(())
+}
+
+/// A stage whose agent gets no executor of its own runs where its parent runs; it is
+/// inside an agent from now on.
+fn stay(build: &Build, node: &PlanNode, scope: &mut Scope) {
+    notice(build, node, scope);
+    if scope.site.outside_agent {
+        scope.site = Arc::new(Site {
+            outside_agent: false,
+            ..(*scope.site).clone()
+        });
+    }
+}
+
+/// Moves `scope` to the site a provider gave, kept in `slot` until it is released.
+pub(crate) fn occupy(build: &Build, scope: &mut Scope, slot: &AgentSlot, provided: ProvidedAgent) {
     for line in &provided.log {
         build.log(scope.node, line, scope.timestamps);
     }
@@ -100,13 +109,12 @@ pub(crate) async fn enter(
         site,
         release: provided.release,
     });
-    Ok(())
 }
 
 /// Asks the provider in a task of its own: when the stage is cancelled while its agent
 /// starts, the task finishes in the background and what it provided is released.
 /// The provider's log lines go to the stage's log as they come.
-async fn provide(
+pub(crate) async fn provide(
     build: &Build,
     provider: Arc<dyn crate::AgentProvider>,
     request: AgentRequest,
@@ -150,7 +158,13 @@ fn request(
     log: UnboundedSender<String>,
 ) -> Result<AgentRequest, StepError> {
     let mut strings = BTreeMap::<Span, String>::new();
-    for expr in expressions(&agent.kind) {
+    let mut all = expressions(&agent.kind);
+    if let AgentKind::Kubernetes(k) = &agent.kind {
+        for template in &k.container_templates {
+            call_arguments(template, &mut all);
+        }
+    }
+    for expr in all {
         if matches!(expr.kind, ExprKind::Call { .. }) {
             continue;
         }
@@ -168,7 +182,24 @@ fn request(
     })
 }
 
-/// Every expression an agent declares (container templates aside: they stay as written).
+/// The argument values of `containerTemplate(...)` calls (lists of them, `envVars:` lists of
+/// `envVar(...)` calls included), for the provider to read evaluated.
+fn call_arguments<'e>(expr: &'e Expr, out: &mut Vec<&'e Expr>) {
+    match &expr.kind {
+        ExprKind::List(items) => items.iter().for_each(|e| call_arguments(e, out)),
+        ExprKind::Call { args, .. } => {
+            for arg in args {
+                match &arg.value.kind {
+                    ExprKind::List(_) | ExprKind::Call { .. } => call_arguments(&arg.value, out),
+                    _ => out.push(&arg.value),
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Every expression an agent declares (container templates: see [`call_arguments`]).
 fn expressions(kind: &AgentKind) -> Vec<&Expr> {
     let all: Vec<&Option<Expr>> = match kind {
         AgentKind::Any | AgentKind::None => Vec::new(),

@@ -12,6 +12,7 @@ mod input;
 mod junit;
 mod kaniko;
 mod library;
+mod pod_template;
 mod process;
 mod scm;
 mod script;
@@ -23,6 +24,7 @@ pub(crate) use call::{Args, StepCall};
 pub(crate) use credentials::{bind_environment_credential, remove_secret_files};
 pub(crate) use flow::{duration_of, retryable, with_timeout};
 pub(crate) use input::ask;
+pub(crate) use pod_template::PodTemplates;
 pub(crate) use scm::checkout_scm;
 pub(crate) use script::script;
 

@@ -1,6 +1,6 @@
 //! Steps only scripts call: `stage('x') { }` and `parallel(...)` (their stages join the
-//! build's stage list as they run), `node`, `podTemplate`, `properties` (ignored with a
-//! notice), `libraryResource`, and the descriptor functions whose results other steps
+//! build's stage list as they run), `node` and `podTemplate` (see `pod_template`),
+//! `properties` (ignored with a notice), `libraryResource`, and the descriptor functions whose results other steps
 //! read (`string(credentialsId: ...)` for `withCredentials`, `containerTemplate(...)`).
 
 use super::script::ScriptHost;
@@ -65,23 +65,8 @@ pub(crate) fn call(
             None => Err(StepError::failed("`stage` needs a name")),
         },
         "parallel" => parallel(host, call, scope),
-        "node" => {
-            if let Some(label) = call.arg("label").filter(|l| l.is_truthy()) {
-                host.build.notice_once(format!(
-                    "node('{label}'): the {} executor runs the block on this machine",
-                    scope.site.executor.describe()
-                ));
-            }
-            host.closure(call, call.body, scope)
-        }
-        "podTemplate" => {
-            host.build.notice_once(format!(
-                "podTemplate is ignored by the {} executor: its block runs on this machine",
-                scope.site.executor.describe()
-            ));
-            let inner = scope.with_env([("POD_LABEL".to_owned(), "kiln-pod".to_owned())]);
-            host.closure(call, call.body, &inner)
-        }
+        "node" => super::pod_template::node(host, call, scope),
+        "podTemplate" => super::pod_template::pod_template(host, call, scope),
         "properties" => {
             host.build.notice_once(
                 "`properties([...])` is ignored: set parameters, triggers and retention in kiln's job configuration"

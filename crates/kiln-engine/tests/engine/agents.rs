@@ -21,6 +21,8 @@ use std::sync::{Arc, Mutex};
 struct Seen {
     requests: Vec<(String, String, bool)>,
     released: Vec<(String, BuildResult)>,
+    /// `name=image` of each containerTemplate asked for.
+    containers: Vec<String>,
 }
 
 struct FakeProvider {
@@ -49,6 +51,13 @@ impl AgentProvider for FakeProvider {
             _ => None,
         };
         let stage = request.stage.join("/");
+        if let AgentKind::Kubernetes(k) = &request.agent.kind {
+            self.seen
+                .lock()
+                .unwrap()
+                .containers
+                .extend(k.container_templates.iter().map(|t| template(&request, t)));
+        }
         self.seen.lock().unwrap().requests.push((
             stage.clone(),
             what.clone().unwrap_or_default(),
@@ -75,6 +84,20 @@ impl AgentProvider for FakeProvider {
             }),
         }))
     }
+}
+
+/// `name=image` of a `containerTemplate(...)` call, its arguments as the provider sees them.
+fn template(request: &AgentRequest, call: &kiln_syntax::ast::Expr) -> String {
+    let kiln_syntax::ast::ExprKind::Call { args, .. } = &call.kind else {
+        return format!("not a call: {call:?}");
+    };
+    let arg = |name: &str| {
+        args.iter()
+            .find(|a| a.name.as_ref().is_some_and(|n| n.name == name))
+            .and_then(|a| request.string(&a.value))
+            .unwrap_or_default()
+    };
+    format!("{}={}", arg("name"), arg("image"))
 }
 
 async fn run_provided(jenkinsfile: &str) -> (Run, Arc<Mutex<Seen>>) {
@@ -314,5 +337,73 @@ pipeline {
         ),
         "{:#?}",
         run.log()
+    );
+}
+
+#[tokio::test]
+async fn container_templates_reach_the_provider_evaluated() {
+    let (run, seen) = run_provided(
+        r#"
+pipeline {
+    agent none
+    environment { JDK = '21' }
+    stages {
+        stage('Build') {
+            agent {
+                kubernetes {
+                    yaml 'pod: templates'
+                    containerTemplate(name: 'maven', image: "maven:3.9-jdk${JDK}")
+                }
+            }
+            steps { sh 'echo "in $(basename "$PWD")"' }
+        }
+    }
+}"#,
+    )
+    .await;
+    assert_eq!(run.result(), BuildResult::Success, "{:#?}", run.log());
+    assert!(run.has_line("in pod-Build"), "{:#?}", run.log());
+    assert_eq!(seen.lock().unwrap().containers, ["maven=maven:3.9-jdk21"]);
+}
+
+#[tokio::test]
+async fn a_scripted_pod_template_runs_its_node_block_on_a_provided_pod() {
+    let mut setup = setup();
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    setup.spec.agents = Some(Arc::new(FakeProvider {
+        root: setup.dir.path().join("pods"),
+        seen: seen.clone(),
+    }));
+    let jenkinsfile = r#"
+def version = '3.9'
+stage('Build') {
+    podTemplate(yaml: 'pod: scripted', containers: [
+        containerTemplate(name: 'maven', image: "maven:${version}",
+                          envVars: [envVar(key: 'A', value: 'b')]),
+    ]) {
+        node(POD_LABEL) {
+            sh 'echo "in $(basename "$PWD")"'
+        }
+    }
+}
+stage('After') {
+    sh 'echo "after in $(basename "$PWD")"'
+}
+"#;
+    let run = crate::harness::run_any(jenkinsfile, setup, kiln_library::Libraries::default()).await;
+    assert_eq!(run.result(), BuildResult::Success, "{:#?}", run.log());
+    for line in ["Running in pod-Build", "in pod-Build", "after in ws"] {
+        assert!(run.has_line(line), "{line:?} missing: {:#?}", run.log());
+    }
+    assert!(run.notices().is_empty(), "{:#?}", run.notices());
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.containers, ["maven=maven:3.9"]);
+    assert_eq!(
+        seen.requests,
+        [("Build".to_owned(), "pod: scripted".to_owned(), true)]
+    );
+    assert_eq!(
+        seen.released,
+        [("pod-Build".to_owned(), BuildResult::Success)]
     );
 }

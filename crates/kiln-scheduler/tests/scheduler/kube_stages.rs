@@ -285,3 +285,42 @@ async fn parallel_branches_with_their_own_agents_run_in_pods_at_the_same_time() 
     assert!(pod_deleted(&fake, &b), "{:#?}", fake.requests());
     fake.shutdown().await;
 }
+
+const SCRIPTED_POD: &str = r#"podTemplate(containers: [containerTemplate(name: 'maven', image: 'busybox')], yaml: '''
+spec:
+  containers:
+  - name: extra
+    image: alpine
+''') {
+    node(POD_LABEL) {
+        stage('Build') {
+            container('maven') { sh 'cat input.txt; echo in-maven > made-in-pod' }
+            container('extra') { sh 'cat made-in-pod' }
+        }
+    }
+}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scripted_pod_template_runs_its_node_block_in_a_pod() {
+    let env = Env::new();
+    let (b, log, fake) = run(&env, "scriptedpod", SCRIPTED_POD, "").await;
+    assert_eq!(b.result, Some(BuildResult::Success), "{log}");
+    let pod = log
+        .lines()
+        .find_map(|l| l.strip_prefix("Running in pod "))
+        .unwrap_or_else(|| panic!("no pod: {log}"))
+        .to_owned();
+    for line in ["[Build] uploaded-input", "[Build] in-maven"] {
+        assert!(log.lines().any(|l| l == line), "{line:?} missing:\n{log}");
+    }
+    assert!(!log.contains("podTemplate is ignored"), "{log}");
+    let mut expected = vec![
+        (pod.clone(), "extra".to_owned()),
+        (pod.clone(), "maven".to_owned()),
+    ];
+    expected.sort();
+    assert_eq!(created_containers(&fake).await, expected);
+    assert!(pod_deleted(&fake, &pod), "{:#?}", fake.requests());
+    fake.shutdown().await;
+}
