@@ -11,7 +11,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Used when the base environment has no `PATH`, so `sh` and `git` can still be found.
-const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+pub(crate) const DEFAULT_PATH: &str =
+    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// `base_env`, then Jenkins' build variables, the SCM's, and the parameters.
 pub(crate) fn base_env(build: &Build) -> BTreeMap<String, String> {

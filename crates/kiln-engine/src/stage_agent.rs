@@ -101,7 +101,7 @@ pub(crate) fn occupy(build: &Build, scope: &mut Scope, slot: &AgentSlot, provide
         build.log(scope.node, line, scope.timestamps);
     }
     let site = Arc::new(Site::new(provided.executor));
-    *scope = scope.with_env(site.env());
+    scope.env = Arc::new(site_env(build, scope, &site));
     scope.cwd = site.workspace.clone();
     scope.container = None;
     scope.site = Arc::clone(&site);
@@ -109,6 +109,19 @@ pub(crate) fn occupy(build: &Build, scope: &mut Scope, slot: &AgentSlot, provide
         site,
         release: provided.release,
     });
+}
+
+/// The environment of a provided site: the stage's, without what the build inherited from
+/// kiln's own process (`BuildSpec::base_env`, e.g. the server's tokens) unless the pipeline
+/// changed it (`KILN_URL` stays), as a pod build starts from its container's environment.
+fn site_env(build: &Build, scope: &Scope, site: &Site) -> BTreeMap<String, String> {
+    let inherited = &build.spec.base_env;
+    let mut env = (*scope.env).clone();
+    env.retain(|name, value| name == "KILN_URL" || inherited.get(name) != Some(value));
+    env.entry("PATH".to_owned())
+        .or_insert_with(|| crate::env::DEFAULT_PATH.to_owned());
+    env.extend(site.env());
+    env
 }
 
 /// Asks the provider in a task of its own: when the stage is cancelled while its agent

@@ -102,6 +102,11 @@ fn template(request: &AgentRequest, call: &kiln_syntax::ast::Expr) -> String {
 
 async fn run_provided(jenkinsfile: &str) -> (Run, Arc<Mutex<Seen>>) {
     let mut setup = setup();
+    // What kiln's own process has must not reach a provided executor's processes.
+    setup.spec.base_env.insert(
+        "KILN_ADMIN_TOKEN".to_owned(),
+        "controller-secret".to_owned(),
+    );
     let seen = Arc::new(Mutex::new(Seen::default()));
     setup.spec.agents = Some(Arc::new(FakeProvider {
         root: setup.dir.path().join("pods"),
@@ -131,6 +136,7 @@ pipeline {
             steps {
                 unstash 'out'
                 sh 'cat out.txt; echo "tested in $(basename "$PWD") on $NODE_NAME"'
+                sh 'echo "tool=$TOOL token=${KILN_ADMIN_TOKEN:-none}"'
             }
         }
     }
@@ -146,6 +152,7 @@ pipeline {
         "Running in pod-Test".to_owned(),
         format!("built in pod-Build at {build_ws}"),
         "tested in pod-Test on local".to_owned(),
+        "tool=maven token=none".to_owned(),
     ] {
         assert!(run.has_line(&line), "{line:?} missing: {:#?}", run.log());
     }
