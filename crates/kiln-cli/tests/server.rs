@@ -620,8 +620,9 @@ impl Drop for Cluster {
 }
 
 /// Triggers `kpod`, waits until its step printed its first half, then kills the server with
-/// `kill -9`; returns the build's pod and the server's address.
-fn kpod_killed_mid_step(cluster: &Cluster, env: &Env) -> (String, String) {
+/// `kill -9` (or, `graceful`, stops it with SIGTERM); returns the build's pod and the
+/// server's address.
+fn kpod_stopped_mid_step(cluster: &Cluster, env: &Env, graceful: bool) -> (String, String) {
     let mut server = cluster.server(env, "127.0.0.1:0");
     assert!(kiln(&server, &["trigger", "kpod"]).status.success());
     let mut log = String::new();
@@ -629,7 +630,19 @@ fn kpod_killed_mid_step(cluster: &Cluster, env: &Env) -> (String, String) {
         log = text(&kiln(&server, &["logs", "kpod#1"]).stdout);
         log.contains("[Work] first-half\n")
     });
-    server.kill_9();
+    if graceful {
+        let pid = server.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        assert!(server.child.wait().unwrap().success());
+    } else {
+        server.kill_9();
+    }
     let pod = log
         .lines()
         .find_map(|l| l.strip_prefix("Running in pod "))
@@ -652,9 +665,31 @@ fn kpod_finished(server: &Server) -> (Value, String) {
 fn a_build_in_a_pod_survives_a_kill_9_of_the_controller() {
     let env = Env::new("");
     let cluster = Cluster::start(&env);
-    let (pod, addr) = kpod_killed_mid_step(&cluster, &env);
+    let (pod, addr) = kpod_stopped_mid_step(&cluster, &env, false);
     let server = cluster.server(&env, &addr);
-    let (b, log) = kpod_finished(&server);
+    let log = kpod_resumed_to_success(&cluster, &server, &pod);
+    assert!(!log.contains("the controller is stopping"), "{log}");
+}
+
+#[test]
+fn a_build_in_a_pod_is_left_running_by_a_graceful_stop_and_taken_over() {
+    let env = Env::new("");
+    let cluster = Cluster::start(&env);
+    let (pod, addr) = kpod_stopped_mid_step(&cluster, &env, true);
+    let b = {
+        let server = cluster.server(&env, &addr);
+        kpod_resumed_to_success(&cluster, &server, &pod)
+    };
+    let stopping = format!(
+        "kiln: the controller is stopping; the build goes on in pod {pod} and is taken over at the next start"
+    );
+    assert_eq!(b.lines().filter(|l| *l == stopping).count(), 1, "{b}");
+}
+
+/// Waits for the resumed `kpod#1` and checks it: SUCCESS, every line once (the step that
+/// counts its runs ran once), the marker between the halves, the pod deleted; returns the log.
+fn kpod_resumed_to_success(cluster: &Cluster, server: &Server, pod: &str) -> String {
+    let (b, log) = kpod_finished(server);
     assert_eq!(b["result"], "SUCCESS", "{b}\n{log}");
     let once = [
         "Started by user e2e".to_owned(),
@@ -679,14 +714,15 @@ fn a_build_in_a_pod_survives_a_kill_9_of_the_controller() {
     assert!(log.find("[Work] first-half").unwrap() < marker, "{log}");
     assert!(marker < log.find("[Work] second-half").unwrap(), "{log}");
     assert!(log.ends_with("Finished: SUCCESS\n"), "{log}");
-    wait_for("the pod to be deleted", || !cluster.pod_exists(&pod));
+    wait_for("the pod to be deleted", || !cluster.pod_exists(pod));
+    log
 }
 
 #[test]
 fn a_build_whose_pod_is_gone_after_a_restart_is_aborted_with_the_reason() {
     let env = Env::new("");
     let cluster = Cluster::start(&env);
-    let (pod, addr) = kpod_killed_mid_step(&cluster, &env);
+    let (pod, addr) = kpod_stopped_mid_step(&cluster, &env, false);
     let url = format!(
         "{}/api/v1/namespaces/default/pods/{pod}?gracePeriodSeconds=0",
         cluster.fake().url()

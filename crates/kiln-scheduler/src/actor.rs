@@ -20,6 +20,7 @@ use kiln_engine::{BuildCause, InputAnswer};
 use kiln_store::{BuildRecord, BuildRef, BuildStatus, JobName};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -32,6 +33,10 @@ struct Running {
     cancel: CancellationToken,
     control: mpsc::UnboundedSender<Control>,
     inputs: PendingInputs,
+    /// Leaves the build running in its pod when the controller stops (see `in_pod`).
+    detach: CancellationToken,
+    /// The build's steps run in its pod now.
+    in_pod: Arc<AtomicBool>,
 }
 
 pub(crate) struct Actor {
@@ -315,6 +320,7 @@ impl Actor {
             })
             .unwrap_or(0);
         let cancel = CancellationToken::new();
+        let (detach, in_pod) = (CancellationToken::new(), Arc::new(AtomicBool::new(false)));
         let (control_tx, control) = mpsc::unbounded_channel();
         let inputs = PendingInputs::default();
         let s = &self.shared;
@@ -336,6 +342,8 @@ impl Actor {
             control_tx: control_tx.clone(),
             inputs: inputs.clone(),
             resume,
+            detach: detach.clone(),
+            in_pod: in_pod.clone(),
         };
         let handle = self.tasks.spawn(task.run());
         self.task_builds.insert(handle.id(), id.clone());
@@ -348,6 +356,8 @@ impl Actor {
                 cancel,
                 control: control_tx,
                 inputs,
+                detach,
+                in_pod,
             },
         );
     }
@@ -355,6 +365,9 @@ impl Actor {
     fn finished(&mut self, done: Done) {
         self.running.remove(&done.id);
         self.shared.remove_live(&done.id);
+        if done.detached {
+            return;
+        }
         self.shared.update_stats(|s| {
             s.finished_total += 1;
             *s.finished_by_result.entry(done.result).or_default() += 1;
@@ -608,8 +621,9 @@ impl Actor {
         tracing::info!(jobs = config.jobs.len(), "configuration reloaded");
     }
 
-    /// Stops taking work: running builds are aborted (their posts run), queued builds stay
-    /// queued in the store for the next start.
+    /// Stops taking work: builds whose steps run in their pods are left running there (the
+    /// next start takes them over), other running builds are aborted (their posts run),
+    /// queued builds stay queued in the store for the next start.
     fn stop(&mut self, reply: Option<oneshot::Sender<()>>) {
         let first = self.stopping.is_none();
         let replies = self.stopping.get_or_insert_with(Vec::new);
@@ -618,6 +632,11 @@ impl Actor {
             return;
         }
         for (id, r) in &self.running {
+            if r.in_pod.load(Ordering::Acquire) {
+                r.detach.cancel();
+                tracing::info!(build = %id, "leaving a build running in its pod: shutting down");
+                continue;
+            }
             let _ = r.control.send(Control::Reason(
                 "The controller is shutting down".to_owned(),
             ));

@@ -117,6 +117,11 @@ impl Recorder {
             .collect();
     }
 
+    /// Whether a resumed build's lines still repeat its stored log.
+    pub(crate) fn replaying(&self) -> bool {
+        self.replay.as_ref().is_some_and(Replay::is_matching)
+    }
+
     /// Stops comparing a resumed build's lines with its stored log: lines written from now
     /// on are appended (after the marker, if any line is).
     pub(crate) fn end_replay(&mut self) {

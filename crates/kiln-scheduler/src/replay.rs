@@ -7,8 +7,11 @@
 //!
 //! Lines the scheduler itself wrote and a resumed build does not write again (the workspace
 //! upload and the wait for a pod slot, which are not repeated; "waiting for input" of an
-//! input answered before the restart, whose answer is replayed) may be passed over in the
-//! stored log.
+//! input answered before the restart, whose answer is replayed; the marker and the "stopping"
+//! line of an earlier restart) may be passed over in the stored log.
+
+/// The start of the marker line of a resumed build.
+pub(crate) const MARKER_START: &str = "kiln: controller restarted; build resumed in pod ";
 
 /// Compares a resumed build's new log lines with its stored log.
 pub(crate) struct Replay {
@@ -98,6 +101,8 @@ fn scheduler_only(line: &[u8]) -> bool {
     (line.starts_with("Uploaded ") && line.ends_with(" workspace files into the pod"))
         || line.starts_with("Waiting for input `")
         || line.starts_with("Waiting for a pod: ")
+        || line.starts_with(MARKER_START)
+        || line.starts_with(crate::resume::STOPPING)
 }
 
 #[cfg(test)]

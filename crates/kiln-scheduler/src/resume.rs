@@ -4,12 +4,18 @@
 //! engine runs the steps again, processes that already ran answer with their recorded output
 //! and exit (their keys are the same), the one running at the restart is followed, and later
 //! ones run fresh. When the pod is gone or unusable the build ends ABORTED with the reason.
+//! A controller that stops gracefully leaves such builds running in their pods
+//! ([`BuildTask::detached`]), so the next start takes them over the same way.
 
 use crate::recorder::blocking;
 use crate::recovery::{RESTARTED, abort_record};
+use crate::replay::MARKER_START;
 use crate::runner::{BuildTask, Done};
 use kiln_kube::BuildPod;
 use kiln_store::{BuildResult, StoreError};
+
+/// The start of the line a build left running in its pod gets when the controller stops.
+pub(crate) const STOPPING: &str = "kiln: the controller is stopping;";
 
 /// How much of the stored log is read at once.
 const READ: usize = 1024 * 1024;
@@ -37,10 +43,7 @@ impl BuildTask {
             () = self.cancel.cancelled() => return Err("aborted while its pod was taken over".to_owned()),
         };
         tracing::info!(build = %record.id, pod = %pod.name, "build resumed in its pod after a controller restart");
-        let marker = format!(
-            "kiln: controller restarted; build resumed in pod {}",
-            pod.name
-        );
+        let marker = format!("{MARKER_START}{}", pod.name);
         self.recorder.resume(stored, marker);
         Ok(taken)
     }
@@ -60,6 +63,32 @@ impl BuildTask {
             now,
         );
         self.finish(BuildResult::Aborted, None).await
+    }
+
+    /// Leaves the build running in its pod (the controller is stopping): what was written is
+    /// stored, the record stays running with its pod, nothing is killed or deleted.
+    pub(crate) async fn detached(mut self) -> Done {
+        let id = self.recorder.record.id.clone();
+        let pod = self.recorder.record.pod.as_ref().map(|p| p.name.clone());
+        let pod = pod.unwrap_or_default();
+        tracing::info!(build = %id, pod = %pod, "controller stopping: build left running in its pod");
+        // A resumed build still repeating its stored log has nothing new to say.
+        if !self.recorder.replaying() {
+            self.recorder.line(&format!(
+                "{STOPPING} the build goes on in pod {pod} and is taken over at the next start"
+            ));
+        }
+        self.recorder.flush().await;
+        let now = self.recorder.now_ms();
+        let started = self.recorder.record.started_at_ms.unwrap_or(now);
+        Done {
+            id,
+            result: BuildResult::NotBuilt,
+            duration_ms: now.saturating_sub(started),
+            queued_ms: 0,
+            info: None,
+            detached: true,
+        }
     }
 
     /// The build's whole stored log.

@@ -24,6 +24,7 @@ use kiln_store::{
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -42,6 +43,11 @@ pub(crate) struct BuildTask {
     pub workspace: PathBuf,
     /// The build ran when the controller restarted and its pod is to be taken over.
     pub resume: bool,
+    /// Fired when the controller stops while the build's steps run in its pod: the build is
+    /// left running there (for the next start to take over) instead of being aborted.
+    pub detach: CancellationToken,
+    /// Set while the engine runs the build in its pod (the actor detaches such a build).
+    pub in_pod: Arc<AtomicBool>,
 }
 
 /// What the actor learns when a build ends.
@@ -53,6 +59,8 @@ pub(crate) struct Done {
     pub queued_ms: u64,
     /// The pipeline the build ran, when it could be read.
     pub info: Option<Arc<PipelineInfo>>,
+    /// The build was left running in its pod (the controller is stopping): it has not ended.
+    pub detached: bool,
 }
 
 impl BuildTask {
@@ -71,10 +79,12 @@ impl BuildTask {
         self.recorder.touch();
         self.recorder.flush().await;
         let (result, info) = match self.prepare().await {
-            Ok((plan, info, files, prepared)) => (
-                self.execute(plan, files, prepared, resumed).await,
-                Some(info),
-            ),
+            Ok((plan, info, files, prepared)) => {
+                match self.execute(plan, files, prepared, resumed).await {
+                    Some(result) => (result, Some(info)),
+                    None => return self.detached().await,
+                }
+            }
             Err(lines) => {
                 if let (Some(pod), Some(kube)) = (resumed, &self.shared.kube) {
                     kube.release(pod, BuildResult::Failure).await;
@@ -159,14 +169,15 @@ impl BuildTask {
         }
     }
 
-    /// Prepares the workspace and runs the engine; returns the build's result.
+    /// Prepares the workspace and runs the engine; returns the build's result, or `None`
+    /// when the build was left running in its pod (see [`BuildTask::detach`]).
     async fn execute(
         &mut self,
         plan: Plan,
         files: Files,
         prepared: PreparedPipeline,
         resumed: Option<BuildPod>,
-    ) -> BuildResult {
+    ) -> Option<BuildResult> {
         let pod = match resumed {
             // The pod has the workspace: no checkout, no upload.
             Some(pod) => match self.scm_for(&files) {
@@ -175,7 +186,7 @@ impl BuildTask {
                     if let Some(kube) = &self.shared.kube {
                         kube.release(pod, BuildResult::Failure).await;
                     }
-                    return self.failed_before_engine(vec![line]);
+                    return Some(self.failed_before_engine(vec![line]));
                 }
             },
             None => None,
@@ -189,11 +200,11 @@ impl BuildTask {
             None => {
                 let (workspace, scm) = match self.workspace_for(&files).await {
                     Ok(w) => w,
-                    Err(line) => return self.failed_before_engine(vec![line]),
+                    Err(line) => return Some(self.failed_before_engine(vec![line])),
                 };
                 match self.kube_pod(&prepared, &workspace).await {
                     Ok(pod) => (workspace, scm, pod),
-                    Err(lines) => return self.failed_before_engine(lines),
+                    Err(lines) => return Some(self.failed_before_engine(lines)),
                 }
             }
         };
@@ -220,7 +231,17 @@ impl BuildTask {
             }
         };
         let recording = self.recorder.run(rx, &mut self.control);
-        let (summary, ()) = tokio::join!(engine, recording);
+        let both = async { tokio::join!(engine, recording) };
+        self.in_pod.store(pod.is_some(), Ordering::Release);
+        let detach = self.detach.clone();
+        let ended = tokio::select! {
+            ended = both => Some(ended),
+            () = detach.cancelled(), if pod.is_some() => None,
+        };
+        self.in_pod.store(false, Ordering::Release);
+        // Left running: dropping the engine stops following its processes, and dropping the
+        // pod disconnects from it; neither kills nor deletes anything.
+        let (summary, ()) = ended?;
         if let (Some(pod), Some(kube)) = (pod, &self.shared.kube) {
             kube.release(pod, summary.result).await;
         }
@@ -230,7 +251,7 @@ impl BuildTask {
             self.recorder
                 .line(&format!("Finished: {}", summary.result.as_str()));
         }
-        summary.result
+        Some(summary.result)
     }
 
     /// Ends a build the engine never ran: the lines that say why, then `Finished:`.
@@ -455,6 +476,7 @@ impl BuildTask {
             duration_ms: now.saturating_sub(started),
             queued_ms,
             info,
+            detached: false,
         }
     }
 }
