@@ -98,7 +98,7 @@ const PIPELINES: &[(&str, &str)] = &[
     ),
     (
         "kpod.Jenkinsfile",
-        "pipeline {\n  agent { kubernetes { yaml '''\nspec:\n  containers:\n  - name: work\n    image: busybox\n''' } }\n  stages { stage('Work') { steps {\n    sh 'echo one >> runs.txt; echo first-half; sleep 4; echo second-half'\n    sh 'set -- $(wc -l < runs.txt); echo \"runs=$1\"'\n  } } }\n}\n",
+        "pipeline {\n  agent { kubernetes { yaml '''\nspec:\n  containers:\n  - name: work\n    image: busybox\n''' } }\n  stages { stage('Work') { steps {\n    input message: 'Go?'\n    sh 'echo one >> runs.txt; echo first-half; sleep 4; echo second-half'\n    sh 'set -- $(wc -l < runs.txt); echo \"runs=$1\"'\n  } } }\n}\n",
     ),
     (
         "gate.Jenkinsfile",
@@ -625,6 +625,10 @@ impl Drop for Cluster {
 fn kpod_stopped_mid_step(cluster: &Cluster, env: &Env, graceful: bool) -> (String, String) {
     let mut server = cluster.server(env, "127.0.0.1:0");
     assert!(kiln(&server, &["trigger", "kpod"]).status.success());
+    wait_for("the input", || {
+        build(&server, "kpod", 1)["status"] == "waiting_for_input"
+    });
+    assert!(kiln(&server, &["approve", "kpod#1"]).status.success());
     let mut log = String::new();
     wait_for("the step's first half", || {
         log = text(&kiln(&server, &["logs", "kpod#1"]).stdout);
@@ -697,6 +701,8 @@ fn kpod_resumed_to_success(cluster: &Cluster, server: &Server, pod: &str) -> Str
         format!("kiln: controller restarted; build resumed in pod {pod}"),
         "[Work] first-half".to_owned(),
         "[Work] second-half".to_owned(),
+        // The input answered before the restart is answered again, without a wait.
+        "[Work] Approved by e2e".to_owned(),
         // The step that appends to the counter ran once.
         "[Work] runs=1".to_owned(),
         "Finished: SUCCESS".to_owned(),
@@ -708,8 +714,10 @@ fn kpod_resumed_to_success(cluster: &Cluster, server: &Server, pod: &str) -> Str
             "`{line}`:\n{log}"
         );
     }
-    let uploads = log.lines().filter(|l| l.starts_with("Uploaded ")).count();
-    assert_eq!(uploads, 1, "{log}");
+    for once in ["Uploaded ", "Waiting for input `Go`"] {
+        let n = log.lines().filter(|l| l.starts_with(once)).count();
+        assert_eq!(n, 1, "`{once}`:\n{log}");
+    }
     let marker = log.find("kiln: controller restarted").unwrap();
     assert!(log.find("[Work] first-half").unwrap() < marker, "{log}");
     assert!(marker < log.find("[Work] second-half").unwrap(), "{log}");

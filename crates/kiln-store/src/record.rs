@@ -223,3 +223,35 @@ pub struct LogSlice {
     pub bytes: Vec<u8>,
     pub end: u64,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_written_before_pod_and_answers_read_without_them() {
+        let id = BuildRef {
+            job: JobName::new("app").unwrap(),
+            number: 3,
+        };
+        let mut record = BuildRecord::queued(id, NewBuild::default());
+        let mut old = serde_json::to_value(&record).unwrap();
+        let fields = old.as_object_mut().unwrap();
+        fields.remove("pod");
+        fields.remove("answers");
+        let read: BuildRecord = serde_json::from_value(old).unwrap();
+        assert_eq!(read, record);
+        record.pod = Some(PodRecord {
+            namespace: "builds".into(),
+            name: "kiln-app-3-abcde".into(),
+        });
+        record.answers.push(InputAnswerRecord {
+            id: "Go".into(),
+            proceed: true,
+            by: "alice".into(),
+            values: BTreeMap::from([("ENV".into(), "prod".into())]),
+        });
+        let text = serde_json::to_string(&record).unwrap();
+        assert_eq!(serde_json::from_str::<BuildRecord>(&text).unwrap(), record);
+    }
+}

@@ -32,35 +32,10 @@ pub async fn cluster_with(config: FakeKubeConfig) -> Cluster {
     Cluster { fake, client }
 }
 
-/// Ports for agents in port-forward mode: `count` free ports in a row (the fake's pods share
-/// the host network). A process-wide cursor hands every caller its own range, so tests running
-/// in parallel never get overlapping ranges; the ranges lie below the kernel's ephemeral range
-/// (32768 and up), so no outgoing connection takes one of them between the check and the
-/// agent's bind; the start depends on the process id, so test binaries running at the same
-/// time mostly use different ranges, and a port another process holds is skipped.
+/// Ports for agents in port-forward mode (the fake's pods share the host network): see
+/// [`kiln_fake_kube::free_agent_ports`].
 pub fn free_base_port(count: u16) -> u16 {
-    const FIRST: u16 = 20_000;
-    const END: u16 = 32_000;
-    static NEXT: std::sync::Mutex<Option<u16>> = std::sync::Mutex::new(None);
-    let mut next = NEXT
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let span = END - FIRST;
-    let mut base = next.unwrap_or(FIRST + (std::process::id() % u32::from(span)) as u16);
-    for _ in 0..span {
-        if base.saturating_add(count) > END {
-            base = FIRST;
-        }
-        let all_free =
-            (base..base + count).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok());
-        let found = base;
-        base += count;
-        if all_free {
-            *next = Some(base);
-            return found;
-        }
-    }
-    panic!("no {count} free ports in a row between {FIRST} and {END}");
+    kiln_fake_kube::free_agent_ports(count)
 }
 
 pub fn install() -> AgentInstall {
