@@ -183,6 +183,21 @@ impl KubeBackend {
         )
     }
 
+    /// Whether a stage declaring `agent` gets a pod of its own (see `stage_agents.rs`); an
+    /// agent label that is not a plain string counts, to be safe.
+    pub(crate) fn gives_own_pod(&self, agent: &kiln_model::Agent) -> bool {
+        match &agent.kind {
+            AgentKind::Kubernetes(_) => true,
+            AgentKind::Label(e) => e.as_plain_str().is_none_or(|label| {
+                self.config
+                    .templates
+                    .iter()
+                    .any(|t| t.labels.contains(&label))
+            }),
+            _ => false,
+        }
+    }
+
     /// Takes over the pod of a build that ran when the controller restarted; errors say why
     /// not (the pod is gone, cannot run steps, or the cluster cannot be reached).
     pub(crate) async fn reattach(

@@ -4,6 +4,10 @@
 //! engine runs the steps again, processes that already ran answer with their recorded output
 //! and exit (their keys are the same), the one running at the restart is followed, and later
 //! ones run fresh. When the pod is gone or unusable the build ends ABORTED with the reason.
+//! Stages with a pod of their own (stage-level Kubernetes agents) are not taken over: a
+//! resumed build in which such a stage had started ends ABORTED saying so (running it again
+//! in a new pod would run its steps twice); stages of that kind that had not started run as
+//! usual.
 //! A controller that stops gracefully leaves such builds running in their pods
 //! ([`BuildTask::detached`]), so the next start takes them over the same way.
 
@@ -12,7 +16,9 @@ use crate::recovery::{RESTARTED, abort_record};
 use crate::replay::MARKER_START;
 use crate::runner::{BuildTask, Done};
 use kiln_kube::BuildPod;
-use kiln_store::{BuildResult, StoreError};
+use kiln_model::Agent;
+use kiln_plan::Plan;
+use kiln_store::{BuildResult, StageRecord, StageState, StoreError};
 
 /// The start of the line a build left running in its pod gets when the controller stops.
 pub(crate) const STOPPING: &str = "kiln: the controller is stopping;";
@@ -91,6 +97,18 @@ impl BuildTask {
         }
     }
 
+    /// Why the resumed build cannot go on with this plan (a stage with a pod of its own had
+    /// started before the restart), if so.
+    pub(crate) fn cannot_resume(&self, plan: &Plan) -> Option<String> {
+        let kube = self.shared.kube.as_ref()?;
+        let stage = started_stage_with_own_pod(plan, &self.recorder.record.stages, |a| {
+            kube.gives_own_pod(a)
+        })?;
+        Some(format!(
+            "stage `{stage}` ran in a pod of its own, which is not taken over"
+        ))
+    }
+
     /// The build's whole stored log.
     async fn stored_log(&self) -> Result<Vec<u8>, StoreError> {
         let (store, id) = (self.shared.store.clone(), self.recorder.record.id.clone());
@@ -108,5 +126,78 @@ impl BuildTask {
             }
         })
         .await
+    }
+}
+
+/// The path of the first stage that has an agent giving it a pod of its own (`own_pod`) and
+/// had started, by the stored stage records.
+fn started_stage_with_own_pod(
+    plan: &Plan,
+    stages: &[StageRecord],
+    own_pod: impl Fn(&Agent) -> bool,
+) -> Option<String> {
+    let started = |node: usize| {
+        stages
+            .iter()
+            .any(|s| s.node as usize == node && s.state != StageState::Pending)
+    };
+    plan.nodes
+        .iter()
+        .enumerate()
+        .find(|(i, n)| n.agent.as_ref().is_some_and(&own_pod) && started(*i))
+        .map(|(_, n)| n.path.join(" / "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::started_stage_with_own_pod;
+    use kiln_model::AgentKind;
+    use kiln_store::{StageRecord, StageState};
+
+    const PIPELINE: &str = "pipeline {
+  agent { kubernetes { yaml 'spec: {}' } }
+  stages {
+    stage('Build') { steps { sh 'make' } }
+    stage('Test') {
+      agent { kubernetes { yaml 'spec: {}' } }
+      steps { sh 'make test' }
+    }
+  }
+}";
+
+    fn check(states: [StageState; 2], expected: Option<&str>) {
+        let (doc, diags) = kiln_model::load(PIPELINE);
+        assert!(diags.is_empty(), "{diags:?}");
+        let kiln_model::Document::Declarative(pipeline) = doc.unwrap() else {
+            panic!("not declarative");
+        };
+        let plan = kiln_plan::plan(&pipeline);
+        let stages: Vec<StageRecord> = plan
+            .nodes
+            .iter()
+            .zip(states)
+            .enumerate()
+            .map(|(i, (n, state))| StageRecord {
+                node: i as u32,
+                path: n.path.clone(),
+                state,
+                started_at_ms: None,
+                duration_ms: None,
+            })
+            .collect();
+        let own = |a: &kiln_model::Agent| matches!(a.kind, AgentKind::Kubernetes(_));
+        let found = started_stage_with_own_pod(&plan, &stages, own);
+        assert_eq!(found.as_deref(), expected);
+    }
+
+    #[test]
+    fn a_stage_with_its_own_pod_blocks_a_resume_once_it_started() {
+        use StageState::{Pending, Running};
+        check([Running, Pending], None);
+        check([Running, Running], Some("Test"));
+        let done = StageState::Done(kiln_store::StageOutcome::Ran(
+            kiln_store::BuildResult::Success,
+        ));
+        check([done, done], Some("Test"));
     }
 }

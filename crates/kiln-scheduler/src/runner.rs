@@ -80,6 +80,13 @@ impl BuildTask {
         self.recorder.flush().await;
         let (result, info) = match self.prepare().await {
             Ok((plan, info, files, prepared)) => {
+                if let Some(why) = resumed.as_ref().and_then(|_| self.cannot_resume(&plan)) {
+                    if let (Some(pod), Some(kube)) = (resumed, &self.shared.kube) {
+                        kube.release(pod, BuildResult::Aborted).await;
+                    }
+                    self.recorder.end_replay();
+                    return self.abort_resume(&why).await;
+                }
                 match self.execute(plan, files, prepared, resumed).await {
                     Some(result) => (result, Some(info)),
                     None => return self.detached().await,
@@ -178,35 +185,28 @@ impl BuildTask {
         prepared: PreparedPipeline,
         resumed: Option<BuildPod>,
     ) -> Option<BuildResult> {
-        let pod = match resumed {
-            // The pod has the workspace: no checkout, no upload.
-            Some(pod) => match self.scm_for(&files) {
-                Ok(scm) => Some((pod, scm, self.workspace.clone())),
-                Err(line) => {
-                    if let Some(kube) = &self.shared.kube {
-                        kube.release(pod, BuildResult::Failure).await;
-                    }
-                    return Some(self.failed_before_engine(vec![line]));
+        // A resumed build's pod has its workspace (no upload); the local one is prepared
+        // again all the same, for stages with pods of their own that start after the restart.
+        let (workspace, scm) = match self.workspace_for(&files).await {
+            Ok(w) => w,
+            Err(line) => {
+                if let (Some(pod), Some(kube)) = (resumed, &self.shared.kube) {
+                    kube.release(pod, BuildResult::Failure).await;
                 }
-            },
-            None => None,
+                return Some(self.failed_before_engine(vec![line]));
+            }
         };
-        let (workspace, scm, pod) = match pod {
-            Some((pod, scm, workspace)) => {
+        let pod = match resumed {
+            Some(pod) => {
+                let name = pod.executor().pod_name().to_owned();
                 self.recorder
-                    .after_first_line(&format!("Running in pod {}", pod.executor().pod_name()));
-                (workspace, scm, Some(pod))
+                    .after_first_line(&format!("Running in pod {name}"));
+                Some(pod)
             }
-            None => {
-                let (workspace, scm) = match self.workspace_for(&files).await {
-                    Ok(w) => w,
-                    Err(line) => return Some(self.failed_before_engine(vec![line])),
-                };
-                match self.kube_pod(&prepared, &workspace).await {
-                    Ok(pod) => (workspace, scm, pod),
-                    Err(lines) => return Some(self.failed_before_engine(lines)),
-                }
-            }
+            None => match self.kube_pod(&prepared, &workspace).await {
+                Ok(pod) => pod,
+                Err(lines) => return Some(self.failed_before_engine(lines)),
+            },
         };
         let mut spec = self.spec(scm, &prepared).await;
         // Stages with a Kubernetes agent of their own get pods of their own.
