@@ -201,10 +201,11 @@ async fn inner(
         }
         when_done = true;
     }
-    stage_agent::enter(build, node, scope, slot).await?;
+    // The agent sees the stage's name and axis values (`label "${PLATFORM}-agent"`).
     let mut vars = vec![("STAGE_NAME".to_owned(), node.name.clone())];
     vars.extend(node.axis_values.iter().cloned());
     *scope = scope.with_env(vars);
+    stage_agent::enter(build, node, scope, slot).await?;
     if let Some(layered) = scope.layered(build) {
         *scope = layered;
     }

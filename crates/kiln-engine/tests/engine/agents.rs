@@ -414,3 +414,105 @@ stage('After') {
         [("pod-Build".to_owned(), BuildResult::Success)]
     );
 }
+
+#[tokio::test]
+async fn each_matrix_cell_gets_an_agent_of_its_own() {
+    let (run, seen) = run_provided(
+        r#"
+pipeline {
+    agent none
+    stages {
+        stage('Cells') {
+            matrix {
+                agent { label "pod-${OS}" }
+                axes { axis { name 'OS'; values 'linux', 'alpine' } }
+                stages {
+                    stage('Test') { steps { sh 'echo "$OS in $(basename "$PWD")"' } }
+                }
+            }
+        }
+    }
+}"#,
+    )
+    .await;
+    assert_eq!(run.result(), BuildResult::Success, "{:#?}", run.log());
+    assert!(
+        run.has_line("linux in pod-Cells-Matrix---OS-=-'linux'"),
+        "{:#?}",
+        run.log()
+    );
+    assert!(
+        run.has_line("alpine in pod-Cells-Matrix---OS-=-'alpine'"),
+        "{:#?}",
+        run.log()
+    );
+    let mut labels: Vec<String> = seen
+        .lock()
+        .unwrap()
+        .requests
+        .iter()
+        .map(|r| r.1.clone())
+        .collect();
+    labels.sort();
+    assert_eq!(labels, ["pod-alpine", "pod-linux"]);
+    assert_eq!(seen.lock().unwrap().released.len(), 2);
+}
+
+/// Starts an agent only when the test lets it, after saying it was asked.
+struct GatedProvider {
+    asked: Arc<tokio::sync::Notify>,
+    gate: Arc<tokio::sync::Notify>,
+    inner: FakeProvider,
+}
+
+#[async_trait]
+impl AgentProvider for GatedProvider {
+    async fn provide(&self, request: AgentRequest) -> Result<Option<ProvidedAgent>, AgentError> {
+        self.asked.notify_one();
+        self.gate.notified().await;
+        self.inner.provide(request).await
+    }
+}
+
+#[tokio::test]
+async fn an_agent_that_starts_after_its_stage_was_cancelled_is_released() {
+    let mut setup = setup();
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let (asked, gate) = (
+        Arc::new(tokio::sync::Notify::new()),
+        Arc::new(tokio::sync::Notify::new()),
+    );
+    setup.spec.agents = Some(Arc::new(GatedProvider {
+        asked: asked.clone(),
+        gate: gate.clone(),
+        inner: FakeProvider {
+            root: setup.dir.path().join("pods"),
+            seen: seen.clone(),
+        },
+    }));
+    let cancel = setup.cancel.clone();
+    let canceller = tokio::spawn(async move {
+        asked.notified().await;
+        cancel.cancel();
+    });
+    let run = run_with(
+        "pipeline { agent none; stages { stage('Slow') { agent { label 'pod' }; steps { echo 'never' } } } }",
+        setup,
+    )
+    .await;
+    canceller.await.unwrap();
+    assert_eq!(run.result(), BuildResult::Aborted, "{:#?}", run.log());
+    assert!(!run.has_line("never"));
+    // The agent comes up after the stage gave up on it: it is released at once.
+    gate.notify_one();
+    for _ in 0..2000 {
+        if !seen.lock().unwrap().released.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        seen.lock().unwrap().released,
+        [("pod-Slow".to_owned(), BuildResult::Aborted)]
+    );
+}

@@ -324,3 +324,59 @@ async fn a_scripted_pod_template_runs_its_node_block_in_a_pod() {
     assert!(pod_deleted(&fake, &pod), "{:#?}", fake.requests());
     fake.shutdown().await;
 }
+
+const BUILD_POD_AND_STAGE_POD: &str = r#"pipeline {
+  agent { kubernetes { yaml 'spec: {containers: [{name: main, image: busybox}]}' } }
+  stages {
+    stage('Prepare') {
+      steps { sh 'echo from-build-pod > marker' }
+    }
+    stage('Tools') {
+      agent { label 'tools' }
+      steps {
+        container('tools') {
+          sh 'if [ -e marker ]; then echo marker-leaked; else echo fresh-tools-pod; fi'
+        }
+      }
+      post { always { container('tools') { sh 'echo post-in-tools-pod' } } }
+    }
+    stage('Back') {
+      steps { sh 'cat marker' }
+    }
+  }
+}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_template_label_stage_gets_its_own_pod_beside_the_build_pod() {
+    let env = Env::new();
+    let port = free_base_port(1);
+    let more = format!(
+        "    controller_url: tcp://127.0.0.1:{port}\n    agent_listen: 127.0.0.1:{port}\n    templates:\n    - name: tools\n      labels: [tools]\n      containers: [{{name: tools, image: busybox}}]\n"
+    );
+    let (b, log, fake) = run(&env, "buildandstage", BUILD_POD_AND_STAGE_POD, &more).await;
+    assert_eq!(b.result, Some(BuildResult::Success), "{log}");
+    let build_pod = log
+        .lines()
+        .find_map(|l| l.strip_prefix("Running in pod "))
+        .unwrap_or_else(|| panic!("no build pod: {log}"))
+        .to_owned();
+    let tools_pod = pod_of(&log, "Tools");
+    assert_ne!(build_pod, tools_pod);
+    for line in [
+        "[Tools] fresh-tools-pod",
+        "[Tools] post-in-tools-pod",
+        "[Back] from-build-pod",
+    ] {
+        assert!(log.lines().any(|l| l == line), "{line:?} missing:\n{log}");
+    }
+    let mut expected = vec![
+        (build_pod.clone(), "main".to_owned()),
+        (tools_pod.clone(), "tools".to_owned()),
+    ];
+    expected.sort();
+    assert_eq!(created_containers(&fake).await, expected);
+    assert!(pod_deleted(&fake, &build_pod), "{:#?}", fake.requests());
+    assert!(pod_deleted(&fake, &tools_pod), "{:#?}", fake.requests());
+    fake.shutdown().await;
+}
