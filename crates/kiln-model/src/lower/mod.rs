@@ -6,6 +6,7 @@ mod directives;
 mod environment;
 mod matrix;
 mod options;
+mod outside_agent;
 mod parameters;
 mod post;
 mod steps;
@@ -99,8 +100,11 @@ pub fn lower(file: &File) -> (Option<Document>, Vec<Diagnostic>) {
                     "only `def`, functions, `import` and `@Library` may stand beside a declarative pipeline",
                 );
             }
-            directives::pipeline(&mut cx, &call, preamble, libraries)
-                .map(|p| Document::Declarative(Box::new(p)))
+            let pipeline = directives::pipeline(&mut cx, &call, preamble, libraries);
+            for d in pipeline.iter().flat_map(outside_agent::check) {
+                cx.push(d);
+            }
+            pipeline.map(|p| Document::Declarative(Box::new(p)))
         }
         None if others.is_empty() && preamble.definitions.is_empty() => {
             cx.push(

@@ -1,0 +1,98 @@
+//! Under a top-level `agent none`, `post` blocks of the pipeline and of stages that have no
+//! agent (their own or an enclosing one) run outside any agent: steps there that need a
+//! workspace fail when the build runs, as in Jenkins ("Required context class
+//! hudson.FilePath is missing"). This pass warns about them before the build runs; steps of
+//! `steps { }` without an agent are already errors (`missing-agent`).
+
+use crate::{AgentKind, Matrix, Pipeline, Post, Stage, StageBody, Step, StepId, StepKind};
+use kiln_diagnostics::Diagnostic;
+
+/// Warnings for steps that need a workspace where the pipeline gives them none.
+pub(super) fn check(pipeline: &Pipeline) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    if !matches!(pipeline.agent.kind, AgentKind::None) {
+        return out;
+    }
+    stages(&pipeline.stages, &mut out);
+    post(&pipeline.post, "the pipeline's `post`", &mut out);
+    out
+}
+
+fn stages(list: &[Stage], out: &mut Vec<Diagnostic>) {
+    for stage in list.iter().filter(|s| !has_agent(s.agent.as_ref())) {
+        let place = format!("the `post` of stage `{}`", stage.name.value);
+        post(&stage.post, &place, out);
+        match &stage.body {
+            StageBody::Steps(_) => {}
+            StageBody::Parallel(inner) | StageBody::Sequential(inner) => stages(inner, out),
+            StageBody::Matrix(m) => matrix(m, out),
+        }
+    }
+}
+
+fn matrix(m: &Matrix, out: &mut Vec<Diagnostic>) {
+    if has_agent(m.agent.as_ref()) {
+        return;
+    }
+    post(&m.post, "the matrix's `post`", out);
+    stages(&m.stages, out);
+}
+
+fn has_agent(agent: Option<&crate::Agent>) -> bool {
+    agent.is_some_and(|a| !matches!(a.kind, AgentKind::None))
+}
+
+fn post(post: &Post, place: &str, out: &mut Vec<Diagnostic>) {
+    for block in &post.blocks {
+        steps(&block.steps, place, out);
+    }
+}
+
+fn steps(list: &[Step], place: &str, out: &mut Vec<Diagnostic>) {
+    for step in list {
+        let StepKind::Native { id, name, body, .. } = &step.kind else {
+            continue;
+        };
+        if needs_workspace(*id) {
+            out.push(
+                Diagnostic::warning(
+                    "step-outside-agent",
+                    format!(
+                        "`{}` needs an agent, but {place} runs outside any agent",
+                        name.value
+                    ),
+                )
+                .with_primary(name.span, "this step fails when the build runs")
+                .with_note(
+                    "the pipeline has `agent none`: move the step into a stage with an `agent`",
+                ),
+            );
+        } else if let Some(body) = body {
+            steps(body, place, out);
+        }
+    }
+}
+
+/// Steps that run processes or touch the workspace.
+fn needs_workspace(id: StepId) -> bool {
+    matches!(
+        id,
+        StepId::Sh
+            | StepId::Dir
+            | StepId::WriteFile
+            | StepId::ReadFile
+            | StepId::FileExists
+            | StepId::DeleteDir
+            | StepId::CleanWs
+            | StepId::Stash
+            | StepId::Unstash
+            | StepId::ArchiveArtifacts
+            | StepId::Junit
+            | StepId::Checkout
+            | StepId::Git
+            | StepId::Container
+            | StepId::WriteJson
+            | StepId::WriteYaml
+            | StepId::KanikoBuild
+    )
+}
