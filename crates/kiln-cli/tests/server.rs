@@ -567,8 +567,9 @@ struct Cluster {
 }
 
 impl Cluster {
-    /// Starts the fake and adds job `kpod` and `executors.kubernetes` to `env`'s config.
-    fn start(env: &Env) -> Cluster {
+    /// Starts the fake and adds job `kpod` and `executors.kubernetes` to `env`'s config
+    /// (`dial`: the agents dial kiln, as in the deployment; else kiln port-forwards to them).
+    fn start(env: &Env, dial: bool) -> Cluster {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -586,6 +587,12 @@ impl Cluster {
             env.repo_url,
             kubeconfig.display()
         ));
+        if dial {
+            let port = kiln_fake_kube::free_agent_ports(1);
+            yaml.push_str(&format!(
+                "    controller_url: tcp://127.0.0.1:{port}\n    agent_listen: 127.0.0.1:{port}\n"
+            ));
+        }
         std::fs::write(&env.config, yaml).unwrap();
         let agent = kiln_fake_kube::workspace_binary("kiln-agent", "kiln-agent").unwrap();
         let install = format!("{} --install {}", agent.display(), kiln_kube::AGENT_BINARY);
@@ -668,7 +675,7 @@ fn kpod_finished(server: &Server) -> (Value, String) {
 #[test]
 fn a_build_in_a_pod_survives_a_kill_9_of_the_controller() {
     let env = Env::new("");
-    let cluster = Cluster::start(&env);
+    let cluster = Cluster::start(&env, false);
     let (pod, addr) = kpod_stopped_mid_step(&cluster, &env, false);
     let server = cluster.server(&env, &addr);
     let log = kpod_resumed_to_success(&cluster, &server, &pod);
@@ -676,9 +683,18 @@ fn a_build_in_a_pod_survives_a_kill_9_of_the_controller() {
 }
 
 #[test]
+fn a_build_in_a_pod_whose_agents_dial_kiln_survives_a_kill_9_of_the_controller() {
+    let env = Env::new("");
+    let cluster = Cluster::start(&env, true);
+    let (pod, addr) = kpod_stopped_mid_step(&cluster, &env, false);
+    let server = cluster.server(&env, &addr);
+    kpod_resumed_to_success(&cluster, &server, &pod);
+}
+
+#[test]
 fn a_build_in_a_pod_is_left_running_by_a_graceful_stop_and_taken_over() {
     let env = Env::new("");
-    let cluster = Cluster::start(&env);
+    let cluster = Cluster::start(&env, false);
     let (pod, addr) = kpod_stopped_mid_step(&cluster, &env, true);
     let b = {
         let server = cluster.server(&env, &addr);
@@ -729,7 +745,7 @@ fn kpod_resumed_to_success(cluster: &Cluster, server: &Server, pod: &str) -> Str
 #[test]
 fn a_build_whose_pod_is_gone_after_a_restart_is_aborted_with_the_reason() {
     let env = Env::new("");
-    let cluster = Cluster::start(&env);
+    let cluster = Cluster::start(&env, false);
     let (pod, addr) = kpod_stopped_mid_step(&cluster, &env, false);
     let url = format!(
         "{}/api/v1/namespaces/default/pods/{pod}?gracePeriodSeconds=0",
