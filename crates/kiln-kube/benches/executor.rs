@@ -96,14 +96,28 @@ async fn one_build(fake: &FakeKube, client: &kube::Client, mode: AgentMode, n: u
     }
 }
 
-async fn step_overhead(ex: &KubeExecutor) -> (Duration, Duration) {
+async fn step_overhead(ex: &KubeExecutor) -> (Duration, Duration, Duration) {
     let mut pod = Vec::new();
+    let mut big = Vec::new();
     let mut local = Vec::new();
     let spec = ProcessSpec::new(vec!["true".into()]);
+    // A step whose Spawn is larger than one 4 KiB port-forward message (a big environment).
+    let mut big_spec = spec.clone();
+    big_spec.env = (0..64)
+        .map(|i| (format!("VAR_{i}"), "x".repeat(250)))
+        .collect();
     for _ in 0..STEPS {
         let started = Instant::now();
         ex.spawn(spec.clone()).await.unwrap().wait().await.unwrap();
         pod.push(started.elapsed());
+        let started = Instant::now();
+        ex.spawn(big_spec.clone())
+            .await
+            .unwrap()
+            .wait()
+            .await
+            .unwrap();
+        big.push(started.elapsed());
         let started = Instant::now();
         kiln_executor::process::spawn_local(spec.clone(), Path::new("/"))
             .await
@@ -113,7 +127,7 @@ async fn step_overhead(ex: &KubeExecutor) -> (Duration, Duration) {
             .unwrap();
         local.push(started.elapsed());
     }
-    (median(pod), median(local))
+    (median(pod), median(big), median(local))
 }
 
 fn main() {
@@ -123,7 +137,13 @@ fn main() {
         .unwrap();
     runtime.block_on(async {
         let fake = FakeKube::start(FakeKubeConfig::default(), 0).await.unwrap();
-        let client = kube::Client::try_from(kube::Config::new(fake.url().parse().unwrap())).unwrap();
+        // kiln's client (TCP_NODELAY, API limits); KILN_BENCH_KUBE_CLIENT=default: kube's own.
+        let config = kube::Config::new(fake.url().parse().unwrap());
+        let client = if std::env::var("KILN_BENCH_KUBE_CLIENT").as_deref() == Ok("default") {
+            kube::Client::try_from(config).unwrap()
+        } else {
+            kiln_kube::limited_client(config, &kiln_kube::ApiLimits::default()).unwrap()
+        };
         let listener = AgentListener::bind("127.0.0.1:0").await.unwrap();
         let dial = AgentMode::Dial { agent_url: format!("tcp://{}", listener.local_addr()), listener };
         for (name, make) in [("port-forward", None), ("dial-in", Some(dial))] {
@@ -141,7 +161,7 @@ fn main() {
             let request = PodRequest { pod: built.pod, namespace: built.namespace, default_container: Some(built.default_container) };
             let ex = KubeExecutor::start(client.clone(), &ExecutorSettings::new(install, mode), request).await.unwrap();
             fake.clear_requests();
-            let (pod, local) = step_overhead(&ex).await;
+            let (pod, big, local) = step_overhead(&ex).await;
             let step_requests = fake.requests().len();
             ex.cleanup().await.unwrap();
             let mut requests: Vec<usize> = samples.iter().map(|s| s.requests).collect();
@@ -151,6 +171,7 @@ fn main() {
             println!("  Running -> first step output    median {}", ms(median(samples.iter().map(|s| s.running_to_first_step).collect())));
             println!("  step `true` in the pod          median {}", ms(pod));
             println!("  step `true` locally             median {}", ms(local));
+            println!("  step with a 16 KiB environment  median {}", ms(big));
             println!("  per-step overhead in a pod      median {} ({:.2}x local)", ms(pod.saturating_sub(local)), pod.as_secs_f64() / local.as_secs_f64());
             println!("  API requests per build          median {} (min {}, max {}); during {STEPS} steps: {step_requests}", requests[requests.len() / 2], requests[0], requests[requests.len() - 1]);
         }

@@ -7,13 +7,19 @@
 
 use crate::config::{ApiLimits, Connection};
 use http::{Request, Response};
+use hyper_util::client::legacy::Client as LegacyClient;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use kube::client::ConfigExt;
+use kube::client::retry::RetryPolicy;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::sync::Semaphore;
-use tower::{BoxError, Layer, Service};
+use tower::retry::RetryLayer;
+use tower::{BoxError, Layer, Service, ServiceBuilder};
 
 /// A client for `connection` with `limits` applied; the error says what could not be read.
 pub async fn connect(connection: &Connection, limits: &ApiLimits) -> Result<kube::Client, String> {
@@ -37,7 +43,12 @@ pub async fn connect(connection: &Connection, limits: &ApiLimits) -> Result<kube
 }
 
 /// kube's client for `config`, with `limits` applied to every request that is not
-/// long-running.
+/// long-running, on connections with Nagle's algorithm off. (Port-forwarded agent traffic
+/// goes out in WebSocket messages of at most 4 KiB; with Nagle's algorithm on, the second
+/// small segment of a larger message waits for the API server's delayed ACK: ~40 ms.) The
+/// stack is kube's own (base URI, retries of 429/503/504, authentication, extra headers,
+/// connect/read/write timeouts) over a connector kiln makes; with a proxy configured, kube's
+/// stack is used as it is.
 pub fn limited_client(
     config: kube::Config,
     limits: &ApiLimits,
@@ -46,9 +57,35 @@ pub fn limited_client(
         slots: Arc::new(Semaphore::new(limits.max_in_flight.max(1) as usize)),
         timeout: Duration::from_secs(limits.request_timeout_seconds.max(1)),
     };
-    Ok(kube::client::ClientBuilder::try_from(config)?
-        .with_layer(&layer)
-        .build())
+    if config.proxy_url.is_some() {
+        return Ok(kube::client::ClientBuilder::try_from(config)?
+            .with_layer(&layer)
+            .build());
+    }
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http.set_connect_timeout(config.connect_timeout);
+    let https = config.rustls_https_connector_with_connector(http)?;
+    let mut timed = hyper_timeout::TimeoutConnector::new(https);
+    timed.set_connect_timeout(config.connect_timeout);
+    timed.set_read_timeout(config.read_timeout);
+    timed.set_write_timeout(config.write_timeout);
+    let client: LegacyClient<_, kube::client::Body> =
+        LegacyClient::builder(TokioExecutor::new()).build(timed);
+    let service = ServiceBuilder::new()
+        .layer(layer)
+        .layer(config.base_uri_layer())
+        .option_layer(
+            config
+                .default_retry
+                .then(|| RetryLayer::new(RetryPolicy::server_retry())),
+        )
+        .option_layer(config.auth_layer()?)
+        .layer(config.extra_headers_layer()?)
+        .map_err(BoxError::from)
+        .service(client);
+    Ok(kube::Client::new(service, config.default_namespace))
 }
 
 /// The request could not be sent in time: the message names the request.

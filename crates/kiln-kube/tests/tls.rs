@@ -25,7 +25,9 @@ async fn an_https_api_server_is_spoken_to_in_tls() {
     let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
         .await
         .unwrap();
-    let client = kube::Client::try_from(config).expect("a client for an https server");
+    // kiln's own client stack (its connector, kube's TLS).
+    let client = kiln_kube::limited_client(config, &kiln_kube::ApiLimits::default())
+        .expect("a client for an https server");
     let request = tokio::spawn(async move { client.apiserver_version().await });
     let (mut stream, _) = listener.accept().await.unwrap();
     let mut head = [0_u8; 3];

@@ -28,7 +28,8 @@ pub async fn cluster() -> Cluster {
 
 pub async fn cluster_with(config: FakeKubeConfig) -> Cluster {
     let fake = FakeKube::start(config, 0).await.unwrap();
-    let client = kube::Client::try_from(kube::Config::new(fake.url().parse().unwrap())).unwrap();
+    let config = kube::Config::new(fake.url().parse().unwrap());
+    let client = kiln_kube::limited_client(config, &kiln_kube::ApiLimits::default()).unwrap();
     Cluster { fake, client }
 }
 
