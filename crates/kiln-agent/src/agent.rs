@@ -41,6 +41,11 @@ impl Proc {
     pub fn pid(&self) -> Option<u32> {
         self.pid
     }
+
+    /// Whether the process has ended (its exit is recorded).
+    pub fn has_ended(&self) -> bool {
+        self.progress.borrow().ended.is_some()
+    }
 }
 
 /// The agent: its configuration and its processes. One per container; shared by every

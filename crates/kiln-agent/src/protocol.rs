@@ -115,6 +115,10 @@ pub enum Message {
         pid: Option<u32>,
         /// True when the id was known already (nothing was started).
         known: bool,
+        /// With `known`: the process had ended already (a build resumed after a controller
+        /// restart is then still repeating what it did before).
+        #[serde(default)]
+        ended: bool,
     },
     /// Payload: output bytes starting at `offset`.
     Output {

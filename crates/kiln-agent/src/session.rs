@@ -155,6 +155,7 @@ async fn start_following(
         id: id.clone(),
         pid: proc.pid(),
         known,
+        ended: known && proc.has_ended(),
     };
     send(tx, started).await;
     tokio::spawn(follow(proc, id, from, tx.clone()));

@@ -193,11 +193,19 @@ async fn reattach_resumes_at_the_offset_and_a_known_id_is_never_run_twice() {
     .await;
     let (out, code, _) = until_exit(&mut s, "p2").await;
     assert_eq!((out.as_str(), code), ("two\n", Some(0)));
-    // The same id again: answered with the known process, from offset 0, not run again.
+    // The same id again: answered with the known process (which has ended), from offset 0,
+    // not run again.
     send(&mut s, spawn_msg("p2", &script), b"").await;
     let frame = recv(&mut s).await;
     assert!(
-        matches!(frame.message, Message::Started { known: true, .. }),
+        matches!(
+            frame.message,
+            Message::Started {
+                known: true,
+                ended: true,
+                ..
+            }
+        ),
         "{:?}",
         frame.message
     );

@@ -98,7 +98,7 @@ const PIPELINES: &[(&str, &str)] = &[
     ),
     (
         "kpod.Jenkinsfile",
-        "pipeline {\n  agent { kubernetes { yaml '''\nspec:\n  containers:\n  - name: work\n    image: busybox\n''' } }\n  stages { stage('Work') { steps {\n    input message: 'Go?'\n    sh 'echo one >> runs.txt; echo first-half; sleep 4; echo second-half'\n    sh 'set -- $(wc -l < runs.txt); echo \"runs=$1\"'\n  } } }\n}\n",
+        "pipeline {\n  agent { kubernetes { yaml '''\nspec:\n  containers:\n  - name: work\n    image: busybox\n''' } }\n  stages { stage('Work') { steps {\n    input message: 'Go?'\n    writeFile file: 'note.txt', text: 'v1'\n    sh 'echo one >> runs.txt; echo v2 > note.txt; echo first-half; sleep 4; echo second-half'\n    sh 'set -- $(wc -l < runs.txt); echo \"runs=$1 note=$(cat note.txt)\"'\n  } } }\n}\n",
     ),
     (
         "gate.Jenkinsfile",
@@ -719,8 +719,9 @@ fn kpod_resumed_to_success(cluster: &Cluster, server: &Server, pod: &str) -> Str
         "[Work] second-half".to_owned(),
         // The input answered before the restart is answered again, without a wait.
         "[Work] Approved by e2e".to_owned(),
-        // The step that appends to the counter ran once.
-        "[Work] runs=1".to_owned(),
+        // The step that appends to the counter ran once, and the note it wrote over the one
+        // `writeFile` wrote was not written over again by the repeated `writeFile`.
+        "[Work] runs=1 note=v2".to_owned(),
         "Finished: SUCCESS".to_owned(),
     ];
     for line in &once {

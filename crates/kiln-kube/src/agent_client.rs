@@ -30,7 +30,16 @@ enum Link {
     Closed(String),
 }
 
-type Started = oneshot::Sender<Result<Option<u32>, Failure>>;
+/// The process's pid and whether it had ended before this request (see [`Spawned`]).
+type Started = oneshot::Sender<Result<(Option<u32>, bool), Failure>>;
+
+/// A process the agent started, or one it knew already.
+pub struct Spawned {
+    pub handle: ProcessHandle,
+    /// The agent knew the id and the process had ended: nothing ran now (a build resumed
+    /// after a controller restart repeating a step it had done).
+    pub ended_before: bool,
+}
 
 struct Slot {
     /// The `Spawn` frame, resent after a reconnect until the agent confirms it.
@@ -145,7 +154,7 @@ impl AgentClient {
         &self,
         id: String,
         spec: kiln_executor::ProcessSpec,
-    ) -> Result<ProcessHandle, ExecError> {
+    ) -> Result<Spawned, ExecError> {
         let message = Message::Spawn {
             id: id.clone(),
             argv: spec.argv,
@@ -158,7 +167,7 @@ impl AgentClient {
 
     /// Follows a process another controller started, from `from_offset` on.
     pub async fn attach(&self, id: String, from_offset: u64) -> Result<ProcessHandle, ExecError> {
-        self.follow(id, from_offset, None).await
+        Ok(self.follow(id, from_offset, None).await?.handle)
     }
 
     async fn follow(
@@ -166,7 +175,7 @@ impl AgentClient {
         id: String,
         from: u64,
         spawn: Option<Frame>,
-    ) -> Result<ProcessHandle, ExecError> {
+    ) -> Result<Spawned, ExecError> {
         let (out_tx, out_rx) = mpsc::channel(OUTPUT_QUEUE);
         let (exit_tx, exit_rx) = oneshot::channel();
         let (started_tx, started_rx) = oneshot::channel();
@@ -204,8 +213,8 @@ impl AgentClient {
             }
             Link::Connecting => {}
         }
-        let pid = match started_rx.await {
-            Ok(Ok(pid)) => pid,
+        let (pid, ended_before) = match started_rx.await {
+            Ok(Ok(started)) => started,
             Ok(Err(failure)) => return Err(failure.into_exec_error(&self.inner.label)),
             Err(_) => return Err(self.backend("the connection closed before the process started")),
         };
@@ -215,7 +224,10 @@ impl AgentClient {
                 inner.kill(&id, mode);
             }
         });
-        Ok(ProcessHandle::new(out_rx, exit_rx, killer, pid))
+        Ok(Spawned {
+            handle: ProcessHandle::new(out_rx, exit_rx, killer, pid),
+            ended_before,
+        })
     }
 
     /// Sends a request and collects every frame answering it, until `done` says the answer is
@@ -414,12 +426,17 @@ impl Inner {
 
     async fn dispatch(&self, frame: Frame) {
         match frame.message {
-            Message::Started { id, pid, .. } => {
+            Message::Started {
+                id,
+                pid,
+                known,
+                ended,
+            } => {
                 let mut state = self.lock();
                 if let Some(slot) = state.procs.get_mut(&id) {
                     slot.spawn = None;
                     if let Some(started) = slot.started.take() {
-                        let _ = started.send(Ok(pid));
+                        let _ = started.send(Ok((pid, known && ended)));
                     }
                 }
             }

@@ -19,7 +19,7 @@ use kiln_executor::{ExecError, Executor, FileEntry, ProcessHandle, ProcessSpec};
 use kube::Api;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -84,6 +84,8 @@ pub struct KubeExecutor {
     monitor: tokio::task::AbortHandle,
     id_prefix: String,
     counter: AtomicU64,
+    /// A resumed build repeats steps it had done: see [`KubeExecutor::begin_replay`].
+    replaying: AtomicBool,
     delete_grace_seconds: u32,
     timings: Option<StartTimings>,
     /// Runs `kanikoBuild` (unset: image builds are refused with a clear error); set per
@@ -234,6 +236,20 @@ impl KubeExecutor {
         let executor = parts.connect(settings, watch, health);
         executor.all_ready().await?;
         Ok(executor)
+    }
+
+    /// For a build resumed after a controller restart, which runs its steps again from the
+    /// start: until it spawns a process that had not ended before the restart (a new one, or
+    /// the one that was running), changes to the workspace (`write_file`, `delete_dir`,
+    /// `create_dir`) are skipped, since the pod's workspace has them already and later steps
+    /// may have changed it since (a repeated `deleteDir()` would wipe their work).
+    pub fn begin_replay(&self) {
+        self.replaying.store(true, Ordering::Release);
+    }
+
+    /// Whether workspace changes are being skipped (see [`KubeExecutor::begin_replay`]).
+    pub fn is_replaying(&self) -> bool {
+        self.replaying.load(Ordering::Acquire)
     }
 
     async fn all_ready(&self) -> Result<(), KubeError> {
@@ -438,6 +454,7 @@ impl Parts {
             monitor,
             id_prefix: short_id().unwrap_or_else(|_| "p".to_owned()),
             counter: AtomicU64::new(0),
+            replaying: AtomicBool::new(false),
             delete_grace_seconds: settings.delete_grace_seconds,
             timings: None,
             images: std::sync::Mutex::new(None),
@@ -542,7 +559,11 @@ impl Executor for KubeExecutor {
                 format!("{}-{n}", self.id_prefix)
             }
         };
-        agent.spawn(id, spec).await
+        let spawned = agent.spawn(id, spec).await?;
+        if !spawned.ended_before {
+            self.replaying.store(false, Ordering::Release);
+        }
+        Ok(spawned.handle)
     }
 
     async fn read_file(&self, path: &Path) -> Result<Vec<u8>, ExecError> {
@@ -550,6 +571,9 @@ impl Executor for KubeExecutor {
     }
 
     async fn write_file(&self, path: &Path, bytes: &[u8]) -> Result<(), ExecError> {
+        if self.is_replaying() {
+            return Ok(());
+        }
         self.agent(None)?.write_file(&path_arg(path), bytes).await
     }
 
@@ -569,6 +593,9 @@ impl Executor for KubeExecutor {
     }
 
     async fn delete_dir(&self, path: &Path) -> Result<(), ExecError> {
+        if self.is_replaying() {
+            return Ok(());
+        }
         let path = path_arg(path);
         self.agent(None)?
             .simple(|req| Message::DeleteDir {
@@ -580,6 +607,9 @@ impl Executor for KubeExecutor {
     }
 
     async fn create_dir(&self, path: &Path) -> Result<(), ExecError> {
+        if self.is_replaying() {
+            return Ok(());
+        }
         let path = path_arg(path);
         self.agent(None)?
             .simple(|req| Message::CreateDir {

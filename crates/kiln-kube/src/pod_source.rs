@@ -155,7 +155,8 @@ impl PodSource {
     }
 
     /// Takes over build pod `name` of a build that ran when the controller restarted (see
-    /// [`KubeExecutor::reattach`]); when the build ends it is deleted like any new pod.
+    /// [`KubeExecutor::reattach`]), replaying (see [`KubeExecutor::begin_replay`]): the build
+    /// runs its steps again. When the build ends the pod is deleted like any new pod.
     /// A pod that cannot be taken over is deleted with its Secret (its build ends).
     /// The pod exists already, so it takes a slot even above `max_concurrent_pods`.
     pub async fn reattach(
@@ -167,6 +168,7 @@ impl PodSource {
     ) -> Result<BuildPod, KubeError> {
         match KubeExecutor::reattach(self.client.clone(), &self.settings, namespace, name).await {
             Ok(executor) => {
+                executor.begin_replay();
                 let executor = Arc::new(executor);
                 self.attach_image_builder(&executor, job, build);
                 Ok(BuildPod {
