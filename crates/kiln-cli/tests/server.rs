@@ -98,7 +98,7 @@ const PIPELINES: &[(&str, &str)] = &[
     ),
     (
         "kpod.Jenkinsfile",
-        "pipeline {\n  agent { kubernetes { yaml '''\nspec:\n  containers:\n  - name: work\n    image: busybox\n''' } }\n  stages { stage('Work') { steps {\n    input message: 'Go?'\n    writeFile file: 'note.txt', text: 'v1'\n    sh 'echo one >> runs.txt; echo v2 > note.txt; echo first-half; sleep 4; echo second-half'\n    sh 'set -- $(wc -l < runs.txt); echo \"runs=$1 note=$(cat note.txt)\"'\n  } } }\n}\n",
+        "pipeline {\n  agent { kubernetes { yaml '''\nspec:\n  containers:\n  - name: work\n    image: busybox\n''' } }\n  stages { stage('Work') { steps {\n    input message: 'Go?'\n    writeFile file: 'note.txt', text: 'v1'\n    archiveArtifacts 'note.txt'\n    sh 'echo one >> runs.txt; echo v2 > note.txt; echo first-half; sleep 4; echo second-half'\n    sh 'set -- $(wc -l < runs.txt); echo \"runs=$1 note=$(cat note.txt)\"'\n  } } }\n}\n",
     ),
     (
         "gate.Jenkinsfile",
@@ -678,7 +678,7 @@ fn a_build_in_a_pod_survives_a_kill_9_of_the_controller() {
     let cluster = Cluster::start(&env, false);
     let (pod, addr) = kpod_stopped_mid_step(&cluster, &env, false);
     let server = cluster.server(&env, &addr);
-    let log = kpod_resumed_to_success(&cluster, &server, &pod);
+    let log = kpod_resumed_to_success(&cluster, &env, &server, &pod);
     assert!(!log.contains("the controller is stopping"), "{log}");
 }
 
@@ -688,7 +688,7 @@ fn a_build_in_a_pod_whose_agents_dial_kiln_survives_a_kill_9_of_the_controller()
     let cluster = Cluster::start(&env, true);
     let (pod, addr) = kpod_stopped_mid_step(&cluster, &env, false);
     let server = cluster.server(&env, &addr);
-    kpod_resumed_to_success(&cluster, &server, &pod);
+    kpod_resumed_to_success(&cluster, &env, &server, &pod);
 }
 
 #[test]
@@ -698,7 +698,7 @@ fn a_build_in_a_pod_is_left_running_by_a_graceful_stop_and_taken_over() {
     let (pod, addr) = kpod_stopped_mid_step(&cluster, &env, true);
     let b = {
         let server = cluster.server(&env, &addr);
-        kpod_resumed_to_success(&cluster, &server, &pod)
+        kpod_resumed_to_success(&cluster, &env, &server, &pod)
     };
     let stopping = format!(
         "kiln: the controller is stopping; the build goes on in pod {pod} and is taken over at the next start"
@@ -708,7 +708,7 @@ fn a_build_in_a_pod_is_left_running_by_a_graceful_stop_and_taken_over() {
 
 /// Waits for the resumed `kpod#1` and checks it: SUCCESS, every line once (the step that
 /// counts its runs ran once), the marker between the halves, the pod deleted; returns the log.
-fn kpod_resumed_to_success(cluster: &Cluster, server: &Server, pod: &str) -> String {
+fn kpod_resumed_to_success(cluster: &Cluster, env: &Env, server: &Server, pod: &str) -> String {
     let (b, log) = kpod_finished(server);
     assert_eq!(b["result"], "SUCCESS", "{b}\n{log}");
     let once = [
@@ -735,6 +735,9 @@ fn kpod_resumed_to_success(cluster: &Cluster, server: &Server, pod: &str) -> Str
         let n = log.lines().filter(|l| l.starts_with(once)).count();
         assert_eq!(n, 1, "`{once}`:\n{log}");
     }
+    // What was archived before the restart is kept (the workspace's note is v2 by now).
+    let archived = env.root.join("data/builds/kpod/1/artifacts/note.txt");
+    assert_eq!(std::fs::read_to_string(archived).unwrap(), "v1");
     let marker = log.find("kiln: controller restarted").unwrap();
     assert!(log.find("[Work] first-half").unwrap() < marker, "{log}");
     assert!(marker < log.find("[Work] second-half").unwrap(), "{log}");

@@ -28,6 +28,14 @@ pub trait Executor: Send + Sync {
         false
     }
 
+    /// Whether the build is repeating steps it had done before a controller restart (a
+    /// build resumed in its Kubernetes pod, until it reaches the step that was running):
+    /// steps with effects outside the executor keep what they recorded then (archived
+    /// artifacts, stashes) and `sleep` does not wait again. The default is false.
+    fn is_replaying(&self) -> bool {
+        false
+    }
+
     /// Starts a process. Its output arrives through the returned handle; dropping the handle
     /// stops the process.
     async fn spawn(&self, spec: ProcessSpec) -> Result<ProcessHandle, ExecError>;

@@ -247,11 +247,6 @@ impl KubeExecutor {
         self.replaying.store(true, Ordering::Release);
     }
 
-    /// Whether workspace changes are being skipped (see [`KubeExecutor::begin_replay`]).
-    pub fn is_replaying(&self) -> bool {
-        self.replaying.load(Ordering::Acquire)
-    }
-
     async fn all_ready(&self) -> Result<(), KubeError> {
         let waits = self.agents.values().map(AgentClient::ready);
         for result in futures_util::future::join_all(waits).await {
@@ -525,6 +520,11 @@ impl Executor for KubeExecutor {
 
     fn runs_in_containers(&self) -> bool {
         true
+    }
+
+    /// See [`KubeExecutor::begin_replay`].
+    fn is_replaying(&self) -> bool {
+        self.replaying.load(Ordering::Acquire)
     }
 
     async fn build_image(

@@ -17,6 +17,15 @@ pub(crate) async fn stash(call: &StepCall<'_>) -> Result<Value, StepError> {
     }
     let allow_empty = call.bool("allowEmpty", false)?;
     let dir = stash_dir(call, &name)?;
+    if call.executor()?.is_replaying() && tokio::fs::try_exists(&dir).await.unwrap_or(false) {
+        // A resumed build repeating itself keeps the stash it made before the restart.
+        let root = dir.clone();
+        let files = tokio::task::spawn_blocking(move || local_files(&root))
+            .await
+            .map_err(|e| StepError::failed(format!("stash failed: {e}")))?;
+        call.log(&format!("Stashed {} file(s) as '{name}'", files.len()));
+        return Ok(Value::Null);
+    }
     remove_local_dir(&dir).await?;
     let files = call
         .executor()?
@@ -87,12 +96,19 @@ pub(crate) async fn archive(call: &StepCall<'_>) -> Result<Value, StepError> {
         )));
     }
     let root = call.build.spec.build_dir.join("artifacts");
+    let replaying = call.executor()?.is_replaying();
     for f in &files {
+        let dest = root.join(&f.path);
+        if replaying && tokio::fs::try_exists(&dest).await.unwrap_or(false) {
+            // A resumed build repeating itself keeps what it archived before the restart.
+            call.build.add_artifact(f.path.clone());
+            continue;
+        }
         let bytes = call
             .executor()?
             .read_file(&call.scope.cwd.join(&f.path))
             .await?;
-        write_local(&root.join(&f.path), &bytes).await?;
+        write_local(&dest, &bytes).await?;
         call.build.add_artifact(f.path.clone());
     }
     call.log(&format!("Archived {} artifact(s)", files.len()));
