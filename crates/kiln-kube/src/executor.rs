@@ -86,6 +86,9 @@ pub struct KubeExecutor {
     counter: AtomicU64,
     /// A resumed build repeats steps it had done: see [`KubeExecutor::begin_replay`].
     replaying: AtomicBool,
+    /// When the replay began and how many ended processes it met (for the log).
+    replay_began: std::sync::Mutex<Option<Instant>>,
+    replayed: AtomicU64,
     delete_grace_seconds: u32,
     timings: Option<StartTimings>,
     /// Runs `kanikoBuild` (unset: image builds are refused with a clear error); set per
@@ -244,6 +247,11 @@ impl KubeExecutor {
     /// `create_dir`) are skipped, since the pod's workspace has them already and later steps
     /// may have changed it since (a repeated `deleteDir()` would wipe their work).
     pub fn begin_replay(&self) {
+        let mut began = self
+            .replay_began
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *began = Some(Instant::now());
         self.replaying.store(true, Ordering::Release);
     }
 
@@ -450,6 +458,8 @@ impl Parts {
             id_prefix: short_id().unwrap_or_else(|_| "p".to_owned()),
             counter: AtomicU64::new(0),
             replaying: AtomicBool::new(false),
+            replay_began: std::sync::Mutex::new(None),
+            replayed: AtomicU64::new(0),
             delete_grace_seconds: settings.delete_grace_seconds,
             timings: None,
             images: std::sync::Mutex::new(None),
@@ -560,8 +570,16 @@ impl Executor for KubeExecutor {
             }
         };
         let spawned = agent.spawn(id, spec).await?;
-        if !spawned.ended_before {
-            self.replaying.store(false, Ordering::Release);
+        if spawned.ended_before {
+            self.replayed.fetch_add(1, Ordering::Relaxed);
+        } else if self.replaying.swap(false, Ordering::AcqRel) {
+            let began = *self
+                .replay_began
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let ms = began.map_or(0, |b| b.elapsed().as_millis());
+            let replayed = self.replayed.load(Ordering::Relaxed);
+            info!(pod = %self.name, replayed, ms, "replay reached the step that was running");
         }
         Ok(spawned.handle)
     }
