@@ -516,3 +516,38 @@ async fn an_agent_that_starts_after_its_stage_was_cancelled_is_released() {
         [("pod-Slow".to_owned(), BuildResult::Aborted)]
     );
 }
+
+#[tokio::test]
+async fn when_before_agent_skips_a_stage_without_asking_for_its_agent() {
+    let (run, seen) = run_provided(
+        r#"
+pipeline {
+    agent none
+    stages {
+        stage('Early') {
+            agent { label 'pod' }
+            when { beforeAgent true; expression { return false } }
+            steps { echo 'never' }
+        }
+        stage('Late') {
+            agent { label 'pod' }
+            when { expression { return false } }
+            steps { echo 'never either' }
+        }
+    }
+}"#,
+    )
+    .await;
+    assert_eq!(run.result(), BuildResult::Success, "{:#?}", run.log());
+    assert_eq!(run.stage("Early"), StageOutcome::SkippedByWhen);
+    assert_eq!(run.stage("Late"), StageOutcome::SkippedByWhen);
+    // Jenkins evaluates `when` after the agent unless `beforeAgent true`: only the late
+    // stage's agent was started, and it was given back.
+    let seen = seen.lock().unwrap();
+    let asked: Vec<&str> = seen.requests.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(asked, ["Late"]);
+    assert_eq!(
+        seen.released,
+        [("pod-Late".to_owned(), BuildResult::Success)]
+    );
+}
