@@ -185,28 +185,9 @@ impl BuildTask {
         prepared: PreparedPipeline,
         resumed: Option<BuildPod>,
     ) -> Option<BuildResult> {
-        // A resumed build's pod has its workspace (no upload); the local one is prepared
-        // again all the same, for stages with pods of their own that start after the restart.
-        let (workspace, scm) = match self.workspace_for(&files).await {
-            Ok(w) => w,
-            Err(line) => {
-                if let (Some(pod), Some(kube)) = (resumed, &self.shared.kube) {
-                    kube.release(pod, BuildResult::Failure).await;
-                }
-                return Some(self.failed_before_engine(vec![line]));
-            }
-        };
-        let pod = match resumed {
-            Some(pod) => {
-                let name = pod.executor().pod_name().to_owned();
-                self.recorder
-                    .after_first_line(&format!("Running in pod {name}"));
-                Some(pod)
-            }
-            None => match self.kube_pod(&prepared, &workspace).await {
-                Ok(pod) => pod,
-                Err(lines) => return Some(self.failed_before_engine(lines)),
-            },
+        let (workspace, scm, pod) = match self.site(&files, &prepared, resumed).await {
+            Ok(site) => site,
+            Err(result) => return Some(result),
         };
         let mut spec = self.spec(scm, &prepared).await;
         // Stages with a Kubernetes agent of their own get pods of their own.
@@ -252,6 +233,40 @@ impl BuildTask {
                 .line(&format!("Finished: {}", summary.result.as_str()));
         }
         Some(summary.result)
+    }
+
+    /// Where the build runs: the prepared local workspace, the SCM, and the build's pod (the
+    /// resumed one, or a new one when the pipeline runs on Kubernetes). A resumed build's pod
+    /// has its workspace (no upload); the local one is prepared again all the same, for
+    /// stages with pods of their own that start after the restart. Failing, the build ends.
+    async fn site(
+        &mut self,
+        files: &Files,
+        prepared: &PreparedPipeline,
+        resumed: Option<BuildPod>,
+    ) -> Result<(PathBuf, Option<ScmInfo>, Option<BuildPod>), BuildResult> {
+        let (workspace, scm) = match self.workspace_for(files).await {
+            Ok(w) => w,
+            Err(line) => {
+                if let (Some(pod), Some(kube)) = (resumed, &self.shared.kube) {
+                    kube.release(pod, BuildResult::Failure).await;
+                }
+                return Err(self.failed_before_engine(vec![line]));
+            }
+        };
+        let pod = match resumed {
+            Some(pod) => {
+                let name = pod.executor().pod_name().to_owned();
+                self.recorder
+                    .after_first_line(&format!("Running in pod {name}"));
+                Some(pod)
+            }
+            None => match self.kube_pod(prepared, &workspace).await {
+                Ok(pod) => pod,
+                Err(lines) => return Err(self.failed_before_engine(lines)),
+            },
+        };
+        Ok((workspace, scm, pod))
     }
 
     /// Ends a build the engine never ran: the lines that say why, then `Finished:`.
