@@ -98,7 +98,7 @@ const PIPELINES: &[(&str, &str)] = &[
     ),
     (
         "kpod.Jenkinsfile",
-        "pipeline {\n  agent { kubernetes { yaml '''\nspec:\n  containers:\n  - name: work\n    image: busybox\n''' } }\n  stages { stage('Work') { steps {\n    input message: 'Go?'\n    writeFile file: 'note.txt', text: 'v1'\n    archiveArtifacts 'note.txt'\n    sh 'echo one >> runs.txt; echo v2 > note.txt; echo first-half; sleep 4; echo second-half'\n    sh 'set -- $(wc -l < runs.txt); echo \"runs=$1 note=$(cat note.txt)\"'\n  } } }\n}\n",
+        "pipeline {\n  agent { kubernetes { yaml '''\nspec:\n  containers:\n  - name: work\n    image: busybox\n''' } }\n  stages {\n  stage('Prep') { steps { sh 'echo prepared' } }\n  stage('Work') { steps {\n    input message: 'Go?'\n    writeFile file: 'note.txt', text: 'v1'\n    archiveArtifacts 'note.txt'\n    sh 'echo one >> runs.txt; echo v2 > note.txt; echo first-half; sleep 4; echo second-half'\n    sh 'set -- $(wc -l < runs.txt); echo \"runs=$1 note=$(cat note.txt)\"'\n  } } }\n}\n",
     ),
     (
         "gate.Jenkinsfile",
@@ -715,6 +715,7 @@ fn kpod_resumed_to_success(cluster: &Cluster, env: &Env, server: &Server, pod: &
         "Started by user e2e".to_owned(),
         format!("Running in pod {pod}"),
         format!("kiln: controller restarted; build resumed in pod {pod}"),
+        "[Prep] prepared".to_owned(),
         "[Work] first-half".to_owned(),
         "[Work] second-half".to_owned(),
         // The input answered before the restart is answered again, without a wait.

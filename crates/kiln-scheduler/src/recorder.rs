@@ -256,6 +256,7 @@ impl Recorder {
 
     /// Applies one engine event; says whether it should be stored at once (stage changes).
     fn event(&mut self, ev: BuildEvent) -> bool {
+        let ev = self.resumed_duration(ev);
         if let Some(line) = self.formatter.line(&ev) {
             self.ended |= line.ends_log();
             let text = line.to_string();
@@ -288,23 +289,46 @@ impl Recorder {
                 if self.done_before.contains(&node.0) {
                     return false;
                 }
-                let now = self.now_ms();
-                let resumed = self.resumed;
                 let s = self.stage(node, &path);
                 s.state = StageState::Done(outcome);
-                // A resumed stage's run began before the restart: measured from its first start.
-                let since_start = match s.started_at_ms {
-                    Some(t) if resumed => now.saturating_sub(t),
-                    _ => 0,
-                };
-                s.duration_ms = matches!(outcome, StageOutcome::Ran(_))
-                    .then(|| millis(duration).max(since_start));
+                s.duration_ms = matches!(outcome, StageOutcome::Ran(_)).then(|| millis(duration));
                 self.dirty = true;
                 true
             }
             BuildEvent::Log { .. }
             | BuildEvent::Notice { .. }
             | BuildEvent::BuildFinished { .. } => false,
+        }
+    }
+
+    /// A resumed build's stage ends with its whole duration: the stored one for a stage that
+    /// had finished before the restart (so that its line repeats the stored log's), and from
+    /// its first start for the stage that ran across the restart.
+    fn resumed_duration(&self, ev: BuildEvent) -> BuildEvent {
+        let BuildEvent::StageFinished {
+            node,
+            path,
+            outcome,
+            duration,
+        } = ev
+        else {
+            return ev;
+        };
+        let stored = self.record.stages.iter().find(|s| s.node == node.0);
+        let duration = match stored {
+            Some(s) if self.resumed && self.done_before.contains(&node.0) => {
+                s.duration_ms.map_or(duration, Duration::from_millis)
+            }
+            Some(s) if self.resumed => s.started_at_ms.map_or(duration, |t| {
+                duration.max(Duration::from_millis(self.now_ms().saturating_sub(t)))
+            }),
+            _ => duration,
+        };
+        BuildEvent::StageFinished {
+            node,
+            path,
+            outcome,
+            duration,
         }
     }
 
