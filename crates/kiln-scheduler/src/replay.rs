@@ -1,14 +1,21 @@
 //! The log of a resumed build. After a controller restart a build whose pod still runs is
 //! resumed by running its steps again against that pod (the agent answers processes that
 //! already ran with their recorded output, see `ProcessSpec::key`), so the engine writes the
-//! build's log again from its first line. The stored log is the truth: while the new lines
-//! equal the stored ones they are dropped; at the first line that differs, or once past the
-//! stored end, a marker line is appended and everything from there on is kept.
+//! build's log again from its first line. The stored log is the truth: new lines that equal
+//! the stored ones are dropped; the first line that differs, or comes past the stored end, is
+//! appended after a marker line, and so is everything after it.
+//!
+//! Lines are compared per stage (by their `[Stage] ` prefix; lines without one form one more
+//! group): within a stage lines come in a fixed order, but parallel stages interleave them as
+//! their timing goes, and a replay's timing is not the original's. A stage whose lines
+//! differed once has everything after appended; the other stages keep being compared.
 //!
 //! Lines the scheduler itself wrote and a resumed build does not write again (the workspace
 //! upload and the wait for a pod slot, which are not repeated; "waiting for input" of an
 //! input answered before the restart, whose answer is replayed; the marker and the "stopping"
 //! line of an earlier restart) may be passed over in the stored log.
+
+use std::collections::HashMap;
 
 /// The start of the marker line of a resumed build.
 pub(crate) const MARKER_START: &str = "kiln: controller restarted; build resumed in pod ";
@@ -16,72 +23,98 @@ pub(crate) const MARKER_START: &str = "kiln: controller restarted; build resumed
 /// Compares a resumed build's new log lines with its stored log.
 pub(crate) struct Replay {
     stored: Vec<u8>,
-    /// How much of `stored` the new lines matched (always at a line start).
-    pos: usize,
+    /// Per stage prefix: the stored lines (start, end) not matched yet, and whether the
+    /// stage's new lines differed (everything after is appended).
+    groups: HashMap<Vec<u8>, Group>,
     marker: String,
-    /// Still comparing; `false` once a line differed or the stored end was passed.
-    matching: bool,
+    /// The marker was written (some new line was appended).
+    marked: bool,
+}
+
+#[derive(Default)]
+struct Group {
+    lines: std::collections::VecDeque<(usize, usize)>,
+    diverged: bool,
 }
 
 impl Replay {
     /// A replay of `stored`; `marker` (one line, no newline) goes where new output starts.
     pub(crate) fn new(stored: Vec<u8>, marker: String) -> Self {
+        let mut groups: HashMap<Vec<u8>, Group> = HashMap::new();
+        let mut pos = 0;
+        while pos < stored.len() {
+            let end = pos + line_end(&stored[pos..]);
+            let key = prefix(&stored[pos..end]).to_vec();
+            groups.entry(key).or_default().lines.push_back((pos, end));
+            pos = end;
+        }
         Replay {
             stored,
-            pos: 0,
+            groups,
             marker,
-            matching: true,
+            marked: false,
         }
     }
 
-    /// Whether new lines are still being compared with the stored log.
+    /// Whether every new line so far repeated the stored log (nothing was appended).
     pub(crate) fn is_matching(&self) -> bool {
-        self.matching
+        !self.marked
     }
 
     /// Takes the next new lines (whole lines, each ending with `\n`) and returns the bytes
-    /// to append to the stored log: nothing while they repeat it, then the marker and
-    /// everything from the first line that does not.
+    /// to append to the stored log: the lines that do not repeat it, after the marker.
     pub(crate) fn feed(&mut self, bytes: &[u8]) -> Vec<u8> {
-        if !self.matching {
-            return bytes.to_vec();
-        }
+        let mut out = Vec::new();
         let mut rest = bytes;
         while !rest.is_empty() {
             let end = line_end(rest);
-            if self.take(&rest[..end]) {
-                rest = &rest[end..];
+            let line = &rest[..end];
+            rest = &rest[end..];
+            if self.take(line) {
                 continue;
             }
-            self.matching = false;
-            let mut out = Vec::with_capacity(self.marker.len() + 1 + rest.len());
-            out.extend_from_slice(self.marker.as_bytes());
-            out.push(b'\n');
-            out.extend_from_slice(rest);
-            return out;
+            if !self.marked {
+                self.marked = true;
+                out.extend_from_slice(self.marker.as_bytes());
+                out.push(b'\n');
+            }
+            out.extend_from_slice(line);
         }
-        Vec::new()
+        out
     }
 
-    /// Moves past `line` if it is the next stored line (after lines that may be passed
-    /// over); says whether it was.
+    /// Moves past `line` if it is its stage's next stored line (after lines that may be
+    /// passed over); says whether it was. A stage's first line that was not ends its
+    /// comparison.
     fn take(&mut self, line: &[u8]) -> bool {
-        let mut pos = self.pos;
-        loop {
-            let stored = &self.stored[pos..];
-            if stored.is_empty() {
-                return false;
-            }
-            let end = line_end(stored);
-            if &stored[..end] == line {
-                self.pos = pos + end;
+        let stored = &self.stored;
+        let group = self.groups.entry(prefix(line).to_vec()).or_default();
+        if group.diverged {
+            return false;
+        }
+        for (skipped, &(start, end)) in group.lines.iter().enumerate() {
+            let candidate = &stored[start..end];
+            if candidate == line {
+                group.lines.drain(..=skipped);
                 return true;
             }
-            if !scheduler_only(&stored[..end]) {
-                return false;
+            if !scheduler_only(candidate) {
+                break;
             }
-            pos += end;
         }
+        group.diverged = true;
+        false
+    }
+}
+
+/// The stage prefix of a log line (`[Build / Unit] `), empty for a line without one.
+fn prefix(line: &[u8]) -> &[u8] {
+    if line.first() != Some(&b'[') {
+        return &[];
+    }
+    match line.windows(2).position(|w| w == b"] ") {
+        Some(i) => &line[..i + 2],
+        None => &[],
     }
 }
 
@@ -176,6 +209,28 @@ mod tests {
         );
         // Other lines are never passed over.
         check("a\nb\nc\n", &["a\nc\n"], "kiln: resumed\nc\n");
+    }
+
+    #[test]
+    fn parallel_stages_may_interleave_differently() {
+        let stored = "[A] 1\n[B] 1\n[A] 2\n[B] 2\n";
+        check(
+            stored,
+            &["[B] 1\n[B] 2\n[A] 1\n", "[A] 2\n[A] 3\n"],
+            "kiln: resumed\n[A] 3\n",
+        );
+        // A stage that differed is appended from there on; the others keep being compared.
+        check(
+            "[A] 1\n[B] 1\n[A] 2\n[B] 2\n",
+            &["[A] 1\n[B] x\n[A] 2\n[B] 2\n[A] 3\n"],
+            "kiln: resumed\n[B] x\n[B] 2\n[A] 3\n",
+        );
+        // Nested stage prefixes are stages of their own; `[x]` inside a line is no prefix.
+        check(
+            "[A / B] 1\n[A] 1\n[INFO]x\n",
+            &["[A] 1\n[A / B] 1\n[INFO]x\n"],
+            "",
+        );
     }
 
     #[test]
