@@ -39,6 +39,10 @@ pub struct AgentRequest {
     /// Whether the new workspace gets the build's sources (Jenkins' implicit `checkout scm`
     /// per agent); false under `options { skipDefaultCheckout() }`.
     pub checkout: bool,
+    /// The stage runs inside another provided agent (it holds one already): a provider with
+    /// a limit on agents should not make it wait for one, or nested stages could wait for
+    /// each other forever.
+    pub nested: bool,
     /// Lines for the stage's log while the agent starts (e.g. `Waiting for a pod: ...`).
     pub log: UnboundedSender<String>,
 }

@@ -17,6 +17,8 @@ pub(crate) struct Site {
     /// Steps here run outside any agent (top-level `agent none`, no stage agent around):
     /// steps that need a workspace refuse, as Jenkins does.
     pub(crate) outside_agent: bool,
+    /// A provider gave this site (its stage holds it until the stage is done).
+    pub(crate) provided: bool,
 }
 
 impl Site {
@@ -28,6 +30,7 @@ impl Site {
             executor,
             user_checkout: false,
             outside_agent: false,
+            provided: false,
         }
     }
 

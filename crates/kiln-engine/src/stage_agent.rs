@@ -100,7 +100,10 @@ pub(crate) fn occupy(build: &Build, scope: &mut Scope, slot: &AgentSlot, provide
     for line in &provided.log {
         build.log(scope.node, line, scope.timestamps);
     }
-    let site = Arc::new(Site::new(provided.executor));
+    let site = Arc::new(Site {
+        provided: true,
+        ..Site::new(provided.executor)
+    });
     scope.env = Arc::new(site_env(build, scope, &site));
     scope.cwd = site.workspace.clone();
     scope.container = None;
@@ -191,6 +194,7 @@ fn request(
         job: build.spec.job_name.clone(),
         build: build.spec.number,
         checkout: !build.plan.pipeline.options.has(skip) && !node.options.has(skip),
+        nested: scope.site.provided,
         log,
     })
 }

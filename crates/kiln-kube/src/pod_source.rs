@@ -104,15 +104,8 @@ impl PodSource {
         build: u64,
         waiting: impl FnOnce(SlotCounts),
     ) -> Result<BuildPod, KubeError> {
-        if let Some(pool) = self.pools.iter().find(|p| p.serves(&built))
-            && let Some((executor, slot)) = pool.take(job, build)
-        {
-            self.attach_image_builder(&executor, job, build);
-            return Ok(BuildPod {
-                executor,
-                pool: Some(pool.clone()),
-                slot,
-            });
+        if let Some(pod) = self.warm(&built, job, build) {
+            return Ok(pod);
         }
         let slot = match self.free_slot() {
             Some(slot) => slot,
@@ -121,6 +114,48 @@ impl PodSource {
                 self.slots.take().await
             }
         };
+        self.start_pod(built, job, build, slot).await
+    }
+
+    /// [`PodSource::acquire`] for a pod a build needs while it holds one already (a stage's
+    /// own pod inside the build's pod or another stage's): it never waits for a slot but goes
+    /// over the limit when none is free, as Kaniko pods do, since builds holding pods while
+    /// waiting for more would wait for each other forever.
+    pub async fn acquire_nested(
+        &self,
+        built: BuiltPod,
+        job: &str,
+        build: u64,
+    ) -> Result<BuildPod, KubeError> {
+        if let Some(pod) = self.warm(&built, job, build) {
+            return Ok(pod);
+        }
+        let slot = self
+            .free_slot()
+            .unwrap_or_else(|| self.slots.take_or_force());
+        self.start_pod(built, job, build, slot).await
+    }
+
+    /// A warm pod of the pool that serves `built`, if it has one idle.
+    fn warm(&self, built: &BuiltPod, job: &str, build: u64) -> Option<BuildPod> {
+        let pool = self.pools.iter().find(|p| p.serves(built))?;
+        let (executor, slot) = pool.take(job, build)?;
+        self.attach_image_builder(&executor, job, build);
+        Some(BuildPod {
+            executor,
+            pool: Some(pool.clone()),
+            slot,
+        })
+    }
+
+    /// A new pod holding `slot`.
+    async fn start_pod(
+        &self,
+        built: BuiltPod,
+        job: &str,
+        build: u64,
+        slot: PodSlot,
+    ) -> Result<BuildPod, KubeError> {
         let request = PodRequest {
             pod: built.pod,
             namespace: built.namespace,

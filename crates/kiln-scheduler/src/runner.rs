@@ -191,7 +191,8 @@ impl BuildTask {
         };
         let mut spec = self.spec(scm, &prepared).await;
         // Stages with a Kubernetes agent of their own get pods of their own.
-        spec.agents = (self.shared.kube.as_ref()).map(|k| k.stage_agents(workspace.clone()));
+        spec.agents =
+            (self.shared.kube.as_ref()).map(|k| k.stage_agents(workspace.clone(), pod.is_some()));
         if pod.is_some() {
             // In a pod the container's environment is the base, not the server's (whose
             // variables, its API tokens among them, must not reach the build).

@@ -95,6 +95,7 @@ pub(crate) fn node(
         job: build.spec.job_name.clone(),
         build: build.spec.number,
         checkout: true,
+        nested: scope.site.provided,
         log,
     };
     let provided = host

@@ -23,6 +23,8 @@ struct Seen {
     released: Vec<(String, BuildResult)>,
     /// `name=image` of each containerTemplate asked for.
     containers: Vec<String>,
+    /// Each request's stage and whether it came from inside another provided agent.
+    nested: Vec<(String, bool)>,
 }
 
 struct FakeProvider {
@@ -51,6 +53,11 @@ impl AgentProvider for FakeProvider {
             _ => None,
         };
         let stage = request.stage.join("/");
+        self.seen
+            .lock()
+            .unwrap()
+            .nested
+            .push((stage.clone(), request.nested));
         if let AgentKind::Kubernetes(k) = &request.agent.kind {
             self.seen
                 .lock()
@@ -549,5 +556,48 @@ pipeline {
     assert_eq!(
         seen.released,
         [("pod-Late".to_owned(), BuildResult::Success)]
+    );
+}
+
+#[tokio::test]
+async fn a_stage_agent_inside_another_is_asked_for_as_nested() {
+    let (run, seen) = run_provided(
+        r#"
+pipeline {
+    agent none
+    stages {
+        stage('Outer') {
+            agent { label 'pod' }
+            stages {
+                stage('Inner') {
+                    agent { label 'pod' }
+                    steps { sh 'echo "inner in $(basename "$PWD")"' }
+                }
+                stage('Same') {
+                    steps { sh 'echo "same in $(basename "$PWD")"' }
+                }
+            }
+        }
+    }
+}"#,
+    )
+    .await;
+    assert_eq!(run.result(), BuildResult::Success, "{:#?}", run.log());
+    assert!(run.has_line("inner in pod-Outer-Inner"), "{:#?}", run.log());
+    assert!(run.has_line("same in pod-Outer"), "{:#?}", run.log());
+    let seen = seen.lock().unwrap();
+    assert_eq!(
+        seen.nested,
+        [
+            ("Outer".to_owned(), false),
+            ("Outer/Inner".to_owned(), true)
+        ]
+    );
+    assert_eq!(
+        seen.released,
+        [
+            ("pod-Outer-Inner".to_owned(), BuildResult::Success),
+            ("pod-Outer".to_owned(), BuildResult::Success),
+        ]
     );
 }

@@ -1,7 +1,8 @@
 //! Stage agents on Kubernetes: the scheduler's [`AgentProvider`]. A stage whose own agent is
 //! `kubernetes { }` (or a `label` a pod template carries) gets a pod of its own from the
 //! backend's [`kiln_kube::PodSource`] (a warm one when a pool serves it, after waiting for a
-//! pod slot under `max_concurrent_pods`), with the build's
+//! pod slot under `max_concurrent_pods`, unless the build holds a pod already: then it goes
+//! over the limit, as Kaniko pods do), with the build's
 //! prepared workspace uploaded into it unless the pipeline skips the default checkout; the
 //! pod is released (clean after a successful stage, else dirty) when the stage is done.
 //! Other agents are left to the build's executor.
@@ -18,14 +19,22 @@ use std::sync::Arc;
 pub(crate) struct KubeStageAgents {
     backend: Arc<KubeBackend>,
     workspace: PathBuf,
+    /// The build runs in a pod of its own: its stage pods never wait for a pod slot.
+    build_pod: bool,
 }
 
 impl KubeBackend {
-    /// The stage agent provider of a build whose prepared workspace is `workspace`.
-    pub(crate) fn stage_agents(self: &Arc<Self>, workspace: PathBuf) -> Arc<dyn AgentProvider> {
+    /// The stage agent provider of a build whose prepared workspace is `workspace` (and
+    /// which holds a pod of its own when `build_pod`).
+    pub(crate) fn stage_agents(
+        self: &Arc<Self>,
+        workspace: PathBuf,
+        build_pod: bool,
+    ) -> Arc<dyn AgentProvider> {
         Arc::new(KubeStageAgents {
             backend: self.clone(),
             workspace,
+            build_pod,
         })
     }
 
@@ -67,6 +76,7 @@ impl KubeBackend {
         &self,
         pod: &AgentRequest,
         request: &kiln_engine::AgentRequest,
+        holds_pod: bool,
     ) -> Result<BuildPod, AgentError> {
         let stage = request.stage.join(" / ");
         let id = PodIdentity {
@@ -86,10 +96,13 @@ impl KubeBackend {
         let wait = move |counts| {
             let _ = log.send(format!("Waiting for a pod: {counts}"));
         };
-        source
-            .acquire(built, &request.job, request.build, wait)
-            .await
-            .map_err(|e| AgentError(format!("the pod of stage '{stage}' did not start: {e}")))
+        let (job, build) = (request.job.as_str(), request.build);
+        let acquired = if holds_pod {
+            source.acquire_nested(built, job, build).await
+        } else {
+            source.acquire(built, job, build, wait).await
+        };
+        acquired.map_err(|e| AgentError(format!("the pod of stage '{stage}' did not start: {e}")))
     }
 }
 
@@ -102,7 +115,11 @@ impl AgentProvider for KubeStageAgents {
         let Some(pod) = self.backend.stage_request(&request, &self.workspace)? else {
             return Ok(None);
         };
-        let pod = self.backend.acquire_for_stage(&pod, &request).await?;
+        let holds_pod = self.build_pod || request.nested;
+        let pod = self
+            .backend
+            .acquire_for_stage(&pod, &request, holds_pod)
+            .await?;
         let executor = pod.executor();
         let mut log = vec![format!("Running in pod {}", executor.pod_name())];
         if let Some(template) = pod.pool() {

@@ -380,3 +380,19 @@ async fn a_template_label_stage_gets_its_own_pod_beside_the_build_pod() {
     assert!(pod_deleted(&fake, &tools_pod), "{:#?}", fake.requests());
     fake.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stage_pod_inside_a_build_pod_never_waits_for_a_pod_slot() {
+    // With one pod slot, the build pod holds it; its stage's pod goes over the limit (as
+    // Kaniko pods do) instead of waiting for a slot its own build holds.
+    let env = Env::new();
+    let port = free_base_port(1);
+    let more = format!(
+        "    max_concurrent_pods: 1\n    controller_url: tcp://127.0.0.1:{port}\n    agent_listen: 127.0.0.1:{port}\n    templates:\n    - name: tools\n      labels: [tools]\n      containers: [{{name: tools, image: busybox}}]\n"
+    );
+    let (b, log, fake) = run(&env, "oneslot", BUILD_POD_AND_STAGE_POD, &more).await;
+    assert_eq!(b.result, Some(BuildResult::Success), "{log}");
+    assert!(!log.contains("Waiting for a pod"), "{log}");
+    assert!(log.lines().any(|l| l == "[Tools] fresh-tools-pod"), "{log}");
+    fake.shutdown().await;
+}
