@@ -2,8 +2,10 @@
 //! node(POD_LABEL) { container('x') { sh '...' } } }`. `podTemplate` describes the pod as a
 //! `kubernetes { }` agent (its settings already evaluated by the script) and makes it known
 //! under its label (`POD_LABEL` in its block); `node(label)` with that label asks the build's
-//! [`crate::AgentProvider`] for it, runs its block on the pod and releases it after. Without
-//! a provider both run their blocks where the script runs, with a notice.
+//! [`crate::AgentProvider`] for it, runs its block on the pod and releases it after. Another
+//! label is asked for as `agent { label '...' }` (the server's pod templates carry labels).
+//! Without a provider (or when it declines) the blocks run where the script runs, with a
+//! notice.
 
 use super::script::ScriptHost;
 use crate::error::StepError;
@@ -63,8 +65,9 @@ pub(crate) fn pod_template(
     result
 }
 
-/// `node(label) { }`: on the pod a `podTemplate` around it describes under `label`, else
-/// where the script runs (with a notice for a label).
+/// `node(label) { }`: on the pod a `podTemplate` around it describes under `label`, or on
+/// what the provider gives for `agent { label '...' }` (a pod template carrying the label);
+/// else where the script runs (with a notice for a label).
 pub(crate) fn node(
     host: &mut ScriptHost<'_>,
     call: &kiln_script::StepCall<'_>,
@@ -75,33 +78,33 @@ pub(crate) fn node(
         .arg("label")
         .filter(|l| l.is_truthy())
         .map(|l| l.to_string());
-    let pod = label
-        .as_ref()
-        .and_then(|l| build.pod_templates.lock().get(l).cloned());
-    let (Some(pod), Some(provider)) = (pod, build.spec.agents.clone()) else {
+    let provided = match (&label, build.spec.agents.clone()) {
+        (Some(label), Some(provider)) => {
+            let pod = build.pod_templates.lock().get(label).cloned();
+            let pod = pod.unwrap_or_else(|| labelled(label, call));
+            let (log, lines) = tokio::sync::mpsc::unbounded_channel();
+            let request = AgentRequest {
+                agent: pod.agent,
+                strings: pod.strings,
+                stage: scope.node.map(|n| build.stage_path(n)).unwrap_or_default(),
+                job: build.spec.job_name.clone(),
+                build: build.spec.number,
+                checkout: true,
+                nested: scope.site.provided,
+                log,
+            };
+            host.handle
+                .block_on(provide(&build, provider, request, lines, scope))?
+        }
+        _ => None,
+    };
+    let Some(provided) = provided else {
         if let Some(label) = &label {
             build.notice_once(format!(
                 "node('{label}'): the {} executor runs the block on this machine",
                 scope.site.executor.describe()
             ));
         }
-        return host.closure(call, call.body, scope);
-    };
-    let (log, lines) = tokio::sync::mpsc::unbounded_channel();
-    let request = AgentRequest {
-        agent: pod.agent,
-        strings: pod.strings,
-        stage: scope.node.map(|n| build.stage_path(n)).unwrap_or_default(),
-        job: build.spec.job_name.clone(),
-        build: build.spec.number,
-        checkout: true,
-        nested: scope.site.provided,
-        log,
-    };
-    let provided = host
-        .handle
-        .block_on(provide(&build, provider, request, lines, scope))?;
-    let Some(provided) = provided else {
         return host.closure(call, call.body, scope);
     };
     let slot = AgentSlot::default();
@@ -114,6 +117,22 @@ pub(crate) fn node(
     };
     host.handle.block_on(slot.release(&build, outcome));
     result
+}
+
+/// `agent { label '...' }` for `node(label)`.
+fn labelled(label: &str, call: &kiln_script::StepCall<'_>) -> PodAgent {
+    let mut synth = Synth {
+        strings: BTreeMap::new(),
+        next: 0,
+    };
+    let expr = synth.string(label.to_owned());
+    PodAgent {
+        agent: Agent {
+            kind: AgentKind::Label(expr),
+            span: call.span,
+        },
+        strings: synth.strings,
+    }
 }
 
 /// The `kubernetes { }` agent a `podTemplate` call describes. Each setting becomes an

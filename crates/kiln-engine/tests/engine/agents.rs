@@ -601,3 +601,38 @@ pipeline {
         ]
     );
 }
+
+#[tokio::test]
+async fn a_scripted_node_label_is_asked_for_as_a_label_agent() {
+    let mut setup = setup();
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    setup.spec.agents = Some(Arc::new(FakeProvider {
+        root: setup.dir.path().join("pods"),
+        seen: seen.clone(),
+    }));
+    let jenkinsfile = r#"
+stage('Build') {
+    node('maven') {
+        sh 'echo "maven in $(basename "$PWD")"'
+    }
+    node('local-linux') {
+        sh 'echo "local in $(basename "$PWD")"'
+    }
+}
+"#;
+    let run = crate::harness::run_any(jenkinsfile, setup, kiln_library::Libraries::default()).await;
+    assert_eq!(run.result(), BuildResult::Success, "{:#?}", run.log());
+    assert!(run.has_line("maven in pod-Build"), "{:#?}", run.log());
+    assert!(run.has_line("local in ws"), "{:#?}", run.log());
+    let seen = seen.lock().unwrap();
+    let labels: Vec<&str> = seen.requests.iter().map(|r| r.1.as_str()).collect();
+    assert_eq!(labels, ["maven", "local-linux"]);
+    assert_eq!(
+        seen.released,
+        [("pod-Build".to_owned(), BuildResult::Success)]
+    );
+    assert_eq!(
+        run.notices(),
+        ["node('local-linux'): the local executor runs the block on this machine"]
+    );
+}

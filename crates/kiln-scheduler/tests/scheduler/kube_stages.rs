@@ -28,7 +28,9 @@ async fn start(env: &Env, job: &str, jenkinsfile: &str, more: &str) -> (FakeKube
             "--install".into(),
             kiln_kube::AGENT_BINARY.into(),
         ]),
-        base_port: free_base_port(1),
+        // Agents listen on a port per container (in port-forward mode): room for pods of up
+        // to four containers.
+        base_port: free_base_port(4),
     };
     let h = Scheduler::start_with_kube_agent(
         config,
@@ -394,5 +396,28 @@ async fn a_stage_pod_inside_a_build_pod_never_waits_for_a_pod_slot() {
     assert_eq!(b.result, Some(BuildResult::Success), "{log}");
     assert!(!log.contains("Waiting for a pod"), "{log}");
     assert!(log.lines().any(|l| l == "[Tools] fresh-tools-pod"), "{log}");
+    fake.shutdown().await;
+}
+
+const SCRIPTED_NODE_LABEL: &str = "stage('Build') {
+    node('tools') {
+        container('tools') { sh 'cat input.txt' }
+    }
+}
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scripted_node_with_a_template_label_runs_in_a_pod() {
+    let env = Env::new();
+    let more = "    templates:\n    - name: tools\n      labels: [tools]\n      containers: [{name: tools, image: busybox}]\n";
+    let (b, log, fake) = run(&env, "scriptednode", SCRIPTED_NODE_LABEL, more).await;
+    assert_eq!(b.result, Some(BuildResult::Success), "{log}");
+    let pod = pod_of(&log, "Build");
+    assert!(log.lines().any(|l| l == "[Build] uploaded-input"), "{log}");
+    assert_eq!(
+        created_containers(&fake).await,
+        [(pod.clone(), "tools".to_owned())]
+    );
+    assert!(pod_deleted(&fake, &pod), "{:#?}", fake.requests());
     fake.shutdown().await;
 }
