@@ -273,9 +273,26 @@ async fn expired_and_dropped_watches_are_resumed() {
     let c = cluster().await;
     let name = pod_name("expire");
     let ex = start(&c, &port_forward(1), &name, ONE).await;
+    c.fake.clear_requests();
     c.fake.expire_watches();
     c.fake.drop_watches();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Wait until the monitor has re-listed the pod after the 410 and watches again (a fixed
+    // pause was too short on a loaded machine).
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let requests = c.fake.requests();
+        let relisted = requests
+            .iter()
+            .position(|r| r.method == "GET" && !r.watch && r.path.ends_with(&name));
+        if relisted.is_some_and(|at| requests[at..].iter().any(|r| r.watch)) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no re-list and new watch after the 410: {requests:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     // The monitor re-listed after the 410 and still sees eviction.
     let mut handle = ex
         .spawn(ProcessSpec::new(vec![

@@ -73,7 +73,9 @@ async fn an_input_waits_for_approval() {
         .expect("the pending input is recorded");
     assert_eq!(input.message, "Deploy?");
     assert_eq!(input.ok, "Ship it");
-    assert_eq!(h.stats().waiting_for_input, 1);
+    // The scheduler's counters follow the stored state; wait for them rather than race them.
+    env.until(|| (h.stats().waiting_for_input == 1).then_some(()))
+        .await;
     let approve = InputAnswer::Proceed {
         values: BTreeMap::new(),
         by: "dave".into(),
@@ -84,7 +86,8 @@ async fn an_input_waits_for_approval() {
     assert_eq!(b.result, Some(BuildResult::Success), "{log}");
     assert_eq!(b.pending_input, None);
     assert!(log.contains("[Build] deployed\n"), "{log}");
-    assert_eq!(h.stats().waiting_for_input, 0);
+    env.until(|| (h.stats().waiting_for_input == 0).then_some(()))
+        .await;
     assert!(matches!(
         h.answer_input(&id, approve).await,
         Err(ControlError::Finished(_))

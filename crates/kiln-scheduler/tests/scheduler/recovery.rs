@@ -35,8 +35,10 @@ fn a_restart_aborts_running_builds_and_runs_queued_ones() {
         let seen = env.log(&running);
         (running, queued, seen)
     });
-    // The scheduler dies with its runtime: no shutdown, nothing recorded at the end.
-    first_run.shutdown_background();
+    // The scheduler dies with its runtime: no shutdown, nothing recorded at the end. Store
+    // writes already handed to blocking threads finish first (a killed process could not
+    // write after its restart; a runtime shut down in the background could).
+    first_run.shutdown_timeout(std::time::Duration::from_secs(10));
     assert_eq!(env.build(&running).status, BuildStatus::Running);
     assert_eq!(env.build(&queued).status, BuildStatus::Queued);
 
