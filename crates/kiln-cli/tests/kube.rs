@@ -232,15 +232,17 @@ spec:
 }
 "#;
 
-#[test]
-fn stages_with_kubernetes_agents_run_in_pods_of_their_own_from_a_laptop() {
-    let cluster = Cluster::start();
-    let workspace = tempfile::Builder::new()
-        .prefix("kiln-cli-kube-stages-")
-        .tempdir()
-        .unwrap();
-    std::fs::write(workspace.path().join("Jenkinsfile"), STAGE_PODS).unwrap();
-    std::fs::write(workspace.path().join("input.txt"), "from-the-laptop\n").unwrap();
+/// Runs `jenkinsfile` with `kiln run --kubeconfig` in a fresh workspace that also holds
+/// `input.txt`; the run must succeed. Returns the workspace and the build's output.
+fn run_with_input(
+    cluster: &Cluster,
+    prefix: &str,
+    jenkinsfile: &str,
+    input: &str,
+) -> (tempfile::TempDir, String) {
+    let workspace = tempfile::Builder::new().prefix(prefix).tempdir().unwrap();
+    std::fs::write(workspace.path().join("Jenkinsfile"), jenkinsfile).unwrap();
+    std::fs::write(workspace.path().join("input.txt"), input).unwrap();
     let port = kiln_fake_kube::free_agent_ports(1);
     let out = Command::new(env!("CARGO_BIN_EXE_kiln"))
         .args(["run", "--kubeconfig"])
@@ -253,9 +255,21 @@ fn stages_with_kubernetes_agents_run_in_pods_of_their_own_from_a_laptop() {
         .env_remove("KILN_LOG")
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    (workspace, stdout)
+}
+
+#[test]
+fn stages_with_kubernetes_agents_run_in_pods_of_their_own_from_a_laptop() {
+    let cluster = Cluster::start();
+    let (_workspace, stdout) = run_with_input(
+        &cluster,
+        "kiln-cli-kube-stages-",
+        STAGE_PODS,
+        "from-the-laptop\n",
+    );
     for line in [
         "[Build] Uploaded 2 workspace files into the pod",
         "[Build] from-the-laptop",
@@ -301,27 +315,12 @@ const SCRIPTED_POD: &str = r#"podTemplate(containers: [containerTemplate(name: '
 #[test]
 fn a_scripted_pod_template_runs_in_a_pod_from_a_laptop() {
     let cluster = Cluster::start();
-    let workspace = tempfile::Builder::new()
-        .prefix("kiln-cli-kube-scripted-")
-        .tempdir()
-        .unwrap();
-    std::fs::write(workspace.path().join("Jenkinsfile"), SCRIPTED_POD).unwrap();
-    std::fs::write(workspace.path().join("input.txt"), "scripted-input\n").unwrap();
-    let port = kiln_fake_kube::free_agent_ports(1);
-    let out = Command::new(env!("CARGO_BIN_EXE_kiln"))
-        .args(["run", "--kubeconfig"])
-        .arg(cluster.kubeconfig())
-        .arg("Jenkinsfile")
-        .current_dir(workspace.path())
-        .env("NO_COLOR", "1")
-        .env("KILN_AGENT_INSTALL", agent_install())
-        .env("KILN_AGENT_PORT", port.to_string())
-        .env_remove("KILN_LOG")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    let (_workspace, stdout) = run_with_input(
+        &cluster,
+        "kiln-cli-kube-scripted-",
+        SCRIPTED_POD,
+        "scripted-input\n",
+    );
     assert!(
         stdout.lines().any(|l| l == "[Build] scripted-input"),
         "{stdout}"

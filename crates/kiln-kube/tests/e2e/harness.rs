@@ -139,3 +139,26 @@ pub fn pod_requests(requests: &[RequestRecord], name: &str) -> Vec<String> {
         })
         .collect()
 }
+
+/// A Kaniko container as kiln makes it: unprivileged, with the registry credentials read-only
+/// at /kaniko/.docker, the agent volume and the workspace.
+pub fn assert_kaniko_container(container: &k8s_openapi::api::core::v1::Container) {
+    assert_eq!(container.name, "kaniko");
+    assert!(container.security_context.is_none(), "{container:?}");
+    let mut mounts: Vec<(String, bool)> = container
+        .volume_mounts
+        .clone()
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.mount_path, m.read_only.unwrap_or(false)))
+        .collect();
+    mounts.sort();
+    assert_eq!(
+        mounts,
+        [
+            ("/kaniko/.docker".to_owned(), true),
+            ("/kiln".to_owned(), false),
+            ("/workspace".to_owned(), false)
+        ]
+    );
+}

@@ -282,24 +282,7 @@ spec:
         .expect("a Kaniko pod");
     let name = kaniko_pod.metadata.name.clone().unwrap();
     let container = &kaniko_pod.spec.as_ref().unwrap().containers[0];
-    assert_eq!(container.name, "kaniko");
-    assert!(container.security_context.is_none(), "{container:?}");
-    let mut mounts: Vec<(String, bool)> = container
-        .volume_mounts
-        .clone()
-        .unwrap()
-        .into_iter()
-        .map(|m| (m.mount_path, m.read_only.unwrap_or(false)))
-        .collect();
-    mounts.sort();
-    assert_eq!(
-        mounts,
-        [
-            ("/kaniko/.docker".to_owned(), true),
-            ("/kiln".to_owned(), false),
-            ("/workspace".to_owned(), false)
-        ]
-    );
+    assert_kaniko_container(container);
     let forwarded = requests
         .iter()
         .any(|r| r.path.ends_with(&format!("/pods/{name}/portforward")));
