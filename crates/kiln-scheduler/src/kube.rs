@@ -15,12 +15,15 @@
 
 mod stage_agents;
 
+/// A build's pod as the runner holds it (the rest of the scheduler names no kiln-kube type).
+pub(crate) use kiln_kube::BuildPod;
+
 use crate::error::SchedulerError;
 use kiln_config::Config;
 use kiln_diagnostics::{Diagnostic, RenderOptions, SourceFile, render_all};
 use kiln_engine::BuildResult;
 use kiln_kube::{
-    AgentInstall, AgentListener, AgentMode, AgentRequest, BuildPod, ExecutorSettings, KubeConfig,
+    AgentInstall, AgentListener, AgentMode, AgentRequest, ExecutorSettings, KubeConfig,
     PodIdentity, PodOutcome, PodSource, build_pod, label_value, read_yaml_file, reap_orphans,
 };
 use kiln_model::{AgentKind, Pipeline};
@@ -324,4 +327,14 @@ fn pod_name(job: &str, build: u64) -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos() ^ (d.as_secs() as u32));
     format!("kiln-{part}-{build}-{:05x}", nanos & 0xf_ffff)
+}
+
+/// Uploads the build's prepared workspace into its pod; the number of files copied.
+pub(crate) async fn upload_workspace(
+    executor: &kiln_kube::KubeExecutor,
+    workspace: &Path,
+) -> Result<usize, String> {
+    kiln_kube::upload_workspace(executor, workspace)
+        .await
+        .map_err(|e| e.to_string())
 }

@@ -11,11 +11,11 @@
 //! A controller that stops gracefully leaves such builds running in their pods
 //! ([`BuildTask::detached`]), so the next start takes them over the same way.
 
+use crate::kube::BuildPod;
 use crate::recorder::blocking;
 use crate::recovery::{RESTARTED, abort_record};
 use crate::replay::MARKER_START;
 use crate::runner::{BuildTask, Done};
-use kiln_kube::BuildPod;
 use kiln_model::Agent;
 use kiln_plan::Plan;
 use kiln_store::{BuildResult, StageRecord, StageState, StoreError};

@@ -7,6 +7,7 @@
 use crate::cause;
 use crate::credentials::ConfigCredentials;
 use crate::input::{PendingInputs, ServerInput};
+use crate::kube::BuildPod;
 use crate::pipeline_info::PipelineInfo;
 use crate::prepared::PreparedPipeline;
 use crate::recorder::{Control, Recorder, blocking, millis};
@@ -15,7 +16,6 @@ use crate::source::{self, Files, Resolved};
 use kiln_config::{Config, JobConfig};
 use kiln_engine::{BuildSpec, BuildSummary, LogFormatter, ScmInfo};
 use kiln_executor::{Executor, LocalExecutor};
-use kiln_kube::BuildPod;
 use kiln_plan::Plan;
 use kiln_store::{
     ArtifactRecord, BuildRef, BuildResult, BuildStatus, Page, PodRecord, StageRecord, StageState,
@@ -318,7 +318,7 @@ impl BuildTask {
         let executor = pod.executor();
         self.recorder
             .after_first_line(&format!("Running in pod {}", executor.pod_name()));
-        match kiln_kube::upload_workspace(&executor, workspace).await {
+        match crate::kube::upload_workspace(&executor, workspace).await {
             Ok(n) => {
                 self.recorder
                     .after_first_line(&format!("Uploaded {n} workspace files into the pod"));
