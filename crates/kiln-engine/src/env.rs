@@ -5,7 +5,7 @@ use crate::build::Build;
 use crate::error::StepError;
 use crate::eval::eval_string;
 use crate::scope::Scope;
-use crate::steps::bind_environment_credential;
+use crate::steps::{bind_environment_credential, is_file_backed};
 use kiln_model::{EnvEntry, EnvValue};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -77,7 +77,12 @@ pub(crate) async fn apply(
         let vars = match &entry.value {
             EnvValue::Expr(e) => vec![(name.clone(), eval_string(e, build, scope)?)],
             EnvValue::Credentials { id } => {
-                bind_environment_credential(build, &scope.site, name, &id.value).await?
+                let vars = bind_environment_credential(build, &scope.site, name, &id.value).await?;
+                if is_file_backed(build, &id.value) {
+                    Arc::make_mut(&mut scope.file_credentials)
+                        .push((name.clone(), id.value.clone()));
+                }
+                vars
             }
         };
         Arc::make_mut(&mut scope.env).extend(vars);

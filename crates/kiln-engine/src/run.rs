@@ -132,6 +132,7 @@ async fn run(
             .has(|o| matches!(o, OptionKind::Timestamps)),
         container: None,
         layer_gen: 0,
+        file_credentials: Arc::default(),
     };
     build.log(None, &build.spec.cause.description(), false);
     pipeline_notices(&build);

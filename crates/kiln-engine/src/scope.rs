@@ -31,6 +31,9 @@ pub(crate) struct Scope {
     /// The executor and workspace steps use: the build's, or the site of the nearest
     /// enclosing stage whose agent a provider served.
     pub(crate) site: Arc<Site>,
+    /// `NAME = credentials('id')` bindings of enclosing `environment` blocks whose value is a
+    /// file path (secret files, SSH keys): written again on a stage agent's own site.
+    pub(crate) file_credentials: Arc<Vec<(String, String)>>,
 }
 
 impl Scope {

@@ -10,7 +10,7 @@ use crate::error::StepError;
 use crate::eval::eval_string;
 use crate::scope::Scope;
 use crate::site::Site;
-use crate::steps::remove_secret_files;
+use crate::steps::{rebind_file_credentials, remove_secret_files};
 use crate::{BuildResult, ProvidedAgent};
 use kiln_diagnostics::Span;
 use kiln_model::{Agent, AgentKind, OptionKind};
@@ -77,7 +77,12 @@ pub(crate) async fn enter(
         .await
         .map_err(|e| reported(build, scope, e))?;
     match provided {
-        Some(provided) => occupy(build, scope, slot, provided),
+        Some(provided) => {
+            occupy(build, scope, slot, provided);
+            rebind_file_credentials(build, scope)
+                .await
+                .map_err(|e| reported(build, scope, e))?;
+        }
         None => stay(build, node, scope),
     }
     Ok(())

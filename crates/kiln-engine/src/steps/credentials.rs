@@ -11,6 +11,7 @@ use crate::site::Site;
 use kiln_script::Value;
 use kiln_syntax::ast::{Expr, ExprKind};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// One binding of `withCredentials`, e.g. `string(credentialsId: 'x', variable: 'TOKEN')`.
 struct Binding {
@@ -235,6 +236,28 @@ pub(crate) async fn bind_environment_credential(
             vars
         }
     })
+}
+
+/// Whether credential `id` binds as a file path (a secret file or an SSH key).
+pub(crate) fn is_file_backed(build: &Build, id: &str) -> bool {
+    matches!(
+        build.spec.credentials.get(id),
+        Some(Credential::File { .. } | Credential::SshKey { .. })
+    )
+}
+
+/// Writes the file-backed credentials of the enclosing `environment` blocks again on the
+/// scope's site (a stage agent's own executor), pointing their variables at the new files.
+pub(crate) async fn rebind_file_credentials(
+    build: &Build,
+    scope: &mut Scope,
+) -> Result<(), StepError> {
+    let bindings = Arc::clone(&scope.file_credentials);
+    for (name, id) in bindings.iter() {
+        let vars = bind_environment_credential(build, &scope.site, name, id).await?;
+        Arc::make_mut(&mut scope.env).extend(vars);
+    }
+    Ok(())
 }
 
 /// Looks a credential up and starts masking its secrets.

@@ -21,7 +21,9 @@ mod sh;
 mod tool;
 
 pub(crate) use call::{Args, StepCall};
-pub(crate) use credentials::{bind_environment_credential, remove_secret_files};
+pub(crate) use credentials::{
+    bind_environment_credential, is_file_backed, rebind_file_credentials, remove_secret_files,
+};
 pub(crate) use flow::{duration_of, retryable, with_timeout};
 pub(crate) use input::ask;
 pub(crate) use pod_template::PodTemplates;

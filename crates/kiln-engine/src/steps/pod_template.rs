@@ -110,6 +110,13 @@ pub(crate) fn node(
     let slot = AgentSlot::default();
     let mut inner = scope.clone();
     occupy(&build, &mut inner, &slot, provided);
+    if let Err(e) = host
+        .handle
+        .block_on(crate::steps::rebind_file_credentials(&build, &mut inner))
+    {
+        host.handle.block_on(slot.release(&build, e.result()));
+        return Err(e);
+    }
     let result = host.closure(call, call.body, &inner);
     let outcome = match &result {
         Ok(_) => BuildResult::Success,

@@ -108,7 +108,13 @@ fn template(request: &AgentRequest, call: &kiln_syntax::ast::Expr) -> String {
 }
 
 async fn run_provided(jenkinsfile: &str) -> (Run, Arc<Mutex<Seen>>) {
-    let mut setup = setup();
+    run_provided_with(jenkinsfile, setup()).await
+}
+
+async fn run_provided_with(
+    jenkinsfile: &str,
+    mut setup: crate::harness::Setup,
+) -> (Run, Arc<Mutex<Seen>>) {
     // What kiln's own process has must not reach a provided executor's processes.
     setup.spec.base_env.insert(
         "KILN_ADMIN_TOKEN".to_owned(),
@@ -635,4 +641,57 @@ stage('Build') {
         run.notices(),
         ["node('local-linux'): the local executor runs the block on this machine"]
     );
+}
+
+#[tokio::test]
+async fn file_credentials_of_the_pipeline_are_written_on_each_stage_agent() {
+    let mut setup = setup();
+    let creds = [(
+        "kubeconfig".to_owned(),
+        kiln_engine::Credential::File {
+            name: "config".to_owned(),
+            content: b"apiVersion: v1\n".to_vec(),
+        },
+    )];
+    setup.spec.credentials = Arc::new(crate::harness::Creds(creds.into_iter().collect()));
+    let (run, _) = run_provided_with(
+        r#"
+pipeline {
+    agent none
+    environment { KUBECONFIG = credentials('kubeconfig') }
+    stages {
+        stage('Deploy') {
+            agent { kubernetes { yaml 'pod: deploy' } }
+            steps {
+                sh 'test -f "$KUBECONFIG" && grep -c apiVersion "$KUBECONFIG"'
+                sh 'case "$KUBECONFIG" in "$WORKSPACE"*) echo on-this-agent ;; *) echo elsewhere ;; esac'
+            }
+        }
+    }
+}"#,
+        setup,
+    )
+    .await;
+    assert_eq!(run.result(), BuildResult::Success, "{:#?}", run.log());
+    assert!(run.has_line("1"), "{:#?}", run.log());
+    assert!(run.has_line("on-this-agent"), "{:#?}", run.log());
+    // The agent's copy is deleted when the stage gives its agent back.
+    let leftovers: Vec<_> = walk(&run.dir.path().join("pods"))
+        .into_iter()
+        .filter(|p| p.file_name().is_some_and(|n| n == "config"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(walk(&path));
+        } else {
+            found.push(path);
+        }
+    }
+    found
 }
