@@ -37,12 +37,13 @@ pub fn run_options(workspace: &Path) -> anyhow::Result<LocalRunOptions> {
     Ok(options)
 }
 
-/// Whether `plan` has a stage (or matrix) whose own agent is `kubernetes { }`.
+/// Whether `plan` has a stage (or matrix) whose own agent is `kubernetes { }` or
+/// `docker { }` (run as a pod of its image).
 pub fn has_stage_pods(plan: &Plan) -> bool {
     plan.nodes.iter().any(|n| {
         n.agent
             .as_ref()
-            .is_some_and(|a| matches!(a.kind, AgentKind::Kubernetes(_)))
+            .is_some_and(|a| matches!(a.kind, AgentKind::Kubernetes(_) | AgentKind::Docker(_)))
     })
 }
 
@@ -93,14 +94,23 @@ impl AgentProvider for LaptopPods {
         request: kiln_engine::AgentRequest,
     ) -> Result<Option<ProvidedAgent>, AgentError> {
         let agent = &request.agent;
-        let AgentKind::Kubernetes(k) = &agent.kind else {
-            return Ok(None);
+        let (pod, mut log) = match &agent.kind {
+            AgentKind::Kubernetes(k) => {
+                let mut pod = AgentRequest::from_model(k, agent.span, |e| request.string(e));
+                pod.yaml_file = read_yaml_file(k, &self.workspace, |e| request.string(e))
+                    .map_err(|d| AgentError(d.message))?;
+                (pod, Vec::new())
+            }
+            AgentKind::Docker(d) => {
+                match kiln_kube::docker_request(d, agent.span, |e| request.string(e)) {
+                    Some(noted) => noted,
+                    None => return Ok(None),
+                }
+            }
+            _ => return Ok(None),
         };
-        let mut pod = AgentRequest::from_model(k, agent.span, |e| request.string(e));
-        pod.yaml_file = read_yaml_file(k, &self.workspace, |e| request.string(e))
-            .map_err(|d| AgentError(d.message))?;
         let executor = self.start(&pod, &request).await?;
-        let mut log = vec![format!("Running in pod {}", executor.pod_name())];
+        log.push(format!("Running in pod {}", executor.pod_name()));
         if request.checkout {
             match upload_workspace(&executor, &self.workspace).await {
                 Ok(n) => log.push(format!("Uploaded {n} workspace files into the pod")),

@@ -9,7 +9,9 @@
 
 use anyhow::{Context as _, bail};
 use kiln_diagnostics::{RenderOptions, SourceFile, render_all};
-use kiln_kube::{KanikoSettings, KubeExecutor, LocalCluster, LocalRunError, upload_workspace};
+use kiln_kube::{
+    KanikoSettings, KubeExecutor, LocalCluster, LocalRunError, docker_request, upload_workspace,
+};
 use kiln_model::AgentKind;
 use std::path::Path;
 use std::sync::Arc;
@@ -24,22 +26,41 @@ pub async fn start(
     workspace: &Path,
 ) -> anyhow::Result<Arc<KubeExecutor>> {
     let agent = &plan.pipeline.agent;
-    let AgentKind::Kubernetes(kubernetes) = &agent.kind else {
+    if !matches!(agent.kind, AgentKind::Kubernetes(_) | AgentKind::Docker(_)) {
         bail!(
-            "--kubeconfig runs a pipeline's `kubernetes {{ }}` agents (top-level or in stages); this one's top-level agent is `{}` and no stage has one",
+            "--kubeconfig runs a pipeline's `kubernetes {{ }}` and `docker {{ }}` agents (top-level or in stages); this one's top-level agent is `{}` and no stage has one",
             agent.kind.keyword()
         );
-    };
+    }
     let cluster = LocalCluster::connect(kubeconfig).await?;
     let options = crate::kube_agents::run_options(workspace)?;
-    eprintln!(
-        "Starting a build pod in the cluster of {}",
-        kubeconfig.display()
-    );
-    let executor = match cluster
-        .start(kubernetes, agent.span, job, build, options)
-        .await
-    {
+    let started = match &agent.kind {
+        AgentKind::Kubernetes(kubernetes) => {
+            eprintln!(
+                "Starting a build pod in the cluster of {}",
+                kubeconfig.display()
+            );
+            cluster
+                .start(kubernetes, agent.span, job, build, options)
+                .await
+        }
+        AgentKind::Docker(docker) => {
+            let Some((request, notes)) = docker_request(docker, agent.span, |e| e.as_plain_str())
+            else {
+                bail!("--kubeconfig: the docker agent's image must be a plain string here");
+            };
+            for note in notes {
+                eprintln!("{note}");
+            }
+            eprintln!(
+                "Starting a build pod of the docker agent's image in the cluster of {}",
+                kubeconfig.display()
+            );
+            cluster.start_request(&request, job, build, options).await
+        }
+        other => bail!("--kubeconfig cannot run a `{}` agent", other.keyword()),
+    };
+    let executor = match started {
         Ok(executor) => executor,
         Err(LocalRunError::Pod(diagnostics)) => {
             eprint!(

@@ -123,13 +123,16 @@ async fn execute(
 ) -> anyhow::Result<kiln_engine::BuildResult> {
     let (executor, pod): (Arc<dyn kiln_executor::Executor>, _) = match &target {
         Target::Local => (Arc::new(LocalExecutor::new(workspace)), None),
-        // Stages with a `kubernetes { }` agent get pods of their own; the rest of the build
-        // runs in the top-level agent's pod, or here when that is not `kubernetes { }`.
+        // Stages with a `kubernetes { }` or `docker { }` agent get pods of their own; the rest
+        // of the build runs in the top-level agent's pod, or here when it has none.
         Target::Kube(path, source) => {
             if crate::kube_agents::has_stage_pods(&plan) || scripted.is_some() {
                 spec.agents = Some(crate::kube_agents::provider(path, &workspace).await?);
             }
-            let top_pod = matches!(plan.pipeline.agent.kind, AgentKind::Kubernetes(_));
+            let top_pod = matches!(
+                plan.pipeline.agent.kind,
+                AgentKind::Kubernetes(_) | AgentKind::Docker(_)
+            );
             if spec.agents.is_some() && !top_pod {
                 (Arc::new(LocalExecutor::new(workspace)), None)
             } else {

@@ -233,13 +233,14 @@ spec:
 "#;
 
 /// Runs `jenkinsfile` with `kiln run --kubeconfig` in a fresh workspace that also holds
-/// `input.txt`; the run must succeed. Returns the workspace and the build's output.
+/// `input.txt`; the run must succeed. Returns the workspace, the build's output and kiln's
+/// messages.
 fn run_with_input(
     cluster: &Cluster,
     prefix: &str,
     jenkinsfile: &str,
     input: &str,
-) -> (tempfile::TempDir, String) {
+) -> (tempfile::TempDir, String, String) {
     let workspace = tempfile::Builder::new().prefix(prefix).tempdir().unwrap();
     std::fs::write(workspace.path().join("Jenkinsfile"), jenkinsfile).unwrap();
     std::fs::write(workspace.path().join("input.txt"), input).unwrap();
@@ -256,15 +257,15 @@ fn run_with_input(
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
-    (workspace, stdout)
+    (workspace, stdout, stderr)
 }
 
 #[test]
 fn stages_with_kubernetes_agents_run_in_pods_of_their_own_from_a_laptop() {
     let cluster = Cluster::start();
-    let (_workspace, stdout) = run_with_input(
+    let (_workspace, stdout, _) = run_with_input(
         &cluster,
         "kiln-cli-kube-stages-",
         STAGE_PODS,
@@ -315,7 +316,7 @@ const SCRIPTED_POD: &str = r#"podTemplate(containers: [containerTemplate(name: '
 #[test]
 fn a_scripted_pod_template_runs_in_a_pod_from_a_laptop() {
     let cluster = Cluster::start();
-    let (_workspace, stdout) = run_with_input(
+    let (_workspace, stdout, _) = run_with_input(
         &cluster,
         "kiln-cli-kube-scripted-",
         SCRIPTED_POD,
@@ -335,4 +336,66 @@ fn a_scripted_pod_template_runs_in_a_pod_from_a_laptop() {
         requests.contains(&deleted),
         "{deleted} missing: {requests:#?}"
     );
+}
+
+/// A top-level docker agent. (Pods of one `kiln run --kubeconfig` are reached through
+/// port-forward on one agent port; the fake's pods share the host's network, so only one
+/// pod at a time here.)
+const DOCKER_TOP: &str = r#"pipeline {
+    agent { docker { image 'alpine:3.20'; args '-u root' } }
+    stages {
+        stage('Build') { steps { sh 'cat input.txt' } }
+    }
+}
+"#;
+
+const DOCKER_STAGE: &str = r#"pipeline {
+    agent none
+    stages {
+        stage('Lint') {
+            agent { docker { image 'node:22-alpine' } }
+            steps { sh 'cat input.txt; echo linted' }
+        }
+    }
+}
+"#;
+
+#[test]
+fn docker_agents_run_as_pods_of_their_image_from_a_laptop() {
+    let cluster = Cluster::start();
+    let (_top, stdout, stderr) = run_with_input(
+        &cluster,
+        "kiln-cli-kube-docker-",
+        DOCKER_TOP,
+        "docker-input\n",
+    );
+    assert!(
+        stdout.lines().any(|l| l == "[Build] docker-input"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("docker agent: `args` has no effect in a pod"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("Running in pod kiln-"), "{stderr}");
+    let (_stage, stdout, _) = run_with_input(
+        &cluster,
+        "kiln-cli-kube-docker-",
+        DOCKER_STAGE,
+        "stage-input\n",
+    );
+    for line in ["[Lint] stage-input", "[Lint] linted"] {
+        assert!(
+            stdout.lines().any(|l| l == line),
+            "{line:?} missing:\n{stdout}"
+        );
+    }
+    assert!(stdout.contains("[Lint] Running in pod kiln-"), "{stdout}");
+    assert!(!stdout.contains("is ignored by"), "{stdout}");
+    let requests = cluster.requests();
+    let created = requests
+        .iter()
+        .filter(|r| *r == "POST /api/v1/namespaces/default/pods")
+        .count();
+    assert_eq!(created, 2, "{requests:#?}");
 }

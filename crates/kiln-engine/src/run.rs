@@ -235,9 +235,12 @@ async fn stages(build: &Arc<Build>, scope: &Scope) -> Option<StepError> {
 fn pipeline_notices(build: &Build) {
     let p: &Pipeline = &build.plan.pipeline;
     let ignored = match p.agent.kind {
-        AgentKind::Docker(_) | AgentKind::Dockerfile(_) => true,
-        // A Kubernetes executor runs the steps in the pod's containers.
-        AgentKind::Kubernetes(_) => !build.site.executor.runs_in_containers(),
+        AgentKind::Dockerfile(_) => true,
+        // A Kubernetes executor runs the steps in the pod's containers (a docker agent's
+        // image is the pod's `docker` container there).
+        AgentKind::Kubernetes(_) | AgentKind::Docker(_) => {
+            !build.site.executor.runs_in_containers()
+        }
         _ => false,
     };
     if ignored {

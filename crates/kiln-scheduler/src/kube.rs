@@ -15,6 +15,9 @@
 
 mod stage_agents;
 
+/// A pod request with notes for the build log (settings it cannot honour).
+type NotedRequest = (AgentRequest, Vec<String>);
+
 /// A build's pod as the runner holds it (the rest of the scheduler names no kiln-kube type).
 pub(crate) use kiln_kube::BuildPod;
 
@@ -24,7 +27,8 @@ use kiln_diagnostics::{Diagnostic, RenderOptions, SourceFile, render_all};
 use kiln_engine::BuildResult;
 use kiln_kube::{
     AgentInstall, AgentListener, AgentMode, AgentRequest, ExecutorSettings, KubeConfig,
-    PodIdentity, PodOutcome, PodSource, build_pod, label_value, read_yaml_file, reap_orphans,
+    PodIdentity, PodOutcome, PodSource, build_pod, docker_request, label_value, read_yaml_file,
+    reap_orphans,
 };
 use kiln_model::{AgentKind, Pipeline};
 use kiln_store::{BuildStatus, PodRecord, Store};
@@ -106,14 +110,15 @@ impl KubeBackend {
         });
     }
 
-    /// What the pod of a pipeline whose top-level agent runs on Kubernetes is made from, its
-    /// `yamlFile` read from `workspace`; `None` for a pipeline that runs on the local
-    /// executor.
+    /// What the pod of a pipeline whose top-level agent runs on Kubernetes is made from (a
+    /// `kubernetes` agent, a template's `label`, or a `docker` agent's image), its `yamlFile`
+    /// read from `workspace`, with notes for the log; `None` for a pipeline that runs on the
+    /// local executor.
     pub(crate) fn request_for(
         &self,
         pipeline: &Pipeline,
         workspace: &Path,
-    ) -> Option<Result<AgentRequest, Vec<Diagnostic>>> {
+    ) -> Option<Result<NotedRequest, Vec<Diagnostic>>> {
         let agent = &pipeline.agent;
         match &agent.kind {
             AgentKind::Kubernetes(k) => {
@@ -121,7 +126,7 @@ impl KubeBackend {
                 Some(match read_yaml_file(k, workspace, |e| e.as_plain_str()) {
                     Ok(text) => {
                         request.yaml_file = text;
-                        Ok(request)
+                        Ok((request, Vec::new()))
                     }
                     Err(d) => Err(vec![d]),
                 })
@@ -134,12 +139,17 @@ impl KubeBackend {
                     .iter()
                     .any(|t| t.labels.contains(&label));
                 known.then(|| {
-                    Ok(AgentRequest {
+                    let request = AgentRequest {
                         label: Some(kiln_diagnostics::Spanned::new(label, agent.span)),
                         span: agent.span,
                         ..AgentRequest::default()
-                    })
+                    };
+                    Ok((request, Vec::new()))
                 })
+            }
+            AgentKind::Docker(d) => {
+                let (request, notes) = docker_request(d, agent.span, |e| e.as_plain_str())?;
+                Some(Ok((request, notes)))
             }
             _ => None,
         }
@@ -160,7 +170,12 @@ impl KubeBackend {
     ) -> Option<Result<BuildPod, Vec<String>>> {
         let invalid = |diags: Vec<Diagnostic>| invalid_pod(&diags, source);
         let request = match self.request_for(pipeline, workspace)? {
-            Ok(request) => request,
+            Ok((request, notes)) => {
+                for note in notes {
+                    let _ = waiting.send(note);
+                }
+                request
+            }
             Err(diags) => return Some(Err(invalid(diags))),
         };
         let id = PodIdentity {
@@ -190,7 +205,7 @@ impl KubeBackend {
     /// agent label that is not a plain string counts, to be safe.
     pub(crate) fn gives_own_pod(&self, agent: &kiln_model::Agent) -> bool {
         match &agent.kind {
-            AgentKind::Kubernetes(_) => true,
+            AgentKind::Kubernetes(_) | AgentKind::Docker(_) => true,
             AgentKind::Label(e) => e.as_plain_str().is_none_or(|label| {
                 self.config
                     .templates

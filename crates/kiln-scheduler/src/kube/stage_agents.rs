@@ -10,7 +10,7 @@
 use super::{KubeBackend, pod_name};
 use async_trait::async_trait;
 use kiln_engine::{AgentError, AgentProvider, BuildResult, ProvidedAgent, ReleaseAgent};
-use kiln_kube::{AgentRequest, BuildPod, PodIdentity, build_pod, read_yaml_file};
+use kiln_kube::{AgentRequest, BuildPod, PodIdentity, build_pod, docker_request, read_yaml_file};
 use kiln_model::AgentKind;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -66,6 +66,16 @@ impl KubeBackend {
                     span: agent.span,
                     ..AgentRequest::default()
                 }))
+            }
+            AgentKind::Docker(d) => {
+                let Some((pod, notes)) = docker_request(d, agent.span, |e| request.string(e))
+                else {
+                    return Ok(None);
+                };
+                for note in notes {
+                    let _ = request.log.send(note);
+                }
+                Ok(Some(pod))
             }
             _ => Ok(None),
         }

@@ -67,23 +67,35 @@ fn pod_of(log: &str, stage: &str) -> String {
     line[prefix.len()..].to_owned()
 }
 
-/// `(pod, container)` for every container the fake's kubelet created, from its events.
-async fn created_containers(fake: &FakeKube) -> Vec<(String, String)> {
+/// `(pod, reason, message)` of every event the fake's kubelet recorded.
+async fn events(fake: &FakeKube) -> Vec<(String, String, String)> {
     use kube::api::{Api, DynamicObject, ListParams};
     use kube::core::{ApiResource, GroupVersionKind};
     let client = kube::Client::try_from(kube::Config::new(fake.url().parse().unwrap())).unwrap();
     let resource = ApiResource::from_gvk(&GroupVersionKind::gvk("", "v1", "Event"));
     let events: Api<DynamicObject> = Api::namespaced_with(client, "default", &resource);
     let list = events.list(&ListParams::default()).await.unwrap();
-    let mut created: Vec<(String, String)> = list
-        .items
+    list.items
         .iter()
-        .filter(|e| e.data["reason"] == "Created")
         .filter_map(|e| {
-            let pod = e.data["involvedObject"]["name"].as_str()?;
-            let message = e.data["message"].as_str()?;
+            Some((
+                e.data["involvedObject"]["name"].as_str()?.to_owned(),
+                e.data["reason"].as_str()?.to_owned(),
+                e.data["message"].as_str()?.to_owned(),
+            ))
+        })
+        .collect()
+}
+
+/// `(pod, container)` for every container the fake's kubelet created, from its events.
+async fn created_containers(fake: &FakeKube) -> Vec<(String, String)> {
+    let mut created: Vec<(String, String)> = events(fake)
+        .await
+        .into_iter()
+        .filter(|(_, reason, _)| reason == "Created")
+        .filter_map(|(pod, _, message)| {
             let container = message.strip_prefix("Created container ")?;
-            Some((pod.to_owned(), container.to_owned()))
+            Some((pod, container.to_owned()))
         })
         .filter(|(_, container)| container != kiln_kube::AGENT_INIT_CONTAINER)
         .collect();
@@ -420,4 +432,72 @@ async fn a_scripted_node_with_a_template_label_runs_in_a_pod() {
     );
     assert!(pod_deleted(&fake, &pod), "{:#?}", fake.requests());
     fake.shutdown().await;
+}
+
+const DOCKER_AGENTS: &str = r#"pipeline {
+  agent { docker { image 'maven:3.9-eclipse-temurin-21'; args '-v $HOME/.m2:/root/.m2' } }
+  stages {
+    stage('Build') {
+      steps { sh 'cat input.txt; echo built' }
+    }
+    stage('Lint') {
+      agent { docker { image 'node:22-alpine' } }
+      steps { sh 'echo linted' }
+    }
+  }
+}
+"#;
+
+/// Docker agents have no Docker daemon to run on: each runs as a pod whose container
+/// `docker` has the agent's image, the top-level one for the build, a stage's for the stage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_agents_run_as_pods_of_their_image() {
+    let env = Env::new();
+    // Agents dial kiln: two pods alive at once would share the fake's one network.
+    let port = free_base_port(1);
+    let more =
+        format!("    controller_url: tcp://127.0.0.1:{port}\n    agent_listen: 127.0.0.1:{port}\n");
+    let (b, log, fake) = run(&env, "dockeragents", DOCKER_AGENTS, &more).await;
+    assert_eq!(b.result, Some(BuildResult::Success), "{log}");
+    for line in ["[Build] uploaded-input", "[Build] built", "[Lint] linted"] {
+        assert!(log.lines().any(|l| l == line), "{line:?} missing:\n{log}");
+    }
+    assert!(
+        log.contains("docker agent: `args` has no effect in a pod"),
+        "{log}"
+    );
+    assert!(!log.contains("is ignored by"), "{log}");
+    let stage_pod = pod_of(&log, "Lint");
+    let build_pod = log
+        .lines()
+        .find_map(|l| l.strip_prefix("Running in pod "))
+        .unwrap_or_else(|| panic!("no build pod: {log}"))
+        .to_owned();
+    let mut expected = vec![
+        (build_pod.clone(), "docker".to_owned()),
+        (stage_pod.clone(), "docker".to_owned()),
+    ];
+    expected.sort();
+    assert_eq!(created_containers(&fake).await, expected);
+    let images = pulled_images(&fake).await;
+    for (pod, image) in [
+        (&build_pod, "maven:3.9-eclipse-temurin-21"),
+        (&stage_pod, "node:22-alpine"),
+    ] {
+        assert!(
+            images.contains(&(pod.clone(), image.to_owned())),
+            "{pod} {image}: {images:?}"
+        );
+        assert!(pod_deleted(&fake, pod), "{pod}: {:#?}", fake.requests());
+    }
+    fake.shutdown().await;
+}
+
+/// `(pod, image)` of every image the fake's kubelet pulled or found, from its events.
+async fn pulled_images(fake: &FakeKube) -> Vec<(String, String)> {
+    events(fake)
+        .await
+        .into_iter()
+        .filter_map(|(pod, _, message)| Some((pod, message.split('"').nth(1)?.to_owned())))
+        .collect()
 }
