@@ -57,12 +57,7 @@ impl SledStore {
     /// delete that a crash interrupted. A store written by a newer kiln is refused with
     /// [`StoreError::SchemaTooNew`] and left untouched.
     pub fn open(dir: &Path) -> Result<SledStore, StoreError> {
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(CACHE_BYTES)
-            .segment_size(Self::SEGMENT_BYTES)
-            .open()
-            .map_err(backend)?;
+        let db = open_db(dir)?;
         let meta = db.open_tree("meta").map_err(backend)?;
         let found = migrate::stored_version(&meta)?;
         if found > migrate::CURRENT {
@@ -280,5 +275,30 @@ impl std::fmt::Debug for SledStore {
         f.debug_struct("SledStore")
             .field("schema_version", &self.version)
             .finish_non_exhaustive()
+    }
+}
+
+/// Opens the sled database, waiting a little while its file lock is held: a store dropped in
+/// this process keeps the lock until sled's background flusher notices (up to its flush
+/// interval). Another process holding the store still fails, after `LOCK_WAIT`.
+fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
+    const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+    let started = std::time::Instant::now();
+    loop {
+        let opened = sled::Config::new()
+            .path(dir)
+            .cache_capacity(CACHE_BYTES)
+            .segment_size(SledStore::SEGMENT_BYTES)
+            .open();
+        match opened {
+            // sled reports the held lock only in its I/O error's text.
+            Err(e) if e.to_string().contains("could not acquire lock") => {
+                if started.elapsed() >= LOCK_WAIT {
+                    return Err(backend(e));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other.map_err(backend),
+        }
     }
 }
