@@ -250,6 +250,16 @@ pub fn health(pod: &Pod) -> Health {
         };
         health.containers.insert(status.name.clone(), reason);
     }
+    // A pod that failed without a reason of its own failed because its containers did:
+    // say which.
+    let own_reason = pod.status.as_ref().is_some_and(|s| s.reason.is_some());
+    if health.pod.is_some() && !own_reason && !health.containers.is_empty() {
+        let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+        if phase == Some("Failed") {
+            let why: Vec<&str> = health.containers.values().map(String::as_str).collect();
+            health.pod = Some(format!("the pod failed: {}", why.join("; ")));
+        }
+    }
     health
 }
 
@@ -359,6 +369,19 @@ mod tests {
         assert_eq!(
             start_state(&bare, &steps()),
             StartState::Failed("the pod failed (no reason given)".into())
+        );
+    }
+
+    #[test]
+    fn a_pod_that_fails_during_the_build_names_its_container() {
+        let p = pod(
+            json!({"phase": "Failed", "containerStatuses": [{"name": "maven", "image": "x",
+            "imageID": "", "ready": false, "restartCount": 0,
+            "state": {"terminated": {"exitCode": 2, "reason": "Error"}}}]}),
+        );
+        assert_eq!(
+            health(&p).reason_for("node").as_deref(),
+            Some("the pod failed: container `maven` stopped (Error, exit code 2)")
         );
     }
 
