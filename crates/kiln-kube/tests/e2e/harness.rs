@@ -162,3 +162,25 @@ pub fn assert_kaniko_container(container: &k8s_openapi::api::core::v1::Container
         ]
     );
 }
+
+/// A `kubernetes.io/dockerconfigjson`-style secret `name` holding `docker_config`, as Kaniko
+/// pods mount at /kaniko/.docker.
+pub async fn create_docker_config_secret(cluster: &Cluster, name: &str, docker_config: &str) {
+    use k8s_openapi::api::core::v1::Secret;
+    let secret = Secret {
+        metadata: kube::api::ObjectMeta {
+            name: Some(name.into()),
+            ..Default::default()
+        },
+        data: Some(std::collections::BTreeMap::from([(
+            ".dockerconfigjson".to_owned(),
+            k8s_openapi::ByteString(docker_config.as_bytes().to_vec()),
+        )])),
+        ..Secret::default()
+    };
+    let secrets: kube::Api<Secret> = kube::Api::namespaced(cluster.client.clone(), "default");
+    secrets
+        .create(&kube::api::PostParams::default(), &secret)
+        .await
+        .unwrap();
+}

@@ -8,11 +8,11 @@ use crate::harness::*;
 use crate::pipelines::run_pipeline;
 use crate::registry_support::{TestRegistry, push_platform_image};
 use futures_util::StreamExt;
-use k8s_openapi::api::core::v1::{Pod, Secret};
+use k8s_openapi::api::core::v1::Pod;
 use kiln_engine::BuildResult;
 use kiln_fake_kube::{FakeKubeConfig, NodeConfig};
 use kiln_kube::{ImageBuilder, ImageIndex, KubeConfig, OCI_INDEX, Platform, Registry};
-use kube::api::{PostParams, WatchEvent, WatchParams};
+use kube::api::{WatchEvent, WatchParams};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
@@ -104,22 +104,7 @@ async fn kaniko_builds_run_per_platform_and_kiln_pushes_the_index() {
 
     // Registry credentials in a docker config secret, mounted at /kaniko/.docker.
     let docker_config = format!(r#"{{"auths":{{"{addr}":{{"auth":"Y2k6czNjcmV0"}}}}}}"#);
-    let secret = Secret {
-        metadata: kube::api::ObjectMeta {
-            name: Some("regcred".into()),
-            ..Default::default()
-        },
-        data: Some(BTreeMap::from([(
-            ".dockerconfigjson".to_owned(),
-            k8s_openapi::ByteString(docker_config.clone().into_bytes()),
-        )])),
-        ..Secret::default()
-    };
-    let secrets: kube::Api<Secret> = kube::Api::namespaced(c.client.clone(), "default");
-    secrets
-        .create(&PostParams::default(), &secret)
-        .await
-        .unwrap();
+    create_docker_config_secret(&c, "regcred", &docker_config).await;
 
     let config = KubeConfig::from_yaml(&format!(
         "kaniko:\n  executor: {}\n  docker_config_secret: regcred\n",

@@ -5,11 +5,10 @@
 use crate::harness::*;
 use crate::kaniko::record_pods;
 use crate::pipelines::run_pipeline;
-use k8s_openapi::api::core::v1::{Pod, Secret};
+use k8s_openapi::api::core::v1::Pod;
 use kiln_engine::BuildResult;
 use kiln_kube::{KanikoSettings, LocalCluster, LocalRunError, LocalRunOptions};
 use kiln_model::{AgentKind, Document, KubernetesAgent};
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -192,22 +191,7 @@ async fn kiln_run_runs_kaniko_builds_in_a_pod_of_the_same_cluster() {
     ];
     std::fs::write(dir.path().join("args"), args.join(" ")).unwrap();
     let docker_config = r#"{"auths":{"reg.example:5000":{"auth":"Y2k6czNjcmV0"}}}"#;
-    let secret = Secret {
-        metadata: kube::api::ObjectMeta {
-            name: Some("regcred".into()),
-            ..Default::default()
-        },
-        data: Some(BTreeMap::from([(
-            ".dockerconfigjson".to_owned(),
-            k8s_openapi::ByteString(docker_config.as_bytes().to_vec()),
-        )])),
-        ..Secret::default()
-    };
-    let secrets: kube::Api<Secret> = kube::Api::namespaced(c.client.clone(), "default");
-    secrets
-        .create(&kube::api::PostParams::default(), &secret)
-        .await
-        .unwrap();
+    create_docker_config_secret(&c, "regcred", docker_config).await;
     let pods = record_pods(&c);
 
     let cluster = local_cluster(&c, dir.path()).await;
