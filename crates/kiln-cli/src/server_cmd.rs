@@ -131,6 +131,10 @@ fn read_config(args: &ServerArgs) -> Result<Config, String> {
     if let Some(dir) = &args.data_dir {
         config.server.data_dir = dir.clone();
     }
+    // Workspaces, mirrors and the store live under it; processes run in other directories.
+    if let Ok(absolute) = std::path::absolute(&config.server.data_dir) {
+        config.server.data_dir = absolute;
+    }
     if config.loopback_only() && !config.server.listen.ip().is_loopback() {
         return Err(format!(
             "error: refusing to listen on {}: no API tokens are configured, so kiln serves \

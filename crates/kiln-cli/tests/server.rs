@@ -771,3 +771,68 @@ fn a_build_whose_pod_is_gone_after_a_restart_is_aborted_with_the_reason() {
     assert!(log.ends_with("Finished: ABORTED\n"), "{log}");
     assert_eq!(log.matches("[Work] first-half").count(), 1, "{log}");
 }
+
+/// README's two commands: `kiln server --config examples/kiln.yaml` from the repository root
+/// (a relative config path, `data_dir: ../kiln-data`, a `dir:` job and a `repo: ..` job),
+/// then `kiln trigger hello --follow` and the same for the git job, both SUCCESS. Run in a
+/// copy of the repository's examples, committed to a fresh git repository.
+#[test]
+fn the_readme_server_runs_the_example_jobs_from_a_relative_config() {
+    let dir = tempfile::Builder::new()
+        .prefix("kiln-readme-")
+        .tempdir()
+        .unwrap();
+    let root = dir.path();
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    for file in [
+        "kiln.yaml",
+        "hello/Jenkinsfile",
+        "parallel-fanout/Jenkinsfile",
+    ] {
+        let to = root.join("examples").join(file);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(examples.join(file), &to).unwrap();
+    }
+    git(root, &["init", "-q", "-b", "main"]);
+    git(root, &["add", "."]);
+    git(root, &["commit", "-q", "-m", "examples"]);
+    // The example listens on 8080; a free port instead, everything else as written.
+    let mut child = Command::new(KILN)
+        .args(["server", "--config", "examples/kiln.yaml", "--listen", "127.0.0.1:0"])
+        .current_dir(root)
+        .env_remove("KILN_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    // Killed when the test ends, however it ends.
+    let server = Server {
+        child,
+        url: String::new(),
+        addr: String::new(),
+    };
+    let mut lines = BufReader::new(stdout).lines();
+    let url = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|l| {
+            l.split("listening on ")
+                .nth(1)
+                .map(|r| r.split_whitespace().next().unwrap_or("").to_owned())
+        })
+        .expect("the server did not start");
+    std::thread::spawn(move || for _ in lines {});
+    for job in ["hello", "fanout"] {
+        let out = Command::new(KILN)
+            .args(["trigger", job, "--follow"])
+            .env("KILN_SERVER", &url)
+            .output()
+            .unwrap();
+        let stdout = text(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{job}:\n{stdout}\n{}", text(&out.stderr));
+        assert!(stdout.trim_end().ends_with("Finished: SUCCESS"), "{stdout}");
+    }
+    assert!(root.join("kiln-data").is_dir(), "data_dir is relative to the config file");
+    drop(server);
+}

@@ -56,7 +56,14 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         source,
     })?;
     let name = path.display().to_string();
-    parse_at(&name, &text, path.parent())
+    // Relative paths in the file become absolute ones: the server's processes (git, steps)
+    // run in other directories, where `examples/../kiln-data` would mean something else.
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let base = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    parse_at(&name, &text, Some(&base))
 }
 
 /// Makes the relative paths written in the file relative to `base`.
