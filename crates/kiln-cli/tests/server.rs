@@ -798,7 +798,13 @@ fn the_readme_server_runs_the_example_jobs_from_a_relative_config() {
     git(root, &["commit", "-q", "-m", "examples"]);
     // The example listens on 8080; a free port instead, everything else as written.
     let mut child = Command::new(KILN)
-        .args(["server", "--config", "examples/kiln.yaml", "--listen", "127.0.0.1:0"])
+        .args([
+            "server",
+            "--config",
+            "examples/kiln.yaml",
+            "--listen",
+            "127.0.0.1:0",
+        ])
         .current_dir(root)
         .env_remove("KILN_LOG")
         .stdout(Stdio::piped())
@@ -830,9 +836,17 @@ fn the_readme_server_runs_the_example_jobs_from_a_relative_config() {
             .output()
             .unwrap();
         let stdout = text(&out.stdout);
-        assert_eq!(out.status.code(), Some(0), "{job}:\n{stdout}\n{}", text(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{job}:\n{stdout}\n{}",
+            text(&out.stderr)
+        );
         assert!(stdout.trim_end().ends_with("Finished: SUCCESS"), "{stdout}");
     }
-    assert!(root.join("kiln-data").is_dir(), "data_dir is relative to the config file");
+    assert!(
+        root.join("kiln-data").is_dir(),
+        "data_dir is relative to the config file"
+    );
     drop(server);
 }
