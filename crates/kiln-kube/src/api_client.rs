@@ -13,6 +13,7 @@ use hyper_util::rt::TokioExecutor;
 use kube::client::ConfigExt;
 use kube::client::retry::RetryPolicy;
 use std::future::Future;
+use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -26,20 +27,26 @@ pub async fn connect(connection: &Connection, limits: &ApiLimits) -> Result<kube
     let config = match connection {
         Connection::InCluster => kube::Config::incluster()
             .map_err(|e| format!("cannot use the in-cluster service account: {e}"))?,
-        Connection::Kubeconfig { path, context } => {
-            let failed = |e: String| format!("cannot read kubeconfig {path}: {e}");
-            let file =
-                kube::config::Kubeconfig::read_from(path).map_err(|e| failed(e.to_string()))?;
-            let options = kube::config::KubeConfigOptions {
-                context: context.clone(),
-                ..Default::default()
-            };
-            kube::Config::from_custom_kubeconfig(file, &options)
-                .await
-                .map_err(|e| failed(e.to_string()))?
-        }
+        Connection::Kubeconfig { path, context } => kubeconfig(Path::new(path), context.clone())
+            .await
+            .map_err(|e| format!("cannot read kubeconfig {path}: {e}"))?,
     };
     limited_client(config, limits).map_err(|e| format!("cannot make a Kubernetes client: {e}"))
+}
+
+/// The client configuration of a kubeconfig file's `context` (default: its current one).
+pub(crate) async fn kubeconfig(
+    path: &Path,
+    context: Option<String>,
+) -> Result<kube::Config, String> {
+    let file = kube::config::Kubeconfig::read_from(path).map_err(|e| e.to_string())?;
+    let options = kube::config::KubeConfigOptions {
+        context,
+        ..Default::default()
+    };
+    kube::Config::from_custom_kubeconfig(file, &options)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// kube's client for `config`, with `limits` applied to every request that is not

@@ -181,6 +181,23 @@ impl KubeExecutor {
         Ok(executor)
     }
 
+    /// A directory change in the workspace (`DeleteDir`, `CreateDir`), skipped while a resumed
+    /// build replays the steps that had run before the restart.
+    async fn change_dir(
+        &self,
+        path: &Path,
+        message: impl Fn(u64, String) -> Message,
+    ) -> Result<(), ExecError> {
+        if self.is_replaying() {
+            return Ok(());
+        }
+        let path = path_arg(path);
+        self.agent(None)?
+            .simple(|req| message(req, path.clone()))
+            .await
+            .map(|_| ())
+    }
+
     /// Takes over a build pod another controller started (after a restart): reads its token
     /// from the Secret, follows the pod and connects to its agents. Processes already running
     /// are followed with [`KubeExecutor::attach`].
@@ -611,31 +628,13 @@ impl Executor for KubeExecutor {
     }
 
     async fn delete_dir(&self, path: &Path) -> Result<(), ExecError> {
-        if self.is_replaying() {
-            return Ok(());
-        }
-        let path = path_arg(path);
-        self.agent(None)?
-            .simple(|req| Message::DeleteDir {
-                req,
-                path: path.clone(),
-            })
+        self.change_dir(path, |req, path| Message::DeleteDir { req, path })
             .await
-            .map(|_| ())
     }
 
     async fn create_dir(&self, path: &Path) -> Result<(), ExecError> {
-        if self.is_replaying() {
-            return Ok(());
-        }
-        let path = path_arg(path);
-        self.agent(None)?
-            .simple(|req| Message::CreateDir {
-                req,
-                path: path.clone(),
-            })
+        self.change_dir(path, |req, path| Message::CreateDir { req, path })
             .await
-            .map(|_| ())
     }
 
     async fn list_files(

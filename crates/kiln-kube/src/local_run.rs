@@ -74,12 +74,9 @@ impl LocalCluster {
             path: path.display().to_string(),
             message,
         };
-        let kubeconfig =
-            kube::config::Kubeconfig::read_from(path).map_err(|e| failed(e.to_string()))?;
-        let options = kube::config::KubeConfigOptions::default();
-        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+        let config = crate::api_client::kubeconfig(path, None)
             .await
-            .map_err(|e| failed(e.to_string()))?;
+            .map_err(failed)?;
         let namespace = config.default_namespace.clone();
         let client =
             crate::api_client::limited_client(config, &crate::config::ApiLimits::default())

@@ -78,9 +78,7 @@ pub fn start_state(pod: &Pod, steps: &[String]) -> StartState {
     // A pod that failed without a reason of its own failed because a container did (e.g. the
     // agent's init container): that container's status says more, so it is looked at first.
     let failure = pod_failure(pod);
-    let own_reason = pod.status.as_ref().is_some_and(|s| s.reason.is_some());
-    let phase_failed = pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Failed");
-    if let Some(reason) = failure.clone().filter(|_| own_reason || !phase_failed) {
+    if let Some(reason) = failure.clone().filter(|_| !failed_by_containers(pod)) {
         return StartState::Failed(reason);
     }
     if let Some(message) = unschedulable(pod) {
@@ -252,15 +250,19 @@ pub fn health(pod: &Pod) -> Health {
     }
     // A pod that failed without a reason of its own failed because its containers did:
     // say which.
-    let own_reason = pod.status.as_ref().is_some_and(|s| s.reason.is_some());
-    if health.pod.is_some() && !own_reason && !health.containers.is_empty() {
-        let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
-        if phase == Some("Failed") {
-            let why: Vec<&str> = health.containers.values().map(String::as_str).collect();
-            health.pod = Some(format!("the pod failed: {}", why.join("; ")));
-        }
+    if health.pod.is_some() && failed_by_containers(pod) && !health.containers.is_empty() {
+        let why: Vec<&str> = health.containers.values().map(String::as_str).collect();
+        health.pod = Some(format!("the pod failed: {}", why.join("; ")));
     }
     health
+}
+
+/// A `Failed` pod without a reason of its own (such as `Evicted`): its containers' statuses
+/// say why.
+fn failed_by_containers(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .is_some_and(|s| s.phase.as_deref() == Some("Failed") && s.reason.is_none())
 }
 
 #[cfg(test)]

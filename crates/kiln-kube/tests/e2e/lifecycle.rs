@@ -141,11 +141,9 @@ async fn oom_kill_during_a_step_fails_it_with_the_reason() {
     c.fake.shutdown().await;
 }
 
-#[tokio::test]
-async fn eviction_during_a_step_fails_it_with_the_reason() {
-    let c = cluster().await;
-    let name = pod_name("evict");
-    let ex = start(&c, &dial().await, &name, ONE).await;
+/// Runs a step until the agent dies, evicts the pod while it runs, and returns the step's
+/// whole output (the executor's reason at its end).
+async fn evicted_mid_step(c: &Cluster, ex: &KubeExecutor, name: &str) -> String {
     let mut handle = ex
         .spawn(ProcessSpec::new(vec![
             "sh".into(),
@@ -155,11 +153,20 @@ async fn eviction_during_a_step_fails_it_with_the_reason() {
         .await
         .unwrap();
     assert_eq!(handle.next_chunk().await.unwrap().bytes, b"up\n");
-    c.fake.evict("default", &name).unwrap();
+    c.fake.evict("default", name).unwrap();
     let mut out = String::new();
     while let Some(chunk) = handle.next_chunk().await {
         out.push_str(&String::from_utf8_lossy(&chunk.bytes));
     }
+    out
+}
+
+#[tokio::test]
+async fn eviction_during_a_step_fails_it_with_the_reason() {
+    let c = cluster().await;
+    let name = pod_name("evict");
+    let ex = start(&c, &dial().await, &name, ONE).await;
+    let out = evicted_mid_step(&c, &ex, &name).await;
     assert!(out.contains("kiln: the pod was evicted"), "{out}");
     ex.cleanup().await.unwrap();
     c.fake.shutdown().await;
@@ -294,20 +301,7 @@ async fn expired_and_dropped_watches_are_resumed() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // The monitor re-listed after the 410 and still sees eviction.
-    let mut handle = ex
-        .spawn(ProcessSpec::new(vec![
-            "sh".into(),
-            "-c".into(),
-            UNTIL_AGENT_DIES.into(),
-        ]))
-        .await
-        .unwrap();
-    assert_eq!(handle.next_chunk().await.unwrap().bytes, b"up\n");
-    c.fake.evict("default", &name).unwrap();
-    let mut out = String::new();
-    while let Some(chunk) = handle.next_chunk().await {
-        out.push_str(&String::from_utf8_lossy(&chunk.bytes));
-    }
+    let out = evicted_mid_step(&c, &ex, &name).await;
     assert!(out.contains("evicted"), "{out}");
     let relists = c
         .fake
