@@ -45,7 +45,7 @@ fn main() {
         for line in &lines {
             acked.record(line);
         }
-        verify(dir.path(), &acked);
+        verify(dir.path(), &mut acked);
         println!(
             "crash: killed {kill:?} ({} acks): all acknowledged writes present",
             lines.len()
@@ -178,6 +178,8 @@ fn run_and_kill(dir: &Path, kill: Kill) -> Vec<String> {
 #[derive(Default)]
 struct Acked {
     builds: BTreeMap<(String, u64), (BuildStatus, u64)>,
+    /// Builds per job found on disk by the last check, acknowledged or not.
+    stored: BTreeMap<String, usize>,
 }
 
 impl Acked {
@@ -208,7 +210,7 @@ fn rank(status: BuildStatus) -> u8 {
 
 /// Reopens the store and checks every acknowledged write; unacknowledged writes that made it
 /// to disk must be consistent too (the next state, a log prefix of the expected bytes).
-fn verify(dir: &Path, acked: &Acked) {
+fn verify(dir: &Path, acked: &mut Acked) {
     let store = SledStore::open(dir).expect("the store opens after kill -9");
     assert_eq!(store.schema_version(), 1);
     for ((job, number), (status, end)) in &acked.builds {
@@ -246,13 +248,28 @@ fn verify(dir: &Path, acked: &Acked) {
                 },
             )
             .unwrap();
-        let known = acked.builds.keys().filter(|(j, _)| j == job).count();
-        // At most one build per writer thread was created without its acknowledgement.
+        // Each round's writer numbers on from what is stored, so a build created without its
+        // acknowledgement in an earlier round stays on disk unacknowledged. What one round may
+        // add beyond its acknowledgements is one build per writer thread.
+        let seen = acked.stored.get(job).copied().unwrap_or(0);
+        let highest_acked = acked
+            .builds
+            .keys()
+            .filter(|(j, _)| j == job)
+            .map(|(_, n)| *n as usize)
+            .max()
+            .unwrap_or(0);
         assert!(
-            stored.len() <= known + 1,
-            "{job}: {} builds stored, {known} acknowledged",
+            stored.len() >= seen,
+            "{job}: {} builds stored, {seen} were stored before this round",
             stored.len()
         );
+        assert!(
+            stored.len() <= seen.max(highest_acked) + 1,
+            "{job}: {} builds stored, up to #{highest_acked} acknowledged, {seen} stored before this round",
+            stored.len()
+        );
+        acked.stored.insert(job.to_string(), stored.len());
         let numbers: Vec<u64> = stored.iter().rev().map(|b| b.id.number).collect();
         assert_eq!(
             numbers,
