@@ -582,11 +582,12 @@ impl Actor {
     }
 
     fn answer(&mut self, id: &BuildRef, answer: InputAnswer) -> Result<(), ControlError> {
+        // A build whose record says Finished may still be in `running` until its task's end
+        // reaches the actor: when nothing waits for an answer, the stored record decides.
         if let Some(r) = self.running.get(id) {
-            return r
-                .inputs
-                .answer(answer)
-                .map_err(|_| ControlError::NoPendingInput(id.to_string()));
+            if r.inputs.answer(answer).is_ok() {
+                return Ok(());
+            }
         }
         match self
             .shared
