@@ -111,6 +111,14 @@ pub struct RunArgs {
     /// context); `KILN_AGENT_IMAGE` / `KILN_AGENT_INSTALL` override how the agent gets in.
     #[arg(long, value_name = "PATH", env = "KILN_KUBECONFIG")]
     pub kubeconfig: Option<PathBuf>,
+    /// With --kubeconfig: build `dockerfile` agents' images with Kaniko in the cluster and
+    /// push them to this repository (`HOST[:PORT]/PATH`), then run those agents as pods of
+    /// them; without it they run where the build runs.
+    #[arg(long, value_name = "REPO", env = "KILN_DOCKERFILE_REPOSITORY")]
+    pub dockerfile_repository: Option<String>,
+    /// The --dockerfile-repository registry speaks plain HTTP.
+    #[arg(long, requires = "dockerfile_repository")]
+    pub dockerfile_insecure: bool,
 }
 
 #[derive(Args, Debug)]

@@ -1,24 +1,31 @@
-//! Stage-level `kubernetes { }` agents (and scripted `podTemplate` pods) for `kiln run
-//! --kubeconfig PATH`: each such stage gets a pod of its own in that cluster, with the local workspace uploaded into it (unless the
-//! pipeline skips the default checkout), deleted when the stage is done. Other stages run
-//! where the build runs (its own pod, or this machine). `KILN_AGENT_IMAGE`,
-//! `KILN_AGENT_INSTALL` and `KILN_AGENT_PORT` override how the agent gets into pods and
-//! where it listens.
+//! Stage-level `kubernetes { }`, `docker { }` and (with `--dockerfile-repository`)
+//! `dockerfile { }` agents, and scripted `podTemplate` pods, for `kiln run --kubeconfig
+//! PATH`: each such stage gets a pod of its own in that cluster (a dockerfile agent's image
+//! built with Kaniko there first, unless the registry has it), with the local workspace
+//! uploaded into it (unless the pipeline skips the default checkout), deleted when the stage
+//! is done. Other stages run where the build runs (its own pod, or this machine).
+//! `KILN_AGENT_IMAGE`, `KILN_AGENT_INSTALL` and `KILN_AGENT_PORT` override how the agent
+//! gets into pods and where it listens.
 
 use anyhow::bail;
 use async_trait::async_trait;
 use kiln_engine::{AgentError, AgentProvider, BuildResult, ProvidedAgent, ReleaseAgent};
 use kiln_kube::{
-    AgentRequest, KubeExecutor, LocalCluster, LocalRunError, LocalRunOptions, read_yaml_file,
-    upload_workspace,
+    AgentRequest, DockerfileAgents, KubeExecutor, LocalCluster, LocalRunError, LocalRunOptions,
+    dockerfile_request, read_yaml_file, upload_workspace,
 };
 use kiln_model::AgentKind;
 use kiln_plan::Plan;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// How pods get the agent (from the environment) and where `yamlFile`s are read from.
-pub fn run_options(workspace: &Path) -> anyhow::Result<LocalRunOptions> {
+/// How pods get the agent (from the environment), where `yamlFile`s are read from and
+/// where dockerfile agents' images go. `KILN_KANIKO_AGENT_PORT` gives Kaniko pods' agents
+/// another port (for clusters whose pods share one network, such as the test cluster).
+pub fn run_options(
+    workspace: &Path,
+    dockerfile_agents: Option<DockerfileAgents>,
+) -> anyhow::Result<LocalRunOptions> {
     let mut options = LocalRunOptions {
         agent_image: std::env::var("KILN_AGENT_IMAGE").ok(),
         install_command: std::env::var("KILN_AGENT_INSTALL")
@@ -26,32 +33,53 @@ pub fn run_options(workspace: &Path) -> anyhow::Result<LocalRunOptions> {
             .map(|c| c.split_whitespace().map(str::to_owned).collect()),
         workspace: Some(workspace.to_path_buf()),
         kaniko: crate::kube_run::kaniko_settings(),
+        dockerfile_agents,
         ..LocalRunOptions::default()
     };
-    if let Ok(port) = std::env::var("KILN_AGENT_PORT") {
-        let Ok(port) = port.parse() else {
-            bail!("KILN_AGENT_PORT must be a port number, not `{port}`");
-        };
+    if let Some(port) = port_from_env("KILN_AGENT_PORT")? {
         options.base_port = port;
     }
+    options.kaniko_base_port = port_from_env("KILN_KANIKO_AGENT_PORT")?;
     Ok(options)
 }
 
-/// Whether `plan` has a stage (or matrix) whose own agent is `kubernetes { }` or
-/// `docker { }` (run as a pod of its image).
-pub fn has_stage_pods(plan: &Plan) -> bool {
-    plan.nodes.iter().any(|n| {
-        n.agent
-            .as_ref()
-            .is_some_and(|a| matches!(a.kind, AgentKind::Kubernetes(_) | AgentKind::Docker(_)))
-    })
+fn port_from_env(name: &str) -> anyhow::Result<Option<u16>> {
+    let Ok(port) = std::env::var(name) else {
+        return Ok(None);
+    };
+    let Ok(port) = port.parse() else {
+        bail!("{name} must be a port number, not `{port}`");
+    };
+    Ok(Some(port))
+}
+
+/// Whether `agent` runs as a pod of the cluster: `kubernetes { }`, `docker { }`, and
+/// `dockerfile { }` when a repository for its image is given.
+pub fn runs_in_a_pod(agent: &kiln_model::Agent, options: &LocalRunOptions) -> bool {
+    match agent.kind {
+        AgentKind::Kubernetes(_) | AgentKind::Docker(_) => true,
+        AgentKind::Dockerfile(_) => options.dockerfile_agents.is_some(),
+        _ => false,
+    }
+}
+
+/// Whether `plan` has a stage (or matrix) whose own agent runs as a pod (see
+/// [`runs_in_a_pod`]).
+pub fn has_stage_pods(plan: &Plan, options: &LocalRunOptions) -> bool {
+    plan.nodes
+        .iter()
+        .any(|n| n.agent.as_ref().is_some_and(|a| runs_in_a_pod(a, options)))
 }
 
 /// The provider of `kiln run --kubeconfig`'s stage pods.
-pub async fn provider(kubeconfig: &Path, workspace: &Path) -> anyhow::Result<Arc<LaptopPods>> {
+pub async fn provider(
+    kubeconfig: &Path,
+    workspace: &Path,
+    options: LocalRunOptions,
+) -> anyhow::Result<Arc<LaptopPods>> {
     Ok(Arc::new(LaptopPods {
         cluster: LocalCluster::connect(kubeconfig).await?,
-        options: run_options(workspace)?,
+        options,
         workspace: workspace.to_path_buf(),
     }))
 }
@@ -106,6 +134,19 @@ impl AgentProvider for LaptopPods {
                     Some(noted) => noted,
                     None => return Ok(None),
                 }
+            }
+            AgentKind::Dockerfile(d) => {
+                let Some(settings) = &self.options.dockerfile_agents else {
+                    return Ok(None);
+                };
+                let builder =
+                    self.cluster
+                        .image_builder(&request.job, request.build, &self.options);
+                let (log, workspace) = (&request.log, &self.workspace);
+                let eval = |e: &_| request.string(e);
+                let built =
+                    dockerfile_request(&builder, settings, (d, agent.span), eval, workspace, log);
+                (built.await.map_err(AgentError)?, Vec::new())
             }
             _ => return Ok(None),
         };

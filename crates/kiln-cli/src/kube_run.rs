@@ -1,6 +1,8 @@
 //! `kiln run --kubeconfig PATH FILE`: the build runs in a pod of that cluster when its
-//! top-level agent is `kubernetes { }` (stages with such an agent of their own get pods of
-//! their own from [`crate::kube_agents`]); the local workspace is uploaded into the pod's
+//! top-level agent is `kubernetes { }`, `docker { }` or, with `--dockerfile-repository`,
+//! `dockerfile { }` (its image built with Kaniko in the cluster first unless the registry has
+//! it); stages with such an agent of their own get pods of their own from
+//! [`crate::kube_agents`]. The local workspace is uploaded into the pod's
 //! workspace before the first stage (the agent's `yamlFile` is read from it).
 //! `KILN_AGENT_IMAGE`, `KILN_AGENT_INSTALL` (the init container's command) and
 //! `KILN_AGENT_PORT` override how the agent gets into the pod; `kanikoBuild` runs in
@@ -10,7 +12,8 @@
 use anyhow::{Context as _, bail};
 use kiln_diagnostics::{RenderOptions, SourceFile, render_all};
 use kiln_kube::{
-    KanikoSettings, KubeExecutor, LocalCluster, LocalRunError, docker_request, upload_workspace,
+    AgentRequest, KanikoSettings, KubeExecutor, LocalCluster, LocalRunError, LocalRunOptions,
+    docker_request, dockerfile_request, upload_workspace,
 };
 use kiln_model::AgentKind;
 use std::path::Path;
@@ -21,19 +24,23 @@ pub async fn start(
     kubeconfig: &Path,
     plan: &kiln_plan::Plan,
     source: &SourceFile,
-    job: &str,
-    build: u64,
+    (job, build): (&str, u64),
     workspace: &Path,
+    options: LocalRunOptions,
 ) -> anyhow::Result<Arc<KubeExecutor>> {
     let agent = &plan.pipeline.agent;
-    if !matches!(agent.kind, AgentKind::Kubernetes(_) | AgentKind::Docker(_)) {
+    if !crate::kube_agents::runs_in_a_pod(agent, &options) {
+        let hint = if matches!(agent.kind, AgentKind::Dockerfile(_)) {
+            " (a `dockerfile` agent runs as a pod with --dockerfile-repository REPO, where kiln pushes the image it builds)"
+        } else {
+            ""
+        };
         bail!(
-            "--kubeconfig runs a pipeline's `kubernetes {{ }}` and `docker {{ }}` agents (top-level or in stages); this one's top-level agent is `{}` and no stage has one",
+            "--kubeconfig runs a pipeline's `kubernetes {{ }}`, `docker {{ }}` and `dockerfile {{ }}` agents (top-level or in stages); this one's top-level agent is `{}` and no stage has one{hint}",
             agent.kind.keyword()
         );
     }
     let cluster = LocalCluster::connect(kubeconfig).await?;
-    let options = crate::kube_agents::run_options(workspace)?;
     let started = match &agent.kind {
         AgentKind::Kubernetes(kubernetes) => {
             eprintln!(
@@ -54,6 +61,22 @@ pub async fn start(
             }
             eprintln!(
                 "Starting a build pod of the docker agent's image in the cluster of {}",
+                kubeconfig.display()
+            );
+            cluster.start_request(&request, job, build, options).await
+        }
+        AgentKind::Dockerfile(dockerfile) => {
+            let request = dockerfile_image(
+                &cluster,
+                dockerfile,
+                agent.span,
+                (job, build),
+                workspace,
+                &options,
+            )
+            .await?;
+            eprintln!(
+                "Starting a build pod of the dockerfile agent's image in the cluster of {}",
                 kubeconfig.display()
             );
             cluster.start_request(&request, job, build, options).await
@@ -83,11 +106,43 @@ pub async fn start(
     Ok(Arc::new(executor))
 }
 
-/// Kaniko settings for `kanikoBuild`: the defaults, `KILN_KANIKO_IMAGE` and `KILN_KANIKO_SECRET`.
+/// The top-level dockerfile agent's image, built with Kaniko unless the registry has it
+/// (what Kaniko prints goes to stderr as it comes), as a pod request.
+async fn dockerfile_image(
+    cluster: &LocalCluster,
+    agent: &kiln_model::DockerfileAgent,
+    span: kiln_diagnostics::Span,
+    (job, build): (&str, u64),
+    workspace: &Path,
+    options: &LocalRunOptions,
+) -> anyhow::Result<AgentRequest> {
+    let Some(settings) = &options.dockerfile_agents else {
+        bail!("--kubeconfig: a dockerfile agent needs --dockerfile-repository");
+    };
+    let (log, mut lines) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let printing = tokio::spawn(async move {
+        while let Some(line) = lines.recv().await {
+            eprintln!("{line}");
+        }
+    });
+    let builder = cluster.image_builder(job, build, options);
+    let eval = |e: &kiln_syntax::ast::Expr| e.as_plain_str();
+    let built = dockerfile_request(&builder, settings, (agent, span), eval, workspace, &log).await;
+    drop((log, builder));
+    printing.await.ok();
+    built.map_err(anyhow::Error::msg)
+}
+
+/// Kaniko settings for `kanikoBuild` and dockerfile agents: the defaults,
+/// `KILN_KANIKO_IMAGE`, `KILN_KANIKO_EXECUTOR` (the executor's path in the image) and
+/// `KILN_KANIKO_SECRET`.
 pub(crate) fn kaniko_settings() -> KanikoSettings {
     let mut kaniko = KanikoSettings::default();
     if let Ok(image) = std::env::var("KILN_KANIKO_IMAGE") {
         kaniko.image = image;
+    }
+    if let Ok(executor) = std::env::var("KILN_KANIKO_EXECUTOR") {
+        kaniko.executor = executor;
     }
     kaniko.docker_config_secret = std::env::var("KILN_KANIKO_SECRET").ok();
     kaniko

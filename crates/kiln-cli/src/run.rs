@@ -6,7 +6,7 @@ use crate::run_output::Printer;
 use anyhow::{Context as _, bail};
 use kiln_engine::{BuildCause, BuildSpec, CredentialStore, NoCredentials, ScmInfo};
 use kiln_executor::LocalExecutor;
-use kiln_model::{AgentKind, Document};
+use kiln_model::Document;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -83,7 +83,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     let target = match &args.kubeconfig {
-        Some(path) => Target::Kube(path.clone(), loaded.source.clone()),
+        Some(path) => Target::Kube(
+            path.clone(),
+            loaded.source.clone(),
+            dockerfile_agents(&args)?,
+        ),
         None => Target::Local,
     };
     let summary = match runtime.block_on(execute(
@@ -107,10 +111,30 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Where the build runs: here, or in a pod of a kubeconfig's cluster.
+/// Where the build runs: here, or in a pod of a kubeconfig's cluster (with where its
+/// dockerfile agents' images go).
 enum Target {
     Local,
-    Kube(PathBuf, kiln_diagnostics::SourceFile),
+    Kube(
+        PathBuf,
+        kiln_diagnostics::SourceFile,
+        Option<kiln_kube::DockerfileAgents>,
+    ),
+}
+
+/// `--dockerfile-repository` / `--dockerfile-insecure`, checked.
+fn dockerfile_agents(args: &RunArgs) -> anyhow::Result<Option<kiln_kube::DockerfileAgents>> {
+    let Some(repository) = &args.dockerfile_repository else {
+        return Ok(None);
+    };
+    let agents = kiln_kube::DockerfileAgents {
+        repository: repository.clone(),
+        insecure: args.dockerfile_insecure,
+    };
+    if let Err(message) = agents.check() {
+        bail!("--dockerfile-repository: {message}");
+    }
+    Ok(Some(agents))
 }
 
 async fn execute(
@@ -125,14 +149,13 @@ async fn execute(
         Target::Local => (Arc::new(LocalExecutor::new(workspace)), None),
         // Stages with a `kubernetes { }` or `docker { }` agent get pods of their own; the rest
         // of the build runs in the top-level agent's pod, or here when it has none.
-        Target::Kube(path, source) => {
-            if crate::kube_agents::has_stage_pods(&plan) || scripted.is_some() {
-                spec.agents = Some(crate::kube_agents::provider(path, &workspace).await?);
+        Target::Kube(path, source, dockerfile) => {
+            let options = crate::kube_agents::run_options(&workspace, dockerfile.clone())?;
+            if crate::kube_agents::has_stage_pods(&plan, &options) || scripted.is_some() {
+                let provider = crate::kube_agents::provider(path, &workspace, options.clone());
+                spec.agents = Some(provider.await?);
             }
-            let top_pod = matches!(
-                plan.pipeline.agent.kind,
-                AgentKind::Kubernetes(_) | AgentKind::Docker(_)
-            );
+            let top_pod = crate::kube_agents::runs_in_a_pod(&plan.pipeline.agent, &options);
             if spec.agents.is_some() && !top_pod {
                 (Arc::new(LocalExecutor::new(workspace)), None)
             } else {
@@ -140,9 +163,9 @@ async fn execute(
                     path,
                     &plan,
                     source,
-                    &spec.job_name,
-                    spec.number,
+                    (&spec.job_name, spec.number),
                     &workspace,
+                    options,
                 )
                 .await?;
                 (pod.clone(), Some(pod))

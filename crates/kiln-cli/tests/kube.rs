@@ -399,3 +399,244 @@ fn docker_agents_run_as_pods_of_their_image_from_a_laptop() {
         .count();
     assert_eq!(created, 2, "{requests:#?}");
 }
+
+#[path = "../../kiln-kube/tests/support/registry.rs"]
+mod registry_support;
+
+/// A stand-in for the Kaniko executor: prints its arguments and the context it got, fails
+/// when the test made `fail` next to it, else writes a digest to `--digest-file`. (It
+/// cannot push: the test puts the image in the registry as Kaniko would have.)
+const KANIKO_STAND_IN: &str = r#"#!/bin/sh
+set -eu
+echo "ARGS $0 $*"
+echo "CONTEXT $(tar -tzf /workspace/.kiln/kaniko/context.tar.gz | sort | tr '\n' ' ')"
+if [ -e "$(dirname "$0")/fail" ]; then
+  echo "error building image: RUN exit 3" >&2
+  exit 1
+fi
+for a in "$@"; do
+  case $a in --digest-file=*) echo "sha256:$(printf '%064d' 7)" > "${a#--digest-file=}" ;; esac
+done
+"#;
+
+const DOCKERFILE_STAGE: &str = r#"pipeline {
+    agent none
+    stages {
+        stage('Build') {
+            agent {
+                dockerfile {
+                    filename 'Dockerfile.build'
+                    dir 'ci'
+                    additionalBuildArgs '--build-arg X=1 --pull'
+                    args '-v /tmp:/tmp'
+                }
+            }
+            steps { sh 'cat input.txt; echo ran-in-the-image' }
+        }
+    }
+}
+"#;
+
+/// The images of every pod the fake cluster had, by pod name (pods are gone at the end):
+/// a watch read in a thread of its own.
+fn record_pod_images(
+    cluster: &Cluster,
+) -> std::sync::Arc<std::sync::Mutex<Vec<(String, String, String)>>> {
+    use std::io::BufRead;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let out = seen.clone();
+    let url = format!("{}/api/v1/namespaces/default/pods?watch=true", cluster.url);
+    let (ready, started) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let response = ureq::get(url).call().unwrap();
+        ready.send(()).unwrap();
+        let reader = std::io::BufReader::new(response.into_body().into_reader());
+        for line in reader.lines().map_while(Result::ok) {
+            let event: serde_json::Value = serde_json::from_str(&line).unwrap();
+            let pod = &event["object"];
+            let name = pod["metadata"]["name"].as_str().unwrap_or_default();
+            for c in pod["spec"]["containers"].as_array().into_iter().flatten() {
+                let entry = (
+                    name.to_owned(),
+                    c["name"].as_str().unwrap_or_default().to_owned(),
+                    c["image"].as_str().unwrap_or_default().to_owned(),
+                );
+                let mut all = out.lock().unwrap();
+                if !all.contains(&entry) {
+                    all.push(entry);
+                }
+            }
+        }
+    });
+    started
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the pod watch did not start");
+    seen
+}
+
+/// `kiln run --kubeconfig` of the workspace with the dockerfile agents' repository and the
+/// Kaniko stand-in in `kaniko_dir`.
+fn run_dockerfile_agent(
+    cluster: &Cluster,
+    workspace: &Path,
+    registry: &str,
+    kaniko_dir: &Path,
+) -> (Option<i32>, String, String) {
+    let port = kiln_fake_kube::free_agent_ports(1);
+    let kaniko_port = kiln_fake_kube::free_agent_ports(1);
+    let out = Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args(["run", "--kubeconfig"])
+        .arg(cluster.kubeconfig())
+        .args([
+            "--dockerfile-repository",
+            &format!("{registry}/kiln-agents"),
+        ])
+        .arg("--dockerfile-insecure")
+        .arg("Jenkinsfile")
+        .current_dir(workspace)
+        .env("NO_COLOR", "1")
+        .env("KILN_AGENT_INSTALL", agent_install())
+        .env("KILN_AGENT_PORT", port.to_string())
+        .env("KILN_KANIKO_AGENT_PORT", kaniko_port.to_string())
+        .env("KILN_KANIKO_EXECUTOR", kaniko_dir.join("executor"))
+        .env_remove("KILN_LOG")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out.status.code(), stdout, stderr)
+}
+
+fn pods_created(cluster: &Cluster) -> usize {
+    let requests = cluster.requests();
+    requests
+        .iter()
+        .filter(|r| *r == "POST /api/v1/namespaces/default/pods")
+        .count()
+}
+
+fn clear_requests(cluster: &Cluster) {
+    ureq::delete(format!("{}/__fake/requests", cluster.url))
+        .call()
+        .unwrap();
+}
+
+#[test]
+fn dockerfile_agents_run_in_pods_of_the_image_kaniko_built_once() {
+    let registry = registry_support::TestRegistry::start();
+    let cluster = Cluster::start();
+    let images = record_pod_images(&cluster);
+    let kaniko = tempfile::Builder::new()
+        .prefix("kiln-cli-kaniko-")
+        .tempdir()
+        .unwrap();
+    let executor = kaniko.path().join("executor");
+    std::fs::write(&executor, KANIKO_STAND_IN).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&executor, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let workspace = tempfile::Builder::new()
+        .prefix("kiln-cli-dockerfile-")
+        .tempdir()
+        .unwrap();
+    let ws = workspace.path();
+    std::fs::write(ws.join("Jenkinsfile"), DOCKERFILE_STAGE).unwrap();
+    std::fs::write(ws.join("input.txt"), "dockerfile-input\n").unwrap();
+    std::fs::create_dir(ws.join("ci")).unwrap();
+    let dockerfile = "FROM alpine:3.20\nARG X\nCOPY tool.txt /usr/local/share/\n";
+    std::fs::write(ws.join("ci/Dockerfile.build"), dockerfile).unwrap();
+    std::fs::write(ws.join("ci/tool.txt"), "tool\n").unwrap();
+
+    // First run: Kaniko builds the image with the exact arguments, the stage runs in a pod
+    // of it.
+    let (code, stdout, stderr) = run_dockerfile_agent(&cluster, ws, &registry.addr, kaniko.path());
+    assert_eq!(code, Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    let reference = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("[Build] dockerfile agent: building image "))
+        .and_then(|rest| rest.strip_suffix(" from ci/Dockerfile.build with Kaniko"))
+        .unwrap_or_else(|| panic!("no build line:\n{stdout}"))
+        .to_owned();
+    let tag = reference
+        .strip_prefix(&format!("{}/kiln-agents:", registry.addr))
+        .unwrap_or_else(|| panic!("{reference}"));
+    assert_eq!(tag.len(), 32, "{tag}");
+    let args = [
+        executor.display().to_string(),
+        "--context=tar:///workspace/.kiln/kaniko/context.tar.gz".into(),
+        "--dockerfile=Dockerfile.build".into(),
+        format!("--destination={reference}"),
+        "--build-arg=X=1".into(),
+        format!("--insecure-registry={}", registry.addr),
+        "--digest-file=/workspace/.kiln/kaniko/image.digest".into(),
+        "--cleanup".into(),
+    ];
+    for line in [
+        "[Build] dockerfile agent: `--pull` in additionalBuildArgs does not apply to Kaniko builds (only --build-arg does)".to_owned(),
+        "[Build] dockerfile agent: `args` has no effect in a pod (use a `kubernetes` agent's yaml for volumes, users and image pull secrets)".to_owned(),
+        format!("[Build] [kaniko the node's platform] ARGS {}", args.join(" ")),
+        "[Build] [kaniko the node's platform] CONTEXT ./ ./Dockerfile.build ./tool.txt ".to_owned(),
+        "[Build] dockerfile-input".to_owned(),
+        "[Build] ran-in-the-image".to_owned(),
+    ] {
+        assert!(stdout.lines().any(|l| l == line), "{line:?} missing:\n{stdout}");
+    }
+    let pod = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("[Build] Running in pod "))
+        .unwrap_or_else(|| panic!("no stage pod:\n{stdout}"));
+    let seen = images.lock().unwrap().clone();
+    let stage_pod = (pod.to_owned(), "docker".to_owned(), reference.clone());
+    assert!(seen.contains(&stage_pod), "{stage_pod:?} not in {seen:#?}");
+    assert_eq!(
+        pods_created(&cluster),
+        2,
+        "a Kaniko pod and the stage's pod"
+    );
+
+    // What Kaniko would have pushed: the image under its tag.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let oci = kiln_kube::Registry::new(&registry.addr, true, None);
+        let platform = kiln_kube::Platform::parse("linux/amd64").unwrap();
+        registry_support::push_platform_image(&oci, "kiln-agents", tag, &platform).await;
+    });
+
+    // Second run, same Dockerfile: the registry has the tag, nothing is built.
+    clear_requests(&cluster);
+    let (code, stdout, stderr) = run_dockerfile_agent(&cluster, ws, &registry.addr, kaniko.path());
+    assert_eq!(code, Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    let reused = format!(
+        "[Build] dockerfile agent: image {reference} is in the registry already (from ci/Dockerfile.build): not built again"
+    );
+    assert!(
+        stdout.lines().any(|l| l == reused),
+        "{reused:?} missing:\n{stdout}"
+    );
+    assert!(!stdout.contains("[kaniko"), "{stdout}");
+    assert!(stdout.contains("[Build] ran-in-the-image"), "{stdout}");
+    assert_eq!(pods_created(&cluster), 1, "only the stage's pod");
+
+    // A changed Dockerfile whose Kaniko build fails: the stage fails with Kaniko's output.
+    std::fs::write(
+        ws.join("ci/Dockerfile.build"),
+        format!("{dockerfile}RUN exit 3\n"),
+    )
+    .unwrap();
+    std::fs::write(kaniko.path().join("fail"), "").unwrap();
+    clear_requests(&cluster);
+    let (code, stdout, stderr) = run_dockerfile_agent(&cluster, ws, &registry.addr, kaniko.path());
+    assert_eq!(code, Some(1), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    for line in [
+        "[Build] [kaniko the node's platform] error building image: RUN exit 3",
+        "[Build] ERROR: dockerfile agent: the image build failed: Kaniko for the node's platform failed with exit code 1 (its output is above)",
+        "Finished: FAILURE",
+    ] {
+        assert!(
+            stdout.lines().any(|l| l == line),
+            "{line:?} missing:\n{stdout}"
+        );
+    }
+    assert!(!stdout.contains("ran-in-the-image"), "{stdout}");
+    assert!(!stdout.contains(&reference), "a new tag: {stdout}");
+    assert_eq!(pods_created(&cluster), 1, "only the Kaniko pod");
+}

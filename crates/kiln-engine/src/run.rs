@@ -235,19 +235,20 @@ async fn stages(build: &Arc<Build>, scope: &Scope) -> Option<StepError> {
 fn pipeline_notices(build: &Build) {
     let p: &Pipeline = &build.plan.pipeline;
     let ignored = match p.agent.kind {
-        AgentKind::Dockerfile(_) => true,
         // A Kubernetes executor runs the steps in the pod's containers (a docker agent's
-        // image is the pod's `docker` container there).
-        AgentKind::Kubernetes(_) | AgentKind::Docker(_) => {
+        // image, or the image kiln built for a dockerfile agent, is the pod's `docker`
+        // container there).
+        AgentKind::Kubernetes(_) | AgentKind::Docker(_) | AgentKind::Dockerfile(_) => {
             !build.site.executor.runs_in_containers()
         }
         _ => false,
     };
     if ignored {
         build.notice_once(format!(
-            "agent {} is ignored by the {} executor: steps run on this machine",
+            "agent {} is ignored by the {} executor: steps run on this machine{}",
             p.agent.kind.keyword(),
-            build.site.executor.describe()
+            build.site.executor.describe(),
+            crate::stage_agent::dockerfile_hint(&p.agent.kind)
         ));
     }
     if !p.tools.is_empty() {

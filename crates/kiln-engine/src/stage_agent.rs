@@ -279,21 +279,32 @@ fn notice(build: &Build, node: &PlanNode, scope: &Scope) {
         return;
     }
     let executor = &scope.site.executor;
+    let hint = dockerfile_hint(&agent.kind);
     let message = if executor.runs_in_containers() {
         format!(
-            "agent {} of stage '{}' gets no pod of its own here: the stage runs in {}",
+            "agent {} of stage '{}' gets no pod of its own here: the stage runs in {}{hint}",
             node.effective_agent,
             node.name,
             executor.describe()
         )
     } else {
         format!(
-            "agent {} is ignored by the {} executor: steps run on this machine",
+            "agent {} is ignored by the {} executor: steps run on this machine{hint}",
             node.effective_agent,
             executor.describe()
         )
     };
     build.notice_once(message);
+}
+
+/// Why a dockerfile agent ran where the build runs, and what to configure (empty for
+/// other agents).
+pub(crate) fn dockerfile_hint(kind: &AgentKind) -> &'static str {
+    if matches!(kind, AgentKind::Dockerfile(_)) {
+        " (kiln builds a dockerfile agent's image with Kaniko and runs it as a pod only when a registry repository for the images is configured: `executors.kubernetes.dockerfile_agents.repository` for the server, `kiln run --kubeconfig PATH --dockerfile-repository REPO` on a laptop)"
+    } else {
+        ""
+    }
 }
 
 /// Logs an error where it happened (interruptions say why where they are raised).

@@ -2,6 +2,7 @@
 //! agent settings and pod templates. kiln-config keeps the section opaque; this module reads
 //! it from YAML text (with positions) or from a JSON value, and checks it whole.
 
+use crate::dockerfile_agent::DockerfileAgents;
 use crate::kaniko::KanikoSettings;
 use crate::template::PodTemplate;
 use crate::text::line_and_column;
@@ -44,6 +45,9 @@ pub struct KubeConfig {
     pub workspace_path: String,
     #[serde(default)]
     pub kaniko: KanikoSettings,
+    /// Where the images of `agent { dockerfile { } }` are pushed; unset: such agents run
+    /// where the build runs.
+    pub dockerfile_agents: Option<DockerfileAgents>,
     #[serde(default)]
     pub templates: Vec<PodTemplate>,
 }
@@ -120,6 +124,7 @@ impl Default for KubeConfig {
             agent_image: default_agent_image(),
             workspace_path: default_workspace_path(),
             kaniko: KanikoSettings::default(),
+            dockerfile_agents: None,
             templates: Vec::new(),
         }
     }
@@ -222,6 +227,11 @@ impl KubeConfig {
         value_span: impl Fn(&str) -> Span,
     ) -> Vec<Diagnostic> {
         let mut diags = self.check_agent_settings(&value_span);
+        if let Some(agents) = &self.dockerfile_agents
+            && let Err(message) = agents.check()
+        {
+            diags.push(err(message, value_span("dockerfile_agents")));
+        }
         let names: Vec<&str> = self.templates.iter().map(|t| t.name.as_str()).collect();
         let mut seen = BTreeSet::new();
         for t in &self.templates {

@@ -20,11 +20,6 @@ pub fn docker_request(
     mut eval: impl FnMut(&Expr) -> Option<String>,
 ) -> Option<(AgentRequest, Vec<String>)> {
     let image = eval(&docker.image)?;
-    let mut container = serde_json::json!({ "name": DOCKER_CONTAINER, "image": image });
-    if docker.always_pull {
-        container["imagePullPolicy"] = "Always".into();
-    }
-    let pod = serde_json::json!({ "spec": { "containers": [container] } });
     let mut notes = Vec::new();
     let ignored = [
         ("args", docker.args.is_some()),
@@ -43,13 +38,25 @@ pub fn docker_request(
             ));
         }
     }
-    let request = AgentRequest {
-        yaml: Some(PodText::evaluated(pod.to_string(), docker.image.span)),
-        default_container: Some(Spanned::new(DOCKER_CONTAINER.to_owned(), docker.image.span)),
+    let request = image_request(&image, docker.always_pull, span, docker.image.span);
+    Some((request, notes))
+}
+
+/// The pod request that runs `image` as the pod's default container `docker` (merged over
+/// the `default` template): a `docker { }` agent's image, or the image kiln built for a
+/// `dockerfile { }` agent. `image_span` is where the pipeline names the image.
+pub fn image_request(image: &str, always_pull: bool, span: Span, image_span: Span) -> AgentRequest {
+    let mut container = serde_json::json!({ "name": DOCKER_CONTAINER, "image": image });
+    if always_pull {
+        container["imagePullPolicy"] = "Always".into();
+    }
+    let pod = serde_json::json!({ "spec": { "containers": [container] } });
+    AgentRequest {
+        yaml: Some(PodText::evaluated(pod.to_string(), image_span)),
+        default_container: Some(Spanned::new(DOCKER_CONTAINER.to_owned(), image_span)),
         span,
         ..AgentRequest::default()
-    };
-    Some((request, notes))
+    }
 }
 
 #[cfg(test)]

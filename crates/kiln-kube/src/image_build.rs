@@ -129,7 +129,9 @@ impl ImageBuilder {
         let executor = Arc::new(
             KubeExecutor::start(self.client.clone(), &self.settings, request)
                 .await
-                .map_err(|e| ExecError::Backend(format!("Kaniko for {what}: {e}")))?,
+                .map_err(|e| {
+                    ExecError::Backend(format!("Kaniko for {what}: {}", error_chain(&e)))
+                })?,
         );
         let mut guard = DeleteOnDrop(Some(executor.clone()));
         let result = self
@@ -227,7 +229,7 @@ impl ImageBuilder {
     }
 
     /// The credentials for `host` in the configured docker config secret, if any.
-    async fn credentials(&self, host: &str) -> Option<Credentials> {
+    pub(crate) async fn credentials(&self, host: &str) -> Option<Credentials> {
         let name = self.config.kaniko.docker_config_secret.as_ref()?;
         let secrets: kube::Api<Secret> =
             kube::Api::namespaced(self.client.clone(), &self.config.namespace);
@@ -283,6 +285,7 @@ async fn pack_context(source: &dyn Executor, context: &str) -> Result<Vec<u8>, E
         "tar".to_owned(),
         "-czf".to_owned(),
         tarball.clone(),
+        "--exclude=./.kiln".to_owned(),
         "-C".to_owned(),
         dir.to_string_lossy().into_owned(),
         ".".to_owned(),

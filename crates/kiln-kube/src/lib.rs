@@ -17,6 +17,7 @@ mod api_client;
 mod cache;
 mod config;
 mod docker_agent;
+mod dockerfile_agent;
 mod executor;
 mod executor_error;
 mod image_build;
@@ -47,7 +48,10 @@ pub use agent_pod::{AGENT_BINARY, AGENT_INIT_CONTAINER, AgentInstall};
 pub use api_client::{RequestTimedOut, connect, limited_client};
 pub use cache::{CachePreset, CacheScope, CacheSource, CacheSpec};
 pub use config::{ApiLimits, Connection, KubeConfig};
-pub use docker_agent::{DOCKER_CONTAINER, docker_request};
+pub use docker_agent::{DOCKER_CONTAINER, docker_request, image_request};
+pub use dockerfile_agent::{
+    DockerfileAgents, DockerfileImage, dockerfile_image, dockerfile_request,
+};
 pub use executor::{ExecutorSettings, KubeExecutor, PodRequest, StartTimings};
 pub use executor_error::KubeError;
 pub use image_build::ImageBuilder;

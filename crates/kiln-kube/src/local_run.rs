@@ -7,6 +7,7 @@
 use crate::agent_link::AgentMode;
 use crate::agent_pod::AgentInstall;
 use crate::config::KubeConfig;
+use crate::dockerfile_agent::DockerfileAgents;
 use crate::executor::{ExecutorSettings, KubeExecutor, PodRequest};
 use crate::executor_error::KubeError;
 use crate::image_build::ImageBuilder;
@@ -46,6 +47,8 @@ pub struct LocalRunOptions {
     pub workspace: Option<PathBuf>,
     /// How `kanikoBuild` runs (image, executor, registry credentials secret, template).
     pub kaniko: KanikoSettings,
+    /// Where dockerfile agents' images are pushed (unset: they run where the build runs).
+    pub dockerfile_agents: Option<DockerfileAgents>,
 }
 
 impl Default for LocalRunOptions {
@@ -57,6 +60,7 @@ impl Default for LocalRunOptions {
             kaniko_base_port: None,
             workspace: None,
             kaniko: KanikoSettings::default(),
+            dockerfile_agents: None,
         }
     }
 }
@@ -109,14 +113,7 @@ impl LocalCluster {
         build: u64,
         options: LocalRunOptions,
     ) -> Result<KubeExecutor, LocalRunError> {
-        let mut config = KubeConfig {
-            namespace: self.namespace.clone(),
-            kaniko: options.kaniko,
-            ..KubeConfig::default()
-        };
-        if let Some(image) = options.agent_image {
-            config.agent_image = image;
-        }
+        let (config, settings) = self.settings(&options);
         let suffix = crate::token::short_id().map_err(KubeError::Token)?;
         let id = PodIdentity {
             name: format!("kiln-{}-{build}-{suffix}", pod_name_part(job)),
@@ -124,10 +121,47 @@ impl LocalCluster {
             build,
         };
         let built = build_pod(&config, request, &id).map_err(LocalRunError::Pod)?;
+        let request = PodRequest {
+            pod: built.pod,
+            namespace: built.namespace,
+            default_container: Some(built.default_container),
+        };
+        let executor = KubeExecutor::start(self.client.clone(), &settings, request).await?;
+        Ok(executor.with_image_builder(self.image_builder(job, build, &options)))
+    }
+
+    /// What runs Kaniko builds of build `build` of `job` in this cluster: `kanikoBuild`
+    /// in its pods, and the images of dockerfile agents.
+    pub fn image_builder(&self, job: &str, build: u64, options: &LocalRunOptions) -> ImageBuilder {
+        let (config, mut settings) = self.settings(options);
+        settings.mode = AgentMode::PortForward {
+            base_port: options.kaniko_base_port.unwrap_or(options.base_port),
+        };
+        ImageBuilder {
+            client: self.client.clone(),
+            settings,
+            config: Arc::new(config),
+            job: job.to_owned(),
+            build,
+            slots: None,
+        }
+    }
+
+    /// The configuration and executor settings `options` make for pods of this cluster.
+    fn settings(&self, options: &LocalRunOptions) -> (KubeConfig, ExecutorSettings) {
+        let mut config = KubeConfig {
+            namespace: self.namespace.clone(),
+            kaniko: options.kaniko.clone(),
+            dockerfile_agents: options.dockerfile_agents.clone(),
+            ..KubeConfig::default()
+        };
+        if let Some(image) = &options.agent_image {
+            config.agent_image.clone_from(image);
+        }
         let mut install = AgentInstall::new(config.agent_image.clone());
         install.workspace.clone_from(&config.workspace_path);
-        if let Some(command) = options.install_command {
-            install.command = command;
+        if let Some(command) = &options.install_command {
+            install.command.clone_from(command);
         }
         let mode = AgentMode::PortForward {
             base_port: options.base_port,
@@ -136,24 +170,7 @@ impl LocalCluster {
             start_deadline: std::time::Duration::from_secs(config.pod_start_deadline_seconds),
             ..ExecutorSettings::new(install, mode)
         };
-        let request = PodRequest {
-            pod: built.pod,
-            namespace: built.namespace,
-            default_container: Some(built.default_container),
-        };
-        let executor = KubeExecutor::start(self.client.clone(), &settings, request).await?;
-        let mut kaniko_settings = settings;
-        kaniko_settings.mode = AgentMode::PortForward {
-            base_port: options.kaniko_base_port.unwrap_or(options.base_port),
-        };
-        Ok(executor.with_image_builder(ImageBuilder {
-            client: self.client.clone(),
-            settings: kaniko_settings,
-            config: Arc::new(config),
-            job: job.to_owned(),
-            build,
-            slots: None,
-        }))
+        (config, settings)
     }
 }
 
@@ -181,7 +198,7 @@ fn agent_request(
 }
 
 /// A DNS-1123 piece of a pod name from a job name.
-fn pod_name_part(job: &str) -> String {
+pub(crate) fn pod_name_part(job: &str) -> String {
     let part: String = label_value(job)
         .to_ascii_lowercase()
         .chars()

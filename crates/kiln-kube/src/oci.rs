@@ -211,6 +211,22 @@ impl Registry {
         Ok((media_type, a.body))
     }
 
+    /// Whether the registry has the manifest `reference` (a tag or digest) of `repository`:
+    /// a HEAD request, `200` yes, `404` no, anything else an error.
+    pub async fn has_manifest(&self, repository: &str, reference: &str) -> Result<bool, OciError> {
+        let url = format!("{}/v2/{repository}/manifests/{reference}", self.base);
+        let accept = format!("{OCI_INDEX}, {OCI_MANIFEST}, {DOCKER_MANIFEST}");
+        let headers = [(header::ACCEPT, accept.as_str())];
+        let a = self
+            .send(Method::HEAD, &url, &headers, Bytes::new())
+            .await?;
+        if a.status == StatusCode::NOT_FOUND {
+            return Ok(false);
+        }
+        expect(&a, StatusCode::OK, Method::HEAD, &url)?;
+        Ok(true)
+    }
+
     /// PUTs a manifest or index under `reference`; returns its digest.
     pub async fn put_manifest(
         &self,

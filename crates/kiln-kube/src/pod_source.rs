@@ -179,14 +179,20 @@ impl PodSource {
     }
 
     fn attach_image_builder(&self, executor: &KubeExecutor, job: &str, build: u64) {
-        executor.set_image_builder(Some(ImageBuilder {
+        executor.set_image_builder(Some(self.image_builder(job, build)));
+    }
+
+    /// What runs Kaniko builds for build `build` of `job` (its pods hold slots of this
+    /// source): `kanikoBuild` in the build's pods, and the images of dockerfile agents.
+    pub fn image_builder(&self, job: &str, build: u64) -> ImageBuilder {
+        ImageBuilder {
             client: self.client.clone(),
             settings: self.settings.clone(),
             config: self.config.clone(),
             job: job.to_owned(),
             build,
             slots: Some(self.slots.clone()),
-        }));
+        }
     }
 
     /// Takes over build pod `name` of a build that ran when the controller restarted (see

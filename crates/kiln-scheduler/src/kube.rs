@@ -3,7 +3,9 @@
 //! start (a bad section stops the start); the cluster is connected in the background
 //! (kubeconfig or in-cluster service account), orphaned build pods are reaped (alive: a build
 //! the store has Running) and the template pools start. A build whose top-level agent is
-//! `kubernetes { }`, or a `label` one of the templates carries, takes a pod from the
+//! `kubernetes { }`, a `label` one of the templates carries, `docker { }`, or `dockerfile { }`
+//! with `dockerfile_agents` configured (its image built with Kaniko first unless the registry
+//! has it), takes a pod from the
 //! [`PodSource`] (its `yamlFile` read from the build's prepared workspace first, waiting for a
 //! pod slot when `max_concurrent_pods` are in use); the build's prepared workspace is
 //! uploaded into it, and the pod is released (clean after SUCCESS, else dirty) when the
@@ -27,8 +29,8 @@ use kiln_diagnostics::{Diagnostic, RenderOptions, SourceFile, render_all};
 use kiln_engine::BuildResult;
 use kiln_kube::{
     AgentInstall, AgentListener, AgentMode, AgentRequest, ExecutorSettings, KubeConfig,
-    PodIdentity, PodOutcome, PodSource, build_pod, docker_request, label_value, read_yaml_file,
-    reap_orphans,
+    PodIdentity, PodOutcome, PodSource, build_pod, docker_request, dockerfile_request, label_value,
+    read_yaml_file, reap_orphans,
 };
 use kiln_model::{AgentKind, Pipeline};
 use kiln_store::{BuildStatus, PodRecord, Store};
@@ -169,14 +171,35 @@ impl KubeBackend {
         waiting: mpsc::UnboundedSender<String>,
     ) -> Option<Result<BuildPod, Vec<String>>> {
         let invalid = |diags: Vec<Diagnostic>| invalid_pod(&diags, source);
-        let request = match self.request_for(pipeline, workspace)? {
-            Ok((request, notes)) => {
-                for note in notes {
-                    let _ = waiting.send(note);
-                }
-                request
+        let request = if let AgentKind::Dockerfile(d) = &pipeline.agent.kind {
+            let settings = self.config.dockerfile_agents.as_ref()?;
+            let builder = match self.pods().await {
+                Ok(pods) => pods.image_builder(job, build),
+                Err(e) => return Some(Err(vec![format!("ERROR: {e}")])),
+            };
+            let agent = (d, pipeline.agent.span);
+            let built = dockerfile_request(
+                &builder,
+                settings,
+                agent,
+                |e| e.as_plain_str(),
+                workspace,
+                &waiting,
+            );
+            match built.await {
+                Ok(request) => request,
+                Err(e) => return Some(Err(vec![format!("ERROR: {e}")])),
             }
-            Err(diags) => return Some(Err(invalid(diags))),
+        } else {
+            match self.request_for(pipeline, workspace)? {
+                Ok((request, notes)) => {
+                    for note in notes {
+                        let _ = waiting.send(note);
+                    }
+                    request
+                }
+                Err(diags) => return Some(Err(invalid(diags))),
+            }
         };
         let id = PodIdentity {
             name: pod_name(job, build),
@@ -206,6 +229,7 @@ impl KubeBackend {
     pub(crate) fn gives_own_pod(&self, agent: &kiln_model::Agent) -> bool {
         match &agent.kind {
             AgentKind::Kubernetes(_) | AgentKind::Docker(_) => true,
+            AgentKind::Dockerfile(_) => self.config.dockerfile_agents.is_some(),
             AgentKind::Label(e) => e.as_plain_str().is_none_or(|label| {
                 self.config
                     .templates

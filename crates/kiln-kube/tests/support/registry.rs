@@ -25,7 +25,11 @@ impl TestRegistry {
             .prefix("kiln-kube-registry-")
             .tempdir()
             .unwrap();
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/registry.sh");
+        // Through `..`, so the end-to-end tests of kiln-cli can use this file too.
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../kiln-kube/tests/registry.sh"
+        );
         let mut child = Command::new("sh")
             .arg(script)
             .arg(dir.path())

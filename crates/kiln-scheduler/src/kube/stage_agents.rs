@@ -5,12 +5,17 @@
 //! over the limit, as Kaniko pods do), with the build's
 //! prepared workspace uploaded into it unless the pipeline skips the default checkout; the
 //! pod is released (clean after a successful stage, else dirty) when the stage is done.
-//! Other agents are left to the build's executor.
+//! A `dockerfile { }` agent, when `dockerfile_agents` is configured, runs as a pod of the
+//! image kiln builds with Kaniko from the prepared workspace (not again when the registry
+//! has it). Other agents are left to the build's executor.
 
 use super::{KubeBackend, pod_name};
 use async_trait::async_trait;
 use kiln_engine::{AgentError, AgentProvider, BuildResult, ProvidedAgent, ReleaseAgent};
-use kiln_kube::{AgentRequest, BuildPod, PodIdentity, build_pod, docker_request, read_yaml_file};
+use kiln_kube::{
+    AgentRequest, BuildPod, PodIdentity, build_pod, docker_request, dockerfile_request,
+    read_yaml_file,
+};
 use kiln_model::AgentKind;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -38,8 +43,10 @@ impl KubeBackend {
         })
     }
 
-    /// What a stage's pod is made from; `None` for agents that do not run on Kubernetes.
-    fn stage_request(
+    /// What a stage's pod is made from; `None` for agents that do not run on Kubernetes
+    /// (a `dockerfile` agent without `dockerfile_agents` configured among them). A
+    /// dockerfile agent's image is built first unless the registry has it.
+    async fn stage_request(
         &self,
         request: &kiln_engine::AgentRequest,
         workspace: &std::path::Path,
@@ -76,6 +83,29 @@ impl KubeBackend {
                     let _ = request.log.send(note);
                 }
                 Ok(Some(pod))
+            }
+            AgentKind::Dockerfile(d) => {
+                let Some(settings) = &self.config.dockerfile_agents else {
+                    return Ok(None);
+                };
+                let builder = self
+                    .pods()
+                    .await
+                    .map_err(AgentError)?
+                    .image_builder(&request.job, request.build);
+                let log = &request.log;
+                let agent = (d, agent.span);
+                dockerfile_request(
+                    &builder,
+                    settings,
+                    agent,
+                    |e| request.string(e),
+                    workspace,
+                    log,
+                )
+                .await
+                .map(Some)
+                .map_err(AgentError)
             }
             _ => Ok(None),
         }
@@ -122,7 +152,8 @@ impl AgentProvider for KubeStageAgents {
         &self,
         request: kiln_engine::AgentRequest,
     ) -> Result<Option<ProvidedAgent>, AgentError> {
-        let Some(pod) = self.backend.stage_request(&request, &self.workspace)? else {
+        let stage_request = self.backend.stage_request(&request, &self.workspace);
+        let Some(pod) = stage_request.await? else {
             return Ok(None);
         };
         let holds_pod = self.build_pod || request.nested;
