@@ -11,7 +11,12 @@ use std::sync::Arc;
 
 /// A scheduler whose `executors.kubernetes` is the fake cluster (plus `more` settings), with
 /// one `dir:` job.
-async fn start(env: &Env, job: &str, jenkinsfile: &str, more: &str) -> (FakeKube, SchedulerHandle) {
+pub(crate) async fn start(
+    env: &Env,
+    job: &str,
+    jenkinsfile: &str,
+    more: &str,
+) -> (FakeKube, SchedulerHandle) {
     let fake = FakeKube::start(FakeKubeConfig::default(), 0).await.unwrap();
     let kubeconfig = env.tmp.path().join("kubeconfig");
     fake.write_kubeconfig(&kubeconfig).unwrap();
@@ -58,7 +63,7 @@ async fn run(
 }
 
 /// The pod named in the stage's `Running in pod NAME` line.
-fn pod_of(log: &str, stage: &str) -> String {
+pub(crate) fn pod_of(log: &str, stage: &str) -> String {
     let prefix = format!("[{stage}] Running in pod ");
     let line = log
         .lines()
@@ -68,7 +73,7 @@ fn pod_of(log: &str, stage: &str) -> String {
 }
 
 /// `(pod, reason, message)` of every event the fake's kubelet recorded.
-async fn events(fake: &FakeKube) -> Vec<(String, String, String)> {
+pub(crate) async fn events(fake: &FakeKube) -> Vec<(String, String, String)> {
     use kube::api::{Api, DynamicObject, ListParams};
     use kube::core::{ApiResource, GroupVersionKind};
     let client = kube::Client::try_from(kube::Config::new(fake.url().parse().unwrap())).unwrap();
@@ -88,7 +93,7 @@ async fn events(fake: &FakeKube) -> Vec<(String, String, String)> {
 }
 
 /// `(pod, container)` for every container the fake's kubelet created, from its events.
-async fn created_containers(fake: &FakeKube) -> Vec<(String, String)> {
+pub(crate) async fn created_containers(fake: &FakeKube) -> Vec<(String, String)> {
     let mut created: Vec<(String, String)> = events(fake)
         .await
         .into_iter()
@@ -103,7 +108,7 @@ async fn created_containers(fake: &FakeKube) -> Vec<(String, String)> {
     created
 }
 
-fn pod_deleted(fake: &FakeKube, pod: &str) -> bool {
+pub(crate) fn pod_deleted(fake: &FakeKube, pod: &str) -> bool {
     fake.requests().iter().any(|r| {
         r.method == "DELETE" && r.path.ends_with(&format!("/pods/{pod}")) && r.status < 300
     })
@@ -494,7 +499,7 @@ async fn docker_agents_run_as_pods_of_their_image() {
 }
 
 /// `(pod, image)` of every image the fake's kubelet pulled or found, from its events.
-async fn pulled_images(fake: &FakeKube) -> Vec<(String, String)> {
+pub(crate) async fn pulled_images(fake: &FakeKube) -> Vec<(String, String)> {
     events(fake)
         .await
         .into_iter()

@@ -8,6 +8,7 @@ mod support;
 mod builds;
 mod control;
 mod kube;
+mod kube_dockerfile;
 mod kube_stages;
 mod queue;
 mod recovery;
