@@ -336,3 +336,38 @@ fn server_refuses_a_kubernetes_section_agents_cannot_dial_naming_the_line() {
 "
     );
 }
+
+#[test]
+fn a_dockerfile_agent_run_here_says_why_and_what_to_configure() {
+    let ws = temp_workspace();
+    std::fs::write(
+        ws.path().join("Jenkinsfile"),
+        "pipeline {\n  agent { dockerfile { filename 'Dockerfile.ci' } }\n  stages { stage('a') { steps { sh 'echo here' } } }\n}\n",
+    )
+    .unwrap();
+    let out = kiln(&["run", "Jenkinsfile"], ws.path());
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("[a] here\n"), "{stdout}");
+    let notice = "agent dockerfile is ignored by the local executor: steps run on this machine (kiln builds a dockerfile agent's image with Kaniko and runs it as a pod only when a registry repository for the images is configured: `executors.kubernetes.dockerfile_agents.repository` for the server, `kiln run --kubeconfig PATH --dockerfile-repository REPO` on a laptop)";
+    assert!(stdout.contains(notice), "{stdout}");
+    let out = kiln(
+        &[
+            "run",
+            "--kubeconfig",
+            "/nonexistent",
+            "--dockerfile-repository",
+            "agents:1",
+            "Jenkinsfile",
+        ],
+        ws.path(),
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "a usage error: {stderr}");
+    assert!(
+        stderr.contains(
+            "--dockerfile-repository: `dockerfile_agents.repository` `agents:1` is not a repository"
+        ),
+        "{stderr}"
+    );
+}

@@ -174,7 +174,10 @@ impl KubeConfig {
         let mut diags = self.unknown_pod_fields(tree, text);
         diags.extend(self.check(
             |name| template_name_span(tree, name),
-            |key| tree.get(key).map_or(tree.span, |n| n.span),
+            |path| {
+                let node = path.split('.').try_fold(tree, |node, key| node.get(key));
+                node.map_or(tree.span, |n| n.span)
+            },
         ));
         diags.extend(self.check_api(|field| {
             let api = tree.get("api");
@@ -230,7 +233,7 @@ impl KubeConfig {
         if let Some(agents) = &self.dockerfile_agents
             && let Err(message) = agents.check()
         {
-            diags.push(err(message, value_span("dockerfile_agents")));
+            diags.push(err(message, value_span("dockerfile_agents.repository")));
         }
         let names: Vec<&str> = self.templates.iter().map(|t| t.name.as_str()).collect();
         let mut seen = BTreeSet::new();
@@ -507,6 +510,26 @@ mod tests {
         assert_eq!(e[0].1, "max_concurent_pods");
         let e = errors("max_concurrent_pods: many\n");
         assert_eq!(e[0].1, "many", "{e:?}");
+    }
+
+    #[test]
+    fn dockerfile_agents_name_a_repository_without_a_tag() {
+        let c = KubeConfig::from_yaml(
+            "dockerfile_agents: {repository: 'registry.example:5000/ci/agents', insecure: true}\n",
+        )
+        .unwrap();
+        let agents = c.dockerfile_agents.unwrap();
+        assert_eq!(agents.repository, "registry.example:5000/ci/agents");
+        assert!(agents.insecure);
+        let e = errors("dockerfile_agents: {repository: 'agents:1'}\n");
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].0.contains("expected HOST[:PORT]/PATH without a tag"),
+            "{e:?}"
+        );
+        assert_eq!(e[0].1, "'agents:1'", "{e:?}");
+        let e = errors("dockerfile_agents: {repository: r.example/a, cache: true}\n");
+        assert!(e[0].0.contains("cache"), "{e:?}");
     }
 
     #[test]

@@ -34,9 +34,22 @@ async fn kiln_pushes_the_multi_arch_index_and_reads_it_back() {
         platforms.push((platform, tag));
     }
 
+    assert!(
+        !registry
+            .has_manifest(&destination.repository, "1.0")
+            .await
+            .unwrap(),
+        "no index yet"
+    );
     let index_digest = push_index(&registry, &destination, &platforms)
         .await
         .unwrap();
+    assert!(
+        registry
+            .has_manifest(&destination.repository, "1.0")
+            .await
+            .unwrap()
+    );
 
     let (media_type, body) = registry.get_manifest("team/app", "1.0").await.unwrap();
     assert_eq!(media_type, OCI_INDEX);
