@@ -570,7 +570,10 @@ mod tests {
         .unwrap();
         assert_eq!(image.build.context, "ci");
         assert_eq!(image.build.dockerfile, "Dockerfile.build");
-        assert_eq!(image.build.destinations, [image.reference.clone()]);
+        assert_eq!(
+            image.build.destinations,
+            std::slice::from_ref(&image.reference)
+        );
         assert_eq!(image.build.insecure_registries, ["registry.example:5000"]);
     }
 
