@@ -584,9 +584,8 @@ fn dockerfile_agents_run_in_pods_of_the_image_kaniko_built_once() {
         .lines()
         .find_map(|l| l.strip_prefix("[Build] Running in pod "))
         .unwrap_or_else(|| panic!("no stage pod:\n{stdout}"));
-    let seen = images.lock().unwrap().clone();
     let stage_pod = (pod.to_owned(), "docker".to_owned(), reference.clone());
-    assert!(seen.contains(&stage_pod), "{stage_pod:?} not in {seen:#?}");
+    saw_pod(&images, &stage_pod);
     assert_eq!(
         pods_created(&cluster),
         2,
@@ -639,4 +638,52 @@ fn dockerfile_agents_run_in_pods_of_the_image_kaniko_built_once() {
     assert!(!stdout.contains("ran-in-the-image"), "{stdout}");
     assert!(!stdout.contains(&reference), "a new tag: {stdout}");
     assert_eq!(pods_created(&cluster), 1, "only the Kaniko pod");
+
+    // A top-level `dockerfile true` agent: the build's pod is of the image built from the
+    // workspace's Dockerfile.
+    std::fs::remove_file(kaniko.path().join("fail")).unwrap();
+    std::fs::write(ws.join("Dockerfile"), "FROM alpine:3.20\n").unwrap();
+    std::fs::write(
+        ws.join("Jenkinsfile"),
+        "pipeline {\n  agent { dockerfile true }\n  stages { stage('Top') { steps { sh 'cat input.txt' } } }\n}\n",
+    )
+    .unwrap();
+    let (code, stdout, stderr) = run_dockerfile_agent(&cluster, ws, &registry.addr, kaniko.path());
+    assert_eq!(code, Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(
+        stdout.lines().any(|l| l == "[Top] dockerfile-input"),
+        "{stdout}"
+    );
+    let reference = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("dockerfile agent: building image "))
+        .and_then(|rest| rest.strip_suffix(" from Dockerfile with Kaniko"))
+        .unwrap_or_else(|| panic!("no build line:\n{stderr}"))
+        .to_owned();
+    assert!(
+        stderr.contains("[kaniko the node's platform] ARGS ")
+            && stderr.contains("--dockerfile=Dockerfile "),
+        "{stderr}"
+    );
+    let pod = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("Running in pod "))
+        .unwrap_or_else(|| panic!("no build pod:\n{stderr}"));
+    saw_pod(&images, &(pod.to_owned(), "docker".to_owned(), reference));
+}
+
+/// Waits (30 s at most) until the pod watch saw `entry`.
+fn saw_pod(
+    images: &std::sync::Mutex<Vec<(String, String, String)>>,
+    entry: &(String, String, String),
+) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !images.lock().unwrap().contains(entry) {
+        assert!(
+            Instant::now() < deadline,
+            "{entry:?} not in {:#?}",
+            images.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
