@@ -119,6 +119,9 @@ pub struct RunArgs {
     /// The --dockerfile-repository registry speaks plain HTTP.
     #[arg(long, requires = "dockerfile_repository")]
     pub dockerfile_insecure: bool,
+    /// Kaniko caches the dockerfile agents' layers in REPO/cache.
+    #[arg(long, requires = "dockerfile_repository")]
+    pub dockerfile_cache: bool,
 }
 
 #[derive(Args, Debug)]

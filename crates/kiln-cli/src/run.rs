@@ -122,7 +122,7 @@ enum Target {
     ),
 }
 
-/// `--dockerfile-repository` / `--dockerfile-insecure`, checked.
+/// `--dockerfile-repository`, `--dockerfile-insecure` and `--dockerfile-cache`, checked.
 fn dockerfile_agents(args: &RunArgs) -> anyhow::Result<Option<kiln_kube::DockerfileAgents>> {
     let Some(repository) = &args.dockerfile_repository else {
         return Ok(None);
@@ -130,6 +130,7 @@ fn dockerfile_agents(args: &RunArgs) -> anyhow::Result<Option<kiln_kube::Dockerf
     let agents = kiln_kube::DockerfileAgents {
         repository: repository.clone(),
         insecure: args.dockerfile_insecure,
+        cache: args.dockerfile_cache,
     };
     if let Err(message) = agents.check() {
         bail!("--dockerfile-repository: {message}");

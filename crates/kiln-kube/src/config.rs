@@ -528,8 +528,8 @@ mod tests {
             "{e:?}"
         );
         assert_eq!(e[0].1, "'agents:1'", "{e:?}");
-        let e = errors("dockerfile_agents: {repository: r.example/a, cache: true}\n");
-        assert!(e[0].0.contains("cache"), "{e:?}");
+        let e = errors("dockerfile_agents: {repository: r.example/a, caches: true}\n");
+        assert!(e[0].0.contains("caches"), "{e:?}");
     }
 
     #[test]

@@ -37,6 +37,10 @@ pub struct DockerfileAgents {
     /// uses `http://`).
     #[serde(default)]
     pub insecure: bool,
+    /// Kaniko caches layers in `REPOSITORY/cache` (`--cache=true --cache-repo=...`), so a
+    /// changed Dockerfile rebuilds only from the first changed instruction.
+    #[serde(default)]
+    pub cache: bool,
 }
 
 impl DockerfileAgents {
@@ -67,11 +71,26 @@ struct Inputs {
 }
 
 impl Inputs {
-    fn evaluate(agent: &DockerfileAgent, mut eval: impl FnMut(&Expr) -> Option<String>) -> Inputs {
-        let mut text = |e: &Option<Expr>| e.as_ref().and_then(&mut eval);
-        let dir = text(&agent.dir).unwrap_or_else(|| ".".to_owned());
-        let filename = text(&agent.filename).unwrap_or_else(|| "Dockerfile".to_owned());
-        let additional = text(&agent.additional_build_args).unwrap_or_default();
+    /// The settings' values; one given but without a value (an expression only a stage's
+    /// agent gets evaluated, e.g. `"${env.X}"` in a top-level agent) is an error, not a
+    /// default.
+    fn evaluate(
+        agent: &DockerfileAgent,
+        mut eval: impl FnMut(&Expr) -> Option<String>,
+    ) -> Result<Inputs, String> {
+        let mut text = |e: &Option<Expr>, setting: &str, default: &str| {
+            match e {
+            None => Ok(default.to_owned()),
+            Some(expr) => eval(expr).ok_or_else(|| {
+                format!(
+                    "dockerfile agent: `{setting}` must be a plain string here (a top-level agent's settings are read before the build runs)"
+                )
+            }),
+        }
+        };
+        let dir = text(&agent.dir, "dir", ".")?;
+        let filename = text(&agent.filename, "filename", "Dockerfile")?;
+        let additional = text(&agent.additional_build_args, "additionalBuildArgs", "")?;
         let (build_args, ignored) = build_args(&additional);
         let mut notes = Vec::new();
         if !ignored.is_empty() {
@@ -91,12 +110,12 @@ impl Inputs {
                 ));
             }
         }
-        Inputs {
+        Ok(Inputs {
             dir,
             filename,
             build_args,
             notes,
-        }
+        })
     }
 }
 
@@ -119,7 +138,7 @@ pub fn dockerfile_image(
     eval: impl FnMut(&Expr) -> Option<String>,
     workspace: &Path,
 ) -> Result<DockerfileImage, String> {
-    image_of(settings, Inputs::evaluate(agent, eval), workspace)
+    image_of(settings, Inputs::evaluate(agent, eval)?, workspace)
 }
 
 fn image_of(
@@ -164,6 +183,10 @@ fn image_of(
         dockerfile: inputs.filename,
         destinations: vec![reference.clone()],
         build_args: inputs.build_args,
+        cache: settings.cache,
+        cache_repo: settings
+            .cache
+            .then(|| format!("{}/cache", settings.repository)),
         insecure_registries: if settings.insecure {
             vec![registry]
         } else {
@@ -190,7 +213,7 @@ pub async fn dockerfile_request(
     workspace: &Path,
     log: &ImageLog,
 ) -> Result<AgentRequest, String> {
-    let inputs = Inputs::evaluate(agent, eval);
+    let inputs = Inputs::evaluate(agent, eval)?;
     let (settings_owned, dir) = (settings.clone(), workspace.to_path_buf());
     let image = tokio::task::spawn_blocking(move || image_of(&settings_owned, inputs, &dir))
         .await
@@ -485,6 +508,7 @@ mod tests {
         DockerfileAgents {
             repository: "registry.example:5000/kiln-agents".into(),
             insecure: true,
+            cache: false,
         }
     }
 
@@ -577,6 +601,57 @@ mod tests {
         assert_eq!(image.build.insecure_registries, ["registry.example:5000"]);
     }
 
+    fn agent_of(jenkinsfile: &str) -> DockerfileAgent {
+        let (doc, diags) = kiln_model::load(jenkinsfile);
+        assert!(diags.iter().all(|d| !d.is_error()), "{diags:?}");
+        let Some(kiln_model::Document::Declarative(p)) = doc else {
+            panic!("not declarative")
+        };
+        let kiln_model::AgentKind::Dockerfile(d) = p.agent.kind else {
+            panic!("not dockerfile")
+        };
+        d
+    }
+
+    #[test]
+    fn settings_are_evaluated_or_refused_and_defaulted() {
+        let interpolated = agent_of(
+            "pipeline {\n agent { dockerfile { additionalBuildArgs \"--build-arg V=${env.V}\" } }\n stages { stage('a') { steps { sh 'true' } } }\n}\n",
+        );
+        let err = Inputs::evaluate(&interpolated, |e| e.as_plain_str()).unwrap_err();
+        assert!(
+            err.contains("`additionalBuildArgs` must be a plain string here"),
+            "{err}"
+        );
+        let evaluated = Inputs::evaluate(&interpolated, |_| Some("--build-arg V=2".into()));
+        assert_eq!(evaluated.unwrap().build_args, ["V=2"]);
+        let short = agent_of(
+            "pipeline {\n agent { dockerfile true }\n stages { stage('a') { steps { sh 'true' } } }\n}\n",
+        );
+        let inputs = Inputs::evaluate(&short, |e| e.as_plain_str()).unwrap();
+        assert_eq!(
+            (inputs.dir.as_str(), inputs.filename.as_str()),
+            (".", "Dockerfile")
+        );
+        assert!(inputs.build_args.is_empty() && inputs.notes.is_empty());
+    }
+
+    #[test]
+    fn a_cache_setting_gives_kaniko_a_cache_repository() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("Dockerfile"), "FROM alpine\n").unwrap();
+        let cached = DockerfileAgents {
+            cache: true,
+            ..settings()
+        };
+        let image = image_of(&cached, inputs(".", "Dockerfile", &[]), dir.path()).unwrap();
+        assert!(image.build.cache);
+        assert_eq!(
+            image.build.cache_repo.as_deref(),
+            Some("registry.example:5000/kiln-agents/cache")
+        );
+    }
+
     #[test]
     fn bad_paths_and_repositories_are_refused() {
         let dir = tempfile::tempdir().unwrap();
@@ -591,6 +666,7 @@ mod tests {
             let s = DockerfileAgents {
                 repository: bad.into(),
                 insecure: false,
+                cache: false,
             };
             assert!(s.check().is_err(), "{bad}");
         }
