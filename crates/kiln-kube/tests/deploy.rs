@@ -203,6 +203,8 @@ fn the_example_configuration_is_valid_and_has_the_four_templates() {
     for wanted in ["maven", "node", "go", "kaniko"] {
         assert!(names.contains(&wanted), "{names:?}");
     }
+    let dockerfile = kube.dockerfile_agents.as_ref().expect("dockerfile_agents");
+    assert_eq!(dockerfile.repository, "registry.example.com/kiln/agents");
     // Agents dial kiln on the Service's `agents` port, which the StatefulSet's container
     // exposes and kiln listens on.
     assert_eq!(
