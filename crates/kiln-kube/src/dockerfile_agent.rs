@@ -233,13 +233,9 @@ pub async fn dockerfile_request(
             image.reference
         ));
         let source = LocalExecutor::new(workspace.to_path_buf());
-        // Short enough that the Kaniko pod's name (this, `-kaniko-native-` and 8 hex
-        // digits) and its Secret's stay within 63 characters.
-        let part: String = crate::local_run::pod_name_part(&builder.job)
-            .chars()
-            .take(20)
-            .collect();
-        let pod = format!("kiln-{}-{}", part.trim_end_matches('-'), builder.build);
+        // The Kaniko pod's name is cut to fit where it is made (`image_build`).
+        let part = crate::local_run::pod_name_part(&builder.job);
+        let pod = format!("kiln-{part}-{}", builder.build);
         builder
             .run(&source, &pod, image.build.clone(), log.clone())
             .await

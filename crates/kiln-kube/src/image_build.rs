@@ -106,7 +106,7 @@ impl ImageBuilder {
         let suffix = crate::token::short_id().map_err(|e| ExecError::Backend(e.to_string()))?;
         let arch = platform.and_then(platform_arch).unwrap_or("native");
         let id = PodIdentity {
-            name: format!("{pod}-kaniko-{arch}-{suffix}"),
+            name: kaniko_pod_name(pod, arch, &suffix),
             job: self.job.clone(),
             build: self.build,
         };
@@ -329,8 +329,33 @@ impl Drop for DeleteOnDrop {
     }
 }
 
+/// The name of a Kaniko pod: the build pod's name cut so that it and its Secret
+/// (`secret_name`, 6 more characters) stay within the 63 characters of a DNS label.
+fn kaniko_pod_name(pod: &str, arch: &str, suffix: &str) -> String {
+    let tail = format!("-kaniko-{arch}-{suffix}");
+    let room = 63 - crate::secret_name("").len();
+    let keep = room.saturating_sub(tail.len()).min(pod.len());
+    let head = pod.get(..keep).unwrap_or(pod).trim_end_matches('-');
+    format!("{head}{tail}")
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn kaniko_pod_names_and_their_secrets_fit_a_dns_label() {
+        let long = "kiln-a-very-long-job-name-of-thirty-chars-12345-fffff";
+        let name = kaniko_pod_name(long, "ppc64le", "0123abcd");
+        assert_eq!(
+            name,
+            "kiln-a-very-long-job-name-of-thir-kaniko-ppc64le-0123abcd"
+        );
+        assert!(crate::secret_name(&name).len() <= 63);
+        assert_eq!(
+            kaniko_pod_name("kiln-app-7-0a1b2", "native", "0123abcd"),
+            "kiln-app-7-0a1b2-kaniko-native-0123abcd"
+        );
+    }
     use super::*;
 
     #[test]
