@@ -10,6 +10,11 @@
 //! their timing goes, and a replay's timing is not the original's. A stage whose lines
 //! differed once has everything after appended; the other stages keep being compared.
 //!
+//! Lines are compared without their `timestamps` prefix (`[2024-05-01T10:20:30.123Z] `, after
+//! the stage prefix): a replay writes each line again at another time. A stored line that
+//! matches stays as stored, with its first time; a line appended after the marker keeps the
+//! new time it was written with.
+//!
 //! Lines the scheduler itself wrote and a resumed build does not write again (the workspace
 //! upload and the wait for a pod slot, which are not repeated; "waiting for input" of an
 //! input answered before the restart, whose answer is replayed; the marker and the "stopping"
@@ -94,7 +99,7 @@ impl Replay {
         }
         for (skipped, &(start, end)) in group.lines.iter().enumerate() {
             let candidate = &stored[start..end];
-            if candidate == line {
+            if same_line(candidate, line) {
                 group.lines.drain(..=skipped);
                 return true;
             }
@@ -107,15 +112,41 @@ impl Replay {
     }
 }
 
-/// The stage prefix of a log line (`[Build / Unit] `), empty for a line without one.
+/// The stage prefix of a log line (`[Build / Unit] `), empty for a line without one (a
+/// `timestamps` prefix is no stage prefix).
 fn prefix(line: &[u8]) -> &[u8] {
-    if line.first() != Some(&b'[') {
+    if line.first() != Some(&b'[') || timestamp_len(line) > 0 {
         return &[];
     }
     match line.windows(2).position(|w| w == b"] ") {
         Some(i) => &line[..i + 2],
         None => &[],
     }
+}
+
+/// Whether two log lines say the same, whatever their `timestamps` prefixes.
+fn same_line(a: &[u8], b: &[u8]) -> bool {
+    untimed(a) == untimed(b)
+}
+
+/// A log line's stage prefix and the rest of it, without the `timestamps` prefix that may
+/// follow the stage prefix.
+fn untimed(line: &[u8]) -> (&[u8], &[u8]) {
+    let stage = prefix(line);
+    let rest = &line[stage.len()..];
+    (stage, &rest[timestamp_len(rest)..])
+}
+
+/// The length of the `timestamps` prefix `bytes` starts with (`[2024-05-01T10:20:30.123Z] `,
+/// as kiln-engine writes it), 0 when it does not.
+fn timestamp_len(bytes: &[u8]) -> usize {
+    const SHAPE: &[u8] = b"[dddd-dd-ddTdd:dd:dd.dddZ] ";
+    let matches = bytes.len() >= SHAPE.len()
+        && SHAPE.iter().zip(bytes).all(|(shape, b)| match shape {
+            b'd' => b.is_ascii_digit(),
+            other => other == b,
+        });
+    if matches { SHAPE.len() } else { 0 }
 }
 
 /// The length of the first line of `bytes`, its newline included.
@@ -230,6 +261,44 @@ mod tests {
             "[A / B] 1\n[A] 1\n[INFO]x\n",
             &["[A] 1\n[A / B] 1\n[INFO]x\n"],
             "",
+        );
+    }
+
+    #[test]
+    fn lines_repeat_the_stored_ones_whatever_their_timestamps() {
+        let stored = "[2026-01-02T03:04:05.678Z] Started\n[Build] Stage started\n[Build] [2026-01-02T03:04:06.000Z] one\n[Build] [2026-01-02T03:04:07.000Z] two\n";
+        // The stored lines stay as stored; new ones follow the marker with their new times.
+        check(
+            stored,
+            &[
+                "[2026-01-02T09:00:00.000Z] Started\n[Build] Stage started\n",
+                "[Build] [2026-01-02T09:00:01.000Z] one\n[Build] [2026-01-02T09:00:02.000Z] two\n",
+                "[Build] [2026-01-02T09:00:03.000Z] three\n",
+            ],
+            "kiln: resumed\n[Build] [2026-01-02T09:00:03.000Z] three\n",
+        );
+        // Only the time may differ: another text, or a line that was not timed, differs.
+        check(
+            "[Build] [2026-01-02T03:04:06.000Z] one\n",
+            &["[Build] [2026-01-02T09:00:01.000Z] two\n"],
+            "kiln: resumed\n[Build] [2026-01-02T09:00:01.000Z] two\n",
+        );
+        check(
+            "[Build] one\n",
+            &["[Build] [2026-01-02T09:00:01.000Z] two\n"],
+            "kiln: resumed\n[Build] [2026-01-02T09:00:01.000Z] two\n",
+        );
+        // A timed line without a stage belongs with the other lines without one.
+        check(
+            "[2026-01-02T03:04:05.678Z] a\n[A] 1\nb\n",
+            &["[A] 1\n[2026-01-02T09:00:00.000Z] a\nb\nc\n"],
+            "kiln: resumed\nc\n",
+        );
+        // Something that only looks like a time is compared as text.
+        check(
+            "[Build] [2026-01-02T03:04:0x.000Z] one\n",
+            &["[Build] [2026-01-02T03:04:01.000Z] one\n"],
+            "kiln: resumed\n[Build] [2026-01-02T03:04:01.000Z] one\n",
         );
     }
 
