@@ -17,6 +17,10 @@ pub struct ImageBuild {
     /// `os/arch[/variant]`; empty: the builder node's own platform.
     pub platforms: Vec<String>,
     pub insecure_registries: Vec<String>,
+    /// The step's identity within its build, the same each time the build's steps run again
+    /// (see `ProcessSpec::key`): an executor whose image builds outlive the controller keeps
+    /// what each build did under it, so a resumed build does not build or push again.
+    pub key: Option<String>,
 }
 
 /// One pushed image.

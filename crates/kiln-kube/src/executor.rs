@@ -310,6 +310,18 @@ impl KubeExecutor {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = builder;
     }
 
+    /// Where the `kanikoBuild` steps of the build using the pod record what they did (see
+    /// [`crate::ImageRecords`]); nothing happens without an image builder.
+    pub fn set_image_records(&self, records: std::sync::Arc<dyn crate::ImageRecords>) {
+        let mut builder = self
+            .images
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(builder) = builder.as_mut() {
+            builder.records = Some(records);
+        }
+    }
+
     /// Why the pod cannot run steps any more (deleted, evicted, a container gone), if so.
     pub fn health_problem(&self) -> Option<String> {
         self.health.borrow().problem()

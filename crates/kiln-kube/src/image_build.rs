@@ -13,6 +13,7 @@
 
 use crate::config::KubeConfig;
 use crate::executor::{ExecutorSettings, KubeExecutor, PodRequest};
+use crate::image_records::{ImageRecords, ImageStep, StepRecords};
 use crate::kaniko::{KanikoBuild, context_tarball, digest_file, kaniko_pod, platform_arch};
 use crate::oci::{Credentials, ImageRef, Platform, Registry, push_index};
 use crate::pod::PodIdentity;
@@ -22,7 +23,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kiln_executor::{
     BuiltImage, ExecError, Executor, ExitStatus, ImageBuild, ImageBuilt, ImageLog, ProcessSpec,
 };
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tracing::{info, warn};
 
@@ -38,10 +39,45 @@ pub struct ImageBuilder {
     /// The server's pod slots: each Kaniko pod holds one (taken above the limit rather than
     /// waited for, see [`PodSlots`]); `None` outside the server (`kiln run`).
     pub slots: Option<Arc<PodSlots>>,
+    /// Where what the build's image builds did is recorded (the server's build record), so
+    /// a build resumed after a restart does not build or push again; `None`: not recorded.
+    pub records: Option<Arc<dyn ImageRecords>>,
+}
+
+/// The process id of the Kaniko executor in its pod (one per pod).
+const KANIKO_PROCESS: &str = "kaniko";
+
+/// One platform of a build: which (`None`: the node's own), and whether the build has
+/// several (each destination then gets a per-platform tag).
+#[derive(Clone, Copy)]
+struct Target<'a> {
+    platform: Option<&'a str>,
+    multi: bool,
+}
+
+/// The build context, packed by the build pod the first time a Kaniko pod needs it (not at
+/// all when every platform answers from the records or has its context already).
+struct Context<'a> {
+    source: &'a dyn Executor,
+    dir: &'a str,
+    tarball: tokio::sync::OnceCell<Vec<u8>>,
+}
+
+impl Context<'_> {
+    async fn tarball(&self) -> Result<&[u8], ExecError> {
+        let packed = self
+            .tarball
+            .get_or_try_init(|| pack_context(self.source, self.dir))
+            .await?;
+        Ok(packed.as_slice())
+    }
 }
 
 impl ImageBuilder {
-    /// Runs `build` with the context from `source` (the build pod, called `pod`).
+    /// Runs `build` with the context from `source` (the build pod, called `pod`). With a key
+    /// and [`ImageRecords`], what the step had done before a controller restart is not done
+    /// again: images pushed and indexes pushed answer from the records, Kaniko pods still
+    /// running are taken over.
     pub async fn run(
         &self,
         source: &dyn Executor,
@@ -49,7 +85,12 @@ impl ImageBuilder {
         build: ImageBuild,
         log: ImageLog,
     ) -> Result<ImageBuilt, ExecError> {
-        let tarball = pack_context(source, &build.context).await?;
+        let step = StepRecords::new(self.records.clone(), build.key.clone());
+        let context = Context {
+            source,
+            dir: &build.context,
+            tarball: tokio::sync::OnceCell::new(),
+        };
         let kaniko = KanikoBuild {
             context: build.context.clone(),
             dockerfile: build.dockerfile.clone(),
@@ -66,9 +107,13 @@ impl ImageBuilder {
             build.platforms.iter().map(|p| Some(p.as_str())).collect()
         };
         let multi = platforms.len() > 1;
-        let runs = platforms
-            .iter()
-            .map(|p| self.build_platform(pod, &kaniko, *p, multi, &tarball, &log));
+        let runs = platforms.iter().map(|p| {
+            let platform = Target {
+                platform: *p,
+                multi,
+            };
+            self.build_platform(pod, &kaniko, platform, &context, &log, &step)
+        });
         let mut images = Vec::new();
         let mut failures = Vec::new();
         for result in futures_util::future::join_all(runs).await {
@@ -83,7 +128,18 @@ impl ImageBuilder {
         let mut indexes = Vec::new();
         if multi {
             for destination in &build.destinations {
-                let digest = self.push_index(destination, &build, &images).await?;
+                let digest = match step.indexed(destination) {
+                    Some(digest) => digest,
+                    None => {
+                        let digest = self.push_index(destination, &build, &images).await?;
+                        let indexed = ImageStep::Indexed {
+                            destination: destination.clone(),
+                            digest: digest.clone(),
+                        };
+                        step.record(indexed).await;
+                        digest
+                    }
+                };
                 let _ = log.send(format!("pushed the image index {destination} ({digest})"));
                 indexes.push((destination.clone(), digest));
             }
@@ -91,22 +147,76 @@ impl ImageBuilder {
         Ok(ImageBuilt { images, indexes })
     }
 
-    /// One platform: its Kaniko pod started, the context copied in, the executor run, the
-    /// digest read back; the pod is deleted in every case.
+    /// One platform: the image recorded as pushed before a restart, or the Kaniko pod (a new
+    /// one, or the one started before the restart, taken over) running the executor, its
+    /// digest read back and recorded; the pod is deleted in every case.
     async fn build_platform(
         &self,
         pod: &str,
         kaniko: &KanikoBuild,
-        platform: Option<&str>,
-        multi: bool,
-        tarball: &[u8],
+        platform: Target<'_>,
+        context: &Context<'_>,
         log: &ImageLog,
+        step: &StepRecords,
     ) -> Result<BuiltImage, ExecError> {
+        if let Some(built) = step.built(platform.platform) {
+            return Ok(built);
+        }
+        let what = platform.platform.unwrap_or("the node's platform");
+        let started = step.started(platform.platform);
+        let taken_over = started.is_some();
+        let name = match started {
+            Some(name) => name,
+            None => {
+                let suffix =
+                    crate::token::short_id().map_err(|e| ExecError::Backend(e.to_string()))?;
+                let arch = platform
+                    .platform
+                    .and_then(platform_arch)
+                    .unwrap_or("native");
+                kaniko_pod_name(pod, arch, &suffix)
+            }
+        };
+        // Said (before anything awaits, so platforms keep their order) also when the pod is
+        // taken over: the replayed log then repeats the stored one.
+        let _ = log.send(format!("starting the Kaniko pod {name} for {what}"));
+        // Held until this function returns, i.e. until the pod's delete was sent (or, when
+        // the step is cancelled, until the drop below sent it).
+        let _slot = self.slots.as_ref().map(PodSlots::take_or_force);
+        let executor = if taken_over {
+            self.take_over_pod(&name, what).await?
+        } else {
+            let started = ImageStep::Started {
+                platform: platform.platform.map(str::to_owned),
+                pod: name.clone(),
+            };
+            step.record(started).await;
+            self.start_pod(&name, platform.platform).await?
+        };
+        let executor = Arc::new(executor);
+        let mut guard = DeleteOnDrop(Some(executor.clone()), step.records());
+        let result = self
+            .run_kaniko(&executor, kaniko, platform, context, log, taken_over)
+            .await;
+        if let Ok(image) = &result {
+            step.record(ImageStep::Built(image.clone())).await;
+        }
+        guard.0 = None;
+        if let Err(error) = executor.cleanup().await {
+            warn!(pod = executor.pod_name(), %error, "cannot delete a Kaniko pod");
+        }
+        result
+    }
+
+    /// Starts the Kaniko pod `name` for `platform`.
+    async fn start_pod(
+        &self,
+        name: &str,
+        platform: Option<&str>,
+    ) -> Result<KubeExecutor, ExecError> {
         let what = platform.unwrap_or("the node's platform");
-        let suffix = crate::token::short_id().map_err(|e| ExecError::Backend(e.to_string()))?;
-        let arch = platform.and_then(platform_arch).unwrap_or("native");
         let id = PodIdentity {
-            name: kaniko_pod_name(pod, arch, &suffix),
+            name: name.to_owned(),
             job: self.job.clone(),
             build: self.build,
         };
@@ -122,46 +232,55 @@ impl ImageBuilder {
             namespace: built.namespace,
             default_container: Some(built.default_container),
         };
-        let _ = log.send(format!("starting the Kaniko pod {} for {what}", id.name));
-        // Held until this function returns, i.e. until the pod's delete was sent (or, when
-        // the step is cancelled, until the drop below sent it).
-        let _slot = self.slots.as_ref().map(PodSlots::take_or_force);
-        let executor = Arc::new(
-            KubeExecutor::start(self.client.clone(), &self.settings, request)
-                .await
-                .map_err(|e| {
-                    ExecError::Backend(format!("Kaniko for {what}: {}", error_chain(&e)))
-                })?,
-        );
-        let mut guard = DeleteOnDrop(Some(executor.clone()));
-        let result = self
-            .run_kaniko(&executor, kaniko, platform, multi, tarball, log)
-            .await;
-        guard.0 = None;
-        if let Err(error) = executor.cleanup().await {
-            warn!(pod = executor.pod_name(), %error, "cannot delete a Kaniko pod");
+        KubeExecutor::start(self.client.clone(), &self.settings, request)
+            .await
+            .map_err(|e| ExecError::Backend(format!("Kaniko for {what}: {}", error_chain(&e))))
+    }
+
+    /// Takes over the Kaniko pod `name` a controller started before it restarted; a pod
+    /// that is gone (or cannot run its step any more) fails the step with the reason.
+    async fn take_over_pod(&self, name: &str, what: &str) -> Result<KubeExecutor, ExecError> {
+        let namespace = &self.config.namespace;
+        let taken = KubeExecutor::reattach(self.client.clone(), &self.settings, namespace, name);
+        match taken.await {
+            Ok(executor) => {
+                info!(pod = %name, "Kaniko pod taken over after a controller restart");
+                Ok(executor)
+            }
+            Err(e) => Err(ExecError::Backend(format!(
+                "Kaniko for {what} ran in pod {name} when the controller restarted, and it \
+                 cannot be taken over: {e}"
+            ))),
         }
-        result
     }
 
     async fn run_kaniko(
         &self,
         executor: &KubeExecutor,
         kaniko: &KanikoBuild,
-        platform: Option<&str>,
-        multi: bool,
-        tarball: &[u8],
+        platform: Target<'_>,
+        context: &Context<'_>,
         log: &ImageLog,
+        taken_over: bool,
     ) -> Result<BuiltImage, ExecError> {
+        let Target { platform, multi } = platform;
         let what = platform.unwrap_or("the node's platform");
         let workspace = self.config.workspace_path.as_str();
-        executor
-            .write_file(Path::new(&context_tarball(workspace)), tarball)
-            .await?;
+        let tarball = PathBuf::from(context_tarball(workspace));
+        // A pod taken over has its context unless the restart came before it was copied
+        // (uploads are renamed into place when complete).
+        if !taken_over || !executor.file_exists(&tarball).await? {
+            executor
+                .write_file(&tarball, context.tarball().await?)
+                .await?;
+        }
         let argv = kaniko.executor_args(&self.config.kaniko, workspace, platform, multi);
-        let mut handle = executor
-            .spawn(ProcessSpec::new(argv).cwd(workspace))
-            .await?;
+        // A fixed process id: a pod taken over answers with the executor it ran (its whole
+        // output from the start, which the resumed build's log compares with the stored one).
+        let spec = ProcessSpec::new(argv)
+            .cwd(workspace)
+            .key(Some(KANIKO_PROCESS.to_owned()));
+        let mut handle = executor.spawn(spec).await?;
         let prefix = format!("[kaniko {what}] ");
         let mut pending = Vec::new();
         while let Some(chunk) = handle.next_chunk().await {
@@ -312,11 +431,15 @@ async fn pack_context(source: &dyn Executor, context: &str) -> Result<Vec<u8>, E
 }
 
 /// Deletes a Kaniko pod when its build ends, also when the step is cancelled (the future
-/// dropped).
-struct DeleteOnDrop(Option<Arc<KubeExecutor>>);
+/// dropped); not when the controller stops and leaves the build running (see
+/// [`ImageRecords::leaving`]): the next start takes the pod over.
+struct DeleteOnDrop(Option<Arc<KubeExecutor>>, Option<Arc<dyn ImageRecords>>);
 
 impl Drop for DeleteOnDrop {
     fn drop(&mut self) {
+        if self.1.as_ref().is_some_and(|r| r.leaving()) {
+            return;
+        }
         if let Some(executor) = self.0.take()
             && let Ok(runtime) = tokio::runtime::Handle::try_current()
         {

@@ -21,6 +21,7 @@ mod dockerfile_agent;
 mod executor;
 mod executor_error;
 mod image_build;
+mod image_records;
 mod kaniko;
 mod local_run;
 mod merge;
@@ -55,6 +56,7 @@ pub use dockerfile_agent::{
 pub use executor::{ExecutorSettings, KubeExecutor, PodRequest, StartTimings};
 pub use executor_error::KubeError;
 pub use image_build::ImageBuilder;
+pub use image_records::{ImageRecords, ImageStep};
 pub use kaniko::{
     DOCKER_CONFIG_DIR, KANIKO_CONTAINER, KanikoBuild, KanikoSettings, add_kaniko_container,
     context_tarball, digest_file, kaniko_pod, platform_arch, platform_reference,

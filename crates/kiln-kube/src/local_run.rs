@@ -144,6 +144,7 @@ impl LocalCluster {
             job: job.to_owned(),
             build,
             slots: None,
+            records: None,
         }
     }
 

@@ -192,6 +192,7 @@ impl PodSource {
             job: job.to_owned(),
             build,
             slots: Some(self.slots.clone()),
+            records: None,
         }
     }
 

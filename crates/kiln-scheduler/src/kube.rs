@@ -15,7 +15,10 @@
 //! [`AgentListener`] on `agent_listen` at start (a busy or bad address refuses the start).
 //! Without it kiln reaches the agents through the API server's port-forward.
 
+mod images;
 mod stage_agents;
+
+pub(crate) use images::record_images;
 
 /// A pod request with notes for the build log (settings it cannot honour).
 type NotedRequest = (AgentRequest, Vec<String>);
@@ -288,14 +291,22 @@ impl KubeBackend {
         let store = self.store.clone();
         let live = [BuildStatus::Running, BuildStatus::WaitingForInput];
         let running = tokio::task::spawn_blocking(move || store.builds_in(&live)).await;
-        // A live build's pod is the one it recorded (other pods of a build resumed after a
-        // restart, e.g. Kaniko pods, are orphans), or any while it has not recorded one yet.
-        let running: Vec<(String, String, Option<String>)> = match running {
+        // A live build's pods are the one it recorded and the Kaniko pods its record names
+        // (which a resumed build takes over), or any while it has not recorded one yet.
+        let running: Vec<(String, String, Option<Vec<String>>)> = match running {
             Ok(Ok(builds)) => builds
                 .iter()
                 .map(|b| {
-                    let pod = b.pod.as_ref().map(|p| p.name.clone());
-                    (label_value(b.id.job.as_str()), b.id.number.to_string(), pod)
+                    let pods = b.pod.as_ref().map(|p| {
+                        let mut pods = vec![p.name.clone()];
+                        pods.extend(images::kaniko_pods(&b.images));
+                        pods
+                    });
+                    (
+                        label_value(b.id.job.as_str()),
+                        b.id.number.to_string(),
+                        pods,
+                    )
                 })
                 .collect(),
             _ => {
@@ -304,8 +315,10 @@ impl KubeBackend {
             }
         };
         let alive = |p: &kiln_kube::BuildPodRef| {
-            running.iter().any(|(job, build, pod)| {
-                *job == p.job && *build == p.build && pod.as_ref().is_none_or(|n| *n == p.name)
+            running.iter().any(|(job, build, pods)| {
+                *job == p.job
+                    && *build == p.build
+                    && pods.as_ref().is_none_or(|names| names.contains(&p.name))
             })
         };
         match reap_orphans(client, &self.config.namespace, alive).await {

@@ -10,13 +10,13 @@ use crate::replay::Replay;
 use kiln_engine::{BuildEvent, LogFormatter, StageOutcome};
 use kiln_plan::NodeId;
 use kiln_store::{
-    BuildRecord, BuildStatus, InputAnswerRecord, InputRecord, StageRecord, StageState, Store,
-    StoreError,
+    BuildRecord, BuildStatus, ImageRecord, InputAnswerRecord, InputRecord, StageRecord, StageState,
+    Store, StoreError,
 };
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 /// How long log lines wait to be appended together.
@@ -33,6 +33,9 @@ pub(crate) enum Control {
     Reason(String),
     /// An input was answered (recorded, so a resumed build gets the same answer).
     Answered(InputAnswerRecord),
+    /// An image build did something that must not be done twice (recorded, so a resumed
+    /// build does not); `stored` is answered once the record is stored.
+    Image(ImageRecord, oneshot::Sender<()>),
 }
 
 pub(crate) struct Recorder {
@@ -55,6 +58,8 @@ pub(crate) struct Recorder {
     done_before: Vec<u32>,
     /// The record changed since it was last stored.
     dirty: bool,
+    /// Told when the record is next stored (see [`Control::Image`]).
+    stored_acks: Vec<oneshot::Sender<()>>,
     /// The engine wrote the log's last line (`Finished: RESULT`).
     ended: bool,
     /// The cause line, when [`Recorder::line_before_engine`] wrote it: the engine's first
@@ -85,6 +90,7 @@ impl Recorder {
             resumed: false,
             done_before: Vec::new(),
             dirty: false,
+            stored_acks: Vec::new(),
             ended: false,
             written_cause: None,
             log,
@@ -224,6 +230,11 @@ impl Recorder {
             }
             Control::Answered(answer) => {
                 self.record.answers.push(answer);
+                self.dirty = true;
+            }
+            Control::Image(image, stored) => {
+                self.record.images.push(image);
+                self.stored_acks.push(stored);
                 self.dirty = true;
             }
         }
@@ -385,7 +396,12 @@ impl Recorder {
             let store = self.store.clone();
             let record = self.record.clone();
             match blocking(move || store.update_build(&record)).await {
-                Ok(()) => self.dirty = false,
+                Ok(()) => {
+                    self.dirty = false;
+                    for ack in self.stored_acks.drain(..) {
+                        let _ = ack.send(());
+                    }
+                }
                 Err(e) => {
                     tracing::error!(build = %self.record.id, error = %e, "cannot store a build's state");
                 }

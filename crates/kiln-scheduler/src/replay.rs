@@ -18,7 +18,11 @@
 //! Lines the scheduler itself wrote and a resumed build does not write again (the workspace
 //! upload and the wait for a pod slot, which are not repeated; "waiting for input" of an
 //! input answered before the restart, whose answer is replayed; the marker and the "stopping"
-//! line of an earlier restart) may be passed over in the stored log.
+//! line of an earlier restart) may be passed over in the stored log, and so may a
+//! `kanikoBuild`'s "starting the Kaniko pod" lines: a platform whose image was pushed before
+//! the restart answers from the build's record without a pod. A Kaniko pod's output
+//! (`[kaniko PLATFORM] ` after the stage prefix) is compared as a group of its own, since
+//! the platforms' pods run side by side.
 
 use std::collections::HashMap;
 
@@ -49,7 +53,7 @@ impl Replay {
         let mut pos = 0;
         while pos < stored.len() {
             let end = pos + line_end(&stored[pos..]);
-            let key = prefix(&stored[pos..end]).to_vec();
+            let key = group(&stored[pos..end]);
             groups.entry(key).or_default().lines.push_back((pos, end));
             pos = end;
         }
@@ -93,7 +97,7 @@ impl Replay {
     /// comparison.
     fn take(&mut self, line: &[u8]) -> bool {
         let stored = &self.stored;
-        let group = self.groups.entry(prefix(line).to_vec()).or_default();
+        let group = self.groups.entry(group(line)).or_default();
         if group.diverged {
             return false;
         }
@@ -103,7 +107,7 @@ impl Replay {
                 group.lines.drain(..=skipped);
                 return true;
             }
-            if !scheduler_only(candidate) {
+            if !may_pass_over(candidate) {
                 break;
             }
         }
@@ -122,6 +126,19 @@ fn prefix(line: &[u8]) -> &[u8] {
         Some(i) => &line[..i + 2],
         None => &[],
     }
+}
+
+/// The group a line is compared in: its stage prefix, and for a Kaniko pod's output the
+/// `[kaniko PLATFORM] ` that follows it.
+fn group(line: &[u8]) -> Vec<u8> {
+    let (stage, rest) = untimed(line);
+    let mut key = stage.to_vec();
+    if rest.starts_with(b"[kaniko ")
+        && let Some(i) = rest.windows(2).position(|w| w == b"] ")
+    {
+        key.extend_from_slice(&rest[..i + 2]);
+    }
+    key
 }
 
 /// Whether two log lines say the same, whatever their `timestamps` prefixes.
@@ -155,6 +172,12 @@ fn line_end(bytes: &[u8]) -> usize {
         .iter()
         .position(|b| *b == b'\n')
         .map_or(bytes.len(), |i| i + 1)
+}
+
+/// Stored lines a resumed build may not write again: the scheduler's (see [`scheduler_only`])
+/// and a `kanikoBuild`'s Kaniko pod start (kiln-kube's image builder).
+fn may_pass_over(line: &[u8]) -> bool {
+    scheduler_only(line) || untimed(line).1.starts_with(b"starting the Kaniko pod ")
 }
 
 /// Lines the scheduler writes that a resumed build does not write again (see the runner's
@@ -299,6 +322,35 @@ mod tests {
             "[Build] [2026-01-02T03:04:0x.000Z] one\n",
             &["[Build] [2026-01-02T03:04:01.000Z] one\n"],
             "kiln: resumed\n[Build] [2026-01-02T03:04:01.000Z] one\n",
+        );
+    }
+
+    #[test]
+    fn a_kaniko_build_answered_from_its_record_passes_over_its_pods_lines() {
+        let stored = "[Img] starting the Kaniko pod p-a for linux/amd64\n[Img] starting the Kaniko pod p-b for linux/arm64\n[Img] [kaniko linux/arm64] b1\n[Img] [kaniko linux/amd64] a1\n[Img] [kaniko linux/amd64] a2\n[Img] pushed the image index r/app (sha256:i)\n[Img] kanikoBuild: pushed sha256:a for linux/amd64\n";
+        // Every platform recorded: only the step's own lines come again.
+        check(
+            stored,
+            &[
+                "[Img] pushed the image index r/app (sha256:i)\n[Img] kanikoBuild: pushed sha256:a for linux/amd64\n[Img] next\n",
+            ],
+            "kiln: resumed\n[Img] next\n",
+        );
+        // One platform taken over: its pod's output, in its own order, repeats the stored
+        // one and goes on after the marker.
+        check(
+            stored,
+            &[
+                "[Img] starting the Kaniko pod p-a for linux/amd64\n[Img] [kaniko linux/amd64] a1\n",
+                "[Img] [kaniko linux/amd64] a2\n[Img] [kaniko linux/amd64] a3\n",
+            ],
+            "kiln: resumed\n[Img] [kaniko linux/amd64] a3\n",
+        );
+        // Other lines are not passed over.
+        check(
+            "[Img] starting the build\n[Img] done\n",
+            &["[Img] done\n"],
+            "kiln: resumed\n[Img] done\n",
         );
     }
 

@@ -199,7 +199,12 @@ impl BuildTask {
             spec.base_env.retain(|name, _| name == "KILN_URL");
         }
         let executor: Arc<dyn Executor> = match &pod {
-            Some(pod) => pod.executor(),
+            Some(pod) => {
+                let known = self.recorder.record.images.clone();
+                let (changes, detach) = (self.control_tx.clone(), self.detach.clone());
+                crate::kube::record_images(pod, known, changes, detach);
+                pod.executor()
+            }
             None => Arc::new(LocalExecutor::new(workspace)),
         };
         let (tx, rx) = mpsc::unbounded_channel();

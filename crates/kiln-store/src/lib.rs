@@ -17,8 +17,9 @@ mod store;
 
 pub use error::StoreError;
 pub use record::{
-    ArtifactRecord, BuildRecord, BuildRef, BuildStatus, InputAnswerRecord, InputRecord, JobName,
-    JobRecord, LogSlice, NewBuild, Page, PodRecord, StageRecord, StageState, TestSummary,
+    ArtifactRecord, BuildRecord, BuildRef, BuildStatus, ImageEvent, ImageRecord, InputAnswerRecord,
+    InputRecord, JobName, JobRecord, LogSlice, NewBuild, Page, PodRecord, StageRecord, StageState,
+    TestSummary,
 };
 pub use result::{BuildResult, StageOutcome};
 pub use sled_store::SledStore;

@@ -147,6 +147,34 @@ pub struct InputAnswerRecord {
     pub values: BTreeMap<String, String>,
 }
 
+/// One thing a `kanikoBuild` step did that must not be done twice, kept so that a build
+/// resumed after a controller restart neither builds nor pushes again; `key` is the step's
+/// identity within its build (the same when the build's steps run again).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageRecord {
+    pub key: String,
+    #[serde(flatten)]
+    pub event: ImageEvent,
+}
+
+/// What an image build did (see [`ImageRecord`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ImageEvent {
+    /// A Kaniko pod was started for `platform` (`None`: the builder node's own).
+    Started {
+        platform: Option<String>,
+        pod: String,
+    },
+    /// The platform's image was pushed, with this manifest digest.
+    Built {
+        platform: Option<String>,
+        digest: String,
+    },
+    /// The multi-arch index of `destination` was pushed.
+    Indexed { destination: String, digest: String },
+}
+
 /// The Kubernetes pod a build runs in, so that a new controller can take it over.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PodRecord {
@@ -182,6 +210,9 @@ pub struct BuildRecord {
     /// The build's answered inputs, oldest first.
     #[serde(default)]
     pub answers: Vec<InputAnswerRecord>,
+    /// What the build's image builds did, oldest first.
+    #[serde(default)]
+    pub images: Vec<ImageRecord>,
 }
 
 impl BuildRecord {
@@ -205,6 +236,7 @@ impl BuildRecord {
             pending_input: None,
             pod: None,
             answers: Vec::new(),
+            images: Vec::new(),
         }
     }
 }

@@ -7,9 +7,13 @@ use super::StepCall;
 use crate::error::StepError;
 use kiln_executor::ImageBuild;
 use kiln_script::Value;
+use std::path::Path;
 
 pub(crate) async fn kaniko_build(call: &StepCall<'_>) -> Result<Value, StepError> {
-    let build = ImageBuild {
+    // A process place of the stage, like a process's: a resumed build's replay of the step
+    // gets the same key, by which the executor knows what the step had done.
+    let slot = call.build.process_keys.next(call.scope.node);
+    let mut build = ImageBuild {
         context: call.string("context")?.unwrap_or_else(|| ".".to_owned()),
         dockerfile: call
             .string("dockerfile")?
@@ -20,12 +24,21 @@ pub(crate) async fn kaniko_build(call: &StepCall<'_>) -> Result<Value, StepError
         build_args: build_args(call.value("buildArgs")?)?,
         platforms: call.string_list("platforms")?,
         insecure_registries: call.string_list("insecureRegistries")?,
+        key: None,
     };
     if build.destinations.is_empty() {
         return Err(StepError::failed(
             "`kanikoBuild` needs at least one destination",
         ));
     }
+    let mut what = vec![
+        "kanikoBuild".to_owned(),
+        build.context.clone(),
+        build.dockerfile.clone(),
+    ];
+    what.extend(build.destinations.iter().cloned());
+    what.extend(build.platforms.iter().cloned());
+    build.key = Some(slot.key(&what, Path::new(&build.context), None));
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let running = call.executor()?.build_image(build, tx);
     tokio::pin!(running);

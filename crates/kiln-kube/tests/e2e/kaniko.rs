@@ -11,7 +11,9 @@ use futures_util::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kiln_engine::BuildResult;
 use kiln_fake_kube::{FakeKubeConfig, NodeConfig};
-use kiln_kube::{ImageBuilder, ImageIndex, KubeConfig, OCI_INDEX, Platform, Registry};
+use kiln_kube::{
+    ImageBuilder, ImageIndex, ImageRecords, ImageStep, KubeConfig, OCI_INDEX, Platform, Registry,
+};
 use kube::api::{WatchEvent, WatchParams};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -127,7 +129,10 @@ async fn kaniko_builds_run_per_platform_and_kiln_pushes_the_index() {
         job: "e2e".into(),
         build: 7,
         slots: None,
+        records: None,
     });
+    let records = Arc::new(MemoryRecords::default());
+    ex.set_image_records(records.clone());
     let ex = Arc::new(ex);
     let pipeline = format!(
         r#"pipeline {{
@@ -207,6 +212,100 @@ async fn kaniko_builds_run_per_platform_and_kiln_pushes_the_index() {
         .map(|m| (m.digest, m.platform.unwrap()))
         .collect();
     assert_eq!(got, digests);
+
+    // What the build did was recorded as it happened: both pods, both images, the index.
+    let recorded = records.all();
+    let kinds: Vec<&str> = recorded.iter().map(|(_, s)| kind(s)).collect();
+    assert_eq!(kinds.iter().filter(|k| **k == "started").count(), 2);
+    assert_eq!(kinds.iter().filter(|k| **k == "built").count(), 2);
+    assert_eq!(kinds.iter().filter(|k| **k == "indexed").count(), 1);
+    let key = recorded[0].0.clone();
+    assert!(recorded.iter().all(|(k, _)| *k == key), "one step, one key");
+    assert!(key.starts_with("1."), "a process key of build 1: {key}");
+
+    // The same build resumed after a restart that came when amd64 was pushed, arm64 not yet
+    // started: only arm64 is built, and the index is pushed.
+    let partial = Arc::new(MemoryRecords::default());
+    for (k, step) in &recorded {
+        let amd64 = match step {
+            ImageStep::Started { platform, .. } => platform.as_deref() == Some("linux/amd64"),
+            ImageStep::Built(image) => image.platform.as_deref() == Some("linux/amd64"),
+            ImageStep::Indexed { .. } => false,
+        };
+        if amd64 {
+            partial.record(k, step.clone()).await.unwrap();
+        }
+    }
+    ex.set_image_records(partial.clone());
+    c.fake.clear_requests();
+    let (result, lines) = run_pipeline(ex.clone(), &pipeline).await;
+    assert_eq!(result, BuildResult::Success, "{lines:#?}");
+    assert_eq!(pod_creates(&c), 1, "arm64 only: {lines:#?}");
+    assert!(
+        lines.iter().all(|l| !l.starts_with("[kaniko linux/amd64]")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines.contains(&"[kaniko linux/arm64] CWD /workspace".to_owned()),
+        "{lines:#?}"
+    );
+    assert_eq!(partial.all().len(), recorded.len(), "{:?}", partial.all());
+
+    // Resumed after everything was done: no pod, no push (the registry is gone).
+    drop(registry);
+    ex.set_image_records(partial);
+    c.fake.clear_requests();
+    let (result, lines) = run_pipeline(ex.clone(), &pipeline).await;
+    assert_eq!(result, BuildResult::Success, "{lines:#?}");
+    assert_eq!(pod_creates(&c), 0, "{lines:#?}");
+    let pushed = format!("kanikoBuild: pushed the image index {addr}/team/app:1.0@");
+    assert!(lines.iter().any(|l| l.starts_with(&pushed)), "{lines:#?}");
     ex.cleanup().await.unwrap();
     c.fake.shutdown().await;
+}
+
+/// Image-build records kept in memory, as the server keeps them with the build's record.
+#[derive(Default)]
+struct MemoryRecords(Mutex<Vec<(String, ImageStep)>>);
+
+impl MemoryRecords {
+    fn all(&self) -> Vec<(String, ImageStep)> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+#[async_trait::async_trait]
+impl ImageRecords for MemoryRecords {
+    fn recorded(&self, key: &str) -> Vec<ImageStep> {
+        let all = self.0.lock().unwrap();
+        all.iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, s)| s.clone())
+            .collect()
+    }
+
+    async fn record(&self, key: &str, step: ImageStep) -> Result<(), String> {
+        self.0.lock().unwrap().push((key.to_owned(), step));
+        Ok(())
+    }
+
+    fn leaving(&self) -> bool {
+        false
+    }
+}
+
+fn kind(step: &ImageStep) -> &'static str {
+    match step {
+        ImageStep::Started { .. } => "started",
+        ImageStep::Built(_) => "built",
+        ImageStep::Indexed { .. } => "indexed",
+    }
+}
+
+/// Pod create requests the fake saw since its request log was cleared.
+fn pod_creates(c: &Cluster) -> usize {
+    let requests = c.fake.requests().into_iter();
+    requests
+        .filter(|r| r.method == "POST" && r.path.ends_with("/pods"))
+        .count()
 }

@@ -1,0 +1,465 @@
+//! Builds resumed after `kill -9` of `kiln server`, end to end: the real binary, the fake
+//! cluster in this process (it outlives the servers the tests kill), agents dialling kiln
+//! (Kaniko pods and build pods share the fake's host network, so nothing listens), and a
+//! Kaniko stand-in that counts its runs in a hostPath directory, the "gate", whose files
+//! also hold the steps until the test lets them go on (no timing). Build pods mount the gate
+//! at /gate; Kaniko pods get it as a cache volume of their template.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const KILN: &str = env!("CARGO_BIN_EXE_kiln");
+const TOKEN: &str = "e2e-admin-token";
+const MARKER: &str = "kiln: controller restarted; build resumed in pod ";
+const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+/// The Kaniko stand-in: counts its run, prints half of its output, waits for `go`, writes
+/// the digest Kaniko would.
+const STAND_IN: &str = r#"#!/bin/sh
+set -eu
+echo run >> /gate/kaniko-runs
+echo first-half
+while [ ! -e /gate/go ]; do sleep 0.1; done
+echo second-half
+echo "DIGEST" > /workspace/.kiln/kaniko/image.digest
+"#;
+
+/// The build pod: one container, with the gate mounted.
+const POD: &str = "agent { kubernetes { yaml '''
+spec:
+  containers:
+  - name: work
+    image: busybox
+    volumeMounts:
+    - {name: gate, mountPath: /gate}
+  volumes:
+  - name: gate
+    hostPath: {path: GATE}
+''' } }";
+
+/// A Dockerfile, the image built, then a step that counts its runs and waits for `go-after`.
+const KANIKO_PIPELINE: &str = r#"pipeline {
+  POD
+  stages {
+    stage('Image') { steps {
+      sh 'printf "FROM scratch\\n" > Dockerfile'
+      kanikoBuild destinations: ['reg.example:5000/team/app:1.0']
+      sh 'echo run >> /gate/after-runs; echo after-image; while [ ! -e /gate/go-after ]; do sleep 0.1; done; echo done'
+    } }
+  }
+}
+"#;
+
+/// `timestamps()`: a step that counts its runs and waits for `go` halfway.
+const STAMPED_PIPELINE: &str = r#"pipeline {
+  POD
+  options { timestamps() }
+  stages {
+    stage('Prep') { steps { sh 'echo prepared' } }
+    stage('Work') { steps {
+      sh 'echo run >> /gate/runs; echo first-half; while [ ! -e /gate/go ]; do sleep 0.1; done; echo second-half'
+      sh 'echo done'
+    } }
+  }
+}
+"#;
+
+/// A running `kiln server`, killed (and reaped) when dropped.
+struct Server {
+    child: Child,
+    url: String,
+    addr: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn kill_9(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+/// One test's world: job `app` running `pipeline` in the fake cluster.
+struct World {
+    root: PathBuf,
+    config: PathBuf,
+    gate: PathBuf,
+    vars: Vec<(&'static str, String)>,
+    fake: Option<kiln_fake_kube::FakeKube>,
+    runtime: tokio::runtime::Runtime,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        if let Some(fake) = self.fake.take() {
+            self.runtime.block_on(fake.shutdown());
+        }
+    }
+}
+
+impl World {
+    fn new(pipeline: &str) -> World {
+        let dir = tempfile::Builder::new()
+            .prefix("kiln-resume-")
+            .tempdir()
+            .unwrap();
+        let root = dir.path().to_path_buf();
+        let gate = root.join("gate");
+        std::fs::create_dir_all(&gate).unwrap();
+        let repo = root.join("repo");
+        std::fs::create_dir_all(&repo).unwrap();
+        git(&repo, &["init", "-q", "-b", "main"]);
+        let pod = POD.replace("GATE", &gate.display().to_string());
+        std::fs::write(repo.join("Jenkinsfile"), pipeline.replace("POD", &pod)).unwrap();
+        git(&repo, &["add", "."]);
+        git(&repo, &["commit", "-q", "-m", "pipeline"]);
+        let stand_in = root.join("executor");
+        std::fs::write(&stand_in, STAND_IN.replace("DIGEST", DIGEST)).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&stand_in, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let config = kiln_fake_kube::FakeKubeConfig::default();
+        let fake = runtime
+            .block_on(kiln_fake_kube::FakeKube::start(config, 0))
+            .unwrap();
+        let kubeconfig = root.join("kubeconfig");
+        fake.write_kubeconfig(&kubeconfig).unwrap();
+        let port = kiln_fake_kube::free_agent_ports(1);
+        let yaml = format!(
+            "server:\n  tokens:\n    - {{name: e2e, token: {TOKEN}, role: admin}}\njobs:\n  - name: app\n    repo: file://{repo}\nexecutors:\n  kubernetes:\n    connection: {{kubeconfig: {{path: '{kubeconfig}'}}}}\n    controller_url: tcp://127.0.0.1:{port}\n    agent_listen: 127.0.0.1:{port}\n    kaniko:\n      executor: {stand_in}\n      template: kaniko\n    templates:\n    - name: kaniko\n      caches:\n      - {{name: gate, path: /gate, source: {{host_path: {{path: '{gate}'}}}}}}\n",
+            repo = repo.display(),
+            kubeconfig = kubeconfig.display(),
+            stand_in = stand_in.display(),
+            gate = gate.display(),
+        );
+        let config = root.join("kiln.yaml");
+        std::fs::write(&config, yaml).unwrap();
+        let agent = kiln_fake_kube::workspace_binary("kiln-agent", "kiln-agent").unwrap();
+        let install = format!("{} --install {}", agent.display(), kiln_kube::AGENT_BINARY);
+        World {
+            root,
+            config,
+            gate,
+            vars: vec![("KILN_AGENT_INSTALL", install)],
+            fake: Some(fake),
+            runtime,
+            _dir: dir,
+        }
+    }
+
+    /// Starts the server on `listen` and waits for its `listening on` line.
+    fn server(&self, listen: &str) -> Server {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.root.join("server.log"))
+            .unwrap();
+        let mut cmd = Command::new(KILN);
+        cmd.args(["server", "--config"])
+            .arg(&self.config)
+            .args(["--listen", listen, "--data-dir"])
+            .arg(self.root.join("data"))
+            .env("KILN_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log));
+        for (k, v) in &self.vars {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let url = lines.by_ref().map_while(Result::ok).find_map(|l| {
+            l.split("listening on ")
+                .nth(1)
+                .map(|r| r.split_whitespace().next().unwrap_or("").to_owned())
+        });
+        let Some(url) = url else {
+            let _ = child.kill();
+            let _ = child.wait();
+            let log = std::fs::read_to_string(self.root.join("server.log")).unwrap_or_default();
+            panic!("the server did not start:\n{log}");
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        let addr = url.trim_start_matches("http://").to_owned();
+        Server { child, url, addr }
+    }
+
+    fn fake(&self) -> &kiln_fake_kube::FakeKube {
+        self.fake.as_ref().unwrap()
+    }
+
+    fn pod_exists(&self, name: &str) -> bool {
+        self.fake().object("pods", "default", name).is_some()
+    }
+
+    /// Lets the gate's waiters named `file` go on.
+    fn open(&self, file: &str) {
+        std::fs::write(self.gate.join(file), "").unwrap();
+    }
+
+    /// How often the steps counting into the gate's `file` ran.
+    fn runs(&self, file: &str) -> usize {
+        std::fs::read_to_string(self.gate.join(file))
+            .unwrap_or_default()
+            .lines()
+            .count()
+    }
+
+    /// Pod create requests the fake saw since its request log was last cleared.
+    fn pod_creates(&self) -> usize {
+        let creates = self.fake().requests().into_iter();
+        creates
+            .filter(|r| r.method == "POST" && r.path.ends_with("/pods"))
+            .count()
+    }
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {out:?}");
+}
+
+/// Runs a client command against `server`; its stdout.
+fn kiln(server: &Server, args: &[&str]) -> String {
+    let out = Command::new(KILN)
+        .args(args)
+        .env("KILN_SERVER", &server.url)
+        .env("KILN_TOKEN", TOKEN)
+        .env_remove("KILN_LOG")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "kiln {args:?}: {out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn build(server: &Server) -> Value {
+    let mut r = ureq::get(&format!("{}/api/v1/jobs/app/builds/1", server.url))
+        .header("authorization", &format!("Bearer {TOKEN}"))
+        .call()
+        .unwrap();
+    serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap()
+}
+
+/// Polls until `check` holds (at most two minutes: a bound, not a timing assertion).
+fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
+    for _ in 0..1200 {
+        if check() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("gave up waiting for {what}");
+}
+
+/// Triggers `app#1`, waits until its log has `line`, kills the server with `kill -9`;
+/// returns the log as it was stored then, and the server's address.
+fn killed_at(world: &World, line: &str) -> (String, String) {
+    let mut server = world.server("127.0.0.1:0");
+    kiln(&server, &["trigger", "app"]);
+    let mut log = String::new();
+    wait_for(line, || {
+        log = kiln(&server, &["logs", "app#1"]);
+        log.contains(line)
+    });
+    server.kill_9();
+    (log, server.addr.clone())
+}
+
+/// Waits for `app#1` to finish; its record and log.
+fn finished(server: &Server) -> (Value, String) {
+    let mut b = Value::Null;
+    wait_for("app#1 to finish", || {
+        b = build(server);
+        b["status"] == "finished"
+    });
+    (b, kiln(server, &["logs", "app#1"]))
+}
+
+fn count(log: &str, line: &str) -> usize {
+    log.lines().filter(|l| *l == line).count()
+}
+
+/// The name in the log's `starting the Kaniko pod NAME for ...` line.
+fn kaniko_pod(log: &str) -> String {
+    let line = log
+        .lines()
+        .find_map(|l| l.split("starting the Kaniko pod ").nth(1))
+        .unwrap_or_else(|| panic!("no Kaniko pod in:\n{log}"));
+    line.split(' ').next().unwrap().to_owned()
+}
+
+/// The build pod in the log's `Running in pod NAME` line.
+fn build_pod(log: &str) -> String {
+    log.lines()
+        .find_map(|l| l.strip_prefix("Running in pod "))
+        .unwrap_or_else(|| panic!("no pod in:\n{log}"))
+        .to_owned()
+}
+
+#[test]
+fn a_kaniko_build_running_at_a_kill_9_is_taken_over_and_runs_once() {
+    let world = World::new(KANIKO_PIPELINE);
+    let first_half = "[Image] [kaniko the node's platform] first-half";
+    let (before, addr) = killed_at(&world, first_half);
+    let kaniko = kaniko_pod(&before);
+    let pod = build_pod(&before);
+    assert!(world.pod_exists(&kaniko), "{before}");
+    world.open("go");
+    world.open("go-after");
+    let server = world.server(&addr);
+    let (b, log) = finished(&server);
+    assert_eq!(b["result"], "SUCCESS", "{b}\n{log}");
+    assert_eq!(world.runs("kaniko-runs"), 1, "{log}");
+    assert_eq!(world.runs("after-runs"), 1, "{log}");
+    for line in [
+        format!("{MARKER}{pod}"),
+        format!("[Image] starting the Kaniko pod {kaniko} for the node's platform"),
+        first_half.to_owned(),
+        "[Image] [kaniko the node's platform] second-half".to_owned(),
+        format!("[Image] kanikoBuild: pushed {DIGEST} for the builder's platform"),
+        "[Image] after-image".to_owned(),
+        "[Image] done".to_owned(),
+        "Finished: SUCCESS".to_owned(),
+    ] {
+        assert_eq!(count(&log, &line), 1, "`{line}`:\n{log}");
+    }
+    let marker = log.find(MARKER).unwrap();
+    assert!(log.find(first_half).unwrap() < marker, "{log}");
+    assert!(marker < log.find("second-half").unwrap(), "{log}");
+    assert!(log.starts_with(&before), "{before}\n---\n{log}");
+    wait_for("the pods to be deleted", || {
+        !world.pod_exists(&kaniko) && !world.pod_exists(&pod)
+    });
+}
+
+#[test]
+fn a_kaniko_build_finished_before_a_kill_9_answers_from_the_record() {
+    let world = World::new(KANIKO_PIPELINE);
+    world.open("go");
+    let (before, addr) = killed_at(&world, "[Image] after-image");
+    let kaniko = kaniko_pod(&before);
+    let pod = build_pod(&before);
+    world.fake().clear_requests();
+    world.open("go-after");
+    let server = world.server(&addr);
+    let (b, log) = finished(&server);
+    assert_eq!(b["result"], "SUCCESS", "{b}\n{log}");
+    assert_eq!(world.runs("kaniko-runs"), 1, "{log}");
+    assert_eq!(world.runs("after-runs"), 1, "{log}");
+    assert_eq!(world.pod_creates(), 0, "no pod was started again");
+    for line in [
+        format!("{MARKER}{pod}"),
+        format!("[Image] starting the Kaniko pod {kaniko} for the node's platform"),
+        "[Image] [kaniko the node's platform] second-half".to_owned(),
+        format!("[Image] kanikoBuild: pushed {DIGEST} for the builder's platform"),
+        "[Image] after-image".to_owned(),
+        "[Image] done".to_owned(),
+    ] {
+        assert_eq!(count(&log, &line), 1, "`{line}`:\n{log}");
+    }
+    let marker = log.find(MARKER).unwrap();
+    assert!(log.find("after-image").unwrap() < marker, "{log}");
+    assert!(marker < log.find("[Image] done").unwrap(), "{log}");
+    assert!(log.starts_with(&before), "{before}\n---\n{log}");
+}
+
+#[test]
+fn a_kaniko_pod_gone_while_kiln_was_down_fails_the_step_with_the_reason() {
+    let world = World::new(KANIKO_PIPELINE);
+    let (before, addr) = killed_at(&world, "[Image] [kaniko the node's platform] first-half");
+    let kaniko = kaniko_pod(&before);
+    let url = format!(
+        "{}/api/v1/namespaces/default/pods/{kaniko}?gracePeriodSeconds=0",
+        world.fake().url()
+    );
+    ureq::delete(&url).call().unwrap();
+    wait_for("the Kaniko pod to be gone", || !world.pod_exists(&kaniko));
+    let server = world.server(&addr);
+    let (b, log) = finished(&server);
+    assert_eq!(b["result"], "FAILURE", "{b}\n{log}");
+    let reason = format!(
+        "Kaniko for the node's platform ran in pod {kaniko} when the controller restarted, and it cannot be taken over"
+    );
+    assert!(log.contains(&reason), "{log}");
+    assert!(log.contains(&format!("pod {kaniko} is gone")), "{log}");
+    assert_eq!(world.runs("kaniko-runs"), 1, "{log}");
+    assert_eq!(world.runs("after-runs"), 0, "{log}");
+}
+
+#[test]
+fn a_timestamped_build_resumed_after_a_kill_9_writes_each_line_once() {
+    let world = World::new(STAMPED_PIPELINE);
+    let (before, addr) = killed_at(&world, "] first-half\n");
+    let pod = build_pod(&before);
+    world.open("go");
+    let server = world.server(&addr);
+    let (b, log) = finished(&server);
+    assert_eq!(b["result"], "SUCCESS", "{b}\n{log}");
+    assert_eq!(world.runs("runs"), 1, "{log}");
+    // The stored lines stay as they were, with their first times.
+    assert!(log.starts_with(&before), "{before}\n---\n{log}");
+    let untimed: Vec<String> = log.lines().map(untimed).collect();
+    for line in [
+        format!("{MARKER}{pod}"),
+        "[Prep] prepared".to_owned(),
+        "[Work] first-half".to_owned(),
+        "[Work] second-half".to_owned(),
+        "[Work] done".to_owned(),
+        "Finished: SUCCESS".to_owned(),
+    ] {
+        let n = untimed.iter().filter(|l| **l == line).count();
+        assert_eq!(n, 1, "`{line}`:\n{log}");
+    }
+    // New lines come after the marker, with times of their own.
+    let marker = untimed.iter().position(|l| l.starts_with(MARKER)).unwrap();
+    let second = untimed
+        .iter()
+        .position(|l| l == "[Work] second-half")
+        .unwrap();
+    assert!(marker < second, "{log}");
+    let second = log.lines().nth(second).unwrap();
+    assert!(
+        second.starts_with("[Work] [20") && second.contains("Z] "),
+        "{log}"
+    );
+}
+
+/// A log line without the `timestamps` prefix after its stage prefix.
+fn untimed(line: &str) -> String {
+    let (stage, rest) = match line.split_once("] ") {
+        Some((stage, rest)) if line.starts_with('[') && !stage[1..].starts_with("20") => {
+            (format!("{stage}] "), rest)
+        }
+        _ => (String::new(), line),
+    };
+    let rest = match rest.split_once("] ") {
+        Some((time, rest)) if time.starts_with("[20") && time.ends_with('Z') => rest,
+        _ => rest,
+    };
+    format!("{stage}{rest}")
+}

@@ -1,0 +1,105 @@
+//! The server's [`ImageRecords`]: what a build's `kanikoBuild` steps did is kept with the
+//! build's record (`BuildRecord::images`, written through the recorder, which stores it
+//! before the step goes on), so a build resumed after a controller restart answers from it
+//! instead of building and pushing again.
+
+use crate::recorder::Control;
+use async_trait::async_trait;
+use kiln_executor::BuiltImage;
+use kiln_kube::{BuildPod, ImageRecords, ImageStep};
+use kiln_store::{ImageEvent, ImageRecord};
+use std::sync::{Arc, Mutex, PoisonError};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+/// Lets the `kanikoBuild` steps of the build running in `pod` record what they do: `known`
+/// is what the build's record holds already, `changes` its recorder's control channel, and
+/// `detach` fires when the controller stops and leaves the build running.
+pub(crate) fn record_images(
+    pod: &BuildPod,
+    known: Vec<ImageRecord>,
+    changes: mpsc::UnboundedSender<Control>,
+    detach: CancellationToken,
+) {
+    pod.executor().set_image_records(Arc::new(ServerImages {
+        known: Mutex::new(known),
+        changes,
+        detach,
+    }));
+}
+
+/// The Kaniko pods a build's record says were started.
+pub(crate) fn kaniko_pods(images: &[ImageRecord]) -> impl Iterator<Item = String> + '_ {
+    images.iter().filter_map(|r| match &r.event {
+        ImageEvent::Started { pod, .. } => Some(pod.clone()),
+        _ => None,
+    })
+}
+
+struct ServerImages {
+    known: Mutex<Vec<ImageRecord>>,
+    changes: mpsc::UnboundedSender<Control>,
+    detach: CancellationToken,
+}
+
+#[async_trait]
+impl ImageRecords for ServerImages {
+    fn recorded(&self, key: &str) -> Vec<ImageStep> {
+        let known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
+        known
+            .iter()
+            .filter(|r| r.key == key)
+            .map(|r| step_of(&r.event))
+            .collect()
+    }
+
+    async fn record(&self, key: &str, step: ImageStep) -> Result<(), String> {
+        let record = ImageRecord {
+            key: key.to_owned(),
+            event: event_of(step),
+        };
+        self.known
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(record.clone());
+        let (stored, was_stored) = oneshot::channel();
+        self.changes
+            .send(Control::Image(record, stored))
+            .map_err(|_| "the build's recorder has ended".to_owned())?;
+        was_stored
+            .await
+            .map_err(|_| "the build's record was not stored".to_owned())
+    }
+
+    fn leaving(&self) -> bool {
+        self.detach.is_cancelled()
+    }
+}
+
+fn step_of(event: &ImageEvent) -> ImageStep {
+    match event.clone() {
+        ImageEvent::Started { platform, pod } => ImageStep::Started { platform, pod },
+        ImageEvent::Built { platform, digest } => ImageStep::Built(BuiltImage { platform, digest }),
+        ImageEvent::Indexed {
+            destination,
+            digest,
+        } => ImageStep::Indexed {
+            destination,
+            digest,
+        },
+    }
+}
+
+fn event_of(step: ImageStep) -> ImageEvent {
+    match step {
+        ImageStep::Started { platform, pod } => ImageEvent::Started { platform, pod },
+        ImageStep::Built(BuiltImage { platform, digest }) => ImageEvent::Built { platform, digest },
+        ImageStep::Indexed {
+            destination,
+            digest,
+        } => ImageEvent::Indexed {
+            destination,
+            digest,
+        },
+    }
+}
