@@ -279,6 +279,11 @@ fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
 /// Triggers `app#1`, waits until its log has `line`, kills the server with `kill -9`;
 /// returns the log as it was stored then, and the server's address.
 fn killed_at(world: &World, line: &str) -> (String, String) {
+    stopped_at(world, line, false)
+}
+
+/// [`killed_at`], or with `graceful` a SIGTERM (the server leaves the build running).
+fn stopped_at(world: &World, line: &str, graceful: bool) -> (String, String) {
     let mut server = world.server("127.0.0.1:0");
     kiln(&server, &["trigger", "app"]);
     let mut log = String::new();
@@ -286,7 +291,14 @@ fn killed_at(world: &World, line: &str) -> (String, String) {
         log = kiln(&server, &["logs", "app#1"]);
         log.contains(line)
     });
-    server.kill_9();
+    if graceful {
+        let pid = server.child.id().to_string();
+        let term = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(term.success());
+        assert!(server.child.wait().unwrap().success());
+    } else {
+        server.kill_9();
+    }
     (log, server.addr.clone())
 }
 
@@ -354,6 +366,35 @@ fn a_kaniko_build_running_at_a_kill_9_is_taken_over_and_runs_once() {
     assert!(log.starts_with(&before), "{before}\n---\n{log}");
     wait_for("the pods to be deleted", || {
         !world.pod_exists(&kaniko) && !world.pod_exists(&pod)
+    });
+}
+
+#[test]
+fn a_graceful_stop_keeps_a_running_kaniko_pod_for_the_next_start() {
+    let world = World::new(KANIKO_PIPELINE);
+    let first_half = "[Image] [kaniko the node's platform] first-half";
+    let (before, addr) = stopped_at(&world, first_half, true);
+    let kaniko = kaniko_pod(&before);
+    assert!(world.pod_exists(&kaniko), "{before}");
+    world.open("go");
+    world.open("go-after");
+    let server = world.server(&addr);
+    let (b, log) = finished(&server);
+    assert_eq!(b["result"], "SUCCESS", "{b}\n{log}");
+    assert_eq!(world.runs("kaniko-runs"), 1, "{log}");
+    for line in [
+        first_half,
+        "[Image] [kaniko the node's platform] second-half",
+        "[Image] done",
+    ] {
+        assert_eq!(count(&log, line), 1, "`{line}`:\n{log}");
+    }
+    let stopping = log
+        .lines()
+        .filter(|l| l.starts_with("kiln: the controller is stopping;"));
+    assert_eq!(stopping.count(), 1, "{log}");
+    wait_for("the Kaniko pod to be deleted", || {
+        !world.pod_exists(&kaniko)
     });
 }
 
