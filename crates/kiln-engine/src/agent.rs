@@ -21,6 +21,30 @@ pub trait AgentProvider: Send + Sync {
     /// and the engine says so as it does without a provider). An error fails the stage with
     /// its message in the stage's log.
     async fn provide(&self, request: AgentRequest) -> Result<Option<ProvidedAgent>, AgentError>;
+
+    /// What the engine asks: [`AgentProvider::provide`]'s answer, or, for a build resumed
+    /// after a controller restart, that the agent's work (the stage, or a `node` block) had
+    /// ended before the restart ([`Provision::Finished`]). The default asks `provide`.
+    async fn provision(&self, request: AgentRequest) -> Result<Provision, AgentError> {
+        Ok(match self.provide(request).await? {
+            Some(agent) => Provision::Agent(agent),
+            None => Provision::NotServed,
+        })
+    }
+}
+
+/// A provider's answer for one stage agent (or scripted `node` block).
+#[derive(Debug)]
+pub enum Provision {
+    /// The agent to run on.
+    Agent(ProvidedAgent),
+    /// The provider does not serve this kind of agent (see [`AgentProvider::provide`]).
+    NotServed,
+    /// The build was resumed after a controller restart, and the work of this agent (the
+    /// stage with its `post`, or the `node` block) had ended before it with this result:
+    /// the engine does not run it again (its pod and the processes' records are gone) and
+    /// takes the result as it was.
+    Finished(BuildResult),
 }
 
 /// A stage's own agent, with every string expression in it already evaluated in the stage's

@@ -5,7 +5,7 @@ use crate::build::Build;
 use crate::error::StepError;
 use crate::runner::{finish, run_parallel, run_sequence, skip_tree};
 use crate::scope::{Scope, StageResult};
-use crate::stage_agent::{self, AgentSlot};
+use crate::stage_agent::{self, AgentSlot, Entered};
 use crate::steps::{BoxFuture, duration_of, retryable, run_steps, with_timeout};
 use crate::{BuildEvent, BuildResult, InputRequest, StageOutcome, env, post, when};
 use kiln_model::OptionKind;
@@ -42,6 +42,8 @@ impl NodeEnd {
 enum Flow {
     Ran,
     SkippedByWhen,
+    /// The stage had ended before a controller restart (see [`crate::Provision::Finished`]).
+    FinishedBefore(BuildResult),
 }
 
 /// Runs one stage of the plan and everything inside it.
@@ -78,6 +80,9 @@ pub(crate) fn run_node(
                     error: None,
                 };
             }
+            Ok(Flow::FinishedBefore(result)) => {
+                return finished_before(&build, node, id, result, started);
+            }
             Ok(Flow::Ran) => None,
             Err(e) => Some(e),
         };
@@ -102,6 +107,37 @@ pub(crate) fn run_node(
             error,
         }
     })
+}
+
+/// A stage that had run to its end (its `post` included) before a controller restart, as
+/// it ended then: its result counts for the build again, and a failure or an interruption
+/// escapes it again (so later stages are skipped as they were). A stage whose `catchError`
+/// left it failed without an error escaping cannot be told from one that failed.
+fn finished_before(
+    build: &Build,
+    node: &PlanNode,
+    id: NodeId,
+    result: BuildResult,
+    started: Instant,
+) -> NodeEnd {
+    let why = format!(
+        "stage '{}' had ended {result} before the controller restarted",
+        node.name
+    );
+    let error = match result {
+        BuildResult::Failure => Some(StepError::failed(why)),
+        BuildResult::Aborted => Some(StepError::aborted(why)),
+        _ => None,
+    };
+    if result != BuildResult::Aborted {
+        build.worsen(result);
+    }
+    finish(build, id, StageOutcome::Ran(result), started.elapsed());
+    NodeEnd {
+        name: node.name.clone(),
+        result,
+        error,
+    }
 }
 
 /// Post blocks run even after an abort or timeout, with a token of their own.
@@ -150,6 +186,13 @@ async fn guarded(
                 .await
             }
             None => inner(build, node, &mut try_scope, before_options, slot).await,
+        };
+        // An attempt that had failed before a controller restart is retried as it was.
+        let result = match result {
+            Ok(Flow::FinishedBefore(BuildResult::Failure)) if attempt < tries => Err(
+                StepError::failed("the attempt had failed before the controller restarted"),
+            ),
+            other => other,
         };
         scope.env = try_scope.env;
         match result {
@@ -205,7 +248,9 @@ async fn inner(
     let mut vars = vec![("STAGE_NAME".to_owned(), node.name.clone())];
     vars.extend(node.axis_values.iter().cloned());
     *scope = scope.with_env(vars);
-    stage_agent::enter(build, node, scope, slot).await?;
+    if let Entered::FinishedBefore(result) = stage_agent::enter(build, node, scope, slot).await? {
+        return Ok(Flow::FinishedBefore(result));
+    }
     if let Some(layered) = scope.layered(build) {
         *scope = layered;
     }

@@ -11,7 +11,7 @@ use crate::eval::eval_string;
 use crate::scope::Scope;
 use crate::site::Site;
 use crate::steps::{rebind_file_credentials, remove_secret_files};
-use crate::{BuildResult, ProvidedAgent};
+use crate::{BuildResult, ProvidedAgent, Provision};
 use kiln_diagnostics::Span;
 use kiln_model::{Agent, AgentKind, OptionKind};
 use kiln_plan::PlanNode;
@@ -53,23 +53,32 @@ impl AgentSlot {
     }
 }
 
+/// What entering a stage's agent came to.
+pub(crate) enum Entered {
+    /// The stage runs on its agent (or where its parent runs).
+    Ready,
+    /// The stage had ended before a controller restart with this result (see
+    /// [`crate::Provision::Finished`]): it is not run again.
+    FinishedBefore(BuildResult),
+}
+
 /// Enters the stage's own agent, if it declares one; errors are already in the stage's log.
 pub(crate) async fn enter(
     build: &Arc<Build>,
     node: &PlanNode,
     scope: &mut Scope,
     slot: &AgentSlot,
-) -> Result<(), StepError> {
+) -> Result<Entered, StepError> {
     let Some(agent) = &node.agent else {
-        return Ok(());
+        return Ok(Entered::Ready);
     };
     // A stage's `agent none` keeps the context it is in.
     if matches!(agent.kind, AgentKind::None) {
-        return Ok(());
+        return Ok(Entered::Ready);
     }
     let Some(provider) = build.spec.agents.clone() else {
         stay(build, node, scope);
-        return Ok(());
+        return Ok(Entered::Ready);
     };
     let (log, lines) = tokio::sync::mpsc::unbounded_channel();
     let request = request(build, node, agent, scope, log).map_err(|e| reported(build, scope, e))?;
@@ -77,15 +86,16 @@ pub(crate) async fn enter(
         .await
         .map_err(|e| reported(build, scope, e))?;
     match provided {
-        Some(provided) => {
+        Provision::Agent(provided) => {
             occupy(build, scope, slot, provided);
             rebind_file_credentials(build, scope)
                 .await
                 .map_err(|e| reported(build, scope, e))?;
         }
-        None => stay(build, node, scope),
+        Provision::NotServed => stay(build, node, scope),
+        Provision::Finished(result) => return Ok(Entered::FinishedBefore(result)),
     }
-    Ok(())
+    Ok(Entered::Ready)
 }
 
 /// A stage whose agent gets no executor of its own runs where its parent runs; it is
@@ -141,8 +151,8 @@ pub(crate) async fn provide(
     request: AgentRequest,
     mut lines: UnboundedReceiver<String>,
     scope: &Scope,
-) -> Result<Option<ProvidedAgent>, StepError> {
-    let mut task = tokio::spawn(async move { provider.provide(request).await });
+) -> Result<Provision, StepError> {
+    let mut task = tokio::spawn(async move { provider.provision(request).await });
     let log = |line: &str| build.log(scope.node, line, scope.timestamps);
     let joined = loop {
         tokio::select! {
@@ -150,7 +160,7 @@ pub(crate) async fn provide(
             joined = &mut task => break joined,
             () = scope.cancel.cancelled() => {
                 tokio::spawn(async move {
-                    if let Ok(Ok(Some(provided))) = task.await {
+                    if let Ok(Ok(Provision::Agent(provided))) = task.await {
                         provided.release.release(BuildResult::Aborted).await;
                     }
                 });

@@ -117,6 +117,12 @@ impl KubeExecutor {
         let ports = inject_agent(&mut pod, &settings.install, &secret, &settings.mode);
         let steps: Vec<String> = ports.iter().map(|(c, _)| c.clone()).collect();
         let default_container = pick_default(request.default_container, &steps)?;
+        // Kept on the pod, so that a controller taking it over after a restart runs steps
+        // without a `container` where they ran before.
+        pod.metadata
+            .annotations
+            .get_or_insert_with(BTreeMap::new)
+            .insert(DEFAULT_CONTAINER.to_owned(), default_container.clone());
         // `slaveConnectTimeout` of the pipeline, else the configured deadline.
         let start_deadline =
             crate::agent_options::start_deadline_of(&pod).unwrap_or(settings.start_deadline);
@@ -238,7 +244,9 @@ impl KubeExecutor {
             .ok_or_else(|| KubeError::Pod(format!("secret {secret} holds no `{TOKEN_KEY}`")))?;
         let ports = listen_ports(&pod);
         let steps: Vec<String> = ports.iter().map(|(c, _)| c.clone()).collect();
-        let default_container = pick_default(None, &steps)?;
+        let recorded = pod.metadata.annotations.as_ref();
+        let recorded = recorded.and_then(|a| a.get(DEFAULT_CONTAINER)).cloned();
+        let default_container = pick_default(recorded, &steps)?;
         let version = pod.metadata.resource_version.clone().unwrap_or_default();
         let parts = Parts {
             pods,
@@ -507,6 +515,9 @@ impl Parts {
         }
     }
 }
+
+/// The pod annotation naming the container steps without a `container` run in.
+const DEFAULT_CONTAINER: &str = "kiln.dev/default-container";
 
 fn pick_default(wanted: Option<String>, steps: &[String]) -> Result<String, KubeError> {
     match wanted {

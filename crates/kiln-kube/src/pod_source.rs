@@ -220,17 +220,21 @@ impl PodSource {
                 })
             }
             Err(error) => {
-                let pods = kube::Api::namespaced(self.client.clone(), namespace);
-                let secrets = kube::Api::namespaced(self.client.clone(), namespace);
-                let secret = crate::reaper::secret_name(name);
-                if let Err(e) =
-                    crate::pod_lifecycle::delete(&pods, &secrets, name, &secret, 0).await
-                {
+                if let Err(e) = self.delete(namespace, name).await {
                     tracing::warn!(pod = %name, error = %e, "cannot delete a pod that was not taken over");
                 }
                 Err(error)
             }
         }
+    }
+
+    /// Deletes build pod `name` and its Secret, e.g. a pod a build resumed after a
+    /// controller restart had recorded but did not take over; a missing one is fine.
+    pub async fn delete(&self, namespace: &str, name: &str) -> Result<(), KubeError> {
+        let pods = kube::Api::namespaced(self.client.clone(), namespace);
+        let secrets = kube::Api::namespaced(self.client.clone(), namespace);
+        let secret = crate::reaper::secret_name(name);
+        crate::pod_lifecycle::delete(&pods, &secrets, name, &secret, 0).await
     }
 
     /// Ends a build's use of its pod: a pooled pod goes back to its pool (which keeps it only

@@ -19,6 +19,7 @@ mod images;
 mod stage_agents;
 
 pub(crate) use images::record_images;
+pub(crate) use stage_agents::StagePodsBefore;
 
 /// A pod request with notes for the build log (settings it cannot honour).
 type NotedRequest = (AgentRequest, Vec<String>);
@@ -36,7 +37,7 @@ use kiln_kube::{
     read_yaml_file, reap_orphans,
 };
 use kiln_model::{AgentKind, Pipeline};
-use kiln_store::{BuildStatus, PodRecord, Store};
+use kiln_store::{BuildStatus, PodRecord, StagePodRecord, Store};
 use std::path::Path;
 use std::sync::Arc;
 use tokio::sync::{OnceCell, mpsc};
@@ -227,22 +228,6 @@ impl KubeBackend {
         )
     }
 
-    /// Whether a stage declaring `agent` gets a pod of its own (see `stage_agents.rs`); an
-    /// agent label that is not a plain string counts, to be safe.
-    pub(crate) fn gives_own_pod(&self, agent: &kiln_model::Agent) -> bool {
-        match &agent.kind {
-            AgentKind::Kubernetes(_) | AgentKind::Docker(_) => true,
-            AgentKind::Dockerfile(_) => self.config.dockerfile_agents.is_some(),
-            AgentKind::Label(e) => e.as_plain_str().is_none_or(|label| {
-                self.config
-                    .templates
-                    .iter()
-                    .any(|t| t.labels.contains(&label))
-            }),
-            _ => false,
-        }
-    }
-
     /// Takes over the pod of a build that ran when the controller restarted; errors say why
     /// not (the pod is gone, cannot run steps, or the cluster cannot be reached).
     pub(crate) async fn reattach(
@@ -256,6 +241,28 @@ impl KubeBackend {
             .reattach(&pod.namespace, &pod.name, job, build)
             .await
             .map_err(|e| e.to_string())
+    }
+
+    /// Deletes the recorded stage pods in `pods` that are still in use (not released): pods
+    /// of a resumed build that ended without taking them over.
+    pub(crate) async fn delete_stage_pods(&self, pods: &[StagePodRecord]) {
+        let left: Vec<&StagePodRecord> = pods.iter().filter(|p| p.released.is_none()).collect();
+        if left.is_empty() {
+            return;
+        }
+        let source = match self.pods().await {
+            Ok(source) => source,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot delete stage pods: no cluster");
+                return;
+            }
+        };
+        for pod in left {
+            match source.delete(&pod.namespace, &pod.name).await {
+                Ok(()) => tracing::info!(pod = %pod.name, "stage pod not taken over deleted"),
+                Err(e) => tracing::warn!(pod = %pod.name, error = %e, "cannot delete a stage pod"),
+            }
+        }
     }
 
     /// Ends the build's use of its pod: a pooled pod goes back when the build succeeded.
@@ -291,8 +298,9 @@ impl KubeBackend {
         let store = self.store.clone();
         let live = [BuildStatus::Running, BuildStatus::WaitingForInput];
         let running = tokio::task::spawn_blocking(move || store.builds_in(&live)).await;
-        // A live build's pods are the one it recorded and the Kaniko pods its record names
-        // (which a resumed build takes over), or any while it has not recorded one yet.
+        // A live build's pods are the one it recorded, its stages' still in use and the
+        // Kaniko pods its record names (which a resumed build takes over), or any while it
+        // has not recorded its own yet.
         let running: Vec<(String, String, Option<Vec<String>>)> = match running {
             Ok(Ok(builds)) => builds
                 .iter()
@@ -300,6 +308,8 @@ impl KubeBackend {
                     let pods = b.pod.as_ref().map(|p| {
                         let mut pods = vec![p.name.clone()];
                         pods.extend(images::kaniko_pods(&b.images));
+                        let stages = b.stage_pods.iter().filter(|s| s.released.is_none());
+                        pods.extend(stages.map(|s| s.name.clone()));
                         pods
                     });
                     (

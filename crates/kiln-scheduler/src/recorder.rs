@@ -10,8 +10,8 @@ use crate::replay::Replay;
 use kiln_engine::{BuildEvent, LogFormatter, StageOutcome};
 use kiln_plan::NodeId;
 use kiln_store::{
-    BuildRecord, BuildStatus, ImageRecord, InputAnswerRecord, InputRecord, StageRecord, StageState,
-    Store, StoreError,
+    BuildRecord, BuildStatus, ImageRecord, InputAnswerRecord, InputRecord, StagePodRecord,
+    StageRecord, StageState, Store, StoreError,
 };
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -36,6 +36,22 @@ pub(crate) enum Control {
     /// An image build did something that must not be done twice (recorded, so a resumed
     /// build does not); `stored` is answered once the record is stored.
     Image(ImageRecord, oneshot::Sender<()>),
+    /// A stage got a pod of its own, or was done with it; the sender learns when the record
+    /// saying so is stored.
+    StagePod(StagePodChange, oneshot::Sender<()>),
+}
+
+/// What changed about a build's stage pods.
+#[derive(Debug)]
+pub(crate) enum StagePodChange {
+    /// A stage got this pod (its steps have not run yet).
+    Got(StagePodRecord),
+    /// The stage (`path`, agent `seq`) was done with its pod, with this result.
+    Released {
+        stage: Vec<String>,
+        seq: u32,
+        result: kiln_store::BuildResult,
+    },
 }
 
 pub(crate) struct Recorder {
@@ -237,7 +253,34 @@ impl Recorder {
                 self.stored_acks.push(stored);
                 self.dirty = true;
             }
+            Control::StagePod(change, stored) => {
+                self.stage_pod(change);
+                self.stored_acks.push(stored);
+                self.dirty = true;
+            }
         }
+    }
+
+    fn stage_pod(&mut self, change: StagePodChange) {
+        match change {
+            StagePodChange::Got(pod) => {
+                let pods = &mut self.record.stage_pods;
+                pods.retain(|p| !(p.stage == pod.stage && p.seq == pod.seq));
+                pods.push(pod);
+            }
+            StagePodChange::Released { stage, seq, result } => {
+                let pods = &mut self.record.stage_pods;
+                if let Some(p) = pods.iter_mut().find(|p| p.stage == stage && p.seq == seq) {
+                    p.released = Some(result);
+                }
+            }
+        }
+    }
+
+    /// Whether stage `node` had finished before the build was resumed (its stored state and
+    /// times stand).
+    pub(crate) fn done_before(&self, node: u32) -> bool {
+        self.done_before.contains(&node)
     }
 
     fn set_pending(&mut self, input: Option<InputRecord>) {
@@ -267,10 +310,15 @@ impl Recorder {
 
     /// Applies one engine event; says whether it should be stored at once (stage changes).
     fn event(&mut self, ev: BuildEvent) -> bool {
-        let ev = self.resumed_duration(ev);
+        let ev = self.resumed_finish(ev);
         if let Some(line) = self.formatter.line(&ev) {
             self.ended |= line.ends_log();
             let text = line.to_string();
+            if let (BuildEvent::StageFinished { node, .. }, Some(replay)) = (&ev, &mut self.replay)
+                && self.done_before.contains(&node.0)
+            {
+                replay.expect_stage_end(&text);
+            }
             if self.written_cause.take().as_deref() != Some(text.as_str()) {
                 self.line(&text);
             }
@@ -312,10 +360,12 @@ impl Recorder {
         }
     }
 
-    /// A resumed build's stage ends with its whole duration: the stored one for a stage that
-    /// had finished before the restart (so that its line repeats the stored log's), and from
-    /// its first start for the stage that ran across the restart.
-    fn resumed_duration(&self, ev: BuildEvent) -> BuildEvent {
+    /// A resumed build's stage ends with its whole duration: the stored one (and the stored
+    /// outcome) for a stage that had finished before the restart (so that its line repeats
+    /// the stored log's, also for a stage that is not run again, see
+    /// `kiln_engine::Provision::Finished`), and from its first start for the stage that ran
+    /// across the restart.
+    fn resumed_finish(&self, ev: BuildEvent) -> BuildEvent {
         let BuildEvent::StageFinished {
             node,
             path,
@@ -326,14 +376,24 @@ impl Recorder {
             return ev;
         };
         let stored = self.record.stages.iter().find(|s| s.node == node.0);
-        let duration = match stored {
+        let (outcome, duration) = match stored {
             Some(s) if self.resumed && self.done_before.contains(&node.0) => {
-                s.duration_ms.map_or(duration, Duration::from_millis)
+                let outcome = match s.state {
+                    StageState::Done(stored) => stored,
+                    _ => outcome,
+                };
+                (
+                    outcome,
+                    s.duration_ms.map_or(duration, Duration::from_millis),
+                )
             }
-            Some(s) if self.resumed => s.started_at_ms.map_or(duration, |t| {
-                duration.max(Duration::from_millis(self.now_ms().saturating_sub(t)))
-            }),
-            _ => duration,
+            Some(s) if self.resumed => (
+                outcome,
+                s.started_at_ms.map_or(duration, |t| {
+                    duration.max(Duration::from_millis(self.now_ms().saturating_sub(t)))
+                }),
+            ),
+            _ => (outcome, duration),
         };
         BuildEvent::StageFinished {
             node,

@@ -16,13 +16,19 @@
 //! new time it was written with.
 //!
 //! Lines the scheduler itself wrote and a resumed build does not write again (the workspace
-//! upload and the wait for a pod slot, which are not repeated; "waiting for input" of an
-//! input answered before the restart, whose answer is replayed; the marker and the "stopping"
+//! upload, the wait for a pod slot and the warm pool a pod came from, which are not
+//! repeated, in the build's lines and in a stage's; "waiting for input" of an input
+//! answered before the restart, whose answer is replayed; the marker and the "stopping"
 //! line of an earlier restart) may be passed over in the stored log, and so may a
 //! `kanikoBuild`'s "starting the Kaniko pod" lines: a platform whose image was pushed before
 //! the restart answers from the build's record without a pod. A Kaniko pod's output
 //! (`[kaniko PLATFORM] ` after the stage prefix) is compared as a group of its own, since
 //! the platforms' pods run side by side.
+//!
+//! A stage that had finished before the restart in a pod of its own is not run again (its
+//! pod is gone): its `Stage finished` line comes right after its start. The recorder
+//! announces that line ([`Replay::expect_stage_end`]), and the stage's stored lines before
+//! its stored copy are passed over.
 
 use std::collections::HashMap;
 
@@ -38,6 +44,9 @@ pub(crate) struct Replay {
     marker: String,
     /// The marker was written (some new line was appended).
     marked: bool,
+    /// `Stage finished` lines of stages that had finished before the restart: their stored
+    /// copy may be reached past the stage's other stored lines.
+    stage_ends: Vec<Vec<u8>>,
 }
 
 #[derive(Default)]
@@ -62,7 +71,17 @@ impl Replay {
             groups,
             marker,
             marked: false,
+            stage_ends: Vec::new(),
         }
+    }
+
+    /// Announces the `Stage finished` line (no newline) of a stage that had finished before
+    /// the restart: when it comes, the stage's stored lines up to its stored copy are passed
+    /// over (the stage was not run again).
+    pub(crate) fn expect_stage_end(&mut self, line: &str) {
+        let mut line = line.as_bytes().to_vec();
+        line.push(b'\n');
+        self.stage_ends.push(line);
     }
 
     /// Whether every new line so far repeated the stored log (nothing was appended).
@@ -101,13 +120,17 @@ impl Replay {
         if group.diverged {
             return false;
         }
+        let stage_end = self.stage_ends.iter().position(|l| same_line(l, line));
         for (skipped, &(start, end)) in group.lines.iter().enumerate() {
             let candidate = &stored[start..end];
             if same_line(candidate, line) {
                 group.lines.drain(..=skipped);
+                if let Some(i) = stage_end {
+                    self.stage_ends.swap_remove(i);
+                }
                 return true;
             }
-            if !may_pass_over(candidate) {
+            if stage_end.is_none() && !may_pass_over(candidate) {
                 break;
             }
         }
@@ -183,9 +206,10 @@ fn may_pass_over(line: &[u8]) -> bool {
 /// Lines the scheduler writes that a resumed build does not write again (see the runner's
 /// workspace upload and the recorder's pending input).
 fn scheduler_only(line: &[u8]) -> bool {
-    let line = String::from_utf8_lossy(line);
+    let line = String::from_utf8_lossy(untimed(line).1);
     let line = line.trim_end_matches('\n');
     (line.starts_with("Uploaded ") && line.ends_with(" workspace files into the pod"))
+        || line.starts_with("The pod came from the warm pool of template ")
         || line.starts_with("Waiting for input `")
         || line.starts_with("Waiting for a pod: ")
         || line.starts_with(MARKER_START)
@@ -263,6 +287,32 @@ mod tests {
         );
         // Other lines are never passed over.
         check("a\nb\nc\n", &["a\nc\n"], "kiln: resumed\nc\n");
+    }
+
+    #[test]
+    fn a_stage_pods_scheduler_lines_are_passed_over_too() {
+        let stored = "[Test] Running in pod p\n[Test] Uploaded 3 workspace files into the pod\n[Test] The pod came from the warm pool of template 'go'\n[Test] one\n";
+        check(
+            stored,
+            &["[Test] Running in pod p\n[Test] one\n[Test] two\n"],
+            "kiln: resumed\n[Test] two\n",
+        );
+    }
+
+    #[test]
+    fn a_stage_not_run_again_passes_over_its_stored_lines_to_its_end() {
+        let stored = "[A] Stage started\n[A] Running in pod p\n[A] + make\n[A] Stage finished (3s)\n[B] Stage started\n";
+        let mut replay = Replay::new(stored.as_bytes().to_vec(), MARKER.to_owned());
+        replay.expect_stage_end("[A] Stage finished (3s)");
+        let out = replay
+            .feed(b"[A] Stage started\n[A] Stage finished (3s)\n[B] Stage started\n[B] new\n");
+        assert_eq!(String::from_utf8(out).unwrap(), "kiln: resumed\n[B] new\n");
+        // Without the announcement the end line differs from the next stored line.
+        check(
+            stored,
+            &["[A] Stage started\n[A] Stage finished (3s)\n"],
+            "kiln: resumed\n[A] Stage finished (3s)\n",
+        );
     }
 
     #[test]

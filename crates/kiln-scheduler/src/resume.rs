@@ -3,11 +3,29 @@
 //! log is loaded for the [`crate::replay::Replay`], and the build then runs as usual: the
 //! engine runs the steps again, processes that already ran answer with their recorded output
 //! and exit (their keys are the same), the one running at the restart is followed, and later
-//! ones run fresh. When the pod is gone or unusable the build ends ABORTED with the reason.
-//! Stages with a pod of their own (stage-level Kubernetes agents) are not taken over: a
-//! resumed build in which such a stage had started ends ABORTED saying so (running it again
-//! in a new pod would run its steps twice); stages of that kind that had not started run as
-//! usual.
+//! ones run fresh. When the pod is gone or unusable the build ends ABORTED with the reason
+//! (its recorded stage pods still in use are deleted).
+//!
+//! Stages with a pod of their own (stage-level `kubernetes`, `docker` or template `label`
+//! agents, scripted `node` blocks) are resumed by the build's stage agent provider
+//! (`kube/stage_agents.rs`), from the stage pods the record holds (`BuildRecord::stage_pods`,
+//! stored before the stage's steps run and marked released before the pod is released):
+//! - a stage that had finished before the restart (or whose pod was released) is not run
+//!   again: its pod is gone, and with it the records of its processes, so its stored result,
+//!   state, times and log stand (`kiln_engine::Provision::Finished`; a failure still skips
+//!   the later stages). What it did to the build besides its result (variables it set with
+//!   `env.X = ...`, test results it recorded) is not known again;
+//! - a stage whose recorded pod still runs gets that pod back (same token, same workspace,
+//!   nothing uploaded, no second checkout): its agents answer the processes that ran, the
+//!   running one is followed, later ones run fresh; parallel stages each get theirs;
+//! - a stage whose recorded pod is gone (deleted, evicted) fails with the reason; its steps
+//!   are not run again;
+//! - stages that had not got a pod get a new one as usual.
+//!
+//! Recorded stage pods the resumed run does not reach are deleted when it ends. Taken-over
+//! pods count against `max_concurrent_pods` (they exist already: they take a slot even above
+//! it), and the orphan reaper at start keeps a live build's recorded pods still in use.
+//!
 //! A controller that stops gracefully leaves such builds running in their pods
 //! ([`BuildTask::detached`]), so the next start takes them over the same way.
 
@@ -16,9 +34,7 @@ use crate::recorder::blocking;
 use crate::recovery::{RESTARTED, abort_record};
 use crate::replay::MARKER_START;
 use crate::runner::{BuildTask, Done};
-use kiln_model::Agent;
-use kiln_plan::Plan;
-use kiln_store::{BuildResult, StageRecord, StageState, StoreError};
+use kiln_store::{BuildResult, StoreError};
 
 /// The start of the line a build left running in its pod gets when the controller stops.
 pub(crate) const STOPPING: &str = "kiln: the controller is stopping;";
@@ -57,6 +73,10 @@ impl BuildTask {
     /// Ends a build that cannot be resumed: ABORTED, the log and the reason saying why.
     pub(crate) async fn abort_resume(mut self, why: &str) -> Done {
         tracing::warn!(build = %self.recorder.record.id, reason = why, "build aborted: the controller restarted while it ran");
+        if let Some(kube) = self.shared.kube.clone() {
+            kube.delete_stage_pods(&self.recorder.record.stage_pods)
+                .await;
+        }
         self.recorder.line(&format!(
             "kiln: the controller restarted while this build was running; {why}; the build was aborted"
         ));
@@ -97,18 +117,6 @@ impl BuildTask {
         }
     }
 
-    /// Why the resumed build cannot go on with this plan (a stage with a pod of its own had
-    /// started before the restart), if so.
-    pub(crate) fn cannot_resume(&self, plan: &Plan) -> Option<String> {
-        let kube = self.shared.kube.as_ref()?;
-        let stage = started_stage_with_own_pod(plan, &self.recorder.record.stages, |a| {
-            kube.gives_own_pod(a)
-        })?;
-        Some(format!(
-            "stage `{stage}` ran in a pod of its own, which is not taken over"
-        ))
-    }
-
     /// The build's whole stored log.
     async fn stored_log(&self) -> Result<Vec<u8>, StoreError> {
         let (store, id) = (self.shared.store.clone(), self.recorder.record.id.clone());
@@ -126,78 +134,5 @@ impl BuildTask {
             }
         })
         .await
-    }
-}
-
-/// The path of the first stage that has an agent giving it a pod of its own (`own_pod`) and
-/// had started, by the stored stage records.
-fn started_stage_with_own_pod(
-    plan: &Plan,
-    stages: &[StageRecord],
-    own_pod: impl Fn(&Agent) -> bool,
-) -> Option<String> {
-    let started = |node: usize| {
-        stages
-            .iter()
-            .any(|s| s.node as usize == node && s.state != StageState::Pending)
-    };
-    plan.nodes
-        .iter()
-        .enumerate()
-        .find(|(i, n)| n.agent.as_ref().is_some_and(&own_pod) && started(*i))
-        .map(|(_, n)| n.path.join(" / "))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::started_stage_with_own_pod;
-    use kiln_model::AgentKind;
-    use kiln_store::{StageRecord, StageState};
-
-    const PIPELINE: &str = "pipeline {
-  agent { kubernetes { yaml 'spec: {}' } }
-  stages {
-    stage('Build') { steps { sh 'make' } }
-    stage('Test') {
-      agent { kubernetes { yaml 'spec: {}' } }
-      steps { sh 'make test' }
-    }
-  }
-}";
-
-    fn check(states: [StageState; 2], expected: Option<&str>) {
-        let (doc, diags) = kiln_model::load(PIPELINE);
-        assert!(diags.is_empty(), "{diags:?}");
-        let kiln_model::Document::Declarative(pipeline) = doc.unwrap() else {
-            panic!("not declarative");
-        };
-        let plan = kiln_plan::plan(&pipeline);
-        let stages: Vec<StageRecord> = plan
-            .nodes
-            .iter()
-            .zip(states)
-            .enumerate()
-            .map(|(i, (n, state))| StageRecord {
-                node: i as u32,
-                path: n.path.clone(),
-                state,
-                started_at_ms: None,
-                duration_ms: None,
-            })
-            .collect();
-        let own = |a: &kiln_model::Agent| matches!(a.kind, AgentKind::Kubernetes(_));
-        let found = started_stage_with_own_pod(&plan, &stages, own);
-        assert_eq!(found.as_deref(), expected);
-    }
-
-    #[test]
-    fn a_stage_with_its_own_pod_blocks_a_resume_once_it_started() {
-        use StageState::{Pending, Running};
-        check([Running, Pending], None);
-        check([Running, Running], Some("Test"));
-        let done = StageState::Done(kiln_store::StageOutcome::Ran(
-            kiln_store::BuildResult::Success,
-        ));
-        check([done, done], Some("Test"));
     }
 }

@@ -7,7 +7,7 @@
 use crate::cause;
 use crate::credentials::ConfigCredentials;
 use crate::input::{PendingInputs, ServerInput};
-use crate::kube::BuildPod;
+use crate::kube::{BuildPod, StagePodsBefore};
 use crate::pipeline_info::PipelineInfo;
 use crate::prepared::PreparedPipeline;
 use crate::recorder::{Control, Recorder, blocking, millis};
@@ -80,13 +80,6 @@ impl BuildTask {
         self.recorder.flush().await;
         let (result, info) = match self.prepare().await {
             Ok((plan, info, files, prepared)) => {
-                if let Some(why) = resumed.as_ref().and_then(|_| self.cannot_resume(&plan)) {
-                    if let (Some(pod), Some(kube)) = (resumed, &self.shared.kube) {
-                        kube.release(pod, BuildResult::Aborted).await;
-                    }
-                    self.recorder.end_replay();
-                    return self.abort_resume(&why).await;
-                }
                 match self.execute(plan, files, prepared, resumed).await {
                     Some(result) => (result, Some(info)),
                     None => return self.detached().await,
@@ -190,9 +183,15 @@ impl BuildTask {
             Err(result) => return Some(result),
         };
         let mut spec = self.spec(scm, &prepared).await;
-        // Stages with a Kubernetes agent of their own get pods of their own.
-        spec.agents =
-            (self.shared.kube.as_ref()).map(|k| k.stage_agents(workspace.clone(), pod.is_some()));
+        // Stages with a Kubernetes agent of their own get pods of their own (a resumed build's
+        // take over the ones they had).
+        let before = self
+            .resume
+            .then(|| StagePodsBefore::of(&self.recorder.record));
+        spec.agents = (self.shared.kube.as_ref()).map(|k| {
+            let record = self.control_tx.clone();
+            k.stage_agents(workspace.clone(), pod.is_some(), record, before)
+        });
         if pod.is_some() {
             // In a pod the container's environment is the base, not the server's (whose
             // variables, its API tokens among them, must not reach the build).
@@ -231,6 +230,11 @@ impl BuildTask {
         let (summary, ()) = ended?;
         if let (Some(pod), Some(kube)) = (pod, &self.shared.kube) {
             kube.release(pod, summary.result).await;
+        }
+        if let (true, Some(kube)) = (self.resume, &self.shared.kube) {
+            // Recorded stage pods the resumed run did not reach (it took another path).
+            kube.delete_stage_pods(&self.recorder.record.stage_pods)
+                .await;
         }
         self.record_summary(&summary);
         if summary.result == BuildResult::NotBuilt {
@@ -448,6 +452,9 @@ impl BuildTask {
     fn record_summary(&mut self, summary: &BuildSummary) {
         let build_dir = self.shared.build_dir(&self.recorder.record.id);
         for s in &summary.stages {
+            if self.recorder.done_before(s.node.0) {
+                continue;
+            }
             let r = self.recorder.stage(s.node, &s.path);
             r.state = StageState::Done(s.outcome);
             if matches!(s.outcome, kiln_engine::StageOutcome::Ran(_)) {

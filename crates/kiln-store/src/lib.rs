@@ -18,8 +18,8 @@ mod store;
 pub use error::StoreError;
 pub use record::{
     ArtifactRecord, BuildRecord, BuildRef, BuildStatus, ImageEvent, ImageRecord, InputAnswerRecord,
-    InputRecord, JobName, JobRecord, LogSlice, NewBuild, Page, PodRecord, StageRecord, StageState,
-    TestSummary,
+    InputRecord, JobName, JobRecord, LogSlice, NewBuild, Page, PodRecord, StagePodRecord,
+    StageRecord, StageState, TestSummary,
 };
 pub use result::{BuildResult, StageOutcome};
 pub use sled_store::SledStore;

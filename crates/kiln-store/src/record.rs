@@ -182,6 +182,24 @@ pub struct PodRecord {
     pub name: String,
 }
 
+/// A pod a stage of a build got of its own (a stage-level Kubernetes, docker or template
+/// agent, or a scripted `node` block), so that a new controller can take it over, or knows
+/// that the stage was done with it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StagePodRecord {
+    /// The path of the stage that asked for the pod.
+    pub stage: Vec<String>,
+    /// Which of the stage's agents it is: 1 for the first the stage asked for, then 2...
+    /// (each retry attempt, each `node` block gets one).
+    pub seq: u32,
+    pub namespace: String,
+    pub name: String,
+    /// Set when the stage was done with the pod (it was then released): the result the
+    /// stage, or its attempt or `node` block, ended with.
+    #[serde(default)]
+    pub released: Option<BuildResult>,
+}
+
 /// Everything stored about one build.
 ///
 /// Fields added after the first schema carry `#[serde(default)]`, so records written
@@ -213,6 +231,9 @@ pub struct BuildRecord {
     /// What the build's image builds did, oldest first.
     #[serde(default)]
     pub images: Vec<ImageRecord>,
+    /// The pods the build's stages got of their own, in the order they got them.
+    #[serde(default)]
+    pub stage_pods: Vec<StagePodRecord>,
 }
 
 impl BuildRecord {
@@ -237,6 +258,7 @@ impl BuildRecord {
             pod: None,
             answers: Vec::new(),
             images: Vec::new(),
+            stage_pods: Vec::new(),
         }
     }
 }
@@ -261,7 +283,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn records_written_before_pod_and_answers_read_without_them() {
+    fn records_written_before_pod_answers_and_stage_pods_read_without_them() {
         let id = BuildRef {
             job: JobName::new("app").unwrap(),
             number: 3,
@@ -271,6 +293,7 @@ mod tests {
         let fields = old.as_object_mut().unwrap();
         fields.remove("pod");
         fields.remove("answers");
+        fields.remove("stage_pods");
         let read: BuildRecord = serde_json::from_value(old).unwrap();
         assert_eq!(read, record);
         record.pod = Some(PodRecord {
@@ -283,6 +306,18 @@ mod tests {
             by: "alice".into(),
             values: BTreeMap::from([("ENV".into(), "prod".into())]),
         });
+        record.stage_pods.push(StagePodRecord {
+            stage: vec!["Test".into(), "Linux".into()],
+            seq: 1,
+            namespace: "builds".into(),
+            name: "kiln-app-3-12345".into(),
+            released: Some(BuildResult::Unstable),
+        });
+        // A stage pod recorded before `released` existed is one still in use.
+        let mut value = serde_json::to_value(&record.stage_pods[0]).unwrap();
+        value.as_object_mut().unwrap().remove("released");
+        let read: StagePodRecord = serde_json::from_value(value).unwrap();
+        assert_eq!(read.released, None);
         let text = serde_json::to_string(&record).unwrap();
         assert_eq!(serde_json::from_str::<BuildRecord>(&text).unwrap(), record);
     }

@@ -11,7 +11,7 @@ use super::script::ScriptHost;
 use crate::error::StepError;
 use crate::scope::Scope;
 use crate::stage_agent::{AgentSlot, occupy, provide};
-use crate::{AgentRequest, BuildResult};
+use crate::{AgentRequest, BuildResult, Provision};
 use kiln_diagnostics::Span;
 use kiln_model::{Agent, AgentKind, KubernetesAgent};
 use kiln_script::Value;
@@ -96,16 +96,20 @@ pub(crate) fn node(
             host.handle
                 .block_on(provide(&build, provider, request, lines, scope))?
         }
-        _ => None,
+        _ => Provision::NotServed,
     };
-    let Some(provided) = provided else {
-        if let Some(label) = &label {
-            build.notice_once(format!(
-                "node('{label}'): the {} executor runs the block on this machine",
-                scope.site.executor.describe()
-            ));
+    let provided = match provided {
+        Provision::Agent(provided) => provided,
+        Provision::Finished(result) => return finished_before(&build, result),
+        Provision::NotServed => {
+            if let Some(label) = &label {
+                build.notice_once(format!(
+                    "node('{label}'): the {} executor runs the block on this machine",
+                    scope.site.executor.describe()
+                ));
+            }
+            return host.closure(call, call.body, scope);
         }
-        return host.closure(call, call.body, scope);
     };
     let slot = AgentSlot::default();
     let mut inner = scope.clone();
@@ -124,6 +128,20 @@ pub(crate) fn node(
     };
     host.handle.block_on(slot.release(&build, outcome));
     result
+}
+
+/// A `node` block that had ended before a controller restart is not run again: it ends as
+/// it did then (its value is not known any more).
+fn finished_before(build: &crate::build::Build, result: BuildResult) -> Result<Value, StepError> {
+    let why = format!("the node block had ended {result} before the controller restarted");
+    match result {
+        BuildResult::Failure => Err(StepError::failed(why)),
+        BuildResult::Aborted => Err(StepError::aborted(why)),
+        other => {
+            build.worsen(other);
+            Ok(Value::Null)
+        }
+    }
 }
 
 /// `agent { label '...' }` for `node(label)`.

@@ -8,7 +8,8 @@
 use crate::harness::{RAN_OK, Run, run_with, setup};
 use async_trait::async_trait;
 use kiln_engine::{
-    AgentError, AgentProvider, AgentRequest, BuildResult, ProvidedAgent, ReleaseAgent, StageOutcome,
+    AgentError, AgentProvider, AgentRequest, BuildResult, ProvidedAgent, Provision, ReleaseAgent,
+    StageOutcome,
 };
 use kiln_executor::LocalExecutor;
 use kiln_model::AgentKind;
@@ -25,6 +26,8 @@ struct Seen {
     containers: Vec<String>,
     /// Each request's stage and whether it came from inside another provided agent.
     nested: Vec<(String, bool)>,
+    /// The stages answered as finished before a restart.
+    finished: Vec<String>,
 }
 
 struct FakeProvider {
@@ -46,6 +49,36 @@ impl ReleaseAgent for FakeRelease {
 
 #[async_trait]
 impl AgentProvider for FakeProvider {
+    /// A pod YAML `finished: RESULT` stands for a stage that had ended before a controller
+    /// restart (a resumed build's provider answers so).
+    async fn provision(&self, request: AgentRequest) -> Result<Provision, AgentError> {
+        let yaml = match &request.agent.kind {
+            AgentKind::Kubernetes(k) => k.yaml.as_ref().and_then(|e| request.string(e)),
+            _ => None,
+        };
+        let stage = request.stage.join("/");
+        // `finished-once: RESULT`: the first attempt had ended, the next one has not.
+        let once = yaml
+            .as_deref()
+            .and_then(|y| y.strip_prefix("finished-once: "));
+        let again = once.is_some() && self.seen.lock().unwrap().finished.contains(&stage);
+        let finished = yaml.as_deref().and_then(|y| y.strip_prefix("finished: "));
+        if let Some(result) = finished.or(once).filter(|_| !again) {
+            self.seen.lock().unwrap().finished.push(stage);
+            let result = match result {
+                "SUCCESS" => BuildResult::Success,
+                "UNSTABLE" => BuildResult::Unstable,
+                "ABORTED" => BuildResult::Aborted,
+                _ => BuildResult::Failure,
+            };
+            return Ok(Provision::Finished(result));
+        }
+        Ok(match self.provide(request).await? {
+            Some(agent) => Provision::Agent(agent),
+            None => Provision::NotServed,
+        })
+    }
+
     async fn provide(&self, request: AgentRequest) -> Result<Option<ProvidedAgent>, AgentError> {
         let what = match &request.agent.kind {
             AgentKind::Kubernetes(k) => k.yaml.as_ref().and_then(|e| request.string(e)),
@@ -694,4 +727,86 @@ fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
         }
     }
     found
+}
+
+#[tokio::test]
+async fn stages_that_had_finished_before_a_restart_are_not_run_again() {
+    // A resumed build's provider says which stages had ended (their pods are gone): they do
+    // not run again, their results count, and a failure skips the later stages as it did.
+    let (run, seen) = run_provided(
+        r#"
+pipeline {
+    agent none
+    stages {
+        stage('Lint') {
+            agent { kubernetes { yaml 'finished: UNSTABLE' } }
+            steps { sh 'touch lint.ran' }
+        }
+        stage('Build') {
+            agent { kubernetes { yaml 'pod: maven' } }
+            steps { sh 'echo built' }
+        }
+        stage('Test') {
+            agent { kubernetes { yaml 'finished: FAILURE' } }
+            steps { sh 'touch test.ran' }
+            post { always { sh 'touch post.ran' } }
+        }
+        stage('Deploy') {
+            agent { kubernetes { yaml 'pod: deploy' } }
+            steps { sh 'echo deployed' }
+        }
+    }
+}"#,
+    )
+    .await;
+    assert_eq!(run.result(), BuildResult::Failure, "{:#?}", run.log());
+    assert_eq!(run.stage("Lint"), StageOutcome::Ran(BuildResult::Unstable));
+    assert_eq!(run.stage("Build"), StageOutcome::Ran(BuildResult::Success));
+    assert_eq!(run.stage("Test"), StageOutcome::Ran(BuildResult::Failure));
+    assert_eq!(run.stage("Deploy"), StageOutcome::SkippedAfterFailure);
+    assert!(run.has_line("built"), "{:#?}", run.log());
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.finished, ["Lint", "Test"]);
+    // Nothing ran for the finished stages (their post neither), nothing was released.
+    assert_eq!(
+        seen.released,
+        [("pod-Build".to_owned(), BuildResult::Success)]
+    );
+    let ran: Vec<_> = walkdir::WalkDir::new(run.dir.path())
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".ran"))
+        .collect();
+    assert!(ran.is_empty(), "{ran:?}");
+}
+
+#[tokio::test]
+async fn an_attempt_that_had_failed_before_a_restart_is_retried() {
+    let (run, seen) = run_provided(
+        r#"
+pipeline {
+    agent none
+    stages {
+        stage('Flaky') {
+            options { retry(2) }
+            agent { kubernetes { yaml 'finished-once: FAILURE' } }
+            steps { sh 'echo second attempt' }
+        }
+    }
+}"#,
+    )
+    .await;
+    assert_eq!(run.result(), BuildResult::Success, "{:#?}", run.log());
+    assert!(
+        run.has_line("Retrying stage (attempt 2 of 2)"),
+        "{:#?}",
+        run.log()
+    );
+    assert!(run.has_line("second attempt"), "{:#?}", run.log());
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.finished, ["Flaky"]);
+    assert_eq!(
+        seen.released,
+        [("pod-Flaky".to_owned(), BuildResult::Success)]
+    );
 }

@@ -8,17 +8,33 @@
 //! A `dockerfile { }` agent, when `dockerfile_agents` is configured, runs as a pod of the
 //! image kiln builds with Kaniko from the prepared workspace (not again when the registry
 //! has it). Other agents are left to the build's executor.
+//!
+//! Every stage pod is recorded on the build (`BuildRecord::stage_pods`: the stage's path and
+//! which of its agents it is, the pod's name) before the stage's steps run, and marked
+//! released with the stage's result before it is released; both are stored before the
+//! provider goes on. A build resumed after a controller restart ([`StagePodsBefore`]) asks
+//! for its stages' agents again as its replay reaches them: a stage that had finished
+//! before the restart, or whose recorded pod was released, is not run again
+//! ([`Provision::Finished`] with its result: its pod, and the records of its processes, are
+//! gone); a recorded pod still in use is taken over (same pod, token and workspace: no upload,
+//! so no second checkout; its agents answer the processes that ran, follow the one that
+//! runs, and run later ones); a recorded pod that is gone or cannot run steps fails the
+//! stage with the reason, never running its steps a second time. Other stages get new pods.
 
 use super::{KubeBackend, pod_name};
+use crate::recorder::{Control, StagePodChange};
 use async_trait::async_trait;
-use kiln_engine::{AgentError, AgentProvider, BuildResult, ProvidedAgent, ReleaseAgent};
+use kiln_engine::{AgentError, AgentProvider, BuildResult, ProvidedAgent, Provision, ReleaseAgent};
 use kiln_kube::{
     AgentRequest, BuildPod, PodIdentity, build_pod, docker_request, dockerfile_request,
     read_yaml_file,
 };
 use kiln_model::AgentKind;
+use kiln_store::{BuildRecord, PodRecord, StageOutcome, StagePodRecord, StageState};
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, oneshot};
 
 /// The provider of one build: the backend and the build's prepared workspace.
 pub(crate) struct KubeStageAgents {
@@ -26,20 +42,64 @@ pub(crate) struct KubeStageAgents {
     workspace: PathBuf,
     /// The build runs in a pod of its own: its stage pods never wait for a pod slot.
     build_pod: bool,
+    /// The build's recorder, which stores the stage pods on the build's record.
+    record: mpsc::UnboundedSender<Control>,
+    /// A resumed build: what its record said when the controller restarted.
+    before: Option<StagePodsBefore>,
+    /// How many agents each stage (by path) asked for so far.
+    asked: Mutex<HashMap<Vec<String>, u32>>,
+}
+
+/// What the record of a build resumed after a controller restart says about its stages.
+#[derive(Debug, Default)]
+pub(crate) struct StagePodsBefore {
+    pods: Vec<StagePodRecord>,
+    /// The stages that had finished, by path, with their result.
+    done: Vec<(Vec<String>, BuildResult)>,
+}
+
+impl StagePodsBefore {
+    /// The stage pod agent `seq` of stage `path` had.
+    fn pod(&self, path: &[String], seq: u32) -> Option<&StagePodRecord> {
+        self.pods.iter().find(|p| p.stage == path && p.seq == seq)
+    }
+
+    /// The result of stage `path`, if it had finished.
+    fn finished(&self, path: &[String]) -> Option<BuildResult> {
+        self.done.iter().find(|(p, _)| p == path).map(|(_, r)| *r)
+    }
+
+    pub(crate) fn of(record: &BuildRecord) -> Self {
+        let done = record.stages.iter().filter_map(|s| match s.state {
+            StageState::Done(StageOutcome::Ran(result)) => Some((s.path.clone(), result)),
+            StageState::Done(_) => Some((s.path.clone(), BuildResult::Success)),
+            _ => None,
+        });
+        StagePodsBefore {
+            pods: record.stage_pods.clone(),
+            done: done.collect(),
+        }
+    }
 }
 
 impl KubeBackend {
     /// The stage agent provider of a build whose prepared workspace is `workspace` (and
-    /// which holds a pod of its own when `build_pod`).
+    /// which holds a pod of its own when `build_pod`), recording its stage pods through
+    /// `record`; `before` for a resumed build.
     pub(crate) fn stage_agents(
         self: &Arc<Self>,
         workspace: PathBuf,
         build_pod: bool,
+        record: mpsc::UnboundedSender<Control>,
+        before: Option<StagePodsBefore>,
     ) -> Arc<dyn AgentProvider> {
         Arc::new(KubeStageAgents {
             backend: self.clone(),
             workspace,
             build_pod,
+            record,
+            before,
+            asked: Mutex::new(HashMap::new()),
         })
     }
 
@@ -152,14 +212,77 @@ impl AgentProvider for KubeStageAgents {
         &self,
         request: kiln_engine::AgentRequest,
     ) -> Result<Option<ProvidedAgent>, AgentError> {
+        match self.provision(request).await? {
+            Provision::Agent(agent) => Ok(Some(agent)),
+            Provision::NotServed => Ok(None),
+            Provision::Finished(result) => Err(AgentError(format!(
+                "the stage had ended {result} before the controller restarted"
+            ))),
+        }
+    }
+
+    async fn provision(&self, request: kiln_engine::AgentRequest) -> Result<Provision, AgentError> {
+        let seq = self.next_seq(&request.stage);
+        // A resumed build's recorded pod: taken over, or the stage was done with it. (Not
+        // made again: a dockerfile agent's image is not looked for again.)
+        let recorded = self
+            .before
+            .as_ref()
+            .and_then(|b| b.pod(&request.stage, seq));
+        if let Some(recorded) = recorded {
+            return match recorded.released {
+                Some(result) => Ok(Provision::Finished(result)),
+                None => self
+                    .take_over(recorded, &request)
+                    .await
+                    .map(Provision::Agent),
+            };
+        }
         let stage_request = self.backend.stage_request(&request, &self.workspace);
         let Some(pod) = stage_request.await? else {
-            return Ok(None);
+            return Ok(Provision::NotServed);
         };
+        if let Some(result) = self
+            .before
+            .as_ref()
+            .and_then(|b| b.finished(&request.stage))
+        {
+            return Ok(Provision::Finished(result));
+        }
+        self.new_pod(&pod, request, seq).await.map(Provision::Agent)
+    }
+}
+
+impl KubeStageAgents {
+    /// The number of the agent stage `path` asks for now (1 for its first).
+    fn next_seq(&self, path: &[String]) -> u32 {
+        let mut asked = self
+            .asked
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = asked.entry(path.to_vec()).or_insert(0);
+        *n += 1;
+        *n
+    }
+
+    /// Stores a change of the build's stage pods on its record (waits until it is stored;
+    /// a build whose recorder is gone has nothing to store it in).
+    async fn store(&self, change: StagePodChange) {
+        store_change(&self.record, change).await;
+    }
+
+    /// A new pod for the stage, with the workspace uploaded when the stage checks out,
+    /// recorded on the build before the stage's steps run.
+    async fn new_pod(
+        &self,
+        pod: &AgentRequest,
+        request: kiln_engine::AgentRequest,
+        seq: u32,
+    ) -> Result<ProvidedAgent, AgentError> {
         let holds_pod = self.build_pod || request.nested;
         let pod = self
             .backend
-            .acquire_for_stage(&pod, &request, holds_pod)
+            .acquire_for_stage(pod, &request, holds_pod)
             .await?;
         let executor = pod.executor();
         let mut log = vec![format!("Running in pod {}", executor.pod_name())];
@@ -180,26 +303,101 @@ impl AgentProvider for KubeStageAgents {
                 }
             }
         }
-        Ok(Some(ProvidedAgent {
-            executor,
+        self.store(StagePodChange::Got(StagePodRecord {
+            stage: request.stage.clone(),
+            seq,
+            namespace: executor.namespace().to_owned(),
+            name: executor.pod_name().to_owned(),
+            released: None,
+        }))
+        .await;
+        Ok(self.provided(pod, log, request.stage, seq))
+    }
+
+    /// The stage's recorded pod, taken over after a controller restart: its workspace is
+    /// the stage's (nothing uploaded), and its agents know the processes that ran.
+    async fn take_over(
+        &self,
+        recorded: &StagePodRecord,
+        request: &kiln_engine::AgentRequest,
+    ) -> Result<ProvidedAgent, AgentError> {
+        let record = PodRecord {
+            namespace: recorded.namespace.clone(),
+            name: recorded.name.clone(),
+        };
+        let taken = self
+            .backend
+            .reattach(&record, &request.job, request.build)
+            .await;
+        let pod = match taken {
+            Ok(pod) => pod,
+            Err(e) => {
+                // Done with: a later restart does not look for it again.
+                let released = StagePodChange::Released {
+                    stage: recorded.stage.clone(),
+                    seq: recorded.seq,
+                    result: BuildResult::Failure,
+                };
+                self.store(released).await;
+                return Err(AgentError(format!(
+                    "the pod {} of stage '{}' cannot be taken over after the controller restarted: {e}; the stage's steps are not run again",
+                    recorded.name,
+                    request.stage.join(" / ")
+                )));
+            }
+        };
+        tracing::info!(pod = %recorded.name, stage = %request.stage.join(" / "), "stage pod taken over after a controller restart");
+        let log = vec![format!("Running in pod {}", recorded.name)];
+        Ok(self.provided(pod, log, request.stage.clone(), recorded.seq))
+    }
+
+    fn provided(
+        &self,
+        pod: BuildPod,
+        log: Vec<String>,
+        stage: Vec<String>,
+        seq: u32,
+    ) -> ProvidedAgent {
+        ProvidedAgent {
+            executor: pod.executor(),
             log,
             release: Box::new(KubeRelease {
                 backend: self.backend.clone(),
                 pod,
+                record: self.record.clone(),
+                stage,
+                seq,
             }),
-        }))
+        }
     }
 }
 
-/// Gives a stage's pod back when the stage is done.
+/// Sends `change` to the recorder and waits until the record is stored.
+async fn store_change(record: &mpsc::UnboundedSender<Control>, change: StagePodChange) {
+    let (ack, stored) = oneshot::channel();
+    if record.send(Control::StagePod(change, ack)).is_ok() {
+        let _ = stored.await;
+    }
+}
+
+/// Gives a stage's pod back when the stage is done (recorded as released first).
 struct KubeRelease {
     backend: Arc<KubeBackend>,
     pod: BuildPod,
+    record: mpsc::UnboundedSender<Control>,
+    stage: Vec<String>,
+    seq: u32,
 }
 
 #[async_trait]
 impl ReleaseAgent for KubeRelease {
     async fn release(self: Box<Self>, result: BuildResult) {
+        let change = StagePodChange::Released {
+            stage: self.stage,
+            seq: self.seq,
+            result,
+        };
+        store_change(&self.record, change).await;
         self.backend.release(self.pod, result).await;
     }
 }
