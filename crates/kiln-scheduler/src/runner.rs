@@ -457,7 +457,9 @@ impl BuildTask {
             }
             let r = self.recorder.stage(s.node, &s.path);
             r.state = StageState::Done(s.outcome);
-            if matches!(s.outcome, kiln_engine::StageOutcome::Ran(_)) {
+            // A resumed build's stages were timed from their first start as they ended.
+            let timed = self.resume && r.duration_ms.is_some();
+            if matches!(s.outcome, kiln_engine::StageOutcome::Ran(_)) && !timed {
                 r.duration_ms = Some(millis(s.duration));
             }
         }

@@ -1,0 +1,463 @@
+//! `kiln server` builds whose stages run in pods of their own survive a `kill -9` of the
+//! controller: the real binary, the fake cluster (in this process, so it outlives the
+//! servers the tests kill) and the real kiln-agent, dialling kiln as in a deployment. The
+//! steps count their runs in files of a directory of the test's that every pod mounts
+//! (hostPath), and wait for a gate file the test creates there once kiln took them over.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+const KILN: &str = env!("CARGO_BIN_EXE_kiln");
+const TOKEN: &str = "e2e-admin-token";
+
+/// The pod of every agent below: one container, which the fake runs as a local process, with
+/// the test's `shared` directory at `/shared` (`@DIR@`: the test's directory).
+const POD: &str = "kubernetes { yaml '''
+spec:
+  containers:
+  - name: work
+    image: busybox
+    volumeMounts:
+    - {name: shared, mountPath: /shared}
+  volumes:
+  - name: shared
+    hostPath: {path: '@DIR@/shared', type: Directory}
+''' }";
+
+/// Job `seq`: a stage that ends before the restart, one that runs across it, one after it,
+/// each in a pod of its own (inside the build's pod). Run counters and the gate are in
+/// `/shared`, which every pod and the test see.
+const SEQUENTIAL: &str = "pipeline {
+  agent { @POD@ }
+  stages {
+    stage('Prep') {
+      agent { @POD@ }
+      steps { sh 'echo prep >> /shared/prep-runs.txt; echo prepared' }
+    }
+    stage('Work') {
+      agent { @POD@ }
+      steps {
+        sh 'set +x; echo one >> /shared/work-runs.txt; echo v1 > note.txt; echo first-half; while [ ! -f /shared/go ]; do sleep 0.1; done; echo second-half'
+        sh 'echo \"runs=$(wc -l < /shared/work-runs.txt) note=$(cat note.txt)\"'
+      }
+    }
+    stage('After') {
+      agent { @POD@ }
+      steps { sh 'echo after >> /shared/after-runs.txt; echo after' }
+    }
+  }
+}
+";
+
+/// Job `par`: two parallel stages, each in a pod of its own, both running across the restart.
+const PARALLEL: &str = "pipeline {
+  agent { @POD@ }
+  stages {
+    stage('Both') {
+      parallel {
+        stage('A') {
+          agent { @POD@ }
+          steps {
+            sh 'set +x; echo a >> /shared/a-runs.txt; echo a-first; while [ ! -f /shared/go ]; do sleep 0.1; done; echo a-second'
+            sh 'echo \"a-runs=$(wc -l < /shared/a-runs.txt)\"'
+          }
+        }
+        stage('B') {
+          agent { @POD@ }
+          steps {
+            sh 'set +x; echo b >> /shared/b-runs.txt; echo b-first; while [ ! -f /shared/go ]; do sleep 0.1; done; echo b-second'
+            sh 'echo \"b-runs=$(wc -l < /shared/b-runs.txt)\"'
+          }
+        }
+      }
+    }
+  }
+}
+";
+
+/// A running `kiln server`, killed (and reaped) when dropped.
+struct Server {
+    child: Child,
+    url: String,
+    addr: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The test's directory, git repository, configuration and fake cluster.
+struct Env {
+    root: PathBuf,
+    config: PathBuf,
+    vars: Vec<(&'static str, String)>,
+    fake: Option<kiln_fake_kube::FakeKube>,
+    runtime: tokio::runtime::Runtime,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        if let Some(fake) = self.fake.take() {
+            self.runtime.block_on(fake.shutdown());
+        }
+    }
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {out:?}");
+}
+
+impl Env {
+    /// Jobs `seq` and `par` in a git repository, run on the fake cluster; agents dial kiln.
+    fn new() -> Env {
+        let dir = tempfile::Builder::new()
+            .prefix("kiln-stage-pods-")
+            .tempdir()
+            .unwrap();
+        let root = dir.path().to_path_buf();
+        let repo = root.join("repo");
+        std::fs::create_dir_all(&repo).unwrap();
+        std::fs::create_dir_all(root.join("shared")).unwrap();
+        git(&repo, &["init", "-q", "-b", "main"]);
+        for (name, text) in [("seq", SEQUENTIAL), ("par", PARALLEL)] {
+            let text = text
+                .replace("@POD@", POD)
+                .replace("@DIR@", &root.display().to_string());
+            std::fs::write(repo.join(format!("{name}.Jenkinsfile")), text).unwrap();
+        }
+        git(&repo, &["add", "."]);
+        git(&repo, &["commit", "-q", "-m", "pipelines"]);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let config = kiln_fake_kube::FakeKubeConfig::default();
+        let fake = runtime
+            .block_on(kiln_fake_kube::FakeKube::start(config, 0))
+            .unwrap();
+        let kubeconfig = root.join("kubeconfig");
+        fake.write_kubeconfig(&kubeconfig).unwrap();
+        let port = kiln_fake_kube::free_agent_ports(1);
+        let mut yaml = format!(
+            "server:\n  tokens:\n    - {{name: e2e, token: {TOKEN}, role: admin}}\njobs:\n"
+        );
+        for job in ["seq", "par"] {
+            yaml.push_str(&format!(
+                "  - name: {job}\n    repo: file://{}\n    jenkinsfile: {job}.Jenkinsfile\n",
+                repo.display()
+            ));
+        }
+        yaml.push_str(&format!(
+            "executors:\n  kubernetes:\n    connection: {{kubeconfig: {{path: '{}'}}}}\n    controller_url: tcp://127.0.0.1:{port}\n    agent_listen: 127.0.0.1:{port}\n",
+            kubeconfig.display()
+        ));
+        let config = root.join("kiln.yaml");
+        std::fs::write(&config, yaml).unwrap();
+        let agent = kiln_fake_kube::workspace_binary("kiln-agent", "kiln-agent").unwrap();
+        let install = format!("{} --install {}", agent.display(), kiln_kube::AGENT_BINARY);
+        Env {
+            root,
+            config,
+            vars: vec![("KILN_AGENT_INSTALL", install)],
+            fake: Some(fake),
+            runtime,
+            _dir: dir,
+        }
+    }
+
+    fn fake(&self) -> &kiln_fake_kube::FakeKube {
+        self.fake.as_ref().unwrap()
+    }
+
+    fn pod_exists(&self, name: &str) -> bool {
+        self.fake().object("pods", "default", name).is_some()
+    }
+
+    /// How many pods were created since the request log was last cleared.
+    fn pods_created(&self) -> usize {
+        let created = |r: &&kiln_fake_kube::RequestRecord| {
+            r.method == "POST" && r.path == "/api/v1/namespaces/default/pods" && r.status == 201
+        };
+        self.fake().requests().iter().filter(created).count()
+    }
+
+    /// Starts the server on `listen` and waits for its `listening on` line.
+    fn server(&self, listen: &str) -> Server {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.root.join("server.log"))
+            .unwrap();
+        let mut cmd = Command::new(KILN);
+        cmd.args(["server", "--config"])
+            .arg(&self.config)
+            .args(["--listen", listen, "--data-dir"])
+            .arg(self.root.join("data"))
+            .env("KILN_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log));
+        for (k, v) in &self.vars {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let url = lines.by_ref().find_map(|line| {
+            let line = line.ok()?;
+            let rest = line.split("listening on ").nth(1)?;
+            Some(rest.split_whitespace().next()?.to_string())
+        });
+        let Some(url) = url else {
+            let _ = child.kill();
+            let _ = child.wait();
+            let log = std::fs::read_to_string(self.root.join("server.log")).unwrap_or_default();
+            panic!("the server did not start:\n{log}");
+        };
+        std::thread::spawn(move || for _ in lines {});
+        let addr = url.trim_start_matches("http://").to_string();
+        Server { child, url, addr }
+    }
+
+    /// The number of lines in the run counter `name` the steps append to.
+    fn runs(&self, name: &str) -> usize {
+        let text = std::fs::read_to_string(self.root.join("shared").join(name));
+        let text = text.unwrap_or_default();
+        text.lines().count()
+    }
+
+    /// Waits until the new server took over `n` stage pods (its log says so).
+    fn taken_over(&self, n: usize) {
+        wait_for("the stage pods to be taken over", || {
+            let log = std::fs::read_to_string(self.root.join("server.log")).unwrap_or_default();
+            log.matches("stage pod taken over after a controller restart")
+                .count()
+                >= n
+        });
+    }
+
+    /// Lets the steps waiting for the gate go on.
+    fn open_gate(&self) {
+        std::fs::write(self.root.join("shared/go"), "").unwrap();
+    }
+}
+
+fn kiln(server: &Server, args: &[&str]) -> Output {
+    Command::new(KILN)
+        .args(args)
+        .env("KILN_SERVER", &server.url)
+        .env("KILN_TOKEN", TOKEN)
+        .env_remove("KILN_LOG")
+        .output()
+        .unwrap()
+}
+
+fn log_of(server: &Server, build: &str) -> String {
+    String::from_utf8_lossy(&kiln(server, &["logs", build]).stdout).into_owned()
+}
+
+fn build(server: &Server, job: &str) -> Value {
+    let mut r = ureq::get(format!("{}/api/v1/jobs/{job}/builds/1", server.url))
+        .header("authorization", &format!("Bearer {TOKEN}"))
+        .call()
+        .unwrap();
+    serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap()
+}
+
+/// Polls until `check` holds (at most two minutes: a bound, not a timing assertion).
+fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
+    for _ in 0..1200 {
+        if check() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("gave up waiting for {what}");
+}
+
+/// Triggers `job`, waits until its log has every line of `seen`, then kills the server with
+/// `kill -9`; returns the log so far and the server's address (the next one listens there).
+fn killed_mid_step(env: &Env, job: &str, seen: &[&str]) -> (String, String) {
+    let mut server = env.server("127.0.0.1:0");
+    assert!(kiln(&server, &["trigger", job]).status.success());
+    let mut log = String::new();
+    wait_for("the steps to run in their stage pods", || {
+        log = log_of(&server, &format!("{job}#1"));
+        seen.iter().all(|l| log.contains(&format!("{l}\n")))
+    });
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    (log, server.addr.clone())
+}
+
+/// Waits for build 1 of `job` to finish (at most two minutes); its record and log.
+fn finished(env: &Env, server: &Server, job: &str) -> (Value, String) {
+    for _ in 0..1200 {
+        let b = build(server, job);
+        if b["status"] == "finished" {
+            return (b, log_of(server, &format!("{job}#1")));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let log = log_of(server, &format!("{job}#1"));
+    let server_log = std::fs::read_to_string(env.root.join("server.log")).unwrap_or_default();
+    panic!("{job}#1 did not finish:\n{log}\n--- server log:\n{server_log}");
+}
+
+/// The pod a stage's log line `[STAGE] Running in pod NAME` names.
+fn stage_pod(log: &str, stage: &str) -> String {
+    let start = format!("[{stage}] Running in pod ");
+    log.lines()
+        .find_map(|l| l.strip_prefix(&start))
+        .unwrap_or_else(|| panic!("no pod for {stage}:\n{log}"))
+        .to_owned()
+}
+
+fn assert_once(log: &str, lines: &[String]) {
+    for line in lines {
+        let n = log.lines().filter(|l| l == line).count();
+        assert_eq!(n, 1, "`{line}` {n} times:\n{log}");
+    }
+}
+
+#[test]
+fn a_step_running_in_a_stage_pod_survives_a_kill_9_of_the_controller() {
+    let env = Env::new();
+    let (before, addr) = killed_mid_step(&env, "seq", &["[Work] first-half"]);
+    let (prep, work) = (stage_pod(&before, "Prep"), stage_pod(&before, "Work"));
+    assert!(env.pod_exists(&work), "{before}");
+    // The finished stage's pod was deleted when its stage ended.
+    wait_for("Prep's pod to be deleted", || !env.pod_exists(&prep));
+    env.fake().clear_requests();
+    let server = env.server(&addr);
+    env.taken_over(1);
+    env.open_gate();
+    let (b, log) = finished(&env, &server, "seq");
+    assert_eq!(b["result"], "SUCCESS", "{b}\n{log}");
+    // Every step ran once: the finished stage was not run again, the running one was
+    // followed, the later one ran after the restart.
+    assert_eq!(
+        (env.runs("prep-runs.txt"), env.runs("work-runs.txt")),
+        (1, 1)
+    );
+    assert_eq!(env.runs("after-runs.txt"), 1);
+    assert_once(
+        &log,
+        &[
+            "Started by user e2e".to_owned(),
+            format!("[Prep] Running in pod {prep}"),
+            "[Prep] prepared".to_owned(),
+            format!("[Work] Running in pod {work}"),
+            "[Work] first-half".to_owned(),
+            "[Work] second-half".to_owned(),
+            "[Work] runs=1 note=v1".to_owned(),
+            "[After] after".to_owned(),
+            "Finished: SUCCESS".to_owned(),
+        ],
+    );
+    // The workspace went into each stage pod once: no second upload into Work's pod.
+    for stage in ["Prep", "Work", "After"] {
+        let upload = format!("[{stage}] Uploaded ");
+        let n = log.lines().filter(|l| l.starts_with(&upload)).count();
+        assert_eq!(n, 1, "{stage}:\n{log}");
+    }
+    let marker = log.find("kiln: controller restarted").unwrap();
+    assert!(log.find("[Work] first-half").unwrap() < marker, "{log}");
+    assert!(marker < log.find("[Work] second-half").unwrap(), "{log}");
+    // After the restart the fake saw one new pod: After's. Work's pod was taken over.
+    assert_eq!(env.pods_created(), 1, "{log}");
+    let after = stage_pod(&log, "After");
+    assert!(![prep.as_str(), work.as_str()].contains(&after.as_str()));
+    let stages = b["stages"].as_array().unwrap();
+    assert_eq!(stages.len(), 3, "{stages:?}");
+    assert!(
+        stages.iter().all(|s| s["outcome"] == "SUCCESS"),
+        "{stages:?}"
+    );
+    wait_for("the stage pods to be deleted", || {
+        !env.pod_exists(&work) && !env.pod_exists(&after)
+    });
+}
+
+#[test]
+fn parallel_stage_pods_both_survive_a_kill_9_of_the_controller() {
+    let env = Env::new();
+    let seen = ["[Both / A] a-first", "[Both / B] b-first"];
+    let (before, addr) = killed_mid_step(&env, "par", &seen);
+    let (a, b_pod) = (
+        stage_pod(&before, "Both / A"),
+        stage_pod(&before, "Both / B"),
+    );
+    env.fake().clear_requests();
+    let server = env.server(&addr);
+    env.taken_over(2);
+    env.open_gate();
+    let (b, log) = finished(&env, &server, "par");
+    assert_eq!(b["result"], "SUCCESS", "{b}\n{log}");
+    assert_eq!((env.runs("a-runs.txt"), env.runs("b-runs.txt")), (1, 1));
+    assert_once(
+        &log,
+        &[
+            format!("[Both / A] Running in pod {a}"),
+            format!("[Both / B] Running in pod {b_pod}"),
+            "[Both / A] a-first".to_owned(),
+            "[Both / A] a-second".to_owned(),
+            "[Both / A] a-runs=1".to_owned(),
+            "[Both / B] b-first".to_owned(),
+            "[Both / B] b-second".to_owned(),
+            "[Both / B] b-runs=1".to_owned(),
+            "Finished: SUCCESS".to_owned(),
+        ],
+    );
+    // Both stage pods were taken over: the fake saw no new pod.
+    assert_eq!(env.pods_created(), 0, "{log}");
+    wait_for("the stage pods to be deleted", || {
+        !env.pod_exists(&a) && !env.pod_exists(&b_pod)
+    });
+}
+
+#[test]
+fn a_stage_pod_deleted_while_kiln_is_down_fails_its_stage_with_the_reason() {
+    let env = Env::new();
+    let (before, addr) = killed_mid_step(&env, "seq", &["[Work] first-half"]);
+    let work = stage_pod(&before, "Work");
+    let url = format!(
+        "{}/api/v1/namespaces/default/pods/{work}?gracePeriodSeconds=0",
+        env.fake().url()
+    );
+    let r = ureq::delete(&url).call().unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    wait_for("the pod to be gone", || !env.pod_exists(&work));
+    env.fake().clear_requests();
+    env.open_gate();
+    let server = env.server(&addr);
+    let (b, log) = finished(&env, &server, "seq");
+    assert_eq!(b["result"], "FAILURE", "{b}\n{log}");
+    let reason = format!(
+        "[Work] ERROR: the pod {work} of stage 'Work' cannot be taken over after the controller restarted: pod {work} is gone; the stage's steps are not run again"
+    );
+    assert_once(&log, &[reason, "[Work] first-half".to_owned()]);
+    // The step was not run again (nor anything after it), and no pod replaced the gone one.
+    assert_eq!(env.runs("work-runs.txt"), 1);
+    assert_eq!(env.runs("after-runs.txt"), 0);
+    assert!(!log.contains("[Work] second-half"), "{log}");
+    assert!(log.ends_with("Finished: FAILURE\n"), "{log}");
+    assert_eq!(env.pods_created(), 0, "{log}");
+}
