@@ -54,7 +54,8 @@ const SEQUENTIAL: &str = "pipeline {
 }
 ";
 
-/// Job `par`: two parallel stages, each in a pod of its own, both running across the restart.
+/// Job `par`: two parallel stages, each in a pod of its own, both running across the restart;
+/// then the build's pod writes and archives a file (it is past the replay by then).
 const PARALLEL: &str = "pipeline {
   agent { @POD@ }
   stages {
@@ -77,6 +78,7 @@ const PARALLEL: &str = "pipeline {
       }
     }
   }
+  post { success { writeFile file: 'done.txt', text: 'both done'; archiveArtifacts 'done.txt' } }
 }
 ";
 
@@ -428,6 +430,10 @@ fn parallel_stage_pods_both_survive_a_kill_9_of_the_controller() {
     );
     // Both stage pods were taken over: the fake saw no new pod.
     assert_eq!(env.pods_created(), 0, "{log}");
+    // The build's pod left the replay with its stages' pods: its post wrote and archived.
+    assert_eq!(b["artifacts"][0]["path"], "done.txt", "{b}");
+    let archived = env.root.join("data/builds/par/1/artifacts/done.txt");
+    assert_eq!(std::fs::read_to_string(archived).unwrap(), "both done");
     wait_for("the stage pods to be deleted", || {
         !env.pod_exists(&a) && !env.pod_exists(&b_pod)
     });

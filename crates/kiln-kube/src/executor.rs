@@ -19,6 +19,7 @@ use kiln_executor::{ExecError, Executor, FileEntry, ProcessHandle, ProcessSpec};
 use kube::Api;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -85,7 +86,8 @@ pub struct KubeExecutor {
     id_prefix: String,
     counter: AtomicU64,
     /// A resumed build repeats steps it had done: see [`KubeExecutor::begin_replay`].
-    replaying: AtomicBool,
+    /// Shared by the pods of one resumed build (see [`KubeExecutor::join_replay`]).
+    replaying: Arc<AtomicBool>,
     /// When the replay began and how many ended processes it met (for the log).
     replay_began: std::sync::Mutex<Option<Instant>>,
     replayed: AtomicU64,
@@ -278,6 +280,22 @@ impl KubeExecutor {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         *began = Some(Instant::now());
         self.replaying.store(true, Ordering::Release);
+    }
+
+    /// [`KubeExecutor::begin_replay`] for another pod of the resumed build `other` runs in (a
+    /// stage's own pod): the build has one replay, which ends for all its pods when any of
+    /// them reaches a process that had not ended (past that point the build runs anew).
+    pub fn join_replay(&mut self, other: &KubeExecutor) {
+        self.replaying = other.replaying.clone();
+        self.begin_replay();
+    }
+
+    /// Ends the replay of this pod and of the pods sharing it: the resumed build got a pod it
+    /// did not have before the restart, so it is past the steps that had run.
+    pub fn end_replay(&self) {
+        if self.replaying.swap(false, Ordering::AcqRel) {
+            info!(pod = %self.name, "replay ended: the resumed build started a new pod");
+        }
     }
 
     async fn all_ready(&self) -> Result<(), KubeError> {
@@ -494,7 +512,7 @@ impl Parts {
             monitor,
             id_prefix: short_id().unwrap_or_else(|_| "p".to_owned()),
             counter: AtomicU64::new(0),
-            replaying: AtomicBool::new(false),
+            replaying: Arc::new(AtomicBool::new(false)),
             replay_began: std::sync::Mutex::new(None),
             replayed: AtomicU64::new(0),
             delete_grace_seconds: settings.delete_grace_seconds,

@@ -201,16 +201,21 @@ impl PodSource {
     /// runs its steps again. When the build ends the pod is deleted like any new pod.
     /// A pod that cannot be taken over is deleted with its Secret (its build ends).
     /// The pod exists already, so it takes a slot even above `max_concurrent_pods`.
+    /// With `replay_of` (the build's pod, taking over a stage's pod), the two share the
+    /// replay (see [`KubeExecutor::join_replay`]).
     pub async fn reattach(
         &self,
         namespace: &str,
         name: &str,
-        job: &str,
-        build: u64,
+        (job, build): (&str, u64),
+        replay_of: Option<&KubeExecutor>,
     ) -> Result<BuildPod, KubeError> {
         match KubeExecutor::reattach(self.client.clone(), &self.settings, namespace, name).await {
-            Ok(executor) => {
-                executor.begin_replay();
+            Ok(mut executor) => {
+                match replay_of {
+                    Some(other) => executor.join_replay(other),
+                    None => executor.begin_replay(),
+                }
                 let executor = Arc::new(executor);
                 self.attach_image_builder(&executor, job, build);
                 Ok(BuildPod {

@@ -230,15 +230,16 @@ impl KubeBackend {
 
     /// Takes over the pod of a build that ran when the controller restarted; errors say why
     /// not (the pod is gone, cannot run steps, or the cluster cannot be reached).
+    /// With `replay_of` (the build's pod, for a stage's pod) the pods share the replay.
     pub(crate) async fn reattach(
         &self,
         pod: &PodRecord,
-        job: &str,
-        build: u64,
+        (job, build): (&str, u64),
+        replay_of: Option<&kiln_kube::KubeExecutor>,
     ) -> Result<BuildPod, String> {
         let source = self.pods().await?;
         source
-            .reattach(&pod.namespace, &pod.name, job, build)
+            .reattach(&pod.namespace, &pod.name, (job, build), replay_of)
             .await
             .map_err(|e| e.to_string())
     }

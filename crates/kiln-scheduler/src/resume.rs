@@ -61,7 +61,7 @@ impl BuildTask {
             .await
             .map_err(|e| format!("cannot read the build's log to resume it: {e}"))?;
         let taken = tokio::select! {
-            res = kube.reattach(&pod, record.id.job.as_str(), record.id.number) => res?,
+            res = kube.reattach(&pod, (record.id.job.as_str(), record.id.number), None) => res?,
             () = self.cancel.cancelled() => return Err("aborted while its pod was taken over".to_owned()),
         };
         tracing::info!(build = %record.id, pod = %pod.name, "build resumed in its pod after a controller restart");

@@ -190,7 +190,8 @@ impl BuildTask {
             .then(|| StagePodsBefore::of(&self.recorder.record));
         spec.agents = (self.shared.kube.as_ref()).map(|k| {
             let record = self.control_tx.clone();
-            k.stage_agents(workspace.clone(), pod.is_some(), record, before)
+            let build_pod = pod.as_ref().map(BuildPod::executor);
+            k.stage_agents(workspace.clone(), build_pod, record, before)
         });
         if pod.is_some() {
             // In a pod the container's environment is the base, not the server's (whose

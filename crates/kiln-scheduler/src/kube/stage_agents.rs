@@ -26,8 +26,8 @@ use crate::recorder::{Control, StagePodChange};
 use async_trait::async_trait;
 use kiln_engine::{AgentError, AgentProvider, BuildResult, ProvidedAgent, Provision, ReleaseAgent};
 use kiln_kube::{
-    AgentRequest, BuildPod, PodIdentity, build_pod, docker_request, dockerfile_request,
-    read_yaml_file,
+    AgentRequest, BuildPod, KubeExecutor, PodIdentity, build_pod, docker_request,
+    dockerfile_request, read_yaml_file,
 };
 use kiln_model::AgentKind;
 use kiln_store::{BuildRecord, PodRecord, StageOutcome, StagePodRecord, StageState};
@@ -40,8 +40,9 @@ use tokio::sync::{mpsc, oneshot};
 pub(crate) struct KubeStageAgents {
     backend: Arc<KubeBackend>,
     workspace: PathBuf,
-    /// The build runs in a pod of its own: its stage pods never wait for a pod slot.
-    build_pod: bool,
+    /// The build's own pod, if it runs in one: its stage pods then never wait for a pod
+    /// slot, and a resumed build's pods share its replay.
+    build_pod: Option<Arc<KubeExecutor>>,
     /// The build's recorder, which stores the stage pods on the build's record.
     record: mpsc::UnboundedSender<Control>,
     /// A resumed build: what its record said when the controller restarted.
@@ -84,12 +85,12 @@ impl StagePodsBefore {
 
 impl KubeBackend {
     /// The stage agent provider of a build whose prepared workspace is `workspace` (and
-    /// which holds a pod of its own when `build_pod`), recording its stage pods through
+    /// whose own pod is `build_pod`, if it has one), recording its stage pods through
     /// `record`; `before` for a resumed build.
     pub(crate) fn stage_agents(
         self: &Arc<Self>,
         workspace: PathBuf,
-        build_pod: bool,
+        build_pod: Option<Arc<KubeExecutor>>,
         record: mpsc::UnboundedSender<Control>,
         before: Option<StagePodsBefore>,
     ) -> Arc<dyn AgentProvider> {
@@ -279,12 +280,16 @@ impl KubeStageAgents {
         request: kiln_engine::AgentRequest,
         seq: u32,
     ) -> Result<ProvidedAgent, AgentError> {
-        let holds_pod = self.build_pod || request.nested;
+        let holds_pod = self.build_pod.is_some() || request.nested;
         let pod = self
             .backend
             .acquire_for_stage(pod, &request, holds_pod)
             .await?;
         let executor = pod.executor();
+        if let (Some(_), Some(build_pod)) = (&self.before, &self.build_pod) {
+            // A stage that had no pod before the restart starts: the replay is over.
+            build_pod.end_replay();
+        }
         let mut log = vec![format!("Running in pod {}", executor.pod_name())];
         if let Some(template) = pod.pool() {
             log.push(format!(
@@ -327,7 +332,11 @@ impl KubeStageAgents {
         };
         let taken = self
             .backend
-            .reattach(&record, &request.job, request.build)
+            .reattach(
+                &record,
+                (&request.job, request.build),
+                self.build_pod.as_deref(),
+            )
             .await;
         let pod = match taken {
             Ok(pod) => pod,
