@@ -25,8 +25,10 @@
 //! (`[kaniko PLATFORM] ` after the stage prefix) is compared as a group of its own, since
 //! the platforms' pods run side by side.
 //!
-//! A stage that had finished before the restart in a pod of its own is not run again (its
-//! pod is gone): its `Stage finished` line comes right after its start. The recorder
+//! A stage whose pod is taken over says `Running in pod NAME` again without what made the
+//! pod (a dockerfile agent's image build): the stored copy of that line is looked for past
+//! the lines before it. A stage that had finished before the restart in a pod of its own is
+//! not run again (its pod is gone): its `Stage finished` line comes right after its start. The recorder
 //! announces that line ([`Replay::expect_stage_end`]), and the stage's stored lines before
 //! its stored copy are passed over.
 
@@ -121,6 +123,7 @@ impl Replay {
             return false;
         }
         let stage_end = self.stage_ends.iter().position(|l| same_line(l, line));
+        let sync = stage_end.is_some() || takes_over_pod(line);
         for (skipped, &(start, end)) in group.lines.iter().enumerate() {
             let candidate = &stored[start..end];
             if same_line(candidate, line) {
@@ -130,7 +133,7 @@ impl Replay {
                 }
                 return true;
             }
-            if stage_end.is_none() && !may_pass_over(candidate) {
+            if !sync && !may_pass_over(candidate) {
                 break;
             }
         }
@@ -187,6 +190,14 @@ fn timestamp_len(bytes: &[u8]) -> usize {
             other => other == b,
         });
     if matches { SHAPE.len() } else { 0 }
+}
+
+/// A stage's `Running in pod NAME` line: pod names are unique, so when the stored log has it
+/// the stage's pod was taken over, and the lines before it that made the pod (a dockerfile
+/// agent's image build, which is not looked at again) are passed over.
+fn takes_over_pod(line: &[u8]) -> bool {
+    let (stage, rest) = untimed(line);
+    !stage.is_empty() && rest.starts_with(b"Running in pod ")
 }
 
 /// The length of the first line of `bytes`, its newline included.
@@ -312,6 +323,22 @@ mod tests {
             stored,
             &["[A] Stage started\n[A] Stage finished (3s)\n"],
             "kiln: resumed\n[A] Stage finished (3s)\n",
+        );
+    }
+
+    #[test]
+    fn a_taken_over_stage_pod_skips_the_lines_that_made_it() {
+        let stored = "[D] Building image r/app:1\n[D] Running in pod p\n[D] one\n";
+        check(
+            stored,
+            &["[D] Running in pod p\n[D] one\n[D] two\n"],
+            "kiln: resumed\n[D] two\n",
+        );
+        // Another pod's line is new.
+        check(
+            stored,
+            &["[D] Running in pod q\n"],
+            "kiln: resumed\n[D] Running in pod q\n",
         );
     }
 
