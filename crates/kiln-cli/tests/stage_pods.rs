@@ -82,6 +82,23 @@ const PARALLEL: &str = "pipeline {
 }
 ";
 
+/// Job `mixed`: no pod of its own, a stage on the controller's machine (`agent any`), then
+/// one in a pod running across the restart.
+const MIXED: &str = "pipeline {
+  agent none
+  stages {
+    stage('Local') {
+      agent any
+      steps { sh 'echo local >> @DIR@/shared/local-runs.txt' }
+    }
+    stage('Work') {
+      agent { @POD@ }
+      steps { sh 'set +x; echo first-half; while [ ! -f /shared/go ]; do sleep 0.1; done' }
+    }
+  }
+}
+";
+
 /// A running `kiln server`, killed (and reaped) when dropped.
 struct Server {
     child: Child,
@@ -128,7 +145,7 @@ fn git(dir: &Path, args: &[&str]) {
 }
 
 impl Env {
-    /// Jobs `seq` and `par` in a git repository, run on the fake cluster; agents dial kiln.
+    /// Jobs `seq`, `par`, `none` and `mixed` in a git repository, run on the fake cluster; agents dial kiln.
     fn new() -> Env {
         let dir = tempfile::Builder::new()
             .prefix("kiln-stage-pods-")
@@ -139,7 +156,15 @@ impl Env {
         std::fs::create_dir_all(&repo).unwrap();
         std::fs::create_dir_all(root.join("shared")).unwrap();
         git(&repo, &["init", "-q", "-b", "main"]);
-        for (name, text) in [("seq", SEQUENTIAL), ("par", PARALLEL)] {
+        // Job `none`: `seq` without a pod of its own (`agent none`, stage pods only).
+        let none = SEQUENTIAL.replacen("agent { @POD@ }", "agent none", 1);
+        let jobs = [
+            ("seq", SEQUENTIAL),
+            ("par", PARALLEL),
+            ("none", &none),
+            ("mixed", MIXED),
+        ];
+        for (name, text) in jobs {
             let text = text
                 .replace("@POD@", POD)
                 .replace("@DIR@", &root.display().to_string());
@@ -162,7 +187,7 @@ impl Env {
         let mut yaml = format!(
             "server:\n  tokens:\n    - {{name: e2e, token: {TOKEN}, role: admin}}\njobs:\n"
         );
-        for job in ["seq", "par"] {
+        for job in ["seq", "par", "none", "mixed"] {
             yaml.push_str(&format!(
                 "  - name: {job}\n    repo: file://{}\n    jenkinsfile: {job}.Jenkinsfile\n",
                 repo.display()
@@ -341,8 +366,31 @@ fn assert_once(log: &str, lines: &[String]) {
 
 #[test]
 fn a_step_running_in_a_stage_pod_survives_a_kill_9_of_the_controller() {
+    let log = sequential_resumed("seq");
+    // The build's own pod got the workspace once too.
+    let uploads = log.lines().filter(|l| l.starts_with("Uploaded ")).count();
+    assert_eq!(uploads, 1, "{log}");
+}
+
+#[test]
+fn a_build_with_agent_none_and_stage_pods_survives_a_kill_9_of_the_controller() {
+    let log = sequential_resumed("none");
+    assert_once(
+        &log,
+        &["kiln: controller restarted; build resumed in its stage pods".to_owned()],
+    );
+    // The build had no pod of its own, and got none.
+    assert!(
+        !log.lines().any(|l| l.starts_with("Running in pod ")),
+        "{log}"
+    );
+}
+
+/// `job` (`seq` or `none`) killed while Work's first step runs, resumed to SUCCESS with every
+/// step run once, Work's pod taken over and After's new; returns the log.
+fn sequential_resumed(job: &str) -> String {
     let env = Env::new();
-    let (before, addr) = killed_mid_step(&env, "seq", &["[Work] first-half"]);
+    let (before, addr) = killed_mid_step(&env, job, &["[Work] first-half"]);
     let (prep, work) = (stage_pod(&before, "Prep"), stage_pod(&before, "Work"));
     assert!(env.pod_exists(&work), "{before}");
     // The finished stage's pod was deleted when its stage ended.
@@ -351,7 +399,7 @@ fn a_step_running_in_a_stage_pod_survives_a_kill_9_of_the_controller() {
     let server = env.server(&addr);
     env.taken_over(1);
     env.open_gate();
-    let (b, log) = finished(&env, &server, "seq");
+    let (b, log) = finished(&env, &server, job);
     assert_eq!(b["result"], "SUCCESS", "{b}\n{log}");
     // Every step ran once: the finished stage was not run again, the running one was
     // followed, the later one ran after the restart.
@@ -396,6 +444,7 @@ fn a_step_running_in_a_stage_pod_survives_a_kill_9_of_the_controller() {
     wait_for("the stage pods to be deleted", || {
         !env.pod_exists(&work) && !env.pod_exists(&after)
     });
+    log
 }
 
 #[test]
@@ -466,4 +515,22 @@ fn a_stage_pod_deleted_while_kiln_is_down_fails_its_stage_with_the_reason() {
     assert!(!log.contains("[Work] second-half"), "{log}");
     assert!(log.ends_with("Finished: FAILURE\n"), "{log}");
     assert_eq!(env.pods_created(), 0, "{log}");
+}
+
+#[test]
+fn a_build_that_ran_steps_on_the_controller_is_not_resumed_in_its_stage_pods() {
+    let env = Env::new();
+    let (before, addr) = killed_mid_step(&env, "mixed", &["[Work] first-half"]);
+    let work = stage_pod(&before, "Work");
+    let server = env.server(&addr);
+    let (b, log) = finished(&env, &server, "mixed");
+    // Running it again would run `Local`'s step a second time on this machine.
+    let why = "stage `Local` ran on the controller's machine, which is not resumed";
+    assert_eq!(b["result"], "ABORTED", "{b}\n{log}");
+    assert_eq!(b["reason"], format!("controller restarted: {why}"), "{b}");
+    assert!(log.contains(why), "{log}");
+    assert!(log.ends_with("Finished: ABORTED\n"), "{log}");
+    assert_eq!(env.runs("local-runs.txt"), 1);
+    // The stage pod it recorded is not left behind.
+    wait_for("Work's pod to be deleted", || !env.pod_exists(&work));
 }

@@ -228,6 +228,23 @@ impl KubeBackend {
         )
     }
 
+    /// Whether a stage declaring `agent` runs in a pod (of its own, or none at all for
+    /// `agent none`) rather than on the controller's machine; an agent label that is not a
+    /// plain string counts as the machine's, to be safe.
+    pub(crate) fn runs_in_pod(&self, agent: &kiln_model::Agent) -> bool {
+        match &agent.kind {
+            AgentKind::None | AgentKind::Kubernetes(_) | AgentKind::Docker(_) => true,
+            AgentKind::Dockerfile(_) => self.config.dockerfile_agents.is_some(),
+            AgentKind::Label(e) => e.as_plain_str().is_some_and(|label| {
+                self.config
+                    .templates
+                    .iter()
+                    .any(|t| t.labels.contains(&label))
+            }),
+            _ => false,
+        }
+    }
+
     /// Takes over the pod of a build that ran when the controller restarted; errors say why
     /// not (the pod is gone, cannot run steps, or the cluster cannot be reached).
     /// With `replay_of` (the build's pod, for a stage's pod) the pods share the replay.

@@ -9,8 +9,8 @@ use kiln_store::{
 pub(crate) const RESTARTED: &str = "controller restarted";
 
 /// Marks every running or waiting build as aborted by the restart, except those to resume
-/// (`resume`: a build with a recorded pod, when Kubernetes is configured, that was not
-/// being stopped); returns the builds to resume.
+/// (`resume`: a build with a recorded pod, its own or a stage's still in use, when
+/// Kubernetes is configured, that was not being stopped); returns the builds to resume.
 pub(crate) fn recover_interrupted(
     store: &dyn Store,
     now_ms: u64,
@@ -19,7 +19,8 @@ pub(crate) fn recover_interrupted(
     let builds = store.builds_in(&[BuildStatus::Running, BuildStatus::WaitingForInput])?;
     let mut out = Vec::new();
     for mut b in builds {
-        if resume && b.pod.is_some() && b.reason.is_none() {
+        let in_pods = b.pod.is_some() || b.stage_pods.iter().any(|p| p.released.is_none());
+        if resume && in_pods && b.reason.is_none() {
             out.push(b);
             continue;
         }

@@ -35,7 +35,7 @@
 use std::collections::HashMap;
 
 /// The start of the marker line of a resumed build.
-pub(crate) const MARKER_START: &str = "kiln: controller restarted; build resumed in pod ";
+pub(crate) const MARKER_START: &str = "kiln: controller restarted; build resumed in ";
 
 /// Compares a resumed build's new log lines with its stored log.
 pub(crate) struct Replay {

@@ -22,6 +22,11 @@
 //!   are not run again;
 //! - stages that had not got a pod get a new one as usual.
 //!
+//! A build without a pod of its own (`agent none`) whose stage pod was in use is resumed the
+//! same way, its other steps (which need no workspace) running again on the controller;
+//! unless a stage that had started ran on the controller's machine (its processes would run
+//! again) or the pipeline is scripted (its steps may have): then it ends ABORTED saying so.
+//!
 //! Recorded stage pods the resumed run does not reach are deleted when it ends. Taken-over
 //! pods count against `max_concurrent_pods` (they exist already: they take a slot even above
 //! it), and the orphan reaper at start keeps a live build's recorded pods still in use.
@@ -34,7 +39,8 @@ use crate::recorder::blocking;
 use crate::recovery::{RESTARTED, abort_record};
 use crate::replay::MARKER_START;
 use crate::runner::{BuildTask, Done};
-use kiln_store::{BuildResult, StoreError};
+use kiln_plan::Plan;
+use kiln_store::{BuildResult, StageState, StoreError};
 
 /// The start of the line a build left running in its pod gets when the controller stops.
 pub(crate) const STOPPING: &str = "kiln: the controller is stopping;";
@@ -43,31 +49,62 @@ pub(crate) const STOPPING: &str = "kiln: the controller is stopping;";
 const READ: usize = 1024 * 1024;
 
 impl BuildTask {
-    /// The build's pod, taken over, with the recorder set to replay the stored log; or why
-    /// the build cannot be resumed.
-    pub(crate) async fn take_over_pod(&mut self) -> Result<BuildPod, String> {
+    /// The build's pod, taken over, with the recorder set to replay the stored log (`None`
+    /// for a build without a pod of its own whose stages' pods are to be taken over); or
+    /// why the build cannot be resumed.
+    pub(crate) async fn take_over_pod(&mut self) -> Result<Option<BuildPod>, String> {
         let record = &self.recorder.record;
-        let Some(pod) = record.pod.clone() else {
-            return Err("the build has no pod to take over".to_owned());
-        };
         let Some(kube) = self.shared.kube.clone() else {
-            return Err(format!(
-                "its pod {} is not taken over: executors.kubernetes is not configured",
-                pod.name
-            ));
+            return Err(
+                "its pods are not taken over: executors.kubernetes is not configured".to_owned(),
+            );
         };
         let stored = self
             .stored_log()
             .await
             .map_err(|e| format!("cannot read the build's log to resume it: {e}"))?;
+        let Some(pod) = record.pod.clone() else {
+            if !record.stage_pods.iter().any(|p| p.released.is_none()) {
+                return Err("the build has no pod to take over".to_owned());
+            }
+            tracing::info!(build = %record.id, "build resumed in its stage pods after a controller restart");
+            self.recorder
+                .resume(stored, format!("{MARKER_START}its stage pods"));
+            return Ok(None);
+        };
         let taken = tokio::select! {
             res = kube.reattach(&pod, (record.id.job.as_str(), record.id.number), None) => res?,
             () = self.cancel.cancelled() => return Err("aborted while its pod was taken over".to_owned()),
         };
         tracing::info!(build = %record.id, pod = %pod.name, "build resumed in its pod after a controller restart");
-        let marker = format!("{MARKER_START}{}", pod.name);
+        let marker = format!("{MARKER_START}pod {}", pod.name);
         self.recorder.resume(stored, marker);
-        Ok(taken)
+        Ok(Some(taken))
+    }
+
+    /// Why a resumed build without a pod of its own cannot go on, if so: work it did on the
+    /// controller's machine would be done again (a scripted pipeline's steps, or a stage
+    /// that had started with an agent kiln gives no pod, e.g. `agent any`); stages in pods
+    /// and steps outside any agent (which need no workspace) are resumed.
+    pub(crate) fn cannot_resume_without_pod(&self, plan: &Plan, scripted: bool) -> Option<String> {
+        if scripted {
+            return Some("a scripted pipeline without a pod of its own is not resumed".to_owned());
+        }
+        let kube = self.shared.kube.as_ref()?;
+        let stages = &self.recorder.record.stages;
+        let started = |node: usize| {
+            stages
+                .iter()
+                .any(|s| s.node as usize == node && s.state != StageState::Pending)
+        };
+        let local =
+            plan.nodes.iter().enumerate().find(|(i, n)| {
+                n.agent.as_ref().is_some_and(|a| !kube.runs_in_pod(a)) && started(*i)
+            })?;
+        Some(format!(
+            "stage `{}` ran on the controller's machine, which is not resumed",
+            local.1.path.join(" / ")
+        ))
     }
 
     /// Ends a build that cannot be resumed: ABORTED, the log and the reason saying why.

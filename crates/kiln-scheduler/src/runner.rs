@@ -67,7 +67,7 @@ impl BuildTask {
     pub(crate) async fn run(mut self) -> Done {
         let resumed = if self.resume {
             match self.take_over_pod().await {
-                Ok(pod) => Some(pod),
+                Ok(pod) => pod,
                 Err(reason) => return self.abort_resume(&reason).await,
             }
         } else {
@@ -80,6 +80,14 @@ impl BuildTask {
         self.recorder.flush().await;
         let (result, info) = match self.prepare().await {
             Ok((plan, info, files, prepared)) => {
+                let scripted = prepared.scripted.is_some();
+                let why = (self.resume && resumed.is_none())
+                    .then(|| self.cannot_resume_without_pod(&plan, scripted))
+                    .flatten();
+                if let Some(why) = why {
+                    self.recorder.end_replay();
+                    return self.abort_resume(&why).await;
+                }
                 match self.execute(plan, files, prepared, resumed).await {
                     Some(result) => (result, Some(info)),
                     None => return self.detached().await,
