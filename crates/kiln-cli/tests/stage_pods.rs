@@ -37,7 +37,10 @@ const SEQUENTIAL: &str = "pipeline {
   stages {
     stage('Prep') {
       agent { @POD@ }
-      steps { sh 'echo prep >> /shared/prep-runs.txt; echo prepared' }
+      steps {
+        sh 'echo prep >> /shared/prep-runs.txt; echo prepared > prep.txt; cat prep.txt'
+        archiveArtifacts 'prep.txt'
+      }
     }
     stage('Work') {
       agent { @POD@ }
@@ -322,6 +325,19 @@ fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
 /// Triggers `job`, waits until its log has every line of `seen`, then kills the server with
 /// `kill -9`; returns the log so far and the server's address (the next one listens there).
 fn killed_mid_step(env: &Env, job: &str, seen: &[&str]) -> (String, String) {
+    stopped_mid_step(env, job, seen, Stop::Kill9)
+}
+
+/// How the server is stopped.
+#[derive(Clone, Copy, PartialEq)]
+enum Stop {
+    Kill9,
+    /// SIGTERM: builds in pods are left running there.
+    Graceful,
+}
+
+/// [`killed_mid_step`], stopping the server as `stop` says.
+fn stopped_mid_step(env: &Env, job: &str, seen: &[&str], stop: Stop) -> (String, String) {
     let mut server = env.server("127.0.0.1:0");
     assert!(kiln(&server, &["trigger", job]).status.success());
     let mut log = String::new();
@@ -329,8 +345,16 @@ fn killed_mid_step(env: &Env, job: &str, seen: &[&str]) -> (String, String) {
         log = log_of(&server, &format!("{job}#1"));
         seen.iter().all(|l| log.contains(&format!("{l}\n")))
     });
-    server.child.kill().unwrap();
-    server.child.wait().unwrap();
+    match stop {
+        Stop::Kill9 => server.child.kill().unwrap(),
+        Stop::Graceful => {
+            let pid = server.child.id().to_string();
+            let term = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+            assert!(term.success());
+        }
+    }
+    let exit = server.child.wait().unwrap();
+    assert!(stop == Stop::Kill9 || exit.success(), "{exit:?}");
     (log, server.addr.clone())
 }
 
@@ -366,15 +390,23 @@ fn assert_once(log: &str, lines: &[String]) {
 
 #[test]
 fn a_step_running_in_a_stage_pod_survives_a_kill_9_of_the_controller() {
-    let log = sequential_resumed("seq");
+    let log = sequential_resumed("seq", Stop::Kill9);
     // The build's own pod got the workspace once too.
     let uploads = log.lines().filter(|l| l.starts_with("Uploaded ")).count();
     assert_eq!(uploads, 1, "{log}");
 }
 
 #[test]
+fn a_stage_pod_is_left_running_by_a_graceful_stop_and_taken_over() {
+    let log = sequential_resumed("seq", Stop::Graceful);
+    let stopping = "kiln: the controller is stopping; the build goes on in pod ";
+    let n = log.lines().filter(|l| l.starts_with(stopping)).count();
+    assert_eq!(n, 1, "{log}");
+}
+
+#[test]
 fn a_build_with_agent_none_and_stage_pods_survives_a_kill_9_of_the_controller() {
-    let log = sequential_resumed("none");
+    let log = sequential_resumed("none", Stop::Kill9);
     assert_once(
         &log,
         &["kiln: controller restarted; build resumed in its stage pods".to_owned()],
@@ -386,11 +418,11 @@ fn a_build_with_agent_none_and_stage_pods_survives_a_kill_9_of_the_controller() 
     );
 }
 
-/// `job` (`seq` or `none`) killed while Work's first step runs, resumed to SUCCESS with every
+/// `job` (`seq` or `none`) stopped while Work's first step runs, resumed to SUCCESS with every
 /// step run once, Work's pod taken over and After's new; returns the log.
-fn sequential_resumed(job: &str) -> String {
+fn sequential_resumed(job: &str, stop: Stop) -> String {
     let env = Env::new();
-    let (before, addr) = killed_mid_step(&env, job, &["[Work] first-half"]);
+    let (before, addr) = stopped_mid_step(&env, job, &["[Work] first-half"], stop);
     let (prep, work) = (stage_pod(&before, "Prep"), stage_pod(&before, "Work"));
     assert!(env.pod_exists(&work), "{before}");
     // The finished stage's pod was deleted when its stage ended.
@@ -435,6 +467,8 @@ fn sequential_resumed(job: &str) -> String {
     assert_eq!(env.pods_created(), 1, "{log}");
     let after = stage_pod(&log, "After");
     assert!(![prep.as_str(), work.as_str()].contains(&after.as_str()));
+    // What the finished stage archived stays the build's artifact.
+    assert_eq!(b["artifacts"][0]["path"], "prep.txt", "{b}");
     let stages = b["stages"].as_array().unwrap();
     assert_eq!(stages.len(), 3, "{stages:?}");
     assert!(

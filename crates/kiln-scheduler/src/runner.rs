@@ -478,8 +478,17 @@ impl BuildTask {
             failed: t.failed,
             skipped: t.skipped,
         });
-        rec.artifacts = summary
-            .artifacts
+        let mut paths: Vec<PathBuf> = summary.artifacts.clone();
+        if self.resume {
+            // Stages that had finished before the restart did not run again: what they
+            // archived is in the build directory only.
+            for path in archived(&build_dir.join("artifacts")) {
+                if !paths.contains(&path) {
+                    paths.push(path);
+                }
+            }
+        }
+        rec.artifacts = paths
             .iter()
             .map(|p| ArtifactRecord {
                 path: p.to_string_lossy().into_owned(),
@@ -518,6 +527,17 @@ impl BuildTask {
             detached: false,
         }
     }
+}
+
+/// The files under a build's `artifacts` directory, relative to it, in name order.
+fn archived(dir: &std::path::Path) -> Vec<PathBuf> {
+    walkdir::WalkDir::new(dir)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .filter_map(|e| e.path().strip_prefix(dir).ok().map(PathBuf::from))
+        .collect()
 }
 
 async fn ensure_dir(dir: &std::path::Path) -> Result<(), String> {
