@@ -568,3 +568,28 @@ fn a_build_that_ran_steps_on_the_controller_is_not_resumed_in_its_stage_pods() {
     // The stage pod it recorded is not left behind.
     wait_for("Work's pod to be deleted", || !env.pod_exists(&work));
 }
+
+#[test]
+fn taken_over_stage_pods_count_against_max_concurrent_pods() {
+    let env = Env::new();
+    let seen = ["[Both / A] a-first", "[Both / B] b-first"];
+    let (_, addr) = killed_mid_step(&env, "par", &seen);
+    // The next server allows two pods; `par` holds three (its own and its two stages').
+    let mut yaml = std::fs::read_to_string(&env.config).unwrap();
+    yaml.push_str("    max_concurrent_pods: 2\n");
+    std::fs::write(&env.config, yaml).unwrap();
+    let server = env.server(&addr);
+    env.taken_over(2);
+    assert!(kiln(&server, &["trigger", "seq"]).status.success());
+    let mut seq = String::new();
+    wait_for("seq to wait for a pod", || {
+        seq = log_of(&server, "seq#1");
+        seq.contains("Waiting for a pod: 3 of 2 pods in use\n")
+    });
+    assert!(!seq.contains("Running in pod"), "{seq}");
+    env.open_gate();
+    let (par, log) = finished(&env, &server, "par");
+    assert_eq!(par["result"], "SUCCESS", "{par}\n{log}");
+    let (b, seq) = finished(&env, &server, "seq");
+    assert_eq!(b["result"], "SUCCESS", "{b}\n{seq}");
+}
