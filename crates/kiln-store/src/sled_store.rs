@@ -278,11 +278,12 @@ impl std::fmt::Debug for SledStore {
     }
 }
 
-/// Opens the sled database, waiting a little while its file lock is held: a store dropped in
-/// this process keeps the lock until sled's background flusher notices (up to its flush
-/// interval). Another process holding the store still fails, after `LOCK_WAIT`.
+/// Opens the sled database, waiting a while its file lock is held: a store dropped in this
+/// process keeps the lock until sled's background threads have dropped their handles, which on
+/// a machine busy with I/O can take seconds. Another process holding the store still fails,
+/// after `LOCK_WAIT`.
 fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
-    const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+    const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
     let started = std::time::Instant::now();
     loop {
         let opened = sled::Config::new()

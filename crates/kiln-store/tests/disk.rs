@@ -16,13 +16,26 @@ fn id(job: &str, number: u64) -> BuildRef {
     }
 }
 
-/// Opens the store's sled database directly (the store must be closed).
+/// Opens the store's sled database directly (the store must be closed). A store dropped just
+/// before may hold sled's file lock a little longer (its I/O threads drop their handles after
+/// the last flush returned; on a loaded machine that can be late), so a held lock is waited for.
 fn raw(dir: &Path) -> sled::Db {
-    sled::Config::new()
-        .path(dir)
-        .segment_size(kiln_store::SledStore::SEGMENT_BYTES)
-        .open()
-        .unwrap()
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let opened = sled::Config::new()
+            .path(dir)
+            .segment_size(kiln_store::SledStore::SEGMENT_BYTES)
+            .open();
+        match opened {
+            Err(e)
+                if e.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other.unwrap(),
+        }
+    }
 }
 
 /// One raw edit: tree, key, and the new value (`None` removes the entry).
