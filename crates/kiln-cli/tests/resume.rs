@@ -55,6 +55,22 @@ const KANIKO_PIPELINE: &str = r#"pipeline {
 }
 "#;
 
+/// The image built in a stage with a pod of its own (the build has its own pod too).
+const STAGE_KANIKO_PIPELINE: &str = r#"pipeline {
+  POD
+  stages {
+    stage('Image') {
+      POD
+      steps {
+        sh 'printf "FROM scratch\\n" > Dockerfile'
+        kanikoBuild destinations: ['reg.example:5000/team/app:1.0']
+        sh 'echo run >> /gate/after-runs; echo after-image; while [ ! -e /gate/go-after ]; do sleep 0.1; done; echo done'
+      }
+    }
+  }
+}
+"#;
+
 /// `timestamps()`: a step that counts its runs and waits for `go` halfway.
 const STAMPED_PIPELINE: &str = r#"pipeline {
   POD
@@ -366,6 +382,35 @@ fn a_kaniko_build_running_at_a_kill_9_is_taken_over_and_runs_once() {
     assert!(log.starts_with(&before), "{before}\n---\n{log}");
     wait_for("the pods to be deleted", || {
         !world.pod_exists(&kaniko) && !world.pod_exists(&pod)
+    });
+}
+
+#[test]
+fn a_kaniko_build_in_a_stage_pod_is_taken_over_after_a_kill_9() {
+    let world = World::new(STAGE_KANIKO_PIPELINE);
+    let first_half = "[Image] [kaniko the node's platform] first-half";
+    let (before, addr) = killed_at(&world, first_half);
+    let kaniko = kaniko_pod(&before);
+    assert!(world.pod_exists(&kaniko), "{before}");
+    world.open("go");
+    world.open("go-after");
+    let server = world.server(&addr);
+    let (b, log) = finished(&server);
+    assert_eq!(b["result"], "SUCCESS", "{b}\n{log}");
+    assert_eq!(world.runs("kaniko-runs"), 1, "{log}");
+    assert_eq!(world.runs("after-runs"), 1, "{log}");
+    for line in [
+        first_half,
+        "[Image] [kaniko the node's platform] second-half",
+        "[Image] after-image",
+        "[Image] done",
+    ] {
+        assert_eq!(count(&log, line), 1, "`{line}`:\n{log}");
+    }
+    let pushed = format!("[Image] kanikoBuild: pushed {DIGEST} for the builder's platform");
+    assert_eq!(count(&log, &pushed), 1, "{log}");
+    wait_for("the Kaniko pod to be deleted", || {
+        !world.pod_exists(&kaniko)
     });
 }
 

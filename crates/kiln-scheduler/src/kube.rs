@@ -18,7 +18,7 @@
 mod images;
 mod stage_agents;
 
-pub(crate) use images::record_images;
+pub(crate) use images::{BuildImages, build_images, record_images};
 pub(crate) use stage_agents::StagePodsBefore;
 
 /// A pod request with notes for the build log (settings it cannot honour).

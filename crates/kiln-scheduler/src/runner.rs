@@ -196,10 +196,16 @@ impl BuildTask {
         let before = self
             .resume
             .then(|| StagePodsBefore::of(&self.recorder.record));
+        // What `kanikoBuild` steps do, in any of the build's pods, is recorded on the build.
+        let images = crate::kube::build_images(
+            self.recorder.record.images.clone(),
+            self.control_tx.clone(),
+            self.detach.clone(),
+        );
         spec.agents = (self.shared.kube.as_ref()).map(|k| {
             let record = self.control_tx.clone();
             let build_pod = pod.as_ref().map(BuildPod::executor);
-            k.stage_agents(workspace.clone(), build_pod, record, before)
+            k.stage_agents(workspace.clone(), build_pod, record, before, images.clone())
         });
         if pod.is_some() {
             // In a pod the container's environment is the base, not the server's (whose
@@ -208,9 +214,7 @@ impl BuildTask {
         }
         let executor: Arc<dyn Executor> = match &pod {
             Some(pod) => {
-                let known = self.recorder.record.images.clone();
-                let (changes, detach) = (self.control_tx.clone(), self.detach.clone());
-                crate::kube::record_images(pod, known, changes, detach);
+                crate::kube::record_images(pod, &images);
                 pod.executor()
             }
             None => Arc::new(LocalExecutor::new(workspace)),

@@ -12,20 +12,28 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-/// Lets the `kanikoBuild` steps of the build running in `pod` record what they do: `known`
-/// is what the build's record holds already, `changes` its recorder's control channel, and
-/// `detach` fires when the controller stops and leaves the build running.
-pub(crate) fn record_images(
-    pod: &BuildPod,
+/// Where the `kanikoBuild` steps of one build record what they do, in whichever of its pods
+/// they run (the build's own and its stage pods).
+pub(crate) type BuildImages = Arc<dyn ImageRecords>;
+
+/// The records of a build: `known` is what the build's record holds already, `changes` its
+/// recorder's control channel, and `detach` fires when the controller stops and leaves the
+/// build running.
+pub(crate) fn build_images(
     known: Vec<ImageRecord>,
     changes: mpsc::UnboundedSender<Control>,
     detach: CancellationToken,
-) {
-    pod.executor().set_image_records(Arc::new(ServerImages {
+) -> BuildImages {
+    Arc::new(ServerImages {
         known: Mutex::new(known),
         changes,
         detach,
-    }));
+    })
+}
+
+/// Lets the `kanikoBuild` steps that run in `pod` record what they do in `images`.
+pub(crate) fn record_images(pod: &BuildPod, images: &BuildImages) {
+    pod.executor().set_image_records(images.clone());
 }
 
 /// The Kaniko pods a build's record says were started.

@@ -21,7 +21,7 @@
 //! runs, and run later ones); a recorded pod that is gone or cannot run steps fails the
 //! stage with the reason, never running its steps a second time. Other stages get new pods.
 
-use super::{KubeBackend, pod_name};
+use super::{BuildImages, KubeBackend, pod_name};
 use crate::recorder::{Control, StagePodChange};
 use async_trait::async_trait;
 use kiln_engine::{AgentError, AgentProvider, BuildResult, ProvidedAgent, Provision, ReleaseAgent};
@@ -47,6 +47,8 @@ pub(crate) struct KubeStageAgents {
     record: mpsc::UnboundedSender<Control>,
     /// A resumed build: what its record said when the controller restarted.
     before: Option<StagePodsBefore>,
+    /// Where `kanikoBuild` steps in the stage pods record what they do.
+    images: BuildImages,
     /// How many agents each stage (by path) asked for so far.
     asked: Mutex<HashMap<Vec<String>, u32>>,
 }
@@ -86,13 +88,15 @@ impl StagePodsBefore {
 impl KubeBackend {
     /// The stage agent provider of a build whose prepared workspace is `workspace` (and
     /// whose own pod is `build_pod`, if it has one), recording its stage pods through
-    /// `record`; `before` for a resumed build.
+    /// `record`; `before` for a resumed build; `images` records what `kanikoBuild` steps in
+    /// its stage pods do.
     pub(crate) fn stage_agents(
         self: &Arc<Self>,
         workspace: PathBuf,
         build_pod: Option<Arc<KubeExecutor>>,
         record: mpsc::UnboundedSender<Control>,
         before: Option<StagePodsBefore>,
+        images: BuildImages,
     ) -> Arc<dyn AgentProvider> {
         Arc::new(KubeStageAgents {
             backend: self.clone(),
@@ -100,6 +104,7 @@ impl KubeBackend {
             build_pod,
             record,
             before,
+            images,
             asked: Mutex::new(HashMap::new()),
         })
     }
@@ -367,6 +372,7 @@ impl KubeStageAgents {
         stage: Vec<String>,
         seq: u32,
     ) -> ProvidedAgent {
+        super::record_images(&pod, &self.images);
         ProvidedAgent {
             executor: pod.executor(),
             log,
