@@ -245,7 +245,10 @@ impl Parser<'_> {
             );
         }
         let primary = self.parse_primary();
-        self.parse_postfix(t.span.start, primary, false)
+        // A missing operand sits where the previous token ended, before `t` (a line break,
+        // say, that a continuation line's `.x` then follows): the chain starts at the operand.
+        let start = primary.span.start.min(t.span.start);
+        self.parse_postfix(start, primary, false)
     }
 
     /// An expression statement: a command call `sh 'make'` / `foo.bar x, y: 1`, or an
