@@ -37,13 +37,14 @@ impl ProcessTable {
         }
     }
 
-    /// SIGKILLs every recorded group and waits (up to two seconds) until they are gone.
+    /// SIGKILLs every recorded group and waits (up to ten seconds: dying takes a turn on the
+    /// CPU, which a loaded machine may be slow to give) until they are gone.
     pub fn kill_all(&self) {
         let groups: Vec<i32> = self.lock().drain().collect();
         for pgid in &groups {
             Self::signal(*pgid, Signal::SIGKILL);
         }
-        let deadline = Instant::now() + Duration::from_secs(2);
+        let deadline = Instant::now() + Duration::from_secs(10);
         for pgid in groups {
             while Instant::now() < deadline && group_alive(pgid) {
                 std::thread::sleep(Duration::from_millis(5));

@@ -5,7 +5,7 @@ use kiln_fake_kube::{FakeKubeConfig, NodeConfig};
 use kube::api::{ListParams, LogParams};
 
 use crate::harness::{
-    client, create, is_ready, phase, pods, shell_pod, start, start_with, wait_for,
+    client, create, is_ready, logs_until, phase, pods, shell_pod, start, start_with, wait_for,
 };
 
 fn waiting(p: &Pod) -> Option<(String, String)> {
@@ -162,14 +162,7 @@ async fn pods_outlive_the_client_that_made_them() {
     let api: kube::Api<Pod> = kube::Api::namespaced(client(&fake), "default");
     let found = wait_for(&api, "build", |p| phase(p) == "Running").await;
     assert!(is_ready(&found));
-    let mut logs = String::new();
-    for _ in 0..60 {
-        logs = api.logs("build", &LogParams::default()).await.unwrap();
-        if logs.contains("step2") {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let logs = logs_until(&api, "build", |l| l.contains("step2")).await;
     assert_eq!(logs, "step1\nstep2\n");
     fake.shutdown().await;
 }

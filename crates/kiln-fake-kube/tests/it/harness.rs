@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Pod;
 use kiln_fake_kube::{FakeKube, FakeKubeConfig};
-use kube::api::PostParams;
+use kube::api::{LogParams, PostParams};
 use kube::runtime::wait::await_condition;
 use kube::{Api, Client};
 use serde_json::{Value, json};
@@ -56,17 +56,30 @@ pub async fn create(api: &Api<Pod>, pod: &Pod) -> Pod {
     api.create(&PostParams::default(), pod).await.unwrap()
 }
 
-/// Waits (watching, not polling) until `cond` holds for the pod, at most ten seconds.
+/// How long a test waits for a pod's processes to do something: a bound for a loaded
+/// machine (pods start real processes), not a timing assertion.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+/// Waits (watching, not polling) until `cond` holds for the pod, at most [`PATIENCE`].
 pub async fn wait_for(api: &Api<Pod>, name: &str, cond: impl Fn(&Pod) -> bool) -> Pod {
     let cond = move |p: Option<&Pod>| p.is_some_and(&cond);
-    tokio::time::timeout(
-        Duration::from_secs(10),
-        await_condition(api.clone(), name, cond),
-    )
-    .await
-    .unwrap_or_else(|_| panic!("timed out waiting for pod {name}"))
-    .unwrap()
-    .unwrap()
+    tokio::time::timeout(PATIENCE, await_condition(api.clone(), name, cond))
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for pod {name}"))
+        .unwrap()
+        .unwrap()
+}
+
+/// Polls the pod's log until `done` holds for it (at most [`PATIENCE`]) and returns it.
+pub async fn logs_until(api: &Api<Pod>, name: &str, done: impl Fn(&str) -> bool) -> String {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let logs = api.logs(name, &LogParams::default()).await.unwrap();
+        if done(&logs) || tokio::time::Instant::now() >= deadline {
+            return logs;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 pub fn phase(p: &Pod) -> &str {

@@ -3,14 +3,14 @@
 
 use futures_util::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{
-    AttachParams, DeleteParams, ListParams, LogParams, PostParams, WatchEvent, WatchParams,
-};
+use kube::api::{AttachParams, DeleteParams, ListParams, PostParams, WatchEvent, WatchParams};
 use kube::runtime::wait::{await_condition, conditions};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::harness::{create, is_ready, phase, pods, raw, shell_pod, start, wait_for};
+use crate::harness::{
+    PATIENCE, create, is_ready, logs_until, phase, pods, raw, shell_pod, start, wait_for,
+};
 
 #[tokio::test]
 async fn create_watch_logs_exec_delete() {
@@ -26,14 +26,7 @@ async fn create_watch_logs_exec_delete() {
     );
 
     // Ready means the process started, not that it has printed yet: wait for the line.
-    let mut logs = String::new();
-    for _ in 0..100 {
-        logs = api.logs("web", &LogParams::default()).await.unwrap();
-        if !logs.is_empty() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let logs = logs_until(&api, "web", |l| !l.is_empty()).await;
     assert_eq!(logs, "started\n");
 
     let mut attached = api
@@ -74,7 +67,7 @@ async fn create_watch_logs_exec_delete() {
 
     api.delete("web", &DeleteParams::default()).await.unwrap();
     tokio::time::timeout(
-        std::time::Duration::from_secs(10),
+        PATIENCE,
         await_condition(api.clone(), "web", conditions::is_deleted(&uid)),
     )
     .await
@@ -374,7 +367,7 @@ async fn expired_watch_gets_410_and_watcher_recovers() {
     let mut names = Vec::new();
     let mut errors = 0;
     while !names.contains(&"second".to_owned()) {
-        let item = tokio::time::timeout(std::time::Duration::from_secs(10), stream.next())
+        let item = tokio::time::timeout(PATIENCE, stream.next())
             .await
             .unwrap()
             .unwrap();
@@ -398,14 +391,7 @@ async fn port_forward_reaches_a_container_port() {
         Some(vec!["python3".into(), "-c".into(), server.into()]);
     create(&api, &pod).await;
     wait_for(&api, "echo", is_ready).await;
-    let mut port = String::new();
-    for _ in 0..100 {
-        port = api.logs("echo", &LogParams::default()).await.unwrap();
-        if port.ends_with('\n') {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let port = logs_until(&api, "echo", |l| l.ends_with('\n')).await;
     let port: u16 = port.trim().parse().unwrap();
     let mut forwarder = api.portforward("echo", &[port]).await.unwrap();
     let mut stream = forwarder.take_stream(port).unwrap();

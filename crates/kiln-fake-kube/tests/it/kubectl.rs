@@ -35,7 +35,7 @@ async fn kubectl(kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> Outpu
             .await
             .unwrap();
     }
-    tokio::time::timeout(std::time::Duration::from_secs(30), child.wait_with_output())
+    tokio::time::timeout(crate::harness::PATIENCE, child.wait_with_output())
         .await
         .unwrap()
         .unwrap()
@@ -205,7 +205,7 @@ async fn kubectl_port_forward_relays_connections_and_reports_refused_ones() {
             .spawn()
             .unwrap();
         let mut lines = tokio::io::BufReader::new(forward.stdout.take().unwrap()).lines();
-        let first = tokio::time::timeout(std::time::Duration::from_secs(20), lines.next_line())
+        let first = tokio::time::timeout(crate::harness::PATIENCE, lines.next_line())
             .await
             .unwrap()
             .unwrap();
@@ -231,13 +231,10 @@ async fn kubectl_port_forward_relays_connections_and_reports_refused_ones() {
             }
         }
         if !served {
-            let out = tokio::time::timeout(
-                std::time::Duration::from_secs(20),
-                forward.wait_with_output(),
-            )
-            .await
-            .unwrap()
-            .unwrap();
+            let out = tokio::time::timeout(crate::harness::PATIENCE, forward.wait_with_output())
+                .await
+                .unwrap()
+                .unwrap();
             let stderr = String::from_utf8_lossy(&out.stderr);
             assert!(
                 stderr.contains(&format!(

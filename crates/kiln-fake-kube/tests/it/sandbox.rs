@@ -6,7 +6,7 @@ use kube::Api;
 use kube::api::{LogParams, PostParams};
 use serde_json::json;
 
-use crate::harness::{client, create, phase, pods, shell_pod, start, wait_for};
+use crate::harness::{client, create, logs_until, phase, pods, shell_pod, start, wait_for};
 
 #[tokio::test]
 async fn volumes_env_and_init_containers() {
@@ -84,14 +84,7 @@ async fn stopping_the_fake_kills_its_processes() {
     )
     .await;
     wait_for(&api, "sleeper", crate::harness::is_ready).await;
-    let mut pid = String::new();
-    for _ in 0..100 {
-        pid = api.logs("sleeper", &LogParams::default()).await.unwrap();
-        if pid.ends_with('\n') {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    let pid = logs_until(&api, "sleeper", |l| l.ends_with('\n')).await;
     let proc_dir = format!("/proc/{}", pid.trim());
     assert!(std::path::Path::new(&proc_dir).exists());
     drop(fake);
