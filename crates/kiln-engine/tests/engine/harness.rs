@@ -216,15 +216,18 @@ pub fn plan_of(jenkinsfile: &str) -> kiln_plan::Plan {
     }
 }
 
-/// Waits (bounded) until `path` exists; for tests that coordinate with a running step.
+/// Waits (a minute at most: a bound for a loaded machine, not a speed check) until `path`
+/// exists; for tests that coordinate with a running step.
 pub async fn wait_for_file(path: &Path) {
-    for _ in 0..2000 {
-        if path.exists() {
-            return;
-        }
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !path.exists() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    panic!("{} never appeared", path.display());
 }
 
 pub const RAN_OK: StageOutcome = StageOutcome::Ran(BuildResult::Success);
