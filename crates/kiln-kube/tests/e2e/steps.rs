@@ -133,12 +133,17 @@ async fn cancellation_kills_the_process_group_in_the_container() {
     assert_eq!(status, ExitStatus::Signal(15));
     let pid = String::from_utf8(ex.read_file(Path::new("child.pid")).await.unwrap()).unwrap();
     // The fake shares the host's pid space: the background child must be gone.
-    let gone = (0..100).any(|_| {
-        std::thread::sleep(Duration::from_millis(20));
+    // Dying takes a turn on the CPU: wait for it (30 s at most, not a speed check).
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let gone = loop {
         let stat =
             std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).unwrap_or_default();
-        stat.is_empty() || stat.contains(") Z ")
-    });
+        let dead = stat.is_empty() || stat.contains(") Z ");
+        if dead || std::time::Instant::now() >= deadline {
+            break dead;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     assert!(gone, "sleep {pid} survived the kill");
     ex.cleanup().await.unwrap();
     c.fake.shutdown().await;
