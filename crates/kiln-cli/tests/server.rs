@@ -227,6 +227,29 @@ fn build(server: &Server, job: &str, n: u64) -> Value {
     api(server, &format!("/jobs/{job}/builds/{n}"))
 }
 
+/// Polls build `job#n` until `done` holds for it (at most a minute, as `wait_for`) and
+/// returns it; when it gives up it shows the build, its log and the server's log.
+fn wait_for_build(
+    env: &Env,
+    server: &Server,
+    job: &str,
+    n: u64,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let mut b = Value::Null;
+    for _ in 0..600 {
+        b = build(server, job, n);
+        if done(&b) {
+            return b;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let log = text(&kiln(server, &["logs", &format!("{job}#{n}")]).stdout);
+    let server_log = std::fs::read_to_string(env.root.join("server.log")).unwrap_or_default();
+    panic!("gave up waiting for {what}: {b}\n--- build log:\n{log}\n--- server log:\n{server_log}");
+}
+
 #[test]
 fn trigger_with_follow_streams_the_log_and_exits_with_the_result() {
     let env = Env::new("");
@@ -632,8 +655,8 @@ impl Drop for Cluster {
 fn kpod_stopped_mid_step(cluster: &Cluster, env: &Env, graceful: bool) -> (String, String) {
     let mut server = cluster.server(env, "127.0.0.1:0");
     assert!(kiln(&server, &["trigger", "kpod"]).status.success());
-    wait_for("the input", || {
-        build(&server, "kpod", 1)["status"] == "waiting_for_input"
+    wait_for_build(env, &server, "kpod", 1, "the input", |b| {
+        b["status"] == "waiting_for_input"
     });
     assert!(kiln(&server, &["approve", "kpod#1"]).status.success());
     let mut log = String::new();
@@ -663,10 +686,8 @@ fn kpod_stopped_mid_step(cluster: &Cluster, env: &Env, graceful: bool) -> (Strin
     (pod, server.addr.clone())
 }
 
-fn kpod_finished(server: &Server) -> (Value, String) {
-    let mut b = Value::Null;
-    wait_for("kpod#1 to finish", || {
-        b = build(server, "kpod", 1);
+fn kpod_finished(env: &Env, server: &Server) -> (Value, String) {
+    let b = wait_for_build(env, server, "kpod", 1, "kpod#1 to finish", |b| {
         b["status"] == "finished"
     });
     (b, text(&kiln(server, &["logs", "kpod#1"]).stdout))
@@ -709,7 +730,7 @@ fn a_build_in_a_pod_is_left_running_by_a_graceful_stop_and_taken_over() {
 /// Waits for the resumed `kpod#1` and checks it: SUCCESS, every line once (the step that
 /// counts its runs ran once), the marker between the halves, the pod deleted; returns the log.
 fn kpod_resumed_to_success(cluster: &Cluster, env: &Env, server: &Server, pod: &str) -> String {
-    let (b, log) = kpod_finished(server);
+    let (b, log) = kpod_finished(env, server);
     assert_eq!(b["result"], "SUCCESS", "{b}\n{log}");
     let once = [
         "Started by user e2e".to_owned(),
@@ -760,7 +781,7 @@ fn a_build_whose_pod_is_gone_after_a_restart_is_aborted_with_the_reason() {
     assert!(r.status().is_success(), "{}", r.status());
     wait_for("the pod to be gone", || !cluster.pod_exists(&pod));
     let server = cluster.server(&env, &addr);
-    let (b, log) = kpod_finished(&server);
+    let (b, log) = kpod_finished(&env, &server);
     assert_eq!(b["result"], "ABORTED", "{b}\n{log}");
     let reason = format!("controller restarted: pod {pod} is gone");
     assert_eq!(b["reason"], reason.as_str(), "{b}");
