@@ -97,10 +97,6 @@ const PIPELINES: &[(&str, &str)] = &[
         "pipeline {\n  agent any\n  stages { stage('Slow') { steps { sh 'for i in $(seq 1 200); do echo line $i; sleep 0.05; done' } } }\n}\n",
     ),
     (
-        "kpod.Jenkinsfile",
-        "pipeline {\n  agent { kubernetes { yaml '''\nspec:\n  containers:\n  - name: work\n    image: busybox\n''' } }\n  stages {\n  stage('Prep') { steps { sh 'echo prepared' } }\n  stage('Work') { steps {\n    input message: 'Go?'\n    writeFile file: 'note.txt', text: 'v1'\n    archiveArtifacts 'note.txt'\n    sh 'echo one >> runs.txt; echo v2 > note.txt; echo first-half; sleep 4; echo second-half'\n    sh 'set -- $(wc -l < runs.txt); echo \"runs=$1 note=$(cat note.txt)\"'\n  } } }\n}\n",
-    ),
-    (
         "gate.Jenkinsfile",
         "pipeline {\n  agent any\n  stages { stage('Gate') { steps { input message: 'Deploy?'\n echo 'deployed' } } }\n}\n",
     ),
@@ -581,6 +577,11 @@ fn config_changes_are_reloaded_and_sigterm_stops_the_server() {
     assert!(exit.success(), "{exit:?}");
 }
 
+/// Job `kpod`'s pipeline: its step waits halfway until the test creates `go` in the gate (a
+/// host directory, `GATE`, mounted at /gate), so that a restart falls between the halves
+/// however slow the machine is.
+const KPOD_PIPELINE: &str = "pipeline {\n  agent { kubernetes { yaml '''\nspec:\n  containers:\n  - name: work\n    image: busybox\n    volumeMounts:\n    - {name: gate, mountPath: /gate}\n  volumes:\n  - name: gate\n    hostPath: {path: GATE}\n''' } }\n  stages {\n  stage('Prep') { steps { sh 'echo prepared' } }\n  stage('Work') { steps {\n    input message: 'Go?'\n    writeFile file: 'note.txt', text: 'v1'\n    archiveArtifacts 'note.txt'\n    sh 'echo one >> runs.txt; echo v2 > note.txt; echo first-half; while [ ! -e /gate/go ]; do sleep 0.1; done; echo second-half'\n    sh 'set -- $(wc -l < runs.txt); echo \"runs=$1 note=$(cat note.txt)\"'\n  } } }\n}\n";
+
 /// A fake Kubernetes cluster (kiln-fake-kube, in this process: it outlives the servers the
 /// tests kill) and the server environment that runs job `kpod` in it.
 struct Cluster {
@@ -604,6 +605,13 @@ impl Cluster {
             .unwrap();
         let kubeconfig = env.root.join("kubeconfig");
         fake.write_kubeconfig(&kubeconfig).unwrap();
+        let gate = env.root.join("gate");
+        std::fs::create_dir_all(&gate).unwrap();
+        let repo = env.root.join("repo");
+        let pipeline = KPOD_PIPELINE.replace("GATE", &gate.display().to_string());
+        std::fs::write(repo.join("kpod.Jenkinsfile"), pipeline).unwrap();
+        git(&repo, &["add", "kpod.Jenkinsfile"]);
+        git(&repo, &["commit", "-q", "-m", "kpod"]);
         let mut yaml = std::fs::read_to_string(&env.config).unwrap();
         yaml.push_str(&format!(
             "  - name: kpod\n    repo: {}\n    jenkinsfile: kpod.Jenkinsfile\nexecutors:\n  kubernetes:\n    connection: {{kubeconfig: {{path: '{}'}}}}\n",
@@ -727,9 +735,11 @@ fn a_build_in_a_pod_is_left_running_by_a_graceful_stop_and_taken_over() {
     assert_eq!(b.lines().filter(|l| *l == stopping).count(), 1, "{b}");
 }
 
-/// Waits for the resumed `kpod#1` and checks it: SUCCESS, every line once (the step that
-/// counts its runs ran once), the marker between the halves, the pod deleted; returns the log.
+/// Lets `kpod#1`'s step go on, waits for the resumed build and checks it: SUCCESS, every line
+/// once (the step that counts its runs ran once), the marker between the halves, the pod
+/// deleted; returns the log.
 fn kpod_resumed_to_success(cluster: &Cluster, env: &Env, server: &Server, pod: &str) -> String {
+    std::fs::write(env.root.join("gate/go"), "").unwrap();
     let (b, log) = kpod_finished(env, server);
     assert_eq!(b["result"], "SUCCESS", "{b}\n{log}");
     let once = [
