@@ -498,6 +498,27 @@ fn a_kaniko_pod_gone_while_kiln_was_down_fails_the_step_with_the_reason() {
 }
 
 #[test]
+fn the_kaniko_pods_of_a_build_aborted_at_resume_are_deleted() {
+    let world = World::new(KANIKO_PIPELINE);
+    let (before, addr) = killed_at(&world, "[Image] [kaniko the node's platform] first-half");
+    let (kaniko, pod) = (kaniko_pod(&before), build_pod(&before));
+    let url = format!(
+        "{}/api/v1/namespaces/default/pods/{pod}?gracePeriodSeconds=0",
+        world.fake().url()
+    );
+    ureq::delete(&url).call().unwrap();
+    wait_for("the build pod to be gone", || !world.pod_exists(&pod));
+    let server = world.server(&addr);
+    let (b, log) = finished(&server);
+    assert_eq!(b["result"], "ABORTED", "{b}\n{log}");
+    assert!(log.contains(&format!("pod {pod} is gone")), "{log}");
+    wait_for("the Kaniko pod to be deleted", || {
+        !world.pod_exists(&kaniko)
+    });
+    assert_eq!(world.runs("kaniko-runs"), 1, "{log}");
+}
+
+#[test]
 fn a_timestamped_build_resumed_after_a_kill_9_writes_each_line_once() {
     let world = World::new(STAMPED_PIPELINE);
     let (before, addr) = killed_at(&world, "] first-half\n");

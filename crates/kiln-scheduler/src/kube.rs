@@ -297,6 +297,24 @@ impl KubeBackend {
         }
     }
 
+    /// Deletes the Kaniko pods a resumed build's record names whose image it does not say
+    /// was pushed, when the build ends: a step the resumed build did not run again (it was
+    /// aborted, or took another path) would leave them running. One gone already is fine.
+    pub(crate) async fn delete_unfinished_kaniko_pods(&self, images: &[kiln_store::ImageRecord]) {
+        let names = images::unfinished_kaniko_pods(images);
+        if names.is_empty() {
+            return;
+        }
+        let Ok(source) = self.pods().await else {
+            return;
+        };
+        for name in names {
+            if let Err(e) = source.delete(&self.config.namespace, &name).await {
+                tracing::warn!(pod = %name, error = %e, "cannot delete a Kaniko pod of a resumed build");
+            }
+        }
+    }
+
     /// The pod source, connecting (and reaping orphans) the first time.
     async fn pods(&self) -> Result<&PodSource, String> {
         self.source

@@ -513,6 +513,10 @@ impl BuildTask {
                 self.recorder.record.reason.get_or_insert(r);
             }
         }
+        if let (true, Some(kube)) = (self.resume, &self.shared.kube) {
+            let images = &self.recorder.record.images;
+            kube.delete_unfinished_kaniko_pods(images).await;
+        }
         let now = self.recorder.now_ms();
         let rec = &mut self.recorder.record;
         rec.result = Some(result);

@@ -44,6 +44,24 @@ pub(crate) fn kaniko_pods(images: &[ImageRecord]) -> impl Iterator<Item = String
     })
 }
 
+/// The Kaniko pods a build's record says were started whose image it does not say was
+/// pushed (the step failed, or a resumed build did not run it again).
+pub(crate) fn unfinished_kaniko_pods(images: &[ImageRecord]) -> Vec<String> {
+    let built = |key: &str, platform: &Option<String>| {
+        images.iter().any(|r| {
+            r.key == key
+                && matches!(&r.event, ImageEvent::Built { platform: p, .. } if p == platform)
+        })
+    };
+    images
+        .iter()
+        .filter_map(|r| match &r.event {
+            ImageEvent::Started { platform, pod } if !built(&r.key, platform) => Some(pod.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
 struct ServerImages {
     known: Mutex<Vec<ImageRecord>>,
     changes: mpsc::UnboundedSender<Control>,
@@ -109,5 +127,43 @@ fn event_of(step: ImageStep) -> ImageEvent {
             destination,
             digest,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unfinished_kaniko_pods;
+    use kiln_store::{ImageEvent, ImageRecord};
+
+    fn record(key: &str, event: ImageEvent) -> ImageRecord {
+        ImageRecord {
+            key: key.to_owned(),
+            event,
+        }
+    }
+
+    #[test]
+    fn kaniko_pods_without_a_pushed_image_are_unfinished() {
+        let amd = Some("linux/amd64".to_owned());
+        let arm = Some("linux/arm64".to_owned());
+        let started = |key: &str, platform: &Option<String>, pod: &str| {
+            let (platform, pod) = (platform.clone(), pod.to_owned());
+            record(key, ImageEvent::Started { platform, pod })
+        };
+        let built = |key: &str, platform: &Option<String>| {
+            let (platform, digest) = (platform.clone(), "sha256:1".to_owned());
+            record(key, ImageEvent::Built { platform, digest })
+        };
+        let images = [
+            started("a", &amd, "pa-amd"),
+            started("a", &arm, "pa-arm"),
+            built("a", &amd),
+            started("b", &None, "pb"),
+            built("c", &None),
+            started("d", &None, "pd"),
+            built("d", &None),
+        ];
+        assert_eq!(unfinished_kaniko_pods(&images), ["pa-arm", "pb"]);
+        assert!(unfinished_kaniko_pods(&[]).is_empty());
     }
 }
