@@ -217,6 +217,15 @@ impl World {
         Server { child, url, addr }
     }
 
+    /// What a test that gave up shows: the build's log and the server's.
+    fn context(&self, server: &Server, log: &str) -> String {
+        let server_log = std::fs::read_to_string(self.root.join("server.log")).unwrap_or_default();
+        format!(
+            "{} build log:\n{log}\nserver log:\n{server_log}",
+            server.url
+        )
+    }
+
     fn fake(&self) -> &kiln_fake_kube::FakeKube {
         self.fake.as_ref().unwrap()
     }
@@ -282,14 +291,19 @@ fn build(server: &Server) -> Value {
 }
 
 /// Polls until `check` holds (at most two minutes: a bound, not a timing assertion).
-fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
+fn wait_for(what: &str, check: impl FnMut() -> bool) {
+    wait_or_show(what, check, String::new);
+}
+
+/// [`wait_for`], showing `context()` (the build, its log, the server's log) when it gives up.
+fn wait_or_show(what: &str, mut check: impl FnMut() -> bool, context: impl Fn() -> String) {
     for _ in 0..1200 {
         if check() {
             return;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    panic!("gave up waiting for {what}");
+    panic!("gave up waiting for {what}\n{}", context());
 }
 
 /// Triggers `app#1`, waits until its log has `line`, kills the server with `kill -9`;
@@ -302,11 +316,13 @@ fn killed_at(world: &World, line: &str) -> (String, String) {
 fn stopped_at(world: &World, line: &str, graceful: bool) -> (String, String) {
     let mut server = world.server("127.0.0.1:0");
     kiln(&server, &["trigger", "app"]);
-    let mut log = String::new();
-    wait_for(line, || {
-        log = kiln(&server, &["logs", "app#1"]);
-        log.contains(line)
-    });
+    let log = std::cell::RefCell::new(String::new());
+    let seen = || {
+        *log.borrow_mut() = kiln(&server, &["logs", "app#1"]);
+        log.borrow().contains(line)
+    };
+    wait_or_show(line, seen, || world.context(&server, &log.borrow()));
+    let log = log.into_inner();
     if graceful {
         let pid = server.child.id().to_string();
         let term = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
@@ -319,13 +335,18 @@ fn stopped_at(world: &World, line: &str, graceful: bool) -> (String, String) {
 }
 
 /// Waits for `app#1` to finish; its record and log.
-fn finished(server: &Server) -> (Value, String) {
-    let mut b = Value::Null;
-    wait_for("app#1 to finish", || {
-        b = build(server);
-        b["status"] == "finished"
-    });
-    (b, kiln(server, &["logs", "app#1"]))
+fn finished(world: &World, server: &Server) -> (Value, String) {
+    let b = std::cell::RefCell::new(Value::Null);
+    let done = || {
+        *b.borrow_mut() = build(server);
+        b.borrow()["status"] == "finished"
+    };
+    let context = || {
+        let log = kiln(server, &["logs", "app#1"]);
+        format!("{}\n{}", b.borrow(), world.context(server, &log))
+    };
+    wait_or_show("app#1 to finish", done, context);
+    (b.into_inner(), kiln(server, &["logs", "app#1"]))
 }
 
 fn count(log: &str, line: &str) -> usize {
@@ -360,7 +381,7 @@ fn a_kaniko_build_running_at_a_kill_9_is_taken_over_and_runs_once() {
     world.open("go");
     world.open("go-after");
     let server = world.server(&addr);
-    let (b, log) = finished(&server);
+    let (b, log) = finished(&world, &server);
     assert_eq!(b["result"], "SUCCESS", "{b}\n{log}");
     assert_eq!(world.runs("kaniko-runs"), 1, "{log}");
     assert_eq!(world.runs("after-runs"), 1, "{log}");
@@ -395,7 +416,7 @@ fn a_kaniko_build_in_a_stage_pod_is_taken_over_after_a_kill_9() {
     world.open("go");
     world.open("go-after");
     let server = world.server(&addr);
-    let (b, log) = finished(&server);
+    let (b, log) = finished(&world, &server);
     assert_eq!(b["result"], "SUCCESS", "{b}\n{log}");
     assert_eq!(world.runs("kaniko-runs"), 1, "{log}");
     assert_eq!(world.runs("after-runs"), 1, "{log}");
@@ -424,7 +445,7 @@ fn a_graceful_stop_keeps_a_running_kaniko_pod_for_the_next_start() {
     world.open("go");
     world.open("go-after");
     let server = world.server(&addr);
-    let (b, log) = finished(&server);
+    let (b, log) = finished(&world, &server);
     assert_eq!(b["result"], "SUCCESS", "{b}\n{log}");
     assert_eq!(world.runs("kaniko-runs"), 1, "{log}");
     for line in [
@@ -453,7 +474,7 @@ fn a_kaniko_build_finished_before_a_kill_9_answers_from_the_record() {
     world.fake().clear_requests();
     world.open("go-after");
     let server = world.server(&addr);
-    let (b, log) = finished(&server);
+    let (b, log) = finished(&world, &server);
     assert_eq!(b["result"], "SUCCESS", "{b}\n{log}");
     assert_eq!(world.runs("kaniko-runs"), 1, "{log}");
     assert_eq!(world.runs("after-runs"), 1, "{log}");
@@ -486,7 +507,7 @@ fn a_kaniko_pod_gone_while_kiln_was_down_fails_the_step_with_the_reason() {
     ureq::delete(&url).call().unwrap();
     wait_for("the Kaniko pod to be gone", || !world.pod_exists(&kaniko));
     let server = world.server(&addr);
-    let (b, log) = finished(&server);
+    let (b, log) = finished(&world, &server);
     assert_eq!(b["result"], "FAILURE", "{b}\n{log}");
     let reason = format!(
         "Kaniko for the node's platform ran in pod {kaniko} when the controller restarted, and it cannot be taken over"
@@ -509,7 +530,7 @@ fn the_kaniko_pods_of_a_build_aborted_at_resume_are_deleted() {
     ureq::delete(&url).call().unwrap();
     wait_for("the build pod to be gone", || !world.pod_exists(&pod));
     let server = world.server(&addr);
-    let (b, log) = finished(&server);
+    let (b, log) = finished(&world, &server);
     assert_eq!(b["result"], "ABORTED", "{b}\n{log}");
     assert!(log.contains(&format!("pod {pod} is gone")), "{log}");
     wait_for("the Kaniko pod to be deleted", || {
@@ -525,7 +546,7 @@ fn a_timestamped_build_resumed_after_a_kill_9_writes_each_line_once() {
     let pod = build_pod(&before);
     world.open("go");
     let server = world.server(&addr);
-    let (b, log) = finished(&server);
+    let (b, log) = finished(&world, &server);
     assert_eq!(b["result"], "SUCCESS", "{b}\n{log}");
     assert_eq!(world.runs("runs"), 1, "{log}");
     // The stored lines stay as they were, with their first times.
