@@ -17,7 +17,10 @@ const TOKEN: &str = "e2e-admin-token";
 
 /// The pod of every agent below: one container, which the fake runs as a local process, with
 /// the test's `shared` directory at `/shared` (`@DIR@`: the test's directory).
-const POD: &str = "kubernetes { yaml '''
+const POD: &str = "kubernetes { yaml @PODYAML@ }";
+
+/// The YAML of that pod (also for `podTemplate`).
+const POD_YAML: &str = "'''
 spec:
   containers:
   - name: work
@@ -27,7 +30,7 @@ spec:
   volumes:
   - name: shared
     hostPath: {path: '@DIR@/shared', type: Directory}
-''' }";
+'''";
 
 /// Job `seq`: a stage that ends before the restart, one that runs across it, one after it,
 /// each in a pod of its own (inside the build's pod). Run counters and the gate are in
@@ -102,6 +105,19 @@ const MIXED: &str = "pipeline {
 }
 ";
 
+/// Job `scripted`: a `podTemplate` whose `node` block runs across the restart; `@LOCAL@` is
+/// what runs before it on the controller's machine (nothing, or a step for `scriptedlocal`).
+const SCRIPTED: &str = "@LOCAL@
+podTemplate(yaml: @PODYAML@) {
+  node(POD_LABEL) {
+    stage('Work') {
+      sh 'set +x; echo one >> /shared/s-runs.txt; echo first-half; while [ ! -f /shared/go ]; do sleep 0.1; done; echo second-half'
+      sh 'echo \"runs=$(wc -l < /shared/s-runs.txt)\"'
+    }
+  }
+}
+";
+
 /// A running `kiln server`, killed (and reaped) when dropped.
 struct Server {
     child: Child,
@@ -148,7 +164,7 @@ fn git(dir: &Path, args: &[&str]) {
 }
 
 impl Env {
-    /// Jobs `seq`, `par`, `none` and `mixed` in a git repository, run on the fake cluster; agents dial kiln.
+    /// Jobs `seq`, `par`, `none`, `mixed`, `scripted` and `scriptedlocal` in a git repository, run on the fake cluster; agents dial kiln.
     fn new() -> Env {
         let dir = tempfile::Builder::new()
             .prefix("kiln-stage-pods-")
@@ -161,15 +177,21 @@ impl Env {
         git(&repo, &["init", "-q", "-b", "main"]);
         // Job `none`: `seq` without a pod of its own (`agent none`, stage pods only).
         let none = SEQUENTIAL.replacen("agent { @POD@ }", "agent none", 1);
+        let scripted = SCRIPTED.replace("@LOCAL@", "");
+        let local = "stage('Local') { sh 'echo local >> @DIR@/shared/local-runs.txt' }";
+        let scripted_local = SCRIPTED.replace("@LOCAL@", local);
         let jobs = [
             ("seq", SEQUENTIAL),
             ("par", PARALLEL),
             ("none", &none),
             ("mixed", MIXED),
+            ("scripted", &scripted),
+            ("scriptedlocal", &scripted_local),
         ];
         for (name, text) in jobs {
             let text = text
                 .replace("@POD@", POD)
+                .replace("@PODYAML@", POD_YAML)
                 .replace("@DIR@", &root.display().to_string());
             std::fs::write(repo.join(format!("{name}.Jenkinsfile")), text).unwrap();
         }
@@ -190,7 +212,8 @@ impl Env {
         let mut yaml = format!(
             "server:\n  tokens:\n    - {{name: e2e, token: {TOKEN}, role: admin}}\njobs:\n"
         );
-        for job in ["seq", "par", "none", "mixed"] {
+        let jobs = ["seq", "par", "none", "mixed", "scripted", "scriptedlocal"];
+        for job in jobs {
             yaml.push_str(&format!(
                 "  - name: {job}\n    repo: file://{}\n    jenkinsfile: {job}.Jenkinsfile\n",
                 repo.display()
@@ -592,4 +615,53 @@ fn taken_over_stage_pods_count_against_max_concurrent_pods() {
     assert_eq!(par["result"], "SUCCESS", "{par}\n{log}");
     let (b, seq) = finished(&env, &server, "seq");
     assert_eq!(b["result"], "SUCCESS", "{b}\n{seq}");
+}
+
+#[test]
+fn a_scripted_node_pod_survives_a_kill_9_of_the_controller() {
+    let env = Env::new();
+    let (before, addr) = killed_mid_step(&env, "scripted", &["[Work] first-half"]);
+    let pod = before
+        .lines()
+        .find_map(|l| l.strip_prefix("Running in pod "))
+        .unwrap_or_else(|| panic!("no pod:\n{before}"))
+        .to_owned();
+    env.fake().clear_requests();
+    let server = env.server(&addr);
+    env.taken_over(1);
+    env.open_gate();
+    let (b, log) = finished(&env, &server, "scripted");
+    assert_eq!(b["result"], "SUCCESS", "{b}\n{log}");
+    assert_eq!(env.runs("s-runs.txt"), 1);
+    assert_once(
+        &log,
+        &[
+            format!("Running in pod {pod}"),
+            "kiln: controller restarted; build resumed in its stage pods".to_owned(),
+            "[Work] first-half".to_owned(),
+            "[Work] second-half".to_owned(),
+            "[Work] runs=1".to_owned(),
+            "Finished: SUCCESS".to_owned(),
+        ],
+    );
+    assert_eq!(env.pods_created(), 0, "{log}");
+    wait_for("the pod to be deleted", || !env.pod_exists(&pod));
+}
+
+#[test]
+fn a_scripted_build_that_ran_a_process_on_the_controller_is_not_resumed() {
+    let env = Env::new();
+    let (before, addr) = killed_mid_step(&env, "scriptedlocal", &["[Work] first-half"]);
+    let pod = before
+        .lines()
+        .find_map(|l| l.strip_prefix("Running in pod "))
+        .unwrap_or_else(|| panic!("no pod:\n{before}"))
+        .to_owned();
+    let server = env.server(&addr);
+    let (b, log) = finished(&env, &server, "scriptedlocal");
+    let why = "the pipeline ran processes on the controller's machine, which are not resumed";
+    assert_eq!(b["result"], "ABORTED", "{b}\n{log}");
+    assert_eq!(b["reason"], format!("controller restarted: {why}"), "{b}");
+    assert_eq!(env.runs("local-runs.txt"), 1);
+    wait_for("the pod to be deleted", || !env.pod_exists(&pod));
 }

@@ -13,6 +13,7 @@ mod actor;
 mod cause;
 mod clock;
 mod command;
+mod controller_work;
 mod credentials;
 mod error;
 mod follower;

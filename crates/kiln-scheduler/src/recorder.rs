@@ -39,6 +39,9 @@ pub(crate) enum Control {
     /// A stage got a pod of its own, or was done with it; the sender learns when the record
     /// saying so is stored.
     StagePod(StagePodChange, oneshot::Sender<()>),
+    /// The build is about to run its first process on the controller's machine; `stored`
+    /// is answered once the record says so.
+    RanOnController(oneshot::Sender<()>),
 }
 
 /// What changed about a build's stage pods.
@@ -255,6 +258,11 @@ impl Recorder {
             }
             Control::StagePod(change, stored) => {
                 self.stage_pod(change);
+                self.stored_acks.push(stored);
+                self.dirty = true;
+            }
+            Control::RanOnController(stored) => {
+                self.record.ran_on_controller = true;
                 self.stored_acks.push(stored);
                 self.dirty = true;
             }

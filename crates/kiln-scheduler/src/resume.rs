@@ -22,10 +22,12 @@
 //!   are not run again;
 //! - stages that had not got a pod get a new one as usual.
 //!
-//! A build without a pod of its own (`agent none`) whose stage pod was in use is resumed the
-//! same way, its other steps (which need no workspace) running again on the controller;
-//! unless a stage that had started ran on the controller's machine (its processes would run
-//! again) or the pipeline is scripted (its steps may have): then it ends ABORTED saying so.
+//! A build without a pod of its own (`agent none`, or a scripted pipeline whose `node`
+//! blocks run in pods) whose stage pod was in use is resumed the same way, its other steps
+//! running again on the controller; unless it ran processes on the controller's machine
+//! (they would run again: a stage that had started with an agent kiln gives no pod, or a
+//! scripted pipeline's process outside `node`, which `controller_work.rs` records): then it
+//! ends ABORTED saying so.
 //!
 //! Recorded stage pods the resumed run does not reach are deleted when it ends. Taken-over
 //! pods count against `max_concurrent_pods` (they exist already: they take a slot even above
@@ -83,12 +85,16 @@ impl BuildTask {
     }
 
     /// Why a resumed build without a pod of its own cannot go on, if so: work it did on the
-    /// controller's machine would be done again (a scripted pipeline's steps, or a stage
-    /// that had started with an agent kiln gives no pod, e.g. `agent any`); stages in pods
-    /// and steps outside any agent (which need no workspace) are resumed.
+    /// controller's machine would be done again (a process a scripted pipeline ran outside
+    /// its `node` pods, see `controller_work.rs`, or a stage that had started with an agent
+    /// kiln gives no pod, e.g. `agent any`); stages in pods and steps outside any agent
+    /// (which need no workspace) are resumed.
     pub(crate) fn cannot_resume_without_pod(&self, plan: &Plan, scripted: bool) -> Option<String> {
         if scripted {
-            return Some("a scripted pipeline without a pod of its own is not resumed".to_owned());
+            return self.recorder.record.ran_on_controller.then(|| {
+                "the pipeline ran processes on the controller's machine, which are not resumed"
+                    .to_owned()
+            });
         }
         let kube = self.shared.kube.as_ref()?;
         let stages = &self.recorder.record.stages;

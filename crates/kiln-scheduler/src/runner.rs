@@ -5,6 +5,7 @@
 //! recorded.
 
 use crate::cause;
+use crate::controller_work::ControllerWork;
 use crate::credentials::ConfigCredentials;
 use crate::input::{PendingInputs, ServerInput};
 use crate::kube::{BuildPod, StagePodsBefore};
@@ -218,6 +219,13 @@ impl BuildTask {
                 pod.executor()
             }
             None => Arc::new(LocalExecutor::new(workspace)),
+        };
+        // A scripted pipeline's `node` pods can be resumed unless it ran processes here.
+        let executor = match (&pod, &self.shared.kube, &prepared.scripted) {
+            (None, Some(_), Some(_)) => {
+                Arc::new(ControllerWork::new(executor, self.control_tx.clone()))
+            }
+            _ => executor,
         };
         let (tx, rx) = mpsc::unbounded_channel();
         let (cancel, scripts) = (self.cancel.clone(), prepared.scripts);

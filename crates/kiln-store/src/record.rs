@@ -234,6 +234,10 @@ pub struct BuildRecord {
     /// The pods the build's stages got of their own, in the order they got them.
     #[serde(default)]
     pub stage_pods: Vec<StagePodRecord>,
+    /// The build ran a process on the controller's machine (outside any pod), which a
+    /// resumed build would run again: set before the first such process starts.
+    #[serde(default)]
+    pub ran_on_controller: bool,
 }
 
 impl BuildRecord {
@@ -259,6 +263,7 @@ impl BuildRecord {
             answers: Vec::new(),
             images: Vec::new(),
             stage_pods: Vec::new(),
+            ran_on_controller: false,
         }
     }
 }
@@ -294,6 +299,7 @@ mod tests {
         fields.remove("pod");
         fields.remove("answers");
         fields.remove("stage_pods");
+        fields.remove("ran_on_controller");
         let read: BuildRecord = serde_json::from_value(old).unwrap();
         assert_eq!(read, record);
         record.pod = Some(PodRecord {
