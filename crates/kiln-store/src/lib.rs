@@ -14,6 +14,7 @@ mod result;
 mod sled_log;
 mod sled_store;
 mod store;
+mod unflushed;
 
 pub use error::StoreError;
 pub use record::{

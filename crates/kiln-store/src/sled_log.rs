@@ -16,22 +16,30 @@ pub(crate) const CHUNK_MAX: usize = 16 * 1024;
 const DELETING: &[u8] = b"deleting/";
 
 impl SledStore {
-    /// Appends `bytes` as one transaction (chunks + new length) followed by one flush.
+    /// Appends `bytes` as one transaction (chunks + new length) followed by one flush; until
+    /// the flush returned, readers see the log as it was before.
     pub(crate) fn append(&self, id: &BuildRef, bytes: &[u8]) -> Result<u64, StoreError> {
         let bk = build_key_of(id);
+        self.unflushed.begin(&bk, || self.log_len_of(&bk))?;
+        let appended = self.append_and_flush(&bk, id, bytes);
+        self.unflushed.end(&bk, appended.as_ref().ok().copied());
+        appended
+    }
+
+    fn append_and_flush(&self, bk: &[u8], id: &BuildRef, bytes: &[u8]) -> Result<u64, StoreError> {
         let end = (&self.builds, &self.logs, &self.log_len)
             .transaction(|(builds, logs, lens)| {
-                if builds.get(bk.as_slice())?.is_none() {
+                if builds.get(bk)?.is_none() {
                     return Err(abort(StoreError::NoSuchBuild(id.to_string())));
                 }
-                let start = stored_len(lens, &bk)?;
+                let start = stored_len(lens, bk)?;
                 let mut offset = start;
                 for piece in bytes.chunks(CHUNK_MAX) {
-                    logs.insert(chunk_key(&bk, offset), piece)?;
+                    logs.insert(chunk_key(bk, offset), piece)?;
                     offset += piece.len() as u64;
                 }
                 if offset != start {
-                    lens.insert(bk.as_slice(), encode(&offset).map_err(abort)?)?;
+                    lens.insert(bk, encode(&offset).map_err(abort)?)?;
                 }
                 Ok(offset)
             })
@@ -40,6 +48,14 @@ impl SledStore {
             self.flush()?;
         }
         Ok(end)
+    }
+
+    /// The stored log length of a build.
+    fn log_len_of(&self, bk: &[u8]) -> Result<u64, StoreError> {
+        match self.log_len.get(bk).map_err(backend)? {
+            Some(v) => decode::<u64>("log_len", bk, &v),
+            None => Ok(0),
+        }
     }
 
     /// Up to `max` bytes from `offset`, assembled across chunks.
@@ -53,10 +69,8 @@ impl SledStore {
         if !self.builds.contains_key(&bk).map_err(backend)? {
             return Err(StoreError::NoSuchBuild(id.to_string()));
         }
-        let end = match self.log_len.get(&bk).map_err(backend)? {
-            Some(v) => decode::<u64>("log_len", &bk, &v)?,
-            None => 0,
-        };
+        // The stored length first, then what of it is durable (an append may commit between).
+        let end = self.unflushed.readable(&bk, self.log_len_of(&bk)?);
         let want_end = end.min(offset.saturating_add(max as u64));
         let mut out = Vec::new();
         if offset < want_end {

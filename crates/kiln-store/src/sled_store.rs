@@ -15,7 +15,8 @@
 //! The database uses a segment size of [`SledStore::SEGMENT_BYTES`] (sled fixes it at creation).
 //!
 //! Every write runs as one sled transaction (or batch) and returns after `flush`, so an `Ok`
-//! write survives `kill -9`. Against power loss or a kernel crash the guarantee is sled's: on
+//! write survives `kill -9`; a log read returns only bytes whose append was flushed (sled
+//! shows a commit to readers before its flush), so no line a reader saw is lost that way. Against power loss or a kernel crash the guarantee is sled's: on
 //! Linux its flush writes with `sync_file_range`, which does not flush the drive's write cache
 //! (64 KiB writes with `O_DSYNC` ran at 15 MB/s on the development machine, against 90+ MB/s
 //! for durable appends here).
@@ -43,6 +44,8 @@ pub struct SledStore {
     pub(crate) status: sled::Tree,
     pub(crate) logs: sled::Tree,
     pub(crate) log_len: sled::Tree,
+    /// Logs with an append committed but not flushed yet.
+    pub(crate) unflushed: crate::unflushed::Unflushed,
     version: u32,
 }
 
@@ -73,6 +76,7 @@ impl SledStore {
             status: tree("status")?,
             logs: tree("logs")?,
             log_len: tree("log_len")?,
+            unflushed: crate::unflushed::Unflushed::default(),
             meta,
             db,
             version: found,
