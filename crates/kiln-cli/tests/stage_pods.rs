@@ -43,11 +43,13 @@ const SEQUENTIAL: &str = "pipeline {
       steps {
         sh 'echo prep >> /shared/prep-runs.txt; echo prepared > prep.txt; cat prep.txt'
         archiveArtifacts 'prep.txt'
+        script { env.PREP_VERSION = sh(script: 'echo 1.2.3', returnStdout: true).trim() }
       }
     }
     stage('Work') {
       agent { @POD@ }
       steps {
+        sh \"set +x; echo version=${env.PREP_VERSION}\"
         sh 'set +x; echo one >> /shared/work-runs.txt; echo v1 > note.txt; echo first-half; while [ ! -f /shared/go ]; do sleep 0.1; done; echo second-half'
         sh 'echo \"runs=$(wc -l < /shared/work-runs.txt) note=$(cat note.txt)\"'
       }
@@ -473,10 +475,13 @@ fn sequential_resumed(job: &str, stop: Stop) -> String {
             "[Work] first-half".to_owned(),
             "[Work] second-half".to_owned(),
             "[Work] runs=1 note=v1".to_owned(),
+            // Set by Prep's script, which was not run again: set again on the resume.
+            "[Work] version=1.2.3".to_owned(),
             "[After] after".to_owned(),
             "Finished: SUCCESS".to_owned(),
         ],
     );
+    assert!(!log.contains("version=null"), "{log}");
     // The workspace went into each stage pod once: no second upload into Work's pod.
     for stage in ["Prep", "Work", "After"] {
         let upload = format!("[{stage}] Uploaded ");

@@ -43,9 +43,13 @@ pub enum Provision {
     /// The build was resumed after a controller restart, and the work of this agent (the
     /// stage with its `post`, or the `node` block) had ended before it with this result:
     /// the engine does not run it again (its pod and the processes' records are gone) and
-    /// takes the result as it was.
-    Finished(BuildResult),
+    /// takes the result as it was, and the variables the build's scripts had set by then
+    /// (see [`ReleaseAgent::release_with_env`]).
+    Finished(BuildResult, EnvChanges),
 }
+
+/// Variables the build's scripts set (`env.X = ...`; `None`: removed), by name.
+pub type EnvChanges = BTreeMap<String, Option<String>>;
 
 /// A stage's own agent, with every string expression in it already evaluated in the stage's
 /// environment.
@@ -106,6 +110,14 @@ impl std::fmt::Debug for ProvidedAgent {
 #[async_trait]
 pub trait ReleaseAgent: Send + Sync {
     async fn release(self: Box<Self>, result: BuildResult);
+
+    /// [`ReleaseAgent::release`], told the variables the build's scripts had set by then,
+    /// which a provider that resumes builds keeps for [`Provision::Finished`]. The default
+    /// forgets them.
+    async fn release_with_env(self: Box<Self>, result: BuildResult, env: EnvChanges) {
+        let _ = env;
+        self.release(result).await;
+    }
 }
 
 /// Why a stage's agent could not be provided (the message goes into the stage's log).

@@ -220,6 +220,21 @@ impl Build {
         *guard = (guard.0 + 1, Arc::new(next));
     }
 
+    /// Sets again what scripts had written when a stage that is not run again had ended
+    /// (see [`crate::Provision::Finished`]).
+    pub(crate) fn restore_env(&self, env: &BTreeMap<String, Option<String>>) {
+        if env.is_empty() {
+            return;
+        }
+        let mut guard = self
+            .env_layer
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut next = (*guard.1).clone();
+        next.extend(env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        *guard = (guard.0 + 1, Arc::new(next));
+    }
+
     /// The environment layer scripts wrote, with its generation (0: nothing written).
     pub(crate) fn env_layer(&self) -> (u64, EnvLayer) {
         let guard = self

@@ -31,7 +31,9 @@ mod steps;
 mod summary;
 mod when;
 
-pub use agent::{AgentError, AgentProvider, AgentRequest, ProvidedAgent, Provision, ReleaseAgent};
+pub use agent::{
+    AgentError, AgentProvider, AgentRequest, EnvChanges, ProvidedAgent, Provision, ReleaseAgent,
+};
 pub use event::BuildEvent;
 pub use lint::check_scripts;
 pub use log_formatter::{LineStyle, LogFormatter, LogLine, PlainStyle, format_duration};

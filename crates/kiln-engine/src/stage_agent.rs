@@ -49,7 +49,8 @@ impl AgentSlot {
     pub(crate) async fn release(&self, build: &Build, result: BuildResult) {
         let Some(held) = self.take() else { return };
         remove_secret_files(build, &held.site).await;
-        held.release.release(result).await;
+        let env = (*build.env_layer().1).clone();
+        held.release.release_with_env(result, env).await;
     }
 }
 
@@ -93,7 +94,10 @@ pub(crate) async fn enter(
                 .map_err(|e| reported(build, scope, e))?;
         }
         Provision::NotServed => stay(build, node, scope),
-        Provision::Finished(result) => return Ok(Entered::FinishedBefore(result)),
+        Provision::Finished(result, env) => {
+            build.restore_env(&env);
+            return Ok(Entered::FinishedBefore(result));
+        }
     }
     Ok(Entered::Ready)
 }

@@ -54,6 +54,8 @@ pub(crate) enum StagePodChange {
         stage: Vec<String>,
         seq: u32,
         result: kiln_store::BuildResult,
+        /// The variables the build's scripts had set by then.
+        env: kiln_engine::EnvChanges,
     },
 }
 
@@ -276,10 +278,16 @@ impl Recorder {
                 pods.retain(|p| !(p.stage == pod.stage && p.seq == pod.seq));
                 pods.push(pod);
             }
-            StagePodChange::Released { stage, seq, result } => {
+            StagePodChange::Released {
+                stage,
+                seq,
+                result,
+                env,
+            } => {
                 let pods = &mut self.record.stage_pods;
                 if let Some(p) = pods.iter_mut().find(|p| p.stage == stage && p.seq == seq) {
                     p.released = Some(result);
+                    p.env = env;
                 }
             }
         }

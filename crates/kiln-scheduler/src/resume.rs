@@ -13,8 +13,9 @@
 //! - a stage that had finished before the restart (or whose pod was released) is not run
 //!   again: its pod is gone, and with it the records of its processes, so its stored result,
 //!   state, times and log stand (`kiln_engine::Provision::Finished`; a failure still skips
-//!   the later stages). What it did to the build besides its result (variables it set with
-//!   `env.X = ...`, test results it recorded) is not known again;
+//!   the later stages). The variables the build's scripts had set when it was done with its
+//!   pod (`env.X = ...`, kept with the released pod's record) are set again; the test
+//!   results it recorded are not known again;
 //! - a stage whose recorded pod still runs gets that pod back (same token, same workspace,
 //!   nothing uploaded, no second checkout): its agents answer the processes that ran, the
 //!   running one is followed, later ones run fresh; parallel stages each get theirs;

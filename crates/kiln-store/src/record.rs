@@ -198,6 +198,10 @@ pub struct StagePodRecord {
     /// stage, or its attempt or `node` block, ended with.
     #[serde(default)]
     pub released: Option<BuildResult>,
+    /// When released: the variables the build's scripts had set by then (`env.X = ...`;
+    /// `None`: removed), which a resumed build sets again for a stage it does not run again.
+    #[serde(default)]
+    pub env: BTreeMap<String, Option<String>>,
 }
 
 /// Everything stored about one build.
@@ -318,10 +322,12 @@ mod tests {
             namespace: "builds".into(),
             name: "kiln-app-3-12345".into(),
             released: Some(BuildResult::Unstable),
+            env: BTreeMap::from([("VERSION".into(), Some("1.2".into()))]),
         });
         // A stage pod recorded before `released` existed is one still in use.
         let mut value = serde_json::to_value(&record.stage_pods[0]).unwrap();
         value.as_object_mut().unwrap().remove("released");
+        value.as_object_mut().unwrap().remove("env");
         let read: StagePodRecord = serde_json::from_value(value).unwrap();
         assert_eq!(read.released, None);
         let text = serde_json::to_string(&record).unwrap();

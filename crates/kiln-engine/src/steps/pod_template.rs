@@ -100,7 +100,10 @@ pub(crate) fn node(
     };
     let provided = match provided {
         Provision::Agent(provided) => provided,
-        Provision::Finished(result) => return finished_before(&build, result),
+        Provision::Finished(result, env) => {
+            build.restore_env(&env);
+            return finished_before(&build, result);
+        }
         Provision::NotServed => {
             if let Some(label) = &label {
                 build.notice_once(format!(

@@ -64,14 +64,15 @@ impl AgentProvider for FakeProvider {
         let again = once.is_some() && self.seen.lock().unwrap().finished.contains(&stage);
         let finished = yaml.as_deref().and_then(|y| y.strip_prefix("finished: "));
         if let Some(result) = finished.or(once).filter(|_| !again) {
-            self.seen.lock().unwrap().finished.push(stage);
+            self.seen.lock().unwrap().finished.push(stage.clone());
             let result = match result {
                 "SUCCESS" => BuildResult::Success,
                 "UNSTABLE" => BuildResult::Unstable,
                 "ABORTED" => BuildResult::Aborted,
                 _ => BuildResult::Failure,
             };
-            return Ok(Provision::Finished(result));
+            let env = [("FROM_BEFORE".to_owned(), Some(format!("{stage}-done")))];
+            return Ok(Provision::Finished(result, env.into_iter().collect()));
         }
         Ok(match self.provide(request).await? {
             Some(agent) => Provision::Agent(agent),
@@ -744,7 +745,7 @@ pipeline {
         }
         stage('Build') {
             agent { kubernetes { yaml 'pod: maven' } }
-            steps { sh 'echo built' }
+            steps { sh "echo built after ${env.FROM_BEFORE}" }
         }
         stage('Test') {
             agent { kubernetes { yaml 'finished: FAILURE' } }
@@ -764,7 +765,8 @@ pipeline {
     assert_eq!(run.stage("Build"), StageOutcome::Ran(BuildResult::Success));
     assert_eq!(run.stage("Test"), StageOutcome::Ran(BuildResult::Failure));
     assert_eq!(run.stage("Deploy"), StageOutcome::SkippedAfterFailure);
-    assert!(run.has_line("built"), "{:#?}", run.log());
+    // What the build's scripts had set when Lint ended is set again.
+    assert!(run.has_line("built after Lint-done"), "{:#?}", run.log());
     let seen = seen.lock().unwrap();
     assert_eq!(seen.finished, ["Lint", "Test"]);
     // Nothing ran for the finished stages (their post neither), nothing was released.

@@ -24,7 +24,9 @@
 use super::{BuildImages, KubeBackend, pod_name};
 use crate::recorder::{Control, StagePodChange};
 use async_trait::async_trait;
-use kiln_engine::{AgentError, AgentProvider, BuildResult, ProvidedAgent, Provision, ReleaseAgent};
+use kiln_engine::{
+    AgentError, AgentProvider, BuildResult, EnvChanges, ProvidedAgent, Provision, ReleaseAgent,
+};
 use kiln_kube::{
     AgentRequest, BuildPod, KubeExecutor, PodIdentity, build_pod, docker_request,
     dockerfile_request, read_yaml_file,
@@ -67,9 +69,12 @@ impl StagePodsBefore {
         self.pods.iter().find(|p| p.stage == path && p.seq == seq)
     }
 
-    /// The result of stage `path`, if it had finished.
-    fn finished(&self, path: &[String]) -> Option<BuildResult> {
-        self.done.iter().find(|(p, _)| p == path).map(|(_, r)| *r)
+    /// The result of stage `path`, if it had finished, and the variables the build's
+    /// scripts had set when its last pod was released.
+    fn finished(&self, path: &[String]) -> Option<(BuildResult, EnvChanges)> {
+        let result = self.done.iter().find(|(p, _)| p == path).map(|(_, r)| *r)?;
+        let last = self.pods.iter().rev().find(|p| p.stage == path);
+        Some((result, last.map(|p| p.env.clone()).unwrap_or_default()))
     }
 
     pub(crate) fn of(record: &BuildRecord) -> Self {
@@ -221,7 +226,7 @@ impl AgentProvider for KubeStageAgents {
         match self.provision(request).await? {
             Provision::Agent(agent) => Ok(Some(agent)),
             Provision::NotServed => Ok(None),
-            Provision::Finished(result) => Err(AgentError(format!(
+            Provision::Finished(result, _) => Err(AgentError(format!(
                 "the stage had ended {result} before the controller restarted"
             ))),
         }
@@ -237,7 +242,7 @@ impl AgentProvider for KubeStageAgents {
             .and_then(|b| b.pod(&request.stage, seq));
         if let Some(recorded) = recorded {
             return match recorded.released {
-                Some(result) => Ok(Provision::Finished(result)),
+                Some(result) => Ok(Provision::Finished(result, recorded.env.clone())),
                 None => self
                     .take_over(recorded, &request)
                     .await
@@ -253,7 +258,8 @@ impl AgentProvider for KubeStageAgents {
             .as_ref()
             .and_then(|b| b.finished(&request.stage))
         {
-            return Ok(Provision::Finished(result));
+            let (result, env) = result;
+            return Ok(Provision::Finished(result, env));
         }
         self.new_pod(&pod, request, seq).await.map(Provision::Agent)
     }
@@ -319,6 +325,7 @@ impl KubeStageAgents {
             namespace: executor.namespace().to_owned(),
             name: executor.pod_name().to_owned(),
             released: None,
+            env: EnvChanges::new(),
         }))
         .await;
         Ok(self.provided(pod, log, request.stage, seq))
@@ -351,6 +358,7 @@ impl KubeStageAgents {
                     stage: recorded.stage.clone(),
                     seq: recorded.seq,
                     result: BuildResult::Failure,
+                    env: EnvChanges::new(),
                 };
                 self.store(released).await;
                 return Err(AgentError(format!(
@@ -407,10 +415,15 @@ struct KubeRelease {
 #[async_trait]
 impl ReleaseAgent for KubeRelease {
     async fn release(self: Box<Self>, result: BuildResult) {
+        self.release_with_env(result, EnvChanges::new()).await;
+    }
+
+    async fn release_with_env(self: Box<Self>, result: BuildResult, env: EnvChanges) {
         let change = StagePodChange::Released {
             stage: self.stage,
             seq: self.seq,
             result,
+            env,
         };
         store_change(&self.record, change).await;
         self.backend.release(self.pod, result).await;
