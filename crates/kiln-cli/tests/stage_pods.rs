@@ -149,6 +149,14 @@ impl Drop for Env {
         if let Some(fake) = self.fake.take() {
             self.runtime.block_on(fake.shutdown());
         }
+        // A `git` a killed server had started may still write its mirror for a moment, so
+        // that one removal can fail: try again until the directory is gone (bounded).
+        for _ in 0..100 {
+            if std::fs::remove_dir_all(&self.root).is_ok() || !self.root.exists() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 }
 
