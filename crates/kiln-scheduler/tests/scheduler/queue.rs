@@ -81,8 +81,15 @@ async fn global_capacity_bounds_running_builds_across_jobs() {
         h.trigger(user("b")).await.unwrap(),
         h.trigger(user("c")).await.unwrap(),
     ];
-    env.until(|| (status(&env, &ids[1]) == BuildStatus::Running).then_some(()))
-        .await;
+    // Each build's task stores Running itself, so the first two may get there in either order:
+    // wait for both, then let the actor settle and check that the third still waits.
+    env.until(|| {
+        ids[..2]
+            .iter()
+            .all(|id| status(&env, id) == BuildStatus::Running)
+            .then_some(())
+    })
+    .await;
     settle(&h).await;
     let states: Vec<BuildStatus> = ids.iter().map(|id| status(&env, id)).collect();
     assert_eq!(
