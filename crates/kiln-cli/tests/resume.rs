@@ -7,14 +7,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use serde_json::Value;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+mod support;
 
-const KILN: &str = env!("CARGO_BIN_EXE_kiln");
-const TOKEN: &str = "e2e-admin-token";
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::Command;
+use support::*;
+
 const MARKER: &str = "kiln: controller restarted; build resumed in pod ";
 const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
@@ -84,27 +83,6 @@ const STAMPED_PIPELINE: &str = r#"pipeline {
   }
 }
 "#;
-
-/// A running `kiln server`, killed (and reaped) when dropped.
-struct Server {
-    child: Child,
-    url: String,
-    addr: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    fn kill_9(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
 
 /// One test's world: job `app` running `pipeline` in the fake cluster.
 struct World {
@@ -180,41 +158,9 @@ impl World {
         }
     }
 
-    /// Starts the server on `listen` and waits for its `listening on` line.
     fn server(&self, listen: &str) -> Server {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.root.join("server.log"))
-            .unwrap();
-        let mut cmd = Command::new(KILN);
-        cmd.args(["server", "--config"])
-            .arg(&self.config)
-            .args(["--listen", listen, "--data-dir"])
-            .arg(self.root.join("data"))
-            .env("KILN_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log));
-        for (k, v) in &self.vars {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let url = lines.by_ref().map_while(Result::ok).find_map(|l| {
-            l.split("listening on ")
-                .nth(1)
-                .map(|r| r.split_whitespace().next().unwrap_or("").to_owned())
-        });
-        let Some(url) = url else {
-            let _ = child.kill();
-            let _ = child.wait();
-            let log = std::fs::read_to_string(self.root.join("server.log")).unwrap_or_default();
-            panic!("the server did not start:\n{log}");
-        };
-        // Keep draining stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        let addr = url.trim_start_matches("http://").to_owned();
-        Server { child, url, addr }
+        let vars = self.vars.iter().map(|(k, v)| (*k, v.as_str()));
+        Server::start(&self.root, &self.config, listen, vars)
     }
 
     /// What a test that gave up shows: the build's log and the server's.
@@ -256,56 +202,6 @@ impl World {
     }
 }
 
-fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "git {args:?}: {out:?}");
-}
-
-/// Runs a client command against `server`; its stdout.
-fn kiln(server: &Server, args: &[&str]) -> String {
-    let out = Command::new(KILN)
-        .args(args)
-        .env("KILN_SERVER", &server.url)
-        .env("KILN_TOKEN", TOKEN)
-        .env_remove("KILN_LOG")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "kiln {args:?}: {out:?}");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn build(server: &Server) -> Value {
-    let mut r = ureq::get(&format!("{}/api/v1/jobs/app/builds/1", server.url))
-        .header("authorization", &format!("Bearer {TOKEN}"))
-        .call()
-        .unwrap();
-    serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap()
-}
-
-/// Polls until `check` holds (at most two minutes: a bound, not a timing assertion).
-fn wait_for(what: &str, check: impl FnMut() -> bool) {
-    wait_or_show(what, check, String::new);
-}
-
-/// [`wait_for`], showing `context()` (the build, its log, the server's log) when it gives up.
-fn wait_or_show(what: &str, mut check: impl FnMut() -> bool, context: impl Fn() -> String) {
-    for _ in 0..1200 {
-        if check() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("gave up waiting for {what}\n{}", context());
-}
-
 /// Triggers `app#1`, waits until its log has `line`, kills the server with `kill -9`;
 /// returns the log as it was stored then, and the server's address.
 fn killed_at(world: &World, line: &str) -> (String, String) {
@@ -315,10 +211,10 @@ fn killed_at(world: &World, line: &str) -> (String, String) {
 /// [`killed_at`], or with `graceful` a SIGTERM (the server leaves the build running).
 fn stopped_at(world: &World, line: &str, graceful: bool) -> (String, String) {
     let mut server = world.server("127.0.0.1:0");
-    kiln(&server, &["trigger", "app"]);
+    kiln_ok(&server, &["trigger", "app"]);
     let log = std::cell::RefCell::new(String::new());
     let seen = || {
-        *log.borrow_mut() = kiln(&server, &["logs", "app#1"]);
+        *log.borrow_mut() = kiln_ok(&server, &["logs", "app#1"]);
         log.borrow().contains(line)
     };
     wait_or_show(line, seen, || world.context(&server, &log.borrow()));
@@ -338,15 +234,15 @@ fn stopped_at(world: &World, line: &str, graceful: bool) -> (String, String) {
 fn finished(world: &World, server: &Server) -> (Value, String) {
     let b = std::cell::RefCell::new(Value::Null);
     let done = || {
-        *b.borrow_mut() = build(server);
+        *b.borrow_mut() = build(server, "app", 1);
         b.borrow()["status"] == "finished"
     };
     let context = || {
-        let log = kiln(server, &["logs", "app#1"]);
+        let log = kiln_ok(server, &["logs", "app#1"]);
         format!("{}\n{}", b.borrow(), world.context(server, &log))
     };
     wait_or_show("app#1 to finish", done, context);
-    (b.into_inner(), kiln(server, &["logs", "app#1"]))
+    (b.into_inner(), kiln_ok(server, &["logs", "app#1"]))
 }
 
 fn count(log: &str, line: &str) -> usize {

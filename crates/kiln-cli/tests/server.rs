@@ -3,75 +3,19 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use support::*;
 
-const KILN: &str = env!("CARGO_BIN_EXE_kiln");
-const TOKEN: &str = "e2e-admin-token";
-
-/// A running `kiln server`, killed (and reaped) when dropped.
-struct Server {
-    child: Child,
-    url: String,
-    addr: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    /// Starts the server on `listen` and waits for its `listening on` line.
-    fn start(env: &Env, listen: &str, extra_env: &[(&str, &str)]) -> Server {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(env.root.join("server.log"))
-            .unwrap();
-        let mut cmd = Command::new(KILN);
-        cmd.args(["server", "--config"])
-            .arg(&env.config)
-            .args(["--listen", listen, "--data-dir"])
-            .arg(env.root.join("data"))
-            .env("KILN_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log));
-        for (k, v) in extra_env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut url = None;
-        for line in lines.by_ref() {
-            let line = line.unwrap();
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                url = Some(rest.split_whitespace().next().unwrap().to_string());
-                break;
-            }
-        }
-        let Some(url) = url else {
-            let _ = child.kill();
-            let _ = child.wait();
-            let log = std::fs::read_to_string(env.root.join("server.log")).unwrap_or_default();
-            panic!("the server did not start:\n{log}");
-        };
-        // Keep draining stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        let addr = url.trim_start_matches("http://").to_string();
-        Server { child, url, addr }
-    }
-
-    fn kill_9(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
+/// Starts the server of `env` on `listen` (see [`Server::start`]).
+fn start(env: &Env, listen: &str, vars: &[(&str, &str)]) -> Server {
+    Server::start(&env.root, &env.config, listen, vars.iter().copied())
 }
 
 /// A test's directory: a git repository of pipelines and the server configuration.
@@ -101,24 +45,6 @@ const PIPELINES: &[(&str, &str)] = &[
         "pipeline {\n  agent any\n  stages { stage('Gate') { steps { input message: 'Deploy?'\n echo 'deployed' } } }\n}\n",
     ),
 ];
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
 
 impl Env {
     /// Jobs `ok`, `fail`, `slow`, `gate` (one pipeline each) and `signed` (= ok, with a webhook
@@ -163,64 +89,8 @@ impl Env {
     }
 }
 
-/// Runs a client command against `server`.
-fn kiln(server: &Server, args: &[&str]) -> Output {
-    Command::new(KILN)
-        .args(args)
-        .env("KILN_SERVER", &server.url)
-        .env("KILN_TOKEN", TOKEN)
-        .env_remove("KILN_LOG")
-        .output()
-        .unwrap()
-}
-
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into()
-}
-
-fn api(server: &Server, path: &str) -> Value {
-    let mut r = agent()
-        .get(&format!("{}/api/v1{path}", server.url))
-        .header("authorization", &format!("Bearer {TOKEN}"))
-        .call()
-        .unwrap();
-    serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap()
-}
-
-fn api_post(server: &Server, path: &str, body: &Value) -> (u16, Value) {
-    let mut r = agent()
-        .post(&format!("{}{path}", server.url))
-        .header("authorization", &format!("Bearer {TOKEN}"))
-        .header("content-type", "application/json")
-        .send(body.to_string())
-        .unwrap();
-    let status = r.status().as_u16();
-    (
-        status,
-        serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap_or(Value::Null),
-    )
-}
-
-/// Polls until `check` holds (at most a minute: a bound, not a timing assertion).
-fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
-    for _ in 0..600 {
-        if check() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("gave up waiting for {what}");
-}
-
-fn build(server: &Server, job: &str, n: u64) -> Value {
-    api(server, &format!("/jobs/{job}/builds/{n}"))
 }
 
 /// Polls build `job#n` until `done` holds for it (at most a minute, as `wait_for`) and
@@ -249,7 +119,7 @@ fn wait_for_build(
 #[test]
 fn trigger_with_follow_streams_the_log_and_exits_with_the_result() {
     let env = Env::new("");
-    let server = Server::start(&env, "127.0.0.1:0", &[]);
+    let server = start(&env, "127.0.0.1:0", &[]);
     let out = kiln(&server, &["trigger", "ok", "-p", "WHO=kiln", "--follow"]);
     let stdout = text(&out.stdout);
     assert_eq!(
@@ -284,7 +154,7 @@ fn trigger_with_follow_streams_the_log_and_exits_with_the_result() {
 #[test]
 fn client_commands_need_a_token_with_the_right_role() {
     let env = Env::new("");
-    let server = Server::start(&env, "127.0.0.1:0", &[]);
+    let server = start(&env, "127.0.0.1:0", &[]);
     let out = Command::new(KILN)
         .args(["jobs"])
         .env("KILN_SERVER", &server.url)
@@ -320,7 +190,7 @@ fn client_commands_need_a_token_with_the_right_role() {
 #[test]
 fn webhooks_build_when_signed_and_refuse_bad_signatures() {
     let env = Env::new("");
-    let server = Server::start(&env, "127.0.0.1:0", &[]);
+    let server = start(&env, "127.0.0.1:0", &[]);
     let payload = json!({
         "ref": "refs/heads/main",
         "after": env.commit,
@@ -374,7 +244,7 @@ fn cron_triggers_build_when_the_clock_passes_the_schedule() {
         "jenkinsfile: ok.Jenkinsfile\n    triggers: {cron: '*/5 * * * *'}\n    webhook_secret",
     );
     std::fs::write(&env.config, yaml).unwrap();
-    let server = Server::start(&env, "127.0.0.1:0", &[("KILN_MANUAL_CLOCK", "1")]);
+    let server = start(&env, "127.0.0.1:0", &[("KILN_MANUAL_CLOCK", "1")]);
     assert_eq!(
         api(&server, "/jobs/signed/builds")["builds"]
             .as_array()
@@ -402,7 +272,7 @@ fn cron_triggers_build_when_the_clock_passes_the_schedule() {
 #[test]
 fn cancel_stops_a_running_build() {
     let env = Env::new("");
-    let server = Server::start(&env, "127.0.0.1:0", &[]);
+    let server = start(&env, "127.0.0.1:0", &[]);
     let out = kiln(&server, &["trigger", "slow"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     wait_for("the build to print", || {
@@ -428,7 +298,7 @@ fn cancel_stops_a_running_build() {
 #[test]
 fn input_is_answered_through_the_cli() {
     let env = Env::new("");
-    let server = Server::start(&env, "127.0.0.1:0", &[]);
+    let server = start(&env, "127.0.0.1:0", &[]);
     for (n, args, result) in [(1, vec![], "SUCCESS"), (2, vec!["--abort"], "ABORTED")] {
         assert!(kiln(&server, &["trigger", "gate"]).status.success());
         wait_for("the input", || {
@@ -456,7 +326,7 @@ fn input_is_answered_through_the_cli() {
 #[test]
 fn kill_9_mid_build_keeps_every_line_seen_and_aborts_the_build() {
     let env = Env::new("");
-    let mut server = Server::start(&env, "127.0.0.1:0", &[]);
+    let mut server = start(&env, "127.0.0.1:0", &[]);
     assert!(kiln(&server, &["trigger", "slow"]).status.success());
     let mut follower = Command::new(KILN)
         .args(["logs", "slow#1", "-f"])
@@ -497,7 +367,7 @@ fn kill_9_mid_build_keeps_every_line_seen_and_aborts_the_build() {
     assert!(before_kill.len() >= 20);
     let addr = server.addr.clone();
     drop(server);
-    let server = Server::start(&env, &addr, &[]);
+    let server = start(&env, &addr, &[]);
     let b = build(&server, "slow", 1);
     assert_eq!(b["result"], "ABORTED", "{b}");
     assert_eq!(b["reason"], "controller restarted", "{b}");
@@ -536,7 +406,7 @@ impl Drop for ChildGuard<'_> {
 #[test]
 fn config_changes_are_reloaded_and_sigterm_stops_the_server() {
     let env = Env::new("");
-    let mut server = Server::start(&env, "127.0.0.1:0", &[]);
+    let mut server = start(&env, "127.0.0.1:0", &[]);
     let names = |server: &Server| -> Vec<String> {
         api(server, "/jobs")["jobs"]
             .as_array()
@@ -637,7 +507,7 @@ impl Cluster {
 
     fn server(&self, env: &Env, listen: &str) -> Server {
         let vars: Vec<(&str, &str)> = self.vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        Server::start(env, listen, &vars)
+        start(env, listen, &vars)
     }
 
     fn fake(&self) -> &kiln_fake_kube::FakeKube {

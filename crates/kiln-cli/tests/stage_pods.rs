@@ -6,14 +6,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use serde_json::Value;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::Duration;
+mod support;
 
-const KILN: &str = env!("CARGO_BIN_EXE_kiln");
-const TOKEN: &str = "e2e-admin-token";
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+use support::*;
 
 /// The pod of every agent below: one container, which the fake runs as a local process, with
 /// the test's `shared` directory at `/shared` (`@DIR@`: the test's directory).
@@ -120,20 +119,6 @@ podTemplate(yaml: @PODYAML@) {
 }
 ";
 
-/// A running `kiln server`, killed (and reaped) when dropped.
-struct Server {
-    child: Child,
-    url: String,
-    addr: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// The test's directory, git repository, configuration and fake cluster.
 struct Env {
     root: PathBuf,
@@ -158,19 +143,6 @@ impl Drop for Env {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "git {args:?}: {out:?}");
 }
 
 impl Env {
@@ -263,40 +235,9 @@ impl Env {
         self.fake().requests().iter().filter(created).count()
     }
 
-    /// Starts the server on `listen` and waits for its `listening on` line.
     fn server(&self, listen: &str) -> Server {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.root.join("server.log"))
-            .unwrap();
-        let mut cmd = Command::new(KILN);
-        cmd.args(["server", "--config"])
-            .arg(&self.config)
-            .args(["--listen", listen, "--data-dir"])
-            .arg(self.root.join("data"))
-            .env("KILN_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log));
-        for (k, v) in &self.vars {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let url = lines.by_ref().find_map(|line| {
-            let line = line.ok()?;
-            let rest = line.split("listening on ").nth(1)?;
-            Some(rest.split_whitespace().next()?.to_string())
-        });
-        let Some(url) = url else {
-            let _ = child.kill();
-            let _ = child.wait();
-            let log = std::fs::read_to_string(self.root.join("server.log")).unwrap_or_default();
-            panic!("the server did not start:\n{log}");
-        };
-        std::thread::spawn(move || for _ in lines {});
-        let addr = url.trim_start_matches("http://").to_string();
-        Server { child, url, addr }
+        let vars = self.vars.iter().map(|(k, v)| (*k, v.as_str()));
+        Server::start(&self.root, &self.config, listen, vars)
     }
 
     /// The number of lines in the run counter `name` the steps append to.
@@ -322,37 +263,8 @@ impl Env {
     }
 }
 
-fn kiln(server: &Server, args: &[&str]) -> Output {
-    Command::new(KILN)
-        .args(args)
-        .env("KILN_SERVER", &server.url)
-        .env("KILN_TOKEN", TOKEN)
-        .env_remove("KILN_LOG")
-        .output()
-        .unwrap()
-}
-
 fn log_of(server: &Server, build: &str) -> String {
     String::from_utf8_lossy(&kiln(server, &["logs", build]).stdout).into_owned()
-}
-
-fn build(server: &Server, job: &str) -> Value {
-    let mut r = ureq::get(format!("{}/api/v1/jobs/{job}/builds/1", server.url))
-        .header("authorization", &format!("Bearer {TOKEN}"))
-        .call()
-        .unwrap();
-    serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap()
-}
-
-/// Polls until `check` holds (at most two minutes: a bound, not a timing assertion).
-fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
-    for _ in 0..1200 {
-        if check() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("gave up waiting for {what}");
 }
 
 /// Triggers `job`, waits until its log has every line of `seen`, then kills the server with
@@ -394,7 +306,7 @@ fn stopped_mid_step(env: &Env, job: &str, seen: &[&str], stop: Stop) -> (String,
 /// Waits for build 1 of `job` to finish (at most two minutes); its record and log.
 fn finished(env: &Env, server: &Server, job: &str) -> (Value, String) {
     for _ in 0..1200 {
-        let b = build(server, job);
+        let b = build(server, job, 1);
         if b["status"] == "finished" {
             return (b, log_of(server, &format!("{job}#1")));
         }
