@@ -453,16 +453,26 @@ fn hash_sources(hasher: &mut Sha256, context: &Path, sources: &Sources) -> std::
         if files.is_empty() && !root.is_empty() {
             field(hasher, format!("missing {root}").as_bytes());
         }
-        for (rel, contents) in files {
+        // One file's contents in memory at a time: a `COPY .` context may be large.
+        for (rel, path) in files {
             field(hasher, rel.as_bytes());
-            field(hasher, &contents);
+            match path {
+                Entry::Link(target) => field(hasher, target.as_bytes()),
+                Entry::File(path) => field(hasher, &std::fs::read(path)?),
+            }
         }
     }
     Ok(())
 }
 
-/// Files below `context/rel` with their contents (a symlink's target as its contents).
-fn collect(context: &Path, rel: &str, out: &mut Vec<(String, Vec<u8>)>) -> std::io::Result<()> {
+/// A file found below the context: a symlink (its target) or a file (its path).
+enum Entry {
+    Link(String),
+    File(PathBuf),
+}
+
+/// Files below `context/rel`, in name order.
+fn collect(context: &Path, rel: &str, out: &mut Vec<(String, Entry)>) -> std::io::Result<()> {
     let path = if rel.is_empty() {
         context.to_path_buf()
     } else {
@@ -473,7 +483,10 @@ fn collect(context: &Path, rel: &str, out: &mut Vec<(String, Vec<u8>)>) -> std::
     };
     if meta.file_type().is_symlink() {
         let target = std::fs::read_link(&path)?;
-        out.push((rel.to_owned(), target.to_string_lossy().as_bytes().to_vec()));
+        out.push((
+            rel.to_owned(),
+            Entry::Link(target.to_string_lossy().into_owned()),
+        ));
     } else if meta.is_dir() {
         let mut names: Vec<String> = std::fs::read_dir(&path)?
             .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
@@ -491,7 +504,7 @@ fn collect(context: &Path, rel: &str, out: &mut Vec<(String, Vec<u8>)>) -> std::
             collect(context, &child, out)?;
         }
     } else {
-        out.push((rel.to_owned(), std::fs::read(&path)?));
+        out.push((rel.to_owned(), Entry::File(path)));
     }
     Ok(())
 }
