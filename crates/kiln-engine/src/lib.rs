@@ -36,6 +36,7 @@ pub use agent::{
 };
 pub use event::BuildEvent;
 pub use lint::check_scripts;
+pub use log::timestamp_prefix_len;
 pub use log_formatter::{LineStyle, LogFormatter, LogLine, PlainStyle, format_duration};
 pub use params::{ParamValue, resolve_params};
 pub use result::{BuildResult, StageOutcome};

@@ -145,7 +145,7 @@ impl Replay {
 /// The stage prefix of a log line (`[Build / Unit] `), empty for a line without one (a
 /// `timestamps` prefix is no stage prefix).
 fn prefix(line: &[u8]) -> &[u8] {
-    if line.first() != Some(&b'[') || timestamp_len(line) > 0 {
+    if line.first() != Some(&b'[') || kiln_engine::timestamp_prefix_len(line) > 0 {
         return &[];
     }
     match line.windows(2).position(|w| w == b"] ") {
@@ -177,19 +177,7 @@ fn same_line(a: &[u8], b: &[u8]) -> bool {
 fn untimed(line: &[u8]) -> (&[u8], &[u8]) {
     let stage = prefix(line);
     let rest = &line[stage.len()..];
-    (stage, &rest[timestamp_len(rest)..])
-}
-
-/// The length of the `timestamps` prefix `bytes` starts with (`[2024-05-01T10:20:30.123Z] `,
-/// as kiln-engine writes it), 0 when it does not.
-fn timestamp_len(bytes: &[u8]) -> usize {
-    const SHAPE: &[u8] = b"[dddd-dd-ddTdd:dd:dd.dddZ] ";
-    let matches = bytes.len() >= SHAPE.len()
-        && SHAPE.iter().zip(bytes).all(|(shape, b)| match shape {
-            b'd' => b.is_ascii_digit(),
-            other => other == b,
-        });
-    if matches { SHAPE.len() } else { 0 }
+    (stage, &rest[kiln_engine::timestamp_prefix_len(rest)..])
 }
 
 /// A stage's `Running in pod NAME` line: pod names are unique, so when the stored log has it
