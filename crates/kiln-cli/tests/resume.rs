@@ -89,18 +89,8 @@ struct World {
     root: PathBuf,
     config: PathBuf,
     gate: PathBuf,
-    vars: Vec<(&'static str, String)>,
-    fake: Option<kiln_fake_kube::FakeKube>,
-    runtime: tokio::runtime::Runtime,
+    cluster: FakeCluster,
     _dir: tempfile::TempDir,
-}
-
-impl Drop for World {
-    fn drop(&mut self) {
-        if let Some(fake) = self.fake.take() {
-            self.runtime.block_on(fake.shutdown());
-        }
-    }
 }
 
 impl World {
@@ -124,42 +114,27 @@ impl World {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&stand_in, std::fs::Permissions::from_mode(0o755)).unwrap();
 
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let config = kiln_fake_kube::FakeKubeConfig::default();
-        let fake = runtime
-            .block_on(kiln_fake_kube::FakeKube::start(config, 0))
-            .unwrap();
-        let kubeconfig = root.join("kubeconfig");
-        fake.write_kubeconfig(&kubeconfig).unwrap();
-        let port = kiln_fake_kube::free_agent_ports(1);
+        let cluster = FakeCluster::start(&root);
         let yaml = format!(
-            "server:\n  tokens:\n    - {{name: e2e, token: {TOKEN}, role: admin}}\njobs:\n  - name: app\n    repo: file://{repo}\nexecutors:\n  kubernetes:\n    connection: {{kubeconfig: {{path: '{kubeconfig}'}}}}\n    controller_url: tcp://127.0.0.1:{port}\n    agent_listen: 127.0.0.1:{port}\n    kaniko:\n      executor: {stand_in}\n      template: kaniko\n    templates:\n    - name: kaniko\n      caches:\n      - {{name: gate, path: /gate, source: {{host_path: {{path: '{gate}'}}}}}}\n",
+            "server:\n  tokens:\n    - {{name: e2e, token: {TOKEN}, role: admin}}\njobs:\n  - name: app\n    repo: file://{repo}\n{executors}    kaniko:\n      executor: {stand_in}\n      template: kaniko\n    templates:\n    - name: kaniko\n      caches:\n      - {{name: gate, path: /gate, source: {{host_path: {{path: '{gate}'}}}}}}\n",
             repo = repo.display(),
-            kubeconfig = kubeconfig.display(),
+            executors = cluster.executor_yaml(true),
             stand_in = stand_in.display(),
             gate = gate.display(),
         );
         let config = root.join("kiln.yaml");
         std::fs::write(&config, yaml).unwrap();
-        let agent = kiln_fake_kube::workspace_binary("kiln-agent", "kiln-agent").unwrap();
-        let install = format!("{} --install {}", agent.display(), kiln_kube::AGENT_BINARY);
         World {
             root,
             config,
             gate,
-            vars: vec![("KILN_AGENT_INSTALL", install)],
-            fake: Some(fake),
-            runtime,
+            cluster,
             _dir: dir,
         }
     }
 
     fn server(&self, listen: &str) -> Server {
-        let vars = self.vars.iter().map(|(k, v)| (*k, v.as_str()));
+        let vars = [("KILN_AGENT_INSTALL", &self.cluster.install)];
         Server::start(&self.root, &self.config, listen, vars)
     }
 
@@ -173,11 +148,11 @@ impl World {
     }
 
     fn fake(&self) -> &kiln_fake_kube::FakeKube {
-        self.fake.as_ref().unwrap()
+        self.cluster.fake()
     }
 
     fn pod_exists(&self, name: &str) -> bool {
-        self.fake().object("pods", "default", name).is_some()
+        self.cluster.pod_exists(name)
     }
 
     /// Lets the gate's waiters named `file` go on.

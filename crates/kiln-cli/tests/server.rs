@@ -455,26 +455,16 @@ const KPOD_PIPELINE: &str = "pipeline {\n  agent { kubernetes { yaml '''\nspec:\
 /// A fake Kubernetes cluster (kiln-fake-kube, in this process: it outlives the servers the
 /// tests kill) and the server environment that runs job `kpod` in it.
 struct Cluster {
-    fake: Option<kiln_fake_kube::FakeKube>,
-    runtime: tokio::runtime::Runtime,
-    vars: Vec<(&'static str, String)>,
+    cluster: FakeCluster,
+    /// `KILN_AGENT_PORT`: where the pods' agents listen when kiln port-forwards to them.
+    port: String,
 }
 
 impl Cluster {
     /// Starts the fake and adds job `kpod` and `executors.kubernetes` to `env`'s config
     /// (`dial`: the agents dial kiln, as in the deployment; else kiln port-forwards to them).
     fn start(env: &Env, dial: bool) -> Cluster {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let config = kiln_fake_kube::FakeKubeConfig::default();
-        let fake = runtime
-            .block_on(kiln_fake_kube::FakeKube::start(config, 0))
-            .unwrap();
-        let kubeconfig = env.root.join("kubeconfig");
-        fake.write_kubeconfig(&kubeconfig).unwrap();
+        let cluster = FakeCluster::start(&env.root);
         let gate = env.root.join("gate");
         std::fs::create_dir_all(&gate).unwrap();
         let repo = env.root.join("repo");
@@ -484,46 +474,29 @@ impl Cluster {
         git(&repo, &["commit", "-q", "-m", "kpod"]);
         let mut yaml = std::fs::read_to_string(&env.config).unwrap();
         yaml.push_str(&format!(
-            "  - name: kpod\n    repo: {}\n    jenkinsfile: kpod.Jenkinsfile\nexecutors:\n  kubernetes:\n    connection: {{kubeconfig: {{path: '{}'}}}}\n",
+            "  - name: kpod\n    repo: {}\n    jenkinsfile: kpod.Jenkinsfile\n{}",
             env.repo_url,
-            kubeconfig.display()
+            cluster.executor_yaml(dial)
         ));
-        if dial {
-            let port = kiln_fake_kube::free_agent_ports(1);
-            yaml.push_str(&format!(
-                "    controller_url: tcp://127.0.0.1:{port}\n    agent_listen: 127.0.0.1:{port}\n"
-            ));
-        }
         std::fs::write(&env.config, yaml).unwrap();
-        let agent = kiln_fake_kube::workspace_binary("kiln-agent", "kiln-agent").unwrap();
-        let install = format!("{} --install {}", agent.display(), kiln_kube::AGENT_BINARY);
         let port = kiln_fake_kube::free_agent_ports(1).to_string();
-        Cluster {
-            fake: Some(fake),
-            runtime,
-            vars: vec![("KILN_AGENT_INSTALL", install), ("KILN_AGENT_PORT", port)],
-        }
+        Cluster { cluster, port }
     }
 
     fn server(&self, env: &Env, listen: &str) -> Server {
-        let vars: Vec<(&str, &str)> = self.vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let vars = [
+            ("KILN_AGENT_INSTALL", self.cluster.install.as_str()),
+            ("KILN_AGENT_PORT", self.port.as_str()),
+        ];
         start(env, listen, &vars)
     }
 
     fn fake(&self) -> &kiln_fake_kube::FakeKube {
-        self.fake.as_ref().unwrap()
+        self.cluster.fake()
     }
 
     fn pod_exists(&self, name: &str) -> bool {
-        self.fake().object("pods", "default", name).is_some()
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        if let Some(fake) = self.fake.take() {
-            self.runtime.block_on(fake.shutdown());
-        }
+        self.cluster.pod_exists(name)
     }
 }
 

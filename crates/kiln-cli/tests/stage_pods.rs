@@ -123,17 +123,13 @@ podTemplate(yaml: @PODYAML@) {
 struct Env {
     root: PathBuf,
     config: PathBuf,
-    vars: Vec<(&'static str, String)>,
-    fake: Option<kiln_fake_kube::FakeKube>,
-    runtime: tokio::runtime::Runtime,
+    cluster: FakeCluster,
     _dir: tempfile::TempDir,
 }
 
 impl Drop for Env {
     fn drop(&mut self) {
-        if let Some(fake) = self.fake.take() {
-            self.runtime.block_on(fake.shutdown());
-        }
+        self.cluster.shutdown();
         // A `git` a killed server had started may still write its mirror for a moment, so
         // that one removal can fail: try again until the directory is gone (bounded).
         for _ in 0..100 {
@@ -179,18 +175,7 @@ impl Env {
         }
         git(&repo, &["add", "."]);
         git(&repo, &["commit", "-q", "-m", "pipelines"]);
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let config = kiln_fake_kube::FakeKubeConfig::default();
-        let fake = runtime
-            .block_on(kiln_fake_kube::FakeKube::start(config, 0))
-            .unwrap();
-        let kubeconfig = root.join("kubeconfig");
-        fake.write_kubeconfig(&kubeconfig).unwrap();
-        let port = kiln_fake_kube::free_agent_ports(1);
+        let cluster = FakeCluster::start(&root);
         let mut yaml = format!(
             "server:\n  tokens:\n    - {{name: e2e, token: {TOKEN}, role: admin}}\njobs:\n"
         );
@@ -201,30 +186,23 @@ impl Env {
                 repo.display()
             ));
         }
-        yaml.push_str(&format!(
-            "executors:\n  kubernetes:\n    connection: {{kubeconfig: {{path: '{}'}}}}\n    controller_url: tcp://127.0.0.1:{port}\n    agent_listen: 127.0.0.1:{port}\n",
-            kubeconfig.display()
-        ));
+        yaml.push_str(&cluster.executor_yaml(true));
         let config = root.join("kiln.yaml");
         std::fs::write(&config, yaml).unwrap();
-        let agent = kiln_fake_kube::workspace_binary("kiln-agent", "kiln-agent").unwrap();
-        let install = format!("{} --install {}", agent.display(), kiln_kube::AGENT_BINARY);
         Env {
             root,
             config,
-            vars: vec![("KILN_AGENT_INSTALL", install)],
-            fake: Some(fake),
-            runtime,
+            cluster,
             _dir: dir,
         }
     }
 
     fn fake(&self) -> &kiln_fake_kube::FakeKube {
-        self.fake.as_ref().unwrap()
+        self.cluster.fake()
     }
 
     fn pod_exists(&self, name: &str) -> bool {
-        self.fake().object("pods", "default", name).is_some()
+        self.cluster.pod_exists(name)
     }
 
     /// How many pods were created since the request log was last cleared.
@@ -236,7 +214,7 @@ impl Env {
     }
 
     fn server(&self, listen: &str) -> Server {
-        let vars = self.vars.iter().map(|(k, v)| (*k, v.as_str()));
+        let vars = [("KILN_AGENT_INSTALL", &self.cluster.install)];
         Server::start(&self.root, &self.config, listen, vars)
     }
 

@@ -170,3 +170,76 @@ pub fn wait_or_show(what: &str, mut check: impl FnMut() -> bool, context: impl F
     }
     panic!("gave up waiting for {what}\n{}", context());
 }
+
+/// A fake Kubernetes cluster (kiln-fake-kube, in this process, on a runtime of its own: it
+/// outlives the servers the tests kill), its kubeconfig in the test's directory, and what a
+/// server needs to run pods in it; shut down when dropped.
+pub struct FakeCluster {
+    fake: Option<kiln_fake_kube::FakeKube>,
+    runtime: tokio::runtime::Runtime,
+    pub kubeconfig: std::path::PathBuf,
+    /// `KILN_AGENT_INSTALL` for the server: the init container installs the built kiln-agent.
+    pub install: String,
+}
+
+impl FakeCluster {
+    /// Starts the fake and writes its kubeconfig to `root/kubeconfig`.
+    pub fn start(root: &Path) -> FakeCluster {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let config = kiln_fake_kube::FakeKubeConfig::default();
+        let fake = runtime
+            .block_on(kiln_fake_kube::FakeKube::start(config, 0))
+            .unwrap();
+        let kubeconfig = root.join("kubeconfig");
+        fake.write_kubeconfig(&kubeconfig).unwrap();
+        let agent = kiln_fake_kube::workspace_binary("kiln-agent", "kiln-agent").unwrap();
+        let install = format!("{} --install {}", agent.display(), kiln_kube::AGENT_BINARY);
+        FakeCluster {
+            fake: Some(fake),
+            runtime,
+            kubeconfig,
+            install,
+        }
+    }
+
+    pub fn fake(&self) -> &kiln_fake_kube::FakeKube {
+        self.fake.as_ref().unwrap()
+    }
+
+    pub fn pod_exists(&self, name: &str) -> bool {
+        self.fake().object("pods", "default", name).is_some()
+    }
+
+    /// The configuration's `executors.kubernetes` lines up to its connection; with `dial`, the
+    /// agents dial kiln on a free agent port (as in the deployment), else kiln port-forwards.
+    pub fn executor_yaml(&self, dial: bool) -> String {
+        let mut yaml = format!(
+            "executors:\n  kubernetes:\n    connection: {{kubeconfig: {{path: '{}'}}}}\n",
+            self.kubeconfig.display()
+        );
+        if dial {
+            let port = kiln_fake_kube::free_agent_ports(1);
+            yaml.push_str(&format!(
+                "    controller_url: tcp://127.0.0.1:{port}\n    agent_listen: 127.0.0.1:{port}\n"
+            ));
+        }
+        yaml
+    }
+
+    /// Stops the fake (its pods' processes end); also done when dropped.
+    pub fn shutdown(&mut self) {
+        if let Some(fake) = self.fake.take() {
+            self.runtime.block_on(fake.shutdown());
+        }
+    }
+}
+
+impl Drop for FakeCluster {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
