@@ -208,6 +208,18 @@ impl Build {
                 .filter(|k| !after.contains_key(*k))
                 .map(|k| (k.clone(), None)),
         );
+        self.change_env_layer(changes);
+    }
+
+    /// Sets again what scripts had written when a stage that is not run again had ended
+    /// (see [`crate::Provision::Finished`]).
+    pub(crate) fn restore_env(&self, env: &BTreeMap<String, Option<String>>) {
+        self.change_env_layer(env.iter().map(|(k, v)| (k.clone(), v.clone())).collect());
+    }
+
+    /// Writes `changes` into the scripts' environment layer as its next generation (nothing
+    /// when there are none).
+    fn change_env_layer(&self, changes: Vec<(String, Option<String>)>) {
         if changes.is_empty() {
             return;
         }
@@ -217,21 +229,6 @@ impl Build {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut next = (*guard.1).clone();
         next.extend(changes);
-        *guard = (guard.0 + 1, Arc::new(next));
-    }
-
-    /// Sets again what scripts had written when a stage that is not run again had ended
-    /// (see [`crate::Provision::Finished`]).
-    pub(crate) fn restore_env(&self, env: &BTreeMap<String, Option<String>>) {
-        if env.is_empty() {
-            return;
-        }
-        let mut guard = self
-            .env_layer
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut next = (*guard.1).clone();
-        next.extend(env.iter().map(|(k, v)| (k.clone(), v.clone())));
         *guard = (guard.0 + 1, Arc::new(next));
     }
 
