@@ -208,7 +208,7 @@ impl<'s> Lexer<'s> {
             }
             _ => {
                 let c = self.char_at(start).unwrap_or('\u{fffd}');
-                if is_ident_start(c) {
+                if is_ident_start(c) || self.dollar_ident_at(start) {
                     self.ident();
                 } else if !self.operator() {
                     self.pos += c.len_utf8().max(1);
@@ -266,10 +266,17 @@ impl<'s> Lexer<'s> {
         }
     }
 
+    /// Groovy (like Java) allows `$` in identifiers outside strings: `$class` in
+    /// `checkout([$class: 'GitSCM'])`. A `$/` is left alone (it would open a
+    /// dollar-slashy string).
+    fn dollar_ident_at(&self, pos: usize) -> bool {
+        self.byte(pos) == b'$' && self.byte(pos + 1) != b'/'
+    }
+
     fn ident(&mut self) {
         let start = self.pos;
         while let Some(c) = self.char_at(self.pos) {
-            if !is_ident_continue(c) {
+            if !is_ident_continue(c) && c != '$' {
                 break;
             }
             self.pos += c.len_utf8();
