@@ -63,6 +63,10 @@ pub struct LintArgs {
     /// Treat warnings as errors.
     #[arg(long)]
     pub deny_warnings: bool,
+    /// Treat steps kiln does not provide as errors (by default a warning: the build fails
+    /// when it reaches such a step).
+    #[arg(long)]
+    pub strict: bool,
     #[arg(long, value_enum, default_value = "auto")]
     pub color: ColorChoice,
     /// A shared library for `@Library('NAME')`: a directory or a git URL (repeatable).

@@ -2,6 +2,7 @@
 
 use crate::cli::{LintArgs, LintFormat};
 use crate::load::{counts, use_color};
+use kiln_diagnostics::{Diagnostic, Severity};
 use std::io::Write as _;
 use std::process::ExitCode;
 
@@ -10,7 +11,10 @@ pub fn lint(args: &LintArgs) -> anyhow::Result<ExitCode> {
     let mut failed = false;
     let mut json = Vec::new();
     for path in &args.files {
-        let (loaded, _) = crate::prepare::prepare(path, &args.libraries, false)?;
+        let (mut loaded, _) = crate::prepare::prepare(path, &args.libraries, false)?;
+        if args.strict {
+            strict(&mut loaded.diagnostics);
+        }
         let bad = loaded.errors() > 0 || (args.deny_warnings && loaded.warnings() > 0);
         failed |= bad;
         match args.format {
@@ -52,4 +56,13 @@ pub fn lint(args: &LintArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `--strict`: a step kiln does not provide is an error, not a warning.
+fn strict(diagnostics: &mut [Diagnostic]) {
+    for d in diagnostics {
+        if [kiln_model::UNSUPPORTED_STEP, kiln_model::UNKNOWN_STEP].contains(&d.code) {
+            d.severity = Severity::Error;
+        }
+    }
 }

@@ -494,3 +494,19 @@ pub fn plugin_of(step: &str) -> Option<&'static str> {
         .find(|(n, _)| *n == step)
         .map(|(_, p)| *p)
 }
+
+/// The diagnostic code of a step a known Jenkins plugin provides and kiln does not.
+pub const UNSUPPORTED_STEP: &str = "unsupported-step";
+/// The diagnostic code of a step neither kiln nor a known plugin provides.
+pub const UNKNOWN_STEP: &str = "unknown-step";
+
+/// What lint warns and the build fails with when a step kiln does not provide is reached
+/// (one sentence for both, so the log says what lint said).
+pub fn unprovided_step_message(step: &str) -> String {
+    match plugin_of(step) {
+        Some(plugin) => {
+            format!("step `{step}` is not provided by kiln (it comes from the {plugin})")
+        }
+        None => format!("step `{step}` is not provided by kiln"),
+    }
+}

@@ -18,7 +18,8 @@ mod step;
 
 pub use agent::{Agent, AgentKind, DockerAgent, DockerfileAgent, KubernetesAgent};
 pub use catalog::{
-    ArgType, BodyRule, PLUGIN_STEPS, ParamDef, STEPS, StepDef, StepId, native_step, plugin_of,
+    ArgType, BodyRule, PLUGIN_STEPS, ParamDef, STEPS, StepDef, StepId, UNKNOWN_STEP,
+    UNSUPPORTED_STEP, native_step, plugin_of, unprovided_step_message,
 };
 pub use condition::{Comparator, Condition, ConditionKind};
 pub use lower::{load, lower};

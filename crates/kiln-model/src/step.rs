@@ -22,8 +22,9 @@ pub enum StepKind {
     },
     /// `script { ... }`.
     Script(ScriptBlock),
-    /// A step that is not kiln's own and may be a global of one of the pipeline's shared
-    /// libraries (`vars/NAME`); the script layer resolves it when the build runs.
+    /// A step that is not kiln's own: a global of one of the pipeline's shared libraries
+    /// (`vars/NAME`), resolved by the script layer when the build runs, or a step kiln does
+    /// not provide, which fails the build when reached (lint warns about it).
     Library {
         name: Spanned<String>,
         args: Vec<Arg>,

@@ -104,9 +104,7 @@ fn arguments(named: Vec<(String, Value)>, mut positional: Vec<Value>) -> Value {
 fn not_defined(build: &Build, name: &str) -> StepError {
     let libs = &build.scripts.libraries;
     if libs.is_empty() {
-        return StepError::failed(format!(
-            "step `{name}` is not a kiln step, and no shared library is loaded"
-        ));
+        return StepError::failed(kiln_model::unprovided_step_message(name));
     }
     let labels: Vec<&str> = libs.iter().map(|l| l.label()).collect();
     StepError::failed(format!(

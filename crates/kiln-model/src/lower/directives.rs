@@ -432,17 +432,9 @@ fn stage_body(
         return None;
     }
     Some(match body.name.value {
-        "steps" => {
-            if !has_agent {
-                cx.error(
-                    "missing-agent",
-                    st.name.span,
-                    format!("stage `{}` has no agent", st.name.value),
-                    "the pipeline has `agent none`: give this stage an `agent`",
-                );
-            }
-            StageBody::Steps(steps::steps_block(cx, body))
-        }
+        // Under `agent none` a stage without an agent runs its steps outside any agent, as
+        // in Jenkins; `outside_agent` warns about the steps that need a workspace.
+        "steps" => StageBody::Steps(steps::steps_block(cx, body)),
         "parallel" => StageBody::Parallel(stages(cx, scx, body, has_agent, true)),
         "stages" => StageBody::Sequential(stages(cx, scx, body, has_agent, in_parallel)),
         _ => StageBody::Matrix(Box::new(matrix::matrix(cx, scx, body, has_agent)?)),

@@ -1,8 +1,9 @@
 //! Under a top-level `agent none`, `post` blocks of the pipeline and of stages that have no
 //! agent (their own or an enclosing one) run outside any agent: steps there that need a
 //! workspace fail when the build runs, as in Jenkins ("Required context class
-//! hudson.FilePath is missing"). This pass warns about them before the build runs; steps of
-//! `steps { }` without an agent are already errors (`missing-agent`).
+//! hudson.FilePath is missing"). The same holds for the `steps { }` of a stage without an
+//! agent. This pass warns about such steps before the build runs; lint never refuses them,
+//! since Jenkins accepts them and `echo`, `input`, `error` or scripts run fine there.
 
 use crate::{AgentKind, Matrix, Pipeline, Post, Stage, StageBody, Step, StepId, StepKind};
 use kiln_diagnostics::Diagnostic;
@@ -23,7 +24,10 @@ fn stages(list: &[Stage], out: &mut Vec<Diagnostic>) {
         let place = format!("the `post` of stage `{}`", stage.name.value);
         post(&stage.post, &place, out);
         match &stage.body {
-            StageBody::Steps(_) => {}
+            StageBody::Steps(list) => {
+                let place = format!("stage `{}`", stage.name.value);
+                steps(list, &place, out);
+            }
             StageBody::Parallel(inner) | StageBody::Sequential(inner) => stages(inner, out),
             StageBody::Matrix(m) => matrix(m, out),
         }
@@ -64,7 +68,7 @@ fn steps(list: &[Step], place: &str, out: &mut Vec<Diagnostic>) {
                 )
                 .with_primary(name.span, "this step fails when the build runs")
                 .with_note(
-                    "the pipeline has `agent none`: move the step into a stage with an `agent`",
+                    "the pipeline has `agent none`: run the step in a stage that has an `agent`",
                 ),
             );
         } else if let Some(body) = body {

@@ -1,9 +1,12 @@
 //! Steps in `steps { }` and `post { }` blocks, checked against kiln's step catalogue.
 
 use super::cx::{CallView, Cx};
-use crate::catalog::{BodyRule, STEPS, StepDef, native_step, plugin_of};
+use crate::catalog::{
+    BodyRule, STEPS, StepDef, UNKNOWN_STEP, UNSUPPORTED_STEP, native_step, plugin_of,
+    unprovided_step_message,
+};
 use crate::{ScriptBlock, Step, StepArg, StepKind};
-use kiln_diagnostics::Spanned;
+use kiln_diagnostics::{Diagnostic, Spanned, did_you_mean};
 use kiln_syntax::ast::{Expr, ExprKind, Stmt, StmtKind};
 
 /// The steps of a `steps { }` (or post condition) block; an empty block is an error.
@@ -30,7 +33,31 @@ pub(super) fn steps_block(cx: &mut Cx, call: &CallView<'_>) -> Vec<Step> {
 }
 
 fn step_list(cx: &mut Cx, stmts: &[Stmt]) -> Vec<Step> {
+    if let [only] = stmts
+        && let Some(step) = sole_parallel(only)
+    {
+        return vec![step];
+    }
     stmts.iter().filter_map(|s| step(cx, s)).collect()
+}
+
+/// `parallel(a: { ... }, b: { ... })` as the only step of a block: Jenkins runs it as the
+/// `parallel` step (mixed with other steps it is refused), which kiln's script layer provides,
+/// so it becomes a script block of that one statement.
+fn sole_parallel(stmt: &Stmt) -> Option<Step> {
+    let StmtKind::Expr(expr) = &stmt.kind else {
+        return None;
+    };
+    let ExprKind::Call { callee, .. } = &expr.kind else {
+        return None;
+    };
+    (callee.as_ident() == Some("parallel")).then(|| Step {
+        kind: StepKind::Script(ScriptBlock {
+            statements: vec![stmt.clone()],
+            span: stmt.span,
+        }),
+        span: expr.span,
+    })
 }
 
 fn step(cx: &mut Cx, stmt: &Stmt) -> Option<Step> {
@@ -108,10 +135,10 @@ fn step(cx: &mut Cx, stmt: &Stmt) -> Option<Step> {
         });
     }
     let call = CallView::of_expr(expr)?;
-    let body = closure.as_ref().map(|c| step_list(cx, &c.body));
     let Some(def) = native_step(&name.value) else {
-        return unknown_step(cx, name, args, body, expr);
+        return unknown_step(cx, name, args, closure.as_deref(), expr);
     };
+    let body = closure.as_ref().map(|c| step_list(cx, &c.body));
     let args = step_args(cx, def, &call)?;
     check_body(cx, def, &call);
     Some(Step {
@@ -125,42 +152,70 @@ fn step(cx: &mut Cx, stmt: &Stmt) -> Option<Step> {
     })
 }
 
-/// A step that is not kiln's: a library step when the pipeline loads libraries, else an error
-/// naming the plugin it comes from (or the closest kiln step).
+/// A step that is not kiln's. Jenkins accepts any step name in `steps { }` (a plugin or a
+/// shared library may provide it) except the few it blocks there, so kiln does too: the step
+/// stays in the model as a [`StepKind::Library`] step, and when no loaded library defines it
+/// the build fails at that step with [`unprovided_step_message`]. Without libraries, lint
+/// warns with the same message (`kiln lint --strict` makes that an error).
 fn unknown_step(
     cx: &mut Cx,
     name: Spanned<String>,
     args: &[kiln_syntax::ast::Arg],
-    body: Option<Vec<Step>>,
+    closure: Option<&kiln_syntax::ast::Closure>,
     expr: &Expr,
 ) -> Option<Step> {
-    if cx.libraries_loaded {
-        return Some(Step {
-            kind: StepKind::Library {
-                name,
-                args: args.to_vec(),
-                body,
-            },
-            span: expr.span,
-        });
-    }
-    if let Some(plugin) = plugin_of(&name.value) {
+    if let Some(why) = blocked_in_steps(&name.value) {
         cx.error(
-            "unsupported-step",
+            "blocked-step",
             name.span,
-            format!("step `{}` is not provided by kiln", name.value),
-            format!("`{}` comes from the {plugin}", name.value),
+            format!("`{}` is not allowed in `steps`", name.value),
+            why,
         );
-    } else {
-        let known: Vec<&str> = STEPS.iter().map(|s| s.name).collect();
-        cx.unknown(
-            "unknown-step",
-            "step",
-            name.as_ref().map(String::as_str),
-            &known,
+        return None;
+    }
+    if !cx.libraries_loaded {
+        let (code, label) = match plugin_of(&name.value) {
+            Some(plugin) => (
+                UNSUPPORTED_STEP,
+                format!("`{}` comes from the {plugin}", name.value),
+            ),
+            None => {
+                let known = STEPS.iter().map(|s| s.name);
+                let label = match did_you_mean(&name.value, known) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => "not a kiln step, nor a known Jenkins plugin step".into(),
+                };
+                (UNKNOWN_STEP, label)
+            }
+        };
+        cx.push(
+            Diagnostic::warning(code, unprovided_step_message(&name.value))
+                .with_primary(name.span, label)
+                .with_note("the build fails when it reaches this step"),
         );
     }
-    None
+    let body = closure.map(|c| step_list(cx, &c.body));
+    Some(Step {
+        kind: StepKind::Library {
+            name,
+            args: args.to_vec(),
+            body,
+        },
+        span: expr.span,
+    })
+}
+
+/// Steps Jenkins refuses directly in `steps { }`, with what to write instead.
+fn blocked_in_steps(name: &str) -> Option<&'static str> {
+    match name {
+        "stage" => Some("stages belong in `stages { stage(...) { } }`"),
+        "parallel" => {
+            Some("use a `parallel { }` stage, or call `parallel` in a `script { }` block")
+        }
+        "properties" => Some("use the `options`, `parameters` and `triggers` directives"),
+        "pipeline" => Some("`pipeline { }` may only stand at the top level of the Jenkinsfile"),
+        _ => None,
+    }
 }
 
 /// Normalises arguments to names: a single positional argument fills the step's first
