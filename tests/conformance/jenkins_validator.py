@@ -114,7 +114,10 @@ def scan_java(path: Path, found: dict[str, Expectation]) -> None:
     # A test class may route `expect("name")` to a folder of its own.
     own = re.search(r'return super\.expect\("([^"]+)", resource\)', text)
     default_parent = own.group(1) if own else None
+    ignored = ignored_ranges(text)
     for m in EXPECT_CALL.finditer(text):
+        if any(a <= m.start() < b for a, b in ignored):
+            continue
         args, after = balanced_args(text, m.end())
         end = CHAIN_END.search(text, after)
         chain = text[after : end.start()] if end and end.start() - after < 4000 else ""
@@ -137,6 +140,18 @@ def scan_java(path: Path, found: dict[str, Expectation]) -> None:
         for s in STRING.findall(row.group(2)):
             tokens.update(re.findall(r'"(\w+)"', s))
         add(found, f"errors/{row.group(1)}", True, tokens, path.name)
+
+
+def ignored_ranges(text: str) -> list[tuple[int, int]]:
+    """Byte ranges of test methods annotated `@Ignore`: Jenkins does not run them."""
+    starts = [m.start() for m in re.finditer(r"(?:public|protected|private)\s+\w[\w<>]*\s+\w+\s*\(", text)]
+    out = []
+    for i, start in enumerate(starts):
+        before = text[: start]
+        region = before[before.rfind("}") + 1 :] if "}" in before else before
+        if "@Ignore" in region:
+            out.append((start, starts[i + 1] if i + 1 < len(starts) else len(text)))
+    return out
 
 
 def add(found: dict[str, Expectation], name: str, error: bool, tokens: set[str], src: str) -> None:

@@ -1,7 +1,9 @@
 //! `pipeline { }`, `stages { }` and `stage('x') { }`: which directives go where.
 
 use super::cx::{CallView, Cx};
-use super::{agent, environment, library_ref, matrix, options, parameters, post, steps, when};
+use super::{
+    agent, environment, library_ref, matrix, options, parameters, post, sections, steps, when,
+};
 use crate::{Agent, AgentKind, LibraryRef, Pipeline, Post, Preamble, Stage, StageBody};
 use kiln_diagnostics::{Diagnostic, Span, Spanned};
 use kiln_syntax::ast::Stmt;
@@ -131,7 +133,7 @@ pub(super) fn pipeline(
             misplaced(cx, &d, "`pipeline`", PIPELINE_DIRECTIVES);
             continue;
         };
-        if !once(cx, &mut seen, name, d.name.span) {
+        if !once(cx, &mut seen, name, d.name.span) || !sections::well_formed(cx, &d) {
             continue;
         }
         match name {
@@ -354,7 +356,7 @@ pub(super) fn stage(
             misplaced(cx, &d, "a stage", STAGE_DIRECTIVES);
             continue;
         };
-        if !once(cx, &mut seen, dname, d.name.span) {
+        if !once(cx, &mut seen, dname, d.name.span) || !sections::well_formed(cx, &d) {
             continue;
         }
         match dname {
@@ -378,6 +380,9 @@ pub(super) fn stage(
         || !scx.top_agent_none
         || st.agent.as_ref().is_some_and(|a| a.kind != AgentKind::None);
     st.body = stage_body(cx, scx, &st, &bodies, has_agent, in_parallel)?;
+    if matches!(st.body, StageBody::Parallel(_) | StageBody::Matrix(_)) {
+        fan_out_directives(cx, &st, &seen);
+    }
     if st.fail_fast && !matches!(st.body, StageBody::Parallel(_) | StageBody::Matrix(_)) {
         cx.warn(
             "fail-fast-without-parallel",
@@ -387,6 +392,29 @@ pub(super) fn stage(
         );
     }
     Some(st)
+}
+
+/// Jenkins refuses `agent` and `tools` on a stage whose body is `parallel` or `matrix`:
+/// each branch (or the matrix itself) has its own.
+fn fan_out_directives(cx: &mut Cx, st: &Stage, seen: &HashMap<&'static str, Span>) {
+    let body = if matches!(st.body, StageBody::Matrix(_)) {
+        "matrix"
+    } else {
+        "parallel"
+    };
+    for name in ["agent", "tools"] {
+        if let Some(span) = seen.get(name) {
+            cx.error(
+                "directive-on-fan-out",
+                *span,
+                format!(
+                    "stage `{}` has `{body}`, so it cannot have `{name}`",
+                    st.name.value
+                ),
+                format!("give each of its stages an `{name}`"),
+            );
+        }
+    }
 }
 
 fn stage_body(

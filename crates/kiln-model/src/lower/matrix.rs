@@ -47,6 +47,9 @@ pub(super) fn matrix(
             );
             continue;
         };
+        if !super::sections::well_formed(cx, &d) {
+            continue;
+        }
         match d.name.value {
             "axes" => m.axes = axes(cx, &d),
             "excludes" => m.excludes = excludes(cx, &d),
@@ -128,6 +131,7 @@ fn axis(
     let mut name = None;
     let mut values = Vec::new();
     let mut negated = false;
+    let mut values_seen = None;
     for stmt in call.body() {
         let Some(f) = CallView::of_stmt(stmt) else {
             cx.error(
@@ -146,6 +150,16 @@ fn axis(
                 });
             }
             "values" | "notValues" if f.name.value == "values" || in_exclude => {
+                if let Some(first) = values_seen.replace(f.name.span) {
+                    cx.push(
+                        Diagnostic::error(
+                            "values-and-not-values",
+                            "an axis of an exclude takes `values` or `notValues`, once",
+                        )
+                        .with_primary(f.name.span, "second list of values")
+                        .with_secondary(first, "first list of values"),
+                    );
+                }
                 negated = f.name.value == "notValues";
                 for v in f.positional() {
                     if let Some(s) = cx.literal_string(v, "an axis value") {
@@ -189,6 +203,9 @@ fn excludes(cx: &mut Cx, call: &CallView<'_>) -> Vec<Exclude> {
     for stmt in call.body() {
         match CallView::of_stmt(stmt) {
             Some(e) if e.name.value == "exclude" => {
+                if !super::sections::well_formed(cx, &e) {
+                    continue;
+                }
                 let mut axes = Vec::new();
                 for inner in e.body() {
                     match CallView::of_stmt(inner) {

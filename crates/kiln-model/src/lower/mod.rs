@@ -9,6 +9,7 @@ mod options;
 mod outside_agent;
 mod parameters;
 mod post;
+mod sections;
 mod steps;
 mod when;
 
@@ -115,6 +116,7 @@ pub fn lower(file: &File) -> (Option<Document>, Vec<Diagnostic>) {
             );
             None
         }
+        None if nested_pipeline(&mut cx, &others) => None,
         None => Some(Document::Scripted(Box::new(Scripted {
             script: ScriptBlock {
                 statements: ordered,
@@ -124,6 +126,29 @@ pub fn lower(file: &File) -> (Option<Document>, Vec<Diagnostic>) {
         }))),
     };
     (doc, cx.diags)
+}
+
+/// A `pipeline { }` inside another block (`timeout(...) { pipeline { } }`): Jenkins refuses
+/// it, since a declarative pipeline must stand at the top level. Reports each; true if any.
+fn nested_pipeline(cx: &mut Cx, stmts: &[kiln_syntax::ast::Stmt]) -> bool {
+    let mut found = false;
+    for stmt in stmts {
+        let Some(call) = CallView::of_stmt(stmt) else {
+            continue;
+        };
+        if call.name.value == "pipeline" && call.closure.is_some() {
+            cx.error(
+                "nested-pipeline",
+                call.name.span,
+                "`pipeline { }` must stand at the top level of the Jenkinsfile",
+                "move it out of the enclosing block",
+            );
+            found = true;
+        } else {
+            found |= nested_pipeline(cx, call.body());
+        }
+    }
+    found
 }
 
 /// `@Library('a@v1')`, `@Library(['a', 'b@v2'])`, `@Library(value = 'a', changelog = false)`.

@@ -3,6 +3,7 @@
 use super::cx::{CallView, Cx};
 use crate::{OptionKind, Options, PipelineOption, Retention, Timeout};
 use kiln_syntax::ast::{Expr, ExprKind};
+use std::collections::HashMap;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum Level {
@@ -48,6 +49,7 @@ pub(super) fn options(cx: &mut Cx, call: &CallView<'_>, level: Level) -> Options
         Level::Stage => STAGE_OPTIONS,
     };
     let mut items = Vec::new();
+    let mut seen = HashMap::new();
     for stmt in call.body() {
         let Some(o) = CallView::of_stmt(stmt) else {
             cx.error(
@@ -69,6 +71,10 @@ pub(super) fn options(cx: &mut Cx, call: &CallView<'_>, level: Level) -> Options
             } else {
                 cx.unknown("unknown-option", "option", o.name, known);
             }
+            continue;
+        }
+        let name = known.iter().copied().find(|k| *k == o.name.value);
+        if !super::sections::entry(cx, &o, "option", Some(&mut seen), name) {
             continue;
         }
         if let Some(kind) = option(cx, &o) {

@@ -34,6 +34,9 @@ pub(super) fn parameters(cx: &mut Cx, call: &CallView<'_>) -> Vec<Parameter> {
             );
             continue;
         };
+        if !super::sections::entry(cx, &p, "parameter", None, None) {
+            continue;
+        }
         if let Some(param) = parameter(cx, &p) {
             if let Some(first) = seen.insert(param.name.value.clone(), param.name.span) {
                 cx.push(
@@ -176,6 +179,7 @@ const PLUGIN_TRIGGERS: &[(&str, &str)] = &[
 
 pub(super) fn triggers(cx: &mut Cx, call: &CallView<'_>) -> Vec<Trigger> {
     let mut out = Vec::new();
+    let mut seen = HashMap::new();
     for stmt in call.body() {
         let Some(t) = CallView::of_stmt(stmt) else {
             cx.error(
@@ -186,6 +190,10 @@ pub(super) fn triggers(cx: &mut Cx, call: &CallView<'_>) -> Vec<Trigger> {
             );
             continue;
         };
+        let name = TRIGGER_KINDS.iter().copied().find(|k| *k == t.name.value);
+        if !super::sections::entry(cx, &t, "trigger", Some(&mut seen), name) {
+            continue;
+        }
         let kind = match t.name.value {
             "cron" | "pollSCM" => {
                 let Some(spec) = t
@@ -289,6 +297,29 @@ fn check_schedule(cx: &mut Cx, spec: &str, span: kiln_diagnostics::Span) {
     }
 }
 
+/// Tool types of Jenkins' common tool installers (core and the usual plugins); Jenkins
+/// refuses a type no installed plugin defines.
+const TOOL_TYPES: &[&str] = &[
+    "maven",
+    "jdk",
+    "gradle",
+    "ant",
+    "nodejs",
+    "go",
+    "git",
+    "jgit",
+    "dockerTool",
+    "msbuild",
+    "sbt",
+    "groovy",
+    "terraform",
+    "allure",
+    "dotnetsdk",
+    "jfrog",
+    "ansible",
+    "python",
+];
+
 pub(super) fn tools(cx: &mut Cx, call: &CallView<'_>) -> Vec<ToolRef> {
     let mut out = Vec::new();
     for stmt in call.body() {
@@ -301,6 +332,10 @@ pub(super) fn tools(cx: &mut Cx, call: &CallView<'_>) -> Vec<ToolRef> {
             );
             continue;
         };
+        if !TOOL_TYPES.contains(&t.name.value) {
+            cx.unknown("unknown-tool-type", "tool type", t.name, TOOL_TYPES);
+            continue;
+        }
         match t.single() {
             Some(name) => out.push(ToolRef {
                 kind: Spanned::new(t.name.value.to_string(), t.name.span),

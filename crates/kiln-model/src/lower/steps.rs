@@ -34,7 +34,7 @@ pub(super) fn steps_block(cx: &mut Cx, call: &CallView<'_>) -> Vec<Step> {
 
 fn step_list(cx: &mut Cx, stmts: &[Stmt]) -> Vec<Step> {
     if let [only] = stmts
-        && let Some(step) = sole_parallel(only)
+        && let Some(step) = sole_parallel(cx, only)
     {
         return vec![step];
     }
@@ -43,15 +43,51 @@ fn step_list(cx: &mut Cx, stmts: &[Stmt]) -> Vec<Step> {
 
 /// `parallel(a: { ... }, b: { ... })` as the only step of a block: Jenkins runs it as the
 /// `parallel` step (mixed with other steps it is refused), which kiln's script layer provides,
-/// so it becomes a script block of that one statement.
-fn sole_parallel(stmt: &Stmt) -> Option<Step> {
+/// so it becomes a script block of that one statement. Its branches are checked as Jenkins
+/// does: named closures, and `failFast` a boolean.
+fn sole_parallel(cx: &mut Cx, stmt: &Stmt) -> Option<Step> {
     let StmtKind::Expr(expr) = &stmt.kind else {
         return None;
     };
-    let ExprKind::Call { callee, .. } = &expr.kind else {
+    let ExprKind::Call { callee, args, .. } = &expr.kind else {
         return None;
     };
-    (callee.as_ident() == Some("parallel")).then(|| Step {
+    if callee.as_ident() != Some("parallel") {
+        return None;
+    }
+    if args.is_empty() {
+        cx.error(
+            "empty-parallel",
+            callee.span,
+            "`parallel` has no branches",
+            "expected `parallel(first: { ... }, second: { ... })`",
+        );
+    }
+    for arg in args {
+        let Some(name) = &arg.name else { continue };
+        let ok = match (name.name.as_str(), &arg.value.kind) {
+            ("failFast", ExprKind::Bool(_)) | (_, ExprKind::Closure(_)) => true,
+            ("failFast", _) => {
+                cx.error(
+                    "wrong-type",
+                    arg.value.span,
+                    "`failFast` of `parallel` expects a boolean",
+                    "expected `failFast: true`",
+                );
+                true
+            }
+            _ => false,
+        };
+        if !ok {
+            cx.error(
+                "wrong-type",
+                arg.value.span,
+                format!("branch `{}` of `parallel` is not a closure", name.name),
+                "each branch is `NAME: { steps }`; the only other key is `failFast`",
+            );
+        }
+    }
+    Some(Step {
         kind: StepKind::Script(ScriptBlock {
             statements: vec![stmt.clone()],
             span: stmt.span,

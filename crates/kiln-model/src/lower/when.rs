@@ -2,7 +2,7 @@
 
 use super::cx::{CallView, Cx};
 use crate::{Comparator, Condition, ConditionKind, ScriptBlock, When};
-use kiln_syntax::ast::Expr;
+use kiln_syntax::ast::{Expr, ExprKind};
 
 const CONDITIONS: &[&str] = &[
     "branch",
@@ -110,6 +110,20 @@ fn pattern(cx: &mut Cx, c: &CallView<'_>, required: bool) -> Option<Expr> {
         .named("pattern")
         .or_else(|| c.positional().next())
         .cloned();
+    if let Some(e) = &p
+        && matches!(
+            e.kind,
+            ExprKind::Int(_) | ExprKind::Float(_) | ExprKind::Bool(_)
+        )
+    {
+        cx.error(
+            "wrong-type",
+            e.span,
+            format!("the pattern of `{}` must be a string", c.name.value),
+            format!("expected `{} 'pattern'`", c.name.value),
+        );
+        return None;
+    }
     if p.is_none() && required {
         cx.error(
             "missing-argument",
@@ -130,6 +144,21 @@ fn nested(cx: &mut Cx, c: &CallView<'_>) -> Vec<Condition> {
             c.span,
             format!("`{}` needs a block of conditions", c.name.value),
             format!("expected `{} {{ branch 'main' }}`", c.name.value),
+        );
+    } else if c.body().is_empty() {
+        cx.error(
+            "empty-condition",
+            c.name.span,
+            format!("`{}` has no conditions", c.name.value),
+            format!("expected `{} {{ branch 'main' }}`", c.name.value),
+        );
+    }
+    if !c.args.is_empty() {
+        cx.error(
+            "unexpected-argument",
+            c.span,
+            format!("`{}` takes no arguments", c.name.value),
+            "its conditions go in its block",
         );
     }
     for stmt in c.body() {
