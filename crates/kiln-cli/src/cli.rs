@@ -109,6 +109,10 @@ pub struct RunArgs {
     /// The build number (`BUILD_NUMBER`).
     #[arg(long, default_value_t = 1)]
     pub build_number: u64,
+    /// Stop a script (`script { }` block or scripted pipeline) that runs longer than this
+    /// many seconds, the steps it calls included (default: no limit, as in Jenkins)
+    #[arg(long, value_name = "SECS")]
+    pub script_time_limit: Option<u64>,
     #[arg(long, value_enum, default_value = "auto")]
     pub color: ColorChoice,
     /// Run the pipeline's `kubernetes` agent in the cluster of this kubeconfig (its current

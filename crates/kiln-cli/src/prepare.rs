@@ -30,6 +30,7 @@ pub fn prepare(
     let mut scripts = BuildScripts {
         libraries: Arc::new(Libraries::default()),
         source: Some(Arc::new(loaded.source.clone())),
+        ..BuildScripts::default()
     };
     let skip = !require_libraries && library_args.is_empty();
     if refs.is_empty() || loaded.errors() > 0 || skip {

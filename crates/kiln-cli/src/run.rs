@@ -15,7 +15,8 @@ use tokio_util::sync::CancellationToken;
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let color = use_color(args.color, &std::io::stdout());
-    let (loaded, scripts) = crate::prepare::prepare(&args.file, &args.libraries, true)?;
+    let (loaded, mut scripts) = crate::prepare::prepare(&args.file, &args.libraries, true)?;
+    scripts.limits.total_time = args.script_time_limit.map(std::time::Duration::from_secs);
     eprint!(
         "{}",
         loaded.render(use_color(args.color, &std::io::stderr()))

@@ -8,6 +8,7 @@ pub struct Config {
     pub server: ServerConfig,
     pub executors: ExecutorsConfig,
     pub queue: QueueConfig,
+    pub scripts: ScriptsConfig,
     pub jobs: Vec<JobConfig>,
     pub libraries: Vec<LibraryConfig>,
     pub credentials: Vec<CredentialConfig>,
@@ -51,6 +52,15 @@ pub struct QueueConfig {
     pub capacity: Option<usize>,
 }
 
+/// `scripts:`: limits of the Groovy scripts builds run.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct ScriptsConfig {
+    /// `scripts.total_time_secs`: how long one script (a `script { }` block, a scripted
+    /// pipeline) may run, the steps it calls included; `None` (the default): no limit, as
+    /// in Jenkins. A build's `timeout` applies either way.
+    pub total_time: Option<std::time::Duration>,
+}
+
 pub(crate) const DEFAULT_DATA_DIR: &str = "./kiln-data";
 pub(crate) const DEFAULT_LOCAL_CAPACITY: usize = 2;
 
@@ -80,6 +90,7 @@ impl Default for Config {
             server: ServerConfig::default(),
             executors: ExecutorsConfig::default(),
             queue: QueueConfig::default(),
+            scripts: ScriptsConfig::default(),
             jobs: Vec::new(),
             libraries: Vec::new(),
             credentials: Vec::new(),

@@ -1,6 +1,8 @@
 //! The YAML tree -> [`Config`], section by section, collecting every diagnostic.
 
-use crate::config::{Config, ExecutorsConfig, LocalExecutorConfig, QueueConfig, ServerConfig};
+use crate::config::{
+    Config, ExecutorsConfig, LocalExecutorConfig, QueueConfig, ScriptsConfig, ServerConfig,
+};
 use crate::reader::{Ctx, Fields, list};
 use crate::secret::{CredentialConfig, CredentialKind, Role, TokenConfig};
 use crate::{LibraryConfig, Source};
@@ -13,6 +15,7 @@ const TOP: &[&str] = &[
     "server",
     "executors",
     "queue",
+    "scripts",
     "jobs",
     "libraries",
     "credentials",
@@ -22,6 +25,7 @@ const TOKEN: &[&str] = &["name", "token", "token_env", "token_file", "role"];
 const EXECUTORS: &[&str] = &["local", "kubernetes"];
 const LOCAL: &[&str] = &["capacity"];
 const QUEUE: &[&str] = &["capacity"];
+const SCRIPTS: &[&str] = &["total_time_secs"];
 const LIBRARY: &[&str] = &["name", "repo", "dir", "default_version"];
 const CREDENTIAL: &[&str] = &[
     "id",
@@ -68,6 +72,9 @@ pub(crate) fn config(ctx: &mut Ctx, root: &Node) -> (Config, Places) {
     }
     if let Some(n) = top.get("queue") {
         cfg.queue = queue(ctx, n);
+    }
+    if let Some(n) = top.get("scripts") {
+        cfg.scripts = scripts(ctx, n);
     }
     if let Some(n) = top.get("jobs") {
         for (i, item) in list(ctx, n, "jobs").iter().enumerate() {
@@ -200,6 +207,17 @@ fn queue(ctx: &mut Ctx, node: &Node) -> QueueConfig {
         out.capacity = f
             .number(ctx, "capacity", 1)
             .map(|c| usize::try_from(c).unwrap_or(usize::MAX));
+        f.finish(ctx);
+    }
+    out
+}
+
+fn scripts(ctx: &mut Ctx, node: &Node) -> ScriptsConfig {
+    let mut out = ScriptsConfig::default();
+    if let Some(f) = Fields::new(ctx, node, "scripts", SCRIPTS) {
+        out.total_time = f
+            .number(ctx, "total_time_secs", 1)
+            .map(std::time::Duration::from_secs);
         f.finish(ctx);
     }
     out

@@ -429,3 +429,24 @@ fn the_example_configuration_parses() {
         }
     }
 }
+
+#[test]
+fn scripts_total_time_is_off_unless_set() {
+    assert_eq!(Config::default().scripts.total_time, None);
+    let cfg = ok("scripts:\n  total_time_secs: 90\n");
+    assert_eq!(
+        cfg.scripts.total_time,
+        Some(std::time::Duration::from_secs(90))
+    );
+    check(
+        "scripts:\n  total_time_secs: 0\n",
+        "error: `scripts.total_time_secs` must be a positive whole number
+  --> kiln.yaml:2:20
+   |
+ 2 |   total_time_secs: 0
+   |                    ^ found an integer
+
+error: could not load kiln.yaml: 1 error
+",
+    );
+}

@@ -60,6 +60,7 @@ async fn build(text: &str, libraries: &Arc<Libraries>, dir: &std::path::Path) ->
     let scripts = BuildScripts {
         libraries: Arc::clone(libraries),
         source: None,
+        ..BuildScripts::default()
     };
     let executor = Arc::new(LocalExecutor::new(dir.join("ws")));
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();

@@ -87,7 +87,7 @@ impl Build {
             site: Arc::new(site),
             params,
             started: Instant::now(),
-            script: kiln_script::ScriptEngine::new(),
+            script: kiln_script::ScriptEngine::with_limits(scripts.limits.clone()),
             scripts,
             definitions: Mutex::new(ScriptContext::new()),
             env_layer: RwLock::new((0, Arc::new(BTreeMap::new()))),

@@ -36,12 +36,13 @@ pub struct BuildSpec {
     pub agents: Option<Arc<dyn AgentProvider>>,
 }
 
-/// What a build's scripts need besides the plan: the shared libraries the pipeline loaded
-/// and the Jenkinsfile's text (so script errors name their line).
+/// What a build's scripts need besides the plan: the shared libraries the pipeline loaded,
+/// the Jenkinsfile's text (so script errors name their line) and the scripts' limits.
 #[derive(Clone, Debug, Default)]
 pub struct BuildScripts {
     pub libraries: Arc<kiln_library::Libraries>,
     pub source: Option<Arc<kiln_diagnostics::SourceFile>>,
+    pub limits: kiln_script::Limits,
 }
 
 /// The repository and commit a build is for.

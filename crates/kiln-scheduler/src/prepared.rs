@@ -67,6 +67,10 @@ impl PreparedPipeline {
         let scripts = BuildScripts {
             libraries: Arc::new(libraries),
             source: Some(Arc::new(file)),
+            limits: kiln_script::Limits {
+                total_time: config.scripts.total_time,
+                ..kiln_script::Limits::default()
+            },
         };
         let (pipeline, scripted) = match document {
             Document::Declarative(p) => (Arc::from(p), None),

@@ -31,6 +31,11 @@ pub struct Limits {
     pub max_map_size: usize,
     /// Script time per evaluation; time spent in steps does not count.
     pub time_limit: Duration,
+    /// Bytes one evaluation's values may take at once (approximately; 0: no limit).
+    pub max_memory: usize,
+    /// Time per evaluation including the steps it calls (`None`: no limit, as in
+    /// Jenkins); a build's `timeout` applies either way.
+    pub total_time: Option<Duration>,
 }
 
 impl Default for Limits {
@@ -43,6 +48,8 @@ impl Default for Limits {
             max_array_size: 1_000_000,
             max_map_size: 100_000,
             time_limit: Duration::from_secs(10),
+            max_memory: 128 * 1024 * 1024,
+            total_time: None,
         }
     }
 }
@@ -341,7 +348,7 @@ impl ScriptEngine {
                 let (to_script, from_host) = mpsc::channel();
                 let finish = FinishGuard(to_host.clone());
                 let bridge = Bridge::new(steps, to_host, from_host);
-                let state = RunState::take(ctx, self.limits.time_limit, Some(bridge));
+                let state = RunState::take(ctx, &self.limits, Some(bridge));
                 let link = Link {
                     to_script,
                     from_script,
@@ -355,7 +362,7 @@ impl ScriptEngine {
                 result
             }
             _ => {
-                let state = Arc::new(RunState::take(ctx, self.limits.time_limit, None));
+                let state = Arc::new(RunState::take(ctx, &self.limits, None));
                 let result = self.execute(&ast, unit, &state);
                 match Arc::try_unwrap(state) {
                     Ok(state) => state.restore(ctx),

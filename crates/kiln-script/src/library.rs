@@ -253,7 +253,7 @@ impl ScriptEngine {
         let (to_script, from_host) = mpsc::channel();
         let finish = FinishGuard(to_host.clone());
         let bridge = Bridge::new(steps, to_host, from_host);
-        let state = RunState::take(ctx, self.limits().time_limit, Some(bridge));
+        let state = RunState::take(ctx, self.limits(), Some(bridge));
         let link = Link {
             to_script,
             from_script,
@@ -287,7 +287,7 @@ impl ScriptEngine {
                 format!("`{step}` defines no `fn pipeline(args)`"),
             ));
         }
-        let state = Arc::new(RunState::take(ctx, self.limits().time_limit, None));
+        let state = Arc::new(RunState::take(ctx, self.limits(), None));
         let result = self.execute_library(code, g, "pipeline", 1, args, &state);
         match Arc::try_unwrap(state) {
             Ok(state) => state.restore(ctx),

@@ -2,7 +2,9 @@
 //! duration, the helpers that read and write them, step dispatch, and the sandbox clock.
 
 use crate::context::ScriptContext;
+use crate::engine::Limits;
 use crate::host::{Bridge, EnvAccess, step_failure};
+use crate::memory::MemoryMeter;
 use crate::runtime::types::{
     GClosure, GException, RtResult, as_closure, call_closure, fail, from_value, groovy_str, throw,
 };
@@ -67,11 +69,19 @@ pub(crate) struct RunState {
     host_nanos: AtomicU64,
     time_limit: Duration,
     deadline: Option<Instant>,
+    memory: MemoryMeter,
 }
 
 impl RunState {
     /// Moves the build state out of `ctx`; [`RunState::restore`] puts it back.
-    pub fn take(ctx: &mut ScriptContext, time_limit: Duration, bridge: Option<Bridge>) -> Self {
+    pub fn take(ctx: &mut ScriptContext, limits: &Limits, bridge: Option<Bridge>) -> Self {
+        let started = Instant::now();
+        // The total-time limit counts steps too, so it is a deadline like the build's.
+        let total = limits.total_time.and_then(|t| started.checked_add(t));
+        let deadline = match (ctx.deadline, total) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let globals = Globals {
             env: std::mem::take(&mut ctx.env),
             params: std::mem::take(&mut ctx.params),
@@ -83,10 +93,11 @@ impl RunState {
             globals: Mutex::new(globals),
             bridge,
             cancel: ctx.cancel.clone(),
-            started: Instant::now(),
+            started,
             host_nanos: AtomicU64::new(0),
-            time_limit,
-            deadline: ctx.deadline,
+            time_limit: limits.time_limit,
+            deadline,
+            memory: MemoryMeter::new(limits.max_memory),
         }
     }
 
@@ -128,6 +139,23 @@ impl RunState {
             .saturating_duration_since(self.started)
             .saturating_sub(host);
         (script_time > self.time_limit).then(|| Dynamic::from(TIMEOUT))
+    }
+
+    /// The memory bound, at a variable read: the scope's values and the binding's.
+    fn check_memory(&self, level: usize, scope: &rhai::Scope) -> RtResult<()> {
+        self.memory.on_read(
+            level,
+            |m, limit| {
+                for (_, _, v) in scope.iter_raw() {
+                    m.add(v, limit);
+                }
+            },
+            |m, limit| {
+                for v in self.lock().vars.values() {
+                    m.add(v, limit);
+                }
+            },
+        )
     }
 
     /// A bare name: script variables, then `env`/`params`/`currentBuild`, other globals,
@@ -390,6 +418,12 @@ fn is_not_found(e: &EvalAltResult, function: &str) -> bool {
 pub(crate) fn register(engine: &mut Engine, run: &Arc<RunState>) {
     let r = run.clone();
     engine.on_progress(move |ops| r.check(ops));
+    let r = run.clone();
+    #[expect(deprecated, reason = "Rhai marks on_var volatile, not deprecated")]
+    engine.on_var(move |_, _, ctx| {
+        r.check_memory(ctx.call_level(), ctx.scope())?;
+        Ok(None)
+    });
     let r = run.clone();
     engine.register_fn("__kiln_global", move |name: ImmutableString| {
         r.global(&name)

@@ -146,7 +146,7 @@ fn classify(e: &EvalAltResult, span: Span) -> ScriptError {
             line,
         },
         EvalAltResult::ErrorDataTooLarge(what, _) => ScriptError::Limit {
-            message: format!("script data too large: {}", what.to_lowercase()),
+            message: format!("script data too large: {}", lower_first(what)),
             span,
             line,
         },
@@ -197,5 +197,14 @@ fn not_found_message(sig: &str) -> String {
             format!("function `{f}` cannot be called with {n} argument(s)")
         }
         None => format!("no function `{name}`"),
+    }
+}
+
+/// Rhai's "Length of string" as "length of string"; kiln's own messages are unchanged.
+fn lower_first(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(c) => c.to_lowercase().chain(chars).collect(),
+        None => String::new(),
     }
 }

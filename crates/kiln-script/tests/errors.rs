@@ -280,3 +280,80 @@ fn syntax_errors_are_not_repeated_by_check() {
     assert!(!diags.is_empty());
     assert_eq!(ScriptEngine::new().check_block(&file.statements), vec![]);
 }
+
+/// Guards issue 11: sizes computed from script values are checked before anything is
+/// allocated, so these fail at once with a limit error instead of taking the process
+/// down (`[1] * 10000000000` asked the allocator for 160 GB).
+#[test]
+fn allocations_sized_by_script_values_are_checked_first() {
+    let cases = [
+        (
+            "def a = [1] * 10000000000",
+            "`*` on a list would make a list of 10000000000 items",
+        ),
+        (
+            "def a = 'x' * 2000000000",
+            "`*` on a string would make a string of 2000000000 bytes",
+        ),
+        (
+            "def a = 'xyz'.multiply(9223372036854775807)",
+            "more bytes than can be counted",
+        ),
+        (
+            "def a = 'x'.padLeft(2000000000)",
+            "padding would make a string of 2000000000 bytes",
+        ),
+        (
+            "def a = (1..10000000000).collect { it }",
+            "the range would make a list of 10000000000 items",
+        ),
+        (
+            "def a = (10000000000..1).size()",
+            "the range would make a list of 10000000000 items",
+        ),
+    ];
+    for (src, message) in cases {
+        let started = Instant::now();
+        let (e, text) = fail(&ScriptEngine::new(), src);
+        assert!(matches!(e, ScriptError::Limit { .. }), "{src}: {e:?}");
+        assert!(e.to_string().contains(message), "{src}: {e}");
+        assert!(e.to_string().ends_with("(line 1)"), "{src}: {e}");
+        assert!(!text.is_empty(), "{src}: no span");
+        // Failing before allocating is immediate; allocating first took seconds.
+        assert!(started.elapsed() < Duration::from_secs(30), "{src}");
+    }
+}
+
+#[test]
+fn a_script_cannot_hold_more_than_its_memory_limit_at_once() {
+    let engine = ScriptEngine::with_limits(Limits {
+        max_memory: 8 * 1024 * 1024,
+        ..Limits::default()
+    });
+    // Each value is under the string limit; together they are over the memory limit:
+    // in variables of one scope, and in the locals of calls that have not returned.
+    let cases = [
+        "def a = 'x' * 3000000\ndef b = a + 'y'\ndef c = b + 'z'\ndef d = c + 'w'\nd.size()",
+        "def f(n) {\n  def s = ('x' * 1000000) + n\n  n == 0 ? s.size() : f(n - 1) + s.size()\n}\nf(20)",
+        "keep = []\nfor (i in 0..<12) { keep = keep + [('x' * 1000000) + i] }\nkeep.size()",
+    ];
+    for src in cases {
+        let (e, _) = fail(&engine, src);
+        assert!(matches!(e, ScriptError::Limit { .. }), "{src}: {e:?}");
+        assert!(
+            e.to_string()
+                .contains("over the script memory limit of 8388608 bytes")
+                || e.to_string().contains("too large"),
+            "{src}: {e}"
+        );
+    }
+    // The same scripts within a larger limit run.
+    let roomy = ScriptEngine::with_limits(Limits {
+        max_memory: 256 * 1024 * 1024,
+        ..Limits::default()
+    });
+    for src in cases {
+        let (r, _) = run_with(&roomy, src);
+        assert!(r.is_ok(), "{src}: {r:?}");
+    }
+}

@@ -184,6 +184,7 @@ pub async fn run_any(jenkinsfile: &str, setup: Setup, libraries: kiln_library::L
             "Jenkinsfile",
             jenkinsfile.to_owned(),
         ))),
+        ..kiln_engine::BuildScripts::default()
     };
     let summary = match doc.expect("a pipeline") {
         Document::Declarative(p) => {

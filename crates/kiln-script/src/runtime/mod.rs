@@ -2,6 +2,7 @@
 //! a shared Rhai module. Helpers that need a build's state (globals, steps) live in
 //! [`crate::run`] and are registered per evaluation.
 
+pub(crate) mod limits;
 pub(crate) mod methods;
 pub(crate) mod ops;
 pub(crate) mod regex;
@@ -68,7 +69,9 @@ fn values(m: &mut Module) {
     reg!(
         m,
         "__kiln_range",
-        |a: Dynamic, b: Dynamic, inclusive: bool| ops::range(a, b, inclusive)
+        |ctx: NativeCallContext, a: Dynamic, b: Dynamic, inclusive: bool| {
+            ops::range(&ctx, a, b, inclusive)
+        }
     );
     reg!(m, "__kiln_iter", |d: Dynamic| ops::iterate(d));
     reg!(m, "__kiln_case", |ctx: NativeCallContext,
@@ -106,7 +109,11 @@ fn operators(m: &mut Module) {
     });
     reg!(m, "__kiln_add", ops::add);
     reg!(m, "__kiln_sub", ops::sub);
-    reg!(m, "__kiln_mul", ops::mul);
+    reg!(m, "__kiln_mul", |ctx: NativeCallContext,
+                           a: Dynamic,
+                           b: Dynamic| {
+        ops::mul(&ctx, a, b)
+    });
     reg!(m, "__kiln_div", ops::div);
     reg!(m, "__kiln_rem", ops::rem);
     reg!(m, "__kiln_pow", ops::pow);

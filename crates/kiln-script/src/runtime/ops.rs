@@ -1,6 +1,7 @@
 //! Groovy operators on script values: equality across number types, comparison,
 //! arithmetic with string concatenation, membership, ranges.
 
+use super::limits;
 use super::types::{
     GClosure, GPattern, RtResult, as_closure, as_list, call_closure, fail, groovy_str, kind, truthy,
 };
@@ -148,8 +149,9 @@ pub(crate) fn sub(a: Dynamic, b: Dynamic) -> RtResult<Dynamic> {
     fail(format!("cannot subtract {} from {}", kind(&b), kind(&a)))
 }
 
-/// Groovy `*`: numbers, repeated strings and lists.
-pub(crate) fn mul(a: Dynamic, b: Dynamic) -> RtResult<Dynamic> {
+/// Groovy `*`: numbers, repeated strings and lists; the size of a repeat is checked
+/// against the script limits before anything is allocated.
+pub(crate) fn mul(ctx: &NativeCallContext, a: Dynamic, b: Dynamic) -> RtResult<Dynamic> {
     let (a, b) = (a.flatten(), b.flatten());
     if let (Ok(x), Ok(y)) = (a.as_int(), b.as_int()) {
         return x
@@ -161,10 +163,11 @@ pub(crate) fn mul(a: Dynamic, b: Dynamic) -> RtResult<Dynamic> {
         return Ok(Dynamic::from_float(x * y));
     }
     if let (Some(s), Ok(n)) = (text(&a), b.as_int()) {
-        return Ok(s.repeat(usize::try_from(n).unwrap_or(0)).into());
+        return repeat_string(ctx, &s, n).map(Dynamic::from);
     }
     if let (Some(items), Ok(n)) = (as_list(&a), b.as_int()) {
-        let n = usize::try_from(n).unwrap_or(0);
+        let n = limits::count(n);
+        limits::list_len(ctx, "`*` on a list", items.len().checked_mul(n))?;
         let mut out = Array::with_capacity(items.len() * n);
         for _ in 0..n {
             out.extend(items.iter().cloned());
@@ -172,6 +175,13 @@ pub(crate) fn mul(a: Dynamic, b: Dynamic) -> RtResult<Dynamic> {
         return Ok(Dynamic::from_array(out));
     }
     fail(format!("cannot multiply {} by {}", kind(&a), kind(&b)))
+}
+
+/// `s * n` and `s.multiply(n)`, checked against the string limit first.
+pub(crate) fn repeat_string(ctx: &NativeCallContext, s: &str, n: i64) -> RtResult<String> {
+    let n = limits::count(n);
+    limits::string_len(ctx, "`*` on a string", s.len().checked_mul(n))?;
+    Ok(s.repeat(n))
 }
 
 /// Groovy `/`: integer division that does not divide evenly gives a decimal, as Groovy's
@@ -259,11 +269,20 @@ pub(crate) fn contains(container: &Dynamic, item: &Dynamic) -> RtResult<bool> {
     fail(format!("cannot look for a value in {}", kind(&container)))
 }
 
-/// A range `from..to` (inclusive) or `from..<to`; descending ranges count down.
-pub(crate) fn range(from: Dynamic, to: Dynamic, inclusive: bool) -> RtResult<Dynamic> {
+/// A range `from..to` (inclusive) or `from..<to`; descending ranges count down. A range
+/// longer than the list limit is refused where it is written: iterating it could not
+/// finish within the operations limit, and turning it into a list would exceed the limit.
+pub(crate) fn range(
+    ctx: &NativeCallContext,
+    from: Dynamic,
+    to: Dynamic,
+    inclusive: bool,
+) -> RtResult<Dynamic> {
     let (Ok(a), Ok(b)) = (from.as_int(), to.as_int()) else {
         return fail("ranges need integer bounds");
     };
+    let span = i128::from(a.max(b)) - i128::from(a.min(b)) + i128::from(inclusive);
+    limits::list_len(ctx, "the range", usize::try_from(span).ok())?;
     if a <= b {
         return Ok(if inclusive {
             Dynamic::from(a..=b)

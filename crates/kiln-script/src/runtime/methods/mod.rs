@@ -156,7 +156,7 @@ fn number(ctx: &NativeCallContext, target: &Dynamic, args: &Args) -> RtResult<Op
         }
         ("plus", 1) => ops::add(target.clone(), args.get(0))?,
         ("minus", 1) => ops::sub(target.clone(), args.get(0))?,
-        ("multiply", 1) => ops::mul(target.clone(), args.get(0))?,
+        ("multiply", 1) => ops::mul(ctx, target.clone(), args.get(0))?,
         ("div", 1) => ops::div(target.clone(), args.get(0))?,
         ("mod", 1) => ops::rem(target.clone(), args.get(0))?,
         ("power", 1) => ops::pow(target.clone(), args.get(0))?,

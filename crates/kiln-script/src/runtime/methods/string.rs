@@ -1,8 +1,8 @@
 //! String methods: Java's `String` plus the Groovy extensions pipelines use.
 
 use super::Args;
-use crate::runtime::regex;
 use crate::runtime::types::{GException, RtResult, call_closure, fail, throw, truthy};
+use crate::runtime::{limits, regex};
 use rhai::{Array, Dynamic, NativeCallContext};
 
 fn strings(items: impl IntoIterator<Item = String>) -> Dynamic {
@@ -44,8 +44,8 @@ pub(crate) fn parse_float(s: &str) -> RtResult<Dynamic> {
     }
 }
 
-fn pad(s: &str, args: &Args, left: bool) -> RtResult<Dynamic> {
-    let width = usize::try_from(args.int(0)?).unwrap_or(0);
+fn pad(ctx: &NativeCallContext, s: &str, args: &Args, left: bool) -> RtResult<Dynamic> {
+    let width = limits::count(args.int(0)?);
     let fill = if args.len() > 1 {
         args.str(1)?
     } else {
@@ -55,6 +55,11 @@ fn pad(s: &str, args: &Args, left: bool) -> RtResult<Dynamic> {
     if len >= width || fill.is_empty() {
         return Ok(s.to_string().into());
     }
+    let fill_len = fill.len().max(fill.chars().count());
+    let bytes = (width - len)
+        .checked_mul(fill_len)
+        .and_then(|p| p.checked_add(s.len()));
+    limits::string_len(ctx, "padding", bytes)?;
     let padding: String = fill.chars().cycle().take(width - len).collect();
     Ok(if left {
         format!("{padding}{s}")
@@ -154,8 +159,8 @@ pub(super) fn call(ctx: &NativeCallContext, s: &str, args: &Args) -> RtResult<Op
             .skip(usize::try_from(args.int(0)?).unwrap_or(0))
             .collect::<String>()
             .into(),
-        ("padLeft", 1 | 2) => pad(s, args, true)?,
-        ("padRight", 1 | 2) => pad(s, args, false)?,
+        ("padLeft", 1 | 2) => pad(ctx, s, args, true)?,
+        ("padRight", 1 | 2) => pad(ctx, s, args, false)?,
         ("replace", 2) => s.replace(&args.str(0)?, &args.str(1)?).into(),
         ("replaceAll", 2) => regex::replace(s, &args.str(0)?, &args.str(1)?, true)?.into(),
         ("replaceFirst", 2) => regex::replace(s, &args.str(0)?, &args.str(1)?, false)?.into(),
@@ -184,7 +189,7 @@ pub(super) fn call(ctx: &NativeCallContext, s: &str, args: &Args) -> RtResult<Op
         }
         ("plus", 1) => format!("{s}{}", crate::runtime::types::groovy_str(&args.get(0))).into(),
         ("minus", 1) => s.replacen(&args.str(0)?, "", 1).into(),
-        ("multiply", 1) => s.repeat(usize::try_from(args.int(0)?).unwrap_or(0)).into(),
+        ("multiply", 1) => crate::runtime::ops::repeat_string(ctx, s, args.int(0)?)?.into(),
         ("each" | "eachLine", 1) => {
             let c = args.closure(0)?;
             let items: Vec<String> = if args.name == "each" {
