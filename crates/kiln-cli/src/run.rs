@@ -51,6 +51,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Some(path) => Arc::new(crate::credentials::load(path)?),
         None => Arc::new(NoCredentials),
     };
+    let (services, credentials) = crate::run_services::services(&args, credentials)?;
     let spec = BuildSpec {
         job_name: workspace
             .file_name()
@@ -75,6 +76,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }),
         previous_result: None,
         agents: None,
+        services: Arc::new(services),
         workspace_is_checkout: true,
     };
     let plan = kiln_plan::plan(&pipeline);

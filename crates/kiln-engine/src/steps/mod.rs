@@ -12,6 +12,8 @@ mod input;
 mod junit;
 mod kaniko;
 mod library;
+mod mail;
+mod mail_tokens;
 mod pod_template;
 mod process;
 mod scm;
@@ -119,6 +121,8 @@ pub(crate) async fn native(id: StepId, call: &StepCall<'_>) -> Result<Value, Ste
         StepId::WriteJson => data::write_json(call).await,
         StepId::ReadYaml => data::read_yaml(call).await,
         StepId::WriteYaml => data::write_yaml(call).await,
+        StepId::Mail => mail::mail(call).await,
+        StepId::Emailext => mail::emailext(call).await,
         // The block steps, matched above.
         StepId::Dir
         | StepId::WithEnv

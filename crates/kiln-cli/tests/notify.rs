@@ -1,0 +1,184 @@
+//! End to end: the notification and HTTP steps (`mail`, `emailext`, `httpRequest`,
+//! `withSonarQubeEnv`/`waitForQualityGate`, `slackSend`, `withVault`) run by the real
+//! `kiln run` against real peers started here, checking what the peers received.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod peers;
+
+use peers::http::{HttpServer, Response};
+use peers::smtp::SmtpServer;
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// A workspace: a git repository whose one commit is by Ann Lee, with the Jenkinsfile.
+fn workspace(jenkinsfile: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("Jenkinsfile"), jenkinsfile).unwrap();
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .args(args)
+            .current_dir(dir.path())
+            .env("GIT_AUTHOR_NAME", "Ann Lee")
+            .env("GIT_AUTHOR_EMAIL", "ann@example.com")
+            .env("GIT_COMMITTER_NAME", "Ann Lee")
+            .env("GIT_COMMITTER_EMAIL", "ann@example.com")
+            .output()
+            .expect("git must be installed for these tests");
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+    };
+    git(&["init", "--quiet"]);
+    git(&["add", "Jenkinsfile"]);
+    git(&["commit", "--quiet", "-m", "first"]);
+    dir
+}
+
+/// `kiln run` in `dir` with `args`, the build started by user `run-user@example.com`.
+fn kiln_run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (Output, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kiln"));
+    cmd.arg("run")
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env("USER", "run-user@example.com")
+        .env_remove("KILN_LOG");
+    for var in [
+        "KILN_SMTP_HOST",
+        "KILN_SMTP_PORT",
+        "KILN_SMTP_FROM",
+        "KILN_SMTP_TLS",
+        "KILN_SMTP_CREDENTIAL",
+        "KILN_CONFIG",
+        "KILN_CREDENTIALS",
+    ] {
+        cmd.env_remove(var);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run kiln");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out, text)
+}
+
+const CREDENTIALS: &str = "- id: smtp\n  username: mailer\n  password: s3cret-smtp-pw\n\
+- id: api\n  username: apiuser\n  password: s3cret-api-pw\n\
+- id: sonar-token\n  secret: s3cret-sonar-token\n\
+- id: slack-token\n  secret: xoxb-s3cret-slack\n\
+- id: vault-token\n  secret: s3cret-vault-token\n\
+- id: vault-approle\n  username: role-1\n  password: s3cret-secret-id\n";
+
+#[test]
+fn mail_and_emailext_are_delivered_over_smtp_with_auth() {
+    let smtp = SmtpServer::start();
+    let dir = workspace(
+        r#"pipeline {
+  agent any
+  stages {
+    stage('Notify') {
+      steps {
+        writeFile file: 'reports/summary.txt', text: 'all good'
+        mail to: 'dev@example.com, qa@example.com', cc: 'lead@example.com', bcc: 'audit@example.com',
+             from: 'ci@example.com', replyTo: 'noreply@example.com',
+             subject: "Build ${env.BUILD_NUMBER} done", body: '<b>done</b>', mimeType: 'text/html'
+        emailext to: 'team@example.com, cc:boss@example.com', subject: '$DEFAULT_SUBJECT',
+                 body: '${PROJECT_NAME} is $BUILD_STATUS (${ENV, var="BUILD_NUMBER"}) $BUILD_LOG',
+                 recipientProviders: [developers(), requestor(), upstreamDevelopers()],
+                 attachmentsPattern: 'reports/*.txt'
+      }
+    }
+  }
+}
+"#,
+    );
+    std::fs::write(dir.path().join("creds.yaml"), CREDENTIALS).unwrap();
+    let port = smtp.port.to_string();
+    let (out, log) = kiln_run(
+        dir.path(),
+        &["--credentials", "creds.yaml", "--build-number", "7"],
+        &[
+            ("KILN_SMTP_HOST", "127.0.0.1"),
+            ("KILN_SMTP_PORT", &port),
+            ("KILN_SMTP_FROM", "kiln@example.com"),
+            ("KILN_SMTP_CREDENTIAL", "smtp"),
+        ],
+    );
+    assert!(out.status.success(), "{log}");
+    assert!(!log.contains("s3cret"), "a secret leaked:\n{log}");
+    let got = smtp.received();
+    assert_eq!(got.len(), 2, "{got:?}\n{log}");
+
+    let mail = &got[0];
+    assert_eq!(mail.auth.as_deref(), Some("mailer:s3cret-smtp-pw"));
+    assert_eq!(mail.from, "ci@example.com");
+    assert_eq!(
+        mail.recipients,
+        [
+            "dev@example.com",
+            "qa@example.com",
+            "lead@example.com",
+            "audit@example.com"
+        ]
+    );
+    assert!(
+        mail.data.contains("Subject: Build 7 done\r\n"),
+        "{}",
+        mail.data
+    );
+    assert!(mail.data.contains("Reply-To: noreply@example.com\r\n"));
+    assert!(mail.data.contains("Cc: lead@example.com\r\n"));
+    assert!(
+        !mail.data.contains("audit@example.com"),
+        "Bcc is not a header"
+    );
+    assert!(mail.data.contains("Content-Type: text/html; charset=utf-8"));
+    assert!(mail.data.contains("<b>done</b>"));
+
+    let ext = &got[1];
+    assert_eq!(ext.from, "kiln@example.com", "the configured sender");
+    let name = dir
+        .path()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert_eq!(
+        ext.recipients,
+        [
+            "team@example.com",
+            "ann@example.com",
+            "run-user@example.com",
+            "boss@example.com"
+        ]
+    );
+    assert!(
+        ext.data
+            .contains(&format!("Subject: {name} - Build # 7 - Successful!\r\n")),
+        "{}",
+        ext.data
+    );
+    assert!(
+        ext.data
+            .contains(&format!("{name} is Successful (7) $BUILD_LOG"))
+    );
+    assert!(ext.data.contains("filename=\"summary.txt\""));
+    assert!(log.contains("recipient provider upstreamDevelopers is unknown to kiln"));
+    assert!(log.contains("Sent e-mail \"Build 7 done\" to 4 recipient(s)"));
+}
+
+#[test]
+fn mail_without_an_smtp_server_names_what_to_configure() {
+    let dir = workspace(
+        "pipeline { agent any\n stages { stage('N') { steps { mail to: 'a@example.com', subject: 's', body: 'b' } } } }\n",
+    );
+    let (out, log) = kiln_run(dir.path(), &[], &[]);
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert!(
+        log.contains("mail: no SMTP server is configured: set `mail.host`"),
+        "{log}"
+    );
+}
