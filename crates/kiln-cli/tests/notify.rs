@@ -182,3 +182,70 @@ fn mail_without_an_smtp_server_names_what_to_configure() {
         "{log}"
     );
 }
+
+#[test]
+fn http_request_sends_what_it_is_told_and_returns_status_and_content() {
+    let api = HttpServer::start(|req| match req.target.as_str() {
+        "/items?x=1" => Response::json(201, r#"{"id":42}"#),
+        _ => Response::text(404, "no such thing"),
+    });
+    let dir = workspace(
+        r#"pipeline {
+  agent any
+  stages {
+    stage('Call') {
+      steps {
+        script {
+          def r = httpRequest(url: "${env.API}/items?x=1", httpMode: 'POST', requestBody: '{"a":1}',
+              contentType: 'APPLICATION_JSON', acceptType: 'APPLICATION_JSON', authentication: 'api',
+              customHeaders: [[name: 'X-Trace', value: 'abc'], [name: 'X-Key', value: 'hidden-key-value', maskValue: true]],
+              validResponseCodes: '200:201', consoleLogResponseBody: true, outputFile: 'out.json', timeout: 30)
+          echo "status=${r.status} content=${r.content}"
+          def quiet = httpRequest(url: "${env.API}/gone", validResponseCodes: '404', quiet: true, responseHandle: 'NONE')
+          echo "quiet=${quiet.status} ${quiet.content}"
+        }
+        httpRequest url: "${env.API}/gone"
+      }
+    }
+  }
+}
+"#,
+    );
+    std::fs::write(dir.path().join("creds.yaml"), CREDENTIALS).unwrap();
+    let (out, log) = kiln_run(
+        dir.path(),
+        &["--credentials", "creds.yaml"],
+        &[("API", &api.url())],
+    );
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert!(
+        !log.contains("s3cret") && !log.contains("hidden-key-value"),
+        "{log}"
+    );
+    assert!(log.contains("status=201 content={\"id\":42}"), "{log}");
+    assert!(log.contains("quiet=404 null"), "{log}");
+    assert!(log.contains("Response Code: HTTP/1.1 201 Created"), "{log}");
+    assert!(
+        log.contains("Fail: Status code 404 is not in the accepted range: 100:399"),
+        "{log}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("out.json")).unwrap(),
+        r#"{"id":42}"#
+    );
+    let got = api.requests();
+    assert_eq!(got.len(), 3, "{got:?}");
+    let post = &got[0];
+    assert_eq!(post.method, "POST");
+    assert_eq!(post.body, r#"{"a":1}"#);
+    assert_eq!(post.header("content-type"), Some("application/json"));
+    assert_eq!(post.header("accept"), Some("application/json"));
+    assert_eq!(post.header("x-trace"), Some("abc"));
+    assert_eq!(post.header("x-key"), Some("hidden-key-value"));
+    assert_eq!(
+        post.header("authorization"),
+        Some("Basic YXBpdXNlcjpzM2NyZXQtYXBpLXB3") // apiuser:s3cret-api-pw
+    );
+    assert_eq!(got[1].method, "GET");
+    assert_eq!(got[1].target, "/gone");
+}

@@ -8,6 +8,8 @@ mod credentials;
 mod data;
 mod files;
 mod flow;
+mod http_client;
+mod http_request;
 mod input;
 mod junit;
 mod kaniko;
@@ -123,6 +125,7 @@ pub(crate) async fn native(id: StepId, call: &StepCall<'_>) -> Result<Value, Ste
         StepId::WriteYaml => data::write_yaml(call).await,
         StepId::Mail => mail::mail(call).await,
         StepId::Emailext => mail::emailext(call).await,
+        StepId::HttpRequest => http_request::http_request(call).await,
         // The block steps, matched above.
         StepId::Dir
         | StepId::WithEnv
