@@ -249,3 +249,134 @@ fn http_request_sends_what_it_is_told_and_returns_status_and_content() {
     assert_eq!(got[1].method, "GET");
     assert_eq!(got[1].target, "/gone");
 }
+
+/// A SonarQube stand-in: task `T1` is in progress once, then done as analysis `A1`, whose
+/// quality gate is `gate`.
+fn sonarqube(gate: &'static str) -> HttpServer {
+    let polls = std::sync::atomic::AtomicUsize::new(0);
+    HttpServer::start(move |req| match req.target.as_str() {
+        "/api/ce/task?id=T1" => {
+            if polls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                Response::json(200, r#"{"task":{"id":"T1","status":"IN_PROGRESS"}}"#)
+            } else {
+                Response::json(
+                    200,
+                    r#"{"task":{"id":"T1","status":"SUCCESS","analysisId":"A1"}}"#,
+                )
+            }
+        }
+        "/api/qualitygates/project_status?analysisId=A1" => Response::json(
+            200,
+            format!(r#"{{"projectStatus":{{"status":"{gate}","conditions":[]}}}}"#),
+        ),
+        _ => Response::text(404, "unknown"),
+    })
+}
+
+/// A kiln.yaml with the test's credentials and `services` (YAML written at the top level).
+fn config(dir: &Path, services: &str) {
+    let mut text = String::from("credentials:\n");
+    for line in CREDENTIALS.lines() {
+        text.push_str("  ");
+        text.push_str(line);
+        text.push('\n');
+    }
+    text.push_str(services);
+    std::fs::write(dir.join("kiln.yaml"), text).unwrap();
+}
+
+const SCANNER: &str = r#"sh '''
+          echo "host=$SONAR_HOST_URL name=$SONAR_CONFIG_NAME token=$SONAR_AUTH_TOKEN goal=$SONAR_MAVEN_GOAL"
+          echo "params=$SONARQUBE_SCANNER_PARAMS"
+          mkdir -p .scannerwork
+          printf 'projectKey=app\nserverUrl=%s\nceTaskId=T1\nceTaskUrl=%s/api/ce/task?id=T1\n' "$SONAR_HOST_URL" "$SONAR_HOST_URL" > .scannerwork/report-task.txt
+        '''"#;
+
+#[test]
+fn sonarqube_environment_and_quality_gate() {
+    let sonar = sonarqube("ERROR");
+    let dir = workspace(&format!(
+        r#"pipeline {{
+  agent any
+  stages {{
+    stage('Analysis') {{
+      steps {{
+        withSonarQubeEnv('sq') {{
+          {SCANNER}
+        }}
+        script {{
+          def qg = waitForQualityGate abortPipeline: false
+          echo "gate=${{qg.status}}"
+        }}
+        waitForQualityGate abortPipeline: true
+        echo 'not reached'
+      }}
+    }}
+  }}
+}}
+"#
+    ));
+    config(
+        dir.path(),
+        &format!(
+            "sonarqube:\n  - name: sq\n    url: {}\n    credential: sonar-token\n",
+            sonar.url()
+        ),
+    );
+    let (out, log) = kiln_run(dir.path(), &["--config", "kiln.yaml"], &[]);
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert!(!log.contains("s3cret"), "a secret leaked:\n{log}");
+    assert!(
+        log.contains("Injecting SonarQube environment variables using the configuration: sq"),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!(
+            "host={} name=sq token=**** goal=sonar:sonar",
+            sonar.url()
+        )),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!(
+            r#"params={{"sonar.host.url":"{}","sonar.login":"****""#,
+            sonar.url()
+        )),
+        "{log}"
+    );
+    assert!(
+        log.contains("SonarQube task 'T1' status is 'IN_PROGRESS'"),
+        "{log}"
+    );
+    assert!(log.contains("gate=ERROR"), "{log}");
+    assert!(
+        log.contains("Pipeline aborted due to quality gate failure: ERROR"),
+        "{log}"
+    );
+    assert!(!log.contains("not reached"), "{log}");
+    let got = sonar.requests();
+    assert!(
+        got.iter()
+            .all(|r| r.header("authorization") == Some("Basic czNjcmV0LXNvbmFyLXRva2VuOg==")),
+        "the token authenticates every request: {got:?}"
+    );
+    assert!(
+        got.iter()
+            .any(|r| r.target == "/api/qualitygates/project_status?analysisId=A1")
+    );
+}
+
+#[test]
+fn sonarqube_server_that_is_not_configured_is_named() {
+    let dir = workspace(
+        "pipeline { agent any\n stages { stage('A') { steps { withSonarQubeEnv('prod') { echo 'x' } } } } }\n",
+    );
+    let (out, log) = kiln_run(dir.path(), &[], &[]);
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert!(
+        log.contains(
+            "withSonarQubeEnv: no SonarQube server `prod`: add it to `sonarqube:` in kiln.yaml"
+        ),
+        "{log}"
+    );
+}

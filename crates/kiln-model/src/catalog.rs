@@ -44,6 +44,8 @@ pub enum StepId {
     Mail,
     Emailext,
     HttpRequest,
+    WithSonarQubeEnv,
+    WaitForQualityGate,
 }
 
 /// The type an argument must have when it is written as a literal.
@@ -237,6 +239,26 @@ pub const STEPS: &[StepDef] = &[
             p("quiet", T::Bool),
             p("responseHandle", T::String),
             p("outputFile", T::String),
+        ],
+        B::None,
+    ),
+    def(
+        "withSonarQubeEnv",
+        StepId::WithSonarQubeEnv,
+        &[
+            p("installationName", T::String),
+            p("credentialsId", T::String),
+            p("envOnly", T::Bool),
+        ],
+        B::Required,
+    ),
+    def(
+        "waitForQualityGate",
+        StepId::WaitForQualityGate,
+        &[
+            p("abortPipeline", T::Bool),
+            p("credentialsId", T::String),
+            p("webhookSecretId", T::String),
         ],
         B::None,
     ),
@@ -471,8 +493,6 @@ pub const PLUGIN_STEPS: &[(&str, &str)] = &[
     ("publishHTML", "HTML Publisher plugin"),
     ("emailextrecipients", "Email Extension plugin"),
     ("slackSend", "Slack Notification plugin"),
-    ("withSonarQubeEnv", "SonarQube Scanner plugin"),
-    ("waitForQualityGate", "SonarQube Scanner plugin"),
     ("recordIssues", "Warnings Next Generation plugin"),
     ("scanForIssues", "Warnings Next Generation plugin"),
     ("publishIssues", "Warnings Next Generation plugin"),

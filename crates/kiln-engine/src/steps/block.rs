@@ -65,6 +65,7 @@ pub(crate) fn is_block(id: StepId) -> bool {
             | StepId::AnsiColor
             | StepId::Container
             | StepId::WithCredentials
+            | StepId::WithSonarQubeEnv
     )
 }
 
@@ -142,6 +143,7 @@ pub(crate) async fn enter(id: StepId, call: &StepCall<'_>) -> Result<Entered, St
                 exit: Exit::Credentials { files },
             }
         }
+        StepId::WithSonarQubeEnv => plain(scope.with_env(super::sonar::environment(call)?)),
         // `ansiColor { }`: colours pass through untouched, so only the body runs.
         _ => plain(scope),
     })

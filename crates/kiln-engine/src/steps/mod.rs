@@ -22,6 +22,7 @@ mod scm;
 mod script;
 mod scripted;
 mod sh;
+mod sonar;
 mod tool;
 
 pub(crate) use call::{Args, StepCall};
@@ -126,6 +127,7 @@ pub(crate) async fn native(id: StepId, call: &StepCall<'_>) -> Result<Value, Ste
         StepId::Mail => mail::mail(call).await,
         StepId::Emailext => mail::emailext(call).await,
         StepId::HttpRequest => http_request::http_request(call).await,
+        StepId::WaitForQualityGate => sonar::wait_for_quality_gate(call).await,
         // The block steps, matched above.
         StepId::Dir
         | StepId::WithEnv
@@ -136,6 +138,7 @@ pub(crate) async fn native(id: StepId, call: &StepCall<'_>) -> Result<Value, Ste
         | StepId::Timestamps
         | StepId::AnsiColor
         | StepId::Container
-        | StepId::WithCredentials => block::run(id, call).await,
+        | StepId::WithCredentials
+        | StepId::WithSonarQubeEnv => block::run(id, call).await,
     }
 }
