@@ -380,3 +380,70 @@ fn sonarqube_server_that_is_not_configured_is_named() {
         "{log}"
     );
 }
+
+/// A Slack stand-in: `chat.postMessage` answers channel `C42`, `ts` `1700.01`; `/hooks/ok`
+/// is an incoming webhook; anything else fails.
+fn slack() -> HttpServer {
+    HttpServer::start(|req| match req.target.as_str() {
+        "/api/chat.postMessage" => {
+            Response::json(200, r#"{"ok":true,"channel":"C42","ts":"1700.01"}"#)
+        }
+        "/hooks/ok" => Response::text(200, "ok"),
+        _ => Response::text(500, "broken"),
+    })
+}
+
+#[test]
+fn slack_send_posts_through_the_api_and_webhooks() {
+    let api = slack();
+    let dir = workspace(
+        r#"pipeline {
+  agent any
+  stages {
+    stage('Notify') {
+      steps {
+        script {
+          def r = slackSend(channel: '#builds', color: 'good', message: 'Build ok', tokenCredentialId: 'slack-token', botUser: true, baseUrl: "${env.SLACK}/api/")
+          echo "thread=${r.threadId} channel=${r.channelId}"
+          slackSend(channel: r.threadId, message: 'a reply', tokenCredentialId: 'slack-token', botUser: true, baseUrl: "${env.SLACK}/api")
+        }
+        slackSend webhookUrl: "${env.SLACK}/hooks/ok", message: 'via webhook'
+        slackSend webhookUrl: "${env.SLACK}/broken", message: 'lost'
+        echo 'still running'
+        slackSend webhookUrl: "${env.SLACK}/broken", message: 'lost', failOnError: true
+      }
+    }
+  }
+}
+"#,
+    );
+    std::fs::write(dir.path().join("creds.yaml"), CREDENTIALS).unwrap();
+    let (out, log) = kiln_run(
+        dir.path(),
+        &["--credentials", "creds.yaml"],
+        &[("SLACK", &api.url())],
+    );
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert!(!log.contains("s3cret"), "{log}");
+    assert!(log.contains("thread=C42:1700.01 channel=C42"), "{log}");
+    assert!(log.contains("Slack Send Pipeline step failed: slackSend: posting to the webhook's channel failed: HTTP 500 broken"), "{log}");
+    assert!(log.contains("still running"), "{log}");
+    let got = api.requests();
+    assert_eq!(got.len(), 5, "{got:?}");
+    let first: serde_json::Value = serde_json::from_str(&got[0].body).unwrap();
+    assert_eq!(
+        got[0].header("authorization"),
+        Some("Bearer xoxb-s3cret-slack")
+    );
+    assert_eq!(first["channel"], "#builds");
+    assert_eq!(first["attachments"][0]["color"], "good");
+    assert_eq!(first["attachments"][0]["text"], "Build ok");
+    let reply: serde_json::Value = serde_json::from_str(&got[1].body).unwrap();
+    assert_eq!(reply["channel"], "C42");
+    assert_eq!(reply["thread_ts"], "1700.01");
+    assert_eq!(reply["text"], "a reply");
+    assert_eq!(got[2].target, "/hooks/ok");
+    let hook: serde_json::Value = serde_json::from_str(&got[2].body).unwrap();
+    assert_eq!(hook["text"], "via webhook");
+    assert!(got[2].header("authorization").is_none());
+}

@@ -46,6 +46,7 @@ pub enum StepId {
     HttpRequest,
     WithSonarQubeEnv,
     WaitForQualityGate,
+    SlackSend,
 }
 
 /// The type an argument must have when it is written as a literal.
@@ -259,6 +260,26 @@ pub const STEPS: &[StepDef] = &[
             p("abortPipeline", T::Bool),
             p("credentialsId", T::String),
             p("webhookSecretId", T::String),
+        ],
+        B::None,
+    ),
+    def(
+        "slackSend",
+        StepId::SlackSend,
+        &[
+            p("message", T::String),
+            p("channel", T::String),
+            p("color", T::String),
+            p("tokenCredentialId", T::String),
+            p("token", T::String),
+            p("webhookUrl", T::String),
+            p("baseUrl", T::String),
+            p("teamDomain", T::String),
+            p("botUser", T::Bool),
+            p("failOnError", T::Bool),
+            p("replyBroadcast", T::Bool),
+            p("username", T::String),
+            p("iconEmoji", T::String),
         ],
         B::None,
     ),
@@ -492,7 +513,6 @@ pub const PLUGIN_STEPS: &[(&str, &str)] = &[
     ("pwsh", "PowerShell"),
     ("publishHTML", "HTML Publisher plugin"),
     ("emailextrecipients", "Email Extension plugin"),
-    ("slackSend", "Slack Notification plugin"),
     ("recordIssues", "Warnings Next Generation plugin"),
     ("scanForIssues", "Warnings Next Generation plugin"),
     ("publishIssues", "Warnings Next Generation plugin"),

@@ -22,6 +22,7 @@ mod scm;
 mod script;
 mod scripted;
 mod sh;
+mod slack;
 mod sonar;
 mod tool;
 
@@ -128,6 +129,7 @@ pub(crate) async fn native(id: StepId, call: &StepCall<'_>) -> Result<Value, Ste
         StepId::Emailext => mail::emailext(call).await,
         StepId::HttpRequest => http_request::http_request(call).await,
         StepId::WaitForQualityGate => sonar::wait_for_quality_gate(call).await,
+        StepId::SlackSend => slack::slack_send(call).await,
         // The block steps, matched above.
         StepId::Dir
         | StepId::WithEnv
