@@ -447,3 +447,107 @@ fn slack_send_posts_through_the_api_and_webhooks() {
     assert_eq!(hook["text"], "via webhook");
     assert!(got[2].header("authorization").is_none());
 }
+
+/// A Vault stand-in: AppRole login, a KV v2 secret at `secret/app`, a KV v1 one at
+/// `kv1/legacy`; both readable with the configured token or the AppRole one.
+fn vault() -> HttpServer {
+    HttpServer::start(|req| {
+        let token = req.header("x-vault-token").unwrap_or_default();
+        let allowed = token == "s3cret-vault-token" || token == "s.approle-token";
+        match (req.method.as_str(), req.target.as_str()) {
+            ("POST", "/v1/auth/approle/login") => {
+                let body: serde_json::Value = serde_json::from_str(&req.body).unwrap();
+                if body["role_id"] == "role-1" && body["secret_id"] == "s3cret-secret-id" {
+                    Response::json(200, r#"{"auth":{"client_token":"s.approle-token"}}"#)
+                } else {
+                    Response::json(400, r#"{"errors":["invalid role or secret ID"]}"#)
+                }
+            }
+            _ if !allowed => Response::json(403, r#"{"errors":["permission denied"]}"#),
+            ("GET", "/v1/secret/data/app") => Response::json(
+                200,
+                r#"{"data":{"data":{"password":"db-pa55word","user":"svc-user"},"metadata":{"version":3}}}"#,
+            ),
+            ("GET", "/v1/kv1/legacy") => {
+                Response::json(200, r#"{"data":{"api_key":"legacy-k3y"}}"#)
+            }
+            _ => Response::json(404, r#"{"errors":[]}"#),
+        }
+    })
+}
+
+#[test]
+fn with_vault_reads_kv_v1_and_v2_with_a_token_and_with_approle() {
+    let server = vault();
+    let dir = workspace(
+        r#"pipeline {
+  agent any
+  stages {
+    stage('Deploy') {
+      steps {
+        withVault(configuration: [engineVersion: 2], vaultSecrets: [
+            [path: 'secret/app', secretValues: [[envVar: 'DB_PASSWORD', vaultKey: 'password'], [vaultKey: 'user']]],
+            [path: 'kv1/legacy', engineVersion: 1, secretValues: [[envVar: 'API_KEY', vaultKey: 'api_key']]]]) {
+          sh 'echo "pw=$DB_PASSWORD user=$user key=$API_KEY"; test "$DB_PASSWORD" = db-pa55word && test "$API_KEY" = legacy-k3y && echo values-ok'
+        }
+        sh 'echo "after=${DB_PASSWORD:-unset}"'
+        script {
+          def secrets = [[path: 'secret/app', secretValues: [[envVar: 'PW', vaultKey: 'password']]]]
+          withVault([configuration: [vaultUrl: env.VAULT, vaultCredentialId: 'vault-approle'], vaultSecrets: secrets]) {
+            sh 'test "$PW" = db-pa55word && echo approle-ok'
+          }
+          withVault([configuration: [vaultUrl: env.VAULT, vaultCredentialId: 'vault-token'], vaultSecrets: [[path: 'secret/missing', secretValues: [[vaultKey: 'x']]]]]) {
+            echo 'not reached'
+          }
+        }
+      }
+    }
+  }
+}
+"#,
+    );
+    config(
+        dir.path(),
+        &format!(
+            "vault:\n  url: {}\n  credential: vault-token\n",
+            server.url()
+        ),
+    );
+    let (out, log) = kiln_run(
+        dir.path(),
+        &["--config", "kiln.yaml"],
+        &[("VAULT", &server.url())],
+    );
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    for secret in [
+        "s3cret",
+        "db-pa55word",
+        "legacy-k3y",
+        "svc-user",
+        "s.approle-token",
+    ] {
+        assert!(!log.contains(secret), "{secret} leaked:\n{log}");
+    }
+    assert!(log.contains("pw=**** user=**** key=****"), "{log}");
+    assert!(log.contains("values-ok"), "{log}");
+    assert!(log.contains("after=unset"), "{log}");
+    assert!(log.contains("approle-ok"), "{log}");
+    assert!(
+        log.contains("withVault: Vault credentials not found for 'secret/missing'"),
+        "{log}"
+    );
+    assert!(!log.contains("not reached"), "{log}");
+    let got = server.requests();
+    let targets: Vec<&str> = got.iter().map(|r| r.target.as_str()).collect();
+    assert_eq!(
+        targets,
+        [
+            "/v1/secret/data/app",
+            "/v1/kv1/legacy",
+            "/v1/auth/approle/login",
+            "/v1/secret/data/app",
+            "/v1/secret/data/missing"
+        ]
+    );
+    assert_eq!(got[3].header("x-vault-token"), Some("s.approle-token"));
+}

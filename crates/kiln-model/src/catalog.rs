@@ -47,6 +47,7 @@ pub enum StepId {
     WithSonarQubeEnv,
     WaitForQualityGate,
     SlackSend,
+    WithVault,
 }
 
 /// The type an argument must have when it is written as a literal.
@@ -282,6 +283,12 @@ pub const STEPS: &[StepDef] = &[
             p("iconEmoji", T::String),
         ],
         B::None,
+    ),
+    def(
+        "withVault",
+        StepId::WithVault,
+        &[p("configuration", T::Map), p("vaultSecrets", T::List)],
+        B::Required,
     ),
     def(
         "sh",
@@ -531,7 +538,6 @@ pub const PLUGIN_STEPS: &[(&str, &str)] = &[
     ("sshagent", "SSH Agent plugin"),
     ("sshPublisher", "Publish Over SSH plugin"),
     ("configFileProvider", "Config File Provider plugin"),
-    ("withVault", "HashiCorp Vault plugin"),
     ("withMaven", "Pipeline Maven Integration plugin"),
     ("milestone", "Pipeline: Milestone Step plugin"),
     ("lock", "Lockable Resources plugin"),

@@ -66,6 +66,7 @@ pub(crate) fn is_block(id: StepId) -> bool {
             | StepId::Container
             | StepId::WithCredentials
             | StepId::WithSonarQubeEnv
+            | StepId::WithVault
     )
 }
 
@@ -144,6 +145,7 @@ pub(crate) async fn enter(id: StepId, call: &StepCall<'_>) -> Result<Entered, St
             }
         }
         StepId::WithSonarQubeEnv => plain(scope.with_env(super::sonar::environment(call)?)),
+        StepId::WithVault => plain(scope.with_env(super::vault::environment(call).await?)),
         // `ansiColor { }`: colours pass through untouched, so only the body runs.
         _ => plain(scope),
     })

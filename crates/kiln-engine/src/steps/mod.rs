@@ -25,6 +25,7 @@ mod sh;
 mod slack;
 mod sonar;
 mod tool;
+mod vault;
 
 pub(crate) use call::{Args, StepCall};
 pub(crate) use credentials::{
@@ -141,6 +142,7 @@ pub(crate) async fn native(id: StepId, call: &StepCall<'_>) -> Result<Value, Ste
         | StepId::AnsiColor
         | StepId::Container
         | StepId::WithCredentials
-        | StepId::WithSonarQubeEnv => block::run(id, call).await,
+        | StepId::WithSonarQubeEnv
+        | StepId::WithVault => block::run(id, call).await,
     }
 }
