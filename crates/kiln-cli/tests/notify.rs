@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod peers;
+mod support;
 
 use peers::http::{HttpServer, Response};
 use peers::smtp::SmtpServer;
@@ -550,4 +551,88 @@ fn with_vault_reads_kv_v1_and_v2_with_a_token_and_with_approle() {
         ]
     );
     assert_eq!(got[3].header("x-vault-token"), Some("s.approle-token"));
+}
+
+#[test]
+fn kiln_server_hands_kiln_yaml_services_to_the_steps() {
+    let smtp = SmtpServer::start();
+    let api = slack();
+    let dir = tempfile::tempdir().unwrap();
+    let job = dir.path().join("job");
+    std::fs::create_dir_all(&job).unwrap();
+    std::fs::write(
+        job.join("Jenkinsfile"),
+        r#"pipeline {
+  agent any
+  stages { stage('Build') { steps { echo 'built' } } }
+  post {
+    always {
+      emailext to: 'team@example.com', subject: '$DEFAULT_SUBJECT', body: '$DEFAULT_CONTENT'
+      slackSend color: 'good', message: "${env.JOB_NAME} #${env.BUILD_NUMBER} passed"
+    }
+  }
+}
+"#,
+    )
+    .unwrap();
+    let mut yaml = format!(
+        "server:\n  external_url: http://ci.example.com\n  tokens:\n    - {{name: e2e, token: {}, role: admin}}\n\
+jobs:\n  - name: notify\n    dir: {}\n\
+mail:\n  host: 127.0.0.1\n  port: {}\n  from: kiln@example.com\n  credential: smtp\n\
+slack:\n  base_url: {}/api\n  credential: slack-token\n  channel: '#builds'\n  bot_user: true\n",
+        support::TOKEN,
+        job.display(),
+        smtp.port,
+        api.url()
+    );
+    yaml.push_str("credentials:\n");
+    for line in CREDENTIALS.lines() {
+        yaml.push_str(&format!("  {line}\n"));
+    }
+    let config = dir.path().join("kiln.yaml");
+    std::fs::write(&config, yaml).unwrap();
+    let server = support::Server::start(dir.path(), &config, "127.0.0.1:0", [("KILN_LOG", "info")]);
+    let out = support::kiln(&server, &["trigger", "notify", "--follow"]);
+    let log = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{log}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!log.contains("s3cret"), "{log}");
+    assert!(
+        log.contains("Slack Send Pipeline step: message posted to #builds"),
+        "{log}"
+    );
+
+    let mails = smtp.received();
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert_eq!(mails[0].auth.as_deref(), Some("mailer:s3cret-smtp-pw"));
+    assert_eq!(mails[0].from, "kiln@example.com");
+    assert_eq!(mails[0].recipients, ["team@example.com"]);
+    assert!(
+        mails[0]
+            .data
+            .contains("Subject: notify - Build # 1 - Successful!"),
+        "{}",
+        mails[0].data
+    );
+    assert!(
+        mails[0].unfolded().contains(
+            "Check console output at http://ci.example.com/jobs/notify/1/ to view the results."
+        ),
+        "{}",
+        mails[0].data
+    );
+    let posts = api.requests();
+    assert_eq!(posts.len(), 1, "{posts:?}");
+    assert_eq!(posts[0].target, "/api/chat.postMessage");
+    assert_eq!(
+        posts[0].header("authorization"),
+        Some("Bearer xoxb-s3cret-slack")
+    );
+    let body: serde_json::Value = serde_json::from_str(&posts[0].body).unwrap();
+    assert_eq!(body["channel"], "#builds");
+    assert_eq!(body["attachments"][0]["text"], "notify #1 passed");
 }

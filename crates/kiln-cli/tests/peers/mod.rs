@@ -5,14 +5,3 @@
 
 pub mod http;
 pub mod smtp;
-
-use std::time::{Duration, Instant};
-
-/// Waits up to 30 s for `check` to hold.
-pub fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}

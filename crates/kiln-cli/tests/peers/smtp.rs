@@ -16,6 +16,13 @@ pub struct Received {
     pub auth: Option<String>,
 }
 
+impl Received {
+    /// The message with quoted-printable soft line breaks joined.
+    pub fn unfolded(&self) -> String {
+        self.data.replace("=\r\n", "")
+    }
+}
+
 pub struct SmtpServer {
     pub port: u16,
     received: Arc<Mutex<Vec<Received>>>,
