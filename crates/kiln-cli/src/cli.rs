@@ -130,6 +130,37 @@ pub struct RunArgs {
     /// Kaniko caches the dockerfile agents' layers in REPO/cache.
     #[arg(long, requires = "dockerfile_repository")]
     pub dockerfile_cache: bool,
+    /// A kiln.yaml whose `mail`, `slack`, `sonarqube` and `vault` settings the steps use
+    /// (with its `credentials`, after those of --credentials).
+    #[arg(long, value_name = "FILE", env = "KILN_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub smtp: SmtpArgs,
+}
+
+/// The SMTP server of `mail` and `emailext` for `kiln run` (over kiln.yaml's `mail:`).
+#[derive(Args, Debug)]
+pub struct SmtpArgs {
+    /// The SMTP server's host name.
+    #[arg(long, value_name = "HOST", env = "KILN_SMTP_HOST")]
+    pub smtp_host: Option<String>,
+    /// Its port (default: 25, 587 with starttls, 465 with tls).
+    #[arg(long, value_name = "PORT", env = "KILN_SMTP_PORT")]
+    pub smtp_port: Option<u16>,
+    /// The sender when a step gives no `from:`.
+    #[arg(long, value_name = "ADDRESS", env = "KILN_SMTP_FROM")]
+    pub smtp_from: Option<String>,
+    /// `none`, `starttls` or `tls`.
+    #[arg(
+        long,
+        value_name = "MODE",
+        env = "KILN_SMTP_TLS",
+        default_value = "none"
+    )]
+    pub smtp_tls: String,
+    /// A username/password credential (of --credentials) for SMTP AUTH.
+    #[arg(long, value_name = "ID", env = "KILN_SMTP_CREDENTIAL")]
+    pub smtp_credential: Option<String>,
 }
 
 #[derive(Args, Debug)]

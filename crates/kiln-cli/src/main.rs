@@ -20,6 +20,7 @@ mod remote_build;
 mod remote_list;
 mod run;
 mod run_output;
+mod run_services;
 mod server_cmd;
 mod sse;
 

@@ -52,6 +52,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Some(path) => Arc::new(crate::credentials::load(path)?),
         None => Arc::new(NoCredentials),
     };
+    let (services, credentials) = crate::run_services::services(&args, credentials)?;
     let spec = BuildSpec {
         job_name: workspace
             .file_name()
@@ -76,6 +77,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }),
         previous_result: None,
         agents: None,
+        services: Arc::new(services),
         workspace_is_checkout: true,
     };
     let plan = kiln_plan::plan(&pipeline);

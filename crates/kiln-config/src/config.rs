@@ -1,4 +1,4 @@
-use crate::{CredentialConfig, JobConfig, LibraryConfig, TokenConfig};
+use crate::{CredentialConfig, JobConfig, LibraryConfig, ServicesConfig, TokenConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -12,6 +12,8 @@ pub struct Config {
     pub jobs: Vec<JobConfig>,
     pub libraries: Vec<LibraryConfig>,
     pub credentials: Vec<CredentialConfig>,
+    /// `mail:`, `slack:`, `sonarqube:`, `vault:`: the services steps talk to.
+    pub services: ServicesConfig,
     /// Warnings found while loading (rendered, one per entry), for the caller to log.
     pub warnings: Vec<String>,
 }
@@ -94,6 +96,7 @@ impl Default for Config {
             jobs: Vec::new(),
             libraries: Vec::new(),
             credentials: Vec::new(),
+            services: ServicesConfig::default(),
             warnings: Vec::new(),
         }
     }

@@ -19,6 +19,10 @@ const TOP: &[&str] = &[
     "jobs",
     "libraries",
     "credentials",
+    "mail",
+    "slack",
+    "sonarqube",
+    "vault",
 ];
 const SERVER: &[&str] = &["listen", "data_dir", "external_url", "tokens"];
 const TOKEN: &[&str] = &["name", "token", "token_env", "token_file", "role"];
@@ -55,6 +59,9 @@ pub(crate) struct Places {
     pub credential_ids: Vec<Spanned<String>>,
     pub library_names: Vec<Spanned<String>>,
     pub token_names: Vec<Spanned<String>>,
+    pub sonar_names: Vec<Spanned<String>>,
+    /// Credentials the service sections name.
+    pub credential_refs: Vec<Spanned<String>>,
 }
 
 /// Decodes the whole tree; problems go to `ctx`.
@@ -94,6 +101,7 @@ pub(crate) fn config(ctx: &mut Ctx, root: &Node) -> (Config, Places) {
                 .extend(credential(ctx, item, i, &mut places));
         }
     }
+    cfg.services = crate::services_decode::services(ctx, &top, &mut places);
     top.finish(ctx);
     (cfg, places)
 }

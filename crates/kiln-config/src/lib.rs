@@ -19,6 +19,8 @@ mod job_decode;
 mod load;
 mod reader;
 mod secret;
+mod services;
+mod services_decode;
 mod validate;
 
 pub use config::{
@@ -29,4 +31,7 @@ pub use job::{JobConfig, LibraryConfig, RetentionConfig, Source, TriggersConfig}
 pub use load::{load, parse};
 pub use secret::{
     CredentialConfig, CredentialKind, Role, Secret, SecretError, SecretSource, TokenConfig,
+};
+pub use services::{
+    MailConfig, MailTls, ServicesConfig, SlackConfig, SonarQubeConfig, VaultConfig,
 };

@@ -10,6 +10,18 @@ pub(crate) fn check(cfg: &Config, places: &Places) -> Vec<Diagnostic> {
     unique(&places.credential_ids, "credential id", &mut out);
     unique(&places.library_names, "library name", &mut out);
     unique(&places.token_names, "token name", &mut out);
+    unique(&places.sonar_names, "SonarQube server name", &mut out);
+    for r in &places.credential_refs {
+        if !places.credential_ids.iter().any(|c| c.value == r.value) {
+            out.push(
+                Diagnostic::error(
+                    "unknown-credential",
+                    format!("unknown credential `{}`", r.value),
+                )
+                .with_primary(r.span, "no entry of `credentials` has this id"),
+            );
+        }
+    }
     for up in &places.upstream {
         if places.job_names.iter().any(|j| j.value == up.value) {
             continue;

@@ -56,6 +56,7 @@ async fn build(text: &str, libraries: &Arc<Libraries>, dir: &std::path::Path) ->
         workspace_is_checkout: false,
         previous_result: None,
         agents: None,
+        services: Default::default(),
     };
     let scripts = BuildScripts {
         libraries: Arc::clone(libraries),

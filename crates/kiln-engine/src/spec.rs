@@ -34,6 +34,9 @@ pub struct BuildSpec {
     /// Gives stages with an agent of their own an executor of their own (a pod per stage
     /// agent on Kubernetes); `None`: every stage runs on the build's executor.
     pub agents: Option<Arc<dyn AgentProvider>>,
+    /// The services steps talk to (SMTP, Slack, SonarQube, Vault), from kiln.yaml or
+    /// `kiln run`'s flags; their secrets are credential ids looked up in `credentials`.
+    pub services: Arc<kiln_config::ServicesConfig>,
 }
 
 /// What a build's scripts need besides the plan: the shared libraries the pipeline loaded,

@@ -6,12 +6,12 @@ use std::sync::Arc;
 
 /// Credentials read from the configuration when a build asks for them (so a rotated
 /// environment variable or file is picked up by the next build).
-pub(crate) struct ConfigCredentials {
+pub struct ConfigCredentials {
     config: Arc<Config>,
 }
 
 impl ConfigCredentials {
-    pub(crate) fn new(config: Arc<Config>) -> Self {
+    pub fn new(config: Arc<Config>) -> Self {
         ConfigCredentials { config }
     }
 }

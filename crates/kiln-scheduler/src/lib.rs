@@ -42,6 +42,7 @@ mod trigger;
 mod view;
 
 pub use clock::{Clock, ManualClock, Sleep, SystemClock};
+pub use credentials::ConfigCredentials;
 pub use error::{ControlError, SchedulerError, TriggerError};
 pub use follower::LogFollower;
 pub use handle::SchedulerHandle;

@@ -451,6 +451,7 @@ impl BuildTask {
             workspace_is_checkout: false,
             previous_result: self.previous_result().await,
             agents: None,
+            services: Arc::new(self.config.services.clone()),
         }
     }
 

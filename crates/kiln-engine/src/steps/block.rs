@@ -65,6 +65,8 @@ pub(crate) fn is_block(id: StepId) -> bool {
             | StepId::AnsiColor
             | StepId::Container
             | StepId::WithCredentials
+            | StepId::WithSonarQubeEnv
+            | StepId::WithVault
     )
 }
 
@@ -142,6 +144,8 @@ pub(crate) async fn enter(id: StepId, call: &StepCall<'_>) -> Result<Entered, St
                 exit: Exit::Credentials { files },
             }
         }
+        StepId::WithSonarQubeEnv => plain(scope.with_env(super::sonar::environment(call)?)),
+        StepId::WithVault => plain(scope.with_env(super::vault::environment(call).await?)),
         // `ansiColor { }`: colours pass through untouched, so only the body runs.
         _ => plain(scope),
     })

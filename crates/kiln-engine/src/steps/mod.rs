@@ -8,17 +8,24 @@ mod credentials;
 mod data;
 mod files;
 mod flow;
+mod http_client;
+mod http_request;
 mod input;
 mod junit;
 mod kaniko;
 mod library;
+mod mail;
+mod mail_tokens;
 mod pod_template;
 mod process;
 mod scm;
 mod script;
 mod scripted;
 mod sh;
+mod slack;
+mod sonar;
 mod tool;
+mod vault;
 
 pub(crate) use call::{Args, StepCall};
 pub(crate) use credentials::{
@@ -119,6 +126,11 @@ pub(crate) async fn native(id: StepId, call: &StepCall<'_>) -> Result<Value, Ste
         StepId::WriteJson => data::write_json(call).await,
         StepId::ReadYaml => data::read_yaml(call).await,
         StepId::WriteYaml => data::write_yaml(call).await,
+        StepId::Mail => mail::mail(call).await,
+        StepId::Emailext => mail::emailext(call).await,
+        StepId::HttpRequest => http_request::http_request(call).await,
+        StepId::WaitForQualityGate => sonar::wait_for_quality_gate(call).await,
+        StepId::SlackSend => slack::slack_send(call).await,
         // The block steps, matched above.
         StepId::Dir
         | StepId::WithEnv
@@ -129,6 +141,8 @@ pub(crate) async fn native(id: StepId, call: &StepCall<'_>) -> Result<Value, Ste
         | StepId::Timestamps
         | StepId::AnsiColor
         | StepId::Container
-        | StepId::WithCredentials => block::run(id, call).await,
+        | StepId::WithCredentials
+        | StepId::WithSonarQubeEnv
+        | StepId::WithVault => block::run(id, call).await,
     }
 }

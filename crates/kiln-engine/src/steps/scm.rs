@@ -104,6 +104,17 @@ pub(crate) async fn git(call: &StepCall<'_>) -> Result<Value, StepError> {
     ]))
 }
 
+/// The author (`Name <address>`) of the commit checked out in the scope's directory, or
+/// `None` when it is not a git work tree (asked quietly).
+pub(crate) async fn head_author(build: &Build, scope: &Scope) -> Result<Option<String>, StepError> {
+    let git = Git::new(build, scope, scope.cwd.clone());
+    let done = git
+        .exec(&["log", "-1", "--format=%aN <%aE>"], Capture::Quietly)
+        .await?;
+    let out = String::from_utf8_lossy(&done.stdout).trim().to_owned();
+    Ok((done.status.success() && out.contains('@')).then_some(out))
+}
+
 /// git commands in one directory, logged like Jenkins' git plugin (`> git fetch ...`).
 struct Git<'a> {
     build: &'a Build,

@@ -37,6 +37,14 @@ const DESCRIPTORS: &[&str] = &[
     "disableConcurrentBuilds",
     "buildDiscarder",
     "logRotator",
+    // emailext's recipient providers.
+    "developers",
+    "requestor",
+    "culprits",
+    "brokenBuildSuspects",
+    "brokenTestsSuspects",
+    "upstreamDevelopers",
+    "buildUser",
 ];
 
 const STEPS: &[&str] = &[

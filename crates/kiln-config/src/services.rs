@@ -1,0 +1,99 @@
+//! The settings of the services pipelines talk to: `mail:` (SMTP for `mail` and `emailext`),
+//! `slack:` (`slackSend`), `sonarqube:` (`withSonarQubeEnv`, `waitForQualityGate`) and
+//! `vault:` (`withVault`). Secrets are never here: each names a credential of
+//! `credentials[]` by id, resolved by the build when a step needs it.
+
+/// Every service section; each is empty when not configured.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct ServicesConfig {
+    pub mail: Option<MailConfig>,
+    pub slack: Option<SlackConfig>,
+    pub sonarqube: Vec<SonarQubeConfig>,
+    pub vault: Option<VaultConfig>,
+}
+
+/// `mail:`: the SMTP server mail steps send through.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MailConfig {
+    pub host: String,
+    /// Default: 25 without TLS, 587 with STARTTLS, 465 with TLS.
+    pub port: u16,
+    /// The sender when a step gives no `from:`.
+    pub from: Option<String>,
+    pub tls: MailTls,
+    /// A username/password credential for SMTP AUTH.
+    pub credential: Option<String>,
+}
+
+/// How the SMTP connection is secured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MailTls {
+    /// Plain SMTP.
+    None,
+    /// Plain, then `STARTTLS` (required).
+    Starttls,
+    /// TLS from the first byte (SMTPS).
+    Tls,
+}
+
+impl MailTls {
+    pub const NAMES: &'static [&'static str] = &["none", "starttls", "tls"];
+
+    pub fn from_name(name: &str) -> Option<MailTls> {
+        match name {
+            "none" => Some(MailTls::None),
+            "starttls" => Some(MailTls::Starttls),
+            "tls" => Some(MailTls::Tls),
+            _ => None,
+        }
+    }
+
+    pub fn default_port(self) -> u16 {
+        match self {
+            MailTls::None => 25,
+            MailTls::Starttls => 587,
+            MailTls::Tls => 465,
+        }
+    }
+}
+
+/// `slack:`: the defaults of `slackSend`.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct SlackConfig {
+    /// The API base, e.g. `https://slack.com/api/` (or a Mattermost/Rocket.Chat endpoint).
+    pub base_url: Option<String>,
+    /// `teamDomain`: the workspace, when no base URL is given (`https://DOMAIN.slack.com/api/`).
+    pub team_domain: Option<String>,
+    /// A secret-text credential: the token (`tokenCredentialId`).
+    pub credential: Option<String>,
+    /// The default channel.
+    pub channel: Option<String>,
+    /// `botUser`: post as the bot user.
+    pub bot_user: bool,
+}
+
+/// One entry of `sonarqube:`, as Jenkins' "SonarQube installations".
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SonarQubeConfig {
+    /// The name `withSonarQubeEnv('NAME')` selects.
+    pub name: String,
+    /// The server URL (`SONAR_HOST_URL`).
+    pub url: String,
+    /// A secret-text credential holding the token (`SONAR_AUTH_TOKEN`).
+    pub credential: Option<String>,
+    /// Additional analysis properties (`SONAR_EXTRA_PROPS`), as written.
+    pub additional_properties: Option<String>,
+}
+
+/// `vault:`: the defaults of `withVault`'s `configuration`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VaultConfig {
+    pub url: String,
+    /// A secret-text credential (a Vault token) or a username/password one (AppRole: role
+    /// id and secret id).
+    pub credential: Option<String>,
+    /// The KV secrets engine version, 1 or 2 (default 2).
+    pub engine_version: u8,
+    /// `X-Vault-Namespace`, for Vault Enterprise.
+    pub namespace: Option<String>,
+}

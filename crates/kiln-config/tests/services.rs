@@ -1,0 +1,99 @@
+//! The service sections (`mail`, `slack`, `sonarqube`, `vault`): what good ones decode to,
+//! and the diagnostics of bad ones.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use kiln_config::{MailConfig, MailTls, SonarQubeConfig, VaultConfig, parse};
+use kiln_diagnostics::RenderOptions;
+
+fn check(text: &str, expected: &str) {
+    let err = parse("kiln.yaml", text).expect_err("the configuration should be refused");
+    let rendered = err.render(RenderOptions::default());
+    assert_eq!(rendered, expected, "\n--- got ---\n{rendered}");
+}
+
+const CREDS: &str =
+    "credentials:\n  - id: smtp\n    username: ci\n    password: pw\n  - id: tok\n    secret: t\n";
+
+#[test]
+fn service_sections_decode() {
+    let text = format!(
+        "{CREDS}mail:\n  host: smtp.example.com\n  tls: starttls\n  from: ci@example.com\n  credential: smtp\n\
+slack:\n  base_url: http://127.0.0.1:9/api/\n  credential: tok\n  channel: '#ci'\n  bot_user: true\n\
+sonarqube:\n  - name: sq\n    url: http://sonar:9000/\n    credential: tok\n\
+vault:\n  url: http://vault:8200\n  credential: tok\n  engine_version: 1\n"
+    );
+    let cfg = parse("kiln.yaml", &text).unwrap_or_else(|e| panic!("{e}"));
+    let s = &cfg.services;
+    assert_eq!(
+        s.mail,
+        Some(MailConfig {
+            host: "smtp.example.com".into(),
+            port: 587,
+            from: Some("ci@example.com".into()),
+            tls: MailTls::Starttls,
+            credential: Some("smtp".into()),
+        })
+    );
+    let slack = s.slack.clone().unwrap();
+    assert_eq!(slack.base_url.as_deref(), Some("http://127.0.0.1:9/api"));
+    assert!(slack.bot_user);
+    assert_eq!(
+        s.sonarqube,
+        vec![SonarQubeConfig {
+            name: "sq".into(),
+            url: "http://sonar:9000".into(),
+            credential: Some("tok".into()),
+            additional_properties: None,
+        }]
+    );
+    assert_eq!(
+        s.vault,
+        Some(VaultConfig {
+            url: "http://vault:8200".into(),
+            credential: Some("tok".into()),
+            engine_version: 1,
+            namespace: None,
+        })
+    );
+    let plain = parse("kiln.yaml", "mail:\n  host: localhost\n").unwrap();
+    assert_eq!(plain.services.mail.unwrap().port, 25);
+}
+
+#[test]
+fn bad_service_settings_point_at_the_value() {
+    check(
+        "mail:\n  host: h\n  tls: startls\n  port: 70000\nvault:\n  url: vault:8200\n  engine_version: 3\n  credential: nope\n",
+        "error: `mail.tls` must be `none`, `starttls` or `tls`
+  --> kiln.yaml:3:8
+   |
+ 3 |   tls: startls
+   |        ^^^^^^^ did you mean `starttls`?
+
+error: `mail.port` must be a port number (1 to 65535)
+  --> kiln.yaml:4:9
+   |
+ 4 |   port: 70000
+   |         ^^^^^ found an integer
+
+error: `vault.url` must be an `http://` or `https://` URL
+  --> kiln.yaml:6:8
+   |
+ 6 |   url: vault:8200
+   |        ^^^^^^^^^^ found `vault:8200`
+
+error: `vault.engine_version` must be 1 or 2
+  --> kiln.yaml:7:19
+   |
+ 7 |   engine_version: 3
+   |                   ^ found an integer
+
+error: unknown credential `nope`
+  --> kiln.yaml:8:15
+   |
+ 8 |   credential: nope
+   |               ^^^^ no entry of `credentials` has this id
+
+error: could not load kiln.yaml: 5 errors
+",
+    );
+}
