@@ -41,6 +41,10 @@ pub enum StepId {
     ReadYaml,
     WriteYaml,
     KanikoBuild,
+    PublishHtml,
+    Bat,
+    Powershell,
+    Pwsh,
 }
 
 /// The type an argument must have when it is written as a literal.
@@ -128,8 +132,26 @@ const fn def(
     }
 }
 
+/// The parameters of `bat`, `powershell` and `pwsh`, as of `sh`.
+const WINDOWS_SHELL: &[ParamDef] = &[
+    req("script", T::String),
+    p("returnStdout", T::Bool),
+    p("returnStatus", T::Bool),
+    p("label", T::String),
+    p("encoding", T::String),
+];
+
 /// Every native step.
 pub const STEPS: &[StepDef] = &[
+    def(
+        "publishHTML",
+        StepId::PublishHtml,
+        &[req("target", T::Map)],
+        B::None,
+    ),
+    def("bat", StepId::Bat, WINDOWS_SHELL, B::None),
+    def("powershell", StepId::Powershell, WINDOWS_SHELL, B::None),
+    def("pwsh", StepId::Pwsh, WINDOWS_SHELL, B::None),
     def(
         "readJSON",
         StepId::ReadJson,
@@ -404,13 +426,6 @@ pub fn native_step(name: &str) -> Option<&'static StepDef> {
 
 /// Well-known Jenkins steps kiln does not provide, with the plugin each comes from.
 pub const PLUGIN_STEPS: &[(&str, &str)] = &[
-    ("bat", "Windows batch (kiln runs steps on Linux; use `sh`)"),
-    (
-        "powershell",
-        "Windows PowerShell (kiln runs steps on Linux; use `sh` or `pwsh`)",
-    ),
-    ("pwsh", "PowerShell"),
-    ("publishHTML", "HTML Publisher plugin"),
     ("emailext", "Email Extension plugin"),
     ("emailextrecipients", "Email Extension plugin"),
     ("mail", "Mailer plugin"),

@@ -8,8 +8,10 @@ mod credentials;
 mod data;
 mod files;
 mod flow;
+mod html_report;
 mod input;
 mod junit;
+mod junit_xml;
 mod kaniko;
 mod library;
 mod pod_template;
@@ -19,6 +21,8 @@ mod script;
 mod scripted;
 mod sh;
 mod tool;
+mod windows;
+mod workspace_path;
 
 pub(crate) use call::{Args, StepCall};
 pub(crate) use credentials::{
@@ -119,6 +123,9 @@ pub(crate) async fn native(id: StepId, call: &StepCall<'_>) -> Result<Value, Ste
         StepId::WriteJson => data::write_json(call).await,
         StepId::ReadYaml => data::read_yaml(call).await,
         StepId::WriteYaml => data::write_yaml(call).await,
+        StepId::PublishHtml => html_report::publish_html(call).await,
+        StepId::Bat | StepId::Powershell => windows::windows_only(call),
+        StepId::Pwsh => windows::pwsh(call).await,
         // The block steps, matched above.
         StepId::Dir
         | StepId::WithEnv

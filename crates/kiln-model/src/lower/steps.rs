@@ -2,7 +2,7 @@
 
 use super::cx::{CallView, Cx};
 use crate::catalog::{BodyRule, STEPS, StepDef, native_step, plugin_of};
-use crate::{ScriptBlock, Step, StepArg, StepKind};
+use crate::{ScriptBlock, Step, StepArg, StepId, StepKind};
 use kiln_diagnostics::Spanned;
 use kiln_syntax::ast::{Expr, ExprKind, Stmt, StmtKind};
 
@@ -114,6 +114,17 @@ fn step(cx: &mut Cx, stmt: &Stmt) -> Option<Step> {
     };
     let args = step_args(cx, def, &call)?;
     check_body(cx, def, &call);
+    if matches!(def.id, StepId::Bat | StepId::Powershell) {
+        cx.warn(
+            "windows-step",
+            name.span,
+            format!(
+                "`{}` runs Windows scripts; kiln runs steps on Linux agents",
+                name.value
+            ),
+            "the build fails when it reaches this step: use `sh`, or `pwsh` for PowerShell Core",
+        );
+    }
     Some(Step {
         kind: StepKind::Native {
             id: def.id,

@@ -28,6 +28,8 @@ pub struct BuildDto<'a> {
     pub stages: Vec<Value>,
     pub tests: Option<kiln_store::TestSummary>,
     pub artifacts: &'a [kiln_store::ArtifactRecord],
+    /// The HTML reports the build published, with the URLs of their index pages.
+    pub html_reports: Vec<Value>,
     pub pending_input: Option<&'a kiln_store::InputRecord>,
 }
 
@@ -67,6 +69,16 @@ pub fn build<'a>(r: &'a BuildRecord, settings: &Settings, job: Option<&JobView>)
         stages: r.stages.iter().map(stage).collect(),
         tests: r.tests,
         artifacts: &r.artifacts,
+        html_reports: r
+            .html_reports
+            .iter()
+            .map(|h| {
+                json!({
+                    "name": h.name,
+                    "url": super::reports::report_url(&settings.external_url, r, h),
+                })
+            })
+            .collect(),
         pending_input: r.pending_input.as_ref(),
     }
 }
