@@ -1,5 +1,5 @@
 //! End-to-end tests of the workspace and report steps (`publishHTML`, `junit`'s failed-test
-//! details, `bat`/`powershell`/`pwsh`, the pipeline utility steps): the real `kiln` binary,
+//! details, `recordIssues`, `bat`/`powershell`/`pwsh`, the pipeline utility steps): the real `kiln` binary,
 //! by `kiln run` in a temporary workspace and by `kiln server` with a git repository made here.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -43,6 +43,12 @@ const MAKE_REPORTS: &str = r#"
 XML
           echo '<html><head><link rel="stylesheet" href="css/site.css"></head><body>Coverage 87%</body></html>' > coverage/index.html
           echo 'body { color: green }' > coverage/css/site.css
+          cat > target/checkstyle-result.xml <<'XML'
+<checkstyle version="10.12"><file name="src/main/java/com/acme/Cart.java">
+  <error line="3" severity="error" message="Missing a Javadoc comment." source="x"/>
+  <error line="9" severity="warning" message="Line is longer than 100 characters." source="y"/>
+</file></checkstyle>
+XML
         '''
 "#;
 
@@ -55,6 +61,7 @@ fn reports_pipeline() -> String {
       steps {{
 {MAKE_REPORTS}
         junit 'target/surefire-reports/*.xml'
+        recordIssues(tools: [checkStyle(pattern: 'target/checkstyle-result.xml')], qualityGates: [[threshold: 5, type: 'TOTAL', unstable: true]])
         publishHTML([reportDir: 'coverage', reportFiles: 'index.html', reportName: 'Code Coverage', keepAll: true, allowMissing: false, alwaysLinkToLastBuild: true])
       }}
     }}
@@ -109,7 +116,64 @@ fn run_keeps_the_html_report_and_names_the_failed_test() {
         std::fs::read_to_string(css).unwrap(),
         "body { color: green }\n"
     );
+    assert!(
+        stdout.contains(
+            "[Test] [CheckStyle] Total issues: 2 (error: 1, high: 0, normal: 1, low: 0)\n"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "[Test] [CheckStyle] Quality gate: PASSED - Total (any severity): 2 - threshold: 5\n"
+        ),
+        "{stdout}"
+    );
     assert!(stdout.ends_with("Finished: UNSTABLE\n"), "{stdout}");
+}
+
+#[test]
+fn record_issues_reads_each_tool_and_applies_the_quality_gates() {
+    let ws = tempfile::tempdir().unwrap();
+    let pipeline = r#"pipeline {
+  agent any
+  stages {
+    stage('Analyse') {
+      steps {
+        sh '''
+          mkdir -p build
+          printf '%s\n' "src/a.c:10:5: warning: unused variable 'x' [-Wunused-variable]" "src/a.c:12:1: error: expected ';'" "src/a.c:3:2: note: declared here" > build/gcc.log
+          cat > build/pmd.xml <<'XML'
+<pmd><file name="src/A.java"><violation beginline="4" priority="1" rule="UnusedImports">Avoid unused imports</violation>
+<violation beginline="7" priority="3" rule="X">y</violation></file></pmd>
+XML
+        '''
+        recordIssues(tools: [gcc(pattern: 'build/gcc.log'), pmdParser(pattern: 'build/*.xml'), sonarQube(pattern: 'x')],
+                     qualityGates: [[threshold: 1, type: 'TOTAL_ERROR', unstable: true], [threshold: 1, type: 'NEW', unstable: true]])
+        script {
+          recordIssues aggregatingResults: true, tools: [java(), pmdParser(pattern: 'build/pmd.xml')],
+                       qualityGates: [[threshold: 2, type: 'TOTAL', criticality: 'FAILURE']]
+        }
+      }
+    }
+  }
+}
+"#;
+    let out = run(ws.path(), pipeline, &[]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    for line in [
+        "[Analyse] [GNU C Compiler] Total issues: 2 (error: 1, high: 0, normal: 1, low: 0)\n",
+        "[Analyse] [PMD] Total issues: 2 (error: 0, high: 1, normal: 1, low: 0)\n",
+        "[Analyse] [recordIssues] Tool `sonarQube` is not known to kiln; skipped",
+        "[Analyse] [GNU C Compiler] Quality gate: UNSTABLE - Total (errors only): 1 - threshold: 1\n",
+        "[Analyse] [PMD] Quality gate: PASSED - Total (errors only): 0 - threshold: 1\n",
+        "[Analyse] [recordIssues] Quality gate NEW compares with a reference build, which kiln does not keep: not evaluated\n",
+        "[Analyse] [Java Compiler] Scanning the console log is not supported by kiln",
+        "[Analyse] [Static Analysis] Quality gate: FAILURE - Total (any severity): 2 - threshold: 2\n",
+    ] {
+        assert!(stdout.contains(line), "missing {line:?} in\n{stdout}");
+    }
+    assert!(stdout.ends_with("Finished: FAILURE\n"), "{stdout}");
 }
 
 #[test]
@@ -294,6 +358,10 @@ fn server_serves_the_published_report_and_the_failed_tests_details() {
     );
     let unauthenticated = agent().get(&report_url).call().unwrap();
     assert_eq!(unauthenticated.status().as_u16(), 401);
+
+    assert_eq!(b["issues"][0]["name"], "CheckStyle", "{b}");
+    assert_eq!(b["issues"][0]["total"], 2, "{b}");
+    assert_eq!(b["issues"][0]["error"], 1, "{b}");
 
     let tests = api(&server, "/jobs/shop/builds/1/tests");
     assert_eq!(tests["tests"]["failed"], 1, "{tests}");

@@ -42,11 +42,49 @@ pub struct HtmlReport {
     pub always_link_to_last_build: bool,
 }
 
+/// How bad an issue is, in the Warnings Next Generation plugin's levels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum IssueSeverity {
+    Error,
+    High,
+    Normal,
+    Low,
+}
+
+/// What `recordIssues` found with one tool (or, aggregated, with all of them).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IssueCounts {
+    /// The tool's id (`checkstyle`, `java`, ...) or the step's `id`.
+    pub id: String,
+    /// The name shown (`CheckStyle`).
+    pub name: String,
+    pub error: u64,
+    pub high: u64,
+    pub normal: u64,
+    pub low: u64,
+}
+
+impl IssueCounts {
+    pub fn total(&self) -> u64 {
+        self.error + self.high + self.normal + self.low
+    }
+
+    pub(crate) fn count(&mut self, severity: IssueSeverity) {
+        match severity {
+            IssueSeverity::Error => self.error += 1,
+            IssueSeverity::High => self.high += 1,
+            IssueSeverity::Normal => self.normal += 1,
+            IssueSeverity::Low => self.low += 1,
+        }
+    }
+}
+
 /// Everything the report steps recorded, for the build summary.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Reports {
     pub failed_tests: Vec<FailedTest>,
     pub html: Vec<HtmlReport>,
+    pub issues: Vec<IssueCounts>,
 }
 
 impl FailedTest {

@@ -45,6 +45,7 @@ pub enum StepId {
     Bat,
     Powershell,
     Pwsh,
+    RecordIssues,
 }
 
 /// The type an argument must have when it is written as a literal.
@@ -152,6 +153,28 @@ pub const STEPS: &[StepDef] = &[
     def("bat", StepId::Bat, WINDOWS_SHELL, B::None),
     def("powershell", StepId::Powershell, WINDOWS_SHELL, B::None),
     def("pwsh", StepId::Pwsh, WINDOWS_SHELL, B::None),
+    def(
+        "recordIssues",
+        StepId::RecordIssues,
+        &[
+            p("tools", T::Any),
+            p("tool", T::Any),
+            p("qualityGates", T::List),
+            p("enabledForFailure", T::Bool),
+            p("aggregatingResults", T::Bool),
+            p("id", T::String),
+            p("name", T::String),
+            p("ignoreQualityGate", T::Bool),
+            p("skipPublishingChecks", T::Bool),
+            p("sourceCodeEncoding", T::String),
+            p("healthy", T::Int),
+            p("unhealthy", T::Int),
+            p("minimumSeverity", T::String),
+            p("failOnError", T::Bool),
+            p("skipBlames", T::Bool),
+        ],
+        B::None,
+    ),
     def(
         "readJSON",
         StepId::ReadJson,
@@ -432,7 +455,6 @@ pub const PLUGIN_STEPS: &[(&str, &str)] = &[
     ("slackSend", "Slack Notification plugin"),
     ("withSonarQubeEnv", "SonarQube Scanner plugin"),
     ("waitForQualityGate", "SonarQube Scanner plugin"),
-    ("recordIssues", "Warnings Next Generation plugin"),
     ("scanForIssues", "Warnings Next Generation plugin"),
     ("publishIssues", "Warnings Next Generation plugin"),
     ("githubNotify", "GitHub Branch Source plugin"),

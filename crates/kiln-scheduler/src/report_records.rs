@@ -1,8 +1,9 @@
-//! A finished build's report details (failed tests, HTML reports) as store records; an HTML
+//! A finished build's report details (failed tests, HTML reports, issue counts) as store
+//! records; an HTML
 //! report published without `keepAll` replaces the copies older builds of the job kept.
 
 use kiln_engine::{FailureKind, Reports};
-use kiln_store::{BuildRecord, FailedTestRecord, HtmlReportRecord, TestFailureKind};
+use kiln_store::{BuildRecord, FailedTestRecord, HtmlReportRecord, IssuesRecord, TestFailureKind};
 use std::path::Path;
 
 /// Sets the record's report fields from what the build's steps recorded; `build_dir` is
@@ -34,6 +35,19 @@ pub(crate) fn store_reports(rec: &mut BuildRecord, reports: &Reports, build_dir:
             titles: h.titles.clone(),
             keep_all: h.keep_all,
             always_link_to_last_build: h.always_link_to_last_build,
+        })
+        .collect();
+    rec.issues = reports
+        .issues
+        .iter()
+        .map(|i| IssuesRecord {
+            id: i.id.clone(),
+            name: i.name.clone(),
+            total: i.total(),
+            error: i.error,
+            high: i.high,
+            normal: i.normal,
+            low: i.low,
         })
         .collect();
     for h in reports.html.iter().filter(|h| !h.keep_all) {

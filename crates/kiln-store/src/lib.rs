@@ -23,7 +23,7 @@ pub use record::{
     InputRecord, JobName, JobRecord, LogSlice, NewBuild, Page, PodRecord, StagePodRecord,
     StageRecord, StageState, TestSummary,
 };
-pub use report_record::{FailedTestRecord, HtmlReportRecord, TestFailureKind};
+pub use report_record::{FailedTestRecord, HtmlReportRecord, IssuesRecord, TestFailureKind};
 pub use result::{BuildResult, StageOutcome};
 pub use sled_store::SledStore;
 pub use store::Store;

@@ -248,6 +248,9 @@ pub struct BuildRecord {
     /// The HTML reports `publishHTML` kept with the build.
     #[serde(default)]
     pub html_reports: Vec<crate::HtmlReportRecord>,
+    /// What `recordIssues` counted, per tool.
+    #[serde(default)]
+    pub issues: Vec<crate::IssuesRecord>,
 }
 
 impl BuildRecord {
@@ -276,6 +279,7 @@ impl BuildRecord {
             ran_on_controller: false,
             failed_tests: Vec::new(),
             html_reports: Vec::new(),
+            issues: Vec::new(),
         }
     }
 }

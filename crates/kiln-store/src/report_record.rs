@@ -1,5 +1,5 @@
-//! What a build's report steps recorded besides counts: failed tests' details and the HTML
-//! reports kept in the build's directory.
+//! What a build's report steps recorded besides test counts: failed tests' details, the HTML
+//! reports kept in the build's directory, and static analysis issue counts.
 
 use serde::{Deserialize, Serialize};
 
@@ -40,4 +40,16 @@ pub struct HtmlReportRecord {
     pub keep_all: bool,
     #[serde(default)]
     pub always_link_to_last_build: bool,
+}
+
+/// What `recordIssues` counted with one tool (or all, aggregated), by severity.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssuesRecord {
+    pub id: String,
+    pub name: String,
+    pub total: u64,
+    pub error: u64,
+    pub high: u64,
+    pub normal: u64,
+    pub low: u64,
 }

@@ -6,10 +6,13 @@ mod block;
 mod call;
 mod credentials;
 mod data;
+mod descriptor;
 mod files;
 mod flow;
 mod html_report;
 mod input;
+mod issue_parsers;
+mod issues;
 mod junit;
 mod junit_xml;
 mod kaniko;
@@ -126,6 +129,7 @@ pub(crate) async fn native(id: StepId, call: &StepCall<'_>) -> Result<Value, Ste
         StepId::PublishHtml => html_report::publish_html(call).await,
         StepId::Bat | StepId::Powershell => windows::windows_only(call),
         StepId::Pwsh => windows::pwsh(call).await,
+        StepId::RecordIssues => issues::record_issues(call).await,
         // The block steps, matched above.
         StepId::Dir
         | StepId::WithEnv

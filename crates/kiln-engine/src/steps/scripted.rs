@@ -37,6 +37,17 @@ const DESCRIPTORS: &[&str] = &[
     "disableConcurrentBuilds",
     "buildDiscarder",
     "logRotator",
+    // recordIssues' tools, as `recordIssues` (steps/issues.rs) reads them.
+    "checkStyle",
+    "esLint",
+    "pmdParser",
+    "spotBugs",
+    "findBugs",
+    "java",
+    "mavenConsole",
+    "gcc",
+    "gcc4",
+    "clang",
 ];
 
 const STEPS: &[&str] = &[

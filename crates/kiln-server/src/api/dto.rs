@@ -30,6 +30,8 @@ pub struct BuildDto<'a> {
     pub artifacts: &'a [kiln_store::ArtifactRecord],
     /// The HTML reports the build published, with the URLs of their index pages.
     pub html_reports: Vec<Value>,
+    /// `recordIssues` counts by tool and severity.
+    pub issues: &'a [kiln_store::IssuesRecord],
     pub pending_input: Option<&'a kiln_store::InputRecord>,
 }
 
@@ -79,6 +81,7 @@ pub fn build<'a>(r: &'a BuildRecord, settings: &Settings, job: Option<&JobView>)
                 })
             })
             .collect(),
+        issues: &r.issues,
         pending_input: r.pending_input.as_ref(),
     }
 }

@@ -1,5 +1,5 @@
-//! The build page's report sections: failed tests with their messages and stack traces, and
-//! links to the HTML reports the build kept.
+//! The build page's report sections: failed tests with their messages and stack traces,
+//! issue counts, and links to the HTML reports the build kept.
 
 use super::html::esc;
 use crate::AppState;
@@ -35,6 +35,22 @@ pub fn sections(body: &mut String, state: &AppState, b: &BuildRecord) {
             }
             body.push_str("</details>");
         }
+    }
+    if !b.issues.is_empty() {
+        body.push_str("<h2>Issues</h2><table><tr><th>Tool</th><th>Total</th><th>Error</th><th>High</th><th>Normal</th><th>Low</th></tr>");
+        for i in &b.issues {
+            let _ = write!(
+                body,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&i.name),
+                i.total,
+                i.error,
+                i.high,
+                i.normal,
+                i.low
+            );
+        }
+        body.push_str("</table>");
     }
     let reports: Vec<_> = kept(state, b).collect();
     if !reports.is_empty() {
