@@ -194,13 +194,14 @@ async fn execute(
         }
         printer
     });
+    let build_dir = spec.build_dir.clone();
     let summary = match &scripted {
         Some(s) => kiln_engine::run_scripted(s, spec, scripts, executor, tx, cancel).await,
         None => kiln_engine::run_build_with(&plan, spec, scripts, executor, tx, cancel).await,
     };
     ctrl_c.abort();
     if let Ok(printer) = printing.await {
-        printer.summary(&summary);
+        printer.summary(&summary, &build_dir);
     }
     if let Some(pod) = pod {
         if let Err(error) = pod.cleanup().await {

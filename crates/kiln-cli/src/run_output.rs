@@ -62,7 +62,8 @@ impl Printer {
         let _ = writeln!(std::io::stdout().lock(), "{text}");
     }
 
-    pub fn summary(&self, summary: &BuildSummary) {
+    /// The summary table and what the build kept; `build_dir` is where its files are.
+    pub fn summary(&self, summary: &BuildSummary, build_dir: &std::path::Path) {
         let mut out = std::io::stdout().lock();
         let width = summary
             .stages
@@ -99,6 +100,11 @@ impl Printer {
         }
         if !summary.artifacts.is_empty() {
             let _ = writeln!(out, "Artifacts: {}", summary.artifacts.len());
+        }
+        for r in &summary.reports.html {
+            let index = r.files.first().map_or("index.html", String::as_str);
+            let path = build_dir.join("html").join(&r.dir).join(index);
+            let _ = writeln!(out, "HTML report '{}': {}", r.name, path.display());
         }
         let _ = writeln!(out, "Finished: {}", summary.result.as_str());
     }

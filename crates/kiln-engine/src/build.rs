@@ -58,6 +58,7 @@ struct Record {
     stages: Vec<StageSummary>,
     tests: Option<TestSummary>,
     artifacts: Vec<PathBuf>,
+    reports: crate::Reports,
     notices: BTreeSet<String>,
 }
 
@@ -173,6 +174,16 @@ impl Build {
 
     pub(crate) fn add_artifact(&self, path: PathBuf) {
         lock(&self.record).artifacts.push(path);
+    }
+
+    /// Adds to what the report steps recorded.
+    pub(crate) fn add_reports(&self, f: impl FnOnce(&mut crate::Reports)) {
+        f(&mut lock(&self.record).reports);
+    }
+
+    /// Takes what the report steps recorded, for the summary.
+    pub(crate) fn take_reports(&self) -> crate::Reports {
+        std::mem::take(&mut lock(&self.record).reports)
     }
 
     /// A number unique within this build, for temporary file names.

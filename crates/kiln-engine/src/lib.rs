@@ -19,6 +19,7 @@ mod log_formatter;
 mod params;
 mod post;
 mod process_key;
+mod reports;
 mod result;
 mod run;
 mod runner;
@@ -39,6 +40,7 @@ pub use lint::check_scripts;
 pub use log::timestamp_prefix_len;
 pub use log_formatter::{LineStyle, LogFormatter, LogLine, PlainStyle, format_duration};
 pub use params::{ParamValue, resolve_params};
+pub use reports::{FailedTest, FailureKind, HtmlReport, IssueCounts, IssueSeverity, Reports};
 pub use result::{BuildResult, StageOutcome};
 pub use run::{run_build, run_build_with, run_scripted, scripted_pipeline};
 pub use spec::{

@@ -1,4 +1,4 @@
-use crate::{BuildResult, StageOutcome};
+use crate::{BuildResult, Reports, StageOutcome};
 use kiln_plan::NodeId;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -13,6 +13,8 @@ pub struct BuildSummary {
     pub tests: Option<TestSummary>,
     /// Archived files, relative to `build_dir/artifacts`.
     pub artifacts: Vec<PathBuf>,
+    /// Failed tests' details and HTML reports.
+    pub reports: Reports,
     pub duration: Duration,
     /// `currentBuild.displayName` and `currentBuild.description`, when a script set them.
     pub display_name: Option<String>,

@@ -48,6 +48,11 @@ pub enum StepId {
     WaitForQualityGate,
     SlackSend,
     WithVault,
+    PublishHtml,
+    Bat,
+    Powershell,
+    Pwsh,
+    RecordIssues,
 }
 
 /// The type an argument must have when it is written as a literal.
@@ -135,8 +140,48 @@ const fn def(
     }
 }
 
+/// The parameters of `bat`, `powershell` and `pwsh`, as of `sh`.
+const WINDOWS_SHELL: &[ParamDef] = &[
+    req("script", T::String),
+    p("returnStdout", T::Bool),
+    p("returnStatus", T::Bool),
+    p("label", T::String),
+    p("encoding", T::String),
+];
+
 /// Every native step.
 pub const STEPS: &[StepDef] = &[
+    def(
+        "publishHTML",
+        StepId::PublishHtml,
+        &[req("target", T::Map)],
+        B::None,
+    ),
+    def("bat", StepId::Bat, WINDOWS_SHELL, B::None),
+    def("powershell", StepId::Powershell, WINDOWS_SHELL, B::None),
+    def("pwsh", StepId::Pwsh, WINDOWS_SHELL, B::None),
+    def(
+        "recordIssues",
+        StepId::RecordIssues,
+        &[
+            p("tools", T::Any),
+            p("tool", T::Any),
+            p("qualityGates", T::List),
+            p("enabledForFailure", T::Bool),
+            p("aggregatingResults", T::Bool),
+            p("id", T::String),
+            p("name", T::String),
+            p("ignoreQualityGate", T::Bool),
+            p("skipPublishingChecks", T::Bool),
+            p("sourceCodeEncoding", T::String),
+            p("healthy", T::Int),
+            p("unhealthy", T::Int),
+            p("minimumSeverity", T::String),
+            p("failOnError", T::Bool),
+            p("skipBlames", T::Bool),
+        ],
+        B::None,
+    ),
     def(
         "readJSON",
         StepId::ReadJson,
@@ -512,15 +557,7 @@ pub fn native_step(name: &str) -> Option<&'static StepDef> {
 
 /// Well-known Jenkins steps kiln does not provide, with the plugin each comes from.
 pub const PLUGIN_STEPS: &[(&str, &str)] = &[
-    ("bat", "Windows batch (kiln runs steps on Linux; use `sh`)"),
-    (
-        "powershell",
-        "Windows PowerShell (kiln runs steps on Linux; use `sh` or `pwsh`)",
-    ),
-    ("pwsh", "PowerShell"),
-    ("publishHTML", "HTML Publisher plugin"),
     ("emailextrecipients", "Email Extension plugin"),
-    ("recordIssues", "Warnings Next Generation plugin"),
     ("scanForIssues", "Warnings Next Generation plugin"),
     ("publishIssues", "Warnings Next Generation plugin"),
     ("githubNotify", "GitHub Branch Source plugin"),

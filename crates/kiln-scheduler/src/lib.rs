@@ -30,6 +30,7 @@ mod queue;
 mod recorder;
 mod recovery;
 mod replay;
+mod report_records;
 mod request;
 mod resume;
 mod retention;

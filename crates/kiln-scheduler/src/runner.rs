@@ -491,6 +491,7 @@ impl BuildTask {
             failed: t.failed,
             skipped: t.skipped,
         });
+        crate::report_records::store_reports(rec, &summary.reports, &build_dir);
         let mut paths: Vec<PathBuf> = summary.artifacts.clone();
         if self.resume {
             // Stages that had finished before the restart did not run again: what they

@@ -10,6 +10,7 @@ mod error;
 mod keys;
 mod migrate;
 mod record;
+mod report_record;
 mod result;
 mod sled_log;
 mod sled_store;
@@ -22,6 +23,7 @@ pub use record::{
     InputRecord, JobName, JobRecord, LogSlice, NewBuild, Page, PodRecord, StagePodRecord,
     StageRecord, StageState, TestSummary,
 };
+pub use report_record::{FailedTestRecord, HtmlReportRecord, IssuesRecord, TestFailureKind};
 pub use result::{BuildResult, StageOutcome};
 pub use sled_store::SledStore;
 pub use store::Store;

@@ -242,6 +242,15 @@ pub struct BuildRecord {
     /// resumed build would run again: set before the first such process starts.
     #[serde(default)]
     pub ran_on_controller: bool,
+    /// The failed tests `junit` read, with their messages and stack traces.
+    #[serde(default)]
+    pub failed_tests: Vec<crate::FailedTestRecord>,
+    /// The HTML reports `publishHTML` kept with the build.
+    #[serde(default)]
+    pub html_reports: Vec<crate::HtmlReportRecord>,
+    /// What `recordIssues` counted, per tool.
+    #[serde(default)]
+    pub issues: Vec<crate::IssuesRecord>,
 }
 
 impl BuildRecord {
@@ -268,6 +277,9 @@ impl BuildRecord {
             images: Vec::new(),
             stage_pods: Vec::new(),
             ran_on_controller: false,
+            failed_tests: Vec::new(),
+            html_reports: Vec::new(),
+            issues: Vec::new(),
         }
     }
 }

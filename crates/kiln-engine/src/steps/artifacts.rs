@@ -122,7 +122,7 @@ fn stash_dir(call: &StepCall<'_>, name: &str) -> Result<PathBuf, StepError> {
     Ok(call.build.spec.build_dir.join("stashes").join(name))
 }
 
-async fn write_local(path: &Path, bytes: &[u8]) -> Result<(), StepError> {
+pub(super) async fn write_local(path: &Path, bytes: &[u8]) -> Result<(), StepError> {
     if let Some(parent) = path.parent() {
         tokio::fs::create_dir_all(parent)
             .await

@@ -6,12 +6,17 @@ mod block;
 mod call;
 mod credentials;
 mod data;
+mod descriptor;
 mod files;
 mod flow;
 mod http_client;
 mod http_request;
+mod html_report;
 mod input;
+mod issue_parsers;
+mod issues;
 mod junit;
+mod junit_xml;
 mod kaniko;
 mod library;
 mod mail;
@@ -26,6 +31,8 @@ mod slack;
 mod sonar;
 mod tool;
 mod vault;
+mod windows;
+mod workspace_path;
 
 pub(crate) use call::{Args, StepCall};
 pub(crate) use credentials::{
@@ -131,6 +138,10 @@ pub(crate) async fn native(id: StepId, call: &StepCall<'_>) -> Result<Value, Ste
         StepId::HttpRequest => http_request::http_request(call).await,
         StepId::WaitForQualityGate => sonar::wait_for_quality_gate(call).await,
         StepId::SlackSend => slack::slack_send(call).await,
+        StepId::PublishHtml => html_report::publish_html(call).await,
+        StepId::Bat | StepId::Powershell => windows::windows_only(call),
+        StepId::Pwsh => windows::pwsh(call).await,
+        StepId::RecordIssues => issues::record_issues(call).await,
         // The block steps, matched above.
         StepId::Dir
         | StepId::WithEnv

@@ -45,6 +45,17 @@ const DESCRIPTORS: &[&str] = &[
     "brokenTestsSuspects",
     "upstreamDevelopers",
     "buildUser",
+    // recordIssues' tools, as `recordIssues` (steps/issues.rs) reads them.
+    "checkStyle",
+    "esLint",
+    "pmdParser",
+    "spotBugs",
+    "findBugs",
+    "java",
+    "mavenConsole",
+    "gcc",
+    "gcc4",
+    "clang",
 ];
 
 const STEPS: &[&str] = &[

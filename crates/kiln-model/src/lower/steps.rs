@@ -5,7 +5,7 @@ use crate::catalog::{
     BodyRule, STEPS, StepDef, UNKNOWN_STEP, UNSUPPORTED_STEP, native_step, plugin_of,
     unprovided_step_message,
 };
-use crate::{ScriptBlock, Step, StepArg, StepKind};
+use crate::{ScriptBlock, Step, StepArg, StepId, StepKind};
 use kiln_diagnostics::{Diagnostic, Spanned, did_you_mean};
 use kiln_syntax::ast::{Expr, ExprKind, Stmt, StmtKind};
 
@@ -177,6 +177,17 @@ fn step(cx: &mut Cx, stmt: &Stmt) -> Option<Step> {
     let body = closure.as_ref().map(|c| step_list(cx, &c.body));
     let args = step_args(cx, def, &call)?;
     check_body(cx, def, &call);
+    if matches!(def.id, StepId::Bat | StepId::Powershell) {
+        cx.warn(
+            "windows-step",
+            name.span,
+            format!(
+                "`{}` runs Windows scripts; kiln runs steps on Linux agents",
+                name.value
+            ),
+            "the build fails when it reaches this step: use `sh`, or `pwsh` for PowerShell Core",
+        );
+    }
     Some(Step {
         kind: StepKind::Native {
             id: def.id,

@@ -76,14 +76,15 @@ pub async fn show(
         .map_err(ApiError::internal)
 }
 
-/// `GET /api/v1/jobs/{job}/builds/{n}/tests`: the build's test summary (null without `junit`).
+/// `GET /api/v1/jobs/{job}/builds/{n}/tests`: the build's test summary (null without `junit`)
+/// and its failed tests with their messages and stack traces.
 pub async fn tests(
     State(state): State<AppState>,
     ApiPath((name, number)): ApiPath<(String, u64)>,
 ) -> Result<Json<Value>, ApiError> {
     let record = find_build(&state, &name, number)?;
     Ok(Json(
-        json!({ "id": record.id.to_string(), "tests": record.tests }),
+        json!({ "id": record.id.to_string(), "tests": record.tests, "failed": record.failed_tests }),
     ))
 }
 
@@ -116,14 +117,7 @@ pub async fn artifact(
     let relative = safe_relative(&path)?;
     let root = state.build_dir(&name, number).join("artifacts");
     let missing = || ApiError::NotFound(format!("build {} has no artifact `{path}`", record.id));
-    let file = root.join(&relative);
-    // Symbolic links must not lead out of the artifacts directory either.
-    let (Ok(real_root), Ok(real_file)) = (root.canonicalize(), file.canonicalize()) else {
-        return Err(missing());
-    };
-    if !real_file.starts_with(&real_root) || !real_file.is_file() {
-        return Err(missing());
-    }
+    let real_file = confined_file(&root, &relative).ok_or_else(missing)?;
     let bytes = tokio::fs::read(&real_file)
         .await
         .map_err(ApiError::internal)?;
@@ -133,8 +127,16 @@ pub async fn artifact(
         .map_err(ApiError::internal)
 }
 
+/// `root/relative` when it is a regular file inside `root`: symbolic links must not lead out
+/// of it either.
+pub(super) fn confined_file(root: &Path, relative: &Path) -> Option<PathBuf> {
+    let real_root = root.canonicalize().ok()?;
+    let real_file = root.join(relative).canonicalize().ok()?;
+    (real_file.starts_with(&real_root) && real_file.is_file()).then_some(real_file)
+}
+
 /// A path inside the artifacts directory: relative, no `..`, no empty or `.` parts.
-fn safe_relative(path: &str) -> Result<PathBuf, ApiError> {
+pub(super) fn safe_relative(path: &str) -> Result<PathBuf, ApiError> {
     let bad = || {
         ApiError::BadRequest(format!(
             "artifact path `{path}` must be relative, without `..`"

@@ -28,6 +28,10 @@ pub struct BuildDto<'a> {
     pub stages: Vec<Value>,
     pub tests: Option<kiln_store::TestSummary>,
     pub artifacts: &'a [kiln_store::ArtifactRecord],
+    /// The HTML reports the build published, with the URLs of their index pages.
+    pub html_reports: Vec<Value>,
+    /// `recordIssues` counts by tool and severity.
+    pub issues: &'a [kiln_store::IssuesRecord],
     pub pending_input: Option<&'a kiln_store::InputRecord>,
 }
 
@@ -67,6 +71,17 @@ pub fn build<'a>(r: &'a BuildRecord, settings: &Settings, job: Option<&JobView>)
         stages: r.stages.iter().map(stage).collect(),
         tests: r.tests,
         artifacts: &r.artifacts,
+        html_reports: r
+            .html_reports
+            .iter()
+            .map(|h| {
+                json!({
+                    "name": h.name,
+                    "url": super::reports::report_url(&settings.external_url, r, h),
+                })
+            })
+            .collect(),
+        issues: &r.issues,
         pending_input: r.pending_input.as_ref(),
     }
 }

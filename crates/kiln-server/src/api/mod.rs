@@ -6,6 +6,7 @@ pub mod dto;
 pub mod extract;
 pub mod jobs;
 mod log;
+pub mod reports;
 
 use crate::{ApiError, AppState};
 use axum::Json;
@@ -34,6 +35,12 @@ pub fn routes() -> Router<AppState> {
         .route(
             &format!("{build}/artifacts/{{*path}}"),
             get(builds::artifact),
+        )
+        .route(&format!("{build}/reports"), get(reports::list))
+        .route(&format!("{build}/reports/{{dir}}"), get(reports::index))
+        .route(
+            &format!("{build}/reports/{{dir}}/{{*path}}"),
+            get(reports::file),
         )
         .route("/admin/reload", post(reload))
         .route("/admin/clock", post(advance_clock))

@@ -3,11 +3,13 @@
 mod html;
 mod login;
 mod pages;
+mod reports;
 
 use crate::AppState;
 use axum::Router;
 use axum::routing::get;
 
+pub(crate) use html::url_segment;
 pub use login::login_routes;
 
 /// `/`, `/jobs/{job}`, `/jobs/{job}/{n}`: behind the token middleware like the API.

@@ -110,6 +110,7 @@ pub async fn build(
     body.push_str("</table>");
     stages(&mut body, &b);
     extras(&mut body, &b);
+    super::reports::sections(&mut body, &state, &b);
     let stream = format!("/api/v1/jobs/{name}/builds/{number}/log/stream");
     let _ = write!(
         body,
