@@ -17,11 +17,14 @@ mod error;
 mod job;
 mod job_decode;
 mod load;
+mod local_decode;
 mod reader;
 mod secret;
 mod validate;
 
-pub use config::{Config, ExecutorsConfig, LocalExecutorConfig, QueueConfig, ServerConfig};
+pub use config::{
+    Config, ExecutorsConfig, LocalExecutorConfig, PassEnv, QueueConfig, SandboxMode, ServerConfig,
+};
 pub use error::ConfigError;
 pub use job::{JobConfig, LibraryConfig, RetentionConfig, Source, TriggersConfig};
 pub use load::{load, parse};
