@@ -3,7 +3,7 @@
 use crate::output_log::{Ended, LogPaths, LogReader, LogWriter, Progress, progress_from_disk};
 use crate::protocol::{Failure, Frame, KillMode, Message, Stream, valid_process_id};
 use kiln_executor::process::{SpawnOptions, spawn_local_with};
-use kiln_executor::{ProcessKiller, ProcessSpec, StreamKind};
+use kiln_executor::{OutputMode, ProcessKiller, ProcessSpec, StreamKind};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -64,6 +64,8 @@ pub struct SpawnRequest {
     pub env: BTreeMap<String, String>,
     pub cwd: String,
     pub stdin: Vec<u8>,
+    /// One pipe for stdout and stderr (the default), or one each.
+    pub output: OutputMode,
 }
 
 impl Agent {
@@ -113,7 +115,8 @@ impl Agent {
         let spec = ProcessSpec::new(request.argv)
             .env(env)
             .cwd(request.cwd)
-            .stdin(request.stdin);
+            .stdin(request.stdin)
+            .output(request.output);
         let options = SpawnOptions::default().kill_grace(self.config.kill_grace);
         let mut handle = match spawn_local_with(spec, &self.config.workspace, options).await {
             Ok(handle) => handle,

@@ -108,6 +108,10 @@ pub enum Message {
         argv: Vec<String>,
         env: BTreeMap<String, String>,
         cwd: String,
+        /// A pipe each for stdout and stderr (a step capturing stdout); false: one pipe for
+        /// both, so the output keeps the order it was written in.
+        #[serde(default)]
+        separate_streams: bool,
     },
     /// The answer to `Spawn`/`Attach`: the process exists; output and exit follow.
     Started {

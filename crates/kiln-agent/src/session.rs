@@ -5,6 +5,7 @@ use crate::agent::{Agent, SpawnRequest, follow};
 use crate::files::{Uploads, read_file, resolve, simple_op};
 use crate::handshake::{self, HandshakeError, token_matches};
 use crate::protocol::{Frame, Message, ProtocolError, read_frame, write_frame};
+use kiln_executor::OutputMode;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
@@ -80,13 +81,24 @@ async fn dispatch(
 ) {
     let workspace = agent.config().workspace.clone();
     match frame.message {
-        Message::Spawn { id, argv, env, cwd } => {
+        Message::Spawn {
+            id,
+            argv,
+            env,
+            cwd,
+            separate_streams,
+        } => {
             let request = SpawnRequest {
                 id: id.clone(),
                 argv,
                 env,
                 cwd,
                 stdin: frame.payload,
+                output: if separate_streams {
+                    OutputMode::Separate
+                } else {
+                    OutputMode::Merged
+                },
             };
             match agent.spawn(request).await {
                 Ok((proc, known)) => start_following(proc, id, 0, known, tx).await,

@@ -88,6 +88,7 @@ fn spawn_msg(id: &str, script: &str) -> Message {
         argv: vec!["sh".into(), "-c".into(), script.into()],
         env: BTreeMap::from([("STEP".to_owned(), "yes".to_owned())]),
         cwd: ".".into(),
+        separate_streams: false,
     }
 }
 
@@ -155,12 +156,38 @@ async fn spawn_streams_output_with_container_and_step_env_then_exit() {
         }
     };
     let ws = f.dir.path().join("ws").canonicalize().unwrap();
-    assert_eq!(out, format!("image-env yes hidden\n{}\n", ws.display()));
-    assert_eq!(err, "err\n");
+    // One pipe for both streams: stderr comes in its place, as stdout.
+    assert_eq!(
+        out,
+        format!("image-env yes hidden\n{}\nerr\n", ws.display())
+    );
+    assert_eq!(err, "");
     assert_eq!(code, Some(3));
     let file = f.dir.path().join("run/p1.out");
     assert!(file.exists(), "output kept on the shared volume");
     assert!(f.dir.path().join("run/p1.exit").exists());
+
+    let mut separate = spawn_msg("p2", "echo out; echo err >&2");
+    if let Message::Spawn {
+        separate_streams, ..
+    } = &mut separate
+    {
+        *separate_streams = true;
+    }
+    send(&mut s, separate, b"").await;
+    let (mut out, mut err) = (String::new(), String::new());
+    loop {
+        let frame = recv(&mut s).await;
+        match frame.message {
+            Message::Output { stream, .. } => match stream {
+                Stream::Stdout => out.push_str(&String::from_utf8_lossy(&frame.payload)),
+                Stream::Stderr => err.push_str(&String::from_utf8_lossy(&frame.payload)),
+            },
+            Message::Exit { .. } => break,
+            _ => {}
+        }
+    }
+    assert_eq!((out.as_str(), err.as_str()), ("out\n", "err\n"));
 }
 
 #[tokio::test]

@@ -44,6 +44,39 @@ pub struct ExecutorsConfig {
 pub struct LocalExecutorConfig {
     /// `executors.local.capacity`: builds run at once on this machine, default 2.
     pub capacity: usize,
+    /// `executors.local.env`: variables given to every local build besides kiln's fixed
+    /// list (`NAME` passes kiln's own value through, `NAME=value` sets one).
+    pub env: Vec<PassEnv>,
+    /// `executors.local.allow_paths`: directories outside the build's workspace that file
+    /// steps and sandboxed processes may read and write.
+    pub allow_paths: Vec<PathBuf>,
+    /// `executors.local.sandbox`: how local build processes are confined, default Landlock.
+    pub sandbox: SandboxMode,
+}
+
+/// One entry of `executors.local.env`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PassEnv {
+    /// `NAME`: kiln's own value of `NAME`, when it has one.
+    Inherit(String),
+    /// `NAME=value`: this value.
+    Set(String, String),
+}
+
+/// `executors.local.sandbox`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum SandboxMode {
+    /// `landlock`: a Landlock ruleset (read-only system, read-write workspace, its `@tmp`,
+    /// `/tmp` and `allow_paths`); where the kernel lacks Landlock, builds run unconfined and
+    /// the server warns at start.
+    #[default]
+    Landlock,
+    /// `off`: no sandbox (file steps are still confined to the workspace).
+    Off,
+}
+
+impl SandboxMode {
+    pub const NAMES: &'static [&'static str] = &["landlock", "off"];
 }
 
 /// `queue:`.
@@ -81,6 +114,9 @@ impl Default for LocalExecutorConfig {
     fn default() -> Self {
         LocalExecutorConfig {
             capacity: DEFAULT_LOCAL_CAPACITY,
+            env: Vec::new(),
+            allow_paths: Vec::new(),
+            sandbox: SandboxMode::default(),
         }
     }
 }

@@ -1,8 +1,6 @@
 //! The YAML tree -> [`Config`], section by section, collecting every diagnostic.
 
-use crate::config::{
-    Config, ExecutorsConfig, LocalExecutorConfig, QueueConfig, ScriptsConfig, ServerConfig,
-};
+use crate::config::{Config, ExecutorsConfig, QueueConfig, ScriptsConfig, ServerConfig};
 use crate::reader::{Ctx, Fields, list};
 use crate::secret::{CredentialConfig, CredentialKind, Role, TokenConfig};
 use crate::{LibraryConfig, Source};
@@ -27,7 +25,6 @@ const TOP: &[&str] = &[
 const SERVER: &[&str] = &["listen", "data_dir", "external_url", "tokens"];
 const TOKEN: &[&str] = &["name", "token", "token_env", "token_file", "role"];
 const EXECUTORS: &[&str] = &["local", "kubernetes"];
-const LOCAL: &[&str] = &["capacity"];
 const QUEUE: &[&str] = &["capacity"];
 const SCRIPTS: &[&str] = &["total_time_secs"];
 const LIBRARY: &[&str] = &["name", "repo", "dir", "default_version"];
@@ -194,15 +191,8 @@ fn executors(ctx: &mut Ctx, node: &Node) -> ExecutorsConfig {
     let Some(f) = Fields::new(ctx, node, "executors", EXECUTORS) else {
         return out;
     };
-    if let Some(n) = f.get("local")
-        && let Some(local) = Fields::new(ctx, n, "executors.local", LOCAL)
-    {
-        if let Some(c) = local.number(ctx, "capacity", 1) {
-            out.local = LocalExecutorConfig {
-                capacity: usize::try_from(c).unwrap_or(usize::MAX),
-            };
-        }
-        local.finish(ctx);
+    if let Some(n) = f.get("local") {
+        out.local = crate::local_decode::local(ctx, n);
     }
     out.kubernetes = f.get("kubernetes").map(Node::to_json);
     f.finish(ctx);

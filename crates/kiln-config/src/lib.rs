@@ -17,6 +17,7 @@ mod error;
 mod job;
 mod job_decode;
 mod load;
+mod local_decode;
 mod reader;
 mod secret;
 mod services;
@@ -24,7 +25,8 @@ mod services_decode;
 mod validate;
 
 pub use config::{
-    Config, ExecutorsConfig, LocalExecutorConfig, QueueConfig, ScriptsConfig, ServerConfig,
+    Config, ExecutorsConfig, LocalExecutorConfig, PassEnv, QueueConfig, SandboxMode, ScriptsConfig,
+    ServerConfig,
 };
 pub use error::ConfigError;
 pub use job::{JobConfig, LibraryConfig, RetentionConfig, Source, TriggersConfig};

@@ -83,6 +83,9 @@ fn rebase(cfg: &mut Config, base: &Path, data_dir_written: bool) {
     if data_dir_written {
         join(&mut cfg.server.data_dir);
     }
+    for p in &mut cfg.executors.local.allow_paths {
+        join(p);
+    }
     for t in &mut cfg.server.tokens {
         join_secret(&mut t.token);
     }

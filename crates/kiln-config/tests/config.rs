@@ -1,7 +1,9 @@
 //! Configuration files: what good ones decode to, and the exact diagnostics of bad ones.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use kiln_config::{Config, ConfigError, CredentialKind, Role, SecretSource, Source, parse};
+use kiln_config::{
+    Config, ConfigError, CredentialKind, PassEnv, Role, SandboxMode, SecretSource, Source, parse,
+};
 use kiln_diagnostics::RenderOptions;
 use std::path::PathBuf;
 
@@ -448,5 +450,69 @@ fn scripts_total_time_is_off_unless_set() {
 
 error: could not load kiln.yaml: 1 error
 ",
+    );
+}
+
+#[test]
+fn local_executor_isolation_keys_decode() {
+    let cfg = ok(
+        "executors:\n  local:\n    env: [JAVA_HOME, 'MAVEN_OPTS=-Xmx1g -Dx=y']\n    allow_paths: [/opt/cache]\n    sandbox: off\n",
+    );
+    let local = &cfg.executors.local;
+    assert_eq!(
+        local.env,
+        [
+            PassEnv::Inherit("JAVA_HOME".into()),
+            PassEnv::Set("MAVEN_OPTS".into(), "-Xmx1g -Dx=y".into())
+        ]
+    );
+    assert_eq!(local.allow_paths, [PathBuf::from("/opt/cache")]);
+    assert_eq!(local.sandbox, SandboxMode::Off);
+    assert_eq!(
+        Config::default().executors.local.sandbox,
+        SandboxMode::Landlock
+    );
+}
+
+#[test]
+fn local_executor_isolation_keys_are_checked() {
+    check(
+        "executors:\n  local:\n    env: ['1X=y', 'A B']\n    sandbox: landlok\n",
+        "error: `executors.local.env[0]` must be a variable name (`NAME`) or `NAME=value`
+  --> kiln.yaml:3:11
+   |
+ 3 |     env: ['1X=y', 'A B']
+   |           ^^^^^^ found `1X=y`
+
+error: `executors.local.env[1]` must be a variable name (`NAME`) or `NAME=value`
+  --> kiln.yaml:3:19
+   |
+ 3 |     env: ['1X=y', 'A B']
+   |                   ^^^^^ found `A B`
+
+error: `executors.local.sandbox` must be `landlock` or `off`
+  --> kiln.yaml:4:14
+   |
+ 4 |     sandbox: landlok
+   |              ^^^^^^^ did you mean `landlock`?
+
+error: could not load kiln.yaml: 3 errors
+",
+    );
+}
+
+#[test]
+fn load_rebases_relative_allow_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kiln.yaml");
+    std::fs::write(
+        &path,
+        "executors: { local: { allow_paths: [cache, /abs] } }\n",
+    )
+    .unwrap();
+    let cfg = kiln_config::load(&path).unwrap();
+    assert_eq!(
+        cfg.executors.local.allow_paths,
+        [dir.path().join("cache"), PathBuf::from("/abs")]
     );
 }

@@ -1,5 +1,6 @@
 //! The build's environment: what Jenkins sets for every build, then `environment { }` blocks
-//! evaluated in order (so `B = "${A}-x"` sees `A`).
+//! evaluated in order (so `B = "${A}-x"` sees `A`). A server's local builds start from
+//! [`local_base_env`], never from kiln's own environment (its tokens and secrets).
 
 use crate::build::Build;
 use crate::error::StepError;
@@ -8,7 +9,48 @@ use crate::scope::Scope;
 use crate::steps::{bind_environment_credential, is_file_backed};
 use kiln_model::{EnvEntry, EnvValue};
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
+
+/// The variables of kiln's own environment a server's local build sees, besides every
+/// `LC_*`: what locates programs and sets the locale, time zone and user name.
+pub const PASSED_ENV: &[&str] = &["PATH", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ"];
+
+/// The base environment of a server's local build whose workspace is `workspace`:
+/// [`PASSED_ENV`] and `LC_*` taken from `host` (kiln's own environment), `HOME` set to
+/// the build's `WORKSPACE_TMP` (`<workspace>@tmp`), then each configured entry
+/// (`executors.local.env`): a name alone takes `host`'s value when it has one, a name with a
+/// value sets it. Nothing else of `host` (API tokens, `secret_env` credentials) reaches it.
+pub fn local_base_env<'a>(
+    host: &BTreeMap<String, String>,
+    configured: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
+    workspace: &Path,
+) -> BTreeMap<String, String> {
+    let mut env: BTreeMap<String, String> = host
+        .iter()
+        .filter(|(name, _)| PASSED_ENV.contains(&name.as_str()) || name.starts_with("LC_"))
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect();
+    env.insert(
+        "HOME".to_owned(),
+        crate::site::tmp_dir_of(workspace)
+            .to_string_lossy()
+            .into_owned(),
+    );
+    for (name, value) in configured {
+        match value {
+            Some(value) => {
+                env.insert(name.to_owned(), value.to_owned());
+            }
+            None => {
+                if let Some(value) = host.get(name) {
+                    env.insert(name.to_owned(), value.clone());
+                }
+            }
+        }
+    }
+    env
+}
 
 /// Used when the base environment has no `PATH`, so `sh` and `git` can still be found.
 pub(crate) const DEFAULT_PATH: &str =
@@ -88,4 +130,46 @@ pub(crate) async fn apply(
         Arc::make_mut(&mut scope.env).extend(vars);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host() -> BTreeMap<String, String> {
+        [
+            ("PATH", "/usr/bin:/bin"),
+            ("HOME", "/home/kiln"),
+            ("LANG", "C.UTF-8"),
+            ("LC_ALL", "C"),
+            ("KILN_ADMIN_TOKEN", "s3cr3t"),
+            ("JAVA_HOME", "/opt/jdk"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+    }
+
+    #[test]
+    fn a_local_build_sees_the_listed_variables_and_its_own_home_only() {
+        let env = local_base_env(&host(), [], Path::new("/data/ws/app"));
+        let names: Vec<&str> = env.keys().map(String::as_str).collect();
+        assert_eq!(names, ["HOME", "LANG", "LC_ALL", "PATH"]);
+        assert_eq!(env["HOME"], "/data/ws/app@tmp");
+    }
+
+    #[test]
+    fn configured_entries_pass_a_host_value_or_set_one() {
+        let configured = [
+            ("JAVA_HOME", None),
+            ("MISSING", None),
+            ("MAVEN_OPTS", Some("-Xmx1g")),
+            ("PATH", Some("/opt/bin")),
+        ];
+        let env = local_base_env(&host(), configured, Path::new("/ws"));
+        assert_eq!(env["JAVA_HOME"], "/opt/jdk");
+        assert_eq!(env["MAVEN_OPTS"], "-Xmx1g");
+        assert_eq!(env["PATH"], "/opt/bin");
+        assert!(!env.contains_key("MISSING") && !env.contains_key("KILN_ADMIN_TOKEN"));
+    }
 }

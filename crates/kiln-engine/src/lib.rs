@@ -35,6 +35,7 @@ mod when;
 pub use agent::{
     AgentError, AgentProvider, AgentRequest, EnvChanges, ProvidedAgent, Provision, ReleaseAgent,
 };
+pub use env::{PASSED_ENV, local_base_env};
 pub use event::BuildEvent;
 pub use lint::check_scripts;
 pub use log::timestamp_prefix_len;

@@ -43,6 +43,12 @@ fn decode(line: &[u8]) -> std::borrow::Cow<'_, str> {
 }
 
 /// Replaces every known secret value with `****`.
+///
+/// The log is masked line by line (process output is split into lines first, so a line
+/// that arrived in several chunks is whole when masked), so a multi-line secret (an SSH
+/// private key, multi-line secret text) is masked as a whole where one text holds it (an
+/// `echo` of it) and line by line: each of its non-blank lines, without surrounding
+/// blanks, is a secret of its own.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Masker {
     /// Longest first, so a secret containing another is masked whole.
@@ -52,10 +58,19 @@ pub(crate) struct Masker {
 impl Masker {
     pub(crate) fn with(&self, more: impl IntoIterator<Item = String>) -> Masker {
         let mut secrets = self.secrets.clone();
-        for s in more {
+        let mut add = |s: String| {
             if !s.is_empty() && !secrets.contains(&s) {
                 secrets.push(s);
             }
+        };
+        for s in more {
+            if s.contains('\n') {
+                s.split('\n')
+                    .map(str::trim)
+                    .filter(|line| !line.is_empty())
+                    .for_each(|line| add(line.to_owned()));
+            }
+            add(s);
         }
         secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
         Masker { secrets }
@@ -154,6 +169,25 @@ mod tests {
         assert_eq!(split(&["a\nb", "c\n", "d"]), ["a", "bc", "d"]);
         assert_eq!(split(&["x\r\n\n"]), ["x", ""]);
         assert_eq!(split(&[""]), Vec::<String>::new());
+    }
+
+    /// Guards issue 11: a multi-line secret was not masked at all, since no line holds it.
+    #[test]
+    fn masks_every_line_of_a_multi_line_secret_and_the_secret_whole() {
+        let key = "-----BEGIN KEY-----\r\nAAAAb3Blbn\n  Nzc2gta2V5  \n\n-----END KEY-----\n";
+        let m = Masker::default().with([key.to_owned()]);
+        let mut lines = Vec::new();
+        let mut s = LineSplitter::default();
+        // The key's text cut in the middle of its lines, as output chunks may be.
+        let output = format!("before\n{key}after\n");
+        for chunk in output.as_bytes().chunks(7) {
+            s.push(chunk, |l| lines.push(m.mask(l)));
+        }
+        assert_eq!(
+            lines,
+            ["before", "****", "****", "  ****  ", "", "****", "after"]
+        );
+        assert_eq!(m.mask(&format!("echo {key}!")), "echo ****!");
     }
 
     #[test]

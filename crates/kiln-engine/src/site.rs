@@ -50,7 +50,8 @@ impl Site {
     }
 }
 
-fn tmp_dir_of(workspace: &Path) -> PathBuf {
+/// `<workspace>@tmp`, Jenkins' `WORKSPACE_TMP`.
+pub(crate) fn tmp_dir_of(workspace: &Path) -> PathBuf {
     let mut name = workspace.file_name().unwrap_or_default().to_os_string();
     name.push("@tmp");
     workspace.with_file_name(name)

@@ -23,4 +23,4 @@ pub use fileset::{ANT_DEFAULT_EXCLUDES, FileSet};
 pub use image::{BuiltImage, ImageBuild, ImageBuilt, ImageLog};
 pub use local::LocalExecutor;
 pub use process::{KillMode, ProcessHandle, ProcessKiller, SpawnOptions};
-pub use spec::{ExitStatus, OutputChunk, ProcessSpec, StreamKind};
+pub use spec::{ExitStatus, OutputChunk, OutputMode, ProcessSpec, StreamKind};

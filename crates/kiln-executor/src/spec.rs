@@ -22,6 +22,20 @@ pub struct ProcessSpec {
     /// follows a process that already ran or still runs instead of starting it twice.
     /// Executors without that ignore it; `None` lets the executor choose an id.
     pub key: Option<String>,
+    /// Whether stdout and stderr share one pipe (the default) or have one each.
+    pub output: OutputMode,
+}
+
+/// How a process's stdout and stderr reach the runner.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum OutputMode {
+    /// One pipe for both streams, as Jenkins gives a step: the output is exactly what the
+    /// process wrote, in the order it wrote it. Every chunk is [`StreamKind::Stdout`].
+    #[default]
+    Merged,
+    /// A pipe each, for steps that keep stdout apart (`returnStdout`: stdout is the step's
+    /// value, stderr goes to the log); the order between the two streams is not kept.
+    Separate,
 }
 
 impl ProcessSpec {
@@ -33,6 +47,7 @@ impl ProcessSpec {
             stdin: Vec::new(),
             container: None,
             key: None,
+            output: OutputMode::Merged,
         }
     }
 
@@ -60,6 +75,11 @@ impl ProcessSpec {
         self.key = key;
         self
     }
+
+    pub fn output(mut self, output: OutputMode) -> Self {
+        self.output = output;
+        self
+    }
 }
 
 /// Which stream of the process a chunk came from.
@@ -70,7 +90,8 @@ pub enum StreamKind {
 }
 
 /// A piece of a process's output. `offset` counts bytes of both streams together, in the
-/// order the runner received them, so a follower can resume at any offset.
+/// order the runner received them, so a follower can resume at any offset. With
+/// [`OutputMode::Merged`] there is one stream, reported as stdout.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OutputChunk {
     pub stream: StreamKind,

@@ -160,6 +160,7 @@ impl AgentClient {
             argv: spec.argv,
             env: spec.env,
             cwd: spec.cwd.to_string_lossy().into_owned(),
+            separate_streams: spec.output == kiln_executor::OutputMode::Separate,
         };
         self.follow(id, 0, Some(Frame::with_payload(message, spec.stdin)))
             .await

@@ -23,7 +23,7 @@ use kiln_store::{
     TestSummary,
 };
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::mpsc;
@@ -427,7 +427,8 @@ impl BuildTask {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         params.extend(r.params.clone());
-        let mut base_env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
+        // Never kiln's own environment: its API tokens and `secret_env` credentials are there.
+        let mut base_env = local_env(&self.config.executors.local, &self.workspace).await;
         if let Some(url) = &self.config.server.external_url {
             base_env.insert(
                 "KILN_URL".to_owned(),
@@ -595,4 +596,24 @@ async fn copy_dir(from: PathBuf, to: PathBuf) -> Result<(), String> {
         )),
         Err(e) => Err(format!("ERROR: the workspace copy failed: {e}")),
     }
+}
+
+/// A local build's base environment (kiln-engine's fixed list, `HOME` in the build's
+/// `@tmp`, then `executors.local.env`); `HOME` is created for it.
+async fn local_env(
+    local: &kiln_config::LocalExecutorConfig,
+    workspace: &Path,
+) -> BTreeMap<String, String> {
+    let host: BTreeMap<String, String> = std::env::vars().collect();
+    let configured = local.env.iter().map(|e| match e {
+        kiln_config::PassEnv::Inherit(name) => (name.as_str(), None),
+        kiln_config::PassEnv::Set(name, value) => (name.as_str(), Some(value.as_str())),
+    });
+    let env = kiln_engine::local_base_env(&host, configured, workspace);
+    if let Some(home) = env.get("HOME")
+        && let Err(error) = tokio::fs::create_dir_all(home).await
+    {
+        tracing::warn!(%error, home = %home, "cannot create the build's HOME");
+    }
+    env
 }

@@ -6,7 +6,7 @@ use crate::error::StepError;
 use crate::log::LineSplitter;
 use crate::process_key::ProcessSlot;
 use crate::scope::Scope;
-use kiln_executor::{ExitStatus, ProcessSpec, StreamKind};
+use kiln_executor::{ExitStatus, OutputMode, ProcessSpec, StreamKind};
 use std::path::PathBuf;
 
 /// What a finished process left behind.
@@ -39,11 +39,19 @@ pub(crate) async fn run_process(
     let capture_stdout = capture != Capture::Nothing;
     let slot = slot.unwrap_or_else(|| build.process_keys.next(scope.node));
     let key = slot.key(&argv, &cwd, scope.container.as_deref());
+    // Logged output is one pipe, so the log is what the process wrote in its order; a
+    // captured stdout needs a pipe of its own (stderr still goes to the log, as in Jenkins).
+    let output = if capture_stdout {
+        OutputMode::Separate
+    } else {
+        OutputMode::Merged
+    };
     let spec = ProcessSpec::new(argv)
         .env((*scope.env).clone())
         .cwd(cwd)
         .container(scope.container.clone())
-        .key(Some(key));
+        .key(Some(key))
+        .output(output);
     let mut handle = scope.site.executor.spawn(spec).await?;
     let killer = handle.killer();
     let mut out = LineSplitter::default();

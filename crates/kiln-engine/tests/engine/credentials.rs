@@ -61,7 +61,12 @@ pipeline {
         "{log}"
     );
     assert!(run.has_line("u=deployer p=****"));
-    assert!(run.has_line("****"), "the secret file's content is masked");
+    // The file has no line break: the shell's `+ echo` trace (stderr, the same pipe)
+    // follows it on its line, as the process wrote them.
+    assert!(
+        run.has_line("****+ echo"),
+        "the secret file's content is masked:\n{log}"
+    );
     let path = std::fs::read_to_string(run.workspace().join("kcfg-path")).expect("path written");
     assert!(
         !std::path::Path::new(path.trim()).exists(),
@@ -82,4 +87,52 @@ async fn missing_credentials_fail_the_stage() {
         "{:#?}",
         run.log()
     );
+}
+
+/// Guards issue 11: an SSH private key printed by a step was stored and shown whole.
+#[tokio::test]
+async fn every_line_of_a_multi_line_secret_is_masked() {
+    let key_lines: Vec<String> = (0..40)
+        .map(|i| {
+            format!("{i:02}b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW")
+        })
+        .collect();
+    let key = format!(
+        "-----BEGIN OPENSSH PRIVATE KEY-----\n{}\n-----END OPENSSH PRIVATE KEY-----\n",
+        key_lines.join("\n")
+    );
+    let mut setup = setup();
+    let creds = BTreeMap::from([(
+        "deploy-key".to_owned(),
+        Credential::SshKey {
+            username: "git".to_owned(),
+            private_key: key.clone(),
+            passphrase: None,
+        },
+    )]);
+    setup.spec.credentials = Arc::new(Creds(creds));
+    // `dd` with a small block size writes the key in many pieces, cutting its lines.
+    let run = run_with(
+        r#"
+pipeline {
+    agent any
+    stages {
+        stage('S') {
+            steps {
+                withCredentials([sshUserPrivateKey(credentialsId: 'deploy-key', keyFileVariable: 'KEY')]) {
+                    sh 'dd if="$KEY" bs=7 2>/dev/null; echo "tail $(tail -n 2 "$KEY" | head -n 1)"'
+                }
+            }
+        }
+    }
+}"#,
+        setup,
+    )
+    .await;
+    assert_eq!(run.result(), BuildResult::Success, "{:#?}", run.log());
+    let log = run.log().join("\n");
+    for line in key.lines() {
+        assert!(!log.contains(line), "`{line}` leaked:\n{log}");
+    }
+    assert!(run.has_line("tail ****"), "{log}");
 }

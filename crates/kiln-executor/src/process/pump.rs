@@ -5,7 +5,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt};
-use tokio::process::{Child, ChildStderr, ChildStdout};
+use tokio::process::Child;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, sleep_until};
 use tracing::{debug, warn};
@@ -13,8 +13,13 @@ use tracing::{debug, warn};
 /// Size of each pipe's read buffer; a chunk is at most this long.
 const READ_BUFFER: usize = 32 * 1024;
 
-/// The task that owns a local child: it forwards both pipes as offset-numbered chunks in
-/// arrival order, reaps the child, and reports its exit status.
+/// The read end of an output pipe: the child's own stdout or stderr pipe, or the one pipe
+/// both write to.
+pub(crate) type Pipe = Box<dyn AsyncRead + Send + Unpin>;
+
+/// The task that owns a local child: it forwards its pipes (one shared by stdout and
+/// stderr, or one each) as offset-numbered chunks in arrival order, reaps the child, and
+/// reports its exit status.
 ///
 /// The rule for the end of the output: once the main process has exited, the pipes are read
 /// until both reach end-of-file, for at most `drain_grace`. A background process still
@@ -24,8 +29,8 @@ const READ_BUFFER: usize = 32 * 1024;
 /// sent. A dropped handle kills the group at whatever point the pump is.
 pub(crate) struct Pump {
     pub(crate) child: Child,
-    pub(crate) stdout: Option<ChildStdout>,
-    pub(crate) stderr: Option<ChildStderr>,
+    pub(crate) stdout: Option<Pipe>,
+    pub(crate) stderr: Option<Pipe>,
     pub(crate) output: mpsc::Sender<OutputChunk>,
     pub(crate) exit: oneshot::Sender<ExitStatus>,
     pub(crate) group: Arc<ProcessGroup>,

@@ -1,8 +1,9 @@
 use crate::process::group::ProcessGroup;
-use crate::process::pump::Pump;
+use crate::process::pump::{Pipe, Pump};
 use crate::process::{KillMode, ProcessHandle, ProcessKiller, SpawnOptions};
-use crate::{ExecError, ProcessSpec};
+use crate::{ExecError, OutputMode, ProcessSpec};
 use std::io;
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
 use std::process::Stdio;
@@ -25,7 +26,8 @@ pub async fn spawn_local(spec: ProcessSpec, workspace: &Path) -> Result<ProcessH
 
 /// Starts `spec` on this machine: with exactly the spec's environment, in the spec's working
 /// directory (relative to `workspace`), in a new process group, with stdout and stderr piped
-/// into the returned handle.
+/// into the returned handle: through one pipe for [`OutputMode::Merged`], so the output
+/// keeps the order the process wrote it in, or a pipe each.
 ///
 /// `argv[0]` is looked up on the `PATH` of the spec's environment (`/usr/local/bin:/usr/bin:/bin`
 /// without one); a name containing `/` is taken relative to the working directory.
@@ -57,13 +59,27 @@ pub async fn spawn_local_with(
         } else {
             Stdio::piped()
         })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
-    let mut child = command
-        .spawn()
-        .map_err(|e| spawn_error(explain(e, &executable)))?;
+    let merged = match spec.output {
+        OutputMode::Merged => {
+            let (reader, writer) = merged_pipe().map_err(spawn_error)?;
+            let writer_too = writer.try_clone().map_err(spawn_error)?;
+            command
+                .stdout(Stdio::from(writer))
+                .stderr(Stdio::from(writer_too));
+            Some(reader)
+        }
+        OutputMode::Separate => {
+            command.stdout(Stdio::piped()).stderr(Stdio::piped());
+            None
+        }
+    };
+    let spawned = command.spawn();
+    // The command holds this process's copies of the merged pipe's write end: closing
+    // them now lets the reader see end-of-file once the child and its heirs are done.
+    drop(command);
+    let mut child = spawned.map_err(|e| spawn_error(explain(e, &executable)))?;
     let pid = child.id();
     debug!(program = %program, pid, cwd = %cwd.display(), "process started");
 
@@ -80,9 +96,16 @@ pub async fn spawn_local_with(
     let group = Arc::new(ProcessGroup::new(pid.unwrap_or(0)));
     let (output_tx, output_rx) = mpsc::channel(OUTPUT_QUEUE);
     let (exit_tx, exit_rx) = oneshot::channel();
+    let (stdout, stderr): (Option<Pipe>, Option<Pipe>) = match merged {
+        Some(reader) => (Some(Box::new(reader)), None),
+        None => (
+            child.stdout.take().map(|p| Box::new(p) as Pipe),
+            child.stderr.take().map(|p| Box::new(p) as Pipe),
+        ),
+    };
     let pump = Pump {
-        stdout: child.stdout.take(),
-        stderr: child.stderr.take(),
+        stdout,
+        stderr,
         child,
         output: output_tx,
         exit: exit_tx,
@@ -98,6 +121,16 @@ pub async fn spawn_local_with(
         KillMode::Kill => group.kill(),
     });
     Ok(ProcessHandle::new(output_rx, exit_rx, killer, pid))
+}
+
+/// A pipe for both output streams of a child: the async read end and the write end, both
+/// close-on-exec (the child gets the write end as its stdout and stderr only), so no other
+/// process spawned meanwhile inherits it and holds the output open.
+fn merged_pipe() -> io::Result<(tokio::net::unix::pipe::Receiver, OwnedFd)> {
+    let (reader, writer) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io::Error::from)?;
+    let reader = tokio::net::unix::pipe::Receiver::from_owned_fd(reader)?;
+    Ok((reader, writer))
 }
 
 /// The working directory: `cwd` itself if absolute, else below `workspace` (`.` is the

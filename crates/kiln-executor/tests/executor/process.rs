@@ -1,5 +1,7 @@
 use kiln_executor::process::{SpawnOptions, spawn_local, spawn_local_with};
-use kiln_executor::{ExecError, ExitStatus, OutputChunk, ProcessHandle, ProcessSpec, StreamKind};
+use kiln_executor::{
+    ExecError, ExitStatus, OutputChunk, OutputMode, ProcessHandle, ProcessSpec, StreamKind,
+};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
@@ -115,24 +117,63 @@ async fn exit_codes_and_signals() {
 }
 
 #[tokio::test]
-async fn captures_both_streams_in_order_with_contiguous_offsets() {
-    let run = run(sh(
-        "printf 'one\\n'; printf 'err\\n' >&2; printf 'two\\n'; printf 'more\\n' >&2",
-    ))
-    .await;
+async fn separate_streams_are_captured_apart_with_contiguous_offsets() {
+    let script = "printf 'one\\n'; printf 'err\\n' >&2; printf 'two\\n'; printf 'more\\n' >&2";
+    let run = run(sh(script).output(OutputMode::Separate)).await;
     assert_eq!(run.stdout, b"one\ntwo\n");
     assert_eq!(run.stderr, b"err\nmore\n");
     assert_eq!(run.status, ExitStatus::Code(0));
 }
 
 #[tokio::test]
-async fn large_output_on_both_streams_is_complete() {
-    let run = run(sh(
-        "head -c 1000000 /dev/zero; head -c 300000 /dev/zero >&2",
-    ))
-    .await;
+async fn large_output_on_separate_streams_is_complete() {
+    let script = "head -c 1000000 /dev/zero; head -c 300000 /dev/zero >&2";
+    let run = run(sh(script).output(OutputMode::Separate)).await;
     assert_eq!(run.stdout.len(), 1_000_000);
     assert_eq!(run.stderr.len(), 300_000);
+    let merged = run_merged(sh(script)).await;
+    assert_eq!(merged.stdout.len(), 1_300_000);
+    assert!(merged.stderr.is_empty());
+}
+
+async fn run_merged(spec: ProcessSpec) -> Run {
+    assert_eq!(spec.output, OutputMode::Merged, "merged is the default");
+    run(spec).await
+}
+
+/// Guards issue 14: a step's `+ cmd` trace (stderr) and its output (stdout) swapped places
+/// from run to run. Both streams share one pipe, so the output is exactly what the process
+/// wrote, in order, every time.
+#[tokio::test]
+async fn interleaved_writes_to_both_streams_keep_their_order() {
+    let script =
+        "i=0; while [ $i -lt 300 ]; do echo \"out $i\"; echo \"err $i\" >&2; i=$((i+1)); done";
+    let expected: String = (0..300).map(|i| format!("out {i}\nerr {i}\n")).collect();
+    for round in 0..20 {
+        let run = run_merged(sh(script)).await;
+        assert_eq!(
+            String::from_utf8_lossy(&run.stdout),
+            expected,
+            "round {round}: the output is not in the order written"
+        );
+        assert_eq!(run.status, ExitStatus::Code(0));
+    }
+}
+
+/// A background process that outlives the step keeps the merged pipe open: it is still
+/// ended by the drain rule, not waited for.
+#[tokio::test]
+async fn a_background_heir_of_the_merged_pipe_does_not_hold_the_step() {
+    let workspace = tempfile::tempdir().unwrap();
+    let handle = spawn_local_with(
+        sh("echo start; sleep 100 & echo end >&2"),
+        workspace.path(),
+        quick(),
+    )
+    .await
+    .unwrap();
+    let run = collect(handle).await;
+    assert_eq!(run.stdout, b"start\nend\n");
 }
 
 #[tokio::test]
