@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use kiln_config::Config;
 use kiln_diagnostics::RenderOptions;
 use kiln_scheduler::{Clock, KubeAgent, ManualClock, Scheduler, SystemClock};
-use kiln_server::{AppState, Settings};
+use kiln_server::{AppState, ServeLimits, Settings};
 use kiln_store::{SledStore, Store};
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -73,8 +73,9 @@ async fn run(args: ServerArgs) -> anyhow::Result<ExitCode> {
     if config.jobs.is_empty() {
         println!("kiln: no jobs configured; start with `kiln server --config examples/kiln.yaml`");
     }
+    let limits = ServeLimits::from_config(&config.server.limits);
     let reloader = tokio::spawn(reload_loop(args, state.clone(), local));
-    kiln_server::serve(listener, state, shutdown_signal()).await?;
+    kiln_server::serve(listener, state, limits, shutdown_signal()).await?;
     reloader.abort();
     tracing::info!("stopping the scheduler");
     scheduler.shutdown().await;

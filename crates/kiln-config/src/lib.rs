@@ -21,7 +21,9 @@ mod reader;
 mod secret;
 mod validate;
 
-pub use config::{Config, ExecutorsConfig, LocalExecutorConfig, QueueConfig, ServerConfig};
+pub use config::{
+    Config, ExecutorsConfig, LocalExecutorConfig, QueueConfig, ServerConfig, ServerLimits,
+};
 pub use error::ConfigError;
 pub use job::{JobConfig, LibraryConfig, RetentionConfig, Source, TriggersConfig};
 pub use load::{load, parse};

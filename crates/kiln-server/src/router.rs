@@ -1,6 +1,7 @@
-//! The router: every route, the token middleware, the body limit and request tracing.
+//! The router: every route, the edge checks, the token middleware, the body limit and request
+//! tracing.
 
-use crate::{ApiError, AppState, api, auth, hooks, metrics, ui};
+use crate::{ApiError, AppState, api, auth, edge, hooks, metrics, ui};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::header;
@@ -27,6 +28,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/hooks", hooks::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn_with_state(state.clone(), edge::guard))
         .layer(middleware::from_fn(trace))
         .with_state(state)
 }
