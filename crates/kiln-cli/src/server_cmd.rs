@@ -38,10 +38,8 @@ async fn run(args: ServerArgs) -> anyhow::Result<ExitCode> {
     let data_dir = config.server.data_dir.clone();
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
-    let store: Arc<dyn Store> = Arc::new(
-        SledStore::open(&data_dir.join("store"))
-            .with_context(|| format!("cannot open the store in {}", data_dir.display()))?,
-    );
+    // The store's errors name its directory and what to do (in use, damaged).
+    let store: Arc<dyn Store> = Arc::new(SledStore::open(&data_dir.join("store"))?);
     let listener = kiln_server::bind(config.server.listen, config.loopback_only()).await?;
     let local = listener
         .local_addr()

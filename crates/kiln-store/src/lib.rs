@@ -10,10 +10,12 @@ mod error;
 mod keys;
 mod migrate;
 mod record;
+mod reopen;
 mod result;
 mod sled_log;
 mod sled_store;
 mod store;
+mod trees;
 mod unflushed;
 
 pub use error::StoreError;
