@@ -47,6 +47,7 @@ pub fn follow(
             Ok(Some(end)) => return Ok(end),
             Ok(None) => {}
             Err(err) if err.downcast_ref::<HttpError>().is_some() => return Err(err),
+            Err(err) if crate::output::closed(&err) => return Err(err),
             Err(err) => tracing::debug!(error = %format!("{err:#}"), "log stream interrupted"),
         }
         if offset > before {
@@ -84,18 +85,15 @@ fn read_stream(
             "log" => {
                 let text: String = serde_json::from_str(&event.data)
                     .context("a log event is not a JSON string")?;
-                out.write_all(text.as_bytes())?;
-                out.flush()?;
+                crate::output::write_all(out, text.as_bytes())?;
                 if let Some(id) = event.id.and_then(|i| i.parse::<u64>().ok()) {
                     *offset = id;
                 }
             }
             "end" => {
                 let end: Value = serde_json::from_str(&event.data).unwrap_or(Value::Null);
-                if let Some(text) = end.get("text").and_then(Value::as_str) {
-                    out.write_all(text.as_bytes())?;
-                }
-                out.flush()?;
+                let text = end.get("text").and_then(Value::as_str).unwrap_or("");
+                crate::output::write_all(out, text.as_bytes())?;
                 let field = |k: &str| end.get(k).and_then(Value::as_str).map(str::to_owned);
                 return Ok(Some(FollowEnd {
                     result: field("result"),

@@ -49,7 +49,7 @@ pub fn lint(args: &LintArgs) -> anyhow::Result<ExitCode> {
         }
     }
     if args.format == LintFormat::Json {
-        println!("{}", serde_json::to_string_pretty(&json)?);
+        outln!("{}", serde_json::to_string_pretty(&json)?)?;
     }
     Ok(if failed {
         ExitCode::from(1)

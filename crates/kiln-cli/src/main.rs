@@ -5,6 +5,9 @@
 //! Exit codes: 0 success, 1 failure (invalid pipeline or configuration, failed build), 2 usage
 //! errors and unreachable servers.
 
+#[macro_use]
+mod output;
+
 mod cli;
 mod client;
 mod credentials;
@@ -45,6 +48,8 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        // `kiln ... | head`: the reader has what it wanted.
+        Err(err) if output::closed(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::from(2)

@@ -36,6 +36,6 @@ pub fn plan(args: &PlanArgs) -> anyhow::Result<ExitCode> {
             serde_json::to_string_pretty(&kiln_plan::to_json(&plan))?
         ),
     };
-    print!("{out}");
+    crate::output::print(format_args!("{out}"))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -5,7 +5,7 @@ use crate::client::{Client, parse_build};
 use crate::follow::{FollowEnd, follow};
 use crate::run::parse_params;
 use serde_json::{Value, json};
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 pub fn trigger(args: &TriggerArgs) -> anyhow::Result<ExitCode> {
@@ -19,9 +19,9 @@ pub fn trigger(args: &TriggerArgs) -> anyhow::Result<ExitCode> {
     let id = answer["id"].as_str().unwrap_or("?").to_string();
     let json_out = args.client.output == OutputFormat::Json;
     if json_out {
-        println!("{answer}");
+        outln!("{answer}")?;
     } else {
-        println!("{id} {}", answer["url"].as_str().unwrap_or(""));
+        outln!("{id} {}", answer["url"].as_str().unwrap_or(""))?;
     }
     if !args.follow {
         return Ok(ExitCode::SUCCESS);
@@ -51,7 +51,7 @@ pub fn logs(args: &LogsArgs) -> anyhow::Result<ExitCode> {
         if json_out {
             log.extend_from_slice(&bytes);
         } else {
-            std::io::stdout().write_all(&bytes)?;
+            crate::output::write_all(&mut std::io::stdout(), &bytes)?;
         }
         if bytes.is_empty() || offset >= end {
             break;
@@ -59,10 +59,10 @@ pub fn logs(args: &LogsArgs) -> anyhow::Result<ExitCode> {
     }
     if json_out {
         let text = String::from_utf8_lossy(&log);
-        println!(
+        outln!(
             "{}",
             json!({ "id": args.build, "offset": 0, "end": offset, "log": text })
-        );
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -82,16 +82,22 @@ fn stream(client: &Client, job: &str, number: u64, json_out: bool) -> anyhow::Re
     } else {
         follow(client, job, number, 0, &mut std::io::stdout())?
     };
-    report_end(job, number, &end, json_out, progress);
+    report_end(job, number, &end, json_out, progress)?;
     Ok(end.exit_code())
 }
 
-fn report_end(job: &str, number: u64, end: &FollowEnd, json_out: bool, progress: bool) {
+fn report_end(
+    job: &str,
+    number: u64,
+    end: &FollowEnd,
+    json_out: bool,
+    progress: bool,
+) -> Result<(), crate::output::OutputError> {
     if json_out {
-        println!(
+        outln!(
             "{}",
             json!({ "id": format!("{job}#{number}"), "result": end.result, "reason": end.reason })
-        );
+        )?;
     } else if progress {
         let reason = end
             .reason
@@ -103,6 +109,7 @@ fn report_end(job: &str, number: u64, end: &FollowEnd, json_out: bool, progress:
             end.result.as_deref().unwrap_or("finished")
         );
     }
+    Ok(())
 }
 
 pub fn cancel(args: &BuildArgs) -> anyhow::Result<ExitCode> {
@@ -110,9 +117,9 @@ pub fn cancel(args: &BuildArgs) -> anyhow::Result<ExitCode> {
     let (job, number) = parse_build(&args.build)?;
     let answer = client.post_json(&format!("/jobs/{job}/builds/{number}/cancel"), &Value::Null)?;
     if args.client.output == OutputFormat::Json {
-        println!("{answer}");
+        outln!("{answer}")?;
     } else {
-        println!("cancelled {job}#{number}");
+        outln!("cancelled {job}#{number}")?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -125,11 +132,11 @@ pub fn approve(args: &ApproveArgs) -> anyhow::Result<ExitCode> {
     let body = json!({ "action": action, "params": params });
     let answer = client.post_json(&format!("/jobs/{job}/builds/{number}/input"), &body)?;
     if args.client.output == OutputFormat::Json {
-        println!("{answer}");
+        outln!("{answer}")?;
     } else if args.abort {
-        println!("aborted {job}#{number}");
+        outln!("aborted {job}#{number}")?;
     } else {
-        println!("approved {job}#{number}");
+        outln!("approved {job}#{number}")?;
     }
     Ok(ExitCode::SUCCESS)
 }

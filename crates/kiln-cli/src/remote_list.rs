@@ -10,12 +10,12 @@ pub fn jobs(args: &ClientArgs) -> anyhow::Result<ExitCode> {
     let client = Client::new(args);
     let answer = client.get_json("/jobs")?;
     if args.output == OutputFormat::Json {
-        println!("{}", serde_json::to_string_pretty(&answer)?);
+        outln!("{}", serde_json::to_string_pretty(&answer)?)?;
         return Ok(ExitCode::SUCCESS);
     }
     let jobs = answer["jobs"].as_array().cloned().unwrap_or_default();
     if jobs.is_empty() {
-        println!("no jobs: add some under `jobs:` in the server's configuration");
+        outln!("no jobs: add some under `jobs:` in the server's configuration")?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut rows = vec![vec![
@@ -40,7 +40,7 @@ pub fn jobs(args: &ClientArgs) -> anyhow::Result<ExitCode> {
             source.to_string(),
         ]);
     }
-    print_table(&rows);
+    print_table(&rows)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -57,10 +57,10 @@ pub fn builds(args: &BuildsArgs) -> anyhow::Result<ExitCode> {
         None => last_builds(&client)?,
     };
     if args.client.output == OutputFormat::Json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({ "builds": builds }))?
-        );
+        )?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut rows = vec![vec![
@@ -84,7 +84,7 @@ pub fn builds(args: &BuildsArgs) -> anyhow::Result<ExitCode> {
             took,
         ]);
     }
-    print_table(&rows);
+    print_table(&rows)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -118,7 +118,7 @@ fn seconds(ms: u64) -> String {
 }
 
 /// Left-aligned columns separated by two spaces; the last column is not padded.
-fn print_table(rows: &[Vec<String>]) {
+fn print_table(rows: &[Vec<String>]) -> Result<(), crate::output::OutputError> {
     let columns = rows.first().map_or(0, Vec::len);
     let widths: Vec<usize> = (0..columns)
         .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
@@ -132,6 +132,7 @@ fn print_table(rows: &[Vec<String>]) {
                 line.push_str(&format!("{cell:<width$}  ", width = widths[c]));
             }
         }
-        println!("{}", line.trim_end());
+        outln!("{}", line.trim_end())?;
     }
+    Ok(())
 }

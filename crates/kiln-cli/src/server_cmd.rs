@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use kiln_config::Config;
 use kiln_diagnostics::RenderOptions;
 use kiln_scheduler::{Clock, KubeAgent, ManualClock, Scheduler, SystemClock};
-use kiln_server::{AppState, Settings};
+use kiln_server::{AppState, ServeLimits, Settings};
 use kiln_store::{SledStore, Store};
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -38,10 +38,8 @@ async fn run(args: ServerArgs) -> anyhow::Result<ExitCode> {
     let data_dir = config.server.data_dir.clone();
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
-    let store: Arc<dyn Store> = Arc::new(
-        SledStore::open(&data_dir.join("store"))
-            .with_context(|| format!("cannot open the store in {}", data_dir.display()))?,
-    );
+    // The store's errors name its directory and what to do (in use, damaged).
+    let store: Arc<dyn Store> = Arc::new(SledStore::open(&data_dir.join("store"))?);
     let listener = kiln_server::bind(config.server.listen, config.loopback_only()).await?;
     let local = listener
         .local_addr()
@@ -73,8 +71,9 @@ async fn run(args: ServerArgs) -> anyhow::Result<ExitCode> {
     if config.jobs.is_empty() {
         println!("kiln: no jobs configured; start with `kiln server --config examples/kiln.yaml`");
     }
+    let limits = ServeLimits::from_config(&config.server.limits);
     let reloader = tokio::spawn(reload_loop(args, state.clone(), local));
-    kiln_server::serve(listener, state, shutdown_signal()).await?;
+    kiln_server::serve(listener, state, limits, shutdown_signal()).await?;
     reloader.abort();
     tracing::info!("stopping the scheduler");
     scheduler.shutdown().await;

@@ -371,3 +371,32 @@ fn a_dockerfile_agent_run_here_says_why_and_what_to_configure() {
         "{stderr}"
     );
 }
+
+/// Regression: `kiln plan ... | head` panicked with a broken pipe (exit 101); a reader that
+/// goes away now ends the command quietly.
+#[test]
+fn a_closed_stdout_ends_the_command_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let stages: String = (0..3000)
+        .map(|i| format!("    stage('stage number {i}') {{ steps {{ echo 'x' }} }}\n"))
+        .collect();
+    let file = dir.path().join("Jenkinsfile");
+    std::fs::write(
+        &file,
+        format!("pipeline {{\n  agent any\n  stages {{\n{stages}  }}\n}}\n"),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args(["plan", "--format", "json"])
+        .arg(&file)
+        .env_remove("KILN_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The plan is far larger than a pipe's buffer: closing the reader breaks the pipe.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "stderr:\n{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), "");
+}

@@ -29,6 +29,33 @@ pub struct ServerConfig {
     pub external_url: Option<String>,
     /// `server.tokens`: API tokens. With none, the server is open but loopback-only.
     pub tokens: Vec<TokenConfig>,
+    /// `server.allowed_hosts`: host names the server answers to besides loopback names, IP
+    /// addresses and `external_url`'s host (`.example.com` also matches its subdomains, `*`
+    /// any name).
+    pub allowed_hosts: Vec<String>,
+    /// `server.limits`: time and connection bounds on HTTP clients.
+    pub limits: ServerLimits,
+}
+
+/// `server.limits:`: what one HTTP client may hold.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerLimits {
+    /// `header_timeout_seconds`: a request's headers must arrive within this time, default 30.
+    pub header_timeout_seconds: u64,
+    /// `body_timeout_seconds`: a request's body must arrive within this time, default 60.
+    pub body_timeout_seconds: u64,
+    /// `connections_per_client`: open connections from one IP address, default 256.
+    pub connections_per_client: usize,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        ServerLimits {
+            header_timeout_seconds: 30,
+            body_timeout_seconds: 60,
+            connections_per_client: 256,
+        }
+    }
 }
 
 /// `executors:`.
@@ -106,6 +133,8 @@ impl Default for ServerConfig {
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
             external_url: None,
             tokens: Vec::new(),
+            allowed_hosts: Vec::new(),
+            limits: ServerLimits::default(),
         }
     }
 }

@@ -1,6 +1,8 @@
 //! The YAML tree -> [`Config`], section by section, collecting every diagnostic.
 
-use crate::config::{Config, ExecutorsConfig, QueueConfig, ScriptsConfig, ServerConfig};
+use crate::config::{
+    Config, ExecutorsConfig, QueueConfig, ScriptsConfig, ServerConfig, ServerLimits,
+};
 use crate::reader::{Ctx, Fields, list};
 use crate::secret::{CredentialConfig, CredentialKind, Role, TokenConfig};
 use crate::{LibraryConfig, Source};
@@ -22,7 +24,19 @@ const TOP: &[&str] = &[
     "sonarqube",
     "vault",
 ];
-const SERVER: &[&str] = &["listen", "data_dir", "external_url", "tokens"];
+const SERVER: &[&str] = &[
+    "listen",
+    "data_dir",
+    "external_url",
+    "tokens",
+    "allowed_hosts",
+    "limits",
+];
+const LIMITS: &[&str] = &[
+    "header_timeout_seconds",
+    "body_timeout_seconds",
+    "connections_per_client",
+];
 const TOKEN: &[&str] = &["name", "token", "token_env", "token_file", "role"];
 const EXECUTORS: &[&str] = &["local", "kubernetes"];
 const QUEUE: &[&str] = &["capacity"];
@@ -138,6 +152,52 @@ fn server(ctx: &mut Ctx, node: &Node, places: &mut Places) -> ServerConfig {
         for (i, item) in list(ctx, n, "server.tokens").iter().enumerate() {
             out.tokens.extend(token(ctx, item, i, places));
         }
+    }
+    if let Some(n) = f.get("allowed_hosts") {
+        for (i, item) in list(ctx, n, "server.allowed_hosts").iter().enumerate() {
+            let path = format!("server.allowed_hosts[{i}]");
+            match crate::reader::string_of(ctx, item, &path) {
+                Some(host) if valid_host_pattern(&host) => {
+                    out.allowed_hosts.push(host.to_ascii_lowercase());
+                }
+                Some(_) => ctx.expected(
+                    item,
+                    &path,
+                    "a host name without scheme or port (`ci.example.com`, `.example.com` or `*`)",
+                ),
+                None => {}
+            }
+        }
+    }
+    if let Some(n) = f.get("limits") {
+        out.limits = limits(ctx, n);
+    }
+    f.finish(ctx);
+    out
+}
+
+/// A host name as `allowed_hosts` takes it: no scheme, port, path or spaces.
+fn valid_host_pattern(host: &str) -> bool {
+    !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '*'))
+        && (host == "*" || !host.contains('*'))
+}
+
+fn limits(ctx: &mut Ctx, node: &Node) -> ServerLimits {
+    let mut out = ServerLimits::default();
+    let Some(f) = Fields::new(ctx, node, "server.limits", LIMITS) else {
+        return out;
+    };
+    if let Some(s) = f.number(ctx, "header_timeout_seconds", 1) {
+        out.header_timeout_seconds = s;
+    }
+    if let Some(s) = f.number(ctx, "body_timeout_seconds", 1) {
+        out.body_timeout_seconds = s;
+    }
+    if let Some(n) = f.number(ctx, "connections_per_client", 1) {
+        out.connections_per_client = usize::try_from(n).unwrap_or(usize::MAX);
     }
     f.finish(ctx);
     out

@@ -26,7 +26,7 @@ mod validate;
 
 pub use config::{
     Config, ExecutorsConfig, LocalExecutorConfig, PassEnv, QueueConfig, SandboxMode, ScriptsConfig,
-    ServerConfig,
+    ServerConfig, ServerLimits,
 };
 pub use error::ConfigError;
 pub use job::{JobConfig, LibraryConfig, RetentionConfig, Source, TriggersConfig};

@@ -454,6 +454,28 @@ error: could not load kiln.yaml: 1 error
 }
 
 #[test]
+fn server_edge_keys_decode_and_bad_hosts_are_refused() {
+    let cfg = ok(
+        "server:\n  allowed_hosts: [CI.internal, .example.com]\n  limits: { header_timeout_seconds: 5, connections_per_client: 8 }\n",
+    );
+    assert_eq!(cfg.server.allowed_hosts, ["ci.internal", ".example.com"]);
+    assert_eq!(cfg.server.limits.header_timeout_seconds, 5);
+    assert_eq!(cfg.server.limits.body_timeout_seconds, 60);
+    assert_eq!(cfg.server.limits.connections_per_client, 8);
+    check(
+        "server:\n  allowed_hosts: ['https://ci.example.com:8080']\n",
+        "error: `server.allowed_hosts[0]` must be a host name without scheme or port (`ci.example.com`, `.example.com` or `*`)
+  --> kiln.yaml:2:19
+   |
+ 2 |   allowed_hosts: ['https://ci.example.com:8080']
+   |                   ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ found `https://ci.example.com:8080`
+
+error: could not load kiln.yaml: 1 error
+",
+    );
+}
+
+#[test]
 fn local_executor_isolation_keys_decode() {
     let cfg = ok(
         "executors:\n  local:\n    env: [JAVA_HOME, 'MAVEN_OPTS=-Xmx1g -Dx=y']\n    allow_paths: [/opt/cache]\n    sandbox: off\n",

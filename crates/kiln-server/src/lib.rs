@@ -7,6 +7,8 @@
 
 mod api;
 mod auth;
+mod clients;
+mod edge;
 mod error;
 pub mod hooks;
 mod metrics;
@@ -18,8 +20,9 @@ mod state;
 mod ui;
 
 pub use auth::Caller;
+pub use edge::AllowedHosts;
 pub use error::ApiError;
 pub use router::router;
-pub use serve::{ServeError, bind, serve};
+pub use serve::{ServeError, ServeLimits, bind, serve};
 pub use settings::{HookSecret, Settings, SettingsError, Token};
 pub use state::AppState;

@@ -1,6 +1,8 @@
-//! The router: every route, the token middleware, the body limit and request tracing.
+//! The router: every route, the edge checks, the token middleware, the body limit and request
+//! tracing.
 
-use crate::{ApiError, AppState, api, auth, hooks, metrics, ui};
+use crate::error::ErrorChain;
+use crate::{ApiError, AppState, api, auth, edge, hooks, metrics, ui};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::header;
@@ -27,6 +29,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/hooks", hooks::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn_with_state(state.clone(), edge::guard))
         .layer(middleware::from_fn(trace))
         .with_state(state)
 }
@@ -35,9 +38,25 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// Ready when the store answers and the scheduler's actor task is alive.
+/// Ready when the store answers and can write, and the scheduler's actor task is alive.
 async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
-    state.store().list_jobs()?;
+    let store = state.store_arc();
+    let checked = tokio::task::spawn_blocking(move || {
+        store.list_jobs()?;
+        store.check_writable()
+    })
+    .await;
+    match checked {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) => {
+            tracing::warn!(error = %ErrorChain(&err), "not ready: the store cannot write");
+            return Err(ApiError::Unavailable(format!(
+                "the store cannot write: {}",
+                ErrorChain(&err)
+            )));
+        }
+        Err(err) => return Err(ApiError::internal(err)),
+    }
     if state.scheduler().is_running() {
         Ok("ready\n")
     } else {

@@ -1,7 +1,9 @@
 //! The parts of the configuration the HTTP layer reads on every request, swapped whole on reload.
 
+use crate::edge::AllowedHosts;
 use kiln_config::{Config, Role, Secret, SecretError};
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 /// An API token: who it belongs to and what it may do. Debug never shows the secret.
 #[derive(Clone, Debug)]
@@ -13,7 +15,7 @@ pub struct Token {
 
 /// What the server needs from the configuration, resolved (token values read from their
 /// environment variables or files).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Settings {
     /// API tokens; with none, the API is open (and the server listens on loopback only).
     pub tokens: Vec<Token>,
@@ -23,6 +25,10 @@ pub struct Settings {
     pub webhook_secrets: BTreeMap<String, HookSecret>,
     /// The largest request body accepted, in bytes.
     pub body_limit: usize,
+    /// The host names requests may name (`server.allowed_hosts`, `server.external_url`).
+    pub allowed_hosts: AllowedHosts,
+    /// How long a request body may take to arrive (`server.limits.body_timeout_seconds`).
+    pub body_timeout: Duration,
 }
 
 /// A job's webhook secret as read at load time.
@@ -41,6 +47,22 @@ pub struct SettingsError {
     pub what: String,
     #[source]
     pub source: SecretError,
+}
+
+impl Default for Settings {
+    /// An open API with the configuration's defaults (body limit, body timeout, hosts).
+    fn default() -> Self {
+        Settings {
+            tokens: Vec::new(),
+            external_url: String::new(),
+            webhook_secrets: BTreeMap::new(),
+            body_limit: Settings::DEFAULT_BODY_LIMIT,
+            allowed_hosts: AllowedHosts::default(),
+            body_timeout: Duration::from_secs(
+                kiln_config::ServerLimits::default().body_timeout_seconds,
+            ),
+        }
+    }
 }
 
 impl Settings {
@@ -88,6 +110,11 @@ impl Settings {
             external_url,
             webhook_secrets,
             body_limit: Settings::DEFAULT_BODY_LIMIT,
+            allowed_hosts: AllowedHosts::new(
+                config.server.external_url.as_deref(),
+                &config.server.allowed_hosts,
+            ),
+            body_timeout: Duration::from_secs(config.server.limits.body_timeout_seconds),
         })
     }
 

@@ -638,24 +638,33 @@ async fn github_push_with_a_bad_signature_is_refused_and_not_run() {
     assert_eq!(builds_of(f.store.as_ref(), "signed"), 0);
 }
 
+/// Regression: an unknown repository was a 404 and a known one with a bad signature a 403, so a
+/// caller without the secret could probe which repositories kiln builds.
 #[tokio::test]
-async fn webhook_for_an_unknown_repository_is_404_and_not_run() {
+async fn webhook_callers_cannot_tell_unknown_repositories_from_bad_signatures() {
     let f = fixture().await;
-    let body = github_push("https://example.com/other/repo.git", "main", &f.commit);
-    let sig = github_sign("hook-secret", body.as_bytes());
-    let a = send(
-        &f,
-        hook(
-            "/hooks/github",
-            &[("x-github-event", "push"), ("x-hub-signature-256", &sig)],
-            &body,
-        ),
-    )
-    .await;
-    assert_eq!(a.status, StatusCode::NOT_FOUND);
-    assert_eq!(
-        a.error(),
-        "no job builds repository `https://example.com/other/repo.git` on branch `main`"
+    let unknown = github_push("https://example.com/other/repo.git", "main", &f.commit);
+    let known = github_push(&f.repo_url, "main", &f.commit);
+    let mut answers = Vec::new();
+    for body in [&unknown, &known] {
+        let sig = github_sign("a-guess", body.as_bytes());
+        let a = send(
+            &f,
+            hook(
+                "/hooks/github",
+                &[("x-github-event", "push"), ("x-hub-signature-256", &sig)],
+                body,
+            ),
+        )
+        .await;
+        assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.text());
+        answers.push(a.text());
+    }
+    assert_eq!(answers[0], answers[1]);
+    assert!(
+        answers[0].contains("no job accepts this delivery"),
+        "{}",
+        answers[0]
     );
     assert_eq!(builds_of(f.store.as_ref(), "signed"), 0);
 }
@@ -732,4 +741,104 @@ async fn without_tokens_the_api_is_open() {
         .map(|j| j["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["hello", "signed"]);
+}
+
+/// A request with extra headers and a body.
+fn with_headers(method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Request<Body> {
+    let mut r = Request::builder().method(method).uri(path);
+    for (k, v) in headers {
+        r = r.header(*k, *v);
+    }
+    r.body(Body::from(body.to_string())).unwrap()
+}
+
+/// Regression: with no tokens, any web page could trigger a build with a `text/plain` form
+/// POST (a "simple" request browsers send cross-origin without asking).
+#[tokio::test]
+async fn cross_origin_state_changes_are_refused_in_the_open_mode() {
+    let f = fixture_with(false, Settings::DEFAULT_BODY_LIMIT).await;
+    let refused = [
+        &[
+            ("content-type", "text/plain"),
+            ("origin", "https://evil.example"),
+            ("host", "127.0.0.1:8080"),
+        ][..],
+        &[
+            ("content-type", "text/plain"),
+            ("sec-fetch-site", "cross-site"),
+            ("host", "127.0.0.1:8080"),
+        ][..],
+        &[("origin", "null"), ("host", "localhost:8080")][..],
+    ];
+    for headers in refused {
+        let a = send(
+            &f,
+            with_headers("POST", "/api/v1/jobs/hello/builds", headers, "{}"),
+        )
+        .await;
+        assert_eq!(a.status, StatusCode::FORBIDDEN, "{headers:?}: {}", a.text());
+        assert!(
+            a.error().starts_with("cross-origin request refused"),
+            "{}",
+            a.error()
+        );
+        let a = send(&f, with_headers("POST", "/hooks/github", headers, "{}")).await;
+        assert_eq!(a.status, StatusCode::FORBIDDEN, "{headers:?}: {}", a.text());
+    }
+    assert_eq!(builds_of(f.store.as_ref(), "hello"), 0);
+    // Reading cross-origin is the browser's business (no CORS headers are sent); kiln's own
+    // pages, and clients that are not browsers, change state as before.
+    let a = send(&f, with_headers("GET", "/api/v1/jobs", refused[0], "")).await;
+    assert_eq!(a.status, StatusCode::OK);
+    let allowed = [
+        &[
+            ("origin", "http://127.0.0.1:8080"),
+            ("host", "127.0.0.1:8080"),
+        ][..],
+        &[
+            ("sec-fetch-site", "same-origin"),
+            ("host", "localhost:8080"),
+        ][..],
+        &[][..],
+    ];
+    for headers in allowed {
+        let a = send(
+            &f,
+            with_headers("POST", "/api/v1/jobs/hello/builds", headers, "{}"),
+        )
+        .await;
+        assert_eq!(a.status, StatusCode::CREATED, "{headers:?}: {}", a.text());
+    }
+}
+
+/// Regression: any `Host` was answered, so a DNS-rebinding page (a name of the attacker's
+/// pointing at 127.0.0.1) could read builds and logs of an open server.
+#[tokio::test]
+async fn unknown_hosts_are_refused() {
+    let f = fixture_with(false, Settings::DEFAULT_BODY_LIMIT).await;
+    for host in ["rebind.evil.example", "rebind.evil.example:8080"] {
+        let a = send(
+            &f,
+            with_headers("GET", "/api/v1/jobs", &[("host", host)], ""),
+        )
+        .await;
+        assert_eq!(a.status, StatusCode::MISDIRECTED_REQUEST, "{}", a.text());
+        assert_eq!(
+            a.error(),
+            "kiln does not answer to host `rebind.evil.example`; add it to `server.allowed_hosts` or set `server.external_url`"
+        );
+    }
+    for host in [
+        "127.0.0.1:8080",
+        "localhost:8080",
+        "[::1]:8080",
+        "192.168.1.5",
+    ] {
+        let a = send(
+            &f,
+            with_headers("GET", "/api/v1/jobs", &[("host", host)], ""),
+        )
+        .await;
+        assert_eq!(a.status, StatusCode::OK, "{host}: {}", a.text());
+    }
 }

@@ -46,3 +46,15 @@ pub(crate) fn from_transaction(e: TransactionError<StoreError>) -> StoreError {
         TransactionError::Storage(e) => backend(e),
     }
 }
+
+/// An error with its sources, `a: b: c`, for log lines.
+pub(crate) fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}

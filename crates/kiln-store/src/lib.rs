@@ -10,11 +10,13 @@ mod error;
 mod keys;
 mod migrate;
 mod record;
+mod reopen;
 mod report_record;
 mod result;
 mod sled_log;
 mod sled_store;
 mod store;
+mod trees;
 mod unflushed;
 
 pub use error::StoreError;

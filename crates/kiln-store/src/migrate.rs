@@ -11,7 +11,8 @@
 
 use crate::codec::{backend, decode, encode};
 use crate::keys::{chunk_build_key, chunk_offset, status_key};
-use crate::{BuildRecord, SledStore, StoreError};
+use crate::trees::Trees;
+use crate::{BuildRecord, StoreError};
 use std::collections::BTreeMap;
 
 /// The schema version this kiln writes.
@@ -19,7 +20,7 @@ pub(crate) const CURRENT: u32 = 1;
 
 const VERSION_KEY: &[u8] = b"schema_version";
 
-type Step = fn(&SledStore) -> Result<(), StoreError>;
+type Step = fn(&Trees) -> Result<(), StoreError>;
 
 /// `STEPS[v]` takes a store from version `v` to `v + 1`.
 const STEPS: [(&str, Step); CURRENT as usize] =
@@ -34,7 +35,7 @@ pub(crate) fn stored_version(meta: &sled::Tree) -> Result<u32, StoreError> {
 }
 
 /// Runs the steps from `found` to [`CURRENT`]; returns the version reached.
-pub(crate) fn run(store: &SledStore, found: u32) -> Result<u32, StoreError> {
+pub(crate) fn run(store: &Trees, found: u32) -> Result<u32, StoreError> {
     for (from, (what, step)) in (0u32..).zip(STEPS.iter()).skip(found as usize) {
         tracing::info!(from, to = from + 1, what, "migrating the store");
         step(store)?;
@@ -48,7 +49,7 @@ pub(crate) fn run(store: &SledStore, found: u32) -> Result<u32, StoreError> {
 }
 
 /// Builds the status index from the build records and the log lengths from the chunks.
-fn v0_to_v1(store: &SledStore) -> Result<(), StoreError> {
+fn v0_to_v1(store: &Trees) -> Result<(), StoreError> {
     store.status.clear().map_err(backend)?;
     store.log_len.clear().map_err(backend)?;
 

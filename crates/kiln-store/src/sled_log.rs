@@ -2,7 +2,10 @@
 //! removes the log).
 
 use crate::codec::{abort, backend, corrupt, decode, encode, from_transaction};
-use crate::keys::{ALL_STATUSES, build_key_of, chunk_key, chunk_offset, status_key};
+use crate::keys::{
+    ALL_STATUSES, build_key_of, chunk_build_key, chunk_key, chunk_offset, status_key,
+};
+use crate::trees::Trees;
 use crate::{BuildRef, LogSlice, SledStore, StoreError};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
@@ -22,12 +25,16 @@ impl SledStore {
         let bk = build_key_of(id);
         self.unflushed.begin(&bk, || self.log_len_of(&bk))?;
         let appended = self.append_and_flush(&bk, id, bytes);
-        self.unflushed.end(&bk, appended.as_ref().ok().copied());
+        self.unflushed
+            .end(&bk, appended.as_ref().ok().copied(), || {
+                self.log_len_of(&bk)
+            });
         appended
     }
 
     fn append_and_flush(&self, bk: &[u8], id: &BuildRef, bytes: &[u8]) -> Result<u64, StoreError> {
-        let end = (&self.builds, &self.logs, &self.log_len)
+        let t = self.trees()?;
+        let end = (&t.builds, &t.logs, &t.log_len)
             .transaction(|(builds, logs, lens)| {
                 if builds.get(bk)?.is_none() {
                     return Err(abort(StoreError::NoSuchBuild(id.to_string())));
@@ -45,14 +52,14 @@ impl SledStore {
             })
             .map_err(from_transaction)?;
         if !bytes.is_empty() {
-            self.flush()?;
+            t.flush()?;
         }
         Ok(end)
     }
 
     /// The stored log length of a build.
-    fn log_len_of(&self, bk: &[u8]) -> Result<u64, StoreError> {
-        match self.log_len.get(bk).map_err(backend)? {
+    pub(crate) fn log_len_of(&self, bk: &[u8]) -> Result<u64, StoreError> {
+        match self.trees()?.log_len.get(bk).map_err(backend)? {
             Some(v) => decode::<u64>("log_len", bk, &v),
             None => Ok(0),
         }
@@ -66,7 +73,8 @@ impl SledStore {
         max: usize,
     ) -> Result<LogSlice, StoreError> {
         let bk = build_key_of(id);
-        if !self.builds.contains_key(&bk).map_err(backend)? {
+        let t = self.trees()?;
+        if !t.builds.contains_key(&bk).map_err(backend)? {
             return Err(StoreError::NoSuchBuild(id.to_string()));
         }
         // The stored length first, then what of it is durable (an append may commit between).
@@ -76,7 +84,7 @@ impl SledStore {
         if offset < want_end {
             out.reserve((want_end - offset) as usize);
             // The chunk holding `offset` is the last one starting at or before it.
-            let first = match self
+            let first = match t
                 .logs
                 .range(chunk_key(&bk, 0)..=chunk_key(&bk, offset))
                 .next_back()
@@ -86,7 +94,7 @@ impl SledStore {
             };
             // Where the next chunk must start: chunks tile the log without gaps.
             let mut next: Option<u64> = None;
-            for entry in self.logs.range(first..chunk_key(&bk, want_end)) {
+            for entry in t.logs.range(first..chunk_key(&bk, want_end)) {
                 let (key, chunk) = entry.map_err(backend)?;
                 let start = chunk_offset(&key).unwrap_or(0);
                 if next.is_some_and(|n| n != start) || (next.is_none() && start > offset) {
@@ -121,7 +129,8 @@ impl SledStore {
     pub(crate) fn delete(&self, id: &BuildRef) -> Result<(), StoreError> {
         let bk = build_key_of(id);
         let marker = [DELETING, bk.as_slice()].concat();
-        (&self.builds, &self.status, &self.log_len, &self.meta)
+        let t = self.trees()?;
+        (&t.builds, &t.status, &t.log_len, &t.meta)
             .transaction(|(builds, status, lens, meta)| {
                 if builds.remove(bk.as_slice())?.is_none() {
                     return Err(abort(StoreError::NoSuchBuild(id.to_string())));
@@ -134,38 +143,56 @@ impl SledStore {
                 Ok(())
             })
             .map_err(from_transaction)?;
-        self.remove_chunks(&bk, &marker)?;
-        self.flush()
+        remove_chunks(&t, &bk, &marker)?;
+        t.flush()
     }
+}
 
-    /// Finishes deletes that a crash interrupted (see [`SledStore::delete`]).
-    pub(crate) fn finish_deletes(&self) -> Result<(), StoreError> {
-        let markers: Vec<sled::IVec> = self
-            .meta
-            .scan_prefix(DELETING)
-            .keys()
-            .collect::<Result<_, _>>()
-            .map_err(backend)?;
-        for marker in &markers {
-            let bk = &marker[DELETING.len()..];
-            tracing::info!(key = %crate::keys::describe("logs", bk), "finishing an interrupted build delete");
-            self.remove_chunks(bk, marker)?;
-        }
-        if !markers.is_empty() {
-            self.flush()?;
-        }
-        Ok(())
+/// Finishes deletes that a crash interrupted (see [`SledStore::delete`]).
+pub(crate) fn finish_deletes(t: &Trees) -> Result<(), StoreError> {
+    let markers: Vec<sled::IVec> = t
+        .meta
+        .scan_prefix(DELETING)
+        .keys()
+        .collect::<Result<_, _>>()
+        .map_err(backend)?;
+    for marker in &markers {
+        let bk = &marker[DELETING.len()..];
+        tracing::info!(key = %crate::keys::describe("logs", bk), "finishing an interrupted build delete");
+        remove_chunks(t, bk, marker)?;
     }
+    if !markers.is_empty() {
+        t.flush()?;
+    }
+    Ok(())
+}
 
-    fn remove_chunks(&self, bk: &[u8], marker: &[u8]) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
-        for key in self.logs.scan_prefix(bk).keys() {
-            batch.remove(key.map_err(backend)?);
-        }
-        self.logs.apply_batch(batch).map_err(backend)?;
-        self.meta.remove(marker).map_err(backend)?;
-        Ok(())
+fn remove_chunks(t: &Trees, bk: &[u8], marker: &[u8]) -> Result<(), StoreError> {
+    let mut batch = sled::Batch::default();
+    for key in t.logs.scan_prefix(bk).keys() {
+        batch.remove(key.map_err(backend)?);
     }
+    t.logs.apply_batch(batch).map_err(backend)?;
+    t.meta.remove(marker).map_err(backend)?;
+    Ok(())
+}
+
+/// Cuts a log back to `durable` bytes: the chunks of appends whose flush failed go, so the
+/// appends can be made again after the database was reopened.
+pub(crate) fn truncate_log(t: &Trees, bk: &[u8], durable: u64) -> Result<(), StoreError> {
+    let mut batch = sled::Batch::default();
+    for key in t.logs.range(chunk_key(bk, durable)..).keys() {
+        let key = key.map_err(backend)?;
+        if chunk_build_key(&key) != Some(bk) {
+            break;
+        }
+        batch.remove(key);
+    }
+    t.logs.apply_batch(batch).map_err(backend)?;
+    if t.log_len.contains_key(bk).map_err(backend)? {
+        t.log_len.insert(bk, encode(&durable)?).map_err(backend)?;
+    }
+    Ok(())
 }
 
 /// The stored log length of a build, inside a transaction.

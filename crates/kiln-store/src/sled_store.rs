@@ -24,28 +24,24 @@
 use crate::codec::{abort, backend, decode, encode, from_transaction};
 use crate::keys::{self, ALL_STATUSES, build_key, build_key_of, job_prefix, status_key};
 use crate::migrate;
+use crate::sled_log::finish_deletes;
+use crate::trees::Trees;
 use crate::{
     BuildRecord, BuildRef, BuildStatus, JobName, JobRecord, LogSlice, NewBuild, Page, Store,
     StoreError,
 };
 use sled::Transactional;
-use std::path::Path;
-
-/// sled's page cache size. sled's default (1 GiB) is far above what kiln needs; builds and log
-/// chunks are read from disk once they fall out of the cache.
-const CACHE_BYTES: u64 = 32 * 1024 * 1024;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, PoisonError, RwLock};
 
 /// kiln's embedded store: a sled database in a directory.
 pub struct SledStore {
-    pub(crate) db: sled::Db,
-    pub(crate) meta: sled::Tree,
-    pub(crate) jobs: sled::Tree,
-    pub(crate) builds: sled::Tree,
-    pub(crate) status: sled::Tree,
-    pub(crate) logs: sled::Tree,
-    pub(crate) log_len: sled::Tree,
+    pub(crate) dir: PathBuf,
+    /// The open database; `None` while a reopen after a failed write has not succeeded.
+    pub(crate) current: RwLock<Option<Arc<Trees>>>,
     /// Logs with an append committed but not flushed yet.
     pub(crate) unflushed: crate::unflushed::Unflushed,
+    pub(crate) last_reopen: crate::reopen::LastReopen,
     version: u32,
 }
 
@@ -54,51 +50,45 @@ impl SledStore {
     /// it with another. 2 MiB rather than sled's 512 KiB keeps a leaf of log chunks (up to 16
     /// chunks of 16 KiB) under sled's blob threshold (a quarter segment), which more than
     /// doubles durable log ingestion.
-    pub const SEGMENT_BYTES: usize = 2 * 1024 * 1024;
+    pub const SEGMENT_BYTES: usize = crate::trees::SEGMENT_BYTES;
 
     /// Opens (or creates) the store in `dir`, runs pending schema migrations and finishes any
     /// delete that a crash interrupted. A store written by a newer kiln is refused with
     /// [`StoreError::SchemaTooNew`] and left untouched.
     pub fn open(dir: &Path) -> Result<SledStore, StoreError> {
-        let db = open_db(dir)?;
-        let meta = db.open_tree("meta").map_err(backend)?;
-        let found = migrate::stored_version(&meta)?;
+        let trees = Trees::open(dir)?;
+        let found = migrate::stored_version(&trees.meta)?;
         if found > migrate::CURRENT {
             return Err(StoreError::SchemaTooNew {
                 found,
                 supported: migrate::CURRENT,
             });
         }
-        let tree = |name: &str| db.open_tree(name).map_err(backend);
-        let mut store = SledStore {
-            jobs: tree("jobs")?,
-            builds: tree("builds")?,
-            status: tree("status")?,
-            logs: tree("logs")?,
-            log_len: tree("log_len")?,
+        let version = migrate::run(&trees, found)?;
+        finish_deletes(&trees)?;
+        tracing::info!(path = %dir.display(), schema = version, "store opened");
+        Ok(SledStore {
+            dir: dir.to_path_buf(),
+            current: RwLock::new(Some(Arc::new(trees))),
             unflushed: crate::unflushed::Unflushed::default(),
-            meta,
-            db,
-            version: found,
-        };
-        store.version = migrate::run(&store, found)?;
-        store.finish_deletes()?;
-        tracing::info!(path = %dir.display(), schema = store.version, "store opened");
-        Ok(store)
+            last_reopen: crate::reopen::LastReopen::default(),
+            version,
+        })
     }
 
-    /// Makes every write so far durable.
-    pub(crate) fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush().map(drop).map_err(backend)
+    /// The open database, or why there is none.
+    pub(crate) fn trees(&self) -> Result<Arc<Trees>, StoreError> {
+        let current = self.current.read().unwrap_or_else(PoisonError::into_inner);
+        current.clone().ok_or(StoreError::Reopening)
     }
 
     /// The highest build number stored for `job` (0 if none).
-    fn last_build_number(&self, job: &JobName) -> Result<u64, StoreError> {
+    fn last_build_number(t: &Trees, job: &JobName) -> Result<u64, StoreError> {
         let mut end = job_prefix(job);
         if let Some(sep) = end.last_mut() {
             *sep = 1;
         }
-        match self.builds.range(job_prefix(job)..end).next_back() {
+        match t.builds.range(job_prefix(job)..end).next_back() {
             Some(entry) => {
                 let (key, _) = entry.map_err(backend)?;
                 Ok(keys::trailing_number(&key).unwrap_or(0))
@@ -120,35 +110,40 @@ impl Store for SledStore {
     /// Stores the job record. The stored `last_number` never goes back: it stays at least the
     /// number already stored or used by a build, so a stale record cannot cause number reuse.
     fn put_job(&self, job: &JobRecord) -> Result<(), StoreError> {
-        let key = job.name.as_str().as_bytes();
-        let last_built = self.last_build_number(&job.name)?;
-        self.jobs
-            .transaction(|jobs| {
-                let mut record = job.clone();
-                record.last_number = record.last_number.max(last_built);
-                if let Some(bytes) = jobs.get(key)? {
-                    // A corrupt stored record is replaced: this is how an operator repairs it.
-                    if let Ok(stored) = decode::<JobRecord>("jobs", key, &bytes) {
-                        record.last_number = record.last_number.max(stored.last_number);
+        self.writing(|| {
+            let t = self.trees()?;
+            let key = job.name.as_str().as_bytes();
+            let last_built = Self::last_build_number(&t, &job.name)?;
+            t.jobs
+                .transaction(|jobs| {
+                    let mut record = job.clone();
+                    record.last_number = record.last_number.max(last_built);
+                    if let Some(bytes) = jobs.get(key)? {
+                        // A corrupt stored record is replaced: this is how an operator repairs it.
+                        if let Ok(stored) = decode::<JobRecord>("jobs", key, &bytes) {
+                            record.last_number = record.last_number.max(stored.last_number);
+                        }
                     }
-                }
-                jobs.insert(key, encode(&record).map_err(abort)?)?;
-                Ok(())
-            })
-            .map_err(from_transaction)?;
-        self.flush()
+                    jobs.insert(key, encode(&record).map_err(abort)?)?;
+                    Ok(())
+                })
+                .map_err(from_transaction)?;
+            t.flush()
+        })
     }
 
     fn get_job(&self, name: &JobName) -> Result<Option<JobRecord>, StoreError> {
+        let t = self.trees()?;
         let key = name.as_str().as_bytes();
-        match self.jobs.get(key).map_err(backend)? {
+        match t.jobs.get(key).map_err(backend)? {
             Some(bytes) => decode("jobs", key, &bytes).map(Some),
             None => Ok(None),
         }
     }
 
     fn list_jobs(&self) -> Result<Vec<JobRecord>, StoreError> {
-        self.jobs
+        let t = self.trees()?;
+        t.jobs
             .iter()
             .map(|entry| {
                 let (key, bytes) = entry.map_err(backend)?;
@@ -158,65 +153,75 @@ impl Store for SledStore {
     }
 
     fn create_build(&self, job: &JobName, new: NewBuild) -> Result<BuildRecord, StoreError> {
-        let job_key = job.as_str().as_bytes();
-        let last_built = self.last_build_number(job)?;
-        let build = (&self.jobs, &self.builds, &self.status)
-            .transaction(|(jobs, builds, status)| {
-                let mut record = match jobs.get(job_key)? {
-                    Some(bytes) => decode::<JobRecord>("jobs", job_key, &bytes).map_err(abort)?,
-                    None => JobRecord {
-                        name: job.clone(),
-                        last_number: 0,
-                        meta: Default::default(),
-                    },
-                };
-                let number = record.last_number.max(last_built) + 1;
-                record.last_number = number;
-                let id = BuildRef {
-                    job: job.clone(),
-                    number,
-                };
-                let build = BuildRecord::queued(id, new.clone());
-                let bk = build_key(job, number);
-                jobs.insert(job_key, encode(&record).map_err(abort)?)?;
-                builds.insert(bk.as_slice(), encode(&build).map_err(abort)?)?;
-                status.insert(status_key(BuildStatus::Queued, &bk), &[])?;
-                Ok(build)
-            })
-            .map_err(from_transaction)?;
-        self.flush()?;
-        Ok(build)
+        self.writing(|| {
+            let t = self.trees()?;
+            let job_key = job.as_str().as_bytes();
+            let last_built = Self::last_build_number(&t, job)?;
+            let build = (&t.jobs, &t.builds, &t.status)
+                .transaction(|(jobs, builds, status)| {
+                    let mut record = match jobs.get(job_key)? {
+                        Some(bytes) => {
+                            decode::<JobRecord>("jobs", job_key, &bytes).map_err(abort)?
+                        }
+                        None => JobRecord {
+                            name: job.clone(),
+                            last_number: 0,
+                            meta: Default::default(),
+                        },
+                    };
+                    let number = record.last_number.max(last_built) + 1;
+                    record.last_number = number;
+                    let id = BuildRef {
+                        job: job.clone(),
+                        number,
+                    };
+                    let build = BuildRecord::queued(id, new.clone());
+                    let bk = build_key(job, number);
+                    jobs.insert(job_key, encode(&record).map_err(abort)?)?;
+                    builds.insert(bk.as_slice(), encode(&build).map_err(abort)?)?;
+                    status.insert(status_key(BuildStatus::Queued, &bk), &[])?;
+                    Ok(build)
+                })
+                .map_err(from_transaction)?;
+            t.flush()?;
+            Ok(build)
+        })
     }
 
     fn update_build(&self, build: &BuildRecord) -> Result<(), StoreError> {
-        let bk = build_key_of(&build.id);
-        let value = encode(build)?;
-        (&self.builds, &self.status)
-            .transaction(|(builds, status)| {
-                if builds.get(bk.as_slice())?.is_none() {
-                    return Err(abort(StoreError::NoSuchBuild(build.id.to_string())));
-                }
-                builds.insert(bk.as_slice(), value.as_slice())?;
-                // The old status is not decoded, so a corrupt record can still be overwritten.
-                for other in ALL_STATUSES.iter().filter(|s| **s != build.status) {
-                    status.remove(status_key(*other, &bk))?;
-                }
-                status.insert(status_key(build.status, &bk), &[])?;
-                Ok(())
-            })
-            .map_err(from_transaction)?;
-        self.flush()
+        self.writing(|| {
+            let t = self.trees()?;
+            let bk = build_key_of(&build.id);
+            let value = encode(build)?;
+            (&t.builds, &t.status)
+                .transaction(|(builds, status)| {
+                    if builds.get(bk.as_slice())?.is_none() {
+                        return Err(abort(StoreError::NoSuchBuild(build.id.to_string())));
+                    }
+                    builds.insert(bk.as_slice(), value.as_slice())?;
+                    // The old status is not decoded, so a corrupt record can still be overwritten.
+                    for other in ALL_STATUSES.iter().filter(|s| **s != build.status) {
+                        status.remove(status_key(*other, &bk))?;
+                    }
+                    status.insert(status_key(build.status, &bk), &[])?;
+                    Ok(())
+                })
+                .map_err(from_transaction)?;
+            t.flush()
+        })
     }
 
     fn get_build(&self, id: &BuildRef) -> Result<Option<BuildRecord>, StoreError> {
+        let t = self.trees()?;
         let bk = build_key_of(id);
-        match self.builds.get(&bk).map_err(backend)? {
+        match t.builds.get(&bk).map_err(backend)? {
             Some(bytes) => Self::decode_build(&bk, &bytes).map(Some),
             None => Ok(None),
         }
     }
 
     fn list_builds(&self, job: &JobName, page: Page) -> Result<Vec<BuildRecord>, StoreError> {
+        let t = self.trees()?;
         if page.limit == 0 {
             return Ok(Vec::new());
         }
@@ -231,7 +236,7 @@ impl Store for SledStore {
                 end
             }
         };
-        self.builds
+        t.builds
             .range(start..end)
             .rev()
             .take(page.limit)
@@ -243,12 +248,13 @@ impl Store for SledStore {
     }
 
     fn builds_in(&self, states: &[BuildStatus]) -> Result<Vec<BuildRecord>, StoreError> {
+        let t = self.trees()?;
         let mut found = Vec::new();
         for state in ALL_STATUSES.iter().filter(|s| states.contains(s)) {
-            for entry in self.status.scan_prefix([keys::status_tag(*state)]) {
+            for entry in t.status.scan_prefix([keys::status_tag(*state)]) {
                 let (key, _) = entry.map_err(backend)?;
                 let bk = &key[1..];
-                match self.builds.get(bk).map_err(backend)? {
+                match t.builds.get(bk).map_err(backend)? {
                     Some(bytes) => found.push(Self::decode_build(bk, &bytes)?),
                     None => tracing::warn!(
                         key = %keys::describe("status", &key),
@@ -262,48 +268,39 @@ impl Store for SledStore {
     }
 
     fn delete_build(&self, id: &BuildRef) -> Result<(), StoreError> {
-        self.delete(id)
+        self.writing(|| self.delete(id))
     }
 
     fn append_log(&self, id: &BuildRef, bytes: &[u8]) -> Result<u64, StoreError> {
-        self.append(id, bytes)
+        self.writing(|| self.append(id, bytes))
     }
 
     fn read_log(&self, id: &BuildRef, offset: u64, max: usize) -> Result<LogSlice, StoreError> {
         self.read(id, offset, max)
     }
+
+    fn check_writable(&self) -> Result<(), StoreError> {
+        self.writing(|| {
+            let t = self.trees()?;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_millis();
+            t.meta
+                .insert(WRITE_PROBE, encode(&now.to_string())?)
+                .map_err(backend)?;
+            t.flush()
+        })
+    }
 }
+
+/// The `meta` key [`Store::check_writable`] writes.
+const WRITE_PROBE: &[u8] = b"write_probe";
 
 impl std::fmt::Debug for SledStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SledStore")
             .field("schema_version", &self.version)
             .finish_non_exhaustive()
-    }
-}
-
-/// Opens the sled database, waiting a while its file lock is held: a store dropped in this
-/// process keeps the lock until sled's background threads have dropped their handles, which on
-/// a machine busy with I/O can take seconds. Another process holding the store still fails,
-/// after `LOCK_WAIT`.
-fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
-    const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
-    let started = std::time::Instant::now();
-    loop {
-        let opened = sled::Config::new()
-            .path(dir)
-            .cache_capacity(CACHE_BYTES)
-            .segment_size(SledStore::SEGMENT_BYTES)
-            .open();
-        match opened {
-            // sled reports the held lock only in its I/O error's text.
-            Err(e) if e.to_string().contains("could not acquire lock") => {
-                if started.elapsed() >= LOCK_WAIT {
-                    return Err(backend(e));
-                }
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            other => return other.map_err(backend),
-        }
     }
 }

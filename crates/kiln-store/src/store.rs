@@ -30,4 +30,8 @@ pub trait Store: Send + Sync {
     fn append_log(&self, id: &BuildRef, bytes: &[u8]) -> Result<u64, StoreError>;
     /// Up to `max` bytes of the log from `offset`.
     fn read_log(&self, id: &BuildRef, offset: u64, max: usize) -> Result<LogSlice, StoreError>;
+
+    /// Whether a write can be made durable now (a small durable write is tried): the error
+    /// says why not, e.g. a full disk. For readiness checks.
+    fn check_writable(&self) -> Result<(), StoreError>;
 }

@@ -34,18 +34,40 @@ impl Unflushed {
     }
 
     /// An append to `bk`'s log ended: `flushed` is where the log is durable after it (none
-    /// when it failed). Once no append is in flight, the whole stored log is readable.
-    pub(crate) fn end(&self, bk: &[u8], flushed: Option<u64>) {
+    /// when it failed). Once no append is in flight and the log is durable as far as it is
+    /// stored (`stored` reads that), the whole stored log is readable. A failed flush leaves
+    /// committed bytes that are not durable: the mark stays until a later append's flush
+    /// covers them, so readers are never shown bytes a restart could take back.
+    pub(crate) fn end(
+        &self,
+        bk: &[u8],
+        flushed: Option<u64>,
+        stored: impl FnOnce() -> Result<u64, StoreError>,
+    ) {
         let mut map = self.lock();
-        if let Some((durable, appends)) = map.get_mut(bk) {
-            *appends -= 1;
-            if let Some(end) = flushed {
-                *durable = (*durable).max(end);
-            }
-            if *appends == 0 {
-                map.remove(bk);
-            }
+        let Some((durable, appends)) = map.get_mut(bk) else {
+            return;
+        };
+        *appends -= 1;
+        if let Some(end) = flushed {
+            *durable = (*durable).max(end);
         }
+        if *appends == 0 && stored().is_ok_and(|len| len <= *durable) {
+            map.remove(bk);
+        }
+    }
+
+    /// Every log with a mark: its build key and how far it is durable.
+    pub(crate) fn marks(&self) -> Vec<(Vec<u8>, u64)> {
+        self.lock()
+            .iter()
+            .map(|(bk, (durable, _))| (bk.clone(), *durable))
+            .collect()
+    }
+
+    /// Drops every mark: the logs were cut back to their durable length.
+    pub(crate) fn clear(&self) {
+        self.lock().clear();
     }
 
     /// The part of a log of length `stored` (read before calling this) that readers may see.
@@ -70,11 +92,11 @@ mod tests {
         assert_eq!(u.readable(b"b", 25), 10);
         u.begin(b"b", || panic!("the durable length is known"))
             .unwrap();
-        u.end(b"b", Some(25));
+        u.end(b"b", Some(25), || Ok(40));
         // The second append (to 40) is still in flight.
         assert_eq!(u.readable(b"b", 40), 25);
         assert_eq!(u.readable(b"other", 7), 7);
-        u.end(b"b", Some(40));
+        u.end(b"b", Some(40), || Ok(40));
         assert_eq!(u.readable(b"b", 40), 40);
     }
 
@@ -83,9 +105,30 @@ mod tests {
         let u = Unflushed::default();
         u.begin(b"b", || Ok(5)).unwrap();
         u.begin(b"b", || Ok(5)).unwrap();
-        u.end(b"b", None);
+        u.end(b"b", None, || Ok(9));
         assert_eq!(u.readable(b"b", 9), 5);
-        u.end(b"b", Some(9));
+        u.end(b"b", Some(9), || Ok(9));
         assert_eq!(u.readable(b"b", 9), 9);
+    }
+
+    /// Regression: after the only append in flight failed to flush (a full disk), the mark
+    /// was dropped and readers were shown committed bytes that a restart took back.
+    #[test]
+    fn a_failed_flush_keeps_the_mark_until_a_later_flush_covers_it() {
+        let u = Unflushed::default();
+        u.begin(b"b", || Ok(5)).unwrap();
+        u.end(b"b", None, || Ok(9));
+        assert_eq!(u.readable(b"b", 9), 5);
+        // Still hidden when the stored length cannot be read.
+        u.begin(b"b", || panic!("the durable length is known"))
+            .unwrap();
+        u.end(b"b", None, || {
+            Err(crate::StoreError::NoSuchBuild("b".into()))
+        });
+        assert_eq!(u.readable(b"b", 12), 5);
+        u.begin(b"b", || panic!("the durable length is known"))
+            .unwrap();
+        u.end(b"b", Some(12), || Ok(12));
+        assert_eq!(u.readable(b"b", 12), 12);
     }
 }

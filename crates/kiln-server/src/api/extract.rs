@@ -36,14 +36,19 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiQuer
     }
 }
 
-/// The raw body, bounded by the server's body limit.
+/// The raw body, bounded by the server's body limit and its body timeout.
 pub struct Body(pub Bytes);
 
 impl FromRequest<AppState> for Body {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
-        match Bytes::from_request(request, state).await {
+        let timeout = state.settings().body_timeout;
+        let read = tokio::time::timeout(timeout, Bytes::from_request(request, state)).await;
+        let Ok(read) = read else {
+            return Err(ApiError::BodyTimeout(timeout.as_secs()));
+        };
+        match read {
             Ok(bytes) => Ok(Body(bytes)),
             Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
                 Err(ApiError::TooLarge(state.settings().body_limit))

@@ -93,9 +93,8 @@ async fn handle(
     };
     let jobs = matching_jobs(state, &event);
     if jobs.is_empty() {
-        let what = describe(&event);
-        tracing::warn!(repository = %what, "webhook for a repository no job builds");
-        return Err(ApiError::NotFound(format!("no job builds {what}")));
+        tracing::warn!(repository = %describe(&event), "webhook for a repository no job builds");
+        return Err(refused(&proof));
     }
     let settings = state.settings();
     let accepted: Vec<String> = jobs
@@ -108,12 +107,20 @@ async fn handle(
         .collect();
     if accepted.is_empty() {
         tracing::warn!(repository = %describe(&event), header = proof.header(), "webhook refused: bad or missing signature");
-        return Err(ApiError::Forbidden(format!(
-            "{} does not match the webhook secret of any job for this repository",
-            proof.header()
-        )));
+        return Err(refused(&proof));
     }
     trigger_all(state, &event, accepted).await
+}
+
+/// The one answer to a delivery no job takes, whether no job builds the repository or the
+/// proof does not match: a caller who cannot sign learns nothing about the configured
+/// repositories (the server's log says which it was).
+fn refused(proof: &Proof<'_>) -> ApiError {
+    ApiError::Forbidden(format!(
+        "no job accepts this delivery: none builds this repository and branch with a webhook \
+         secret that {} matches",
+        proof.header()
+    ))
 }
 
 /// Jobs whose repository (any of the URLs the forge gave) and branch or tag match.
