@@ -16,7 +16,7 @@ pub enum Command {
     /// Show the stage graph a pipeline runs.
     Plan(PlanArgs),
     /// Run a pipeline on this machine, with the current directory as the workspace.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Start the kiln server (embedded defaults without --config).
     Server(ServerArgs),
     /// List the server's jobs with their last build.

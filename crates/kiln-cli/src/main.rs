@@ -37,7 +37,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Lint(args) => lint::lint(&args),
         Command::Plan(args) => plan_cmd::plan(&args),
-        Command::Run(args) => run::run(args),
+        Command::Run(args) => run::run(*args),
         Command::Server(args) => server_cmd::server(args),
         Command::Jobs(args) => remote_list::jobs(&args),
         Command::Builds(args) => remote_list::builds(&args),
