@@ -81,7 +81,7 @@ const UNPROVIDED: &str = "pipeline {
     agent any
     stages {
         stage('Before') { steps { echo 'before' } }
-        stage('Notify') { steps { slackSend channel: '#ci', message: 'hi' } }
+        stage('Notify') { steps { discordSend webhookURL: 'https://chat.example/hook', description: 'hi' } }
         stage('After') { steps { echo 'after' } }
     }
 }
@@ -94,7 +94,7 @@ fn a_step_kiln_does_not_provide_is_a_warning_naming_the_plugin() {
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(
         stderr.starts_with(
-            "warning: step `slackSend` is not provided by kiln (it comes from the Slack Notification plugin)\n"
+            "warning: step `discordSend` is not provided by kiln (it comes from the Discord Notifier plugin)\n"
         ),
         "{stderr}"
     );
@@ -107,7 +107,7 @@ fn lint_strict_makes_a_step_kiln_does_not_provide_an_error() {
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
-        stderr.starts_with("error: step `slackSend` is not provided by kiln"),
+        stderr.starts_with("error: step `discordSend` is not provided by kiln"),
         "{stderr}"
     );
     // `--strict` is about steps: other warnings stay warnings.
@@ -122,7 +122,7 @@ fn the_build_fails_at_a_step_kiln_does_not_provide_with_lints_message() {
     assert!(out.contains("[Before] before\n"), "{out}");
     assert!(
         out.contains(
-            "[Notify] ERROR: step `slackSend` is not provided by kiln (it comes from the Slack Notification plugin)\n"
+            "[Notify] ERROR: step `discordSend` is not provided by kiln (it comes from the Discord Notifier plugin)\n"
         ),
         "{out}"
     );
