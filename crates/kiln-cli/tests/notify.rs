@@ -89,7 +89,7 @@ fn mail_and_emailext_are_delivered_over_smtp_with_auth() {
         emailext to: 'team@example.com, cc:boss@example.com', subject: '$DEFAULT_SUBJECT',
                  body: '${PROJECT_NAME} is $BUILD_STATUS (${ENV, var="BUILD_NUMBER"}) $BUILD_LOG',
                  recipientProviders: [developers(), requestor(), upstreamDevelopers()],
-                 attachmentsPattern: 'reports/*.txt'
+                 attachmentsPattern: 'reports/*.txt', attachLog: true
       }
     }
   }
@@ -167,6 +167,12 @@ fn mail_and_emailext_are_delivered_over_smtp_with_auth() {
             .contains(&format!("{name} is Successful (7) $BUILD_LOG"))
     );
     assert!(ext.data.contains("filename=\"summary.txt\""));
+    assert!(ext.data.contains("filename=\"build.log\""), "{}", ext.data);
+    // The attached log has the build's lines so far, the first mail's among them.
+    assert!(
+        ext.unfolded()
+            .contains("Sent e-mail \"Build 7 done\" to 4 recipient(s)")
+    );
     assert!(log.contains("recipient provider upstreamDevelopers is unknown to kiln"));
     assert!(log.contains("Sent e-mail \"Build 7 done\" to 4 recipient(s)"));
 }
