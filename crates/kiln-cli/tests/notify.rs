@@ -188,6 +188,30 @@ fn mail_without_an_smtp_server_names_what_to_configure() {
         log.contains("mail: no SMTP server is configured: set `mail.host`"),
         "{log}"
     );
+
+    // With `starttls` a server that cannot upgrade the connection gets nothing in clear.
+    let smtp = SmtpServer::start();
+    let port = smtp.port.to_string();
+    let (out, log) = kiln_run(
+        dir.path(),
+        &[
+            "--smtp-host",
+            "127.0.0.1",
+            "--smtp-port",
+            &port,
+            "--smtp-tls",
+            "starttls",
+            "--smtp-from",
+            "ci@example.com",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert!(
+        log.contains(&format!("mail: sending through 127.0.0.1:{port} failed")),
+        "{log}"
+    );
+    assert!(smtp.received().is_empty());
 }
 
 #[test]
