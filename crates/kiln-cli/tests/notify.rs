@@ -89,7 +89,7 @@ fn mail_and_emailext_are_delivered_over_smtp_with_auth() {
         emailext to: 'team@example.com, cc:boss@example.com', subject: '$DEFAULT_SUBJECT',
                  body: '${PROJECT_NAME} is $BUILD_STATUS (${ENV, var="BUILD_NUMBER"}) $BUILD_LOG',
                  recipientProviders: [developers(), requestor(), upstreamDevelopers()],
-                 attachmentsPattern: 'reports/*.txt'
+                 attachmentsPattern: 'reports/*.txt', attachLog: true
       }
     }
   }
@@ -167,6 +167,12 @@ fn mail_and_emailext_are_delivered_over_smtp_with_auth() {
             .contains(&format!("{name} is Successful (7) $BUILD_LOG"))
     );
     assert!(ext.data.contains("filename=\"summary.txt\""));
+    assert!(ext.data.contains("filename=\"build.log\""), "{}", ext.data);
+    // The attached log has the build's lines so far, the first mail's among them.
+    assert!(
+        ext.unfolded()
+            .contains("Sent e-mail \"Build 7 done\" to 4 recipient(s)")
+    );
     assert!(log.contains("recipient provider upstreamDevelopers is unknown to kiln"));
     assert!(log.contains("Sent e-mail \"Build 7 done\" to 4 recipient(s)"));
 }
@@ -182,6 +188,30 @@ fn mail_without_an_smtp_server_names_what_to_configure() {
         log.contains("mail: no SMTP server is configured: set `mail.host`"),
         "{log}"
     );
+
+    // With `starttls` a server that cannot upgrade the connection gets nothing in clear.
+    let smtp = SmtpServer::start();
+    let port = smtp.port.to_string();
+    let (out, log) = kiln_run(
+        dir.path(),
+        &[
+            "--smtp-host",
+            "127.0.0.1",
+            "--smtp-port",
+            &port,
+            "--smtp-tls",
+            "starttls",
+            "--smtp-from",
+            "ci@example.com",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert!(
+        log.contains(&format!("mail: sending through 127.0.0.1:{port} failed")),
+        "{log}"
+    );
+    assert!(smtp.received().is_empty());
 }
 
 #[test]

@@ -43,6 +43,8 @@ pub(crate) struct Build {
     labels: Mutex<(Option<String>, Option<String>)>,
     events: UnboundedSender<BuildEvent>,
     masker: RwLock<Arc<Masker>>,
+    /// The log text so far (for `emailext attachLog`).
+    log_copy: Mutex<crate::log_copy::LogCopy>,
     result: Mutex<BuildResult>,
     record: Mutex<Record>,
     counter: AtomicU64,
@@ -82,6 +84,7 @@ impl Build {
         });
         let masker = Masker::default().with(secrets);
         let process_keys = ProcessKeys::new(&spec.job_name, spec.number);
+        let log_copy = crate::log_copy::LogCopy::new(crate::LogFormatter::new(&plan));
         Build {
             plan,
             spec,
@@ -96,6 +99,7 @@ impl Build {
             labels: Mutex::new((None, None)),
             events,
             masker: RwLock::new(Arc::new(masker)),
+            log_copy: Mutex::new(log_copy),
             result: Mutex::new(BuildResult::Success),
             record: Mutex::new(Record::default()),
             counter: AtomicU64::new(0),
@@ -105,6 +109,7 @@ impl Build {
     }
 
     pub(crate) fn send(&self, event: BuildEvent) {
+        lock(&self.log_copy).add(&event);
         // The receiver may be gone (a caller that stopped listening); the build goes on.
         let _ = self.events.send(event);
     }
@@ -121,6 +126,11 @@ impl Build {
             text.insert_str(0, &timestamp_prefix());
         }
         self.send(BuildEvent::Log { node, line: text });
+    }
+
+    /// The build's log so far, as stored logs have it (secrets masked).
+    pub(crate) fn log_text(&self) -> String {
+        lock(&self.log_copy).text()
     }
 
     /// A notice, said once per build however often it is raised.

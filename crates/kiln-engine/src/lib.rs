@@ -15,6 +15,7 @@ mod eval;
 mod event;
 mod lint;
 mod log;
+mod log_copy;
 mod log_formatter;
 mod params;
 mod post;

@@ -29,16 +29,7 @@ pub(crate) async fn http_request(call: &StepCall<'_>) -> Result<Value, StepError
         .unwrap_or_else(|| "100:399".to_owned());
     let ranges = code_ranges(&valid)?;
     let quiet = call.bool("quiet", false)?;
-    let mut request = HttpCall::new(&method, url.clone());
-    request.insecure = call.bool("ignoreSslErrors", false)?;
-    request.timeout = match call.int("timeout")? {
-        None | Some(0) => None,
-        Some(s) => Some(Duration::from_secs(u64::try_from(s.max(1)).unwrap_or(1))),
-    };
-    request = headers(call, request)?;
-    if let Some(body) = call.string("requestBody")? {
-        request.body = Some(body.into_bytes());
-    }
+    let request = build_request(call, &method, &url)?;
     if !quiet {
         call.log(&format!("HttpMethod: {method}"));
         call.log(&format!("URL: {url}"));
@@ -56,6 +47,25 @@ pub(crate) async fn http_request(call: &StepCall<'_>) -> Result<Value, StepError
             reply.status, reply.reason
         ));
     }
+    check(call, &reply, &ranges, &valid, quiet)?;
+    if let Some(file) = call.string("outputFile")? {
+        let path = call.scope.cwd.join(&file);
+        call.executor()?.write_file(&path, &reply.body).await?;
+    }
+    let keep_content = call
+        .string("responseHandle")?
+        .is_none_or(|h| !h.eq_ignore_ascii_case("NONE"));
+    Ok(response_value(&reply, keep_content))
+}
+
+/// Logs the body if asked, and fails on a status or content the step does not accept.
+fn check(
+    call: &StepCall<'_>,
+    reply: &HttpReply,
+    ranges: &[(u16, u16)],
+    valid: &str,
+    quiet: bool,
+) -> Result<(), StepError> {
     if call.bool("consoleLogResponseBody", false)? {
         call.log(&format!("Response: \n{}", reply.text()));
     }
@@ -81,14 +91,22 @@ pub(crate) async fn http_request(call: &StepCall<'_>) -> Result<Value, StepError
             "Fail: Response doesn't contain expected content '{expected}'"
         )));
     }
-    if let Some(file) = call.string("outputFile")? {
-        let path = call.scope.cwd.join(&file);
-        call.executor()?.write_file(&path, &reply.body).await?;
+    Ok(())
+}
+
+/// The request the step's arguments describe.
+fn build_request(call: &StepCall<'_>, method: &str, url: &str) -> Result<HttpCall, StepError> {
+    let mut request = HttpCall::new(method, url);
+    request.insecure = call.bool("ignoreSslErrors", false)?;
+    request.timeout = match call.int("timeout")? {
+        None | Some(0) => None,
+        Some(s) => Some(Duration::from_secs(u64::try_from(s.max(1)).unwrap_or(1))),
+    };
+    request = headers(call, request)?;
+    if let Some(body) = call.string("requestBody")? {
+        request.body = Some(body.into_bytes());
     }
-    let keep_content = call
-        .string("responseHandle")?
-        .is_none_or(|h| !h.eq_ignore_ascii_case("NONE"));
-    Ok(response_value(&reply, keep_content))
+    Ok(request)
 }
 
 /// The returned object: `status`, `content` (`null` with `responseHandle: 'NONE'`) and
@@ -130,6 +148,30 @@ fn headers(call: &StepCall<'_>, mut request: HttpCall) -> Result<HttpCall, StepE
     {
         request = request.header("Accept", mime);
     }
+    request = custom_headers(call, request)?;
+    if let Some(id) = call.string("authentication")? {
+        request = match call.build.spec.credentials.get(&id) {
+            Some(Credential::UsernamePassword { username, password }) => {
+                call.build.add_secrets([password.clone()]);
+                request.header("Authorization", basic_auth(&username, &password))
+            }
+            Some(_) => {
+                return Err(StepError::failed(format!(
+                    "httpRequest: credential `{id}` of `authentication` must be a username/password credential"
+                )));
+            }
+            None => {
+                return Err(StepError::failed(format!(
+                    "httpRequest: credential `{id}` of `authentication` does not exist"
+                )));
+            }
+        };
+    }
+    Ok(request)
+}
+
+/// `customHeaders: [[name:, value:, maskValue:]]`.
+fn custom_headers(call: &StepCall<'_>, mut request: HttpCall) -> Result<HttpCall, StepError> {
     match call.value("customHeaders")? {
         None => {}
         Some(Value::List(items)) => {
@@ -155,24 +197,6 @@ fn headers(call: &StepCall<'_>, mut request: HttpCall) -> Result<HttpCall, StepE
                 "httpRequest: `customHeaders` must be a list such as [[name: 'X', value: 'y']]",
             ));
         }
-    }
-    if let Some(id) = call.string("authentication")? {
-        request = match call.build.spec.credentials.get(&id) {
-            Some(Credential::UsernamePassword { username, password }) => {
-                call.build.add_secrets([password.clone()]);
-                request.header("Authorization", basic_auth(&username, &password))
-            }
-            Some(_) => {
-                return Err(StepError::failed(format!(
-                    "httpRequest: credential `{id}` of `authentication` must be a username/password credential"
-                )));
-            }
-            None => {
-                return Err(StepError::failed(format!(
-                    "httpRequest: credential `{id}` of `authentication` does not exist"
-                )));
-            }
-        };
     }
     Ok(request)
 }

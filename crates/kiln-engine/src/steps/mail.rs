@@ -99,12 +99,7 @@ pub(crate) async fn emailext(call: &StepCall<'_>) -> Result<Value, StepError> {
         call.log("An attempt to send an e-mail to empty list of recipients, ignored.");
         return Ok(Value::Null);
     }
-    if call.bool("attachLog", false)? {
-        call.log("emailext: attachLog is not supported by kiln yet; the build log is not attached");
-    }
-    if let Some(pattern) = call.string("attachmentsPattern")? {
-        email.attachments = attachments(call, &pattern).await?;
-    }
+    email.attachments = attachments(call).await?;
     send(call, settings, email).await?;
     Ok(Value::Null)
 }
@@ -244,8 +239,27 @@ fn bad_providers() -> StepError {
     )
 }
 
+/// The workspace files `attachmentsPattern` matches, then the log with `attachLog`.
+async fn attachments(call: &StepCall<'_>) -> Result<Vec<(String, Vec<u8>, String)>, StepError> {
+    let mut out = match call.string("attachmentsPattern")? {
+        Some(pattern) => workspace_files(call, &pattern).await?,
+        None => Vec::new(),
+    };
+    if call.bool("attachLog", false)? {
+        if call.bool("compressLog", false)? {
+            call.log("emailext: compressLog is not supported by kiln; the log is attached as text");
+        }
+        out.push((
+            "build.log".to_owned(),
+            call.build.log_text().into_bytes(),
+            "text/plain; charset=utf-8".to_owned(),
+        ));
+    }
+    Ok(out)
+}
+
 /// The workspace files `pattern` (Ant-style, comma-separated) matches.
-async fn attachments(
+async fn workspace_files(
     call: &StepCall<'_>,
     pattern: &str,
 ) -> Result<Vec<(String, Vec<u8>, String)>, StepError> {
