@@ -23,6 +23,7 @@ mod input;
 mod job_view;
 mod kube;
 mod matching;
+mod outage;
 mod pipeline_info;
 mod poll;
 mod prepared;

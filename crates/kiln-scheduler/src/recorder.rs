@@ -6,12 +6,13 @@
 
 use crate::clock::Clock;
 use crate::follower::LogState;
+use crate::outage::Outage;
 use crate::replay::Replay;
 use kiln_engine::{BuildEvent, LogFormatter, StageOutcome};
 use kiln_plan::NodeId;
 use kiln_store::{
-    BuildRecord, BuildStatus, ImageRecord, InputAnswerRecord, InputRecord, StagePodRecord,
-    StageRecord, StageState, Store, StoreError,
+    BuildRecord, BuildResult, BuildStatus, ImageRecord, InputAnswerRecord, InputRecord,
+    StagePodRecord, StageRecord, StageState, Store, StoreError,
 };
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -23,6 +24,8 @@ use tokio::time::Instant;
 const BATCH: Duration = Duration::from_millis(5);
 /// A batch this large is appended at once.
 const BATCH_BYTES: usize = 256 * 1024;
+/// How long a finished build tries to store its end while the store cannot write.
+const CLOSE_WAIT: Duration = Duration::from_secs(20);
 
 /// What the scheduler and the input handler tell a running build's recorder.
 #[derive(Debug)]
@@ -89,6 +92,8 @@ pub(crate) struct Recorder {
     log: watch::Sender<LogState>,
     /// The scheduler's count of builds waiting for input.
     waiting: Arc<AtomicUsize>,
+    /// Whether the store is failing to write, and what of the log was lost meanwhile.
+    outage: Outage,
 }
 
 impl Recorder {
@@ -116,6 +121,7 @@ impl Recorder {
             written_cause: None,
             log,
             waiting,
+            outage: Outage::default(),
         }
     }
 
@@ -168,6 +174,9 @@ impl Recorder {
     /// Adds one line to the log (stored with the next flush).
     pub(crate) fn line(&mut self, line: &str) {
         self.wrote_line = true;
+        if !self.outage.admit(self.buf.len(), line.len() + 1) {
+            return;
+        }
         self.buf.extend_from_slice(line.as_bytes());
         self.buf.push(b'\n');
         for d in std::mem::take(&mut self.deferred) {
@@ -204,7 +213,9 @@ impl Recorder {
     ) {
         let mut deadline: Option<Instant> = None;
         loop {
-            let flush_at = deadline;
+            // While the store fails, what is pending is tried again when the delay is over.
+            let pending = self.dirty || !self.buf.is_empty();
+            let flush_at = deadline.or(self.outage.retry_at().filter(|_| pending));
             tokio::select! {
                 biased;
                 Some(c) = control.recv() => {
@@ -447,6 +458,10 @@ impl Recorder {
         {
             self.buf = replay.feed(&self.buf);
         }
+        if !self.outage.due() {
+            return;
+        }
+        let build = self.record.id.to_string();
         if !self.buf.is_empty() {
             let store = self.store.clone();
             let (id, bytes) = (self.record.id.clone(), std::mem::take(&mut self.buf));
@@ -457,11 +472,13 @@ impl Recorder {
             .await;
             match res {
                 Ok((Ok(len), _)) => {
+                    self.outage.succeeded(&build);
                     self.log.send_modify(|s| s.len = len);
                 }
                 Ok((Err(e), bytes)) => {
-                    tracing::error!(build = %self.record.id, error = %e, "cannot append to a build's log");
+                    self.outage.failed(&build, &e);
                     self.buf = bytes;
+                    return;
                 }
                 Err(e) => {
                     tracing::error!(build = %self.record.id, error = %e, "log append task failed");
@@ -473,19 +490,20 @@ impl Recorder {
             let record = self.record.clone();
             match blocking(move || store.update_build(&record)).await {
                 Ok(()) => {
+                    self.outage.succeeded(&build);
                     self.dirty = false;
                     for ack in self.stored_acks.drain(..) {
                         let _ = ack.send(());
                     }
                 }
-                Err(e) => {
-                    tracing::error!(build = %self.record.id, error = %e, "cannot store a build's state");
-                }
+                Err(e) => self.outage.failed(&build, &e),
             }
         }
     }
 
     /// Stores the finished record (after the last lines) and tells followers the log ends.
+    /// While the store cannot write, tries again for up to [`CLOSE_WAIT`]; a build whose log
+    /// lost lines while the store could not write fails, saying so.
     pub(crate) async fn close(&mut self) -> Result<(), StoreError> {
         if self.record.status == BuildStatus::WaitingForInput {
             self.waiting.fetch_sub(1, Ordering::Relaxed);
@@ -493,25 +511,48 @@ impl Recorder {
         self.record.status = BuildStatus::Finished;
         self.record.pending_input = None;
         self.dirty = true;
-        self.flush().await;
-        let res = if self.dirty || !self.buf.is_empty() {
-            // One more try; after that the error is the caller's to report.
-            let store = self.store.clone();
-            let record = self.record.clone();
-            let bytes = std::mem::take(&mut self.buf);
-            let id = record.id.clone();
-            blocking(move || {
-                if !bytes.is_empty() {
-                    store.append_log(&id, &bytes)?;
-                }
-                store.update_build(&record)
-            })
-            .await
-        } else {
-            Ok(())
-        };
+        let give_up = Instant::now() + CLOSE_WAIT;
+        loop {
+            if let Some(lost) = self.outage.lost()
+                && self.outage.due()
+                && self.record.reason.as_deref() != Some(lost.as_str())
+            {
+                self.mark_lost(lost);
+            }
+            self.flush().await;
+            if !self.dirty && self.buf.is_empty() {
+                break;
+            }
+            let Some(retry_at) = self.outage.retry_at().filter(|at| *at < give_up) else {
+                break;
+            };
+            tokio::time::sleep_until(retry_at).await;
+        }
         self.log.send_modify(|s| s.finished = true);
-        res
+        if self.dirty || !self.buf.is_empty() {
+            return Err(StoreError::Backend(
+                format!(
+                    "the store could not write the build's end within {} s",
+                    CLOSE_WAIT.as_secs()
+                )
+                .into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The build lost log lines: it fails, and its log and reason say why.
+    fn mark_lost(&mut self, lost: String) {
+        if matches!(
+            self.record.result,
+            None | Some(BuildResult::Success | BuildResult::Unstable)
+        ) {
+            self.record.result = Some(BuildResult::Failure);
+        }
+        self.buf
+            .extend_from_slice(format!("kiln: {lost}\n").as_bytes());
+        self.record.reason = Some(lost);
+        self.dirty = true;
     }
 }
 

@@ -27,6 +27,10 @@ pub enum ApiError {
     TooLarge(usize),
     #[error("{0}")]
     Unavailable(String),
+    /// A stored record that cannot be read: named (it names a build or job, never a secret),
+    /// so the damaged build is known; the rest of the store is served.
+    #[error("stored record `{0}` is damaged; the server's log has the details")]
+    Damaged(String),
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -47,7 +51,7 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Damaged(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }
@@ -59,6 +63,10 @@ impl From<kiln_store::StoreError> for ApiError {
                 ApiError::NotFound(format!("build {b} does not exist"))
             }
             kiln_store::StoreError::InvalidJobName(_) => ApiError::BadRequest(err.to_string()),
+            kiln_store::StoreError::Corrupt { ref key, .. } => {
+                tracing::error!(error = %ErrorChain(&err), "a stored record is damaged");
+                ApiError::Damaged(key.clone())
+            }
             other => ApiError::internal(other),
         }
     }
