@@ -105,6 +105,10 @@ pub struct RunArgs {
     /// The build number (`BUILD_NUMBER`).
     #[arg(long, default_value_t = 1)]
     pub build_number: u64,
+    /// A kiln server on which `build job: ...` steps start their jobs (with `KILN_TOKEN`);
+    /// without it, such steps fail.
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
     #[arg(long, value_enum, default_value = "auto")]
     pub color: ColorChoice,
     /// Run the pipeline's `kubernetes` agent in the cluster of this kubeconfig (its current

@@ -51,10 +51,19 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Some(path) => Arc::new(crate::credentials::load(path)?),
         None => Arc::new(NoCredentials),
     };
+    let job_name = workspace
+        .file_name()
+        .map_or("kiln".into(), |n| n.to_string_lossy().into_owned());
+    let coordinator = crate::local_coordinator::LocalCoordinator::new(
+        kiln_scheduler::LockTable::default(),
+        kiln_engine::BuildId {
+            job: job_name.clone(),
+            number: args.build_number,
+        },
+        args.server.clone(),
+    );
     let spec = BuildSpec {
-        job_name: workspace
-            .file_name()
-            .map_or("kiln".into(), |n| n.to_string_lossy().into_owned()),
+        job_name,
         number: args.build_number,
         params: given,
         // In a pod the container's own environment is the base, not this machine's.
@@ -75,6 +84,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }),
         previous_result: None,
         agents: None,
+        coordinator: Arc::new(coordinator),
         workspace_is_checkout: true,
     };
     let plan = kiln_plan::plan(&pipeline);

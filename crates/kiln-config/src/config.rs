@@ -11,6 +11,8 @@ pub struct Config {
     pub jobs: Vec<JobConfig>,
     pub libraries: Vec<LibraryConfig>,
     pub credentials: Vec<CredentialConfig>,
+    /// `locks:`: the declared lockable resources.
+    pub locks: Vec<crate::LockConfig>,
     /// Warnings found while loading (rendered, one per entry), for the caller to log.
     pub warnings: Vec<String>,
 }
@@ -83,6 +85,7 @@ impl Default for Config {
             jobs: Vec::new(),
             libraries: Vec::new(),
             credentials: Vec::new(),
+            locks: Vec::new(),
             warnings: Vec::new(),
         }
     }

@@ -16,6 +16,7 @@ const TOP: &[&str] = &[
     "jobs",
     "libraries",
     "credentials",
+    "locks",
 ];
 const SERVER: &[&str] = &["listen", "data_dir", "external_url", "tokens"];
 const TOKEN: &[&str] = &["name", "token", "token_env", "token_file", "role"];
@@ -86,6 +87,9 @@ pub(crate) fn config(ctx: &mut Ctx, root: &Node) -> (Config, Places) {
             cfg.credentials
                 .extend(credential(ctx, item, i, &mut places));
         }
+    }
+    if let Some(n) = top.get("locks") {
+        cfg.locks = crate::locks::locks(ctx, n);
     }
     top.finish(ctx);
     (cfg, places)

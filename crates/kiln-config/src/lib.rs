@@ -17,6 +17,7 @@ mod error;
 mod job;
 mod job_decode;
 mod load;
+mod locks;
 mod reader;
 mod secret;
 mod validate;
@@ -25,6 +26,7 @@ pub use config::{Config, ExecutorsConfig, LocalExecutorConfig, QueueConfig, Serv
 pub use error::ConfigError;
 pub use job::{JobConfig, LibraryConfig, RetentionConfig, Source, TriggersConfig};
 pub use load::{load, parse};
+pub use locks::LockConfig;
 pub use secret::{
     CredentialConfig, CredentialKind, Role, Secret, SecretError, SecretSource, TokenConfig,
 };

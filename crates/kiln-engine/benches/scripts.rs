@@ -56,6 +56,7 @@ async fn build(text: &str, libraries: &Arc<Libraries>, dir: &std::path::Path) ->
         workspace_is_checkout: false,
         previous_result: None,
         agents: None,
+        coordinator: std::sync::Arc::new(kiln_engine::NoCoordinator),
     };
     let scripts = BuildScripts {
         libraries: Arc::clone(libraries),

@@ -50,6 +50,8 @@ pub(crate) struct Build {
     pub(crate) process_keys: ProcessKeys,
     /// The pods scripted `podTemplate` blocks describe, while their blocks run.
     pub(crate) pod_templates: PodTemplates,
+    /// The ordinal of the last `milestone` the build passed.
+    pub(crate) last_milestone: Mutex<Option<u32>>,
 }
 
 /// What the build has produced so far, for the summary.
@@ -100,6 +102,7 @@ impl Build {
             counter: AtomicU64::new(0),
             process_keys,
             pod_templates: PodTemplates::default(),
+            last_milestone: Mutex::new(None),
         }
     }
 
@@ -120,6 +123,20 @@ impl Build {
             text.insert_str(0, &timestamp_prefix());
         }
         self.send(BuildEvent::Log { node, line: text });
+    }
+
+    /// Takes the ordinal of the next `milestone`: the one asked for, else one more than
+    /// the last. `Err(last)` when the one asked for is not above the last one passed.
+    pub(crate) fn next_milestone(&self, asked: Option<u32>) -> Result<u32, u32> {
+        let mut last = lock(&self.last_milestone);
+        let next = match (asked, *last) {
+            (Some(a), Some(l)) if a <= l => return Err(l),
+            (Some(a), _) => a,
+            (None, Some(l)) => l.saturating_add(1),
+            (None, None) => 1,
+        };
+        *last = Some(next);
+        Ok(next)
     }
 
     /// A notice, said once per build however often it is raised.

@@ -34,6 +34,9 @@ pub struct BuildSpec {
     /// Gives stages with an agent of their own an executor of their own (a pod per stage
     /// agent on Kubernetes); `None`: every stage runs on the build's executor.
     pub agents: Option<Arc<dyn AgentProvider>>,
+    /// Locks, downstream builds and milestones, across the builds of whoever runs this one
+    /// ([`crate::NoCoordinator`] where there are no others).
+    pub coordinator: Arc<dyn crate::Coordinator>,
 }
 
 /// What a build's scripts need besides the plan: the shared libraries the pipeline loaded

@@ -49,6 +49,8 @@ pub(crate) struct BuildTask {
     pub detach: CancellationToken,
     /// Set while the engine runs the build in its pod (the actor detaches such a build).
     pub in_pod: Arc<AtomicBool>,
+    /// The actor, for the build's `build` and `milestone` steps.
+    pub commands: mpsc::WeakUnboundedSender<crate::command::Command>,
 }
 
 /// What the actor learns when a build ends.
@@ -451,6 +453,11 @@ impl BuildTask {
             workspace_is_checkout: false,
             previous_result: self.previous_result().await,
             agents: None,
+            coordinator: Arc::new(crate::coordinator::ServerCoordinator::new(
+                self.shared.clone(),
+                self.commands.clone(),
+                r.id.clone(),
+            )),
         }
     }
 

@@ -3,6 +3,7 @@
 
 mod artifacts;
 mod block;
+mod build_job;
 mod call;
 mod credentials;
 mod data;
@@ -12,6 +13,8 @@ mod input;
 mod junit;
 mod kaniko;
 mod library;
+mod lock;
+mod milestone;
 mod pod_template;
 mod process;
 mod scm;
@@ -26,6 +29,9 @@ pub(crate) use credentials::{
 };
 pub(crate) use flow::{duration_of, retryable, with_timeout};
 pub(crate) use input::ask;
+pub(crate) use lock::{
+    acquire as acquire_lock, from_option as lock_option, with_variable as lock_variable,
+};
 pub(crate) use pod_template::PodTemplates;
 pub(crate) use scm::checkout_scm;
 pub(crate) use script::script;
@@ -119,6 +125,8 @@ pub(crate) async fn native(id: StepId, call: &StepCall<'_>) -> Result<Value, Ste
         StepId::WriteJson => data::write_json(call).await,
         StepId::ReadYaml => data::read_yaml(call).await,
         StepId::WriteYaml => data::write_yaml(call).await,
+        StepId::Milestone => milestone::milestone(call),
+        StepId::Build => build_job::build_job(call).await,
         // The block steps, matched above.
         StepId::Dir
         | StepId::WithEnv
@@ -129,6 +137,7 @@ pub(crate) async fn native(id: StepId, call: &StepCall<'_>) -> Result<Value, Ste
         | StepId::Timestamps
         | StepId::AnsiColor
         | StepId::Container
-        | StepId::WithCredentials => block::run(id, call).await,
+        | StepId::WithCredentials
+        | StepId::Lock => block::run(id, call).await,
     }
 }

@@ -141,6 +141,7 @@ pub fn setup() -> Setup {
         workspace_is_checkout: false,
         previous_result: None,
         agents: None,
+        coordinator: std::sync::Arc::new(kiln_engine::NoCoordinator),
     };
     Setup {
         spec,

@@ -5,6 +5,7 @@ mod control;
 pub mod dto;
 pub mod extract;
 pub mod jobs;
+mod locks;
 mod log;
 
 use crate::{ApiError, AppState};
@@ -35,6 +36,7 @@ pub fn routes() -> Router<AppState> {
             &format!("{build}/artifacts/{{*path}}"),
             get(builds::artifact),
         )
+        .route("/locks", get(locks::list))
         .route("/admin/reload", post(reload))
         .route("/admin/clock", post(advance_clock))
         .fallback(not_found)
