@@ -123,7 +123,7 @@ fn finished(build: &Value) -> FinishedJob {
         .as_str()
         .and_then(BuildResult::parse)
         .unwrap_or(BuildResult::Failure);
-    let variables = build["params"]
+    let variables = build["variables"]
         .as_object()
         .map(|m| {
             m.iter()

@@ -46,7 +46,7 @@ fn pipelines() -> Vec<(&'static str, String)> {
         ),
         (
             "up",
-            "pipeline {\n  agent any\n  parameters { string(name: 'MODE', defaultValue: 'ok') }\n  stages {\n    stage('Look') { steps { script {\n      def b = build(job: 'down', propagate: false, parameters: [string(name: 'MODE', value: 'fail')])\n      echo \"looked: ${b.result} #${b.number} ${b.buildVariables.MODE}\"\n    } } }\n    stage('Call') { steps { build job: 'down', parameters: [string(name: 'MODE', value: \"${params.MODE}\")] } }\n    stage('After') { steps { echo 'after the call' } }\n  }\n}\n".to_owned(),
+            "pipeline {\n  agent any\n  parameters { string(name: 'MODE', defaultValue: 'ok') }\n  stages {\n    stage('Look') { steps { script {\n      def b = build(job: 'down', propagate: false, parameters: [string(name: 'MODE', value: 'fail')])\n      echo \"looked: ${b.result} #${b.number} ${b.buildVariables.SEEN}\"\n    } } }\n    stage('Call') { steps { build job: 'down', parameters: [string(name: 'MODE', value: \"${params.MODE}\")] } }\n    stage('After') { steps { echo 'after the call' } }\n  }\n}\n".to_owned(),
         ),
         (
             "loop",
@@ -288,7 +288,10 @@ fn build_waits_for_the_downstream_build_and_propagates_its_result() {
         text.contains("[Look] Build down #1 completed: FAILURE"),
         "{text}"
     );
-    assert!(text.contains("[Look] looked: FAILURE #1 fail"), "{text}");
+    assert!(
+        text.contains("[Look] looked: FAILURE #1 mode fail"),
+        "{text}"
+    );
     assert!(
         text.contains("[Call] Build down #2 completed: FAILURE"),
         "{text}"
@@ -366,4 +369,69 @@ fn a_newer_build_passing_a_milestone_aborts_the_older_one() {
     assert_eq!(older["result"], "ABORTED", "{older}");
     assert_eq!(older["reason"], "Superseded by ms#2", "{older}");
     assert!(log(&server, "ms#2").contains("[Wait] past the milestone"));
+}
+
+#[test]
+fn kiln_run_starts_build_jobs_only_on_a_server_given_with_server() {
+    let env = Env::new();
+    let server = env.start("127.0.0.1:0");
+    let work = env.root.join("local");
+    std::fs::create_dir_all(&work).unwrap();
+    let jenkinsfile = work.join("Jenkinsfile");
+    std::fs::write(
+        &jenkinsfile,
+        "pipeline {\n  agent any\n  stages { stage('Call') { steps { script {\n    def b = build(job: 'down', parameters: [string(name: 'MODE', value: 'ok')])\n    echo \"down said ${b.buildVariables.SEEN}\"\n  } } } }\n}\n",
+    )
+    .unwrap();
+    let run = |extra: &[&str]| {
+        std::process::Command::new(KILN)
+            .arg("run")
+            .arg(&jenkinsfile)
+            .arg("--workspace")
+            .arg(&work)
+            .args(extra)
+            .env("KILN_TOKEN", TOKEN)
+            .env_remove("KILN_LOG")
+            .output()
+            .unwrap()
+    };
+    let out = run(&[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("build: `kiln run` cannot start job `down` by itself; give `--server URL`"),
+        "{stdout}"
+    );
+    let out = run(&["--server", &server.url]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let url = format!("{}/jobs/down/1", server.url);
+    assert!(
+        stdout.contains(&format!("[Call] Starting building: down #1 ({url})")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("[Call] Build down #1 completed: SUCCESS"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("[Call] down said mode ok"), "{stdout}");
+    assert_eq!(build(&server, "down", 1)["variables"]["SEEN"], "mode ok");
+}
+
+#[test]
+fn lint_knows_the_coordination_steps() {
+    let env = Env::new();
+    for (name, _) in pipelines() {
+        let file = env.root.join(format!("repo/{name}.Jenkinsfile"));
+        let out = std::process::Command::new(KILN)
+            .arg("lint")
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{name}: {out:?}");
+    }
 }

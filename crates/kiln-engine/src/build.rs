@@ -258,6 +258,16 @@ impl Build {
         (guard.0, Arc::clone(&guard.1))
     }
 
+    /// The `env` variables scripts set and did not remove, their secrets masked.
+    pub(crate) fn script_variables(&self) -> BTreeMap<String, String> {
+        let masker = self.masker();
+        self.env_layer()
+            .1
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), masker.mask(v.as_deref()?))))
+            .collect()
+    }
+
     /// Sets what a script wrote to `currentBuild.displayName` / `description`.
     pub(crate) fn set_labels(&self, display_name: Option<String>, description: Option<String>) {
         let mut l = lock(&self.labels);

@@ -299,6 +299,7 @@ fn finish(build: &Build) -> BuildSummary {
     tracing::info!(job = %build.spec.job_name, build = build.spec.number, result = %result, "build finished");
     let (stages, tests, artifacts) = build.take_record();
     let (display_name, description) = build.labels();
+    let variables = build.script_variables();
     BuildSummary {
         result,
         stages,
@@ -307,6 +308,7 @@ fn finish(build: &Build) -> BuildSummary {
         duration,
         display_name,
         description,
+        variables,
     }
 }
 
@@ -335,5 +337,6 @@ fn refuse(
         duration,
         display_name: None,
         description: None,
+        variables: Default::default(),
     }
 }

@@ -126,7 +126,7 @@ impl Wait {
         }
         Ok(FinishedJob {
             result: record.result.unwrap_or(BuildResult::Failure),
-            variables: record.params,
+            variables: record.variables,
         })
     }
 }

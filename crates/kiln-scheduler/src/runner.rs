@@ -492,6 +492,7 @@ impl BuildTask {
             }
         }
         let rec = &mut self.recorder.record;
+        rec.variables.clone_from(&summary.variables);
         rec.tests = summary.tests.map(|t| TestSummary {
             total: t.total,
             failed: t.failed,

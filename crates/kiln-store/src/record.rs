@@ -242,6 +242,10 @@ pub struct BuildRecord {
     /// resumed build would run again: set before the first such process starts.
     #[serde(default)]
     pub ran_on_controller: bool,
+    /// The `env` variables the build's scripts set, recorded when it finished (what a
+    /// `build` step waiting for it returns as `buildVariables`).
+    #[serde(default)]
+    pub variables: BTreeMap<String, String>,
 }
 
 impl BuildRecord {
@@ -268,6 +272,7 @@ impl BuildRecord {
             images: Vec::new(),
             stage_pods: Vec::new(),
             ran_on_controller: false,
+            variables: BTreeMap::new(),
         }
     }
 }

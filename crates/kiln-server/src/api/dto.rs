@@ -29,6 +29,8 @@ pub struct BuildDto<'a> {
     pub tests: Option<kiln_store::TestSummary>,
     pub artifacts: &'a [kiln_store::ArtifactRecord],
     pub pending_input: Option<&'a kiln_store::InputRecord>,
+    /// The `env` variables the build's scripts set (`buildVariables` of a `build` step).
+    pub variables: &'a BTreeMap<String, String>,
 }
 
 /// Renders a build; the values of password parameters (as the job declares them) are hidden.
@@ -68,6 +70,7 @@ pub fn build<'a>(r: &'a BuildRecord, settings: &Settings, job: Option<&JobView>)
         tests: r.tests,
         artifacts: &r.artifacts,
         pending_input: r.pending_input.as_ref(),
+        variables: &r.variables,
     }
 }
 
