@@ -49,6 +49,10 @@ fn pipelines() -> Vec<(&'static str, String)> {
             "pipeline {\n  agent any\n  parameters { string(name: 'MODE', defaultValue: 'ok') }\n  stages {\n    stage('Look') { steps { script {\n      def b = build(job: 'down', propagate: false, parameters: [string(name: 'MODE', value: 'fail')])\n      echo \"looked: ${b.result} #${b.number} ${b.buildVariables.SEEN}\"\n    } } }\n    stage('Call') { steps { build job: 'down', parameters: [string(name: 'MODE', value: \"${params.MODE}\")] } }\n    stage('After') { steps { echo 'after the call' } }\n  }\n}\n".to_owned(),
         ),
         (
+            "fire",
+            "pipeline {\n  agent any\n  stages { stage('Fire') { steps {\n    build job: 'down', wait: false\n    echo 'not waiting'\n  } } }\n}\n".to_owned(),
+        ),
+        (
             "loop",
             "pipeline {\n  agent any\n  stages { stage('Again') { steps { build job: 'loop' } } }\n}\n".to_owned(),
         ),
@@ -434,4 +438,22 @@ fn lint_knows_the_coordination_steps() {
             .unwrap();
         assert!(out.status.success(), "{name}: {out:?}");
     }
+}
+
+#[test]
+fn build_without_wait_returns_once_the_downstream_build_is_queued() {
+    let env = Env::new();
+    let server = env.start("127.0.0.1:0");
+    trigger(&server, "fire");
+    assert_eq!(finished(&env, &server, "fire", 1)["result"], "SUCCESS");
+    let text = log(&server, "fire#1");
+    assert!(text.contains("[Fire] Starting building: down #1"), "{text}");
+    assert!(text.contains("[Fire] not waiting"), "{text}");
+    assert!(!text.contains("completed"), "{text}");
+    let down = finished(&env, &server, "down", 1);
+    assert_eq!(down["result"], "SUCCESS", "{down}");
+    assert_eq!(
+        down["cause"],
+        "Started by upstream project fire build number 1"
+    );
 }
