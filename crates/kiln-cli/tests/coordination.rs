@@ -53,6 +53,10 @@ fn pipelines() -> Vec<(&'static str, String)> {
             "pipeline {\n  agent any\n  stages { stage('Fire') { steps {\n    build job: 'down', wait: false\n    echo 'not waiting'\n  } } }\n}\n".to_owned(),
         ),
         (
+            "later",
+            "pipeline {\n  agent any\n  stages { stage('Later') { steps { build job: 'down', wait: false, quietPeriod: 30 } } }\n}\n".to_owned(),
+        ),
+        (
             "loop",
             "pipeline {\n  agent any\n  stages { stage('Again') { steps { build job: 'loop' } } }\n}\n".to_owned(),
         ),
@@ -108,12 +112,13 @@ impl Env {
     }
 
     fn start(&self, listen: &str) -> Server {
-        Server::start(
-            &self.root,
-            &self.config,
-            listen,
-            [("COORD_DIR", self.gates.as_os_str())],
-        )
+        self.start_with(listen, &[])
+    }
+
+    fn start_with(&self, listen: &str, vars: &[(&str, &str)]) -> Server {
+        let mut all: Vec<(&str, &std::ffi::OsStr)> = vec![("COORD_DIR", self.gates.as_os_str())];
+        all.extend(vars.iter().map(|(k, v)| (*k, std::ffi::OsStr::new(*v))));
+        Server::start(&self.root, &self.config, listen, all)
     }
 
     fn open_gate(&self, build: &str) {
@@ -456,4 +461,30 @@ fn build_without_wait_returns_once_the_downstream_build_is_queued() {
         down["cause"],
         "Started by upstream project fire build number 1"
     );
+}
+
+#[test]
+fn build_quiet_period_holds_the_downstream_build_in_the_queue() {
+    let env = Env::new();
+    let server = env.start_with("127.0.0.1:0", &[("KILN_MANUAL_CLOCK", "1")]);
+    trigger(&server, "later");
+    assert_eq!(finished(&env, &server, "later", 1)["result"], "SUCCESS");
+    // A build queued after it, without a quiet period, runs to the end meanwhile.
+    env.open_gate("c#1");
+    trigger(&server, "c");
+    assert_eq!(finished(&env, &server, "c", 1)["result"], "SUCCESS");
+    assert_eq!(build(&server, "down", 1)["status"], "queued");
+    let (status, body) = api_post(
+        &server,
+        "/api/v1/admin/clock",
+        &serde_json::json!({ "advance_secs": 29 }),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(build(&server, "down", 1)["status"], "queued");
+    api_post(
+        &server,
+        "/api/v1/admin/clock",
+        &serde_json::json!({ "advance_secs": 2 }),
+    );
+    assert_eq!(finished(&env, &server, "down", 1)["result"], "SUCCESS");
 }
