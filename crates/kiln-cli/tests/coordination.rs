@@ -488,3 +488,46 @@ fn build_quiet_period_holds_the_downstream_build_in_the_queue() {
     );
     assert_eq!(finished(&env, &server, "down", 1)["result"], "SUCCESS");
 }
+
+#[test]
+fn kiln_run_locks_are_shared_by_parallel_branches() {
+    let dir = tempfile::Builder::new()
+        .prefix("kiln-coord-run-")
+        .tempdir()
+        .unwrap();
+    let step = r#"lock('x') { sh 'echo "$STAGE_NAME start" >> events; sleep 0.3; echo "$STAGE_NAME end" >> events' }"#;
+    let branches: Vec<String> = ["one", "two", "three"]
+        .iter()
+        .map(|b| format!("stage('{b}') {{ steps {{ {step} }} }}"))
+        .collect();
+    let jenkinsfile = dir.path().join("Jenkinsfile");
+    std::fs::write(
+        &jenkinsfile,
+        format!(
+            "pipeline {{\n  agent any\n  stages {{ stage('All') {{ parallel {{\n{}\n  }} }} }}\n}}\n",
+            branches.join("\n")
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(KILN)
+        .arg("run")
+        .arg(&jenkinsfile)
+        .arg("--workspace")
+        .arg(dir.path())
+        .env_remove("KILN_LOG")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    let events = std::fs::read_to_string(dir.path().join("events")).unwrap();
+    let lines: Vec<&str> = events.lines().collect();
+    assert_eq!(lines.len(), 6, "{events}");
+    for pair in lines.chunks(2) {
+        let who = pair[0].trim_end_matches(" start");
+        assert_eq!(
+            pair[1],
+            format!("{who} end"),
+            "branches overlapped:\n{events}"
+        );
+    }
+}
