@@ -113,6 +113,10 @@ pub struct RunArgs {
     /// many seconds, the steps it calls included (default: no limit, as in Jenkins)
     #[arg(long, value_name = "SECS")]
     pub script_time_limit: Option<u64>,
+    /// A kiln server on which `build job: ...` steps start their jobs (with `KILN_TOKEN`);
+    /// without it, such steps fail.
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
     #[arg(long, value_enum, default_value = "auto")]
     pub color: ColorChoice,
     /// Run the pipeline's `kubernetes` agent in the cluster of this kubeconfig (its current

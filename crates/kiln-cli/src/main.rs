@@ -17,6 +17,7 @@ mod kube_agents;
 mod kube_run;
 mod lint;
 mod load;
+mod local_coordinator;
 mod plan_cmd;
 mod prepare;
 mod remote_build;

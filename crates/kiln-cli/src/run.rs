@@ -53,10 +53,19 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         None => Arc::new(NoCredentials),
     };
     let (services, credentials) = crate::run_services::services(&args, credentials)?;
+    let job_name = workspace
+        .file_name()
+        .map_or("kiln".into(), |n| n.to_string_lossy().into_owned());
+    let coordinator = crate::local_coordinator::LocalCoordinator::new(
+        kiln_scheduler::LockTable::default(),
+        kiln_engine::BuildId {
+            job: job_name.clone(),
+            number: args.build_number,
+        },
+        args.server.clone(),
+    );
     let spec = BuildSpec {
-        job_name: workspace
-            .file_name()
-            .map_or("kiln".into(), |n| n.to_string_lossy().into_owned()),
+        job_name,
         number: args.build_number,
         params: given,
         // In a pod the container's own environment is the base, not this machine's.
@@ -78,6 +87,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         previous_result: None,
         agents: None,
         services: Arc::new(services),
+        coordinator: Arc::new(coordinator),
         workspace_is_checkout: true,
     };
     let plan = kiln_plan::plan(&pipeline);

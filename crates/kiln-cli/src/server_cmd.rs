@@ -28,7 +28,7 @@ pub fn server(args: ServerArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn run(args: ServerArgs) -> anyhow::Result<ExitCode> {
-    let config = match read_config(&args) {
+    let mut config = match read_config(&args) {
         Ok(config) => config,
         Err(message) => {
             eprint!("{message}");
@@ -45,6 +45,8 @@ async fn run(args: ServerArgs) -> anyhow::Result<ExitCode> {
         .local_addr()
         .context("cannot read the listening address")?;
     let settings = Settings::from_config(&config, local)?;
+    // The address really bound (port 0 picks one): builds hand out links with it.
+    config.server.listen = local;
     let config = Arc::new(config);
     let manual_clock = manual_clock();
     let clock: Arc<dyn Clock> = match &manual_clock {
@@ -218,6 +220,8 @@ async fn reload(args: &ServerArgs, state: &AppState, local: SocketAddr, why: &st
             return;
         }
     };
+    let mut config = config;
+    config.server.listen = local;
     state.scheduler().reload(Arc::new(config)).await;
     state.set_settings(settings);
     tracing::info!(trigger = why, "configuration reloaded");

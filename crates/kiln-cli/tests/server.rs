@@ -662,6 +662,7 @@ fn the_readme_server_runs_the_example_jobs_from_a_relative_config() {
         "kiln.yaml",
         "hello/Jenkinsfile",
         "parallel-fanout/Jenkinsfile",
+        "release-train/Jenkinsfile",
     ] {
         let to = root.join("examples").join(file);
         std::fs::create_dir_all(to.parent().unwrap()).unwrap();
@@ -703,7 +704,7 @@ fn the_readme_server_runs_the_example_jobs_from_a_relative_config() {
         })
         .expect("the server did not start");
     std::thread::spawn(move || for _ in lines {});
-    for job in ["hello", "fanout"] {
+    for job in ["hello", "fanout", "release"] {
         let out = Command::new(KILN)
             .args(["trigger", job, "--follow"])
             .env("KILN_SERVER", &url)

@@ -14,6 +14,8 @@ pub struct Config {
     pub credentials: Vec<CredentialConfig>,
     /// `mail:`, `slack:`, `sonarqube:`, `vault:`: the services steps talk to.
     pub services: ServicesConfig,
+    /// `locks:`: the declared lockable resources.
+    pub locks: Vec<crate::LockConfig>,
     /// Warnings found while loading (rendered, one per entry), for the caller to log.
     pub warnings: Vec<String>,
 }
@@ -162,6 +164,7 @@ impl Default for Config {
             libraries: Vec::new(),
             credentials: Vec::new(),
             services: ServicesConfig::default(),
+            locks: Vec::new(),
             warnings: Vec::new(),
         }
     }

@@ -23,6 +23,7 @@ const TOP: &[&str] = &[
     "slack",
     "sonarqube",
     "vault",
+    "locks",
 ];
 const SERVER: &[&str] = &[
     "listen",
@@ -113,6 +114,9 @@ pub(crate) fn config(ctx: &mut Ctx, root: &Node) -> (Config, Places) {
         }
     }
     cfg.services = crate::services_decode::services(ctx, &top, &mut places);
+    if let Some(n) = top.get("locks") {
+        cfg.locks = crate::locks::locks(ctx, n);
+    }
     top.finish(ctx);
     (cfg, places)
 }

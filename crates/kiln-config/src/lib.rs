@@ -18,6 +18,7 @@ mod job;
 mod job_decode;
 mod load;
 mod local_decode;
+mod locks;
 mod reader;
 mod secret;
 mod services;
@@ -31,6 +32,7 @@ pub use config::{
 pub use error::ConfigError;
 pub use job::{JobConfig, LibraryConfig, RetentionConfig, Source, TriggersConfig};
 pub use load::{load, parse};
+pub use locks::LockConfig;
 pub use secret::{
     CredentialConfig, CredentialKind, Role, Secret, SecretError, SecretSource, TokenConfig,
 };

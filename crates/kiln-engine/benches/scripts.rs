@@ -57,6 +57,7 @@ async fn build(text: &str, libraries: &Arc<Libraries>, dir: &std::path::Path) ->
         previous_result: None,
         agents: None,
         services: Default::default(),
+        coordinator: std::sync::Arc::new(kiln_engine::NoCoordinator),
     };
     let scripts = BuildScripts {
         libraries: Arc::clone(libraries),

@@ -52,6 +52,8 @@ pub(crate) struct Build {
     pub(crate) process_keys: ProcessKeys,
     /// The pods scripted `podTemplate` blocks describe, while their blocks run.
     pub(crate) pod_templates: PodTemplates,
+    /// The ordinal of the last `milestone` the build passed.
+    pub(crate) last_milestone: Mutex<Option<u32>>,
 }
 
 /// What the build has produced so far, for the summary.
@@ -105,6 +107,7 @@ impl Build {
             counter: AtomicU64::new(0),
             process_keys,
             pod_templates: PodTemplates::default(),
+            last_milestone: Mutex::new(None),
         }
     }
 
@@ -131,6 +134,20 @@ impl Build {
     /// The build's log so far, as stored logs have it (secrets masked).
     pub(crate) fn log_text(&self) -> String {
         lock(&self.log_copy).text()
+    }
+
+    /// Takes the ordinal of the next `milestone`: the one asked for, else one more than
+    /// the last. `Err(last)` when the one asked for is not above the last one passed.
+    pub(crate) fn next_milestone(&self, asked: Option<u32>) -> Result<u32, u32> {
+        let mut last = lock(&self.last_milestone);
+        let next = match (asked, *last) {
+            (Some(a), Some(l)) if a <= l => return Err(l),
+            (Some(a), _) => a,
+            (None, Some(l)) => l.saturating_add(1),
+            (None, None) => 1,
+        };
+        *last = Some(next);
+        Ok(next)
     }
 
     /// A notice, said once per build however often it is raised.
@@ -260,6 +277,16 @@ impl Build {
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         (guard.0, Arc::clone(&guard.1))
+    }
+
+    /// The `env` variables scripts set and did not remove, their secrets masked.
+    pub(crate) fn script_variables(&self) -> BTreeMap<String, String> {
+        let masker = self.masker();
+        self.env_layer()
+            .1
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), masker.mask(v.as_deref()?))))
+            .collect()
     }
 
     /// Sets what a script wrote to `currentBuild.displayName` / `description`.

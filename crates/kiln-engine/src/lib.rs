@@ -9,6 +9,7 @@
 
 mod agent;
 mod build;
+mod coordinator;
 mod env;
 mod error;
 mod eval;
@@ -35,6 +36,10 @@ mod when;
 
 pub use agent::{
     AgentError, AgentProvider, AgentRequest, EnvChanges, ProvidedAgent, Provision, ReleaseAgent,
+};
+pub use coordinator::{
+    BuildId, Coordinator, FinishedJob, JobRequest, LockAttempt, LockGuard, LockRequest,
+    MilestoneOutcome, NoCoordinator, Pending, StartedJob,
 };
 pub use env::{PASSED_ENV, local_base_env};
 pub use event::BuildEvent;

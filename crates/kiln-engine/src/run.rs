@@ -6,7 +6,9 @@ use crate::runner::{run_sequence, skip_tree};
 use crate::scope::{Scope, StageResult};
 use crate::site::Site;
 use crate::stage::fresh_if_cancelled;
-use crate::steps::{checkout_scm, duration_of, remove_secret_files, with_timeout};
+use crate::steps::{
+    acquire_lock, checkout_scm, duration_of, lock_option, remove_secret_files, with_timeout,
+};
 use crate::{
     BuildEvent, BuildResult, BuildScripts, BuildSpec, BuildSummary, StageOutcome, env, post,
     resolve_params,
@@ -203,8 +205,36 @@ async fn prepare(build: &Arc<Build>, scope: &mut Scope, scripted: bool) -> Resul
     Ok(())
 }
 
-/// The top-level stages, inside the pipeline's `timeout` option if it has one.
+/// The top-level stages, holding the pipeline's `lock` option's resources if it has one.
 async fn stages(build: &Arc<Build>, scope: &Scope) -> Option<StepError> {
+    let Some((req, variable)) = build.plan.pipeline.options.iter().find_map(lock_option) else {
+        return timed_stages(build, scope).await;
+    };
+    let held = match acquire_lock(build, scope, req).await {
+        Ok(h) => h,
+        Err(e) => {
+            if !e.is_interruption() {
+                build.log(None, &format!("ERROR: {e}"), scope.timestamps);
+            }
+            let outcome = if e.is_interruption() {
+                StageOutcome::SkippedAborted
+            } else {
+                StageOutcome::SkippedAfterFailure
+            };
+            for &root in &build.plan.roots {
+                skip_tree(build, root, outcome);
+            }
+            return Some(e);
+        }
+    };
+    let inner = crate::steps::lock_variable(scope, variable.as_deref(), &held);
+    let error = timed_stages(build, &inner).await;
+    held.release(build, scope);
+    error
+}
+
+/// The top-level stages, inside the pipeline's `timeout` option if it has one.
+async fn timed_stages(build: &Arc<Build>, scope: &Scope) -> Option<StepError> {
     let roots = &build.plan.roots;
     let Some(t) = build.plan.pipeline.options.timeout() else {
         return run_sequence(build, roots, scope).await.error;
@@ -269,6 +299,7 @@ fn finish(build: &Build) -> BuildSummary {
     tracing::info!(job = %build.spec.job_name, build = build.spec.number, result = %result, "build finished");
     let (stages, tests, artifacts) = build.take_record();
     let (display_name, description) = build.labels();
+    let variables = build.script_variables();
     BuildSummary {
         result,
         stages,
@@ -278,6 +309,7 @@ fn finish(build: &Build) -> BuildSummary {
         duration,
         display_name,
         description,
+        variables,
     }
 }
 
@@ -307,5 +339,6 @@ fn refuse(
         duration,
         display_name: None,
         description: None,
+        variables: Default::default(),
     }
 }

@@ -37,6 +37,9 @@ pub struct BuildSpec {
     /// The services steps talk to (SMTP, Slack, SonarQube, Vault), from kiln.yaml or
     /// `kiln run`'s flags; their secrets are credential ids looked up in `credentials`.
     pub services: Arc<kiln_config::ServicesConfig>,
+    /// Locks, downstream builds and milestones, across the builds of whoever runs this one
+    /// ([`crate::NoCoordinator`] where there are no others).
+    pub coordinator: Arc<dyn crate::Coordinator>,
 }
 
 /// What a build's scripts need besides the plan: the shared libraries the pipeline loaded,

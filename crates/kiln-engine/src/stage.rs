@@ -6,7 +6,10 @@ use crate::error::StepError;
 use crate::runner::{finish, run_parallel, run_sequence, skip_tree};
 use crate::scope::{Scope, StageResult};
 use crate::stage_agent::{self, AgentSlot, Entered};
-use crate::steps::{BoxFuture, duration_of, retryable, run_steps, with_timeout};
+use crate::steps::{
+    BoxFuture, acquire_lock, duration_of, lock_option, lock_variable, retryable, run_steps,
+    with_timeout,
+};
 use crate::{BuildEvent, BuildResult, InputRequest, StageOutcome, env, post, when};
 use kiln_model::OptionKind;
 use kiln_plan::{NodeBody, NodeId, PlanNode};
@@ -166,6 +169,25 @@ async fn guarded(
     if node.options.has(|o| matches!(o, OptionKind::Timestamps)) {
         scope.timestamps = true;
     }
+    let Some((req, variable)) = node.options.iter().find_map(lock_option) else {
+        return attempts(build, node, scope, slot, before_options).await;
+    };
+    let held = acquire_lock(build, scope, req).await?;
+    let outer = scope.clone();
+    *scope = lock_variable(scope, variable.as_deref(), &held);
+    let result = attempts(build, node, scope, slot, before_options).await;
+    held.release(build, &outer);
+    result
+}
+
+/// The stage's attempts (`retry`), each inside its `timeout`.
+async fn attempts(
+    build: &Arc<Build>,
+    node: &PlanNode,
+    scope: &mut Scope,
+    slot: &AgentSlot,
+    before_options: bool,
+) -> Result<Flow, StepError> {
     let tries = node.options.retry().unwrap_or(1).max(1);
     let mut attempt = 1;
     loop {

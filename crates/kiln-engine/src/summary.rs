@@ -1,5 +1,6 @@
 use crate::{BuildResult, Reports, StageOutcome};
 use kiln_plan::NodeId;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -19,6 +20,9 @@ pub struct BuildSummary {
     /// `currentBuild.displayName` and `currentBuild.description`, when a script set them.
     pub display_name: Option<String>,
     pub description: Option<String>,
+    /// The `env` variables the build's scripts set (`env.X = ...`), secrets masked: what a
+    /// `build` step calling this build gets as `buildVariables`.
+    pub variables: BTreeMap<String, String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -53,6 +53,9 @@ pub enum StepId {
     Powershell,
     Pwsh,
     RecordIssues,
+    Lock,
+    Build,
+    Milestone,
 }
 
 /// The type an argument must have when it is written as a literal.
@@ -180,6 +183,36 @@ pub const STEPS: &[StepDef] = &[
             p("failOnError", T::Bool),
             p("skipBlames", T::Bool),
         ],
+        B::None,
+    ),
+    def(
+        "lock",
+        StepId::Lock,
+        &[
+            p("resource", T::String),
+            p("label", T::String),
+            p("quantity", T::Int),
+            p("inversePrecedence", T::Bool),
+            p("variable", T::String),
+        ],
+        B::Required,
+    ),
+    def(
+        "build",
+        StepId::Build,
+        &[
+            req("job", T::String),
+            p("parameters", T::List),
+            p("wait", T::Bool),
+            p("propagate", T::Bool),
+            p("quietPeriod", T::Int),
+        ],
+        B::None,
+    ),
+    def(
+        "milestone",
+        StepId::Milestone,
+        &[p("ordinal", T::Int), p("label", T::String)],
         B::None,
     ),
     def(
@@ -571,13 +604,10 @@ pub const PLUGIN_STEPS: &[(&str, &str)] = &[
     ("withDockerServer", "Docker Pipeline plugin"),
     ("withDockerContainer", "Docker Pipeline plugin"),
     ("dockerFingerprintFrom", "Docker Pipeline plugin"),
-    ("build", "Pipeline: Build Step plugin"),
     ("sshagent", "SSH Agent plugin"),
     ("sshPublisher", "Publish Over SSH plugin"),
     ("configFileProvider", "Config File Provider plugin"),
     ("withMaven", "Pipeline Maven Integration plugin"),
-    ("milestone", "Pipeline: Milestone Step plugin"),
-    ("lock", "Lockable Resources plugin"),
     ("copyArtifacts", "Copy Artifact plugin"),
     ("jacoco", "JaCoCo plugin"),
     ("cobertura", "Cobertura plugin"),

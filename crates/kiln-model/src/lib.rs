@@ -23,7 +23,7 @@ pub use catalog::{
 };
 pub use condition::{Comparator, Condition, ConditionKind};
 pub use lower::{load, lower};
-pub use options::{OptionKind, Options, PipelineOption, Retention, Timeout};
+pub use options::{LockOption, OptionKind, Options, PipelineOption, Retention, Timeout};
 pub use parameter::{Parameter, ParameterKind, ToolRef, Trigger, TriggerKind};
 pub use pipeline::{
     Axis, Document, EnvEntry, EnvValue, Exclude, ExcludeAxis, Input, LibraryRef, Matrix, Pipeline,

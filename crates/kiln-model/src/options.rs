@@ -80,15 +80,24 @@ pub enum OptionKind {
     DurabilityHint(String),
     /// `overrideIndexTriggers(false)`.
     OverrideIndexTriggers(bool),
-    /// `lock('resource')` / `lock(resource: 'x', label: 'y')`.
-    Lock {
-        resource: Option<String>,
-        label: Option<String>,
-    },
+    /// `lock('resource')` / `lock(resource: 'x', label: 'y', quantity: 1, ...)`.
+    Lock(LockOption),
     /// `copyArtifactPermission('job')`.
     CopyArtifactPermission(String),
     /// `disableRestartFromStage()`.
     DisableRestartFromStage,
+}
+
+/// What `options { lock(...) }` takes around the pipeline's stages or a stage.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LockOption {
+    pub resource: Option<String>,
+    pub label: Option<String>,
+    /// How many resources with the label (0: all of them).
+    pub quantity: u32,
+    pub inverse_precedence: bool,
+    /// The variable naming the resources taken.
+    pub variable: Option<String>,
 }
 
 impl OptionKind {
@@ -110,7 +119,7 @@ impl OptionKind {
             OptionKind::NewContainerPerStage => "newContainerPerStage",
             OptionKind::DurabilityHint(_) => "durabilityHint",
             OptionKind::OverrideIndexTriggers(_) => "overrideIndexTriggers",
-            OptionKind::Lock { .. } => "lock",
+            OptionKind::Lock(_) => "lock",
             OptionKind::CopyArtifactPermission(_) => "copyArtifactPermission",
             OptionKind::DisableRestartFromStage => "disableRestartFromStage",
         }

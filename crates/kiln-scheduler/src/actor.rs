@@ -160,8 +160,8 @@ impl Actor {
             Command::Enqueue(e, reply) => {
                 let _ = reply.send(self.enqueue(*e));
             }
-            Command::Cancel { id, by, reply } => {
-                let _ = reply.send(self.cancel(&id, &format!("Aborted by {by}")));
+            Command::Cancel { id, reason, reply } => {
+                let _ = reply.send(self.cancel(&id, &reason));
             }
             Command::Answer { id, answer, reply } => {
                 let _ = reply.send(self.answer(&id, answer));
@@ -193,7 +193,9 @@ impl Actor {
             .job(e.job.as_str())
             .ok_or_else(|| TriggerError::UnknownJob(e.job.to_string()))?;
         let info = self.shared.pipeline(job.name.as_str()).and_then(Result::ok);
-        let quiet_secs = if job.quiet_period_secs > 0 {
+        let quiet_secs = if let Some(asked) = e.quiet_secs {
+            asked
+        } else if job.quiet_period_secs > 0 {
             job.quiet_period_secs
         } else {
             info.as_ref().and_then(|i| i.quiet_period_secs).unwrap_or(0)
@@ -344,6 +346,7 @@ impl Actor {
             resume,
             detach: detach.clone(),
             in_pod: in_pod.clone(),
+            commands: self.me.clone(),
         };
         let handle = self.tasks.spawn(task.run());
         self.task_builds.insert(handle.id(), id.clone());

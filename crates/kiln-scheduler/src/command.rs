@@ -15,6 +15,9 @@ pub(crate) struct Enqueue {
     pub resolved: Arc<Resolved>,
     /// Set by polling: remember that this branch was seen at this commit.
     pub polled: Option<(String, String)>,
+    /// A quiet period asked for by the trigger (`build job:, quietPeriod:`), instead of
+    /// the job's.
+    pub quiet_secs: Option<u64>,
 }
 
 pub(crate) enum Command {
@@ -22,9 +25,10 @@ pub(crate) enum Command {
         Box<Enqueue>,
         oneshot::Sender<Result<BuildRef, TriggerError>>,
     ),
+    /// Cancels a build; `reason` is the line its log ends with (`Aborted by alice`).
     Cancel {
         id: BuildRef,
-        by: String,
+        reason: String,
         reply: oneshot::Sender<Result<(), ControlError>>,
     },
     Answer {

@@ -58,6 +58,21 @@ impl SchedulerHandle {
     ) -> Result<BuildRef, TriggerError> {
         let mut enqueue = trigger::prepare(&self.shared, &req).await?;
         enqueue.polled = polled;
+        self.enqueue(enqueue).await
+    }
+
+    /// [`SchedulerHandle::trigger`] with the quiet period a `build` step asked for.
+    pub(crate) async fn trigger_with_quiet(
+        &self,
+        req: TriggerRequest,
+        quiet_secs: Option<u64>,
+    ) -> Result<BuildRef, TriggerError> {
+        let mut enqueue = trigger::prepare(&self.shared, &req).await?;
+        enqueue.quiet_secs = quiet_secs;
+        self.enqueue(enqueue).await
+    }
+
+    async fn enqueue(&self, enqueue: crate::command::Enqueue) -> Result<BuildRef, TriggerError> {
         let (tx, rx) = oneshot::channel();
         self.commands
             .send(Command::Enqueue(Box::new(enqueue), tx))
@@ -68,10 +83,19 @@ impl SchedulerHandle {
     /// Cancels a build: a queued one is removed (ABORTED), a running one has its processes
     /// killed and its `aborted` posts run.
     pub async fn cancel(&self, id: &BuildRef, by: &str) -> Result<(), ControlError> {
+        self.cancel_because(id, format!("Aborted by {by}")).await
+    }
+
+    /// Cancels a build whose log then ends with `reason` (`Superseded by app#5`).
+    pub(crate) async fn cancel_because(
+        &self,
+        id: &BuildRef,
+        reason: String,
+    ) -> Result<(), ControlError> {
         let (reply, rx) = oneshot::channel();
         let cmd = Command::Cancel {
             id: id.clone(),
-            by: by.to_owned(),
+            reason,
             reply,
         };
         self.commands
@@ -133,6 +157,11 @@ impl SchedulerHandle {
         tag: Option<&str>,
     ) -> Vec<String> {
         matching::jobs_for_push(&self.shared.config(), repo_url, branch, tag)
+    }
+
+    /// The lockable resources, their holders and the builds waiting for them.
+    pub fn locks(&self) -> crate::LocksView {
+        self.shared.locks.view()
     }
 
     pub fn stats(&self) -> SchedulerStats {

@@ -14,7 +14,9 @@ mod cause;
 mod clock;
 mod command;
 mod controller_work;
+mod coordinator;
 mod credentials;
+mod downstream;
 mod error;
 mod follower;
 mod git;
@@ -22,7 +24,9 @@ mod handle;
 mod input;
 mod job_view;
 mod kube;
+mod locks;
 mod matching;
+mod milestones;
 mod outage;
 mod pipeline_info;
 mod poll;
@@ -49,6 +53,10 @@ pub use error::{ControlError, SchedulerError, TriggerError};
 pub use follower::LogFollower;
 pub use handle::SchedulerHandle;
 pub use kube::KubeAgent;
+pub use locks::{
+    Acquire, DeclaredResource, HeldLock, LockError, LockTable, LocksView, Queued, ResourceView,
+    WaiterView,
+};
 pub use request::TriggerRequest;
 pub use scheduler::Scheduler;
 pub use view::{JobSource, JobView, ParamView, SchedulerStats, TriggerView};

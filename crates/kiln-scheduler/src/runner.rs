@@ -49,6 +49,8 @@ pub(crate) struct BuildTask {
     pub detach: CancellationToken,
     /// Set while the engine runs the build in its pod (the actor detaches such a build).
     pub in_pod: Arc<AtomicBool>,
+    /// The actor, for the build's `build` and `milestone` steps.
+    pub commands: mpsc::WeakUnboundedSender<crate::command::Command>,
 }
 
 /// What the actor learns when a build ends.
@@ -453,6 +455,11 @@ impl BuildTask {
             previous_result: self.previous_result().await,
             agents: None,
             services: Arc::new(self.config.services.clone()),
+            coordinator: Arc::new(crate::coordinator::ServerCoordinator::new(
+                self.shared.clone(),
+                self.commands.clone(),
+                r.id.clone(),
+            )),
         }
     }
 
@@ -487,6 +494,7 @@ impl BuildTask {
             }
         }
         let rec = &mut self.recorder.record;
+        rec.variables.clone_from(&summary.variables);
         rec.tests = summary.tests.map(|t| TestSummary {
             total: t.total,
             failed: t.failed,

@@ -6,6 +6,8 @@ use crate::clock::Clock;
 use crate::follower::LogState;
 use crate::git::Git;
 use crate::kube::KubeBackend;
+use crate::locks::{DeclaredResource, LockTable};
+use crate::milestones::Milestones;
 use crate::pipeline_info::PipelineInfo;
 use crate::view::SchedulerStats;
 use kiln_config::{Config, JobConfig};
@@ -34,6 +36,23 @@ pub(crate) struct Shared {
     pub waiting: Arc<AtomicUsize>,
     /// The Kubernetes backend, when `executors.kubernetes` is configured.
     pub kube: Option<Arc<KubeBackend>>,
+    /// The lockable resources of every build (`lock`).
+    pub locks: LockTable,
+    /// The milestones the running builds passed (`milestone`).
+    pub milestones: Milestones,
+}
+
+/// The resources `locks:` declares.
+fn declared_locks(config: &Config) -> Vec<DeclaredResource> {
+    config
+        .locks
+        .iter()
+        .map(|l| DeclaredResource {
+            name: l.name.clone(),
+            labels: l.labels.clone(),
+            description: l.description.clone(),
+        })
+        .collect()
 }
 
 /// Locks a mutex whose data stays consistent even if a holder panicked (every update is
@@ -50,7 +69,11 @@ impl Shared {
         clock: Arc<dyn Clock>,
         kube: Option<Arc<KubeBackend>>,
     ) -> Self {
+        let locks = LockTable::default();
+        locks.declare(&declared_locks(&config));
         Shared {
+            locks,
+            milestones: Milestones::default(),
             store,
             git: Git::new(data_dir.join("git")),
             data_dir,
@@ -71,6 +94,7 @@ impl Shared {
     }
 
     pub(crate) fn set_config(&self, config: Arc<Config>) {
+        self.locks.declare(&declared_locks(&config));
         match self.config.write() {
             Ok(mut c) => *c = config,
             Err(p) => *p.into_inner() = config,

@@ -43,6 +43,7 @@ pub(crate) async fn prepare(
         },
         resolved: Arc::new(resolved),
         polled: None,
+        quiet_secs: None,
     })
 }
 

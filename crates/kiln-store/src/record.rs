@@ -251,6 +251,10 @@ pub struct BuildRecord {
     /// What `recordIssues` counted, per tool.
     #[serde(default)]
     pub issues: Vec<crate::IssuesRecord>,
+    /// The `env` variables the build's scripts set, recorded when it finished (what a
+    /// `build` step waiting for it returns as `buildVariables`).
+    #[serde(default)]
+    pub variables: BTreeMap<String, String>,
 }
 
 impl BuildRecord {
@@ -280,6 +284,7 @@ impl BuildRecord {
             failed_tests: Vec::new(),
             html_reports: Vec::new(),
             issues: Vec::new(),
+            variables: BTreeMap::new(),
         }
     }
 }

@@ -1,5 +1,5 @@
 //! Steps with a block (`dir`, `withEnv`, `timeout`, `retry`, `catchError`, `warnError`,
-//! `withCredentials`, `timestamps`, `ansiColor`, `container`), written as an async
+//! `withCredentials`, `timestamps`, `ansiColor`, `container`, `lock`), written as an async
 //! [`enter`] that makes the block's scope and an async [`exit`] that decides what the
 //! block's outcome means. `steps { }` runs the block between them with `run_steps`; a
 //! script runs its closure between them on the script thread (see `script`), so both
@@ -42,6 +42,7 @@ enum Exit {
     Credentials {
         files: Vec<PathBuf>,
     },
+    Lock(Option<super::lock::Held>),
 }
 
 /// What follows a run of the block.
@@ -67,6 +68,7 @@ pub(crate) fn is_block(id: StepId) -> bool {
             | StepId::WithCredentials
             | StepId::WithSonarQubeEnv
             | StepId::WithVault
+            | StepId::Lock
     )
 }
 
@@ -146,6 +148,13 @@ pub(crate) async fn enter(id: StepId, call: &StepCall<'_>) -> Result<Entered, St
         }
         StepId::WithSonarQubeEnv => plain(scope.with_env(super::sonar::environment(call)?)),
         StepId::WithVault => plain(scope.with_env(super::vault::environment(call).await?)),
+        StepId::Lock => {
+            let (scope, held) = super::lock::enter(call).await?;
+            Entered {
+                scope,
+                exit: Exit::Lock(Some(held)),
+            }
+        }
         // `ansiColor { }`: colours pass through untouched, so only the body runs.
         _ => plain(scope),
     })
@@ -264,6 +273,12 @@ pub(crate) async fn exit(
                 if let Err(e) = call.scope.site.executor.delete_dir(&dir).await {
                     tracing::warn!(error = %crate::error::error_chain(&e), "could not delete a secret file");
                 }
+            }
+            done(body)
+        }
+        Exit::Lock(held) => {
+            if let Some(h) = held.take() {
+                h.release(call.build, call.scope);
             }
             done(body)
         }

@@ -3,6 +3,7 @@
 
 mod artifacts;
 mod block;
+mod build_job;
 mod call;
 mod credentials;
 mod data;
@@ -19,8 +20,10 @@ mod junit;
 mod junit_xml;
 mod kaniko;
 mod library;
+mod lock;
 mod mail;
 mod mail_tokens;
+mod milestone;
 mod pod_template;
 mod process;
 mod scm;
@@ -40,6 +43,9 @@ pub(crate) use credentials::{
 };
 pub(crate) use flow::{duration_of, retryable, with_timeout};
 pub(crate) use input::ask;
+pub(crate) use lock::{
+    acquire as acquire_lock, from_option as lock_option, with_variable as lock_variable,
+};
 pub(crate) use pod_template::PodTemplates;
 pub(crate) use scm::checkout_scm;
 pub(crate) use script::script;
@@ -142,6 +148,8 @@ pub(crate) async fn native(id: StepId, call: &StepCall<'_>) -> Result<Value, Ste
         StepId::Bat | StepId::Powershell => windows::windows_only(call),
         StepId::Pwsh => windows::pwsh(call).await,
         StepId::RecordIssues => issues::record_issues(call).await,
+        StepId::Milestone => milestone::milestone(call),
+        StepId::Build => build_job::build_job(call).await,
         // The block steps, matched above.
         StepId::Dir
         | StepId::WithEnv
@@ -155,5 +163,6 @@ pub(crate) async fn native(id: StepId, call: &StepCall<'_>) -> Result<Value, Ste
         | StepId::WithCredentials
         | StepId::WithSonarQubeEnv
         | StepId::WithVault => block::run(id, call).await,
+        StepId::Lock => block::run(id, call).await,
     }
 }

@@ -142,6 +142,7 @@ pub fn setup() -> Setup {
         previous_result: None,
         agents: None,
         services: Default::default(),
+        coordinator: std::sync::Arc::new(kiln_engine::NoCoordinator),
     };
     Setup {
         spec,

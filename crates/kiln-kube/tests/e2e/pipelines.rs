@@ -43,6 +43,7 @@ pub async fn run_pipeline(
         previous_result: None,
         agents: None,
         services: Default::default(),
+        coordinator: std::sync::Arc::new(kiln_engine::NoCoordinator),
     };
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let summary = kiln_engine::run_build(&plan, spec, executor, tx, CancellationToken::new()).await;

@@ -1,7 +1,7 @@
 //! `options { timeout(...); buildDiscarder(logRotator(...)); ... }`.
 
 use super::cx::{CallView, Cx};
-use crate::{OptionKind, Options, PipelineOption, Retention, Timeout};
+use crate::{LockOption, OptionKind, Options, PipelineOption, Retention, Timeout};
 use kiln_syntax::ast::{Expr, ExprKind};
 use std::collections::HashMap;
 
@@ -135,14 +135,60 @@ fn option(cx: &mut Cx, o: &CallView<'_>) -> Option<OptionKind> {
         "overrideIndexTriggers" => {
             OptionKind::OverrideIndexTriggers(cx.literal_bool(o.single()?, &what)?)
         }
-        "lock" => OptionKind::Lock {
-            resource: arg("resource").and_then(|e| e.as_plain_str()),
-            label: o.named("label").and_then(|e| e.as_plain_str()),
-        },
+        "lock" => OptionKind::Lock(lock(cx, o)?),
         "copyArtifactPermission" => OptionKind::CopyArtifactPermission(
             cx.literal_string(arg("projectNames")?, "a job name")?,
         ),
         _ => OptionKind::DisableRestartFromStage,
+    })
+}
+
+/// `lock('db')`, `lock(resource: 'db')`, `lock(label: 'phones', quantity: 1,
+/// inversePrecedence: true, variable: 'LOCKED')`: written as literals, since the option is
+/// taken before any script runs.
+fn lock(cx: &mut Cx, o: &CallView<'_>) -> Option<LockOption> {
+    const KEYS: &[&str] = &[
+        "resource",
+        "label",
+        "quantity",
+        "inversePrecedence",
+        "variable",
+    ];
+    cx.check_named(o, "`lock`", KEYS);
+    let string = |cx: &mut Cx, e: Option<&Expr>, what: &str| match e {
+        Some(e) => cx.literal_string(e, what).map(Some),
+        None => Some(None),
+    };
+    let resource = string(
+        cx,
+        o.named("resource").or_else(|| o.single()),
+        "a resource name",
+    )?;
+    let label = string(cx, o.named("label"), "a label")?;
+    let variable = string(cx, o.named("variable"), "a variable name")?;
+    let quantity = match o.named("quantity") {
+        Some(e) => cx.literal_u32(e, "`quantity`")?,
+        None => 0,
+    };
+    let inverse_precedence = match o.named("inversePrecedence") {
+        Some(e) => cx.literal_bool(e, "`inversePrecedence`")?,
+        None => false,
+    };
+    if resource.is_none() && label.is_none() {
+        cx.error(
+            "missing-argument",
+            o.span,
+            "`lock` needs a resource or a label",
+            "expected `lock('db')` or `lock(label: 'phones', quantity: 1)`",
+        );
+        return None;
+    }
+    Some(LockOption {
+        resource,
+        label,
+        quantity,
+        inverse_precedence,
+        variable,
     })
 }
 

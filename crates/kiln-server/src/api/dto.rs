@@ -33,6 +33,8 @@ pub struct BuildDto<'a> {
     /// `recordIssues` counts by tool and severity.
     pub issues: &'a [kiln_store::IssuesRecord],
     pub pending_input: Option<&'a kiln_store::InputRecord>,
+    /// The `env` variables the build's scripts set (`buildVariables` of a `build` step).
+    pub variables: &'a BTreeMap<String, String>,
 }
 
 /// Renders a build; the values of password parameters (as the job declares them) are hidden.
@@ -83,6 +85,7 @@ pub fn build<'a>(r: &'a BuildRecord, settings: &Settings, job: Option<&JobView>)
             .collect(),
         issues: &r.issues,
         pending_input: r.pending_input.as_ref(),
+        variables: &r.variables,
     }
 }
 

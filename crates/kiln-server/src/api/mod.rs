@@ -5,6 +5,7 @@ mod control;
 pub mod dto;
 pub mod extract;
 pub mod jobs;
+mod locks;
 mod log;
 pub mod reports;
 
@@ -42,6 +43,7 @@ pub fn routes() -> Router<AppState> {
             &format!("{build}/reports/{{dir}}/{{*path}}"),
             get(reports::file),
         )
+        .route("/locks", get(locks::list))
         .route("/admin/reload", post(reload))
         .route("/admin/clock", post(advance_clock))
         .fallback(not_found)
