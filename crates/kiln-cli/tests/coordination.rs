@@ -90,7 +90,7 @@ impl Env {
         std::fs::create_dir_all(&gates).unwrap();
         git(&repo, &["init", "-q", "-b", "main"]);
         let mut yaml = format!(
-            "server:\n  tokens:\n    - {{name: e2e, token: {TOKEN}, role: admin}}\nexecutors:\n  local:\n    capacity: 6\nlocks:\n  - name: db\n    labels: [database]\njobs:\n"
+            "server:\n  tokens:\n    - {{name: e2e, token: {TOKEN}, role: admin}}\nexecutors:\n  local:\n    capacity: 6\n    env: [COORD_DIR]\nlocks:\n  - name: db\n    labels: [database]\njobs:\n"
         );
         for (name, text) in pipelines() {
             std::fs::write(repo.join(format!("{name}.Jenkinsfile")), text).unwrap();
