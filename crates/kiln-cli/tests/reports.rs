@@ -378,3 +378,44 @@ fn server_serves_the_published_report_and_the_failed_tests_details() {
         "{tests}"
     );
 }
+
+#[test]
+fn utility_steps_read_properties_find_files_and_digest_them() {
+    let ws = tempfile::tempdir().unwrap();
+    let pipeline = r#"pipeline {
+  agent any
+  stages {
+    stage('Util') {
+      steps {
+        writeFile file: 'app/version.properties', text: 'version = 1.4.2\nname: kiln\n'
+        writeFile file: 'app/notes/a.txt', text: 'hello\n'
+        writeFile file: 'app/b.log', text: 'x'
+        script {
+          def props = readProperties file: 'app/version.properties', defaults: [channel: 'stable']
+          echo "props ${props.version} ${props.name} ${props.channel}"
+          def files = findFiles(glob: 'app/**/*.txt')
+          echo "found ${files.size()}: ${files[0].name} ${files[0].path} ${files[0].length} ${files[0].directory}"
+          echo "all ${findFiles(glob: 'app/**', excludes: '**/*.log').size()}"
+          echo "sha256 ${sha256(file: 'app/notes/a.txt')}"
+          echo "sha1 ${sha1(file: 'app/notes/a.txt')}"
+        }
+        readProperties file: '../outside.properties'
+      }
+    }
+  }
+}
+"#;
+    let out = run(ws.path(), pipeline, &[]);
+    let stdout = text(&out.stdout);
+    for line in [
+        "[Util] props 1.4.2 kiln stable\n",
+        "[Util] found 1: a.txt app/notes/a.txt 6 false\n",
+        "[Util] all 2\n",
+        "[Util] sha256 5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03\n",
+        "[Util] sha1 f572d396fae9206628714fb2ce00f72e94f2258f\n",
+        "readProperties file `../outside.properties` is outside the workspace; give a path inside it",
+    ] {
+        assert!(stdout.contains(line), "missing {line:?} in\n{stdout}");
+    }
+    assert!(stdout.ends_with("Finished: FAILURE\n"), "{stdout}");
+}

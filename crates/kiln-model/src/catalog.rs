@@ -46,6 +46,10 @@ pub enum StepId {
     Powershell,
     Pwsh,
     RecordIssues,
+    ReadProperties,
+    FindFiles,
+    Sha256,
+    Sha1,
 }
 
 /// The type an argument must have when it is written as a literal.
@@ -153,6 +157,24 @@ pub const STEPS: &[StepDef] = &[
     def("bat", StepId::Bat, WINDOWS_SHELL, B::None),
     def("powershell", StepId::Powershell, WINDOWS_SHELL, B::None),
     def("pwsh", StepId::Pwsh, WINDOWS_SHELL, B::None),
+    def(
+        "readProperties",
+        StepId::ReadProperties,
+        &[
+            p("file", T::String),
+            p("text", T::String),
+            p("defaults", T::Map),
+        ],
+        B::None,
+    ),
+    def(
+        "findFiles",
+        StepId::FindFiles,
+        &[p("glob", T::String), p("excludes", T::String)],
+        B::None,
+    ),
+    def("sha256", StepId::Sha256, &[req("file", T::String)], B::None),
+    def("sha1", StepId::Sha1, &[req("file", T::String)], B::None),
     def(
         "recordIssues",
         StepId::RecordIssues,
@@ -483,11 +505,9 @@ pub const PLUGIN_STEPS: &[(&str, &str)] = &[
     ("recordCoverage", "Coverage plugin"),
     ("step", "Jenkins core build steps (`step([$class: ...])`)"),
     ("properties", "Jenkins job properties"),
-    ("readProperties", "Pipeline Utility Steps plugin"),
     ("readMavenPom", "Pipeline Utility Steps plugin"),
     ("zip", "Pipeline Utility Steps plugin"),
     ("unzip", "Pipeline Utility Steps plugin"),
-    ("findFiles", "Pipeline Utility Steps plugin"),
     ("touch", "Pipeline Utility Steps plugin"),
     ("httpRequest", "HTTP Request plugin"),
     ("nexusArtifactUploader", "Nexus Artifact Uploader plugin"),

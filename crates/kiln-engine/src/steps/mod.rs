@@ -24,6 +24,7 @@ mod script;
 mod scripted;
 mod sh;
 mod tool;
+mod utility;
 mod windows;
 mod workspace_path;
 
@@ -130,6 +131,10 @@ pub(crate) async fn native(id: StepId, call: &StepCall<'_>) -> Result<Value, Ste
         StepId::Bat | StepId::Powershell => windows::windows_only(call),
         StepId::Pwsh => windows::pwsh(call).await,
         StepId::RecordIssues => issues::record_issues(call).await,
+        StepId::ReadProperties => utility::read_properties(call).await,
+        StepId::FindFiles => utility::find_files(call).await,
+        StepId::Sha256 => utility::digest(call, utility::Digest::Sha256).await,
+        StepId::Sha1 => utility::digest(call, utility::Digest::Sha1).await,
         // The block steps, matched above.
         StepId::Dir
         | StepId::WithEnv
