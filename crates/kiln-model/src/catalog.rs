@@ -50,6 +50,7 @@ pub enum StepId {
     FindFiles,
     Sha256,
     Sha1,
+    SshAgent,
 }
 
 /// The type an argument must have when it is written as a literal.
@@ -175,6 +176,15 @@ pub const STEPS: &[StepDef] = &[
     ),
     def("sha256", StepId::Sha256, &[req("file", T::String)], B::None),
     def("sha1", StepId::Sha1, &[req("file", T::String)], B::None),
+    def(
+        "sshagent",
+        StepId::SshAgent,
+        &[
+            req("credentials", T::StringOrList),
+            p("ignoreMissing", T::Bool),
+        ],
+        B::Required,
+    ),
     def(
         "recordIssues",
         StepId::RecordIssues,
@@ -491,7 +501,6 @@ pub const PLUGIN_STEPS: &[(&str, &str)] = &[
     ("withDockerContainer", "Docker Pipeline plugin"),
     ("dockerFingerprintFrom", "Docker Pipeline plugin"),
     ("build", "Pipeline: Build Step plugin"),
-    ("sshagent", "SSH Agent plugin"),
     ("sshPublisher", "Publish Over SSH plugin"),
     ("configFileProvider", "Config File Provider plugin"),
     ("withVault", "HashiCorp Vault plugin"),

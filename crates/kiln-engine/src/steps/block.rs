@@ -42,6 +42,7 @@ enum Exit {
     Credentials {
         files: Vec<PathBuf>,
     },
+    SshAgent(super::ssh_agent::Agent),
 }
 
 /// What follows a run of the block.
@@ -65,6 +66,7 @@ pub(crate) fn is_block(id: StepId) -> bool {
             | StepId::AnsiColor
             | StepId::Container
             | StepId::WithCredentials
+            | StepId::SshAgent
     )
 }
 
@@ -140,6 +142,13 @@ pub(crate) async fn enter(id: StepId, call: &StepCall<'_>) -> Result<Entered, St
             Entered {
                 scope: scope.with_env(vars),
                 exit: Exit::Credentials { files },
+            }
+        }
+        StepId::SshAgent => {
+            let (scope, agent) = super::ssh_agent::start(call, scope).await?;
+            Entered {
+                scope,
+                exit: Exit::SshAgent(agent),
             }
         }
         // `ansiColor { }`: colours pass through untouched, so only the body runs.
@@ -261,6 +270,10 @@ pub(crate) async fn exit(
                     tracing::warn!(error = %crate::error::error_chain(&e), "could not delete a secret file");
                 }
             }
+            done(body)
+        }
+        Exit::SshAgent(agent) => {
+            agent.stop(call, call.scope).await;
             done(body)
         }
     }

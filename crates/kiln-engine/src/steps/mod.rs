@@ -23,6 +23,7 @@ mod scm;
 mod script;
 mod scripted;
 mod sh;
+mod ssh_agent;
 mod tool;
 mod utility;
 mod windows;
@@ -145,6 +146,7 @@ pub(crate) async fn native(id: StepId, call: &StepCall<'_>) -> Result<Value, Ste
         | StepId::Timestamps
         | StepId::AnsiColor
         | StepId::Container
-        | StepId::WithCredentials => block::run(id, call).await,
+        | StepId::WithCredentials
+        | StepId::SshAgent => block::run(id, call).await,
     }
 }
