@@ -378,3 +378,139 @@ fn server_serves_the_published_report_and_the_failed_tests_details() {
         "{tests}"
     );
 }
+
+#[test]
+fn utility_steps_read_properties_find_files_and_digest_them() {
+    let ws = tempfile::tempdir().unwrap();
+    let pipeline = r#"pipeline {
+  agent any
+  stages {
+    stage('Util') {
+      steps {
+        writeFile file: 'app/version.properties', text: 'version = 1.4.2\nname: kiln\n'
+        writeFile file: 'app/notes/a.txt', text: 'hello\n'
+        writeFile file: 'app/b.log', text: 'x'
+        script {
+          def props = readProperties file: 'app/version.properties', defaults: [channel: 'stable']
+          echo "props ${props.version} ${props.name} ${props.channel}"
+          def files = findFiles(glob: 'app/**/*.txt')
+          echo "found ${files.size()}: ${files[0].name} ${files[0].path} ${files[0].length} ${files[0].directory}"
+          echo "all ${findFiles(glob: 'app/**', excludes: '**/*.log').size()}"
+          echo "sha256 ${sha256(file: 'app/notes/a.txt')}"
+          echo "sha1 ${sha1(file: 'app/notes/a.txt')}"
+        }
+        readProperties file: '../outside.properties'
+      }
+    }
+  }
+}
+"#;
+    let out = run(ws.path(), pipeline, &[]);
+    let stdout = text(&out.stdout);
+    for line in [
+        "[Util] props 1.4.2 kiln stable\n",
+        "[Util] found 1: a.txt app/notes/a.txt 6 false\n",
+        "[Util] all 2\n",
+        "[Util] sha256 5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03\n",
+        "[Util] sha1 f572d396fae9206628714fb2ce00f72e94f2258f\n",
+        "readProperties file `../outside.properties` is outside the workspace; give a path inside it",
+    ] {
+        assert!(stdout.contains(line), "missing {line:?} in\n{stdout}");
+    }
+    assert!(stdout.ends_with("Finished: FAILURE\n"), "{stdout}");
+}
+
+/// Runs a program that must succeed; its trimmed stdout.
+fn tool(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program} is needed by this test (openssh-client): {e}"));
+    assert!(out.status.success(), "{program} {args:?}: {out:?}");
+    text(&out.stdout).trim().to_owned()
+}
+
+#[test]
+fn sshagent_holds_the_key_for_its_block_and_is_killed_after() {
+    let ws = tempfile::tempdir().unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("id_ed25519");
+    let key_str = key.to_str().unwrap();
+    tool(
+        "ssh-keygen",
+        &[
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-C",
+            "kiln-test",
+            "-f",
+            key_str,
+        ],
+    );
+    let fingerprint = tool("ssh-keygen", &["-lf", &format!("{key_str}.pub")]);
+    let fingerprint = fingerprint.split_whitespace().nth(1).unwrap().to_owned();
+    let creds = keys.path().join("credentials.yaml");
+    std::fs::write(
+        &creds,
+        format!(
+            "- id: deploy-key\n  username: git\n  private_key_file: {key_str}\n- id: token\n  secret: s3cr3t\n"
+        ),
+    )
+    .unwrap();
+    let pipeline = r#"pipeline {
+  agent any
+  stages {
+    stage('Ssh') {
+      steps {
+        sshagent(['deploy-key']) {
+          sh 'ssh-add -l; echo "$SSH_AGENT_PID" > agent.pid; test -S "$SSH_AUTH_SOCK" && echo socket-ok'
+        }
+        sh '''
+          echo "after: ${SSH_AUTH_SOCK:-unset}"
+          pid=$(cat agent.pid)
+          for i in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || { echo agent-gone; exit 0; }; sleep 0.1; done
+          echo agent-alive
+        '''
+        script {
+          sshagent(credentials: ['token']) { echo 'never' }
+        }
+      }
+    }
+  }
+}
+"#;
+    std::fs::write(ws.path().join("Jenkinsfile"), pipeline).unwrap();
+    let out = Command::new(KILN)
+        .args([
+            "run",
+            "Jenkinsfile",
+            "--credentials",
+            creds.to_str().unwrap(),
+        ])
+        .current_dir(ws.path())
+        .env("NO_COLOR", "1")
+        .env_remove("KILN_LOG")
+        .env_remove("SSH_AUTH_SOCK")
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    for line in [
+        "[Ssh] [ssh-agent] Using credentials git (deploy-key)\n",
+        &format!("{fingerprint} kiln-test (ED25519)\n"),
+        "[Ssh] socket-ok\n",
+        "[Ssh] after: unset\n",
+        "[Ssh] agent-gone\n",
+        "sshagent: credential 'token' is not an SSH private key",
+    ] {
+        assert!(
+            stdout.contains(line),
+            "missing {line:?} in\n{stdout}\n{}",
+            text(&out.stderr)
+        );
+    }
+    assert!(!stdout.contains("never"), "{stdout}");
+    assert!(stdout.ends_with("Finished: FAILURE\n"), "{stdout}");
+}

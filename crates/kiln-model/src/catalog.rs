@@ -56,6 +56,11 @@ pub enum StepId {
     Lock,
     Build,
     Milestone,
+    ReadProperties,
+    FindFiles,
+    Sha256,
+    Sha1,
+    SshAgent,
 }
 
 /// The type an argument must have when it is written as a literal.
@@ -163,6 +168,33 @@ pub const STEPS: &[StepDef] = &[
     def("bat", StepId::Bat, WINDOWS_SHELL, B::None),
     def("powershell", StepId::Powershell, WINDOWS_SHELL, B::None),
     def("pwsh", StepId::Pwsh, WINDOWS_SHELL, B::None),
+    def(
+        "readProperties",
+        StepId::ReadProperties,
+        &[
+            p("file", T::String),
+            p("text", T::String),
+            p("defaults", T::Map),
+        ],
+        B::None,
+    ),
+    def(
+        "findFiles",
+        StepId::FindFiles,
+        &[p("glob", T::String), p("excludes", T::String)],
+        B::None,
+    ),
+    def("sha256", StepId::Sha256, &[req("file", T::String)], B::None),
+    def("sha1", StepId::Sha1, &[req("file", T::String)], B::None),
+    def(
+        "sshagent",
+        StepId::SshAgent,
+        &[
+            req("credentials", T::StringOrList),
+            p("ignoreMissing", T::Bool),
+        ],
+        B::Required,
+    ),
     def(
         "recordIssues",
         StepId::RecordIssues,
@@ -604,7 +636,6 @@ pub const PLUGIN_STEPS: &[(&str, &str)] = &[
     ("withDockerServer", "Docker Pipeline plugin"),
     ("withDockerContainer", "Docker Pipeline plugin"),
     ("dockerFingerprintFrom", "Docker Pipeline plugin"),
-    ("sshagent", "SSH Agent plugin"),
     ("sshPublisher", "Publish Over SSH plugin"),
     ("configFileProvider", "Config File Provider plugin"),
     ("withMaven", "Pipeline Maven Integration plugin"),
@@ -615,11 +646,9 @@ pub const PLUGIN_STEPS: &[(&str, &str)] = &[
     ("recordCoverage", "Coverage plugin"),
     ("step", "Jenkins core build steps (`step([$class: ...])`)"),
     ("properties", "Jenkins job properties"),
-    ("readProperties", "Pipeline Utility Steps plugin"),
     ("readMavenPom", "Pipeline Utility Steps plugin"),
     ("zip", "Pipeline Utility Steps plugin"),
     ("unzip", "Pipeline Utility Steps plugin"),
-    ("findFiles", "Pipeline Utility Steps plugin"),
     ("touch", "Pipeline Utility Steps plugin"),
     ("nexusArtifactUploader", "Nexus Artifact Uploader plugin"),
     ("nexusPublisher", "Nexus Platform plugin"),

@@ -43,6 +43,7 @@ enum Exit {
         files: Vec<PathBuf>,
     },
     Lock(Option<super::lock::Held>),
+    SshAgent(super::ssh_agent::Agent),
 }
 
 /// What follows a run of the block.
@@ -69,6 +70,7 @@ pub(crate) fn is_block(id: StepId) -> bool {
             | StepId::WithSonarQubeEnv
             | StepId::WithVault
             | StepId::Lock
+            | StepId::SshAgent
     )
 }
 
@@ -153,6 +155,13 @@ pub(crate) async fn enter(id: StepId, call: &StepCall<'_>) -> Result<Entered, St
             Entered {
                 scope,
                 exit: Exit::Lock(Some(held)),
+            }
+        }
+        StepId::SshAgent => {
+            let (scope, agent) = super::ssh_agent::start(call, scope).await?;
+            Entered {
+                scope,
+                exit: Exit::SshAgent(agent),
             }
         }
         // `ansiColor { }`: colours pass through untouched, so only the body runs.
@@ -280,6 +289,10 @@ pub(crate) async fn exit(
             if let Some(h) = held.take() {
                 h.release(call.build, call.scope);
             }
+            done(body)
+        }
+        Exit::SshAgent(agent) => {
+            agent.stop(call, call.scope).await;
             done(body)
         }
     }

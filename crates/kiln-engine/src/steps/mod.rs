@@ -32,7 +32,9 @@ mod scripted;
 mod sh;
 mod slack;
 mod sonar;
+mod ssh_agent;
 mod tool;
+mod utility;
 mod vault;
 mod windows;
 mod workspace_path;
@@ -150,6 +152,10 @@ pub(crate) async fn native(id: StepId, call: &StepCall<'_>) -> Result<Value, Ste
         StepId::RecordIssues => issues::record_issues(call).await,
         StepId::Milestone => milestone::milestone(call),
         StepId::Build => build_job::build_job(call).await,
+        StepId::ReadProperties => utility::read_properties(call).await,
+        StepId::FindFiles => utility::find_files(call).await,
+        StepId::Sha256 => utility::digest(call, utility::Digest::Sha256).await,
+        StepId::Sha1 => utility::digest(call, utility::Digest::Sha1).await,
         // The block steps, matched above.
         StepId::Dir
         | StepId::WithEnv
@@ -162,7 +168,8 @@ pub(crate) async fn native(id: StepId, call: &StepCall<'_>) -> Result<Value, Ste
         | StepId::Container
         | StepId::WithCredentials
         | StepId::WithSonarQubeEnv
-        | StepId::WithVault => block::run(id, call).await,
+        | StepId::WithVault
+        | StepId::SshAgent => block::run(id, call).await,
         StepId::Lock => block::run(id, call).await,
     }
 }

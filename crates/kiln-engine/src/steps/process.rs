@@ -32,9 +32,21 @@ pub(crate) enum Capture {
 pub(crate) async fn run_process(
     build: &Build,
     scope: &Scope,
+    command: (Vec<String>, Option<ProcessSlot>),
+    cwd: PathBuf,
+    capture: Capture,
+) -> Result<Finished, StepError> {
+    run_process_with_input(build, scope, command, cwd, capture, Vec::new()).await
+}
+
+/// [`run_process`] with `stdin` written to the process (then closed).
+pub(crate) async fn run_process_with_input(
+    build: &Build,
+    scope: &Scope,
     (argv, slot): (Vec<String>, Option<ProcessSlot>),
     cwd: PathBuf,
     capture: Capture,
+    stdin: Vec<u8>,
 ) -> Result<Finished, StepError> {
     let capture_stdout = capture != Capture::Nothing;
     let slot = slot.unwrap_or_else(|| build.process_keys.next(scope.node));
@@ -52,6 +64,7 @@ pub(crate) async fn run_process(
         .container(scope.container.clone())
         .key(Some(key))
         .output(output);
+    let spec = ProcessSpec { stdin, ..spec };
     let mut handle = scope.site.executor.spawn(spec).await?;
     let killer = handle.killer();
     let mut out = LineSplitter::default();
