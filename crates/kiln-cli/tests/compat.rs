@@ -147,3 +147,126 @@ fn parallel_as_the_only_step_runs_its_branches() {
     assert!(out.contains("left ran\n"), "{out}");
     assert!(out.contains("right ran\n"), "{out}");
 }
+
+/// Runs git in `dir`, failing the test loudly when git is missing or fails.
+fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .output()
+        .expect("git must be installed for this test");
+    assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
+}
+
+/// A repository with `main` and a `release` branch of three commits.
+fn upstream() -> tempfile::TempDir {
+    let repo = tempfile::tempdir().expect("tempdir");
+    let p = repo.path();
+    git(p, &["init", "--quiet", "-b", "main"]);
+    std::fs::write(p.join("which.txt"), "main\n").unwrap();
+    git(p, &["add", "."]);
+    git(p, &["commit", "--quiet", "-m", "main"]);
+    git(p, &["checkout", "--quiet", "-b", "release"]);
+    for n in 1..=3 {
+        std::fs::write(p.join("which.txt"), format!("release {n}\n")).unwrap();
+        git(p, &["commit", "--quiet", "-am", &format!("release {n}")]);
+    }
+    git(p, &["checkout", "--quiet", "main"]);
+    repo
+}
+
+#[test]
+fn checkout_gitscm_class_honours_branch_directory_local_branch_shallow_and_clean() {
+    let repo = upstream();
+    let url = format!("file://{}", repo.path().display());
+    let pipeline = format!(
+        "pipeline {{
+    agent any
+    options {{ skipDefaultCheckout() }}
+    stages {{
+        stage('Fetch') {{
+            steps {{
+                writeFile file: 'src/stale.txt', text: 'left over'
+                checkout([$class: 'GitSCM', branches: [[name: '*/release']],
+                    userRemoteConfigs: [[url: '{url}', credentialsId: 'bot']],
+                    extensions: [[$class: 'CleanBeforeCheckout'],
+                                 [$class: 'RelativeTargetDirectory', relativeTargetDir: 'src'],
+                                 [$class: 'LocalBranch', localBranch: '**'],
+                                 [$class: 'CloneOption', shallow: true, depth: 1]]])
+                sh 'cat src/which.txt; git -C src rev-parse --abbrev-ref HEAD; git -C src rev-list --count HEAD; test -e src/stale.txt || echo stale-gone'
+            }}
+        }}
+    }}
+}}
+"
+    );
+    let (code, out) = run(&pipeline);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("[Fetch] release 3\n"), "{out}");
+    assert!(out.contains("[Fetch] release\n"), "local branch: {out}");
+    assert!(out.contains("[Fetch] 1\n"), "shallow, depth 1: {out}");
+    assert!(out.contains("[Fetch] stale-gone\n"), "cleaned: {out}");
+    assert!(out.contains("`credentialsId` is ignored by kiln"), "{out}");
+}
+
+#[test]
+fn step_class_forms_and_the_archive_alias_run_as_their_steps() {
+    let (out, dir) = with_file(
+        &["run"],
+        "pipeline {
+    agent any
+    stages {
+        stage('Report') {
+            steps {
+                writeFile file: 'reports/t.xml', text: '<testsuite name=\"s\" tests=\"2\" failures=\"0\"><testcase classname=\"c\" name=\"a\"/><testcase classname=\"c\" name=\"b\"/></testsuite>'
+                writeFile file: 'out/app.txt', text: 'app'
+                writeFile file: 'out/old.txt', text: 'old'
+                step([$class: 'JUnitResultArchiver', testResults: 'reports/*.xml'])
+                step([$class: 'ArtifactArchiver', artifacts: 'out/app.txt'])
+                archive 'out/old.txt'
+            }
+        }
+        stage('Other') {
+            steps { step([$class: 'Mailer', recipients: 'team@example.com']) }
+        }
+    }
+}
+",
+    );
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(
+        all.contains("[Report] Tests: 2, failed: 0"),
+        "junit ran: {all}"
+    );
+    assert!(
+        all.contains("[Other] ERROR: `step` with `$class: 'Mailer'` is not provided by kiln\n"),
+        "{all}"
+    );
+    let archived = walk(&dir.path().join(".kiln/builds/1/artifacts"));
+    assert!(
+        archived.iter().any(|p| p.ends_with("out/app.txt")),
+        "{archived:?}\n{all}"
+    );
+    assert!(
+        archived.iter().any(|p| p.ends_with("out/old.txt")),
+        "{archived:?}\n{all}"
+    );
+}
+
+fn walk(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = entry.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p.display().to_string());
+        }
+    }
+    out
+}

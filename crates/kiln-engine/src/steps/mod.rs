@@ -6,8 +6,10 @@ mod block;
 mod call;
 mod credentials;
 mod data;
+mod delegate;
 mod files;
 mod flow;
+mod git_scm;
 mod input;
 mod junit;
 mod kaniko;
@@ -109,6 +111,8 @@ pub(crate) async fn native(id: StepId, call: &StepCall<'_>) -> Result<Value, Ste
         StepId::Stash => artifacts::stash(call).await,
         StepId::Unstash => artifacts::unstash(call).await,
         StepId::ArchiveArtifacts => artifacts::archive(call).await,
+        StepId::Archive => artifacts::archive_alias(call).await,
+        StepId::Step => delegate::step(call).await,
         StepId::Junit => junit::junit(call).await,
         StepId::Checkout => scm::checkout(call).await,
         StepId::Git => scm::git(call).await,
