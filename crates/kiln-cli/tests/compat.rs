@@ -270,3 +270,19 @@ fn walk(dir: &Path) -> Vec<String> {
     }
     out
 }
+
+#[test]
+fn a_plugin_parameter_type_runs_as_a_string_parameter() {
+    let (code, out) = run("pipeline {
+    agent any
+    parameters { gitParameter(name: 'BRANCH', type: 'PT_BRANCH', defaultValue: 'main') }
+    stages { stage('Show') { steps { echo \"building ${params.BRANCH}\" } } }
+}
+");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("[Show] building main\n"), "{out}");
+    assert!(
+        out.contains("parameter type `gitParameter` is taken as a string parameter by kiln"),
+        "{out}"
+    );
+}

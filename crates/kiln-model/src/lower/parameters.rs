@@ -55,15 +55,48 @@ pub(super) fn parameters(cx: &mut Cx, call: &CallView<'_>) -> Vec<Parameter> {
     out
 }
 
+/// A parameter type from a plugin (`gitParameter`, `extendedChoice`, ...): Jenkins users
+/// write them, so kiln accepts them as a string parameter holding the given value (or the
+/// `defaultValue`), and says so.
+fn plugin_parameter(cx: &mut Cx, p: &CallView<'_>, plugin: &str) -> Option<Parameter> {
+    cx.warn(
+        "plugin-parameter",
+        p.name.span,
+        format!(
+            "parameter type `{}` is taken as a string parameter by kiln",
+            p.name.value
+        ),
+        format!("it comes from the {plugin}; kiln offers no choices from it"),
+    );
+    let Some(name_expr) = p.named("name") else {
+        cx.error(
+            "missing-argument",
+            p.span,
+            format!("`{}` parameter needs a `name`", p.name.value),
+            format!("expected `{}(name: 'NAME', ...)`", p.name.value),
+        );
+        return None;
+    };
+    let name = cx.literal_string(name_expr, "a parameter name")?;
+    let default = p
+        .named("defaultValue")
+        .and_then(|e| e.as_plain_str())
+        .unwrap_or_default();
+    Some(Parameter {
+        name: Spanned::new(name, name_expr.span),
+        description: p.named("description").and_then(|e| e.as_plain_str()),
+        kind: ParameterKind::String {
+            default,
+            trim: false,
+        },
+        span: p.span,
+    })
+}
+
 fn parameter(cx: &mut Cx, p: &CallView<'_>) -> Option<Parameter> {
     if !PARAMETER_KINDS.contains(&p.name.value) {
         if let Some((_, plugin)) = PLUGIN_PARAMETERS.iter().find(|(n, _)| *n == p.name.value) {
-            cx.error(
-                "unsupported-parameter",
-                p.name.span,
-                format!("parameter type `{}` is not provided by kiln", p.name.value),
-                format!("it comes from the {plugin}; use `string` or `choice`"),
-            );
+            return plugin_parameter(cx, p, plugin);
         } else {
             cx.unknown(
                 "unknown-parameter",

@@ -88,7 +88,12 @@ fn comparator(cx: &mut Cx, c: &CallView<'_>) -> Comparator {
     let Some(e) = c.named("comparator") else {
         return Comparator::Glob;
     };
-    match cx.literal_string(e, "the comparator").as_deref() {
+    // Jenkins reads the comparator's name without regard to case (`'regexp'`).
+    match cx
+        .literal_string(e, "the comparator")
+        .map(|c| c.to_ascii_uppercase())
+        .as_deref()
+    {
         Some("GLOB") | None => Comparator::Glob,
         Some("REGEXP") => Comparator::Regexp,
         Some("EQUALS") => Comparator::Equals,
