@@ -234,6 +234,14 @@ pub(super) fn triggers(cx: &mut Cx, call: &CallView<'_>) -> Vec<Trigger> {
                     .or_else(|| t.single())
                     .and_then(|e| cx.literal_string(e, "a schedule"))
                 else {
+                    if t.args.is_empty() {
+                        cx.error(
+                            "missing-argument",
+                            t.span,
+                            format!("`{}` needs a schedule", t.name.value),
+                            format!("expected `{}('H 4 * * *')`", t.name.value),
+                        );
+                    }
                     continue;
                 };
                 check_schedule(
@@ -399,6 +407,7 @@ pub(super) fn input(cx: &mut Cx, call: &CallView<'_>) -> Option<Input> {
     let mut message = None;
     let mut fields: HashMap<&str, String> = HashMap::new();
     let mut params = Vec::new();
+    let mut seen = HashMap::new();
     for stmt in call.body() {
         let Some(f) = CallView::of_stmt(stmt) else {
             cx.error(
@@ -409,6 +418,13 @@ pub(super) fn input(cx: &mut Cx, call: &CallView<'_>) -> Option<Input> {
             );
             continue;
         };
+        let key = INPUT_KEYS.iter().copied().find(|k| *k == f.name.value);
+        // `parameters { }` is the one setting with a block.
+        if f.name.value != "parameters"
+            && !super::sections::entry(cx, &f, "`input` setting", Some(&mut seen), key)
+        {
+            continue;
+        }
         match f.name.value {
             "message" => message = f.single().cloned(),
             "parameters" => params = parameters(cx, &f),
