@@ -133,8 +133,9 @@ pub(super) fn agent(cx: &mut Cx, call: &CallView<'_>) -> Option<Agent> {
     let kind = match inner.name.value {
         "any" => AgentKind::Any,
         "none" => AgentKind::None,
-        "label" => AgentKind::Label(value_arg(cx, &inner, "label")?),
-        "node" => {
+        // `label { label 'x'; customWorkspace 'y' }` is Jenkins' old spelling of `node`.
+        "label" if inner.closure.is_none() => AgentKind::Label(value_arg(cx, &inner, "label")?),
+        "label" | "node" => {
             let fields = fields(cx, &inner, &["label", "customWorkspace"]);
             AgentKind::Node {
                 label: get(&fields, "label"),
