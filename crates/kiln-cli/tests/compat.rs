@@ -286,3 +286,19 @@ fn a_plugin_parameter_type_runs_as_a_string_parameter() {
         "{out}"
     );
 }
+
+#[test]
+fn an_option_without_effect_in_kiln_is_said_in_the_log() {
+    let (code, out) = run("pipeline {
+    agent any
+    options { rateLimitBuilds(throttle: [count: 1, durationName: 'hour']) }
+    stages { stage('a') { steps { echo 'ran' } } }
+}
+");
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("`options { rateLimitBuilds }` has no effect in kiln"),
+        "{out}"
+    );
+    assert!(out.contains("[a] ran\n"), "{out}");
+}

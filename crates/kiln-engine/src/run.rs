@@ -254,6 +254,12 @@ fn pipeline_notices(build: &Build) {
     if !p.tools.is_empty() {
         build.notice_once("`tools { }` is ignored: kiln uses the tools found on PATH".to_owned());
     }
+    for o in p.options.iter().filter(|o| o.has_no_effect()) {
+        build.notice_once(format!(
+            "`options {{ {} }}` has no effect in kiln",
+            o.keyword()
+        ));
+    }
     if p.options.retry().is_some() {
         build.notice_once(
             "`options { retry }` of the whole pipeline is not supported by kiln yet".to_owned(),

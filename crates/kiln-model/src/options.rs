@@ -89,6 +89,9 @@ pub enum OptionKind {
     CopyArtifactPermission(String),
     /// `disableRestartFromStage()`.
     DisableRestartFromStage,
+    /// `rateLimitBuilds(throttle: [count: 1, durationName: 'hour'])`: kiln's queue has no
+    /// rate limit; the build log says so.
+    RateLimitBuilds,
 }
 
 impl OptionKind {
@@ -113,6 +116,18 @@ impl OptionKind {
             OptionKind::Lock { .. } => "lock",
             OptionKind::CopyArtifactPermission(_) => "copyArtifactPermission",
             OptionKind::DisableRestartFromStage => "disableRestartFromStage",
+            OptionKind::RateLimitBuilds => "rateLimitBuilds",
         }
+    }
+
+    /// Options kiln accepts, as Jenkins users write them, but does not act on; a build
+    /// says so in its log.
+    pub fn has_no_effect(&self) -> bool {
+        matches!(
+            self,
+            OptionKind::RateLimitBuilds
+                | OptionKind::CopyArtifactPermission(_)
+                | OptionKind::OverrideIndexTriggers(_)
+        )
     }
 }
