@@ -302,3 +302,33 @@ fn an_option_without_effect_in_kiln_is_said_in_the_log() {
     );
     assert!(out.contains("[a] ran\n"), "{out}");
 }
+
+#[test]
+fn a_credentials_id_computed_from_a_parameter_binds_that_secret_masked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("creds.yaml"),
+        "- id: token-prod\n  secret: s3cr3t-value\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("Jenkinsfile"),
+        "pipeline {
+    agent any
+    parameters { string(name: 'WHERE', defaultValue: 'prod') }
+    environment { TOKEN = credentials(\"token-${params.WHERE}\") }
+    stages { stage('Use') { steps { sh 'echo \"token is $TOKEN\"; test \"$TOKEN\" = s3cr3t-value && echo bound' } } }
+}
+",
+    )
+    .unwrap();
+    let out = kiln(
+        &["run", "--credentials", "creds.yaml", "Jenkinsfile"],
+        dir.path(),
+    );
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(all.contains("[Use] bound\n"), "{all}");
+    assert!(all.contains("token is ****"), "masked: {all}");
+    assert!(!all.contains("s3cr3t-value"), "{all}");
+}
