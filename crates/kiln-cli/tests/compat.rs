@@ -332,3 +332,24 @@ fn a_credentials_id_computed_from_a_parameter_binds_that_secret_masked() {
     assert!(all.contains("token is ****"), "masked: {all}");
     assert!(!all.contains("s3cr3t-value"), "{all}");
 }
+
+#[test]
+fn is_restarted_run_is_false_since_kiln_has_no_restart_from_a_stage() {
+    let (code, out) = run("pipeline {
+    agent any
+    stages {
+        stage('Fresh') {
+            when { not { isRestartedRun() } }
+            steps { echo 'fresh run' }
+        }
+        stage('Again') {
+            when { isRestartedRun() }
+            steps { echo 'restarted' }
+        }
+    }
+}
+");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("[Fresh] fresh run\n"), "{out}");
+    assert!(!out.contains("[Again] restarted"), "{out}");
+}

@@ -8,6 +8,7 @@ const CONDITIONS: &[&str] = &[
     "branch",
     "tag",
     "buildingTag",
+    "isRestartedRun",
     "changeRequest",
     "environment",
     "equals",
@@ -193,6 +194,7 @@ fn condition(cx: &mut Cx, c: &CallView<'_>) -> Option<Condition> {
             }
         }
         "buildingTag" => ConditionKind::BuildingTag,
+        "isRestartedRun" => ConditionKind::IsRestartedRun,
         "changeRequest" => {
             cx.check_named(c, &what, CHANGE_REQUEST_FIELDS);
             ConditionKind::ChangeRequest {
