@@ -353,4 +353,3 @@ fn is_restarted_run_is_false_since_kiln_has_no_restart_from_a_stage() {
     assert!(out.contains("[Fresh] fresh run\n"), "{out}");
     assert!(!out.contains("[Again] restarted"), "{out}");
 }
-
