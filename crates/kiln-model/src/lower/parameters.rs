@@ -282,12 +282,16 @@ pub(super) fn triggers(cx: &mut Cx, call: &CallView<'_>) -> Vec<Trigger> {
             "githubPush" => TriggerKind::GithubPush,
             other => {
                 if let Some((_, plugin)) = PLUGIN_TRIGGERS.iter().find(|(n, _)| *n == other) {
-                    cx.error(
+                    cx.warn(
                         "unsupported-trigger",
                         t.name.span,
-                        format!("trigger `{other}` is not provided by kiln"),
+                        format!("trigger `{other}` has no effect in kiln"),
                         format!("it comes from the {plugin}; kiln has `cron`, `pollSCM`, `upstream` and webhooks"),
                     );
+                    out.push(Trigger {
+                        kind: TriggerKind::Plugin(other.to_owned()),
+                        span: t.span,
+                    });
                 } else {
                     cx.unknown("unknown-trigger", "trigger", t.name, TRIGGER_KINDS);
                 }
