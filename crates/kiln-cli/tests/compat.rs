@@ -377,3 +377,21 @@ fn a_plugin_trigger_is_accepted_and_named_in_the_log_as_without_effect() {
     );
     assert!(out.contains("[a] ran\n"), "{out}");
 }
+
+#[test]
+fn a_single_map_argument_is_the_steps_named_arguments() {
+    let (code, out) = run("pipeline {
+    agent any
+    stages {
+        stage('Files') {
+            steps {
+                writeFile([file: 'note.txt', text: 'from a map'])
+                sh([script: 'cat note.txt'])
+            }
+        }
+    }
+}
+");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("[Files] from a map\n"), "{out}");
+}
