@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Measure `kiln lint` against Jenkins' declarative validator tests.
 
-Usage: jenkins_validator.py TEST_TREE KILN [--only NAME...]
+Usage: jenkins_validator.py TEST_TREE KILN [--exclusions docs/conformance.md] [--only NAME...]
 
 TEST_TREE is an extracted `pipeline-model-definition/src/test` directory of
 jenkinsci/pipeline-model-definition-plugin; KILN is the `kiln` binary. Nothing of
@@ -21,6 +21,10 @@ message key such as `NoStages` -> `stages`, quoted words of literal expectations
 looked up in the file; a rejection counts as at Jenkins' line when one of kiln's errors
 stands on a line holding one of those tokens as a word. Files where no token occurs in
 the pipeline are left out of that figure and counted separately.
+
+Files kiln decided Jenkins is wrong or test-environment-specific about are listed, with
+the reason, in docs/conformance.md under "## Excluded files" (`- `name`: reason`); with
+`--exclusions` they are reported apart and left out of the figures.
 
 Python 3.11 standard library only.
 """
@@ -182,6 +186,17 @@ def code_lines(text: str) -> dict[int, str]:
     return out
 
 
+def read_exclusions(path: str) -> set[str]:
+    """The `- `name`: reason` entries under "## Excluded files"."""
+    out, inside = set(), False
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        if line.startswith("## "):
+            inside = line.strip() == "## Excluded files"
+        elif inside and (m := re.match(r"- `([^`]+)`:", line)):
+            out.add(m.group(1))
+    return out
+
+
 def lint(kiln: str, path: Path) -> tuple[bool, list[dict], str]:
     proc = subprocess.run(
         [kiln, "lint", "--format", "json", "--color", "never", str(path)],
@@ -199,6 +214,7 @@ def main() -> int:
     ap.add_argument("tree")
     ap.add_argument("kiln")
     ap.add_argument("--only", nargs="*", default=[])
+    ap.add_argument("--exclusions", help="docs/conformance.md: its excluded files")
     ap.add_argument("--json", action="store_true", help="print every result as JSON")
     a = ap.parse_args()
     tree = Path(a.tree)
@@ -207,10 +223,11 @@ def main() -> int:
     for java in sorted((tree / "java").rglob("*Test.java")):
         scan_java(java, found)
 
+    excluded = read_exclusions(a.exclusions) if a.exclusions else set()
     valid_ok = valid_n = err_ok = err_n = line_ok = line_n = 0
     missing, mismatches, results = [], [], []
     for key, e in sorted(found.items()):
-        if a.only and e.name not in a.only:
+        if (a.only and e.name not in a.only) or e.name in excluded:
             continue
         path = resources / f"{e.name}.groovy"
         if not path.is_file():
@@ -254,6 +271,8 @@ def main() -> int:
     print(f"error files rejected:      {err_ok}/{err_n} = {pct(err_ok, err_n)}")
     print(f"rejected at Jenkins' line: {line_ok}/{line_n} = {pct(line_ok, line_n)}"
           f" ({err_ok - line_n if err_ok >= line_n else 0} rejections without a located line)")
+    if excluded:
+        print(f"excluded ({len(excluded)}, see docs/conformance.md): {', '.join(sorted(excluded))}")
     if missing:
         print(f"named by a test but not found ({len(missing)}): {', '.join(missing)}")
     print(f"mismatches ({len(mismatches)}):")

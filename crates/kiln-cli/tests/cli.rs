@@ -42,6 +42,7 @@ fn lint_accepts_every_example_and_kilns_own_pipeline() {
 
 #[test]
 fn lint_reports_every_error_with_carets_and_exits_1() {
+    // The steps inside the misspelled `stagess` are still checked.
     let out = kiln(&["lint", "tests/pipelines/invalid.Jenkinsfile"], &root());
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
@@ -52,13 +53,20 @@ fn lint_reports_every_error_with_carets_and_exits_1() {
  3 |     stagess {
    |     ^^^^^^^ did you mean `stages`?
 
+warning: step `shh` is not provided by kiln
+  --> tests/pipelines/invalid.Jenkinsfile:6:17
+   |
+ 6 |                 shh 'make'
+   |                 ^^^ did you mean `sh`?
+   = the build fails when it reaches this step
+
 error: `pipeline` has no `stages`
   --> tests/pipelines/invalid.Jenkinsfile:1:1
    |
  1 | pipeline {
    | ^^^^^^^^ add `stages { stage('Build') { steps { ... } } }`
 
-tests/pipelines/invalid.Jenkinsfile: invalid (2 errors)
+tests/pipelines/invalid.Jenkinsfile: invalid (2 errors, 1 warning)
 "
     );
 }

@@ -147,3 +147,251 @@ fn parallel_as_the_only_step_runs_its_branches() {
     assert!(out.contains("left ran\n"), "{out}");
     assert!(out.contains("right ran\n"), "{out}");
 }
+
+/// Runs git in `dir`, failing the test loudly when git is missing or fails.
+fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .output()
+        .expect("git must be installed for this test");
+    assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
+}
+
+/// A repository with `main` and a `release` branch of three commits.
+fn upstream() -> tempfile::TempDir {
+    let repo = tempfile::tempdir().expect("tempdir");
+    let p = repo.path();
+    git(p, &["init", "--quiet", "-b", "main"]);
+    std::fs::write(p.join("which.txt"), "main\n").unwrap();
+    git(p, &["add", "."]);
+    git(p, &["commit", "--quiet", "-m", "main"]);
+    git(p, &["checkout", "--quiet", "-b", "release"]);
+    for n in 1..=3 {
+        std::fs::write(p.join("which.txt"), format!("release {n}\n")).unwrap();
+        git(p, &["commit", "--quiet", "-am", &format!("release {n}")]);
+    }
+    git(p, &["checkout", "--quiet", "main"]);
+    repo
+}
+
+#[test]
+fn checkout_gitscm_class_honours_branch_directory_local_branch_shallow_and_clean() {
+    let repo = upstream();
+    let url = format!("file://{}", repo.path().display());
+    let pipeline = format!(
+        "pipeline {{
+    agent any
+    options {{ skipDefaultCheckout() }}
+    stages {{
+        stage('Fetch') {{
+            steps {{
+                writeFile file: 'src/stale.txt', text: 'left over'
+                checkout([$class: 'GitSCM', branches: [[name: '*/release']],
+                    userRemoteConfigs: [[url: '{url}', credentialsId: 'bot']],
+                    extensions: [[$class: 'CleanBeforeCheckout'],
+                                 [$class: 'RelativeTargetDirectory', relativeTargetDir: 'src'],
+                                 [$class: 'LocalBranch', localBranch: '**'],
+                                 [$class: 'CloneOption', shallow: true, depth: 1]]])
+                sh 'cat src/which.txt; git -C src rev-parse --abbrev-ref HEAD; git -C src rev-list --count HEAD; test -e src/stale.txt || echo stale-gone'
+            }}
+        }}
+    }}
+}}
+"
+    );
+    let (code, out) = run(&pipeline);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("[Fetch] release 3\n"), "{out}");
+    assert!(out.contains("[Fetch] release\n"), "local branch: {out}");
+    assert!(out.contains("[Fetch] 1\n"), "shallow, depth 1: {out}");
+    assert!(out.contains("[Fetch] stale-gone\n"), "cleaned: {out}");
+    assert!(out.contains("`credentialsId` is ignored by kiln"), "{out}");
+}
+
+#[test]
+fn step_class_forms_and_the_archive_alias_run_as_their_steps() {
+    let (out, dir) = with_file(
+        &["run"],
+        "pipeline {
+    agent any
+    stages {
+        stage('Report') {
+            steps {
+                writeFile file: 'reports/t.xml', text: '<testsuite name=\"s\" tests=\"2\" failures=\"0\"><testcase classname=\"c\" name=\"a\"/><testcase classname=\"c\" name=\"b\"/></testsuite>'
+                writeFile file: 'out/app.txt', text: 'app'
+                writeFile file: 'out/old.txt', text: 'old'
+                step([$class: 'JUnitResultArchiver', testResults: 'reports/*.xml'])
+                step([$class: 'ArtifactArchiver', artifacts: 'out/app.txt'])
+                archive 'out/old.txt'
+            }
+        }
+        stage('Other') {
+            steps { step([$class: 'Mailer', recipients: 'team@example.com']) }
+        }
+    }
+}
+",
+    );
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(
+        all.contains("[Report] Tests: 2, failed: 0"),
+        "junit ran: {all}"
+    );
+    assert!(
+        all.contains("[Other] ERROR: `step` with `$class: 'Mailer'` is not provided by kiln\n"),
+        "{all}"
+    );
+    let archived = walk(&dir.path().join(".kiln/builds/1/artifacts"));
+    assert!(
+        archived.iter().any(|p| p.ends_with("out/app.txt")),
+        "{archived:?}\n{all}"
+    );
+    assert!(
+        archived.iter().any(|p| p.ends_with("out/old.txt")),
+        "{archived:?}\n{all}"
+    );
+}
+
+fn walk(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = entry.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p.display().to_string());
+        }
+    }
+    out
+}
+
+#[test]
+fn a_plugin_parameter_type_runs_as_a_string_parameter() {
+    let (code, out) = run("pipeline {
+    agent any
+    parameters { gitParameter(name: 'BRANCH', type: 'PT_BRANCH', defaultValue: 'main') }
+    stages { stage('Show') { steps { echo \"building ${params.BRANCH}\" } } }
+}
+");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("[Show] building main\n"), "{out}");
+    assert!(
+        out.contains("parameter type `gitParameter` is taken as a string parameter by kiln"),
+        "{out}"
+    );
+}
+
+#[test]
+fn an_option_without_effect_in_kiln_is_said_in_the_log() {
+    let (code, out) = run("pipeline {
+    agent any
+    options { rateLimitBuilds(throttle: [count: 1, durationName: 'hour']) }
+    stages { stage('a') { steps { echo 'ran' } } }
+}
+");
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("`options { rateLimitBuilds }` has no effect in kiln"),
+        "{out}"
+    );
+    assert!(out.contains("[a] ran\n"), "{out}");
+}
+
+#[test]
+fn a_credentials_id_computed_from_a_parameter_binds_that_secret_masked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("creds.yaml"),
+        "- id: token-prod\n  secret: s3cr3t-value\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("Jenkinsfile"),
+        "pipeline {
+    agent any
+    parameters { string(name: 'WHERE', defaultValue: 'prod') }
+    environment { TOKEN = credentials(\"token-${params.WHERE}\") }
+    stages { stage('Use') { steps { sh 'echo \"token is $TOKEN\"; test \"$TOKEN\" = s3cr3t-value && echo bound' } } }
+}
+",
+    )
+    .unwrap();
+    let out = kiln(
+        &["run", "--credentials", "creds.yaml", "Jenkinsfile"],
+        dir.path(),
+    );
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(all.contains("[Use] bound\n"), "{all}");
+    assert!(all.contains("token is ****"), "masked: {all}");
+    assert!(!all.contains("s3cr3t-value"), "{all}");
+}
+
+#[test]
+fn is_restarted_run_is_false_since_kiln_has_no_restart_from_a_stage() {
+    let (code, out) = run("pipeline {
+    agent any
+    stages {
+        stage('Fresh') {
+            when { not { isRestartedRun() } }
+            steps { echo 'fresh run' }
+        }
+        stage('Again') {
+            when { isRestartedRun() }
+            steps { echo 'restarted' }
+        }
+    }
+}
+");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("[Fresh] fresh run\n"), "{out}");
+    assert!(!out.contains("[Again] restarted"), "{out}");
+}
+
+#[test]
+fn a_plugin_trigger_is_accepted_and_named_in_the_log_as_without_effect() {
+    let pipeline = "pipeline {
+    agent any
+    triggers { issueCommentTrigger('.*rebuild.*') }
+    stages { stage('a') { steps { echo 'ran' } } }
+}
+";
+    let out = lint(pipeline, &[]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("warning: trigger `issueCommentTrigger` has no effect in kiln"),
+        "{stderr}"
+    );
+    let (code, out) = run(pipeline);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("trigger `issueCommentTrigger` has no effect in kiln"),
+        "{out}"
+    );
+    assert!(out.contains("[a] ran\n"), "{out}");
+}
+
+#[test]
+fn a_single_map_argument_is_the_steps_named_arguments() {
+    let (code, out) = run("pipeline {
+    agent any
+    stages {
+        stage('Files') {
+            steps {
+                writeFile([file: 'note.txt', text: 'from a map'])
+                sh([script: 'cat note.txt'])
+            }
+        }
+    }
+}
+");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("[Files] from a map\n"), "{out}");
+}

@@ -119,10 +119,10 @@ pub(crate) async fn apply(
         let vars = match &entry.value {
             EnvValue::Expr(e) => vec![(name.clone(), eval_string(e, build, scope)?)],
             EnvValue::Credentials { id } => {
-                let vars = bind_environment_credential(build, &scope.site, name, &id.value).await?;
-                if is_file_backed(build, &id.value) {
-                    Arc::make_mut(&mut scope.file_credentials)
-                        .push((name.clone(), id.value.clone()));
+                let id = eval_string(id, build, scope)?;
+                let vars = bind_environment_credential(build, &scope.site, name, &id).await?;
+                if is_file_backed(build, &id) {
+                    Arc::make_mut(&mut scope.file_credentials).push((name.clone(), id));
                 }
                 vars
             }

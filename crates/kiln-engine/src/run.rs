@@ -284,6 +284,17 @@ fn pipeline_notices(build: &Build) {
     if !p.tools.is_empty() {
         build.notice_once("`tools { }` is ignored: kiln uses the tools found on PATH".to_owned());
     }
+    for t in &p.triggers {
+        if let kiln_model::TriggerKind::Plugin(name) = &t.kind {
+            build.notice_once(format!("trigger `{name}` has no effect in kiln"));
+        }
+    }
+    for o in p.options.iter().filter(|o| o.has_no_effect()) {
+        build.notice_once(format!(
+            "`options {{ {} }}` has no effect in kiln",
+            o.keyword()
+        ));
+    }
     if p.options.retry().is_some() {
         build.notice_once(
             "`options { retry }` of the whole pipeline is not supported by kiln yet".to_owned(),

@@ -38,6 +38,8 @@ fn condition(c: &Condition, build: &Build, scope: &Scope) -> Result<bool, StepEr
             (Some(tag), Some(p)) => matches(&eval_string(p, build, scope)?, tag, *comparator)?,
         },
         ConditionKind::BuildingTag => scope.var("TAG_NAME").is_some(),
+        // No build of kiln's is a restart from a stage.
+        ConditionKind::IsRestartedRun => false,
         ConditionKind::ChangeRequest { fields, comparator } => {
             change_request(fields, *comparator, build, scope)?
         }

@@ -61,6 +61,10 @@ pub enum StepId {
     Sha256,
     Sha1,
     SshAgent,
+    /// `step([$class: 'JUnitResultArchiver', ...])`: Jenkins' generic build-step form.
+    Step,
+    /// `archive 'x'`: the deprecated alias of `archiveArtifacts`.
+    Archive,
 }
 
 /// The type an argument must have when it is written as a literal.
@@ -541,6 +545,13 @@ pub const STEPS: &[StepDef] = &[
         B::None,
     ),
     def(
+        "archive",
+        StepId::Archive,
+        &[req("includes", T::String), p("excludes", T::String)],
+        B::None,
+    ),
+    def("step", StepId::Step, &[req("delegate", T::Any)], B::None),
+    def(
         "junit",
         StepId::Junit,
         &[
@@ -644,7 +655,6 @@ pub const PLUGIN_STEPS: &[(&str, &str)] = &[
     ("cobertura", "Cobertura plugin"),
     ("publishCoverage", "Code Coverage API plugin"),
     ("recordCoverage", "Coverage plugin"),
-    ("step", "Jenkins core build steps (`step([$class: ...])`)"),
     ("properties", "Jenkins job properties"),
     ("readMavenPom", "Pipeline Utility Steps plugin"),
     ("zip", "Pipeline Utility Steps plugin"),

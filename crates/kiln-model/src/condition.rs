@@ -32,6 +32,9 @@ pub enum ConditionKind {
         comparator: Comparator,
     },
     BuildingTag,
+    /// `isRestartedRun()`: true in a build restarted from a stage; kiln has no restart from
+    /// a stage (a build resumed after a controller restart is the same run), so it is false.
+    IsRestartedRun,
     /// `changeRequest()` or `changeRequest target: 'main'`; the fields given must match.
     ChangeRequest {
         fields: Vec<(String, Expr)>,

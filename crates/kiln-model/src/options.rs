@@ -86,6 +86,9 @@ pub enum OptionKind {
     CopyArtifactPermission(String),
     /// `disableRestartFromStage()`.
     DisableRestartFromStage,
+    /// `rateLimitBuilds(throttle: [count: 1, durationName: 'hour'])`: kiln's queue has no
+    /// rate limit; the build log says so.
+    RateLimitBuilds,
 }
 
 /// What `options { lock(...) }` takes around the pipeline's stages or a stage.
@@ -122,6 +125,18 @@ impl OptionKind {
             OptionKind::Lock(_) => "lock",
             OptionKind::CopyArtifactPermission(_) => "copyArtifactPermission",
             OptionKind::DisableRestartFromStage => "disableRestartFromStage",
+            OptionKind::RateLimitBuilds => "rateLimitBuilds",
         }
+    }
+
+    /// Options kiln accepts, as Jenkins users write them, but does not act on; a build
+    /// says so in its log.
+    pub fn has_no_effect(&self) -> bool {
+        matches!(
+            self,
+            OptionKind::RateLimitBuilds
+                | OptionKind::CopyArtifactPermission(_)
+                | OptionKind::OverrideIndexTriggers(_)
+        )
     }
 }

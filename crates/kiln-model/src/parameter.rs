@@ -72,6 +72,10 @@ pub enum TriggerKind {
     },
     /// `githubPush()`: builds on a GitHub push webhook.
     GithubPush,
+    /// A trigger from a plugin kiln does not provide (`parameterizedCron`,
+    /// `issueCommentTrigger`, ...): accepted, as Jenkins users write them; lint warns and a
+    /// build names it in its log as having no effect.
+    Plugin(String),
 }
 
 /// `tools { maven 'Maven 3.9' }`.

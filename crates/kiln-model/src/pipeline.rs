@@ -64,8 +64,9 @@ pub struct EnvEntry {
 pub enum EnvValue {
     /// A value evaluated when the stage starts (a string, a GString, an expression).
     Expr(Expr),
-    /// `credentials('id')`: the secret's value, masked in the log.
-    Credentials { id: Spanned<String> },
+    /// `credentials('id')`: the secret's value, masked in the log. The id is evaluated
+    /// when the stage starts, as Jenkins does (`credentials("${params.TOKEN_ID}")`).
+    Credentials { id: Expr },
 }
 
 /// A stage: `stage('Build') { ... }`.

@@ -54,6 +54,8 @@ impl PipelineInfo {
                 }
                 // Push webhooks reach every job whose repository matches; nothing to schedule.
                 TriggerKind::GithubPush => {}
+                // Triggers of plugins kiln does not provide: the build log says so.
+                TriggerKind::Plugin(_) => {}
             }
         }
         for o in pipeline.options.iter() {

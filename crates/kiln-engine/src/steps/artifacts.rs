@@ -1,11 +1,12 @@
 //! `stash`/`unstash` and `archiveArtifacts`: files copied between the workspace (through the
 //! executor) and the build directory (on kiln's side).
 
-use super::StepCall;
+use super::{Args, StepCall};
 use crate::BuildResult;
 use crate::error::StepError;
 use kiln_executor::ANT_DEFAULT_EXCLUDES;
 use kiln_script::Value;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub(crate) async fn stash(call: &StepCall<'_>) -> Result<Value, StepError> {
@@ -70,6 +71,20 @@ pub(crate) async fn unstash(call: &StepCall<'_>) -> Result<Value, StepError> {
     }
     call.log(&format!("Unstashed {} file(s) from '{name}'", files.len()));
     Ok(Value::Null)
+}
+
+/// `archive 'x'` (Jenkins' deprecated alias): `archiveArtifacts` with `includes` as the
+/// artifacts.
+pub(crate) async fn archive_alias(call: &StepCall<'_>) -> Result<Value, StepError> {
+    let mut args = BTreeMap::new();
+    args.insert(
+        "artifacts".to_owned(),
+        Value::Str(call.req_string("includes")?),
+    );
+    if let Some(ex) = call.string("excludes")? {
+        args.insert("excludes".to_owned(), Value::Str(ex));
+    }
+    archive(&call.with_args(Args::Script(&args), "archive")).await
 }
 
 pub(crate) async fn archive(call: &StepCall<'_>) -> Result<Value, StepError> {

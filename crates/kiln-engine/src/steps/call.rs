@@ -111,6 +111,18 @@ impl<'a> StepCall<'a> {
         })
     }
 
+    /// The same call with other arguments, for a step that runs as another (`archive` as
+    /// `archiveArtifacts`, `step([$class: ...])` as the step the class stands for).
+    pub(crate) fn with_args<'b>(&'b self, args: Args<'b>, name: &'b str) -> StepCall<'b> {
+        StepCall {
+            build: self.build,
+            scope: self.scope,
+            name,
+            args,
+            body: self.body,
+        }
+    }
+
     /// The step's block (an empty one when the step was written without one).
     pub(crate) fn body(&self) -> &'a [Step] {
         self.body.unwrap_or(&[])

@@ -7,9 +7,11 @@ mod build_job;
 mod call;
 mod credentials;
 mod data;
+mod delegate;
 mod descriptor;
 mod files;
 mod flow;
+mod git_scm;
 mod html_report;
 mod http_client;
 mod http_request;
@@ -131,6 +133,8 @@ pub(crate) async fn native(id: StepId, call: &StepCall<'_>) -> Result<Value, Ste
         StepId::Stash => artifacts::stash(call).await,
         StepId::Unstash => artifacts::unstash(call).await,
         StepId::ArchiveArtifacts => artifacts::archive(call).await,
+        StepId::Archive => artifacts::archive_alias(call).await,
+        StepId::Step => delegate::step(call).await,
         StepId::Junit => junit::junit(call).await,
         StepId::Checkout => scm::checkout(call).await,
         StepId::Git => scm::git(call).await,

@@ -1,6 +1,8 @@
 //! `checkout scm` and `git`: real git, run through the executor like any other process.
 
 use super::StepCall;
+use super::delegate::{class_of, unsupported_class};
+use super::git_scm::GitScm;
 use super::process::{Capture, run_process};
 use crate::build::Build;
 use crate::error::StepError;
@@ -17,12 +19,72 @@ pub(crate) async fn checkout(call: &StepCall<'_>) -> Result<Value, StepError> {
             matches!(call.value("scm")?, Some(v) if v.get("kind").and_then(Value::as_str) == Some("scm"))
         }
     };
-    if !is_scm {
-        return Err(StepError::failed(
-            "checkout: kiln supports `checkout scm`; for another repository use `git url: '...', branch: '...'`",
+    if is_scm {
+        return checkout_scm(call.build, call.scope, call.scope.cwd.clone()).await;
+    }
+    let value = call.value("scm")?.unwrap_or(Value::Null);
+    match class_of(&value) {
+        Some((class, _)) if class.rsplit('.').next() == Some("GitSCM") => {
+            checkout_git_scm(call, &GitScm::parse(&value)?).await
+        }
+        Some((class, _)) => Err(unsupported_class("checkout", class)),
+        None => Err(StepError::failed(
+            "checkout: kiln supports `checkout scm` and `checkout([$class: 'GitSCM', ...])`; for another repository use `git url: '...', branch: '...'`",
+        )),
+    }
+}
+
+/// `checkout([$class: 'GitSCM', ...])`: fetch (shallow and with the refspec when asked),
+/// clean, then check out the branch, detached or under its local name.
+async fn checkout_git_scm(call: &StepCall<'_>, scm: &GitScm) -> Result<Value, StepError> {
+    if scm.credentials_id.is_some() {
+        call.build.notice_once(
+            "checkout: `credentialsId` is ignored by kiln; git uses this machine's own credentials"
+                .to_owned(),
+        );
+    }
+    for ext in &scm.ignored {
+        call.build.notice_once(format!(
+            "checkout: the `{ext}` extension is ignored by kiln"
         ));
     }
-    checkout_scm(call.build, call.scope, call.scope.cwd.clone()).await
+    let dir = match &scm.subdirectory {
+        Some(sub) => call.scope.cwd.join(sub),
+        None => call.scope.cwd.clone(),
+    };
+    let git = Git::new(call.build, call.scope, dir);
+    let refspec = scm
+        .refspec
+        .as_deref()
+        .unwrap_or("+refs/heads/*:refs/remotes/origin/*");
+    git.fetch_with(&scm.url, refspec, scm.depth).await?;
+    let branch = match &scm.branch {
+        Some(b) => b.clone(),
+        None => git.default_branch().await?,
+    };
+    if scm.clean {
+        git.run(&["clean", "-fdx", "--quiet"]).await?;
+    }
+    let remote = format!("refs/remotes/origin/{branch}");
+    match scm.local_name(&branch) {
+        Some(local) => {
+            git.run(&["checkout", "--quiet", "--force", "-B", &local, &remote])
+                .await?;
+        }
+        None => {
+            git.run(&["checkout", "--quiet", "--force", "--detach", &remote])
+                .await?;
+        }
+    }
+    let commit = git.head().await?.unwrap_or_default();
+    Ok(Value::Map(vec![
+        ("GIT_COMMIT".to_owned(), Value::Str(commit)),
+        (
+            "GIT_BRANCH".to_owned(),
+            Value::Str(format!("origin/{branch}")),
+        ),
+        ("GIT_URL".to_owned(), Value::Str(scm.url.clone())),
+    ]))
 }
 
 /// Checks out exactly the build's commit into `dir` (Jenkins' `checkout scm`).
@@ -143,24 +205,27 @@ impl<'a> Git<'a> {
     /// the workspace's files: a resumed build runs the steps again and must take the same
     /// path (see `process_key.rs`).
     async fn fetch(&self, url: &str) -> Result<(), StepError> {
+        self.fetch_with(url, "+refs/heads/*:refs/remotes/origin/*", None)
+            .await
+    }
+
+    /// `fetch` with a refspec and, for a shallow clone, a depth.
+    async fn fetch_with(
+        &self,
+        url: &str,
+        refspec: &str,
+        depth: Option<u32>,
+    ) -> Result<(), StepError> {
         self.executor()?.create_dir(&self.dir).await?;
         self.run(&["init", "--quiet"]).await?;
         self.run(&["config", "remote.origin.url", url]).await?;
-        self.run(&[
-            "config",
-            "remote.origin.fetch",
-            "+refs/heads/*:refs/remotes/origin/*",
-        ])
-        .await?;
-        self.run(&[
-            "fetch",
-            "--quiet",
-            "--tags",
-            "--force",
-            "origin",
-            "+refs/heads/*:refs/remotes/origin/*",
-        ])
-        .await
+        self.run(&["config", "remote.origin.fetch", refspec])
+            .await?;
+        let depth = depth.map(|d| format!("--depth={d}"));
+        let mut args = vec!["fetch", "--quiet", "--tags", "--force"];
+        args.extend(depth.as_deref());
+        args.extend(["origin", refspec]);
+        self.run(&args).await
     }
 
     /// The remote's default branch (what its `HEAD` points to).

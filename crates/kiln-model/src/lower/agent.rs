@@ -2,6 +2,7 @@
 
 use super::cx::{CallView, Cx};
 use crate::{Agent, AgentKind, DockerAgent, DockerfileAgent, KubernetesAgent};
+use kiln_diagnostics::Diagnostic;
 use kiln_syntax::ast::{Expr, ExprKind};
 
 const AGENT_KINDS: &[&str] = &[
@@ -123,18 +124,22 @@ pub(super) fn agent(cx: &mut Cx, call: &CallView<'_>) -> Option<Agent> {
         return None;
     };
     if let Some((extra, _)) = kinds.next() {
-        cx.error(
-            "invalid-agent",
-            extra.span,
-            "an `agent` block holds exactly one agent type",
-            "remove this",
+        // At the `agent` block, as Jenkins reports it, pointing at the extra type.
+        cx.push(
+            Diagnostic::error(
+                "invalid-agent",
+                "an `agent` block holds exactly one agent type",
+            )
+            .with_primary(call.name.span, "more than one agent type")
+            .with_secondary(extra.span, "remove this"),
         );
     }
     let kind = match inner.name.value {
         "any" => AgentKind::Any,
         "none" => AgentKind::None,
-        "label" => AgentKind::Label(value_arg(cx, &inner, "label")?),
-        "node" => {
+        // `label { label 'x'; customWorkspace 'y' }` is Jenkins' old spelling of `node`.
+        "label" if inner.closure.is_none() => AgentKind::Label(value_arg(cx, &inner, "label")?),
+        "label" | "node" => {
             let fields = fields(cx, &inner, &["label", "customWorkspace"]);
             AgentKind::Node {
                 label: get(&fields, "label"),

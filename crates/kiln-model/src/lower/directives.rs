@@ -70,6 +70,14 @@ fn misplaced(cx: &mut Cx, call: &CallView<'_>, place: &str, known: &[&str]) {
     }
 }
 
+/// Whether an unknown directive is a misspelling of `directive` (`stagess` for `stages`), so
+/// lint goes on to check what is inside it.
+fn meant(call: &CallView<'_>, directive: &str) -> bool {
+    call.closure.is_some()
+        && belongs(call.name.value).is_none()
+        && kiln_diagnostics::did_you_mean(call.name.value, [directive]).is_some()
+}
+
 /// Records that a directive was seen; reports a second occurrence.
 fn once(
     cx: &mut Cx,
@@ -123,6 +131,7 @@ pub(super) fn pipeline(
     let mut triggers = Vec::new();
     let mut tools = Vec::new();
     let mut stages_call = None;
+    let mut misspelled_stages = None;
     let mut post_ = Post::default();
     for stmt in call.body() {
         let Some(d) = CallView::of_stmt(stmt) else {
@@ -131,6 +140,9 @@ pub(super) fn pipeline(
         };
         let Some(name) = static_name(PIPELINE_DIRECTIVES, d.name.value) else {
             misplaced(cx, &d, "`pipeline`", PIPELINE_DIRECTIVES);
+            if meant(&d, "stages") {
+                misspelled_stages = Some(d);
+            }
             continue;
         };
         if !once(cx, &mut seen, name, d.name.span) || !sections::well_formed(cx, &d) {
@@ -157,9 +169,14 @@ pub(super) fn pipeline(
         names: HashMap::new(),
         top_agent_none: agent_.kind == AgentKind::None,
     };
-    let stages = match &stages_call {
-        Some(s) => stages(cx, &mut scx, s, false, false),
-        None => Vec::new(),
+    let stages = match (&stages_call, &misspelled_stages) {
+        (Some(s), _) => stages(cx, &mut scx, s, false, false),
+        // `stagess { }`: its content is still checked, though the pipeline has no stages.
+        (None, Some(s)) => {
+            stages(cx, &mut scx, s, false, false);
+            Vec::new()
+        }
+        (None, None) => Vec::new(),
     };
     let missing_stages = stages_call.is_none().then(|| {
         Diagnostic::error("missing-stages", "`pipeline` has no `stages`").with_primary(
@@ -354,6 +371,10 @@ pub(super) fn stage(
         };
         let Some(dname) = static_name(STAGE_DIRECTIVES, d.name.value) else {
             misplaced(cx, &d, "a stage", STAGE_DIRECTIVES);
+            if meant(&d, "steps") {
+                // `stepss { }`: its steps are still checked.
+                steps::steps_block(cx, &d);
+            }
             continue;
         };
         if !once(cx, &mut seen, dname, d.name.span) || !sections::well_formed(cx, &d) {

@@ -46,11 +46,8 @@ pub(super) fn environment(cx: &mut Cx, call: &CallView<'_>) -> Vec<EnvEntry> {
             Some(c)
                 if c.name.value == "credentials" && matches!(value.kind, ExprKind::Call { .. }) =>
             {
-                match c.single().and_then(|a| {
-                    cx.literal_string(a, "a credentials id")
-                        .map(|s| Spanned::new(s, a.span))
-                }) {
-                    Some(id) => EnvValue::Credentials { id },
+                match c.single() {
+                    Some(id) => EnvValue::Credentials { id: id.clone() },
                     None => {
                         cx.error(
                             "wrong-arguments",

@@ -37,6 +37,7 @@ pub(super) fn matrix(
         span: call.span,
     };
     let mut stages_call = None;
+    let mut axes_span = None;
     for stmt in call.body() {
         let Some(d) = CallView::of_stmt(stmt) else {
             cx.error(
@@ -51,7 +52,10 @@ pub(super) fn matrix(
             continue;
         }
         match d.name.value {
-            "axes" => m.axes = axes(cx, &d),
+            "axes" => {
+                axes_span = Some(d.name.span);
+                m.axes = axes(cx, &d);
+            }
             "excludes" => m.excludes = excludes(cx, &d),
             "agent" => m.agent = agent::agent(cx, &d),
             "environment" => m.environment = environment::environment(cx, &d),
@@ -71,7 +75,8 @@ pub(super) fn matrix(
     if m.axes.is_empty() {
         cx.error(
             "missing-axes",
-            call.name.span,
+            // At `axes { }` when it is there but holds none, as Jenkins reports it.
+            axes_span.unwrap_or(call.name.span),
             "`matrix` has no axes",
             "add `axes { axis { name 'X'; values 'a', 'b' } }`",
         );

@@ -31,6 +31,7 @@ const PIPELINE_OPTIONS: &[&str] = &[
     "lock",
     "copyArtifactPermission",
     "disableRestartFromStage",
+    "rateLimitBuilds",
 ];
 
 /// Options Jenkins allows on a stage.
@@ -139,6 +140,10 @@ fn option(cx: &mut Cx, o: &CallView<'_>) -> Option<OptionKind> {
         "copyArtifactPermission" => OptionKind::CopyArtifactPermission(
             cx.literal_string(arg("projectNames")?, "a job name")?,
         ),
+        "rateLimitBuilds" => {
+            cx.check_named(o, &what, &["throttle"]);
+            OptionKind::RateLimitBuilds
+        }
         _ => OptionKind::DisableRestartFromStage,
     })
 }
@@ -256,7 +261,10 @@ const ROTATOR_KEYS: &[&str] = &[
 
 /// `buildDiscarder(logRotator(numToKeepStr: '10'))`.
 fn retention(cx: &mut Cx, o: &CallView<'_>) -> Option<Retention> {
-    let rotator = o.single().and_then(CallView::of_expr);
+    let rotator = o
+        .single()
+        .or_else(|| o.named("strategy"))
+        .and_then(CallView::of_expr);
     let Some(rot) = rotator.filter(|r| r.name.value == "logRotator") else {
         cx.error(
             "invalid-build-discarder",

@@ -91,6 +91,8 @@ fn needs_workspace(id: StepId) -> bool {
             | StepId::Stash
             | StepId::Unstash
             | StepId::ArchiveArtifacts
+            | StepId::Archive
+            | StepId::Step
             | StepId::Junit
             | StepId::Checkout
             | StepId::Git

@@ -55,15 +55,48 @@ pub(super) fn parameters(cx: &mut Cx, call: &CallView<'_>) -> Vec<Parameter> {
     out
 }
 
+/// A parameter type from a plugin (`gitParameter`, `extendedChoice`, ...): Jenkins users
+/// write them, so kiln accepts them as a string parameter holding the given value (or the
+/// `defaultValue`), and says so.
+fn plugin_parameter(cx: &mut Cx, p: &CallView<'_>, plugin: &str) -> Option<Parameter> {
+    cx.warn(
+        "plugin-parameter",
+        p.name.span,
+        format!(
+            "parameter type `{}` is taken as a string parameter by kiln",
+            p.name.value
+        ),
+        format!("it comes from the {plugin}; kiln offers no choices from it"),
+    );
+    let Some(name_expr) = p.named("name") else {
+        cx.error(
+            "missing-argument",
+            p.span,
+            format!("`{}` parameter needs a `name`", p.name.value),
+            format!("expected `{}(name: 'NAME', ...)`", p.name.value),
+        );
+        return None;
+    };
+    let name = cx.literal_string(name_expr, "a parameter name")?;
+    let default = p
+        .named("defaultValue")
+        .and_then(|e| e.as_plain_str())
+        .unwrap_or_default();
+    Some(Parameter {
+        name: Spanned::new(name, name_expr.span),
+        description: p.named("description").and_then(|e| e.as_plain_str()),
+        kind: ParameterKind::String {
+            default,
+            trim: false,
+        },
+        span: p.span,
+    })
+}
+
 fn parameter(cx: &mut Cx, p: &CallView<'_>) -> Option<Parameter> {
     if !PARAMETER_KINDS.contains(&p.name.value) {
         if let Some((_, plugin)) = PLUGIN_PARAMETERS.iter().find(|(n, _)| *n == p.name.value) {
-            cx.error(
-                "unsupported-parameter",
-                p.name.span,
-                format!("parameter type `{}` is not provided by kiln", p.name.value),
-                format!("it comes from the {plugin}; use `string` or `choice`"),
-            );
+            return plugin_parameter(cx, p, plugin);
         } else {
             cx.unknown(
                 "unknown-parameter",
@@ -201,6 +234,14 @@ pub(super) fn triggers(cx: &mut Cx, call: &CallView<'_>) -> Vec<Trigger> {
                     .or_else(|| t.single())
                     .and_then(|e| cx.literal_string(e, "a schedule"))
                 else {
+                    if t.args.is_empty() {
+                        cx.error(
+                            "missing-argument",
+                            t.span,
+                            format!("`{}` needs a schedule", t.name.value),
+                            format!("expected `{}('H 4 * * *')`", t.name.value),
+                        );
+                    }
                     continue;
                 };
                 check_schedule(
@@ -241,12 +282,16 @@ pub(super) fn triggers(cx: &mut Cx, call: &CallView<'_>) -> Vec<Trigger> {
             "githubPush" => TriggerKind::GithubPush,
             other => {
                 if let Some((_, plugin)) = PLUGIN_TRIGGERS.iter().find(|(n, _)| *n == other) {
-                    cx.error(
+                    cx.warn(
                         "unsupported-trigger",
                         t.name.span,
-                        format!("trigger `{other}` is not provided by kiln"),
+                        format!("trigger `{other}` has no effect in kiln"),
                         format!("it comes from the {plugin}; kiln has `cron`, `pollSCM`, `upstream` and webhooks"),
                     );
+                    out.push(Trigger {
+                        kind: TriggerKind::Plugin(other.to_owned()),
+                        span: t.span,
+                    });
                 } else {
                     cx.unknown("unknown-trigger", "trigger", t.name, TRIGGER_KINDS);
                 }
@@ -366,6 +411,7 @@ pub(super) fn input(cx: &mut Cx, call: &CallView<'_>) -> Option<Input> {
     let mut message = None;
     let mut fields: HashMap<&str, String> = HashMap::new();
     let mut params = Vec::new();
+    let mut seen = HashMap::new();
     for stmt in call.body() {
         let Some(f) = CallView::of_stmt(stmt) else {
             cx.error(
@@ -376,6 +422,13 @@ pub(super) fn input(cx: &mut Cx, call: &CallView<'_>) -> Option<Input> {
             );
             continue;
         };
+        let key = INPUT_KEYS.iter().copied().find(|k| *k == f.name.value);
+        // `parameters { }` is the one setting with a block.
+        if f.name.value != "parameters"
+            && !super::sections::entry(cx, &f, "`input` setting", Some(&mut seen), key)
+        {
+            continue;
+        }
         match f.name.value {
             "message" => message = f.single().cloned(),
             "parameters" => params = parameters(cx, &f),

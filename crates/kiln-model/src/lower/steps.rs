@@ -2,12 +2,12 @@
 
 use super::cx::{CallView, Cx};
 use crate::catalog::{
-    BodyRule, STEPS, StepDef, UNKNOWN_STEP, UNSUPPORTED_STEP, native_step, plugin_of,
+    ArgType, BodyRule, STEPS, StepDef, UNKNOWN_STEP, UNSUPPORTED_STEP, native_step, plugin_of,
     unprovided_step_message,
 };
 use crate::{ScriptBlock, Step, StepArg, StepId, StepKind};
 use kiln_diagnostics::{Diagnostic, Spanned, did_you_mean};
-use kiln_syntax::ast::{Expr, ExprKind, Stmt, StmtKind};
+use kiln_syntax::ast::{Expr, ExprKind, MapKey, Stmt, StmtKind};
 
 /// The steps of a `steps { }` (or post condition) block; an empty block is an error.
 pub(super) fn steps_block(cx: &mut Cx, call: &CallView<'_>) -> Vec<Step> {
@@ -175,6 +175,12 @@ fn step(cx: &mut Cx, stmt: &Stmt) -> Option<Step> {
         return unknown_step(cx, name, args, closure.as_deref(), expr);
     };
     let body = closure.as_ref().map(|c| step_list(cx, &c.body));
+    // `git([url: '...', branch: 'main'])`: one map is the step's named arguments in Groovy.
+    let spread = map_as_named(def, &call);
+    let call = match &spread {
+        Some(args) => CallView { args, ..call },
+        None => call,
+    };
     let args = step_args(cx, def, &call)?;
     check_body(cx, def, &call);
     if matches!(def.id, StepId::Bat | StepId::Powershell) {
@@ -263,6 +269,34 @@ fn blocked_in_steps(name: &str) -> Option<&'static str> {
         "pipeline" => Some("`pipeline { }` may only stand at the top level of the Jenkinsfile"),
         _ => None,
     }
+}
+
+/// The entries of a call's only argument, a map literal with plain keys, as named
+/// arguments, unless the step's first parameter takes a map itself (`checkout`, `step`).
+fn map_as_named(def: &StepDef, call: &CallView<'_>) -> Option<Vec<kiln_syntax::ast::Arg>> {
+    let [arg] = call.args else { return None };
+    let ExprKind::Map(entries) = &arg.value.kind else {
+        return None;
+    };
+    if arg.name.is_some()
+        || def
+            .params
+            .first()
+            .is_none_or(|p| matches!(p.ty, ArgType::Map | ArgType::Any))
+    {
+        return None;
+    }
+    entries
+        .iter()
+        .map(|e| match &e.key {
+            MapKey::Name(name) => Some(kiln_syntax::ast::Arg {
+                name: Some(name.clone()),
+                value: e.value.clone(),
+                span: e.span,
+            }),
+            MapKey::Expr(_) => None,
+        })
+        .collect()
 }
 
 /// Normalises arguments to names: a single positional argument fills the step's first

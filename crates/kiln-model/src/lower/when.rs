@@ -8,6 +8,7 @@ const CONDITIONS: &[&str] = &[
     "branch",
     "tag",
     "buildingTag",
+    "isRestartedRun",
     "changeRequest",
     "environment",
     "equals",
@@ -88,7 +89,12 @@ fn comparator(cx: &mut Cx, c: &CallView<'_>) -> Comparator {
     let Some(e) = c.named("comparator") else {
         return Comparator::Glob;
     };
-    match cx.literal_string(e, "the comparator").as_deref() {
+    // Jenkins reads the comparator's name without regard to case (`'regexp'`).
+    match cx
+        .literal_string(e, "the comparator")
+        .map(|c| c.to_ascii_uppercase())
+        .as_deref()
+    {
         Some("GLOB") | None => Comparator::Glob,
         Some("REGEXP") => Comparator::Regexp,
         Some("EQUALS") => Comparator::Equals,
@@ -188,6 +194,7 @@ fn condition(cx: &mut Cx, c: &CallView<'_>) -> Option<Condition> {
             }
         }
         "buildingTag" => ConditionKind::BuildingTag,
+        "isRestartedRun" => ConditionKind::IsRestartedRun,
         "changeRequest" => {
             cx.check_named(c, &what, CHANGE_REQUEST_FIELDS);
             ConditionKind::ChangeRequest {
