@@ -66,6 +66,12 @@ pub fn lower(file: &File) -> (Option<Document>, Vec<Diagnostic>) {
                         );
                     }
                 }
+                // `NAME = value` beside the pipeline sets a script variable (Groovy's
+                // binding) before the pipeline runs, as `def` does.
+                _ if matches!(e.kind, kiln_syntax::ast::ExprKind::Assign { .. }) => {
+                    preamble.definitions.push(stmt.clone());
+                    ordered.push(stmt.clone());
+                }
                 Some(call) if call.name.value == "properties" => cx.warn(
                     "ignored-properties",
                     call.span,
@@ -97,7 +103,7 @@ pub fn lower(file: &File) -> (Option<Document>, Vec<Diagnostic>) {
                     "statement-outside-pipeline",
                     stmt.span,
                     "statement outside `pipeline { }`",
-                    "only `def`, functions, `import` and `@Library` may stand beside a declarative pipeline",
+                    "only `def`, assignments, functions, `import` and `@Library` may stand beside a declarative pipeline",
                 );
             }
             let pipeline = directives::pipeline(&mut cx, &call, preamble, libraries);
