@@ -523,3 +523,12 @@ fn jdk_and_groovy_classes_scripts_use() {
         "date pattern letter `QQ` is not supported",
     );
 }
+
+#[test]
+fn a_command_call_inside_an_interpolation() {
+    check("def twice(x) { x * 2 }\n\"got ${twice 21}!\"", "got 42!");
+    check(
+        "def join(Map m) { m.a + m.b }\n\"${join a: 'x', b: 'y'}\"",
+        "xy",
+    );
+}
