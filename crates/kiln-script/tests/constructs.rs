@@ -532,3 +532,15 @@ fn a_command_call_inside_an_interpolation() {
         "xy",
     );
 }
+
+#[test]
+fn multiple_assignment() {
+    check("def (a, b) = [1, 2]\na + b", "3");
+    check("def (String x, int y) = ['v', 3]\nx * y", "vvv");
+    check("def (a, b, c) = [1]\n\"${a} ${b} ${c}\"", "1 null null");
+    check(
+        "def (major, minor) = '1.22.3'.tokenize('.')\nminor.toInteger() + 1",
+        "23",
+    );
+    check("def f() { def (p, q) = [4, 5]; p * q }\nf()", "20");
+}

@@ -52,7 +52,7 @@ pub fn lower(file: &File) -> (Option<Document>, Vec<Diagnostic>) {
                 format!("`import {path}` is ignored"),
                 "kiln runs no Java or Groovy classes; code that uses them fails at lint time",
             ),
-            StmtKind::Var { .. } | StmtKind::Function { .. } => {
+            StmtKind::Var { .. } | StmtKind::MultiVar { .. } | StmtKind::Function { .. } => {
                 preamble.definitions.push(stmt.clone());
                 ordered.push(stmt.clone());
             }
