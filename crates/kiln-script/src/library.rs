@@ -17,6 +17,7 @@ use crate::run::RunState;
 use crate::runtime::types::{GClosure, from_value, to_plain_value};
 use crate::value::Value;
 use kiln_diagnostics::Span;
+use rhai::debugger::DebuggerCommand;
 use rhai::{
     AST, CallFnOptions, Dynamic, Engine, EvalAltResult, FnPtr, Map, Module, ModuleResolver,
     NativeCallContext, Position, Scope, Shared,
@@ -260,13 +261,14 @@ impl ScriptEngine {
         };
         let work = |state: &Arc<RunState>| self.execute_library(code, g, CALL, arity, args, state);
         let (result, state) = self.run_threaded(state, finish, &link, host, &work);
+        let last = state.as_ref().and_then(RunState::last_statement);
         match state {
             Some(state) => state.restore(ctx),
             None => tracing::error!("library state still shared after evaluation"),
         }
         result
             .map(|(v, _)| to_plain_value(&v))
-            .map_err(|e| library_error(code, g, &e))
+            .map_err(|e| library_error(code, g, &e, last))
     }
 
     /// Calls `fn pipeline(args)` of global step `step`: what it returns describes a
@@ -289,13 +291,14 @@ impl ScriptEngine {
         }
         let state = Arc::new(RunState::take(ctx, self.limits(), None));
         let result = self.execute_library(code, g, "pipeline", 1, args, &state);
+        let last = state.last_statement();
         match Arc::try_unwrap(state) {
             Ok(state) => state.restore(ctx),
             Err(_) => tracing::error!("library state still shared after evaluation"),
         }
         result
             .map(|(v, _)| to_plain_value(&v))
-            .map_err(|e| library_error(code, g, &e))
+            .map_err(|e| library_error(code, g, &e, last))
     }
 
     fn execute_library(
@@ -310,6 +313,7 @@ impl ScriptEngine {
         let mut engine = self.library_engine();
         engine.set_module_resolver(Resolver(code.modules.clone()));
         crate::run::register(&mut engine, state);
+        track_statements(&mut engine, state);
         let mut call_args = Vec::with_capacity(arity);
         if arity >= 1 {
             call_args.push(from_value(args));
@@ -334,6 +338,24 @@ impl ScriptEngine {
         }
         Ok((result?.flatten(), Vec::new()))
     }
+}
+
+/// Records the file and position of each statement library code runs, so that a limit
+/// (which Rhai reports at the outermost call, here none) can name where it struck.
+fn track_statements(engine: &mut rhai::Engine, state: &Arc<RunState>) {
+    let at = state.clone();
+    #[expect(
+        deprecated,
+        reason = "Rhai marks the debugger interface volatile, not deprecated"
+    )]
+    engine.register_debugger(
+        // The debugger starts in its initial state; the first `Next` keeps it stepping.
+        |_, debugger| debugger,
+        move |_, _, _, source, pos| {
+            at.set_last_statement(source, pos);
+            Ok(DebuggerCommand::Next)
+        },
+    );
 }
 
 fn global<'c>(code: &'c LibraryCode, step: &str) -> Result<&'c GlobalStep, ScriptError> {
@@ -492,8 +514,14 @@ fn located(label: &str, file: &str, pos: Position, message: String) -> ScriptErr
     }
 }
 
-/// Maps a Rhai error of library code to the innermost file and position it passed.
-fn library_error(code: &LibraryCode, g: &GlobalStep, err: &EvalAltResult) -> ScriptError {
+/// Maps a Rhai error of library code to the innermost file and position it passed; when
+/// Rhai gives none (limits), to `last`, the last statement the library ran.
+fn library_error(
+    code: &LibraryCode,
+    g: &GlobalStep,
+    err: &EvalAltResult,
+    last: Option<(String, Position)>,
+) -> ScriptError {
     let mut file = g.file.clone();
     let mut fallback = (file.clone(), err.position());
     let mut e = err;
@@ -518,10 +546,12 @@ fn library_error(code: &LibraryCode, g: &GlobalStep, err: &EvalAltResult) -> Scr
             _ => break,
         }
     }
-    let (file, pos) = if e.position().is_none() {
-        fallback
-    } else {
+    let (file, pos) = if !e.position().is_none() {
         (file, e.position())
+    } else if let Some(last) = last.filter(|_| fallback.1.is_none()) {
+        last
+    } else {
+        fallback
     };
     located(&code.label, &file, pos, library_message(e))
 }

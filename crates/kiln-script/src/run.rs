@@ -12,7 +12,9 @@ use crate::runtime::{methods, mutate};
 use crate::translate::names;
 use crate::unit::Unit;
 use kiln_diagnostics::Span;
-use rhai::{AST, Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map, NativeCallContext};
+use rhai::{
+    AST, Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map, NativeCallContext, Position,
+};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -70,6 +72,8 @@ pub(crate) struct RunState {
     time_limit: Duration,
     deadline: Option<Instant>,
     memory: MemoryMeter,
+    /// The file and position of the last statement library code ran.
+    last_statement: Mutex<Option<(String, Position)>>,
 }
 
 impl RunState {
@@ -98,6 +102,7 @@ impl RunState {
             time_limit: limits.time_limit,
             deadline,
             memory: MemoryMeter::new(limits.max_memory),
+            last_statement: Mutex::new(None),
         }
     }
 
@@ -111,6 +116,29 @@ impl RunState {
         ctx.current_build.read_back(&g.current_build);
         ctx.globals = g.globals;
         ctx.vars = g.vars;
+    }
+
+    /// Notes the statement library code is about to run (see `library::track_statements`).
+    pub fn set_last_statement(&self, source: Option<&str>, pos: Position) {
+        if pos.is_none() {
+            return;
+        }
+        let mut last = self
+            .last_statement
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let source = source.unwrap_or("");
+        match last.as_mut() {
+            Some((file, at)) if file == source => *at = pos,
+            _ => *last = Some((source.to_string(), pos)),
+        }
+    }
+
+    pub fn last_statement(&self) -> Option<(String, Position)> {
+        self.last_statement
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Globals> {

@@ -483,3 +483,64 @@ fn declarations_and_names() {
     check("def a = [b: null]; a?.b?.c", "null");
     check("println 'hi'; 'after'", "after");
 }
+
+#[test]
+fn jdk_and_groovy_classes_scripts_use() {
+    check(
+        "new JsonSlurper().parseText('{\"k\": [1, {\"n\": true}], \"s\": \"x\"}').k[1].n",
+        "true",
+    );
+    check(
+        "new groovy.json.JsonSlurperClassic().parseText('[1, 2.5, null]')",
+        "[1, 2.5, null]",
+    );
+    check(
+        "JsonOutput.toJson([a: 1, b: [2, 'x', null], c: true])",
+        "{\"a\":1,\"b\":[2,\"x\",null],\"c\":true}",
+    );
+    check(
+        "JsonOutput.prettyPrint('{\"a\":[1]}')",
+        "{\n    \"a\": [\n        1\n    ]\n}",
+    );
+    check("System.currentTimeMillis() > 1700000000000", "true");
+    check(
+        "String.format('%s-%03d|%-4s|%.2f|%5s|%%', 'b', 7, 'x', 3.14159, 'ab')",
+        "b-007|x   |3.14|   ab|%",
+    );
+    check(
+        "new Date(0).format(\"yyyy-MM-dd'T'HH:mm:ss.SSS z\")",
+        "1970-01-01T00:00:00.000 UTC",
+    );
+    check("new Date(86400000).time", "86400000");
+    check("new Date().format('yyyy').toInteger() >= 2024", "true");
+    check_err(
+        "new JsonSlurper().parseText('{nope')",
+        "cannot parse the JSON text",
+    );
+    check_err("String.format('%d', 'x')", "`%d` needs an integer");
+    check_err(
+        "new Date(0).format('QQ')",
+        "date pattern letter `QQ` is not supported",
+    );
+}
+
+#[test]
+fn a_command_call_inside_an_interpolation() {
+    check("def twice(x) { x * 2 }\n\"got ${twice 21}!\"", "got 42!");
+    check(
+        "def join(Map m) { m.a + m.b }\n\"${join a: 'x', b: 'y'}\"",
+        "xy",
+    );
+}
+
+#[test]
+fn multiple_assignment() {
+    check("def (a, b) = [1, 2]\na + b", "3");
+    check("def (String x, int y) = ['v', 3]\nx * y", "vvv");
+    check("def (a, b, c) = [1]\n\"${a} ${b} ${c}\"", "1 null null");
+    check(
+        "def (major, minor) = '1.22.3'.tokenize('.')\nminor.toInteger() + 1",
+        "23",
+    );
+    check("def f() { def (p, q) = [4, 5]; p * q }\nf()", "20");
+}

@@ -49,6 +49,12 @@ pub enum StmtKind {
         name: Ident,
         value: Option<Expr>,
     },
+    /// `def (a, b) = value`: each name gets the item of `value` at its index (null past
+    /// the end), as Groovy's multiple assignment.
+    MultiVar {
+        names: Vec<Ident>,
+        value: Expr,
+    },
     /// `def name(a, String b = 'x') { ... }` or `void name() { ... }` at any level.
     Function {
         name: Ident,

@@ -190,6 +190,12 @@ impl Dumper {
         let span = Some(s.span);
         match &s.kind {
             StmtKind::Expr(e) => self.expr(e),
+            StmtKind::MultiVar { names, value } => {
+                let list: Vec<&str> = names.iter().map(|n| n.name.as_str()).collect();
+                self.open(&format!("multi-var def ({})", list.join(", ")), span);
+                self.expr(value);
+                self.close();
+            }
             StmtKind::Var { ty, name, value } => {
                 let ty_text = ty.as_ref().map_or("def", |t| t.name.as_str());
                 self.open(&format!("var {ty_text} {}", name.name), span);

@@ -73,6 +73,14 @@ fn call(args) {
 }
 "#,
     ),
+    (
+        "vars/spin.rhai",
+        "fn call() {\n    let n = 0;\n    loop { n += 1; }\n}\n",
+    ),
+    (
+        "vars/grow.rhai",
+        "fn call() {\n    let s = \"x\";\n    loop { s += s; }\n}\n",
+    ),
     ("src/acme/text.rhai", "fn shout(s) { s.to_upper() }\n"),
     ("resources/acme/settings.txt", "fast=true\n"),
 ];
@@ -158,6 +166,27 @@ pipeline {
                 && l.contains("library acme@local, vars/broken.rhai:3:")),
         "{log:#?}"
     );
+}
+
+/// Guards issue 11: a library's limit errors named `0:0` instead of the line at fault.
+#[tokio::test]
+async fn library_limit_errors_name_their_line() {
+    // An endless loop meets the operation limit or, on a loaded machine, the time limit
+    // first: either names the line.
+    for (step, message) in [("grow", "too large"), ("spin", "library code exceeded its")] {
+        let run = run_with_library(&format!(
+            "@Library('acme') _\npipeline {{\n    agent any\n    stages {{ stage('L') {{ steps {{ {step}() }} }} }}\n}}\n"
+        ))
+        .await;
+        assert_eq!(run.result(), BuildResult::Failure);
+        let log = run.log();
+        let at = format!("library acme@local, vars/{step}.rhai:3:");
+        assert!(
+            log.iter()
+                .any(|l| l.starts_with("ERROR: ") && l.contains(message) && l.contains(&at)),
+            "{step}: {log:#?}"
+        );
+    }
 }
 
 #[test]

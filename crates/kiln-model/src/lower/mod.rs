@@ -53,7 +53,7 @@ pub fn lower(file: &File) -> (Option<Document>, Vec<Diagnostic>) {
                 format!("`import {path}` is ignored"),
                 "kiln runs no Java or Groovy classes; code that uses them fails at lint time",
             ),
-            StmtKind::Var { .. } | StmtKind::Function { .. } => {
+            StmtKind::Var { .. } | StmtKind::MultiVar { .. } | StmtKind::Function { .. } => {
                 preamble.definitions.push(stmt.clone());
                 ordered.push(stmt.clone());
             }
@@ -66,6 +66,12 @@ pub fn lower(file: &File) -> (Option<Document>, Vec<Diagnostic>) {
                                 .with_secondary(first.name.span, "first one here"),
                         );
                     }
+                }
+                // `NAME = value` beside the pipeline sets a script variable (Groovy's
+                // binding) before the pipeline runs, as `def` does.
+                _ if matches!(e.kind, kiln_syntax::ast::ExprKind::Assign { .. }) => {
+                    preamble.definitions.push(stmt.clone());
+                    ordered.push(stmt.clone());
                 }
                 Some(call) if call.name.value == "properties" => cx.warn(
                     "ignored-properties",
@@ -98,7 +104,7 @@ pub fn lower(file: &File) -> (Option<Document>, Vec<Diagnostic>) {
                     "statement-outside-pipeline",
                     stmt.span,
                     "statement outside `pipeline { }`",
-                    "only `def`, functions, `import` and `@Library` may stand beside a declarative pipeline",
+                    "only `def`, assignments, functions, `import` and `@Library` may stand beside a declarative pipeline",
                 );
             }
             let pipeline = directives::pipeline(&mut cx, &call, preamble, libraries);

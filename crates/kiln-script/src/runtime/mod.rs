@@ -2,6 +2,8 @@
 //! a shared Rhai module. Helpers that need a build's state (globals, steps) live in
 //! [`crate::run`] and are registered per evaluation.
 
+pub(crate) mod format;
+pub(crate) mod java;
 pub(crate) mod limits;
 pub(crate) mod methods;
 pub(crate) mod ops;
@@ -41,6 +43,7 @@ pub(crate) fn module() -> Shared<Module> {
     m.set_custom_type::<GClosure>("Closure");
     m.set_custom_type::<GException>("Exception");
     m.set_custom_type::<GPattern>("Pattern");
+    m.set_custom_type::<java::GObject>("Object");
     values(&mut m);
     operators(&mut m);
     access(&mut m);
@@ -85,9 +88,21 @@ fn values(m: &mut Module) {
     reg!(m, "__kiln_instanceof", |d: Dynamic, ty: ImmutableString| {
         instance_of(&d, &ty)
     });
-    reg!(m, "__kiln_static", |name: ImmutableString, args: Array| {
-        static_call(&name, args)
-    });
+    reg!(
+        m,
+        "__kiln_static",
+        |ctx: NativeCallContext, name: ImmutableString, args: Array| {
+            match java::static_call(&ctx, &name, &args) {
+                Some(result) => result,
+                None => static_call(&name, args),
+            }
+        }
+    );
+    reg!(
+        m,
+        "__kiln_new_object",
+        |class: ImmutableString, args: Array| { java::new_object(&class, &args) }
+    );
 }
 
 fn operators(m: &mut Module) {

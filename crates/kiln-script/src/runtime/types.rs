@@ -192,6 +192,8 @@ fn write_str(out: &mut String, d: &Dynamic) {
         out.push_str(&e.render());
     } else if let Some(p) = d.clone().try_cast::<GPattern>() {
         out.push_str(&p.0);
+    } else if let Some(o) = d.clone().try_cast::<super::java::GObject>() {
+        out.push_str(&super::java::to_text(&o));
     } else if as_closure(d).is_some() {
         out.push_str("Closure");
     } else {

@@ -48,6 +48,10 @@ const STATICS: &[&str] = &[
     "Math.ceil",
     "Math.pow",
     "Math.sqrt",
+    "System.currentTimeMillis",
+    "String.format",
+    "JsonOutput.toJson",
+    "JsonOutput.prettyPrint",
 ];
 
 impl Tr {
@@ -68,6 +72,15 @@ impl Tr {
             self.w(")");
             return;
         }
+        if crate::runtime::java::CLASSES.contains(&simple) {
+            self.w(&format!(
+                "__kiln_new_object({}, ",
+                names::string_literal(simple)
+            ));
+            self.arg_array(args);
+            self.w(")");
+            return;
+        }
         let empty = match simple {
             "ArrayList" | "LinkedList" | "HashSet" | "LinkedHashSet" | "TreeSet" => "[]",
             "HashMap" | "LinkedHashMap" | "TreeMap" | "ConcurrentHashMap" => "#{}",
@@ -75,7 +88,7 @@ impl Tr {
                 return self.unsupported(
                     span,
                     format!("`new {ty}(...)` is not supported"),
-                    "kiln scripts can create exceptions (`new Exception('...')`), lists and maps (`[]`, `[:]`)",
+                    "kiln scripts can create exceptions (`new Exception('...')`), lists and maps (`[]`, `[:]`), `JsonSlurper`, `JsonSlurperClassic` and `Date`",
                 );
             }
         };

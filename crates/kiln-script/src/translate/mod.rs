@@ -326,6 +326,20 @@ impl Tr {
                 self.w(";\n");
                 self.declare(&name.name);
             }
+            StmtKind::MultiVar { names, value: v } => {
+                // The value once, then each name from its index; declared after the value.
+                let tmp = format!("{}mv_{}", names::PREFIX, s.span.start);
+                self.w(&format!("let {tmp} = "));
+                self.expr(v);
+                self.w(";\n");
+                for (i, n) in names.iter().enumerate() {
+                    let r = names::local(&n.name);
+                    self.w(&format!("let {r} = __kiln_index({tmp}, {i});\n"));
+                }
+                for n in names {
+                    self.declare(&n.name);
+                }
+            }
             StmtKind::Function { .. } => {}
             StmtKind::If {
                 cond,

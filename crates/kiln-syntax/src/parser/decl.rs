@@ -3,7 +3,7 @@
 use super::Parser;
 use crate::ast::{Annotation, Arg, Ident, Param, Stmt, StmtKind, TypeName};
 use crate::token::{Keyword, TokenKind};
-use kiln_diagnostics::{Diagnostic, Span};
+use kiln_diagnostics::Span;
 
 /// Java's primitive type names, which may start a declaration (`int i = 0`).
 const PRIMITIVES: &[&str] = &[
@@ -154,18 +154,7 @@ impl Parser<'_> {
     pub(super) fn parse_declaration_rest(&mut self, start: u32, ty: Option<TypeName>) -> Stmt {
         let t = self.cur();
         if t.kind == TokenKind::LParen && ty.is_none() {
-            self.error(
-                Diagnostic::error(
-                    "unsupported-syntax",
-                    "multiple assignment `def (a, b) = ...` is not supported",
-                )
-                .with_primary(t.span, "declare each variable on its own line"),
-            );
-            self.recover_stmt();
-            return Stmt {
-                kind: StmtKind::Error,
-                span: self.span_from(start),
-            };
+            return self.parse_multi_var(start);
         }
         if !matches!(
             t.kind,
@@ -193,6 +182,52 @@ impl Parser<'_> {
         }
         Stmt {
             kind: StmtKind::Var { ty, name, value },
+            span: self.span_from(start),
+        }
+    }
+
+    /// `(a, String b) = value` after `def`; the types are not kept.
+    fn parse_multi_var(&mut self, start: u32) -> Stmt {
+        let open = self.bump();
+        let mut names = Vec::new();
+        let ok = self.with_nl(true, |p| {
+            loop {
+                // An optional type before the name: `def (String a, int b) = ...`.
+                if p.at(TokenKind::Ident) && p.raw_kind(1) == TokenKind::Ident {
+                    p.bump();
+                }
+                let t = p.cur();
+                if t.kind != TokenKind::Ident {
+                    p.error_unexpected(t, "a variable name");
+                    return false;
+                }
+                p.bump();
+                names.push(Ident {
+                    name: p.text(t.span).to_string(),
+                    span: t.span,
+                });
+                if p.eat(TokenKind::Comma).is_none() {
+                    break;
+                }
+            }
+            p.expect_closer(TokenKind::RParen, open, "the variable list");
+            true
+        });
+        if !ok || self.eat(TokenKind::Eq).is_none() {
+            if ok {
+                let t = self.cur();
+                self.error_unexpected(t, "`=` and the value to take apart");
+            }
+            self.recover_stmt();
+            return Stmt {
+                kind: StmtKind::Error,
+                span: self.span_from(start),
+            };
+        }
+        self.skip_newlines();
+        let value = self.parse_command_or_expr();
+        Stmt {
+            kind: StmtKind::MultiVar { names, value },
             span: self.span_from(start),
         }
     }

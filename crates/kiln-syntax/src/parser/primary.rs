@@ -201,7 +201,14 @@ impl Parser<'_> {
                 return Expr::new(ExprKind::Error, span);
             }
             let errors = p.diags.len();
-            let e = p.parse_expr();
+            // A command call is allowed, as in Groovy: `"${tool 'jdk17'}/bin"`.
+            let e = if p.enter() {
+                let e = p.parse_command_or_expr();
+                p.leave();
+                e
+            } else {
+                p.too_deep_expr()
+            };
             if !p.at(TokenKind::InterpEnd) {
                 if !p.has_errors_since(errors) {
                     let t = p.cur();

@@ -232,7 +232,9 @@ fn statements() {
         r#"(annotated (annotation Library (list (str single (text "a")) (str single (text "b@v2")))) (ident _))"#,
     );
     check("class Foo { def x = { } }", "(class Foo)");
-    check_codes("def (a, b) = [1, 2]", &["unsupported-syntax"]);
+    check_codes("def (a, b) = [1, 2]", &[]);
+    check_codes("def (a, b) [1, 2]", &["unexpected-token"]);
+    check_codes("def (a, 3) = [1, 2]", &["unexpected-token"]);
     check_codes(
         "outer: while (x) { break outer }",
         &["ignored-label", "ignored-label"],

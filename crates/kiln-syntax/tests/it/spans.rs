@@ -115,6 +115,12 @@ impl Checker<'_> {
                     c.expr(v);
                 }
             }
+            StmtKind::MultiVar { names, value } => {
+                for n in names {
+                    c.ident(n);
+                }
+                c.expr(value);
+            }
             StmtKind::Function { name, params, body } => {
                 c.ident(name);
                 c.params(params);

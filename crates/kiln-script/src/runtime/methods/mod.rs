@@ -94,6 +94,8 @@ pub(crate) fn call_method(
         number(ctx, target, &args)?
     } else if let Some(e) = target.clone().try_cast::<GException>() {
         exception(&e, &args)
+    } else if let Some(o) = target.clone().try_cast::<super::java::GObject>() {
+        super::java::call(&o, name, &args.items)?
     } else if let Some(c) = as_closure(target) {
         closure(ctx, &c, &args)?
     } else {
@@ -206,6 +208,9 @@ pub(crate) fn property(target: &Dynamic, name: &str) -> RtResult<Dynamic> {
     if target.is_map() {
         let m = target.cast::<Map>();
         return Ok(m.get(name).cloned().unwrap_or(Dynamic::UNIT));
+    }
+    if let Some(o) = target.clone().try_cast::<super::java::GObject>() {
+        return super::java::property(&o, name);
     }
     if let Some(e) = target.clone().try_cast::<GException>() {
         return match name {

@@ -1,0 +1,230 @@
+//! The few JDK and Groovy classes scripts may use beyond values: `new JsonSlurper()` /
+//! `new JsonSlurperClassic()` (`parseText`), `new Date()` (`format`, `time`),
+//! `JsonOutput.toJson` / `prettyPrint`, `System.currentTimeMillis()` and
+//! `String.format`. Anything else is refused by the translation, naming the class.
+
+use super::types::GException;
+use super::types::{RtResult, fail, groovy_str, throw};
+use rhai::{Array, Dynamic, Map, NativeCallContext};
+
+/// An instance of one of the supported classes.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum GObject {
+    JsonSlurper,
+    /// Milliseconds since the epoch.
+    Date(i64),
+}
+
+/// The classes `new` accepts besides exceptions and collections.
+pub(crate) const CLASSES: &[&str] = &["JsonSlurper", "JsonSlurperClassic", "Date"];
+
+fn now_millis() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+/// `new CLASS(args)`.
+pub(crate) fn new_object(class: &str, args: &Array) -> RtResult<Dynamic> {
+    match (class, args.as_slice()) {
+        ("JsonSlurper" | "JsonSlurperClassic", []) => Ok(Dynamic::from(GObject::JsonSlurper)),
+        ("Date", []) => Ok(Dynamic::from(GObject::Date(now_millis()))),
+        ("Date", [ms]) if ms.is_int() => Ok(Dynamic::from(GObject::Date(ms.as_int().unwrap_or(0)))),
+        _ => fail(format!(
+            "`new {class}(...)` with {} argument(s) is not supported",
+            args.len()
+        )),
+    }
+}
+
+/// A method of a supported object; `None` when it has no such method.
+pub(crate) fn call(obj: &GObject, name: &str, args: &Array) -> RtResult<Option<Dynamic>> {
+    let arg = |i: usize| args.get(i).cloned().unwrap_or(Dynamic::UNIT);
+    Ok(Some(match (obj, name, args.len()) {
+        (GObject::JsonSlurper, "parseText", 1) => parse_json(&groovy_str(&arg(0)))?,
+        (GObject::Date(ms), "format", 1) => format_date(*ms, &groovy_str(&arg(0)))?.into(),
+        (GObject::Date(ms), "getTime", 0) => Dynamic::from_int(*ms),
+        (GObject::Date(ms), "toString", 0) => {
+            format_date(*ms, "EEE MMM dd HH:mm:ss 'UTC' yyyy")?.into()
+        }
+        _ => return Ok(None),
+    }))
+}
+
+/// A property of a supported object.
+pub(crate) fn property(obj: &GObject, name: &str) -> RtResult<Dynamic> {
+    match (obj, name) {
+        (GObject::Date(ms), "time") => Ok(Dynamic::from_int(*ms)),
+        _ => fail(format!("no property `{name}` on {}", class_name(obj))),
+    }
+}
+
+pub(crate) fn class_name(obj: &GObject) -> &'static str {
+    match obj {
+        GObject::JsonSlurper => "a JsonSlurper",
+        GObject::Date(_) => "a Date",
+    }
+}
+
+/// Groovy's `toString()` of an object.
+pub(crate) fn to_text(obj: &GObject) -> String {
+    match obj {
+        GObject::Date(ms) => format_date(*ms, "EEE MMM dd HH:mm:ss 'UTC' yyyy").unwrap_or_default(),
+        GObject::JsonSlurper => "groovy.json.JsonSlurper".to_string(),
+    }
+}
+
+/// Static methods of these classes; `None` when `name` is not one of them.
+pub(crate) fn static_call(
+    ctx: &NativeCallContext,
+    name: &str,
+    args: &Array,
+) -> Option<RtResult<Dynamic>> {
+    let arg = |i: usize| args.get(i).cloned().unwrap_or(Dynamic::UNIT);
+    Some(match name {
+        "System.currentTimeMillis" => Ok(Dynamic::from_int(now_millis())),
+        "JsonOutput.toJson" => Ok(to_json(&arg(0)).to_string().into()),
+        "JsonOutput.prettyPrint" => pretty_print(&groovy_str(&arg(0))),
+        "String.format" => match args.split_first() {
+            Some((f, rest)) => super::format::format(ctx, &groovy_str(f), rest).map(Dynamic::from),
+            None => fail("`String.format` needs a format"),
+        },
+        _ => return None,
+    })
+}
+
+fn parse_json(text: &str) -> RtResult<Dynamic> {
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(v) => Ok(from_json(v)),
+        Err(e) => throw(GException::new(
+            "groovy.json.JsonException",
+            format!("cannot parse the JSON text: {e}"),
+        )),
+    }
+}
+
+fn pretty_print(text: &str) -> RtResult<Dynamic> {
+    let v: serde_json::Value = match serde_json::from_str(text) {
+        Ok(v) => v,
+        Err(e) => {
+            return throw(GException::new(
+                "groovy.json.JsonException",
+                format!("cannot parse the JSON text: {e}"),
+            ));
+        }
+    };
+    let mut out = Vec::new();
+    let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
+    match serde::Serialize::serialize(&v, &mut ser) {
+        Ok(()) => Ok(String::from_utf8_lossy(&out).into_owned().into()),
+        Err(e) => fail(format!("cannot print the JSON text: {e}")),
+    }
+}
+
+/// A script value as JSON (`JsonOutput.toJson`).
+pub(crate) fn to_json(d: &Dynamic) -> serde_json::Value {
+    use serde_json::Value as J;
+    let d = d.flatten_clone();
+    if d.is_unit() {
+        return J::Null;
+    }
+    if let Ok(b) = d.as_bool() {
+        return J::Bool(b);
+    }
+    if let Ok(i) = d.as_int() {
+        return J::from(i);
+    }
+    if let Ok(f) = d.as_float() {
+        return serde_json::Number::from_f64(f).map_or(J::Null, J::Number);
+    }
+    if let Some(items) = super::types::as_list(&d) {
+        return J::Array(items.iter().map(to_json).collect());
+    }
+    if d.is_map() {
+        let m = d.cast::<Map>();
+        return J::Object(m.iter().map(|(k, v)| (k.to_string(), to_json(v))).collect());
+    }
+    J::String(groovy_str(&d))
+}
+
+/// JSON as script values: objects become maps, arrays lists.
+pub(crate) fn from_json(v: serde_json::Value) -> Dynamic {
+    use serde_json::Value as J;
+    match v {
+        J::Null => Dynamic::UNIT,
+        J::Bool(b) => b.into(),
+        J::Number(n) => match n.as_i64() {
+            Some(i) => Dynamic::from_int(i),
+            None => Dynamic::from_float(n.as_f64().unwrap_or(0.0)),
+        },
+        J::String(s) => s.into(),
+        J::Array(items) => Dynamic::from_array(items.into_iter().map(from_json).collect()),
+        J::Object(m) => Dynamic::from_map(
+            m.into_iter()
+                .map(|(k, v)| (k.into(), from_json(v)))
+                .collect(),
+        ),
+    }
+}
+
+/// `Date.format(pattern)` with Java's `SimpleDateFormat` letters, in UTC.
+fn format_date(ms: i64, pattern: &str) -> RtResult<String> {
+    let ts = match jiff::Timestamp::from_millisecond(ms) {
+        Ok(t) => t,
+        Err(e) => return fail(format!("not a date: {e}")),
+    };
+    let zoned = ts.to_zoned(jiff::tz::TimeZone::UTC);
+    let mut out = String::new();
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\'' {
+            let end = chars[i + 1..]
+                .iter()
+                .position(|&x| x == '\'')
+                .map_or(chars.len(), |p| i + 1 + p);
+            if end == i + 1 {
+                out.push('\'');
+            }
+            out.extend(&chars[i + 1..end.min(chars.len())]);
+            i = end + 1;
+            continue;
+        }
+        let run = chars[i..].iter().take_while(|&&x| x == c).count();
+        i += run;
+        let field = |spec: &str| zoned.strftime(spec).to_string();
+        let text = match (c, run) {
+            ('y', 2) => field("%y"),
+            ('y', _) => field("%Y"),
+            ('M', 1) => zoned.month().to_string(),
+            ('M', 2) => field("%m"),
+            ('M', 3) => field("%b"),
+            ('M', _) => field("%B"),
+            ('d', 1) => zoned.day().to_string(),
+            ('d', _) => field("%d"),
+            ('H', 1) => zoned.hour().to_string(),
+            ('H', _) => field("%H"),
+            ('h', _) => field("%I"),
+            ('m', 1) => zoned.minute().to_string(),
+            ('m', _) => field("%M"),
+            ('s', 1) => zoned.second().to_string(),
+            ('s', _) => field("%S"),
+            ('S', _) => format!("{:03}", zoned.millisecond()),
+            ('a', _) => field("%p"),
+            ('E', 1..=3) => field("%a"),
+            ('E', _) => field("%A"),
+            ('z', _) => "UTC".to_string(),
+            ('Z', _) => "+0000".to_string(),
+            ('X', _) => "Z".to_string(),
+            (c, n) if c.is_ascii_alphabetic() => {
+                return fail(format!(
+                    "date pattern letter `{}` is not supported",
+                    c.to_string().repeat(n)
+                ));
+            }
+            (c, n) => c.to_string().repeat(n),
+        };
+        out.push_str(&text);
+    }
+    Ok(out)
+}
