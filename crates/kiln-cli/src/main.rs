@@ -14,6 +14,7 @@ mod kube_agents;
 mod kube_run;
 mod lint;
 mod load;
+mod local_sandbox;
 mod plan_cmd;
 mod prepare;
 mod remote_build;
@@ -28,6 +29,15 @@ use cli::{Cli, Command};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // The sandbox launcher of local build processes (`kiln server`): not a user command.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args
+        .get(1)
+        .is_some_and(|a| a == kiln_executor::sandbox::SANDBOX_COMMAND)
+    {
+        let error = kiln_executor::sandbox::launch(args.get(2..).unwrap_or_default());
+        return kiln_executor::sandbox::fail(&error);
+    }
     let cli = Cli::parse();
     init_tracing();
     let result = match cli.command {
