@@ -32,8 +32,10 @@ pub fn local_sandbox(
     if let Err(error) = kiln_executor::sandbox::protect_server_process() {
         tracing::warn!(%error, "local builds may read kiln's process environment");
     }
+    // Absolute now: the launcher runs in the build's workspace, where a relative path would
+    // name something else.
     let hidden = config_file
-        .map(Path::to_path_buf)
+        .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()))
         .into_iter()
         .chain([data_dir.to_path_buf()])
         .chain(config.secret_files());
