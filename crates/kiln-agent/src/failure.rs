@@ -34,7 +34,8 @@ impl Failure {
                 pattern: pattern.clone(),
                 message: message.clone(),
             },
-            ExecError::Backend(message) => Failure::other(message.clone()),
+            // The agent does not confine paths (its pod is the boundary); kept for completeness.
+            ExecError::Outside { .. } | ExecError::Backend(_) => Failure::other(error.to_string()),
         }
     }
 

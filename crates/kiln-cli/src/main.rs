@@ -18,6 +18,7 @@ mod kube_run;
 mod lint;
 mod load;
 mod local_coordinator;
+mod local_sandbox;
 mod plan_cmd;
 mod prepare;
 mod remote_build;
@@ -33,6 +34,15 @@ use cli::{Cli, Command};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // The sandbox launcher of local build processes (`kiln server`): not a user command.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args
+        .get(1)
+        .is_some_and(|a| a == kiln_executor::sandbox::SANDBOX_COMMAND)
+    {
+        let error = kiln_executor::sandbox::launch(args.get(2..).unwrap_or_default());
+        return kiln_executor::sandbox::fail(&error);
+    }
     let cli = Cli::parse();
     init_tracing();
     let result = match cli.command {

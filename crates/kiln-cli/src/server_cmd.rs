@@ -53,12 +53,14 @@ async fn run(args: ServerArgs) -> anyhow::Result<ExitCode> {
         Some(c) => c.clone(),
         None => Arc::new(SystemClock),
     };
-    let scheduler = Scheduler::start_with_kube_agent(
+    let sandbox = crate::local_sandbox::local_sandbox(&config, args.config.as_deref(), &data_dir);
+    let scheduler = Scheduler::start_sandboxed(
         config.clone(),
         store.clone(),
         data_dir.clone(),
         clock,
         kube_agent()?,
+        sandbox,
     )
     .context("cannot start the scheduler")?;
     let mut state = AppState::new(store, scheduler.clone(), settings, data_dir.clone());

@@ -1,4 +1,7 @@
-use crate::{CredentialConfig, JobConfig, LibraryConfig, ServicesConfig, TokenConfig};
+use crate::{
+    CredentialConfig, CredentialKind, JobConfig, LibraryConfig, SecretSource, ServicesConfig,
+    TokenConfig,
+};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -184,6 +187,42 @@ impl Config {
     /// Running builds allowed at once: `queue.capacity`, else `executors.local.capacity`.
     pub fn queue_capacity(&self) -> usize {
         self.queue.capacity.unwrap_or(self.executors.local.capacity)
+    }
+
+    /// The files this configuration reads secrets from (`*_file` tokens, webhook secrets
+    /// and credentials, `file` credentials), which builds must not reach.
+    pub fn secret_files(&self) -> Vec<PathBuf> {
+        let of = |s: &SecretSource| match s {
+            SecretSource::File(p) => Some(p.clone()),
+            SecretSource::Value(_) | SecretSource::Env(_) => None,
+        };
+        let mut files: Vec<PathBuf> = self
+            .server
+            .tokens
+            .iter()
+            .filter_map(|t| of(&t.token))
+            .collect();
+        files.extend(
+            self.jobs
+                .iter()
+                .filter_map(|j| j.webhook_secret.as_ref().and_then(of)),
+        );
+        for c in &self.credentials {
+            match &c.kind {
+                CredentialKind::Secret(s) => files.extend(of(s)),
+                CredentialKind::UsernamePassword { password, .. } => files.extend(of(password)),
+                CredentialKind::File(p) => files.push(p.clone()),
+                CredentialKind::SshKey {
+                    private_key,
+                    passphrase,
+                    ..
+                } => {
+                    files.extend(of(private_key));
+                    files.extend(passphrase.as_ref().and_then(of));
+                }
+            }
+        }
+        files
     }
 
     /// Whether the server may only listen on a loopback address (no tokens configured).

@@ -52,7 +52,5 @@ impl Site {
 
 /// `<workspace>@tmp`, Jenkins' `WORKSPACE_TMP`.
 pub(crate) fn tmp_dir_of(workspace: &Path) -> PathBuf {
-    let mut name = workspace.file_name().unwrap_or_default().to_os_string();
-    name.push("@tmp");
-    workspace.with_file_name(name)
+    kiln_executor::workspace_tmp(workspace)
 }

@@ -18,6 +18,14 @@ pub enum ExecError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "{op} `{path}` refused: it is outside the build's workspace (allowed: {allowed}; more with `executors.local.allow_paths`)"
+    )]
+    Outside {
+        op: &'static str,
+        path: PathBuf,
+        allowed: String,
+    },
     #[error("invalid glob pattern `{pattern}`: {message}")]
     Glob { pattern: String, message: String },
     #[error("{0}")]

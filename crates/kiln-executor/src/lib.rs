@@ -9,18 +9,22 @@
 //!
 //! Must not depend on any other kiln crate: it knows processes and files, not pipelines.
 
+mod confine;
 mod error;
 mod executor;
 mod fileset;
 mod image;
 mod local;
 pub mod process;
+pub mod sandbox;
 mod spec;
 
+pub use confine::{Confinement, workspace_tmp};
 pub use error::ExecError;
 pub use executor::{Executor, FileEntry};
 pub use fileset::{ANT_DEFAULT_EXCLUDES, FileSet};
 pub use image::{BuiltImage, ImageBuild, ImageBuilt, ImageLog};
 pub use local::LocalExecutor;
 pub use process::{KillMode, ProcessHandle, ProcessKiller, SpawnOptions};
+pub use sandbox::Sandbox;
 pub use spec::{ExitStatus, OutputChunk, OutputMode, ProcessSpec, StreamKind};

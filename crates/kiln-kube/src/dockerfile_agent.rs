@@ -232,7 +232,10 @@ pub async fn dockerfile_request(
             "dockerfile agent: building image {} from {shown} with Kaniko",
             image.reference
         ));
-        let source = LocalExecutor::new(workspace.to_path_buf());
+        // kiln packs the context into `/tmp` (`image_build::pack_context`), outside the
+        // workspace the local executor otherwise confines file reads to.
+        let source =
+            LocalExecutor::new(workspace.to_path_buf()).allow([std::path::PathBuf::from("/tmp")]);
         // The Kaniko pod's name is cut to fit where it is made (`image_build`).
         let part = crate::local_run::pod_name_part(&builder.job);
         let pod = format!("kiln-{part}-{}", builder.build);

@@ -220,7 +220,7 @@ impl BuildTask {
                 crate::kube::record_images(pod, &images);
                 pod.executor()
             }
-            None => Arc::new(LocalExecutor::new(workspace)),
+            None => Arc::new(self.local_executor(workspace)),
         };
         // A scripted pipeline's `node` pods can be resumed unless it ran processes here.
         let executor = match (&pod, &self.shared.kube, &prepared.scripted) {
@@ -388,6 +388,19 @@ impl BuildTask {
             (Files::Repo { .. }, None) => {}
         }
         Ok((self.workspace.clone(), scm))
+    }
+
+    /// The build's executor on this machine: file steps confined to the workspace, its
+    /// `@tmp` and `executors.local.allow_paths`, processes in the server's sandbox.
+    fn local_executor(&self, workspace: PathBuf) -> LocalExecutor {
+        let local = &self.config.executors.local;
+        let executor = LocalExecutor::new(workspace).allow(local.allow_paths.iter().cloned());
+        match (&self.shared.sandbox, local.sandbox) {
+            (Some(sandbox), kiln_config::SandboxMode::Landlock) => {
+                executor.with_sandbox(sandbox.clone())
+            }
+            _ => executor,
+        }
     }
 
     /// The SCM `checkout scm` uses: the job's repository at the build's commit.

@@ -48,6 +48,19 @@ impl Scheduler {
         clock: Arc<dyn Clock>,
         agent: KubeAgent,
     ) -> Result<SchedulerHandle, SchedulerError> {
+        Scheduler::start_sandboxed(config, store, data_dir, clock, agent, None)
+    }
+
+    /// [`Scheduler::start_with_kube_agent`] whose local builds run their processes in
+    /// `sandbox` (unless `executors.local.sandbox` is `off`).
+    pub fn start_sandboxed(
+        config: Arc<Config>,
+        store: Arc<dyn Store>,
+        data_dir: PathBuf,
+        clock: Arc<dyn Clock>,
+        agent: KubeAgent,
+        sandbox: Option<kiln_executor::Sandbox>,
+    ) -> Result<SchedulerHandle, SchedulerError> {
         let kube = KubeBackend::from_config(&config, agent, store.clone())?;
         for sub in ["builds", "workspaces", "git"] {
             let path = data_dir.join(sub);
@@ -71,7 +84,9 @@ impl Scheduler {
         if let Some(kube) = &kube {
             kube.connect_soon();
         }
-        let shared = Arc::new(Shared::new(config, store, data_dir, clock, kube));
+        let mut shared = Shared::new(config, store, data_dir, clock, kube);
+        shared.sandbox = sandbox;
+        let shared = Arc::new(shared);
         let (tx, rx) = mpsc::unbounded_channel();
         let actor = Actor::new(shared.clone(), rx, tx.downgrade(), queued, resumed);
         tokio::spawn(actor.run());

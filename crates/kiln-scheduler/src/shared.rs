@@ -36,6 +36,9 @@ pub(crate) struct Shared {
     pub waiting: Arc<AtomicUsize>,
     /// The Kubernetes backend, when `executors.kubernetes` is configured.
     pub kube: Option<Arc<KubeBackend>>,
+    /// The sandbox of local build processes, when the caller gave one (`kiln server` does
+    /// where the kernel enforces Landlock); `executors.local.sandbox: off` skips it.
+    pub sandbox: Option<kiln_executor::Sandbox>,
     /// The lockable resources of every build (`lock`).
     pub locks: LockTable,
     /// The milestones the running builds passed (`milestone`).
@@ -84,6 +87,7 @@ impl Shared {
             stats: Mutex::new(SchedulerStats::default()),
             waiting: Arc::new(AtomicUsize::new(0)),
             kube,
+            sandbox: None,
         }
     }
 

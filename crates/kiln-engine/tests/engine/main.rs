@@ -9,6 +9,7 @@ mod cancel;
 mod concurrency;
 mod credentials;
 mod environment;
+mod files;
 mod flow;
 mod input;
 mod kaniko;

@@ -155,9 +155,11 @@ async fn kiln_run_with_a_kubeconfig_uploads_the_workspace_and_runs_in_the_pod() 
                 && !l.starts_with("Finished:")
         })
         .collect();
+    // One pipe for stdout and stderr: the `+ ./run.sh` trace follows the file's text (which
+    // has no line break) on its line, exactly as the shell wrote them.
     assert_eq!(
         output,
-        vec!["hello from the laptopscript ran", "no-git"],
+        vec!["hello from the laptop+ ./run.sh", "script ran", "no-git"],
         "{lines:#?}"
     );
     ex.cleanup().await.unwrap();

@@ -1,0 +1,58 @@
+//! File steps stay in the build's workspace (issue 11): outside it, `readFile`, `writeFile`,
+//! `fileExists` and `dir` are refused with the path named.
+
+use crate::harness::{run_with, setup};
+use kiln_engine::BuildResult;
+
+/// Runs `step` in a stage of its own and returns the log and the build's result.
+async fn refused(step: &str, path: &std::path::Path) {
+    let setup = setup();
+    let jenkinsfile = format!(
+        "pipeline {{ agent any; stages {{ stage('S') {{ steps {{ {} }} }} }} }}",
+        step.replace("PATH", &path.display().to_string())
+    );
+    let run = run_with(&jenkinsfile, setup).await;
+    let log = run.log().join("\n");
+    assert_eq!(run.result(), BuildResult::Failure, "{step}:\n{log}");
+    assert!(
+        log.contains(&format!(
+            "`{}` refused: it is outside the build's workspace",
+            path.display()
+        )),
+        "{step}:\n{log}"
+    );
+}
+
+#[tokio::test]
+async fn file_steps_outside_the_workspace_are_refused() {
+    let outside = tempfile::tempdir().unwrap();
+    let secret = outside.path().join("kiln.yaml");
+    std::fs::write(&secret, "token: x").unwrap();
+    refused("readFile file: 'PATH'", &secret).await;
+    refused(
+        "writeFile file: 'PATH', text: 'x'",
+        &outside.path().join("new"),
+    )
+    .await;
+    refused("fileExists 'PATH'", &secret).await;
+    refused("dir('PATH') { echo 'in' }", outside.path()).await;
+    assert_eq!(std::fs::read_to_string(&secret).unwrap(), "token: x");
+    assert!(!outside.path().join("new").exists());
+}
+
+#[tokio::test]
+async fn a_link_in_the_workspace_does_not_lead_out_of_it() {
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret"), "s3cr3t").unwrap();
+    let setup = setup();
+    std::os::unix::fs::symlink(outside.path(), setup.workspace().join("out")).unwrap();
+    let run = run_with(
+        "pipeline { agent any; stages { stage('S') { steps { writeFile file: 'ok.txt', text: 'fine'\n sh 'cat ok.txt'\n readFile 'out/secret' } } } }",
+        setup,
+    )
+    .await;
+    let log = run.log().join("\n");
+    assert!(run.has_line("fine"), "the workspace file is read: {log}");
+    assert!(!log.contains("s3cr3t") && log.contains("refused"), "{log}");
+    assert_eq!(run.result(), BuildResult::Failure, "{log}");
+}
