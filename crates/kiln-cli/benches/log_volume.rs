@@ -5,7 +5,7 @@
 )]
 
 //! Log volume through `kiln run` (run with `cargo bench -p kiln-cli --bench log_volume`):
-//! a step printing 100 MB of short lines (`yes`: two bytes a line) and 100 MB of 1 KB lines,
+//! a step printing 100 MB (`KILN_BENCH_LOG_MB`) of short lines (`yes`: two bytes a line) and 100 MB of 1 KB lines,
 //! its log printed to a file, against a baseline that makes the same bytes and writes them
 //! to a file with the shell alone. Each figure is the median of several runs; the peak
 //! resident size is the largest `getrusage` maxrss of `kiln run` and what it started, taken
@@ -16,10 +16,15 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Bytes each step prints.
-const BYTES: u64 = 100_000_000;
+/// Megabytes each step prints (`KILN_BENCH_LOG_MB` changes it, e.g. for a debug build).
+fn megabytes() -> u64 {
+    std::env::var("KILN_BENCH_LOG_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100)
+}
 /// Runs per figure.
-const RUNS: usize = 5;
+const RUNS: usize = 3;
 
 /// The shell commands making the output: short lines, and 1 KB lines (1,023 digits and `\n`).
 const KINDS: [(&str, &str); 2] = [
@@ -78,8 +83,8 @@ fn median<T: Copy + Ord>(mut v: Vec<T>) -> T {
     v[v.len() / 2]
 }
 
-fn mb_per_s(d: Duration) -> f64 {
-    BYTES as f64 / 1e6 / d.as_secs_f64()
+fn mb_per_s(bytes: u64, d: Duration) -> f64 {
+    bytes as f64 / 1e6 / d.as_secs_f64()
 }
 
 fn main() {
@@ -91,8 +96,9 @@ fn main() {
     let kiln = env!("CARGO_BIN_EXE_kiln");
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.log");
+    let bytes = megabytes() * 1_000_000;
     for (name, producer) in KINDS {
-        let make = format!("{producer} | head -c {BYTES}");
+        let make = format!("{producer} | head -c {bytes}");
         std::fs::write(
             dir.path().join("Jenkinsfile"),
             format!(
@@ -117,11 +123,11 @@ fn main() {
         let peaks: Vec<_> = kiln_runs.iter().map(|s| s.peak_kb / 1024).collect();
         println!(
             "{name}, {} MB: kiln run median {:.2} s = {:.1} MB/s; shell to a file {:.2} s = {:.1} MB/s; ratio {:.2}x; kiln run peak RSS {} MB (runs: {peaks:?} MB); log file {:.1} MB",
-            BYTES / 1_000_000,
+            bytes / 1_000_000,
             k.as_secs_f64(),
-            mb_per_s(k),
+            mb_per_s(bytes, k),
             s.as_secs_f64(),
-            mb_per_s(s),
+            mb_per_s(bytes, s),
             k.as_secs_f64() / s.as_secs_f64(),
             peak / 1024,
             logged as f64 / 1e6,
