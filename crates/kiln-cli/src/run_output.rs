@@ -12,6 +12,8 @@ pub struct Printer {
     color: bool,
     /// The engine's log-line format (the same lines the server stores).
     formatter: LogFormatter,
+    /// A process's lines as printed, kept to be used again.
+    output: String,
 }
 
 const COLORS: [&str; 6] = ["36", "35", "34", "33", "32", "96"];
@@ -43,10 +45,19 @@ impl Printer {
         Printer {
             color,
             formatter: LogFormatter::new(plan),
+            output: String::new(),
         }
     }
 
     pub fn event(&mut self, event: &BuildEvent) {
+        if let BuildEvent::Output { node, lines } = event {
+            self.output.clear();
+            let style: &dyn LineStyle = if self.color { &Colored } else { &PlainStyle };
+            self.formatter
+                .write_output(*node, lines, style, &mut self.output);
+            let _ = std::io::stdout().lock().write_all(self.output.as_bytes());
+            return;
+        }
         let Some(line) = self.formatter.line(event) else {
             return;
         };

@@ -83,6 +83,7 @@ fn mail_and_emailext_are_delivered_over_smtp_with_auth() {
     stage('Notify') {
       steps {
         writeFile file: 'reports/summary.txt', text: 'all good'
+        sh 'echo printed-by-a-process'
         mail to: 'dev@example.com, qa@example.com', cc: 'lead@example.com', bcc: 'audit@example.com',
              from: 'ci@example.com', replyTo: 'noreply@example.com',
              subject: "Build ${env.BUILD_NUMBER} done", body: '<b>done</b>', mimeType: 'text/html'
@@ -172,6 +173,12 @@ fn mail_and_emailext_are_delivered_over_smtp_with_auth() {
     assert!(
         ext.unfolded()
             .contains("Sent e-mail \"Build 7 done\" to 4 recipient(s)")
+    );
+    // Process output (sent in batches) is in the attached log too.
+    assert!(
+        ext.unfolded().contains("[Notify] printed-by-a-process"),
+        "{}",
+        ext.data
     );
     assert!(log.contains("recipient provider upstreamDevelopers is unknown to kiln"));
     assert!(log.contains("Sent e-mail \"Build 7 done\" to 4 recipient(s)"));

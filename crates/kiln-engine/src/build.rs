@@ -1,4 +1,5 @@
 use crate::log::{Masker, timestamp_prefix};
+use crate::log_lines::{LogCredit, OutputBatch};
 use crate::process_key::ProcessKeys;
 use crate::site::Site;
 use crate::steps::PodTemplates;
@@ -45,6 +46,8 @@ pub(crate) struct Build {
     masker: RwLock<Arc<Masker>>,
     /// The log text so far (for `emailext attachLog`).
     log_copy: Mutex<crate::log_copy::LogCopy>,
+    /// Bounds the process output waiting for the consumer of `events`.
+    log_credit: LogCredit,
     result: Mutex<BuildResult>,
     record: Mutex<Record>,
     counter: AtomicU64,
@@ -102,6 +105,7 @@ impl Build {
             events,
             masker: RwLock::new(Arc::new(masker)),
             log_copy: Mutex::new(log_copy),
+            log_credit: LogCredit::default(),
             result: Mutex::new(BuildResult::Success),
             record: Mutex::new(Record::default()),
             counter: AtomicU64::new(0),
@@ -148,6 +152,22 @@ impl Build {
         };
         *last = Some(next);
         Ok(next)
+    }
+
+    /// A batch for lines of process output, masked with the secrets known now.
+    pub(crate) fn output_batch(&self, timestamps: bool) -> OutputBatch {
+        OutputBatch::new(self.masker(), timestamps)
+    }
+
+    /// Sends a process's lines of a stage (or of the build when `node` is `None`) once
+    /// the build has log credit for them: this waits while the consumer lags.
+    pub(crate) async fn output(&self, node: Option<NodeId>, batch: OutputBatch) {
+        let mut lines = batch.lines;
+        if lines.is_empty() {
+            return;
+        }
+        self.log_credit.charge(&mut lines).await;
+        self.send(BuildEvent::Output { node, lines });
     }
 
     /// A notice, said once per build however often it is raised.

@@ -1,4 +1,4 @@
-use crate::{BuildResult, StageOutcome};
+use crate::{BuildResult, LogLines, StageOutcome};
 use kiln_plan::NodeId;
 use std::time::Duration;
 
@@ -21,6 +21,13 @@ pub enum BuildEvent {
     Log {
         node: Option<NodeId>,
         line: String,
+    },
+    /// Lines a step's process printed (the lines of one piece of its output), like
+    /// [`BuildEvent::Log`]'s. The batch holds the build's log credit until it is dropped:
+    /// handle it and let it go (see [`LogLines`]).
+    Output {
+        node: Option<NodeId>,
+        lines: LogLines,
     },
     /// A warning about something kiln accepts but does not do here (said once per build).
     Notice {

@@ -81,13 +81,25 @@ impl Masker {
     }
 
     pub(crate) fn mask(&self, line: &str) -> String {
-        let mut out = line.to_owned();
+        let mut out = String::with_capacity(line.len());
+        self.mask_into(line, &mut out);
+        out
+    }
+
+    /// Appends `line` masked to `out`; copies it as it is, without allocating, when it
+    /// holds no secret.
+    pub(crate) fn mask_into(&self, line: &str, out: &mut String) {
+        if !self.secrets.iter().any(|s| line.contains(s.as_str())) {
+            out.push_str(line);
+            return;
+        }
+        let mut masked = line.to_owned();
         for secret in &self.secrets {
-            if out.contains(secret.as_str()) {
-                out = out.replace(secret.as_str(), "****");
+            if masked.contains(secret.as_str()) {
+                masked = masked.replace(secret.as_str(), "****");
             }
         }
-        out
+        out.push_str(&masked);
     }
 }
 

@@ -24,11 +24,16 @@ impl LogCopy {
     }
 
     pub(crate) fn add(&mut self, event: &BuildEvent) {
-        let Some(line) = self.formatter.line(event) else {
-            return;
-        };
-        self.text.push_str(&line.render(&PlainStyle));
-        self.text.push('\n');
+        if let BuildEvent::Output { node, lines } = event {
+            self.formatter
+                .write_output(*node, lines, &PlainStyle, &mut self.text);
+        } else {
+            let Some(line) = self.formatter.line(event) else {
+                return;
+            };
+            self.text.push_str(&line.render(&PlainStyle));
+            self.text.push('\n');
+        }
         if self.text.len() > MAX_BYTES {
             let excess = self.text.len() - MAX_BYTES / 2;
             let cut_at = self.text[excess..]

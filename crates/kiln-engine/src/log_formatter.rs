@@ -3,7 +3,7 @@
 //! `Stage finished: RESULT (duration)`, `Stage skipped ...` for stages that did not run,
 //! pipeline-level lines without a prefix, `kiln: ...` notices, and `Finished: RESULT` last.
 
-use crate::{BuildEvent, BuildResult, StageOutcome};
+use crate::{BuildEvent, BuildResult, LogLines, StageOutcome};
 use kiln_plan::{NodeId, Plan};
 use std::fmt;
 use std::time::Duration;
@@ -54,7 +54,8 @@ impl LogFormatter {
     }
 
     /// The log line for an event; `None` for [`BuildEvent::BuildFinished`], which the
-    /// pipeline's `Finished: RESULT` line already says.
+    /// pipeline's `Finished: RESULT` line already says, and for [`BuildEvent::Output`],
+    /// whose lines [`LogFormatter::write_output`] writes.
     pub fn line(&mut self, event: &BuildEvent) -> Option<LogLine> {
         let line = match event {
             BuildEvent::StageStarted { node, path } => {
@@ -84,9 +85,34 @@ impl LogFormatter {
                 stage: None,
                 text: LineText::Notice(message.clone()),
             },
-            BuildEvent::BuildFinished { .. } => return None,
+            BuildEvent::BuildFinished { .. } | BuildEvent::Output { .. } => return None,
         };
         Some(line)
+    }
+
+    /// Appends a process's lines to `out`, each as its [`LogLine`] would render in `style`
+    /// followed by `\n` (the stage prefix is made once for the batch).
+    pub fn write_output(
+        &self,
+        node: Option<NodeId>,
+        lines: &LogLines,
+        style: &dyn LineStyle,
+        out: &mut String,
+    ) {
+        let prefix = node
+            .and_then(|n| self.path(n))
+            .map(|p| format!("{} ", style.stage(&p.join(" / "))));
+        match prefix {
+            None => out.push_str(lines.text()),
+            Some(prefix) => {
+                out.reserve(lines.text().len());
+                for line in lines.lines() {
+                    out.push_str(&prefix);
+                    out.push_str(line);
+                    out.push('\n');
+                }
+            }
+        }
     }
 
     /// Remembers the path of a stage started after the plan's nodes (a script's stage).
@@ -271,6 +297,30 @@ mod tests {
                 duration: Duration::ZERO,
             },
             None,
+        );
+    }
+
+    #[test]
+    fn writes_a_process_s_lines_as_their_log_lines() {
+        let plan = plan();
+        let unit = NodeId(u32::try_from(plan.nodes.len() - 1).unwrap());
+        let f = LogFormatter::new(&plan);
+        let lines: LogLines = ["a", "", "c"].into_iter().collect();
+        let mut out = String::new();
+        f.write_output(Some(unit), &lines, &PlainStyle, &mut out);
+        f.write_output(None, &lines, &PlainStyle, &mut out);
+        assert_eq!(
+            out,
+            "[Build / Unit] a\n[Build / Unit] \n[Build / Unit] c\na\n\nc\n"
+        );
+        let one = BuildEvent::Log {
+            node: Some(unit),
+            line: "a".into(),
+        };
+        let mut formatter = LogFormatter::new(&plan);
+        assert_eq!(
+            formatter.line(&one).map(|l| l.to_string()).as_deref(),
+            out.lines().next()
         );
     }
 

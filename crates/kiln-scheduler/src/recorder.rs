@@ -8,7 +8,7 @@ use crate::clock::Clock;
 use crate::follower::LogState;
 use crate::outage::Outage;
 use crate::replay::Replay;
-use kiln_engine::{BuildEvent, LogFormatter, StageOutcome};
+use kiln_engine::{BuildEvent, LogFormatter, LogLines, PlainStyle, StageOutcome};
 use kiln_plan::NodeId;
 use kiln_store::{
     BuildRecord, BuildResult, BuildStatus, ImageRecord, InputAnswerRecord, InputRecord,
@@ -184,6 +184,24 @@ impl Recorder {
         }
     }
 
+    /// Adds a process's lines to the log (stored with the next flush), formatted straight
+    /// into the pending bytes.
+    fn output(&mut self, node: Option<NodeId>, lines: &LogLines) {
+        if !self.wrote_line || self.written_cause.is_some() {
+            // Never the case in practice (the engine's first line says what started the
+            // build); one line at a time keeps the first-line rules in one place.
+            for line in lines.lines() {
+                let line = line.to_owned();
+                self.event(BuildEvent::Log { node, line });
+            }
+            return;
+        }
+        let mut text = String::new();
+        self.formatter
+            .write_output(node, lines, &PlainStyle, &mut text);
+        self.buf.extend_from_slice(text.as_bytes());
+    }
+
     /// A line to write after the log's first line, or now if that was written already.
     pub(crate) fn after_first_line(&mut self, line: &str) {
         if !self.wrote_line {
@@ -337,6 +355,10 @@ impl Recorder {
 
     /// Applies one engine event; says whether it should be stored at once (stage changes).
     fn event(&mut self, ev: BuildEvent) -> bool {
+        if let BuildEvent::Output { node, lines } = &ev {
+            self.output(*node, lines);
+            return false;
+        }
         let ev = self.resumed_finish(ev);
         if let Some(line) = self.formatter.line(&ev) {
             self.ended |= line.ends_log();
@@ -382,6 +404,7 @@ impl Recorder {
                 true
             }
             BuildEvent::Log { .. }
+            | BuildEvent::Output { .. }
             | BuildEvent::Notice { .. }
             | BuildEvent::BuildFinished { .. } => false,
         }

@@ -71,17 +71,21 @@ pub(crate) async fn run_process_with_input(
     let mut err = LineSplitter::default();
     let mut stdout = Vec::new();
     let mut killed = false;
-    let emit = |line: &str| build.log(scope.node, line, scope.timestamps);
     loop {
         tokio::select! {
             chunk = handle.next_chunk() => {
                 let Some(chunk) = chunk else { break };
+                // One event per chunk; waiting for log credit here is what slows a
+                // process whose output the consumer cannot keep up with.
+                let mut batch = build.output_batch(scope.timestamps);
+                let mut emit = |line: &str| batch.line(line);
                 match chunk.stream {
                     StreamKind::Stdout if capture_stdout => stdout.extend_from_slice(&chunk.bytes),
-                    StreamKind::Stdout => out.push(&chunk.bytes, emit),
+                    StreamKind::Stdout => out.push(&chunk.bytes, &mut emit),
                     StreamKind::Stderr if capture == Capture::Quietly => {}
-                    StreamKind::Stderr => err.push(&chunk.bytes, emit),
+                    StreamKind::Stderr => err.push(&chunk.bytes, &mut emit),
                 }
+                build.output(scope.node, batch).await;
             }
             () = scope.cancel.cancelled(), if !killed => {
                 killer.terminate();
@@ -89,8 +93,10 @@ pub(crate) async fn run_process_with_input(
             }
         }
     }
-    out.finish(emit);
-    err.finish(emit);
+    let mut batch = build.output_batch(scope.timestamps);
+    out.finish(|line| batch.line(line));
+    err.finish(|line| batch.line(line));
+    build.output(scope.node, batch).await;
     let status = handle.wait().await?;
     if killed {
         return Err(StepError::aborted(format!(

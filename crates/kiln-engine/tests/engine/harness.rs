@@ -46,9 +46,10 @@ impl Run {
     pub fn log(&self) -> Vec<String> {
         self.events
             .iter()
-            .filter_map(|e| match e {
-                BuildEvent::Log { line, .. } => Some(line.clone()),
-                _ => None,
+            .flat_map(|e| match e {
+                BuildEvent::Log { line, .. } => vec![line.clone()],
+                BuildEvent::Output { lines, .. } => lines.lines().map(str::to_owned).collect(),
+                _ => Vec::new(),
             })
             .collect()
     }

@@ -51,6 +51,7 @@ pub async fn run_pipeline(
     while let Ok(event) = rx.try_recv() {
         match event {
             BuildEvent::Log { line, .. } => lines.push(line),
+            BuildEvent::Output { lines: out, .. } => lines.extend(out.lines().map(str::to_owned)),
             BuildEvent::Notice { message } => lines.push(format!("NOTICE {message}")),
             _ => {}
         }
