@@ -3,6 +3,7 @@
 use super::StepCall;
 use super::process::{Capture, run_process};
 use crate::error::StepError;
+use crate::process_key::ProcessSlot;
 use kiln_script::Value;
 
 pub(crate) async fn sh(call: &StepCall<'_>) -> Result<Value, StepError> {
@@ -27,6 +28,18 @@ pub(crate) async fn sh(call: &StepCall<'_>) -> Result<Value, StepError> {
         }
         None => vec!["sh".to_owned(), "-xe".to_owned(), "-c".to_owned(), script],
     };
+    run_script(call, (argv, slot), (return_stdout, return_status), "script").await
+}
+
+/// Runs a script's process (`argv` in place `slot`) and answers as `sh` does: the exit
+/// code with `returnStatus`, the standard output with `returnStdout`, else nothing, failing
+/// with "`what` returned exit code N" when it ends unsuccessfully and no status was asked for.
+pub(super) async fn run_script(
+    call: &StepCall<'_>,
+    (argv, slot): (Vec<String>, ProcessSlot),
+    (return_stdout, return_status): (bool, bool),
+    what: &str,
+) -> Result<Value, StepError> {
     let done = run_process(
         call.build,
         call.scope,
@@ -45,7 +58,7 @@ pub(crate) async fn sh(call: &StepCall<'_>) -> Result<Value, StepError> {
     }
     if !done.status.success() {
         return Err(StepError::failed(format!(
-            "script returned exit code {code}"
+            "{what} returned exit code {code}"
         )));
     }
     if return_stdout {

@@ -41,33 +41,13 @@ pub(crate) async fn pwsh(call: &StepCall<'_>) -> Result<Value, StepError> {
         .tmp_dir
         .join(format!("powershell-{}.ps1", slot.as_str()));
     executor.write_file(&path, wrap(&script).as_bytes()).await?;
-    let done = run_process(
-        call.build,
-        call.scope,
-        (argv(&path.to_string_lossy()), Some(slot)),
-        call.scope.cwd.clone(),
-        if return_stdout {
-            Capture::Stdout
-        } else {
-            Capture::Nothing
-        },
+    super::sh::run_script(
+        call,
+        (argv(&path.to_string_lossy()), slot),
+        (return_stdout, return_status),
+        "PowerShell script",
     )
-    .await?;
-    let code = done.status.code();
-    if return_status {
-        return Ok(Value::Int(i64::from(code)));
-    }
-    if !done.status.success() {
-        return Err(StepError::failed(format!(
-            "PowerShell script returned exit code {code}"
-        )));
-    }
-    if return_stdout {
-        return Ok(Value::Str(
-            String::from_utf8_lossy(&done.stdout).into_owned(),
-        ));
-    }
-    Ok(Value::Null)
+    .await
 }
 
 /// Asks whether `pwsh` is on the step's PATH (`/bin/sh` by its path, so a PATH without it
