@@ -2,15 +2,34 @@
 //! attachLog`). Bounded: past [`MAX_BYTES`] the oldest lines give way, and a first line says
 //! so.
 
-use crate::{BuildEvent, LogFormatter, PlainStyle};
+use crate::{BuildEvent, LogFormatter, LogLines, PlainStyle};
+use kiln_plan::NodeId;
+use std::collections::VecDeque;
 
-/// The most log text kept.
+/// The most log text kept (process output without its stage prefixes).
 const MAX_BYTES: usize = 8 * 1024 * 1024;
+
+/// A piece of the copy: a line already rendered, or a batch of process output kept as the
+/// process wrote it (its stage prefixes are added when the text is asked for, so a build
+/// that never sends its log pays one copy of its output's bytes, not a formatted log).
+enum Segment {
+    Line(String),
+    Output(Option<NodeId>, String),
+}
+
+impl Segment {
+    fn len(&self) -> usize {
+        match self {
+            Segment::Line(text) | Segment::Output(_, text) => text.len(),
+        }
+    }
+}
 
 #[derive(Default)]
 pub(crate) struct LogCopy {
     formatter: LogFormatter,
-    text: String,
+    segments: VecDeque<Segment>,
+    bytes: usize,
     cut: bool,
 }
 
@@ -18,39 +37,48 @@ impl LogCopy {
     pub(crate) fn new(formatter: LogFormatter) -> Self {
         LogCopy {
             formatter,
-            text: String::new(),
-            cut: false,
+            ..LogCopy::default()
         }
     }
 
     pub(crate) fn add(&mut self, event: &BuildEvent) {
-        if let BuildEvent::Output { node, lines } = event {
-            self.formatter
-                .write_output(*node, lines, &PlainStyle, &mut self.text);
+        let segment = if let BuildEvent::Output { node, lines } = event {
+            Segment::Output(*node, lines.text().to_owned())
         } else {
             let Some(line) = self.formatter.line(event) else {
                 return;
             };
-            self.text.push_str(&line.render(&PlainStyle));
-            self.text.push('\n');
-        }
-        if self.text.len() > MAX_BYTES {
-            let excess = self.text.len() - MAX_BYTES / 2;
-            let cut_at = self.text[excess..]
-                .find('\n')
-                .map_or(self.text.len(), |i| excess + i + 1);
-            self.text.drain(..cut_at);
-            self.cut = true;
+            let mut text = line.render(&PlainStyle);
+            text.push('\n');
+            Segment::Line(text)
+        };
+        self.bytes += segment.len();
+        self.segments.push_back(segment);
+        while self.bytes > MAX_BYTES && self.segments.len() > 1 {
+            if let Some(old) = self.segments.pop_front() {
+                self.bytes -= old.len();
+                self.cut = true;
+            }
         }
     }
 
     /// The log so far.
     pub(crate) fn text(&self) -> String {
+        let mut text = String::with_capacity(self.bytes + 64);
         if self.cut {
-            format!("[earlier lines of this log were left out]\n{}", self.text)
-        } else {
-            self.text.clone()
+            text.push_str("[earlier lines of this log were left out]\n");
         }
+        for segment in &self.segments {
+            match segment {
+                Segment::Line(line) => text.push_str(line),
+                Segment::Output(node, output) => {
+                    let lines: LogLines = output.lines().collect();
+                    self.formatter
+                        .write_output(*node, &lines, &PlainStyle, &mut text);
+                }
+            }
+        }
+        text
     }
 }
 
@@ -72,5 +100,19 @@ mod tests {
         assert!(text.len() <= MAX_BYTES + 100);
         assert!(text.starts_with("[earlier lines of this log were left out]\n"));
         assert!(text.ends_with(&format!("{line}\n")));
+    }
+
+    #[test]
+    fn process_output_is_kept_and_prefixed_when_the_text_is_asked_for() {
+        let mut copy = LogCopy::default();
+        copy.add(&BuildEvent::Log {
+            node: None,
+            line: "first".into(),
+        });
+        copy.add(&BuildEvent::Output {
+            node: None,
+            lines: ["a", "", "b"].into_iter().collect(),
+        });
+        assert_eq!(copy.text(), "first\na\n\nb\n");
     }
 }
