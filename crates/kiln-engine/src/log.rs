@@ -181,6 +181,21 @@ mod tests {
         assert_eq!(split(&["a\nb", "c\n", "d"]), ["a", "bc", "d"]);
         assert_eq!(split(&["x\r\n\n"]), ["x", ""]);
         assert_eq!(split(&[""]), Vec::<String>::new());
+        assert_eq!(split(&["a\nb\r\nc\n\nd\n"]), ["a", "b", "c", "", "d"]);
+    }
+
+    #[test]
+    fn decodes_invalid_utf8_line_by_line_and_characters_split_across_chunks() {
+        let mut s = LineSplitter::default();
+        let mut out = Vec::new();
+        let euro = "\u{20ac}".as_bytes();
+        s.push(&[b'o', b'k', b'\n', 0xff, b'x', b'\n', euro[0]], |l| {
+            out.push(l.to_owned())
+        });
+        s.push(&[euro[1], euro[2], b'\n', b'z', b'\n'], |l| {
+            out.push(l.to_owned())
+        });
+        assert_eq!(out, ["ok", "\u{fffd}x", "\u{20ac}", "z"]);
     }
 
     /// Guards issue 11: a multi-line secret was not masked at all, since no line holds it.
