@@ -466,7 +466,7 @@ fn sshagent_holds_the_key_for_its_block_and_is_killed_after() {
     stage('Ssh') {
       steps {
         sshagent(['deploy-key']) {
-          sh 'ssh-add -l; echo "$SSH_AGENT_PID" > agent.pid; test -S "$SSH_AUTH_SOCK" && echo socket-ok'
+          sh 'ssh-add -l; echo "$SSH_AGENT_PID" > agent.pid; test -S "$SSH_AUTH_SOCK" && echo socket-ok; case "$SSH_AUTH_SOCK" in "$PWD@tmp"/*) echo socket-in-build-tmp;; esac'
         }
         sh '''
           echo "after: ${SSH_AUTH_SOCK:-unset}"
@@ -501,6 +501,7 @@ fn sshagent_holds_the_key_for_its_block_and_is_killed_after() {
         "[Ssh] [ssh-agent] Using credentials git (deploy-key)\n",
         &format!("{fingerprint} kiln-test (ED25519)\n"),
         "[Ssh] socket-ok\n",
+        "[Ssh] socket-in-build-tmp\n",
         "[Ssh] after: unset\n",
         "[Ssh] agent-gone\n",
         "sshagent: credential 'token' is not an SSH private key",

@@ -42,10 +42,24 @@ pub(crate) async fn start(call: &StepCall<'_>, scope: Scope) -> Result<(Scope, A
             }
         }
     }
+    // The agent's socket goes in this build's `@tmp`, not ssh-agent's default `/tmp/ssh-*`:
+    // other builds share `/tmp`, and anyone who reaches the socket can use the key.
+    let socket = agent_socket(&scope.site.tmp_dir);
+    let mut argv = vec!["ssh-agent".to_owned(), "-s".to_owned()];
+    match &socket {
+        Some(path) => {
+            call.executor()?.create_dir(&scope.site.tmp_dir).await?;
+            argv.extend(["-a".to_owned(), path.clone()]);
+        }
+        None => call.log(
+            "[ssh-agent] WARNING: the workspace's path is too long for a socket in its @tmp \
+             directory; the agent's socket is in /tmp, where other builds' processes may reach it",
+        ),
+    }
     let started = run_process(
         call.build,
         &scope,
-        (vec!["ssh-agent".to_owned(), "-s".to_owned()], None),
+        (argv, None),
         scope.cwd.clone(),
         Capture::Stdout,
     )
@@ -141,6 +155,19 @@ impl Agent {
             )),
         }
     }
+}
+
+/// A socket path in the build's `@tmp` directory, if it fits a Unix socket's address (108
+/// bytes with its terminating NUL).
+fn agent_socket(tmp_dir: &std::path::Path) -> Option<String> {
+    // Parallel branches of one build share `@tmp`: the time tells their agents apart.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    let path = tmp_dir.join(format!("ssh-agent-{nanos}.sock"));
+    let path = path.to_string_lossy().into_owned();
+    (path.len() < 100).then_some(path)
 }
 
 /// `SSH_AUTH_SOCK` and `SSH_AGENT_PID`, in that order, from `ssh-agent -s` output
