@@ -123,6 +123,11 @@ fn secret_text(call: &StepCall<'_>, id: &str) -> Result<String, StepError> {
 /// `waitForQualityGate(abortPipeline:, credentialsId:, webhookSecretId:)`.
 pub(crate) async fn wait_for_quality_gate(call: &StepCall<'_>) -> Result<Value, StepError> {
     let abort = call.bool("abortPipeline", false)?;
+    if call.string("webhookSecretId")?.is_some() {
+        call.log(
+            "waitForQualityGate: webhookSecretId has no effect in kiln (it asks SonarQube's web API for the result instead of waiting for a webhook)",
+        );
+    }
     let report = report_task(call).await?;
     let (server_url, task_id) = (report.server_url.clone(), report.task_id.clone());
     let configured = call
