@@ -19,9 +19,9 @@ use kiln_engine::{BuildSpec, BuildSummary, LogFormatter, ScmInfo};
 use kiln_executor::{Executor, LocalExecutor};
 use kiln_plan::Plan;
 use kiln_store::{
-    ArtifactRecord, BuildRef, BuildResult, BuildStatus, Page, PodRecord, StageRecord, StageState,
-    TestSummary,
+    ArtifactRecord, BuildStatus, Page, PodRecord, StageRecord, StageState, TestSummary,
 };
+use kiln_types::{BuildRef, BuildResult};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
