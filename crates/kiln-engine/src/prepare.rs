@@ -108,11 +108,11 @@ pub enum PrepareError {
     Libraries {
         file: String,
         #[source]
-        source: LibraryError,
+        source: Box<LibraryError>,
     },
     /// The library step that builds the pipeline failed.
     #[error(transparent)]
-    Generate(LibraryError),
+    Generate(Box<LibraryError>),
     /// The library step built something else than a declarative pipeline.
     #[error("{file} is not a declarative pipeline")]
     NotDeclarative { file: String },
@@ -158,7 +158,7 @@ pub async fn prepare(
                 .await
                 .map_err(|source| PrepareError::Libraries {
                     file: loaded.name(),
-                    source,
+                    source: Box::new(source),
                 })?
         }
         _ => Libraries::default(),
@@ -196,7 +196,7 @@ fn generated(
     engine: &ScriptEngine,
 ) -> Result<Option<(Loaded, Document)>, PrepareError> {
     let generated = kiln_library::generated_pipeline(&script.script.statements, libraries, engine)
-        .map_err(PrepareError::Generate)?;
+        .map_err(|e| PrepareError::Generate(Box::new(e)))?;
     let Some(g) = generated else {
         return Ok(None);
     };

@@ -132,7 +132,7 @@ async fn run(
     tracing::info!(job = %build.spec.job_name, build = build.spec.number, "build started");
     let mut scope = Scope {
         node: None,
-        env: Arc::new(env::base_env(&build)),
+        env: Arc::new(env::base_env(build)),
         cwd: build.site.workspace.clone(),
         site: Arc::clone(&build.site),
         cancel,
@@ -147,10 +147,10 @@ async fn run(
         file_credentials: Arc::default(),
     };
     build.log(None, &build.spec.cause.description(), false);
-    pipeline_notices(&build);
-    let error = match prepare(&build, &mut scope, scripted.is_some()).await {
+    pipeline_notices(build);
+    let error = match prepare(build, &mut scope, scripted.is_some()).await {
         Ok(()) => match scripted {
-            Some(s) => crate::steps::script(&build, &s.script.statements, &scope)
+            Some(s) => crate::steps::script(build, &s.script.statements, &scope)
                 .await
                 .err()
                 .inspect(|e| {
@@ -158,12 +158,12 @@ async fn run(
                         build.log(None, &format!("ERROR: {e}"), scope.timestamps);
                     }
                 }),
-            None => stages(&build, &scope).await,
+            None => stages(build, &scope).await,
         },
         Err(e) => {
             build.log(None, &format!("ERROR: {e}"), scope.timestamps);
             for &root in &build.plan.roots {
-                skip_tree(&build, root, StageOutcome::SkippedAfterFailure);
+                skip_tree(build, root, StageOutcome::SkippedAfterFailure);
             }
             Some(e)
         }
@@ -175,12 +175,12 @@ async fn run(
         build.worsen(BuildResult::Aborted);
     }
     let post_scope = fresh_if_cancelled(&scope);
-    post::run_post(&build, &build.plan.pipeline.post, &post_scope, || {
+    post::run_post(build, &build.plan.pipeline.post, &post_scope, || {
         build.result()
     })
     .await;
-    remove_secret_files(&build, &build.site).await;
-    finish(&build)
+    remove_secret_files(build, &build.site).await;
+    finish(build)
 }
 
 /// The preamble (`def`s and functions before `pipeline { }`), the pipeline's environment,

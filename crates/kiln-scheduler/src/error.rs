@@ -31,7 +31,7 @@ pub enum TriggerError {
     InvalidParams(Vec<String>),
     /// The job's source could not be read (git failed, the Jenkinsfile is missing).
     #[error(transparent)]
-    Source(JobSourceError),
+    Source(Box<JobSourceError>),
     /// The job's branch is a pattern (e.g. `release/*`) and no branch was given.
     #[error("job `{job}` builds branches matching `{pattern}`: say which branch to build")]
     BranchRequired { job: String, pattern: String },
@@ -64,13 +64,13 @@ pub struct JobSourceError {
 pub enum SourceError {
     /// The repository could not be fetched, or the branch resolved.
     #[error("{0}")]
-    Git(#[source] ScmError),
+    Git(#[source] Box<ScmError>),
     #[error("cannot read `{path}` at {commit}: {source}")]
     ReadAtCommit {
         path: String,
         commit: String,
         #[source]
-        source: ScmError,
+        source: Box<ScmError>,
     },
     #[error("cannot read `{}`: {source}", path.display())]
     ReadFile {

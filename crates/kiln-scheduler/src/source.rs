@@ -45,13 +45,16 @@ pub(crate) async fn resolve(
         Source::Repo(url) => {
             let branch = branch.unwrap_or(&job.branch).to_owned();
             let cache = git.cache();
-            cache.fetch(url).await.map_err(SourceError::Git)?;
+            cache
+                .fetch(url)
+                .await
+                .map_err(|e| SourceError::Git(Box::new(e)))?;
             let commit = match commit {
                 Some(c) => c.to_owned(),
                 None => cache
                     .resolve(url, &branch)
                     .await
-                    .map_err(SourceError::Git)?,
+                    .map_err(|e| SourceError::Git(Box::new(e)))?,
             };
             let bytes = cache
                 .read_file(url, &commit, &job.jenkinsfile)
@@ -59,7 +62,7 @@ pub(crate) async fn resolve(
                 .map_err(|source| SourceError::ReadAtCommit {
                     path: job.jenkinsfile.clone(),
                     commit: commit.clone(),
-                    source,
+                    source: Box::new(source),
                 })?;
             let text = text_of(bytes, &job.jenkinsfile)?;
             Ok(Resolved {

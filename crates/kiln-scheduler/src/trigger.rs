@@ -29,10 +29,10 @@ pub(crate) async fn prepare(
         .await
         .map_err(|source| {
             shared.set_pipeline(job.name.as_str(), Err(source.to_string()));
-            TriggerError::Source(JobSourceError {
+            TriggerError::Source(Box::new(JobSourceError {
                 job: job.name.to_string(),
                 source,
-            })
+            }))
         })?;
     let params = check_params(shared, &job, &resolved, &req.params)?;
     Ok(Enqueue {

@@ -155,7 +155,7 @@ async fn a_library_that_is_not_configured_fails_the_preparation() {
     };
     assert_eq!(file, "Jenkinsfile");
     assert!(
-        matches!(source, LibraryError::NotConfigured { .. }),
+        matches!(source.as_ref(), LibraryError::NotConfigured { .. }),
         "{source:?}"
     );
     let lines = err.log_lines();
