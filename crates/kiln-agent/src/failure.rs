@@ -35,7 +35,18 @@ impl Failure {
                 message: message.clone(),
             },
             // The agent does not confine paths (its pod is the boundary); kept for completeness.
-            ExecError::Outside { .. } | ExecError::Backend(_) => Failure::other(error.to_string()),
+            ExecError::Outside { .. }
+            | ExecError::NoExitStatus
+            | ExecError::Task { .. }
+            | ExecError::Unsupported(_)
+            | ExecError::Agent { .. }
+            | ExecError::Protocol(_)
+            | ExecError::Remote { .. }
+            | ExecError::NoContainer { .. }
+            | ExecError::Unusable(_)
+            | ExecError::Setup(_)
+            | ExecError::ImageBuild(_)
+            | ExecError::Random(_) => Failure::other(error.to_string()),
         }
     }
 
@@ -69,7 +80,10 @@ impl Failure {
                 source: io::Error::other(format!("{message} ({context})")),
             },
             Failure::Glob { pattern, message } => ExecError::Glob { pattern, message },
-            Failure::Other { message } => ExecError::Backend(format!("{context}: {message}")),
+            Failure::Other { message } => ExecError::Remote {
+                context: context.to_owned(),
+                message,
+            },
         }
     }
 }

@@ -11,7 +11,8 @@ pub fn lint(args: &LintArgs) -> anyhow::Result<ExitCode> {
     let mut failed = false;
     let mut json = Vec::new();
     for path in &args.files {
-        let (mut loaded, _) = crate::prepare::prepare(path, &args.libraries, false)?;
+        let mut checked = crate::prepare::prepare(path, &args.libraries, false)?;
+        let loaded = checked.loaded_mut();
         if args.strict {
             strict(&mut loaded.diagnostics);
         }

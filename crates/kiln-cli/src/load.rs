@@ -2,39 +2,14 @@
 //! the one way kiln renders them.
 
 use anyhow::Context as _;
-use kiln_diagnostics::{Diagnostic, RenderOptions, SourceFile, render_all};
-use kiln_model::Document;
+use kiln_engine::Loaded;
 use std::path::Path;
 
-pub struct Loaded {
-    pub source: SourceFile,
-    pub document: Option<Document>,
-    pub diagnostics: Vec<Diagnostic>,
-}
-
-impl Loaded {
-    pub fn errors(&self) -> usize {
-        self.diagnostics.iter().filter(|d| d.is_error()).count()
-    }
-
-    pub fn warnings(&self) -> usize {
-        self.diagnostics.len() - self.errors()
-    }
-
-    pub fn render(&self, color: bool) -> String {
-        render_all(&self.diagnostics, &self.source, RenderOptions { color })
-    }
-}
-
+/// Reads and validates the Jenkinsfile at `path`.
 pub fn load(path: &Path) -> anyhow::Result<Loaded> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read `{}`", path.display()))?;
-    let (document, diagnostics) = kiln_model::load(&text);
-    Ok(Loaded {
-        source: SourceFile::new(path.display().to_string(), text),
-        document,
-        diagnostics,
-    })
+    Ok(Loaded::parse(path.display().to_string(), text))
 }
 
 /// `2 errors, 1 warning`.

@@ -2,32 +2,30 @@
 
 use crate::cli::{PlanArgs, PlanFormat};
 use crate::load::counts;
-use kiln_model::Document;
+use crate::prepare::Checked;
 use std::process::ExitCode;
 
 pub fn plan(args: &PlanArgs) -> anyhow::Result<ExitCode> {
-    let (loaded, _) = crate::prepare::prepare(&args.file, &args.libraries, false)?;
-    if loaded.errors() > 0 {
-        eprint!("{}", loaded.render(false));
-        eprintln!(
-            "error: `{}` is not a valid pipeline ({})",
-            args.file.display(),
-            counts(loaded.errors(), loaded.warnings())
-        );
-        return Ok(ExitCode::from(1));
-    }
-    let pipeline = match loaded.document {
-        Some(Document::Declarative(p)) => p,
-        Some(Document::Scripted(_)) => {
+    let prepared = match crate::prepare::prepare(&args.file, &args.libraries, false)? {
+        Checked::Ready(prepared) => prepared,
+        Checked::Invalid(loaded) => {
+            eprint!("{}", loaded.render(false));
             eprintln!(
-                "error: `{}` is a scripted pipeline: its stages are known only when it runs (`kiln run` shows them as they start)",
-                args.file.display()
+                "error: `{}` is not a valid pipeline ({})",
+                args.file.display(),
+                counts(loaded.errors(), loaded.warnings())
             );
             return Ok(ExitCode::from(1));
         }
-        None => return Ok(ExitCode::from(1)),
     };
-    let plan = kiln_plan::plan(&pipeline);
+    if prepared.scripted.is_some() {
+        eprintln!(
+            "error: `{}` is a scripted pipeline: its stages are known only when it runs (`kiln run` shows them as they start)",
+            args.file.display()
+        );
+        return Ok(ExitCode::from(1));
+    }
+    let plan = prepared.plan();
     let out = match args.format {
         PlanFormat::Tree => kiln_plan::to_tree(&plan),
         PlanFormat::Dot => kiln_plan::to_dot(&plan),

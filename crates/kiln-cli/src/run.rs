@@ -2,11 +2,11 @@
 
 use crate::cli::RunArgs;
 use crate::load::{counts, use_color};
+use crate::prepare::Checked;
 use crate::run_output::Printer;
 use anyhow::{Context as _, bail};
 use kiln_engine::{BuildCause, BuildSpec, CredentialStore, NoCredentials, ScmInfo};
 use kiln_executor::LocalExecutor;
-use kiln_model::Document;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -15,27 +15,23 @@ use tokio_util::sync::CancellationToken;
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let color = use_color(args.color, &std::io::stdout());
-    let (loaded, mut scripts) = crate::prepare::prepare(&args.file, &args.libraries, true)?;
-    scripts.limits.total_time = args.script_time_limit.map(std::time::Duration::from_secs);
-    eprint!(
-        "{}",
-        loaded.render(use_color(args.color, &std::io::stderr()))
-    );
-    if loaded.errors() > 0 {
-        eprintln!(
-            "error: `{}` is not a valid pipeline ({}); nothing was run",
-            args.file.display(),
-            counts(loaded.errors(), loaded.warnings())
-        );
-        return Ok(ExitCode::from(1));
-    }
-    let (pipeline, scripted) = match loaded.document {
-        Some(Document::Declarative(p)) => (p, None),
-        Some(Document::Scripted(s)) => (Box::new(kiln_engine::scripted_pipeline(&s)), Some(s)),
-        None => return Ok(ExitCode::from(1)),
+    let stderr_color = use_color(args.color, &std::io::stderr());
+    let mut prepared = match crate::prepare::prepare(&args.file, &args.libraries, true)? {
+        Checked::Ready(prepared) => prepared,
+        Checked::Invalid(loaded) => {
+            eprint!("{}", loaded.render(stderr_color));
+            eprintln!(
+                "error: `{}` is not a valid pipeline ({}); nothing was run",
+                args.file.display(),
+                counts(loaded.errors(), loaded.warnings())
+            );
+            return Ok(ExitCode::from(1));
+        }
     };
+    prepared.scripts.limits.total_time = args.script_time_limit.map(std::time::Duration::from_secs);
+    eprint!("{}", prepared.render_warnings(stderr_color));
     let given = parse_params(&args.params)?;
-    if let Err(problems) = kiln_engine::resolve_params(&pipeline, &given) {
+    if let Err(problems) = kiln_engine::resolve_params(&prepared.pipeline, &given) {
         for p in problems {
             eprintln!("error: {p}");
         }
@@ -90,7 +86,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         coordinator: Arc::new(coordinator),
         workspace_is_checkout: true,
     };
-    let plan = kiln_plan::plan(&pipeline);
+    let plan = prepared.plan();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -98,14 +94,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let target = match &args.kubeconfig {
         Some(path) => Target::Kube(
             path.clone(),
-            loaded.source.clone(),
+            prepared.loaded.source.clone(),
             dockerfile_agents(&args)?,
         ),
         None => Target::Local,
     };
     let summary = match runtime.block_on(execute(
         plan,
-        (scripted, scripts),
+        (prepared.scripted, prepared.scripts),
         spec,
         workspace,
         target,
@@ -153,7 +149,7 @@ fn dockerfile_agents(args: &RunArgs) -> anyhow::Result<Option<kiln_kube::Dockerf
 
 async fn execute(
     plan: kiln_plan::Plan,
-    (scripted, scripts): (Option<Box<kiln_model::Scripted>>, kiln_engine::BuildScripts),
+    (scripted, scripts): (Option<Arc<kiln_model::Scripted>>, kiln_engine::BuildScripts),
     mut spec: BuildSpec,
     workspace: PathBuf,
     target: Target,
@@ -205,10 +201,11 @@ async fn execute(
         printer
     });
     let build_dir = spec.build_dir.clone();
-    let summary = match &scripted {
-        Some(s) => kiln_engine::run_scripted(s, spec, scripts, executor, tx, cancel).await,
-        None => kiln_engine::run_build_with(&plan, spec, scripts, executor, tx, cancel).await,
-    };
+    let summary = kiln_engine::BuildRun::new(&plan, spec, executor)
+        .scripted(scripted.as_deref())
+        .scripts(scripts)
+        .run(tx, cancel)
+        .await;
     ctrl_c.abort();
     if let Ok(printer) = printing.await {
         printer.summary(&summary, &build_dir);

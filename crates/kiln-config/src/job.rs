@@ -1,6 +1,6 @@
 use crate::SecretSource;
 use crate::cron::Schedule;
-use kiln_store::JobName;
+use kiln_types::JobName;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 

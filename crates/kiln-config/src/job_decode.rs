@@ -5,7 +5,7 @@ use crate::decode::{Places, source};
 use crate::reader::{Ctx, Fields, list, string_of};
 use crate::{JobConfig, RetentionConfig, Source, TriggersConfig};
 use kiln_diagnostics::{Diagnostic, Spanned};
-use kiln_store::JobName;
+use kiln_types::JobName;
 use kiln_yaml::{Node, NodeKind};
 use std::collections::BTreeMap;
 

@@ -68,9 +68,10 @@ async fn build(text: &str, libraries: &Arc<Libraries>, dir: &std::path::Path) ->
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
     let started = Instant::now();
-    let summary =
-        kiln_engine::run_build_with(&plan, spec, scripts, executor, tx, CancellationToken::new())
-            .await;
+    let summary = kiln_engine::BuildRun::new(&plan, spec, executor)
+        .scripts(scripts)
+        .run(tx, CancellationToken::new())
+        .await;
     let took = started.elapsed();
     drain.await.unwrap();
     assert_eq!(summary.result, kiln_engine::BuildResult::Success);

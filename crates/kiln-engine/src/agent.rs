@@ -1,5 +1,5 @@
 //! The seam through which a stage's own `agent` gets its own executor: the caller of
-//! [`crate::run_build`] may give the build an [`AgentProvider`] (the server's and
+//! [`crate::BuildRun`] may give the build an [`AgentProvider`] (the server's and
 //! `kiln run --kubeconfig`'s start a pod per stage agent); the engine asks it when a stage
 //! with an agent starts and tells it when the stage is done. The engine stays backend-agnostic:
 //! it sees the agent as written, its evaluated strings and an [`Executor`] back.

@@ -1,4 +1,6 @@
 use crate::BuildResult;
+use kiln_executor::ExecError;
+use std::sync::Arc;
 
 /// Why a running block was interrupted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -11,10 +13,16 @@ pub(crate) enum Interruption {
 
 /// How a step (or a block of steps) ended when it did not succeed. Jenkins has the same two
 /// kinds: an error (the stage and build fail) and an interruption (they end aborted).
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub(crate) enum StepError {
+    /// The step failed; the message is the build log's (`error 'x'`, an exit code...).
     #[error("{0}")]
     Failed(String),
+    /// The executor failed (a process could not start, a file operation failed). The
+    /// message is the whole chain, as the build log shows it, so the executor's error is
+    /// kept here to match on, not repeated as a `source`.
+    #[error("{}", error_chain(.0.as_ref()))]
+    Exec(Arc<ExecError>),
     #[error("{message}")]
     Interrupted {
         cause: Interruption,
@@ -37,7 +45,7 @@ impl StepError {
     /// The result this error gives the stage and build it escapes from.
     pub(crate) fn result(&self) -> BuildResult {
         match self {
-            StepError::Failed(_) => BuildResult::Failure,
+            StepError::Failed(_) | StepError::Exec(_) => BuildResult::Failure,
             StepError::Interrupted { .. } => BuildResult::Aborted,
         }
     }
@@ -47,9 +55,9 @@ impl StepError {
     }
 }
 
-impl From<kiln_executor::ExecError> for StepError {
-    fn from(e: kiln_executor::ExecError) -> Self {
-        StepError::Failed(error_chain(&e))
+impl From<ExecError> for StepError {
+    fn from(e: ExecError) -> Self {
+        StepError::Exec(Arc::new(e))
     }
 }
 

@@ -2,8 +2,12 @@
 //! runs steps through an [`kiln_executor::Executor`], applies Jenkins' result rules and post
 //! conditions, and reports everything as [`BuildEvent`]s.
 //!
+//! Before a build, [`prepare`] makes a Jenkinsfile ready to plan and run (validated, scripts
+//! checked, libraries loaded, a generated pipeline expanded), the one way for the CLI and the
+//! server; [`BuildRun`] is the one entry point that runs a build.
+//!
 //! The engine sees the Executor trait only (never a concrete backend) and knows no store;
-//! whoever calls it (the CLI's `kiln run`, later the server's scheduler) decides where events go.
+//! whoever calls it (the CLI's `kiln run`, the server's scheduler) decides where events go.
 //! Expressions are evaluated by kiln-script only (through `eval`); the build's own output is
 //! data sent as events, never `tracing` events.
 
@@ -21,6 +25,7 @@ mod log_formatter;
 mod log_lines;
 mod params;
 mod post;
+mod prepare;
 mod process_key;
 mod reports;
 mod result;
@@ -49,9 +54,10 @@ pub use log::timestamp_prefix_len;
 pub use log_formatter::{LineStyle, LogFormatter, LogLine, PlainStyle, format_duration};
 pub use log_lines::LogLines;
 pub use params::{ParamValue, resolve_params};
+pub use prepare::{LibraryAccess, Loaded, PrepareError, Prepared, prepare};
 pub use reports::{FailedTest, FailureKind, HtmlReport, IssueCounts, IssueSeverity, Reports};
 pub use result::{BuildResult, StageOutcome};
-pub use run::{run_build, run_build_with, run_scripted, scripted_pipeline};
+pub use run::{BuildRun, scripted_pipeline};
 pub use spec::{
     BuildCause, BuildScripts, BuildSpec, Credential, CredentialStore, InputAnswer, InputHandler,
     InputRequest, NoCredentials, ScmInfo,

@@ -1,7 +1,5 @@
 //! Build log plumbing: splitting process output into lines, masking secrets, timestamps.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 /// Turns a stream of byte chunks into complete lines, keeping a partial line until its end
 /// arrives (or [`LineSplitter::finish`] flushes it).
 #[derive(Debug, Default)]
@@ -105,20 +103,8 @@ impl Masker {
 
 /// The current UTC time as `[2024-05-01T10:20:30.123Z] `, the `timestamps` prefix.
 pub(crate) fn timestamp_prefix() -> String {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    let secs = now.as_secs();
-    let millis = now.subsec_millis();
-    let days = i64::try_from(secs / 86_400).unwrap_or(0);
-    let rem = secs % 86_400;
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "[{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z] ",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
+    let now = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S%.3fZ");
+    format!("[{now}] ")
 }
 
 /// The length of the `timestamps` prefix `bytes` starts with (the shape
@@ -132,24 +118,6 @@ pub fn timestamp_prefix_len(bytes: &[u8]) -> usize {
             other => other == b,
         });
     if matches { SHAPE.len() } else { 0 }
-}
-
-/// Howard Hinnant's days-to-civil algorithm for the proleptic Gregorian calendar.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (
-        y,
-        u32::try_from(m).unwrap_or(1),
-        u32::try_from(d).unwrap_or(1),
-    )
 }
 
 #[cfg(test)]
@@ -221,11 +189,5 @@ mod tests {
     fn masks_longest_secret_first() {
         let m = Masker::default().with(["abc".to_owned(), "abcdef".to_owned()]);
         assert_eq!(m.mask("x abcdef abc"), "x **** ****");
-    }
-
-    #[test]
-    fn converts_days_to_dates() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(19_723), (2024, 1, 1));
     }
 }

@@ -1,4 +1,4 @@
-//! Build and stage results are stored as they are reported, so their types live with the
-//! store; the engine re-exports them.
+//! Build and stage results are shared vocabulary (the store keeps them as the engine reports
+//! them), so their types live in kiln-types; the engine re-exports them.
 
-pub use kiln_store::{BuildResult, StageOutcome};
+pub use kiln_types::{BuildResult, StageOutcome};

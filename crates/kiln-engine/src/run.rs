@@ -1,4 +1,5 @@
-//! `run_build`: a whole build from its plan to [`BuildEvent::BuildFinished`].
+//! [`BuildRun`]: a whole build from its plan to [`BuildEvent::BuildFinished`], the engine's
+//! one entry point.
 
 use crate::build::Build;
 use crate::error::StepError;
@@ -21,54 +22,84 @@ use std::time::Instant;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
-/// Runs a build: the implicit checkout, the stages, the pipeline's `post`, reporting
-/// everything as [`BuildEvent`]s and ending with [`BuildEvent::BuildFinished`].
+/// One build, from its plan to [`BuildEvent::BuildFinished`]: the implicit checkout, the
+/// stages (or a scripted pipeline's script), the pipeline's `post`, everything reported as
+/// [`BuildEvent`]s. The plan, spec and executor are required; the rest has defaults:
+///
+/// ```ignore
+/// let summary = BuildRun::new(&plan, spec, executor)
+///     .scripts(prepared.scripts)
+///     .run(events, cancel)
+///     .await;
+/// ```
 ///
 /// When `cancel` fires, running processes are terminated, running stages end ABORTED,
 /// stages not started are skipped, and `post` blocks still run (with a token of their own).
-pub async fn run_build(
-    plan: &Plan,
-    spec: BuildSpec,
-    executor: Arc<dyn Executor>,
-    events: UnboundedSender<BuildEvent>,
-    cancel: CancellationToken,
-) -> BuildSummary {
-    run_build_with(
-        plan,
-        spec,
-        BuildScripts::default(),
-        executor,
-        events,
-        cancel,
-    )
-    .await
-}
-
-/// [`run_build`] with the pipeline's shared libraries and the Jenkinsfile's text (for
-/// script error lines).
-pub async fn run_build_with(
-    plan: &Plan,
+#[must_use = "a build runs only when `run` is awaited"]
+pub struct BuildRun<'a> {
+    plan: &'a Plan,
+    scripted: Option<&'a Scripted>,
     spec: BuildSpec,
     scripts: BuildScripts,
     executor: Arc<dyn Executor>,
-    events: UnboundedSender<BuildEvent>,
-    cancel: CancellationToken,
-) -> BuildSummary {
-    run(plan, None, spec, scripts, executor, events, cancel).await
 }
 
-/// Runs a scripted pipeline (a Jenkinsfile without `pipeline { }`): the whole script, whose
-/// `stage('x') { }` calls become the build's stages as they run.
-pub async fn run_scripted(
-    script: &Scripted,
-    spec: BuildSpec,
-    scripts: BuildScripts,
-    executor: Arc<dyn Executor>,
-    events: UnboundedSender<BuildEvent>,
-    cancel: CancellationToken,
-) -> BuildSummary {
-    let plan = kiln_plan::plan(&scripted_pipeline(script));
-    run(&plan, Some(script), spec, scripts, executor, events, cancel).await
+impl<'a> BuildRun<'a> {
+    /// A build of `plan` (a declarative pipeline's, unless [`BuildRun::scripted`]).
+    pub fn new(plan: &'a Plan, spec: BuildSpec, executor: Arc<dyn Executor>) -> Self {
+        BuildRun {
+            plan,
+            scripted: None,
+            spec,
+            scripts: BuildScripts::default(),
+            executor,
+        }
+    }
+
+    /// With `Some(script)`, runs a scripted pipeline (a Jenkinsfile without `pipeline { }`):
+    /// the whole script, whose `stage('x') { }` calls become the build's stages as they run.
+    /// The plan is then the plan of [`scripted_pipeline`]`(script)`, as
+    /// [`crate::Prepared::plan`] makes it. `None` (the default): a declarative pipeline.
+    pub fn scripted(self, script: Option<&'a Scripted>) -> Self {
+        BuildRun {
+            scripted: script,
+            ..self
+        }
+    }
+
+    /// The pipeline's shared libraries, the Jenkinsfile's text (for script error lines) and
+    /// the scripts' limits (by default: no library, no text, default limits).
+    pub fn scripts(self, scripts: BuildScripts) -> Self {
+        BuildRun { scripts, ..self }
+    }
+
+    /// Runs the build, sending its events to `events`: its summary once it has finished.
+    pub async fn run(
+        self,
+        events: UnboundedSender<BuildEvent>,
+        cancel: CancellationToken,
+    ) -> BuildSummary {
+        let started = Instant::now();
+        let params = match resolve_params(&self.plan.pipeline, &self.spec.params) {
+            Ok(p) => p,
+            Err(errors) => return refuse(&events, &errors, started),
+        };
+        let mut site = Site::new(self.executor);
+        site.user_checkout = self.spec.workspace_is_checkout;
+        // Under a declarative `agent none`, steps outside every stage agent have no workspace
+        // (a scripted pipeline's `node { }` blocks run on the build's executor, as before).
+        site.outside_agent =
+            self.scripted.is_none() && matches!(self.plan.pipeline.agent.kind, AgentKind::None);
+        let build = Arc::new(Build::new(
+            self.plan.clone(),
+            self.spec,
+            site,
+            params,
+            events,
+            self.scripts,
+        ));
+        run(&build, self.scripted, cancel).await
+    }
 }
 
 /// The pipeline a scripted pipeline's build is planned from: no stages (they are known as
@@ -92,37 +123,16 @@ pub fn scripted_pipeline(script: &Scripted) -> Pipeline {
     }
 }
 
+/// The build from its first line to its summary.
 async fn run(
-    plan: &Plan,
+    build: &Arc<Build>,
     scripted: Option<&Scripted>,
-    spec: BuildSpec,
-    scripts: BuildScripts,
-    executor: Arc<dyn Executor>,
-    events: UnboundedSender<BuildEvent>,
     cancel: CancellationToken,
 ) -> BuildSummary {
-    let started = Instant::now();
-    let params = match resolve_params(&plan.pipeline, &spec.params) {
-        Ok(p) => p,
-        Err(errors) => return refuse(&events, &errors, started),
-    };
-    let mut site = Site::new(executor);
-    site.user_checkout = spec.workspace_is_checkout;
-    // Under a declarative `agent none`, steps outside every stage agent have no workspace
-    // (a scripted pipeline's `node { }` blocks run on the build's executor, as before).
-    site.outside_agent = scripted.is_none() && matches!(plan.pipeline.agent.kind, AgentKind::None);
-    let build = Arc::new(Build::new(
-        plan.clone(),
-        spec,
-        site,
-        params,
-        events,
-        scripts,
-    ));
     tracing::info!(job = %build.spec.job_name, build = build.spec.number, "build started");
     let mut scope = Scope {
         node: None,
-        env: Arc::new(env::base_env(&build)),
+        env: Arc::new(env::base_env(build)),
         cwd: build.site.workspace.clone(),
         site: Arc::clone(&build.site),
         cancel,
@@ -137,10 +147,10 @@ async fn run(
         file_credentials: Arc::default(),
     };
     build.log(None, &build.spec.cause.description(), false);
-    pipeline_notices(&build);
-    let error = match prepare(&build, &mut scope, scripted.is_some()).await {
+    pipeline_notices(build);
+    let error = match prepare(build, &mut scope, scripted.is_some()).await {
         Ok(()) => match scripted {
-            Some(s) => crate::steps::script(&build, &s.script.statements, &scope)
+            Some(s) => crate::steps::script(build, &s.script.statements, &scope)
                 .await
                 .err()
                 .inspect(|e| {
@@ -148,12 +158,12 @@ async fn run(
                         build.log(None, &format!("ERROR: {e}"), scope.timestamps);
                     }
                 }),
-            None => stages(&build, &scope).await,
+            None => stages(build, &scope).await,
         },
         Err(e) => {
             build.log(None, &format!("ERROR: {e}"), scope.timestamps);
             for &root in &build.plan.roots {
-                skip_tree(&build, root, StageOutcome::SkippedAfterFailure);
+                skip_tree(build, root, StageOutcome::SkippedAfterFailure);
             }
             Some(e)
         }
@@ -165,12 +175,12 @@ async fn run(
         build.worsen(BuildResult::Aborted);
     }
     let post_scope = fresh_if_cancelled(&scope);
-    post::run_post(&build, &build.plan.pipeline.post, &post_scope, || {
+    post::run_post(build, &build.plan.pipeline.post, &post_scope, || {
         build.result()
     })
     .await;
-    remove_secret_files(&build, &build.site).await;
-    finish(&build)
+    remove_secret_files(build, &build.site).await;
+    finish(build)
 }
 
 /// The preamble (`def`s and functions before `pipeline { }`), the pipeline's environment,

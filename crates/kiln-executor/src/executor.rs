@@ -70,7 +70,7 @@ pub trait Executor: Send + Sync {
     /// run in Kaniko pods, so they need a Kubernetes agent.
     async fn build_image(&self, build: ImageBuild, log: ImageLog) -> Result<ImageBuilt, ExecError> {
         let _ = (build, log);
-        Err(ExecError::Backend(format!(
+        Err(ExecError::Unsupported(format!(
             "kanikoBuild needs a Kubernetes agent: image builds run in Kaniko pods, and this \
              build runs on {} (use `agent {{ kubernetes {{ ... }} }}`, or `kiln run --kubeconfig`)",
             self.describe()

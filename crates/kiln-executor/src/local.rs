@@ -129,6 +129,9 @@ impl Executor for LocalExecutor {
         let dir = self.resolve("list", dir)?;
         tokio::task::spawn_blocking(move || set.scan(&dir))
             .await
-            .map_err(|e| ExecError::Backend(format!("listing files failed: {e}")))?
+            .map_err(|source| ExecError::Task {
+                what: "listing files",
+                source,
+            })?
     }
 }

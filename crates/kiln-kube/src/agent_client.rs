@@ -146,7 +146,10 @@ impl AgentClient {
     }
 
     fn backend(&self, reason: &str) -> ExecError {
-        ExecError::Backend(format!("{}: {reason}", self.inner.label))
+        ExecError::Agent {
+            agent: self.inner.label.clone(),
+            reason: reason.to_owned(),
+        }
     }
 
     /// Starts process `id` (or, if the agent knows `id` already, follows that one).

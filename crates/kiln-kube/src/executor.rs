@@ -365,14 +365,14 @@ impl KubeExecutor {
         let container = container.unwrap_or(&self.default_container);
         let agent = self.agents.get(container).ok_or_else(|| {
             let known: Vec<&str> = self.agents.keys().map(String::as_str).collect();
-            ExecError::Backend(format!(
-                "pod {} has no container `{container}` (its containers: {})",
-                self.name,
-                known.join(", ")
-            ))
+            ExecError::NoContainer {
+                pod: self.name.clone(),
+                container: container.to_owned(),
+                known: known.join(", "),
+            }
         })?;
         if let Some(reason) = self.health.borrow().reason_for(container) {
-            return Err(ExecError::Backend(reason));
+            return Err(ExecError::Unusable(reason));
         }
         Ok(agent)
     }
@@ -607,7 +607,7 @@ impl Executor for KubeExecutor {
             .clone();
         match builder {
             Some(builder) => builder.run(self, &self.name, build, log).await,
-            None => Err(ExecError::Backend(format!(
+            None => Err(ExecError::Unsupported(format!(
                 "kanikoBuild cannot run in pod {}: this executor was started without the \
                  Kubernetes configuration image builds need (Kaniko settings)",
                 self.name
@@ -664,7 +664,7 @@ impl Executor for KubeExecutor {
             .await?
         {
             Message::ExistsResult { exists, .. } => Ok(exists),
-            other => Err(ExecError::Backend(format!("unexpected answer {other:?}"))),
+            other => Err(ExecError::Protocol(format!("{other:?}"))),
         }
     }
 

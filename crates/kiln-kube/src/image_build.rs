@@ -123,7 +123,7 @@ impl ImageBuilder {
             }
         }
         if !failures.is_empty() {
-            return Err(ExecError::Backend(failures.join("; ")));
+            return Err(ExecError::ImageBuild(failures.join("; ")));
         }
         let mut indexes = Vec::new();
         if multi {
@@ -168,8 +168,7 @@ impl ImageBuilder {
         let name = match started {
             Some(name) => name,
             None => {
-                let suffix =
-                    crate::token::short_id().map_err(|e| ExecError::Backend(e.to_string()))?;
+                let suffix = crate::token::short_id().map_err(ExecError::Random)?;
                 let arch = platform
                     .platform
                     .and_then(platform_arch)
@@ -222,7 +221,7 @@ impl ImageBuilder {
         };
         let built = kaniko_pod(&self.config, &id, platform).map_err(|diags| {
             let messages: Vec<String> = diags.iter().map(|d| d.message.clone()).collect();
-            ExecError::Backend(format!(
+            ExecError::ImageBuild(format!(
                 "the Kaniko pod for {what}: {}",
                 messages.join("; ")
             ))
@@ -234,7 +233,7 @@ impl ImageBuilder {
         };
         KubeExecutor::start(self.client.clone(), &self.settings, request)
             .await
-            .map_err(|e| ExecError::Backend(format!("Kaniko for {what}: {}", error_chain(&e))))
+            .map_err(|e| ExecError::ImageBuild(format!("Kaniko for {what}: {}", error_chain(&e))))
     }
 
     /// Takes over the Kaniko pod `name` a controller started before it restarted; a pod
@@ -247,7 +246,7 @@ impl ImageBuilder {
                 info!(pod = %name, "Kaniko pod taken over after a controller restart");
                 Ok(executor)
             }
-            Err(e) => Err(ExecError::Backend(format!(
+            Err(e) => Err(ExecError::ImageBuild(format!(
                 "Kaniko for {what} ran in pod {name} when the controller restarted, and it \
                  cannot be taken over: {e}"
             ))),
@@ -301,7 +300,7 @@ impl ImageBuilder {
             ExitStatus::Signal(signal) => Some(format!("signal {signal}")),
         };
         if let Some(ended) = ended {
-            return Err(ExecError::Backend(format!(
+            return Err(ExecError::ImageBuild(format!(
                 "Kaniko for {what} failed with {ended} (its output is above)"
             )));
         }
@@ -310,7 +309,7 @@ impl ImageBuilder {
             .await?;
         let digest = String::from_utf8_lossy(&digest).trim().to_owned();
         if !digest.starts_with("sha256:") {
-            return Err(ExecError::Backend(format!(
+            return Err(ExecError::ImageBuild(format!(
                 "Kaniko for {what} wrote no image digest (got `{digest}`)"
             )));
         }
@@ -329,7 +328,7 @@ impl ImageBuilder {
         images: &[BuiltImage],
     ) -> Result<String, ExecError> {
         let fail = |e: &dyn std::fmt::Display| {
-            ExecError::Backend(format!("pushing the image index {destination}: {e}"))
+            ExecError::ImageBuild(format!("pushing the image index {destination}: {e}"))
         };
         let target = ImageRef::parse(destination).map_err(|e| fail(&e))?;
         let insecure = build.insecure_registries.contains(&target.registry);
@@ -398,7 +397,7 @@ fn docker_config_credentials(json: &[u8], host: &str) -> Option<Credentials> {
 /// The context directory as a `.tar.gz`, packed by the build pod's default container.
 async fn pack_context(source: &dyn Executor, context: &str) -> Result<Vec<u8>, ExecError> {
     let dir = source.workspace().join(context);
-    let id = crate::token::short_id().map_err(|e| ExecError::Backend(e.to_string()))?;
+    let id = crate::token::short_id().map_err(ExecError::Random)?;
     let tarball = format!("/tmp/kiln-kaniko-context-{id}.tar.gz");
     let argv = vec![
         "tar".to_owned(),
@@ -417,7 +416,7 @@ async fn pack_context(source: &dyn Executor, context: &str) -> Result<Vec<u8>, E
         output.extend_from_slice(&chunk.bytes);
     }
     if !handle.wait().await?.success() {
-        return Err(ExecError::Backend(format!(
+        return Err(ExecError::Setup(format!(
             "packing the build context `{context}` failed: {}",
             String::from_utf8_lossy(&output).trim()
         )));

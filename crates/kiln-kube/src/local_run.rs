@@ -222,7 +222,10 @@ pub async fn upload_workspace(executor: &KubeExecutor, local: &Path) -> Result<u
     let dir = local.to_path_buf();
     let files = tokio::task::spawn_blocking(move || set.scan(&dir))
         .await
-        .map_err(|e| ExecError::Backend(format!("listing the workspace failed: {e}")))??;
+        .map_err(|source| ExecError::Task {
+            what: "listing the workspace",
+            source,
+        })??;
     let mut executables = Vec::new();
     for entry in &files {
         let source = local.join(&entry.path);
@@ -244,7 +247,7 @@ pub async fn upload_workspace(executor: &KubeExecutor, local: &Path) -> Result<u
         let spec = kiln_executor::ProcessSpec::new(argv).cwd(executor.workspace());
         let status = executor.spawn(spec).await?.wait().await?;
         if !status.success() {
-            return Err(ExecError::Backend(
+            return Err(ExecError::Setup(
                 "cannot mark the uploaded executables executable".to_owned(),
             ));
         }

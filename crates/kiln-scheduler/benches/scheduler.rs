@@ -18,7 +18,8 @@
 use kiln_engine::{BuildCause, InputAnswer};
 use kiln_fake_kube::{FakeKube, FakeKubeConfig};
 use kiln_scheduler::{KubeAgent, Scheduler, SchedulerHandle, TriggerRequest};
-use kiln_store::{BuildRef, BuildStatus, SledStore, Store};
+use kiln_store::{BuildStatus, SledStore, Store};
+use kiln_types::BuildRef;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -150,7 +151,7 @@ async fn queued(root: &Path) {
     let drain_time = drain.elapsed();
     for id in &ids {
         let b = store.get_build(id).unwrap().unwrap();
-        assert_eq!(b.result, Some(kiln_store::BuildResult::Success));
+        assert_eq!(b.result, Some(kiln_types::BuildResult::Success));
     }
     println!(
         "{QUEUED_BUILDS} builds: queued in {:.2} s ({:.2} ms/trigger), drained in {:.2} s ({:.2} ms/build)",
@@ -224,7 +225,7 @@ async fn per_step(root: &Path, name: &str, agent: &str, executors: &str, kube: K
         let id = h.trigger(request(name)).await.unwrap();
         wait_finished(store.as_ref(), &id).await;
         let b = store.get_build(&id).unwrap().unwrap();
-        assert_eq!(b.result, Some(kiln_store::BuildResult::Success), "{name}");
+        assert_eq!(b.result, Some(kiln_types::BuildResult::Success), "{name}");
         let stage_ms = b.stages[0].duration_ms.unwrap();
         per_step.push(Duration::from_micros(stage_ms * 1000 / STEPS as u64));
     }

@@ -115,7 +115,7 @@ async fn measure(root: &Path, kubeconfig: &Path, name: &str, pipeline: &str) -> 
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         };
-        assert_eq!(b.result, Some(kiln_store::BuildResult::Success), "{name}");
+        assert_eq!(b.result, Some(kiln_types::BuildResult::Success), "{name}");
         let stage = b.stages.iter().find_map(|s| s.duration_ms).unwrap();
         stages.push(stage as f64);
         builds.push((b.finished_at_ms.unwrap() - b.started_at_ms.unwrap()) as f64);

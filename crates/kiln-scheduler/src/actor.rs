@@ -17,7 +17,8 @@ use crate::shared::Shared;
 use crate::timers::{TimerKind, Timers};
 use kiln_config::Config;
 use kiln_engine::{BuildCause, InputAnswer};
-use kiln_store::{BuildRecord, BuildRef, BuildStatus, JobName};
+use kiln_store::{BuildRecord, BuildStatus};
+use kiln_types::{BuildRef, JobName};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -399,7 +400,7 @@ impl Actor {
         let store = &self.shared.store;
         if let Ok(Some(mut b)) = store.get_build(&id) {
             abort_record(&mut b, "kiln internal error", self.shared.clock.now_ms());
-            b.result = Some(kiln_store::BuildResult::Failure);
+            b.result = Some(kiln_types::BuildResult::Failure);
             let _ = store.append_log(
                 &id,
                 b"kiln: internal error in the build task\nFinished: FAILURE\n",
@@ -448,7 +449,7 @@ impl Actor {
         let upstream = done.id.job.as_str();
         for j in &config.jobs {
             let by_config = j.triggers.upstream.iter().any(|u| u.as_str() == upstream)
-                && done.result == kiln_store::BuildResult::Success;
+                && done.result == kiln_types::BuildResult::Success;
             let by_pipeline = self
                 .shared
                 .pipeline(j.name.as_str())

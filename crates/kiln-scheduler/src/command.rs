@@ -4,7 +4,8 @@ use crate::error::{ControlError, TriggerError};
 use crate::source::Resolved;
 use kiln_config::Config;
 use kiln_engine::InputAnswer;
-use kiln_store::{BuildRef, JobName, NewBuild};
+use kiln_store::NewBuild;
+use kiln_types::{BuildRef, JobName};
 use std::sync::Arc;
 use tokio::sync::oneshot;
 

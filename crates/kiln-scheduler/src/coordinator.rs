@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use kiln_engine::{
     BuildId, Coordinator, JobRequest, LockAttempt, LockRequest, MilestoneOutcome, StartedJob,
 };
-use kiln_store::{BuildRef, JobName};
+use kiln_types::{BuildRef, JobName};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 

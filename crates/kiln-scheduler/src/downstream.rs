@@ -9,7 +9,8 @@ use crate::recorder::blocking;
 use crate::request::TriggerRequest;
 use crate::shared::Shared;
 use kiln_engine::{BuildCause, BuildId, FinishedJob, JobRequest, StartedJob};
-use kiln_store::{BuildRef, BuildResult, BuildStatus, StoreError};
+use kiln_store::{BuildStatus, StoreError};
+use kiln_types::{BuildRef, BuildResult};
 use std::sync::Arc;
 
 /// How far up a chain of upstream builds is followed looking for a cycle.
@@ -76,7 +77,7 @@ async fn refuse_cycle(shared: &Arc<Shared>, upstream: &BuildRef, job: &str) -> R
             else {
                 break;
             };
-            let Ok(job) = kiln_store::JobName::new(job) else {
+            let Ok(job) = kiln_types::JobName::new(job) else {
                 break;
             };
             at = BuildRef { job, number };

@@ -1,6 +1,8 @@
 //! The scheduler's error types: one per kind of request.
 
+use kiln_scm::ScmError;
 use kiln_store::StoreError;
+use std::path::PathBuf;
 
 /// Starting the scheduler failed.
 #[derive(Debug, thiserror::Error)]
@@ -28,8 +30,8 @@ pub enum TriggerError {
     #[error("invalid parameters: {}", .0.join("; "))]
     InvalidParams(Vec<String>),
     /// The job's source could not be read (git failed, the Jenkinsfile is missing).
-    #[error("{0}")]
-    Source(String),
+    #[error(transparent)]
+    Source(Box<JobSourceError>),
     /// The job's branch is a pattern (e.g. `release/*`) and no branch was given.
     #[error("job `{job}` builds branches matching `{pattern}`: say which branch to build")]
     BranchRequired { job: String, pattern: String },
@@ -45,6 +47,39 @@ pub enum TriggerError {
     /// The scheduler is shutting down or has stopped.
     #[error("the scheduler is shutting down")]
     ShuttingDown,
+}
+
+/// A job's pipeline could not be read for a trigger.
+#[derive(Debug, thiserror::Error)]
+#[error("job `{job}`: {source}")]
+pub struct JobSourceError {
+    pub job: String,
+    #[source]
+    pub source: SourceError,
+}
+
+/// Why a job's pipeline could not be read. The messages name the cause: triggers and
+/// build logs show them as they are.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The repository could not be fetched, or the branch resolved.
+    #[error("{0}")]
+    Git(#[source] Box<ScmError>),
+    #[error("cannot read `{path}` at {commit}: {source}")]
+    ReadAtCommit {
+        path: String,
+        commit: String,
+        #[source]
+        source: Box<ScmError>,
+    },
+    #[error("cannot read `{}`: {source}", path.display())]
+    ReadFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`{name}` is not valid UTF-8")]
+    NotUtf8 { name: String },
 }
 
 /// Cancelling a build or answering its input failed.

@@ -2,7 +2,8 @@
 //! appended, until the build finished and everything was delivered.
 
 use crate::recorder::blocking;
-use kiln_store::{BuildRef, BuildStatus, LogSlice, Store, StoreError};
+use kiln_store::{BuildStatus, LogSlice, Store, StoreError};
+use kiln_types::BuildRef;
 use std::sync::Arc;
 use tokio::sync::watch;
 

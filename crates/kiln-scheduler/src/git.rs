@@ -38,18 +38,6 @@ impl Git {
         self.cache.branches(url).await.map_err(|e| e.to_string())
     }
 
-    pub(crate) async fn read_file(
-        &self,
-        url: &str,
-        commit: &str,
-        path: &str,
-    ) -> Result<Vec<u8>, String> {
-        self.cache
-            .read_file(url, commit, path)
-            .await
-            .map_err(|e| e.to_string())
-    }
-
     /// Checks `commit` out into `dest`, keeping untracked files (as Jenkins keeps a
     /// workspace between builds).
     pub(crate) async fn checkout(

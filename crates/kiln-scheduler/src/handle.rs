@@ -11,7 +11,7 @@ use crate::trigger;
 use crate::view::{JobView, SchedulerStats};
 use kiln_config::Config;
 use kiln_engine::InputAnswer;
-use kiln_store::BuildRef;
+use kiln_types::BuildRef;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use tokio::sync::{mpsc, oneshot};

@@ -3,7 +3,7 @@
 use crate::shared::PipelineRead;
 use crate::view::{JobSource, JobView, TriggerView};
 use kiln_config::{JobConfig, Source};
-use kiln_store::BuildResult;
+use kiln_types::BuildResult;
 
 pub(crate) fn view(job: &JobConfig, read: Option<PipelineRead>) -> JobView {
     let mut triggers = TriggerView {

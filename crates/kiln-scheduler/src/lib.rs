@@ -49,7 +49,7 @@ mod view;
 
 pub use clock::{Clock, ManualClock, Sleep, SystemClock};
 pub use credentials::ConfigCredentials;
-pub use error::{ControlError, SchedulerError, TriggerError};
+pub use error::{ControlError, JobSourceError, SchedulerError, SourceError, TriggerError};
 pub use follower::LogFollower;
 pub use handle::SchedulerHandle;
 pub use kube::KubeAgent;

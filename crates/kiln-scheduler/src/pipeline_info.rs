@@ -3,7 +3,7 @@
 
 use crate::view::ParamView;
 use kiln_model::{OptionKind, ParameterKind, Pipeline, Retention, TriggerKind};
-use kiln_store::BuildResult;
+use kiln_types::BuildResult;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -116,7 +116,7 @@ fn threshold_of(text: &str) -> BuildResult {
 #[cfg(test)]
 mod tests {
     use super::threshold_of;
-    use kiln_store::BuildResult;
+    use kiln_types::BuildResult;
 
     #[test]
     fn thresholds_in_jenkins_spellings() {

@@ -8,7 +8,8 @@ use crate::request::TriggerRequest;
 use crate::source::dir_head;
 use kiln_config::{JobConfig, Source};
 use kiln_engine::BuildCause;
-use kiln_store::{JobName, Page};
+use kiln_store::Page;
+use kiln_types::JobName;
 
 /// The job-record key under which a branch's last polled commit is kept.
 pub(crate) fn meta_key(branch: &str) -> String {

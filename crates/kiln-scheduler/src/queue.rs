@@ -3,7 +3,8 @@
 
 use crate::follower::LogState;
 use crate::source::Resolved;
-use kiln_store::{BuildRecord, BuildRef};
+use kiln_store::BuildRecord;
+use kiln_types::BuildRef;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -124,7 +125,8 @@ impl Queue {
 #[cfg(test)]
 mod tests {
     use super::{Queue, QueuedBuild};
-    use kiln_store::{BuildRecord, BuildRef, JobName, NewBuild};
+    use kiln_store::{BuildRecord, NewBuild};
+    use kiln_types::{BuildRef, JobName};
     use tokio::sync::watch;
 
     fn build(job: &str, number: u64) -> QueuedBuild {

@@ -11,9 +11,10 @@ use crate::replay::Replay;
 use kiln_engine::{BuildEvent, LogFormatter, LogLines, PlainStyle, StageOutcome};
 use kiln_plan::NodeId;
 use kiln_store::{
-    BuildRecord, BuildResult, BuildStatus, ImageRecord, InputAnswerRecord, InputRecord,
-    StagePodRecord, StageRecord, StageState, Store, StoreError,
+    BuildRecord, BuildStatus, ImageRecord, InputAnswerRecord, InputRecord, StagePodRecord,
+    StageRecord, StageState, Store, StoreError,
 };
+use kiln_types::BuildResult;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -56,7 +57,7 @@ pub(crate) enum StagePodChange {
     Released {
         stage: Vec<String>,
         seq: u32,
-        result: kiln_store::BuildResult,
+        result: kiln_types::BuildResult,
         /// The variables the build's scripts had set by then.
         env: kiln_engine::EnvChanges,
     },

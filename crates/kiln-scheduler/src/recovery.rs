@@ -2,9 +2,8 @@
 //! running in a Kubernetes pod are resumed in it (see `resume.rs`), other running builds are
 //! finished as ABORTED ("controller restarted"), queued builds are queued again.
 
-use kiln_store::{
-    BuildRecord, BuildResult, BuildStatus, StageOutcome, StageState, Store, StoreError,
-};
+use kiln_store::{BuildRecord, BuildStatus, StageState, Store, StoreError};
+use kiln_types::{BuildResult, StageOutcome};
 
 pub(crate) const RESTARTED: &str = "controller restarted";
 

@@ -43,7 +43,8 @@ use crate::recovery::{RESTARTED, abort_record};
 use crate::replay::MARKER_START;
 use crate::runner::{BuildTask, Done};
 use kiln_plan::Plan;
-use kiln_store::{BuildResult, StageState, StoreError};
+use kiln_store::{StageState, StoreError};
+use kiln_types::BuildResult;
 
 /// The start of the line a build left running in its pod gets when the controller stops.
 pub(crate) const STOPPING: &str = "kiln: the controller is stopping;";

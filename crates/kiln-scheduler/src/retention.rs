@@ -2,7 +2,8 @@
 //! the number of builds or days to keep (the job's `retention:` in the configuration, else
 //! the pipeline's `buildDiscarder`).
 
-use kiln_store::{BuildStatus, JobName, Page, Store, StoreError};
+use kiln_store::{BuildStatus, Page, Store, StoreError};
+use kiln_types::JobName;
 use std::path::Path;
 
 /// How many builds and days to keep; `None` means no limit.

@@ -10,18 +10,17 @@ use crate::credentials::ConfigCredentials;
 use crate::input::{PendingInputs, ServerInput};
 use crate::kube::{BuildPod, StagePodsBefore};
 use crate::pipeline_info::PipelineInfo;
-use crate::prepared::PreparedPipeline;
 use crate::recorder::{Control, Recorder, blocking, millis};
 use crate::shared::Shared;
 use crate::source::{self, Files, Resolved};
 use kiln_config::{Config, JobConfig};
-use kiln_engine::{BuildSpec, BuildSummary, LogFormatter, ScmInfo};
+use kiln_engine::{BuildSpec, BuildSummary, LogFormatter, Prepared, ScmInfo};
 use kiln_executor::{Executor, LocalExecutor};
 use kiln_plan::Plan;
 use kiln_store::{
-    ArtifactRecord, BuildRef, BuildResult, BuildStatus, Page, PodRecord, StageRecord, StageState,
-    TestSummary,
+    ArtifactRecord, BuildStatus, Page, PodRecord, StageRecord, StageState, TestSummary,
 };
+use kiln_types::{BuildRef, BuildResult};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -119,9 +118,7 @@ impl BuildTask {
     }
 
     /// Reads, checks and plans the pipeline; on failure, the lines that say why.
-    async fn prepare(
-        &mut self,
-    ) -> Result<(Plan, Arc<PipelineInfo>, Files, PreparedPipeline), Vec<String>> {
+    async fn prepare(&mut self) -> Result<(Plan, Arc<PipelineInfo>, Files, Prepared), Vec<String>> {
         let resolved = match self.resolved.take() {
             Some(r) => r,
             None => Arc::new(self.resolve_again().await?),
@@ -130,19 +127,19 @@ impl BuildTask {
             self.recorder.record.commit = resolved.commit.clone();
             self.recorder.touch();
         }
-        let load = PreparedPipeline::load(&resolved, &self.config, self.shared.git.cache());
+        let load = crate::prepared::prepare(&resolved, &self.config, self.shared.git.cache());
         let prepared = tokio::select! {
             res = load => res?,
             () = self.cancel.cancelled() => return Err(vec!["Aborted before the pipeline was read".to_owned()]),
         };
-        for line in prepared.warnings.lines() {
+        for line in prepared.render_warnings(false).lines() {
             self.recorder.after_first_line(line);
         }
         let pipeline = prepared.pipeline.clone();
         let info = Arc::new(PipelineInfo::of(pipeline.clone()));
         self.shared
             .set_pipeline(self.job.name.as_str(), Ok(info.clone()));
-        let plan = kiln_plan::plan(&pipeline);
+        let plan = prepared.plan();
         if self.resume {
             // The stages' stored states and times are kept (the same plan, read again).
             self.recorder.set_formatter(LogFormatter::new(&plan));
@@ -186,7 +183,7 @@ impl BuildTask {
         &mut self,
         plan: Plan,
         files: Files,
-        prepared: PreparedPipeline,
+        prepared: Prepared,
         resumed: Option<BuildPod>,
     ) -> Option<BuildResult> {
         let (workspace, scm, pod) = match self.site(&files, &prepared, resumed).await {
@@ -231,14 +228,10 @@ impl BuildTask {
         };
         let (tx, rx) = mpsc::unbounded_channel();
         let (cancel, scripts) = (self.cancel.clone(), prepared.scripts);
-        let engine = async {
-            match &prepared.scripted {
-                Some(s) => kiln_engine::run_scripted(s, spec, scripts, executor, tx, cancel).await,
-                None => {
-                    kiln_engine::run_build_with(&plan, spec, scripts, executor, tx, cancel).await
-                }
-            }
-        };
+        let engine = kiln_engine::BuildRun::new(&plan, spec, executor)
+            .scripted(prepared.scripted.as_deref())
+            .scripts(scripts)
+            .run(tx, cancel);
         let recording = self.recorder.run(rx, &mut self.control);
         let both = async { tokio::join!(engine, recording) };
         self.in_pod.store(pod.is_some(), Ordering::Release);
@@ -275,7 +268,7 @@ impl BuildTask {
     async fn site(
         &mut self,
         files: &Files,
-        prepared: &PreparedPipeline,
+        prepared: &Prepared,
         resumed: Option<BuildPod>,
     ) -> Result<(PathBuf, Option<ScmInfo>, Option<BuildPod>), BuildResult> {
         let (workspace, scm) = match self.workspace_for(files).await {
@@ -321,7 +314,7 @@ impl BuildTask {
     /// a warm pool) with the prepared workspace uploaded into it.
     async fn kube_pod(
         &mut self,
-        prepared: &PreparedPipeline,
+        prepared: &Prepared,
         workspace: &std::path::Path,
     ) -> Result<Option<BuildPod>, Vec<String>> {
         let Some(kube) = self.shared.kube.clone() else {
@@ -424,7 +417,7 @@ impl BuildTask {
         }))
     }
 
-    async fn spec(&self, scm: Option<ScmInfo>, prepared: &PreparedPipeline) -> BuildSpec {
+    async fn spec(&self, scm: Option<ScmInfo>, prepared: &Prepared) -> BuildSpec {
         let r = &self.recorder.record;
         // A pipeline a library built is only known now: the job's configured values of
         // the parameters it declares apply as they do for a written pipeline.

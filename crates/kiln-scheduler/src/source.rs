@@ -1,18 +1,20 @@
 //! Reading a job's pipeline from its source: a branch resolved to a commit and the
 //! Jenkinsfile at that commit (repositories, through the mirror cache), or the Jenkinsfile
-//! of a local directory and its git `HEAD` when it is a repository.
+//! of a local directory and its git `HEAD` when it is a repository. The Jenkinsfile is
+//! parsed and validated once, when read: the trigger checks parameters against it and the
+//! build prepares the same document.
 
+use crate::error::SourceError;
 use crate::git::Git;
 use kiln_config::{JobConfig, Source};
+use kiln_engine::Loaded;
 use std::path::{Path, PathBuf};
 
-/// A job's pipeline text and where the build's files come from.
+/// A job's pipeline, read and validated, and where the build's files come from.
 #[derive(Clone, Debug)]
 pub(crate) struct Resolved {
-    /// The Jenkinsfile's text.
-    pub text: String,
-    /// The name diagnostics show for the Jenkinsfile.
-    pub file_name: String,
+    /// The Jenkinsfile (named as diagnostics show it), its document and diagnostics.
+    pub loaded: Loaded,
     pub commit: Option<String>,
     pub branch: Option<String>,
     pub files: Files,
@@ -38,22 +40,33 @@ pub(crate) async fn resolve(
     job: &JobConfig,
     branch: Option<&str>,
     commit: Option<&str>,
-) -> Result<Resolved, String> {
+) -> Result<Resolved, SourceError> {
     match &job.source {
         Source::Repo(url) => {
             let branch = branch.unwrap_or(&job.branch).to_owned();
-            git.fetch(url).await?;
+            let cache = git.cache();
+            cache
+                .fetch(url)
+                .await
+                .map_err(|e| SourceError::Git(Box::new(e)))?;
             let commit = match commit {
                 Some(c) => c.to_owned(),
-                None => git.resolve(url, &branch).await?,
+                None => cache
+                    .resolve(url, &branch)
+                    .await
+                    .map_err(|e| SourceError::Git(Box::new(e)))?,
             };
-            let bytes = git
+            let bytes = cache
                 .read_file(url, &commit, &job.jenkinsfile)
                 .await
-                .map_err(|e| format!("cannot read `{}` at {commit}: {e}", job.jenkinsfile))?;
+                .map_err(|source| SourceError::ReadAtCommit {
+                    path: job.jenkinsfile.clone(),
+                    commit: commit.clone(),
+                    source: Box::new(source),
+                })?;
+            let text = text_of(bytes, &job.jenkinsfile)?;
             Ok(Resolved {
-                text: text_of(bytes, &job.jenkinsfile)?,
-                file_name: job.jenkinsfile.clone(),
+                loaded: Loaded::parse(job.jenkinsfile.clone(), text),
                 commit: Some(commit),
                 branch: Some(branch),
                 files: Files::Repo { url: url.clone() },
@@ -63,11 +76,14 @@ pub(crate) async fn resolve(
     }
 }
 
-async fn resolve_dir(dir: &Path, jenkinsfile: &str) -> Result<Resolved, String> {
+async fn resolve_dir(dir: &Path, jenkinsfile: &str) -> Result<Resolved, SourceError> {
     let path = dir.join(jenkinsfile);
     let bytes = tokio::fs::read(&path)
         .await
-        .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+        .map_err(|source| SourceError::ReadFile {
+            path: path.clone(),
+            source,
+        })?;
     let text = text_of(bytes, &path.display().to_string())?;
     let head = dir_head(dir).await;
     let (commit, branch, files) = match head {
@@ -87,8 +103,7 @@ async fn resolve_dir(dir: &Path, jenkinsfile: &str) -> Result<Resolved, String> 
         ),
     };
     Ok(Resolved {
-        text,
-        file_name: path.display().to_string(),
+        loaded: Loaded::parse(path.display().to_string(), text),
         commit,
         branch,
         files,
@@ -130,6 +145,8 @@ pub(crate) async fn dir_head(dir: &Path) -> Option<(String, Option<String>)> {
     Some((commit, branch))
 }
 
-fn text_of(bytes: Vec<u8>, name: &str) -> Result<String, String> {
-    String::from_utf8(bytes).map_err(|_| format!("`{name}` is not valid UTF-8"))
+fn text_of(bytes: Vec<u8>, name: &str) -> Result<String, SourceError> {
+    String::from_utf8(bytes).map_err(|_| SourceError::NotUtf8 {
+        name: name.to_owned(),
+    })
 }

@@ -3,7 +3,7 @@
 
 use crate::cause;
 use crate::command::{Command, Enqueue};
-use crate::error::TriggerError;
+use crate::error::{JobSourceError, TriggerError};
 use crate::handle::SchedulerHandle;
 use crate::matching::branch_matches;
 use crate::pipeline_info::PipelineInfo;
@@ -11,7 +11,7 @@ use crate::request::TriggerRequest;
 use crate::shared::Shared;
 use crate::source::{self, Resolved};
 use kiln_config::{JobConfig, Source};
-use kiln_model::Document;
+use kiln_model::{Document, Pipeline};
 use kiln_store::NewBuild;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -27,9 +27,12 @@ pub(crate) async fn prepare(
     let branch = branch_for(&job, req.branch.as_deref())?;
     let resolved = source::resolve(&shared.git, &job, branch.as_deref(), req.commit.as_deref())
         .await
-        .map_err(|e| {
-            shared.set_pipeline(job.name.as_str(), Err(e.clone()));
-            TriggerError::Source(format!("job `{}`: {e}", job.name))
+        .map_err(|source| {
+            shared.set_pipeline(job.name.as_str(), Err(source.to_string()));
+            TriggerError::Source(Box::new(JobSourceError {
+                job: job.name.to_string(),
+                source,
+            }))
         })?;
     let params = check_params(shared, &job, &resolved, &req.params)?;
     Ok(Enqueue {
@@ -68,7 +71,8 @@ fn branch_for(job: &JobConfig, asked: Option<&str>) -> Result<Option<String>, Tr
     }
 }
 
-/// Loads the pipeline (remembering what it declares for the job) and type-checks the
+/// Takes the pipeline read with the source (remembering what it declares for the job; the
+/// build prepares the same document) and type-checks the
 /// parameters: the job's configured values, then the request's. An invalid pipeline is
 /// queued all the same: its build fails with the diagnostics in its log. A scripted
 /// pipeline's parameters (a pipeline a library builds may declare some) are checked by the
@@ -79,15 +83,15 @@ fn check_params(
     resolved: &Resolved,
     given: &BTreeMap<String, String>,
 ) -> Result<BTreeMap<String, String>, TriggerError> {
-    let (document, diagnostics) = kiln_model::load(&resolved.text);
-    let errors = diagnostics.iter().filter(|d| d.is_error()).count();
-    let pipeline = match document {
-        Some(Document::Declarative(p)) if errors == 0 => Arc::new(*p),
+    let loaded = &resolved.loaded;
+    let errors = loaded.errors();
+    let pipeline = match &loaded.document {
+        Some(Document::Declarative(p)) if errors == 0 => Arc::new(Pipeline::clone(p)),
         Some(Document::Scripted(s)) if errors == 0 => {
             // What a scripted pipeline declares (or the pipeline a library builds from
             // it) is known when a build runs it: a pipeline its last build ran is kept.
             if !matches!(shared.pipeline(job.name.as_str()), Some(Ok(_))) {
-                let pipeline = Arc::new(kiln_engine::scripted_pipeline(&s));
+                let pipeline = Arc::new(kiln_engine::scripted_pipeline(s));
                 let info = Arc::new(PipelineInfo::of(pipeline));
                 shared.set_pipeline(job.name.as_str(), Ok(info));
             }
@@ -95,9 +99,9 @@ fn check_params(
         }
         _ => {
             let why = if errors > 0 {
-                format!("`{}` has {errors} error(s)", resolved.file_name)
+                format!("`{}` has {errors} error(s)", loaded.source.name())
             } else {
-                format!("`{}` holds no pipeline", resolved.file_name)
+                format!("`{}` holds no pipeline", loaded.source.name())
             };
             shared.set_pipeline(job.name.as_str(), Err(why));
             return Ok(given.clone());
@@ -131,7 +135,7 @@ pub(crate) fn refresh_all(handle: SchedulerHandle) {
                 }
                 Err(e) => {
                     tracing::warn!(job = %job.name, error = %e, "cannot read the job's pipeline");
-                    shared.set_pipeline(job.name.as_str(), Err(e));
+                    shared.set_pipeline(job.name.as_str(), Err(e.to_string()));
                 }
             }
             handle.send(Command::PipelineRead(job.name.to_string()));

@@ -1,6 +1,6 @@
 //! Read-only views of jobs and of the scheduler's counters, for the API and metrics.
 
-use kiln_store::BuildResult;
+use kiln_types::BuildResult;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 

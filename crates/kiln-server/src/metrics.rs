@@ -1,7 +1,7 @@
 //! `/metrics`: the scheduler's counters in Prometheus' text exposition format (version 0.0.4).
 
 use kiln_scheduler::SchedulerStats;
-use kiln_store::BuildResult;
+use kiln_types::BuildResult;
 use std::fmt::Write as _;
 
 /// Every result, so each `kiln_builds_total` series exists from the start (at 0).

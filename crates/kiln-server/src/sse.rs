@@ -4,7 +4,8 @@
 use axum::response::sse::Event;
 use futures_util::Stream;
 use kiln_scheduler::LogFollower;
-use kiln_store::{BuildRef, Store};
+use kiln_store::Store;
+use kiln_types::BuildRef;
 use serde_json::json;
 use std::convert::Infallible;
 use std::sync::Arc;

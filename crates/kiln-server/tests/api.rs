@@ -7,9 +7,8 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use kiln_server::hooks::signature::github_sign;
 use kiln_server::{AppState, Settings, router};
-use kiln_store::{
-    BuildRecord, BuildRef, BuildResult, BuildStatus, JobName, NewBuild, SledStore, Store,
-};
+use kiln_store::{BuildRecord, BuildStatus, NewBuild, SledStore, Store};
+use kiln_types::{BuildRef, BuildResult, JobName};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::sync::Arc;

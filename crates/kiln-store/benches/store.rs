@@ -8,7 +8,8 @@
 //! `KILN_STORE_BENCH_SCALE=0.1` shrinks every workload (for a quick look).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use kiln_store::{BuildRef, BuildStatus, JobName, NewBuild, Page, SledStore, Store};
+use kiln_store::{BuildStatus, NewBuild, Page, SledStore, Store};
+use kiln_types::{BuildRef, JobName};
 use std::time::{Duration, Instant};
 
 fn main() {
@@ -163,7 +164,7 @@ fn builds_in(store: &SledStore, n: usize, queued: usize) {
         let mut b = store.create_build(&job, new_build(i)).unwrap();
         if i < n - queued {
             b.status = BuildStatus::Finished;
-            b.result = Some(kiln_store::BuildResult::Success);
+            b.result = Some(kiln_types::BuildResult::Success);
             store.update_build(&b).unwrap();
         }
     }

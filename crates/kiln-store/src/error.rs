@@ -33,6 +33,6 @@ pub enum StoreError {
     NoSuchBuild(String),
     #[error("store schema version {found} is newer than this kiln understands ({supported})")]
     SchemaTooNew { found: u32, supported: u32 },
-    #[error("invalid job name `{0}`: use letters, digits, `-`, `_` and `.`")]
-    InvalidJobName(String),
+    #[error(transparent)]
+    InvalidJobName(#[from] kiln_types::InvalidJobName),
 }

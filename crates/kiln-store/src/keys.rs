@@ -5,7 +5,8 @@
 //! prefix `job 0x00`. Log chunks extend the build key with the chunk's start offset (big-endian
 //! u64); status index entries prefix the build key with one status byte.
 
-use crate::{BuildRef, BuildStatus, JobName};
+use crate::BuildStatus;
+use kiln_types::{BuildRef, JobName};
 
 /// Length of the big-endian numbers in keys.
 const NUM_LEN: usize = 8;

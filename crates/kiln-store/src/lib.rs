@@ -3,7 +3,7 @@
 //!
 //! [`SledStore`] is the embedded implementation and the only code in kiln that names sled.
 //! Every write that returns `Ok` is durable: it survives `kill -9` of the process.
-//! Depends on no other kiln crate.
+//! Depends on no other kiln crate but kiln-types (job names, build references, results).
 
 mod codec;
 mod error;
@@ -12,7 +12,6 @@ mod migrate;
 mod record;
 mod reopen;
 mod report_record;
-mod result;
 mod sled_log;
 mod sled_store;
 mod store;
@@ -21,11 +20,10 @@ mod unflushed;
 
 pub use error::StoreError;
 pub use record::{
-    ArtifactRecord, BuildRecord, BuildRef, BuildStatus, ImageEvent, ImageRecord, InputAnswerRecord,
-    InputRecord, JobName, JobRecord, LogSlice, NewBuild, Page, PodRecord, StagePodRecord,
-    StageRecord, StageState, TestSummary,
+    ArtifactRecord, BuildRecord, BuildStatus, ImageEvent, ImageRecord, InputAnswerRecord,
+    InputRecord, JobRecord, LogSlice, NewBuild, Page, PodRecord, StagePodRecord, StageRecord,
+    StageState, TestSummary,
 };
 pub use report_record::{FailedTestRecord, HtmlReportRecord, IssuesRecord, TestFailureKind};
-pub use result::{BuildResult, StageOutcome};
 pub use sled_store::SledStore;
 pub use store::Store;

@@ -1,65 +1,6 @@
-use crate::{BuildResult, StageOutcome, StoreError};
+use kiln_types::{BuildRef, BuildResult, JobName, StageOutcome};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-
-/// A job's name: letters, digits, `-`, `_` and `.`, at most 100 characters.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct JobName(String);
-
-impl JobName {
-    pub fn new(name: impl Into<String>) -> Result<Self, StoreError> {
-        let name = name.into();
-        let ok = !name.is_empty()
-            && name.len() <= 100
-            && !name.starts_with('.')
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-        if ok {
-            Ok(JobName(name))
-        } else {
-            Err(StoreError::InvalidJobName(name))
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for JobName {
-    type Error = StoreError;
-
-    fn try_from(s: String) -> Result<Self, StoreError> {
-        JobName::new(s)
-    }
-}
-
-impl From<JobName> for String {
-    fn from(j: JobName) -> String {
-        j.0
-    }
-}
-
-impl std::fmt::Display for JobName {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// One build of one job: `JOB#N`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct BuildRef {
-    pub job: JobName,
-    pub number: u64,
-}
-
-impl std::fmt::Display for BuildRef {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}#{}", self.job, self.number)
-    }
-}
 
 /// What the store knows of a job (its definition lives in the configuration).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

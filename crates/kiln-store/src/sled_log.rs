@@ -6,7 +6,8 @@ use crate::keys::{
     ALL_STATUSES, build_key_of, chunk_build_key, chunk_key, chunk_offset, status_key,
 };
 use crate::trees::Trees;
-use crate::{BuildRef, LogSlice, SledStore, StoreError};
+use crate::{LogSlice, SledStore, StoreError};
+use kiln_types::BuildRef;
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 

@@ -26,10 +26,8 @@ use crate::keys::{self, ALL_STATUSES, build_key, build_key_of, job_prefix, statu
 use crate::migrate;
 use crate::sled_log::finish_deletes;
 use crate::trees::Trees;
-use crate::{
-    BuildRecord, BuildRef, BuildStatus, JobName, JobRecord, LogSlice, NewBuild, Page, Store,
-    StoreError,
-};
+use crate::{BuildRecord, BuildStatus, JobRecord, LogSlice, NewBuild, Page, Store, StoreError};
+use kiln_types::{BuildRef, JobName};
 use sled::Transactional;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};

@@ -1,6 +1,5 @@
-use crate::{
-    BuildRecord, BuildRef, BuildStatus, JobName, JobRecord, LogSlice, NewBuild, Page, StoreError,
-};
+use crate::{BuildRecord, BuildStatus, JobRecord, LogSlice, NewBuild, Page, StoreError};
+use kiln_types::{BuildRef, JobName};
 
 /// kiln's durable state. Every method that writes returns only once the write is durable.
 /// Implementations are shared between threads; calls are short (no network), so async code

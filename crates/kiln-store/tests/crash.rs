@@ -7,7 +7,8 @@
 //! `build JOB#N`, `state JOB#N running|finished`, `log JOB#N END`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use kiln_store::{BuildRef, BuildStatus, JobName, NewBuild, Page, SledStore, Store};
+use kiln_store::{BuildStatus, NewBuild, Page, SledStore, Store};
+use kiln_types::{BuildRef, JobName};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::ExitStatusExt;

@@ -2,7 +2,8 @@
 //! interrupted deletes. These tests write sled directly with the documented layout.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use kiln_store::{BuildRef, BuildStatus, JobName, NewBuild, Page, SledStore, Store, StoreError};
+use kiln_store::{BuildStatus, NewBuild, Page, SledStore, Store, StoreError};
+use kiln_types::{BuildRef, JobName};
 use std::path::Path;
 
 fn build_key(job: &str, number: u64) -> Vec<u8> {

@@ -2,7 +2,8 @@
 //! root (to mount the tmpfs); fails, loudly, where it cannot mount.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use kiln_store::{BuildRef, JobName, NewBuild, SledStore, Store};
+use kiln_store::{NewBuild, SledStore, Store};
+use kiln_types::{BuildRef, JobName};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;

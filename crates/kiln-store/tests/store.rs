@@ -3,9 +3,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use kiln_store::{
-    BuildRecord, BuildRef, BuildResult, BuildStatus, JobName, JobRecord, NewBuild, Page, SledStore,
-    Store, StoreError,
+    BuildRecord, BuildStatus, JobRecord, NewBuild, Page, SledStore, Store, StoreError,
 };
+use kiln_types::{BuildRef, BuildResult, JobName};
 
 /// Runs `script` (operations separated by `;`) and compares the results (separated by `; `).
 ///
@@ -62,14 +62,16 @@ fn run(store: &SledStore, op: &str) -> String {
                 .collect();
             names.join(" ")
         }),
-        "putjob" => JobName::new(words[0]).and_then(|name| {
-            let job = JobRecord {
-                name,
-                last_number: words[1].parse().unwrap(),
-                meta: Default::default(),
-            };
-            store.put_job(&job).map(|()| "ok".into())
-        }),
+        "putjob" => JobName::new(words[0])
+            .map_err(StoreError::from)
+            .and_then(|name| {
+                let job = JobRecord {
+                    name,
+                    last_number: words[1].parse().unwrap(),
+                    meta: Default::default(),
+                };
+                store.put_job(&job).map(|()| "ok".into())
+            }),
         other => panic!("unknown operation `{other}`"),
     };
     outcome.unwrap_or_else(|e| format!("error: {e}"))
@@ -357,7 +359,7 @@ fn delete_leaves_other_logs_alone() {
 #[test]
 fn invalid_job_names_are_rejected() {
     for name in ["", ".hidden", "a/b", "a b", "a\0b", "ünï", &"x".repeat(101)] {
-        let err = JobName::new(name).unwrap_err();
+        let err = StoreError::from(JobName::new(name).unwrap_err());
         assert!(matches!(err, StoreError::InvalidJobName(_)), "{name:?}");
     }
     check(

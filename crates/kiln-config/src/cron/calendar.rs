@@ -13,29 +13,25 @@ pub(super) struct Date {
 }
 
 impl Date {
-    /// The date `days` days after 1970-01-01 (Howard Hinnant's `civil_from_days`).
+    /// The date `days` days after 1970-01-01 (the last date jiff knows, 9999-12-31, for
+    /// more days than that).
     pub fn from_days(days: u64) -> Date {
-        let z = i64::try_from(days).unwrap_or(i64::MAX / 2) + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z - era * 146_097;
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let day = doy - (153 * mp + 2) / 5 + 1;
-        let month = if mp < 10 { mp + 3 } else { mp - 9 };
-        let year = yoe + era * 400 + i64::from(month <= 2);
-        // 1970-01-01 was a Thursday.
-        let weekday = (days % 7 + 4) % 7;
+        let instant = i64::try_from(days)
+            .ok()
+            .and_then(|d| d.checked_mul(86_400))
+            .and_then(|s| jiff::Timestamp::from_second(s).ok())
+            .unwrap_or(jiff::Timestamp::MAX);
+        let date = jiff::tz::Offset::UTC.to_datetime(instant).date();
         Date {
-            year,
-            month: small(month),
-            day: small(day),
-            weekday: small(i64::try_from(weekday).unwrap_or(0)),
+            year: i64::from(date.year()),
+            month: small(date.month()),
+            day: small(date.day()),
+            weekday: small(date.weekday().to_sunday_zero_offset()),
         }
     }
 }
 
-fn small(n: i64) -> u32 {
+fn small(n: i8) -> u32 {
     u32::try_from(n).unwrap_or(0)
 }
 

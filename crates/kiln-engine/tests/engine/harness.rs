@@ -1,4 +1,4 @@
-//! Runs a Jenkinsfile through load -> plan -> run_build and keeps what came out.
+//! Runs a Jenkinsfile through load -> plan -> `BuildRun` and keeps what came out.
 
 #![expect(
     clippy::expect_used,
@@ -8,7 +8,7 @@
 use async_trait::async_trait;
 use kiln_engine::{
     BuildCause, BuildEvent, BuildResult, BuildSpec, BuildSummary, Credential, CredentialStore,
-    InputAnswer, InputHandler, InputRequest, StageOutcome, run_build,
+    InputAnswer, InputHandler, InputRequest, StageOutcome,
 };
 use kiln_executor::LocalExecutor;
 use kiln_model::Document;
@@ -161,7 +161,9 @@ pub async fn run_with(jenkinsfile: &str, setup: Setup) -> Run {
     let plan = plan_of(jenkinsfile);
     let executor = Arc::new(LocalExecutor::new(setup.workspace()));
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let summary = run_build(&plan, setup.spec, executor, tx, setup.cancel).await;
+    let summary = kiln_engine::BuildRun::new(&plan, setup.spec, executor)
+        .run(tx, setup.cancel)
+        .await;
     let mut events = Vec::new();
     while let Ok(e) = rx.try_recv() {
         events.push(e);
@@ -192,11 +194,18 @@ pub async fn run_any(jenkinsfile: &str, setup: Setup, libraries: kiln_library::L
     let summary = match doc.expect("a pipeline") {
         Document::Declarative(p) => {
             let plan = kiln_plan::plan(&p);
-            kiln_engine::run_build_with(&plan, setup.spec, scripts, executor, tx, setup.cancel)
+            kiln_engine::BuildRun::new(&plan, setup.spec, executor)
+                .scripts(scripts)
+                .run(tx, setup.cancel)
                 .await
         }
         Document::Scripted(s) => {
-            kiln_engine::run_scripted(&s, setup.spec, scripts, executor, tx, setup.cancel).await
+            let plan = kiln_plan::plan(&kiln_engine::scripted_pipeline(&s));
+            kiln_engine::BuildRun::new(&plan, setup.spec, executor)
+                .scripted(Some(&s))
+                .scripts(scripts)
+                .run(tx, setup.cancel)
+                .await
         }
     };
     let mut events = Vec::new();

@@ -1,4 +1,4 @@
-//! End-to-end tests of the engine: real pipelines (parsed, planned) run by `run_build` with
+//! End-to-end tests of the engine: real pipelines (parsed, planned) run by `BuildRun` with
 //! the local executor in temporary directories. No test asserts on timing.
 
 mod harness;

@@ -40,9 +40,7 @@ impl ProcessHandle {
     /// process blocked on a full pipe can finish).
     pub async fn wait(mut self) -> Result<ExitStatus, ExecError> {
         while self.output.recv().await.is_some() {}
-        self.exit.await.map_err(|_| {
-            ExecError::Backend("the process ended without reporting an exit status".to_owned())
-        })
+        self.exit.await.map_err(|_| ExecError::NoExitStatus)
     }
 
     pub fn killer(&self) -> ProcessKiller {

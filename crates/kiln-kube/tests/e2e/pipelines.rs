@@ -46,7 +46,9 @@ pub async fn run_pipeline(
         coordinator: std::sync::Arc::new(kiln_engine::NoCoordinator),
     };
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let summary = kiln_engine::run_build(&plan, spec, executor, tx, CancellationToken::new()).await;
+    let summary = kiln_engine::BuildRun::new(&plan, spec, executor)
+        .run(tx, CancellationToken::new())
+        .await;
     let mut lines = Vec::new();
     while let Ok(event) = rx.try_recv() {
         match event {

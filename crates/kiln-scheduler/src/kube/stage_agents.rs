@@ -32,7 +32,8 @@ use kiln_kube::{
     dockerfile_request, read_yaml_file,
 };
 use kiln_model::AgentKind;
-use kiln_store::{BuildRecord, PodRecord, StageOutcome, StagePodRecord, StageState};
+use kiln_store::{BuildRecord, PodRecord, StagePodRecord, StageState};
+use kiln_types::StageOutcome;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};

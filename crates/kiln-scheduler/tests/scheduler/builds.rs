@@ -1,7 +1,8 @@
 //! Builds from trigger to `Finished: RESULT`.
 
 use crate::support::*;
-use kiln_store::{BuildResult, StageOutcome, StageState};
+use kiln_store::StageState;
+use kiln_types::{BuildResult, StageOutcome};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dir_job_runs_and_its_log_ends_with_finished_success() {

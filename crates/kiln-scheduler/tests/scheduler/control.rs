@@ -3,7 +3,8 @@
 use crate::support::*;
 use kiln_engine::InputAnswer;
 use kiln_scheduler::ControlError;
-use kiln_store::{BuildResult, BuildStatus};
+use kiln_store::BuildStatus;
+use kiln_types::BuildResult;
 use std::collections::BTreeMap;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -129,7 +130,7 @@ async fn answering_a_build_without_input_is_refused() {
         h.answer_input(&id, answer).await,
         Err(ControlError::NoPendingInput(_))
     ));
-    let missing = kiln_store::BuildRef {
+    let missing = kiln_types::BuildRef {
         job: id.job.clone(),
         number: 99,
     };

@@ -7,7 +7,7 @@
 use crate::kube::free_base_port;
 use crate::kube_stages::{pod_deleted, pod_of, pulled_images, start};
 use crate::support::{Env, user};
-use kiln_store::BuildResult;
+use kiln_types::BuildResult;
 
 #[path = "../../../kiln-kube/tests/support/registry.rs"]
 mod registry_support;

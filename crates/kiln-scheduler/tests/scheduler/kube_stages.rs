@@ -6,7 +6,8 @@ use crate::kube::{agent_binary, free_base_port};
 use crate::support::{Env, dir_job, user};
 use kiln_fake_kube::{FakeKube, FakeKubeConfig};
 use kiln_scheduler::{KubeAgent, Scheduler, SchedulerHandle, SystemClock};
-use kiln_store::{BuildRecord, BuildResult};
+use kiln_store::BuildRecord;
+use kiln_types::BuildResult;
 use std::sync::Arc;
 
 /// A scheduler whose `executors.kubernetes` is the fake cluster (plus `more` settings), with

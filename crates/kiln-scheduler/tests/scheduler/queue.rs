@@ -1,7 +1,8 @@
 //! Queue rules: per-job concurrency, global capacity, fair ordering across jobs.
 
 use crate::support::*;
-use kiln_store::{BuildResult, BuildStatus};
+use kiln_store::BuildStatus;
+use kiln_types::BuildResult;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrency_one_queues_the_second_build_until_the_first_ends() {

@@ -2,7 +2,8 @@
 //! started over the same store.
 
 use crate::support::*;
-use kiln_store::{BuildResult, BuildStatus};
+use kiln_store::BuildStatus;
+use kiln_types::BuildResult;
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()

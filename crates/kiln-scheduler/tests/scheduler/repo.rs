@@ -3,7 +3,7 @@
 
 use crate::support::*;
 use kiln_scheduler::TriggerError;
-use kiln_store::BuildResult;
+use kiln_types::BuildResult;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_repo_job_builds_the_commit_it_resolved() {

@@ -1,7 +1,8 @@
 //! Retention: old builds and their files are deleted.
 
 use crate::support::*;
-use kiln_store::{BuildRef, JobName, Page};
+use kiln_store::Page;
+use kiln_types::{BuildRef, JobName};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_the_newest_builds_are_kept() {

@@ -3,7 +3,8 @@
 //! failing a build before anything runs.
 
 use crate::support::*;
-use kiln_store::{BuildResult, StageOutcome, StageState};
+use kiln_store::StageState;
+use kiln_types::{BuildResult, StageOutcome};
 use std::path::{Path, PathBuf};
 
 /// A library in Jenkins' layout under the test's directory.

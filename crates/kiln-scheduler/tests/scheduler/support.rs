@@ -4,7 +4,8 @@
 use kiln_config::Config;
 use kiln_engine::BuildCause;
 use kiln_scheduler::{Clock, Scheduler, SchedulerHandle, TriggerRequest};
-use kiln_store::{BuildRecord, BuildRef, BuildStatus, SledStore, Store};
+use kiln_store::{BuildRecord, BuildStatus, SledStore, Store};
+use kiln_types::BuildRef;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;

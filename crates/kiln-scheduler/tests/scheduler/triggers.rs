@@ -2,7 +2,8 @@
 
 use crate::support::*;
 use kiln_scheduler::{ManualClock, TriggerError};
-use kiln_store::{BuildRef, BuildResult, JobName, Page};
+use kiln_store::Page;
+use kiln_types::{BuildRef, BuildResult, JobName};
 use std::sync::Arc;
 use std::time::Duration;
 

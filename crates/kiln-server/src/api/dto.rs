@@ -2,7 +2,8 @@
 
 use crate::Settings;
 use kiln_scheduler::{JobSource, JobView};
-use kiln_store::{BuildRecord, BuildResult, BuildStatus, StageState};
+use kiln_store::{BuildRecord, BuildStatus, StageState};
+use kiln_types::BuildResult;
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;

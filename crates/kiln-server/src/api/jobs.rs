@@ -5,7 +5,8 @@ use super::extract::ApiPath;
 use crate::{ApiError, AppState};
 use axum::Json;
 use axum::extract::State;
-use kiln_store::{BuildRecord, BuildRef, JobName, Page};
+use kiln_store::{BuildRecord, Page};
+use kiln_types::{BuildRef, JobName};
 use serde_json::Value;
 
 /// `GET /api/v1/jobs`: every configured job with its last build.

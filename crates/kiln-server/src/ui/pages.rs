@@ -7,7 +7,8 @@ use crate::{ApiError, AppState};
 use axum::extract::State;
 use axum::response::Html;
 use kiln_scheduler::JobSource;
-use kiln_store::{BuildRecord, BuildStatus, JobName, Page, StageState};
+use kiln_store::{BuildRecord, BuildStatus, Page, StageState};
+use kiln_types::JobName;
 use std::fmt::Write as _;
 
 /// `/`: every job with its last build.
@@ -141,7 +142,7 @@ fn stages(body: &mut String, b: &BuildRecord) {
             StageState::Pending => ("", "pending".to_string()),
             StageState::Running => ("", "running".to_string()),
             StageState::Done(o) => match o {
-                kiln_store::StageOutcome::Ran(r) => (r.as_str(), r.as_str().to_string()),
+                kiln_types::StageOutcome::Ran(r) => (r.as_str(), r.as_str().to_string()),
                 other => ("NOT_BUILT", other.label().to_string()),
             },
         };

@@ -70,3 +70,51 @@ impl StageOutcome {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // The stored format of results: Jenkins' words, and a stage outcome tagged in snake case.
+    #[test]
+    fn results_keep_their_stored_format() {
+        let cases = [
+            (
+                StageOutcome::Ran(BuildResult::NotBuilt),
+                r#"{"ran":"NOT_BUILT"}"#,
+            ),
+            (StageOutcome::SkippedByWhen, r#""skipped_by_when""#),
+            (
+                StageOutcome::SkippedAfterFailure,
+                r#""skipped_after_failure""#,
+            ),
+            (StageOutcome::SkippedAborted, r#""skipped_aborted""#),
+        ];
+        for (outcome, text) in cases {
+            assert_eq!(serde_json::to_string(&outcome).unwrap(), text);
+            assert_eq!(serde_json::from_str::<StageOutcome>(text).unwrap(), outcome);
+        }
+        for r in [
+            BuildResult::Success,
+            BuildResult::Unstable,
+            BuildResult::Failure,
+            BuildResult::NotBuilt,
+            BuildResult::Aborted,
+        ] {
+            assert_eq!(
+                serde_json::to_string(&r).unwrap(),
+                format!("\"{}\"", r.as_str())
+            );
+            assert_eq!(BuildResult::parse(r.as_str()), Some(r));
+        }
+    }
+
+    #[test]
+    fn results_only_get_worse() {
+        use BuildResult::*;
+        assert_eq!(Success.combine(Unstable), Unstable);
+        assert_eq!(Failure.combine(Unstable), Failure);
+        assert_eq!(Aborted.combine(NotBuilt), Aborted);
+        assert_eq!(BuildResult::parse("success"), None);
+    }
+}
