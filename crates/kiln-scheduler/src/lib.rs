@@ -28,6 +28,7 @@ mod locks;
 mod matching;
 mod milestones;
 mod outage;
+mod pending_log;
 mod pipeline_info;
 mod poll;
 mod prepared;

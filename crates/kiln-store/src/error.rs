@@ -33,6 +33,8 @@ pub enum StoreError {
     NoSuchBuild(String),
     #[error("store schema version {found} is newer than this kiln understands ({supported})")]
     SchemaTooNew { found: u32, supported: u32 },
+    #[error("log events do not match the appended text: {0}")]
+    BadEvents(String),
     #[error("invalid job name `{0}`: use letters, digits, `-`, `_` and `.`")]
     InvalidJobName(String),
 }

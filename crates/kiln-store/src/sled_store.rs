@@ -27,8 +27,8 @@ use crate::migrate;
 use crate::sled_log::finish_deletes;
 use crate::trees::Trees;
 use crate::{
-    BuildRecord, BuildRef, BuildStatus, JobName, JobRecord, LogSlice, NewBuild, Page, Store,
-    StoreError,
+    BuildRecord, BuildRef, BuildStatus, JobName, JobRecord, LogEvent, LogSlice, NewBuild, Page,
+    Store, StoreError,
 };
 use sled::Transactional;
 use std::path::{Path, PathBuf};
@@ -271,12 +271,21 @@ impl Store for SledStore {
         self.writing(|| self.delete(id))
     }
 
-    fn append_log(&self, id: &BuildRef, bytes: &[u8]) -> Result<u64, StoreError> {
-        self.writing(|| self.append(id, bytes))
+    fn append_log_events(
+        &self,
+        id: &BuildRef,
+        bytes: &[u8],
+        events: &[LogEvent],
+    ) -> Result<u64, StoreError> {
+        self.writing(|| self.append(id, bytes, events))
     }
 
     fn read_log(&self, id: &BuildRef, offset: u64, max: usize) -> Result<LogSlice, StoreError> {
         self.read(id, offset, max)
+    }
+
+    fn read_log_events(&self, id: &BuildRef) -> Result<Vec<LogEvent>, StoreError> {
+        self.read_events(id)
     }
 
     fn check_writable(&self) -> Result<(), StoreError> {
