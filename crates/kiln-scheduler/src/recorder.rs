@@ -716,3 +716,6 @@ fn skip_lines(text: &[u8], n: u64) -> usize {
 pub(crate) fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
+
+#[cfg(test)]
+mod tests;
