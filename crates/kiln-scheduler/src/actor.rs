@@ -14,16 +14,20 @@ use crate::request::TriggerRequest;
 use crate::retention::{self, Keep};
 use crate::runner::{BuildTask, Done};
 use crate::shared::Shared;
+use crate::store_writer::StoreWriter;
 use crate::timers::{TimerKind, Timers};
 use kiln_config::Config;
 use kiln_engine::{BuildCause, InputAnswer};
-use kiln_store::{BuildRecord, BuildRef, BuildStatus, JobName};
+use kiln_store::{BuildRecord, BuildRef, BuildStatus, JobName, Store};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+
+/// Answers a cancel.
+type Reply = oneshot::Sender<Result<(), ControlError>>;
 
 /// A build that is running (or waiting for input).
 struct Running {
@@ -56,6 +60,8 @@ pub(crate) struct Actor {
     stopping: Option<Vec<oneshot::Sender<()>>>,
     /// Every handle is gone (or shutdown closed the channel).
     closed: bool,
+    /// Makes the actor's store writes off its task.
+    writer: StoreWriter,
 }
 
 impl Actor {
@@ -67,7 +73,6 @@ impl Actor {
         resumed: Vec<BuildRecord>,
     ) -> Self {
         let mut actor = Actor {
-            shared,
             commands,
             me,
             queue: Queue::default(),
@@ -78,6 +83,8 @@ impl Actor {
             polling: HashSet::new(),
             stopping: None,
             closed: false,
+            writer: StoreWriter::start(shared.store.clone()),
+            shared,
         };
         for record in recovered {
             actor.requeue(record);
@@ -137,6 +144,7 @@ impl Actor {
                 () = sleep => self.fire_timers(),
             }
         }
+        self.writer.finish().await;
         for reply in self.stopping.take().into_iter().flatten() {
             let _ = reply.send(());
         }
@@ -160,9 +168,7 @@ impl Actor {
             Command::Enqueue(e, reply) => {
                 let _ = reply.send(self.enqueue(*e));
             }
-            Command::Cancel { id, reason, reply } => {
-                let _ = reply.send(self.cancel(&id, &reason));
-            }
+            Command::Cancel { id, reason, reply } => self.cancel(&id, &reason, reply),
             Command::Answer { id, answer, reply } => {
                 let _ = reply.send(self.answer(&id, answer));
             }
@@ -243,9 +249,12 @@ impl Actor {
         let q = self.queue.get_mut(&id)?;
         q.record.commit = e.new.commit.clone();
         q.resolved = Some(e.resolved.clone());
-        if let Err(err) = self.shared.store.update_build(&q.record) {
-            tracing::warn!(build = %id, error = %err, "cannot store a merged trigger");
-        }
+        let record = q.record.clone();
+        self.writer.write(move |store| {
+            if let Err(err) = store.update_build(&record) {
+                tracing::warn!(build = %record.id, error = %err, "cannot store a merged trigger");
+            }
+        });
         tracing::info!(build = %id, "trigger merged into a build in its quiet period");
         Some(id)
     }
@@ -261,7 +270,8 @@ impl Actor {
             .cloned()
             .collect();
         for id in older {
-            let _ = self.cancel(&id, &reason);
+            let (reply, _) = oneshot::channel();
+            self.cancel(&id, &reason, reply);
         }
     }
 
@@ -310,7 +320,11 @@ impl Actor {
     fn start(&mut self, q: QueuedBuild, config: &Arc<Config>, resume: bool) {
         let id = q.record.id.clone();
         let Some(job) = config.job(id.job.as_str()).cloned() else {
-            self.abort_queued(q, &format!("Job `{}` is no longer configured", id.job));
+            self.abort_queued(
+                q,
+                &format!("Job `{}` is no longer configured", id.job),
+                None,
+            );
             return;
         };
         let slot = (0..)
@@ -396,16 +410,18 @@ impl Actor {
         tracing::error!(build = %id, error = %e, "build task failed");
         self.running.remove(&id);
         self.shared.remove_live(&id);
-        let store = &self.shared.store;
-        if let Ok(Some(mut b)) = store.get_build(&id) {
-            abort_record(&mut b, "kiln internal error", self.shared.clock.now_ms());
-            b.result = Some(kiln_store::BuildResult::Failure);
-            let _ = store.append_log(
-                &id,
-                b"kiln: internal error in the build task\nFinished: FAILURE\n",
-            );
-            let _ = store.update_build(&b);
-        }
+        let now = self.shared.clock.now_ms();
+        self.writer.write(move |store| {
+            if let Ok(Some(mut b)) = store.get_build(&id) {
+                abort_record(&mut b, "kiln internal error", now);
+                b.result = Some(kiln_store::BuildResult::Failure);
+                let _ = store.append_log(
+                    &id,
+                    b"kiln: internal error in the build task\nFinished: FAILURE\n",
+                );
+                let _ = store.update_build(&b);
+            }
+        });
     }
 
     /// Deletes the job's builds past its retention, off the actor's thread.
@@ -510,78 +526,72 @@ impl Actor {
         if seen.is_empty() {
             return;
         }
-        let store = &self.shared.store;
         let Ok(name) = JobName::new(job) else { return };
-        let res = store.get_job(&name).and_then(|rec| {
-            let mut rec = rec.unwrap_or(kiln_store::JobRecord {
-                name,
-                last_number: 0,
-                meta: Default::default(),
-            });
-            let mut changed = false;
-            for (branch, commit) in seen {
-                let key = crate::poll::meta_key(branch);
-                if rec.meta.get(&key) != Some(commit) {
-                    rec.meta.insert(key, commit.clone());
-                    changed = true;
-                }
-            }
-            if changed { store.put_job(&rec) } else { Ok(()) }
-        });
-        if let Err(e) = res {
-            tracing::warn!(job, error = %e, "cannot remember the polled commits");
-        }
+        let (job, seen) = (job.to_owned(), seen.to_vec());
+        self.writer
+            .write(move |store| remember(store, &job, name, &seen));
     }
 
-    fn cancel(&mut self, id: &BuildRef, reason: &str) -> Result<(), ControlError> {
+    /// Cancels a build; `reply` is answered once what the cancel stored is stored.
+    fn cancel(&mut self, id: &BuildRef, reason: &str, reply: Reply) {
         if let Some(r) = self.running.get(id) {
             let _ = r.control.send(Control::Reason(reason.to_owned()));
             r.cancel.cancel();
             tracing::info!(build = %id, reason, "cancelling a running build");
-            return Ok(());
+            let _ = reply.send(Ok(()));
+            return;
         }
         if let Some(q) = self.queue.remove(id) {
-            self.abort_queued(q, reason);
-            return Ok(());
+            self.abort_queued(q, reason, Some(reply));
+            return;
         }
-        match self
-            .shared
-            .store
-            .get_build(id)
-            .map_err(ControlError::Store)?
-        {
-            None => Err(ControlError::NotFound(id.to_string())),
-            Some(b) if b.status == BuildStatus::Finished => {
-                Err(ControlError::Finished(id.to_string()))
+        let stored = self.shared.store.get_build(id);
+        match stored {
+            Err(e) => {
+                let _ = reply.send(Err(ControlError::Store(e)));
+            }
+            Ok(None) => {
+                let _ = reply.send(Err(ControlError::NotFound(id.to_string())));
+            }
+            Ok(Some(b)) if b.status == BuildStatus::Finished => {
+                let _ = reply.send(Err(ControlError::Finished(id.to_string())));
             }
             // Stored as live but unknown here: a scheduler's leftover, finish it now.
-            Some(mut b) => {
+            Ok(Some(mut b)) => {
                 abort_record(&mut b, reason, self.shared.clock.now_ms());
-                self.shared
-                    .store
-                    .update_build(&b)
-                    .map_err(ControlError::Store)
+                self.writer.write(move |store| {
+                    let _ = reply.send(store.update_build(&b).map_err(ControlError::Store));
+                });
             }
         }
     }
 
     /// Finishes a build that never ran: ABORTED with `reason`, its log saying so.
-    fn abort_queued(&mut self, q: QueuedBuild, reason: &str) {
+    /// The stored log and record say so, then its followers learn that the log ended and
+    /// `reply` (a cancel's) is answered.
+    fn abort_queued(&mut self, q: QueuedBuild, reason: &str, reply: Option<Reply>) {
         let mut record = q.record;
         let id = record.id.clone();
-        let store = &self.shared.store;
-        let text = format!("{reason} while queued\nFinished: ABORTED\n");
-        match store.append_log(&id, text.as_bytes()) {
-            Ok(len) => q.log.send_modify(|s| s.len = len),
-            Err(e) => tracing::error!(build = %id, error = %e, "cannot append to a build's log"),
-        }
-        abort_record(&mut record, reason, self.shared.clock.now_ms());
-        if let Err(e) = store.update_build(&record) {
-            tracing::error!(build = %id, error = %e, "cannot store an aborted build");
-        }
-        q.log.send_modify(|s| s.finished = true);
-        self.shared.remove_live(&id);
         tracing::info!(build = %id, reason, "queued build aborted");
+        let text = format!("{reason} while queued\nFinished: ABORTED\n");
+        abort_record(&mut record, reason, self.shared.clock.now_ms());
+        let (log, shared) = (q.log, self.shared.clone());
+        self.writer.write(move |store| {
+            match store.append_log(&id, text.as_bytes()) {
+                Ok(len) => log.send_modify(|s| s.len = len),
+                Err(e) => {
+                    tracing::error!(build = %id, error = %e, "cannot append to a build's log")
+                }
+            }
+            if let Err(e) = store.update_build(&record) {
+                tracing::error!(build = %id, error = %e, "cannot store an aborted build");
+            }
+            log.send_modify(|s| s.finished = true);
+            shared.remove_live(&id);
+            if let Some(reply) = reply {
+                let _ = reply.send(Ok(()));
+            }
+        });
     }
 
     fn answer(&mut self, id: &BuildRef, answer: InputAnswer) -> Result<(), ControlError> {
@@ -617,7 +627,7 @@ impl Actor {
         for id in gone {
             if let Some(q) = self.queue.remove(&id) {
                 let reason = format!("Job `{}` was removed from the configuration", id.job);
-                self.abort_queued(q, &reason);
+                self.abort_queued(q, &reason, None);
             }
         }
         let now = self.shared.clock.now_ms();
@@ -658,5 +668,28 @@ impl Actor {
             s.running = running;
             s.capacity = config.queue_capacity();
         });
+    }
+}
+
+/// Stores the commits a poll saw for a job's branches (the job's record keeps them).
+fn remember(store: &dyn Store, job: &str, name: JobName, seen: &[(String, String)]) {
+    let res = store.get_job(&name).and_then(|rec| {
+        let mut rec = rec.unwrap_or(kiln_store::JobRecord {
+            name,
+            last_number: 0,
+            meta: Default::default(),
+        });
+        let mut changed = false;
+        for (branch, commit) in seen {
+            let key = crate::poll::meta_key(branch);
+            if rec.meta.get(&key) != Some(commit) {
+                rec.meta.insert(key, commit.clone());
+                changed = true;
+            }
+        }
+        if changed { store.put_job(&rec) } else { Ok(()) }
+    });
+    if let Err(e) = res {
+        tracing::warn!(job, error = %e, "cannot remember the polled commits");
     }
 }

@@ -44,6 +44,7 @@ mod runner;
 mod scheduler;
 mod shared;
 mod source;
+mod store_writer;
 mod timers;
 mod trigger;
 mod view;
