@@ -2,7 +2,7 @@
 //! commands, build tasks finishing and timers. Build tasks talk back only by finishing.
 
 use crate::clock::Sleep;
-use crate::command::{Command, Enqueue};
+use crate::command::{Command, Created, Enqueue};
 use crate::error::{ControlError, TriggerError};
 use crate::follower::LogState;
 use crate::handle::SchedulerHandle;
@@ -19,7 +19,7 @@ use crate::timers::{TimerKind, Timers};
 use kiln_config::Config;
 use kiln_engine::{BuildCause, InputAnswer};
 use kiln_store::{BuildRecord, BuildRef, BuildStatus, JobName, Store};
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -28,6 +28,8 @@ use tokio_util::sync::CancellationToken;
 
 /// Answers a cancel.
 type Reply = oneshot::Sender<Result<(), ControlError>>;
+/// Answers a trigger.
+type EnqueueReply = oneshot::Sender<Result<BuildRef, TriggerError>>;
 
 /// A build that is running (or waiting for input).
 struct Running {
@@ -62,6 +64,9 @@ pub(crate) struct Actor {
     closed: bool,
     /// Makes the actor's store writes off its task.
     writer: StoreWriter,
+    /// Jobs whose new build's record is being created, with their triggers that came
+    /// meanwhile (taken when it is).
+    creating: HashMap<JobName, VecDeque<(Enqueue, EnqueueReply)>>,
 }
 
 impl Actor {
@@ -84,6 +89,7 @@ impl Actor {
             stopping: None,
             closed: false,
             writer: StoreWriter::start(shared.store.clone()),
+            creating: HashMap::new(),
             shared,
         };
         for record in recovered {
@@ -165,9 +171,8 @@ impl Actor {
 
     fn command(&mut self, cmd: Command) {
         match cmd {
-            Command::Enqueue(e, reply) => {
-                let _ = reply.send(self.enqueue(*e));
-            }
+            Command::Enqueue(e, reply) => self.enqueue(*e, reply),
+            Command::Created(created) => self.created(*created),
             Command::Cancel { id, reason, reply } => self.cancel(&id, &reason, reply),
             Command::Answer { id, answer, reply } => {
                 let _ = reply.send(self.answer(&id, answer));
@@ -190,14 +195,23 @@ impl Actor {
         }
     }
 
-    fn enqueue(&mut self, e: Enqueue) -> Result<BuildRef, TriggerError> {
+    /// Queues a trigger: merged into a build in its quiet period, or a new build whose
+    /// record is created by the store writer (the actor goes on meanwhile; the job's next
+    /// triggers wait for it, so they can merge into it).
+    fn enqueue(&mut self, mut e: Enqueue, reply: EnqueueReply) {
+        if let Some(waiting) = self.creating.get_mut(&e.job) {
+            waiting.push_back((e, reply));
+            return;
+        }
         if self.stopping.is_some() {
-            return Err(TriggerError::ShuttingDown);
+            let _ = reply.send(Err(TriggerError::ShuttingDown));
+            return;
         }
         let config = self.shared.config();
-        let job = config
-            .job(e.job.as_str())
-            .ok_or_else(|| TriggerError::UnknownJob(e.job.to_string()))?;
+        let Some(job) = config.job(e.job.as_str()) else {
+            let _ = reply.send(Err(TriggerError::UnknownJob(e.job.to_string())));
+            return;
+        };
         let info = self.shared.pipeline(job.name.as_str()).and_then(Result::ok);
         let quiet_secs = if let Some(asked) = e.quiet_secs {
             asked
@@ -208,30 +222,57 @@ impl Actor {
         };
         let now = self.shared.clock.now_ms();
         if let Some(id) = self.merge_quiet(&e, now) {
-            return Ok(id);
+            let _ = reply.send(Ok(id));
+            return;
         }
-        let store = self.shared.store.clone();
-        let record = store
-            .create_build(&e.job, e.new)
-            .map_err(TriggerError::Store)?;
-        let id = record.id.clone();
-        if let Some((branch, commit)) = &e.polled {
-            self.remember_polled(job.name.as_str(), &[(branch.clone(), commit.clone())]);
-        }
-        let (tx, rx) = watch::channel(LogState::default());
-        self.shared.set_live(id.clone(), rx);
-        self.queue.push(QueuedBuild {
-            record,
-            resolved: Some(e.resolved),
-            not_before_ms: now.saturating_add(quiet_secs.saturating_mul(1000)),
-            log: tx,
+        self.creating.insert(e.job.clone(), VecDeque::new());
+        let not_before_ms = now.saturating_add(quiet_secs.saturating_mul(1000));
+        let me = self.me.clone();
+        self.writer.write(move |store| {
+            let record = store.create_build(&e.job, std::mem::take(&mut e.new));
+            let created = Created {
+                enqueue: e,
+                record,
+                not_before_ms,
+                reply,
+            };
+            if let Some(me) = me.upgrade() {
+                let _ = me.send(Command::Created(Box::new(created)));
+            }
         });
-        tracing::info!(build = %id, "build queued");
-        if info.as_ref().and_then(|i| i.disable_concurrent) == Some(true) {
-            self.abort_previous(&id);
+    }
+
+    /// A build's record was created: the build is queued, and the job's triggers that came
+    /// meanwhile are taken in order.
+    fn created(&mut self, c: Created) {
+        let job = c.enqueue.job.clone();
+        let result = c.record.map_err(TriggerError::Store).map(|record| {
+            let id = record.id.clone();
+            if let Some((branch, commit)) = &c.enqueue.polled {
+                self.remember_polled(job.as_str(), &[(branch.clone(), commit.clone())]);
+            }
+            let (tx, rx) = watch::channel(LogState::default());
+            self.shared.set_live(id.clone(), rx);
+            self.queue.push(QueuedBuild {
+                record,
+                resolved: Some(c.enqueue.resolved),
+                not_before_ms: c.not_before_ms,
+                log: tx,
+            });
+            tracing::info!(build = %id, "build queued");
+            let info = self.shared.pipeline(job.as_str()).and_then(Result::ok);
+            if info.and_then(|i| i.disable_concurrent) == Some(true) {
+                self.abort_previous(&id);
+            }
+            let now = self.shared.clock.now_ms();
+            self.timers.rebuild(&self.shared, now);
+            id
+        });
+        let _ = c.reply.send(result);
+        let waiting = self.creating.remove(&job).unwrap_or_default();
+        for (e, reply) in waiting {
+            self.enqueue(e, reply);
         }
-        self.timers.rebuild(&self.shared, now);
-        Ok(id)
     }
 
     /// During a quiet period, a trigger with the same parameters and branch joins the build
