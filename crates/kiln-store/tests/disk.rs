@@ -407,7 +407,7 @@ fn migrates_a_version_1_store_whose_logs_have_no_events() {
         kind: LogEventKind::Line,
     };
     store
-        .append_log_events(&b, b"[B] ", &[line.clone()])
+        .append_log_events(&b, b"[B] ", std::slice::from_ref(&line))
         .unwrap();
     let events = store.read_log_events(&b).unwrap();
     assert_eq!(events.len(), 2);
