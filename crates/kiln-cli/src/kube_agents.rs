@@ -9,7 +9,9 @@
 
 use anyhow::bail;
 use async_trait::async_trait;
-use kiln_engine::{AgentError, AgentProvider, BuildResult, ProvidedAgent, ReleaseAgent};
+use kiln_engine::{
+    AgentError, AgentProvider, BuildResult, LineKind, LogMessage, ProvidedAgent, ReleaseAgent,
+};
 use kiln_kube::{
     AgentRequest, DockerfileAgents, KubeExecutor, LocalCluster, LocalRunError, LocalRunOptions,
     dockerfile_request, read_yaml_file, upload_workspace,
@@ -122,7 +124,7 @@ impl AgentProvider for LaptopPods {
         request: kiln_engine::AgentRequest,
     ) -> Result<Option<ProvidedAgent>, AgentError> {
         let agent = &request.agent;
-        let (pod, mut log) = match &agent.kind {
+        let (pod, notes) = match &agent.kind {
             AgentKind::Kubernetes(k) => {
                 let mut pod = AgentRequest::from_model(k, agent.span, |e| request.string(e));
                 pod.yaml_file = read_yaml_file(k, &self.workspace, |e| request.string(e))
@@ -142,19 +144,35 @@ impl AgentProvider for LaptopPods {
                 let builder =
                     self.cluster
                         .image_builder(&request.job, request.build, &self.options);
-                let (log, workspace) = (&request.log, &self.workspace);
+                let (image_log, mut lines) = tokio::sync::mpsc::unbounded_channel();
                 let eval = |e: &_| request.string(e);
-                let built =
-                    dockerfile_request(&builder, settings, (d, agent.span), eval, workspace, log);
-                (built.await.map_err(AgentError)?, Vec::new())
+                let workspace = &self.workspace;
+                let built = dockerfile_request(
+                    &builder,
+                    settings,
+                    (d, agent.span),
+                    eval,
+                    workspace,
+                    &image_log,
+                );
+                let built = kiln_engine::forward_image_log(built, &mut lines, &request.log).await;
+                (built.map_err(AgentError)?, Vec::new())
             }
             _ => return Ok(None),
         };
         let executor = self.start(&pod, &request).await?;
-        log.push(format!("Running in pod {}", executor.pod_name()));
+        let mut log: Vec<LogMessage> = notes.into_iter().map(LogMessage::from).collect();
+        let name = executor.pod_name().to_owned();
+        log.push(LogMessage::new(
+            LineKind::RunningInPod { pod: name.clone() },
+            format!("Running in pod {name}"),
+        ));
         if request.checkout {
             match upload_workspace(&executor, &self.workspace).await {
-                Ok(n) => log.push(format!("Uploaded {n} workspace files into the pod")),
+                Ok(n) => log.push(LogMessage::new(
+                    LineKind::WorkspaceUploaded,
+                    format!("Uploaded {n} workspace files into the pod"),
+                )),
                 Err(e) => {
                     let name = executor.pod_name().to_owned();
                     executor.cleanup().await.ok();

@@ -119,10 +119,10 @@ async fn dockerfile_image(
     let Some(settings) = &options.dockerfile_agents else {
         bail!("--kubeconfig: a dockerfile agent needs --dockerfile-repository");
     };
-    let (log, mut lines) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let (log, mut lines) = tokio::sync::mpsc::unbounded_channel();
     let printing = tokio::spawn(async move {
         while let Some(line) = lines.recv().await {
-            eprintln!("{line}");
+            eprintln!("{}", kiln_engine::LogMessage::image(line, None).text);
         }
     });
     let builder = cluster.image_builder(job, build, options);

@@ -50,7 +50,7 @@ impl Printer {
     }
 
     pub fn event(&mut self, event: &BuildEvent) {
-        if let BuildEvent::Output { node, lines } = event {
+        if let BuildEvent::Output { node, lines, .. } = event {
             self.output.clear();
             let style: &dyn LineStyle = if self.color { &Colored } else { &PlainStyle };
             self.formatter

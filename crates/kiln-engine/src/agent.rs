@@ -4,7 +4,7 @@
 //! with an agent starts and tells it when the stage is done. The engine stays backend-agnostic:
 //! it sees the agent as written, its evaluated strings and an [`Executor`] back.
 
-use crate::BuildResult;
+use crate::{BuildResult, LogMessage};
 use async_trait::async_trait;
 use kiln_diagnostics::Span;
 use kiln_executor::Executor;
@@ -72,7 +72,7 @@ pub struct AgentRequest {
     /// each other forever.
     pub nested: bool,
     /// Lines for the stage's log while the agent starts (e.g. `Waiting for a pod: ...`).
-    pub log: UnboundedSender<String>,
+    pub log: UnboundedSender<LogMessage>,
 }
 
 impl AgentRequest {
@@ -91,7 +91,7 @@ pub struct ProvidedAgent {
     pub executor: Arc<dyn Executor>,
     /// Lines for the stage's log, e.g. `Running in pod kiln-app-3-1f2e3` and what was
     /// uploaded into it.
-    pub log: Vec<String>,
+    pub log: Vec<LogMessage>,
     /// Called once when the stage (its `post` included) is done, with the stage's result:
     /// delete the pod, or return it to its pool when the stage succeeded.
     pub release: Box<dyn ReleaseAgent>,

@@ -4,7 +4,8 @@ use crate::process_key::ProcessKeys;
 use crate::site::Site;
 use crate::steps::PodTemplates;
 use crate::{
-    BuildEvent, BuildResult, BuildScripts, BuildSpec, ParamValue, StageSummary, TestSummary,
+    BuildEvent, BuildResult, BuildScripts, BuildSpec, LineKind, OutputSource, ParamValue,
+    StageSummary, TestSummary,
 };
 use kiln_plan::{NodeId, Plan};
 use kiln_script::ScriptContext;
@@ -123,6 +124,17 @@ impl Build {
 
     /// One log line of a stage (or of the build when `node` is `None`), secrets masked.
     pub(crate) fn log(&self, node: Option<NodeId>, line: &str, timestamps: bool) {
+        self.message(node, LineKind::Text, line, timestamps);
+    }
+
+    /// One log line of a given kind (see [`Build::log`]).
+    pub(crate) fn message(
+        &self,
+        node: Option<NodeId>,
+        kind: LineKind,
+        line: &str,
+        timestamps: bool,
+    ) {
         let masker = self.masker();
         let mut text = if masker.is_empty() {
             line.to_owned()
@@ -132,7 +144,11 @@ impl Build {
         if timestamps {
             text.insert_str(0, &timestamp_prefix());
         }
-        self.send(BuildEvent::Log { node, line: text });
+        self.send(BuildEvent::Log {
+            node,
+            line: text,
+            kind,
+        });
     }
 
     /// The build's log so far, as stored logs have it (secrets masked).
@@ -161,13 +177,22 @@ impl Build {
 
     /// Sends a process's lines of a stage (or of the build when `node` is `None`) once
     /// the build has log credit for them: this waits while the consumer lags.
-    pub(crate) async fn output(&self, node: Option<NodeId>, batch: OutputBatch) {
+    pub(crate) async fn output(
+        &self,
+        node: Option<NodeId>,
+        batch: OutputBatch,
+        source: OutputSource,
+    ) {
         let mut lines = batch.lines;
         if lines.is_empty() {
             return;
         }
         self.log_credit.charge(&mut lines).await;
-        self.send(BuildEvent::Output { node, lines });
+        self.send(BuildEvent::Output {
+            node,
+            lines,
+            source,
+        });
     }
 
     /// A notice, said once per build however often it is raised.

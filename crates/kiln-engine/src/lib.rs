@@ -48,7 +48,7 @@ pub use coordinator::{
     MilestoneOutcome, NoCoordinator, Pending, StartedJob,
 };
 pub use env::{PASSED_ENV, local_base_env};
-pub use event::BuildEvent;
+pub use event::{BuildEvent, LineKind, LogMessage, OutputSource, forward_image_log};
 pub use lint::check_scripts;
 pub use log::timestamp_prefix_len;
 pub use log_formatter::{LineStyle, LogFormatter, LogLine, PlainStyle, format_duration};

@@ -42,7 +42,7 @@ impl LogCopy {
     }
 
     pub(crate) fn add(&mut self, event: &BuildEvent) {
-        let segment = if let BuildEvent::Output { node, lines } = event {
+        let segment = if let BuildEvent::Output { node, lines, .. } = event {
             Segment::Output(*node, lines.text().to_owned())
         } else {
             let Some(line) = self.formatter.line(event) else {
@@ -94,6 +94,7 @@ mod tests {
             copy.add(&BuildEvent::Log {
                 node: None,
                 line: line.clone(),
+                kind: crate::LineKind::Text,
             });
         }
         let text = copy.text();
@@ -108,10 +109,12 @@ mod tests {
         copy.add(&BuildEvent::Log {
             node: None,
             line: "first".into(),
+            kind: crate::LineKind::Text,
         });
         copy.add(&BuildEvent::Output {
             node: None,
             lines: ["a", "", "b"].into_iter().collect(),
+            source: crate::OutputSource::default(),
         });
         assert_eq!(copy.text(), "first\na\n\nb\n");
     }

@@ -74,7 +74,7 @@ impl LogFormatter {
                     skipped => LineText::NotRun(*skipped),
                 },
             ),
-            BuildEvent::Log { node, line } => match node.and_then(|n| self.path(n)) {
+            BuildEvent::Log { node, line, .. } => match node.and_then(|n| self.path(n)) {
                 Some(p) => LogLine::stage(p, LineText::Output(line.clone())),
                 None => LogLine {
                     stage: None,
@@ -252,6 +252,7 @@ mod tests {
             BuildEvent::Log {
                 node: Some(unit),
                 line: "hi".into(),
+                kind: crate::LineKind::Text,
             },
             Some("[Build / Unit] hi"),
         );
@@ -280,6 +281,7 @@ mod tests {
             BuildEvent::Log {
                 node: None,
                 line: "Started by user a".into(),
+                kind: crate::LineKind::Text,
             },
             Some("Started by user a"),
         );
@@ -316,6 +318,7 @@ mod tests {
         let one = BuildEvent::Log {
             node: Some(unit),
             line: "a".into(),
+            kind: crate::LineKind::Text,
         };
         let mut formatter = LogFormatter::new(&plan);
         assert_eq!(
@@ -334,6 +337,7 @@ mod tests {
             BuildEvent::Log {
                 node: Some(dynamic),
                 line: "early".into(),
+                kind: crate::LineKind::Text,
             },
             Some("early"),
         );
@@ -350,6 +354,7 @@ mod tests {
             BuildEvent::Log {
                 node: Some(dynamic),
                 line: "a".into(),
+                kind: crate::LineKind::Text,
             },
             Some("[A] a"),
         );
@@ -362,6 +367,7 @@ mod tests {
             .line(&BuildEvent::Log {
                 node: None,
                 line: "Finished: FAILURE".into(),
+                kind: crate::LineKind::Text,
             })
             .unwrap();
         assert!(end.ends_log());
@@ -369,6 +375,7 @@ mod tests {
             .line(&BuildEvent::Log {
                 node: None,
                 line: "done".into(),
+                kind: crate::LineKind::Text,
             })
             .unwrap();
         assert!(!other.ends_log());

@@ -344,6 +344,7 @@ fn refuse(
         let _ = events.send(BuildEvent::Log {
             node: None,
             line: format!("ERROR: {e}"),
+            kind: crate::LineKind::Text,
         });
     }
     let duration = started.elapsed();

@@ -11,7 +11,7 @@ use crate::eval::eval_string;
 use crate::scope::Scope;
 use crate::site::Site;
 use crate::steps::{rebind_file_credentials, remove_secret_files};
-use crate::{BuildResult, ProvidedAgent, Provision};
+use crate::{BuildResult, LogMessage, ProvidedAgent, Provision};
 use kiln_diagnostics::Span;
 use kiln_model::{Agent, AgentKind, OptionKind};
 use kiln_plan::PlanNode;
@@ -117,7 +117,7 @@ fn stay(build: &Build, node: &PlanNode, scope: &mut Scope) {
 /// Moves `scope` to the site a provider gave, kept in `slot` until it is released.
 pub(crate) fn occupy(build: &Build, scope: &mut Scope, slot: &AgentSlot, provided: ProvidedAgent) {
     for line in &provided.log {
-        build.log(scope.node, line, scope.timestamps);
+        build.message(scope.node, line.kind.clone(), &line.text, scope.timestamps);
     }
     let site = Arc::new(Site {
         provided: true,
@@ -153,14 +153,14 @@ pub(crate) async fn provide(
     build: &Build,
     provider: Arc<dyn crate::AgentProvider>,
     request: AgentRequest,
-    mut lines: UnboundedReceiver<String>,
+    mut lines: UnboundedReceiver<LogMessage>,
     scope: &Scope,
 ) -> Result<Provision, StepError> {
     let mut task = tokio::spawn(async move { provider.provision(request).await });
-    let log = |line: &str| build.log(scope.node, line, scope.timestamps);
+    let log = |line: LogMessage| build.message(scope.node, line.kind, &line.text, scope.timestamps);
     let joined = loop {
         tokio::select! {
-            Some(line) = lines.recv() => log(&line),
+            Some(line) = lines.recv() => log(line),
             joined = &mut task => break joined,
             () = scope.cancel.cancelled() => {
                 tokio::spawn(async move {
@@ -173,7 +173,7 @@ pub(crate) async fn provide(
         }
     };
     while let Ok(line) = lines.try_recv() {
-        log(&line);
+        log(line);
     }
     match joined {
         Ok(Ok(provided)) => Ok(provided),
@@ -190,7 +190,7 @@ fn request(
     node: &PlanNode,
     agent: &Agent,
     scope: &Scope,
-    log: UnboundedSender<String>,
+    log: UnboundedSender<LogMessage>,
 ) -> Result<AgentRequest, StepError> {
     let mut strings = BTreeMap::<Span, String>::new();
     let mut all = expressions(&agent.kind);

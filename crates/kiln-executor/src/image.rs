@@ -41,5 +41,23 @@ pub struct ImageBuilt {
     pub indexes: Vec<(String, String)>,
 }
 
+/// What an image build tells the build log, typed so that what reads the build's record
+/// knows each line by what it is, never by its words.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ImageLogLine {
+    /// A builder pod was started (or taken over) for a platform; `text` says so.
+    PodStarted { pod: String, text: String },
+    /// One line of a builder's output (without its line break): `platform` names the builder
+    /// (`linux/amd64`, or the node's platform), `end` is the byte offset just past the line
+    /// in that builder's output.
+    Output {
+        platform: String,
+        end: u64,
+        line: String,
+    },
+    /// Anything else the image build says (what it pushed).
+    Note(String),
+}
+
 /// Lines of the builders' output for the build log.
-pub type ImageLog = tokio::sync::mpsc::UnboundedSender<String>;
+pub type ImageLog = tokio::sync::mpsc::UnboundedSender<ImageLogLine>;

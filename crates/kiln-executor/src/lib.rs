@@ -23,7 +23,7 @@ pub use confine::{Confinement, workspace_tmp};
 pub use error::ExecError;
 pub use executor::{Executor, FileEntry};
 pub use fileset::{ANT_DEFAULT_EXCLUDES, FileSet};
-pub use image::{BuiltImage, ImageBuild, ImageBuilt, ImageLog};
+pub use image::{BuiltImage, ImageBuild, ImageBuilt, ImageLog, ImageLogLine};
 pub use local::LocalExecutor;
 pub use process::{KillMode, ProcessHandle, ProcessKiller, SpawnOptions};
 pub use sandbox::Sandbox;

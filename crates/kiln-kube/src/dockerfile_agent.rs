@@ -19,7 +19,7 @@ use crate::image_build::ImageBuilder;
 use crate::oci::{ImageRef, Registry};
 use crate::pod::AgentRequest;
 use kiln_diagnostics::Span;
-use kiln_executor::{ImageBuild, ImageLog, LocalExecutor};
+use kiln_executor::{ImageBuild, ImageLog, ImageLogLine, LocalExecutor};
 use kiln_model::DockerfileAgent;
 use kiln_syntax::ast::Expr;
 use serde::Deserialize;
@@ -219,19 +219,19 @@ pub async fn dockerfile_request(
         .await
         .map_err(|e| format!("dockerfile agent: {e}"))??;
     for note in &image.notes {
-        let _ = log.send(note.clone());
+        let _ = log.send(ImageLogLine::Note(note.clone()));
     }
     let shown = display_path(&image.build.context, &image.build.dockerfile);
     if exists(builder, settings, &image.reference, log).await {
-        let _ = log.send(format!(
+        let _ = log.send(ImageLogLine::Note(format!(
             "dockerfile agent: image {} is in the registry already (from {shown}): not built again",
             image.reference
-        ));
+        )));
     } else {
-        let _ = log.send(format!(
+        let _ = log.send(ImageLogLine::Note(format!(
             "dockerfile agent: building image {} from {shown} with Kaniko",
             image.reference
-        ));
+        )));
         // kiln packs the context into `/tmp` (`image_build::pack_context`), outside the
         // workspace the local executor otherwise confines file reads to.
         let source =
@@ -264,9 +264,9 @@ async fn exists(
     match registry.has_manifest(&target.repository, &target.tag).await {
         Ok(found) => found,
         Err(e) => {
-            let _ = log.send(format!(
+            let _ = log.send(ImageLogLine::Note(format!(
                 "dockerfile agent: cannot ask the registry for {reference} ({e}): building it"
-            ));
+            )));
             false
         }
     }

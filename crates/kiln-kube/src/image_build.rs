@@ -21,7 +21,8 @@ use crate::pod_slots::PodSlots;
 use base64::Engine as _;
 use k8s_openapi::api::core::v1::Secret;
 use kiln_executor::{
-    BuiltImage, ExecError, Executor, ExitStatus, ImageBuild, ImageBuilt, ImageLog, ProcessSpec,
+    BuiltImage, ExecError, Executor, ExitStatus, ImageBuild, ImageBuilt, ImageLog, ImageLogLine,
+    ProcessSpec,
 };
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -140,7 +141,9 @@ impl ImageBuilder {
                         digest
                     }
                 };
-                let _ = log.send(format!("pushed the image index {destination} ({digest})"));
+                let _ = log.send(ImageLogLine::Note(format!(
+                    "pushed the image index {destination} ({digest})"
+                )));
                 indexes.push((destination.clone(), digest));
             }
         }
@@ -178,7 +181,10 @@ impl ImageBuilder {
         };
         // Said (before anything awaits, so platforms keep their order) also when the pod is
         // taken over: the replayed log then repeats the stored one.
-        let _ = log.send(format!("starting the Kaniko pod {name} for {what}"));
+        let _ = log.send(ImageLogLine::PodStarted {
+            pod: name.clone(),
+            text: format!("starting the Kaniko pod {name} for {what}"),
+        });
         // Held until this function returns, i.e. until the pod's delete was sent (or, when
         // the step is cancelled, until the drop below sent it).
         let _slot = self.slots.as_ref().map(PodSlots::take_or_force);
@@ -280,18 +286,28 @@ impl ImageBuilder {
             .cwd(workspace)
             .key(Some(KANIKO_PROCESS.to_owned()));
         let mut handle = executor.spawn(spec).await?;
-        let prefix = format!("[kaniko {what}] ");
+        let output = |end: u64, line: &[u8]| ImageLogLine::Output {
+            platform: what.to_owned(),
+            end,
+            line: String::from_utf8_lossy(line).into_owned(),
+        };
         let mut pending = Vec::new();
+        // The output's byte offset where `pending` starts.
+        let mut pending_at = 0u64;
         while let Some(chunk) = handle.next_chunk().await {
+            if pending.is_empty() {
+                pending_at = chunk.offset;
+            }
             pending.extend_from_slice(&chunk.bytes);
             while let Some(end) = pending.iter().position(|b| *b == b'\n') {
                 let line: Vec<u8> = pending.drain(..=end).collect();
-                let text = String::from_utf8_lossy(&line[..end]).into_owned();
-                let _ = log.send(format!("{prefix}{text}"));
+                pending_at += line.len() as u64;
+                let _ = log.send(output(pending_at, &line[..end]));
             }
         }
         if !pending.is_empty() {
-            let _ = log.send(format!("{prefix}{}", String::from_utf8_lossy(&pending)));
+            let end = pending_at + pending.len() as u64;
+            let _ = log.send(output(end, &pending));
         }
         let status = handle.wait().await?;
         let ended = match status {

@@ -2,7 +2,7 @@
 //! commands, build tasks finishing and timers. Build tasks talk back only by finishing.
 
 use crate::clock::Sleep;
-use crate::command::{Command, Enqueue};
+use crate::command::{Command, Created, Enqueue};
 use crate::error::{ControlError, TriggerError};
 use crate::follower::LogState;
 use crate::handle::SchedulerHandle;
@@ -14,17 +14,23 @@ use crate::request::TriggerRequest;
 use crate::retention::{self, Keep};
 use crate::runner::{BuildTask, Done};
 use crate::shared::Shared;
+use crate::store_writer::StoreWriter;
 use crate::timers::{TimerKind, Timers};
 use kiln_config::Config;
 use kiln_engine::{BuildCause, InputAnswer};
-use kiln_store::{BuildRecord, BuildStatus};
+use kiln_store::{BuildRecord, BuildStatus, Store};
 use kiln_types::{BuildRef, JobName};
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+
+/// Answers a cancel.
+type Reply = oneshot::Sender<Result<(), ControlError>>;
+/// Answers a trigger.
+type EnqueueReply = oneshot::Sender<Result<BuildRef, TriggerError>>;
 
 /// A build that is running (or waiting for input).
 struct Running {
@@ -57,6 +63,11 @@ pub(crate) struct Actor {
     stopping: Option<Vec<oneshot::Sender<()>>>,
     /// Every handle is gone (or shutdown closed the channel).
     closed: bool,
+    /// Makes the actor's store writes off its task.
+    writer: StoreWriter,
+    /// Jobs whose new build's record is being created, with their triggers that came
+    /// meanwhile (taken when it is).
+    creating: HashMap<JobName, VecDeque<(Enqueue, EnqueueReply)>>,
 }
 
 impl Actor {
@@ -68,7 +79,6 @@ impl Actor {
         resumed: Vec<BuildRecord>,
     ) -> Self {
         let mut actor = Actor {
-            shared,
             commands,
             me,
             queue: Queue::default(),
@@ -79,6 +89,9 @@ impl Actor {
             polling: HashSet::new(),
             stopping: None,
             closed: false,
+            writer: StoreWriter::start(shared.store.clone()),
+            creating: HashMap::new(),
+            shared,
         };
         for record in recovered {
             actor.requeue(record);
@@ -138,6 +151,7 @@ impl Actor {
                 () = sleep => self.fire_timers(),
             }
         }
+        self.writer.finish().await;
         for reply in self.stopping.take().into_iter().flatten() {
             let _ = reply.send(());
         }
@@ -158,12 +172,9 @@ impl Actor {
 
     fn command(&mut self, cmd: Command) {
         match cmd {
-            Command::Enqueue(e, reply) => {
-                let _ = reply.send(self.enqueue(*e));
-            }
-            Command::Cancel { id, reason, reply } => {
-                let _ = reply.send(self.cancel(&id, &reason));
-            }
+            Command::Enqueue(e, reply) => self.enqueue(*e, reply),
+            Command::Created(created) => self.created(*created),
+            Command::Cancel { id, reason, reply } => self.cancel(&id, &reason, reply),
             Command::Answer { id, answer, reply } => {
                 let _ = reply.send(self.answer(&id, answer));
             }
@@ -185,14 +196,23 @@ impl Actor {
         }
     }
 
-    fn enqueue(&mut self, e: Enqueue) -> Result<BuildRef, TriggerError> {
+    /// Queues a trigger: merged into a build in its quiet period, or a new build whose
+    /// record is created by the store writer (the actor goes on meanwhile; the job's next
+    /// triggers wait for it, so they can merge into it).
+    fn enqueue(&mut self, mut e: Enqueue, reply: EnqueueReply) {
+        if let Some(waiting) = self.creating.get_mut(&e.job) {
+            waiting.push_back((e, reply));
+            return;
+        }
         if self.stopping.is_some() {
-            return Err(TriggerError::ShuttingDown);
+            let _ = reply.send(Err(TriggerError::ShuttingDown));
+            return;
         }
         let config = self.shared.config();
-        let job = config
-            .job(e.job.as_str())
-            .ok_or_else(|| TriggerError::UnknownJob(e.job.to_string()))?;
+        let Some(job) = config.job(e.job.as_str()) else {
+            let _ = reply.send(Err(TriggerError::UnknownJob(e.job.to_string())));
+            return;
+        };
         let info = self.shared.pipeline(job.name.as_str()).and_then(Result::ok);
         let quiet_secs = if let Some(asked) = e.quiet_secs {
             asked
@@ -203,30 +223,57 @@ impl Actor {
         };
         let now = self.shared.clock.now_ms();
         if let Some(id) = self.merge_quiet(&e, now) {
-            return Ok(id);
+            let _ = reply.send(Ok(id));
+            return;
         }
-        let store = self.shared.store.clone();
-        let record = store
-            .create_build(&e.job, e.new)
-            .map_err(TriggerError::Store)?;
-        let id = record.id.clone();
-        if let Some((branch, commit)) = &e.polled {
-            self.remember_polled(job.name.as_str(), &[(branch.clone(), commit.clone())]);
-        }
-        let (tx, rx) = watch::channel(LogState::default());
-        self.shared.set_live(id.clone(), rx);
-        self.queue.push(QueuedBuild {
-            record,
-            resolved: Some(e.resolved),
-            not_before_ms: now.saturating_add(quiet_secs.saturating_mul(1000)),
-            log: tx,
+        self.creating.insert(e.job.clone(), VecDeque::new());
+        let not_before_ms = now.saturating_add(quiet_secs.saturating_mul(1000));
+        let me = self.me.clone();
+        self.writer.write(move |store| {
+            let record = store.create_build(&e.job, std::mem::take(&mut e.new));
+            let created = Created {
+                enqueue: e,
+                record,
+                not_before_ms,
+                reply,
+            };
+            if let Some(me) = me.upgrade() {
+                let _ = me.send(Command::Created(Box::new(created)));
+            }
         });
-        tracing::info!(build = %id, "build queued");
-        if info.as_ref().and_then(|i| i.disable_concurrent) == Some(true) {
-            self.abort_previous(&id);
+    }
+
+    /// A build's record was created: the build is queued, and the job's triggers that came
+    /// meanwhile are taken in order.
+    fn created(&mut self, c: Created) {
+        let job = c.enqueue.job.clone();
+        let result = c.record.map_err(TriggerError::Store).map(|record| {
+            let id = record.id.clone();
+            if let Some((branch, commit)) = &c.enqueue.polled {
+                self.remember_polled(job.as_str(), &[(branch.clone(), commit.clone())]);
+            }
+            let (tx, rx) = watch::channel(LogState::default());
+            self.shared.set_live(id.clone(), rx);
+            self.queue.push(QueuedBuild {
+                record,
+                resolved: Some(c.enqueue.resolved),
+                not_before_ms: c.not_before_ms,
+                log: tx,
+            });
+            tracing::info!(build = %id, "build queued");
+            let info = self.shared.pipeline(job.as_str()).and_then(Result::ok);
+            if info.and_then(|i| i.disable_concurrent) == Some(true) {
+                self.abort_previous(&id);
+            }
+            let now = self.shared.clock.now_ms();
+            self.timers.rebuild(&self.shared, now);
+            id
+        });
+        let _ = c.reply.send(result);
+        let waiting = self.creating.remove(&job).unwrap_or_default();
+        for (e, reply) in waiting {
+            self.enqueue(e, reply);
         }
-        self.timers.rebuild(&self.shared, now);
-        Ok(id)
     }
 
     /// During a quiet period, a trigger with the same parameters and branch joins the build
@@ -244,9 +291,12 @@ impl Actor {
         let q = self.queue.get_mut(&id)?;
         q.record.commit = e.new.commit.clone();
         q.resolved = Some(e.resolved.clone());
-        if let Err(err) = self.shared.store.update_build(&q.record) {
-            tracing::warn!(build = %id, error = %err, "cannot store a merged trigger");
-        }
+        let record = q.record.clone();
+        self.writer.write(move |store| {
+            if let Err(err) = store.update_build(&record) {
+                tracing::warn!(build = %record.id, error = %err, "cannot store a merged trigger");
+            }
+        });
         tracing::info!(build = %id, "trigger merged into a build in its quiet period");
         Some(id)
     }
@@ -262,7 +312,8 @@ impl Actor {
             .cloned()
             .collect();
         for id in older {
-            let _ = self.cancel(&id, &reason);
+            let (reply, _) = oneshot::channel();
+            self.cancel(&id, &reason, reply);
         }
     }
 
@@ -311,7 +362,11 @@ impl Actor {
     fn start(&mut self, q: QueuedBuild, config: &Arc<Config>, resume: bool) {
         let id = q.record.id.clone();
         let Some(job) = config.job(id.job.as_str()).cloned() else {
-            self.abort_queued(q, &format!("Job `{}` is no longer configured", id.job));
+            self.abort_queued(
+                q,
+                &format!("Job `{}` is no longer configured", id.job),
+                None,
+            );
             return;
         };
         let slot = (0..)
@@ -397,16 +452,18 @@ impl Actor {
         tracing::error!(build = %id, error = %e, "build task failed");
         self.running.remove(&id);
         self.shared.remove_live(&id);
-        let store = &self.shared.store;
-        if let Ok(Some(mut b)) = store.get_build(&id) {
-            abort_record(&mut b, "kiln internal error", self.shared.clock.now_ms());
-            b.result = Some(kiln_types::BuildResult::Failure);
-            let _ = store.append_log(
-                &id,
-                b"kiln: internal error in the build task\nFinished: FAILURE\n",
-            );
-            let _ = store.update_build(&b);
-        }
+        let now = self.shared.clock.now_ms();
+        self.writer.write(move |store| {
+            if let Ok(Some(mut b)) = store.get_build(&id) {
+                abort_record(&mut b, "kiln internal error", now);
+                b.result = Some(kiln_types::BuildResult::Failure);
+                let _ = store.append_log(
+                    &id,
+                    b"kiln: internal error in the build task\nFinished: FAILURE\n",
+                );
+                let _ = store.update_build(&b);
+            }
+        });
     }
 
     /// Deletes the job's builds past its retention, off the actor's thread.
@@ -511,78 +568,72 @@ impl Actor {
         if seen.is_empty() {
             return;
         }
-        let store = &self.shared.store;
         let Ok(name) = JobName::new(job) else { return };
-        let res = store.get_job(&name).and_then(|rec| {
-            let mut rec = rec.unwrap_or(kiln_store::JobRecord {
-                name,
-                last_number: 0,
-                meta: Default::default(),
-            });
-            let mut changed = false;
-            for (branch, commit) in seen {
-                let key = crate::poll::meta_key(branch);
-                if rec.meta.get(&key) != Some(commit) {
-                    rec.meta.insert(key, commit.clone());
-                    changed = true;
-                }
-            }
-            if changed { store.put_job(&rec) } else { Ok(()) }
-        });
-        if let Err(e) = res {
-            tracing::warn!(job, error = %e, "cannot remember the polled commits");
-        }
+        let (job, seen) = (job.to_owned(), seen.to_vec());
+        self.writer
+            .write(move |store| remember(store, &job, name, &seen));
     }
 
-    fn cancel(&mut self, id: &BuildRef, reason: &str) -> Result<(), ControlError> {
+    /// Cancels a build; `reply` is answered once what the cancel stored is stored.
+    fn cancel(&mut self, id: &BuildRef, reason: &str, reply: Reply) {
         if let Some(r) = self.running.get(id) {
             let _ = r.control.send(Control::Reason(reason.to_owned()));
             r.cancel.cancel();
             tracing::info!(build = %id, reason, "cancelling a running build");
-            return Ok(());
+            let _ = reply.send(Ok(()));
+            return;
         }
         if let Some(q) = self.queue.remove(id) {
-            self.abort_queued(q, reason);
-            return Ok(());
+            self.abort_queued(q, reason, Some(reply));
+            return;
         }
-        match self
-            .shared
-            .store
-            .get_build(id)
-            .map_err(ControlError::Store)?
-        {
-            None => Err(ControlError::NotFound(id.to_string())),
-            Some(b) if b.status == BuildStatus::Finished => {
-                Err(ControlError::Finished(id.to_string()))
+        let stored = self.shared.store.get_build(id);
+        match stored {
+            Err(e) => {
+                let _ = reply.send(Err(ControlError::Store(e)));
+            }
+            Ok(None) => {
+                let _ = reply.send(Err(ControlError::NotFound(id.to_string())));
+            }
+            Ok(Some(b)) if b.status == BuildStatus::Finished => {
+                let _ = reply.send(Err(ControlError::Finished(id.to_string())));
             }
             // Stored as live but unknown here: a scheduler's leftover, finish it now.
-            Some(mut b) => {
+            Ok(Some(mut b)) => {
                 abort_record(&mut b, reason, self.shared.clock.now_ms());
-                self.shared
-                    .store
-                    .update_build(&b)
-                    .map_err(ControlError::Store)
+                self.writer.write(move |store| {
+                    let _ = reply.send(store.update_build(&b).map_err(ControlError::Store));
+                });
             }
         }
     }
 
     /// Finishes a build that never ran: ABORTED with `reason`, its log saying so.
-    fn abort_queued(&mut self, q: QueuedBuild, reason: &str) {
+    /// The stored log and record say so, then its followers learn that the log ended and
+    /// `reply` (a cancel's) is answered.
+    fn abort_queued(&mut self, q: QueuedBuild, reason: &str, reply: Option<Reply>) {
         let mut record = q.record;
         let id = record.id.clone();
-        let store = &self.shared.store;
-        let text = format!("{reason} while queued\nFinished: ABORTED\n");
-        match store.append_log(&id, text.as_bytes()) {
-            Ok(len) => q.log.send_modify(|s| s.len = len),
-            Err(e) => tracing::error!(build = %id, error = %e, "cannot append to a build's log"),
-        }
-        abort_record(&mut record, reason, self.shared.clock.now_ms());
-        if let Err(e) = store.update_build(&record) {
-            tracing::error!(build = %id, error = %e, "cannot store an aborted build");
-        }
-        q.log.send_modify(|s| s.finished = true);
-        self.shared.remove_live(&id);
         tracing::info!(build = %id, reason, "queued build aborted");
+        let text = format!("{reason} while queued\nFinished: ABORTED\n");
+        abort_record(&mut record, reason, self.shared.clock.now_ms());
+        let (log, shared) = (q.log, self.shared.clone());
+        self.writer.write(move |store| {
+            match store.append_log(&id, text.as_bytes()) {
+                Ok(len) => log.send_modify(|s| s.len = len),
+                Err(e) => {
+                    tracing::error!(build = %id, error = %e, "cannot append to a build's log")
+                }
+            }
+            if let Err(e) = store.update_build(&record) {
+                tracing::error!(build = %id, error = %e, "cannot store an aborted build");
+            }
+            log.send_modify(|s| s.finished = true);
+            shared.remove_live(&id);
+            if let Some(reply) = reply {
+                let _ = reply.send(Ok(()));
+            }
+        });
     }
 
     fn answer(&mut self, id: &BuildRef, answer: InputAnswer) -> Result<(), ControlError> {
@@ -618,7 +669,7 @@ impl Actor {
         for id in gone {
             if let Some(q) = self.queue.remove(&id) {
                 let reason = format!("Job `{}` was removed from the configuration", id.job);
-                self.abort_queued(q, &reason);
+                self.abort_queued(q, &reason, None);
             }
         }
         let now = self.shared.clock.now_ms();
@@ -659,5 +710,28 @@ impl Actor {
             s.running = running;
             s.capacity = config.queue_capacity();
         });
+    }
+}
+
+/// Stores the commits a poll saw for a job's branches (the job's record keeps them).
+fn remember(store: &dyn Store, job: &str, name: JobName, seen: &[(String, String)]) {
+    let res = store.get_job(&name).and_then(|rec| {
+        let mut rec = rec.unwrap_or(kiln_store::JobRecord {
+            name,
+            last_number: 0,
+            meta: Default::default(),
+        });
+        let mut changed = false;
+        for (branch, commit) in seen {
+            let key = crate::poll::meta_key(branch);
+            if rec.meta.get(&key) != Some(commit) {
+                rec.meta.insert(key, commit.clone());
+                changed = true;
+            }
+        }
+        if changed { store.put_job(&rec) } else { Ok(()) }
+    });
+    if let Err(e) = res {
+        tracing::warn!(job, error = %e, "cannot remember the polled commits");
     }
 }

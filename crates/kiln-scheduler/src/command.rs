@@ -43,4 +43,15 @@ pub(crate) enum Command {
     /// A poll found nothing new for these branches: remember their commits.
     Polled(String, Vec<(String, String)>),
     Shutdown(oneshot::Sender<()>),
+    /// A build's record was created off the actor's task (see `Actor::enqueue`).
+    Created(Box<Created>),
+}
+
+/// What creating a queued build's record gave, for the actor to queue it.
+pub(crate) struct Created {
+    pub enqueue: Enqueue,
+    pub record: Result<kiln_store::BuildRecord, kiln_store::StoreError>,
+    /// When the build may start (its quiet period's end).
+    pub not_before_ms: u64,
+    pub reply: oneshot::Sender<Result<BuildRef, TriggerError>>,
 }

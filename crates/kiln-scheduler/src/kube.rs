@@ -30,7 +30,7 @@ pub(crate) use kiln_kube::BuildPod;
 use crate::error::SchedulerError;
 use kiln_config::Config;
 use kiln_diagnostics::{Diagnostic, RenderOptions, SourceFile, render_all};
-use kiln_engine::BuildResult;
+use kiln_engine::{BuildResult, LineKind, LogMessage};
 use kiln_kube::{
     AgentInstall, AgentListener, AgentMode, AgentRequest, ExecutorSettings, KubeConfig,
     PodIdentity, PodOutcome, PodSource, build_pod, docker_request, dockerfile_request, label_value,
@@ -172,7 +172,7 @@ impl KubeBackend {
         source: Option<&SourceFile>,
         workspace: &Path,
         (job, build): (&str, u64),
-        waiting: mpsc::UnboundedSender<String>,
+        waiting: mpsc::UnboundedSender<LogMessage>,
     ) -> Option<Result<BuildPod, Vec<String>>> {
         let invalid = |diags: Vec<Diagnostic>| invalid_pod(&diags, source);
         let request = if let AgentKind::Dockerfile(d) = &pipeline.agent.kind {
@@ -182,15 +182,16 @@ impl KubeBackend {
                 Err(e) => return Some(Err(vec![format!("ERROR: {e}")])),
             };
             let agent = (d, pipeline.agent.span);
+            let (image_log, mut lines) = mpsc::unbounded_channel();
             let built = dockerfile_request(
                 &builder,
                 settings,
                 agent,
                 |e| e.as_plain_str(),
                 workspace,
-                &waiting,
+                &image_log,
             );
-            match built.await {
+            match kiln_engine::forward_image_log(built, &mut lines, &waiting).await {
                 Ok(request) => request,
                 Err(e) => return Some(Err(vec![format!("ERROR: {e}")])),
             }
@@ -198,7 +199,7 @@ impl KubeBackend {
             match self.request_for(pipeline, workspace)? {
                 Ok((request, notes)) => {
                     for note in notes {
-                        let _ = waiting.send(note);
+                        let _ = waiting.send(note.into());
                     }
                     request
                 }
@@ -219,7 +220,10 @@ impl KubeBackend {
             Err(e) => return Some(Err(vec![format!("ERROR: {e}")])),
         };
         let wait = |counts| {
-            let _ = waiting.send(format!("Waiting for a pod: {counts}"));
+            let _ = waiting.send(LogMessage::new(
+                LineKind::WaitingForPod,
+                format!("Waiting for a pod: {counts}"),
+            ));
         };
         Some(
             pods.acquire(built, job, build, wait)

@@ -1,20 +1,26 @@
-//! A running build's record keeper: turns [`BuildEvent`]s into log lines (kiln-engine's
-//! [`LogFormatter`], the format `kiln run` prints), batches them for a few milliseconds, appends them durably to the
-//! store and wakes followers; keeps the build's record (stages, pending input, answered
-//! inputs) up to date. A resumed build's lines go through a [`Replay`] first, so what the
-//! stored log already has is not written twice.
+//! A running build's record keeper: turns [`BuildEvent`]s into the log's events
+//! ([`LogEvent`]: stage, kind, process key and output offsets, time) and their text
+//! (kiln-engine's [`LogFormatter`], the format `kiln run` prints), batches them for a few
+//! milliseconds, appends both durably to the store and wakes followers; keeps the build's
+//! record (stages, pending input, answered inputs) up to date. A resumed build's events go
+//! through a [`Replay`] first, so what the stored log already has is not written twice.
 
 use crate::clock::Clock;
 use crate::follower::LogState;
 use crate::outage::Outage;
+use crate::pending_log::PendingLog;
 use crate::replay::Replay;
-use kiln_engine::{BuildEvent, LogFormatter, LogLines, PlainStyle, StageOutcome};
+use kiln_engine::{
+    BuildEvent, LineKind, LogFormatter, LogLines, LogMessage, OutputSource, PlainStyle,
+    StageOutcome,
+};
 use kiln_plan::NodeId;
 use kiln_store::{
-    BuildRecord, BuildStatus, ImageRecord, InputAnswerRecord, InputRecord, StagePodRecord,
-    StageRecord, StageState, Store, StoreError,
+    BuildRecord, BuildStatus, ImageRecord, InputAnswerRecord, InputRecord, LogEvent, LogEventKind,
+    StagePodRecord, StageRecord, StageState, Store, StoreError,
 };
 use kiln_types::BuildResult;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -69,9 +75,12 @@ pub(crate) struct Recorder {
     pub record: BuildRecord,
     /// Formats the engine's events as log lines (it knows the stage paths).
     formatter: LogFormatter,
-    buf: Vec<u8>,
+    /// The text and events to append at the next flush.
+    pending: PendingLog,
     /// Lines to write right after the log's first line (which says what started the build).
-    deferred: Vec<String>,
+    deferred: Vec<(LogEventKind, String)>,
+    /// Per image builder process, the offset past the output lines written so far.
+    builder_ends: HashMap<String, u64>,
     /// This recorder wrote a line (the log's first line is written).
     wrote_line: bool,
     /// A resumed build: its new lines compared with the stored log.
@@ -110,8 +119,9 @@ impl Recorder {
             clock,
             record,
             formatter: LogFormatter::default(),
-            buf: Vec::new(),
+            pending: PendingLog::default(),
             deferred: Vec::new(),
+            builder_ends: HashMap::new(),
             wrote_line: false,
             replay: None,
             resumed: false,
@@ -135,12 +145,12 @@ impl Recorder {
         self.formatter = formatter;
     }
 
-    /// Resumes a build after a controller restart: `stored` is its log so far; the lines
-    /// written from now on are compared with it, and `marker` goes where new lines start.
-    pub(crate) fn resume(&mut self, stored: Vec<u8>, marker: String) {
-        let len = stored.len() as u64;
+    /// Resumes a build after a controller restart: `events` are its stored log's record
+    /// (`len` bytes of text); what is written from now on is compared with it, and `marker`
+    /// goes where new lines start.
+    pub(crate) fn resume(&mut self, len: u64, events: Vec<LogEvent>, marker: String) {
         self.log.send_modify(|s| s.len = len);
-        self.replay = Some(Replay::new(stored, marker));
+        self.replay = Some(Replay::new(events, marker));
         self.resumed = true;
         self.done_before = self
             .record
@@ -159,10 +169,7 @@ impl Recorder {
     /// Stops comparing a resumed build's lines with its stored log: lines written from now
     /// on are appended (after the marker, if any line is).
     pub(crate) fn end_replay(&mut self) {
-        if let Some(replay) = &mut self.replay
-            && replay.is_matching()
-        {
-            self.buf = replay.feed(&self.buf);
+        if self.replaying() {
             self.replay = None;
         }
     }
@@ -172,55 +179,101 @@ impl Recorder {
         self.dirty = true;
     }
 
-    /// Adds one line to the log (stored with the next flush).
+    /// Adds one plain line of the build to the log (stored with the next flush).
     pub(crate) fn line(&mut self, line: &str) {
+        self.message(LogEventKind::Line, line);
+    }
+
+    /// Adds one line of the build of a given kind to the log (stored with the next flush).
+    pub(crate) fn message(&mut self, kind: LogEventKind, line: &str) {
+        self.stage_line(None, kind, line);
+    }
+
+    /// Adds one line of a stage (or of the build) to the log.
+    fn stage_line(&mut self, stage: Option<u32>, kind: LogEventKind, line: &str) {
         self.wrote_line = true;
-        if !self.outage.admit(self.buf.len(), line.len() + 1) {
+        if !self.outage.admit(self.pending.len(), line.len() + 1) {
             return;
         }
-        self.buf.extend_from_slice(line.as_bytes());
-        self.buf.push(b'\n');
-        for d in std::mem::take(&mut self.deferred) {
-            self.line(&d);
+        let mut text = String::with_capacity(line.len() + 1);
+        text.push_str(line);
+        text.push('\n');
+        self.put(stage, kind, &text);
+        for (kind, d) in std::mem::take(&mut self.deferred) {
+            self.message(kind, &d);
         }
+    }
+
+    /// Adds `text` (whole lines) to what is appended next as one event, past a resumed
+    /// build's replay: the lines that repeat the stored log are dropped, and the marker goes
+    /// before the first line that does not.
+    fn put(&mut self, stage: Option<u32>, mut kind: LogEventKind, text: &str) {
+        let now = self.now_ms();
+        let mut text = text.as_bytes();
+        if let Some(replay) = &mut self.replay {
+            let lines = count_lines(text);
+            let taken = replay.take(stage, &kind, lines);
+            if taken.repeated >= lines {
+                return;
+            }
+            text = &text[skip_lines(text, taken.repeated)..];
+            if let (Some(new_from), LogEventKind::Output { from, lines: n, .. }) =
+                (taken.new_from, &mut kind)
+            {
+                *from = new_from;
+                *n -= taken.repeated;
+            }
+            if let Some(marker) = replay.marker() {
+                let line = format!("{marker}\n");
+                self.pending
+                    .push(None, LogEventKind::Resumed, now, line.as_bytes());
+            }
+        }
+        self.pending.push(stage, kind, now, text);
     }
 
     /// Adds a process's lines to the log (stored with the next flush), formatted straight
-    /// into the pending bytes.
-    fn output(&mut self, node: Option<NodeId>, lines: &LogLines) {
-        if !self.wrote_line || self.written_cause.is_some() {
-            // Never the case in practice (the engine's first line says what started the
-            // build); one line at a time keeps the first-line rules in one place.
-            for line in lines.lines() {
-                let line = line.to_owned();
-                self.event(BuildEvent::Log { node, line });
-            }
-            return;
-        }
+    /// into one event's text.
+    fn output(&mut self, node: Option<NodeId>, lines: &LogLines, source: &OutputSource) {
+        // Output is not the engine's cause line (which comes first in practice).
+        self.written_cause = None;
         let mut text = String::new();
         self.formatter
             .write_output(node, lines, &PlainStyle, &mut text);
-        self.buf.extend_from_slice(text.as_bytes());
+        let kind = LogEventKind::Output {
+            process: source.process.to_string(),
+            from: source.from,
+            to: source.to,
+            lines: count_lines(text.as_bytes()),
+        };
+        self.put(node.map(|n| n.0), kind, &text);
+        if !self.wrote_line {
+            self.wrote_line = true;
+            for (kind, d) in std::mem::take(&mut self.deferred) {
+                self.message(kind, &d);
+            }
+        }
     }
 
     /// A line to write after the log's first line, or now if that was written already.
-    pub(crate) fn after_first_line(&mut self, line: &str) {
+    pub(crate) fn after_first_line(&mut self, kind: LogEventKind, line: &str) {
         if !self.wrote_line {
-            self.deferred.push(line.to_owned());
+            self.deferred.push((kind, line.to_owned()));
         } else {
-            self.line(line);
+            self.message(kind, line);
         }
     }
 
     /// A line the build shows before the engine starts (e.g. waiting for a pod), stored at
     /// the next flush: the build's cause line goes first, and the engine's own cause line
     /// is then not written again.
-    pub(crate) fn line_before_engine(&mut self, cause: &str, line: &str) {
+    pub(crate) fn line_before_engine(&mut self, cause: &str, line: &LogMessage) {
         if !self.wrote_line {
             self.line(cause);
             self.written_cause = Some(cause.to_owned());
         }
-        self.line(line);
+        let kind = self.line_kind(&line.kind);
+        self.message(kind, &line.text);
     }
 
     /// Consumes the engine's events and the build's control messages until the engine is
@@ -233,7 +286,7 @@ impl Recorder {
         let mut deadline: Option<Instant> = None;
         loop {
             // While the store fails, what is pending is tried again when the delay is over.
-            let pending = self.dirty || !self.buf.is_empty();
+            let pending = self.dirty || !self.pending.is_empty();
             let flush_at = deadline.or(self.outage.retry_at().filter(|_| pending));
             tokio::select! {
                 biased;
@@ -245,7 +298,7 @@ impl Recorder {
                 ev = events.recv() => match ev {
                     Some(ev) => {
                         let urgent = self.event(ev);
-                        if urgent || self.buf.len() >= BATCH_BYTES {
+                        if urgent || self.pending.len() >= BATCH_BYTES {
                             self.flush().await;
                             deadline = None;
                         } else if deadline.is_none() {
@@ -272,9 +325,10 @@ impl Recorder {
             Control::Pending(input) => self.set_pending(input),
             Control::Reason(r) => {
                 if !self.ended {
-                    self.line(&format!(
-                        "{r}: stopping the build (post conditions still run)"
-                    ));
+                    self.message(
+                        LogEventKind::Stopping,
+                        &format!("{r}: stopping the build (post conditions still run)"),
+                    );
                 }
                 self.record.reason.get_or_insert(r);
                 self.dirty = true;
@@ -340,10 +394,11 @@ impl Recorder {
             }
         }
         if let Some(i) = &input {
-            self.line(&format!(
+            let line = format!(
                 "Waiting for input `{}`: {} (approve with `kiln approve {}`, or abort)",
                 i.id, i.message, self.record.id
-            ));
+            );
+            self.message(LogEventKind::WaitingForInput, &line);
         }
         self.record.status = if now {
             BuildStatus::WaitingForInput
@@ -356,8 +411,13 @@ impl Recorder {
 
     /// Applies one engine event; says whether it should be stored at once (stage changes).
     fn event(&mut self, ev: BuildEvent) -> bool {
-        if let BuildEvent::Output { node, lines } = &ev {
-            self.output(*node, lines);
+        if let BuildEvent::Output {
+            node,
+            lines,
+            source,
+        } = &ev
+        {
+            self.output(*node, lines, source);
             return false;
         }
         let ev = self.resumed_finish(ev);
@@ -367,10 +427,11 @@ impl Recorder {
             if let (BuildEvent::StageFinished { node, .. }, Some(replay)) = (&ev, &mut self.replay)
                 && self.done_before.contains(&node.0)
             {
-                replay.expect_stage_end(&text);
+                replay.expect_stage_end(node.0);
             }
             if self.written_cause.take().as_deref() != Some(text.as_str()) {
-                self.line(&text);
+                let (stage, kind) = self.event_kind(&ev);
+                self.stage_line(stage, kind, &text);
             }
         }
         match ev {
@@ -408,6 +469,43 @@ impl Recorder {
             | BuildEvent::Output { .. }
             | BuildEvent::Notice { .. }
             | BuildEvent::BuildFinished { .. } => false,
+        }
+    }
+
+    /// The stage and record kind of an engine event's line.
+    fn event_kind(&mut self, ev: &BuildEvent) -> (Option<u32>, LogEventKind) {
+        match ev {
+            BuildEvent::StageStarted { node, .. } => (Some(node.0), LogEventKind::StageStarted),
+            BuildEvent::StageFinished { node, .. } => (Some(node.0), LogEventKind::StageFinished),
+            BuildEvent::Log { node, kind, .. } => (node.map(|n| n.0), self.line_kind(kind)),
+            BuildEvent::Notice { .. } => (None, LogEventKind::Notice),
+            BuildEvent::Output { .. } | BuildEvent::BuildFinished { .. } => {
+                (None, LogEventKind::Line)
+            }
+        }
+    }
+
+    /// The record's kind of a line the engine wrote. An image builder's output line is
+    /// output of the builder's process, from where its previous line ended.
+    fn line_kind(&mut self, kind: &LineKind) -> LogEventKind {
+        match kind {
+            LineKind::Text => LogEventKind::Line,
+            LineKind::RunningInPod { pod } => LogEventKind::RunningInPod { pod: pod.clone() },
+            LineKind::WorkspaceUploaded => LogEventKind::WorkspaceUploaded,
+            LineKind::WaitingForPod => LogEventKind::WaitingForPod,
+            LineKind::PodFromWarmPool => LogEventKind::PodFromWarmPool,
+            LineKind::BuilderPodStarted { pod } => {
+                LogEventKind::BuilderPodStarted { pod: pod.clone() }
+            }
+            LineKind::BuilderOutput { process, end } => {
+                let from = self.builder_ends.insert(process.clone(), *end);
+                LogEventKind::Output {
+                    process: process.clone(),
+                    from: from.unwrap_or(0),
+                    to: *end,
+                    lines: 1,
+                }
+            }
         }
     }
 
@@ -477,21 +575,16 @@ impl Recorder {
     /// Appends the pending lines and stores the record if it changed, then wakes followers.
     /// A failed write is retried with the next flush (and reported once per failure).
     pub(crate) async fn flush(&mut self) {
-        if let Some(replay) = &mut self.replay
-            && !self.buf.is_empty()
-        {
-            self.buf = replay.feed(&self.buf);
-        }
         if !self.outage.due() {
             return;
         }
         let build = self.record.id.to_string();
-        if !self.buf.is_empty() {
+        if !self.pending.is_empty() {
             let store = self.store.clone();
-            let (id, bytes) = (self.record.id.clone(), std::mem::take(&mut self.buf));
+            let (id, pending) = (self.record.id.clone(), self.pending.take());
             let res = tokio::task::spawn_blocking(move || {
-                let r = store.append_log(&id, &bytes);
-                (r, bytes)
+                let r = store.append_log_events(&id, &pending.text, &pending.events);
+                (r, pending)
             })
             .await;
             match res {
@@ -499,9 +592,9 @@ impl Recorder {
                     self.outage.succeeded(&build);
                     self.log.send_modify(|s| s.len = len);
                 }
-                Ok((Err(e), bytes)) => {
+                Ok((Err(e), pending)) => {
                     self.outage.failed(&build, &e);
-                    self.buf = bytes;
+                    self.pending.put_back(pending);
                     return;
                 }
                 Err(e) => {
@@ -544,7 +637,7 @@ impl Recorder {
                 self.mark_lost(lost);
             }
             self.flush().await;
-            if !self.dirty && self.buf.is_empty() {
+            if !self.dirty && self.pending.is_empty() {
                 break;
             }
             let Some(retry_at) = self.outage.retry_at().filter(|at| *at < give_up) else {
@@ -553,7 +646,7 @@ impl Recorder {
             tokio::time::sleep_until(retry_at).await;
         }
         self.log.send_modify(|s| s.finished = true);
-        if self.dirty || !self.buf.is_empty() {
+        if self.dirty || !self.pending.is_empty() {
             return Err(StoreError::Backend(
                 format!(
                     "the store could not write the build's end within {} s",
@@ -573,8 +666,10 @@ impl Recorder {
         ) {
             self.record.result = Some(BuildResult::Failure);
         }
-        self.buf
-            .extend_from_slice(format!("kiln: {lost}\n").as_bytes());
+        let now = self.now_ms();
+        let line = format!("kiln: {lost}\n");
+        self.pending
+            .push(None, LogEventKind::LinesLost, now, line.as_bytes());
         self.record.reason = Some(lost);
         self.dirty = true;
     }
@@ -597,6 +692,31 @@ pub(crate) async fn blocking<T: Send + 'static, E: From<StoreError> + Send + 'st
     }
 }
 
+/// How many lines `text` holds (each ends with a line break).
+fn count_lines(text: &[u8]) -> u64 {
+    text.iter().filter(|b| **b == b'\n').count() as u64
+}
+
+/// The offset just past the first `n` lines of `text`.
+fn skip_lines(text: &[u8], n: u64) -> usize {
+    if n == 0 {
+        return 0;
+    }
+    let mut seen = 0;
+    for (i, b) in text.iter().enumerate() {
+        if *b == b'\n' {
+            seen += 1;
+            if seen == n {
+                return i + 1;
+            }
+        }
+    }
+    text.len()
+}
+
 pub(crate) fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
+
+#[cfg(test)]
+mod tests;

@@ -43,14 +43,11 @@ use crate::recovery::{RESTARTED, abort_record};
 use crate::replay::MARKER_START;
 use crate::runner::{BuildTask, Done};
 use kiln_plan::Plan;
-use kiln_store::{StageState, StoreError};
+use kiln_store::{LogEvent, LogEventKind, StageState, StoreError};
 use kiln_types::BuildResult;
 
 /// The start of the line a build left running in its pod gets when the controller stops.
 pub(crate) const STOPPING: &str = "kiln: the controller is stopping;";
-
-/// How much of the stored log is read at once.
-const READ: usize = 1024 * 1024;
 
 impl BuildTask {
     /// The build's pod, taken over, with the recorder set to replay the stored log (`None`
@@ -72,8 +69,9 @@ impl BuildTask {
                 return Err("the build has no pod to take over".to_owned());
             }
             tracing::info!(build = %record.id, "build resumed in its stage pods after a controller restart");
+            let (len, events) = stored;
             self.recorder
-                .resume(stored, format!("{MARKER_START}its stage pods"));
+                .resume(len, events, format!("{MARKER_START}its stage pods"));
             return Ok(None);
         };
         let taken = tokio::select! {
@@ -82,7 +80,8 @@ impl BuildTask {
         };
         tracing::info!(build = %record.id, pod = %pod.name, "build resumed in its pod after a controller restart");
         let marker = format!("{MARKER_START}pod {}", pod.name);
-        self.recorder.resume(stored, marker);
+        let (len, events) = stored;
+        self.recorder.resume(len, events, marker);
         Ok(Some(taken))
     }
 
@@ -145,9 +144,12 @@ impl BuildTask {
         tracing::info!(build = %id, pod = %pod, "controller stopping: build left running in its pod");
         // A resumed build still repeating its stored log has nothing new to say.
         if !self.recorder.replaying() {
-            self.recorder.line(&format!(
-                "{STOPPING} the build goes on in pod {pod} and is taken over at the next start"
-            ));
+            self.recorder.message(
+                LogEventKind::ControllerStopping,
+                &format!(
+                    "{STOPPING} the build goes on in pod {pod} and is taken over at the next start"
+                ),
+            );
         }
         self.recorder.flush().await;
         let now = self.recorder.now_ms();
@@ -162,21 +164,13 @@ impl BuildTask {
         }
     }
 
-    /// The build's whole stored log.
-    async fn stored_log(&self) -> Result<Vec<u8>, StoreError> {
+    /// The build's stored log: its length and its events.
+    async fn stored_log(&self) -> Result<(u64, Vec<LogEvent>), StoreError> {
         let (store, id) = (self.shared.store.clone(), self.recorder.record.id.clone());
         blocking(move || {
-            let mut log = Vec::new();
-            loop {
-                let slice = store.read_log(&id, log.len() as u64, READ)?;
-                if slice.bytes.is_empty()
-                    || log.len() as u64 + slice.bytes.len() as u64 >= slice.end
-                {
-                    log.extend(slice.bytes);
-                    return Ok(log);
-                }
-                log.extend(slice.bytes);
-            }
+            let events = store.read_log_events(&id)?;
+            let len = store.read_log(&id, 0, 0)?.end;
+            Ok((len, events))
         })
         .await
     }

@@ -18,7 +18,8 @@ use kiln_engine::{BuildSpec, BuildSummary, LogFormatter, Prepared, ScmInfo};
 use kiln_executor::{Executor, LocalExecutor};
 use kiln_plan::Plan;
 use kiln_store::{
-    ArtifactRecord, BuildStatus, Page, PodRecord, StageRecord, StageState, TestSummary,
+    ArtifactRecord, BuildStatus, LogEventKind, Page, PodRecord, StageRecord, StageState,
+    TestSummary,
 };
 use kiln_types::{BuildRef, BuildResult};
 use std::collections::BTreeMap;
@@ -133,7 +134,7 @@ impl BuildTask {
             () = self.cancel.cancelled() => return Err(vec!["Aborted before the pipeline was read".to_owned()]),
         };
         for line in prepared.render_warnings(false).lines() {
-            self.recorder.after_first_line(line);
+            self.recorder.after_first_line(LogEventKind::Line, line);
         }
         let pipeline = prepared.pipeline.clone();
         let info = Arc::new(PipelineInfo::of(pipeline.clone()));
@@ -283,8 +284,9 @@ impl BuildTask {
         let pod = match resumed {
             Some(pod) => {
                 let name = pod.executor().pod_name().to_owned();
-                self.recorder
-                    .after_first_line(&format!("Running in pod {name}"));
+                let line = format!("Running in pod {name}");
+                let kind = LogEventKind::RunningInPod { pod: name };
+                self.recorder.after_first_line(kind, &line);
                 Some(pod)
             }
             None => match self.kube_pod(prepared, &workspace).await {
@@ -341,12 +343,16 @@ impl BuildTask {
             }
         };
         let executor = pod.executor();
-        self.recorder
-            .after_first_line(&format!("Running in pod {}", executor.pod_name()));
+        let name = executor.pod_name().to_owned();
+        let line = format!("Running in pod {name}");
+        let kind = LogEventKind::RunningInPod { pod: name };
+        self.recorder.after_first_line(kind, &line);
         match crate::kube::upload_workspace(&executor, workspace).await {
             Ok(n) => {
-                self.recorder
-                    .after_first_line(&format!("Uploaded {n} workspace files into the pod"));
+                self.recorder.after_first_line(
+                    LogEventKind::WorkspaceUploaded,
+                    &format!("Uploaded {n} workspace files into the pod"),
+                );
                 // Stored before the first step runs: a new controller takes the pod over.
                 self.recorder.record.pod = Some(PodRecord {
                     namespace: executor.namespace().to_owned(),

@@ -33,6 +33,8 @@ pub enum StoreError {
     NoSuchBuild(String),
     #[error("store schema version {found} is newer than this kiln understands ({supported})")]
     SchemaTooNew { found: u32, supported: u32 },
+    #[error("log events do not match the appended text: {0}")]
+    BadEvents(String),
     #[error(transparent)]
     InvalidJobName(#[from] kiln_types::InvalidJobName),
 }

@@ -8,6 +8,7 @@
 mod codec;
 mod error;
 mod keys;
+mod log_event;
 mod migrate;
 mod record;
 mod reopen;
@@ -19,6 +20,7 @@ mod trees;
 mod unflushed;
 
 pub use error::StoreError;
+pub use log_event::{LogEvent, LogEventKind};
 pub use record::{
     ArtifactRecord, BuildRecord, BuildStatus, ImageEvent, ImageRecord, InputAnswerRecord,
     InputRecord, JobRecord, LogSlice, NewBuild, Page, PodRecord, StagePodRecord, StageRecord,

@@ -8,23 +8,28 @@
 //! Versions:
 //! - 0: the layout before versioning: `jobs`, `builds` and `logs` trees only (or no data).
 //! - 1: adds the `status` index (for `builds_in`) and the `log_len` tree (each log's length).
+//! - 2: adds the `log_events` tree (each log's structured record, see [`crate::LogEvent`]); a
+//!   log written before is recorded as one [`LogEventKind::Plain`](crate::LogEventKind) event,
+//!   so every log's events cover its text.
 
 use crate::codec::{backend, decode, encode};
-use crate::keys::{chunk_build_key, chunk_offset, status_key};
+use crate::keys::{chunk_build_key, chunk_key, chunk_offset, status_key};
 use crate::trees::Trees;
-use crate::{BuildRecord, StoreError};
+use crate::{BuildRecord, LogEvent, StoreError};
 use std::collections::BTreeMap;
 
 /// The schema version this kiln writes.
-pub(crate) const CURRENT: u32 = 1;
+pub(crate) const CURRENT: u32 = 2;
 
 const VERSION_KEY: &[u8] = b"schema_version";
 
 type Step = fn(&Trees) -> Result<(), StoreError>;
 
 /// `STEPS[v]` takes a store from version `v` to `v + 1`.
-const STEPS: [(&str, Step); CURRENT as usize] =
-    [("index build statuses and log lengths", v0_to_v1)];
+const STEPS: [(&str, Step); CURRENT as usize] = [
+    ("index build statuses and log lengths", v0_to_v1),
+    ("record existing logs as plain text events", v1_to_v2),
+];
 
 /// The version stored in `meta` (0 when there is none).
 pub(crate) fn stored_version(meta: &sled::Tree) -> Result<u32, StoreError> {
@@ -78,4 +83,19 @@ fn v0_to_v1(store: &Trees) -> Result<(), StoreError> {
         lens.insert(bk, encode(&end)?);
     }
     store.log_len.apply_batch(lens).map_err(backend)
+}
+
+/// Records every log that has no events yet as one plain event covering its text.
+fn v1_to_v2(store: &Trees) -> Result<(), StoreError> {
+    let mut events = sled::Batch::default();
+    for entry in store.log_len.iter() {
+        let (bk, len) = entry.map_err(backend)?;
+        let len: u64 = decode("log_len", &bk, &len)?;
+        let first = chunk_key(&bk, 0);
+        if len == 0 || store.log_events.contains_key(&first).map_err(backend)? {
+            continue;
+        }
+        events.insert(first, encode(&vec![LogEvent::plain(0, len)])?);
+    }
+    store.log_events.apply_batch(events).map_err(backend)
 }

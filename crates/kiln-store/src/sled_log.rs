@@ -6,7 +6,7 @@ use crate::keys::{
     ALL_STATUSES, build_key_of, chunk_build_key, chunk_key, chunk_offset, status_key,
 };
 use crate::trees::Trees;
-use crate::{LogSlice, SledStore, StoreError};
+use crate::{LogEvent, LogSlice, SledStore, StoreError};
 use kiln_types::BuildRef;
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
@@ -22,10 +22,16 @@ const DELETING: &[u8] = b"deleting/";
 impl SledStore {
     /// Appends `bytes` as one transaction (chunks + new length) followed by one flush; until
     /// the flush returned, readers see the log as it was before.
-    pub(crate) fn append(&self, id: &BuildRef, bytes: &[u8]) -> Result<u64, StoreError> {
+    pub(crate) fn append(
+        &self,
+        id: &BuildRef,
+        bytes: &[u8],
+        events: &[LogEvent],
+    ) -> Result<u64, StoreError> {
+        check_events(bytes, events)?;
         let bk = build_key_of(id);
         self.unflushed.begin(&bk, || self.log_len_of(&bk))?;
-        let appended = self.append_and_flush(&bk, id, bytes);
+        let appended = self.append_and_flush(&bk, id, bytes, events);
         self.unflushed
             .end(&bk, appended.as_ref().ok().copied(), || {
                 self.log_len_of(&bk)
@@ -33,10 +39,16 @@ impl SledStore {
         appended
     }
 
-    fn append_and_flush(&self, bk: &[u8], id: &BuildRef, bytes: &[u8]) -> Result<u64, StoreError> {
+    fn append_and_flush(
+        &self,
+        bk: &[u8],
+        id: &BuildRef,
+        bytes: &[u8],
+        events: &[LogEvent],
+    ) -> Result<u64, StoreError> {
         let t = self.trees()?;
-        let end = (&t.builds, &t.logs, &t.log_len)
-            .transaction(|(builds, logs, lens)| {
+        let end = (&t.builds, &t.logs, &t.log_len, &t.log_events)
+            .transaction(|(builds, logs, lens, log_events)| {
                 if builds.get(bk)?.is_none() {
                     return Err(abort(StoreError::NoSuchBuild(id.to_string())));
                 }
@@ -48,6 +60,14 @@ impl SledStore {
                 }
                 if offset != start {
                     lens.insert(bk, encode(&offset).map_err(abort)?)?;
+                    let placed: Vec<LogEvent> = events
+                        .iter()
+                        .map(|e| LogEvent {
+                            offset: e.offset + start,
+                            ..e.clone()
+                        })
+                        .collect();
+                    log_events.insert(chunk_key(bk, start), encode(&placed).map_err(abort)?)?;
                 }
                 Ok(offset)
             })
@@ -124,6 +144,22 @@ impl SledStore {
         })
     }
 
+    /// The events of a build's log, as far as [`SledStore::read`] would read.
+    pub(crate) fn read_events(&self, id: &BuildRef) -> Result<Vec<LogEvent>, StoreError> {
+        let bk = build_key_of(id);
+        let t = self.trees()?;
+        if !t.builds.contains_key(&bk).map_err(backend)? {
+            return Err(StoreError::NoSuchBuild(id.to_string()));
+        }
+        let end = self.unflushed.readable(&bk, self.log_len_of(&bk)?);
+        let mut out = Vec::new();
+        for entry in t.log_events.range(chunk_key(&bk, 0)..chunk_key(&bk, end)) {
+            let (key, bytes) = entry.map_err(backend)?;
+            out.extend(decode::<Vec<LogEvent>>("log_events", &key, &bytes)?);
+        }
+        Ok(out)
+    }
+
     /// Removes the build, its index entries and its log length in one transaction (so readers
     /// see it gone at once), then its log chunks; a `meta` marker makes `open` finish the chunk
     /// removal if the process dies in between.
@@ -169,11 +205,13 @@ pub(crate) fn finish_deletes(t: &Trees) -> Result<(), StoreError> {
 }
 
 fn remove_chunks(t: &Trees, bk: &[u8], marker: &[u8]) -> Result<(), StoreError> {
-    let mut batch = sled::Batch::default();
-    for key in t.logs.scan_prefix(bk).keys() {
-        batch.remove(key.map_err(backend)?);
+    for tree in [&t.logs, &t.log_events] {
+        let mut batch = sled::Batch::default();
+        for key in tree.scan_prefix(bk).keys() {
+            batch.remove(key.map_err(backend)?);
+        }
+        tree.apply_batch(batch).map_err(backend)?;
     }
-    t.logs.apply_batch(batch).map_err(backend)?;
     t.meta.remove(marker).map_err(backend)?;
     Ok(())
 }
@@ -181,17 +219,41 @@ fn remove_chunks(t: &Trees, bk: &[u8], marker: &[u8]) -> Result<(), StoreError> 
 /// Cuts a log back to `durable` bytes: the chunks of appends whose flush failed go, so the
 /// appends can be made again after the database was reopened.
 pub(crate) fn truncate_log(t: &Trees, bk: &[u8], durable: u64) -> Result<(), StoreError> {
-    let mut batch = sled::Batch::default();
-    for key in t.logs.range(chunk_key(bk, durable)..).keys() {
-        let key = key.map_err(backend)?;
-        if chunk_build_key(&key) != Some(bk) {
-            break;
+    // An append's events are keyed by where it started, so those of the appends cut go too.
+    for tree in [&t.logs, &t.log_events] {
+        let mut batch = sled::Batch::default();
+        for key in tree.range(chunk_key(bk, durable)..).keys() {
+            let key = key.map_err(backend)?;
+            if chunk_build_key(&key) != Some(bk) {
+                break;
+            }
+            batch.remove(key);
         }
-        batch.remove(key);
+        tree.apply_batch(batch).map_err(backend)?;
     }
-    t.logs.apply_batch(batch).map_err(backend)?;
     if t.log_len.contains_key(bk).map_err(backend)? {
         t.log_len.insert(bk, encode(&durable)?).map_err(backend)?;
+    }
+    Ok(())
+}
+
+/// Appended events must tile the appended bytes in order (what readers of the record rely on).
+fn check_events(bytes: &[u8], events: &[LogEvent]) -> Result<(), StoreError> {
+    let mut at = 0;
+    for e in events {
+        if e.offset != at {
+            return Err(StoreError::BadEvents(format!(
+                "an event starts at {} where the previous one ended at {at}",
+                e.offset
+            )));
+        }
+        at = e.end();
+    }
+    if at != bytes.len() as u64 {
+        return Err(StoreError::BadEvents(format!(
+            "the events cover {at} bytes of the {} appended",
+            bytes.len()
+        )));
     }
     Ok(())
 }

@@ -26,7 +26,9 @@ use crate::keys::{self, ALL_STATUSES, build_key, build_key_of, job_prefix, statu
 use crate::migrate;
 use crate::sled_log::finish_deletes;
 use crate::trees::Trees;
-use crate::{BuildRecord, BuildStatus, JobRecord, LogSlice, NewBuild, Page, Store, StoreError};
+use crate::{
+    BuildRecord, BuildStatus, JobRecord, LogEvent, LogSlice, NewBuild, Page, Store, StoreError,
+};
 use kiln_types::{BuildRef, JobName};
 use sled::Transactional;
 use std::path::{Path, PathBuf};
@@ -269,12 +271,21 @@ impl Store for SledStore {
         self.writing(|| self.delete(id))
     }
 
-    fn append_log(&self, id: &BuildRef, bytes: &[u8]) -> Result<u64, StoreError> {
-        self.writing(|| self.append(id, bytes))
+    fn append_log_events(
+        &self,
+        id: &BuildRef,
+        bytes: &[u8],
+        events: &[LogEvent],
+    ) -> Result<u64, StoreError> {
+        self.writing(|| self.append(id, bytes, events))
     }
 
     fn read_log(&self, id: &BuildRef, offset: u64, max: usize) -> Result<LogSlice, StoreError> {
         self.read(id, offset, max)
+    }
+
+    fn read_log_events(&self, id: &BuildRef) -> Result<Vec<LogEvent>, StoreError> {
+        self.read_events(id)
     }
 
     fn check_writable(&self) -> Result<(), StoreError> {

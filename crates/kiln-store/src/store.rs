@@ -1,4 +1,6 @@
-use crate::{BuildRecord, BuildStatus, JobRecord, LogSlice, NewBuild, Page, StoreError};
+use crate::{
+    BuildRecord, BuildStatus, JobRecord, LogEvent, LogSlice, NewBuild, Page, StoreError,
+};
 use kiln_types::{BuildRef, JobName};
 
 /// kiln's durable state. Every method that writes returns only once the write is durable.
@@ -25,10 +27,31 @@ pub trait Store: Send + Sync {
     /// Removes a build and its log (retention).
     fn delete_build(&self, id: &BuildRef) -> Result<(), StoreError>;
 
-    /// Appends to a build's log; returns the log's new length.
-    fn append_log(&self, id: &BuildRef, bytes: &[u8]) -> Result<u64, StoreError>;
+    /// Appends to a build's log text that says nothing more of itself (one
+    /// [`LogEventKind::Plain`](crate::LogEventKind::Plain) event); returns the log's new length.
+    fn append_log(&self, id: &BuildRef, bytes: &[u8]) -> Result<u64, StoreError> {
+        let len = bytes.len() as u64;
+        let events = if bytes.is_empty() {
+            Vec::new()
+        } else {
+            vec![LogEvent::plain(0, len)]
+        };
+        self.append_log_events(id, bytes, &events)
+    }
+    /// Appends `bytes` to a build's log and `events` to its record, atomically: each event's
+    /// `offset` is counted from the start of `bytes`, and the events cover `bytes` in order.
+    /// Returns the log's new length.
+    fn append_log_events(
+        &self,
+        id: &BuildRef,
+        bytes: &[u8],
+        events: &[LogEvent],
+    ) -> Result<u64, StoreError>;
     /// Up to `max` bytes of the log from `offset`.
     fn read_log(&self, id: &BuildRef, offset: u64, max: usize) -> Result<LogSlice, StoreError>;
+    /// The events of a build's log, in order, offsets counted from the log's start; as far
+    /// as [`Store::read_log`] would read.
+    fn read_log_events(&self, id: &BuildRef) -> Result<Vec<LogEvent>, StoreError>;
 
     /// Whether a write can be made durable now (a small durable write is tried): the error
     /// says why not, e.g. a full disk. For readiness checks.

@@ -21,6 +21,9 @@ pub(crate) struct Trees {
     pub status: sled::Tree,
     pub logs: sled::Tree,
     pub log_len: sled::Tree,
+    /// A log's events: build key + the offset where an append started -> that append's
+    /// events (JSON list, offsets from the log's start).
+    pub log_events: sled::Tree,
 }
 
 impl Trees {
@@ -34,6 +37,7 @@ impl Trees {
             status: tree("status")?,
             logs: tree("logs")?,
             log_len: tree("log_len")?,
+            log_events: tree("log_events")?,
             db,
         })
     }

@@ -213,7 +213,7 @@ fn rank(status: BuildStatus) -> u8 {
 /// to disk must be consistent too (the next state, a log prefix of the expected bytes).
 fn verify(dir: &Path, acked: &mut Acked) {
     let store = SledStore::open(dir).expect("the store opens after kill -9");
-    assert_eq!(store.schema_version(), 1);
+    assert_eq!(store.schema_version(), 2);
     for ((job, number), (status, end)) in &acked.builds {
         let id = BuildRef {
             job: JobName::new(job.as_str()).unwrap(),
@@ -237,6 +237,14 @@ fn verify(dir: &Path, acked: &mut Acked) {
         assert_eq!(log.bytes.len() as u64, log.end);
         let bad = (0..log.end).find(|&o| log.bytes[o as usize] != content(&id, o));
         assert_eq!(bad, None, "{id}: log differs at this offset");
+        // The log's events cover exactly the text a reader sees, in order.
+        let events = store.read_log_events(&id).unwrap();
+        let mut at = 0;
+        for e in &events {
+            assert_eq!(e.offset, at, "{id}: events tile the log");
+            at = e.end();
+        }
+        assert_eq!(at, log.end, "{id}: events end where the log does");
     }
     for job in JOBS {
         let name = JobName::new(job).unwrap();

@@ -2,7 +2,9 @@
 //! interrupted deletes. These tests write sled directly with the documented layout.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use kiln_store::{BuildStatus, NewBuild, Page, SledStore, Store, StoreError};
+use kiln_store::{
+    BuildStatus, LogEvent, LogEventKind, NewBuild, Page, SledStore, Store, StoreError,
+};
 use kiln_types::{BuildRef, JobName};
 use std::path::Path;
 
@@ -179,7 +181,7 @@ fn a_log_with_a_missing_chunk_is_corrupt() {
 fn a_new_store_is_at_the_current_version() {
     let dir = tempfile::tempdir().unwrap();
     let store = SledStore::open(dir.path()).unwrap();
-    assert_eq!(store.schema_version(), 1);
+    assert_eq!(store.schema_version(), 2);
     drop(store);
     let db = raw(dir.path());
     assert_eq!(
@@ -188,7 +190,7 @@ fn a_new_store_is_at_the_current_version() {
             .get("schema_version")
             .unwrap()
             .unwrap(),
-        &b"1"[..]
+        &b"2"[..]
     );
 }
 
@@ -227,7 +229,7 @@ fn migrates_a_version_0_store() {
         db.flush().unwrap();
     }
     let store = SledStore::open(dir.path()).unwrap();
-    assert_eq!(store.schema_version(), 1);
+    assert_eq!(store.schema_version(), 2);
     let ids = |states: &[BuildStatus]| -> Vec<u64> {
         store
             .builds_in(states)
@@ -240,6 +242,10 @@ fn migrates_a_version_0_store() {
     assert_eq!(ids(&[BuildStatus::Queued, BuildStatus::Running]), [2, 3]);
     assert_eq!(ids(&[BuildStatus::Finished]), [1]);
     assert_eq!(store.read_log(&id("a", 2), 0, 100).unwrap().end, 14);
+    assert_eq!(
+        store.read_log_events(&id("a", 2)).unwrap(),
+        [LogEvent::plain(0, 14)]
+    );
     assert_eq!(store.append_log(&id("a", 2), b"line 3\n").unwrap(), 21);
     assert_eq!(
         store.read_log(&id("a", 2), 0, 100).unwrap().bytes,
@@ -254,8 +260,8 @@ fn migrates_a_version_0_store() {
         4
     );
     drop(store);
-    // A second open finds version 1 and runs nothing.
-    assert_eq!(SledStore::open(dir.path()).unwrap().schema_version(), 1);
+    // A second open finds version 2 and runs nothing.
+    assert_eq!(SledStore::open(dir.path()).unwrap().schema_version(), 2);
 }
 
 #[test]
@@ -272,14 +278,14 @@ fn refuses_a_newer_schema_and_leaves_it_alone() {
             err,
             StoreError::SchemaTooNew {
                 found: 7,
-                supported: 1
+                supported: 2
             }
         ),
         "{err:?}"
     );
     assert_eq!(
         err.to_string(),
-        "store schema version 7 is newer than this kiln understands (1)"
+        "store schema version 7 is newer than this kiln understands (2)"
     );
     let db = raw(dir.path());
     assert_eq!(
@@ -334,5 +340,88 @@ fn open_finishes_an_interrupted_delete() {
             .scan_prefix("deleting/")
             .count(),
         0
+    );
+}
+
+/// Version 1: logs without events (kiln before its build records were structured). They still
+/// open and serve their text, their events are one plain event each, and new appends add
+/// typed events after it.
+#[test]
+fn migrates_a_version_1_store_whose_logs_have_no_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = {
+        let db = raw(dir.path());
+        let record = serde_json::json!({
+            "id": {"job": "a", "number": 1}, "status": "running", "result": null,
+            "cause": "v1", "params": {}, "commit": null, "branch": null, "queued_at_ms": 1,
+            "started_at_ms": null, "finished_at_ms": null, "stages": [], "tests": null,
+            "artifacts": [], "reason": null, "pending_input": null,
+        });
+        db.open_tree("jobs")
+            .unwrap()
+            .insert("a", &br#"{"name":"a","last_number":1}"#[..])
+            .unwrap();
+        db.open_tree("builds")
+            .unwrap()
+            .insert(build_key("a", 1), serde_json::to_vec(&record).unwrap())
+            .unwrap();
+        db.open_tree("status")
+            .unwrap()
+            .insert([&b"R"[..], &build_key("a", 1)].concat(), &[])
+            .unwrap();
+        let text = b"Started by user alice\n[Build] Stage started\n";
+        db.open_tree("logs")
+            .unwrap()
+            .insert(
+                [build_key("a", 1), 0u64.to_be_bytes().to_vec()].concat(),
+                &text[..],
+            )
+            .unwrap();
+        db.open_tree("log_len")
+            .unwrap()
+            .insert(
+                build_key("a", 1),
+                serde_json::to_vec(&(text.len() as u64)).unwrap(),
+            )
+            .unwrap();
+        db.open_tree("meta")
+            .unwrap()
+            .insert("schema_version", &b"1"[..])
+            .unwrap();
+        db.flush().unwrap();
+        id("a", 1)
+    };
+    let store = SledStore::open(dir.path()).unwrap();
+    assert_eq!(store.schema_version(), 2);
+    let old = "Started by user alice\n[Build] Stage started\n";
+    assert_eq!(store.read_log(&b, 0, 1000).unwrap().bytes, old.as_bytes());
+    assert_eq!(
+        store.read_log_events(&b).unwrap(),
+        [LogEvent::plain(0, old.len() as u64)]
+    );
+    let line = LogEvent {
+        offset: 0,
+        len: 4,
+        at_ms: 9,
+        stage: Some(1),
+        kind: LogEventKind::Line,
+    };
+    store
+        .append_log_events(&b, b"[B] ", std::slice::from_ref(&line))
+        .unwrap();
+    let events = store.read_log_events(&b).unwrap();
+    assert_eq!(events.len(), 2);
+    assert_eq!(
+        events[1].offset,
+        old.len() as u64,
+        "placed after the old text"
+    );
+    assert_eq!(events[1].kind, line.kind);
+    drop(store);
+    let store = SledStore::open(dir.path()).unwrap();
+    assert_eq!(
+        store.read_log_events(&b).unwrap(),
+        events,
+        "a second open changes nothing"
     );
 }

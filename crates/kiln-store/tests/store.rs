@@ -371,3 +371,68 @@ fn invalid_job_names_are_rejected() {
         "error: invalid job name `.x`: use letters, digits, `-`, `_` and `.`",
     );
 }
+
+/// The structured record of a log: each append's events are placed where its text went, and
+/// go with the build.
+#[test]
+fn log_events_are_placed_with_their_text_and_deleted_with_the_build() {
+    use kiln_store::{LogEvent, LogEventKind};
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    let b = store
+        .create_build(&JobName::new("a").unwrap(), NewBuild::default())
+        .unwrap()
+        .id;
+    let event = |offset, len, kind| LogEvent {
+        offset,
+        len,
+        at_ms: 5,
+        stage: Some(1),
+        kind,
+    };
+    store.append_log(&b, b"Started\n").unwrap();
+    let output = LogEventKind::Output {
+        process: "p".into(),
+        from: 0,
+        to: 4,
+        lines: 2,
+    };
+    let appended = [
+        event(0, 14, LogEventKind::StageStarted),
+        event(14, 12, output.clone()),
+    ];
+    let text = b"[A] Stage started\n[A] a\n[A] b\n";
+    assert_eq!(
+        store.append_log_events(&b, &text[..26], &appended).unwrap(),
+        34
+    );
+    let events = store.read_log_events(&b).unwrap();
+    assert_eq!(
+        events,
+        [
+            LogEvent::plain(0, 8),
+            event(8, 14, LogEventKind::StageStarted),
+            event(22, 12, output)
+        ]
+    );
+    // Events that do not tile the appended text are refused, and nothing is appended.
+    for bad in [
+        vec![event(1, 3, LogEventKind::Line)],
+        vec![event(0, 3, LogEventKind::Line)],
+        vec![],
+    ] {
+        let err = store.append_log_events(&b, b"abcd", &bad).unwrap_err();
+        assert!(matches!(err, StoreError::BadEvents(_)), "{err}");
+    }
+    assert_eq!(store.read_log(&b, 0, 100).unwrap().end, 34);
+    store.delete_build(&b).unwrap();
+    let again = store
+        .create_build(&JobName::new("b").unwrap(), NewBuild::default())
+        .unwrap()
+        .id;
+    assert_eq!(store.read_log_events(&again).unwrap(), []);
+    assert!(matches!(
+        store.read_log_events(&b),
+        Err(StoreError::NoSuchBuild(_))
+    ));
+}

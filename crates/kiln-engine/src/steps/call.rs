@@ -133,6 +133,12 @@ impl<'a> StepCall<'a> {
         self.build.log(self.scope.node, line, self.scope.timestamps);
     }
 
+    /// Writes a line of a given kind to the step's log.
+    pub(crate) fn message(&self, kind: crate::LineKind, line: &str) {
+        self.build
+            .message(self.scope.node, kind, line, self.scope.timestamps);
+    }
+
     fn missing(&self, name: &str) -> StepError {
         StepError::failed(format!("`{}` needs `{name}`", self.name))
     }

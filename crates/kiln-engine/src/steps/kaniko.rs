@@ -4,8 +4,9 @@
 //! [`Executor::build_image`]: kiln_executor::Executor::build_image
 
 use super::StepCall;
+use crate::LogMessage;
 use crate::error::StepError;
-use kiln_executor::ImageBuild;
+use kiln_executor::{ImageBuild, ImageLogLine};
 use kiln_script::Value;
 use std::path::Path;
 
@@ -38,18 +39,19 @@ pub(crate) async fn kaniko_build(call: &StepCall<'_>) -> Result<Value, StepError
     ];
     what.extend(build.destinations.iter().cloned());
     what.extend(build.platforms.iter().cloned());
-    build.key = Some(slot.key(&what, Path::new(&build.context), None));
+    let key = slot.key(&what, Path::new(&build.context), None);
+    build.key = Some(key.clone());
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let running = call.executor()?.build_image(build, tx);
     tokio::pin!(running);
     let built = loop {
         tokio::select! {
-            Some(line) = rx.recv() => call.log(&line),
+            Some(line) = rx.recv() => log_image_line(call, &key, line),
             result = &mut running => break result,
         }
     };
     while let Ok(line) = rx.try_recv() {
-        call.log(&line);
+        log_image_line(call, &key, line);
     }
     let built = built?;
     for image in &built.images {
@@ -68,6 +70,13 @@ pub(crate) async fn kaniko_build(call: &StepCall<'_>) -> Result<Value, StepError
         ));
     }
     Ok(Value::Null)
+}
+
+/// Writes what the image build said to the step's log, with its kind (see
+/// [`LogMessage::image`]).
+fn log_image_line(call: &StepCall<'_>, key: &str, line: ImageLogLine) {
+    let message = LogMessage::image(line, Some(key));
+    call.message(message.kind, &message.text);
 }
 
 /// `buildArgs`: a map (`[VERSION: '1.0']`) or a list of `NAME=value` strings.

@@ -1,6 +1,7 @@
 //! Runs one process for a step: its output becomes log lines (or is captured), and the
 //! scope's cancellation terminates its whole process group.
 
+use crate::OutputSource;
 use crate::build::Build;
 use crate::error::StepError;
 use crate::log::LineSplitter;
@@ -58,6 +59,7 @@ pub(crate) async fn run_process_with_input(
     } else {
         OutputMode::Merged
     };
+    let process: std::sync::Arc<str> = std::sync::Arc::from(key.as_str());
     let spec = ProcessSpec::new(argv)
         .env((*scope.env).clone())
         .cwd(cwd)
@@ -71,6 +73,8 @@ pub(crate) async fn run_process_with_input(
     let mut err = LineSplitter::default();
     let mut stdout = Vec::new();
     let mut killed = false;
+    // Output offsets: past the last whole line logged, and past everything read.
+    let (mut logged_to, mut read_to) = (0u64, 0u64);
     loop {
         tokio::select! {
             chunk = handle.next_chunk() => {
@@ -79,13 +83,22 @@ pub(crate) async fn run_process_with_input(
                 // process whose output the consumer cannot keep up with.
                 let mut batch = build.output_batch(scope.timestamps);
                 let mut emit = |line: &str| batch.line(line);
-                match chunk.stream {
-                    StreamKind::Stdout if capture_stdout => stdout.extend_from_slice(&chunk.bytes),
-                    StreamKind::Stdout => out.push(&chunk.bytes, &mut emit),
-                    StreamKind::Stderr if capture == Capture::Quietly => {}
-                    StreamKind::Stderr => err.push(&chunk.bytes, &mut emit),
+                let logged = match chunk.stream {
+                    StreamKind::Stdout if capture_stdout => {
+                        stdout.extend_from_slice(&chunk.bytes);
+                        false
+                    }
+                    StreamKind::Stdout => { out.push(&chunk.bytes, &mut emit); true }
+                    StreamKind::Stderr if capture == Capture::Quietly => false,
+                    StreamKind::Stderr => { err.push(&chunk.bytes, &mut emit); true }
+                };
+                let from = logged_to;
+                read_to = chunk.offset + chunk.bytes.len() as u64;
+                if logged && let Some(i) = chunk.bytes.iter().rposition(|b| *b == b'\n') {
+                    logged_to = chunk.offset + i as u64 + 1;
                 }
-                build.output(scope.node, batch).await;
+                let source = OutputSource { process: process.clone(), from, to: logged_to };
+                build.output(scope.node, batch, source).await;
             }
             () = scope.cancel.cancelled(), if !killed => {
                 killer.terminate();
@@ -96,7 +109,12 @@ pub(crate) async fn run_process_with_input(
     let mut batch = build.output_batch(scope.timestamps);
     out.finish(|line| batch.line(line));
     err.finish(|line| batch.line(line));
-    build.output(scope.node, batch).await;
+    let source = OutputSource {
+        process,
+        from: logged_to,
+        to: read_to.max(logged_to),
+    };
+    build.output(scope.node, batch, source).await;
     let status = handle.wait().await?;
     if killed {
         return Err(StepError::aborted(format!(

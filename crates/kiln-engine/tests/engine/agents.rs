@@ -118,7 +118,7 @@ impl AgentProvider for FakeProvider {
         std::fs::create_dir_all(&workspace).unwrap();
         Ok(Some(ProvidedAgent {
             executor: Arc::new(LocalExecutor::new(workspace)),
-            log: vec![format!("Running in {name}")],
+            log: vec![format!("Running in {name}").into()],
             release: Box::new(FakeRelease {
                 name,
                 seen: self.seen.clone(),

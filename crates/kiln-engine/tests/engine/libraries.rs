@@ -142,7 +142,7 @@ pipeline {
     let lib_stage = run.summary.stages[0].node;
     assert!(run.events.iter().any(|e| matches!(
         e,
-        kiln_engine::BuildEvent::Log { node: Some(n), line } if *n == lib_stage && line == "HELLO STEPS"
+        kiln_engine::BuildEvent::Log { node: Some(n), line, .. } if *n == lib_stage && line == "HELLO STEPS"
     )));
 }
 

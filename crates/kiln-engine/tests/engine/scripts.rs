@@ -193,8 +193,8 @@ node(label) {
     assert_eq!(started, 5);
     // Log lines are attributed to the stage that wrote them.
     let build_line = run.events.iter().find_map(|e| match e {
-        BuildEvent::Log { node, line } if line == "building" => *node,
-        BuildEvent::Output { node, lines } if lines.lines().any(|l| l == "building") => *node,
+        BuildEvent::Log { node, line, .. } if line == "building" => *node,
+        BuildEvent::Output { node, lines, .. } if lines.lines().any(|l| l == "building") => *node,
         _ => None,
     });
     let build_stage = run.summary.stages[0].node;

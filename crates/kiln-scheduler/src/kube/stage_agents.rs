@@ -25,7 +25,8 @@ use super::{BuildImages, KubeBackend, pod_name};
 use crate::recorder::{Control, StagePodChange};
 use async_trait::async_trait;
 use kiln_engine::{
-    AgentError, AgentProvider, BuildResult, EnvChanges, ProvidedAgent, Provision, ReleaseAgent,
+    AgentError, AgentProvider, BuildResult, EnvChanges, LineKind, LogMessage, ProvidedAgent,
+    Provision, ReleaseAgent,
 };
 use kiln_kube::{
     AgentRequest, BuildPod, KubeExecutor, PodIdentity, build_pod, docker_request,
@@ -152,7 +153,7 @@ impl KubeBackend {
                     return Ok(None);
                 };
                 for note in notes {
-                    let _ = request.log.send(note);
+                    let _ = request.log.send(note.into());
                 }
                 Ok(Some(pod))
             }
@@ -165,19 +166,20 @@ impl KubeBackend {
                     .await
                     .map_err(AgentError)?
                     .image_builder(&request.job, request.build);
-                let log = &request.log;
+                let (image_log, mut lines) = tokio::sync::mpsc::unbounded_channel();
                 let agent = (d, agent.span);
-                dockerfile_request(
+                let built = dockerfile_request(
                     &builder,
                     settings,
                     agent,
                     |e| request.string(e),
                     workspace,
-                    log,
-                )
-                .await
-                .map(Some)
-                .map_err(AgentError)
+                    &image_log,
+                );
+                kiln_engine::forward_image_log(built, &mut lines, &request.log)
+                    .await
+                    .map(Some)
+                    .map_err(AgentError)
             }
             _ => Ok(None),
         }
@@ -206,7 +208,10 @@ impl KubeBackend {
         let source = self.pods().await.map_err(AgentError)?;
         let log = request.log.clone();
         let wait = move |counts| {
-            let _ = log.send(format!("Waiting for a pod: {counts}"));
+            let _ = log.send(LogMessage::new(
+                LineKind::WaitingForPod,
+                format!("Waiting for a pod: {counts}"),
+            ));
         };
         let (job, build) = (request.job.as_str(), request.build);
         let acquired = if holds_pod {
@@ -302,15 +307,23 @@ impl KubeStageAgents {
             // A stage that had no pod before the restart starts: the replay is over.
             build_pod.end_replay();
         }
-        let mut log = vec![format!("Running in pod {}", executor.pod_name())];
+        let name = executor.pod_name().to_owned();
+        let mut log = vec![LogMessage::new(
+            LineKind::RunningInPod { pod: name.clone() },
+            format!("Running in pod {name}"),
+        )];
         if let Some(template) = pod.pool() {
-            log.push(format!(
-                "The pod came from the warm pool of template '{template}'"
+            log.push(LogMessage::new(
+                LineKind::PodFromWarmPool,
+                format!("The pod came from the warm pool of template '{template}'"),
             ));
         }
         if request.checkout {
             match kiln_kube::upload_workspace(&executor, &self.workspace).await {
-                Ok(n) => log.push(format!("Uploaded {n} workspace files into the pod")),
+                Ok(n) => log.push(LogMessage::new(
+                    LineKind::WorkspaceUploaded,
+                    format!("Uploaded {n} workspace files into the pod"),
+                )),
                 Err(e) => {
                     let name = executor.pod_name().to_owned();
                     self.backend.release(pod, BuildResult::Failure).await;
@@ -370,14 +383,19 @@ impl KubeStageAgents {
             }
         };
         tracing::info!(pod = %recorded.name, stage = %request.stage.join(" / "), "stage pod taken over after a controller restart");
-        let log = vec![format!("Running in pod {}", recorded.name)];
+        let log = vec![LogMessage::new(
+            LineKind::RunningInPod {
+                pod: recorded.name.clone(),
+            },
+            format!("Running in pod {}", recorded.name),
+        )];
         Ok(self.provided(pod, log, request.stage.clone(), recorded.seq))
     }
 
     fn provided(
         &self,
         pod: BuildPod,
-        log: Vec<String>,
+        log: Vec<LogMessage>,
         stage: Vec<String>,
         seq: u32,
     ) -> ProvidedAgent {
