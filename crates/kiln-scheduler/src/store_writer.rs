@@ -65,7 +65,8 @@ impl StoreWriter {
 #[cfg(test)]
 mod tests {
     use super::StoreWriter;
-    use kiln_store::{JobName, NewBuild, SledStore, Store};
+    use kiln_store::{NewBuild, SledStore, Store};
+    use kiln_types::JobName;
     use std::sync::Arc;
 
     #[tokio::test]
