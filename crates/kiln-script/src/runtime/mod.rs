@@ -3,6 +3,7 @@
 //! [`crate::run`] and are registered per evaluation.
 
 pub(crate) mod format;
+pub(crate) mod instance;
 pub(crate) mod java;
 pub(crate) mod limits;
 pub(crate) mod methods;
@@ -44,6 +45,7 @@ pub(crate) fn module() -> Shared<Module> {
     m.set_custom_type::<GException>("Exception");
     m.set_custom_type::<GPattern>("Pattern");
     m.set_custom_type::<java::GObject>("Object");
+    instance::register(&mut m);
     values(&mut m);
     operators(&mut m);
     access(&mut m);
@@ -52,8 +54,13 @@ pub(crate) fn module() -> Shared<Module> {
 }
 
 fn values(m: &mut Module) {
-    reg!(m, "__kiln_str", |d: Dynamic| -> ImmutableString {
-        groovy_str(&d).into()
+    reg!(m, "__kiln_str", |ctx: NativeCallContext,
+                           d: Dynamic|
+     -> RtResult<ImmutableString> {
+        match d.clone().try_cast::<instance::GInstance>() {
+            Some(this) => Ok(instance::text(&ctx, &this)?.into()),
+            None => Ok(groovy_str(&d).into()),
+        }
     });
     reg!(m, "__kiln_truthy", |d: Dynamic| truthy(&d));
     reg!(m, "__kiln_closure", |f: FnPtr, arity: i64| GClosure {
@@ -314,6 +321,9 @@ pub(crate) fn mutate(
             *cell = inner;
         }
         return out;
+    }
+    if let Some(this) = t.clone().try_cast::<instance::GInstance>() {
+        return this.set(&groovy_str(&key), value);
     }
     if t.is_map() {
         if let Some(mut map) = t.write_lock::<Map>() {

@@ -194,6 +194,8 @@ fn write_str(out: &mut String, d: &Dynamic) {
         out.push_str(&p.0);
     } else if let Some(o) = d.clone().try_cast::<super::java::GObject>() {
         out.push_str(&super::java::to_text(&o));
+    } else if let Some(this) = d.clone().try_cast::<super::instance::GInstance>() {
+        out.push_str(&this.default_text());
     } else if as_closure(d).is_some() {
         out.push_str("Closure");
     } else {
@@ -307,6 +309,13 @@ pub(crate) fn to_value(d: &Dynamic, closure: &mut dyn FnMut(GClosure) -> Value) 
         )
     } else if let Some(c) = as_closure(&d) {
         closure(c)
+    } else if let Some(this) = d.clone().try_cast::<super::instance::GInstance>() {
+        Value::Map(
+            this.fields()
+                .iter()
+                .map(|(k, v)| (k.to_string(), to_value(v, closure)))
+                .collect(),
+        )
     } else {
         Value::Str(groovy_str(&d))
     }

@@ -72,6 +72,9 @@ impl Tr {
             self.w(")");
             return;
         }
+        if self.class_named(simple) {
+            return self.new_instance(simple, args);
+        }
         if crate::runtime::java::CLASSES.contains(&simple) {
             self.w(&format!(
                 "__kiln_new_object({}, ",
@@ -193,6 +196,9 @@ impl Tr {
                     return self.unsupported(name.span, what, "use the `sh` step to run commands");
                 }
                 if let ExprKind::Ident(class) = &target.kind {
+                    if self.class_named(class) {
+                        return self.static_call(class, &name.name, args, closure);
+                    }
                     if self.lookup(class).is_none() {
                         let full = format!("{class}.{}", name.name);
                         if STATICS.contains(&full.as_str()) {
@@ -232,6 +238,9 @@ impl Tr {
             self.w(&format!("__kiln_call_closure({local}, ["));
             self.groovy_args(args, closure, &[]);
             self.w("])");
+            return;
+        }
+        if self.member_call(name, args, closure) {
             return;
         }
         if self.functions.contains(name) {

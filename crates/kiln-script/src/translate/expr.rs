@@ -279,6 +279,18 @@ impl Tr {
             self.w(&r);
             return;
         }
+        match self.member_ref(name) {
+            Some(super::class::Member::Field(this)) => {
+                return self.w(&format!(
+                    "__kiln_prop({this}, {})",
+                    names::string_literal(name)
+                ));
+            }
+            Some(super::class::Member::Static(var)) => {
+                return self.w(&format!("__kiln_global({})", names::string_literal(&var)));
+            }
+            None => {}
+        }
         match name {
             "_" => self.w("()"),
             "this" => self.unsupported(
@@ -372,6 +384,12 @@ impl Tr {
             );
         }
         if let ExprKind::Ident(class) = &target.kind {
+            if self.class_named(class) {
+                return self.w(&format!(
+                    "__kiln_global({})",
+                    names::string_literal(&format!("{class}.{name}"))
+                ));
+            }
             if self.lookup(class).is_none()
                 && (JAVA_CLASSES.contains(&class.as_str()) || self.imports.contains(class))
             {

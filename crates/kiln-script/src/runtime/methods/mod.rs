@@ -72,6 +72,14 @@ pub(crate) fn call_method(
         }
         return out;
     }
+    if let Some(this) = target.clone().try_cast::<super::instance::GInstance>() {
+        if let Some(v) = super::instance::call(ctx, &this, name, &args)? {
+            return Ok(v);
+        }
+        if name == "toString" && args.is_empty() {
+            return Ok(this.default_text().into());
+        }
+    }
     let args = Args { name, items: args };
     if let Some(v) = common(ctx, target, &args)? {
         return Ok(v);
@@ -211,6 +219,12 @@ pub(crate) fn property(target: &Dynamic, name: &str) -> RtResult<Dynamic> {
     }
     if let Some(o) = target.clone().try_cast::<super::java::GObject>() {
         return super::java::property(&o, name);
+    }
+    if let Some(this) = target.clone().try_cast::<super::instance::GInstance>() {
+        return match this.get(name) {
+            Some(v) => Ok(v),
+            None => this.no_property(name),
+        };
     }
     if let Some(e) = target.clone().try_cast::<GException>() {
         return match name {
