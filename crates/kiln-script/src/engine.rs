@@ -294,7 +294,43 @@ impl ScriptEngine {
     /// Translation and compile problems of a block, for `kiln lint` (syntax errors the
     /// parser reported are not repeated).
     pub fn check_block(&self, stmts: &[Stmt]) -> Vec<Diagnostic> {
-        check(self.block_unit(stmts))
+        self.check_block_with_classes(stmts, &HashSet::new())
+    }
+
+    /// Like [`ScriptEngine::check_block`] for a block that may use the classes `known`
+    /// defined elsewhere in the file (beside a declarative pipeline); `new` of any other
+    /// class it does not define is an error.
+    pub fn check_block_with_classes(
+        &self,
+        stmts: &[Stmt],
+        known: &HashSet<String>,
+    ) -> Vec<Diagnostic> {
+        let compiled = self.block_unit(stmts);
+        let mut out = Vec::new();
+        if let Ok(unit) = &compiled {
+            for (class, span) in &unit.deferred_classes {
+                if !known.contains(class) {
+                    out.push(crate::runtime::java::unknown_class(class, *span));
+                }
+            }
+        }
+        out.extend(check(compiled));
+        out
+    }
+
+    /// The names of the classes `stmts` define (`class Zot { }`), for
+    /// [`ScriptEngine::check_block_with_classes`].
+    pub fn defined_classes(stmts: &[Stmt]) -> HashSet<String> {
+        stmts
+            .iter()
+            .filter_map(|s| match &s.kind {
+                kiln_syntax::ast::StmtKind::Class {
+                    name,
+                    members: Some(_),
+                } => Some(name.name.clone()),
+                _ => None,
+            })
+            .collect()
     }
 
     /// The Rhai code generated for a block, for debugging the translation.

@@ -2,7 +2,8 @@
 //! kiln provides (`URL`): `check(source, expected)` runs the source as a script block and
 //! compares Groovy's `toString()` of its value.
 
-use kiln_script::{NoSteps, ScriptContext, ScriptEngine, ScriptError, Value};
+use kiln_script::{NoSteps, ScriptContext, ScriptEngine, ScriptError, StepCall, StepHost, Value};
+use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 fn engine() -> &'static ScriptEngine {
@@ -129,4 +130,157 @@ fn closure_parameters_with_defaults() {
         "def c = { String a = 'x', b = [1, 2].size() -> a + b }; c()",
         "x2",
     );
+}
+
+#[test]
+fn url_parts_as_java_gives_them() {
+    let u = "def u = new URL('https://bob@example.com:8443/a/b.txt?x=1&y=2#top')";
+    check(&format!("{u}; u.protocol"), "https");
+    check(&format!("{u}; u.host"), "example.com");
+    check(&format!("{u}; u.port"), "8443");
+    check(&format!("{u}; u.getDefaultPort()"), "443");
+    check(&format!("{u}; u.path"), "/a/b.txt");
+    check(&format!("{u}; u.query"), "x=1&y=2");
+    check(&format!("{u}; u.ref"), "top");
+    check(&format!("{u}; u.userInfo"), "bob");
+    check(&format!("{u}; u.authority"), "bob@example.com:8443");
+    check(&format!("{u}; u.file"), "/a/b.txt?x=1&y=2");
+    check(
+        &format!("{u}; \"${{u}}\""),
+        "https://bob@example.com:8443/a/b.txt?x=1&y=2#top",
+    );
+    check(
+        "def u = new URL('http://h'); [u.port, u.path, u.query]",
+        "[-1, , null]",
+    );
+    check("new URL('http://[::1]:80/x').host", "[::1]");
+    check_err("new URL('nope')", "no protocol: nope");
+    check_err("new URL('gopher://x')", "unknown protocol: gopher");
+    check_err("new URL('http://h:99999/')", "invalid port number");
+    check_err("new URL('http://h/').text", "would read from the network");
+    check_err(
+        "new URL('http://h/').openConnection()",
+        "would read from the network",
+    );
+}
+
+/// A workspace of files served through `readFile`, `fileExists` and `writeFile`.
+#[derive(Default)]
+struct Workspace {
+    files: BTreeMap<String, String>,
+}
+
+impl StepHost for Workspace {
+    fn has_step(&self, name: &str) -> bool {
+        matches!(name, "readFile" | "fileExists" | "writeFile")
+    }
+
+    fn call_step(&mut self, name: &str, call: StepCall<'_>) -> Result<Value, String> {
+        let file = call.arg("file").map(|v| v.to_string()).unwrap_or_default();
+        match name {
+            "readFile" => self
+                .files
+                .get(&file)
+                .map(|t| Value::Str(t.clone()))
+                .ok_or_else(|| format!("no such file: {file}")),
+            "fileExists" => Ok(Value::Bool(self.files.contains_key(&file))),
+            "writeFile" => {
+                let text = call
+                    .named
+                    .get("text")
+                    .map(|v| v.to_string())
+                    .unwrap_or_default();
+                self.files.insert(file, text);
+                Ok(Value::Null)
+            }
+            _ => Err(format!("no step {name}")),
+        }
+    }
+}
+
+fn run_in_workspace(src: &str, ws: &mut Workspace) -> Result<Value, ScriptError> {
+    let (file, diags) = kiln_syntax::parse(src);
+    assert!(diags.is_empty(), "parse errors in {src:?}: {diags:?}");
+    let mut ctx = ScriptContext::new();
+    ctx.env.insert("WORKSPACE".into(), "/ws/job".into());
+    engine().eval_block(&file.statements, &mut ctx, ws)
+}
+
+#[test]
+fn files_are_read_and_written_in_the_workspace_through_steps() {
+    let mut ws = Workspace::default();
+    ws.files
+        .insert("ci/version.txt".into(), "1.2.3\nnext\n".into());
+    let ok = |src: &str, ws: &mut Workspace| match run_in_workspace(src, ws) {
+        Ok(v) => v.to_string(),
+        Err(e) => panic!("{src}: {e}"),
+    };
+    assert_eq!(
+        ok("new File('ci/version.txt').text.trim()", &mut ws),
+        "1.2.3\nnext"
+    );
+    assert_eq!(
+        ok("new File('ci/version.txt').readLines()", &mut ws),
+        "[1.2.3, next]"
+    );
+    assert_eq!(
+        ok("new File('/ws/job/ci/version.txt').exists()", &mut ws),
+        "true"
+    );
+    assert_eq!(ok("new File('ci', 'nope.txt').exists()", &mut ws), "false");
+    assert_eq!(
+        ok(
+            "def f = new File('ci/./version.txt'); [f.name, f.parent]",
+            &mut ws
+        ),
+        "[version.txt, ci]"
+    );
+    ok("new File('out/report.txt').write('done')", &mut ws);
+    assert_eq!(
+        ws.files.get("out/report.txt").map(String::as_str),
+        Some("done")
+    );
+    for outside in [
+        "new File('/etc/passwd').text",
+        "new File('../other/secret').text",
+        "new File('/ws/jobber/x').exists()",
+    ] {
+        match run_in_workspace(outside, &mut ws) {
+            Ok(v) => panic!("{outside} read {v}"),
+            Err(e) => assert!(
+                e.to_string().contains("is outside the workspace"),
+                "{outside}: {e}"
+            ),
+        }
+    }
+}
+
+#[test]
+fn unknown_classes_are_lint_errors_unless_defined_elsewhere_in_the_file() {
+    let (file, _) = kiln_syntax::parse("def w = new Widget()\ndef z = new Zot()");
+    let diags = engine().check_block(&file.statements);
+    let messages: Vec<&str> = diags.iter().map(|d| d.message.as_str()).collect();
+    assert_eq!(
+        messages,
+        [
+            "`new Widget(...)`: class `Widget` is not defined in this Jenkinsfile and kiln does not provide it",
+            "`new Zot(...)`: class `Zot` is not defined in this Jenkinsfile and kiln does not provide it",
+        ]
+    );
+    let known = ["Zot".to_string(), "Widget".to_string()]
+        .into_iter()
+        .collect();
+    assert!(
+        engine()
+            .check_block_with_classes(&file.statements, &known)
+            .is_empty()
+    );
+    // JDK classes kiln does not provide are refused by name, whatever the file defines.
+    let (file, _) = kiln_syntax::parse("new Socket('h', 1)");
+    let diags = engine().check_block_with_classes(&file.statements, &known);
+    assert_eq!(diags.len(), 1, "{diags:?}");
+    assert_eq!(diags[0].message, "`new Socket(...)` is not supported");
+    // At run time a class of an earlier block is found; one of none is an error.
+    check_err("new Zot()", "class `Zot` is not defined in the Jenkinsfile");
+    check_err("new java.net.Socket('h', 1)", "is not supported");
 }

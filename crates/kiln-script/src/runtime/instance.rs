@@ -216,11 +216,17 @@ pub(crate) fn register(m: &mut Module) {
         .set_into_module(m, |ctx: NativeCallContext, obj: Dynamic, args: Array| {
             construct(&ctx, obj, args)
         });
-    FuncRegistration::new("__kiln_no_class")
+    FuncRegistration::new("__kiln_new_user")
         .in_global_namespace()
         .with_purity(false)
         .with_volatility(true)
-        .set_into_module(m, |class: ImmutableString| -> RtResult<Dynamic> {
-            fail(format!("class `{class}` is not defined"))
+        .set_into_module(m, |ctx: NativeCallContext, class: ImmutableString| {
+            let factory = factory_name(&class);
+            match ctx.call_fn_raw(&factory, false, false, &mut []) {
+                Err(e) if not_found(&e, &factory) => fail(format!(
+                    "class `{class}` is not defined in the Jenkinsfile, and kiln does not provide it"
+                )),
+                other => other,
+            }
         });
 }

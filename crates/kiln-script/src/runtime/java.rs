@@ -1,10 +1,16 @@
-//! The few JDK and Groovy classes scripts may use beyond values: `new JsonSlurper()` /
-//! `new JsonSlurperClassic()` (`parseText`), `new Date()` (`format`, `time`),
-//! `JsonOutput.toJson` / `prettyPrint`, `System.currentTimeMillis()` and
-//! `String.format`. Anything else is refused by the translation, naming the class.
+//! The JDK and Groovy classes scripts may use beyond values, kiln's whitelist:
+//! `new JsonSlurper()` / `new JsonSlurperClassic()` (`parseText`), `new Date()`
+//! (`format`, `time`), `new URL(spec)` (its parts, see `url`), `new File(path)` (a file
+//! in the workspace, through steps: see `file`), `JsonOutput.toJson` / `prettyPrint`,
+//! `System.currentTimeMillis()`, `String.format`, the number parsers and `Math`
+//! (translate/call.rs `STATICS`), exceptions, lists and maps, and the classes the script
+//! defines. Anything else is refused by the translation, naming the class.
 
+use super::file;
 use super::types::GException;
 use super::types::{RtResult, fail, groovy_str, throw};
+use super::url::{self, JavaUrl};
+use kiln_diagnostics::{Diagnostic, Span};
 use rhai::{Array, Dynamic, Map, NativeCallContext};
 
 /// An instance of one of the supported classes.
@@ -13,10 +19,26 @@ pub(crate) enum GObject {
     JsonSlurper,
     /// Milliseconds since the epoch.
     Date(i64),
+    Url(Box<JavaUrl>),
+    /// A path, relative to the workspace or absolute under it.
+    File(String),
 }
 
-/// The classes `new` accepts besides exceptions and collections.
-pub(crate) const CLASSES: &[&str] = &["JsonSlurper", "JsonSlurperClassic", "Date"];
+/// The classes `new` accepts besides exceptions, collections and the script's own.
+pub(crate) const CLASSES: &[&str] = &["JsonSlurper", "JsonSlurperClassic", "Date", "URL", "File"];
+
+/// What the error for an unsupported class says kiln offers instead.
+pub(crate) const SUPPORTED_NOTE: &str = "kiln scripts can create the classes they define, exceptions (`new Exception('...')`), lists and maps (`[]`, `[:]`, `new ArrayList()`, `new HashMap()`), `JsonSlurper`, `JsonSlurperClassic`, `Date`, `URL` and `File` (in the workspace)";
+
+/// The lint error for `new NAME(...)` of a class neither the file nor kiln defines.
+pub(crate) fn unknown_class(class: &str, span: Span) -> Diagnostic {
+    Diagnostic::error(
+        crate::translate::UNSUPPORTED,
+        format!("`new {class}(...)`: class `{class}` is not defined in this Jenkinsfile and kiln does not provide it"),
+    )
+    .with_primary(span, "unknown class")
+    .with_note(SUPPORTED_NOTE)
+}
 
 fn now_millis() -> i64 {
     jiff::Timestamp::now().as_millisecond()
@@ -28,6 +50,15 @@ pub(crate) fn new_object(class: &str, args: &Array) -> RtResult<Dynamic> {
         ("JsonSlurper" | "JsonSlurperClassic", []) => Ok(Dynamic::from(GObject::JsonSlurper)),
         ("Date", []) => Ok(Dynamic::from(GObject::Date(now_millis()))),
         ("Date", [ms]) if ms.is_int() => Ok(Dynamic::from(GObject::Date(ms.as_int().unwrap_or(0)))),
+        ("URL", [spec]) => Ok(Dynamic::from(GObject::Url(Box::new(url::parse(
+            &groovy_str(spec),
+        )?)))),
+        ("File", [path]) => Ok(Dynamic::from(GObject::File(path_of(path)))),
+        ("File", [parent, child]) => Ok(Dynamic::from(GObject::File(format!(
+            "{}/{}",
+            path_of(parent).trim_end_matches('/'),
+            groovy_str(child)
+        )))),
         _ => fail(format!(
             "`new {class}(...)` with {} argument(s) is not supported",
             args.len()
@@ -35,9 +66,28 @@ pub(crate) fn new_object(class: &str, args: &Array) -> RtResult<Dynamic> {
     }
 }
 
+/// The path of a `File` argument (a `File` or a string).
+fn path_of(d: &Dynamic) -> String {
+    match d.clone().try_cast::<GObject>() {
+        Some(GObject::File(p)) => p,
+        _ => groovy_str(d),
+    }
+}
+
 /// A method of a supported object; `None` when it has no such method.
-pub(crate) fn call(obj: &GObject, name: &str, args: &Array) -> RtResult<Option<Dynamic>> {
+pub(crate) fn call(
+    ctx: &NativeCallContext,
+    obj: &GObject,
+    name: &str,
+    args: &Array,
+) -> RtResult<Option<Dynamic>> {
     let arg = |i: usize| args.get(i).cloned().unwrap_or(Dynamic::UNIT);
+    match obj {
+        GObject::File(path) => return file::call(ctx, path, name, args),
+        GObject::Url(u) if JavaUrl::is_fetch(name) => return refuse_fetch(name),
+        GObject::Url(u) if args.is_empty() => return Ok(u.part(name)),
+        _ => {}
+    }
     Ok(Some(match (obj, name, args.len()) {
         (GObject::JsonSlurper, "parseText", 1) => parse_json(&groovy_str(&arg(0)))?,
         (GObject::Date(ms), "format", 1) => format_date(*ms, &groovy_str(&arg(0)))?.into(),
@@ -49,10 +99,22 @@ pub(crate) fn call(obj: &GObject, name: &str, args: &Array) -> RtResult<Option<D
     }))
 }
 
-/// A property of a supported object.
+fn refuse_fetch<T>(name: &str) -> RtResult<T> {
+    fail(format!(
+        "`URL.{name}` would read from the network, which kiln scripts may not do: use the `httpRequest` step or `sh 'curl ...'`"
+    ))
+}
+
+/// A property of a supported object (`File` properties, which read through steps, are
+/// in [`file::property`]).
 pub(crate) fn property(obj: &GObject, name: &str) -> RtResult<Dynamic> {
     match (obj, name) {
         (GObject::Date(ms), "time") => Ok(Dynamic::from_int(*ms)),
+        (GObject::Url(_), _) if JavaUrl::is_fetch(name) => refuse_fetch(name),
+        (GObject::Url(u), _) => match u.part(name) {
+            Some(v) => Ok(v),
+            None => fail(format!("no property `{name}` on a URL")),
+        },
         _ => fail(format!("no property `{name}` on {}", class_name(obj))),
     }
 }
@@ -61,6 +123,8 @@ pub(crate) fn class_name(obj: &GObject) -> &'static str {
     match obj {
         GObject::JsonSlurper => "a JsonSlurper",
         GObject::Date(_) => "a Date",
+        GObject::Url(_) => "a URL",
+        GObject::File(_) => "a File",
     }
 }
 
@@ -69,6 +133,8 @@ pub(crate) fn to_text(obj: &GObject) -> String {
     match obj {
         GObject::Date(ms) => format_date(*ms, "EEE MMM dd HH:mm:ss 'UTC' yyyy").unwrap_or_default(),
         GObject::JsonSlurper => "groovy.json.JsonSlurper".to_string(),
+        GObject::Url(u) => u.spec.clone(),
+        GObject::File(p) => p.clone(),
     }
 }
 

@@ -2,6 +2,7 @@
 //! a shared Rhai module. Helpers that need a build's state (globals, steps) live in
 //! [`crate::run`] and are registered per evaluation.
 
+pub(crate) mod file;
 pub(crate) mod format;
 pub(crate) mod instance;
 pub(crate) mod java;
@@ -10,6 +11,7 @@ pub(crate) mod methods;
 pub(crate) mod ops;
 pub(crate) mod regex;
 pub(crate) mod types;
+pub(crate) mod url;
 
 use rhai::{
     Array, Dynamic, FnPtr, FuncRegistration, ImmutableString, Map, Module, NativeCallContext,
@@ -215,17 +217,30 @@ fn bits(
     ))
 }
 
+/// A property; those of a `File` read through steps.
+fn property(ctx: &NativeCallContext, t: &Dynamic, name: &str) -> RtResult<Dynamic> {
+    if let Some(java::GObject::File(path)) = t.clone().try_cast::<java::GObject>() {
+        if let Some(v) = file::property(ctx, &path, name)? {
+            return Ok(v);
+        }
+    }
+    methods::property(t, name)
+}
+
 fn access(m: &mut Module) {
-    reg!(m, "__kiln_prop", |t: Dynamic, name: ImmutableString| {
-        methods::property(&t, &name)
-    });
-    reg!(m, "__kiln_sprop", |t: Dynamic,
+    reg!(
+        m,
+        "__kiln_prop",
+        |ctx: NativeCallContext, t: Dynamic, name: ImmutableString| { property(&ctx, &t, &name) }
+    );
+    reg!(m, "__kiln_sprop", |ctx: NativeCallContext,
+                             t: Dynamic,
                              name: ImmutableString|
      -> RtResult<Dynamic> {
         if t.is_unit() {
             return Ok(Dynamic::UNIT);
         }
-        methods::property(&t, &name)
+        property(&ctx, &t, &name)
     });
     reg!(m, "__kiln_spread", |t: Dynamic,
                               name: ImmutableString|

@@ -54,6 +54,12 @@ const STATICS: &[&str] = &[
     "JsonOutput.prettyPrint",
 ];
 
+/// A simple class name as a script would define it: `Zot`, not `java.net.Socket`.
+fn is_class_name(ty: &str) -> bool {
+    ty.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+        && ty.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 impl Tr {
     pub(super) fn new_object(&mut self, span: Span, ty: &str, args: &[Arg]) {
         let simple = ty.rsplit('.').next().unwrap_or(ty);
@@ -87,11 +93,26 @@ impl Tr {
         let empty = match simple {
             "ArrayList" | "LinkedList" | "HashSet" | "LinkedHashSet" | "TreeSet" => "[]",
             "HashMap" | "LinkedHashMap" | "TreeMap" | "ConcurrentHashMap" => "#{}",
+            _ if is_class_name(ty)
+                && !JAVA_CLASSES.contains(&simple)
+                && !self.imports.contains(simple) =>
+            {
+                // A class of another block (the code beside a declarative pipeline):
+                // found at run time; `kiln lint` checks the name against the file's classes.
+                self.deferred.push((simple.to_string(), span));
+                self.w(&format!(
+                    "__kiln_construct(__kiln_new_user({}), ",
+                    names::string_literal(simple)
+                ));
+                self.arg_array(args);
+                self.w(")");
+                return;
+            }
             _ => {
                 return self.unsupported(
                     span,
                     format!("`new {ty}(...)` is not supported"),
-                    "kiln scripts can create exceptions (`new Exception('...')`), lists and maps (`[]`, `[:]`), `JsonSlurper`, `JsonSlurperClassic` and `Date`",
+                    crate::runtime::java::SUPPORTED_NOTE,
                 );
             }
         };

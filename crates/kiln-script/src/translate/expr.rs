@@ -39,6 +39,27 @@ pub(super) const JAVA_CLASSES: &[&str] = &[
     "Math",
     "Collections",
     "Arrays",
+    // Common JDK classes a script might create, refused by name at lint time.
+    "StringBuilder",
+    "StringBuffer",
+    "Socket",
+    "ServerSocket",
+    "HttpURLConnection",
+    "FileReader",
+    "FileWriter",
+    "FileInputStream",
+    "FileOutputStream",
+    "BufferedReader",
+    "InputStreamReader",
+    "PrintWriter",
+    "Scanner",
+    "Random",
+    "SimpleDateFormat",
+    "XmlSlurper",
+    "XmlParser",
+    "GroovyClassLoader",
+    "URLClassLoader",
+    "ScriptEngineManager",
 ];
 
 /// Types `as` and `instanceof` understand.

@@ -40,6 +40,8 @@ pub(crate) struct Translation {
     pub map: PosMap,
     /// Variables declared at the top level of a block: `(groovy name, rhai name)`.
     pub exports: Vec<(String, String)>,
+    /// Classes used with `new` that this code does not define, with where.
+    pub deferred_classes: Vec<(String, Span)>,
     pub diagnostics: Vec<Diagnostic>,
 }
 
@@ -132,6 +134,7 @@ struct Tr {
     imports: HashSet<String>,
     classes: HashMap<String, class::ClassInfo>,
     in_class: Option<class::InClass>,
+    deferred: Vec<(String, Span)>,
 }
 
 impl Tr {
@@ -141,6 +144,7 @@ impl Tr {
             code: self.out,
             map: self.map,
             exports: self.exports,
+            deferred_classes: self.deferred,
             diagnostics: self.diags,
         }
     }

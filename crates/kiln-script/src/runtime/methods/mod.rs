@@ -103,7 +103,7 @@ pub(crate) fn call_method(
     } else if let Some(e) = target.clone().try_cast::<GException>() {
         exception(&e, &args)
     } else if let Some(o) = target.clone().try_cast::<super::java::GObject>() {
-        super::java::call(&o, name, &args.items)?
+        super::java::call(ctx, &o, name, &args.items)?
     } else if let Some(c) = as_closure(target) {
         closure(ctx, &c, &args)?
     } else {
