@@ -25,11 +25,13 @@ pub fn check_scripts(doc: &Document) -> Vec<Diagnostic> {
         }
     }
     let mut out = Vec::new();
+    // Classes defined beside a declarative pipeline are usable in all its scripts.
+    let classes = ScriptEngine::defined_classes(&preamble);
     if !preamble.is_empty() {
         out.extend(engine.check_block(&preamble));
     }
     for b in blocks {
-        out.extend(engine.check_block(&b.statements));
+        out.extend(engine.check_block_with_classes(&b.statements, &classes));
     }
     out.sort_by_key(|d| d.primary_span().start);
     out

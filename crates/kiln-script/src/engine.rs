@@ -355,6 +355,7 @@ impl ScriptEngine {
         ctx: &mut ScriptContext,
         host: Option<&mut dyn StepHost>,
     ) -> Result<Dynamic, ScriptError> {
+        let mut missing = HashMap::new();
         let steps: HashSet<String> = match &host {
             Some(h) => {
                 let mut wanted: HashSet<&str> = std::iter::once(unit)
@@ -364,11 +365,14 @@ impl ScriptEngine {
                 if wanted.contains("println") || wanted.contains("print") {
                     wanted.insert("echo");
                 }
-                wanted
-                    .into_iter()
-                    .filter(|n| h.has_step(n))
-                    .map(str::to_string)
-                    .collect()
+                let (steps, others): (HashSet<&str>, HashSet<&str>) =
+                    wanted.into_iter().partition(|n| h.has_step(n));
+                for name in others {
+                    if let Some(message) = h.missing_step(name) {
+                        missing.insert(name.to_string(), message);
+                    }
+                }
+                steps.into_iter().map(str::to_string).collect()
             }
             None => HashSet::new(),
         };
@@ -384,7 +388,8 @@ impl ScriptEngine {
                 let (to_script, from_host) = mpsc::channel();
                 let finish = FinishGuard(to_host.clone());
                 let bridge = Bridge::new(steps, to_host, from_host);
-                let state = RunState::take(ctx, &self.limits, Some(bridge));
+                let mut state = RunState::take(ctx, &self.limits, Some(bridge));
+                state.missing = missing;
                 let link = Link {
                     to_script,
                     from_script,
@@ -398,7 +403,9 @@ impl ScriptEngine {
                 result
             }
             _ => {
-                let state = Arc::new(RunState::take(ctx, &self.limits, None));
+                let mut state = RunState::take(ctx, &self.limits, None);
+                state.missing = missing;
+                let state = Arc::new(state);
                 let result = self.execute(&ast, unit, &state);
                 match Arc::try_unwrap(state) {
                     Ok(state) => state.restore(ctx),

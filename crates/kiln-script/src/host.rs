@@ -30,6 +30,13 @@ pub trait StepHost {
     /// Runs a step. An `Err` is raised in the script as an exception
     /// (`hudson.AbortException`) with that message, which `try/catch` can catch.
     fn call_step(&mut self, name: &str, call: StepCall<'_>) -> Result<Value, String>;
+
+    /// What a call of `name`, which is neither a step nor a function, fails with; `None`
+    /// for the script layer's own words (`no function or step named ...`).
+    fn missing_step(&self, name: &str) -> Option<String> {
+        let _ = name;
+        None
+    }
 }
 
 /// A host without steps, for `when { expression { } }` and other pure evaluations.

@@ -15,7 +15,7 @@ use kiln_diagnostics::Span;
 use rhai::{
     AST, Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map, NativeCallContext, Position,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -74,6 +74,9 @@ pub(crate) struct RunState {
     memory: MemoryMeter,
     /// The file and position of the last statement library code ran.
     last_statement: Mutex<Option<(String, Position)>>,
+    /// What calling a name that is neither a function nor a step says, by name, as the
+    /// host words it ([`StepHost::missing_step`](crate::StepHost::missing_step)).
+    pub missing: HashMap<String, String>,
 }
 
 impl RunState {
@@ -103,6 +106,7 @@ impl RunState {
             deadline,
             memory: MemoryMeter::new(limits.max_memory),
             last_statement: Mutex::new(None),
+            missing: HashMap::new(),
         }
     }
 
@@ -401,7 +405,10 @@ impl RunState {
             }
             _ => throw(GException::new(
                 "java.lang.NoSuchMethodError",
-                format!("no function or step named `{name}`"),
+                self.missing
+                    .get(name)
+                    .cloned()
+                    .unwrap_or_else(|| format!("no function or step named `{name}`")),
             )),
         }
     }
