@@ -284,3 +284,56 @@ fn unknown_classes_are_lint_errors_unless_defined_elsewhere_in_the_file() {
     check_err("new Zot()", "class `Zot` is not defined in the Jenkinsfile");
     check_err("new java.net.Socket('h', 1)", "is not supported");
 }
+
+#[test]
+fn maps_keep_insertion_order_as_linked_hash_map() {
+    check(
+        "def out = []; [name: 1, kind: 2, alpha: 3].each { k, v -> out << k }; out",
+        "[name, kind, alpha]",
+    );
+    check("[zeta: 1, alpha: 2]", "[zeta:1, alpha:2]");
+    check("[zeta: 1, alpha: 2].keySet()", "[zeta, alpha]");
+    check("[zeta: 1, alpha: 2].values()", "[1, 2]");
+    check("[zeta: 1, alpha: 2].collect { k, v -> k }", "[zeta, alpha]");
+    check(
+        "def l = []; for (e in [z: 1, a: 2]) { l << e.key }; l",
+        "[z, a]",
+    );
+    check(
+        "def m = [:]; m.z = 1; m['a'] = 2; m.put('m', 3); m",
+        "[z:1, a:2, m:3]",
+    );
+    // A key put again keeps its place; a removed one put again goes last.
+    check("def m = [b: 1, a: 2]; m.b = 3; m", "[b:3, a:2]");
+    check(
+        "def m = [b: 1, a: 2]; m.remove('b'); m.b = 3; m",
+        "[a:2, b:3]",
+    );
+    check("[b: 1, a: 2, b: 3]", "[b:3, a:2]");
+    check("[z: 1] + [a: 2]", "[z:1, a:2]");
+    check("[z: 1, a: 2].findAll { k, v -> true }", "[z:1, a:2]");
+    check("['z', 'a', 'z'].groupBy { it }", "[z:[z, z], a:[a]]");
+    check(
+        "['z', 'a'].collectEntries { [(it): it.size()] }",
+        "[z:1, a:1]",
+    );
+    check("def k = 'dyn'; [z: 1, (k): 2, a: 3]", "[z:1, dyn:2, a:3]");
+    check("[z: 1, a: 2] == [a: 2, z: 1]", "true");
+    check("[z: 1, a: 2].size()", "2");
+    check("new LinkedHashMap([z: 1, a: 2])", "[z:1, a:2]");
+    check("def m = new TreeMap(); m.z = 1; m.a = 2; m", "[a:2, z:1]");
+    check("[z: 1, a: 2] as TreeMap", "[a:2, z:1]");
+    // JSON in both directions keeps the order written.
+    check(
+        "JsonOutput.toJson([z: 1, a: [y: true, b: null]])",
+        r#"{"z":1,"a":{"y":true,"b":null}}"#,
+    );
+    check(
+        "new JsonSlurper().parseText('{\"z\": 1, \"a\": 2}').keySet()",
+        "[z, a]",
+    );
+    check(
+        "JsonOutput.prettyPrint('{\"z\": [1, {}], \"a\": []}')",
+        "{\n    \"z\": [\n        1,\n        {}\n    ],\n    \"a\": []\n}",
+    );
+}

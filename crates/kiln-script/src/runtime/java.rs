@@ -7,11 +7,10 @@
 //! defines. Anything else is refused by the translation, naming the class.
 
 use super::file;
-use super::types::GException;
-use super::types::{RtResult, fail, groovy_str, throw};
+use super::types::{RtResult, fail, groovy_str};
 use super::url::{self, JavaUrl};
 use kiln_diagnostics::{Diagnostic, Span};
-use rhai::{Array, Dynamic, Map, NativeCallContext};
+use rhai::{Array, Dynamic, NativeCallContext};
 
 /// An instance of one of the supported classes.
 #[derive(Clone, Debug, PartialEq)]
@@ -89,7 +88,7 @@ pub(crate) fn call(
         _ => {}
     }
     Ok(Some(match (obj, name, args.len()) {
-        (GObject::JsonSlurper, "parseText", 1) => parse_json(&groovy_str(&arg(0)))?,
+        (GObject::JsonSlurper, "parseText", 1) => super::json::parse(&groovy_str(&arg(0)))?,
         (GObject::Date(ms), "format", 1) => format_date(*ms, &groovy_str(&arg(0)))?.into(),
         (GObject::Date(ms), "getTime", 0) => Dynamic::from_int(*ms),
         (GObject::Date(ms), "toString", 0) => {
@@ -147,89 +146,14 @@ pub(crate) fn static_call(
     let arg = |i: usize| args.get(i).cloned().unwrap_or(Dynamic::UNIT);
     Some(match name {
         "System.currentTimeMillis" => Ok(Dynamic::from_int(now_millis())),
-        "JsonOutput.toJson" => Ok(to_json(&arg(0)).to_string().into()),
-        "JsonOutput.prettyPrint" => pretty_print(&groovy_str(&arg(0))),
+        "JsonOutput.toJson" => Ok(super::json::to_text(&arg(0)).into()),
+        "JsonOutput.prettyPrint" => super::json::pretty(&groovy_str(&arg(0))),
         "String.format" => match args.split_first() {
             Some((f, rest)) => super::format::format(ctx, &groovy_str(f), rest).map(Dynamic::from),
             None => fail("`String.format` needs a format"),
         },
         _ => return None,
     })
-}
-
-fn parse_json(text: &str) -> RtResult<Dynamic> {
-    match serde_json::from_str::<serde_json::Value>(text) {
-        Ok(v) => Ok(from_json(v)),
-        Err(e) => throw(GException::new(
-            "groovy.json.JsonException",
-            format!("cannot parse the JSON text: {e}"),
-        )),
-    }
-}
-
-fn pretty_print(text: &str) -> RtResult<Dynamic> {
-    let v: serde_json::Value = match serde_json::from_str(text) {
-        Ok(v) => v,
-        Err(e) => {
-            return throw(GException::new(
-                "groovy.json.JsonException",
-                format!("cannot parse the JSON text: {e}"),
-            ));
-        }
-    };
-    let mut out = Vec::new();
-    let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
-    let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
-    match serde::Serialize::serialize(&v, &mut ser) {
-        Ok(()) => Ok(String::from_utf8_lossy(&out).into_owned().into()),
-        Err(e) => fail(format!("cannot print the JSON text: {e}")),
-    }
-}
-
-/// A script value as JSON (`JsonOutput.toJson`).
-pub(crate) fn to_json(d: &Dynamic) -> serde_json::Value {
-    use serde_json::Value as J;
-    let d = d.flatten_clone();
-    if d.is_unit() {
-        return J::Null;
-    }
-    if let Ok(b) = d.as_bool() {
-        return J::Bool(b);
-    }
-    if let Ok(i) = d.as_int() {
-        return J::from(i);
-    }
-    if let Ok(f) = d.as_float() {
-        return serde_json::Number::from_f64(f).map_or(J::Null, J::Number);
-    }
-    if let Some(items) = super::types::as_list(&d) {
-        return J::Array(items.iter().map(to_json).collect());
-    }
-    if d.is_map() {
-        let m = d.cast::<Map>();
-        return J::Object(m.iter().map(|(k, v)| (k.to_string(), to_json(v))).collect());
-    }
-    J::String(groovy_str(&d))
-}
-
-/// JSON as script values: objects become maps, arrays lists.
-pub(crate) fn from_json(v: serde_json::Value) -> Dynamic {
-    use serde_json::Value as J;
-    match v {
-        J::Null => Dynamic::UNIT,
-        J::Bool(b) => b.into(),
-        J::Number(n) => match n.as_i64() {
-            Some(i) => Dynamic::from_int(i),
-            None => Dynamic::from_float(n.as_f64().unwrap_or(0.0)),
-        },
-        J::String(s) => s.into(),
-        J::Array(items) => Dynamic::from_array(items.into_iter().map(from_json).collect()),
-        J::Object(m) => Dynamic::from_map(
-            m.into_iter()
-                .map(|(k, v)| (k.into(), from_json(v)))
-                .collect(),
-        ),
-    }
 }
 
 /// `Date.format(pattern)` with Java's `SimpleDateFormat` letters, in UTC.

@@ -6,8 +6,10 @@ pub(crate) mod file;
 pub(crate) mod format;
 pub(crate) mod instance;
 pub(crate) mod java;
+pub(crate) mod json;
 pub(crate) mod limits;
 pub(crate) mod methods;
+pub(crate) mod omap;
 pub(crate) mod ops;
 pub(crate) mod regex;
 pub(crate) mod types;
@@ -342,7 +344,7 @@ pub(crate) fn mutate(
     }
     if t.is_map() {
         if let Some(mut map) = t.write_lock::<Map>() {
-            map.insert(groovy_str(&key).into(), value.clone());
+            omap::insert(&mut map, &groovy_str(&key), value.clone());
         }
         return Ok(value);
     }
@@ -444,7 +446,13 @@ fn cast(d: Dynamic, ty: &str) -> RtResult<Dynamic> {
             }
         }
         "Boolean" | "boolean" => Ok(truthy(&d).into()),
-        "Map" | "HashMap" | "LinkedHashMap" | "TreeMap" if d.is_map() => Ok(d),
+        "TreeMap" | "SortedMap" if d.is_map() => {
+            // Sorted by key: the map without its insertion order.
+            let mut m = d.cast::<Map>();
+            let _ = m.remove(omap::ORDER);
+            Ok(Dynamic::from_map(m))
+        }
+        "Map" | "HashMap" | "LinkedHashMap" if d.is_map() => Ok(d),
         "List" | "ArrayList" | "LinkedList" | "Collection" | "String[]" => match as_list(&d) {
             Some(items) => Ok(Dynamic::from_array(items)),
             None => Ok(Dynamic::from_array(vec![d])),

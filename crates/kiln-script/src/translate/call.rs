@@ -90,9 +90,12 @@ impl Tr {
             self.w(")");
             return;
         }
+        let ordered = super::expr::empty_map();
         let empty = match simple {
             "ArrayList" | "LinkedList" | "HashSet" | "LinkedHashSet" | "TreeSet" => "[]",
-            "HashMap" | "LinkedHashMap" | "TreeMap" | "ConcurrentHashMap" => "#{}",
+            // A map without its insertion order is sorted by key, as a `TreeMap`.
+            "TreeMap" => "#{}",
+            "HashMap" | "LinkedHashMap" | "ConcurrentHashMap" => ordered.as_str(),
             _ if is_class_name(ty)
                 && !JAVA_CLASSES.contains(&simple)
                 && !self.imports.contains(simple) =>
@@ -121,10 +124,10 @@ impl Tr {
             [a] if a.name.is_none() => {
                 self.w("__kiln_cast(");
                 self.expr(&a.value);
-                self.w(if empty == "[]" {
-                    ", \"List\")"
-                } else {
-                    ", \"Map\")"
+                self.w(match simple {
+                    "TreeMap" => ", \"TreeMap\")",
+                    _ if empty == "[]" => ", \"List\")",
+                    _ => ", \"Map\")",
                 });
             }
             _ => self.w(empty),

@@ -62,6 +62,16 @@ pub(super) const JAVA_CLASSES: &[&str] = &[
     "ScriptEngineManager",
 ];
 
+/// The hidden key of a map holding its insertion order, as a Rhai string literal.
+fn ordered_key() -> String {
+    names::string_literal(crate::runtime::omap::ORDER)
+}
+
+/// An empty Groovy map (a `LinkedHashMap`): it keeps the order keys are put in.
+pub(super) fn empty_map() -> String {
+    format!("#{{{}: []}}", ordered_key())
+}
+
 /// Types `as` and `instanceof` understand.
 const TYPES: &[&str] = &[
     "String",
@@ -337,9 +347,19 @@ impl Tr {
     pub(super) fn map(&mut self, entries: &[kiln_syntax::ast::MapEntry]) {
         let computed = entries.iter().any(|e| matches!(e.key, MapKey::Expr(_)));
         if !computed {
-            // Later duplicates win, as in Groovy.
-            self.w("#{");
-            let mut first = true;
+            // Later duplicates win, as in Groovy; a key keeps its first position.
+            let mut order: Vec<&str> = Vec::new();
+            let mut seen = std::collections::HashSet::new();
+            for e in entries {
+                if let MapKey::Name(k) = &e.key {
+                    if seen.insert(k.name.as_str()) {
+                        order.push(&k.name);
+                    }
+                }
+            }
+            let order: Vec<String> = order.into_iter().map(names::string_literal).collect();
+            self.w(&format!("#{{{}: [{}]", ordered_key(), order.join(", ")));
+            let mut first = order.is_empty();
             for (i, e) in entries.iter().enumerate() {
                 let MapKey::Name(k) = &e.key else { continue };
                 let dup = entries[i + 1..]
@@ -360,7 +380,7 @@ impl Tr {
             return;
         }
         let t = self.temp("map");
-        self.w(&format!("{{ let {t} = #{{}}; "));
+        self.w(&format!("{{ let {t} = {}; ", empty_map()));
         for e in entries {
             self.w(&format!("{t}.__kiln_mm(\"put\", ["));
             match &e.key {

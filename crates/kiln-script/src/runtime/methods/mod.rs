@@ -215,7 +215,7 @@ pub(crate) fn property(target: &Dynamic, name: &str) -> RtResult<Dynamic> {
     let target = target.flatten_clone();
     if target.is_map() {
         let m = target.cast::<Map>();
-        return Ok(m.get(name).cloned().unwrap_or(Dynamic::UNIT));
+        return Ok(super::omap::get(&m, name).cloned().unwrap_or(Dynamic::UNIT));
     }
     if let Some(o) = target.clone().try_cast::<super::java::GObject>() {
         return super::java::property(&o, name);
@@ -266,9 +266,7 @@ pub(crate) fn index(target: &Dynamic, index: &Dynamic) -> RtResult<Dynamic> {
     let index = index.flatten_clone();
     if target.is_map() {
         let key = groovy_str(&index);
-        return Ok(target
-            .cast::<Map>()
-            .get(key.as_str())
+        return Ok(super::omap::get(&target.cast::<Map>(), &key)
             .cloned()
             .unwrap_or(Dynamic::UNIT));
     }
