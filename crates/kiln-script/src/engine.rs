@@ -365,6 +365,9 @@ impl ScriptEngine {
                 if wanted.contains("println") || wanted.contains("print") {
                     wanted.insert("echo");
                 }
+                if wanted.contains("load") {
+                    wanted.insert("readFile");
+                }
                 let (steps, others): (HashSet<&str>, HashSet<&str>) =
                     wanted.into_iter().partition(|n| h.has_step(n));
                 for name in others {

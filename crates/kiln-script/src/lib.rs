@@ -35,6 +35,7 @@ mod engine;
 mod error;
 mod host;
 mod library;
+mod load;
 mod memory;
 mod run;
 mod runtime;

@@ -374,10 +374,10 @@ impl RunState {
             return call_closure(ctx, &c, args);
         }
         if let Some(bridge) = &self.bridge {
-            if bridge.steps.contains(name) {
+            if bridge.has(name) {
                 return self.step(ctx, bridge, name, &named, &positional, &body, span);
             }
-            if matches!(name, "println" | "print") && bridge.steps.contains("echo") {
+            if matches!(name, "println" | "print") && bridge.has("echo") {
                 let text = positional.first().map(groovy_str).unwrap_or_default();
                 return self.step(
                     ctx,
@@ -399,6 +399,7 @@ impl RunState {
         };
         match name {
             "error" => Err(step_failure(first())),
+            "load" => crate::load::load(self, ctx, &first_path(&named, &positional), span),
             "echo" | "println" | "print" => {
                 tracing::info!(target: "kiln_script", message = %first(), "script output");
                 Ok(Dynamic::UNIT)
@@ -440,6 +441,15 @@ impl RunState {
 }
 
 /// Whether `e` says that exactly `function` does not exist.
+/// The path argument of `load`: `load 'x'` or `load(path: 'x')`.
+fn first_path(named: &Map, positional: &Array) -> String {
+    named
+        .get("path")
+        .or(positional.first())
+        .map(groovy_str)
+        .unwrap_or_default()
+}
+
 fn is_not_found(e: &EvalAltResult, function: &str) -> bool {
     match e {
         EvalAltResult::ErrorFunctionNotFound(sig, _) => sig

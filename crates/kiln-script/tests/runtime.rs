@@ -337,3 +337,67 @@ fn maps_keep_insertion_order_as_linked_hash_map() {
         "{\n    \"z\": [\n        1,\n        {}\n    ],\n    \"a\": []\n}",
     );
 }
+
+#[test]
+fn load_runs_a_workspace_file_and_returns_its_functions() {
+    let mut ws = Workspace::default();
+    ws.files.insert(
+        "ci/helpers.groovy".into(),
+        "def greet(n) {\n  writeFile file: 'out.txt', text: \"hi ${n} on ${env.BRANCH}\"\n  return 'done ' + n\n}\ndef twice(x = 2) { x * 2 }\nreturn this\n".into(),
+    );
+    ws.files.insert(
+        "ci/value.groovy".into(),
+        "[a: 1, b: 2].keySet().join(',')".into(),
+    );
+    ws.files
+        .insert("ci/bad.groovy".into(), "def ok = 1\ndef x = (\n".into());
+    ws.files.insert(
+        "ci/unsupported.groovy".into(),
+        "\n  def s = new Socket('h', 1)\n".into(),
+    );
+    let run = |src: &str, ws: &mut Workspace| {
+        let (file, diags) = kiln_syntax::parse(src);
+        assert!(diags.is_empty(), "{diags:?}");
+        let mut ctx = ScriptContext::new();
+        ctx.env.insert("BRANCH".into(), "main".into());
+        engine().eval_block(&file.statements, &mut ctx, ws)
+    };
+    let v = run(
+        "def h = load 'ci/helpers.groovy'\n[h.greet('kiln'), h.twice(), h.twice(5)]",
+        &mut ws,
+    );
+    assert_eq!(
+        v.map(|v| v.to_string()).ok(),
+        Some("[done kiln, 4, 10]".to_string())
+    );
+    assert_eq!(
+        ws.files.get("out.txt").map(String::as_str),
+        Some("hi kiln on main")
+    );
+    let v = run("load('ci/value.groovy')", &mut ws);
+    assert_eq!(v.map(|v| v.to_string()).ok(), Some("a,b".to_string()));
+    let expect_err = |src: &str, fragment: &str, ws: &mut Workspace| match run(src, ws) {
+        Ok(v) => panic!("{src} gave {v}"),
+        Err(e) => assert!(e.to_string().contains(fragment), "{src}: {e}"),
+    };
+    expect_err(
+        "load 'ci/bad.groovy'",
+        "load('ci/bad.groovy'): 3:1:",
+        &mut ws,
+    );
+    expect_err(
+        "load 'ci/unsupported.groovy'",
+        "load('ci/unsupported.groovy'): 2:11: `new Socket(...)` is not supported",
+        &mut ws,
+    );
+    expect_err(
+        "load 'ci/missing.groovy'",
+        "no such file: ci/missing.groovy",
+        &mut ws,
+    );
+    expect_err(
+        "def h = load 'ci/helpers.groovy'; h.nope()",
+        "`ci/helpers.groovy` has no function `nope` taking 0 argument(s)",
+        &mut ws,
+    );
+}

@@ -8,6 +8,7 @@ pub(crate) mod instance;
 pub(crate) mod java;
 pub(crate) mod json;
 pub(crate) mod limits;
+pub(crate) mod loaded;
 pub(crate) mod methods;
 pub(crate) mod omap;
 pub(crate) mod ops;
@@ -49,6 +50,10 @@ pub(crate) fn module() -> Shared<Module> {
     m.set_custom_type::<GException>("Exception");
     m.set_custom_type::<GPattern>("Pattern");
     m.set_custom_type::<java::GObject>("Object");
+    m.set_custom_type::<loaded::GLoaded>("Script");
+    reg!(&mut m, "__kiln_script_this", || Dynamic::from(
+        loaded::GScriptThis
+    ));
     instance::register(&mut m);
     values(&mut m);
     operators(&mut m);

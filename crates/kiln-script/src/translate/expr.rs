@@ -324,10 +324,12 @@ impl Tr {
         }
         match name {
             "_" => self.w("()"),
+            // The script object: what a loaded file returns with `return this`.
+            "this" if self.in_class.is_none() => self.w("__kiln_script_this()"),
             "this" => self.unsupported(
                 span,
-                "`this` (the script object) is not available in kiln scripts",
-                "call steps and functions directly",
+                "`this` is not available in a static method",
+                "call the class's static members by name",
             ),
             _ if self.imports.contains(name) || JAVA_CLASSES.contains(&name) => {
                 self.java_class(span, name)

@@ -72,6 +72,16 @@ pub(crate) fn call_method(
         }
         return out;
     }
+    if let Some(loaded) = target.clone().try_cast::<super::loaded::GLoaded>() {
+        if let Some(v) = super::loaded::call(ctx, &loaded, name, &args)? {
+            return Ok(v);
+        }
+        return fail(format!(
+            "`{}` has no function `{name}` taking {} argument(s)",
+            loaded.path,
+            args.len()
+        ));
+    }
     if let Some(this) = target.clone().try_cast::<super::instance::GInstance>() {
         if let Some(v) = super::instance::call(ctx, &this, name, &args)? {
             return Ok(v);
