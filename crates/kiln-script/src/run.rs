@@ -470,9 +470,17 @@ pub(crate) fn register(engine: &mut Engine, run: &Arc<RunState>) {
         Ok(None)
     });
     let r = run.clone();
-    engine.register_fn("__kiln_global", move |name: ImmutableString| {
-        r.global(&name)
-    });
+    engine.register_fn(
+        "__kiln_global",
+        move |ctx: NativeCallContext, name: ImmutableString| match r.global(&name) {
+            // A class defined by an earlier block (beside a declarative pipeline).
+            Err(e) if crate::runtime::instance::class_defined(&ctx, &name) => {
+                drop(e);
+                Ok(Dynamic::from(crate::runtime::instance::GClassRef(name)))
+            }
+            other => other,
+        },
+    );
     let r = run.clone();
     engine.register_fn(
         "__kiln_gprop",

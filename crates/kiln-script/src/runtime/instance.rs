@@ -91,6 +91,44 @@ pub(crate) fn method_name(class: &str, method: &str) -> String {
     crate::translate::names::function(&format!("{class}__{method}"))
 }
 
+/// A class named in code that does not define it (a class of an earlier block): its
+/// static methods are called through it.
+#[derive(Clone, Debug)]
+pub(crate) struct GClassRef(pub ImmutableString);
+
+/// The Rhai function that exists, returning `true`, for each class a script defines.
+pub(crate) fn marker_name(class: &str) -> String {
+    crate::translate::names::function(&format!("{class}__class"))
+}
+
+/// Whether code run so far defines class `class`.
+pub(crate) fn class_defined(ctx: &NativeCallContext, class: &str) -> bool {
+    ctx.call_fn_raw(&marker_name(class), false, false, &mut [])
+        .is_ok()
+}
+
+/// `Class.method(args)` through a [`GClassRef`]: the method function with no instance.
+pub(crate) fn call_static(
+    ctx: &NativeCallContext,
+    class: &GClassRef,
+    name: &str,
+    args: &Array,
+) -> RtResult<Dynamic> {
+    let function = method_name(&class.0, name);
+    let mut all: Vec<Dynamic> = Vec::with_capacity(args.len() + 1);
+    all.push(Dynamic::UNIT);
+    all.extend(args.iter().cloned());
+    let mut refs: Vec<&mut Dynamic> = all.iter_mut().collect();
+    match ctx.call_fn_raw(&function, false, false, &mut refs) {
+        Err(e) if not_found(&e, &function) => fail(format!(
+            "class `{}` has no static method `{name}` taking {} argument(s)",
+            class.0,
+            args.len()
+        )),
+        other => other,
+    }
+}
+
 /// The Rhai function making a new instance of `class` with its fields' initial values.
 pub(crate) fn factory_name(class: &str) -> String {
     crate::translate::names::function(&format!("{class}__"))
@@ -189,6 +227,7 @@ fn construct(ctx: &NativeCallContext, obj: Dynamic, args: Array) -> RtResult<Dyn
 /// Registers the instance helpers.
 pub(crate) fn register(m: &mut Module) {
     m.set_custom_type::<GInstance>("Instance");
+    m.set_custom_type::<GClassRef>("Class");
     m.set_indexer_get_fn(
         |this: &mut GInstance, name: ImmutableString| match this.get(&name) {
             Some(v) => Ok(v),

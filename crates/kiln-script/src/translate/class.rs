@@ -12,7 +12,7 @@
 //! `this.method()`, as in Groovy.
 
 use super::{Tr, names};
-use crate::runtime::instance::{factory_name, method_name};
+use crate::runtime::instance::{factory_name, marker_name, method_name};
 use kiln_diagnostics::Span;
 use kiln_syntax::ast::{ClassMember, Ident, Stmt, StmtKind};
 use std::collections::{HashMap, HashSet};
@@ -121,6 +121,7 @@ impl Tr {
             class: class.to_string(),
             is_static: true,
         });
+        self.w(&format!("fn {}() {{ true }}\n", marker_name(class)));
         self.w(&format!(
             "fn {}() {{ __kiln_instance({}, [",
             factory_name(class),

@@ -72,6 +72,9 @@ pub(crate) fn call_method(
         }
         return out;
     }
+    if let Some(class) = target.clone().try_cast::<super::instance::GClassRef>() {
+        return super::instance::call_static(ctx, &class, name, &args);
+    }
     if let Some(loaded) = target.clone().try_cast::<super::loaded::GLoaded>() {
         if let Some(v) = super::loaded::call(ctx, &loaded, name, &args)? {
             return Ok(v);
