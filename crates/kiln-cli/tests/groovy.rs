@@ -246,3 +246,46 @@ fn unknown_classes_and_enums_are_lint_errors_with_their_position() {
     );
     assert!(out.contains("--> Jenkinsfile:2:11"), "{out}");
 }
+
+#[test]
+fn scm_parts_copied_into_a_git_scm_checkout_check_out_the_build() {
+    let dir = tempfile::tempdir().unwrap();
+    let jenkinsfile = r#"node {
+    stage('clone') {
+        checkout([$class: 'GitSCM', branches: scm.branches, extensions: scm.extensions,
+                  userRemoteConfigs: scm.userRemoteConfigs])
+        echo "branch: ${scm.branches[0].name}"
+        echo "cloned: ${fileExists('Jenkinsfile')}"
+    }
+}
+"#;
+    std::fs::write(dir.path().join("Jenkinsfile"), jenkinsfile).unwrap();
+    let git = |args: &[&str]| {
+        let status = Command::new("git")
+            .args(args)
+            .current_dir(dir.path())
+            .env("GIT_AUTHOR_NAME", "kiln")
+            .env("GIT_AUTHOR_EMAIL", "kiln@example.com")
+            .env("GIT_COMMITTER_NAME", "kiln")
+            .env("GIT_COMMITTER_EMAIL", "kiln@example.com")
+            .status()
+            .expect("git must be installed to run this test");
+        assert!(status.success(), "git {args:?}");
+    };
+    git(&["init", "-q", "-b", "main", "."]);
+    git(&["add", "Jenkinsfile"]);
+    git(&["commit", "-q", "-m", "init"]);
+    let out = Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args(["run", "--color", "never"])
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert_lines(&text, &["[clone] branch: main", "[clone] cloned: true"]);
+}

@@ -401,3 +401,20 @@ fn load_runs_a_workspace_file_and_returns_its_functions() {
         &mut ws,
     );
 }
+
+#[test]
+fn random_uuids_have_the_version_4_form() {
+    let a = run("UUID.randomUUID().toString()").unwrap().to_string();
+    let b = run("\"${UUID.randomUUID()}\"").unwrap().to_string();
+    assert_ne!(a, b);
+    for u in [a, b] {
+        let parts: Vec<&str> = u.split('-').collect();
+        assert_eq!(
+            parts.iter().map(|p| p.len()).collect::<Vec<_>>(),
+            [8, 4, 4, 4, 12],
+            "{u}"
+        );
+        assert!(parts[2].starts_with('4'), "{u}");
+        assert!(matches!(&parts[3][..1], "8" | "9" | "a" | "b"), "{u}");
+    }
+}

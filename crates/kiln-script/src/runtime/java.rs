@@ -29,14 +29,40 @@ pub(crate) const CLASSES: &[&str] = &["JsonSlurper", "JsonSlurperClassic", "Date
 /// What the error for an unsupported class says kiln offers instead.
 pub(crate) const SUPPORTED_NOTE: &str = "kiln scripts can create the classes they define, exceptions (`new Exception('...')`), lists and maps (`[]`, `[:]`, `new ArrayList()`, `new HashMap()`), `JsonSlurper`, `JsonSlurperClassic`, `Date`, `URL` and `File` (in the workspace)";
 
+/// The code of [`unknown_class`] diagnostics (a shared library's `src/` may define the
+/// class, which only running the build can tell).
+pub const UNKNOWN_CLASS: &str = "unknown-class";
+
 /// The lint error for `new NAME(...)` of a class neither the file nor kiln defines.
 pub(crate) fn unknown_class(class: &str, span: Span) -> Diagnostic {
     Diagnostic::error(
-        crate::translate::UNSUPPORTED,
+        UNKNOWN_CLASS,
         format!("`new {class}(...)`: class `{class}` is not defined in this Jenkinsfile and kiln does not provide it"),
     )
     .with_primary(span, "unknown class")
     .with_note(SUPPORTED_NOTE)
+}
+
+/// A version 4 UUID (`UUID.randomUUID().toString()`), from the standard library's
+/// randomly seeded hasher: unique names, not secrets.
+fn random_uuid() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let half = || {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_i64(now_millis());
+        h.finish()
+    };
+    let bits = (u128::from(half()) << 64 | u128::from(half())) & !(0xf000 << 64) & !(0xc << 60);
+    let bits = bits | (0x4000 << 64) | (0x8 << 60);
+    let hex = format!("{bits:032x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
 }
 
 fn now_millis() -> i64 {
@@ -146,6 +172,7 @@ pub(crate) fn static_call(
     let arg = |i: usize| args.get(i).cloned().unwrap_or(Dynamic::UNIT);
     Some(match name {
         "System.currentTimeMillis" => Ok(Dynamic::from_int(now_millis())),
+        "UUID.randomUUID" => Ok(random_uuid().into()),
         "JsonOutput.toJson" => Ok(super::json::to_text(&arg(0)).into()),
         "JsonOutput.prettyPrint" => super::json::pretty(&groovy_str(&arg(0))),
         "String.format" => match args.split_first() {

@@ -49,6 +49,7 @@ const STATICS: &[&str] = &[
     "Math.pow",
     "Math.sqrt",
     "System.currentTimeMillis",
+    "UUID.randomUUID",
     "String.format",
     "JsonOutput.toJson",
     "JsonOutput.prettyPrint",
