@@ -75,12 +75,12 @@ pub(crate) fn compile(engine: &Engine, t: Translation) -> Result<Arc<Unit>, Vec<
 /// The names in `__kiln_call("name", ...)` calls of generated code, and the steps
 /// `new File(...)` reads and writes with.
 fn calls(code: &str) -> Vec<String> {
-    let files = code
-        .contains("__kiln_new_object(\"File\"")
-        .then_some(crate::runtime::file::STEPS)
-        .unwrap_or_default()
-        .iter()
-        .map(|s| s.to_string());
+    let files: &[&str] = if code.contains("__kiln_new_object(\"File\"") {
+        crate::runtime::file::STEPS
+    } else {
+        &[]
+    };
+    let files = files.iter().map(|s| s.to_string());
     let mut out: Vec<String> = code
         .match_indices("__kiln_call(\"")
         .filter_map(|(i, m)| {

@@ -103,7 +103,7 @@ pub(crate) fn marker_name(class: &str) -> String {
 
 /// Whether code run so far defines class `class`.
 pub(crate) fn class_defined(ctx: &NativeCallContext, class: &str) -> bool {
-    ctx.call_fn_raw(&marker_name(class), false, false, &mut [])
+    ctx.call_fn_raw(marker_name(class), false, false, &mut [])
         .is_ok()
 }
 
