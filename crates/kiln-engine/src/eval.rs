@@ -119,10 +119,29 @@ pub(crate) fn context(build: &Build, scope: &Scope) -> ScriptContext {
             ("url", scm.url.as_str()),
             ("commit", scm.commit.as_str()),
         ];
-        let map = entries
+        let mut map: Vec<(String, Value)> = entries
             .iter()
             .map(|(k, v)| ((*k).to_owned(), Value::Str((*v).to_owned())))
             .collect();
+        // The parts of Jenkins' `scm` (a GitSCM) that scripts copy into
+        // `checkout([$class: 'GitSCM', branches: scm.branches, ...])`.
+        let one = |key: &str, value: &str| {
+            Value::List(vec![Value::Map(vec![(
+                key.to_owned(),
+                Value::Str(value.to_owned()),
+            )])])
+        };
+        let branch = scm.branch.as_deref().unwrap_or(scm.commit.as_str());
+        map.extend([
+            ("branches".to_owned(), one("name", branch)),
+            ("userRemoteConfigs".to_owned(), one("url", &scm.url)),
+            ("extensions".to_owned(), Value::List(Vec::new())),
+            ("submoduleCfg".to_owned(), Value::List(Vec::new())),
+            (
+                "doGenerateSubmoduleConfigurations".to_owned(),
+                Value::Bool(false),
+            ),
+        ]);
         ctx.globals.insert("scm".to_owned(), Value::Map(map));
     }
     ctx

@@ -17,19 +17,29 @@ pub fn check_scripts(doc: &Document) -> Vec<Diagnostic> {
     let engine = ScriptEngine::new();
     let mut blocks: Vec<&ScriptBlock> = Vec::new();
     let mut preamble = Vec::new();
-    match doc {
-        Document::Scripted(s) => blocks.push(&s.script),
+    let libraries = match doc {
+        Document::Scripted(s) => {
+            blocks.push(&s.script);
+            !s.libraries.is_empty()
+        }
         Document::Declarative(p) => {
             preamble.clone_from(&p.preamble.definitions);
             pipeline(p, &mut blocks);
+            !p.libraries.is_empty()
         }
-    }
+    };
     let mut out = Vec::new();
+    // Classes defined beside a declarative pipeline are usable in all its scripts.
+    let classes = ScriptEngine::defined_classes(&preamble);
     if !preamble.is_empty() {
         out.extend(engine.check_block(&preamble));
     }
     for b in blocks {
-        out.extend(engine.check_block(&b.statements));
+        out.extend(engine.check_block_with_classes(&b.statements, &classes));
+    }
+    // A shared library's `src/` may define the classes the file does not.
+    if libraries {
+        out.retain(|d| d.code != kiln_script::UNKNOWN_CLASS);
     }
     out.sort_by_key(|d| d.primary_span().start);
     out

@@ -294,7 +294,43 @@ impl ScriptEngine {
     /// Translation and compile problems of a block, for `kiln lint` (syntax errors the
     /// parser reported are not repeated).
     pub fn check_block(&self, stmts: &[Stmt]) -> Vec<Diagnostic> {
-        check(self.block_unit(stmts))
+        self.check_block_with_classes(stmts, &HashSet::new())
+    }
+
+    /// Like [`ScriptEngine::check_block`] for a block that may use the classes `known`
+    /// defined elsewhere in the file (beside a declarative pipeline); `new` of any other
+    /// class it does not define is an error.
+    pub fn check_block_with_classes(
+        &self,
+        stmts: &[Stmt],
+        known: &HashSet<String>,
+    ) -> Vec<Diagnostic> {
+        let compiled = self.block_unit(stmts);
+        let mut out = Vec::new();
+        if let Ok(unit) = &compiled {
+            for (class, span) in &unit.deferred_classes {
+                if !known.contains(class) {
+                    out.push(crate::runtime::java::unknown_class(class, *span));
+                }
+            }
+        }
+        out.extend(check(compiled));
+        out
+    }
+
+    /// The names of the classes `stmts` define (`class Zot { }`), for
+    /// [`ScriptEngine::check_block_with_classes`].
+    pub fn defined_classes(stmts: &[Stmt]) -> HashSet<String> {
+        stmts
+            .iter()
+            .filter_map(|s| match &s.kind {
+                kiln_syntax::ast::StmtKind::Class {
+                    name,
+                    members: Some(_),
+                } => Some(name.name.clone()),
+                _ => None,
+            })
+            .collect()
     }
 
     /// The Rhai code generated for a block, for debugging the translation.
@@ -319,6 +355,7 @@ impl ScriptEngine {
         ctx: &mut ScriptContext,
         host: Option<&mut dyn StepHost>,
     ) -> Result<Dynamic, ScriptError> {
+        let mut missing = HashMap::new();
         let steps: HashSet<String> = match &host {
             Some(h) => {
                 let mut wanted: HashSet<&str> = std::iter::once(unit)
@@ -328,11 +365,17 @@ impl ScriptEngine {
                 if wanted.contains("println") || wanted.contains("print") {
                     wanted.insert("echo");
                 }
-                wanted
-                    .into_iter()
-                    .filter(|n| h.has_step(n))
-                    .map(str::to_string)
-                    .collect()
+                if wanted.contains("load") {
+                    wanted.insert("readFile");
+                }
+                let (steps, others): (HashSet<&str>, HashSet<&str>) =
+                    wanted.into_iter().partition(|n| h.has_step(n));
+                for name in others {
+                    if let Some(message) = h.missing_step(name) {
+                        missing.insert(name.to_string(), message);
+                    }
+                }
+                steps.into_iter().map(str::to_string).collect()
             }
             None => HashSet::new(),
         };
@@ -348,7 +391,8 @@ impl ScriptEngine {
                 let (to_script, from_host) = mpsc::channel();
                 let finish = FinishGuard(to_host.clone());
                 let bridge = Bridge::new(steps, to_host, from_host);
-                let state = RunState::take(ctx, &self.limits, Some(bridge));
+                let mut state = RunState::take(ctx, &self.limits, Some(bridge));
+                state.missing = missing;
                 let link = Link {
                     to_script,
                     from_script,
@@ -362,7 +406,9 @@ impl ScriptEngine {
                 result
             }
             _ => {
-                let state = Arc::new(RunState::take(ctx, &self.limits, None));
+                let mut state = RunState::take(ctx, &self.limits, None);
+                state.missing = missing;
+                let state = Arc::new(state);
                 let result = self.execute(&ast, unit, &state);
                 match Arc::try_unwrap(state) {
                     Ok(state) => state.restore(ctx),

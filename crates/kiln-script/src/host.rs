@@ -30,6 +30,13 @@ pub trait StepHost {
     /// Runs a step. An `Err` is raised in the script as an exception
     /// (`hudson.AbortException`) with that message, which `try/catch` can catch.
     fn call_step(&mut self, name: &str, call: StepCall<'_>) -> Result<Value, String>;
+
+    /// What a call of `name`, which is neither a step nor a function, fails with; `None`
+    /// for the script layer's own words (`no function or step named ...`).
+    fn missing_step(&self, name: &str) -> Option<String> {
+        let _ = name;
+        None
+    }
 }
 
 /// A host without steps, for `when { expression { } }` and other pure evaluations.
@@ -141,6 +148,8 @@ pub(crate) enum ToHost {
         env: BTreeMap<String, String>,
     },
     ClosureDone(Result<Value, String>),
+    /// Which of these names are steps (for code the script loads while it runs).
+    HasSteps(Vec<String>),
     /// The script ended (sent when its thread finishes, even by panicking).
     Finished,
 }
@@ -157,6 +166,8 @@ impl Drop for FinishGuard {
 
 pub(crate) enum ToScript {
     StepDone(Result<Value, String>),
+    /// The answer to [`ToHost::HasSteps`]: the names that are steps.
+    Steps(Vec<String>),
     RunClosure {
         id: u64,
         args: Vec<Value>,
@@ -195,6 +206,12 @@ pub(crate) fn serve(link: &Link, host: &mut dyn StepHost) -> Option<Result<Value
                     return None;
                 }
             }
+            Ok(ToHost::HasSteps(names)) => {
+                let steps = names.into_iter().filter(|n| host.has_step(n)).collect();
+                if link.to_script.send(ToScript::Steps(steps)).is_err() {
+                    return None;
+                }
+            }
             Ok(ToHost::ClosureDone(result)) => return Some(result),
             Ok(ToHost::Finished) | Err(_) => return None,
         }
@@ -203,7 +220,7 @@ pub(crate) fn serve(link: &Link, host: &mut dyn StepHost) -> Option<Result<Value
 
 /// The script's end: sends step calls and runs closures the host asks for.
 pub(crate) struct Bridge {
-    pub steps: HashSet<String>,
+    steps: Mutex<HashSet<String>>,
     to_host: Sender<ToHost>,
     from_host: Mutex<Receiver<ToScript>>,
     closures: Mutex<HashMap<u64, GClosure>>,
@@ -272,10 +289,41 @@ impl Bridge {
         from_host: Receiver<ToScript>,
     ) -> Self {
         Bridge {
-            steps,
+            steps: Mutex::new(steps),
             to_host,
             from_host: Mutex::new(from_host),
             closures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether `name` is a step of the host.
+    pub fn has(&self, name: &str) -> bool {
+        self.steps
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(name)
+    }
+
+    /// Asks the host which of `names` are steps, and remembers them (code loaded while the
+    /// script runs calls steps the script itself did not name).
+    pub fn learn(&self, names: Vec<String>) -> RtResult<()> {
+        if self.to_host.send(ToHost::HasSteps(names)).is_err() {
+            return fail("the step host is gone");
+        }
+        let reply = self
+            .from_host
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .recv();
+        match reply {
+            Ok(ToScript::Steps(found)) => {
+                self.steps
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .extend(found);
+                Ok(())
+            }
+            _ => fail("the step host answered out of turn"),
         }
     }
 
@@ -345,6 +393,7 @@ impl Bridge {
                 Ok(ToScript::StepDone(Err(m))) => {
                     return Err(body_error.unwrap_or_else(|| step_failure(m)));
                 }
+                Ok(ToScript::Steps(_)) => return fail("the step host answered out of turn"),
                 Ok(ToScript::RunClosure { id, args, env }) => {
                     let saved = env.clone().map(|e| (globals.swap)(e));
                     let outcome = self.run_closure(ctx, id, args);

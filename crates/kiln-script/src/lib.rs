@@ -17,8 +17,9 @@
 //! - Globals (`env`, `params`, `currentBuild`, script variables) live outside Rhai, behind
 //!   helpers registered per evaluation, so Rhai functions (which see no outer variables)
 //!   reach them exactly like top-level code does.
-//! - Maps are Rhai maps, ordered by key: Groovy's insertion order (LinkedHashMap) is not
-//!   kept. Lists keep their order.
+//! - Maps are Rhai maps holding a hidden list of their keys in insertion order, which every
+//!   helper honours (`runtime::omap`), so they behave as Groovy's `LinkedHashMap`.
+//! - Classes a script defines are Rhai functions over shared instances (`runtime::instance`).
 //! - The sandbox: no module loading, no `eval`, no file, process or network access; limits
 //!   on operations, call depth, expression depth, string and collection sizes, and script
 //!   time (time in steps excluded); the cancellation flag is checked on every operation.
@@ -35,6 +36,7 @@ mod engine;
 mod error;
 mod host;
 mod library;
+mod load;
 mod memory;
 mod run;
 mod runtime;
@@ -47,4 +49,5 @@ pub use engine::{Limits, ScriptEngine};
 pub use error::ScriptError;
 pub use host::{NoSteps, StepCall, StepHost};
 pub use library::{BODY_STEP, LibraryCode, LibraryFile};
+pub use runtime::java::UNKNOWN_CLASS;
 pub use value::{ClosureRef, Value};

@@ -427,7 +427,7 @@ fn body_pointer(state: &Arc<RunState>) -> Result<FnPtr, Box<EvalAltResult>> {
 /// arguments: a single map is the named arguments, a trailing function pointer the block.
 fn register_steps(engine: &mut Engine, state: &Arc<RunState>, calls: &[String]) {
     let Some(bridge) = &state.bridge else { return };
-    for name in calls.iter().filter(|n| bridge.steps.contains(*n)) {
+    for name in calls.iter().filter(|n| bridge.has(n)) {
         for arity in 0..STEP_ARITIES {
             let r = state.clone();
             let step = name.clone();

@@ -15,7 +15,7 @@ use kiln_diagnostics::Span;
 use rhai::{
     AST, Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map, NativeCallContext, Position,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -74,6 +74,9 @@ pub(crate) struct RunState {
     memory: MemoryMeter,
     /// The file and position of the last statement library code ran.
     last_statement: Mutex<Option<(String, Position)>>,
+    /// What calling a name that is neither a function nor a step says, by name, as the
+    /// host words it ([`StepHost::missing_step`](crate::StepHost::missing_step)).
+    pub missing: HashMap<String, String>,
 }
 
 impl RunState {
@@ -103,6 +106,7 @@ impl RunState {
             deadline,
             memory: MemoryMeter::new(limits.max_memory),
             last_statement: Mutex::new(None),
+            missing: HashMap::new(),
         }
     }
 
@@ -370,10 +374,10 @@ impl RunState {
             return call_closure(ctx, &c, args);
         }
         if let Some(bridge) = &self.bridge {
-            if bridge.steps.contains(name) {
+            if bridge.has(name) {
                 return self.step(ctx, bridge, name, &named, &positional, &body, span);
             }
-            if matches!(name, "println" | "print") && bridge.steps.contains("echo") {
+            if matches!(name, "println" | "print") && bridge.has("echo") {
                 let text = positional.first().map(groovy_str).unwrap_or_default();
                 return self.step(
                     ctx,
@@ -395,13 +399,17 @@ impl RunState {
         };
         match name {
             "error" => Err(step_failure(first())),
+            "load" => crate::load::load(self, ctx, &first_path(&named, &positional), span),
             "echo" | "println" | "print" => {
                 tracing::info!(target: "kiln_script", message = %first(), "script output");
                 Ok(Dynamic::UNIT)
             }
             _ => throw(GException::new(
                 "java.lang.NoSuchMethodError",
-                format!("no function or step named `{name}`"),
+                self.missing
+                    .get(name)
+                    .cloned()
+                    .unwrap_or_else(|| format!("no function or step named `{name}`")),
             )),
         }
     }
@@ -433,6 +441,15 @@ impl RunState {
 }
 
 /// Whether `e` says that exactly `function` does not exist.
+/// The path argument of `load`: `load 'x'` or `load(path: 'x')`.
+fn first_path(named: &Map, positional: &Array) -> String {
+    named
+        .get("path")
+        .or(positional.first())
+        .map(groovy_str)
+        .unwrap_or_default()
+}
+
 fn is_not_found(e: &EvalAltResult, function: &str) -> bool {
     match e {
         EvalAltResult::ErrorFunctionNotFound(sig, _) => sig
@@ -453,9 +470,17 @@ pub(crate) fn register(engine: &mut Engine, run: &Arc<RunState>) {
         Ok(None)
     });
     let r = run.clone();
-    engine.register_fn("__kiln_global", move |name: ImmutableString| {
-        r.global(&name)
-    });
+    engine.register_fn(
+        "__kiln_global",
+        move |ctx: NativeCallContext, name: ImmutableString| match r.global(&name) {
+            // A class defined by an earlier block (beside a declarative pipeline).
+            Err(e) if crate::runtime::instance::class_defined(&ctx, &name) => {
+                drop(e);
+                Ok(Dynamic::from(crate::runtime::instance::GClassRef(name)))
+            }
+            other => other,
+        },
+    );
     let r = run.clone();
     engine.register_fn(
         "__kiln_gprop",

@@ -22,6 +22,8 @@ pub(crate) struct Unit {
     pub user_functions: Vec<String>,
     /// Names called that may be steps.
     pub calls: Vec<String>,
+    /// Classes used with `new` that the code does not define, with where.
+    pub deferred_classes: Vec<(String, Span)>,
     /// The generated code, for debugging.
     pub code: String,
 }
@@ -64,19 +66,28 @@ pub(crate) fn compile(engine: &Engine, t: Translation) -> Result<Arc<Unit>, Vec<
         functions,
         user_functions,
         calls: calls(&t.code),
+        deferred_classes: t.deferred_classes,
         map: t.map,
         code: t.code,
     }))
 }
 
-/// The names in `__kiln_call("name", ...)` calls of generated code.
+/// The names in `__kiln_call("name", ...)` calls of generated code, and the steps
+/// `new File(...)` reads and writes with.
 fn calls(code: &str) -> Vec<String> {
+    let files: &[&str] = if code.contains("__kiln_new_object(\"File\"") {
+        crate::runtime::file::STEPS
+    } else {
+        &[]
+    };
+    let files = files.iter().map(|s| s.to_string());
     let mut out: Vec<String> = code
         .match_indices("__kiln_call(\"")
         .filter_map(|(i, m)| {
             let rest = &code[i + m.len()..];
             rest.find('"').map(|end| rest[..end].to_string())
         })
+        .chain(files)
         .collect();
     out.sort();
     out.dedup();

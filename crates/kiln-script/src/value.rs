@@ -5,7 +5,7 @@ use std::fmt;
 /// A value a script produces or a step receives: plain data, plus closures that a step
 /// may call back while it runs.
 ///
-/// Maps keep the order they are given in; maps coming out of a script are in key order
+/// Maps keep the order they are given in; maps coming out of a script are in insertion order
 /// (see the crate docs on map order).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {

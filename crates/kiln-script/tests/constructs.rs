@@ -434,7 +434,7 @@ fn map_methods() {
     check("[a: 1, b: 2].find { it.value == 2 }.key", "b");
     check(
         "[b: 1, a: 2].collectEntries { k, v -> [(k.toUpperCase()): v] }",
-        "[A:2, B:1]",
+        "[B:1, A:2]",
     );
     check("def m = [a: 1]; m.each { k, v -> m2 = k }; m2", "a");
 }

@@ -240,7 +240,11 @@ fn unsupported_groovy_is_reported_before_running() {
         "metaClass",
     );
     unsupported("def f = this.&helper", "method pointers", "this.&helper");
-    unsupported("class Foo { }", "class `Foo`", "class Foo { }");
+    unsupported(
+        "enum Color { RED }",
+        "`Color` cannot be defined",
+        "enum Color { RED }",
+    );
     unsupported("def p = 'ls'.execute()", "`.execute()`", "execute");
     unsupported(
         "def b = new StringBuilder()",

@@ -110,12 +110,23 @@ pub enum StmtKind {
     },
     /// A block statement `{ ... }` on its own (rare).
     Block(Block),
-    /// A class, interface or enum declaration: kept as a span only; kiln reports it.
+    /// A class, interface, enum or trait declaration. A `class` keeps its members;
+    /// the body of the others is skipped (`members` is `None`) and kiln reports it.
     Class {
         name: Ident,
+        members: Option<Vec<ClassMember>>,
     },
     /// Something that could not be parsed; a diagnostic says what.
     Error,
+}
+
+/// A field, method or constructor of a class: a `Var` or `Function` statement (the
+/// constructor is a `Function` named after the class), `static` or not. Other modifiers
+/// (`final`, `private`, ...) are not kept.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ClassMember {
+    pub is_static: bool,
+    pub stmt: Stmt,
 }
 
 /// A type written in a declaration: `String`, `List<String>`, `int[]`, `java.util.Map`.

@@ -327,7 +327,26 @@ impl Dumper {
                 self.close();
             }
             StmtKind::Block(b) => self.block(b),
-            StmtKind::Class { name } => self.leaf(&format!("class {}", name.name), span),
+            StmtKind::Class {
+                name,
+                members: None,
+            } => self.leaf(&format!("class {}", name.name), span),
+            StmtKind::Class {
+                name,
+                members: Some(members),
+            } => {
+                self.open(&format!("class {}", name.name), span);
+                for m in members {
+                    if m.is_static {
+                        self.open("static", None);
+                        self.stmt(&m.stmt);
+                        self.close();
+                    } else {
+                        self.stmt(&m.stmt);
+                    }
+                }
+                self.close();
+            }
             StmtKind::Error => self.leaf("error", span),
         }
     }

@@ -260,6 +260,10 @@ impl StepHost for ScriptHost<'_> {
             || self.build.scripts.libraries.step(name).is_some()
     }
 
+    fn missing_step(&self, name: &str) -> Option<String> {
+        Some(kiln_model::unprovided_step_message(name))
+    }
+
     fn call_step(&mut self, name: &str, call: kiln_script::StepCall<'_>) -> Result<Value, String> {
         match self.dispatch(name, &call) {
             Ok(v) => Ok(v),

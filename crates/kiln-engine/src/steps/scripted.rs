@@ -1,6 +1,6 @@
 //! Steps only scripts call: `stage('x') { }` and `parallel(...)` (their stages join the
 //! build's stage list as they run), `node` and `podTemplate` (see `pod_template`),
-//! `properties` (ignored with a notice), `libraryResource`, and the descriptor functions whose results other steps
+//! `properties` (ignored with a notice), `libraryResource`, `script { }` (runs its body), and the descriptor functions whose results other steps
 //! read (`string(credentialsId: ...)` for `withCredentials`, `containerTemplate(...)`).
 
 use super::script::ScriptHost;
@@ -65,6 +65,7 @@ const STEPS: &[&str] = &[
     "podTemplate",
     "properties",
     "libraryResource",
+    "script",
 ];
 
 pub(crate) fn is_script_step(name: &str) -> bool {
@@ -94,6 +95,8 @@ pub(crate) fn call(
             Ok(Value::Null)
         }
         "libraryResource" => library_resource(host, call),
+        // The declarative `script { }` is a step of its own, usable in scripts as well.
+        "script" => host.closure(call, call.body, scope),
         d if DESCRIPTORS.contains(&d) => Ok(descriptor(d, call)),
         _ => return None,
     })

@@ -47,13 +47,13 @@ pub fn lower(file: &File) -> (Option<Document>, Vec<Diagnostic>) {
                 format!("annotation `@{}` is ignored by kiln", annotation.name.name),
                 "kiln only reads `@Library` before a pipeline",
             ),
-            StmtKind::Import { path, .. } => cx.warn(
-                "ignored-import",
-                stmt.span,
-                format!("`import {path}` is ignored"),
-                "kiln runs no Java or Groovy classes; code that uses them fails at lint time",
-            ),
-            StmtKind::Var { .. } | StmtKind::MultiVar { .. } | StmtKind::Function { .. } => {
+            // Imports name the classes scripts use (kiln's script layer checks each use);
+            // classes are defined for every script of the file.
+            StmtKind::Import { .. }
+            | StmtKind::Class { .. }
+            | StmtKind::Var { .. }
+            | StmtKind::MultiVar { .. }
+            | StmtKind::Function { .. } => {
                 preamble.definitions.push(stmt.clone());
                 ordered.push(stmt.clone());
             }
@@ -104,7 +104,7 @@ pub fn lower(file: &File) -> (Option<Document>, Vec<Diagnostic>) {
                     "statement-outside-pipeline",
                     stmt.span,
                     "statement outside `pipeline { }`",
-                    "only `def`, assignments, functions, `import` and `@Library` may stand beside a declarative pipeline",
+                    "only `def`, assignments, functions, classes, `import` and `@Library` may stand beside a declarative pipeline",
                 );
             }
             let pipeline = directives::pipeline(&mut cx, &call, preamble, libraries);

@@ -1,11 +1,16 @@
-//! The few JDK and Groovy classes scripts may use beyond values: `new JsonSlurper()` /
-//! `new JsonSlurperClassic()` (`parseText`), `new Date()` (`format`, `time`),
-//! `JsonOutput.toJson` / `prettyPrint`, `System.currentTimeMillis()` and
-//! `String.format`. Anything else is refused by the translation, naming the class.
+//! The JDK and Groovy classes scripts may use beyond values, kiln's whitelist:
+//! `new JsonSlurper()` / `new JsonSlurperClassic()` (`parseText`), `new Date()`
+//! (`format`, `time`), `new URL(spec)` (its parts, see `url`), `new File(path)` (a file
+//! in the workspace, through steps: see `file`), `JsonOutput.toJson` / `prettyPrint`,
+//! `System.currentTimeMillis()`, `String.format`, the number parsers and `Math`
+//! (translate/call.rs `STATICS`), exceptions, lists and maps, and the classes the script
+//! defines. Anything else is refused by the translation, naming the class.
 
-use super::types::GException;
-use super::types::{RtResult, fail, groovy_str, throw};
-use rhai::{Array, Dynamic, Map, NativeCallContext};
+use super::file;
+use super::types::{RtResult, fail, groovy_str};
+use super::url::{self, JavaUrl};
+use kiln_diagnostics::{Diagnostic, Span};
+use rhai::{Array, Dynamic, NativeCallContext};
 
 /// An instance of one of the supported classes.
 #[derive(Clone, Debug, PartialEq)]
@@ -13,10 +18,52 @@ pub(crate) enum GObject {
     JsonSlurper,
     /// Milliseconds since the epoch.
     Date(i64),
+    Url(Box<JavaUrl>),
+    /// A path, relative to the workspace or absolute under it.
+    File(String),
 }
 
-/// The classes `new` accepts besides exceptions and collections.
-pub(crate) const CLASSES: &[&str] = &["JsonSlurper", "JsonSlurperClassic", "Date"];
+/// The classes `new` accepts besides exceptions, collections and the script's own.
+pub(crate) const CLASSES: &[&str] = &["JsonSlurper", "JsonSlurperClassic", "Date", "URL", "File"];
+
+/// What the error for an unsupported class says kiln offers instead.
+pub(crate) const SUPPORTED_NOTE: &str = "kiln scripts can create the classes they define, exceptions (`new Exception('...')`), lists and maps (`[]`, `[:]`, `new ArrayList()`, `new HashMap()`), `JsonSlurper`, `JsonSlurperClassic`, `Date`, `URL` and `File` (in the workspace)";
+
+/// The code of [`unknown_class`] diagnostics (a shared library's `src/` may define the
+/// class, which only running the build can tell).
+pub const UNKNOWN_CLASS: &str = "unknown-class";
+
+/// The lint error for `new NAME(...)` of a class neither the file nor kiln defines.
+pub(crate) fn unknown_class(class: &str, span: Span) -> Diagnostic {
+    Diagnostic::error(
+        UNKNOWN_CLASS,
+        format!("`new {class}(...)`: class `{class}` is not defined in this Jenkinsfile and kiln does not provide it"),
+    )
+    .with_primary(span, "unknown class")
+    .with_note(SUPPORTED_NOTE)
+}
+
+/// A version 4 UUID (`UUID.randomUUID().toString()`), from the standard library's
+/// randomly seeded hasher: unique names, not secrets.
+fn random_uuid() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let half = || {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_i64(now_millis());
+        h.finish()
+    };
+    let bits = (u128::from(half()) << 64 | u128::from(half())) & !(0xf000 << 64) & !(0xc << 60);
+    let bits = bits | (0x4000 << 64) | (0x8 << 60);
+    let hex = format!("{bits:032x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
 
 fn now_millis() -> i64 {
     jiff::Timestamp::now().as_millisecond()
@@ -28,6 +75,15 @@ pub(crate) fn new_object(class: &str, args: &Array) -> RtResult<Dynamic> {
         ("JsonSlurper" | "JsonSlurperClassic", []) => Ok(Dynamic::from(GObject::JsonSlurper)),
         ("Date", []) => Ok(Dynamic::from(GObject::Date(now_millis()))),
         ("Date", [ms]) if ms.is_int() => Ok(Dynamic::from(GObject::Date(ms.as_int().unwrap_or(0)))),
+        ("URL", [spec]) => Ok(Dynamic::from(GObject::Url(Box::new(url::parse(
+            &groovy_str(spec),
+        )?)))),
+        ("File", [path]) => Ok(Dynamic::from(GObject::File(path_of(path)))),
+        ("File", [parent, child]) => Ok(Dynamic::from(GObject::File(format!(
+            "{}/{}",
+            path_of(parent).trim_end_matches('/'),
+            groovy_str(child)
+        )))),
         _ => fail(format!(
             "`new {class}(...)` with {} argument(s) is not supported",
             args.len()
@@ -35,11 +91,30 @@ pub(crate) fn new_object(class: &str, args: &Array) -> RtResult<Dynamic> {
     }
 }
 
+/// The path of a `File` argument (a `File` or a string).
+fn path_of(d: &Dynamic) -> String {
+    match d.clone().try_cast::<GObject>() {
+        Some(GObject::File(p)) => p,
+        _ => groovy_str(d),
+    }
+}
+
 /// A method of a supported object; `None` when it has no such method.
-pub(crate) fn call(obj: &GObject, name: &str, args: &Array) -> RtResult<Option<Dynamic>> {
+pub(crate) fn call(
+    ctx: &NativeCallContext,
+    obj: &GObject,
+    name: &str,
+    args: &Array,
+) -> RtResult<Option<Dynamic>> {
     let arg = |i: usize| args.get(i).cloned().unwrap_or(Dynamic::UNIT);
+    match obj {
+        GObject::File(path) => return file::call(ctx, path, name, args),
+        GObject::Url(u) if JavaUrl::is_fetch(name) => return refuse_fetch(name),
+        GObject::Url(u) if args.is_empty() => return Ok(u.part(name)),
+        _ => {}
+    }
     Ok(Some(match (obj, name, args.len()) {
-        (GObject::JsonSlurper, "parseText", 1) => parse_json(&groovy_str(&arg(0)))?,
+        (GObject::JsonSlurper, "parseText", 1) => super::json::parse(&groovy_str(&arg(0)))?,
         (GObject::Date(ms), "format", 1) => format_date(*ms, &groovy_str(&arg(0)))?.into(),
         (GObject::Date(ms), "getTime", 0) => Dynamic::from_int(*ms),
         (GObject::Date(ms), "toString", 0) => {
@@ -49,10 +124,22 @@ pub(crate) fn call(obj: &GObject, name: &str, args: &Array) -> RtResult<Option<D
     }))
 }
 
-/// A property of a supported object.
+fn refuse_fetch<T>(name: &str) -> RtResult<T> {
+    fail(format!(
+        "`URL.{name}` would read from the network, which kiln scripts may not do: use the `httpRequest` step or `sh 'curl ...'`"
+    ))
+}
+
+/// A property of a supported object (`File` properties, which read through steps, are
+/// in [`file::property`]).
 pub(crate) fn property(obj: &GObject, name: &str) -> RtResult<Dynamic> {
     match (obj, name) {
         (GObject::Date(ms), "time") => Ok(Dynamic::from_int(*ms)),
+        (GObject::Url(_), _) if JavaUrl::is_fetch(name) => refuse_fetch(name),
+        (GObject::Url(u), _) => match u.part(name) {
+            Some(v) => Ok(v),
+            None => fail(format!("no property `{name}` on a URL")),
+        },
         _ => fail(format!("no property `{name}` on {}", class_name(obj))),
     }
 }
@@ -61,6 +148,8 @@ pub(crate) fn class_name(obj: &GObject) -> &'static str {
     match obj {
         GObject::JsonSlurper => "a JsonSlurper",
         GObject::Date(_) => "a Date",
+        GObject::Url(_) => "a URL",
+        GObject::File(_) => "a File",
     }
 }
 
@@ -69,6 +158,8 @@ pub(crate) fn to_text(obj: &GObject) -> String {
     match obj {
         GObject::Date(ms) => format_date(*ms, "EEE MMM dd HH:mm:ss 'UTC' yyyy").unwrap_or_default(),
         GObject::JsonSlurper => "groovy.json.JsonSlurper".to_string(),
+        GObject::Url(u) => u.spec.clone(),
+        GObject::File(p) => p.clone(),
     }
 }
 
@@ -81,89 +172,15 @@ pub(crate) fn static_call(
     let arg = |i: usize| args.get(i).cloned().unwrap_or(Dynamic::UNIT);
     Some(match name {
         "System.currentTimeMillis" => Ok(Dynamic::from_int(now_millis())),
-        "JsonOutput.toJson" => Ok(to_json(&arg(0)).to_string().into()),
-        "JsonOutput.prettyPrint" => pretty_print(&groovy_str(&arg(0))),
+        "UUID.randomUUID" => Ok(random_uuid().into()),
+        "JsonOutput.toJson" => Ok(super::json::to_text(&arg(0)).into()),
+        "JsonOutput.prettyPrint" => super::json::pretty(&groovy_str(&arg(0))),
         "String.format" => match args.split_first() {
             Some((f, rest)) => super::format::format(ctx, &groovy_str(f), rest).map(Dynamic::from),
             None => fail("`String.format` needs a format"),
         },
         _ => return None,
     })
-}
-
-fn parse_json(text: &str) -> RtResult<Dynamic> {
-    match serde_json::from_str::<serde_json::Value>(text) {
-        Ok(v) => Ok(from_json(v)),
-        Err(e) => throw(GException::new(
-            "groovy.json.JsonException",
-            format!("cannot parse the JSON text: {e}"),
-        )),
-    }
-}
-
-fn pretty_print(text: &str) -> RtResult<Dynamic> {
-    let v: serde_json::Value = match serde_json::from_str(text) {
-        Ok(v) => v,
-        Err(e) => {
-            return throw(GException::new(
-                "groovy.json.JsonException",
-                format!("cannot parse the JSON text: {e}"),
-            ));
-        }
-    };
-    let mut out = Vec::new();
-    let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
-    let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
-    match serde::Serialize::serialize(&v, &mut ser) {
-        Ok(()) => Ok(String::from_utf8_lossy(&out).into_owned().into()),
-        Err(e) => fail(format!("cannot print the JSON text: {e}")),
-    }
-}
-
-/// A script value as JSON (`JsonOutput.toJson`).
-pub(crate) fn to_json(d: &Dynamic) -> serde_json::Value {
-    use serde_json::Value as J;
-    let d = d.flatten_clone();
-    if d.is_unit() {
-        return J::Null;
-    }
-    if let Ok(b) = d.as_bool() {
-        return J::Bool(b);
-    }
-    if let Ok(i) = d.as_int() {
-        return J::from(i);
-    }
-    if let Ok(f) = d.as_float() {
-        return serde_json::Number::from_f64(f).map_or(J::Null, J::Number);
-    }
-    if let Some(items) = super::types::as_list(&d) {
-        return J::Array(items.iter().map(to_json).collect());
-    }
-    if d.is_map() {
-        let m = d.cast::<Map>();
-        return J::Object(m.iter().map(|(k, v)| (k.to_string(), to_json(v))).collect());
-    }
-    J::String(groovy_str(&d))
-}
-
-/// JSON as script values: objects become maps, arrays lists.
-pub(crate) fn from_json(v: serde_json::Value) -> Dynamic {
-    use serde_json::Value as J;
-    match v {
-        J::Null => Dynamic::UNIT,
-        J::Bool(b) => b.into(),
-        J::Number(n) => match n.as_i64() {
-            Some(i) => Dynamic::from_int(i),
-            None => Dynamic::from_float(n.as_f64().unwrap_or(0.0)),
-        },
-        J::String(s) => s.into(),
-        J::Array(items) => Dynamic::from_array(items.into_iter().map(from_json).collect()),
-        J::Object(m) => Dynamic::from_map(
-            m.into_iter()
-                .map(|(k, v)| (k.into(), from_json(v)))
-                .collect(),
-        ),
-    }
 }
 
 /// `Date.format(pattern)` with Java's `SimpleDateFormat` letters, in UTC.

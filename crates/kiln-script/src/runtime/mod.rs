@@ -2,13 +2,19 @@
 //! a shared Rhai module. Helpers that need a build's state (globals, steps) live in
 //! [`crate::run`] and are registered per evaluation.
 
+pub(crate) mod file;
 pub(crate) mod format;
+pub(crate) mod instance;
 pub(crate) mod java;
+pub(crate) mod json;
 pub(crate) mod limits;
+pub(crate) mod loaded;
 pub(crate) mod methods;
+pub(crate) mod omap;
 pub(crate) mod ops;
 pub(crate) mod regex;
 pub(crate) mod types;
+pub(crate) mod url;
 
 use rhai::{
     Array, Dynamic, FnPtr, FuncRegistration, ImmutableString, Map, Module, NativeCallContext,
@@ -44,6 +50,11 @@ pub(crate) fn module() -> Shared<Module> {
     m.set_custom_type::<GException>("Exception");
     m.set_custom_type::<GPattern>("Pattern");
     m.set_custom_type::<java::GObject>("Object");
+    m.set_custom_type::<loaded::GLoaded>("Script");
+    reg!(&mut m, "__kiln_script_this", || Dynamic::from(
+        loaded::GScriptThis
+    ));
+    instance::register(&mut m);
     values(&mut m);
     operators(&mut m);
     access(&mut m);
@@ -52,8 +63,13 @@ pub(crate) fn module() -> Shared<Module> {
 }
 
 fn values(m: &mut Module) {
-    reg!(m, "__kiln_str", |d: Dynamic| -> ImmutableString {
-        groovy_str(&d).into()
+    reg!(m, "__kiln_str", |ctx: NativeCallContext,
+                           d: Dynamic|
+     -> RtResult<ImmutableString> {
+        match d.clone().try_cast::<instance::GInstance>() {
+            Some(this) => Ok(instance::text(&ctx, &this)?.into()),
+            None => Ok(groovy_str(&d).into()),
+        }
     });
     reg!(m, "__kiln_truthy", |d: Dynamic| truthy(&d));
     reg!(m, "__kiln_closure", |f: FnPtr, arity: i64| GClosure {
@@ -208,17 +224,30 @@ fn bits(
     ))
 }
 
+/// A property; those of a `File` read through steps.
+fn property(ctx: &NativeCallContext, t: &Dynamic, name: &str) -> RtResult<Dynamic> {
+    if let Some(java::GObject::File(path)) = t.clone().try_cast::<java::GObject>() {
+        if let Some(v) = file::property(ctx, &path, name)? {
+            return Ok(v);
+        }
+    }
+    methods::property(t, name)
+}
+
 fn access(m: &mut Module) {
-    reg!(m, "__kiln_prop", |t: Dynamic, name: ImmutableString| {
-        methods::property(&t, &name)
-    });
-    reg!(m, "__kiln_sprop", |t: Dynamic,
+    reg!(
+        m,
+        "__kiln_prop",
+        |ctx: NativeCallContext, t: Dynamic, name: ImmutableString| { property(&ctx, &t, &name) }
+    );
+    reg!(m, "__kiln_sprop", |ctx: NativeCallContext,
+                             t: Dynamic,
                              name: ImmutableString|
      -> RtResult<Dynamic> {
         if t.is_unit() {
             return Ok(Dynamic::UNIT);
         }
-        methods::property(&t, &name)
+        property(&ctx, &t, &name)
     });
     reg!(m, "__kiln_spread", |t: Dynamic,
                               name: ImmutableString|
@@ -315,9 +344,12 @@ pub(crate) fn mutate(
         }
         return out;
     }
+    if let Some(this) = t.clone().try_cast::<instance::GInstance>() {
+        return this.set(&groovy_str(&key), value);
+    }
     if t.is_map() {
         if let Some(mut map) = t.write_lock::<Map>() {
-            map.insert(groovy_str(&key).into(), value.clone());
+            omap::insert(&mut map, &groovy_str(&key), value.clone());
         }
         return Ok(value);
     }
@@ -419,7 +451,13 @@ fn cast(d: Dynamic, ty: &str) -> RtResult<Dynamic> {
             }
         }
         "Boolean" | "boolean" => Ok(truthy(&d).into()),
-        "Map" | "HashMap" | "LinkedHashMap" | "TreeMap" if d.is_map() => Ok(d),
+        "TreeMap" | "SortedMap" if d.is_map() => {
+            // Sorted by key: the map without its insertion order.
+            let mut m = d.cast::<Map>();
+            let _ = m.remove(omap::ORDER);
+            Ok(Dynamic::from_map(m))
+        }
+        "Map" | "HashMap" | "LinkedHashMap" if d.is_map() => Ok(d),
         "List" | "ArrayList" | "LinkedList" | "Collection" | "String[]" => match as_list(&d) {
             Some(items) => Ok(Dynamic::from_array(items)),
             None => Ok(Dynamic::from_array(vec![d])),

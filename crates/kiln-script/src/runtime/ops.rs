@@ -46,9 +46,7 @@ pub(crate) fn eq(a: &Dynamic, b: &Dynamic) -> bool {
     }
     if a.is_map() && b.is_map() {
         let (x, y) = (a.cast::<Map>(), b.cast::<Map>());
-        return x.len() == y.len()
-            && x.iter()
-                .all(|(k, v)| y.get(k.as_str()).is_some_and(|w| eq(v, w)));
+        return super::omap::same_entries(&x, &y, eq);
     }
     if let (Some(x), Some(y)) = (
         a.clone().try_cast::<super::types::GException>(),
@@ -117,7 +115,7 @@ pub(crate) fn add(a: Dynamic, b: Dynamic) -> RtResult<Dynamic> {
     }
     if a.is_map() && b.is_map() {
         let mut m = a.cast::<Map>();
-        m.extend(b.cast::<Map>());
+        super::omap::extend(&mut m, &b.cast::<Map>());
         return Ok(Dynamic::from_map(m));
     }
     fail(format!("cannot add {} and {}", kind(&a), kind(&b)))
@@ -258,7 +256,7 @@ pub(crate) fn contains(container: &Dynamic, item: &Dynamic) -> RtResult<bool> {
     }
     if container.is_map() {
         let key = groovy_str(item);
-        return Ok(container.cast::<Map>().contains_key(key.as_str()));
+        return Ok(super::omap::contains(&container.cast::<Map>(), &key));
     }
     if let Some(s) = text(&container) {
         return Ok(s.contains(&groovy_str(item)));

@@ -174,12 +174,12 @@ fn write_str(out: &mut String, d: &Dynamic) {
         out.push(']');
     } else if d.is_map() {
         let map = d.clone().cast::<Map>();
-        if map.is_empty() {
+        if super::omap::is_empty(&map) {
             out.push_str("[:]");
             return;
         }
         out.push('[');
-        for (i, (k, v)) in map.iter().enumerate() {
+        for (i, (k, v)) in super::omap::iter(&map).iter().enumerate() {
             if i > 0 {
                 out.push_str(", ");
             }
@@ -194,6 +194,8 @@ fn write_str(out: &mut String, d: &Dynamic) {
         out.push_str(&p.0);
     } else if let Some(o) = d.clone().try_cast::<super::java::GObject>() {
         out.push_str(&super::java::to_text(&o));
+    } else if let Some(this) = d.clone().try_cast::<super::instance::GInstance>() {
+        out.push_str(&this.default_text());
     } else if as_closure(d).is_some() {
         out.push_str("Closure");
     } else {
@@ -225,7 +227,9 @@ pub(crate) fn truthy(d: &Dynamic) -> bool {
         return d.read_lock::<Array>().is_some_and(|a| !a.is_empty());
     }
     if d.is_map() {
-        return d.read_lock::<Map>().is_some_and(|m| !m.is_empty());
+        return d
+            .read_lock::<Map>()
+            .is_some_and(|m| !super::omap::is_empty(&m));
     }
     if let Some(items) = range_items(d) {
         return !items.is_empty();
@@ -301,12 +305,20 @@ pub(crate) fn to_value(d: &Dynamic, closure: &mut dyn FnMut(GClosure) -> Value) 
     } else if d.is_map() {
         let map = d.cast::<Map>();
         Value::Map(
-            map.iter()
-                .map(|(k, v)| (k.to_string(), to_value(v, closure)))
+            super::omap::iter(&map)
+                .into_iter()
+                .map(|(k, v)| (k, to_value(&v, closure)))
                 .collect(),
         )
     } else if let Some(c) = as_closure(&d) {
         closure(c)
+    } else if let Some(this) = d.clone().try_cast::<super::instance::GInstance>() {
+        Value::Map(
+            this.fields()
+                .iter()
+                .map(|(k, v)| (k.to_string(), to_value(v, closure)))
+                .collect(),
+        )
     } else {
         Value::Str(groovy_str(&d))
     }
@@ -322,12 +334,9 @@ pub(crate) fn from_value(v: &Value) -> Dynamic {
         Value::Float(f) => Dynamic::from_float(*f),
         Value::Str(s) => Dynamic::from(s.clone()),
         Value::List(items) => Dynamic::from_array(items.iter().map(from_value).collect()),
-        Value::Map(entries) => Dynamic::from_map(
-            entries
-                .iter()
-                .map(|(k, v)| (k.as_str().into(), from_value(v)))
-                .collect(),
-        ),
+        Value::Map(entries) => Dynamic::from_map(super::omap::from_pairs(
+            entries.iter().map(|(k, v)| (k.clone(), from_value(v))),
+        )),
     }
 }
 

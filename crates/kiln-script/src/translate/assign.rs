@@ -2,6 +2,7 @@
 //! (the last step through the `putAt` helper, which handles maps and lists alike);
 //! globals and script variables through the `__kiln_gset*` helpers.
 
+use super::class::Member;
 use super::{Tr, names};
 use kiln_diagnostics::{Diagnostic, Span};
 use kiln_syntax::ast::{AssignOp, Expr, ExprKind};
@@ -40,6 +41,21 @@ impl Tr {
                     links.reverse();
                     if let Some(r) = self.lookup(n) {
                         return Some((Root::Local(r), links));
+                    }
+                    match self.member_ref(n) {
+                        Some(Member::Field(this)) => {
+                            links.insert(0, Link::Prop(n));
+                            return Some((Root::Local(this), links));
+                        }
+                        Some(Member::Static(var)) => return Some((Root::Global(var), links)),
+                        None => {}
+                    }
+                    if self.class_named(n) {
+                        if let Some(Link::Prop(field)) = links.first() {
+                            let var = format!("{n}.{field}");
+                            links.remove(0);
+                            return Some((Root::Global(var), links));
+                        }
                     }
                     return self
                         .global_root(cur)

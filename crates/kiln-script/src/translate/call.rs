@@ -49,10 +49,17 @@ const STATICS: &[&str] = &[
     "Math.pow",
     "Math.sqrt",
     "System.currentTimeMillis",
+    "UUID.randomUUID",
     "String.format",
     "JsonOutput.toJson",
     "JsonOutput.prettyPrint",
 ];
+
+/// A simple class name as a script would define it: `Zot`, not `java.net.Socket`.
+fn is_class_name(ty: &str) -> bool {
+    ty.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+        && ty.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
 
 impl Tr {
     pub(super) fn new_object(&mut self, span: Span, ty: &str, args: &[Arg]) {
@@ -72,6 +79,9 @@ impl Tr {
             self.w(")");
             return;
         }
+        if self.class_named(simple) {
+            return self.new_instance(simple, args);
+        }
         if crate::runtime::java::CLASSES.contains(&simple) {
             self.w(&format!(
                 "__kiln_new_object({}, ",
@@ -81,14 +91,32 @@ impl Tr {
             self.w(")");
             return;
         }
+        let ordered = super::expr::empty_map();
         let empty = match simple {
             "ArrayList" | "LinkedList" | "HashSet" | "LinkedHashSet" | "TreeSet" => "[]",
-            "HashMap" | "LinkedHashMap" | "TreeMap" | "ConcurrentHashMap" => "#{}",
+            // A map without its insertion order is sorted by key, as a `TreeMap`.
+            "TreeMap" => "#{}",
+            "HashMap" | "LinkedHashMap" | "ConcurrentHashMap" => ordered.as_str(),
+            _ if is_class_name(ty)
+                && !JAVA_CLASSES.contains(&simple)
+                && !self.imports.contains(simple) =>
+            {
+                // A class of another block (the code beside a declarative pipeline):
+                // found at run time; `kiln lint` checks the name against the file's classes.
+                self.deferred.push((simple.to_string(), span));
+                self.w(&format!(
+                    "__kiln_construct(__kiln_new_user({}), ",
+                    names::string_literal(simple)
+                ));
+                self.arg_array(args);
+                self.w(")");
+                return;
+            }
             _ => {
                 return self.unsupported(
                     span,
                     format!("`new {ty}(...)` is not supported"),
-                    "kiln scripts can create exceptions (`new Exception('...')`), lists and maps (`[]`, `[:]`), `JsonSlurper`, `JsonSlurperClassic` and `Date`",
+                    crate::runtime::java::SUPPORTED_NOTE,
                 );
             }
         };
@@ -97,10 +125,10 @@ impl Tr {
             [a] if a.name.is_none() => {
                 self.w("__kiln_cast(");
                 self.expr(&a.value);
-                self.w(if empty == "[]" {
-                    ", \"List\")"
-                } else {
-                    ", \"Map\")"
+                self.w(match simple {
+                    "TreeMap" => ", \"TreeMap\")",
+                    _ if empty == "[]" => ", \"List\")",
+                    _ => ", \"Map\")",
                 });
             }
             _ => self.w(empty),
@@ -193,6 +221,9 @@ impl Tr {
                     return self.unsupported(name.span, what, "use the `sh` step to run commands");
                 }
                 if let ExprKind::Ident(class) = &target.kind {
+                    if self.class_named(class) {
+                        return self.static_call(class, &name.name, args, closure);
+                    }
                     if self.lookup(class).is_none() {
                         let full = format!("{class}.{}", name.name);
                         if STATICS.contains(&full.as_str()) {
@@ -232,6 +263,9 @@ impl Tr {
             self.w(&format!("__kiln_call_closure({local}, ["));
             self.groovy_args(args, closure, &[]);
             self.w("])");
+            return;
+        }
+        if self.member_call(name, args, closure) {
             return;
         }
         if self.functions.contains(name) {

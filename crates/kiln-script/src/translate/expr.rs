@@ -39,7 +39,38 @@ pub(super) const JAVA_CLASSES: &[&str] = &[
     "Math",
     "Collections",
     "Arrays",
+    // Common JDK classes a script might create, refused by name at lint time.
+    "StringBuilder",
+    "StringBuffer",
+    "Socket",
+    "ServerSocket",
+    "HttpURLConnection",
+    "FileReader",
+    "FileWriter",
+    "FileInputStream",
+    "FileOutputStream",
+    "BufferedReader",
+    "InputStreamReader",
+    "PrintWriter",
+    "Scanner",
+    "Random",
+    "SimpleDateFormat",
+    "XmlSlurper",
+    "XmlParser",
+    "GroovyClassLoader",
+    "URLClassLoader",
+    "ScriptEngineManager",
 ];
+
+/// The hidden key of a map holding its insertion order, as a Rhai string literal.
+fn ordered_key() -> String {
+    names::string_literal(crate::runtime::omap::ORDER)
+}
+
+/// An empty Groovy map (a `LinkedHashMap`): it keeps the order keys are put in.
+pub(super) fn empty_map() -> String {
+    format!("#{{{}: []}}", ordered_key())
+}
 
 /// Types `as` and `instanceof` understand.
 const TYPES: &[&str] = &[
@@ -279,12 +310,26 @@ impl Tr {
             self.w(&r);
             return;
         }
+        match self.member_ref(name) {
+            Some(super::class::Member::Field(this)) => {
+                return self.w(&format!(
+                    "__kiln_prop({this}, {})",
+                    names::string_literal(name)
+                ));
+            }
+            Some(super::class::Member::Static(var)) => {
+                return self.w(&format!("__kiln_global({})", names::string_literal(&var)));
+            }
+            None => {}
+        }
         match name {
             "_" => self.w("()"),
+            // The script object: what a loaded file returns with `return this`.
+            "this" if self.in_class.is_none() => self.w("__kiln_script_this()"),
             "this" => self.unsupported(
                 span,
-                "`this` (the script object) is not available in kiln scripts",
-                "call steps and functions directly",
+                "`this` is not available in a static method",
+                "call the class's static members by name",
             ),
             _ if self.imports.contains(name) || JAVA_CLASSES.contains(&name) => {
                 self.java_class(span, name)
@@ -304,9 +349,19 @@ impl Tr {
     pub(super) fn map(&mut self, entries: &[kiln_syntax::ast::MapEntry]) {
         let computed = entries.iter().any(|e| matches!(e.key, MapKey::Expr(_)));
         if !computed {
-            // Later duplicates win, as in Groovy.
-            self.w("#{");
-            let mut first = true;
+            // Later duplicates win, as in Groovy; a key keeps its first position.
+            let mut order: Vec<&str> = Vec::new();
+            let mut seen = std::collections::HashSet::new();
+            for e in entries {
+                if let MapKey::Name(k) = &e.key {
+                    if seen.insert(k.name.as_str()) {
+                        order.push(&k.name);
+                    }
+                }
+            }
+            let order: Vec<String> = order.into_iter().map(names::string_literal).collect();
+            self.w(&format!("#{{{}: [{}]", ordered_key(), order.join(", ")));
+            let mut first = order.is_empty();
             for (i, e) in entries.iter().enumerate() {
                 let MapKey::Name(k) = &e.key else { continue };
                 let dup = entries[i + 1..]
@@ -327,7 +382,7 @@ impl Tr {
             return;
         }
         let t = self.temp("map");
-        self.w(&format!("{{ let {t} = #{{}}; "));
+        self.w(&format!("{{ let {t} = {}; ", empty_map()));
         for e in entries {
             self.w(&format!("{t}.__kiln_mm(\"put\", ["));
             match &e.key {
@@ -372,6 +427,12 @@ impl Tr {
             );
         }
         if let ExprKind::Ident(class) = &target.kind {
+            if self.class_named(class) {
+                return self.w(&format!(
+                    "__kiln_global({})",
+                    names::string_literal(&format!("{class}.{name}"))
+                ));
+            }
             if self.lookup(class).is_none()
                 && (JAVA_CLASSES.contains(&class.as_str()) || self.imports.contains(class))
             {

@@ -19,6 +19,7 @@
 
 mod assign;
 mod call;
+mod class;
 mod expr;
 pub(crate) mod names;
 pub(crate) mod posmap;
@@ -39,6 +40,8 @@ pub(crate) struct Translation {
     pub map: PosMap,
     /// Variables declared at the top level of a block: `(groovy name, rhai name)`.
     pub exports: Vec<(String, String)>,
+    /// Classes used with `new` that this code does not define, with where.
+    pub deferred_classes: Vec<(String, Span)>,
     pub diagnostics: Vec<Diagnostic>,
 }
 
@@ -56,10 +59,13 @@ pub(crate) fn block(stmts: &[Stmt]) -> Translation {
             tr.functions.insert(name.name.clone());
         }
     }
+    tr.collect_classes(stmts);
     let mut seen = HashMap::new();
     for f in functions {
         tr.function(f, &mut seen);
     }
+    tr.class_functions(stmts, &mut seen);
+    tr.class_statics(stmts);
     tr.stmts(stmts, true);
     tr.finish()
 }
@@ -126,6 +132,9 @@ struct Tr {
     tmp: usize,
     exports: Vec<(String, String)>,
     imports: HashSet<String>,
+    classes: HashMap<String, class::ClassInfo>,
+    in_class: Option<class::InClass>,
+    deferred: Vec<(String, Span)>,
 }
 
 impl Tr {
@@ -135,6 +144,7 @@ impl Tr {
             code: self.out,
             map: self.map,
             exports: self.exports,
+            deferred_classes: self.deferred,
             diagnostics: self.diags,
         }
     }
@@ -212,10 +222,26 @@ impl Tr {
     /// `def name(params) { body }` as a Rhai function, plus one overload per omitted
     /// trailing default argument.
     fn function(&mut self, stmt: &Stmt, seen: &mut HashMap<(String, usize), Span>) {
+        if let StmtKind::Function { name, .. } = &stmt.kind {
+            let rhai = names::function(&name.name);
+            self.function_as(stmt, &name.name, &rhai, false, seen);
+        }
+    }
+
+    /// A function as the Rhai function `rhai`; a method (`with_this`) takes the instance
+    /// first. `key` names it in the duplicate check.
+    fn function_as(
+        &mut self,
+        stmt: &Stmt,
+        key: &str,
+        rhai: &str,
+        with_this: bool,
+        seen: &mut HashMap<(String, usize), Span>,
+    ) {
         let StmtKind::Function { name, params, body } = &stmt.kind else {
             return;
         };
-        let key = (name.name.clone(), params.len());
+        let key = (key.to_string(), params.len());
         if let Some(first) = seen.insert(key, name.span) {
             self.diags.push(
                 Diagnostic::error(
@@ -232,11 +258,16 @@ impl Tr {
             );
             return;
         }
-        let rhai = names::function(&name.name);
         let m = self.open(stmt.span);
         self.flow.push(Flow::Boundary);
+        let this: &[&str] = if with_this { &["this"] } else { &[] };
         self.scoped(true, |tr| {
-            let ps: Vec<String> = params.iter().map(|p| tr.declare(&p.name.name)).collect();
+            let ps: Vec<String> = this
+                .iter()
+                .copied()
+                .chain(params.iter().map(|p| p.name.name.as_str()))
+                .map(|p| tr.declare(p))
+                .collect();
             tr.w(&format!("fn {rhai}({}) ", ps.join(", ")));
             tr.body(&body.statements);
             tr.w("\n");
@@ -247,17 +278,21 @@ impl Tr {
             .rposition(|p| p.default.is_none())
             .map_or(0, |i| i + 1);
         for given in first_default..params.len() {
-            self.scoped(true, |tr| tr.default_overload(&rhai, params, given));
+            self.scoped(true, |tr| tr.default_overload(rhai, this, params, given));
         }
         self.flow.pop();
         self.close(m);
     }
 
-    fn default_overload(&mut self, rhai: &str, params: &[Param], given: usize) {
+    fn default_overload(&mut self, rhai: &str, this: &[&str], params: &[Param], given: usize) {
         let mut all = Vec::new();
         let mut head = Vec::new();
-        for p in &params[..given] {
-            let r = self.declare(&p.name.name);
+        for p in this
+            .iter()
+            .copied()
+            .chain(params[..given].iter().map(|p| p.name.name.as_str()))
+        {
+            let r = self.declare(p);
             head.push(r.clone());
             all.push(r);
         }
@@ -421,11 +456,21 @@ impl Tr {
                 self.block(b, value);
                 self.w("\n");
             }
-            StmtKind::Class { name } => {
+            // Emitted at the top (see `class`).
+            StmtKind::Class {
+                members: Some(_), ..
+            } => {}
+            StmtKind::Class {
+                name,
+                members: None,
+            } => {
                 self.unsupported(
                     s.span,
-                    format!("class `{}` cannot be defined in a kiln script", name.name),
-                    "define functions with `def name(...) { }`, or move the logic to a shared library step",
+                    format!(
+                        "`{}` cannot be defined in a kiln script: only classes with fields and methods can",
+                        name.name
+                    ),
+                    "interfaces, enums and traits are not supported; use a class, or constants in a map",
                 );
                 self.w(";\n");
             }

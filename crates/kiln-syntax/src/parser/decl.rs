@@ -1,7 +1,7 @@
 //! Declarations: types, parameters, variables, functions, annotations, imports and classes.
 
 use super::Parser;
-use crate::ast::{Annotation, Arg, Ident, Param, Stmt, StmtKind, TypeName};
+use crate::ast::{Annotation, Arg, ClassMember, Ident, Param, Stmt, StmtKind, TypeName};
 use crate::token::{Keyword, TokenKind};
 use kiln_diagnostics::Span;
 
@@ -448,9 +448,9 @@ impl Parser<'_> {
         }
     }
 
-    /// `class Name ... { ... }`, `interface`, `enum`, `trait`: the body is skipped whole.
+    /// `class Name ... { members }`; `interface`, `enum`, `trait`: the body is skipped whole.
     pub(super) fn parse_class(&mut self, start: u32) -> Stmt {
-        self.bump();
+        let kw = self.bump();
         let t = self.cur();
         let name = if t.kind == TokenKind::Ident {
             self.bump();
@@ -471,15 +471,68 @@ impl Parser<'_> {
         ) {
             self.bump();
         }
+        let mut members = None;
         if self.at(TokenKind::LBrace) {
             let open = self.cur();
-            if !self.skip_token_tree() {
+            if kw.kind == TokenKind::Kw(Keyword::Class) {
+                self.bump();
+                members = Some(self.with_nl(false, |p| p.parse_class_members(&name.name)));
+                self.expect_closer(TokenKind::RBrace, open, "the class body");
+            } else if !self.skip_token_tree() {
                 self.expect_closer(TokenKind::RBrace, open, "the class body");
             }
         }
         Stmt {
-            kind: StmtKind::Class { name },
+            kind: StmtKind::Class { name, members },
             span: self.span_from(start),
         }
+    }
+
+    /// The members of a class body, up to its `}`.
+    fn parse_class_members(&mut self, class: &str) -> Vec<ClassMember> {
+        let mut out = Vec::new();
+        loop {
+            while matches!(self.raw_kind(0), TokenKind::Newline | TokenKind::Semi) {
+                self.bump();
+            }
+            if matches!(self.raw_kind(0), TokenKind::Eof | TokenKind::RBrace) {
+                break;
+            }
+            let before = self.pos;
+            let errors = self.diags.len();
+            let start = self.cur().span.start;
+            let mut is_static = false;
+            let mut modified = false;
+            while let TokenKind::Kw(k) = self.peek() {
+                if !k.is_modifier() {
+                    break;
+                }
+                is_static |= k == Keyword::Static;
+                modified = true;
+                self.bump();
+            }
+            let t = self.cur();
+            let stmt = if t.kind == TokenKind::Ident
+                && self.text(t.span) == class
+                && self.raw_kind(1) == TokenKind::LParen
+            {
+                self.bump();
+                let name = Ident {
+                    name: class.to_string(),
+                    span: t.span,
+                };
+                self.parse_function_rest(start, name)
+            } else if modified {
+                self.parse_after_modifiers(start)
+            } else {
+                self.parse_stmt()
+            };
+            out.push(ClassMember { is_static, stmt });
+            self.finish_stmt(errors);
+            if self.pos == before {
+                self.bump();
+            }
+        }
+        out
     }
 }

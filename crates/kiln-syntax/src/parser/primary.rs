@@ -398,8 +398,32 @@ impl Parser<'_> {
                 | TokenKind::RBracket
                 | TokenKind::Kw(Keyword::Def | Keyword::Final)
                 | TokenKind::Newline => i += 1,
+                // `{ a, b = 5 -> ...}`: a default value, up to the arrow.
+                TokenKind::Eq => return self.default_reaches_arrow(i + 1, LIMIT),
                 _ => return false,
             }
+        }
+        false
+    }
+
+    /// Bounded lookahead from a parameter's default value: does an `->` follow at the
+    /// same nesting level, before the line, the statement or a block ends?
+    fn default_reaches_arrow(&mut self, mut i: usize, limit: usize) -> bool {
+        let mut depth = 0usize;
+        for _ in 0..limit {
+            self.steps += 1;
+            match self.raw(i).kind {
+                TokenKind::Arrow if depth == 0 => return true,
+                TokenKind::LParen | TokenKind::LBracket => depth += 1,
+                TokenKind::RParen | TokenKind::RBracket if depth > 0 => depth -= 1,
+                TokenKind::RParen | TokenKind::RBracket => return false,
+                TokenKind::LBrace | TokenKind::RBrace | TokenKind::Semi | TokenKind::Eof => {
+                    return false;
+                }
+                TokenKind::Newline if depth == 0 => return false,
+                _ => {}
+            }
+            i += 1;
         }
         false
     }

@@ -49,7 +49,7 @@ impl Parser<'_> {
     }
 
     /// After a statement: the line must end (or `;`, or the block's `}`).
-    fn finish_stmt(&mut self, errors: usize) {
+    pub(super) fn finish_stmt(&mut self, errors: usize) {
         let t = self.raw(self.pos);
         if matches!(
             t.kind,
@@ -182,6 +182,11 @@ impl Parser<'_> {
         while matches!(self.peek(), TokenKind::Kw(k) if k.is_modifier()) {
             self.bump();
         }
+        self.parse_after_modifiers(start)
+    }
+
+    /// A declaration after its modifiers (`static`, `final`, ...).
+    pub(super) fn parse_after_modifiers(&mut self, start: u32) -> Stmt {
         let t = self.cur();
         match t.kind {
             TokenKind::Kw(Keyword::Def) => {

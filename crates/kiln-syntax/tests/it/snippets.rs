@@ -231,7 +231,15 @@ fn statements() {
         "@Library(['a', 'b@v2']) _",
         r#"(annotated (annotation Library (list (str single (text "a")) (str single (text "b@v2")))) (ident _))"#,
     );
-    check("class Foo { def x = { } }", "(class Foo)");
+    check(
+        "class Foo { def x = { } }",
+        "(class Foo (var def x (closure)))",
+    );
+    check("enum E { A, B }", "(class E)");
+    check(
+        "class P { static int n = 1\n P(a) { } }",
+        "(class P (static (var int n (int 1))) (function P (param a) (block)))",
+    );
     check_codes("def (a, b) = [1, 2]", &[]);
     check_codes("def (a, b) [1, 2]", &["unexpected-token"]);
     check_codes("def (a, 3) = [1, 2]", &["unexpected-token"]);

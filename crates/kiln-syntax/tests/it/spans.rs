@@ -203,7 +203,12 @@ impl Checker<'_> {
                 c.stmt(target);
             }
             StmtKind::Block(b) => c.block(b),
-            StmtKind::Class { name } => c.ident(name),
+            StmtKind::Class { name, members } => {
+                c.ident(name);
+                for m in members.iter().flatten() {
+                    c.stmt(&m.stmt);
+                }
+            }
             StmtKind::Return(None)
             | StmtKind::Break
             | StmtKind::Continue

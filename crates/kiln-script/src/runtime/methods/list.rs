@@ -2,6 +2,7 @@
 //! Methods that change the list (`add`, `<<`, `sort`, `unique`, `remove`) change it in place.
 
 use super::Args;
+use crate::runtime::omap;
 use crate::runtime::ops;
 use crate::runtime::types::{GClosure, RtResult, as_list, call_closure, fail, groovy_str, truthy};
 use rhai::{Array, Dynamic, Map, NativeCallContext};
@@ -141,16 +142,16 @@ fn collect_entries(
     items: &[Dynamic],
     c: Option<GClosure>,
 ) -> RtResult<Dynamic> {
-    let mut out = Map::new();
+    let mut out = omap::new();
     for x in items {
         let r = match &c {
             Some(c) => call_closure(ctx, c, vec![x.clone()])?,
             None => x.clone(),
         };
         if r.is_map() {
-            out.extend(r.cast::<Map>());
+            omap::extend(&mut out, &r.cast::<Map>());
         } else if let Some(pair) = as_list(&r).filter(|p| p.len() == 2) {
-            out.insert(groovy_str(&pair[0]).into(), pair[1].clone());
+            omap::insert(&mut out, &groovy_str(&pair[0]), pair[1].clone());
         } else {
             return fail("`collectEntries` expects the closure to return [key, value] or a map");
         }
@@ -401,13 +402,16 @@ pub(super) fn call(
         }
         ("groupBy", 1) => {
             let c = args.closure(0)?;
-            let mut out = Map::new();
+            let mut out = omap::new();
             for x in items.iter() {
                 let key = groovy_str(&call_closure(ctx, &c, vec![x.clone()])?);
-                let slot = out
-                    .entry(key.into())
-                    .or_insert_with(|| Dynamic::from_array(Array::new()));
-                if let Some(mut group) = slot.write_lock::<Array>() {
+                if !omap::contains(&out, &key) {
+                    omap::insert(&mut out, &key, Dynamic::from_array(Array::new()));
+                }
+                if let Some(mut group) = out
+                    .get_mut(key.as_str())
+                    .and_then(|slot| slot.write_lock::<Array>())
+                {
                     group.push(x.clone());
                 }
             }

@@ -2,6 +2,7 @@
 //! key and the value; with one, an entry with `key` and `value`.
 
 use super::Args;
+use crate::runtime::omap;
 use crate::runtime::types::{GClosure, RtResult, call_closure, fail, groovy_str, truthy};
 use rhai::{Array, Dynamic, Map, NativeCallContext};
 
@@ -15,7 +16,7 @@ fn entry(k: &str, v: &Dynamic) -> Dynamic {
 
 /// The entries of a map, in its order.
 pub(crate) fn entries(m: &Map) -> Array {
-    m.iter().map(|(k, v)| entry(k, v)).collect()
+    omap::iter(m).iter().map(|(k, v)| entry(k, v)).collect()
 }
 
 fn call_entry(ctx: &NativeCallContext, c: &GClosure, k: &str, v: &Dynamic) -> RtResult<Dynamic> {
@@ -34,93 +35,87 @@ fn key(d: &Dynamic) -> String {
 pub(super) fn call(ctx: &NativeCallContext, m: &mut Map, args: &Args) -> RtResult<Option<Dynamic>> {
     let n = args.len();
     Ok(Some(match (args.name, n) {
-        ("size", 0) => Dynamic::from_int(m.len() as i64),
-        ("isEmpty", 0) => m.is_empty().into(),
-        ("containsKey", 1) => m.contains_key(key(&args.get(0)).as_str()).into(),
-        ("containsValue", 1) => m
-            .values()
-            .any(|v| crate::runtime::ops::eq(v, &args.get(0)))
+        ("size", 0) => Dynamic::from_int(omap::len(m) as i64),
+        ("isEmpty", 0) => omap::is_empty(m).into(),
+        ("containsKey", 1) => omap::contains(m, &key(&args.get(0))).into(),
+        ("containsValue", 1) => omap::iter(m)
+            .iter()
+            .any(|(_, v)| crate::runtime::ops::eq(v, &args.get(0)))
             .into(),
-        ("get" | "getAt", 1) => m
-            .get(key(&args.get(0)).as_str())
+        ("get" | "getAt", 1) => omap::get(m, &key(&args.get(0)))
             .cloned()
             .unwrap_or(Dynamic::UNIT),
-        ("get" | "getOrDefault", 2) => m
-            .get(key(&args.get(0)).as_str())
+        ("get" | "getOrDefault", 2) => omap::get(m, &key(&args.get(0)))
             .cloned()
             .unwrap_or_else(|| args.get(1)),
-        ("put", 2) => m
-            .insert(key(&args.get(0)).into(), args.get(1))
-            .unwrap_or(Dynamic::UNIT),
+        ("put", 2) => omap::insert(m, &key(&args.get(0)), args.get(1)).unwrap_or(Dynamic::UNIT),
         ("putAll", 1) => {
             let more = args.get(0);
             if !more.is_map() {
                 return fail("`putAll()` expects a map");
             }
-            m.extend(more.cast::<Map>());
+            omap::extend(m, &more.cast::<Map>());
             Dynamic::UNIT
         }
-        ("remove", 1) => m
-            .remove(key(&args.get(0)).as_str())
-            .unwrap_or(Dynamic::UNIT),
+        ("remove", 1) => omap::remove(m, &key(&args.get(0))).unwrap_or(Dynamic::UNIT),
         ("clear", 0) => {
-            m.clear();
+            omap::clear(m);
             Dynamic::UNIT
         }
         ("keySet" | "keys", 0) => {
-            Dynamic::from_array(m.keys().map(|k| Dynamic::from(k.to_string())).collect())
+            Dynamic::from_array(omap::keys(m).into_iter().map(Dynamic::from).collect())
         }
-        ("values", 0) => Dynamic::from_array(m.values().cloned().collect()),
+        ("values", 0) => Dynamic::from_array(omap::iter(m).into_iter().map(|(_, v)| v).collect()),
         ("entrySet", 0) => Dynamic::from_array(entries(m)),
         ("plus", 1) => crate::runtime::ops::add(Dynamic::from_map(m.clone()), args.get(0))?,
         ("subMap", 1) => {
             let keys = crate::runtime::types::as_list(&args.get(0)).unwrap_or_default();
-            let mut out = Map::new();
+            let mut out = omap::new();
             for k in keys {
                 let k = key(&k);
-                if let Some(v) = m.get(k.as_str()) {
-                    out.insert(k.into(), v.clone());
+                if let Some(v) = omap::get(m, &k) {
+                    omap::insert(&mut out, &k, v.clone());
                 }
             }
             Dynamic::from_map(out)
         }
         ("each", 1) => {
             let c = args.closure(0)?;
-            for (k, v) in m.iter() {
-                let _ = call_entry(ctx, &c, k, v)?;
+            for (k, v) in omap::iter(m) {
+                let _ = call_entry(ctx, &c, &k, &v)?;
             }
             Dynamic::from_map(m.clone())
         }
         ("eachWithIndex", 1) => {
             let c = args.closure(0)?;
-            for (i, (k, v)) in m.iter().enumerate() {
-                let _ = call_closure(ctx, &c, vec![entry(k, v), Dynamic::from_int(i as i64)])?;
+            for (i, (k, v)) in omap::iter(m).into_iter().enumerate() {
+                let _ = call_closure(ctx, &c, vec![entry(&k, &v), Dynamic::from_int(i as i64)])?;
             }
             Dynamic::from_map(m.clone())
         }
         ("collect", 1) => {
             let c = args.closure(0)?;
             let mut out = Array::new();
-            for (k, v) in m.iter() {
-                out.push(call_entry(ctx, &c, k, v)?);
+            for (k, v) in omap::iter(m) {
+                out.push(call_entry(ctx, &c, &k, &v)?);
             }
             Dynamic::from_array(out)
         }
         ("findAll", 1) => {
             let c = args.closure(0)?;
-            let mut out = Map::new();
-            for (k, v) in m.iter() {
-                if truthy(&call_entry(ctx, &c, k, v)?) {
-                    out.insert(k.clone(), v.clone());
+            let mut out = omap::new();
+            for (k, v) in omap::iter(m) {
+                if truthy(&call_entry(ctx, &c, &k, &v)?) {
+                    omap::insert(&mut out, &k, v);
                 }
             }
             Dynamic::from_map(out)
         }
         ("find", 1) => {
             let c = args.closure(0)?;
-            for (k, v) in m.iter() {
-                if truthy(&call_entry(ctx, &c, k, v)?) {
-                    return Ok(Some(entry(k, v)));
+            for (k, v) in omap::iter(m) {
+                if truthy(&call_entry(ctx, &c, &k, &v)?) {
+                    return Ok(Some(entry(&k, &v)));
                 }
             }
             Dynamic::UNIT
@@ -128,8 +123,8 @@ pub(super) fn call(ctx: &NativeCallContext, m: &mut Map, args: &Args) -> RtResul
         ("any" | "every", 1) => {
             let every = args.name == "every";
             let c = args.closure(0)?;
-            for (k, v) in m.iter() {
-                if truthy(&call_entry(ctx, &c, k, v)?) != every {
+            for (k, v) in omap::iter(m) {
+                if truthy(&call_entry(ctx, &c, &k, &v)?) != every {
                     return Ok(Some((!every).into()));
                 }
             }
@@ -138,22 +133,22 @@ pub(super) fn call(ctx: &NativeCallContext, m: &mut Map, args: &Args) -> RtResul
         ("count", 1) => {
             let c = args.closure(0)?;
             let mut count = 0;
-            for (k, v) in m.iter() {
-                count += i64::from(truthy(&call_entry(ctx, &c, k, v)?));
+            for (k, v) in omap::iter(m) {
+                count += i64::from(truthy(&call_entry(ctx, &c, &k, &v)?));
             }
             Dynamic::from_int(count)
         }
         ("collectEntries", 1) => {
             let c = args.closure(0)?;
-            let mut out = Map::new();
-            for (k, v) in m.iter() {
-                let r = call_entry(ctx, &c, k, v)?;
+            let mut out = omap::new();
+            for (k, v) in omap::iter(m) {
+                let r = call_entry(ctx, &c, &k, &v)?;
                 if r.is_map() {
-                    out.extend(r.cast::<Map>());
+                    omap::extend(&mut out, &r.cast::<Map>());
                 } else if let Some(pair) =
                     crate::runtime::types::as_list(&r).filter(|p| p.len() == 2)
                 {
-                    out.insert(groovy_str(&pair[0]).into(), pair[1].clone());
+                    omap::insert(&mut out, &groovy_str(&pair[0]), pair[1].clone());
                 } else {
                     return fail(
                         "`collectEntries` expects the closure to return [key, value] or a map",
@@ -165,8 +160,8 @@ pub(super) fn call(ctx: &NativeCallContext, m: &mut Map, args: &Args) -> RtResul
         ("inject", 2) => {
             let c = args.closure(1)?;
             let mut acc = args.get(0);
-            for (k, v) in m.iter() {
-                acc = call_closure(ctx, &c, vec![acc, entry(k, v)])?;
+            for (k, v) in omap::iter(m) {
+                acc = call_closure(ctx, &c, vec![acc, entry(&k, &v)])?;
             }
             acc
         }
@@ -184,12 +179,12 @@ pub(super) fn call(ctx: &NativeCallContext, m: &mut Map, args: &Args) -> RtResul
                 .next()
                 .map(|c| c.to_lowercase().chain(chars).collect())
                 .unwrap_or_default();
-            match m.get(lowered.as_str()) {
+            match omap::get(m, &lowered) {
                 Some(v) => v.clone(),
                 None => return Ok(None),
             }
         }
-        (name, _) => match m.get(name).and_then(crate::runtime::types::as_closure) {
+        (name, _) => match omap::get(m, name).and_then(crate::runtime::types::as_closure) {
             // A closure stored in a map is callable as a method: `helpers.build('x')`.
             Some(c) => call_closure(ctx, &c, args.items.clone())?,
             None => return Ok(None),

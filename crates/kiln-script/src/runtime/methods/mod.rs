@@ -72,6 +72,27 @@ pub(crate) fn call_method(
         }
         return out;
     }
+    if let Some(class) = target.clone().try_cast::<super::instance::GClassRef>() {
+        return super::instance::call_static(ctx, &class, name, &args);
+    }
+    if let Some(loaded) = target.clone().try_cast::<super::loaded::GLoaded>() {
+        if let Some(v) = super::loaded::call(ctx, &loaded, name, &args)? {
+            return Ok(v);
+        }
+        return fail(format!(
+            "`{}` has no function `{name}` taking {} argument(s)",
+            loaded.path,
+            args.len()
+        ));
+    }
+    if let Some(this) = target.clone().try_cast::<super::instance::GInstance>() {
+        if let Some(v) = super::instance::call(ctx, &this, name, &args)? {
+            return Ok(v);
+        }
+        if name == "toString" && args.is_empty() {
+            return Ok(this.default_text().into());
+        }
+    }
     let args = Args { name, items: args };
     if let Some(v) = common(ctx, target, &args)? {
         return Ok(v);
@@ -95,7 +116,7 @@ pub(crate) fn call_method(
     } else if let Some(e) = target.clone().try_cast::<GException>() {
         exception(&e, &args)
     } else if let Some(o) = target.clone().try_cast::<super::java::GObject>() {
-        super::java::call(&o, name, &args.items)?
+        super::java::call(ctx, &o, name, &args.items)?
     } else if let Some(c) = as_closure(target) {
         closure(ctx, &c, &args)?
     } else {
@@ -207,10 +228,16 @@ pub(crate) fn property(target: &Dynamic, name: &str) -> RtResult<Dynamic> {
     let target = target.flatten_clone();
     if target.is_map() {
         let m = target.cast::<Map>();
-        return Ok(m.get(name).cloned().unwrap_or(Dynamic::UNIT));
+        return Ok(super::omap::get(&m, name).cloned().unwrap_or(Dynamic::UNIT));
     }
     if let Some(o) = target.clone().try_cast::<super::java::GObject>() {
         return super::java::property(&o, name);
+    }
+    if let Some(this) = target.clone().try_cast::<super::instance::GInstance>() {
+        return match this.get(name) {
+            Some(v) => Ok(v),
+            None => this.no_property(name),
+        };
     }
     if let Some(e) = target.clone().try_cast::<GException>() {
         return match name {
@@ -252,9 +279,7 @@ pub(crate) fn index(target: &Dynamic, index: &Dynamic) -> RtResult<Dynamic> {
     let index = index.flatten_clone();
     if target.is_map() {
         let key = groovy_str(&index);
-        return Ok(target
-            .cast::<Map>()
-            .get(key.as_str())
+        return Ok(super::omap::get(&target.cast::<Map>(), &key)
             .cloned()
             .unwrap_or(Dynamic::UNIT));
     }
