@@ -186,16 +186,5 @@ fn library_annotation(cx: &mut Cx, annotation: &kiln_syntax::ast::Annotation) ->
 }
 
 pub(crate) fn library_ref(text: &str, span: kiln_diagnostics::Span) -> LibraryRef {
-    match text.split_once('@') {
-        Some((name, version)) => LibraryRef {
-            name: name.to_string(),
-            version: Some(version.to_string()),
-            span,
-        },
-        None => LibraryRef {
-            name: text.to_string(),
-            version: None,
-            span,
-        },
-    }
+    LibraryRef::parse(text, span)
 }
