@@ -443,7 +443,7 @@ pipeline {
     assert_ne!(code, 0, "{out}");
     assert!(
         out.contains(
-            "a parameter's `defaultValue` (Jenkinsfile:5:48) must be a string, but its expression gave a list"
+            "a parameter's `defaultValue` (Jenkinsfile:5:47) must be a string, but its expression gave a list"
         ),
         "{out}"
     );
@@ -459,12 +459,11 @@ fn a_computed_trigger_schedule_is_warned_about_and_said_in_the_log() {
 }
 ";
     let linted = lint(pipeline, &[]);
-    assert_eq!(linted.status.code(), Some(0), "{}", text(&linted.stdout));
+    let stderr = text(&linted.stderr);
+    assert_eq!(linted.status.code(), Some(0), "{stderr}");
     assert!(
-        text(&linted.stdout)
-            .contains("a `cron` schedule computed from an expression is not applied by kiln"),
-        "{}",
-        text(&linted.stdout)
+        stderr.contains("a `cron` schedule computed from an expression is not applied by kiln"),
+        "{stderr}"
     );
     let (code, out) = run(pipeline);
     assert_eq!(code, 0, "{out}");
@@ -575,4 +574,28 @@ fn stages_of_different_blocks_may_share_a_name_and_both_run() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("test on 17\n"), "{out}");
     assert!(out.contains("test on 21\n"), "{out}");
+}
+
+#[test]
+fn kubernetes_agent_settings_without_effect_are_named_in_the_log() {
+    let (code, out) = run("pipeline {
+    agent {
+        kubernetes {
+            yaml 'apiVersion: v1\\nkind: Pod\\nspec:\\n  containers:\\n  - name: build\\n    image: alpine\\n'
+            retries 2
+            idleMinutes 10
+            podRetention never()
+            showRawYaml false
+        }
+    }
+    stages { stage('a') { steps { echo 'ran' } } }
+}
+");
+    assert_eq!(code, 0, "{out}");
+    for key in ["retries", "idleMinutes", "podRetention", "showRawYaml"] {
+        assert!(
+            out.contains(&format!("`kubernetes {{ {key} }}` has no effect in kiln")),
+            "{key}: {out}"
+        );
+    }
 }

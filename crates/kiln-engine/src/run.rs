@@ -320,6 +320,9 @@ fn pipeline_notices(build: &Build) {
             crate::stage_agent::dockerfile_hint(&p.agent.kind)
         ));
     }
+    if let AgentKind::Kubernetes(k) = &p.agent.kind {
+        crate::stage_agent::kubernetes_settings_notice(build, k);
+    }
     if !p.tools.is_empty() {
         build.notice_once("`tools { }` is ignored: kiln uses the tools found on PATH".to_owned());
     }

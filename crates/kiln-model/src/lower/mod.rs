@@ -1,6 +1,7 @@
 //! Lowering: syntax tree -> [`Document`]. One module per directive family.
 
 mod agent;
+pub(crate) use agent::IGNORED_KUBERNETES_KEYS;
 mod cx;
 mod directives;
 mod environment;
