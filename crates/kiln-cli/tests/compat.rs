@@ -599,3 +599,24 @@ fn kubernetes_agent_settings_without_effect_are_named_in_the_log() {
         );
     }
 }
+
+#[test]
+fn a_java_style_cast_runs_as_an_as_cast() {
+    let (code, out) = run("pipeline {
+    agent any
+    environment { NAMES = \"${(Collection) ['a', 'b', 'c']}\" }
+    stages {
+        stage('Cast') {
+            steps {
+                script {
+                    def count = (String) 3
+                    echo \"names ${NAMES} count ${count}\"
+                }
+            }
+        }
+    }
+}
+");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("[Cast] names [a, b, c] count 3\n"), "{out}");
+}
