@@ -91,7 +91,11 @@ def message_tokens(chain: str) -> tuple[set[str], bool]:
     validator = False
     for m in MESSAGE_CALL.finditer(chain):
         key = m.group(1)
-        if key.startswith(("ModelValidatorImpl_", "ModelParser_", "JSONParser_")):
+        # A property's own validator (`PreserveStashesJobProperty_ValidatorImpl_...`)
+        # refuses the file as the model's validator does.
+        if key.startswith(("ModelValidatorImpl_", "ModelParser_", "JSONParser_")) or (
+            "_ValidatorImpl_" in key
+        ):
             validator = True
         args, _ = balanced_args(chain, m.end())
         for s in STRING.findall(args):

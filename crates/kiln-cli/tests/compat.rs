@@ -395,3 +395,228 @@ fn a_single_map_argument_is_the_steps_named_arguments() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("[Files] from a map\n"), "{out}");
 }
+
+#[test]
+fn parameter_names_and_defaults_computed_above_the_pipeline_are_evaluated_at_build_start() {
+    let pipeline = "def channel = 'nightly'
+def suffix() { return 'out' }
+pipeline {
+    agent any
+    parameters {
+        string(name: \"${channel.toUpperCase()}_TAG\", defaultValue: \"v-${suffix()}\")
+        text(name: 'NOTES', defaultValue: 42)
+    }
+    stages {
+        stage('Show') {
+            steps {
+                echo \"tag ${params.NIGHTLY_TAG} notes ${params.NOTES}\"
+                sh 'echo \"env $NIGHTLY_TAG\"'
+            }
+        }
+    }
+}
+";
+    let (code, out) = run(pipeline);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("[Show] tag v-out notes 42\n"), "{out}");
+    assert!(out.contains("[Show] env v-out\n"), "{out}");
+    // The computed name is the one `-p` sets.
+    let (given, _dir) = with_file(&["run", "-p", "NIGHTLY_TAG=v9"], pipeline);
+    let given_out = format!("{}{}", text(&given.stdout), text(&given.stderr));
+    assert!(
+        given_out.contains("[Show] tag v9 notes 42\n"),
+        "{given_out}"
+    );
+}
+
+#[test]
+fn a_computed_parameter_default_of_the_wrong_type_fails_the_build_naming_its_line() {
+    let (code, out) = run("def versions = ['1', '2']
+pipeline {
+    agent any
+    parameters {
+        string(name: 'VERSION', defaultValue: versions)
+    }
+    stages { stage('a') { steps { echo 'never' } } }
+}
+");
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.contains(
+            "a parameter's `defaultValue` (Jenkinsfile:5:47) must be a string, but its expression gave a list"
+        ),
+        "{out}"
+    );
+    assert!(!out.contains("never"), "{out}");
+}
+
+#[test]
+fn a_computed_trigger_schedule_is_warned_about_and_said_in_the_log() {
+    let pipeline = "pipeline {
+    agent any
+    triggers { cron(env.BRANCH_NAME == 'main' ? 'H 4 * * *' : '') }
+    stages { stage('a') { steps { echo 'ran' } } }
+}
+";
+    let linted = lint(pipeline, &[]);
+    let stderr = text(&linted.stderr);
+    assert_eq!(linted.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("a `cron` schedule computed from an expression is not applied by kiln"),
+        "{stderr}"
+    );
+    let (code, out) = run(pipeline);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("a trigger schedule computed from an expression has no effect in kiln"),
+        "{out}"
+    );
+    assert!(out.contains("[a] ran\n"), "{out}");
+}
+
+#[test]
+fn matrix_axis_values_written_as_numbers_and_booleans_run_as_their_text() {
+    let (code, out) = run("pipeline {
+    agent any
+    stages {
+        stage('M') {
+            matrix {
+                axes {
+                    axis {
+                        name 'JDK'
+                        values 17, 21
+                    }
+                    axis {
+                        name 'FAST'
+                        values true
+                    }
+                }
+                stages { stage('t') { steps { echo \"jdk=${JDK} fast=${FAST}\" } } }
+            }
+        }
+    }
+}
+");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("jdk=17 fast=true\n"), "{out}");
+    assert!(out.contains("jdk=21 fast=true\n"), "{out}");
+}
+
+#[test]
+fn with_credentials_and_with_env_as_options_wrap_the_pipelines_and_a_stages_stages() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("creds.yaml"),
+        "- id: deploy-token\n  secret: t0k3n-value\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("Jenkinsfile"),
+        "pipeline {
+    agent any
+    options {
+        withCredentials([string(credentialsId: 'deploy-token', variable: 'TOKEN')])
+    }
+    stages {
+        stage('Outer') {
+            steps { sh 'test \"$TOKEN\" = t0k3n-value && echo \"pipeline wrapper bound $TOKEN\"' }
+        }
+        stage('Inner') {
+            options { withEnv(['TARGET=staging']) }
+            steps { sh 'echo \"target=$TARGET\"' }
+        }
+        stage('After') {
+            steps { sh 'echo \"target after=${TARGET:-unset}\"' }
+        }
+    }
+}
+",
+    )
+    .unwrap();
+    let out = kiln(
+        &["run", "--credentials", "creds.yaml", "Jenkinsfile"],
+        dir.path(),
+    );
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(
+        all.contains("[Outer] pipeline wrapper bound ****\n"),
+        "{all}"
+    );
+    assert!(all.contains("[Inner] target=staging\n"), "{all}");
+    assert!(all.contains("[After] target after=unset\n"), "{all}");
+    assert!(!all.contains("t0k3n-value"), "{all}");
+}
+
+#[test]
+fn a_missing_credential_of_a_wrapper_option_fails_the_build_before_the_stages() {
+    let (code, out) = run("pipeline {
+    agent any
+    options { withCredentials([string(credentialsId: 'nowhere', variable: 'T')]) }
+    stages { stage('a') { steps { echo 'never' } } }
+}
+");
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("nowhere"), "{out}");
+    assert!(!out.contains("[a] never"), "{out}");
+}
+
+#[test]
+fn stages_of_different_blocks_may_share_a_name_and_both_run() {
+    let (code, out) = run("pipeline {
+    agent any
+    stages {
+        stage('Java 17') { stages { stage('Test') { steps { echo 'test on 17' } } } }
+        stage('Java 21') { stages { stage('Test') { steps { echo 'test on 21' } } } }
+    }
+}
+");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("test on 17\n"), "{out}");
+    assert!(out.contains("test on 21\n"), "{out}");
+}
+
+#[test]
+fn kubernetes_agent_settings_without_effect_are_named_in_the_log() {
+    let (code, out) = run("pipeline {
+    agent {
+        kubernetes {
+            yaml 'apiVersion: v1\\nkind: Pod\\nspec:\\n  containers:\\n  - name: build\\n    image: alpine\\n'
+            retries 2
+            idleMinutes 10
+            podRetention never()
+            showRawYaml false
+        }
+    }
+    stages { stage('a') { steps { echo 'ran' } } }
+}
+");
+    assert_eq!(code, 0, "{out}");
+    for key in ["retries", "idleMinutes", "podRetention", "showRawYaml"] {
+        assert!(
+            out.contains(&format!("`kubernetes {{ {key} }}` has no effect in kiln")),
+            "{key}: {out}"
+        );
+    }
+}
+
+#[test]
+fn a_java_style_cast_runs_as_an_as_cast() {
+    let (code, out) = run("pipeline {
+    agent any
+    environment { NAMES = \"${(Collection) ['a', 'b', 'c']}\" }
+    stages {
+        stage('Cast') {
+            steps {
+                script {
+                    def count = (String) 3
+                    echo \"names ${NAMES} count ${count}\"
+                }
+            }
+        }
+    }
+}
+");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("[Cast] names [a, b, c] count 3\n"), "{out}");
+}

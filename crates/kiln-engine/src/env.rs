@@ -56,9 +56,19 @@ pub fn local_base_env<'a>(
 pub(crate) const DEFAULT_PATH: &str =
     "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// `base_env`, then Jenkins' build variables, the SCM's, and the parameters.
+/// `base_env`, then Jenkins' build variables, the workspace's, the SCM's, and the
+/// parameters.
 pub(crate) fn base_env(build: &Build) -> BTreeMap<String, String> {
-    let spec = &build.spec;
+    let mut env = spec_env(&build.spec);
+    env.extend(build.site.env());
+    for (name, value) in &build.params {
+        env.insert(name.clone(), value.as_env());
+    }
+    env
+}
+
+/// `base_env`, then Jenkins' build variables and the SCM's: what the spec alone gives.
+pub(crate) fn spec_env(spec: &crate::BuildSpec) -> BTreeMap<String, String> {
     let mut env = spec.base_env.clone();
     env.entry("PATH".to_owned())
         .or_insert_with(|| DEFAULT_PATH.to_owned());
@@ -82,7 +92,6 @@ pub(crate) fn base_env(build: &Build) -> BTreeMap<String, String> {
         ("EXECUTOR_NUMBER", "0".to_owned()),
     ];
     env.extend(vars.into_iter().map(|(k, v)| (k.to_owned(), v)));
-    env.extend(build.site.env());
     if let Some(scm) = &spec.scm {
         env.insert("GIT_COMMIT".to_owned(), scm.commit.clone());
         env.insert("GIT_URL".to_owned(), scm.url.clone());
@@ -101,9 +110,6 @@ pub(crate) fn base_env(build: &Build) -> BTreeMap<String, String> {
             };
             env.insert(name, value.clone());
         }
-    }
-    for (name, value) in &build.params {
-        env.insert(name.clone(), value.as_env());
     }
     env
 }

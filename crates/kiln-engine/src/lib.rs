@@ -36,9 +36,11 @@ mod site;
 mod spec;
 mod stage;
 mod stage_agent;
+mod start;
 mod steps;
 mod summary;
 mod when;
+mod wrappers;
 
 pub use agent::{
     AgentError, AgentProvider, AgentRequest, EnvChanges, ProvidedAgent, Provision, ReleaseAgent,

@@ -22,6 +22,8 @@ impl ParamValue {
 }
 
 /// Checks `-p NAME=VALUE` values against the pipeline's `parameters` and fills in defaults.
+/// Before the build starts, parameters whose names are computed are left out (and given
+/// names are not checked): the build resolves them again once their names are known.
 /// Every problem is reported: unknown names, booleans that are not `true`/`false`, choices
 /// that are not among the choices.
 pub fn resolve_params(
@@ -29,8 +31,14 @@ pub fn resolve_params(
     given: &BTreeMap<String, String>,
 ) -> Result<BTreeMap<String, ParamValue>, Vec<String>> {
     let mut errors = Vec::new();
+    // A name computed from an expression is only known when the build starts, where the
+    // parameters are resolved again with it.
+    let names_known = pipeline
+        .parameters
+        .iter()
+        .all(|p| p.at_start.name.is_none());
     for name in given.keys() {
-        if !pipeline.parameters.iter().any(|p| p.name.value == *name) {
+        if names_known && !pipeline.parameters.iter().any(|p| p.name.value == *name) {
             let known: Vec<&str> = pipeline
                 .parameters
                 .iter()
@@ -47,7 +55,11 @@ pub fn resolve_params(
         }
     }
     let mut out = BTreeMap::new();
-    for p in &pipeline.parameters {
+    for p in pipeline
+        .parameters
+        .iter()
+        .filter(|p| p.at_start.name.is_none())
+    {
         let name = &p.name.value;
         let value = match given.get(name) {
             Some(v) => check(name, &p.kind, v),

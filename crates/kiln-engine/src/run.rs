@@ -15,7 +15,7 @@ use crate::{
     resolve_params,
 };
 use kiln_executor::Executor;
-use kiln_model::{Agent, AgentKind, OptionKind, Pipeline, Scripted};
+use kiln_model::{Agent, AgentKind, Computed, OptionKind, Pipeline, Scripted};
 use kiln_plan::Plan;
 use std::sync::Arc;
 use std::time::Instant;
@@ -80,7 +80,24 @@ impl<'a> BuildRun<'a> {
         cancel: CancellationToken,
     ) -> BuildSummary {
         let started = Instant::now();
-        let params = match resolve_params(&self.plan.pipeline, &self.spec.params) {
+        // Parameters whose names or defaults Jenkins computes when the build starts.
+        let computed_plan;
+        let plan = match crate::start::resolve_parameters(
+            &self.plan.pipeline,
+            env::spec_env(&self.spec),
+            &self.scripts,
+        ) {
+            Ok(None) => self.plan,
+            Ok(Some(pipeline)) => {
+                computed_plan = Plan {
+                    pipeline,
+                    ..self.plan.clone()
+                };
+                &computed_plan
+            }
+            Err(errors) => return refuse(&events, &errors, started),
+        };
+        let params = match resolve_params(&plan.pipeline, &self.spec.params) {
             Ok(p) => p,
             Err(errors) => return refuse(&events, &errors, started),
         };
@@ -89,9 +106,9 @@ impl<'a> BuildRun<'a> {
         // Under a declarative `agent none`, steps outside every stage agent have no workspace
         // (a scripted pipeline's `node { }` blocks run on the build's executor, as before).
         site.outside_agent =
-            self.scripted.is_none() && matches!(self.plan.pipeline.agent.kind, AgentKind::None);
+            self.scripted.is_none() && matches!(plan.pipeline.agent.kind, AgentKind::None);
         let build = Arc::new(Build::new(
-            self.plan.clone(),
+            plan.clone(),
             self.spec,
             site,
             params,
@@ -158,7 +175,7 @@ async fn run(
                         build.log(None, &format!("ERROR: {e}"), scope.timestamps);
                     }
                 }),
-            None => stages(build, &scope).await,
+            None => wrapped_stages(build, &scope).await,
         },
         Err(e) => {
             build.log(None, &format!("ERROR: {e}"), scope.timestamps);
@@ -197,10 +214,13 @@ async fn prepare(build: &Arc<Build>, scope: &mut Scope, scripted: bool) -> Resul
         scripted || options.has(|o| matches!(o, OptionKind::SkipDefaultCheckout(true)));
     if build.spec.scm.is_some() && !skip_checkout {
         let subdir = options.iter().find_map(|o| match o {
-            OptionKind::CheckoutToSubdirectory(d) => Some(d.clone()),
+            OptionKind::CheckoutToSubdirectory(d) => Some(d),
             _ => None,
         });
-        let dir = subdir.map_or_else(|| scope.cwd.clone(), |d| scope.cwd.join(d));
+        let dir = match subdir {
+            Some(d) => scope.cwd.join(crate::start::subdirectory(d, build, scope)?),
+            None => scope.cwd.clone(),
+        };
         // The build's own workspace gets the sources even under `agent none`: stages whose
         // agent a provider serves start from it, the others run in it.
         let inside = Scope {
@@ -213,6 +233,28 @@ async fn prepare(build: &Arc<Build>, scope: &mut Scope, scripted: bool) -> Resul
         checkout_scm(build, &inside, dir).await?;
     }
     Ok(())
+}
+
+/// The top-level stages, inside the block steps the pipeline's options name as wrappers.
+async fn wrapped_stages(build: &Arc<Build>, scope: &Scope) -> Option<StepError> {
+    let wrappers = build.plan.pipeline.options.wrappers();
+    if wrappers.is_empty() {
+        return stages(build, scope).await;
+    }
+    let inner: crate::wrappers::Inner<'_, Option<StepError>> =
+        Box::new(move |s: Scope| Box::pin(async move { Ok(stages(build, &s).await) }));
+    match crate::wrappers::within(build, &wrappers, scope.clone(), inner).await {
+        Ok(error) => error,
+        Err(e) => {
+            if !e.is_interruption() {
+                build.log(None, &format!("ERROR: {e}"), scope.timestamps);
+            }
+            for &root in &build.plan.roots {
+                skip_tree(build, root, StageOutcome::SkippedAfterFailure);
+            }
+            Some(e)
+        }
+    }
 }
 
 /// The top-level stages, holding the pipeline's `lock` option's resources if it has one.
@@ -291,12 +333,33 @@ fn pipeline_notices(build: &Build) {
             crate::stage_agent::dockerfile_hint(&p.agent.kind)
         ));
     }
+    if let AgentKind::Kubernetes(k) = &p.agent.kind {
+        crate::stage_agent::kubernetes_settings_notice(build, k);
+    }
     if !p.tools.is_empty() {
         build.notice_once("`tools { }` is ignored: kiln uses the tools found on PATH".to_owned());
     }
     for t in &p.triggers {
-        if let kiln_model::TriggerKind::Plugin(name) = &t.kind {
-            build.notice_once(format!("trigger `{name}` has no effect in kiln"));
+        match &t.kind {
+            kiln_model::TriggerKind::Plugin(name) => {
+                build.notice_once(format!("trigger `{name}` has no effect in kiln"));
+            }
+            kiln_model::TriggerKind::Cron(Computed::AtStart(_))
+            | kiln_model::TriggerKind::PollScm(Computed::AtStart(_)) => {
+                build.notice_once(
+                    "a trigger schedule computed from an expression has no effect in kiln: its server schedules literal schedules only".to_owned(),
+                );
+            }
+            _ => {}
+        }
+    }
+    for o in p.options.iter() {
+        if let OptionKind::BuildDiscarder(r) = o {
+            if r.computed {
+                build.notice_once(
+                    "`buildDiscarder` counts computed from expressions have no effect in kiln: its server keeps builds by literal counts only".to_owned(),
+                );
+            }
         }
     }
     for o in p.options.iter().filter(|o| o.has_no_effect()) {

@@ -282,7 +282,17 @@ async fn inner(
     if !when_done && !check_when(build, node, scope)? {
         return Ok(Flow::SkippedByWhen);
     }
-    body(build, node, scope).await.map(|()| Flow::Ran)
+    let wrappers = node.options.wrappers();
+    if wrappers.is_empty() {
+        return body(build, node, scope).await.map(|()| Flow::Ran);
+    }
+    // The body's errors are reported where they happen; the wrappers' own here.
+    let inner: crate::wrappers::Inner<'_, Result<(), StepError>> =
+        Box::new(move |s: Scope| Box::pin(async move { Ok(body(build, node, &s).await) }));
+    match crate::wrappers::within(build, &wrappers, scope.clone(), inner).await {
+        Ok(result) => result.map(|()| Flow::Ran),
+        Err(e) => Err(reported(build, scope, e)),
+    }
 }
 
 async fn body(build: &Arc<Build>, node: &PlanNode, scope: &Scope) -> Result<(), StepError> {

@@ -73,6 +73,9 @@ pub(crate) async fn enter(
     let Some(agent) = &node.agent else {
         return Ok(Entered::Ready);
     };
+    if let AgentKind::Kubernetes(k) = &agent.kind {
+        kubernetes_settings_notice(build, k);
+    }
     // A stage's `agent none` keeps the context it is in.
     if matches!(agent.kind, AgentKind::None) {
         return Ok(Entered::Ready);
@@ -281,6 +284,15 @@ fn expressions(kind: &AgentKind) -> Vec<&Expr> {
         ],
     };
     all.into_iter().flatten().collect()
+}
+
+/// Names, once per build, the `kubernetes` agent settings kiln accepts without acting on.
+pub(crate) fn kubernetes_settings_notice(build: &Build, k: &kiln_model::KubernetesAgent) {
+    for (key, why) in k.settings_without_effect() {
+        build.notice_once(format!(
+            "`kubernetes {{ {key} }}` has no effect in kiln: {why}"
+        ));
+    }
 }
 
 /// Agents kiln cannot provide here are named once; the stage runs where its parent runs.

@@ -3,6 +3,11 @@
 /// A library problem; every variant names the library.
 #[derive(Debug, thiserror::Error)]
 pub enum LibraryError {
+    /// `lib("${...}")`: kiln loads libraries named by literal strings only.
+    #[error(
+        "a library named by an expression cannot be loaded: kiln loads libraries named by literal strings only, e.g. `lib('name@version')` (`kiln lint` shows where)"
+    )]
+    ComputedName,
     #[error(
         "library `{name}` is not configured (known: {known}); add it to `libraries:` or pass `--library {name}=PATH_OR_URL`"
     )]

@@ -19,6 +19,9 @@ pub async fn load(
 ) -> Result<Libraries, LibraryError> {
     let mut libs: Vec<Arc<Library>> = Vec::new();
     for r in refs {
+        if r.computed.is_some() {
+            return Err(LibraryError::ComputedName);
+        }
         if libs.iter().any(|l| l.name == r.name) {
             continue;
         }

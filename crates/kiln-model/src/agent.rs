@@ -85,6 +85,35 @@ pub struct KubernetesAgent {
     pub show_raw_yaml: Option<Expr>,
     pub supplemental_groups: Option<Expr>,
     pub custom_workspace: Option<Expr>,
+    /// `retries`: how often Jenkins starts a failed agent pod again.
+    pub retries: Option<Expr>,
     /// `containerTemplate(...)` / `containerTemplates [...]` calls, as written.
     pub container_templates: Vec<Expr>,
+}
+
+impl KubernetesAgent {
+    /// The settings written here that kiln accepts but does not act on, each with why; a
+    /// build names them in its log.
+    pub fn settings_without_effect(&self) -> Vec<(&'static str, &'static str)> {
+        let written = [
+            ("cloud", &self.cloud),
+            ("workingDir", &self.working_dir),
+            ("customWorkspace", &self.custom_workspace),
+            ("podRetention", &self.pod_retention),
+            ("idleMinutes", &self.idle_minutes),
+            ("instanceCap", &self.instance_cap),
+            ("showRawYaml", &self.show_raw_yaml),
+            ("retries", &self.retries),
+        ];
+        written
+            .into_iter()
+            .filter(|(_, v)| v.is_some())
+            .filter_map(|(key, _)| {
+                crate::lower::IGNORED_KUBERNETES_KEYS
+                    .iter()
+                    .find(|(k, _)| *k == key)
+                    .copied()
+            })
+            .collect()
+    }
 }

@@ -9,6 +9,7 @@
 
 mod agent;
 mod catalog;
+mod computed;
 mod condition;
 mod lower;
 mod options;
@@ -21,10 +22,11 @@ pub use catalog::{
     ArgType, BodyRule, PLUGIN_STEPS, ParamDef, STEPS, StepDef, StepId, UNKNOWN_STEP,
     UNSUPPORTED_STEP, native_step, plugin_of, unprovided_step_message,
 };
+pub use computed::Computed;
 pub use condition::{Comparator, Condition, ConditionKind};
 pub use lower::{load, lower};
 pub use options::{LockOption, OptionKind, Options, PipelineOption, Retention, Timeout};
-pub use parameter::{Parameter, ParameterKind, ToolRef, Trigger, TriggerKind};
+pub use parameter::{Parameter, ParameterExprs, ParameterKind, ToolRef, Trigger, TriggerKind};
 pub use pipeline::{
     Axis, Document, EnvEntry, EnvValue, Exclude, ExcludeAxis, Input, LibraryRef, Matrix, Pipeline,
     Post, PostBlock, PostCondition, Preamble, ScriptBlock, Scripted, Stage, StageBody, When,

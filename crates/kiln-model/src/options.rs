@@ -1,3 +1,4 @@
+use crate::Computed;
 use kiln_diagnostics::Span;
 use serde::Serialize;
 
@@ -26,6 +27,16 @@ impl Options {
         })
     }
 
+    /// The block steps the stages run inside, outermost first.
+    pub fn wrappers(&self) -> Vec<&crate::Step> {
+        self.iter()
+            .filter_map(|o| match o {
+                OptionKind::Wrapper { step, .. } => Some(step.as_ref()),
+                _ => None,
+            })
+            .collect()
+    }
+
     pub fn has(&self, pred: impl Fn(&OptionKind) -> bool) -> bool {
         self.iter().any(pred)
     }
@@ -52,6 +63,9 @@ pub struct Retention {
     pub days_to_keep: Option<u32>,
     pub artifact_builds_to_keep: Option<u32>,
     pub artifact_days_to_keep: Option<u32>,
+    /// A count was written as an expression (`numToKeepStr: "${...}"`), which kiln's
+    /// server does not evaluate: that count keeps no limit, and the build log says so.
+    pub computed: bool,
 }
 
 /// The documented declarative options. Those that act on a server (retention, concurrency,
@@ -70,7 +84,8 @@ pub enum OptionKind {
     SkipStagesAfterUnstable,
     ParallelsAlwaysFailFast,
     QuietPeriod(u32),
-    CheckoutToSubdirectory(String),
+    /// The directory, evaluated when the build starts.
+    CheckoutToSubdirectory(Computed<String>),
     PreserveStashes {
         build_count: u32,
     },
@@ -89,6 +104,12 @@ pub enum OptionKind {
     /// `rateLimitBuilds(throttle: [count: 1, durationName: 'hour'])`: kiln's queue has no
     /// rate limit; the build log says so.
     RateLimitBuilds,
+    /// A block step used as an option (`withCredentials([...])`, `withEnv([...])`,
+    /// `sshagent([...])`): the pipeline's or stage's stages run inside it, as in Jenkins.
+    Wrapper {
+        name: &'static str,
+        step: Box<crate::Step>,
+    },
 }
 
 /// What `options { lock(...) }` takes around the pipeline's stages or a stage.
@@ -126,6 +147,7 @@ impl OptionKind {
             OptionKind::CopyArtifactPermission(_) => "copyArtifactPermission",
             OptionKind::DisableRestartFromStage => "disableRestartFromStage",
             OptionKind::RateLimitBuilds => "rateLimitBuilds",
+            OptionKind::Wrapper { name, .. } => name,
         }
     }
 

@@ -1,3 +1,4 @@
+use crate::Computed;
 use kiln_diagnostics::{Span, Spanned};
 use kiln_syntax::ast::Expr;
 use serde::Serialize;
@@ -8,7 +9,24 @@ pub struct Parameter {
     pub name: Spanned<String>,
     pub kind: ParameterKind,
     pub description: Option<String>,
+    /// The parts written as expressions, which Jenkins evaluates when the build starts.
+    pub at_start: ParameterExprs,
     pub span: Span,
+}
+
+/// A parameter's name or default written as an expression (`name: "${PREFIX}_FLAG"`,
+/// `defaultValue: "${someVar}"`), evaluated when the build starts: until then `name` is
+/// empty, or the default of `kind` is the empty string.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ParameterExprs {
+    pub name: Option<Box<Expr>>,
+    pub default: Option<Box<Expr>>,
+}
+
+impl ParameterExprs {
+    pub fn is_empty(&self) -> bool {
+        self.name.is_none() && self.default.is_none()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -62,10 +80,12 @@ pub struct Trigger {
     pub span: Span,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub enum TriggerKind {
-    Cron(String),
-    PollScm(String),
+    /// The schedule; an expression is evaluated by the build (kiln's server schedules
+    /// literal schedules only, and the build log says so).
+    Cron(Computed<String>),
+    PollScm(Computed<String>),
     Upstream {
         projects: Vec<String>,
         threshold: String,

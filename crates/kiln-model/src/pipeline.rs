@@ -45,12 +45,31 @@ pub struct Preamble {
 }
 
 /// `@Library('name@ref')` or `lib('name@ref')`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct LibraryRef {
     pub name: String,
     /// The version after `@`, if any (a branch, tag or commit).
     pub version: Option<String>,
+    /// `lib("helpers@${BRANCH_NAME}")`: the name written as an expression, evaluated when
+    /// the build starts (see [`LibraryRef::parse`]); until then `name` is empty.
+    pub computed: Option<Box<Expr>>,
     pub span: Span,
+}
+
+impl LibraryRef {
+    /// `name` or `name@version`.
+    pub fn parse(text: &str, span: Span) -> LibraryRef {
+        let (name, version) = match text.split_once('@') {
+            Some((name, version)) => (name, Some(version.to_string())),
+            None => (text, None),
+        };
+        LibraryRef {
+            name: name.to_string(),
+            version,
+            computed: None,
+            span,
+        }
+    }
 }
 
 /// One `NAME = value` of an `environment { }` block.

@@ -36,8 +36,10 @@ impl PipelineInfo {
         };
         for t in &pipeline.triggers {
             match &t.kind {
-                TriggerKind::Cron(spec) => info.cron.push(spec.clone()),
-                TriggerKind::PollScm(spec) => info.poll.push(spec.clone()),
+                // A schedule computed from an expression is not scheduled: lint warns and
+                // the build log says so.
+                TriggerKind::Cron(spec) => info.cron.extend(spec.literal().cloned()),
+                TriggerKind::PollScm(spec) => info.poll.extend(spec.literal().cloned()),
                 TriggerKind::Upstream {
                     projects,
                     threshold,

@@ -41,6 +41,7 @@ mod vault;
 mod windows;
 mod workspace_path;
 
+pub(crate) use block::{After, enter as enter_block, exit as exit_block};
 pub(crate) use call::{Args, StepCall};
 pub(crate) use credentials::{
     bind_environment_credential, is_file_backed, rebind_file_credentials, remove_secret_files,

@@ -281,6 +281,7 @@ async fn libraries_load_from_a_git_repository_at_a_version() {
     let engine = ScriptEngine::new();
     let refs = |version: Option<&str>| {
         vec![LibraryRef {
+            computed: None,
             name: "acme".to_owned(),
             version: version.map(str::to_owned),
             span: kiln_diagnostics::Span::default(),
@@ -303,6 +304,7 @@ async fn libraries_load_from_a_git_repository_at_a_version() {
     assert!(run.has_line("version two"), "{:#?}", run.log());
     let missing = kiln_library::load(
         &[LibraryRef {
+            computed: None,
             name: "other".to_owned(),
             version: None,
             span: kiln_diagnostics::Span::default(),

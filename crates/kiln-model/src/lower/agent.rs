@@ -33,6 +33,7 @@ const KUBERNETES_KEYS: &[&str] = &[
     "idleMinutes",
     "instanceCap",
     "showRawYaml",
+    "retries",
     "supplementalGroups",
     "customWorkspace",
     "containerTemplate",
@@ -40,7 +41,7 @@ const KUBERNETES_KEYS: &[&str] = &[
 ];
 
 /// Settings of the Jenkins Kubernetes plugin kiln accepts but does not act on, and why.
-const IGNORED_KUBERNETES_KEYS: &[(&str, &str)] = &[
+pub(crate) const IGNORED_KUBERNETES_KEYS: &[(&str, &str)] = &[
     (
         "cloud",
         "kiln runs pods in the one cluster of its configuration (`executors.kubernetes`)",
@@ -68,6 +69,10 @@ const IGNORED_KUBERNETES_KEYS: &[(&str, &str)] = &[
     (
         "showRawYaml",
         "kiln does not print the pod's YAML in the build log",
+    ),
+    (
+        "retries",
+        "kiln does not start a failed agent pod again; a stage's `retry` option runs it again in a new pod",
     ),
 ];
 
@@ -323,6 +328,7 @@ fn kubernetes(cx: &mut Cx, call: &CallView<'_>) -> KubernetesAgent {
         show_raw_yaml: get(&fields, "showRawYaml"),
         supplemental_groups: get(&fields, "supplementalGroups"),
         custom_workspace: get(&fields, "customWorkspace"),
+        retries: get(&fields, "retries"),
         container_templates: Vec::new(),
     };
     for (key, value) in &fields {

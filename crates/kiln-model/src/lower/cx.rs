@@ -1,7 +1,7 @@
 //! The lowering context: collected diagnostics and the helpers every directive uses to read
 //! calls, arguments and literals out of the syntax tree.
 
-use crate::ArgType;
+use crate::{ArgType, Computed};
 use kiln_diagnostics::{Diagnostic, Span, Spanned, did_you_mean};
 use kiln_syntax::ast::{Arg, Closure, Expr, ExprKind, Stmt, StmtKind};
 
@@ -139,6 +139,53 @@ impl Cx {
         None
     }
 
+    /// A string Jenkins evaluates when the build starts: a literal (a number or boolean reads
+    /// as its text) is known now; a GString, variable, property, call or operator expression
+    /// is kept for the build; a list, map, closure or `null` is reported.
+    pub fn computed_string(&mut self, expr: &Expr, what: &str) -> Option<Computed<String>> {
+        match &expr.kind {
+            ExprKind::Int(n) => return Some(Computed::Literal(n.to_string())),
+            ExprKind::Bool(b) => return Some(Computed::Literal(b.to_string())),
+            _ => {}
+        }
+        if let Some(s) = expr.as_plain_str() {
+            return Some(Computed::Literal(s));
+        }
+        match &expr.kind {
+            ExprKind::Str(_)
+            | ExprKind::Ident(_)
+            | ExprKind::Property { .. }
+            | ExprKind::Index { .. }
+            | ExprKind::Call { closure: None, .. }
+            | ExprKind::Binary { .. }
+            | ExprKind::Ternary { .. }
+            | ExprKind::Elvis { .. } => {
+                if let Some((name, span, why)) = blocked_call(expr) {
+                    self.error(
+                        "blocked-step",
+                        span,
+                        format!("`{name}` may not be called in {what}"),
+                        why,
+                    );
+                    return None;
+                }
+                Some(Computed::AtStart(Box::new(expr.clone())))
+            }
+            _ => {
+                self.error(
+                    "expected-string",
+                    expr.span,
+                    format!("{what} must be a string"),
+                    format!(
+                        "expected a string or an expression giving one, found {}",
+                        describe(expr)
+                    ),
+                );
+                None
+            }
+        }
+    }
+
     pub fn literal_bool(&mut self, expr: &Expr, what: &str) -> Option<bool> {
         match &expr.kind {
             ExprKind::Bool(b) => Some(*b),
@@ -239,6 +286,49 @@ impl Cx {
             );
         }
     }
+}
+
+/// The first call in `expr` of a step Jenkins blocks in directive values (`node`, `stage`,
+/// `parallel`, `properties`): its name, span, and what to write instead.
+fn blocked_call(expr: &Expr) -> Option<(&str, Span, &'static str)> {
+    let children: Vec<&Expr> = match &expr.kind {
+        ExprKind::Call { callee, args, .. } => {
+            if let ExprKind::Ident(name) = &callee.kind {
+                let why = match name.as_str() {
+                    "node" => Some("`node` belongs in a scripted pipeline or a `script { }` block"),
+                    other => super::steps::blocked_in_steps(other),
+                };
+                if let Some(why) = why {
+                    return Some((name.as_str(), callee.span, why));
+                }
+            }
+            std::iter::once(callee.as_ref())
+                .chain(args.iter().map(|a| &a.value))
+                .collect()
+        }
+        ExprKind::Str(s) => s
+            .parts
+            .iter()
+            .filter_map(|p| match p {
+                kiln_syntax::ast::StrPart::Interp(e) => Some(e),
+                kiln_syntax::ast::StrPart::Text { .. } => None,
+            })
+            .collect(),
+        ExprKind::List(items) => items.iter().collect(),
+        ExprKind::Map(entries) => entries.iter().map(|e| &e.value).collect(),
+        ExprKind::Property { target, .. } => vec![target],
+        ExprKind::Index { target, index } => vec![target, index],
+        ExprKind::Unary { expr, .. } => vec![expr],
+        ExprKind::Binary { lhs, rhs, .. } => vec![lhs, rhs],
+        ExprKind::Ternary {
+            cond,
+            then,
+            otherwise,
+        } => vec![cond, then, otherwise],
+        ExprKind::Elvis { value, fallback } => vec![value, fallback],
+        _ => Vec::new(),
+    };
+    children.into_iter().find_map(blocked_call)
 }
 
 /// What kind of expression this is, for messages.

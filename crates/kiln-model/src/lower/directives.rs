@@ -4,7 +4,7 @@ use super::cx::{CallView, Cx};
 use super::{
     agent, environment, library_ref, matrix, options, parameters, post, sections, steps, when,
 };
-use crate::{Agent, AgentKind, LibraryRef, Pipeline, Post, Preamble, Stage, StageBody};
+use crate::{Agent, AgentKind, Computed, LibraryRef, Pipeline, Post, Preamble, Stage, StageBody};
 use kiln_diagnostics::{Diagnostic, Span, Spanned};
 use kiln_syntax::ast::Stmt;
 use std::collections::HashMap;
@@ -102,7 +102,8 @@ fn static_name(known: &[&'static str], name: &str) -> Option<&'static str> {
 
 /// State shared while lowering the stages of one pipeline.
 pub(super) struct StageCx {
-    /// Every stage name seen so far, for the uniqueness rule.
+    /// The stage names of the `stages` (or `parallel`) block being lowered, for the
+    /// uniqueness rule.
     names: HashMap<String, Span>,
     /// The pipeline's agent is `none`: stages with steps need their own.
     top_agent_none: bool,
@@ -219,8 +220,23 @@ fn libraries_directive(cx: &mut Cx, call: &CallView<'_>) -> Vec<LibraryRef> {
         match CallView::of_stmt(stmt) {
             Some(l) if l.name.value == "lib" => {
                 if let Some(arg) = l.single() {
-                    if let Some(text) = cx.literal_string(arg, "a library name") {
-                        out.push(library_ref(&text, arg.span));
+                    match cx.computed_string(arg, "a library name") {
+                        Some(Computed::Literal(text)) => out.push(library_ref(&text, arg.span)),
+                        Some(Computed::AtStart(e)) => {
+                            cx.warn(
+                                "computed-library",
+                                arg.span,
+                                "a library named by an expression cannot be loaded by kiln",
+                                "kiln loads libraries named by literal strings; the build fails here",
+                            );
+                            out.push(LibraryRef {
+                                name: String::new(),
+                                version: None,
+                                computed: Some(e),
+                                span: arg.span,
+                            });
+                        }
+                        None => {}
                     }
                 } else {
                     cx.error(
@@ -282,6 +298,9 @@ fn stage_list(
         );
         return Vec::new();
     }
+    // Jenkins requires names to differ among the stages of one block only (a nested stage
+    // may share its parent's name, as may stages of different blocks).
+    let outer_names = std::mem::take(&mut scx.names);
     let mut out = Vec::new();
     for stmt in call.body() {
         match CallView::of_stmt(stmt) {
@@ -299,6 +318,7 @@ fn stage_list(
             None => not_a_directive(cx, stmt, &format!("`{}`", call.name.value)),
         }
     }
+    scx.names = outer_names;
     out
 }
 
@@ -325,7 +345,7 @@ fn stage_name(cx: &mut Cx, scx: &mut StageCx, call: &CallView<'_>) -> Spanned<St
             Diagnostic::error("duplicate-stage", format!("duplicate stage name `{name}`"))
                 .with_primary(arg.span, "used again here")
                 .with_secondary(first, "first used here")
-                .with_note("help: stage names must be unique in a pipeline"),
+                .with_note("help: the stages of one block must have different names"),
         );
     }
     Spanned::new(name, arg.span)

@@ -5,6 +5,7 @@ use super::directives::{StageCx, stages};
 use super::{agent, environment, options, parameters, post, when};
 use crate::{Axis, Exclude, ExcludeAxis, Matrix, Post};
 use kiln_diagnostics::{Diagnostic, Spanned};
+use kiln_syntax::ast::ExprKind;
 
 const MATRIX_DIRECTIVES: &[&str] = &[
     "axes",
@@ -167,7 +168,13 @@ fn axis(
                 }
                 negated = f.name.value == "notValues";
                 for v in f.positional() {
-                    if let Some(s) = cx.literal_string(v, "an axis value") {
+                    // Numbers and booleans are values too; a cell's variable holds their text.
+                    let text = match &v.kind {
+                        ExprKind::Int(n) => Some(n.to_string()),
+                        ExprKind::Bool(b) => Some(b.to_string()),
+                        _ => cx.literal_string(v, "an axis value"),
+                    };
+                    if let Some(s) = text {
                         values.push(Spanned::new(s, v.span));
                     }
                 }

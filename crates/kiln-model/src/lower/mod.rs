@@ -1,6 +1,7 @@
 //! Lowering: syntax tree -> [`Document`]. One module per directive family.
 
 mod agent;
+pub(crate) use agent::IGNORED_KUBERNETES_KEYS;
 mod cx;
 mod directives;
 mod environment;
@@ -186,16 +187,5 @@ fn library_annotation(cx: &mut Cx, annotation: &kiln_syntax::ast::Annotation) ->
 }
 
 pub(crate) fn library_ref(text: &str, span: kiln_diagnostics::Span) -> LibraryRef {
-    match text.split_once('@') {
-        Some((name, version)) => LibraryRef {
-            name: name.to_string(),
-            version: Some(version.to_string()),
-            span,
-        },
-        None => LibraryRef {
-            name: text.to_string(),
-            version: None,
-            span,
-        },
-    }
+    LibraryRef::parse(text, span)
 }

@@ -1,8 +1,8 @@
 //! `options { timeout(...); buildDiscarder(logRotator(...)); ... }`.
 
 use super::cx::{CallView, Cx};
-use crate::{LockOption, OptionKind, Options, PipelineOption, Retention, Timeout};
-use kiln_syntax::ast::{Expr, ExprKind};
+use crate::{Computed, LockOption, OptionKind, Options, PipelineOption, Retention, Timeout};
+use kiln_syntax::ast::{Expr, ExprKind, UnaryOp};
 use std::collections::HashMap;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -61,6 +61,18 @@ pub(super) fn options(cx: &mut Cx, call: &CallView<'_>, level: Level) -> Options
             );
             continue;
         };
+        if super::steps::WRAPPER_OPTIONS.contains(&o.name.value) {
+            if let Some((name, step)) = super::steps::wrapper_step(cx, &o) {
+                items.push(PipelineOption {
+                    kind: OptionKind::Wrapper {
+                        name,
+                        step: Box::new(step),
+                    },
+                    span: o.span,
+                });
+            }
+            continue;
+        }
         if !known.contains(&o.name.value) {
             if level == Level::Stage && PIPELINE_OPTIONS.contains(&o.name.value) {
                 cx.error(
@@ -120,13 +132,10 @@ fn option(cx: &mut Cx, o: &CallView<'_>) -> Option<OptionKind> {
             OptionKind::QuietPeriod(cx.literal_u32(arg("quietPeriod")?, "the quiet period")?)
         }
         "checkoutToSubdirectory" => OptionKind::CheckoutToSubdirectory(
-            cx.literal_string(arg("subdirectory")?, "a directory")?,
+            cx.computed_string(arg("subdirectory")?, "a directory")?,
         ),
         "preserveStashes" => OptionKind::PreserveStashes {
-            build_count: match o.named("buildCount") {
-                Some(e) => cx.literal_u32(e, "`buildCount`")?,
-                None => 1,
-            },
+            build_count: stash_count(cx, o)?,
         },
         "disableResume" => OptionKind::DisableResume,
         "newContainerPerStage" => OptionKind::NewContainerPerStage,
@@ -275,8 +284,19 @@ fn retention(cx: &mut Cx, o: &CallView<'_>) -> Option<Retention> {
         return None;
     };
     cx.check_named(&rot, "`logRotator`", ROTATOR_KEYS);
-    let num = |cx: &mut Cx, a: &str, b: &str| -> Option<u32> {
+    let mut computed = false;
+    let mut num = |cx: &mut Cx, a: &str, b: &str| -> Option<u32> {
         let e: &Expr = rot.named(a).or_else(|| rot.named(b))?;
+        if let Some(Computed::AtStart(_)) = computed_count(e) {
+            cx.warn(
+                "computed-retention",
+                e.span,
+                format!("`{a}` computed from an expression is not applied by kiln"),
+                "kiln's server keeps builds by literal counts only; write a number here",
+            );
+            computed = true;
+            return None;
+        }
         // An empty string means "no limit", as in Jenkins.
         if e.as_plain_str().is_some_and(|s| s.trim().is_empty()) {
             return None;
@@ -293,5 +313,55 @@ fn retention(cx: &mut Cx, o: &CallView<'_>) -> Option<Retention> {
         days_to_keep: num(cx, "daysToKeepStr", "daysToKeep"),
         artifact_builds_to_keep: num(cx, "artifactNumToKeepStr", "artifactNumToKeep"),
         artifact_days_to_keep: num(cx, "artifactDaysToKeepStr", "artifactDaysToKeep"),
+        computed,
     })
+}
+
+/// A count written as an expression Jenkins evaluates when the build starts (a GString, a
+/// variable); `None` for literals, which `literal_u32` reads.
+fn computed_count(e: &Expr) -> Option<Computed<String>> {
+    match &e.kind {
+        ExprKind::Int(_) => None,
+        _ if e.as_plain_str().is_some() => None,
+        ExprKind::Str(_)
+        | ExprKind::Ident(_)
+        | ExprKind::Property { .. }
+        | ExprKind::Call { closure: None, .. }
+        | ExprKind::Ternary { .. }
+        | ExprKind::Elvis { .. } => Some(Computed::AtStart(Box::new(e.clone()))),
+        _ => None,
+    }
+}
+
+/// The most builds whose stashes Jenkins keeps (`PreserveStashesJobProperty`).
+const MAX_SAVED_STASHES: i64 = 50;
+
+/// `preserveStashes(buildCount: 5)`: 1 to 50, as Jenkins' validator requires.
+fn stash_count(cx: &mut Cx, o: &CallView<'_>) -> Option<u32> {
+    let Some(e) = o.named("buildCount") else {
+        return Some(1);
+    };
+    let n = match &e.kind {
+        ExprKind::Int(n) => Some(*n),
+        ExprKind::Unary {
+            op: UnaryOp::Neg,
+            expr,
+        } => match expr.kind {
+            ExprKind::Int(n) => Some(-n),
+            _ => None,
+        },
+        _ => e.as_plain_str().and_then(|s| s.trim().parse::<i64>().ok()),
+    };
+    match n {
+        Some(n) if (1..=MAX_SAVED_STASHES).contains(&n) => u32::try_from(n).ok(),
+        _ => {
+            cx.error(
+                "invalid-stash-count",
+                e.span,
+                format!("`buildCount` must be between 1 and {MAX_SAVED_STASHES}"),
+                format!("expected a whole number from 1 to {MAX_SAVED_STASHES}"),
+            );
+            None
+        }
+    }
 }

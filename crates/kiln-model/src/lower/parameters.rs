@@ -1,7 +1,9 @@
 //! `parameters { }`, `triggers { }`, `tools { }` and a stage's `input { }`.
 
 use super::cx::{CallView, Cx};
-use crate::{Input, Parameter, ParameterKind, ToolRef, Trigger, TriggerKind};
+use crate::{
+    Computed, Input, Parameter, ParameterExprs, ParameterKind, ToolRef, Trigger, TriggerKind,
+};
 use kiln_diagnostics::{Diagnostic, Spanned};
 use kiln_syntax::ast::{Expr, ExprKind};
 use std::collections::HashMap;
@@ -38,7 +40,12 @@ pub(super) fn parameters(cx: &mut Cx, call: &CallView<'_>) -> Vec<Parameter> {
             continue;
         }
         if let Some(param) = parameter(cx, &p) {
-            if let Some(first) = seen.insert(param.name.value.clone(), param.name.span) {
+            // A computed name is only known when the build starts, where it is checked.
+            let computed = param.at_start.name.is_some();
+            if let Some(first) = seen
+                .insert(param.name.value.clone(), param.name.span)
+                .filter(|_| !computed)
+            {
                 cx.push(
                     Diagnostic::error(
                         "duplicate-parameter",
@@ -77,7 +84,8 @@ fn plugin_parameter(cx: &mut Cx, p: &CallView<'_>, plugin: &str) -> Option<Param
         );
         return None;
     };
-    let name = cx.literal_string(name_expr, "a parameter name")?;
+    let mut at_start = ParameterExprs::default();
+    let name = computed(parameter_name(cx, name_expr)?, &mut at_start.name);
     let default = p
         .named("defaultValue")
         .and_then(|e| e.as_plain_str())
@@ -89,6 +97,7 @@ fn plugin_parameter(cx: &mut Cx, p: &CallView<'_>, plugin: &str) -> Option<Param
             default,
             trim: false,
         },
+        at_start,
         span: p.span,
     })
 }
@@ -123,14 +132,12 @@ fn parameter(cx: &mut Cx, p: &CallView<'_>) -> Option<Parameter> {
         );
         return None;
     };
-    let name = cx.literal_string(name_expr, "a parameter name")?;
-    let text = |cx: &mut Cx, key: &str| -> String {
+    let mut at_start = ParameterExprs::default();
+    let name = computed(parameter_name(cx, name_expr)?, &mut at_start.name);
+    let mut text = |cx: &mut Cx, key: &str| -> String {
         p.named(key)
-            .and_then(|e| match &e.kind {
-                ExprKind::Int(n) => Some(n.to_string()),
-                ExprKind::Bool(b) => Some(b.to_string()),
-                _ => cx.literal_string(e, &format!("`{key}`")),
-            })
+            .and_then(|e| cx.computed_string(e, &format!("`{key}`")))
+            .map(|c| computed(c, &mut at_start.default))
             .unwrap_or_default()
     };
     let kind = match p.name.value {
@@ -162,8 +169,38 @@ fn parameter(cx: &mut Cx, p: &CallView<'_>) -> Option<Parameter> {
         name: Spanned::new(name, name_expr.span),
         kind,
         description,
+        at_start,
         span: p.span,
     })
+}
+
+/// A parameter's name: a string, or an expression giving one; Jenkins refuses a number or
+/// a boolean there.
+fn parameter_name(cx: &mut Cx, e: &Expr) -> Option<Computed<String>> {
+    if matches!(
+        e.kind,
+        ExprKind::Int(_) | ExprKind::Float(_) | ExprKind::Bool(_)
+    ) {
+        cx.error(
+            "expected-string",
+            e.span,
+            "a parameter name must be a string",
+            format!("expected a string, found {}", super::cx::describe(e)),
+        );
+        return None;
+    }
+    cx.computed_string(e, "a parameter name")
+}
+
+/// A literal's value, or the empty string with the expression kept in `slot` for the build.
+fn computed(value: Computed<String>, slot: &mut Option<Box<Expr>>) -> String {
+    match value {
+        Computed::Literal(s) => s,
+        Computed::AtStart(e) => {
+            *slot = Some(e);
+            String::new()
+        }
+    }
 }
 
 /// `choices: ['a', 'b']` or `choices: 'a\nb'`.
@@ -232,7 +269,7 @@ pub(super) fn triggers(cx: &mut Cx, call: &CallView<'_>) -> Vec<Trigger> {
                 let Some(spec) = t
                     .named("spec")
                     .or_else(|| t.single())
-                    .and_then(|e| cx.literal_string(e, "a schedule"))
+                    .and_then(|e| cx.computed_string(e, "a schedule"))
                 else {
                     if t.args.is_empty() {
                         cx.error(
@@ -244,11 +281,19 @@ pub(super) fn triggers(cx: &mut Cx, call: &CallView<'_>) -> Vec<Trigger> {
                     }
                     continue;
                 };
-                check_schedule(
-                    cx,
-                    &spec,
-                    t.single().or(t.named("spec")).map_or(t.span, |e| e.span),
-                );
+                let span = t.single().or(t.named("spec")).map_or(t.span, |e| e.span);
+                match &spec {
+                    Computed::Literal(text) => check_schedule(cx, text, span),
+                    Computed::AtStart(_) => cx.warn(
+                        "computed-schedule",
+                        span,
+                        format!(
+                            "a `{}` schedule computed from an expression is not applied by kiln",
+                            t.name.value
+                        ),
+                        "kiln's server schedules literal schedules only; write the schedule here",
+                    ),
+                }
                 if t.name.value == "cron" {
                     TriggerKind::Cron(spec)
                 } else {
@@ -431,7 +476,10 @@ pub(super) fn input(cx: &mut Cx, call: &CallView<'_>) -> Option<Input> {
         }
         match f.name.value {
             "message" => message = f.single().cloned(),
-            "parameters" => params = parameters(cx, &f),
+            "parameters" => {
+                params = parameters(cx, &f);
+                literal_input_parameters(cx, &params);
+            }
             "id" | "ok" | "submitter" | "submitterParameter" => {
                 if let Some(v) = f
                     .single()
@@ -471,4 +519,25 @@ pub(super) fn input(cx: &mut Cx, call: &CallView<'_>) -> Option<Input> {
         parameters: params,
         span: call.span,
     })
+}
+
+/// An `input`'s parameters are asked for when the stage is reached; kiln reads their names
+/// and defaults as written, so an expression there is reported.
+fn literal_input_parameters(cx: &mut Cx, params: &[Parameter]) {
+    for p in params {
+        let exprs = [
+            (&p.at_start.name, "an `input` parameter's name"),
+            (&p.at_start.default, "an `input` parameter's default"),
+        ];
+        for (expr, what) in exprs {
+            if let Some(e) = expr {
+                cx.error(
+                    "expected-string",
+                    e.span,
+                    format!("{what} must be a literal string in kiln"),
+                    "kiln evaluates no expressions in a stage's `input`; write the value",
+                );
+            }
+        }
+    }
 }

@@ -258,8 +258,38 @@ fn unknown_step(
     })
 }
 
+/// Block steps Jenkins users put in `options { }` to run the stages inside them; kiln runs
+/// these as such wrappers.
+pub(super) const WRAPPER_OPTIONS: &[&str] = &["withCredentials", "withEnv", "sshagent"];
+
+/// A block step used as an option (`options { withCredentials([...]) }`): the stages run
+/// inside it. Its arguments are checked as in `steps { }`; it takes no block of its own.
+pub(super) fn wrapper_step(cx: &mut Cx, call: &CallView<'_>) -> Option<(&'static str, Step)> {
+    let def = native_step(call.name.value)?;
+    if let Some(c) = call.closure {
+        cx.error(
+            "unexpected-block",
+            c.span,
+            format!("option `{}` does not take a block", def.name),
+            "the stages run inside it",
+        );
+        return None;
+    }
+    let args = step_args(cx, def, call)?;
+    let step = Step {
+        kind: StepKind::Native {
+            id: def.id,
+            name: Spanned::new(def.name.to_string(), call.name.span),
+            args,
+            body: None,
+        },
+        span: call.span,
+    };
+    Some((def.name, step))
+}
+
 /// Steps Jenkins refuses directly in `steps { }`, with what to write instead.
-fn blocked_in_steps(name: &str) -> Option<&'static str> {
+pub(super) fn blocked_in_steps(name: &str) -> Option<&'static str> {
     match name {
         "stage" => Some("stages belong in `stages { stage(...) { } }`"),
         "parallel" => {

@@ -19,7 +19,7 @@ enum Infix {
 }
 
 /// Binding power of prefix operators; only `**` binds tighter.
-const PREFIX_BP: u8 = 25;
+pub(super) const PREFIX_BP: u8 = 25;
 
 /// `(left, right)` binding powers: right-associative operators have right < left.
 fn infix_info(kind: TokenKind) -> Option<(u8, u8, Infix)> {

@@ -2,7 +2,7 @@
 //! parentheses and `new`.
 
 use super::Parser;
-use crate::ast::{Closure, Expr, ExprKind, Ident, MapEntry, MapKey, StrPart, StringLit};
+use crate::ast::{Closure, Expr, ExprKind, Ident, MapEntry, MapKey, StrPart, StringLit, TypeName};
 use crate::token::{Keyword, Token, TokenKind};
 use kiln_diagnostics::{Diagnostic, Span};
 
@@ -133,6 +133,16 @@ impl Parser<'_> {
     /// `( expr )`; the expression keeps its own span.
     fn parse_parens(&mut self) -> Expr {
         let open = self.bump();
+        if let Some(ty) = self.cast_type() {
+            let expr = self.parse_expr_bp(super::expr::PREFIX_BP);
+            return Expr::new(
+                ExprKind::Cast {
+                    expr: Box::new(expr),
+                    ty,
+                },
+                self.span_from(open.span.start),
+            );
+        }
         self.with_nl(true, |p| {
             let errors = p.diags.len();
             let e = p.parse_expr();
@@ -140,6 +150,40 @@ impl Parser<'_> {
             p.expect_closer(TokenKind::RParen, open, "the parenthesized expression");
             e
         })
+    }
+
+    /// After `(`: a Java-style cast's type and `)`, as in `(Collection) ['a', 'b']`, when a
+    /// capitalised class name (not an all-capitals constant) stands alone in the parentheses
+    /// and an operand follows; nothing is consumed otherwise.
+    fn cast_type(&mut self) -> Option<TypeName> {
+        if self.nth(0) != TokenKind::Ident || self.nth(1) != TokenKind::RParen {
+            return None;
+        }
+        if !matches!(
+            self.nth(2),
+            TokenKind::LBracket
+                | TokenKind::Ident
+                | TokenKind::StrStart(_)
+                | TokenKind::Int
+                | TokenKind::Float
+                | TokenKind::LParen
+        ) {
+            return None;
+        }
+        let t = self.cur();
+        let name = self.text(t.span);
+        let class_like = name.starts_with(|c: char| c.is_ascii_uppercase())
+            && name.chars().any(|c| c.is_ascii_lowercase());
+        if !class_like {
+            return None;
+        }
+        let ty = TypeName {
+            name: name.to_string(),
+            span: t.span,
+        };
+        self.bump();
+        self.bump();
+        Some(ty)
     }
 
     /// A string: its text runs and interpolations, up to the lexer's `StrEnd`.
