@@ -162,6 +162,15 @@ fn violation(edge: &Edge) -> Option<String> {
         (f, "kube" | "k8s-openapi") if f != "kiln-kube" && f != "kiln-fake-kube" => {
             Some("only kiln-kube names kube and k8s-openapi".to_owned())
         }
+        (f, "serde-saphyr") if f != "kiln-yaml" => {
+            Some("kiln-yaml is kiln's one YAML reader".to_owned())
+        }
+        (f, "rhai") if f != "kiln-script" => {
+            Some("kiln-script is the one script engine factory".to_owned())
+        }
+        (f, "axum") if f != "kiln-server" && f != "kiln-fake-kube" => {
+            Some("kiln-server is the only HTTP server of kiln's".to_owned())
+        }
         ("kiln-engine" | "kiln-config", "kiln-store") => {
             Some("the engine and the configuration know no store".to_owned())
         }
@@ -251,4 +260,9 @@ fn the_rules_catch_what_they_name() {
     check("kiln-executor", "kiln-diagnostics", None, true);
     check("kiln-agent", "kiln-executor", None, false);
     check("kiln-store", "kiln-types", None, false);
+    check("kiln-config", "serde-saphyr", None, true);
+    check("kiln-yaml", "serde-saphyr", None, false);
+    check("kiln-engine", "rhai", None, true);
+    check("kiln-scheduler", "axum", None, true);
+    check("kiln-server", "axum", None, false);
 }
