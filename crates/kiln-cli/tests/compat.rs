@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use kiln_testkit::git;
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -146,20 +147,6 @@ fn parallel_as_the_only_step_runs_its_branches() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("left ran\n"), "{out}");
     assert!(out.contains("right ran\n"), "{out}");
-}
-
-/// Runs git in `dir`, failing the test loudly when git is missing or fails.
-fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
-        .output()
-        .expect("git must be installed for this test");
-    assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
 }
 
 /// A repository with `main` and a `release` branch of three commits.

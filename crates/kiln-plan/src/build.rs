@@ -6,7 +6,7 @@ use kiln_syntax::ast::Expr;
 pub fn plan(pipeline: &Pipeline) -> Plan {
     let mut b = Builder { nodes: Vec::new() };
     let top_agent = describe_agent(&pipeline.agent);
-    let roots = b.sequence(&pipeline.stages, None, &[], &top_agent, &[], true);
+    let roots = b.siblings(&pipeline.stages, None, &[], &top_agent, &[]);
     // The plan keeps the pipeline-level parts; the stages live on in the nodes.
     let head = Pipeline {
         preamble: pipeline.preamble.clone(),
@@ -37,29 +37,20 @@ impl Builder {
         NodeId(u32::try_from(self.nodes.len()).unwrap_or(u32::MAX))
     }
 
-    /// Adds stages that run one after the other (`chain`) or side by side.
-    fn sequence(
+    /// Adds sibling stages in the order written; whether they run one after the other or
+    /// side by side is their parent's body.
+    fn siblings(
         &mut self,
         stages: &[Stage],
         parent: Option<NodeId>,
         path: &[String],
         agent: &str,
         axis: &[(String, String)],
-        chain: bool,
     ) -> Vec<NodeId> {
-        let mut ids = Vec::with_capacity(stages.len());
-        let mut prev = None;
-        for stage in stages {
-            let needs = if chain {
-                prev.into_iter().collect()
-            } else {
-                Vec::new()
-            };
-            let id = self.stage(stage, parent, path, agent, axis, needs);
-            prev = Some(id);
-            ids.push(id);
-        }
-        ids
+        stages
+            .iter()
+            .map(|stage| self.stage(stage, parent, path, agent, axis))
+            .collect()
     }
 
     fn stage(
@@ -69,7 +60,6 @@ impl Builder {
         path: &[String],
         inherited_agent: &str,
         axis: &[(String, String)],
-        needs: Vec<NodeId>,
     ) -> NodeId {
         let id = self.next_id();
         let mut my_path = path.to_vec();
@@ -89,7 +79,6 @@ impl Builder {
             name: stage.name.value.clone(),
             path: my_path.clone(),
             parent,
-            needs,
             children: Vec::new(),
             body,
             agent: stage.agent.clone(),
@@ -105,11 +94,8 @@ impl Builder {
         });
         let children = match &stage.body {
             StageBody::Steps(_) => Vec::new(),
-            StageBody::Sequential(s) => {
-                self.sequence(s, Some(id), &my_path, &effective_agent, axis, true)
-            }
-            StageBody::Parallel(s) => {
-                self.sequence(s, Some(id), &my_path, &effective_agent, axis, false)
+            StageBody::Sequential(s) | StageBody::Parallel(s) => {
+                self.siblings(s, Some(id), &my_path, &effective_agent, axis)
             }
             StageBody::Matrix(m) => self.matrix(m, id, &my_path, &effective_agent),
         };
@@ -139,7 +125,6 @@ impl Builder {
                 name,
                 path: my_path.clone(),
                 parent: Some(parent),
-                needs: Vec::new(),
                 children: Vec::new(),
                 body: NodeBody::Cell,
                 agent: m.agent.clone(),
@@ -153,7 +138,7 @@ impl Builder {
                 fail_fast: false,
                 source_offset: m.span.start,
             });
-            let children = self.sequence(&m.stages, Some(id), &my_path, &agent, &combo, true);
+            let children = self.siblings(&m.stages, Some(id), &my_path, &agent, &combo);
             self.nodes[id.index()].children = children;
             cells.push(id);
         }

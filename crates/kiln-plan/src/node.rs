@@ -11,7 +11,10 @@ impl NodeId {
     }
 }
 
-/// A planned build: the pipeline and its stages as a DAG.
+/// A planned build: the pipeline and its stages as a tree.
+///
+/// The tree is the whole plan: what runs after what follows from each node's body
+/// ([`NodeBody`]), and nothing else orders stages (see [`Plan::runs_after`]).
 #[derive(Clone, Debug, Serialize)]
 pub struct Plan {
     /// The pipeline-level parts the engine needs (agent, environment, options, post, ...);
@@ -39,11 +42,19 @@ impl Plan {
         out
     }
 
-    /// The DAG's edges: `(a, b)` means `b` starts only after `a` finished.
-    pub fn edges(&self) -> Vec<(NodeId, NodeId)> {
-        self.nodes
+    /// The order the tree implies between siblings, as the engine runs it: `(a, b)` means
+    /// `b` starts only after `a` finished, because both are top-level stages, or children
+    /// of a `stages` body or of a matrix cell, and `b` comes next. Children of `parallel`
+    /// and matrix cells are not ordered. Derived from the tree, not kept beside it.
+    pub fn runs_after(&self) -> Vec<(NodeId, NodeId)> {
+        let sequential = self
+            .nodes
             .iter()
-            .flat_map(|n| n.needs.iter().map(move |d| (*d, n.id)))
+            .filter(|n| matches!(n.body, NodeBody::Sequential | NodeBody::Cell))
+            .map(|n| n.children.as_slice());
+        std::iter::once(self.roots.as_slice())
+            .chain(sequential)
+            .flat_map(|siblings| siblings.windows(2).map(|w| (w[0], w[1])))
             .collect()
     }
 }
@@ -57,8 +68,8 @@ pub struct PlanNode {
     /// Names from the top-level stage down to this one, for log prefixes and the UI.
     pub path: Vec<String>,
     pub parent: Option<NodeId>,
-    /// Nodes that must finish before this one starts.
-    pub needs: Vec<NodeId>,
+    /// The stages this one contains, in the order written; its body says whether they run
+    /// one after the other or at the same time.
     pub children: Vec<NodeId>,
     pub body: NodeBody,
     /// The agent this node declares itself, if any.

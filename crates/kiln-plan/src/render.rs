@@ -76,7 +76,7 @@ pub fn to_dot(plan: &Plan) -> String {
             escape(&node.name)
         );
     }
-    for (from, to) in plan.edges() {
+    for (from, to) in plan.runs_after() {
         let _ = writeln!(out, "  n{} -> n{};", from.0, to.0);
     }
     for node in &plan.nodes {
@@ -92,7 +92,8 @@ fn escape(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
-/// The plan as JSON: nodes with ids, names, paths, kinds, agents, children and edges.
+/// The plan as JSON: nodes with ids, names, paths, kinds (which say how children run),
+/// agents and children.
 pub fn to_json(plan: &Plan) -> serde_json::Value {
     let nodes: Vec<serde_json::Value> = plan
         .nodes
@@ -104,7 +105,6 @@ pub fn to_json(plan: &Plan) -> serde_json::Value {
                 "path": n.path,
                 "kind": n.body.kind(),
                 "parent": n.parent.map(|p| p.0),
-                "needs": n.needs.iter().map(|d| d.0).collect::<Vec<_>>(),
                 "children": n.children.iter().map(|c| c.0).collect::<Vec<_>>(),
                 "agent": n.effective_agent,
                 "environment": environment_names(plan, n.id),

@@ -73,20 +73,45 @@ fn matrix_cells_expand_in_axis_order_minus_excludes() {
     );
 }
 
+/// The order the tree implies: siblings at the top, in `stages` and in matrix cells run one
+/// after the other; parallel branches and matrix cells are not ordered.
 #[test]
-fn sequential_siblings_need_their_predecessor() {
+fn sequential_siblings_run_after_their_predecessor_and_branches_do_not() {
     let plan = plan_of(
         "pipeline { agent any; stages {
             stage('A') { steps { echo 'a' } }
-            stage('B') { steps { echo 'b' } }
-            stage('C') { steps { echo 'c' } }
+            stage('B') { parallel {
+                stage('B1') { steps { echo 'b1' } }
+                stage('B2') { stages {
+                    stage('B2a') { steps { echo 'x' } }
+                    stage('B2b') { steps { echo 'y' } }
+                } }
+            } }
+            stage('M') { matrix {
+                axes { axis { name 'OS'; values 'linux', 'mac' } }
+                stages {
+                    stage('T1') { steps { echo 't1' } }
+                    stage('T2') { steps { echo 't2' } }
+                }
+            } }
         } }",
     );
-    let names = |(a, b): (kiln_plan::NodeId, kiln_plan::NodeId)| {
-        (plan.node(a).name.clone(), plan.node(b).name.clone())
-    };
-    let edges: Vec<(String, String)> = plan.edges().into_iter().map(names).collect();
-    assert_eq!(edges, [("A".into(), "B".into()), ("B".into(), "C".into())]);
+    let path = |id: kiln_plan::NodeId| plan.node(id).path.join("/");
+    let order: Vec<String> = plan
+        .runs_after()
+        .into_iter()
+        .map(|(a, b)| format!("{} -> {}", path(a), path(b)))
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "A -> B",
+            "B -> M",
+            "B/B2/B2a -> B/B2/B2b",
+            "M/Matrix - OS = 'linux'/T1 -> M/Matrix - OS = 'linux'/T2",
+            "M/Matrix - OS = 'mac'/T1 -> M/Matrix - OS = 'mac'/T2",
+        ]
+    );
 }
 
 #[test]

@@ -2,27 +2,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use kiln_scm::{GitCache, ScmError, normalize_url};
+use kiln_testkit::git;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
-
-/// Runs git in `dir` for test setup, returning trimmed stdout.
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(["-c", "user.name=kiln", "-c", "user.email=kiln@example.com"])
-        .args(["-c", "commit.gpgsign=false", "-c", "tag.gpgsign=false"])
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
 
 fn commit_file(repo: &Path, name: &str, content: &str) -> String {
     let path = repo.join(name);

@@ -8,6 +8,7 @@ use axum::http::{Request, StatusCode, header};
 use kiln_server::hooks::signature::github_sign;
 use kiln_server::{AppState, Settings, router};
 use kiln_store::{BuildRecord, BuildStatus, NewBuild, SledStore, Store};
+use kiln_testkit::git;
 use kiln_types::{BuildRef, BuildResult, JobName};
 use serde_json::{Value, json};
 use std::path::Path;
@@ -22,19 +23,6 @@ struct Fixture {
     repo_url: String,
     commit: String,
     _dir: tempfile::TempDir,
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let status = std::process::Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
-        .status()
-        .unwrap();
-    assert!(status.success(), "git {args:?}");
 }
 
 /// A repository with a Jenkinsfile on `main`: its URL and commit.

@@ -12,6 +12,7 @@ use kiln_engine::BuildResult;
 use kiln_library::{Libraries, LibrarySource, LibrarySources};
 use kiln_model::LibraryRef;
 use kiln_script::ScriptEngine;
+use kiln_testkit::git;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -230,19 +231,6 @@ async fn pipelines_defined_by_parameters_plan_and_run() {
     assert!(run.has_line("testing rust"));
     assert!(run.has_line("post ran"));
     assert_eq!(run.stage("Test"), RAN_OK);
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let out = std::process::Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
-        .output()
-        .expect("git");
-    assert!(out.status.success(), "git {args:?}: {out:?}");
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
 //! End-to-end tests of the engine: real pipelines (parsed, planned) run by `BuildRun` with
-//! the local executor in temporary directories. No test asserts on timing.
+//! the local executor in temporary directories, and (`virtual_time`) with the test kit's fake
+//! executor on a paused clock. No test asserts on real time.
 
 mod harness;
 
@@ -17,3 +18,4 @@ mod libraries;
 mod scm;
 mod scripts;
 mod sequential;
+mod virtual_time;

@@ -8,14 +8,28 @@ use serde_json::Value;
 
 use crate::harness::start;
 
-const KUBECTL: &str = "/usr/bin/kubectl";
+/// kubectl on the `PATH`. These tests need it: without it they fail, naming what to install
+/// (`.ci/run` installs it), rather than pass without testing anything.
+fn kubectl_program() -> std::path::PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|dir| dir.join("kubectl"))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "kubectl is not installed (not on PATH): these tests drive the fake with the \
+                 real kubectl; install it (package `kubectl` from Google Cloud's apt \
+                 repository, as .ci/run does)"
+            )
+        })
+}
 
 #[expect(
     clippy::unwrap_used,
     reason = "test plumbing: a kubectl that cannot run fails the test"
 )]
 async fn kubectl(kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut command = tokio::process::Command::new(KUBECTL);
+    let mut command = tokio::process::Command::new(kubectl_program());
     command
         .arg("--kubeconfig")
         .arg(kubeconfig)
@@ -65,16 +79,12 @@ spec:
 "#;
 
 /// A fake with pod `agent` applied and Ready through kubectl, its kubeconfig and the
-/// directory holding it; `None` (the test is skipped) where kubectl is not installed.
+/// directory holding it.
 #[expect(
     clippy::unwrap_used,
     reason = "test plumbing: a fake that cannot start fails the test"
 )]
-async fn fake_with_running_agent() -> Option<(FakeKube, tempfile::TempDir, std::path::PathBuf)> {
-    if !Path::new(KUBECTL).exists() {
-        eprintln!("skipping: {KUBECTL} is not installed");
-        return None;
-    }
+async fn fake_with_running_agent() -> (FakeKube, tempfile::TempDir, std::path::PathBuf) {
     let fake: FakeKube = start().await;
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
@@ -89,14 +99,12 @@ async fn fake_with_running_agent() -> Option<(FakeKube, tempfile::TempDir, std::
     ];
     let out = kubectl(&kubeconfig, &ready, None).await;
     assert_eq!(text(&out), "pod/agent condition met\n");
-    Some((fake, dir, kubeconfig))
+    (fake, dir, kubeconfig)
 }
 
 #[tokio::test]
 async fn kubectl_drives_a_pod_end_to_end() {
-    let Some((fake, _dir, kubeconfig)) = fake_with_running_agent().await else {
-        return;
-    };
+    let (fake, _dir, kubeconfig) = fake_with_running_agent().await;
     let out = kubectl(&kubeconfig, &["apply", "-f", "-"], Some(MANIFEST)).await;
     assert_eq!(text(&out), "pod/agent unchanged\n");
 
@@ -162,9 +170,7 @@ async fn kubectl_drives_a_pod_end_to_end() {
 #[tokio::test]
 async fn kubectl_port_forward_relays_connections_and_reports_refused_ones() {
     use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
-    let Some((fake, _dir, kubeconfig)) = fake_with_running_agent().await else {
-        return;
-    };
+    let (fake, _dir, kubeconfig) = fake_with_running_agent().await;
 
     // The "pod's" server: answers each connection with its bytes upper-cased.
     let server = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -189,7 +195,7 @@ async fn kubectl_port_forward_relays_connections_and_reports_refused_ones() {
             .local_addr()
             .unwrap()
             .port();
-        let mut forward = tokio::process::Command::new(KUBECTL)
+        let mut forward = tokio::process::Command::new(kubectl_program())
             .arg("--kubeconfig")
             .arg(&kubeconfig)
             .args([

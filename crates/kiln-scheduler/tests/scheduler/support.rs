@@ -5,9 +5,9 @@ use kiln_config::Config;
 use kiln_engine::BuildCause;
 use kiln_scheduler::{Clock, Scheduler, SchedulerHandle, TriggerRequest};
 use kiln_store::{BuildRecord, BuildStatus, SledStore, Store};
+pub use kiln_testkit::git;
 use kiln_types::BuildRef;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 use tempfile::TempDir;
@@ -96,25 +96,6 @@ impl Env {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
-}
-
-/// Runs git in `dir` with a fixed identity.
-pub fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "kiln test")
-        .env("GIT_AUTHOR_EMAIL", "test@kiln.invalid")
-        .env("GIT_COMMITTER_NAME", "kiln test")
-        .env("GIT_COMMITTER_EMAIL", "test@kiln.invalid")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
 /// Writes the files and commits them; returns the commit.
