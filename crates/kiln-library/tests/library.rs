@@ -34,6 +34,7 @@ fn lib_ref(name: &str, version: Option<&str>) -> LibraryRef {
         name: name.to_owned(),
         version: version.map(str::to_owned),
         span: Span::default(),
+        computed: None,
     }
 }
 

@@ -4,6 +4,7 @@
 //! what the API serves byte for byte; the events are what code that must understand the
 //! log (a resumed build's replay) reads, so nothing parses text kiln itself wrote.
 
+use crate::StoreError;
 use serde::{Deserialize, Serialize};
 
 /// One event of a build's log and where its text is.
@@ -38,6 +39,29 @@ impl LogEvent {
     /// The offset just past the event's text.
     pub fn end(&self) -> u64 {
         self.offset.saturating_add(self.len)
+    }
+
+    /// Checks that `events`, offsets counted from the start of `bytes`, tile `bytes` in
+    /// order (what every [`Store`](crate::Store) requires of an append, and readers of the
+    /// record rely on).
+    pub fn check_tiling(bytes: &[u8], events: &[LogEvent]) -> Result<(), StoreError> {
+        let mut at = 0;
+        for e in events {
+            if e.offset != at {
+                return Err(StoreError::BadEvents(format!(
+                    "an event starts at {} where the previous one ended at {at}",
+                    e.offset
+                )));
+            }
+            at = e.end();
+        }
+        if at != bytes.len() as u64 {
+            return Err(StoreError::BadEvents(format!(
+                "the events cover {at} bytes of the {} appended",
+                bytes.len()
+            )));
+        }
+        Ok(())
     }
 }
 

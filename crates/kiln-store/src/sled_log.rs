@@ -28,7 +28,7 @@ impl SledStore {
         bytes: &[u8],
         events: &[LogEvent],
     ) -> Result<u64, StoreError> {
-        check_events(bytes, events)?;
+        LogEvent::check_tiling(bytes, events)?;
         let bk = build_key_of(id);
         self.unflushed.begin(&bk, || self.log_len_of(&bk))?;
         let appended = self.append_and_flush(&bk, id, bytes, events);
@@ -233,27 +233,6 @@ pub(crate) fn truncate_log(t: &Trees, bk: &[u8], durable: u64) -> Result<(), Sto
     }
     if t.log_len.contains_key(bk).map_err(backend)? {
         t.log_len.insert(bk, encode(&durable)?).map_err(backend)?;
-    }
-    Ok(())
-}
-
-/// Appended events must tile the appended bytes in order (what readers of the record rely on).
-fn check_events(bytes: &[u8], events: &[LogEvent]) -> Result<(), StoreError> {
-    let mut at = 0;
-    for e in events {
-        if e.offset != at {
-            return Err(StoreError::BadEvents(format!(
-                "an event starts at {} where the previous one ended at {at}",
-                e.offset
-            )));
-        }
-        at = e.end();
-    }
-    if at != bytes.len() as u64 {
-        return Err(StoreError::BadEvents(format!(
-            "the events cover {at} bytes of the {} appended",
-            bytes.len()
-        )));
     }
     Ok(())
 }

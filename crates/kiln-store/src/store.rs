@@ -1,6 +1,4 @@
-use crate::{
-    BuildRecord, BuildStatus, JobRecord, LogEvent, LogSlice, NewBuild, Page, StoreError,
-};
+use crate::{BuildRecord, BuildStatus, JobRecord, LogEvent, LogSlice, NewBuild, Page, StoreError};
 use kiln_types::{BuildRef, JobName};
 
 /// kiln's durable state. Every method that writes returns only once the write is durable.

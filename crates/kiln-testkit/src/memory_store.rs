@@ -1,16 +1,16 @@
 //! [`MemoryStore`]: kiln-store's [`Store`] trait over maps in memory.
 
 use kiln_store::{
-    BuildRecord, BuildRef, BuildStatus, JobName, JobRecord, LogSlice, NewBuild, Page, Store,
-    StoreError,
+    BuildRecord, BuildStatus, JobRecord, LogEvent, LogSlice, NewBuild, Page, Store, StoreError,
 };
+use kiln_types::{BuildRef, JobName};
 use std::collections::BTreeMap;
 use std::io;
 use std::sync::{Mutex, MutexGuard};
 
 /// The schema version whose records this store holds: kiln-store's current one (the
 /// contract test in `tests/memory_store.rs` compares it with a fresh `SledStore`'s).
-const SCHEMA_VERSION: u32 = 1;
+const SCHEMA_VERSION: u32 = 2;
 
 /// A [`Store`] in memory, for tests of the code above the store (scheduler, server).
 ///
@@ -28,6 +28,8 @@ struct State {
     jobs: BTreeMap<JobName, JobRecord>,
     builds: BTreeMap<BuildRef, BuildRecord>,
     logs: BTreeMap<BuildRef, Vec<u8>>,
+    /// Each log's events, offsets counted from the log's start.
+    events: BTreeMap<BuildRef, Vec<LogEvent>>,
     failing: Option<String>,
 }
 
@@ -168,15 +170,32 @@ impl Store for MemoryStore {
         state.exists(id)?;
         state.builds.remove(id);
         state.logs.remove(id);
+        state.events.remove(id);
         Ok(())
     }
 
-    fn append_log(&self, id: &BuildRef, bytes: &[u8]) -> Result<u64, StoreError> {
+    fn append_log_events(
+        &self,
+        id: &BuildRef,
+        bytes: &[u8],
+        events: &[LogEvent],
+    ) -> Result<u64, StoreError> {
+        LogEvent::check_tiling(bytes, events)?;
         let mut state = self.writing()?;
         state.exists(id)?;
         let log = state.logs.entry(id.clone()).or_default();
+        let start = log.len() as u64;
         log.extend_from_slice(bytes);
-        Ok(log.len() as u64)
+        let end = log.len() as u64;
+        state
+            .events
+            .entry(id.clone())
+            .or_default()
+            .extend(events.iter().map(|e| LogEvent {
+                offset: e.offset + start,
+                ..e.clone()
+            }));
+        Ok(end)
     }
 
     fn read_log(&self, id: &BuildRef, offset: u64, max: usize) -> Result<LogSlice, StoreError> {
@@ -191,6 +210,12 @@ impl Store for MemoryStore {
             .unwrap_or_default()
             .to_vec();
         Ok(LogSlice { offset, bytes, end })
+    }
+
+    fn read_log_events(&self, id: &BuildRef) -> Result<Vec<LogEvent>, StoreError> {
+        let state = self.lock();
+        state.exists(id)?;
+        Ok(state.events.get(id).cloned().unwrap_or_default())
     }
 
     fn check_writable(&self) -> Result<(), StoreError> {

@@ -8,10 +8,9 @@
     reason = "a test: bad scripts should stop it loudly"
 )]
 
-use kiln_store::{
-    BuildRef, BuildStatus, JobName, JobRecord, NewBuild, Page, SledStore, Store, StoreError,
-};
+use kiln_store::{BuildStatus, JobRecord, NewBuild, Page, SledStore, Store, StoreError};
 use kiln_testkit::MemoryStore;
+use kiln_types::{BuildRef, JobName};
 
 /// Operations, `;`-separated: `new JOB MS` (create a build queued at MS), `status JOB#N S`
 /// (S: q, r, i, f), `page JOB BEFORE LIMIT` (BEFORE `-` for none), `in S,S`, `log JOB#N TEXT`,

@@ -4,7 +4,7 @@
 //! without depending on the machine's speed.
 
 use crate::harness::{RAN_OK, Run, plan_of, setup};
-use kiln_engine::{BuildResult, StageOutcome, run_build};
+use kiln_engine::{BuildResult, BuildRun, StageOutcome};
 use kiln_executor::KillMode;
 use kiln_testkit::{FakeExecutor, ScriptedProcess};
 use std::sync::Arc;
@@ -19,7 +19,9 @@ async fn run_fake(jenkinsfile: &str, executor: Arc<FakeExecutor>) -> (Run, Durat
     let s = setup();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let started = tokio::time::Instant::now();
-    let summary = run_build(&plan, s.spec, executor, tx, s.cancel).await;
+    let summary = BuildRun::new(&plan, s.spec, executor)
+        .run(tx, s.cancel)
+        .await;
     let took = started.elapsed();
     let mut events = Vec::new();
     while let Ok(e) = rx.try_recv() {
