@@ -1,14 +1,18 @@
 //! The steps: dispatch from the model's [`StepId`] to each step's implementation. Steps in
 //! `steps { }`, in `post { }` and (through the script layer) in `script { }` all come here.
 
+mod archive_zip;
 mod artifacts;
 mod block;
 mod build_job;
 mod call;
+mod clean_ws;
+mod config_files;
 mod credentials;
 mod data;
 mod delegate;
 mod descriptor;
+mod file_ops;
 mod files;
 mod flow;
 mod git_scm;
@@ -25,6 +29,7 @@ mod library;
 mod lock;
 mod mail;
 mod mail_tokens;
+mod maven;
 mod milestone;
 mod pod_template;
 mod process;
@@ -35,6 +40,7 @@ mod sh;
 mod slack;
 mod sonar;
 mod ssh_agent;
+mod tee;
 mod tool;
 mod utility;
 mod vault;
@@ -53,6 +59,7 @@ pub(crate) use lock::{
 pub(crate) use pod_template::PodTemplates;
 pub(crate) use scm::checkout_scm;
 pub(crate) use script::script;
+pub(crate) use tee::TeeSink;
 
 use crate::build::Build;
 use crate::error::StepError;
@@ -160,6 +167,9 @@ pub(crate) async fn native(id: StepId, call: &StepCall<'_>) -> Result<Value, Ste
         StepId::FindFiles => utility::find_files(call).await,
         StepId::Sha256 => utility::digest(call, utility::Digest::Sha256).await,
         StepId::Sha1 => utility::digest(call, utility::Digest::Sha1).await,
+        StepId::Zip => archive_zip::zip(call).await,
+        StepId::Unzip => archive_zip::unzip(call).await,
+        StepId::FileOperations => file_ops::file_operations(call).await,
         // The block steps, matched above.
         StepId::Dir
         | StepId::WithEnv
@@ -173,7 +183,11 @@ pub(crate) async fn native(id: StepId, call: &StepCall<'_>) -> Result<Value, Ste
         | StepId::WithCredentials
         | StepId::WithSonarQubeEnv
         | StepId::WithVault
-        | StepId::SshAgent => block::run(id, call).await,
+        | StepId::SshAgent
+        | StepId::ConfigFileProvider
+        | StepId::WithMaven
+        | StepId::Tee
+        | StepId::CompressLog => block::run(id, call).await,
         StepId::Lock => block::run(id, call).await,
     }
 }

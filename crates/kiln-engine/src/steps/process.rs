@@ -78,7 +78,12 @@ pub(crate) async fn run_process_with_input(
                 // One event per chunk; waiting for log credit here is what slows a
                 // process whose output the consumer cannot keep up with.
                 let mut batch = build.output_batch(scope.timestamps);
-                let mut emit = |line: &str| batch.line(line);
+                let mut emit = |line: &str| {
+                    if let Some(tee) = &scope.tee {
+                        tee.line(line);
+                    }
+                    batch.line(line);
+                };
                 match chunk.stream {
                     StreamKind::Stdout if capture_stdout => stdout.extend_from_slice(&chunk.bytes),
                     StreamKind::Stdout => out.push(&chunk.bytes, &mut emit),
@@ -94,8 +99,14 @@ pub(crate) async fn run_process_with_input(
         }
     }
     let mut batch = build.output_batch(scope.timestamps);
-    out.finish(|line| batch.line(line));
-    err.finish(|line| batch.line(line));
+    let mut emit = |line: &str| {
+        if let Some(tee) = &scope.tee {
+            tee.line(line);
+        }
+        batch.line(line);
+    };
+    out.finish(&mut emit);
+    err.finish(&mut emit);
     build.output(scope.node, batch).await;
     let status = handle.wait().await?;
     if killed {

@@ -213,7 +213,11 @@ impl<'b> ScriptHost<'b> {
     ) -> Result<Value, StepError> {
         let mut entered = self.handle.block_on(block::enter(id, step_call))?;
         loop {
-            let result = self.closure(call, call.body, &entered.scope).map(|_| ());
+            let result = if entered.skip {
+                Ok(())
+            } else {
+                self.closure(call, call.body, &entered.scope).map(|_| ())
+            };
             match self
                 .handle
                 .block_on(block::exit(step_call, &mut entered, result))
