@@ -54,7 +54,7 @@ pub(crate) async fn enter(call: &StepCall<'_>) -> Result<Option<(Scope, Held)>, 
             }
             // Dropping the wait gives up the place in the queue.
             LockAttempt::Waiting { .. } => {
-                call.log(&format!("[{what}] is locked, skipping execution..."));
+                call.log(&format!("{what} is locked, skipping execution..."));
                 return Ok(None);
             }
         }
