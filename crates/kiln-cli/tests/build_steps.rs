@@ -6,6 +6,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -267,6 +269,8 @@ const FILE_STEPS: &str = r#"pipeline {
         sh 'test -d made/here && test ! -e dist/c.log && test ! -e extracted && echo "operations: $(ls copy | tr "\n" " ")"'
         cleanWs(patterns: [[pattern: 'copy/**', type: 'INCLUDE'], [pattern: 'copy/renamed.txt', type: 'EXCLUDE']])
         sh 'echo "after cleanWs: $(ls copy | tr "\n" " ")"'
+        cleanWs(patterns: [[pattern: 'dist/**', type: 'INCLUDE']], deleteDirs: true)
+        sh 'test ! -e dist/sub && echo "dist/sub deleted"'
         compressLog {
           echo 'inside compressLog'
         }
@@ -325,6 +329,7 @@ fn zip_tee_file_operations_clean_ws_and_lock_options() {
     // fileOperations and cleanWs.
     assert!(log.contains("operations: b.txt renamed.txt"), "{log}");
     assert!(log.contains("after cleanWs: renamed.txt"), "{log}");
+    assert!(log.contains("dist/sub deleted"), "{log}");
     assert!(log.contains("kiln stores build logs uncompressed"), "{log}");
     assert!(log.contains("inside compressLog"), "{log}");
     // lock: extra resources, and a block skipped because its resource is held.
@@ -341,4 +346,61 @@ fn zip_tee_file_operations_clean_ws_and_lock_options() {
     );
     assert!(!ws.path().join("evil.txt").exists());
     assert!(!root.join("evil.txt").exists());
+}
+
+/// The build-tools example's pipeline on `kiln server`: kiln.yaml's `config_files:` and
+/// `tools:` reach the build (the example's stand-in Maven in `allow_paths`), the report is
+/// recorded, and the secret settings file never shows.
+#[test]
+fn the_build_tools_example_runs_on_the_server() {
+    let root = tempfile::tempdir().unwrap();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/build-tools");
+    let example = std::fs::canonicalize(example).unwrap();
+    let job = root.path().join("job");
+    std::fs::create_dir_all(&job).unwrap();
+    std::fs::copy(example.join("Jenkinsfile"), job.join("Jenkinsfile")).unwrap();
+    let example_yaml = std::fs::read_to_string(example.join("kiln.yaml")).unwrap();
+    let files_section = &example_yaml
+        [example_yaml.find("config_files:").unwrap()..example_yaml.find("tools:").unwrap()];
+    let yaml = format!(
+        "server:\n  tokens:\n    - {{name: e2e, token: {}, role: admin}}\n\
+executors:\n  local:\n    allow_paths: [{tools}]\n\
+jobs:\n  - name: build-tools\n    dir: {job}\n\
+{files_section}\
+tools:\n  - name: maven-stand-in\n    type: maven\n    home: {tools}/maven\n",
+        support::TOKEN,
+        tools = example.join("tools").display(),
+        job = job.display(),
+    );
+    let config = root.path().join("kiln.yaml");
+    std::fs::write(&config, yaml).unwrap();
+    let server =
+        support::Server::start(root.path(), &config, "127.0.0.1:0", [("KILN_LOG", "info")]);
+    let out = support::kiln(&server, &["trigger", "build-tools", "--follow"]);
+    let log = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{log}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(log.contains("greeting=Hello"), "{log}");
+    assert!(
+        log.contains("# written by configFileProvider for build-tools #1"),
+        "{log}"
+    );
+    assert!(
+        log.contains("stand-in mvn --batch-mode --show-version --settings "),
+        "{log}"
+    );
+    assert!(log.contains("Tests: 2, failed: 0, skipped: 0"), "{log}");
+    assert!(log.contains("<h1>site</h1>"), "{log}");
+    assert!(log.contains("deploying to staging"), "{log}");
+    assert!(
+        log.contains("deleted 2 file(s) and 2 directory(ies)"),
+        "{log}"
+    );
+    assert!(!log.contains("example-repo-password"), "{log}");
+    let build = support::build(&server, "build-tools", 1);
+    assert_eq!(build["tests"]["total"], 2, "{build}");
 }

@@ -18,6 +18,17 @@ pub(crate) async fn clean_patterns(call: &StepCall<'_>) -> Result<(), StepError>
     let workspace = call.scope.site.workspace.clone();
     let executor = call.executor()?;
     call.log("[WS-CLEANUP] Deleting project workspace...");
+    // Every file is listed before any goes, to find the directories to delete.
+    let all: Vec<PathBuf> = if delete_dirs {
+        executor
+            .list_files(&workspace, &[], &[])
+            .await?
+            .into_iter()
+            .map(|f| f.path)
+            .collect()
+    } else {
+        Vec::new()
+    };
     let files = executor
         .list_files(&workspace, &includes, &excludes)
         .await?;
@@ -26,20 +37,20 @@ pub(crate) async fn clean_patterns(call: &StepCall<'_>) -> Result<(), StepError>
     let mut dirs_deleted = 0usize;
     if delete_dirs {
         let set = FileSet::new(&includes, &excludes)?;
-        let mut dirs = BTreeSet::new();
-        for f in executor.list_files(&workspace, &[], &[]).await? {
-            dirs.extend(
-                f.path
-                    .ancestors()
-                    .skip(1)
-                    .filter(|d| !d.as_os_str().is_empty())
-                    .map(PathBuf::from),
-            );
-        }
+        let dirs: BTreeSet<PathBuf> = all
+            .iter()
+            .flat_map(|f| f.ancestors().skip(1))
+            .filter(|d| !d.as_os_str().is_empty())
+            .map(PathBuf::from)
+            .collect();
+        // A directory goes whole when it matches and holds no file that stays (an
+        // excluded one); outer directories come first, and one inside a deleted one is
+        // skipped.
+        let keeps = |dir: &PathBuf| all.iter().any(|f| f.starts_with(dir) && !set.matches(f));
         // Outer directories first; a directory inside one already deleted is skipped.
         let mut deleted: Vec<PathBuf> = Vec::new();
         for dir in dirs {
-            if deleted.iter().any(|d| dir.starts_with(d)) || !set.matches(&dir) {
+            if deleted.iter().any(|d| dir.starts_with(d)) || !set.matches(&dir) || keeps(&dir) {
                 continue;
             }
             executor.delete_dir(&workspace.join(&dir)).await?;
