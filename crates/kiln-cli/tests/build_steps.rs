@@ -6,6 +6,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[allow(dead_code)] // the HTTP peer only: the SMTP one is for the notification tests
+mod peers;
 mod support;
 
 use std::path::Path;
@@ -403,4 +405,75 @@ tools:\n  - name: maven-stand-in\n    type: maven\n    home: {tools}/maven\n",
     assert!(!log.contains("example-repo-password"), "{log}");
     let build = support::build(&server, "build-tools", 1);
     assert_eq!(build["tests"]["total"], 2, "{build}");
+}
+
+/// `withDockerRegistry`: the login kiln writes to `DOCKER_CONFIG` is what a registry (an HTTP
+/// server here, answering `/v2/` only with the right basic auth) accepts, read back by the
+/// block's `curl` as the docker CLI reads it; the password and the encoded login are masked
+/// and the directory is gone after the block.
+#[test]
+fn with_docker_registry_logs_the_block_in() {
+    use base64::Engine as _;
+    require("curl");
+    let expected = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("pusher:s3cret-registry-pw")
+    );
+    let want = expected.clone();
+    let registry = peers::http::HttpServer::start(move |req| {
+        match (req.target.as_str(), req.header("authorization")) {
+            ("/v2/", Some(auth)) if auth == want => peers::http::Response::json(200, "{}"),
+            _ => peers::http::Response::text(401, "unauthorized"),
+        }
+    });
+    let ws = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ws.path().join("kiln.yaml"),
+        "credentials:\n  - id: registry\n    username: pusher\n    password: s3cret-registry-pw\n",
+    )
+    .unwrap();
+    let pipeline = format!(
+        r#"pipeline {{
+  agent any
+  stages {{
+    stage('Push') {{
+      steps {{
+        withDockerRegistry([url: '{url}', credentialsId: 'registry']) {{
+          sh '''
+            auth=$(sed -n 's/.*"auth": "\\(.*\\)".*/\\1/p' "$DOCKER_CONFIG/config.json")
+            echo "auth=$auth"
+            curl -fsS -H "Authorization: Basic $auth" "$DOCKER_REGISTRY_URL/v2/" && echo " registry accepted the login"
+            echo "$DOCKER_CONFIG" > docker-config-path.txt
+          '''
+        }}
+        sh 'test ! -e "$(cat docker-config-path.txt)" && echo "login removed"'
+      }}
+    }}
+  }}
+}}
+"#,
+        url = registry.url()
+    );
+    let (out, log) = run(ws.path(), &pipeline, &["--config", "kiln.yaml"]);
+    assert_eq!(out.status.code(), Some(0), "{log}");
+    assert!(log.contains("registry accepted the login"), "{log}");
+    assert!(
+        log.contains("auth=****"),
+        "the encoded login is masked\n{log}"
+    );
+    assert!(!log.contains("s3cret-registry-pw"), "{log}");
+    assert!(log.contains("login removed"), "{log}");
+    let host = registry.url().trim_start_matches("http://").to_owned();
+    assert!(
+        log.contains(&format!(
+            "withDockerRegistry: logged in to {host} as pusher (credentials 'registry'"
+        )),
+        "{log}"
+    );
+    let seen: Vec<_> = registry
+        .requests()
+        .iter()
+        .filter_map(|r| r.header("authorization").map(str::to_owned))
+        .collect();
+    assert_eq!(seen, [expected]);
 }

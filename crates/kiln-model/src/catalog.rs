@@ -68,6 +68,7 @@ pub enum StepId {
     Tee,
     FileOperations,
     CompressLog,
+    WithDockerRegistry,
     /// `step([$class: 'JUnitResultArchiver', ...])`: Jenkins' generic build-step form.
     Step,
     /// `archive 'x'`: the deprecated alias of `archiveArtifacts`.
@@ -266,6 +267,17 @@ pub const STEPS: &[StepDef] = &[
         B::None,
     ),
     def("compressLog", StepId::CompressLog, &[], B::Required),
+    def(
+        "withDockerRegistry",
+        StepId::WithDockerRegistry,
+        &[
+            p("registry", T::Any),
+            p("url", T::String),
+            p("credentialsId", T::String),
+            p("toolName", T::String),
+        ],
+        B::Required,
+    ),
     def(
         "recordIssues",
         StepId::RecordIssues,
@@ -712,7 +724,6 @@ pub const PLUGIN_STEPS: &[(&str, &str)] = &[
     ),
     ("gitlabCommitStatus", "GitLab plugin"),
     ("updateGitlabCommitStatus", "GitLab plugin"),
-    ("withDockerRegistry", "Docker Pipeline plugin"),
     ("withDockerServer", "Docker Pipeline plugin"),
     ("withDockerContainer", "Docker Pipeline plugin"),
     ("dockerFingerprintFrom", "Docker Pipeline plugin"),

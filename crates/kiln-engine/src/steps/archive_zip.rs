@@ -23,7 +23,13 @@ enum ZipError {
     Io(#[from] std::io::Error),
     #[error("entry `{0}` would be extracted outside the target directory")]
     Escapes(String),
+    #[error("its entries hold more than {} MiB; kiln reads archives into memory and stops there", MAX_UNZIPPED >> 20)]
+    TooLarge,
 }
+
+/// The most an archive's entries may hold uncompressed (a "zip bomb" stops here), and the
+/// most `zip` puts in one archive.
+const MAX_UNZIPPED: u64 = 512 << 20;
 
 /// `zip`: the files below `dir` (the step's directory) matching `glob` into `zipFile`.
 pub(crate) async fn zip(call: &StepCall<'_>) -> Result<Value, StepError> {
@@ -54,6 +60,14 @@ pub(crate) async fn zip(call: &StepCall<'_>) -> Result<Value, StepError> {
             &exclude.into_iter().collect::<Vec<_>>(),
         )
         .await?;
+    let total: u64 = files.iter().map(|f| f.size).sum();
+    if total > MAX_UNZIPPED {
+        return Err(StepError::failed(format!(
+            "zip: the files hold {} MiB; kiln makes archives in memory and takes at most {} MiB",
+            total >> 20,
+            MAX_UNZIPPED >> 20
+        )));
+    }
     let mut entries = Vec::with_capacity(files.len());
     for f in files {
         if dir.join(&f.path) == target {
@@ -127,6 +141,9 @@ pub(crate) async fn unzip(call: &StepCall<'_>) -> Result<Value, StepError> {
         .collect();
     let set = FileSet::new(&glob, &[])?;
     let (read, quiet) = (call.bool("read", false)?, call.bool("quiet", false)?);
+    if call.has("charset") {
+        call.log("unzip: `charset` has no effect in kiln: entry names are read as the archive marks them (UTF-8, else CP437)");
+    }
     let executor = call.executor()?;
     let archive = executor.read_file(&source).await?;
     let entries = tokio::task::spawn_blocking(move || read_zip(archive))
@@ -182,7 +199,8 @@ pub(crate) async fn unzip(call: &StepCall<'_>) -> Result<Value, StepError> {
 /// Every entry of the archive with its contents; an entry that would escape is an error.
 fn read_zip(archive: Vec<u8>) -> Result<Vec<Entry>, ZipError> {
     let mut zip = zip::ZipArchive::new(Cursor::new(archive))?;
-    let mut out = Vec::with_capacity(zip.len());
+    let mut out = Vec::with_capacity(zip.len().min(4096));
+    let mut total = 0u64;
     for i in 0..zip.len() {
         let mut file = zip.by_index(i)?;
         let name = file.name().to_owned();
@@ -192,7 +210,13 @@ fn read_zip(archive: Vec<u8>) -> Result<Vec<Entry>, ZipError> {
         let dir = file.is_dir();
         let mut bytes = Vec::new();
         if !dir {
-            file.read_to_end(&mut bytes)?;
+            // The header's size may lie: read at most what is left of the budget, plus one.
+            let left = MAX_UNZIPPED - total;
+            (&mut file).take(left + 1).read_to_end(&mut bytes)?;
+            total += bytes.len() as u64;
+            if total > MAX_UNZIPPED {
+                return Err(ZipError::TooLarge);
+            }
         }
         let relative = (relative.components().next().is_some()).then_some(relative);
         out.push(Entry {

@@ -49,6 +49,7 @@ enum Exit {
     ConfigFiles(super::config_files::Provided),
     Maven(super::maven::Session),
     Tee(super::tee::Tee),
+    DockerRegistry(super::docker_registry::Login),
 }
 
 /// What follows a run of the block.
@@ -80,6 +81,7 @@ pub(crate) fn is_block(id: StepId) -> bool {
             | StepId::WithMaven
             | StepId::Tee
             | StepId::CompressLog
+            | StepId::WithDockerRegistry
     )
 }
 
@@ -208,6 +210,14 @@ pub(crate) async fn enter(id: StepId, call: &StepCall<'_>) -> Result<Entered, St
                 scope,
                 skip: false,
                 exit: Exit::Tee(tee),
+            }
+        }
+        StepId::WithDockerRegistry => {
+            let (scope, login) = super::docker_registry::start(call, scope).await?;
+            Entered {
+                scope,
+                skip: false,
+                exit: Exit::DockerRegistry(login),
             }
         }
         StepId::CompressLog => {
@@ -356,6 +366,10 @@ pub(crate) async fn exit(
         }
         Exit::Maven(session) => done(session.finish(call, body).await),
         Exit::Tee(tee) => done(tee.finish(call, body).await),
+        Exit::DockerRegistry(login) => {
+            login.remove(call).await;
+            done(body)
+        }
     }
 }
 

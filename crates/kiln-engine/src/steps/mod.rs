@@ -12,6 +12,7 @@ mod credentials;
 mod data;
 mod delegate;
 mod descriptor;
+mod docker_registry;
 mod file_ops;
 mod files;
 mod flow;
@@ -187,7 +188,8 @@ pub(crate) async fn native(id: StepId, call: &StepCall<'_>) -> Result<Value, Ste
         | StepId::ConfigFileProvider
         | StepId::WithMaven
         | StepId::Tee
-        | StepId::CompressLog => block::run(id, call).await,
+        | StepId::CompressLog
+        | StepId::WithDockerRegistry => block::run(id, call).await,
         StepId::Lock => block::run(id, call).await,
     }
 }
