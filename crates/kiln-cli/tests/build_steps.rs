@@ -350,8 +350,8 @@ fn zip_tee_file_operations_clean_ws_and_lock_options() {
     assert!(!root.join("evil.txt").exists());
 }
 
-/// The build-tools example's pipeline on `kiln server`: kiln.yaml's `config_files:` and
-/// `tools:` reach the build (the example's stand-in Maven in `allow_paths`), the report is
+/// The build-tools example's pipeline on `kiln server`: kiln.yaml's `config_files:` (and,
+/// with them, the example's `credentials:`) and `tools:` reach the build (the example's stand-in Maven in `allow_paths`), the report is
 /// recorded, and the secret settings file never shows.
 #[test]
 fn the_build_tools_example_runs_on_the_server() {
@@ -398,6 +398,11 @@ tools:\n  - name: maven-stand-in\n    type: maven\n    home: {tools}/maven\n",
     assert!(log.contains("Tests: 2, failed: 0, skipped: 0"), "{log}");
     assert!(log.contains("<h1>site</h1>"), "{log}");
     assert!(log.contains("deploying to staging"), "{log}");
+    assert!(
+        log.contains("logged in to https://registry.example.com"),
+        "{log}"
+    );
+    assert!(!log.contains("example-registry-password"), "{log}");
     assert!(
         log.contains("deleted 2 file(s) and 2 directory(ies)"),
         "{log}"

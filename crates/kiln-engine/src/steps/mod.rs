@@ -102,6 +102,24 @@ pub(crate) async fn run_step(
     scope: &Scope,
 ) -> Result<Value, StepError> {
     match &step.kind {
+        // A library's global step shadows a kiln step of the same name, as a `vars/`
+        // variable shadows a step in Jenkins.
+        StepKind::Native {
+            name, args, body, ..
+        } if build.scripts.libraries.step(&name.value).is_some() => {
+            let args: Vec<kiln_syntax::ast::Arg> = args
+                .iter()
+                .map(|a| kiln_syntax::ast::Arg {
+                    name: Some(kiln_syntax::ast::Ident {
+                        name: a.name.to_owned(),
+                        span: a.value.span,
+                    }),
+                    value: a.value.clone(),
+                    span: a.value.span,
+                })
+                .collect();
+            library::from_steps(build, &name.value, &args, body.as_deref(), scope).await
+        }
         StepKind::Native {
             id,
             name,
