@@ -24,6 +24,8 @@ const TOP: &[&str] = &[
     "sonarqube",
     "vault",
     "locks",
+    "config_files",
+    "tools",
 ];
 const SERVER: &[&str] = &[
     "listen",
@@ -72,6 +74,8 @@ pub(crate) struct Places {
     pub library_names: Vec<Spanned<String>>,
     pub token_names: Vec<Spanned<String>>,
     pub sonar_names: Vec<Spanned<String>>,
+    pub config_file_ids: Vec<Spanned<String>>,
+    pub tool_names: Vec<Spanned<String>>,
     /// Credentials the service sections name.
     pub credential_refs: Vec<Spanned<String>>,
 }
@@ -114,6 +118,7 @@ pub(crate) fn config(ctx: &mut Ctx, root: &Node) -> (Config, Places) {
         }
     }
     cfg.services = crate::services_decode::services(ctx, &top, &mut places);
+    crate::tools_decode::build_files(ctx, &top, &mut cfg.services, &mut places);
     if let Some(n) = top.get("locks") {
         cfg.locks = crate::locks::locks(ctx, n);
     }

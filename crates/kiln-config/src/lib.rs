@@ -23,6 +23,7 @@ mod reader;
 mod secret;
 mod services;
 mod services_decode;
+mod tools_decode;
 mod validate;
 
 pub use config::{
@@ -37,5 +38,6 @@ pub use secret::{
     CredentialConfig, CredentialKind, Role, Secret, SecretError, SecretSource, TokenConfig,
 };
 pub use services::{
-    MailConfig, MailTls, ServicesConfig, SlackConfig, SonarQubeConfig, VaultConfig,
+    ConfigFileConfig, MailConfig, MailTls, ServicesConfig, SlackConfig, SonarQubeConfig,
+    ToolConfig, ToolKind, VaultConfig,
 };

@@ -108,6 +108,12 @@ fn rebase(cfg: &mut Config, base: &Path, data_dir_written: bool) {
             join_secret(s);
         }
     }
+    for f in &mut cfg.services.config_files {
+        join_secret(&mut f.content);
+    }
+    for t in &mut cfg.services.tools {
+        join(&mut t.home);
+    }
     for c in &mut cfg.credentials {
         match &mut c.kind {
             CredentialKind::Secret(s) => join_secret(s),

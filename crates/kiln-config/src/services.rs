@@ -1,7 +1,12 @@
 //! The settings of the services pipelines talk to: `mail:` (SMTP for `mail` and `emailext`),
 //! `slack:` (`slackSend`), `sonarqube:` (`withSonarQubeEnv`, `waitForQualityGate`) and
-//! `vault:` (`withVault`). Secrets are never here: each names a credential of
-//! `credentials[]` by id, resolved by the build when a step needs it.
+//! `vault:` (`withVault`); and what builds are given: `config_files:` (`configFileProvider`,
+//! `withMaven`'s settings) and `tools:` (`withMaven`'s Maven and JDK). Secrets are never
+//! here: each names a credential of `credentials[]` by id, resolved by the build when a
+//! step needs it.
+
+use crate::SecretSource;
+use std::path::PathBuf;
 
 /// Every service section; each is empty when not configured.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -10,6 +15,8 @@ pub struct ServicesConfig {
     pub slack: Option<SlackConfig>,
     pub sonarqube: Vec<SonarQubeConfig>,
     pub vault: Option<VaultConfig>,
+    pub config_files: Vec<ConfigFileConfig>,
+    pub tools: Vec<ToolConfig>,
 }
 
 /// `mail:`: the SMTP server mail steps send through.
@@ -96,4 +103,67 @@ pub struct VaultConfig {
     pub engine_version: u8,
     /// `X-Vault-Namespace`, for Vault Enterprise.
     pub namespace: Option<String>,
+}
+
+/// One entry of `config_files:`, as Jenkins' managed files (Config File Provider plugin).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigFileConfig {
+    /// The id `configFile(fileId:)` and `withMaven(mavenSettingsConfig:)` select.
+    pub id: String,
+    /// A display name for the build log.
+    pub name: Option<String>,
+    /// The file's text: written inline (`content:`), or read from `content_file:` or
+    /// `content_env:` each time a build asks for it.
+    pub content: SecretSource,
+    /// Whether the content is masked in build logs (a settings file holding passwords).
+    pub secret: bool,
+}
+
+/// One entry of `tools:`, as Jenkins' tool installations: a name pipelines select and
+/// the directory the tool is installed in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ToolConfig {
+    pub name: String,
+    pub kind: ToolKind,
+    /// The installation's home (`MAVEN_HOME`, `JAVA_HOME`); its `bin/` goes on `PATH`.
+    pub home: PathBuf,
+}
+
+/// What kind of tool an installation is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ToolKind {
+    Maven,
+    Jdk,
+    Gradle,
+    NodeJs,
+    Go,
+    Ant,
+}
+
+impl ToolKind {
+    pub const NAMES: &'static [&'static str] = &["maven", "jdk", "gradle", "nodejs", "go", "ant"];
+
+    pub fn from_name(name: &str) -> Option<ToolKind> {
+        Some(match name {
+            "maven" => ToolKind::Maven,
+            "jdk" => ToolKind::Jdk,
+            "gradle" => ToolKind::Gradle,
+            "nodejs" => ToolKind::NodeJs,
+            "go" => ToolKind::Go,
+            "ant" => ToolKind::Ant,
+            _ => return None,
+        })
+    }
+
+    /// The name written in kiln.yaml.
+    pub fn name(self) -> &'static str {
+        match self {
+            ToolKind::Maven => "maven",
+            ToolKind::Jdk => "jdk",
+            ToolKind::Gradle => "gradle",
+            ToolKind::NodeJs => "nodejs",
+            ToolKind::Go => "go",
+            ToolKind::Ant => "ant",
+        }
+    }
 }

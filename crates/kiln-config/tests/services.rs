@@ -97,3 +97,59 @@ error: could not load kiln.yaml: 5 errors
 ",
     );
 }
+
+#[test]
+fn config_files_and_tools_decode() {
+    use kiln_config::{SecretSource, ToolKind};
+    let text = "config_files:\n  - id: settings\n    name: Maven settings\n    secret: true\n    content: |\n      <settings/>\n  - id: npmrc\n    content_file: npmrc.txt\n\
+tools:\n  - name: maven-3\n    type: maven\n    home: /opt/maven\n";
+    let cfg = parse("kiln.yaml", text).unwrap_or_else(|e| panic!("{e}"));
+    let files = &cfg.services.config_files;
+    assert_eq!(files.len(), 2);
+    assert_eq!(files[0].name.as_deref(), Some("Maven settings"));
+    assert!(files[0].secret);
+    assert_eq!(
+        files[0].content.resolve().unwrap().expose(),
+        "<settings/>\n"
+    );
+    assert_eq!(files[1].content, SecretSource::File("npmrc.txt".into()));
+    assert!(!files[1].secret);
+    let tools = &cfg.services.tools;
+    assert_eq!(tools[0].kind, ToolKind::Maven);
+    assert_eq!(tools[0].home, std::path::PathBuf::from("/opt/maven"));
+}
+
+#[test]
+fn config_files_and_tools_errors() {
+    check(
+        "config_files:\n  - id: a\n    content: x\n  - id: a\n    secret: yes\ntools:\n  - name: m\n    type: mavn\n    home: /m\n",
+        "error: missing `config_files[1].content`
+  --> kiln.yaml:4:5
+   |
+ 4 |   - id: a
+   |     ^^^^^ a config file (or `content_file`, `content_env`) needs `content`
+
+error: duplicate config file id `a`
+  --> kiln.yaml:4:9
+   |
+ 2 |   - id: a
+   |         - first used here
+ 4 |   - id: a
+   |         ^ used again here
+
+error: `config_files[1].secret` must be `true` or `false`
+  --> kiln.yaml:5:13
+   |
+ 5 |     secret: yes
+   |             ^^^ found a boolean
+
+error: `tools[0].type` must be one of maven, jdk, gradle, nodejs, go, ant
+  --> kiln.yaml:8:11
+   |
+ 8 |     type: mavn
+   |           ^^^^ did you mean `maven`?
+
+error: could not load kiln.yaml: 4 errors
+",
+    );
+}

@@ -203,7 +203,7 @@ impl Build {
         }
     }
 
-    fn masker(&self) -> Arc<Masker> {
+    pub(crate) fn masker(&self) -> Arc<Masker> {
         Arc::clone(
             &self
                 .masker

@@ -162,6 +162,7 @@ async fn run(
         container: None,
         layer_gen: 0,
         file_credentials: Arc::default(),
+        tee: None,
     };
     build.log(None, &build.spec.cause.description(), false);
     pipeline_notices(build);

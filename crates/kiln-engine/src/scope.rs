@@ -34,6 +34,8 @@ pub(crate) struct Scope {
     /// `NAME = credentials('id')` bindings of enclosing `environment` blocks whose value is a
     /// file path (secret files, SSH keys): written again on a stage agent's own site.
     pub(crate) file_credentials: Arc<Vec<(String, String)>>,
+    /// Inside `tee('file') { }`: where output lines go as well.
+    pub(crate) tee: Option<Arc<crate::steps::TeeSink>>,
 }
 
 impl Scope {

@@ -19,6 +19,8 @@ use tokio_util::sync::CancellationToken;
 /// A block step that has started: the scope its block runs in, and what to do after.
 pub(crate) struct Entered {
     pub(crate) scope: Scope,
+    /// The block is not run (`lock(skipIfLocked: true)` found the resource taken).
+    pub(crate) skip: bool,
     exit: Exit,
 }
 
@@ -44,6 +46,10 @@ enum Exit {
     },
     Lock(Option<super::lock::Held>),
     SshAgent(super::ssh_agent::Agent),
+    ConfigFiles(super::config_files::Provided),
+    Maven(super::maven::Session),
+    Tee(super::tee::Tee),
+    DockerRegistry(super::docker_registry::Login),
 }
 
 /// What follows a run of the block.
@@ -71,6 +77,11 @@ pub(crate) fn is_block(id: StepId) -> bool {
             | StepId::WithVault
             | StepId::Lock
             | StepId::SshAgent
+            | StepId::ConfigFileProvider
+            | StepId::WithMaven
+            | StepId::Tee
+            | StepId::CompressLog
+            | StepId::WithDockerRegistry
     )
 }
 
@@ -78,7 +89,11 @@ pub(crate) fn is_block(id: StepId) -> bool {
 pub(crate) async fn run(id: StepId, call: &StepCall<'_>) -> Result<Value, StepError> {
     let mut entered = enter(id, call).await?;
     loop {
-        let result = run_steps(call.build, call.body(), &entered.scope).await;
+        let result = if entered.skip {
+            Ok(())
+        } else {
+            run_steps(call.build, call.body(), &entered.scope).await
+        };
         match exit(call, &mut entered, result).await {
             After::Done(v) => return v,
             After::Again => {}
@@ -91,6 +106,7 @@ pub(crate) async fn enter(id: StepId, call: &StepCall<'_>) -> Result<Entered, St
     let scope = call.scope.clone();
     let plain = |scope| Entered {
         scope,
+        skip: false,
         exit: Exit::Plain,
     };
     Ok(match id {
@@ -115,6 +131,7 @@ pub(crate) async fn enter(id: StepId, call: &StepCall<'_>) -> Result<Entered, St
         StepId::Timeout => timeout(call, scope)?,
         StepId::Retry => Entered {
             scope,
+            skip: false,
             exit: Exit::Retry {
                 count: call.int("count")?.unwrap_or(1).max(1),
                 attempt: 1,
@@ -145,24 +162,70 @@ pub(crate) async fn enter(id: StepId, call: &StepCall<'_>) -> Result<Entered, St
             let (vars, files) = credentials::bind_all(call).await?;
             Entered {
                 scope: scope.with_env(vars),
+                skip: false,
                 exit: Exit::Credentials { files },
             }
         }
         StepId::WithSonarQubeEnv => plain(scope.with_env(super::sonar::environment(call)?)),
         StepId::WithVault => plain(scope.with_env(super::vault::environment(call).await?)),
-        StepId::Lock => {
-            let (scope, held) = super::lock::enter(call).await?;
-            Entered {
+        StepId::Lock => match super::lock::enter(call).await? {
+            Some((scope, held)) => Entered {
                 scope,
+                skip: false,
                 exit: Exit::Lock(Some(held)),
-            }
-        }
+            },
+            None => Entered {
+                scope,
+                skip: true,
+                exit: Exit::Lock(None),
+            },
+        },
         StepId::SshAgent => {
             let (scope, agent) = super::ssh_agent::start(call, scope).await?;
             Entered {
                 scope,
+                skip: false,
                 exit: Exit::SshAgent(agent),
             }
+        }
+        StepId::ConfigFileProvider => {
+            let (scope, provided) = super::config_files::provide(call, scope).await?;
+            Entered {
+                scope,
+                skip: false,
+                exit: Exit::ConfigFiles(provided),
+            }
+        }
+        StepId::WithMaven => {
+            let (scope, session) = super::maven::start(call, scope).await?;
+            Entered {
+                scope,
+                skip: false,
+                exit: Exit::Maven(session),
+            }
+        }
+        StepId::Tee => {
+            let (scope, tee) = super::tee::start(call, scope)?;
+            Entered {
+                scope,
+                skip: false,
+                exit: Exit::Tee(tee),
+            }
+        }
+        StepId::WithDockerRegistry => {
+            let (scope, login) = super::docker_registry::start(call, scope).await?;
+            Entered {
+                scope,
+                skip: false,
+                exit: Exit::DockerRegistry(login),
+            }
+        }
+        StepId::CompressLog => {
+            call.build.notice_once(
+                "compressLog { }: kiln stores build logs uncompressed; the block runs and its log is stored as usual"
+                    .to_owned(),
+            );
+            plain(scope)
         }
         // `ansiColor { }`: colours pass through untouched, so only the body runs.
         _ => plain(scope),
@@ -196,6 +259,7 @@ fn timeout(call: &StepCall<'_>, scope: Scope) -> Result<Entered, StepError> {
             cancel: token,
             ..scope
         },
+        skip: false,
         exit: Exit::Timeout { expired, timer },
     })
 }
@@ -208,6 +272,7 @@ fn catch(call: &StepCall<'_>, scope: Scope, warn: bool) -> Result<Entered, StepE
     };
     Ok(Entered {
         scope,
+        skip: false,
         exit: Exit::Catch {
             warn,
             build_result: result_arg(call, "buildResult", default)?,
@@ -293,6 +358,16 @@ pub(crate) async fn exit(
         }
         Exit::SshAgent(agent) => {
             agent.stop(call, call.scope).await;
+            done(body)
+        }
+        Exit::ConfigFiles(provided) => {
+            provided.remove(call, call.scope).await;
+            done(body)
+        }
+        Exit::Maven(session) => done(session.finish(call, body).await),
+        Exit::Tee(tee) => done(tee.finish(call, body).await),
+        Exit::DockerRegistry(login) => {
+            login.remove(call).await;
             done(body)
         }
     }

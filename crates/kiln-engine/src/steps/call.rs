@@ -130,6 +130,9 @@ impl<'a> StepCall<'a> {
 
     /// Writes a line to the step's log.
     pub(crate) fn log(&self, line: &str) {
+        if let Some(tee) = &self.scope.tee {
+            tee.line(line);
+        }
         self.build.log(self.scope.node, line, self.scope.timestamps);
     }
 

@@ -47,12 +47,17 @@ pub(crate) async fn delete_dir(call: &StepCall<'_>) -> Result<Value, StepError> 
 
 /// `cleanWs()`: empties the workspace.
 pub(crate) async fn clean_ws(call: &StepCall<'_>) -> Result<Value, StepError> {
-    if call.has("patterns") {
-        return Err(StepError::failed(
-            "cleanWs: `patterns` are not supported by kiln yet",
-        ));
-    }
     let not_fail = call.bool("notFailBuild", false)?;
+    if call.has("patterns") {
+        let cleaned = super::clean_ws::clean_patterns(call).await;
+        return match cleaned {
+            Err(e) if not_fail => {
+                call.log(&format!("WARNING: cleanWs failed: {e}"));
+                Ok(Value::Null)
+            }
+            other => other.map(|()| Value::Null),
+        };
+    }
     let workspace = call.scope.site.workspace.clone();
     if refuse_workspace(call, &workspace, "cleanWs") {
         return Ok(Value::Null);

@@ -5,6 +5,7 @@ use super::StepCall;
 use super::junit_xml::{Report, parse};
 use crate::BuildResult;
 use crate::error::StepError;
+use kiln_executor::FileEntry;
 use kiln_script::Value;
 
 pub(crate) async fn junit(call: &StepCall<'_>) -> Result<Value, StepError> {
@@ -27,8 +28,21 @@ pub(crate) async fn junit(call: &StepCall<'_>) -> Result<Value, StepError> {
             "no test report files were found matching \"{patterns}\"; configuration error?"
         )));
     }
+    record(call, &files, keep_long_stdio, allow_empty, skip_unstable).await?;
+    Ok(Value::Null)
+}
+
+/// Reads report `files` (relative to the step's directory), logs and records their results,
+/// and marks the stage and build UNSTABLE when tests failed (unless `skip_unstable`).
+pub(crate) async fn record(
+    call: &StepCall<'_>,
+    files: &[FileEntry],
+    keep_long_stdio: bool,
+    allow_empty: bool,
+    skip_unstable: bool,
+) -> Result<(), StepError> {
     let mut all = Report::default();
-    for f in &files {
+    for f in files {
         let bytes = call
             .executor()?
             .read_file(&call.scope.cwd.join(&f.path))
@@ -62,5 +76,5 @@ pub(crate) async fn junit(call: &StepCall<'_>) -> Result<Value, StepError> {
         call.scope.stage.worsen(BuildResult::Unstable);
         call.build.worsen(BuildResult::Unstable);
     }
-    Ok(Value::Null)
+    Ok(())
 }

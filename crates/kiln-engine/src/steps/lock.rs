@@ -9,6 +9,7 @@ use crate::error::StepError;
 use crate::scope::Scope;
 use crate::{LockAttempt, LockGuard, LockRequest};
 use kiln_model::OptionKind;
+use kiln_script::Value;
 
 /// A lock the build holds, with what to say when it is released.
 pub(crate) struct Held {
@@ -17,23 +18,91 @@ pub(crate) struct Held {
 
 /// `lock('db')`, `lock(resource: 'db', label: 'x', quantity: 1, inversePrecedence: true,
 /// variable: 'LOCKED')`: takes the resources; the block's scope gets the variable.
-pub(crate) async fn enter(call: &StepCall<'_>) -> Result<(Scope, Held), StepError> {
+/// With `skipIfLocked: true` and the resources taken, `None`: the block is skipped.
+pub(crate) async fn enter(call: &StepCall<'_>) -> Result<Option<(Scope, Held)>, StepError> {
     let quantity = call.int("quantity")?.unwrap_or(0);
     let quantity = u32::try_from(quantity).map_err(|_| {
         StepError::failed(format!(
             "lock: `quantity` must be 0 or more, not {quantity}"
         ))
     })?;
-    let req = LockRequest {
+    let mut req = LockRequest {
         resources: call.string("resource")?.into_iter().collect(),
         label: call.string("label")?.filter(|l| !l.is_empty()),
         quantity,
         inverse_precedence: call.bool("inversePrecedence", false)?,
     };
+    extra(call, &mut req)?;
     let variable = call.string("variable")?;
+    if call.bool("skipIfLocked", false)? {
+        let what = req.describe();
+        match call
+            .build
+            .spec
+            .coordinator
+            .lock(req)
+            .map_err(StepError::failed)?
+        {
+            LockAttempt::Held(guard) => {
+                call.log(&format!(
+                    "Lock acquired on [{}]",
+                    guard.resources.join(", ")
+                ));
+                let held = Held { guard };
+                let scope = with_variable(call.scope, variable.as_deref(), &held);
+                return Ok(Some((scope, held)));
+            }
+            // Dropping the wait gives up the place in the queue.
+            LockAttempt::Waiting { .. } => {
+                call.log(&format!("{what} is locked, skipping execution..."));
+                return Ok(None);
+            }
+        }
+    }
     let held = acquire(call.build, call.scope, req).await?;
     let scope = with_variable(call.scope, variable.as_deref(), &held);
-    Ok((scope, held))
+    Ok(Some((scope, held)))
+}
+
+/// `extra: [[resource: 'b'], [label: 'x', quantity: 1]]`: more resources in the same
+/// request (one label per request: a second one is refused).
+fn extra(call: &StepCall<'_>, req: &mut LockRequest) -> Result<(), StepError> {
+    let items = match call.value("extra")? {
+        None | Some(Value::Null) => return Ok(()),
+        Some(Value::List(items)) => items,
+        Some(other) => {
+            return Err(StepError::failed(format!(
+                "lock: `extra` must be a list of maps such as [[resource: 'db']], not {}",
+                other.kind()
+            )));
+        }
+    };
+    for item in &items {
+        if let Some(r) = item
+            .get("resource")
+            .map(|v| v.to_string())
+            .filter(|r| !r.is_empty())
+        {
+            req.resources.push(r);
+        }
+        if let Some(l) = item
+            .get("label")
+            .map(|v| v.to_string())
+            .filter(|l| !l.is_empty())
+        {
+            if req.label.as_ref().is_some_and(|old| *old != l) {
+                return Err(StepError::failed(format!(
+                    "lock: kiln takes one label per lock; `extra` names label `{l}` besides `{}`",
+                    req.label.as_deref().unwrap_or_default()
+                )));
+            }
+            req.label = Some(l);
+            if let Some(Value::Int(q)) = item.get("quantity") {
+                req.quantity = u32::try_from(*q).unwrap_or(0);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The request of an `options { lock(...) }`, and its variable.

@@ -65,18 +65,33 @@ pub(crate) async fn mail(call: &StepCall<'_>) -> Result<Value, StepError> {
 pub(crate) async fn emailext(call: &StepCall<'_>) -> Result<Value, StepError> {
     let settings = settings(call)?;
     let env = call.scope.env.as_ref().clone();
-    let tokens = Tokens {
-        env: &env,
-        result: call.build.result(),
-        previous: call.build.spec.previous_result,
-        cause: call.build.spec.cause.description(),
-    };
     let subject = call
         .string("subject")?
         .unwrap_or_else(|| "$DEFAULT_SUBJECT".to_owned());
     let body = call
         .string("body")?
         .unwrap_or_else(|| "$DEFAULT_CONTENT".to_owned());
+    let asks = |name: &str| {
+        super::mail_tokens::uses(&subject, name) || super::mail_tokens::uses(&body, name)
+    };
+    let build_log = asks("BUILD_LOG").then(|| call.build.log_text());
+    let changes = if asks("CHANGES") {
+        Some(
+            super::scm::head_change(call.build, call.scope)
+                .await?
+                .unwrap_or_default(),
+        )
+    } else {
+        None
+    };
+    let tokens = Tokens {
+        env: &env,
+        result: call.build.result(),
+        previous: call.build.spec.previous_result,
+        cause: call.build.spec.cause.description(),
+        build_log,
+        changes,
+    };
     let mut email = Email {
         from: call.string("from")?,
         reply_to: call.string("replyTo")?,

@@ -1,8 +1,9 @@
 //! The Email Extension plugin's content tokens in `emailext`'s subject and body:
 //! `$DEFAULT_SUBJECT`, `$DEFAULT_CONTENT`, `$PROJECT_NAME`, `$BUILD_STATUS`, `$BUILD_URL`,
-//! `${ENV, var="X"}`, the build's environment variables and the other tokens listed in
-//! [`Tokens::value`]. Any other token (`$BUILD_LOG`, `$CHANGES`, `${SCRIPT, ...}`, ...) is
-//! left as written.
+//! `${ENV, var="X"}`, `$BUILD_LOG` and `${BUILD_LOG, maxLines=N}` (the last lines of the
+//! build's log so far, 250 by default, as the plugin), `$CHANGES` (see [`Tokens::changes`]),
+//! the build's environment variables and the other tokens listed in [`Tokens::value`]. Any
+//! other token (`${SCRIPT, ...}`, ...) is left as written.
 
 use crate::BuildResult;
 use regex::{Captures, Regex};
@@ -27,6 +28,24 @@ pub(crate) struct Tokens<'a> {
     pub(crate) result: BuildResult,
     pub(crate) previous: Option<BuildResult>,
     pub(crate) cause: String,
+    /// The build's log so far (masked), when the text asks for `$BUILD_LOG`.
+    pub(crate) build_log: Option<String>,
+    /// `$CHANGES`: one `[author] subject` line per change. kiln does not record the commit
+    /// of the previous build, so the change is the commit the build runs; empty outside a
+    /// git checkout.
+    pub(crate) changes: Option<String>,
+}
+
+/// The plugin's default `maxLines` of `$BUILD_LOG`.
+const BUILD_LOG_LINES: usize = 250;
+
+/// Whether `text` uses token `name` (so the caller computes it only then).
+pub(crate) fn uses(text: &str, name: &str) -> bool {
+    TOKEN.captures_iter(text).any(|c| {
+        c.get(1)
+            .or_else(|| c.get(3))
+            .is_some_and(|m| m.as_str() == name)
+    })
 }
 
 impl Tokens<'_> {
@@ -44,6 +63,13 @@ impl Tokens<'_> {
             "DEFAULT_SUBJECT" if defaults => Some(self.expand_inner(DEFAULT_SUBJECT)),
             "DEFAULT_CONTENT" if defaults => Some(self.expand_inner(DEFAULT_CONTENT)),
             "ENV" => env_arg(args).map(|var| self.env.get(var).cloned().unwrap_or_default()),
+            "BUILD_LOG" => self.build_log.as_deref().map(|log| {
+                let max = named_arg(args, "maxLines")
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(BUILD_LOG_LINES);
+                last_lines(log, max)
+            }),
+            "CHANGES" => self.changes.clone(),
             _ if !args.trim().is_empty() => None,
             _ => self.value(name),
         };
@@ -96,9 +122,22 @@ impl Tokens<'_> {
 
 /// `var="NAME"` of `${ENV, var="NAME"}`.
 fn env_arg(args: &str) -> Option<&str> {
-    let (_, rest) = args.split_once("var")?;
-    let value = rest.trim_start().strip_prefix('=')?.trim();
-    Some(value.trim_matches(|c| c == '"' || c == '\''))
+    named_arg(args, "var")
+}
+
+/// The value of argument `name` in `, a=1, b="x"` (quotes removed).
+fn named_arg<'t>(args: &'t str, name: &str) -> Option<&'t str> {
+    args.split(',').find_map(|part| {
+        let (key, value) = part.split_once('=')?;
+        (key.trim() == name).then(|| value.trim().trim_matches(|c| c == '"' || c == '\''))
+    })
+}
+
+/// The last `max` lines of `log`, each ending in a line break.
+fn last_lines(log: &str, max: usize) -> String {
+    let lines: Vec<&str> = log.lines().collect();
+    let start = lines.len().saturating_sub(max);
+    lines[start..].iter().map(|l| format!("{l}\n")).collect()
 }
 
 /// The plugin's `$BUILD_STATUS`: the result, compared with the previous build's.
@@ -135,6 +174,8 @@ mod tests {
             result: BuildResult::Success,
             previous: Some(BuildResult::Failure),
             cause: "Started by user ann".into(),
+            build_log: Some("one\ntwo\nthree\n".into()),
+            changes: Some("[Ann Lee] Fix the cart\n".into()),
         };
         assert_eq!(tokens.expand(input), expected);
     }
@@ -149,9 +190,13 @@ mod tests {
         check("${ENV, var=\"GREETING\"} $GREETING", "hi hi");
         check("$CAUSE", "Started by user ann");
         check(
-            "${BUILD_LOG, maxLines=10} $CHANGES $5",
-            "${BUILD_LOG, maxLines=10} $CHANGES $5",
+            "${BUILD_LOG, maxLines=2}$CHANGES $5",
+            "two\nthree\n[Ann Lee] Fix the cart\n $5",
         );
+        check("$BUILD_LOG", "one\ntwo\nthree\n");
+        check("${SCRIPT, template=\"x\"}", "${SCRIPT, template=\"x\"}");
+        assert!(uses("a ${BUILD_LOG, maxLines=3}", "BUILD_LOG"));
+        assert!(!uses("$BUILD_LOGS", "BUILD_LOG"));
         check("$PROJECT_URL", "http://ci/jobs/app/");
     }
 }

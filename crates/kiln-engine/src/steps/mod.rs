@@ -1,14 +1,19 @@
 //! The steps: dispatch from the model's [`StepId`] to each step's implementation. Steps in
 //! `steps { }`, in `post { }` and (through the script layer) in `script { }` all come here.
 
+mod archive_zip;
 mod artifacts;
 mod block;
 mod build_job;
 mod call;
+mod clean_ws;
+mod config_files;
 mod credentials;
 mod data;
 mod delegate;
 mod descriptor;
+mod docker_registry;
+mod file_ops;
 mod files;
 mod flow;
 mod git_scm;
@@ -25,6 +30,7 @@ mod library;
 mod lock;
 mod mail;
 mod mail_tokens;
+mod maven;
 mod milestone;
 mod pod_template;
 mod process;
@@ -35,6 +41,7 @@ mod sh;
 mod slack;
 mod sonar;
 mod ssh_agent;
+mod tee;
 mod tool;
 mod utility;
 mod vault;
@@ -54,6 +61,7 @@ pub(crate) use lock::{
 pub(crate) use pod_template::PodTemplates;
 pub(crate) use scm::checkout_scm;
 pub(crate) use script::script;
+pub(crate) use tee::TeeSink;
 
 use crate::build::Build;
 use crate::error::StepError;
@@ -95,6 +103,24 @@ pub(crate) async fn run_step(
     scope: &Scope,
 ) -> Result<Value, StepError> {
     match &step.kind {
+        // A library's global step shadows a kiln step of the same name, as a `vars/`
+        // variable shadows a step in Jenkins.
+        StepKind::Native {
+            name, args, body, ..
+        } if build.scripts.libraries.step(&name.value).is_some() => {
+            let args: Vec<kiln_syntax::ast::Arg> = args
+                .iter()
+                .map(|a| kiln_syntax::ast::Arg {
+                    name: Some(kiln_syntax::ast::Ident {
+                        name: a.name.to_owned(),
+                        span: a.value.span,
+                    }),
+                    value: a.value.clone(),
+                    span: a.value.span,
+                })
+                .collect();
+            library::from_steps(build, &name.value, &args, body.as_deref(), scope).await
+        }
         StepKind::Native {
             id,
             name,
@@ -161,6 +187,9 @@ pub(crate) async fn native(id: StepId, call: &StepCall<'_>) -> Result<Value, Ste
         StepId::FindFiles => utility::find_files(call).await,
         StepId::Sha256 => utility::digest(call, utility::Digest::Sha256).await,
         StepId::Sha1 => utility::digest(call, utility::Digest::Sha1).await,
+        StepId::Zip => archive_zip::zip(call).await,
+        StepId::Unzip => archive_zip::unzip(call).await,
+        StepId::FileOperations => file_ops::file_operations(call).await,
         // The block steps, matched above.
         StepId::Dir
         | StepId::WithEnv
@@ -174,7 +203,12 @@ pub(crate) async fn native(id: StepId, call: &StepCall<'_>) -> Result<Value, Ste
         | StepId::WithCredentials
         | StepId::WithSonarQubeEnv
         | StepId::WithVault
-        | StepId::SshAgent => block::run(id, call).await,
+        | StepId::SshAgent
+        | StepId::ConfigFileProvider
+        | StepId::WithMaven
+        | StepId::Tee
+        | StepId::CompressLog
+        | StepId::WithDockerRegistry => block::run(id, call).await,
         StepId::Lock => block::run(id, call).await,
     }
 }

@@ -82,7 +82,12 @@ pub(crate) async fn run_process_with_input(
                 // One event per chunk; waiting for log credit here is what slows a
                 // process whose output the consumer cannot keep up with.
                 let mut batch = build.output_batch(scope.timestamps);
-                let mut emit = |line: &str| batch.line(line);
+                let mut emit = |line: &str| {
+                    if let Some(tee) = &scope.tee {
+                        tee.line(line);
+                    }
+                    batch.line(line);
+                };
                 let logged = match chunk.stream {
                     StreamKind::Stdout if capture_stdout => {
                         stdout.extend_from_slice(&chunk.bytes);
@@ -107,8 +112,14 @@ pub(crate) async fn run_process_with_input(
         }
     }
     let mut batch = build.output_batch(scope.timestamps);
-    out.finish(|line| batch.line(line));
-    err.finish(|line| batch.line(line));
+    let mut emit = |line: &str| {
+        if let Some(tee) = &scope.tee {
+            tee.line(line);
+        }
+        batch.line(line);
+    };
+    out.finish(&mut emit);
+    err.finish(&mut emit);
     let source = OutputSource {
         process,
         from: logged_to,

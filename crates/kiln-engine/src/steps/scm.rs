@@ -177,6 +177,17 @@ pub(crate) async fn head_author(build: &Build, scope: &Scope) -> Result<Option<S
     Ok((done.status.success() && out.contains('@')).then_some(out))
 }
 
+/// The commit the workspace is at as `[author] subject` and a line break, as emailext's
+/// `$CHANGES` shows a change; `None` outside a git checkout.
+pub(crate) async fn head_change(build: &Build, scope: &Scope) -> Result<Option<String>, StepError> {
+    let git = Git::new(build, scope, scope.cwd.clone());
+    let done = git
+        .exec(&["log", "-1", "--format=[%aN] %s"], Capture::Quietly)
+        .await?;
+    let out = String::from_utf8_lossy(&done.stdout).trim().to_owned();
+    Ok((done.status.success() && !out.is_empty()).then(|| format!("{out}\n")))
+}
+
 /// git commands in one directory, logged like Jenkins' git plugin (`> git fetch ...`).
 struct Git<'a> {
     build: &'a Build,

@@ -179,7 +179,10 @@ impl<'b> ScriptHost<'b> {
         if let Some(result) = scripted::call(self, name, call, &scope) {
             return result;
         }
-        if let Some(def) = native_step(name) {
+        // A library's global step shadows a kiln step of the same name (see `run_step`).
+        if let Some(def) =
+            native_step(name).filter(|_| self.build.scripts.libraries.step(name).is_none())
+        {
             let mut named: BTreeMap<String, Value> = call.named.clone();
             if let (Some(first), Some(param)) = (call.positional.first(), def.params.first()) {
                 named
@@ -213,7 +216,11 @@ impl<'b> ScriptHost<'b> {
     ) -> Result<Value, StepError> {
         let mut entered = self.handle.block_on(block::enter(id, step_call))?;
         loop {
-            let result = self.closure(call, call.body, &entered.scope).map(|_| ());
+            let result = if entered.skip {
+                Ok(())
+            } else {
+                self.closure(call, call.body, &entered.scope).map(|_| ())
+            };
             match self
                 .handle
                 .block_on(block::exit(step_call, &mut entered, result))

@@ -56,6 +56,30 @@ const DESCRIPTORS: &[&str] = &[
     "gcc",
     "gcc4",
     "clang",
+    // configFileProvider's files.
+    "configFile",
+    // withMaven's options.
+    "junitPublisher",
+    "artifactsPublisher",
+    "dependenciesFingerprintPublisher",
+    "findbugsPublisher",
+    "spotbugsPublisher",
+    "jacocoPublisher",
+    "openTasksPublisher",
+    "pipelineGraphPublisher",
+    "invokerPublisher",
+    "concordionPublisher",
+    "jgivenPublisher",
+    "mavenLinkerPublisher",
+    // fileOperations' operations.
+    "fileCopyOperation",
+    "fileDeleteOperation",
+    "fileCreateOperation",
+    "fileRenameOperation",
+    "folderCreateOperation",
+    "folderDeleteOperation",
+    "folderCopyOperation",
+    "folderRenameOperation",
 ];
 
 const STEPS: &[&str] = &[

@@ -9,8 +9,11 @@ use std::path::{Component, Path, PathBuf};
 /// `what` names the step and argument in the error (`publishHTML reportDir`).
 pub(crate) fn confined(call: &StepCall<'_>, rel: &str, what: &str) -> Result<PathBuf, StepError> {
     let joined = call.scope.cwd.join(rel);
-    match normalize(&joined) {
-        Some(path) if path.starts_with(&call.scope.site.workspace) => Ok(path),
+    // The workspace may be written with `..` too (a `data_dir: ../data`): compare both
+    // normalized.
+    let workspace = normalize(&call.scope.site.workspace);
+    match (normalize(&joined), workspace) {
+        (Some(path), Some(workspace)) if path.starts_with(&workspace) => Ok(path),
         _ => Err(StepError::failed(format!(
             "{what} `{rel}` is outside the workspace; give a path inside it"
         ))),
