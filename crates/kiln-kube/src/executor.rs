@@ -5,7 +5,7 @@
 use crate::agent_client::{AgentClient, Followed};
 use crate::agent_link::{AgentMode, DialInDialer, Dialer, PortForwardDialer};
 use crate::agent_pod::{AgentInstall, TOKEN_KEY, inject_agent};
-use crate::executor_error::KubeError;
+use crate::executor_error::{InvalidPod, KubeError, Unusable};
 use crate::pod_lifecycle::{self, monitor, wait_running};
 use crate::pod_status::Health;
 use crate::pod_watch::PodWatch;
@@ -113,7 +113,7 @@ impl KubeExecutor {
             .metadata
             .name
             .clone()
-            .ok_or_else(|| KubeError::Pod("the pod has no name".to_owned()))?;
+            .ok_or(InvalidPod::NoName)?;
         let secret = secret_name(&name);
         let token = new_token().map_err(KubeError::Token)?;
         let ports = inject_agent(&mut pod, &settings.install, &secret, &settings.mode);
@@ -222,18 +222,26 @@ impl KubeExecutor {
         let pod = match pods.get(name).await {
             Ok(pod) => pod,
             Err(kube::Error::Api(status)) if status.code == 404 => {
-                return Err(KubeError::Unusable(format!("pod {name} is gone")));
+                return Err(Unusable::Gone {
+                    pod: name.to_owned(),
+                }
+                .into());
             }
             Err(source) => return Err(api_error(format!("get pod {name}"))(source)),
         };
         if pod.metadata.deletion_timestamp.is_some() {
-            return Err(KubeError::Unusable(format!("pod {name} is being deleted")));
+            return Err(Unusable::BeingDeleted {
+                pod: name.to_owned(),
+            }
+            .into());
         }
         let health = crate::pod_status::health(&pod);
         if let Some(reason) = health.problem() {
-            return Err(KubeError::Unusable(format!(
-                "pod {name} cannot run steps: {reason}"
-            )));
+            return Err(Unusable::CannotRunSteps {
+                pod: name.to_owned(),
+                reason,
+            }
+            .into());
         }
         let stored = secrets
             .get(&secret)
@@ -243,7 +251,10 @@ impl KubeExecutor {
             .data
             .and_then(|d| d.get(TOKEN_KEY).cloned())
             .and_then(|b| String::from_utf8(b.0).ok())
-            .ok_or_else(|| KubeError::Pod(format!("secret {secret} holds no `{TOKEN_KEY}`")))?;
+            .ok_or_else(|| InvalidPod::NoToken {
+                secret: secret.clone(),
+                key: TOKEN_KEY,
+            })?;
         let ports = listen_ports(&pod);
         let steps: Vec<String> = ports.iter().map(|(c, _)| c.clone()).collect();
         let recorded = pod.metadata.annotations.as_ref();
@@ -301,7 +312,7 @@ impl KubeExecutor {
     async fn all_ready(&self) -> Result<(), KubeError> {
         let waits = self.agents.values().map(AgentClient::ready);
         for result in futures_util::future::join_all(waits).await {
-            result.map_err(|e| KubeError::Agent(e.to_string()))?;
+            result.map_err(KubeError::Agent)?;
         }
         Ok(())
     }
@@ -540,14 +551,15 @@ const DEFAULT_CONTAINER: &str = "kiln.dev/default-container";
 fn pick_default(wanted: Option<String>, steps: &[String]) -> Result<String, KubeError> {
     match wanted {
         Some(c) if steps.contains(&c) => Ok(c),
-        Some(c) => Err(KubeError::Pod(format!(
-            "the default container `{c}` is not one of the pod's containers ({})",
-            steps.join(", ")
-        ))),
+        Some(c) => Err(InvalidPod::UnknownDefault {
+            container: c,
+            containers: steps.to_vec(),
+        }
+        .into()),
         None => steps
             .first()
             .cloned()
-            .ok_or_else(|| KubeError::Pod("the pod has no containers".to_owned())),
+            .ok_or_else(|| InvalidPod::NoContainers.into()),
     }
 }
 
