@@ -2,10 +2,10 @@
 //! agent settings and pod templates. kiln-config keeps the section opaque; this module reads
 //! it from YAML text (with positions) or from a JSON value, and checks it whole.
 
-use crate::dockerfile_agent::DockerfileAgents;
-use crate::kaniko::KanikoSettings;
-use crate::template::PodTemplate;
-use crate::text::line_and_column;
+use crate::image::dockerfile::DockerfileAgents;
+use crate::image::kaniko::KanikoSettings;
+use crate::pod::template::PodTemplate;
+use crate::pod::text::line_and_column;
 use kiln_diagnostics::{Diagnostic, Span, did_you_mean};
 use kiln_yaml::{Node, NodeKind, YamlError};
 use serde::Deserialize;

@@ -4,7 +4,7 @@
 //! ([`KubeError::Api`]) or an agent that cannot be reached ([`KubeError::Agent`]); the texts
 //! are the reasons for the build log.
 
-use crate::pod_status::PodFailure;
+use crate::pod::status::PodFailure;
 use kiln_executor::ExecError;
 
 /// Why a build pod could not be made ready or cleaned up.

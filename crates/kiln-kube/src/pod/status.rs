@@ -428,10 +428,7 @@ mod tests {
             "init container `kiln-agent-init` stopped (Error, exit code 1)"
         );
         let bare = pod(json!({"phase": "Failed"}));
-        assert_eq!(
-            failure(&bare),
-            "the pod failed (no reason given)"
-        );
+        assert_eq!(failure(&bare), "the pod failed (no reason given)");
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! Pod templates from the server configuration (`executors.kubernetes.templates`), and how a
 //! template (with its `inherit_from` chain) becomes a base pod.
 
-use crate::cache::CacheSpec;
-use crate::merge::merge_pods;
+use crate::pod::cache::CacheSpec;
+use crate::pod::merge::merge_pods;
 use k8s_openapi::api::core::v1::{
     Affinity, Container, LocalObjectReference, Pod, PodSpec, Toleration, Volume,
 };

@@ -14,10 +14,10 @@
 //! of which `--build-arg K=V` become Kaniko build arguments; the other options and `args`
 //! (`docker run` options) are named in the log as not applying.
 
-use crate::docker_agent::image_request;
-use crate::image_build::ImageBuilder;
-use crate::oci::{ImageRef, Registry};
-use crate::pod::AgentRequest;
+use crate::image::build::ImageBuilder;
+use crate::pod::build::AgentRequest;
+use crate::pod::docker::image_request;
+use crate::registry::{ImageRef, Registry};
 use kiln_diagnostics::Span;
 use kiln_executor::{ImageBuild, ImageLog, LocalExecutor};
 use kiln_model::DockerfileAgent;
@@ -237,7 +237,7 @@ pub async fn dockerfile_request(
         let source =
             LocalExecutor::new(workspace.to_path_buf()).allow([std::path::PathBuf::from("/tmp")]);
         // The Kaniko pod's name is cut to fit where it is made (`image_build`).
-        let part = crate::local_run::pod_name_part(&builder.job);
+        let part = crate::pod::build::pod_name_part(&builder.job);
         let pod = format!("kiln-{part}-{}", builder.build);
         builder
             .run(&source, &pod, image.build.clone(), log.clone())

@@ -12,12 +12,14 @@
 //! [`Executor::build_image`]: kiln_executor::Executor::build_image
 
 use crate::config::KubeConfig;
-use crate::executor::{ExecutorSettings, KubeExecutor, PodRequest};
-use crate::image_records::{ImageRecords, ImageStep, StepRecords};
-use crate::kaniko::{KanikoBuild, context_tarball, digest_file, kaniko_pod, platform_arch};
-use crate::oci::{Credentials, ImageRef, Platform, Registry, push_index};
-use crate::pod::PodIdentity;
-use crate::pod_slots::PodSlots;
+use crate::exec::executor::{ExecutorSettings, KubeExecutor, PodRequest};
+use crate::image::kaniko::{
+    context_tarball, digest_file, executor_args, kaniko_pod, platform_arch,
+};
+use crate::image::records::{ImageRecords, ImageStep, StepRecords};
+use crate::pod::build::PodIdentity;
+use crate::pools::slots::PodSlots;
+use crate::registry::{Credentials, ImageRef, Platform, Registry, push_index};
 use base64::Engine as _;
 use k8s_openapi::api::core::v1::Secret;
 use kiln_executor::{
@@ -91,16 +93,7 @@ impl ImageBuilder {
             dir: &build.context,
             tarball: tokio::sync::OnceCell::new(),
         };
-        let kaniko = KanikoBuild {
-            context: build.context.clone(),
-            dockerfile: build.dockerfile.clone(),
-            destinations: build.destinations.clone(),
-            cache: build.cache,
-            cache_repo: build.cache_repo.clone(),
-            build_args: build.build_args.clone(),
-            platforms: build.platforms.clone(),
-            insecure_registries: build.insecure_registries.clone(),
-        };
+        let kaniko = &build;
         let platforms: Vec<Option<&str>> = if build.platforms.is_empty() {
             vec![None]
         } else {
@@ -153,7 +146,7 @@ impl ImageBuilder {
     async fn build_platform(
         &self,
         pod: &str,
-        kaniko: &KanikoBuild,
+        kaniko: &ImageBuild,
         platform: Target<'_>,
         context: &Context<'_>,
         log: &ImageLog,
@@ -168,8 +161,8 @@ impl ImageBuilder {
         let name = match started {
             Some(name) => name,
             None => {
-                let suffix =
-                    crate::token::short_id().map_err(|e| ExecError::Backend(e.to_string()))?;
+                let suffix = crate::agent::token::short_id()
+                    .map_err(|e| ExecError::Backend(e.to_string()))?;
                 let arch = platform
                     .platform
                     .and_then(platform_arch)
@@ -257,7 +250,7 @@ impl ImageBuilder {
     async fn run_kaniko(
         &self,
         executor: &KubeExecutor,
-        kaniko: &KanikoBuild,
+        kaniko: &ImageBuild,
         platform: Target<'_>,
         context: &Context<'_>,
         log: &ImageLog,
@@ -274,7 +267,7 @@ impl ImageBuilder {
                 .write_file(&tarball, context.tarball().await?)
                 .await?;
         }
-        let argv = kaniko.executor_args(&self.config.kaniko, workspace, platform, multi);
+        let argv = executor_args(kaniko, &self.config.kaniko, workspace, platform, multi);
         // A fixed process id: a pod taken over answers with the executor it ran (its whole
         // output from the start, which the resumed build's log compares with the stored one).
         let spec = ProcessSpec::new(argv)
@@ -398,7 +391,7 @@ fn docker_config_credentials(json: &[u8], host: &str) -> Option<Credentials> {
 /// The context directory as a `.tar.gz`, packed by the build pod's default container.
 async fn pack_context(source: &dyn Executor, context: &str) -> Result<Vec<u8>, ExecError> {
     let dir = source.workspace().join(context);
-    let id = crate::token::short_id().map_err(|e| ExecError::Backend(e.to_string()))?;
+    let id = crate::agent::token::short_id().map_err(|e| ExecError::Backend(e.to_string()))?;
     let tarball = format!("/tmp/kiln-kaniko-context-{id}.tar.gz");
     let argv = vec![
         "tar".to_owned(),

@@ -2,15 +2,15 @@
 //! through their kiln agents; files move over the default container's agent (the workspace is
 //! one volume shared by every container).
 
-use crate::agent_client::{AgentClient, Followed};
-use crate::agent_link::{AgentMode, DialInDialer, Dialer, PortForwardDialer};
-use crate::agent_pod::{AgentInstall, TOKEN_KEY, inject_agent};
-use crate::executor_error::{InvalidPod, KubeError, Unusable};
-use crate::pod_lifecycle::{self, monitor, wait_running};
-use crate::pod_status::Health;
-use crate::pod_watch::PodWatch;
-use crate::reaper::secret_name;
-use crate::token::{new_token, short_id};
+use crate::agent::client::{AgentClient, Followed};
+use crate::agent::link::{AgentMode, DialInDialer, Dialer, PortForwardDialer};
+use crate::agent::token::{new_token, short_id};
+use crate::api::lifecycle::{self, monitor, wait_running};
+use crate::api::reaper::secret_name;
+use crate::api::watch::PodWatch;
+use crate::exec::error::{InvalidPod, KubeError, Unusable};
+use crate::pod::agent::{AgentInstall, TOKEN_KEY, inject_agent};
+use crate::pod::status::Health;
 use async_trait::async_trait;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{Pod, Secret};
@@ -95,7 +95,7 @@ pub struct KubeExecutor {
     timings: Option<StartTimings>,
     /// Runs `kanikoBuild` (unset: image builds are refused with a clear error); set per
     /// build, since a pooled pod serves several.
-    images: std::sync::Mutex<Option<crate::image_build::ImageBuilder>>,
+    images: std::sync::Mutex<Option<crate::image::build::ImageBuilder>>,
 }
 
 impl KubeExecutor {
@@ -109,11 +109,7 @@ impl KubeExecutor {
     ) -> Result<KubeExecutor, KubeError> {
         let begun = Instant::now();
         let mut pod = request.pod;
-        let name = pod
-            .metadata
-            .name
-            .clone()
-            .ok_or(InvalidPod::NoName)?;
+        let name = pod.metadata.name.clone().ok_or(InvalidPod::NoName)?;
         let secret = secret_name(&name);
         let token = new_token().map_err(KubeError::Token)?;
         let ports = inject_agent(&mut pod, &settings.install, &secret, &settings.mode);
@@ -127,7 +123,7 @@ impl KubeExecutor {
             .insert(DEFAULT_CONTAINER.to_owned(), default_container.clone());
         // `slaveConnectTimeout` of the pipeline, else the configured deadline.
         let start_deadline =
-            crate::agent_options::start_deadline_of(&pod).unwrap_or(settings.start_deadline);
+            crate::pod::options::start_deadline_of(&pod).unwrap_or(settings.start_deadline);
         pod.metadata.namespace = Some(request.namespace.clone());
         let secret_object = Secret {
             metadata: kube::api::ObjectMeta {
@@ -147,7 +143,7 @@ impl KubeExecutor {
         // Agents may dial in as soon as they start: their token must be known by then.
         let incoming = register_agents(&settings.mode, &token, &ports);
         let pod_create_sent = Instant::now();
-        let version = pod_lifecycle::create(&pods, &secrets, &pod, &secret_object).await?;
+        let version = lifecycle::create(&pods, &secrets, &pod, &secret_object).await?;
         info!(pod = %name, namespace = %request.namespace, "build pod created");
         let parts = Parts {
             pods,
@@ -235,7 +231,7 @@ impl KubeExecutor {
             }
             .into());
         }
-        let health = crate::pod_status::health(&pod);
+        let health = crate::pod::status::health(&pod);
         if let Some(reason) = health.problem() {
             return Err(Unusable::CannotRunSteps {
                 pod: name.to_owned(),
@@ -334,13 +330,13 @@ impl KubeExecutor {
     }
 
     /// Lets the build run `kanikoBuild` steps in Kaniko pods.
-    pub fn with_image_builder(self, builder: crate::image_build::ImageBuilder) -> Self {
+    pub fn with_image_builder(self, builder: crate::image::build::ImageBuilder) -> Self {
         self.set_image_builder(Some(builder));
         self
     }
 
     /// Sets (or with `None` removes) what runs `kanikoBuild` for the build using the pod.
-    pub fn set_image_builder(&self, builder: Option<crate::image_build::ImageBuilder>) {
+    pub fn set_image_builder(&self, builder: Option<crate::image::build::ImageBuilder>) {
         *self
             .images
             .lock()
@@ -411,7 +407,7 @@ impl KubeExecutor {
             listener.unregister(&self.token);
         }
         info!(pod = %self.name, "deleting the build pod");
-        pod_lifecycle::delete(
+        lifecycle::delete(
             &self.pods,
             &self.secrets,
             &self.name,
@@ -452,7 +448,7 @@ struct Parts {
     incoming: BTreeMap<String, Incoming>,
 }
 
-type Incoming = tokio::sync::mpsc::UnboundedReceiver<crate::agent_link::BoxedStream>;
+type Incoming = tokio::sync::mpsc::UnboundedReceiver<crate::agent::link::BoxedStream>;
 
 /// Dial mode: the listener hands connections with this token to these receivers.
 fn register_agents(
@@ -538,7 +534,7 @@ impl Parts {
             listener.unregister(&self.token);
         }
         if let Err(error) =
-            pod_lifecycle::delete(&self.pods, &self.secrets, &self.name, &self.secret, 0).await
+            lifecycle::delete(&self.pods, &self.secrets, &self.name, &self.secret, 0).await
         {
             tracing::warn!(pod = %self.name, %error, "cannot delete the failed pod");
         }

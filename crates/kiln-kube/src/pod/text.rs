@@ -1,8 +1,8 @@
 //! Pod YAML written by users (the pipeline's `yaml '''...'''`, a `yamlFile`, a template's
 //! `yaml`), parsed into k8s-openapi's `Pod` with problems positioned in the Jenkinsfile.
 
-use crate::pod::AgentRequest;
-use crate::template::PodTemplate;
+use crate::pod::build::AgentRequest;
+use crate::pod::template::PodTemplate;
 use k8s_openapi::api::core::v1::Pod;
 use kiln_diagnostics::{Diagnostic, SourceFile, Span};
 use kiln_syntax::ast::{Expr, ExprKind, StrPart};

@@ -2,9 +2,9 @@
 //! until every step container runs or a clear failure, watched during the build for eviction,
 //! OOM kills and node loss, and deleted at the end.
 
-use crate::executor_error::{KubeError, StartError};
-use crate::pod_status::{Health, StartState, health, start_state};
-use crate::pod_watch::{PodEvent, PodWatch};
+use crate::api::watch::{PodEvent, PodWatch};
+use crate::exec::error::{KubeError, StartError};
+use crate::pod::status::{Health, StartState, health, start_state};
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::Api;
 use kube::api::{DeleteParams, PostParams};
