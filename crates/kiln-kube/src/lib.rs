@@ -9,41 +9,46 @@
 mod agent;
 mod api;
 mod config;
+mod error;
 mod exec;
 mod image;
 mod pod;
 mod pools;
 mod registry;
+mod slots;
+mod token;
 
 pub use agent::client::Followed;
+pub use agent::install::{AGENT_BINARY, AGENT_INIT_CONTAINER, AgentInstall};
 pub use agent::link::{AgentListener, AgentMode};
 pub use api::client::{RequestTimedOut, limited_client};
 pub use api::reaper::{BuildPodRef, LiveBuild, reap_orphans, secret_name};
+pub use config::cache::{CachePreset, CacheScope, CacheSource, CacheSpec};
+pub use config::dockerfile_agents::DockerfileAgents;
+pub use config::kaniko::KanikoSettings;
+pub use config::template::{PodTemplate, PoolSettings, RequestsPolicy};
 pub use config::{ApiLimits, Connection, KubeConfig};
-pub use exec::error::{InvalidPod, KubeError, StartError, Unusable};
-pub use exec::executor::{ExecutorSettings, KubeExecutor, PodRequest, StartTimings};
-pub use exec::local_run::{LocalCluster, LocalRunError, LocalRunOptions, upload_workspace};
-pub use image::build::ImageBuilder;
-pub use image::dockerfile::{
-    DockerfileAgents, DockerfileImage, dockerfile_image, dockerfile_request,
+pub use error::{InvalidPod, KubeError, StartError, Unusable};
+pub use exec::executor::{
+    ExecutorSettings, KubeExecutor, PodImageBuilder, PodRequest, StartTimings,
 };
-pub use image::kaniko::{KanikoSettings, kaniko_pod, platform_reference};
-pub use image::records::{ImageRecords, ImageStep};
-pub use pod::agent::{AGENT_BINARY, AGENT_INIT_CONTAINER, AgentInstall};
+pub use exec::records::{ImageRecords, ImageStep};
+pub use image::build::ImageBuilder;
+pub use image::dockerfile::{DockerfileImage, dockerfile_image, dockerfile_request};
+pub use image::kaniko::{kaniko_pod, platform_reference};
 pub use pod::build::{AgentRequest, BuiltPod, MergeStrategy, PodIdentity, build_pod};
-pub use pod::cache::{CachePreset, CacheScope, CacheSource, CacheSpec};
 pub use pod::docker::docker_request;
 pub use pod::options::{
     ANNOTATION_START_DEADLINE, ContainerTemplate, PodOptions, start_deadline_of,
 };
 pub use pod::status::{Health, PodFailure, StartState};
-pub use pod::template::{PodTemplate, PoolSettings, RequestsPolicy};
 pub use pod::text::{PodText, PodTextOrigin};
 pub use pod::yaml_file::read_yaml_file;
-pub use pools::slots::{PodSlot, PodSlots, SlotCounts};
+pub use pools::local_run::{LocalCluster, LocalRunError, LocalRunOptions, upload_workspace};
 pub use pools::source::{BuildPod, PodSource, SourceError};
 pub use pools::warm::{PodOutcome, PoolCounts, WarmPool};
 pub use registry::{
     Credentials, DOCKER_MANIFEST, Descriptor, ImageIndex, ImageRef, OCI_INDEX, OCI_MANIFEST,
     OciError, Platform, Registry, push_index, sha256_digest,
 };
+pub use slots::{PodSlot, PodSlots, SlotCounts};

@@ -3,7 +3,7 @@
 //! OOM kills and node loss, and deleted at the end.
 
 use crate::api::watch::{PodEvent, PodWatch};
-use crate::exec::error::{KubeError, StartError};
+use crate::error::{KubeError, StartError};
 use crate::pod::status::{Health, StartState, health, start_state};
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::Api;

@@ -3,7 +3,7 @@
 //! predicate over the pods' job and build labels.
 
 use crate::api::lifecycle::{delete, with_retries};
-use crate::exec::error::KubeError;
+use crate::error::KubeError;
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::Api;
 use kube::api::ListParams;

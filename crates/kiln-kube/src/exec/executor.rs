@@ -3,19 +3,22 @@
 //! one volume shared by every container).
 
 use crate::agent::client::{AgentClient, Followed};
+use crate::agent::install::{AgentInstall, TOKEN_KEY, inject_agent};
 use crate::agent::link::{AgentMode, DialInDialer, Dialer, PortForwardDialer};
-use crate::agent::token::{new_token, short_id};
 use crate::api::lifecycle::{self, monitor, wait_running};
 use crate::api::reaper::secret_name;
 use crate::api::watch::PodWatch;
-use crate::exec::error::{InvalidPod, KubeError, Unusable};
-use crate::pod::agent::{AgentInstall, TOKEN_KEY, inject_agent};
+use crate::error::{InvalidPod, KubeError, Unusable};
+use crate::exec::records::ImageRecords;
 use crate::pod::status::Health;
+use crate::token::{new_token, short_id};
 use async_trait::async_trait;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use kiln_agent::protocol::Message;
-use kiln_executor::{ExecError, Executor, FileEntry, ProcessHandle, ProcessSpec};
+use kiln_executor::{
+    ExecError, Executor, FileEntry, ImageBuild, ImageBuilt, ImageLog, ProcessHandle, ProcessSpec,
+};
 use kube::Api;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -25,6 +28,21 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::info;
+
+/// What runs `kanikoBuild` for the build using a pod ([`crate::ImageBuilder`]).
+#[async_trait]
+pub trait PodImageBuilder: Send + Sync {
+    /// Runs `build` for the build using `pod` (its workspace is the build context's source).
+    async fn build_in(
+        &self,
+        pod: &KubeExecutor,
+        build: ImageBuild,
+        log: ImageLog,
+    ) -> Result<ImageBuilt, ExecError>;
+
+    /// This builder, recording what it does in `records`.
+    fn recording(&self, records: Arc<dyn ImageRecords>) -> Arc<dyn PodImageBuilder>;
+}
 
 /// How the executor makes and reaches its pods.
 #[derive(Clone, Debug)]
@@ -95,7 +113,7 @@ pub struct KubeExecutor {
     timings: Option<StartTimings>,
     /// Runs `kanikoBuild` (unset: image builds are refused with a clear error); set per
     /// build, since a pooled pod serves several.
-    images: std::sync::Mutex<Option<crate::image::build::ImageBuilder>>,
+    images: std::sync::Mutex<Option<Arc<dyn PodImageBuilder>>>,
 }
 
 impl KubeExecutor {
@@ -330,13 +348,13 @@ impl KubeExecutor {
     }
 
     /// Lets the build run `kanikoBuild` steps in Kaniko pods.
-    pub fn with_image_builder(self, builder: crate::image::build::ImageBuilder) -> Self {
-        self.set_image_builder(Some(builder));
+    pub fn with_image_builder(self, builder: impl PodImageBuilder + 'static) -> Self {
+        self.set_image_builder(Some(Arc::new(builder)));
         self
     }
 
     /// Sets (or with `None` removes) what runs `kanikoBuild` for the build using the pod.
-    pub fn set_image_builder(&self, builder: Option<crate::image::build::ImageBuilder>) {
+    pub fn set_image_builder(&self, builder: Option<Arc<dyn PodImageBuilder>>) {
         *self
             .images
             .lock()
@@ -345,13 +363,13 @@ impl KubeExecutor {
 
     /// Where the `kanikoBuild` steps of the build using the pod record what they did (see
     /// [`crate::ImageRecords`]); nothing happens without an image builder.
-    pub fn set_image_records(&self, records: std::sync::Arc<dyn crate::ImageRecords>) {
+    pub fn set_image_records(&self, records: Arc<dyn ImageRecords>) {
         let mut builder = self
             .images
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(builder) = builder.as_mut() {
-            builder.records = Some(records);
+            *builder = builder.recording(records);
         }
     }
 
@@ -603,18 +621,14 @@ impl Executor for KubeExecutor {
         self.replaying.load(Ordering::Acquire)
     }
 
-    async fn build_image(
-        &self,
-        build: kiln_executor::ImageBuild,
-        log: kiln_executor::ImageLog,
-    ) -> Result<kiln_executor::ImageBuilt, ExecError> {
+    async fn build_image(&self, build: ImageBuild, log: ImageLog) -> Result<ImageBuilt, ExecError> {
         let builder = self
             .images
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone();
         match builder {
-            Some(builder) => builder.run(self, &self.name, build, log).await,
+            Some(builder) => builder.build_in(self, build, log).await,
             None => Err(ExecError::Backend(format!(
                 "kanikoBuild cannot run in pod {}: this executor was started without the \
                  Kubernetes configuration image builds need (Kaniko settings)",

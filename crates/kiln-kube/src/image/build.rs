@@ -12,14 +12,14 @@
 //! [`Executor::build_image`]: kiln_executor::Executor::build_image
 
 use crate::config::KubeConfig;
-use crate::exec::executor::{ExecutorSettings, KubeExecutor, PodRequest};
+use crate::exec::executor::{ExecutorSettings, KubeExecutor, PodImageBuilder, PodRequest};
+use crate::exec::records::{ImageRecords, ImageStep, StepRecords};
 use crate::image::kaniko::{
     context_tarball, digest_file, executor_args, kaniko_pod, platform_arch,
 };
-use crate::image::records::{ImageRecords, ImageStep, StepRecords};
 use crate::pod::build::PodIdentity;
-use crate::pools::slots::PodSlots;
 use crate::registry::{Credentials, ImageRef, Platform, Registry, push_index};
+use crate::slots::PodSlots;
 use base64::Engine as _;
 use k8s_openapi::api::core::v1::Secret;
 use kiln_executor::{
@@ -44,6 +44,25 @@ pub struct ImageBuilder {
     /// Where what the build's image builds did is recorded (the server's build record), so
     /// a build resumed after a restart does not build or push again; `None`: not recorded.
     pub records: Option<Arc<dyn ImageRecords>>,
+}
+
+#[async_trait::async_trait]
+impl PodImageBuilder for ImageBuilder {
+    async fn build_in(
+        &self,
+        pod: &KubeExecutor,
+        build: ImageBuild,
+        log: ImageLog,
+    ) -> Result<ImageBuilt, ExecError> {
+        self.run(pod, pod.pod_name(), build, log).await
+    }
+
+    fn recording(&self, records: Arc<dyn ImageRecords>) -> Arc<dyn PodImageBuilder> {
+        Arc::new(ImageBuilder {
+            records: Some(records),
+            ..self.clone()
+        })
+    }
 }
 
 /// The process id of the Kaniko executor in its pod (one per pod).
@@ -161,8 +180,8 @@ impl ImageBuilder {
         let name = match started {
             Some(name) => name,
             None => {
-                let suffix = crate::agent::token::short_id()
-                    .map_err(|e| ExecError::Backend(e.to_string()))?;
+                let suffix =
+                    crate::token::short_id().map_err(|e| ExecError::Backend(e.to_string()))?;
                 let arch = platform
                     .platform
                     .and_then(platform_arch)
@@ -391,7 +410,7 @@ fn docker_config_credentials(json: &[u8], host: &str) -> Option<Credentials> {
 /// The context directory as a `.tar.gz`, packed by the build pod's default container.
 async fn pack_context(source: &dyn Executor, context: &str) -> Result<Vec<u8>, ExecError> {
     let dir = source.workspace().join(context);
-    let id = crate::agent::token::short_id().map_err(|e| ExecError::Backend(e.to_string()))?;
+    let id = crate::token::short_id().map_err(|e| ExecError::Backend(e.to_string()))?;
     let tarball = format!("/tmp/kiln-kaniko-context-{id}.tar.gz");
     let argv = vec![
         "tar".to_owned(),

@@ -8,6 +8,7 @@
 //! publishes no public images; point `kaniko.image` at your own build of it if you prefer.
 
 use crate::config::KubeConfig;
+use crate::config::kaniko::KanikoSettings;
 use crate::pod::build::{AgentRequest, BuiltPod, PodIdentity, build_pod};
 use crate::pod::text::PodText;
 use crate::registry::split_tag;
@@ -17,7 +18,6 @@ use k8s_openapi::api::core::v1::{
 };
 use kiln_diagnostics::{Diagnostic, Span, Spanned};
 use kiln_executor::ImageBuild;
-use serde::Deserialize;
 use std::collections::BTreeMap;
 
 /// Name of the Kaniko container kiln adds to a pod.
@@ -25,42 +25,6 @@ pub const KANIKO_CONTAINER: &str = "kaniko";
 /// Where the docker config with registry credentials is mounted.
 pub const DOCKER_CONFIG_DIR: &str = "/kaniko/.docker";
 const DOCKER_CONFIG_VOLUME: &str = "kiln-kaniko-docker-config";
-
-/// `executors.kubernetes.kaniko`: how image builds run.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
-pub struct KanikoSettings {
-    #[serde(default = "default_image")]
-    pub image: String,
-    /// The executor binary inside the image.
-    #[serde(default = "default_executor")]
-    pub executor: String,
-    /// A `kubernetes.io/dockerconfigjson` secret holding registry credentials, mounted as
-    /// `/kaniko/.docker/config.json`.
-    pub docker_config_secret: Option<String>,
-    /// Pod template the per-platform pods are made from (its containers are dropped; its
-    /// volumes, tolerations, service account and so on are kept). Unset: a bare pod.
-    pub template: Option<String>,
-}
-
-impl Default for KanikoSettings {
-    fn default() -> Self {
-        KanikoSettings {
-            image: default_image(),
-            executor: default_executor(),
-            docker_config_secret: None,
-            template: None,
-        }
-    }
-}
-
-fn default_image() -> String {
-    "ghcr.io/osscontainertools/kaniko:latest".to_string()
-}
-
-fn default_executor() -> String {
-    "/kaniko/executor".to_string()
-}
 
 /// The executor's argv for one platform of `build` (as the `kanikoBuild` step asks for it;
 /// `None`: no `--custom-platform`). `workspace` is

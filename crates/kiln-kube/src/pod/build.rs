@@ -3,11 +3,12 @@
 //! as a diagnostic positioned in the Jenkinsfile.
 
 use crate::config::KubeConfig;
+use crate::config::template::{PodTemplate, PoolSettings, RequestsPolicy};
 use crate::pod::cache::apply_caches;
 use crate::pod::merge::{merge_pods, override_pod};
 use crate::pod::options::{PodOptions, apply_pod_options};
 use crate::pod::requests::apply_requests_policy;
-use crate::pod::template::{PodTemplate, PoolSettings, RequestsPolicy};
+use crate::pod::template::own_pod;
 use crate::pod::text::{PodText, check_names, parse_pod};
 use k8s_openapi::api::core::v1::{EmptyDirVolumeSource, Pod, PodSpec, Volume, VolumeMount};
 use kiln_diagnostics::{Diagnostic, Span, Spanned, did_you_mean};
@@ -126,7 +127,7 @@ impl PodIdentity {
 /// `kiln-JOB-BUILD-SUFFIX`: DNS-1123, with a random suffix, unique across controller
 /// restarts. The one place build pods (and stage pods) are named.
 pub fn pod_name(job: &str, build: u64) -> String {
-    let suffix = crate::agent::token::short_id().unwrap_or_else(|_| {
+    let suffix = crate::token::short_id().unwrap_or_else(|_| {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos() ^ (d.as_secs() as u32));
@@ -184,7 +185,7 @@ pub fn build_pod(
     let mut pod = Pod::default();
     for t in &chain {
         match crate::pod::text::template_yaml(t) {
-            Ok(yaml_pod) => merge_pods(&mut pod, t.own_pod(yaml_pod)),
+            Ok(yaml_pod) => merge_pods(&mut pod, own_pod(t, yaml_pod)),
             Err(message) => diags.push(
                 Diagnostic::error(
                     "kube-template",
@@ -444,7 +445,7 @@ fn finish(
             c.working_dir = Some(config.workspace_path.clone());
         }
     }
-    let mut caches: Vec<crate::pod::cache::CacheSpec> = Vec::new();
+    let mut caches: Vec<crate::config::cache::CacheSpec> = Vec::new();
     for t in chain {
         for c in &t.caches {
             caches.retain(|x| x.name != c.name);

@@ -1,9 +1,8 @@
-//! Pure pod building: the server's pod templates, the pipeline's agent settings (as plain
-//! values), `yaml` / `yamlFile` text, merging, caches, requests policy, the kiln agent's init
-//! container and command, docker agents' pods, and judging a pod's status. No IO, no API
-//! calls: every function here maps values to a `Pod` or a verdict.
+//! Pure pod building: the server's pod templates, the pipeline's agent settings, `yaml` /
+//! `yamlFile` text, merging, caches, requests policy, docker agents' pods, and judging a
+//! pod's status. No API calls: every function here maps values to a `Pod` or a verdict (the
+//! one read, of a `yamlFile` from the workspace, is kept out of `build_pod`).
 
-pub(crate) mod agent;
 pub(crate) mod build;
 pub(crate) mod cache;
 pub(crate) mod docker;

@@ -11,12 +11,12 @@
 
 use crate::api::reaper::{BuildPodRef, LiveBuild, is_alive, reap_orphans};
 use crate::config::KubeConfig;
-use crate::exec::error::KubeError;
+use crate::error::KubeError;
 use crate::exec::executor::{ExecutorSettings, KubeExecutor, PodRequest};
 use crate::image::build::ImageBuilder;
 use crate::pod::build::BuiltPod;
-use crate::pools::slots::{PodSlot, PodSlots, SlotCounts};
 use crate::pools::warm::{PodOutcome, WarmPool};
+use crate::slots::{PodSlot, PodSlots, SlotCounts};
 use kiln_diagnostics::Diagnostic;
 use std::sync::Arc;
 
@@ -220,7 +220,7 @@ impl PodSource {
     }
 
     fn attach_image_builder(&self, executor: &KubeExecutor, job: &str, build: u64) {
-        executor.set_image_builder(Some(self.image_builder(job, build)));
+        executor.set_image_builder(Some(Arc::new(self.image_builder(job, build))));
     }
 
     /// What runs Kaniko builds for build `build` of `job` (its pods hold slots of this

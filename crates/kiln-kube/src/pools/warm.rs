@@ -14,13 +14,13 @@
 //! an idle pod gives its slot to a build that would otherwise wait ([`WarmPool::surrender`]).
 
 use crate::config::KubeConfig;
+use crate::config::template::PoolSettings;
 use crate::exec::executor::{ExecutorSettings, KubeExecutor, PodRequest};
 use crate::pod::build::{
     ANNOTATION_JOB, AgentRequest, BuiltPod, LABEL_BUILD, LABEL_JOB, PodIdentity, build_pod,
     label_value,
 };
-use crate::pod::template::PoolSettings;
-use crate::pools::slots::{PodSlot, PodSlots};
+use crate::slots::{PodSlot, PodSlots};
 use k8s_openapi::api::core::v1::Pod;
 use kiln_diagnostics::{Diagnostic, Span, Spanned};
 use kiln_executor::Executor;
@@ -418,7 +418,7 @@ fn delete_later(executor: Arc<KubeExecutor>, slot: PodSlot) {
 }
 
 async fn create_pod(pool: Arc<WarmPool>, slot: PodSlot) {
-    let suffix = crate::agent::token::short_id().unwrap_or_else(|_| "0".to_owned());
+    let suffix = crate::token::short_id().unwrap_or_else(|_| "0".to_owned());
     let mut pod = pool.built.pod.clone();
     pod.metadata.name = Some(format!("kiln-pool-{}-{suffix}", name_part(&pool.template)));
     pod.metadata

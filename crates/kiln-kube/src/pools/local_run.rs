@@ -4,14 +4,14 @@
 //! agent's `yamlFile` is read from the local workspace, and `kanikoBuild` runs in Kaniko pods
 //! of the same cluster (Kaniko settings from [`LocalRunOptions`]).
 
+use crate::agent::install::AgentInstall;
 use crate::agent::link::AgentMode;
 use crate::config::KubeConfig;
-use crate::exec::error::KubeError;
+use crate::config::dockerfile_agents::DockerfileAgents;
+use crate::config::kaniko::KanikoSettings;
+use crate::error::KubeError;
 use crate::exec::executor::{ExecutorSettings, KubeExecutor, PodRequest};
 use crate::image::build::ImageBuilder;
-use crate::image::dockerfile::DockerfileAgents;
-use crate::image::kaniko::KanikoSettings;
-use crate::pod::agent::AgentInstall;
 use crate::pod::build::{AgentRequest, PodIdentity, build_pod};
 use crate::pod::yaml_file::read_yaml_file;
 use kiln_diagnostics::{Diagnostic, Span};
