@@ -112,7 +112,6 @@ impl ImageBuilder {
             dir: &build.context,
             tarball: tokio::sync::OnceCell::new(),
         };
-        let kaniko = &build;
         let platforms: Vec<Option<&str>> = if build.platforms.is_empty() {
             vec![None]
         } else {
@@ -124,7 +123,7 @@ impl ImageBuilder {
                 platform: *p,
                 multi,
             };
-            self.build_platform(pod, &kaniko, platform, &context, &log, &step)
+            self.build_platform(pod, &build, platform, &context, &log, &step)
         });
         let mut images = Vec::new();
         let mut failures = Vec::new();
