@@ -1,4 +1,5 @@
-//! The per-build token agents authenticate with.
+//! Random values from the kernel: the per-build token agents authenticate with, and short
+//! ids for pod names.
 
 use std::io::Read;
 

@@ -32,9 +32,9 @@ use kiln_config::Config;
 use kiln_diagnostics::{Diagnostic, RenderOptions, SourceFile, render_all};
 use kiln_engine::{BuildResult, LineKind, LogMessage};
 use kiln_kube::{
-    AgentInstall, AgentListener, AgentMode, AgentRequest, ExecutorSettings, KubeConfig,
-    PodIdentity, PodOutcome, PodSource, build_pod, docker_request, dockerfile_request, label_value,
-    read_yaml_file, reap_orphans,
+    AgentInstall, AgentListener, AgentMode, AgentRequest, ExecutorSettings, KubeConfig, LiveBuild,
+    PodIdentity, PodOutcome, PodSource, build_pod, docker_request, dockerfile_request,
+    read_yaml_file,
 };
 use kiln_model::{AgentKind, Pipeline};
 use kiln_store::{BuildStatus, PodRecord, StagePodRecord, Store};
@@ -206,11 +206,7 @@ impl KubeBackend {
                 Err(diags) => return Some(Err(invalid(diags))),
             }
         };
-        let id = PodIdentity {
-            name: pod_name(job, build),
-            job: job.to_owned(),
-            build,
-        };
+        let id = PodIdentity::new_pod(job, build);
         let built = match build_pod(&self.config, &request, &id) {
             Ok(built) => built,
             Err(diags) => return Some(Err(invalid(diags))),
@@ -323,60 +319,44 @@ impl KubeBackend {
     async fn pods(&self) -> Result<&PodSource, String> {
         self.source
             .get_or_try_init(|| async {
-                let client = kiln_kube::connect(&self.config.connection, &self.config.api).await?;
-                self.reap(client.clone()).await;
-                PodSource::start(client, self.settings.clone(), &self.config).map_err(|diags| {
-                    let all: Vec<String> = diags.into_iter().map(|d| d.message).collect();
-                    format!("cannot start the pod templates' pools: {}", all.join("; "))
-                })
+                let live = self.live_builds().await;
+                PodSource::connect(&self.config, self.settings.clone(), live)
+                    .await
+                    .map_err(|e| e.to_string())
             })
             .await
     }
 
-    /// Deletes build pods whose build the store does not have running (or waiting for input).
-    async fn reap(&self, client: kube::Client) {
+    /// The builds the store has running (or waiting for input), whose pods are not
+    /// orphans; `None` (and a warning) when the store cannot tell.
+    async fn live_builds(&self) -> Option<Vec<LiveBuild>> {
         let store = self.store.clone();
         let live = [BuildStatus::Running, BuildStatus::WaitingForInput];
         let running = tokio::task::spawn_blocking(move || store.builds_in(&live)).await;
         // A live build's pods are the one it recorded, its stages' still in use and the
         // Kaniko pods its record names (which a resumed build takes over), or any while it
         // has not recorded its own yet.
-        let running: Vec<(String, String, Option<Vec<String>>)> = match running {
-            Ok(Ok(builds)) => builds
-                .iter()
-                .map(|b| {
-                    let pods = b.pod.as_ref().map(|p| {
-                        let mut pods = vec![p.name.clone()];
-                        pods.extend(images::kaniko_pods(&b.images));
-                        let stages = b.stage_pods.iter().filter(|s| s.released.is_none());
-                        pods.extend(stages.map(|s| s.name.clone()));
-                        pods
-                    });
-                    (
-                        label_value(b.id.job.as_str()),
-                        b.id.number.to_string(),
-                        pods,
-                    )
-                })
-                .collect(),
+        match running {
+            Ok(Ok(builds)) => Some(
+                builds
+                    .iter()
+                    .map(|b| LiveBuild {
+                        job: b.id.job.as_str().to_owned(),
+                        build: b.id.number,
+                        pods: b.pod.as_ref().map(|p| {
+                            let mut pods = vec![p.name.clone()];
+                            pods.extend(images::kaniko_pods(&b.images));
+                            let stages = b.stage_pods.iter().filter(|s| s.released.is_none());
+                            pods.extend(stages.map(|s| s.name.clone()));
+                            pods
+                        }),
+                    })
+                    .collect(),
+            ),
             _ => {
                 tracing::warn!("cannot list the running builds: orphaned build pods are kept");
-                return;
+                None
             }
-        };
-        let alive = |p: &kiln_kube::BuildPodRef| {
-            running.iter().any(|(job, build, pods)| {
-                *job == p.job
-                    && *build == p.build
-                    && pods.as_ref().is_none_or(|names| names.contains(&p.name))
-            })
-        };
-        match reap_orphans(client, &self.config.namespace, alive).await {
-            Ok(reaped) if !reaped.is_empty() => {
-                tracing::info!(pods = reaped.len(), "orphaned build pods deleted");
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "cannot reap orphaned build pods"),
         }
     }
 }
@@ -413,22 +393,6 @@ fn invalid_pod(diags: &[Diagnostic], source: Option<&SourceFile>) -> Vec<String>
         None => lines.extend(diags.iter().map(|d| format!("error: {}", d.message))),
     }
     lines
-}
-
-/// `kiln-JOB-BUILD-SUFFIX`: DNS-1123, unique across controller restarts.
-fn pod_name(job: &str, build: u64) -> String {
-    let part: String = label_value(job)
-        .to_ascii_lowercase()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .take(30)
-        .collect();
-    let part = part.trim_matches('-');
-    let part = if part.is_empty() { "build" } else { part };
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos() ^ (d.as_secs() as u32));
-    format!("kiln-{part}-{build}-{:05x}", nanos & 0xf_ffff)
 }
 
 /// Uploads the build's prepared workspace into its pod; the number of files copied.

@@ -21,7 +21,7 @@
 //! runs, and run later ones); a recorded pod that is gone or cannot run steps fails the
 //! stage with the reason, never running its steps a second time. Other stages get new pods.
 
-use super::{BuildImages, KubeBackend, pod_name};
+use super::{BuildImages, KubeBackend};
 use crate::recorder::{Control, StagePodChange};
 use async_trait::async_trait;
 use kiln_engine::{
@@ -193,11 +193,7 @@ impl KubeBackend {
         holds_pod: bool,
     ) -> Result<BuildPod, AgentError> {
         let stage = request.stage.join(" / ");
-        let id = PodIdentity {
-            name: pod_name(&request.job, request.build),
-            job: request.job.clone(),
-            build: request.build,
-        };
+        let id = PodIdentity::new_pod(&request.job, request.build);
         let built = build_pod(&self.config, pod, &id).map_err(|diags| {
             let all: Vec<String> = diags.into_iter().map(|d| d.message).collect();
             AgentError(format!(

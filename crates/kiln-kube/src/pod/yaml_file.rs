@@ -4,7 +4,7 @@
 //! Its problems are diagnostics at the `yamlFile` value in the Jenkinsfile; problems inside
 //! the file name it with line and column (see [`PodText::file`]).
 
-use crate::text::PodText;
+use crate::pod::text::PodText;
 use kiln_diagnostics::Diagnostic;
 use kiln_model::KubernetesAgent;
 use kiln_syntax::ast::Expr;

@@ -9,15 +9,32 @@
 //! in use; dropping the `acquire` future (a cancelled build) leaves the line. Every pod
 //! handed out can run `kanikoBuild` (an [`ImageBuilder`] for its build is attached).
 
+use crate::api::reaper::{BuildPodRef, LiveBuild, is_alive, reap_orphans};
 use crate::config::KubeConfig;
-use crate::executor::{ExecutorSettings, KubeExecutor, PodRequest};
-use crate::executor_error::KubeError;
-use crate::image_build::ImageBuilder;
-use crate::pod::BuiltPod;
-use crate::pod_slots::{PodSlot, PodSlots, SlotCounts};
-use crate::pool::{PodOutcome, WarmPool};
+use crate::error::KubeError;
+use crate::exec::executor::{ExecutorSettings, KubeExecutor, PodRequest};
+use crate::image::build::ImageBuilder;
+use crate::pod::build::BuiltPod;
+use crate::pools::warm::{PodOutcome, WarmPool};
+use crate::slots::{PodSlot, PodSlots, SlotCounts};
 use kiln_diagnostics::Diagnostic;
 use std::sync::Arc;
+
+/// Why a [`PodSource`] could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The cluster's client could not be made (the text says from what).
+    #[error("{0}")]
+    Connect(String),
+    /// A template's pool could not start.
+    #[error("cannot start the pod templates' pools: {}", join_messages(.0))]
+    Pools(Vec<Diagnostic>),
+}
+
+fn join_messages(diags: &[Diagnostic]) -> String {
+    let all: Vec<&str> = diags.iter().map(|d| d.message.as_str()).collect();
+    all.join("; ")
+}
 
 /// The pools of every template with `pool` settings, plus new pods for everything else.
 pub struct PodSource {
@@ -48,6 +65,30 @@ impl BuildPod {
 }
 
 impl PodSource {
+    /// Connects to the cluster of `config` (kubeconfig or in-cluster service account),
+    /// deletes the build pods no `live` build has (`None`: the caller cannot tell which
+    /// builds live, so none are deleted) and starts the pools (see [`PodSource::start`]).
+    pub async fn connect(
+        config: &KubeConfig,
+        settings: ExecutorSettings,
+        live: Option<Vec<LiveBuild>>,
+    ) -> Result<PodSource, SourceError> {
+        let client = crate::api::client::connect(&config.connection, &config.api)
+            .await
+            .map_err(SourceError::Connect)?;
+        if let Some(live) = live {
+            let alive = |p: &BuildPodRef| is_alive(&live, p);
+            match reap_orphans(client.clone(), &config.namespace, alive).await {
+                Ok(reaped) if !reaped.is_empty() => {
+                    tracing::info!(pods = reaped.len(), "orphaned build pods deleted");
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot reap orphaned build pods"),
+            }
+        }
+        PodSource::start(client, settings, config).map_err(SourceError::Pools)
+    }
+
     /// Starts a warm pool for every template of `config` that has `pool` settings; all
     /// their pods and the builds' share `max_concurrent_pods` slots.
     pub fn start(
@@ -179,7 +220,7 @@ impl PodSource {
     }
 
     fn attach_image_builder(&self, executor: &KubeExecutor, job: &str, build: u64) {
-        executor.set_image_builder(Some(self.image_builder(job, build)));
+        executor.set_image_builder(Some(Arc::new(self.image_builder(job, build))));
     }
 
     /// What runs Kaniko builds for build `build` of `job` (its pods hold slots of this
@@ -238,8 +279,8 @@ impl PodSource {
     pub async fn delete(&self, namespace: &str, name: &str) -> Result<(), KubeError> {
         let pods = kube::Api::namespaced(self.client.clone(), namespace);
         let secrets = kube::Api::namespaced(self.client.clone(), namespace);
-        let secret = crate::reaper::secret_name(name);
-        crate::pod_lifecycle::delete(&pods, &secrets, name, &secret, 0).await
+        let secret = crate::api::reaper::secret_name(name);
+        crate::api::lifecycle::delete(&pods, &secrets, name, &secret, 0).await
     }
 
     /// Ends a build's use of its pod: a pooled pod goes back to its pool (which keeps it only

@@ -38,24 +38,6 @@ pub struct ContainerTemplate {
     pub span: Span,
 }
 
-/// The `containerTemplate` arguments kiln uses; the others (`command`, `args`, `ttyEnabled`,
-/// ...) are accepted and have no effect, since every container runs the kiln agent.
-pub const CONTAINER_ARGS: &[&str] = &[
-    "name",
-    "image",
-    "workingDir",
-    "alwaysPullImage",
-    "privileged",
-    "runAsUser",
-    "runAsGroup",
-    "resourceRequestCpu",
-    "resourceRequestMemory",
-    "resourceLimitCpu",
-    "resourceLimitMemory",
-    "resourceRequestEphemeralStorage",
-    "resourceLimitEphemeralStorage",
-];
-
 impl PodOptions {
     /// Whether any option changes the pod.
     pub fn is_empty(&self) -> bool {

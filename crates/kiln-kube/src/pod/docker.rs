@@ -3,8 +3,8 @@
 //! the `default` template, like any pod). Settings that only mean something to `docker run`
 //! are named in notes for the build log.
 
-use crate::pod::AgentRequest;
-use crate::text::PodText;
+use crate::pod::build::AgentRequest;
+use crate::pod::text::PodText;
 use kiln_diagnostics::{Span, Spanned};
 use kiln_model::DockerAgent;
 use kiln_syntax::ast::Expr;
@@ -63,7 +63,7 @@ pub fn image_request(image: &str, always_pull: bool, span: Span, image_span: Spa
 mod tests {
     use super::*;
     use crate::config::KubeConfig;
-    use crate::pod::{PodIdentity, build_pod};
+    use crate::pod::build::{PodIdentity, build_pod};
     use kiln_model::{AgentKind, Document};
 
     fn docker_of(jenkinsfile: &str) -> (DockerAgent, Span) {

@@ -8,14 +8,16 @@
 //! publishes no public images; point `kaniko.image` at your own build of it if you prefer.
 
 use crate::config::KubeConfig;
-use crate::pod::{AgentRequest, BuiltPod, PodIdentity, build_pod};
-use crate::text::PodText;
+use crate::config::kaniko::KanikoSettings;
+use crate::pod::build::{AgentRequest, BuiltPod, PodIdentity, build_pod};
+use crate::pod::text::PodText;
+use crate::registry::split_tag;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::core::v1::{
     Container, KeyToPath, PodSpec, SecretVolumeSource, Volume, VolumeMount,
 };
 use kiln_diagnostics::{Diagnostic, Span, Spanned};
-use serde::Deserialize;
+use kiln_executor::ImageBuild;
 use std::collections::BTreeMap;
 
 /// Name of the Kaniko container kiln adds to a pod.
@@ -24,104 +26,50 @@ pub const KANIKO_CONTAINER: &str = "kaniko";
 pub const DOCKER_CONFIG_DIR: &str = "/kaniko/.docker";
 const DOCKER_CONFIG_VOLUME: &str = "kiln-kaniko-docker-config";
 
-/// `executors.kubernetes.kaniko`: how image builds run.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
-pub struct KanikoSettings {
-    #[serde(default = "default_image")]
-    pub image: String,
-    /// The executor binary inside the image.
-    #[serde(default = "default_executor")]
-    pub executor: String,
-    /// A `kubernetes.io/dockerconfigjson` secret holding registry credentials, mounted as
-    /// `/kaniko/.docker/config.json`.
-    pub docker_config_secret: Option<String>,
-    /// Pod template the per-platform pods are made from (its containers are dropped; its
-    /// volumes, tolerations, service account and so on are kept). Unset: a bare pod.
-    pub template: Option<String>,
-}
-
-impl Default for KanikoSettings {
-    fn default() -> Self {
-        KanikoSettings {
-            image: default_image(),
-            executor: default_executor(),
-            docker_config_secret: None,
-            template: None,
+/// The executor's argv for one platform of `build` (as the `kanikoBuild` step asks for it;
+/// `None`: no `--custom-platform`). `workspace` is
+/// the workspace path inside the container. The build context is the tarball kiln copies
+/// from the build's workspace to [`context_tarball`] (Kaniko unpacks it and finds the
+/// Dockerfile, relative to the context, in it). With several platforms each destination gets
+/// a per-platform tag (see [`platform_reference`]) and kiln pushes the index afterwards.
+pub fn executor_args(
+    build: &ImageBuild,
+    settings: &KanikoSettings,
+    workspace: &str,
+    platform: Option<&str>,
+    multi: bool,
+) -> Vec<String> {
+    let mut argv = vec![
+        settings.executor.clone(),
+        format!("--context=tar://{}", context_tarball(workspace)),
+        format!("--dockerfile={}", build.dockerfile),
+    ];
+    for d in &build.destinations {
+        let d = match (multi, platform) {
+            (true, Some(p)) => platform_reference(d, p),
+            _ => d.clone(),
+        };
+        argv.push(format!("--destination={d}"));
+    }
+    if build.cache {
+        argv.push("--cache=true".to_string());
+        if let Some(repo) = &build.cache_repo {
+            argv.push(format!("--cache-repo={repo}"));
         }
     }
-}
-
-fn default_image() -> String {
-    "ghcr.io/osscontainertools/kaniko:latest".to_string()
-}
-
-fn default_executor() -> String {
-    "/kaniko/executor".to_string()
-}
-
-/// One image build as the `kanikoBuild` step asks for it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct KanikoBuild {
-    /// Build context, relative to the workspace.
-    pub context: String,
-    /// Dockerfile, relative to the context.
-    pub dockerfile: String,
-    pub destinations: Vec<String>,
-    pub cache: bool,
-    pub cache_repo: Option<String>,
-    /// `NAME=value` pairs.
-    pub build_args: Vec<String>,
-    /// `os/arch[/variant]`; empty: the node's own platform, one pod-local build.
-    pub platforms: Vec<String>,
-    pub insecure_registries: Vec<String>,
-}
-
-impl KanikoBuild {
-    /// The executor's argv for one platform (`None`: no `--custom-platform`). `workspace` is
-    /// the workspace path inside the container. The build context is the tarball kiln copies
-    /// from the build's workspace to [`context_tarball`] (Kaniko unpacks it and finds the
-    /// Dockerfile, relative to the context, in it). With several platforms each destination gets
-    /// a per-platform tag (see [`platform_reference`]) and kiln pushes the index afterwards.
-    pub fn executor_args(
-        &self,
-        settings: &KanikoSettings,
-        workspace: &str,
-        platform: Option<&str>,
-        multi: bool,
-    ) -> Vec<String> {
-        let mut argv = vec![
-            settings.executor.clone(),
-            format!("--context=tar://{}", context_tarball(workspace)),
-            format!("--dockerfile={}", self.dockerfile),
-        ];
-        for d in &self.destinations {
-            let d = match (multi, platform) {
-                (true, Some(p)) => platform_reference(d, p),
-                _ => d.clone(),
-            };
-            argv.push(format!("--destination={d}"));
-        }
-        if self.cache {
-            argv.push("--cache=true".to_string());
-            if let Some(repo) = &self.cache_repo {
-                argv.push(format!("--cache-repo={repo}"));
-            }
-        }
-        argv.extend(self.build_args.iter().map(|a| format!("--build-arg={a}")));
-        if let Some(p) = platform {
-            argv.push(format!("--custom-platform={p}"));
-        }
-        for r in &self.insecure_registries {
-            argv.push(format!("--insecure-registry={r}"));
-        }
-        argv.push(format!(
-            "--digest-file={}",
-            digest_file(workspace, platform)
-        ));
-        argv.push("--cleanup".to_string());
-        argv
+    argv.extend(build.build_args.iter().map(|a| format!("--build-arg={a}")));
+    if let Some(p) = platform {
+        argv.push(format!("--custom-platform={p}"));
     }
+    for r in &build.insecure_registries {
+        argv.push(format!("--insecure-registry={r}"));
+    }
+    argv.push(format!(
+        "--digest-file={}",
+        digest_file(workspace, platform)
+    ));
+    argv.push("--cleanup".to_string());
+    argv
 }
 
 /// Where kiln puts the build context (a `.tar.gz` of the context directory) in a Kaniko pod.
@@ -142,19 +90,6 @@ pub fn platform_reference(destination: &str, platform: &str) -> String {
     let suffix = suffix.join("-");
     let (repo, tag) = split_tag(destination);
     format!("{repo}:{}-{suffix}", tag.unwrap_or("latest"))
-}
-
-/// Splits `host:port/repo:tag` into repository and tag (a digest reference keeps no tag).
-pub(crate) fn split_tag(reference: &str) -> (&str, Option<&str>) {
-    let reference = reference.split('@').next().unwrap_or(reference);
-    let last_slash = reference.rfind('/').map_or(0, |i| i + 1);
-    match reference[last_slash..].rfind(':') {
-        Some(i) => (
-            &reference[..last_slash + i],
-            Some(&reference[last_slash + i + 1..]),
-        ),
-        None => (reference, None),
-    }
 }
 
 /// The architecture part of `os/arch[/variant]`, as nodes label it (`kubernetes.io/arch`).
@@ -250,8 +185,8 @@ pub fn kaniko_pod(
 mod tests {
     use super::*;
 
-    fn build() -> KanikoBuild {
-        KanikoBuild {
+    fn build() -> ImageBuild {
+        ImageBuild {
             context: ".".into(),
             dockerfile: "Dockerfile".into(),
             destinations: vec!["reg.local:5000/app:1.0".into()],
@@ -260,12 +195,14 @@ mod tests {
             build_args: vec!["VERSION=1.0".into()],
             platforms: vec!["linux/amd64".into(), "linux/arm64".into()],
             insecure_registries: vec!["reg.local:5000".into()],
+            key: None,
         }
     }
 
     #[test]
     fn executor_arguments_are_exact() {
-        let argv = build().executor_args(
+        let argv = executor_args(
+            &build(),
             &KanikoSettings::default(),
             "/workspace",
             Some("linux/arm64"),
@@ -291,13 +228,13 @@ mod tests {
 
     #[test]
     fn a_single_platform_build_keeps_its_destination() {
-        let b = KanikoBuild {
+        let b = ImageBuild {
             context: "app".into(),
             dockerfile: "docker/Dockerfile".into(),
             destinations: vec!["r/app".into()],
-            ..KanikoBuild::default()
+            ..ImageBuild::default()
         };
-        let argv = b.executor_args(&KanikoSettings::default(), "/workspace", None, false);
+        let argv = executor_args(&b, &KanikoSettings::default(), "/workspace", None, false);
         assert_eq!(
             argv[1..4],
             [

@@ -1,12 +1,8 @@
-//! Pod templates from the server configuration (`executors.kubernetes.templates`), and how a
-//! template (with its `inherit_from` chain) becomes a base pod.
+//! Pod templates from the server configuration (`executors.kubernetes.templates`); how a
+//! template becomes a base pod is in `pod/template.rs`.
 
-use crate::cache::CacheSpec;
-use crate::merge::merge_pods;
-use k8s_openapi::api::core::v1::{
-    Affinity, Container, LocalObjectReference, Pod, PodSpec, Toleration, Volume,
-};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use crate::config::cache::CacheSpec;
+use k8s_openapi::api::core::v1::{Affinity, Container, Toleration, Volume};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -101,52 +97,6 @@ fn names<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error
     })
 }
 
-impl PodTemplate {
-    /// This template's own fields as a pod; `yaml_pod` is its parsed `yaml`, if any.
-    pub(crate) fn own_pod(&self, yaml_pod: Option<Pod>) -> Pod {
-        let fields = Pod {
-            metadata: ObjectMeta {
-                labels: non_empty_map(&self.pod_labels),
-                annotations: non_empty_map(&self.annotations),
-                namespace: self.namespace.clone(),
-                ..ObjectMeta::default()
-            },
-            spec: Some(PodSpec {
-                containers: self.containers.clone(),
-                volumes: non_empty(&self.volumes),
-                node_selector: non_empty_map(&self.node_selector),
-                affinity: self.affinity.clone(),
-                tolerations: non_empty(&self.tolerations),
-                image_pull_secrets: non_empty(
-                    &self
-                        .image_pull_secrets
-                        .iter()
-                        .map(|name| LocalObjectReference { name: name.clone() })
-                        .collect::<Vec<_>>(),
-                ),
-                service_account_name: self.service_account.clone(),
-                ..PodSpec::default()
-            }),
-            status: None,
-        };
-        match yaml_pod {
-            Some(mut base) => {
-                merge_pods(&mut base, fields);
-                base
-            }
-            None => fields,
-        }
-    }
-}
-
-fn non_empty<T: Clone>(v: &[T]) -> Option<Vec<T>> {
-    (!v.is_empty()).then(|| v.to_vec())
-}
-
-fn non_empty_map(m: &BTreeMap<String, String>) -> Option<BTreeMap<String, String>> {
-    (!m.is_empty()).then(|| m.clone())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,24 +108,5 @@ mod tests {
             kiln_yaml::parse_typed("name: b\ninherit_from: [base, java]\n").unwrap();
         assert_eq!(a.inherit_from, ["base", "java"]);
         assert_eq!(b.inherit_from, ["base", "java"]);
-    }
-
-    #[test]
-    fn own_pod_puts_fields_over_the_yaml() {
-        let t: PodTemplate = kiln_yaml::parse_typed(
-            "name: m\nservice_account: builder\nimage_pull_secrets: [regcred]\ncontainers:\n- name: maven\n  image: maven:3\n",
-        )
-        .unwrap();
-        let yaml_pod: Pod = kiln_yaml::parse_typed(
-            "spec:\n  containers:\n  - name: maven\n    image: maven:2\n    tty: true\n",
-        )
-        .unwrap();
-        let pod = t.own_pod(Some(yaml_pod));
-        let spec = pod.spec.unwrap();
-        assert_eq!(spec.containers.len(), 1);
-        assert_eq!(spec.containers[0].image.as_deref(), Some("maven:3"));
-        assert_eq!(spec.containers[0].tty, Some(true));
-        assert_eq!(spec.service_account_name.as_deref(), Some("builder"));
-        assert_eq!(spec.image_pull_secrets.unwrap()[0].name, "regcred");
     }
 }

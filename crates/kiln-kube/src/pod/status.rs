@@ -12,8 +12,54 @@ pub enum StartState {
     Pending(String),
     /// Every step container runs.
     Running,
-    /// It will not start by itself; the reason is for the build log.
-    Failed(String),
+    /// It will not start by itself.
+    Failed(PodFailure),
+}
+
+/// Why a starting pod will not start by itself; the text is the reason for the build log,
+/// the variant lets a caller tell an unschedulable pod from an image that cannot be pulled.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PodFailure {
+    /// The scheduler cannot place the pod (no node has room for it, or none matches).
+    #[error("pod {pod} cannot be scheduled: {message}")]
+    Unschedulable { pod: String, message: String },
+    /// A container's image cannot be pulled (`ErrImagePull`, `ImagePullBackOff`, ...).
+    #[error("{} `{container}` cannot pull image `{image}` ({reason}){detail}", kind(*.init))]
+    ImagePull {
+        container: String,
+        init: bool,
+        image: String,
+        reason: String,
+        /// `": MESSAGE"` from the status, or empty.
+        detail: String,
+    },
+    /// A container cannot be created, or keeps crashing (`CrashLoopBackOff`).
+    #[error("{} `{container}`: {reason}{detail}", kind(*.init))]
+    Container {
+        container: String,
+        init: bool,
+        reason: String,
+        /// `": MESSAGE"` from the status, or empty.
+        detail: String,
+    },
+    /// A step container stopped (or an init container failed) before the build started.
+    #[error("{} `{container}` stopped ({reason}, exit code {exit_code}){detail}", kind(*.init))]
+    Stopped {
+        container: String,
+        init: bool,
+        reason: String,
+        exit_code: i32,
+        /// `": MESSAGE"` from the status, or empty.
+        detail: String,
+    },
+    /// The pod as a whole failed (evicted, node lost, deadline exceeded) or is being
+    /// deleted; the text says which.
+    #[error("{0}")]
+    Pod(String),
+}
+
+fn kind(init: bool) -> &'static str {
+    if init { "init container" } else { "container" }
 }
 
 /// What went wrong with a running pod: the whole pod, or single containers.
@@ -79,13 +125,13 @@ pub fn start_state(pod: &Pod, steps: &[String]) -> StartState {
     // agent's init container): that container's status says more, so it is looked at first.
     let failure = pod_failure(pod);
     if let Some(reason) = failure.clone().filter(|_| !failed_by_containers(pod)) {
-        return StartState::Failed(reason);
+        return StartState::Failed(PodFailure::Pod(reason));
     }
     if let Some(message) = unschedulable(pod) {
-        return StartState::Failed(format!(
-            "pod {} cannot be scheduled: {message}",
-            pod_name(pod)
-        ));
+        return StartState::Failed(PodFailure::Unschedulable {
+            pod: pod_name(pod).to_owned(),
+            message,
+        });
     }
     for (init, status) in statuses(pod, true)
         .iter()
@@ -100,7 +146,7 @@ pub fn start_state(pod: &Pod, steps: &[String]) -> StartState {
         }
     }
     if let Some(reason) = failure {
-        return StartState::Failed(reason);
+        return StartState::Failed(PodFailure::Pod(reason));
     }
     let running: Vec<&str> = statuses(pod, false)
         .iter()
@@ -155,10 +201,9 @@ fn unschedulable(pod: &Pod) -> Option<String> {
 }
 
 /// Waiting reasons that do not resolve by themselves.
-fn waiting_failure(pod: &Pod, status: &ContainerStatus, init: bool) -> Option<String> {
+fn waiting_failure(pod: &Pod, status: &ContainerStatus, init: bool) -> Option<PodFailure> {
     let waiting = status.state.as_ref()?.waiting.as_ref()?;
     let reason = waiting.reason.as_deref()?;
-    let kind = if init { "init container" } else { "container" };
     let message = waiting.message.as_deref().unwrap_or("");
     let detail = if message.is_empty() {
         String::new()
@@ -167,37 +212,45 @@ fn waiting_failure(pod: &Pod, status: &ContainerStatus, init: bool) -> Option<St
     };
     match reason {
         "ErrImagePull" | "ImagePullBackOff" | "InvalidImageName" | "ErrImageNeverPull" => {
-            Some(format!(
-                "{kind} `{}` cannot pull image `{}` ({reason}){detail}",
-                status.name,
-                image_of(pod, &status.name)
-            ))
+            Some(PodFailure::ImagePull {
+                container: status.name.clone(),
+                init,
+                image: image_of(pod, &status.name),
+                reason: reason.to_owned(),
+                detail,
+            })
         }
         "CreateContainerConfigError"
         | "CreateContainerError"
         | "RunContainerError"
-        | "CrashLoopBackOff" => Some(format!("{kind} `{}`: {reason}{detail}", status.name)),
+        | "CrashLoopBackOff" => Some(PodFailure::Container {
+            container: status.name.clone(),
+            init,
+            reason: reason.to_owned(),
+            detail,
+        }),
         _ => None,
     }
 }
 
 /// A terminated step container (or a failed init container) before the build started.
-fn terminated_failure(status: &ContainerStatus, init: bool) -> Option<String> {
+fn terminated_failure(status: &ContainerStatus, init: bool) -> Option<PodFailure> {
     let t = status.state.as_ref()?.terminated.as_ref()?;
     if init && t.exit_code == 0 {
         return None;
     }
-    let kind = if init { "init container" } else { "container" };
-    let reason = t.reason.as_deref().unwrap_or("Error");
-    let message = t
+    let detail = t
         .message
         .as_deref()
         .map(|m| format!(": {m}"))
         .unwrap_or_default();
-    Some(format!(
-        "{kind} `{}` stopped ({reason}, exit code {}){message}",
-        status.name, t.exit_code
-    ))
+    Some(PodFailure::Stopped {
+        container: status.name.clone(),
+        init,
+        reason: t.reason.as_deref().unwrap_or("Error").to_owned(),
+        exit_code: t.exit_code,
+        detail,
+    })
 }
 
 /// The pod as a whole failed (evicted, node lost, deadline exceeded) or is being deleted.
@@ -283,6 +336,14 @@ mod tests {
         vec!["maven".into(), "node".into()]
     }
 
+    /// The reason a pod will not start, as the build log says it.
+    fn failure(p: &Pod) -> String {
+        match start_state(p, &steps()) {
+            StartState::Failed(f) => f.to_string(),
+            other => panic!("not failed: {other:?}"),
+        }
+    }
+
     fn running(name: &str) -> serde_json::Value {
         json!({"name": name, "image": "x", "imageID": "", "ready": true, "restartCount": 0, "state": {"running": {}}})
     }
@@ -294,12 +355,13 @@ mod tests {
             "reason": "Unschedulable", "message": "0/3 nodes are available: 3 Insufficient cpu."}]}),
         );
         assert_eq!(
-            start_state(&p, &steps()),
-            StartState::Failed(
-                "pod kiln-b-1 cannot be scheduled: 0/3 nodes are available: 3 Insufficient cpu."
-                    .into()
-            )
+            failure(&p),
+            "pod kiln-b-1 cannot be scheduled: 0/3 nodes are available: 3 Insufficient cpu."
         );
+        assert!(matches!(
+            start_state(&p, &steps()),
+            StartState::Failed(PodFailure::Unschedulable { .. })
+        ));
     }
 
     #[test]
@@ -310,8 +372,8 @@ mod tests {
              "state": {"waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling image"}}}]}),
         );
         assert_eq!(
-            start_state(&p, &steps()),
-            StartState::Failed("container `maven` cannot pull image `maven:3` (ImagePullBackOff): Back-off pulling image".into())
+            failure(&p),
+            "container `maven` cannot pull image `maven:3` (ImagePullBackOff): Back-off pulling image"
         );
     }
 
@@ -362,16 +424,11 @@ mod tests {
                 "state": {"terminated": {"exitCode": 1, "reason": "Error"}}}]}),
         );
         assert_eq!(
-            start_state(&p, &steps()),
-            StartState::Failed(
-                "init container `kiln-agent-init` stopped (Error, exit code 1)".into()
-            )
+            failure(&p),
+            "init container `kiln-agent-init` stopped (Error, exit code 1)"
         );
         let bare = pod(json!({"phase": "Failed"}));
-        assert_eq!(
-            start_state(&bare, &steps()),
-            StartState::Failed("the pod failed (no reason given)".into())
-        );
+        assert_eq!(failure(&bare), "the pod failed (no reason given)");
     }
 
     #[test]
@@ -394,10 +451,8 @@ mod tests {
             "imageID": "", "ready": false, "restartCount": 0, "state": {"terminated": {"exitCode": 1, "reason": "Error"}}}]}),
         );
         assert_eq!(
-            start_state(&p, &steps()),
-            StartState::Failed(
-                "init container `kiln-agent-init` stopped (Error, exit code 1)".into()
-            )
+            failure(&p),
+            "init container `kiln-agent-init` stopped (Error, exit code 1)"
         );
         let p = pod(
             json!({"phase": "Pending", "containerStatuses": [{"name": "maven", "image": "x", "imageID": "",
@@ -405,10 +460,8 @@ mod tests {
             "message": "secret \"s\" not found"}}}]}),
         );
         assert_eq!(
-            start_state(&p, &steps()),
-            StartState::Failed(
-                "container `maven`: CreateContainerConfigError: secret \"s\" not found".into()
-            )
+            failure(&p),
+            "container `maven`: CreateContainerConfigError: secret \"s\" not found"
         );
     }
 }

@@ -12,12 +12,14 @@
 //! [`Executor::build_image`]: kiln_executor::Executor::build_image
 
 use crate::config::KubeConfig;
-use crate::executor::{ExecutorSettings, KubeExecutor, PodRequest};
-use crate::image_records::{ImageRecords, ImageStep, StepRecords};
-use crate::kaniko::{KanikoBuild, context_tarball, digest_file, kaniko_pod, platform_arch};
-use crate::oci::{Credentials, ImageRef, Platform, Registry, push_index};
-use crate::pod::PodIdentity;
-use crate::pod_slots::PodSlots;
+use crate::exec::executor::{ExecutorSettings, KubeExecutor, PodImageBuilder, PodRequest};
+use crate::exec::records::{ImageRecords, ImageStep, StepRecords};
+use crate::image::kaniko::{
+    context_tarball, digest_file, executor_args, kaniko_pod, platform_arch,
+};
+use crate::pod::build::PodIdentity;
+use crate::registry::{Credentials, ImageRef, Platform, Registry, push_index};
+use crate::slots::PodSlots;
 use base64::Engine as _;
 use k8s_openapi::api::core::v1::Secret;
 use kiln_executor::{
@@ -43,6 +45,25 @@ pub struct ImageBuilder {
     /// Where what the build's image builds did is recorded (the server's build record), so
     /// a build resumed after a restart does not build or push again; `None`: not recorded.
     pub records: Option<Arc<dyn ImageRecords>>,
+}
+
+#[async_trait::async_trait]
+impl PodImageBuilder for ImageBuilder {
+    async fn build_in(
+        &self,
+        pod: &KubeExecutor,
+        build: ImageBuild,
+        log: ImageLog,
+    ) -> Result<ImageBuilt, ExecError> {
+        self.run(pod, pod.pod_name(), build, log).await
+    }
+
+    fn recording(&self, records: Arc<dyn ImageRecords>) -> Arc<dyn PodImageBuilder> {
+        Arc::new(ImageBuilder {
+            records: Some(records),
+            ..self.clone()
+        })
+    }
 }
 
 /// The process id of the Kaniko executor in its pod (one per pod).
@@ -92,16 +113,6 @@ impl ImageBuilder {
             dir: &build.context,
             tarball: tokio::sync::OnceCell::new(),
         };
-        let kaniko = KanikoBuild {
-            context: build.context.clone(),
-            dockerfile: build.dockerfile.clone(),
-            destinations: build.destinations.clone(),
-            cache: build.cache,
-            cache_repo: build.cache_repo.clone(),
-            build_args: build.build_args.clone(),
-            platforms: build.platforms.clone(),
-            insecure_registries: build.insecure_registries.clone(),
-        };
         let platforms: Vec<Option<&str>> = if build.platforms.is_empty() {
             vec![None]
         } else {
@@ -113,7 +124,7 @@ impl ImageBuilder {
                 platform: *p,
                 multi,
             };
-            self.build_platform(pod, &kaniko, platform, &context, &log, &step)
+            self.build_platform(pod, &build, platform, &context, &log, &step)
         });
         let mut images = Vec::new();
         let mut failures = Vec::new();
@@ -156,7 +167,7 @@ impl ImageBuilder {
     async fn build_platform(
         &self,
         pod: &str,
-        kaniko: &KanikoBuild,
+        kaniko: &ImageBuild,
         platform: Target<'_>,
         context: &Context<'_>,
         log: &ImageLog,
@@ -262,7 +273,7 @@ impl ImageBuilder {
     async fn run_kaniko(
         &self,
         executor: &KubeExecutor,
-        kaniko: &KanikoBuild,
+        kaniko: &ImageBuild,
         platform: Target<'_>,
         context: &Context<'_>,
         log: &ImageLog,
@@ -279,7 +290,7 @@ impl ImageBuilder {
                 .write_file(&tarball, context.tarball().await?)
                 .await?;
         }
-        let argv = kaniko.executor_args(&self.config.kaniko, workspace, platform, multi);
+        let argv = executor_args(kaniko, &self.config.kaniko, workspace, platform, multi);
         // A fixed process id: a pod taken over answers with the executor it ran (its whole
         // output from the start, which the resumed build's log compares with the stored one).
         let spec = ProcessSpec::new(argv)

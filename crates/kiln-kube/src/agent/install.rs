@@ -3,7 +3,7 @@
 //! the build's token from a Secret. The containers' original `command`/`args` are dropped:
 //! steps are what runs in a build container, so an image's entrypoint is never started.
 
-use crate::agent_link::AgentMode;
+use crate::agent::link::AgentMode;
 use k8s_openapi::api::core::v1::{
     Container, EmptyDirVolumeSource, EnvVar, EnvVarSource, Pod, SecretKeySelector, Volume,
     VolumeMount,

@@ -2,20 +2,23 @@
 //! through their kiln agents; files move over the default container's agent (the workspace is
 //! one volume shared by every container).
 
-use crate::agent_client::{AgentClient, Followed};
-use crate::agent_link::{AgentMode, DialInDialer, Dialer, PortForwardDialer};
-use crate::agent_pod::{AgentInstall, TOKEN_KEY, inject_agent};
-use crate::executor_error::KubeError;
-use crate::pod_lifecycle::{self, monitor, wait_running};
-use crate::pod_status::Health;
-use crate::pod_watch::PodWatch;
-use crate::reaper::secret_name;
+use crate::agent::client::{AgentClient, Followed};
+use crate::agent::install::{AgentInstall, TOKEN_KEY, inject_agent};
+use crate::agent::link::{AgentMode, DialInDialer, Dialer, PortForwardDialer};
+use crate::api::lifecycle::{self, monitor, wait_running};
+use crate::api::reaper::secret_name;
+use crate::api::watch::PodWatch;
+use crate::error::{InvalidPod, KubeError, Unusable};
+use crate::exec::records::ImageRecords;
+use crate::pod::status::Health;
 use crate::token::{new_token, short_id};
 use async_trait::async_trait;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use kiln_agent::protocol::Message;
-use kiln_executor::{ExecError, Executor, FileEntry, ProcessHandle, ProcessSpec};
+use kiln_executor::{
+    ExecError, Executor, FileEntry, ImageBuild, ImageBuilt, ImageLog, ProcessHandle, ProcessSpec,
+};
 use kube::Api;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -25,6 +28,21 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::info;
+
+/// What runs `kanikoBuild` for the build using a pod ([`crate::ImageBuilder`]).
+#[async_trait]
+pub trait PodImageBuilder: Send + Sync {
+    /// Runs `build` for the build using `pod` (its workspace is the build context's source).
+    async fn build_in(
+        &self,
+        pod: &KubeExecutor,
+        build: ImageBuild,
+        log: ImageLog,
+    ) -> Result<ImageBuilt, ExecError>;
+
+    /// This builder, recording what it does in `records`.
+    fn recording(&self, records: Arc<dyn ImageRecords>) -> Arc<dyn PodImageBuilder>;
+}
 
 /// How the executor makes and reaches its pods.
 #[derive(Clone, Debug)]
@@ -95,7 +113,7 @@ pub struct KubeExecutor {
     timings: Option<StartTimings>,
     /// Runs `kanikoBuild` (unset: image builds are refused with a clear error); set per
     /// build, since a pooled pod serves several.
-    images: std::sync::Mutex<Option<crate::image_build::ImageBuilder>>,
+    images: std::sync::Mutex<Option<Arc<dyn PodImageBuilder>>>,
 }
 
 impl KubeExecutor {
@@ -109,11 +127,7 @@ impl KubeExecutor {
     ) -> Result<KubeExecutor, KubeError> {
         let begun = Instant::now();
         let mut pod = request.pod;
-        let name = pod
-            .metadata
-            .name
-            .clone()
-            .ok_or_else(|| KubeError::Pod("the pod has no name".to_owned()))?;
+        let name = pod.metadata.name.clone().ok_or(InvalidPod::NoName)?;
         let secret = secret_name(&name);
         let token = new_token().map_err(KubeError::Token)?;
         let ports = inject_agent(&mut pod, &settings.install, &secret, &settings.mode);
@@ -127,7 +141,7 @@ impl KubeExecutor {
             .insert(DEFAULT_CONTAINER.to_owned(), default_container.clone());
         // `slaveConnectTimeout` of the pipeline, else the configured deadline.
         let start_deadline =
-            crate::agent_options::start_deadline_of(&pod).unwrap_or(settings.start_deadline);
+            crate::pod::options::start_deadline_of(&pod).unwrap_or(settings.start_deadline);
         pod.metadata.namespace = Some(request.namespace.clone());
         let secret_object = Secret {
             metadata: kube::api::ObjectMeta {
@@ -147,7 +161,7 @@ impl KubeExecutor {
         // Agents may dial in as soon as they start: their token must be known by then.
         let incoming = register_agents(&settings.mode, &token, &ports);
         let pod_create_sent = Instant::now();
-        let version = pod_lifecycle::create(&pods, &secrets, &pod, &secret_object).await?;
+        let version = lifecycle::create(&pods, &secrets, &pod, &secret_object).await?;
         info!(pod = %name, namespace = %request.namespace, "build pod created");
         let parts = Parts {
             pods,
@@ -222,18 +236,26 @@ impl KubeExecutor {
         let pod = match pods.get(name).await {
             Ok(pod) => pod,
             Err(kube::Error::Api(status)) if status.code == 404 => {
-                return Err(KubeError::Unusable(format!("pod {name} is gone")));
+                return Err(Unusable::Gone {
+                    pod: name.to_owned(),
+                }
+                .into());
             }
             Err(source) => return Err(api_error(format!("get pod {name}"))(source)),
         };
         if pod.metadata.deletion_timestamp.is_some() {
-            return Err(KubeError::Unusable(format!("pod {name} is being deleted")));
+            return Err(Unusable::BeingDeleted {
+                pod: name.to_owned(),
+            }
+            .into());
         }
-        let health = crate::pod_status::health(&pod);
+        let health = crate::pod::status::health(&pod);
         if let Some(reason) = health.problem() {
-            return Err(KubeError::Unusable(format!(
-                "pod {name} cannot run steps: {reason}"
-            )));
+            return Err(Unusable::CannotRunSteps {
+                pod: name.to_owned(),
+                reason,
+            }
+            .into());
         }
         let stored = secrets
             .get(&secret)
@@ -243,7 +265,10 @@ impl KubeExecutor {
             .data
             .and_then(|d| d.get(TOKEN_KEY).cloned())
             .and_then(|b| String::from_utf8(b.0).ok())
-            .ok_or_else(|| KubeError::Pod(format!("secret {secret} holds no `{TOKEN_KEY}`")))?;
+            .ok_or_else(|| InvalidPod::NoToken {
+                secret: secret.clone(),
+                key: TOKEN_KEY,
+            })?;
         let ports = listen_ports(&pod);
         let steps: Vec<String> = ports.iter().map(|(c, _)| c.clone()).collect();
         let recorded = pod.metadata.annotations.as_ref();
@@ -301,7 +326,7 @@ impl KubeExecutor {
     async fn all_ready(&self) -> Result<(), KubeError> {
         let waits = self.agents.values().map(AgentClient::ready);
         for result in futures_util::future::join_all(waits).await {
-            result.map_err(|e| KubeError::Agent(e.to_string()))?;
+            result.map_err(KubeError::Agent)?;
         }
         Ok(())
     }
@@ -323,13 +348,13 @@ impl KubeExecutor {
     }
 
     /// Lets the build run `kanikoBuild` steps in Kaniko pods.
-    pub fn with_image_builder(self, builder: crate::image_build::ImageBuilder) -> Self {
-        self.set_image_builder(Some(builder));
+    pub fn with_image_builder(self, builder: impl PodImageBuilder + 'static) -> Self {
+        self.set_image_builder(Some(Arc::new(builder)));
         self
     }
 
     /// Sets (or with `None` removes) what runs `kanikoBuild` for the build using the pod.
-    pub fn set_image_builder(&self, builder: Option<crate::image_build::ImageBuilder>) {
+    pub fn set_image_builder(&self, builder: Option<Arc<dyn PodImageBuilder>>) {
         *self
             .images
             .lock()
@@ -338,13 +363,13 @@ impl KubeExecutor {
 
     /// Where the `kanikoBuild` steps of the build using the pod record what they did (see
     /// [`crate::ImageRecords`]); nothing happens without an image builder.
-    pub fn set_image_records(&self, records: std::sync::Arc<dyn crate::ImageRecords>) {
+    pub fn set_image_records(&self, records: Arc<dyn ImageRecords>) {
         let mut builder = self
             .images
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(builder) = builder.as_mut() {
-            builder.records = Some(records);
+            *builder = builder.recording(records);
         }
     }
 
@@ -400,7 +425,7 @@ impl KubeExecutor {
             listener.unregister(&self.token);
         }
         info!(pod = %self.name, "deleting the build pod");
-        pod_lifecycle::delete(
+        lifecycle::delete(
             &self.pods,
             &self.secrets,
             &self.name,
@@ -441,7 +466,7 @@ struct Parts {
     incoming: BTreeMap<String, Incoming>,
 }
 
-type Incoming = tokio::sync::mpsc::UnboundedReceiver<crate::agent_link::BoxedStream>;
+type Incoming = tokio::sync::mpsc::UnboundedReceiver<crate::agent::link::BoxedStream>;
 
 /// Dial mode: the listener hands connections with this token to these receivers.
 fn register_agents(
@@ -527,7 +552,7 @@ impl Parts {
             listener.unregister(&self.token);
         }
         if let Err(error) =
-            pod_lifecycle::delete(&self.pods, &self.secrets, &self.name, &self.secret, 0).await
+            lifecycle::delete(&self.pods, &self.secrets, &self.name, &self.secret, 0).await
         {
             tracing::warn!(pod = %self.name, %error, "cannot delete the failed pod");
         }
@@ -540,14 +565,15 @@ const DEFAULT_CONTAINER: &str = "kiln.dev/default-container";
 fn pick_default(wanted: Option<String>, steps: &[String]) -> Result<String, KubeError> {
     match wanted {
         Some(c) if steps.contains(&c) => Ok(c),
-        Some(c) => Err(KubeError::Pod(format!(
-            "the default container `{c}` is not one of the pod's containers ({})",
-            steps.join(", ")
-        ))),
+        Some(c) => Err(InvalidPod::UnknownDefault {
+            container: c,
+            containers: steps.to_vec(),
+        }
+        .into()),
         None => steps
             .first()
             .cloned()
-            .ok_or_else(|| KubeError::Pod("the pod has no containers".to_owned())),
+            .ok_or_else(|| InvalidPod::NoContainers.into()),
     }
 }
 
@@ -595,18 +621,14 @@ impl Executor for KubeExecutor {
         self.replaying.load(Ordering::Acquire)
     }
 
-    async fn build_image(
-        &self,
-        build: kiln_executor::ImageBuild,
-        log: kiln_executor::ImageLog,
-    ) -> Result<kiln_executor::ImageBuilt, ExecError> {
+    async fn build_image(&self, build: ImageBuild, log: ImageLog) -> Result<ImageBuilt, ExecError> {
         let builder = self
             .images
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone();
         match builder {
-            Some(builder) => builder.run(self, &self.name, build, log).await,
+            Some(builder) => builder.build_in(self, build, log).await,
             None => Err(ExecError::Unsupported(format!(
                 "kanikoBuild cannot run in pod {}: this executor was started without the \
                  Kubernetes configuration image builds need (Kaniko settings)",

@@ -4,16 +4,16 @@
 //! agent's `yamlFile` is read from the local workspace, and `kanikoBuild` runs in Kaniko pods
 //! of the same cluster (Kaniko settings from [`LocalRunOptions`]).
 
-use crate::agent_link::AgentMode;
-use crate::agent_pod::AgentInstall;
+use crate::agent::install::AgentInstall;
+use crate::agent::link::AgentMode;
 use crate::config::KubeConfig;
-use crate::dockerfile_agent::DockerfileAgents;
-use crate::executor::{ExecutorSettings, KubeExecutor, PodRequest};
-use crate::executor_error::KubeError;
-use crate::image_build::ImageBuilder;
-use crate::kaniko::KanikoSettings;
-use crate::pod::{AgentRequest, PodIdentity, build_pod, label_value};
-use crate::yaml_file::read_yaml_file;
+use crate::config::dockerfile_agents::DockerfileAgents;
+use crate::config::kaniko::KanikoSettings;
+use crate::error::KubeError;
+use crate::exec::executor::{ExecutorSettings, KubeExecutor, PodRequest};
+use crate::image::build::ImageBuilder;
+use crate::pod::build::{AgentRequest, PodIdentity, build_pod};
+use crate::pod::yaml_file::read_yaml_file;
 use kiln_diagnostics::{Diagnostic, Span};
 use kiln_executor::{ExecError, Executor, FileSet};
 use kiln_model::KubernetesAgent;
@@ -78,12 +78,12 @@ impl LocalCluster {
             path: path.display().to_string(),
             message,
         };
-        let config = crate::api_client::kubeconfig(path, None)
+        let config = crate::api::client::kubeconfig(path, None)
             .await
             .map_err(failed)?;
         let namespace = config.default_namespace.clone();
         let client =
-            crate::api_client::limited_client(config, &crate::config::ApiLimits::default())
+            crate::api::client::limited_client(config, &crate::config::ApiLimits::default())
                 .map_err(|e| failed(e.to_string()))?;
         Ok(LocalCluster { client, namespace })
     }
@@ -114,12 +114,7 @@ impl LocalCluster {
         options: LocalRunOptions,
     ) -> Result<KubeExecutor, LocalRunError> {
         let (config, settings) = self.settings(&options);
-        let suffix = crate::token::short_id().map_err(KubeError::Token)?;
-        let id = PodIdentity {
-            name: format!("kiln-{}-{build}-{suffix}", pod_name_part(job)),
-            job: job.to_owned(),
-            build,
-        };
+        let id = PodIdentity::new_pod(job, build);
         let built = build_pod(&config, request, &id).map_err(LocalRunError::Pod)?;
         let request = PodRequest {
             pod: built.pod,
@@ -196,22 +191,6 @@ fn agent_request(
             .map_err(|d| LocalRunError::Pod(vec![d]))?;
     }
     Ok(request)
-}
-
-/// A DNS-1123 piece of a pod name from a job name.
-pub(crate) fn pod_name_part(job: &str) -> String {
-    let part: String = label_value(job)
-        .to_ascii_lowercase()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .take(30)
-        .collect();
-    let part = part.trim_matches('-').to_owned();
-    if part.is_empty() {
-        "build".to_owned()
-    } else {
-        part
-    }
 }
 
 /// Copies the files below `local` (without `.git` and `.kiln`) into the executor's workspace;

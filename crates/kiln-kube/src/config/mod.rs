@@ -2,14 +2,18 @@
 //! agent settings and pod templates. kiln-config keeps the section opaque; this module reads
 //! it from YAML text (with positions) or from a JSON value, and checks it whole.
 
-use crate::dockerfile_agent::DockerfileAgents;
-use crate::kaniko::KanikoSettings;
-use crate::template::PodTemplate;
-use crate::text::line_and_column;
-use kiln_diagnostics::{Diagnostic, Span, did_you_mean};
+pub(crate) mod cache;
+pub(crate) mod dockerfile_agents;
+pub(crate) mod kaniko;
+pub(crate) mod template;
+
+use dockerfile_agents::DockerfileAgents;
+use kaniko::KanikoSettings;
+use kiln_diagnostics::{Diagnostic, SourceFile, Span, did_you_mean};
 use kiln_yaml::{Node, NodeKind, YamlError};
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
+use template::PodTemplate;
 
 /// Everything the Kubernetes backend is configured with.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -452,6 +456,12 @@ fn template_name_span(tree: &Node, name: &str) -> Span {
         .filter_map(|n| n.get("name"))
         .find(|n| n.scalar_text().as_deref() == Some(name))
         .map_or(Span::default(), |n| n.span)
+}
+
+/// "line 3, column 7": where a span of a YAML text starts, for notes.
+pub(crate) fn line_and_column(text: &str, at: Span) -> String {
+    let lc = SourceFile::new("", text).line_col(at.start);
+    format!("line {}, column {}", lc.line, lc.col)
 }
 
 #[cfg(test)]

@@ -2,9 +2,9 @@
 //! until every step container runs or a clear failure, watched during the build for eviction,
 //! OOM kills and node loss, and deleted at the end.
 
-use crate::executor_error::KubeError;
-use crate::pod_status::{Health, StartState, health, start_state};
-use crate::pod_watch::{PodEvent, PodWatch};
+use crate::api::watch::{PodEvent, PodWatch};
+use crate::error::{KubeError, StartError};
+use crate::pod::status::{Health, StartState, health, start_state};
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::Api;
 use kube::api::{DeleteParams, PostParams};
@@ -93,21 +93,24 @@ pub async fn wait_running(
         let event = tokio::time::timeout_at(until, watch.next()).await;
         let pod = match event {
             Err(_) => {
-                return Err(KubeError::Start(format!(
-                    "pod {name} did not start within the start deadline of {} s (last state: {last})",
-                    deadline.as_secs()
-                )));
+                return Err(StartError::Deadline {
+                    pod: name.to_owned(),
+                    seconds: deadline.as_secs(),
+                    last,
+                }
+                .into());
             }
             Ok(PodEvent::Deleted) => {
-                return Err(KubeError::Start(format!(
-                    "pod {name} was deleted while starting"
-                )));
+                return Err(StartError::Deleted {
+                    pod: name.to_owned(),
+                }
+                .into());
             }
             Ok(PodEvent::Changed(pod)) => pod,
         };
         match start_state(&pod, steps) {
             StartState::Running => return Ok((*pod, watch)),
-            StartState::Failed(reason) => return Err(KubeError::Start(reason)),
+            StartState::Failed(reason) => return Err(StartError::Failed(reason).into()),
             StartState::Pending(note) => {
                 if note != last {
                     info!(pod = %name, state = %note, "waiting for the pod");

@@ -2,8 +2,8 @@
 //! one byte stream, re-established after a loss with every running process re-attached from
 //! the first byte not yet received (nothing lost, nothing twice).
 
-use crate::agent_link::{BoxedStream, Dialer};
-use crate::pod_status::Health;
+use crate::agent::link::{BoxedStream, Dialer};
+use crate::pod::status::Health;
 use kiln_agent::protocol::{
     Failure, Frame, KillMode as WireKill, Message, Stream, WireEntry, read_frame, write_frame,
 };

@@ -1,8 +1,9 @@
 //! Pod YAML written by users (the pipeline's `yaml '''...'''`, a `yamlFile`, a template's
 //! `yaml`), parsed into k8s-openapi's `Pod` with problems positioned in the Jenkinsfile.
 
-use crate::pod::AgentRequest;
-use crate::template::PodTemplate;
+use crate::config::line_and_column;
+use crate::config::template::PodTemplate;
+use crate::pod::build::AgentRequest;
 use k8s_openapi::api::core::v1::Pod;
 use kiln_diagnostics::{Diagnostic, SourceFile, Span};
 use kiln_syntax::ast::{Expr, ExprKind, StrPart};
@@ -159,12 +160,6 @@ pub(crate) fn parse_pod(text: &PodText) -> Result<Pod, Vec<Diagnostic>> {
             d
         })
         .collect())
-}
-
-/// "line 3, column 7": where a span of a YAML text starts, for notes.
-pub(crate) fn line_and_column(text: &str, at: Span) -> String {
-    let lc = SourceFile::new("", text).line_col(at.start);
-    format!("line {}, column {}", lc.line, lc.col)
 }
 
 /// Suggestions for misspelt fields of the objects people write most.

@@ -2,13 +2,14 @@
 //! `agent { kubernetes { ... } }`, checked with k8s-openapi types, with every problem reported
 //! as a diagnostic positioned in the Jenkinsfile.
 
-use crate::agent_options::{PodOptions, apply_pod_options};
-use crate::cache::apply_caches;
 use crate::config::KubeConfig;
-use crate::merge::{merge_pods, override_pod};
-use crate::requests::apply_requests_policy;
-use crate::template::{PodTemplate, PoolSettings, RequestsPolicy};
-use crate::text::{PodText, check_names, parse_pod};
+use crate::config::template::{PodTemplate, PoolSettings, RequestsPolicy};
+use crate::pod::cache::apply_caches;
+use crate::pod::merge::{merge_pods, override_pod};
+use crate::pod::options::{PodOptions, apply_pod_options};
+use crate::pod::requests::apply_requests_policy;
+use crate::pod::template::own_pod;
+use crate::pod::text::{PodText, check_names, parse_pod};
 use k8s_openapi::api::core::v1::{EmptyDirVolumeSource, Pod, PodSpec, Volume, VolumeMount};
 use kiln_diagnostics::{Diagnostic, Span, Spanned, did_you_mean};
 use kiln_model::KubernetesAgent;
@@ -111,6 +112,46 @@ pub struct PodIdentity {
     pub build: u64,
 }
 
+impl PodIdentity {
+    /// A new pod of build `build` of `job`, named `kiln-JOB-BUILD-SUFFIX` (see
+    /// [`pod_name`]).
+    pub fn new_pod(job: &str, build: u64) -> PodIdentity {
+        PodIdentity {
+            name: pod_name(job, build),
+            job: job.to_owned(),
+            build,
+        }
+    }
+}
+
+/// `kiln-JOB-BUILD-SUFFIX`: DNS-1123, with a random suffix, unique across controller
+/// restarts. The one place build pods (and stage pods) are named.
+pub fn pod_name(job: &str, build: u64) -> String {
+    let suffix = crate::token::short_id().unwrap_or_else(|_| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos() ^ (d.as_secs() as u32));
+        format!("{nanos:08x}")
+    });
+    format!("kiln-{}-{build}-{suffix}", pod_name_part(job))
+}
+
+/// A DNS-1123 piece of a pod name from a job name (at most 30 characters).
+pub(crate) fn pod_name_part(job: &str) -> String {
+    let part: String = label_value(job)
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .take(30)
+        .collect();
+    let part = part.trim_matches('-').to_owned();
+    if part.is_empty() {
+        "build".to_owned()
+    } else {
+        part
+    }
+}
+
 /// A build's pod, ready to create (the kiln agent's init container, command and secret are
 /// added by the executor).
 #[derive(Clone, Debug)]
@@ -143,8 +184,8 @@ pub fn build_pod(
     let chain = select_templates(config, agent, &mut diags);
     let mut pod = Pod::default();
     for t in &chain {
-        match crate::text::template_yaml(t) {
-            Ok(yaml_pod) => merge_pods(&mut pod, t.own_pod(yaml_pod)),
+        match crate::pod::text::template_yaml(t) {
+            Ok(yaml_pod) => merge_pods(&mut pod, own_pod(t, yaml_pod)),
             Err(message) => diags.push(
                 Diagnostic::error(
                     "kube-template",
@@ -404,7 +445,7 @@ fn finish(
             c.working_dir = Some(config.workspace_path.clone());
         }
     }
-    let mut caches: Vec<crate::cache::CacheSpec> = Vec::new();
+    let mut caches: Vec<crate::config::cache::CacheSpec> = Vec::new();
     for t in chain {
         for c in &t.caches {
             caches.retain(|x| x.name != c.name);

@@ -14,13 +14,13 @@
 //! an idle pod gives its slot to a build that would otherwise wait ([`WarmPool::surrender`]).
 
 use crate::config::KubeConfig;
-use crate::executor::{ExecutorSettings, KubeExecutor, PodRequest};
-use crate::pod::{
+use crate::config::template::PoolSettings;
+use crate::exec::executor::{ExecutorSettings, KubeExecutor, PodRequest};
+use crate::pod::build::{
     ANNOTATION_JOB, AgentRequest, BuiltPod, LABEL_BUILD, LABEL_JOB, PodIdentity, build_pod,
     label_value,
 };
-use crate::pod_slots::{PodSlot, PodSlots};
-use crate::template::PoolSettings;
+use crate::slots::{PodSlot, PodSlots};
 use k8s_openapi::api::core::v1::Pod;
 use kiln_diagnostics::{Diagnostic, Span, Spanned};
 use kiln_executor::Executor;

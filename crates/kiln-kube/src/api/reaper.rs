@@ -2,8 +2,8 @@
 //! gone are deleted. Which builds are alive is the caller's knowledge (its store), given as a
 //! predicate over the pods' job and build labels.
 
-use crate::executor_error::KubeError;
-use crate::pod_lifecycle::{delete, with_retries};
+use crate::api::lifecycle::{delete, with_retries};
+use crate::error::KubeError;
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::Api;
 use kube::api::ListParams;
@@ -19,6 +19,28 @@ pub struct BuildPodRef {
     pub name: String,
     pub job: String,
     pub build: String,
+}
+
+/// A build the caller (its store) has running, for [`crate::PodSource::connect`]'s reaping.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveBuild {
+    /// The job's name as written (not yet a label value).
+    pub job: String,
+    pub build: u64,
+    /// The pods the build recorded (its own, its stages' still in use, its Kaniko pods);
+    /// `None` while it has not recorded its own yet: then every pod of it is alive.
+    pub pods: Option<Vec<String>>,
+}
+
+/// Whether `pod` belongs to one of the `live` builds.
+pub(crate) fn is_alive(live: &[LiveBuild], pod: &BuildPodRef) -> bool {
+    live.iter().any(|b| {
+        crate::pod::build::label_value(&b.job) == pod.job
+            && b.build.to_string() == pod.build
+            && b.pods
+                .as_ref()
+                .is_none_or(|names| names.contains(&pod.name))
+    })
 }
 
 /// The agent Secret of a build pod.

@@ -7,7 +7,6 @@
 //! `Bearer` challenge) and Basic credentials are supported. Requests run on ureq's blocking
 //! client in `spawn_blocking`: an index push is a handful of small requests.
 
-use crate::kaniko::split_tag;
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, StatusCode, header};
 use serde::{Deserialize, Serialize};
@@ -482,6 +481,19 @@ pub async fn push_index(
             Bytes::from(body),
         )
         .await
+}
+
+/// Splits `host:port/repo:tag` into repository and tag (a digest reference keeps no tag).
+pub(crate) fn split_tag(reference: &str) -> (&str, Option<&str>) {
+    let reference = reference.split('@').next().unwrap_or(reference);
+    let last_slash = reference.rfind('/').map_or(0, |i| i + 1);
+    match reference[last_slash..].rfind(':') {
+        Some(i) => (
+            &reference[..last_slash + i],
+            Some(&reference[last_slash + i + 1..]),
+        ),
+        None => (reference, None),
+    }
 }
 
 #[cfg(test)]

@@ -14,52 +14,17 @@
 //! of which `--build-arg K=V` become Kaniko build arguments; the other options and `args`
 //! (`docker run` options) are named in the log as not applying.
 
-use crate::docker_agent::image_request;
-use crate::image_build::ImageBuilder;
-use crate::oci::{ImageRef, Registry};
-use crate::pod::AgentRequest;
+use crate::config::dockerfile_agents::DockerfileAgents;
+use crate::image::build::ImageBuilder;
+use crate::pod::build::AgentRequest;
+use crate::pod::docker::image_request;
+use crate::registry::{ImageRef, Registry};
 use kiln_diagnostics::Span;
 use kiln_executor::{ImageBuild, ImageLog, ImageLogLine, LocalExecutor};
 use kiln_model::DockerfileAgent;
 use kiln_syntax::ast::Expr;
-use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::path::{Component, Path, PathBuf};
-
-/// `executors.kubernetes.dockerfile_agents`: where the images of dockerfile agents go.
-/// Registry credentials are the Kaniko docker config secret (`kaniko.docker_config_secret`).
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
-pub struct DockerfileAgents {
-    /// `HOST[:PORT]/PATH` (no tag): each image is pushed as `REPOSITORY:DIGEST`.
-    pub repository: String,
-    /// The registry speaks plain HTTP (Kaniko's `--insecure-registry`; kiln's tag check
-    /// uses `http://`).
-    #[serde(default)]
-    pub insecure: bool,
-    /// Kaniko caches layers in `REPOSITORY/cache` (`--cache=true --cache-repo=...`), so a
-    /// changed Dockerfile rebuilds only from the first changed instruction.
-    #[serde(default)]
-    pub cache: bool,
-}
-
-impl DockerfileAgents {
-    /// The repository must be `HOST[:PORT]/PATH` without a tag or digest.
-    pub fn check(&self) -> Result<(), String> {
-        let invalid = || {
-            format!(
-                "`dockerfile_agents.repository` `{}` is not a repository: expected HOST[:PORT]/PATH without a tag, e.g. registry.example:5000/kiln-agents",
-                self.repository
-            )
-        };
-        let parsed = ImageRef::parse(&self.repository).map_err(|_| invalid())?;
-        let untagged = format!("{}/{}", parsed.registry, parsed.repository);
-        if untagged != self.repository || parsed.repository.contains('@') {
-            return Err(invalid());
-        }
-        Ok(())
-    }
-}
 
 /// A dockerfile agent's settings, evaluated.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -237,7 +202,7 @@ pub async fn dockerfile_request(
         let source =
             LocalExecutor::new(workspace.to_path_buf()).allow([std::path::PathBuf::from("/tmp")]);
         // The Kaniko pod's name is cut to fit where it is made (`image_build`).
-        let part = crate::local_run::pod_name_part(&builder.job);
+        let part = crate::pod::build::pod_name_part(&builder.job);
         let pod = format!("kiln-{part}-{}", builder.build);
         builder
             .run(&source, &pod, image.build.clone(), log.clone())

@@ -1,0 +1,8 @@
+//! The Kubernetes API client: a client with kiln's limits (requests in flight, timeouts),
+//! pod watches (re-listing on 410), the pod lifecycle (create with its Secret, wait until
+//! running, monitor, delete, with bounded retries) and the orphan reaper.
+
+pub(crate) mod client;
+pub(crate) mod lifecycle;
+pub(crate) mod reaper;
+pub(crate) mod watch;
