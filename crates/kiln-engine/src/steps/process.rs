@@ -3,7 +3,7 @@
 
 use crate::build::Build;
 use crate::error::StepError;
-use crate::log::LineSplitter;
+use crate::line_splitter::{LineSplitter, MAX_LINE};
 use crate::process_key::ProcessSlot;
 use crate::scope::Scope;
 use kiln_executor::{ExitStatus, OutputMode, ProcessSpec, StreamKind};
@@ -78,14 +78,17 @@ pub(crate) async fn run_process_with_input(
                 // One event per chunk; waiting for log credit here is what slows a
                 // process whose output the consumer cannot keep up with.
                 let mut batch = build.output_batch(scope.timestamps);
-                let mut emit = |line: &str| batch.line(line);
+                batch.reserve(chunk.bytes.len());
                 match chunk.stream {
                     StreamKind::Stdout if capture_stdout => stdout.extend_from_slice(&chunk.bytes),
-                    StreamKind::Stdout => out.push(&chunk.bytes, &mut emit),
+                    StreamKind::Stdout => out.push(&chunk.bytes, &mut batch),
                     StreamKind::Stderr if capture == Capture::Quietly => {}
-                    StreamKind::Stderr => err.push(&chunk.bytes, &mut emit),
+                    StreamKind::Stderr => err.push(&chunk.bytes, &mut batch),
                 }
                 build.output(scope.node, batch).await;
+                if out.take_cut() | err.take_cut() {
+                    say_cut(build);
+                }
             }
             () = scope.cancel.cancelled(), if !killed => {
                 killer.terminate();
@@ -94,8 +97,8 @@ pub(crate) async fn run_process_with_input(
         }
     }
     let mut batch = build.output_batch(scope.timestamps);
-    out.finish(|line| batch.line(line));
-    err.finish(|line| batch.line(line));
+    out.finish(&mut batch);
+    err.finish(&mut batch);
     build.output(scope.node, batch).await;
     let status = handle.wait().await?;
     if killed {
@@ -105,6 +108,14 @@ pub(crate) async fn run_process_with_input(
         )));
     }
     Ok(Finished { status, stdout })
+}
+
+/// Says in the log (once per build) that a line was cut: its pieces are lines of the log.
+fn say_cut(build: &Build) {
+    build.notice_once(format!(
+        "a line of output longer than {} MiB was cut into lines of that size (kiln keeps no longer line)",
+        MAX_LINE >> 20
+    ));
 }
 
 fn describe(status: ExitStatus) -> String {
