@@ -9,7 +9,7 @@
 mod support;
 
 use std::path::Path;
-use support::{Server, git, wait_or_show};
+use support::{Server, git, wait_for, wait_or_show};
 
 const ADMIN_TOKEN: &str = "adm1n-t0ken-from-env-4471";
 const SECRET: &str = "s3cret-from-env-9921";
@@ -188,4 +188,97 @@ fn log_of_with_token(server: &Server, build: &str) -> String {
         .output()
         .unwrap();
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A job whose pipeline runs `script` in one `sh` step, in a directory of its own.
+fn write_job(root: &Path, name: &str, script: &str) -> String {
+    let dir = root.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let pipeline = format!(
+        "pipeline {{ agent any\n stages {{ stage('S') {{ steps {{ sh '''{script}''' }} }} }} }}\n"
+    );
+    std::fs::write(dir.join("Jenkinsfile"), pipeline).unwrap();
+    format!("  - {{ name: {name}, dir: '{}' }}\n", dir.display())
+}
+
+/// Regression (issue 11): every build's `mktemp` wrote to the shared `/tmp`, where another
+/// build (another job's pull request) could read it. Build `a` makes a temporary file and
+/// waits; build `b`, running at the same time, tries to read it; then `a`'s TMPDIR is gone.
+#[test]
+fn a_build_cannot_read_another_builds_temporary_files() {
+    let dir = tempfile::Builder::new()
+        .prefix("kiln-tmpdir-")
+        .tempdir()
+        .unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    // Both sandboxes may write here (it is in /tmp): how the two builds meet.
+    let shared = root.join("shared");
+    std::fs::create_dir_all(&shared).unwrap();
+    let s = shared.display();
+    let wait = |file: &str| {
+        format!("i=0; while [ ! -e {s}/{file} ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i+1)); done")
+    };
+    let a = format!(
+        "echo \"a TMPDIR=$TMPDIR\"\n f=$(mktemp)\n echo tmp-content-of-a > \"$f\"\n \
+         echo \"$f\" > {s}/path.new && mv {s}/path.new {s}/a-path\n {}",
+        wait("b-done")
+    );
+    let b = format!(
+        "echo \"b TMPDIR=$TMPDIR\"\n {}\n f=$(cat {s}/a-path)\n \
+         cat \"$f\" && echo \"b: READ\" || echo \"b: refused\"\n touch {s}/b-done",
+        wait("a-path")
+    );
+    let config = root.join("kiln.yaml");
+    let jobs = write_job(&root, "a", &a) + write_job(&root, "b", &b).as_str();
+    std::fs::write(&config, format!("jobs:\n{jobs}")).unwrap();
+    let server = Server::start(&root, &config, "127.0.0.1:0", [("KILN_TEST", "1")]);
+    for job in ["a", "b"] {
+        support::kiln_ok(&server, &["trigger", job]);
+    }
+    let log = |build: &str| {
+        String::from_utf8_lossy(&support::kiln(&server, &["logs", build]).stdout).into_owned()
+    };
+    let server_log = || std::fs::read_to_string(root.join("server.log")).unwrap_or_default();
+    let context = || {
+        format!(
+            "--- a:\n{}\n--- b:\n{}\n--- server log:\n{}",
+            log("a#1"),
+            log("b#1"),
+            server_log()
+        )
+    };
+    wait_or_show(
+        "both builds' ends",
+        || log("a#1").contains("Finished: ") && log("b#1").contains("Finished: "),
+        context,
+    );
+    let (log_a, log_b) = (log("a#1"), log("b#1"));
+    assert!(server_log().contains("Landlock sandbox"), "{}", context());
+    let a_tmp = root.join("data/workspaces/a@tmp/tmp");
+    assert!(
+        log_a.contains(&format!("a TMPDIR={}", a_tmp.display())),
+        "{}",
+        context()
+    );
+    assert!(
+        log_b.contains(&format!(
+            "b TMPDIR={}",
+            root.join("data/workspaces/b@tmp/tmp").display()
+        )),
+        "{}",
+        context()
+    );
+    assert!(
+        log_b.contains("b: refused") && !log_b.contains("tmp-content-of-a"),
+        "{}",
+        context()
+    );
+    assert!(log_a.contains("Finished: SUCCESS"), "{}", context());
+    // The build's TMPDIR is removed with what it held once the build is over.
+    let a_file = std::fs::read_to_string(shared.join("a-path")).unwrap();
+    assert!(
+        a_file.trim().starts_with(&a_tmp.display().to_string()),
+        "{a_file}"
+    );
+    wait_for("a's TMPDIR removed", || !a_tmp.exists());
 }

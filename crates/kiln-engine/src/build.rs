@@ -1,5 +1,6 @@
-use crate::log::{Masker, timestamp_prefix};
+use crate::log::timestamp_prefix;
 use crate::log_lines::{LogCredit, OutputBatch};
+use crate::masker::Masker;
 use crate::process_key::ProcessKeys;
 use crate::site::Site;
 use crate::steps::PodTemplates;

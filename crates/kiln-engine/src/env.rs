@@ -16,9 +16,17 @@ use std::sync::Arc;
 /// `LC_*`: what locates programs and sets the locale, time zone and user name.
 pub const PASSED_ENV: &[&str] = &["PATH", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ"];
 
+/// The directory of a local build's temporary files (its `TMPDIR`): `tmp` in the build's
+/// `WORKSPACE_TMP`, which only that build's sandbox can reach (`/tmp` is shared by every
+/// build). The scheduler creates it empty for each build and removes it after.
+pub fn build_tmp_dir(workspace: &Path) -> std::path::PathBuf {
+    crate::site::tmp_dir_of(workspace).join("tmp")
+}
+
 /// The base environment of a server's local build whose workspace is `workspace`:
 /// [`PASSED_ENV`] and `LC_*` taken from `host` (kiln's own environment), `HOME` set to
-/// the build's `WORKSPACE_TMP` (`<workspace>@tmp`), then each configured entry
+/// the build's `WORKSPACE_TMP` (`<workspace>@tmp`), `TMPDIR` to [`build_tmp_dir`], then
+/// each configured entry
 /// (`executors.local.env`): a name alone takes `host`'s value when it has one, a name with a
 /// value sets it. Nothing else of `host` (API tokens, `secret_env` credentials) reaches it.
 pub fn local_base_env<'a>(
@@ -36,6 +44,10 @@ pub fn local_base_env<'a>(
         crate::site::tmp_dir_of(workspace)
             .to_string_lossy()
             .into_owned(),
+    );
+    env.insert(
+        "TMPDIR".to_owned(),
+        build_tmp_dir(workspace).to_string_lossy().into_owned(),
     );
     for (name, value) in configured {
         match value {
@@ -160,8 +172,9 @@ mod tests {
     fn a_local_build_sees_the_listed_variables_and_its_own_home_only() {
         let env = local_base_env(&host(), [], Path::new("/data/ws/app"));
         let names: Vec<&str> = env.keys().map(String::as_str).collect();
-        assert_eq!(names, ["HOME", "LANG", "LC_ALL", "PATH"]);
+        assert_eq!(names, ["HOME", "LANG", "LC_ALL", "PATH", "TMPDIR"]);
         assert_eq!(env["HOME"], "/data/ws/app@tmp");
+        assert_eq!(env["TMPDIR"], "/data/ws/app@tmp/tmp");
     }
 
     #[test]

@@ -18,11 +18,13 @@ mod env;
 mod error;
 mod eval;
 mod event;
+mod line_splitter;
 mod lint;
 mod log;
 mod log_copy;
 mod log_formatter;
 mod log_lines;
+mod masker;
 mod params;
 mod post;
 mod prepare;
@@ -49,7 +51,7 @@ pub use coordinator::{
     BuildId, Coordinator, FinishedJob, JobRequest, LockAttempt, LockGuard, LockRequest,
     MilestoneOutcome, NoCoordinator, Pending, StartedJob,
 };
-pub use env::{PASSED_ENV, local_base_env};
+pub use env::{PASSED_ENV, build_tmp_dir, local_base_env};
 pub use event::{BuildEvent, LineKind, LogMessage, OutputSource, forward_image_log};
 pub use lint::check_scripts;
 pub use log::timestamp_prefix_len;

@@ -102,17 +102,7 @@ impl LogFormatter {
         let prefix = node
             .and_then(|n| self.path(n))
             .map(|p| format!("{} ", style.stage(&p.join(" / "))));
-        match prefix {
-            None => out.push_str(lines.text()),
-            Some(prefix) => {
-                out.reserve(lines.text().len());
-                for line in lines.lines() {
-                    out.push_str(&prefix);
-                    out.push_str(line);
-                    out.push('\n');
-                }
-            }
-        }
+        lines.write_prefixed(prefix.as_deref().unwrap_or_default(), out);
     }
 
     /// Remembers the path of a stage started after the plan's nodes (a script's stage).

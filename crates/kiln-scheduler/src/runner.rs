@@ -245,6 +245,7 @@ impl BuildTask {
         // Left running: dropping the engine stops following its processes, and dropping the
         // pod disconnects from it; neither kills nor deletes anything.
         let (summary, ()) = ended?;
+        remove_build_tmp(&self.workspace).await;
         if let (Some(pod), Some(kube)) = (pod, &self.shared.kube) {
             kube.release(pod, summary.result).await;
         }
@@ -635,5 +636,22 @@ async fn local_env(
     {
         tracing::warn!(%error, home = %home, "cannot create the build's HOME");
     }
+    // Empty for each build: what an earlier build of this workspace left there is gone.
+    let tmp = kiln_engine::build_tmp_dir(workspace);
+    remove_build_tmp(workspace).await;
+    if let Err(error) = tokio::fs::create_dir_all(&tmp).await {
+        tracing::warn!(%error, dir = %tmp.display(), "cannot create the build's TMPDIR");
+    }
     env
+}
+
+/// Removes the build's own temporary directory (its `TMPDIR`), if it has one.
+async fn remove_build_tmp(workspace: &Path) {
+    let tmp = kiln_engine::build_tmp_dir(workspace);
+    match tokio::fs::remove_dir_all(&tmp).await {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+            tracing::warn!(%error, dir = %tmp.display(), "cannot remove the build's TMPDIR");
+        }
+        _ => {}
+    }
 }

@@ -85,7 +85,7 @@ pub async fn serve(
     loop {
         let (stream, peer) = tokio::select! {
             () = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
+            accepted = accept(&listener) => match accepted {
                 Ok(accepted) => accepted,
                 Err(err) => {
                     // Out of file descriptors, or a connection reset before it was accepted.
@@ -100,9 +100,6 @@ pub async fn serve(
             let _ = stream.try_write(TOO_MANY);
             continue;
         };
-        if let Err(err) = stream.set_nodelay(true) {
-            tracing::debug!(error = %err, "cannot set TCP_NODELAY");
-        }
         let (app, stopping) = (app.clone(), stopping.clone());
         connections.spawn(async move {
             connection(stream, app, limits.header_timeout, stopping).await;
@@ -118,6 +115,17 @@ pub async fn serve(
         tracing::info!("open connections did not finish in time; closing them");
     }
     Ok(())
+}
+
+/// Accepts the next connection, with `TCP_NODELAY` set: without it a small write waiting for
+/// the acknowledgement of the one before (a followed log's next line) is held back by Nagle's
+/// algorithm until the client's delayed ACK, about 40 ms.
+async fn accept(listener: &TcpListener) -> std::io::Result<(TcpStream, SocketAddr)> {
+    let (stream, peer) = listener.accept().await?;
+    if let Err(err) = stream.set_nodelay(true) {
+        tracing::debug!(error = %err, "cannot set TCP_NODELAY");
+    }
+    Ok((stream, peer))
 }
 
 /// Serves one connection until it closes, or asks it to finish its request when stopping.
@@ -146,5 +154,27 @@ async fn connection(
     }
     if let Err(err) = conn.await {
         tracing::debug!(error = %err, "connection ended with an error");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression (issue 11): the server's sockets lacked TCP_NODELAY, so `kiln trigger
+    /// --follow` waited about 40 ms for the first bytes of a log.
+    #[tokio::test]
+    async fn every_accepted_socket_has_nodelay() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        for _ in 0..2 {
+            let client = TcpStream::connect(addr).await.unwrap();
+            let (stream, peer) = accept(&listener).await.unwrap();
+            assert_eq!(peer, client.local_addr().unwrap());
+            assert!(
+                stream.nodelay().unwrap(),
+                "accepted socket without TCP_NODELAY"
+            );
+        }
     }
 }

@@ -4,7 +4,9 @@
 use crate::OutputSource;
 use crate::build::Build;
 use crate::error::StepError;
-use crate::log::LineSplitter;
+use crate::line_splitter::{LineSink, LineSplitter, MAX_LINE};
+use crate::log_lines::OutputBatch;
+use crate::steps::TeeSink;
 use crate::process_key::ProcessSlot;
 use crate::scope::Scope;
 use kiln_executor::{ExitStatus, OutputMode, ProcessSpec, StreamKind};
@@ -82,20 +84,16 @@ pub(crate) async fn run_process_with_input(
                 // One event per chunk; waiting for log credit here is what slows a
                 // process whose output the consumer cannot keep up with.
                 let mut batch = build.output_batch(scope.timestamps);
-                let mut emit = |line: &str| {
-                    if let Some(tee) = &scope.tee {
-                        tee.line(line);
-                    }
-                    batch.line(line);
-                };
+                batch.reserve(chunk.bytes.len());
+                let mut sink = Teed { tee: scope.tee.as_deref(), batch: &mut batch };
                 let logged = match chunk.stream {
                     StreamKind::Stdout if capture_stdout => {
                         stdout.extend_from_slice(&chunk.bytes);
                         false
                     }
-                    StreamKind::Stdout => { out.push(&chunk.bytes, &mut emit); true }
+                    StreamKind::Stdout => { out.push(&chunk.bytes, &mut sink); true }
                     StreamKind::Stderr if capture == Capture::Quietly => false,
-                    StreamKind::Stderr => { err.push(&chunk.bytes, &mut emit); true }
+                    StreamKind::Stderr => { err.push(&chunk.bytes, &mut sink); true }
                 };
                 let from = logged_to;
                 read_to = chunk.offset + chunk.bytes.len() as u64;
@@ -104,6 +102,9 @@ pub(crate) async fn run_process_with_input(
                 }
                 let source = OutputSource { process: process.clone(), from, to: logged_to };
                 build.output(scope.node, batch, source).await;
+                if out.take_cut() | err.take_cut() {
+                    say_cut(build);
+                }
             }
             () = scope.cancel.cancelled(), if !killed => {
                 killer.terminate();
@@ -112,14 +113,12 @@ pub(crate) async fn run_process_with_input(
         }
     }
     let mut batch = build.output_batch(scope.timestamps);
-    let mut emit = |line: &str| {
-        if let Some(tee) = &scope.tee {
-            tee.line(line);
-        }
-        batch.line(line);
+    let mut sink = Teed {
+        tee: scope.tee.as_deref(),
+        batch: &mut batch,
     };
-    out.finish(&mut emit);
-    err.finish(&mut emit);
+    out.finish(&mut sink);
+    err.finish(&mut sink);
     let source = OutputSource {
         process,
         from: logged_to,
@@ -134,6 +133,40 @@ pub(crate) async fn run_process_with_input(
         )));
     }
     Ok(Finished { status, stdout })
+}
+
+/// A process's lines go to the log's batch and, inside a `tee` block, to its file too.
+struct Teed<'a> {
+    tee: Option<&'a TeeSink>,
+    batch: &'a mut OutputBatch,
+}
+
+impl LineSink for Teed<'_> {
+    fn line(&mut self, line: &str) {
+        if let Some(tee) = self.tee {
+            tee.line(line);
+        }
+        self.batch.line(line);
+    }
+
+    fn lines(&mut self, text: &str) {
+        match self.tee {
+            // Inside `tee`: line by line, so the file gets every line too.
+            Some(tee) => text.split_terminator('\n').for_each(|line| {
+                tee.line(line);
+                self.batch.line(line);
+            }),
+            None => self.batch.lines(text),
+        }
+    }
+}
+
+/// Says in the log (once per build) that a line was cut: its pieces are lines of the log.
+fn say_cut(build: &Build) {
+    build.notice_once(format!(
+        "a line of output longer than {} MiB was cut into lines of that size (kiln keeps no longer line)",
+        MAX_LINE >> 20
+    ));
 }
 
 fn describe(status: ExitStatus) -> String {
