@@ -1,6 +1,5 @@
 //! The `timestamps` prefix of log lines.
 
-
 /// The current UTC time as `[2024-05-01T10:20:30.123Z] `, the `timestamps` prefix.
 pub(crate) fn timestamp_prefix() -> String {
     let now = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S%.3fZ");

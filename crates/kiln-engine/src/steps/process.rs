@@ -6,9 +6,9 @@ use crate::build::Build;
 use crate::error::StepError;
 use crate::line_splitter::{LineSink, LineSplitter, MAX_LINE};
 use crate::log_lines::OutputBatch;
-use crate::steps::TeeSink;
 use crate::process_key::ProcessSlot;
 use crate::scope::Scope;
+use crate::steps::TeeSink;
 use kiln_executor::{ExitStatus, OutputMode, ProcessSpec, StreamKind};
 use std::path::PathBuf;
 
