@@ -1,13 +1,14 @@
 //! A store that opens but holds one damaged build record (issue 11): reads of that build say
 //! which build is damaged, every other build is still served. The record is damaged behind
-//! the store's back, in sled's documented layout (`builds` tree, key job, 0, number).
+//! the store's back (kiln-store's `testing` feature).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use kiln_server::{AppState, Settings, router};
-use kiln_store::{BuildStatus, JobName, NewBuild, SledStore, Store};
+use kiln_store::{BuildStatus, NewBuild, SledStore, Store};
+use kiln_types::{BuildRef, JobName};
 use serde_json::Value;
 use std::path::Path;
 use std::sync::Arc;
@@ -30,27 +31,11 @@ fn store_with_builds(dir: &Path) {
 /// Replaces hello#`number`'s record with bytes that are not a record. Waits for the lock a
 /// store dropped just before may still hold.
 fn damage(dir: &Path, number: u64) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let db = loop {
-        match sled::Config::new()
-            .path(dir)
-            .segment_size(SledStore::SEGMENT_BYTES)
-            .open()
-        {
-            Err(e) if std::time::Instant::now() < deadline && e.to_string().contains("lock") => {
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            other => break other.unwrap(),
-        }
+    let id = BuildRef {
+        job: JobName::new("hello").unwrap(),
+        number,
     };
-    let key = [b"hello".as_slice(), &[0], &number.to_be_bytes()].concat();
-    let builds = db.open_tree("builds").unwrap();
-    assert!(
-        builds.get(&key).unwrap().is_some(),
-        "no such record to damage"
-    );
-    builds.insert(key, b"{\"id\": not json".as_slice()).unwrap();
-    db.flush().unwrap();
+    kiln_store::testing::damage_build_record(dir, &id).unwrap();
 }
 
 async fn get(app: &axum::Router, path: &str) -> (StatusCode, Value) {

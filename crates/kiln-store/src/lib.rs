@@ -16,6 +16,8 @@ mod report_record;
 mod sled_log;
 mod sled_store;
 mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod trees;
 mod unflushed;
 
