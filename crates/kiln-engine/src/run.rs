@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 /// stages (or a scripted pipeline's script), the pipeline's `post`, everything reported as
 /// [`BuildEvent`]s. The plan, spec and executor are required; the rest has defaults:
 ///
-/// ```ignore
+/// ```text
 /// let summary = BuildRun::new(&plan, spec, executor)
 ///     .scripts(prepared.scripts)
 ///     .run(events, cancel)
