@@ -259,22 +259,8 @@ fn scm_parts_copied_into_a_git_scm_checkout_check_out_the_build() {
     }
 }
 "#;
-    std::fs::write(dir.path().join("Jenkinsfile"), jenkinsfile).unwrap();
-    let git = |args: &[&str]| {
-        let status = Command::new("git")
-            .args(args)
-            .current_dir(dir.path())
-            .env("GIT_AUTHOR_NAME", "kiln")
-            .env("GIT_AUTHOR_EMAIL", "kiln@example.com")
-            .env("GIT_COMMITTER_NAME", "kiln")
-            .env("GIT_COMMITTER_EMAIL", "kiln@example.com")
-            .status()
-            .expect("git must be installed to run this test");
-        assert!(status.success(), "git {args:?}");
-    };
-    git(&["init", "-q", "-b", "main", "."]);
-    git(&["add", "Jenkinsfile"]);
-    git(&["commit", "-q", "-m", "init"]);
+    let repo = kiln_testkit::GitRepo::init(dir.path());
+    repo.commit(&[("Jenkinsfile", jenkinsfile)], "init");
     let out = Command::new(env!("CARGO_BIN_EXE_kiln"))
         .args(["run", "--color", "never"])
         .current_dir(dir.path())

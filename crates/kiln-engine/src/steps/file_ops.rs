@@ -156,13 +156,7 @@ async fn copy_files(
 ) -> Result<(), StepError> {
     let target = confined(call, target, "fileCopyOperation targetLocation")?;
     let executor = call.executor()?;
-    let files = executor
-        .list_files(
-            &call.scope.cwd,
-            &[includes.to_owned()],
-            &non_empty(excludes),
-        )
-        .await?;
+    let files = matching(call, includes, excludes).await?;
     call.log(&format!(
         "File Copy Operation: {} file(s) matching '{includes}' to {}",
         files.len(),
@@ -200,20 +194,30 @@ async fn delete_files(
             "fileOperations: `fileDeleteOperation` needs `includes`",
         ));
     }
-    let files = call
-        .executor()?
-        .list_files(
-            &call.scope.cwd,
-            &[includes.to_owned()],
-            &non_empty(excludes),
-        )
-        .await?;
+    let files = matching(call, includes, excludes).await?;
     call.log(&format!(
         "File Delete Operation: {} file(s) matching '{includes}'",
         files.len()
     ));
     let paths: Vec<PathBuf> = files.iter().map(|f| call.scope.cwd.join(&f.path)).collect();
     remove_files(call, call.scope, &paths).await
+}
+
+/// The workspace files (relative to the step's directory) matching the `includes` glob and
+/// not the `excludes` one (empty: none).
+async fn matching(
+    call: &StepCall<'_>,
+    includes: &str,
+    excludes: &str,
+) -> Result<Vec<kiln_executor::FileEntry>, StepError> {
+    Ok(call
+        .executor()?
+        .list_files(
+            &call.scope.cwd,
+            &[includes.to_owned()],
+            &non_empty(excludes),
+        )
+        .await?)
 }
 
 fn non_empty(s: &str) -> Vec<String> {
