@@ -260,11 +260,18 @@ async fn wrapped_stages(build: &Arc<Build>, scope: &Scope) -> Option<StepError> 
 
 /// The top-level stages, holding the pipeline's `lock` option's resources if it has one.
 async fn stages(build: &Arc<Build>, scope: &Scope) -> Option<StepError> {
-    let Some((req, variable)) = build.plan.pipeline.options.iter().find_map(lock_option) else {
+    let Some(lock) = build.plan.pipeline.options.iter().find_map(lock_option) else {
         return timed_stages(build, scope).await;
     };
-    let held = match acquire_lock(build, scope, req).await {
-        Ok(h) => h,
+    let variable = lock.variable.clone();
+    let held = match acquire_lock(build, scope, lock).await {
+        Ok(Some(h)) => h,
+        Ok(None) => {
+            for &root in &build.plan.roots {
+                skip_tree(build, root, StageOutcome::SkippedLocked);
+            }
+            return None;
+        }
         Err(e) => {
             if !e.is_interruption() {
                 build.log(None, &format!("ERROR: {e}"), scope.timestamps);

@@ -45,6 +45,8 @@ impl NodeEnd {
 enum Flow {
     Ran,
     SkippedByWhen,
+    /// `options { lock(..., skipIfLocked: true) }` found the resources taken.
+    SkippedLocked,
     /// The stage had ended before a controller restart (see [`crate::Provision::Finished`]).
     FinishedBefore(BuildResult),
 }
@@ -71,12 +73,16 @@ pub(crate) fn run_node(
         let slot = AgentSlot::default();
         let flow = guarded(&build, node, &mut scope, &slot).await;
         let mut error = match flow {
-            Ok(Flow::SkippedByWhen) => {
+            Ok(flow @ (Flow::SkippedByWhen | Flow::SkippedLocked)) => {
+                let outcome = match flow {
+                    Flow::SkippedLocked => StageOutcome::SkippedLocked,
+                    _ => StageOutcome::SkippedByWhen,
+                };
                 slot.release(&build, BuildResult::Success).await;
                 for &child in &node.children {
-                    skip_tree(&build, child, StageOutcome::SkippedByWhen);
+                    skip_tree(&build, child, outcome);
                 }
-                finish(&build, id, StageOutcome::SkippedByWhen, started.elapsed());
+                finish(&build, id, outcome, started.elapsed());
                 return NodeEnd {
                     name: node.name.clone(),
                     result: BuildResult::Success,
@@ -169,10 +175,13 @@ async fn guarded(
     if node.options.has(|o| matches!(o, OptionKind::Timestamps)) {
         scope.timestamps = true;
     }
-    let Some((req, variable)) = node.options.iter().find_map(lock_option) else {
+    let Some(lock) = node.options.iter().find_map(lock_option) else {
         return attempts(build, node, scope, slot, before_options).await;
     };
-    let held = acquire_lock(build, scope, req).await?;
+    let variable = lock.variable.clone();
+    let Some(held) = acquire_lock(build, scope, lock).await? else {
+        return Ok(Flow::SkippedLocked);
+    };
     let outer = scope.clone();
     *scope = lock_variable(scope, variable.as_deref(), &held);
     let result = attempts(build, node, scope, slot, before_options).await;

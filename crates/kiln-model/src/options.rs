@@ -122,6 +122,8 @@ pub struct LockOption {
     pub inverse_precedence: bool,
     /// The variable naming the resources taken.
     pub variable: Option<String>,
+    /// `skipIfLocked: true`: when the resources are taken, the stages are skipped at once.
+    pub skip_if_locked: bool,
 }
 
 impl OptionKind {

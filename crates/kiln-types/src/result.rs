@@ -58,6 +58,8 @@ pub enum StageOutcome {
     SkippedAfterFailure,
     /// The build was aborted before it started.
     SkippedAborted,
+    /// `options { lock(..., skipIfLocked: true) }` found the resources taken.
+    SkippedLocked,
 }
 
 impl StageOutcome {
@@ -67,6 +69,7 @@ impl StageOutcome {
             StageOutcome::SkippedByWhen => "SKIPPED (when)",
             StageOutcome::SkippedAfterFailure => "SKIPPED (earlier failure)",
             StageOutcome::SkippedAborted => "SKIPPED (aborted)",
+            StageOutcome::SkippedLocked => "SKIPPED (locked)",
         }
     }
 }
@@ -89,6 +92,7 @@ mod tests {
                 r#""skipped_after_failure""#,
             ),
             (StageOutcome::SkippedAborted, r#""skipped_aborted""#),
+            (StageOutcome::SkippedLocked, r#""skipped_locked""#),
         ];
         for (outcome, text) in cases {
             assert_eq!(serde_json::to_string(&outcome).unwrap(), text);

@@ -34,34 +34,42 @@ pub(crate) async fn enter(call: &StepCall<'_>) -> Result<Option<(Scope, Held)>, 
     };
     extra(call, &mut req)?;
     let variable = call.string("variable")?;
-    if call.bool("skipIfLocked", false)? {
-        let what = req.describe();
-        match call
-            .build
-            .spec
-            .coordinator
-            .lock(req)
-            .map_err(StepError::failed)?
-        {
-            LockAttempt::Held(guard) => {
-                call.log(&format!(
-                    "Lock acquired on [{}]",
-                    guard.resources.join(", ")
-                ));
-                let held = Held { guard };
-                let scope = with_variable(call.scope, variable.as_deref(), &held);
-                return Ok(Some((scope, held)));
-            }
-            // Dropping the wait gives up the place in the queue.
-            LockAttempt::Waiting { .. } => {
-                call.log(&format!("{what} is locked, skipping execution..."));
-                return Ok(None);
-            }
+    let held = if call.bool("skipIfLocked", false)? {
+        match try_now(call.build, call.scope, req)? {
+            Some(held) => held,
+            None => return Ok(None),
         }
-    }
-    let held = acquire(call.build, call.scope, req).await?;
+    } else {
+        acquire(call.build, call.scope, req).await?
+    };
     let scope = with_variable(call.scope, variable.as_deref(), &held);
     Ok(Some((scope, held)))
+}
+
+/// `skipIfLocked: true`: takes the resources if they are free now; when they are taken, says
+/// so and gives up its place in the queue (`None`).
+fn try_now(build: &Build, scope: &Scope, req: LockRequest) -> Result<Option<Held>, StepError> {
+    let log = |line: &str| build.log(scope.node, line, scope.timestamps);
+    let what = req.describe();
+    match build
+        .spec
+        .coordinator
+        .lock(req)
+        .map_err(StepError::failed)?
+    {
+        LockAttempt::Held(guard) => {
+            log(&format!(
+                "Lock acquired on [{}]",
+                guard.resources.join(", ")
+            ));
+            Ok(Some(Held { guard }))
+        }
+        // Dropping the wait gives up the place in the queue.
+        LockAttempt::Waiting { .. } => {
+            log(&format!("{what} is locked, skipping execution..."));
+            Ok(None)
+        }
+    }
 }
 
 /// `extra: [[resource: 'b'], [label: 'x', quantity: 1]]`: more resources in the same
@@ -105,18 +113,41 @@ fn extra(call: &StepCall<'_>, req: &mut LockRequest) -> Result<(), StepError> {
     Ok(())
 }
 
-/// The request of an `options { lock(...) }`, and its variable.
-pub(crate) fn from_option(o: &OptionKind) -> Option<(LockRequest, Option<String>)> {
+/// What an `options { lock(...) }` asks for.
+pub(crate) struct OptionLock {
+    req: LockRequest,
+    /// The variable naming the resources taken.
+    pub(crate) variable: Option<String>,
+    skip_if_locked: bool,
+}
+
+/// The request of an `options { lock(...) }`.
+pub(crate) fn from_option(o: &OptionKind) -> Option<OptionLock> {
     let OptionKind::Lock(l) = o else { return None };
-    Some((
-        LockRequest {
+    Some(OptionLock {
+        req: LockRequest {
             resources: l.resource.iter().cloned().collect(),
             label: l.label.clone(),
             quantity: l.quantity,
             inverse_precedence: l.inverse_precedence,
         },
-        l.variable.clone(),
-    ))
+        variable: l.variable.clone(),
+        skip_if_locked: l.skip_if_locked,
+    })
+}
+
+/// Takes an option's resources, waiting for them; with `skipIfLocked: true` and the resources
+/// taken, `None` at once (said in the log): the stages it guards are skipped.
+pub(crate) async fn acquire_option(
+    build: &Build,
+    scope: &Scope,
+    lock: OptionLock,
+) -> Result<Option<Held>, StepError> {
+    if lock.skip_if_locked {
+        try_now(build, scope, lock.req)
+    } else {
+        acquire(build, scope, lock.req).await.map(Some)
+    }
 }
 
 /// Takes the resources, saying in the log what the build waits for and who holds it.

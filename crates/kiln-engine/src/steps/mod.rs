@@ -56,7 +56,7 @@ pub(crate) use credentials::{
 pub(crate) use flow::{duration_of, retryable, with_timeout};
 pub(crate) use input::ask;
 pub(crate) use lock::{
-    acquire as acquire_lock, from_option as lock_option, with_variable as lock_variable,
+    acquire_option as acquire_lock, from_option as lock_option, with_variable as lock_variable,
 };
 pub(crate) use pod_template::PodTemplates;
 pub(crate) use scm::checkout_scm;

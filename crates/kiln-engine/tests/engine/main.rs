@@ -15,6 +15,7 @@ mod flow;
 mod input;
 mod kaniko;
 mod libraries;
+mod locks;
 mod scm;
 mod scripts;
 mod sequential;

@@ -158,7 +158,7 @@ fn option(cx: &mut Cx, o: &CallView<'_>) -> Option<OptionKind> {
 }
 
 /// `lock('db')`, `lock(resource: 'db')`, `lock(label: 'phones', quantity: 1,
-/// inversePrecedence: true, variable: 'LOCKED')`: written as literals, since the option is
+/// inversePrecedence: true, variable: 'LOCKED', skipIfLocked: true)`: written as literals, since the option is
 /// taken before any script runs.
 fn lock(cx: &mut Cx, o: &CallView<'_>) -> Option<LockOption> {
     const KEYS: &[&str] = &[
@@ -167,6 +167,7 @@ fn lock(cx: &mut Cx, o: &CallView<'_>) -> Option<LockOption> {
         "quantity",
         "inversePrecedence",
         "variable",
+        "skipIfLocked",
     ];
     cx.check_named(o, "`lock`", KEYS);
     let string = |cx: &mut Cx, e: Option<&Expr>, what: &str| match e {
@@ -188,6 +189,10 @@ fn lock(cx: &mut Cx, o: &CallView<'_>) -> Option<LockOption> {
         Some(e) => cx.literal_bool(e, "`inversePrecedence`")?,
         None => false,
     };
+    let skip_if_locked = match o.named("skipIfLocked") {
+        Some(e) => cx.literal_bool(e, "`skipIfLocked`")?,
+        None => false,
+    };
     if resource.is_none() && label.is_none() {
         cx.error(
             "missing-argument",
@@ -203,6 +208,7 @@ fn lock(cx: &mut Cx, o: &CallView<'_>) -> Option<LockOption> {
         quantity,
         inverse_precedence,
         variable,
+        skip_if_locked,
     })
 }
 
