@@ -1,16 +1,18 @@
 //! `cleanWs(patterns: [[pattern: '**/target/**', type: 'INCLUDE'], [pattern: 'x', type:
 //! 'EXCLUDE']], deleteDirs:)` (Workspace Cleanup plugin): deletes the workspace's files that
 //! match an `INCLUDE` pattern (every file when there is none) and no `EXCLUDE` one, Ant
-//! patterns relative to the workspace. With `deleteDirs: true`, directories that hold files
-//! and match the patterns are deleted whole as well.
+//! patterns relative to the workspace. With `deleteDirs: true`, directories that match the
+//! patterns are deleted whole as well (empty ones included, as the plugin's directory scan
+//! finds them), unless they hold an excluded file.
 
 use super::StepCall;
 use super::file_ops::remove_files;
+use super::process::{Capture, run_process};
 use crate::error::StepError;
 use kiln_executor::FileSet;
 use kiln_script::Value;
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 pub(crate) async fn clean_patterns(call: &StepCall<'_>) -> Result<(), StepError> {
     let (includes, excludes) = patterns(call)?;
@@ -37,12 +39,13 @@ pub(crate) async fn clean_patterns(call: &StepCall<'_>) -> Result<(), StepError>
     let mut dirs_deleted = 0usize;
     if delete_dirs {
         let set = FileSet::new(&includes, &excludes)?;
-        let dirs: BTreeSet<PathBuf> = all
+        let mut dirs: BTreeSet<PathBuf> = all
             .iter()
             .flat_map(|f| f.ancestors().skip(1))
             .filter(|d| !d.as_os_str().is_empty())
             .map(PathBuf::from)
             .collect();
+        dirs.extend(directories(call, &workspace).await?);
         // A directory goes whole when it matches and holds no file that stays (an
         // excluded one); outer directories come first, and one inside a deleted one is
         // skipped.
@@ -69,6 +72,37 @@ pub(crate) async fn clean_patterns(call: &StepCall<'_>) -> Result<(), StepError>
     ));
     call.log("[WS-CLEANUP] done");
     Ok(())
+}
+
+/// Every directory below the workspace, relative to it, empty ones included: the file
+/// listing sees only files. Listed by `find` where the steps run (the local machine or the
+/// pod), without following links.
+async fn directories(call: &StepCall<'_>, workspace: &Path) -> Result<Vec<PathBuf>, StepError> {
+    let argv = ["find", ".", "-mindepth", "1", "-type", "d", "-print0"]
+        .map(str::to_owned)
+        .to_vec();
+    let done = run_process(
+        call.build,
+        call.scope,
+        (argv, None),
+        workspace.to_path_buf(),
+        Capture::Quietly,
+    )
+    .await?;
+    if !done.status.success() {
+        return Err(StepError::failed(format!(
+            "cleanWs: listing the workspace's directories with `find` failed (exit code {})",
+            done.status.code()
+        )));
+    }
+    Ok(done
+        .stdout
+        .split(|b| *b == 0)
+        .filter_map(|d| std::str::from_utf8(d).ok())
+        .filter_map(|d| d.strip_prefix("./"))
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .collect())
 }
 
 /// The `INCLUDE` and `EXCLUDE` patterns of `patterns:`.

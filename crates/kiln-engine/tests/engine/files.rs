@@ -56,3 +56,48 @@ async fn a_link_in_the_workspace_does_not_lead_out_of_it() {
     assert!(!log.contains("s3cr3t") && log.contains("refused"), "{log}");
     assert_eq!(run.result(), BuildResult::Failure, "{log}");
 }
+
+/// `cleanWs(deleteDirs: true)` deletes matching directories that hold no file (which a file
+/// listing never sees) as ws-cleanup's directory scan does; a directory holding an excluded
+/// file stays, and without `deleteDirs` empty directories stay.
+#[tokio::test]
+async fn clean_ws_delete_dirs_removes_matching_empty_directories() {
+    let setup = setup();
+    let ws = setup.workspace();
+    for d in [
+        "build/empty/deeper",
+        "build/keep",
+        "src/empty",
+        "kept-empty",
+    ] {
+        std::fs::create_dir_all(ws.join(d)).unwrap();
+    }
+    std::fs::write(ws.join("build/keep/notes.txt"), "stay").unwrap();
+    std::fs::write(ws.join("build/out.o"), "go").unwrap();
+    let run = run_with(
+        r#"
+pipeline {
+    agent any
+    stages {
+        stage('Clean') {
+            steps {
+                cleanWs(patterns: [[pattern: 'kept-empty/**', type: 'INCLUDE']])
+                cleanWs(deleteDirs: true, patterns: [[pattern: 'build/**', type: 'INCLUDE'], [pattern: 'src/empty', type: 'INCLUDE'], [pattern: '**/*.txt', type: 'EXCLUDE']])
+            }
+        }
+    }
+}"#,
+        setup,
+    )
+    .await;
+    assert_eq!(run.result(), BuildResult::Success, "{:#?}", run.log());
+    assert!(
+        ws.join("kept-empty").is_dir(),
+        "no deleteDirs: directories stay"
+    );
+    assert!(!ws.join("build/empty").exists(), "{:#?}", run.log());
+    assert!(!ws.join("src/empty").exists(), "{:#?}", run.log());
+    assert!(!ws.join("build/out.o").exists());
+    assert!(ws.join("build/keep/notes.txt").is_file());
+    assert!(ws.join("src").is_dir(), "`src` does not match");
+}
