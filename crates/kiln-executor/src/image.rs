@@ -21,6 +21,9 @@ pub struct ImageBuild {
     /// (see `ProcessSpec::key`): an executor whose image builds outlive the controller keeps
     /// what each build did under it, so a resumed build does not build or push again.
     pub key: Option<String>,
+    /// A docker `config.json` to log in to registries with (`docker.withRegistry`), over the
+    /// executor's own credentials; `None`: the executor's.
+    pub docker_config: Option<Vec<u8>>,
 }
 
 /// One pushed image.

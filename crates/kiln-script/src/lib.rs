@@ -49,5 +49,6 @@ pub use engine::{Limits, ScriptEngine};
 pub use error::ScriptError;
 pub use host::{NoSteps, StepCall, StepHost};
 pub use library::{BODY_STEP, LibraryCode, LibraryFile};
+pub use runtime::docker::{DOCKER_KEY, DOCKER_STEP};
 pub use runtime::java::UNKNOWN_CLASS;
 pub use value::{ClosureRef, Value};

@@ -220,6 +220,9 @@ impl RunState {
         if let Some(v) = g.globals.get(name) {
             return Ok(from_value(v));
         }
+        if name == "docker" {
+            return Ok(crate::runtime::docker::global());
+        }
         if let Some(v) = g.env.get(name) {
             return Ok(Dynamic::from(v.clone()));
         }
@@ -374,6 +377,9 @@ impl RunState {
             return call_closure(ctx, &c, args);
         }
         if let Some(bridge) = &self.bridge {
+            if name == crate::runtime::docker::DOCKER_STEP && !bridge.has(name) {
+                bridge.learn(vec![name.to_owned()])?;
+            }
             if bridge.has(name) {
                 return self.step(ctx, bridge, name, &named, &positional, &body, span);
             }

@@ -26,6 +26,7 @@ pub(crate) async fn kaniko_build(call: &StepCall<'_>) -> Result<Value, StepError
         platforms: call.string_list("platforms")?,
         insecure_registries: call.string_list("insecureRegistries")?,
         key: None,
+        docker_config: None,
     };
     if build.destinations.is_empty() {
         return Err(StepError::failed(
@@ -74,7 +75,7 @@ pub(crate) async fn kaniko_build(call: &StepCall<'_>) -> Result<Value, StepError
 
 /// Writes what the image build said to the step's log, with its kind (see
 /// [`LogMessage::image`]).
-fn log_image_line(call: &StepCall<'_>, key: &str, line: ImageLogLine) {
+pub(crate) fn log_image_line(call: &StepCall<'_>, key: &str, line: ImageLogLine) {
     let message = LogMessage::image(line, Some(key));
     call.message(message.kind, &message.text);
 }

@@ -13,7 +13,9 @@ use crate::error::StepError;
 use crate::eval::{context, script_error};
 use crate::scope::Scope;
 use kiln_model::{Step, native_step};
-use kiln_script::{BODY_STEP, ClosureRef, ScriptContext, ScriptError, StepHost, Value};
+use kiln_script::{
+    BODY_STEP, ClosureRef, DOCKER_STEP, ScriptContext, ScriptError, StepHost, Value,
+};
 use kiln_syntax::ast::Stmt;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -176,6 +178,9 @@ impl<'b> ScriptHost<'b> {
         if name == BODY_STEP {
             return self.caller_body(&scope);
         }
+        if name == DOCKER_STEP {
+            return super::docker_global::call(self, call, &scope);
+        }
         if let Some(result) = scripted::call(self, name, call, &scope) {
             return result;
         }
@@ -208,7 +213,7 @@ impl<'b> ScriptHost<'b> {
     }
 
     /// A block step called from a script: `enter`, the closure, `exit` (again for `retry`).
-    fn block(
+    pub(crate) fn block(
         &mut self,
         id: kiln_model::StepId,
         step_call: &StepCall<'_>,
@@ -264,6 +269,7 @@ impl StepHost for ScriptHost<'_> {
         native_step(name).is_some()
             || scripted::is_script_step(name)
             || name == BODY_STEP
+            || name == DOCKER_STEP
             || self.build.scripts.libraries.step(name).is_some()
     }
 

@@ -9,6 +9,7 @@ mod artifacts;
 mod cancel;
 mod concurrency;
 mod credentials;
+mod docker;
 mod environment;
 mod files;
 mod flow;

@@ -66,6 +66,11 @@ impl PodImageBuilder for ImageBuilder {
     }
 }
 
+/// Where a build's own registry login is written in a Kaniko pod (its `DOCKER_CONFIG`).
+pub fn build_docker_config_dir(workspace: &str) -> String {
+    format!("{}/.kiln/kaniko/docker", workspace.trim_end_matches('/'))
+}
+
 /// The process id of the Kaniko executor in its pod (one per pod).
 const KANIKO_PROCESS: &str = "kaniko";
 
@@ -293,9 +298,17 @@ impl ImageBuilder {
         let argv = executor_args(kaniko, &self.config.kaniko, workspace, platform, multi);
         // A fixed process id: a pod taken over answers with the executor it ran (its whole
         // output from the start, which the resumed build's log compares with the stored one).
-        let spec = ProcessSpec::new(argv)
+        let mut spec = ProcessSpec::new(argv)
             .cwd(workspace)
             .key(Some(KANIKO_PROCESS.to_owned()));
+        // The build's own registry login (`docker.withRegistry`) goes over the mounted one.
+        if let Some(config) = &kaniko.docker_config {
+            let dir = build_docker_config_dir(workspace);
+            executor
+                .write_file(&Path::new(&dir).join("config.json"), config)
+                .await?;
+            spec.env.insert("DOCKER_CONFIG".to_owned(), dir);
+        }
         let mut handle = executor.spawn(spec).await?;
         let output = |end: u64, line: &[u8]| ImageLogLine::Output {
             platform: what.to_owned(),

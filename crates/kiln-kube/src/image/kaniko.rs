@@ -196,6 +196,7 @@ mod tests {
             platforms: vec!["linux/amd64".into(), "linux/arm64".into()],
             insecure_registries: vec!["reg.local:5000".into()],
             key: None,
+            docker_config: None,
         }
     }
 

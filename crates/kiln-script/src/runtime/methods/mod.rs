@@ -93,6 +93,9 @@ pub(crate) fn call_method(
             return Ok(this.default_text().into());
         }
     }
+    if super::docker::is_docker(target) {
+        return super::docker::call(ctx, target, name, args);
+    }
     let args = Args { name, items: args };
     if let Some(v) = common(ctx, target, &args)? {
         return Ok(v);

@@ -1,0 +1,68 @@
+//! The `docker` global of docker-workflow scripts: `docker.image('x').inside('-u root') { }`,
+//! `docker.build('repo/app:1', '-f Dockerfile .')`, `docker.withRegistry(url, id) { }`,
+//! `img.push('tag')`, `img.withRun { c -> }`.
+//!
+//! Its objects (the global, images, containers) are maps marked with [`DOCKER_KEY`], so a
+//! script reads `img.id` as a property; every method call on one goes to the host as the
+//! step [`DOCKER_STEP`], with the method under `$method`, the object under `$receiver` and
+//! the method's arguments as the step's positional ones. The host does the work and
+//! answers with new objects (maps again).
+
+use super::types::{RtResult, as_closure};
+use rhai::{Array, Dynamic, ImmutableString, Map, NativeCallContext};
+
+/// The step the host serves for every method of a docker object.
+pub const DOCKER_STEP: &str = "__kiln_docker";
+
+/// The key marking a docker object, and what it holds: `docker`, `image` or `container`.
+pub const DOCKER_KEY: &str = "$docker";
+
+/// The value of the bare name `docker`.
+pub(crate) fn global() -> Dynamic {
+    let mut m = Map::new();
+    m.insert(DOCKER_KEY.into(), Dynamic::from("docker"));
+    Dynamic::from_map(m)
+}
+
+/// Whether `target` is a docker object.
+pub(crate) fn is_docker(target: &Dynamic) -> bool {
+    target
+        .read_lock::<Map>()
+        .is_some_and(|m| m.contains_key(DOCKER_KEY))
+}
+
+/// `target.name(args)` on a docker object: the host's [`DOCKER_STEP`] with the method,
+/// the object and the arguments (a trailing closure is the step's body).
+pub(crate) fn call(
+    ctx: &NativeCallContext,
+    target: &Dynamic,
+    name: &str,
+    mut args: Array,
+) -> RtResult<Dynamic> {
+    let body = match args.last() {
+        Some(last) if as_closure(last).is_some() => args.pop().unwrap_or(Dynamic::UNIT),
+        _ => Dynamic::UNIT,
+    };
+    let mut named = Map::new();
+    // Named arguments (`inside(args: '-u root')`) come first as one map.
+    if let Some(first) = args.first() {
+        if first.is_map() && !is_docker(first) {
+            if let Some(m) = args.remove(0).try_cast::<Map>() {
+                named = m;
+            }
+        }
+    }
+    named.insert("$method".into(), Dynamic::from(name.to_owned()));
+    named.insert("$receiver".into(), target.flatten_clone());
+    ctx.call_fn::<Dynamic>(
+        "__kiln_call",
+        (
+            ImmutableString::from(DOCKER_STEP),
+            named,
+            args,
+            body,
+            0_i64,
+            0_i64,
+        ),
+    )
+}
