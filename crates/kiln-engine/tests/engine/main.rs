@@ -10,6 +10,7 @@ mod cancel;
 mod concurrency;
 mod credentials;
 mod docker;
+mod docker_pods;
 mod environment;
 mod files;
 mod flow;
