@@ -503,7 +503,28 @@ fn stage_body(
     Some(match body.name.value {
         // Under `agent none` a stage without an agent runs its steps outside any agent, as
         // in Jenkins; `outside_agent` warns about the steps that need a workspace.
-        "steps" => StageBody::Steps(steps::steps_block(cx, body)),
+        "steps" => {
+            // Jenkins reports a stage whose only step is an empty `parallel()` as a stage
+            // with nothing to execute, at the stage.
+            if let Some(parallel) = steps::empty_parallel(body) {
+                cx.push(
+                    Diagnostic::error(
+                        "empty-parallel",
+                        format!(
+                            "stage `{}` has nothing to do: its `parallel` has no branches",
+                            st.name.value
+                        ),
+                    )
+                    .with_primary(st.name.span, "this stage runs nothing")
+                    .with_secondary(
+                        parallel,
+                        "expected `parallel(first: { ... }, second: { ... })`",
+                    ),
+                );
+                return Some(StageBody::Steps(Vec::new()));
+            }
+            StageBody::Steps(steps::steps_block(cx, body))
+        }
         "parallel" => StageBody::Parallel(stages(cx, scx, body, has_agent, true)),
         "stages" => StageBody::Sequential(stages(cx, scx, body, has_agent, in_parallel)),
         _ => StageBody::Matrix(Box::new(matrix::matrix(cx, scx, body, has_agent)?)),

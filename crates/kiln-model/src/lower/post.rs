@@ -45,6 +45,16 @@ pub(super) fn post(cx: &mut Cx, call: &CallView<'_>) -> Post {
             span: b.span,
         });
     }
+    // Entries but no condition among them: the section is empty, as Jenkins' validator
+    // also says (at the `post` itself) beside each entry that is not a condition.
+    if blocks.is_empty() && !call.body().is_empty() {
+        cx.error(
+            "empty-section",
+            call.name.span,
+            "`post` is empty: none of its entries is a post condition",
+            "give it a condition, such as `always { echo 'done' }`",
+        );
+    }
     blocks.sort_by_key(|b| b.condition);
     Post { blocks }
 }

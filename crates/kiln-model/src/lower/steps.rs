@@ -41,6 +41,24 @@ fn step_list(cx: &mut Cx, stmts: &[Stmt]) -> Vec<Step> {
     stmts.iter().filter_map(|s| step(cx, s)).collect()
 }
 
+/// The span of `parallel` when it is the only step of `call`'s block and has no branches.
+pub(super) fn empty_parallel(call: &CallView<'_>) -> Option<kiln_diagnostics::Span> {
+    let [only] = call.closure?.body.as_slice() else {
+        return None;
+    };
+    let StmtKind::Expr(expr) = &only.kind else {
+        return None;
+    };
+    match &expr.kind {
+        ExprKind::Call { callee, args, .. }
+            if args.is_empty() && callee.as_ident() == Some("parallel") =>
+        {
+            Some(callee.span)
+        }
+        _ => None,
+    }
+}
+
 /// `parallel(a: { ... }, b: { ... })` as the only step of a block: Jenkins runs it as the
 /// `parallel` step (mixed with other steps it is refused), which kiln's script layer provides,
 /// so it becomes a script block of that one statement. Its branches are checked as Jenkins
