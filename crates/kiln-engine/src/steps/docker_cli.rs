@@ -43,8 +43,9 @@ fn sh(d: &DockerCall<'_, '_, '_>, command: &str, capture: bool) -> Result<String
     Ok(String::from_utf8_lossy(&done.stdout).trim().to_owned())
 }
 
-/// Whether `command` succeeds, its output dropped (Docker Pipeline's `returnStatus` probes).
-fn probe(d: &DockerCall<'_, '_, '_>, argv: &[&str]) -> Result<bool, StepError> {
+/// `argv`'s stdout when it succeeds, its stderr dropped and nothing logged (Docker
+/// Pipeline's `returnStatus` probes; `None` when it fails or cannot start).
+fn quietly(d: &DockerCall<'_, '_, '_>, argv: &[&str]) -> Option<String> {
     let argv = argv.iter().map(|s| (*s).to_owned()).collect();
     let build = Arc::clone(&d.host.build);
     let done = d.host.handle.block_on(run_process(
@@ -54,7 +55,14 @@ fn probe(d: &DockerCall<'_, '_, '_>, argv: &[&str]) -> Result<bool, StepError> {
         d.scope.cwd.clone(),
         Capture::Quietly,
     ));
-    Ok(done.is_ok_and(|f| f.status.success()))
+    done.ok()
+        .filter(|f| f.status.success())
+        .map(|f| String::from_utf8_lossy(&f.stdout).trim().to_owned())
+}
+
+/// Whether `argv` succeeds.
+fn probe(d: &DockerCall<'_, '_, '_>, argv: &[&str]) -> Result<bool, StepError> {
+    Ok(quietly(d, argv).is_some())
 }
 
 /// Fails unless a Docker daemon answers `docker version`.
@@ -154,11 +162,17 @@ pub(crate) fn inside(
     } else {
         format!(" {args}")
     };
+    // The build's user, as Docker Pipeline passes it, so files the block writes are the
+    // build's.
+    let user = match (quietly(d, &["id", "-u"]), quietly(d, &["id", "-g"])) {
+        (Some(uid), Some(gid)) => format!(" -u {uid}:{gid}"),
+        _ => String::new(),
+    };
     let container = sh(
         d,
         &format!(
-            "docker run -t -d -u \"$(id -u):$(id -g)\" -w {cwd} -v {ws}:{ws}:rw,z \
-             -v {tmp}:{tmp}:rw,z{extra} {to_run} cat"
+            "docker run -t -d{user} -w {cwd} -v {ws}:{ws}:rw,z -v {tmp}:{tmp}:rw,z{extra} \
+             {to_run} cat"
         ),
         true,
     )?;

@@ -8,7 +8,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// Variables the container keeps its own values of: the build machine's would break it.
-const CONTAINER_OWN: &[&str] = &["PATH", "HOME", "HOSTNAME", "USER", "SHELL", "TMPDIR"];
+const CONTAINER_OWN: &[&str] = &[
+    "PATH", "HOME", "HOSTNAME", "USER", "SHELL", "TMPDIR", "PWD", "OLDPWD", "SHLVL", "_",
+];
 
 /// An executor running its processes in a container of the executor underneath.
 pub(crate) struct DockerExec {
