@@ -376,6 +376,9 @@ impl RunState {
         if let Some(c) = self.closure_var(name) {
             return call_closure(ctx, &c, args);
         }
+        if name == crate::runtime::docker::DOCKER_STEP && self.bridge.is_none() {
+            return fail("the `docker` global runs only where steps run (a script block)");
+        }
         if let Some(bridge) = &self.bridge {
             if name == crate::runtime::docker::DOCKER_STEP && !bridge.has(name) {
                 bridge.learn(vec![name.to_owned()])?;
