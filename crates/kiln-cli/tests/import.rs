@@ -2,6 +2,7 @@
 //! at a git repository made by the test) imported by the real binary, the written file served
 //! by `kiln server`, and imported jobs triggered until they succeed; `kiln audit` over a
 //! folder mixing good and bad Jenkinsfiles.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 

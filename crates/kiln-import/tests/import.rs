@@ -1,6 +1,7 @@
 //! Each fixture (a JCasC file and a jobs folder) imported: the kiln.yaml and findings are
 //! snapshotted, and the file must load through kiln-config, its Kubernetes section through
 //! kiln-kube's checks.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use kiln_import::{Imported, jcasc, jobs};
 use std::path::Path;
