@@ -88,6 +88,29 @@ fn inline_job(script: &str) -> String {
     )
 }
 
+fn multibranch_job(url: &str) -> String {
+    format!(
+        "<?xml version='1.1' encoding='UTF-8'?>
+<org.jenkinsci.plugins.workflow.multibranch.WorkflowMultiBranchProject plugin=\"workflow-multibranch@795\">
+  <properties/>
+  <sources class=\"jenkins.branch.MultiBranchProject$BranchSourceList\">
+    <data>
+      <jenkins.branch.BranchSource>
+        <source class=\"jenkins.plugins.git.GitSCMSource\" plugin=\"git@5.6.0\">
+          <remote>{url}</remote>
+          <traits><jenkins.plugins.git.traits.BranchDiscoveryTrait/></traits>
+        </source>
+      </jenkins.branch.BranchSource>
+    </data>
+  </sources>
+  <factory class=\"org.jenkinsci.plugins.workflow.multibranch.WorkflowBranchProjectFactory\">
+    <scriptPath>Jenkinsfile</scriptPath>
+  </factory>
+</org.jenkinsci.plugins.workflow.multibranch.WorkflowMultiBranchProject>
+"
+    )
+}
+
 fn write(path: &Path, text: &str) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path, text).unwrap();
@@ -121,6 +144,10 @@ fn an_imported_controller_runs_its_jobs_on_the_server() {
         &pipeline_job(&repo.url(), branch.trim(), ""),
     );
     write(
+        &jobs.join("team/jobs/every-branch/config.xml"),
+        &multibranch_job(&repo.url()),
+    );
+    write(
         &jobs.join("inline/config.xml"),
         &inline_job(
             "pipeline { agent any; stages { stage('x') { steps { echo 'inline <ok> & \"done\"' } } } }",
@@ -144,7 +171,7 @@ fn an_imported_controller_runs_its_jobs_on_the_server() {
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("`jenkins.systemMessage`"), "{stderr}");
     assert!(
-        stderr.contains("wrote conf/kiln.yaml (2 jobs, 1 inline Jenkinsfiles)"),
+        stderr.contains("wrote conf/kiln.yaml (3 jobs, 1 inline Jenkinsfiles)"),
         "{stderr}"
     );
     let written = std::fs::read_to_string(root.join("conf/kiln.yaml")).unwrap();
@@ -165,14 +192,42 @@ fn an_imported_controller_runs_its_jobs_on_the_server() {
         "an existing file is not replaced without --force"
     );
 
+    // The audit reads the git job's Jenkinsfile through kiln's git cache.
+    let audit = run(
+        &[
+            "import",
+            "jenkins",
+            "--jobs",
+            "jenkins-home",
+            "--out",
+            "conf/kiln.yaml",
+            "--force",
+            "--audit",
+            "--format",
+            "json",
+        ],
+        root,
+    );
+    assert!(audit.status.success(), "{audit:?}");
+    let report: serde_json::Value = serde_json::from_slice(&audit.stdout).unwrap();
+    assert_eq!(
+        report["unchanged"],
+        serde_json::json!(["inline", "team.app", "team.every-branch"]),
+        "{report}"
+    );
+
     let server = Server::start(
         root,
         &root.join("conf/kiln.yaml"),
         "127.0.0.1:0",
         [("DEPLOY_TOKEN", "x")],
     );
-    for job in ["team.app", "inline"] {
-        let out = support::kiln(&server, &["trigger", job, "-f"]);
+    for job in ["team.app", "inline", "team.every-branch"] {
+        let mut args = vec!["trigger", job, "-f"];
+        if job == "team.every-branch" {
+            args.extend(["--branch", branch.trim()]);
+        }
+        let out = support::kiln(&server, &args);
         let log = String::from_utf8_lossy(&out.stdout);
         assert!(
             out.status.success(),
@@ -180,7 +235,9 @@ fn an_imported_controller_runs_its_jobs_on_the_server() {
             String::from_utf8_lossy(&out.stderr)
         );
         assert!(log.contains("Finished: SUCCESS"), "{log}");
-        if job == "team.app" {
+        if job == "team.every-branch" {
+            assert!(log.contains("hello from the imported job"), "{log}");
+        } else if job == "team.app" {
             // The job's parameter default from Jenkins' configuration wins over the pipeline's.
             assert!(log.contains("bonjour from the imported job"), "{log}");
         } else {
