@@ -56,7 +56,7 @@ pub fn import(
     let mut inline_scripts = Vec::new();
     let job_items: Vec<Item> = named
         .iter()
-        .map(|j| job_item(j, &by_path, &mut inline_scripts, &mut findings))
+        .map(|j| job_item(controller, j, &by_path, &mut inline_scripts, &mut findings))
         .collect();
     let mut doc = Vec::new();
     if let Some(c) = controller {
@@ -121,6 +121,7 @@ fn name_jobs(jobs: &[JenkinsJob], findings: &mut Vec<Finding>) -> Vec<ImportedJo
 }
 
 fn job_item(
+    controller: Option<&Controller>,
     j: &ImportedJob,
     by_path: &BTreeMap<String, String>,
     inline: &mut Vec<InlineScript>,
@@ -191,6 +192,11 @@ fn job_item(
     } else {
         concurrency.comment("disableConcurrentBuilds()")
     });
+    if job.push_trigger
+        && let Some(secret) = controller.and_then(|c| c.webhook_secret.as_ref())
+    {
+        out.push(secret.clone());
+    }
     if let Some(q) = job.quiet_period_secs {
         out.push(Entry::new(
             "quiet_period_secs",

@@ -29,6 +29,9 @@ pub struct Controller {
     pub slack: Option<Vec<Entry>>,
     pub sonarqube: Vec<Item>,
     pub tools: Vec<Item>,
+    /// `webhook_secret_env: NAME` (or `_file`) for jobs built on a forge's push webhook,
+    /// from `unclassified.gitHubPluginConfig.hookSecretConfigs`.
+    pub webhook_secret: Option<Entry>,
     pub findings: Vec<Finding>,
 }
 
@@ -47,6 +50,7 @@ pub fn read(path: &Path, text: &str) -> Result<Controller, ImportError> {
         file: SourceFile::new(name, text),
         out: Controller::default(),
         admin_address: None,
+        hook_secret: None,
     };
     for (key, value) in entries(&root) {
         let key = key.scalar_text().unwrap_or_default();
@@ -66,6 +70,9 @@ pub fn read(path: &Path, text: &str) -> Result<Controller, ImportError> {
     if let (Some(mail), Some(from)) = (r.out.mail.as_mut(), r.admin_address.take()) {
         mail.push(entry("from", from));
     }
+    if let Some((id, node)) = r.hook_secret.take() {
+        services::webhook_secret(&mut r, &id, &node);
+    }
     Ok(r.out)
 }
 
@@ -75,6 +82,8 @@ pub(crate) struct Reader {
     pub(crate) out: Controller,
     /// `unclassified.location.adminAddress`: the mailer's sender.
     pub(crate) admin_address: Option<String>,
+    /// The credential of GitHub's webhook secret (`hookSecretConfigs[0].credentialsId`).
+    pub(crate) hook_secret: Option<(String, Node)>,
 }
 
 impl Reader {
@@ -213,6 +222,7 @@ impl Reader {
                 "slackNotifier" => services::slack(self, value),
                 "sonarGlobalConfiguration" => services::sonar(self, value),
                 "globalLibraries" => services::libraries(self, value),
+                "gitHubPluginConfig" => services::github(self, value),
                 _ => self.skip(
                     value,
                     &format!("unclassified.{key}"),

@@ -235,3 +235,61 @@ pub(super) fn tools(r: &mut Reader, node: &Node) {
         }
     }
 }
+
+/// `unclassified.gitHubPluginConfig`: the webhook secret's credential (kept for the jobs
+/// built on GitHub's webhook); the API servers are reported.
+pub(super) fn github(r: &mut Reader, node: &Node) {
+    for (key, value) in entries(node) {
+        let key = key.scalar_text().unwrap_or_default();
+        if key == "hookSecretConfigs" {
+            let ids: Vec<String> = items(value)
+                .iter()
+                .filter_map(|h| text(h, "credentialsId"))
+                .collect();
+            if let Some(id) = ids.first() {
+                r.hook_secret = Some((id.clone(), value.clone()));
+            }
+            if ids.len() > 1 {
+                r.finding(
+                    value,
+                    "gitHubPluginConfig.hookSecretConfigs",
+                    "only the first secret is imported",
+                );
+            }
+        } else {
+            r.finding(
+                value,
+                format!("unclassified.gitHubPluginConfig.{key}"),
+                "not imported: kiln has no equivalent",
+            );
+        }
+    }
+}
+
+/// The jobs' `webhook_secret_env`/`_file` from the credential `id` imported above.
+pub(super) fn webhook_secret(r: &mut Reader, id: &str, node: &Node) {
+    let found = r.out.credentials.iter().find_map(|item| {
+        let Yaml::Map(fields) = &item.value else {
+            return None;
+        };
+        let has_id = fields
+            .iter()
+            .any(|f| f.key == "id" && f.value == Yaml::Str(id.to_string()));
+        let source = fields
+            .iter()
+            .find(|f| f.key == "secret_env" || f.key == "secret_file")?;
+        has_id.then(|| {
+            let key = source.key.replace("secret_", "webhook_secret_");
+            Entry::new(key, source.value.clone())
+                .comment(format!("GitHub's webhook secret (credential `{id}`)"))
+        })
+    });
+    match found {
+        Some(e) => r.out.webhook_secret = Some(e),
+        None => r.finding(
+            node,
+            format!("GitHub webhook secret `{id}`"),
+            "no secret-text credential with that id was imported",
+        ),
+    }
+}

@@ -34,6 +34,9 @@ pub struct JenkinsJob {
     /// `DisableConcurrentBuildsJobProperty`).
     pub concurrent: bool,
     pub quiet_period_secs: Option<u64>,
+    /// Whether Jenkins built it on a forge's push webhook (`GitHubPushTrigger`,
+    /// `GitLabPushTrigger`, a GitHub branch source).
+    pub push_trigger: bool,
     pub retention_builds: Option<u64>,
     pub retention_days: Option<u64>,
     /// What the user should know of this job's import (also reported as findings).

@@ -109,6 +109,8 @@ fn branch_source(
             ));
         }
     };
+    // A GitHub branch source is driven by GitHub's webhook.
+    job.push_trigger = source.short_class() == "GitHubSCMSource";
     job.source = JobSource::Git {
         url,
         credentials_id: source.text_at("credentialsId"),
@@ -144,7 +146,7 @@ fn trait_(job: &mut JenkinsJob, findings: &mut Vec<Finding>, t: &Element) {
             job,
             findings,
             "pull request discovery",
-            "not imported: kiln builds branches (and pushes through webhooks), not pull requests",
+            "not imported: kiln builds pull requests the forge's webhook delivers (in the jobs of their target branch), it does not scan for them",
         ),
         "TagDiscoveryTrait" => note(
             job,

@@ -26,6 +26,7 @@ pub(crate) fn blank(path: &[String], place: &str, root: &Element) -> JenkinsJob 
         upstream: Vec::new(),
         concurrent: true,
         quiet_period_secs: None,
+        push_trigger: false,
         retention_builds: None,
         retention_days: None,
         notes: Vec::new(),

@@ -154,12 +154,15 @@ pub(crate) fn apply_triggers(
                     );
                 }
             }
-            "GitHubPushTrigger" | "GitLabPushTrigger" => note(
-                job,
-                findings,
-                format!("`{}`", t.short_class()),
-                "kiln builds on the forge's webhook: point it at /hooks/github or /hooks/gitlab (set webhook_secret_env)",
-            ),
+            "GitHubPushTrigger" | "GitLabPushTrigger" => {
+                job.push_trigger = true;
+                note(
+                    job,
+                    findings,
+                    format!("`{}`", t.short_class()),
+                    "kiln builds on the forge's webhook: point it at kiln's /hooks/github or /hooks/gitlab",
+                );
+            }
             _ => note(
                 job,
                 findings,
