@@ -158,12 +158,13 @@ fn write_list(out: &mut String, items: &[Item], indent: usize) {
     }
 }
 
-/// Whether a multi-line string can be a literal block: only printable characters besides
+/// Whether a multi-line string can be a literal block: some text, only printable characters besides
 /// newlines and tabs, and no line of nothing but spaces before text (which YAML would read
 /// as indentation).
 fn block_safe(s: &str) -> bool {
-    s.chars().all(|c| c == '\n' || c == '\t' || !c.is_control())
-        && !s.contains('\u{feff}')
+    !s.trim_end_matches('\n').is_empty()
+        && s.chars()
+            .all(|c| c == '\n' || c == '\t' || (printable(c) && c != '\u{feff}'))
         && s.lines()
             .all(|l| !l.chars().all(|c| c == ' ') || l.is_empty())
 }
@@ -175,8 +176,10 @@ fn write_block(out: &mut String, s: &str, indent: usize) {
         1 => "",
         _ => "+",
     };
-    // An explicit indentation when the first line starts with a space.
-    let indicator = if s.starts_with(' ') { "2" } else { "" };
+    // An explicit indentation when the first line with text starts with a space (YAML
+    // would take its spaces for the block's indentation).
+    let first = s.split('\n').find(|l| !l.is_empty()).unwrap_or("");
+    let indicator = if first.starts_with(' ') { "2" } else { "" };
     let _ = writeln!(out, " |{indicator}{chomp}");
     let body = s.trim_end_matches('\n');
     for line in body.split('\n') {
@@ -220,6 +223,12 @@ fn plain_safe(s: &str) -> bool {
         && !s.eq_ignore_ascii_case(".nan")
 }
 
+/// Whether YAML allows `c` as written (its printable set, without line breaks).
+fn printable(c: char) -> bool {
+    matches!(c, '\u{20}'..='\u{7e}' | '\u{a0}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}')
+        || u32::from(c) >= 0x10000
+}
+
 /// A double-quoted scalar with YAML's escapes.
 pub fn quoted(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
@@ -231,7 +240,7 @@ pub fn quoted(s: &str) -> String {
             '\n' => out.push_str("\\n"),
             '\t' => out.push_str("\\t"),
             '\r' => out.push_str("\\r"),
-            c if c.is_control() || c == '\u{feff}' || c == '\u{2028}' || c == '\u{2029}' => {
+            c if !printable(c) || c == '\u{feff}' || c == '\u{2028}' || c == '\u{2029}' => {
                 let _ = write!(out, "\\u{:04x}", u32::from(c));
             }
             c => out.push(c),

@@ -51,7 +51,9 @@ fn a_controller_with_every_kind_of_setting_imports_and_loads() {
     assert_eq!(api.parameters["REGION"], "eu-west-1");
     assert_eq!(
         api.webhook_secret,
-        Some(kiln_config::SecretSource::Env("GITHUB_WEBHOOK_SECRET".into()))
+        Some(kiln_config::SecretSource::Env(
+            "GITHUB_WEBHOOK_SECRET".into()
+        ))
     );
     assert!(!api.parameters.contains_key("DEPLOY_KEY"));
     let gateway = config.job("team-platform.gateway").unwrap();
