@@ -112,3 +112,27 @@ fn quotes_colons_hashes_multi_line_values_and_unicode_survive() {
     assert!(yaml.ends_with("here\"\n"), "{yaml:?}");
     assert_eq!(kube.namespace, "yes");
 }
+
+#[test]
+fn broken_job_files_are_findings_and_a_broken_jcasc_file_an_error_at_its_place() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/broken");
+    let (jobs, findings) = jobs::read_dir(&dir.join("jobs")).unwrap();
+    assert!(jobs.is_empty());
+    let text: Vec<String> = findings.iter().map(ToString::to_string).collect();
+    insta::assert_snapshot!(text.join("\n"), @r"
+    not-xml/config.xml: job configuration: not readable XML (at byte 28): ill-formed document: entity or character reference not closed: `;` not found before end of input
+    truncated/config.xml: job configuration: not readable XML (at byte 147): the document ends before its root element closes
+    ");
+    let yaml = std::fs::read_to_string(dir.join("jenkins.yaml")).unwrap();
+    let err = jcasc::read(Path::new("jenkins.yaml"), &yaml).unwrap_err();
+    insta::assert_snapshot!(err.to_string(), @r"
+    `jenkins.yaml` is not valid YAML:
+    error: invalid YAML: unclosed bracket '['
+      --> jenkins.yaml:3:19
+       |
+     3 |     - kubernetes: [unclosed
+       |                   ^ here
+    ");
+    let missing = jobs::read_dir(&dir.join("no-such-dir")).unwrap_err();
+    assert!(missing.to_string().contains("no-such-dir"), "{missing}");
+}
