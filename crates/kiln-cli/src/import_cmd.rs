@@ -89,6 +89,7 @@ pub fn import(args: &ImportArgs) -> anyhow::Result<ExitCode> {
     };
     let (jobs, findings) = kiln_import::jobs::read_dir(&args.jobs)?;
     let imported = kiln_import::import(controller.as_ref(), &jobs, findings);
+    check(&args.out, &imported.text)?;
     let base = args.out.parent().unwrap_or(Path::new(""));
     for script in &imported.inline_scripts {
         let path = base.join(&script.path);
@@ -108,10 +109,6 @@ pub fn import(args: &ImportArgs) -> anyhow::Result<ExitCode> {
         imported.jobs.len(),
         imported.inline_scripts.len()
     );
-    // The file must load as kiln will load it; a failure here is a bug of the import.
-    kiln_config::load(&args.out).map_err(|e| {
-        anyhow::anyhow!("the written configuration does not load (please report this): {e}")
-    })?;
     if args.audit {
         print_audit(&audit(&imported.jobs, &args.lint)?, args.lint.format)?;
     }
@@ -123,6 +120,21 @@ pub fn audit_cmd(args: &AuditArgs) -> anyhow::Result<ExitCode> {
     let imported = kiln_import::import(None, &jobs, findings);
     print_audit(&audit(&imported.jobs, &args.lint)?, args.lint.format)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The configuration must load as `kiln server` loads it, its Kubernetes section included,
+/// before anything is written; a failure here is a bug of the import.
+fn check(out: &Path, text: &str) -> anyhow::Result<()> {
+    let bug = "the imported configuration does not load (please report this)";
+    let config = kiln_config::parse(&out.display().to_string(), text)
+        .map_err(|e| anyhow::anyhow!("{bug}: {e}"))?;
+    if let Some(kube) = &config.executors.kubernetes
+        && let Err(diagnostics) = kiln_kube::KubeConfig::from_json(kube)
+    {
+        let messages: Vec<String> = diagnostics.into_iter().map(|d| d.message).collect();
+        anyhow::bail!("{bug}: {}", messages.join("; "));
+    }
+    Ok(())
 }
 
 fn report_findings(findings: &[Finding]) {

@@ -50,9 +50,20 @@ pub(super) fn cloud(r: &mut Reader, node: &Node) -> Vec<Entry> {
     if let Some(c) = cap {
         out.push(Entry::new("max_concurrent_pods", Yaml::Int(c)));
     }
+    let known: Vec<String> = templates.iter().filter_map(|t| text(t, "name")).collect();
     let list: Vec<Item> = templates
         .into_iter()
-        .filter_map(|t| template(r, t, &pod_labels, cap))
+        .filter_map(|t| {
+            template(
+                r,
+                t,
+                &Shared {
+                    pod_labels: &pod_labels,
+                    cap,
+                    known: &known,
+                },
+            )
+        })
         .collect();
     if !list.is_empty() {
         out.push(Entry::new("templates", Yaml::List(list)));
@@ -72,7 +83,16 @@ const AGENT_ONLY: &[&str] = &[
     "instanceCapStr",
 ];
 
-fn template(r: &mut Reader, node: &Node, pod_labels: &[Entry], cap: Option<i64>) -> Option<Item> {
+/// What every template of a cloud shares.
+struct Shared<'a> {
+    pod_labels: &'a [Entry],
+    cap: Option<i64>,
+    /// The names of the cloud's templates, which `inheritFrom` may name.
+    known: &'a [String],
+}
+
+fn template(r: &mut Reader, node: &Node, shared: &Shared<'_>) -> Option<Item> {
+    let (pod_labels, cap) = (shared.pod_labels, shared.cap);
     let Some(name) = text(node, "name") else {
         r.finding(node, "pod template", "has no name: not imported");
         return None;
@@ -96,7 +116,25 @@ fn template(r: &mut Reader, node: &Node, pod_labels: &[Entry], cap: Option<i64>)
                     .collect();
                 out.push(Entry::new("labels", Yaml::list(labels)));
             }
-            "inheritFrom" => scalar(&mut out, value, "inherit_from"),
+            "inheritFrom" => {
+                let names = value.scalar_text().unwrap_or_default();
+                let (known, unknown): (Vec<&str>, Vec<&str>) = names
+                    .split_whitespace()
+                    .partition(|n| shared.known.iter().any(|k| k == n));
+                if !unknown.is_empty() {
+                    r.finding(
+                        value,
+                        what(),
+                        format!(
+                            "no template named {} was imported: not inherited",
+                            unknown.join(", ")
+                        ),
+                    );
+                }
+                if !known.is_empty() {
+                    out.push(entry("inherit_from", known.join(" ")));
+                }
+            }
             "namespace" => scalar(&mut out, value, "namespace"),
             "serviceAccount" => scalar(&mut out, value, "service_account"),
             "yaml" => scalar(&mut out, value, "yaml"),
