@@ -26,13 +26,7 @@ pub(super) fn cloud(r: &mut Reader, node: &Node) -> Vec<Entry> {
             "containerCapStr" | "containerCap" => {
                 cap = value.scalar_text().and_then(|v| v.parse::<i64>().ok()).filter(|n| *n > 0);
             }
-            "podLabels" => {
-                for l in items(value) {
-                    if let (Some(k), Some(v)) = (text(l, "key"), text(l, "value")) {
-                        pod_labels.push(entry(&k, v));
-                    }
-                }
-            }
+            "podLabels" => pod_labels = key_values(value),
             "templates" => templates = items(value).iter().collect(),
             "serverUrl" | "credentialsId" | "serverCertificate" | "skipTlsVerify" => r.finding(
                 value,
@@ -107,34 +101,8 @@ fn template(r: &mut Reader, node: &Node, shared: &Shared<'_>) -> Option<Item> {
         let what = || format!("pod template `{name}`: {key}");
         match key.as_str() {
             "name" => {}
-            "label" => {
-                let labels: Vec<Yaml> = value
-                    .scalar_text()
-                    .unwrap_or_default()
-                    .split_whitespace()
-                    .map(Yaml::str)
-                    .collect();
-                out.push(Entry::new("labels", Yaml::list(labels)));
-            }
-            "inheritFrom" => {
-                let names = value.scalar_text().unwrap_or_default();
-                let (known, unknown): (Vec<&str>, Vec<&str>) = names
-                    .split_whitespace()
-                    .partition(|n| shared.known.iter().any(|k| k == n));
-                if !unknown.is_empty() {
-                    r.finding(
-                        value,
-                        what(),
-                        format!(
-                            "no template named {} was imported: not inherited",
-                            unknown.join(", ")
-                        ),
-                    );
-                }
-                if !known.is_empty() {
-                    out.push(entry("inherit_from", known.join(" ")));
-                }
-            }
+            "label" => out.push(Entry::new("labels", words(value))),
+            "inheritFrom" => out.extend(inherit(r, value, &what(), shared.known)),
             "namespace" => scalar(&mut out, value, "namespace"),
             "serviceAccount" => scalar(&mut out, value, "service_account"),
             "yaml" => scalar(&mut out, value, "yaml"),
@@ -143,51 +111,14 @@ fn template(r: &mut Reader, node: &Node, shared: &Shared<'_>) -> Option<Item> {
                 out.push(Entry::new("node_selector", Yaml::Map(pairs)));
             }
             "imagePullSecrets" => {
-                let names: Vec<Yaml> = items(value)
-                    .iter()
-                    .filter_map(|s| text(s, "name"))
-                    .map(Yaml::Str)
-                    .collect();
-                out.push(Entry::new("image_pull_secrets", Yaml::list(names)));
+                let names = items(value).iter().filter_map(|s| text(s, "name"));
+                out.push(Entry::new(
+                    "image_pull_secrets",
+                    Yaml::list(names.map(Yaml::Str)),
+                ));
             }
-            "annotations" => {
-                let pairs: Vec<Entry> = items(value)
-                    .iter()
-                    .filter_map(|a| {
-                        Some(entry(
-                            &text(a, "key")?,
-                            text(a, "value").unwrap_or_default(),
-                        ))
-                    })
-                    .collect();
-                out.push(Entry::new("annotations", Yaml::Map(pairs)));
-            }
-            "idleMinutes" => {
-                let minutes = value
-                    .scalar_text()
-                    .and_then(|v| v.parse::<i64>().ok())
-                    .unwrap_or(0);
-                if minutes > 0 {
-                    let max = text(node, "instanceCap")
-                        .and_then(|v| v.parse::<i64>().ok())
-                        .filter(|n| *n > 0)
-                        .or(cap)
-                        .unwrap_or(DEFAULT_MAX_PODS);
-                    out.push(
-                        Entry::new(
-                            "pool",
-                            Yaml::Map(vec![
-                                Entry::new("min", Yaml::Int(0)),
-                                Entry::new("max", Yaml::Int(max)),
-                                Entry::new("idle_ttl_seconds", Yaml::Int(minutes * 60)),
-                            ]),
-                        )
-                        .comment(format!(
-                            "idleMinutes {minutes}: a used pod waits that long for the next build"
-                        )),
-                    );
-                }
-            }
+            "annotations" => out.push(Entry::new("annotations", Yaml::Map(key_values(value)))),
+            "idleMinutes" => out.extend(pool(node, value, cap)),
             "instanceCap" => {}
             "containers" => containers = items(value).iter().collect(),
             "volumes" => {
@@ -230,6 +161,63 @@ fn template(r: &mut Reader, node: &Node, shared: &Shared<'_>) -> Option<Item> {
         item = item.comment(c);
     }
     Some(item)
+}
+
+/// A space-separated string as a list.
+fn words(value: &Node) -> Yaml {
+    let text = value.scalar_text().unwrap_or_default();
+    Yaml::list(text.split_whitespace().map(Yaml::str))
+}
+
+/// `inherit_from` with the names of templates that were imported; the others reported.
+fn inherit(r: &mut Reader, value: &Node, what: &str, known: &[String]) -> Option<Entry> {
+    let names = value.scalar_text().unwrap_or_default();
+    let (found, missing): (Vec<&str>, Vec<&str>) = names
+        .split_whitespace()
+        .partition(|n| known.iter().any(|k| k == n));
+    if !missing.is_empty() {
+        let reason = format!(
+            "no template named {} was imported: not inherited",
+            missing.join(", ")
+        );
+        r.finding(value, what, reason);
+    }
+    (!found.is_empty()).then(|| entry("inherit_from", found.join(" ")))
+}
+
+/// `[{key, value}]` (Jenkins' annotations and labels) as a map.
+fn key_values(value: &Node) -> Vec<Entry> {
+    items(value)
+        .iter()
+        .filter_map(|a| {
+            Some(entry(
+                &text(a, "key")?,
+                text(a, "value").unwrap_or_default(),
+            ))
+        })
+        .collect()
+}
+
+/// `idleMinutes` as a warm pool: no ready pods kept, a used one waits that long; at most
+/// `instanceCap` pods (else the cloud's cap, else kiln's default bound).
+fn pool(template: &Node, value: &Node, cap: Option<i64>) -> Option<Entry> {
+    let minutes = value.scalar_text().and_then(|v| v.parse::<i64>().ok())?;
+    if minutes <= 0 {
+        return None;
+    }
+    let max = text(template, "instanceCap")
+        .and_then(|v| v.parse::<i64>().ok())
+        .filter(|n| *n > 0)
+        .or(cap)
+        .unwrap_or(DEFAULT_MAX_PODS);
+    let settings = Yaml::Map(vec![
+        Entry::new("min", Yaml::Int(0)),
+        Entry::new("max", Yaml::Int(max)),
+        Entry::new("idle_ttl_seconds", Yaml::Int(minutes.saturating_mul(60))),
+    ]);
+    Some(Entry::new("pool", settings).comment(format!(
+        "idleMinutes {minutes}: a used pod waits that long for the next build"
+    )))
 }
 
 fn scalar(out: &mut Vec<Entry>, value: &Node, key: &str) {
@@ -283,9 +271,6 @@ fn container(r: &mut Reader, node: &Node, template: &str, mounts: &[Item]) -> Op
         return None;
     };
     let mut out = vec![entry("name", name.clone()), entry("image", image)];
-    let mut requests = Vec::new();
-    let mut limits = Vec::new();
-    let mut security = Vec::new();
     let mut env = Vec::new();
     // Jenkins' keep-alive commands (`sleep` with `args: 99d`, `cat`) are dropped whole.
     let command = text(node, "command").unwrap_or_default();
@@ -305,23 +290,7 @@ fn container(r: &mut Reader, node: &Node, template: &str, mounts: &[Item]) -> Op
             "workingDir" => out.push(entry("workingDir", v)),
             "alwaysPullImage" if v == "true" => out.push(entry("imagePullPolicy", "Always")),
             "alwaysPullImage" => {}
-            "privileged" if v == "true" => {
-                security.push(Entry::new("privileged", Yaml::Bool(true)))
-            }
-            "privileged" => {}
-            "runAsUser" | "runAsGroup" => {
-                if let Ok(n) = v.parse::<i64>() {
-                    security.push(Entry::new(&key, Yaml::Int(n)));
-                }
-            }
-            "resourceRequestCpu" => push_nonempty(&mut requests, "cpu", v),
-            "resourceRequestMemory" => push_nonempty(&mut requests, "memory", v),
-            "resourceRequestEphemeralStorage" => {
-                push_nonempty(&mut requests, "ephemeral-storage", v)
-            }
-            "resourceLimitCpu" => push_nonempty(&mut limits, "cpu", v),
-            "resourceLimitMemory" => push_nonempty(&mut limits, "memory", v),
-            "resourceLimitEphemeralStorage" => push_nonempty(&mut limits, "ephemeral-storage", v),
+            k if SECURITY.contains(&k) || RESOURCES.iter().any(|(j, _, _)| *j == k) => {}
             "envVars" => env = env_vars(r, value),
             _ => r.finding(
                 value,
@@ -333,29 +302,57 @@ fn container(r: &mut Reader, node: &Node, template: &str, mounts: &[Item]) -> Op
     if !env.is_empty() {
         out.push(Entry::new("env", Yaml::List(env)));
     }
-    let mut resources = Vec::new();
-    if !requests.is_empty() {
-        resources.push(Entry::new("requests", Yaml::Map(requests)));
-    }
-    if !limits.is_empty() {
-        resources.push(Entry::new("limits", Yaml::Map(limits)));
-    }
-    if !resources.is_empty() {
-        out.push(Entry::new("resources", Yaml::Map(resources)));
-    }
-    if !security.is_empty() {
-        out.push(Entry::new("securityContext", Yaml::Map(security)));
-    }
+    out.extend(resources(node));
+    out.extend(security(node));
     if !mounts.is_empty() {
         out.push(Entry::new("volumeMounts", Yaml::List(mounts.to_vec())));
     }
     Some(Item::new(Yaml::Map(out)))
 }
 
-fn push_nonempty(out: &mut Vec<Entry>, key: &str, value: String) {
-    if !value.trim().is_empty() {
-        out.push(entry(key, value));
+/// Jenkins' resource fields: name, whether a request (else a limit), Kubernetes' name.
+const RESOURCES: &[(&str, bool, &str)] = &[
+    ("resourceRequestCpu", true, "cpu"),
+    ("resourceRequestMemory", true, "memory"),
+    ("resourceRequestEphemeralStorage", true, "ephemeral-storage"),
+    ("resourceLimitCpu", false, "cpu"),
+    ("resourceLimitMemory", false, "memory"),
+    ("resourceLimitEphemeralStorage", false, "ephemeral-storage"),
+];
+
+const SECURITY: &[&str] = &["privileged", "runAsUser", "runAsGroup"];
+
+/// `resources: {requests, limits}` from a container's resource fields.
+fn resources(container: &Node) -> Option<Entry> {
+    let (mut requests, mut limits) = (Vec::new(), Vec::new());
+    for (field, request, name) in RESOURCES {
+        if let Some(v) = text(container, field) {
+            let list = if *request { &mut requests } else { &mut limits };
+            list.push(entry(name, v));
+        }
     }
+    let mut out = Vec::new();
+    if !requests.is_empty() {
+        out.push(Entry::new("requests", Yaml::Map(requests)));
+    }
+    if !limits.is_empty() {
+        out.push(Entry::new("limits", Yaml::Map(limits)));
+    }
+    (!out.is_empty()).then(|| Entry::new("resources", Yaml::Map(out)))
+}
+
+/// `securityContext` from `privileged`, `runAsUser`, `runAsGroup`.
+fn security(container: &Node) -> Option<Entry> {
+    let mut out = Vec::new();
+    if flag(container, "privileged") == Some(true) {
+        out.push(Entry::new("privileged", Yaml::Bool(true)));
+    }
+    for key in ["runAsUser", "runAsGroup"] {
+        if let Some(n) = text(container, key).and_then(|v| v.parse::<i64>().ok()) {
+            out.push(Entry::new(key, Yaml::Int(n)));
+        }
+    }
+    (!out.is_empty()).then(|| Entry::new("securityContext", Yaml::Map(out)))
 }
 
 fn env_vars(r: &mut Reader, node: &Node) -> Vec<Item> {
