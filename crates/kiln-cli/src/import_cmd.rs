@@ -3,9 +3,11 @@
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand, ValueEnum};
+use kiln_engine::{LibraryAccess, PrepareError};
 use kiln_import::audit::{AuditReport, JobLint};
 use kiln_import::jobs::{JenkinsJob, JobSource};
 use kiln_import::{Finding, ImportedJob};
+use kiln_library::LibrarySources;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -61,6 +63,10 @@ pub struct AuditOptions {
     /// Do not fetch repositories: jobs without a checkout are reported as not checked.
     #[arg(long)]
     pub offline: bool,
+    /// A shared library for `@Library('NAME')`: a directory or a git URL (repeatable; with
+    /// `kiln import jenkins`, the imported libraries are known already).
+    #[arg(long = "library", value_name = "NAME=PATH_OR_URL")]
+    pub libraries: Vec<String>,
     #[arg(long, value_enum, default_value = "human")]
     pub format: AuditFormat,
 }
@@ -89,7 +95,7 @@ pub fn import(args: &ImportArgs) -> anyhow::Result<ExitCode> {
     };
     let (jobs, findings) = kiln_import::jobs::read_dir(&args.jobs)?;
     let imported = kiln_import::import(controller.as_ref(), &jobs, findings);
-    check(&args.out, &imported.text)?;
+    let config = check(&args.out, &imported.text)?;
     let base = args.out.parent().unwrap_or(Path::new(""));
     for script in &imported.inline_scripts {
         let path = base.join(&script.path);
@@ -110,7 +116,11 @@ pub fn import(args: &ImportArgs) -> anyhow::Result<ExitCode> {
         imported.inline_scripts.len()
     );
     if args.audit {
-        print_audit(&audit(&imported.jobs, &args.lint)?, args.lint.format)?;
+        let libraries = LibrarySources::from_config(&config.libraries);
+        print_audit(
+            &audit(&imported.jobs, &args.lint, libraries)?,
+            args.lint.format,
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -118,13 +128,17 @@ pub fn import(args: &ImportArgs) -> anyhow::Result<ExitCode> {
 pub fn audit_cmd(args: &AuditArgs) -> anyhow::Result<ExitCode> {
     let (jobs, findings) = kiln_import::jobs::read_dir(&args.jobs)?;
     let imported = kiln_import::import(None, &jobs, findings);
-    print_audit(&audit(&imported.jobs, &args.lint)?, args.lint.format)?;
+    let libraries = LibrarySources::new();
+    print_audit(
+        &audit(&imported.jobs, &args.lint, libraries)?,
+        args.lint.format,
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// The configuration must load as `kiln server` loads it, its Kubernetes section included,
 /// before anything is written; a failure here is a bug of the import.
-fn check(out: &Path, text: &str) -> anyhow::Result<()> {
+fn check(out: &Path, text: &str) -> anyhow::Result<kiln_config::Config> {
     let bug = "the imported configuration does not load (please report this)";
     let config = kiln_config::parse(&out.display().to_string(), text)
         .map_err(|e| anyhow::anyhow!("{bug}: {e}"))?;
@@ -134,7 +148,7 @@ fn check(out: &Path, text: &str) -> anyhow::Result<()> {
         let messages: Vec<String> = diagnostics.into_iter().map(|d| d.message).collect();
         anyhow::bail!("{bug}: {}", messages.join("; "));
     }
-    Ok(())
+    Ok(config)
 }
 
 fn report_findings(findings: &[Finding]) {
@@ -155,7 +169,15 @@ fn print_audit(report: &AuditReport, format: AuditFormat) -> anyhow::Result<()> 
     Ok(())
 }
 
-fn audit(jobs: &[ImportedJob], options: &AuditOptions) -> anyhow::Result<AuditReport> {
+fn audit(
+    jobs: &[ImportedJob],
+    options: &AuditOptions,
+    mut libraries: LibrarySources,
+) -> anyhow::Result<AuditReport> {
+    for arg in &options.libraries {
+        let (name, source) = LibrarySources::parse_arg(arg)?;
+        libraries.insert(name, source);
+    }
     let mut checkouts = BTreeMap::new();
     for arg in &options.checkouts {
         let (job, path) = arg
@@ -178,12 +200,33 @@ fn audit(jobs: &[ImportedJob], options: &AuditOptions) -> anyhow::Result<AuditRe
             None => runtime.block_on(jenkinsfile(&cache, &job.jenkins, options.offline)),
         };
         let lint = match text {
-            Ok(text) => JobLint::Linted(kiln_model::load(&text).1),
+            Ok(text) => runtime.block_on(lint(&job.name, text, &libraries, &cache)),
             Err(reason) => JobLint::Unreachable(reason),
         };
         lints.push((job.name.clone(), lint));
     }
     Ok(kiln_import::audit::report(&lints))
+}
+
+/// kiln's lint of one Jenkinsfile: the preparation `kiln lint` makes, with the shared
+/// libraries it names loaded when their sources are known (`--library`, or the imported
+/// `libraries:`).
+async fn lint(
+    job: &str,
+    text: String,
+    libraries: &LibrarySources,
+    cache: &kiln_scm::GitCache,
+) -> JobLint {
+    let loaded = kiln_engine::Loaded::parse(format!("{job}/Jenkinsfile"), text);
+    let access = (!libraries.is_empty()).then_some(LibraryAccess {
+        sources: libraries,
+        cache,
+    });
+    match kiln_engine::prepare(loaded, access).await {
+        Ok(prepared) => JobLint::Linted(prepared.loaded.diagnostics),
+        Err(PrepareError::Invalid(loaded)) => JobLint::Linted(loaded.diagnostics),
+        Err(other) => JobLint::Unreachable(format!("{:#}", anyhow::Error::from(other))),
+    }
 }
 
 fn read_checkout(dir: &Path, jenkinsfile: &str) -> Result<String, String> {

@@ -325,3 +325,39 @@ fn the_audit_reports_jobs_that_run_unchanged_and_what_others_miss() {
         serde_json::json!(["broken", "uploads"])
     );
 }
+
+#[test]
+fn the_audit_loads_the_shared_libraries_a_jenkinsfile_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    write(
+        &root.join("utils/vars/greet.groovy"),
+        "def call(String who) { echo \"hello ${who}\" }\n",
+    );
+    write(
+        &root.join("jobs/uses-lib/config.xml"),
+        &inline_job(
+            "@Library('utils') _\npipeline { agent any; stages { stage('a') { steps { greet 'kiln' } } } }",
+        ),
+    );
+    let library = format!("utils={}", root.join("utils").display());
+    let out = run(
+        &["audit", "jobs", "--library", &library, "--format", "json"],
+        root,
+    );
+    assert!(out.status.success(), "{out:?}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["unchanged"], serde_json::json!(["uses-lib"]), "{json}");
+    // A library that cannot be loaded leaves the job unchecked, saying why.
+    let missing = format!("utils={}", root.join("no-such-repo").display());
+    let out = run(
+        &["audit", "jobs", "--library", &missing, "--format", "json"],
+        root,
+    );
+    assert!(out.status.success(), "{out:?}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["unchanged"], serde_json::json!([]), "{json}");
+    assert_eq!(json["unreachable"][0]["job"], "uses-lib", "{json}");
+    let reason = json["unreachable"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains("librar"), "{reason}");
+}
