@@ -31,6 +31,10 @@ pub enum Command {
     Cancel(BuildArgs),
     /// Approve (or `--abort`) a build waiting at an `input` step.
     Approve(ApproveArgs),
+    /// Import another CI's configuration into kiln.yaml.
+    Import(crate::import_cmd::ImportArgs),
+    /// Lint every job of a Jenkins jobs folder and report what kiln lacks.
+    Audit(crate::import_cmd::AuditArgs),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]

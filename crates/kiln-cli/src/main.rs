@@ -12,6 +12,7 @@ mod cli;
 mod client;
 mod credentials;
 mod follow;
+mod import_cmd;
 mod input;
 mod kube_agents;
 mod kube_run;
@@ -56,6 +57,8 @@ fn main() -> ExitCode {
         Command::Logs(args) => remote_build::logs(&args),
         Command::Cancel(args) => remote_build::cancel(&args),
         Command::Approve(args) => remote_build::approve(&args),
+        Command::Import(args) => import_cmd::import(&args),
+        Command::Audit(args) => import_cmd::audit_cmd(&args),
     };
     match result {
         Ok(code) => code,

@@ -56,7 +56,7 @@ pub fn prepare(
 }
 
 /// Where git libraries are cached: `$XDG_CACHE_HOME/kiln/git` or `~/.cache/kiln/git`.
-fn cache_dir() -> PathBuf {
+pub(crate) fn cache_dir() -> PathBuf {
     let base = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
