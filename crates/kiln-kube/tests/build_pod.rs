@@ -5,7 +5,8 @@
 use k8s_openapi::api::core::v1::Pod;
 use kiln_diagnostics::{RenderOptions, SourceFile, render};
 use kiln_kube::{AgentRequest, BuiltPod, KubeConfig, PodIdentity, build_pod};
-use kiln_model::{AgentKind, Document};
+use kiln_model::Document;
+use kiln_types::AgentSpecKind;
 
 const CONFIG: &str = r#"
 namespace: builds
@@ -50,10 +51,11 @@ fn request(jenkinsfile: &str) -> AgentRequest {
     let Some(Document::Declarative(p)) = doc else {
         panic!("not declarative")
     };
-    let AgentKind::Kubernetes(k) = &p.agent.kind else {
+    let spec = kiln_plan::agent_spec(&p.agent, &mut |e| e.as_plain_str());
+    let AgentSpecKind::Kubernetes(k) = &spec.kind else {
         panic!("not kubernetes: {:?}", p.agent)
     };
-    AgentRequest::from_model(k, p.agent.span, |e| e.as_plain_str())
+    AgentRequest::from_spec(k, spec.span)
 }
 
 fn ok(jenkinsfile: &str) -> BuiltPod {
