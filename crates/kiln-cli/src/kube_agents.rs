@@ -13,11 +13,12 @@ use kiln_engine::{
     AgentError, AgentProvider, BuildResult, LineKind, LogMessage, ProvidedAgent, ReleaseAgent,
 };
 use kiln_kube::{
-    AgentRequest, DockerfileAgents, KubeExecutor, LocalCluster, LocalRunError, LocalRunOptions,
-    dockerfile_request, read_yaml_file, upload_workspace,
+    AgentRequest, DockerfileAgents, KubeConfig, KubeExecutor, LocalCluster, LocalRunError,
+    LocalRunOptions, dockerfile_request, pod_request, upload_workspace,
 };
 use kiln_model::AgentKind;
 use kiln_plan::Plan;
+use kiln_types::AgentSpecKind;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -125,19 +126,7 @@ impl AgentProvider for LaptopPods {
     ) -> Result<Option<ProvidedAgent>, AgentError> {
         let agent = &request.agent;
         let (pod, notes) = match &agent.kind {
-            AgentKind::Kubernetes(k) => {
-                let mut pod = AgentRequest::from_model(k, agent.span, |e| request.string(e));
-                pod.yaml_file = read_yaml_file(k, &self.workspace, |e| request.string(e))
-                    .map_err(|d| AgentError(d.message))?;
-                (pod, Vec::new())
-            }
-            AgentKind::Docker(d) => {
-                match kiln_kube::docker_request(d, agent.span, |e| request.string(e)) {
-                    Some(noted) => noted,
-                    None => return Ok(None),
-                }
-            }
-            AgentKind::Dockerfile(d) => {
+            AgentSpecKind::Dockerfile(d) => {
                 let Some(settings) = &self.options.dockerfile_agents else {
                     return Ok(None);
                 };
@@ -145,20 +134,18 @@ impl AgentProvider for LaptopPods {
                     self.cluster
                         .image_builder(&request.job, request.build, &self.options);
                 let (image_log, mut lines) = tokio::sync::mpsc::unbounded_channel();
-                let eval = |e: &_| request.string(e);
                 let workspace = &self.workspace;
-                let built = dockerfile_request(
-                    &builder,
-                    settings,
-                    (d, agent.span),
-                    eval,
-                    workspace,
-                    &image_log,
-                );
+                let built =
+                    dockerfile_request(&builder, settings, (d, agent.span), workspace, &image_log);
                 let built = kiln_engine::forward_image_log(built, &mut lines, &request.log).await;
                 (built.map_err(AgentError)?, Vec::new())
             }
-            _ => return Ok(None),
+            // No pod templates here: a `label` agent runs where the build runs.
+            _ => match pod_request(&KubeConfig::default(), agent, Some(&self.workspace)) {
+                Ok(Some(noted)) => noted,
+                Ok(None) => return Ok(None),
+                Err(d) => return Err(AgentError(d.message)),
+            },
         };
         let executor = self.start(&pod, &request).await?;
         let mut log: Vec<LogMessage> = notes.into_iter().map(LogMessage::from).collect();

@@ -16,6 +16,7 @@ use kiln_kube::{
     docker_request, dockerfile_request, upload_workspace,
 };
 use kiln_model::AgentKind;
+use kiln_types::AgentSpecKind;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -41,19 +42,20 @@ pub async fn start(
         );
     }
     let cluster = LocalCluster::connect(kubeconfig).await?;
-    let started = match &agent.kind {
-        AgentKind::Kubernetes(kubernetes) => {
+    // A top-level agent is read before the build runs: its values are its literals.
+    let spec = kiln_plan::agent_spec(agent, &mut |e| e.as_plain_str());
+    let started = match &spec.kind {
+        AgentSpecKind::Kubernetes(kubernetes) => {
             eprintln!(
                 "Starting a build pod in the cluster of {}",
                 kubeconfig.display()
             );
             cluster
-                .start(kubernetes, agent.span, job, build, options)
+                .start(kubernetes, spec.span, job, build, options)
                 .await
         }
-        AgentKind::Docker(docker) => {
-            let Some((request, notes)) = docker_request(docker, agent.span, |e| e.as_plain_str())
-            else {
+        AgentSpecKind::Docker(docker) => {
+            let Some((request, notes)) = docker_request(docker, spec.span) else {
                 bail!("--kubeconfig: the docker agent's image must be a plain string here");
             };
             for note in notes {
@@ -65,11 +67,11 @@ pub async fn start(
             );
             cluster.start_request(&request, job, build, options).await
         }
-        AgentKind::Dockerfile(dockerfile) => {
+        AgentSpecKind::Dockerfile(dockerfile) => {
             let request = dockerfile_image(
                 &cluster,
                 dockerfile,
-                agent.span,
+                spec.span,
                 (job, build),
                 workspace,
                 &options,
@@ -110,7 +112,7 @@ pub async fn start(
 /// (what Kaniko prints goes to stderr as it comes), as a pod request.
 async fn dockerfile_image(
     cluster: &LocalCluster,
-    agent: &kiln_model::DockerfileAgent,
+    agent: &kiln_types::DockerfileSpec,
     span: kiln_diagnostics::Span,
     (job, build): (&str, u64),
     workspace: &Path,
@@ -126,8 +128,7 @@ async fn dockerfile_image(
         }
     });
     let builder = cluster.image_builder(job, build, options);
-    let eval = |e: &kiln_syntax::ast::Expr| e.as_plain_str();
-    let built = dockerfile_request(&builder, settings, (agent, span), eval, workspace, &log).await;
+    let built = dockerfile_request(&builder, settings, (agent, span), workspace, &log).await;
     drop((log, builder));
     printing.await.ok();
     built.map_err(anyhow::Error::msg)

@@ -2,13 +2,14 @@
 //! [`crate::BuildRun`] may give the build an [`AgentProvider`] (the server's and
 //! `kiln run --kubeconfig`'s start a pod per stage agent); the engine asks it when a stage
 //! with an agent starts and tells it when the stage is done. The engine stays backend-agnostic:
-//! it sees the agent as written, its evaluated strings and an [`Executor`] back.
+//! it hands the provider the agent as plain values ([`AgentSpec`], every expression evaluated
+//! in the stage's scope) and gets an [`Executor`] back.
 
 use crate::{BuildResult, LogMessage};
 use async_trait::async_trait;
 use kiln_diagnostics::Span;
 use kiln_executor::Executor;
-use kiln_syntax::ast::Expr;
+use kiln_types::AgentSpec;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedSender;
@@ -51,14 +52,12 @@ pub enum Provision {
 /// Variables the build's scripts set (`env.X = ...`; `None`: removed), by name.
 pub type EnvChanges = BTreeMap<String, Option<String>>;
 
-/// A stage's own agent, with every string expression in it already evaluated in the stage's
+/// A stage's own agent, with every expression in it already evaluated in the stage's
 /// environment.
 #[derive(Clone, Debug)]
 pub struct AgentRequest {
-    /// The agent as the stage (or matrix) declares it.
-    pub agent: kiln_model::Agent,
-    /// The evaluated value of each string expression of `agent`, by the expression's span.
-    pub strings: BTreeMap<Span, String>,
+    /// The agent as the stage (or matrix) declares it, as plain values.
+    pub agent: AgentSpec,
     /// The stage's path (`["Build", "Linux"]`), e.g. for pod names or log lines.
     pub stage: Vec<String>,
     /// `JOB_NAME` and `BUILD_NUMBER` of the build.
@@ -75,15 +74,13 @@ pub struct AgentRequest {
     pub log: UnboundedSender<LogMessage>,
 }
 
-impl AgentRequest {
-    /// The evaluated value of `expr`, one of the agent's expressions (a plain string literal
-    /// the engine did not evaluate is taken as written).
-    pub fn string(&self, expr: &Expr) -> Option<String> {
-        self.strings
-            .get(&expr.span)
-            .cloned()
-            .or_else(|| expr.as_plain_str())
-    }
+/// `agent` as plain values, each expression's value looked up in `strings` (the values the
+/// engine evaluated, by the expression's span; a plain string literal it did not evaluate
+/// is taken as written).
+pub fn agent_spec(agent: &kiln_model::Agent, strings: &BTreeMap<Span, String>) -> AgentSpec {
+    kiln_plan::agent_spec(agent, &mut |e| {
+        strings.get(&e.span).cloned().or_else(|| e.as_plain_str())
+    })
 }
 
 /// An executor a provider made for one stage, and how to give it back.

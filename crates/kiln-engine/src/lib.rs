@@ -46,6 +46,7 @@ mod wrappers;
 
 pub use agent::{
     AgentError, AgentProvider, AgentRequest, EnvChanges, ProvidedAgent, Provision, ReleaseAgent,
+    agent_spec,
 };
 pub use coordinator::{
     BuildId, Coordinator, FinishedJob, JobRequest, LockAttempt, LockGuard, LockRequest,

@@ -210,8 +210,7 @@ fn request(
     }
     let skip = |o: &OptionKind| matches!(o, OptionKind::SkipDefaultCheckout(true));
     Ok(AgentRequest {
-        agent: agent.clone(),
-        strings,
+        agent: crate::agent::agent_spec(agent, &strings),
         stage: node.path.clone(),
         job: build.spec.job_name.clone(),
         build: build.spec.number,

@@ -181,6 +181,14 @@ impl FakeKube {
             .ok()
     }
 
+    /// Every stored object of a type in `namespace`, e.g. `objects("events", "default")`
+    /// (empty for a type the fake does not serve).
+    pub fn objects(&self, plural: &str, namespace: &str) -> Vec<Value> {
+        catalog::resource(plural)
+            .map(|resource| self.store.list(resource, Some(namespace)).0)
+            .unwrap_or_default()
+    }
+
     /// Makes the next `count` API requests whose path contains `path_contains` fail with `code`.
     pub fn fail_requests(&self, path_contains: &str, count: u32, code: u16) {
         self.faults.fail_requests(path_contains, count, code);

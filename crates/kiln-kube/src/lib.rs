@@ -36,6 +36,7 @@ pub use exec::records::{ImageRecords, ImageStep};
 pub use image::build::ImageBuilder;
 pub use image::dockerfile::{DockerfileImage, dockerfile_image, dockerfile_request};
 pub use image::kaniko::{kaniko_pod, platform_reference};
+pub use pod::agent_spec::{NotedRequest, pod_request, runs_in_pod};
 pub use pod::build::{AgentRequest, BuiltPod, MergeStrategy, PodIdentity, build_pod};
 pub use pod::docker::docker_request;
 pub use pod::options::{

@@ -5,7 +5,8 @@
 use k8s_openapi::api::core::v1::Pod;
 use kiln_diagnostics::{RenderOptions, SourceFile, render};
 use kiln_kube::{AgentRequest, BuiltPod, KubeConfig, PodIdentity, build_pod};
-use kiln_model::{AgentKind, Document};
+use kiln_model::Document;
+use kiln_types::AgentSpecKind;
 
 const CONFIG: &str = r#"
 namespace: builds
@@ -50,10 +51,11 @@ fn request(jenkinsfile: &str) -> AgentRequest {
     let Some(Document::Declarative(p)) = doc else {
         panic!("not declarative")
     };
-    let AgentKind::Kubernetes(k) = &p.agent.kind else {
+    let spec = kiln_plan::agent_spec(&p.agent, &mut |e| e.as_plain_str());
+    let AgentSpecKind::Kubernetes(k) = &spec.kind else {
         panic!("not kubernetes: {:?}", p.agent)
     };
-    AgentRequest::from_model(k, p.agent.span, |e| e.as_plain_str())
+    AgentRequest::from_spec(k, spec.span)
 }
 
 fn ok(jenkinsfile: &str) -> BuiltPod {
@@ -388,4 +390,70 @@ fn kubernetes_plugin_settings_that_do_not_fit_are_positioned() {
         out.contains("`containerTemplate` needs `name` and `image`"),
         "{out}"
     );
+}
+
+/// The top-level agent of a pipeline whose `agent { }` body is `agent`, as plain values (a
+/// top-level agent's literals only).
+fn spec(agent: &str) -> kiln_types::AgentSpec {
+    let text = format!(
+        "pipeline {{\n  agent {{ {agent} }}\n  stages {{ stage('s') {{ steps {{ sh 'true' }} }} }}\n}}\n"
+    );
+    let (doc, diags) = kiln_model::load(&text);
+    assert!(diags.iter().all(|d| !d.is_error()), "{diags:?}");
+    let Some(Document::Declarative(p)) = doc else {
+        panic!("not declarative: {text}")
+    };
+    kiln_plan::agent_spec(&p.agent, &mut |e| e.as_plain_str())
+}
+
+#[test]
+fn pod_request_serves_the_agents_a_pod_runs() {
+    let config = config();
+    let request = |agent: &str| kiln_kube::pod_request(&config, &spec(agent), None);
+    let (label, notes) = request("label 'java'").unwrap().unwrap();
+    assert_eq!(label.label.as_ref().map(|l| l.value.as_str()), Some("java"));
+    assert!(notes.is_empty());
+    let built = build_pod(&config, &label, &id()).unwrap();
+    assert_eq!(built.templates, ["base", "maven"]);
+    assert!(request("label 'windows'").unwrap().is_none(), "no template");
+    assert!(request("label \"${env.L}\"").unwrap().is_none(), "no value");
+    assert!(request("any").unwrap().is_none());
+    let (docker, notes) = request("docker { image 'node:22'; reuseNode true }")
+        .unwrap()
+        .unwrap();
+    assert_eq!(docker.default_container.unwrap().value, "docker");
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(
+        request("docker { image \"node:${env.V}\" }")
+            .unwrap()
+            .is_none()
+    );
+    let (k, _) = request("kubernetes { inheritFrom 'maven' }")
+        .unwrap()
+        .unwrap();
+    assert_eq!(k.inherit_from.unwrap().value, "maven");
+    let no_workspace = request("kubernetes { yamlFile 'pod.yaml' }").unwrap_err();
+    assert!(
+        no_workspace.message.contains("needs a workspace"),
+        "{no_workspace:?}"
+    );
+}
+
+#[test]
+fn runs_in_pod_says_which_agents_leave_the_machine() {
+    let config = config();
+    let runs =
+        |agent: &str, dockerfile: bool| kiln_kube::runs_in_pod(&config, dockerfile, &spec(agent));
+    assert!(runs("none", false));
+    assert!(runs("kubernetes { yaml 'spec: {}' }", false));
+    assert!(runs("docker { image 'node:22' }", false));
+    assert!(runs("label 'maven'", false));
+    assert!(!runs("label 'windows'", false));
+    assert!(
+        !runs("label \"${env.L}\"", false),
+        "a label without a value"
+    );
+    assert!(!runs("any", false));
+    assert!(!runs("dockerfile true", false));
+    assert!(runs("dockerfile true", true));
 }

@@ -10,12 +10,17 @@
 //! the engine needs to run it, with the agent it runs on resolved. Rendering as a tree,
 //! Graphviz dot and JSON lives here too.
 //!
-//! Pure: no IO, no tokio. Depends on kiln-model only.
+//! [`agent_spec`] reads a pipeline's agent into kiln-types' plain-value [`kiln_types::AgentSpec`]
+//! for execution backends.
+//!
+//! Pure: no IO, no tokio. Depends on kiln-model (and kiln-types for the agent's plain values).
 
+mod agent;
 mod build;
 mod node;
 mod render;
 
+pub use agent::{Eval, agent_spec, value as agent_value};
 pub use build::plan;
 pub use node::{NodeBody, NodeId, Plan, PlanNode};
 pub use render::{to_dot, to_json, to_tree};

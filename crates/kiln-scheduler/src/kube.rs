@@ -21,9 +21,6 @@ mod stage_agents;
 pub(crate) use images::{BuildImages, build_images, record_images};
 pub(crate) use stage_agents::StagePodsBefore;
 
-/// A pod request with notes for the build log (settings it cannot honour).
-type NotedRequest = (AgentRequest, Vec<String>);
-
 /// A build's pod as the runner holds it (the rest of the scheduler names no kiln-kube type).
 pub(crate) use kiln_kube::BuildPod;
 
@@ -32,12 +29,12 @@ use kiln_config::Config;
 use kiln_diagnostics::{Diagnostic, RenderOptions, SourceFile, render_all};
 use kiln_engine::{BuildResult, LineKind, LogMessage};
 use kiln_kube::{
-    AgentInstall, AgentListener, AgentMode, AgentRequest, ExecutorSettings, KubeConfig, LiveBuild,
-    PodIdentity, PodOutcome, PodSource, build_pod, docker_request, dockerfile_request,
-    read_yaml_file,
+    AgentInstall, AgentListener, AgentMode, ExecutorSettings, KubeConfig, LiveBuild, PodIdentity,
+    PodOutcome, PodSource, build_pod, dockerfile_request, pod_request,
 };
-use kiln_model::{AgentKind, Pipeline};
+use kiln_model::Pipeline;
 use kiln_store::{BuildStatus, PodRecord, StagePodRecord, Store};
+use kiln_types::{AgentSpec, AgentSpecKind};
 use std::path::Path;
 use std::sync::Arc;
 use tokio::sync::{OnceCell, mpsc};
@@ -116,51 +113,6 @@ impl KubeBackend {
         });
     }
 
-    /// What the pod of a pipeline whose top-level agent runs on Kubernetes is made from (a
-    /// `kubernetes` agent, a template's `label`, or a `docker` agent's image), its `yamlFile`
-    /// read from `workspace`, with notes for the log; `None` for a pipeline that runs on the
-    /// local executor.
-    pub(crate) fn request_for(
-        &self,
-        pipeline: &Pipeline,
-        workspace: &Path,
-    ) -> Option<Result<NotedRequest, Vec<Diagnostic>>> {
-        let agent = &pipeline.agent;
-        match &agent.kind {
-            AgentKind::Kubernetes(k) => {
-                let mut request = AgentRequest::from_model(k, agent.span, |e| e.as_plain_str());
-                Some(match read_yaml_file(k, workspace, |e| e.as_plain_str()) {
-                    Ok(text) => {
-                        request.yaml_file = text;
-                        Ok((request, Vec::new()))
-                    }
-                    Err(d) => Err(vec![d]),
-                })
-            }
-            AgentKind::Label(label) => {
-                let label = label.as_plain_str()?;
-                let known = self
-                    .config
-                    .templates
-                    .iter()
-                    .any(|t| t.labels.contains(&label));
-                known.then(|| {
-                    let request = AgentRequest {
-                        label: Some(kiln_diagnostics::Spanned::new(label, agent.span)),
-                        span: agent.span,
-                        ..AgentRequest::default()
-                    };
-                    Ok((request, Vec::new()))
-                })
-            }
-            AgentKind::Docker(d) => {
-                let (request, notes) = docker_request(d, agent.span, |e| e.as_plain_str())?;
-                Some(Ok((request, notes)))
-            }
-            _ => None,
-        }
-    }
-
     /// The pod of build `build` of `job` when its pipeline's top-level agent runs on
     /// Kubernetes (`None` otherwise): built from the request (`yamlFile` read from the
     /// prepared `workspace`), then started or taken from a pool. While it waits for a pod
@@ -175,35 +127,30 @@ impl KubeBackend {
         waiting: mpsc::UnboundedSender<LogMessage>,
     ) -> Option<Result<BuildPod, Vec<String>>> {
         let invalid = |diags: Vec<Diagnostic>| invalid_pod(&diags, source);
-        let request = if let AgentKind::Dockerfile(d) = &pipeline.agent.kind {
+        // A top-level agent is read before the build runs: its values are its literals.
+        let agent = kiln_plan::agent_spec(&pipeline.agent, &mut |e| e.as_plain_str());
+        let request = if let AgentSpecKind::Dockerfile(d) = &agent.kind {
             let settings = self.config.dockerfile_agents.as_ref()?;
             let builder = match self.pods().await {
                 Ok(pods) => pods.image_builder(job, build),
                 Err(e) => return Some(Err(vec![format!("ERROR: {e}")])),
             };
-            let agent = (d, pipeline.agent.span);
             let (image_log, mut lines) = mpsc::unbounded_channel();
-            let built = dockerfile_request(
-                &builder,
-                settings,
-                agent,
-                |e| e.as_plain_str(),
-                workspace,
-                &image_log,
-            );
+            let built =
+                dockerfile_request(&builder, settings, (d, agent.span), workspace, &image_log);
             match kiln_engine::forward_image_log(built, &mut lines, &waiting).await {
                 Ok(request) => request,
                 Err(e) => return Some(Err(vec![format!("ERROR: {e}")])),
             }
         } else {
-            match self.request_for(pipeline, workspace)? {
+            match pod_request(&self.config, &agent, Some(workspace)).transpose()? {
                 Ok((request, notes)) => {
                     for note in notes {
                         let _ = waiting.send(note.into());
                     }
                     request
                 }
-                Err(diags) => return Some(Err(invalid(diags))),
+                Err(diag) => return Some(Err(invalid(vec![diag]))),
             }
         };
         let id = PodIdentity::new_pod(job, build);
@@ -232,17 +179,9 @@ impl KubeBackend {
     /// `agent none`) rather than on the controller's machine; an agent label that is not a
     /// plain string counts as the machine's, to be safe.
     pub(crate) fn runs_in_pod(&self, agent: &kiln_model::Agent) -> bool {
-        match &agent.kind {
-            AgentKind::None | AgentKind::Kubernetes(_) | AgentKind::Docker(_) => true,
-            AgentKind::Dockerfile(_) => self.config.dockerfile_agents.is_some(),
-            AgentKind::Label(e) => e.as_plain_str().is_some_and(|label| {
-                self.config
-                    .templates
-                    .iter()
-                    .any(|t| t.labels.contains(&label))
-            }),
-            _ => false,
-        }
+        let agent: AgentSpec = kiln_plan::agent_spec(agent, &mut |e| e.as_plain_str());
+        let dockerfile_agents = self.config.dockerfile_agents.is_some();
+        kiln_kube::runs_in_pod(&self.config, dockerfile_agents, &agent)
     }
 
     /// Takes over the pod of a build that ran when the controller restarted; errors say why

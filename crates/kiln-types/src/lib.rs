@@ -2,11 +2,19 @@
 //! build of a job, a build's or stage's result), so that the configuration, the engine and
 //! the store agree on them without depending on one another.
 //!
-//! Invariants: no IO; depends on serde and thiserror only, on no kiln crate. The serde
-//! formats are the stored ones: changing one breaks reading existing stores.
+//! It also holds the plain-value description of an agent ([`AgentSpec`]) that the engine hands
+//! execution backends.
+//!
+//! Invariants: no IO; depends on serde, thiserror and kiln-diagnostics (for spans) only. The
+//! serde formats are the stored ones: changing one breaks reading existing stores.
 
+mod agent;
 mod job;
 mod result;
 
+pub use agent::{
+    AgentSpec, AgentSpecKind, AgentValue, ContainerTemplate, DockerSpec, DockerfileSpec,
+    KubernetesSpec,
+};
 pub use job::{BuildRef, InvalidJobName, JobName};
 pub use result::{BuildResult, StageOutcome};

@@ -12,26 +12,18 @@ use crate::error::StepError;
 use crate::scope::Scope;
 use crate::stage_agent::{AgentSlot, occupy, provide};
 use crate::{AgentRequest, BuildResult, Provision};
-use kiln_diagnostics::Span;
-use kiln_model::{Agent, AgentKind, KubernetesAgent};
+use kiln_diagnostics::{Span, Spanned};
 use kiln_script::Value;
-use kiln_syntax::ast::{Arg, Expr, ExprKind, Ident};
+use kiln_types::{AgentSpec, AgentSpecKind, AgentValue, ContainerTemplate, KubernetesSpec};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 /// The pods `podTemplate` blocks describe, by label, while their blocks run.
 #[derive(Default)]
-pub(crate) struct PodTemplates(Mutex<BTreeMap<String, PodAgent>>);
-
-/// A pod as an agent: the agent, whose expressions stand for the strings the script gave.
-#[derive(Clone)]
-struct PodAgent {
-    agent: Agent,
-    strings: BTreeMap<Span, String>,
-}
+pub(crate) struct PodTemplates(Mutex<BTreeMap<String, AgentSpec>>);
 
 impl PodTemplates {
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, PodAgent>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, AgentSpec>> {
         self.0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -84,8 +76,7 @@ pub(crate) fn node(
             let pod = pod.unwrap_or_else(|| labelled(label, call));
             let (log, lines) = tokio::sync::mpsc::unbounded_channel();
             let request = AgentRequest {
-                agent: pod.agent,
-                strings: pod.strings,
+                agent: pod,
                 stage: scope.node.map(|n| build.stage_path(n)).unwrap_or_default(),
                 job: build.spec.job_name.clone(),
                 build: build.spec.number,
@@ -148,32 +139,20 @@ fn finished_before(build: &crate::build::Build, result: BuildResult) -> Result<V
 }
 
 /// `agent { label '...' }` for `node(label)`.
-fn labelled(label: &str, call: &kiln_script::StepCall<'_>) -> PodAgent {
-    let mut synth = Synth {
-        strings: BTreeMap::new(),
-        next: 0,
-    };
-    let expr = synth.string(label.to_owned());
-    PodAgent {
-        agent: Agent {
-            kind: AgentKind::Label(expr),
-            span: call.span,
-        },
-        strings: synth.strings,
+fn labelled(label: &str, call: &kiln_script::StepCall<'_>) -> AgentSpec {
+    AgentSpec {
+        kind: AgentSpecKind::Label(AgentValue::evaluated(label, call.span)),
+        span: call.span,
     }
 }
 
-/// The `kubernetes { }` agent a `podTemplate` call describes. Each setting becomes an
-/// expression of its own (a name with a span of its own) whose string is the script's value.
+/// The `kubernetes { }` agent a `podTemplate` call describes, each setting the script's
+/// value (placed at the call).
 fn describe(
     build: &crate::build::Build,
     call: &kiln_script::StepCall<'_>,
-) -> Result<PodAgent, StepError> {
-    let mut pod = Synth {
-        strings: BTreeMap::new(),
-        next: 0,
-    };
-    let mut k = KubernetesAgent::default();
+) -> Result<AgentSpec, StepError> {
+    let mut k = KubernetesSpec::default();
     for (name, value) in &call.named {
         let slot = match name.as_str() {
             "yaml" => &mut k.yaml,
@@ -185,7 +164,7 @@ fn describe(
             "supplementalGroups" => &mut k.supplemental_groups,
             "slaveConnectTimeout" => &mut k.slave_connect_timeout,
             "containers" => {
-                k.container_templates = pod.templates(value)?;
+                k.container_templates = templates(value, call.span)?;
                 continue;
             }
             "label" | "name" => continue,
@@ -196,94 +175,71 @@ fn describe(
                 continue;
             }
         };
-        *slot = Some(pod.string(value.to_string()));
+        *slot = Some(AgentValue::evaluated(value.to_string(), call.span));
     }
-    Ok(PodAgent {
-        agent: Agent {
-            kind: AgentKind::Kubernetes(Box::new(k)),
-            span: call.span,
-        },
-        strings: pod.strings,
+    Ok(AgentSpec {
+        kind: AgentSpecKind::Kubernetes(Box::new(k)),
+        span: call.span,
     })
 }
 
-/// Makes the expressions of a described pod.
-struct Synth {
-    strings: BTreeMap<Span, String>,
-    next: u32,
-}
-
-impl Synth {
-    /// An expression whose evaluated string is `value`.
-    fn string(&mut self, value: String) -> Expr {
-        let span = Span::new(self.next, self.next);
-        self.next += 1;
-        self.strings.insert(span, value);
-        Expr {
-            kind: ExprKind::Ident("podTemplate".to_owned()),
-            span,
-        }
-    }
-
-    /// `containers: [containerTemplate(name: ..., image: ..., envVars: [envVar(...)])]`.
-    fn templates(&mut self, value: &Value) -> Result<Vec<Expr>, StepError> {
-        let Value::List(items) = value else {
-            return Err(StepError::failed(
-                "podTemplate: `containers` must be a list of containerTemplate(...)",
-            ));
-        };
-        items
-            .iter()
-            .map(|item| self.call("containerTemplate", item))
-            .collect()
-    }
-
-    /// A call `name(key: value, ...)` standing for a descriptor map the script made.
-    fn call(&mut self, name: &str, item: &Value) -> Result<Expr, StepError> {
-        let Value::Map(entries) = item else {
-            return Err(StepError::failed(format!(
-                "podTemplate: expected {name}(...), not {}",
-                item.kind()
-            )));
-        };
-        let mut args = Vec::new();
-        for (key, value) in entries {
-            if key == super::scripted::DESCRIPTOR_KEY {
-                continue;
-            }
-            let value = match (key.as_str(), value) {
-                ("envVars", Value::List(vars)) => {
-                    let calls = vars
-                        .iter()
-                        .map(|v| self.call("envVar", v))
-                        .collect::<Result<Vec<_>, _>>()?;
-                    Expr {
-                        kind: ExprKind::List(calls),
-                        span: Span::default(),
+/// `containers: [containerTemplate(name: ..., image: ..., envVars: [envVar(...)])]`.
+fn templates(value: &Value, span: Span) -> Result<Vec<ContainerTemplate>, StepError> {
+    let Value::List(items) = value else {
+        return Err(StepError::failed(
+            "podTemplate: `containers` must be a list of containerTemplate(...)",
+        ));
+    };
+    items
+        .iter()
+        .map(|item| {
+            let mut template = ContainerTemplate {
+                span,
+                ..ContainerTemplate::default()
+            };
+            for (key, value) in descriptor("containerTemplate", item)? {
+                match (key.as_str(), value) {
+                    ("envVars", Value::List(vars)) => template.env = env_vars(vars)?,
+                    ("envVars", _) => {}
+                    (_, v) => {
+                        let v = Spanned::new(v.to_string(), span);
+                        template.args.insert(key.clone(), v);
                     }
                 }
-                (_, v) => self.string(v.to_string()),
-            };
-            args.push(Arg {
-                name: Some(Ident {
-                    name: key.clone(),
-                    span: Span::default(),
-                }),
-                span: value.span,
-                value,
-            });
-        }
-        Ok(Expr {
-            kind: ExprKind::Call {
-                callee: Box::new(Expr {
-                    kind: ExprKind::Ident(name.to_owned()),
-                    span: Span::default(),
-                }),
-                args,
-                closure: None,
-                parens: true,
-            },
-            span: Span::default(),
+            }
+            Ok(template)
         })
+        .collect()
+}
+
+/// `[envVar(key: 'A', value: 'b'), ...]` as pairs (an entry without both is left out).
+fn env_vars(vars: &[Value]) -> Result<Vec<(String, String)>, StepError> {
+    let mut pairs = Vec::new();
+    for var in vars {
+        let entries = descriptor("envVar", var)?;
+        let get = |name: &str| {
+            entries
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        };
+        if let (Some(k), Some(v)) = (get("key"), get("value")) {
+            pairs.push((k, v));
+        }
     }
+    Ok(pairs)
+}
+
+/// The entries of a descriptor map `name(key: value, ...)` the script made.
+fn descriptor<'v>(name: &str, item: &'v Value) -> Result<Vec<&'v (String, Value)>, StepError> {
+    let Value::Map(entries) = item else {
+        return Err(StepError::failed(format!(
+            "podTemplate: expected {name}(...), not {}",
+            item.kind()
+        )));
+    };
+    Ok(entries
+        .iter()
+        .filter(|(key, _)| key.as_str() != super::scripted::DESCRIPTOR_KEY)
+        .collect())
 }

@@ -12,7 +12,7 @@ use kiln_engine::{
     StageOutcome,
 };
 use kiln_executor::LocalExecutor;
-use kiln_model::AgentKind;
+use kiln_types::{AgentSpecKind, ContainerTemplate};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -53,7 +53,7 @@ impl AgentProvider for FakeProvider {
     /// restart (a resumed build's provider answers so).
     async fn provision(&self, request: AgentRequest) -> Result<Provision, AgentError> {
         let yaml = match &request.agent.kind {
-            AgentKind::Kubernetes(k) => k.yaml.as_ref().and_then(|e| request.string(e)),
+            AgentSpecKind::Kubernetes(k) => k.yaml.as_ref().and_then(|v| v.text.clone()),
             _ => None,
         };
         let stage = request.stage.join("/");
@@ -82,8 +82,8 @@ impl AgentProvider for FakeProvider {
 
     async fn provide(&self, request: AgentRequest) -> Result<Option<ProvidedAgent>, AgentError> {
         let what = match &request.agent.kind {
-            AgentKind::Kubernetes(k) => k.yaml.as_ref().and_then(|e| request.string(e)),
-            AgentKind::Label(e) => request.string(e),
+            AgentSpecKind::Kubernetes(k) => k.yaml.as_ref().and_then(|v| v.text.clone()),
+            AgentSpecKind::Label(v) => v.text.clone(),
             _ => None,
         };
         let stage = request.stage.join("/");
@@ -92,12 +92,12 @@ impl AgentProvider for FakeProvider {
             .unwrap()
             .nested
             .push((stage.clone(), request.nested));
-        if let AgentKind::Kubernetes(k) = &request.agent.kind {
+        if let AgentSpecKind::Kubernetes(k) = &request.agent.kind {
             self.seen
                 .lock()
                 .unwrap()
                 .containers
-                .extend(k.container_templates.iter().map(|t| template(&request, t)));
+                .extend(k.container_templates.iter().map(template));
         }
         self.seen.lock().unwrap().requests.push((
             stage.clone(),
@@ -128,14 +128,11 @@ impl AgentProvider for FakeProvider {
 }
 
 /// `name=image` of a `containerTemplate(...)` call, its arguments as the provider sees them.
-fn template(request: &AgentRequest, call: &kiln_syntax::ast::Expr) -> String {
-    let kiln_syntax::ast::ExprKind::Call { args, .. } = &call.kind else {
-        return format!("not a call: {call:?}");
-    };
+fn template(call: &ContainerTemplate) -> String {
     let arg = |name: &str| {
-        args.iter()
-            .find(|a| a.name.as_ref().is_some_and(|n| n.name == name))
-            .and_then(|a| request.string(&a.value))
+        call.args
+            .get(name)
+            .map(|v| v.value.clone())
             .unwrap_or_default()
     };
     format!("{}={}", arg("name"), arg("image"))

@@ -21,8 +21,7 @@ use crate::pod::docker::image_request;
 use crate::registry::{ImageRef, Registry};
 use kiln_diagnostics::Span;
 use kiln_executor::{ImageBuild, ImageLog, ImageLogLine, LocalExecutor};
-use kiln_model::DockerfileAgent;
-use kiln_syntax::ast::Expr;
+use kiln_types::{AgentValue, DockerfileSpec};
 use sha2::{Digest, Sha256};
 use std::path::{Component, Path, PathBuf};
 
@@ -39,14 +38,11 @@ impl Inputs {
     /// The settings' values; one given but without a value (an expression only a stage's
     /// agent gets evaluated, e.g. `"${env.X}"` in a top-level agent) is an error, not a
     /// default.
-    fn evaluate(
-        agent: &DockerfileAgent,
-        mut eval: impl FnMut(&Expr) -> Option<String>,
-    ) -> Result<Inputs, String> {
-        let mut text = |e: &Option<Expr>, setting: &str, default: &str| {
-            match e {
+    fn evaluate(agent: &DockerfileSpec) -> Result<Inputs, String> {
+        let text = |v: &Option<AgentValue>, setting: &str, default: &str| {
+            match v {
             None => Ok(default.to_owned()),
-            Some(expr) => eval(expr).ok_or_else(|| {
+            Some(value) => value.text.clone().ok_or_else(|| {
                 format!(
                     "dockerfile agent: `{setting}` must be a plain string here (a top-level agent's settings are read before the build runs)"
                 )
@@ -94,16 +90,15 @@ pub struct DockerfileImage {
     pub notes: Vec<String>,
 }
 
-/// The image of `agent` (its strings given by `eval`) built from `workspace`, where the
-/// Dockerfile is read from. Errors name what is wrong (a missing Dockerfile, a path out of
-/// the workspace). Reads files: call it off the async runtime's threads.
+/// The image of `agent` built from `workspace`, where the Dockerfile is read from. Errors
+/// name what is wrong (a missing Dockerfile, a path out of the workspace). Reads files: call
+/// it off the async runtime's threads.
 pub fn dockerfile_image(
     settings: &DockerfileAgents,
-    agent: &DockerfileAgent,
-    eval: impl FnMut(&Expr) -> Option<String>,
+    agent: &DockerfileSpec,
     workspace: &Path,
 ) -> Result<DockerfileImage, String> {
-    image_of(settings, Inputs::evaluate(agent, eval)?, workspace)
+    image_of(settings, Inputs::evaluate(agent)?, workspace)
 }
 
 fn image_of(
@@ -173,12 +168,11 @@ fn image_of(
 pub async fn dockerfile_request(
     builder: &ImageBuilder,
     settings: &DockerfileAgents,
-    (agent, span): (&DockerfileAgent, Span),
-    eval: impl FnMut(&Expr) -> Option<String>,
+    (agent, span): (&DockerfileSpec, Span),
     workspace: &Path,
     log: &ImageLog,
 ) -> Result<AgentRequest, String> {
-    let inputs = Inputs::evaluate(agent, eval)?;
+    let inputs = Inputs::evaluate(agent)?;
     let (settings_owned, dir) = (settings.clone(), workspace.to_path_buf());
     let image = tokio::task::spawn_blocking(move || image_of(&settings_owned, inputs, &dir))
         .await
@@ -209,7 +203,7 @@ pub async fn dockerfile_request(
             .await
             .map_err(|e| format!("dockerfile agent: the image build failed: {e}"))?;
     }
-    let image_span = agent.filename.as_ref().map_or(span, |e| e.span);
+    let image_span = agent.filename.as_ref().map_or(span, |v| v.span);
     Ok(image_request(&image.reference, false, span, image_span))
 }
 
@@ -578,13 +572,14 @@ mod tests {
         assert_eq!(image.build.insecure_registries, ["registry.example:5000"]);
     }
 
-    fn agent_of(jenkinsfile: &str) -> DockerfileAgent {
+    fn agent_of(jenkinsfile: &str, eval: &mut kiln_plan::Eval<'_>) -> DockerfileSpec {
         let (doc, diags) = kiln_model::load(jenkinsfile);
         assert!(diags.iter().all(|d| !d.is_error()), "{diags:?}");
         let Some(kiln_model::Document::Declarative(p)) = doc else {
             panic!("not declarative")
         };
-        let kiln_model::AgentKind::Dockerfile(d) = p.agent.kind else {
+        let spec = kiln_plan::agent_spec(&p.agent, eval);
+        let kiln_types::AgentSpecKind::Dockerfile(d) = spec.kind else {
             panic!("not dockerfile")
         };
         d
@@ -592,20 +587,21 @@ mod tests {
 
     #[test]
     fn settings_are_evaluated_or_refused_and_defaulted() {
-        let interpolated = agent_of(
-            "pipeline {\n agent { dockerfile { additionalBuildArgs \"--build-arg V=${env.V}\" } }\n stages { stage('a') { steps { sh 'true' } } }\n}\n",
-        );
-        let err = Inputs::evaluate(&interpolated, |e| e.as_plain_str()).unwrap_err();
+        let jenkinsfile = "pipeline {\n agent { dockerfile { additionalBuildArgs \"--build-arg V=${env.V}\" } }\n stages { stage('a') { steps { sh 'true' } } }\n}\n";
+        let interpolated = agent_of(jenkinsfile, &mut |e| e.as_plain_str());
+        let err = Inputs::evaluate(&interpolated).unwrap_err();
         assert!(
             err.contains("`additionalBuildArgs` must be a plain string here"),
             "{err}"
         );
-        let evaluated = Inputs::evaluate(&interpolated, |_| Some("--build-arg V=2".into()));
+        let evaluated = agent_of(jenkinsfile, &mut |_| Some("--build-arg V=2".into()));
+        let evaluated = Inputs::evaluate(&evaluated);
         assert_eq!(evaluated.unwrap().build_args, ["V=2"]);
         let short = agent_of(
             "pipeline {\n agent { dockerfile true }\n stages { stage('a') { steps { sh 'true' } } }\n}\n",
+            &mut |e| e.as_plain_str(),
         );
-        let inputs = Inputs::evaluate(&short, |e| e.as_plain_str()).unwrap();
+        let inputs = Inputs::evaluate(&short).unwrap();
         assert_eq!(
             (inputs.dir.as_str(), inputs.filename.as_str()),
             (".", "Dockerfile")

@@ -12,8 +12,7 @@ use crate::pod::template::own_pod;
 use crate::pod::text::{PodText, check_names, parse_pod};
 use k8s_openapi::api::core::v1::{EmptyDirVolumeSource, Pod, PodSpec, Volume, VolumeMount};
 use kiln_diagnostics::{Diagnostic, Span, Spanned, did_you_mean};
-use kiln_model::KubernetesAgent;
-use kiln_syntax::ast::{Expr, ExprKind};
+use kiln_types::KubernetesSpec;
 use std::collections::BTreeMap;
 
 /// Name of the shared workspace volume, mounted at the configured workspace path.
@@ -61,47 +60,31 @@ pub struct AgentRequest {
 }
 
 impl AgentRequest {
-    /// Evaluates the agent's settings with `eval` (which turns an expression into its string
-    /// value, e.g. `Expr::as_plain_str` for literals, or the script layer for GStrings).
-    /// `yamlMergeStrategy merge()|override()` is read as written. `yamlFile` is left for the
-    /// caller, who reads the file from the workspace.
-    pub fn from_model(
-        agent: &KubernetesAgent,
-        span: Span,
-        mut eval: impl FnMut(&Expr) -> Option<String>,
-    ) -> AgentRequest {
-        let yaml = agent.yaml.as_ref().and_then(|e| match PodText::literal(e) {
-            Some(t) => Some(t),
-            None => eval(e).map(|text| PodText::evaluated(text, e.span)),
-        });
-        let options = PodOptions::from_model(agent, &mut eval);
-        let mut s = |e: &Option<Expr>| {
-            e.as_ref()
-                .and_then(|e| eval(e).map(|v| Spanned::new(v, e.span)))
-        };
-        let strategy = agent
-            .yaml_merge_strategy
-            .as_ref()
-            .and_then(|e| match &e.kind {
-                ExprKind::Call { callee, .. } => callee.dotted_name(),
-                _ => e.dotted_name().or_else(|| e.as_plain_str()),
-            });
+    /// The request of a `kubernetes` agent written at `span`. `yamlFile` is left for the
+    /// caller, who reads the file from the workspace ([`crate::read_yaml_file`]).
+    pub fn from_spec(agent: &KubernetesSpec, span: Span) -> AgentRequest {
+        let strategy = agent.yaml_merge_strategy.as_ref();
         AgentRequest {
-            yaml,
+            yaml: agent.yaml.as_ref().and_then(PodText::from_value),
             yaml_file: None,
-            merge_strategy: match strategy.as_deref().map(|s| s.trim_end_matches("()")) {
+            merge_strategy: match strategy.and_then(|s| s.text.as_deref()) {
                 Some("override") => MergeStrategy::Override,
                 _ => MergeStrategy::Merge,
             },
-            inherit_from: s(&agent.inherit_from),
-            default_container: s(&agent.default_container),
-            namespace: s(&agent.namespace),
-            service_account: s(&agent.service_account),
-            label: s(&agent.label),
-            options,
+            inherit_from: spanned(&agent.inherit_from),
+            default_container: spanned(&agent.default_container),
+            namespace: spanned(&agent.namespace),
+            service_account: spanned(&agent.service_account),
+            label: spanned(&agent.label),
+            options: PodOptions::from_spec(agent),
             span,
         }
     }
+}
+
+/// A setting's value with its place, when it has one.
+pub(crate) fn spanned(value: &Option<kiln_types::AgentValue>) -> Option<Spanned<String>> {
+    value.as_ref().and_then(kiln_types::AgentValue::spanned)
 }
 
 /// Who the pod is for: its name, and the job and build it carries as labels.

@@ -6,20 +6,15 @@
 use crate::pod::build::AgentRequest;
 use crate::pod::text::PodText;
 use kiln_diagnostics::{Span, Spanned};
-use kiln_model::DockerAgent;
-use kiln_syntax::ast::Expr;
+use kiln_types::DockerSpec;
 
 /// The container a docker agent's image runs in.
 pub const DOCKER_CONTAINER: &str = "docker";
 
-/// The pod request for a docker agent, and notes on the settings a pod cannot honour; `None`
-/// when the image does not evaluate to a string.
-pub fn docker_request(
-    docker: &DockerAgent,
-    span: Span,
-    mut eval: impl FnMut(&Expr) -> Option<String>,
-) -> Option<(AgentRequest, Vec<String>)> {
-    let image = eval(&docker.image)?;
+/// The pod request for a docker agent written at `span`, and notes on the settings a pod
+/// cannot honour; `None` when the image has no value.
+pub fn docker_request(docker: &DockerSpec, span: Span) -> Option<(AgentRequest, Vec<String>)> {
+    let image = docker.image.text.clone()?;
     let mut notes = Vec::new();
     let ignored = [
         ("args", docker.args.is_some()),
@@ -64,18 +59,20 @@ mod tests {
     use super::*;
     use crate::config::KubeConfig;
     use crate::pod::build::{PodIdentity, build_pod};
-    use kiln_model::{AgentKind, Document};
+    use kiln_model::Document;
+    use kiln_types::AgentSpecKind;
 
-    fn docker_of(jenkinsfile: &str) -> (DockerAgent, Span) {
+    fn docker_of(jenkinsfile: &str) -> (DockerSpec, Span) {
         let (doc, diags) = kiln_model::load(jenkinsfile);
         assert!(diags.iter().all(|d| !d.is_error()), "{diags:?}");
         let Some(Document::Declarative(p)) = doc else {
             panic!("not declarative")
         };
-        let AgentKind::Docker(d) = p.agent.kind.clone() else {
+        let spec = kiln_plan::agent_spec(&p.agent, &mut |e| e.as_plain_str());
+        let AgentSpecKind::Docker(d) = spec.kind else {
             panic!("not docker")
         };
-        (d, p.agent.span)
+        (d, spec.span)
     }
 
     #[test]
@@ -83,7 +80,7 @@ mod tests {
         let (docker, span) = docker_of(
             "pipeline {\n agent { docker { image 'maven:3.9'; args '-v /tmp:/tmp'; alwaysPull true } }\n stages { stage('a') { steps { sh 'mvn -v' } } }\n}\n",
         );
-        let (request, notes) = docker_request(&docker, span, |e| e.as_plain_str()).unwrap();
+        let (request, notes) = docker_request(&docker, span).unwrap();
         let id = PodIdentity {
             name: "kiln-app-1".into(),
             job: "app".into(),

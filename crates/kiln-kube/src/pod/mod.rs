@@ -3,6 +3,7 @@
 //! pod's status. No API calls: every function here maps values to a `Pod` or a verdict (the
 //! one read, of a `yamlFile` from the workspace, is kept out of `build_pod`).
 
+pub(crate) mod agent_spec;
 pub(crate) mod build;
 pub(crate) mod cache;
 pub(crate) mod docker;

@@ -6,12 +6,14 @@
 //! containers. Values arrive evaluated to strings; a value that does not fit is a diagnostic
 //! at its place in the Jenkinsfile.
 
+use crate::pod::build::spanned;
 use k8s_openapi::api::core::v1::{
     Container, EnvVar, Pod, PodSecurityContext, PodSpec, ResourceRequirements, SecurityContext,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kiln_diagnostics::{Diagnostic, Span, Spanned};
-use kiln_syntax::ast::{Expr, ExprKind};
+pub use kiln_types::ContainerTemplate;
+use kiln_types::KubernetesSpec;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -29,15 +31,6 @@ pub struct PodOptions {
     pub container_templates: Vec<ContainerTemplate>,
 }
 
-/// One `containerTemplate(...)`: its named arguments as strings, and `envVars:
-/// [envVar(key:, value:)]` as pairs.
-#[derive(Clone, Debug, Default)]
-pub struct ContainerTemplate {
-    pub args: BTreeMap<String, Spanned<String>>,
-    pub env: Vec<(String, String)>,
-    pub span: Span,
-}
-
 impl PodOptions {
     /// Whether any option changes the pod.
     pub fn is_empty(&self) -> bool {
@@ -48,90 +41,15 @@ impl PodOptions {
             && self.container_templates.is_empty()
     }
 
-    /// Reads the options of `agent`, turning expressions into strings with `eval` (literal
-    /// numbers and booleans are taken as written).
-    pub fn from_model(
-        agent: &kiln_model::KubernetesAgent,
-        eval: &mut dyn FnMut(&Expr) -> Option<String>,
-    ) -> PodOptions {
-        let mut s = |e: &Option<Expr>| {
-            e.as_ref()
-                .and_then(|e| scalar(e, eval).map(|v| Spanned::new(v, e.span)))
-        };
-        let mut options = PodOptions {
-            active_deadline_seconds: s(&agent.active_deadline_seconds),
-            node_selector: s(&agent.node_selector),
-            supplemental_groups: s(&agent.supplemental_groups),
-            connect_timeout: s(&agent.slave_connect_timeout),
-            container_templates: Vec::new(),
-        };
-        for expr in &agent.container_templates {
-            let calls: Vec<&Expr> = match &expr.kind {
-                ExprKind::List(items) => items.iter().collect(),
-                _ => vec![expr],
-            };
-            for call in calls {
-                options
-                    .container_templates
-                    .push(ContainerTemplate::from_call(call, eval));
-            }
+    /// The options of `agent`.
+    pub fn from_spec(agent: &KubernetesSpec) -> PodOptions {
+        PodOptions {
+            active_deadline_seconds: spanned(&agent.active_deadline_seconds),
+            node_selector: spanned(&agent.node_selector),
+            supplemental_groups: spanned(&agent.supplemental_groups),
+            connect_timeout: spanned(&agent.slave_connect_timeout),
+            container_templates: agent.container_templates.clone(),
         }
-        options
-    }
-}
-
-impl ContainerTemplate {
-    fn from_call(call: &Expr, eval: &mut dyn FnMut(&Expr) -> Option<String>) -> ContainerTemplate {
-        let mut template = ContainerTemplate {
-            span: call.span,
-            ..ContainerTemplate::default()
-        };
-        let ExprKind::Call { args, .. } = &call.kind else {
-            return template;
-        };
-        for arg in args {
-            let Some(name) = &arg.name else { continue };
-            if name.name == "envVars" {
-                template.env = env_vars(&arg.value, eval);
-            } else if let Some(value) = scalar(&arg.value, eval) {
-                template
-                    .args
-                    .insert(name.name.clone(), Spanned::new(value, arg.value.span));
-            }
-        }
-        template
-    }
-}
-
-/// `[envVar(key: 'A', value: 'b'), ...]` (also `containerEnvVar`).
-fn env_vars(list: &Expr, eval: &mut dyn FnMut(&Expr) -> Option<String>) -> Vec<(String, String)> {
-    let ExprKind::List(items) = &list.kind else {
-        return Vec::new();
-    };
-    let mut pairs = Vec::new();
-    for item in items {
-        let ExprKind::Call { args, .. } = &item.kind else {
-            continue;
-        };
-        let named = |key: &str| {
-            args.iter()
-                .find(|a| a.name.as_ref().is_some_and(|n| n.name == key))
-        };
-        if let (Some(k), Some(v)) = (named("key"), named("value"))
-            && let (Some(k), Some(v)) = (scalar(&k.value, eval), scalar(&v.value, eval))
-        {
-            pairs.push((k, v));
-        }
-    }
-    pairs
-}
-
-/// A literal number or boolean as written, anything else through `eval`.
-fn scalar(e: &Expr, eval: &mut dyn FnMut(&Expr) -> Option<String>) -> Option<String> {
-    match &e.kind {
-        ExprKind::Int(n) => Some(n.to_string()),
-        ExprKind::Bool(b) => Some(b.to_string()),
-        _ => eval(e),
     }
 }
 

@@ -6,7 +6,7 @@ use crate::config::template::PodTemplate;
 use crate::pod::build::AgentRequest;
 use k8s_openapi::api::core::v1::Pod;
 use kiln_diagnostics::{Diagnostic, SourceFile, Span};
-use kiln_syntax::ast::{Expr, ExprKind, StrPart};
+use kiln_types::AgentValue;
 use kiln_yaml::NodeKind;
 use std::collections::BTreeSet;
 
@@ -31,17 +31,13 @@ pub enum PodTextOrigin {
 }
 
 impl PodText {
-    /// The text of a string literal, mapped exactly when the literal has no escapes.
-    pub fn literal(expr: &Expr) -> Option<PodText> {
-        let ExprKind::Str(lit) = &expr.kind else {
-            return None;
-        };
-        let text = lit.as_plain()?;
-        let origin = match lit.parts.as_slice() {
-            [StrPart::Text { text: t, span }] if t.len() == span.len() as usize => {
-                PodTextOrigin::Inline { start: span.start }
-            }
-            _ => PodTextOrigin::Expression { span: expr.span },
+    /// The text of an agent's value (`None` without one), mapped exactly when it is
+    /// written verbatim in the Jenkinsfile.
+    pub fn from_value(value: &AgentValue) -> Option<PodText> {
+        let text = value.text.clone()?;
+        let origin = match value.verbatim_at {
+            Some(start) => PodTextOrigin::Inline { start },
+            None => PodTextOrigin::Expression { span: value.span },
         };
         Some(PodText { text, origin })
     }

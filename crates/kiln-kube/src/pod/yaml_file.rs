@@ -6,25 +6,22 @@
 
 use crate::pod::text::PodText;
 use kiln_diagnostics::Diagnostic;
-use kiln_model::KubernetesAgent;
-use kiln_syntax::ast::Expr;
+use kiln_types::KubernetesSpec;
 use std::path::{Component, Path};
 
 /// The contents of the agent's `yamlFile`, read from `workspace` (`None` without one).
-/// `eval` turns the expression into its string (`Expr::as_plain_str` for literals). The
-/// path must stay inside the workspace (no absolute path, no `..`, no symlink out).
+/// The path must stay inside the workspace (no absolute path, no `..`, no symlink out).
 pub fn read_yaml_file(
-    agent: &KubernetesAgent,
+    agent: &KubernetesSpec,
     workspace: &Path,
-    eval: impl FnOnce(&Expr) -> Option<String>,
 ) -> Result<Option<PodText>, Diagnostic> {
-    let Some(expr) = &agent.yaml_file else {
+    let Some(value) = &agent.yaml_file else {
         return Ok(None);
     };
     let error = |message: String, label: &str| {
-        Diagnostic::error("kube-yaml-file", message).with_primary(expr.span, label)
+        Diagnostic::error("kube-yaml-file", message).with_primary(value.span, label)
     };
-    let Some(name) = eval(expr) else {
+    let Some(name) = value.text.clone() else {
         return Err(error(
             "`yamlFile` must be a string kiln can read before the build starts".to_owned(),
             "not a plain string",
@@ -71,14 +68,14 @@ pub fn read_yaml_file(
             "read from here",
         )
     })?;
-    Ok(Some(PodText::file(text, name, expr.span)))
+    Ok(Some(PodText::file(text, name, value.span)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn agent(text: &str) -> (KubernetesAgent, String) {
+    fn agent(text: &str) -> (KubernetesSpec, String) {
         let jenkinsfile = format!(
             "pipeline {{\n  agent {{\n    kubernetes {{\n      {text}\n    }}\n  }}\n  stages {{ stage('s') {{ steps {{ sh 'true' }} }} }}\n}}\n"
         );
@@ -86,15 +83,16 @@ mod tests {
         let Some(kiln_model::Document::Declarative(pipeline)) = document else {
             panic!("{jenkinsfile}");
         };
-        let kiln_model::AgentKind::Kubernetes(k) = &pipeline.agent.kind else {
+        let spec = kiln_plan::agent_spec(&pipeline.agent, &mut |e| e.as_plain_str());
+        let kiln_types::AgentSpecKind::Kubernetes(k) = spec.kind else {
             panic!("{jenkinsfile}");
         };
-        ((**k).clone(), jenkinsfile)
+        (*k, jenkinsfile)
     }
 
     fn read(text: &str, dir: &Path) -> Result<Option<PodText>, (String, String)> {
         let (agent, source) = agent(text);
-        read_yaml_file(&agent, dir, Expr::as_plain_str).map_err(|d| {
+        read_yaml_file(&agent, dir).map_err(|d| {
             let span = d.primary_span();
             (d.message.clone(), source[span.range()].to_owned())
         })

@@ -12,11 +12,11 @@ use crate::config::kaniko::KanikoSettings;
 use crate::error::KubeError;
 use crate::exec::executor::{ExecutorSettings, KubeExecutor, PodRequest};
 use crate::image::build::ImageBuilder;
+use crate::pod::agent_spec::pod_request;
 use crate::pod::build::{AgentRequest, PodIdentity, build_pod};
-use crate::pod::yaml_file::read_yaml_file;
 use kiln_diagnostics::{Diagnostic, Span};
 use kiln_executor::{ExecError, Executor, FileSet};
-use kiln_model::KubernetesAgent;
+use kiln_types::{AgentSpec, AgentSpecKind, KubernetesSpec};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -88,13 +88,12 @@ impl LocalCluster {
         Ok(LocalCluster { client, namespace })
     }
 
-    /// Builds the pod for `agent` (string settings are taken as written; expressions that
-    /// are not plain strings are not evaluated here; `yamlFile` is read from
+    /// Builds the pod for `agent` (its values as the caller read them; `yamlFile` is read from
     /// `options.workspace`), starts it and connects to its agents. The executor runs
     /// `kanikoBuild` in Kaniko pods of this cluster.
     pub async fn start(
         &self,
-        agent: &KubernetesAgent,
+        agent: &KubernetesSpec,
         span: Span,
         job: &str,
         build: u64,
@@ -172,25 +171,19 @@ impl LocalCluster {
 
 /// The agent's settings as written, with its `yamlFile` read from `workspace`.
 fn agent_request(
-    agent: &KubernetesAgent,
+    agent: &KubernetesSpec,
     span: Span,
     workspace: Option<&Path>,
 ) -> Result<AgentRequest, LocalRunError> {
-    let mut request = AgentRequest::from_model(agent, span, |e| e.as_plain_str());
-    if agent.yaml_file.is_some() {
-        let Some(workspace) = workspace else {
-            return Err(LocalRunError::Pod(vec![
-                Diagnostic::error(
-                    "kube-yaml-file",
-                    "`yamlFile` needs a workspace to read it from",
-                )
-                .with_primary(span, "this agent"),
-            ]));
-        };
-        request.yaml_file = read_yaml_file(agent, workspace, |e| e.as_plain_str())
-            .map_err(|d| LocalRunError::Pod(vec![d]))?;
+    let spec = AgentSpec {
+        kind: AgentSpecKind::Kubernetes(Box::new(agent.clone())),
+        span,
+    };
+    match pod_request(&KubeConfig::default(), &spec, workspace) {
+        Ok(Some((request, _))) => Ok(request),
+        Ok(None) => Ok(AgentRequest::from_spec(agent, span)),
+        Err(d) => Err(LocalRunError::Pod(vec![d])),
     }
-    Ok(request)
 }
 
 /// Copies the files below `local` (without `.git` and `.kiln`) into the executor's workspace;

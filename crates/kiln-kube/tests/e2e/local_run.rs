@@ -8,21 +8,23 @@ use crate::pipelines::run_pipeline;
 use k8s_openapi::api::core::v1::Pod;
 use kiln_engine::BuildResult;
 use kiln_kube::{KanikoSettings, LocalCluster, LocalRunError, LocalRunOptions};
-use kiln_model::{AgentKind, Document, KubernetesAgent};
+use kiln_model::Document;
+use kiln_types::{AgentSpecKind, KubernetesSpec};
 use std::path::Path;
 use std::sync::Arc;
 
 /// The top-level `kubernetes` agent of `text` and its span.
-fn kubernetes_agent(text: &str) -> (KubernetesAgent, kiln_diagnostics::Span) {
+fn kubernetes_agent(text: &str) -> (KubernetesSpec, kiln_diagnostics::Span) {
     let (document, diags) = kiln_model::load(text);
     assert!(diags.iter().all(|d| !d.is_error()), "{diags:?}");
     let Some(Document::Declarative(pipeline)) = document else {
         panic!("not declarative")
     };
-    let AgentKind::Kubernetes(agent) = &pipeline.agent.kind else {
+    let spec = kiln_plan::agent_spec(&pipeline.agent, &mut |e| e.as_plain_str());
+    let AgentSpecKind::Kubernetes(agent) = spec.kind else {
         panic!("not a kubernetes agent")
     };
-    ((**agent).clone(), pipeline.agent.span)
+    (*agent, spec.span)
 }
 
 async fn local_cluster(c: &Cluster, dir: &Path) -> LocalCluster {

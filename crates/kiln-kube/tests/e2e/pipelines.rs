@@ -127,7 +127,8 @@ async fn kiln_run_with_a_kubeconfig_uploads_the_workspace_and_runs_in_the_pod() 
     let Some(kiln_model::Document::Declarative(pipeline)) = document else {
         panic!()
     };
-    let kiln_model::AgentKind::Kubernetes(agent) = &pipeline.agent.kind else {
+    let spec = kiln_plan::agent_spec(&pipeline.agent, &mut |e| e.as_plain_str());
+    let kiln_types::AgentSpecKind::Kubernetes(agent) = &spec.kind else {
         panic!()
     };
     let cluster = kiln_kube::LocalCluster::connect(&kubeconfig).await.unwrap();

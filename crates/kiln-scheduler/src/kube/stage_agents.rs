@@ -29,11 +29,10 @@ use kiln_engine::{
     Provision, ReleaseAgent,
 };
 use kiln_kube::{
-    AgentRequest, BuildPod, KubeExecutor, PodIdentity, build_pod, docker_request,
-    dockerfile_request, read_yaml_file,
+    AgentRequest, BuildPod, KubeExecutor, PodIdentity, build_pod, dockerfile_request, pod_request,
 };
-use kiln_model::AgentKind;
 use kiln_store::{BuildRecord, PodRecord, StagePodRecord, StageState};
+use kiln_types::AgentSpecKind;
 use kiln_types::StageOutcome;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -125,64 +124,30 @@ impl KubeBackend {
         workspace: &std::path::Path,
     ) -> Result<Option<AgentRequest>, AgentError> {
         let agent = &request.agent;
-        match &agent.kind {
-            AgentKind::Kubernetes(k) => {
-                let mut pod = AgentRequest::from_model(k, agent.span, |e| request.string(e));
-                pod.yaml_file = read_yaml_file(k, workspace, |e| request.string(e))
-                    .map_err(|d| AgentError(d.message))?;
-                Ok(Some(pod))
-            }
-            AgentKind::Label(e) => {
-                let Some(label) = request.string(e) else {
-                    return Ok(None);
-                };
-                let known = self
-                    .config
-                    .templates
-                    .iter()
-                    .any(|t| t.labels.contains(&label));
-                Ok(known.then(|| AgentRequest {
-                    label: Some(kiln_diagnostics::Spanned::new(label, e.span)),
-                    span: agent.span,
-                    ..AgentRequest::default()
-                }))
-            }
-            AgentKind::Docker(d) => {
-                let Some((pod, notes)) = docker_request(d, agent.span, |e| request.string(e))
-                else {
-                    return Ok(None);
-                };
+        let AgentSpecKind::Dockerfile(d) = &agent.kind else {
+            let noted = pod_request(&self.config, agent, Some(workspace))
+                .map_err(|d| AgentError(d.message))?;
+            return Ok(noted.map(|(pod, notes)| {
                 for note in notes {
                     let _ = request.log.send(note.into());
                 }
-                Ok(Some(pod))
-            }
-            AgentKind::Dockerfile(d) => {
-                let Some(settings) = &self.config.dockerfile_agents else {
-                    return Ok(None);
-                };
-                let builder = self
-                    .pods()
-                    .await
-                    .map_err(AgentError)?
-                    .image_builder(&request.job, request.build);
-                let (image_log, mut lines) = tokio::sync::mpsc::unbounded_channel();
-                let agent = (d, agent.span);
-                let built = dockerfile_request(
-                    &builder,
-                    settings,
-                    agent,
-                    |e| request.string(e),
-                    workspace,
-                    &image_log,
-                );
-                kiln_engine::forward_image_log(built, &mut lines, &request.log)
-                    .await
-                    .map(Some)
-                    .map_err(AgentError)
-            }
-            _ => Ok(None),
-        }
+                pod
+            }));
+        };
+        let Some(settings) = &self.config.dockerfile_agents else {
+            return Ok(None);
+        };
+        let builder = self
+            .pods()
+            .await
+            .map_err(AgentError)?
+            .image_builder(&request.job, request.build);
+        let (image_log, mut lines) = tokio::sync::mpsc::unbounded_channel();
+        let built = dockerfile_request(&builder, settings, (d, agent.span), workspace, &image_log);
+        kiln_engine::forward_image_log(built, &mut lines, &request.log)
+            .await
+            .map(Some)
+            .map_err(AgentError)
     }
 
     /// A running pod for a stage; errors say why not, naming the stage.

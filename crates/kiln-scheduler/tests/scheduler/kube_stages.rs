@@ -75,19 +75,13 @@ pub(crate) fn pod_of(log: &str, stage: &str) -> String {
 
 /// `(pod, reason, message)` of every event the fake's kubelet recorded.
 pub(crate) async fn events(fake: &FakeKube) -> Vec<(String, String, String)> {
-    use kube::api::{Api, DynamicObject, ListParams};
-    use kube::core::{ApiResource, GroupVersionKind};
-    let client = kube::Client::try_from(kube::Config::new(fake.url().parse().unwrap())).unwrap();
-    let resource = ApiResource::from_gvk(&GroupVersionKind::gvk("", "v1", "Event"));
-    let events: Api<DynamicObject> = Api::namespaced_with(client, "default", &resource);
-    let list = events.list(&ListParams::default()).await.unwrap();
-    list.items
+    fake.objects("events", "default")
         .iter()
         .filter_map(|e| {
             Some((
-                e.data["involvedObject"]["name"].as_str()?.to_owned(),
-                e.data["reason"].as_str()?.to_owned(),
-                e.data["message"].as_str()?.to_owned(),
+                e["involvedObject"]["name"].as_str()?.to_owned(),
+                e["reason"].as_str()?.to_owned(),
+                e["message"].as_str()?.to_owned(),
             ))
         })
         .collect()
