@@ -19,9 +19,8 @@ use crate::stage_agent::{AgentSlot, occupy, provide};
 use crate::{AgentRequest, BuildResult, Provision};
 use kiln_diagnostics::Span;
 use kiln_executor::{Executor, ImageBuild};
-use kiln_model::{Agent, AgentKind, KubernetesAgent};
 use kiln_script::Value;
-use kiln_syntax::ast::{Expr, ExprKind};
+use kiln_types::{AgentSpec, AgentSpecKind, AgentValue, KubernetesSpec};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -250,11 +249,10 @@ pub(crate) fn inside(
         ));
     }
     let image = super::docker_global::qualified(id, d.registry_url());
-    let (agent, strings) = pod_of(&image, d.call.span);
+    let agent = pod_of(&image, d.call.span);
     let (log, lines) = tokio::sync::mpsc::unbounded_channel();
     let request = AgentRequest {
         agent,
-        strings,
         stage: d
             .scope
             .node
@@ -317,29 +315,19 @@ fn no_pods(d: &DockerCall<'_, '_, '_>) -> StepError {
 }
 
 /// A `kubernetes { }` agent whose default container runs `image`.
-fn pod_of(image: &str, span: Span) -> (Agent, BTreeMap<Span, String>) {
+fn pod_of(image: &str, span: Span) -> AgentSpec {
     let pod = serde_json::json!({
         "spec": { "containers": [ { "name": CONTAINER, "image": image } ] }
     });
-    let mut strings = BTreeMap::new();
-    let mut expr = |i: u32, value: String| {
-        let span = Span::new(i, i);
-        strings.insert(span, value);
-        Expr {
-            kind: ExprKind::Ident("docker".to_owned()),
-            span,
-        }
+    let k = KubernetesSpec {
+        yaml: Some(AgentValue::evaluated(pod.to_string(), span)),
+        default_container: Some(AgentValue::evaluated(CONTAINER, span)),
+        ..KubernetesSpec::default()
     };
-    let k = KubernetesAgent {
-        yaml: Some(expr(0, pod.to_string())),
-        default_container: Some(expr(1, CONTAINER.to_owned())),
-        ..KubernetesAgent::default()
-    };
-    let agent = Agent {
-        kind: AgentKind::Kubernetes(Box::new(k)),
+    AgentSpec {
+        kind: AgentSpecKind::Kubernetes(Box::new(k)),
         span,
-    };
-    (agent, strings)
+    }
 }
 
 /// Copies every file of `from`'s workspace into `to`'s: the number copied.

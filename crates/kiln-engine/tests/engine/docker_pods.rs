@@ -17,7 +17,7 @@ use kiln_executor::{
     BuiltImage, ExecError, Executor, FileEntry, ImageBuild, ImageBuilt, ImageLog, LocalExecutor,
     ProcessHandle, ProcessSpec,
 };
-use kiln_model::AgentKind;
+use kiln_types::AgentSpecKind;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -105,14 +105,14 @@ impl ReleaseAgent for Release {
 #[async_trait]
 impl AgentProvider for Pods {
     async fn provide(&self, request: AgentRequest) -> Result<Option<ProvidedAgent>, AgentError> {
-        let AgentKind::Kubernetes(k) = &request.agent.kind else {
+        let AgentSpecKind::Kubernetes(k) = &request.agent.kind else {
             return Ok(None);
         };
-        let yaml = k.yaml.as_ref().and_then(|e| request.string(e)).unwrap();
+        let yaml = k.yaml.as_ref().and_then(|v| v.text.clone()).unwrap();
         let container = k
             .default_container
             .as_ref()
-            .and_then(|e| request.string(e))
+            .and_then(|v| v.text.clone())
             .unwrap();
         self.seen
             .lock()
