@@ -516,7 +516,7 @@ async fn web_pages_escape_what_they_show() {
         "{html}"
     );
     assert!(!html.contains("<script>alert"), "{html}");
-    assert!(html.contains("data-stream=\"/api/v1/jobs/hello/builds/1/log/stream\""));
+    assert!(html.contains("<script id=\"build-data\" type=\"application/json\">"));
     let a = send(&f, get("/", Some("read-token"))).await;
     assert!(
         a.text().contains("<a href=\"/jobs/hello\">hello</a>"),

@@ -14,6 +14,7 @@ pub(crate) async fn input(call: &StepCall<'_>) -> Result<Value, StepError> {
     let message = call.req_string("message")?;
     let id = call.string("id")?;
     let ok = call.string("ok")?;
+    let submitter = call.string("submitter")?;
     let parameters = match call.expr("parameters") {
         Some(e) => parameters(e, call.build, call.scope)?,
         None => Vec::new(),
@@ -24,6 +25,7 @@ pub(crate) async fn input(call: &StepCall<'_>) -> Result<Value, StepError> {
         message,
         ok: ok.unwrap_or_else(|| "Proceed".to_owned()),
         parameters,
+        submitter,
     };
     let values = ask(call.build, call.scope, req).await?;
     Ok(match names.as_slice() {
