@@ -53,12 +53,12 @@ const GATE: &str = r#"pipeline {
   agent any
   stages {
     stage('Deploy') {
-      steps {
-        script {
-          def target = input message: 'Deploy where?', ok: 'Ship it', parameters: [string(name: 'TARGET', defaultValue: 'staging')]
-          echo "deploying to ${target}"
-        }
+      input {
+        message 'Deploy where?'
+        ok 'Ship it'
+        parameters { string(name: 'TARGET', defaultValue: 'staging') }
       }
+      steps { echo "deploying to ${TARGET}" }
     }
   }
 }
@@ -147,7 +147,6 @@ async fn a_build_with_parameters_from_the_form_turns_green_live() {
     let site = Site::start(&[("params", PARAMS), ("hello", HELLO)]);
     let browser = Browser::start().await;
     log_in(&browser, &site, TOKEN).await;
-    browser.screenshot("dashboard").await;
     browser.fill("#filter", "par").await;
     browser
         .until(
@@ -248,6 +247,16 @@ async fn a_build_with_parameters_from_the_form_turns_green_live() {
         "{text}"
     );
     assert!(browser.text("#log-title").await.contains("Unit"));
+    // The dashboard shows the build, its state and its trend.
+    browser.goto(&site.url("/")).await;
+    browser
+        .until(
+            "the last build",
+            "document.querySelector('tr[data-job=params] .badge[data-state=SUCCESS]')",
+        )
+        .await;
+    assert!(browser.has("tr[data-job=params] .trend .dot.SUCCESS").await);
+    browser.screenshot("dashboard").await;
     browser.close().await;
 }
 

@@ -82,7 +82,7 @@ pub async fn page(
 
 fn facts(b: &BuildRecord) -> Markup {
     html! {
-        dl.facts {
+        dl #facts.facts {
             dt { "Cause" } dd { (b.cause) }
             @if let Some(r) = &b.replay {
                 dt { "Replay of" } dd { a href={ "/jobs/" (b.id.job.as_str()) "/" (r.of) } { "#" (r.of) } }

@@ -77,6 +77,7 @@
       drawGraph();
       const nowInput = build.pending_input ? build.pending_input.id : null;
       if (nowInput !== inputId) { inputId = nowInput; kiln.refreshRegions(['input']); }
+      if (build.replay && !document.querySelector('#facts a')) kiln.refreshRegions(['facts']);
       if (selected) {
         const s = build.stages.find((x) => x.node === selected.node);
         if (s && s.state !== selected.state) { selected = s; stageLog.more(); }
@@ -84,7 +85,7 @@
       if (build.status === 'finished' && !finished) {
         finished = true;
         es.close();
-        kiln.refreshRegions(['banner', 'results']).then(showFailedStage);
+        kiln.refreshRegions(['facts', 'banner', 'results']).then(showFailedStage);
       }
     });
   }

@@ -36,12 +36,14 @@ const kilnGraph = (() => {
   // A clickable node: a circle and the stage's name, with its duration (or state) below
   // when `withTime`.
   function nodeMark(s, g, x, y, ctx, label, withTime) {
+    const width = 30 + label.length * CHAR, height = withTime ? 40 : 22;
     const cls = stateOf(s);
     const node = el('g', {
       class: 'node ' + cls + (ctx.selected === s.node ? ' selected' : ''),
       'data-node': s.node, 'data-state': cls, 'data-name': s.name || '', tabindex: 0, role: 'button',
     }, g);
     el('title', {}, node).textContent = (s.path || []).join(' / ') + ' — ' + cls.toLowerCase();
+    el('rect', { class: 'hit', x, y, width, height }, node);
     el('circle', { cx: x + 10, cy: y + 10, r: withTime ? 9 : 6 }, node);
     el('text', { class: 'name', x: x + 26, y: y + 14 }, node).textContent = label;
     if (withTime) {
