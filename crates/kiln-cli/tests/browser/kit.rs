@@ -7,11 +7,10 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// One browser at a time: the machine's cores are shared with the servers and builds.
-static ONE_BROWSER: Mutex<()> = Mutex::new(());
+static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// How long a wait for the page may take before the test fails (a bound, not a timing check).
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -20,7 +19,7 @@ const PATIENCE: Duration = Duration::from_secs(30);
 pub struct Browser {
     pub client: Client,
     driver: Child,
-    _turn: MutexGuard<'static, ()>,
+    _turn: tokio::sync::MutexGuard<'static, ()>,
 }
 
 /// The path of `tool` on PATH; a missing tool fails the test, saying how to install it.
@@ -43,7 +42,7 @@ fn free_port() -> u16 {
 
 impl Browser {
     pub async fn start() -> Browser {
-        let turn = ONE_BROWSER.lock().unwrap_or_else(|p| p.into_inner());
+        let turn = ONE_BROWSER.lock().await;
         let driver_path = require("chromedriver", "chromium-driver");
         let chromium = require("chromium", "chromium");
         let port = free_port();
