@@ -222,6 +222,41 @@ async fn a_build_with_parameters_from_the_form_turns_green_live() {
         .await;
     assert!(browser.has("#log .line a.ln").await);
     assert!(!browser.text("#log").await.contains("\u{1b}["));
+    // The ANSI renderer, case by case: colours and styles, resets, other escapes dropped,
+    // markup kept as text.
+    for (input, html) in [
+        (
+            "\u{1b}[1;32mok\u{1b}[0m done",
+            "<span class=\"fg-2 b\">ok</span> done",
+        ),
+        (
+            "\u{1b}[91;44mhi\u{1b}[39m!",
+            "<span class=\"fg-9 bg-4\">hi</span><span class=\"bg-4\">!</span>",
+        ),
+        ("a\u{1b}[2Kb\u{1b}]0;title\u{7}c", "abc"),
+        (
+            "\u{1b}[38;5;3my\u{1b}[m<b>",
+            "<span class=\"fg-3\">y</span>&lt;b&gt;",
+        ),
+    ] {
+        let out = browser
+            .client
+            .execute(
+                "const d = document.createElement('div'); kilnAnsi.render(arguments[0], kilnAnsi.fresh(), d); return d.innerHTML;",
+                vec![json!(input)],
+            )
+            .await
+            .unwrap();
+        assert_eq!(out, json!(html), "{input:?}");
+    }
+    // Timestamps from the log's events.
+    browser.click("#timestamps").await;
+    browser
+        .until(
+            "timestamps",
+            "document.querySelector('#log.with-times .line[data-time]')",
+        )
+        .await;
     // The parameters given, and the defaults, are recorded; the password is not shown.
     let params = browser.text("#params").await;
     for expected in ["howdy", "false", "blue", "line one", "****"] {
@@ -379,6 +414,12 @@ async fn cancel_rebuild_and_replay_from_the_build_page() {
         .await;
     // Replay with an edit.
     browser.click("a[data-action=show-replay]").await;
+    browser
+        .until(
+            "the Jenkinsfile",
+            "document.getElementById('jenkinsfile').value.includes('pipeline')",
+        )
+        .await;
     let edited: String = browser
         .client
         .execute(

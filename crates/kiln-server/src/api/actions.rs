@@ -67,7 +67,7 @@ pub async fn jenkinsfile(
 }
 
 /// The Jenkinsfile `record` ran.
-pub async fn ran_jenkinsfile(state: &AppState, record: &BuildRecord) -> Result<String, ApiError> {
+async fn ran_jenkinsfile(state: &AppState, record: &BuildRecord) -> Result<String, ApiError> {
     if let Some(replay) = &record.replay {
         return Ok(replay.jenkinsfile.clone());
     }

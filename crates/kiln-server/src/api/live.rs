@@ -155,6 +155,42 @@ pub async fn stage_log(
     Ok(Json(value))
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimesQuery {
+    offset: Option<u64>,
+    end: Option<u64>,
+}
+
+/// The most entries one answer of `log/times` holds.
+const MAX_TIMES: usize = 50_000;
+
+/// `GET /api/v1/jobs/{job}/builds/{n}/log/times?offset=&end=`: when the pieces of the log
+/// between the two offsets were recorded, from the store's log events: `{"times": [[offset,
+/// ms], ...]}` in order (each piece runs to the next one's offset), for the timestamps of the
+/// build page's log.
+pub async fn log_times(
+    State(state): State<AppState>,
+    ApiPath((job, number)): ApiPath<(String, u64)>,
+    ApiQuery(q): ApiQuery<TimesQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let record = find_build(&state, &job, number)?;
+    let from = q.offset.unwrap_or(0);
+    let to = q.end.unwrap_or(u64::MAX);
+    let store = state.store_arc();
+    let id = record.id.clone();
+    let events = tokio::task::spawn_blocking(move || store.read_log_events(&id))
+        .await
+        .map_err(ApiError::internal)??;
+    let times: Vec<(u64, u64)> = events
+        .iter()
+        .filter(|e| e.end() > from && e.offset < to && e.at_ms > 0)
+        .map(|e| (e.offset, e.at_ms))
+        .take(MAX_TIMES)
+        .collect();
+    Ok(Json(json!({ "times": times })))
+}
+
 /// `node` and every stage whose chain of parents reaches it.
 fn with_descendants(record: &BuildRecord, node: u32) -> HashSet<u32> {
     let mut set = HashSet::from([node]);

@@ -1,6 +1,6 @@
 //! The JSON API under `/api/v1`.
 
-pub mod actions;
+mod actions;
 mod builds;
 pub(crate) mod control;
 pub mod dto;
@@ -35,6 +35,7 @@ pub fn routes() -> Router<AppState> {
             &format!("{build}/log/stages/{{node}}"),
             get(live::stage_log),
         )
+        .route(&format!("{build}/log/times"), get(live::log_times))
         .route(&format!("{build}/events"), get(live::build_events))
         .route(&format!("{build}/rebuild"), post(actions::rebuild))
         .route(&format!("{build}/replay"), post(actions::replay))

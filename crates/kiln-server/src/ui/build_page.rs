@@ -27,15 +27,6 @@ pub async fn page(
     let view = state.scheduler().job(&name);
     let data = serde_json::to_value(dto::build(&b, &state.settings(), view.as_ref()))
         .map_err(ApiError::internal)?;
-    let replay_text = if viewer.can_act() {
-        Some(
-            crate::api::actions::ran_jenkinsfile(&state, &b)
-                .await
-                .map_err(|e| e.to_string()),
-        )
-    } else {
-        None
-    };
     let finished = b.status == BuildStatus::Finished;
     let body = html! {
         script #build-data type="application/json" { (json_data(&data)) }
@@ -60,13 +51,14 @@ pub async fn page(
                 h2 #log-title { "Log" }
                 button #whole-log type="button" hidden { "Whole log" }
                 button #earlier type="button" hidden { "Load earlier" }
+                label { input #timestamps type="checkbox"; " Timestamps" }
                 label { input #follow type="checkbox" checked; " Follow" }
                 a #raw href={ "/api/v1/jobs/" (name) "/builds/" (number) "/log" } { "Raw" }
             }
             pre #log.log tabindex="0" {}
         }
         section #results { (super::reports::sections(&state, &b)) }
-        @if let Some(text) = &replay_text { (replay_form(text)) }
+        @if viewer.can_act() { (replay_form()) }
     };
     let title = format!("{name} #{number}");
     Ok(Html(
@@ -147,18 +139,16 @@ fn input_form(input: &InputRecord) -> Markup {
     }
 }
 
-fn replay_form(text: &Result<String, String>) -> Markup {
+/// The replay form; its text area is filled with the Jenkinsfile the build ran when opened
+/// (reading it may fetch the repository, so not on every page view).
+fn replay_form() -> Markup {
     html! {
         details #replay {
             summary { "Replay with an edited Jenkinsfile" }
-            @match text {
-                Ok(text) => {
-                    form #replay-form {
-                        textarea #jenkinsfile rows="16" spellcheck="false" { (text) }
-                        button type="submit" { "Run" }
-                    }
-                }
-                Err(e) => { p.error { "The Jenkinsfile cannot be read: " (e) } }
+            form #replay-form {
+                textarea #jenkinsfile rows="16" spellcheck="false" disabled placeholder="Loading the Jenkinsfile…" {}
+                p.error #replay-error role="alert" hidden {}
+                button type="submit" { "Run" }
             }
         }
     }

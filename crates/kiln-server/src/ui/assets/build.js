@@ -239,6 +239,34 @@
     },
   };
 
+  // ---- timestamps (when kiln recorded each piece of the log) --------------------------------
+  const times = {
+    on: false, timer: null,
+
+    async mark() {
+      if (!this.on) return;
+      const lines = [...logEl.querySelectorAll('.line[id]')].filter((l) => !l.dataset.time);
+      if (!lines.length) return;
+      const first = Number(lines[0].id.slice(1));
+      const r = await fetch(base + '/log/times?offset=' + first, { credentials: 'same-origin' });
+      if (!r.ok) return;
+      const list = (await r.json()).times;
+      let k = 0;
+      for (const line of lines) {
+        const at = Number(line.id.slice(1));
+        while (k + 1 < list.length && list[k + 1][0] <= at) k++;
+        if (list[k] && list[k][0] <= at) line.dataset.time = new Date(list[k][1]).toISOString().slice(11, 23);
+      }
+    },
+
+    toggle(on) {
+      this.on = on;
+      logEl.classList.toggle('with-times', on);
+      clearInterval(this.timer);
+      if (on) { this.mark(); this.timer = setInterval(() => this.mark(), 2000); }
+    },
+  };
+
   // ---- one stage's log -------------------------------------------------------------------------
   const stageLog = {
     node: null, next: 0, state: kilnAnsi.fresh(), partial: '', timer: null, busy: false,
@@ -323,7 +351,7 @@
       const what = action.dataset.action;
       if (what === 'cancel') act('POST', '/cancel', undefined, () => { action.hidden = true; });
       if (what === 'rebuild') act('POST', '/rebuild', undefined, goToBuild);
-      if (what === 'show-replay') { const d = $('replay'); if (d) d.open = true; }
+      if (what === 'show-replay') { const d = $('replay'); if (d) { d.open = true; loadJenkinsfile(); } }
     }
     const answerButton = e.target.closest('button[data-answer=abort]');
     if (answerButton) {
@@ -331,6 +359,24 @@
       act('POST', '/input', { action: 'abort' }, () => kiln.refreshRegions(['input']));
     }
   });
+
+  // Fills the replay form with the Jenkinsfile the build ran, once.
+  async function loadJenkinsfile() {
+    const area = $('jenkinsfile');
+    if (!area || area.dataset.loaded) return;
+    area.dataset.loaded = '1';
+    const r = await fetch(base + '/jenkinsfile', { credentials: 'same-origin' });
+    if (r.ok) {
+      area.value = await r.text();
+      area.disabled = false;
+    } else {
+      let message = 'HTTP ' + r.status;
+      try { message = (await r.json()).error || message; } catch (_) { /* not JSON */ }
+      const error = $('replay-error');
+      error.textContent = 'The Jenkinsfile cannot be read: ' + message;
+      error.hidden = false;
+    }
+  }
 
   document.addEventListener('submit', (e) => {
     if (e.target.id === 'input-form') {
@@ -349,6 +395,7 @@
     $('whole-log').addEventListener('click', showWhole);
     $('earlier').addEventListener('click', () => whole.earlier());
     $('follow').addEventListener('change', scrollDown);
+    $('timestamps').addEventListener('change', (e) => times.toggle(e.target.checked));
     logEl.addEventListener('scroll', () => {
       const atBottom = logEl.scrollHeight - logEl.scrollTop - logEl.clientHeight < 8;
       if (!atBottom && $('follow').checked && logEl.dataset.auto !== '1') $('follow').checked = false;
@@ -356,7 +403,9 @@
     const stage = /^#stage-(\d+)$/.exec(location.hash);
     const s = stage && build.stages.find((x) => x.node === Number(stage[1]));
     if (s) selectStage(s); else whole.open();
-    if (location.hash === '#replay') { const d = $('replay'); if (d) d.open = true; }
+    const replay = $('replay');
+    if (replay) replay.addEventListener('toggle', () => { if (replay.open) loadJenkinsfile(); });
+    if (location.hash === '#replay' && replay) { replay.open = true; loadJenkinsfile(); }
     followBuild();
     showFailedStage();
   });
