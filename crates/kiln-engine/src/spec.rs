@@ -177,6 +177,8 @@ pub struct InputRequest {
     pub ok: String,
     /// Parameters asked for, with their defaults.
     pub parameters: Vec<(String, String)>,
+    /// `submitter`: who may answer (comma-separated names), as written; anyone when `None`.
+    pub submitter: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -372,6 +372,7 @@ async fn ask_input(
             .iter()
             .map(|p| (p.name.value.clone(), p.kind.default_value()))
             .collect(),
+        submitter: input.submitter.clone(),
     };
     let values = crate::steps::ask(build, scope, req).await?;
     Ok(values.into_iter().collect())

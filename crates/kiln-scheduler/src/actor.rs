@@ -6,7 +6,7 @@ use crate::command::{Command, Created, Enqueue};
 use crate::error::{ControlError, TriggerError};
 use crate::follower::LogState;
 use crate::handle::SchedulerHandle;
-use crate::input::PendingInputs;
+use crate::input::{PendingInputs, Refused};
 use crate::queue::{Queue, QueuedBuild};
 use crate::recorder::{Control, Recorder};
 use crate::recovery::abort_record;
@@ -640,8 +640,20 @@ impl Actor {
         // A build whose record says Finished may still be in `running` until its task's end
         // reaches the actor: when nothing waits for an answer, the stored record decides.
         if let Some(r) = self.running.get(id) {
-            if r.inputs.answer(answer).is_ok() {
-                return Ok(());
+            match r.inputs.answer(answer) {
+                Ok(()) => return Ok(()),
+                Err(Refused::UnknownParameter { name, known }) => {
+                    return Err(ControlError::UnknownInputParameter {
+                        build: id.to_string(),
+                        name,
+                        known: if known.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            known.join(", ")
+                        },
+                    });
+                }
+                Err(Refused::NoneWaiting) => {}
             }
         }
         match self

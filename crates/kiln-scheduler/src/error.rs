@@ -91,6 +91,12 @@ pub enum ControlError {
     Finished(String),
     #[error("build {0} is not waiting for input")]
     NoPendingInput(String),
+    #[error("the input of build {build} has no parameter `{name}` (its parameters: {known})")]
+    UnknownInputParameter {
+        build: String,
+        name: String,
+        known: String,
+    },
     #[error("the build's state could not be read or written")]
     Store(#[source] StoreError),
     #[error("the scheduler is shutting down")]

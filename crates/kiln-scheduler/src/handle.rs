@@ -149,6 +149,29 @@ impl SchedulerHandle {
         Some(job_view::view(j, self.shared.pipeline(name)))
     }
 
+    /// The Jenkinsfile text a build of `job` reads at `commit` (or the head of `branch`, or
+    /// of the job's branch): what a replay starts from.
+    pub async fn jenkinsfile(
+        &self,
+        job: &str,
+        branch: Option<&str>,
+        commit: Option<&str>,
+    ) -> Result<String, TriggerError> {
+        let config = self
+            .shared
+            .job(job)
+            .ok_or_else(|| TriggerError::UnknownJob(job.to_owned()))?;
+        let resolved = crate::source::resolve(&self.shared.git, &config, branch, commit)
+            .await
+            .map_err(|source| {
+                TriggerError::Source(Box::new(crate::error::JobSourceError {
+                    job: job.to_owned(),
+                    source,
+                }))
+            })?;
+        Ok(resolved.loaded.source.text().to_owned())
+    }
+
     /// The jobs a push webhook for `repo_url` (and a branch or tag) should build.
     pub fn jobs_for_push(
         &self,

@@ -13,6 +13,17 @@ use tokio::sync::{mpsc, oneshot};
 
 type Waiter = (InputRecord, oneshot::Sender<InputAnswer>);
 
+/// Why an answer was not handed to an input.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Refused {
+    NoneWaiting,
+    /// An approval gave a value for `name`, which the input does not ask for.
+    UnknownParameter {
+        name: String,
+        known: Vec<String>,
+    },
+}
+
 /// The inputs a build waits for, oldest first (parallel branches may wait at once).
 #[derive(Clone, Default)]
 pub(crate) struct PendingInputs {
@@ -20,12 +31,25 @@ pub(crate) struct PendingInputs {
 }
 
 impl PendingInputs {
-    /// Hands `answer` to the oldest waiting input; gives it back when none waits.
-    pub(crate) fn answer(&self, answer: InputAnswer) -> Result<(), InputAnswer> {
-        let waiter = self.lock().pop_front();
-        match waiter {
-            Some((_, tx)) => tx.send(answer),
-            None => Err(answer),
+    /// Hands `answer` to the oldest waiting input. An approval naming a parameter the input
+    /// does not ask for is refused (the input keeps waiting), as is an answer when none waits.
+    pub(crate) fn answer(&self, answer: InputAnswer) -> Result<(), Refused> {
+        let mut waiters = self.lock();
+        let Some((record, _)) = waiters.front() else {
+            return Err(Refused::NoneWaiting);
+        };
+        if let InputAnswer::Proceed { values, .. } = &answer {
+            let known: Vec<String> = record.parameters.iter().map(|(n, _)| n.clone()).collect();
+            if let Some(name) = values.keys().find(|k| !known.contains(k)) {
+                return Err(Refused::UnknownParameter {
+                    name: name.clone(),
+                    known,
+                });
+            }
+        }
+        match waiters.pop_front() {
+            Some((_, tx)) => tx.send(answer).map_err(|_| Refused::NoneWaiting),
+            None => Err(Refused::NoneWaiting),
         }
     }
 
@@ -97,6 +121,7 @@ impl InputHandler for ServerInput {
             message: req.message.clone(),
             ok: req.ok.clone(),
             parameters: req.parameters.clone(),
+            submitter: req.submitter.clone(),
         };
         self.pending.lock().push_back((record, tx));
         let _ = self.changes.send(Control::Pending(self.pending.first()));

@@ -559,12 +559,17 @@ impl Recorder {
         let index = match stages.iter().position(|s| s.node == node.0) {
             Some(i) => i,
             None => {
+                let parent = path
+                    .split_last()
+                    .and_then(|(_, up)| stages.iter().find(|s| s.path == up).map(|s| s.node));
                 stages.push(StageRecord {
                     node: node.0,
                     path: path.to_vec(),
                     state: StageState::Pending,
                     started_at_ms: None,
                     duration_ms: None,
+                    parent,
+                    kind: kiln_store::StageKind::Steps,
                 });
                 stages.len() - 1
             }

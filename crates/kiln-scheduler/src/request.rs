@@ -15,6 +15,9 @@ pub struct TriggerRequest {
     pub branch: Option<String>,
     /// The exact commit to build (e.g. from a push webhook); the branch's head otherwise.
     pub commit: Option<String>,
+    /// A replay: this Jenkinsfile text runs instead of the one at the commit, and is
+    /// recorded on the build.
+    pub replay: Option<kiln_store::ReplayRecord>,
 }
 
 impl TriggerRequest {
@@ -26,6 +29,7 @@ impl TriggerRequest {
             cause,
             branch: None,
             commit: None,
+            replay: None,
         }
     }
 

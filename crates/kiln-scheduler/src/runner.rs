@@ -124,6 +124,10 @@ impl BuildTask {
             Some(r) => r,
             None => Arc::new(self.resolve_again().await?),
         };
+        if resolved.replay.is_some() && self.recorder.record.replay != resolved.replay {
+            self.recorder.record.replay = resolved.replay.clone();
+            self.recorder.touch();
+        }
         if resolved.commit.is_some() && self.recorder.record.commit != resolved.commit {
             self.recorder.record.commit = resolved.commit.clone();
             self.recorder.touch();
@@ -156,6 +160,8 @@ impl BuildTask {
                 state: StageState::Pending,
                 started_at_ms: None,
                 duration_ms: None,
+                parent: n.parent.map(|p| p.0),
+                kind: stage_kind(&n.body),
             })
             .collect();
         self.recorder.set_formatter(LogFormatter::new(&plan));
@@ -172,8 +178,16 @@ impl BuildTask {
             r.branch.as_deref(),
             r.commit.as_deref(),
         );
+        let replay = r.replay.clone();
+        let read = async move {
+            let resolved = read.await?;
+            Ok(match replay {
+                Some(replay) => resolved.replayed(replay),
+                None => resolved,
+            })
+        };
         tokio::select! {
-            res = read => res.map_err(|e| vec![format!("ERROR: {e}")]),
+            res = read => res.map_err(|e: crate::error::SourceError| vec![format!("ERROR: {e}")]),
             () = self.cancel.cancelled() => Err(vec!["Aborted before the pipeline was read".to_owned()]),
         }
     }
@@ -653,5 +667,18 @@ async fn remove_build_tmp(workspace: &Path) {
             tracing::warn!(%error, dir = %tmp.display(), "cannot remove the build's TMPDIR");
         }
         _ => {}
+    }
+}
+
+/// How a plan node's children run, as the build's record keeps it.
+fn stage_kind(body: &kiln_plan::NodeBody) -> kiln_store::StageKind {
+    use kiln_plan::NodeBody as B;
+    use kiln_store::StageKind as K;
+    match body {
+        B::Steps(_) => K::Steps,
+        B::Sequential => K::Stages,
+        B::Parallel => K::Parallel,
+        B::Matrix => K::Matrix,
+        B::Cell => K::Cell,
     }
 }

@@ -18,6 +18,18 @@ pub(crate) struct Resolved {
     pub commit: Option<String>,
     pub branch: Option<String>,
     pub files: Files,
+    /// A replay's Jenkinsfile, which `loaded` holds instead of the source's.
+    pub replay: Option<kiln_store::ReplayRecord>,
+}
+
+impl Resolved {
+    /// The source with `replay`'s Jenkinsfile in place of its own.
+    pub(crate) fn replayed(mut self, replay: kiln_store::ReplayRecord) -> Resolved {
+        let name = self.loaded.source.name().to_owned();
+        self.loaded = Loaded::parse(name, replay.jenkinsfile.clone());
+        self.replay = Some(replay);
+        self
+    }
 }
 
 /// Where the build's workspace gets its files.
@@ -70,6 +82,7 @@ pub(crate) async fn resolve(
                 commit: Some(commit),
                 branch: Some(branch),
                 files: Files::Repo { url: url.clone() },
+                replay: None,
             })
         }
         Source::Dir(dir) => resolve_dir(dir, &job.jenkinsfile).await,
@@ -107,6 +120,7 @@ async fn resolve_dir(dir: &Path, jenkinsfile: &str) -> Result<Resolved, SourceEr
         commit,
         branch,
         files,
+        replay: None,
     })
 }
 

@@ -34,6 +34,10 @@ pub(crate) async fn prepare(
                 source,
             }))
         })?;
+    let resolved = match &req.replay {
+        Some(replay) => resolved.replayed(replay.clone()),
+        None => resolved,
+    };
     let params = check_params(shared, &job, &resolved, &req.params)?;
     Ok(Enqueue {
         job: job.name.clone(),
@@ -117,7 +121,13 @@ fn check_params(
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     params.extend(given.iter().map(|(k, v)| (k.clone(), v.clone())));
-    kiln_engine::resolve_params(&pipeline, &params).map_err(TriggerError::InvalidParams)?;
+    // Every parameter the build runs with is recorded, defaults included (a rebuild then
+    // runs with the same values even if the defaults change).
+    let resolved =
+        kiln_engine::resolve_params(&pipeline, &params).map_err(TriggerError::InvalidParams)?;
+    for (name, value) in resolved {
+        params.entry(name).or_insert_with(|| value.as_env());
+    }
     Ok(params)
 }
 

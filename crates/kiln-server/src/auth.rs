@@ -1,8 +1,9 @@
 //! Bearer tokens with roles: the middleware that authenticates every API and UI request.
 
+use crate::ui::session;
 use crate::{ApiError, AppState, Settings};
 use axum::extract::{Request, State};
-use axum::http::{Method, header};
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use kiln_config::Role;
@@ -44,8 +45,9 @@ pub fn required_role(method: &Method, path: &str) -> Role {
     }
 }
 
-/// The middleware: 401 without a valid token, 403 when its role is too weak; the caller goes
-/// into the request's extensions for handlers.
+/// The middleware: 401 without a valid token or session (a browser asking for a page is sent
+/// to `/login` instead), 403 when the role is too weak; the caller goes into the request's
+/// extensions for handlers.
 pub async fn require_token(
     State(state): State<AppState>,
     mut request: Request,
@@ -59,8 +61,11 @@ pub async fn require_token(
             role: Role::Admin,
         }
     } else {
-        let presented = bearer(&request).ok_or(ApiError::Unauthorized)?;
-        authenticate(&settings, presented).ok_or(ApiError::Unauthorized)?
+        match identify(&state, &settings, &request) {
+            Some(caller) => caller,
+            None if wants_page(&request) => return Ok(to_login(request.uri())),
+            None => return Err(ApiError::Unauthorized),
+        }
     };
     if caller.role < needed {
         return Err(ApiError::Forbidden(format!(
@@ -74,21 +79,45 @@ pub async fn require_token(
     Ok(next.run(request).await)
 }
 
-/// The token of `Authorization: Bearer TOKEN`, or of the `kiln_token` cookie the web UI's
-/// login sets (browsers' EventSource cannot send headers).
-fn bearer(request: &Request) -> Option<&str> {
+/// The caller of `Authorization: Bearer TOKEN`, or of the web UI's session cookie (browsers'
+/// EventSource cannot send headers).
+fn identify(state: &AppState, settings: &Settings, request: &Request) -> Option<Caller> {
     let headers = request.headers();
     if let Some(value) = headers.get(header::AUTHORIZATION) {
         let value = value.to_str().ok()?;
         let (scheme, token) = value.split_once(' ')?;
-        return scheme.eq_ignore_ascii_case("bearer").then(|| token.trim());
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return None;
+        }
+        return authenticate(settings, token.trim());
     }
     let cookies = headers.get(header::COOKIE)?.to_str().ok()?;
-    cookies
-        .split(';')
-        .filter_map(|c| c.trim().split_once('='))
-        .find(|(name, _)| *name == "kiln_token")
-        .map(|(_, value)| value)
+    let id = session::cookie_value(cookies)?;
+    state.sessions().caller(settings, id)
+}
+
+/// A browser's page load: a GET outside the API that accepts HTML.
+fn wants_page(request: &Request) -> bool {
+    request.method() == Method::GET
+        && !request.uri().path().starts_with("/api/")
+        && request
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/html"))
+}
+
+/// `303 See Other` to the login page, which comes back to `uri` after logging in.
+fn to_login(uri: &axum::http::Uri) -> Response {
+    let back = uri
+        .path_and_query()
+        .map_or("/", axum::http::uri::PathAndQuery::as_str);
+    let location = format!("/login?next={}", crate::ui::url_segment(back));
+    Response::builder()
+        .status(StatusCode::SEE_OTHER)
+        .header(header::LOCATION, location)
+        .body(axum::body::Body::empty())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(protected)
         .merge(ui::login_routes())
+        .merge(ui::asset_routes())
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .nest("/hooks", hooks::routes())

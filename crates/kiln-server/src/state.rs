@@ -20,6 +20,7 @@ struct Inner {
     data_dir: PathBuf,
     reload: Notify,
     clock: Option<Arc<ManualClock>>,
+    sessions: crate::ui::Sessions,
 }
 
 impl AppState {
@@ -37,6 +38,7 @@ impl AppState {
                 data_dir,
                 reload: Notify::new(),
                 clock: None,
+                sessions: crate::ui::Sessions::default(),
             }),
         }
     }
@@ -52,6 +54,11 @@ impl AppState {
 
     pub fn manual_clock(&self) -> Option<&Arc<ManualClock>> {
         self.inner.clock.as_ref()
+    }
+
+    /// The web UI's browser sessions.
+    pub fn sessions(&self) -> &crate::ui::Sessions {
+        &self.inner.sessions
     }
 
     pub fn store(&self) -> &dyn Store {

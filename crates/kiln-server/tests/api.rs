@@ -516,7 +516,7 @@ async fn web_pages_escape_what_they_show() {
         "{html}"
     );
     assert!(!html.contains("<script>alert"), "{html}");
-    assert!(html.contains("data-stream=\"/api/v1/jobs/hello/builds/1/log/stream\""));
+    assert!(html.contains("<script id=\"build-data\" type=\"application/json\">"));
     let a = send(&f, get("/", Some("read-token"))).await;
     assert!(
         a.text().contains("<a href=\"/jobs/hello\">hello</a>"),
@@ -536,11 +536,78 @@ async fn the_ui_accepts_the_login_cookie() {
     assert_eq!(a.status, StatusCode::SEE_OTHER);
     let cookie = a.headers[header::SET_COOKIE].to_str().unwrap().to_string();
     assert!(cookie.contains("HttpOnly"));
-    let page = Request::get("/")
-        .header(header::COOKIE, cookie.split(';').next().unwrap())
+    assert!(cookie.contains("SameSite=Strict"));
+    let session = cookie.split(';').next().unwrap().to_string();
+    assert!(session.starts_with("kiln_session=") && !session.contains("read-token"));
+    let page = |session: &str| {
+        Request::get("/jobs/hello")
+            .header(header::COOKIE, session)
+            .header(header::ACCEPT, "text/html")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let a = send(&f, page(&session)).await;
+    assert_eq!(a.status, StatusCode::OK);
+    // A reader gets no Build form.
+    assert!(!a.text().contains("build-form"), "{}", a.text());
+    // The raw token is not a session.
+    let a = send(&f, page("kiln_session=read-token")).await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    // Logging out ends the session on the server.
+    let logout = Request::post("/logout")
+        .header(header::COOKIE, &session)
         .body(Body::empty())
         .unwrap();
-    assert_eq!(send(&f, page).await.status, StatusCode::OK);
+    let a = send(&f, logout).await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    assert!(
+        a.headers[header::SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    let a = send(&f, page(&session)).await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn browsers_without_a_session_go_to_the_login_page() {
+    let f = fixture().await;
+    let page = Request::get("/jobs/hello?x=1")
+        .header(header::ACCEPT, "text/html,application/xhtml+xml")
+        .body(Body::empty())
+        .unwrap();
+    let a = send(&f, page).await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        a.headers[header::LOCATION],
+        "/login?next=/jobs/hello%3Fx%3D1"
+    );
+    // API clients still get a 401 they can act on.
+    let api = Request::get("/api/v1/jobs")
+        .header(header::ACCEPT, "text/html")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(send(&f, api).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        send(&f, get("/", None)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    // The login form comes back to the page asked for, and only to this server.
+    let login = |next: &str| {
+        Request::post("/login")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(format!("token=read-token&next={next}")))
+            .unwrap()
+    };
+    let a = send(&f, login("%2Fjobs%2Fhello")).await;
+    assert_eq!(a.headers[header::LOCATION], "/jobs/hello");
+    let a = send(&f, login("%2F%2Fevil.example")).await;
+    assert_eq!(a.headers[header::LOCATION], "/");
+    // The embedded assets are open to the login page.
+    let a = send(&f, get("/ui/assets/kiln.css", None)).await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(a.headers[header::CONTENT_TYPE], "text/css; charset=utf-8");
 }
 
 fn github_push(repo_url: &str, branch: &str, commit: &str) -> String {

@@ -50,6 +50,25 @@ pub struct StageRecord {
     pub state: StageState,
     pub started_at_ms: Option<u64>,
     pub duration_ms: Option<u64>,
+    /// The node of the enclosing stage (or matrix, or matrix cell), from the plan.
+    #[serde(default)]
+    pub parent: Option<u32>,
+    /// How the stage's children run (its body in the plan), for the build page's graph.
+    #[serde(default)]
+    pub kind: StageKind,
+}
+
+/// What a stage's body is: steps, or children run one after the other (`stages`, a matrix
+/// cell) or at the same time (`parallel`, a matrix).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StageKind {
+    #[default]
+    Steps,
+    Stages,
+    Parallel,
+    Matrix,
+    Cell,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,6 +92,9 @@ pub struct InputRecord {
     pub message: String,
     pub ok: String,
     pub parameters: Vec<(String, String)>,
+    /// Who may answer (`submitter`, comma-separated names); anyone when `None`.
+    #[serde(default)]
+    pub submitter: Option<String>,
 }
 
 /// An answered `input`, kept so that a build resumed after a controller restart gets the
@@ -196,6 +218,17 @@ pub struct BuildRecord {
     /// `build` step waiting for it returns as `buildVariables`).
     #[serde(default)]
     pub variables: BTreeMap<String, String>,
+    /// Set on a replay: the build it replays and the Jenkinsfile text it ran instead of the
+    /// one at its commit.
+    #[serde(default)]
+    pub replay: Option<ReplayRecord>,
+}
+
+/// What a replayed build ran: an edited copy of build `of`'s Jenkinsfile.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplayRecord {
+    pub of: u64,
+    pub jenkinsfile: String,
 }
 
 impl BuildRecord {
@@ -226,6 +259,7 @@ impl BuildRecord {
             html_reports: Vec::new(),
             issues: Vec::new(),
             variables: BTreeMap::new(),
+            replay: None,
         }
     }
 }

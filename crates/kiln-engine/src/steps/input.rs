@@ -14,9 +14,11 @@ pub(crate) async fn input(call: &StepCall<'_>) -> Result<Value, StepError> {
     let message = call.req_string("message")?;
     let id = call.string("id")?;
     let ok = call.string("ok")?;
-    let parameters = match call.expr("parameters") {
-        Some(e) => parameters(e, call.build, call.scope)?,
-        None => Vec::new(),
+    let submitter = call.string("submitter")?;
+    let parameters = match (call.args, call.expr("parameters")) {
+        (super::Args::Script(_), _) => script_parameters(call)?,
+        (_, Some(e)) => parameters(e, call.build, call.scope)?,
+        (_, None) => Vec::new(),
     };
     let names: Vec<String> = parameters.iter().map(|(n, _)| n.clone()).collect();
     let req = InputRequest {
@@ -24,6 +26,7 @@ pub(crate) async fn input(call: &StepCall<'_>) -> Result<Value, StepError> {
         message,
         ok: ok.unwrap_or_else(|| "Proceed".to_owned()),
         parameters,
+        submitter,
     };
     let values = ask(call.build, call.scope, req).await?;
     Ok(match names.as_slice() {
@@ -119,6 +122,39 @@ fn parameters(
         }
         let name = name
             .ok_or_else(|| StepError::failed(format!("input: parameter `{kind}` needs `name`")))?;
+        out.push((name, default));
+    }
+    Ok(out)
+}
+
+/// `parameters: [...]` as a script passes them: the descriptor maps of `string(...)`,
+/// `choice(...)` and the like (a script's input used to lose them, and then took any answer).
+fn script_parameters(call: &StepCall<'_>) -> Result<Vec<(String, String)>, StepError> {
+    let items = match call.value("parameters")? {
+        None => return Ok(Vec::new()),
+        Some(Value::List(items)) => items,
+        Some(one) => vec![one],
+    };
+    let mut out = Vec::new();
+    for item in items {
+        let name = item.get("name").map(ToString::to_string).ok_or_else(|| {
+            StepError::failed(
+                "input: expected parameters such as `string(name: 'X', defaultValue: '')`",
+            )
+        })?;
+        let default = match (item.get("defaultValue"), item.get("choices")) {
+            (Some(v), _) => v.to_string(),
+            (None, Some(Value::List(choices))) => {
+                choices.first().map(ToString::to_string).unwrap_or_default()
+            }
+            (None, Some(other)) => other
+                .to_string()
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+            (None, None) => String::new(),
+        };
         out.push((name, default));
     }
     Ok(out)

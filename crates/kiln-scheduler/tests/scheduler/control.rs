@@ -96,6 +96,35 @@ async fn an_input_waits_for_approval() {
     h.shutdown().await;
 }
 
+/// Regression: an approval naming a parameter the input does not ask for was taken as an
+/// approval with the defaults; it is refused and the input keeps waiting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_with_an_unknown_parameter_is_refused() {
+    let env = Env::new();
+    let steps = "script {\n  env.WHERE = input message: 'Where?', parameters: [string(name: 'TARGET', defaultValue: 'staging')]\n}\n        echo \"to ${env.WHERE}\"";
+    let dir = env.dir("deploy", &pipeline(steps));
+    let h = env.start(env.config(&dir_job("deploy", &dir, "")));
+    let id = h.trigger(user("deploy")).await.unwrap();
+    env.until(|| (env.build(&id).status == BuildStatus::WaitingForInput).then_some(()))
+        .await;
+    let answer = |name: &str| InputAnswer::Proceed {
+        values: BTreeMap::from([(name.to_owned(), "prod".to_owned())]),
+        by: "dave".into(),
+    };
+    let refused = h.answer_input(&id, answer("TARGT")).await;
+    assert!(
+        matches!(&refused, Err(ControlError::UnknownInputParameter { name, .. }) if name == "TARGT"),
+        "{refused:?}"
+    );
+    assert_eq!(env.build(&id).status, BuildStatus::WaitingForInput);
+    h.answer_input(&id, answer("TARGET")).await.unwrap();
+    let b = env.finished(&id).await;
+    let log = env.log(&id);
+    assert_eq!(b.result, Some(BuildResult::Success), "{log}");
+    assert!(log.contains("to prod"), "{log}");
+    h.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_aborted_input_aborts_the_build() {
     let env = Env::new();

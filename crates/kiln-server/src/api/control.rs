@@ -40,6 +40,7 @@ pub async fn trigger(
     }
     let params = scalar_params(body.params)?;
     let request = TriggerRequest {
+        replay: None,
         job,
         params,
         cause: BuildCause::User(caller.name),
@@ -119,6 +120,14 @@ pub async fn input(
     JsonBody(body): JsonBody<InputBody>,
 ) -> Result<Json<Value>, ApiError> {
     let record = find_build(&state, &job, number)?;
+    if let Some(pending) = &record.pending_input
+        && !may_submit(&caller, pending.submitter.as_deref())
+    {
+        return Err(ApiError::Forbidden(format!(
+            "only {} may answer this input",
+            pending.submitter.as_deref().unwrap_or_default()
+        )));
+    }
     let answer = match body.action {
         Action::Approve => InputAnswer::Proceed {
             values: scalar_params(body.params)?,
@@ -135,4 +144,37 @@ pub async fn input(
     Ok(Json(
         json!({ "id": record.id.to_string(), "action": action }),
     ))
+}
+
+/// Whether `caller` may answer an input whose `submitter` is given (comma-separated names, as
+/// Jenkins writes it): anyone without one, admins always, else the names listed.
+pub fn may_submit(caller: &Caller, submitter: Option<&str>) -> bool {
+    match submitter {
+        None => true,
+        Some(_) if caller.role >= kiln_config::Role::Admin => true,
+        Some(list) => list.split(',').map(str::trim).any(|n| n == caller.name),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kiln_config::Role;
+
+    fn caller(name: &str, role: Role) -> Caller {
+        Caller {
+            name: name.into(),
+            role,
+        }
+    }
+
+    #[test]
+    fn submitter_lists_who_may_answer() {
+        let bob = caller("bob", Role::Trigger);
+        assert!(may_submit(&bob, None));
+        assert!(may_submit(&bob, Some("alice, bob")));
+        assert!(!may_submit(&bob, Some("alice")));
+        assert!(!may_submit(&bob, Some("bobby")));
+        assert!(may_submit(&caller("root", Role::Admin), Some("alice")));
+    }
 }

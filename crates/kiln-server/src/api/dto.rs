@@ -36,6 +36,9 @@ pub struct BuildDto<'a> {
     pub pending_input: Option<&'a kiln_store::InputRecord>,
     /// The `env` variables the build's scripts set (`buildVariables` of a `build` step).
     pub variables: &'a BTreeMap<String, String>,
+    /// A replay's origin and the Jenkinsfile it ran.
+    pub replay: Option<&'a kiln_store::ReplayRecord>,
+    pub failed_tests: &'a [kiln_store::FailedTestRecord],
 }
 
 /// Renders a build; the values of password parameters (as the job declares them) are hidden.
@@ -87,6 +90,8 @@ pub fn build<'a>(r: &'a BuildRecord, settings: &Settings, job: Option<&JobView>)
         issues: &r.issues,
         pending_input: r.pending_input.as_ref(),
         variables: &r.variables,
+        replay: r.replay.as_ref(),
+        failed_tests: &r.failed_tests,
     }
 }
 
@@ -98,6 +103,8 @@ fn stage(s: &kiln_store::StageRecord) -> Value {
     };
     json!({
         "node": s.node,
+        "parent": s.parent,
+        "kind": s.kind,
         "path": s.path,
         "name": s.path.last(),
         "state": state,

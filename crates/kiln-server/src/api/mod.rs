@@ -1,10 +1,12 @@
 //! The JSON API under `/api/v1`.
 
+mod actions;
 mod builds;
-mod control;
+pub(crate) mod control;
 pub mod dto;
 pub mod extract;
 pub mod jobs;
+mod live;
 mod locks;
 mod log;
 pub mod reports;
@@ -29,6 +31,15 @@ pub fn routes() -> Router<AppState> {
         .route(build, get(builds::show))
         .route(&format!("{build}/log"), get(log::range))
         .route(&format!("{build}/log/stream"), get(log::stream))
+        .route(
+            &format!("{build}/log/stages/{{node}}"),
+            get(live::stage_log),
+        )
+        .route(&format!("{build}/log/times"), get(live::log_times))
+        .route(&format!("{build}/events"), get(live::build_events))
+        .route(&format!("{build}/rebuild"), post(actions::rebuild))
+        .route(&format!("{build}/replay"), post(actions::replay))
+        .route(&format!("{build}/jenkinsfile"), get(actions::jenkinsfile))
         .route(&format!("{build}/cancel"), post(control::cancel))
         .route(&format!("{build}/input"), post(control::input))
         .route(&format!("{build}/tests"), get(builds::tests))

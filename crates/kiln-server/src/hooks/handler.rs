@@ -159,6 +159,7 @@ async fn trigger_all(
     let mut errors = Vec::new();
     for job in jobs {
         let request = TriggerRequest {
+            replay: None,
             job: job.clone(),
             params: Default::default(),
             cause: BuildCause::Webhook(event.description.clone()),

@@ -1,91 +1,110 @@
-//! `/login`: for servers with tokens, a form that stores a token in an HTTP-only cookie, since
-//! a browser's EventSource cannot send an `Authorization` header.
+//! `/login` and `/logout`: for servers with tokens, a form that opens a server-side session
+//! (the cookie holds the session's random id, HttpOnly and SameSite=Strict, never the token),
+//! and a logout that ends it.
 
-use super::html::page;
-use crate::api::extract::Body;
+use super::layout::page;
+use super::session::COOKIE;
+use crate::api::extract::{ApiQuery, Body};
 use crate::auth::authenticate;
 use crate::{ApiError, AppState};
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
+use maud::{Markup, html};
+use serde::Deserialize;
 
 pub fn login_routes() -> Router<AppState> {
-    Router::new().route("/login", get(form).post(login))
+    Router::new()
+        .route("/login", get(form).post(login))
+        .route("/logout", post(logout))
 }
 
-async fn form() -> Html<String> {
-    Html(page(
-        "Log in",
-        "<h1>Log in</h1><form method=\"post\" action=\"/login\">\
-         <label>API token <input type=\"password\" name=\"token\" autocomplete=\"off\"></label> \
-         <button>Log in</button></form>",
-    ))
+#[derive(Deserialize, Default)]
+pub struct NextQuery {
+    next: Option<String>,
+}
+
+async fn form(State(state): State<AppState>, ApiQuery(q): ApiQuery<NextQuery>) -> Html<String> {
+    let open = state.settings().open();
+    Html(login_page(open, &safe_next(q.next.as_deref()), None).into_string())
+}
+
+fn login_page(open: bool, next: &str, problem: Option<&str>) -> Markup {
+    let body = html! {
+        section.login {
+            h1 { "Log in" }
+            @if open {
+                p { "This server has no tokens: every page is open. " a href="/" { "Go to the jobs" } }
+            } @else {
+                @if let Some(p) = problem { p.error role="alert" { (p) } }
+                form #login method="post" action="/login" {
+                    input type="hidden" name="next" value=(next);
+                    label { "API token" input type="password" name="token" autocomplete="current-password" autofocus; }
+                    button type="submit" { "Log in" }
+                }
+            }
+        }
+    };
+    page("Log in", None, &[], body)
 }
 
 async fn login(State(state): State<AppState>, Body(body): Body) -> Result<Response, ApiError> {
-    let token = form_value(&String::from_utf8_lossy(&body), "token")
+    let body = String::from_utf8_lossy(&body);
+    let token = form_value(&body, "token")
         .ok_or_else(|| ApiError::BadRequest("the form has no `token` field".into()))?;
+    let next = safe_next(form_value(&body, "next").as_deref());
     if authenticate(&state.settings(), &token).is_none() {
-        return Ok((
-            StatusCode::UNAUTHORIZED,
-            Html(page(
-                "Log in",
-                "<h1>Log in</h1><p>Unknown token.</p><p><a href=\"/login\">Try again</a></p>",
-            )),
-        )
-            .into_response());
+        let page = login_page(false, &next, Some("Unknown token."));
+        return Ok((StatusCode::UNAUTHORIZED, Html(page.into_string())).into_response());
     }
-    if token
-        .bytes()
-        .any(|b| b.is_ascii_control() || b == b';' || b == b' ')
-    {
-        return Err(ApiError::BadRequest(
-            "this token cannot be kept in a cookie".into(),
-        ));
-    }
-    let cookie = format!("kiln_token={token}; HttpOnly; SameSite=Strict; Path=/");
+    let id = state.sessions().open(&token).map_err(ApiError::internal)?;
+    let cookie = format!("{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/");
     Ok((
         StatusCode::SEE_OTHER,
-        [
-            (header::SET_COOKIE, cookie),
-            (header::LOCATION, "/".to_string()),
-        ],
+        [(header::SET_COOKIE, cookie), (header::LOCATION, next)],
     )
         .into_response())
 }
 
-/// One field of an `application/x-www-form-urlencoded` body, decoded.
-fn form_value(body: &str, name: &str) -> Option<String> {
-    body.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (decode(k)? == name).then(|| decode(v)).flatten()
-    })
+/// Ends the session of the request's cookie and clears the cookie.
+async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(id) = headers
+        .get(header::COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(super::session::cookie_value)
+    {
+        state.sessions().close(id);
+    }
+    let cookie = format!("{COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
+    (
+        StatusCode::SEE_OTHER,
+        [
+            (header::SET_COOKIE, cookie),
+            (header::LOCATION, "/login".to_string()),
+        ],
+    )
+        .into_response()
 }
 
-fn decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = s.get(i + 1..i + 3)?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 2;
-            }
-            b => out.push(b),
-        }
-        i += 1;
+/// Where to go after logging in: a path on this server, else `/`.
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
+        _ => "/".to_owned(),
     }
-    String::from_utf8(out).ok()
+}
+
+/// One field of an `application/x-www-form-urlencoded` body, decoded.
+fn form_value(body: &str, name: &str) -> Option<String> {
+    let fields: Vec<(String, String)> = serde_urlencoded::from_str(body).ok()?;
+    fields.into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::form_value;
+    use super::{form_value, safe_next};
 
     #[test]
     fn reads_urlencoded_fields() {
@@ -95,6 +114,18 @@ mod tests {
         );
         assert_eq!(form_value("token=", "token").as_deref(), Some(""));
         assert_eq!(form_value("x=1", "token"), None);
-        assert_eq!(form_value("token=%zz", "token"), None);
+    }
+
+    #[test]
+    fn next_stays_on_this_server() {
+        assert_eq!(safe_next(Some("/jobs/a/3")), "/jobs/a/3");
+        for bad in [
+            None,
+            Some("//evil.example"),
+            Some("https://x"),
+            Some("/\\x"),
+        ] {
+            assert_eq!(safe_next(bad), "/");
+        }
     }
 }

@@ -1,21 +1,33 @@
-//! The web UI: server-rendered HTML (no JavaScript build), a live log through EventSource.
+//! The web UI: server-rendered pages (maud templates) with small embedded scripts (plain JS,
+//! no build step) that follow the server's event streams, and browser sessions for servers
+//! with tokens.
 
-mod html;
+mod assets;
+mod build_page;
+mod dashboard;
+mod job_page;
+mod layout;
 mod login;
-mod pages;
 mod reports;
+pub(crate) mod session;
 
 use crate::AppState;
 use axum::Router;
 use axum::routing::get;
 
-pub(crate) use html::url_segment;
+pub(crate) use layout::url_segment;
 pub use login::login_routes;
+pub use session::Sessions;
 
 /// `/`, `/jobs/{job}`, `/jobs/{job}/{n}`: behind the token middleware like the API.
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/", get(pages::jobs))
-        .route("/jobs/{job}", get(pages::job))
-        .route("/jobs/{job}/{number}", get(pages::build))
+        .route("/", get(dashboard::page))
+        .route("/jobs/{job}", get(job_page::page))
+        .route("/jobs/{job}/{number}", get(build_page::page))
+}
+
+/// The embedded stylesheet and scripts, open to all (the login page needs them too).
+pub fn asset_routes() -> Router<AppState> {
+    Router::new().route("/ui/assets/{name}", get(assets::serve))
 }

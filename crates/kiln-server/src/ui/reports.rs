@@ -1,68 +1,88 @@
-//! The build page's report sections: failed tests with their messages and stack traces,
-//! issue counts, and links to the HTML reports the build kept.
+//! The build page's results: parameters, test counts and failed tests (name, message, stack
+//! trace), issue counts, artifacts, the HTML reports the build kept, a replay's Jenkinsfile.
 
-use super::html::esc;
+use super::layout::url_segment;
 use crate::AppState;
 use crate::api::reports::{kept, report_url};
 use kiln_store::{BuildRecord, TestFailureKind};
-use std::fmt::Write as _;
+use maud::{Markup, html};
 
-/// Appends the failed tests and the HTML report links of `b` to `body`.
-pub fn sections(body: &mut String, state: &AppState, b: &BuildRecord) {
-    if !b.failed_tests.is_empty() {
-        body.push_str("<h2>Failed tests</h2>");
-        for t in &b.failed_tests {
-            let name = if t.class_name.is_empty() {
-                t.name.clone()
-            } else {
-                format!("{}.{}", t.class_name, t.name)
-            };
-            let kind = match t.kind {
-                TestFailureKind::Failure => "failed",
-                TestFailureKind::Error => "error",
-            };
-            let _ = write!(
-                body,
-                "<details><summary class=\"FAILURE\">{} ({kind}){}</summary>",
-                esc(&name),
-                t.message
-                    .as_deref()
-                    .map(|m| format!(": {}", esc(m)))
-                    .unwrap_or_default()
-            );
-            if let Some(trace) = &t.stack_trace {
-                let _ = write!(body, "<pre>{}</pre>", esc(trace));
-            }
-            body.push_str("</details>");
-        }
-    }
-    if !b.issues.is_empty() {
-        body.push_str("<h2>Issues</h2><table><tr><th>Tool</th><th>Total</th><th>Error</th><th>High</th><th>Normal</th><th>Low</th></tr>");
-        for i in &b.issues {
-            let _ = write!(
-                body,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                esc(&i.name),
-                i.total,
-                i.error,
-                i.high,
-                i.normal,
-                i.low
-            );
-        }
-        body.push_str("</table>");
-    }
+pub fn sections(state: &AppState, b: &BuildRecord) -> Markup {
+    let secret = secret_params(state, b);
     let reports: Vec<_> = kept(state, b).collect();
-    if !reports.is_empty() {
-        body.push_str("<h2>Reports</h2><ul>");
-        for r in reports {
-            let _ = write!(
-                body,
-                "<li><a href=\"{}\">{}</a></li>",
-                esc(&report_url("", b, r)),
-                esc(&r.name)
-            );
+    html! {
+        @if !b.params.is_empty() {
+            h2 { "Parameters" }
+            table.params #params {
+                @for (k, v) in &b.params {
+                    tr { th { (k) } td { @if secret.contains(k) { "****" } @else { (v) } } }
+                }
+            }
         }
-        body.push_str("</ul>");
+        @if let Some(t) = &b.tests {
+            h2 { "Tests" }
+            p #test-summary { (t.total) " tests, " (t.failed) " failed, " (t.skipped) " skipped" }
+        }
+        @if !b.failed_tests.is_empty() {
+            h2 { "Failed tests" }
+            div #failed-tests {
+                @for t in &b.failed_tests {
+                    @let name = if t.class_name.is_empty() { t.name.clone() } else { format!("{}.{}", t.class_name, t.name) };
+                    @let kind = match t.kind { TestFailureKind::Failure => "failed", TestFailureKind::Error => "error" };
+                    details.failed-test {
+                        summary {
+                            span.FAILURE { (name) } " (" (kind) ")"
+                            @if let Some(m) = &t.message { ": " span.message { (m) } }
+                        }
+                        @if let Some(trace) = &t.stack_trace { pre.trace { (trace) } }
+                    }
+                }
+            }
+        }
+        @if !b.issues.is_empty() {
+            h2 { "Issues" }
+            table {
+                tr { th { "Tool" } th { "Total" } th { "Error" } th { "High" } th { "Normal" } th { "Low" } }
+                @for i in &b.issues {
+                    tr { td { (i.name) } td { (i.total) } td { (i.error) } td { (i.high) } td { (i.normal) } td { (i.low) } }
+                }
+            }
+        }
+        @if !b.artifacts.is_empty() {
+            h2 { "Artifacts" }
+            ul {
+                @for a in &b.artifacts {
+                    li {
+                        a href={ "/api/v1/jobs/" (b.id.job.as_str()) "/builds/" (b.id.number) "/artifacts/" (url_segment(&a.path)) } { (a.path) }
+                        " (" (a.size) " bytes)"
+                    }
+                }
+            }
+        }
+        @if !reports.is_empty() {
+            h2 { "Reports" }
+            ul { @for r in &reports { li { a href=(report_url("", b, r)) { (r.name) } } } }
+        }
+        @if let Some(r) = &b.replay {
+            details #replayed {
+                summary { "The replayed Jenkinsfile" }
+                pre.jenkinsfile { (r.jenkinsfile) }
+            }
+        }
     }
+}
+
+/// The names of the job's password parameters, whose values are never shown.
+fn secret_params(state: &AppState, b: &BuildRecord) -> Vec<String> {
+    state
+        .scheduler()
+        .job(b.id.job.as_str())
+        .map(|j| {
+            j.parameters
+                .iter()
+                .filter(|p| p.kind == "password")
+                .map(|p| p.name.clone())
+                .collect()
+        })
+        .unwrap_or_default()
 }

@@ -1,0 +1,220 @@
+//! The browser tests' kit: headless Chromium through chromedriver (Debian's `chromium` and
+//! `chromium-driver`), a real `kiln server` with jobs from a git repository made here, and
+//! waits bounded in time.
+
+use crate::support::{Server, TOKEN, git};
+use fantoccini::{Client, ClientBuilder, Locator};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// One browser at a time: the machine's cores are shared with the servers and builds.
+static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// How long a wait for the page may take before the test fails (a bound, not a timing check).
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// A chromedriver process with one headless Chromium session; both end when dropped.
+pub struct Browser {
+    pub client: Client,
+    driver: Child,
+    _turn: tokio::sync::MutexGuard<'static, ()>,
+}
+
+/// The path of `tool` on PATH; a missing tool fails the test, saying how to install it.
+fn require(tool: &str, package: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(tool))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "`{tool}` is not installed: the browser tests need it (apt-get install {package})"
+            )
+        })
+}
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+impl Browser {
+    pub async fn start() -> Browser {
+        let turn = ONE_BROWSER.lock().await;
+        let driver_path = require("chromedriver", "chromium-driver");
+        let chromium = require("chromium", "chromium");
+        let port = free_port();
+        let driver = Command::new(driver_path)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let caps = serde_json::json!({
+            "goog:chromeOptions": {
+                "binary": chromium,
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                         "--disable-dev-shm-usage", "--window-size=1280,900"],
+            }
+        });
+        let serde_json::Value::Object(caps) = caps else {
+            unreachable!()
+        };
+        let url = format!("http://127.0.0.1:{port}");
+        let started = Instant::now();
+        let client = loop {
+            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+            match ClientBuilder::new(connector)
+                .capabilities(caps.clone())
+                .connect(&url)
+                .await
+            {
+                Ok(client) => break client,
+                Err(e) if started.elapsed() > PATIENCE => {
+                    panic!("chromedriver on {url} gave no session: {e}")
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        };
+        Browser {
+            client,
+            driver,
+            _turn: turn,
+        }
+    }
+
+    pub async fn goto(&self, url: &str) {
+        self.client.goto(url).await.unwrap();
+    }
+
+    /// The first element matching the CSS selector, waiting for it to appear.
+    pub async fn find(&self, css: &str) -> fantoccini::elements::Element {
+        self.client
+            .wait()
+            .at_most(PATIENCE)
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no element `{css}` on the page: {e}"))
+    }
+
+    pub async fn click(&self, css: &str) {
+        self.find(css).await.click().await.unwrap();
+    }
+
+    pub async fn fill(&self, css: &str, text: &str) {
+        let field = self.find(css).await;
+        field.clear().await.unwrap();
+        field.send_keys(text).await.unwrap();
+    }
+
+    pub async fn text(&self, css: &str) -> String {
+        self.find(css).await.text().await.unwrap()
+    }
+
+    /// Whether an element matches the selector now (no waiting).
+    pub async fn has(&self, css: &str) -> bool {
+        !self
+            .client
+            .find_all(Locator::Css(css))
+            .await
+            .unwrap()
+            .is_empty()
+    }
+
+    /// Waits until the page's script `js` (an expression) is true; the page's text and the
+    /// server's log tell why when it never is.
+    pub async fn until(&self, what: &str, js: &str) {
+        let started = Instant::now();
+        let script = format!("return !!({js});");
+        loop {
+            let ok = self.client.execute(&script, vec![]).await.unwrap();
+            if ok.as_bool() == Some(true) {
+                return;
+            }
+            if started.elapsed() > PATIENCE {
+                let body = self.text("body").await;
+                panic!("gave up waiting for {what} ({js})\npage:\n{body}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Writes a PNG of the page to `$KILN_SCREENSHOTS/NAME.png` when that is set (by
+    /// `scripts/screenshots.sh`); nothing otherwise.
+    pub async fn screenshot(&self, name: &str) {
+        let Some(dir) = std::env::var_os("KILN_SCREENSHOTS") else {
+            return;
+        };
+        let png = self.client.screenshot().await.unwrap();
+        let dir = Path::new(&dir);
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+    }
+
+    /// Ends the browser session; dropping the browser then stops chromedriver.
+    pub async fn close(self) {
+        let _ = self.client.clone().close().await;
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+/// A server with the jobs of `pipelines` (name, Jenkinsfile) from one git repository, and
+/// the tokens `TOKEN` (admin) and `view-only` (read).
+pub struct Site {
+    pub server: Server,
+    _dir: tempfile::TempDir,
+}
+
+impl Site {
+    pub fn start(pipelines: &[(&str, &str)]) -> Site {
+        let dir = tempfile::Builder::new()
+            .prefix("kiln-ui-")
+            .tempdir()
+            .unwrap();
+        let root = dir.path().to_path_buf();
+        let repo = root.join("repo");
+        std::fs::create_dir_all(&repo).unwrap();
+        git(&repo, &["init", "-q", "-b", "main"]);
+        let mut yaml = format!(
+            "server:\n  tokens:\n    - {{name: admin, token: {TOKEN}, role: admin}}\n    - {{name: viewer, token: view-only, role: read}}\n    - {{name: bob, token: bob-token, role: trigger}}\njobs:\n"
+        );
+        for (job, text) in pipelines {
+            std::fs::write(repo.join(format!("{job}.Jenkinsfile")), text).unwrap();
+            yaml.push_str(&format!(
+                "  - name: {job}\n    repo: file://{}\n    jenkinsfile: {job}.Jenkinsfile\n",
+                repo.display()
+            ));
+        }
+        git(&repo, &["add", "."]);
+        git(&repo, &["commit", "-q", "-m", "pipelines"]);
+        let config = root.join("kiln.yaml");
+        std::fs::write(&config, yaml).unwrap();
+        let server = Server::start(&root, &config, "127.0.0.1:0", [("KILN_LOG", "info")]);
+        Site { server, _dir: dir }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.server.url)
+    }
+}
+
+/// Logs `browser` in with `token` through the login form.
+pub async fn log_in(browser: &Browser, site: &Site, token: &str) {
+    browser.goto(&site.url("/login")).await;
+    browser.fill("input[name=token]", token).await;
+    browser.click("form#login button").await;
+    browser
+        .until(
+            "the dashboard after logging in",
+            "document.querySelector('#jobs')",
+        )
+        .await;
+}
