@@ -19,6 +19,7 @@ mod credentials;
 mod downstream;
 mod error;
 mod follower;
+mod forge_status;
 mod git;
 mod handle;
 mod input;

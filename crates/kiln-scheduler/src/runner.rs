@@ -16,6 +16,7 @@ use crate::source::{self, Files, Resolved};
 use kiln_config::{Config, JobConfig};
 use kiln_engine::{BuildSpec, BuildSummary, LogFormatter, Prepared, ScmInfo};
 use kiln_executor::{Executor, LocalExecutor};
+use kiln_forge::StatusState;
 use kiln_plan::Plan;
 use kiln_store::{
     ArtifactRecord, BuildStatus, LogEventKind, Page, PodRecord, StageRecord, StageState,
@@ -81,6 +82,12 @@ impl BuildTask {
         self.recorder.record.status = BuildStatus::Running;
         self.recorder.touch();
         self.recorder.flush().await;
+        self.shared.forge.build_state(
+            &self.config,
+            &self.recorder.record,
+            StatusState::Running,
+            Some(self.control_tx.clone()),
+        );
         let (result, info) = match self.prepare().await {
             Ok((plan, info, files, prepared)) => {
                 let scripted = prepared.scripted.is_some();
@@ -558,6 +565,12 @@ impl BuildTask {
         if let Err(e) = self.recorder.close().await {
             tracing::error!(build = %self.recorder.record.id, error = %e, "cannot store a finished build");
         }
+        self.shared.forge.build_state(
+            &self.config,
+            &self.recorder.record,
+            StatusState::of_result(result),
+            None,
+        );
         Done {
             id: self.recorder.record.id.clone(),
             result,

@@ -1,0 +1,247 @@
+//! End to end: `kiln server` (the real binary) reporting commit statuses to a fake GitHub and
+//! GitLab started here, for builds of real git repositories triggered by signed webhooks and
+//! by hand.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[allow(dead_code, reason = "the SMTP peer is not used here")]
+mod peers;
+mod support;
+
+use peers::forge::{FakeForge, Posted, TOKEN as FORGE_TOKEN};
+use serde_json::json;
+use std::path::PathBuf;
+use support::*;
+
+const OK: &str =
+    "pipeline {\n  agent any\n  stages { stage('Hi') { steps { echo 'hello' } } }\n}\n";
+const FAIL: &str =
+    "pipeline {\n  agent any\n  stages { stage('Boom') { steps { sh 'exit 3' } } }\n}\n";
+const SLOW: &str =
+    "pipeline {\n  agent any\n  stages { stage('Nap') { steps { sh 'sleep 2' } } }\n}\n";
+
+/// A repository with the three pipelines, and a server configuration around `jobs`.
+struct Env {
+    root: PathBuf,
+    config: PathBuf,
+    repo_url: String,
+    commit: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Env {
+    /// `jobs` is YAML for `jobs:` where `REPO` stands for the repository's URL; `top` is
+    /// appended at the top level.
+    fn new(jobs: &str, top: &str) -> Env {
+        let dir = tempfile::Builder::new()
+            .prefix("kiln-forge-")
+            .tempdir()
+            .unwrap();
+        let root = dir.path().to_path_buf();
+        let repo = root.join("repo");
+        std::fs::create_dir_all(&repo).unwrap();
+        git(&repo, &["init", "-q", "-b", "main"]);
+        for (name, text) in [("ok", OK), ("fail", FAIL), ("slow", SLOW)] {
+            std::fs::write(repo.join(format!("{name}.Jenkinsfile")), text).unwrap();
+        }
+        git(&repo, &["add", "."]);
+        git(&repo, &["commit", "-q", "-m", "pipelines"]);
+        let commit = git(&repo, &["rev-parse", "HEAD"]);
+        let repo_url = format!("file://{}", repo.display());
+        let yaml = format!(
+            "server:\n  external_url: https://ci.example.com/\n  tokens:\n    - {{name: e2e, token: {TOKEN}, role: admin}}\ncredentials:\n  - {{id: forge, secret: {FORGE_TOKEN}}}\n  - {{id: wrong, secret: not-the-token}}\njobs:\n{}{top}",
+            jobs.replace("REPO", &repo_url)
+        );
+        let config = root.join("kiln.yaml");
+        std::fs::write(&config, yaml).unwrap();
+        Env {
+            root,
+            config,
+            repo_url,
+            commit,
+            _dir: dir,
+        }
+    }
+
+    fn start(&self) -> Server {
+        Server::start(
+            &self.root,
+            &self.config,
+            "127.0.0.1:0",
+            [("KILN_LOG", "info")],
+        )
+    }
+
+    fn server_log(&self) -> String {
+        std::fs::read_to_string(self.root.join("server.log")).unwrap_or_default()
+    }
+}
+
+fn job(name: &str, pipeline: &str, forge: &str) -> String {
+    format!(
+        "  - name: {name}\n    repo: REPO\n    jenkinsfile: {pipeline}.Jenkinsfile\n    webhook_secret: hook-secret\n    forge: {forge}\n"
+    )
+}
+
+/// Waits until `context` got a final state (not pending or running); its states in order.
+fn final_states(forge: &FakeForge, env: &Env, context: &str) -> Vec<String> {
+    wait_or_show(
+        &format!("a final status of {context}"),
+        || {
+            forge
+                .states(context)
+                .last()
+                .is_some_and(|s| s != "pending" && s != "running")
+        },
+        || {
+            format!(
+                "{:#?}\n--- server log:\n{}",
+                forge.statuses(),
+                env.server_log()
+            )
+        },
+    );
+    forge.states(context)
+}
+
+fn push(server: &Server, repo_url: &str, commit: &str) -> (u16, String) {
+    let payload = json!({
+        "ref": "refs/heads/main",
+        "after": commit,
+        "repository": { "clone_url": repo_url },
+        "sender": { "login": "octo" },
+    })
+    .to_string();
+    let signature = kiln_server::hooks::signature::github_sign("hook-secret", payload.as_bytes());
+    let mut r = agent()
+        .post(&format!("{}/hooks/github", server.url))
+        .header("x-github-event", "push")
+        .header("x-github-delivery", "d-1")
+        .header("x-hub-signature-256", &signature)
+        .send(payload)
+        .unwrap();
+    (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
+}
+
+#[test]
+fn a_github_push_reports_pending_then_the_result_of_each_job() {
+    let forge = FakeForge::start();
+    let spec = |repo: &str| {
+        format!(
+            "{{kind: github, api_url: '{}', repository: {repo}, token_credential: forge}}",
+            forge.github_api()
+        )
+    };
+    let jobs = format!(
+        "{}{}",
+        job("app", "ok", &spec("acme/app")),
+        job("broken", "fail", &spec("acme/app"))
+    );
+    let env = Env::new(&jobs, "");
+    let server = env.start();
+    let (status, body) = push(&server, &env.repo_url, &env.commit);
+    assert_eq!(status, 202, "{body}");
+
+    assert_eq!(
+        final_states(&forge, &env, "kiln/app"),
+        ["pending", "pending", "success"]
+    );
+    assert_eq!(
+        final_states(&forge, &env, "kiln/broken"),
+        ["pending", "pending", "failure"]
+    );
+    let last = forge
+        .statuses()
+        .into_iter()
+        .rfind(|p| p.context == "kiln/app")
+        .unwrap();
+    assert_eq!(
+        last,
+        Posted {
+            forge: "github",
+            repository: "acme/app".into(),
+            sha: env.commit.clone(),
+            state: "success".into(),
+            context: "kiln/app".into(),
+            target_url: Some("https://ci.example.com/jobs/app/1".into()),
+            description: "This commit looks good".into(),
+        }
+    );
+    let descriptions: Vec<String> = forge
+        .statuses()
+        .into_iter()
+        .filter(|p| p.context == "kiln/app")
+        .map(|p| p.description)
+        .collect();
+    assert_eq!(
+        descriptions,
+        ["Build queued", "Build running", "This commit looks good"]
+    );
+    assert!(
+        forge
+            .requests()
+            .iter()
+            .all(|r| r.header("user-agent").is_some())
+    );
+}
+
+#[test]
+fn a_gitlab_build_by_hand_reports_running_and_retries_a_failing_forge() {
+    let forge = FakeForge::start();
+    forge.fail_next(2);
+    let jobs = job(
+        "app",
+        "ok",
+        &format!(
+            "{{kind: gitlab, api_url: '{}', repository: group/sub/app, token_credential: forge}}",
+            forge.gitlab_api()
+        ),
+    );
+    let env = Env::new(&jobs, "");
+    let server = env.start();
+    kiln_ok(&server, &["trigger", "app", "--follow"]);
+    assert_eq!(
+        final_states(&forge, &env, "kiln/app"),
+        ["pending", "running", "success"]
+    );
+    let posted = forge.statuses();
+    assert!(
+        posted
+            .iter()
+            .all(|p| p.repository == "group/sub/app" && p.sha == env.commit && p.forge == "gitlab"),
+        "{posted:#?}"
+    );
+    let refused = forge
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST")
+        .count()
+        - posted.len();
+    assert_eq!(refused, 2, "the two 503 answers were tried again");
+}
+
+#[test]
+fn a_forge_that_refuses_the_status_is_said_in_the_log_and_the_build_still_passes() {
+    let forge = FakeForge::start();
+    let jobs = job(
+        "nap",
+        "slow",
+        &format!(
+            "{{kind: github, api_url: '{}', repository: acme/app, token_credential: wrong}}",
+            forge.github_api()
+        ),
+    );
+    let env = Env::new(&jobs, "");
+    let server = env.start();
+    let out = kiln(&server, &["trigger", "nap", "--follow"]);
+    let log = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{log}");
+    assert!(
+        log.contains("kiln: could not report the github status `kiln/nap` (pending) of commit"),
+        "{log}"
+    );
+    assert!(log.contains("answered 401"), "{log}");
+    assert!(log.trim_end().ends_with("Finished: SUCCESS"), "{log}");
+    assert!(forge.statuses().is_empty());
+    assert!(!log.contains("not-the-token"), "{log}");
+}
