@@ -30,9 +30,9 @@ struct Env {
 }
 
 impl Env {
-    /// `jobs` is YAML for `jobs:` where `REPO` stands for the repository's URL; `top` is
-    /// appended at the top level.
-    fn new(jobs: &str, top: &str) -> Env {
+    /// `jobs` is YAML for `jobs:` where `REPO` stands for the repository's URL; `server` is
+    /// added to the `server:` section.
+    fn new(jobs: &str, server: &str) -> Env {
         let dir = tempfile::Builder::new()
             .prefix("kiln-forge-")
             .tempdir()
@@ -49,7 +49,7 @@ impl Env {
         let commit = git(&repo, &["rev-parse", "HEAD"]);
         let repo_url = format!("file://{}", repo.display());
         let yaml = format!(
-            "server:\n  external_url: https://ci.example.com/\n  tokens:\n    - {{name: e2e, token: {TOKEN}, role: admin}}\ncredentials:\n  - {{id: forge, secret: {FORGE_TOKEN}}}\n  - {{id: wrong, secret: not-the-token}}\njobs:\n{}{top}",
+            "server:\n  external_url: https://ci.example.com/\n{server}  tokens:\n    - {{name: e2e, token: {TOKEN}, role: admin}}\ncredentials:\n  - {{id: forge, secret: {FORGE_TOKEN}}}\n  - {{id: wrong, secret: not-the-token}}\njobs:\n{}",
             jobs.replace("REPO", &repo_url)
         );
         let config = root.join("kiln.yaml");
@@ -183,6 +183,40 @@ fn a_github_push_reports_pending_then_the_result_of_each_job() {
             .iter()
             .all(|r| r.header("user-agent").is_some())
     );
+
+    let (status, svg) = badge(&server, "/jobs/app/badge.svg", true);
+    assert_eq!(status, 200, "{svg}");
+    assert!(svg.contains("<title>build: passing</title>"), "{svg}");
+    let (_, svg) = badge(&server, "/jobs/broken/badge.svg", true);
+    assert!(svg.contains("<title>build: failing</title>"), "{svg}");
+    let (_, svg) = badge(&server, "/jobs/app/badge.svg?branch=main", true);
+    assert!(svg.contains("build: passing"), "{svg}");
+    let (_, svg) = badge(&server, "/jobs/app/badge.svg?branch=other", true);
+    assert!(svg.contains("build: no builds"), "{svg}");
+    let (status, _) = badge(&server, "/jobs/app/badge.svg", false);
+    assert_eq!(
+        status, 401,
+        "badges need a token unless server.public_badges is set"
+    );
+    let (status, _) = badge(&server, "/jobs/nope/badge.svg", true);
+    assert_eq!(status, 404);
+}
+
+/// `GET path` with or without the admin token: the status and the body.
+fn badge(server: &Server, path: &str, token: bool) -> (u16, String) {
+    let mut request = agent().get(&format!("{}{path}", server.url));
+    if token {
+        request = request.header("authorization", &format!("Bearer {TOKEN}"));
+    }
+    let mut r = request.call().unwrap();
+    let status = r.status().as_u16();
+    if status == 200 {
+        assert_eq!(
+            r.headers()["content-type"].to_str().unwrap(),
+            "image/svg+xml;charset=utf-8"
+        );
+    }
+    (status, r.body_mut().read_to_string().unwrap())
 }
 
 #[test]
@@ -231,9 +265,15 @@ fn a_forge_that_refuses_the_status_is_said_in_the_log_and_the_build_still_passes
             forge.github_api()
         ),
     );
-    let env = Env::new(&jobs, "");
+    let env = Env::new(&jobs, "  public_badges: true\n");
     let server = env.start();
-    let out = kiln(&server, &["trigger", "nap", "--follow"]);
+    let (_, svg) = badge(&server, "/jobs/nap/badge.svg", false);
+    assert!(svg.contains("build: no builds"), "{svg}");
+    kiln_ok(&server, &["trigger", "nap"]);
+    let (status, svg) = badge(&server, "/jobs/nap/badge.svg", false);
+    assert_eq!(status, 200, "server.public_badges opens the badge");
+    assert!(svg.contains("build: running"), "{svg}");
+    let out = kiln(&server, &["logs", "nap#1", "--follow"]);
     let log = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(out.status.code(), Some(0), "{log}");
     assert!(
