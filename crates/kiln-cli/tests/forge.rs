@@ -105,6 +105,10 @@ fn final_states(forge: &FakeForge, env: &Env, context: &str) -> Vec<String> {
 }
 
 fn push(server: &Server, repo_url: &str, commit: &str) -> (u16, String) {
+    push_delivery(server, repo_url, commit, "d-1")
+}
+
+fn push_delivery(server: &Server, repo_url: &str, commit: &str, delivery: &str) -> (u16, String) {
     let payload = json!({
         "ref": "refs/heads/main",
         "after": commit,
@@ -116,7 +120,7 @@ fn push(server: &Server, repo_url: &str, commit: &str) -> (u16, String) {
     let mut r = agent()
         .post(&format!("{}/hooks/github", server.url))
         .header("x-github-event", "push")
-        .header("x-github-delivery", "d-1")
+        .header("x-github-delivery", delivery)
         .header("x-hub-signature-256", &signature)
         .send(payload)
         .unwrap();
@@ -284,4 +288,52 @@ fn a_forge_that_refuses_the_status_is_said_in_the_log_and_the_build_still_passes
     assert!(log.trim_end().ends_with("Finished: SUCCESS"), "{log}");
     assert!(forge.statuses().is_empty());
     assert!(!log.contains("not-the-token"), "{log}");
+}
+
+#[test]
+fn a_delivery_seen_before_is_acknowledged_and_not_built_even_after_a_restart() {
+    let forge = FakeForge::start();
+    let jobs = job(
+        "app",
+        "ok",
+        &format!(
+            "{{kind: github, api_url: '{}', repository: acme/app, token_credential: forge}}",
+            forge.github_api()
+        ),
+    );
+    let env = Env::new(&jobs, "");
+    let server = env.start();
+    let (status, body) = push_delivery(&server, &env.repo_url, &env.commit, "uuid-1");
+    assert_eq!(status, 202, "{body}");
+    final_states(&forge, &env, "kiln/app");
+    let (status, body) = push_delivery(&server, &env.repo_url, &env.commit, "uuid-1");
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("delivery `github:uuid-1` was already received: not built again"),
+        "{body}"
+    );
+    drop(server);
+    let server = env.start();
+    let (status, body) = push_delivery(&server, &env.repo_url, &env.commit, "uuid-1");
+    assert_eq!(status, 200, "a restart remembers the delivery: {body}");
+    let (status, body) = push_delivery(&server, &env.repo_url, &env.commit, "uuid-2");
+    assert_eq!(status, 202, "{body}");
+    assert!(body.contains("app#2"), "{body}");
+    let listed = api(&server, "/jobs/app/builds");
+    assert_eq!(listed["builds"].as_array().unwrap().len(), 2, "{listed}");
+}
+
+#[test]
+fn a_github_ping_is_answered() {
+    let env = Env::new("", "");
+    let server = env.start();
+    let mut r = agent()
+        .post(&format!("{}/hooks/github", server.url))
+        .header("x-github-event", "ping")
+        .header("x-github-delivery", "p-1")
+        .send(r#"{"zen":"Keep it logically awesome.","hook_id":1}"#)
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let body = r.body_mut().read_to_string().unwrap();
+    assert!(body.contains("pong"), "{body}");
 }

@@ -1,6 +1,7 @@
 //! What every handler shares: the store, the scheduler's handle and the current settings.
 
 use crate::Settings;
+use crate::hooks::Deliveries;
 use kiln_scheduler::{ManualClock, SchedulerHandle};
 use kiln_store::Store;
 use std::path::{Path, PathBuf};
@@ -20,6 +21,7 @@ struct Inner {
     data_dir: PathBuf,
     reload: Notify,
     clock: Option<Arc<ManualClock>>,
+    deliveries: Arc<Deliveries>,
 }
 
 impl AppState {
@@ -29,8 +31,10 @@ impl AppState {
         settings: Settings,
         data_dir: PathBuf,
     ) -> AppState {
+        let deliveries = Arc::new(Deliveries::open(&data_dir));
         AppState {
             inner: Arc::new(Inner {
+                deliveries,
                 store,
                 scheduler,
                 settings: RwLock::new(Arc::new(settings)),
@@ -89,6 +93,11 @@ impl AppState {
             .join("builds")
             .join(job)
             .join(number.to_string())
+    }
+
+    /// The webhook deliveries already taken.
+    pub(crate) fn deliveries(&self) -> Arc<Deliveries> {
+        self.inner.deliveries.clone()
     }
 
     pub fn data_dir(&self) -> &Path {
