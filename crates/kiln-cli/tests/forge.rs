@@ -337,3 +337,149 @@ fn a_github_ping_is_answered() {
     let body = r.body_mut().read_to_string().unwrap();
     assert!(body.contains("pong"), "{body}");
 }
+
+/// The target branch's pipeline: it shows the change variables and the workspace, then uses
+/// a credential.
+const TARGET_PR: &str = "pipeline {\n  agent any\n  stages {\n    stage('Show') { steps { echo \"target pipeline BRANCH=${env.BRANCH_NAME} ID=${env.CHANGE_ID} TARGET=${env.CHANGE_TARGET} FROM=${env.CHANGE_BRANCH} AUTHOR=${env.CHANGE_AUTHOR}\"\n sh 'ls' } }\n    stage('Secret') { steps { withCredentials([string(credentialsId: 'forge', variable: 'T')]) { echo 'credentials given' } } }\n  }\n}\n";
+
+fn own_pipeline(who: &str) -> String {
+    format!(
+        "pipeline {{\n  agent any\n  stages {{ stage('Show') {{ steps {{ echo \"{who} pipeline BRANCH=${{env.BRANCH_NAME}} ID=${{env.CHANGE_ID}} TARGET=${{env.CHANGE_TARGET}} FROM=${{env.CHANGE_BRANCH}} AUTHOR=${{env.CHANGE_AUTHOR}}\" }} }} }}\n}}\n"
+    )
+}
+
+/// Commits `pr.Jenkinsfile` (and `file`) on a new branch, or on `ref` without a branch (as a
+/// fork's pull request is seen in the target repository: `refs/pull/N/head`); back on main.
+fn pr_commit(repo: &std::path::Path, pipeline: &str, file: &str, git_ref: &str) -> String {
+    git(repo, &["checkout", "-q", "-b", "pr-work"]);
+    std::fs::write(repo.join("pr.Jenkinsfile"), pipeline).unwrap();
+    std::fs::write(repo.join(file), "x").unwrap();
+    git(repo, &["add", "."]);
+    git(repo, &["commit", "-q", "-m", "change"]);
+    let sha = git(repo, &["rev-parse", "HEAD"]);
+    git(repo, &["update-ref", git_ref, &sha]);
+    git(repo, &["checkout", "-q", "main"]);
+    git(repo, &["branch", "-q", "-D", "pr-work"]);
+    sha
+}
+
+fn pull_request(server: &Server, env: &Env, n: u64, head: &str, from: &str, author: &str) -> u16 {
+    let payload = json!({
+        "action": "opened",
+        "number": n,
+        "pull_request": {
+            "title": "a change",
+            "user": { "login": author },
+            "head": { "ref": "feature", "sha": head, "repo": { "full_name": from } },
+            "base": { "ref": "main", "repo": { "full_name": "acme/app" } },
+        },
+        "repository": { "clone_url": env.repo_url },
+    })
+    .to_string();
+    let signature = kiln_server::hooks::signature::github_sign("hook-secret", payload.as_bytes());
+    let r = agent()
+        .post(&format!("{}/hooks/github", server.url))
+        .header("x-github-event", "pull_request")
+        .header("x-github-delivery", &format!("pr-{n}"))
+        .header("x-hub-signature-256", &signature)
+        .send(payload)
+        .unwrap();
+    r.status().as_u16()
+}
+
+#[test]
+fn pull_requests_build_with_change_variables_and_forks_run_the_targets_pipeline_when_untrusted() {
+    let forge = FakeForge::start();
+    forge.set_permission("trusty", "write");
+    let jobs = job(
+        "app",
+        "pr",
+        &format!(
+            "{{kind: github, api_url: '{}', repository: acme/app, token_credential: forge}}",
+            forge.github_api()
+        ),
+    );
+    let env = Env::new(&jobs, "");
+    let repo = env.root.join("repo");
+    std::fs::write(repo.join("pr.Jenkinsfile"), TARGET_PR).unwrap();
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-q", "-m", "target pipeline"]);
+    let main = git(&repo, &["rev-parse", "HEAD"]);
+    let own = pr_commit(
+        &repo,
+        &own_pipeline("head"),
+        "own.txt",
+        "refs/heads/feature",
+    );
+    let evil = pr_commit(&repo, &own_pipeline("fork"), "fork.txt", "refs/pull/7/head");
+    let trusty = pr_commit(
+        &repo,
+        &own_pipeline("trusted fork"),
+        "t.txt",
+        "refs/pull/8/head",
+    );
+    let server = env.start();
+    let log_of = |n: u64| {
+        let out = kiln(&server, &["logs", &format!("app#{n}"), "--follow"]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+
+    assert_eq!(
+        pull_request(&server, &env, 5, &own, "acme/app", "alice"),
+        202
+    );
+    let log = log_of(1);
+    assert!(
+        log.contains("head pipeline BRANCH=PR-5 ID=5 TARGET=main FROM=feature AUTHOR=alice"),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("Running pr.Jenkinsfile of the pull request's head {own}: it comes from a branch of the repository")),
+        "{log}"
+    );
+    assert_eq!(
+        final_states(&forge, &env, "kiln/app"),
+        ["pending", "pending", "success"]
+    );
+    assert!(
+        forge.statuses().iter().all(|p| p.sha == own),
+        "statuses go on the head"
+    );
+
+    assert_eq!(
+        pull_request(&server, &env, 7, &evil, "mallory/app", "mallory"),
+        202
+    );
+    let log = log_of(2);
+    assert!(!log.contains("fork pipeline"), "{log}");
+    assert!(
+        log.contains("target pipeline BRANCH=PR-7 ID=7 TARGET=main FROM=feature AUTHOR=mallory"),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("Running pr.Jenkinsfile of the target branch `main` (at {main}), not the pull request's: it comes from a fork and its author `mallory` has no write access to the repository")),
+        "{log}"
+    );
+    assert!(
+        log.contains("fork.txt"),
+        "the fork's head is checked out: {log}"
+    );
+    assert!(
+        log.contains("could not find credentials entry with ID 'forge'"),
+        "{log}"
+    );
+    assert!(!log.contains("credentials given"), "{log}");
+    let b = build(&server, "app", 2);
+    assert_eq!(b["commit"], evil.as_str());
+
+    assert_eq!(
+        pull_request(&server, &env, 8, &trusty, "trusty/app", "trusty"),
+        202
+    );
+    let log = log_of(3);
+    assert!(log.contains("trusted fork pipeline BRANCH=PR-8"), "{log}");
+    assert!(
+        log.contains("its author `trusty` has write access to the repository"),
+        "{log}"
+    );
+}

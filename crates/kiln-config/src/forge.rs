@@ -42,6 +42,28 @@ pub struct ForgeConfig {
     pub repository: Option<String>,
     /// `token_credential:`: the id of a `credentials:` entry holding the API token.
     pub token_credential: Option<String>,
+    /// `trust:`: whose pull requests from forks run their own Jenkinsfile.
+    pub trust: ForkTrust,
+    /// `untrusted_credentials:`: give credentials to builds of untrusted pull requests too
+    /// (default false).
+    pub untrusted_credentials: bool,
+}
+
+/// Whose pull/merge requests from forks are trusted (run their own Jenkinsfile, get
+/// credentials); a request from a branch of the repository itself always is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ForkTrust {
+    /// `write`: authors with write access to the repository (checked through the forge API).
+    #[default]
+    Write,
+    /// `everyone`.
+    Everyone,
+    /// `nobody`.
+    Nobody,
+}
+
+impl ForkTrust {
+    pub const NAMES: &'static [&'static str] = &["write", "everyone", "nobody"];
 }
 
 /// One entry of the top-level `forges:`: the defaults for repositories on one host.

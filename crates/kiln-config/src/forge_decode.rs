@@ -1,12 +1,19 @@
 //! The YAML tree -> a job's `forge:` and the top-level `forges:`.
 
 use crate::decode::Places;
-use crate::forge::{ForgeConfig, ForgeDefaults, ForgeKind};
+use crate::forge::{ForgeConfig, ForgeDefaults, ForgeKind, ForkTrust};
 use crate::reader::{Ctx, Fields, list};
 use kiln_diagnostics::Spanned;
 use kiln_yaml::Node;
 
-const JOB_FORGE: &[&str] = &["kind", "api_url", "repository", "token_credential"];
+const JOB_FORGE: &[&str] = &[
+    "kind",
+    "api_url",
+    "repository",
+    "token_credential",
+    "trust",
+    "untrusted_credentials",
+];
 const FORGES: &[&str] = &["kind", "host", "api_url", "token_credential"];
 
 /// A job's `forge:` at `path`.
@@ -30,12 +37,33 @@ pub(crate) fn job_forge(
         );
     }
     let token_credential = token(ctx, &f, places);
+    let trust = match f.string(ctx, "trust").as_deref() {
+        None | Some("write") => ForkTrust::Write,
+        Some("everyone") => ForkTrust::Everyone,
+        Some("nobody") => ForkTrust::Nobody,
+        Some(_) => {
+            if let Some(n) = f.get("trust") {
+                ctx.expected(n, &f.sub("trust"), "`write`, `everyone` or `nobody`");
+            }
+            ForkTrust::Write
+        }
+    };
+    let untrusted_credentials = match f.get("untrusted_credentials").map(|n| (n, &n.kind)) {
+        None => false,
+        Some((_, kiln_yaml::NodeKind::Bool(b))) => *b,
+        Some((n, _)) => {
+            ctx.expected(n, &f.sub("untrusted_credentials"), "`true` or `false`");
+            false
+        }
+    };
     f.finish(ctx);
     Some(ForgeConfig {
         kind,
         api_url,
         repository,
         token_credential,
+        trust,
+        untrusted_credentials,
     })
 }
 

@@ -130,6 +130,7 @@ mod tests {
             api_url: Some("http://127.0.0.1:1/api/v4".into()),
             repository: Some("g/sub/p".into()),
             token_credential: Some("gl".into()),
+            ..Default::default()
         };
         let t = ForgeTarget::resolve(&job("/srv/r", Some(forge)), &[])
             .unwrap()

@@ -238,7 +238,7 @@ fn describe(e: &ForgeError, attempts: u32) -> String {
 }
 
 /// The API token of credential `id` (a secret, or a username and password's password).
-async fn token(config: &Arc<Config>, id: &str) -> Result<String, String> {
+pub(crate) async fn token(config: &Arc<Config>, id: &str) -> Result<String, String> {
     let store = ConfigCredentials::new(config.clone());
     let id = id.to_owned();
     let found = tokio::task::spawn_blocking(move || (store.get(&id), id))

@@ -15,6 +15,21 @@ pub struct TriggerRequest {
     pub branch: Option<String>,
     /// The exact commit to build (e.g. from a push webhook); the branch's head otherwise.
     pub commit: Option<String>,
+    /// A pull or merge request (`branch` is then its target, `commit` its head).
+    pub change: Option<ChangeTrigger>,
+}
+
+/// A pull or merge request to build, from a webhook.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChangeTrigger {
+    /// Jenkins' `CHANGE_ID`, `CHANGE_TARGET`, `CHANGE_BRANCH`, `CHANGE_AUTHOR`, ...
+    pub vars: BTreeMap<String, String>,
+    /// The build's `BRANCH_NAME`: `PR-42` (GitHub), `MR-42` (GitLab), as Jenkins names them.
+    pub branch_name: String,
+    /// The request comes from another repository (a fork).
+    pub fork: bool,
+    /// Whom the forge is asked about for write access: GitHub's login, GitLab's user id.
+    pub author_key: Option<String>,
 }
 
 impl TriggerRequest {
@@ -26,6 +41,7 @@ impl TriggerRequest {
             cause,
             branch: None,
             commit: None,
+            change: None,
         }
     }
 

@@ -14,7 +14,7 @@ use crate::recorder::{Control, Recorder, blocking, millis};
 use crate::shared::Shared;
 use crate::source::{self, Files, Resolved};
 use kiln_config::{Config, JobConfig};
-use kiln_engine::{BuildSpec, BuildSummary, LogFormatter, Prepared, ScmInfo};
+use kiln_engine::{BuildSpec, BuildSummary, CredentialStore, LogFormatter, Prepared, ScmInfo};
 use kiln_executor::{Executor, LocalExecutor};
 use kiln_forge::StatusState;
 use kiln_plan::Plan;
@@ -88,6 +88,9 @@ impl BuildTask {
             StatusState::Running,
             Some(self.control_tx.clone()),
         );
+        if let Some(note) = self.recorder.record.change.as_ref().map(|c| c.note.clone()) {
+            self.recorder.after_first_line(LogEventKind::Line, &note);
+        }
         let (result, info) = match self.prepare().await {
             Ok((plan, info, files, prepared)) => {
                 let scripted = prepared.scripted.is_some();
@@ -173,12 +176,25 @@ impl BuildTask {
     /// The source again, for a build queued before a restart: at its recorded commit.
     async fn resolve_again(&self) -> Result<Resolved, Vec<String>> {
         let r = &self.recorder.record;
-        let read = source::resolve(
-            &self.shared.git,
-            &self.job,
-            r.branch.as_deref(),
-            r.commit.as_deref(),
-        );
+        let target = r.change.as_ref().and_then(|c| c.vars.get("CHANGE_TARGET"));
+        let read = async {
+            match (&r.change, target, &r.commit) {
+                (Some(change), Some(target), Some(head)) => {
+                    crate::change::resolve(&self.shared.git, &self.job, target, head, change)
+                        .await
+                        .map(|(resolved, _)| resolved)
+                }
+                _ => {
+                    source::resolve(
+                        &self.shared.git,
+                        &self.job,
+                        r.branch.as_deref(),
+                        r.commit.as_deref(),
+                    )
+                    .await
+                }
+            }
+        };
         tokio::select! {
             res = read => res.map_err(|e| vec![format!("ERROR: {e}")]),
             () = self.cancel.cancelled() => Err(vec!["Aborted before the pipeline was read".to_owned()]),
@@ -427,8 +443,33 @@ impl BuildTask {
             commit,
             branch: r.branch.clone(),
             tag: None,
-            change: Default::default(),
+            change: r
+                .change
+                .as_ref()
+                .map(|c| c.vars.clone())
+                .unwrap_or_default(),
         }))
+    }
+
+    /// The configuration's credentials; none for an untrusted pull request's build unless its
+    /// job's `forge.untrusted_credentials` allows them.
+    fn credentials(&self) -> Arc<dyn CredentialStore> {
+        let untrusted = self
+            .recorder
+            .record
+            .change
+            .as_ref()
+            .is_some_and(|c| !c.trusted);
+        let allowed = self
+            .job
+            .forge
+            .as_ref()
+            .is_some_and(|f| f.untrusted_credentials);
+        if untrusted && !allowed {
+            Arc::new(NoCredentials)
+        } else {
+            Arc::new(ConfigCredentials::new(self.config.clone()))
+        }
     }
 
     async fn spec(&self, scm: Option<ScmInfo>, prepared: &Prepared) -> BuildSpec {
@@ -465,7 +506,7 @@ impl BuildTask {
             scm,
             build_dir: self.shared.build_dir(&r.id),
             cause: cause::from_stored(&r.cause),
-            credentials: Arc::new(ConfigCredentials::new(self.config.clone())),
+            credentials: self.credentials(),
             input: Arc::new(ServerInput {
                 pending: self.inputs.clone(),
                 changes: self.control_tx.clone(),
@@ -579,6 +620,15 @@ impl BuildTask {
             info,
             detached: false,
         }
+    }
+}
+
+/// The credential store of an untrusted pull request's build: it finds nothing.
+struct NoCredentials;
+
+impl CredentialStore for NoCredentials {
+    fn get(&self, _id: &str) -> Option<kiln_engine::Credential> {
+        None
     }
 }
 

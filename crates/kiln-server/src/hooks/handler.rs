@@ -9,7 +9,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use kiln_engine::BuildCause;
-use kiln_scheduler::TriggerRequest;
+use kiln_scheduler::{ChangeTrigger, TriggerRequest};
 use serde_json::{Value, json};
 
 /// How a forge proves a delivery is its own.
@@ -209,6 +209,12 @@ async fn trigger_all(
             cause: BuildCause::Webhook(event.description.clone()),
             branch: event.branch.clone(),
             commit: event.commit.clone(),
+            change: event.request.as_ref().map(|r| ChangeTrigger {
+                vars: event.change.clone(),
+                branch_name: r.branch_name.clone(),
+                fork: r.fork,
+                author_key: r.author_key.clone(),
+            }),
         };
         match state.scheduler().trigger(request).await {
             Ok(id) => {
