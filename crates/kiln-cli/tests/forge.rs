@@ -285,6 +285,11 @@ fn a_forge_that_refuses_the_status_is_said_in_the_log_and_the_build_still_passes
         "{log}"
     );
     assert!(log.contains("answered 401"), "{log}");
+    assert_eq!(
+        log.matches("kiln: could not report the").count(),
+        2,
+        "the queued and the running status are both said: {log}"
+    );
     assert!(log.trim_end().ends_with("Finished: SUCCESS"), "{log}");
     assert!(forge.statuses().is_empty());
     assert!(!log.contains("not-the-token"), "{log}");

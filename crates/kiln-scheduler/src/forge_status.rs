@@ -25,6 +25,8 @@ const CONCURRENT: usize = 8;
 /// Tries of one post, and the wait before the second (doubled after each).
 const ATTEMPTS: u32 = 4;
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+/// Builds whose updates are remembered before finished ones are dropped.
+const MAX_CHAINS: usize = 1024;
 
 /// One status to post for a build.
 pub(crate) struct StatusUpdate {
@@ -156,7 +158,12 @@ async fn run(mut rx: mpsc::Receiver<StatusUpdate>) {
         if !last {
             chains.insert(build, task);
         }
-        chains.retain(|_, h| !h.is_finished());
+        // A finished chain still holds what its build's next update takes over (the control
+        // channel, failures not yet in the log); it goes with the build's last update, or
+        // here when builds that never sent one (a failed task) pile up.
+        if chains.len() > MAX_CHAINS {
+            chains.retain(|_, h| !h.is_finished());
+        }
     }
 }
 
