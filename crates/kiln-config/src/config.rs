@@ -19,6 +19,8 @@ pub struct Config {
     pub services: ServicesConfig,
     /// `locks:`: the declared lockable resources.
     pub locks: Vec<crate::LockConfig>,
+    /// `forges:`: the forge connections of repositories' hosts (defaults for jobs' `forge:`).
+    pub forges: Vec<crate::ForgeDefaults>,
     /// Warnings found while loading (rendered, one per entry), for the caller to log.
     pub warnings: Vec<String>,
 }
@@ -40,6 +42,9 @@ pub struct ServerConfig {
     pub allowed_hosts: Vec<String>,
     /// `server.limits`: time and connection bounds on HTTP clients.
     pub limits: ServerLimits,
+    /// `server.public_badges`: `GET /jobs/{job}/badge.svg` answers without a token, default
+    /// false (the badge then needs a token with the `read` role like any other page).
+    pub public_badges: bool,
 }
 
 /// `server.limits:`: what one HTTP client may hold.
@@ -140,6 +145,7 @@ impl Default for ServerConfig {
             tokens: Vec::new(),
             allowed_hosts: Vec::new(),
             limits: ServerLimits::default(),
+            public_badges: false,
         }
     }
 }
@@ -168,6 +174,7 @@ impl Default for Config {
             credentials: Vec::new(),
             services: ServicesConfig::default(),
             locks: Vec::new(),
+            forges: Vec::new(),
             warnings: Vec::new(),
         }
     }

@@ -26,6 +26,7 @@ const TOP: &[&str] = &[
     "locks",
     "config_files",
     "tools",
+    "forges",
 ];
 const SERVER: &[&str] = &[
     "listen",
@@ -34,6 +35,7 @@ const SERVER: &[&str] = &[
     "tokens",
     "allowed_hosts",
     "limits",
+    "public_badges",
 ];
 const LIMITS: &[&str] = &[
     "header_timeout_seconds",
@@ -122,6 +124,9 @@ pub(crate) fn config(ctx: &mut Ctx, root: &Node) -> (Config, Places) {
     if let Some(n) = top.get("locks") {
         cfg.locks = crate::locks::locks(ctx, n);
     }
+    if let Some(n) = top.get("forges") {
+        cfg.forges = crate::forge_decode::forges(ctx, n, &mut places);
+    }
     top.finish(ctx);
     (cfg, places)
 }
@@ -180,6 +185,12 @@ fn server(ctx: &mut Ctx, node: &Node, places: &mut Places) -> ServerConfig {
     }
     if let Some(n) = f.get("limits") {
         out.limits = limits(ctx, n);
+    }
+    if let Some(n) = f.get("public_badges") {
+        match n.kind {
+            kiln_yaml::NodeKind::Bool(b) => out.public_badges = b,
+            _ => ctx.expected(n, "server.public_badges", "`true` or `false`"),
+        }
     }
     f.finish(ctx);
     out

@@ -35,6 +35,8 @@ pub struct JobConfig {
     pub retention: RetentionConfig,
     /// `webhook_secret:` / `webhook_secret_env:`: the GitHub HMAC secret or GitLab token.
     pub webhook_secret: Option<SecretSource>,
+    /// `forge:`: where the job's commit statuses go (with the top-level `forges:`).
+    pub forge: Option<crate::ForgeConfig>,
 }
 
 impl JobConfig {

@@ -23,6 +23,7 @@ const JOB: &[&str] = &[
     "webhook_secret",
     "webhook_secret_env",
     "webhook_secret_file",
+    "forge",
 ];
 const TRIGGERS: &[&str] = &["cron", "poll", "upstream"];
 const RETENTION: &[&str] = &["builds", "days"];
@@ -66,6 +67,9 @@ pub(crate) fn job(ctx: &mut Ctx, node: &Node, i: usize, places: &mut Places) -> 
         .map(|n| retention(ctx, n, &f.sub("retention")))
         .unwrap_or_default();
     let webhook_secret = f.secret(ctx, "webhook_secret");
+    let forge = f
+        .get("forge")
+        .and_then(|n| crate::forge_decode::job_forge(ctx, n, &f.sub("forge"), places));
     f.finish(ctx);
     if ctx.had_errors_since(mark) {
         return None;
@@ -81,6 +85,7 @@ pub(crate) fn job(ctx: &mut Ctx, node: &Node, i: usize, places: &mut Places) -> 
         quiet_period_secs,
         retention,
         webhook_secret,
+        forge,
     })
 }
 

@@ -14,6 +14,8 @@ mod config;
 pub mod cron;
 mod decode;
 mod error;
+mod forge;
+mod forge_decode;
 mod job;
 mod job_decode;
 mod load;
@@ -31,6 +33,7 @@ pub use config::{
     ServerConfig, ServerLimits,
 };
 pub use error::ConfigError;
+pub use forge::{ForgeConfig, ForgeDefaults, ForgeKind, ForkTrust};
 pub use job::{JobConfig, LibraryConfig, RetentionConfig, Source, TriggersConfig};
 pub use load::{load, parse};
 pub use locks::LockConfig;

@@ -18,6 +18,7 @@ use crate::store_writer::StoreWriter;
 use crate::timers::{TimerKind, Timers};
 use kiln_config::Config;
 use kiln_engine::{BuildCause, InputAnswer};
+use kiln_forge::StatusState;
 use kiln_store::{BuildRecord, BuildStatus, Store};
 use kiln_types::{BuildRef, JobName};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -254,6 +255,10 @@ impl Actor {
             }
             let (tx, rx) = watch::channel(LogState::default());
             self.shared.set_live(id.clone(), rx);
+            let config = self.shared.config();
+            self.shared
+                .forge
+                .build_state(&config, &record, StatusState::Pending, None);
             self.queue.push(QueuedBuild {
                 record,
                 resolved: Some(c.enqueue.resolved),
@@ -617,6 +622,10 @@ impl Actor {
         tracing::info!(build = %id, reason, "queued build aborted");
         let text = format!("{reason} while queued\nFinished: ABORTED\n");
         abort_record(&mut record, reason, self.shared.clock.now_ms());
+        let config = self.shared.config();
+        self.shared
+            .forge
+            .build_state(&config, &record, StatusState::Error, None);
         let (log, shared) = (q.log, self.shared.clone());
         self.writer.write(move |store| {
             match store.append_log(&id, text.as_bytes()) {

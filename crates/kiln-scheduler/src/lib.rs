@@ -11,6 +11,7 @@
 
 mod actor;
 mod cause;
+mod change;
 mod clock;
 mod command;
 mod controller_work;
@@ -19,6 +20,7 @@ mod credentials;
 mod downstream;
 mod error;
 mod follower;
+mod forge_status;
 mod git;
 mod handle;
 mod input;
@@ -59,6 +61,6 @@ pub use locks::{
     Acquire, DeclaredResource, HeldLock, LockError, LockTable, LocksView, Queued, ResourceView,
     WaiterView,
 };
-pub use request::TriggerRequest;
+pub use request::{ChangeTrigger, TriggerRequest};
 pub use scheduler::Scheduler;
 pub use view::{JobSource, JobView, ParamView, SchedulerStats, TriggerView};

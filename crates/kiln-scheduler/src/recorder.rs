@@ -52,6 +52,9 @@ pub(crate) enum Control {
     /// The build is about to run its first process on the controller's machine; `stored`
     /// is answered once the record says so.
     RanOnController(oneshot::Sender<()>),
+    /// A line about the build from outside it (a commit status that could not be reported);
+    /// written unless the log has ended.
+    Note(String),
 }
 
 /// What changed about a build's stage pods.
@@ -351,6 +354,11 @@ impl Recorder {
                 self.record.ran_on_controller = true;
                 self.stored_acks.push(stored);
                 self.dirty = true;
+            }
+            Control::Note(line) => {
+                if !self.ended {
+                    self.line(&line);
+                }
             }
         }
     }

@@ -18,6 +18,21 @@ pub struct TriggerRequest {
     /// A replay: this Jenkinsfile text runs instead of the one at the commit, and is
     /// recorded on the build.
     pub replay: Option<kiln_store::ReplayRecord>,
+    /// A pull or merge request (`branch` is then its target, `commit` its head).
+    pub change: Option<ChangeTrigger>,
+}
+
+/// A pull or merge request to build, from a webhook.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChangeTrigger {
+    /// Jenkins' `CHANGE_ID`, `CHANGE_TARGET`, `CHANGE_BRANCH`, `CHANGE_AUTHOR`, ...
+    pub vars: BTreeMap<String, String>,
+    /// The build's `BRANCH_NAME`: `PR-42` (GitHub), `MR-42` (GitLab), as Jenkins names them.
+    pub branch_name: String,
+    /// The request comes from another repository (a fork).
+    pub fork: bool,
+    /// Whom the forge is asked about for write access: GitHub's login, GitLab's user id.
+    pub author_key: Option<String>,
 }
 
 impl TriggerRequest {
@@ -30,6 +45,7 @@ impl TriggerRequest {
             branch: None,
             commit: None,
             replay: None,
+            change: None,
         }
     }
 

@@ -14,8 +14,9 @@ use crate::recorder::{Control, Recorder, blocking, millis};
 use crate::shared::Shared;
 use crate::source::{self, Files, Resolved};
 use kiln_config::{Config, JobConfig};
-use kiln_engine::{BuildSpec, BuildSummary, LogFormatter, Prepared, ScmInfo};
+use kiln_engine::{BuildSpec, BuildSummary, CredentialStore, LogFormatter, Prepared, ScmInfo};
 use kiln_executor::{Executor, LocalExecutor};
+use kiln_forge::StatusState;
 use kiln_plan::Plan;
 use kiln_store::{
     ArtifactRecord, BuildStatus, LogEventKind, Page, PodRecord, StageRecord, StageState,
@@ -81,6 +82,15 @@ impl BuildTask {
         self.recorder.record.status = BuildStatus::Running;
         self.recorder.touch();
         self.recorder.flush().await;
+        self.shared.forge.build_state(
+            &self.config,
+            &self.recorder.record,
+            StatusState::Running,
+            Some(self.control_tx.clone()),
+        );
+        if let Some(note) = self.recorder.record.change.as_ref().map(|c| c.note.clone()) {
+            self.recorder.after_first_line(LogEventKind::Line, &note);
+        }
         let (result, info) = match self.prepare().await {
             Ok((plan, info, files, prepared)) => {
                 let scripted = prepared.scripted.is_some();
@@ -172,15 +182,25 @@ impl BuildTask {
     /// The source again, for a build queued before a restart: at its recorded commit.
     async fn resolve_again(&self) -> Result<Resolved, Vec<String>> {
         let r = &self.recorder.record;
-        let read = source::resolve(
-            &self.shared.git,
-            &self.job,
-            r.branch.as_deref(),
-            r.commit.as_deref(),
-        );
+        let target = r.change.as_ref().and_then(|c| c.vars.get("CHANGE_TARGET"));
         let replay = r.replay.clone();
-        let read = async move {
-            let resolved = read.await?;
+        let read = async {
+            let resolved = match (&r.change, target, &r.commit) {
+                (Some(change), Some(target), Some(head)) => {
+                    crate::change::resolve(&self.shared.git, &self.job, target, head, change)
+                        .await
+                        .map(|(resolved, _)| resolved)
+                }
+                _ => {
+                    source::resolve(
+                        &self.shared.git,
+                        &self.job,
+                        r.branch.as_deref(),
+                        r.commit.as_deref(),
+                    )
+                    .await
+                }
+            }?;
             Ok(match replay {
                 Some(replay) => resolved.replayed(replay),
                 None => resolved,
@@ -434,8 +454,33 @@ impl BuildTask {
             commit,
             branch: r.branch.clone(),
             tag: None,
-            change: Default::default(),
+            change: r
+                .change
+                .as_ref()
+                .map(|c| c.vars.clone())
+                .unwrap_or_default(),
         }))
+    }
+
+    /// The configuration's credentials; none for an untrusted pull request's build unless its
+    /// job's `forge.untrusted_credentials` allows them.
+    fn credentials(&self) -> Arc<dyn CredentialStore> {
+        let untrusted = self
+            .recorder
+            .record
+            .change
+            .as_ref()
+            .is_some_and(|c| !c.trusted);
+        let allowed = self
+            .job
+            .forge
+            .as_ref()
+            .is_some_and(|f| f.untrusted_credentials);
+        if untrusted && !allowed {
+            Arc::new(NoCredentials)
+        } else {
+            Arc::new(ConfigCredentials::new(self.config.clone()))
+        }
     }
 
     async fn spec(&self, scm: Option<ScmInfo>, prepared: &Prepared) -> BuildSpec {
@@ -472,7 +517,7 @@ impl BuildTask {
             scm,
             build_dir: self.shared.build_dir(&r.id),
             cause: cause::from_stored(&r.cause),
-            credentials: Arc::new(ConfigCredentials::new(self.config.clone())),
+            credentials: self.credentials(),
             input: Arc::new(ServerInput {
                 pending: self.inputs.clone(),
                 changes: self.control_tx.clone(),
@@ -572,6 +617,12 @@ impl BuildTask {
         if let Err(e) = self.recorder.close().await {
             tracing::error!(build = %self.recorder.record.id, error = %e, "cannot store a finished build");
         }
+        self.shared.forge.build_state(
+            &self.config,
+            &self.recorder.record,
+            StatusState::of_result(result),
+            None,
+        );
         Done {
             id: self.recorder.record.id.clone(),
             result,
@@ -580,6 +631,15 @@ impl BuildTask {
             info,
             detached: false,
         }
+    }
+}
+
+/// The credential store of an untrusted pull request's build: it finds nothing.
+struct NoCredentials;
+
+impl CredentialStore for NoCredentials {
+    fn get(&self, _id: &str) -> Option<kiln_engine::Credential> {
+        None
     }
 }
 

@@ -4,6 +4,7 @@
 
 use crate::clock::Clock;
 use crate::follower::LogState;
+use crate::forge_status::ForgeReporter;
 use crate::git::Git;
 use crate::kube::KubeBackend;
 use crate::locks::{DeclaredResource, LockTable};
@@ -44,6 +45,8 @@ pub(crate) struct Shared {
     pub locks: LockTable,
     /// The milestones the running builds passed (`milestone`).
     pub milestones: Milestones,
+    /// Commit statuses to GitHub and GitLab.
+    pub forge: ForgeReporter,
 }
 
 /// The resources `locks:` declares.
@@ -78,6 +81,7 @@ impl Shared {
         Shared {
             locks,
             milestones: Milestones::default(),
+            forge: ForgeReporter::start(),
             store,
             git: Git::new(data_dir.join("git")),
             data_dir,

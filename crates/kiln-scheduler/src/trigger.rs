@@ -3,6 +3,7 @@
 
 use crate::cause;
 use crate::command::{Command, Enqueue};
+use crate::error::SourceError;
 use crate::error::{JobSourceError, TriggerError};
 use crate::handle::SchedulerHandle;
 use crate::matching::branch_matches;
@@ -12,7 +13,7 @@ use crate::shared::Shared;
 use crate::source::{self, Resolved};
 use kiln_config::{JobConfig, Source};
 use kiln_model::{Document, Pipeline};
-use kiln_store::NewBuild;
+use kiln_store::{ChangeRecord, NewBuild};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -25,7 +26,7 @@ pub(crate) async fn prepare(
         .job(&req.job)
         .ok_or_else(|| TriggerError::UnknownJob(req.job.clone()))?;
     let branch = branch_for(&job, req.branch.as_deref())?;
-    let resolved = source::resolve(&shared.git, &job, branch.as_deref(), req.commit.as_deref())
+    let (resolved, change) = read_source(shared, &job, branch.as_deref(), req)
         .await
         .map_err(|source| {
             shared.set_pipeline(job.name.as_str(), Err(source.to_string()));
@@ -39,19 +40,41 @@ pub(crate) async fn prepare(
         None => resolved,
     };
     let params = check_params(shared, &job, &resolved, &req.params)?;
+    let branch = match &req.change {
+        Some(c) => Some(c.branch_name.clone()),
+        None => resolved.branch.clone(),
+    };
     Ok(Enqueue {
         job: job.name.clone(),
         new: NewBuild {
             cause: cause::to_stored(&req.cause),
             params,
             commit: resolved.commit.clone(),
-            branch: resolved.branch.clone(),
+            branch,
             queued_at_ms: shared.clock.now_ms(),
+            change,
         },
         resolved: Arc::new(resolved),
         polled: None,
         quiet_secs: None,
     })
+}
+
+/// The job's pipeline for the request; a pull request's judged first (see [`crate::change`]).
+async fn read_source(
+    shared: &Shared,
+    job: &JobConfig,
+    branch: Option<&str>,
+    req: &TriggerRequest,
+) -> Result<(Resolved, Option<ChangeRecord>), SourceError> {
+    let (Some(change), Some(target), Some(head)) = (&req.change, branch, &req.commit) else {
+        let resolved = source::resolve(&shared.git, job, branch, req.commit.as_deref()).await?;
+        return Ok((resolved, None));
+    };
+    let mut record = crate::change::judge(&shared.config(), job, change).await;
+    let (resolved, line) = crate::change::resolve(&shared.git, job, target, head, &record).await?;
+    record.note = line;
+    Ok((resolved, Some(record)))
 }
 
 /// The branch to build: the job's, or the one asked for when it fits the job.

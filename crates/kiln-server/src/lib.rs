@@ -7,6 +7,7 @@
 
 mod api;
 mod auth;
+mod badge;
 mod clients;
 mod edge;
 mod error;

@@ -2,7 +2,7 @@
 //! tracing.
 
 use crate::error::ErrorChain;
-use crate::{ApiError, AppState, api, auth, edge, hooks, metrics, ui};
+use crate::{ApiError, AppState, api, auth, badge, edge, hooks, metrics, ui};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::header;
@@ -23,6 +23,7 @@ pub fn router(state: AppState) -> Router {
         ));
     Router::new()
         .merge(protected)
+        .merge(badge::routes(state.clone()))
         .merge(ui::login_routes())
         .merge(ui::asset_routes())
         .route("/healthz", get(healthz))

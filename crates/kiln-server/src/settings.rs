@@ -29,6 +29,8 @@ pub struct Settings {
     pub allowed_hosts: AllowedHosts,
     /// How long a request body may take to arrive (`server.limits.body_timeout_seconds`).
     pub body_timeout: Duration,
+    /// `server.public_badges`: status badges answer without a token.
+    pub public_badges: bool,
 }
 
 /// A job's webhook secret as read at load time.
@@ -61,6 +63,7 @@ impl Default for Settings {
             body_timeout: Duration::from_secs(
                 kiln_config::ServerLimits::default().body_timeout_seconds,
             ),
+            public_badges: false,
         }
     }
 }
@@ -115,6 +118,7 @@ impl Settings {
                 &config.server.allowed_hosts,
             ),
             body_timeout: Duration::from_secs(config.server.limits.body_timeout_seconds),
+            public_badges: config.server.public_badges,
         })
     }
 

@@ -1,6 +1,7 @@
 //! What every handler shares: the store, the scheduler's handle and the current settings.
 
 use crate::Settings;
+use crate::hooks::Deliveries;
 use kiln_scheduler::{ManualClock, SchedulerHandle};
 use kiln_store::Store;
 use std::path::{Path, PathBuf};
@@ -21,6 +22,7 @@ struct Inner {
     reload: Notify,
     clock: Option<Arc<ManualClock>>,
     sessions: crate::ui::Sessions,
+    deliveries: Arc<Deliveries>,
 }
 
 impl AppState {
@@ -30,8 +32,10 @@ impl AppState {
         settings: Settings,
         data_dir: PathBuf,
     ) -> AppState {
+        let deliveries = Arc::new(Deliveries::open(&data_dir));
         AppState {
             inner: Arc::new(Inner {
+                deliveries,
                 store,
                 scheduler,
                 settings: RwLock::new(Arc::new(settings)),
@@ -96,6 +100,11 @@ impl AppState {
             .join("builds")
             .join(job)
             .join(number.to_string())
+    }
+
+    /// The webhook deliveries already taken.
+    pub(crate) fn deliveries(&self) -> Arc<Deliveries> {
+        self.inner.deliveries.clone()
     }
 
     pub fn data_dir(&self) -> &Path {

@@ -59,6 +59,7 @@ fn new_build(i: usize) -> NewBuild {
         commit: Some(format!("{:040x}", i)),
         branch: Some("main".into()),
         queued_at_ms: 1_700_000_000_000 + i as u64,
+        change: None,
     }
 }
 

@@ -32,6 +32,19 @@ pub struct NewBuild {
     pub commit: Option<String>,
     pub branch: Option<String>,
     pub queued_at_ms: u64,
+    /// A pull or merge request's build: its variables and which Jenkinsfile it runs.
+    #[serde(default)]
+    pub change: Option<ChangeRecord>,
+}
+
+/// What a pull/merge request build carries: Jenkins' `CHANGE_*` variables, whether its
+/// author is trusted (an untrusted build runs the target branch's Jenkinsfile and gets no
+/// credentials unless the job allows them), and the log line that says so.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeRecord {
+    pub vars: BTreeMap<String, String>,
+    pub trusted: bool,
+    pub note: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -222,6 +235,9 @@ pub struct BuildRecord {
     /// one at its commit.
     #[serde(default)]
     pub replay: Option<ReplayRecord>,
+    /// A pull or merge request's build (see [`ChangeRecord`]).
+    #[serde(default)]
+    pub change: Option<ChangeRecord>,
 }
 
 /// What a replayed build ran: an edited copy of build `of`'s Jenkinsfile.
@@ -260,6 +276,7 @@ impl BuildRecord {
             issues: Vec::new(),
             variables: BTreeMap::new(),
             replay: None,
+            change: new.change,
         }
     }
 }

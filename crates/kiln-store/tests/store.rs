@@ -246,6 +246,11 @@ fn full_records_round_trip() {
         commit: Some("0123abcd".into()),
         branch: Some("main".into()),
         queued_at_ms: 1_700_000_000_000,
+        change: Some(kiln_store::ChangeRecord {
+            vars: [("CHANGE_ID".to_string(), "42".to_string())].into(),
+            trusted: false,
+            note: "Running Jenkinsfile of the target branch".into(),
+        }),
     };
     let mut build = store.create_build(&job, new.clone()).unwrap();
     assert_eq!(

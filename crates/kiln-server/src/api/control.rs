@@ -46,6 +46,7 @@ pub async fn trigger(
         cause: BuildCause::User(caller.name),
         branch: body.branch,
         commit: body.commit,
+        change: None,
     };
     let id = state.scheduler().trigger(request).await?;
     let url = state.settings().build_url(id.job.as_str(), id.number);

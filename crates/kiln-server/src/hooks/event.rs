@@ -16,6 +16,19 @@ pub struct HookEvent {
     pub commit: Option<String>,
     /// For change requests: `CHANGE_ID`, `CHANGE_TARGET`, `CHANGE_BRANCH`, `CHANGE_TITLE`, ...
     pub change: BTreeMap<String, String>,
+    /// For change requests: the build's `BRANCH_NAME`, where it comes from, who wrote it.
+    pub request: Option<RequestOrigin>,
+}
+
+/// Where a change request comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestOrigin {
+    /// `PR-42` (GitHub) or `MR-42` (GitLab), as Jenkins names their builds.
+    pub branch_name: String,
+    /// From another repository than the target's.
+    pub fork: bool,
+    /// Whom to ask the forge about for write access: GitHub's login, GitLab's user id.
+    pub author_key: Option<String>,
 }
 
 /// A pull or merge request, whichever forge sent it.
@@ -27,6 +40,10 @@ pub struct ChangeRequest {
     pub author: Option<String>,
     /// The head commit of the change, which is what gets built.
     pub commit: String,
+    /// `PR` or `MR`.
+    pub prefix: &'static str,
+    pub fork: bool,
+    pub author_key: Option<String>,
 }
 
 impl HookEvent {
@@ -34,6 +51,11 @@ impl HookEvent {
     /// jobs are matched by the target branch.
     pub fn change_request(description: String, repo_urls: Vec<String>, cr: ChangeRequest) -> Self {
         let mut change = BTreeMap::new();
+        let request = RequestOrigin {
+            branch_name: format!("{}-{}", cr.prefix, cr.id),
+            fork: cr.fork,
+            author_key: cr.author_key,
+        };
         change.insert("CHANGE_ID".into(), cr.id);
         change.insert("CHANGE_TARGET".into(), cr.target.clone());
         change.insert("CHANGE_BRANCH".into(), cr.source_branch);
@@ -48,6 +70,7 @@ impl HookEvent {
             tag: None,
             commit: Some(cr.commit),
             change,
+            request: Some(request),
         }
     }
 }

@@ -62,12 +62,22 @@ struct Head {
     #[serde(rename = "ref")]
     git_ref: String,
     sha: String,
+    /// Null when the fork was deleted.
+    #[serde(default)]
+    repo: Option<RepoName>,
 }
 
 #[derive(Deserialize)]
 struct Base {
     #[serde(rename = "ref")]
     git_ref: String,
+    #[serde(default)]
+    repo: Option<RepoName>,
+}
+
+#[derive(Deserialize)]
+struct RepoName {
+    full_name: String,
 }
 
 /// Reads a delivery given its `X-GitHub-Event` header.
@@ -109,6 +119,7 @@ fn push(p: Push) -> HookAction {
         tag,
         commit: Some(p.after),
         change: BTreeMap::new(),
+        request: None,
     })
 }
 
@@ -117,6 +128,14 @@ fn pull_request(e: PullRequestEvent) -> HookAction {
         return HookAction::Ignore(format!("pull request action `{}` is not built", e.action));
     }
     let pr = e.pull_request;
+    let fork = match (&pr.head.repo, &pr.base.repo) {
+        (Some(head), Some(base)) => head.full_name != base.full_name,
+        (None, Some(_)) => true,
+        // A payload without repositories: the same repository, as in GitHub's examples of
+        // the field's absence.
+        (_, None) => false,
+    };
+    let login = pr.user.map(|u| u.login);
     HookAction::Build(HookEvent::change_request(
         format!("GitHub pull request #{}", e.number),
         e.repository.urls(),
@@ -125,8 +144,11 @@ fn pull_request(e: PullRequestEvent) -> HookAction {
             target: pr.base.git_ref,
             source_branch: pr.head.git_ref,
             title: pr.title,
-            author: pr.user.map(|u| u.login),
+            author: login.clone(),
             commit: pr.head.sha,
+            prefix: "PR",
+            fork,
+            author_key: login,
         },
     ))
 }

@@ -57,6 +57,12 @@ struct MergeAttributes {
     source_branch: String,
     target_branch: String,
     last_commit: Commit,
+    #[serde(default)]
+    source_project_id: Option<u64>,
+    #[serde(default)]
+    target_project_id: Option<u64>,
+    #[serde(default)]
+    author_id: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -105,6 +111,7 @@ fn push(p: Push, tag_push: bool) -> HookAction {
         tag,
         commit: Some(commit),
         change: BTreeMap::new(),
+        request: None,
     })
 }
 
@@ -124,6 +131,9 @@ fn merge_request(m: MergeRequest) -> HookAction {
             title: attrs.title,
             author: m.user.map(|u| u.username),
             commit: attrs.last_commit.id,
+            prefix: "MR",
+            fork: attrs.source_project_id != attrs.target_project_id,
+            author_key: attrs.author_id.map(|id| id.to_string()),
         },
     ))
 }

@@ -2,14 +2,14 @@
 //! check each job's secret, trigger the jobs that passed.
 
 use super::event::{HookAction, HookEvent};
-use super::{github, gitlab, signature};
+use super::{deliveries, github, gitlab, signature};
 use crate::api::extract::Body;
 use crate::{ApiError, AppState, HookSecret};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use kiln_engine::BuildCause;
-use kiln_scheduler::TriggerRequest;
+use kiln_scheduler::{ChangeTrigger, TriggerRequest};
 use serde_json::{Value, json};
 
 /// How a forge proves a delivery is its own.
@@ -55,7 +55,8 @@ pub async fn github_hook(
         signature: header(&headers, "x-hub-signature-256"),
         body: &body,
     };
-    handle(&state, action, proof).await
+    let delivery = delivery_id(&headers, "github", &["x-github-delivery"])?;
+    handle(&state, action, proof, delivery).await
 }
 
 pub async fn gitlab_hook(
@@ -69,17 +70,44 @@ pub async fn gitlab_hook(
     let proof = Proof::GitLab {
         token: header(&headers, "x-gitlab-token"),
     };
-    handle(&state, action, proof).await
+    // GitLab keeps `Idempotency-Key` across retries of one delivery; older versions send
+    // only the event's `X-Gitlab-Event-UUID`.
+    let delivery = delivery_id(
+        &headers,
+        "gitlab",
+        &["idempotency-key", "x-gitlab-event-uuid"],
+    )?;
+    handle(&state, action, proof, delivery).await
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
+/// The delivery's id from the first of `names` present, qualified by the forge
+/// (`github:UUID`); a malformed one is refused.
+fn delivery_id(
+    headers: &HeaderMap,
+    forge: &str,
+    names: &[&str],
+) -> Result<Option<String>, ApiError> {
+    let Some((name, value)) = names.iter().find_map(|n| headers.get(*n).map(|v| (*n, v))) else {
+        return Ok(None);
+    };
+    match value.to_str() {
+        Ok(id) if deliveries::valid_id(id) => Ok(Some(format!("{forge}:{id}"))),
+        _ => Err(ApiError::BadRequest(format!(
+            "header {name} must be printable ASCII without spaces, at most {} bytes",
+            deliveries::MAX_ID
+        ))),
+    }
+}
+
 async fn handle(
     state: &AppState,
     action: HookAction,
     proof: Proof<'_>,
+    delivery: Option<String>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let event = match action {
         HookAction::Build(event) => event,
@@ -108,6 +136,23 @@ async fn handle(
     if accepted.is_empty() {
         tracing::warn!(repository = %describe(&event), header = proof.header(), "webhook refused: bad or missing signature");
         return Err(refused(&proof));
+    }
+    // Recorded only once a job's secret proved the delivery, so an unsigned request cannot
+    // use up a delivery id in advance.
+    if let Some(id) = delivery {
+        let deliveries = state.deliveries();
+        let key = id.clone();
+        let first = tokio::task::spawn_blocking(move || deliveries.first_time(&key))
+            .await
+            .map_err(ApiError::internal)?;
+        if !first {
+            tracing::info!(delivery = %id, "webhook delivery seen before: not built again");
+            let message = format!("delivery `{id}` was already received: not built again");
+            return Ok((
+                StatusCode::OK,
+                Json(json!({ "message": message, "triggered": [] })),
+            ));
+        }
     }
     trigger_all(state, &event, accepted).await
 }
@@ -165,6 +210,12 @@ async fn trigger_all(
             cause: BuildCause::Webhook(event.description.clone()),
             branch: event.branch.clone(),
             commit: event.commit.clone(),
+            change: event.request.as_ref().map(|r| ChangeTrigger {
+                vars: event.change.clone(),
+                branch_name: r.branch_name.clone(),
+                fork: r.fork,
+                author_key: r.author_key.clone(),
+            }),
         };
         match state.scheduler().trigger(request).await {
             Ok(id) => {

@@ -1,11 +1,14 @@
-//! Webhooks from GitHub and GitLab: payload parsing, signature checks, matching to jobs.
+//! Webhooks from GitHub and GitLab: payload parsing, signature checks, deliveries taken once,
+//! matching to jobs.
 
+mod deliveries;
 mod event;
 pub mod github;
 pub mod gitlab;
 mod handler;
 pub mod signature;
 
+pub(crate) use deliveries::Deliveries;
 pub use event::{HookAction, HookEvent, PayloadError};
 
 use crate::AppState;

@@ -1,0 +1,490 @@
+//! End to end: `kiln server` (the real binary) reporting commit statuses to a fake GitHub and
+//! GitLab started here, for builds of real git repositories triggered by signed webhooks and
+//! by hand.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[allow(dead_code, reason = "the SMTP peer is not used here")]
+mod peers;
+mod support;
+
+use peers::forge::{FakeForge, Posted, TOKEN as FORGE_TOKEN};
+use serde_json::json;
+use std::path::PathBuf;
+use support::*;
+
+const OK: &str =
+    "pipeline {\n  agent any\n  stages { stage('Hi') { steps { echo 'hello' } } }\n}\n";
+const FAIL: &str =
+    "pipeline {\n  agent any\n  stages { stage('Boom') { steps { sh 'exit 3' } } }\n}\n";
+const SLOW: &str =
+    "pipeline {\n  agent any\n  stages { stage('Nap') { steps { sh 'sleep 2' } } }\n}\n";
+
+/// A repository with the three pipelines, and a server configuration around `jobs`.
+struct Env {
+    root: PathBuf,
+    config: PathBuf,
+    repo_url: String,
+    commit: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Env {
+    /// `jobs` is YAML for `jobs:` where `REPO` stands for the repository's URL; `server` is
+    /// added to the `server:` section.
+    fn new(jobs: &str, server: &str) -> Env {
+        let dir = tempfile::Builder::new()
+            .prefix("kiln-forge-")
+            .tempdir()
+            .unwrap();
+        let root = dir.path().to_path_buf();
+        let repo = root.join("repo");
+        std::fs::create_dir_all(&repo).unwrap();
+        git(&repo, &["init", "-q", "-b", "main"]);
+        for (name, text) in [("ok", OK), ("fail", FAIL), ("slow", SLOW)] {
+            std::fs::write(repo.join(format!("{name}.Jenkinsfile")), text).unwrap();
+        }
+        git(&repo, &["add", "."]);
+        git(&repo, &["commit", "-q", "-m", "pipelines"]);
+        let commit = git(&repo, &["rev-parse", "HEAD"]);
+        let repo_url = format!("file://{}", repo.display());
+        let yaml = format!(
+            "server:\n  external_url: https://ci.example.com/\n{server}  tokens:\n    - {{name: e2e, token: {TOKEN}, role: admin}}\ncredentials:\n  - {{id: forge, secret: {FORGE_TOKEN}}}\n  - {{id: wrong, secret: not-the-token}}\njobs:\n{}",
+            jobs.replace("REPO", &repo_url)
+        );
+        let config = root.join("kiln.yaml");
+        std::fs::write(&config, yaml).unwrap();
+        Env {
+            root,
+            config,
+            repo_url,
+            commit,
+            _dir: dir,
+        }
+    }
+
+    fn start(&self) -> Server {
+        Server::start(
+            &self.root,
+            &self.config,
+            "127.0.0.1:0",
+            [("KILN_LOG", "info")],
+        )
+    }
+
+    fn server_log(&self) -> String {
+        std::fs::read_to_string(self.root.join("server.log")).unwrap_or_default()
+    }
+}
+
+fn job(name: &str, pipeline: &str, forge: &str) -> String {
+    format!(
+        "  - name: {name}\n    repo: REPO\n    jenkinsfile: {pipeline}.Jenkinsfile\n    webhook_secret: hook-secret\n    forge: {forge}\n"
+    )
+}
+
+/// Waits until `context` got a final state (not pending or running); its states in order.
+fn final_states(forge: &FakeForge, env: &Env, context: &str) -> Vec<String> {
+    wait_or_show(
+        &format!("a final status of {context}"),
+        || {
+            forge
+                .states(context)
+                .last()
+                .is_some_and(|s| s != "pending" && s != "running")
+        },
+        || {
+            format!(
+                "{:#?}\n--- server log:\n{}",
+                forge.statuses(),
+                env.server_log()
+            )
+        },
+    );
+    forge.states(context)
+}
+
+fn push(server: &Server, repo_url: &str, commit: &str) -> (u16, String) {
+    push_delivery(server, repo_url, commit, "d-1")
+}
+
+fn push_delivery(server: &Server, repo_url: &str, commit: &str, delivery: &str) -> (u16, String) {
+    let payload = json!({
+        "ref": "refs/heads/main",
+        "after": commit,
+        "repository": { "clone_url": repo_url },
+        "sender": { "login": "octo" },
+    })
+    .to_string();
+    let signature = kiln_server::hooks::signature::github_sign("hook-secret", payload.as_bytes());
+    let mut r = agent()
+        .post(&format!("{}/hooks/github", server.url))
+        .header("x-github-event", "push")
+        .header("x-github-delivery", delivery)
+        .header("x-hub-signature-256", &signature)
+        .send(payload)
+        .unwrap();
+    (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
+}
+
+#[test]
+fn a_github_push_reports_pending_then_the_result_of_each_job() {
+    let forge = FakeForge::start();
+    let spec = |repo: &str| {
+        format!(
+            "{{kind: github, api_url: '{}', repository: {repo}, token_credential: forge}}",
+            forge.github_api()
+        )
+    };
+    let jobs = format!(
+        "{}{}",
+        job("app", "ok", &spec("acme/app")),
+        job("broken", "fail", &spec("acme/app"))
+    );
+    let env = Env::new(&jobs, "");
+    let server = env.start();
+    let (status, body) = push(&server, &env.repo_url, &env.commit);
+    assert_eq!(status, 202, "{body}");
+
+    assert_eq!(
+        final_states(&forge, &env, "kiln/app"),
+        ["pending", "pending", "success"]
+    );
+    assert_eq!(
+        final_states(&forge, &env, "kiln/broken"),
+        ["pending", "pending", "failure"]
+    );
+    let last = forge
+        .statuses()
+        .into_iter()
+        .rfind(|p| p.context == "kiln/app")
+        .unwrap();
+    assert_eq!(
+        last,
+        Posted {
+            forge: "github",
+            repository: "acme/app".into(),
+            sha: env.commit.clone(),
+            state: "success".into(),
+            context: "kiln/app".into(),
+            target_url: Some("https://ci.example.com/jobs/app/1".into()),
+            description: "This commit looks good".into(),
+        }
+    );
+    let descriptions: Vec<String> = forge
+        .statuses()
+        .into_iter()
+        .filter(|p| p.context == "kiln/app")
+        .map(|p| p.description)
+        .collect();
+    assert_eq!(
+        descriptions,
+        ["Build queued", "Build running", "This commit looks good"]
+    );
+    assert!(
+        forge
+            .requests()
+            .iter()
+            .all(|r| r.header("user-agent").is_some())
+    );
+
+    let (status, svg) = badge(&server, "/jobs/app/badge.svg", true);
+    assert_eq!(status, 200, "{svg}");
+    assert!(svg.contains("<title>build: passing</title>"), "{svg}");
+    let (_, svg) = badge(&server, "/jobs/broken/badge.svg", true);
+    assert!(svg.contains("<title>build: failing</title>"), "{svg}");
+    let (_, svg) = badge(&server, "/jobs/app/badge.svg?branch=main", true);
+    assert!(svg.contains("build: passing"), "{svg}");
+    let (_, svg) = badge(&server, "/jobs/app/badge.svg?branch=other", true);
+    assert!(svg.contains("build: no builds"), "{svg}");
+    let (status, _) = badge(&server, "/jobs/app/badge.svg", false);
+    assert_eq!(
+        status, 401,
+        "badges need a token unless server.public_badges is set"
+    );
+    let (status, _) = badge(&server, "/jobs/nope/badge.svg", true);
+    assert_eq!(status, 404);
+}
+
+/// `GET path` with or without the admin token: the status and the body.
+fn badge(server: &Server, path: &str, token: bool) -> (u16, String) {
+    let mut request = agent().get(&format!("{}{path}", server.url));
+    if token {
+        request = request.header("authorization", &format!("Bearer {TOKEN}"));
+    }
+    let mut r = request.call().unwrap();
+    let status = r.status().as_u16();
+    if status == 200 {
+        assert_eq!(
+            r.headers()["content-type"].to_str().unwrap(),
+            "image/svg+xml;charset=utf-8"
+        );
+    }
+    (status, r.body_mut().read_to_string().unwrap())
+}
+
+#[test]
+fn a_gitlab_build_by_hand_reports_running_and_retries_a_failing_forge() {
+    let forge = FakeForge::start();
+    forge.fail_next(2);
+    let jobs = job(
+        "app",
+        "ok",
+        &format!(
+            "{{kind: gitlab, api_url: '{}', repository: group/sub/app, token_credential: forge}}",
+            forge.gitlab_api()
+        ),
+    );
+    let env = Env::new(&jobs, "");
+    let server = env.start();
+    kiln_ok(&server, &["trigger", "app", "--follow"]);
+    assert_eq!(
+        final_states(&forge, &env, "kiln/app"),
+        ["pending", "running", "success"]
+    );
+    let posted = forge.statuses();
+    assert!(
+        posted
+            .iter()
+            .all(|p| p.repository == "group/sub/app" && p.sha == env.commit && p.forge == "gitlab"),
+        "{posted:#?}"
+    );
+    let refused = forge
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST")
+        .count()
+        - posted.len();
+    assert_eq!(refused, 2, "the two 503 answers were tried again");
+}
+
+#[test]
+fn a_forge_that_refuses_the_status_is_said_in_the_log_and_the_build_still_passes() {
+    let forge = FakeForge::start();
+    let jobs = job(
+        "nap",
+        "slow",
+        &format!(
+            "{{kind: github, api_url: '{}', repository: acme/app, token_credential: wrong}}",
+            forge.github_api()
+        ),
+    );
+    let env = Env::new(&jobs, "  public_badges: true\n");
+    let server = env.start();
+    let (_, svg) = badge(&server, "/jobs/nap/badge.svg", false);
+    assert!(svg.contains("build: no builds"), "{svg}");
+    kiln_ok(&server, &["trigger", "nap"]);
+    let (status, svg) = badge(&server, "/jobs/nap/badge.svg", false);
+    assert_eq!(status, 200, "server.public_badges opens the badge");
+    assert!(svg.contains("build: running"), "{svg}");
+    let out = kiln(&server, &["logs", "nap#1", "--follow"]);
+    let log = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{log}");
+    assert!(
+        log.contains("kiln: could not report the github status `kiln/nap` (pending) of commit"),
+        "{log}"
+    );
+    assert!(log.contains("answered 401"), "{log}");
+    assert_eq!(
+        log.matches("kiln: could not report the").count(),
+        2,
+        "the queued and the running status are both said: {log}"
+    );
+    assert!(log.trim_end().ends_with("Finished: SUCCESS"), "{log}");
+    assert!(forge.statuses().is_empty());
+    assert!(!log.contains("not-the-token"), "{log}");
+}
+
+#[test]
+fn a_delivery_seen_before_is_acknowledged_and_not_built_even_after_a_restart() {
+    let forge = FakeForge::start();
+    let jobs = job(
+        "app",
+        "ok",
+        &format!(
+            "{{kind: github, api_url: '{}', repository: acme/app, token_credential: forge}}",
+            forge.github_api()
+        ),
+    );
+    let env = Env::new(&jobs, "");
+    let server = env.start();
+    let (status, body) = push_delivery(&server, &env.repo_url, &env.commit, "uuid-1");
+    assert_eq!(status, 202, "{body}");
+    final_states(&forge, &env, "kiln/app");
+    let (status, body) = push_delivery(&server, &env.repo_url, &env.commit, "uuid-1");
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("delivery `github:uuid-1` was already received: not built again"),
+        "{body}"
+    );
+    drop(server);
+    let server = env.start();
+    let (status, body) = push_delivery(&server, &env.repo_url, &env.commit, "uuid-1");
+    assert_eq!(status, 200, "a restart remembers the delivery: {body}");
+    let (status, body) = push_delivery(&server, &env.repo_url, &env.commit, "uuid-2");
+    assert_eq!(status, 202, "{body}");
+    assert!(body.contains("app#2"), "{body}");
+    let listed = api(&server, "/jobs/app/builds");
+    assert_eq!(listed["builds"].as_array().unwrap().len(), 2, "{listed}");
+}
+
+#[test]
+fn a_github_ping_is_answered() {
+    let env = Env::new("", "");
+    let server = env.start();
+    let mut r = agent()
+        .post(&format!("{}/hooks/github", server.url))
+        .header("x-github-event", "ping")
+        .header("x-github-delivery", "p-1")
+        .send(r#"{"zen":"Keep it logically awesome.","hook_id":1}"#)
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let body = r.body_mut().read_to_string().unwrap();
+    assert!(body.contains("pong"), "{body}");
+}
+
+/// The target branch's pipeline: it shows the change variables and the workspace, then uses
+/// a credential.
+const TARGET_PR: &str = "pipeline {\n  agent any\n  stages {\n    stage('Show') { steps { echo \"target pipeline BRANCH=${env.BRANCH_NAME} ID=${env.CHANGE_ID} TARGET=${env.CHANGE_TARGET} FROM=${env.CHANGE_BRANCH} AUTHOR=${env.CHANGE_AUTHOR}\"\n sh 'ls' } }\n    stage('Secret') { steps { withCredentials([string(credentialsId: 'forge', variable: 'T')]) { echo 'credentials given' } } }\n  }\n}\n";
+
+fn own_pipeline(who: &str) -> String {
+    format!(
+        "pipeline {{\n  agent any\n  stages {{ stage('Show') {{ steps {{ echo \"{who} pipeline BRANCH=${{env.BRANCH_NAME}} ID=${{env.CHANGE_ID}} TARGET=${{env.CHANGE_TARGET}} FROM=${{env.CHANGE_BRANCH}} AUTHOR=${{env.CHANGE_AUTHOR}}\" }} }} }}\n}}\n"
+    )
+}
+
+/// Commits `pr.Jenkinsfile` (and `file`) on a new branch, or on `ref` without a branch (as a
+/// fork's pull request is seen in the target repository: `refs/pull/N/head`); back on main.
+fn pr_commit(repo: &std::path::Path, pipeline: &str, file: &str, git_ref: &str) -> String {
+    git(repo, &["checkout", "-q", "-b", "pr-work"]);
+    std::fs::write(repo.join("pr.Jenkinsfile"), pipeline).unwrap();
+    std::fs::write(repo.join(file), "x").unwrap();
+    git(repo, &["add", "."]);
+    git(repo, &["commit", "-q", "-m", "change"]);
+    let sha = git(repo, &["rev-parse", "HEAD"]);
+    git(repo, &["update-ref", git_ref, &sha]);
+    git(repo, &["checkout", "-q", "main"]);
+    git(repo, &["branch", "-q", "-D", "pr-work"]);
+    sha
+}
+
+fn pull_request(server: &Server, env: &Env, n: u64, head: &str, from: &str, author: &str) -> u16 {
+    let payload = json!({
+        "action": "opened",
+        "number": n,
+        "pull_request": {
+            "title": "a change",
+            "user": { "login": author },
+            "head": { "ref": "feature", "sha": head, "repo": { "full_name": from } },
+            "base": { "ref": "main", "repo": { "full_name": "acme/app" } },
+        },
+        "repository": { "clone_url": env.repo_url },
+    })
+    .to_string();
+    let signature = kiln_server::hooks::signature::github_sign("hook-secret", payload.as_bytes());
+    let r = agent()
+        .post(&format!("{}/hooks/github", server.url))
+        .header("x-github-event", "pull_request")
+        .header("x-github-delivery", &format!("pr-{n}"))
+        .header("x-hub-signature-256", &signature)
+        .send(payload)
+        .unwrap();
+    r.status().as_u16()
+}
+
+#[test]
+fn pull_requests_build_with_change_variables_and_forks_run_the_targets_pipeline_when_untrusted() {
+    let forge = FakeForge::start();
+    forge.set_permission("trusty", "write");
+    let jobs = job(
+        "app",
+        "pr",
+        &format!(
+            "{{kind: github, api_url: '{}', repository: acme/app, token_credential: forge}}",
+            forge.github_api()
+        ),
+    );
+    let env = Env::new(&jobs, "");
+    let repo = env.root.join("repo");
+    std::fs::write(repo.join("pr.Jenkinsfile"), TARGET_PR).unwrap();
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-q", "-m", "target pipeline"]);
+    let main = git(&repo, &["rev-parse", "HEAD"]);
+    let own = pr_commit(
+        &repo,
+        &own_pipeline("head"),
+        "own.txt",
+        "refs/heads/feature",
+    );
+    let evil = pr_commit(&repo, &own_pipeline("fork"), "fork.txt", "refs/pull/7/head");
+    let trusty = pr_commit(
+        &repo,
+        &own_pipeline("trusted fork"),
+        "t.txt",
+        "refs/pull/8/head",
+    );
+    let server = env.start();
+    let log_of = |n: u64| {
+        let out = kiln(&server, &["logs", &format!("app#{n}"), "--follow"]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+
+    assert_eq!(
+        pull_request(&server, &env, 5, &own, "acme/app", "alice"),
+        202
+    );
+    let log = log_of(1);
+    assert!(
+        log.contains("head pipeline BRANCH=PR-5 ID=5 TARGET=main FROM=feature AUTHOR=alice"),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("Running pr.Jenkinsfile of the pull request's head {own}: it comes from a branch of the repository")),
+        "{log}"
+    );
+    assert_eq!(
+        final_states(&forge, &env, "kiln/app"),
+        ["pending", "pending", "success"]
+    );
+    assert!(
+        forge.statuses().iter().all(|p| p.sha == own),
+        "statuses go on the head"
+    );
+
+    assert_eq!(
+        pull_request(&server, &env, 7, &evil, "mallory/app", "mallory"),
+        202
+    );
+    let log = log_of(2);
+    assert!(!log.contains("fork pipeline"), "{log}");
+    assert!(
+        log.contains("target pipeline BRANCH=PR-7 ID=7 TARGET=main FROM=feature AUTHOR=mallory"),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("Running pr.Jenkinsfile of the target branch `main` (at {main}), not the pull request's: it comes from a fork and its author `mallory` has no write access to the repository")),
+        "{log}"
+    );
+    assert!(
+        log.contains("fork.txt"),
+        "the fork's head is checked out: {log}"
+    );
+    assert!(
+        log.contains("could not find credentials entry with ID 'forge'"),
+        "{log}"
+    );
+    assert!(!log.contains("credentials given"), "{log}");
+    let b = build(&server, "app", 2);
+    assert_eq!(b["commit"], evil.as_str());
+
+    assert_eq!(
+        pull_request(&server, &env, 8, &trusty, "trusty/app", "trusty"),
+        202
+    );
+    let log = log_of(3);
+    assert!(log.contains("trusted fork pipeline BRANCH=PR-8"), "{log}");
+    assert!(
+        log.contains("its author `trusty` has write access to the repository"),
+        "{log}"
+    );
+}

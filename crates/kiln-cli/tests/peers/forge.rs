@@ -1,0 +1,196 @@
+//! A fake forge: the GitHub and GitLab REST routes kiln calls, on the recording HTTP server.
+//! GitHub answers under `/api/v3` (as GitHub Enterprise does), GitLab under `/api/v4`.
+//! Tokens are checked (`Bearer TOKEN` / `PRIVATE-TOKEN`), permissions come from the test, and
+//! the next N status posts can be made to fail with 503 to exercise retries.
+
+use super::http::{HttpServer, Request, Response};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+pub const TOKEN: &str = "forge-token";
+
+/// A status the forge accepted.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Posted {
+    /// `github` or `gitlab`.
+    pub forge: &'static str,
+    /// `owner/name` (GitHub) or the decoded project path (GitLab).
+    pub repository: String,
+    pub sha: String,
+    pub state: String,
+    /// GitHub's `context`, GitLab's `name`.
+    pub context: String,
+    pub target_url: Option<String>,
+    pub description: String,
+}
+
+#[derive(Default)]
+struct State {
+    statuses: Mutex<Vec<Posted>>,
+    /// Login (GitHub) or user id (GitLab) -> GitHub permission name.
+    permissions: Mutex<HashMap<String, String>>,
+    fail_next: AtomicUsize,
+}
+
+pub struct FakeForge {
+    http: HttpServer,
+    state: Arc<State>,
+}
+
+impl FakeForge {
+    pub fn start() -> FakeForge {
+        let state = Arc::new(State::default());
+        let s = state.clone();
+        let http = HttpServer::start(move |r| answer(&s, r));
+        FakeForge { http, state }
+    }
+
+    /// GitHub's API base (`api_url`).
+    pub fn github_api(&self) -> String {
+        format!("{}/api/v3", self.http.url())
+    }
+
+    /// GitLab's API base (`api_url`).
+    pub fn gitlab_api(&self) -> String {
+        format!("{}/api/v4", self.http.url())
+    }
+
+    pub fn statuses(&self) -> Vec<Posted> {
+        self.state.statuses.lock().unwrap().clone()
+    }
+
+    /// The states posted for `context`, in order.
+    pub fn states(&self, context: &str) -> Vec<String> {
+        self.statuses()
+            .into_iter()
+            .filter(|p| p.context == context)
+            .map(|p| p.state)
+            .collect()
+    }
+
+    pub fn set_permission(&self, user: &str, permission: &str) {
+        self.state
+            .permissions
+            .lock()
+            .unwrap()
+            .insert(user.to_owned(), permission.to_owned());
+    }
+
+    /// The next `n` status posts are answered 503.
+    pub fn fail_next(&self, n: usize) {
+        self.state.fail_next.store(n, Ordering::SeqCst);
+    }
+
+    /// Every request received, the refused ones included.
+    pub fn requests(&self) -> Vec<Request> {
+        self.http.requests()
+    }
+}
+
+fn answer(state: &State, r: &Request) -> Response {
+    let path = r.target.split('?').next().unwrap_or_default();
+    let (forge, rest) = if let Some(rest) = path.strip_prefix("/api/v3/") {
+        ("github", rest)
+    } else if let Some(rest) = path.strip_prefix("/api/v4/") {
+        ("gitlab", rest)
+    } else {
+        return Response::json(404, r#"{"message":"Not Found"}"#);
+    };
+    let authorized = match forge {
+        "github" => r.header("authorization") == Some(&format!("Bearer {TOKEN}")),
+        _ => r.header("private-token") == Some(TOKEN),
+    };
+    if !authorized {
+        return Response::json(401, r#"{"message":"Bad credentials"}"#);
+    }
+    let parts: Vec<&str> = rest.split('/').collect();
+    match (forge, r.method.as_str(), parts.as_slice()) {
+        ("github", "POST", ["repos", owner, repo, "statuses", sha]) => {
+            status(state, r, forge, format!("{owner}/{repo}"), sha, "context")
+        }
+        ("gitlab", "POST", ["projects", id, "statuses", sha]) => {
+            status(state, r, forge, decode(id), sha, "name")
+        }
+        ("github", "GET", ["repos", _, _, "collaborators", user, "permission"]) => {
+            match state.permissions.lock().unwrap().get(*user) {
+                Some(p) => Response::json(200, format!(r#"{{"permission":"{p}"}}"#)),
+                None => Response::json(404, r#"{"message":"Not Found"}"#),
+            }
+        }
+        ("gitlab", "GET", ["projects", _, "members", "all", user]) => {
+            let level = match state
+                .permissions
+                .lock()
+                .unwrap()
+                .get(*user)
+                .map(String::as_str)
+            {
+                Some("admin" | "maintain") => 40,
+                Some("write") => 30,
+                Some(_) => 20,
+                None => return Response::json(404, r#"{"message":"404 Not found"}"#),
+            };
+            Response::json(200, format!(r#"{{"access_level":{level}}}"#))
+        }
+        _ => Response::json(404, r#"{"message":"Not Found"}"#),
+    }
+}
+
+fn status(
+    state: &State,
+    r: &Request,
+    forge: &'static str,
+    repository: String,
+    sha: &str,
+    context_key: &str,
+) -> Response {
+    let failing = state
+        .fail_next
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok();
+    if failing {
+        return Response::json(503, r#"{"message":"try again"}"#);
+    }
+    let Ok(body) = serde_json::from_str::<Value>(&r.body) else {
+        return Response::json(400, r#"{"message":"Problems parsing JSON"}"#);
+    };
+    let text = |k: &str| body[k].as_str().map(str::to_owned);
+    let valid = match forge {
+        "github" => ["pending", "success", "failure", "error"].as_slice(),
+        _ => ["pending", "running", "success", "failed", "canceled"].as_slice(),
+    };
+    let Some(st) = text("state").filter(|s| valid.contains(&s.as_str())) else {
+        return Response::json(422, r#"{"message":"Validation Failed: state"}"#);
+    };
+    state.statuses.lock().unwrap().push(Posted {
+        forge,
+        repository,
+        sha: sha.to_owned(),
+        state: st,
+        context: text(context_key).unwrap_or_else(|| "default".into()),
+        target_url: text("target_url"),
+        description: text("description").unwrap_or_default(),
+    });
+    Response::json(201, r#"{"id":1}"#)
+}
+
+/// `%2F` and friends back to text.
+fn decode(segment: &str) -> String {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&segment[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}

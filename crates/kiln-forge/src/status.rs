@@ -1,0 +1,109 @@
+//! A commit status as kiln reports it, and its spelling on each forge.
+
+use kiln_config::ForgeKind;
+use kiln_types::BuildResult;
+
+/// Where a build of the commit stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatusState {
+    /// Queued, not started.
+    Pending,
+    Running,
+    Success,
+    /// Failed or unstable.
+    Failure,
+    /// Aborted, or never built.
+    Error,
+}
+
+impl StatusState {
+    /// The state a finished build reports.
+    pub fn of_result(result: BuildResult) -> StatusState {
+        match result {
+            BuildResult::Success => StatusState::Success,
+            BuildResult::Unstable | BuildResult::Failure => StatusState::Failure,
+            BuildResult::Aborted | BuildResult::NotBuilt => StatusState::Error,
+        }
+    }
+
+    /// The state's name on `kind`'s status API (GitHub has no `running`: it stays `pending`;
+    /// GitLab says `failed` and `canceled`).
+    pub fn api_name(self, kind: ForgeKind) -> &'static str {
+        match (kind, self) {
+            (_, StatusState::Pending) => "pending",
+            (ForgeKind::GitHub, StatusState::Running) => "pending",
+            (ForgeKind::GitLab, StatusState::Running) => "running",
+            (_, StatusState::Success) => "success",
+            (ForgeKind::GitHub, StatusState::Failure) => "failure",
+            (ForgeKind::GitLab, StatusState::Failure) => "failed",
+            (ForgeKind::GitHub, StatusState::Error) => "error",
+            (ForgeKind::GitLab, StatusState::Error) => "canceled",
+        }
+    }
+
+    /// Reads the names `githubNotify`, `gitlabCommitStatus` and friends take (either forge's
+    /// spelling, any case).
+    pub fn parse(name: &str) -> Option<StatusState> {
+        Some(match name.to_ascii_lowercase().as_str() {
+            "pending" => StatusState::Pending,
+            "running" => StatusState::Running,
+            "success" => StatusState::Success,
+            "failure" | "failed" => StatusState::Failure,
+            "error" | "canceled" | "cancelled" => StatusState::Error,
+            _ => return None,
+        })
+    }
+
+    /// The description shown beside the context when none is given.
+    pub fn default_description(self) -> &'static str {
+        match self {
+            StatusState::Pending => "Build queued",
+            StatusState::Running => "Build running",
+            StatusState::Success => "This commit looks good",
+            StatusState::Failure => "This commit has failures",
+            StatusState::Error => "The build of this commit was aborted or not built",
+        }
+    }
+}
+
+/// One status to post on a commit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommitStatus {
+    /// The full commit hash.
+    pub sha: String,
+    pub state: StatusState,
+    /// The status's name on the commit, e.g. `kiln/app`.
+    pub context: String,
+    pub description: String,
+    /// The build's page, when kiln knows its URL.
+    pub target_url: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_forge_spells_each_state() {
+        let all = [
+            StatusState::Pending,
+            StatusState::Running,
+            StatusState::Success,
+            StatusState::Failure,
+            StatusState::Error,
+        ];
+        let names = |k| all.map(|s| s.api_name(k)).join(" ");
+        assert_eq!(
+            names(ForgeKind::GitHub),
+            "pending pending success failure error"
+        );
+        assert_eq!(
+            names(ForgeKind::GitLab),
+            "pending running success failed canceled"
+        );
+        for s in all {
+            assert_eq!(StatusState::parse(s.api_name(ForgeKind::GitLab)), Some(s));
+        }
+        assert_eq!(StatusState::parse("bogus"), None);
+    }
+}

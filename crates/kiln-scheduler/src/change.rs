@@ -1,0 +1,119 @@
+//! Pull and merge request builds: whether the request is trusted, and the pipeline it runs.
+//!
+//! A request from a branch of the repository itself is trusted. One from a fork is trusted
+//! when the job's `forge.trust` says so: `everyone`, `nobody`, or (the default, as Jenkins'
+//! GitHub Branch Source) `write`: its author has write access, asked through the forge API.
+//! An untrusted request builds its own head with the target branch's Jenkinsfile, without
+//! credentials unless `forge.untrusted_credentials` is set; the log's second line says which
+//! Jenkinsfile ran and why.
+
+use crate::error::SourceError;
+use crate::forge_status::token;
+use crate::git::Git;
+use crate::request::ChangeTrigger;
+use crate::source::{self, Resolved};
+use kiln_config::{Config, ForkTrust, JobConfig};
+use kiln_forge::{ForgeClient, ForgeTarget, Permission};
+use kiln_store::ChangeRecord;
+use std::sync::Arc;
+
+/// Decides whether `change` is trusted; the record to store with the build.
+pub(crate) async fn judge(
+    config: &Arc<Config>,
+    job: &JobConfig,
+    change: &ChangeTrigger,
+) -> ChangeRecord {
+    let (trusted, why) = trusted(config, job, change).await;
+    ChangeRecord {
+        vars: change.vars.clone(),
+        trusted,
+        note: why,
+    }
+}
+
+async fn trusted(config: &Arc<Config>, job: &JobConfig, change: &ChangeTrigger) -> (bool, String) {
+    if !change.fork {
+        return (true, "it comes from a branch of the repository".into());
+    }
+    let trust = job.forge.as_ref().map(|f| f.trust).unwrap_or_default();
+    match trust {
+        ForkTrust::Everyone => return (true, "the job trusts everyone (`forge.trust`)".into()),
+        ForkTrust::Nobody => {
+            return (
+                false,
+                "it comes from a fork and the job trusts no fork (`forge.trust`)".into(),
+            );
+        }
+        ForkTrust::Write => {}
+    }
+    let Some(author) = change.author_key.clone() else {
+        return (
+            false,
+            "it comes from a fork whose author is not known".into(),
+        );
+    };
+    match permission(config, job, &author).await {
+        Ok(Permission::Write) => (
+            true,
+            format!("its author `{author}` has write access to the repository"),
+        ),
+        Ok(Permission::ReadOnly) => (
+            false,
+            format!(
+                "it comes from a fork and its author `{author}` has no write access to the repository"
+            ),
+        ),
+        Err(e) => (
+            false,
+            format!(
+                "it comes from a fork and the write access of its author `{author}` could not be checked: {e}"
+            ),
+        ),
+    }
+}
+
+async fn permission(
+    config: &Arc<Config>,
+    job: &JobConfig,
+    user: &str,
+) -> Result<Permission, String> {
+    let target = ForgeTarget::resolve(job, &config.forges)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| "the job has no `forge:`".to_owned())?;
+    let token = match &target.token_credential {
+        Some(id) => Some(token(config, id).await?),
+        None => None,
+    };
+    let user = user.to_owned();
+    tokio::task::spawn_blocking(move || ForgeClient::new(target, token).permission(&user))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())
+}
+
+/// The pipeline of a request's build at `head`: its own Jenkinsfile when `record` trusts it,
+/// else the one of `target`'s head; with the log line saying which and why (`record.note`).
+pub(crate) async fn resolve(
+    git: &Git,
+    job: &JobConfig,
+    target: &str,
+    head: &str,
+    record: &ChangeRecord,
+) -> Result<(Resolved, String), SourceError> {
+    if record.trusted {
+        let resolved = source::resolve(git, job, Some(target), Some(head)).await?;
+        let line = format!(
+            "Running {} of the pull request's head {head}: {}",
+            job.jenkinsfile, record.note
+        );
+        return Ok((resolved, line));
+    }
+    let mut resolved = source::resolve(git, job, Some(target), None).await?;
+    let at = resolved.commit.clone().unwrap_or_default();
+    let line = format!(
+        "Running {} of the target branch `{target}` (at {at}), not the pull request's: {}",
+        job.jenkinsfile, record.note
+    );
+    resolved.commit = Some(head.to_owned());
+    Ok((resolved, line))
+}
