@@ -103,6 +103,9 @@ fn request_like(
         branch,
         commit: None,
         replay,
+        // A rebuild or replay of a pull request's build runs as a build of its target branch:
+        // the request's trust is judged again only when its webhook comes again.
+        change: None,
     })
 }
 
