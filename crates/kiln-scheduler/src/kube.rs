@@ -96,6 +96,7 @@ impl KubeBackend {
         let mode = agent_mode(&kube, agent.base_port)?;
         let settings = ExecutorSettings {
             start_deadline: std::time::Duration::from_secs(kube.pod_start_deadline_seconds),
+            api_retry: kube.api_retry,
             ..ExecutorSettings::new(install, mode)
         };
         Ok(Some(Arc::new(KubeBackend {

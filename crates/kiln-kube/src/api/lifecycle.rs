@@ -1,82 +1,94 @@
-//! A build pod's life: Secret and Pod created (with retries for transient API errors), watched
+//! A build pod's life: Secret and Pod created (transient API errors retried over a budget, an
+//! object an attempt whose answer was lost created adopted), watched
 //! until every step container runs or a clear failure, watched during the build for eviction,
 //! OOM kills and node loss, and deleted at the end.
 
+use crate::api::retry::{Attempt, with_budget};
 use crate::api::watch::{PodEvent, PodWatch};
+use crate::config::ApiRetry;
 use crate::error::{KubeError, StartError};
 use crate::pod::status::{Health, StartState, health, start_state};
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::Api;
 use kube::api::{DeleteParams, PostParams};
-use std::future::Future;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
-use tracing::{info, warn};
+use tracing::info;
 
-/// How often a request failing with a transient error (5xx, 429, connection) is tried.
-const ATTEMPTS: u32 = 4;
-
-/// Whether an API error is worth retrying.
-fn transient(error: &kube::Error) -> bool {
-    match error {
-        kube::Error::Api(status) => status.code >= 500 || status.code == 429,
-        kube::Error::HyperError(_) | kube::Error::Service(_) => true,
-        _ => false,
-    }
-}
-
-/// Runs `call` until it succeeds, fails for good, or runs out of attempts (back-off 50 ms,
-/// doubling).
-pub async fn with_retries<T, F, Fut>(what: &str, mut call: F) -> Result<T, kube::Error>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, kube::Error>>,
-{
-    let mut pause = Duration::from_millis(50);
-    let mut attempt = 1;
-    loop {
-        match call().await {
-            Err(error) if attempt < ATTEMPTS && transient(&error) => {
-                warn!(%error, attempt, "{what} failed; retrying");
-                tokio::time::sleep(pause).await;
-                pause *= 2;
-                attempt += 1;
-            }
-            result => return result,
-        }
-    }
-}
-
-/// Creates the Secret, then the Pod; returns the pod's resourceVersion. When the pod cannot
-/// be created the Secret is deleted again.
+/// Creates the Secret, then the Pod; returns the pod's resourceVersion. Transient errors are
+/// retried per `retry`; an object found to exist after an attempt whose answer was lost is
+/// adopted when it is the one sent (same labels, and for the Secret the same token). When
+/// the pod cannot be created the Secret is deleted again.
 pub async fn create(
     pods: &Api<Pod>,
     secrets: &Api<Secret>,
     pod: &Pod,
     secret: &Secret,
+    retry: &ApiRetry,
 ) -> Result<String, KubeError> {
     let name = pod.metadata.name.clone().unwrap_or_default();
+    let secret_name = secret.metadata.name.clone().unwrap_or_default();
     let params = PostParams::default();
-    with_retries("creating the agent secret", || {
+    let api_error = |action: String| move |source| KubeError::Api { action, source };
+    let made = with_budget(retry, "creating the agent secret", || {
         secrets.create(&params, secret)
     })
     .await
-    .map_err(|source| KubeError::Api {
-        action: format!("create secret for pod {name}"),
-        source,
-    })?;
-    match with_retries("creating the pod", || pods.create(&params, pod)).await {
-        Ok(created) => Ok(created.metadata.resource_version.unwrap_or_default()),
-        Err(source) => {
-            let secret_name = secret.metadata.name.clone().unwrap_or_default();
+    .map_err(api_error(format!("create secret for pod {name}")))?;
+    if let Attempt::AlreadyExists = made {
+        let found = secrets
+            .get(&secret_name)
+            .await
+            .map_err(api_error(format!("get secret {secret_name}")))?;
+        if found.data != secret.data || found.metadata.labels != secret.metadata.labels {
+            return Err(KubeError::NotOurs {
+                kind: "secret",
+                name: secret_name,
+            });
+        }
+        info!(secret = %secret_name, "adopted the agent secret an earlier attempt created");
+    }
+    match create_pod(pods, pod, &name, retry).await {
+        Ok(version) => Ok(version),
+        Err(error) => {
             let _ = secrets.delete(&secret_name, &DeleteParams::default()).await;
-            Err(KubeError::Api {
-                action: format!("create pod {name}"),
-                source,
-            })
+            Err(error)
         }
     }
+}
+
+async fn create_pod(
+    pods: &Api<Pod>,
+    pod: &Pod,
+    name: &str,
+    retry: &ApiRetry,
+) -> Result<String, KubeError> {
+    let api_error = |action: String| move |source| KubeError::Api { action, source };
+    let params = PostParams::default();
+    let made = with_budget(retry, "creating the pod", || pods.create(&params, pod))
+        .await
+        .map_err(api_error(format!("create pod {name}")))?;
+    let created = match made {
+        Attempt::Done(created) => created,
+        Attempt::AlreadyExists => {
+            let found = pods
+                .get(name)
+                .await
+                .map_err(api_error(format!("get pod {name}")))?;
+            if found.metadata.labels != pod.metadata.labels
+                || found.metadata.deletion_timestamp.is_some()
+            {
+                return Err(KubeError::NotOurs {
+                    kind: "pod",
+                    name: name.to_owned(),
+                });
+            }
+            info!(pod = %name, "adopted the pod an earlier attempt created");
+            found
+        }
+    };
+    Ok(created.metadata.resource_version.unwrap_or_default())
 }
 
 /// Watches the pod until every step container runs; fails with the pod's own reason, or when
@@ -146,7 +158,8 @@ pub async fn monitor(mut watch: PodWatch, name: String, tx: watch::Sender<Health
     }
 }
 
-/// Deletes the pod and its Secret; a missing one is fine.
+/// Deletes the pod and its Secret; a missing one is fine. (The client retries deletes of
+/// transient errors.)
 pub async fn delete(
     pods: &Api<Pod>,
     secrets: &Api<Secret>,
@@ -158,10 +171,8 @@ pub async fn delete(
         grace_period_seconds: Some(grace_seconds),
         ..DeleteParams::default()
     };
-    let pod_result = with_retries("deleting the pod", || pods.delete(pod, &params)).await;
-    let plain = DeleteParams::default();
-    let secret_result =
-        with_retries("deleting the secret", || secrets.delete(secret, &plain)).await;
+    let pod_result = pods.delete(pod, &params).await;
+    let secret_result = secrets.delete(secret, &DeleteParams::default()).await;
     for (what, result) in [
         (format!("delete pod {pod}"), pod_result.map(|_| ())),
         (format!("delete secret {secret}"), secret_result.map(|_| ())),

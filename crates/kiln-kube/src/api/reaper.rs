@@ -2,7 +2,7 @@
 //! gone are deleted. Which builds are alive is the caller's knowledge (its store), given as a
 //! predicate over the pods' job and build labels.
 
-use crate::api::lifecycle::{delete, with_retries};
+use crate::api::lifecycle::delete;
 use crate::error::KubeError;
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::Api;
@@ -58,12 +58,10 @@ pub async fn reap_orphans(
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
     let secrets: Api<Secret> = Api::namespaced(client, namespace);
     let params = ListParams::default().labels(&format!("{JOB_LABEL},{BUILD_LABEL}"));
-    let list = with_retries("listing build pods", || pods.list(&params))
-        .await
-        .map_err(|source| KubeError::Api {
-            action: format!("list build pods in namespace {namespace}"),
-            source,
-        })?;
+    let list = pods.list(&params).await.map_err(|source| KubeError::Api {
+        action: format!("list build pods in namespace {namespace}"),
+        source,
+    })?;
     let mut reaped = Vec::new();
     for pod in list.items {
         let labels = pod.metadata.labels.clone().unwrap_or_default();

@@ -2,11 +2,13 @@
 //! agent settings and pod templates. kiln-config keeps the section opaque; this module reads
 //! it from YAML text (with positions) or from a JSON value, and checks it whole.
 
+pub(crate) mod api_retry;
 pub(crate) mod cache;
 pub(crate) mod dockerfile_agents;
 pub(crate) mod kaniko;
 pub(crate) mod template;
 
+pub use api_retry::ApiRetry;
 use dockerfile_agents::DockerfileAgents;
 use kaniko::KanikoSettings;
 use kiln_diagnostics::{Diagnostic, SourceFile, Span, did_you_mean};
@@ -34,6 +36,9 @@ pub struct KubeConfig {
     pub pod_start_deadline_seconds: u64,
     #[serde(default)]
     pub api: ApiLimits,
+    /// How long API calls failing with a transient error are retried.
+    #[serde(default)]
+    pub api_retry: ApiRetry,
     /// URL agents dial (`tcp://kiln.kiln.svc:7777`): kiln runs in the cluster and its build
     /// pods' agents connect to it. Unset: kiln reaches the agents through the API server's
     /// port-forward.
@@ -123,6 +128,7 @@ impl Default for KubeConfig {
             max_concurrent_pods: default_max_pods(),
             pod_start_deadline_seconds: default_start_deadline(),
             api: ApiLimits::default(),
+            api_retry: ApiRetry::default(),
             controller_url: None,
             agent_listen: None,
             agent_image: default_agent_image(),

@@ -55,6 +55,8 @@ pub struct ExecutorSettings {
     pub reconnect_deadline: Duration,
     /// Grace period when the pod is deleted at the end of the build.
     pub delete_grace_seconds: u32,
+    /// How long creates failing with transient API errors are retried.
+    pub api_retry: crate::config::ApiRetry,
 }
 
 impl ExecutorSettings {
@@ -65,6 +67,7 @@ impl ExecutorSettings {
             start_deadline: Duration::from_secs(300),
             reconnect_deadline: Duration::from_secs(60),
             delete_grace_seconds: 2,
+            api_retry: crate::config::ApiRetry::default(),
         }
     }
 }
@@ -161,7 +164,8 @@ impl KubeExecutor {
         // Agents may dial in as soon as they start: their token must be known by then.
         let incoming = register_agents(&settings.mode, &token, &ports);
         let pod_create_sent = Instant::now();
-        let version = lifecycle::create(&pods, &secrets, &pod, &secret_object).await?;
+        let version =
+            lifecycle::create(&pods, &secrets, &pod, &secret_object, &settings.api_retry).await?;
         info!(pod = %name, namespace = %request.namespace, "build pod created");
         let parts = Parts {
             pods,

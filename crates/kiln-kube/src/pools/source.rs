@@ -73,9 +73,10 @@ impl PodSource {
         settings: ExecutorSettings,
         live: Option<Vec<LiveBuild>>,
     ) -> Result<PodSource, SourceError> {
-        let client = crate::api::client::connect(&config.connection, &config.api)
-            .await
-            .map_err(SourceError::Connect)?;
+        let client =
+            crate::api::client::connect(&config.connection, &config.api, &config.api_retry)
+                .await
+                .map_err(SourceError::Connect)?;
         if let Some(live) = live {
             let alive = |p: &BuildPodRef| is_alive(&live, p);
             match reap_orphans(client.clone(), &config.namespace, alive).await {

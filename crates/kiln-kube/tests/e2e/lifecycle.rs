@@ -275,6 +275,39 @@ async fn a_build_uses_watches_not_polling() {
     c.fake.shutdown().await;
 }
 
+/// Whether `r` is the re-list of pod `name`: a LIST of pods with a field selector on its name.
+fn is_relist(r: &kiln_fake_kube::RequestRecord, name: &str) -> bool {
+    r.method == "GET"
+        && !r.watch
+        && r.path.ends_with("/pods")
+        && r.query.contains(&format!("metadata.name%3D{name}"))
+}
+
+/// Requests about pod `name` (its path, or a selector on its name), watches included.
+fn requests_about(requests: &[kiln_fake_kube::RequestRecord], name: &str) -> usize {
+    requests
+        .iter()
+        .filter(|r| r.path.contains(name) || r.query.contains(name))
+        .count()
+}
+
+/// Waits until the pod's watch has been re-listed after a 410 and watches again.
+async fn wait_for_relist(c: &Cluster, name: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let requests = c.fake.requests();
+        let relisted = requests.iter().position(|r| is_relist(r, name));
+        if relisted.is_some_and(|at| requests[at..].iter().any(|r| r.watch)) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no re-list and new watch after the 410: {requests:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test]
 async fn expired_and_dropped_watches_are_resumed() {
     let c = cluster().await;
@@ -283,33 +316,43 @@ async fn expired_and_dropped_watches_are_resumed() {
     c.fake.clear_requests();
     c.fake.expire_watches();
     c.fake.drop_watches();
-    // Wait until the monitor has re-listed the pod after the 410 and watches again (a fixed
-    // pause was too short on a loaded machine).
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let requests = c.fake.requests();
-        let relisted = requests
-            .iter()
-            .position(|r| r.method == "GET" && !r.watch && r.path.ends_with(&name));
-        if relisted.is_some_and(|at| requests[at..].iter().any(|r| r.watch)) {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no re-list and new watch after the 410: {requests:#?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_relist(&c, &name).await;
     // The monitor re-listed after the 410 and still sees eviction.
     let out = evicted_mid_step(&c, &ex, &name).await;
     assert!(out.contains("evicted"), "{out}");
-    let relists = c
-        .fake
-        .requests()
-        .iter()
-        .filter(|r| r.method == "GET" && !r.watch && r.path.ends_with(&name))
-        .count();
-    assert!(relists >= 1, "a re-list after 410");
+    ex.cleanup().await.unwrap();
+    c.fake.shutdown().await;
+}
+
+/// A compaction while a pod has not changed: the watch re-lists once and watches from the
+/// list's resourceVersion, rather than from the pod's own (older than the history, so every
+/// watch from it expired again: thousands of requests a second).
+#[tokio::test]
+async fn a_410_costs_a_few_requests_not_a_storm() {
+    let c = cluster().await;
+    let name = pod_name("storm");
+    let ex = start(&c, &port_forward(1), &name, ONE).await;
+    for round in 0..3 {
+        c.fake.clear_requests();
+        c.fake.expire_watches();
+        wait_for_relist(&c, &name).await;
+        // Time for a storm to show, were there one.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let requests = c.fake.requests();
+        let count = requests_about(&requests, &name);
+        assert!(
+            count <= 10,
+            "round {round}: {count} requests after a 410: {:#?}",
+            pod_requests(&requests, &name)
+        );
+        assert!(
+            requests.iter().filter(|r| is_relist(r, &name)).count() == 1,
+            "one re-list: {requests:#?}"
+        );
+    }
+    // The watch still follows the pod.
+    let out = evicted_mid_step(&c, &ex, &name).await;
+    assert!(out.contains("evicted"), "{out}");
     ex.cleanup().await.unwrap();
     c.fake.shutdown().await;
 }
