@@ -8,12 +8,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod api_faults;
 mod harness;
 mod kaniko;
 mod lifecycle;
 mod local_run;
 mod pipelines;
 mod pool;
+mod proxy;
 #[path = "../support/registry.rs"]
 mod registry_support;
 mod slots;
