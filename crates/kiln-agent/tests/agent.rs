@@ -481,7 +481,10 @@ async fn the_binary_exits_when_its_controller_has_been_gone_past_the_grace() {
     send(&mut s, spawn_msg("long", "sleep 600"), b"").await;
     // Connected for three times the grace: the agent stays.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert!(child.try_wait().unwrap().is_none(), "exited while connected");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "exited while connected"
+    );
     drop(s);
     let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
         .await

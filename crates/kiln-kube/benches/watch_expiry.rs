@@ -102,7 +102,10 @@ fn main() {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         tokio::time::sleep(Duration::from_secs(5)).await;
-        report("five 410s 200 ms apart", per_build(&fake.requests(), &names));
+        report(
+            "five 410s 200 ms apart",
+            per_build(&fake.requests(), &names),
+        );
         for ex in executors {
             ex.cleanup().await.unwrap();
         }

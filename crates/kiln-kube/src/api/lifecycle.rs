@@ -10,11 +10,11 @@ use crate::error::{KubeError, StartError};
 use crate::pod::status::{Health, StartState, health, start_state};
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::Api;
-use kube::api::{DeleteParams, PostParams};
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
-use tracing::info;
+use tracing::{info, warn};
 
 /// Creates the Secret, then the Pod; returns the pod's resourceVersion. Transient errors are
 /// retried per `retry`; an object found to exist after an attempt whose answer was lost is
@@ -50,11 +50,32 @@ pub async fn create(
         info!(secret = %secret_name, "adopted the agent secret an earlier attempt created");
     }
     match create_pod(pods, pod, &name, retry).await {
-        Ok(version) => Ok(version),
+        Ok(created) => {
+            own_secret(secrets, &secret_name, &created).await;
+            Ok(created.metadata.resource_version.unwrap_or_default())
+        }
         Err(error) => {
             let _ = secrets.delete(&secret_name, &DeleteParams::default()).await;
             Err(error)
         }
+    }
+}
+
+/// Makes the pod the owner of its agent Secret, so that the cluster's garbage collector
+/// deletes the Secret with the pod, whoever deletes the pod (kiln, an admin, the reaper of
+/// another kiln). A failure is logged: kiln deletes the Secret itself too.
+async fn own_secret(secrets: &Api<Secret>, secret: &str, pod: &Pod) {
+    let (Some(name), Some(uid)) = (&pod.metadata.name, &pod.metadata.uid) else {
+        return;
+    };
+    let patch = serde_json::json!({"metadata": {"ownerReferences": [{
+        "apiVersion": "v1", "kind": "Pod", "name": name, "uid": uid,
+    }]}});
+    if let Err(error) = secrets
+        .patch(secret, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+    {
+        warn!(%secret, pod = %name, %error, "cannot make the pod the owner of its agent secret");
     }
 }
 
@@ -63,7 +84,7 @@ async fn create_pod(
     pod: &Pod,
     name: &str,
     retry: &ApiRetry,
-) -> Result<String, KubeError> {
+) -> Result<Pod, KubeError> {
     let api_error = |action: String| move |source| KubeError::Api { action, source };
     let params = PostParams::default();
     let made = with_budget(retry, "creating the pod", || pods.create(&params, pod))
@@ -88,7 +109,7 @@ async fn create_pod(
             found
         }
     };
-    Ok(created.metadata.resource_version.unwrap_or_default())
+    Ok(created)
 }
 
 /// Watches the pod until every step container runs; fails with the pod's own reason, or when

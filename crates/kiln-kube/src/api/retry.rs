@@ -61,7 +61,7 @@ impl BudgetRetry {
     pub(crate) fn new(retry: ApiRetry) -> BudgetRetry {
         BudgetRetry {
             retry,
-            backoff: retry.backoff(),
+            backoff: Backoff::new(retry.first_pause(), retry.max_pause()),
             first_failure: None,
         }
     }

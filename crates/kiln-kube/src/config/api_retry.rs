@@ -45,12 +45,14 @@ impl ApiRetry {
         Duration::from_secs(self.budget_seconds)
     }
 
-    /// The back-off its retries follow.
-    pub(crate) fn backoff(&self) -> crate::api::backoff::Backoff {
-        crate::api::backoff::Backoff::new(
-            Duration::from_millis(self.first_pause_ms),
-            Duration::from_secs(self.max_pause_seconds),
-        )
+    /// The first pause between attempts.
+    pub fn first_pause(&self) -> Duration {
+        Duration::from_millis(self.first_pause_ms)
+    }
+
+    /// The longest pause between attempts.
+    pub fn max_pause(&self) -> Duration {
+        Duration::from_secs(self.max_pause_seconds)
     }
 
     /// No retries at all (tests of what a failure looks like).

@@ -6,6 +6,7 @@ pub(crate) mod api_retry;
 pub(crate) mod cache;
 pub(crate) mod dockerfile_agents;
 pub(crate) mod kaniko;
+pub(crate) mod orphans;
 pub(crate) mod template;
 
 pub use api_retry::ApiRetry;
@@ -13,6 +14,7 @@ use dockerfile_agents::DockerfileAgents;
 use kaniko::KanikoSettings;
 use kiln_diagnostics::{Diagnostic, SourceFile, Span, did_you_mean};
 use kiln_yaml::{Node, NodeKind, YamlError};
+pub use orphans::Orphans;
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 use template::PodTemplate;
@@ -39,6 +41,9 @@ pub struct KubeConfig {
     /// How long API calls failing with a transient error are retried.
     #[serde(default)]
     pub api_retry: ApiRetry,
+    /// What keeps build pods from outliving their builds.
+    #[serde(default)]
+    pub orphans: Orphans,
     /// URL agents dial (`tcp://kiln.kiln.svc:7777`): kiln runs in the cluster and its build
     /// pods' agents connect to it. Unset: kiln reaches the agents through the API server's
     /// port-forward.
@@ -129,6 +134,7 @@ impl Default for KubeConfig {
             pod_start_deadline_seconds: default_start_deadline(),
             api: ApiLimits::default(),
             api_retry: ApiRetry::default(),
+            orphans: Orphans::default(),
             controller_url: None,
             agent_listen: None,
             agent_image: default_agent_image(),

@@ -57,6 +57,9 @@ pub struct ExecutorSettings {
     pub delete_grace_seconds: u32,
     /// How long creates failing with transient API errors are retried.
     pub api_retry: crate::config::ApiRetry,
+    /// `activeDeadlineSeconds` of pods whose build has no `timeout` (0: none); see
+    /// [`crate::set_build_timeout`].
+    pub active_deadline_seconds: u64,
 }
 
 impl ExecutorSettings {
@@ -68,6 +71,7 @@ impl ExecutorSettings {
             reconnect_deadline: Duration::from_secs(60),
             delete_grace_seconds: 2,
             api_retry: crate::config::ApiRetry::default(),
+            active_deadline_seconds: crate::config::Orphans::default().pod_active_deadline_seconds,
         }
     }
 }
@@ -146,6 +150,11 @@ impl KubeExecutor {
         let start_deadline =
             crate::pod::options::start_deadline_of(&pod).unwrap_or(settings.start_deadline);
         pod.metadata.namespace = Some(request.namespace.clone());
+        crate::pod::lifetime::apply_active_deadline(
+            &mut pod,
+            settings.active_deadline_seconds,
+            start_deadline,
+        );
         let secret_object = Secret {
             metadata: kube::api::ObjectMeta {
                 name: Some(secret.clone()),

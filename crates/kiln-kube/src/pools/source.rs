@@ -67,7 +67,9 @@ impl BuildPod {
 impl PodSource {
     /// Connects to the cluster of `config` (kubeconfig or in-cluster service account),
     /// deletes the build pods no `live` build has (`None`: the caller cannot tell which
-    /// builds live, so none are deleted) and starts the pools (see [`PodSource::start`]).
+    /// builds live, so none are deleted), collects finished build pods now and every
+    /// `orphans.sweep_seconds` (for the life of the runtime) and starts the pools (see
+    /// [`PodSource::start`]).
     pub async fn connect(
         config: &KubeConfig,
         settings: ExecutorSettings,
@@ -86,6 +88,15 @@ impl PodSource {
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "cannot reap orphaned build pods"),
             }
+        }
+        let orphans = &config.orphans;
+        if orphans.sweep_seconds > 0 {
+            crate::api::reaper::collect_finished_every(
+                client.clone(),
+                config.namespace.clone(),
+                std::time::Duration::from_secs(orphans.sweep_seconds),
+                std::time::Duration::from_secs(orphans.finished_grace_seconds),
+            );
         }
         PodSource::start(client, settings, config).map_err(SourceError::Pools)
     }

@@ -13,6 +13,7 @@ mod harness;
 mod kaniko;
 mod lifecycle;
 mod local_run;
+mod orphans;
 mod pipelines;
 mod pool;
 mod proxy;
