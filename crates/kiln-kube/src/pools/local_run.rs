@@ -90,20 +90,16 @@ impl LocalCluster {
             crate::api::client::limited_client(config, &crate::config::ApiLimits::default())
                 .map_err(|e| failed(e.to_string()))?;
         // Pods an earlier `kiln run` left behind (killed before it could delete them) whose
-        // agents have since exited: deleted in the background.
-        let sweep = (client.clone(), namespace.clone());
-        tokio::spawn(async move {
-            let (client, namespace) = sweep;
-            match crate::api::reaper::collect_finished(client, &namespace, LOCAL_FINISHED_GRACE)
-                .await
-            {
-                Ok(pods) if !pods.is_empty() => {
-                    tracing::info!(pods = pods.len(), "finished build pods deleted");
-                }
-                Ok(_) => {}
-                Err(error) => tracing::debug!(%error, "cannot collect finished build pods"),
+        // agents have since exited: one list request, and a delete for each.
+        match crate::api::reaper::collect_finished(client.clone(), &namespace, LOCAL_FINISHED_GRACE)
+            .await
+        {
+            Ok(pods) if !pods.is_empty() => {
+                tracing::info!(pods = pods.len(), "finished build pods deleted");
             }
-        });
+            Ok(_) => {}
+            Err(error) => tracing::debug!(%error, "cannot collect finished build pods"),
+        }
         Ok(LocalCluster { client, namespace })
     }
 
