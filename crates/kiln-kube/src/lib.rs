@@ -13,6 +13,7 @@ mod error;
 mod exec;
 mod image;
 mod pod;
+mod policy;
 mod pools;
 mod registry;
 mod slots;
@@ -30,7 +31,7 @@ pub use config::cache::{CachePreset, CacheScope, CacheSource, CacheSpec};
 pub use config::dockerfile_agents::DockerfileAgents;
 pub use config::kaniko::KanikoSettings;
 pub use config::template::{PodTemplate, PoolSettings, RequestsPolicy};
-pub use config::{ApiLimits, Connection, KubeConfig, Orphans};
+pub use config::{ApiLimits, Connection, KubeConfig, Orphans, PodPolicy};
 pub use error::{InvalidPod, KubeError, StartError, Unusable};
 pub use exec::executor::{
     ExecutorSettings, KubeExecutor, PodImageBuilder, PodRequest, StartTimings,
@@ -48,6 +49,7 @@ pub use pod::options::{
 pub use pod::status::{Health, PodFailure, StartState};
 pub use pod::text::{PodText, PodTextOrigin};
 pub use pod::yaml_file::read_yaml_file;
+pub use policy::{PolicyCheck, PolicyRefusal, Refusal};
 pub use pools::local_run::{LocalCluster, LocalRunError, LocalRunOptions, upload_workspace};
 pub use pools::source::{BuildPod, PodSource, SourceError};
 pub use pools::warm::{PodOutcome, PoolCounts, WarmPool};

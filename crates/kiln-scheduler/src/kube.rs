@@ -99,6 +99,7 @@ impl KubeBackend {
             start_deadline: std::time::Duration::from_secs(kube.pod_start_deadline_seconds),
             api_retry: kube.api_retry,
             active_deadline_seconds: kube.orphans.pod_active_deadline_seconds,
+            pod_policy: Some(Arc::new(kiln_kube::PolicyCheck::new(&kube))),
             ..ExecutorSettings::new(install, mode)
         };
         Ok(Some(Arc::new(KubeBackend {

@@ -7,6 +7,7 @@ pub(crate) mod cache;
 pub(crate) mod dockerfile_agents;
 pub(crate) mod kaniko;
 pub(crate) mod orphans;
+pub(crate) mod pod_policy;
 pub(crate) mod template;
 
 pub use api_retry::ApiRetry;
@@ -15,6 +16,7 @@ use kaniko::KanikoSettings;
 use kiln_diagnostics::{Diagnostic, SourceFile, Span, did_you_mean};
 use kiln_yaml::{Node, NodeKind, YamlError};
 pub use orphans::Orphans;
+pub use pod_policy::PodPolicy;
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 use template::PodTemplate;
@@ -44,6 +46,9 @@ pub struct KubeConfig {
     /// What keeps build pods from outliving their builds.
     #[serde(default)]
     pub orphans: Orphans,
+    /// What a pipeline's pod may ask for.
+    #[serde(default)]
+    pub pod_policy: PodPolicy,
     /// URL agents dial (`tcp://kiln.kiln.svc:7777`): kiln runs in the cluster and its build
     /// pods' agents connect to it. Unset: kiln reaches the agents through the API server's
     /// port-forward.
@@ -135,6 +140,7 @@ impl Default for KubeConfig {
             api: ApiLimits::default(),
             api_retry: ApiRetry::default(),
             orphans: Orphans::default(),
+            pod_policy: PodPolicy::default(),
             controller_url: None,
             agent_listen: None,
             agent_image: default_agent_image(),

@@ -60,6 +60,9 @@ pub struct ExecutorSettings {
     /// `activeDeadlineSeconds` of pods whose build has no `timeout` (0: none); see
     /// [`crate::set_build_timeout`].
     pub active_deadline_seconds: u64,
+    /// What pods may ask for, checked before any request (`None`: anything, as for
+    /// `kiln run`, whose user makes pods with their own credentials).
+    pub pod_policy: Option<Arc<crate::policy::PolicyCheck>>,
 }
 
 impl ExecutorSettings {
@@ -72,6 +75,7 @@ impl ExecutorSettings {
             delete_grace_seconds: 2,
             api_retry: crate::config::ApiRetry::default(),
             active_deadline_seconds: crate::config::Orphans::default().pod_active_deadline_seconds,
+            pod_policy: None,
         }
     }
 }
@@ -135,6 +139,10 @@ impl KubeExecutor {
         let begun = Instant::now();
         let mut pod = request.pod;
         let name = pod.metadata.name.clone().ok_or(InvalidPod::NoName)?;
+        // The pod as the pipeline and templates made it, before kiln adds its agent.
+        if let Some(policy) = &settings.pod_policy {
+            policy.check(&request.namespace, &pod)?;
+        }
         let secret = secret_name(&name);
         let token = new_token().map_err(KubeError::Token)?;
         let ports = inject_agent(&mut pod, &settings.install, &secret, &settings.mode);
