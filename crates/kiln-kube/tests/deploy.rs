@@ -140,7 +140,7 @@ fn the_role_grants_the_least_verbs() {
         [
             expect("pods", &["create", "get", "list", "watch", "delete"]),
             expect("pods/log", &["get"]),
-            expect("secrets", &["create", "get", "delete"]),
+            expect("secrets", &["create", "get", "patch", "delete"]),
             expect("events", &["list", "watch"]),
         ]
     );

@@ -3,12 +3,13 @@
 //! until every step container runs or a clear failure, watched during the build for eviction,
 //! OOM kills and node loss, and deleted at the end.
 
+use crate::api::node::{node_lost, suspect_node};
 use crate::api::retry::{Attempt, with_budget};
 use crate::api::watch::{PodEvent, PodWatch};
 use crate::config::ApiRetry;
 use crate::error::{KubeError, StartError};
 use crate::pod::status::{Health, StartState, health, start_state};
-use k8s_openapi::api::core::v1::{Pod, Secret};
+use k8s_openapi::api::core::v1::{Node, Pod, Secret};
 use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use std::time::Duration;
@@ -155,14 +156,29 @@ pub async fn wait_running(
 }
 
 /// Follows the running pod and publishes what can no longer run; ends when the pod is gone.
-pub async fn monitor(mut watch: PodWatch, name: String, tx: watch::Sender<Health>) {
+/// A pod that looks cut off from its node has the node's Ready condition read (`nodes`):
+/// a lost node fails the pod's steps at once, naming the node.
+pub async fn monitor(
+    mut watch: PodWatch,
+    name: String,
+    tx: watch::Sender<Health>,
+    nodes: Api<Node>,
+) {
     loop {
         let now = match watch.next().await {
             PodEvent::Deleted => Health {
                 pod: Some(format!("pod {name} was deleted")),
                 ..Health::default()
             },
-            PodEvent::Changed(pod) => health(&pod),
+            PodEvent::Changed(pod) => {
+                let mut now = health(&pod);
+                if now.pod.is_none()
+                    && let Some(node) = suspect_node(&pod)
+                {
+                    now.pod = node_lost(&nodes, node).await;
+                }
+                now
+            }
         };
         let gone = now.pod.is_some();
         if !now.is_healthy() {

@@ -5,6 +5,7 @@
 pub(crate) mod backoff;
 pub(crate) mod client;
 pub(crate) mod lifecycle;
+pub(crate) mod node;
 pub(crate) mod reaper;
 pub(crate) mod retry;
 pub(crate) mod watch;

@@ -512,7 +512,10 @@ impl Parts {
         initial: Health,
     ) -> KubeExecutor {
         let (health_tx, health) = watch::channel(initial);
-        let monitor = tokio::spawn(monitor(watch, self.name.clone(), health_tx)).abort_handle();
+        let nodes: Api<k8s_openapi::api::core::v1::Node> =
+            Api::all(self.pods.clone().into_client());
+        let monitor =
+            tokio::spawn(monitor(watch, self.name.clone(), health_tx, nodes)).abort_handle();
         let mut agents = BTreeMap::new();
         for (container, port) in &self.ports {
             let dialer: Box<dyn Dialer> = match &settings.mode {
