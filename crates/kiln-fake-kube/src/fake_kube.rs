@@ -11,7 +11,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{AppState, router};
 use crate::catalog;
-use crate::config::{FakeKubeConfig, NodeConfig};
+use crate::config::{AutoscalerConfig, FakeKubeConfig, NodeConfig};
+use crate::controller::ControlPlane;
 use crate::faults::{Faults, WatchFault};
 use crate::kubelet::{Kubelet, PodTermination, StopReason};
 use crate::log_store::LogStore;
@@ -46,6 +47,9 @@ pub enum FakeKubeError {
     /// The object named for a fault does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// The control plane refused the change (e.g. no such node).
+    #[error(transparent)]
+    Api(#[from] crate::api_error::ApiError),
 }
 
 /// A running fake cluster. Dropping it kills every container process it started.
@@ -53,6 +57,7 @@ pub struct FakeKube {
     address: SocketAddr,
     store: Store,
     kubelet: Arc<Kubelet>,
+    control: Arc<ControlPlane>,
     faults: Arc<Faults>,
     recorder: Recorder,
     procs: ProcessTable,
@@ -98,20 +103,18 @@ impl FakeKube {
         );
         let recorder = Recorder::default();
         let cancel = CancellationToken::new();
+        let control = ControlPlane::new(store.clone(), Arc::clone(&kubelet), &config);
         let app = router(AppState {
             store: store.clone(),
             kubelet: Arc::clone(&kubelet),
+            control: Arc::clone(&control),
             logs,
             faults: Arc::clone(&faults),
             recorder: recorder.clone(),
             config: Arc::clone(&config),
             address: address.to_string(),
         });
-        tokio::spawn(crate::controller::run(
-            store.clone(),
-            Arc::clone(&kubelet),
-            cancel.clone(),
-        ));
+        tokio::spawn(crate::controller::run(Arc::clone(&control), cancel.clone()));
         let shutdown = cancel.clone();
         let server = tokio::spawn(async move {
             // A real API server answers small frames at once (Go sets TCP_NODELAY).
@@ -129,6 +132,7 @@ impl FakeKube {
             address,
             store,
             kubelet,
+            control,
             faults,
             recorder,
             procs,
@@ -205,6 +209,38 @@ impl FakeKube {
     /// Makes pulls of `image` fail (`ErrImagePull`, then `ImagePullBackOff`).
     pub fn fail_image_pull(&self, image: &str) {
         self.faults.fail_image(image);
+    }
+
+    /// Makes the next `pulls` pulls of `image` fail; later pulls succeed.
+    pub fn fail_image_pulls(&self, image: &str, pulls: u32) {
+        self.faults.fail_image_times(image, pulls);
+    }
+
+    /// Sets how long new pods wait before their first scheduling attempt.
+    pub fn set_scheduling_delay(&self, delay: std::time::Duration) {
+        self.control.set_scheduling_delay(delay);
+    }
+
+    /// Turns the simulated cluster autoscaler on (or off with `None`).
+    pub fn set_autoscaler(&self, config: Option<AutoscalerConfig>) {
+        self.control.set_autoscaler(config);
+    }
+
+    /// Sets how long pods stay on a lost node before the taint eviction controller deletes
+    /// them (for nodes lost from now on).
+    pub fn set_node_lost_grace(&self, grace: std::time::Duration) {
+        self.control.set_node_lost_grace(grace);
+    }
+
+    /// Cuts a node off as a network partition or a dead machine would: `Ready=Unknown`, the
+    /// `unreachable` taints, its pods `Ready=False`, and their eviction after the grace.
+    pub fn lose_node(&self, node: &str) -> Result<(), FakeKubeError> {
+        Ok(crate::node_lifecycle::lose_node(&self.control, node)?)
+    }
+
+    /// Deletes a node object; its pods are failed and removed as PodGC does.
+    pub fn remove_node(&self, node: &str) -> Result<(), FakeKubeError> {
+        Ok(crate::node_lifecycle::remove_node(&self.control, node)?)
     }
 
     /// Lets pulls of `image` succeed again.
@@ -322,7 +358,7 @@ fn seed(store: &Store, config: &FakeKubeConfig) {
     }
 }
 
-fn node_object(node: &NodeConfig) -> Value {
+pub(crate) fn node_object(node: &NodeConfig) -> Value {
     let mut labels = json!({
         "kubernetes.io/arch": crate::api::go_arch(),
         "kubernetes.io/os": "linux",

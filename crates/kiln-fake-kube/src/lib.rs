@@ -11,6 +11,7 @@
 mod agent_ports;
 mod api;
 mod api_error;
+mod autoscaler;
 mod catalog;
 mod config;
 mod controller;
@@ -19,6 +20,7 @@ mod fake_kube;
 mod faults;
 mod kubelet;
 mod log_store;
+mod node_lifecycle;
 mod patch;
 mod pod_defaults;
 mod process_table;
@@ -33,7 +35,9 @@ mod workspace_binary;
 
 pub use agent_ports::free_agent_ports;
 pub use api_error::{ApiError, FieldCause};
-pub use config::{FakeKubeConfig, ImageConfig, Isolation, NodeConfig, UnknownImages};
+pub use config::{
+    AutoscalerConfig, FakeKubeConfig, ImageConfig, Isolation, NodeConfig, UnknownImages,
+};
 pub use fake_kube::{FakeKube, FakeKubeError};
 pub use recorder::RequestRecord;
 pub use workspace_binary::workspace_binary;

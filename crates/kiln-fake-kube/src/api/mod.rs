@@ -20,6 +20,7 @@ use axum::Router;
 use axum::routing::{any, get};
 
 use crate::config::FakeKubeConfig;
+use crate::controller::ControlPlane;
 use crate::faults::Faults;
 use crate::kubelet::Kubelet;
 use crate::log_store::LogStore;
@@ -33,6 +34,8 @@ pub struct AppState {
     pub store: Store,
     /// The node agent (for exec, port-forward and injected node faults).
     pub kubelet: Arc<Kubelet>,
+    /// The controllers' run-time settings (scheduling delay, autoscaler, node loss).
+    pub control: Arc<ControlPlane>,
     /// Container output.
     pub logs: LogStore,
     /// Fault switches.

@@ -1,5 +1,6 @@
 //! End-to-end tests: the fake driven by kube-rs and by the real kubectl.
 
+mod cluster;
 mod faults;
 mod harness;
 mod kube_client;
