@@ -109,6 +109,21 @@ impl ApiError {
         }
     }
 
+    /// `403 Forbidden`: `pods "x" is forbidden: <why>` (admission and authorization).
+    pub fn forbidden(resource: &str, name: &str, why: &str) -> Self {
+        let subject = if name.is_empty() {
+            resource.to_owned()
+        } else {
+            format!("{resource} \"{name}\"")
+        };
+        Self {
+            code: 403,
+            reason: "Forbidden",
+            message: format!("{subject} is forbidden: {why}"),
+            details: Some(json!({"name": name, "kind": resource})),
+        }
+    }
+
     /// `404 NotFound` for a path the fake does not serve.
     pub fn no_route() -> Self {
         Self {
@@ -168,6 +183,18 @@ impl ApiError {
             reason: "UnsupportedMediaType",
             message: format!(
                 "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json, application/apply-patch+yaml (got {content_type})"
+            ),
+            details: None,
+        }
+    }
+
+    /// `415 UnsupportedMediaType` for a body in a format the fake does not decode (protobuf).
+    pub fn unsupported_body(content_type: &str) -> Self {
+        Self {
+            code: 415,
+            reason: "UnsupportedMediaType",
+            message: format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {content_type})"
             ),
             details: None,
         }

@@ -99,7 +99,7 @@ impl ControlPlane {
                 lock(&self.queued).remove(&uid);
             }
             Outcome::Unschedulable => self.autoscaler.consider(pod),
-            Outcome::Skipped => {}
+            Outcome::Unresolvable | Outcome::Skipped => {}
         }
     }
 
@@ -158,6 +158,7 @@ pub async fn run(control: Arc<ControlPlane>, cancel: CancellationToken) {
                         reschedule_pending(&control);
                     }
                 }
+                ("persistentvolumeclaims", ChangeType::Added) => reschedule_pending(&control),
                 ("nodes", kind) => {
                     if kind == ChangeType::Added {
                         let name = text(&change.object, "/metadata/name");

@@ -347,6 +347,7 @@ fn seed(store: &Store, config: &FakeKubeConfig) {
             if let Err(err) = store.create(ns, "", object) {
                 tracing::warn!(%err, "namespace not seeded");
             }
+            create_default_service_account(store, name);
         }
     }
     if let Some(nodes) = catalog::resource("nodes") {
@@ -355,6 +356,17 @@ fn seed(store: &Store, config: &FakeKubeConfig) {
                 tracing::warn!(%err, "node not seeded");
             }
         }
+    }
+}
+
+/// The `default` ServiceAccount the service account controller creates in every namespace.
+pub(crate) fn create_default_service_account(store: &Store, namespace: &str) {
+    let Some(sas) = catalog::resource("serviceaccounts") else {
+        return;
+    };
+    let object = json!({"metadata": {"name": "default", "namespace": namespace}});
+    if let Err(err) = store.create(sas, namespace, object) {
+        tracing::debug!(%err, "default service account not created");
     }
 }
 

@@ -29,6 +29,9 @@ pub enum Outcome {
     Bound,
     /// No node fits; the pod stays Pending with `PodScheduled=False`.
     Unschedulable,
+    /// No node can ever fit until something else changes (a missing claim); no new node would
+    /// help either.
+    Unresolvable,
     /// Nothing to do (already bound, being deleted, or gone).
     Skipped,
 }
@@ -213,6 +216,21 @@ fn fit_error(per_node: &[Vec<NodeReason>]) -> String {
     format!("0/{n} nodes are available: {filter}. preemption: 0/{n} nodes are available: {post}..")
 }
 
+/// The first claim a pod's volumes name that does not exist (the VolumeBinding plugin's
+/// PreFilter check).
+fn missing_claim(store: &Store, pod: &Value, namespace: &str) -> Option<String> {
+    let claims = catalog::resource("persistentvolumeclaims")?;
+    pod.pointer("/spec/volumes")
+        .and_then(Value::as_array)?
+        .iter()
+        .filter_map(|v| {
+            v.pointer("/persistentVolumeClaim/claimName")
+                .and_then(Value::as_str)
+        })
+        .find(|claim| store.get(claims, namespace, claim).is_err())
+        .map(str::to_owned)
+}
+
 /// Tries to bind one pending pod; records `PodScheduled` either way.
 pub fn schedule(store: &Store, pod: &Value) -> Outcome {
     let (Some(pods), Some(nodes_rt)) = (catalog::resource("pods"), catalog::resource("nodes"))
@@ -231,7 +249,8 @@ pub fn schedule(store: &Store, pod: &Value) -> Outcome {
     let (placed, _) = store.list(pods, None);
     let mut per_node = Vec::new();
     let mut chosen = None;
-    for node in &nodes {
+    let missing = missing_claim(store, pod, namespace);
+    for node in nodes.iter().filter(|_| missing.is_none()) {
         let reasons = node_reasons(node, pod, &placed);
         if reasons.is_empty() {
             chosen = node
@@ -253,7 +272,12 @@ pub fn schedule(store: &Store, pod: &Value) -> Outcome {
             ),
         ),
         None => {
-            let message = if nodes.is_empty() {
+            let n = nodes.len();
+            let message = if let Some(claim) = &missing {
+                format!(
+                    "0/{n} nodes are available: persistentvolumeclaim \"{claim}\" not found. preemption: 0/{n} nodes are available: {n} Preemption is not helpful for scheduling.."
+                )
+            } else if nodes.is_empty() {
                 "no nodes available to schedule pods".to_owned()
             } else {
                 fit_error(&per_node)
@@ -275,10 +299,10 @@ pub fn schedule(store: &Store, pod: &Value) -> Outcome {
         {
             return Ok(false);
         }
-        outcome = if chosen.is_some() {
-            Outcome::Bound
-        } else {
-            Outcome::Unschedulable
+        outcome = match (&chosen, &missing) {
+            (Some(_), _) => Outcome::Bound,
+            (None, Some(_)) => Outcome::Unresolvable,
+            (None, None) => Outcome::Unschedulable,
         };
         let existing = p
             .pointer("/status/conditions")

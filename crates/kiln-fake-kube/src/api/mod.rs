@@ -1,12 +1,14 @@
 //! The HTTP surface: the router, built by a function so tests can drive it without a socket.
 
 mod admin;
+mod body;
 mod discovery;
 mod exec;
 mod logs;
 mod objects;
 mod portforward;
 mod portforward_spdy;
+mod protobuf;
 mod request;
 mod spdy;
 mod table;
