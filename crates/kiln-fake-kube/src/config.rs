@@ -133,6 +133,10 @@ pub struct FakeKubeConfig {
     /// them (the `tolerationSeconds` of the default `unreachable` toleration, 300 s on a real
     /// cluster); a pod's own toleration for `node.kubernetes.io/unreachable` wins.
     pub node_lost_grace: Duration,
+    /// Authenticate every `/api/v1/` request by its bearer token and authorize it with the
+    /// Roles and bindings loaded by `FakeKube::load_rbac` (the kubeconfig's token stays an
+    /// administrator). Off: any request is allowed.
+    pub rbac: bool,
     /// Container isolation.
     pub isolation: Isolation,
     /// Where pod directories go; a fresh temporary directory when `None`.
@@ -168,6 +172,7 @@ impl Default for FakeKubeConfig {
             scheduling_delay: Duration::ZERO,
             autoscaler: None,
             node_lost_grace: Duration::from_secs(300),
+            rbac: false,
             isolation: Isolation::MountNamespace,
             state_dir: None,
         }

@@ -58,6 +58,7 @@ pub struct FakeKube {
     store: Store,
     kubelet: Arc<Kubelet>,
     control: Arc<ControlPlane>,
+    rbac: Arc<crate::rbac::Rbac>,
     faults: Arc<Faults>,
     recorder: Recorder,
     procs: ProcessTable,
@@ -104,7 +105,9 @@ impl FakeKube {
         let recorder = Recorder::default();
         let cancel = CancellationToken::new();
         let control = ControlPlane::new(store.clone(), Arc::clone(&kubelet), &config);
+        let rbac = Arc::new(crate::rbac::Rbac::default());
         let app = router(AppState {
+            rbac: Arc::clone(&rbac),
             store: store.clone(),
             kubelet: Arc::clone(&kubelet),
             control: Arc::clone(&control),
@@ -133,6 +136,7 @@ impl FakeKube {
             store,
             kubelet,
             control,
+            rbac,
             faults,
             recorder,
             procs,
@@ -158,6 +162,21 @@ impl FakeKube {
             "apiVersion: v1\nkind: Config\nclusters:\n- name: kiln-fake\n  cluster:\n    server: {}\ncontexts:\n- name: kiln-fake\n  context:\n    cluster: kiln-fake\n    user: kiln-fake\n    namespace: default\ncurrent-context: kiln-fake\nusers:\n- name: kiln-fake\n  user:\n    token: kiln-fake-token\n",
             self.url()
         )
+    }
+
+    /// A kubeconfig like [`FakeKube::kubeconfig_yaml`] whose user is the service account
+    /// `namespace/name` (its default namespace `namespace`), for clusters with RBAC on.
+    pub fn service_account_kubeconfig(&self, namespace: &str, name: &str) -> String {
+        let token = crate::rbac::service_account_token(namespace, name);
+        self.kubeconfig_yaml()
+            .replace("namespace: default", &format!("namespace: {namespace}"))
+            .replace(crate::rbac::ADMIN_TOKEN, &token)
+    }
+
+    /// Loads Roles, ClusterRoles, RoleBindings and ClusterRoleBindings from YAML (several
+    /// documents allowed, e.g. deploy/role.yaml); returns how many objects were loaded.
+    pub fn load_rbac(&self, yaml: &str) -> Result<usize, crate::rbac::RbacError> {
+        self.rbac.load_yaml(yaml)
     }
 
     /// Writes [`FakeKube::kubeconfig_yaml`] to `path`.
@@ -258,6 +277,12 @@ impl FakeKube {
     pub fn expire_watches(&self) {
         self.store.compact();
         self.faults.signal_watches(WatchFault::Expire);
+    }
+
+    /// Keeps only the last `changes` changes for watches (and exact lists) to resume from;
+    /// older resourceVersions get `410 Expired`, as after an etcd compaction.
+    pub fn set_watch_window(&self, changes: usize) {
+        self.store.set_history_limit(changes);
     }
 
     /// Evicts a pod as the kubelet does under memory pressure: containers killed, pod `Failed`

@@ -27,6 +27,7 @@ mod pod_defaults;
 pub mod pod_security;
 mod process_table;
 mod quantity;
+pub mod rbac;
 mod recorder;
 mod scheduler;
 mod selector;

@@ -27,6 +27,7 @@ pub fn router() -> Router<AppState> {
         .route("/faults/expire-watches", post(expire_watches))
         .route("/pods/{ns}/{name}/evict", post(evict))
         .route("/scheduling", post(scheduling))
+        .route("/compaction", post(compaction))
         .route("/autoscaler", post(autoscaler).delete(autoscaler_off))
         .route("/nodes/{name}/lose", post(lose_node))
         .route("/nodes/{name}/remove", post(remove_node))
@@ -123,6 +124,24 @@ async fn autoscaler(
     config.template = config.template.capacity(cpu, memory);
     state.control.set_autoscaler(Some(config));
     Json(json!({"delayMs": delay.as_millis(), "maxNodes": max_nodes})).into_response()
+}
+
+async fn compaction(
+    State(state): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let Some(window) = q.get("window") else {
+        return ApiError::bad_request("query parameter window: required (changes kept)")
+            .into_response();
+    };
+    match window.parse() {
+        Ok(n) => {
+            state.store.set_history_limit(n);
+            Json(json!({"window": n, "oldestResourceVersion": state.store.oldest_rv().to_string()}))
+                .into_response()
+        }
+        Err(_) => bad_number("window", window).into_response(),
+    }
 }
 
 async fn autoscaler_off(State(state): State<AppState>) -> Json<Value> {

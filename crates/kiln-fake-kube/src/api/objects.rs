@@ -156,6 +156,30 @@ pub fn selectors(
     ))
 }
 
+/// A list at a resourceVersion: `Exact` from before the compacted window gets `410 Expired`
+/// (as etcd compaction causes), any version the server has not reached yet `504`. Lists are
+/// served from the current state otherwise (the watch cache's `NotOlderThan`).
+fn check_list_version(state: &AppState, query: &HashMap<String, String>) -> Result<(), ApiError> {
+    let Some(requested) = query
+        .get("resourceVersion")
+        .filter(|v| !v.is_empty() && v.as_str() != "0")
+    else {
+        return Ok(());
+    };
+    let requested: u64 = requested
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("invalid resource version: {requested:?}")))?;
+    let current = state.store.current_rv();
+    if requested > current {
+        return Err(ApiError::too_large_resource_version(requested, current));
+    }
+    let exact = query.get("resourceVersionMatch").map(String::as_str) == Some("Exact");
+    if exact && requested < state.store.oldest_rv() {
+        return Err(ApiError::list_expired());
+    }
+    Ok(())
+}
+
 fn list(
     state: &AppState,
     path: &ObjectPath,
@@ -163,6 +187,7 @@ fn list(
     as_table: bool,
 ) -> Result<Response, ApiError> {
     let (label, field) = selectors(query)?;
+    check_list_version(state, query)?;
     let (items, rv) = state.store.list(path.resource, path.namespace.as_deref());
     let items: Vec<Value> = items
         .into_iter()

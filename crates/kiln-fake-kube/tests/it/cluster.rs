@@ -353,3 +353,58 @@ async fn lost_node_marks_pods_not_ready_then_evicts_them() {
     assert!(api.get_opt("victim").await.unwrap().is_none());
     fake.shutdown().await;
 }
+
+#[tokio::test]
+async fn compacted_versions_are_gone_for_watches_and_exact_lists() {
+    let fake = start().await;
+    let api = pods(&fake);
+    let old = create(&api, &shell_pod("a", "true", "Never"))
+        .await
+        .resource_version()
+        .unwrap();
+    let (code, _) = raw(&fake, "POST", "/__fake/compaction?window=2", None).await;
+    assert_eq!(code, 200);
+    for name in ["b", "c", "d"] {
+        create(&api, &shell_pod(name, "true", "Never")).await;
+    }
+    let exact =
+        format!("/api/v1/namespaces/default/pods?resourceVersion={old}&resourceVersionMatch=Exact");
+    let (code, status) = raw(&fake, "GET", &exact, None).await;
+    assert_eq!(
+        (code, status["reason"].as_str(), status["message"].as_str()),
+        (
+            410,
+            Some("Expired"),
+            Some("The resourceVersion for the provided list is too old.")
+        )
+    );
+    // Not older than: served from the current state.
+    let (code, _) = raw(
+        &fake,
+        "GET",
+        &format!("/api/v1/namespaces/default/pods?resourceVersion={old}"),
+        None,
+    )
+    .await;
+    assert_eq!(code, 200);
+    let (code, status) = raw(
+        &fake,
+        "GET",
+        "/api/v1/namespaces/default/pods?resourceVersion=99999999",
+        None,
+    )
+    .await;
+    assert_eq!((code, status["reason"].as_str()), (504, Some("Timeout")));
+    let mut watch = api
+        .watch(&WatchParams::default(), &old)
+        .await
+        .unwrap()
+        .boxed();
+    match tokio::time::timeout(PATIENCE, watch.try_next()).await {
+        Ok(Ok(Some(WatchEvent::Error(e)))) => {
+            assert_eq!((e.code, e.reason.as_str()), (410, "Expired"))
+        }
+        other => panic!("expected a 410 Expired event, got {other:?}"),
+    }
+    fake.shutdown().await;
+}

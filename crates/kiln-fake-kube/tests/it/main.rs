@@ -7,4 +7,5 @@ mod faults;
 mod harness;
 mod kube_client;
 mod kubectl;
+mod rbac;
 mod sandbox;
