@@ -141,7 +141,10 @@ fn the_role_grants_the_least_verbs() {
     assert_eq!(
         rules,
         [
-            expect("pods", &["create", "get", "list", "watch", "patch", "delete"]),
+            expect(
+                "pods",
+                &["create", "get", "list", "watch", "patch", "delete"]
+            ),
             expect("pods/log", &["get"]),
             expect("secrets", &["create", "get", "delete"]),
             expect("events", &["list", "watch"]),
