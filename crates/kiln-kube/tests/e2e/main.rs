@@ -12,6 +12,7 @@ mod api_faults;
 mod harness;
 mod kaniko;
 mod lifecycle;
+mod node_loss;
 mod local_run;
 mod orphans;
 mod pipelines;
