@@ -7,14 +7,12 @@ use crate::api::node::{node_lost, suspect_node};
 use crate::api::retry::{Attempt, with_budget};
 use crate::api::watch::{PodEvent, PodWatch};
 use crate::config::ApiRetry;
-use crate::error::{KubeError, StartError};
-use crate::pod::status::{Health, StartState, health, start_state};
+use crate::error::KubeError;
+use crate::pod::status::{Health, health};
 use k8s_openapi::api::core::v1::{Node, Pod, Secret};
 use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
-use std::time::Duration;
 use tokio::sync::watch;
-use tokio::time::Instant;
 use tracing::{info, warn};
 
 /// Creates the Secret, then the Pod; returns the pod's resourceVersion. Transient errors are
@@ -111,48 +109,6 @@ async fn create_pod(
         }
     };
     Ok(created)
-}
-
-/// Watches the pod until every step container runs; fails with the pod's own reason, or when
-/// `deadline` passes. Returns the running pod and the watch (to follow it during the build).
-pub async fn wait_running(
-    mut watch: PodWatch,
-    name: &str,
-    steps: &[String],
-    deadline: Duration,
-) -> Result<(Pod, PodWatch), KubeError> {
-    let until = Instant::now() + deadline;
-    let mut last = "Pending".to_owned();
-    loop {
-        let event = tokio::time::timeout_at(until, watch.next()).await;
-        let pod = match event {
-            Err(_) => {
-                return Err(StartError::Deadline {
-                    pod: name.to_owned(),
-                    seconds: deadline.as_secs(),
-                    last,
-                }
-                .into());
-            }
-            Ok(PodEvent::Deleted) => {
-                return Err(StartError::Deleted {
-                    pod: name.to_owned(),
-                }
-                .into());
-            }
-            Ok(PodEvent::Changed(pod)) => pod,
-        };
-        match start_state(&pod, steps) {
-            StartState::Running => return Ok((*pod, watch)),
-            StartState::Failed(reason) => return Err(StartError::Failed(reason).into()),
-            StartState::Pending(note) => {
-                if note != last {
-                    info!(pod = %name, state = %note, "waiting for the pod");
-                    last = note;
-                }
-            }
-        }
-    }
 }
 
 /// Follows the running pod and publishes what can no longer run; ends when the pod is gone.

@@ -8,4 +8,5 @@ pub(crate) mod lifecycle;
 pub(crate) mod node;
 pub(crate) mod reaper;
 pub(crate) mod retry;
+pub(crate) mod start_wait;
 pub(crate) mod watch;

@@ -5,8 +5,9 @@
 use crate::agent::client::{AgentClient, Followed};
 use crate::agent::install::{AgentInstall, TOKEN_KEY, inject_agent};
 use crate::agent::link::{AgentMode, DialInDialer, Dialer, PortForwardDialer};
-use crate::api::lifecycle::{self, monitor, wait_running};
+use crate::api::lifecycle::{self, monitor};
 use crate::api::reaper::secret_name;
+use crate::api::start_wait::StartWait;
 use crate::api::watch::PodWatch;
 use crate::error::{InvalidPod, KubeError, Unusable};
 use crate::exec::records::ImageRecords;
@@ -63,6 +64,9 @@ pub struct ExecutorSettings {
     /// What pods may ask for, checked before any request (`None`: anything, as for
     /// `kiln run`, whose user makes pods with their own credentials).
     pub pod_policy: Option<Arc<crate::policy::PolicyCheck>>,
+    /// How long an Unschedulable pod waits for an autoscaler's `TriggeredScaleUp` before it
+    /// fails (after one, it waits up to the start deadline).
+    pub scale_up_window: Duration,
 }
 
 impl ExecutorSettings {
@@ -76,6 +80,7 @@ impl ExecutorSettings {
             api_retry: crate::config::ApiRetry::default(),
             active_deadline_seconds: crate::config::Orphans::default().pod_active_deadline_seconds,
             pod_policy: None,
+            scale_up_window: Duration::from_secs(30),
         }
     }
 }
@@ -198,7 +203,15 @@ impl KubeExecutor {
         };
         let watch = PodWatch::new(parts.pods.clone(), &parts.name, version);
         let started = async {
-            let (_, watch) = wait_running(watch, &parts.name, &steps, start_deadline).await?;
+            let events: Api<k8s_openapi::api::core::v1::Event> =
+                Api::namespaced(parts.pods.clone().into_client(), &parts.namespace);
+            let wait = StartWait {
+                name: &parts.name,
+                steps: &steps,
+                deadline: start_deadline,
+                scale_up_window: settings.scale_up_window,
+            };
+            let (_, watch) = wait.run(watch, &events).await?;
             let running_seen = Instant::now();
             Ok::<_, KubeError>((watch, running_seen))
         }

@@ -9,11 +9,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod api_faults;
+mod autoscale;
 mod harness;
 mod kaniko;
 mod lifecycle;
-mod node_loss;
 mod local_run;
+mod node_loss;
 mod orphans;
 mod pipelines;
 mod pool;

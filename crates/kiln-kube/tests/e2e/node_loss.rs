@@ -42,14 +42,19 @@ async fn a_lost_node_fails_the_running_step_naming_the_node() {
     .await;
     assert!(ended.is_ok(), "the step did not fail: {out}");
     assert!(
-        out.contains(&format!("kiln: node {node} lost (Ready Unknown: Kubelet stopped posting node status.)")),
+        out.contains(&format!(
+            "kiln: node {node} lost (Ready Unknown: Kubelet stopped posting node status.)"
+        )),
         "{out}"
     );
     let again = ex
         .spawn(ProcessSpec::new(vec!["true".into()]))
         .await
         .unwrap_err();
-    assert!(again.to_string().contains(&format!("node {node} lost")), "{again}");
+    assert!(
+        again.to_string().contains(&format!("node {node} lost")),
+        "{again}"
+    );
     ex.cleanup().await.unwrap();
     c.fake.shutdown().await;
 }
