@@ -17,7 +17,8 @@ use std::time::Duration;
 
 const RUNS: usize = 5;
 const DELAY: Duration = Duration::from_secs(2);
-const POD: &str = "spec:\n  nodeSelector: {pool: big}\n  containers:\n  - name: main\n    image: busybox\n";
+const POD: &str =
+    "spec:\n  nodeSelector: {pool: big}\n  containers:\n  - name: main\n    image: busybox\n";
 
 fn request(n: usize) -> PodRequest {
     let agent = AgentRequest {
@@ -70,7 +71,9 @@ async fn one_start(n: usize, scale_up: bool) -> Duration {
         kiln_kube::AGENT_BINARY.into(),
     ];
     let settings = ExecutorSettings::new(install, mode);
-    let ex = KubeExecutor::start(client, &settings, request(n)).await.unwrap();
+    let ex = KubeExecutor::start(client, &settings, request(n))
+        .await
+        .unwrap();
     let t = ex.timings().unwrap();
     let took = t.agents_ready - t.pod_create_sent;
     ex.cleanup().await.unwrap();
@@ -94,7 +97,11 @@ fn main() {
         let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1000.0);
         println!("pod-create request -> agents ready ({RUNS} runs, medians):");
         println!("  node already there:             {}", ms(baseline));
-        println!("  node added by a scale-up ({} s): {}", DELAY.as_secs(), ms(scaled));
+        println!(
+            "  node added by a scale-up ({} s): {}",
+            DELAY.as_secs(),
+            ms(scaled)
+        );
         println!(
             "  after the node's arrival:       {} (scale-up minus its delay)",
             ms(scaled.saturating_sub(DELAY))

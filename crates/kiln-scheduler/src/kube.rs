@@ -100,6 +100,8 @@ impl KubeBackend {
             api_retry: kube.api_retry,
             active_deadline_seconds: kube.orphans.pod_active_deadline_seconds,
             pod_policy: Some(Arc::new(kiln_kube::PolicyCheck::new(&kube))),
+            scale_up_window: std::time::Duration::from_secs(kube.scale_up_window_seconds),
+            image_pull_window: std::time::Duration::from_secs(kube.image_pull_window_seconds),
             ..ExecutorSettings::new(install, mode)
         };
         Ok(Some(Arc::new(KubeBackend {

@@ -4,7 +4,8 @@
 //! fails at once when the autoscaler said it will not help (`NotTriggerScaleUp`); with no word
 //! from an autoscaler within the scale-up window, the pod fails as unschedulable. The pod's
 //! Events (scheduling, scale-ups, mounts, pulls, quota warnings) are followed with one watch
-//! and logged as they come; the last one is in the start deadline's message.
+//! and logged as they come; the last one is in the start deadline's message. A failing image
+//! pull is left to the kubelet's back-off for the image-pull window before the start fails.
 
 use crate::api::watch::{PodEvent, PodWatch};
 use crate::error::{KubeError, StartError};
@@ -69,6 +70,9 @@ pub(crate) struct StartWait<'a> {
     pub deadline: Duration,
     /// How long an Unschedulable pod waits for an autoscaler's word.
     pub scale_up_window: Duration,
+    /// How long a failing image pull is left to the kubelet's retries (a registry answering
+    /// 429, a flaky network) before the start fails.
+    pub image_pull_window: Duration,
 }
 
 impl StartWait<'_> {
@@ -84,10 +88,14 @@ impl StartWait<'_> {
         let mut last = "Pending".to_owned();
         let mut scale_up = ScaleUp::default();
         let mut unschedulable: Option<(Instant, PodFailure)> = None;
+        let mut pulling: Option<(Instant, PodFailure)> = None;
         loop {
             let window_end = unschedulable
                 .as_ref()
                 .map(|(since, _)| *since + self.scale_up_window);
+            let pull_end = pulling
+                .as_ref()
+                .map(|(since, _)| *since + self.image_pull_window);
             let pod = tokio::select! {
                 event = watch.next() => match event {
                     PodEvent::Deleted => {
@@ -101,6 +109,12 @@ impl StartWait<'_> {
                 }
                 () = sleep_until_opt(window_end) => {
                     if let Some((_, failure)) = unschedulable.take() {
+                        return Err(StartError::Failed(failure).into());
+                    }
+                    None
+                }
+                () = sleep_until_opt(pull_end) => {
+                    if let Some((_, failure)) = pulling.take() {
                         return Err(StartError::Failed(failure).into());
                     }
                     None
@@ -131,9 +145,20 @@ impl StartWait<'_> {
                         unschedulable = Some((Instant::now(), failure));
                     }
                 }
+                StartState::Failed(failure @ PodFailure::ImagePull { .. }) => {
+                    if self.image_pull_window.is_zero() {
+                        return Err(StartError::Failed(failure).into());
+                    }
+                    if pulling.is_none() {
+                        info!(pod = %self.name, %failure, "image pull failed; the kubelet retries");
+                    }
+                    let since = pulling.map_or_else(Instant::now, |(since, _)| since);
+                    pulling = Some((since, failure));
+                }
                 StartState::Failed(reason) => return Err(StartError::Failed(reason).into()),
                 StartState::Pending(note) => {
                     unschedulable = None;
+                    pulling = None;
                     if note != last {
                         info!(pod = %self.name, state = %note, "waiting for the pod");
                         last = note;

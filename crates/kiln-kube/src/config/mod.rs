@@ -38,6 +38,13 @@ pub struct KubeConfig {
     /// A pod that is not running this long after its creation fails the build.
     #[serde(default = "default_start_deadline")]
     pub pod_start_deadline_seconds: u64,
+    /// How long an Unschedulable pod waits for an autoscaler's `TriggeredScaleUp` (after
+    /// one it waits up to the start deadline); 0: fail at once.
+    #[serde(default = "default_scale_up_window")]
+    pub scale_up_window_seconds: u64,
+    /// How long a failing image pull is left to the kubelet's retries; 0: fail at once.
+    #[serde(default = "default_image_pull_window")]
+    pub image_pull_window_seconds: u64,
     #[serde(default)]
     pub api: ApiLimits,
     /// How long API calls failing with a transient error are retried.
@@ -116,6 +123,12 @@ fn default_max_pods() -> u32 {
 fn default_start_deadline() -> u64 {
     300
 }
+fn default_scale_up_window() -> u64 {
+    30
+}
+fn default_image_pull_window() -> u64 {
+    60
+}
 fn default_max_in_flight() -> u32 {
     16
 }
@@ -137,6 +150,8 @@ impl Default for KubeConfig {
             service_account: None,
             max_concurrent_pods: default_max_pods(),
             pod_start_deadline_seconds: default_start_deadline(),
+            scale_up_window_seconds: default_scale_up_window(),
+            image_pull_window_seconds: default_image_pull_window(),
             api: ApiLimits::default(),
             api_retry: ApiRetry::default(),
             orphans: Orphans::default(),

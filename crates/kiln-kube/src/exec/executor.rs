@@ -67,10 +67,14 @@ pub struct ExecutorSettings {
     /// How long an Unschedulable pod waits for an autoscaler's `TriggeredScaleUp` before it
     /// fails (after one, it waits up to the start deadline).
     pub scale_up_window: Duration,
+    /// How long a failing image pull (`ErrImagePull`, `ImagePullBackOff`) is left to the
+    /// kubelet's retries before the start fails (0: fail at once).
+    pub image_pull_window: Duration,
 }
 
 impl ExecutorSettings {
     pub fn new(install: AgentInstall, mode: AgentMode) -> Self {
+        let defaults = crate::config::KubeConfig::default();
         ExecutorSettings {
             install,
             mode,
@@ -80,7 +84,8 @@ impl ExecutorSettings {
             api_retry: crate::config::ApiRetry::default(),
             active_deadline_seconds: crate::config::Orphans::default().pod_active_deadline_seconds,
             pod_policy: None,
-            scale_up_window: Duration::from_secs(30),
+            scale_up_window: Duration::from_secs(defaults.scale_up_window_seconds),
+            image_pull_window: Duration::from_secs(defaults.image_pull_window_seconds),
         }
     }
 }
@@ -210,6 +215,7 @@ impl KubeExecutor {
                 steps: &steps,
                 deadline: start_deadline,
                 scale_up_window: settings.scale_up_window,
+                image_pull_window: settings.image_pull_window,
             };
             let (_, watch) = wait.run(watch, &events).await?;
             let running_seen = Instant::now();

@@ -62,6 +62,7 @@ pub fn port_forward(containers: u16) -> ExecutorSettings {
     s.reconnect_deadline = Duration::from_secs(5);
     s.delete_grace_seconds = 1;
     s.scale_up_window = Duration::from_secs(2);
+    s.image_pull_window = Duration::from_secs(2);
     s
 }
 
@@ -80,6 +81,7 @@ pub async fn dial() -> ExecutorSettings {
     s.reconnect_deadline = Duration::from_secs(5);
     s.delete_grace_seconds = 1;
     s.scale_up_window = Duration::from_secs(2);
+    s.image_pull_window = Duration::from_secs(2);
     s
 }
 

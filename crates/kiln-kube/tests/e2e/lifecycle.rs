@@ -54,13 +54,31 @@ async fn image_pull_failure_names_the_image() {
     let c = cluster().await;
     c.fake.fail_image_pull("registry.example/missing:1");
     let yaml = "spec:\n  containers:\n  - name: main\n    image: registry.example/missing:1\n";
+    // After the image-pull window (2 s here) of the kubelet's retries.
     let err = start_error(&c, &port_forward(1), &pod_name("pull"), yaml).await;
     assert!(
-        err.starts_with(
-            "container `main` cannot pull image `registry.example/missing:1` (ErrImagePull)"
-        ),
+        err.starts_with("container `main` cannot pull image `registry.example/missing:1` (")
+            && (err.contains("(ErrImagePull)") || err.contains("(ImagePullBackOff)")),
         "{err}"
     );
+    c.fake.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_image_pull_that_recovers_within_the_window_starts_the_pod() {
+    let c = cluster().await;
+    // A registry answering 429 twice: the kubelet's retries get the image.
+    c.fake.fail_image_pulls("registry.example/flaky:1", 2);
+    let yaml = "spec:\n  containers:\n  - name: main\n    image: registry.example/flaky:1\n";
+    let mut settings = port_forward(1);
+    settings.image_pull_window = Duration::from_secs(60);
+    let ex = start(&c, &settings, &pod_name("flaky"), yaml).await;
+    ex.cleanup().await.unwrap();
+    // With no window the first failure fails the start.
+    c.fake.fail_image_pulls("registry.example/flaky:1", 2);
+    settings.image_pull_window = Duration::ZERO;
+    let err = start_error(&c, &settings, &pod_name("flaky"), yaml).await;
+    assert!(err.contains("(ErrImagePull)"), "{err}");
     c.fake.shutdown().await;
 }
 
