@@ -1,5 +1,6 @@
 //! `kiln-agent` command line: `--listen [ADDR:]PORT` or `--connect tcp://HOST:PORT`,
-//! `--container NAME`, `--workspace DIR`, `--run-dir DIR`, `--kill-grace SECS`.
+//! `--container NAME`, `--workspace DIR`, `--run-dir DIR`, `--kill-grace SECS`,
+//! `--orphan-grace SECS`.
 
 use crate::agent::{Agent, AgentConfig, TOKEN_ENV};
 use crate::runner;
@@ -7,7 +8,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 const USAGE: &str = "usage: kiln-agent --install DEST
-       kiln-agent (--listen [ADDR:]PORT | --connect tcp://HOST:PORT) --container NAME [--workspace DIR] [--run-dir DIR] [--kill-grace SECS]
+       kiln-agent (--listen [ADDR:]PORT | --connect tcp://HOST:PORT) --container NAME [--workspace DIR] [--run-dir DIR] [--kill-grace SECS] [--orphan-grace SECS]
+--orphan-grace: exit when no controller has been connected for SECS (0: never).
 The build's token is read from the environment variable KILN_AGENT_TOKEN.";
 
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +30,10 @@ pub enum CliError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "no controller has been connected for {seconds} s (--orphan-grace): its build is over or kiln is gone; exiting"
+    )]
+    ControllerGone { seconds: u64 },
     #[error("cannot create the run directory {path}")]
     RunDir {
         path: PathBuf,
@@ -45,6 +51,8 @@ pub struct Options {
     pub workspace: PathBuf,
     pub run_dir: PathBuf,
     pub kill_grace: Duration,
+    /// Exit when no controller has been connected this long (`None`: never).
+    pub orphan_grace: Option<Duration>,
 }
 
 impl Options {
@@ -56,6 +64,7 @@ impl Options {
             workspace: PathBuf::from("/workspace"),
             run_dir: PathBuf::from("/kiln/run"),
             kill_grace: Duration::from_secs(5),
+            orphan_grace: None,
         };
         let mut it = args.iter();
         while let Some(flag) = it.next() {
@@ -70,12 +79,10 @@ impl Options {
                 "--container" => o.container = value()?,
                 "--workspace" => o.workspace = PathBuf::from(value()?),
                 "--run-dir" => o.run_dir = PathBuf::from(value()?),
-                "--kill-grace" => {
-                    let v = value()?;
-                    let secs: u64 = v.parse().map_err(|_| {
-                        CliError::Usage(format!("--kill-grace `{v}`: expected whole seconds"))
-                    })?;
-                    o.kill_grace = Duration::from_secs(secs);
+                "--kill-grace" => o.kill_grace = Duration::from_secs(seconds(flag, &value()?)?),
+                "--orphan-grace" => {
+                    let secs = seconds(flag, &value()?)?;
+                    o.orphan_grace = (secs > 0).then(|| Duration::from_secs(secs));
                 }
                 other => return Err(CliError::Usage(format!("unknown argument `{other}`"))),
             }
@@ -103,8 +110,14 @@ impl Options {
     }
 }
 
+fn seconds(flag: &str, v: &str) -> Result<u64, CliError> {
+    v.parse()
+        .map_err(|_| CliError::Usage(format!("{flag} `{v}`: expected whole seconds")))
+}
+
 /// Runs the agent until SIGTERM/SIGINT (then kills every process group it started) or, when
-/// dialling, until the controller rejects the token.
+/// dialling, until the controller rejects the token; with `--orphan-grace`, also once no
+/// controller has been connected for that long.
 pub async fn main_with_args(args: &[String]) -> Result<(), CliError> {
     if let [flag, dest] = args {
         if flag == "--install" {
@@ -131,6 +144,17 @@ pub async fn main_with_args(args: &[String]) -> Result<(), CliError> {
         },
         env,
     );
+    let presence = std::sync::Arc::new(crate::presence::Presence::default());
+    let orphan_grace = options.orphan_grace;
+    let orphaned = {
+        let presence = std::sync::Arc::clone(&presence);
+        async move {
+            match orphan_grace {
+                Some(grace) => presence.gone_for(grace).await,
+                None => std::future::pending().await,
+            }
+        }
+    };
     let work = {
         let agent = std::sync::Arc::clone(&agent);
         let options = options.clone();
@@ -145,18 +169,23 @@ pub async fn main_with_args(args: &[String]) -> Result<(), CliError> {
                 let bound = listener.local_addr().map_or(address, |a| a.to_string());
                 // Tests and operators read this line to learn the port of `--listen ADDR:0`.
                 tracing::info!(address = %bound, container = %options.container, "kiln agent listening");
-                runner::listen(agent, listener).await;
+                runner::listen(agent, listener, presence).await;
                 Ok(())
             } else {
                 let url = options.connect.unwrap_or_default();
                 let address = runner::connect_address(&url).map_err(CliError::Usage)?;
-                runner::dial(agent, address).await.map_err(CliError::from)
+                runner::dial(agent, address, presence)
+                    .await
+                    .map_err(CliError::from)
             }
         }
     };
     let result = tokio::select! {
         r = work => r,
         () = stopped() => Ok(()),
+        () = orphaned => Err(CliError::ControllerGone {
+            seconds: orphan_grace.map_or(0, |g| g.as_secs()),
+        }),
     };
     agent.kill_all();
     result
@@ -212,6 +241,11 @@ mod tests {
         let o = Options::parse(&args("--connect tcp://k:1 --container a --run-dir /r")).unwrap();
         assert_eq!(o.connect.as_deref(), Some("tcp://k:1"));
         assert_eq!(o.run_dir, PathBuf::from("/r"));
+        assert_eq!(o.orphan_grace, None);
+        let o = Options::parse(&args("--listen 1 --container a --orphan-grace 90")).unwrap();
+        assert_eq!(o.orphan_grace, Some(Duration::from_secs(90)));
+        let o = Options::parse(&args("--listen 1 --container a --orphan-grace 0")).unwrap();
+        assert_eq!(o.orphan_grace, None);
     }
 
     #[test]
@@ -222,6 +256,7 @@ mod tests {
             "--listen 1 --connect x:1 --container a",
             "--container a --listen",
             "--bogus",
+            "--listen 1 --container a --orphan-grace soon",
         ] {
             assert!(Options::parse(&args(bad)).is_err(), "{bad}");
         }

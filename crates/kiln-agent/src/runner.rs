@@ -3,6 +3,7 @@
 
 use crate::agent::Agent;
 use crate::handshake;
+use crate::presence::Presence;
 use crate::session::{accept, serve};
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,8 +13,9 @@ use tracing::{info, warn};
 /// The longest pause between two attempts to dial the controller.
 const MAX_REDIAL: Duration = Duration::from_secs(5);
 
-/// Accepts connections forever; each one must pass the handshake.
-pub async fn listen(agent: Arc<Agent>, listener: TcpListener) {
+/// Accepts connections forever; each one must pass the handshake, and counts in `presence`
+/// while it is served.
+pub async fn listen(agent: Arc<Agent>, listener: TcpListener, presence: Arc<Presence>) {
     loop {
         let (mut stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -25,10 +27,12 @@ pub async fn listen(agent: Arc<Agent>, listener: TcpListener) {
         };
         let _ = stream.set_nodelay(true);
         let agent = Arc::clone(&agent);
+        let presence = Arc::clone(&presence);
         tokio::spawn(async move {
             match accept(&agent, &mut stream).await {
                 Ok(()) => {
                     info!(%peer, "controller connected");
+                    let _connected = presence.connected();
                     serve(agent, stream).await;
                     info!(%peer, "controller disconnected");
                 }
@@ -58,7 +62,12 @@ pub fn connect_address(url: &str) -> Result<String, String> {
 /// Dials the controller and serves it; after a loss (or a refused connection) dials again,
 /// with a back-off of up to 5 s, until the container stops (also after a rejection: a
 /// controller that restarted learns the build's token again only when it takes the pod over).
-pub async fn dial(agent: Arc<Agent>, address: String) -> Result<(), handshake::HandshakeError> {
+/// A connection counts in `presence` while it is served.
+pub async fn dial(
+    agent: Arc<Agent>,
+    address: String,
+    presence: Arc<Presence>,
+) -> Result<(), handshake::HandshakeError> {
     let mut pause = Duration::from_millis(50);
     loop {
         match TcpStream::connect(&address).await {
@@ -69,6 +78,7 @@ pub async fn dial(agent: Arc<Agent>, address: String) -> Result<(), handshake::H
                     Ok(version) => {
                         info!(%address, controller_version = %version, "connected to the controller");
                         pause = Duration::from_millis(50);
+                        let _connected = presence.connected();
                         serve(Arc::clone(&agent), stream).await;
                         info!(%address, "connection to the controller lost; dialling again");
                     }

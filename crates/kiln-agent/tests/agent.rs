@@ -52,7 +52,11 @@ async fn fixture() -> Fixture {
     );
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap().to_string();
-    let task = tokio::spawn(kiln_agent::listen(Arc::clone(&agent), listener));
+    let task = tokio::spawn(kiln_agent::listen(
+        Arc::clone(&agent),
+        listener,
+        Arc::new(kiln_agent::Presence::default()),
+    ));
     Fixture {
         address,
         dir,
@@ -442,4 +446,58 @@ async fn the_binary_installs_itself_and_serves_on_the_port_it_reports() {
     assert_eq!((out.as_str(), code), ("from-binary\n", Some(0)));
     child.start_kill().unwrap();
     child.wait().await.unwrap();
+}
+
+/// With `--orphan-grace 1`: while a controller is connected the agent stays (and its step
+/// runs); once it has been gone for the grace the agent kills its processes and exits, naming
+/// why.
+#[tokio::test]
+async fn the_binary_exits_when_its_controller_has_been_gone_past_the_grace() {
+    use tokio::io::AsyncBufReadExt;
+    let dir = tempfile::Builder::new()
+        .prefix("kiln-agent-orphan-")
+        .tempdir()
+        .unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_kiln-agent"))
+        .args(["--listen", "127.0.0.1:0", "--container", "main"])
+        .arg("--workspace")
+        .arg(dir.path())
+        .arg("--run-dir")
+        .arg(dir.path().join("run"))
+        .args(["--orphan-grace", "1"])
+        .env("KILN_AGENT_TOKEN", TOKEN)
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let address = loop {
+        let line = lines.next_line().await.unwrap().expect("an address line");
+        if let Some(rest) = line.split("address=").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    let mut s = connect(&address).await;
+    send(&mut s, spawn_msg("long", "sleep 600"), b"").await;
+    // Connected for three times the grace: the agent stays.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "exited while connected"
+    );
+    drop(s);
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("the agent exits once its controller is gone")
+        .unwrap();
+    assert_eq!(status.code(), Some(2));
+    let mut rest = String::new();
+    while let Ok(Some(line)) = lines.next_line().await {
+        rest.push_str(&line);
+        rest.push('\n');
+    }
+    assert!(
+        rest.contains("no controller has been connected for 1 s (--orphan-grace)"),
+        "{rest}"
+    );
 }

@@ -5,7 +5,8 @@
 //! uploaded into it (unless the pipeline skips the default checkout), deleted when the stage
 //! is done. Other stages run where the build runs (its own pod, or this machine).
 //! `KILN_AGENT_IMAGE`, `KILN_AGENT_INSTALL` and `KILN_AGENT_PORT` override how the agent
-//! gets into pods and where it listens.
+//! gets into pods and where it listens; `KILN_AGENT_ORPHAN_GRACE` how long the agents outlive
+//! a killed `kiln run`.
 
 use anyhow::bail;
 use async_trait::async_trait;
@@ -43,6 +44,12 @@ pub fn run_options(
         options.base_port = port;
     }
     options.kaniko_base_port = port_from_env("KILN_KANIKO_AGENT_PORT")?;
+    if let Ok(grace) = std::env::var("KILN_AGENT_ORPHAN_GRACE") {
+        let Ok(seconds) = grace.parse() else {
+            bail!("KILN_AGENT_ORPHAN_GRACE must be whole seconds, not `{grace}`");
+        };
+        options.orphan_grace_seconds = Some(seconds);
+    }
     Ok(options)
 }
 

@@ -687,3 +687,121 @@ fn saw_pod(
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+const LONG_BUILD: &str = "pipeline {
+    agent { kubernetes { yaml 'spec: {containers: [{name: main, image: busybox}]}' } }
+    stages { stage('Long') { steps { sh 'echo step-started; sleep 600' } } }
+}
+";
+
+const QUICK_BUILD: &str = "pipeline {
+    agent { kubernetes { yaml 'spec: {containers: [{name: main, image: busybox}]}' } }
+    stages { stage('Quick') { steps { sh 'echo quick' } } }
+}
+";
+
+/// The build pods the fake has, with their phases.
+fn pod_phases(cluster: &Cluster) -> Vec<(String, String)> {
+    let body = ureq::get(format!("{}/api/v1/namespaces/default/pods", cluster.url))
+        .call()
+        .unwrap()
+        .into_body()
+        .read_to_string()
+        .unwrap();
+    let list: serde_json::Value = serde_json::from_str(&body).unwrap();
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["metadata"]["name"].as_str().unwrap().to_owned(),
+                p["status"]["phase"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn secret_exists(cluster: &Cluster, name: &str) -> bool {
+    ureq::get(format!(
+        "{}/api/v1/namespaces/default/secrets/{name}",
+        cluster.url
+    ))
+    .call()
+    .is_ok()
+}
+
+/// `kill -9` of `kiln run --kubeconfig` mid-step: nobody deletes the pod, but its agent
+/// notices its controller gone (KILN_AGENT_ORPHAN_GRACE=2), kills the step and exits, so the
+/// pod ends; the next `kiln run` deletes it and its Secret.
+#[test]
+fn a_killed_kiln_run_leaves_no_pod_running_and_the_next_run_collects_it() {
+    use std::io::BufRead;
+    let cluster = Cluster::start();
+    let workspace = tempfile::Builder::new()
+        .prefix("kiln-cli-kube-kill-")
+        .tempdir()
+        .unwrap();
+    std::fs::write(workspace.path().join("Jenkinsfile"), LONG_BUILD).unwrap();
+    let mut kiln = Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .arg("run")
+        .arg("--kubeconfig")
+        .arg(cluster.kubeconfig())
+        .arg("Jenkinsfile")
+        .current_dir(workspace.path())
+        .env("NO_COLOR", "1")
+        .env("KILN_AGENT_INSTALL", agent_install())
+        .env("KILN_AGENT_ORPHAN_GRACE", "2")
+        .env_remove("KILN_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = std::io::BufReader::new(kiln.stdout.take().unwrap());
+    let mut seen = String::new();
+    for line in stdout.lines() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains("step-started") {
+            break;
+        }
+    }
+    assert!(seen.contains("step-started"), "{seen}");
+    kiln.kill().unwrap(); // SIGKILL
+    kiln.wait().unwrap();
+    let pods = pod_phases(&cluster);
+    assert_eq!(pods.len(), 1, "{pods:?}");
+    let pod = pods[0].0.clone();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let phase = pod_phases(&cluster)
+            .into_iter()
+            .find(|(name, _)| *name == pod)
+            .map(|(_, phase)| phase);
+        if matches!(phase.as_deref(), Some("Failed" | "Succeeded")) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the orphaned pod still runs: {phase:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(secret_exists(&cluster, &format!("{pod}-agent")));
+    // A finished pod is collected once it has been finished for 10 s.
+    std::thread::sleep(Duration::from_secs(11));
+    std::fs::write(workspace.path().join("Jenkinsfile"), QUICK_BUILD).unwrap();
+    let out = kiln_run(&cluster, workspace.path(), &agent_install());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let left: Vec<_> = pod_phases(&cluster)
+        .into_iter()
+        .filter(|(name, _)| *name == pod)
+        .collect();
+    assert!(left.is_empty(), "the finished pod is still there: {left:?}");
+    assert!(!secret_exists(&cluster, &format!("{pod}-agent")));
+}

@@ -109,6 +109,31 @@ impl ApiError {
         }
     }
 
+    /// `403 Forbidden`: `pods "x" is forbidden: <why>` (admission and authorization).
+    pub fn forbidden(resource: &str, name: &str, why: &str) -> Self {
+        let subject = if name.is_empty() {
+            resource.to_owned()
+        } else {
+            format!("{resource} \"{name}\"")
+        };
+        Self {
+            code: 403,
+            reason: "Forbidden",
+            message: format!("{subject} is forbidden: {why}"),
+            details: Some(json!({"name": name, "kind": resource})),
+        }
+    }
+
+    /// `401 Unauthorized` for a missing or unknown bearer token.
+    pub fn unauthorized() -> Self {
+        Self {
+            code: 401,
+            reason: "Unauthorized",
+            message: "Unauthorized".to_owned(),
+            details: None,
+        }
+    }
+
     /// `404 NotFound` for a path the fake does not serve.
     pub fn no_route() -> Self {
         Self {
@@ -168,6 +193,41 @@ impl ApiError {
             reason: "UnsupportedMediaType",
             message: format!(
                 "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json, application/apply-patch+yaml (got {content_type})"
+            ),
+            details: None,
+        }
+    }
+
+    /// `410 Expired` for a list at an exact resourceVersion that has been compacted.
+    pub fn list_expired() -> Self {
+        Self {
+            code: 410,
+            reason: "Expired",
+            message: "The resourceVersion for the provided list is too old.".to_owned(),
+            details: None,
+        }
+    }
+
+    /// `504 Timeout` for a list at a resourceVersion the server has not reached.
+    pub fn too_large_resource_version(requested: u64, current: u64) -> Self {
+        Self {
+            code: 504,
+            reason: "Timeout",
+            message: format!(
+                "Timeout: Too large resource version: {requested}, current: {current}"
+            ),
+            details: Some(json!({"causes": [{"reason": "ResourceVersionTooLarge",
+                "message": "Too large resource version"}], "retryAfterSeconds": 1})),
+        }
+    }
+
+    /// `415 UnsupportedMediaType` for a body in a format the fake does not decode (protobuf).
+    pub fn unsupported_body(content_type: &str) -> Self {
+        Self {
+            code: 415,
+            reason: "UnsupportedMediaType",
+            message: format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {content_type})"
             ),
             details: None,
         }

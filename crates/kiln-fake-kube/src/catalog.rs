@@ -52,6 +52,22 @@ pub const RESOURCES: &[ResourceType] = &[
         subresources: &[],
     },
     ResourceType {
+        plural: "serviceaccounts",
+        singular: "serviceaccount",
+        kind: "ServiceAccount",
+        namespaced: true,
+        short_names: &["sa"],
+        subresources: &[],
+    },
+    ResourceType {
+        plural: "persistentvolumeclaims",
+        singular: "persistentvolumeclaim",
+        kind: "PersistentVolumeClaim",
+        namespaced: true,
+        short_names: &["pvc"],
+        subresources: &["status"],
+    },
+    ResourceType {
         plural: "namespaces",
         singular: "namespace",
         kind: "Namespace",

@@ -77,6 +77,33 @@ pub enum Isolation {
     None,
 }
 
+/// A simulated cluster autoscaler with one node group: a pod that fits no node but would fit
+/// a new node of the group gets a `TriggeredScaleUp` event, and the node joins `delay` later.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AutoscalerConfig {
+    /// The node group's name; its nodes are called `<group>-<n>`.
+    pub node_group: String,
+    /// What a new node looks like (its name is ignored).
+    pub template: NodeConfig,
+    /// Time from the scale-up decision to the node being Ready.
+    pub delay: Duration,
+    /// How many nodes the group may add.
+    pub max_nodes: u32,
+}
+
+impl AutoscalerConfig {
+    /// A group `fake-pool` of default nodes ([`NodeConfig::new`]) that may add `max_nodes`
+    /// nodes, each `delay` after its scale-up.
+    pub fn new(delay: Duration, max_nodes: u32) -> Self {
+        Self {
+            node_group: "fake-pool".to_owned(),
+            template: NodeConfig::new("fake-pool"),
+            delay,
+            max_nodes,
+        }
+    }
+}
+
 /// The configuration of one fake cluster.
 #[derive(Debug, Clone)]
 pub struct FakeKubeConfig {
@@ -98,6 +125,18 @@ pub struct FakeKubeConfig {
     pub bookmark_interval: Duration,
     /// How many changes are kept for watches to resume from; older ones get `410 Expired`.
     pub watch_history: usize,
+    /// Time a new pod waits in the scheduler's queue before its first scheduling attempt.
+    pub scheduling_delay: Duration,
+    /// The simulated cluster autoscaler, if any (also set at run time through `/__fake/`).
+    pub autoscaler: Option<AutoscalerConfig>,
+    /// How long pods stay bound to a lost node before the taint eviction controller deletes
+    /// them (the `tolerationSeconds` of the default `unreachable` toleration, 300 s on a real
+    /// cluster); a pod's own toleration for `node.kubernetes.io/unreachable` wins.
+    pub node_lost_grace: Duration,
+    /// Authenticate every `/api/v1/` request by its bearer token and authorize it with the
+    /// Roles and bindings loaded by `FakeKube::load_rbac` (the kubeconfig's token stays an
+    /// administrator). Off: any request is allowed.
+    pub rbac: bool,
     /// Container isolation.
     pub isolation: Isolation,
     /// Where pod directories go; a fresh temporary directory when `None`.
@@ -130,6 +169,10 @@ impl Default for FakeKubeConfig {
             restart_backoff: Duration::from_millis(200),
             bookmark_interval: Duration::from_secs(5),
             watch_history: 10_000,
+            scheduling_delay: Duration::ZERO,
+            autoscaler: None,
+            node_lost_grace: Duration::from_secs(300),
+            rbac: false,
             isolation: Isolation::MountNamespace,
             state_dir: None,
         }

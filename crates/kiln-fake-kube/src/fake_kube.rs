@@ -11,7 +11,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{AppState, router};
 use crate::catalog;
-use crate::config::{FakeKubeConfig, NodeConfig};
+use crate::config::{AutoscalerConfig, FakeKubeConfig, NodeConfig};
+use crate::controller::ControlPlane;
 use crate::faults::{Faults, WatchFault};
 use crate::kubelet::{Kubelet, PodTermination, StopReason};
 use crate::log_store::LogStore;
@@ -46,6 +47,9 @@ pub enum FakeKubeError {
     /// The object named for a fault does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// The control plane refused the change (e.g. no such node).
+    #[error(transparent)]
+    Api(#[from] crate::api_error::ApiError),
 }
 
 /// A running fake cluster. Dropping it kills every container process it started.
@@ -53,6 +57,8 @@ pub struct FakeKube {
     address: SocketAddr,
     store: Store,
     kubelet: Arc<Kubelet>,
+    control: Arc<ControlPlane>,
+    rbac: Arc<crate::rbac::Rbac>,
     faults: Arc<Faults>,
     recorder: Recorder,
     procs: ProcessTable,
@@ -98,20 +104,20 @@ impl FakeKube {
         );
         let recorder = Recorder::default();
         let cancel = CancellationToken::new();
+        let control = ControlPlane::new(store.clone(), Arc::clone(&kubelet), &config);
+        let rbac = Arc::new(crate::rbac::Rbac::default());
         let app = router(AppState {
+            rbac: Arc::clone(&rbac),
             store: store.clone(),
             kubelet: Arc::clone(&kubelet),
+            control: Arc::clone(&control),
             logs,
             faults: Arc::clone(&faults),
             recorder: recorder.clone(),
             config: Arc::clone(&config),
             address: address.to_string(),
         });
-        tokio::spawn(crate::controller::run(
-            store.clone(),
-            Arc::clone(&kubelet),
-            cancel.clone(),
-        ));
+        tokio::spawn(crate::controller::run(Arc::clone(&control), cancel.clone()));
         let shutdown = cancel.clone();
         let server = tokio::spawn(async move {
             // A real API server answers small frames at once (Go sets TCP_NODELAY).
@@ -129,6 +135,8 @@ impl FakeKube {
             address,
             store,
             kubelet,
+            control,
+            rbac,
             faults,
             recorder,
             procs,
@@ -154,6 +162,21 @@ impl FakeKube {
             "apiVersion: v1\nkind: Config\nclusters:\n- name: kiln-fake\n  cluster:\n    server: {}\ncontexts:\n- name: kiln-fake\n  context:\n    cluster: kiln-fake\n    user: kiln-fake\n    namespace: default\ncurrent-context: kiln-fake\nusers:\n- name: kiln-fake\n  user:\n    token: kiln-fake-token\n",
             self.url()
         )
+    }
+
+    /// A kubeconfig like [`FakeKube::kubeconfig_yaml`] whose user is the service account
+    /// `namespace/name` (its default namespace `namespace`), for clusters with RBAC on.
+    pub fn service_account_kubeconfig(&self, namespace: &str, name: &str) -> String {
+        let token = crate::rbac::service_account_token(namespace, name);
+        self.kubeconfig_yaml()
+            .replace("namespace: default", &format!("namespace: {namespace}"))
+            .replace(crate::rbac::ADMIN_TOKEN, &token)
+    }
+
+    /// Loads Roles, ClusterRoles, RoleBindings and ClusterRoleBindings from YAML (several
+    /// documents allowed, e.g. deploy/role.yaml); returns how many objects were loaded.
+    pub fn load_rbac(&self, yaml: &str) -> Result<usize, crate::rbac::RbacError> {
+        self.rbac.load_yaml(yaml)
     }
 
     /// Writes [`FakeKube::kubeconfig_yaml`] to `path`.
@@ -215,6 +238,38 @@ impl FakeKube {
         self.faults.fail_image(image);
     }
 
+    /// Makes the next `pulls` pulls of `image` fail; later pulls succeed.
+    pub fn fail_image_pulls(&self, image: &str, pulls: u32) {
+        self.faults.fail_image_times(image, pulls);
+    }
+
+    /// Sets how long new pods wait before their first scheduling attempt.
+    pub fn set_scheduling_delay(&self, delay: std::time::Duration) {
+        self.control.set_scheduling_delay(delay);
+    }
+
+    /// Turns the simulated cluster autoscaler on (or off with `None`).
+    pub fn set_autoscaler(&self, config: Option<AutoscalerConfig>) {
+        self.control.set_autoscaler(config);
+    }
+
+    /// Sets how long pods stay on a lost node before the taint eviction controller deletes
+    /// them (for nodes lost from now on).
+    pub fn set_node_lost_grace(&self, grace: std::time::Duration) {
+        self.control.set_node_lost_grace(grace);
+    }
+
+    /// Cuts a node off as a network partition or a dead machine would: `Ready=Unknown`, the
+    /// `unreachable` taints, its pods `Ready=False`, and their eviction after the grace.
+    pub fn lose_node(&self, node: &str) -> Result<(), FakeKubeError> {
+        Ok(crate::node_lifecycle::lose_node(&self.control, node)?)
+    }
+
+    /// Deletes a node object; its pods are failed and removed as PodGC does.
+    pub fn remove_node(&self, node: &str) -> Result<(), FakeKubeError> {
+        Ok(crate::node_lifecycle::remove_node(&self.control, node)?)
+    }
+
     /// Lets pulls of `image` succeed again.
     pub fn allow_image_pull(&self, image: &str) {
         self.faults.allow_image(image);
@@ -230,6 +285,12 @@ impl FakeKube {
     pub fn expire_watches(&self) {
         self.store.compact();
         self.faults.signal_watches(WatchFault::Expire);
+    }
+
+    /// Keeps only the last `changes` changes for watches (and exact lists) to resume from;
+    /// older resourceVersions get `410 Expired`, as after an etcd compaction.
+    pub fn set_watch_window(&self, changes: usize) {
+        self.store.set_history_limit(changes);
     }
 
     /// Evicts a pod as the kubelet does under memory pressure: containers killed, pod `Failed`
@@ -319,6 +380,7 @@ fn seed(store: &Store, config: &FakeKubeConfig) {
             if let Err(err) = store.create(ns, "", object) {
                 tracing::warn!(%err, "namespace not seeded");
             }
+            create_default_service_account(store, name);
         }
     }
     if let Some(nodes) = catalog::resource("nodes") {
@@ -330,7 +392,18 @@ fn seed(store: &Store, config: &FakeKubeConfig) {
     }
 }
 
-fn node_object(node: &NodeConfig) -> Value {
+/// The `default` ServiceAccount the service account controller creates in every namespace.
+pub(crate) fn create_default_service_account(store: &Store, namespace: &str) {
+    let Some(sas) = catalog::resource("serviceaccounts") else {
+        return;
+    };
+    let object = json!({"metadata": {"name": "default", "namespace": namespace}});
+    if let Err(err) = store.create(sas, namespace, object) {
+        tracing::debug!(%err, "default service account not created");
+    }
+}
+
+pub(crate) fn node_object(node: &NodeConfig) -> Value {
     let mut labels = json!({
         "kubernetes.io/arch": crate::api::go_arch(),
         "kubernetes.io/os": "linux",

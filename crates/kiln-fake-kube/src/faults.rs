@@ -1,6 +1,6 @@
 //! Fault injection state: failing API requests, failing image pulls, and signals to watches.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -30,7 +30,8 @@ struct FailRule {
 pub struct Faults {
     rules: Mutex<Vec<FailRule>>,
     delays: Mutex<Vec<(String, Duration)>>,
-    images: Mutex<HashSet<String>>,
+    /// Failing images, with how many more pulls fail (`None`: every pull).
+    images: Mutex<HashMap<String, Option<u32>>>,
     watch_tx: watch::Sender<(u64, WatchFault)>,
 }
 
@@ -40,7 +41,7 @@ impl Default for Faults {
         Self {
             rules: Mutex::new(Vec::new()),
             delays: Mutex::new(Vec::new()),
-            images: Mutex::new(HashSet::new()),
+            images: Mutex::new(HashMap::new()),
             watch_tx,
         }
     }
@@ -94,7 +95,13 @@ impl Faults {
 
     /// Makes every pull of `image` fail until [`Faults::allow_image`].
     pub fn fail_image(&self, image: &str) {
-        lock(&self.images).insert(normalize_image(image));
+        lock(&self.images).insert(normalize_image(image), None);
+    }
+
+    /// Makes the next `pulls` pulls of `image` fail; later pulls succeed (a registry that
+    /// answers 429 for a while).
+    pub fn fail_image_times(&self, image: &str, pulls: u32) {
+        lock(&self.images).insert(normalize_image(image), Some(pulls));
     }
 
     /// Undoes [`Faults::fail_image`].
@@ -102,9 +109,22 @@ impl Faults {
         lock(&self.images).remove(&normalize_image(image));
     }
 
-    /// Whether pulls of `image` are set to fail.
-    pub fn image_fails(&self, image: &str) -> bool {
-        lock(&self.images).contains(&normalize_image(image))
+    /// Whether this pull of `image` fails; counts the pull against a limited failure.
+    pub fn take_image_failure(&self, image: &str) -> bool {
+        let key = normalize_image(image);
+        let mut images = lock(&self.images);
+        match images.get_mut(&key) {
+            None => false,
+            Some(None) => true,
+            Some(Some(0)) => {
+                images.remove(&key);
+                false
+            }
+            Some(Some(left)) => {
+                *left -= 1;
+                true
+            }
+        }
     }
 
     /// Signals every open watch.

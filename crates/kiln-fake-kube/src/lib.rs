@@ -11,18 +11,23 @@
 mod agent_ports;
 mod api;
 mod api_error;
+mod autoscaler;
 mod catalog;
 mod config;
 mod controller;
 mod events;
 mod fake_kube;
 mod faults;
+mod field_schema;
 mod kubelet;
 mod log_store;
+mod node_lifecycle;
 mod patch;
 mod pod_defaults;
+pub mod pod_security;
 mod process_table;
 mod quantity;
+pub mod rbac;
 mod recorder;
 mod scheduler;
 mod selector;
@@ -33,7 +38,9 @@ mod workspace_binary;
 
 pub use agent_ports::free_agent_ports;
 pub use api_error::{ApiError, FieldCause};
-pub use config::{FakeKubeConfig, ImageConfig, Isolation, NodeConfig, UnknownImages};
+pub use config::{
+    AutoscalerConfig, FakeKubeConfig, ImageConfig, Isolation, NodeConfig, UnknownImages,
+};
 pub use fake_kube::{FakeKube, FakeKubeError};
 pub use recorder::RequestRecord;
 pub use workspace_binary::workspace_binary;

@@ -14,24 +14,42 @@ use crate::validation::quantity_text;
 
 /// Why one node cannot take a pod.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum NodeReason {
+pub enum NodeReason {
     Insufficient(String),
     TooManyPods,
     Selector,
+    /// A `NoSchedule`/`NoExecute` taint the pod does not tolerate, as `{key: value}`.
+    Taint(String),
+}
+
+/// What one scheduling attempt did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The pod was bound to a node.
+    Bound,
+    /// No node fits; the pod stays Pending with `PodScheduled=False`.
+    Unschedulable,
+    /// No node can ever fit until something else changes (a missing claim); no new node would
+    /// help either.
+    Unresolvable,
+    /// Nothing to do (already bound, being deleted, or gone).
+    Skipped,
 }
 
 impl NodeReason {
-    fn message(&self) -> String {
+    /// The reason as the scheduler's message counts it.
+    pub fn message(&self) -> String {
         match self {
             Self::Insufficient(res) => format!("Insufficient {res}"),
             Self::TooManyPods => "Too many pods".to_owned(),
             Self::Selector => "node(s) didn't match Pod's node affinity/selector".to_owned(),
+            Self::Taint(taint) => format!("node(s) had untolerated taint {taint}"),
         }
     }
 
     /// Whether evicting other pods could help (resource shortage) or not (selector).
     fn preemption_helps(&self) -> bool {
-        !matches!(self, Self::Selector)
+        !matches!(self, Self::Selector | Self::Taint(_))
     }
 }
 
@@ -74,8 +92,52 @@ fn holds_resources(pod: &Value) -> bool {
     phase != "Succeeded" && phase != "Failed"
 }
 
-fn node_reasons(node: &Value, pod: &Value, placed: &[Value]) -> Vec<NodeReason> {
+/// Whether one of the pod's tolerations matches the taint.
+pub fn tolerates(pod: &Value, taint: &Value) -> bool {
+    let field = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+    pod.pointer("/spec/tolerations")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|t| {
+            let exists = field(t, "operator") == "Exists";
+            let key_ok =
+                (field(t, "key").is_empty() && exists) || field(t, "key") == field(taint, "key");
+            let value_ok = exists || field(t, "value") == field(taint, "value");
+            let effect_ok =
+                field(t, "effect").is_empty() || field(t, "effect") == field(taint, "effect");
+            key_ok && value_ok && effect_ok
+        })
+}
+
+fn untolerated_taint(node: &Value, pod: &Value) -> Option<NodeReason> {
+    let taint = node
+        .pointer("/spec/taints")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|t| {
+            matches!(
+                t.get("effect").and_then(Value::as_str),
+                Some("NoSchedule" | "NoExecute")
+            )
+        })
+        .find(|t| !tolerates(pod, t))?;
+    let text = |k: &str| taint.get(k).and_then(Value::as_str).unwrap_or("");
+    Some(NodeReason::Taint(format!(
+        "{{{}: {}}}",
+        text("key"),
+        text("value")
+    )))
+}
+
+/// Why `node` cannot take `pod` next to the `placed` pods (empty when it can).
+pub fn node_reasons(node: &Value, pod: &Value, placed: &[Value]) -> Vec<NodeReason> {
     let mut reasons = Vec::new();
+    if let Some(taint) = untolerated_taint(node, pod) {
+        reasons.push(taint);
+        return reasons;
+    }
     let name = node
         .pointer("/metadata/name")
         .and_then(Value::as_str)
@@ -154,11 +216,26 @@ fn fit_error(per_node: &[Vec<NodeReason>]) -> String {
     format!("0/{n} nodes are available: {filter}. preemption: 0/{n} nodes are available: {post}..")
 }
 
+/// The first claim a pod's volumes name that does not exist (the VolumeBinding plugin's
+/// PreFilter check).
+fn missing_claim(store: &Store, pod: &Value, namespace: &str) -> Option<String> {
+    let claims = catalog::resource("persistentvolumeclaims")?;
+    pod.pointer("/spec/volumes")
+        .and_then(Value::as_array)?
+        .iter()
+        .filter_map(|v| {
+            v.pointer("/persistentVolumeClaim/claimName")
+                .and_then(Value::as_str)
+        })
+        .find(|claim| store.get(claims, namespace, claim).is_err())
+        .map(str::to_owned)
+}
+
 /// Tries to bind one pending pod; records `PodScheduled` either way.
-pub fn schedule(store: &Store, pod: &Value) {
+pub fn schedule(store: &Store, pod: &Value) -> Outcome {
     let (Some(pods), Some(nodes_rt)) = (catalog::resource("pods"), catalog::resource("nodes"))
     else {
-        return;
+        return Outcome::Skipped;
     };
     let namespace = pod
         .pointer("/metadata/namespace")
@@ -172,7 +249,8 @@ pub fn schedule(store: &Store, pod: &Value) {
     let (placed, _) = store.list(pods, None);
     let mut per_node = Vec::new();
     let mut chosen = None;
-    for node in &nodes {
+    let missing = missing_claim(store, pod, namespace);
+    for node in nodes.iter().filter(|_| missing.is_none()) {
         let reasons = node_reasons(node, pod, &placed);
         if reasons.is_empty() {
             chosen = node
@@ -194,7 +272,12 @@ pub fn schedule(store: &Store, pod: &Value) {
             ),
         ),
         None => {
-            let message = if nodes.is_empty() {
+            let n = nodes.len();
+            let message = if let Some(claim) = &missing {
+                format!(
+                    "0/{n} nodes are available: persistentvolumeclaim \"{claim}\" not found. preemption: 0/{n} nodes are available: {n} Preemption is not helpful for scheduling.."
+                )
+            } else if nodes.is_empty() {
                 "no nodes available to schedule pods".to_owned()
             } else {
                 fit_error(&per_node)
@@ -207,6 +290,7 @@ pub fn schedule(store: &Store, pod: &Value) {
         }
     };
     let mut changed = false;
+    let mut outcome = Outcome::Skipped;
     let result = store.update(pods, namespace, name, |p| {
         if p.pointer("/spec/nodeName")
             .and_then(Value::as_str)
@@ -215,6 +299,11 @@ pub fn schedule(store: &Store, pod: &Value) {
         {
             return Ok(false);
         }
+        outcome = match (&chosen, &missing) {
+            (Some(_), _) => Outcome::Bound,
+            (None, Some(_)) => Outcome::Unresolvable,
+            (None, None) => Outcome::Unschedulable,
+        };
         let existing = p
             .pointer("/status/conditions")
             .and_then(Value::as_array)
@@ -253,6 +342,7 @@ pub fn schedule(store: &Store, pod: &Value) {
             );
         }
     }
+    outcome
 }
 
 #[cfg(test)]

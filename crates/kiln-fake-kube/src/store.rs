@@ -316,6 +316,23 @@ impl Store {
         })
     }
 
+    /// Keeps only the last `limit` changes for watches to resume from (the watch cache's
+    /// window); older resourceVersions get `410 Expired` from then on.
+    pub fn set_history_limit(&self, limit: usize) {
+        let mut state = self.lock();
+        state.history_limit = limit;
+        while state.history.len() > limit {
+            if let Some(old) = state.history.pop_front() {
+                state.floor = old.rv + 1;
+            }
+        }
+    }
+
+    /// The oldest resourceVersion a watch or exact list can still start from.
+    pub fn oldest_rv(&self) -> u64 {
+        self.lock().floor.saturating_sub(1)
+    }
+
     /// Forgets the change history, so every watch resuming from an older resourceVersion gets
     /// `410 Expired` (what an etcd compaction does).
     pub fn compact(&self) {

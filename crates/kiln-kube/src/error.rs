@@ -32,6 +32,13 @@ pub enum KubeError {
     Unusable(#[from] Unusable),
     #[error("cannot make a random token")]
     Token(#[source] std::io::Error),
+    /// The pod asks for what `executors.kubernetes.pod_policy` does not allow.
+    #[error(transparent)]
+    Refused(#[from] crate::policy::PolicyRefusal),
+    /// A create met an object of the same name that kiln did not send (another build's, or
+    /// one being deleted): pod names are meant to be unique per build.
+    #[error("{kind} {name} already exists and is not the one kiln created")]
+    NotOurs { kind: &'static str, name: String },
 }
 
 impl From<InvalidPod> for KubeError {

@@ -13,6 +13,7 @@ mod error;
 mod exec;
 mod image;
 mod pod;
+mod policy;
 mod pools;
 mod registry;
 mod slots;
@@ -21,13 +22,16 @@ mod token;
 pub use agent::client::Followed;
 pub use agent::install::{AGENT_BINARY, AGENT_INIT_CONTAINER, AgentInstall};
 pub use agent::link::{AgentListener, AgentMode};
-pub use api::client::{RequestTimedOut, limited_client};
-pub use api::reaper::{BuildPodRef, LiveBuild, reap_orphans, secret_name};
+pub use api::client::{RequestTimedOut, limited_client, limited_client_with_retry};
+pub use api::reaper::{
+    BuildPodRef, LiveBuild, collect_finished, collect_finished_every, reap_orphans, secret_name,
+};
+pub use config::api_retry::ApiRetry;
 pub use config::cache::{CachePreset, CacheScope, CacheSource, CacheSpec};
 pub use config::dockerfile_agents::DockerfileAgents;
 pub use config::kaniko::KanikoSettings;
 pub use config::template::{PodTemplate, PoolSettings, RequestsPolicy};
-pub use config::{ApiLimits, Connection, KubeConfig};
+pub use config::{ApiLimits, Connection, KubeConfig, Orphans, PodPolicy};
 pub use error::{InvalidPod, KubeError, StartError, Unusable};
 pub use exec::executor::{
     ExecutorSettings, KubeExecutor, PodImageBuilder, PodRequest, StartTimings,
@@ -39,12 +43,14 @@ pub use image::kaniko::{kaniko_pod, platform_reference};
 pub use pod::agent_spec::{NotedRequest, pod_request, runs_in_pod};
 pub use pod::build::{AgentRequest, BuiltPod, MergeStrategy, PodIdentity, build_pod};
 pub use pod::docker::docker_request;
+pub use pod::lifetime::{ANNOTATION_BUILD_TIMEOUT, set_build_timeout};
 pub use pod::options::{
     ANNOTATION_START_DEADLINE, ContainerTemplate, PodOptions, start_deadline_of,
 };
 pub use pod::status::{Health, PodFailure, StartState};
 pub use pod::text::{PodText, PodTextOrigin};
 pub use pod::yaml_file::read_yaml_file;
+pub use policy::{PolicyCheck, PolicyRefusal, Refusal};
 pub use pools::local_run::{LocalCluster, LocalRunError, LocalRunOptions, upload_workspace};
 pub use pools::source::{BuildPod, PodSource, SourceError};
 pub use pools::warm::{PodOutcome, PoolCounts, WarmPool};

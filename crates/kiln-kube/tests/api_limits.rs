@@ -64,10 +64,20 @@ async fn a_request_without_an_answer_times_out_and_says_which() {
         max_in_flight: 4,
         request_timeout_seconds: 1,
     };
-    let (fake, client) = fake_and_client(limits).await;
+    let fake = FakeKube::start(FakeKubeConfig::default(), 0).await.unwrap();
+    let config = kube::Config::new(fake.url().parse().unwrap());
+    // Timed-out attempts are retried until the budget is spent (short here); the error is
+    // the last attempt's.
+    let retry = kiln_kube::ApiRetry {
+        budget_seconds: 3,
+        first_pause_ms: 100,
+        max_pause_seconds: 1,
+    };
+    let client = kiln_kube::limited_client_with_retry(config, &limits, &retry).unwrap();
     fake.delay_requests("/pods/slow", Duration::from_secs(5));
     let pods: Api<Pod> = Api::namespaced(client, "default");
     let error = pods.get("slow").await.unwrap_err().to_string();
+
     assert!(
         error.contains("/api/v1/namespaces/default/pods/slow"),
         "{error}"

@@ -5,6 +5,7 @@
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Namespace, Secret, Service, ServiceAccount};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kiln_kube::KubeConfig;
 use serde::de::DeserializeOwned;
@@ -71,6 +72,7 @@ fn every_manifest_parses_into_its_kubernetes_type() {
                 "Service" => drop(typed::<Service>(&file, &doc)),
                 "StatefulSet" => drop(typed::<StatefulSet>(&file, &doc)),
                 "Secret" => drop(typed::<Secret>(&file, &doc)),
+                "NetworkPolicy" => drop(typed::<NetworkPolicy>(&file, &doc)),
                 other => panic!("{file}: a manifest of kind {other} that this test does not check"),
             }
             kinds.push(kind);
@@ -82,6 +84,7 @@ fn every_manifest_parses_into_its_kubernetes_type() {
         kinds,
         [
             "Namespace",
+            "NetworkPolicy",
             "Role",
             "RoleBinding",
             "Secret",
@@ -138,9 +141,12 @@ fn the_role_grants_the_least_verbs() {
     assert_eq!(
         rules,
         [
-            expect("pods", &["create", "get", "list", "watch", "delete"]),
+            expect(
+                "pods",
+                &["create", "get", "list", "watch", "patch", "delete"]
+            ),
             expect("pods/log", &["get"]),
-            expect("secrets", &["create", "get", "delete"]),
+            expect("secrets", &["create", "get", "patch", "delete"]),
             expect("events", &["list", "watch"]),
         ]
     );

@@ -90,9 +90,15 @@ impl KubeBackend {
         if let Some(command) = agent.install_command {
             install.command = command;
         }
+        install.orphan_grace_seconds = kube.orphans.agent_grace_seconds;
         let mode = agent_mode(&kube, agent.base_port)?;
         let settings = ExecutorSettings {
             start_deadline: std::time::Duration::from_secs(kube.pod_start_deadline_seconds),
+            api_retry: kube.api_retry,
+            active_deadline_seconds: kube.orphans.pod_active_deadline_seconds,
+            pod_policy: Some(Arc::new(kiln_kube::PolicyCheck::new(&kube))),
+            scale_up_window: std::time::Duration::from_secs(kube.scale_up_window_seconds),
+            image_pull_window: std::time::Duration::from_secs(kube.image_pull_window_seconds),
             ..ExecutorSettings::new(install, mode)
         };
         Ok(Some(Arc::new(KubeBackend {
@@ -154,10 +160,14 @@ impl KubeBackend {
             }
         };
         let id = PodIdentity::new_pod(job, build);
-        let built = match build_pod(&self.config, &request, &id) {
+        let mut built = match build_pod(&self.config, &request, &id) {
             Ok(built) => built,
             Err(diags) => return Some(Err(invalid(diags))),
         };
+        if let Some(timeout) = pipeline.options.timeout().filter(|t| !t.activity) {
+            let timeout = std::time::Duration::from_millis(timeout.millis);
+            kiln_kube::set_build_timeout(&mut built.pod, timeout);
+        }
         let pods = match self.pods().await {
             Ok(pods) => pods,
             Err(e) => return Some(Err(vec![format!("ERROR: {e}")])),

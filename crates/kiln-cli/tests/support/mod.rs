@@ -202,9 +202,11 @@ impl FakeCluster {
 
     /// The configuration's `executors.kubernetes` lines up to its connection; with `dial`, the
     /// agents dial kiln on a free agent port (as in the deployment), else kiln port-forwards.
+    /// The pod policy allows hostPath volumes: the tests' pods meet the test through host
+    /// directories (the fake's containers run on this machine).
     pub fn executor_yaml(&self, dial: bool) -> String {
         let mut yaml = format!(
-            "executors:\n  kubernetes:\n    connection: {{kubeconfig: {{path: '{}'}}}}\n",
+            "executors:\n  kubernetes:\n    connection: {{kubeconfig: {{path: '{}'}}}}\n    pod_policy: {{allow_host_path: true}}\n",
             self.kubeconfig.display()
         );
         if dial {

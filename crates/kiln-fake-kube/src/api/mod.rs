@@ -1,12 +1,15 @@
 //! The HTTP surface: the router, built by a function so tests can drive it without a socket.
 
 mod admin;
+mod auth;
+mod body;
 mod discovery;
 mod exec;
 mod logs;
 mod objects;
 mod portforward;
 mod portforward_spdy;
+mod protobuf;
 mod request;
 mod spdy;
 mod table;
@@ -20,9 +23,11 @@ use axum::Router;
 use axum::routing::{any, get};
 
 use crate::config::FakeKubeConfig;
+use crate::controller::ControlPlane;
 use crate::faults::Faults;
 use crate::kubelet::Kubelet;
 use crate::log_store::LogStore;
+use crate::rbac::Rbac;
 use crate::recorder::{self, RecordState, Recorder};
 use crate::store::Store;
 
@@ -33,6 +38,8 @@ pub struct AppState {
     pub store: Store,
     /// The node agent (for exec, port-forward and injected node faults).
     pub kubelet: Arc<Kubelet>,
+    /// The controllers' run-time settings (scheduling delay, autoscaler, node loss).
+    pub control: Arc<ControlPlane>,
     /// Container output.
     pub logs: LogStore,
     /// Fault switches.
@@ -41,6 +48,8 @@ pub struct AppState {
     pub recorder: Recorder,
     /// The cluster's configuration.
     pub config: Arc<FakeKubeConfig>,
+    /// Roles and bindings, when `config.rbac` is on.
+    pub rbac: Arc<Rbac>,
     /// `host:port` the server listens on (for discovery).
     pub address: String,
 }
@@ -74,6 +83,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/namespaces/{ns}/pods/{name}/log", get(logs::logs))
         .nest("/__fake", admin::router())
         .fallback(objects::dispatch)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authorize,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             record,
             recorder::record,

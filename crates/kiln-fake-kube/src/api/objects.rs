@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::request::{ObjectPath, flag, parse_path, query_map};
-use super::{table, watch};
+use super::{body, table, watch};
 use crate::api_error::ApiError;
 use crate::catalog::{self, ResourceType};
 use crate::patch::{self, PatchType};
@@ -67,13 +67,23 @@ async fn handle(
             }
             Ok(Json(object).into_response())
         }
-        ("POST", None, None) => create(state, rt, &ns, body, &query),
+        ("POST", None, None) => {
+            let (object, warnings) = body::decode_object(headers, body, rt, &query)?;
+            Ok(body::with_warnings(
+                create(state, rt, &ns, object, &query)?,
+                &warnings,
+            ))
+        }
         ("POST", Some(name), Some("eviction")) if rt.plural == "pods" => {
             delete(state, rt, &ns, name, &json!({}), &HashMap::new())?;
             Ok(Json(json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201})).into_response())
         }
         ("PUT", Some(name), sub @ (None | Some("status"))) => {
-            replace(state, rt, &ns, name, sub.is_some(), body)
+            let (object, warnings) = body::decode_object(headers, body, rt, &query)?;
+            Ok(body::with_warnings(
+                replace(state, rt, &ns, name, sub.is_some(), object)?,
+                &warnings,
+            ))
         }
         ("PATCH", Some(name), sub @ (None | Some("status"))) => {
             let content_type = headers
@@ -86,7 +96,7 @@ async fn handle(
             let options = if body.is_empty() {
                 json!({})
             } else {
-                parse_json(body)?
+                body::decode_value(headers, body)?
             };
             delete(state, rt, &ns, name, &options, &query)
         }
@@ -146,6 +156,30 @@ pub fn selectors(
     ))
 }
 
+/// A list at a resourceVersion: `Exact` from before the compacted window gets `410 Expired`
+/// (as etcd compaction causes), any version the server has not reached yet `504`. Lists are
+/// served from the current state otherwise (the watch cache's `NotOlderThan`).
+fn check_list_version(state: &AppState, query: &HashMap<String, String>) -> Result<(), ApiError> {
+    let Some(requested) = query
+        .get("resourceVersion")
+        .filter(|v| !v.is_empty() && v.as_str() != "0")
+    else {
+        return Ok(());
+    };
+    let requested: u64 = requested
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("invalid resource version: {requested:?}")))?;
+    let current = state.store.current_rv();
+    if requested > current {
+        return Err(ApiError::too_large_resource_version(requested, current));
+    }
+    let exact = query.get("resourceVersionMatch").map(String::as_str) == Some("Exact");
+    if exact && requested < state.store.oldest_rv() {
+        return Err(ApiError::list_expired());
+    }
+    Ok(())
+}
+
 fn list(
     state: &AppState,
     path: &ObjectPath,
@@ -153,6 +187,7 @@ fn list(
     as_table: bool,
 ) -> Result<Response, ApiError> {
     let (label, field) = selectors(query)?;
+    check_list_version(state, query)?;
     let (items, rv) = state.store.list(path.resource, path.namespace.as_deref());
     let items: Vec<Value> = items
         .into_iter()
@@ -203,6 +238,11 @@ fn prepare_new(rt: &ResourceType, object: &mut Value) -> Result<(), ApiError> {
             validation::validate_name(rt.kind, object)?;
             normalize_secret(object);
         }
+        "serviceaccounts" => validation::validate_name(rt.kind, object)?,
+        "persistentvolumeclaims" => {
+            validation::validate_name(rt.kind, object)?;
+            bind_claim(object);
+        }
         "namespaces" => {
             let name = object
                 .pointer("/metadata/name")
@@ -230,6 +270,25 @@ fn prepare_new(rt: &ResourceType, object: &mut Value) -> Result<(), ApiError> {
 }
 
 /// Moves `stringData` into base64 `data` and defaults `type`, as the apiserver does.
+/// A claim is bound at once, as by a provisioner with `Immediate` binding: capacity as
+/// requested.
+fn bind_claim(object: &mut Value) {
+    let modes = object
+        .pointer("/spec/accessModes")
+        .cloned()
+        .unwrap_or_else(|| json!(["ReadWriteOnce"]));
+    let capacity = object
+        .pointer("/spec/resources/requests")
+        .cloned()
+        .unwrap_or_else(|| json!({}));
+    if let Some(o) = object.as_object_mut() {
+        o.insert(
+            "status".to_owned(),
+            json!({"phase": "Bound", "accessModes": modes, "capacity": capacity}),
+        );
+    }
+}
+
 fn normalize_secret(object: &mut Value) {
     let Some(o) = object.as_object_mut() else {
         return;
@@ -253,10 +312,9 @@ fn create(
     state: &AppState,
     rt: &'static ResourceType,
     ns: &str,
-    body: &Bytes,
+    mut object: Value,
     query: &HashMap<String, String>,
 ) -> Result<Response, ApiError> {
-    let mut object = parse_json(body)?;
     check_kind(rt, &object)?;
     if let Some(body_ns) = object
         .pointer("/metadata/namespace")
@@ -269,11 +327,93 @@ fn create(
         }
     }
     prepare_new(rt, &mut object)?;
+    let mut warnings = Vec::new();
+    if rt.plural == "pods" {
+        admit_service_account(&state.store, ns, &object)?;
+        warnings = admit_pod_security(&state.store, ns, &object)?;
+    }
     if query.contains_key("dryRun") {
-        return Ok((axum::http::StatusCode::CREATED, Json(object)).into_response());
+        let response = (axum::http::StatusCode::CREATED, Json(object)).into_response();
+        return Ok(body::with_warnings(response, &warnings));
     }
     let created = state.store.create(rt, ns, object)?;
-    Ok((axum::http::StatusCode::CREATED, Json(created)).into_response())
+    if rt.plural == "namespaces" {
+        let name = created
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        crate::fake_kube::create_default_service_account(&state.store, name);
+    }
+    let response = (axum::http::StatusCode::CREATED, Json(created)).into_response();
+    Ok(body::with_warnings(response, &warnings))
+}
+
+/// The ServiceAccount admission plugin: the pod's service account must exist.
+fn admit_service_account(
+    store: &crate::store::Store,
+    ns: &str,
+    pod: &Value,
+) -> Result<(), ApiError> {
+    let Some(sas) = catalog::resource("serviceaccounts") else {
+        return Ok(());
+    };
+    let account = pod
+        .pointer("/spec/serviceAccountName")
+        .and_then(Value::as_str)
+        .unwrap_or("default");
+    if store.get(sas, ns, account).is_ok() {
+        return Ok(());
+    }
+    let name = pod
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    Err(ApiError::forbidden(
+        "pods",
+        name,
+        &format!(
+            "error looking up service account {ns}/{account}: serviceaccount \"{account}\" not found"
+        ),
+    ))
+}
+
+/// Pod Security admission by the namespace's `pod-security.kubernetes.io/enforce` label (a
+/// 403 naming every violation) and `.../warn` label (warnings).
+fn admit_pod_security(
+    store: &crate::store::Store,
+    ns: &str,
+    pod: &Value,
+) -> Result<Vec<String>, ApiError> {
+    use crate::pod_security::{Level, denial};
+    let Some(namespaces) = catalog::resource("namespaces") else {
+        return Ok(Vec::new());
+    };
+    let Ok(namespace) = store.get(namespaces, "", ns) else {
+        return Ok(Vec::new());
+    };
+    let level = |mode: &str| {
+        namespace
+            .pointer("/metadata/labels")
+            .and_then(|l| l.get(format!("pod-security.kubernetes.io/{mode}")))
+            .and_then(Value::as_str)
+            .and_then(Level::from_label)
+    };
+    let spec = pod.get("spec").cloned().unwrap_or(Value::Null);
+    if let Some(why) = level("enforce").and_then(|l| denial(l, &spec)) {
+        let name = pod
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        return Err(ApiError::forbidden(
+            "pods",
+            name,
+            &format!("violates {why}"),
+        ));
+    }
+    Ok(level("warn")
+        .and_then(|l| denial(l, &spec))
+        .map(|why| vec![format!("would violate {why}")])
+        .unwrap_or_default())
 }
 
 /// Carries the parts of `old` that a write to the main resource (or to `status`) must keep.
@@ -324,9 +464,8 @@ fn replace(
     ns: &str,
     name: &str,
     status_only: bool,
-    body: &Bytes,
+    object: Value,
 ) -> Result<Response, ApiError> {
-    let object = parse_json(body)?;
     check_kind(rt, &object)?;
     let expected = object
         .pointer("/metadata/resourceVersion")

@@ -57,7 +57,7 @@ pub fn resolve_command(
     spec: &Value,
 ) -> Result<Vec<String>, String> {
     let image = spec.get("image").and_then(Value::as_str).unwrap_or("");
-    if faults.image_fails(image) {
+    if faults.take_image_failure(image) {
         return Err(pull_error(image));
     }
     let strings = |key: &str| -> Option<Vec<String>> {

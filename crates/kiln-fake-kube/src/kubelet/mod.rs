@@ -7,7 +7,7 @@ mod pod_worker;
 mod sandbox;
 mod volumes;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -96,6 +96,8 @@ pub struct Kubelet {
     base_dir: PathBuf,
     pods: Mutex<HashMap<String, Arc<PodHandle>>>,
     next_ip: Mutex<u32>,
+    /// Nodes whose kubelet no longer reaches the API server.
+    lost_nodes: Mutex<HashSet<String>>,
 }
 
 impl Kubelet {
@@ -117,6 +119,7 @@ impl Kubelet {
             base_dir,
             pods: Mutex::new(HashMap::new()),
             next_ip: Mutex::new(10),
+            lost_nodes: Mutex::new(HashSet::new()),
         })
     }
 
@@ -179,11 +182,67 @@ impl Kubelet {
         if let StopReason::Evict(termination) = &reason {
             lock(&handle.evicted).get_or_insert_with(|| termination.clone());
         }
+        let first_delete =
+            matches!(reason, StopReason::Delete(_)) && handle.stop.borrow().is_none();
+        if first_delete && !self.node_lost(&handle.node) {
+            self.report_killing(&handle);
+        }
         if matches!(reason, StopReason::Delete(_)) || handle.stop.borrow().is_none() {
             handle.stop.send_replace(Some(reason));
         }
         handle.kill(None, KillCause::Stop(grace));
         true
+    }
+
+    /// Cuts a node off: its kubelet stops reporting (no more status updates or events for its
+    /// pods, and it never confirms their deletion) and its containers die with the machine.
+    pub fn lose_node(&self, node: &str) {
+        lock(&self.lost_nodes).insert(node.to_owned());
+        let handles: Vec<Arc<PodHandle>> = lock(&self.pods)
+            .values()
+            .filter(|h| h.node == node)
+            .cloned()
+            .collect();
+        for handle in handles {
+            handle
+                .stop
+                .send_replace(Some(StopReason::Delete(Duration::ZERO)));
+            handle.kill(None, KillCause::Stop(Duration::ZERO));
+        }
+    }
+
+    /// A node (re)joined under this name: its kubelet reports again.
+    pub fn node_joined(&self, node: &str) {
+        lock(&self.lost_nodes).remove(node);
+    }
+
+    /// Whether [`Kubelet::lose_node`] cut this node off.
+    pub fn node_lost(&self, node: &str) -> bool {
+        lock(&self.lost_nodes).contains(node)
+    }
+
+    /// `Killing` events for the running containers of a pod being deleted.
+    fn report_killing(&self, handle: &PodHandle) {
+        let Some(pods) = crate::catalog::resource("pods") else {
+            return;
+        };
+        let Ok(pod) = self.store.get(pods, &handle.namespace, &handle.name) else {
+            return;
+        };
+        let mut names: Vec<String> = lock(&handle.running).keys().cloned().collect();
+        names.sort();
+        for name in names {
+            let field = format!("spec.containers{{{name}}}");
+            crate::events::record(
+                &self.store,
+                &pod,
+                crate::events::Reporter::Kubelet(&handle.node),
+                false,
+                "Killing",
+                &format!("Stopping container {name}"),
+                Some(&field),
+            );
+        }
     }
 
     /// Kills one container as the kernel's OOM killer would.

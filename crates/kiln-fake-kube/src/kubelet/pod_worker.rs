@@ -32,10 +32,18 @@ enum Kind {
 }
 
 impl PodRun {
+    /// Whether the node's kubelet has been cut off from the API server.
+    fn node_lost(&self) -> bool {
+        self.kubelet.node_lost(&self.handle.node)
+    }
+
     fn publish(&self) {
         let Some(pods) = catalog::resource("pods") else {
             return;
         };
+        if self.node_lost() {
+            return;
+        }
         let status = {
             let mut status = lock(&self.status);
             if status.terminated_by_node.is_none() {
@@ -70,6 +78,9 @@ impl PodRun {
             Kind::Init => format!("spec.initContainers{{{c}}}"),
             Kind::Regular => format!("spec.containers{{{c}}}"),
         });
+        if self.node_lost() {
+            return;
+        }
         let pod = self.current_pod();
         events::record(
             &self.kubelet.store,
@@ -463,6 +474,10 @@ async fn finish(run: &Arc<PodRun>) {
         }
     }
     run.kubelet.forget(&run.handle.uid);
+    if run.node_lost() {
+        // Nobody tells the API server: the pod object stays as last reported.
+        return;
+    }
     if let Some(pods) = catalog::resource("pods") {
         let current = run.current_pod();
         if current.pointer("/metadata/uid").and_then(Value::as_str) == Some(run.handle.uid.as_str())

@@ -1,5 +1,5 @@
 //! Materialises a pod's volumes on the host: emptyDir as a per-pod directory, hostPath as is,
-//! secret and configMap as directories of files.
+//! secret and configMap as directories of files, persistentVolumeClaim as a directory per claim.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -103,6 +103,15 @@ pub fn prepare(
                     });
                 }
             }
+            paths.insert(name, dir);
+        } else if let Some(claim) = v
+            .pointer("/persistentVolumeClaim/claimName")
+            .and_then(Value::as_str)
+        {
+            // One directory per claim, outliving the pods that mount it.
+            let base = pod_dir.parent().and_then(Path::parent).unwrap_or(pod_dir);
+            let dir = base.join("claims").join(namespace).join(claim);
+            std::fs::create_dir_all(&dir).map_err(io)?;
             paths.insert(name, dir);
         } else {
             return Err(VolumeError::Unsupported(name));

@@ -139,3 +139,39 @@ fn dechunk(mut rest: &str) -> String {
     }
     out
 }
+
+/// One HTTP/1.1 request with a body of the given content type; returns status, the response
+/// headers (lower-cased text) and the parsed JSON body.
+pub async fn raw_text(
+    fake: &FakeKube,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: &str,
+) -> (u16, String, Value) {
+    let mut stream = tokio::net::TcpStream::connect(fake.address())
+        .await
+        .unwrap();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        fake.address(),
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let text = String::from_utf8_lossy(&response);
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let lower = head.to_ascii_lowercase();
+    let json_body = if lower.contains("transfer-encoding: chunked") {
+        dechunk(rest)
+    } else {
+        rest.to_owned()
+    };
+    (
+        status,
+        head.to_owned(),
+        serde_json::from_str(&json_body).unwrap_or(Value::Null),
+    )
+}

@@ -252,3 +252,47 @@ async fn kubectl_port_forward_relays_connections_and_reports_refused_ones() {
     }
     fake.shutdown().await;
 }
+
+const TYPO: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: typo
+spec:
+  containers:
+  - name: main
+    image: busybox:1.36
+    imagePullPolice: Always
+"#;
+
+#[tokio::test]
+async fn kubectl_creates_namespaces_and_validates_fields_strictly() {
+    let fake = start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    fake.write_kubeconfig(&kubeconfig).unwrap();
+    let out = kubectl(&kubeconfig, &["create", "namespace", "ci"], None).await;
+    assert_eq!(text(&out), "namespace/ci created\n");
+    let out = kubectl(&kubeconfig, &["apply", "-f", "-"], Some(TYPO)).await;
+    assert_eq!(
+        text(&out),
+        "Error from server (BadRequest): error when creating \"STDIN\": Pod in version \"v1\" cannot be handled as a Pod: strict decoding error: unknown field \"spec.containers[0].imagePullPolice\"\n"
+    );
+    let out = kubectl(
+        &kubeconfig,
+        &["apply", "--validate=warn", "-f", "-"],
+        Some(TYPO),
+    )
+    .await;
+    assert_eq!(
+        (
+            String::from_utf8_lossy(&out.stdout).as_ref(),
+            String::from_utf8_lossy(&out.stderr).as_ref()
+        ),
+        (
+            "pod/typo created\n",
+            "Warning: unknown field \"spec.containers[0].imagePullPolice\"\n"
+        )
+    );
+    fake.shutdown().await;
+}

@@ -31,6 +31,9 @@ pub struct AgentInstall {
     pub workspace: String,
     /// Seconds between SIGTERM and SIGKILL when a step is stopped.
     pub kill_grace_seconds: u64,
+    /// The agent exits when no controller has been connected this long (kiln was killed and
+    /// nobody deleted the pod); 0: never.
+    pub orphan_grace_seconds: u64,
 }
 
 impl AgentInstall {
@@ -44,6 +47,7 @@ impl AgentInstall {
             ],
             workspace: "/workspace".to_owned(),
             kill_grace_seconds: 5,
+            orphan_grace_seconds: crate::config::orphans::DEFAULT_AGENT_GRACE_SECONDS,
         }
     }
 }
@@ -88,6 +92,12 @@ pub fn inject_agent(
             "--kill-grace".to_owned(),
             install.kill_grace_seconds.to_string(),
         ];
+        if install.orphan_grace_seconds > 0 {
+            command.extend([
+                "--orphan-grace".to_owned(),
+                install.orphan_grace_seconds.to_string(),
+            ]);
+        }
         let port = match mode {
             AgentMode::PortForward { base_port } => {
                 let port = base_port.saturating_add(u16::try_from(index).unwrap_or(u16::MAX));
@@ -161,7 +171,7 @@ mod tests {
         let maven = &spec.containers[0];
         assert_eq!(
             maven.command.as_ref().unwrap().join(" "),
-            "/kiln/bin/kiln-agent --container maven --workspace /workspace --kill-grace 5 --listen 7777"
+            "/kiln/bin/kiln-agent --container maven --workspace /workspace --kill-grace 5 --orphan-grace 900 --listen 7777"
         );
         assert!(maven.args.is_none());
         let token = maven

@@ -5,13 +5,13 @@
 //! requests (watches, followed logs, exec, attach, port-forward) take no slot and have no
 //! timeout, since they stay open for as long as the build needs them.
 
-use crate::config::{ApiLimits, Connection};
+use crate::api::retry::BudgetRetry;
+use crate::config::{ApiLimits, ApiRetry, Connection};
 use http::{Request, Response};
 use hyper_util::client::legacy::Client as LegacyClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use kube::client::ConfigExt;
-use kube::client::retry::RetryPolicy;
 use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
@@ -22,8 +22,13 @@ use tokio::sync::Semaphore;
 use tower::retry::RetryLayer;
 use tower::{BoxError, Layer, Service, ServiceBuilder};
 
-/// A client for `connection` with `limits` applied; the error says what could not be read.
-pub async fn connect(connection: &Connection, limits: &ApiLimits) -> Result<kube::Client, String> {
+/// A client for `connection` with `limits` applied and transient errors retried per
+/// `retry`; the error says what could not be read.
+pub async fn connect(
+    connection: &Connection,
+    limits: &ApiLimits,
+    retry: &ApiRetry,
+) -> Result<kube::Client, String> {
     let config = match connection {
         Connection::InCluster => kube::Config::incluster()
             .map_err(|e| format!("cannot use the in-cluster service account: {e}"))?,
@@ -31,7 +36,8 @@ pub async fn connect(connection: &Connection, limits: &ApiLimits) -> Result<kube
             .await
             .map_err(|e| format!("cannot read kubeconfig {path}: {e}"))?,
     };
-    limited_client(config, limits).map_err(|e| format!("cannot make a Kubernetes client: {e}"))
+    limited_client_with_retry(config, limits, retry)
+        .map_err(|e| format!("cannot make a Kubernetes client: {e}"))
 }
 
 /// The client configuration of a kubeconfig file's `context` (default: its current one).
@@ -53,13 +59,26 @@ pub(crate) async fn kubeconfig(
 /// long-running, on connections with Nagle's algorithm off. (Port-forwarded agent traffic
 /// goes out in WebSocket messages of at most 4 KiB; with Nagle's algorithm on, the second
 /// small segment of a larger message waits for the API server's delayed ACK: ~40 ms.) The
-/// stack is kube's own (base URI, retries of 429/503/504, authentication, extra headers,
-/// connect/read/write timeouts) over a connector kiln makes; with a proxy configured, kube's
-/// stack is used as it is.
+/// stack is kube's own (base URI, authentication, extra headers, connect/read/write
+/// timeouts) over a connector kiln makes, with kiln's retries of idempotent requests (the
+/// default [`ApiRetry`]) instead of kube's (three retries, about 350 ms in all); with a proxy
+/// configured, kube's stack is used as it is (with kube's retries).
 pub fn limited_client(
     config: kube::Config,
     limits: &ApiLimits,
 ) -> Result<kube::Client, kube::Error> {
+    limited_client_with_retry(config, limits, &ApiRetry::default())
+}
+
+/// [`limited_client`] with transient errors of idempotent requests retried per `retry`
+/// (`executors.kubernetes.api_retry`). Each attempt has its own timeout and waits for its
+/// own slot; a pause between attempts holds no slot.
+pub fn limited_client_with_retry(
+    config: kube::Config,
+    limits: &ApiLimits,
+    retry: &ApiRetry,
+) -> Result<kube::Client, kube::Error> {
+    let retry = RetryLayer::new(BudgetRetry::new(*retry));
     let layer = ApiLimitLayer {
         slots: Arc::new(Semaphore::new(limits.max_in_flight.max(1) as usize)),
         timeout: Duration::from_secs(limits.request_timeout_seconds.max(1)),
@@ -81,13 +100,9 @@ pub fn limited_client(
     let client: LegacyClient<_, kube::client::Body> =
         LegacyClient::builder(TokioExecutor::new()).build(timed);
     let service = ServiceBuilder::new()
+        .layer(retry)
         .layer(layer)
         .layer(config.base_uri_layer())
-        .option_layer(
-            config
-                .default_retry
-                .then(|| RetryLayer::new(RetryPolicy::server_retry())),
-        )
         .option_layer(config.auth_layer()?)
         .layer(config.extra_headers_layer()?)
         .map_err(BoxError::from)
@@ -124,6 +139,7 @@ impl<S> Layer<S> for ApiLimitLayer {
     }
 }
 
+#[derive(Clone)]
 struct ApiLimit<S> {
     inner: S,
     slots: Arc<Semaphore>,
@@ -174,7 +190,7 @@ where
 }
 
 /// Watches, followed logs and the streaming subresources stay open as long as they are used.
-fn is_long_running<B>(request: &Request<B>) -> bool {
+pub(crate) fn is_long_running<B>(request: &Request<B>) -> bool {
     let path = request.uri().path();
     let streaming_subresource = ["/exec", "/attach", "/portforward", "/proxy"]
         .iter()

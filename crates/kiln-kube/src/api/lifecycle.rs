@@ -1,135 +1,140 @@
-//! A build pod's life: Secret and Pod created (with retries for transient API errors), watched
+//! A build pod's life: Secret and Pod created (transient API errors retried over a budget, an
+//! object an attempt whose answer was lost created adopted), watched
 //! until every step container runs or a clear failure, watched during the build for eviction,
 //! OOM kills and node loss, and deleted at the end.
 
+use crate::api::node::{node_lost, suspect_node};
+use crate::api::retry::{Attempt, with_budget};
 use crate::api::watch::{PodEvent, PodWatch};
-use crate::error::{KubeError, StartError};
-use crate::pod::status::{Health, StartState, health, start_state};
-use k8s_openapi::api::core::v1::{Pod, Secret};
+use crate::config::ApiRetry;
+use crate::error::KubeError;
+use crate::pod::status::{Health, health};
+use k8s_openapi::api::core::v1::{Node, Pod, Secret};
 use kube::Api;
-use kube::api::{DeleteParams, PostParams};
-use std::future::Future;
-use std::time::Duration;
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use tokio::sync::watch;
-use tokio::time::Instant;
 use tracing::{info, warn};
 
-/// How often a request failing with a transient error (5xx, 429, connection) is tried.
-const ATTEMPTS: u32 = 4;
-
-/// Whether an API error is worth retrying.
-fn transient(error: &kube::Error) -> bool {
-    match error {
-        kube::Error::Api(status) => status.code >= 500 || status.code == 429,
-        kube::Error::HyperError(_) | kube::Error::Service(_) => true,
-        _ => false,
-    }
-}
-
-/// Runs `call` until it succeeds, fails for good, or runs out of attempts (back-off 50 ms,
-/// doubling).
-pub async fn with_retries<T, F, Fut>(what: &str, mut call: F) -> Result<T, kube::Error>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, kube::Error>>,
-{
-    let mut pause = Duration::from_millis(50);
-    let mut attempt = 1;
-    loop {
-        match call().await {
-            Err(error) if attempt < ATTEMPTS && transient(&error) => {
-                warn!(%error, attempt, "{what} failed; retrying");
-                tokio::time::sleep(pause).await;
-                pause *= 2;
-                attempt += 1;
-            }
-            result => return result,
-        }
-    }
-}
-
-/// Creates the Secret, then the Pod; returns the pod's resourceVersion. When the pod cannot
-/// be created the Secret is deleted again.
+/// Creates the Secret, then the Pod; returns the pod's resourceVersion. Transient errors are
+/// retried per `retry`; an object found to exist after an attempt whose answer was lost is
+/// adopted when it is the one sent (same labels, and for the Secret the same token). When
+/// the pod cannot be created the Secret is deleted again.
 pub async fn create(
     pods: &Api<Pod>,
     secrets: &Api<Secret>,
     pod: &Pod,
     secret: &Secret,
+    retry: &ApiRetry,
 ) -> Result<String, KubeError> {
     let name = pod.metadata.name.clone().unwrap_or_default();
+    let secret_name = secret.metadata.name.clone().unwrap_or_default();
     let params = PostParams::default();
-    with_retries("creating the agent secret", || {
+    let api_error = |action: String| move |source| KubeError::Api { action, source };
+    let made = with_budget(retry, "creating the agent secret", || {
         secrets.create(&params, secret)
     })
     .await
-    .map_err(|source| KubeError::Api {
-        action: format!("create secret for pod {name}"),
-        source,
-    })?;
-    match with_retries("creating the pod", || pods.create(&params, pod)).await {
-        Ok(created) => Ok(created.metadata.resource_version.unwrap_or_default()),
-        Err(source) => {
-            let secret_name = secret.metadata.name.clone().unwrap_or_default();
+    .map_err(api_error(format!("create secret for pod {name}")))?;
+    if let Attempt::AlreadyExists = made {
+        let found = secrets
+            .get(&secret_name)
+            .await
+            .map_err(api_error(format!("get secret {secret_name}")))?;
+        if found.data != secret.data || found.metadata.labels != secret.metadata.labels {
+            return Err(KubeError::NotOurs {
+                kind: "secret",
+                name: secret_name,
+            });
+        }
+        info!(secret = %secret_name, "adopted the agent secret an earlier attempt created");
+    }
+    match create_pod(pods, pod, &name, retry).await {
+        Ok(created) => {
+            own_secret(secrets, &secret_name, &created).await;
+            Ok(created.metadata.resource_version.unwrap_or_default())
+        }
+        Err(error) => {
             let _ = secrets.delete(&secret_name, &DeleteParams::default()).await;
-            Err(KubeError::Api {
-                action: format!("create pod {name}"),
-                source,
-            })
+            Err(error)
         }
     }
 }
 
-/// Watches the pod until every step container runs; fails with the pod's own reason, or when
-/// `deadline` passes. Returns the running pod and the watch (to follow it during the build).
-pub async fn wait_running(
-    mut watch: PodWatch,
-    name: &str,
-    steps: &[String],
-    deadline: Duration,
-) -> Result<(Pod, PodWatch), KubeError> {
-    let until = Instant::now() + deadline;
-    let mut last = "Pending".to_owned();
-    loop {
-        let event = tokio::time::timeout_at(until, watch.next()).await;
-        let pod = match event {
-            Err(_) => {
-                return Err(StartError::Deadline {
-                    pod: name.to_owned(),
-                    seconds: deadline.as_secs(),
-                    last,
-                }
-                .into());
-            }
-            Ok(PodEvent::Deleted) => {
-                return Err(StartError::Deleted {
-                    pod: name.to_owned(),
-                }
-                .into());
-            }
-            Ok(PodEvent::Changed(pod)) => pod,
-        };
-        match start_state(&pod, steps) {
-            StartState::Running => return Ok((*pod, watch)),
-            StartState::Failed(reason) => return Err(StartError::Failed(reason).into()),
-            StartState::Pending(note) => {
-                if note != last {
-                    info!(pod = %name, state = %note, "waiting for the pod");
-                    last = note;
-                }
-            }
-        }
+/// Makes the pod the owner of its agent Secret, so that the cluster's garbage collector
+/// deletes the Secret with the pod, whoever deletes the pod (kiln, an admin, the reaper of
+/// another kiln). A failure is logged: kiln deletes the Secret itself too.
+async fn own_secret(secrets: &Api<Secret>, secret: &str, pod: &Pod) {
+    let (Some(name), Some(uid)) = (&pod.metadata.name, &pod.metadata.uid) else {
+        return;
+    };
+    let patch = serde_json::json!({"metadata": {"ownerReferences": [{
+        "apiVersion": "v1", "kind": "Pod", "name": name, "uid": uid,
+    }]}});
+    if let Err(error) = secrets
+        .patch(secret, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+    {
+        warn!(%secret, pod = %name, %error, "cannot make the pod the owner of its agent secret");
     }
+}
+
+async fn create_pod(
+    pods: &Api<Pod>,
+    pod: &Pod,
+    name: &str,
+    retry: &ApiRetry,
+) -> Result<Pod, KubeError> {
+    let api_error = |action: String| move |source| KubeError::Api { action, source };
+    let params = PostParams::default();
+    let made = with_budget(retry, "creating the pod", || pods.create(&params, pod))
+        .await
+        .map_err(api_error(format!("create pod {name}")))?;
+    let created = match made {
+        Attempt::Done(created) => created,
+        Attempt::AlreadyExists => {
+            let found = pods
+                .get(name)
+                .await
+                .map_err(api_error(format!("get pod {name}")))?;
+            if found.metadata.labels != pod.metadata.labels
+                || found.metadata.deletion_timestamp.is_some()
+            {
+                return Err(KubeError::NotOurs {
+                    kind: "pod",
+                    name: name.to_owned(),
+                });
+            }
+            info!(pod = %name, "adopted the pod an earlier attempt created");
+            found
+        }
+    };
+    Ok(created)
 }
 
 /// Follows the running pod and publishes what can no longer run; ends when the pod is gone.
-pub async fn monitor(mut watch: PodWatch, name: String, tx: watch::Sender<Health>) {
+/// A pod that looks cut off from its node has the node's Ready condition read (`nodes`):
+/// a lost node fails the pod's steps at once, naming the node.
+pub async fn monitor(
+    mut watch: PodWatch,
+    name: String,
+    tx: watch::Sender<Health>,
+    nodes: Api<Node>,
+) {
     loop {
         let now = match watch.next().await {
             PodEvent::Deleted => Health {
                 pod: Some(format!("pod {name} was deleted")),
                 ..Health::default()
             },
-            PodEvent::Changed(pod) => health(&pod),
+            PodEvent::Changed(pod) => {
+                let mut now = health(&pod);
+                if now.pod.is_none()
+                    && let Some(node) = suspect_node(&pod)
+                {
+                    now.pod = node_lost(&nodes, node).await;
+                }
+                now
+            }
         };
         let gone = now.pod.is_some();
         if !now.is_healthy() {
@@ -146,7 +151,8 @@ pub async fn monitor(mut watch: PodWatch, name: String, tx: watch::Sender<Health
     }
 }
 
-/// Deletes the pod and its Secret; a missing one is fine.
+/// Deletes the pod and its Secret; a missing one is fine. (The client retries deletes of
+/// transient errors.)
 pub async fn delete(
     pods: &Api<Pod>,
     secrets: &Api<Secret>,
@@ -158,10 +164,8 @@ pub async fn delete(
         grace_period_seconds: Some(grace_seconds),
         ..DeleteParams::default()
     };
-    let pod_result = with_retries("deleting the pod", || pods.delete(pod, &params)).await;
-    let plain = DeleteParams::default();
-    let secret_result =
-        with_retries("deleting the secret", || secrets.delete(secret, &plain)).await;
+    let pod_result = pods.delete(pod, &params).await;
+    let secret_result = secrets.delete(secret, &DeleteParams::default()).await;
     for (what, result) in [
         (format!("delete pod {pod}"), pod_result.map(|_| ())),
         (format!("delete secret {secret}"), secret_result.map(|_| ())),

@@ -1,12 +1,18 @@
 //! Orphan reaping: at controller start, build pods (and their agent Secrets) whose build is
 //! gone are deleted. Which builds are alive is the caller's knowledge (its store), given as a
-//! predicate over the pods' job and build labels.
+//! predicate over the pods' job and build labels. And periodically (and at the start of every
+//! `kiln run --kubeconfig`), build pods that have *finished* are collected whoever made them:
+//! a pod whose agents exited (their controller was gone past the grace) or whose
+//! `activeDeadlineSeconds` passed can run no step again, and a live build deletes its own
+//! finished pod within moments.
 
-use crate::api::lifecycle::{delete, with_retries};
+use crate::api::lifecycle::delete;
 use crate::error::KubeError;
 use k8s_openapi::api::core::v1::{Pod, Secret};
+use k8s_openapi::jiff::Timestamp;
 use kube::Api;
 use kube::api::ListParams;
+use std::time::Duration;
 use tracing::info;
 
 /// The label keys kiln puts on build pods.
@@ -58,12 +64,10 @@ pub async fn reap_orphans(
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
     let secrets: Api<Secret> = Api::namespaced(client, namespace);
     let params = ListParams::default().labels(&format!("{JOB_LABEL},{BUILD_LABEL}"));
-    let list = with_retries("listing build pods", || pods.list(&params))
-        .await
-        .map_err(|source| KubeError::Api {
-            action: format!("list build pods in namespace {namespace}"),
-            source,
-        })?;
+    let list = pods.list(&params).await.map_err(|source| KubeError::Api {
+        action: format!("list build pods in namespace {namespace}"),
+        source,
+    })?;
     let mut reaped = Vec::new();
     for pod in list.items {
         let labels = pod.metadata.labels.clone().unwrap_or_default();
@@ -80,4 +84,96 @@ pub async fn reap_orphans(
         reaped.push(found);
     }
     Ok(reaped)
+}
+
+/// When `pod` finished (its phase is Succeeded or Failed): the last container's end, else
+/// when it stopped being ready; `None` for a pod that has not finished or is being deleted.
+fn finished_at(pod: &Pod) -> Option<Timestamp> {
+    if pod.metadata.deletion_timestamp.is_some() {
+        return None;
+    }
+    let status = pod.status.as_ref()?;
+    if !matches!(status.phase.as_deref(), Some("Succeeded" | "Failed")) {
+        return None;
+    }
+    let ended = status
+        .container_statuses
+        .iter()
+        .flatten()
+        .filter_map(|c| c.state.as_ref()?.terminated.as_ref()?.finished_at.as_ref())
+        .map(|t| t.0)
+        .max();
+    let unready = status
+        .conditions
+        .iter()
+        .flatten()
+        .find(|c| c.type_ == "Ready")
+        .and_then(|c| c.last_transition_time.as_ref())
+        .map(|t| t.0);
+    // A finished pod with no times at all finished long ago as far as kiln can tell.
+    Some(ended.or(unready).unwrap_or(Timestamp::UNIX_EPOCH))
+}
+
+/// Deletes every kiln build pod in the namespace that finished at least `grace` ago, with its
+/// Secret; returns the pods deleted. One list request plus one delete per pod.
+pub async fn collect_finished(
+    client: kube::Client,
+    namespace: &str,
+    grace: Duration,
+) -> Result<Vec<BuildPodRef>, KubeError> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let secrets: Api<Secret> = Api::namespaced(client, namespace);
+    let params = ListParams::default().labels(&format!("{JOB_LABEL},{BUILD_LABEL}"));
+    let list = pods.list(&params).await.map_err(|source| KubeError::Api {
+        action: format!("list build pods in namespace {namespace}"),
+        source,
+    })?;
+    let now = Timestamp::now().as_second();
+    let grace = i64::try_from(grace.as_secs()).unwrap_or(i64::MAX);
+    let mut collected = Vec::new();
+    for pod in list.items {
+        let Some(finished) = finished_at(&pod) else {
+            continue;
+        };
+        if now.saturating_sub(finished.as_second()) < grace {
+            continue;
+        }
+        let labels = pod.metadata.labels.clone().unwrap_or_default();
+        let found = BuildPodRef {
+            name: pod.metadata.name.clone().unwrap_or_default(),
+            job: labels.get(JOB_LABEL).cloned().unwrap_or_default(),
+            build: labels.get(BUILD_LABEL).cloned().unwrap_or_default(),
+        };
+        if found.name.is_empty() {
+            continue;
+        }
+        info!(pod = %found.name, job = %found.job, build = %found.build, "deleting a finished build pod nobody deleted");
+        delete(&pods, &secrets, &found.name, &secret_name(&found.name), 0).await?;
+        collected.push(found);
+    }
+    Ok(collected)
+}
+
+/// Runs [`collect_finished`] now and every `every` after (until the returned task is
+/// aborted, or the runtime ends); failures are logged and tried again next time.
+pub fn collect_finished_every(
+    client: kube::Client,
+    namespace: String,
+    every: Duration,
+    grace: Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every.max(Duration::from_secs(1)));
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            match collect_finished(client.clone(), &namespace, grace).await {
+                Ok(pods) if !pods.is_empty() => {
+                    info!(pods = pods.len(), "finished build pods deleted");
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "cannot collect finished build pods"),
+            }
+        }
+    })
 }

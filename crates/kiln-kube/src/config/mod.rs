@@ -2,15 +2,21 @@
 //! agent settings and pod templates. kiln-config keeps the section opaque; this module reads
 //! it from YAML text (with positions) or from a JSON value, and checks it whole.
 
+pub(crate) mod api_retry;
 pub(crate) mod cache;
 pub(crate) mod dockerfile_agents;
 pub(crate) mod kaniko;
+pub(crate) mod orphans;
+pub(crate) mod pod_policy;
 pub(crate) mod template;
 
+pub use api_retry::ApiRetry;
 use dockerfile_agents::DockerfileAgents;
 use kaniko::KanikoSettings;
 use kiln_diagnostics::{Diagnostic, SourceFile, Span, did_you_mean};
 use kiln_yaml::{Node, NodeKind, YamlError};
+pub use orphans::Orphans;
+pub use pod_policy::PodPolicy;
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 use template::PodTemplate;
@@ -32,8 +38,24 @@ pub struct KubeConfig {
     /// A pod that is not running this long after its creation fails the build.
     #[serde(default = "default_start_deadline")]
     pub pod_start_deadline_seconds: u64,
+    /// How long an Unschedulable pod waits for an autoscaler's `TriggeredScaleUp` (after
+    /// one it waits up to the start deadline); 0: fail at once.
+    #[serde(default = "default_scale_up_window")]
+    pub scale_up_window_seconds: u64,
+    /// How long a failing image pull is left to the kubelet's retries; 0: fail at once.
+    #[serde(default = "default_image_pull_window")]
+    pub image_pull_window_seconds: u64,
     #[serde(default)]
     pub api: ApiLimits,
+    /// How long API calls failing with a transient error are retried.
+    #[serde(default)]
+    pub api_retry: ApiRetry,
+    /// What keeps build pods from outliving their builds.
+    #[serde(default)]
+    pub orphans: Orphans,
+    /// What a pipeline's pod may ask for.
+    #[serde(default)]
+    pub pod_policy: PodPolicy,
     /// URL agents dial (`tcp://kiln.kiln.svc:7777`): kiln runs in the cluster and its build
     /// pods' agents connect to it. Unset: kiln reaches the agents through the API server's
     /// port-forward.
@@ -101,6 +123,12 @@ fn default_max_pods() -> u32 {
 fn default_start_deadline() -> u64 {
     300
 }
+fn default_scale_up_window() -> u64 {
+    30
+}
+fn default_image_pull_window() -> u64 {
+    60
+}
 fn default_max_in_flight() -> u32 {
     16
 }
@@ -122,7 +150,12 @@ impl Default for KubeConfig {
             service_account: None,
             max_concurrent_pods: default_max_pods(),
             pod_start_deadline_seconds: default_start_deadline(),
+            scale_up_window_seconds: default_scale_up_window(),
+            image_pull_window_seconds: default_image_pull_window(),
             api: ApiLimits::default(),
+            api_retry: ApiRetry::default(),
+            orphans: Orphans::default(),
+            pod_policy: PodPolicy::default(),
             controller_url: None,
             agent_listen: None,
             agent_image: default_agent_image(),

@@ -5,8 +5,9 @@
 use crate::agent::client::{AgentClient, Followed};
 use crate::agent::install::{AgentInstall, TOKEN_KEY, inject_agent};
 use crate::agent::link::{AgentMode, DialInDialer, Dialer, PortForwardDialer};
-use crate::api::lifecycle::{self, monitor, wait_running};
+use crate::api::lifecycle::{self, monitor};
 use crate::api::reaper::secret_name;
+use crate::api::start_wait::StartWait;
 use crate::api::watch::PodWatch;
 use crate::error::{InvalidPod, KubeError, Unusable};
 use crate::exec::records::ImageRecords;
@@ -55,16 +56,36 @@ pub struct ExecutorSettings {
     pub reconnect_deadline: Duration,
     /// Grace period when the pod is deleted at the end of the build.
     pub delete_grace_seconds: u32,
+    /// How long creates failing with transient API errors are retried.
+    pub api_retry: crate::config::ApiRetry,
+    /// `activeDeadlineSeconds` of pods whose build has no `timeout` (0: none); see
+    /// [`crate::set_build_timeout`].
+    pub active_deadline_seconds: u64,
+    /// What pods may ask for, checked before any request (`None`: anything, as for
+    /// `kiln run`, whose user makes pods with their own credentials).
+    pub pod_policy: Option<Arc<crate::policy::PolicyCheck>>,
+    /// How long an Unschedulable pod waits for an autoscaler's `TriggeredScaleUp` before it
+    /// fails (after one, it waits up to the start deadline).
+    pub scale_up_window: Duration,
+    /// How long a failing image pull (`ErrImagePull`, `ImagePullBackOff`) is left to the
+    /// kubelet's retries before the start fails (0: fail at once).
+    pub image_pull_window: Duration,
 }
 
 impl ExecutorSettings {
     pub fn new(install: AgentInstall, mode: AgentMode) -> Self {
+        let defaults = crate::config::KubeConfig::default();
         ExecutorSettings {
             install,
             mode,
             start_deadline: Duration::from_secs(300),
             reconnect_deadline: Duration::from_secs(60),
             delete_grace_seconds: 2,
+            api_retry: crate::config::ApiRetry::default(),
+            active_deadline_seconds: crate::config::Orphans::default().pod_active_deadline_seconds,
+            pod_policy: None,
+            scale_up_window: Duration::from_secs(defaults.scale_up_window_seconds),
+            image_pull_window: Duration::from_secs(defaults.image_pull_window_seconds),
         }
     }
 }
@@ -128,6 +149,10 @@ impl KubeExecutor {
         let begun = Instant::now();
         let mut pod = request.pod;
         let name = pod.metadata.name.clone().ok_or(InvalidPod::NoName)?;
+        // The pod as the pipeline and templates made it, before kiln adds its agent.
+        if let Some(policy) = &settings.pod_policy {
+            policy.check(&request.namespace, &pod)?;
+        }
         let secret = secret_name(&name);
         let token = new_token().map_err(KubeError::Token)?;
         let ports = inject_agent(&mut pod, &settings.install, &secret, &settings.mode);
@@ -143,6 +168,11 @@ impl KubeExecutor {
         let start_deadline =
             crate::pod::options::start_deadline_of(&pod).unwrap_or(settings.start_deadline);
         pod.metadata.namespace = Some(request.namespace.clone());
+        crate::pod::lifetime::apply_active_deadline(
+            &mut pod,
+            settings.active_deadline_seconds,
+            start_deadline,
+        );
         let secret_object = Secret {
             metadata: kube::api::ObjectMeta {
                 name: Some(secret.clone()),
@@ -161,7 +191,8 @@ impl KubeExecutor {
         // Agents may dial in as soon as they start: their token must be known by then.
         let incoming = register_agents(&settings.mode, &token, &ports);
         let pod_create_sent = Instant::now();
-        let version = lifecycle::create(&pods, &secrets, &pod, &secret_object).await?;
+        let version =
+            lifecycle::create(&pods, &secrets, &pod, &secret_object, &settings.api_retry).await?;
         info!(pod = %name, namespace = %request.namespace, "build pod created");
         let parts = Parts {
             pods,
@@ -177,7 +208,16 @@ impl KubeExecutor {
         };
         let watch = PodWatch::new(parts.pods.clone(), &parts.name, version);
         let started = async {
-            let (_, watch) = wait_running(watch, &parts.name, &steps, start_deadline).await?;
+            let events: Api<k8s_openapi::api::core::v1::Event> =
+                Api::namespaced(parts.pods.clone().into_client(), &parts.namespace);
+            let wait = StartWait {
+                name: &parts.name,
+                steps: &steps,
+                deadline: start_deadline,
+                scale_up_window: settings.scale_up_window,
+                image_pull_window: settings.image_pull_window,
+            };
+            let (_, watch) = wait.run(watch, &events).await?;
             let running_seen = Instant::now();
             Ok::<_, KubeError>((watch, running_seen))
         }
@@ -491,7 +531,10 @@ impl Parts {
         initial: Health,
     ) -> KubeExecutor {
         let (health_tx, health) = watch::channel(initial);
-        let monitor = tokio::spawn(monitor(watch, self.name.clone(), health_tx)).abort_handle();
+        let nodes: Api<k8s_openapi::api::core::v1::Node> =
+            Api::all(self.pods.clone().into_client());
+        let monitor =
+            tokio::spawn(monitor(watch, self.name.clone(), health_tx, nodes)).abort_handle();
         let mut agents = BTreeMap::new();
         for (container, port) in &self.ports {
             let dialer: Box<dyn Dialer> = match &settings.mode {

@@ -49,6 +49,9 @@ pub struct LocalRunOptions {
     pub kaniko: KanikoSettings,
     /// Where dockerfile agents' images are pushed (unset: they run where the build runs).
     pub dockerfile_agents: Option<DockerfileAgents>,
+    /// The agents exit when `kiln run` has been gone this long (killed without deleting
+    /// its pods); default: `orphans.agent_grace_seconds`' default.
+    pub orphan_grace_seconds: Option<u64>,
 }
 
 impl Default for LocalRunOptions {
@@ -61,6 +64,7 @@ impl Default for LocalRunOptions {
             workspace: None,
             kaniko: KanikoSettings::default(),
             dockerfile_agents: None,
+            orphan_grace_seconds: None,
         }
     }
 }
@@ -85,6 +89,17 @@ impl LocalCluster {
         let client =
             crate::api::client::limited_client(config, &crate::config::ApiLimits::default())
                 .map_err(|e| failed(e.to_string()))?;
+        // Pods an earlier `kiln run` left behind (killed before it could delete them) whose
+        // agents have since exited: one list request, and a delete for each.
+        match crate::api::reaper::collect_finished(client.clone(), &namespace, LOCAL_FINISHED_GRACE)
+            .await
+        {
+            Ok(pods) if !pods.is_empty() => {
+                tracing::info!(pods = pods.len(), "finished build pods deleted");
+            }
+            Ok(_) => {}
+            Err(error) => tracing::debug!(%error, "cannot collect finished build pods"),
+        }
         Ok(LocalCluster { client, namespace })
     }
 
@@ -158,6 +173,9 @@ impl LocalCluster {
         if let Some(command) = &options.install_command {
             install.command.clone_from(command);
         }
+        if let Some(grace) = options.orphan_grace_seconds {
+            install.orphan_grace_seconds = grace;
+        }
         let mode = AgentMode::PortForward {
             base_port: options.base_port,
         };
@@ -168,6 +186,10 @@ impl LocalCluster {
         (config, settings)
     }
 }
+
+/// How long a build pod of another `kiln run` must have been finished before a `kiln run`
+/// deletes it (a live run deletes its own at once).
+const LOCAL_FINISHED_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The agent's settings as written, with its `yamlFile` read from `workspace`.
 fn agent_request(

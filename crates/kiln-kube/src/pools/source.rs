@@ -67,15 +67,18 @@ impl BuildPod {
 impl PodSource {
     /// Connects to the cluster of `config` (kubeconfig or in-cluster service account),
     /// deletes the build pods no `live` build has (`None`: the caller cannot tell which
-    /// builds live, so none are deleted) and starts the pools (see [`PodSource::start`]).
+    /// builds live, so none are deleted), collects finished build pods now and every
+    /// `orphans.sweep_seconds` (for the life of the runtime) and starts the pools (see
+    /// [`PodSource::start`]).
     pub async fn connect(
         config: &KubeConfig,
         settings: ExecutorSettings,
         live: Option<Vec<LiveBuild>>,
     ) -> Result<PodSource, SourceError> {
-        let client = crate::api::client::connect(&config.connection, &config.api)
-            .await
-            .map_err(SourceError::Connect)?;
+        let client =
+            crate::api::client::connect(&config.connection, &config.api, &config.api_retry)
+                .await
+                .map_err(SourceError::Connect)?;
         if let Some(live) = live {
             let alive = |p: &BuildPodRef| is_alive(&live, p);
             match reap_orphans(client.clone(), &config.namespace, alive).await {
@@ -85,6 +88,15 @@ impl PodSource {
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "cannot reap orphaned build pods"),
             }
+        }
+        let orphans = &config.orphans;
+        if orphans.sweep_seconds > 0 {
+            crate::api::reaper::collect_finished_every(
+                client.clone(),
+                config.namespace.clone(),
+                std::time::Duration::from_secs(orphans.sweep_seconds),
+                std::time::Duration::from_secs(orphans.finished_grace_seconds),
+            );
         }
         PodSource::start(client, settings, config).map_err(SourceError::Pools)
     }

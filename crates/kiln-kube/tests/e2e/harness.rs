@@ -61,6 +61,8 @@ pub fn port_forward(containers: u16) -> ExecutorSettings {
     s.start_deadline = Duration::from_secs(20);
     s.reconnect_deadline = Duration::from_secs(5);
     s.delete_grace_seconds = 1;
+    s.scale_up_window = Duration::from_secs(2);
+    s.image_pull_window = Duration::from_secs(2);
     s
 }
 
@@ -78,6 +80,8 @@ pub async fn dial() -> ExecutorSettings {
     s.start_deadline = Duration::from_secs(20);
     s.reconnect_deadline = Duration::from_secs(5);
     s.delete_grace_seconds = 1;
+    s.scale_up_window = Duration::from_secs(2);
+    s.image_pull_window = Duration::from_secs(2);
     s
 }
 

@@ -54,13 +54,31 @@ async fn image_pull_failure_names_the_image() {
     let c = cluster().await;
     c.fake.fail_image_pull("registry.example/missing:1");
     let yaml = "spec:\n  containers:\n  - name: main\n    image: registry.example/missing:1\n";
+    // After the image-pull window (2 s here) of the kubelet's retries.
     let err = start_error(&c, &port_forward(1), &pod_name("pull"), yaml).await;
     assert!(
-        err.starts_with(
-            "container `main` cannot pull image `registry.example/missing:1` (ErrImagePull)"
-        ),
+        err.starts_with("container `main` cannot pull image `registry.example/missing:1` (")
+            && (err.contains("(ErrImagePull)") || err.contains("(ImagePullBackOff)")),
         "{err}"
     );
+    c.fake.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_image_pull_that_recovers_within_the_window_starts_the_pod() {
+    let c = cluster().await;
+    // A registry answering 429 twice: the kubelet's retries get the image.
+    c.fake.fail_image_pulls("registry.example/flaky:1", 2);
+    let yaml = "spec:\n  containers:\n  - name: main\n    image: registry.example/flaky:1\n";
+    let mut settings = port_forward(1);
+    settings.image_pull_window = Duration::from_secs(60);
+    let ex = start(&c, &settings, &pod_name("flaky"), yaml).await;
+    ex.cleanup().await.unwrap();
+    // With no window the first failure fails the start.
+    c.fake.fail_image_pulls("registry.example/flaky:1", 2);
+    settings.image_pull_window = Duration::ZERO;
+    let err = start_error(&c, &settings, &pod_name("flaky"), yaml).await;
+    assert!(err.contains("(ErrImagePull)"), "{err}");
     c.fake.shutdown().await;
 }
 
@@ -232,7 +250,20 @@ async fn a_build_uses_watches_not_polling() {
         "no polling: {:#?}",
         pod_requests(&at_start, &name)
     );
-    assert_eq!(at_start.iter().filter(|r| r.watch).count(), 1, "one watch");
+    let mut watches: Vec<&str> = at_start
+        .iter()
+        .filter(|r| r.watch)
+        .map(|r| r.path.as_str())
+        .collect();
+    watches.sort_unstable();
+    assert_eq!(
+        watches,
+        [
+            "/api/v1/namespaces/default/events",
+            "/api/v1/namespaces/default/pods"
+        ],
+        "one watch of the pod, one of its events while it starts"
+    );
     // One port-forward per container (more only if an agent was not listening yet).
     assert!(
         at_start
@@ -275,6 +306,39 @@ async fn a_build_uses_watches_not_polling() {
     c.fake.shutdown().await;
 }
 
+/// Whether `r` is the re-list of pod `name`: a LIST of pods with a field selector on its name.
+fn is_relist(r: &kiln_fake_kube::RequestRecord, name: &str) -> bool {
+    r.method == "GET"
+        && !r.watch
+        && r.path.ends_with("/pods")
+        && r.query.contains(&format!("metadata.name%3D{name}"))
+}
+
+/// Requests about pod `name` (its path, or a selector on its name), watches included.
+fn requests_about(requests: &[kiln_fake_kube::RequestRecord], name: &str) -> usize {
+    requests
+        .iter()
+        .filter(|r| r.path.contains(name) || r.query.contains(name))
+        .count()
+}
+
+/// Waits until the pod's watch has been re-listed after a 410 and watches again.
+async fn wait_for_relist(c: &Cluster, name: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let requests = c.fake.requests();
+        let relisted = requests.iter().position(|r| is_relist(r, name));
+        if relisted.is_some_and(|at| requests[at..].iter().any(|r| r.watch)) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no re-list and new watch after the 410: {requests:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test]
 async fn expired_and_dropped_watches_are_resumed() {
     let c = cluster().await;
@@ -283,33 +347,43 @@ async fn expired_and_dropped_watches_are_resumed() {
     c.fake.clear_requests();
     c.fake.expire_watches();
     c.fake.drop_watches();
-    // Wait until the monitor has re-listed the pod after the 410 and watches again (a fixed
-    // pause was too short on a loaded machine).
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let requests = c.fake.requests();
-        let relisted = requests
-            .iter()
-            .position(|r| r.method == "GET" && !r.watch && r.path.ends_with(&name));
-        if relisted.is_some_and(|at| requests[at..].iter().any(|r| r.watch)) {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no re-list and new watch after the 410: {requests:#?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_relist(&c, &name).await;
     // The monitor re-listed after the 410 and still sees eviction.
     let out = evicted_mid_step(&c, &ex, &name).await;
     assert!(out.contains("evicted"), "{out}");
-    let relists = c
-        .fake
-        .requests()
-        .iter()
-        .filter(|r| r.method == "GET" && !r.watch && r.path.ends_with(&name))
-        .count();
-    assert!(relists >= 1, "a re-list after 410");
+    ex.cleanup().await.unwrap();
+    c.fake.shutdown().await;
+}
+
+/// A compaction while a pod has not changed: the watch re-lists once and watches from the
+/// list's resourceVersion, rather than from the pod's own (older than the history, so every
+/// watch from it expired again: thousands of requests a second).
+#[tokio::test]
+async fn a_410_costs_a_few_requests_not_a_storm() {
+    let c = cluster().await;
+    let name = pod_name("storm");
+    let ex = start(&c, &port_forward(1), &name, ONE).await;
+    for round in 0..3 {
+        c.fake.clear_requests();
+        c.fake.expire_watches();
+        wait_for_relist(&c, &name).await;
+        // Time for a storm to show, were there one.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let requests = c.fake.requests();
+        let count = requests_about(&requests, &name);
+        assert!(
+            count <= 10,
+            "round {round}: {count} requests after a 410: {:#?}",
+            pod_requests(&requests, &name)
+        );
+        assert!(
+            requests.iter().filter(|r| is_relist(r, &name)).count() == 1,
+            "one re-list: {requests:#?}"
+        );
+    }
+    // The watch still follows the pod.
+    let out = evicted_mid_step(&c, &ex, &name).await;
+    assert!(out.contains("evicted"), "{out}");
     ex.cleanup().await.unwrap();
     c.fake.shutdown().await;
 }

@@ -8,12 +8,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod api_faults;
+mod autoscale;
 mod harness;
 mod kaniko;
 mod lifecycle;
 mod local_run;
+mod node_loss;
+mod orphans;
 mod pipelines;
 mod pool;
+mod proxy;
 #[path = "../support/registry.rs"]
 mod registry_support;
 mod slots;

@@ -392,3 +392,70 @@ async fn a_bad_kubernetes_section_stops_the_start_with_the_reason() {
     assert!(text.contains("executors.kubernetes"), "{text}");
     assert!(text.contains("namespaec"), "{text}");
 }
+
+const PRIVILEGED: &str = "pipeline {
+  agent {
+    kubernetes {
+      yaml '''
+spec:
+  containers:
+  - name: a
+    image: busybox
+  - name: dind
+    image: docker:dind
+    securityContext:
+      privileged: true
+'''
+    }
+  }
+  stages {
+    stage('Build') {
+      steps {
+        sh 'echo should-not-run'
+      }
+    }
+  }
+}
+";
+
+/// The default pod policy refuses a privileged container before any request; the build log
+/// names the field; `pod_policy.allow_privileged` lets the same pipeline run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pod_the_policy_refuses_fails_the_build_naming_the_field() {
+    let env = Env::new();
+    let (fake, executors) = fake_cluster(&env, "").await;
+    let dir = env.dir("priv", PRIVILEGED);
+    let config = env.config(&format!("{executors}{}", dir_job("priv", &dir, "")));
+    let h = start(&env, config, test_agent(2));
+    let id = h.trigger(user("priv")).await.unwrap();
+    let b = env.finished(&id).await;
+    let log = env.log(&id);
+    assert_eq!(b.result, Some(BuildResult::Failure), "{log}");
+    assert!(
+        log.contains(
+            "the pod is refused by executors.kubernetes.pod_policy: spec.containers[1].securityContext.privileged: privileged containers are not allowed (pod_policy.allow_privileged)"
+        ),
+        "{log}"
+    );
+    assert!(!log.contains("should-not-run"), "{log}");
+    let requests = fake.requests();
+    assert!(
+        !requests.iter().any(|r| r.method == "POST"),
+        "nothing was created: {requests:#?}"
+    );
+    h.shutdown().await;
+    fake.shutdown().await;
+
+    let env = Env::new();
+    let (fake, executors) = fake_cluster(&env, "    pod_policy: {allow_privileged: true}\n").await;
+    let dir = env.dir("priv", PRIVILEGED);
+    let config = env.config(&format!("{executors}{}", dir_job("priv", &dir, "")));
+    let h = start(&env, config, test_agent(2));
+    let id = h.trigger(user("priv")).await.unwrap();
+    let b = env.finished(&id).await;
+    let log = env.log(&id);
+    assert_eq!(b.result, Some(BuildResult::Success), "{log}");
+    assert!(log.contains("[Build] should-not-run\n"), "{log}");
+    h.shutdown().await;
+    fake.shutdown().await;
+}

@@ -284,8 +284,10 @@ async fn parallel_branches_with_their_own_agents_run_in_pods_at_the_same_time() 
     std::fs::create_dir_all(&shared).unwrap();
     // The agents dial kiln, so two pods on the fake's one network need no ports of their own.
     let port = free_base_port(1);
-    let more =
-        format!("    controller_url: tcp://127.0.0.1:{port}\n    agent_listen: 127.0.0.1:{port}\n");
+    // The two pods meet through a hostPath, which the pod policy must allow.
+    let more = format!(
+        "    controller_url: tcp://127.0.0.1:{port}\n    agent_listen: 127.0.0.1:{port}\n    pod_policy: {{allow_host_path: true}}\n"
+    );
     let (b, log, fake) = run(&env, "twopods", &parallel_pods(&shared), &more).await;
     assert_eq!(b.result, Some(BuildResult::Success), "{log}");
     assert!(log.lines().any(|l| l == "[Both / A] met-B"), "{log}");
