@@ -18,6 +18,9 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 /// The folder of the log files, inside the store's directory.
 pub(crate) const LOGS_DIR: &str = "logs";
 
+/// The size of the file [`LogFiles::probe`] writes: about one batch of a build's log.
+const PROBE_BYTES: usize = 64 * 1024;
+
 /// Appends to one log are made one at a time; logs share these locks by a hash of their key.
 const LOCKS: usize = 16;
 
@@ -56,9 +59,9 @@ impl LogFiles {
 
     /// Holds appends to `bk`'s log off while the guard lives.
     pub(crate) fn lock(&self, bk: &[u8]) -> MutexGuard<'_, ()> {
-        let slot = bk
-            .iter()
-            .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(usize::from(*b)));
+        let slot = bk.iter().fold(0usize, |h, b| {
+            h.wrapping_mul(31).wrapping_add(usize::from(*b))
+        });
         self.locks[slot % LOCKS]
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -77,7 +80,11 @@ impl LogFiles {
             .map_err(io)?;
         let len = file.metadata().map_err(io)?.len();
         if len < start {
-            return Err(corrupt("logs", bk, "the log file is shorter than its length"));
+            return Err(corrupt(
+                "logs",
+                bk,
+                "the log file is shorter than its length",
+            ));
         }
         if len > start {
             file.set_len(start).map_err(io)?;
@@ -142,9 +149,19 @@ impl LogFiles {
 
     /// Syncs the folder (after files were made or renamed in it).
     pub(crate) fn sync_dir(&self) -> Result<(), StoreError> {
-        File::open(&self.dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io)
+        File::open(&self.dir).and_then(|d| d.sync_all()).map_err(io)
+    }
+
+    /// Whether a log append can be made now: a file of [`PROBE_BYTES`] is written, synced
+    /// and removed.
+    pub(crate) fn probe(&self) -> Result<(), StoreError> {
+        let path = self.dir.join("write-probe");
+        let written = File::create(&path).and_then(|file| {
+            file.write_all_at(&[0u8; PROBE_BYTES], 0)?;
+            file.sync_data()
+        });
+        let _ = std::fs::remove_file(&path);
+        written.map_err(io)
     }
 
     /// Removes `bk`'s log file, if there is one.

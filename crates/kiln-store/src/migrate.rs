@@ -117,7 +117,10 @@ fn v2_to_v3(store: &Trees, files: &LogFiles) -> Result<(), StoreError> {
         let (Some(bk), Some(start)) = (chunk_build_key(&key), chunk_offset(&key)) else {
             continue;
         };
-        if current.as_ref().is_none_or(|(cur, _, _)| cur.as_slice() != bk) {
+        if current
+            .as_ref()
+            .is_none_or(|(cur, _, _)| cur.as_slice() != bk)
+        {
             if let Some((done, len, file)) = current.take() {
                 finish_log(&done, len, file)?;
                 wrote += 1;

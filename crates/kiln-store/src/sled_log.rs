@@ -174,12 +174,7 @@ pub(crate) fn finish_deletes(t: &Trees, files: &LogFiles) -> Result<(), StoreErr
     Ok(())
 }
 
-fn remove_chunks(
-    t: &Trees,
-    files: &LogFiles,
-    bk: &[u8],
-    marker: &[u8],
-) -> Result<(), StoreError> {
+fn remove_chunks(t: &Trees, files: &LogFiles, bk: &[u8], marker: &[u8]) -> Result<(), StoreError> {
     files.remove(bk)?;
     for tree in [&t.logs, &t.log_events] {
         let mut batch = sled::Batch::default();

@@ -305,7 +305,9 @@ impl Store for SledStore {
             t.meta
                 .insert(WRITE_PROBE, encode(&now.to_string())?)
                 .map_err(backend)?;
-            t.flush()
+            t.flush()?;
+            // Logs are files beside the database: the folder must take a log's append too.
+            self.files.probe()
         })
     }
 }

@@ -238,12 +238,20 @@ fn migrates_a_version_2_store_with_logs_in_chunks() {
                 .unwrap();
         };
         // a#1: two chunks and one past its length; a#2: a gap at 4..8.
-        chunk(1, 0, b"first
-");
-        chunk(1, 6, b"secnd
-");
-        chunk(1, 12, b"never flushed
-");
+        chunk(
+            1, 0, b"first
+",
+        );
+        chunk(
+            1, 6, b"secnd
+",
+        );
+        chunk(
+            1,
+            12,
+            b"never flushed
+",
+        );
         chunk(2, 0, b"abcd");
         chunk(2, 8, b"ijkl");
         db.open_tree("jobs")
@@ -262,7 +270,10 @@ fn migrates_a_version_2_store_with_logs_in_chunks() {
         store.read_log(&id("a", 1), 0, 100).unwrap().bytes,
         b"first\nsecnd\n"
     );
-    assert_eq!(std::fs::read(log_file(dir.path(), "a", 1)).unwrap().len(), 12);
+    assert_eq!(
+        std::fs::read(log_file(dir.path(), "a", 1)).unwrap().len(),
+        12
+    );
     assert_eq!(store.read_log(&id("a", 2), 0, 4).unwrap().bytes, b"abcd");
     assert!(matches!(
         store.read_log(&id("a", 2), 0, 12).unwrap_err(),
@@ -382,7 +393,7 @@ fn refuses_a_newer_schema_and_leaves_it_alone() {
     );
     assert_eq!(
         err.to_string(),
-        "store schema version 7 is newer than this kiln understands (2)"
+        "store schema version 7 is newer than this kiln understands (3)"
     );
     let db = raw(dir.path());
     assert_eq!(
