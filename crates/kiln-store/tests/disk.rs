@@ -535,3 +535,44 @@ fn migrates_a_version_1_store_whose_logs_have_no_events() {
         "a second open changes nothing"
     );
 }
+
+/// Everything under `path`, in bytes.
+fn disk_usage(path: &Path) -> u64 {
+    std::fs::read_dir(path)
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            let m = e.metadata().unwrap();
+            if m.is_dir() {
+                disk_usage(&e.path())
+            } else {
+                m.len()
+            }
+        })
+        .sum()
+}
+
+/// Regression (issue 11): a log written in many appends took about 1.75 times its size in
+/// the store (sled rewrote the pages of its chunks); the store now grows by about the log.
+#[test]
+fn a_log_takes_about_its_size_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    let b = store
+        .create_build(&JobName::new("loud").unwrap(), NewBuild::default())
+        .unwrap()
+        .id;
+    let before = disk_usage(dir.path());
+    let batch = "[Loud] y\n".repeat(64 * 1024 / 9);
+    let mut logged = 0u64;
+    while logged < 32 << 20 {
+        logged = store.append_log(&b, batch.as_bytes()).unwrap();
+    }
+    drop(store);
+    let grown = disk_usage(dir.path()) - before;
+    assert!(
+        grown < logged + logged / 5 + (4 << 20),
+        "the store grew by {grown} bytes for a log of {logged}"
+    );
+    assert!(grown >= logged, "the log's text is in the store");
+}
