@@ -324,6 +324,8 @@ impl Recorder {
                     self.appended(done);
                     if self.pending.len() >= BATCH_BYTES {
                         self.start_append();
+                    } else if !self.pending.is_empty() && deadline.is_none() {
+                        deadline = Some(Instant::now() + BATCH);
                     }
                 }
                 ev = events.recv(), if room => match ev {
