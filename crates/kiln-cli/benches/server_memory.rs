@@ -4,11 +4,14 @@
     reason = "a benchmark aborts on setup errors"
 )]
 
-//! The server's memory across loud builds (run with `cargo bench -p kiln-cli --bench
-//! server_memory`): the real `kiln server` runs `KILN_BENCH_BUILDS` (10) builds one after the
-//! other, each a step printing `KILN_BENCH_LOG_MB` (100) MB of short lines (`yes`), followed
-//! with `kiln trigger --follow` to the end; after each build the server's resident size
-//! (`VmRSS`) and its peak so far (`VmHWM`) are read from `/proc`. Prints, asserts nothing.
+//! The server's log path and memory across loud builds (run with `cargo bench -p kiln-cli
+//! --bench server_memory`): the real `kiln server` runs `KILN_BENCH_BUILDS` (5) builds one
+//! after the other, each a step printing `KILN_BENCH_LOG_MB` (100) MB of short lines
+//! (`yes`), followed with `kiln trigger --follow` to the end; after each build the server's
+//! resident size (`VmRSS`) and its peak so far (`VmHWM`) are read from `/proc`, and the
+//! store's size on disk. The baseline, in the same run, is `kiln run` of the same
+//! Jenkinsfile with its log to a file (the same engine, no store, no follower). Prints
+//! medians and the ratio, asserts nothing.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -61,10 +64,47 @@ fn start(kiln: &str, dir: &Path) -> (Child, String) {
     (child, url)
 }
 
+/// The size of everything under `path`, in bytes.
+fn disk_usage(path: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => disk_usage(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+/// `kiln run` of the job's Jenkinsfile, its log to a file: seconds.
+fn kiln_run(kiln: &str, job: &Path) -> f64 {
+    let log = std::fs::File::create(job.join("run.log")).unwrap();
+    let started = Instant::now();
+    let status = Command::new(kiln)
+        .args(["run", "Jenkinsfile"])
+        .current_dir(job)
+        .stdout(log)
+        .status()
+        .unwrap();
+    assert!(status.success(), "kiln run failed: {status}");
+    let took = started.elapsed().as_secs_f64();
+    let _ = std::fs::remove_file(job.join("run.log"));
+    took
+}
+
 fn main() {
     let kiln = env!("CARGO_BIN_EXE_kiln");
-    let builds = setting("KILN_BENCH_BUILDS", 10);
+    let builds = setting("KILN_BENCH_BUILDS", 5);
     let bytes = setting("KILN_BENCH_LOG_MB", 100) * 1_000_000;
+    let mb = bytes as f64 / 1e6;
     let dir = tempfile::tempdir().unwrap();
     let job = dir.path().join("loud");
     std::fs::create_dir_all(&job).unwrap();
@@ -84,10 +124,13 @@ fn main() {
     let pid = server.id();
     std::thread::sleep(Duration::from_secs(1));
     let (idle, _) = memory(pid);
+    let store = dir.path().join("data/store");
+    let empty_store = disk_usage(&store);
     println!(
-        "server memory, {builds} builds of {} MB of short lines each: idle VmRSS {idle:.1} MB",
-        bytes / 1_000_000
+        "server log path, {builds} builds of {mb:.0} MB of short lines each: idle VmRSS {idle:.1} MB"
     );
+    let (mut server_rates, mut run_rates) = (Vec::new(), Vec::new());
+    let mut last_store = empty_store;
     for n in 1..=builds {
         let started = Instant::now();
         let status = Command::new(kiln)
@@ -96,28 +139,31 @@ fn main() {
             .stdout(Stdio::null())
             .status()
             .unwrap();
-        let took = started.elapsed();
+        let took = started.elapsed().as_secs_f64();
         assert!(status.success(), "build {n} failed: {status}");
         // Let the server finish storing the build's end.
         std::thread::sleep(Duration::from_secs(1));
         let (rss, hwm) = memory(pid);
+        let stored = disk_usage(&store);
+        let run_took = kiln_run(kiln, &job);
+        server_rates.push(mb / took);
+        run_rates.push(mb / run_took);
         println!(
-            "build {n}: {:.2} s ({:.1} MB/s followed), after it VmRSS {rss:.1} MB, VmHWM {hwm:.1} MB",
-            took.as_secs_f64(),
-            bytes as f64 / 1e6 / took.as_secs_f64()
+            "build {n}: server {took:.2} s ({:.1} MB/s followed), kiln run {run_took:.2} s ({:.1} MB/s); \
+             after it VmRSS {rss:.1} MB, VmHWM {hwm:.1} MB, store +{:.1} MB",
+            mb / took,
+            mb / run_took,
+            (stored.saturating_sub(last_store)) as f64 / 1e6
         );
+        last_store = stored;
     }
-    let store = dir.path().join("data/store");
-    let stored: u64 = std::fs::read_dir(&store)
-        .map(|entries| {
-            entries
-                .flatten()
-                .filter_map(|e| e.metadata().ok())
-                .map(|m| m.len())
-                .sum()
-        })
-        .unwrap_or(0);
-    println!("store directory (top level): {:.1} MB", stored as f64 / 1e6);
+    let (server_rate, run_rate) = (median(server_rates), median(run_rates));
+    println!(
+        "median: server {server_rate:.1} MB/s, kiln run {run_rate:.1} MB/s (server/run {:.2}); \
+         store {:.1} MB per build",
+        server_rate / run_rate,
+        (last_store.saturating_sub(empty_store)) as f64 / 1e6 / builds as f64
+    );
     let _ = server.kill();
     let _ = server.wait();
 }

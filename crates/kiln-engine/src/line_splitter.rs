@@ -6,6 +6,7 @@
 //! with no end in sight is not kept growing: past [`MAX_LINE`] bytes it is cut into pieces,
 //! each a line of the log, and the splitter says it cut one ([`LineSplitter::take_cut`]).
 
+use crate::masker::Masker;
 use memchr::{memchr, memchr_iter, memmem, memrchr};
 use std::borrow::Cow;
 
@@ -17,6 +18,12 @@ pub(crate) const MAX_LINE: usize = 1 << 20;
 pub(crate) trait LineSink {
     /// One line, without its line break.
     fn line(&mut self, line: &str);
+
+    /// The secrets the lines are masked against: a line too long to keep is never cut
+    /// inside one of them (the default: no secrets).
+    fn secrets(&self) -> Option<&Masker> {
+        None
+    }
 
     /// Complete lines, each followed by `\n`, none ending in `\r\n`.
     fn lines(&mut self, text: &str) {
@@ -77,6 +84,8 @@ impl LineSplitter {
         if self.pending.is_empty() {
             return;
         }
+        // The whole line is here: what a secret's lookahead kept past the bound is cut now.
+        self.cut_pieces(0, sink);
         sink.line(&decode(&self.pending));
         self.pending.clear();
         if self.pending.capacity() > 64 * 1024 {
@@ -85,10 +94,22 @@ impl LineSplitter {
     }
 
     /// Adds the start of a line to the pending one, cutting off pieces past [`MAX_LINE`].
+    /// With secrets, the longest secret's length more is kept before a cut, so that a cut
+    /// can be placed before a secret it would split (which would then be masked nowhere).
     fn keep(&mut self, bytes: &[u8], sink: &mut impl LineSink) {
         self.pending.extend_from_slice(bytes);
-        while self.pending.len() > MAX_LINE {
-            let at = char_boundary(&self.pending, MAX_LINE);
+        let lookahead = sink.secrets().map_or(0, Masker::longest);
+        self.cut_pieces(lookahead, sink);
+    }
+
+    /// Cuts pieces of [`MAX_LINE`] bytes (less before a secret) off the pending line while
+    /// it holds more than that and `lookahead` bytes.
+    fn cut_pieces(&mut self, lookahead: usize, sink: &mut impl LineSink) {
+        while self.pending.len() > MAX_LINE + lookahead {
+            let mut at = char_boundary(&self.pending, MAX_LINE);
+            if let Some(secrets) = sink.secrets() {
+                at = secrets.safe_cut(&self.pending, at);
+            }
             sink.line(&String::from_utf8_lossy(&self.pending[..at]));
             self.pending.drain(..at);
             self.cut = true;

@@ -162,6 +162,10 @@ impl LineSink for OutputBatch {
         text.push('\n');
     }
 
+    fn secrets(&self) -> Option<&Masker> {
+        (!self.masker.is_empty()).then_some(self.masker.as_ref())
+    }
+
     /// Adds complete lines at once when there is no prefix to add and no secret in them:
     /// they are then copied as they are.
     fn lines(&mut self, text: &str) {

@@ -64,6 +64,62 @@ impl Masker {
         }
     }
 
+    /// The longest secret's length in bytes (0 without secrets): how far past a cut in a
+    /// line a secret may reach.
+    pub(crate) fn longest(&self) -> usize {
+        self.secrets.first().map_or(0, String::len)
+    }
+
+    /// Where to cut `bytes` at or before `at` so that no secret is cut in two: the start of
+    /// a secret that straddles `at` (repeated, for one straddling that start). `bytes` must
+    /// hold [`Masker::longest`] bytes past `at` for a secret there to be seen. When only a cut
+    /// at the very start would do (a secret longer than the piece), `at` stands.
+    pub(crate) fn safe_cut(&self, bytes: &[u8], at: usize) -> usize {
+        let reach = self.longest().saturating_sub(1);
+        let mut cut = at;
+        loop {
+            let window = cut.saturating_sub(reach)..(cut + reach).min(bytes.len());
+            let Some(start) = self.straddling(bytes, window, cut) else {
+                return cut;
+            };
+            if start == 0 {
+                return at;
+            }
+            cut = start;
+        }
+    }
+
+    /// The earliest start of a secret found in `bytes[window]` that begins before `cut` and
+    /// ends after it.
+    fn straddling(
+        &self,
+        bytes: &[u8],
+        window: std::ops::Range<usize>,
+        cut: usize,
+    ) -> Option<usize> {
+        let base = window.start;
+        let hay = bytes.get(window)?;
+        let spans: Vec<(usize, usize)> = match &self.finder {
+            Some(finder) => finder
+                .find_overlapping_iter(hay)
+                .map(|m| (base + m.start(), base + m.end()))
+                .collect(),
+            None => self
+                .secrets
+                .iter()
+                .flat_map(|s| {
+                    memchr::memmem::find_iter(hay, s.as_bytes())
+                        .map(move |i| (base + i, base + i + s.len()))
+                })
+                .collect(),
+        };
+        spans
+            .into_iter()
+            .filter(|&(start, end)| start < cut && end > cut)
+            .map(|(start, _)| start)
+            .min()
+    }
+
     pub(crate) fn mask(&self, line: &str) -> String {
         let mut out = String::with_capacity(line.len());
         self.mask_into(line, &mut out);
@@ -109,6 +165,55 @@ mod tests {
             ["before", "****", "****", "  ****  ", "", "****", "after"]
         );
         assert_eq!(m.mask(&format!("echo {key}!")), "echo ****!");
+    }
+
+    /// Regression (issue 11): a secret that straddled the cut of a line longer than the
+    /// line bound was split over two log lines, and neither was masked.
+    #[test]
+    fn a_long_line_is_never_cut_inside_a_secret() {
+        use crate::line_splitter::MAX_LINE;
+        let m = Masker::default().with(["s3cr3t-value".to_owned(), "cr3t-v".to_owned()]);
+        for before in [MAX_LINE - 5, MAX_LINE - 1, MAX_LINE - 11, MAX_LINE] {
+            let mut line = "x".repeat(before);
+            line.push_str("s3cr3t-value");
+            line.push_str(&"y".repeat(MAX_LINE));
+            line.push('\n');
+            let mut lines = Vec::new();
+            let mut s = LineSplitter::default();
+            let mut sink = MaskingSink {
+                masker: &m,
+                lines: &mut lines,
+            };
+            for chunk in line.as_bytes().chunks(32 * 1024) {
+                s.push(chunk, &mut sink);
+            }
+            s.finish(&mut sink);
+            assert!(s.take_cut(), "{before}: the line was cut");
+            let all = lines.concat();
+            assert!(
+                !all.contains("s3cr") && !all.contains("value"),
+                "{before}: {}",
+                &all[before.saturating_sub(4)..before + 14]
+            );
+            assert_eq!(all.matches("****").count(), 1, "{before}");
+            assert!(lines.iter().all(|l| l.len() <= MAX_LINE));
+        }
+    }
+
+    /// Masks lines as the log does, and tells the splitter where not to cut.
+    struct MaskingSink<'a> {
+        masker: &'a Masker,
+        lines: &'a mut Vec<String>,
+    }
+
+    impl crate::line_splitter::LineSink for MaskingSink<'_> {
+        fn line(&mut self, line: &str) {
+            self.lines.push(self.masker.mask(line));
+        }
+
+        fn secrets(&self) -> Option<&Masker> {
+            Some(self.masker)
+        }
     }
 
     #[test]

@@ -15,7 +15,7 @@ pub(crate) struct LogState {
 }
 
 /// The most a follower reads from the store at once.
-const CHUNK: usize = 64 * 1024;
+const CHUNK: usize = 256 * 1024;
 
 /// A reader of one build's log that waits for more while the build is live.
 pub struct LogFollower {

@@ -66,6 +66,14 @@ impl PendingLog {
         std::mem::take(self)
     }
 
+    /// Takes what is pending, leaving `spare`'s buffers emptied in its place (their
+    /// capacity is kept).
+    pub(crate) fn take_reusing(&mut self, mut spare: PendingLog) -> PendingLog {
+        spare.text.clear();
+        spare.events.clear();
+        std::mem::replace(self, spare)
+    }
+
     /// Puts back what could not be stored, before what was added since.
     pub(crate) fn put_back(&mut self, mut earlier: PendingLog) {
         let shift = earlier.text.len() as u64;

@@ -29,8 +29,15 @@ use tokio::time::Instant;
 
 /// How long log lines wait to be appended together.
 const BATCH: Duration = Duration::from_millis(5);
-/// A batch this large is appended at once.
+/// A batch this large is appended at once (or as soon as the append in flight is done).
 const BATCH_BYTES: usize = 256 * 1024;
+/// While an append is in flight, the recorder takes the engine's events until this much text
+/// waits for the next one; then the engine's log credit runs out and its processes wait on
+/// their pipes. Appends of a loud build so grow to what one fsync covers in its time.
+const PIPELINE_BYTES: usize = 4 * 1024 * 1024;
+
+/// An append running on a blocking thread, with what it appends (kept for a retry).
+type InFlight = tokio::task::JoinHandle<(Result<u64, StoreError>, PendingLog)>;
 /// How long a finished build tries to store its end while the store cannot write.
 const CLOSE_WAIT: Duration = Duration::from_secs(20);
 
@@ -107,6 +114,13 @@ pub(crate) struct Recorder {
     waiting: Arc<AtomicUsize>,
     /// Whether the store is failing to write, and what of the log was lost meanwhile.
     outage: Outage,
+    /// The append in flight, while the recorder goes on taking events.
+    in_flight: Option<InFlight>,
+    /// The buffers of the last append, reused for the next batch (a loud build's batches
+    /// are the same size, and fresh ones cost a page fault per 4 KiB).
+    spare: PendingLog,
+    /// The text of the last output event, its buffer reused for the next.
+    scratch: String,
 }
 
 impl Recorder {
@@ -136,6 +150,9 @@ impl Recorder {
             log,
             waiting,
             outage: Outage::default(),
+            in_flight: None,
+            spare: PendingLog::default(),
+            scratch: String::new(),
         }
     }
 
@@ -240,16 +257,21 @@ impl Recorder {
     fn output(&mut self, node: Option<NodeId>, lines: &LogLines, source: &OutputSource) {
         // Output is not the engine's cause line (which comes first in practice).
         self.written_cause = None;
-        let mut text = String::new();
+        let mut text = std::mem::take(&mut self.scratch);
+        text.clear();
         self.formatter
             .write_output(node, lines, &PlainStyle, &mut text);
-        let kind = LogEventKind::Output {
-            process: source.process.to_string(),
-            from: source.from,
-            to: source.to,
-            lines: count_lines(text.as_bytes()),
-        };
-        self.put(node.map(|n| n.0), kind, &text);
+        // While the store cannot write, a build keeps a bounded part of its output.
+        if self.outage.admit(self.pending.len(), text.len()) {
+            let kind = LogEventKind::Output {
+                process: source.process.to_string(),
+                from: source.from,
+                to: source.to,
+                lines: count_lines(text.as_bytes()),
+            };
+            self.put(node.map(|n| n.0), kind, &text);
+        }
+        self.scratch = text;
         if !self.wrote_line {
             self.wrote_line = true;
             for (kind, d) in std::mem::take(&mut self.deferred) {
@@ -280,7 +302,9 @@ impl Recorder {
     }
 
     /// Consumes the engine's events and the build's control messages until the engine is
-    /// done (its event channel closes), flushing batches as they fill or age.
+    /// done (its event channel closes). Log text is appended by one append at a time on a
+    /// blocking thread while events keep coming: the next append takes whatever gathered
+    /// meanwhile (group commit), up to [`PIPELINE_BYTES`] waiting.
     pub(crate) async fn run(
         &mut self,
         mut events: mpsc::UnboundedReceiver<BuildEvent>,
@@ -291,6 +315,7 @@ impl Recorder {
             // While the store fails, what is pending is tried again when the delay is over.
             let pending = self.dirty || !self.pending.is_empty();
             let flush_at = deadline.or(self.outage.retry_at().filter(|_| pending));
+            let room = self.in_flight.is_none() || self.pending.len() < PIPELINE_BYTES;
             tokio::select! {
                 biased;
                 Some(c) = control.recv() => {
@@ -298,12 +323,21 @@ impl Recorder {
                     self.flush().await;
                     deadline = None;
                 }
-                ev = events.recv() => match ev {
+                done = in_flight(&mut self.in_flight) => {
+                    self.appended(done);
+                    if self.pending.len() >= BATCH_BYTES {
+                        self.start_append();
+                    } else if !self.pending.is_empty() && deadline.is_none() {
+                        deadline = Some(Instant::now() + BATCH);
+                    }
+                }
+                ev = events.recv(), if room => match ev {
                     Some(ev) => {
-                        let urgent = self.event(ev);
-                        if urgent || self.pending.len() >= BATCH_BYTES {
+                        if self.event(ev) {
                             self.flush().await;
                             deadline = None;
+                        } else if self.pending.len() >= BATCH_BYTES {
+                            self.start_append();
                         } else if deadline.is_none() {
                             deadline = Some(Instant::now() + BATCH);
                         }
@@ -311,7 +345,9 @@ impl Recorder {
                     None => break,
                 },
                 () = sleep_until(flush_at) => {
-                    self.flush().await;
+                    if self.dirty || self.in_flight.is_none() {
+                        self.flush().await;
+                    }
                     deadline = None;
                 }
             }
@@ -320,6 +356,44 @@ impl Recorder {
             self.control(c);
         }
         self.flush().await;
+    }
+
+    /// Starts appending what is pending, unless an append is in flight (the next one starts
+    /// when it is done) or the store's failure says to wait.
+    fn start_append(&mut self) {
+        if self.in_flight.is_some() || self.pending.is_empty() || !self.outage.due() {
+            return;
+        }
+        let store = self.store.clone();
+        let spare = std::mem::take(&mut self.spare);
+        let (id, pending) = (self.record.id.clone(), self.pending.take_reusing(spare));
+        self.in_flight = Some(tokio::task::spawn_blocking(move || {
+            let r = store.append_log_events(&id, &pending.text, &pending.events);
+            (r, pending)
+        }));
+    }
+
+    /// Takes the result of the append that was in flight: followers are woken, or on failure
+    /// its text goes back before what came since (tried again later).
+    fn appended(
+        &mut self,
+        done: Result<(Result<u64, StoreError>, PendingLog), tokio::task::JoinError>,
+    ) {
+        let build = self.record.id.to_string();
+        match done {
+            Ok((Ok(len), written)) => {
+                self.outage.succeeded(&build);
+                self.log.send_modify(|s| s.len = len);
+                self.spare = written;
+            }
+            Ok((Err(e), pending)) => {
+                self.outage.failed(&build, &e);
+                self.pending.put_back(pending);
+            }
+            Err(e) => {
+                tracing::error!(build = %self.record.id, error = %e, "log append task failed");
+            }
+        }
     }
 
     /// Applies one control message.
@@ -588,31 +662,23 @@ impl Recorder {
     /// Appends the pending lines and stores the record if it changed, then wakes followers.
     /// A failed write is retried with the next flush (and reported once per failure).
     pub(crate) async fn flush(&mut self) {
+        // The append in flight comes first: the record must not say more than the log.
+        if self.in_flight.is_some() {
+            let done = in_flight(&mut self.in_flight).await;
+            self.appended(done);
+        }
         if !self.outage.due() {
             return;
         }
         let build = self.record.id.to_string();
         if !self.pending.is_empty() {
-            let store = self.store.clone();
-            let (id, pending) = (self.record.id.clone(), self.pending.take());
-            let res = tokio::task::spawn_blocking(move || {
-                let r = store.append_log_events(&id, &pending.text, &pending.events);
-                (r, pending)
-            })
-            .await;
-            match res {
-                Ok((Ok(len), _)) => {
-                    self.outage.succeeded(&build);
-                    self.log.send_modify(|s| s.len = len);
-                }
-                Ok((Err(e), pending)) => {
-                    self.outage.failed(&build, &e);
-                    self.pending.put_back(pending);
-                    return;
-                }
-                Err(e) => {
-                    tracing::error!(build = %self.record.id, error = %e, "log append task failed");
-                }
+            self.start_append();
+            if self.in_flight.is_some() {
+                let done = in_flight(&mut self.in_flight).await;
+                self.appended(done);
+            }
+            if !self.pending.is_empty() {
+                return;
             }
         }
         if self.dirty {
@@ -685,6 +751,21 @@ impl Recorder {
             .push(None, LogEventKind::LinesLost, now, line.as_bytes());
         self.record.reason = Some(lost);
         self.dirty = true;
+    }
+}
+
+/// The end of the append in flight (pending for ever when there is none); the slot is
+/// emptied.
+async fn in_flight(
+    slot: &mut Option<InFlight>,
+) -> Result<(Result<u64, StoreError>, PendingLog), tokio::task::JoinError> {
+    match slot {
+        Some(task) => {
+            let done = task.await;
+            *slot = None;
+            done
+        }
+        None => std::future::pending().await,
     }
 }
 

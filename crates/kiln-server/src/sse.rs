@@ -78,7 +78,8 @@ impl LogEvents {
         }
         self.sent += pending.len() as u64;
         let text = String::from_utf8_lossy(&pending);
-        let data = serde_json::Value::String(text.into_owned()).to_string();
+        // Serialized straight from the text (a JSON string cannot fail to serialize).
+        let data = serde_json::to_string(text.as_ref()).unwrap_or_default();
         Some(
             Event::default()
                 .event("log")

@@ -9,6 +9,7 @@ mod codec;
 mod error;
 mod keys;
 mod log_event;
+mod log_files;
 mod migrate;
 mod record;
 mod reopen;

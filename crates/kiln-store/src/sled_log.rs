@@ -1,27 +1,22 @@
-//! Build logs in [`SledStore`]: append-only chunks keyed by offset, and build deletion (which
-//! removes the log).
+//! Build logs in [`SledStore`]: the text in a file per build ([`LogFiles`]), its length and
+//! events in sled; and build deletion (which removes the log).
 
-use crate::codec::{abort, backend, corrupt, decode, encode, from_transaction};
-use crate::keys::{
-    ALL_STATUSES, build_key_of, chunk_build_key, chunk_key, chunk_offset, status_key,
-};
+use crate::codec::{abort, backend, decode, encode, from_transaction};
+use crate::keys::{ALL_STATUSES, build_key_of, chunk_build_key, chunk_key, status_key};
+use crate::log_files::LogFiles;
 use crate::trees::Trees;
 use crate::{LogEvent, LogSlice, SledStore, StoreError};
 use kiln_types::BuildRef;
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 
-/// The largest chunk stored under one key. An append larger than this is split into several
-/// chunks written in the same transaction. Keeping chunks small keeps sled's leaf pages small
-/// (a leaf holds up to 16 entries and is rewritten whole when consolidated).
-pub(crate) const CHUNK_MAX: usize = 16 * 1024;
-
 /// Prefix of `meta` keys marking a deleted build whose log chunks may still be on disk.
 const DELETING: &[u8] = b"deleting/";
 
 impl SledStore {
-    /// Appends `bytes` as one transaction (chunks + new length) followed by one flush; until
-    /// the flush returned, readers see the log as it was before.
+    /// Appends `bytes`: written to the log's file and synced, then the new length and the
+    /// events in one transaction followed by one flush; until the flush returned, readers see
+    /// the log as it was before.
     pub(crate) fn append(
         &self,
         id: &BuildRef,
@@ -30,6 +25,7 @@ impl SledStore {
     ) -> Result<u64, StoreError> {
         LogEvent::check_tiling(bytes, events)?;
         let bk = build_key_of(id);
+        let _one_append = self.files.lock(&bk);
         self.unflushed.begin(&bk, || self.log_len_of(&bk))?;
         let appended = self.append_and_flush(&bk, id, bytes, events);
         self.unflushed
@@ -47,34 +43,39 @@ impl SledStore {
         events: &[LogEvent],
     ) -> Result<u64, StoreError> {
         let t = self.trees()?;
-        let end = (&t.builds, &t.logs, &t.log_len, &t.log_events)
-            .transaction(|(builds, logs, lens, log_events)| {
+        if !t.builds.contains_key(bk).map_err(backend)? {
+            return Err(StoreError::NoSuchBuild(id.to_string()));
+        }
+        if bytes.is_empty() {
+            return self.log_len_of(bk);
+        }
+        let start = self.log_len_of(bk)?;
+        // The text is durable before the length that shows it moves.
+        self.files.write_at(bk, start, bytes)?;
+        let end = start + bytes.len() as u64;
+        (&t.builds, &t.log_len, &t.log_events)
+            .transaction(|(builds, lens, log_events)| {
                 if builds.get(bk)?.is_none() {
                     return Err(abort(StoreError::NoSuchBuild(id.to_string())));
                 }
-                let start = stored_len(lens, bk)?;
-                let mut offset = start;
-                for piece in bytes.chunks(CHUNK_MAX) {
-                    logs.insert(chunk_key(bk, offset), piece)?;
-                    offset += piece.len() as u64;
+                if stored_len(lens, bk)? != start {
+                    return Err(abort(StoreError::Backend(
+                        "the log grew during an append".into(),
+                    )));
                 }
-                if offset != start {
-                    lens.insert(bk, encode(&offset).map_err(abort)?)?;
-                    let placed: Vec<LogEvent> = events
-                        .iter()
-                        .map(|e| LogEvent {
-                            offset: e.offset + start,
-                            ..e.clone()
-                        })
-                        .collect();
-                    log_events.insert(chunk_key(bk, start), encode(&placed).map_err(abort)?)?;
-                }
-                Ok(offset)
+                lens.insert(bk, encode(&end).map_err(abort)?)?;
+                let placed: Vec<LogEvent> = events
+                    .iter()
+                    .map(|e| LogEvent {
+                        offset: e.offset + start,
+                        ..e.clone()
+                    })
+                    .collect();
+                log_events.insert(chunk_key(bk, start), encode(&placed).map_err(abort)?)?;
+                Ok(())
             })
             .map_err(from_transaction)?;
-        if !bytes.is_empty() {
-            t.flush()?;
-        }
+        t.flush()?;
         Ok(end)
     }
 
@@ -103,39 +104,8 @@ impl SledStore {
         let want_end = end.min(offset.saturating_add(max as u64));
         let mut out = Vec::new();
         if offset < want_end {
-            out.reserve((want_end - offset) as usize);
-            // The chunk holding `offset` is the last one starting at or before it.
-            let first = match t
-                .logs
-                .range(chunk_key(&bk, 0)..=chunk_key(&bk, offset))
-                .next_back()
-            {
-                Some(entry) => entry.map_err(backend)?.0.to_vec(),
-                None => chunk_key(&bk, 0),
-            };
-            // Where the next chunk must start: chunks tile the log without gaps.
-            let mut next: Option<u64> = None;
-            for entry in t.logs.range(first..chunk_key(&bk, want_end)) {
-                let (key, chunk) = entry.map_err(backend)?;
-                let start = chunk_offset(&key).unwrap_or(0);
-                if next.is_some_and(|n| n != start) || (next.is_none() && start > offset) {
-                    return Err(corrupt(
-                        "logs",
-                        &key,
-                        "log chunk does not start where the previous one ended",
-                    ));
-                }
-                let chunk_end = start + chunk.len() as u64;
-                next = Some(chunk_end);
-                let lo = offset.max(start) - start;
-                let hi = want_end.min(chunk_end).saturating_sub(start);
-                if lo < hi {
-                    out.extend_from_slice(&chunk[lo as usize..hi as usize]);
-                }
-            }
-            if out.len() as u64 != want_end - offset {
-                return Err(corrupt("logs", &bk, "log chunks are missing"));
-            }
+            let len = usize::try_from(want_end - offset).unwrap_or(max);
+            self.files.read(&bk, offset, len, &mut out)?;
         }
         Ok(LogSlice {
             offset,
@@ -180,13 +150,13 @@ impl SledStore {
                 Ok(())
             })
             .map_err(from_transaction)?;
-        remove_chunks(&t, &bk, &marker)?;
+        remove_chunks(&t, &self.files, &bk, &marker)?;
         t.flush()
     }
 }
 
 /// Finishes deletes that a crash interrupted (see [`SledStore::delete`]).
-pub(crate) fn finish_deletes(t: &Trees) -> Result<(), StoreError> {
+pub(crate) fn finish_deletes(t: &Trees, files: &LogFiles) -> Result<(), StoreError> {
     let markers: Vec<sled::IVec> = t
         .meta
         .scan_prefix(DELETING)
@@ -196,7 +166,7 @@ pub(crate) fn finish_deletes(t: &Trees) -> Result<(), StoreError> {
     for marker in &markers {
         let bk = &marker[DELETING.len()..];
         tracing::info!(key = %crate::keys::describe("logs", bk), "finishing an interrupted build delete");
-        remove_chunks(t, bk, marker)?;
+        remove_chunks(t, files, bk, marker)?;
     }
     if !markers.is_empty() {
         t.flush()?;
@@ -204,7 +174,8 @@ pub(crate) fn finish_deletes(t: &Trees) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn remove_chunks(t: &Trees, bk: &[u8], marker: &[u8]) -> Result<(), StoreError> {
+fn remove_chunks(t: &Trees, files: &LogFiles, bk: &[u8], marker: &[u8]) -> Result<(), StoreError> {
+    files.remove(bk)?;
     for tree in [&t.logs, &t.log_events] {
         let mut batch = sled::Batch::default();
         for key in tree.scan_prefix(bk).keys() {
@@ -216,11 +187,12 @@ fn remove_chunks(t: &Trees, bk: &[u8], marker: &[u8]) -> Result<(), StoreError> 
     Ok(())
 }
 
-/// Cuts a log back to `durable` bytes: the chunks of appends whose flush failed go, so the
-/// appends can be made again after the database was reopened.
+/// Cuts a log back to `durable` bytes: the length and events of appends whose flush failed
+/// go, so the appends can be made again after the database was reopened (the next append
+/// cuts their text off the file).
 pub(crate) fn truncate_log(t: &Trees, bk: &[u8], durable: u64) -> Result<(), StoreError> {
     // An append's events are keyed by where it started, so those of the appends cut go too.
-    for tree in [&t.logs, &t.log_events] {
+    for tree in [&t.log_events] {
         let mut batch = sled::Batch::default();
         for key in tree.range(chunk_key(bk, durable)..).keys() {
             let key = key.map_err(backend)?;

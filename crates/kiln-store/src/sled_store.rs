@@ -9,8 +9,11 @@
 //! | `jobs`    | job name                         | [`JobRecord`] as JSON              |
 //! | `builds`  | job `0x00` number (BE u64)       | [`BuildRecord`] as JSON            |
 //! | `status`  | status byte + build key          | empty (index for `builds_in`)      |
-//! | `logs`    | build key + offset (BE u64)      | raw log bytes of one chunk         |
 //! | `log_len` | build key                        | JSON number: the log's length      |
+//! | `log_events` | build key + offset (BE u64)   | an append's [`LogEvent`]s as JSON  |
+//!
+//! A log's text is a file in `logs/` beside the database (see `log_files.rs`), synced before
+//! its length moves in `log_len`; before schema 3 it was chunks in a `logs` tree.
 //!
 //! The database uses a segment size of [`SledStore::SEGMENT_BYTES`] (sled fixes it at creation).
 //!
@@ -42,6 +45,8 @@ pub struct SledStore {
     /// Logs with an append committed but not flushed yet.
     pub(crate) unflushed: crate::unflushed::Unflushed,
     pub(crate) last_reopen: crate::reopen::LastReopen,
+    /// The logs' text, a file per build.
+    pub(crate) files: crate::log_files::LogFiles,
     version: u32,
 }
 
@@ -64,14 +69,16 @@ impl SledStore {
                 supported: migrate::CURRENT,
             });
         }
-        let version = migrate::run(&trees, found)?;
-        finish_deletes(&trees)?;
+        let files = crate::log_files::LogFiles::open(dir)?;
+        let version = migrate::run(&trees, &files, found)?;
+        finish_deletes(&trees, &files)?;
         tracing::info!(path = %dir.display(), schema = version, "store opened");
         Ok(SledStore {
             dir: dir.to_path_buf(),
             current: RwLock::new(Some(Arc::new(trees))),
             unflushed: crate::unflushed::Unflushed::default(),
             last_reopen: crate::reopen::LastReopen::default(),
+            files,
             version,
         })
     }
@@ -298,7 +305,9 @@ impl Store for SledStore {
             t.meta
                 .insert(WRITE_PROBE, encode(&now.to_string())?)
                 .map_err(backend)?;
-            t.flush()
+            t.flush()?;
+            // Logs are files beside the database: the folder must take a log's append too.
+            self.files.probe()
         })
     }
 }

@@ -145,8 +145,17 @@ fn a_corrupt_build_can_be_overwritten() {
     assert!(store.builds_in(&[BuildStatus::Queued]).unwrap().is_empty());
 }
 
+/// The file of a log, named by its build key in hex.
+fn log_file(dir: &Path, job: &str, number: u64) -> std::path::PathBuf {
+    let hex: String = build_key(job, number)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    dir.join("logs").join(format!("{hex}.log"))
+}
+
 #[test]
-fn a_log_with_a_missing_chunk_is_corrupt() {
+fn a_log_whose_file_lost_text_is_corrupt() {
     let dir = tempfile::tempdir().unwrap();
     let b = {
         let store = SledStore::open(dir.path()).unwrap();
@@ -159,29 +168,128 @@ fn a_log_with_a_missing_chunk_is_corrupt() {
         }
         b
     };
-    {
-        let db = raw(dir.path());
-        let chunk = [build_key("a", 1), 3u64.to_be_bytes().to_vec()].concat();
-        db.open_tree("logs").unwrap().remove(chunk).unwrap();
-        db.flush().unwrap();
-    }
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(log_file(dir.path(), "a", 1))
+        .unwrap();
+    file.set_len(5).unwrap();
     let store = SledStore::open(dir.path()).unwrap();
-    assert_eq!(store.read_log(&b, 0, 3).unwrap().bytes, b"abc");
-    assert_eq!(store.read_log(&b, 6, 3).unwrap().bytes, b"ghi");
-    for (offset, max) in [(0, 9), (2, 3), (4, 1)] {
+    assert_eq!(store.read_log(&b, 0, 5).unwrap().bytes, b"abcde");
+    for (offset, max) in [(0, 9), (4, 2), (6, 3)] {
         let err = store.read_log(&b, offset, max).unwrap_err();
         assert!(
             matches!(err, StoreError::Corrupt { .. }),
             "{offset}/{max}: {err}"
         );
+        assert!(err.to_string().contains("logs/a#1"), "{err}");
     }
+    // An append does not paper over the lost text.
+    assert!(matches!(
+        store.append_log(&b, b"x").unwrap_err(),
+        StoreError::Corrupt { .. }
+    ));
+    std::fs::remove_file(log_file(dir.path(), "a", 1)).unwrap();
+    assert!(matches!(
+        store.read_log(&b, 0, 1).unwrap_err(),
+        StoreError::Corrupt { .. }
+    ));
+}
+
+/// Version 2: log text as chunks in sled. Each log moves to its file, without the chunks of
+/// an append that was never flushed (past the recorded length); a log whose chunks have a
+/// gap keeps the text before it and says it is corrupt past it; the chunks are gone.
+#[test]
+fn migrates_a_version_2_store_with_logs_in_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = raw(dir.path());
+        let chunks = db.open_tree("logs").unwrap();
+        let lens = db.open_tree("log_len").unwrap();
+        let events = db.open_tree("log_events").unwrap();
+        for n in [1, 2] {
+            let record = serde_json::json!({
+                "id": {"job": "a", "number": n}, "status": "finished", "result": null,
+                "cause": "v2", "params": {}, "commit": null, "branch": null, "queued_at_ms": n,
+                "started_at_ms": null, "finished_at_ms": null, "stages": [], "tests": null,
+                "artifacts": [], "reason": null, "pending_input": null,
+            });
+            db.open_tree("builds")
+                .unwrap()
+                .insert(build_key("a", n), serde_json::to_vec(&record).unwrap())
+                .unwrap();
+            db.open_tree("status")
+                .unwrap()
+                .insert([&b"F"[..], &build_key("a", n)].concat(), &[])
+                .unwrap();
+            lens.insert(build_key("a", n), &b"12"[..]).unwrap();
+            events
+                .insert(
+                    [build_key("a", n), 0u64.to_be_bytes().to_vec()].concat(),
+                    serde_json::to_vec(&[LogEvent::plain(0, 12)]).unwrap(),
+                )
+                .unwrap();
+        }
+        let chunk = |n: u64, at: u64, text: &[u8]| {
+            chunks
+                .insert(
+                    [build_key("a", n), at.to_be_bytes().to_vec()].concat(),
+                    text,
+                )
+                .unwrap();
+        };
+        // a#1: two chunks and one past its length; a#2: a gap at 4..8.
+        chunk(
+            1, 0, b"first
+",
+        );
+        chunk(
+            1, 6, b"secnd
+",
+        );
+        chunk(
+            1,
+            12,
+            b"never flushed
+",
+        );
+        chunk(2, 0, b"abcd");
+        chunk(2, 8, b"ijkl");
+        db.open_tree("jobs")
+            .unwrap()
+            .insert("a", &br#"{"name":"a","last_number":2}"#[..])
+            .unwrap();
+        db.open_tree("meta")
+            .unwrap()
+            .insert("schema_version", &b"2"[..])
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let store = SledStore::open(dir.path()).unwrap();
+    assert_eq!(store.schema_version(), 3);
+    assert_eq!(
+        store.read_log(&id("a", 1), 0, 100).unwrap().bytes,
+        b"first\nsecnd\n"
+    );
+    assert_eq!(
+        std::fs::read(log_file(dir.path(), "a", 1)).unwrap().len(),
+        12
+    );
+    assert_eq!(store.read_log(&id("a", 2), 0, 4).unwrap().bytes, b"abcd");
+    assert!(matches!(
+        store.read_log(&id("a", 2), 0, 12).unwrap_err(),
+        StoreError::Corrupt { .. }
+    ));
+    assert_eq!(store.append_log(&id("a", 1), b"third\n").unwrap(), 18);
+    drop(store);
+    let db = raw(dir.path());
+    assert_eq!(db.open_tree("logs").unwrap().len(), 0);
 }
 
 #[test]
 fn a_new_store_is_at_the_current_version() {
     let dir = tempfile::tempdir().unwrap();
     let store = SledStore::open(dir.path()).unwrap();
-    assert_eq!(store.schema_version(), 2);
+    assert_eq!(store.schema_version(), 3);
     drop(store);
     let db = raw(dir.path());
     assert_eq!(
@@ -190,7 +298,7 @@ fn a_new_store_is_at_the_current_version() {
             .get("schema_version")
             .unwrap()
             .unwrap(),
-        &b"2"[..]
+        &b"3"[..]
     );
 }
 
@@ -229,7 +337,7 @@ fn migrates_a_version_0_store() {
         db.flush().unwrap();
     }
     let store = SledStore::open(dir.path()).unwrap();
-    assert_eq!(store.schema_version(), 2);
+    assert_eq!(store.schema_version(), 3);
     let ids = |states: &[BuildStatus]| -> Vec<u64> {
         store
             .builds_in(states)
@@ -260,8 +368,8 @@ fn migrates_a_version_0_store() {
         4
     );
     drop(store);
-    // A second open finds version 2 and runs nothing.
-    assert_eq!(SledStore::open(dir.path()).unwrap().schema_version(), 2);
+    // A second open finds version 3 and runs nothing.
+    assert_eq!(SledStore::open(dir.path()).unwrap().schema_version(), 3);
 }
 
 #[test]
@@ -278,14 +386,14 @@ fn refuses_a_newer_schema_and_leaves_it_alone() {
             err,
             StoreError::SchemaTooNew {
                 found: 7,
-                supported: 2
+                supported: 3
             }
         ),
         "{err:?}"
     );
     assert_eq!(
         err.to_string(),
-        "store schema version 7 is newer than this kiln understands (2)"
+        "store schema version 7 is newer than this kiln understands (3)"
     );
     let db = raw(dir.path());
     assert_eq!(
@@ -331,9 +439,11 @@ fn open_finishes_an_interrupted_delete() {
             ),
         ],
     );
+    assert!(log_file(dir.path(), "a", 2).exists());
     drop(SledStore::open(dir.path()).unwrap());
+    assert!(!log_file(dir.path(), "a", 2).exists());
     let db = raw(dir.path());
-    assert_eq!(db.open_tree("logs").unwrap().len(), 0);
+    assert_eq!(db.open_tree("log_events").unwrap().len(), 0);
     assert_eq!(
         db.open_tree("meta")
             .unwrap()
@@ -392,7 +502,7 @@ fn migrates_a_version_1_store_whose_logs_have_no_events() {
         id("a", 1)
     };
     let store = SledStore::open(dir.path()).unwrap();
-    assert_eq!(store.schema_version(), 2);
+    assert_eq!(store.schema_version(), 3);
     let old = "Started by user alice\n[Build] Stage started\n";
     assert_eq!(store.read_log(&b, 0, 1000).unwrap().bytes, old.as_bytes());
     assert_eq!(
@@ -424,4 +534,45 @@ fn migrates_a_version_1_store_whose_logs_have_no_events() {
         events,
         "a second open changes nothing"
     );
+}
+
+/// Everything under `path`, in bytes.
+fn disk_usage(path: &Path) -> u64 {
+    std::fs::read_dir(path)
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            let m = e.metadata().unwrap();
+            if m.is_dir() {
+                disk_usage(&e.path())
+            } else {
+                m.len()
+            }
+        })
+        .sum()
+}
+
+/// Regression (issue 11): a log written in many appends took about 1.75 times its size in
+/// the store (sled rewrote the pages of its chunks); the store now grows by about the log.
+#[test]
+fn a_log_takes_about_its_size_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    let b = store
+        .create_build(&JobName::new("loud").unwrap(), NewBuild::default())
+        .unwrap()
+        .id;
+    let before = disk_usage(dir.path());
+    let batch = "[Loud] y\n".repeat(64 * 1024 / 9);
+    let mut logged = 0u64;
+    while logged < 32 << 20 {
+        logged = store.append_log(&b, batch.as_bytes()).unwrap();
+    }
+    drop(store);
+    let grown = disk_usage(dir.path()) - before;
+    assert!(
+        grown < logged + logged / 5 + (4 << 20),
+        "the store grew by {grown} bytes for a log of {logged}"
+    );
+    assert!(grown >= logged, "the log's text is in the store");
 }

@@ -12,6 +12,10 @@ use crate::steps::TeeSink;
 use kiln_executor::{ExitStatus, OutputMode, ProcessSpec, StreamKind};
 use std::path::PathBuf;
 
+/// The most standard output a step returns (`returnStdout`): a script's strings are bounded
+/// at the same size. Past it the process is stopped and the step fails saying so.
+pub(crate) const MAX_CAPTURED: usize = 16 * 1024 * 1024;
+
 /// What a finished process left behind.
 pub(crate) struct Finished {
     pub(crate) status: ExitStatus,
@@ -75,6 +79,8 @@ pub(crate) async fn run_process_with_input(
     let mut err = LineSplitter::default();
     let mut stdout = Vec::new();
     let mut killed = false;
+    // The captured stdout went past its bound (the process was stopped).
+    let mut overflow = false;
     // Output offsets: past the last whole line logged, and past everything read.
     let (mut logged_to, mut read_to) = (0u64, 0u64);
     loop {
@@ -88,7 +94,14 @@ pub(crate) async fn run_process_with_input(
                 let mut sink = Teed { tee: scope.tee.as_deref(), batch: &mut batch };
                 let logged = match chunk.stream {
                     StreamKind::Stdout if capture_stdout => {
-                        stdout.extend_from_slice(&chunk.bytes);
+                        if stdout.len() + chunk.bytes.len() > MAX_CAPTURED {
+                            if !overflow && !killed {
+                                killer.terminate();
+                            }
+                            overflow = true;
+                        } else {
+                            stdout.extend_from_slice(&chunk.bytes);
+                        }
                         false
                     }
                     StreamKind::Stdout => { out.push(&chunk.bytes, &mut sink); true }
@@ -126,6 +139,12 @@ pub(crate) async fn run_process_with_input(
     };
     build.output(scope.node, batch, source).await;
     let status = handle.wait().await?;
+    if overflow {
+        return Err(StepError::failed(format!(
+            "the process printed more than {} MiB on its standard output, the most a step returns (returnStdout); it was stopped. Write the output to a file in the workspace instead",
+            MAX_CAPTURED >> 20
+        )));
+    }
     if killed {
         return Err(StepError::aborted(format!(
             "process terminated ({})",
@@ -147,6 +166,10 @@ impl LineSink for Teed<'_> {
             tee.line(line);
         }
         self.batch.line(line);
+    }
+
+    fn secrets(&self) -> Option<&crate::masker::Masker> {
+        self.batch.secrets()
     }
 
     fn lines(&mut self, text: &str) {

@@ -247,3 +247,35 @@ pipeline {
         "{log:#?}"
     );
 }
+
+/// Regression (issue 11): `returnStdout` kept whatever a process printed, so an endless
+/// `yes` grew kiln's memory without bound. Past the bound the process is stopped and the
+/// step fails saying where the limit is.
+#[tokio::test]
+async fn return_stdout_is_bounded_and_says_so() {
+    let run = run(r#"
+pipeline {
+    agent any
+    stages {
+        stage('S') {
+            steps {
+                script {
+                    def out = sh(script: 'yes', returnStdout: true)
+                    echo "got ${out.length()} characters"
+                }
+            }
+        }
+    }
+}
+"#)
+    .await;
+    let log = run.log();
+    assert_eq!(run.result(), BuildResult::Failure, "{log:#?}");
+    assert!(
+        log.iter().any(|l| l.contains(
+            "more than 16 MiB on its standard output, the most a step returns (returnStdout)"
+        )),
+        "{log:#?}"
+    );
+    assert!(!log.iter().any(|l| l.contains("got ")), "{log:#?}");
+}

@@ -131,3 +131,133 @@ async fn rewording_lines_cannot_break_resume() {
         ]
     );
 }
+
+/// A store whose log appends take a while, as an fsync on a busy disk does.
+struct SlowAppends(Arc<SledStore>);
+
+impl Store for SlowAppends {
+    fn schema_version(&self) -> u32 {
+        self.0.schema_version()
+    }
+    fn put_job(&self, job: &kiln_store::JobRecord) -> Result<(), kiln_store::StoreError> {
+        self.0.put_job(job)
+    }
+    fn get_job(
+        &self,
+        name: &JobName,
+    ) -> Result<Option<kiln_store::JobRecord>, kiln_store::StoreError> {
+        self.0.get_job(name)
+    }
+    fn list_jobs(&self) -> Result<Vec<kiln_store::JobRecord>, kiln_store::StoreError> {
+        self.0.list_jobs()
+    }
+    fn create_build(
+        &self,
+        job: &JobName,
+        new: NewBuild,
+    ) -> Result<kiln_store::BuildRecord, kiln_store::StoreError> {
+        self.0.create_build(job, new)
+    }
+    fn update_build(&self, build: &kiln_store::BuildRecord) -> Result<(), kiln_store::StoreError> {
+        self.0.update_build(build)
+    }
+    fn get_build(
+        &self,
+        id: &BuildRef,
+    ) -> Result<Option<kiln_store::BuildRecord>, kiln_store::StoreError> {
+        self.0.get_build(id)
+    }
+    fn list_builds(
+        &self,
+        job: &JobName,
+        page: kiln_store::Page,
+    ) -> Result<Vec<kiln_store::BuildRecord>, kiln_store::StoreError> {
+        self.0.list_builds(job, page)
+    }
+    fn builds_in(
+        &self,
+        states: &[kiln_store::BuildStatus],
+    ) -> Result<Vec<kiln_store::BuildRecord>, kiln_store::StoreError> {
+        self.0.builds_in(states)
+    }
+    fn delete_build(&self, id: &BuildRef) -> Result<(), kiln_store::StoreError> {
+        self.0.delete_build(id)
+    }
+    fn append_log_events(
+        &self,
+        id: &BuildRef,
+        bytes: &[u8],
+        events: &[kiln_store::LogEvent],
+    ) -> Result<u64, kiln_store::StoreError> {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        self.0.append_log_events(id, bytes, events)
+    }
+    fn read_log(
+        &self,
+        id: &BuildRef,
+        offset: u64,
+        max: usize,
+    ) -> Result<kiln_store::LogSlice, kiln_store::StoreError> {
+        self.0.read_log(id, offset, max)
+    }
+    fn read_log_events(
+        &self,
+        id: &BuildRef,
+    ) -> Result<Vec<kiln_store::LogEvent>, kiln_store::StoreError> {
+        self.0.read_log_events(id)
+    }
+    fn check_writable(&self) -> Result<(), kiln_store::StoreError> {
+        self.0.check_writable()
+    }
+}
+
+/// Output that arrives while an append is in flight is appended after it, in order, even
+/// when nothing follows it (the engine is quiet, its channel still open), and the whole
+/// log is in the store before the build ends.
+#[tokio::test]
+async fn output_arriving_during_an_append_is_appended_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let sled = Arc::new(SledStore::open(dir.path()).unwrap());
+    let id = sled
+        .create_build(&JobName::new("j").unwrap(), NewBuild::default())
+        .unwrap()
+        .id;
+    let record = sled.get_build(&id).unwrap().unwrap();
+    let (log, mut len) = watch::channel(crate::follower::LogState::default());
+    let mut rec = Recorder::new(
+        Arc::new(SlowAppends(sled.clone())),
+        Arc::new(ManualClock::new(1_000)),
+        record,
+        log,
+        Arc::new(AtomicUsize::new(0)),
+    );
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let (_control_tx, mut control) = tokio::sync::mpsc::unbounded_channel();
+    let big: Vec<String> = (0..40_000).map(|i| format!("line {i:06}")).collect();
+    let big: Vec<&str> = big.iter().map(String::as_str).collect();
+    tx.send(output(&big, 0, 480_000)).unwrap();
+    tx.send(output(&["the last line"], 480_000, 480_014))
+        .unwrap();
+    let running = tokio::spawn(async move {
+        rec.run(rx, &mut control).await;
+        rec
+    });
+    // Every line is stored while the engine's channel is still open.
+    let stored = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        len.wait_for(|s| s.len > 0 && text(&sled, &id).ends_with("the last line\n")),
+    )
+    .await;
+    assert!(stored.is_ok(), "the last line was never appended");
+    drop(tx);
+    running.await.unwrap();
+    let all = text(&sled, &id);
+    assert!(
+        all.lines()
+            .next()
+            .is_some_and(|l| l.ends_with("line 000000")),
+        "{}",
+        &all[..40]
+    );
+    assert_eq!(all.lines().count(), 40_001);
+}
