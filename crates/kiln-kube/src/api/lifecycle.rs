@@ -15,7 +15,9 @@ use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-/// Creates the Secret, then the Pod; returns the pod's resourceVersion. Transient errors are
+/// Creates the Secret, then the Pod; returns the pod as created, or as found when adopted
+/// (which may have started already: callers look at it before watching for changes from
+/// its resourceVersion). Transient errors are
 /// retried per `retry`; an object found to exist after an attempt whose answer was lost is
 /// adopted when it is the one sent (same labels, and for the Secret the same token). When
 /// the pod cannot be created the Secret is deleted again.
@@ -25,7 +27,7 @@ pub async fn create(
     pod: &Pod,
     secret: &Secret,
     retry: &ApiRetry,
-) -> Result<String, KubeError> {
+) -> Result<Pod, KubeError> {
     let name = pod.metadata.name.clone().unwrap_or_default();
     let secret_name = secret.metadata.name.clone().unwrap_or_default();
     let params = PostParams::default();
@@ -51,7 +53,7 @@ pub async fn create(
     match create_pod(pods, pod, &name, retry).await {
         Ok(created) => {
             own_secret(secrets, &secret_name, &created).await;
-            Ok(created.metadata.resource_version.unwrap_or_default())
+            Ok(created)
         }
         Err(error) => {
             let _ = secrets.delete(&secret_name, &DeleteParams::default()).await;

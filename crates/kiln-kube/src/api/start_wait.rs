@@ -78,8 +78,11 @@ pub(crate) struct StartWait<'a> {
 impl StartWait<'_> {
     /// Watches the pod (and its Events) until every step container runs; fails with the
     /// pod's own reason, or when the deadline passes. Returns the running pod and the watch.
+    /// `initial` is the pod as created or adopted, looked at first: an adopted pod may be
+    /// running already, and then no change would ever come.
     pub(crate) async fn run(
         &self,
+        initial: Pod,
         mut watch: PodWatch,
         events: &Api<Event>,
     ) -> Result<(Pod, PodWatch), KubeError> {
@@ -89,6 +92,7 @@ impl StartWait<'_> {
         let mut scale_up = ScaleUp::default();
         let mut unschedulable: Option<(Instant, PodFailure)> = None;
         let mut pulling: Option<(Instant, PodFailure)> = None;
+        let mut first = Some(Box::new(initial));
         loop {
             let window_end = unschedulable
                 .as_ref()
@@ -96,36 +100,40 @@ impl StartWait<'_> {
             let pull_end = pulling
                 .as_ref()
                 .map(|(since, _)| *since + self.image_pull_window);
-            let pod = tokio::select! {
-                event = watch.next() => match event {
-                    PodEvent::Deleted => {
-                        return Err(StartError::Deleted { pod: self.name.to_owned() }.into());
+            let pod = if let Some(pod) = first.take() {
+                Some(pod)
+            } else {
+                tokio::select! {
+                    event = watch.next() => match event {
+                        PodEvent::Deleted => {
+                            return Err(StartError::Deleted { pod: self.name.to_owned() }.into());
+                        }
+                        PodEvent::Changed(pod) => Some(pod),
+                    },
+                    event = feed.next() => {
+                        self.note_event(&event, &mut scale_up, &mut last);
+                        None
                     }
-                    PodEvent::Changed(pod) => Some(pod),
-                },
-                event = feed.next() => {
-                    self.note_event(&event, &mut scale_up, &mut last);
-                    None
-                }
-                () = sleep_until_opt(window_end) => {
-                    if let Some((_, failure)) = unschedulable.take() {
-                        return Err(StartError::Failed(failure).into());
+                    () = sleep_until_opt(window_end) => {
+                        if let Some((_, failure)) = unschedulable.take() {
+                            return Err(StartError::Failed(failure).into());
+                        }
+                        None
                     }
-                    None
-                }
-                () = sleep_until_opt(pull_end) => {
-                    if let Some((_, failure)) = pulling.take() {
-                        return Err(StartError::Failed(failure).into());
+                    () = sleep_until_opt(pull_end) => {
+                        if let Some((_, failure)) = pulling.take() {
+                            return Err(StartError::Failed(failure).into());
+                        }
+                        None
                     }
-                    None
-                }
-                () = tokio::time::sleep_until(until) => {
-                    return Err(StartError::Deadline {
-                        pod: self.name.to_owned(),
-                        seconds: self.deadline.as_secs(),
-                        last,
+                    () = tokio::time::sleep_until(until) => {
+                        return Err(StartError::Deadline {
+                            pod: self.name.to_owned(),
+                            seconds: self.deadline.as_secs(),
+                            last,
+                        }
+                        .into());
                     }
-                    .into());
                 }
             };
             if let Some(refused) = &scale_up.refused

@@ -191,8 +191,13 @@ impl KubeExecutor {
         // Agents may dial in as soon as they start: their token must be known by then.
         let incoming = register_agents(&settings.mode, &token, &ports);
         let pod_create_sent = Instant::now();
-        let version =
+        let created =
             lifecycle::create(&pods, &secrets, &pod, &secret_object, &settings.api_retry).await?;
+        let version = created
+            .metadata
+            .resource_version
+            .clone()
+            .unwrap_or_default();
         info!(pod = %name, namespace = %request.namespace, "build pod created");
         let parts = Parts {
             pods,
@@ -217,7 +222,7 @@ impl KubeExecutor {
                 scale_up_window: settings.scale_up_window,
                 image_pull_window: settings.image_pull_window,
             };
-            let (_, watch) = wait.run(watch, &events).await?;
+            let (_, watch) = wait.run(created, watch, &events).await?;
             let running_seen = Instant::now();
             Ok::<_, KubeError>((watch, running_seen))
         }

@@ -95,8 +95,11 @@ async fn serve(mut client: TcpStream, upstream: SocketAddr, trouble: Arc<Mutex<T
                         Trouble::LoseAnswer(ref prefix) if chunk.starts_with(prefix.as_bytes()) => {
                             *trouble.lock().unwrap() = Trouble::None;
                             let _ = server.write_all(chunk).await;
-                            // Let the server make the object, then lose its answer.
+                            // Let the server make the object, then lose its answer, late
+                            // enough for a pod to have started meanwhile (as on a cluster
+                            // whose answer was lost on the way back).
                             let _ = server.read(&mut answer).await;
+                            tokio::time::sleep(std::time::Duration::from_secs(3)).await;
                             return;
                         }
                         _ => {}
