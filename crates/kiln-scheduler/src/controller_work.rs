@@ -8,10 +8,7 @@
 
 use crate::recorder::Control;
 use async_trait::async_trait;
-use kiln_executor::{
-    ExecError, Executor, FileEntry, ImageBuild, ImageBuilt, ImageLog, ProcessHandle, ProcessSpec,
-};
-use std::path::Path;
+use kiln_executor::{ExecError, Executor, ProcessHandle, ProcessSpec, SpawnLayer};
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::{mpsc, oneshot};
 
@@ -36,13 +33,9 @@ impl ControllerWork {
 }
 
 #[async_trait]
-impl Executor for ControllerWork {
-    fn workspace(&self) -> &Path {
-        self.inner.workspace()
-    }
-
-    fn describe(&self) -> String {
-        self.inner.describe()
+impl SpawnLayer for ControllerWork {
+    fn inner(&self) -> &std::sync::Arc<dyn Executor> {
+        &self.inner
     }
 
     async fn spawn(&self, spec: ProcessSpec) -> Result<ProcessHandle, ExecError> {
@@ -54,38 +47,5 @@ impl Executor for ControllerWork {
             }
         }
         self.inner.spawn(spec).await
-    }
-
-    async fn read_file(&self, path: &Path) -> Result<Vec<u8>, ExecError> {
-        self.inner.read_file(path).await
-    }
-
-    async fn write_file(&self, path: &Path, bytes: &[u8]) -> Result<(), ExecError> {
-        self.inner.write_file(path, bytes).await
-    }
-
-    async fn file_exists(&self, path: &Path) -> Result<bool, ExecError> {
-        self.inner.file_exists(path).await
-    }
-
-    async fn delete_dir(&self, path: &Path) -> Result<(), ExecError> {
-        self.inner.delete_dir(path).await
-    }
-
-    async fn create_dir(&self, path: &Path) -> Result<(), ExecError> {
-        self.inner.create_dir(path).await
-    }
-
-    async fn list_files(
-        &self,
-        dir: &Path,
-        includes: &[String],
-        excludes: &[String],
-    ) -> Result<Vec<FileEntry>, ExecError> {
-        self.inner.list_files(dir, includes, excludes).await
-    }
-
-    async fn build_image(&self, build: ImageBuild, log: ImageLog) -> Result<ImageBuilt, ExecError> {
-        self.inner.build_image(build, log).await
     }
 }

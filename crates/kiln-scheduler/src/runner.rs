@@ -15,7 +15,7 @@ use crate::shared::Shared;
 use crate::source::{self, Files, Resolved};
 use kiln_config::{Config, JobConfig};
 use kiln_engine::{BuildSpec, BuildSummary, CredentialStore, LogFormatter, Prepared, ScmInfo};
-use kiln_executor::{Executor, LocalExecutor};
+use kiln_executor::{Executor, Layered, LocalExecutor};
 use kiln_forge::StatusState;
 use kiln_plan::Plan;
 use kiln_store::{
@@ -256,9 +256,10 @@ impl BuildTask {
         };
         // A scripted pipeline's `node` pods can be resumed unless it ran processes here.
         let executor = match (&pod, &self.shared.kube, &prepared.scripted) {
-            (None, Some(_), Some(_)) => {
-                Arc::new(ControllerWork::new(executor, self.control_tx.clone()))
-            }
+            (None, Some(_), Some(_)) => Arc::new(Layered(ControllerWork::new(
+                executor,
+                self.control_tx.clone(),
+            ))),
             _ => executor,
         };
         let (tx, rx) = mpsc::unbounded_channel();

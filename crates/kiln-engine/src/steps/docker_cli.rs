@@ -193,10 +193,10 @@ pub(crate) fn inside(
         d.what
     ));
     let site = Site {
-        executor: Arc::new(DockerExec::new(
+        executor: Arc::new(kiln_executor::Layered(DockerExec::new(
             Arc::clone(&d.scope.site.executor),
             container.clone(),
-        )),
+        ))),
         ..(*d.scope.site).clone()
     };
     let inner = crate::scope::Scope {

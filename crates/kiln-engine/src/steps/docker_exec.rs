@@ -3,8 +3,7 @@
 //! mounts the workspace and its `@tmp` at the same paths).
 
 use async_trait::async_trait;
-use kiln_executor::{ExecError, Executor, FileEntry, ProcessHandle, ProcessSpec};
-use std::path::Path;
+use kiln_executor::{ExecError, Executor, ProcessHandle, ProcessSpec, SpawnLayer};
 use std::sync::Arc;
 
 /// Variables the container keeps its own values of: the build machine's would break it.
@@ -56,9 +55,9 @@ impl DockerExec {
 }
 
 #[async_trait]
-impl Executor for DockerExec {
-    fn workspace(&self) -> &Path {
-        self.inner.workspace()
+impl SpawnLayer for DockerExec {
+    fn inner(&self) -> &Arc<dyn Executor> {
+        &self.inner
     }
 
     fn describe(&self) -> String {
@@ -66,41 +65,8 @@ impl Executor for DockerExec {
         format!("{} (container {short})", self.inner.describe())
     }
 
-    fn is_replaying(&self) -> bool {
-        self.inner.is_replaying()
-    }
-
     async fn spawn(&self, spec: ProcessSpec) -> Result<ProcessHandle, ExecError> {
         self.inner.spawn(self.exec_spec(spec)).await
-    }
-
-    async fn read_file(&self, path: &Path) -> Result<Vec<u8>, ExecError> {
-        self.inner.read_file(path).await
-    }
-
-    async fn write_file(&self, path: &Path, bytes: &[u8]) -> Result<(), ExecError> {
-        self.inner.write_file(path, bytes).await
-    }
-
-    async fn file_exists(&self, path: &Path) -> Result<bool, ExecError> {
-        self.inner.file_exists(path).await
-    }
-
-    async fn delete_dir(&self, path: &Path) -> Result<(), ExecError> {
-        self.inner.delete_dir(path).await
-    }
-
-    async fn create_dir(&self, path: &Path) -> Result<(), ExecError> {
-        self.inner.create_dir(path).await
-    }
-
-    async fn list_files(
-        &self,
-        dir: &Path,
-        includes: &[String],
-        excludes: &[String],
-    ) -> Result<Vec<FileEntry>, ExecError> {
-        self.inner.list_files(dir, includes, excludes).await
     }
 }
 
