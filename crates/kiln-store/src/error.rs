@@ -19,6 +19,16 @@ pub enum StoreError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    #[error(
+        "cannot open the store at {target}; check that the database is reachable and the \
+         connection settings (`store.postgres` in kiln.yaml) are right"
+    )]
+    Connect {
+        /// Where the store is, without credentials (e.g. `db.example.com:5432/kiln`).
+        target: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("store I/O failed")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("stored record `{key}` is corrupt")]

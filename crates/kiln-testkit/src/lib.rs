@@ -1,6 +1,8 @@
 //! Test support for kiln's crates: a [`FakeExecutor`] (scripted processes, an in-memory
 //! workspace, virtual time through `tokio::time`), a [`MemoryStore`] behind kiln-store's
-//! `Store` trait, and git repositories made by the test ([`git`], [`GitRepo`]).
+//! `Store` trait, the operations every store must answer alike ([`store_contract`]), a
+//! PostgreSQL server of the test's own ([`TestPostgres`]), and git repositories made by the
+//! test ([`git`], [`GitRepo`]).
 //!
 //! Dev-only: crates name it under `[dev-dependencies]`, never as a normal dependency (the
 //! layering test in `tests/layering.rs` fails otherwise). It depends on the two traits it
@@ -13,9 +15,12 @@
 mod fake_executor;
 mod git;
 mod memory_store;
+mod postgres;
 mod scripted_process;
+pub mod store_contract;
 
 pub use fake_executor::FakeExecutor;
 pub use git::{GitRepo, git};
 pub use memory_store::MemoryStore;
+pub use postgres::{TEST_ROLE, TestPostgres};
 pub use scripted_process::ScriptedProcess;

@@ -1,0 +1,115 @@
+//! The tables and their migrations, run at open under an advisory lock.
+//!
+//! | table              | row                                                          |
+//! |--------------------|--------------------------------------------------------------|
+//! | `kiln_schema`      | the one row of the schema version                            |
+//! | `kiln_meta`        | key/value: the write probe                                   |
+//! | `kiln_jobs`        | a job: name, last number handed out, meta (JSON text)        |
+//! | `kiln_builds`      | a build: status, queue time, record (JSON text), log length, and for claiming: owner, epoch |
+//! | `kiln_log_appends` | one append of a build's log: where it starts, its bytes, its events (JSON text) |
+//! | `kiln_controllers` | a controller's lease: id, expiry (PostgreSQL's clock)        |
+//!
+//! Records are JSON as text (not `jsonb`, which refuses `\u0000` and reorders keys): the
+//! bytes serde wrote are the bytes read back. Table names carry `kiln_`, so the database may
+//! be shared.
+
+use crate::error::query;
+use deadpool_postgres::Object;
+use kiln_store::StoreError;
+
+/// The schema this kiln writes.
+pub(crate) const CURRENT: u32 = 1;
+
+/// `pg_advisory_xact_lock`'s key for migrations: "kilnmigr" as a number.
+const MIGRATION_LOCK: i64 = 0x6b69_6c6e_6d69_6772;
+
+/// Migration `n` takes the schema from version `n` to `n + 1`.
+const MIGRATIONS: &[&str] = &[V1];
+
+const V1: &str = "
+CREATE TABLE kiln_meta (
+    key text PRIMARY KEY,
+    value text NOT NULL
+);
+CREATE TABLE kiln_jobs (
+    name text PRIMARY KEY,
+    last_number bigint NOT NULL DEFAULT 0,
+    meta text NOT NULL DEFAULT '{}'
+);
+CREATE TABLE kiln_builds (
+    job text NOT NULL REFERENCES kiln_jobs (name),
+    number bigint NOT NULL,
+    status text NOT NULL,
+    queued_at_ms bigint NOT NULL,
+    record text NOT NULL,
+    log_len bigint NOT NULL DEFAULT 0,
+    owner text,
+    epoch bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (job, number)
+);
+CREATE INDEX kiln_builds_by_status ON kiln_builds (status, queued_at_ms);
+CREATE TABLE kiln_log_appends (
+    job text NOT NULL,
+    number bigint NOT NULL,
+    start bigint NOT NULL,
+    text bytea NOT NULL,
+    events text NOT NULL,
+    PRIMARY KEY (job, number, start),
+    FOREIGN KEY (job, number) REFERENCES kiln_builds (job, number) ON DELETE CASCADE
+);
+CREATE TABLE kiln_controllers (
+    id text PRIMARY KEY,
+    expires_at timestamptz NOT NULL
+);
+";
+
+/// Brings the schema to [`CURRENT`]: one transaction holding the migration lock, so two
+/// kiln processes opening the store at once migrate it once; returns the version.
+/// A database migrated by a newer kiln is refused and left untouched.
+pub(crate) async fn migrate(client: &mut Object) -> Result<u32, StoreError> {
+    let tx = client.transaction().await.map_err(query)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .map_err(query)?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS kiln_schema (
+            id integer PRIMARY KEY CHECK (id = 1),
+            version integer NOT NULL
+        )",
+    )
+    .await
+    .map_err(query)?;
+    let found = match tx
+        .query_opt("SELECT version FROM kiln_schema WHERE id = 1", &[])
+        .await
+        .map_err(query)?
+    {
+        Some(row) => row.try_get::<_, i32>(0).map_err(query)?,
+        None => 0,
+    };
+    let found = u32::try_from(found).unwrap_or(u32::MAX);
+    if found > CURRENT {
+        return Err(StoreError::SchemaTooNew {
+            found,
+            supported: CURRENT,
+        });
+    }
+    for (from, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        tracing::info!(
+            from,
+            to = from + 1,
+            "migrating the PostgreSQL store's schema"
+        );
+        tx.batch_execute(sql).await.map_err(query)?;
+    }
+    let current = i32::try_from(CURRENT).unwrap_or(i32::MAX);
+    tx.execute(
+        "INSERT INTO kiln_schema (id, version) VALUES (1, $1)
+         ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version",
+        &[&current],
+    )
+    .await
+    .map_err(query)?;
+    tx.commit().await.map_err(query)?;
+    Ok(CURRENT)
+}

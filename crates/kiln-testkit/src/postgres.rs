@@ -1,0 +1,213 @@
+//! A PostgreSQL server of the test's own: [`TestPostgres`] makes a cluster in a temporary
+//! directory with Debian's server programs (`initdb`, `postgres`), listens on 127.0.0.1 on a
+//! free port, and stops when dropped.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long the server may take to accept connections.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The database role tests connect as (trusted on loopback; no password).
+pub const TEST_ROLE: &str = "kiln";
+
+/// A running PostgreSQL server, stopped (and its files removed) on drop.
+pub struct TestPostgres {
+    bin: PathBuf,
+    port: u16,
+    child: Child,
+    /// Owned by the server's user when the test runs as root.
+    dir: tempfile::TempDir,
+    databases: std::sync::atomic::AtomicUsize,
+}
+
+impl TestPostgres {
+    /// Makes and starts a cluster. Panics, saying what to install, when PostgreSQL's server
+    /// programs are missing (Debian's `postgresql` package; `KILN_PG_BIN` names another
+    /// directory of them): a test needing PostgreSQL fails without it, never passes.
+    /// As root (initdb refuses it), the server runs as the `postgres` user.
+    pub fn start() -> TestPostgres {
+        let bin = bin_dir();
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("cannot make a temp dir: {e}"));
+        let as_root = is_root();
+        if as_root {
+            run(Command::new("chown")
+                .arg("postgres:postgres")
+                .arg(dir.path()));
+        }
+        let data = dir.path().join("data");
+        run(as_server(&bin.join("initdb"), as_root)
+            .arg("-D")
+            .arg(&data)
+            .args(["-U", TEST_ROLE, "--auth=trust", "-E", "UTF8", "--no-locale"])
+            .args(["--no-sync"]));
+        let port = free_port();
+        let log = std::fs::File::create(dir.path().join("server.log"))
+            .unwrap_or_else(|e| panic!("cannot create the server's log: {e}"));
+        let child = as_server(&bin.join("postgres"), as_root)
+            .arg("-D")
+            .arg(&data)
+            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-k"])
+            .arg(dir.path())
+            // PostgreSQL's own durability is not what kiln's tests check.
+            .args(["-c", "fsync=off", "-c", "max_connections=200"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.join("postgres").display()));
+        let mut server = TestPostgres {
+            bin,
+            port,
+            child,
+            dir,
+            databases: std::sync::atomic::AtomicUsize::new(0),
+        };
+        server.wait_ready();
+        server
+    }
+
+    /// The server's port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A URL of database `db` (without TLS: the server has no certificate).
+    pub fn url(&self, db: &str) -> String {
+        format!(
+            "postgres://{TEST_ROLE}@127.0.0.1:{}/{db}?sslmode=disable",
+            self.port
+        )
+    }
+
+    /// Creates a new, empty database and returns its URL.
+    pub fn new_database(&self) -> String {
+        let n = self
+            .databases
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let name = format!("kiln_test_{n}");
+        run(Command::new(self.bin.join("createdb"))
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(["-U", TEST_ROLE, &name]));
+        self.url(&name)
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "PostgreSQL exited at start ({status}): {}",
+                    self.server_log()
+                );
+            }
+            let ready = Command::new(self.bin.join("pg_isready"))
+                .args(["-q", "-h", "127.0.0.1", "-p", &self.port.to_string()])
+                .status()
+                .is_ok_and(|s| s.success());
+            if ready {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "PostgreSQL did not accept connections within {START_TIMEOUT:?}: {}",
+                self.server_log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn server_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for TestPostgres {
+    fn drop(&mut self) {
+        // SIGINT: PostgreSQL's fast shutdown (sessions ended, no waiting for clients).
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The directory of PostgreSQL's server programs: `KILN_PG_BIN`, or the newest
+/// `/usr/lib/postgresql/N/bin` (where Debian puts them).
+fn bin_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("KILN_PG_BIN") {
+        return PathBuf::from(dir);
+    }
+    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let version = entry.file_name().to_str()?.parse::<u32>().ok()?;
+            let bin = entry.path().join("bin");
+            bin.join("initdb").is_file().then_some((version, bin))
+        })
+        .collect();
+    found.sort();
+    match found.pop() {
+        Some((_, bin)) => bin,
+        None => panic!(
+            "PostgreSQL's server programs (initdb, postgres) are not installed: install \
+             Debian's `postgresql` package (.ci/run does), or set KILN_PG_BIN to their directory"
+        ),
+    }
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| out.stdout.trim_ascii() == b"0")
+}
+
+/// `program`, run as the `postgres` user when the test runs as root.
+fn as_server(program: &Path, as_root: bool) -> Command {
+    if as_root {
+        let mut command = Command::new("setpriv");
+        command
+            .args([
+                "--reuid=postgres",
+                "--regid=postgres",
+                "--clear-groups",
+                "--",
+            ])
+            .arg(program);
+        command
+    } else {
+        Command::new(program)
+    }
+}
+
+fn run(command: &mut Command) {
+    let out = command
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{command:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap_or_else(|e| panic!("cannot bind a free port: {e}"));
+    listener
+        .local_addr()
+        .unwrap_or_else(|e| panic!("cannot read a bound address: {e}"))
+        .port()
+}
