@@ -21,6 +21,8 @@ pub struct Config {
     pub locks: Vec<crate::LockConfig>,
     /// `forges:`: the forge connections of repositories' hosts (defaults for jobs' `forge:`).
     pub forges: Vec<crate::ForgeDefaults>,
+    /// `store:`: sled in the data directory (the default) or PostgreSQL.
+    pub store: crate::StoreConfig,
     /// Warnings found while loading (rendered, one per entry), for the caller to log.
     pub warnings: Vec<String>,
 }
@@ -175,6 +177,7 @@ impl Default for Config {
             services: ServicesConfig::default(),
             locks: Vec::new(),
             forges: Vec::new(),
+            store: crate::StoreConfig::default(),
             warnings: Vec::new(),
         }
     }
@@ -197,7 +200,8 @@ impl Config {
     }
 
     /// The files this configuration reads secrets from (`*_file` tokens, webhook secrets
-    /// and credentials, `file` credentials), which builds must not reach.
+    /// and credentials, `file` credentials, the store's `url_file`), which builds must not
+    /// reach.
     pub fn secret_files(&self) -> Vec<PathBuf> {
         let of = |s: &SecretSource| match s {
             SecretSource::File(p) => Some(p.clone()),
@@ -228,6 +232,9 @@ impl Config {
                     files.extend(passphrase.as_ref().and_then(of));
                 }
             }
+        }
+        if let crate::StoreConfig::Postgres(pg) = &self.store {
+            files.extend(of(&pg.url));
         }
         files
     }

@@ -27,6 +27,7 @@ const TOP: &[&str] = &[
     "config_files",
     "tools",
     "forges",
+    "store",
 ];
 const SERVER: &[&str] = &[
     "listen",
@@ -126,6 +127,9 @@ pub(crate) fn config(ctx: &mut Ctx, root: &Node) -> (Config, Places) {
     }
     if let Some(n) = top.get("forges") {
         cfg.forges = crate::forge_decode::forges(ctx, n, &mut places);
+    }
+    if let Some(n) = top.get("store") {
+        cfg.store = crate::store_decode::store(ctx, n);
     }
     top.finish(ctx);
     (cfg, places)

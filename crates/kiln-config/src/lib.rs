@@ -25,6 +25,8 @@ mod reader;
 mod secret;
 mod services;
 mod services_decode;
+mod store;
+mod store_decode;
 mod tools_decode;
 mod validate;
 
@@ -44,3 +46,4 @@ pub use services::{
     ConfigFileConfig, MailConfig, MailTls, ServicesConfig, SlackConfig, SonarQubeConfig,
     ToolConfig, ToolKind, VaultConfig,
 };
+pub use store::{PostgresConfig, StoreConfig};
