@@ -35,6 +35,31 @@ pub enum Command {
     Import(crate::import_cmd::ImportArgs),
     /// Lint every job of a Jenkins jobs folder and report what kiln lacks.
     Audit(crate::import_cmd::AuditArgs),
+    /// Copy the server's store to a file, or a file into an empty store (sled <-> PostgreSQL).
+    #[command(subcommand)]
+    Store(StoreCommand),
+}
+
+/// `kiln store`: the store the configuration selects (`store:`, else sled in the data
+/// directory). Stop the server first: a store that changes while it is exported is refused.
+#[derive(Subcommand, Debug)]
+pub enum StoreCommand {
+    /// Write every job, build, log and log event of the store to FILE.
+    Export(StoreFileArgs),
+    /// Read FILE (written by `kiln store export`) into the store, which must be empty.
+    Import(StoreFileArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct StoreFileArgs {
+    /// The dump file.
+    pub file: PathBuf,
+    /// The server's configuration file; without it, the embedded defaults (sled).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The server's data directory instead of `server.data_dir` (where sled keeps the store).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]

@@ -29,6 +29,9 @@ mod run_output;
 mod run_services;
 mod server_cmd;
 mod sse;
+mod store_cmd;
+mod store_dump;
+mod store_open;
 
 use clap::Parser;
 use cli::{Cli, Command};
@@ -59,6 +62,7 @@ fn main() -> ExitCode {
         Command::Approve(args) => remote_build::approve(&args),
         Command::Import(args) => import_cmd::import(&args),
         Command::Audit(args) => import_cmd::audit_cmd(&args),
+        Command::Store(command) => store_cmd::store(command),
     };
     match result {
         Ok(code) => code,

@@ -1,4 +1,4 @@
-//! `kiln server`: the configuration (a file or the embedded defaults), the sled store, the
+//! `kiln server`: the configuration (a file or the embedded defaults), the store, the
 //! scheduler and the HTTP server; reloads on SIGHUP, on file change and on the admin API's
 //! request; stops gracefully on SIGTERM or Ctrl-C.
 
@@ -8,7 +8,6 @@ use kiln_config::Config;
 use kiln_diagnostics::RenderOptions;
 use kiln_scheduler::{Clock, KubeAgent, ManualClock, Scheduler, SystemClock};
 use kiln_server::{AppState, ServeLimits, Settings};
-use kiln_store::{SledStore, Store};
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -38,8 +37,8 @@ async fn run(args: ServerArgs) -> anyhow::Result<ExitCode> {
     let data_dir = config.server.data_dir.clone();
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
-    // The store's errors name its directory and what to do (in use, damaged).
-    let store: Arc<dyn Store> = Arc::new(SledStore::open(&data_dir.join("store"))?);
+    // The store's errors name its directory or database and what to do (in use, damaged).
+    let store = crate::store_open::open_store(&config)?;
     let listener = kiln_server::bind(config.server.listen, config.loopback_only()).await?;
     let local = listener
         .local_addr()
@@ -113,7 +112,7 @@ fn kube_agent() -> anyhow::Result<KubeAgent> {
 }
 
 /// The configuration with the command line's overrides, or the rendered reason it is unusable.
-fn read_config(args: &ServerArgs) -> Result<Config, String> {
+pub(crate) fn read_config(args: &ServerArgs) -> Result<Config, String> {
     let mut config = match &args.config {
         Some(path) => {
             let config =
