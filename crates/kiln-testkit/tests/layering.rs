@@ -34,6 +34,8 @@ const RUNTIME: &[&str] = &[
     "futures-util",
     "async-trait",
     "sled",
+    "tokio-postgres",
+    "deadpool-postgres",
     "kube",
     "k8s-openapi",
     "hyper",
@@ -149,6 +151,9 @@ fn violation(edge: &Edge) -> Option<String> {
     }
     match (from, to) {
         (f, "sled") if f != "kiln-store" => Some("only kiln-store names sled".to_owned()),
+        (f, "tokio-postgres" | "deadpool-postgres") if f != "kiln-store-pg" => {
+            Some("only kiln-store-pg names PostgreSQL's client".to_owned())
+        }
         (f, "kube" | "k8s-openapi") if f != "kiln-kube" && f != "kiln-fake-kube" => {
             Some("only kiln-kube names kube and k8s-openapi".to_owned())
         }
@@ -173,6 +178,13 @@ fn violation(edge: &Edge) -> Option<String> {
         ("kiln-store", t) if kiln && t != "kiln-types" => {
             Some("kiln-store depends on the vocabulary crate only".to_owned())
         }
+        ("kiln-store-pg", t) if kiln && t != "kiln-types" && t != "kiln-store" => {
+            Some("kiln-store-pg depends on kiln-store and kiln-types only".to_owned())
+        }
+        ("kiln-engine" | "kiln-config" | "kiln-server", "kiln-store-pg") => Some(
+            "the kiln binary chooses the store: the engine, config and server see the Store trait"
+                .to_owned(),
+        ),
         ("kiln-kube", "kiln-syntax" | "kiln-model") => Some(
             "kiln-kube takes plain values (kiln-types' AgentSpec), not the model or syntax"
                 .to_owned(),
@@ -235,6 +247,11 @@ fn the_rules_catch_what_they_name() {
     check("kiln-model", "insta", Some("dev"), false);
     check("kiln-config", "sled", None, true);
     check("kiln-store", "sled", None, false);
+    check("kiln-scheduler", "tokio-postgres", None, true);
+    check("kiln-store-pg", "tokio-postgres", None, false);
+    check("kiln-store-pg", "kiln-config", None, true);
+    check("kiln-server", "kiln-store-pg", None, true);
+    check("kiln-cli", "kiln-store-pg", None, false);
     check("kiln-cli", "kube", None, true);
     check("kiln-kube", "kube", None, false);
     check("kiln-fake-kube", "kube", Some("dev"), false);
