@@ -109,6 +109,13 @@ impl Db {
         )
         .await
         .map_err(query)?;
+        // Delivered at commit: idle controllers wake at once (see `PgStore::new_builds`).
+        tx.execute(
+            "SELECT pg_notify($1, $2)",
+            &[&crate::claims::NEW_BUILD_CHANNEL, &build.id.to_string()],
+        )
+        .await
+        .map_err(query)?;
         tx.commit().await.map_err(query)?;
         Ok(build)
     }

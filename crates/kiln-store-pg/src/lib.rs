@@ -17,14 +17,17 @@
 
 mod bridge;
 mod builds;
+mod claims;
 mod db;
 mod error;
+mod listen;
 mod logs;
 mod options;
 mod pg_store;
 mod schema;
 mod tls;
 
+pub use claims::{Claim, ClaimLimits, Lease};
 pub use error::PgError;
 pub use options::PgOptions;
 pub use pg_store::PgStore;

@@ -18,6 +18,9 @@ const WAIT_TIMEOUT: Duration = Duration::from_secs(30);
 /// kiln's state in a PostgreSQL database. Several kiln processes may open the same database.
 pub struct PgStore {
     db: Db,
+    /// The connection settings and TLS, for connections of their own (`LISTEN`).
+    pub(crate) config: tokio_postgres::Config,
+    pub(crate) tls: tokio_postgres_rustls::MakeRustlsConnect,
     /// Where the database is, without credentials, for messages.
     target: String,
     version: u32,
@@ -45,8 +48,8 @@ impl PgStore {
         config.connect_timeout(CONNECT_TIMEOUT);
         let tls = crate::tls::connector(options.ca_file.as_deref())?;
         let manager = Manager::from_config(
-            config,
-            tls,
+            config.clone(),
+            tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -76,6 +79,8 @@ impl PgStore {
         tracing::info!(target = %target, schema = version, "store opened (PostgreSQL)");
         Ok(PgStore {
             db,
+            config,
+            tls,
             target,
             version,
             bridge,
@@ -88,7 +93,7 @@ impl PgStore {
     }
 
     /// Runs `work` on the database and waits for it.
-    fn run<T, F, Fut>(&self, work: F) -> Result<T, StoreError>
+    pub(crate) fn run<T, F, Fut>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(Db) -> Fut,

@@ -4,7 +4,7 @@
 //! |--------------------|--------------------------------------------------------------|
 //! | `kiln_schema`      | the one row of the schema version                            |
 //! | `kiln_meta`        | key/value: the write probe                                   |
-//! | `kiln_jobs`        | a job: name, last number handed out, meta (JSON text)        |
+//! | `kiln_jobs`        | a job: name, last number handed out, meta (JSON text), when it was last served a claim |
 //! | `kiln_builds`      | a build: status, queue time, record (JSON text), log length, and for claiming: owner, epoch |
 //! | `kiln_log_appends` | one append of a build's log: where it starts, its bytes, its events (JSON text) |
 //! | `kiln_controllers` | a controller's lease: id, expiry (PostgreSQL's clock)        |
@@ -18,13 +18,13 @@ use deadpool_postgres::Object;
 use kiln_store::StoreError;
 
 /// The schema this kiln writes.
-pub(crate) const CURRENT: u32 = 1;
+pub(crate) const CURRENT: u32 = 2;
 
 /// `pg_advisory_xact_lock`'s key for migrations: "kilnmigr" as a number.
 const MIGRATION_LOCK: i64 = 0x6b69_6c6e_6d69_6772;
 
 /// Migration `n` takes the schema from version `n` to `n + 1`.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 const V1: &str = "
 CREATE TABLE kiln_meta (
@@ -61,6 +61,15 @@ CREATE TABLE kiln_controllers (
     id text PRIMARY KEY,
     expires_at timestamptz NOT NULL
 );
+";
+
+/// Claiming: the order jobs were last served in (round-robin across jobs), the row claims
+/// lock to honour a capacity across controllers, and an index of builds by owner.
+const V2: &str = "
+CREATE SEQUENCE kiln_claim_order;
+ALTER TABLE kiln_jobs ADD COLUMN last_claim bigint;
+INSERT INTO kiln_meta (key, value) VALUES ('claim', 'the row claims lock') ON CONFLICT DO NOTHING;
+CREATE INDEX kiln_builds_by_owner ON kiln_builds (owner) WHERE owner IS NOT NULL;
 ";
 
 /// Brings the schema to [`CURRENT`]: one transaction holding the migration lock, so two

@@ -43,6 +43,11 @@ pub enum StoreError {
     NoSuchBuild(String),
     #[error("store schema version {found} is newer than this kiln understands ({supported})")]
     SchemaTooNew { found: u32, supported: u32 },
+    #[error(
+        "build {build} moved on: this controller's claim (epoch {epoch}) is no longer its \
+         claim (another controller took it over)"
+    )]
+    Fenced { build: String, epoch: u64 },
     #[error("log events do not match the appended text: {0}")]
     BadEvents(String),
     #[error(transparent)]

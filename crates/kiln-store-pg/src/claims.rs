@@ -1,0 +1,297 @@
+//! What several controllers on one database need, as store operations (not yet driven by
+//! the scheduler): leases judged by PostgreSQL's clock, claiming a queued build in one
+//! transaction, taking over the builds of a controller whose lease ran out, writes fenced by
+//! the build's epoch, and a notification of every new build.
+//!
+//! A build's `owner` and `epoch` are columns beside its record: a claim or a takeover sets
+//! the owner and increments the epoch, and a fenced write succeeds only while both are still
+//! the writer's, so an owner that was paused past its lease cannot act after a takeover.
+
+use crate::PgStore;
+use crate::db::{Db, status_name};
+use crate::error::{query, to_i64, to_u64};
+use kiln_store::{BuildRecord, StoreError};
+use kiln_types::{BuildRef, JobName};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// A build a controller owns, at the epoch its writes must carry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Claim {
+    pub build: BuildRef,
+    pub epoch: u64,
+}
+
+/// What renewing a lease found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lease {
+    /// The lease is the controller's until this time (PostgreSQL's clock, ms since the epoch).
+    Held { expires_at_ms: u64 },
+    /// The lease had run out: other controllers may have taken its builds. The controller
+    /// must stop driving them and come back under a new id.
+    Lost,
+}
+
+/// What a claim must honour: running builds across all controllers at most `capacity`
+/// (`None`: no bound), and per job at most its entry of `per_job` (absent: no bound).
+#[derive(Clone, Debug, Default)]
+pub struct ClaimLimits {
+    pub capacity: Option<u64>,
+    pub per_job: BTreeMap<JobName, u64>,
+}
+
+/// The channel `pg_notify` speaks on when a build is created.
+pub(crate) const NEW_BUILD_CHANNEL: &str = "kiln_new_build";
+
+impl PgStore {
+    /// Takes or renews `controller`'s lease for `ttl`. A lease that ran out is not renewed
+    /// ([`Lease::Lost`]).
+    pub fn renew_lease(&self, controller: &str, ttl: Duration) -> Result<Lease, StoreError> {
+        let (controller, ms) = (controller.to_owned(), duration_ms(ttl)?);
+        self.run(|db| async move { db.renew_lease(controller, ms).await })
+    }
+
+    /// Gives the lease up (a clean stop): its builds can be taken over at once.
+    pub fn release_lease(&self, controller: &str) -> Result<(), StoreError> {
+        let controller = controller.to_owned();
+        self.run(|db| async move {
+            let client = db.client().await?;
+            client
+                .execute(
+                    "UPDATE kiln_controllers SET expires_at = '-infinity' WHERE id = $1",
+                    &[&controller],
+                )
+                .await
+                .map_err(query)?;
+            Ok(())
+        })
+    }
+
+    /// Claims the next queued build for `controller`, if `limits` allow one: jobs round-robin
+    /// (the job served longest ago first), a job's builds oldest first; a job row another
+    /// transaction holds is skipped (`FOR UPDATE SKIP LOCKED`), never waited for, so `None`
+    /// means nothing could be claimed now, not that nothing is queued.
+    pub fn claim_next(
+        &self,
+        controller: &str,
+        limits: &ClaimLimits,
+    ) -> Result<Option<Claim>, StoreError> {
+        let (controller, limits) = (controller.to_owned(), limits.clone());
+        self.run(|db| async move { db.claim_next(controller, limits).await })
+    }
+
+    /// Takes over, for `controller`, every unfinished build whose owner's lease ran out;
+    /// each gets a new epoch.
+    pub fn take_over(&self, controller: &str) -> Result<Vec<Claim>, StoreError> {
+        let controller = controller.to_owned();
+        self.run(|db| async move { db.take_over(controller).await })
+    }
+
+    /// Replaces a build's record if `claim` is still its owner's claim
+    /// ([`StoreError::Fenced`] otherwise).
+    pub fn update_build_fenced(
+        &self,
+        controller: &str,
+        claim: &Claim,
+        build: &BuildRecord,
+    ) -> Result<(), StoreError> {
+        let (controller, claim, build) = (controller.to_owned(), claim.clone(), build.clone());
+        self.run(|db| async move { db.update_fenced(controller, claim, build).await })
+    }
+
+    /// New builds as they are created by any kiln on the database (a `LISTEN` on a connection
+    /// of its own, outside the pool). A wake-up, not a queue: when the receiver falls behind,
+    /// notifications are dropped, so a consumer still looks for queued builds itself.
+    pub fn new_builds(&self) -> Result<tokio::sync::mpsc::Receiver<BuildRef>, StoreError> {
+        let (config, tls) = (self.config.clone(), self.tls.clone());
+        self.run(|_| async move { crate::listen::listen(config, tls).await })
+    }
+}
+
+impl Db {
+    async fn renew_lease(&self, controller: String, ttl_ms: i64) -> Result<Lease, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "INSERT INTO kiln_controllers (id, expires_at)
+                 VALUES ($1, now() + $2::bigint * interval '1 millisecond')
+                 ON CONFLICT (id) DO UPDATE SET expires_at = EXCLUDED.expires_at
+                 WHERE kiln_controllers.expires_at > now()
+                 RETURNING (extract(epoch FROM expires_at) * 1000)::bigint",
+                &[&controller, &ttl_ms],
+            )
+            .await
+            .map_err(query)?;
+        Ok(match row {
+            Some(row) => Lease::Held {
+                expires_at_ms: to_u64("a lease's expiry", row.try_get(0).map_err(query)?)?,
+            },
+            None => Lease::Lost,
+        })
+    }
+
+    async fn claim_next(
+        &self,
+        controller: String,
+        limits: ClaimLimits,
+    ) -> Result<Option<Claim>, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(query)?;
+        if let Some(capacity) = limits.capacity {
+            // Claims wait for each other here, so two cannot both take the last slot.
+            tx.execute(
+                "SELECT 1 FROM kiln_meta WHERE key = 'claim' FOR UPDATE",
+                &[],
+            )
+            .await
+            .map_err(query)?;
+            let row = tx.query_one(ACTIVE_COUNT, &[]).await.map_err(query)?;
+            if to_u64("a count", row.try_get(0).map_err(query)?)? >= capacity {
+                return Ok(None);
+            }
+        }
+        // Candidates in fair order; each is then locked alone, skipped if another claim (or a
+        // build being created) holds it, so concurrent claims spread over the jobs.
+        let jobs = tx
+            .query(
+                "SELECT j.name FROM kiln_jobs j
+                 WHERE EXISTS (SELECT 1 FROM kiln_builds b
+                               WHERE b.job = j.name AND b.status = 'queued' AND b.owner IS NULL)
+                 ORDER BY j.last_claim NULLS FIRST, j.name",
+                &[],
+            )
+            .await
+            .map_err(query)?;
+        for row in &jobs {
+            let job: &str = row.try_get(0).map_err(query)?;
+            let name = JobName::new(job)?;
+            let locked = tx
+                .query_opt(
+                    "SELECT 1 FROM kiln_jobs WHERE name = $1 FOR UPDATE SKIP LOCKED",
+                    &[&job],
+                )
+                .await
+                .map_err(query)?;
+            if locked.is_none() {
+                continue;
+            }
+            if let Some(limit) = limits.per_job.get(&name) {
+                let row = tx
+                    .query_one(&format!("{ACTIVE_COUNT} AND job = $1"), &[&job])
+                    .await
+                    .map_err(query)?;
+                if to_u64("a count", row.try_get(0).map_err(query)?)? >= *limit {
+                    continue;
+                }
+            }
+            // Under the job's lock, the oldest build still unclaimed (as committed now).
+            let Some(claimed) = tx
+                .query_opt(
+                    "UPDATE kiln_builds SET owner = $2, epoch = epoch + 1
+                     WHERE job = $1 AND number = (SELECT MIN(number) FROM kiln_builds
+                                                  WHERE job = $1 AND status = 'queued'
+                                                    AND owner IS NULL)
+                     RETURNING number, epoch",
+                    &[&job, &controller],
+                )
+                .await
+                .map_err(query)?
+            else {
+                continue;
+            };
+            tx.execute(
+                "UPDATE kiln_jobs SET last_claim = nextval('kiln_claim_order') WHERE name = $1",
+                &[&job],
+            )
+            .await
+            .map_err(query)?;
+            let claim = Claim {
+                build: BuildRef {
+                    job: name,
+                    number: to_u64("a build number", claimed.try_get(0).map_err(query)?)?,
+                },
+                epoch: to_u64("an epoch", claimed.try_get(1).map_err(query)?)?,
+            };
+            tx.commit().await.map_err(query)?;
+            return Ok(Some(claim));
+        }
+        Ok(None)
+    }
+
+    async fn take_over(&self, controller: String) -> Result<Vec<Claim>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "UPDATE kiln_builds SET owner = $1, epoch = epoch + 1
+                 WHERE status <> 'finished'
+                   AND owner IN (SELECT id FROM kiln_controllers WHERE expires_at <= now())
+                 RETURNING job, number, epoch",
+                &[&controller],
+            )
+            .await
+            .map_err(query)?;
+        let mut claims = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let job: &str = row.try_get(0).map_err(query)?;
+            claims.push(Claim {
+                build: BuildRef {
+                    job: JobName::new(job)?,
+                    number: to_u64("a build number", row.try_get(1).map_err(query)?)?,
+                },
+                epoch: to_u64("an epoch", row.try_get(2).map_err(query)?)?,
+            });
+        }
+        claims.sort_by(|a, b| a.build.cmp(&b.build));
+        Ok(claims)
+    }
+
+    async fn update_fenced(
+        &self,
+        controller: String,
+        claim: Claim,
+        build: BuildRecord,
+    ) -> Result<(), StoreError> {
+        if build.id != claim.build {
+            return Err(StoreError::NoSuchBuild(build.id.to_string()));
+        }
+        let client = self.client().await?;
+        let n = to_i64("a build number", build.id.number)?;
+        let changed = client
+            .execute(
+                "UPDATE kiln_builds SET status = $3, queued_at_ms = $4, record = $5
+                 WHERE job = $1 AND number = $2 AND owner = $6 AND epoch = $7",
+                &[
+                    &build.id.job.as_str(),
+                    &n,
+                    &status_name(build.status),
+                    &to_i64("a queue time", build.queued_at_ms)?,
+                    &crate::db::encode(&build)?,
+                    &controller,
+                    &to_i64("an epoch", claim.epoch)?,
+                ],
+            )
+            .await
+            .map_err(query)?;
+        if changed == 1 {
+            return Ok(());
+        }
+        match self.get_build(build.id.clone()).await? {
+            None => Err(StoreError::NoSuchBuild(build.id.to_string())),
+            Some(_) => Err(StoreError::Fenced {
+                build: build.id.to_string(),
+                epoch: claim.epoch,
+            }),
+        }
+    }
+}
+
+/// Builds that hold a slot: owned and not finished.
+const ACTIVE_COUNT: &str =
+    "SELECT COUNT(*) FROM kiln_builds WHERE owner IS NOT NULL AND status <> 'finished'";
+
+fn duration_ms(ttl: Duration) -> Result<i64, StoreError> {
+    to_i64(
+        "a lease's length in ms",
+        u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX),
+    )
+}
