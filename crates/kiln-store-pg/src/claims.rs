@@ -99,6 +99,20 @@ impl PgStore {
         self.run(|db| async move { db.update_fenced(controller, claim, build).await })
     }
 
+    /// Appends to a build's log (as [`Store::append_log_events`](kiln_store::Store)) if
+    /// `claim` is still its owner's claim ([`StoreError::Fenced`] otherwise).
+    pub fn append_log_fenced(
+        &self,
+        controller: &str,
+        claim: &Claim,
+        bytes: &[u8],
+        events: &[kiln_store::LogEvent],
+    ) -> Result<u64, StoreError> {
+        let fence = Some((controller.to_owned(), claim.epoch));
+        let (id, bytes, events) = (claim.build.clone(), bytes.to_vec(), events.to_vec());
+        self.run(|db| async move { db.append(id, bytes, events, fence).await })
+    }
+
     /// New builds as they are created by any kiln on the database (a `LISTEN` on a connection
     /// of its own, outside the pool). A wake-up, not a queue: when the receiver falls behind,
     /// notifications are dropped, so a consumer still looks for queued builds itself.

@@ -10,11 +10,13 @@ use kiln_types::BuildRef;
 use tokio_postgres::IsolationLevel;
 
 impl Db {
+    /// Appends; with `fence` (owner, epoch), only while the build is still that claim's.
     pub(crate) async fn append(
         &self,
         id: BuildRef,
         bytes: Vec<u8>,
         events: Vec<LogEvent>,
+        fence: Option<(String, u64)>,
     ) -> Result<u64, StoreError> {
         LogEvent::check_tiling(&bytes, &events)?;
         let mut client = self.client().await?;
@@ -23,12 +25,23 @@ impl Db {
         let n = to_i64("a build number", id.number)?;
         let row = tx
             .query_opt(
-                "SELECT log_len FROM kiln_builds WHERE job = $1 AND number = $2 FOR UPDATE",
+                "SELECT log_len, owner, epoch FROM kiln_builds
+                 WHERE job = $1 AND number = $2 FOR UPDATE",
                 &[&job, &n],
             )
             .await
             .map_err(query)?
             .ok_or_else(|| StoreError::NoSuchBuild(id.to_string()))?;
+        if let Some((owner, epoch)) = fence {
+            let held: Option<&str> = row.try_get(1).map_err(query)?;
+            let current = to_u64("an epoch", row.try_get(2).map_err(query)?)?;
+            if held != Some(owner.as_str()) || current != epoch {
+                return Err(StoreError::Fenced {
+                    build: id.to_string(),
+                    epoch,
+                });
+            }
+        }
         let start = to_u64("a log length", row.try_get(0).map_err(query)?)?;
         if bytes.is_empty() {
             return Ok(start);

@@ -188,7 +188,7 @@ impl Store for PgStore {
         events: &[LogEvent],
     ) -> Result<u64, StoreError> {
         let (id, bytes, events) = (id.clone(), bytes.to_vec(), events.to_vec());
-        self.run(|db| async move { db.append(id, bytes, events).await })
+        self.run(|db| async move { db.append(id, bytes, events, None).await })
     }
 
     fn read_log(&self, id: &BuildRef, offset: u64, max: usize) -> Result<LogSlice, StoreError> {

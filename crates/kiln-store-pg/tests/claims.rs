@@ -7,7 +7,7 @@
     reason = "a test: a broken setup should stop it loudly"
 )]
 
-use kiln_store::{BuildStatus, NewBuild, Store, StoreError};
+use kiln_store::{BuildStatus, LogEvent, NewBuild, Store, StoreError};
 use kiln_store_pg::{Claim, ClaimLimits, Lease, PgOptions, PgStore};
 use kiln_testkit::TestPostgres;
 use kiln_types::{BuildRef, JobName};
@@ -170,7 +170,11 @@ fn a_dead_controllers_builds_are_taken_over_and_its_writes_refused() {
         matches!(err, StoreError::Fenced { epoch: 1, .. }),
         "{err:?}"
     );
+    let err = old.append_log_fenced("old", &first, b"late\n", &[LogEvent::plain(0, 5)]);
+    assert!(matches!(err, Err(StoreError::Fenced { .. })), "{err:?}");
     new.update_build_fenced("new", &taken[0], &record).unwrap();
+    let len = new.append_log_fenced("new", &taken[0], b"resumed\n", &[LogEvent::plain(0, 8)]);
+    assert_eq!(len.unwrap(), 8, "only the owner's line is in the log");
     let stale = Claim {
         build: second.build.clone(),
         epoch: 2,
