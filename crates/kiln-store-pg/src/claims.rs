@@ -178,56 +178,10 @@ impl Db {
             .map_err(query)?;
         for row in &jobs {
             let job: &str = row.try_get(0).map_err(query)?;
-            let name = JobName::new(job)?;
-            let locked = tx
-                .query_opt(
-                    "SELECT 1 FROM kiln_jobs WHERE name = $1 FOR UPDATE SKIP LOCKED",
-                    &[&job],
-                )
-                .await
-                .map_err(query)?;
-            if locked.is_none() {
-                continue;
+            if let Some(claim) = claim_in_job(&tx, job, &controller, &limits).await? {
+                tx.commit().await.map_err(query)?;
+                return Ok(Some(claim));
             }
-            if let Some(limit) = limits.per_job.get(&name) {
-                let row = tx
-                    .query_one(&format!("{ACTIVE_COUNT} AND job = $1"), &[&job])
-                    .await
-                    .map_err(query)?;
-                if to_u64("a count", row.try_get(0).map_err(query)?)? >= *limit {
-                    continue;
-                }
-            }
-            // Under the job's lock, the oldest build still unclaimed (as committed now).
-            let Some(claimed) = tx
-                .query_opt(
-                    "UPDATE kiln_builds SET owner = $2, epoch = epoch + 1
-                     WHERE job = $1 AND number = (SELECT MIN(number) FROM kiln_builds
-                                                  WHERE job = $1 AND status = 'queued'
-                                                    AND owner IS NULL)
-                     RETURNING number, epoch",
-                    &[&job, &controller],
-                )
-                .await
-                .map_err(query)?
-            else {
-                continue;
-            };
-            tx.execute(
-                "UPDATE kiln_jobs SET last_claim = nextval('kiln_claim_order') WHERE name = $1",
-                &[&job],
-            )
-            .await
-            .map_err(query)?;
-            let claim = Claim {
-                build: BuildRef {
-                    job: name,
-                    number: to_u64("a build number", claimed.try_get(0).map_err(query)?)?,
-                },
-                epoch: to_u64("an epoch", claimed.try_get(1).map_err(query)?)?,
-            };
-            tx.commit().await.map_err(query)?;
-            return Ok(Some(claim));
         }
         Ok(None)
     }
@@ -297,6 +251,63 @@ impl Db {
             }),
         }
     }
+}
+
+/// Claims `job`'s oldest unclaimed build if its row is free and its limit allows.
+async fn claim_in_job(
+    tx: &deadpool_postgres::Transaction<'_>,
+    job: &str,
+    controller: &str,
+    limits: &ClaimLimits,
+) -> Result<Option<Claim>, StoreError> {
+    let name = JobName::new(job)?;
+    let locked = tx
+        .query_opt(
+            "SELECT 1 FROM kiln_jobs WHERE name = $1 FOR UPDATE SKIP LOCKED",
+            &[&job],
+        )
+        .await
+        .map_err(query)?;
+    if locked.is_none() {
+        return Ok(None);
+    }
+    if let Some(limit) = limits.per_job.get(&name) {
+        let row = tx
+            .query_one(&format!("{ACTIVE_COUNT} AND job = $1"), &[&job])
+            .await
+            .map_err(query)?;
+        if to_u64("a count", row.try_get(0).map_err(query)?)? >= *limit {
+            return Ok(None);
+        }
+    }
+    // Under the job's lock, the oldest build still unclaimed (as committed now).
+    let Some(claimed) = tx
+        .query_opt(
+            "UPDATE kiln_builds SET owner = $2, epoch = epoch + 1
+             WHERE job = $1 AND number = (SELECT MIN(number) FROM kiln_builds
+                                          WHERE job = $1 AND status = 'queued'
+                                            AND owner IS NULL)
+             RETURNING number, epoch",
+            &[&job, &controller],
+        )
+        .await
+        .map_err(query)?
+    else {
+        return Ok(None);
+    };
+    tx.execute(
+        "UPDATE kiln_jobs SET last_claim = nextval('kiln_claim_order') WHERE name = $1",
+        &[&job],
+    )
+    .await
+    .map_err(query)?;
+    Ok(Some(Claim {
+        build: BuildRef {
+            job: name,
+            number: to_u64("a build number", claimed.try_get(0).map_err(query)?)?,
+        },
+        epoch: to_u64("an epoch", claimed.try_get(1).map_err(query)?)?,
+    }))
 }
 
 /// Builds that hold a slot: owned and not finished.
