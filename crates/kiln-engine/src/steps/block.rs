@@ -48,6 +48,7 @@ enum Exit {
     SshAgent(super::ssh_agent::Agent),
     ConfigFiles(super::config_files::Provided),
     Maven(super::maven::Session),
+    NodeJs(super::nodejs::Session),
     Tee(super::tee::Tee),
     DockerRegistry(super::docker_registry::Login),
 }
@@ -79,6 +80,7 @@ pub(crate) fn is_block(id: StepId) -> bool {
             | StepId::SshAgent
             | StepId::ConfigFileProvider
             | StepId::WithMaven
+            | StepId::NodeJs
             | StepId::Tee
             | StepId::CompressLog
             | StepId::WithDockerRegistry
@@ -202,6 +204,14 @@ pub(crate) async fn enter(id: StepId, call: &StepCall<'_>) -> Result<Entered, St
                 scope,
                 skip: false,
                 exit: Exit::Maven(session),
+            }
+        }
+        StepId::NodeJs => {
+            let (scope, session) = super::nodejs::start(call, scope).await?;
+            Entered {
+                scope,
+                skip: false,
+                exit: Exit::NodeJs(session),
             }
         }
         StepId::Tee => {
@@ -365,6 +375,10 @@ pub(crate) async fn exit(
             done(body)
         }
         Exit::Maven(session) => done(session.finish(call, body).await),
+        Exit::NodeJs(session) => {
+            session.finish(call).await;
+            done(body)
+        }
         Exit::Tee(tee) => done(tee.finish(call, body).await),
         Exit::DockerRegistry(login) => {
             login.remove(call).await;
