@@ -643,3 +643,30 @@ pipeline {
         "{all}"
     );
 }
+
+/// `ws('dir') { }` runs its block in that directory of the build's workspace, with
+/// `WORKSPACE` pointing at it, and says so.
+#[test]
+fn ws_runs_its_block_in_a_directory_of_the_workspace() {
+    let (code, out) = run("node {
+    stage('Other') {
+        ws('other-ws') {
+            sh 'echo \"cwd=$(basename \"$PWD\") ws=$(basename \"$WORKSPACE\")\"'
+        }
+        sh 'echo \"back in $(basename \"$PWD\")\" >/dev/null; test -d other-ws && echo made'
+    }
+}
+");
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.lines().any(|l| l == "[Other] cwd=other-ws ws=other-ws"),
+        "{out}"
+    );
+    assert!(out.lines().any(|l| l == "[Other] made"), "{out}");
+    assert!(
+        out.contains(
+            "ws('other-ws'): kiln runs the block in the directory other-ws of the build's workspace"
+        ),
+        "{out}"
+    );
+}

@@ -65,6 +65,8 @@ pub enum StepId {
     WithMaven,
     /// `withDockerContainer(image: 'x') { }`: the block in a container of the image.
     WithDockerContainer,
+    /// `ws('dir') { }`: the block in another workspace directory.
+    Ws,
     /// `nodejs('name') { }`: a NodeJS installation around the block.
     NodeJs,
     Zip,
@@ -236,6 +238,7 @@ pub const STEPS: &[StepDef] = &[
         ],
         B::Required,
     ),
+    def("ws", StepId::Ws, &[req("dir", T::String)], B::Required),
     def(
         "withDockerContainer",
         StepId::WithDockerContainer,

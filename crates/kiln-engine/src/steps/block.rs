@@ -65,6 +65,7 @@ pub(crate) fn is_block(id: StepId) -> bool {
     matches!(
         id,
         StepId::Dir
+            | StepId::Ws
             | StepId::WithEnv
             | StepId::Timeout
             | StepId::Retry
@@ -117,6 +118,7 @@ pub(crate) async fn enter(id: StepId, call: &StepCall<'_>) -> Result<Entered, St
             call.executor()?.create_dir(&cwd).await?;
             plain(Scope { cwd, ..scope })
         }
+        StepId::Ws => plain(workspace_dir(call, scope).await?),
         StepId::WithEnv => {
             let overrides = call.string_list("overrides")?;
             let mut vars = Vec::with_capacity(overrides.len());
@@ -385,6 +387,25 @@ pub(crate) async fn exit(
             done(body)
         }
     }
+}
+
+/// `ws('dir') { }`: Jenkins gives the block another workspace of the agent; kiln gives it
+/// the directory `dir` of the build's workspace (an absolute path as written, where the
+/// executor allows it), as the block's current directory and `WORKSPACE`.
+async fn workspace_dir(call: &StepCall<'_>, scope: Scope) -> Result<Scope, StepError> {
+    let dir = call.req_string("dir")?;
+    let path = scope.site.workspace.join(&dir);
+    if !std::path::Path::new(&dir).is_absolute() {
+        call.build.notice_once(format!(
+            "ws('{dir}'): kiln runs the block in the directory {dir} of the build's workspace"
+        ));
+    }
+    call.executor()?.create_dir(&path).await?;
+    let workspace = path.to_string_lossy().into_owned();
+    Ok(Scope {
+        cwd: path,
+        ..scope.with_env([("WORKSPACE".to_owned(), workspace)])
+    })
 }
 
 /// `NAME=value`, or Jenkins' `PATH+ANYTHING=/dir`, which puts `/dir` in front of `PATH`.

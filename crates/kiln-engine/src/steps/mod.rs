@@ -198,6 +198,7 @@ pub(crate) async fn native(id: StepId, call: &StepCall<'_>) -> Result<Value, Ste
         StepId::WithDockerContainer => docker_global::with_docker_container_steps(call).await,
         // The block steps, matched above.
         StepId::Dir
+        | StepId::Ws
         | StepId::WithEnv
         | StepId::Timeout
         | StepId::Retry
