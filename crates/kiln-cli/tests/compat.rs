@@ -607,3 +607,66 @@ fn a_java_style_cast_runs_as_an_as_cast() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("[Cast] names [a, b, c] count 3\n"), "{out}");
 }
+
+/// A stage's `input` parameters written as expressions are evaluated when the stage is
+/// reached, with the code above the pipeline and the pipeline's environment.
+#[test]
+fn input_parameters_computed_from_expressions_are_evaluated_at_the_stage() {
+    let pipeline = r#"def channel = 'nightly'
+def version() { return '1.2' }
+
+pipeline {
+    agent any
+    environment { TARGET = 'staging' }
+    stages {
+        stage('Approve') {
+            input {
+                message "Deploy ${channel} to ${TARGET}?"
+                parameters {
+                    string(name: "${channel.toUpperCase()}_TAG", defaultValue: "v${version()}-${TARGET}")
+                }
+            }
+            steps {
+                sh 'echo "tag=$NIGHTLY_TAG"'
+            }
+        }
+    }
+}
+"#;
+    assert_eq!(lint(pipeline, &[]).status.code(), Some(0));
+    let (out, _dir) = with_file(&["run", "--yes"], pipeline);
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(all.contains("Deploy nightly to staging?"), "{all}");
+    assert!(
+        all.lines().any(|l| l == "[Approve] tag=v1.2-staging"),
+        "{all}"
+    );
+}
+
+/// `ws('dir') { }` runs its block in that directory of the build's workspace, with
+/// `WORKSPACE` pointing at it, and says so.
+#[test]
+fn ws_runs_its_block_in_a_directory_of_the_workspace() {
+    let (code, out) = run("node {
+    stage('Other') {
+        ws('other-ws') {
+            sh 'echo \"cwd=$(basename \"$PWD\") ws=$(basename \"$WORKSPACE\")\"'
+        }
+        sh 'echo \"back in $(basename \"$PWD\")\" >/dev/null; test -d other-ws && echo made'
+    }
+}
+");
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.lines().any(|l| l == "[Other] cwd=other-ws ws=other-ws"),
+        "{out}"
+    );
+    assert!(out.lines().any(|l| l == "[Other] made"), "{out}");
+    assert!(
+        out.contains(
+            "ws('other-ws'): kiln runs the block in the directory other-ws of the build's workspace"
+        ),
+        "{out}"
+    );
+}

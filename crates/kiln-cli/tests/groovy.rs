@@ -230,11 +230,11 @@ fn a_step_kiln_does_not_provide_fails_in_a_script_naming_its_plugin() {
 }
 
 #[test]
-fn unknown_classes_and_enums_are_lint_errors_with_their_position() {
-    let (code, out) = run("enum Color { RED }\nnode {\n  echo 'x'\n}\n");
+fn unknown_classes_and_traits_are_lint_errors_with_their_position() {
+    let (code, out) = run("trait Loud { }\nnode {\n  echo 'x'\n}\n");
     assert_eq!(code, Some(1), "{out}");
     assert!(
-        out.contains("`Color` cannot be defined in a kiln script"),
+        out.contains("`Loud` cannot be defined in a kiln script"),
         "{out}"
     );
     assert!(out.contains("--> Jenkinsfile:1:1"), "{out}");

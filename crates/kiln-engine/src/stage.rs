@@ -353,6 +353,8 @@ fn check_when(build: &Build, node: &PlanNode, scope: &Scope) -> Result<bool, Ste
 }
 
 /// The stage's `input`: the answer's parameter values become environment variables.
+/// Parameter names and defaults written as expressions are evaluated now, in the stage's
+/// scope, as Jenkins evaluates the `input` directive when the stage is reached.
 async fn ask_input(
     build: &Build,
     node: &PlanNode,
@@ -363,15 +365,23 @@ async fn ask_input(
     };
     let message = crate::eval::eval_string(&input.message, build, scope)
         .map_err(|e| reported(build, scope, e))?;
+    let mut parameters = Vec::with_capacity(input.parameters.len());
+    for p in &input.parameters {
+        let computed = |e: &Option<Box<kiln_syntax::ast::Expr>>, written: String| match e {
+            Some(e) => crate::eval::eval_string(e, build, scope),
+            None => Ok(written),
+        };
+        let name = computed(&p.at_start.name, p.name.value.clone())
+            .map_err(|e| reported(build, scope, e))?;
+        let default = computed(&p.at_start.default, p.kind.default_value())
+            .map_err(|e| reported(build, scope, e))?;
+        parameters.push((name, default));
+    }
     let req = InputRequest {
         id: input.id.clone().unwrap_or_else(|| node.name.clone()),
         message,
         ok: input.ok.clone().unwrap_or_else(|| "Proceed".to_owned()),
-        parameters: input
-            .parameters
-            .iter()
-            .map(|p| (p.name.value.clone(), p.kind.default_value()))
-            .collect(),
+        parameters,
         submitter: input.submitter.clone(),
     };
     let values = crate::steps::ask(build, scope, req).await?;

@@ -63,6 +63,12 @@ pub enum StepId {
     SshAgent,
     ConfigFileProvider,
     WithMaven,
+    /// `withDockerContainer(image: 'x') { }`: the block in a container of the image.
+    WithDockerContainer,
+    /// `ws('dir') { }`: the block in another workspace directory.
+    Ws,
+    /// `nodejs('name') { }`: a NodeJS installation around the block.
+    NodeJs,
     Zip,
     Unzip,
     Tee,
@@ -229,6 +235,26 @@ pub const STEPS: &[StepDef] = &[
             p("publisherStrategy", T::String),
             p("traceability", T::Bool),
             p("tempBinDir", T::String),
+        ],
+        B::Required,
+    ),
+    def("ws", StepId::Ws, &[req("dir", T::String)], B::Required),
+    def(
+        "withDockerContainer",
+        StepId::WithDockerContainer,
+        &[
+            req("image", T::String),
+            p("args", T::String),
+            p("toolName", T::String),
+        ],
+        B::Required,
+    ),
+    def(
+        "nodejs",
+        StepId::NodeJs,
+        &[
+            req("nodeJSInstallationName", T::String),
+            p("configId", T::String),
         ],
         B::Required,
     ),
@@ -725,11 +751,17 @@ pub const PLUGIN_STEPS: &[(&str, &str)] = &[
     ("gitlabCommitStatus", "GitLab plugin"),
     ("updateGitlabCommitStatus", "GitLab plugin"),
     ("withDockerServer", "Docker Pipeline plugin"),
-    ("withDockerContainer", "Docker Pipeline plugin"),
     ("dockerFingerprintFrom", "Docker Pipeline plugin"),
     ("sshPublisher", "Publish Over SSH plugin"),
     ("copyArtifacts", "Copy Artifact plugin"),
     ("jacoco", "JaCoCo plugin"),
+    (
+        "checkstyle",
+        "Checkstyle plugin (retired; `recordIssues(tools: [checkStyle(pattern: ...)])` reads its reports)",
+    ),
+    ("hygieiaBuildPublishStep", "Hygieia plugin"),
+    ("openshiftBuild", "OpenShift Pipeline plugin"),
+    ("openshiftDeploy", "OpenShift Pipeline plugin"),
     ("cobertura", "Cobertura plugin"),
     ("publishCoverage", "Code Coverage API plugin"),
     ("recordCoverage", "Coverage plugin"),

@@ -327,6 +327,7 @@ impl ScriptEngine {
                 kiln_syntax::ast::StmtKind::Class {
                     name,
                     members: Some(_),
+                    ..
                 } => Some(name.name.clone()),
                 _ => None,
             })

@@ -231,7 +231,7 @@ impl RunState {
         }
         throw(GException::new(
             "groovy.lang.MissingPropertyException",
-            format!("No such property: {name}"),
+            crate::runtime::plugin_globals::missing_property_message(name),
         ))
     }
 

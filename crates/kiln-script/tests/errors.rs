@@ -241,9 +241,9 @@ fn unsupported_groovy_is_reported_before_running() {
     );
     unsupported("def f = this.&helper", "method pointers", "this.&helper");
     unsupported(
-        "enum Color { RED }",
-        "`Color` cannot be defined",
-        "enum Color { RED }",
+        "trait Loud { def shout() { 'x' } }",
+        "`Loud` cannot be defined",
+        "trait Loud { def shout() { 'x' } }",
     );
     unsupported("def p = 'ls'.execute()", "`.execute()`", "execute");
     unsupported(

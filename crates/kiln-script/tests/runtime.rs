@@ -418,3 +418,71 @@ fn random_uuids_have_the_version_4_form() {
         assert!(matches!(&parts[3][..1], "8" | "9" | "a" | "b"), "{u}");
     }
 }
+
+const SHAPES: &str = r#"
+interface Named { String label() }
+class Shape implements Named {
+  String name
+  int sides = 0
+  Shape(String n) { name = n }
+  String label() { "${name} with ${sides} sides" }
+  String kind() { 'shape' }
+}
+class Square extends Shape {
+  int size = 1
+  Square(int s) { super('square'); size = s; sides = 4 }
+  String kind() { 'square, a ' + super.kind() }
+  int area() { size * size }
+}
+"#;
+
+#[test]
+fn classes_extend_classes_of_the_script() {
+    let check_shapes = |code: &str, expected: &str| check(&format!("{SHAPES}\n{code}"), expected);
+    check_shapes("new Square(3).label()", "square with 4 sides");
+    check_shapes("new Square(3).kind()", "square, a shape");
+    check_shapes("new Square(3).area()", "9");
+    check_shapes("def s = new Square(2); s.name + ' ' + s.size", "square 2");
+    check_shapes("new Shape('blob').kind()", "shape");
+    check(
+        "abstract class Base { abstract def area()\n def twice() { area() * 2 } }\nclass Sq extends Base { def area() { 3 } }\nnew Sq().twice()",
+        "6",
+    );
+    check_err(
+        &format!(
+            "{SHAPES}\nclass Odd extends Shape {{ def f() {{ super.nope() }} }}\nnew Odd().f()"
+        ),
+        "has no method `nope`",
+    );
+}
+
+#[test]
+fn enums_have_constants_names_and_ordinals() {
+    let modes = "enum Mode { Debug, Release }\n";
+    check(&format!("{modes}Mode.Release.name()"), "Release");
+    check(&format!("{modes}Mode.Release.ordinal()"), "1");
+    check(&format!("{modes}\"${{Mode.Debug}}\""), "Debug");
+    check(
+        &format!("{modes}Mode.values().collect {{ it.name() }}"),
+        "[Debug, Release]",
+    );
+    check(
+        &format!("{modes}Mode.valueOf('Debug') == Mode.Debug"),
+        "true",
+    );
+    check(&format!("{modes}Mode.Debug == Mode.Release"), "false");
+    check(
+        &format!(
+            "{modes}def m = Mode.Release\nswitch (m) {{ case Mode.Debug: return 'd'; case Mode.Release: return 'r' }}"
+        ),
+        "r",
+    );
+    check_err(
+        &format!("{modes}Mode.valueOf('Fast')"),
+        "No enum constant Mode.Fast",
+    );
+    check(
+        "enum Level { LOW('l'), HIGH('h');\n String code\n Level(String c) { code = c }\n String describe() { name().toLowerCase() + '=' + code } }\nLevel.HIGH.describe()",
+        "high=h",
+    );
+}

@@ -110,14 +110,36 @@ pub enum StmtKind {
     },
     /// A block statement `{ ... }` on its own (rare).
     Block(Block),
-    /// A class, interface, enum or trait declaration. A `class` keeps its members;
-    /// the body of the others is skipped (`members` is `None`) and kiln reports it.
+    /// A class, interface, enum or trait declaration. A `class` keeps its members and
+    /// the class it `extends`; an `enum` its constants and members; the body of an
+    /// interface or trait is skipped (`members` is `None`).
     Class {
         name: Ident,
+        kind: ClassKind,
+        /// The class after `extends` (its last name when dotted).
+        extends: Option<Ident>,
+        /// An enum's constants, in order.
+        constants: Vec<EnumConstant>,
         members: Option<Vec<ClassMember>>,
     },
     /// Something that could not be parsed; a diagnostic says what.
     Error,
+}
+
+/// A constant of an enum, with the arguments its constructor gets (`HIGH('h')`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EnumConstant {
+    pub name: Ident,
+    pub args: Vec<Arg>,
+}
+
+/// What a type declaration declares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum ClassKind {
+    Class,
+    Interface,
+    Enum,
+    Trait,
 }
 
 /// A field, method or constructor of a class: a `Var` or `Function` statement (the

@@ -329,13 +329,30 @@ impl Dumper {
             StmtKind::Block(b) => self.block(b),
             StmtKind::Class {
                 name,
-                members: None,
-            } => self.leaf(&format!("class {}", name.name), span),
-            StmtKind::Class {
-                name,
-                members: Some(members),
+                kind,
+                extends,
+                constants,
+                members,
             } => {
-                self.open(&format!("class {}", name.name), span);
+                let keyword = match kind {
+                    ClassKind::Class => "class",
+                    ClassKind::Interface => "interface",
+                    ClassKind::Enum => "enum",
+                    ClassKind::Trait => "trait",
+                };
+                let mut label = format!("{keyword} {}", name.name);
+                if let Some(base) = extends {
+                    label.push_str(&format!(" extends {}", base.name));
+                }
+                let Some(members) = members else {
+                    return self.leaf(&label, span);
+                };
+                self.open(&label, span);
+                for c in constants {
+                    self.open(&format!("constant {}", c.name.name), Some(c.name.span));
+                    self.args(&c.args);
+                    self.close();
+                }
                 for m in members {
                     if m.is_static {
                         self.open("static", None);

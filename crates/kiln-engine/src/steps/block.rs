@@ -48,6 +48,7 @@ enum Exit {
     SshAgent(super::ssh_agent::Agent),
     ConfigFiles(super::config_files::Provided),
     Maven(super::maven::Session),
+    NodeJs(super::nodejs::Session),
     Tee(super::tee::Tee),
     DockerRegistry(super::docker_registry::Login),
 }
@@ -64,6 +65,7 @@ pub(crate) fn is_block(id: StepId) -> bool {
     matches!(
         id,
         StepId::Dir
+            | StepId::Ws
             | StepId::WithEnv
             | StepId::Timeout
             | StepId::Retry
@@ -79,6 +81,7 @@ pub(crate) fn is_block(id: StepId) -> bool {
             | StepId::SshAgent
             | StepId::ConfigFileProvider
             | StepId::WithMaven
+            | StepId::NodeJs
             | StepId::Tee
             | StepId::CompressLog
             | StepId::WithDockerRegistry
@@ -115,6 +118,7 @@ pub(crate) async fn enter(id: StepId, call: &StepCall<'_>) -> Result<Entered, St
             call.executor()?.create_dir(&cwd).await?;
             plain(Scope { cwd, ..scope })
         }
+        StepId::Ws => plain(workspace_dir(call, scope).await?),
         StepId::WithEnv => {
             let overrides = call.string_list("overrides")?;
             let mut vars = Vec::with_capacity(overrides.len());
@@ -202,6 +206,14 @@ pub(crate) async fn enter(id: StepId, call: &StepCall<'_>) -> Result<Entered, St
                 scope,
                 skip: false,
                 exit: Exit::Maven(session),
+            }
+        }
+        StepId::NodeJs => {
+            let (scope, session) = super::nodejs::start(call, scope).await?;
+            Entered {
+                scope,
+                skip: false,
+                exit: Exit::NodeJs(session),
             }
         }
         StepId::Tee => {
@@ -365,12 +377,35 @@ pub(crate) async fn exit(
             done(body)
         }
         Exit::Maven(session) => done(session.finish(call, body).await),
+        Exit::NodeJs(session) => {
+            session.finish(call).await;
+            done(body)
+        }
         Exit::Tee(tee) => done(tee.finish(call, body).await),
         Exit::DockerRegistry(login) => {
             login.remove(call).await;
             done(body)
         }
     }
+}
+
+/// `ws('dir') { }`: Jenkins gives the block another workspace of the agent; kiln gives it
+/// the directory `dir` of the build's workspace (an absolute path as written, where the
+/// executor allows it), as the block's current directory and `WORKSPACE`.
+async fn workspace_dir(call: &StepCall<'_>, scope: Scope) -> Result<Scope, StepError> {
+    let dir = call.req_string("dir")?;
+    let path = scope.site.workspace.join(&dir);
+    if !std::path::Path::new(&dir).is_absolute() {
+        call.build.notice_once(format!(
+            "ws('{dir}'): kiln runs the block in the directory {dir} of the build's workspace"
+        ));
+    }
+    call.executor()?.create_dir(&path).await?;
+    let workspace = path.to_string_lossy().into_owned();
+    Ok(Scope {
+        cwd: path,
+        ..scope.with_env([("WORKSPACE".to_owned(), workspace)])
+    })
 }
 
 /// `NAME=value`, or Jenkins' `PATH+ANYTHING=/dir`, which puts `/dir` in front of `PATH`.

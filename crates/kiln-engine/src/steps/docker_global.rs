@@ -344,6 +344,92 @@ fn with_registry(d: &mut DockerCall<'_, '_, '_>) -> Result<Value, StepError> {
     d.host.block(StepId::WithDockerRegistry, &step_call, d.call)
 }
 
+/// `withDockerContainer(image: 'x', args: '-u root') { }` in a script: Docker Pipeline's
+/// step behind `image.inside`, with the same meaning (the block in a container of the
+/// image, or in a pod of it on a Kubernetes agent).
+pub(crate) fn with_docker_container(
+    host: &mut ScriptHost<'_>,
+    call: &kiln_script::StepCall<'_>,
+    scope: &Scope,
+) -> Result<Value, StepError> {
+    let named = |key: &str| {
+        call.named
+            .get(key)
+            .filter(|v| !matches!(v, Value::Null))
+            .map(Value::to_string)
+    };
+    let image = named("image")
+        .or_else(|| call.positional.first().map(Value::to_string))
+        .filter(|i| !i.is_empty())
+        .ok_or_else(|| {
+            StepError::failed(
+                "withDockerContainer needs an image, as in withDockerContainer(image: 'maven:3') { }",
+            )
+        })?;
+    let args = named("args").unwrap_or_default();
+    let mut d = DockerCall {
+        host,
+        call,
+        scope: scope.clone(),
+        what: "withDockerContainer".to_owned(),
+        args: vec![Some(args.clone())],
+    };
+    if named("toolName").is_some() {
+        d.log("withDockerContainer: `toolName` has no effect: the `docker` on the build's PATH is used");
+    }
+    if d.in_pod() {
+        docker_kube::inside(&mut d, &image, &args)
+    } else {
+        docker_cli::inside(&mut d, &image, &args)
+    }
+}
+
+/// `withDockerContainer(...) { }` in `steps { }`: the same step, run by a script whose block
+/// is the steps (so both forms share one implementation).
+pub(crate) async fn with_docker_container_steps(call: &StepCall<'_>) -> Result<Value, StepError> {
+    let image = call.req_string("image")?;
+    let mut args = vec![format!("image: {}", groovy_literal(&image))];
+    for key in ["args", "toolName"] {
+        if let Some(v) = call.string(key)? {
+            args.push(format!("{key}: {}", groovy_literal(&v)));
+        }
+    }
+    let text = format!(
+        "withDockerContainer({}) {{ {}() }}",
+        args.join(", "),
+        kiln_script::BODY_STEP
+    );
+    let (file, diagnostics) = kiln_syntax::parse(&text);
+    if let Some(d) = diagnostics.first() {
+        return Err(StepError::failed(format!(
+            "withDockerContainer: cannot read its arguments: {}",
+            d.message
+        )));
+    }
+    let stmts = file.statements;
+    super::script::blocking(
+        call.build,
+        call.scope,
+        Some(call.body().to_vec()),
+        move |host, ctx| {
+            let build = Arc::clone(&host.build);
+            build.script.eval_block(&stmts, ctx, host)
+        },
+    )
+    .await
+}
+
+/// `s` as a single-quoted Groovy string.
+fn groovy_literal(s: &str) -> String {
+    format!(
+        "'{}'",
+        s.replace('\\', "\\\\")
+            .replace('\'', "\\'")
+            .replace('\n', "\\n")
+            .replace('\r', "\\r")
+    )
+}
+
 fn unknown(d: &DockerCall<'_, '_, '_>, method: &str, known: &str) -> StepError {
     let on = d.what.split('.').next().unwrap_or("docker");
     StepError::failed(format!(

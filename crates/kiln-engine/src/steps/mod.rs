@@ -36,6 +36,7 @@ mod mail;
 mod mail_tokens;
 mod maven;
 mod milestone;
+mod nodejs;
 mod pod_template;
 mod process;
 mod scm;
@@ -194,8 +195,10 @@ pub(crate) async fn native(id: StepId, call: &StepCall<'_>) -> Result<Value, Ste
         StepId::Zip => archive_zip::zip(call).await,
         StepId::Unzip => archive_zip::unzip(call).await,
         StepId::FileOperations => file_ops::file_operations(call).await,
+        StepId::WithDockerContainer => docker_global::with_docker_container_steps(call).await,
         // The block steps, matched above.
         StepId::Dir
+        | StepId::Ws
         | StepId::WithEnv
         | StepId::Timeout
         | StepId::Retry
@@ -210,6 +213,7 @@ pub(crate) async fn native(id: StepId, call: &StepCall<'_>) -> Result<Value, Ste
         | StepId::SshAgent
         | StepId::ConfigFileProvider
         | StepId::WithMaven
+        | StepId::NodeJs
         | StepId::Tee
         | StepId::CompressLog
         | StepId::WithDockerRegistry => block::run(id, call).await,

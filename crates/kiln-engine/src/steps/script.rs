@@ -181,6 +181,9 @@ impl<'b> ScriptHost<'b> {
         if name == DOCKER_STEP {
             return super::docker_global::call(self, call, &scope);
         }
+        if name == "withDockerContainer" && self.build.scripts.libraries.step(name).is_none() {
+            return super::docker_global::with_docker_container(self, call, &scope);
+        }
         if let Some(result) = scripted::call(self, name, call, &scope) {
             return result;
         }

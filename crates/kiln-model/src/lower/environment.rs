@@ -32,6 +32,16 @@ pub(super) fn environment(cx: &mut Cx, call: &CallView<'_>) -> Vec<EnvEntry> {
             );
             continue;
         };
+        // Groovy reads `$NAME` as a name; Jenkins (and the shell) do not.
+        if name.contains('$') {
+            cx.error(
+                "invalid-environment-name",
+                target.span,
+                "environment variable names must be plain identifiers",
+                format!("`{name}` is not a valid variable name: use letters, digits and `_`"),
+            );
+            continue;
+        }
         if let Some(first) = seen.insert(name.to_string(), target.span) {
             cx.push(
                 Diagnostic::error(

@@ -478,7 +478,6 @@ pub(super) fn input(cx: &mut Cx, call: &CallView<'_>) -> Option<Input> {
             "message" => message = f.single().cloned(),
             "parameters" => {
                 params = parameters(cx, &f);
-                literal_input_parameters(cx, &params);
             }
             "id" | "ok" | "submitter" | "submitterParameter" => {
                 if let Some(v) = f
@@ -519,25 +518,4 @@ pub(super) fn input(cx: &mut Cx, call: &CallView<'_>) -> Option<Input> {
         parameters: params,
         span: call.span,
     })
-}
-
-/// An `input`'s parameters are asked for when the stage is reached; kiln reads their names
-/// and defaults as written, so an expression there is reported.
-fn literal_input_parameters(cx: &mut Cx, params: &[Parameter]) {
-    for p in params {
-        let exprs = [
-            (&p.at_start.name, "an `input` parameter's name"),
-            (&p.at_start.default, "an `input` parameter's default"),
-        ];
-        for (expr, what) in exprs {
-            if let Some(e) = expr {
-                cx.error(
-                    "expected-string",
-                    e.span,
-                    format!("{what} must be a literal string in kiln"),
-                    "kiln evaluates no expressions in a stage's `input`; write the value",
-                );
-            }
-        }
-    }
 }

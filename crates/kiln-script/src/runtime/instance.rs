@@ -21,6 +21,8 @@ pub(crate) struct GInstance {
     pub class: ImmutableString,
     fields: Arc<Mutex<Vec<(ImmutableString, Dynamic)>>>,
     id: u64,
+    /// For an enum's constant: its name and ordinal.
+    constant: Option<(ImmutableString, i64)>,
 }
 
 impl PartialEq for GInstance {
@@ -35,6 +37,7 @@ impl GInstance {
             class,
             fields: Arc::new(Mutex::new(fields)),
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            constant: None,
         }
     }
 
@@ -80,15 +83,74 @@ impl GInstance {
         self.with(|fields| fields.clone())
     }
 
-    /// Groovy's default `toString()`: `Zot@1f`.
+    /// Groovy's default `toString()`: `Zot@1f`, an enum constant's name.
     pub fn default_text(&self) -> String {
-        format!("{}@{:x}", self.class, self.id)
+        match &self.constant {
+            Some((name, _)) => name.to_string(),
+            None => format!("{}@{:x}", self.class, self.id),
+        }
+    }
+
+    /// What an enum constant answers without a method of its class: `name()`,
+    /// `ordinal()`, `toString()`, `compareTo(other)`.
+    fn constant_method(&self, name: &str, args: &Array) -> Option<Dynamic> {
+        let (constant, ordinal) = self.constant.as_ref()?;
+        match (name, args.as_slice()) {
+            ("name" | "toString", []) => Some(Dynamic::from(constant.clone())),
+            ("ordinal", []) => Some(Dynamic::from(*ordinal)),
+            ("compareTo", [other]) => {
+                let theirs = other.read_lock::<GInstance>()?.constant.as_ref()?.1;
+                Some(Dynamic::from(*ordinal - theirs))
+            }
+            _ => None,
+        }
     }
 }
 
 /// The Rhai function holding method `method` of class `class`.
 pub(crate) fn method_name(class: &str, method: &str) -> String {
     crate::translate::names::function(&format!("{class}__{method}"))
+}
+
+/// The Rhai function naming the class `class` extends (`super` is a keyword, so no
+/// method is called that).
+pub(crate) fn parent_name(class: &str) -> String {
+    crate::translate::names::function(&format!("{class}__super"))
+}
+
+/// The class `class` extends, when the script defines it with `extends`.
+fn parent_of(ctx: &NativeCallContext, class: &str) -> Option<ImmutableString> {
+    ctx.call_fn_raw(parent_name(class), false, false, &mut [])
+        .ok()
+        .and_then(|v| v.into_immutable_string().ok())
+}
+
+/// Calls the first method `name` of `class` and the classes it extends on `this`.
+fn call_from(
+    ctx: &NativeCallContext,
+    this: &GInstance,
+    class: &str,
+    name: &str,
+    args: &Array,
+) -> RtResult<Option<Dynamic>> {
+    let mut class = ImmutableString::from(class);
+    for _ in 0..16 {
+        let function = method_name(&class, name);
+        let mut all: Vec<Dynamic> = Vec::with_capacity(args.len() + 1);
+        all.push(Dynamic::from(this.clone()));
+        all.extend(args.iter().cloned());
+        let mut refs: Vec<&mut Dynamic> = all.iter_mut().collect();
+        match ctx.call_fn_raw(&function, false, false, &mut refs) {
+            Ok(v) => return Ok(Some(v)),
+            Err(e) if not_found(&e, &function) => {}
+            Err(e) => return Err(e),
+        }
+        match parent_of(ctx, &class) {
+            Some(p) => class = p,
+            None => break,
+        }
+    }
+    Ok(None)
 }
 
 /// A class named in code that does not define it (a class of an earlier block): its
@@ -147,16 +209,113 @@ pub(crate) fn call(
     name: &str,
     args: &Array,
 ) -> RtResult<Option<Dynamic>> {
-    let function = method_name(&this.class, name);
+    if let Some(v) = call_from(ctx, this, &this.class, name, args)? {
+        return Ok(Some(v));
+    }
+    if let Some(v) = this.constant_method(name, args) {
+        return Ok(Some(v));
+    }
+    accessor(this, name, args)
+}
+
+/// `super.name(args)` in a method of `class`: the method as the class it extends has it.
+fn call_super(
+    ctx: &NativeCallContext,
+    this: Dynamic,
+    class: &str,
+    name: &str,
+    args: &Array,
+) -> RtResult<Dynamic> {
+    let Some(instance) = this.try_cast::<GInstance>() else {
+        return fail("internal: `super` outside an instance");
+    };
+    let found = match parent_of(ctx, class) {
+        Some(parent) => call_from(ctx, &instance, &parent, name, args)?,
+        None => None,
+    };
+    match found {
+        Some(v) => Ok(v),
+        None => match instance.constant_method(name, args) {
+            Some(v) => Ok(v),
+            None if name == "toString" && args.is_empty() => {
+                Ok(Dynamic::from(instance.default_text()))
+            }
+            None => fail(format!(
+                "`super.{name}` in class `{class}`: its parent class has no method `{name}` taking {} argument(s)",
+                args.len()
+            )),
+        },
+    }
+}
+
+/// `super(args)` in a constructor of `class`: the parent's constructor, if it declares one.
+fn construct_super(
+    ctx: &NativeCallContext,
+    this: Dynamic,
+    class: &str,
+    args: Array,
+) -> RtResult<Dynamic> {
+    let Some(parent) = parent_of(ctx, class) else {
+        return if args.is_empty() {
+            Ok(Dynamic::UNIT)
+        } else {
+            fail(format!(
+                "`super(...)` in class `{class}`: it extends no class of the script"
+            ))
+        };
+    };
+    let ctor = method_name(&parent, &parent);
     let mut all: Vec<Dynamic> = Vec::with_capacity(args.len() + 1);
-    all.push(Dynamic::from(this.clone()));
+    all.push(this);
     all.extend(args.iter().cloned());
     let mut refs: Vec<&mut Dynamic> = all.iter_mut().collect();
-    match ctx.call_fn_raw(&function, false, false, &mut refs) {
-        Ok(v) => Ok(Some(v)),
-        Err(e) if not_found(&e, &function) => accessor(this, name, args),
+    match ctx.call_fn_raw(&ctor, false, false, &mut refs) {
+        Ok(_) => Ok(Dynamic::UNIT),
+        Err(e) if not_found(&e, &ctor) && args.is_empty() => Ok(Dynamic::UNIT),
+        Err(e) if not_found(&e, &ctor) => fail(format!(
+            "class `{parent}` has no constructor taking {} argument(s)",
+            args.len()
+        )),
         Err(e) => Err(e),
     }
+}
+
+/// A new instance of `class` extending `base`: `base`'s fields (from its factory, when
+/// the script defines it) then `class`'s own, which win over a parent's of the same name.
+fn instance_ext(
+    ctx: &NativeCallContext,
+    base: &str,
+    class: ImmutableString,
+    own: Array,
+) -> Dynamic {
+    let mut fields = ctx
+        .call_fn_raw(factory_name(base), false, false, &mut [])
+        .ok()
+        .and_then(|v| v.try_cast::<GInstance>())
+        .map(|p| p.fields())
+        .unwrap_or_default();
+    for pair in own.chunks(2) {
+        if let [k, v] = pair {
+            let k = ImmutableString::from(groovy_str(k));
+            match fields.iter_mut().find(|(name, _)| *name == k) {
+                Some((_, old)) => *old = v.clone(),
+                None => fields.push((k, v.clone())),
+            }
+        }
+    }
+    Dynamic::from(GInstance::new(class, fields))
+}
+
+/// `Color.valueOf('RED')`: the constant of that name among `values`.
+fn enum_value_of(values: Array, class: &str, name: &str) -> RtResult<Dynamic> {
+    values
+        .into_iter()
+        .find(|v| {
+            v.read_lock::<GInstance>()
+                .and_then(|i| i.constant.as_ref().map(|(n, _)| n.as_str() == name))
+                .unwrap_or(false)
+        })
+        .map_or_else(|| fail(format!("No enum constant {class}.{name}")), Ok)
 }
 
 /// `getName()` / `setName(v)` for a field without such a method.
@@ -247,6 +406,59 @@ pub(crate) fn register(m: &mut Module) {
                 })
                 .collect();
             Dynamic::from(GInstance::new(class, fields))
+        });
+    FuncRegistration::new("__kiln_instance_ext")
+        .in_global_namespace()
+        .with_purity(false)
+        .with_volatility(true)
+        .set_into_module(
+            m,
+            |ctx: NativeCallContext, base: ImmutableString, class: ImmutableString, own: Array| {
+                instance_ext(&ctx, &base, class, own)
+            },
+        );
+    FuncRegistration::new("__kiln_super_m")
+        .in_global_namespace()
+        .with_purity(false)
+        .with_volatility(true)
+        .set_into_module(
+            m,
+            |ctx: NativeCallContext,
+             this: Dynamic,
+             class: ImmutableString,
+             name: ImmutableString,
+             args: Array| { call_super(&ctx, this, &class, &name, &args) },
+        );
+    FuncRegistration::new("__kiln_super_ctor")
+        .in_global_namespace()
+        .with_purity(false)
+        .with_volatility(true)
+        .set_into_module(
+            m,
+            |ctx: NativeCallContext, this: Dynamic, class: ImmutableString, args: Array| {
+                construct_super(&ctx, this, &class, args)
+            },
+        );
+    FuncRegistration::new("__kiln_enum_constant")
+        .in_global_namespace()
+        .with_purity(false)
+        .with_volatility(true)
+        .set_into_module(
+            m,
+            |obj: Dynamic, name: ImmutableString, ordinal: i64| -> RtResult<Dynamic> {
+                let Some(mut instance) = obj.try_cast::<GInstance>() else {
+                    return fail("internal: an enum constant that is not an instance");
+                };
+                instance.constant = Some((name, ordinal));
+                Ok(Dynamic::from(instance))
+            },
+        );
+    FuncRegistration::new("__kiln_enum_value_of")
+        .in_global_namespace()
+        .with_purity(false)
+        .with_volatility(true)
+        .set_into_module(m, |values: Array, class: ImmutableString, name: Dynamic| {
+            enum_value_of(values, &class, &groovy_str(&name))
         });
     FuncRegistration::new("__kiln_construct")
         .in_global_namespace()

@@ -13,6 +13,7 @@ pub(crate) mod loaded;
 pub(crate) mod methods;
 pub(crate) mod omap;
 pub(crate) mod ops;
+pub(crate) mod plugin_globals;
 pub(crate) mod regex;
 pub(crate) mod types;
 pub(crate) mod url;

@@ -54,6 +54,13 @@ pub(crate) fn eq(a: &Dynamic, b: &Dynamic) -> bool {
     ) {
         return x == y;
     }
+    // Objects of the script's classes (an enum's constants among them) are the same object.
+    if let (Some(x), Some(y)) = (
+        a.clone().try_cast::<super::instance::GInstance>(),
+        b.clone().try_cast::<super::instance::GInstance>(),
+    ) {
+        return x == y;
+    }
     false
 }
 

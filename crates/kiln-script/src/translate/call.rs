@@ -221,6 +221,9 @@ impl Tr {
                     return self.unsupported(name.span, what, "use the `sh` step to run commands");
                 }
                 if let ExprKind::Ident(class) = &target.kind {
+                    if class == "super" && self.super_call(Some(&name.name), args, closure) {
+                        return;
+                    }
                     if self.class_named(class) {
                         return self.static_call(class, &name.name, args, closure);
                     }
@@ -263,6 +266,9 @@ impl Tr {
             self.w(&format!("__kiln_call_closure({local}, ["));
             self.groovy_args(args, closure, &[]);
             self.w("])");
+            return;
+        }
+        if name == "super" && self.super_call(None, args, closure) {
             return;
         }
         if self.member_call(name, args, closure) {

@@ -10,11 +10,17 @@
 //! `z.m()` finds it at run time from the instance's class (see `runtime::instance`).
 //! Inside a method, a bare field name means `this.field` and a bare method call
 //! `this.method()`, as in Groovy.
+//!
+//! `class B extends A`: B's factory starts from A's instance (A's fields first), a
+//! function names B's parent so a method B does not define is found in A at run time,
+//! and `super.m()` / `super(...)` call A's method and constructor. An `enum`'s constants
+//! are static fields holding one instance each (`name()`, `ordinal()`), with `values()`
+//! and `valueOf(name)`. Interfaces declare nothing kiln runs and are accepted as such.
 
 use super::{Tr, names};
-use crate::runtime::instance::{factory_name, marker_name, method_name};
+use crate::runtime::instance::{factory_name, marker_name, method_name, parent_name};
 use kiln_diagnostics::Span;
-use kiln_syntax::ast::{ClassMember, Ident, Stmt, StmtKind};
+use kiln_syntax::ast::{ClassKind, ClassMember, EnumConstant, Ident, Stmt, StmtKind};
 use std::collections::{HashMap, HashSet};
 
 /// What the translation knows of a class: its members by kind.
@@ -23,6 +29,18 @@ pub(super) struct ClassInfo {
     pub fields: HashSet<String>,
     pub statics: HashSet<String>,
     pub methods: HashSet<String>,
+    /// The class it extends, when that is a class of the script.
+    pub parent: Option<String>,
+}
+
+/// A class (or enum) with a body, as [`classes`] finds it.
+pub(super) struct ClassDecl<'a> {
+    pub name: &'a Ident,
+    pub kind: ClassKind,
+    pub extends: Option<&'a Ident>,
+    pub constants: &'a [EnumConstant],
+    pub members: &'a [ClassMember],
+    pub span: Span,
 }
 
 /// The method being translated.
@@ -40,15 +58,25 @@ fn member_stmt(stmt: &Stmt) -> &Stmt {
     }
 }
 
-/// The classes with a body among `stmts`.
-pub(super) fn classes(stmts: &[Stmt]) -> Vec<(&Ident, &[ClassMember], Span)> {
+/// The classes and enums with a body among `stmts`.
+pub(super) fn classes(stmts: &[Stmt]) -> Vec<ClassDecl<'_>> {
     stmts
         .iter()
         .filter_map(|s| match &s.kind {
             StmtKind::Class {
                 name,
+                kind,
+                extends,
+                constants,
                 members: Some(members),
-            } => Some((name, members.as_slice(), s.span)),
+            } => Some(ClassDecl {
+                name,
+                kind: *kind,
+                extends: extends.as_ref(),
+                constants,
+                members,
+                span: s.span,
+            }),
             _ => None,
         })
         .collect()
@@ -57,9 +85,21 @@ pub(super) fn classes(stmts: &[Stmt]) -> Vec<(&Ident, &[ClassMember], Span)> {
 impl Tr {
     /// Records the classes of a block, so that code anywhere in it can use them.
     pub(super) fn collect_classes(&mut self, stmts: &[Stmt]) {
-        for (name, members, _) in classes(stmts) {
-            let mut info = ClassInfo::default();
-            for m in members {
+        for decl in classes(stmts) {
+            let mut info = ClassInfo {
+                parent: decl.extends.map(|e| e.name.clone()),
+                ..ClassInfo::default()
+            };
+            info.statics
+                .extend(decl.constants.iter().map(|c| c.name.name.clone()));
+            if decl.kind == ClassKind::Enum {
+                info.methods.extend(
+                    ["values", "valueOf", "name", "ordinal"]
+                        .iter()
+                        .map(|m| (*m).to_owned()),
+                );
+            }
+            for m in decl.members {
                 match &member_stmt(&m.stmt).kind {
                     StmtKind::Var { name, .. } if m.is_static => {
                         info.statics.insert(name.name.clone());
@@ -73,8 +113,26 @@ impl Tr {
                     _ => {}
                 }
             }
-            self.classes.insert(name.name.clone(), info);
+            self.classes.insert(decl.name.name.clone(), info);
         }
+    }
+
+    /// `class` and the classes of the script it extends, nearest first (bounded, so a
+    /// cycle of `extends` ends).
+    fn lineage(&self, class: &str) -> Vec<&ClassInfo> {
+        let mut out = Vec::new();
+        let mut next = Some(class.to_owned());
+        while let Some(c) = next.take() {
+            let Some(info) = self.classes.get(&c) else {
+                break;
+            };
+            out.push(info);
+            if out.len() >= 16 {
+                break;
+            }
+            next = info.parent.clone();
+        }
+        out
     }
 
     /// The factory and method functions of every class of a block.
@@ -83,9 +141,13 @@ impl Tr {
         stmts: &[Stmt],
         seen: &mut HashMap<(String, usize), Span>,
     ) {
-        for (name, members, span) in classes(stmts) {
-            let m = self.open(span);
-            self.factory(&name.name, members);
+        for decl in classes(stmts) {
+            let (name, members) = (decl.name, decl.members);
+            let m = self.open(decl.span);
+            self.factory(&name.name, decl.extends, members);
+            if decl.kind == ClassKind::Enum {
+                self.enum_functions(&name.name, decl.constants);
+            }
             for member in members {
                 let stmt = member_stmt(&member.stmt);
                 let StmtKind::Function { name: method, .. } = &stmt.kind else {
@@ -115,18 +177,34 @@ impl Tr {
         }
     }
 
-    /// `fn factory() { __kiln_instance("Zot", ["field", initial, ...]) }`.
-    fn factory(&mut self, class: &str, members: &[ClassMember]) {
+    /// `fn factory() { __kiln_instance("Zot", ["field", initial, ...]) }`; with a parent
+    /// class, `__kiln_instance_ext("Base", "Zot", [...])` and the parent's name function.
+    fn factory(&mut self, class: &str, extends: Option<&Ident>, members: &[ClassMember]) {
         let outer = self.in_class.replace(InClass {
             class: class.to_string(),
             is_static: true,
         });
         self.w(&format!("fn {}() {{ true }}\n", marker_name(class)));
-        self.w(&format!(
-            "fn {}() {{ __kiln_instance({}, [",
-            factory_name(class),
-            names::string_literal(class)
-        ));
+        match extends {
+            Some(base) => {
+                self.w(&format!(
+                    "fn {}() {{ {} }}\n",
+                    parent_name(class),
+                    names::string_literal(&base.name)
+                ));
+                self.w(&format!(
+                    "fn {}() {{ __kiln_instance_ext({}, {}, [",
+                    factory_name(class),
+                    names::string_literal(&base.name),
+                    names::string_literal(class)
+                ));
+            }
+            None => self.w(&format!(
+                "fn {}() {{ __kiln_instance({}, [",
+                factory_name(class),
+                names::string_literal(class)
+            )),
+        }
         self.scoped(true, |tr| {
             let mut first = true;
             for member in members.iter().filter(|m| !m.is_static) {
@@ -149,9 +227,47 @@ impl Tr {
         self.in_class = outer;
     }
 
-    /// Sets the static fields of every class of a block: `__kiln_gset("Zot.K", value);`.
+    /// An enum's `values()` and `valueOf(name)`, static methods over its constants.
+    fn enum_functions(&mut self, class: &str, constants: &[EnumConstant]) {
+        let list: Vec<String> = constants
+            .iter()
+            .map(|c| {
+                format!(
+                    "__kiln_global({})",
+                    names::string_literal(&format!("{class}.{}", c.name.name))
+                )
+            })
+            .collect();
+        let values = method_name(class, "values");
+        self.w(&format!(
+            "fn {values}(__kiln_none) {{ [{}] }}\n",
+            list.join(", ")
+        ));
+        self.w(&format!(
+            "fn {}(__kiln_none, __kiln_name) {{ __kiln_enum_value_of({values}(()), {}, __kiln_name) }}\n",
+            method_name(class, "valueOf"),
+            names::string_literal(class)
+        ));
+    }
+
+    /// Sets the static fields of every class of a block: `__kiln_gset("Zot.K", value);`,
+    /// an enum's constants first.
     pub(super) fn class_statics(&mut self, stmts: &[Stmt]) {
-        for (class, members, _) in classes(stmts) {
+        for decl in classes(stmts) {
+            let (class, members) = (decl.name, decl.members);
+            for (ordinal, constant) in decl.constants.iter().enumerate() {
+                let m = self.open(constant.name.span);
+                self.w(&format!(
+                    "__kiln_gset({}, __kiln_enum_constant(",
+                    names::string_literal(&format!("{}.{}", class.name, constant.name.name)),
+                ));
+                self.new_instance(&class.name, &constant.args);
+                self.w(&format!(
+                    ", {}, {ordinal}));\n",
+                    names::string_literal(&constant.name.name)
+                ));
+                self.close(m);
+            }
             let outer = self.in_class.replace(InClass {
                 class: class.name.clone(),
                 is_static: true,
@@ -181,12 +297,19 @@ impl Tr {
     /// a field, the script variable `Zot.K` for a static field.
     pub(super) fn member_ref(&self, name: &str) -> Option<Member> {
         let ic = self.in_class.as_ref()?;
-        let info = self.classes.get(&ic.class)?;
-        if info.fields.contains(name) && !ic.is_static {
+        let chain = self.lineage(&ic.class);
+        if chain.iter().any(|i| i.fields.contains(name)) && !ic.is_static {
             return self.lookup("this").map(Member::Field);
         }
-        if info.statics.contains(name) {
-            return Some(Member::Static(format!("{}.{name}", ic.class)));
+        let mut owner = ic.class.clone();
+        for info in chain {
+            if info.statics.contains(name) {
+                return Some(Member::Static(format!("{owner}.{name}")));
+            }
+            match &info.parent {
+                Some(p) => owner = p.clone(),
+                None => break,
+            }
         }
         None
     }
@@ -215,9 +338,9 @@ impl Tr {
             return false;
         };
         if !self
-            .classes
-            .get(&ic.class)
-            .is_some_and(|info| info.methods.contains(name))
+            .lineage(&ic.class)
+            .iter()
+            .any(|info| info.methods.contains(name))
         {
             return false;
         }
@@ -232,6 +355,33 @@ impl Tr {
             }
             None => self.static_call(&ic.class, name, args, closure),
         }
+        true
+    }
+
+    /// `super.name(args)` in a method, or `super(args)` in a constructor: the parent
+    /// class's method or constructor on `this`. `false` outside an instance method.
+    pub(super) fn super_call(
+        &mut self,
+        name: Option<&str>,
+        args: &[kiln_syntax::ast::Arg],
+        closure: Option<&kiln_syntax::ast::Closure>,
+    ) -> bool {
+        let Some(ic) = self.in_class.clone().filter(|ic| !ic.is_static) else {
+            return false;
+        };
+        let Some(this) = self.lookup("this") else {
+            return false;
+        };
+        let class = names::string_literal(&ic.class);
+        match name {
+            Some(n) => self.w(&format!(
+                "__kiln_super_m({this}, {class}, {}, [",
+                names::string_literal(n)
+            )),
+            None => self.w(&format!("__kiln_super_ctor({this}, {class}, [")),
+        }
+        self.groovy_args(args, closure, &[]);
+        self.w("])");
         true
     }
 

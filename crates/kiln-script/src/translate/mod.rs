@@ -25,7 +25,9 @@ pub(crate) mod names;
 pub(crate) mod posmap;
 
 use kiln_diagnostics::{Diagnostic, Span};
-use kiln_syntax::ast::{Block, Catch, Expr, Param, Stmt, StmtKind, StringLit, SwitchCase};
+use kiln_syntax::ast::{
+    Block, Catch, ClassKind, Expr, Param, Stmt, StmtKind, StringLit, SwitchCase,
+};
 use posmap::PosMap;
 use std::collections::{HashMap, HashSet};
 
@@ -460,17 +462,23 @@ impl Tr {
             StmtKind::Class {
                 members: Some(_), ..
             } => {}
+            // An interface declares nothing to run: accepted, as a class may implement it.
+            StmtKind::Class {
+                kind: ClassKind::Interface,
+                ..
+            } => {}
             StmtKind::Class {
                 name,
                 members: None,
+                ..
             } => {
                 self.unsupported(
                     s.span,
                     format!(
-                        "`{}` cannot be defined in a kiln script: only classes with fields and methods can",
+                        "`{}` cannot be defined in a kiln script: only classes, enums and interfaces can",
                         name.name
                     ),
-                    "interfaces, enums and traits are not supported; use a class, or constants in a map",
+                    "traits are not supported; use a class",
                 );
                 self.w(";\n");
             }

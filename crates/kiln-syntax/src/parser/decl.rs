@@ -1,7 +1,9 @@
 //! Declarations: types, parameters, variables, functions, annotations, imports and classes.
 
 use super::Parser;
-use crate::ast::{Annotation, Arg, ClassMember, Ident, Param, Stmt, StmtKind, TypeName};
+use crate::ast::{
+    Annotation, Arg, ClassKind, ClassMember, EnumConstant, Ident, Param, Stmt, StmtKind, TypeName,
+};
 use crate::token::{Keyword, TokenKind};
 use kiln_diagnostics::Span;
 
@@ -234,6 +236,7 @@ impl Parser<'_> {
 
     /// `(params) { body }` after a function's name.
     fn parse_function_rest(&mut self, start: u32, name: Ident) -> Stmt {
+        let is_abstract = std::mem::take(&mut self.abstract_member);
         let open = self.bump();
         let params = self.with_nl(true, |p| {
             let params = p.parse_params(TokenKind::RParen);
@@ -251,6 +254,12 @@ impl Parser<'_> {
         self.skip_newlines_before(TokenKind::LBrace);
         let body = if self.at(TokenKind::LBrace) {
             self.parse_block()
+        } else if is_abstract {
+            // `abstract def area()`: declared here, defined by the classes that extend it.
+            crate::ast::Block {
+                statements: Vec::new(),
+                span: Span::at(self.prev_end),
+            }
         } else {
             let t = self.cur();
             self.error_unexpected(t, "`{` to start the function body");
@@ -448,9 +457,16 @@ impl Parser<'_> {
         }
     }
 
-    /// `class Name ... { members }`; `interface`, `enum`, `trait`: the body is skipped whole.
+    /// `class Name extends Base ... { members }`, `enum Name { A, B; members }`;
+    /// `interface`, `trait`: the body is skipped whole.
     pub(super) fn parse_class(&mut self, start: u32) -> Stmt {
         let kw = self.bump();
+        let kind = match kw.kind {
+            TokenKind::Kw(Keyword::Interface) => ClassKind::Interface,
+            TokenKind::Kw(Keyword::Enum) => ClassKind::Enum,
+            TokenKind::Kw(Keyword::Trait) => ClassKind::Trait,
+            _ => ClassKind::Class,
+        };
         let t = self.cur();
         let name = if t.kind == TokenKind::Ident {
             self.bump();
@@ -465,26 +481,96 @@ impl Parser<'_> {
                 span: Span::at(self.prev_end),
             }
         };
+        let mut extends = None;
+        let mut in_extends = false;
         while !matches!(
             self.peek(),
             TokenKind::LBrace | TokenKind::Eof | TokenKind::RBrace
         ) {
-            self.bump();
+            let t = self.bump();
+            if t.kind == TokenKind::Ident {
+                match self.text(t.span) {
+                    "extends" if kind == ClassKind::Class => in_extends = true,
+                    "implements" => in_extends = false,
+                    text if in_extends => {
+                        extends = Some(Ident {
+                            name: text.to_string(),
+                            span: t.span,
+                        });
+                    }
+                    _ => {}
+                }
+            } else if t.kind != TokenKind::Dot {
+                in_extends = false;
+            }
         }
         let mut members = None;
+        let mut constants = Vec::new();
         if self.at(TokenKind::LBrace) {
             let open = self.cur();
-            if kw.kind == TokenKind::Kw(Keyword::Class) {
+            if matches!(kind, ClassKind::Class | ClassKind::Enum) {
                 self.bump();
-                members = Some(self.with_nl(false, |p| p.parse_class_members(&name.name)));
+                members = Some(self.with_nl(false, |p| {
+                    if kind == ClassKind::Enum {
+                        constants = p.parse_enum_constants();
+                    }
+                    p.parse_class_members(&name.name)
+                }));
                 self.expect_closer(TokenKind::RBrace, open, "the class body");
             } else if !self.skip_token_tree() {
                 self.expect_closer(TokenKind::RBrace, open, "the class body");
             }
         }
         Stmt {
-            kind: StmtKind::Class { name, members },
+            kind: StmtKind::Class {
+                name,
+                kind,
+                extends,
+                constants,
+                members,
+            },
             span: self.span_from(start),
+        }
+    }
+
+    /// An enum's constants, `A, B('x'), C;` (a constant's own class body is skipped:
+    /// kiln reports it), up to the `;` before its members or the body's `}`.
+    fn parse_enum_constants(&mut self) -> Vec<EnumConstant> {
+        let mut out = Vec::new();
+        loop {
+            while matches!(self.raw_kind(0), TokenKind::Newline | TokenKind::Comma) {
+                self.bump();
+            }
+            let t = self.cur();
+            match t.kind {
+                TokenKind::Ident => {
+                    self.bump();
+                    let name = Ident {
+                        name: self.text(t.span).to_string(),
+                        span: t.span,
+                    };
+                    let args = if self.raw_kind(0) == TokenKind::LParen {
+                        self.parse_paren_args()
+                    } else {
+                        Vec::new()
+                    };
+                    if self.raw_kind(0) == TokenKind::LBrace {
+                        let open = self.cur();
+                        self.error_unexpected(open, "`,`, `;` or `}` after an enum constant");
+                        self.skip_token_tree();
+                    }
+                    out.push(EnumConstant { name, args });
+                }
+                TokenKind::Semi => {
+                    self.bump();
+                    return out;
+                }
+                TokenKind::RBrace | TokenKind::Eof => return out,
+                _ => {
+                    self.error_unexpected(t, "an enum constant");
+                    return out;
+                }
+            }
         }
     }
 
@@ -503,14 +589,17 @@ impl Parser<'_> {
             let start = self.cur().span.start;
             let mut is_static = false;
             let mut modified = false;
+            let mut is_abstract = false;
             while let TokenKind::Kw(k) = self.peek() {
                 if !k.is_modifier() {
                     break;
                 }
                 is_static |= k == Keyword::Static;
+                is_abstract |= k == Keyword::Abstract;
                 modified = true;
                 self.bump();
             }
+            self.abstract_member = is_abstract;
             let t = self.cur();
             let stmt = if t.kind == TokenKind::Ident
                 && self.text(t.span) == class
@@ -527,6 +616,7 @@ impl Parser<'_> {
             } else {
                 self.parse_stmt()
             };
+            self.abstract_member = false;
             out.push(ClassMember { is_static, stmt });
             self.finish_stmt(errors);
             if self.pos == before {

@@ -54,6 +54,8 @@ pub(crate) struct Parser<'s> {
     /// Top: whether line breaks are insignificant here.
     nl_insensitive: Vec<bool>,
     steps: u64,
+    /// Parsing a class member marked `abstract`: a method may have no body.
+    abstract_member: bool,
 }
 
 pub(crate) fn parse_file(text: &str) -> (File, Vec<Diagnostic>, ParseStats) {
@@ -102,6 +104,7 @@ impl<'s> Parser<'s> {
             last_unclosed: None,
             nl_insensitive: vec![false],
             steps: 0,
+            abstract_member: false,
         }
     }
 

@@ -235,7 +235,22 @@ fn statements() {
         "class Foo { def x = { } }",
         "(class Foo (var def x (closure)))",
     );
-    check("enum E { A, B }", "(class E)");
+    check("enum E { A, B }", "(enum E (constant A) (constant B))");
+    check(
+        "enum E { A(1); int n\n E(x) { n = x } }",
+        "(enum E (constant A (int 1)) (var int n) (function E (param x) (block (assign = (ident n) (ident x)))))",
+    );
+    check("interface I { def f() }", "(interface I)");
+    check(
+        "abstract class A { abstract def f()\n def g() { f() } }",
+        "(class A (function f (block)) (function g (block (call (ident f)))))",
+    );
+    check_codes("class A { def f()\n}", &["unexpected-token"]);
+    check(
+        "class B extends a.A implements I, J { }",
+        "(class B extends A)",
+    );
+    check_codes("enum E { A { def f() { } } }", &["unexpected-token"]);
     check(
         "class P { static int n = 1\n P(a) { } }",
         "(class P (static (var int n (int 1))) (function P (param a) (block)))",

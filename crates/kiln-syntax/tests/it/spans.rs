@@ -203,8 +203,23 @@ impl Checker<'_> {
                 c.stmt(target);
             }
             StmtKind::Block(b) => c.block(b),
-            StmtKind::Class { name, members } => {
+            StmtKind::Class {
+                name,
+                extends,
+                constants,
+                members,
+                ..
+            } => {
                 c.ident(name);
+                if let Some(base) = extends {
+                    c.ident(base);
+                }
+                for k in constants {
+                    c.ident(&k.name);
+                    for a in &k.args {
+                        c.expr(&a.value);
+                    }
+                }
                 for m in members.iter().flatten() {
                     c.stmt(&m.stmt);
                 }
