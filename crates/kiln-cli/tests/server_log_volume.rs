@@ -59,13 +59,17 @@ fn a_followed_loud_build_keeps_the_server_small_and_its_log_whole() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut followed = Vec::new();
+    let mut output = Vec::new();
     follow
         .stdout
         .take()
         .unwrap()
-        .read_to_end(&mut followed)
+        .read_to_end(&mut output)
         .unwrap();
+    // `loud#1 URL`, then the log.
+    let first = output.iter().position(|b| *b == b'\n').unwrap() + 1;
+    assert!(output.starts_with(b"loud#1 "), "{:?}", &output[..first]);
+    let followed = &output[first..];
     let status = follow.wait().unwrap();
     let tail = String::from_utf8_lossy(&followed[followed.len().saturating_sub(200)..]);
     assert!(
