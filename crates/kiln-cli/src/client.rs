@@ -89,16 +89,15 @@ impl Client {
         Ok((bytes, headers))
     }
 
-    /// Opens a GET whose body is read as a stream (server-sent events).
+    /// Opens a GET whose body is read as a stream, asking for `accept`; returns the answer's
+    /// content type and its body.
     pub fn open_stream(
         &self,
         path: &str,
+        accept: &str,
         last_event_id: Option<u64>,
-    ) -> anyhow::Result<Box<dyn Read + Send>> {
-        let mut request = self
-            .agent
-            .get(&self.url(path))
-            .header("accept", "text/event-stream");
+    ) -> anyhow::Result<(String, Box<dyn Read + Send>)> {
+        let mut request = self.agent.get(&self.url(path)).header("accept", accept);
         if let Some(auth) = self.auth() {
             request = request.header("authorization", &auth);
         }
@@ -109,7 +108,13 @@ impl Client {
         if !response.status().is_success() {
             return Err(error_of(response).into());
         }
-        Ok(Box::new(response.into_body().into_reader()))
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        Ok((content_type, Box::new(response.into_body().into_reader())))
     }
 
     fn unreachable(&self, err: ureq::Error) -> anyhow::Error {

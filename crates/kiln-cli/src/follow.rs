@@ -1,11 +1,12 @@
-//! Following a build's log live over server-sent events, resuming from the last byte seen when
-//! the connection drops (e.g. the server restarts), until the build's `end` event.
+//! Following a build's log live, resuming from the last byte seen when the connection drops
+//! (e.g. the server restarts), until the build has finished. The log comes as its plain bytes
+//! (the stream's `text/plain` form), or as server-sent events from a server without it.
 
 use crate::client::{Client, HttpError};
 use crate::sse::SseReader;
 use anyhow::{Context as _, bail};
 use serde_json::Value;
-use std::io::{BufReader, Write};
+use std::io::{BufReader, ErrorKind, Read, Write};
 use std::time::{Duration, Instant};
 
 /// How long to keep reconnecting to a server that went away.
@@ -38,12 +39,12 @@ pub fn follow(
     mut offset: u64,
     out: &mut dyn Write,
 ) -> anyhow::Result<FollowEnd> {
-    let path = format!("/jobs/{job}/builds/{number}/log/stream?offset={offset}");
+    let build = format!("/jobs/{job}/builds/{number}");
     let mut failing_since: Option<Instant> = None;
     let mut delay = Duration::from_millis(100);
     loop {
         let before = offset;
-        match read_stream(client, &path, &mut offset, out) {
+        match read_stream(client, &build, &mut offset, out) {
             Ok(Some(end)) => return Ok(end),
             Ok(None) => {}
             Err(err) if err.downcast_ref::<HttpError>().is_some() => return Err(err),
@@ -70,15 +71,61 @@ pub fn follow(
     }
 }
 
-/// Reads one connection's events; `Ok(Some)` at the build's end, `Ok(None)` if the stream
+/// How much of a plain log is read (and written out) at once.
+const READ_BYTES: usize = 256 * 1024;
+
+/// Reads one connection's log; `Ok(Some)` at the build's end, `Ok(None)` if the stream
 /// ended early (to reconnect).
 fn read_stream(
     client: &Client,
-    path: &str,
+    build: &str,
     offset: &mut u64,
     out: &mut dyn Write,
 ) -> anyhow::Result<Option<FollowEnd>> {
-    let body = client.open_stream(path, Some(*offset))?;
+    let path = format!("{build}/log/stream?offset={offset}");
+    let (content_type, body) = client.open_stream(&path, "text/plain", Some(*offset))?;
+    if content_type.starts_with("text/event-stream") {
+        return read_events(body, offset, out);
+    }
+    read_plain(body, offset, out)?;
+    // The body ends once the build has finished and its log was sent; a server that went
+    // away may also end it early, which the build's state tells apart.
+    let record = client.get_json(build)?;
+    if record.get("status").and_then(Value::as_str) != Some("finished") {
+        return Ok(None);
+    }
+    let field = |k: &str| record.get(k).and_then(Value::as_str).map(str::to_owned);
+    Ok(Some(FollowEnd {
+        result: field("result"),
+        reason: field("reason"),
+    }))
+}
+
+/// Copies a plain log's bytes to `out` until its body ends, counting them into `offset`.
+fn read_plain(
+    mut body: Box<dyn Read + Send>,
+    offset: &mut u64,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let mut buffer = vec![0u8; READ_BYTES];
+    loop {
+        let n = match body.read(&mut buffer) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(anyhow::Error::new(e).context("the log stream broke off")),
+        };
+        crate::output::write_all(out, &buffer[..n])?;
+        *offset += n as u64;
+    }
+}
+
+/// Reads one connection's server-sent events.
+fn read_events(
+    body: Box<dyn Read + Send>,
+    offset: &mut u64,
+    out: &mut dyn Write,
+) -> anyhow::Result<Option<FollowEnd>> {
     let mut events = SseReader::new(BufReader::new(body));
     while let Some(event) = events.next_event()? {
         match event.event.as_str() {

@@ -405,6 +405,55 @@ async fn log_stream_sends_offsets_as_ids_and_ends_with_the_result() {
     assert!(text.contains("id: 4\ndata: \"b\\n\""), "{text}");
 }
 
+/// `kiln` follows a log as plain bytes (no JSON escaping of every line break); an
+/// EventSource (which accepts `text/event-stream`) still gets events.
+#[tokio::test]
+async fn log_stream_sends_plain_bytes_to_a_client_that_asks_for_text() {
+    let f = fixture().await;
+    stored_build(f.store.as_ref(), "hello", "test", "a\nb\u{e9}\n");
+    let plain = |path: &str, accept: &str| {
+        let mut request = get(path, Some("read-token"));
+        request
+            .headers_mut()
+            .insert(header::ACCEPT, accept.parse().unwrap());
+        request
+    };
+    let a = send(
+        &f,
+        plain("/api/v1/jobs/hello/builds/1/log/stream", "text/plain"),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(a.headers[header::CONTENT_TYPE], "text/plain; charset=utf-8");
+    assert_eq!(a.headers["x-log-offset"], "0");
+    assert_eq!(a.text(), "a\nb\u{e9}\n");
+    // From an offset inside a character: the bytes as they are stored.
+    let a = send(
+        &f,
+        plain(
+            "/api/v1/jobs/hello/builds/1/log/stream?offset=4",
+            "text/plain;q=1",
+        ),
+    )
+    .await;
+    assert_eq!(
+        (
+            a.headers["x-log-offset"].to_str().unwrap(),
+            a.body.as_slice()
+        ),
+        ("4", &b"\xa9\n"[..])
+    );
+    let a = send(
+        &f,
+        plain(
+            "/api/v1/jobs/hello/builds/1/log/stream",
+            "text/event-stream, text/plain",
+        ),
+    )
+    .await;
+    assert_eq!(a.headers[header::CONTENT_TYPE], "text/event-stream");
+}
+
 #[tokio::test]
 async fn artifacts_cannot_escape_the_build_directory() {
     let f = fixture().await;

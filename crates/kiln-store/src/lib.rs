@@ -7,6 +7,7 @@
 
 mod codec;
 mod error;
+mod frames;
 mod keys;
 mod log_event;
 mod log_files;

@@ -1,8 +1,11 @@
-//! Build logs in [`SledStore`]: the text in a file per build ([`LogFiles`]), its length and
-//! events in sled; and build deletion (which removes the log).
+//! Build logs in [`SledStore`]: the text in a file per build ([`LogFiles`]), its length,
+//! events and frames in sled; and build deletion (which removes the log).
 
-use crate::codec::{abort, backend, decode, encode, from_transaction};
-use crate::keys::{ALL_STATUSES, build_key_of, chunk_build_key, chunk_key, status_key};
+use crate::codec::{abort, backend, corrupt, decode, encode, from_transaction};
+use crate::frames::Frames;
+use crate::keys::{
+    ALL_STATUSES, build_key_of, chunk_build_key, chunk_key, chunk_offset, status_key,
+};
 use crate::log_files::LogFiles;
 use crate::trees::Trees;
 use crate::{LogEvent, LogSlice, SledStore, StoreError};
@@ -25,9 +28,9 @@ impl SledStore {
     ) -> Result<u64, StoreError> {
         LogEvent::check_tiling(bytes, events)?;
         let bk = build_key_of(id);
-        let _one_append = self.files.lock(&bk);
+        let mut one_append = self.files.lock(&bk);
         self.unflushed.begin(&bk, || self.log_len_of(&bk))?;
-        let appended = self.append_and_flush(&bk, id, bytes, events);
+        let appended = self.append_and_flush(&mut one_append, &bk, id, bytes, events);
         self.unflushed
             .end(&bk, appended.as_ref().ok().copied(), || {
                 self.log_len_of(&bk)
@@ -37,6 +40,7 @@ impl SledStore {
 
     fn append_and_flush(
         &self,
+        lock: &mut crate::log_files::AppendLock<'_>,
         bk: &[u8],
         id: &BuildRef,
         bytes: &[u8],
@@ -50,11 +54,25 @@ impl SledStore {
             return self.log_len_of(bk);
         }
         let start = self.log_len_of(bk)?;
+        // The new frames go where the last ones end, whose text must reach the log's end
+        // (a log that lost text says so rather than growing past the gap).
+        let (text_end, file_end) = match t.log_frames.scan_prefix(bk).next_back() {
+            Some(last) => {
+                let (key, value) = last.map_err(backend)?;
+                let frames = decode::<Frames>("log_frames", &key, &value)?;
+                let text_start = chunk_offset(&key).unwrap_or(0);
+                (text_start + frames.text_len(), frames.file_end())
+            }
+            None => (0, 0),
+        };
+        if text_end != start {
+            return Err(corrupt("logs", bk, "log text is missing from its file"));
+        }
         // The text is durable before the length that shows it moves.
-        self.files.write_at(bk, start, bytes)?;
+        let frames = encode(&self.files.write_at(lock, bk, file_end, bytes)?)?;
         let end = start + bytes.len() as u64;
-        (&t.builds, &t.log_len, &t.log_events)
-            .transaction(|(builds, lens, log_events)| {
+        (&t.builds, &t.log_len, &t.log_events, &t.log_frames)
+            .transaction(|(builds, lens, log_events, log_frames)| {
                 if builds.get(bk)?.is_none() {
                     return Err(abort(StoreError::NoSuchBuild(id.to_string())));
                 }
@@ -72,6 +90,7 @@ impl SledStore {
                     })
                     .collect();
                 log_events.insert(chunk_key(bk, start), encode(&placed).map_err(abort)?)?;
+                log_frames.insert(chunk_key(bk, start), frames.as_slice())?;
                 Ok(())
             })
             .map_err(from_transaction)?;
@@ -105,7 +124,8 @@ impl SledStore {
         let mut out = Vec::new();
         if offset < want_end {
             let len = usize::try_from(want_end - offset).unwrap_or(max);
-            self.files.read(&bk, offset, len, &mut out)?;
+            let appends = appends_between(&t, &bk, offset, want_end)?;
+            self.files.read(&bk, &appends, offset, len, &mut out)?;
         }
         Ok(LogSlice {
             offset,
@@ -176,7 +196,7 @@ pub(crate) fn finish_deletes(t: &Trees, files: &LogFiles) -> Result<(), StoreErr
 
 fn remove_chunks(t: &Trees, files: &LogFiles, bk: &[u8], marker: &[u8]) -> Result<(), StoreError> {
     files.remove(bk)?;
-    for tree in [&t.logs, &t.log_events] {
+    for tree in [&t.logs, &t.log_events, &t.log_frames] {
         let mut batch = sled::Batch::default();
         for key in tree.scan_prefix(bk).keys() {
             batch.remove(key.map_err(backend)?);
@@ -191,8 +211,9 @@ fn remove_chunks(t: &Trees, files: &LogFiles, bk: &[u8], marker: &[u8]) -> Resul
 /// go, so the appends can be made again after the database was reopened (the next append
 /// cuts their text off the file).
 pub(crate) fn truncate_log(t: &Trees, bk: &[u8], durable: u64) -> Result<(), StoreError> {
-    // An append's events are keyed by where it started, so those of the appends cut go too.
-    for tree in [&t.log_events] {
+    // An append's events and frames are keyed by where it started, so those of the appends
+    // cut go too.
+    for tree in [&t.log_events, &t.log_frames] {
         let mut batch = sled::Batch::default();
         for key in tree.range(chunk_key(bk, durable)..).keys() {
             let key = key.map_err(backend)?;
@@ -207,6 +228,32 @@ pub(crate) fn truncate_log(t: &Trees, bk: &[u8], durable: u64) -> Result<(), Sto
         t.log_len.insert(bk, encode(&durable)?).map_err(backend)?;
     }
     Ok(())
+}
+
+/// The appends of `bk`'s log whose text lies between `from` and `to`, in order (the first
+/// holds `from`): where each one's text starts, and its frames.
+fn appends_between(
+    t: &Trees,
+    bk: &[u8],
+    from: u64,
+    to: u64,
+) -> Result<Vec<(u64, Frames)>, StoreError> {
+    let first = match t
+        .log_frames
+        .range(chunk_key(bk, 0)..=chunk_key(bk, from))
+        .keys()
+        .next_back()
+    {
+        Some(key) => key.map_err(backend)?.to_vec(),
+        None => return Err(corrupt("logs", bk, "log text is missing from its file")),
+    };
+    let mut appends = Vec::new();
+    for entry in t.log_frames.range(first..chunk_key(bk, to)) {
+        let (key, value) = entry.map_err(backend)?;
+        let start = chunk_offset(&key).unwrap_or(0);
+        appends.push((start, decode::<Frames>("log_frames", &key, &value)?));
+    }
+    Ok(appends)
 }
 
 /// The stored log length of a build, inside a transaction.

@@ -11,9 +11,11 @@
 //! | `status`  | status byte + build key          | empty (index for `builds_in`)      |
 //! | `log_len` | build key                        | JSON number: the log's length      |
 //! | `log_events` | build key + offset (BE u64)   | an append's [`LogEvent`]s as JSON  |
+//! | `log_frames` | build key + offset (BE u64)   | where an append's text lies in the log file (JSON) |
 //!
-//! A log's text is a file in `logs/` beside the database (see `log_files.rs`), synced before
-//! its length moves in `log_len`; before schema 3 it was chunks in a `logs` tree.
+//! A log's text is a file in `logs/` beside the database (see `log_files.rs`), in frames of
+//! LZ4 blocks (`frames.rs`), synced before its length and frames move in sled; before schema 4
+//! the file was the text itself, before schema 3 chunks in a `logs` tree.
 //!
 //! The database uses a segment size of [`SledStore::SEGMENT_BYTES`] (sled fixes it at creation).
 //!

@@ -24,6 +24,9 @@ pub(crate) struct Trees {
     /// A log's events: build key + the offset where an append started -> that append's
     /// events (JSON list, offsets from the log's start).
     pub log_events: sled::Tree,
+    /// Where a log's text lies in its file: build key + the offset where an append started
+    /// -> that append's [`Frames`](crate::frames::Frames) as JSON.
+    pub log_frames: sled::Tree,
 }
 
 impl Trees {
@@ -38,6 +41,7 @@ impl Trees {
             logs: tree("logs")?,
             log_len: tree("log_len")?,
             log_events: tree("log_events")?,
+            log_frames: tree("log_frames")?,
             db,
         })
     }

@@ -213,7 +213,7 @@ fn rank(status: BuildStatus) -> u8 {
 /// to disk must be consistent too (the next state, a log prefix of the expected bytes).
 fn verify(dir: &Path, acked: &mut Acked) {
     let store = SledStore::open(dir).expect("the store opens after kill -9");
-    assert_eq!(store.schema_version(), 3);
+    assert_eq!(store.schema_version(), 4);
     for ((job, number), (status, end)) in &acked.builds {
         let id = BuildRef {
             job: JobName::new(job.as_str()).unwrap(),

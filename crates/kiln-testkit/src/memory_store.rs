@@ -10,7 +10,7 @@ use std::sync::{Mutex, MutexGuard};
 
 /// The schema version whose records this store holds: kiln-store's current one (the
 /// contract test in `tests/memory_store.rs` compares it with a fresh `SledStore`'s).
-const SCHEMA_VERSION: u32 = 3;
+const SCHEMA_VERSION: u32 = 4;
 
 /// A [`Store`] in memory, for tests of the code above the store (scheduler, server).
 ///

@@ -5,10 +5,12 @@ use super::jobs::find_build;
 use crate::sse::LogEvents;
 use crate::{ApiError, AppState};
 use axum::body::Body;
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::sse::{KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
+use kiln_scheduler::LogFollower;
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -65,6 +67,12 @@ pub struct StreamQuery {
 /// `GET /api/v1/jobs/{job}/builds/{n}/log/stream?offset=`: `log` events whose data is a JSON
 /// string of log text and whose `id` is the byte offset after it (so an EventSource resumes with
 /// `Last-Event-ID`), then one `end` event with `{"result": ..., "offset": ...}`.
+///
+/// A client that accepts `text/plain` and not `text/event-stream` gets the log's bytes as they
+/// are stored instead, from `offset` (said in `X-Log-Offset`), in one body that ends once the
+/// build has finished and its whole log was sent; it reads the result from the build. This is
+/// what `kiln` follows with: JSON-escaping a log of short lines and parsing it back cost more
+/// than everything else the server does with the log.
 pub async fn stream(
     State(state): State<AppState>,
     ApiPath((job, number)): ApiPath<(String, u64)>,
@@ -78,6 +86,14 @@ pub async fn stream(
         .and_then(|v| v.trim().parse::<u64>().ok());
     let from = resume.or(q.offset).unwrap_or(0);
     let follower = state.scheduler().follow_log(&record.id, from);
+    if wants_plain_text(&headers) {
+        return Response::builder()
+            .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
+            .header("x-log-offset", from)
+            .header("x-accel-buffering", "no")
+            .body(Body::from_stream(raw_log(follower)))
+            .map_err(ApiError::internal);
+    }
     let events = LogEvents::new(follower, state.store_arc(), record.id, from).into_stream();
     let sse = Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)));
     let mut response = sse.into_response();
@@ -86,4 +102,33 @@ pub async fn stream(
         .headers_mut()
         .insert("x-accel-buffering", header::HeaderValue::from_static("no"));
     Ok(response)
+}
+
+/// Whether the request's `Accept` takes `text/plain` and not server-sent events.
+fn wants_plain_text(headers: &HeaderMap) -> bool {
+    let accept = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|v| v.split(';').next().unwrap_or_default().trim())
+        .collect::<Vec<_>>();
+    accept.contains(&"text/plain") && !accept.contains(&"text/event-stream")
+}
+
+/// A followed log's bytes as a body's chunks; a failed read ends the body abruptly (the
+/// client sees an unfinished body, not an end).
+fn raw_log(
+    follower: LogFollower,
+) -> impl futures_util::Stream<Item = Result<Bytes, kiln_store::StoreError>> + Send {
+    futures_util::stream::unfold(Some(follower), |follower| async move {
+        let mut follower = follower?;
+        match follower.next().await? {
+            Ok(slice) => Some((Ok(Bytes::from(slice.bytes)), Some(follower))),
+            Err(err) => {
+                tracing::error!(build = %follower.build(), error = %err, "cannot read a build's log");
+                Some((Err(err), None))
+            }
+        }
+    })
 }

@@ -1,0 +1,104 @@
+//! Issue 11: log volume must not exhaust the server's memory. A step printing 20 MB of
+//! two-byte lines runs on the real `kiln server` and is followed with `kiln trigger
+//! --follow` (which the server took gigabytes for when every line was an event and the log
+//! was read back whole): the server's peak resident size stays bounded, and the followed
+//! log is the stored log, byte for byte, every line in it once.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use support::*;
+
+/// Bytes the step prints: `y\n`, ten million times (90 MB of log with the stage prefix).
+const OUTPUT: u64 = 20_000_000;
+/// The bound on the server's peak resident size (`VmHWM`), a debug build's.
+const LIMIT_MB: u64 = 200;
+
+/// `VmHWM` of `pid`, in MB.
+fn peak_mb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kb| kb.parse().ok())
+        .expect("VmHWM in /proc/PID/status");
+    kb / 1024
+}
+
+#[test]
+fn a_followed_loud_build_keeps_the_server_small_and_its_log_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let job = root.join("loud");
+    std::fs::create_dir_all(&job).unwrap();
+    std::fs::write(
+        job.join("Jenkinsfile"),
+        format!(
+            "pipeline {{\n  agent any\n  stages {{\n    stage('Loud') {{\n      steps {{\n        sh 'yes | head -c {OUTPUT}'\n      }}\n    }}\n  }}\n}}\n"
+        ),
+    )
+    .unwrap();
+    let config = root.join("kiln.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "server:\n  tokens:\n    - {{name: e2e, token: {TOKEN}, role: admin}}\njobs:\n  - {{ name: loud, dir: '{}' }}\n",
+            job.display()
+        ),
+    )
+    .unwrap();
+    let server = Server::start(root, &config, "127.0.0.1:0", [("KILN_LOG", "warn")]);
+    let mut follow = Command::new(KILN)
+        .args(["trigger", "loud", "--follow"])
+        .env("KILN_SERVER", &server.url)
+        .env("KILN_TOKEN", TOKEN)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut output = Vec::new();
+    follow
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_end(&mut output)
+        .unwrap();
+    // `loud#1 URL`, then the log.
+    let first = output.iter().position(|b| *b == b'\n').unwrap() + 1;
+    assert!(output.starts_with(b"loud#1 "), "{:?}", &output[..first]);
+    let followed = &output[first..];
+    let status = follow.wait().unwrap();
+    let tail = String::from_utf8_lossy(&followed[followed.len().saturating_sub(200)..]);
+    assert!(
+        status.success(),
+        "kiln trigger --follow: {status}; log ends:\n{tail}"
+    );
+    let ys = followed
+        .split(|b| *b == b'\n')
+        .filter(|l| *l == b"[Loud] y")
+        .count() as u64;
+    assert_eq!(ys, OUTPUT / 2, "every line of output is followed once");
+    assert!(tail.trim_end().ends_with("Finished: SUCCESS"), "{tail}");
+    let stored = Command::new(KILN)
+        .args(["logs", "loud#1"])
+        .env("KILN_SERVER", &server.url)
+        .env("KILN_TOKEN", TOKEN)
+        .output()
+        .unwrap();
+    assert!(stored.status.success(), "kiln logs: {stored:?}");
+    assert!(
+        stored.stdout == followed,
+        "the followed log ({} bytes) is not the stored one ({} bytes)",
+        followed.len(),
+        stored.stdout.len()
+    );
+    let peak = peak_mb(server.child.id());
+    assert!(
+        peak < LIMIT_MB,
+        "the server peaked at {peak} MB for {} MB of output (limit {LIMIT_MB} MB)",
+        OUTPUT / 1_000_000
+    );
+}
