@@ -9,6 +9,8 @@
 mod support;
 
 mod kit;
+mod live;
+mod phone;
 
 use kit::{Browser, Site, log_in};
 use serde_json::json;
