@@ -352,7 +352,8 @@ fn check_when(build: &Build, node: &PlanNode, scope: &Scope) -> Result<bool, Ste
     Ok(holds)
 }
 
-/// The stage's `input`: the answer's parameter values become environment variables.
+/// The stage's `input`: the answer's parameter values (and, with `submitterParameter`, the
+/// approver's name) become environment variables.
 async fn ask_input(
     build: &Build,
     node: &PlanNode,
@@ -370,9 +371,10 @@ async fn ask_input(
         parameters: input
             .parameters
             .iter()
-            .map(|p| (p.name.value.clone(), p.kind.default_value()))
+            .map(crate::InputParameter::of)
             .collect(),
         submitter: input.submitter.clone(),
+        submitter_parameter: input.submitter_parameter.clone(),
     };
     let values = crate::steps::ask(build, scope, req).await?;
     Ok(values.into_iter().collect())

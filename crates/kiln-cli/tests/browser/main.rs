@@ -8,6 +8,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod inputs;
 mod kit;
 mod live;
 mod phone;
