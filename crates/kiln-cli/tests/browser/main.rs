@@ -12,6 +12,7 @@ mod inputs;
 mod kit;
 mod live;
 mod phone;
+mod replay;
 
 use kit::{Browser, Site, log_in};
 use serde_json::json;
