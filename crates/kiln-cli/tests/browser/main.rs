@@ -13,6 +13,7 @@ mod kit;
 mod live;
 mod phone;
 mod replay;
+mod results;
 
 use kit::{Browser, Site, log_in};
 use serde_json::json;
