@@ -162,6 +162,8 @@ kiln.showOnJobPage = function (table, b) {
     row.querySelector('td.num').append(link);
     const before = [...table.rows].find((r) => Number(r.dataset.number) < b.number);
     table.insertBefore(row, before || null);
+    // The page lists the last hundred builds.
+    while (table.rows.length > 100) table.lastElementChild.remove();
     const none = document.getElementById('no-builds');
     if (none) none.remove();
   }
