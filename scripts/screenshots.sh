@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Writes PNG screenshots of the web UI's pages to docs/screenshots/ (or the directory given):
 # the browser tests (crates/kiln-cli/tests/browser) drive the real server in headless Chromium
-# and save a screenshot of each page they reach when KILN_SCREENSHOTS is set.
+# and save a screenshot of each page they reach when KILN_SCREENSHOTS is set (phone-*.png at a
+# phone's size, 390x844, through Chromium's mobile emulation).
 # Needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -2,7 +2,7 @@
 //! aborts with a reason.
 
 use async_trait::async_trait;
-use kiln_engine::{InputAnswer, InputHandler, InputRequest};
+use kiln_engine::{InputAnswer, InputHandler, InputKind, InputRequest};
 use std::collections::BTreeMap;
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 
@@ -17,7 +17,7 @@ fn user() -> String {
 #[async_trait]
 impl InputHandler for TerminalInput {
     async fn request(&self, req: InputRequest) -> InputAnswer {
-        let defaults: BTreeMap<String, String> = req.parameters.iter().cloned().collect();
+        let defaults = req.defaults();
         if self.assume_yes {
             return InputAnswer::Proceed {
                 values: defaults,
@@ -44,7 +44,13 @@ fn ask(req: &InputRequest, mut values: BTreeMap<String, String>) -> InputAnswer 
     let mut err = std::io::stderr();
     let stdin = std::io::stdin();
     let mut line = String::new();
-    for (name, default) in &req.parameters {
+    for p in &req.parameters {
+        let name = &p.name;
+        let default = match p.kind {
+            InputKind::Password => "****".to_owned(),
+            InputKind::Choice => p.choices.join("|"),
+            _ => p.default.clone(),
+        };
         let _ = write!(err, "{name} [{default}]: ");
         let _ = err.flush();
         line.clear();

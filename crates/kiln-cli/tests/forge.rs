@@ -487,4 +487,31 @@ fn pull_requests_build_with_change_variables_and_forks_run_the_targets_pipeline_
         log.contains("its author `trusty` has write access to the repository"),
         "{log}"
     );
+
+    // A rebuild of a pull request's build is a build of the same request, at the same head,
+    // judged as its webhook was.
+    let (status, body) = api_post(&server, "/api/v1/jobs/app/builds/2/rebuild", &json!({}));
+    assert_eq!(status, 201, "{body}");
+    let log = log_of(4);
+    assert!(
+        log.contains("target pipeline BRANCH=PR-7 ID=7 TARGET=main FROM=feature AUTHOR=mallory"),
+        "{log}"
+    );
+    assert!(
+        log.contains("not the pull request's: it comes from a fork and its author `mallory` has no write access"),
+        "{log}"
+    );
+    assert!(!log.contains("credentials given"), "{log}");
+    let b = build(&server, "app", 4);
+    assert_eq!(
+        (b["commit"].as_str(), b["branch"].as_str()),
+        (Some(evil.as_str()), Some("PR-7"))
+    );
+    let (status, body) = api_post(&server, "/api/v1/jobs/app/builds/1/rebuild", &json!({}));
+    assert_eq!(status, 201, "{body}");
+    let log = log_of(5);
+    assert!(
+        log.contains("head pipeline BRANCH=PR-5 ID=5 TARGET=main FROM=feature AUTHOR=alice"),
+        "{log}"
+    );
 }

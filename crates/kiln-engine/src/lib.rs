@@ -65,6 +65,6 @@ pub use result::{BuildResult, StageOutcome};
 pub use run::{BuildRun, scripted_pipeline};
 pub use spec::{
     BuildCause, BuildScripts, BuildSpec, Credential, CredentialStore, InputAnswer, InputHandler,
-    InputRequest, NoCredentials, ScmInfo,
+    InputKind, InputParameter, InputRequest, NoCredentials, ScmInfo,
 };
 pub use summary::{BuildSummary, StageSummary, TestSummary};

@@ -175,10 +175,101 @@ pub struct InputRequest {
     pub id: String,
     pub message: String,
     pub ok: String,
-    /// Parameters asked for, with their defaults.
-    pub parameters: Vec<(String, String)>,
+    /// Parameters asked for, with their kinds and defaults.
+    pub parameters: Vec<InputParameter>,
     /// `submitter`: who may answer (comma-separated names), as written; anyone when `None`.
     pub submitter: Option<String>,
+    /// `submitterParameter`: the variable that gets the approver's name, as in Jenkins.
+    pub submitter_parameter: Option<String>,
+}
+
+impl InputRequest {
+    /// Each parameter's default, by name.
+    pub fn defaults(&self) -> BTreeMap<String, String> {
+        self.parameters
+            .iter()
+            .map(|p| (p.name.clone(), p.default.clone()))
+            .collect()
+    }
+}
+
+/// One parameter an `input` asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InputParameter {
+    pub name: String,
+    pub kind: InputKind,
+    /// The default (a `choice`'s first choice, `true`/`false` for a boolean).
+    pub default: String,
+    /// A `choice`'s choices.
+    pub choices: Vec<String>,
+    pub description: Option<String>,
+}
+
+impl InputParameter {
+    /// A `string` parameter with a default.
+    pub fn string(name: impl Into<String>, default: impl Into<String>) -> InputParameter {
+        InputParameter {
+            name: name.into(),
+            kind: InputKind::String,
+            default: default.into(),
+            choices: Vec::new(),
+            description: None,
+        }
+    }
+
+    /// A parameter of a stage's `input { parameters { } }`.
+    pub fn of(p: &kiln_model::Parameter) -> InputParameter {
+        use kiln_model::ParameterKind as K;
+        let (kind, choices) = match &p.kind {
+            K::String { .. } => (InputKind::String, Vec::new()),
+            K::Text { .. } => (InputKind::Text, Vec::new()),
+            K::Boolean { .. } => (InputKind::Boolean, Vec::new()),
+            K::Choice { choices } => (InputKind::Choice, choices.clone()),
+            K::Password { .. } => (InputKind::Password, Vec::new()),
+        };
+        InputParameter {
+            name: p.name.value.clone(),
+            kind,
+            default: p.kind.default_value(),
+            choices,
+            description: p.description.clone(),
+        }
+    }
+}
+
+/// The kinds of parameter an `input` asks for, by Jenkins' keywords.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InputKind {
+    String,
+    Text,
+    Boolean,
+    Choice,
+    Password,
+}
+
+impl InputKind {
+    /// `string`, `text`, `booleanParam`, `choice`, `password`.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            InputKind::String => "string",
+            InputKind::Text => "text",
+            InputKind::Boolean => "booleanParam",
+            InputKind::Choice => "choice",
+            InputKind::Password => "password",
+        }
+    }
+
+    pub fn from_keyword(keyword: &str) -> Option<InputKind> {
+        [
+            InputKind::String,
+            InputKind::Text,
+            InputKind::Boolean,
+            InputKind::Choice,
+            InputKind::Password,
+        ]
+        .into_iter()
+        .find(|k| k.keyword() == keyword)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -352,9 +352,10 @@ fn check_when(build: &Build, node: &PlanNode, scope: &Scope) -> Result<bool, Ste
     Ok(holds)
 }
 
-/// The stage's `input`: the answer's parameter values become environment variables.
-/// Parameter names and defaults written as expressions are evaluated now, in the stage's
-/// scope, as Jenkins evaluates the `input` directive when the stage is reached.
+/// The stage's `input`: the answer's parameter values (and, with `submitterParameter`, the
+/// approver's name) become environment variables. Parameter names and defaults written as
+/// expressions are evaluated now, in the stage's scope, as Jenkins evaluates the `input`
+/// directive when the stage is reached.
 async fn ask_input(
     build: &Build,
     node: &PlanNode,
@@ -375,7 +376,11 @@ async fn ask_input(
             .map_err(|e| reported(build, scope, e))?;
         let default = computed(&p.at_start.default, p.kind.default_value())
             .map_err(|e| reported(build, scope, e))?;
-        parameters.push((name, default));
+        parameters.push(crate::InputParameter {
+            name,
+            default,
+            ..crate::InputParameter::of(p)
+        });
     }
     let req = InputRequest {
         id: input.id.clone().unwrap_or_else(|| node.name.clone()),
@@ -383,6 +388,7 @@ async fn ask_input(
         ok: input.ok.clone().unwrap_or_else(|| "Proceed".to_owned()),
         parameters,
         submitter: input.submitter.clone(),
+        submitter_parameter: input.submitter_parameter.clone(),
     };
     let values = crate::steps::ask(build, scope, req).await?;
     Ok(values.into_iter().collect())

@@ -662,6 +662,13 @@ impl Actor {
                         },
                     });
                 }
+                Err(Refused::BadValue { name, why }) => {
+                    return Err(ControlError::BadInputValue {
+                        build: id.to_string(),
+                        name,
+                        why,
+                    });
+                }
                 Err(Refused::NoneWaiting) => {}
             }
         }

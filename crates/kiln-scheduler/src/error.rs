@@ -97,6 +97,12 @@ pub enum ControlError {
         name: String,
         known: String,
     },
+    #[error("the input of build {build} cannot take that value for `{name}`: {why}")]
+    BadInputValue {
+        build: String,
+        name: String,
+        why: String,
+    },
     #[error("the build's state could not be read or written")]
     Store(#[source] StoreError),
     #[error("the scheduler is shutting down")]

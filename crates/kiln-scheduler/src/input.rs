@@ -5,9 +5,9 @@
 
 use crate::recorder::Control;
 use async_trait::async_trait;
-use kiln_engine::{InputAnswer, InputHandler, InputRequest};
-use kiln_store::{InputAnswerRecord, InputRecord};
-use std::collections::VecDeque;
+use kiln_engine::{InputAnswer, InputHandler, InputKind, InputRequest};
+use kiln_store::{InputAnswerRecord, InputParameterKind, InputParameterRecord, InputRecord};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 
@@ -22,6 +22,76 @@ pub(crate) enum Refused {
         name: String,
         known: Vec<String>,
     },
+    /// An approval gave `name` a value its kind does not take (a choice not offered, a
+    /// boolean other than `true` or `false`).
+    BadValue {
+        name: String,
+        why: String,
+    },
+}
+
+/// Every value names a parameter of the input and fits its kind.
+fn check_values(record: &InputRecord, values: &BTreeMap<String, String>) -> Result<(), Refused> {
+    for (name, value) in values {
+        let Some(p) = record.parameters.iter().find(|p| p.name == *name) else {
+            return Err(Refused::UnknownParameter {
+                name: name.clone(),
+                known: record.parameters.iter().map(|p| p.name.clone()).collect(),
+            });
+        };
+        let why = match p.kind {
+            InputParameterKind::Boolean if value != "true" && value != "false" => {
+                format!("`{value}` is not `true` or `false`")
+            }
+            InputParameterKind::Choice if !p.choices.contains(value) => {
+                format!("`{value}` is not one of {}", p.choices.join(", "))
+            }
+            _ => continue,
+        };
+        return Err(Refused::BadValue {
+            name: name.clone(),
+            why,
+        });
+    }
+    Ok(())
+}
+
+/// How a pending input is recorded on the build: a password's default is left out (the
+/// engine keeps it; the record is shown to whoever reads the build).
+fn record_of_request(req: &InputRequest) -> InputRecord {
+    let parameters = req
+        .parameters
+        .iter()
+        .map(|p| {
+            let kind = match p.kind {
+                InputKind::String => InputParameterKind::String,
+                InputKind::Text => InputParameterKind::Text,
+                InputKind::Boolean => InputParameterKind::Boolean,
+                InputKind::Choice => InputParameterKind::Choice,
+                InputKind::Password => InputParameterKind::Password,
+            };
+            let default = if kind == InputParameterKind::Password {
+                String::new()
+            } else {
+                p.default.clone()
+            };
+            InputParameterRecord {
+                name: p.name.clone(),
+                kind,
+                default,
+                choices: p.choices.clone(),
+                description: p.description.clone(),
+            }
+        })
+        .collect();
+    InputRecord {
+        id: req.id.clone(),
+        message: req.message.clone(),
+        ok: req.ok.clone(),
+        parameters,
+        submitter: req.submitter.clone(),
+        submitter_parameter: req.submitter_parameter.clone(),
+    }
 }
 
 /// The inputs a build waits for, oldest first (parallel branches may wait at once).
@@ -39,13 +109,7 @@ impl PendingInputs {
             return Err(Refused::NoneWaiting);
         };
         if let InputAnswer::Proceed { values, .. } = &answer {
-            let known: Vec<String> = record.parameters.iter().map(|(n, _)| n.clone()).collect();
-            if let Some(name) = values.keys().find(|k| !known.contains(k)) {
-                return Err(Refused::UnknownParameter {
-                    name: name.clone(),
-                    known,
-                });
-            }
+            check_values(record, values)?;
         }
         match waiters.pop_front() {
             Some((_, tx)) => tx.send(answer).map_err(|_| Refused::NoneWaiting),
@@ -116,13 +180,7 @@ impl InputHandler for ServerInput {
             return answer;
         }
         let (tx, rx) = oneshot::channel();
-        let record = InputRecord {
-            id: req.id.clone(),
-            message: req.message.clone(),
-            ok: req.ok.clone(),
-            parameters: req.parameters.clone(),
-            submitter: req.submitter.clone(),
-        };
+        let record = record_of_request(&req);
         self.pending.lock().push_back((record, tx));
         let _ = self.changes.send(Control::Pending(self.pending.first()));
         // Cancellation drops this future: the guard takes the input off the build then.

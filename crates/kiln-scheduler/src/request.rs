@@ -33,6 +33,9 @@ pub struct ChangeTrigger {
     pub fork: bool,
     /// Whom the forge is asked about for write access: GitHub's login, GitLab's user id.
     pub author_key: Option<String>,
+    /// The judgement of an earlier build of the same request at the same head (a rebuild or
+    /// replay of it), kept instead of asking the forge again.
+    pub judged: Option<kiln_store::ChangeRecord>,
 }
 
 impl TriggerRequest {

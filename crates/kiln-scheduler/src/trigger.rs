@@ -39,7 +39,11 @@ pub(crate) async fn prepare(
         Some(replay) => resolved.replayed(replay.clone()),
         None => resolved,
     };
-    let params = check_params(shared, &job, &resolved, &req.params)?;
+    let given = match &req.replay {
+        Some(_) => declared_only(&resolved, &req.params),
+        None => req.params.clone(),
+    };
+    let params = check_params(shared, &job, &resolved, &given)?;
     let branch = match &req.change {
         Some(c) => Some(c.branch_name.clone()),
         None => resolved.branch.clone(),
@@ -71,7 +75,10 @@ async fn read_source(
         let resolved = source::resolve(&shared.git, job, branch, req.commit.as_deref()).await?;
         return Ok((resolved, None));
     };
-    let mut record = crate::change::judge(&shared.config(), job, change).await;
+    let mut record = match &change.judged {
+        Some(judged) => judged.clone(),
+        None => crate::change::judge(&shared.config(), job, change).await,
+    };
     let (resolved, line) = crate::change::resolve(&shared.git, job, target, head, &record).await?;
     record.note = line;
     Ok((resolved, Some(record)))
@@ -152,6 +159,24 @@ fn check_params(
         params.entry(name).or_insert_with(|| value.as_env());
     }
     Ok(params)
+}
+
+/// A replay's parameters, as Jenkins takes them from the edited text: the values of those it
+/// still declares (the others are dropped; new ones get their defaults). A text that is not a
+/// valid declarative pipeline keeps them all.
+fn declared_only(
+    resolved: &Resolved,
+    given: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    let loaded = &resolved.loaded;
+    match &loaded.document {
+        Some(Document::Declarative(p)) if loaded.errors() == 0 => given
+            .iter()
+            .filter(|(k, _)| p.parameters.iter().any(|d| d.name.value == **k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        _ => given.clone(),
+    }
 }
 
 /// Reads every job's pipeline in the background (at start and after a reload), so jobs

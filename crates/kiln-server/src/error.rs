@@ -126,7 +126,9 @@ impl From<kiln_scheduler::ControlError> for ApiError {
         match err {
             E::NotFound(_) => ApiError::NotFound(err.to_string()),
             E::Finished(_) | E::NoPendingInput(_) => ApiError::Conflict(err.to_string()),
-            E::UnknownInputParameter { .. } => ApiError::BadRequest(err.to_string()),
+            E::UnknownInputParameter { .. } | E::BadInputValue { .. } => {
+                ApiError::BadRequest(err.to_string())
+            }
             E::ShuttingDown => ApiError::Unavailable(err.to_string()),
             E::Store(_) => ApiError::internal(err),
         }

@@ -23,6 +23,7 @@ struct Inner {
     clock: Option<Arc<ManualClock>>,
     sessions: crate::ui::Sessions,
     deliveries: Arc<Deliveries>,
+    feed: crate::api::feed::BuildFeed,
 }
 
 impl AppState {
@@ -43,6 +44,7 @@ impl AppState {
                 reload: Notify::new(),
                 clock: None,
                 sessions: crate::ui::Sessions::default(),
+                feed: Default::default(),
             }),
         }
     }
@@ -63,6 +65,11 @@ impl AppState {
     /// The web UI's browser sessions.
     pub fn sessions(&self) -> &crate::ui::Sessions {
         &self.inner.sessions
+    }
+
+    /// The shared feed of build changes behind `GET /api/v1/events`.
+    pub(crate) fn feed(&self) -> &crate::api::feed::BuildFeed {
+        &self.inner.feed
     }
 
     pub fn store(&self) -> &dyn Store {

@@ -27,8 +27,9 @@ pub use error::StoreError;
 pub use log_event::{LogEvent, LogEventKind};
 pub use record::{
     ArtifactRecord, BuildRecord, BuildStatus, ChangeRecord, ImageEvent, ImageRecord,
-    InputAnswerRecord, InputRecord, JobRecord, LogSlice, NewBuild, Page, PodRecord, ReplayRecord,
-    StageKind, StagePodRecord, StageRecord, StageState, TestSummary,
+    InputAnswerRecord, InputParameterKind, InputParameterRecord, InputRecord, JobRecord, LogSlice,
+    NewBuild, Page, PodRecord, ReplayRecord, StageKind, StagePodRecord, StageRecord, StageState,
+    TestSummary,
 };
 pub use report_record::{FailedTestRecord, HtmlReportRecord, IssuesRecord, TestFailureKind};
 pub use sled_store::SledStore;

@@ -104,10 +104,85 @@ pub struct InputRecord {
     pub id: String,
     pub message: String,
     pub ok: String,
-    pub parameters: Vec<(String, String)>,
+    pub parameters: Vec<InputParameterRecord>,
     /// Who may answer (`submitter`, comma-separated names); anyone when `None`.
     #[serde(default)]
     pub submitter: Option<String>,
+    /// The variable that gets the approver's name (`submitterParameter`).
+    #[serde(default)]
+    pub submitter_parameter: Option<String>,
+}
+
+/// A parameter a pending `input` asks for. Records written before kinds were kept hold
+/// `[name, default]` pairs, read as `string` parameters.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "StoredInputParameter")]
+pub struct InputParameterRecord {
+    pub name: String,
+    pub kind: InputParameterKind,
+    /// The default; empty for a password (its default stays in the build, never stored).
+    pub default: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub choices: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// Jenkins' parameter keywords.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum InputParameterKind {
+    #[serde(rename = "string")]
+    String,
+    #[serde(rename = "text")]
+    Text,
+    #[serde(rename = "booleanParam")]
+    Boolean,
+    #[serde(rename = "choice")]
+    Choice,
+    #[serde(rename = "password")]
+    Password,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum StoredInputParameter {
+    Pair(String, String),
+    Full {
+        name: String,
+        kind: InputParameterKind,
+        default: String,
+        #[serde(default)]
+        choices: Vec<String>,
+        #[serde(default)]
+        description: Option<String>,
+    },
+}
+
+impl From<StoredInputParameter> for InputParameterRecord {
+    fn from(stored: StoredInputParameter) -> Self {
+        match stored {
+            StoredInputParameter::Pair(name, default) => InputParameterRecord {
+                name,
+                kind: InputParameterKind::String,
+                default,
+                choices: Vec::new(),
+                description: None,
+            },
+            StoredInputParameter::Full {
+                name,
+                kind,
+                default,
+                choices,
+                description,
+            } => InputParameterRecord {
+                name,
+                kind,
+                default,
+                choices,
+                description,
+            },
+        }
+    }
 }
 
 /// An answered `input`, kept so that a build resumed after a controller restart gets the
@@ -341,5 +416,30 @@ mod tests {
         assert_eq!(read.released, None);
         let text = serde_json::to_string(&record).unwrap();
         assert_eq!(serde_json::from_str::<BuildRecord>(&text).unwrap(), record);
+    }
+
+    #[test]
+    fn pending_inputs_written_before_kinds_read_as_strings() {
+        let old =
+            r#"{"id":"Go","message":"Deploy?","ok":"Ship","parameters":[["TARGET","staging"]]}"#;
+        let read: InputRecord = serde_json::from_str(old).unwrap();
+        assert_eq!(read.parameters[0].name, "TARGET");
+        assert_eq!(read.parameters[0].kind, InputParameterKind::String);
+        assert_eq!(read.parameters[0].default, "staging");
+        assert_eq!(read.submitter_parameter, None);
+        let now = InputRecord {
+            parameters: vec![InputParameterRecord {
+                name: "COLOUR".into(),
+                kind: InputParameterKind::Choice,
+                default: "red".into(),
+                choices: vec!["red".into(), "blue".into()],
+                description: Some("which".into()),
+            }],
+            submitter_parameter: Some("APPROVER".into()),
+            ..read
+        };
+        let text = serde_json::to_string(&now).unwrap();
+        assert!(text.contains(r#""kind":"choice""#), "{text}");
+        assert_eq!(serde_json::from_str::<InputRecord>(&text).unwrap(), now);
     }
 }

@@ -41,7 +41,21 @@ fn free_port() -> u16 {
 }
 
 impl Browser {
+    /// A desktop browser (1280x900).
     pub async fn start() -> Browser {
+        Browser::start_as(serde_json::json!(null)).await
+    }
+
+    /// A phone: Chromium's mobile emulation at 390x844 CSS pixels (touch, overlay scrollbars,
+    /// a phone's pixel ratio).
+    pub async fn start_phone() -> Browser {
+        let metrics = serde_json::json!({
+            "deviceMetrics": { "width": 390, "height": 844, "pixelRatio": 3.0, "touch": true, "mobile": true },
+        });
+        Browser::start_as(metrics).await
+    }
+
+    async fn start_as(mobile: serde_json::Value) -> Browser {
         let turn = ONE_BROWSER.lock().await;
         let driver_path = require("chromedriver", "chromium-driver");
         let chromium = require("chromium", "chromium");
@@ -52,13 +66,16 @@ impl Browser {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let caps = serde_json::json!({
+        let mut caps = serde_json::json!({
             "goog:chromeOptions": {
                 "binary": chromium,
                 "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
                          "--disable-dev-shm-usage", "--window-size=1280,900"],
             }
         });
+        if !mobile.is_null() {
+            caps["goog:chromeOptions"]["mobileEmulation"] = mobile;
+        }
         let serde_json::Value::Object(caps) = caps else {
             unreachable!()
         };

@@ -8,7 +8,12 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod inputs;
 mod kit;
+mod live;
+mod phone;
+mod replay;
+mod results;
 
 use kit::{Browser, Site, log_in};
 use serde_json::json;

@@ -9,20 +9,22 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use kiln_engine::BuildCause;
-use kiln_scheduler::TriggerRequest;
+use kiln_scheduler::{ChangeTrigger, TriggerRequest};
 use kiln_store::{BuildRecord, ReplayRecord};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 /// `POST /api/v1/jobs/{job}/builds/{n}/rebuild`: a new build of the same branch with the same
-/// parameters (every one the build ran with, defaults included).
+/// parameters (every one the build ran with, defaults included); a pull request's build stays
+/// one, and a replay is rebuilt with its text.
 pub async fn rebuild(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     ApiPath((job, number)): ApiPath<(String, u64)>,
 ) -> Result<Response, ApiError> {
     let record = find_build(&state, &job, number)?;
-    let request = request_like(&state, &record, caller, None)?;
+    // A replayed build is rebuilt with the text it ran.
+    let request = request_like(&state, &record, caller, record.replay.clone())?;
     created(&state, request).await
 }
 
@@ -34,7 +36,8 @@ pub struct ReplayBody {
 }
 
 /// `POST /api/v1/jobs/{job}/builds/{n}/replay`: runs `jenkinsfile` (an edit of what build
-/// `n` ran) at build `n`'s commit with its parameters; the new build records the text.
+/// `n` ran) at build `n`'s commit with its parameters (those the edited text still declares);
+/// the new build records the text.
 pub async fn replay(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -51,8 +54,7 @@ pub async fn replay(
         of: number,
         jenkinsfile: body.jenkinsfile,
     };
-    let mut request = request_like(&state, &record, caller, Some(replay))?;
-    request.commit = record.commit.clone();
+    let request = request_like(&state, &record, caller, Some(replay))?;
     created(&state, request).await
 }
 
@@ -96,17 +98,41 @@ fn request_like(
     } else {
         None
     };
-    Ok(TriggerRequest {
+    let request = TriggerRequest {
         job: job.to_owned(),
         params: record.params.clone(),
         cause: BuildCause::User(caller.name),
         branch,
-        commit: None,
+        // A replay runs at the build's commit; a rebuild at the branch's head.
+        commit: replay.as_ref().and_then(|_| record.commit.clone()),
         replay,
-        // A rebuild or replay of a pull request's build runs as a build of its target branch:
-        // the request's trust is judged again only when its webhook comes again.
         change: None,
+    };
+    Ok(match change_of(record) {
+        Some((target, change)) => TriggerRequest {
+            branch: Some(target),
+            commit: record.commit.clone(),
+            change: Some(change),
+            ..request
+        },
+        None => request,
     })
+}
+
+/// A pull request's build is rebuilt (or replayed) as a build of the same request: its target
+/// branch, its head, its change variables and `PR-N` name, and the judgement of its trust
+/// made when its webhook came (the head is the same commit, so the same code).
+fn change_of(record: &BuildRecord) -> Option<(String, ChangeTrigger)> {
+    let judged = record.change.as_ref()?;
+    let target = judged.vars.get("CHANGE_TARGET")?.clone();
+    let change = ChangeTrigger {
+        vars: judged.vars.clone(),
+        branch_name: record.branch.clone()?,
+        fork: false,
+        author_key: None,
+        judged: Some(judged.clone()),
+    };
+    Some((target, change))
 }
 
 async fn created(state: &AppState, request: TriggerRequest) -> Result<Response, ApiError> {

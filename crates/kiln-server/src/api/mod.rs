@@ -4,7 +4,9 @@ mod actions;
 mod builds;
 pub(crate) mod control;
 pub mod dto;
+mod events;
 pub mod extract;
+pub(crate) mod feed;
 pub mod jobs;
 mod live;
 mod locks;
@@ -22,6 +24,7 @@ use serde_json::{Value, json};
 pub fn routes() -> Router<AppState> {
     let build = "/jobs/{job}/builds/{number}";
     Router::new()
+        .route("/events", get(events::events))
         .route("/jobs", get(jobs::list))
         .route("/jobs/{job}", get(jobs::show))
         .route(

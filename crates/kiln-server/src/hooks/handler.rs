@@ -215,6 +215,7 @@ async fn trigger_all(
                 branch_name: r.branch_name.clone(),
                 fork: r.fork,
                 author_key: r.author_key.clone(),
+                judged: None,
             }),
         };
         match state.scheduler().trigger(request).await {

@@ -11,7 +11,7 @@ use crate::{ApiError, AppState, Caller};
 use axum::Extension;
 use axum::extract::State;
 use axum::response::Html;
-use kiln_store::{BuildRecord, BuildStatus, InputRecord};
+use kiln_store::{BuildRecord, BuildStatus, InputParameterKind, InputParameterRecord, InputRecord};
 use maud::{Markup, html};
 
 pub async fn page(
@@ -126,15 +126,44 @@ fn input_section(b: &BuildRecord, viewer: &Viewer) -> Markup {
 fn input_form(input: &InputRecord) -> Markup {
     html! {
         form #input-form {
-            @for (name, default) in &input.parameters {
-                div.field {
-                    label for={ "input-" (name) } { (name) }
-                    input id={ "input-" (name) } type="text" data-param=(name) value=(default);
-                }
+            @for p in &input.parameters { (input_field(p)) }
+            @if let Some(name) = &input.submitter_parameter {
+                p.muted { "Your name is given to the build as " code { (name) } "." }
             }
             button #proceed type="submit" data-answer="approve" { (input.ok) }
             " "
             button #abort type="button" data-answer="abort" { "Abort" }
+        }
+    }
+}
+
+/// One parameter of an input as a control of its kind, with its default and description.
+fn input_field(p: &InputParameterRecord) -> Markup {
+    let id = format!("input-{}", p.name);
+    html! {
+        div.field {
+            @if p.kind == InputParameterKind::Boolean {
+                label for=(id) {
+                    input #(id) type="checkbox" data-param=(p.name) data-kind="boolean" checked[p.default == "true"];
+                    " " (p.name)
+                }
+            } @else {
+                label for=(id) { (p.name) }
+                @match p.kind {
+                    InputParameterKind::Text => { textarea #(id) data-param=(p.name) rows="4" { (p.default) } }
+                    InputParameterKind::Choice => {
+                        select #(id) data-param=(p.name) {
+                            @for c in &p.choices { option value=(c) selected[*c == p.default] { (c) } }
+                        }
+                    }
+                    InputParameterKind::Password => {
+                        // Left empty, the build gets the default, which is never sent here.
+                        input #(id) type="password" data-param=(p.name) data-kind="password" placeholder="(default)" autocomplete="off";
+                    }
+                    _ => { input #(id) type="text" data-param=(p.name) value=(p.default); }
+                }
+            }
+            @if let Some(d) = &p.description { small.help { (d) } }
         }
     }
 }

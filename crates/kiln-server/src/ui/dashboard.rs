@@ -42,7 +42,7 @@ pub async fn page(
         div.scroll {
             table #jobs {
                 thead { tr { th { "Job" } th { "Status" } th { "Last build" } th.wide { "Started" } th { "Took" } th.wide { "Trend" } th {} } }
-                tbody #live data-refresh="3000" { @for r in &rows { (r) } }
+                tbody #live data-live="jobs" { @for r in &rows { (r) } }
             }
         }
         @if rows.is_empty() { p { "No jobs are configured." } }
@@ -55,16 +55,16 @@ pub async fn page(
 fn row(job: &JobView, recent: &[BuildRecord], viewer: &Viewer) -> Markup {
     let last = recent.first();
     html! {
-        tr data-job=(job.name) {
+        tr data-job=(job.name) data-last=(last.map_or(0, |b| b.id.number)) {
             td { a href={ "/jobs/" (job.name) } { (job.name) } }
-            td { @if let Some(b) = last { (badge(b)) } @else { span.muted { "never built" } } }
-            td { @if let Some(b) = last { a href={ "/jobs/" (job.name) "/" (b.id.number) } { "#" (b.id.number) } } }
-            td.wide { @if let Some(s) = last.and_then(|b| b.started_at_ms) { (utc(s)) } }
-            td { @if let Some(b) = last { (took(b)) } }
+            td.status { @if let Some(b) = last { (badge(b)) } @else { span.muted { "never built" } } }
+            td.last { @if let Some(b) = last { a href={ "/jobs/" (job.name) "/" (b.id.number) } { "#" (b.id.number) } } }
+            td.wide.started { @if let Some(s) = last.and_then(|b| b.started_at_ms) { (utc(s)) } }
+            td.took { @if let Some(b) = last { (took(b)) } }
             td.wide.trend {
                 @for b in recent.iter().rev() {
                     @let (class, label) = build_state(b);
-                    a class={ "dot " (class) } href={ "/jobs/" (job.name) "/" (b.id.number) } title={ "#" (b.id.number) " " (label) } {}
+                    a class={ "dot " (class) } data-number=(b.id.number) href={ "/jobs/" (job.name) "/" (b.id.number) } title={ "#" (b.id.number) " " (label) } {}
                 }
             }
             td {

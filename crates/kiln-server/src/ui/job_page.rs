@@ -47,22 +47,22 @@ pub async fn page(
         div.scroll {
             table #builds {
                 thead { tr { th { "Build" } th { "Result" } th { "Cause" } th { "Commit" } th.wide { "Branch" } th.wide { "Started" } th { "Took" } } }
-                tbody #live data-refresh="3000" {
+                tbody #live data-live="builds" data-job=(name) {
                     @for b in &builds {
                         tr data-number=(b.id.number) {
-                            td { a href={ "/jobs/" (name) "/" (b.id.number) } { "#" (b.id.number) } }
-                            td { (badge(b)) }
-                            td { (b.cause) }
-                            td { code { (b.commit.as_deref().map_or("", |c| c.get(..12).unwrap_or(c))) } }
-                            td.wide { (b.branch.as_deref().unwrap_or("")) }
-                            td.wide { @if let Some(s) = b.started_at_ms { (utc(s)) } }
-                            td { (took(b)) }
+                            td.num { a href={ "/jobs/" (name) "/" (b.id.number) } { "#" (b.id.number) } }
+                            td.status { (badge(b)) }
+                            td.cause { (b.cause) }
+                            td.commit { code { (b.commit.as_deref().map_or("", |c| c.get(..12).unwrap_or(c))) } }
+                            td.wide.branch { (b.branch.as_deref().unwrap_or("")) }
+                            td.wide.started { @if let Some(s) = b.started_at_ms { (utc(s)) } }
+                            td.took { (took(b)) }
                         }
                     }
                 }
             }
         }
-        @if builds.is_empty() { p.muted { "No builds yet." } }
+        @if builds.is_empty() { p.muted #no-builds { "No builds yet." } }
     };
     Ok(Html(
         super::layout::page(&name, Some(&viewer), &["kiln.js"], body).into_string(),

@@ -6,7 +6,7 @@ mod assets;
 mod build_page;
 mod dashboard;
 mod job_page;
-mod layout;
+pub(crate) mod layout;
 mod login;
 mod reports;
 pub(crate) mod session;

@@ -326,6 +326,30 @@
     $('log-panel').scrollIntoView({ block: 'start', behavior: 'smooth' });
   }
 
+  // A line link followed within the page (or a stage's): highlight the line, reading the
+  // whole log from there when it is not on the page.
+  function followHash() {
+    const line = /^#L(\d+)$/.exec(location.hash);
+    if (line) {
+      const el = document.getElementById('L' + line[1]);
+      if (el && !selected) {
+        for (const old of logEl.querySelectorAll('.line.hl')) old.classList.remove('hl');
+        el.classList.add('hl');
+        $('follow').checked = false;
+        el.scrollIntoView({ block: 'center' });
+      } else {
+        selected = null;
+        stageLog.close();
+        drawGraph();
+        whole.open();
+      }
+      return;
+    }
+    const stage = /^#stage-(\d+)$/.exec(location.hash);
+    const s = stage && build.stages.find((x) => x.node === Number(stage[1]));
+    if (s) selectStage(s);
+  }
+
   function showWhole() {
     selected = null;
     stageLog.close();
@@ -406,6 +430,7 @@
     const replay = $('replay');
     if (replay) replay.addEventListener('toggle', () => { if (replay.open) loadJenkinsfile(); });
     if (location.hash === '#replay' && replay) { replay.open = true; loadJenkinsfile(); }
+    window.addEventListener('hashchange', followHash);
     followBuild();
     showFailedStage();
   });

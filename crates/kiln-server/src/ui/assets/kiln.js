@@ -1,5 +1,6 @@
 // kiln's shared page script: API calls, the dashboard's filter and Build buttons, the
-// "Build with parameters" form, and regions that refresh themselves from the server.
+// "Build with parameters" form, and the dashboard's and job page's tables following the
+// server's event stream.
 'use strict';
 
 const kiln = {
@@ -98,13 +99,118 @@ document.addEventListener('DOMContentLoaded', () => {
     });
   }
 
-  // Regions marked `data-refresh="MS"` are fetched again every MS milliseconds while the
-  // page is visible.
-  for (const region of document.querySelectorAll('[data-refresh]')) {
-    const every = Number(region.dataset.refresh) || 5000;
-    const id = region.id;
-    setInterval(() => {
-      if (document.visibilityState === 'visible') kiln.refreshRegions([id]);
-    }, every);
-  }
+  const live = document.getElementById('live');
+  if (live && live.dataset.live) kiln.follow(live.dataset.live, live.dataset.job);
 });
+
+// A build's badge, as the server renders it.
+kiln.badge = function (b) {
+  const span = document.createElement('span');
+  span.className = 'badge ' + b.state;
+  span.dataset.state = b.state;
+  span.textContent = b.label;
+  return span;
+};
+
+kiln.buildUrl = (b) => '/jobs/' + encodeURIComponent(b.job) + '/' + b.number;
+
+// The dashboard's row of `b.job` shows build `b` (when it is the newest) and its trend dot;
+// false when the page has no row for the job.
+kiln.showOnDashboard = function (table, b) {
+  const row = [...table.querySelectorAll('tr[data-job]')].find((r) => r.dataset.job === b.job);
+  if (!row) return false;
+  const last = Number(row.dataset.last || 0);
+  if (b.number >= last) {
+    row.dataset.last = String(b.number);
+    row.querySelector('td.status').replaceChildren(kiln.badge(b));
+    const link = document.createElement('a');
+    link.href = kiln.buildUrl(b);
+    link.textContent = '#' + b.number;
+    row.querySelector('td.last').replaceChildren(link);
+    row.querySelector('td.started').textContent = b.started || '';
+    row.querySelector('td.took').textContent = b.took;
+  }
+  const trend = row.querySelector('td.trend');
+  let dot = trend.querySelector('a.dot[data-number="' + b.number + '"]');
+  if (!dot) {
+    if (b.number < last) return true;
+    dot = document.createElement('a');
+    dot.dataset.number = String(b.number);
+    dot.href = kiln.buildUrl(b);
+    trend.append(dot);
+    while (trend.children.length > 10) trend.firstElementChild.remove();
+  }
+  dot.className = 'dot ' + b.state;
+  dot.title = '#' + b.number + ' ' + b.label;
+  return true;
+};
+
+// The job page's table shows build `b`, a new row first.
+kiln.showOnJobPage = function (table, b) {
+  let row = table.querySelector('tr[data-number="' + b.number + '"]');
+  if (!row) {
+    row = document.createElement('tr');
+    row.dataset.number = String(b.number);
+    for (const cls of ['num', 'status', 'cause', 'commit', 'wide branch', 'wide started', 'took']) {
+      const td = document.createElement('td');
+      td.className = cls;
+      row.append(td);
+    }
+    const link = document.createElement('a');
+    link.href = kiln.buildUrl(b);
+    link.textContent = '#' + b.number;
+    row.querySelector('td.num').append(link);
+    const before = [...table.rows].find((r) => Number(r.dataset.number) < b.number);
+    table.insertBefore(row, before || null);
+    // The page lists the last hundred builds.
+    while (table.rows.length > 100) table.lastElementChild.remove();
+    const none = document.getElementById('no-builds');
+    if (none) none.remove();
+  }
+  row.querySelector('td.status').replaceChildren(kiln.badge(b));
+  row.querySelector('td.cause').textContent = b.cause;
+  const code = document.createElement('code');
+  code.textContent = b.commit || '';
+  row.querySelector('td.commit').replaceChildren(code);
+  row.querySelector('td.branch').textContent = b.branch || '';
+  row.querySelector('td.started').textContent = b.started || '';
+  row.querySelector('td.took').textContent = b.took;
+  return true;
+};
+
+// Follows the server's event stream (`GET /api/v1/events`) into the table `#live`: `jobs`
+// (the dashboard) or `builds` of `job` (the job page). Opening the stream, reopening it after
+// a lost connection, a `resync` and a job the page does not know read the table once again;
+// changes arriving meanwhile are applied again after it.
+kiln.follow = function (kind, job) {
+  const show = kind === 'jobs' ? kiln.showOnDashboard : kiln.showOnJobPage;
+  let held = null;
+  const reread = async () => {
+    if (held) return;
+    held = [];
+    try {
+      await kiln.refreshRegions(['live']);
+    } finally {
+      const again = held;
+      held = null;
+      kiln.rereads = (kiln.rereads || 0) + 1;
+      for (const b of again) apply(b);
+    }
+  };
+  const apply = (b) => {
+    if (held) {
+      held.push(b);
+      return;
+    }
+    const table = document.getElementById('live');
+    if (table && !show(table, b)) reread();
+  };
+  const url = '/api/v1/events' + (job ? '?job=' + encodeURIComponent(job) : '');
+  const feed = new EventSource(url);
+  for (const name of ['queued', 'started', 'stage', 'input', 'finished']) {
+    feed.addEventListener(name, (e) => apply(JSON.parse(e.data)));
+  }
+  feed.addEventListener('resync', reread);
+  feed.addEventListener('open', reread);
+  kiln.feed = feed;
+};

@@ -1,0 +1,86 @@
+//! The dashboard and job pages follow the server-wide event stream (`GET /api/v1/events`):
+//! builds triggered elsewhere appear and turn green without a reload or a re-read of the page.
+
+use crate::kit::{Browser, Site, log_in};
+use crate::support::{TOKEN, agent, api_post};
+use serde_json::json;
+
+const BRIEF: &str = "pipeline {\n  agent any\n  stages { stage('Work') { steps { sh 'sleep 2; echo worked' } } }\n}\n";
+
+/// JavaScript that is true once the page's event stream is open and the table was read once
+/// after opening it (what changed before the stream was open).
+const FOLLOWING: &str =
+    "typeof kiln !== 'undefined' && kiln.feed && kiln.feed.readyState === 1 && kiln.rereads >= 1";
+
+/// Marks the live table: a reload or a re-read of the page replaces it and loses the mark.
+const MARK: &str = "document.getElementById('live').kilnMark = 1; window.kilnMarker = 1;";
+const MARKED: &str = "document.getElementById('live').kilnMark === 1 && window.kilnMarker === 1";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_and_job_page_follow_the_event_stream() {
+    let site = Site::start(&[("brief", BRIEF)]);
+    let browser = Browser::start().await;
+    log_in(&browser, &site, TOKEN).await;
+    browser.until("the event stream", FOLLOWING).await;
+    browser.client.execute(MARK, vec![]).await.unwrap();
+    let (status, _) = api_post(&site.server, "/api/v1/jobs/brief/builds", &json!({}));
+    assert_eq!(status, 201);
+    browser
+        .until(
+            "the running build on the dashboard",
+            "document.querySelector('tr[data-job=brief] .badge[data-state=RUNNING]')",
+        )
+        .await;
+    browser
+        .until(
+            "the green build on the dashboard",
+            "document.querySelector('tr[data-job=brief] td.status .badge[data-state=SUCCESS]') \
+             && document.querySelector('tr[data-job=brief] .trend .dot.SUCCESS[data-number=\"1\"]') \
+             && document.querySelector('tr[data-job=brief] td.last').innerText === '#1'",
+        )
+        .await;
+    browser.until("no reload", MARKED).await;
+    // The job page: a new build gets a row at the top, which turns green.
+    browser.goto(&site.url("/jobs/brief")).await;
+    browser
+        .until("the job page's event stream", FOLLOWING)
+        .await;
+    browser.client.execute(MARK, vec![]).await.unwrap();
+    let (status, _) = api_post(&site.server, "/api/v1/jobs/brief/builds", &json!({}));
+    assert_eq!(status, 201);
+    browser
+        .until(
+            "build 2 first, green",
+            "document.querySelector('#live tr:first-child').dataset.number === '2' \
+             && document.querySelector('#live tr[data-number=\"2\"] .badge[data-state=SUCCESS]')",
+        )
+        .await;
+    browser.until("no reload", MARKED).await;
+    browser.close().await;
+}
+
+#[test]
+fn the_event_stream_is_authorised_like_the_api() {
+    let site = Site::start(&[("brief", BRIEF)]);
+    let url = site.url("/api/v1/events");
+    let status = |path: &str, token: Option<&str>| {
+        let mut request = agent().get(&format!("{}{path}", site.server.url));
+        if let Some(token) = token {
+            request = request.header("authorization", &format!("Bearer {token}"));
+        }
+        let response = request.call().unwrap();
+        let kind = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        (response.status().as_u16(), kind)
+    };
+    assert_eq!(status("/api/v1/events", None).0, 401, "{url}");
+    let (code, kind) = status("/api/v1/events?job=brief", Some("view-only"));
+    assert_eq!(code, 200);
+    assert!(kind.starts_with("text/event-stream"), "{kind}");
+    assert_eq!(status("/api/v1/events?job=nope", Some(TOKEN)).0, 404);
+    assert_eq!(status("/api/v1/events?jobs=brief", Some(TOKEN)).0, 400);
+}
