@@ -805,3 +805,108 @@ fn a_killed_kiln_run_leaves_no_pod_running_and_the_next_run_collects_it() {
     assert!(left.is_empty(), "the finished pod is still there: {left:?}");
     assert!(!secret_exists(&cluster, &format!("{pod}-agent")));
 }
+
+/// `POST /__fake/...` on the fake cluster.
+fn fake_admin(cluster: &Cluster, path_and_query: &str) {
+    ureq::post(format!("{}/__fake/{path_and_query}", cluster.url))
+        .send_empty()
+        .unwrap();
+}
+
+const BIG_FLAKY_POD: &str = r#"pipeline {
+    agent {
+        kubernetes {
+            yaml '''
+spec:
+  containers:
+  - name: big
+    image: registry.example/flaky:1
+    resources:
+      requests: {cpu: "6"}
+'''
+        }
+    }
+    stages {
+        stage('Work') {
+            steps { sh 'echo started-after-scale-up-and-pulls' }
+        }
+    }
+}
+"#;
+
+#[test]
+fn a_starting_pods_events_and_retried_pulls_are_in_the_build_log() {
+    let cluster = Cluster::start();
+    // The pod fits no node but one the autoscaler adds; the registry answers 429 twice.
+    fake_admin(&cluster, "autoscaler?delayMs=300&maxNodes=1&cpu=8&memory=16Gi");
+    fake_admin(&cluster, "faults/image-pull?image=registry.example/flaky:1&count=2");
+    let (_workspace, stdout, stderr) =
+        run_with_input(&cluster, "kiln-cli-kube-events-", BIG_FLAKY_POD, "");
+    assert!(
+        stdout.contains("[Work] started-after-scale-up-and-pulls"),
+        "{stdout}"
+    );
+    let pod = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("Running in pod "))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    let said = |kind: &str, reason: &str| -> Vec<&str> {
+        let prefix = format!("[{kind}][default/{pod}][{reason}] ");
+        stderr
+            .lines()
+            .filter_map(|l| l.strip_prefix(prefix.as_str()))
+            .collect()
+    };
+    // The scheduler's message, the autoscaler's scale-up, then the pulls, as they came.
+    let scheduling = said("Warning", "FailedScheduling");
+    assert!(
+        scheduling
+            .iter()
+            .any(|m| m.starts_with("0/1 nodes are available: 1 Insufficient cpu.")),
+        "{stderr}"
+    );
+    assert_eq!(said("Normal", "TriggeredScaleUp").len(), 1, "{stderr}");
+    let pulls = said("Warning", "Failed");
+    let refused = "Failed to pull image \"registry.example/flaky:1\": ";
+    let refusals: Vec<&&str> = pulls.iter().filter(|m| m.starts_with(refused)).collect();
+    // Two refusals with the same message: said once.
+    assert_eq!(refusals.len(), 1, "{stderr}");
+    assert!(
+        refusals[0].ends_with("429 Too Many Requests - Server message: toomanyrequests: You have reached your pull rate limit"),
+        "{stderr}"
+    );
+    assert_eq!(
+        pulls.iter().filter(|m| **m == "Error: ErrImagePull").count(),
+        1,
+        "{stderr}"
+    );
+    // kiln's own count of the failed pulls, against `image_pull.retries` (4).
+    for n in [1, 2] {
+        let line = format!(
+            "kiln: pulling image `registry.example/flaky:1` for container `big` failed ({n} of 5 tries)"
+        );
+        assert!(stderr.contains(&line), "{line} missing:\n{stderr}");
+    }
+    assert!(!stderr.contains("(3 of 5 tries)"), "{stderr}");
+    // Events the watch found already may come in any order: scheduling first, then pulls.
+    let scheduling_said = ["[FailedScheduling]", "[TriggeredScaleUp]"]
+        .iter()
+        .filter_map(|part| stderr.find(part))
+        .max();
+    assert!(scheduling_said < stderr.find("[Scheduled]"), "{stderr}");
+    let order: Vec<usize> = [
+        "[Scheduled]",
+        "[Pulling]",
+        "Error: ErrImagePull",
+        "(2 of 5 tries)",
+        "Running in pod",
+    ]
+    .iter()
+    .map(|part| {
+        stderr
+            .find(part)
+            .unwrap_or_else(|| panic!("{part} missing:\n{stderr}"))
+    })
+    .collect();
+    assert!(order.is_sorted(), "{order:?}\n{stderr}");
+}

@@ -67,9 +67,9 @@ pub struct ExecutorSettings {
     /// How long an Unschedulable pod waits for an autoscaler's `TriggeredScaleUp` before it
     /// fails (after one, it waits up to the start deadline).
     pub scale_up_window: Duration,
-    /// How long a failing image pull (`ErrImagePull`, `ImagePullBackOff`) is left to the
-    /// kubelet's retries before the start fails (0: fail at once).
-    pub image_pull_window: Duration,
+    /// How many failed pulls of an image (`ErrImagePull`, `ImagePullBackOff`), and how
+    /// long, are left to the kubelet's retries before the start fails.
+    pub image_pull: crate::config::ImagePull,
 }
 
 impl ExecutorSettings {
@@ -85,7 +85,7 @@ impl ExecutorSettings {
             active_deadline_seconds: crate::config::Orphans::default().pod_active_deadline_seconds,
             pod_policy: None,
             scale_up_window: Duration::from_secs(defaults.scale_up_window_seconds),
-            image_pull_window: Duration::from_secs(defaults.image_pull_window_seconds),
+            image_pull: defaults.image_pull,
         }
     }
 }
@@ -97,6 +97,8 @@ pub struct PodRequest {
     pub namespace: String,
     /// Where steps without `container('x')` run; the first container when `None`.
     pub default_container: Option<String>,
+    /// Where the pod's Events and the wait for it are said (the build's log).
+    pub start_log: crate::StartLog,
 }
 
 /// When the start went through its stages (for benchmarks and logs).
@@ -220,7 +222,8 @@ impl KubeExecutor {
                 steps: &steps,
                 deadline: start_deadline,
                 scale_up_window: settings.scale_up_window,
-                image_pull_window: settings.image_pull_window,
+                image_pull: settings.image_pull,
+                log: &request.start_log,
             };
             let (_, watch) = wait.run(created, watch, &events).await?;
             let running_seen = Instant::now();

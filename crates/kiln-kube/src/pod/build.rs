@@ -152,6 +152,9 @@ pub struct BuiltPod {
     pub pool: Option<(String, PoolSettings)>,
     /// Problems that do not stop the build.
     pub warnings: Vec<Diagnostic>,
+    /// Where the pod's start is said (its Events, the wait for it): the build's log, as the
+    /// caller sets it; none by default.
+    pub start_log: crate::start_log::StartLog,
 }
 
 /// Builds the pod for a `kubernetes` agent: the templates it names (`inheritFrom`, else the
@@ -240,6 +243,7 @@ pub fn build_pod(
         templates: chain.iter().map(|t| t.name.clone()).collect(),
         pool,
         warnings: Vec::new(),
+        start_log: crate::start_log::StartLog::none(),
     })
 }
 
