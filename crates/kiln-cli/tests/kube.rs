@@ -17,6 +17,11 @@ struct Cluster {
 
 impl Cluster {
     fn start() -> Cluster {
+        Cluster::start_with(&[])
+    }
+
+    /// The fake cluster started with more arguments (e.g. `--image NAME=ENTRYPOINT`).
+    fn start_with(extra: &[String]) -> Cluster {
         let binary = kiln_fake_kube::workspace_binary("kiln-fake-kube", "kiln-fake-kube").unwrap();
         let dir = tempfile::Builder::new()
             .prefix("kiln-cli-kube-")
@@ -26,6 +31,7 @@ impl Cluster {
         let child = Command::new(binary)
             .args(["--port", "0", "--kubeconfig-out"])
             .arg(&kubeconfig)
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -838,8 +844,14 @@ spec:
 fn a_starting_pods_events_and_retried_pulls_are_in_the_build_log() {
     let cluster = Cluster::start();
     // The pod fits no node but one the autoscaler adds; the registry answers 429 twice.
-    fake_admin(&cluster, "autoscaler?delayMs=300&maxNodes=1&cpu=8&memory=16Gi");
-    fake_admin(&cluster, "faults/image-pull?image=registry.example/flaky:1&count=2");
+    fake_admin(
+        &cluster,
+        "autoscaler?delayMs=300&maxNodes=1&cpu=8&memory=16Gi",
+    );
+    fake_admin(
+        &cluster,
+        "faults/image-pull?image=registry.example/flaky:1&count=2",
+    );
     let (_workspace, stdout, stderr) =
         run_with_input(&cluster, "kiln-cli-kube-events-", BIG_FLAKY_POD, "");
     assert!(
@@ -876,7 +888,10 @@ fn a_starting_pods_events_and_retried_pulls_are_in_the_build_log() {
         "{stderr}"
     );
     assert_eq!(
-        pulls.iter().filter(|m| **m == "Error: ErrImagePull").count(),
+        pulls
+            .iter()
+            .filter(|m| **m == "Error: ErrImagePull")
+            .count(),
         1,
         "{stderr}"
     );
@@ -909,4 +924,107 @@ fn a_starting_pods_events_and_retried_pulls_are_in_the_build_log() {
     })
     .collect();
     assert!(order.is_sorted(), "{order:?}\n{stderr}");
+}
+
+/// This machine's Python interpreter, for tiny HTTP servers in service containers (the fake's
+/// containers see the host's files); the test fails when there is none.
+fn python() -> String {
+    let out = Command::new("python3")
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()
+        .expect("python3 is needed to serve HTTP from the test's service containers");
+    assert!(out.status.success(), "python3 does not run");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// A step that waits (up to 10 s) for an HTTP server on 127.0.0.1:`port`, then says `word`.
+fn reach(port: u16, word: &str) -> String {
+    format!(
+        "sh 'for i in $(seq 100); do curl -sf -o /dev/null http://127.0.0.1:{port}/ && echo {word} && exit 0; sleep 0.1; done; exit 1'"
+    )
+}
+
+#[test]
+fn service_containers_and_native_sidecars_keep_their_own_commands() {
+    assert!(
+        Path::new("/usr/bin/curl").exists(),
+        "the steps of this test need /usr/bin/curl"
+    );
+    let python = python();
+    let ports = kiln_fake_kube::free_agent_ports(3);
+    let (sidecar, service, image_service) = (ports, ports + 1, ports + 2);
+    // `main`'s image has an entrypoint that fails at once: kiln's agent replaces it. The
+    // `cache` image's entrypoint is an HTTP server: as a service it keeps it.
+    let cluster = Cluster::start_with(&[
+        "--image".to_owned(),
+        "registry.example/exits:1=/bin/false".to_owned(),
+        "--image".to_owned(),
+        format!(
+            "registry.example/cache:1={python} -m http.server {image_service} --bind 127.0.0.1"
+        ),
+    ]);
+    let jenkinsfile = format!(
+        r#"pipeline {{
+    agent {{
+        kubernetes {{
+            defaultContainer 'main'
+            yaml '''
+metadata:
+  annotations:
+    kiln.dev/services: cache
+spec:
+  initContainers:
+  - name: web
+    image: busybox
+    restartPolicy: Always
+    command: ["{python}", "-m", "http.server", "{sidecar}", "--bind", "127.0.0.1"]
+  containers:
+  - name: main
+    image: registry.example/exits:1
+  - name: db
+    image: busybox
+    command: ["sh", "-c", "echo db-started > /workspace/db-ran; exec {python} -m http.server {service} --bind 127.0.0.1"]
+  - name: cache
+    image: registry.example/cache:1
+'''
+        }}
+    }}
+    stages {{
+        stage('Use') {{
+            steps {{
+                sh 'cat db-ran'
+                {}
+                {}
+                {}
+                catchError(buildResult: 'SUCCESS', stageResult: 'SUCCESS') {{
+                    container('db') {{ sh 'echo never-runs' }}
+                }}
+            }}
+        }}
+    }}
+}}
+"#,
+        reach(sidecar, "sidecar-reachable"),
+        reach(service, "service-reachable"),
+        reach(image_service, "image-service-reachable"),
+    );
+    let (_workspace, stdout, _) =
+        run_with_input(&cluster, "kiln-cli-kube-services-", &jenkinsfile, "");
+    for line in [
+        "[Use] db-started",
+        "[Use] sidecar-reachable",
+        "[Use] service-reachable",
+        "[Use] image-service-reachable",
+    ] {
+        assert!(
+            stdout.lines().any(|l| l == line),
+            "{line:?} missing:\n{stdout}"
+        );
+    }
+    assert!(
+        stdout.contains("container `db` of pod kiln-")
+            && stdout.contains("is a service: it runs its own command, not kiln's agent"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("never-runs"), "{stdout}");
 }

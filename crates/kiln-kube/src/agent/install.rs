@@ -1,7 +1,8 @@
 //! Makes a build pod run the kiln agent: an init container installs the agent binary into the
 //! shared `/kiln` volume, and every step container's command is replaced by the agent, with
-//! the build's token from a Secret. The containers' original `command`/`args` are dropped:
-//! steps are what runs in a build container, so an image's entrypoint is never started.
+//! the build's token from a Secret. Step containers' original `command`/`args` are dropped:
+//! steps are what runs in them, so their image's entrypoint is never started. Services (see
+//! `crate::pod::services`) keep theirs, and get neither the agent nor its token.
 
 use crate::agent::link::AgentMode;
 use k8s_openapi::api::core::v1::{
@@ -52,14 +53,15 @@ impl AgentInstall {
     }
 }
 
-/// Rewrites `pod` to run the agent; returns the step containers in pod order with the TCP port
-/// each agent listens on (in listen mode: `base + index`, since a pod's containers share one
-/// network namespace).
+/// Rewrites `pod` to run the agent in every container but `services`; returns the step
+/// containers in pod order with the TCP port each agent listens on (in listen mode:
+/// `base + index`, since a pod's containers share one network namespace).
 pub fn inject_agent(
     pod: &mut Pod,
     install: &AgentInstall,
     secret: &str,
     mode: &AgentMode,
+    services: &[String],
 ) -> Vec<(String, u16)> {
     let spec = pod.spec.get_or_insert_with(Default::default);
     spec.restart_policy = Some("Never".to_owned());
@@ -82,7 +84,11 @@ pub fn inject_agent(
     inits.retain(|c| c.name != AGENT_INIT_CONTAINER);
     inits.insert(0, init);
     let mut ports = Vec::new();
-    for (index, container) in spec.containers.iter_mut().enumerate() {
+    let steps = spec
+        .containers
+        .iter_mut()
+        .filter(|c| !services.contains(&c.name));
+    for (index, container) in steps.enumerate() {
         let mut command = vec![
             AGENT_BINARY.to_owned(),
             "--container".to_owned(),
@@ -162,6 +168,7 @@ mod tests {
             &install,
             "p-agent",
             &AgentMode::PortForward { base_port: 7777 },
+            &[],
         );
         assert_eq!(
             ports,

@@ -24,7 +24,9 @@ pub(crate) struct EventFeed {
 impl EventFeed {
     pub(crate) async fn open(events: &Api<Event>, pod: &str) -> EventFeed {
         let params = WatchParams::default()
-            .fields(&format!("involvedObject.kind=Pod,involvedObject.name={pod}"))
+            .fields(&format!(
+                "involvedObject.kind=Pod,involvedObject.name={pod}"
+            ))
             .timeout(290);
         let stream = match events.watch(&params, "0").await {
             Ok(stream) => Some(stream.boxed()),
@@ -93,7 +95,13 @@ mod tests {
     #[test]
     fn an_event_is_a_line_per_line_of_its_message() {
         assert_eq!(
-            event_lines("Warning", "ci", "p", "FailedScheduling", "0/1 nodes\nsecond"),
+            event_lines(
+                "Warning",
+                "ci",
+                "p",
+                "FailedScheduling",
+                "0/1 nodes\nsecond"
+            ),
             [
                 "[Warning][ci/p][FailedScheduling] 0/1 nodes",
                 "[Warning][ci/p][FailedScheduling] second"

@@ -92,7 +92,11 @@ impl PullWait {
                     pulls.last = Some(failure.clone());
                     let tries = self.policy.retries.saturating_add(1);
                     if pulls.failed >= tries {
-                        return Some(counted(failure.clone(), pulls.failed, since.elapsed().as_secs()));
+                        return Some(counted(
+                            failure.clone(),
+                            pulls.failed,
+                            since.elapsed().as_secs(),
+                        ));
                     }
                     log.line(format!(
                         "kiln: pulling image `{image}` for container `{container}` failed ({} of {tries} tries){detail}; the kubelet pulls again after its back-off",

@@ -12,8 +12,8 @@ pub(crate) mod pod_policy;
 pub(crate) mod template;
 
 pub use api_retry::ApiRetry;
-pub use image_pull::ImagePull;
 use dockerfile_agents::DockerfileAgents;
+pub use image_pull::ImagePull;
 use kaniko::KanikoSettings;
 use kiln_diagnostics::{Diagnostic, SourceFile, Span, did_you_mean};
 use kiln_yaml::{Node, NodeKind, YamlError};

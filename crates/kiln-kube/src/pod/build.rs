@@ -215,7 +215,11 @@ pub fn build_pod(
         .map(|n| n.value.clone())
         .or_else(|| pod.metadata.namespace.clone())
         .unwrap_or_else(|| config.namespace.clone());
-    let step_containers = container_names(&pod);
+    let services = crate::pod::services::services(&pod, Some(&default_container));
+    let step_containers = container_names(&pod)
+        .into_iter()
+        .filter(|c| !services.contains(c))
+        .collect();
     let policy = chain
         .iter()
         .rev()
@@ -394,6 +398,7 @@ fn finish(
         .get_or_insert_with(BTreeMap::new)
         .insert(ANNOTATION_JOB.to_string(), id.job.clone());
     let steps = container_names(pod);
+    let services = crate::pod::services::services(pod, Some(default));
     let Some(spec) = pod.spec.as_mut() else {
         return;
     };
@@ -427,7 +432,12 @@ fn finish(
             }
         }
     }
-    for c in &mut spec.containers {
+    // A service keeps its image's working directory.
+    for c in spec
+        .containers
+        .iter_mut()
+        .filter(|c| !services.contains(&c.name))
+    {
         if c.working_dir.is_none() {
             c.working_dir = Some(config.workspace_path.clone());
         }
@@ -441,7 +451,7 @@ fn finish(
     }
     apply_caches(spec, &caches, &steps, &id.job);
     if policy == RequestsPolicy::Max {
-        apply_requests_policy(spec, default);
+        apply_requests_policy(spec, default, &services);
     }
 }
 

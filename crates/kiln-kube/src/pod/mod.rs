@@ -11,6 +11,7 @@ pub(crate) mod lifetime;
 pub(crate) mod merge;
 pub(crate) mod options;
 pub(crate) mod requests;
+pub(crate) mod services;
 pub(crate) mod status;
 pub(crate) mod template;
 pub(crate) mod text;

@@ -137,7 +137,7 @@ impl LocalCluster {
             pod: built.pod,
             namespace: built.namespace,
             default_container: Some(built.default_container),
-        start_log: options.start_log.clone(),
+            start_log: options.start_log.clone(),
         };
         let executor = KubeExecutor::start(self.client.clone(), &settings, request).await?;
         Ok(executor.with_image_builder(self.image_builder(job, build, &options)))

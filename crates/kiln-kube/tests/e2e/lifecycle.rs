@@ -79,7 +79,10 @@ async fn an_image_pull_that_recovers_within_the_window_starts_the_pod() {
     c.fake.fail_image_pulls("registry.example/flaky:1", 2);
     settings.image_pull.retries = 0;
     let err = start_error(&c, &settings, &pod_name("flaky"), yaml).await;
-    assert!(err.contains("(ErrImagePull, 1 failed pull in 0 s)"), "{err}");
+    assert!(
+        err.contains("(ErrImagePull, 1 failed pull in 0 s)"),
+        "{err}"
+    );
     assert!(err.contains("429 Too Many Requests"), "{err}");
     // With one retry the second failure does.
     c.fake.fail_image_pulls("registry.example/flaky:1", 2);
