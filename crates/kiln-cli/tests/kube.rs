@@ -1028,3 +1028,64 @@ spec:
     );
     assert!(!stdout.contains("never-runs"), "{stdout}");
 }
+
+/// A pipeline whose pod runs in namespace `secure`; `security` is the pod's securityContext.
+fn secure_pipeline(security: &str) -> String {
+    format!(
+        r#"pipeline {{
+    agent {{
+        kubernetes {{
+            namespace 'secure'
+            yaml '''
+spec:
+  securityContext: {security}
+  containers:
+  - name: main
+    image: busybox
+'''
+        }}
+    }}
+    stages {{
+        stage('Run') {{ steps {{ sh 'echo ran-under-restricted' }} }}
+    }}
+}}
+"#
+    )
+}
+
+#[test]
+fn build_pods_pass_pod_security_restricted_once_the_template_runs_as_non_root() {
+    let cluster = Cluster::start();
+    let namespace = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {
+        "name": "secure",
+        "labels": {"pod-security.kubernetes.io/enforce": "restricted"}}});
+    ureq::post(format!("{}/api/v1/namespaces", cluster.url))
+        .header("Content-Type", "application/json")
+        .send(namespace.to_string())
+        .unwrap();
+    // Only the images can allow running as non-root: the pod says so; kiln's defaults and its
+    // own init container do the rest (seccomp, no escalation, no capabilities).
+    let (_workspace, stdout, _) = run_with_input(
+        &cluster,
+        "kiln-cli-kube-restricted-",
+        &secure_pipeline("{runAsNonRoot: true, runAsUser: 1000}"),
+        "",
+    );
+    assert!(stdout.contains("[Run] ran-under-restricted"), "{stdout}");
+    // Without it the pod is refused, for that alone.
+    let workspace = tempfile::Builder::new()
+        .prefix("kiln-cli-kube-refused-")
+        .tempdir()
+        .unwrap();
+    std::fs::write(workspace.path().join("Jenkinsfile"), secure_pipeline("{}")).unwrap();
+    let out = kiln_run(&cluster, workspace.path(), &agent_install());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("violates PodSecurity \"restricted:latest\": runAsNonRoot != true"),
+        "{stderr}"
+    );
+    for other in ["allowPrivilegeEscalation", "capabilities", "seccompProfile"] {
+        assert!(!stderr.contains(other), "{other}: {stderr}");
+    }
+}

@@ -6,9 +6,11 @@
 
 use crate::agent::link::AgentMode;
 use k8s_openapi::api::core::v1::{
-    Container, EmptyDirVolumeSource, EnvVar, EnvVarSource, Pod, SecretKeySelector, Volume,
-    VolumeMount,
+    Capabilities, Container, EmptyDirVolumeSource, EnvVar, EnvVarSource, Pod, ResourceRequirements,
+    SeccompProfile, SecretKeySelector, SecurityContext, Volume, VolumeMount,
 };
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use std::collections::BTreeMap;
 
 /// The init container's name.
 pub const AGENT_INIT_CONTAINER: &str = "kiln-agent-init";
@@ -77,6 +79,8 @@ pub fn inject_agent(
         name: AGENT_INIT_CONTAINER.to_owned(),
         image: Some(install.image.clone()),
         command: Some(install.command.clone()),
+        resources: Some(init_resources()),
+        security_context: Some(init_security()),
         ..Container::default()
     };
     mount_agent(&mut init);
@@ -136,6 +140,44 @@ pub fn inject_agent(
     }
     ports
 }
+
+/// The init container copies one file: a little CPU and memory, bounded (namespaces with a
+/// ResourceQuota refuse containers without them).
+fn init_resources() -> ResourceRequirements {
+    let quantities = |cpu: &str, memory: &str| {
+        BTreeMap::from([
+            ("cpu".to_owned(), Quantity(cpu.to_owned())),
+            ("memory".to_owned(), Quantity(memory.to_owned())),
+        ])
+    };
+    ResourceRequirements {
+        requests: Some(quantities("10m", "16Mi")),
+        limits: Some(quantities("500m", "64Mi")),
+        ..ResourceRequirements::default()
+    }
+}
+
+/// The agent image runs as non-root, with no privilege escalation, no capabilities and the
+/// runtime's seccomp profile: Pod Security "restricted" whatever the pod's images are.
+fn init_security() -> SecurityContext {
+    SecurityContext {
+        run_as_non_root: Some(true),
+        run_as_user: Some(AGENT_USER),
+        allow_privilege_escalation: Some(false),
+        capabilities: Some(Capabilities {
+            drop: Some(vec!["ALL".to_owned()]),
+            add: None,
+        }),
+        seccomp_profile: Some(SeccompProfile {
+            type_: "RuntimeDefault".to_owned(),
+            localhost_profile: None,
+        }),
+        ..SecurityContext::default()
+    }
+}
+
+/// The user the agent image runs as (deploy/Dockerfile's `agent` target).
+pub const AGENT_USER: i64 = 65532;
 
 fn mount_agent(container: &mut Container) {
     let mounts = container.volume_mounts.get_or_insert_with(Vec::new);

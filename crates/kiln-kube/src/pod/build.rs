@@ -453,6 +453,7 @@ fn finish(
     if policy == RequestsPolicy::Max {
         apply_requests_policy(spec, default, &services);
     }
+    crate::pod::hardening::harden(pod);
 }
 
 /// A Kubernetes label value made from any text: at most 63 characters of `[A-Za-z0-9._-]`,

@@ -7,6 +7,7 @@ pub(crate) mod agent_spec;
 pub(crate) mod build;
 pub(crate) mod cache;
 pub(crate) mod docker;
+pub(crate) mod hardening;
 pub(crate) mod lifetime;
 pub(crate) mod merge;
 pub(crate) mod options;
