@@ -1089,3 +1089,41 @@ fn build_pods_pass_pod_security_restricted_once_the_template_runs_as_non_root() 
         assert!(!stderr.contains(other), "{other}: {stderr}");
     }
 }
+
+const ORPHAN_STEP: &str = r#"pipeline {
+    agent { kubernetes { yaml 'spec: {containers: [{name: main, image: busybox}]}' } }
+    stages {
+        stage('Orphan') {
+            steps {
+                sh '''
+                    # The subshell exits at once: its `sleep` is an orphan.
+                    (sleep 1 & echo $! > orphan.pid)
+                    orphan=$(cat orphan.pid)
+                    init=$(cut -d' ' -f4 /proc/$PPID/stat)
+                    parent=$(cut -d' ' -f4 /proc/$orphan/stat)
+                    [ "$parent" = "$init" ] && echo orphan-adopted-by-the-agents-init
+                    sleep 3
+                    if [ -e /proc/$orphan ]; then echo "left: $(cat /proc/$orphan/stat)"; exit 1; fi
+                    echo orphan-reaped
+                '''
+            }
+        }
+    }
+}
+"#;
+
+#[test]
+fn the_agents_init_adopts_and_reaps_a_steps_orphans() {
+    let cluster = Cluster::start();
+    let (_workspace, stdout, _) =
+        run_with_input(&cluster, "kiln-cli-kube-orphan-", ORPHAN_STEP, "");
+    for line in [
+        "[Orphan] orphan-adopted-by-the-agents-init",
+        "[Orphan] orphan-reaped",
+    ] {
+        assert!(
+            stdout.lines().any(|l| l == line),
+            "{line:?} missing:\n{stdout}"
+        );
+    }
+}
