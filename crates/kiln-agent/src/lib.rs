@@ -12,6 +12,7 @@ mod cli;
 mod failure;
 mod files;
 pub mod handshake;
+pub mod init;
 mod output_log;
 mod presence;
 pub mod protocol;

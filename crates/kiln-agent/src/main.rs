@@ -11,7 +11,18 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .init();
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    // Serving the controller, the agent is its container's init: see `kiln_agent::init`.
+    let install = args.first().is_some_and(|a| a == "--install");
+    if args
+        .last()
+        .is_some_and(|a| a == kiln_agent::init::UNDER_INIT)
+    {
+        args.pop();
+        kiln_agent::init::under_init();
+    } else if !install {
+        return kiln_agent::init::run(&args);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -38,6 +38,9 @@ pub fn run_options(
         workspace: Some(workspace.to_path_buf()),
         kaniko: crate::kube_run::kaniko_settings(),
         dockerfile_agents,
+        // The build pod starts before the build's log does: its Events go where `Running in
+        // pod` goes (stage pods say theirs in the stage's log, see `LaptopPods::start`).
+        start_log: kiln_kube::StartLog::new(|line| eprintln!("{line}")),
         ..LocalRunOptions::default()
     };
     if let Some(port) = port_from_env("KILN_AGENT_PORT")? {
@@ -108,9 +111,16 @@ impl LaptopPods {
         request: &kiln_engine::AgentRequest,
     ) -> Result<KubeExecutor, AgentError> {
         let stage = request.stage.join(" / ");
+        let log = request.log.clone();
+        let options = LocalRunOptions {
+            start_log: kiln_kube::StartLog::new(move |line| {
+                let _ = log.send(LogMessage::new(LineKind::WaitingForPod, line));
+            }),
+            ..self.options.clone()
+        };
         let started = self
             .cluster
-            .start_request(pod, &request.job, request.build, self.options.clone())
+            .start_request(pod, &request.job, request.build, options)
             .await;
         started.map_err(|e| match e {
             LocalRunError::Pod(diagnostics) => {

@@ -17,6 +17,11 @@ struct Cluster {
 
 impl Cluster {
     fn start() -> Cluster {
+        Cluster::start_with(&[])
+    }
+
+    /// The fake cluster started with more arguments (e.g. `--image NAME=ENTRYPOINT`).
+    fn start_with(extra: &[String]) -> Cluster {
         let binary = kiln_fake_kube::workspace_binary("kiln-fake-kube", "kiln-fake-kube").unwrap();
         let dir = tempfile::Builder::new()
             .prefix("kiln-cli-kube-")
@@ -26,6 +31,7 @@ impl Cluster {
         let child = Command::new(binary)
             .args(["--port", "0", "--kubeconfig-out"])
             .arg(&kubeconfig)
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -804,4 +810,320 @@ fn a_killed_kiln_run_leaves_no_pod_running_and_the_next_run_collects_it() {
         .collect();
     assert!(left.is_empty(), "the finished pod is still there: {left:?}");
     assert!(!secret_exists(&cluster, &format!("{pod}-agent")));
+}
+
+/// `POST /__fake/...` on the fake cluster.
+fn fake_admin(cluster: &Cluster, path_and_query: &str) {
+    ureq::post(format!("{}/__fake/{path_and_query}", cluster.url))
+        .send_empty()
+        .unwrap();
+}
+
+const BIG_FLAKY_POD: &str = r#"pipeline {
+    agent {
+        kubernetes {
+            yaml '''
+spec:
+  containers:
+  - name: big
+    image: registry.example/flaky:1
+    resources:
+      requests: {cpu: "6"}
+'''
+        }
+    }
+    stages {
+        stage('Work') {
+            steps { sh 'echo started-after-scale-up-and-pulls' }
+        }
+    }
+}
+"#;
+
+#[test]
+fn a_starting_pods_events_and_retried_pulls_are_in_the_build_log() {
+    let cluster = Cluster::start();
+    // The pod fits no node but one the autoscaler adds; the registry answers 429 twice.
+    fake_admin(
+        &cluster,
+        "autoscaler?delayMs=300&maxNodes=1&cpu=8&memory=16Gi",
+    );
+    fake_admin(
+        &cluster,
+        "faults/image-pull?image=registry.example/flaky:1&count=2",
+    );
+    let (_workspace, stdout, stderr) =
+        run_with_input(&cluster, "kiln-cli-kube-events-", BIG_FLAKY_POD, "");
+    assert!(
+        stdout.contains("[Work] started-after-scale-up-and-pulls"),
+        "{stdout}"
+    );
+    let pod = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("Running in pod "))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    let said = |kind: &str, reason: &str| -> Vec<&str> {
+        let prefix = format!("[{kind}][default/{pod}][{reason}] ");
+        stderr
+            .lines()
+            .filter_map(|l| l.strip_prefix(prefix.as_str()))
+            .collect()
+    };
+    // The scheduler's message, the autoscaler's scale-up, then the pulls, as they came.
+    let scheduling = said("Warning", "FailedScheduling");
+    assert!(
+        scheduling
+            .iter()
+            .any(|m| m.starts_with("0/1 nodes are available: 1 Insufficient cpu.")),
+        "{stderr}"
+    );
+    assert_eq!(said("Normal", "TriggeredScaleUp").len(), 1, "{stderr}");
+    let pulls = said("Warning", "Failed");
+    let refused = "Failed to pull image \"registry.example/flaky:1\": ";
+    let refusals: Vec<&&str> = pulls.iter().filter(|m| m.starts_with(refused)).collect();
+    // Two refusals with the same message: said once.
+    assert_eq!(refusals.len(), 1, "{stderr}");
+    assert!(
+        refusals[0].ends_with("429 Too Many Requests - Server message: toomanyrequests: You have reached your pull rate limit"),
+        "{stderr}"
+    );
+    assert_eq!(
+        pulls
+            .iter()
+            .filter(|m| **m == "Error: ErrImagePull")
+            .count(),
+        1,
+        "{stderr}"
+    );
+    // kiln's own count of the failed pulls, against `image_pull.retries` (4).
+    for n in [1, 2] {
+        let line = format!(
+            "kiln: pulling image `registry.example/flaky:1` for container `big` failed ({n} of 5 tries)"
+        );
+        assert!(stderr.contains(&line), "{line} missing:\n{stderr}");
+    }
+    assert!(!stderr.contains("(3 of 5 tries)"), "{stderr}");
+    // Events the watch found already may come in any order: scheduling first, then pulls.
+    let scheduling_said = ["[FailedScheduling]", "[TriggeredScaleUp]"]
+        .iter()
+        .filter_map(|part| stderr.find(part))
+        .max();
+    assert!(scheduling_said < stderr.find("[Scheduled]"), "{stderr}");
+    let order: Vec<usize> = [
+        "[Scheduled]",
+        "[Pulling]",
+        "Error: ErrImagePull",
+        "(2 of 5 tries)",
+        "Running in pod",
+    ]
+    .iter()
+    .map(|part| {
+        stderr
+            .find(part)
+            .unwrap_or_else(|| panic!("{part} missing:\n{stderr}"))
+    })
+    .collect();
+    assert!(order.is_sorted(), "{order:?}\n{stderr}");
+}
+
+/// This machine's Python interpreter, for tiny HTTP servers in service containers (the fake's
+/// containers see the host's files); the test fails when there is none.
+fn python() -> String {
+    let out = Command::new("python3")
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()
+        .expect("python3 is needed to serve HTTP from the test's service containers");
+    assert!(out.status.success(), "python3 does not run");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// A step that waits (up to 10 s) for an HTTP server on 127.0.0.1:`port`, then says `word`.
+fn reach(port: u16, word: &str) -> String {
+    format!(
+        "sh 'for i in $(seq 100); do curl -sf -o /dev/null http://127.0.0.1:{port}/ && echo {word} && exit 0; sleep 0.1; done; exit 1'"
+    )
+}
+
+#[test]
+fn service_containers_and_native_sidecars_keep_their_own_commands() {
+    assert!(
+        Path::new("/usr/bin/curl").exists(),
+        "the steps of this test need /usr/bin/curl"
+    );
+    let python = python();
+    let ports = kiln_fake_kube::free_agent_ports(3);
+    let (sidecar, service, image_service) = (ports, ports + 1, ports + 2);
+    // `main`'s image has an entrypoint that fails at once: kiln's agent replaces it. The
+    // `cache` image's entrypoint is an HTTP server: as a service it keeps it.
+    let cluster = Cluster::start_with(&[
+        "--image".to_owned(),
+        "registry.example/exits:1=/bin/false".to_owned(),
+        "--image".to_owned(),
+        format!(
+            "registry.example/cache:1={python} -m http.server {image_service} --bind 127.0.0.1"
+        ),
+    ]);
+    let jenkinsfile = format!(
+        r#"pipeline {{
+    agent {{
+        kubernetes {{
+            defaultContainer 'main'
+            yaml '''
+metadata:
+  annotations:
+    kiln.dev/services: cache
+spec:
+  initContainers:
+  - name: web
+    image: busybox
+    restartPolicy: Always
+    command: ["{python}", "-m", "http.server", "{sidecar}", "--bind", "127.0.0.1"]
+  containers:
+  - name: main
+    image: registry.example/exits:1
+  - name: db
+    image: busybox
+    command: ["sh", "-c", "echo db-started > /workspace/db-ran; exec {python} -m http.server {service} --bind 127.0.0.1"]
+  - name: cache
+    image: registry.example/cache:1
+'''
+        }}
+    }}
+    stages {{
+        stage('Use') {{
+            steps {{
+                sh 'cat db-ran'
+                {}
+                {}
+                {}
+                catchError(buildResult: 'SUCCESS', stageResult: 'SUCCESS') {{
+                    container('db') {{ sh 'echo never-runs' }}
+                }}
+            }}
+        }}
+    }}
+}}
+"#,
+        reach(sidecar, "sidecar-reachable"),
+        reach(service, "service-reachable"),
+        reach(image_service, "image-service-reachable"),
+    );
+    let (_workspace, stdout, _) =
+        run_with_input(&cluster, "kiln-cli-kube-services-", &jenkinsfile, "");
+    for line in [
+        "[Use] db-started",
+        "[Use] sidecar-reachable",
+        "[Use] service-reachable",
+        "[Use] image-service-reachable",
+    ] {
+        assert!(
+            stdout.lines().any(|l| l == line),
+            "{line:?} missing:\n{stdout}"
+        );
+    }
+    assert!(
+        stdout.contains("container `db` of pod kiln-")
+            && stdout.contains("is a service: it runs its own command, not kiln's agent"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("never-runs"), "{stdout}");
+}
+
+/// A pipeline whose pod runs in namespace `secure`; `security` is the pod's securityContext.
+fn secure_pipeline(security: &str) -> String {
+    format!(
+        r#"pipeline {{
+    agent {{
+        kubernetes {{
+            namespace 'secure'
+            yaml '''
+spec:
+  securityContext: {security}
+  containers:
+  - name: main
+    image: busybox
+'''
+        }}
+    }}
+    stages {{
+        stage('Run') {{ steps {{ sh 'echo ran-under-restricted' }} }}
+    }}
+}}
+"#
+    )
+}
+
+#[test]
+fn build_pods_pass_pod_security_restricted_once_the_template_runs_as_non_root() {
+    let cluster = Cluster::start();
+    let namespace = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {
+        "name": "secure",
+        "labels": {"pod-security.kubernetes.io/enforce": "restricted"}}});
+    ureq::post(format!("{}/api/v1/namespaces", cluster.url))
+        .header("Content-Type", "application/json")
+        .send(namespace.to_string())
+        .unwrap();
+    // Only the images can allow running as non-root: the pod says so; kiln's defaults and its
+    // own init container do the rest (seccomp, no escalation, no capabilities).
+    let (_workspace, stdout, _) = run_with_input(
+        &cluster,
+        "kiln-cli-kube-restricted-",
+        &secure_pipeline("{runAsNonRoot: true, runAsUser: 1000}"),
+        "",
+    );
+    assert!(stdout.contains("[Run] ran-under-restricted"), "{stdout}");
+    // Without it the pod is refused, for that alone.
+    let workspace = tempfile::Builder::new()
+        .prefix("kiln-cli-kube-refused-")
+        .tempdir()
+        .unwrap();
+    std::fs::write(workspace.path().join("Jenkinsfile"), secure_pipeline("{}")).unwrap();
+    let out = kiln_run(&cluster, workspace.path(), &agent_install());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("violates PodSecurity \"restricted:latest\": runAsNonRoot != true"),
+        "{stderr}"
+    );
+    for other in ["allowPrivilegeEscalation", "capabilities", "seccompProfile"] {
+        assert!(!stderr.contains(other), "{other}: {stderr}");
+    }
+}
+
+const ORPHAN_STEP: &str = r#"pipeline {
+    agent { kubernetes { yaml 'spec: {containers: [{name: main, image: busybox}]}' } }
+    stages {
+        stage('Orphan') {
+            steps {
+                sh '''
+                    # The subshell exits at once: its `sleep` is an orphan.
+                    (sleep 1 & echo $! > orphan.pid)
+                    orphan=$(cat orphan.pid)
+                    init=$(cut -d' ' -f4 /proc/$PPID/stat)
+                    parent=$(cut -d' ' -f4 /proc/$orphan/stat)
+                    [ "$parent" = "$init" ] && echo orphan-adopted-by-the-agents-init
+                    sleep 3
+                    if [ -e /proc/$orphan ]; then echo "left: $(cat /proc/$orphan/stat)"; exit 1; fi
+                    echo orphan-reaped
+                '''
+            }
+        }
+    }
+}
+"#;
+
+#[test]
+fn the_agents_init_adopts_and_reaps_a_steps_orphans() {
+    let cluster = Cluster::start();
+    let (_workspace, stdout, _) =
+        run_with_input(&cluster, "kiln-cli-kube-orphan-", ORPHAN_STEP, "");
+    for line in [
+        "[Orphan] orphan-adopted-by-the-agents-init",
+        "[Orphan] orphan-reaped",
+    ] {
+        assert!(
+            stdout.lines().any(|l| l == line),
+            "{line:?} missing:\n{stdout}"
+        );
+    }
 }

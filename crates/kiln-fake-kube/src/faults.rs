@@ -19,6 +19,15 @@ pub enum WatchFault {
     Expire,
 }
 
+/// Why an injected pull fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PullFault {
+    /// The image does not exist (every pull fails).
+    Missing,
+    /// The registry answers 429 Too Many Requests (for a number of pulls).
+    RateLimited,
+}
+
 #[derive(Debug, Clone)]
 struct FailRule {
     path_contains: String,
@@ -109,20 +118,21 @@ impl Faults {
         lock(&self.images).remove(&normalize_image(image));
     }
 
-    /// Whether this pull of `image` fails; counts the pull against a limited failure.
-    pub fn take_image_failure(&self, image: &str) -> bool {
+    /// Whether this pull of `image` fails, and how; counts the pull against a limited
+    /// failure (a registry answering 429 for a while).
+    pub fn take_image_failure(&self, image: &str) -> Option<PullFault> {
         let key = normalize_image(image);
         let mut images = lock(&self.images);
         match images.get_mut(&key) {
-            None => false,
-            Some(None) => true,
+            None => None,
+            Some(None) => Some(PullFault::Missing),
             Some(Some(0)) => {
                 images.remove(&key);
-                false
+                None
             }
             Some(Some(left)) => {
                 *left -= 1;
-                true
+                Some(PullFault::RateLimited)
             }
         }
     }

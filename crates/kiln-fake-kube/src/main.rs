@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
-use kiln_fake_kube::{FakeKube, FakeKubeConfig, Isolation, NodeConfig};
+use kiln_fake_kube::{FakeKube, FakeKubeConfig, ImageConfig, Isolation, NodeConfig};
 
 /// A fake Kubernetes API server and kubelet for kiln's tests.
 #[derive(Parser)]
@@ -28,6 +28,9 @@ struct Args {
     /// Run containers directly on the host instead of in mount namespaces.
     #[arg(long)]
     no_isolation: bool,
+    /// An image of the registry with its ENTRYPOINT (`NAME=WORD WORD...`, no CMD); repeatable.
+    #[arg(long = "image", value_name = "NAME=ENTRYPOINT")]
+    images: Vec<String>,
 }
 
 #[tokio::main]
@@ -38,7 +41,19 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let args = Args::parse();
+    let mut images = FakeKubeConfig::default().images;
+    for image in &args.images {
+        let Some((name, entrypoint)) = image.split_once('=') else {
+            anyhow::bail!("--image wants NAME=ENTRYPOINT, not `{image}`");
+        };
+        let config = ImageConfig {
+            entrypoint: entrypoint.split_whitespace().map(str::to_owned).collect(),
+            cmd: Vec::new(),
+        };
+        images.insert(name.to_owned(), config);
+    }
     let config = FakeKubeConfig {
+        images,
         nodes: (1..=args.nodes)
             .map(|i| {
                 NodeConfig::new(format!("fake-node-{i}"))

@@ -76,6 +76,7 @@ async fn one_build(fake: &FakeKube, client: &kube::Client, mode: AgentMode, n: u
         pod: built.pod,
         namespace: built.namespace,
         default_container: Some(built.default_container),
+        start_log: kiln_kube::StartLog::none(),
     };
     let ex = KubeExecutor::start(client.clone(), &settings, request)
         .await
@@ -158,7 +159,7 @@ fn main() {
             let agent = AgentRequest { yaml: Some(PodText::evaluated(POD.into(), Span::new(0, 0))), ..AgentRequest::default() };
             let id = PodIdentity { name: format!("kiln-bench-steps-{name}"), job: "bench".into(), build: 1 };
             let built = build_pod(&KubeConfig::default(), &agent, &id).unwrap();
-            let request = PodRequest { pod: built.pod, namespace: built.namespace, default_container: Some(built.default_container) };
+            let request = PodRequest { pod: built.pod, namespace: built.namespace, default_container: Some(built.default_container), start_log: kiln_kube::StartLog::none() };
             let ex = KubeExecutor::start(client.clone(), &ExecutorSettings::new(install, mode), request).await.unwrap();
             fake.clear_requests();
             let (pod, big, local) = step_overhead(&ex).await;

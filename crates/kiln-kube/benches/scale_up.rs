@@ -35,6 +35,7 @@ fn request(n: usize) -> PodRequest {
         pod: built.pod,
         namespace: built.namespace,
         default_container: Some(built.default_container),
+        start_log: kiln_kube::StartLog::none(),
     }
 }
 

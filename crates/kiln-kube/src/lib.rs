@@ -17,6 +17,7 @@ mod policy;
 mod pools;
 mod registry;
 mod slots;
+mod start_log;
 mod token;
 
 pub use agent::client::Followed;
@@ -31,7 +32,7 @@ pub use config::cache::{CachePreset, CacheScope, CacheSource, CacheSpec};
 pub use config::dockerfile_agents::DockerfileAgents;
 pub use config::kaniko::KanikoSettings;
 pub use config::template::{PodTemplate, PoolSettings, RequestsPolicy};
-pub use config::{ApiLimits, Connection, KubeConfig, Orphans, PodPolicy};
+pub use config::{ApiLimits, Connection, ImagePull, KubeConfig, Orphans, PodPolicy};
 pub use error::{InvalidPod, KubeError, StartError, Unusable};
 pub use exec::executor::{
     ExecutorSettings, KubeExecutor, PodImageBuilder, PodRequest, StartTimings,
@@ -59,3 +60,4 @@ pub use registry::{
     OciError, Platform, Registry, push_index, sha256_digest,
 };
 pub use slots::{PodSlot, PodSlots, SlotCounts};
+pub use start_log::StartLog;

@@ -98,7 +98,7 @@ impl KubeBackend {
             active_deadline_seconds: kube.orphans.pod_active_deadline_seconds,
             pod_policy: Some(Arc::new(kiln_kube::PolicyCheck::new(&kube))),
             scale_up_window: std::time::Duration::from_secs(kube.scale_up_window_seconds),
-            image_pull_window: std::time::Duration::from_secs(kube.image_pull_window_seconds),
+            image_pull: kube.image_pull,
             ..ExecutorSettings::new(install, mode)
         };
         Ok(Some(Arc::new(KubeBackend {
@@ -172,6 +172,7 @@ impl KubeBackend {
             Ok(pods) => pods,
             Err(e) => return Some(Err(vec![format!("ERROR: {e}")])),
         };
+        built.start_log = start_log(&waiting);
         let wait = |counts| {
             let _ = waiting.send(LogMessage::new(
                 LineKind::WaitingForPod,
@@ -352,4 +353,13 @@ pub(crate) async fn upload_workspace(
     kiln_kube::upload_workspace(executor, workspace)
         .await
         .map_err(|e| e.to_string())
+}
+
+/// The build's log as the sink of a starting pod's Events and of the wait for it (lines a
+/// resumed build does not write again, like the wait for a pod slot).
+pub(crate) fn start_log(log: &mpsc::UnboundedSender<LogMessage>) -> kiln_kube::StartLog {
+    let log = log.clone();
+    kiln_kube::StartLog::new(move |line| {
+        let _ = log.send(LogMessage::new(LineKind::WaitingForPod, line));
+    })
 }

@@ -14,7 +14,7 @@ use tokio::process::Command;
 use super::PodHandle;
 use super::sandbox::{self, Launch};
 use crate::config::{FakeKubeConfig, UnknownImages, normalize_image, qualified_image};
-use crate::faults::Faults;
+use crate::faults::{Faults, PullFault};
 use crate::log_store::LogBuffer;
 use crate::process_table::ProcessTable;
 use crate::store::Store;
@@ -50,6 +50,21 @@ pub fn pull_error(image: &str) -> String {
     )
 }
 
+/// The containerd-style message of a pull the registry refused with 429.
+pub fn rate_limited_error(image: &str) -> String {
+    let q = qualified_image(image);
+    let (host, path) = q.split_once('/').unwrap_or(("docker.io", q.as_str()));
+    let (repository, tag) = path.rsplit_once(':').unwrap_or((path, "latest"));
+    let host = if host == "docker.io" {
+        "registry-1.docker.io"
+    } else {
+        host
+    };
+    format!(
+        "rpc error: code = Unknown desc = failed to pull and unpack image \"{q}\": failed to copy: httpReadSeeker: failed open: unexpected status code https://{host}/v2/{repository}/manifests/{tag}: 429 Too Many Requests - Server message: toomanyrequests: You have reached your pull rate limit"
+    )
+}
+
 /// The argv a container runs, or the pull error when its image cannot be had.
 pub fn resolve_command(
     config: &FakeKubeConfig,
@@ -57,8 +72,10 @@ pub fn resolve_command(
     spec: &Value,
 ) -> Result<Vec<String>, String> {
     let image = spec.get("image").and_then(Value::as_str).unwrap_or("");
-    if faults.take_image_failure(image) {
-        return Err(pull_error(image));
+    match faults.take_image_failure(image) {
+        Some(PullFault::Missing) => return Err(pull_error(image)),
+        Some(PullFault::RateLimited) => return Err(rate_limited_error(image)),
+        None => {}
     }
     let strings = |key: &str| -> Option<Vec<String>> {
         spec.get(key).and_then(Value::as_array).map(|a| {

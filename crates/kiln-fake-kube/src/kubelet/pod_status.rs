@@ -73,6 +73,8 @@ pub struct ContainerStatus {
     pub container_id: String,
     /// Whether the kubelet will not run it again.
     pub done: bool,
+    /// A native sidecar (an init container with `restartPolicy: Always`).
+    pub sidecar: bool,
 }
 
 impl ContainerStatus {
@@ -89,10 +91,12 @@ impl ContainerStatus {
             restart_count: 0,
             container_id: String::new(),
             done: false,
+            sidecar: false,
         }
     }
 
-    fn running(&self) -> bool {
+    /// Whether it runs now.
+    pub fn running(&self) -> bool {
         matches!(self.state, ContainerState::Running { .. })
     }
 
@@ -183,7 +187,11 @@ impl PodRuntimeStatus {
         if self.terminated_by_node.is_some() {
             return "Failed";
         }
-        let init_failed = self.init.iter().any(|c| c.done && !c.succeeded());
+        // A sidecar stopped with the pod does not fail it.
+        let init_failed = self
+            .init
+            .iter()
+            .any(|c| c.done && !c.sidecar && !c.succeeded());
         if init_failed {
             return "Failed";
         }

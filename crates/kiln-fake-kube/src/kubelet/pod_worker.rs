@@ -1,8 +1,12 @@
 //! One task per pod: sandbox delay, volumes, init containers in order, then the regular
-//! containers side by side with their restart policy, publishing every state change.
+//! containers side by side with their restart policy, publishing every state change. Native
+//! sidecars (init containers with `restartPolicy: Always`) start in their turn, the next init
+//! container waits until they run, they restart whenever they exit, and they are stopped once
+//! the regular containers have ended.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,6 +27,8 @@ struct PodRun {
     pod: Value,
     status: Mutex<PodRuntimeStatus>,
     volumes: Mutex<HashMap<String, PathBuf>>,
+    /// Set once the regular containers have ended: sidecars are not restarted any more.
+    sidecars_stopping: AtomicBool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -159,7 +165,13 @@ pub async fn run_pod(kubelet: Arc<Kubelet>, handle: Arc<PodHandle>, pod: Value, 
         init: init
             .iter()
             .map(|c| {
-                ContainerStatus::waiting(&text(c, "name"), &text(c, "image"), "PodInitializing")
+                let mut status = ContainerStatus::waiting(
+                    &text(c, "name"),
+                    &text(c, "image"),
+                    "PodInitializing",
+                );
+                status.sidecar = is_sidecar(c);
+                status
             })
             .collect(),
         regular: regular
@@ -177,6 +189,7 @@ pub async fn run_pod(kubelet: Arc<Kubelet>, handle: Arc<PodHandle>, pod: Value, 
         pod,
         status: Mutex::new(status),
         volumes: Mutex::new(HashMap::new()),
+        sidecars_stopping: AtomicBool::new(false),
     });
     run.publish();
     let started = run.kubelet.config.pod_start_delay;
@@ -207,8 +220,27 @@ async fn prepare_volumes(run: &Arc<PodRun>) -> bool {
     }
 }
 
+/// A native sidecar: an init container that keeps running beside the regular containers.
+fn is_sidecar(spec: &Value) -> bool {
+    spec.get("restartPolicy").and_then(Value::as_str) == Some("Always")
+}
+
 async fn run_containers(run: &Arc<PodRun>, init: &[Value], regular: &[Value]) {
+    let mut sidecars = Vec::new();
     for (i, spec) in init.iter().enumerate() {
+        if is_sidecar(spec) {
+            let (task_run, task_spec) = (Arc::clone(run), spec.clone());
+            sidecars.push((
+                text(spec, "name"),
+                tokio::spawn(
+                    async move { run_container(&task_run, Kind::Init, i, &task_spec).await },
+                ),
+            ));
+            if !sidecar_started(run, i).await {
+                return;
+            }
+            continue;
+        }
         if !run_container(run, Kind::Init, i, spec).await {
             return;
         }
@@ -230,12 +262,42 @@ async fn run_containers(run: &Arc<PodRun>, init: &[Value], regular: &[Value]) {
         // A panicked container task only loses that container's reporting.
         let _ = t.await;
     }
+    // The regular containers have ended: the kubelet stops the sidecars.
+    run.sidecars_stopping.store(true, Ordering::SeqCst);
+    for (name, _) in &sidecars {
+        run.handle.kill(
+            Some(name),
+            container::KillCause::Stop(Duration::from_secs(2)),
+        );
+    }
+    for (_, task) in sidecars {
+        let _ = task.await;
+    }
+}
+
+/// Waits until sidecar `index` runs (as the kubelet waits for a sidecar's start before the
+/// next init container); `false` when the pod is stopped first.
+async fn sidecar_started(run: &Arc<PodRun>, index: usize) -> bool {
+    loop {
+        if run.stopping() {
+            return false;
+        }
+        if lock(&run.status)
+            .init
+            .get(index)
+            .is_some_and(ContainerStatus::running)
+        {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Runs one container through pulls and restarts; `true` when it ended successfully.
 async fn run_container(run: &Arc<PodRun>, kind: Kind, index: usize, spec: &Value) -> bool {
     let name = text(spec, "name");
     let image = text(spec, "image");
+    let sidecar = kind == Kind::Init && is_sidecar(spec);
     let policy = run
         .pod
         .pointer("/spec/restartPolicy")
@@ -244,7 +306,7 @@ async fn run_container(run: &Arc<PodRun>, kind: Kind, index: usize, spec: &Value
         .to_owned();
     let config = Arc::clone(&run.kubelet.config);
     loop {
-        if run.stopping() {
+        if run.stopping() || (sidecar && run.sidecars_stopping.load(Ordering::SeqCst)) {
             return false;
         }
         let argv = match container::resolve_command(&config, &run.kubelet.faults, spec) {
@@ -299,6 +361,7 @@ async fn run_container(run: &Arc<PodRun>, kind: Kind, index: usize, spec: &Value
         let failed = exit.code != 0;
         let restart = !run.stopping()
             && match (kind, policy.as_str()) {
+                _ if sidecar => !run.sidecars_stopping.load(Ordering::SeqCst),
                 (_, "Never") => false,
                 (Kind::Init, _) | (Kind::Regular, "OnFailure") => failed,
                 (Kind::Regular, _) => true,
@@ -349,10 +412,14 @@ async fn start_and_wait(
 ) -> Exit {
     let name = text(spec, "name");
     let image = text(spec, "image");
-    let restarts = lock(&run.status)
-        .regular
-        .get(index)
-        .map_or(0, |c| c.restart_count);
+    let restarts = {
+        let status = lock(&run.status);
+        let list = match kind {
+            Kind::Init => &status.init,
+            Kind::Regular => &status.regular,
+        };
+        list.get(index).map_or(0, |c| c.restart_count)
+    };
     let dir = run
         .handle
         .dir

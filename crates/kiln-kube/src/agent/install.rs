@@ -1,13 +1,16 @@
 //! Makes a build pod run the kiln agent: an init container installs the agent binary into the
 //! shared `/kiln` volume, and every step container's command is replaced by the agent, with
-//! the build's token from a Secret. The containers' original `command`/`args` are dropped:
-//! steps are what runs in a build container, so an image's entrypoint is never started.
+//! the build's token from a Secret. Step containers' original `command`/`args` are dropped:
+//! steps are what runs in them, so their image's entrypoint is never started. Services (see
+//! `crate::pod::services`) keep theirs, and get neither the agent nor its token.
 
 use crate::agent::link::AgentMode;
 use k8s_openapi::api::core::v1::{
-    Container, EmptyDirVolumeSource, EnvVar, EnvVarSource, Pod, SecretKeySelector, Volume,
-    VolumeMount,
+    Capabilities, Container, EmptyDirVolumeSource, EnvVar, EnvVarSource, Pod, ResourceRequirements,
+    SeccompProfile, SecretKeySelector, SecurityContext, Volume, VolumeMount,
 };
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use std::collections::BTreeMap;
 
 /// The init container's name.
 pub const AGENT_INIT_CONTAINER: &str = "kiln-agent-init";
@@ -52,14 +55,15 @@ impl AgentInstall {
     }
 }
 
-/// Rewrites `pod` to run the agent; returns the step containers in pod order with the TCP port
-/// each agent listens on (in listen mode: `base + index`, since a pod's containers share one
-/// network namespace).
+/// Rewrites `pod` to run the agent in every container but `services`; returns the step
+/// containers in pod order with the TCP port each agent listens on (in listen mode:
+/// `base + index`, since a pod's containers share one network namespace).
 pub fn inject_agent(
     pod: &mut Pod,
     install: &AgentInstall,
     secret: &str,
     mode: &AgentMode,
+    services: &[String],
 ) -> Vec<(String, u16)> {
     let spec = pod.spec.get_or_insert_with(Default::default);
     spec.restart_policy = Some("Never".to_owned());
@@ -75,6 +79,8 @@ pub fn inject_agent(
         name: AGENT_INIT_CONTAINER.to_owned(),
         image: Some(install.image.clone()),
         command: Some(install.command.clone()),
+        resources: Some(init_resources()),
+        security_context: Some(init_security()),
         ..Container::default()
     };
     mount_agent(&mut init);
@@ -82,7 +88,11 @@ pub fn inject_agent(
     inits.retain(|c| c.name != AGENT_INIT_CONTAINER);
     inits.insert(0, init);
     let mut ports = Vec::new();
-    for (index, container) in spec.containers.iter_mut().enumerate() {
+    let steps = spec
+        .containers
+        .iter_mut()
+        .filter(|c| !services.contains(&c.name));
+    for (index, container) in steps.enumerate() {
         let mut command = vec![
             AGENT_BINARY.to_owned(),
             "--container".to_owned(),
@@ -131,6 +141,44 @@ pub fn inject_agent(
     ports
 }
 
+/// The init container copies one file: a little CPU and memory, bounded (namespaces with a
+/// ResourceQuota refuse containers without them).
+fn init_resources() -> ResourceRequirements {
+    let quantities = |cpu: &str, memory: &str| {
+        BTreeMap::from([
+            ("cpu".to_owned(), Quantity(cpu.to_owned())),
+            ("memory".to_owned(), Quantity(memory.to_owned())),
+        ])
+    };
+    ResourceRequirements {
+        requests: Some(quantities("10m", "16Mi")),
+        limits: Some(quantities("500m", "64Mi")),
+        ..ResourceRequirements::default()
+    }
+}
+
+/// The agent image runs as non-root, with no privilege escalation, no capabilities and the
+/// runtime's seccomp profile: Pod Security "restricted" whatever the pod's images are.
+fn init_security() -> SecurityContext {
+    SecurityContext {
+        run_as_non_root: Some(true),
+        run_as_user: Some(AGENT_USER),
+        allow_privilege_escalation: Some(false),
+        capabilities: Some(Capabilities {
+            drop: Some(vec!["ALL".to_owned()]),
+            add: None,
+        }),
+        seccomp_profile: Some(SeccompProfile {
+            type_: "RuntimeDefault".to_owned(),
+            localhost_profile: None,
+        }),
+        ..SecurityContext::default()
+    }
+}
+
+/// The user the agent image runs as (deploy/Dockerfile's `agent` target).
+pub const AGENT_USER: i64 = 65532;
+
 fn mount_agent(container: &mut Container) {
     let mounts = container.volume_mounts.get_or_insert_with(Vec::new);
     if !mounts.iter().any(|m| m.mount_path == AGENT_MOUNT) {
@@ -162,6 +210,7 @@ mod tests {
             &install,
             "p-agent",
             &AgentMode::PortForward { base_port: 7777 },
+            &[],
         );
         assert_eq!(
             ports,

@@ -6,6 +6,8 @@ pub(crate) mod backoff;
 pub(crate) mod client;
 pub(crate) mod lifecycle;
 pub(crate) mod node;
+pub(crate) mod pod_events;
+pub(crate) mod pull_wait;
 pub(crate) mod reaper;
 pub(crate) mod retry;
 pub(crate) mod start_wait;

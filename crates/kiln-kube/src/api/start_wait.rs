@@ -4,57 +4,21 @@
 //! fails at once when the autoscaler said it will not help (`NotTriggerScaleUp`); with no word
 //! from an autoscaler within the scale-up window, the pod fails as unschedulable. The pod's
 //! Events (scheduling, scale-ups, mounts, pulls, quota warnings) are followed with one watch
-//! and logged as they come; the last one is in the start deadline's message. A failing image
-//! pull is left to the kubelet's back-off for the image-pull window before the start fails.
+//! and said in the build's log as they come; the last one is in the start deadline's message.
+//! A failing image pull is left to the kubelet's retries per `image_pull` (see `pull_wait`).
 
+use crate::api::pod_events::EventFeed;
+use crate::api::pull_wait::PullWait;
 use crate::api::watch::{PodEvent, PodWatch};
+use crate::config::ImagePull;
 use crate::error::{KubeError, StartError};
 use crate::pod::status::{PodFailure, StartState, start_state};
-use futures_util::stream::BoxStream;
-use futures_util::{StreamExt, TryStreamExt};
+use crate::start_log::StartLog;
 use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::Api;
-use kube::api::{WatchEvent, WatchParams};
 use std::time::Duration;
 use tokio::time::Instant;
-use tracing::{debug, info};
-
-/// The pod's Events as they come (none when they cannot be watched: then the scale-up window
-/// alone decides).
-struct EventFeed {
-    stream: Option<BoxStream<'static, kube::Result<WatchEvent<Event>>>>,
-}
-
-impl EventFeed {
-    async fn open(events: &Api<Event>, pod: &str) -> EventFeed {
-        let params = WatchParams::default()
-            .fields(&format!("involvedObject.name={pod}"))
-            .timeout(290);
-        match events.watch(&params, "0").await {
-            Ok(stream) => EventFeed {
-                stream: Some(stream.boxed()),
-            },
-            Err(error) => {
-                debug!(%pod, %error, "cannot watch the pod's events");
-                EventFeed { stream: None }
-            }
-        }
-    }
-
-    /// The next event; pends forever once the stream is gone.
-    async fn next(&mut self) -> Event {
-        loop {
-            let Some(stream) = self.stream.as_mut() else {
-                return std::future::pending().await;
-            };
-            match stream.try_next().await {
-                Ok(Some(WatchEvent::Added(e) | WatchEvent::Modified(e))) => return e,
-                Ok(Some(_)) => {}
-                Ok(None) | Err(_) => self.stream = None,
-            }
-        }
-    }
-}
+use tracing::info;
 
 /// What the autoscaler said about the pod.
 #[derive(Default)]
@@ -70,9 +34,21 @@ pub(crate) struct StartWait<'a> {
     pub deadline: Duration,
     /// How long an Unschedulable pod waits for an autoscaler's word.
     pub scale_up_window: Duration,
-    /// How long a failing image pull is left to the kubelet's retries (a registry answering
-    /// 429, a flaky network) before the start fails.
-    pub image_pull_window: Duration,
+    /// How many failed pulls, and how long, the kubelet's retries are waited for (a registry
+    /// answering 429, a flaky network) before the start fails.
+    pub image_pull: ImagePull,
+    /// Where the pod's Events and kiln's waiting go, for the build's log.
+    pub log: &'a StartLog,
+}
+
+/// Where the wait stands between two looks at the pod.
+struct Waiting {
+    last: String,
+    scale_up: ScaleUp,
+    unschedulable: Option<(Instant, PodFailure)>,
+    pulls: PullWait,
+    /// The last image-pull failure seen (for a deadline met before any `ErrImagePull`).
+    pull_failure: Option<PodFailure>,
 }
 
 impl StartWait<'_> {
@@ -88,18 +64,20 @@ impl StartWait<'_> {
     ) -> Result<(Pod, PodWatch), KubeError> {
         let until = Instant::now() + self.deadline;
         let mut feed = EventFeed::open(events, self.name).await;
-        let mut last = "Pending".to_owned();
-        let mut scale_up = ScaleUp::default();
-        let mut unschedulable: Option<(Instant, PodFailure)> = None;
-        let mut pulling: Option<(Instant, PodFailure)> = None;
+        let mut state = Waiting {
+            last: "Pending".to_owned(),
+            scale_up: ScaleUp::default(),
+            unschedulable: None,
+            pulls: PullWait::new(self.image_pull),
+            pull_failure: None,
+        };
         let mut first = Some(Box::new(initial));
         loop {
-            let window_end = unschedulable
+            let window_end = state
+                .unschedulable
                 .as_ref()
                 .map(|(since, _)| *since + self.scale_up_window);
-            let pull_end = pulling
-                .as_ref()
-                .map(|(since, _)| *since + self.image_pull_window);
+            let pull_end = state.pulls.deadline();
             let pod = if let Some(pod) = first.take() {
                 Some(pod)
             } else {
@@ -111,17 +89,19 @@ impl StartWait<'_> {
                         PodEvent::Changed(pod) => Some(pod),
                     },
                     event = feed.next() => {
-                        self.note_event(&event, &mut scale_up, &mut last);
+                        feed.say(&event, self.log);
+                        note_event(&event, &mut state);
                         None
                     }
                     () = sleep_until_opt(window_end) => {
-                        if let Some((_, failure)) = unschedulable.take() {
+                        if let Some((_, failure)) = state.unschedulable.take() {
                             return Err(StartError::Failed(failure).into());
                         }
                         None
                     }
                     () = sleep_until_opt(pull_end) => {
-                        if let Some((_, failure)) = pulling.take() {
+                        let failure = state.pulls.give_up().or_else(|| state.pull_failure.take());
+                        if let Some(failure) = failure {
                             return Err(StartError::Failed(failure).into());
                         }
                         None
@@ -130,63 +110,70 @@ impl StartWait<'_> {
                         return Err(StartError::Deadline {
                             pod: self.name.to_owned(),
                             seconds: self.deadline.as_secs(),
-                            last,
+                            last: state.last,
                         }
                         .into());
                     }
                 }
             };
-            if let Some(refused) = &scale_up.refused
-                && let Some((_, failure)) = unschedulable.take()
+            if let Some(refused) = &state.scale_up.refused
+                && let Some((_, failure)) = state.unschedulable.take()
             {
                 return Err(StartError::Failed(with_note(failure, refused)).into());
             }
             let Some(pod) = pod else { continue };
-            match start_state(&pod, self.steps) {
-                StartState::Running => return Ok((*pod, watch)),
-                StartState::Failed(failure @ PodFailure::Unschedulable { .. }) => {
-                    if let Some(refused) = &scale_up.refused {
-                        return Err(StartError::Failed(with_note(failure, refused)).into());
-                    }
-                    if !scale_up.triggered && unschedulable.is_none() {
-                        info!(pod = %self.name, "unschedulable; waiting for an autoscaler");
-                        unschedulable = Some((Instant::now(), failure));
-                    }
-                }
-                StartState::Failed(failure @ PodFailure::ImagePull { .. }) => {
-                    if self.image_pull_window.is_zero() {
-                        return Err(StartError::Failed(failure).into());
-                    }
-                    if pulling.is_none() {
-                        info!(pod = %self.name, %failure, "image pull failed; the kubelet retries");
-                    }
-                    let since = pulling.map_or_else(Instant::now, |(since, _)| since);
-                    pulling = Some((since, failure));
-                }
-                StartState::Failed(reason) => return Err(StartError::Failed(reason).into()),
-                StartState::Pending(note) => {
-                    unschedulable = None;
-                    pulling = None;
-                    if note != last {
-                        info!(pod = %self.name, state = %note, "waiting for the pod");
-                        last = note;
-                    }
-                }
+            if self.judge(&pod, &mut state)? {
+                return Ok((*pod, watch));
             }
         }
     }
 
-    fn note_event(&self, event: &Event, scale_up: &mut ScaleUp, last: &mut String) {
-        let reason = event.reason.clone().unwrap_or_default();
-        let message = event.message.clone().unwrap_or_default();
-        info!(pod = %self.name, kind = event.type_.as_deref().unwrap_or(""), %reason, %message, "pod event");
-        match reason.as_str() {
-            "TriggeredScaleUp" => scale_up.triggered = true,
-            "NotTriggerScaleUp" => scale_up.refused = Some(message.clone()),
-            _ => {}
+    /// Looks at the pod: `true` once it runs, an error when it will not start.
+    fn judge(&self, pod: &Pod, state: &mut Waiting) -> Result<bool, KubeError> {
+        if let Some(failure) = state.pulls.observe(pod, self.log) {
+            return Err(StartError::Failed(failure).into());
         }
-        *last = format!("{reason}: {message}");
+        match start_state(pod, self.steps) {
+            StartState::Running => return Ok(true),
+            StartState::Failed(failure @ PodFailure::Unschedulable { .. }) => {
+                if let Some(refused) = &state.scale_up.refused {
+                    return Err(StartError::Failed(with_note(failure, refused)).into());
+                }
+                if !state.scale_up.triggered && state.unschedulable.is_none() {
+                    info!(pod = %self.name, "unschedulable; waiting for an autoscaler");
+                    self.log.line(format!(
+                        "kiln: {failure}; waiting up to {} s for a cluster autoscaler to add a node",
+                        self.scale_up_window.as_secs()
+                    ));
+                    state.unschedulable = Some((Instant::now(), failure));
+                }
+            }
+            StartState::Failed(failure @ PodFailure::ImagePull { .. }) => {
+                state.pull_failure = Some(failure);
+            }
+            StartState::Failed(reason) => return Err(StartError::Failed(reason).into()),
+            StartState::Pending(note) => {
+                state.unschedulable = None;
+                if note != state.last {
+                    info!(pod = %self.name, state = %note, "waiting for the pod");
+                    state.last = note;
+                }
+            }
+        }
+        Ok(false)
     }
+}
+
+/// What an event tells the wait: an autoscaler's word, and the last thing that happened.
+fn note_event(event: &Event, state: &mut Waiting) {
+    let reason = event.reason.clone().unwrap_or_default();
+    let message = event.message.clone().unwrap_or_default();
+    match reason.as_str() {
+        "TriggeredScaleUp" => state.scale_up.triggered = true,
+        "NotTriggerScaleUp" => state.scale_up.refused = Some(message.clone()),
+        _ => {}
+    }
+    state.last = format!("{reason}: {message}");
 }
 
 async fn sleep_until_opt(at: Option<Instant>) {

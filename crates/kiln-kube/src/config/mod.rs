@@ -5,6 +5,7 @@
 pub(crate) mod api_retry;
 pub(crate) mod cache;
 pub(crate) mod dockerfile_agents;
+pub(crate) mod image_pull;
 pub(crate) mod kaniko;
 pub(crate) mod orphans;
 pub(crate) mod pod_policy;
@@ -12,6 +13,7 @@ pub(crate) mod template;
 
 pub use api_retry::ApiRetry;
 use dockerfile_agents::DockerfileAgents;
+pub use image_pull::ImagePull;
 use kaniko::KanikoSettings;
 use kiln_diagnostics::{Diagnostic, SourceFile, Span, did_you_mean};
 use kiln_yaml::{Node, NodeKind, YamlError};
@@ -42,9 +44,9 @@ pub struct KubeConfig {
     /// one it waits up to the start deadline); 0: fail at once.
     #[serde(default = "default_scale_up_window")]
     pub scale_up_window_seconds: u64,
-    /// How long a failing image pull is left to the kubelet's retries; 0: fail at once.
-    #[serde(default = "default_image_pull_window")]
-    pub image_pull_window_seconds: u64,
+    /// How many failed pulls of an image, and how long, the kubelet's retries are waited for.
+    #[serde(default)]
+    pub image_pull: ImagePull,
     #[serde(default)]
     pub api: ApiLimits,
     /// How long API calls failing with a transient error are retried.
@@ -126,9 +128,6 @@ fn default_start_deadline() -> u64 {
 fn default_scale_up_window() -> u64 {
     30
 }
-fn default_image_pull_window() -> u64 {
-    60
-}
 fn default_max_in_flight() -> u32 {
     16
 }
@@ -151,7 +150,7 @@ impl Default for KubeConfig {
             max_concurrent_pods: default_max_pods(),
             pod_start_deadline_seconds: default_start_deadline(),
             scale_up_window_seconds: default_scale_up_window(),
-            image_pull_window_seconds: default_image_pull_window(),
+            image_pull: ImagePull::default(),
             api: ApiLimits::default(),
             api_retry: ApiRetry::default(),
             orphans: Orphans::default(),

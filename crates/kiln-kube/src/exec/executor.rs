@@ -67,9 +67,9 @@ pub struct ExecutorSettings {
     /// How long an Unschedulable pod waits for an autoscaler's `TriggeredScaleUp` before it
     /// fails (after one, it waits up to the start deadline).
     pub scale_up_window: Duration,
-    /// How long a failing image pull (`ErrImagePull`, `ImagePullBackOff`) is left to the
-    /// kubelet's retries before the start fails (0: fail at once).
-    pub image_pull_window: Duration,
+    /// How many failed pulls of an image (`ErrImagePull`, `ImagePullBackOff`), and how
+    /// long, are left to the kubelet's retries before the start fails.
+    pub image_pull: crate::config::ImagePull,
 }
 
 impl ExecutorSettings {
@@ -85,7 +85,7 @@ impl ExecutorSettings {
             active_deadline_seconds: crate::config::Orphans::default().pod_active_deadline_seconds,
             pod_policy: None,
             scale_up_window: Duration::from_secs(defaults.scale_up_window_seconds),
-            image_pull_window: Duration::from_secs(defaults.image_pull_window_seconds),
+            image_pull: defaults.image_pull,
         }
     }
 }
@@ -97,6 +97,8 @@ pub struct PodRequest {
     pub namespace: String,
     /// Where steps without `container('x')` run; the first container when `None`.
     pub default_container: Option<String>,
+    /// Where the pod's Events and the wait for it are said (the build's log).
+    pub start_log: crate::StartLog,
 }
 
 /// When the start went through its stages (for benchmarks and logs).
@@ -120,6 +122,8 @@ pub struct KubeExecutor {
     workspace: PathBuf,
     default_container: String,
     agents: BTreeMap<String, AgentClient>,
+    /// Containers that run their own command (see `crate::pod::services`), not steps.
+    services: Vec<String>,
     health: watch::Receiver<Health>,
     monitor: tokio::task::AbortHandle,
     id_prefix: String,
@@ -155,7 +159,14 @@ impl KubeExecutor {
         }
         let secret = secret_name(&name);
         let token = new_token().map_err(KubeError::Token)?;
-        let ports = inject_agent(&mut pod, &settings.install, &secret, &settings.mode);
+        let services = crate::pod::services::services(&pod, request.default_container.as_deref());
+        let ports = inject_agent(
+            &mut pod,
+            &settings.install,
+            &secret,
+            &settings.mode,
+            &services,
+        );
         let steps: Vec<String> = ports.iter().map(|(c, _)| c.clone()).collect();
         let default_container = pick_default(request.default_container, &steps)?;
         // Kept on the pod, so that a controller taking it over after a restart runs steps
@@ -210,6 +221,7 @@ impl KubeExecutor {
             default_container,
             ports,
             incoming,
+            services,
         };
         let watch = PodWatch::new(parts.pods.clone(), &parts.name, version);
         let started = async {
@@ -220,7 +232,8 @@ impl KubeExecutor {
                 steps: &steps,
                 deadline: start_deadline,
                 scale_up_window: settings.scale_up_window,
-                image_pull_window: settings.image_pull_window,
+                image_pull: settings.image_pull,
+                log: &request.start_log,
             };
             let (_, watch) = wait.run(created, watch, &events).await?;
             let running_seen = Instant::now();
@@ -316,6 +329,10 @@ impl KubeExecutor {
             })?;
         let ports = listen_ports(&pod);
         let steps: Vec<String> = ports.iter().map(|(c, _)| c.clone()).collect();
+        let services = container_names(&pod)
+            .into_iter()
+            .filter(|c| !steps.contains(c))
+            .collect();
         let recorded = pod.metadata.annotations.as_ref();
         let recorded = recorded.and_then(|a| a.get(DEFAULT_CONTAINER)).cloned();
         let default_container = pick_default(recorded, &steps)?;
@@ -331,6 +348,7 @@ impl KubeExecutor {
             workspace: PathBuf::from(&settings.install.workspace),
             default_container,
             ports,
+            services,
         };
         let watch = PodWatch::new(parts.pods.clone(), name, version);
         let executor = parts.connect(settings, watch, health);
@@ -433,6 +451,13 @@ impl KubeExecutor {
 
     fn agent(&self, container: Option<&str>) -> Result<&AgentClient, ExecError> {
         let container = container.unwrap_or(&self.default_container);
+        if self.services.iter().any(|s| s == container) {
+            return Err(ExecError::Unusable(format!(
+                "container `{container}` of pod {} is a service: it runs its own command, not kiln's agent, so steps cannot run in it (to run steps there, give it no `command`/`args` and leave it out of the `{}` annotation)",
+                self.name,
+                crate::pod::services::ANNOTATION_SERVICES
+            )));
+        }
         let agent = self.agents.get(container).ok_or_else(|| {
             let known: Vec<&str> = self.agents.keys().map(String::as_str).collect();
             ExecError::NoContainer {
@@ -509,6 +534,7 @@ struct Parts {
     ports: Vec<(String, u16)>,
     /// In dial mode: where each container's agent connections arrive.
     incoming: BTreeMap<String, Incoming>,
+    services: Vec<String>,
 }
 
 type Incoming = tokio::sync::mpsc::UnboundedReceiver<crate::agent::link::BoxedStream>;
@@ -581,6 +607,7 @@ impl Parts {
             workspace: self.workspace,
             default_container: self.default_container,
             agents,
+            services: self.services,
             health,
             monitor,
             id_prefix: short_id().unwrap_or_else(|_| "p".to_owned()),
@@ -625,14 +652,30 @@ fn pick_default(wanted: Option<String>, steps: &[String]) -> Result<String, Kube
     }
 }
 
-/// The step containers of a pod made by this executor, with the port their agent listens on
-/// (from the `--listen` of the command it was given; 0 when the agent dials).
+/// The names of a pod's containers, in pod order.
+fn container_names(pod: &Pod) -> Vec<String> {
+    pod.spec
+        .iter()
+        .flat_map(|s| &s.containers)
+        .map(|c| c.name.clone())
+        .collect()
+}
+
+/// The step containers of a pod made by this executor (those running the agent), with the
+/// port their agent listens on (from the `--listen` of the command it was given; 0 when the
+/// agent dials).
 fn listen_ports(pod: &Pod) -> Vec<(String, u16)> {
     let Some(spec) = &pod.spec else {
         return Vec::new();
     };
     spec.containers
         .iter()
+        .filter(|c| {
+            c.command
+                .as_ref()
+                .and_then(|command| command.first())
+                .is_some_and(|program| program == crate::agent::install::AGENT_BINARY)
+        })
         .map(|c| {
             let command = c.command.clone().unwrap_or_default();
             let port = command

@@ -252,6 +252,7 @@ impl ImageBuilder {
             pod: built.pod,
             namespace: built.namespace,
             default_container: Some(built.default_container),
+            start_log: built.start_log,
         };
         KubeExecutor::start(self.client.clone(), &self.settings, request)
             .await

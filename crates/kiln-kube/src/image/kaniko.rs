@@ -138,10 +138,16 @@ pub fn add_kaniko_container(spec: &mut PodSpec, settings: &KanikoSettings, arch:
         });
     }
     spec.containers.retain(|c| c.name != KANIKO_CONTAINER);
+    // Kaniko unpacks and builds image filesystems: it needs root and root's capabilities
+    // (nothing privileged), so it says so rather than take the build pods' defaults.
     spec.containers.push(Container {
         name: KANIKO_CONTAINER.to_string(),
         image: Some(settings.image.clone()),
         volume_mounts: (!mounts.is_empty()).then_some(mounts),
+        security_context: Some(k8s_openapi::api::core::v1::SecurityContext {
+            run_as_user: Some(0),
+            ..Default::default()
+        }),
         ..Container::default()
     });
     if let Some(arch) = arch {
@@ -295,10 +301,10 @@ mod tests {
             mounts,
             ["/cache/kaniko", "/kaniko/.docker", "/kiln", "/workspace"]
         );
-        assert!(
-            c.security_context.is_none() && spec.security_context.is_none(),
-            "no privileges asked for"
-        );
+        let security = c.security_context.as_ref().unwrap();
+        assert_eq!(security.run_as_user, Some(0), "Kaniko needs root");
+        assert_eq!(security.privileged, None, "no privileges asked for");
+        assert_eq!(security.capabilities, None);
         let volumes = spec.volumes.unwrap();
         assert!(
             volumes.iter().all(|v| v.host_path.is_none()),
@@ -335,7 +341,9 @@ mod tests {
             c.volume_mounts.as_ref().unwrap()[0].mount_path,
             "/kaniko/.docker"
         );
-        assert!(c.security_context.is_none(), "kaniko runs unprivileged");
+        let security = c.security_context.as_ref().unwrap();
+        assert_eq!(security.run_as_user, Some(0), "kaniko runs as root");
+        assert_eq!(security.privileged, None, "kaniko runs unprivileged");
         let v = &spec.volumes.unwrap()[0];
         assert_eq!(
             v.secret.as_ref().unwrap().secret_name.as_deref(),

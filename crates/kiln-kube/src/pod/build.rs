@@ -152,6 +152,9 @@ pub struct BuiltPod {
     pub pool: Option<(String, PoolSettings)>,
     /// Problems that do not stop the build.
     pub warnings: Vec<Diagnostic>,
+    /// Where the pod's start is said (its Events, the wait for it): the build's log, as the
+    /// caller sets it; none by default.
+    pub start_log: crate::start_log::StartLog,
 }
 
 /// Builds the pod for a `kubernetes` agent: the templates it names (`inheritFrom`, else the
@@ -212,7 +215,11 @@ pub fn build_pod(
         .map(|n| n.value.clone())
         .or_else(|| pod.metadata.namespace.clone())
         .unwrap_or_else(|| config.namespace.clone());
-    let step_containers = container_names(&pod);
+    let services = crate::pod::services::services(&pod, Some(&default_container));
+    let step_containers = container_names(&pod)
+        .into_iter()
+        .filter(|c| !services.contains(c))
+        .collect();
     let policy = chain
         .iter()
         .rev()
@@ -240,6 +247,7 @@ pub fn build_pod(
         templates: chain.iter().map(|t| t.name.clone()).collect(),
         pool,
         warnings: Vec::new(),
+        start_log: crate::start_log::StartLog::none(),
     })
 }
 
@@ -390,6 +398,7 @@ fn finish(
         .get_or_insert_with(BTreeMap::new)
         .insert(ANNOTATION_JOB.to_string(), id.job.clone());
     let steps = container_names(pod);
+    let services = crate::pod::services::services(pod, Some(default));
     let Some(spec) = pod.spec.as_mut() else {
         return;
     };
@@ -423,7 +432,12 @@ fn finish(
             }
         }
     }
-    for c in &mut spec.containers {
+    // A service keeps its image's working directory.
+    for c in spec
+        .containers
+        .iter_mut()
+        .filter(|c| !services.contains(&c.name))
+    {
         if c.working_dir.is_none() {
             c.working_dir = Some(config.workspace_path.clone());
         }
@@ -437,8 +451,9 @@ fn finish(
     }
     apply_caches(spec, &caches, &steps, &id.job);
     if policy == RequestsPolicy::Max {
-        apply_requests_policy(spec, default);
+        apply_requests_policy(spec, default, &services);
     }
+    crate::pod::hardening::harden(pod);
 }
 
 /// A Kubernetes label value made from any text: at most 63 characters of `[A-Za-z0-9._-]`,

@@ -14,21 +14,30 @@ use std::collections::BTreeMap;
 const RESOURCES: &[(&str, &str)] = &[("cpu", "10m"), ("memory", "16Mi")];
 
 /// Rewrites step containers' CPU and memory requests so that they add up to the largest one.
-pub(crate) fn apply_requests_policy(spec: &mut PodSpec, default: &str) {
-    if spec.containers.len() < 2 {
+/// `services` run beside the steps all the time: their requests stay as written.
+pub(crate) fn apply_requests_policy(spec: &mut PodSpec, default: &str, services: &[String]) {
+    let is_step = |c: &&mut k8s_openapi::api::core::v1::Container| !services.contains(&c.name);
+    if spec
+        .containers
+        .iter()
+        .filter(|c| !services.contains(&c.name))
+        .count()
+        < 2
+    {
         return;
     }
     for (resource, floor) in RESOURCES {
         let largest = spec
             .containers
             .iter()
+            .filter(|c| !services.contains(&c.name))
             .filter_map(|c| effective_request(c.resources.as_ref(), resource))
             .filter_map(|q| Some((parse_quantity(&q.0)?, q)))
             .max_by(|a, b| a.0.total_cmp(&b.0));
         let Some((_, largest)) = largest else {
             continue;
         };
-        for c in &mut spec.containers {
+        for c in spec.containers.iter_mut().filter(is_step) {
             let resources = c
                 .resources
                 .get_or_insert_with(ResourceRequirements::default);
@@ -118,7 +127,7 @@ mod tests {
         )
         .unwrap();
         let mut spec = pod.spec.unwrap();
-        apply_requests_policy(&mut spec, "maven");
+        apply_requests_policy(&mut spec, "maven", &[]);
         assert_eq!(
             requests(&spec),
             [

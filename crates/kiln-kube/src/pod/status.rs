@@ -159,6 +159,18 @@ pub fn start_state(pod: &Pod, steps: &[String]) -> StartState {
     StartState::Pending(pending_note(pod))
 }
 
+/// Every container whose image cannot be pulled now: `ErrImagePull` carries the
+/// registry's message, `ImagePullBackOff` the kubelet's back-off between two pulls.
+pub fn pull_failures(pod: &Pod) -> Vec<PodFailure> {
+    statuses(pod, true)
+        .iter()
+        .map(|s| (true, s))
+        .chain(statuses(pod, false).iter().map(|s| (false, s)))
+        .filter_map(|(init, status)| waiting_failure(pod, status, init))
+        .filter(|f| matches!(f, PodFailure::ImagePull { .. }))
+        .collect()
+}
+
 fn pending_note(pod: &Pod) -> String {
     let waiting = statuses(pod, true)
         .iter()

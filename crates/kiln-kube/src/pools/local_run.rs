@@ -52,6 +52,8 @@ pub struct LocalRunOptions {
     /// The agents exit when `kiln run` has been gone this long (killed without deleting
     /// its pods); default: `orphans.agent_grace_seconds`' default.
     pub orphan_grace_seconds: Option<u64>,
+    /// Where a new pod's Events and the wait for it are said (the build's log).
+    pub start_log: crate::start_log::StartLog,
 }
 
 impl Default for LocalRunOptions {
@@ -65,6 +67,7 @@ impl Default for LocalRunOptions {
             kaniko: KanikoSettings::default(),
             dockerfile_agents: None,
             orphan_grace_seconds: None,
+            start_log: crate::start_log::StartLog::none(),
         }
     }
 }
@@ -134,6 +137,7 @@ impl LocalCluster {
             pod: built.pod,
             namespace: built.namespace,
             default_container: Some(built.default_container),
+            start_log: options.start_log.clone(),
         };
         let executor = KubeExecutor::start(self.client.clone(), &settings, request).await?;
         Ok(executor.with_image_builder(self.image_builder(job, build, &options)))

@@ -213,6 +213,7 @@ impl PodSource {
             pod: built.pod,
             namespace: built.namespace,
             default_container: Some(built.default_container),
+            start_log: built.start_log,
         };
         let executor = KubeExecutor::start(self.client.clone(), &self.settings, request).await?;
         let executor = Arc::new(executor);

@@ -429,6 +429,8 @@ async fn create_pod(pool: Arc<WarmPool>, slot: PodSlot) {
         pod,
         namespace: pool.built.namespace.clone(),
         default_container: Some(pool.built.default_container.clone()),
+        // A pool pod starts for no build: its Events go to kiln's own log only.
+        start_log: crate::start_log::StartLog::none(),
     };
     let started = KubeExecutor::start(pool.client.clone(), &pool.executor_settings, request).await;
     let leftover = {

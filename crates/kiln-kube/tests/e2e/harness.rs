@@ -62,7 +62,10 @@ pub fn port_forward(containers: u16) -> ExecutorSettings {
     s.reconnect_deadline = Duration::from_secs(5);
     s.delete_grace_seconds = 1;
     s.scale_up_window = Duration::from_secs(2);
-    s.image_pull_window = Duration::from_secs(2);
+    s.image_pull = kiln_kube::ImagePull {
+        retries: 4,
+        deadline_seconds: 2,
+    };
     s
 }
 
@@ -81,7 +84,10 @@ pub async fn dial() -> ExecutorSettings {
     s.reconnect_deadline = Duration::from_secs(5);
     s.delete_grace_seconds = 1;
     s.scale_up_window = Duration::from_secs(2);
-    s.image_pull_window = Duration::from_secs(2);
+    s.image_pull = kiln_kube::ImagePull {
+        retries: 4,
+        deadline_seconds: 2,
+    };
     s
 }
 
@@ -109,6 +115,7 @@ pub fn pod_request(name: &str, yaml: &str) -> PodRequest {
         pod: built.pod,
         namespace: built.namespace,
         default_container: Some(built.default_container),
+        start_log: kiln_kube::StartLog::none(),
     }
 }
 

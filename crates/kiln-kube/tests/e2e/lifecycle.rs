@@ -58,7 +58,8 @@ async fn image_pull_failure_names_the_image() {
     let err = start_error(&c, &port_forward(1), &pod_name("pull"), yaml).await;
     assert!(
         err.starts_with("container `main` cannot pull image `registry.example/missing:1` (")
-            && (err.contains("(ErrImagePull)") || err.contains("(ImagePullBackOff)")),
+            && err.contains("(ErrImagePull, ")
+            && err.contains("registry.example/missing:1: not found"),
         "{err}"
     );
     c.fake.shutdown().await;
@@ -71,14 +72,23 @@ async fn an_image_pull_that_recovers_within_the_window_starts_the_pod() {
     c.fake.fail_image_pulls("registry.example/flaky:1", 2);
     let yaml = "spec:\n  containers:\n  - name: main\n    image: registry.example/flaky:1\n";
     let mut settings = port_forward(1);
-    settings.image_pull_window = Duration::from_secs(60);
+    settings.image_pull.deadline_seconds = 60;
     let ex = start(&c, &settings, &pod_name("flaky"), yaml).await;
     ex.cleanup().await.unwrap();
-    // With no window the first failure fails the start.
+    // With no retries the first failure fails the start, with the registry's message.
     c.fake.fail_image_pulls("registry.example/flaky:1", 2);
-    settings.image_pull_window = Duration::ZERO;
+    settings.image_pull.retries = 0;
     let err = start_error(&c, &settings, &pod_name("flaky"), yaml).await;
-    assert!(err.contains("(ErrImagePull)"), "{err}");
+    assert!(
+        err.contains("(ErrImagePull, 1 failed pull in 0 s)"),
+        "{err}"
+    );
+    assert!(err.contains("429 Too Many Requests"), "{err}");
+    // With one retry the second failure does.
+    c.fake.fail_image_pulls("registry.example/flaky:1", 2);
+    settings.image_pull.retries = 1;
+    let err = start_error(&c, &settings, &pod_name("flaky"), yaml).await;
+    assert!(err.contains("(ErrImagePull, 2 failed pulls in "), "{err}");
     c.fake.shutdown().await;
 }
 

@@ -166,6 +166,8 @@ impl KubeBackend {
                 all.join("; ")
             ))
         })?;
+        let mut built = built;
+        built.start_log = crate::kube::start_log(&request.log);
         let source = self.pods().await.map_err(AgentError)?;
         let log = request.log.clone();
         let wait = move |counts| {
