@@ -66,10 +66,10 @@ pub fn port_forward(containers: u16) -> ExecutorSettings {
     s
 }
 
-/// Dial settings (agents dial the controller's listener on 127.0.0.1:0).
+/// Dial settings (agents dial the controller's TLS listener on 127.0.0.1:0, trusting its CA).
 pub async fn dial() -> ExecutorSettings {
     let listener: Arc<AgentListener> = AgentListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("tcp://{}", listener.local_addr());
+    let url = format!("tls://{}", listener.local_addr());
     let mut s = ExecutorSettings::new(
         install(),
         AgentMode::Dial {
