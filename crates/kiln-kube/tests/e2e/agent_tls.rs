@@ -138,3 +138,55 @@ async fn a_plaintext_client_is_refused() {
         "a plaintext client was handed to the build"
     );
 }
+
+/// kiln in the cluster (agents dial it over TLS) needs nothing beyond deploy/'s RBAC: a pod
+/// with two containers starts, runs steps in both, and is deleted with its Secret (which
+/// holds the CA certificate), and the API server refused none of kiln's requests. The agents cannot read the CA's Secret key:
+/// it reaches them only as `KILN_AGENT_CA`, which their processes do not see.
+#[tokio::test]
+async fn a_build_runs_over_tls_with_exactly_deploy_s_rights() {
+    use kiln_executor::{Executor, ProcessSpec};
+    let fake = kiln_fake_kube::FakeKube::start(Default::default(), 0)
+        .await
+        .unwrap();
+    let kiln_kubeconfig = fake.kiln_identity("default").unwrap();
+    let cluster = crate::harness::Cluster {
+        admin: crate::harness::client_from(&fake.kubeconfig_yaml()).await,
+        client: crate::harness::client_from(&kiln_kubeconfig).await,
+        kiln_kubeconfig,
+        fake,
+    };
+    let settings = crate::harness::dial().await;
+    let name = crate::harness::pod_name("tls-rbac");
+    let ex =
+        crate::harness::start(&cluster, &settings, &name, crate::harness::TWO_CONTAINERS).await;
+    for container in ["a", "b"] {
+        let spec = ProcessSpec::new(vec![
+            "sh".into(),
+            "-c".into(),
+            "test -z \"$KILN_AGENT_CA$KILN_AGENT_TOKEN\" && echo no-secrets".into(),
+        ])
+        .container(Some(container.to_owned()));
+        let mut handle = ex.spawn(spec).await.unwrap();
+        let mut out = Vec::new();
+        while let Some(chunk) = handle.next_chunk().await {
+            out.extend_from_slice(&chunk.bytes);
+        }
+        assert!(handle.wait().await.unwrap().success());
+        assert_eq!(String::from_utf8_lossy(&out), "no-secrets\n");
+    }
+    let secret = cluster
+        .fake
+        .object("secrets", "default", &kiln_kube::secret_name(&name))
+        .unwrap();
+    assert!(secret["data"]["ca.crt"].is_string(), "{secret}");
+    ex.cleanup().await.unwrap();
+    let refused: Vec<String> = cluster
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.status == 401 || r.status == 403)
+        .map(|r| format!("{} {} {}", r.status, r.method, r.path))
+        .collect();
+    assert!(refused.is_empty(), "{refused:?}");
+}
