@@ -70,9 +70,10 @@ pub struct SpawnRequest {
 
 impl Agent {
     /// An agent whose processes get `base_env` (the container's environment, without the
-    /// token) overlaid with each request's variables.
+    /// token and the CA certificate) overlaid with each request's variables.
     pub fn new(config: AgentConfig, mut base_env: BTreeMap<String, String>) -> Arc<Self> {
         base_env.remove(TOKEN_ENV);
+        base_env.remove(crate::tls::CA_ENV);
         Arc::new(Agent {
             config,
             base_env,

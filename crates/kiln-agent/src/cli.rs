@@ -1,16 +1,19 @@
-//! `kiln-agent` command line: `--listen [ADDR:]PORT` or `--connect tcp://HOST:PORT`,
+//! `kiln-agent` command line: `--listen [ADDR:]PORT` or `--connect tls://HOST:PORT`,
 //! `--container NAME`, `--workspace DIR`, `--run-dir DIR`, `--kill-grace SECS`,
 //! `--orphan-grace SECS`.
 
 use crate::agent::{Agent, AgentConfig, TOKEN_ENV};
+use crate::controller_url::ControllerUrl;
 use crate::runner;
+use crate::tls::{CA_ENV, ControllerTls};
 use std::path::PathBuf;
 use std::time::Duration;
 
 const USAGE: &str = "usage: kiln-agent --install DEST
-       kiln-agent (--listen [ADDR:]PORT | --connect tcp://HOST:PORT) --container NAME [--workspace DIR] [--run-dir DIR] [--kill-grace SECS] [--orphan-grace SECS]
+       kiln-agent (--listen [ADDR:]PORT | --connect tls://HOST:PORT) --container NAME [--workspace DIR] [--run-dir DIR] [--kill-grace SECS] [--orphan-grace SECS]
 --orphan-grace: exit when no controller has been connected for SECS (0: never).
-The build's token is read from the environment variable KILN_AGENT_TOKEN.";
+The build's token is read from the environment variable KILN_AGENT_TOKEN; with --connect,
+kiln's CA certificate (PEM), which the controller's certificate must be signed by, from KILN_AGENT_CA.";
 
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
@@ -24,6 +27,8 @@ pub enum CliError {
     },
     #[error(transparent)]
     Handshake(#[from] crate::handshake::HandshakeError),
+    #[error("--connect needs kiln's CA certificate")]
+    Tls(#[from] crate::tls::TlsError),
     #[error("cannot install the agent as {path}")]
     Install {
         path: PathBuf,
@@ -130,6 +135,12 @@ pub async fn main_with_args(args: &[String]) -> Result<(), CliError> {
     if token.is_empty() {
         return Err(CliError::Usage(format!("{TOKEN_ENV} is not set")));
     }
+    let ca_pem = env.get(CA_ENV).cloned().unwrap_or_default();
+    if options.connect.is_some() && ca_pem.trim().is_empty() {
+        return Err(CliError::Usage(format!(
+            "{CA_ENV} is not set: --connect needs kiln's CA certificate"
+        )));
+    }
     std::fs::create_dir_all(&options.run_dir).map_err(|source| CliError::RunDir {
         path: options.run_dir.clone(),
         source,
@@ -173,8 +184,10 @@ pub async fn main_with_args(args: &[String]) -> Result<(), CliError> {
                 Ok(())
             } else {
                 let url = options.connect.unwrap_or_default();
-                let address = runner::connect_address(&url).map_err(CliError::Usage)?;
-                runner::dial(agent, address, presence)
+                let url = ControllerUrl::parse(&url)
+                    .map_err(|e| CliError::Usage(format!("--connect {e}")))?;
+                let tls = ControllerTls::new(&ca_pem, &url)?;
+                runner::dial(agent, url, tls, presence)
                     .await
                     .map_err(CliError::from)
             }
@@ -238,8 +251,8 @@ mod tests {
         let o = Options::parse(&args("--listen 7777 --container maven")).unwrap();
         assert_eq!(o.listen_address().as_deref(), Some("127.0.0.1:7777"));
         assert_eq!(o.workspace, PathBuf::from("/workspace"));
-        let o = Options::parse(&args("--connect tcp://k:1 --container a --run-dir /r")).unwrap();
-        assert_eq!(o.connect.as_deref(), Some("tcp://k:1"));
+        let o = Options::parse(&args("--connect tls://k:1 --container a --run-dir /r")).unwrap();
+        assert_eq!(o.connect.as_deref(), Some("tls://k:1"));
         assert_eq!(o.run_dir, PathBuf::from("/r"));
         assert_eq!(o.orphan_grace, None);
         let o = Options::parse(&args("--listen 1 --container a --orphan-grace 90")).unwrap();

@@ -9,6 +9,7 @@
 
 mod agent;
 mod cli;
+mod controller_url;
 mod failure;
 mod files;
 pub mod handshake;
@@ -18,9 +19,12 @@ mod presence;
 pub mod protocol;
 mod runner;
 mod session;
+pub mod tls;
 
 pub use agent::{Agent, AgentConfig, TOKEN_ENV};
 pub use cli::{CliError, Options, main_with_args};
+pub use controller_url::ControllerUrl;
 pub use output_log::Ended;
 pub use presence::Presence;
-pub use runner::{connect_address, dial, listen};
+pub use runner::{dial, listen};
+pub use tls::{CA_ENV, ControllerTls};

@@ -335,7 +335,7 @@ fn server_refuses_a_kubernetes_section_agents_cannot_dial_naming_the_line() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     assert_eq!(
         text(&out.stderr),
-        "error: `controller_url` `http://kiln.kiln.svc:7777` is not an address agents can dial: expected tcp://HOST:PORT, e.g. tcp://kiln.kiln.svc:7777
+        "error: `controller_url` `http://kiln.kiln.svc:7777` is not an address agents can dial: expected tls://HOST:PORT, e.g. tls://kiln.kiln.svc:7777
   --> kiln.yaml:5:21
    |
  5 |     controller_url: http://kiln.kiln.svc:7777

@@ -50,6 +50,9 @@ pub enum FakeKubeError {
     /// The control plane refused the change (e.g. no such node).
     #[error(transparent)]
     Api(#[from] crate::api_error::ApiError),
+    /// RBAC objects were refused.
+    #[error(transparent)]
+    Rbac(#[from] crate::rbac::RbacError),
 }
 
 /// A running fake cluster. Dropping it kills every container process it started.
@@ -171,6 +174,14 @@ impl FakeKube {
         self.kubeconfig_yaml()
             .replace("namespace: default", &format!("namespace: {namespace}"))
             .replace(crate::rbac::ADMIN_TOKEN, &token)
+    }
+
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub(crate) fn rbac(&self) -> &crate::rbac::Rbac {
+        &self.rbac
     }
 
     /// Loads Roles, ClusterRoles, RoleBindings and ClusterRoleBindings from YAML (several

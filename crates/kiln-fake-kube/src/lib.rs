@@ -19,6 +19,7 @@ mod events;
 mod fake_kube;
 mod faults;
 mod field_schema;
+mod kiln_identity;
 mod kubelet;
 mod log_store;
 mod node_lifecycle;
@@ -42,5 +43,6 @@ pub use config::{
     AutoscalerConfig, FakeKubeConfig, ImageConfig, Isolation, NodeConfig, UnknownImages,
 };
 pub use fake_kube::{FakeKube, FakeKubeError};
+pub use kiln_identity::KILN_ACCOUNT;
 pub use recorder::RequestRecord;
 pub use workspace_binary::workspace_binary;

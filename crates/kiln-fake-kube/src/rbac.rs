@@ -6,6 +6,7 @@
 //! the kubeconfig's token stays an administrator (`system:masters`), so tests can set up
 //! objects and then act as a service account.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use serde_json::Value;
@@ -76,6 +77,8 @@ pub struct Attributes<'a> {
 #[derive(Default)]
 pub struct Rbac {
     objects: Mutex<Vec<Value>>,
+    /// Turned on at run time (kiln's identity installed), besides `FakeKubeConfig::rbac`.
+    enabled: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -121,23 +124,25 @@ impl Rbac {
         let documents: Vec<Value> =
             kiln_yaml::parse_documents(yaml).map_err(|e| RbacError::Yaml(e.reason))?;
         let documents: Vec<Value> = documents.into_iter().filter(|d| !d.is_null()).collect();
-        for (index, doc) in documents.iter().enumerate() {
-            let kind = text(doc, "kind");
-            let ok = text(doc, "apiVersion") == "rbac.authorization.k8s.io/v1"
-                && matches!(
-                    kind,
-                    "Role" | "ClusterRole" | "RoleBinding" | "ClusterRoleBinding"
-                );
-            if !ok {
-                return Err(RbacError::Kind {
-                    index,
-                    found: format!("{}/{kind}", text(doc, "apiVersion")),
-                });
-            }
-        }
+        self.load_values(documents)
+    }
+
+    /// Adds RBAC objects already parsed (checked like [`Rbac::load_yaml`]'s).
+    pub fn load_values(&self, documents: Vec<Value>) -> Result<usize, RbacError> {
+        check_kinds(&documents)?;
         let count = documents.len();
         lock(&self.objects).extend(documents);
         Ok(count)
+    }
+
+    /// Turns authentication and authorization on from now on.
+    pub fn enable(&self) {
+        self.enabled.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether [`Rbac::enable`] was called.
+    pub fn enabled(&self) -> bool {
+        self.enabled.load(Ordering::SeqCst)
     }
 
     /// Whether `who` may do `what`.
@@ -181,6 +186,25 @@ impl Rbac {
             })
             .any(|rule| rule_allows(&rule, what))
     }
+}
+
+/// Every document must be one of the four RBAC kinds of `rbac.authorization.k8s.io/v1`.
+fn check_kinds(documents: &[Value]) -> Result<(), RbacError> {
+    for (index, doc) in documents.iter().enumerate() {
+        let kind = text(doc, "kind");
+        let ok = text(doc, "apiVersion") == "rbac.authorization.k8s.io/v1"
+            && matches!(
+                kind,
+                "Role" | "ClusterRole" | "RoleBinding" | "ClusterRoleBinding"
+            );
+        if !ok {
+            return Err(RbacError::Kind {
+                index,
+                found: format!("{}/{kind}", text(doc, "apiVersion")),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn binds(binding: &Value, who: &Identity) -> bool {

@@ -95,4 +95,8 @@ pub enum Unusable {
     BeingDeleted { pod: String },
     #[error("pod {pod} cannot run steps: {reason}")]
     CannotRunSteps { pod: String, reason: String },
+    #[error(
+        "the agents of pod {pod} trust another agent CA than kiln's (its Secret has none, or the CA in the data directory was replaced since the pod was made), so they cannot dial in"
+    )]
+    OtherCa { pod: String },
 }

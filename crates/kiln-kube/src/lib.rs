@@ -23,6 +23,7 @@ mod token;
 pub use agent::client::Followed;
 pub use agent::install::{AGENT_BINARY, AGENT_INIT_CONTAINER, AgentInstall};
 pub use agent::link::{AgentListener, AgentMode};
+pub use agent::tls::{AgentCa, AgentTls, AgentTlsError};
 pub use api::client::{RequestTimedOut, limited_client, limited_client_with_retry};
 pub use api::reaper::{
     BuildPodRef, LiveBuild, collect_finished, collect_finished_every, reap_orphans, secret_name,
@@ -41,6 +42,8 @@ pub use exec::records::{ImageRecords, ImageStep};
 pub use image::build::ImageBuilder;
 pub use image::dockerfile::{DockerfileImage, dockerfile_image, dockerfile_request};
 pub use image::kaniko::{kaniko_pod, platform_reference};
+/// The agent's `--connect` URL (`tls://HOST:PORT`), as kiln-agent reads it.
+pub use kiln_agent::ControllerUrl;
 pub use pod::agent_spec::{NotedRequest, pod_request, runs_in_pod};
 pub use pod::build::{AgentRequest, BuiltPod, MergeStrategy, PodIdentity, build_pod};
 pub use pod::docker::docker_request;

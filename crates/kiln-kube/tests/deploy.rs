@@ -6,7 +6,7 @@
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Namespace, Secret, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
-use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use kiln_kube::KubeConfig;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -69,6 +69,8 @@ fn every_manifest_parses_into_its_kubernetes_type() {
                 "ServiceAccount" => drop(typed::<ServiceAccount>(&file, &doc)),
                 "Role" => drop(typed::<Role>(&file, &doc)),
                 "RoleBinding" => drop(typed::<RoleBinding>(&file, &doc)),
+                "ClusterRole" => drop(typed::<ClusterRole>(&file, &doc)),
+                "ClusterRoleBinding" => drop(typed::<ClusterRoleBinding>(&file, &doc)),
                 "Service" => drop(typed::<Service>(&file, &doc)),
                 "StatefulSet" => drop(typed::<StatefulSet>(&file, &doc)),
                 "Secret" => drop(typed::<Secret>(&file, &doc)),
@@ -83,6 +85,8 @@ fn every_manifest_parses_into_its_kubernetes_type() {
     assert_eq!(
         kinds,
         [
+            "ClusterRole",
+            "ClusterRoleBinding",
             "Namespace",
             "NetworkPolicy",
             "Role",
@@ -153,6 +157,23 @@ fn the_role_grants_the_least_verbs() {
     let binding: RoleBinding = typed("rolebinding.yaml", &documents("rolebinding.yaml")[0]);
     assert_eq!(binding.role_ref.name, "kiln");
     assert_eq!(binding.subjects.unwrap()[0].name, "kiln");
+    // Cluster-wide, only reading nodes (node loss).
+    let docs = documents("clusterrole.yaml");
+    let role: ClusterRole = typed("clusterrole.yaml", &docs[0]);
+    let rules: Vec<(String, Vec<String>)> = role
+        .rules
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.resources.unwrap().join(","), r.verbs))
+        .collect();
+    assert_eq!(rules, [expect("nodes", &["get"])]);
+    let binding: ClusterRoleBinding = typed("clusterrole.yaml", &docs[1]);
+    assert_eq!(binding.role_ref.name, "kiln-nodes");
+    let subject = &binding.subjects.unwrap()[0];
+    assert_eq!(
+        (subject.kind.as_str(), subject.name.as_str()),
+        ("ServiceAccount", "kiln")
+    );
 }
 
 #[test]
@@ -215,7 +236,7 @@ fn the_example_configuration_is_valid_and_has_the_four_templates() {
     // exposes and kiln listens on.
     assert_eq!(
         kube.controller_url.as_deref(),
-        Some("tcp://kiln.kiln.svc:7777")
+        Some("tls://kiln.kiln.svc:7777")
     );
     assert_eq!(kube.agent_listen_address().as_deref(), Some("0.0.0.0:7777"));
     let service: Service = typed("service.yaml", &documents("service.yaml")[0]);

@@ -12,7 +12,8 @@
 //! build ends.
 //!
 //! With `controller_url` (kiln runs in the cluster) the agents dial kiln: the server binds an
-//! [`AgentListener`] on `agent_listen` at start (a busy or bad address refuses the start).
+//! [`AgentListener`] on `agent_listen` at start (a busy or bad address refuses the start),
+//! speaking TLS with kiln's own CA, kept in `DATA_DIR/agent-ca`.
 //! Without it kiln reaches the agents through the API server's port-forward.
 
 mod images;
@@ -29,8 +30,8 @@ use kiln_config::Config;
 use kiln_diagnostics::{Diagnostic, RenderOptions, SourceFile, render_all};
 use kiln_engine::{BuildResult, LineKind, LogMessage};
 use kiln_kube::{
-    AgentInstall, AgentListener, AgentMode, ExecutorSettings, KubeConfig, LiveBuild, PodIdentity,
-    PodOutcome, PodSource, build_pod, dockerfile_request, pod_request,
+    AgentCa, AgentInstall, AgentListener, AgentMode, ExecutorSettings, KubeConfig, LiveBuild,
+    PodIdentity, PodOutcome, PodSource, build_pod, dockerfile_request, pod_request,
 };
 use kiln_model::Pipeline;
 use kiln_store::{BuildStatus, PodRecord, StagePodRecord, Store};
@@ -72,6 +73,7 @@ impl KubeBackend {
         config: &Config,
         agent: KubeAgent,
         store: Arc<dyn Store>,
+        data_dir: &Path,
     ) -> Result<Option<Arc<KubeBackend>>, SchedulerError> {
         let Some(json) = &config.executors.kubernetes else {
             return Ok(None);
@@ -91,7 +93,7 @@ impl KubeBackend {
             install.command = command;
         }
         install.orphan_grace_seconds = kube.orphans.agent_grace_seconds;
-        let mode = agent_mode(&kube, agent.base_port)?;
+        let mode = agent_mode(&kube, agent.base_port, data_dir)?;
         let settings = ExecutorSettings {
             start_deadline: std::time::Duration::from_secs(kube.pod_start_deadline_seconds),
             api_retry: kube.api_retry,
@@ -312,22 +314,56 @@ impl KubeBackend {
 }
 
 /// Agents dial `controller_url` when it is set (kiln in the cluster; the listener is bound
-/// now, so a busy address refuses the start), else kiln reaches them by port-forward.
-fn agent_mode(kube: &KubeConfig, base_port: u16) -> Result<AgentMode, SchedulerError> {
+/// now, so a busy address refuses the start), over TLS with kiln's CA from `DATA_DIR/agent-ca`
+/// (made at the first start) and a certificate for the URL's host; else kiln reaches them by
+/// port-forward.
+fn agent_mode(
+    kube: &KubeConfig,
+    base_port: u16,
+    data_dir: &Path,
+) -> Result<AgentMode, SchedulerError> {
     let (Some(url), Some(listen)) = (&kube.controller_url, kube.agent_listen_address()) else {
         tracing::info!("build pods' agents are reached through the API server's port-forward");
         return Ok(AgentMode::PortForward { base_port });
     };
-    let listener = AgentListener::bind_now(&listen).map_err(|e| {
+    let parsed = parse_controller_url(url)?;
+    if url.starts_with("tcp://") {
+        tracing::warn!(controller_url = %url, "controller_url: tcp:// is the older spelling; the agent link is TLS (write {parsed})");
+    }
+    let tls_failed = |e: kiln_kube::AgentTlsError| {
+        SchedulerError::Kubernetes(format!("agent link TLS: {}", error_chain(&e)))
+    };
+    let ca = AgentCa::load_or_create(&data_dir.join("agent-ca")).map_err(tls_failed)?;
+    let tls = ca
+        .server_tls(std::slice::from_ref(&parsed.host))
+        .map_err(tls_failed)?;
+    let listener = AgentListener::bind_now(&listen, tls).map_err(|e| {
         SchedulerError::Kubernetes(format!(
             "cannot listen for build agents on {listen} (agent_listen): {e}"
         ))
     })?;
-    tracing::info!(controller_url = %url, listen = %listener.local_addr(), "build pods' agents dial kiln");
+    tracing::info!(controller_url = %parsed, listen = %listener.local_addr(), "build pods' agents dial kiln over TLS");
     Ok(AgentMode::Dial {
-        agent_url: url.clone(),
+        agent_url: parsed.to_string(),
         listener,
     })
+}
+
+fn parse_controller_url(url: &str) -> Result<kiln_kube::ControllerUrl, SchedulerError> {
+    kiln_kube::ControllerUrl::parse(url)
+        .map_err(|e| SchedulerError::Kubernetes(format!("controller_url {e}")))
+}
+
+/// An error and its sources, `: `-separated.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
 }
 
 /// Log lines for a pod the pipeline's settings make invalid: the diagnostics rendered

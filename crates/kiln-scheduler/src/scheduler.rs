@@ -61,7 +61,7 @@ impl Scheduler {
         agent: KubeAgent,
         sandbox: Option<kiln_executor::Sandbox>,
     ) -> Result<SchedulerHandle, SchedulerError> {
-        let kube = KubeBackend::from_config(&config, agent, store.clone())?;
+        let kube = KubeBackend::from_config(&config, agent, store.clone(), &data_dir)?;
         for sub in ["builds", "workspaces", "git"] {
             let path = data_dir.join(sub);
             std::fs::create_dir_all(&path).map_err(|source| SchedulerError::DataDir {

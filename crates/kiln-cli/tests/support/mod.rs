@@ -180,8 +180,9 @@ impl FakeCluster {
         let fake = runtime
             .block_on(kiln_fake_kube::FakeKube::start(config, 0))
             .unwrap();
+        // kiln acts as deploy/'s `kiln` service account under deploy/'s RBAC.
         let kubeconfig = root.join("kubeconfig");
-        fake.write_kubeconfig(&kubeconfig).unwrap();
+        fake.write_kiln_kubeconfig(&kubeconfig).unwrap();
         let agent = kiln_fake_kube::workspace_binary("kiln-agent", "kiln-agent").unwrap();
         let install = format!("{} --install {}", agent.display(), kiln_kube::AGENT_BINARY);
         FakeCluster {
@@ -209,10 +210,16 @@ impl FakeCluster {
             "executors:\n  kubernetes:\n    connection: {{kubeconfig: {{path: '{}'}}}}\n    pod_policy: {{allow_host_path: true}}\n",
             self.kubeconfig.display()
         );
+        if !dial {
+            // kiln outside the cluster port-forwards, which deploy/'s Role leaves out.
+            self.fake()
+                .grant_kiln("default", "pods/portforward", &["create"])
+                .unwrap();
+        }
         if dial {
             let port = kiln_fake_kube::free_agent_ports(1);
             yaml.push_str(&format!(
-                "    controller_url: tcp://127.0.0.1:{port}\n    agent_listen: 127.0.0.1:{port}\n"
+                "    controller_url: tls://127.0.0.1:{port}\n    agent_listen: 127.0.0.1:{port}\n"
             ));
         }
         yaml

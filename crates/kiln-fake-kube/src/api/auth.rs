@@ -32,7 +32,8 @@ fn verb(method: &Method, has_name: bool, subresource: Option<&str>, watch: bool)
 
 /// Lets a request through only when RBAC allows it.
 pub async fn authorize(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if !state.config.rbac || !request.uri().path().starts_with("/api/v1/") {
+    let on = state.config.rbac || state.rbac.enabled();
+    if !on || !request.uri().path().starts_with("/api/v1/") {
         return next.run(request).await;
     }
     let token = request

@@ -179,3 +179,40 @@ async fn a_verb_the_role_lacks_is_refused() {
     );
     fake.shutdown().await;
 }
+
+/// `kiln_identity` installs deploy/'s account and RBAC in a namespace of the test's choice
+/// and turns RBAC on: kiln may do what deploy/ grants there (and read nodes, from the
+/// ClusterRole), nothing in other namespaces, and `grant_kiln` adds a named right.
+#[tokio::test]
+async fn kiln_identity_is_deploy_s_account_and_rights_in_the_namespace() {
+    let fake = start_with(FakeKubeConfig::default()).await;
+    let kiln = client_from(&fake.kiln_identity("builds").unwrap()).await;
+    let pods: Api<Pod> = Api::namespaced(kiln.clone(), "builds");
+    pods.create(&PostParams::default(), &shell_pod("b", "sleep 30", "Never"))
+        .await
+        .unwrap();
+    pods.list(&ListParams::default()).await.unwrap();
+    Api::<Node>::all(kiln.clone())
+        .get("fake-node-1")
+        .await
+        .unwrap();
+    let (code, _) = api_error(
+        Api::<Pod>::namespaced(kiln.clone(), "default")
+            .list(&ListParams::default())
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(code, 403);
+    let token = kiln_fake_kube::rbac::service_account_token("builds", "kiln");
+    let forward = "/api/v1/namespaces/builds/pods/b/portforward?ports=1";
+    assert_eq!(raw_with_token(&fake, forward, &token).await, 403);
+    // Unauthenticated requests are refused once kiln's identity is installed.
+    assert_eq!(
+        raw_with_token(&fake, "/api/v1/namespaces/builds/pods", "").await,
+        401
+    );
+    fake.grant_kiln("builds", "pods/portforward", &["create"])
+        .unwrap();
+    assert_ne!(raw_with_token(&fake, forward, &token).await, 403);
+    fake.shutdown().await;
+}

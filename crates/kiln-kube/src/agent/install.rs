@@ -1,8 +1,9 @@
 //! Makes a build pod run the kiln agent: an init container installs the agent binary into the
 //! shared `/kiln` volume, and every step container's command is replaced by the agent, with
-//! the build's token from a Secret. Step containers' original `command`/`args` are dropped:
-//! steps are what runs in them, so their image's entrypoint is never started. Services (see
-//! `crate::pod::services`) keep theirs, and get neither the agent nor its token.
+//! the build's token (and, when agents dial kiln, kiln's CA certificate) from a Secret. Step
+//! containers' original `command`/`args` are dropped: steps are what runs in them, so their
+//! image's entrypoint is never started. Services (see `crate::pod::services`) keep theirs, and
+//! get neither the agent nor its token.
 
 use crate::agent::link::AgentMode;
 use k8s_openapi::api::core::v1::{
@@ -21,6 +22,8 @@ pub const AGENT_MOUNT: &str = "/kiln";
 pub const AGENT_BINARY: &str = "/kiln/bin/kiln-agent";
 /// The key of the token in the build's Secret.
 pub const TOKEN_KEY: &str = "token";
+/// The key of kiln's agent CA certificate in the build's Secret (dial mode).
+pub const CA_KEY: &str = "ca.crt";
 
 /// How the agent is installed and started.
 #[derive(Clone, Debug)]
@@ -115,26 +118,21 @@ pub fn inject_agent(
                 port
             }
             AgentMode::Dial { agent_url, .. } => {
-                command.extend(["--connect".to_owned(), agent_url.clone()]);
+                // `tcp://` (the older spelling) becomes `tls://`: the link is TLS either way.
+                let url = kiln_agent::ControllerUrl::parse(agent_url)
+                    .map_or_else(|_| agent_url.clone(), |u| u.to_string());
+                command.extend(["--connect".to_owned(), url]);
                 0
             }
         };
         container.command = Some(command);
         container.args = None;
         let env = container.env.get_or_insert_with(Vec::new);
-        env.retain(|e| e.name != kiln_agent::TOKEN_ENV);
-        env.push(EnvVar {
-            name: kiln_agent::TOKEN_ENV.to_owned(),
-            value_from: Some(EnvVarSource {
-                secret_key_ref: Some(SecretKeySelector {
-                    name: secret.to_owned(),
-                    key: TOKEN_KEY.to_owned(),
-                    optional: None,
-                }),
-                ..EnvVarSource::default()
-            }),
-            ..EnvVar::default()
-        });
+        env.retain(|e| e.name != kiln_agent::TOKEN_ENV && e.name != kiln_agent::CA_ENV);
+        env.push(from_secret(kiln_agent::TOKEN_ENV, secret, TOKEN_KEY));
+        if matches!(mode, AgentMode::Dial { .. }) {
+            env.push(from_secret(kiln_agent::CA_ENV, secret, CA_KEY));
+        }
         mount_agent(container);
         ports.push((container.name.clone(), port));
     }
@@ -178,6 +176,22 @@ fn init_security() -> SecurityContext {
 
 /// The user the agent image runs as (deploy/Dockerfile's `agent` target).
 pub const AGENT_USER: i64 = 65532;
+
+/// An environment variable holding `key` of the build's Secret.
+fn from_secret(name: &str, secret: &str, key: &str) -> EnvVar {
+    EnvVar {
+        name: name.to_owned(),
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector {
+                name: secret.to_owned(),
+                key: key.to_owned(),
+                optional: None,
+            }),
+            ..EnvVarSource::default()
+        }),
+        ..EnvVar::default()
+    }
+}
 
 fn mount_agent(container: &mut Container) {
     let mounts = container.volume_mounts.get_or_insert_with(Vec::new);

@@ -1,8 +1,10 @@
 //! How the controller reaches an agent: through the API server's port-forward (kiln outside
 //! the cluster, e.g. `kiln run --kubeconfig`), or by the agent dialling the controller's
-//! [`AgentListener`] (kiln inside the cluster, `controller_url` set). Either way the result is
-//! an authenticated byte stream, made again after every loss.
+//! [`AgentListener`] (kiln inside the cluster, `controller_url` set) over TLS with kiln's own
+//! CA ([`crate::agent::tls`]). Either way the result is an authenticated byte stream, made
+//! again after every loss.
 
+use crate::agent::tls::{AgentCa, AgentTls, AgentTlsError};
 use async_trait::async_trait;
 use k8s_openapi::api::core::v1::Pod;
 use kiln_agent::handshake::{self, token_matches};
@@ -24,7 +26,8 @@ pub enum AgentMode {
     /// Each agent listens on `127.0.0.1:(base_port + container index)` in the pod; the
     /// controller connects through `pods/portforward`.
     PortForward { base_port: u16 },
-    /// Agents dial `agent_url` (`tcp://HOST:PORT`), where `listener` accepts them.
+    /// Agents dial `agent_url` (`tls://HOST:PORT`), where `listener` accepts them over TLS
+    /// (the CA certificate they trust is the listener's [`AgentListener::ca_pem`]).
     Dial {
         agent_url: String,
         listener: Arc<AgentListener>,
@@ -68,11 +71,13 @@ impl Dialer for PortForwardDialer {
 
 type Waiters = HashMap<(String, String), mpsc::UnboundedSender<BoxedStream>>;
 
-/// The controller's side of dial mode: one TCP listener for all builds. An agent's `Hello`
+/// The controller's side of dial mode: one TLS listener for all builds (a client that does
+/// not speak TLS, or does not finish its handshake in time, is dropped). An agent's `Hello`
 /// names its token and container; the connection goes to the executor that registered that
 /// token, or is rejected.
 pub struct AgentListener {
     address: std::net::SocketAddr,
+    tls: AgentTls,
     waiters: Mutex<Waiters>,
     accepting: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
@@ -86,24 +91,36 @@ impl std::fmt::Debug for AgentListener {
 }
 
 impl AgentListener {
-    /// Binds `address` (e.g. `0.0.0.0:7000` in the cluster, `127.0.0.1:0` in tests) and
-    /// starts accepting.
-    pub async fn bind(address: &str) -> std::io::Result<Arc<AgentListener>> {
-        AgentListener::accept_on(TcpListener::bind(address).await?)
+    /// Binds `address` (`127.0.0.1:0` in tests) with a CA made for this listener alone and a
+    /// certificate for `localhost`, `127.0.0.1` and `::1`, and starts accepting.
+    pub async fn bind(address: &str) -> Result<Arc<AgentListener>, AgentTlsError> {
+        let names = ["localhost", "127.0.0.1", "::1"].map(str::to_owned);
+        let tls = AgentCa::generate()?.server_tls(&names)?;
+        let listener = TcpListener::bind(address)
+            .await
+            .map_err(|source| AgentTlsError::Io {
+                path: address.into(),
+                source,
+            })?;
+        AgentListener::accept_on(listener, tls).map_err(|source| AgentTlsError::Io {
+            path: address.into(),
+            source,
+        })
     }
 
-    /// Binds `address` at once (a server checks its address before it starts); must be
-    /// called on a tokio runtime.
-    pub fn bind_now(address: &str) -> std::io::Result<Arc<AgentListener>> {
+    /// Binds `address` at once (a server checks its address before it starts) with `tls`;
+    /// must be called on a tokio runtime.
+    pub fn bind_now(address: &str, tls: AgentTls) -> std::io::Result<Arc<AgentListener>> {
         let listener = std::net::TcpListener::bind(address)?;
         listener.set_nonblocking(true)?;
-        AgentListener::accept_on(TcpListener::from_std(listener)?)
+        AgentListener::accept_on(TcpListener::from_std(listener)?, tls)
     }
 
-    fn accept_on(listener: TcpListener) -> std::io::Result<Arc<AgentListener>> {
+    fn accept_on(listener: TcpListener, tls: AgentTls) -> std::io::Result<Arc<AgentListener>> {
         let listener_address = listener.local_addr()?;
         let me = Arc::new(AgentListener {
             address: listener_address,
+            tls,
             waiters: Mutex::new(HashMap::new()),
             accepting: Mutex::new(None),
         });
@@ -111,8 +128,13 @@ impl AgentListener {
         *me.accepting
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(task);
-        info!(address = %listener_address, "listening for kiln agents");
+        info!(address = %listener_address, "listening for kiln agents (TLS)");
         Ok(me)
+    }
+
+    /// The CA certificate (PEM) agents must trust: it goes into each build's Secret.
+    pub fn ca_pem(&self) -> &str {
+        self.tls.ca_pem()
     }
 
     pub fn local_addr(&self) -> std::net::SocketAddr {
@@ -175,8 +197,15 @@ async fn accept_loop(listener_ref: std::sync::Weak<AgentListener>, listener: Tcp
     }
 }
 
-async fn welcome(listener: &AgentListener, mut stream: TcpStream) -> Result<(), String> {
+/// The TLS handshake, then the agent's `Hello`, both within the handshake's time limit.
+async fn welcome(listener: &AgentListener, stream: TcpStream) -> Result<(), String> {
     let _ = stream.set_nodelay(true);
+    let accepting = listener.tls.acceptor().accept(stream);
+    let mut stream = match tokio::time::timeout(handshake::HANDSHAKE_TIMEOUT, accepting).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(error)) => return Err(format!("TLS handshake failed: {error}")),
+        Err(_) => return Err("no TLS handshake within the time limit".to_owned()),
+    };
     let hello = handshake::read_hello(&mut stream)
         .await
         .map_err(|e| e.to_string())?;

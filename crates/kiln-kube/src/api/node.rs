@@ -6,7 +6,7 @@
 
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::Api;
-use tracing::{debug, info};
+use tracing::{info, warn};
 
 /// The node of `pod` when the pod looks cut off from it: Running, not Ready, and no
 /// container has stopped (a stopped container explains itself).
@@ -36,8 +36,15 @@ pub(crate) fn suspect_node(pod: &Pod) -> Option<&str> {
 pub(crate) async fn node_lost(nodes: &Api<Node>, node: &str) -> Option<String> {
     let found = match nodes.get_opt(node).await {
         Ok(found) => found,
+        Err(kube::Error::Api(status)) if status.code == 403 => {
+            warn!(
+                %node,
+                "node loss is not detected: kiln's service account may not get nodes (deploy/clusterrole.yaml grants it); a step whose agent is cut off fails after the reconnect deadline"
+            );
+            return None;
+        }
         Err(error) => {
-            debug!(%node, %error, "cannot read the node of a pod that is not ready");
+            warn!(%node, %error, "cannot read the node of a pod that is not ready");
             return None;
         }
     };

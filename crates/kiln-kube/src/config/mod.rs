@@ -58,8 +58,9 @@ pub struct KubeConfig {
     /// What a pipeline's pod may ask for.
     #[serde(default)]
     pub pod_policy: PodPolicy,
-    /// URL agents dial (`tcp://kiln.kiln.svc:7777`): kiln runs in the cluster and its build
-    /// pods' agents connect to it. Unset: kiln reaches the agents through the API server's
+    /// URL agents dial (`tls://kiln.kiln.svc:7777`; `tcp://` is the older spelling of the
+    /// same TLS link): kiln runs in the cluster and its build pods' agents connect to it,
+    /// checking kiln's certificate against this host. Unset: kiln reaches the agents through the API server's
     /// port-forward.
     pub controller_url: Option<String>,
     /// Where kiln listens for the agents that dial `controller_url` (`HOST:PORT`); default:
@@ -253,8 +254,7 @@ impl KubeConfig {
         if let Some(listen) = &self.agent_listen {
             return Some(listen.clone());
         }
-        let address = kiln_agent::connect_address(url).ok()?;
-        let port = address.rsplit_once(':').map(|(_, p)| p)?;
+        let port = kiln_agent::ControllerUrl::parse(url).ok()?.port;
         Some(format!("0.0.0.0:{port}"))
     }
 
@@ -356,11 +356,11 @@ impl KubeConfig {
     fn check_agent_settings(&self, span: &impl Fn(&str) -> Span) -> Vec<Diagnostic> {
         let mut diags = Vec::new();
         if let Some(url) = &self.controller_url
-            && kiln_agent::connect_address(url).is_err()
+            && kiln_agent::ControllerUrl::parse(url).is_err()
         {
             diags.push(err(
                 format!(
-                    "`controller_url` `{url}` is not an address agents can dial: expected tcp://HOST:PORT, e.g. tcp://kiln.kiln.svc:7777"
+                    "`controller_url` `{url}` is not an address agents can dial: expected tls://HOST:PORT, e.g. tls://kiln.kiln.svc:7777"
                 ),
                 span("controller_url"),
             ));
@@ -619,7 +619,7 @@ mod tests {
         assert_eq!(
             e,
             [(
-                "`controller_url` `http://kiln.kiln.svc:7777` is not an address agents can dial: expected tcp://HOST:PORT, e.g. tcp://kiln.kiln.svc:7777".to_string(),
+                "`controller_url` `http://kiln.kiln.svc:7777` is not an address agents can dial: expected tls://HOST:PORT, e.g. tls://kiln.kiln.svc:7777".to_string(),
                 "http://kiln.kiln.svc:7777".to_string()
             )]
         );

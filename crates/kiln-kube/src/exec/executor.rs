@@ -3,7 +3,7 @@
 //! one volume shared by every container).
 
 use crate::agent::client::{AgentClient, Followed};
-use crate::agent::install::{AgentInstall, TOKEN_KEY, inject_agent};
+use crate::agent::install::{AgentInstall, CA_KEY, TOKEN_KEY, inject_agent};
 use crate::agent::link::{AgentMode, DialInDialer, Dialer, PortForwardDialer};
 use crate::api::lifecycle::{self, monitor};
 use crate::api::reaper::secret_name;
@@ -191,10 +191,7 @@ impl KubeExecutor {
                 labels: pod.metadata.labels.clone(),
                 ..Default::default()
             },
-            data: Some(BTreeMap::from([(
-                TOKEN_KEY.to_owned(),
-                ByteString(token.clone().into_bytes()),
-            )])),
+            data: Some(secret_data(&token, &settings.mode)),
             ..Secret::default()
         };
         let pods: Api<Pod> = Api::namespaced(client.clone(), &request.namespace);
@@ -319,14 +316,24 @@ impl KubeExecutor {
             .get(&secret)
             .await
             .map_err(api_error(format!("get secret {secret}")))?;
-        let token = stored
-            .data
-            .and_then(|d| d.get(TOKEN_KEY).cloned())
-            .and_then(|b| String::from_utf8(b.0).ok())
-            .ok_or_else(|| InvalidPod::NoToken {
-                secret: secret.clone(),
-                key: TOKEN_KEY,
-            })?;
+        let data = stored.data.unwrap_or_default();
+        let text = |key: &str| {
+            data.get(key)
+                .and_then(|b| String::from_utf8(b.0.clone()).ok())
+        };
+        let token = text(TOKEN_KEY).ok_or_else(|| InvalidPod::NoToken {
+            secret: secret.clone(),
+            key: TOKEN_KEY,
+        })?;
+        // Agents that trust another CA would be refused at every dial.
+        if let AgentMode::Dial { listener, .. } = &settings.mode
+            && text(CA_KEY).as_deref().map(str::trim) != Some(listener.ca_pem().trim())
+        {
+            return Err(Unusable::OtherCa {
+                pod: name.to_owned(),
+            }
+            .into());
+        }
         let ports = listen_ports(&pod);
         let steps: Vec<String> = ports.iter().map(|(c, _)| c.clone()).collect();
         let services = container_names(&pod)
@@ -538,6 +545,18 @@ struct Parts {
 }
 
 type Incoming = tokio::sync::mpsc::UnboundedReceiver<crate::agent::link::BoxedStream>;
+
+/// The build's Secret: its token, and in dial mode the CA certificate the agents trust.
+fn secret_data(token: &str, mode: &AgentMode) -> BTreeMap<String, ByteString> {
+    let mut data = BTreeMap::from([(TOKEN_KEY.to_owned(), ByteString(token.as_bytes().to_vec()))]);
+    if let AgentMode::Dial { listener, .. } = mode {
+        data.insert(
+            CA_KEY.to_owned(),
+            ByteString(listener.ca_pem().as_bytes().to_vec()),
+        );
+    }
+    data
+}
 
 /// Dial mode: the listener hands connections with this token to these receivers.
 fn register_agents(

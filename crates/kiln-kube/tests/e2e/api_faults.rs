@@ -19,8 +19,13 @@ fn quick_retry() -> ApiRetry {
     }
 }
 
-fn client_through(proxy: &Proxy, retry: &ApiRetry) -> kube::Client {
-    let config = kube::Config::new(proxy.url().parse().unwrap());
+/// kiln's client (its service account's token) reaching the fake through `proxy`.
+async fn client_through(c: &Cluster, proxy: &Proxy, retry: &ApiRetry) -> kube::Client {
+    let kubeconfig = kube::config::Kubeconfig::from_yaml(&c.kiln_kubeconfig).unwrap();
+    let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .unwrap();
+    config.cluster_url = proxy.url().parse().unwrap();
     kiln_kube::limited_client_with_retry(config, &ApiLimits::default(), retry).unwrap()
 }
 
@@ -40,7 +45,7 @@ async fn wait_until_clear(proxy: &Proxy) {
 async fn a_start_and_a_cleanup_ride_out_seconds_of_dropped_connections_and_503s() {
     let c = cluster().await;
     let proxy = Proxy::start(c.fake.address()).await;
-    let client = client_through(&proxy, &quick_retry());
+    let client = client_through(&c, &proxy, &quick_retry()).await;
     let name = pod_name("outage");
     proxy.for_a_while(Trouble::Drop, Duration::from_secs(2));
     let ex = KubeExecutor::start(
@@ -86,7 +91,7 @@ async fn a_start_and_a_cleanup_ride_out_seconds_of_dropped_connections_and_503s(
 async fn without_a_budget_the_same_trouble_fails_the_start_clearly() {
     let c = cluster().await;
     let proxy = Proxy::start(c.fake.address()).await;
-    let client = client_through(&proxy, &ApiRetry::none());
+    let client = client_through(&c, &proxy, &ApiRetry::none()).await;
     proxy.for_a_while(Trouble::Unavailable, Duration::from_secs(2));
     let err = KubeExecutor::start(
         client,
@@ -106,7 +111,7 @@ async fn without_a_budget_the_same_trouble_fails_the_start_clearly() {
 async fn a_create_whose_answer_was_lost_adopts_its_own_pod() {
     let c = cluster().await;
     let proxy = Proxy::start(c.fake.address()).await;
-    let client = client_through(&proxy, &quick_retry());
+    let client = client_through(&c, &proxy, &quick_retry()).await;
     let name = pod_name("adopt");
     proxy.set(Trouble::LoseAnswer(
         "POST /api/v1/namespaces/default/pods?".to_owned(),
@@ -136,7 +141,7 @@ async fn a_create_whose_answer_was_lost_adopts_its_own_pod() {
 async fn a_pod_of_the_same_name_that_is_not_ours_is_not_adopted() {
     let c = cluster().await;
     let proxy = Proxy::start(c.fake.address()).await;
-    let client = client_through(&proxy, &quick_retry());
+    let client = client_through(&c, &proxy, &quick_retry()).await;
     let name = pod_name("not-ours");
     // Someone else's pod under the name (other labels).
     let mut other = pod_request(&name, ONE);

@@ -19,7 +19,13 @@ pub fn agent_binary() -> PathBuf {
 
 pub struct Cluster {
     pub fake: FakeKube,
+    /// kiln's client: deploy/'s `kiln` service account in `default`, with deploy/'s RBAC and
+    /// `pods/portforward` (which docs/kubernetes.md adds for kiln outside the cluster).
     pub client: kube::Client,
+    /// The administrator, for what a test sets up or checks beside kiln.
+    pub admin: kube::Client,
+    /// kiln's kubeconfig (YAML).
+    pub kiln_kubeconfig: String,
 }
 
 pub async fn cluster() -> Cluster {
@@ -28,9 +34,26 @@ pub async fn cluster() -> Cluster {
 
 pub async fn cluster_with(config: FakeKubeConfig) -> Cluster {
     let fake = FakeKube::start(config, 0).await.unwrap();
-    let config = kube::Config::new(fake.url().parse().unwrap());
-    let client = kiln_kube::limited_client(config, &kiln_kube::ApiLimits::default()).unwrap();
-    Cluster { fake, client }
+    let kiln = fake.kiln_identity("default").unwrap();
+    fake.grant_kiln("default", "pods/portforward", &["create"])
+        .unwrap();
+    let client = client_from(&kiln).await;
+    let admin = client_from(&fake.kubeconfig_yaml()).await;
+    Cluster {
+        fake,
+        client,
+        admin,
+        kiln_kubeconfig: kiln,
+    }
+}
+
+/// A client with kiln's limits from a kubeconfig (YAML).
+pub async fn client_from(yaml: &str) -> kube::Client {
+    let kubeconfig = kube::config::Kubeconfig::from_yaml(yaml).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .unwrap();
+    kiln_kube::limited_client(config, &kiln_kube::ApiLimits::default()).unwrap()
 }
 
 /// Ports for agents in port-forward mode (the fake's pods share the host network): see
@@ -69,10 +92,10 @@ pub fn port_forward(containers: u16) -> ExecutorSettings {
     s
 }
 
-/// Dial settings (agents dial the controller's listener on 127.0.0.1:0).
+/// Dial settings (agents dial the controller's TLS listener on 127.0.0.1:0, trusting its CA).
 pub async fn dial() -> ExecutorSettings {
     let listener: Arc<AgentListener> = AgentListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("tcp://{}", listener.local_addr());
+    let url = format!("tls://{}", listener.local_addr());
     let mut s = ExecutorSettings::new(
         install(),
         AgentMode::Dial {
@@ -189,7 +212,7 @@ pub async fn create_docker_config_secret(cluster: &Cluster, name: &str, docker_c
         )])),
         ..Secret::default()
     };
-    let secrets: kube::Api<Secret> = kube::Api::namespaced(cluster.client.clone(), "default");
+    let secrets: kube::Api<Secret> = kube::Api::namespaced(cluster.admin.clone(), "default");
     secrets
         .create(&kube::api::PostParams::default(), &secret)
         .await

@@ -8,6 +8,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod agent_tls;
 mod api_faults;
 mod autoscale;
 mod harness;

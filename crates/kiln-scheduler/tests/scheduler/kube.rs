@@ -56,7 +56,7 @@ async fn a_kubernetes_agent_build_runs_in_a_pod_of_the_configured_cluster() {
     let env = Env::new();
     let fake = FakeKube::start(FakeKubeConfig::default(), 0).await.unwrap();
     let kubeconfig = env.tmp.path().join("kubeconfig");
-    fake.write_kubeconfig(&kubeconfig).unwrap();
+    kiln_identity(&fake, &kubeconfig, "");
     let dir = env.dir("kjob", JENKINSFILE);
     std::fs::write(dir.join("input.txt"), "uploaded-input\n").unwrap();
     let executors = format!(
@@ -103,12 +103,23 @@ fn test_agent(containers: u16) -> KubeAgent {
     }
 }
 
+/// kiln acts as deploy/'s `kiln` service account with deploy/'s RBAC (its kubeconfig written
+/// to `path`); without `controller_url` in `more` kiln port-forwards to the agents, which
+/// needs `pods/portforward` besides (as docs/kubernetes.md says).
+pub(crate) fn kiln_identity(fake: &FakeKube, path: &std::path::Path, more: &str) {
+    fake.write_kiln_kubeconfig(path).unwrap();
+    if !more.contains("controller_url") {
+        fake.grant_kiln("default", "pods/portforward", &["create"])
+            .unwrap();
+    }
+}
+
 /// A fake cluster and the `executors:` YAML reaching it (`more` is added to the
 /// `kubernetes:` section, indented by four spaces).
 async fn fake_cluster(env: &Env, more: &str) -> (FakeKube, String) {
     let fake = FakeKube::start(FakeKubeConfig::default(), 0).await.unwrap();
     let kubeconfig = env.tmp.path().join("kubeconfig");
-    fake.write_kubeconfig(&kubeconfig).unwrap();
+    kiln_identity(&fake, &kubeconfig, more);
     let executors = format!(
         "executors:\n  kubernetes:\n    connection: {{kubeconfig: {{path: '{}'}}}}\n{more}",
         kubeconfig.display()

@@ -20,7 +20,7 @@ pub(crate) async fn start(
 ) -> (FakeKube, SchedulerHandle) {
     let fake = FakeKube::start(FakeKubeConfig::default(), 0).await.unwrap();
     let kubeconfig = env.tmp.path().join("kubeconfig");
-    fake.write_kubeconfig(&kubeconfig).unwrap();
+    super::kube::kiln_identity(&fake, &kubeconfig, more);
     let dir = env.dir(job, jenkinsfile);
     std::fs::write(dir.join("input.txt"), "uploaded-input\n").unwrap();
     let executors = format!(
