@@ -34,16 +34,24 @@ pub struct KubeBackend {
 
 /// Where the pods come from.
 enum Supply {
-    Server {
-        settings: ExecutorSettings,
-        source: OnceCell<PodSource>,
-        live: OnceLock<Arc<dyn LiveAgents>>,
-    },
-    Laptop {
-        cluster: LocalCluster,
-        options: LocalRunOptions,
-        kubeconfig: PathBuf,
-    },
+    Server(Box<ServerPods>),
+    Laptop(Box<LaptopPods>),
+}
+
+/// `kiln run --kubeconfig`'s pods: the cluster, how pods are made, and the kubeconfig (named
+/// in what the run says).
+struct LaptopPods {
+    cluster: LocalCluster,
+    options: LocalRunOptions,
+    kubeconfig: PathBuf,
+}
+
+/// The server's pods: the settings they are made with, the source (connected once), and the
+/// live builds whose pods are not orphans.
+struct ServerPods {
+    settings: ExecutorSettings,
+    source: OnceCell<PodSource>,
+    live: OnceLock<Arc<dyn LiveAgents>>,
 }
 
 impl KubeBackend {
@@ -53,11 +61,11 @@ impl KubeBackend {
         let (config, settings) = server_settings(json, agent)?;
         Ok(KubeBackend {
             config,
-            supply: Supply::Server {
+            supply: Supply::Server(Box::new(ServerPods {
                 settings,
                 source: OnceCell::new(),
                 live: OnceLock::new(),
-            },
+            })),
         })
     }
 
@@ -70,26 +78,26 @@ impl KubeBackend {
         let cluster = LocalCluster::connect(kubeconfig).await?;
         Ok(KubeBackend {
             config: cluster.config(&options),
-            supply: Supply::Laptop {
+            supply: Supply::Laptop(Box::new(LaptopPods {
                 cluster,
                 options,
                 kubeconfig: kubeconfig.to_path_buf(),
-            },
+            })),
         })
     }
 
     /// The server's pod source, connecting (and reaping orphans) the first time.
     async fn pods(&self) -> Result<&PodSource, BackendError> {
-        let Supply::Server {
-            settings,
-            source,
-            live,
-        } = &self.supply
-        else {
+        let Supply::Server(server) = &self.supply else {
             return Err(BackendError::Unsupported(
                 "kiln run's pods come from no pod source".to_owned(),
             ));
         };
+        let ServerPods {
+            settings,
+            source,
+            live,
+        } = server.as_ref();
         source
             .get_or_try_init(|| async {
                 let live = match live.get() {
@@ -106,10 +114,8 @@ impl KubeBackend {
     /// What runs Kaniko builds for build `build` of `job`.
     async fn image_builder(&self, job: &str, build: u64) -> Result<ImageBuilder, BackendError> {
         match &self.supply {
-            Supply::Server { .. } => Ok(self.pods().await?.image_builder(job, build)),
-            Supply::Laptop {
-                cluster, options, ..
-            } => Ok(cluster.image_builder(job, build, options)),
+            Supply::Server(_) => Ok(self.pods().await?.image_builder(job, build)),
+            Supply::Laptop(laptop) => Ok(laptop.cluster.image_builder(job, build, &laptop.options)),
         }
     }
 
@@ -130,12 +136,13 @@ impl KubeBackend {
         }
         let agent_error = |e: crate::error::KubeError| BackendError::Agent(Box::new(e));
         match &self.supply {
-            Supply::Server { .. } => self.start_pooled(built, wanted).await,
-            Supply::Laptop {
-                cluster,
-                options,
-                kubeconfig,
-            } => {
+            Supply::Server(_) => self.start_pooled(built, wanted).await,
+            Supply::Laptop(laptop) => {
+                let LaptopPods {
+                    cluster,
+                    options,
+                    kubeconfig,
+                } = laptop.as_ref();
                 if wanted.place.stage().is_none() {
                     (wanted.notes)(Note::Text(starting_line(&wanted.agent, kubeconfig)));
                 }
@@ -175,10 +182,10 @@ impl ExecutionBackend for KubeBackend {
     }
 
     fn start(self: Arc<Self>, live: Arc<dyn LiveAgents>) {
-        let Supply::Server { live: slot, .. } = &self.supply else {
+        let Supply::Server(server) = &self.supply else {
             return;
         };
-        if slot.set(live).is_err() {
+        if server.live.set(live).is_err() {
             tracing::warn!("the Kubernetes backend was started twice");
             return;
         }
@@ -210,11 +217,11 @@ impl ExecutionBackend for KubeBackend {
             PodOutcome::Dirty
         };
         let released = match (*lease, &self.supply) {
-            (PodLease::Pooled(pod), Supply::Server { source, .. }) => match source.get() {
+            (PodLease::Pooled(pod), Supply::Server(server)) => match server.source.get() {
                 Some(source) => source.release(pod, outcome).await,
                 None => Ok(()),
             },
-            (PodLease::Pooled(pod), Supply::Laptop { .. }) => pod.executor().cleanup().await,
+            (PodLease::Pooled(pod), Supply::Laptop(_)) => pod.executor().cleanup().await,
             (PodLease::Own(executor), _) => executor.cleanup().await,
         };
         released.map_err(|e| BackendError::Agent(Box::new(e)))
@@ -226,7 +233,7 @@ impl ExecutionBackend for KubeBackend {
         build: (&str, u64),
         replay_of: Option<&AgentHandle>,
     ) -> Result<Lease, BackendError> {
-        if let Supply::Laptop { .. } = &self.supply {
+        if let Supply::Laptop(_) = &self.supply {
             return Err(BackendError::Unsupported(format!(
                 "pod {} cannot be taken over: kiln run resumes no build",
                 name.name
@@ -249,14 +256,14 @@ impl ExecutionBackend for KubeBackend {
         for name in names {
             let namespace = name.namespace.as_deref().unwrap_or(&self.config.namespace);
             let deleted = match &self.supply {
-                Supply::Server { .. } => match self.pods().await {
+                Supply::Server(_) => match self.pods().await {
                     Ok(source) => source.delete(namespace, &name.name).await,
                     Err(e) => {
                         tracing::warn!(error = %e, "cannot delete pods not taken over: no cluster");
                         return;
                     }
                 },
-                Supply::Laptop { cluster, .. } => cluster.delete(namespace, &name.name).await,
+                Supply::Laptop(laptop) => laptop.cluster.delete(namespace, &name.name).await,
             };
             match deleted {
                 Ok(()) => tracing::info!(pod = %name.name, "pod not taken over deleted"),
