@@ -14,7 +14,6 @@ mod credentials;
 mod follow;
 mod import_cmd;
 mod input;
-mod kube_agents;
 mod kube_run;
 mod lint;
 mod load;

@@ -5,8 +5,12 @@ use crate::load::{counts, use_color};
 use crate::prepare::Checked;
 use crate::run_output::Printer;
 use anyhow::{Context as _, bail};
-use kiln_engine::{BuildCause, BuildSpec, CredentialStore, NoCredentials, ScmInfo};
-use kiln_executor::LocalExecutor;
+use kiln_backend::{ExecutionBackend, Lease, LocalBackend};
+use kiln_engine::{
+    AgentProvider, BackendAgents, BuildCause, BuildSpec, CredentialStore, NoCredentials, ScmInfo,
+};
+use kiln_executor::Executor;
+use kiln_types::AgentSpecKind;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -155,31 +159,22 @@ async fn execute(
     target: Target,
     color: bool,
 ) -> anyhow::Result<kiln_engine::BuildResult> {
-    let (executor, pod): (Arc<dyn kiln_executor::Executor>, _) = match &target {
-        Target::Local => (Arc::new(LocalExecutor::new(workspace)), None),
-        // Stages with a `kubernetes { }` or `docker { }` agent get pods of their own; the rest
-        // of the build runs in the top-level agent's pod, or here when it has none.
+    let (executor, pod) = match &target {
+        Target::Local => (local_executor(workspace), None),
         Target::Kube(path, source, dockerfile) => {
-            let options = crate::kube_agents::run_options(&workspace, dockerfile.clone())?;
-            if crate::kube_agents::has_stage_pods(&plan, &options) || scripted.is_some() {
-                let provider = crate::kube_agents::provider(path, &workspace, options.clone());
-                spec.agents = Some(provider.await?);
-            }
-            let top_pod = crate::kube_agents::runs_in_a_pod(&plan.pipeline.agent, &options);
-            if spec.agents.is_some() && !top_pod {
-                (Arc::new(LocalExecutor::new(workspace)), None)
-            } else {
-                let pod = crate::kube_run::start(
-                    path,
-                    &plan,
-                    source,
-                    (&spec.job_name, spec.number),
-                    &workspace,
-                    options,
-                )
-                .await?;
-                (pod.clone(), Some(pod))
-            }
+            let options = crate::kube_run::run_options(&workspace, dockerfile.clone())?;
+            let backend: Arc<dyn ExecutionBackend> =
+                Arc::new(kiln_kube::KubeBackend::for_laptop(path, options).await?);
+            let (executor, pod) = kube_executor(
+                &backend,
+                &plan,
+                scripted.is_some(),
+                &mut spec,
+                source,
+                workspace,
+            )
+            .await?;
+            (executor, pod.map(|pod| (backend, pod)))
         }
     };
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
@@ -210,12 +205,60 @@ async fn execute(
     if let Ok(printer) = printing.await {
         printer.summary(&summary, &build_dir);
     }
-    if let Some(pod) = pod {
-        if let Err(error) = pod.cleanup().await {
-            eprintln!("warning: the build pod was not deleted: {error}");
-        }
+    if let Some((backend, pod)) = pod
+        && let Err(error) = backend.release(pod, summary.result).await
+    {
+        eprintln!("warning: the build pod was not deleted: {error}");
     }
     Ok(summary.result)
+}
+
+/// The build's executor on this machine.
+fn local_executor(workspace: PathBuf) -> Arc<dyn Executor> {
+    Arc::new(LocalBackend::default().executor(workspace))
+}
+
+/// Where a `--kubeconfig` build runs: stages whose own agent runs as a pod get pods of their
+/// own; the rest of the build runs in the top-level agent's pod, or here when it has none.
+async fn kube_executor(
+    backend: &Arc<dyn ExecutionBackend>,
+    plan: &kiln_plan::Plan,
+    scripted: bool,
+    spec: &mut BuildSpec,
+    source: &kiln_diagnostics::SourceFile,
+    workspace: PathBuf,
+) -> anyhow::Result<(Arc<dyn Executor>, Option<Lease>)> {
+    // Agents are read before the build runs: their values are their literals.
+    let spec_of =
+        |agent: &kiln_model::Agent| kiln_plan::agent_spec(agent, &mut |e| e.as_plain_str());
+    let top = spec_of(&plan.pipeline.agent);
+    let top_pod = backend.serves(&top);
+    let stage_pods = (plan.nodes.iter()).any(|n| {
+        n.agent
+            .as_ref()
+            .is_some_and(|a| backend.serves(&spec_of(a)))
+    });
+    if !top_pod && !stage_pods && !scripted {
+        let hint = if matches!(top.kind, AgentSpecKind::Dockerfile(_)) {
+            " (a `dockerfile` agent runs as a pod with --dockerfile-repository REPO, where kiln pushes the image it builds)"
+        } else {
+            ""
+        };
+        bail!(
+            "--kubeconfig runs a pipeline's `kubernetes {{ }}`, `docker {{ }}` and `dockerfile {{ }}` agents (top-level or in stages); this one's top-level agent is `{}` and no stage has one{hint}",
+            top.kind.keyword()
+        );
+    }
+    let agents =
+        (stage_pods || scripted).then(|| BackendAgents::new(backend.clone(), workspace.clone()));
+    if !top_pod {
+        spec.agents = agents.map(|a| Arc::new(a) as Arc<dyn AgentProvider>);
+        return Ok((local_executor(workspace), None));
+    }
+    let build = (spec.job_name.as_str(), spec.number);
+    let pod = crate::kube_run::start(backend, top, source, build, &workspace).await?;
+    spec.agents = agents.map(|a| Arc::new(a.within(pod.handle())) as Arc<dyn AgentProvider>);
+    Ok((pod.executor(), Some(pod)))
 }
 
 /// `-p NAME=VALUE` pairs.

@@ -4,9 +4,11 @@
 
 use crate::cli::ServerArgs;
 use anyhow::Context as _;
+use kiln_backend::ExecutionBackend;
 use kiln_config::Config;
 use kiln_diagnostics::RenderOptions;
-use kiln_scheduler::{Clock, KubeAgent, ManualClock, Scheduler, SystemClock};
+use kiln_kube::{KubeAgent, KubeBackend};
+use kiln_scheduler::{Clock, ManualClock, Scheduler, SystemClock};
 use kiln_server::{AppState, ServeLimits, Settings};
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -58,7 +60,7 @@ async fn run(args: ServerArgs) -> anyhow::Result<ExitCode> {
         store.clone(),
         data_dir.clone(),
         clock,
-        kube_agent()?,
+        kube_backend(&config, &data_dir)?,
         sandbox,
     )
     .context("cannot start the scheduler")?;
@@ -93,6 +95,20 @@ fn manual_clock() -> Option<Arc<ManualClock>> {
         "KILN_MANUAL_CLOCK=1: the scheduler's clock moves only through POST /api/v1/admin/clock"
     );
     Some(Arc::new(ManualClock::new(SystemClock.now_ms())))
+}
+
+/// The Kubernetes backend of `executors.kubernetes`, if configured (a bad section, or a busy
+/// `agent_listen` address, refuses the start).
+fn kube_backend(
+    config: &Config,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<Option<Arc<dyn ExecutionBackend>>> {
+    let Some(section) = &config.executors.kubernetes else {
+        return Ok(None);
+    };
+    let backend =
+        KubeBackend::for_server(section, kube_agent()?, data_dir).context("cannot start the scheduler")?;
+    Ok(Some(Arc::new(backend)))
 }
 
 /// How build pods get the kiln agent: the defaults, or (for tests of a fake cluster whose

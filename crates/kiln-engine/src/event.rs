@@ -113,6 +113,17 @@ impl LogMessage {
     }
 }
 
+impl From<kiln_backend::Note> for LogMessage {
+    /// What a backend said while an agent started, as a line of the log.
+    fn from(note: kiln_backend::Note) -> Self {
+        match note {
+            kiln_backend::Note::Text(text) => LogMessage::new(LineKind::Text, text),
+            kiln_backend::Note::Waiting(text) => LogMessage::new(LineKind::WaitingForPod, text),
+            kiln_backend::Note::Image(line) => LogMessage::image(line, None),
+        }
+    }
+}
+
 impl From<String> for LogMessage {
     /// A plain line ([`LineKind::Text`]).
     fn from(text: String) -> Self {

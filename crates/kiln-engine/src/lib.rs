@@ -12,6 +12,7 @@
 //! data sent as events, never `tracing` events.
 
 mod agent;
+mod backend_agents;
 mod build;
 mod coordinator;
 mod env;
@@ -48,6 +49,7 @@ pub use agent::{
     AgentError, AgentProvider, AgentRequest, EnvChanges, ProvidedAgent, Provision, ReleaseAgent,
     agent_spec,
 };
+pub use backend_agents::BackendAgents;
 pub use coordinator::{
     BuildId, Coordinator, FinishedJob, JobRequest, LockAttempt, LockGuard, LockRequest,
     MilestoneOutcome, NoCoordinator, Pending, StartedJob,

@@ -8,6 +8,7 @@
 
 mod agent;
 mod api;
+mod backend;
 mod config;
 mod error;
 mod exec;
@@ -28,6 +29,8 @@ pub use api::client::{RequestTimedOut, limited_client, limited_client_with_retry
 pub use api::reaper::{
     BuildPodRef, LiveBuild, collect_finished, collect_finished_every, reap_orphans, secret_name,
 };
+pub use backend::kube_backend::KubeBackend;
+pub use backend::server::{KubeAgent, SetupError};
 pub use config::api_retry::ApiRetry;
 pub use config::cache::{CachePreset, CacheScope, CacheSource, CacheSpec};
 pub use config::dockerfile_agents::DockerfileAgents;

@@ -17,7 +17,8 @@
 
 use kiln_engine::{BuildCause, InputAnswer};
 use kiln_fake_kube::{FakeKube, FakeKubeConfig};
-use kiln_scheduler::{KubeAgent, Scheduler, SchedulerHandle, TriggerRequest};
+use kiln_kube::KubeAgent;
+use kiln_scheduler::{Scheduler, SchedulerHandle, TriggerRequest};
 use kiln_store::{BuildStatus, SledStore, Store};
 use kiln_types::BuildRef;
 use std::path::Path;
@@ -219,7 +220,14 @@ async fn per_step(root: &Path, name: &str, agent: &str, executors: &str, kube: K
     let config = Arc::new(kiln_config::parse("bench.yaml", &yaml).unwrap());
     let store: Arc<dyn Store> = Arc::new(SledStore::open(&data.join("store")).unwrap());
     let clock = Arc::new(kiln_scheduler::SystemClock);
-    let h = Scheduler::start_with_kube_agent(config, store.clone(), data, clock, kube).unwrap();
+    let h = Scheduler::start_with_backend(
+        config.clone(),
+        store.clone(),
+        data,
+        clock,
+        kube_backend(&config, kube),
+    )
+    .unwrap();
     let mut per_step = Vec::new();
     for _ in 0..STEP_BUILDS {
         let id = h.trigger(request(name)).await.unwrap();
@@ -273,4 +281,15 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// The Kubernetes backend of `config`'s `executors.kubernetes`, as `kiln server` makes it.
+fn kube_backend(
+    config: &kiln_config::Config,
+    agent: KubeAgent,
+) -> Option<Arc<dyn kiln_backend::ExecutionBackend>> {
+    let section = config.executors.kubernetes.as_ref()?;
+    Some(Arc::new(
+        kiln_kube::KubeBackend::for_server(section, agent, &config.server.data_dir).unwrap(),
+    ))
 }

@@ -12,7 +12,8 @@
 
 use kiln_engine::BuildCause;
 use kiln_fake_kube::{FakeKube, FakeKubeConfig};
-use kiln_scheduler::{KubeAgent, Scheduler, TriggerRequest};
+use kiln_kube::KubeAgent;
+use kiln_scheduler::{Scheduler, TriggerRequest};
 use kiln_store::{BuildStatus, SledStore, Store};
 use std::path::Path;
 use std::sync::Arc;
@@ -103,7 +104,14 @@ async fn measure(root: &Path, kubeconfig: &Path, name: &str, pipeline: &str) -> 
         base_port: kiln_fake_kube::free_agent_ports(1),
     };
     let clock = Arc::new(kiln_scheduler::SystemClock);
-    let h = Scheduler::start_with_kube_agent(config, store.clone(), data, clock, agent).unwrap();
+    let h = Scheduler::start_with_backend(
+        config.clone(),
+        store.clone(),
+        data,
+        clock,
+        kube_backend(&config, agent),
+    )
+    .unwrap();
     let (mut stages, mut builds) = (Vec::new(), Vec::new());
     for _ in 0..BUILDS {
         let request = TriggerRequest::new(name, BuildCause::User("bench".into()));
@@ -127,4 +135,15 @@ async fn measure(root: &Path, kubeconfig: &Path, name: &str, pipeline: &str) -> 
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
+}
+
+/// The Kubernetes backend of `config`'s `executors.kubernetes`, as `kiln server` makes it.
+fn kube_backend(
+    config: &kiln_config::Config,
+    agent: KubeAgent,
+) -> Option<Arc<dyn kiln_backend::ExecutionBackend>> {
+    let section = config.executors.kubernetes.as_ref()?;
+    Some(Arc::new(
+        kiln_kube::KubeBackend::for_server(section, agent, &config.server.data_dir).unwrap(),
+    ))
 }

@@ -17,8 +17,11 @@ pub enum SchedulerError {
     },
     #[error("invalid job name in the configuration")]
     JobName(#[source] StoreError),
-    #[error("invalid `executors.kubernetes` in the configuration: {0}")]
-    Kubernetes(String),
+    /// `executors.kubernetes` is configured, but the scheduler was given no backend for it.
+    #[error(
+        "`executors.kubernetes` is configured but the scheduler was started without a Kubernetes backend"
+    )]
+    NoBackend,
 }
 
 /// A trigger was refused; nothing was queued.

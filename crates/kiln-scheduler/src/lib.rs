@@ -1,15 +1,17 @@
 //! kiln's build scheduler: the queue (global capacity, per-job concurrency, quiet periods,
 //! round-robin across jobs), triggers (API, cron, polling, upstream builds), input answers,
 //! cancellation, retention, and the task that runs each build with kiln-engine on the local
-//! executor, or in a Kubernetes pod (see `kube.rs`), while recording its log and state in the
-//! [`kiln_store::Store`].
+//! executor, or on an agent of the execution backend it was given (pods, see
+//! `build_agent.rs`), while recording its log and state in the [`kiln_store::Store`].
 //!
 //! The scheduler is an actor: one task owns the queue and the running builds and selects
 //! over commands from [`SchedulerHandle`]s, build tasks finishing and timers. It sees the
-//! `Store` trait and the `Executor` trait only: never sled or HTTP; Kubernetes only through
-//! kiln-kube, in the `kube` module.
+//! `Store` trait, the `Executor` trait and the execution-backend seam (`kiln_backend`) only:
+//! never sled, HTTP or Kubernetes.
 
 mod actor;
+mod agent_records;
+mod build_agent;
 mod cause;
 mod change;
 mod clock;
@@ -23,9 +25,9 @@ mod follower;
 mod forge_status;
 mod git;
 mod handle;
+mod image_records;
 mod input;
 mod job_view;
-mod kube;
 mod locks;
 mod matching;
 mod milestones;
@@ -56,7 +58,6 @@ pub use credentials::ConfigCredentials;
 pub use error::{ControlError, JobSourceError, SchedulerError, SourceError, TriggerError};
 pub use follower::LogFollower;
 pub use handle::SchedulerHandle;
-pub use kube::KubeAgent;
 pub use locks::{
     Acquire, DeclaredResource, HeldLock, LockError, LockTable, LocksView, Queued, ResourceView,
     WaiterView,

@@ -8,7 +8,7 @@
 //!
 //! Stages with a pod of their own (stage-level `kubernetes`, `docker` or template `label`
 //! agents, scripted `node` blocks) are resumed by the build's stage agent provider
-//! (`kube/stage_agents.rs`), from the stage pods the record holds (`BuildRecord::stage_pods`,
+//! (kiln-engine's `BackendAgents`, recording through `agent_records.rs`), from the stage pods the record holds (`BuildRecord::stage_pods`,
 //! stored before the stage's steps run and marked released before the pod is released):
 //! - a stage that had finished before the restart (or whose pod was released) is not run
 //!   again: its pod is gone, and with it the records of its processes, so its stored result,
@@ -37,11 +37,11 @@
 //! A controller that stops gracefully leaves such builds running in their pods
 //! ([`BuildTask::detached`]), so the next start takes them over the same way.
 
-use crate::kube::BuildPod;
 use crate::recorder::blocking;
 use crate::recovery::{RESTARTED, abort_record};
 use crate::replay::MARKER_START;
 use crate::runner::{BuildTask, Done};
+use kiln_backend::{AgentName, Lease};
 use kiln_plan::Plan;
 use kiln_store::{LogEvent, LogEventKind, StageState, StoreError};
 use kiln_types::BuildResult;
@@ -53,9 +53,9 @@ impl BuildTask {
     /// The build's pod, taken over, with the recorder set to replay the stored log (`None`
     /// for a build without a pod of its own whose stages' pods are to be taken over); or
     /// why the build cannot be resumed.
-    pub(crate) async fn take_over_pod(&mut self) -> Result<Option<BuildPod>, String> {
+    pub(crate) async fn take_over_pod(&mut self) -> Result<Option<Lease>, String> {
         let record = &self.recorder.record;
-        let Some(kube) = self.shared.kube.clone() else {
+        let Some(backend) = self.shared.backend.clone() else {
             return Err(
                 "its pods are not taken over: executors.kubernetes is not configured".to_owned(),
             );
@@ -74,8 +74,13 @@ impl BuildTask {
                 .resume(len, events, format!("{MARKER_START}its stage pods"));
             return Ok(None);
         };
+        let name = AgentName {
+            namespace: Some(pod.namespace.clone()),
+            name: pod.name.clone(),
+        };
+        let build = (record.id.job.as_str(), record.id.number);
         let taken = tokio::select! {
-            res = kube.reattach(&pod, (record.id.job.as_str(), record.id.number), None) => res?,
+            res = backend.resume(&name, build, None) => res.map_err(|e| e.to_string())?,
             () = self.cancel.cancelled() => return Err("aborted while its pod was taken over".to_owned()),
         };
         tracing::info!(build = %record.id, pod = %pod.name, "build resumed in its pod after a controller restart");
@@ -97,17 +102,23 @@ impl BuildTask {
                     .to_owned()
             });
         }
-        let kube = self.shared.kube.as_ref()?;
+        let backend = self.shared.backend.as_ref()?;
+        // A stage with `agent none` runs nowhere of its own: nothing ran on this machine.
+        let in_pod = |agent: &kiln_model::Agent| {
+            let agent = kiln_plan::agent_spec(agent, &mut |e| e.as_plain_str());
+            matches!(agent.kind, kiln_types::AgentSpecKind::None) || backend.serves(&agent)
+        };
         let stages = &self.recorder.record.stages;
         let started = |node: usize| {
             stages
                 .iter()
                 .any(|s| s.node as usize == node && s.state != StageState::Pending)
         };
-        let local =
-            plan.nodes.iter().enumerate().find(|(i, n)| {
-                n.agent.as_ref().is_some_and(|a| !kube.runs_in_pod(a)) && started(*i)
-            })?;
+        let local = plan
+            .nodes
+            .iter()
+            .enumerate()
+            .find(|(i, n)| n.agent.as_ref().is_some_and(|a| !in_pod(a)) && started(*i))?;
         Some(format!(
             "stage `{}` ran on the controller's machine, which is not resumed",
             local.1.path.join(" / ")
@@ -117,10 +128,7 @@ impl BuildTask {
     /// Ends a build that cannot be resumed: ABORTED, the log and the reason saying why.
     pub(crate) async fn abort_resume(mut self, why: &str) -> Done {
         tracing::warn!(build = %self.recorder.record.id, reason = why, "build aborted: the controller restarted while it ran");
-        if let Some(kube) = self.shared.kube.clone() {
-            kube.delete_stage_pods(&self.recorder.record.stage_pods)
-                .await;
-        }
+        self.discard_stage_agents().await;
         self.recorder.line(&format!(
             "kiln: the controller restarted while this build was running; {why}; the build was aborted"
         ));

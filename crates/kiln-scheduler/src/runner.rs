@@ -4,23 +4,26 @@
 //! (a scripted pipeline as a script whose stages appear as they start), and every event
 //! recorded.
 
+use crate::agent_records::{StageAgentRecords, StagePodsBefore};
 use crate::cause;
 use crate::controller_work::ControllerWork;
 use crate::credentials::ConfigCredentials;
 use crate::input::{PendingInputs, ServerInput};
-use crate::kube::{BuildPod, StagePodsBefore};
 use crate::pipeline_info::PipelineInfo;
 use crate::recorder::{Control, Recorder, blocking, millis};
 use crate::shared::Shared;
 use crate::source::{self, Files, Resolved};
+use kiln_backend::{Lease, LocalBackend};
 use kiln_config::{Config, JobConfig};
-use kiln_engine::{BuildSpec, BuildSummary, CredentialStore, LogFormatter, Prepared, ScmInfo};
+use kiln_engine::{
+    AgentProvider, BackendAgents, BuildSpec, BuildSummary, CredentialStore, LogFormatter, Prepared,
+    ScmInfo,
+};
 use kiln_executor::{Executor, Layered, LocalExecutor};
 use kiln_forge::StatusState;
 use kiln_plan::Plan;
 use kiln_store::{
-    ArtifactRecord, BuildStatus, LogEventKind, Page, PodRecord, StageRecord, StageState,
-    TestSummary,
+    ArtifactRecord, BuildStatus, LogEventKind, Page, StageRecord, StageState, TestSummary,
 };
 use kiln_types::{BuildRef, BuildResult};
 use std::collections::BTreeMap;
@@ -107,8 +110,8 @@ impl BuildTask {
                 }
             }
             Err(lines) => {
-                if let (Some(pod), Some(kube)) = (resumed, &self.shared.kube) {
-                    kube.release(pod, BuildResult::Failure).await;
+                if let Some(pod) = resumed {
+                    self.release_agent(pod, BuildResult::Failure).await;
                 }
                 self.recorder.end_replay();
                 let cause = cause::from_stored(&self.recorder.record.cause);
@@ -219,28 +222,33 @@ impl BuildTask {
         plan: Plan,
         files: Files,
         prepared: Prepared,
-        resumed: Option<BuildPod>,
+        resumed: Option<Lease>,
     ) -> Option<BuildResult> {
         let (workspace, scm, pod) = match self.site(&files, &prepared, resumed).await {
             Ok(site) => site,
             Err(result) => return Some(result),
         };
         let mut spec = self.spec(scm, &prepared).await;
-        // Stages with a Kubernetes agent of their own get pods of their own (a resumed build's
+        // Stages with an agent of their own the backend serves get one (a resumed build's
         // take over the ones they had).
         let before = self
             .resume
             .then(|| StagePodsBefore::of(&self.recorder.record));
         // What `kanikoBuild` steps do, in any of the build's pods, is recorded on the build.
-        let images = crate::kube::build_images(
+        let images = crate::image_records::build_images(
             self.recorder.record.images.clone(),
             self.control_tx.clone(),
             self.detach.clone(),
         );
-        spec.agents = (self.shared.kube.as_ref()).map(|k| {
-            let record = self.control_tx.clone();
-            let build_pod = pod.as_ref().map(BuildPod::executor);
-            k.stage_agents(workspace.clone(), build_pod, record, before, images.clone())
+        spec.agents = (self.shared.backend.as_ref()).map(|backend| {
+            let records = StageAgentRecords::new(self.control_tx.clone(), before);
+            let agents = BackendAgents::new(backend.clone(), workspace.clone())
+                .recording(Arc::new(records), images.clone());
+            let agents = match &pod {
+                Some(pod) => agents.within(pod.handle()),
+                None => agents,
+            };
+            Arc::new(agents) as Arc<dyn AgentProvider>
         });
         if pod.is_some() {
             // In a pod the container's environment is the base, not the server's (whose
@@ -249,13 +257,13 @@ impl BuildTask {
         }
         let executor: Arc<dyn Executor> = match &pod {
             Some(pod) => {
-                crate::kube::record_images(pod, &images);
+                pod.record_images(images.clone());
                 pod.executor()
             }
             None => Arc::new(self.local_executor(workspace)),
         };
         // A scripted pipeline's `node` pods can be resumed unless it ran processes here.
-        let executor = match (&pod, &self.shared.kube, &prepared.scripted) {
+        let executor = match (&pod, &self.shared.backend, &prepared.scripted) {
             (None, Some(_), Some(_)) => Arc::new(Layered(ControllerWork::new(
                 executor,
                 self.control_tx.clone(),
@@ -281,13 +289,12 @@ impl BuildTask {
         // pod disconnects from it; neither kills nor deletes anything.
         let (summary, ()) = ended?;
         remove_build_tmp(&self.workspace).await;
-        if let (Some(pod), Some(kube)) = (pod, &self.shared.kube) {
-            kube.release(pod, summary.result).await;
+        if let Some(pod) = pod {
+            self.release_agent(pod, summary.result).await;
         }
-        if let (true, Some(kube)) = (self.resume, &self.shared.kube) {
+        if self.resume {
             // Recorded stage pods the resumed run did not reach (it took another path).
-            kube.delete_stage_pods(&self.recorder.record.stage_pods)
-                .await;
+            self.discard_stage_agents().await;
         }
         self.record_summary(&summary);
         if summary.result == BuildResult::NotBuilt {
@@ -306,26 +313,26 @@ impl BuildTask {
         &mut self,
         files: &Files,
         prepared: &Prepared,
-        resumed: Option<BuildPod>,
-    ) -> Result<(PathBuf, Option<ScmInfo>, Option<BuildPod>), BuildResult> {
+        resumed: Option<Lease>,
+    ) -> Result<(PathBuf, Option<ScmInfo>, Option<Lease>), BuildResult> {
         let (workspace, scm) = match self.workspace_for(files).await {
             Ok(w) => w,
             Err(line) => {
-                if let (Some(pod), Some(kube)) = (resumed, &self.shared.kube) {
-                    kube.release(pod, BuildResult::Failure).await;
+                if let Some(pod) = resumed {
+                    self.release_agent(pod, BuildResult::Failure).await;
                 }
                 return Err(self.failed_before_engine(vec![line]));
             }
         };
         let pod = match resumed {
             Some(pod) => {
-                let name = pod.executor().pod_name().to_owned();
+                let name = pod.name().map(|n| n.name).unwrap_or_default();
                 let line = format!("Running in pod {name}");
                 let kind = LogEventKind::RunningInPod { pod: name };
                 self.recorder.after_first_line(kind, &line);
                 Some(pod)
             }
-            None => match self.kube_pod(prepared, &workspace).await {
+            None => match self.backend_agent(prepared, &workspace).await {
                 Ok(pod) => pod,
                 Err(lines) => return Err(self.failed_before_engine(lines)),
             },
@@ -346,65 +353,6 @@ impl BuildTask {
         };
         self.recorder.line(&format!("Finished: {result}"));
         result
-    }
-
-    /// The build's pod, when its top-level agent runs on Kubernetes: started (or taken from
-    /// a warm pool) with the prepared workspace uploaded into it.
-    async fn kube_pod(
-        &mut self,
-        prepared: &Prepared,
-        workspace: &std::path::Path,
-    ) -> Result<Option<BuildPod>, Vec<String>> {
-        let Some(kube) = self.shared.kube.clone() else {
-            return Ok(None);
-        };
-        let id = self.recorder.record.id.clone();
-        let (waiting_tx, mut waiting) = mpsc::unbounded_channel();
-        let source = prepared.scripts.source.as_deref();
-        let build = (id.job.as_str(), id.number);
-        let acquire = kube.acquire(&prepared.pipeline, source, workspace, build, waiting_tx);
-        tokio::pin!(acquire);
-        let pod = loop {
-            tokio::select! {
-                res = &mut acquire => match res {
-                    Some(res) => break res?,
-                    None => return Ok(None),
-                },
-                Some(line) = waiting.recv() => {
-                    let cause = cause::from_stored(&self.recorder.record.cause).description();
-                    self.recorder.line_before_engine(&cause, &line);
-                    self.recorder.flush().await;
-                }
-                () = self.cancel.cancelled() => return Err(vec!["Aborted while the build's pod was starting".to_owned()]),
-            }
-        };
-        let executor = pod.executor();
-        let name = executor.pod_name().to_owned();
-        let line = format!("Running in pod {name}");
-        let kind = LogEventKind::RunningInPod { pod: name };
-        self.recorder.after_first_line(kind, &line);
-        match crate::kube::upload_workspace(&executor, workspace).await {
-            Ok(n) => {
-                self.recorder.after_first_line(
-                    LogEventKind::WorkspaceUploaded,
-                    &format!("Uploaded {n} workspace files into the pod"),
-                );
-                // Stored before the first step runs: a new controller takes the pod over.
-                self.recorder.record.pod = Some(PodRecord {
-                    namespace: executor.namespace().to_owned(),
-                    name: executor.pod_name().to_owned(),
-                });
-                self.recorder.touch();
-                self.recorder.flush().await;
-                Ok(Some(pod))
-            }
-            Err(e) => {
-                kube.release(pod, BuildResult::Failure).await;
-                Err(vec![format!(
-                    "ERROR: cannot upload the workspace into the pod: {e}"
-                )])
-            }
-        }
     }
 
     /// The directory the build runs in and the SCM `checkout scm` uses.
@@ -429,13 +377,11 @@ impl BuildTask {
     /// `@tmp` and `executors.local.allow_paths`, processes in the server's sandbox.
     fn local_executor(&self, workspace: PathBuf) -> LocalExecutor {
         let local = &self.config.executors.local;
-        let executor = LocalExecutor::new(workspace).allow(local.allow_paths.iter().cloned());
-        match (&self.shared.sandbox, local.sandbox) {
-            (Some(sandbox), kiln_config::SandboxMode::Landlock) => {
-                executor.with_sandbox(sandbox.clone())
-            }
-            _ => executor,
-        }
+        let sandbox = match (&self.shared.sandbox, local.sandbox) {
+            (Some(sandbox), kiln_config::SandboxMode::Landlock) => Some(sandbox.clone()),
+            _ => None,
+        };
+        LocalBackend::new(local.allow_paths.clone(), sandbox).executor(workspace)
     }
 
     /// The SCM `checkout scm` uses: the job's repository at the build's commit.
@@ -605,9 +551,8 @@ impl BuildTask {
                 self.recorder.record.reason.get_or_insert(r);
             }
         }
-        if let (true, Some(kube)) = (self.resume, &self.shared.kube) {
-            let images = &self.recorder.record.images;
-            kube.delete_unfinished_kaniko_pods(images).await;
+        if self.resume {
+            self.discard_unfinished_builders().await;
         }
         let now = self.recorder.now_ms();
         let rec = &mut self.recorder.record;

@@ -1,13 +1,14 @@
 //! Starting the scheduler: recovery of the previous run's builds, then the actor task.
 
 use crate::actor::Actor;
+use crate::agent_records::StoreLive;
 use crate::clock::{Clock, SystemClock};
 use crate::error::SchedulerError;
 use crate::handle::SchedulerHandle;
-use crate::kube::{KubeAgent, KubeBackend};
 use crate::recovery;
 use crate::shared::Shared;
 use crate::trigger;
+use kiln_backend::ExecutionBackend;
 use kiln_config::Config;
 use kiln_store::{BuildStatus, Store};
 use std::path::PathBuf;
@@ -36,32 +37,35 @@ impl Scheduler {
         data_dir: PathBuf,
         clock: Arc<dyn Clock>,
     ) -> Result<SchedulerHandle, SchedulerError> {
-        Scheduler::start_with_kube_agent(config, store, data_dir, clock, KubeAgent::default())
+        Scheduler::start_with_backend(config, store, data_dir, clock, None)
     }
 
-    /// [`Scheduler::start_with_clock`] with how build pods get the kiln agent (tests of a
-    /// fake cluster run the agent binary of their target directory).
-    pub fn start_with_kube_agent(
+    /// [`Scheduler::start_with_clock`] with the execution backend that gives builds and
+    /// stages agents of their own (kiln-kube's, when `executors.kubernetes` is configured:
+    /// the configuration without a backend refuses the start).
+    pub fn start_with_backend(
         config: Arc<Config>,
         store: Arc<dyn Store>,
         data_dir: PathBuf,
         clock: Arc<dyn Clock>,
-        agent: KubeAgent,
+        backend: Option<Arc<dyn ExecutionBackend>>,
     ) -> Result<SchedulerHandle, SchedulerError> {
-        Scheduler::start_sandboxed(config, store, data_dir, clock, agent, None)
+        Scheduler::start_sandboxed(config, store, data_dir, clock, backend, None)
     }
 
-    /// [`Scheduler::start_with_kube_agent`] whose local builds run their processes in
+    /// [`Scheduler::start_with_backend`] whose local builds run their processes in
     /// `sandbox` (unless `executors.local.sandbox` is `off`).
     pub fn start_sandboxed(
         config: Arc<Config>,
         store: Arc<dyn Store>,
         data_dir: PathBuf,
         clock: Arc<dyn Clock>,
-        agent: KubeAgent,
+        backend: Option<Arc<dyn ExecutionBackend>>,
         sandbox: Option<kiln_executor::Sandbox>,
     ) -> Result<SchedulerHandle, SchedulerError> {
-        let kube = KubeBackend::from_config(&config, agent, store.clone(), &data_dir)?;
+        if config.executors.kubernetes.is_some() && backend.is_none() {
+            return Err(SchedulerError::NoBackend);
+        }
         for sub in ["builds", "workspaces", "git"] {
             let path = data_dir.join(sub);
             std::fs::create_dir_all(&path).map_err(|source| SchedulerError::DataDir {
@@ -70,7 +74,7 @@ impl Scheduler {
             })?;
         }
         let now = clock.now_ms();
-        let resumed = recovery::recover_interrupted(store.as_ref(), now, kube.is_some())
+        let resumed = recovery::recover_interrupted(store.as_ref(), now, backend.is_some())
             .map_err(SchedulerError::Recovery)?;
         let queued = store
             .builds_in(&[BuildStatus::Queued])
@@ -81,10 +85,10 @@ impl Scheduler {
                 "queued builds from the previous run queued again"
             );
         }
-        if let Some(kube) = &kube {
-            kube.connect_soon();
+        if let Some(backend) = &backend {
+            backend.clone().start(Arc::new(StoreLive(store.clone())));
         }
-        let mut shared = Shared::new(config, store, data_dir, clock, kube);
+        let mut shared = Shared::new(config, store, data_dir, clock, backend);
         shared.sandbox = sandbox;
         let shared = Arc::new(shared);
         let (tx, rx) = mpsc::unbounded_channel();

@@ -6,11 +6,11 @@ use crate::clock::Clock;
 use crate::follower::LogState;
 use crate::forge_status::ForgeReporter;
 use crate::git::Git;
-use crate::kube::KubeBackend;
 use crate::locks::{DeclaredResource, LockTable};
 use crate::milestones::Milestones;
 use crate::pipeline_info::PipelineInfo;
 use crate::view::SchedulerStats;
+use kiln_backend::ExecutionBackend;
 use kiln_config::{Config, JobConfig};
 use kiln_store::Store;
 use kiln_types::BuildRef;
@@ -36,8 +36,9 @@ pub(crate) struct Shared {
     stats: Mutex<SchedulerStats>,
     /// Builds waiting for input now (kept by the builds' recorders).
     pub waiting: Arc<AtomicUsize>,
-    /// The Kubernetes backend, when `executors.kubernetes` is configured.
-    pub kube: Option<Arc<KubeBackend>>,
+    /// The backend that gives builds and stages agents of their own (pods), when
+    /// `executors.kubernetes` is configured; other builds run on this machine.
+    pub backend: Option<Arc<dyn ExecutionBackend>>,
     /// The sandbox of local build processes, when the caller gave one (`kiln server` does
     /// where the kernel enforces Landlock); `executors.local.sandbox: off` skips it.
     pub sandbox: Option<kiln_executor::Sandbox>,
@@ -74,7 +75,7 @@ impl Shared {
         store: Arc<dyn Store>,
         data_dir: PathBuf,
         clock: Arc<dyn Clock>,
-        kube: Option<Arc<KubeBackend>>,
+        backend: Option<Arc<dyn ExecutionBackend>>,
     ) -> Self {
         let locks = LockTable::default();
         locks.declare(&declared_locks(&config));
@@ -91,7 +92,7 @@ impl Shared {
             live: Mutex::new(HashMap::new()),
             stats: Mutex::new(SchedulerStats::default()),
             waiting: Arc::new(AtomicUsize::new(0)),
-            kube,
+            backend,
             sandbox: None,
         }
     }

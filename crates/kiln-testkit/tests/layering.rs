@@ -185,6 +185,21 @@ fn violation(edge: &Edge) -> Option<String> {
             "the kiln binary chooses the store: the engine, config and server see the Store trait"
                 .to_owned(),
         ),
+        (f, "kiln-kube") if !matches!(f, "kiln-cli" | "kiln-import") => Some(
+            "only the binary's wiring (kiln-cli) and kiln-import (which checks an imported \
+             `executors.kubernetes`) name kiln-kube; the rest knows the execution-backend seam \
+             (kiln-backend)"
+                .to_owned(),
+        ),
+        ("kiln-backend", t)
+            if kiln && !matches!(t, "kiln-types" | "kiln-diagnostics" | "kiln-executor") =>
+        {
+            Some(
+                "kiln-backend (the execution-backend seam) depends on kiln-types, \
+                 kiln-diagnostics and kiln-executor only"
+                    .to_owned(),
+            )
+        }
         ("kiln-kube", "kiln-syntax" | "kiln-model") => Some(
             "kiln-kube takes plain values (kiln-types' AgentSpec), not the model or syntax"
                 .to_owned(),
@@ -276,5 +291,16 @@ fn the_rules_catch_what_they_name() {
     check("kiln-yaml", "serde-saphyr", None, false);
     check("kiln-engine", "rhai", None, true);
     check("kiln-scheduler", "axum", None, true);
+    check("kiln-scheduler", "kiln-kube", None, true);
+    check("kiln-scheduler", "kiln-kube", Some("dev"), false);
+    check("kiln-engine", "kiln-kube", None, true);
+    check("kiln-server", "kiln-kube", None, true);
+    check("kiln-cli", "kiln-kube", None, false);
+    check("kiln-import", "kiln-kube", None, false);
+    check("kiln-scheduler", "kiln-backend", None, false);
+    check("kiln-kube", "kiln-backend", None, false);
+    check("kiln-backend", "kiln-executor", None, false);
+    check("kiln-backend", "kiln-engine", None, true);
+    check("kiln-backend", "kiln-kube", None, true);
     check("kiln-server", "axum", None, false);
 }

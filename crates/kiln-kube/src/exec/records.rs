@@ -6,40 +6,12 @@
 //! The step then answers from the record what had finished, takes over the Kaniko pods that
 //! were running, and does the rest.
 
-use async_trait::async_trait;
 use kiln_executor::BuiltImage;
 use std::sync::Arc;
 use tracing::warn;
 
-/// One thing an image build did, recorded under its step's key.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ImageStep {
-    /// The Kaniko pod `pod` was (about to be) created for `platform` (`None`: the node's
-    /// own). Recorded before the create request, so no pod exists that the record does not
-    /// name.
-    Started {
-        platform: Option<String>,
-        pod: String,
-    },
-    /// The platform's image was pushed (recorded before its pod is deleted).
-    Built(BuiltImage),
-    /// kiln pushed the multi-arch index of `destination`.
-    Indexed { destination: String, digest: String },
-}
-
-/// Where a build's image-build records live.
-#[async_trait]
-pub trait ImageRecords: Send + Sync {
-    /// What was recorded for the step with key `key`, oldest first.
-    fn recorded(&self, key: &str) -> Vec<ImageStep>;
-
-    /// Records `step` for `key` durably; returns once it is stored.
-    async fn record(&self, key: &str, step: ImageStep) -> Result<(), String>;
-
-    /// The controller is stopping and leaves the build running for the next start to take
-    /// over: Kaniko pods are kept, not deleted, when the step is dropped.
-    fn leaving(&self) -> bool;
-}
+/// The records themselves are the execution-backend seam's: the caller keeps them.
+pub use kiln_backend::{ImageRecords, ImageStep};
 
 /// One step's records: what was recorded when it began, and where new ones go. Without a
 /// key or records (`kiln run`) nothing is known and nothing is recorded.

@@ -13,7 +13,7 @@ use crate::error::KubeError;
 use crate::exec::executor::{ExecutorSettings, KubeExecutor, PodRequest};
 use crate::image::build::ImageBuilder;
 use crate::pod::agent_spec::pod_request;
-use crate::pod::build::{AgentRequest, PodIdentity, build_pod};
+use crate::pod::build::{AgentRequest, BuiltPod, PodIdentity, build_pod};
 use kiln_diagnostics::{Diagnostic, Span};
 use kiln_executor::{ExecError, Executor, FileSet};
 use kiln_types::{AgentSpec, AgentSpecKind, KubernetesSpec};
@@ -130,9 +130,21 @@ impl LocalCluster {
         build: u64,
         options: LocalRunOptions,
     ) -> Result<KubeExecutor, LocalRunError> {
-        let (config, settings) = self.settings(&options);
+        let (config, _) = self.settings(&options);
         let id = PodIdentity::new_pod(job, build);
         let built = build_pod(&config, request, &id).map_err(LocalRunError::Pod)?;
+        Ok(self.start_built(built, job, build, &options).await?)
+    }
+
+    /// Starts `built` (made with [`LocalCluster::config`]) and connects to its agents.
+    pub(crate) async fn start_built(
+        &self,
+        built: BuiltPod,
+        job: &str,
+        build: u64,
+        options: &LocalRunOptions,
+    ) -> Result<KubeExecutor, KubeError> {
+        let (_, settings) = self.settings(options);
         let request = PodRequest {
             pod: built.pod,
             namespace: built.namespace,
@@ -140,7 +152,21 @@ impl LocalCluster {
             start_log: options.start_log.clone(),
         };
         let executor = KubeExecutor::start(self.client.clone(), &settings, request).await?;
-        Ok(executor.with_image_builder(self.image_builder(job, build, &options)))
+        Ok(executor.with_image_builder(self.image_builder(job, build, options)))
+    }
+
+    /// The configuration `options` make for pods of this cluster (its namespace, no
+    /// templates).
+    pub(crate) fn config(&self, options: &LocalRunOptions) -> KubeConfig {
+        self.settings(options).0
+    }
+
+    /// Deletes build pod `name` and its Secret; a missing one is fine.
+    pub(crate) async fn delete(&self, namespace: &str, name: &str) -> Result<(), KubeError> {
+        let pods = kube::Api::namespaced(self.client.clone(), namespace);
+        let secrets = kube::Api::namespaced(self.client.clone(), namespace);
+        let secret = crate::api::reaper::secret_name(name);
+        crate::api::lifecycle::delete(&pods, &secrets, name, &secret, 0).await
     }
 
     /// What runs Kaniko builds of build `build` of `job` in this cluster: `kanikoBuild`

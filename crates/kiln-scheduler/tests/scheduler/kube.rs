@@ -5,7 +5,8 @@
 use crate::support::{Env, commit, dir_job, git, status, user};
 use kiln_engine::InputAnswer;
 use kiln_fake_kube::{FakeKube, FakeKubeConfig};
-use kiln_scheduler::{KubeAgent, Scheduler, SchedulerHandle, SystemClock};
+use kiln_kube::KubeAgent;
+use kiln_scheduler::SchedulerHandle;
 use kiln_store::BuildStatus;
 use kiln_types::BuildResult;
 use std::collections::BTreeMap;
@@ -128,14 +129,7 @@ async fn fake_cluster(env: &Env, more: &str) -> (FakeKube, String) {
 }
 
 fn start(env: &Env, config: Arc<kiln_config::Config>, agent: KubeAgent) -> SchedulerHandle {
-    Scheduler::start_with_kube_agent(
-        config,
-        env.store.clone(),
-        env.data.clone(),
-        Arc::new(SystemClock),
-        agent,
-    )
-    .unwrap()
+    env.start_with_kube(config, agent).unwrap()
 }
 
 const POOLED: &str = "pipeline {
@@ -216,10 +210,10 @@ async fn a_busy_agent_listen_address_stops_the_start() {
     let config = env.config(&format!(
         "executors:\n  kubernetes:\n    controller_url: tcp://127.0.0.1:{port}\n    agent_listen: 127.0.0.1:{port}\n"
     ));
-    let Err(err) = Scheduler::start(config, env.store.clone(), env.data.clone()) else {
+    let Err(err) = env.start_with_kube(config, KubeAgent::default()) else {
         panic!("the start was not refused");
     };
-    let text = err.to_string();
+    let text = err;
     let want = format!("cannot listen for build agents on 127.0.0.1:{port} (agent_listen)");
     assert!(text.contains(&want), "{text}");
 }
@@ -396,10 +390,10 @@ async fn yaml_file_is_read_from_the_builds_checkout_at_its_commit() {
 async fn a_bad_kubernetes_section_stops_the_start_with_the_reason() {
     let env = Env::new();
     let config = env.config("executors:\n  kubernetes:\n    namespaec: builds\n");
-    let Err(err) = Scheduler::start(config, env.store.clone(), env.data.clone()) else {
+    let Err(err) = env.start_with_kube(config, KubeAgent::default()) else {
         panic!("the start was not refused");
     };
-    let text = err.to_string();
+    let text = err;
     assert!(text.contains("executors.kubernetes"), "{text}");
     assert!(text.contains("namespaec"), "{text}");
 }

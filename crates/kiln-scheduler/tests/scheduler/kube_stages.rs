@@ -5,10 +5,10 @@
 use crate::kube::{agent_binary, free_base_port};
 use crate::support::{Env, dir_job, user};
 use kiln_fake_kube::{FakeKube, FakeKubeConfig};
-use kiln_scheduler::{KubeAgent, Scheduler, SchedulerHandle, SystemClock};
+use kiln_kube::KubeAgent;
+use kiln_scheduler::SchedulerHandle;
 use kiln_store::BuildRecord;
 use kiln_types::BuildResult;
-use std::sync::Arc;
 
 /// A scheduler whose `executors.kubernetes` is the fake cluster (plus `more` settings), with
 /// one `dir:` job.
@@ -38,14 +38,7 @@ pub(crate) async fn start(
         // to four containers.
         base_port: free_base_port(4),
     };
-    let h = Scheduler::start_with_kube_agent(
-        config,
-        env.store.clone(),
-        env.data.clone(),
-        Arc::new(SystemClock),
-        agent,
-    )
-    .unwrap();
+    let h = env.start_with_kube(config, agent).unwrap();
     (fake, h)
 }
 

@@ -63,6 +63,27 @@ impl Env {
         Scheduler::start(config, self.store.clone(), self.data.clone()).unwrap()
     }
 
+    /// Starts the scheduler with the Kubernetes backend of `config`'s `executors.kubernetes`,
+    /// made as `kiln server` makes it; errors are the backend's or the scheduler's, as text.
+    pub fn start_with_kube(
+        &self,
+        config: Arc<Config>,
+        agent: kiln_kube::KubeAgent,
+    ) -> Result<SchedulerHandle, String> {
+        let section = config.executors.kubernetes.as_ref();
+        let section = section.ok_or("the configuration has no executors.kubernetes")?;
+        let backend =
+            kiln_kube::KubeBackend::for_server(section, agent, &self.data).map_err(|e| e.to_string())?;
+        Scheduler::start_with_backend(
+            config,
+            self.store.clone(),
+            self.data.clone(),
+            Arc::new(kiln_scheduler::SystemClock),
+            Some(Arc::new(backend)),
+        )
+        .map_err(|e| e.to_string())
+    }
+
     pub fn start_with_clock(&self, config: Arc<Config>, clock: Arc<dyn Clock>) -> SchedulerHandle {
         Scheduler::start_with_clock(config, self.store.clone(), self.data.clone(), clock).unwrap()
     }

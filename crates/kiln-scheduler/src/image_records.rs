@@ -5,8 +5,8 @@
 
 use crate::recorder::Control;
 use async_trait::async_trait;
+use kiln_backend::{ImageRecords, ImageStep};
 use kiln_executor::BuiltImage;
-use kiln_kube::{BuildPod, ImageRecords, ImageStep};
 use kiln_store::{ImageEvent, ImageRecord};
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::{mpsc, oneshot};
@@ -29,11 +29,6 @@ pub(crate) fn build_images(
         changes,
         detach,
     })
-}
-
-/// Lets the `kanikoBuild` steps that run in `pod` record what they do in `images`.
-pub(crate) fn record_images(pod: &BuildPod, images: &BuildImages) {
-    pod.executor().set_image_records(images.clone());
 }
 
 /// The Kaniko pods a build's record says were started.
