@@ -174,12 +174,9 @@ async fn watch(state: AppState, sender: broadcast::Sender<Arc<Change>>) {
         if state.feed().retire_if_unheard() {
             return;
         }
-        let fresh = match read(&state, &seen).await {
-            Ok(fresh) => fresh,
-            Err(err) => {
-                tracing::warn!(error = %err, "the build feed cannot read the store");
-                continue;
-            }
+        // A failed read changes nothing: the next one compares with what was seen before.
+        let Some(fresh) = read(&state, &seen).await else {
+            continue;
         };
         for (kind, build) in seen.update(fresh) {
             seq += 1;
@@ -220,7 +217,7 @@ impl Seen {
 
 /// Reads the builds to compare: those in `seen` again (so one that ended is read finished),
 /// the queued, running and waiting ones, and each job's newest (and any it skipped).
-async fn read(state: &AppState, seen: &Seen) -> Result<Vec<BuildRecord>, StoreError> {
+async fn read(state: &AppState, seen: &Seen) -> Option<Vec<BuildRecord>> {
     let store = state.store_arc();
     let jobs: Vec<String> = state
         .scheduler()
@@ -230,7 +227,7 @@ async fn read(state: &AppState, seen: &Seen) -> Result<Vec<BuildRecord>, StoreEr
         .collect();
     let again: Vec<BuildRef> = seen.builds.keys().cloned().collect();
     let newest = seen.newest.clone();
-    let read = tokio::task::spawn_blocking(move || {
+    let read = tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
         let mut out: HashMap<BuildRef, BuildRecord> = HashMap::new();
         for id in again {
             if let Some(b) = store.get_build(&id)? {
@@ -259,10 +256,14 @@ async fn read(state: &AppState, seen: &Seen) -> Result<Vec<BuildRecord>, StoreEr
         Ok(out)
     });
     match read.await {
-        Ok(result) => result,
+        Ok(Ok(fresh)) => Some(fresh),
+        Ok(Err(err)) => {
+            tracing::warn!(error = %err, "the build feed cannot read the store");
+            None
+        }
         Err(err) => {
             tracing::warn!(error = %err, "the build feed's read stopped");
-            Ok(Vec::new())
+            None
         }
     }
 }
@@ -330,5 +331,31 @@ mod tests {
         assert_eq!(check(Some(&next), &done), Some(ChangeKind::Finished));
         assert_eq!(check(None, &done), Some(ChangeKind::Finished));
         assert_eq!(check(Some(&done), &done), None);
+    }
+
+    #[test]
+    fn a_build_read_again_is_reported_once_per_change() {
+        let id = BuildRef {
+            job: JobName::new("app").unwrap(),
+            number: 1,
+        };
+        let mut b = BuildRecord::queued(id, kiln_store::NewBuild::default());
+        let mut seen = Seen::default();
+        let mut kinds = |b: &BuildRecord| -> Vec<ChangeKind> {
+            seen.update(vec![b.clone()])
+                .into_iter()
+                .map(|(k, _)| k)
+                .collect()
+        };
+        assert_eq!(kinds(&b), [ChangeKind::Queued]);
+        assert_eq!(kinds(&b), []);
+        b.status = BuildStatus::Running;
+        b.started_at_ms = Some(5);
+        assert_eq!(kinds(&b), [ChangeKind::Started]);
+        b.status = BuildStatus::Finished;
+        b.result = Some(kiln_types::BuildResult::Success);
+        b.finished_at_ms = Some(9);
+        assert_eq!(kinds(&b), [ChangeKind::Finished]);
+        assert_eq!(kinds(&b), []);
     }
 }
