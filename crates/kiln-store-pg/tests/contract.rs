@@ -177,3 +177,16 @@ fn a_schema_from_a_newer_kiln_is_refused_untouched() {
         "{err:?}"
     );
 }
+
+#[test]
+fn sslmode_require_refuses_a_server_without_tls() {
+    let server = TestPostgres::start();
+    let url = server
+        .new_database()
+        .replace("sslmode=disable", "sslmode=require");
+    let err = PgStore::open(&PgOptions::new(&url)).unwrap_err();
+    assert!(matches!(err, StoreError::Connect { .. }), "{err:?}");
+    // `prefer` (libpq's default) falls back to plain text with such a server.
+    let url = url.replace("sslmode=require", "sslmode=prefer");
+    open(&url).check_writable().unwrap();
+}
