@@ -26,7 +26,7 @@ pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
                 ca_file: pg.ca_file.clone(),
             };
             let store = PgStore::open(&options)?;
-            tracing::info!(target = store.target(), "state in PostgreSQL");
+            tracing::info!(database = store.target(), "state in PostgreSQL");
             Ok(Arc::new(store))
         }
     }

@@ -76,7 +76,7 @@ impl PgStore {
                 })?;
             crate::schema::migrate(&mut client).await
         })?;
-        tracing::info!(target = %target, schema = version, "store opened (PostgreSQL)");
+        tracing::info!(database = %target, schema = version, "store opened (PostgreSQL)");
         Ok(PgStore {
             db,
             config,

@@ -76,6 +76,11 @@ CREATE INDEX kiln_builds_by_owner ON kiln_builds (owner) WHERE owner IS NOT NULL
 /// kiln processes opening the store at once migrate it once; returns the version.
 /// A database migrated by a newer kiln is refused and left untouched.
 pub(crate) async fn migrate(client: &mut Object) -> Result<u32, StoreError> {
+    migrate_to(client, CURRENT).await
+}
+
+/// [`migrate`], stopping at `target` (tests of each migration start from older schemas).
+async fn migrate_to(client: &mut Object, target: u32) -> Result<u32, StoreError> {
     let tx = client.transaction().await.map_err(query)?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .await
@@ -103,7 +108,8 @@ pub(crate) async fn migrate(client: &mut Object) -> Result<u32, StoreError> {
             supported: CURRENT,
         });
     }
-    for (from, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+    let pending = MIGRATIONS.iter().enumerate().take(target as usize);
+    for (from, sql) in pending.skip(found as usize) {
         tracing::info!(
             from,
             to = from + 1,
@@ -111,7 +117,8 @@ pub(crate) async fn migrate(client: &mut Object) -> Result<u32, StoreError> {
         );
         tx.batch_execute(sql).await.map_err(query)?;
     }
-    let current = i32::try_from(CURRENT).unwrap_or(i32::MAX);
+    let reached = found.max(target);
+    let current = i32::try_from(reached).unwrap_or(i32::MAX);
     tx.execute(
         "INSERT INTO kiln_schema (id, version) VALUES (1, $1)
          ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version",
@@ -120,5 +127,56 @@ pub(crate) async fn migrate(client: &mut Object) -> Result<u32, StoreError> {
     .await
     .map_err(query)?;
     tx.commit().await.map_err(query)?;
-    Ok(CURRENT)
+    Ok(reached)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+    use kiln_testkit::TestPostgres;
+
+    #[test]
+    fn a_schema_1_database_migrates_to_the_current_one_keeping_its_rows() {
+        let server = TestPostgres::start();
+        let url = server.new_database();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let manager = Manager::from_config(
+                url.parse().unwrap(),
+                tokio_postgres::NoTls,
+                ManagerConfig {
+                    recycling_method: RecyclingMethod::Fast,
+                },
+            );
+            let pool = Pool::builder(manager).max_size(1).build().unwrap();
+            let mut client = pool.get().await.unwrap();
+            assert_eq!(migrate_to(&mut client, 1).await.unwrap(), 1);
+            client
+                .batch_execute(
+                    "INSERT INTO kiln_jobs (name, last_number) VALUES ('app', 7);
+                     INSERT INTO kiln_builds (job, number, status, queued_at_ms, record)
+                     VALUES ('app', 7, 'queued', 0, '{}')",
+                )
+                .await
+                .unwrap();
+            assert_eq!(migrate(&mut client).await.unwrap(), CURRENT);
+            let row = client
+                .query_one(
+                    "SELECT j.last_number, j.last_claim IS NULL, s.version
+                     FROM kiln_jobs j, kiln_schema s WHERE j.name = 'app'",
+                    &[],
+                )
+                .await
+                .unwrap();
+            assert_eq!(row.get::<_, i64>(0), 7);
+            assert!(row.get::<_, bool>(1), "the new column is there, empty");
+            assert_eq!(row.get::<_, i32>(2), 2);
+            // Migrating again changes nothing.
+            assert_eq!(migrate(&mut client).await.unwrap(), CURRENT);
+        });
+    }
 }

@@ -177,3 +177,52 @@ fn a_schema_from_a_newer_kiln_is_refused_untouched() {
         "{err:?}"
     );
 }
+
+#[test]
+fn sslmode_require_refuses_a_server_without_tls() {
+    let server = TestPostgres::start();
+    let url = server
+        .new_database()
+        .replace("sslmode=disable", "sslmode=require");
+    let err = PgStore::open(&PgOptions::new(&url)).unwrap_err();
+    assert!(matches!(err, StoreError::Connect { .. }), "{err:?}");
+    // `prefer` (libpq's default) falls back to plain text with such a server.
+    let url = url.replace("sslmode=require", "sslmode=prefer");
+    open(&url).check_writable().unwrap();
+}
+
+#[test]
+fn tls_verifies_the_server_against_the_ca_file() {
+    let server = TestPostgres::start_tls();
+    let plain = server.new_database();
+    let url = plain
+        .replace("sslmode=disable", "sslmode=require")
+        .replace("127.0.0.1", "localhost");
+    let mut options = PgOptions::new(&url);
+    // Without the test's CA the certificate is not trusted.
+    let err = PgStore::open(&options).unwrap_err();
+    assert!(matches!(err, StoreError::Connect { .. }), "{err:?}");
+    options.ca_file = Some(server.ca_file());
+    let store = PgStore::open(&options).unwrap();
+    let build = store
+        .create_build(&JobName::new("app").unwrap(), NewBuild::default())
+        .unwrap();
+    assert_eq!(build.id.number, 1);
+    // The certificate names localhost and 127.0.0.1, not another name: the same server
+    // reached as `wrong.invalid` (`hostaddr` dials 127.0.0.1) is refused.
+    let other = format!(
+        "{}&hostaddr=127.0.0.1",
+        url.replace("localhost", "wrong.invalid")
+    );
+    let err = PgStore::open(&PgOptions {
+        url: other,
+        ..options.clone()
+    })
+    .unwrap_err();
+    let chain = format!("{err:?}");
+    assert!(matches!(err, StoreError::Connect { .. }), "{chain}");
+    assert!(
+        chain.contains("NotValidForName"),
+        "refused for its name: {chain}"
+    );
+}

@@ -2,8 +2,9 @@ use crate::{BuildRecord, BuildStatus, JobRecord, LogEvent, LogSlice, NewBuild, P
 use kiln_types::{BuildRef, JobName};
 
 /// kiln's durable state. Every method that writes returns only once the write is durable.
-/// Implementations are shared between threads; calls are short (no network), so async code
-/// may call them directly or through `spawn_blocking` for large reads.
+/// Implementations are shared between threads; calls are short (a local database, or one
+/// round trip or two to PostgreSQL), so async code may call them directly or through
+/// `spawn_blocking` for large reads.
 pub trait Store: Send + Sync {
     /// The schema version of the data on disk (after migrations ran at open).
     fn schema_version(&self) -> u32;

@@ -28,6 +28,22 @@ impl TestPostgres {
     /// directory of them): a test needing PostgreSQL fails without it, never passes.
     /// As root (initdb refuses it), the server runs as the `postgres` user.
     pub fn start() -> TestPostgres {
+        Self::start_with(false)
+    }
+
+    /// As [`TestPostgres::start`], with TLS on: a certificate for `localhost` and 127.0.0.1
+    /// signed by a CA of the test's own ([`TestPostgres::ca_file`]), made with the `openssl`
+    /// command (a test fails without it).
+    pub fn start_tls() -> TestPostgres {
+        Self::start_with(true)
+    }
+
+    /// The CA that signed a [`TestPostgres::start_tls`] server's certificate (PEM).
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    fn start_with(tls: bool) -> TestPostgres {
         let bin = bin_dir();
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("cannot make a temp dir: {e}"));
         let as_root = is_root();
@@ -42,6 +58,14 @@ impl TestPostgres {
             .arg(&data)
             .args(["-U", TEST_ROLE, "--auth=trust", "-E", "UTF8", "--no-locale"])
             .args(["--no-sync"]));
+        let mut settings = vec!["fsync=off".to_owned(), "max_connections=200".to_owned()];
+        if tls {
+            make_certificates(dir.path(), as_root);
+            let file = |name: &str| dir.path().join(name).display().to_string();
+            settings.push("ssl=on".to_owned());
+            settings.push(format!("ssl_cert_file={}", file("server.crt")));
+            settings.push(format!("ssl_key_file={}", file("server.key")));
+        }
         let port = free_port();
         let log = std::fs::File::create(dir.path().join("server.log"))
             .unwrap_or_else(|e| panic!("cannot create the server's log: {e}"));
@@ -50,8 +74,8 @@ impl TestPostgres {
             .arg(&data)
             .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-k"])
             .arg(dir.path())
-            // PostgreSQL's own durability is not what kiln's tests check.
-            .args(["-c", "fsync=off", "-c", "max_connections=200"])
+            // PostgreSQL's own durability (fsync) is not what kiln's tests check.
+            .args(settings.iter().flat_map(|s| ["-c", s.as_str()]))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -72,7 +96,7 @@ impl TestPostgres {
         self.port
     }
 
-    /// A URL of database `db` (without TLS: the server has no certificate).
+    /// A URL of database `db`, without TLS (`sslmode=disable`).
     pub fn url(&self, db: &str) -> String {
         format!(
             "postgres://{TEST_ROLE}@127.0.0.1:{}/{db}?sslmode=disable",
@@ -163,6 +187,82 @@ fn bin_dir() -> PathBuf {
             "PostgreSQL's server programs (initdb, postgres) are not installed: install \
              Debian's `postgresql` package (.ci/run does), or set KILN_PG_BIN to their directory"
         ),
+    }
+}
+
+/// A CA and a server certificate it signed for `localhost` and 127.0.0.1, in `dir`.
+fn make_certificates(dir: &Path, as_root: bool) {
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run openssl (install it): {e}"));
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-subj",
+        "/CN=kiln test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=localhost",
+    ]);
+    let extensions = "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
+                      keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n";
+    std::fs::write(dir.join("server.ext"), extensions)
+        .unwrap_or_else(|e| panic!("cannot write the certificate's extensions: {e}"));
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-out",
+        "server.crt",
+        "-extfile",
+        "server.ext",
+    ]);
+    // PostgreSQL refuses a key others can read, or one its user does not own.
+    run(Command::new("chmod").arg("600").arg(dir.join("server.key")));
+    if as_root {
+        run(Command::new("chown")
+            .arg("postgres:postgres")
+            .arg(dir.join("server.key"))
+            .arg(dir.join("server.crt")));
     }
 }
 
