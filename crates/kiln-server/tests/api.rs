@@ -426,6 +426,7 @@ async fn log_stream_sends_plain_bytes_to_a_client_that_asks_for_text() {
     assert_eq!(a.status, StatusCode::OK);
     assert_eq!(a.headers[header::CONTENT_TYPE], "text/plain; charset=utf-8");
     assert_eq!(a.headers["x-log-offset"], "0");
+    assert_eq!(a.headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
     assert_eq!(a.text(), "a\nb\u{e9}\n");
     // From an offset inside a character: the bytes as they are stored.
     let a = send(

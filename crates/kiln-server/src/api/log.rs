@@ -51,6 +51,8 @@ pub async fn range(
         .unwrap_or_default();
     Response::builder()
         .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
+        // A build's output is not a page a browser may take it for.
+        .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
         .header("x-log-offset", slice.offset)
         .header("x-log-end", slice.end)
         .header("x-build-status", status)
@@ -89,6 +91,7 @@ pub async fn stream(
     if wants_plain_text(&headers) {
         return Response::builder()
             .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
+            .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
             .header("x-log-offset", from)
             .header("x-accel-buffering", "no")
             .body(Body::from_stream(raw_log(follower)))
