@@ -174,11 +174,17 @@ pub fn pod_requests(requests: &[RequestRecord], name: &str) -> Vec<String> {
         .collect()
 }
 
-/// A Kaniko container as kiln makes it: unprivileged, with the registry credentials read-only
-/// at /kaniko/.docker, the agent volume and the workspace.
+/// A Kaniko container as kiln makes it: root (Kaniko needs it) but unprivileged, with root's
+/// capabilities as they are, the registry credentials read-only at /kaniko/.docker, the agent
+/// volume and the workspace.
 pub fn assert_kaniko_container(container: &k8s_openapi::api::core::v1::Container) {
     assert_eq!(container.name, "kaniko");
-    assert!(container.security_context.is_none(), "{container:?}");
+    let security = container.security_context.clone().unwrap_or_default();
+    let expected = k8s_openapi::api::core::v1::SecurityContext {
+        run_as_user: Some(0),
+        ..Default::default()
+    };
+    assert_eq!(security, expected, "{container:?}");
     let mut mounts: Vec<(String, bool)> = container
         .volume_mounts
         .clone()
