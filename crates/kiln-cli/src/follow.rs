@@ -1,6 +1,7 @@
 //! Following a build's log live over server-sent events, resuming from the last byte seen when
 //! the connection drops (e.g. the server restarts), until the build's `end` event.
 
+use crate::client::job_segment;
 use crate::client::{Client, HttpError};
 use crate::sse::SseReader;
 use anyhow::{Context as _, bail};
@@ -38,7 +39,10 @@ pub fn follow(
     mut offset: u64,
     out: &mut dyn Write,
 ) -> anyhow::Result<FollowEnd> {
-    let path = format!("/jobs/{job}/builds/{number}/log/stream?offset={offset}");
+    let path = format!(
+        "/jobs/{}/builds/{number}/log/stream?offset={offset}",
+        job_segment(job)
+    );
     let mut failing_since: Option<Instant> = None;
     let mut delay = Duration::from_millis(100);
     loop {

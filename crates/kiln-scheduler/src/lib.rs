@@ -29,6 +29,7 @@ mod kube;
 mod locks;
 mod matching;
 mod milestones;
+mod multibranch;
 mod outage;
 mod pending_log;
 mod pipeline_info;
@@ -61,6 +62,7 @@ pub use locks::{
     Acquire, DeclaredResource, HeldLock, LockError, LockTable, LocksView, Queued, ResourceView,
     WaiterView,
 };
+pub use multibranch::{Gone, RegistryError};
 pub use request::{ChangeTrigger, TriggerRequest};
 pub use scheduler::Scheduler;
 pub use view::{JobSource, JobView, ParamView, SchedulerStats, TriggerView};

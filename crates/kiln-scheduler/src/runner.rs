@@ -454,7 +454,7 @@ impl BuildTask {
             url,
             commit,
             branch: r.branch.clone(),
-            tag: None,
+            tag: self.job.tag.clone(),
             change: r
                 .change
                 .as_ref()

@@ -101,6 +101,7 @@ fn request_like(
         params: record.params.clone(),
         cause: BuildCause::User(caller.name),
         branch,
+        tag: None,
         commit: None,
         replay,
         // A rebuild or replay of a pull request's build runs as a build of its target branch:

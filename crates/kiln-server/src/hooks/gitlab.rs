@@ -93,7 +93,8 @@ pub fn parse(event: &str, body: &[u8]) -> Result<HookAction, PayloadError> {
 fn push(p: Push, tag_push: bool) -> HookAction {
     let commit = p.checkout_sha.filter(|c| !c.is_empty()).unwrap_or(p.after);
     if is_deletion(&commit) {
-        return HookAction::Ignore(format!("`{}` was deleted", p.git_ref));
+        let what = format!("GitLab deletion of `{}`", p.git_ref);
+        return HookEvent::deleted_ref(what, p.project.urls(), &p.git_ref);
     }
     let (branch, tag) = split_ref(&p.git_ref);
     if branch.is_none() && tag.is_none() {
@@ -118,6 +119,14 @@ fn push(p: Push, tag_push: bool) -> HookAction {
 fn merge_request(m: MergeRequest) -> HookAction {
     let attrs = m.object_attributes;
     let action = attrs.action.unwrap_or_else(|| "open".into());
+    if matches!(action.as_str(), "close" | "merge") {
+        return HookEvent::closed_change(
+            format!("GitLab merge request !{} {action}d", attrs.iid),
+            m.project.urls(),
+            attrs.target_branch,
+            format!("MR-{}", attrs.iid),
+        );
+    }
     if !matches!(action.as_str(), "open" | "reopen" | "update") {
         return HookAction::Ignore(format!("merge request action `{action}` is not built"));
     }
@@ -148,6 +157,7 @@ mod tests {
         match parse(event, body.as_bytes()).unwrap() {
             HookAction::Build(e) => e,
             HookAction::Ignore(why) => panic!("ignored: {why}"),
+            HookAction::Gone(_, gone) => panic!("gone: {gone:?}"),
         }
     }
 
@@ -186,6 +196,24 @@ mod tests {
             (Some("main"), Some("c3"))
         );
         assert_eq!(e.change["CHANGE_ID"], "3");
+    }
+
+    #[test]
+    fn merged_merge_request_and_deleted_branch_are_gone() {
+        let body = format!(
+            r#"{{"object_attributes":{{"iid":3,"action":"merge","source_branch":"f","target_branch":"main","last_commit":{{"id":"c3"}}}},{PROJECT}}}"#
+        );
+        assert!(matches!(
+            parse("Merge Request Hook", body.as_bytes()).unwrap(),
+            HookAction::Gone(_, kiln_scheduler::Gone::Change(c)) if c == "MR-3"
+        ));
+        let body = format!(
+            r#"{{"ref":"refs/tags/v1","after":"0000000000000000000000000000000000000000",{PROJECT}}}"#
+        );
+        assert!(matches!(
+            parse("Tag Push Hook", body.as_bytes()).unwrap(),
+            HookAction::Gone(_, kiln_scheduler::Gone::Tag(t)) if t == "v1"
+        ));
     }
 
     #[test]

@@ -109,8 +109,9 @@ async fn handle(
     proof: Proof<'_>,
     delivery: Option<String>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let event = match action {
-        HookAction::Build(event) => event,
+    let (event, gone) = match action {
+        HookAction::Build(event) => (event, None),
+        HookAction::Gone(event, gone) => (event, Some(gone)),
         HookAction::Ignore(reason) => {
             tracing::info!(reason = %reason, "webhook ignored");
             return Ok((
@@ -154,7 +155,32 @@ async fn handle(
             ));
         }
     }
-    trigger_all(state, &event, accepted).await
+    match gone {
+        Some(gone) => Ok(forget_all(state, &event, &gone, accepted).await),
+        None => trigger_all(state, &event, accepted).await,
+    }
+}
+
+/// A deleted branch or tag, a closed request: the multibranch jobs among `jobs` orphan its
+/// child (other jobs have nothing to do).
+async fn forget_all(
+    state: &AppState,
+    event: &HookEvent,
+    gone: &kiln_scheduler::Gone,
+    jobs: Vec<String>,
+) -> (StatusCode, Json<Value>) {
+    let mut orphaned = Vec::new();
+    for job in jobs {
+        if let Some(child) = state.scheduler().forget(&job, gone).await {
+            tracing::info!(job = %child, cause = %event.description, "webhook orphaned a multibranch child");
+            orphaned.push(child);
+        }
+    }
+    let message = format!("{}: {} job(s) orphaned", event.description, orphaned.len());
+    (
+        StatusCode::OK,
+        Json(json!({ "message": message, "orphaned": orphaned, "triggered": [] })),
+    )
 }
 
 /// The one answer to a delivery no job takes, whether no job builds the repository or the
@@ -171,12 +197,13 @@ fn refused(proof: &Proof<'_>) -> ApiError {
 /// Jobs whose repository (any of the URLs the forge gave) and branch or tag match.
 fn matching_jobs(state: &AppState, event: &HookEvent) -> Vec<String> {
     let mut jobs: Vec<String> = Vec::new();
+    let scheduler = state.scheduler();
     for url in &event.repo_urls {
-        for job in
-            state
-                .scheduler()
-                .jobs_for_push(url, event.branch.as_deref(), event.tag.as_deref())
-        {
+        let found = match (&event.request, &event.branch) {
+            (Some(_), Some(target)) => scheduler.jobs_for_change(url, target),
+            _ => scheduler.jobs_for_push(url, event.branch.as_deref(), event.tag.as_deref()),
+        };
+        for job in found {
             if !jobs.contains(&job) {
                 jobs.push(job);
             }
@@ -209,6 +236,7 @@ async fn trigger_all(
             params: Default::default(),
             cause: BuildCause::Webhook(event.description.clone()),
             branch: event.branch.clone(),
+            tag: event.tag.clone(),
             commit: event.commit.clone(),
             change: event.request.as_ref().map(|r| ChangeTrigger {
                 vars: event.change.clone(),
