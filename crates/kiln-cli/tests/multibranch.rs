@@ -17,7 +17,12 @@ use support::*;
 const PIPELINE: &str = "pipeline {
   agent any
   stages {
-    stage('Show') { steps { echo \"BRANCH=${env.BRANCH_NAME} CHANGE=${env.CHANGE_ID} TARGET=${env.CHANGE_TARGET}\" } }
+    stage('Show') {
+      steps {
+        echo \"BRANCH=${env.BRANCH_NAME} CHANGE=${env.CHANGE_ID} TARGET=${env.CHANGE_TARGET}\"
+        sh 'ls'
+      }
+    }
     stage('Feature') {
       when { branch 'feature/*' }
       steps { echo 'feature stage ran' }
@@ -179,8 +184,10 @@ fn a_multibranch_job_keeps_a_job_per_branch_and_pull_request_and_removes_gone_on
     let log = finished_log(&env, &server, "app/hotfix", 1);
     assert!(log.contains("BRANCH=hotfix"), "{log}");
 
-    // A pull request: a job of its own with Jenkins' variables.
+    // A pull request: a job of its own with Jenkins' variables, building its merge into the
+    // target's head (which moved since the request branched off).
     let head = commit_on(&env.repo, "change", "change.txt");
+    let base = commit_on(&env.repo, "main", "later.txt");
     let pr = |action: &str| {
         json!({
             "action": action, "number": 5,
@@ -197,6 +204,14 @@ fn a_multibranch_job_keeps_a_job_per_branch_and_pull_request_and_removes_gone_on
     let log = finished_log(&env, &server, "app/PR-5", 1);
     assert!(log.contains("BRANCH=PR-5 CHANGE=5 TARGET=main"), "{log}");
     assert!(log.contains("change stage ran"), "{log}");
+    assert!(
+        log.contains(&format!("Merged the pull request's head {head} into the target branch `main` at {base}: building merge commit")),
+        "{log}"
+    );
+    assert!(
+        log.contains("change.txt") && log.contains("later.txt"),
+        "{log}"
+    );
     wait_for("the status of the pull request", || {
         forge
             .statuses()
@@ -258,4 +273,58 @@ fn a_multibranch_job_keeps_a_job_per_branch_and_pull_request_and_removes_gone_on
     assert_eq!(job_names(&server), ["app", "app/hotfix", "app/main"]);
     let b = build(&server, &seg("app/hotfix"), 1);
     assert_eq!(b["result"], "SUCCESS", "{b}");
+}
+
+fn pr_payload(env: &Env, head: &str) -> Value {
+    json!({
+        "action": "opened", "number": 9,
+        "pull_request": {
+            "title": "t", "user": { "login": "alice" },
+            "head": { "ref": "change", "sha": head, "repo": { "full_name": "acme/app" } },
+            "base": { "ref": "main", "repo": { "full_name": "acme/app" } },
+        },
+        "repository": { "clone_url": env.repo_url },
+    })
+}
+
+#[test]
+fn change_build_head_builds_the_pull_requests_head_and_tags_are_discovered() {
+    let forge = FakeForge::start();
+    let env = Env::new(
+        &forge,
+        "{change_build: head, branches: [main], tags: ['v*']}",
+    );
+    git(&env.repo, &["tag", "v1.0"]);
+    let server = env.start();
+    finished_log(&env, &server, "app/main", 1);
+    wait_for("the tag's job", || {
+        job_names(&server).contains(&"app/v1.0".to_owned())
+    });
+    assert_eq!(
+        job_names(&server),
+        ["app", "app/main", "app/v1.0"],
+        "`feature/x` is not among `branches`; the tag has a job, not built by the scan"
+    );
+    let head = commit_on(&env.repo, "change", "change.txt");
+    commit_on(&env.repo, "main", "later.txt");
+    let (status, body) = env.hook(&server, "pull_request", "d-1", &pr_payload(&env, &head));
+    assert_eq!(status, 202, "{body}");
+    let log = finished_log(&env, &server, "app/PR-9", 1);
+    assert!(!log.contains("Merged"), "{log}");
+    assert!(
+        log.contains("change.txt") && !log.contains("later.txt"),
+        "{log}"
+    );
+    let push = json!({
+        "ref": "refs/heads/feature/x", "after": head,
+        "repository": { "clone_url": env.repo_url },
+    });
+    let (status, body) = env.hook(&server, "push", "d-2", &push);
+    assert_eq!(
+        status, 403,
+        "no job takes a branch it does not discover: {body}"
+    );
+    kiln_ok(&server, &["trigger", "app/v1.0"]);
+    let log = finished_log(&env, &server, "app/v1.0", 1);
+    assert!(log.contains("BRANCH=v1.0"), "{log}");
 }
