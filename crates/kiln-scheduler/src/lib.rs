@@ -21,6 +21,7 @@ mod downstream;
 mod error;
 mod follower;
 mod forge_status;
+mod forge_steps;
 mod git;
 mod handle;
 mod input;
