@@ -328,3 +328,64 @@ fn change_build_head_builds_the_pull_requests_head_and_tags_are_discovered() {
     let log = finished_log(&env, &server, "app/v1.0", 1);
     assert!(log.contains("BRANCH=v1.0"), "{log}");
 }
+
+#[test]
+fn a_matching_comment_by_a_writer_rebuilds_the_pull_request() {
+    let forge = FakeForge::start();
+    forge.set_permission("alice", "write");
+    forge.set_permission("mallory", "read");
+    let env = Env::new(&forge, "{branches: [main]}");
+    let with_trigger = PIPELINE.replace(
+        "  agent any\n",
+        "  agent any\n  triggers { issueCommentTrigger('.*rebuild.*') }\n",
+    );
+    std::fs::write(env.repo.join("Jenkinsfile"), with_trigger).unwrap();
+    git(&env.repo, &["commit", "-q", "-am", "comment trigger"]);
+    let head = commit_on(&env.repo, "change", "change.txt");
+    let server = env.start();
+    finished_log(&env, &server, "app/main", 1);
+    let (status, body) = env.hook(&server, "pull_request", "d-1", &pr_payload(&env, &head));
+    assert_eq!(status, 202, "{body}");
+    let log = finished_log(&env, &server, "app/PR-9", 1);
+    assert!(
+        !log.contains("issueCommentTrigger"),
+        "acts on a request's job: {log}"
+    );
+
+    let comment = |n: u32, who: &str, text: &str| {
+        let payload = json!({
+            "action": "created",
+            "issue": { "number": 9, "pull_request": { "url": "x" } },
+            "comment": { "body": text, "user": { "login": who } },
+            "repository": { "clone_url": env.repo_url },
+        });
+        env.hook(&server, "issue_comment", &format!("c-{n}"), &payload)
+    };
+    let (status, body) = comment(1, "alice", "looks flaky, please Rebuild");
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["triggered"][0]["id"], "app/PR-9#2", "{body}");
+    let log = finished_log(&env, &server, "app/PR-9", 2);
+    assert!(
+        log.contains("GitHub comment by alice on pull request #9"),
+        "{log}"
+    );
+    assert!(log.contains("BRANCH=PR-9 CHANGE=9 TARGET=main"), "{log}");
+
+    let (status, body) = comment(2, "mallory", "rebuild");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["skipped"][0]["reason"], "`mallory` has no write access to the repository",
+        "{body}"
+    );
+    let (status, body) = comment(3, "alice", "nice work");
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body["skipped"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("matches no `issueCommentTrigger`"),
+        "{body}"
+    );
+    let builds = api(&server, &format!("/jobs/{}/builds", seg("app/PR-9")));
+    assert_eq!(builds["builds"].as_array().unwrap().len(), 2, "{builds}");
+}

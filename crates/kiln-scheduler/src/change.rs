@@ -72,7 +72,7 @@ async fn trusted(config: &Arc<Config>, job: &JobConfig, change: &ChangeTrigger) 
     }
 }
 
-async fn permission(
+pub(crate) async fn permission(
     config: &Arc<Config>,
     job: &JobConfig,
     user: &str,

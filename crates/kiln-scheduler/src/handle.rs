@@ -83,6 +83,12 @@ impl SchedulerHandle {
             .map(|n| n.to_string())
     }
 
+    /// A comment on a change request of multibranch job `job`: its child is rebuilt when
+    /// its pipeline's `issueCommentTrigger` matches and the author has write access.
+    pub async fn comment(&self, job: &str, comment: &crate::Comment) -> crate::CommentOutcome {
+        crate::multibranch::on_comment(self, job, comment).await
+    }
+
     /// Multibranch children were added or removed: the actor drops queued builds of removed
     /// ones and reads the schedules again.
     pub(crate) fn children_changed(&self) {

@@ -63,7 +63,7 @@ pub use locks::{
     Acquire, DeclaredResource, HeldLock, LockError, LockTable, LocksView, Queued, ResourceView,
     WaiterView,
 };
-pub use multibranch::{Gone, RegistryError};
+pub use multibranch::{Comment, CommentOutcome, Gone, RegistryError};
 pub use request::{ChangeTrigger, TriggerRequest};
 pub use scheduler::Scheduler;
 pub use view::{JobSource, JobView, ParamView, SchedulerStats, TriggerView};

@@ -11,11 +11,14 @@
 //! their own (`Child::config`).
 
 mod child;
+mod comment;
 mod prune;
 mod registry;
 mod route;
 mod scan;
 
+pub(crate) use comment::on_comment;
+pub use comment::{Comment, CommentOutcome};
 pub(crate) use registry::Registry;
 pub use registry::RegistryError;
 pub(crate) use route::{route, stored_change};

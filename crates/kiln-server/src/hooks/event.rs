@@ -83,6 +83,8 @@ pub enum HookAction {
     /// A branch or tag was deleted, a change request closed: multibranch jobs orphan its
     /// child. `branch`/`tag` of the event name it (for matching jobs).
     Gone(HookEvent, kiln_scheduler::Gone),
+    /// A comment on a change request (`issueCommentTrigger`); the event names the repository.
+    Comment(HookEvent, kiln_scheduler::Comment),
     /// Nothing to build (a ping, an unknown event); the reason is answered.
     Ignore(String),
 }
@@ -110,6 +112,20 @@ impl HookEvent {
             request: None,
         };
         HookAction::Gone(event, gone)
+    }
+
+    /// A comment on the repository's change request.
+    pub fn comment(repo_urls: Vec<String>, comment: kiln_scheduler::Comment) -> HookAction {
+        let event = HookEvent {
+            description: comment.description.clone(),
+            repo_urls,
+            branch: None,
+            tag: None,
+            commit: None,
+            change: BTreeMap::new(),
+            request: None,
+        };
+        HookAction::Comment(event, comment)
     }
 
     /// A closed (or merged) change request `PREFIX-ID` into `target`.

@@ -93,10 +93,58 @@ pub fn parse(event: &str, body: &[u8]) -> Result<HookAction, PayloadError> {
         "pull_request" => serde_json::from_slice::<PullRequestEvent>(body)
             .map(pull_request)
             .map_err(err),
+        "issue_comment" => serde_json::from_slice::<IssueCommentEvent>(body)
+            .map(issue_comment)
+            .map_err(err),
         other => Ok(HookAction::Ignore(format!(
-            "event `{other}` is not built (kiln builds push and pull_request)"
+            "event `{other}` is not built (kiln builds push, pull_request and issue_comment)"
         ))),
     }
+}
+
+#[derive(Deserialize)]
+struct IssueCommentEvent {
+    action: String,
+    issue: Issue,
+    comment: IssueComment,
+    repository: Repository,
+}
+
+#[derive(Deserialize)]
+struct Issue {
+    number: u64,
+    /// Present when the issue is a pull request.
+    #[serde(default)]
+    pull_request: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct IssueComment {
+    body: String,
+    user: User,
+}
+
+fn issue_comment(e: IssueCommentEvent) -> HookAction {
+    if e.action != "created" {
+        return HookAction::Ignore(format!("comment action `{}` is not built", e.action));
+    }
+    if e.issue.pull_request.is_none() {
+        return HookAction::Ignore("a comment on an issue, not a pull request".into());
+    }
+    let login = e.comment.user.login;
+    HookEvent::comment(
+        e.repository.urls(),
+        kiln_scheduler::Comment {
+            change: format!("PR-{}", e.issue.number),
+            body: e.comment.body,
+            author_key: login.clone(),
+            description: format!(
+                "GitHub comment by {login} on pull request #{}",
+                e.issue.number
+            ),
+            author: login,
+        },
+    )
 }
 
 fn push(p: Push) -> HookAction {
@@ -173,6 +221,7 @@ mod tests {
             HookAction::Build(e) => e,
             HookAction::Ignore(why) => panic!("ignored: {why}"),
             HookAction::Gone(_, gone) => panic!("gone: {gone:?}"),
+            HookAction::Comment(_, c) => panic!("comment: {c:?}"),
         }
     }
 

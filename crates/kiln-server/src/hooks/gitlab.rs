@@ -84,10 +84,59 @@ pub fn parse(event: &str, body: &[u8]) -> Result<HookAction, PayloadError> {
         "Merge Request Hook" => serde_json::from_slice::<MergeRequest>(body)
             .map(merge_request)
             .map_err(err),
+        "Note Hook" => serde_json::from_slice::<Note>(body).map(note).map_err(err),
         other => Ok(HookAction::Ignore(format!(
             "event `{other}` is not built (kiln builds Push Hook, Tag Push Hook and Merge Request Hook)"
         ))),
     }
+}
+
+#[derive(Deserialize)]
+struct Note {
+    user: NoteUser,
+    project: Project,
+    object_attributes: NoteAttributes,
+    #[serde(default)]
+    merge_request: Option<NoteRequest>,
+}
+
+#[derive(Deserialize)]
+struct NoteUser {
+    id: u64,
+    username: String,
+}
+
+#[derive(Deserialize)]
+struct NoteAttributes {
+    note: String,
+    noteable_type: String,
+}
+
+#[derive(Deserialize)]
+struct NoteRequest {
+    iid: u64,
+}
+
+fn note(n: Note) -> HookAction {
+    let Some(mr) = n
+        .merge_request
+        .filter(|_| n.object_attributes.noteable_type == "MergeRequest")
+    else {
+        return HookAction::Ignore("a note on something else than a merge request".into());
+    };
+    HookEvent::comment(
+        n.project.urls(),
+        kiln_scheduler::Comment {
+            change: format!("MR-{}", mr.iid),
+            body: n.object_attributes.note,
+            author_key: n.user.id.to_string(),
+            description: format!(
+                "GitLab note by {} on merge request !{}",
+                n.user.username, mr.iid
+            ),
+            author: n.user.username,
+        },
+    )
 }
 
 fn push(p: Push, tag_push: bool) -> HookAction {
@@ -158,6 +207,7 @@ mod tests {
             HookAction::Build(e) => e,
             HookAction::Ignore(why) => panic!("ignored: {why}"),
             HookAction::Gone(_, gone) => panic!("gone: {gone:?}"),
+            HookAction::Comment(_, c) => panic!("comment: {c:?}"),
         }
     }
 
@@ -196,6 +246,27 @@ mod tests {
             (Some("main"), Some("c3"))
         );
         assert_eq!(e.change["CHANGE_ID"], "3");
+    }
+
+    #[test]
+    fn a_note_on_a_merge_request_is_a_comment() {
+        let body = format!(
+            r#"{{"user":{{"id":12,"username":"al"}},"object_attributes":{{"note":"rebuild","noteable_type":"MergeRequest"}},"merge_request":{{"iid":4}},{PROJECT}}}"#
+        );
+        let HookAction::Comment(_, c) = parse("Note Hook", body.as_bytes()).unwrap() else {
+            panic!("not a comment");
+        };
+        assert_eq!(
+            (c.change.as_str(), c.author_key.as_str(), c.body.as_str()),
+            ("MR-4", "12", "rebuild")
+        );
+        let body = format!(
+            r#"{{"user":{{"id":12,"username":"al"}},"object_attributes":{{"note":"x","noteable_type":"Issue"}},{PROJECT}}}"#
+        );
+        assert!(matches!(
+            parse("Note Hook", body.as_bytes()).unwrap(),
+            HookAction::Ignore(_)
+        ));
     }
 
     #[test]

@@ -109,9 +109,10 @@ async fn handle(
     proof: Proof<'_>,
     delivery: Option<String>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let (event, gone) = match action {
-        HookAction::Build(event) => (event, None),
-        HookAction::Gone(event, gone) => (event, Some(gone)),
+    let (event, then) = match action {
+        HookAction::Build(event) => (event, Then::Build),
+        HookAction::Gone(event, gone) => (event, Then::Forget(gone)),
+        HookAction::Comment(event, comment) => (event, Then::Comment(comment)),
         HookAction::Ignore(reason) => {
             tracing::info!(reason = %reason, "webhook ignored");
             return Ok((
@@ -155,10 +156,52 @@ async fn handle(
             ));
         }
     }
-    match gone {
-        Some(gone) => Ok(forget_all(state, &event, &gone, accepted).await),
-        None => trigger_all(state, &event, accepted).await,
+    match then {
+        Then::Forget(gone) => Ok(forget_all(state, &event, &gone, accepted).await),
+        Then::Comment(comment) => Ok(comment_all(state, &comment, accepted).await),
+        Then::Build => trigger_all(state, &event, accepted).await,
     }
+}
+
+/// What a proven delivery does to the jobs that accept it.
+enum Then {
+    Build,
+    Forget(kiln_scheduler::Gone),
+    Comment(kiln_scheduler::Comment),
+}
+
+/// A comment on a change request: the multibranch jobs among `jobs` rebuild its child when
+/// its pipeline asks for it (`issueCommentTrigger`) and the author may write.
+async fn comment_all(
+    state: &AppState,
+    comment: &kiln_scheduler::Comment,
+    jobs: Vec<String>,
+) -> (StatusCode, Json<Value>) {
+    let settings = state.settings();
+    let mut triggered = Vec::new();
+    let mut skipped = Vec::new();
+    for job in jobs {
+        match state.scheduler().comment(&job, comment).await {
+            kiln_scheduler::CommentOutcome::Built(id) => {
+                tracing::info!(build = %id, cause = %comment.description, "a comment triggered a build");
+                let url = settings.build_url(id.job.as_str(), id.number);
+                triggered.push(json!({ "job": id.job, "id": id.to_string(), "url": url }));
+            }
+            kiln_scheduler::CommentOutcome::Skipped(why) => {
+                tracing::info!(job = %job, reason = %why, "a comment built nothing");
+                skipped.push(json!({ "job": job, "reason": why }));
+            }
+        }
+    }
+    let status = if triggered.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
+    (
+        status,
+        Json(json!({ "triggered": triggered, "skipped": skipped })),
+    )
 }
 
 /// A deleted branch or tag, a closed request: the multibranch jobs among `jobs` orphan its
