@@ -159,6 +159,12 @@ fn error_of(mut response: ureq::http::Response<ureq::Body>) -> HttpError {
 }
 
 /// `JOB#N` into its parts.
+/// A job's name as one URL path segment: a multibranch job's child `app/feature%2Fx` is
+/// `app%2Ffeature%252Fx`.
+pub fn job_segment(job: &str) -> String {
+    job.replace('%', "%25").replace('/', "%2F")
+}
+
 pub fn parse_build(id: &str) -> anyhow::Result<(String, u64)> {
     let Some((job, n)) = id.rsplit_once('#') else {
         bail!("invalid build `{id}`: expected JOB#N, e.g. `app#3`");

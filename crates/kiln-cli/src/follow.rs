@@ -2,6 +2,7 @@
 //! (e.g. the server restarts), until the build has finished. The log comes as its plain bytes
 //! (the stream's `text/plain` form), or as server-sent events from a server without it.
 
+use crate::client::job_segment;
 use crate::client::{Client, HttpError};
 use crate::sse::SseReader;
 use anyhow::{Context as _, bail};
@@ -39,7 +40,7 @@ pub fn follow(
     mut offset: u64,
     out: &mut dyn Write,
 ) -> anyhow::Result<FollowEnd> {
-    let build = format!("/jobs/{job}/builds/{number}");
+    let build = format!("/jobs/{}/builds/{number}", job_segment(job));
     let mut failing_since: Option<Instant> = None;
     let mut delay = Duration::from_millis(100);
     loop {

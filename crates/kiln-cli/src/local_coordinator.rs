@@ -5,6 +5,7 @@
 
 use crate::cli::{ClientArgs, OutputFormat};
 use crate::client::Client;
+use crate::client::job_segment;
 use async_trait::async_trait;
 use kiln_engine::{
     BuildId, BuildResult, Coordinator, FinishedJob, JobRequest, LockAttempt, LockRequest,
@@ -59,7 +60,7 @@ impl Coordinator for LocalCoordinator {
             return Err("build: `quietPeriod` is not supported by `kiln run --server`".to_owned());
         }
         let client = self.client(server);
-        let path = format!("/jobs/{}/builds", req.job);
+        let path = format!("/jobs/{}/builds", job_segment(&req.job));
         let body = json!({ "params": req.params });
         let job = req.job.clone();
         let (client, answer) = tokio::task::spawn_blocking(move || {
@@ -101,7 +102,11 @@ struct RemoteWait {
 
 impl RemoteWait {
     async fn finished(self) -> Result<FinishedJob, String> {
-        let path = format!("/jobs/{}/builds/{}", self.id.job, self.id.number);
+        let path = format!(
+            "/jobs/{}/builds/{}",
+            job_segment(self.id.job.as_str()),
+            self.id.number
+        );
         loop {
             let client = self.client.clone();
             let p = path.clone();
@@ -140,7 +145,11 @@ impl Drop for RemoteWait {
             return;
         }
         let (client, id) = (self.client.clone(), self.id.clone());
-        let path = format!("/jobs/{}/builds/{}/cancel", id.job, id.number);
+        let path = format!(
+            "/jobs/{}/builds/{}/cancel",
+            job_segment(id.job.as_str()),
+            id.number
+        );
         // The upstream run was aborted: so is the build it waited for, as Jenkins does.
         std::thread::spawn(move || {
             if let Err(e) = client.post_json(&path, &Value::Null) {

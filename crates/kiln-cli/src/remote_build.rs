@@ -1,6 +1,7 @@
 //! `kiln trigger`, `kiln logs`, `kiln cancel` and `kiln approve`: one build on the server.
 
 use crate::cli::{ApproveArgs, BuildArgs, LogsArgs, OutputFormat, TriggerArgs};
+use crate::client::job_segment;
 use crate::client::{Client, parse_build};
 use crate::follow::{FollowEnd, follow};
 use crate::run::parse_params;
@@ -15,7 +16,7 @@ pub fn trigger(args: &TriggerArgs) -> anyhow::Result<ExitCode> {
     if let Some(branch) = &args.branch {
         body["branch"] = json!(branch);
     }
-    let answer = client.post_json(&format!("/jobs/{}/builds", args.job), &body)?;
+    let answer = client.post_json(&format!("/jobs/{}/builds", job_segment(&args.job)), &body)?;
     let id = answer["id"].as_str().unwrap_or("?").to_string();
     let json_out = args.client.output == OutputFormat::Json;
     if json_out {
@@ -40,7 +41,10 @@ pub fn logs(args: &LogsArgs) -> anyhow::Result<ExitCode> {
     let mut offset = 0u64;
     let mut log = Vec::new();
     loop {
-        let path = format!("/jobs/{job}/builds/{number}/log?offset={offset}");
+        let path = format!(
+            "/jobs/{}/builds/{number}/log?offset={offset}",
+            job_segment(&job)
+        );
         let (bytes, headers) = client.get_bytes(&path)?;
         let end = headers
             .get("x-log-end")
@@ -72,7 +76,7 @@ pub fn logs(args: &LogsArgs) -> anyhow::Result<ExitCode> {
 fn stream(client: &Client, job: &str, number: u64, json_out: bool) -> anyhow::Result<ExitCode> {
     let progress = std::io::stderr().is_terminal();
     if progress {
-        let build = client.get_json(&format!("/jobs/{job}/builds/{number}"))?;
+        let build = client.get_json(&format!("/jobs/{}/builds/{number}", job_segment(job)))?;
         if build["status"] == "queued" {
             eprintln!("{job}#{number} is queued, waiting for an executor...");
         }
@@ -115,7 +119,10 @@ fn report_end(
 pub fn cancel(args: &BuildArgs) -> anyhow::Result<ExitCode> {
     let client = Client::new(&args.client);
     let (job, number) = parse_build(&args.build)?;
-    let answer = client.post_json(&format!("/jobs/{job}/builds/{number}/cancel"), &Value::Null)?;
+    let answer = client.post_json(
+        &format!("/jobs/{}/builds/{number}/cancel", job_segment(&job)),
+        &Value::Null,
+    )?;
     if args.client.output == OutputFormat::Json {
         outln!("{answer}")?;
     } else {
@@ -130,7 +137,10 @@ pub fn approve(args: &ApproveArgs) -> anyhow::Result<ExitCode> {
     let params = parse_params(&args.params)?;
     let action = if args.abort { "abort" } else { "approve" };
     let body = json!({ "action": action, "params": params });
-    let answer = client.post_json(&format!("/jobs/{job}/builds/{number}/input"), &body)?;
+    let answer = client.post_json(
+        &format!("/jobs/{}/builds/{number}/input", job_segment(&job)),
+        &body,
+    )?;
     if args.client.output == OutputFormat::Json {
         outln!("{answer}")?;
     } else if args.abort {

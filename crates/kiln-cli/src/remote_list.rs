@@ -2,6 +2,7 @@
 
 use crate::cli::{BuildsArgs, ClientArgs, OutputFormat};
 use crate::client::Client;
+use crate::client::job_segment;
 use anyhow::bail;
 use serde_json::Value;
 use std::process::ExitCode;
@@ -51,7 +52,11 @@ pub fn builds(args: &BuildsArgs) -> anyhow::Result<ExitCode> {
     let client = Client::new(&args.client);
     let builds: Vec<Value> = match &args.job {
         Some(job) => {
-            let answer = client.get_json(&format!("/jobs/{job}/builds?limit={}", args.limit))?;
+            let answer = client.get_json(&format!(
+                "/jobs/{}/builds?limit={}",
+                job_segment(job),
+                args.limit
+            ))?;
             answer["builds"].as_array().cloned().unwrap_or_default()
         }
         None => last_builds(&client)?,
@@ -95,7 +100,7 @@ fn last_builds(client: &Client) -> anyhow::Result<Vec<Value>> {
     for job in answer["jobs"].as_array().into_iter().flatten() {
         if let (Some(name), Some(n)) = (job["name"].as_str(), job["last_build"]["number"].as_u64())
         {
-            builds.push(client.get_json(&format!("/jobs/{name}/builds/{n}"))?);
+            builds.push(client.get_json(&format!("/jobs/{}/builds/{n}", job_segment(name)))?);
         }
     }
     Ok(builds)

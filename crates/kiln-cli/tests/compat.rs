@@ -345,7 +345,7 @@ fn is_restarted_run_is_false_since_kiln_has_no_restart_from_a_stage() {
 fn a_plugin_trigger_is_accepted_and_named_in_the_log_as_without_effect() {
     let pipeline = "pipeline {
     agent any
-    triggers { issueCommentTrigger('.*rebuild.*') }
+    triggers { bitbucketPush() }
     stages { stage('a') { steps { echo 'ran' } } }
 }
 ";
@@ -353,13 +353,13 @@ fn a_plugin_trigger_is_accepted_and_named_in_the_log_as_without_effect() {
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(
-        stderr.contains("warning: trigger `issueCommentTrigger` has no effect in kiln"),
+        stderr.contains("warning: trigger `bitbucketPush` has no effect in kiln"),
         "{stderr}"
     );
     let (code, out) = run(pipeline);
     assert_eq!(code, 0, "{out}");
     assert!(
-        out.contains("trigger `issueCommentTrigger` has no effect in kiln"),
+        out.contains("trigger `bitbucketPush` has no effect in kiln"),
         "{out}"
     );
     assert!(out.contains("[a] ran\n"), "{out}");

@@ -515,3 +515,126 @@ fn pull_requests_build_with_change_variables_and_forks_run_the_targets_pipeline_
         "{log}"
     );
 }
+
+const STEPS: &str = "pipeline {
+  agent any
+  stages {
+    stage('GitHub') {
+      steps {
+        githubNotify status: 'SUCCESS', description: 'lint ok', context: 'ci/lint', account: 'acme'
+        setGitHubPullRequestStatus context: 'ci/pr', message: 'waiting', state: 'PENDING'
+      }
+    }
+    stage('GitLab') {
+      steps {
+        gitlabCommitStatus(name: 'unit') { echo 'testing' }
+        updateGitlabCommitStatus name: 'deploy', state: 'failed'
+      }
+    }
+  }
+}
+";
+
+/// A job running `STEPS` against `forge`; the build's log once it finished.
+fn run_steps(forge_spec: &str) -> (FakeForge, Env, String) {
+    let forge = FakeForge::start();
+    let jobs = job(
+        "app",
+        "steps",
+        &forge_spec
+            .replace("API", &forge.github_api())
+            .replace("GL", &forge.gitlab_api()),
+    );
+    let env = Env::new(&jobs, "");
+    let repo = env.root.join("repo");
+    std::fs::write(repo.join("steps.Jenkinsfile"), STEPS).unwrap();
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-q", "-m", "steps"]);
+    let server = env.start();
+    kiln_ok(&server, &["trigger", "app"]);
+    let out = kiln(&server, &["logs", "app#1", "--follow"]);
+    let log = String::from_utf8_lossy(&out.stdout).into_owned();
+    (forge, env, log)
+}
+
+#[test]
+fn forge_steps_post_their_statuses_and_a_refusing_forge_does_not_fail_the_build() {
+    let (forge, env, log) =
+        run_steps("{kind: github, api_url: 'API', repository: acme/app, token_credential: forge}");
+    assert!(log.trim_end().ends_with("Finished: SUCCESS"), "{log}");
+    let head = git(&env.root.join("repo"), &["rev-parse", "HEAD"]);
+    let find = |context: &str| {
+        forge
+            .statuses()
+            .into_iter()
+            .filter(|p| p.context == context)
+            .collect::<Vec<_>>()
+    };
+    let lint = find("ci/lint");
+    assert_eq!(lint.len(), 1, "{:#?}", forge.statuses());
+    assert_eq!(
+        (
+            lint[0].state.as_str(),
+            lint[0].description.as_str(),
+            lint[0].sha.as_str()
+        ),
+        ("success", "lint ok", head.as_str())
+    );
+    assert_eq!(
+        lint[0].target_url.as_deref(),
+        Some("https://ci.example.com/jobs/app/1")
+    );
+    let pr = find("ci/pr");
+    assert_eq!(
+        (pr[0].state.as_str(), pr[0].description.as_str()),
+        ("pending", "waiting")
+    );
+    // On GitHub, GitLab's states are spelled GitHub's way.
+    assert_eq!(
+        find("unit")
+            .iter()
+            .map(|p| p.state.as_str())
+            .collect::<Vec<_>>(),
+        ["pending", "success"]
+    );
+    assert_eq!(find("deploy")[0].state, "failure");
+    assert!(
+        log.contains("githubNotify: `account` is ignored: kiln posts to the forge of the job's `forge:` in kiln.yaml"),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!(
+            "githubNotify: posted the github status `ci/lint` (success) of commit {head}"
+        )),
+        "{log}"
+    );
+
+    let (forge, _env, log) =
+        run_steps("{kind: gitlab, api_url: 'GL', repository: group/app, token_credential: wrong}");
+    assert!(log.trim_end().ends_with("Finished: SUCCESS"), "{log}");
+    assert!(
+        log.contains("gitlabCommitStatus: could not post the commit status:")
+            && log.contains("401"),
+        "{log}"
+    );
+    assert!(forge.statuses().is_empty());
+}
+
+#[test]
+fn gitlab_commit_status_blocks_report_running_then_their_outcome() {
+    let (forge, _env, log) =
+        run_steps("{kind: gitlab, api_url: 'GL', repository: group/app, token_credential: forge}");
+    assert!(log.trim_end().ends_with("Finished: SUCCESS"), "{log}");
+    let states = |name: &str| -> Vec<String> {
+        forge
+            .statuses()
+            .into_iter()
+            .filter(|p| p.context == name)
+            .map(|p| p.state)
+            .collect()
+    };
+    assert_eq!(states("unit"), ["running", "success"]);
+    assert_eq!(states("deploy"), ["failed"]);
+    assert_eq!(states("ci/lint"), ["success"]);
+    assert!(forge.statuses().iter().all(|p| p.repository == "group/app"));
+}

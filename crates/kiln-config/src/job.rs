@@ -37,6 +37,11 @@ pub struct JobConfig {
     pub webhook_secret: Option<SecretSource>,
     /// `forge:`: where the job's commit statuses go (with the top-level `forges:`).
     pub forge: Option<crate::ForgeConfig>,
+    /// `multibranch:` / `branches:`: the job keeps a child job per branch, tag and change
+    /// request instead of building itself.
+    pub multibranch: Option<crate::MultibranchConfig>,
+    /// Of a multibranch job's child for a tag: the tag (`TAG_NAME`); `branch` then names it too.
+    pub tag: Option<String>,
 }
 
 impl JobConfig {

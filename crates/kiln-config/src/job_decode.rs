@@ -24,6 +24,8 @@ const JOB: &[&str] = &[
     "webhook_secret_env",
     "webhook_secret_file",
     "forge",
+    "multibranch",
+    "branches",
 ];
 const TRIGGERS: &[&str] = &["cron", "poll", "upstream"];
 const RETENTION: &[&str] = &["builds", "days"];
@@ -70,6 +72,16 @@ pub(crate) fn job(ctx: &mut Ctx, node: &Node, i: usize, places: &mut Places) -> 
     let forge = f
         .get("forge")
         .and_then(|n| crate::forge_decode::job_forge(ctx, n, &f.sub("forge"), places));
+    let multibranch = crate::multibranch_decode::multibranch(ctx, &f, seed);
+    if multibranch.is_some()
+        && matches!(source, Some(Source::Dir(_)))
+        && let Some(span) = f.key_span("multibranch").or_else(|| f.key_span("branches"))
+    {
+        ctx.error(
+            Diagnostic::error("invalid-value", "a `dir` job cannot be multibranch")
+                .with_primary(span, "multibranch jobs discover the branches of a `repo`"),
+        );
+    }
     f.finish(ctx);
     if ctx.had_errors_since(mark) {
         return None;
@@ -86,18 +98,23 @@ pub(crate) fn job(ctx: &mut Ctx, node: &Node, i: usize, places: &mut Places) -> 
         retention,
         webhook_secret,
         forge,
+        multibranch,
+        tag: None,
     })
 }
 
 fn job_name(ctx: &mut Ctx, f: &Fields, places: &mut Places) -> Option<JobName> {
     let text = f.required_string(ctx, "name", "a job")?;
     let node = f.get("name")?;
-    match JobName::new(text.clone()) {
-        Ok(name) => {
+    match JobName::new(text.clone())
+        .ok()
+        .filter(|n| n.parent().is_none())
+    {
+        Some(name) => {
             places.job_names.push(Spanned::new(text, node.span));
             Some(name)
         }
-        Err(_) => {
+        None => {
             ctx.error(
                 Diagnostic::error("invalid-value", format!("invalid job name `{text}`"))
                     .with_primary(node.span, "not a valid job name")

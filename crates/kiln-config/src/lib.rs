@@ -21,6 +21,8 @@ mod job_decode;
 mod load;
 mod local_decode;
 mod locks;
+mod multibranch;
+mod multibranch_decode;
 mod reader;
 mod secret;
 mod services;
@@ -39,6 +41,7 @@ pub use forge::{ForgeConfig, ForgeDefaults, ForgeKind, ForkTrust};
 pub use job::{JobConfig, LibraryConfig, RetentionConfig, Source, TriggersConfig};
 pub use load::{load, parse};
 pub use locks::LockConfig;
+pub use multibranch::{ChangeBuild, MultibranchConfig, OrphanedItemStrategy};
 pub use secret::{
     CredentialConfig, CredentialKind, Role, Secret, SecretError, SecretSource, TokenConfig,
 };

@@ -167,7 +167,7 @@ error: could not load kiln.yaml: 1 error
    |
  4 |     colour: blue
    |     ^^^^^^ not a key in `jobs[0]`
-   = help: the keys in `jobs[0]` are: name, repo, dir, branch, jenkinsfile, parameters, triggers, concurrency, quiet_period_secs, retention, webhook_secret, webhook_secret_env, webhook_secret_file, forge
+   = help: the keys in `jobs[0]` are: name, repo, dir, branch, jenkinsfile, parameters, triggers, concurrency, quiet_period_secs, retention, webhook_secret, webhook_secret_env, webhook_secret_file, forge, multibranch, branches
 
 error: could not load kiln.yaml: 1 error
 ",

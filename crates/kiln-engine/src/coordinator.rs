@@ -133,6 +133,25 @@ pub trait Coordinator: Send + Sync {
     /// Passes milestone `ordinal`: older builds of the job that have not passed it are
     /// aborted; this build is aborted when a newer one passed it already.
     fn milestone(&self, ordinal: u32) -> MilestoneOutcome;
+    /// Posts a commit status to the forge of the build's job (the forge steps); what was
+    /// posted (`github status `ci/lint` (success) of commit 3f2a...`), or why nothing was.
+    async fn commit_status(&self, post: StatusPost) -> Result<String, String> {
+        let _ = post;
+        Err("this build reports to no forge: it does not run on a kiln server whose job has a `forge:`".to_owned())
+    }
+}
+
+/// A commit status a forge step (`githubNotify`, `gitlabCommitStatus`, ...) posts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatusPost {
+    /// The state as the step names it (`SUCCESS`, `failed`, `running`, ...).
+    pub state: String,
+    /// GitHub's `context`, GitLab's `name`.
+    pub context: String,
+    pub description: Option<String>,
+    pub target_url: Option<String>,
+    /// The commit; the build's own (a change request's head) when `None`.
+    pub sha: Option<String>,
 }
 
 /// For builds run where no other build exists (tests, embedders): locks are free for

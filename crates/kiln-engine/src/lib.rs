@@ -52,7 +52,7 @@ pub use agent::{
 pub use backend_agents::BackendAgents;
 pub use coordinator::{
     BuildId, Coordinator, FinishedJob, JobRequest, LockAttempt, LockGuard, LockRequest,
-    MilestoneOutcome, NoCoordinator, Pending, StartedJob,
+    MilestoneOutcome, NoCoordinator, Pending, StartedJob, StatusPost,
 };
 pub use env::{PASSED_ENV, build_tmp_dir, local_base_env};
 pub use event::{BuildEvent, LineKind, LogMessage, OutputSource, forward_image_log};

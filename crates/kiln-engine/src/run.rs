@@ -352,6 +352,13 @@ fn pipeline_notices(build: &Build) {
             kiln_model::TriggerKind::Plugin(name) => {
                 build.notice_once(format!("trigger `{name}` has no effect in kiln"));
             }
+            kiln_model::TriggerKind::IssueComment(_)
+                if build.spec.scm.as_ref().is_none_or(|s| s.change.is_empty()) =>
+            {
+                build.notice_once(
+                    "trigger `issueCommentTrigger` acts only on the pull request jobs of a multibranch job on a kiln server".to_owned(),
+                );
+            }
             kiln_model::TriggerKind::Cron(Computed::AtStart(_))
             | kiln_model::TriggerKind::PollScm(Computed::AtStart(_)) => {
                 build.notice_once(

@@ -75,6 +75,10 @@ pub enum StepId {
     FileOperations,
     CompressLog,
     WithDockerRegistry,
+    GithubNotify,
+    GitlabCommitStatus,
+    UpdateGitlabCommitStatus,
+    SetGithubPullRequestStatus,
     /// `step([$class: 'JUnitResultArchiver', ...])`: Jenkins' generic build-step form.
     Step,
     /// `archive 'x'`: the deprecated alias of `archiveArtifacts`.
@@ -485,6 +489,50 @@ pub const STEPS: &[StepDef] = &[
         ],
         B::None,
     ),
+    // Commit statuses to the job's forge (pipeline-githubnotify-step, GitLab plugin, GitHub
+    // Integration plugin), with the plugins' parameters.
+    def(
+        "githubNotify",
+        StepId::GithubNotify,
+        &[
+            req("status", T::String),
+            req("description", T::String),
+            p("context", T::String),
+            p("sha", T::String),
+            p("targetUrl", T::String),
+            p("account", T::String),
+            p("repo", T::String),
+            p("credentialsId", T::String),
+            p("gitApiUrl", T::String),
+        ],
+        B::None,
+    ),
+    def(
+        "gitlabCommitStatus",
+        StepId::GitlabCommitStatus,
+        &[
+            p("name", T::String),
+            p("builds", T::List),
+            p("connection", T::String),
+        ],
+        B::Required,
+    ),
+    def(
+        "updateGitlabCommitStatus",
+        StepId::UpdateGitlabCommitStatus,
+        &[p("name", T::String), req("state", T::String)],
+        B::None,
+    ),
+    def(
+        "setGitHubPullRequestStatus",
+        StepId::SetGithubPullRequestStatus,
+        &[
+            p("context", T::String),
+            p("message", T::String),
+            req("state", T::String),
+        ],
+        B::None,
+    ),
     def(
         "slackSend",
         StepId::SlackSend,
@@ -743,13 +791,6 @@ pub const PLUGIN_STEPS: &[(&str, &str)] = &[
     ("emailextrecipients", "Email Extension plugin"),
     ("scanForIssues", "Warnings Next Generation plugin"),
     ("publishIssues", "Warnings Next Generation plugin"),
-    ("githubNotify", "GitHub Branch Source plugin"),
-    (
-        "setGitHubPullRequestStatus",
-        "GitHub Pull Request Builder plugin",
-    ),
-    ("gitlabCommitStatus", "GitLab plugin"),
-    ("updateGitlabCommitStatus", "GitLab plugin"),
     ("withDockerServer", "Docker Pipeline plugin"),
     ("dockerFingerprintFrom", "Docker Pipeline plugin"),
     ("sshPublisher", "Publish Over SSH plugin"),

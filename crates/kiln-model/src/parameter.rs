@@ -92,6 +92,9 @@ pub enum TriggerKind {
     },
     /// `githubPush()`: builds on a GitHub push webhook.
     GithubPush,
+    /// `issueCommentTrigger('.*rebuild.*')` (GitHub PR Comment Build plugin): a comment on
+    /// the pull request matching the pattern (whole, any case) rebuilds it.
+    IssueComment(String),
     /// A trigger from a plugin kiln does not provide (`parameterizedCron`,
     /// `issueCommentTrigger`, ...): accepted, as Jenkins users write them; lint warns and a
     /// build names it in its log as having no effect.

@@ -183,6 +183,8 @@ impl Actor {
                 self.reload(config);
                 let _ = reply.send(());
             }
+            Command::ChildrenChanged => self.children_changed(),
+            Command::Scan(job) => self.scan(job),
             Command::PipelineRead(job) => {
                 tracing::debug!(job = %job, "pipeline read");
                 let now = self.shared.clock.now_ms();
@@ -553,6 +555,7 @@ impl Actor {
                     tracing::info!(job = %job, "cron trigger");
                     self.spawn_trigger(TriggerRequest::new(job, BuildCause::Timer), None);
                 }
+                TimerKind::Scan => self.scan(job),
                 TimerKind::Poll => {
                     if self.polling.contains(&job) {
                         tracing::debug!(job = %job, "poll skipped: the last one still runs");
@@ -688,6 +691,26 @@ impl Actor {
 
     fn reload(&mut self, config: Arc<Config>) {
         self.shared.set_config(config.clone());
+        self.drop_gone_jobs();
+        tracing::info!(jobs = config.jobs.len(), "configuration reloaded");
+    }
+
+    /// Scans a multibranch job's repository in the background.
+    fn scan(&self, job: String) {
+        if let Some(tx) = self.me.upgrade() {
+            let handle = SchedulerHandle::new(self.shared.clone(), tx);
+            tokio::spawn(crate::multibranch::scan(handle, job));
+        }
+    }
+
+    /// Multibranch children came or went: queued builds of removed ones are aborted.
+    fn children_changed(&mut self) {
+        self.drop_gone_jobs();
+    }
+
+    /// Aborts the queued builds of jobs no longer configured; reads the schedules again.
+    fn drop_gone_jobs(&mut self) {
+        let config = self.shared.config();
         let gone: Vec<BuildRef> = self
             .queue
             .ids()
@@ -702,7 +725,6 @@ impl Actor {
         }
         let now = self.shared.clock.now_ms();
         self.timers.rebuild(&self.shared, now);
-        tracing::info!(jobs = config.jobs.len(), "configuration reloaded");
     }
 
     /// Stops taking work: builds whose steps run in their pods are left running there (the

@@ -72,7 +72,7 @@ async fn trusted(config: &Arc<Config>, job: &JobConfig, change: &ChangeTrigger) 
     }
 }
 
-async fn permission(
+pub(crate) async fn permission(
     config: &Arc<Config>,
     job: &JobConfig,
     user: &str,
@@ -89,6 +89,36 @@ async fn permission(
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())
+}
+
+/// A change request's build in a multibranch job that builds merges (`change_build: merge`,
+/// the default): the target branch's head checked out in `dest` with the request's `head`
+/// merged into it. The merge commit (what `checkout scm` then finds) and the log line saying
+/// which commits were merged; an error line when the merge failed (a conflict).
+pub(crate) async fn checkout_merge(
+    git: &Git,
+    url: &str,
+    target: &str,
+    head: &str,
+    dest: &std::path::Path,
+) -> Result<(String, String), String> {
+    let base = git
+        .resolve(url, target)
+        .await
+        .map_err(|e| format!("ERROR: cannot find the target branch `{target}`: {e}"))?;
+    git.checkout(url, &base, dest)
+        .await
+        .map_err(|e| format!("ERROR: checkout of the target `{target}` at {base} failed: {e}"))?;
+    let message = format!("Merge {head} into {target}");
+    let merged = git.merge(url, dest, head, &message).await.map_err(|e| {
+        format!(
+            "ERROR: the pull request's head {head} does not merge into `{target}` at {base}: {e}"
+        )
+    })?;
+    let line = format!(
+        "Merged the pull request's head {head} into the target branch `{target}` at {base}: building merge commit {merged}"
+    );
+    Ok((merged, line))
 }
 
 /// The pipeline of a request's build at `head`: its own Jenkinsfile when `record` trusts it,

@@ -38,6 +38,10 @@ pub(crate) enum Command {
         reply: oneshot::Sender<Result<(), ControlError>>,
     },
     Reload(Arc<Config>, oneshot::Sender<()>),
+    /// Multibranch children were added or removed.
+    ChildrenChanged,
+    /// Scan a multibranch job's repository.
+    Scan(String),
     /// A job's pipeline was read again: its triggers may have changed.
     PipelineRead(String),
     /// A poll found nothing new for these branches: remember their commits.

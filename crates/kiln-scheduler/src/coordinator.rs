@@ -59,6 +59,10 @@ impl Coordinator for ServerCoordinator {
         self.shared.locks.attempt(self.id.clone(), req)
     }
 
+    async fn commit_status(&self, post: kiln_engine::StatusPost) -> Result<String, String> {
+        crate::forge_steps::post(&self.shared, &self.build, post).await
+    }
+
     async fn start_job(&self, req: JobRequest) -> Result<StartedJob, String> {
         let handle = self
             .handle()

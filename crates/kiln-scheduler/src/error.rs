@@ -45,6 +45,29 @@ pub enum TriggerError {
         branch: String,
         pattern: String,
     },
+    /// A multibranch job builds its children: it was triggered without a branch (a scan of
+    /// its repository was started instead).
+    #[error(
+        "job `{0}` is multibranch: build one of its branch jobs (`{0}/BRANCH`); a scan of its repository was started"
+    )]
+    Multibranch(String),
+    /// A multibranch job does not discover this branch, tag or change request.
+    #[error("job `{job}` does not discover {what}")]
+    NotDiscovered { job: String, what: String },
+    /// A branch without the job's Jenkinsfile has no job.
+    #[error("job `{job}`: `{name}` has no `{path}`, so it has no job")]
+    NoJenkinsfile {
+        job: String,
+        name: String,
+        path: String,
+    },
+    /// A multibranch job's child could not be kept.
+    #[error("job `{job}`: cannot keep its child")]
+    Child {
+        job: String,
+        #[source]
+        source: crate::multibranch::RegistryError,
+    },
     #[error("the build could not be stored")]
     Store(#[source] StoreError),
     /// The scheduler is shutting down or has stopped.

@@ -209,13 +209,21 @@ async fn post(update: StatusUpdate, carry: &mut Carry) {
 }
 
 async fn send_with_retries(update: StatusUpdate) -> Result<(), String> {
-    let config = update.config.clone();
-    let token = match &update.target.token_credential {
+    post_with_retries(&update.config, update.target, update.status).await
+}
+
+/// Posts `status` to `target`, trying a transient failure again (the forge steps wait for it).
+pub(crate) async fn post_with_retries(
+    config: &Arc<Config>,
+    target: ForgeTarget,
+    status: kiln_forge::CommitStatus,
+) -> Result<(), String> {
+    let token = match &target.token_credential {
         None => None,
-        Some(id) => Some(token(&config, id).await?),
+        Some(id) => Some(token(config, id).await?),
     };
-    let client = Arc::new(ForgeClient::new(update.target, token));
-    let status = Arc::new(update.status);
+    let client = Arc::new(ForgeClient::new(target, token));
+    let status = Arc::new(status);
     let mut wait = FIRST_BACKOFF;
     let mut attempt = 1;
     loop {

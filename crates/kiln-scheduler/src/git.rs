@@ -38,6 +38,20 @@ impl Git {
         self.cache.branches(url).await.map_err(|e| e.to_string())
     }
 
+    /// Merges `commit` into the checkout in `dest`; the merge commit.
+    pub(crate) async fn merge(
+        &self,
+        url: &str,
+        dest: &Path,
+        commit: &str,
+        message: &str,
+    ) -> Result<String, String> {
+        self.cache
+            .merge(url, dest, commit, message)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
     /// Checks `commit` out into `dest`, keeping untracked files (as Jenkins keeps a
     /// workspace between builds).
     pub(crate) async fn checkout(

@@ -56,9 +56,44 @@ impl SchedulerHandle {
         req: TriggerRequest,
         polled: Option<(String, String)>,
     ) -> Result<BuildRef, TriggerError> {
-        let mut enqueue = trigger::prepare(&self.shared, &req).await?;
+        let mut enqueue = match trigger::prepare(&self.shared, &req).await {
+            Ok(e) => e,
+            Err(TriggerError::Multibranch(job)) => {
+                self.send(Command::Scan(job.clone()));
+                return Err(TriggerError::Multibranch(job));
+            }
+            Err(e) => return Err(e),
+        };
         enqueue.polled = polled;
         self.enqueue(enqueue).await
+    }
+
+    /// Scans a multibranch job's repository now (in the background): new branches get a
+    /// job and a build, moved ones a build, gone ones are orphaned.
+    pub fn scan(&self, job: &str) {
+        self.send(Command::Scan(job.to_owned()));
+    }
+
+    /// A branch, tag or change request of multibranch job `job` went away (a webhook said
+    /// so): its child is orphaned, and removed per the job's `orphaned_item_strategy`.
+    /// Returns the child's name when it had one.
+    pub async fn forget(&self, job: &str, gone: &crate::Gone) -> Option<String> {
+        crate::multibranch::forget(self, job, gone)
+            .await
+            .map(|n| n.to_string())
+    }
+
+    /// A comment on a change request of multibranch job `job`: its child is rebuilt when
+    /// its pipeline's `issueCommentTrigger` matches and the author has write access.
+    pub async fn comment(&self, job: &str, comment: &crate::Comment) -> crate::CommentOutcome {
+        crate::multibranch::on_comment(self, job, comment).await
+    }
+
+    /// Multibranch children were added or removed: the actor drops queued builds of removed
+    /// ones and reads the schedules again.
+    pub(crate) fn children_changed(&self) {
+        self.shared.refresh_children();
+        self.send(Command::ChildrenChanged);
     }
 
     /// [`SchedulerHandle::trigger`] with the quiet period a `build` step asked for.
@@ -180,6 +215,11 @@ impl SchedulerHandle {
         tag: Option<&str>,
     ) -> Vec<String> {
         matching::jobs_for_push(&self.shared.config(), repo_url, branch, tag)
+    }
+
+    /// The jobs a pull or merge request of `repo_url` into `target` should build.
+    pub fn jobs_for_change(&self, repo_url: &str, target: &str) -> Vec<String> {
+        matching::jobs_for_change(&self.shared.config(), repo_url, target)
     }
 
     /// The lockable resources, their holders and the builds waiting for them.

@@ -23,6 +23,7 @@ mod downstream;
 mod error;
 mod follower;
 mod forge_status;
+mod forge_steps;
 mod git;
 mod handle;
 mod image_records;
@@ -31,6 +32,7 @@ mod job_view;
 mod locks;
 mod matching;
 mod milestones;
+mod multibranch;
 mod outage;
 mod pending_log;
 mod pipeline_info;
@@ -62,6 +64,7 @@ pub use locks::{
     Acquire, DeclaredResource, HeldLock, LockError, LockTable, LocksView, Queued, ResourceView,
     WaiterView,
 };
+pub use multibranch::{Comment, CommentOutcome, Gone, RegistryError};
 pub use request::{ChangeTrigger, TriggerRequest};
 pub use scheduler::Scheduler;
 pub use view::{JobSource, JobView, ParamView, SchedulerStats, TriggerView};

@@ -29,11 +29,32 @@ pub(crate) fn jobs_for_push(
     config
         .jobs
         .iter()
+        // A multibranch job's children are reached through it.
+        .filter(|j| j.name.parent().is_none())
         .filter(|j| normalize_url(&source_url(j)) == wanted)
-        .filter(|j| match (branch, tag) {
-            (Some(b), _) => branch_matches(&j.branch, b),
-            (None, Some(t)) => j.branch_is_pattern() && branch_matches(&j.branch, t),
-            (None, None) => true,
+        .filter(|j| match (&j.multibranch, branch, tag) {
+            (Some(mb), Some(b), _) => mb.branches.iter().any(|p| branch_matches(p, b)),
+            (Some(mb), None, Some(t)) => mb.tags.iter().any(|p| branch_matches(p, t)),
+            (None, Some(b), _) => branch_matches(&j.branch, b),
+            (None, None, Some(t)) => j.branch_is_pattern() && branch_matches(&j.branch, t),
+            (_, None, None) => true,
+        })
+        .map(|j| j.name.to_string())
+        .collect()
+}
+
+/// The jobs a change request of `repo_url` into `target` should build: multibranch jobs that
+/// discover change requests, and jobs of the target branch.
+pub(crate) fn jobs_for_change(config: &Config, repo_url: &str, target: &str) -> Vec<String> {
+    let wanted = normalize_url(repo_url);
+    config
+        .jobs
+        .iter()
+        .filter(|j| j.name.parent().is_none())
+        .filter(|j| normalize_url(&source_url(j)) == wanted)
+        .filter(|j| match &j.multibranch {
+            Some(mb) => mb.change_requests,
+            None => branch_matches(&j.branch, target),
         })
         .map(|j| j.name.to_string())
         .collect()

@@ -17,6 +17,8 @@ pub(crate) struct PipelineInfo {
     pub poll: Vec<String>,
     /// `triggers { upstream(upstreamProjects: 'a,b', threshold: ...) }`.
     pub upstream: Vec<(String, BuildResult)>,
+    /// `triggers { issueCommentTrigger('...') }` patterns.
+    pub comment: Vec<String>,
     /// `disableConcurrentBuilds()`: `Some(abort_previous)`.
     pub disable_concurrent: Option<bool>,
     pub retention: Option<Retention>,
@@ -30,6 +32,7 @@ impl PipelineInfo {
             cron: Vec::new(),
             poll: Vec::new(),
             upstream: Vec::new(),
+            comment: Vec::new(),
             disable_concurrent: None,
             retention: None,
             quiet_period_secs: None,
@@ -56,6 +59,7 @@ impl PipelineInfo {
                 }
                 // Push webhooks reach every job whose repository matches; nothing to schedule.
                 TriggerKind::GithubPush => {}
+                TriggerKind::IssueComment(pattern) => info.comment.push(pattern.clone()),
                 // Triggers of plugins kiln does not provide: the build log says so.
                 TriggerKind::Plugin(_) => {}
             }

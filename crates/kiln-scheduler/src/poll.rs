@@ -85,7 +85,11 @@ async fn heads(handle: &SchedulerHandle, job: &JobConfig) -> Result<Vec<(String,
 }
 
 /// The commit last seen on `branch`: remembered by polling, else the newest build's.
-async fn last_seen(handle: &SchedulerHandle, job: &JobName, branch: &str) -> Option<String> {
+pub(crate) async fn last_seen(
+    handle: &SchedulerHandle,
+    job: &JobName,
+    branch: &str,
+) -> Option<String> {
     let store = handle.shared().store.clone();
     let (job, branch) = (job.clone(), branch.to_owned());
     tokio::task::spawn_blocking(move || {

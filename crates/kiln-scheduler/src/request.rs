@@ -13,6 +13,8 @@ pub struct TriggerRequest {
     /// The branch to build (needed when the job's branch is a pattern); the job's branch
     /// otherwise.
     pub branch: Option<String>,
+    /// The tag to build (a tag push to a multibranch job that discovers tags).
+    pub tag: Option<String>,
     /// The exact commit to build (e.g. from a push webhook); the branch's head otherwise.
     pub commit: Option<String>,
     /// A replay: this Jenkinsfile text runs instead of the one at the commit, and is
@@ -46,6 +48,7 @@ impl TriggerRequest {
             params: BTreeMap::new(),
             cause,
             branch: None,
+            tag: None,
             commit: None,
             replay: None,
             change: None,

@@ -356,8 +356,26 @@ impl BuildTask {
     }
 
     /// The directory the build runs in and the SCM `checkout scm` uses.
-    async fn workspace_for(&self, files: &Files) -> Result<(PathBuf, Option<ScmInfo>), String> {
-        let scm = self.scm_for(files)?;
+    async fn workspace_for(&mut self, files: &Files) -> Result<(PathBuf, Option<ScmInfo>), String> {
+        let mut scm = self.scm_for(files)?;
+        if let (Files::Repo { url }, Some(scm), Some(target)) =
+            (files, &mut scm, self.merge_target())
+        {
+            let merge = crate::change::checkout_merge(
+                &self.shared.git,
+                url,
+                &target,
+                &scm.commit,
+                &self.workspace,
+            );
+            let (merged, line) = tokio::select! {
+                res = merge => res?,
+                () = self.cancel.cancelled() => return Err("Aborted during the checkout".to_owned()),
+            };
+            self.recorder.line(&line);
+            scm.commit = merged;
+            return Ok((self.workspace.clone(), Some(scm.clone())));
+        }
         match (files, &scm) {
             (Files::Repo { url }, Some(scm)) => {
                 let checkout = self.shared.git.checkout(url, &scm.commit, &self.workspace);
@@ -371,6 +389,20 @@ impl BuildTask {
             (Files::Repo { .. }, None) => {}
         }
         Ok((self.workspace.clone(), scm))
+    }
+
+    /// The target branch a change request's build merges its head into: a child of a
+    /// multibranch job with `change_build: merge` (Jenkins' default). Other builds, and jobs
+    /// that build change requests in the target branch's job, build the head.
+    fn merge_target(&self) -> Option<String> {
+        let change = self.recorder.record.change.as_ref()?;
+        let parent = self.shared.job(self.job.name.parent()?)?;
+        let merges = parent
+            .multibranch
+            .is_some_and(|m| m.change_build == kiln_config::ChangeBuild::Merge);
+        merges
+            .then(|| change.vars.get("CHANGE_TARGET").cloned())
+            .flatten()
     }
 
     /// The build's executor on this machine: file steps confined to the workspace, its
@@ -400,7 +432,7 @@ impl BuildTask {
             url,
             commit,
             branch: r.branch.clone(),
-            tag: None,
+            tag: self.job.tag.clone(),
             change: r
                 .change
                 .as_ref()

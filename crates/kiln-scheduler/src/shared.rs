@@ -28,7 +28,11 @@ pub(crate) struct Shared {
     pub data_dir: PathBuf,
     pub git: Git,
     pub clock: Arc<dyn Clock>,
+    /// The configuration as loaded (`base`), and with every multibranch child's job added.
+    base: RwLock<Arc<Config>>,
     config: RwLock<Arc<Config>>,
+    /// The children of multibranch jobs.
+    pub children: crate::multibranch::Registry,
     pipelines: Mutex<HashMap<String, PipelineRead>>,
     /// Log progress of every queued or running build.
     live: Mutex<HashMap<BuildRef, watch::Receiver<LogState>>>,
@@ -79,7 +83,9 @@ impl Shared {
     ) -> Self {
         let locks = LockTable::default();
         locks.declare(&declared_locks(&config));
-        Shared {
+        let children = crate::multibranch::Registry::load(data_dir.join("multibranch"));
+        let shared = Shared {
+            children,
             locks,
             milestones: Milestones::default(),
             forge: ForgeReporter::start(),
@@ -87,6 +93,7 @@ impl Shared {
             git: Git::new(data_dir.join("git")),
             data_dir,
             clock,
+            base: RwLock::new(config.clone()),
             config: RwLock::new(config),
             pipelines: Mutex::new(HashMap::new()),
             live: Mutex::new(HashMap::new()),
@@ -94,7 +101,9 @@ impl Shared {
             waiting: Arc::new(AtomicUsize::new(0)),
             backend,
             sandbox: None,
-        }
+        };
+        shared.refresh_children();
+        shared
     }
 
     pub(crate) fn config(&self) -> Arc<Config> {
@@ -103,11 +112,39 @@ impl Shared {
             .map_or_else(|p| p.into_inner().clone(), |c| c.clone())
     }
 
+    /// The configuration as loaded, without multibranch children.
+    pub(crate) fn base(&self) -> Arc<Config> {
+        self.base
+            .read()
+            .map_or_else(|p| p.into_inner().clone(), |c| c.clone())
+    }
+
     pub(crate) fn set_config(&self, config: Arc<Config>) {
         self.locks.declare(&declared_locks(&config));
-        match self.config.write() {
+        match self.base.write() {
             Ok(mut c) => *c = config,
             Err(p) => *p.into_inner() = config,
+        }
+        self.refresh_children();
+    }
+
+    /// Makes the configuration the loaded one plus a job per child of each multibranch job
+    /// (children whose parent is gone or no longer multibranch are left out).
+    pub(crate) fn refresh_children(&self) {
+        let base = self.base();
+        let mut merged = Config::clone(&base);
+        for child in self.children.all() {
+            let Some(parent) = base.job(child.parent()) else {
+                continue;
+            };
+            if parent.multibranch.is_some() {
+                merged.jobs.push(child.config(parent));
+            }
+        }
+        let merged = Arc::new(merged);
+        match self.config.write() {
+            Ok(mut c) => *c = merged,
+            Err(p) => *p.into_inner() = merged,
         }
     }
 

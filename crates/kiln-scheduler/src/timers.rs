@@ -11,6 +11,8 @@ pub(crate) enum TimerKind {
     Cron,
     /// Fetch and build when the branch moved (`poll`, `pollSCM`).
     Poll,
+    /// Scan a multibranch job's repository (`multibranch.scan`).
+    Scan,
 }
 
 struct Timer {
@@ -53,6 +55,13 @@ impl Timers {
                     next_ms: next,
                 });
             };
+            if let Some(mb) = &job.multibranch {
+                // A multibranch job only scans; its children's pipelines have the triggers.
+                if let Some(s) = &mb.scan {
+                    add(TimerKind::Scan, s.clone());
+                }
+                continue;
+            }
             if let Some(s) = &job.triggers.cron {
                 add(TimerKind::Cron, s.clone());
             }

@@ -7,6 +7,7 @@ use crate::error::SourceError;
 use crate::error::{JobSourceError, TriggerError};
 use crate::handle::SchedulerHandle;
 use crate::matching::branch_matches;
+use crate::multibranch;
 use crate::pipeline_info::PipelineInfo;
 use crate::request::TriggerRequest;
 use crate::shared::Shared;
@@ -17,7 +18,9 @@ use kiln_store::{ChangeRecord, NewBuild};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// Reads the job's source and checks the request against its pipeline.
+/// Reads the job's source and checks the request against its pipeline. A multibranch job's
+/// trigger goes to the child of its branch, tag or change request, which is kept from then
+/// on if its Jenkinsfile was found.
 pub(crate) async fn prepare(
     shared: &Shared,
     req: &TriggerRequest,
@@ -25,8 +28,48 @@ pub(crate) async fn prepare(
     let job = shared
         .job(&req.job)
         .ok_or_else(|| TriggerError::UnknownJob(req.job.clone()))?;
-    let branch = branch_for(&job, req.branch.as_deref())?;
-    let (resolved, change) = read_source(shared, &job, branch.as_deref(), req)
+    let Some(mb) = &job.multibranch else {
+        let stored = shared
+            .children
+            .get(&job.name)
+            .and_then(|child| multibranch::stored_change(&child, req));
+        return prepare_job(shared, &job, stored.as_ref().unwrap_or(req)).await;
+    };
+    let routed = multibranch::route(shared, &job, mb, req)?;
+    let enqueue = prepare_job(shared, &routed.config, &routed.request).await;
+    match enqueue {
+        Ok(enqueue) => {
+            let name = routed.child.name.to_string();
+            let changed = shared
+                .children
+                .put(routed.child)
+                .map_err(|source| TriggerError::Child { job: name, source })?;
+            if changed {
+                shared.refresh_children();
+            }
+            Ok(enqueue)
+        }
+        Err(TriggerError::Source(e))
+            if routed.new && matches!(e.source, SourceError::ReadAtCommit { .. }) =>
+        {
+            Err(TriggerError::NoJenkinsfile {
+                job: job.name.to_string(),
+                name: routed.child.source_name().to_owned(),
+                path: routed.config.jenkinsfile.clone(),
+            })
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// [`prepare`] of a job that builds itself.
+async fn prepare_job(
+    shared: &Shared,
+    job: &JobConfig,
+    req: &TriggerRequest,
+) -> Result<Enqueue, TriggerError> {
+    let branch = branch_for(job, req.branch.as_deref())?;
+    let (resolved, change) = read_source(shared, job, branch.as_deref(), req)
         .await
         .map_err(|source| {
             shared.set_pipeline(job.name.as_str(), Err(source.to_string()));
@@ -43,7 +86,7 @@ pub(crate) async fn prepare(
         Some(_) => declared_only(&resolved, &req.params),
         None => req.params.clone(),
     };
-    let params = check_params(shared, &job, &resolved, &given)?;
+    let params = check_params(shared, job, &resolved, &given)?;
     let branch = match &req.change {
         Some(c) => Some(c.branch_name.clone()),
         None => resolved.branch.clone(),
@@ -186,6 +229,10 @@ pub(crate) fn refresh_all(handle: SchedulerHandle) {
         let config = handle.shared().config();
         for job in config.jobs.iter().filter(|j| !j.branch_is_pattern()) {
             let shared = handle.shared();
+            if job.multibranch.is_some() {
+                handle.send(Command::Scan(job.name.to_string()));
+                continue;
+            }
             match source::resolve(&shared.git, job, None, None).await {
                 Ok(resolved) => {
                     // Only the pipeline is wanted here; parameters are not checked.

@@ -69,6 +69,52 @@ impl GitCache {
         Ok(())
     }
 
+    /// Merges `commit` into the checkout in `dest` (made by [`GitCache::checkout`]) as a new
+    /// merge commit by `kiln <kiln@localhost>`, as Jenkins merges a pull request into its
+    /// target; returns the merge commit. A merge that conflicts is undone and fails.
+    pub async fn merge(
+        &self,
+        url: &str,
+        dest: &Path,
+        commit: &str,
+        message: &str,
+    ) -> Result<String, ScmError> {
+        check_ref(url, "commit", commit)?;
+        let git = self.git(url);
+        if !self.has_commit(url, dest, commit).await {
+            let mirror_arg = self.mirror_path(url).display().to_string();
+            let lock = self.lock_for(url);
+            let _guard = lock.lock().await;
+            git.run(Some(dest), ["fetch", "--quiet", &mirror_arg, commit])
+                .await?;
+        }
+        let merged = git
+            .run(
+                Some(dest),
+                [
+                    "-c",
+                    "user.name=kiln",
+                    "-c",
+                    "user.email=kiln@localhost",
+                    "-c",
+                    "commit.gpgsign=false",
+                    "merge",
+                    "--quiet",
+                    "--no-ff",
+                    "--no-edit",
+                    "-m",
+                    message,
+                    commit,
+                ],
+            )
+            .await;
+        if let Err(e) = merged {
+            let _ = git.run(Some(dest), ["merge", "--abort"]).await;
+            return Err(e);
+        }
+        git.text(Some(dest), ["rev-parse", "HEAD"]).await
+    }
+
     async fn has_commit(&self, url: &str, dest: &Path, commit: &str) -> bool {
         let rev = format!("{commit}^{{commit}}");
         let git_dir = git_dir_arg(&dest.join(".git"));

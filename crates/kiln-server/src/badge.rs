@@ -21,6 +21,7 @@ const BRANCH_SEARCH: usize = 100;
 pub fn routes(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/jobs/{job}/badge.svg", get(badge))
+        .route("/jobs/{job}/{child}/badge.svg", get(child_badge))
         .layer(middleware::from_fn_with_state(state, access))
 }
 
@@ -42,11 +43,30 @@ struct BadgeQuery {
     branch: Option<String>,
 }
 
+/// A multibranch job's child, `/jobs/app/main/badge.svg`.
+async fn child_badge(
+    state: State<AppState>,
+    ApiPath((parent, child)): ApiPath<(String, String)>,
+    query: ApiQuery<BadgeQuery>,
+) -> Result<Response, ApiError> {
+    badge(state, ApiPath(format!("{parent}/{child}")), query).await
+}
+
 async fn badge(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
-    ApiQuery(q): ApiQuery<BadgeQuery>,
+    ApiQuery(mut q): ApiQuery<BadgeQuery>,
 ) -> Result<Response, ApiError> {
+    let mut name = name;
+    // `?branch=` of a multibranch job is its child's badge.
+    let config = state.scheduler().config();
+    if let (Some(job), Some(branch)) = (config.job(&name), &q.branch)
+        && job.multibranch.is_some()
+        && let Ok(child) = kiln_types::JobName::child(&job.name, branch)
+    {
+        name = child.to_string();
+        q.branch = None;
+    }
     let job = known_job(&state, &name)?;
     let store = state.store_arc();
     let limit = if q.branch.is_some() { BRANCH_SEARCH } else { 1 };

@@ -110,10 +110,14 @@ impl From<kiln_scheduler::TriggerError> for ApiError {
         use kiln_scheduler::TriggerError as E;
         match err {
             E::UnknownJob(job) => ApiError::NotFound(format!("no job named `{job}`")),
-            E::InvalidParams(_) | E::BranchRequired { .. } | E::BranchNotMatched { .. } => {
-                ApiError::BadRequest(err.to_string())
+            E::InvalidParams(_)
+            | E::BranchRequired { .. }
+            | E::BranchNotMatched { .. }
+            | E::NotDiscovered { .. } => ApiError::BadRequest(err.to_string()),
+            E::Source(_) | E::NoJenkinsfile { .. } | E::Multibranch(_) => {
+                ApiError::Conflict(err.to_string())
             }
-            E::Source(_) => ApiError::Conflict(err.to_string()),
+            E::Child { .. } => ApiError::internal(err),
             E::ShuttingDown => ApiError::Unavailable(err.to_string()),
             E::Store(_) => ApiError::internal(err),
         }

@@ -51,6 +51,8 @@ enum Exit {
     NodeJs(super::nodejs::Session),
     Tee(super::tee::Tee),
     DockerRegistry(super::docker_registry::Login),
+    /// `gitlabCommitStatus`: the status's name, whose end state the block's outcome gives.
+    GitlabStatus(String),
 }
 
 /// What follows a run of the block.
@@ -85,6 +87,7 @@ pub(crate) fn is_block(id: StepId) -> bool {
             | StepId::Tee
             | StepId::CompressLog
             | StepId::WithDockerRegistry
+            | StepId::GitlabCommitStatus
     )
 }
 
@@ -133,6 +136,11 @@ pub(crate) async fn enter(id: StepId, call: &StepCall<'_>) -> Result<Entered, St
             plain(scope.with_env(vars))
         }
         StepId::Timeout => timeout(call, scope)?,
+        StepId::GitlabCommitStatus => Entered {
+            scope,
+            skip: false,
+            exit: Exit::GitlabStatus(super::forge::gitlab_block_start(call).await?),
+        },
         StepId::Retry => Entered {
             scope,
             skip: false,
@@ -304,6 +312,15 @@ pub(crate) async fn exit(
     let done = |r: Result<(), StepError>| After::Done(r.map(|()| Value::Null));
     match &mut entered.exit {
         Exit::Plain => done(body),
+        Exit::GitlabStatus(name) => {
+            let state = match &body {
+                Ok(()) => "success",
+                Err(e) if e.is_interruption() => "canceled",
+                Err(_) => "failed",
+            };
+            super::forge::gitlab_block_end(call, name.clone(), state).await;
+            done(body)
+        }
         Exit::Timeout { expired, timer } => {
             timer.abort();
             match body {

@@ -20,6 +20,7 @@ mod docker_registry;
 mod file_ops;
 mod files;
 mod flow;
+mod forge;
 mod git_scm;
 mod html_report;
 mod http_client;
@@ -182,6 +183,9 @@ pub(crate) async fn native(id: StepId, call: &StepCall<'_>) -> Result<Value, Ste
         StepId::HttpRequest => http_request::http_request(call).await,
         StepId::WaitForQualityGate => sonar::wait_for_quality_gate(call).await,
         StepId::SlackSend => slack::slack_send(call).await,
+        StepId::GithubNotify => forge::github_notify(call).await,
+        StepId::UpdateGitlabCommitStatus => forge::update_gitlab_status(call).await,
+        StepId::SetGithubPullRequestStatus => forge::set_github_pr_status(call).await,
         StepId::PublishHtml => html_report::publish_html(call).await,
         StepId::Bat | StepId::Powershell => windows::windows_only(call),
         StepId::Pwsh => windows::pwsh(call).await,
@@ -216,7 +220,8 @@ pub(crate) async fn native(id: StepId, call: &StepCall<'_>) -> Result<Value, Ste
         | StepId::NodeJs
         | StepId::Tee
         | StepId::CompressLog
-        | StepId::WithDockerRegistry => block::run(id, call).await,
+        | StepId::WithDockerRegistry
+        | StepId::GitlabCommitStatus => block::run(id, call).await,
         StepId::Lock => block::run(id, call).await,
     }
 }

@@ -237,11 +237,16 @@ fn choices(cx: &mut Cx, p: &CallView<'_>) -> Option<Vec<String>> {
     Some(list)
 }
 
-const TRIGGER_KINDS: &[&str] = &["cron", "pollSCM", "upstream", "githubPush"];
+const TRIGGER_KINDS: &[&str] = &[
+    "cron",
+    "pollSCM",
+    "upstream",
+    "githubPush",
+    "issueCommentTrigger",
+];
 
 const PLUGIN_TRIGGERS: &[(&str, &str)] = &[
     ("parameterizedCron", "Parameterized Scheduler plugin"),
-    ("issueCommentTrigger", "GitHub PR Comment Build plugin"),
     ("gitlab", "GitLab plugin"),
     ("GenericTrigger", "Generic Webhook Trigger plugin"),
     ("bitbucketPush", "Bitbucket plugin"),
@@ -325,6 +330,25 @@ pub(super) fn triggers(cx: &mut Cx, call: &CallView<'_>) -> Vec<Trigger> {
                 }
             }
             "githubPush" => TriggerKind::GithubPush,
+            "issueCommentTrigger" => {
+                cx.check_named(&t, "`issueCommentTrigger`", &["commentPattern"]);
+                let Some(pattern) = t
+                    .named("commentPattern")
+                    .or_else(|| t.single())
+                    .and_then(|e| cx.literal_string(e, "a comment pattern"))
+                else {
+                    if t.args.is_empty() {
+                        cx.error(
+                            "missing-argument",
+                            t.span,
+                            "`issueCommentTrigger` needs a comment pattern",
+                            "expected `issueCommentTrigger('.*rebuild.*')`",
+                        );
+                    }
+                    continue;
+                };
+                TriggerKind::IssueComment(pattern)
+            }
             other => {
                 if let Some((_, plugin)) = PLUGIN_TRIGGERS.iter().find(|(n, _)| *n == other) {
                     cx.warn(

@@ -105,6 +105,7 @@ fn request_like(
         branch,
         // A replay runs at the build's commit; a rebuild at the branch's head.
         commit: replay.as_ref().and_then(|_| record.commit.clone()),
+        tag: None,
         replay,
         change: None,
     };

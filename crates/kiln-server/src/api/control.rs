@@ -45,6 +45,7 @@ pub async fn trigger(
         params,
         cause: BuildCause::User(caller.name),
         branch: body.branch,
+        tag: None,
         commit: body.commit,
         change: None,
     };

@@ -80,8 +80,76 @@ impl HookEvent {
 pub enum HookAction {
     /// Build the matching jobs.
     Build(HookEvent),
-    /// Nothing to build (a ping, a closed pull request, a deleted branch); the reason is answered.
+    /// A branch or tag was deleted, a change request closed: multibranch jobs orphan its
+    /// child. `branch`/`tag` of the event name it (for matching jobs).
+    Gone(HookEvent, kiln_scheduler::Gone),
+    /// A comment on a change request (`issueCommentTrigger`); the event names the repository.
+    Comment(HookEvent, kiln_scheduler::Comment),
+    /// Nothing to build (a ping, an unknown event); the reason is answered.
     Ignore(String),
+}
+
+impl HookEvent {
+    /// A deleted branch or tag of the repository at `repo_urls`.
+    pub fn deleted_ref(description: String, repo_urls: Vec<String>, git_ref: &str) -> HookAction {
+        let (branch, tag) = split_ref(git_ref);
+        let gone = match (&branch, &tag) {
+            (Some(b), _) => kiln_scheduler::Gone::Branch(b.clone()),
+            (None, Some(t)) => kiln_scheduler::Gone::Tag(t.clone()),
+            (None, None) => {
+                return HookAction::Ignore(format!(
+                    "ref `{git_ref}` is neither a branch nor a tag"
+                ));
+            }
+        };
+        let event = HookEvent {
+            description,
+            repo_urls,
+            branch,
+            tag,
+            commit: None,
+            change: BTreeMap::new(),
+            request: None,
+        };
+        HookAction::Gone(event, gone)
+    }
+
+    /// A comment on the repository's change request.
+    pub fn comment(repo_urls: Vec<String>, comment: kiln_scheduler::Comment) -> HookAction {
+        let event = HookEvent {
+            description: comment.description.clone(),
+            repo_urls,
+            branch: None,
+            tag: None,
+            commit: None,
+            change: BTreeMap::new(),
+            request: None,
+        };
+        HookAction::Comment(event, comment)
+    }
+
+    /// A closed (or merged) change request `PREFIX-ID` into `target`.
+    pub fn closed_change(
+        description: String,
+        repo_urls: Vec<String>,
+        target: String,
+        branch_name: String,
+    ) -> HookAction {
+        let event = HookEvent {
+            description,
+            repo_urls,
+            branch: Some(target),
+            tag: None,
+            commit: None,
+            change: BTreeMap::new(),
+            request: Some(RequestOrigin {
+                branch_name: branch_name.clone(),
+                fork: false,
+                author_key: None,
+            }),
+        };
+        HookAction::Gone(event, kiln_scheduler::Gone::Change(branch_name))
+    }
 }
 
 /// A payload that is not what the event header announced.

@@ -93,15 +93,64 @@ pub fn parse(event: &str, body: &[u8]) -> Result<HookAction, PayloadError> {
         "pull_request" => serde_json::from_slice::<PullRequestEvent>(body)
             .map(pull_request)
             .map_err(err),
+        "issue_comment" => serde_json::from_slice::<IssueCommentEvent>(body)
+            .map(issue_comment)
+            .map_err(err),
         other => Ok(HookAction::Ignore(format!(
-            "event `{other}` is not built (kiln builds push and pull_request)"
+            "event `{other}` is not built (kiln builds push, pull_request and issue_comment)"
         ))),
     }
 }
 
+#[derive(Deserialize)]
+struct IssueCommentEvent {
+    action: String,
+    issue: Issue,
+    comment: IssueComment,
+    repository: Repository,
+}
+
+#[derive(Deserialize)]
+struct Issue {
+    number: u64,
+    /// Present when the issue is a pull request.
+    #[serde(default)]
+    pull_request: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct IssueComment {
+    body: String,
+    user: User,
+}
+
+fn issue_comment(e: IssueCommentEvent) -> HookAction {
+    if e.action != "created" {
+        return HookAction::Ignore(format!("comment action `{}` is not built", e.action));
+    }
+    if e.issue.pull_request.is_none() {
+        return HookAction::Ignore("a comment on an issue, not a pull request".into());
+    }
+    let login = e.comment.user.login;
+    HookEvent::comment(
+        e.repository.urls(),
+        kiln_scheduler::Comment {
+            change: format!("PR-{}", e.issue.number),
+            body: e.comment.body,
+            author_key: login.clone(),
+            description: format!(
+                "GitHub comment by {login} on pull request #{}",
+                e.issue.number
+            ),
+            author: login,
+        },
+    )
+}
+
 fn push(p: Push) -> HookAction {
     if p.deleted || is_deletion(&p.after) {
-        return HookAction::Ignore(format!("`{}` was deleted", p.git_ref));
+        let what = format!("GitHub deletion of `{}`", p.git_ref);
+        return HookEvent::deleted_ref(what, p.repository.urls(), &p.git_ref);
     }
     let (branch, tag) = split_ref(&p.git_ref);
     if branch.is_none() && tag.is_none() {
@@ -124,6 +173,14 @@ fn push(p: Push) -> HookAction {
 }
 
 fn pull_request(e: PullRequestEvent) -> HookAction {
+    if e.action == "closed" {
+        return HookEvent::closed_change(
+            format!("GitHub pull request #{} closed", e.number),
+            e.repository.urls(),
+            e.pull_request.base.git_ref,
+            format!("PR-{}", e.number),
+        );
+    }
     if !matches!(e.action.as_str(), "opened" | "synchronize" | "reopened") {
         return HookAction::Ignore(format!("pull request action `{}` is not built", e.action));
     }
@@ -163,6 +220,8 @@ mod tests {
         match parse(event, body.as_bytes()).unwrap() {
             HookAction::Build(e) => e,
             HookAction::Ignore(why) => panic!("ignored: {why}"),
+            HookAction::Gone(_, gone) => panic!("gone: {gone:?}"),
+            HookAction::Comment(_, c) => panic!("comment: {c:?}"),
         }
     }
 
@@ -190,12 +249,12 @@ mod tests {
     }
 
     #[test]
-    fn deleted_branch_is_ignored() {
+    fn deleted_branch_is_gone() {
         let body =
             format!(r#"{{"ref":"refs/heads/x","after":"0000000000","deleted":true,{REPO}}}"#);
         assert!(matches!(
             parse("push", body.as_bytes()).unwrap(),
-            HookAction::Ignore(_)
+            HookAction::Gone(_, kiln_scheduler::Gone::Branch(b)) if b == "x"
         ));
     }
 
@@ -212,9 +271,16 @@ mod tests {
     }
 
     #[test]
-    fn closed_pull_request_is_ignored() {
+    fn closed_pull_request_is_gone() {
         let body = format!(
             r#"{{"action":"closed","number":7,"pull_request":{{"head":{{"ref":"f","sha":"h"}},"base":{{"ref":"main"}}}},{REPO}}}"#
+        );
+        assert!(matches!(
+            parse("pull_request", body.as_bytes()).unwrap(),
+            HookAction::Gone(_, kiln_scheduler::Gone::Change(c)) if c == "PR-7"
+        ));
+        let body = format!(
+            r#"{{"action":"labeled","number":7,"pull_request":{{"head":{{"ref":"f","sha":"h"}},"base":{{"ref":"main"}}}},{REPO}}}"#
         );
         assert!(matches!(
             parse("pull_request", body.as_bytes()).unwrap(),

@@ -84,16 +84,66 @@ pub fn parse(event: &str, body: &[u8]) -> Result<HookAction, PayloadError> {
         "Merge Request Hook" => serde_json::from_slice::<MergeRequest>(body)
             .map(merge_request)
             .map_err(err),
+        "Note Hook" => serde_json::from_slice::<Note>(body).map(note).map_err(err),
         other => Ok(HookAction::Ignore(format!(
             "event `{other}` is not built (kiln builds Push Hook, Tag Push Hook and Merge Request Hook)"
         ))),
     }
 }
 
+#[derive(Deserialize)]
+struct Note {
+    user: NoteUser,
+    project: Project,
+    object_attributes: NoteAttributes,
+    #[serde(default)]
+    merge_request: Option<NoteRequest>,
+}
+
+#[derive(Deserialize)]
+struct NoteUser {
+    id: u64,
+    username: String,
+}
+
+#[derive(Deserialize)]
+struct NoteAttributes {
+    note: String,
+    noteable_type: String,
+}
+
+#[derive(Deserialize)]
+struct NoteRequest {
+    iid: u64,
+}
+
+fn note(n: Note) -> HookAction {
+    let Some(mr) = n
+        .merge_request
+        .filter(|_| n.object_attributes.noteable_type == "MergeRequest")
+    else {
+        return HookAction::Ignore("a note on something else than a merge request".into());
+    };
+    HookEvent::comment(
+        n.project.urls(),
+        kiln_scheduler::Comment {
+            change: format!("MR-{}", mr.iid),
+            body: n.object_attributes.note,
+            author_key: n.user.id.to_string(),
+            description: format!(
+                "GitLab note by {} on merge request !{}",
+                n.user.username, mr.iid
+            ),
+            author: n.user.username,
+        },
+    )
+}
+
 fn push(p: Push, tag_push: bool) -> HookAction {
     let commit = p.checkout_sha.filter(|c| !c.is_empty()).unwrap_or(p.after);
     if is_deletion(&commit) {
-        return HookAction::Ignore(format!("`{}` was deleted", p.git_ref));
+        let what = format!("GitLab deletion of `{}`", p.git_ref);
+        return HookEvent::deleted_ref(what, p.project.urls(), &p.git_ref);
     }
     let (branch, tag) = split_ref(&p.git_ref);
     if branch.is_none() && tag.is_none() {
@@ -118,6 +168,14 @@ fn push(p: Push, tag_push: bool) -> HookAction {
 fn merge_request(m: MergeRequest) -> HookAction {
     let attrs = m.object_attributes;
     let action = attrs.action.unwrap_or_else(|| "open".into());
+    if matches!(action.as_str(), "close" | "merge") {
+        return HookEvent::closed_change(
+            format!("GitLab merge request !{} {action}d", attrs.iid),
+            m.project.urls(),
+            attrs.target_branch,
+            format!("MR-{}", attrs.iid),
+        );
+    }
     if !matches!(action.as_str(), "open" | "reopen" | "update") {
         return HookAction::Ignore(format!("merge request action `{action}` is not built"));
     }
@@ -148,6 +206,8 @@ mod tests {
         match parse(event, body.as_bytes()).unwrap() {
             HookAction::Build(e) => e,
             HookAction::Ignore(why) => panic!("ignored: {why}"),
+            HookAction::Gone(_, gone) => panic!("gone: {gone:?}"),
+            HookAction::Comment(_, c) => panic!("comment: {c:?}"),
         }
     }
 
@@ -186,6 +246,45 @@ mod tests {
             (Some("main"), Some("c3"))
         );
         assert_eq!(e.change["CHANGE_ID"], "3");
+    }
+
+    #[test]
+    fn a_note_on_a_merge_request_is_a_comment() {
+        let body = format!(
+            r#"{{"user":{{"id":12,"username":"al"}},"object_attributes":{{"note":"rebuild","noteable_type":"MergeRequest"}},"merge_request":{{"iid":4}},{PROJECT}}}"#
+        );
+        let HookAction::Comment(_, c) = parse("Note Hook", body.as_bytes()).unwrap() else {
+            panic!("not a comment");
+        };
+        assert_eq!(
+            (c.change.as_str(), c.author_key.as_str(), c.body.as_str()),
+            ("MR-4", "12", "rebuild")
+        );
+        let body = format!(
+            r#"{{"user":{{"id":12,"username":"al"}},"object_attributes":{{"note":"x","noteable_type":"Issue"}},{PROJECT}}}"#
+        );
+        assert!(matches!(
+            parse("Note Hook", body.as_bytes()).unwrap(),
+            HookAction::Ignore(_)
+        ));
+    }
+
+    #[test]
+    fn merged_merge_request_and_deleted_branch_are_gone() {
+        let body = format!(
+            r#"{{"object_attributes":{{"iid":3,"action":"merge","source_branch":"f","target_branch":"main","last_commit":{{"id":"c3"}}}},{PROJECT}}}"#
+        );
+        assert!(matches!(
+            parse("Merge Request Hook", body.as_bytes()).unwrap(),
+            HookAction::Gone(_, kiln_scheduler::Gone::Change(c)) if c == "MR-3"
+        ));
+        let body = format!(
+            r#"{{"ref":"refs/tags/v1","after":"0000000000000000000000000000000000000000",{PROJECT}}}"#
+        );
+        assert!(matches!(
+            parse("Tag Push Hook", body.as_bytes()).unwrap(),
+            HookAction::Gone(_, kiln_scheduler::Gone::Tag(t)) if t == "v1"
+        ));
     }
 
     #[test]

@@ -109,8 +109,10 @@ async fn handle(
     proof: Proof<'_>,
     delivery: Option<String>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let event = match action {
-        HookAction::Build(event) => event,
+    let (event, then) = match action {
+        HookAction::Build(event) => (event, Then::Build),
+        HookAction::Gone(event, gone) => (event, Then::Forget(gone)),
+        HookAction::Comment(event, comment) => (event, Then::Comment(comment)),
         HookAction::Ignore(reason) => {
             tracing::info!(reason = %reason, "webhook ignored");
             return Ok((
@@ -154,7 +156,74 @@ async fn handle(
             ));
         }
     }
-    trigger_all(state, &event, accepted).await
+    match then {
+        Then::Forget(gone) => Ok(forget_all(state, &event, &gone, accepted).await),
+        Then::Comment(comment) => Ok(comment_all(state, &comment, accepted).await),
+        Then::Build => trigger_all(state, &event, accepted).await,
+    }
+}
+
+/// What a proven delivery does to the jobs that accept it.
+enum Then {
+    Build,
+    Forget(kiln_scheduler::Gone),
+    Comment(kiln_scheduler::Comment),
+}
+
+/// A comment on a change request: the multibranch jobs among `jobs` rebuild its child when
+/// its pipeline asks for it (`issueCommentTrigger`) and the author may write.
+async fn comment_all(
+    state: &AppState,
+    comment: &kiln_scheduler::Comment,
+    jobs: Vec<String>,
+) -> (StatusCode, Json<Value>) {
+    let settings = state.settings();
+    let mut triggered = Vec::new();
+    let mut skipped = Vec::new();
+    for job in jobs {
+        match state.scheduler().comment(&job, comment).await {
+            kiln_scheduler::CommentOutcome::Built(id) => {
+                tracing::info!(build = %id, cause = %comment.description, "a comment triggered a build");
+                let url = settings.build_url(id.job.as_str(), id.number);
+                triggered.push(json!({ "job": id.job, "id": id.to_string(), "url": url }));
+            }
+            kiln_scheduler::CommentOutcome::Skipped(why) => {
+                tracing::info!(job = %job, reason = %why, "a comment built nothing");
+                skipped.push(json!({ "job": job, "reason": why }));
+            }
+        }
+    }
+    let status = if triggered.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
+    (
+        status,
+        Json(json!({ "triggered": triggered, "skipped": skipped })),
+    )
+}
+
+/// A deleted branch or tag, a closed request: the multibranch jobs among `jobs` orphan its
+/// child (other jobs have nothing to do).
+async fn forget_all(
+    state: &AppState,
+    event: &HookEvent,
+    gone: &kiln_scheduler::Gone,
+    jobs: Vec<String>,
+) -> (StatusCode, Json<Value>) {
+    let mut orphaned = Vec::new();
+    for job in jobs {
+        if let Some(child) = state.scheduler().forget(&job, gone).await {
+            tracing::info!(job = %child, cause = %event.description, "webhook orphaned a multibranch child");
+            orphaned.push(child);
+        }
+    }
+    let message = format!("{}: {} job(s) orphaned", event.description, orphaned.len());
+    (
+        StatusCode::OK,
+        Json(json!({ "message": message, "orphaned": orphaned, "triggered": [] })),
+    )
 }
 
 /// The one answer to a delivery no job takes, whether no job builds the repository or the
@@ -171,12 +240,13 @@ fn refused(proof: &Proof<'_>) -> ApiError {
 /// Jobs whose repository (any of the URLs the forge gave) and branch or tag match.
 fn matching_jobs(state: &AppState, event: &HookEvent) -> Vec<String> {
     let mut jobs: Vec<String> = Vec::new();
+    let scheduler = state.scheduler();
     for url in &event.repo_urls {
-        for job in
-            state
-                .scheduler()
-                .jobs_for_push(url, event.branch.as_deref(), event.tag.as_deref())
-        {
+        let found = match (&event.request, &event.branch) {
+            (Some(_), Some(target)) => scheduler.jobs_for_change(url, target),
+            _ => scheduler.jobs_for_push(url, event.branch.as_deref(), event.tag.as_deref()),
+        };
+        for job in found {
             if !jobs.contains(&job) {
                 jobs.push(job);
             }
@@ -209,6 +279,7 @@ async fn trigger_all(
             params: Default::default(),
             cause: BuildCause::Webhook(event.description.clone()),
             branch: event.branch.clone(),
+            tag: event.tag.clone(),
             commit: event.commit.clone(),
             change: event.request.as_ref().map(|r| ChangeTrigger {
                 vars: event.change.clone(),

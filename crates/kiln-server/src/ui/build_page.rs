@@ -14,10 +14,32 @@ use axum::response::Html;
 use kiln_store::{BuildRecord, BuildStatus, InputParameterKind, InputParameterRecord, InputRecord};
 use maud::{Markup, html};
 
-pub async fn page(
+/// `/jobs/{job}/{n}`, or `/jobs/{parent}/{child}`: a multibranch job's child's page.
+pub async fn page_or_child(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    ApiPath((name, number)): ApiPath<(String, u64)>,
+    ApiPath((name, second)): ApiPath<(String, String)>,
+) -> Result<Html<String>, ApiError> {
+    match second.parse::<u64>() {
+        Ok(number) => page(state, caller, name, number).await,
+        Err(_) => super::job_page::render(state, caller, format!("{name}/{second}")).await,
+    }
+}
+
+/// `/jobs/{parent}/{child}/{n}`: a build of a multibranch job's child.
+pub async fn child_page(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiPath((parent, child, number)): ApiPath<(String, String, u64)>,
+) -> Result<Html<String>, ApiError> {
+    page(state, caller, format!("{parent}/{child}"), number).await
+}
+
+async fn page(
+    state: AppState,
+    caller: Caller,
+    name: String,
+    number: u64,
 ) -> Result<Html<String>, ApiError> {
     let b = find_build(&state, &name, number)?;
     let viewer = Viewer {

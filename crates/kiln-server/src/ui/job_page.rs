@@ -17,6 +17,15 @@ pub async fn page(
     Extension(caller): Extension<Caller>,
     ApiPath(name): ApiPath<String>,
 ) -> Result<Html<String>, ApiError> {
+    render(state, caller, name).await
+}
+
+/// The page of job `name` (a multibranch job's child too).
+pub(super) async fn render(
+    state: AppState,
+    caller: Caller,
+    name: String,
+) -> Result<Html<String>, ApiError> {
     let job = known_job(&state, &name)?;
     let viewer = Viewer {
         caller,

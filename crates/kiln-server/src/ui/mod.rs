@@ -19,12 +19,14 @@ pub(crate) use layout::url_segment;
 pub use login::login_routes;
 pub use session::Sessions;
 
-/// `/`, `/jobs/{job}`, `/jobs/{job}/{n}`: behind the token middleware like the API.
+/// `/`, `/jobs/{job}`, `/jobs/{job}/{n}` (a multibranch job's child: `/jobs/{job}/{child}` and
+/// `/jobs/{job}/{child}/{n}`, or its name escaped, `/jobs/app%2Fmain`): behind the token middleware like the API.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(dashboard::page))
         .route("/jobs/{job}", get(job_page::page))
-        .route("/jobs/{job}/{number}", get(build_page::page))
+        .route("/jobs/{job}/{number}", get(build_page::page_or_child))
+        .route("/jobs/{job}/{child}/{number}", get(build_page::child_page))
 }
 
 /// The embedded stylesheet and scripts, open to all (the login page needs them too).

@@ -1,0 +1,391 @@
+//! End to end: `kiln server` (the real binary) with a multibranch job over a real git
+//! repository: a job per branch found by the scan at start, new branches by push webhooks,
+//! pull requests with their `CHANGE_*`, deleted branches and closed requests removed, the
+//! children kept across a restart; statuses go to a fake GitHub started here.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[allow(dead_code, reason = "the SMTP peer is not used here")]
+mod peers;
+mod support;
+
+use peers::forge::{FakeForge, TOKEN as FORGE_TOKEN};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use support::*;
+
+const PIPELINE: &str = "pipeline {
+  agent any
+  stages {
+    stage('Show') {
+      steps {
+        echo \"BRANCH=${env.BRANCH_NAME} CHANGE=${env.CHANGE_ID} TARGET=${env.CHANGE_TARGET}\"
+        sh 'ls'
+      }
+    }
+    stage('Feature') {
+      when { branch 'feature/*' }
+      steps { echo 'feature stage ran' }
+    }
+    stage('Change') {
+      when { changeRequest() }
+      steps { echo 'change stage ran' }
+    }
+  }
+}
+";
+
+struct Env {
+    root: PathBuf,
+    repo: PathBuf,
+    config: PathBuf,
+    repo_url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Env {
+    /// A repository with `main` and `feature/x` (with the Jenkinsfile) and `docs` (without);
+    /// `multibranch` is the job's setting.
+    fn new(forge: &FakeForge, multibranch: &str) -> Env {
+        let dir = tempfile::Builder::new()
+            .prefix("kiln-multibranch-")
+            .tempdir()
+            .unwrap();
+        let root = dir.path().to_path_buf();
+        let repo = root.join("repo");
+        std::fs::create_dir_all(&repo).unwrap();
+        git(&repo, &["init", "-q", "-b", "main"]);
+        std::fs::write(repo.join("Jenkinsfile"), PIPELINE).unwrap();
+        git(&repo, &["add", "."]);
+        git(&repo, &["commit", "-q", "-m", "pipeline"]);
+        git(&repo, &["branch", "feature/x"]);
+        git(&repo, &["checkout", "-q", "-b", "docs"]);
+        git(&repo, &["rm", "-q", "Jenkinsfile"]);
+        git(&repo, &["commit", "-q", "-m", "no pipeline"]);
+        git(&repo, &["checkout", "-q", "main"]);
+        let repo_url = format!("file://{}", repo.display());
+        let yaml = format!(
+            "server:\n  external_url: https://ci.example.com/\n  tokens:\n    - {{name: e2e, token: {TOKEN}, role: admin}}\ncredentials:\n  - {{id: forge, secret: {FORGE_TOKEN}}}\njobs:\n  - name: app\n    repo: {repo_url}\n    webhook_secret: hook-secret\n    forge: {{kind: github, api_url: '{}', repository: acme/app, token_credential: forge}}\n    multibranch: {multibranch}\n",
+            forge.github_api()
+        );
+        let config = root.join("kiln.yaml");
+        std::fs::write(&config, yaml).unwrap();
+        Env {
+            root,
+            repo,
+            config,
+            repo_url,
+            _dir: dir,
+        }
+    }
+
+    fn start(&self) -> Server {
+        Server::start(
+            &self.root,
+            &self.config,
+            "127.0.0.1:0",
+            [("KILN_LOG", "info")],
+        )
+    }
+
+    fn server_log(&self) -> String {
+        std::fs::read_to_string(self.root.join("server.log")).unwrap_or_default()
+    }
+
+    fn hook(&self, server: &Server, event: &str, delivery: &str, payload: &Value) -> (u16, Value) {
+        let body = payload.to_string();
+        let signature = kiln_server::hooks::signature::github_sign("hook-secret", body.as_bytes());
+        let mut r = agent()
+            .post(&format!("{}/hooks/github", server.url))
+            .header("x-github-event", event)
+            .header("x-github-delivery", delivery)
+            .header("x-hub-signature-256", &signature)
+            .send(body)
+            .unwrap();
+        let status = r.status().as_u16();
+        let text = r.body_mut().read_to_string().unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+}
+
+/// The names of the jobs the server lists.
+fn job_names(server: &Server) -> Vec<String> {
+    let jobs = api(server, "/jobs");
+    let list = jobs["jobs"].as_array().cloned().unwrap_or_default();
+    let mut names: Vec<String> = list
+        .iter()
+        .filter_map(|j| j["name"].as_str().map(str::to_owned))
+        .collect();
+    names.sort();
+    names
+}
+
+/// `job` as one URL path segment.
+fn seg(job: &str) -> String {
+    job.replace('%', "%25").replace('/', "%2F")
+}
+
+/// Waits for build `job#n` to exist, then follows its log to the end.
+fn finished_log(env: &Env, server: &Server, job: &str, n: u64) -> String {
+    wait_or_show(
+        &format!("build {job}#{n}"),
+        || build(server, &seg(job), n)["id"].is_string(),
+        || env.server_log(),
+    );
+    let out = kiln(server, &["logs", &format!("{job}#{n}"), "--follow"]);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn commit_on(repo: &Path, branch: &str, file: &str) -> String {
+    git(repo, &["checkout", "-q", "-B", branch]);
+    std::fs::write(repo.join(file), "x").unwrap();
+    git(repo, &["add", "."]);
+    git(repo, &["commit", "-q", "-m", file]);
+    let sha = git(repo, &["rev-parse", "HEAD"]);
+    git(repo, &["checkout", "-q", "main"]);
+    sha
+}
+
+#[test]
+fn a_multibranch_job_keeps_a_job_per_branch_and_pull_request_and_removes_gone_ones() {
+    let forge = FakeForge::start();
+    let env = Env::new(&forge, "true");
+    let server = env.start();
+
+    // The scan at start: a job and a build for each branch with a Jenkinsfile.
+    let log = finished_log(&env, &server, "app/main", 1);
+    assert!(log.contains("BRANCH=main"), "{log}");
+    assert!(!log.contains("feature stage ran"), "{log}");
+    assert!(log.trim_end().ends_with("Finished: SUCCESS"), "{log}");
+    let log = finished_log(&env, &server, "app/feature%2Fx", 1);
+    assert!(log.contains("BRANCH=feature/x"), "{log}");
+    assert!(log.contains("feature stage ran"), "{log}");
+    assert!(!log.contains("change stage ran"), "{log}");
+    assert_eq!(
+        job_names(&server),
+        ["app", "app/feature%2Fx", "app/main"],
+        "`docs` has no Jenkinsfile, so no job"
+    );
+    wait_for("the status of app/main", || {
+        forge.states("kiln/app/main").last().map(String::as_str) == Some("success")
+    });
+    let b = build(&server, &seg("app/main"), 1);
+    assert_eq!(b["branch"], "main", "{b}");
+
+    // A push of a new branch: its job is created and built.
+    let hotfix = commit_on(&env.repo, "hotfix", "fix.txt");
+    let push = json!({
+        "ref": "refs/heads/hotfix", "after": hotfix,
+        "repository": { "clone_url": env.repo_url },
+    });
+    let (status, body) = env.hook(&server, "push", "d-1", &push);
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["triggered"][0]["id"], "app/hotfix#1", "{body}");
+    let log = finished_log(&env, &server, "app/hotfix", 1);
+    assert!(log.contains("BRANCH=hotfix"), "{log}");
+
+    // A pull request: a job of its own with Jenkins' variables, building its merge into the
+    // target's head (which moved since the request branched off).
+    let head = commit_on(&env.repo, "change", "change.txt");
+    let base = commit_on(&env.repo, "main", "later.txt");
+    let pr = |action: &str| {
+        json!({
+            "action": action, "number": 5,
+            "pull_request": {
+                "title": "a change", "user": { "login": "alice" },
+                "head": { "ref": "change", "sha": head, "repo": { "full_name": "acme/app" } },
+                "base": { "ref": "main", "repo": { "full_name": "acme/app" } },
+            },
+            "repository": { "clone_url": env.repo_url },
+        })
+    };
+    let (status, body) = env.hook(&server, "pull_request", "d-2", &pr("opened"));
+    assert_eq!(status, 202, "{body}");
+    let log = finished_log(&env, &server, "app/PR-5", 1);
+    assert!(log.contains("BRANCH=PR-5 CHANGE=5 TARGET=main"), "{log}");
+    assert!(log.contains("change stage ran"), "{log}");
+    assert!(
+        log.contains(&format!("Merged the pull request's head {head} into the target branch `main` at {base}: building merge commit")),
+        "{log}"
+    );
+    assert!(
+        log.contains("change.txt") && log.contains("later.txt"),
+        "{log}"
+    );
+    wait_for("the status of the pull request", || {
+        forge
+            .statuses()
+            .iter()
+            .any(|p| p.context == "kiln/app/PR-5" && p.sha == head && p.state == "success")
+    });
+
+    // Badges of the children, through the parent's `?branch=` too.
+    for path in [
+        "/jobs/app/badge.svg?branch=main",
+        "/jobs/app/main/badge.svg",
+    ] {
+        let mut r = agent()
+            .get(&format!("{}{path}", server.url))
+            .header("authorization", &format!("Bearer {TOKEN}"))
+            .call()
+            .unwrap();
+        let svg = r.body_mut().read_to_string().unwrap();
+        assert!(svg.contains("build: passing"), "{path}: {svg}");
+    }
+    // The child's pages under the parent's.
+    let mut r = agent()
+        .get(&format!("{}/jobs/app/main", server.url))
+        .header("authorization", &format!("Bearer {TOKEN}"))
+        .call()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(r.body_mut().read_to_string().unwrap().contains("app/main"));
+    let r = agent()
+        .get(&format!("{}/jobs/app/main/1", server.url))
+        .header("authorization", &format!("Bearer {TOKEN}"))
+        .call()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+
+    // A deleted branch and a closed pull request: their jobs and builds are removed.
+    git(&env.repo, &["branch", "-q", "-D", "feature/x"]);
+    let deletion = json!({
+        "ref": "refs/heads/feature/x", "after": "0000000000000000000000000000000000000000",
+        "deleted": true, "repository": { "clone_url": env.repo_url },
+    });
+    let (status, body) = env.hook(&server, "push", "d-3", &deletion);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["orphaned"], json!(["app/feature%2Fx"]), "{body}");
+    let (status, body) = env.hook(&server, "pull_request", "d-4", &pr("closed"));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["orphaned"], json!(["app/PR-5"]), "{body}");
+    assert_eq!(job_names(&server), ["app", "app/hotfix", "app/main"]);
+    let gone = api(&server, &format!("/jobs/{}/builds", seg("app/feature%2Fx")));
+    assert_eq!(
+        gone["builds"],
+        json!([]),
+        "the builds went with the job: {gone}"
+    );
+
+    // A restart keeps the children.
+    drop(server);
+    let server = env.start();
+    assert_eq!(job_names(&server), ["app", "app/hotfix", "app/main"]);
+    let b = build(&server, &seg("app/hotfix"), 1);
+    assert_eq!(b["result"], "SUCCESS", "{b}");
+}
+
+fn pr_payload(env: &Env, head: &str) -> Value {
+    json!({
+        "action": "opened", "number": 9,
+        "pull_request": {
+            "title": "t", "user": { "login": "alice" },
+            "head": { "ref": "change", "sha": head, "repo": { "full_name": "acme/app" } },
+            "base": { "ref": "main", "repo": { "full_name": "acme/app" } },
+        },
+        "repository": { "clone_url": env.repo_url },
+    })
+}
+
+#[test]
+fn change_build_head_builds_the_pull_requests_head_and_tags_are_discovered() {
+    let forge = FakeForge::start();
+    let env = Env::new(
+        &forge,
+        "{change_build: head, branches: [main], tags: ['v*']}",
+    );
+    git(&env.repo, &["tag", "v1.0"]);
+    let server = env.start();
+    finished_log(&env, &server, "app/main", 1);
+    wait_for("the tag's job", || {
+        job_names(&server).contains(&"app/v1.0".to_owned())
+    });
+    assert_eq!(
+        job_names(&server),
+        ["app", "app/main", "app/v1.0"],
+        "`feature/x` is not among `branches`; the tag has a job, not built by the scan"
+    );
+    let head = commit_on(&env.repo, "change", "change.txt");
+    commit_on(&env.repo, "main", "later.txt");
+    let (status, body) = env.hook(&server, "pull_request", "d-1", &pr_payload(&env, &head));
+    assert_eq!(status, 202, "{body}");
+    let log = finished_log(&env, &server, "app/PR-9", 1);
+    assert!(!log.contains("Merged"), "{log}");
+    assert!(
+        log.contains("change.txt") && !log.contains("later.txt"),
+        "{log}"
+    );
+    let push = json!({
+        "ref": "refs/heads/feature/x", "after": head,
+        "repository": { "clone_url": env.repo_url },
+    });
+    let (status, body) = env.hook(&server, "push", "d-2", &push);
+    assert_eq!(
+        status, 403,
+        "no job takes a branch it does not discover: {body}"
+    );
+    kiln_ok(&server, &["trigger", "app/v1.0"]);
+    let log = finished_log(&env, &server, "app/v1.0", 1);
+    assert!(log.contains("BRANCH=v1.0"), "{log}");
+}
+
+#[test]
+fn a_matching_comment_by_a_writer_rebuilds_the_pull_request() {
+    let forge = FakeForge::start();
+    forge.set_permission("alice", "write");
+    forge.set_permission("mallory", "read");
+    let env = Env::new(&forge, "{branches: [main]}");
+    let with_trigger = PIPELINE.replace(
+        "  agent any\n",
+        "  agent any\n  triggers { issueCommentTrigger('.*rebuild.*') }\n",
+    );
+    std::fs::write(env.repo.join("Jenkinsfile"), with_trigger).unwrap();
+    git(&env.repo, &["commit", "-q", "-am", "comment trigger"]);
+    let head = commit_on(&env.repo, "change", "change.txt");
+    let server = env.start();
+    finished_log(&env, &server, "app/main", 1);
+    let (status, body) = env.hook(&server, "pull_request", "d-1", &pr_payload(&env, &head));
+    assert_eq!(status, 202, "{body}");
+    let log = finished_log(&env, &server, "app/PR-9", 1);
+    assert!(
+        !log.contains("issueCommentTrigger"),
+        "acts on a request's job: {log}"
+    );
+
+    let comment = |n: u32, who: &str, text: &str| {
+        let payload = json!({
+            "action": "created",
+            "issue": { "number": 9, "pull_request": { "url": "x" } },
+            "comment": { "body": text, "user": { "login": who } },
+            "repository": { "clone_url": env.repo_url },
+        });
+        env.hook(&server, "issue_comment", &format!("c-{n}"), &payload)
+    };
+    let (status, body) = comment(1, "alice", "looks flaky, please Rebuild");
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["triggered"][0]["id"], "app/PR-9#2", "{body}");
+    let log = finished_log(&env, &server, "app/PR-9", 2);
+    assert!(
+        log.contains("GitHub comment by alice on pull request #9"),
+        "{log}"
+    );
+    assert!(log.contains("BRANCH=PR-9 CHANGE=9 TARGET=main"), "{log}");
+
+    let (status, body) = comment(2, "mallory", "rebuild");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["skipped"][0]["reason"], "`mallory` has no write access to the repository",
+        "{body}"
+    );
+    let (status, body) = comment(3, "alice", "nice work");
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body["skipped"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("matches no `issueCommentTrigger`"),
+        "{body}"
+    );
+    let builds = api(&server, &format!("/jobs/{}/builds", seg("app/PR-9")));
+    assert_eq!(builds["builds"].as_array().unwrap().len(), 2, "{builds}");
+}

@@ -1,0 +1,89 @@
+//! Removing orphaned children past the job's `orphaned_item_strategy`: with neither limit at
+//! once (Jenkins' default), else those orphaned more than `days_to_keep` days ago and those
+//! beyond the newest `num_to_keep`. A removed child's finished builds, files and workspaces
+//! are deleted unless `keep_builds`; its queued builds are aborted (the job is gone).
+
+use super::child::Child;
+use crate::handle::SchedulerHandle;
+use crate::retention::{self, Keep};
+use kiln_config::{JobConfig, MultibranchConfig};
+
+const DAY_MS: u64 = 86_400_000;
+
+/// Removes what the strategy says; returns whether a child was removed.
+pub(crate) async fn prune(
+    handle: &SchedulerHandle,
+    parent: &JobConfig,
+    mb: &MultibranchConfig,
+    now: u64,
+) -> bool {
+    let strategy = &mb.orphaned;
+    let mut orphans: Vec<(u64, Child)> = handle
+        .shared()
+        .children
+        .of(parent.name.as_str())
+        .into_iter()
+        .filter_map(|c| c.orphaned_at_ms.map(|t| (t, c)))
+        .collect();
+    orphans.sort_by_key(|o| std::cmp::Reverse(o.0));
+    let mut removed = false;
+    for (i, (at, child)) in orphans.into_iter().enumerate() {
+        let unlimited = strategy.days_to_keep.is_none() && strategy.num_to_keep.is_none();
+        let too_many = strategy
+            .num_to_keep
+            .is_some_and(|n| u64::try_from(i).unwrap_or(u64::MAX) >= n);
+        let too_old = strategy
+            .days_to_keep
+            .is_some_and(|d| now.saturating_sub(at) >= d.saturating_mul(DAY_MS));
+        if unlimited || too_many || too_old {
+            removed |= remove(handle, child, strategy.keep_builds).await;
+        }
+    }
+    removed
+}
+
+async fn remove(handle: &SchedulerHandle, child: Child, keep_builds: bool) -> bool {
+    let shared = handle.shared().clone();
+    match shared.children.remove(&child.name) {
+        Ok(Some(_)) => {}
+        Ok(None) => return false,
+        Err(e) => {
+            tracing::warn!(job = %child.name, error = %e, "cannot remove an orphaned child");
+            return false;
+        }
+    }
+    tracing::info!(job = %child.name, keep_builds, "orphaned child removed");
+    if keep_builds {
+        return true;
+    }
+    let name = child.name.clone();
+    let deleted = tokio::task::spawn_blocking(move || {
+        let builds_dir = shared.data_dir.join("builds");
+        let all = Keep {
+            builds: Some(0),
+            days: None,
+        };
+        let res = retention::apply(shared.store.as_ref(), &builds_dir, &name, all, 0);
+        for dir in [builds_dir.join(name.as_str()), shared.workspace(name.as_str(), 0)] {
+            if let Err(e) = std::fs::remove_dir_all(&dir)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!(dir = %dir.display(), error = %e, "cannot delete an orphaned child's files");
+            }
+        }
+        res
+    })
+    .await;
+    match deleted {
+        Ok(Ok(n)) => {
+            tracing::info!(job = %child.name, builds = n, "an orphaned child's builds deleted")
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(job = %child.name, error = %e, "cannot delete an orphaned child's builds")
+        }
+        Err(e) => {
+            tracing::warn!(job = %child.name, error = %e, "deleting an orphaned child's builds failed")
+        }
+    }
+    true
+}
