@@ -106,8 +106,8 @@ fn kube_backend(
     let Some(section) = &config.executors.kubernetes else {
         return Ok(None);
     };
-    let backend =
-        KubeBackend::for_server(section, kube_agent()?, data_dir).context("cannot start the scheduler")?;
+    let backend = KubeBackend::for_server(section, kube_agent()?, data_dir)
+        .context("cannot start the scheduler")?;
     Ok(Some(Arc::new(backend)))
 }
 

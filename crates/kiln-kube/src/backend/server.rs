@@ -4,9 +4,9 @@
 use crate::agent::install::AgentInstall;
 use crate::agent::link::{AgentListener, AgentMode};
 use crate::agent::tls::{AgentCa, AgentTlsError};
-use kiln_agent::ControllerUrl;
 use crate::config::KubeConfig;
 use crate::exec::executor::ExecutorSettings;
+use kiln_agent::ControllerUrl;
 
 /// How build pods get the kiln agent and where it listens; the defaults suit a real cluster
 /// (tests of a fake cluster whose containers are local processes override both).
@@ -91,8 +91,8 @@ fn agent_mode(
         tracing::info!("build pods' agents are reached through the API server's port-forward");
         return Ok(AgentMode::PortForward { base_port });
     };
-    let parsed = ControllerUrl::parse(url)
-        .map_err(|e| SetupError::Config(format!("controller_url {e}")))?;
+    let parsed =
+        ControllerUrl::parse(url).map_err(|e| SetupError::Config(format!("controller_url {e}")))?;
     if url.starts_with("tcp://") {
         tracing::warn!(controller_url = %url, "controller_url: tcp:// is the older spelling; the agent link is TLS (write {parsed})");
     }

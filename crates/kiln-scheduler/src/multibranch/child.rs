@@ -86,6 +86,7 @@ impl Child {
                     vars: vars.clone(),
                     branch_name: branch_name.clone(),
                     fork: *fork,
+                    judged: None,
                     author_key: author_key.clone(),
                 },
                 target,

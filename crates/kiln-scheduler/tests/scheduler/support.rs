@@ -72,8 +72,8 @@ impl Env {
     ) -> Result<SchedulerHandle, String> {
         let section = config.executors.kubernetes.as_ref();
         let section = section.ok_or("the configuration has no executors.kubernetes")?;
-        let backend =
-            kiln_kube::KubeBackend::for_server(section, agent, &self.data).map_err(|e| e.to_string())?;
+        let backend = kiln_kube::KubeBackend::for_server(section, agent, &self.data)
+            .map_err(|e| e.to_string())?;
         Scheduler::start_with_backend(
             config,
             self.store.clone(),
