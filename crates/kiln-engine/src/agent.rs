@@ -1,6 +1,7 @@
 //! The seam through which a stage's own `agent` gets its own executor: the caller of
-//! [`crate::BuildRun`] may give the build an [`AgentProvider`] (the server's and
-//! `kiln run --kubeconfig`'s start a pod per stage agent); the engine asks it when a stage
+//! [`crate::BuildRun`] may give the build an [`AgentProvider`] (the server and
+//! `kiln run --kubeconfig` give [`crate::BackendAgents`], a pod per stage agent through the
+//! execution-backend seam); the engine asks it when a stage
 //! with an agent starts and tells it when the stage is done. The engine stays backend-agnostic:
 //! it hands the provider the agent as plain values ([`AgentSpec`], every expression evaluated
 //! in the stage's scope) and gets an [`Executor`] back.

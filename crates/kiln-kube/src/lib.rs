@@ -3,7 +3,8 @@
 //! `agent { kubernetes { } }`, warm pools, cache volumes and Kaniko image builds.
 //!
 //! This is the only crate that names `kube` or `k8s-openapi`; the engine sees it through
-//! `kiln_executor::Executor` only. YAML is read with kiln-yaml (positions, typed values,
+//! `kiln_executor::Executor` only, and the scheduler and `kiln run` through kiln-backend's
+//! execution-backend seam ([`KubeBackend`], in `backend/`). YAML is read with kiln-yaml (positions, typed values,
 //! unknown fields); no module here parses YAML itself.
 
 mod agent;
