@@ -375,7 +375,10 @@ fn a_kaniko_pod_gone_while_kiln_was_down_fails_the_step_with_the_reason() {
         "{}/api/v1/namespaces/default/pods/{kaniko}?gracePeriodSeconds=0",
         world.fake().url()
     );
-    ureq::delete(&url).call().unwrap();
+    ureq::delete(&url)
+        .header("Authorization", &admin_bearer())
+        .call()
+        .unwrap();
     wait_for("the Kaniko pod to be gone", || !world.pod_exists(&kaniko));
     let server = world.server(&addr);
     let (b, log) = finished(&world, &server);
@@ -398,7 +401,10 @@ fn the_kaniko_pods_of_a_build_aborted_at_resume_are_deleted() {
         "{}/api/v1/namespaces/default/pods/{pod}?gracePeriodSeconds=0",
         world.fake().url()
     );
-    ureq::delete(&url).call().unwrap();
+    ureq::delete(&url)
+        .header("Authorization", &admin_bearer())
+        .call()
+        .unwrap();
     wait_for("the build pod to be gone", || !world.pod_exists(&pod));
     let server = world.server(&addr);
     let (b, log) = finished(&world, &server);
@@ -461,4 +467,9 @@ fn untimed(line: &str) -> String {
         _ => rest,
     };
     format!("{stage}{rest}")
+}
+
+/// The fake's administrator (the tests act as it beside kiln, which has deploy/'s rights).
+fn admin_bearer() -> String {
+    format!("Bearer {}", kiln_fake_kube::rbac::ADMIN_TOKEN)
 }

@@ -630,7 +630,11 @@ fn a_build_whose_pod_is_gone_after_a_restart_is_aborted_with_the_reason() {
         "{}/api/v1/namespaces/default/pods/{pod}?gracePeriodSeconds=0",
         cluster.fake().url()
     );
-    let r = agent().delete(&url).call().unwrap();
+    let r = agent()
+        .delete(&url)
+        .header("Authorization", &admin_bearer())
+        .call()
+        .unwrap();
     assert!(r.status().is_success(), "{}", r.status());
     wait_for("the pod to be gone", || !cluster.pod_exists(&pod));
     let server = cluster.server(&env, &addr);
@@ -724,4 +728,9 @@ fn the_readme_server_runs_the_example_jobs_from_a_relative_config() {
         "data_dir is relative to the config file"
     );
     drop(server);
+}
+
+/// The fake's administrator (the tests act as it beside kiln, which has deploy/'s rights).
+fn admin_bearer() -> String {
+    format!("Bearer {}", kiln_fake_kube::rbac::ADMIN_TOKEN)
 }

@@ -457,7 +457,10 @@ fn a_stage_pod_deleted_while_kiln_is_down_fails_its_stage_with_the_reason() {
         "{}/api/v1/namespaces/default/pods/{work}?gracePeriodSeconds=0",
         env.fake().url()
     );
-    let r = ureq::delete(&url).call().unwrap();
+    let r = ureq::delete(&url)
+        .header("Authorization", &admin_bearer())
+        .call()
+        .unwrap();
     assert!(r.status().is_success(), "{}", r.status());
     wait_for("the pod to be gone", || !env.pod_exists(&work));
     env.fake().clear_requests();
@@ -567,4 +570,9 @@ fn a_scripted_build_that_ran_a_process_on_the_controller_is_not_resumed() {
     assert_eq!(b["reason"], format!("controller restarted: {why}"), "{b}");
     assert_eq!(env.runs("local-runs.txt"), 1);
     wait_for("the pod to be deleted", || !env.pod_exists(&pod));
+}
+
+/// The fake's administrator (the tests act as it beside kiln, which has deploy/'s rights).
+fn admin_bearer() -> String {
+    format!("Bearer {}", kiln_fake_kube::rbac::ADMIN_TOKEN)
 }
