@@ -734,3 +734,35 @@ fn the_readme_server_runs_the_example_jobs_from_a_relative_config() {
 fn admin_bearer() -> String {
     format!("Bearer {}", kiln_fake_kube::rbac::ADMIN_TOKEN)
 }
+
+#[test]
+fn a_server_builds_log_shows_its_pods_events_and_retried_pulls() {
+    let env = Env::new("");
+    let cluster = Cluster::start(&env, false);
+    // The registry answers 429 to the first two pulls of the build's image.
+    cluster.fake().fail_image_pulls("busybox", 2);
+    let server = cluster.server(&env, "127.0.0.1:0");
+    assert!(kiln(&server, &["trigger", "kpod"]).status.success());
+    wait_for_build(&env, &server, "kpod", 1, "the input", |b| {
+        b["status"] == "waiting_for_input"
+    });
+    let log = text(&kiln(&server, &["logs", "kpod#1"]).stdout);
+    let at = |part: &str| {
+        log.find(part)
+            .unwrap_or_else(|| panic!("{part:?} missing:\n{log}"))
+    };
+    let scheduled = at("][Scheduled] Successfully assigned ");
+    let refused = at("][Failed] Failed to pull image \"busybox\": ");
+    let counted = at("kiln: pulling image `busybox` for container `work` failed (2 of 5 tries)");
+    let running = at("Running in pod ");
+    assert!(
+        scheduled < refused && refused < counted && counted < running,
+        "{log}"
+    );
+    assert!(log.contains("429 Too Many Requests"), "{log}");
+    assert_eq!(
+        log.matches("][Failed] Error: ErrImagePull").count(),
+        1,
+        "{log}"
+    );
+}
