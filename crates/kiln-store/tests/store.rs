@@ -363,13 +363,24 @@ fn delete_leaves_other_logs_alone() {
 
 #[test]
 fn invalid_job_names_are_rejected() {
-    for name in ["", ".hidden", "a/b", "a b", "a\0b", "ünï", &"x".repeat(101)] {
+    // One `parent/child` level is a multibranch job's child; a deeper one is refused.
+    for name in [
+        "",
+        ".hidden",
+        "a/b/c",
+        "a/",
+        "/b",
+        "a b",
+        "a\0b",
+        "ünï",
+        &"x".repeat(101),
+    ] {
         let err = StoreError::from(JobName::new(name).unwrap_err());
         assert!(matches!(err, StoreError::InvalidJobName(_)), "{name:?}");
     }
     check(
-        "create a/b",
-        "error: invalid job name `a/b`: use letters, digits, `-`, `_` and `.`",
+        "create a/b/c",
+        "error: invalid job name `a/b/c`: use letters, digits, `-`, `_` and `.`",
     );
     check(
         "putjob .x 0",
