@@ -6,6 +6,7 @@ use crate::agent::link::{AgentListener, AgentMode};
 use crate::agent::tls::{AgentCa, AgentTlsError};
 use crate::config::KubeConfig;
 use crate::exec::executor::ExecutorSettings;
+use crate::image::build::error_chain;
 use kiln_agent::ControllerUrl;
 
 /// How build pods get the kiln agent and where it listens; the defaults suit a real cluster
@@ -110,16 +111,4 @@ fn agent_mode(
         agent_url: parsed.to_string(),
         listener,
     })
-}
-
-/// An error and its sources, `: `-separated.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(e) = source {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        source = e.source();
-    }
-    text
 }

@@ -404,8 +404,8 @@ impl ImageBuilder {
     }
 }
 
-/// An error and its sources on one line.
-fn error_chain(error: &dyn std::error::Error) -> String {
+/// An error and its sources on one line (`: `-separated).
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(e) = source {
