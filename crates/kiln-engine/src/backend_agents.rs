@@ -17,6 +17,7 @@ use crate::agent::{
 };
 use crate::event::{LineKind, LogMessage};
 use crate::result::BuildResult;
+use crate::shared::Locked;
 use async_trait::async_trait;
 use kiln_backend::{
     AgentHandle, AgentName, AgentRecords, AgentWanted, BackendError, ExecutionBackend,
@@ -24,7 +25,7 @@ use kiln_backend::{
 };
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 /// The stage agents of one build (see the module's docs).
 pub struct BackendAgents {
@@ -36,7 +37,7 @@ pub struct BackendAgents {
     records: Option<Arc<dyn AgentRecords>>,
     images: Option<Arc<dyn ImageRecords>>,
     /// How many agents each stage (by path) asked for so far.
-    asked: Mutex<HashMap<Vec<String>, u32>>,
+    asked: Locked<HashMap<Vec<String>, u32>>,
 }
 
 impl BackendAgents {
@@ -48,7 +49,7 @@ impl BackendAgents {
             build_agent: None,
             records: None,
             images: None,
-            asked: Mutex::new(HashMap::new()),
+            asked: Locked::default(),
         }
     }
 
@@ -72,7 +73,7 @@ impl BackendAgents {
 
     /// The number of the agent stage `path` asks for now (1 for its first).
     fn next_seq(&self, path: &[String]) -> u32 {
-        let mut asked = self.asked.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut asked = self.asked.lock();
         let n = asked.entry(path.to_vec()).or_insert(0);
         *n += 1;
         *n

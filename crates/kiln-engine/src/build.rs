@@ -1,7 +1,9 @@
+use crate::dispatch::{Dispatcher, Record, Report};
 use crate::log::timestamp_prefix;
 use crate::log_lines::{LogCredit, OutputBatch};
 use crate::masker::Masker;
 use crate::process_key::ProcessKeys;
+use crate::shared::{Locked, Snapshot};
 use crate::site::Site;
 use crate::steps::PodTemplates;
 use crate::{
@@ -10,19 +12,24 @@ use crate::{
 };
 use kiln_plan::{NodeId, Plan};
 use kiln_script::ScriptContext;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Instant;
 use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::oneshot;
 
 /// `env` changes scripts made: a value, or `None` for a removed variable.
 pub(crate) type EnvLayer = Arc<BTreeMap<String, Option<String>>>;
 
 /// One running build, shared by all its stages and steps (parallel branches included).
 ///
-/// The mutexes here guard plain data and are never held across an `.await`.
+/// What the build reports (events, stages, tests, artifacts, reports, notices, the log
+/// copy) goes to its dispatcher, the one owner of that record ([`crate::dispatch`]). What
+/// its steps and scripts read back while it runs (the result so far, the scripts'
+/// definitions, environment and `currentBuild` labels, the masker, stages scripts start)
+/// is in [`crate::shared`] cells here.
 pub(crate) struct Build {
     pub(crate) plan: Plan,
     pub(crate) spec: BuildSpec,
@@ -37,46 +44,32 @@ pub(crate) struct Build {
     pub(crate) scripts: BuildScripts,
     /// Script variables and functions, shared by every script of the build (the preamble
     /// and each `script { }` block add theirs).
-    definitions: Mutex<ScriptContext>,
-    /// `env.X = ...` written by scripts: the build's environment layer (`None` removes).
-    env_layer: RwLock<(u64, EnvLayer)>,
+    definitions: Locked<ScriptContext>,
+    /// `env.X = ...` written by scripts: the build's environment layer (`None` removes),
+    /// with its generation.
+    env_layer: Snapshot<(u64, EnvLayer)>,
     /// Paths of stages that scripts start (`stage('x') { }`), numbered after the plan's.
-    dynamic: Mutex<Vec<Vec<String>>>,
+    dynamic: Locked<Vec<Vec<String>>>,
     /// `currentBuild.displayName` and `currentBuild.description` set by scripts.
-    labels: Mutex<(Option<String>, Option<String>)>,
-    events: UnboundedSender<BuildEvent>,
-    masker: RwLock<Arc<Masker>>,
-    /// The log text so far (for `emailext attachLog`).
-    log_copy: Mutex<crate::log_copy::LogCopy>,
-    /// Bounds the process output waiting for the consumer of `events`.
+    labels: Locked<(Option<String>, Option<String>)>,
+    /// The build's dispatcher (see [`crate::dispatch`]).
+    reports: UnboundedSender<Report>,
+    masker: Snapshot<Masker>,
+    /// Bounds the process output waiting for the consumer of the build's events.
     log_credit: LogCredit,
-    result: Mutex<BuildResult>,
-    record: Mutex<Record>,
+    result: Locked<BuildResult>,
     counter: AtomicU64,
     /// The identities of the processes the build starts (see [`ProcessKeys`]).
     pub(crate) process_keys: ProcessKeys,
     /// The pods scripted `podTemplate` blocks describe, while their blocks run.
     pub(crate) pod_templates: PodTemplates,
     /// The ordinal of the last `milestone` the build passed.
-    pub(crate) last_milestone: Mutex<Option<u32>>,
-}
-
-/// What the build has produced so far, for the summary.
-#[derive(Default)]
-struct Record {
-    stages: Vec<StageSummary>,
-    tests: Option<TestSummary>,
-    artifacts: Vec<PathBuf>,
-    reports: crate::Reports,
-    notices: BTreeSet<String>,
-}
-
-/// Locks a mutex whose data stays consistent even if a holder panicked.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    last_milestone: Locked<Option<u32>>,
 }
 
 impl Build {
+    /// The build, with its dispatcher started (events go to `events`): call it within
+    /// the runtime that runs the build.
     pub(crate) fn new(
         plan: Plan,
         spec: BuildSpec,
@@ -92,6 +85,7 @@ impl Build {
         let masker = Masker::default().with(secrets);
         let process_keys = ProcessKeys::new(&spec.job_name, spec.number);
         let log_copy = crate::log_copy::LogCopy::new(crate::LogFormatter::new(&plan));
+        let reports = Dispatcher::start(events, log_copy);
         Build {
             plan,
             spec,
@@ -100,27 +94,29 @@ impl Build {
             started: Instant::now(),
             script: kiln_script::ScriptEngine::with_limits(scripts.limits.clone()),
             scripts,
-            definitions: Mutex::new(ScriptContext::new()),
-            env_layer: RwLock::new((0, Arc::new(BTreeMap::new()))),
-            dynamic: Mutex::new(Vec::new()),
-            labels: Mutex::new((None, None)),
-            events,
-            masker: RwLock::new(Arc::new(masker)),
-            log_copy: Mutex::new(log_copy),
+            definitions: Locked::new(ScriptContext::new()),
+            env_layer: Snapshot::new((0, Arc::new(BTreeMap::new()))),
+            dynamic: Locked::default(),
+            labels: Locked::default(),
+            reports,
+            masker: Snapshot::new(masker),
             log_credit: LogCredit::default(),
-            result: Mutex::new(BuildResult::Success),
-            record: Mutex::new(Record::default()),
+            result: Locked::new(BuildResult::Success),
             counter: AtomicU64::new(0),
             process_keys,
             pod_templates: PodTemplates::default(),
-            last_milestone: Mutex::new(None),
+            last_milestone: Locked::default(),
         }
     }
 
     pub(crate) fn send(&self, event: BuildEvent) {
-        lock(&self.log_copy).add(&event);
-        // The receiver may be gone (a caller that stopped listening); the build goes on.
-        let _ = self.events.send(event);
+        self.report(Report::Event(event));
+    }
+
+    /// Tells the dispatcher, which lives as long as the build (it stops once the build and
+    /// every task holding it are gone), so the send cannot fail while `self` exists.
+    fn report(&self, report: Report) {
+        let _ = self.reports.send(report);
     }
 
     /// One log line of a stage (or of the build when `node` is `None`), secrets masked.
@@ -153,14 +149,16 @@ impl Build {
     }
 
     /// The build's log so far, as stored logs have it (secrets masked).
-    pub(crate) fn log_text(&self) -> String {
-        lock(&self.log_copy).text()
+    pub(crate) async fn log_text(&self) -> String {
+        let (tx, rx) = oneshot::channel();
+        self.report(Report::LogText(tx));
+        rx.await.unwrap_or_default()
     }
 
     /// Takes the ordinal of the next `milestone`: the one asked for, else one more than
     /// the last. `Err(last)` when the one asked for is not above the last one passed.
     pub(crate) fn next_milestone(&self, asked: Option<u32>) -> Result<u32, u32> {
-        let mut last = lock(&self.last_milestone);
+        let mut last = self.last_milestone.lock();
         let next = match (asked, *last) {
             (Some(a), Some(l)) if a <= l => return Err(l),
             (Some(a), _) => a,
@@ -198,65 +196,44 @@ impl Build {
 
     /// A notice, said once per build however often it is raised.
     pub(crate) fn notice_once(&self, message: String) {
-        let first = lock(&self.record).notices.insert(message.clone());
-        if first {
-            self.send(BuildEvent::Notice { message });
-        }
+        self.report(Report::Notice(message));
     }
 
     pub(crate) fn masker(&self) -> Arc<Masker> {
-        Arc::clone(
-            &self
-                .masker
-                .read()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        )
+        self.masker.get()
     }
 
     /// Adds values to mask from now on (they stay masked for the rest of the build).
     pub(crate) fn add_secrets(&self, secrets: impl IntoIterator<Item = String>) {
-        let mut guard = self
-            .masker
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let next = guard.with(secrets);
-        *guard = Arc::new(next);
+        self.masker.update(|m| m.with(secrets));
     }
 
     /// The build's result so far (`currentBuild.currentResult`).
     pub(crate) fn result(&self) -> BuildResult {
-        *lock(&self.result)
+        self.result.get()
     }
 
     /// Makes the build's result worse (never better), as Jenkins' `setResult`.
     pub(crate) fn worsen(&self, result: BuildResult) {
-        let mut r = lock(&self.result);
+        let mut r = self.result.lock();
         *r = r.combine(result);
     }
 
     pub(crate) fn record_stage(&self, summary: StageSummary) {
-        lock(&self.record).stages.push(summary);
+        self.report(Report::Stage(summary));
     }
 
     pub(crate) fn add_tests(&self, tests: TestSummary) {
-        lock(&self.record)
-            .tests
-            .get_or_insert_with(TestSummary::default)
-            .add(tests);
+        self.report(Report::Tests(tests));
     }
 
     pub(crate) fn add_artifact(&self, path: PathBuf) {
-        lock(&self.record).artifacts.push(path);
+        self.report(Report::Artifact(path));
     }
 
     /// Adds to what the report steps recorded.
-    pub(crate) fn add_reports(&self, f: impl FnOnce(&mut crate::Reports)) {
-        f(&mut lock(&self.record).reports);
-    }
-
-    /// Takes what the report steps recorded, for the summary.
-    pub(crate) fn take_reports(&self) -> crate::Reports {
-        std::mem::take(&mut lock(&self.record).reports)
+    pub(crate) fn add_reports(&self, f: impl FnOnce(&mut crate::Reports) + Send + 'static) {
+        self.report(Report::Reports(Box::new(f)));
     }
 
     /// A number unique within this build, for temporary file names.
@@ -266,12 +243,12 @@ impl Build {
 
     /// A copy of the build's script definitions, to evaluate a script against.
     pub(crate) fn definitions(&self) -> ScriptContext {
-        lock(&self.definitions).clone()
+        self.definitions.get()
     }
 
     /// Keeps the definitions a script made for the build's later scripts.
     pub(crate) fn keep_definitions(&self, ctx: &ScriptContext) {
-        lock(&self.definitions).adopt_definitions(ctx);
+        self.definitions.lock().adopt_definitions(ctx);
     }
 
     /// Records `env` changes a script made (compared with `before`) in the build's
@@ -307,22 +284,17 @@ impl Build {
         if changes.is_empty() {
             return;
         }
-        let mut guard = self
-            .env_layer
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut next = (*guard.1).clone();
-        next.extend(changes);
-        *guard = (guard.0 + 1, Arc::new(next));
+        self.env_layer.update(|(generation, layer)| {
+            let mut next = (**layer).clone();
+            next.extend(changes);
+            (generation + 1, Arc::new(next))
+        });
     }
 
     /// The environment layer scripts wrote, with its generation (0: nothing written).
     pub(crate) fn env_layer(&self) -> (u64, EnvLayer) {
-        let guard = self
-            .env_layer
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        (guard.0, Arc::clone(&guard.1))
+        let layer = self.env_layer.get();
+        (layer.0, Arc::clone(&layer.1))
     }
 
     /// The `env` variables scripts set and did not remove, their secrets masked.
@@ -337,7 +309,7 @@ impl Build {
 
     /// Sets what a script wrote to `currentBuild.displayName` / `description`.
     pub(crate) fn set_labels(&self, display_name: Option<String>, description: Option<String>) {
-        let mut l = lock(&self.labels);
+        let mut l = self.labels.lock();
         if display_name.is_some() {
             l.0 = display_name;
         }
@@ -347,12 +319,12 @@ impl Build {
     }
 
     pub(crate) fn labels(&self) -> (Option<String>, Option<String>) {
-        lock(&self.labels).clone()
+        self.labels.get()
     }
 
     /// Starts numbering a stage a script runs: its id comes after the plan's nodes.
     pub(crate) fn add_dynamic_stage(&self, path: Vec<String>) -> NodeId {
-        let mut d = lock(&self.dynamic);
+        let mut d = self.dynamic.lock();
         d.push(path);
         let index = self.plan.nodes.len() + d.len() - 1;
         NodeId(u32::try_from(index).unwrap_or(u32::MAX))
@@ -362,14 +334,16 @@ impl Build {
     pub(crate) fn stage_path(&self, id: NodeId) -> Vec<String> {
         match id.index().checked_sub(self.plan.nodes.len()) {
             None => self.plan.node(id).path.clone(),
-            Some(i) => lock(&self.dynamic).get(i).cloned().unwrap_or_default(),
+            Some(i) => self.dynamic.lock().get(i).cloned().unwrap_or_default(),
         }
     }
 
-    /// Takes the recorded stages (in plan order), tests and artifacts for the summary.
-    pub(crate) fn take_record(&self) -> (Vec<StageSummary>, Option<TestSummary>, Vec<PathBuf>) {
-        let mut rec = lock(&self.record);
-        let mut stages = std::mem::take(&mut rec.stages);
+    /// Takes what the build recorded for its summary (stages in plan order) once every
+    /// report sent before has reached the dispatcher.
+    pub(crate) async fn take_record(&self) -> Record {
+        let (tx, rx) = oneshot::channel();
+        self.report(Report::Finish(tx));
+        let mut record = rx.await.unwrap_or_default();
         let order: BTreeMap<NodeId, usize> = self
             .plan
             .walk()
@@ -378,12 +352,12 @@ impl Build {
             .map(|(i, id)| (id, i))
             .collect();
         // Planned stages in plan order, then stages scripts ran in the order they started.
-        stages.sort_by_key(|s| {
+        record.stages.sort_by_key(|s| {
             order
                 .get(&s.node)
                 .copied()
                 .unwrap_or_else(|| order.len() + s.node.index())
         });
-        (stages, rec.tests.take(), std::mem::take(&mut rec.artifacts))
+        record
     }
 }

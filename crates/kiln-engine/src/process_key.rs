@@ -11,16 +11,16 @@
 //! than follow an unrelated one). Within a stage steps run one after the other, so the count
 //! is the same on every run that takes the same path.
 
+use crate::shared::Locked;
 use kiln_plan::NodeId;
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Mutex;
 
 /// Hands out the per-stage positions of one build's processes.
 #[derive(Debug)]
 pub(crate) struct ProcessKeys {
     prefix: String,
-    counts: Mutex<HashMap<Option<NodeId>, u64>>,
+    counts: Locked<HashMap<Option<NodeId>, u64>>,
 }
 
 /// A process's place in its build, taken before the process is prepared (a `sh` script
@@ -54,16 +54,13 @@ impl ProcessKeys {
         hash.write(job.as_bytes());
         ProcessKeys {
             prefix: format!("{number}.{:08x}", hash.0 as u32),
-            counts: Mutex::new(HashMap::new()),
+            counts: Locked::default(),
         }
     }
 
     /// The next process place of stage `node` (`None`: the pipeline's own post blocks).
     pub(crate) fn next(&self, node: Option<NodeId>) -> ProcessSlot {
-        let mut counts = self
-            .counts
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut counts = self.counts.lock();
         let count = counts.entry(node).or_insert(0);
         *count += 1;
         let stage = node.map_or_else(|| "p".to_owned(), |n| n.0.to_string());

@@ -198,7 +198,7 @@ async fn run(
     })
     .await;
     remove_secret_files(build, &build.site).await;
-    finish(build)
+    finish(build).await
 }
 
 /// The preamble (`def`s and functions before `pipeline { }`), the pipeline's environment,
@@ -390,21 +390,21 @@ fn pipeline_notices(build: &Build) {
     }
 }
 
-fn finish(build: &Build) -> BuildSummary {
+async fn finish(build: &Build) -> BuildSummary {
     let result = build.result();
     let duration = build.started.elapsed();
     build.log(None, &format!("Finished: {result}"), false);
     build.send(BuildEvent::BuildFinished { result, duration });
     tracing::info!(job = %build.spec.job_name, build = build.spec.number, result = %result, "build finished");
-    let (stages, tests, artifacts) = build.take_record();
+    let record = build.take_record().await;
     let (display_name, description) = build.labels();
     let variables = build.script_variables();
     BuildSummary {
         result,
-        stages,
-        tests,
-        artifacts,
-        reports: build.take_reports(),
+        stages: record.stages,
+        tests: record.tests,
+        artifacts: record.artifacts,
+        reports: record.reports,
         duration,
         display_name,
         description,

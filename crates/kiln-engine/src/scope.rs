@@ -1,12 +1,13 @@
 use crate::BuildResult;
 use crate::build::Build;
 use crate::error::StepError;
+use crate::shared::Locked;
 use crate::site::Site;
 use kiln_executor::Executor;
 use kiln_plan::NodeId;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 /// Where a step runs: its stage, environment, directory and cancellation. Cheap to clone;
@@ -99,25 +100,19 @@ impl Scope {
 
 /// A stage's own result, which steps like `unstable` and `catchError` make worse.
 #[derive(Debug)]
-pub(crate) struct StageResult(Mutex<BuildResult>);
+pub(crate) struct StageResult(Locked<BuildResult>);
 
 impl StageResult {
     pub(crate) fn new() -> Arc<Self> {
-        Arc::new(StageResult(Mutex::new(BuildResult::Success)))
+        Arc::new(StageResult(Locked::new(BuildResult::Success)))
     }
 
     pub(crate) fn get(&self) -> BuildResult {
-        *self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.0.get()
     }
 
     pub(crate) fn worsen(&self, result: BuildResult) {
-        let mut r = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut r = self.0.lock();
         *r = r.combine(result);
     }
 }

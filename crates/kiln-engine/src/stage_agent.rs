@@ -9,6 +9,7 @@ use crate::build::Build;
 use crate::error::StepError;
 use crate::eval::eval_string;
 use crate::scope::Scope;
+use crate::shared::Locked;
 use crate::site::Site;
 use crate::steps::{rebind_file_credentials, remove_secret_files};
 use crate::{BuildResult, LogMessage, ProvidedAgent, Provision};
@@ -17,12 +18,12 @@ use kiln_model::{Agent, AgentKind, OptionKind};
 use kiln_plan::PlanNode;
 use kiln_syntax::ast::{Expr, ExprKind};
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
 /// The site a stage's provider gave it, kept until the stage is done.
 #[derive(Default)]
-pub(crate) struct AgentSlot(Mutex<Option<Held>>);
+pub(crate) struct AgentSlot(Locked<Option<Held>>);
 
 struct Held {
     site: Arc<Site>,
@@ -31,17 +32,11 @@ struct Held {
 
 impl AgentSlot {
     fn put(&self, held: Held) {
-        *self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(held);
+        *self.0.lock() = Some(held);
     }
 
     fn take(&self) -> Option<Held> {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take()
+        self.0.lock().take()
     }
 
     /// Gives the stage's site back (after its secret files are deleted), with the stage's

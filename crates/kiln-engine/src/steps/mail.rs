@@ -74,7 +74,11 @@ pub(crate) async fn emailext(call: &StepCall<'_>) -> Result<Value, StepError> {
     let asks = |name: &str| {
         super::mail_tokens::uses(&subject, name) || super::mail_tokens::uses(&body, name)
     };
-    let build_log = asks("BUILD_LOG").then(|| call.build.log_text());
+    let build_log = if asks("BUILD_LOG") {
+        Some(call.build.log_text().await)
+    } else {
+        None
+    };
     let changes = if asks("CHANGES") {
         Some(
             super::scm::head_change(call.build, call.scope)
@@ -266,7 +270,7 @@ async fn attachments(call: &StepCall<'_>) -> Result<Vec<(String, Vec<u8>, String
         }
         out.push((
             "build.log".to_owned(),
-            call.build.log_text().into_bytes(),
+            call.build.log_text().await.into_bytes(),
             "text/plain; charset=utf-8".to_owned(),
         ));
     }

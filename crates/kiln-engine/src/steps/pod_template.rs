@@ -10,25 +10,18 @@
 use super::script::ScriptHost;
 use crate::error::StepError;
 use crate::scope::Scope;
+use crate::shared::Locked;
 use crate::stage_agent::{AgentSlot, occupy, provide};
 use crate::{AgentRequest, BuildResult, Provision};
 use kiln_diagnostics::{Span, Spanned};
 use kiln_script::Value;
 use kiln_types::{AgentSpec, AgentSpecKind, AgentValue, ContainerTemplate, KubernetesSpec};
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// The pods `podTemplate` blocks describe, by label, while their blocks run.
 #[derive(Default)]
-pub(crate) struct PodTemplates(Mutex<BTreeMap<String, AgentSpec>>);
-
-impl PodTemplates {
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, AgentSpec>> {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-}
+pub(crate) struct PodTemplates(Locked<BTreeMap<String, AgentSpec>>);
 
 /// `podTemplate(...) { }`: the block runs with `POD_LABEL` naming the pod.
 pub(crate) fn pod_template(
@@ -50,10 +43,10 @@ pub(crate) fn pod_template(
         None => format!("kiln-pod-{}-{}", build.spec.number, build.next_id()),
     };
     let pod = describe(&build, call)?;
-    build.pod_templates.lock().insert(label.clone(), pod);
+    build.pod_templates.0.lock().insert(label.clone(), pod);
     let inner = scope.with_env([("POD_LABEL".to_owned(), label.clone())]);
     let result = host.closure(call, call.body, &inner);
-    build.pod_templates.lock().remove(&label);
+    build.pod_templates.0.lock().remove(&label);
     result
 }
 
@@ -72,7 +65,7 @@ pub(crate) fn node(
         .map(|l| l.to_string());
     let provided = match (&label, build.spec.agents.clone()) {
         (Some(label), Some(provider)) => {
-            let pod = build.pod_templates.lock().get(label).cloned();
+            let pod = build.pod_templates.0.lock().get(label).cloned();
             let pod = pod.unwrap_or_else(|| labelled(label, call));
             let (log, lines) = tokio::sync::mpsc::unbounded_channel();
             let request = AgentRequest {

@@ -8,8 +8,9 @@ use super::StepCall;
 use super::workspace_path::confined;
 use crate::error::StepError;
 use crate::scope::Scope;
+use crate::shared::Locked;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// The most a `tee` keeps; later lines are dropped and the file says so at its end.
 const MAX_BYTES: usize = 16 << 20;
@@ -17,7 +18,7 @@ const MAX_BYTES: usize = 16 << 20;
 /// The lines a `tee` block wrote so far.
 #[derive(Default)]
 pub(crate) struct TeeSink {
-    lines: Mutex<Kept>,
+    lines: Locked<Kept>,
 }
 
 #[derive(Default)]
@@ -29,10 +30,7 @@ struct Kept {
 impl TeeSink {
     /// Keeps one line of the block's output.
     pub(crate) fn line(&self, line: &str) {
-        let mut kept = self
-            .lines
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut kept = self.lines.lock();
         if kept.text.len() + line.len() < MAX_BYTES {
             kept.text.push_str(line);
             kept.text.push('\n');
@@ -68,11 +66,7 @@ impl Tee {
         body: Result<(), StepError>,
     ) -> Result<(), StepError> {
         let (text, dropped) = {
-            let kept = self
-                .sink
-                .lines
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let kept = self.sink.lines.lock();
             (kept.text.clone(), kept.dropped)
         };
         let masker = call.build.masker();
