@@ -52,6 +52,10 @@ pub enum LineKind {
     /// A line a step or the build wrote.
     #[default]
     Text,
+    /// The build's first line: what started it (`Started by user alice`).
+    Cause,
+    /// The build's own last line, `Finished: RESULT`.
+    BuildEnd,
     /// The build (or a stage) runs in this pod.
     RunningInPod { pod: String },
     /// The workspace was copied into a new pod (not done again for a pod taken over).

@@ -3,7 +3,7 @@
 //! `Stage finished: RESULT (duration)`, `Stage skipped ...` for stages that did not run,
 //! pipeline-level lines without a prefix, `kiln: ...` notices, and `Finished: RESULT` last.
 
-use crate::{BuildEvent, BuildResult, LogLines, StageOutcome};
+use crate::{BuildEvent, BuildResult, LineKind, LogLines, StageOutcome};
 use kiln_plan::{NodeId, Plan};
 use std::fmt;
 use std::time::Duration;
@@ -74,6 +74,14 @@ impl LogFormatter {
                     skipped => LineText::NotRun(*skipped),
                 },
             ),
+            BuildEvent::Log {
+                node: None,
+                line,
+                kind: LineKind::BuildEnd,
+            } => LogLine {
+                stage: None,
+                text: LineText::End(line.clone()),
+            },
             BuildEvent::Log { node, line, .. } => match node.and_then(|n| self.path(n)) {
                 Some(p) => LogLine::stage(p, LineText::Output(line.clone())),
                 None => LogLine {
@@ -133,6 +141,8 @@ enum LineText {
     NotRun(StageOutcome),
     /// A line of output, or of the build itself.
     Output(String),
+    /// The build's own last line (see [`LineKind::BuildEnd`]).
+    End(String),
     Notice(String),
 }
 
@@ -149,10 +159,10 @@ impl LogLine {
         self.stage.as_deref()
     }
 
-    /// Whether this is the log's own last line, `Finished: RESULT` (a pipeline-level line).
+    /// Whether this is the log's own last line, `Finished: RESULT` (known by its kind,
+    /// [`LineKind::BuildEnd`], never by its words).
     pub fn ends_log(&self) -> bool {
-        self.stage.is_none()
-            && matches!(&self.text, LineText::Output(l) if l.starts_with("Finished: "))
+        matches!(self.text, LineText::End(_))
     }
 
     /// The line's text (without a line break) in `style`.
@@ -167,7 +177,7 @@ impl LogLine {
                 )
             }
             LineText::NotRun(outcome) => format!("Stage {}", outcome.label().to_lowercase()),
-            LineText::Output(line) => line.clone(),
+            LineText::Output(line) | LineText::End(line) => line.clone(),
             LineText::Notice(message) => format!("kiln: {message}"),
         };
         match &self.stage {
@@ -357,10 +367,11 @@ mod tests {
             .line(&BuildEvent::Log {
                 node: None,
                 line: "Finished: FAILURE".into(),
-                kind: crate::LineKind::Text,
+                kind: crate::LineKind::BuildEnd,
             })
             .unwrap();
         assert!(end.ends_log());
+        assert_eq!(end.to_string(), "Finished: FAILURE");
         let other = f
             .line(&BuildEvent::Log {
                 node: None,
@@ -369,6 +380,21 @@ mod tests {
             })
             .unwrap();
         assert!(!other.ends_log());
+    }
+
+    /// Regression: the end is known by the line's kind, so a step that prints the same
+    /// words does not end the log.
+    #[test]
+    fn a_line_that_reads_like_the_end_does_not_end_the_log() {
+        let f = &mut LogFormatter::default();
+        let echoed = f
+            .line(&BuildEvent::Log {
+                node: None,
+                line: "Finished: FAILURE".into(),
+                kind: crate::LineKind::Text,
+            })
+            .unwrap();
+        assert!(!echoed.ends_log());
     }
 
     #[test]

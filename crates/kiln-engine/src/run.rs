@@ -164,7 +164,12 @@ async fn run(
         file_credentials: Arc::default(),
         tee: None,
     };
-    build.log(None, &build.spec.cause.description(), false);
+    build.message(
+        None,
+        crate::LineKind::Cause,
+        &build.spec.cause.description(),
+        false,
+    );
     pipeline_notices(build);
     let error = match prepare(build, &mut scope, scripted.is_some()).await {
         Ok(()) => match scripted {
@@ -393,7 +398,12 @@ fn pipeline_notices(build: &Build) {
 async fn finish(build: &Build) -> BuildSummary {
     let result = build.result();
     let duration = build.started.elapsed();
-    build.log(None, &format!("Finished: {result}"), false);
+    build.message(
+        None,
+        crate::LineKind::BuildEnd,
+        &format!("Finished: {result}"),
+        false,
+    );
     build.send(BuildEvent::BuildFinished { result, duration });
     tracing::info!(job = %build.spec.job_name, build = build.spec.number, result = %result, "build finished");
     let record = build.take_record().await;

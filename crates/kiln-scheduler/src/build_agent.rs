@@ -60,7 +60,7 @@ impl BuildTask {
                     Err(e) => return Err(acquire_failed(e, prepared.scripts.source.as_deref())),
                 },
                 Some(line) = waiting.recv() => {
-                    let cause = cause::from_stored(&self.recorder.record.cause).description();
+                    let cause = cause::of(&self.recorder.record).description();
                     self.recorder.line_before_engine(&cause, &line);
                     self.recorder.flush().await;
                 }

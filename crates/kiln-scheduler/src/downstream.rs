@@ -73,8 +73,7 @@ async fn refuse_cycle(shared: &Arc<Shared>, upstream: &BuildRef, job: &str) -> R
             let Some(record) = store.get_build(&at)? else {
                 break;
             };
-            let BuildCause::Upstream { job, number } = crate::cause::from_stored(&record.cause)
-            else {
+            let BuildCause::Upstream { job, number } = crate::cause::of(&record) else {
                 break;
             };
             let Ok(job) = kiln_types::JobName::new(job) else {

@@ -106,9 +106,9 @@ pub(crate) struct Recorder {
     stored_acks: Vec<oneshot::Sender<()>>,
     /// The engine wrote the log's last line (`Finished: RESULT`).
     ended: bool,
-    /// The cause line, when [`Recorder::line_before_engine`] wrote it: the engine's first
-    /// line, the same, is skipped.
-    written_cause: Option<String>,
+    /// [`Recorder::line_before_engine`] wrote the cause line: the engine's own (its first
+    /// line, of kind [`LineKind::Cause`]) is skipped.
+    wrote_cause: bool,
     log: watch::Sender<LogState>,
     /// The scheduler's count of builds waiting for input.
     waiting: Arc<AtomicUsize>,
@@ -146,7 +146,7 @@ impl Recorder {
             dirty: false,
             stored_acks: Vec::new(),
             ended: false,
-            written_cause: None,
+            wrote_cause: false,
             log,
             waiting,
             outage: Outage::default(),
@@ -256,7 +256,7 @@ impl Recorder {
     /// into one event's text.
     fn output(&mut self, node: Option<NodeId>, lines: &LogLines, source: &OutputSource) {
         // Output is not the engine's cause line (which comes first in practice).
-        self.written_cause = None;
+        self.wrote_cause = false;
         let mut text = std::mem::take(&mut self.scratch);
         text.clear();
         self.formatter
@@ -295,7 +295,7 @@ impl Recorder {
     pub(crate) fn line_before_engine(&mut self, cause: &str, line: &LogMessage) {
         if !self.wrote_line {
             self.line(cause);
-            self.written_cause = Some(cause.to_owned());
+            self.wrote_cause = true;
         }
         let kind = self.line_kind(&line.kind);
         self.message(kind, &line.text);
@@ -511,7 +511,14 @@ impl Recorder {
             {
                 replay.expect_stage_end(node.0);
             }
-            if self.written_cause.take().as_deref() != Some(text.as_str()) {
+            let engine_cause = matches!(
+                ev,
+                BuildEvent::Log {
+                    kind: LineKind::Cause,
+                    ..
+                }
+            );
+            if !(std::mem::take(&mut self.wrote_cause) && engine_cause) {
                 let (stage, kind) = self.event_kind(&ev);
                 self.stage_line(stage, kind, &text);
             }
@@ -571,7 +578,7 @@ impl Recorder {
     /// output of the builder's process, from where its previous line ended.
     fn line_kind(&mut self, kind: &LineKind) -> LogEventKind {
         match kind {
-            LineKind::Text => LogEventKind::Line,
+            LineKind::Text | LineKind::Cause | LineKind::BuildEnd => LogEventKind::Line,
             LineKind::RunningInPod { pod } => LogEventKind::RunningInPod { pod: pod.clone() },
             LineKind::WorkspaceUploaded => LogEventKind::WorkspaceUploaded,
             LineKind::WaitingForPod => LogEventKind::WaitingForPod,

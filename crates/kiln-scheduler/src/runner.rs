@@ -114,7 +114,7 @@ impl BuildTask {
                     self.release_agent(pod, BuildResult::Failure).await;
                 }
                 self.recorder.end_replay();
-                let cause = cause::from_stored(&self.recorder.record.cause);
+                let cause = cause::of(&self.recorder.record);
                 self.recorder.line(&cause.description());
                 for l in lines {
                     self.recorder.line(&l);
@@ -495,7 +495,7 @@ impl BuildTask {
             base_env,
             scm,
             build_dir: self.shared.build_dir(&r.id),
-            cause: cause::from_stored(&r.cause),
+            cause: cause::of(r),
             credentials: self.credentials(),
             input: Arc::new(ServerInput {
                 pending: self.inputs.clone(),

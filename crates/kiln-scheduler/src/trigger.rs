@@ -91,16 +91,18 @@ async fn prepare_job(
         Some(c) => Some(c.branch_name.clone()),
         None => resolved.branch.clone(),
     };
+    let mut new = NewBuild {
+        params,
+        commit: resolved.commit.clone(),
+        branch,
+        queued_at_ms: shared.clock.now_ms(),
+        change,
+        ..NewBuild::default()
+    };
+    cause::store(&req.cause, &mut new);
     Ok(Enqueue {
         job: job.name.clone(),
-        new: NewBuild {
-            cause: cause::to_stored(&req.cause),
-            params,
-            commit: resolved.commit.clone(),
-            branch,
-            queued_at_ms: shared.clock.now_ms(),
-            change,
-        },
+        new,
         resolved: Arc::new(resolved),
         polled: None,
         quiet_secs: None,

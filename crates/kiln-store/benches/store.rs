@@ -55,6 +55,7 @@ fn job(name: &str) -> JobName {
 fn new_build(i: usize) -> NewBuild {
     NewBuild {
         cause: "started by the benchmark".into(),
+        started_by: None,
         params: [("BRANCH".to_string(), format!("feature-{}", i % 17))].into(),
         commit: Some(format!("{:040x}", i)),
         branch: Some("main".into()),

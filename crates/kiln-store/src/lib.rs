@@ -26,7 +26,7 @@ mod unflushed;
 pub use error::StoreError;
 pub use log_event::{LogEvent, LogEventKind};
 pub use record::{
-    ArtifactRecord, BuildRecord, BuildStatus, ChangeRecord, ImageEvent, ImageRecord,
+    ArtifactRecord, BuildRecord, BuildStatus, CauseRecord, ChangeRecord, ImageEvent, ImageRecord,
     InputAnswerRecord, InputParameterKind, InputParameterRecord, InputRecord, JobRecord, LogSlice,
     NewBuild, Page, PodRecord, ReplayRecord, StageKind, StagePodRecord, StageRecord, StageState,
     TestSummary,

@@ -27,7 +27,11 @@ pub enum BuildStatus {
 /// What a new build starts with.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewBuild {
+    /// What started the build, as people read it (`Started by user alice`).
     pub cause: String,
+    /// The same as keys, which code decides from (see [`CauseRecord`]).
+    #[serde(default)]
+    pub started_by: Option<CauseRecord>,
     pub params: BTreeMap<String, String>,
     pub commit: Option<String>,
     pub branch: Option<String>,
@@ -35,6 +39,27 @@ pub struct NewBuild {
     /// A pull or merge request's build: its variables and which Jenkinsfile it runs.
     #[serde(default)]
     pub change: Option<ChangeRecord>,
+}
+
+/// What started a build, as keys: what a resumed build, `currentBuild.buildCauses` and the
+/// chain of upstream builds are read from, so rewording the `cause` sentence changes
+/// nothing but the text. Records written before this field have only the sentence.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum CauseRecord {
+    User {
+        user: String,
+    },
+    Timer,
+    Scm,
+    Upstream {
+        job: String,
+        number: u64,
+    },
+    /// A webhook or other outside event; `what` completes `Started by ...`.
+    Webhook {
+        what: String,
+    },
 }
 
 /// What a pull/merge request build carries: Jenkins' `CHANGE_*` variables, whether its
@@ -277,6 +302,9 @@ pub struct BuildRecord {
     /// Why the build ended early, e.g. "controller restarted" or "cancelled by alice".
     pub reason: Option<String>,
     pub pending_input: Option<InputRecord>,
+    /// What started the build, as keys (`cause` is its sentence).
+    #[serde(default)]
+    pub started_by: Option<CauseRecord>,
     /// The pod the build runs in, while it runs on Kubernetes.
     #[serde(default)]
     pub pod: Option<PodRecord>,
@@ -330,6 +358,7 @@ impl BuildRecord {
             status: BuildStatus::Queued,
             result: None,
             cause: new.cause,
+            started_by: new.started_by,
             params: new.params,
             commit: new.commit,
             branch: new.branch,

@@ -242,6 +242,9 @@ fn full_records_round_trip() {
     let job = JobName::new("app").unwrap();
     let new = NewBuild {
         cause: "push by alice".into(),
+        started_by: Some(kiln_store::CauseRecord::Webhook {
+            what: "push by alice".into(),
+        }),
         params: [("GREETING".to_string(), "hi".to_string())].into(),
         commit: Some("0123abcd".into()),
         branch: Some("main".into()),
