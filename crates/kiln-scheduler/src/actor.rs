@@ -595,25 +595,12 @@ impl Actor {
             self.abort_queued(q, reason, Some(reply));
             return;
         }
-        let stored = self.shared.store.get_build(id);
-        match stored {
-            Err(e) => {
-                let _ = reply.send(Err(ControlError::Store(e)));
-            }
-            Ok(None) => {
-                let _ = reply.send(Err(ControlError::NotFound(id.to_string())));
-            }
-            Ok(Some(b)) if b.status == BuildStatus::Finished => {
-                let _ = reply.send(Err(ControlError::Finished(id.to_string())));
-            }
-            // Stored as live but unknown here: a scheduler's leftover, finish it now.
-            Ok(Some(mut b)) => {
-                abort_record(&mut b, reason, self.shared.clock.now_ms());
-                self.writer.write(move |store| {
-                    let _ = reply.send(store.update_build(&b).map_err(ControlError::Store));
-                });
-            }
-        }
+        // Neither running nor queued here: the store says, read on the writer's thread (the
+        // actor never waits for the store), after the writes handed over before.
+        let (id, reason, now) = (id.clone(), reason.to_owned(), self.shared.clock.now_ms());
+        self.writer.write(move |store| {
+            let _ = reply.send(cancel_stored(store, &id, &reason, now));
+        });
     }
 
     /// Finishes a build that never ran: ABORTED with `reason`, its log saying so.
@@ -760,6 +747,24 @@ impl Actor {
             s.running = running;
             s.capacity = config.queue_capacity();
         });
+    }
+}
+
+/// Cancels a build that is neither running nor queued: an error unless the store has it
+/// live (a scheduler's leftover), which is then finished now.
+fn cancel_stored(
+    store: &dyn Store,
+    id: &BuildRef,
+    reason: &str,
+    now_ms: u64,
+) -> Result<(), ControlError> {
+    match store.get_build(id).map_err(ControlError::Store)? {
+        None => Err(ControlError::NotFound(id.to_string())),
+        Some(b) if b.status == BuildStatus::Finished => Err(ControlError::Finished(id.to_string())),
+        Some(mut b) => {
+            abort_record(&mut b, reason, now_ms);
+            store.update_build(&b).map_err(ControlError::Store)
+        }
     }
 }
 
