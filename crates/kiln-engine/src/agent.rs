@@ -118,7 +118,34 @@ pub trait ReleaseAgent: Send + Sync {
     }
 }
 
-/// Why a stage's agent could not be provided (the message goes into the stage's log).
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct AgentError(pub String);
+/// Why a stage's agent could not be provided. Its text, whole, goes into the stage's log;
+/// what failed stays typed, so a caller tells a pod that did not start from a workspace that
+/// could not be uploaded without reading the text.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The execution backend gave no agent, could not fill it or take it over. `message` is
+    /// the whole line for the log (the backend's error included), so the error is kept here
+    /// to match on rather than repeated as a `source`.
+    #[error("{message}")]
+    Backend {
+        message: String,
+        error: Arc<kiln_backend::BackendError>,
+    },
+    /// A resumed build's stage had ended with this result before the controller restarted,
+    /// so it gets no agent again (asked through [`AgentProvider::provide`]).
+    #[error("the stage had ended {0} before the controller restarted")]
+    EndedBeforeRestart(BuildResult),
+    /// Another provider's reason, as the log shows it.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl AgentError {
+    /// The backend's error, when the backend failed.
+    pub fn backend_error(&self) -> Option<&kiln_backend::BackendError> {
+        match self {
+            AgentError::Backend { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+}

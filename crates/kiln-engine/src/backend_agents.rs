@@ -128,9 +128,10 @@ impl BackendAgents {
                     if let Err(e) = self.backend.release(lease, BuildResult::Failure).await {
                         tracing::warn!(agent = %shown, error = %e, "cannot release a stage's agent");
                     }
-                    return Err(AgentError(format!(
-                        "cannot upload the workspace into pod {shown}: {e}"
-                    )));
+                    return Err(AgentError::Backend {
+                        message: format!("cannot upload the workspace into pod {shown}: {e}"),
+                        error: Arc::new(e),
+                    });
                 }
             }
         }
@@ -168,10 +169,13 @@ impl BackendAgents {
                 records
                     .released(&request.stage, seq, BuildResult::Failure, env)
                     .await;
-                return Err(AgentError(format!(
-                    "the pod {} of stage '{stage}' cannot be taken over after the controller restarted: {e}; the stage's steps are not run again",
-                    recorded.name.name
-                )));
+                return Err(AgentError::Backend {
+                    message: format!(
+                        "the pod {} of stage '{stage}' cannot be taken over after the controller restarted: {e}; the stage's steps are not run again",
+                        recorded.name.name
+                    ),
+                    error: Arc::new(e),
+                });
             }
         };
         tracing::info!(pod = %recorded.name.name, stage = %stage, "stage pod taken over after a controller restart");
@@ -209,9 +213,7 @@ impl AgentProvider for BackendAgents {
         match self.provision(request).await? {
             Provision::Agent(agent) => Ok(Some(agent)),
             Provision::NotServed => Ok(None),
-            Provision::Finished(result, _) => Err(AgentError(format!(
-                "the stage had ended {result} before the controller restarted"
-            ))),
+            Provision::Finished(result, _) => Err(AgentError::EndedBeforeRestart(result)),
         }
     }
 
@@ -251,11 +253,15 @@ fn running_in(name: &str) -> LogMessage {
 
 /// Why stage `stage` got no agent, for its log.
 fn stage_error(stage: &str, error: BackendError) -> AgentError {
-    AgentError(match error {
+    let message = match error {
         BackendError::Invalid(_) => format!("the pod of stage '{stage}' is invalid: {error}"),
         BackendError::Agent(_) => format!("the pod of stage '{stage}' did not start: {error}"),
-        other => other.to_string(),
-    })
+        ref other => other.to_string(),
+    };
+    AgentError::Backend {
+        message,
+        error: Arc::new(error),
+    }
 }
 
 /// Gives a stage's agent back when the stage is done (recorded as released first).

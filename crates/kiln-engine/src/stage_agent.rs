@@ -175,7 +175,7 @@ pub(crate) async fn provide(
     }
     match joined {
         Ok(Ok(provided)) => Ok(provided),
-        Ok(Err(e)) => Err(StepError::failed(e.0)),
+        Ok(Err(e)) => Err(StepError::failed(e.to_string())),
         Err(e) => Err(StepError::failed(format!(
             "internal error while providing the stage's agent: {e}"
         ))),

@@ -106,7 +106,7 @@ impl AgentProvider for FakeProvider {
         ));
         let Some(what) = what else { return Ok(None) };
         if what.contains("unschedulable") {
-            return Err(AgentError(format!(
+            return Err(AgentError::Other(format!(
                 "the pod of stage '{stage}' did not start: Unschedulable: 0/3 nodes are available: 3 Insufficient cpu"
             )));
         }
