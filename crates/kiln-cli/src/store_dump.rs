@@ -5,7 +5,7 @@
 //! always gives the same bytes, whichever store it was read from.
 
 use anyhow::{Context as _, bail};
-use kiln_store::{BuildRecord, JobRecord, LogEvent, Page, Store};
+use kiln_store::{BuildPages, BuildRecord, JobRecord, LogEvent, Store};
 use kiln_types::{BuildRef, JobName};
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, Read as _, Write};
@@ -62,22 +62,8 @@ pub fn write(store: &dyn Store, out: &mut dyn Write) -> anyhow::Result<Counts> {
 
 fn builds_oldest_first(store: &dyn Store, job: &JobName) -> anyhow::Result<Vec<BuildRecord>> {
     let mut builds = Vec::new();
-    let mut before = None;
-    loop {
-        let page = store.list_builds(
-            job,
-            Page {
-                before,
-                limit: PAGE,
-            },
-        )?;
-        let Some(last) = page.last() else { break };
-        before = Some(last.id.number);
-        let done = page.len() < PAGE;
-        builds.extend(page);
-        if done {
-            break;
-        }
+    for page in BuildPages::new(store, job, PAGE) {
+        builds.extend(page?);
     }
     builds.reverse();
     Ok(builds)

@@ -127,16 +127,12 @@ impl SchedulerHandle {
         id: &BuildRef,
         reason: String,
     ) -> Result<(), ControlError> {
-        let (reply, rx) = oneshot::channel();
-        let cmd = Command::Cancel {
+        self.control(|reply| Command::Cancel {
             id: id.clone(),
             reason,
             reply,
-        };
-        self.commands
-            .send(cmd)
-            .map_err(|_| ControlError::ShuttingDown)?;
-        rx.await.map_err(|_| ControlError::ShuttingDown)?
+        })
+        .await
     }
 
     /// Answers the oldest `input` the build waits for.
@@ -145,14 +141,22 @@ impl SchedulerHandle {
         id: &BuildRef,
         answer: InputAnswer,
     ) -> Result<(), ControlError> {
-        let (reply, rx) = oneshot::channel();
-        let cmd = Command::Answer {
+        self.control(|reply| Command::Answer {
             id: id.clone(),
             answer,
             reply,
-        };
+        })
+        .await
+    }
+
+    /// Sends the actor a control command and waits for its answer.
+    async fn control(
+        &self,
+        command: impl FnOnce(oneshot::Sender<Result<(), ControlError>>) -> Command,
+    ) -> Result<(), ControlError> {
+        let (reply, rx) = oneshot::channel();
         self.commands
-            .send(cmd)
+            .send(command(reply))
             .map_err(|_| ControlError::ShuttingDown)?;
         rx.await.map_err(|_| ControlError::ShuttingDown)?
     }

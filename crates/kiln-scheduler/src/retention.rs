@@ -2,7 +2,7 @@
 //! the number of builds or days to keep (the job's `retention:` in the configuration, else
 //! the pipeline's `buildDiscarder`).
 
-use kiln_store::{BuildStatus, Page, Store, StoreError};
+use kiln_store::{BuildPages, BuildStatus, Store, StoreError};
 use kiln_types::JobName;
 use std::path::Path;
 
@@ -38,19 +38,8 @@ pub(crate) fn apply(
         .map(|d| now_ms.saturating_sub(d.saturating_mul(86_400_000)));
     let mut kept = 0u64;
     let mut deleted = 0;
-    let mut before = None;
-    loop {
-        let page = store.list_builds(
-            job,
-            Page {
-                before,
-                limit: PAGE,
-            },
-        )?;
-        let Some(last) = page.last() else { break };
-        before = Some(last.id.number);
-        let full = page.len() == PAGE;
-        for b in page {
+    for page in BuildPages::new(store, job, PAGE) {
+        for b in page? {
             if b.status != BuildStatus::Finished {
                 continue;
             }
@@ -69,9 +58,6 @@ pub(crate) fn apply(
             } else {
                 kept += 1;
             }
-        }
-        if !full {
-            break;
         }
     }
     if deleted > 0 {

@@ -5,6 +5,7 @@
 //! Every write that returns `Ok` is durable: it survives `kill -9` of the process.
 //! Depends on no other kiln crate but kiln-types (job names, build references, results).
 
+mod build_pages;
 mod codec;
 mod error;
 mod frames;
@@ -23,6 +24,7 @@ pub mod testing;
 mod trees;
 mod unflushed;
 
+pub use build_pages::BuildPages;
 pub use error::StoreError;
 pub use log_event::{LogEvent, LogEventKind};
 pub use record::{

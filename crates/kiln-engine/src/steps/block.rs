@@ -62,10 +62,10 @@ pub(crate) enum After {
     Again,
 }
 
-/// Whether step `id` runs a block.
-pub(crate) fn is_block(id: StepId) -> bool {
-    matches!(
-        id,
+/// The steps that run a block, as a pattern: the one list, for [`is_block`] and the
+/// engine's dispatch of steps (whose match stays exhaustive).
+macro_rules! block_step {
+    () => {
         StepId::Dir
             | StepId::Ws
             | StepId::WithEnv
@@ -88,7 +88,13 @@ pub(crate) fn is_block(id: StepId) -> bool {
             | StepId::CompressLog
             | StepId::WithDockerRegistry
             | StepId::GitlabCommitStatus
-    )
+    };
+}
+pub(crate) use block_step;
+
+/// Whether step `id` runs a block.
+pub(crate) fn is_block(id: StepId) -> bool {
+    matches!(id, block_step!())
 }
 
 /// Runs a block step of `steps { }`.
@@ -107,14 +113,19 @@ pub(crate) async fn run(id: StepId, call: &StepCall<'_>) -> Result<Value, StepEr
     }
 }
 
+/// A block that runs in `scope`, `exit` ending it.
+fn runs(scope: Scope, exit: Exit) -> Entered {
+    Entered {
+        scope,
+        skip: false,
+        exit,
+    }
+}
+
 /// Starts a block step: checks its arguments and makes the block's scope.
 pub(crate) async fn enter(id: StepId, call: &StepCall<'_>) -> Result<Entered, StepError> {
     let scope = call.scope.clone();
-    let plain = |scope| Entered {
-        scope,
-        skip: false,
-        exit: Exit::Plain,
-    };
+    let plain = |scope| runs(scope, Exit::Plain);
     Ok(match id {
         StepId::Dir => {
             let cwd = scope.cwd.join(call.req_string("path")?);
@@ -136,11 +147,10 @@ pub(crate) async fn enter(id: StepId, call: &StepCall<'_>) -> Result<Entered, St
             plain(scope.with_env(vars))
         }
         StepId::Timeout => timeout(call, scope)?,
-        StepId::GitlabCommitStatus => Entered {
+        StepId::GitlabCommitStatus => runs(
             scope,
-            skip: false,
-            exit: Exit::GitlabStatus(super::forge::gitlab_block_start(call).await?),
-        },
+            Exit::GitlabStatus(super::forge::gitlab_block_start(call).await?),
+        ),
         StepId::Retry => Entered {
             scope,
             skip: false,
@@ -181,11 +191,7 @@ pub(crate) async fn enter(id: StepId, call: &StepCall<'_>) -> Result<Entered, St
         StepId::WithSonarQubeEnv => plain(scope.with_env(super::sonar::environment(call)?)),
         StepId::WithVault => plain(scope.with_env(super::vault::environment(call).await?)),
         StepId::Lock => match super::lock::enter(call).await? {
-            Some((scope, held)) => Entered {
-                scope,
-                skip: false,
-                exit: Exit::Lock(Some(held)),
-            },
+            Some((scope, held)) => runs(scope, Exit::Lock(Some(held))),
             None => Entered {
                 scope,
                 skip: true,
@@ -194,51 +200,27 @@ pub(crate) async fn enter(id: StepId, call: &StepCall<'_>) -> Result<Entered, St
         },
         StepId::SshAgent => {
             let (scope, agent) = super::ssh_agent::start(call, scope).await?;
-            Entered {
-                scope,
-                skip: false,
-                exit: Exit::SshAgent(agent),
-            }
+            runs(scope, Exit::SshAgent(agent))
         }
         StepId::ConfigFileProvider => {
             let (scope, provided) = super::config_files::provide(call, scope).await?;
-            Entered {
-                scope,
-                skip: false,
-                exit: Exit::ConfigFiles(provided),
-            }
+            runs(scope, Exit::ConfigFiles(provided))
         }
         StepId::WithMaven => {
             let (scope, session) = super::maven::start(call, scope).await?;
-            Entered {
-                scope,
-                skip: false,
-                exit: Exit::Maven(session),
-            }
+            runs(scope, Exit::Maven(session))
         }
         StepId::NodeJs => {
             let (scope, session) = super::nodejs::start(call, scope).await?;
-            Entered {
-                scope,
-                skip: false,
-                exit: Exit::NodeJs(session),
-            }
+            runs(scope, Exit::NodeJs(session))
         }
         StepId::Tee => {
             let (scope, tee) = super::tee::start(call, scope)?;
-            Entered {
-                scope,
-                skip: false,
-                exit: Exit::Tee(tee),
-            }
+            runs(scope, Exit::Tee(tee))
         }
         StepId::WithDockerRegistry => {
             let (scope, login) = super::docker_registry::start(call, scope).await?;
-            Entered {
-                scope,
-                skip: false,
-                exit: Exit::DockerRegistry(login),
-            }
+            runs(scope, Exit::DockerRegistry(login))
         }
         StepId::CompressLog => {
             call.build.notice_once(

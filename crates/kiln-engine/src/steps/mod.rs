@@ -200,28 +200,6 @@ pub(crate) async fn native(id: StepId, call: &StepCall<'_>) -> Result<Value, Ste
         StepId::Unzip => archive_zip::unzip(call).await,
         StepId::FileOperations => file_ops::file_operations(call).await,
         StepId::WithDockerContainer => docker_global::with_docker_container_steps(call).await,
-        // The block steps, matched above.
-        StepId::Dir
-        | StepId::Ws
-        | StepId::WithEnv
-        | StepId::Timeout
-        | StepId::Retry
-        | StepId::CatchError
-        | StepId::WarnError
-        | StepId::Timestamps
-        | StepId::AnsiColor
-        | StepId::Container
-        | StepId::WithCredentials
-        | StepId::WithSonarQubeEnv
-        | StepId::WithVault
-        | StepId::SshAgent
-        | StepId::ConfigFileProvider
-        | StepId::WithMaven
-        | StepId::NodeJs
-        | StepId::Tee
-        | StepId::CompressLog
-        | StepId::WithDockerRegistry
-        | StepId::GitlabCommitStatus => block::run(id, call).await,
-        StepId::Lock => block::run(id, call).await,
+        block::block_step!() => block::run(id, call).await,
     }
 }
