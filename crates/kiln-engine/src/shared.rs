@@ -95,4 +95,41 @@ mod tests {
         assert_eq!(*snapshot.get(), 4000);
         assert_eq!(locked.get(), 4000);
     }
+
+    /// The engine's files, below `dir`, with their text.
+    fn sources(dir: &std::path::Path, out: &mut Vec<(std::path::PathBuf, String)>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                sources(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                out.push((path, text));
+            }
+        }
+    }
+
+    /// Regression: shared state had a lock helper copied into seven files. This module is
+    /// the engine's one place for std locks; what a build reports goes to its dispatcher.
+    #[test]
+    fn no_other_engine_file_names_a_std_lock() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = Vec::new();
+        sources(&src, &mut files);
+        assert!(files.len() > 50, "the engine's sources were not found");
+        let offenders: Vec<String> = files
+            .iter()
+            .filter(|(path, _)| !path.ends_with("shared.rs"))
+            .filter(|(_, text)| {
+                ["std::sync::Mutex", "Mutex<", "RwLock", "PoisonError"]
+                    .iter()
+                    .any(|name| text.contains(name))
+            })
+            .map(|(path, _)| path.display().to_string())
+            .collect();
+        assert!(
+            offenders.is_empty(),
+            "std locks outside shared.rs: {offenders:?}"
+        );
+    }
 }
