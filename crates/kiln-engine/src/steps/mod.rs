@@ -31,6 +31,7 @@ mod issues;
 mod junit;
 mod junit_xml;
 mod kaniko;
+mod legacy_analysis;
 mod library;
 mod lock;
 mod mail;
@@ -167,6 +168,7 @@ pub(crate) async fn native(id: StepId, call: &StepCall<'_>) -> Result<Value, Ste
         StepId::Unstash => artifacts::unstash(call).await,
         StepId::ArchiveArtifacts => artifacts::archive(call).await,
         StepId::Archive => artifacts::archive_alias(call).await,
+        StepId::LegacyAnalysis => legacy_analysis::legacy_analysis(call).await,
         StepId::Step => delegate::step(call).await,
         StepId::Junit => junit::junit(call).await,
         StepId::Checkout => scm::checkout(call).await,
