@@ -2,6 +2,7 @@
 //! `steps { }`, in `post { }` and (through the script layer) in `script { }` all come here.
 
 mod archive_zip;
+mod artifactory;
 mod artifacts;
 mod block;
 mod build_job;
@@ -55,6 +56,7 @@ mod vault;
 mod windows;
 mod workspace_path;
 
+pub(crate) use artifactory::BuildInfos;
 pub(crate) use block::{After, enter as enter_block, exit as exit_block};
 pub(crate) use call::{Args, StepCall};
 pub(crate) use credentials::{
