@@ -174,7 +174,7 @@ fn a_plugin_global_kiln_does_not_provide_is_named_with_its_plugin() {
         "node {
     stage('Publish') {
         echo 'before'
-        def server = Artifactory.server 'art'
+        openshift.withCluster('prod') { echo 'inside' }
         echo 'after'
     }
 }
@@ -186,7 +186,7 @@ fn a_plugin_global_kiln_does_not_provide_is_named_with_its_plugin() {
     assert!(!out.contains("[Publish] after"), "{out}");
     assert!(
         out.contains(
-            "No such property: Artifactory (`Artifactory` is a global of the Artifactory plugin, which kiln does not provide)"
+            "No such property: openshift (`openshift` is a global of the OpenShift Client plugin, which kiln does not provide)"
         ),
         "{out}"
     );

@@ -22,6 +22,7 @@ const TOP: &[&str] = &[
     "mail",
     "slack",
     "sonarqube",
+    "artifactory",
     "vault",
     "locks",
     "config_files",
@@ -77,6 +78,7 @@ pub(crate) struct Places {
     pub library_names: Vec<Spanned<String>>,
     pub token_names: Vec<Spanned<String>>,
     pub sonar_names: Vec<Spanned<String>>,
+    pub artifactory_ids: Vec<Spanned<String>>,
     pub config_file_ids: Vec<Spanned<String>>,
     pub tool_names: Vec<Spanned<String>>,
     /// Credentials the service sections name.

@@ -46,7 +46,7 @@ pub use secret::{
     CredentialConfig, CredentialKind, Role, Secret, SecretError, SecretSource, TokenConfig,
 };
 pub use services::{
-    ConfigFileConfig, MailConfig, MailTls, ServicesConfig, SlackConfig, SonarQubeConfig,
-    ToolConfig, ToolKind, VaultConfig,
+    ArtifactoryConfig, ConfigFileConfig, MailConfig, MailTls, ServicesConfig, SlackConfig,
+    SonarQubeConfig, ToolConfig, ToolKind, VaultConfig,
 };
 pub use store::{PostgresConfig, StoreConfig};

@@ -14,6 +14,7 @@ pub struct ServicesConfig {
     pub mail: Option<MailConfig>,
     pub slack: Option<SlackConfig>,
     pub sonarqube: Vec<SonarQubeConfig>,
+    pub artifactory: Vec<ArtifactoryConfig>,
     pub vault: Option<VaultConfig>,
     pub config_files: Vec<ConfigFileConfig>,
     pub tools: Vec<ToolConfig>,
@@ -90,6 +91,17 @@ pub struct SonarQubeConfig {
     pub credential: Option<String>,
     /// Additional analysis properties (`SONAR_EXTRA_PROPS`), as written.
     pub additional_properties: Option<String>,
+}
+
+/// One entry of `artifactory:`, as the Artifactory plugin's configured servers: the id
+/// `Artifactory.server('ID')` selects, the URL (up to `/artifactory`), and a credential: a
+/// username/password one (basic authentication) or a secret text (an access token, sent
+/// as a bearer token).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArtifactoryConfig {
+    pub id: String,
+    pub url: String,
+    pub credential: Option<String>,
 }
 
 /// `vault:`: the defaults of `withVault`'s `configuration`.

@@ -3,7 +3,8 @@
 use crate::decode::Places;
 use crate::reader::{Ctx, Fields, list};
 use crate::services::{
-    MailConfig, MailTls, ServicesConfig, SlackConfig, SonarQubeConfig, VaultConfig,
+    ArtifactoryConfig, MailConfig, MailTls, ServicesConfig, SlackConfig, SonarQubeConfig,
+    VaultConfig,
 };
 use kiln_diagnostics::{Diagnostic, Spanned, did_you_mean};
 use kiln_yaml::Node;
@@ -17,6 +18,7 @@ const SLACK: &[&str] = &[
     "bot_user",
 ];
 const SONAR: &[&str] = &["name", "url", "credential", "additional_properties"];
+const ARTIFACTORY: &[&str] = &["id", "url", "credential"];
 const VAULT: &[&str] = &["url", "credential", "engine_version", "namespace"];
 
 /// Decodes the service sections present in `top`.
@@ -31,6 +33,11 @@ pub(crate) fn services(ctx: &mut Ctx, top: &Fields, places: &mut Places) -> Serv
     if let Some(n) = top.get("sonarqube") {
         for (i, item) in list(ctx, n, "sonarqube").iter().enumerate() {
             out.sonarqube.extend(sonarqube(ctx, item, i, places));
+        }
+    }
+    if let Some(n) = top.get("artifactory") {
+        for (i, item) in list(ctx, n, "artifactory").iter().enumerate() {
+            out.artifactory.extend(artifactory(ctx, item, i, places));
         }
     }
     if let Some(n) = top.get("vault") {
@@ -124,6 +131,32 @@ fn sonarqube(ctx: &mut Ctx, node: &Node, i: usize, places: &mut Places) -> Optio
         url: url?,
         credential,
         additional_properties,
+    })
+}
+
+fn artifactory(
+    ctx: &mut Ctx,
+    node: &Node,
+    i: usize,
+    places: &mut Places,
+) -> Option<ArtifactoryConfig> {
+    let f = Fields::new(ctx, node, &format!("artifactory[{i}]"), ARTIFACTORY)?;
+    let id = f.required_string(ctx, "id", "an Artifactory server");
+    if let (Some(id), Some(n)) = (&id, f.get("id")) {
+        places
+            .artifactory_ids
+            .push(Spanned::new(id.clone(), n.span));
+    }
+    if f.get("url").is_none() {
+        f.missing(ctx, "url", "an Artifactory server");
+    }
+    let url = url(ctx, &f, "url");
+    let credential = credential_ref(ctx, &f, places);
+    f.finish(ctx);
+    Some(ArtifactoryConfig {
+        id: id?,
+        url: url?,
+        credential,
     })
 }
 

@@ -153,3 +153,53 @@ error: could not load kiln.yaml: 4 errors
 ",
     );
 }
+
+#[test]
+fn artifactory_servers_decode_and_bad_ones_point_at_the_value() {
+    use kiln_config::ArtifactoryConfig;
+    let text = format!(
+        "{CREDS}artifactory:\n  - id: art\n    url: https://repo.example.com/artifactory/\n    credential: smtp\n  - id: open\n    url: http://127.0.0.1:8081/artifactory\n"
+    );
+    let cfg = parse("kiln.yaml", &text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        cfg.services.artifactory,
+        vec![
+            ArtifactoryConfig {
+                id: "art".into(),
+                url: "https://repo.example.com/artifactory".into(),
+                credential: Some("smtp".into()),
+            },
+            ArtifactoryConfig {
+                id: "open".into(),
+                url: "http://127.0.0.1:8081/artifactory".into(),
+                credential: None,
+            },
+        ]
+    );
+    check(
+        "artifactory:\n  - id: a\n    url: repo:8081\n  - id: a\n    url: http://r\n    token: x\n",
+        "error: `artifactory[0].url` must be an `http://` or `https://` URL
+  --> kiln.yaml:3:10
+   |
+ 3 |     url: repo:8081
+   |          ^^^^^^^^^ found `repo:8081`
+
+error: duplicate Artifactory server id `a`
+  --> kiln.yaml:4:9
+   |
+ 2 |   - id: a
+   |         - first used here
+ 4 |   - id: a
+   |         ^ used again here
+
+error: unknown key `token`
+  --> kiln.yaml:6:5
+   |
+ 6 |     token: x
+   |     ^^^^^ not a key in `artifactory[1]`
+   = help: the keys in `artifactory[1]` are: id, url, credential
+
+error: could not load kiln.yaml: 3 errors
+",
+    );
+}

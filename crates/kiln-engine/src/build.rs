@@ -63,6 +63,8 @@ pub(crate) struct Build {
     pub(crate) process_keys: ProcessKeys,
     /// The pods scripted `podTemplate` blocks describe, while their blocks run.
     pub(crate) pod_templates: PodTemplates,
+    /// The Artifactory build infos the build's scripts collect into.
+    pub(crate) artifactory: crate::steps::BuildInfos,
     /// The ordinal of the last `milestone` the build passed.
     last_milestone: Locked<Option<u32>>,
 }
@@ -105,6 +107,7 @@ impl Build {
             counter: AtomicU64::new(0),
             process_keys,
             pod_templates: PodTemplates::default(),
+            artifactory: crate::steps::BuildInfos::default(),
             last_milestone: Locked::default(),
         }
     }

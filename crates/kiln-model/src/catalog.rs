@@ -83,6 +83,9 @@ pub enum StepId {
     Step,
     /// `archive 'x'`: the deprecated alias of `archiveArtifacts`.
     Archive,
+    /// `checkstyle`, `pmd`, `findbugs`, `warnings`: the retired analysis-core steps, run as
+    /// `recordIssues` with their thresholds.
+    LegacyAnalysis,
 }
 
 /// The type an argument must have when it is written as a literal.
@@ -177,6 +180,48 @@ const WINDOWS_SHELL: &[ParamDef] = &[
     p("returnStatus", T::Bool),
     p("label", T::String),
     p("encoding", T::String),
+];
+
+/// The parameters of the retired analysis-core steps (`checkstyle`, `pmd`, `findbugs`,
+/// `warnings`): the report pattern, the thresholds, and the options kiln names as unused.
+const LEGACY_ANALYSIS: &[ParamDef] = &[
+    p("pattern", T::String),
+    p("healthy", T::Any),
+    p("unHealthy", T::Any),
+    p("thresholdLimit", T::String),
+    p("defaultEncoding", T::String),
+    p("canRunOnFailed", T::Bool),
+    p("usePreviousBuildAsReference", T::Bool),
+    p("useStableBuildAsReference", T::Bool),
+    p("useDeltaValues", T::Bool),
+    p("shouldDetectModules", T::Bool),
+    p("dontComputeNew", T::Bool),
+    p("canComputeNew", T::Bool),
+    p("doNotResolveRelativePaths", T::Bool),
+    p("canResolveRelativePaths", T::Bool),
+    p("excludePattern", T::String),
+    p("includePattern", T::String),
+    p("isRankActivated", T::Bool),
+    p("parserConfigurations", T::List),
+    p("consoleParsers", T::List),
+    p("messagesPattern", T::String),
+    p("categoriesPattern", T::String),
+    p("unstableTotalAll", T::Any),
+    p("unstableTotalHigh", T::Any),
+    p("unstableTotalNormal", T::Any),
+    p("unstableTotalLow", T::Any),
+    p("failedTotalAll", T::Any),
+    p("failedTotalHigh", T::Any),
+    p("failedTotalNormal", T::Any),
+    p("failedTotalLow", T::Any),
+    p("unstableNewAll", T::Any),
+    p("unstableNewHigh", T::Any),
+    p("unstableNewNormal", T::Any),
+    p("unstableNewLow", T::Any),
+    p("failedNewAll", T::Any),
+    p("failedNewHigh", T::Any),
+    p("failedNewNormal", T::Any),
+    p("failedNewLow", T::Any),
 ];
 
 /// Every native step.
@@ -707,6 +752,15 @@ pub const STEPS: &[StepDef] = &[
     ),
     def("step", StepId::Step, &[req("delegate", T::Any)], B::None),
     def(
+        "checkstyle",
+        StepId::LegacyAnalysis,
+        LEGACY_ANALYSIS,
+        B::None,
+    ),
+    def("pmd", StepId::LegacyAnalysis, LEGACY_ANALYSIS, B::None),
+    def("findbugs", StepId::LegacyAnalysis, LEGACY_ANALYSIS, B::None),
+    def("warnings", StepId::LegacyAnalysis, LEGACY_ANALYSIS, B::None),
+    def(
         "junit",
         StepId::Junit,
         &[
@@ -796,10 +850,6 @@ pub const PLUGIN_STEPS: &[(&str, &str)] = &[
     ("sshPublisher", "Publish Over SSH plugin"),
     ("copyArtifacts", "Copy Artifact plugin"),
     ("jacoco", "JaCoCo plugin"),
-    (
-        "checkstyle",
-        "Checkstyle plugin (retired; `recordIssues(tools: [checkStyle(pattern: ...)])` reads its reports)",
-    ),
     ("hygieiaBuildPublishStep", "Hygieia plugin"),
     ("openshiftBuild", "OpenShift Pipeline plugin"),
     ("openshiftDeploy", "OpenShift Pipeline plugin"),

@@ -49,6 +49,7 @@ pub use engine::{Limits, ScriptEngine};
 pub use error::ScriptError;
 pub use host::{NoSteps, StepCall, StepHost};
 pub use library::{BODY_STEP, LibraryCode, LibraryFile};
-pub use runtime::docker::{DOCKER_KEY, DOCKER_STEP};
+pub use runtime::artifactory::{ARTIFACTORY_KEY, ARTIFACTORY_STEP};
+pub use runtime::docker::{DOCKER_KEY, DOCKER_STEP, RECEIVER_UPDATE, RESULT};
 pub use runtime::java::UNKNOWN_CLASS;
 pub use value::{ClosureRef, Value};

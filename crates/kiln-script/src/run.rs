@@ -223,6 +223,9 @@ impl RunState {
         if name == "docker" {
             return Ok(crate::runtime::docker::global());
         }
+        if name == "Artifactory" {
+            return Ok(crate::runtime::artifactory::global());
+        }
         if let Some(v) = g.env.get(name) {
             return Ok(Dynamic::from(v.clone()));
         }
@@ -376,11 +379,17 @@ impl RunState {
         if let Some(c) = self.closure_var(name) {
             return call_closure(ctx, &c, args);
         }
-        if name == crate::runtime::docker::DOCKER_STEP && self.bridge.is_none() {
-            return fail("the `docker` global runs only where steps run (a script block)");
+        let host_object = name == crate::runtime::docker::DOCKER_STEP
+            || name == crate::runtime::artifactory::ARTIFACTORY_STEP;
+        if host_object && self.bridge.is_none() {
+            return fail(if name == crate::runtime::docker::DOCKER_STEP {
+                "the `docker` global runs only where steps run (a script block)"
+            } else {
+                "the `Artifactory` global runs only where steps run (a script block)"
+            });
         }
         if let Some(bridge) = &self.bridge {
-            if name == crate::runtime::docker::DOCKER_STEP && !bridge.has(name) {
+            if host_object && !bridge.has(name) {
                 bridge.learn(vec![name.to_owned()])?;
             }
             if bridge.has(name) {

@@ -134,7 +134,7 @@ pub(crate) async fn record_issues(call: &StepCall<'_>) -> Result<Value, StepErro
 }
 
 /// Reads one tool's reports; `None` (said in the log) for a tool kiln does not know.
-async fn scan(call: &StepCall<'_>, t: &Value) -> Result<Option<IssueCounts>, StepError> {
+pub(crate) async fn scan(call: &StepCall<'_>, t: &Value) -> Result<Option<IssueCounts>, StepError> {
     let kind = kind_of(t).unwrap_or("(not a tool)");
     let Some(def) = TOOLS.iter().find(|d| d.kind == kind) else {
         let known: Vec<&str> = TOOLS.iter().map(|d| d.kind).collect();

@@ -2,6 +2,7 @@
 //! `steps { }`, in `post { }` and (through the script layer) in `script { }` all come here.
 
 mod archive_zip;
+mod artifactory;
 mod artifacts;
 mod block;
 mod build_job;
@@ -31,6 +32,7 @@ mod issues;
 mod junit;
 mod junit_xml;
 mod kaniko;
+mod legacy_analysis;
 mod library;
 mod lock;
 mod mail;
@@ -54,6 +56,7 @@ mod vault;
 mod windows;
 mod workspace_path;
 
+pub(crate) use artifactory::BuildInfos;
 pub(crate) use block::{After, enter as enter_block, exit as exit_block};
 pub(crate) use call::{Args, StepCall};
 pub(crate) use credentials::{
@@ -167,6 +170,7 @@ pub(crate) async fn native(id: StepId, call: &StepCall<'_>) -> Result<Value, Ste
         StepId::Unstash => artifacts::unstash(call).await,
         StepId::ArchiveArtifacts => artifacts::archive(call).await,
         StepId::Archive => artifacts::archive_alias(call).await,
+        StepId::LegacyAnalysis => legacy_analysis::legacy_analysis(call).await,
         StepId::Step => delegate::step(call).await,
         StepId::Junit => junit::junit(call).await,
         StepId::Checkout => scm::checkout(call).await,

@@ -181,6 +181,9 @@ impl<'b> ScriptHost<'b> {
         if name == DOCKER_STEP {
             return super::docker_global::call(self, call, &scope);
         }
+        if name == kiln_script::ARTIFACTORY_STEP {
+            return super::artifactory::call(self, call, &scope);
+        }
         if name == "withDockerContainer" && self.build.scripts.libraries.step(name).is_none() {
             return super::docker_global::with_docker_container(self, call, &scope);
         }
@@ -273,6 +276,7 @@ impl StepHost for ScriptHost<'_> {
             || scripted::is_script_step(name)
             || name == BODY_STEP
             || name == DOCKER_STEP
+            || name == kiln_script::ARTIFACTORY_STEP
             || self.build.scripts.libraries.step(name).is_some()
     }
 

@@ -35,9 +35,24 @@ pub(crate) fn is_docker(target: &Dynamic) -> bool {
 /// the object and the arguments (a trailing closure is the step's body).
 pub(crate) fn call(
     ctx: &NativeCallContext,
-    target: &Dynamic,
+    target: &mut Dynamic,
+    name: &str,
+    args: Array,
+) -> RtResult<Dynamic> {
+    host_object_call(ctx, target, name, args, DOCKER_STEP)
+}
+
+/// A method of an object the host serves (docker's, Artifactory's): the host's `step`
+/// with the method under `$method`, the object under `$receiver` and the arguments. When
+/// the host answers with a map holding [`RECEIVER_UPDATE`], that map replaces the object
+/// (a method that configures it, as `rtMaven.deployer server: s, ...` does) and the
+/// answer is its [`RESULT`] entry.
+pub(crate) fn host_object_call(
+    ctx: &NativeCallContext,
+    target: &mut Dynamic,
     name: &str,
     mut args: Array,
+    step: &str,
 ) -> RtResult<Dynamic> {
     let body = match args.last() {
         Some(last) if as_closure(last).is_some() => args.pop().unwrap_or(Dynamic::UNIT),
@@ -46,7 +61,7 @@ pub(crate) fn call(
     let mut named = Map::new();
     // Named arguments (`inside(args: '-u root')`) come first as one map.
     if let Some(first) = args.first() {
-        if first.is_map() && !is_docker(first) {
+        if first.is_map() && !is_docker(first) && !super::artifactory::is_artifactory(first) {
             if let Some(m) = args.remove(0).try_cast::<Map>() {
                 named = m;
             }
@@ -54,15 +69,27 @@ pub(crate) fn call(
     }
     named.insert("$method".into(), Dynamic::from(name.to_owned()));
     named.insert("$receiver".into(), target.flatten_clone());
-    ctx.call_fn::<Dynamic>(
+    let answer = ctx.call_fn::<Dynamic>(
         "__kiln_call",
-        (
-            ImmutableString::from(DOCKER_STEP),
-            named,
-            args,
-            body,
-            0_i64,
-            0_i64,
-        ),
-    )
+        (ImmutableString::from(step), named, args, body, 0_i64, 0_i64),
+    )?;
+    let update = answer
+        .read_lock::<Map>()
+        .and_then(|m| m.get(RECEIVER_UPDATE).cloned());
+    match update {
+        Some(receiver) => {
+            let result = answer
+                .read_lock::<Map>()
+                .and_then(|m| m.get(RESULT).cloned())
+                .unwrap_or(Dynamic::UNIT);
+            *target = receiver;
+            Ok(result)
+        }
+        None => Ok(answer),
+    }
 }
+
+/// The key of a host's answer that replaces the object a method was called on.
+pub const RECEIVER_UPDATE: &str = "$kiln_receiver";
+/// The key of a host's answer holding the method's value, beside [`RECEIVER_UPDATE`].
+pub const RESULT: &str = "$kiln_result";

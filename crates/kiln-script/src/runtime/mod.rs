@@ -2,6 +2,7 @@
 //! a shared Rhai module. Helpers that need a build's state (globals, steps) live in
 //! [`crate::run`] and are registered per evaluation.
 
+pub(crate) mod artifactory;
 pub(crate) mod docker;
 pub(crate) mod file;
 pub(crate) mod format;

@@ -25,6 +25,10 @@ const MUTATING: &[&str] = &[
     "leftShift",
     "sort",
     "unique",
+    // The Artifactory plugin's `rtMaven.resolver ...`/`rtMaven.deployer ...` configure the
+    // build object they are called on (see `runtime::artifactory`).
+    "resolver",
+    "deployer",
 ];
 
 /// Static methods that are supported: `Class.method`.

@@ -96,6 +96,10 @@ pub(crate) fn call_method(
     if super::docker::is_docker(target) {
         return super::docker::call(ctx, target, name, args);
     }
+    if super::artifactory::is_artifactory(target) {
+        let step = super::artifactory::ARTIFACTORY_STEP;
+        return super::docker::host_object_call(ctx, target, name, args, step);
+    }
     let args = Args { name, items: args };
     if let Some(v) = common(ctx, target, &args)? {
         return Ok(v);
