@@ -13,6 +13,8 @@ struct Cluster {
     child: Child,
     dir: tempfile::TempDir,
     url: String,
+    /// The administrator's bearer token, for the tests' own look at the cluster.
+    admin_token: String,
 }
 
 impl Cluster {
@@ -28,9 +30,15 @@ impl Cluster {
             .tempdir()
             .unwrap();
         let kubeconfig = dir.path().join("kubeconfig");
+        let admin_kubeconfig = dir.path().join("admin-kubeconfig");
+        // kiln acts as deploy/'s `kiln` service account under deploy/'s RBAC, plus the
+        // port-forward a kiln outside the cluster needs (deploy/role.yaml says so).
         let child = Command::new(binary)
             .args(["--port", "0", "--kubeconfig-out"])
             .arg(&kubeconfig)
+            .args(["--grant-kiln", "pods/portforward=create"])
+            .arg("--admin-kubeconfig-out")
+            .arg(&admin_kubeconfig)
             .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -46,7 +54,26 @@ impl Cluster {
             assert!(Instant::now() < deadline, "the fake cluster did not start");
             std::thread::sleep(Duration::from_millis(20));
         };
-        Cluster { child, dir, url }
+        // Written before kiln's, whole.
+        let admin = std::fs::read_to_string(&admin_kubeconfig).unwrap();
+        let admin_token = admin
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("token: "))
+            .unwrap()
+            .trim()
+            .to_owned();
+        Cluster {
+            child,
+            dir,
+            url,
+            admin_token,
+        }
+    }
+
+    /// `GET PATH` on the API server as the administrator.
+    fn admin_get(&self, path: &str) -> ureq::RequestBuilder<ureq::typestate::WithoutBody> {
+        ureq::get(format!("{}{path}", self.url))
+            .header("Authorization", format!("Bearer {}", self.admin_token))
     }
 
     fn kubeconfig(&self) -> PathBuf {
@@ -451,10 +478,10 @@ fn record_pod_images(
     use std::io::BufRead;
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let out = seen.clone();
-    let url = format!("{}/api/v1/namespaces/default/pods?watch=true", cluster.url);
+    let request = cluster.admin_get("/api/v1/namespaces/default/pods?watch=true");
     let (ready, started) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let response = ureq::get(url).call().unwrap();
+        let response = request.call().unwrap();
         ready.send(()).unwrap();
         let reader = std::io::BufReader::new(response.into_body().into_reader());
         for line in reader.lines().map_while(Result::ok) {
@@ -708,7 +735,8 @@ const QUICK_BUILD: &str = "pipeline {
 
 /// The build pods the fake has, with their phases.
 fn pod_phases(cluster: &Cluster) -> Vec<(String, String)> {
-    let body = ureq::get(format!("{}/api/v1/namespaces/default/pods", cluster.url))
+    let body = cluster
+        .admin_get("/api/v1/namespaces/default/pods")
         .call()
         .unwrap()
         .into_body()
@@ -729,12 +757,14 @@ fn pod_phases(cluster: &Cluster) -> Vec<(String, String)> {
 }
 
 fn secret_exists(cluster: &Cluster, name: &str) -> bool {
-    ureq::get(format!(
-        "{}/api/v1/namespaces/default/secrets/{name}",
-        cluster.url
-    ))
-    .call()
-    .is_ok()
+    match cluster
+        .admin_get(&format!("/api/v1/namespaces/default/secrets/{name}"))
+        .call()
+    {
+        Ok(_) => true,
+        Err(ureq::Error::StatusCode(404)) => false,
+        Err(e) => panic!("reading secret {name}: {e}"),
+    }
 }
 
 /// `kill -9` of `kiln run --kubeconfig` mid-step: nobody deletes the pod, but its agent
@@ -1029,13 +1059,13 @@ spec:
     assert!(!stdout.contains("never-runs"), "{stdout}");
 }
 
-/// A pipeline whose pod runs in namespace `secure`; `security` is the pod's securityContext.
+/// A pipeline's pod (in `default`, which the test makes "restricted"); `security` is the pod's
+/// securityContext.
 fn secure_pipeline(security: &str) -> String {
     format!(
         r#"pipeline {{
     agent {{
         kubernetes {{
-            namespace 'secure'
             yaml '''
 spec:
   securityContext: {security}
@@ -1056,12 +1086,13 @@ spec:
 #[test]
 fn build_pods_pass_pod_security_restricted_once_the_template_runs_as_non_root() {
     let cluster = Cluster::start();
-    let namespace = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {
-        "name": "secure",
+    // kiln's account has its rights in `default`: that namespace enforces "restricted".
+    let labels = serde_json::json!({"metadata": {
         "labels": {"pod-security.kubernetes.io/enforce": "restricted"}}});
-    ureq::post(format!("{}/api/v1/namespaces", cluster.url))
-        .header("Content-Type", "application/json")
-        .send(namespace.to_string())
+    ureq::patch(format!("{}/api/v1/namespaces/default", cluster.url))
+        .header("Authorization", format!("Bearer {}", cluster.admin_token))
+        .header("Content-Type", "application/merge-patch+json")
+        .send(labels.to_string())
         .unwrap();
     // Only the images can allow running as non-root: the pod says so; kiln's defaults and its
     // own init container do the rest (seccomp, no escalation, no capabilities).
