@@ -120,9 +120,16 @@ fn kiln_run(cluster: &Cluster, workspace: &Path, install: &str) -> Output {
         .current_dir(workspace)
         .env("NO_COLOR", "1")
         .env("KILN_AGENT_INSTALL", install)
+        .env("KILN_AGENT_PORT", agent_port())
         .env_remove("KILN_LOG")
         .output()
         .unwrap()
+}
+
+/// `KILN_AGENT_PORT` for one `kiln run`: the fake's pods share this machine's network, so
+/// builds running at the same time need agent ports of their own (room for 8 containers).
+fn agent_port() -> String {
+    kiln_fake_kube::free_agent_ports(8).to_string()
 }
 
 fn example_workspace() -> tempfile::TempDir {
@@ -788,6 +795,7 @@ fn a_killed_kiln_run_leaves_no_pod_running_and_the_next_run_collects_it() {
         .env("NO_COLOR", "1")
         .env("KILN_AGENT_INSTALL", agent_install())
         .env("KILN_AGENT_ORPHAN_GRACE", "2")
+        .env("KILN_AGENT_PORT", agent_port())
         .env_remove("KILN_LOG")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -1157,4 +1165,183 @@ fn the_agents_init_adopts_and_reaps_a_steps_orphans() {
             "{line:?} missing:\n{stdout}"
         );
     }
+}
+
+/// `kiln run --kubeconfig` of `jenkinsfile` in a fresh workspace, started; returns it (its
+/// stdout read up to the line holding `marker`), what it printed so far, the rest of its
+/// stdout, and the workspace.
+fn kiln_run_until(
+    cluster: &Cluster,
+    jenkinsfile: &str,
+    marker: &str,
+) -> (
+    Child,
+    String,
+    std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+    tempfile::TempDir,
+) {
+    use std::io::BufRead;
+    let workspace = tempfile::Builder::new()
+        .prefix("kiln-cli-kube-until-")
+        .tempdir()
+        .unwrap();
+    std::fs::write(workspace.path().join("Jenkinsfile"), jenkinsfile).unwrap();
+    let mut kiln = Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .arg("run")
+        .arg("--kubeconfig")
+        .arg(cluster.kubeconfig())
+        .arg("Jenkinsfile")
+        .current_dir(workspace.path())
+        .env("NO_COLOR", "1")
+        .env("KILN_AGENT_INSTALL", agent_install())
+        .env("KILN_AGENT_PORT", agent_port())
+        .env_remove("KILN_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(kiln.stdout.take().unwrap()).lines();
+    let mut seen = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains(marker) {
+            return (kiln, seen, lines, workspace);
+        }
+    }
+    let out = kiln.wait_with_output().unwrap();
+    panic!(
+        "no {marker:?} in\n{seen}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The rest of a started `kiln run`: its exit, all of its stdout and its stderr.
+fn finish(
+    kiln: Child,
+    mut seen: String,
+    lines: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+) -> (std::process::ExitStatus, String, String) {
+    for line in lines {
+        seen.push_str(&line.unwrap());
+        seen.push('\n');
+    }
+    let out = kiln.wait_with_output().unwrap();
+    (
+        out.status,
+        seen,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The fake's request log, whole.
+fn request_records(cluster: &Cluster) -> Vec<serde_json::Value> {
+    let body = ureq::get(format!("{}/__fake/requests", cluster.url))
+        .call()
+        .unwrap()
+        .into_body()
+        .read_to_string()
+        .unwrap();
+    serde_json::from_str(&body).unwrap()
+}
+
+const STEP_OF_SECONDS: &str = "pipeline {
+    agent { kubernetes { yaml 'spec: {containers: [{name: main, image: busybox}]}' } }
+    stages { stage('Wait') { steps { sh 'echo step-started; sleep 9; echo step-ended' } } }
+}
+";
+
+/// Issue 15 item 1: the API server's watch cache is compacted while a step runs (as after
+/// its restart); the pod's watch gets `410 Expired` and kiln re-lists and watches again with
+/// a few requests, not a storm, and the build goes on.
+#[test]
+fn a_410_during_a_step_costs_kiln_run_a_few_requests_not_a_storm() {
+    let cluster = Cluster::start();
+    let (kiln, seen, lines, _workspace) = kiln_run_until(&cluster, STEP_OF_SECONDS, "step-started");
+    let pods = pod_phases(&cluster);
+    assert_eq!(pods.len(), 1, "{pods:?}");
+    let pod = pods[0].0.clone();
+    clear_requests(&cluster);
+    fake_admin(&cluster, "faults/expire-watches");
+    // The step sleeps on: whatever kiln asks about its pod in these 6 s is the 410's cost
+    // (a watch's requests take tokens of a bucket refilled every 5 s).
+    std::thread::sleep(Duration::from_secs(6));
+    let about_the_pod: Vec<serde_json::Value> = request_records(&cluster)
+        .into_iter()
+        .filter(|r| {
+            let (path, query) = (r["path"].as_str().unwrap(), r["query"].as_str().unwrap());
+            !path.ends_with("/portforward") && (path.contains(&pod) || query.contains(&pod))
+        })
+        .collect();
+    assert!(
+        !about_the_pod.is_empty() && about_the_pod.len() <= 10,
+        "{} requests: {about_the_pod:#?}",
+        about_the_pod.len()
+    );
+    // The pod was listed again (a field selector on its name) and watched from the list's
+    // resourceVersion.
+    let (lists, watches): (Vec<_>, Vec<_>) =
+        about_the_pod.iter().partition(|r| r["watch"] == false);
+    assert!(
+        lists.iter().any(|r| r["method"] == "GET"
+            && r["path"] == "/api/v1/namespaces/default/pods"
+            && r["query"]
+                .as_str()
+                .unwrap()
+                .contains("fieldSelector=metadata.name")),
+        "{about_the_pod:#?}"
+    );
+    assert!(
+        watches
+            .iter()
+            .any(|r| r["query"].as_str().unwrap().contains("resourceVersion=")),
+        "{about_the_pod:#?}"
+    );
+    let (status, stdout, stderr) = finish(kiln, seen, lines);
+    assert!(status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("[Wait] step-ended"), "{stdout}");
+}
+
+/// Issue 15 item 4: the API server answers 503 to the next requests about pods (a
+/// control-plane upgrade); kiln retries with back-off within its budget and the build runs.
+#[test]
+fn seconds_of_503s_from_the_api_server_do_not_fail_kiln_run() {
+    let cluster = Cluster::start();
+    fake_admin(&cluster, "faults/fail-requests?path=/pods&count=4&code=503");
+    let workspace = tempfile::Builder::new()
+        .prefix("kiln-cli-kube-503-")
+        .tempdir()
+        .unwrap();
+    std::fs::write(workspace.path().join("Jenkinsfile"), QUICK_BUILD).unwrap();
+    let out = kiln_run(&cluster, workspace.path(), &agent_install());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("[Quick] quick"), "{stdout}");
+    let failed = request_records(&cluster)
+        .into_iter()
+        .filter(|r| r["status"] == 503)
+        .count();
+    assert_eq!(failed, 4, "the fake answered 503 four times");
+}
+
+/// Issue 15 item 9: the node of a running build pod is lost (its kubelet stops reporting);
+/// kiln reads the node's Ready condition and fails the step naming the node, long before the
+/// pod would be evicted (the fake's eviction grace stays 300 s).
+#[test]
+fn a_lost_node_fails_kiln_runs_step_naming_the_node() {
+    let cluster = Cluster::start();
+    let (kiln, seen, lines, _workspace) = kiln_run_until(&cluster, LONG_BUILD, "step-started");
+    let lost = Instant::now();
+    fake_admin(&cluster, "nodes/fake-node-1/lose");
+    let (status, stdout, stderr) = finish(kiln, seen, lines);
+    assert!(!status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    let all = format!("{stdout}{stderr}");
+    assert!(all.contains("node fake-node-1 lost"), "{all}");
+    assert!(
+        lost.elapsed() < Duration::from_secs(120),
+        "noticed after {:?}",
+        lost.elapsed()
+    );
 }
