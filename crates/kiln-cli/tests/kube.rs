@@ -13,6 +13,8 @@ struct Cluster {
     child: Child,
     dir: tempfile::TempDir,
     url: String,
+    /// The administrator's bearer token, for the tests' own look at the cluster.
+    admin_token: String,
 }
 
 impl Cluster {
@@ -28,9 +30,15 @@ impl Cluster {
             .tempdir()
             .unwrap();
         let kubeconfig = dir.path().join("kubeconfig");
+        let admin_kubeconfig = dir.path().join("admin-kubeconfig");
+        // kiln acts as deploy/'s `kiln` service account under deploy/'s RBAC, plus the
+        // port-forward a kiln outside the cluster needs (deploy/role.yaml says so).
         let child = Command::new(binary)
             .args(["--port", "0", "--kubeconfig-out"])
             .arg(&kubeconfig)
+            .args(["--grant-kiln", "pods/portforward=create"])
+            .arg("--admin-kubeconfig-out")
+            .arg(&admin_kubeconfig)
             .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -46,7 +54,26 @@ impl Cluster {
             assert!(Instant::now() < deadline, "the fake cluster did not start");
             std::thread::sleep(Duration::from_millis(20));
         };
-        Cluster { child, dir, url }
+        // Written before kiln's, whole.
+        let admin = std::fs::read_to_string(&admin_kubeconfig).unwrap();
+        let admin_token = admin
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("token: "))
+            .unwrap()
+            .trim()
+            .to_owned();
+        Cluster {
+            child,
+            dir,
+            url,
+            admin_token,
+        }
+    }
+
+    /// `GET PATH` on the API server as the administrator.
+    fn admin_get(&self, path: &str) -> ureq::RequestBuilder<ureq::typestate::WithoutBody> {
+        ureq::get(format!("{}{path}", self.url))
+            .header("Authorization", format!("Bearer {}", self.admin_token))
     }
 
     fn kubeconfig(&self) -> PathBuf {
@@ -93,9 +120,16 @@ fn kiln_run(cluster: &Cluster, workspace: &Path, install: &str) -> Output {
         .current_dir(workspace)
         .env("NO_COLOR", "1")
         .env("KILN_AGENT_INSTALL", install)
+        .env("KILN_AGENT_PORT", agent_port())
         .env_remove("KILN_LOG")
         .output()
         .unwrap()
+}
+
+/// `KILN_AGENT_PORT` for one `kiln run`: the fake's pods share this machine's network, so
+/// builds running at the same time need agent ports of their own (room for 8 containers).
+fn agent_port() -> String {
+    kiln_fake_kube::free_agent_ports(8).to_string()
 }
 
 fn example_workspace() -> tempfile::TempDir {
@@ -451,10 +485,10 @@ fn record_pod_images(
     use std::io::BufRead;
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let out = seen.clone();
-    let url = format!("{}/api/v1/namespaces/default/pods?watch=true", cluster.url);
+    let request = cluster.admin_get("/api/v1/namespaces/default/pods?watch=true");
     let (ready, started) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let response = ureq::get(url).call().unwrap();
+        let response = request.call().unwrap();
         ready.send(()).unwrap();
         let reader = std::io::BufReader::new(response.into_body().into_reader());
         for line in reader.lines().map_while(Result::ok) {
@@ -708,7 +742,8 @@ const QUICK_BUILD: &str = "pipeline {
 
 /// The build pods the fake has, with their phases.
 fn pod_phases(cluster: &Cluster) -> Vec<(String, String)> {
-    let body = ureq::get(format!("{}/api/v1/namespaces/default/pods", cluster.url))
+    let body = cluster
+        .admin_get("/api/v1/namespaces/default/pods")
         .call()
         .unwrap()
         .into_body()
@@ -729,12 +764,14 @@ fn pod_phases(cluster: &Cluster) -> Vec<(String, String)> {
 }
 
 fn secret_exists(cluster: &Cluster, name: &str) -> bool {
-    ureq::get(format!(
-        "{}/api/v1/namespaces/default/secrets/{name}",
-        cluster.url
-    ))
-    .call()
-    .is_ok()
+    match cluster
+        .admin_get(&format!("/api/v1/namespaces/default/secrets/{name}"))
+        .call()
+    {
+        Ok(_) => true,
+        Err(ureq::Error::StatusCode(404)) => false,
+        Err(e) => panic!("reading secret {name}: {e}"),
+    }
 }
 
 /// `kill -9` of `kiln run --kubeconfig` mid-step: nobody deletes the pod, but its agent
@@ -758,6 +795,7 @@ fn a_killed_kiln_run_leaves_no_pod_running_and_the_next_run_collects_it() {
         .env("NO_COLOR", "1")
         .env("KILN_AGENT_INSTALL", agent_install())
         .env("KILN_AGENT_ORPHAN_GRACE", "2")
+        .env("KILN_AGENT_PORT", agent_port())
         .env_remove("KILN_LOG")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -1029,13 +1067,13 @@ spec:
     assert!(!stdout.contains("never-runs"), "{stdout}");
 }
 
-/// A pipeline whose pod runs in namespace `secure`; `security` is the pod's securityContext.
+/// A pipeline's pod (in `default`, which the test makes "restricted"); `security` is the pod's
+/// securityContext.
 fn secure_pipeline(security: &str) -> String {
     format!(
         r#"pipeline {{
     agent {{
         kubernetes {{
-            namespace 'secure'
             yaml '''
 spec:
   securityContext: {security}
@@ -1056,12 +1094,13 @@ spec:
 #[test]
 fn build_pods_pass_pod_security_restricted_once_the_template_runs_as_non_root() {
     let cluster = Cluster::start();
-    let namespace = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {
-        "name": "secure",
+    // kiln's account has its rights in `default`: that namespace enforces "restricted".
+    let labels = serde_json::json!({"metadata": {
         "labels": {"pod-security.kubernetes.io/enforce": "restricted"}}});
-    ureq::post(format!("{}/api/v1/namespaces", cluster.url))
-        .header("Content-Type", "application/json")
-        .send(namespace.to_string())
+    ureq::patch(format!("{}/api/v1/namespaces/default", cluster.url))
+        .header("Authorization", format!("Bearer {}", cluster.admin_token))
+        .header("Content-Type", "application/merge-patch+json")
+        .send(labels.to_string())
         .unwrap();
     // Only the images can allow running as non-root: the pod says so; kiln's defaults and its
     // own init container do the rest (seccomp, no escalation, no capabilities).
@@ -1126,4 +1165,183 @@ fn the_agents_init_adopts_and_reaps_a_steps_orphans() {
             "{line:?} missing:\n{stdout}"
         );
     }
+}
+
+/// `kiln run --kubeconfig` of `jenkinsfile` in a fresh workspace, started; returns it (its
+/// stdout read up to the line holding `marker`), what it printed so far, the rest of its
+/// stdout, and the workspace.
+fn kiln_run_until(
+    cluster: &Cluster,
+    jenkinsfile: &str,
+    marker: &str,
+) -> (
+    Child,
+    String,
+    std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+    tempfile::TempDir,
+) {
+    use std::io::BufRead;
+    let workspace = tempfile::Builder::new()
+        .prefix("kiln-cli-kube-until-")
+        .tempdir()
+        .unwrap();
+    std::fs::write(workspace.path().join("Jenkinsfile"), jenkinsfile).unwrap();
+    let mut kiln = Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .arg("run")
+        .arg("--kubeconfig")
+        .arg(cluster.kubeconfig())
+        .arg("Jenkinsfile")
+        .current_dir(workspace.path())
+        .env("NO_COLOR", "1")
+        .env("KILN_AGENT_INSTALL", agent_install())
+        .env("KILN_AGENT_PORT", agent_port())
+        .env_remove("KILN_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(kiln.stdout.take().unwrap()).lines();
+    let mut seen = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains(marker) {
+            return (kiln, seen, lines, workspace);
+        }
+    }
+    let out = kiln.wait_with_output().unwrap();
+    panic!(
+        "no {marker:?} in\n{seen}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The rest of a started `kiln run`: its exit, all of its stdout and its stderr.
+fn finish(
+    kiln: Child,
+    mut seen: String,
+    lines: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+) -> (std::process::ExitStatus, String, String) {
+    for line in lines {
+        seen.push_str(&line.unwrap());
+        seen.push('\n');
+    }
+    let out = kiln.wait_with_output().unwrap();
+    (
+        out.status,
+        seen,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The fake's request log, whole.
+fn request_records(cluster: &Cluster) -> Vec<serde_json::Value> {
+    let body = ureq::get(format!("{}/__fake/requests", cluster.url))
+        .call()
+        .unwrap()
+        .into_body()
+        .read_to_string()
+        .unwrap();
+    serde_json::from_str(&body).unwrap()
+}
+
+const STEP_OF_SECONDS: &str = "pipeline {
+    agent { kubernetes { yaml 'spec: {containers: [{name: main, image: busybox}]}' } }
+    stages { stage('Wait') { steps { sh 'echo step-started; sleep 9; echo step-ended' } } }
+}
+";
+
+/// Issue 15 item 1: the API server's watch cache is compacted while a step runs (as after
+/// its restart); the pod's watch gets `410 Expired` and kiln re-lists and watches again with
+/// a few requests, not a storm, and the build goes on.
+#[test]
+fn a_410_during_a_step_costs_kiln_run_a_few_requests_not_a_storm() {
+    let cluster = Cluster::start();
+    let (kiln, seen, lines, _workspace) = kiln_run_until(&cluster, STEP_OF_SECONDS, "step-started");
+    let pods = pod_phases(&cluster);
+    assert_eq!(pods.len(), 1, "{pods:?}");
+    let pod = pods[0].0.clone();
+    clear_requests(&cluster);
+    fake_admin(&cluster, "faults/expire-watches");
+    // The step sleeps on: whatever kiln asks about its pod in these 6 s is the 410's cost
+    // (a watch's requests take tokens of a bucket refilled every 5 s).
+    std::thread::sleep(Duration::from_secs(6));
+    let about_the_pod: Vec<serde_json::Value> = request_records(&cluster)
+        .into_iter()
+        .filter(|r| {
+            let (path, query) = (r["path"].as_str().unwrap(), r["query"].as_str().unwrap());
+            !path.ends_with("/portforward") && (path.contains(&pod) || query.contains(&pod))
+        })
+        .collect();
+    assert!(
+        !about_the_pod.is_empty() && about_the_pod.len() <= 10,
+        "{} requests: {about_the_pod:#?}",
+        about_the_pod.len()
+    );
+    // The pod was listed again (a field selector on its name) and watched from the list's
+    // resourceVersion.
+    let (lists, watches): (Vec<_>, Vec<_>) =
+        about_the_pod.iter().partition(|r| r["watch"] == false);
+    assert!(
+        lists.iter().any(|r| r["method"] == "GET"
+            && r["path"] == "/api/v1/namespaces/default/pods"
+            && r["query"]
+                .as_str()
+                .unwrap()
+                .contains("fieldSelector=metadata.name")),
+        "{about_the_pod:#?}"
+    );
+    assert!(
+        watches
+            .iter()
+            .any(|r| r["query"].as_str().unwrap().contains("resourceVersion=")),
+        "{about_the_pod:#?}"
+    );
+    let (status, stdout, stderr) = finish(kiln, seen, lines);
+    assert!(status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("[Wait] step-ended"), "{stdout}");
+}
+
+/// Issue 15 item 4: the API server answers 503 to the next requests about pods (a
+/// control-plane upgrade); kiln retries with back-off within its budget and the build runs.
+#[test]
+fn seconds_of_503s_from_the_api_server_do_not_fail_kiln_run() {
+    let cluster = Cluster::start();
+    fake_admin(&cluster, "faults/fail-requests?path=/pods&count=4&code=503");
+    let workspace = tempfile::Builder::new()
+        .prefix("kiln-cli-kube-503-")
+        .tempdir()
+        .unwrap();
+    std::fs::write(workspace.path().join("Jenkinsfile"), QUICK_BUILD).unwrap();
+    let out = kiln_run(&cluster, workspace.path(), &agent_install());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("[Quick] quick"), "{stdout}");
+    let failed = request_records(&cluster)
+        .into_iter()
+        .filter(|r| r["status"] == 503)
+        .count();
+    assert_eq!(failed, 4, "the fake answered 503 four times");
+}
+
+/// Issue 15 item 9: the node of a running build pod is lost (its kubelet stops reporting);
+/// kiln reads the node's Ready condition and fails the step naming the node, long before the
+/// pod would be evicted (the fake's eviction grace stays 300 s).
+#[test]
+fn a_lost_node_fails_kiln_runs_step_naming_the_node() {
+    let cluster = Cluster::start();
+    let (kiln, seen, lines, _workspace) = kiln_run_until(&cluster, LONG_BUILD, "step-started");
+    let lost = Instant::now();
+    fake_admin(&cluster, "nodes/fake-node-1/lose");
+    let (status, stdout, stderr) = finish(kiln, seen, lines);
+    assert!(!status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    let all = format!("{stdout}{stderr}");
+    assert!(all.contains("node fake-node-1 lost"), "{all}");
+    assert!(
+        lost.elapsed() < Duration::from_secs(120),
+        "noticed after {:?}",
+        lost.elapsed()
+    );
 }

@@ -1,4 +1,6 @@
 //! `kiln-fake-kube --port N --kubeconfig-out PATH`: runs a fake cluster until interrupted.
+//! The kubeconfig written acts as deploy/'s `kiln` service account under deploy/'s RBAC (what
+//! kiln gets in a cluster); `--admin-kubeconfig-out` writes the administrator's.
 
 use std::path::PathBuf;
 
@@ -13,9 +15,18 @@ struct Args {
     /// Port to listen on (127.0.0.1 only); 0 picks a free one.
     #[arg(long, default_value_t = 0)]
     port: u16,
-    /// Where to write a kubeconfig pointing at the server.
+    /// Where to write a kubeconfig acting as deploy/'s `kiln` service account in namespace
+    /// `default`, with deploy/'s Role and ClusterRole (RBAC turns on).
     #[arg(long)]
     kubeconfig_out: Option<PathBuf>,
+    /// Where to write the administrator's kubeconfig (every right), for tests that set the
+    /// cluster up.
+    #[arg(long)]
+    admin_kubeconfig_out: Option<PathBuf>,
+    /// Grants kiln's account more than deploy/'s Role in `default`: `RESOURCE=VERB,VERB`
+    /// (`pods/portforward=create` for kiln outside the cluster); repeatable.
+    #[arg(long = "grant-kiln", value_name = "RESOURCE=VERBS")]
+    grants: Vec<String>,
     /// Number of nodes.
     #[arg(long, default_value_t = 1)]
     nodes: u32,
@@ -41,6 +52,11 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let args = Args::parse();
+    let grants = args
+        .grants
+        .iter()
+        .map(|grant| parse_grant(grant))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let mut images = FakeKubeConfig::default().images;
     for image in &args.images {
         let Some((name, entrypoint)) = image.split_once('=') else {
@@ -70,9 +86,24 @@ async fn main() -> anyhow::Result<()> {
     let fake = FakeKube::start(config, args.port)
         .await
         .context("starting the fake cluster")?;
-    if let Some(path) = &args.kubeconfig_out {
+    // The admin's first: a caller waiting for `--kubeconfig-out` finds both written.
+    if let Some(path) = &args.admin_kubeconfig_out {
         fake.write_kubeconfig(path)
-            .context("writing the kubeconfig")?;
+            .with_context(|| format!("writing the admin kubeconfig {}", path.display()))?;
+    }
+    if args.kubeconfig_out.is_some() || !grants.is_empty() {
+        let yaml = fake
+            .kiln_identity(KILN_NAMESPACE)
+            .context("installing deploy/'s kiln service account")?;
+        for (resource, verbs) in &grants {
+            let verbs: Vec<&str> = verbs.iter().map(String::as_str).collect();
+            fake.grant_kiln(KILN_NAMESPACE, resource, &verbs)
+                .with_context(|| format!("granting kiln {resource}"))?;
+        }
+        if let Some(path) = &args.kubeconfig_out {
+            write_atomically(path, &yaml)
+                .with_context(|| format!("writing the kubeconfig {}", path.display()))?;
+        }
     }
     println!("{}", fake.url());
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -83,4 +114,29 @@ async fn main() -> anyhow::Result<()> {
     }
     fake.shutdown().await;
     Ok(())
+}
+
+/// The namespace kiln's account is installed in (the kubeconfigs' namespace).
+const KILN_NAMESPACE: &str = "default";
+
+/// `RESOURCE=VERB,VERB` as the resource and its verbs.
+fn parse_grant(grant: &str) -> anyhow::Result<(String, Vec<String>)> {
+    let (resource, verbs) = grant
+        .split_once('=')
+        .filter(|(resource, verbs)| !resource.is_empty() && !verbs.is_empty())
+        .with_context(|| {
+            format!("--grant-kiln wants RESOURCE=VERB[,VERB...] (pods/portforward=create), not `{grant}`")
+        })?;
+    let verbs = verbs.split(',').map(|v| v.trim().to_owned()).collect();
+    Ok((resource.to_owned(), verbs))
+}
+
+/// Writes `text` to a temporary file beside `path`, then renames it: whoever waits for `path`
+/// reads it whole.
+fn write_atomically(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
+    std::fs::write(&partial, text)?;
+    std::fs::rename(&partial, path)
 }

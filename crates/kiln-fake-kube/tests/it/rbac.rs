@@ -216,3 +216,127 @@ async fn kiln_identity_is_deploy_s_account_and_rights_in_the_namespace() {
     assert_ne!(raw_with_token(&fake, forward, &token).await, 403);
     fake.shutdown().await;
 }
+
+/// The binary run as `kiln-fake-kube`, stopped (SIGINT, which kills its containers) when
+/// dropped.
+struct Binary(std::process::Child);
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-INT", &self.0.id().to_string()])
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits (30 s at most) for `path` to hold a kubeconfig; returns its text.
+async fn wait_for_kubeconfig(path: &Path, child: &mut Binary) -> String {
+    for _ in 0..1500 {
+        if let Ok(text) = std::fs::read_to_string(path)
+            && text.contains("current-context")
+        {
+            return text;
+        }
+        assert!(
+            child.0.try_wait().unwrap().is_none(),
+            "kiln-fake-kube exited"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("kiln-fake-kube wrote no {}", path.display());
+}
+
+#[tokio::test]
+async fn the_binarys_kubeconfig_is_kilns_account_and_the_admins_is_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let (kiln_path, admin_path) = (dir.path().join("kiln"), dir.path().join("admin"));
+    let mut child = Binary(
+        std::process::Command::new(env!("CARGO_BIN_EXE_kiln-fake-kube"))
+            .args(["--port", "0", "--no-isolation", "--kubeconfig-out"])
+            .arg(&kiln_path)
+            .arg("--admin-kubeconfig-out")
+            .arg(&admin_path)
+            .args(["--grant-kiln", "pods/portforward=create"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let kiln_yaml = wait_for_kubeconfig(&kiln_path, &mut child).await;
+    let admin_yaml = wait_for_kubeconfig(&admin_path, &mut child).await;
+    assert_ne!(kiln_yaml, admin_yaml);
+    let kiln = client_from(&kiln_yaml).await;
+    let admin = client_from(&admin_yaml).await;
+    // kiln: deploy/'s Role in `default` (pods, not namespaces or service accounts).
+    let pods: Api<Pod> = Api::namespaced(kiln.clone(), "default");
+    pods.create(&PostParams::default(), &shell_pod("b", "sleep 30", "Never"))
+        .await
+        .unwrap();
+    pods.list(&ListParams::default()).await.unwrap();
+    let namespace: Namespace =
+        serde_json::from_value(json!({"metadata": {"name": "other"}})).unwrap();
+    let (code, _) = api_error(
+        Api::<Namespace>::all(kiln.clone())
+            .create(&PostParams::default(), &namespace)
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(code, 403);
+    let (code, _) = api_error(
+        Api::<ServiceAccount>::namespaced(kiln.clone(), "default")
+            .list(&ListParams::default())
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(code, 403);
+    // The grant asked for: port-forward in `default` (the request gets past RBAC).
+    let token = kiln_yaml
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("token: "))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let mut stream = tokio::net::TcpStream::connect(
+        admin_yaml
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("server: http://"))
+            .unwrap()
+            .trim(),
+    )
+    .await
+    .unwrap();
+    let request = format!(
+        "GET /api/v1/namespaces/default/pods/b/portforward?ports=1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let status = String::from_utf8_lossy(&response);
+    assert!(!status.starts_with("HTTP/1.1 403"), "{status}");
+    // The administrator can do what kiln cannot.
+    Api::<Namespace>::all(admin)
+        .create(&PostParams::default(), &namespace)
+        .await
+        .unwrap();
+}
+
+#[test]
+fn a_malformed_grant_stops_the_binary_saying_what_it_wants() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kiln-fake-kube"))
+        .args([
+            "--port",
+            "0",
+            "--no-isolation",
+            "--grant-kiln",
+            "pods/portforward",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--grant-kiln wants RESOURCE=VERB"),
+        "{stderr}"
+    );
+}
