@@ -9,7 +9,7 @@
 mod peers;
 mod support;
 
-use peers::forge::{FakeForge, TOKEN as FORGE_TOKEN};
+use peers::forge::{FakeForge, OpenRequest, TOKEN as FORGE_TOKEN};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use support::*;
@@ -47,6 +47,11 @@ impl Env {
     /// A repository with `main` and `feature/x` (with the Jenkinsfile) and `docs` (without);
     /// `multibranch` is the job's setting.
     fn new(forge: &FakeForge, multibranch: &str) -> Env {
+        Env::on(forge, multibranch, "github")
+    }
+
+    /// [`Env::new`] with a job connected to the fake forge's `kind` (`github`, `gitlab`).
+    fn on(forge: &FakeForge, multibranch: &str, kind: &str) -> Env {
         let dir = tempfile::Builder::new()
             .prefix("kiln-multibranch-")
             .tempdir()
@@ -65,8 +70,12 @@ impl Env {
         git(&repo, &["checkout", "-q", "main"]);
         let repo_url = format!("file://{}", repo.display());
         let yaml = format!(
-            "server:\n  external_url: https://ci.example.com/\n  tokens:\n    - {{name: e2e, token: {TOKEN}, role: admin}}\ncredentials:\n  - {{id: forge, secret: {FORGE_TOKEN}}}\njobs:\n  - name: app\n    repo: {repo_url}\n    webhook_secret: hook-secret\n    forge: {{kind: github, api_url: '{}', repository: acme/app, token_credential: forge}}\n    multibranch: {multibranch}\n",
-            forge.github_api()
+            "server:\n  external_url: https://ci.example.com/\n  tokens:\n    - {{name: e2e, token: {TOKEN}, role: admin}}\ncredentials:\n  - {{id: forge, secret: {FORGE_TOKEN}}}\njobs:\n  - name: app\n    repo: {repo_url}\n    webhook_secret: hook-secret\n    forge: {{kind: {kind}, api_url: '{}', repository: acme/app, token_credential: forge}}\n    multibranch: {multibranch}\n",
+            if kind == "github" {
+                forge.github_api()
+            } else {
+                forge.gitlab_api()
+            }
         );
         let config = root.join("kiln.yaml");
         std::fs::write(&config, yaml).unwrap();
@@ -388,4 +397,156 @@ fn a_matching_comment_by_a_writer_rebuilds_the_pull_request() {
     );
     let builds = api(&server, &format!("/jobs/{}/builds", seg("app/PR-9")));
     assert_eq!(builds["builds"].as_array().unwrap().len(), 2, "{builds}");
+}
+
+/// `kiln trigger app`: a scan of the parent's repository.
+fn scan(server: &Server) {
+    let out = kiln(server, &["trigger", "app"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("a scan of its repository was started"),
+        "{stderr}"
+    );
+}
+
+fn open_request(id: u64, source: &str, head: &str, author: &str, fork: bool) -> OpenRequest {
+    OpenRequest {
+        id,
+        target: "main".into(),
+        source_branch: source.into(),
+        head: head.into(),
+        title: format!("change {id}"),
+        author: author.into(),
+        author_id: 100 + id,
+        fork,
+    }
+}
+
+#[test]
+fn the_scan_lists_open_pull_requests_through_the_forge_api_and_drops_closed_ones() {
+    let forge = FakeForge::start();
+    forge.set_permission("mallory", "read");
+    let env = Env::new(&forge, "{branches: [main]}");
+    let five = commit_on(&env.repo, "five", "five.txt");
+    let six = commit_on(&env.repo, "six", "six.txt");
+    let seven = commit_on(&env.repo, "seven", "seven.txt");
+    // Three open requests: two pages of the forge's list.
+    forge.set_open(vec![
+        open_request(5, "five", &five, "alice", false),
+        open_request(6, "six", &six, "mallory", true),
+        open_request(7, "seven", &seven, "alice", false),
+    ]);
+    let server = env.start();
+
+    // The scan at start: a job and a build per open request, with Jenkins' variables.
+    let log = finished_log(&env, &server, "app/PR-5", 1);
+    assert!(log.contains("BRANCH=PR-5 CHANGE=5 TARGET=main"), "{log}");
+    assert!(
+        log.contains("change stage ran") && log.contains("five.txt"),
+        "{log}"
+    );
+    let log = finished_log(&env, &server, "app/PR-6", 1);
+    assert!(
+        log.contains("its author `mallory` has no write access"),
+        "a fork's request found by a scan is judged as a webhook's: {log}"
+    );
+    let log = finished_log(&env, &server, "app/PR-7", 1);
+    assert!(
+        log.contains("BRANCH=PR-7 CHANGE=7"),
+        "the second page was read: {log}"
+    );
+    let pages: Vec<String> = forge
+        .requests()
+        .into_iter()
+        .filter(|r| r.target.contains("/pulls?"))
+        .map(|r| r.target)
+        .collect();
+    assert!(pages[0].contains("state=open"), "{pages:?}");
+    assert!(pages.iter().any(|p| p.contains("page=2")), "{pages:?}");
+    wait_for("the status of PR-5", || {
+        forge
+            .statuses()
+            .iter()
+            .any(|p| p.context == "kiln/app/PR-5" && p.sha == five && p.state == "success")
+    });
+    assert_eq!(
+        job_names(&server),
+        ["app", "app/PR-5", "app/PR-6", "app/PR-7", "app/main"]
+    );
+
+    // A later scan: PR-5 moved (built again), PR-6 was closed (its job goes), PR-7 is as it
+    // was (not built again).
+    let moved = commit_on(&env.repo, "five", "five-again.txt");
+    forge.set_open(vec![
+        open_request(5, "five", &moved, "alice", false),
+        open_request(7, "seven", &seven, "alice", false),
+    ]);
+    scan(&server);
+    let log = finished_log(&env, &server, "app/PR-5", 2);
+    assert!(log.contains("five-again.txt"), "{log}");
+    wait_or_show(
+        "PR-6's job removed",
+        || !job_names(&server).contains(&"app/PR-6".to_owned()),
+        || env.server_log(),
+    );
+    let gone = api(&server, &format!("/jobs/{}/builds", seg("app/PR-6")));
+    assert_eq!(gone["builds"], json!([]), "{gone}");
+
+    // PR-7 is closed while kiln is down: the scan at the next start notices.
+    drop(server);
+    forge.set_open(vec![open_request(5, "five", &moved, "alice", false)]);
+    let server = env.start();
+    wait_or_show(
+        "PR-7's job removed at the scan at start",
+        || job_names(&server) == ["app", "app/PR-5", "app/main"],
+        || env.server_log(),
+    );
+    let builds = api(&server, &format!("/jobs/{}/builds", seg("app/PR-7")));
+    assert_eq!(builds["builds"], json!([]), "{builds}");
+    let builds = api(&server, &format!("/jobs/{}/builds", seg("app/PR-5")));
+    assert_eq!(
+        builds["builds"].as_array().unwrap().len(),
+        2,
+        "an unmoved request is not built again: {builds}"
+    );
+}
+
+#[test]
+fn the_scan_lists_gitlab_merge_requests_page_by_page() {
+    let forge = FakeForge::start();
+    let env = Env::on(&forge, "{branches: [main], change_build: head}", "gitlab");
+    let heads: Vec<String> = (1..=3)
+        .map(|n| commit_on(&env.repo, &format!("mr{n}"), &format!("mr{n}.txt")))
+        .collect();
+    forge.set_open(
+        (1..=3)
+            .map(|n| open_request(n, &format!("mr{n}"), &heads[n as usize - 1], "al", false))
+            .collect(),
+    );
+    let server = env.start();
+    let log = finished_log(&env, &server, "app/MR-3", 1);
+    assert!(log.contains("BRANCH=MR-3 CHANGE=3 TARGET=main"), "{log}");
+    assert!(log.contains("mr3.txt") && !log.contains("mr1.txt"), "{log}");
+    wait_for("every merge request's job", || {
+        job_names(&server) == ["app", "app/MR-1", "app/MR-2", "app/MR-3", "app/main"]
+    });
+    let pages: Vec<String> = forge
+        .requests()
+        .into_iter()
+        .filter(|r| r.target.contains("/merge_requests?"))
+        .map(|r| r.target)
+        .collect();
+    assert!(
+        pages[0].starts_with("/api/v4/projects/acme%2Fapp/merge_requests?state=opened"),
+        "{pages:?}"
+    );
+    assert!(pages.iter().any(|p| p.contains("page=2")), "{pages:?}");
+
+    forge.set_open(vec![]);
+    scan(&server);
+    wait_or_show(
+        "the merge requests' jobs removed",
+        || job_names(&server) == ["app", "app/main"],
+        || env.server_log(),
+    );
 }
