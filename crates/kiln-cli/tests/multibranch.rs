@@ -271,9 +271,8 @@ fn a_multibranch_job_keeps_a_job_per_branch_and_pull_request_and_removes_gone_on
     assert_eq!(job_names(&server), ["app", "app/hotfix", "app/main"]);
     let gone = api(&server, &format!("/jobs/{}/builds", seg("app/feature%2Fx")));
     assert_eq!(
-        gone["builds"],
-        json!([]),
-        "the builds went with the job: {gone}"
+        gone["error"], "no job named `app/feature%2Fx`",
+        "the builds and the job's record went with the job: {gone}"
     );
 
     // A restart keeps the children.
@@ -490,7 +489,7 @@ fn the_scan_lists_open_pull_requests_through_the_forge_api_and_drops_closed_ones
         || env.server_log(),
     );
     let gone = api(&server, &format!("/jobs/{}/builds", seg("app/PR-6")));
-    assert_eq!(gone["builds"], json!([]), "{gone}");
+    assert_eq!(gone["error"], "no job named `app/PR-6`", "{gone}");
 
     // PR-7 is closed while kiln is down: the scan at the next start notices.
     drop(server);
@@ -502,7 +501,7 @@ fn the_scan_lists_open_pull_requests_through_the_forge_api_and_drops_closed_ones
         || env.server_log(),
     );
     let builds = api(&server, &format!("/jobs/{}/builds", seg("app/PR-7")));
-    assert_eq!(builds["builds"], json!([]), "{builds}");
+    assert_eq!(builds["error"], "no job named `app/PR-7`", "{builds}");
     let builds = api(&server, &format!("/jobs/{}/builds", seg("app/PR-5")));
     assert_eq!(
         builds["builds"].as_array().unwrap().len(),
@@ -548,5 +547,120 @@ fn the_scan_lists_gitlab_merge_requests_page_by_page() {
         "the merge requests' jobs removed",
         || job_names(&server) == ["app", "app/main"],
         || env.server_log(),
+    );
+}
+
+/// A push webhook of `branch` at `sha` (all zeros: a deletion).
+fn push_payload(env: &Env, branch: &str, sha: &str) -> Value {
+    json!({
+        "ref": format!("refs/heads/{branch}"), "after": sha,
+        "deleted": sha.bytes().all(|b| b == b'0'),
+        "repository": { "clone_url": env.repo_url },
+    })
+}
+
+const DELETED: &str = "0000000000000000000000000000000000000000";
+
+#[test]
+fn orphaned_children_are_kept_per_num_to_keep_then_removed_with_their_job_record() {
+    let forge = FakeForge::start();
+    let env = Env::new(&forge, "{orphaned_item_strategy: {num_to_keep: 1}}");
+    let server = env.start();
+    finished_log(&env, &server, "app/main", 1);
+    finished_log(&env, &server, "app/feature%2Fx", 1);
+    let hotfix = commit_on(&env.repo, "hotfix", "fix.txt");
+    let (status, body) = env.hook(
+        &server,
+        "push",
+        "d-1",
+        &push_payload(&env, "hotfix", &hotfix),
+    );
+    assert_eq!(status, 202, "{body}");
+    finished_log(&env, &server, "app/hotfix", 1);
+
+    // The first orphan is kept (one may be).
+    git(&env.repo, &["branch", "-q", "-D", "feature/x"]);
+    let (status, body) = env.hook(
+        &server,
+        "push",
+        "d-2",
+        &push_payload(&env, "feature/x", DELETED),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["orphaned"], json!(["app/feature%2Fx"]), "{body}");
+    assert_eq!(
+        job_names(&server),
+        ["app", "app/feature%2Fx", "app/hotfix", "app/main"]
+    );
+    let kept = api(&server, &format!("/jobs/{}/builds", seg("app/feature%2Fx")));
+    assert_eq!(kept["builds"].as_array().unwrap().len(), 1, "{kept}");
+
+    // A newer orphan pushes it out: its job, builds and job record go.
+    git(&env.repo, &["branch", "-q", "-D", "hotfix"]);
+    let (status, body) = env.hook(
+        &server,
+        "push",
+        "d-3",
+        &push_payload(&env, "hotfix", DELETED),
+    );
+    assert_eq!(status, 200, "{body}");
+    wait_or_show(
+        "feature/x's job removed",
+        || job_names(&server) == ["app", "app/hotfix", "app/main"],
+        || env.server_log(),
+    );
+    let gone = api(&server, &format!("/jobs/{}/builds", seg("app/feature%2Fx")));
+    assert_eq!(gone["error"], "no job named `app/feature%2Fx`", "{gone}");
+
+    // The branch comes back: a new job, whose builds start at 1 again.
+    git(&env.repo, &["branch", "feature/x", "main"]);
+    let main = git(&env.repo, &["rev-parse", "main"]);
+    let (status, body) = env.hook(
+        &server,
+        "push",
+        "d-4",
+        &push_payload(&env, "feature/x", &main),
+    );
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["triggered"][0]["id"], "app/feature%2Fx#1", "{body}");
+    finished_log(&env, &server, "app/feature%2Fx", 1);
+}
+
+#[test]
+fn keep_builds_keeps_a_removed_childs_builds_and_numbers() {
+    let forge = FakeForge::start();
+    let env = Env::new(
+        &forge,
+        "{branches: ['feature/*'], orphaned_item_strategy: {keep_builds: true}}",
+    );
+    let server = env.start();
+    finished_log(&env, &server, "app/feature%2Fx", 1);
+    git(&env.repo, &["branch", "-q", "-D", "feature/x"]);
+    let (status, body) = env.hook(
+        &server,
+        "push",
+        "d-1",
+        &push_payload(&env, "feature/x", DELETED),
+    );
+    assert_eq!(status, 200, "{body}");
+    wait_or_show(
+        "feature/x's job removed",
+        || job_names(&server) == ["app"],
+        || env.server_log(),
+    );
+    let b = build(&server, &seg("app/feature%2Fx"), 1);
+    assert_eq!(b["result"], "SUCCESS", "the build stays readable: {b}");
+    git(&env.repo, &["branch", "feature/x", "main"]);
+    let main = git(&env.repo, &["rev-parse", "main"]);
+    let (status, body) = env.hook(
+        &server,
+        "push",
+        "d-2",
+        &push_payload(&env, "feature/x", &main),
+    );
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(
+        body["triggered"][0]["id"], "app/feature%2Fx#2",
+        "a kept build's number is not handed out again: {body}"
     );
 }
