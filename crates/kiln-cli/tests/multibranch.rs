@@ -9,7 +9,7 @@
 mod peers;
 mod support;
 
-use peers::forge::{FakeForge, TOKEN as FORGE_TOKEN};
+use peers::forge::{FakeForge, OpenRequest, TOKEN as FORGE_TOKEN};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use support::*;
@@ -47,6 +47,11 @@ impl Env {
     /// A repository with `main` and `feature/x` (with the Jenkinsfile) and `docs` (without);
     /// `multibranch` is the job's setting.
     fn new(forge: &FakeForge, multibranch: &str) -> Env {
+        Env::on(forge, multibranch, "github")
+    }
+
+    /// [`Env::new`] with a job connected to the fake forge's `kind` (`github`, `gitlab`).
+    fn on(forge: &FakeForge, multibranch: &str, kind: &str) -> Env {
         let dir = tempfile::Builder::new()
             .prefix("kiln-multibranch-")
             .tempdir()
@@ -65,8 +70,12 @@ impl Env {
         git(&repo, &["checkout", "-q", "main"]);
         let repo_url = format!("file://{}", repo.display());
         let yaml = format!(
-            "server:\n  external_url: https://ci.example.com/\n  tokens:\n    - {{name: e2e, token: {TOKEN}, role: admin}}\ncredentials:\n  - {{id: forge, secret: {FORGE_TOKEN}}}\njobs:\n  - name: app\n    repo: {repo_url}\n    webhook_secret: hook-secret\n    forge: {{kind: github, api_url: '{}', repository: acme/app, token_credential: forge}}\n    multibranch: {multibranch}\n",
-            forge.github_api()
+            "server:\n  external_url: https://ci.example.com/\n  tokens:\n    - {{name: e2e, token: {TOKEN}, role: admin}}\ncredentials:\n  - {{id: forge, secret: {FORGE_TOKEN}}}\njobs:\n  - name: app\n    repo: {repo_url}\n    webhook_secret: hook-secret\n    forge: {{kind: {kind}, api_url: '{}', repository: acme/app, token_credential: forge}}\n    multibranch: {multibranch}\n",
+            if kind == "github" {
+                forge.github_api()
+            } else {
+                forge.gitlab_api()
+            }
         );
         let config = root.join("kiln.yaml");
         std::fs::write(&config, yaml).unwrap();
@@ -262,9 +271,8 @@ fn a_multibranch_job_keeps_a_job_per_branch_and_pull_request_and_removes_gone_on
     assert_eq!(job_names(&server), ["app", "app/hotfix", "app/main"]);
     let gone = api(&server, &format!("/jobs/{}/builds", seg("app/feature%2Fx")));
     assert_eq!(
-        gone["builds"],
-        json!([]),
-        "the builds went with the job: {gone}"
+        gone["error"], "no job named `app/feature%2Fx`",
+        "the builds and the job's record went with the job: {gone}"
     );
 
     // A restart keeps the children.
@@ -388,4 +396,271 @@ fn a_matching_comment_by_a_writer_rebuilds_the_pull_request() {
     );
     let builds = api(&server, &format!("/jobs/{}/builds", seg("app/PR-9")));
     assert_eq!(builds["builds"].as_array().unwrap().len(), 2, "{builds}");
+}
+
+/// `kiln trigger app`: a scan of the parent's repository.
+fn scan(server: &Server) {
+    let out = kiln(server, &["trigger", "app"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("a scan of its repository was started"),
+        "{stderr}"
+    );
+}
+
+fn open_request(id: u64, source: &str, head: &str, author: &str, fork: bool) -> OpenRequest {
+    OpenRequest {
+        id,
+        target: "main".into(),
+        source_branch: source.into(),
+        head: head.into(),
+        title: format!("change {id}"),
+        author: author.into(),
+        author_id: 100 + id,
+        fork,
+    }
+}
+
+#[test]
+fn the_scan_lists_open_pull_requests_through_the_forge_api_and_drops_closed_ones() {
+    let forge = FakeForge::start();
+    forge.set_permission("mallory", "read");
+    let env = Env::new(&forge, "{branches: [main]}");
+    let five = commit_on(&env.repo, "five", "five.txt");
+    let six = commit_on(&env.repo, "six", "six.txt");
+    let seven = commit_on(&env.repo, "seven", "seven.txt");
+    // Three open requests: two pages of the forge's list.
+    forge.set_open(vec![
+        open_request(5, "five", &five, "alice", false),
+        open_request(6, "six", &six, "mallory", true),
+        open_request(7, "seven", &seven, "alice", false),
+    ]);
+    let server = env.start();
+
+    // The scan at start: a job and a build per open request, with Jenkins' variables.
+    let log = finished_log(&env, &server, "app/PR-5", 1);
+    assert!(log.contains("BRANCH=PR-5 CHANGE=5 TARGET=main"), "{log}");
+    assert!(
+        log.contains("change stage ran") && log.contains("five.txt"),
+        "{log}"
+    );
+    let log = finished_log(&env, &server, "app/PR-6", 1);
+    assert!(
+        log.contains("its author `mallory` has no write access"),
+        "a fork's request found by a scan is judged as a webhook's: {log}"
+    );
+    let log = finished_log(&env, &server, "app/PR-7", 1);
+    assert!(
+        log.contains("BRANCH=PR-7 CHANGE=7"),
+        "the second page was read: {log}"
+    );
+    let pages: Vec<String> = forge
+        .requests()
+        .into_iter()
+        .filter(|r| r.target.contains("/pulls?"))
+        .map(|r| r.target)
+        .collect();
+    assert!(pages[0].contains("state=open"), "{pages:?}");
+    assert!(pages.iter().any(|p| p.contains("page=2")), "{pages:?}");
+    wait_for("the status of PR-5", || {
+        forge
+            .statuses()
+            .iter()
+            .any(|p| p.context == "kiln/app/PR-5" && p.sha == five && p.state == "success")
+    });
+    assert_eq!(
+        job_names(&server),
+        ["app", "app/PR-5", "app/PR-6", "app/PR-7", "app/main"]
+    );
+
+    // A later scan: PR-5 moved (built again), PR-6 was closed (its job goes), PR-7 is as it
+    // was (not built again).
+    let moved = commit_on(&env.repo, "five", "five-again.txt");
+    forge.set_open(vec![
+        open_request(5, "five", &moved, "alice", false),
+        open_request(7, "seven", &seven, "alice", false),
+    ]);
+    scan(&server);
+    let log = finished_log(&env, &server, "app/PR-5", 2);
+    assert!(log.contains("five-again.txt"), "{log}");
+    wait_or_show(
+        "PR-6's job removed",
+        || !job_names(&server).contains(&"app/PR-6".to_owned()),
+        || env.server_log(),
+    );
+    let gone = api(&server, &format!("/jobs/{}/builds", seg("app/PR-6")));
+    assert_eq!(gone["error"], "no job named `app/PR-6`", "{gone}");
+
+    // PR-7 is closed while kiln is down: the scan at the next start notices.
+    drop(server);
+    forge.set_open(vec![open_request(5, "five", &moved, "alice", false)]);
+    let server = env.start();
+    wait_or_show(
+        "PR-7's job removed at the scan at start",
+        || job_names(&server) == ["app", "app/PR-5", "app/main"],
+        || env.server_log(),
+    );
+    let builds = api(&server, &format!("/jobs/{}/builds", seg("app/PR-7")));
+    assert_eq!(builds["error"], "no job named `app/PR-7`", "{builds}");
+    let builds = api(&server, &format!("/jobs/{}/builds", seg("app/PR-5")));
+    assert_eq!(
+        builds["builds"].as_array().unwrap().len(),
+        2,
+        "an unmoved request is not built again: {builds}"
+    );
+}
+
+#[test]
+fn the_scan_lists_gitlab_merge_requests_page_by_page() {
+    let forge = FakeForge::start();
+    let env = Env::on(&forge, "{branches: [main], change_build: head}", "gitlab");
+    let heads: Vec<String> = (1..=3)
+        .map(|n| commit_on(&env.repo, &format!("mr{n}"), &format!("mr{n}.txt")))
+        .collect();
+    forge.set_open(
+        (1..=3)
+            .map(|n| open_request(n, &format!("mr{n}"), &heads[n as usize - 1], "al", false))
+            .collect(),
+    );
+    let server = env.start();
+    let log = finished_log(&env, &server, "app/MR-3", 1);
+    assert!(log.contains("BRANCH=MR-3 CHANGE=3 TARGET=main"), "{log}");
+    assert!(log.contains("mr3.txt") && !log.contains("mr1.txt"), "{log}");
+    wait_for("every merge request's job", || {
+        job_names(&server) == ["app", "app/MR-1", "app/MR-2", "app/MR-3", "app/main"]
+    });
+    let pages: Vec<String> = forge
+        .requests()
+        .into_iter()
+        .filter(|r| r.target.contains("/merge_requests?"))
+        .map(|r| r.target)
+        .collect();
+    assert!(
+        pages[0].starts_with("/api/v4/projects/acme%2Fapp/merge_requests?state=opened"),
+        "{pages:?}"
+    );
+    assert!(pages.iter().any(|p| p.contains("page=2")), "{pages:?}");
+
+    forge.set_open(vec![]);
+    scan(&server);
+    wait_or_show(
+        "the merge requests' jobs removed",
+        || job_names(&server) == ["app", "app/main"],
+        || env.server_log(),
+    );
+}
+
+/// A push webhook of `branch` at `sha` (all zeros: a deletion).
+fn push_payload(env: &Env, branch: &str, sha: &str) -> Value {
+    json!({
+        "ref": format!("refs/heads/{branch}"), "after": sha,
+        "deleted": sha.bytes().all(|b| b == b'0'),
+        "repository": { "clone_url": env.repo_url },
+    })
+}
+
+const DELETED: &str = "0000000000000000000000000000000000000000";
+
+#[test]
+fn orphaned_children_are_kept_per_num_to_keep_then_removed_with_their_job_record() {
+    let forge = FakeForge::start();
+    let env = Env::new(&forge, "{orphaned_item_strategy: {num_to_keep: 1}}");
+    let server = env.start();
+    finished_log(&env, &server, "app/main", 1);
+    finished_log(&env, &server, "app/feature%2Fx", 1);
+    let hotfix = commit_on(&env.repo, "hotfix", "fix.txt");
+    let (status, body) = env.hook(
+        &server,
+        "push",
+        "d-1",
+        &push_payload(&env, "hotfix", &hotfix),
+    );
+    assert_eq!(status, 202, "{body}");
+    finished_log(&env, &server, "app/hotfix", 1);
+
+    // The first orphan is kept (one may be).
+    git(&env.repo, &["branch", "-q", "-D", "feature/x"]);
+    let (status, body) = env.hook(
+        &server,
+        "push",
+        "d-2",
+        &push_payload(&env, "feature/x", DELETED),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["orphaned"], json!(["app/feature%2Fx"]), "{body}");
+    assert_eq!(
+        job_names(&server),
+        ["app", "app/feature%2Fx", "app/hotfix", "app/main"]
+    );
+    let kept = api(&server, &format!("/jobs/{}/builds", seg("app/feature%2Fx")));
+    assert_eq!(kept["builds"].as_array().unwrap().len(), 1, "{kept}");
+
+    // A newer orphan pushes it out: its job, builds and job record go.
+    git(&env.repo, &["branch", "-q", "-D", "hotfix"]);
+    let (status, body) = env.hook(
+        &server,
+        "push",
+        "d-3",
+        &push_payload(&env, "hotfix", DELETED),
+    );
+    assert_eq!(status, 200, "{body}");
+    wait_or_show(
+        "feature/x's job removed",
+        || job_names(&server) == ["app", "app/hotfix", "app/main"],
+        || env.server_log(),
+    );
+    let gone = api(&server, &format!("/jobs/{}/builds", seg("app/feature%2Fx")));
+    assert_eq!(gone["error"], "no job named `app/feature%2Fx`", "{gone}");
+
+    // The branch comes back: a new job, whose builds start at 1 again.
+    git(&env.repo, &["branch", "feature/x", "main"]);
+    let main = git(&env.repo, &["rev-parse", "main"]);
+    let (status, body) = env.hook(
+        &server,
+        "push",
+        "d-4",
+        &push_payload(&env, "feature/x", &main),
+    );
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["triggered"][0]["id"], "app/feature%2Fx#1", "{body}");
+    finished_log(&env, &server, "app/feature%2Fx", 1);
+}
+
+#[test]
+fn keep_builds_keeps_a_removed_childs_builds_and_numbers() {
+    let forge = FakeForge::start();
+    let env = Env::new(
+        &forge,
+        "{branches: ['feature/*'], orphaned_item_strategy: {keep_builds: true}}",
+    );
+    let server = env.start();
+    finished_log(&env, &server, "app/feature%2Fx", 1);
+    git(&env.repo, &["branch", "-q", "-D", "feature/x"]);
+    let (status, body) = env.hook(
+        &server,
+        "push",
+        "d-1",
+        &push_payload(&env, "feature/x", DELETED),
+    );
+    assert_eq!(status, 200, "{body}");
+    wait_or_show(
+        "feature/x's job removed",
+        || job_names(&server) == ["app"],
+        || env.server_log(),
+    );
+    let b = build(&server, &seg("app/feature%2Fx"), 1);
+    assert_eq!(b["result"], "SUCCESS", "the build stays readable: {b}");
+    git(&env.repo, &["branch", "feature/x", "main"]);
+    let main = git(&env.repo, &["rev-parse", "main"]);
+    let (status, body) = env.hook(
+        &server,
+        "push",
+        "d-2",
+        &push_payload(&env, "feature/x", &main),
+    );
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(
+        body["triggered"][0]["id"], "app/feature%2Fx#2",
+        "a kept build's number is not handed out again: {body}"
+    );
 }

@@ -1,5 +1,6 @@
 //! The forge REST calls kiln makes: post a commit status, read a user's permission.
 
+use crate::changes::PageHeaders;
 use crate::{CommitStatus, ForgeTarget};
 use kiln_config::ForgeKind;
 use std::time::Duration;
@@ -150,12 +151,30 @@ impl ForgeClient {
     }
 
     /// `{api}/repos/{owner}/{repo}` or `{api}/projects/{url-encoded path}`.
-    fn repo_base(&self) -> String {
+    pub(crate) fn repo_base(&self) -> String {
         let t = &self.target;
         match t.kind {
             ForgeKind::GitHub => format!("{}/repos/{}", t.api_url, t.repository),
             ForgeKind::GitLab => format!("{}/projects/{}", t.api_url, encode(&t.repository)),
         }
+    }
+
+    /// A GET of one page of a list: its body and the headers naming the next page.
+    pub(crate) fn get_page(&self, url: &str) -> Result<(String, PageHeaders), ForgeError> {
+        let response = self.auth(self.agent.get(url)).call();
+        let mut headers = PageHeaders::default();
+        if let Ok(r) = &response {
+            let header = |name: &str| {
+                r.headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            };
+            headers.link = header("link");
+            headers.next_page = header("x-next-page");
+        }
+        let text = self.answer("GET", url, response)?;
+        Ok((text, headers))
     }
 
     fn auth<B>(&self, request: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {

@@ -1,19 +1,21 @@
-//! kiln's side of the forges it builds for: commit statuses through GitHub's and GitLab's REST
-//! APIs ([`ForgeClient`]), which forge and repository a job reports to ([`ForgeTarget`],
-//! resolved from the job's `forge:`, the top-level `forges:` and its repository URL), and the
-//! status badge ([`badge::svg`]).
+//! kiln's side of the forges it builds for: commit statuses and the open pull/merge requests
+//! through GitHub's and GitLab's REST APIs ([`ForgeClient`], [`OpenChange`]), which forge and
+//! repository a job reports to ([`ForgeTarget`], resolved from the job's `forge:`, the
+//! top-level `forges:` and its repository URL), and the status badge ([`badge::svg`]).
 //!
 //! Calls are blocking (ureq) and bounded by a timeout: callers run them off async tasks. This
 //! crate runs no builds and stores nothing; it depends on kiln-config and kiln-types only.
 
 pub mod badge;
 
+mod changes;
 mod client;
 mod repo_url;
 mod status;
 mod target;
 
 pub use badge::BadgeStatus;
+pub use changes::OpenChange;
 pub use client::{ForgeClient, ForgeError, Permission};
 pub use repo_url::RepoUrl;
 pub use status::{CommitStatus, StatusState};

@@ -29,6 +29,20 @@ impl Db {
         Ok(())
     }
 
+    /// Removes the job's row unless builds of it remain (they refer to it).
+    pub(crate) async fn delete_job(&self, name: JobName) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let n = client
+            .execute(
+                "DELETE FROM kiln_jobs WHERE name = $1
+                 AND NOT EXISTS (SELECT 1 FROM kiln_builds WHERE job = $1)",
+                &[&name.as_str()],
+            )
+            .await
+            .map_err(query)?;
+        Ok(n > 0)
+    }
+
     pub(crate) async fn get_job(&self, name: JobName) -> Result<Option<JobRecord>, StoreError> {
         let client = self.client().await?;
         let row = client

@@ -151,6 +151,11 @@ impl Store for PgStore {
         self.run(|db| async move { db.list_jobs().await })
     }
 
+    fn delete_job(&self, name: &JobName) -> Result<bool, StoreError> {
+        let name = name.clone();
+        self.run(|db| async move { db.delete_job(name).await })
+    }
+
     fn create_build(&self, job: &JobName, new: NewBuild) -> Result<BuildRecord, StoreError> {
         let job = job.clone();
         self.run(|db| async move { db.create_build(job, new).await })

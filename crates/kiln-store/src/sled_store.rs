@@ -161,6 +161,18 @@ impl Store for SledStore {
             .collect()
     }
 
+    fn delete_job(&self, name: &JobName) -> Result<bool, StoreError> {
+        self.writing(|| {
+            let t = self.trees()?;
+            if Self::last_build_number(&t, name)? > 0 {
+                return Ok(false);
+            }
+            let removed = t.jobs.remove(name.as_str().as_bytes()).map_err(backend)?;
+            t.flush()?;
+            Ok(removed.is_some())
+        })
+    }
+
     fn create_build(&self, job: &JobName, new: NewBuild) -> Result<BuildRecord, StoreError> {
         self.writing(|| {
             let t = self.trees()?;

@@ -12,6 +12,9 @@ pub trait Store: Send + Sync {
     fn put_job(&self, job: &JobRecord) -> Result<(), StoreError>;
     fn get_job(&self, name: &JobName) -> Result<Option<JobRecord>, StoreError>;
     fn list_jobs(&self) -> Result<Vec<JobRecord>, StoreError>;
+    /// Removes a job's record (its build numbers then start at 1 again) when it has no builds
+    /// left; returns whether it was removed (false: no record, or builds remain).
+    fn delete_job(&self, name: &JobName) -> Result<bool, StoreError>;
 
     /// Allocates the job's next build number (creating the job record if needed) and stores
     /// the build as `Queued`, atomically.

@@ -111,6 +111,14 @@ impl Store for MemoryStore {
         Ok(self.lock().jobs.values().cloned().collect())
     }
 
+    fn delete_job(&self, name: &JobName) -> Result<bool, StoreError> {
+        let mut state = self.writing()?;
+        if state.last_built(name) > 0 {
+            return Ok(false);
+        }
+        Ok(state.jobs.remove(name).is_some())
+    }
+
     fn create_build(&self, job: &JobName, new: NewBuild) -> Result<BuildRecord, StoreError> {
         let mut state = self.writing()?;
         let last_built = state.last_built(job);

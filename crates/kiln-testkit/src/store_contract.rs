@@ -17,7 +17,7 @@ pub struct Case {
     /// (S: q, r, i, f), `get JOB#N`, `page JOB BEFORE LIMIT` (BEFORE `-` for none), `in S,S`,
     /// `log JOB#N TEXT`, `logev JOB#N TEXT` (TEXT as a step's line and a process's output),
     /// `events JOB#N`, `read JOB#N OFFSET MAX`, `rm JOB#N`, `jobs`, `job JOB LAST [K=V]`,
-    /// `meta JOB`.
+    /// `meta JOB`, `rmjob JOB`.
     pub script: &'static str,
     /// The results, `; `-separated (`error: MESSAGE` for an error).
     pub expected: &'static str,
@@ -44,6 +44,11 @@ pub const CASES: &[Case] = &[
         name: "jobs keep their meta and list by name",
         script: "job b 0 polled=abc; job a 3; meta b; meta a; meta c; jobs; job b 0 polled=def; meta b",
         expected: "ok; ok; b:0 polled=abc; a:3; none; a:3 b:0; ok; b:0 polled=def",
+    },
+    Case {
+        name: "a job's record goes only once its builds went, and numbers start again",
+        script: "new a 0; rmjob a; rm a#1; rmjob a; jobs; new a 0; rmjob zz",
+        expected: "a#1; kept; ok; removed; ; a#1; kept",
     },
     Case {
         name: "pages are newest first and bounded",
@@ -207,6 +212,10 @@ fn op_result(store: &dyn Store, op: &str) -> Result<Result<String, StoreError>, 
         ["rm", build] => store
             .delete_build(&build_ref(build).ok_or_else(bad)?)
             .map(|()| "ok".into()),
+        ["rmjob", name] => JobName::new(*name)
+            .map_err(StoreError::from)
+            .and_then(|name| store.delete_job(&name))
+            .map(|removed| if removed { "removed" } else { "kept" }.into()),
         ["jobs"] => store.list_jobs().map(|jobs| {
             let jobs: Vec<String> = jobs
                 .iter()

@@ -1,7 +1,9 @@
 //! A fake forge: the GitHub and GitLab REST routes kiln calls, on the recording HTTP server.
 //! GitHub answers under `/api/v3` (as GitHub Enterprise does), GitLab under `/api/v4`.
 //! Tokens are checked (`Bearer TOKEN` / `PRIVATE-TOKEN`), permissions come from the test, and
-//! the next N status posts can be made to fail with 503 to exercise retries.
+//! the next N status posts can be made to fail with 503 to exercise retries. The open pull
+//! and merge requests set by the test are listed two per page (GitHub: `Link` headers;
+//! GitLab: `X-Next-Page`).
 
 use super::http::{HttpServer, Request, Response};
 use serde_json::Value;
@@ -26,8 +28,27 @@ pub struct Posted {
     pub description: String,
 }
 
+/// An open pull (GitHub) or merge (GitLab) request the forge lists.
+#[derive(Clone, Debug)]
+pub struct OpenRequest {
+    pub id: u64,
+    pub target: String,
+    pub source_branch: String,
+    pub head: String,
+    pub title: String,
+    /// Login (GitHub) or username (GitLab).
+    pub author: String,
+    /// GitLab's numeric user id.
+    pub author_id: u64,
+    pub fork: bool,
+}
+
+/// Requests listed per page.
+const PAGE: usize = 2;
+
 #[derive(Default)]
 struct State {
+    open: Mutex<Vec<OpenRequest>>,
     statuses: Mutex<Vec<Posted>>,
     /// Login (GitHub) or user id (GitLab) -> GitHub permission name.
     permissions: Mutex<HashMap<String, String>>,
@@ -76,6 +97,11 @@ impl FakeForge {
             .lock()
             .unwrap()
             .insert(user.to_owned(), permission.to_owned());
+    }
+
+    /// The open requests the forge lists from now on.
+    pub fn set_open(&self, open: Vec<OpenRequest>) {
+        *self.state.open.lock().unwrap() = open;
     }
 
     /// The next `n` status posts are answered 503.
@@ -134,8 +160,74 @@ fn answer(state: &State, r: &Request) -> Response {
             };
             Response::json(200, format!(r#"{{"access_level":{level}}}"#))
         }
+        ("github", "GET", ["repos", owner, repo, "pulls"]) => {
+            list(state, r, forge, &format!("{owner}/{repo}"))
+        }
+        ("gitlab", "GET", ["projects", id, "merge_requests"]) => list(state, r, forge, &decode(id)),
         _ => Response::json(404, r#"{"message":"Not Found"}"#),
     }
+}
+
+fn query<'a>(r: &'a Request, key: &str) -> Option<&'a str> {
+    let (_, q) = r.target.split_once('?')?;
+    q.split('&')
+        .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+}
+
+/// A page of the open requests: GitHub's pulls (`state=open`), GitLab's merge requests
+/// (`state=opened`), `PAGE` a page whatever `per_page` says.
+fn list(state: &State, r: &Request, forge: &str, repository: &str) -> Response {
+    let wanted = if forge == "github" { "open" } else { "opened" };
+    if query(r, "state") != Some(wanted) {
+        return Response::json(422, r#"{"message":"Validation Failed: state"}"#);
+    }
+    let page: usize = query(r, "page").and_then(|p| p.parse().ok()).unwrap_or(1);
+    let open = state.open.lock().unwrap().clone();
+    let items: Vec<Value> = open
+        .iter()
+        .skip((page.max(1) - 1) * PAGE)
+        .take(PAGE)
+        .map(|o| {
+            let head_repo = if o.fork {
+                format!("{}/fork", o.author)
+            } else {
+                repository.to_owned()
+            };
+            if forge == "github" {
+                serde_json::json!({
+                    "number": o.id, "state": "open", "title": o.title,
+                    "user": { "login": o.author },
+                    "head": { "ref": o.source_branch, "sha": o.head,
+                              "repo": { "full_name": head_repo } },
+                    "base": { "ref": o.target, "repo": { "full_name": repository } },
+                })
+            } else {
+                serde_json::json!({
+                    "iid": o.id, "state": "opened", "title": o.title,
+                    "author": { "id": o.author_id, "username": o.author },
+                    "sha": o.head, "source_branch": o.source_branch,
+                    "target_branch": o.target,
+                    "source_project_id": if o.fork { 99 } else { 1 },
+                    "target_project_id": 1,
+                })
+            }
+        })
+        .collect();
+    let mut response = Response::json(200, Value::Array(items).to_string());
+    if page * PAGE < open.len() {
+        if forge == "github" {
+            let host = r.header("host").unwrap_or("127.0.0.1");
+            let path = r.target.split('?').next().unwrap_or_default();
+            let next = format!(
+                "<http://{host}{path}?state=open&per_page={PAGE}&page={}>; rel=\"next\"",
+                page + 1
+            );
+            response = response.header("Link", next);
+        } else {
+            response = response.header("X-Next-Page", (page + 1).to_string());
+        }
+    }
+    response
 }
 
 fn status(

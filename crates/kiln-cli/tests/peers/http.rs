@@ -26,6 +26,8 @@ pub struct Response {
     pub status: u16,
     pub content_type: &'static str,
     pub body: String,
+    /// More headers to send (name, value).
+    pub headers: Vec<(String, String)>,
 }
 
 impl Response {
@@ -34,6 +36,7 @@ impl Response {
             status,
             content_type: "application/json",
             body: body.into(),
+            headers: Vec::new(),
         }
     }
 
@@ -42,7 +45,13 @@ impl Response {
             status,
             content_type: "text/plain",
             body: body.into(),
+            headers: Vec::new(),
         }
+    }
+
+    pub fn header(mut self, name: &str, value: impl Into<String>) -> Response {
+        self.headers.push((name.to_owned(), value.into()));
+        self
     }
 }
 
@@ -112,9 +121,14 @@ fn serve(conn: TcpStream, store: &Mutex<Vec<Request>>, handler: &Handler) -> std
     };
     let response = handler(&request);
     store.lock().unwrap().push(request);
+    let extra: String = response
+        .headers
+        .iter()
+        .map(|(n, v)| format!("{n}: {v}\r\n"))
+        .collect();
     write!(
         out,
-        "HTTP/1.1 {} X\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+        "HTTP/1.1 {} X\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n{extra}\r\n{}",
         response.status,
         response.content_type,
         response.body.len(),

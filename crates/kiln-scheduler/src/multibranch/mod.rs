@@ -14,6 +14,7 @@ mod child;
 mod comment;
 mod prune;
 mod registry;
+mod requests;
 mod route;
 mod scan;
 

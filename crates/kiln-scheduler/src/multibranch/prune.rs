@@ -1,7 +1,8 @@
 //! Removing orphaned children past the job's `orphaned_item_strategy`: with neither limit at
 //! once (Jenkins' default), else those orphaned more than `days_to_keep` days ago and those
-//! beyond the newest `num_to_keep`. A removed child's finished builds, files and workspaces
-//! are deleted unless `keep_builds`; its queued builds are aborted (the job is gone).
+//! beyond the newest `num_to_keep`. A removed child's finished builds, files, workspaces and
+//! job record are deleted unless `keep_builds`; its queued builds are aborted (the job is
+//! gone).
 
 use super::child::Child;
 use crate::handle::SchedulerHandle;
@@ -64,6 +65,17 @@ async fn remove(handle: &SchedulerHandle, child: Child, keep_builds: bool) -> bo
             days: None,
         };
         let res = retention::apply(shared.store.as_ref(), &builds_dir, &name, all, 0);
+        // The job's record goes with its last build, so a branch that comes back starts at
+        // build 1 again (as Jenkins' new branch project); a queued or running build keeps it.
+        match shared.store.delete_job(&name) {
+            Ok(true) => tracing::info!(job = %name, "an orphaned child's job record deleted"),
+            Ok(false) => {
+                tracing::info!(job = %name, "an orphaned child's job record is kept: builds of it remain")
+            }
+            Err(e) => {
+                tracing::warn!(job = %name, error = %e, "cannot delete an orphaned child's job record")
+            }
+        }
         for dir in [builds_dir.join(name.as_str()), shared.workspace(name.as_str(), 0)] {
             if let Err(e) = std::fs::remove_dir_all(&dir)
                 && e.kind() != std::io::ErrorKind::NotFound

@@ -1,11 +1,14 @@
 //! Scanning a multibranch job's repository: every branch (and tag) that the job discovers and
 //! whose Jenkinsfile exists has a child; a new branch, or one whose head moved since its last
 //! build, is built (as Jenkins' branch indexing does); children of branches and tags that are
-//! gone are orphaned. Change requests are found by webhooks only (a scan of the repository
-//! cannot tell an open request from a closed one); their webhooks also close them.
+//! gone are orphaned. Open change requests are listed through the forge's API
+//! (`requests.rs`) when the job has a forge; a request child missing from the list is
+//! orphaned, so a request closed while kiln was down goes at the next scan. Webhooks find
+//! and close requests too.
 
 use super::child::{Child, ChildKind};
 use super::prune;
+use super::requests;
 use crate::handle::SchedulerHandle;
 use crate::matching::branch_matches;
 use crate::request::TriggerRequest;
@@ -82,14 +85,32 @@ async fn scan_once(handle: &SchedulerHandle, parent: &str) -> Result<(), String>
             }
         }
     }
+    // Requests are listed through the forge's API; when that fails, their children stay.
+    let open_changes = if mb.change_requests {
+        match requests::list(handle, &job).await {
+            Ok(Some((target, open))) => Some(requests::discover(handle, &job, &target, open).await),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(job = %parent, error = %e, "the open requests could not be listed: request jobs are kept as they are");
+                None
+            }
+        }
+    } else {
+        None
+    };
     let now = shared.clock.now_ms();
     let mut changed = false;
     for child in shared.children.of(parent) {
-        let gone = !matches!(child.kind, ChildKind::Change { .. })
-            && !live.contains(&child.name)
-            && child.orphaned_at_ms.is_none();
+        if child.orphaned_at_ms.is_some() {
+            continue;
+        }
+        let gone = match (&child.kind, &open_changes) {
+            (ChildKind::Change { .. }, Some(open)) => !open.contains(&child.name),
+            (ChildKind::Change { .. }, None) => false,
+            _ => !live.contains(&child.name),
+        };
         if gone {
-            tracing::info!(job = %child.name, "its branch or tag is gone (or has no Jenkinsfile): orphaned");
+            tracing::info!(job = %child.name, "its branch, tag or request is gone (or has no Jenkinsfile): orphaned");
             changed |= orphan(handle, child, now);
         }
     }

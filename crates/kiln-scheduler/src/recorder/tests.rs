@@ -151,6 +151,9 @@ impl Store for SlowAppends {
     fn list_jobs(&self) -> Result<Vec<kiln_store::JobRecord>, kiln_store::StoreError> {
         self.0.list_jobs()
     }
+    fn delete_job(&self, name: &JobName) -> Result<bool, kiln_store::StoreError> {
+        self.0.delete_job(name)
+    }
     fn create_build(
         &self,
         job: &JobName,
