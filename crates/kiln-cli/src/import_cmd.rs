@@ -189,7 +189,7 @@ fn audit(
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let cache = kiln_scm::GitCache::new(crate::prepare::cache_dir());
+    let cache = std::sync::Arc::new(kiln_scm::GitCache::new(crate::prepare::cache_dir()));
     let mut lints = Vec::new();
     for job in jobs {
         let checkout = checkouts
@@ -215,7 +215,7 @@ async fn lint(
     job: &str,
     text: String,
     libraries: &LibrarySources,
-    cache: &kiln_scm::GitCache,
+    cache: &std::sync::Arc<kiln_scm::GitCache>,
 ) -> JobLint {
     let loaded = kiln_engine::Loaded::parse(format!("{job}/Jenkinsfile"), text);
     let access = (!libraries.is_empty()).then_some(LibraryAccess {

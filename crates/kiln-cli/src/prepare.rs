@@ -39,7 +39,7 @@ pub fn prepare(
         let (name, source) = LibrarySources::parse_arg(arg)?;
         sources.insert(name, source);
     }
-    let cache = kiln_scm::GitCache::new(cache_dir());
+    let cache = std::sync::Arc::new(kiln_scm::GitCache::new(cache_dir()));
     let access = (require_libraries || !library_args.is_empty()).then_some(LibraryAccess {
         sources: &sources,
         cache: &cache,

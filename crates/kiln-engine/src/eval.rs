@@ -2,7 +2,6 @@
 //! `when` conditions, all through kiln-script. Constants are read directly (most arguments
 //! are plain strings, and the per-step overhead must stay small).
 
-use crate::ParamValue;
 use crate::build::Build;
 use crate::error::StepError;
 use crate::scope::Scope;
@@ -75,17 +74,7 @@ pub(crate) fn context(build: &Build, scope: &Scope) -> ScriptContext {
         Some(layered) => (*layered.env).clone(),
         None => (*scope.env).clone(),
     };
-    ctx.params = build
-        .params
-        .iter()
-        .map(|(k, v)| {
-            let value = match v {
-                ParamValue::Bool(b) => Value::Bool(*b),
-                other => Value::Str(other.as_env()),
-            };
-            (k.clone(), value)
-        })
-        .collect();
+    ctx.params = crate::params::script_params(&build.params);
     let number = i64::try_from(build.spec.number).unwrap_or(i64::MAX);
     let result = build.result();
     let (display_name, description) = build.labels();

@@ -63,7 +63,7 @@ pub use log::timestamp_prefix_len;
 pub use log_formatter::{LineStyle, LogFormatter, LogLine, PlainStyle, format_duration};
 pub use log_lines::LogLines;
 pub use params::{ParamValue, resolve_params};
-pub use prepare::{LibraryAccess, Loaded, PrepareError, Prepared, prepare};
+pub use prepare::{LibraryAccess, LibraryLoader, Loaded, PrepareError, Prepared, prepare};
 pub use reports::{FailedTest, FailureKind, HtmlReport, IssueCounts, IssueSeverity, Reports};
 pub use result::{BuildResult, StageOutcome};
 pub use run::{BuildRun, scripted_pipeline};

@@ -11,6 +11,22 @@ pub enum ParamValue {
     Password(String),
 }
 
+/// The parameters as scripts see them in `params`: booleans as booleans, the rest as text.
+pub(crate) fn script_params(
+    params: &BTreeMap<String, ParamValue>,
+) -> BTreeMap<String, kiln_script::Value> {
+    params
+        .iter()
+        .map(|(k, v)| {
+            let value = match v {
+                ParamValue::Bool(b) => kiln_script::Value::Bool(*b),
+                other => kiln_script::Value::Str(other.as_env()),
+            };
+            (k.clone(), value)
+        })
+        .collect()
+}
+
 impl ParamValue {
     /// The value as an environment variable holds it (`true`/`false` for booleans).
     pub fn as_env(&self) -> String {

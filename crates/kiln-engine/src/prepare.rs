@@ -57,7 +57,15 @@ impl Loaded {
 pub struct LibraryAccess<'a> {
     pub sources: &'a LibrarySources,
     /// Where git libraries are cloned.
-    pub cache: &'a GitCache,
+    pub cache: &'a Arc<GitCache>,
+}
+
+/// Where the build loads the libraries whose names it computes when it starts
+/// (`lib("helpers@${env.BRANCH_NAME}")`): the sources and git cache `prepare` was given.
+#[derive(Debug)]
+pub struct LibraryLoader {
+    pub sources: LibrarySources,
+    pub cache: Arc<GitCache>,
 }
 
 /// A pipeline ready to plan and run.
@@ -152,9 +160,20 @@ pub async fn prepare(
         Document::Declarative(p) => &p.libraries,
         Document::Scripted(s) => &s.libraries,
     };
+    // Names written as expressions are known when the build starts: the build loads them
+    // (see `start::computed_libraries`) through the same sources.
+    let (literal, computed): (Vec<_>, Vec<_>) =
+        refs.iter().cloned().partition(|r| r.computed.is_none());
+    let loader = match libraries {
+        Some(access) if !computed.is_empty() => Some(Arc::new(LibraryLoader {
+            sources: access.sources.clone(),
+            cache: Arc::clone(access.cache),
+        })),
+        _ => None,
+    };
     let libraries = match libraries {
-        Some(access) if !refs.is_empty() => {
-            kiln_library::load(refs, access.sources, access.cache, &engine)
+        Some(access) if !literal.is_empty() => {
+            kiln_library::load(&literal, access.sources, access.cache, &engine)
                 .await
                 .map_err(|source| PrepareError::Libraries {
                     file: loaded.name(),
@@ -176,6 +195,7 @@ pub async fn prepare(
     };
     let scripts = BuildScripts {
         libraries: Arc::new(libraries),
+        library_loader: loader,
         source: Some(Arc::new(loaded.source.clone())),
         ..BuildScripts::default()
     };

@@ -101,6 +101,19 @@ impl<'a> BuildRun<'a> {
             Ok(p) => p,
             Err(errors) => return refuse(&events, &errors, started),
         };
+        // Libraries named by expressions, loaded once their names are known.
+        let (scripts, start_lines) = match crate::start::computed_libraries(
+            &plan.pipeline,
+            env::spec_env(&self.spec),
+            &params,
+            &self.scripts,
+        )
+        .await
+        {
+            Ok(None) => (self.scripts, Vec::new()),
+            Ok(Some(loaded)) => loaded,
+            Err(errors) => return refuse(&events, &errors, started),
+        };
         let mut site = Site::new(self.executor);
         site.user_checkout = self.spec.workspace_is_checkout;
         // Under a declarative `agent none`, steps outside every stage agent have no workspace
@@ -113,9 +126,9 @@ impl<'a> BuildRun<'a> {
             site,
             params,
             events,
-            self.scripts,
+            scripts,
         ));
-        run(&build, self.scripted, cancel).await
+        run(&build, self.scripted, &start_lines, cancel).await
     }
 }
 
@@ -144,6 +157,7 @@ pub fn scripted_pipeline(script: &Scripted) -> Pipeline {
 async fn run(
     build: &Arc<Build>,
     scripted: Option<&Scripted>,
+    start_lines: &[String],
     cancel: CancellationToken,
 ) -> BuildSummary {
     tracing::info!(job = %build.spec.job_name, build = build.spec.number, "build started");
@@ -170,6 +184,9 @@ async fn run(
         &build.spec.cause.description(),
         false,
     );
+    for line in start_lines {
+        build.log(None, line, false);
+    }
     pipeline_notices(build);
     let error = match prepare(build, &mut scope, scripted.is_some()).await {
         Ok(()) => match scripted {

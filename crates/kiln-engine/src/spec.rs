@@ -47,6 +47,9 @@ pub struct BuildSpec {
 #[derive(Clone, Debug, Default)]
 pub struct BuildScripts {
     pub libraries: Arc<kiln_library::Libraries>,
+    /// Where the libraries the pipeline names by expressions are loaded from once the build
+    /// has evaluated their names; `None` when it names none (or nothing may be loaded).
+    pub library_loader: Option<Arc<crate::LibraryLoader>>,
     pub source: Option<Arc<kiln_diagnostics::SourceFile>>,
     pub limits: kiln_script::Limits,
 }

@@ -3,9 +3,9 @@
 /// A library problem; every variant names the library.
 #[derive(Debug, thiserror::Error)]
 pub enum LibraryError {
-    /// `lib("${...}")`: kiln loads libraries named by literal strings only.
+    /// `lib("${...}")` given to [`crate::load`] before the build evaluated its name.
     #[error(
-        "a library named by an expression cannot be loaded: kiln loads libraries named by literal strings only, e.g. `lib('name@version')` (`kiln lint` shows where)"
+        "a library named by an expression is loaded when the build starts, once its name is known"
     )]
     ComputedName,
     #[error(

@@ -19,7 +19,7 @@ impl Git {
     }
 
     /// The cache itself (shared libraries are checked out through it).
-    pub(crate) fn cache(&self) -> &GitCache {
+    pub(crate) fn cache(&self) -> &Arc<GitCache> {
         &self.cache
     }
 

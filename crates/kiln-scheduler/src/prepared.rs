@@ -12,7 +12,7 @@ use kiln_scm::GitCache;
 pub(crate) async fn prepare(
     resolved: &Resolved,
     config: &Config,
-    cache: &GitCache,
+    cache: &std::sync::Arc<GitCache>,
 ) -> Result<Prepared, Vec<String>> {
     let sources = LibrarySources::from_config(&config.libraries);
     let access = LibraryAccess {

@@ -32,7 +32,7 @@ const CALLER: &str = "@Library('acme') _\nstandardPipeline(language: 'go')\n";
 async fn prepare_with(text: &str, files: &[(&str, &str)]) -> Result<Prepared, PrepareError> {
     let dir = tempfile::tempdir().unwrap();
     let sources = library(dir.path(), files);
-    let cache = GitCache::new(dir.path().join("git"));
+    let cache = Arc::new(GitCache::new(dir.path().join("git")));
     let access = LibraryAccess {
         sources: &sources,
         cache: &cache,

@@ -222,13 +222,9 @@ fn libraries_directive(cx: &mut Cx, call: &CallView<'_>) -> Vec<LibraryRef> {
                 if let Some(arg) = l.single() {
                     match cx.computed_string(arg, "a library name") {
                         Some(Computed::Literal(text)) => out.push(library_ref(&text, arg.span)),
+                        // Evaluated when the build starts, with its environment and
+                        // parameters, then loaded like a literal name.
                         Some(Computed::AtStart(e)) => {
-                            cx.warn(
-                                "computed-library",
-                                arg.span,
-                                "a library named by an expression cannot be loaded by kiln",
-                                "kiln loads libraries named by literal strings; the build fails here",
-                            );
                             out.push(LibraryRef {
                                 name: String::new(),
                                 version: None,

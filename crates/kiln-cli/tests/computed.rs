@@ -1,0 +1,107 @@
+//! Values Jenkins computes when the build starts, written as expressions where a literal is
+//! usual, run through the real `kiln run` (issue 10, item 5): library names
+//! (`lib("helpers@${env.BRANCH_NAME}")`) and credentials ids from parameters.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use kiln_testkit::GitRepo;
+use std::path::Path;
+use std::process::Command;
+
+/// A git library `helpers` whose `greet` step says which branch it was loaded from: `main`
+/// and `dev`.
+fn helpers_library(dir: &Path) -> GitRepo {
+    let lib = GitRepo::init(dir.join("helpers"));
+    let greet = |branch: &str| {
+        format!("fn call(who) {{\n    echo(`greetings from helpers@{branch} to ${{who}}`);\n}}\n")
+    };
+    lib.commit(&[("vars/greet.rhai", &greet("main"))], "main");
+    lib.branch("dev");
+    lib.commit(&[("vars/greet.rhai", &greet("dev"))], "dev");
+    lib.checkout("main");
+    lib
+}
+
+/// A workspace repository on `branch` holding `jenkinsfile`.
+fn workspace(dir: &Path, branch: &str, jenkinsfile: &str) -> GitRepo {
+    let ws = GitRepo::init(dir.join("ws"));
+    ws.commit(&[("Jenkinsfile", jenkinsfile)], "pipeline");
+    if branch != "main" {
+        ws.branch(branch);
+    }
+    ws
+}
+
+/// `kiln run ARGS` in `ws` with git libraries cached under `cache`: exit code and output.
+fn kiln_run(ws: &Path, cache: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args(["run", "--color", "never"])
+        .args(args)
+        .current_dir(ws)
+        .env("NO_COLOR", "1")
+        .env("XDG_CACHE_HOME", cache)
+        .env_remove("KILN_LOG")
+        .env_remove("BRANCH_NAME")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    (
+        out.status.code(),
+        format!("{stdout}\n--- stderr:\n{stderr}"),
+    )
+}
+
+const BRANCH_LIBRARY: &str = r#"def LIBRARY = 'helpers'
+
+pipeline {
+    agent any
+    parameters {
+        string(name: 'WHO', defaultValue: 'kiln')
+    }
+    libraries {
+        lib("${LIBRARY}@${env.BRANCH_NAME}")
+    }
+    stages {
+        stage('Greet') {
+            steps {
+                greet(params.WHO)
+            }
+        }
+    }
+}
+"#;
+
+#[test]
+fn a_library_named_by_an_expression_is_loaded_at_the_branch_the_build_computes() {
+    let dir = tempfile::tempdir().unwrap();
+    let lib = helpers_library(dir.path());
+    let library = format!("helpers={}", lib.url());
+    let cache = dir.path().join("cache");
+
+    let ws = workspace(dir.path(), "dev", BRANCH_LIBRARY);
+    let (code, out) = kiln_run(ws.path(), &cache, &["--library", &library, "-p", "WHO=you"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("greetings from helpers@dev to you"), "{out}");
+    assert!(out.contains("Loading library helpers@dev"), "{out}");
+    assert!(!out.contains("helpers@main"), "{out}");
+    // A supported construct: lint has nothing to say about it.
+    assert!(!out.contains("warning"), "{out}");
+
+    ws.checkout("main");
+    let (code, out) = kiln_run(ws.path(), &cache, &["--library", &library]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("greetings from helpers@main to kiln"), "{out}");
+}
+
+#[test]
+fn a_computed_library_name_that_is_not_configured_fails_the_build_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let text = BRANCH_LIBRARY.replace("'helpers'", "'toolbox'");
+    let ws = workspace(dir.path(), "dev", &text);
+    let (code, out) = kiln_run(ws.path(), &cache, &[]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("library `toolbox` is not configured"), "{out}");
+    assert!(!out.contains("greetings"), "{out}");
+}
