@@ -494,6 +494,148 @@ async fn artifacts_cannot_escape_the_build_directory() {
     assert_eq!(a.status, StatusCode::NOT_FOUND);
 }
 
+/// What a browser is told about a kept file: (content type, disposition, policy, nosniff).
+fn served_headers(a: &Answer) -> (String, String, String, String) {
+    let h = |name: header::HeaderName| {
+        a.headers
+            .get(&name)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default()
+    };
+    (
+        h(header::CONTENT_TYPE),
+        h(header::CONTENT_DISPOSITION),
+        h(header::CONTENT_SECURITY_POLICY),
+        h(header::X_CONTENT_TYPE_OPTIONS),
+    )
+}
+
+const SANDBOX: &str =
+    "sandbox; default-src 'none'; img-src 'self'; style-src 'self'; font-src 'self'";
+
+#[tokio::test]
+async fn artifacts_show_sandboxed_with_their_media_type() {
+    let f = fixture().await;
+    let b = stored_build(f.store.as_ref(), "hello", "test", "");
+    let dir = f.state.build_dir("hello", b.id.number).join("artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    let html = "<p>report</p><script>fetch('/api/v1/jobs')</script>";
+    let svg = "<svg xmlns='http://www.w3.org/2000/svg'><script>alert(1)</script></svg>";
+    for (name, body) in [
+        ("notes.txt", "plain words"),
+        ("page.html", html),
+        ("logo.svg", svg),
+        ("blob.bin", "\u{0}\u{1}"),
+        ("a b\";.txt", "odd name"),
+    ] {
+        std::fs::write(dir.join(name), body).unwrap();
+    }
+    let cases = [
+        (
+            "notes.txt",
+            "text/plain; charset=utf-8",
+            "inline; filename*=UTF-8''notes.txt",
+        ),
+        (
+            "page.html",
+            "text/html; charset=utf-8",
+            "inline; filename*=UTF-8''page.html",
+        ),
+        (
+            "logo.svg",
+            "image/svg+xml",
+            "inline; filename*=UTF-8''logo.svg",
+        ),
+        (
+            "blob.bin",
+            "application/octet-stream",
+            "inline; filename*=UTF-8''blob.bin",
+        ),
+        (
+            "a%20b%22%3B.txt",
+            "text/plain; charset=utf-8",
+            "inline; filename*=UTF-8''a%20b%22%3B.txt",
+        ),
+        (
+            "page.html?download=1",
+            "text/html; charset=utf-8",
+            "attachment; filename*=UTF-8''page.html",
+        ),
+    ];
+    for (path, media_type, disposition) in cases {
+        let url = format!("/api/v1/jobs/hello/builds/1/artifacts/{path}");
+        let a = send(&f, get(&url, Some("read-token"))).await;
+        assert_eq!(a.status, StatusCode::OK, "{path}: {}", a.text());
+        let expected = (
+            media_type.to_owned(),
+            disposition.to_owned(),
+            SANDBOX.to_owned(),
+            "nosniff".to_owned(),
+        );
+        assert_eq!(served_headers(&a), expected, "{path}");
+    }
+    let a = send(
+        &f,
+        get(
+            "/api/v1/jobs/hello/builds/1/artifacts/page.html",
+            Some("read-token"),
+        ),
+    )
+    .await;
+    assert_eq!(a.text(), html, "the file's bytes, unchanged");
+    let a = send(
+        &f,
+        get(
+            "/api/v1/jobs/hello/builds/1/artifacts/page.html?download=yes",
+            Some("read-token"),
+        ),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    assert!(
+        a.error().contains("`download` must be 1 or 0"),
+        "{}",
+        a.error()
+    );
+}
+
+#[tokio::test]
+async fn html_reports_render_sandboxed() {
+    let f = fixture().await;
+    let mut b = stored_build(f.store.as_ref(), "hello", "test", "");
+    b.html_reports.push(kiln_store::HtmlReportRecord {
+        name: "Coverage".into(),
+        dir: "Coverage".into(),
+        files: vec!["index.html".into()],
+        titles: Vec::new(),
+        keep_all: true,
+        always_link_to_last_build: false,
+    });
+    f.store.update_build(&b).unwrap();
+    let dir = f
+        .state
+        .build_dir("hello", b.id.number)
+        .join("html/Coverage");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("index.html"), "<h1>91%</h1>").unwrap();
+    std::fs::write(dir.join("style.css"), "h1 {}").unwrap();
+    for (file, media_type) in [
+        ("index.html", "text/html; charset=utf-8"),
+        ("style.css", "text/css; charset=utf-8"),
+    ] {
+        let url = format!("/api/v1/jobs/hello/builds/1/reports/Coverage/{file}");
+        let a = send(&f, get(&url, Some("read-token"))).await;
+        assert_eq!(a.status, StatusCode::OK, "{file}: {}", a.text());
+        let expected = (
+            media_type.to_owned(),
+            format!("inline; filename*=UTF-8''{file}"),
+            SANDBOX.to_owned(),
+            "nosniff".to_owned(),
+        );
+        assert_eq!(served_headers(&a), expected, "{file}");
+    }
+}
+
 #[tokio::test]
 async fn cancel_of_a_finished_build_is_409() {
     let f = fixture().await;

@@ -3,11 +3,10 @@
 use super::dto;
 use super::extract::{ApiPath, ApiQuery};
 use super::jobs::{find_build, known_job};
+use super::served::{self, ServeQuery};
 use crate::{ApiError, AppState};
 use axum::Json;
-use axum::body::Body;
 use axum::extract::State;
-use axum::http::header;
 use axum::response::Response;
 use kiln_store::Page;
 use serde::Deserialize;
@@ -108,10 +107,12 @@ pub async fn artifacts(
     ))
 }
 
-/// `GET /api/v1/jobs/{job}/builds/{n}/artifacts/{*path}`: one archived file's bytes.
+/// `GET /api/v1/jobs/{job}/builds/{n}/artifacts/{*path}[?download=1]`: one archived file,
+/// shown sandboxed or saved (see [`served`]).
 pub async fn artifact(
     State(state): State<AppState>,
     ApiPath((name, number, path)): ApiPath<(String, u64, String)>,
+    ApiQuery(query): ApiQuery<ServeQuery>,
 ) -> Result<Response, ApiError> {
     let record = find_build(&state, &name, number)?;
     let relative = safe_relative(&path)?;
@@ -121,10 +122,7 @@ pub async fn artifact(
     let bytes = tokio::fs::read(&real_file)
         .await
         .map_err(ApiError::internal)?;
-    Response::builder()
-        .header(header::CONTENT_TYPE, "application/octet-stream")
-        .body(Body::from(bytes))
-        .map_err(ApiError::internal)
+    served::kept_file(&path, bytes, &query)
 }
 
 /// `root/relative` when it is a regular file inside `root`: symbolic links must not lead out

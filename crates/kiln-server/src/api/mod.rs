@@ -12,6 +12,7 @@ mod live;
 mod locks;
 mod log;
 pub mod reports;
+mod served;
 
 use crate::{ApiError, AppState};
 use axum::Json;

@@ -1,10 +1,11 @@
 //! A build's HTML reports (`publishHTML`): the list, and their files served from the build
-//! directory under a restrictive Content-Security-Policy, as Jenkins' HTML publisher does
-//! (report pages cannot run scripts or reach other origins).
+//! directory in a sandbox, as Jenkins' HTML publisher does (report pages cannot run scripts
+//! or reach other origins; see [`served`]).
 
 use super::builds::{confined_file, safe_relative};
-use super::extract::ApiPath;
+use super::extract::{ApiPath, ApiQuery};
 use super::jobs::find_build;
+use super::served::{self, ServeQuery};
 use crate::{ApiError, AppState};
 use axum::Json;
 use axum::body::Body;
@@ -13,11 +14,6 @@ use axum::http::{StatusCode, header};
 use axum::response::Response;
 use kiln_store::{BuildRecord, HtmlReportRecord};
 use serde_json::{Value, json};
-
-/// The policy of every report file: no scripts, no plugins, nothing from elsewhere; styles and
-/// images from the report itself.
-pub const REPORT_CSP: &str =
-    "sandbox; default-src 'none'; img-src 'self'; style-src 'self'; font-src 'self'";
 
 /// The URL of a report's index page.
 pub fn report_url(base: &str, b: &BuildRecord, r: &HtmlReportRecord) -> String {
@@ -88,10 +84,12 @@ pub async fn index(
         .map_err(ApiError::internal)
 }
 
-/// `GET /api/v1/jobs/{job}/builds/{n}/reports/{dir}/{*path}`: one file of a report.
+/// `GET /api/v1/jobs/{job}/builds/{n}/reports/{dir}/{*path}[?download=1]`: one file of a
+/// report, rendered sandboxed (see [`served`]).
 pub async fn file(
     State(state): State<AppState>,
     ApiPath((name, number, dir, path)): ApiPath<(String, u64, String, String)>,
+    ApiQuery(query): ApiQuery<ServeQuery>,
 ) -> Result<Response, ApiError> {
     let record = find_build(&state, &name, number)?;
     let missing = || {
@@ -107,48 +105,5 @@ pub async fn file(
     let root = state.build_dir(&name, number).join("html").join(&dir);
     let file = confined_file(&root, &relative).ok_or_else(missing)?;
     let bytes = tokio::fs::read(&file).await.map_err(ApiError::internal)?;
-    Response::builder()
-        .header(header::CONTENT_TYPE, content_type(&path))
-        .header(header::CONTENT_SECURITY_POLICY, REPORT_CSP)
-        .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
-        .body(Body::from(bytes))
-        .map_err(ApiError::internal)
-}
-
-/// The media type of a report file, by its extension (what reports are made of; anything
-/// else is served as bytes).
-fn content_type(path: &str) -> &'static str {
-    let ext = path
-        .rsplit_once('.')
-        .map(|(_, e)| e.to_ascii_lowercase())
-        .unwrap_or_default();
-    match ext.as_str() {
-        "html" | "htm" => "text/html; charset=utf-8",
-        "css" => "text/css; charset=utf-8",
-        "js" => "text/javascript; charset=utf-8",
-        "json" => "application/json",
-        "txt" | "log" => "text/plain; charset=utf-8",
-        "xml" => "application/xml",
-        "svg" => "image/svg+xml",
-        "png" => "image/png",
-        "jpg" | "jpeg" => "image/jpeg",
-        "gif" => "image/gif",
-        "ico" => "image/x-icon",
-        "woff2" => "font/woff2",
-        "woff" => "font/woff",
-        _ => "application/octet-stream",
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::content_type;
-
-    #[test]
-    fn report_files_get_their_media_type() {
-        assert_eq!(content_type("index.HTML"), "text/html; charset=utf-8");
-        assert_eq!(content_type("css/site.css"), "text/css; charset=utf-8");
-        assert_eq!(content_type("data.bin"), "application/octet-stream");
-        assert_eq!(content_type("README"), "application/octet-stream");
-    }
+    served::kept_file(&path, bytes, &query)
 }
