@@ -9,6 +9,7 @@
 mod support;
 
 use std::io::Read;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use support::*;
 
@@ -17,28 +18,32 @@ const OUTPUT: u64 = 20_000_000;
 /// The bound on the server's peak resident size (`VmHWM`), a debug build's.
 const LIMIT_MB: u64 = 200;
 
-/// `VmHWM` of `pid`, in MB.
-fn peak_mb(pid: u32) -> u64 {
+/// A field of `/proc/PID/status` given in kB (`VmHWM:`, `VmRSS:`), in MB.
+fn status_mb(pid: u32, field: &str) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kb: u64 = status
+    let kb: f64 = status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|kb| kb.parse().ok())
-        .expect("VmHWM in /proc/PID/status");
-    kb / 1024
+        .unwrap_or_else(|| panic!("{field} in /proc/PID/status"));
+    kb / 1024.0
 }
 
-#[test]
-fn a_followed_loud_build_keeps_the_server_small_and_its_log_whole() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path();
+/// `VmHWM` of `pid`, in MB.
+fn peak_mb(pid: u32) -> u64 {
+    status_mb(pid, "VmHWM:") as u64
+}
+
+/// Writes a job `loud` printing `bytes` of short lines and the server's config; returns
+/// the config's path.
+fn loud_job(root: &Path, bytes: u64) -> std::path::PathBuf {
     let job = root.join("loud");
     std::fs::create_dir_all(&job).unwrap();
     std::fs::write(
         job.join("Jenkinsfile"),
         format!(
-            "pipeline {{\n  agent any\n  stages {{\n    stage('Loud') {{\n      steps {{\n        sh 'yes | head -c {OUTPUT}'\n      }}\n    }}\n  }}\n}}\n"
+            "pipeline {{\n  agent any\n  stages {{\n    stage('Loud') {{\n      steps {{\n        sh 'yes | head -c {bytes}'\n      }}\n    }}\n  }}\n}}\n"
         ),
     )
     .unwrap();
@@ -51,6 +56,14 @@ fn a_followed_loud_build_keeps_the_server_small_and_its_log_whole() {
         ),
     )
     .unwrap();
+    config
+}
+
+#[test]
+fn a_followed_loud_build_keeps_the_server_small_and_its_log_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let config = loud_job(root, OUTPUT);
     let server = Server::start(root, &config, "127.0.0.1:0", [("KILN_LOG", "warn")]);
     let mut follow = Command::new(KILN)
         .args(["trigger", "loud", "--follow"])

@@ -383,8 +383,7 @@ impl Recorder {
         match done {
             Ok((Ok(len), written)) => {
                 self.outage.succeeded(&build);
-                self.log.send_modify(|s| s.len = len);
-                self.spare = written;
+                self.publish(len, written);
             }
             Ok((Err(e), pending)) => {
                 self.outage.failed(&build, &e);
@@ -393,6 +392,26 @@ impl Recorder {
             Err(e) => {
                 tracing::error!(build = %self.record.id, error = %e, "log append task failed");
             }
+        }
+    }
+
+    /// Tells followers the log is `len` bytes long now, `written` (just appended) in memory
+    /// for them (see [`crate::follower::Recent`]). The buffers of an append that gave way
+    /// and that no follower holds any more are kept for the next batch.
+    fn publish(&mut self, len: u64, written: PendingLog) {
+        let PendingLog { text, mut events } = written;
+        let start = len.saturating_sub(text.len() as u64);
+        let mut gone = Vec::new();
+        self.log.send_modify(|s| {
+            s.len = len;
+            if !text.is_empty() {
+                gone = s.recent.push(start, Arc::new(text));
+            }
+        });
+        events.clear();
+        self.spare.events = events;
+        if let Some(buffer) = gone.into_iter().rev().find_map(|t| Arc::try_unwrap(t).ok()) {
+            self.spare.text = buffer;
         }
     }
 
@@ -731,7 +750,11 @@ impl Recorder {
             };
             tokio::time::sleep_until(retry_at).await;
         }
-        self.log.send_modify(|s| s.finished = true);
+        // Followers that are behind read the rest from the store; the memory goes now.
+        self.log.send_modify(|s| {
+            s.finished = true;
+            s.recent.clear();
+        });
         if self.dirty || !self.pending.is_empty() {
             return Err(StoreError::Backend(
                 format!(

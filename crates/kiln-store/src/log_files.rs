@@ -162,6 +162,7 @@ impl LogFiles {
             return Ok(());
         }
         let at = out.len();
+        out.reserve(len);
         let read = self.read_frames(bk, appends, offset, len, out);
         if read.is_err() {
             out.truncate(at);
@@ -201,12 +202,17 @@ impl LogFiles {
                             io(e)
                         }
                     })?;
-                    frame.clear();
-                    frames::decode(&stored, text_len as usize, &mut frame)
-                        .map_err(|_| corrupt("logs", bk, "a frame of the log's file is damaged"))?;
-                    let from = usize::try_from(text_at - t).unwrap_or(usize::MAX);
-                    let to = usize::try_from(next.min(end) - t).unwrap_or(usize::MAX);
-                    out.extend_from_slice(&frame[from..to]);
+                    let damaged = |_| corrupt("logs", bk, "a frame of the log's file is damaged");
+                    if t == text_at && next <= end {
+                        // A whole frame (a follower's reads mostly are): decoded in place.
+                        frames::decode(&stored, text_len as usize, out).map_err(damaged)?;
+                    } else {
+                        frame.clear();
+                        frames::decode(&stored, text_len as usize, &mut frame).map_err(damaged)?;
+                        let from = usize::try_from(text_at - t).unwrap_or(usize::MAX);
+                        let to = usize::try_from(next.min(end) - t).unwrap_or(usize::MAX);
+                        out.extend_from_slice(&frame[from..to]);
+                    }
                     text_at = next.min(end);
                 }
                 (t, f) = (next, f + u64::from(stored_len));

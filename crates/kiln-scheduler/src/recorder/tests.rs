@@ -264,3 +264,62 @@ async fn output_arriving_during_an_append_is_appended_after_it() {
     );
     assert_eq!(all.lines().count(), 40_001);
 }
+
+/// A follower of a live build gets the log's bytes as stored, in order, once each, whether
+/// it reads them from the appends kept in memory or from the store, while the build's
+/// output arrives in many appends.
+#[tokio::test]
+async fn a_live_follower_reads_the_stored_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let sled = Arc::new(SledStore::open(dir.path()).unwrap());
+    let id = sled
+        .create_build(&JobName::new("j").unwrap(), NewBuild::default())
+        .unwrap()
+        .id;
+    let record = sled.get_build(&id).unwrap().unwrap();
+    let (log, live) = watch::channel(crate::follower::LogState::default());
+    let mut rec = Recorder::new(
+        Arc::new(SlowAppends(sled.clone())),
+        Arc::new(ManualClock::new(1_000)),
+        record,
+        log,
+        Arc::new(AtomicUsize::new(0)),
+    );
+    let store: Arc<dyn Store> = sled.clone();
+    let mut follower = crate::LogFollower::new(store, id.clone(), 0, Some(live));
+    let following = tokio::spawn(async move {
+        let mut got = Vec::new();
+        while let Some(slice) = follower.next().await {
+            let slice = slice.unwrap();
+            assert_eq!(slice.offset, got.len() as u64);
+            got.extend_from_slice(&slice.bytes);
+        }
+        got
+    });
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let (_control_tx, mut control) = tokio::sync::mpsc::unbounded_channel();
+    let mut from = 0;
+    for batch in 0..20 {
+        let lines: Vec<String> = (0..5_000).map(|i| format!("b{batch} l{i}")).collect();
+        let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let to = from + 1000;
+        tx.send(output(&lines, from, to)).unwrap();
+        from = to;
+        tokio::task::yield_now().await;
+    }
+    drop(tx);
+    rec.run(rx, &mut control).await;
+    rec.close().await.unwrap();
+    let got = tokio::time::timeout(std::time::Duration::from_secs(30), following)
+        .await
+        .expect("the follower ends once the build has")
+        .unwrap();
+    let stored = text(&sled, &id);
+    assert_eq!(stored.lines().count(), 100_000);
+    assert!(
+        got == stored.as_bytes(),
+        "followed {} bytes, stored {}",
+        got.len(),
+        stored.len()
+    );
+}
