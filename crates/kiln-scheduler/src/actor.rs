@@ -1,6 +1,7 @@
 //! The scheduler's actor: one task owns the queue and the running builds and selects over
 //! commands, build tasks finishing and timers. Build tasks talk back only by finishing.
 
+use crate::claims::BuildClaims;
 use crate::clock::Sleep;
 use crate::command::{Command, Created, Enqueue};
 use crate::error::{ControlError, TriggerError};
@@ -69,6 +70,8 @@ pub(crate) struct Actor {
     /// Jobs whose new build's record is being created, with their triggers that came
     /// meanwhile (taken when it is).
     creating: HashMap<JobName, VecDeque<(Enqueue, EnqueueReply)>>,
+    /// Which queued builds this controller starts (see `claims.rs`).
+    claims: Box<dyn BuildClaims>,
 }
 
 impl Actor {
@@ -78,6 +81,7 @@ impl Actor {
         me: mpsc::WeakUnboundedSender<Command>,
         recovered: Vec<BuildRecord>,
         resumed: Vec<BuildRecord>,
+        claims: Box<dyn BuildClaims>,
     ) -> Self {
         let mut actor = Actor {
             commands,
@@ -92,6 +96,7 @@ impl Actor {
             closed: false,
             writer: StoreWriter::start(shared.store.clone()),
             creating: HashMap::new(),
+            claims,
             shared,
         };
         for record in recovered {
@@ -111,6 +116,7 @@ impl Actor {
         }
         let now = actor.shared.clock.now_ms();
         actor.timers.rebuild(&actor.shared, now);
+        actor.wake_claims();
         actor
     }
 
@@ -196,6 +202,7 @@ impl Actor {
                 self.shared.update_stats(|s| s.polls_completed += 1);
             }
             Command::Shutdown(reply) => self.stop(Some(reply)),
+            Command::Claimed { record, epoch } => self.claims.claimed(*record, epoch),
         }
     }
 
@@ -233,7 +240,8 @@ impl Actor {
         let not_before_ms = now.saturating_add(quiet_secs.saturating_mul(1000));
         let me = self.me.clone();
         self.writer.write(move |store| {
-            let record = store.create_build(&e.job, std::mem::take(&mut e.new));
+            let new = std::mem::take(&mut e.new);
+            let record = store.create_build_not_before(&e.job, new, not_before_ms);
             let created = Created {
                 enqueue: e,
                 record,
@@ -261,21 +269,23 @@ impl Actor {
             self.shared
                 .forge
                 .build_state(&config, &record, StatusState::Pending, None);
-            self.queue.push(QueuedBuild {
+            let now = self.shared.clock.now_ms();
+            let queued = QueuedBuild {
                 record,
                 resolved: Some(c.enqueue.resolved),
                 not_before_ms: c.not_before_ms,
                 log: tx,
-            });
+            };
+            self.claims.queued(&mut self.queue, queued, now);
             tracing::info!(build = %id, "build queued");
             let info = self.shared.pipeline(job.as_str()).and_then(Result::ok);
             if info.and_then(|i| i.disable_concurrent) == Some(true) {
                 self.abort_previous(&id);
             }
-            let now = self.shared.clock.now_ms();
             self.timers.rebuild(&self.shared, now);
             id
         });
+        self.wake_claims();
         let _ = c.reply.send(result);
         let waiting = self.creating.remove(&job).unwrap_or_default();
         for (e, reply) in waiting {
@@ -331,13 +341,13 @@ impl Actor {
         let config = self.shared.config();
         let capacity = config.queue_capacity();
         let now = self.shared.clock.now_ms();
-        while self.running.len() < capacity && self.queue.len() > 0 {
+        while self.running.len() < capacity && self.claims.pending(&self.queue) {
             let mut counts: HashMap<&str, usize> = HashMap::new();
             for r in self.running.values() {
                 *counts.entry(r.job.as_str()).or_default() += 1;
             }
             let limits = self.limits(&config);
-            let next = self.queue.pop_next(|b| {
+            let next = self.claims.next(&mut self.queue, now, &mut |b| {
                 let job = b.record.id.job.as_str();
                 b.not_before_ms <= now
                     && counts.get(job).copied().unwrap_or(0) < limits.get(job).copied().unwrap_or(1)
@@ -347,22 +357,17 @@ impl Actor {
         }
     }
 
-    /// Builds of each job that may run at once: 1 with `disableConcurrentBuilds()`, else
-    /// the job's `concurrency`.
+    /// Tells the claims that a build may start now (a build was queued or ended, or the
+    /// configuration changed).
+    fn wake_claims(&mut self) {
+        let (config, shared) = (self.shared.config(), self.shared.clone());
+        let limits = || job_limits(&shared, &config);
+        self.claims.wake(&config, &limits);
+    }
+
+    /// Builds of each job that may run at once (see [`job_limits`]).
     fn limits(&self, config: &Config) -> HashMap<String, usize> {
-        config
-            .jobs
-            .iter()
-            .map(|j| {
-                let one = self
-                    .shared
-                    .pipeline(j.name.as_str())
-                    .and_then(Result::ok)
-                    .is_some_and(|i| i.disable_concurrent.is_some());
-                let limit = if one { 1 } else { j.concurrency.max(1) };
-                (j.name.to_string(), limit)
-            })
-            .collect()
+        job_limits(&self.shared, config)
     }
 
     /// Starts a queued build, or (`resume`) one the previous controller left running.
@@ -431,6 +436,7 @@ impl Actor {
     fn finished(&mut self, done: Done) {
         self.running.remove(&done.id);
         self.shared.remove_live(&done.id);
+        self.wake_claims();
         if done.detached {
             return;
         }
@@ -679,6 +685,7 @@ impl Actor {
     fn reload(&mut self, config: Arc<Config>) {
         self.shared.set_config(config.clone());
         self.drop_gone_jobs();
+        self.wake_claims();
         tracing::info!(jobs = config.jobs.len(), "configuration reloaded");
     }
 
@@ -736,6 +743,7 @@ impl Actor {
             r.cancel.cancel();
             tracing::info!(build = %id, "aborting a running build: shutting down");
         }
+        self.claims.stop();
         self.commands.close();
     }
 
@@ -748,6 +756,23 @@ impl Actor {
             s.capacity = config.queue_capacity();
         });
     }
+}
+
+/// Builds of each job that may run at once: 1 with `disableConcurrentBuilds()`, else the
+/// job's `concurrency`.
+fn job_limits(shared: &Shared, config: &Config) -> HashMap<String, usize> {
+    config
+        .jobs
+        .iter()
+        .map(|j| {
+            let one = shared
+                .pipeline(j.name.as_str())
+                .and_then(Result::ok)
+                .is_some_and(|i| i.disable_concurrent.is_some());
+            let limit = if one { 1 } else { j.concurrency.max(1) };
+            (j.name.to_string(), limit)
+        })
+        .collect()
 }
 
 /// Cancels a build that is neither running nor queued: an error unless the store has it

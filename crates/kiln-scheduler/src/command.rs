@@ -49,6 +49,11 @@ pub(crate) enum Command {
     Shutdown(oneshot::Sender<()>),
     /// A build's record was created off the actor's task (see `Actor::enqueue`).
     Created(Box<Created>),
+    /// A queued build was claimed for this controller in a shared store (see `claims.rs`).
+    Claimed {
+        record: Box<kiln_store::BuildRecord>,
+        epoch: u64,
+    },
 }
 
 /// What creating a queued build's record gave, for the actor to queue it.

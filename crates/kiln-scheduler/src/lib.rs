@@ -14,6 +14,7 @@ mod agent_records;
 mod build_agent;
 mod cause;
 mod change;
+mod claims;
 mod clock;
 mod command;
 mod controller_work;

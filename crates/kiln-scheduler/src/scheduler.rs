@@ -2,15 +2,15 @@
 
 use crate::actor::Actor;
 use crate::agent_records::StoreLive;
+use crate::claims::{BuildClaims, DbClaims, LocalClaims, Recovered, controller_id};
 use crate::clock::{Clock, SystemClock};
 use crate::error::SchedulerError;
 use crate::handle::SchedulerHandle;
-use crate::recovery;
 use crate::shared::Shared;
 use crate::trigger;
 use kiln_backend::ExecutionBackend;
 use kiln_config::Config;
-use kiln_store::{BuildStatus, Store};
+use kiln_store::Store;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -74,25 +74,26 @@ impl Scheduler {
             })?;
         }
         let now = clock.now_ms();
-        let resumed = recovery::recover_interrupted(store.as_ref(), now, backend.is_some())
-            .map_err(SchedulerError::Recovery)?;
-        let queued = store
-            .builds_in(&[BuildStatus::Queued])
-            .map_err(SchedulerError::Recovery)?;
-        if !queued.is_empty() {
-            tracing::info!(
-                builds = queued.len(),
-                "queued builds from the previous run queued again"
-            );
-        }
-        if let Some(backend) = &backend {
-            backend.clone().start(Arc::new(StoreLive(store.clone())));
-        }
-        let mut shared = Shared::new(config, store, data_dir, clock, backend);
+        let resume = backend.is_some();
+        let mut shared = Shared::new(config, store.clone(), data_dir, clock, backend.clone());
         shared.sandbox = sandbox;
         let shared = Arc::new(shared);
         let (tx, rx) = mpsc::unbounded_channel();
-        let actor = Actor::new(shared.clone(), rx, tx.downgrade(), queued, resumed);
+        // One controller on its store, or one of several on a shared one.
+        let claims: Box<dyn BuildClaims> = if store.coordination().is_some() {
+            let claims = DbClaims::start(shared.clone(), controller_id(), tx.downgrade())
+                .map_err(SchedulerError::Recovery)?;
+            Box::new(claims)
+        } else {
+            Box::new(LocalClaims)
+        };
+        let Recovered { queued, resumed } = claims
+            .recover(store.as_ref(), now, resume)
+            .map_err(SchedulerError::Recovery)?;
+        if let Some(backend) = &backend {
+            backend.clone().start(Arc::new(StoreLive(store.clone())));
+        }
+        let actor = Actor::new(shared.clone(), rx, tx.downgrade(), queued, resumed, claims);
         tokio::spawn(actor.run());
         let handle = SchedulerHandle::new(shared, tx);
         trigger::refresh_all(handle.clone());

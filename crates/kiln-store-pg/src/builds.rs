@@ -73,6 +73,7 @@ impl Db {
         &self,
         job: JobName,
         new: NewBuild,
+        not_before_ms: u64,
     ) -> Result<BuildRecord, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(query)?;
@@ -111,14 +112,15 @@ impl Db {
         .await
         .map_err(query)?;
         tx.execute(
-            "INSERT INTO kiln_builds (job, number, status, queued_at_ms, record)
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO kiln_builds (job, number, status, queued_at_ms, record, not_before_ms)
+             VALUES ($1, $2, $3, $4, $5, $6)",
             &[
                 &name,
                 &n,
                 &status_name(build.status),
                 &queued,
                 &encode(&build)?,
+                &to_i64("a quiet period's end", not_before_ms)?,
             ],
         )
         .await

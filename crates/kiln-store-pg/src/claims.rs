@@ -1,5 +1,5 @@
-//! What several controllers on one database need, as store operations (not yet driven by
-//! the scheduler): leases judged by PostgreSQL's clock, claiming a queued build in one
+//! What several controllers on one database need, as store operations (the scheduler's
+//! claims, see kiln-scheduler's `claims.rs`): leases judged by PostgreSQL's clock, claiming a queued build in one
 //! transaction, taking over the builds of a controller whose lease ran out, writes fenced by
 //! the build's epoch, and a notification of every new build.
 //!
@@ -10,35 +10,11 @@
 use crate::PgStore;
 use crate::db::{Db, status_name};
 use crate::error::{query, to_i64, to_u64};
-use kiln_store::{BuildRecord, StoreError};
+use kiln_store::{
+    BuildRecord, Claim, ClaimLimits, Coordination, Lease, LogEvent, NewBuildListener, StoreError,
+};
 use kiln_types::{BuildRef, JobName};
-use std::collections::BTreeMap;
 use std::time::Duration;
-
-/// A build a controller owns, at the epoch its writes must carry.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Claim {
-    pub build: BuildRef,
-    pub epoch: u64,
-}
-
-/// What renewing a lease found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Lease {
-    /// The lease is the controller's until this time (PostgreSQL's clock, ms since the epoch).
-    Held { expires_at_ms: u64 },
-    /// The lease had run out: other controllers may have taken its builds. The controller
-    /// must stop driving them and come back under a new id.
-    Lost,
-}
-
-/// What a claim must honour: running builds across all controllers at most `capacity`
-/// (`None`: no bound), and per job at most its entry of `per_job` (absent: no bound).
-#[derive(Clone, Debug, Default)]
-pub struct ClaimLimits {
-    pub capacity: Option<u64>,
-    pub per_job: BTreeMap<JobName, u64>,
-}
 
 /// The channel `pg_notify` speaks on when a build is created.
 pub(crate) const NEW_BUILD_CHANNEL: &str = "kiln_new_build";
@@ -106,7 +82,7 @@ impl PgStore {
         controller: &str,
         claim: &Claim,
         bytes: &[u8],
-        events: &[kiln_store::LogEvent],
+        events: &[LogEvent],
     ) -> Result<u64, StoreError> {
         let fence = Some((controller.to_owned(), claim.epoch));
         let (id, bytes, events) = (claim.build.clone(), bytes.to_vec(), events.to_vec());
@@ -168,10 +144,13 @@ impl Db {
         // build being created) holds it, so concurrent claims spread over the jobs.
         let jobs = tx
             .query(
-                "SELECT j.name FROM kiln_jobs j
+                &format!(
+                    "SELECT j.name FROM kiln_jobs j
                  WHERE EXISTS (SELECT 1 FROM kiln_builds b
-                               WHERE b.job = j.name AND b.status = 'queued' AND b.owner IS NULL)
-                 ORDER BY j.last_claim NULLS FIRST, j.name",
+                               WHERE b.job = j.name AND b.status = 'queued' AND b.owner IS NULL
+                                 AND b.not_before_ms <= {NOW_MS})
+                 ORDER BY j.last_claim NULLS FIRST, j.name"
+                ),
                 &[],
             )
             .await
@@ -283,11 +262,14 @@ async fn claim_in_job(
     // Under the job's lock, the oldest build still unclaimed (as committed now).
     let Some(claimed) = tx
         .query_opt(
-            "UPDATE kiln_builds SET owner = $2, epoch = epoch + 1
-             WHERE job = $1 AND number = (SELECT MIN(number) FROM kiln_builds
-                                          WHERE job = $1 AND status = 'queued'
-                                            AND owner IS NULL)
-             RETURNING number, epoch",
+            &format!(
+                "UPDATE kiln_builds SET owner = $2, epoch = epoch + 1
+                 WHERE job = $1 AND number = (SELECT MIN(number) FROM kiln_builds
+                                              WHERE job = $1 AND status = 'queued'
+                                                AND owner IS NULL
+                                                AND not_before_ms <= {NOW_MS})
+                 RETURNING number, epoch"
+            ),
             &[&job, &controller],
         )
         .await
@@ -310,6 +292,9 @@ async fn claim_in_job(
     }))
 }
 
+/// Now by PostgreSQL's clock, in ms since the epoch (what `not_before_ms` is compared to).
+const NOW_MS: &str = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
+
 /// Builds that hold a slot: owned and not finished.
 const ACTIVE_COUNT: &str =
     "SELECT COUNT(*) FROM kiln_builds WHERE owner IS NOT NULL AND status <> 'finished'";
@@ -319,4 +304,59 @@ fn duration_ms(ttl: Duration) -> Result<i64, StoreError> {
         "a lease's length in ms",
         u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX),
     )
+}
+
+impl Coordination for PgStore {
+    fn renew_lease(&self, controller: &str, ttl: Duration) -> Result<Lease, StoreError> {
+        PgStore::renew_lease(self, controller, ttl)
+    }
+
+    fn release_lease(&self, controller: &str) -> Result<(), StoreError> {
+        PgStore::release_lease(self, controller)
+    }
+
+    fn claim_next(
+        &self,
+        controller: &str,
+        limits: &ClaimLimits,
+    ) -> Result<Option<Claim>, StoreError> {
+        PgStore::claim_next(self, controller, limits)
+    }
+
+    fn take_over(&self, controller: &str) -> Result<Vec<Claim>, StoreError> {
+        PgStore::take_over(self, controller)
+    }
+
+    fn update_build_fenced(
+        &self,
+        controller: &str,
+        claim: &Claim,
+        build: &BuildRecord,
+    ) -> Result<(), StoreError> {
+        PgStore::update_build_fenced(self, controller, claim, build)
+    }
+
+    fn append_log_fenced(
+        &self,
+        controller: &str,
+        claim: &Claim,
+        bytes: &[u8],
+        events: &[LogEvent],
+    ) -> Result<u64, StoreError> {
+        PgStore::append_log_fenced(self, controller, claim, bytes, events)
+    }
+
+    fn listen_new_builds(&self, listener: NewBuildListener) -> Result<(), StoreError> {
+        let mut rx = self.new_builds()?;
+        // A thread of its own: the listener may be called for the whole life of the process.
+        std::thread::Builder::new()
+            .name("kiln-pg-listen".to_owned())
+            .spawn(move || {
+                while let Some(build) = rx.blocking_recv() {
+                    listener(&build);
+                }
+            })
+            .map_err(|e| StoreError::Backend(Box::new(e)))?;
+        Ok(())
+    }
 }

@@ -27,7 +27,7 @@ mod pg_store;
 mod schema;
 mod tls;
 
-pub use claims::{Claim, ClaimLimits, Lease};
 pub use error::PgError;
+pub use kiln_store::{Claim, ClaimLimits, Lease};
 pub use options::PgOptions;
 pub use pg_store::PgStore;

@@ -158,7 +158,17 @@ impl Store for PgStore {
 
     fn create_build(&self, job: &JobName, new: NewBuild) -> Result<BuildRecord, StoreError> {
         let job = job.clone();
-        self.run(|db| async move { db.create_build(job, new).await })
+        self.run(|db| async move { db.create_build(job, new, 0).await })
+    }
+
+    fn create_build_not_before(
+        &self,
+        job: &JobName,
+        new: NewBuild,
+        not_before_ms: u64,
+    ) -> Result<BuildRecord, StoreError> {
+        let job = job.clone();
+        self.run(|db| async move { db.create_build(job, new, not_before_ms).await })
     }
 
     fn update_build(&self, build: &BuildRecord) -> Result<(), StoreError> {
@@ -208,6 +218,10 @@ impl Store for PgStore {
 
     fn check_writable(&self) -> Result<(), StoreError> {
         self.run(|db| async move { db.check_writable().await })
+    }
+
+    fn coordination(&self) -> Option<&dyn kiln_store::Coordination> {
+        Some(self)
     }
 }
 

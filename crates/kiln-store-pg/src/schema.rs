@@ -5,7 +5,7 @@
 //! | `kiln_schema`      | the one row of the schema version                            |
 //! | `kiln_meta`        | key/value: the write probe                                   |
 //! | `kiln_jobs`        | a job: name, last number handed out, meta (JSON text), when it was last served a claim |
-//! | `kiln_builds`      | a build: status, queue time, record (JSON text), log length, and for claiming: owner, epoch |
+//! | `kiln_builds`      | a build: status, queue time, record (JSON text), log length, and for claiming: owner, epoch, not before (quiet period) |
 //! | `kiln_log_appends` | one append of a build's log: where it starts, its bytes, its events (JSON text) |
 //! | `kiln_controllers` | a controller's lease: id, expiry (PostgreSQL's clock)        |
 //!
@@ -18,13 +18,13 @@ use deadpool_postgres::Object;
 use kiln_store::StoreError;
 
 /// The schema this kiln writes.
-pub(crate) const CURRENT: u32 = 2;
+pub(crate) const CURRENT: u32 = 3;
 
 /// `pg_advisory_xact_lock`'s key for migrations: "kilnmigr" as a number.
 const MIGRATION_LOCK: i64 = 0x6b69_6c6e_6d69_6772;
 
 /// Migration `n` takes the schema from version `n` to `n + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 const V1: &str = "
 CREATE TABLE kiln_meta (
@@ -70,6 +70,12 @@ CREATE SEQUENCE kiln_claim_order;
 ALTER TABLE kiln_jobs ADD COLUMN last_claim bigint;
 INSERT INTO kiln_meta (key, value) VALUES ('claim', 'the row claims lock') ON CONFLICT DO NOTHING;
 CREATE INDEX kiln_builds_by_owner ON kiln_builds (owner) WHERE owner IS NOT NULL;
+";
+
+/// Quiet periods across controllers: a queued build is not claimed before this time (ms
+/// since the epoch, compared with PostgreSQL's clock).
+const V3: &str = "
+ALTER TABLE kiln_builds ADD COLUMN not_before_ms bigint NOT NULL DEFAULT 0;
 ";
 
 /// Brings the schema to [`CURRENT`]: one transaction holding the migration lock, so two
@@ -174,7 +180,7 @@ mod tests {
                 .unwrap();
             assert_eq!(row.get::<_, i64>(0), 7);
             assert!(row.get::<_, bool>(1), "the new column is there, empty");
-            assert_eq!(row.get::<_, i32>(2), 2);
+            assert_eq!(row.get::<_, i32>(2), CURRENT as i32);
             // Migrating again changes nothing.
             assert_eq!(migrate(&mut client).await.unwrap(), CURRENT);
         });

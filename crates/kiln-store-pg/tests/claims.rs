@@ -206,3 +206,46 @@ fn new_builds_are_notified_to_every_listener() {
     let second = a.create_build(&job("app"), NewBuild::default()).unwrap();
     assert_eq!(on_b.blocking_recv().unwrap(), second.id);
 }
+
+#[test]
+fn a_build_in_its_quiet_period_is_not_claimed_before_its_end() {
+    let server = TestPostgres::start();
+    let store = open(&server.new_database());
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let quiet = store
+        .create_build_not_before(&job("a"), NewBuild::default(), now_ms + 600_000)
+        .unwrap();
+    let soon = store
+        .create_build_not_before(&job("b"), NewBuild::default(), now_ms + 1_500)
+        .unwrap();
+    let limits = ClaimLimits::default();
+    assert_eq!(store.claim_next("c1", &limits).unwrap(), None);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let claim = loop {
+        if let Some(claim) = store.claim_next("c1", &limits).unwrap() {
+            break claim;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "b#1 is claimed once due"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(claim.build, soon.id);
+    let waited = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    assert!(
+        waited >= now_ms + 1_500,
+        "not before its quiet period's end"
+    );
+    assert_eq!(
+        store.claim_next("c1", &limits).unwrap(),
+        None,
+        "{quiet:?} waits"
+    );
+}

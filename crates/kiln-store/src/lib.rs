@@ -7,6 +7,7 @@
 
 mod build_pages;
 mod codec;
+mod coordination;
 mod error;
 mod frames;
 mod keys;
@@ -25,6 +26,7 @@ mod trees;
 mod unflushed;
 
 pub use build_pages::BuildPages;
+pub use coordination::{Claim, ClaimLimits, Coordination, Lease, NewBuildListener};
 pub use error::StoreError;
 pub use log_event::{LogEvent, LogEventKind};
 pub use record::{

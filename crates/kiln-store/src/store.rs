@@ -1,4 +1,7 @@
-use crate::{BuildRecord, BuildStatus, JobRecord, LogEvent, LogSlice, NewBuild, Page, StoreError};
+use crate::{
+    BuildRecord, BuildStatus, Coordination, JobRecord, LogEvent, LogSlice, NewBuild, Page,
+    StoreError,
+};
 use kiln_types::{BuildRef, JobName};
 
 /// kiln's durable state. Every method that writes returns only once the write is durable.
@@ -19,6 +22,19 @@ pub trait Store: Send + Sync {
     /// Allocates the job's next build number (creating the job record if needed) and stores
     /// the build as `Queued`, atomically.
     fn create_build(&self, job: &JobName, new: NewBuild) -> Result<BuildRecord, StoreError>;
+    /// [`Store::create_build`] for a build that must not start before `not_before_ms` (its
+    /// quiet period's end, ms since the epoch). A store shared by several controllers keeps
+    /// the time so that no controller claims the build before it; a store of one
+    /// controller's (the default) leaves the waiting to that controller's queue.
+    fn create_build_not_before(
+        &self,
+        job: &JobName,
+        new: NewBuild,
+        not_before_ms: u64,
+    ) -> Result<BuildRecord, StoreError> {
+        let _ = not_before_ms;
+        self.create_build(job, new)
+    }
     /// Replaces a build's record.
     fn update_build(&self, build: &BuildRecord) -> Result<(), StoreError>;
     fn get_build(&self, id: &BuildRef) -> Result<Option<BuildRecord>, StoreError>;
@@ -58,4 +74,10 @@ pub trait Store: Send + Sync {
     /// Whether a write can be made durable now (a small durable write is tried): the error
     /// says why not, e.g. a full disk. For readiness checks.
     fn check_writable(&self) -> Result<(), StoreError>;
+
+    /// The operations several controllers on this store coordinate with; `None` (the
+    /// default) for a store only one controller uses.
+    fn coordination(&self) -> Option<&dyn Coordination> {
+        None
+    }
 }
