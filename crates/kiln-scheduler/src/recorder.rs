@@ -544,6 +544,7 @@ impl Recorder {
                 path,
                 outcome,
                 duration,
+                failed_step,
             } => {
                 if self.done_before.contains(&node.0) {
                     return false;
@@ -551,6 +552,11 @@ impl Recorder {
                 let s = self.stage(node, &path);
                 s.state = StageState::Done(outcome);
                 s.duration_ms = matches!(outcome, StageOutcome::Ran(_)).then(|| millis(duration));
+                s.failed_step = failed_step.map(|f| kiln_store::FailedStepRecord {
+                    step: f.step,
+                    label: f.label,
+                    message: f.message,
+                });
                 self.dirty = true;
                 true
             }
@@ -609,6 +615,7 @@ impl Recorder {
             path,
             outcome,
             duration,
+            failed_step,
         } = ev
         else {
             return ev;
@@ -638,6 +645,7 @@ impl Recorder {
             path,
             outcome,
             duration,
+            failed_step,
         }
     }
 
@@ -659,6 +667,7 @@ impl Recorder {
                     duration_ms: None,
                     parent,
                     kind: kiln_store::StageKind::Steps,
+                    failed_step: None,
                 });
                 stages.len() - 1
             }
