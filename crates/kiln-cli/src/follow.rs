@@ -19,9 +19,31 @@ pub struct FollowEnd {
     /// `SUCCESS`, `FAILURE`, ... (None if the server did not say).
     pub result: Option<String>,
     pub reason: Option<String>,
+    /// The build's `failed_step` (the API's object), when the server recorded one.
+    pub failed_step: Option<Value>,
 }
 
 impl FollowEnd {
+    /// The failed step as a sentence: `` Failed at stage Test, step `sh 'make'`: MESSAGE ``.
+    pub fn failed_step_line(&self) -> Option<String> {
+        let f = self.failed_step.as_ref()?;
+        let stage: Vec<&str> = f["stage"]
+            .as_array()?
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        let step = f["step"].as_str()?;
+        let step = match f["label"].as_str() {
+            Some(label) => format!("{step} '{label}'"),
+            None => step.to_owned(),
+        };
+        Some(format!(
+            "Failed at stage {}, step `{step}`: {}",
+            stage.join(" / "),
+            f["message"].as_str().unwrap_or_default()
+        ))
+    }
+
     /// 0 only for SUCCESS, 1 for any other result (as `kiln run`).
     pub fn exit_code(&self) -> std::process::ExitCode {
         if self.result.as_deref() == Some("SUCCESS") {
@@ -99,6 +121,7 @@ fn read_stream(
     Ok(Some(FollowEnd {
         result: field("result"),
         reason: field("reason"),
+        failed_step: record.get("failed_step").filter(|v| !v.is_null()).cloned(),
     }))
 }
 
@@ -146,6 +169,7 @@ fn read_events(
                 return Ok(Some(FollowEnd {
                     result: field("result"),
                     reason: field("reason"),
+                    failed_step: None,
                 }));
             }
             "error" => bail!("the server could not read the log: {}", event.data),

@@ -100,9 +100,19 @@ fn report_end(
     if json_out {
         outln!(
             "{}",
-            json!({ "id": format!("{job}#{number}"), "result": end.result, "reason": end.reason })
+            json!({
+                "id": format!("{job}#{number}"),
+                "result": end.result,
+                "reason": end.reason,
+                "failed_step": end.failed_step,
+            })
         )?;
-    } else if progress {
+        return Ok(());
+    }
+    if let Some(line) = end.failed_step_line() {
+        eprintln!("{job}#{number}: {line}");
+    }
+    if progress {
         let reason = end
             .reason
             .as_ref()

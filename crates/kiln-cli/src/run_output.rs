@@ -117,6 +117,18 @@ impl Printer {
             let path = build_dir.join("html").join(&r.dir).join(index);
             let _ = writeln!(out, "HTML report '{}': {}", r.name, path.display());
         }
+        if let Some((s, f)) = summary
+            .stages
+            .iter()
+            .find_map(|s| s.failed_step.as_ref().map(|f| (s, f)))
+        {
+            let _ = writeln!(
+                out,
+                "Failed at stage {}, {}",
+                s.path.join(" / "),
+                f.describe()
+            );
+        }
         let _ = writeln!(out, "Finished: {}", summary.result.as_str());
     }
 }

@@ -205,7 +205,12 @@ fn run_failure_skips_later_stages_runs_posts_and_exits_1() {
     );
     assert!(!stdout.contains("no success"), "{stdout}");
     assert!(stdout.contains("SKIPPED (earlier failure)"), "{stdout}");
-    assert!(stdout.ends_with("Finished: FAILURE\n"), "{stdout}");
+    assert!(
+        stdout.ends_with(
+            "Failed at stage Build, step `sh 'echo compiling; exit 3'`: script returned exit code 3\nFinished: FAILURE\n"
+        ),
+        "the summary names the failed step:\n{stdout}"
+    );
 }
 
 #[test]

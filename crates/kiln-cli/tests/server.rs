@@ -138,6 +138,13 @@ fn trigger_with_follow_streams_the_log_and_exits_with_the_result() {
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("about to fail"), "{stdout}");
     assert!(stdout.trim_end().ends_with("Finished: FAILURE"), "{stdout}");
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(
+            "fail#1: Failed at stage Boom, step `sh 'echo about to fail; exit 3'`: script returned exit code 3\n"
+        ),
+        "the end names the failed step:\n{stderr}"
+    );
 
     let out = kiln(&server, &["builds", "ok", "--output", "json"]);
     let listed: Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -1,5 +1,8 @@
 use crate::BuildResult;
+use crate::failed_step::FailedStep;
+use crate::steps::StepCall;
 use kiln_executor::ExecError;
+use kiln_plan::NodeId;
 use std::sync::Arc;
 
 /// Why a running block was interrupted.
@@ -28,6 +31,15 @@ pub(crate) enum StepError {
         cause: Interruption,
         message: String,
     },
+    /// A step's failure (never an interruption) with the step that failed and the stage it
+    /// ran in: set by the innermost step, passed on unchanged by the blocks around it. It
+    /// reads as the error it wraps.
+    #[error("{error}")]
+    InStep {
+        step: Arc<FailedStep>,
+        node: Option<NodeId>,
+        error: Box<StepError>,
+    },
 }
 
 impl StepError {
@@ -47,11 +59,41 @@ impl StepError {
         match self {
             StepError::Failed(_) | StepError::Exec(_) => BuildResult::Failure,
             StepError::Interrupted { .. } => BuildResult::Aborted,
+            StepError::InStep { error, .. } => error.result(),
         }
     }
 
     pub(crate) fn is_interruption(&self) -> bool {
-        matches!(self, StepError::Interrupted { .. })
+        match self {
+            StepError::Interrupted { .. } => true,
+            StepError::InStep { error, .. } => error.is_interruption(),
+            StepError::Failed(_) | StepError::Exec(_) => false,
+        }
+    }
+
+    /// This error as the failure of the step `call` (running in the stage `node`), unless it
+    /// is an interruption or already names the (inner) step that failed.
+    pub(crate) fn in_step(self, call: &StepCall<'_>) -> Self {
+        if self.is_interruption() || matches!(self, StepError::InStep { .. }) {
+            return self;
+        }
+        StepError::InStep {
+            step: Arc::new(FailedStep::of(call, &self.to_string())),
+            node: call.scope.node,
+            error: Box::new(self),
+        }
+    }
+
+    /// The step that failed, when it ran in the stage `node` itself (not in a stage inside).
+    pub(crate) fn failed_step_in(&self, node: NodeId) -> Option<FailedStep> {
+        match self {
+            StepError::InStep {
+                step,
+                node: Some(n),
+                ..
+            } if *n == node => Some(FailedStep::clone(step)),
+            _ => None,
+        }
     }
 }
 

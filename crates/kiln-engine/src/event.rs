@@ -1,4 +1,4 @@
-use crate::{BuildResult, LogLines, StageOutcome};
+use crate::{BuildResult, FailedStep, LogLines, StageOutcome};
 use kiln_executor::ImageLogLine;
 use kiln_plan::NodeId;
 use std::sync::Arc;
@@ -16,6 +16,8 @@ pub enum BuildEvent {
         path: Vec<String>,
         outcome: StageOutcome,
         duration: Duration,
+        /// The step whose error failed the stage, when it ran in this stage itself.
+        failed_step: Option<FailedStep>,
     },
     /// One line of the build's log (without its line break), from a stage's step or from the
     /// build itself (`node` is `None` for pipeline-level lines, e.g. post blocks of the pipeline).

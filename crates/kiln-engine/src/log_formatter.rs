@@ -263,6 +263,7 @@ mod tests {
                 path: p.clone(),
                 outcome: StageOutcome::Ran(BuildResult::Success),
                 duration: Duration::from_millis(340),
+                failed_step: None,
             },
             Some("[Build / Unit] Stage finished: SUCCESS (340 ms)"),
         );
@@ -273,6 +274,7 @@ mod tests {
                 path: p,
                 outcome: StageOutcome::SkippedByWhen,
                 duration: Duration::ZERO,
+                failed_step: None,
             },
             Some("[Build / Unit] Stage skipped (when)"),
         );

@@ -5,7 +5,7 @@ use crate::build::Build;
 use crate::error::StepError;
 use crate::scope::Scope;
 use crate::stage::run_node;
-use crate::{BuildEvent, BuildResult, StageOutcome, StageSummary};
+use crate::{BuildEvent, BuildResult, FailedStep, StageOutcome, StageSummary};
 use kiln_model::OptionKind;
 use kiln_plan::NodeId;
 use std::sync::Arc;
@@ -120,17 +120,30 @@ pub(crate) fn skip_tree(build: &Build, id: NodeId, outcome: StageOutcome) {
 
 /// Records a stage's outcome and reports it.
 pub(crate) fn finish(build: &Build, id: NodeId, outcome: StageOutcome, duration: Duration) {
+    finish_failed(build, id, outcome, duration, None);
+}
+
+/// Records a stage's outcome and reports it, with the step that failed in it.
+pub(crate) fn finish_failed(
+    build: &Build,
+    id: NodeId,
+    outcome: StageOutcome,
+    duration: Duration,
+    failed_step: Option<FailedStep>,
+) {
     let path = build.stage_path(id);
     build.record_stage(StageSummary {
         node: id,
         path: path.clone(),
         outcome,
         duration,
+        failed_step: failed_step.clone(),
     });
     build.send(BuildEvent::StageFinished {
         node: id,
         path,
         outcome,
         duration,
+        failed_step,
     });
 }

@@ -3,7 +3,7 @@
 
 use crate::build::Build;
 use crate::error::StepError;
-use crate::runner::{finish, run_parallel, run_sequence, skip_tree};
+use crate::runner::{finish, finish_failed, run_parallel, run_sequence, skip_tree};
 use crate::scope::{Scope, StageResult};
 use crate::stage_agent::{self, AgentSlot, Entered};
 use crate::steps::{
@@ -109,7 +109,14 @@ pub(crate) fn run_node(
         }
         let result = stage.get();
         slot.release(&build, result).await;
-        finish(&build, id, StageOutcome::Ran(result), started.elapsed());
+        let failed_step = error.as_ref().and_then(|e| e.failed_step_in(id));
+        finish_failed(
+            &build,
+            id,
+            StageOutcome::Ran(result),
+            started.elapsed(),
+            failed_step,
+        );
         NodeEnd {
             name: node.name.clone(),
             result,

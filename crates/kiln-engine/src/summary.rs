@@ -1,4 +1,4 @@
-use crate::{BuildResult, Reports, StageOutcome};
+use crate::{BuildResult, FailedStep, Reports, StageOutcome};
 use kiln_plan::NodeId;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -32,6 +32,8 @@ pub struct StageSummary {
     pub outcome: StageOutcome,
     /// Zero for stages that did not run.
     pub duration: Duration,
+    /// The step whose error failed the stage (and escaped it), when it ran in this stage.
+    pub failed_step: Option<FailedStep>,
 }
 
 /// JUnit totals.

@@ -563,6 +563,7 @@ impl Recorder {
                 path,
                 outcome,
                 duration,
+                failed_step,
             } => {
                 if self.done_before.contains(&node.0) {
                     return false;
@@ -570,6 +571,11 @@ impl Recorder {
                 let s = self.stage(node, &path);
                 s.state = StageState::Done(outcome);
                 s.duration_ms = matches!(outcome, StageOutcome::Ran(_)).then(|| millis(duration));
+                s.failed_step = failed_step.map(|f| kiln_store::FailedStepRecord {
+                    step: f.step,
+                    label: f.label,
+                    message: f.message,
+                });
                 self.dirty = true;
                 true
             }
@@ -628,6 +634,7 @@ impl Recorder {
             path,
             outcome,
             duration,
+            failed_step,
         } = ev
         else {
             return ev;
@@ -657,6 +664,7 @@ impl Recorder {
             path,
             outcome,
             duration,
+            failed_step,
         }
     }
 
@@ -678,6 +686,7 @@ impl Recorder {
                     duration_ms: None,
                     parent,
                     kind: kiln_store::StageKind::Steps,
+                    failed_step: None,
                 });
                 stages.len() - 1
             }

@@ -175,6 +175,7 @@ impl BuildTask {
                 duration_ms: None,
                 parent: n.parent.map(|p| p.0),
                 kind: stage_kind(&n.body),
+                failed_step: None,
             })
             .collect();
         self.recorder.set_formatter(LogFormatter::new(&plan));

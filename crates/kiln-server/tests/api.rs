@@ -697,6 +697,78 @@ async fn metrics_are_prometheus_text() {
 }
 
 #[tokio::test]
+async fn the_failed_step_is_in_the_build_json_and_at_the_top_of_its_page() {
+    use kiln_store::{FailedStepRecord, StageKind, StageRecord, StageState};
+    use kiln_types::StageOutcome;
+    let f = fixture().await;
+    let mut b = stored_build(f.store.as_ref(), "hello", "test", "");
+    b.result = Some(BuildResult::Failure);
+    let stage = |node: u32, path: &[&str], end: u64, failed: Option<(&str, &str)>| StageRecord {
+        node,
+        path: path.iter().map(|p| p.to_string()).collect(),
+        state: StageState::Done(StageOutcome::Ran(BuildResult::Failure)),
+        started_at_ms: Some(1_000),
+        duration_ms: Some(end - 1_000),
+        parent: None,
+        kind: StageKind::Steps,
+        failed_step: failed.map(|(label, message)| FailedStepRecord {
+            step: "sh".into(),
+            label: Some(label.into()),
+            message: message.into(),
+        }),
+    };
+    b.stages = vec![
+        stage(0, &["Checks"], 3_000, None),
+        // Two branches failed; the one that ended first is the build's failed step.
+        stage(
+            1,
+            &["Checks", "Lint"],
+            2_900,
+            Some(("lint <all>", "exit code 1")),
+        ),
+        stage(
+            2,
+            &["Checks", "Test"],
+            2_000,
+            Some(("make check", "script returned exit code 2")),
+        ),
+    ];
+    f.store.update_build(&b).unwrap();
+    let a = send(&f, get("/api/v1/jobs/hello/builds/1", Some("read-token"))).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+    let build = a.json();
+    assert_eq!(
+        build["failed_step"],
+        json!({
+            "node": 2,
+            "stage": ["Checks", "Test"],
+            "step": "sh",
+            "label": "make check",
+            "message": "script returned exit code 2",
+        })
+    );
+    assert_eq!(build["stages"][0]["failed_step"], Value::Null);
+    assert_eq!(build["stages"][1]["failed_step"]["label"], "lint <all>");
+    let a = send(&f, get("/jobs/hello/1", Some("read-token"))).await;
+    let html = a.text();
+    assert!(
+        html.contains(
+            "Failed at stage <a href=\"#stage-2\">Checks / Test</a>, step <code>sh 'make check'</code>: script returned exit code 2"
+        ),
+        "{html}"
+    );
+    // A record written before kiln kept the failed step still reads, without one.
+    let mut old = stored_build(f.store.as_ref(), "hello", "test", "");
+    old.result = Some(BuildResult::Failure);
+    old.stages = vec![stage(0, &["Build"], 2_000, None)];
+    f.store.update_build(&old).unwrap();
+    let a = send(&f, get("/api/v1/jobs/hello/builds/2", Some("read-token"))).await;
+    assert_eq!(a.json()["failed_step"], Value::Null);
+    let a = send(&f, get("/jobs/hello/2", Some("read-token"))).await;
+    assert!(!a.text().contains("failed-step"), "{}", a.text());
+}
+
+#[tokio::test]
 async fn web_pages_escape_what_they_show() {
     let f = fixture().await;
     stored_build(f.store.as_ref(), "hello", "<script>alert(1)</script>", "");

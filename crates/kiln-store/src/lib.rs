@@ -30,10 +30,10 @@ pub use coordination::{Claim, ClaimLimits, Coordination, Lease, NewBuildListener
 pub use error::StoreError;
 pub use log_event::{LogEvent, LogEventKind};
 pub use record::{
-    ArtifactRecord, BuildRecord, BuildStatus, CauseRecord, ChangeRecord, ImageEvent, ImageRecord,
-    InputAnswerRecord, InputParameterKind, InputParameterRecord, InputRecord, JobRecord, LogSlice,
-    NewBuild, Page, PodRecord, ReplayRecord, StageKind, StagePodRecord, StageRecord, StageState,
-    TestSummary,
+    ArtifactRecord, BuildRecord, BuildStatus, CauseRecord, ChangeRecord, FailedStepRecord,
+    ImageEvent, ImageRecord, InputAnswerRecord, InputParameterKind, InputParameterRecord,
+    InputRecord, JobRecord, LogSlice, NewBuild, Page, PodRecord, ReplayRecord, StageKind,
+    StagePodRecord, StageRecord, StageState, TestSummary,
 };
 pub use report_record::{FailedTestRecord, HtmlReportRecord, IssuesRecord, TestFailureKind};
 pub use sled_store::SledStore;

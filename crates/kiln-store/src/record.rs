@@ -94,6 +94,21 @@ pub struct StageRecord {
     /// How the stage's children run (its body in the plan), for the build page's graph.
     #[serde(default)]
     pub kind: StageKind,
+    /// The step whose error failed the stage, when it ran in this stage itself (records
+    /// written before kiln recorded it have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_step: Option<FailedStepRecord>,
+}
+
+/// The step that failed a stage, as the engine recorded it where the step failed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedStepRecord {
+    /// The step's name as called (`sh`).
+    pub step: String,
+    /// The first line of its main argument (a script, a message), masked as the log is.
+    pub label: Option<String>,
+    /// Why it failed, masked as the log is.
+    pub message: String,
 }
 
 /// What a stage's body is: steps, or children run one after the other (`stages`, a matrix
@@ -445,6 +460,23 @@ mod tests {
         assert_eq!(read.released, None);
         let text = serde_json::to_string(&record).unwrap();
         assert_eq!(serde_json::from_str::<BuildRecord>(&text).unwrap(), record);
+    }
+
+    #[test]
+    fn stages_keep_their_failed_step_and_old_stages_read_without_one() {
+        let old = r#"{"node":2,"path":["Test"],"state":{"done":{"ran":"FAILURE"}},"started_at_ms":5,"duration_ms":7}"#;
+        let read: StageRecord = serde_json::from_str(old).unwrap();
+        assert_eq!(read.failed_step, None);
+        let now = StageRecord {
+            failed_step: Some(FailedStepRecord {
+                step: "sh".into(),
+                label: Some("make check".into()),
+                message: "script returned exit code 2".into(),
+            }),
+            ..read
+        };
+        let text = serde_json::to_string(&now).unwrap();
+        assert_eq!(serde_json::from_str::<StageRecord>(&text).unwrap(), now);
     }
 
     #[test]

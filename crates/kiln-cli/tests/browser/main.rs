@@ -80,6 +80,7 @@ const JUNIT: &str = r#"pipeline {
       steps {
         writeFile file: 'report.xml', text: '<testsuite name="calc" tests="2" failures="1"><testcase classname="calc.AddTest" name="adds"/><testcase classname="calc.AddTest" name="carries"><failure message="expected 10 but was 01">at calc.Add.carry(Add.java:7)</failure></testcase></testsuite>'
         junit 'report.xml'
+        sh 'test -e coverage.ok || exit 2'
       }
     }
   }
@@ -464,6 +465,7 @@ async fn cancel_rebuild_and_replay_from_the_build_page() {
     browser.close().await;
 }
 
+/// The failing step is named at the top of the page, from the build's record.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_test_shows_its_message_and_the_failed_stage() {
     let site = Site::start(&[("junit", JUNIT)]);
@@ -483,13 +485,25 @@ async fn a_failing_test_shows_its_message_and_the_failed_stage() {
             .await
             .contains("Add.java:7")
     );
+    assert_eq!(
+        browser.text("#failed-step").await,
+        "Failed at stage Test, step sh 'test -e coverage.ok || exit 2': script returned exit code 2"
+    );
+    assert_eq!(
+        browser.text("#failed-step code").await,
+        "sh 'test -e coverage.ok || exit 2'"
+    );
     browser
         .until(
-            "the failed stage",
-            "document.querySelector('#failed-stage a')",
+            "the failed stage's last lines",
+            "document.querySelector('#failed-tail') && document.querySelector('#failed-tail').innerText.includes('exit code 2')",
         )
         .await;
-    assert!(browser.text("#failed-stage").await.contains("Test"));
     browser.screenshot("failed-tests").await;
+    // The stage's name in the banner opens its log.
+    browser.click("#failed-step a").await;
+    browser
+        .until("the stage's log", "location.hash.startsWith('#stage-')")
+        .await;
     browser.close().await;
 }

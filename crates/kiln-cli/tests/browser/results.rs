@@ -1,5 +1,5 @@
-//! What a finished build kept, reached from its page: artifacts, archived HTML reports, and a
-//! link to one line of its log.
+//! What a finished build kept, reached from its page: artifacts (an HTML one sandboxed),
+//! archived HTML reports, and a link to one line of its log.
 
 use crate::kit::{Browser, Site, log_in};
 use crate::support::{TOKEN, api_post};
@@ -11,7 +11,8 @@ const PACK: &str = r#"pipeline {
     stage('Pack') {
       steps {
         writeFile file: 'dist/app.txt', text: 'the artifact itself'
-        archiveArtifacts artifacts: 'dist/*.txt'
+        writeFile file: 'dist/page.html', text: '<p id="static">shown</p><script>document.title = "ran " + document.cookie; fetch("/api/v1/jobs").then(r => r.text()).then(t => document.title = "read " + t.length)</script>'
+        archiveArtifacts artifacts: 'dist/*'
         writeFile file: 'cov/index.html', text: '<h1 id="cov">Coverage 93%</h1>'
         publishHTML(target: [reportDir: 'cov', reportFiles: 'index.html', reportName: 'Coverage'])
         sh 'for i in $(seq 1 200); do echo "filler $i"; done; echo the-line-to-link; echo after'
@@ -76,6 +77,18 @@ async fn artifacts_reports_and_line_links_are_reachable_from_the_build_page() {
         .await
         .unwrap();
     assert_eq!(artifact, json!("the artifact itself"));
+    // An HTML artifact shows, but its script runs in no origin at all: it cannot read the
+    // viewer's cookie or call the API in their name.
+    browser
+        .goto(&site.url("/api/v1/jobs/pack/builds/1/artifacts/dist/page.html"))
+        .await;
+    browser
+        .until("the artifact's page", "document.getElementById('static')")
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let title = browser.client.title().await.unwrap();
+    assert_eq!(title, "", "the artifact's script ran");
+    browser.goto(&site.url("/jobs/pack/1")).await;
     let report = browser.find("#results a[href*='/reports/']").await;
     assert_eq!(report.text().await.unwrap(), "Coverage");
     report.click().await.unwrap();

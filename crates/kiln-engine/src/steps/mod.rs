@@ -152,7 +152,12 @@ pub(crate) async fn run_step(
     }
 }
 
+/// Runs a kiln step; its failure names it (see [`StepError::in_step`]).
 pub(crate) async fn native(id: StepId, call: &StepCall<'_>) -> Result<Value, StepError> {
+    dispatch(id, call).await.map_err(|e| e.in_step(call))
+}
+
+async fn dispatch(id: StepId, call: &StepCall<'_>) -> Result<Value, StepError> {
     match id {
         StepId::Sh => sh::sh(call).await,
         StepId::Echo => flow::echo(call),

@@ -5,7 +5,7 @@
 
 use super::script::ScriptHost;
 use crate::error::StepError;
-use crate::runner::finish;
+use crate::runner::{finish, finish_failed};
 use crate::scope::{Scope, StageResult};
 use crate::{BuildEvent, StageOutcome};
 use kiln_script::{ClosureRef, Value};
@@ -184,11 +184,12 @@ pub(crate) fn stage(
             build.log(Some(id), &format!("ERROR: {e}"), inner.timestamps);
         }
     }
-    finish(
+    finish_failed(
         &build,
         id,
         StageOutcome::Ran(result.get()),
         started.elapsed(),
+        outcome.as_ref().err().and_then(|e| e.failed_step_in(id)),
     );
     scope.stage.worsen(result.get());
     outcome

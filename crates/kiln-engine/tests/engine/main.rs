@@ -12,6 +12,7 @@ mod credentials;
 mod docker;
 mod docker_pods;
 mod environment;
+mod failed_step;
 mod files;
 mod flow;
 mod input;

@@ -2,7 +2,7 @@
 
 use crate::Settings;
 use kiln_scheduler::{JobSource, JobView};
-use kiln_store::{BuildRecord, BuildStatus, StageState};
+use kiln_store::{BuildRecord, BuildStatus, FailedStepRecord, StageRecord, StageState};
 use kiln_types::BuildResult;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -39,6 +39,8 @@ pub struct BuildDto<'a> {
     /// A replay's origin and the Jenkinsfile it ran.
     pub replay: Option<&'a kiln_store::ReplayRecord>,
     pub failed_tests: &'a [kiln_store::FailedTestRecord],
+    /// The step that failed the build (see [`failed_step`]), with its stage.
+    pub failed_step: Option<Value>,
 }
 
 /// Renders a build; the values of password parameters (as the job declares them) are hidden.
@@ -92,10 +94,32 @@ pub fn build<'a>(r: &'a BuildRecord, settings: &Settings, job: Option<&JobView>)
         variables: &r.variables,
         replay: r.replay.as_ref(),
         failed_tests: &r.failed_tests,
+        failed_step: failed_step(r).map(|(s, f)| {
+            json!({
+                "node": s.node,
+                "stage": s.path,
+                "step": f.step,
+                "label": f.label,
+                "message": f.message,
+            })
+        }),
     }
 }
 
-fn stage(s: &kiln_store::StageRecord) -> Value {
+/// The step that failed the build and its stage: of the stages a step's error failed, the
+/// one that ended first (the others may have failed because of it).
+pub fn failed_step(r: &BuildRecord) -> Option<(&StageRecord, &FailedStepRecord)> {
+    r.stages
+        .iter()
+        .filter_map(|s| s.failed_step.as_ref().map(|f| (s, f)))
+        .min_by_key(|(s, _)| {
+            s.started_at_ms
+                .zip(s.duration_ms)
+                .map_or(u64::MAX, |(t, d)| t.saturating_add(d))
+        })
+}
+
+fn stage(s: &StageRecord) -> Value {
     let (state, outcome) = match s.state {
         StageState::Pending => ("pending", None),
         StageState::Running => ("running", None),
@@ -111,6 +135,7 @@ fn stage(s: &kiln_store::StageRecord) -> Value {
         "outcome": outcome,
         "started_at_ms": s.started_at_ms,
         "duration_ms": s.duration_ms,
+        "failed_step": s.failed_step,
     })
 }
 

@@ -110,8 +110,8 @@ fn facts(b: &BuildRecord) -> Markup {
     }
 }
 
-/// The failure at the top: the reason and the failed stage (the script adds the stage's last
-/// log lines, where the failing step said why).
+/// The failure at the top: the reason, the step that failed and its stage (the script adds
+/// the failed stage's last log lines).
 fn banner(b: &BuildRecord) -> Markup {
     let failed = b.result.is_some_and(|r| r.as_str() != "SUCCESS");
     html! {
@@ -119,6 +119,18 @@ fn banner(b: &BuildRecord) -> Markup {
             div.banner.FAILURE role="alert" {
                 strong { (b.result.map_or("", |r| r.as_str())) }
                 @if let Some(reason) = &b.reason { " · " (reason) }
+                @if let Some((stage, step)) = crate::api::dto::failed_step(b) {
+                    div #failed-step data-node=(stage.node) {
+                        "Failed at stage "
+                        a href={ "#stage-" (stage.node) } { (stage.path.join(" / ")) }
+                        ", step "
+                        code {
+                            (step.step)
+                            @if let Some(label) = &step.label { " '" (label) "'" }
+                        }
+                        ": " (step.message)
+                    }
+                }
                 div #failed-stage {}
             }
         }

@@ -41,19 +41,26 @@
     kilnGraph.draw($('graph'), build.stages, selected ? selected.node : null, selectStage);
   }
 
-  // The deepest failed stage, its path and its last lines, under the failure banner.
+  // The failed stage's last lines under the failure banner: the stage of the failed step
+  // (which the banner names), else the deepest failed stage, with its path.
   async function showFailedStage() {
     const holder = $('failed-stage');
     if (!holder || holder.dataset.done) return;
     const failed = build.stages.filter((s) => s.outcome === 'FAILURE' || s.outcome === 'UNSTABLE');
-    const leaf = failed.reverse().find((s) => !build.stages.some((c) => c.parent === s.node)) || failed[0];
+    const named = build.failed_step && build.stages.find((s) => s.node === build.failed_step.node);
+    const leaf = named || failed.reverse().find((s) => !build.stages.some((c) => c.parent === s.node)) || failed[0];
     if (!leaf) return;
     holder.dataset.done = '1';
-    const link = document.createElement('a');
-    link.href = '#stage-' + leaf.node;
-    link.textContent = leaf.path.join(' / ');
-    link.addEventListener('click', (e) => { e.preventDefault(); selectStage(leaf); });
-    holder.append('Failed in stage ', link);
+    const stepLink = document.querySelector('#failed-step a');
+    if (stepLink) {
+      stepLink.addEventListener('click', (e) => { e.preventDefault(); selectStage(leaf); });
+    } else {
+      const link = document.createElement('a');
+      link.href = '#stage-' + leaf.node;
+      link.textContent = leaf.path.join(' / ');
+      link.addEventListener('click', (e) => { e.preventDefault(); selectStage(leaf); });
+      holder.append('Failed in stage ', link);
+    }
     const answer = await fetch(base + '/log/stages/' + leaf.node, { credentials: 'same-origin' });
     if (!answer.ok) return;
     const body = await answer.json();
