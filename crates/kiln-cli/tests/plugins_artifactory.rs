@@ -259,7 +259,7 @@ fn upload_download_and_publish_build_info() {
         writeFile file: 'other.txt', text: 'not matched'
         def server = Artifactory.server 'art'
         def buildInfo = Artifactory.newBuildInfo()
-        buildInfo.name = 'shop'
+        buildInfo.setName 'shop'
         buildInfo.env.capture = true
         def uploadSpec = '''{"files": [{"pattern": "out/*", "target": "generic-local/shop/", "flat": "false", "props": "team=core;tags=a,b"}]}'''
         server.upload spec: uploadSpec, buildInfo: buildInfo
@@ -268,7 +268,7 @@ fn upload_download_and_publish_build_info() {
         withEnv(['API_TOKEN=hidden', 'COLOUR=blue']) {
             server.publishBuildInfo buildInfo
         }
-        echo "published ${buildInfo.name} #${buildInfo.number}"
+        echo "published ${buildInfo.getName()} #${buildInfo.number}"
         def bearer = Artifactory.server('bearer')
         bearer.upload(spec: '''{"files": [{"pattern": "out/app-*.zip", "target": "generic-local/flat/app.zip", "recursive": "false"}]}''')
     }
@@ -411,7 +411,8 @@ fn a_download_whose_checksum_differs_fails_and_an_unknown_server_is_named() {
 
     std::fs::write(
         dir.path().join("Jenkinsfile"),
-        "node { stage('Get') { def s = Artifactory.server('local_artifactory') } }\n",
+        // A `script { }` block that calls no step still reaches the Artifactory objects.
+        "pipeline { agent any; stages { stage('Get') { steps { script {\n    def s\n    s = Artifactory.server('local_artifactory')\n} } } } }\n",
     )
     .unwrap();
     let (out, log) = kiln_run(dir.path(), None);

@@ -72,15 +72,29 @@ pub(crate) fn compile(engine: &Engine, t: Translation) -> Result<Arc<Unit>, Vec<
     }))
 }
 
-/// The names in `__kiln_call("name", ...)` calls of generated code, and the steps
-/// `new File(...)` reads and writes with.
+/// The names in `__kiln_call("name", ...)` calls of generated code, the steps
+/// `new File(...)` reads and writes with, and the steps serving the `docker` and
+/// `Artifactory` objects when the code may call their methods (it names the global, or
+/// calls a method of a value, which may be such an object made by an earlier block).
 fn calls(code: &str) -> Vec<String> {
     let files: &[&str] = if code.contains("__kiln_new_object(\"File\"") {
         crate::runtime::file::STEPS
     } else {
         &[]
     };
-    let files = files.iter().map(|s| s.to_string());
+    let objects: &[&str] = if code.contains("__kiln_global(\"docker\")")
+        || code.contains("__kiln_global(\"Artifactory\")")
+        || code.contains("__kiln_m")
+        || code.contains("__kiln_safe_m")
+    {
+        &[
+            crate::runtime::docker::DOCKER_STEP,
+            crate::runtime::artifactory::ARTIFACTORY_STEP,
+        ]
+    } else {
+        &[]
+    };
+    let files = files.iter().chain(objects).map(|s| s.to_string());
     let mut out: Vec<String> = code
         .match_indices("__kiln_call(\"")
         .filter_map(|(i, m)| {

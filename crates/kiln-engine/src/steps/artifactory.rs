@@ -361,6 +361,19 @@ fn info_id(v: &Value) -> String {
 
 fn build_info(c: &mut Call<'_, '_, '_>, method: &str) -> Result<Value, StepError> {
     match method {
+        "setName" | "setNumber" => {
+            let key = if method == "setName" {
+                "name"
+            } else {
+                "number"
+            };
+            let value = c
+                .arg(0, key)
+                .map_or(Value::Null, |v| Value::Str(v.to_string()));
+            Ok(updated(with(c.receiver.clone(), key, value), Value::Null))
+        }
+        "getName" => Ok(c.receiver.get("name").cloned().unwrap_or(Value::Null)),
+        "getNumber" => Ok(c.receiver.get("number").cloned().unwrap_or(Value::Null)),
         "append" => {
             let other = c
                 .arg(0, "other")

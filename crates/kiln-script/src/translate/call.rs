@@ -26,9 +26,12 @@ const MUTATING: &[&str] = &[
     "sort",
     "unique",
     // The Artifactory plugin's `rtMaven.resolver ...`/`rtMaven.deployer ...` configure the
-    // build object they are called on (see `runtime::artifactory`).
+    // build object they are called on (see `runtime::artifactory`), as a build info's
+    // `setName`/`setNumber` do.
     "resolver",
     "deployer",
+    "setName",
+    "setNumber",
 ];
 
 /// Static methods that are supported: `Class.method`.
