@@ -8,7 +8,7 @@
 mod peers;
 mod support;
 
-use peers::forge::{FakeForge, Posted, TOKEN as FORGE_TOKEN};
+use peers::forge::{APP_ID, APP_KEY_PEM, FakeForge, Posted, TOKEN as FORGE_TOKEN};
 use serde_json::json;
 use std::path::PathBuf;
 use support::*;
@@ -48,8 +48,11 @@ impl Env {
         git(&repo, &["commit", "-q", "-m", "pipelines"]);
         let commit = git(&repo, &["rev-parse", "HEAD"]);
         let repo_url = format!("file://{}", repo.display());
+        let app_key = root.join("app-key.pem");
+        std::fs::write(&app_key, APP_KEY_PEM).unwrap();
         let yaml = format!(
-            "server:\n  external_url: https://ci.example.com/\n{server}  tokens:\n    - {{name: e2e, token: {TOKEN}, role: admin}}\ncredentials:\n  - {{id: forge, secret: {FORGE_TOKEN}}}\n  - {{id: wrong, secret: not-the-token}}\njobs:\n{}",
+            "server:\n  external_url: https://ci.example.com/\n{server}  tokens:\n    - {{name: e2e, token: {TOKEN}, role: admin}}\ncredentials:\n  - {{id: forge, secret: {FORGE_TOKEN}}}\n  - {{id: wrong, secret: not-the-token}}\n  - {{id: app-key, secret_file: '{}'}}\njobs:\n{}",
+            app_key.display(),
             jobs.replace("REPO", &repo_url)
         );
         let config = root.join("kiln.yaml");
@@ -637,4 +640,93 @@ fn gitlab_commit_status_blocks_report_running_then_their_outcome() {
     assert_eq!(states("deploy"), ["failed"]);
     assert_eq!(states("ci/lint"), ["success"]);
     assert!(forge.statuses().iter().all(|p| p.repository == "group/app"));
+}
+
+#[test]
+fn a_github_app_reports_check_runs_through_an_installation_token() {
+    let forge = FakeForge::start();
+    let app = |id: u64| {
+        format!(
+            "{{kind: github, api_url: '{}', repository: acme/app, app_id: {id}, app_key_credential: app-key}}",
+            forge.github_api()
+        )
+    };
+    let jobs = [
+        job("app", "ok", &app(APP_ID)),
+        job("bad", "fail", &app(APP_ID)),
+        job("stranger", "ok", &app(APP_ID + 1)),
+    ]
+    .concat();
+    let env = Env::new(&jobs, "");
+    let server = env.start();
+    kiln_ok(&server, &["trigger", "app", "--follow"]);
+    kiln(&server, &["trigger", "bad", "--follow"]);
+    let done = |name: &str| {
+        forge
+            .check_runs()
+            .iter()
+            .any(|c| c.name == name && c.states.last().is_some_and(|s| s.starts_with("completed")))
+    };
+    wait_or_show(
+        "both check runs completed",
+        || done("kiln/app") && done("kiln/bad"),
+        || {
+            format!(
+                "{:#?}\n{:?}\n{}",
+                forge.check_runs(),
+                forge.refused_jwts(),
+                env.server_log()
+            )
+        },
+    );
+    let runs = forge.check_runs();
+    let app_run = runs.iter().find(|c| c.name == "kiln/app").unwrap();
+    assert_eq!(
+        app_run.states,
+        ["queued", "in_progress", "completed/success"],
+        "one check run, created then moved: {runs:#?}"
+    );
+    assert_eq!(app_run.head_sha, env.commit);
+    assert_eq!(app_run.repository, "acme/app");
+    assert_eq!(
+        app_run.details_url.as_deref(),
+        Some("https://ci.example.com/jobs/app/1")
+    );
+    assert!(
+        app_run
+            .summary
+            .contains("https://ci.example.com/jobs/app/1"),
+        "{app_run:#?}"
+    );
+    let bad_run = runs.iter().find(|c| c.name == "kiln/bad").unwrap();
+    assert_eq!(
+        bad_run.states.last().map(String::as_str),
+        Some("completed/failure")
+    );
+    assert_eq!(runs.len(), 2, "{runs:#?}");
+    assert!(
+        forge.statuses().is_empty(),
+        "no commit statuses from an app"
+    );
+
+    // An app id whose JWT the forge refuses: the build says so and still passes.
+    let out = kiln_ok(&server, &["trigger", "stranger", "--follow"]);
+    assert!(out.contains("Finished: SUCCESS"), "{out}");
+    wait_or_show(
+        "the refused installation token in the server's log",
+        || {
+            env.server_log()
+                .contains("cannot get the GitHub App's installation token")
+        },
+        || env.server_log(),
+    );
+    assert!(
+        forge
+            .refused_jwts()
+            .iter()
+            .all(|why| why.starts_with("iss")),
+        "only the stranger's JWTs were refused, for their issuer: {:?}",
+        forge.refused_jwts()
+    );
+    assert!(!forge.refused_jwts().is_empty());
 }

@@ -47,6 +47,17 @@ pub struct ForgeConfig {
     /// `untrusted_credentials:`: give credentials to builds of untrusted pull requests too
     /// (default false).
     pub untrusted_credentials: bool,
+    /// `app_id:` and `app_key_credential:`: connect as a GitHub App (check runs instead of
+    /// commit statuses, installation tokens instead of `token_credential`).
+    pub app: Option<GitHubAppConfig>,
+}
+
+/// A GitHub App connection: `app_id: 12345`, `app_key_credential: ID` (a `credentials:`
+/// entry whose secret is the app's private key, PEM).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GitHubAppConfig {
+    pub app_id: u64,
+    pub key_credential: String,
 }
 
 /// Whose pull/merge requests from forks are trusted (run their own Jenkinsfile, get
@@ -76,4 +87,6 @@ pub struct ForgeDefaults {
     /// `api_url:`, default the public service's.
     pub api_url: String,
     pub token_credential: Option<String>,
+    /// `app_id:` and `app_key_credential:` (GitHub only).
+    pub app: Option<GitHubAppConfig>,
 }

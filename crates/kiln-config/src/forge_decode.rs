@@ -1,7 +1,7 @@
 //! The YAML tree -> a job's `forge:` and the top-level `forges:`.
 
 use crate::decode::Places;
-use crate::forge::{ForgeConfig, ForgeDefaults, ForgeKind, ForkTrust};
+use crate::forge::{ForgeConfig, ForgeDefaults, ForgeKind, ForkTrust, GitHubAppConfig};
 use crate::reader::{Ctx, Fields, list};
 use kiln_diagnostics::Spanned;
 use kiln_yaml::Node;
@@ -13,8 +13,17 @@ const JOB_FORGE: &[&str] = &[
     "token_credential",
     "trust",
     "untrusted_credentials",
+    "app_id",
+    "app_key_credential",
 ];
-const FORGES: &[&str] = &["kind", "host", "api_url", "token_credential"];
+const FORGES: &[&str] = &[
+    "kind",
+    "host",
+    "api_url",
+    "token_credential",
+    "app_id",
+    "app_key_credential",
+];
 
 /// A job's `forge:` at `path`.
 pub(crate) fn job_forge(
@@ -37,6 +46,7 @@ pub(crate) fn job_forge(
         );
     }
     let token_credential = token(ctx, &f, places);
+    let app = app(ctx, &f, kind, places);
     let trust = match f.string(ctx, "trust").as_deref() {
         None | Some("write") => ForkTrust::Write,
         Some("everyone") => ForkTrust::Everyone,
@@ -64,6 +74,7 @@ pub(crate) fn job_forge(
         token_credential,
         trust,
         untrusted_credentials,
+        app,
     })
 }
 
@@ -82,6 +93,7 @@ pub(crate) fn forges(ctx: &mut Ctx, node: &Node, places: &mut Places) -> Vec<For
         let api_url = api_url(ctx, &f);
         let host = f.string(ctx, "host").map(|h| h.to_ascii_lowercase());
         let token_credential = token(ctx, &f, places);
+        let app = app(ctx, &f, kind, places);
         f.finish(ctx);
         let Some(kind) = kind else { continue };
         let api_url = api_url.unwrap_or_else(|| kind.default_api_url().to_owned());
@@ -93,6 +105,7 @@ pub(crate) fn forges(ctx: &mut Ctx, node: &Node, places: &mut Places) -> Vec<For
             host,
             api_url,
             token_credential,
+            app,
         });
     }
     out
@@ -121,6 +134,49 @@ fn api_url(ctx: &mut Ctx, f: &Fields) -> Option<String> {
             ctx.expected(n, &f.sub("api_url"), "an `http://` or `https://` URL");
         }
         None
+    }
+}
+
+/// `app_id:` with `app_key_credential:` (both or neither; GitHub only).
+fn app(
+    ctx: &mut Ctx,
+    f: &Fields,
+    kind: Option<ForgeKind>,
+    places: &mut Places,
+) -> Option<GitHubAppConfig> {
+    let app_id = f.number(ctx, "app_id", 1);
+    let key = f.string(ctx, "app_key_credential");
+    if let (Some(id), Some(n)) = (&key, f.get("app_key_credential")) {
+        places
+            .credential_refs
+            .push(Spanned::new(id.clone(), n.span));
+    }
+    match (app_id, key) {
+        (Some(app_id), Some(key_credential)) => {
+            if kind == Some(ForgeKind::GitLab)
+                && let Some(n) = f.get("app_id")
+            {
+                ctx.expected(n, &f.sub("app_id"), "no GitHub App on a `gitlab` forge");
+                return None;
+            }
+            Some(GitHubAppConfig {
+                app_id,
+                key_credential,
+            })
+        }
+        (Some(_), None) => {
+            f.missing(
+                ctx,
+                "app_key_credential",
+                "the credential holding the GitHub App's private key",
+            );
+            None
+        }
+        (None, Some(_)) => {
+            f.missing(ctx, "app_id", "the GitHub App's id");
+            None
+        }
+        (None, None) => None,
     }
 }
 

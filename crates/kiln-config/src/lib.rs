@@ -37,7 +37,7 @@ pub use config::{
     ServerConfig, ServerLimits,
 };
 pub use error::ConfigError;
-pub use forge::{ForgeConfig, ForgeDefaults, ForgeKind, ForkTrust};
+pub use forge::{ForgeConfig, ForgeDefaults, ForgeKind, ForkTrust, GitHubAppConfig};
 pub use job::{JobConfig, LibraryConfig, RetentionConfig, Source, TriggersConfig};
 pub use load::{load, parse};
 pub use locks::LockConfig;

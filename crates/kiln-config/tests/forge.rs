@@ -29,12 +29,14 @@ jobs:
                 host: "github.com".into(),
                 api_url: "https://api.github.com".into(),
                 token_credential: Some("gh".into()),
+                app: None,
             },
             ForgeDefaults {
                 kind: ForgeKind::GitLab,
                 host: "git.example.com".into(),
                 api_url: "https://git.example.com/api/v4".into(),
                 token_credential: None,
+                app: None,
             },
         ]
     );
@@ -62,4 +64,36 @@ jobs:
     )
     .unwrap_err();
     insta::assert_snapshot!(err.render(RenderOptions::default()));
+}
+
+#[test]
+fn a_github_app_needs_its_id_and_key() {
+    let cfg = parse(
+        "kiln.yaml",
+        "credentials: [{id: key, secret: pem}]
+jobs:
+  - name: app
+    repo: https://github.com/acme/app.git
+    forge: {kind: github, app_id: 42, app_key_credential: key}
+",
+    )
+    .unwrap();
+    let app = cfg.jobs[0].forge.clone().unwrap().app.unwrap();
+    assert_eq!((app.app_id, app.key_credential.as_str()), (42, "key"));
+    let err = parse(
+        "kiln.yaml",
+        "credentials: [{id: key, secret: pem}]
+jobs:
+  - name: app
+    repo: https://github.com/acme/app.git
+    forge: {kind: github, app_id: 42}
+  - name: lab
+    repo: https://gitlab.com/g/app.git
+    forge: {kind: gitlab, app_id: 42, app_key_credential: key}
+",
+    )
+    .unwrap_err()
+    .render(RenderOptions::default());
+    assert!(err.contains("app_key_credential"), "{err}");
+    assert!(err.contains("no GitHub App on a `gitlab` forge"), "{err}");
 }

@@ -159,6 +159,49 @@ impl ForgeClient {
         }
     }
 
+    /// A JSON call authenticated by the client's token.
+    pub(crate) fn call_json(
+        &self,
+        method: &'static str,
+        url: &str,
+        body: String,
+    ) -> Result<String, ForgeError> {
+        let request = match method {
+            "PATCH" => self.auth(self.agent.patch(url)),
+            "PUT" => self.auth(self.agent.put(url)),
+            _ => self.auth(self.agent.post(url)),
+        };
+        let response = request.content_type("application/json").send(body);
+        self.answer(method, url, response)
+    }
+
+    /// A call authenticated by `bearer` (a GitHub App's JWT) instead of the client's token.
+    pub(crate) fn call_with_bearer(
+        &self,
+        method: &'static str,
+        url: &str,
+        bearer: &str,
+        body: Option<String>,
+    ) -> Result<String, ForgeError> {
+        let auth = format!("Bearer {bearer}");
+        let response = match body {
+            None => self
+                .agent
+                .get(url)
+                .header("Accept", "application/vnd.github+json")
+                .header("Authorization", &auth)
+                .call(),
+            Some(body) => self
+                .agent
+                .post(url)
+                .header("Accept", "application/vnd.github+json")
+                .header("Authorization", &auth)
+                .content_type("application/json")
+                .send(body),
+        };
+        self.answer(method, url, response)
+    }
+
     /// A GET of one page of a list: its body and the headers naming the next page.
     pub(crate) fn get_page(&self, url: &str) -> Result<(String, PageHeaders), ForgeError> {
         let response = self.auth(self.agent.get(url)).call();

@@ -1,5 +1,6 @@
 //! kiln's side of the forges it builds for: commit statuses and the open pull/merge requests
-//! through GitHub's and GitLab's REST APIs ([`ForgeClient`], [`OpenChange`]), which forge and
+//! through GitHub's and GitLab's REST APIs ([`ForgeClient`], [`OpenChange`]), check runs and
+//! installation tokens for GitHub Apps ([`GitHubApp`]), which forge and
 //! repository a job reports to ([`ForgeTarget`], resolved from the job's `forge:`, the
 //! top-level `forges:` and its repository URL), and the status badge ([`badge::svg`]).
 //!
@@ -8,12 +9,15 @@
 
 pub mod badge;
 
+mod app;
 mod changes;
+mod checks;
 mod client;
 mod repo_url;
 mod status;
 mod target;
 
+pub use app::{AppKeyError, GitHubApp};
 pub use badge::BadgeStatus;
 pub use changes::OpenChange;
 pub use client::{ForgeClient, ForgeError, Permission};

@@ -1,7 +1,7 @@
 //! Which forge, API and repository a job reports to.
 
 use crate::RepoUrl;
-use kiln_config::{ForgeDefaults, ForgeKind, JobConfig, Source};
+use kiln_config::{ForgeDefaults, ForgeKind, GitHubAppConfig, JobConfig, Source};
 
 /// A job's forge connection, resolved.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -13,6 +13,9 @@ pub struct ForgeTarget {
     pub repository: String,
     /// The `credentials:` id of the API token.
     pub token_credential: Option<String>,
+    /// A GitHub App to connect as (its installation token then authenticates every call, and
+    /// builds report check runs instead of commit statuses).
+    pub app: Option<GitHubAppConfig>,
 }
 
 /// A job that asks for a forge (`forge:`) whose connection cannot be completed.
@@ -65,11 +68,16 @@ impl ForgeTarget {
         let token_credential = own
             .token_credential
             .or_else(|| defaults.and_then(|d| d.token_credential.clone()));
+        let app = own
+            .app
+            .or_else(|| defaults.and_then(|d| d.app.clone()))
+            .filter(|_| kind == ForgeKind::GitHub);
         Ok(Some(ForgeTarget {
             kind,
             api_url,
             repository,
             token_credential,
+            app,
         }))
     }
 }
@@ -101,6 +109,7 @@ mod tests {
             host: "github.com".into(),
             api_url: "https://api.github.com".into(),
             token_credential: Some("gh".into()),
+            app: None,
         }
     }
 

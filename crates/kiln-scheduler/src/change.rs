@@ -8,12 +8,11 @@
 //! Jenkinsfile ran and why.
 
 use crate::error::SourceError;
-use crate::forge_status::token;
 use crate::git::Git;
 use crate::request::ChangeTrigger;
 use crate::source::{self, Resolved};
 use kiln_config::{Config, ForkTrust, JobConfig};
-use kiln_forge::{ForgeClient, ForgeTarget, Permission};
+use kiln_forge::{ForgeTarget, Permission};
 use kiln_store::ChangeRecord;
 use std::sync::Arc;
 
@@ -80,12 +79,9 @@ pub(crate) async fn permission(
     let target = ForgeTarget::resolve(job, &config.forges)
         .map_err(|e| e.to_string())?
         .ok_or_else(|| "the job has no `forge:`".to_owned())?;
-    let token = match &target.token_credential {
-        Some(id) => Some(token(config, id).await?),
-        None => None,
-    };
+    let client = crate::forge_status::client(config, target).await?;
     let user = user.to_owned();
-    tokio::task::spawn_blocking(move || ForgeClient::new(target, token).permission(&user))
+    tokio::task::spawn_blocking(move || client.permission(&user))
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())

@@ -9,7 +9,7 @@ use crate::credentials::ConfigCredentials;
 use crate::recorder::Control;
 use kiln_config::Config;
 use kiln_engine::{Credential, CredentialStore};
-use kiln_forge::{CommitStatus, ForgeClient, ForgeError, ForgeTarget, StatusState};
+use kiln_forge::{CommitStatus, ForgeClient, ForgeError, ForgeTarget, GitHubApp, StatusState};
 use kiln_store::BuildRecord;
 use kiln_types::BuildRef;
 use std::collections::HashMap;
@@ -173,6 +173,8 @@ async fn run(mut rx: mpsc::Receiver<StatusUpdate>) {
 struct Carry {
     control: Option<mpsc::UnboundedSender<Control>>,
     unwritten: Vec<String>,
+    /// The build's check run, once created (GitHub Apps).
+    check_run: Option<u64>,
 }
 
 async fn post(update: StatusUpdate, carry: &mut Carry) {
@@ -186,7 +188,15 @@ async fn post(update: StatusUpdate, carry: &mut Carry) {
         update.status.state,
     );
     let sha = update.status.sha.clone();
-    let outcome = send_with_retries(update).await;
+    let outcome = if update.target.app.is_some() {
+        // A GitHub App reports a check run: created by the first update, moved by the next.
+        let before = carry.check_run;
+        check_run_with_retries(&update.config, update.target, update.status, before)
+            .await
+            .map(|id| carry.check_run = Some(id))
+    } else {
+        send_with_retries(update).await
+    };
     match outcome {
         Ok(()) => {
             tracing::debug!(build = %build, forge = kind.as_str(), context, state = state.api_name(kind), "commit status reported");
@@ -218,21 +228,62 @@ pub(crate) async fn post_with_retries(
     target: ForgeTarget,
     status: kiln_forge::CommitStatus,
 ) -> Result<(), String> {
-    let token = match &target.token_credential {
-        None => None,
-        Some(id) => Some(token(config, id).await?),
+    let client = Arc::new(client(config, target).await?);
+    retrying(move || client.post_status(&status)).await
+}
+
+/// Creates or moves (`existing`) the check run of `status`; its id.
+async fn check_run_with_retries(
+    config: &Arc<Config>,
+    target: ForgeTarget,
+    status: CommitStatus,
+    existing: Option<u64>,
+) -> Result<u64, String> {
+    let client = Arc::new(client(config, target).await?);
+    retrying(move || client.check_run(existing, &status)).await
+}
+
+/// The client of `target`, with its token: a GitHub App's installation token (bought with
+/// the app's key), else `token_credential`'s.
+pub(crate) async fn client(
+    config: &Arc<Config>,
+    target: ForgeTarget,
+) -> Result<ForgeClient, String> {
+    let Some(app) = target.app.clone() else {
+        let token = match &target.token_credential {
+            None => None,
+            Some(id) => Some(token(config, id).await?),
+        };
+        return Ok(ForgeClient::new(target, token));
     };
-    let client = Arc::new(ForgeClient::new(target, token));
-    let status = Arc::new(status);
+    let key = GitHubApp {
+        app_id: app.app_id,
+        private_key_pem: token(config, &app.key_credential).await?,
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let keyless = Arc::new(ForgeClient::new(target.clone(), None));
+    let installation = retrying(move || keyless.installation_token(&key, now))
+        .await
+        .map_err(|e| format!("cannot get the GitHub App's installation token: {e}"))?;
+    Ok(ForgeClient::new(target, Some(installation)))
+}
+
+/// Runs a blocking forge call off the async threads, trying a transient failure again.
+async fn retrying<T: Send + 'static>(
+    call: impl Fn() -> Result<T, ForgeError> + Send + Sync + 'static,
+) -> Result<T, String> {
+    let call = Arc::new(call);
     let mut wait = FIRST_BACKOFF;
     let mut attempt = 1;
     loop {
-        let (c, s) = (client.clone(), status.clone());
-        let res = tokio::task::spawn_blocking(move || c.post_status(&s))
+        let c = call.clone();
+        let res = tokio::task::spawn_blocking(move || c())
             .await
             .map_err(|e| format!("the reporting task failed: {e}"))?;
         match res {
-            Ok(()) => return Ok(()),
+            Ok(v) => return Ok(v),
             Err(e) if e.is_transient() && attempt < ATTEMPTS => {
                 tracing::debug!(error = %e, attempt, "commit status failed, trying again");
                 tokio::time::sleep(wait).await;

@@ -3,7 +3,9 @@
 //! Tokens are checked (`Bearer TOKEN` / `PRIVATE-TOKEN`), permissions come from the test, and
 //! the next N status posts can be made to fail with 503 to exercise retries. The open pull
 //! and merge requests set by the test are listed two per page (GitHub: `Link` headers;
-//! GitLab: `X-Next-Page`).
+//! GitLab: `X-Next-Page`). As a GitHub App's side, it checks the app's JWT against the app's
+//! public key (`github_app_pub.pem`, the pair of the test key `github_app_key.pem`) before it
+//! hands out an installation token, and records check runs made with that token.
 
 use super::http::{HttpServer, Request, Response};
 use serde_json::Value;
@@ -12,6 +14,27 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub const TOKEN: &str = "forge-token";
+/// The GitHub App the fake forge knows, its private key (a test key made for these tests),
+/// and the installation token it hands out.
+pub const APP_ID: u64 = 4242;
+pub const APP_KEY_PEM: &str = include_str!("github_app_key.pem");
+const APP_PUBLIC_KEY_PEM: &str = include_str!("github_app_pub.pem");
+const INSTALLATION_ID: u64 = 77;
+pub const INSTALLATION_TOKEN: &str = "ghs_installation-token";
+
+/// A check run as the forge keeps it, with every state it went through.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckRun {
+    pub id: u64,
+    pub repository: String,
+    pub name: String,
+    pub head_sha: String,
+    pub details_url: Option<String>,
+    /// `status` or `status/conclusion` of each create and update, in order.
+    pub states: Vec<String>,
+    pub title: String,
+    pub summary: String,
+}
 
 /// A status the forge accepted.
 #[derive(Clone, Debug, PartialEq)]
@@ -49,6 +72,9 @@ const PAGE: usize = 2;
 #[derive(Default)]
 struct State {
     open: Mutex<Vec<OpenRequest>>,
+    check_runs: Mutex<Vec<CheckRun>>,
+    /// JWTs refused (why), for the test to show.
+    refused_jwts: Mutex<Vec<String>>,
     statuses: Mutex<Vec<Posted>>,
     /// Login (GitHub) or user id (GitLab) -> GitHub permission name.
     permissions: Mutex<HashMap<String, String>>,
@@ -99,6 +125,14 @@ impl FakeForge {
             .insert(user.to_owned(), permission.to_owned());
     }
 
+    pub fn check_runs(&self) -> Vec<CheckRun> {
+        self.state.check_runs.lock().unwrap().clone()
+    }
+
+    pub fn refused_jwts(&self) -> Vec<String> {
+        self.state.refused_jwts.lock().unwrap().clone()
+    }
+
     /// The open requests the forge lists from now on.
     pub fn set_open(&self, open: Vec<OpenRequest>) {
         *self.state.open.lock().unwrap() = open;
@@ -124,15 +158,67 @@ fn answer(state: &State, r: &Request) -> Response {
     } else {
         return Response::json(404, r#"{"message":"Not Found"}"#);
     };
-    let authorized = match forge {
-        "github" => r.header("authorization") == Some(&format!("Bearer {TOKEN}")),
-        _ => r.header("private-token") == Some(TOKEN),
-    };
-    if !authorized {
-        return Response::json(401, r#"{"message":"Bad credentials"}"#);
-    }
     let parts: Vec<&str> = rest.split('/').collect();
+    let bearer = r
+        .header("authorization")
+        .and_then(|a| a.strip_prefix("Bearer "));
+    let app_route = matches!(
+        (forge, parts.as_slice()),
+        (
+            "github",
+            ["repos", _, _, "installation"] | ["app", "installations", _, "access_tokens"]
+        )
+    );
+    if app_route {
+        if let Err(why) = check_jwt(bearer.unwrap_or_default()) {
+            state.refused_jwts.lock().unwrap().push(why.clone());
+            return Response::json(
+                401,
+                format!(r#"{{"message":"A JSON web token could not be decoded: {why}"}}"#),
+            );
+        }
+    } else {
+        let authorized = match forge {
+            "github" => bearer == Some(TOKEN) || bearer == Some(INSTALLATION_TOKEN),
+            _ => r.header("private-token") == Some(TOKEN),
+        };
+        if !authorized {
+            return Response::json(401, r#"{"message":"Bad credentials"}"#);
+        }
+    }
     match (forge, r.method.as_str(), parts.as_slice()) {
+        ("github", "GET", ["repos", _, _, "installation"]) => Response::json(
+            200,
+            format!(r#"{{"id":{INSTALLATION_ID},"app_id":{APP_ID}}}"#),
+        ),
+        ("github", "POST", ["app", "installations", id, "access_tokens"]) => {
+            if *id != INSTALLATION_ID.to_string() {
+                return Response::json(404, r#"{"message":"Not Found"}"#);
+            }
+            Response::json(
+                201,
+                format!(
+                    r#"{{"token":"{INSTALLATION_TOKEN}","expires_at":"2099-01-01T00:00:00Z"}}"#
+                ),
+            )
+        }
+        ("github", "POST", ["repos", owner, repo, "check-runs"])
+            if bearer == Some(INSTALLATION_TOKEN) =>
+        {
+            check_run(state, r, format!("{owner}/{repo}"), None)
+        }
+        ("github", "PATCH", ["repos", owner, repo, "check-runs", id])
+            if bearer == Some(INSTALLATION_TOKEN) =>
+        {
+            match id.parse() {
+                Ok(id) => check_run(state, r, format!("{owner}/{repo}"), Some(id)),
+                Err(_) => Response::json(404, r#"{"message":"Not Found"}"#),
+            }
+        }
+        ("github", _, ["repos", _, _, "check-runs", ..]) => Response::json(
+            403,
+            r#"{"message":"You must authenticate via a GitHub App."}"#,
+        ),
         ("github", "POST", ["repos", owner, repo, "statuses", sha]) => {
             status(state, r, forge, format!("{owner}/{repo}"), sha, "context")
         }
@@ -285,4 +371,122 @@ fn decode(segment: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Checks a GitHub App's JWT as GitHub does: RS256 signed by the app's key, issued by its id,
+/// not expired and living ten minutes at most.
+fn check_jwt(jwt: &str) -> Result<(), String> {
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    let parts: Vec<&str> = jwt.split('.').collect();
+    let [header, claims, sig] = parts.as_slice() else {
+        return Err("not three parts".into());
+    };
+    let decode = |p: &str| URL_SAFE_NO_PAD.decode(p).map_err(|e| e.to_string());
+    let header: Value = serde_json::from_slice(&decode(header)?).map_err(|e| e.to_string())?;
+    if header["alg"] != "RS256" {
+        return Err(format!("alg {}", header["alg"]));
+    }
+    let body: String = APP_PUBLIC_KEY_PEM
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    let public = STANDARD.decode(body).map_err(|e| e.to_string())?;
+    let key = ring::signature::UnparsedPublicKey::new(
+        &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+        public,
+    );
+    let signed = jwt.rsplit_once('.').map(|(m, _)| m).unwrap_or_default();
+    key.verify(signed.as_bytes(), &decode(sig)?)
+        .map_err(|_| "bad signature".to_owned())?;
+    let claims: Value = serde_json::from_slice(&decode(claims)?).map_err(|e| e.to_string())?;
+    let iss = match &claims["iss"] {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    if iss != APP_ID.to_string() {
+        return Err(format!("iss {iss}"));
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let (iat, exp) = (claims["iat"].as_u64(), claims["exp"].as_u64());
+    let (Some(iat), Some(exp)) = (iat, exp) else {
+        return Err("no iat or exp".into());
+    };
+    if exp <= now || iat > now + 60 || exp.saturating_sub(iat) > 600 {
+        return Err(format!("iat {iat} exp {exp} at {now}"));
+    }
+    Ok(())
+}
+
+/// Creates (`id` none) or updates a check run.
+fn check_run(state: &State, r: &Request, repository: String, id: Option<u64>) -> Response {
+    let Ok(body) = serde_json::from_str::<Value>(&r.body) else {
+        return Response::json(400, r#"{"message":"Problems parsing JSON"}"#);
+    };
+    let text = |k: &str| body[k].as_str().map(str::to_owned);
+    let status = text("status").unwrap_or_else(|| "queued".into());
+    if !["queued", "in_progress", "completed"].contains(&status.as_str()) {
+        return Response::json(422, r#"{"message":"Validation Failed: status"}"#);
+    }
+    let conclusion = text("conclusion");
+    let valid = [
+        "success",
+        "failure",
+        "neutral",
+        "cancelled",
+        "skipped",
+        "timed_out",
+        "action_required",
+    ];
+    if (status == "completed") != conclusion.as_deref().is_some_and(|c| valid.contains(&c)) {
+        return Response::json(422, r#"{"message":"Validation Failed: conclusion"}"#);
+    }
+    let step = match &conclusion {
+        Some(c) => format!("{status}/{c}"),
+        None => status,
+    };
+    let mut runs = state.check_runs.lock().unwrap();
+    let run = match id {
+        None => {
+            let (Some(name), Some(head_sha)) = (text("name"), text("head_sha")) else {
+                return Response::json(422, r#"{"message":"Validation Failed: name, head_sha"}"#);
+            };
+            let id = runs.len() as u64 + 1;
+            runs.push(CheckRun {
+                id,
+                repository,
+                name,
+                head_sha,
+                details_url: None,
+                states: Vec::new(),
+                title: String::new(),
+                summary: String::new(),
+            });
+            runs.last_mut().unwrap()
+        }
+        Some(id) => match runs
+            .iter_mut()
+            .find(|c| c.id == id && c.repository == repository)
+        {
+            Some(run) => run,
+            None => return Response::json(404, r#"{"message":"Not Found"}"#),
+        },
+    };
+    run.states.push(step);
+    if let Some(url) = text("details_url") {
+        run.details_url = Some(url);
+    }
+    if let Some(t) = body["output"]["title"].as_str() {
+        run.title = t.to_owned();
+    }
+    if let Some(s) = body["output"]["summary"].as_str() {
+        run.summary = s.to_owned();
+    }
+    Response::json(
+        if id.is_none() { 201 } else { 200 },
+        format!(r#"{{"id":{}}}"#, run.id),
+    )
 }

@@ -3,12 +3,12 @@
 //! the head its child knows; a request child whose request is not in the list is orphaned.
 
 use super::child::ChildKind;
-use crate::forge_status::token;
+use crate::forge_status::client;
 use crate::handle::SchedulerHandle;
 use crate::request::{ChangeTrigger, TriggerRequest};
 use kiln_config::JobConfig;
 use kiln_engine::BuildCause;
-use kiln_forge::{ForgeClient, ForgeTarget, OpenChange};
+use kiln_forge::{ForgeTarget, OpenChange};
 use kiln_types::JobName;
 use std::collections::{BTreeMap, HashSet};
 
@@ -23,11 +23,7 @@ pub(crate) async fn list(
     let Some(target) = ForgeTarget::resolve(job, &config.forges).map_err(|e| e.to_string())? else {
         return Ok(None);
     };
-    let token = match &target.token_credential {
-        Some(id) => Some(token(&config, id).await?),
-        None => None,
-    };
-    let client = ForgeClient::new(target.clone(), token);
+    let client = client(&config, target.clone()).await?;
     let listed = tokio::task::spawn_blocking(move || client.open_changes())
         .await
         .map_err(|e| e.to_string())?
