@@ -90,6 +90,7 @@ impl Scheduler {
         }
         let mut shared = Shared::new(config, store, data_dir, clock, backend);
         shared.sandbox = sandbox;
+        shared.load_job_properties();
         let shared = Arc::new(shared);
         let (tx, rx) = mpsc::unbounded_channel();
         let actor = Actor::new(shared.clone(), rx, tx.downgrade(), queued, resumed);
