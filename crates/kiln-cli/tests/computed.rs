@@ -105,3 +105,124 @@ fn a_computed_library_name_that_is_not_configured_fails_the_build_naming_it() {
     assert!(out.contains("library `toolbox` is not configured"), "{out}");
     assert!(!out.contains("greetings"), "{out}");
 }
+
+const COMPUTED_PROPERTIES: &str = r#"def nightly = 'H 4 * * *'
+
+pipeline {
+    agent any
+    parameters {
+        string(name: 'KEEP', defaultValue: '5')
+        string(name: 'SCHEDULE', defaultValue: '')
+    }
+    options {
+        buildDiscarder(logRotator(numToKeepStr: "${params.KEEP}", daysToKeepStr: '30'))
+    }
+    triggers {
+        cron(env.BRANCH_NAME == 'main' ? nightly : '')
+        pollSCM(params.SCHEDULE)
+    }
+    stages {
+        stage('Run') {
+            steps {
+                echo 'ran'
+            }
+        }
+    }
+}
+"#;
+
+#[test]
+fn computed_schedules_and_counts_are_evaluated_and_said_in_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let ws = workspace(dir.path(), "main", COMPUTED_PROPERTIES);
+    let (code, out) = kiln_run(ws.path(), &cache, &[]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("Triggers set by this build: cron 'H 4 * * *'\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Build discarder set by this build: numToKeepStr 5\n"),
+        "{out}"
+    );
+    assert!(!out.contains("no effect"), "{out}");
+    assert!(!out.contains("warning"), "{out}");
+    assert!(out.contains("[Run] ran\n"), "{out}");
+
+    // Another branch computes no nightly schedule; a parameter gives a polling one.
+    ws.branch("dev");
+    let (code, out) = kiln_run(ws.path(), &cache, &["-p", "SCHEDULE=H/15 * * * *"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("Triggers set by this build: pollSCM 'H/15 * * * *'\n"),
+        "{out}"
+    );
+}
+
+#[test]
+fn invalid_computed_values_are_warned_about_and_set_nothing_the_build_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let ws = workspace(dir.path(), "main", COMPUTED_PROPERTIES);
+    let (code, out) = kiln_run(
+        ws.path(),
+        &cache,
+        &["-p", "SCHEDULE=every day", "-p", "KEEP=lots"],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains(
+            "WARNING: `pollSCM('every day')` (Jenkinsfile:14:17) is not a valid schedule ("
+        ),
+        "{out}"
+    );
+    assert!(out.contains("; no trigger set for it\n"), "{out}");
+    assert!(
+        out.contains("Triggers set by this build: cron 'H 4 * * *'\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("WARNING: `numToKeepStr` (Jenkinsfile:10:49) is not a count (`lots` is not a number); the build discarder keeps no limit for it\n"),
+        "{out}"
+    );
+    assert!(!out.contains("Build discarder set by this build"), "{out}");
+    assert!(out.contains("[Run] ran\n"), "{out}");
+}
+
+#[test]
+fn a_credentials_id_computed_from_a_parameter_binds_the_secret_it_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let text = r#"pipeline {
+    agent any
+    parameters { string(name: 'TOKEN_ID', defaultValue: 'token-dev') }
+    environment { TOKEN = credentials("${params.TOKEN_ID}") }
+    stages {
+        stage('Use') {
+            steps {
+                sh 'test "$TOKEN" = prod-s3cr3t && echo "bound the prod token $TOKEN"'
+            }
+        }
+    }
+}
+"#;
+    let ws = workspace(dir.path(), "main", text);
+    std::fs::write(
+        ws.path().join("creds.yaml"),
+        "- id: token-dev\n  secret: dev-s3cr3t\n- id: token-prod\n  secret: prod-s3cr3t\n",
+    )
+    .unwrap();
+    let (code, out) = kiln_run(
+        ws.path(),
+        &cache,
+        &["--credentials", "creds.yaml", "-p", "TOKEN_ID=token-prod"],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("[Use] bound the prod token ****\n"), "{out}");
+    assert!(!out.contains("s3cr3t"), "{out}");
+    // Without the parameter, the default names the other secret.
+    let (code, out) = kiln_run(ws.path(), &cache, &["--credentials", "creds.yaml"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(!out.contains("bound the prod token"), "{out}");
+}

@@ -15,7 +15,7 @@ use crate::{
     resolve_params,
 };
 use kiln_executor::Executor;
-use kiln_model::{Agent, AgentKind, Computed, OptionKind, Pipeline, Scripted};
+use kiln_model::{Agent, AgentKind, OptionKind, Pipeline, Scripted};
 use kiln_plan::Plan;
 use std::sync::Arc;
 use std::time::Instant;
@@ -188,7 +188,8 @@ async fn run(
         build.log(None, line, false);
     }
     pipeline_notices(build);
-    let error = match prepare(build, &mut scope, scripted.is_some()).await {
+    let mut job_properties = None;
+    let error = match prepare(build, &mut scope, scripted.is_some(), &mut job_properties).await {
         Ok(()) => match scripted {
             Some(s) => crate::steps::script(build, &s.script.statements, &scope)
                 .await
@@ -220,17 +221,26 @@ async fn run(
     })
     .await;
     remove_secret_files(build, &build.site).await;
-    finish(build).await
+    let mut summary = finish(build).await;
+    summary.job_properties = job_properties;
+    summary
 }
 
-/// The preamble (`def`s and functions before `pipeline { }`), the pipeline's environment,
-/// then Jenkins' implicit `checkout scm` (not for a scripted pipeline, which checks out
-/// with `checkout scm` itself, as in Jenkins).
-async fn prepare(build: &Arc<Build>, scope: &mut Scope, scripted: bool) -> Result<(), StepError> {
+/// The preamble (`def`s and functions before `pipeline { }`), the job properties the
+/// pipeline computes (into `job_properties`), the pipeline's environment, then Jenkins'
+/// implicit `checkout scm` (not for a scripted pipeline, which checks out with `checkout
+/// scm` itself, as in Jenkins).
+async fn prepare(
+    build: &Arc<Build>,
+    scope: &mut Scope,
+    scripted: bool,
+    job_properties: &mut Option<crate::JobProperties>,
+) -> Result<(), StepError> {
     let preamble = &build.plan.pipeline.preamble.definitions;
     if !preamble.is_empty() {
         crate::steps::script(build, preamble, scope).await?;
     }
+    *job_properties = crate::job_properties::evaluate(build, scope);
     env::apply(&build.plan.pipeline.environment, build, scope).await?;
     let options = &build.plan.pipeline.options;
     let skip_checkout =
@@ -381,22 +391,7 @@ fn pipeline_notices(build: &Build) {
                     "trigger `issueCommentTrigger` acts only on the pull request jobs of a multibranch job on a kiln server".to_owned(),
                 );
             }
-            kiln_model::TriggerKind::Cron(Computed::AtStart(_))
-            | kiln_model::TriggerKind::PollScm(Computed::AtStart(_)) => {
-                build.notice_once(
-                    "a trigger schedule computed from an expression has no effect in kiln: its server schedules literal schedules only".to_owned(),
-                );
-            }
             _ => {}
-        }
-    }
-    for o in p.options.iter() {
-        if let OptionKind::BuildDiscarder(r) = o {
-            if r.computed {
-                build.notice_once(
-                    "`buildDiscarder` counts computed from expressions have no effect in kiln: its server keeps builds by literal counts only".to_owned(),
-                );
-            }
         }
     }
     for o in p.options.iter().filter(|o| o.has_no_effect()) {
@@ -436,6 +431,7 @@ async fn finish(build: &Build) -> BuildSummary {
         display_name,
         description,
         variables,
+        job_properties: None,
     }
 }
 
@@ -467,5 +463,6 @@ fn refuse(
         display_name: None,
         description: None,
         variables: Default::default(),
+        job_properties: None,
     }
 }

@@ -218,7 +218,7 @@ fn string_value(
 }
 
 /// ` (Jenkinsfile:LINE:COL)` of `expr`, when the text is known.
-fn at(expr: &Expr, scripts: &BuildScripts) -> String {
+pub(crate) fn at(expr: &Expr, scripts: &BuildScripts) -> String {
     scripts.source.as_ref().map_or_else(String::new, |s| {
         let lc = s.line_col(expr.span.start);
         format!(" ({}:{}:{})", s.name(), lc.line, lc.col)

@@ -23,6 +23,9 @@ pub struct BuildSummary {
     /// The `env` variables the build's scripts set (`env.X = ...`), secrets masked: what a
     /// `build` step calling this build gets as `buildVariables`.
     pub variables: BTreeMap<String, String>,
+    /// The schedules and retention counts the pipeline computed as the build ran, for the
+    /// server to record for the job; `None` when it computes none (or did not get there).
+    pub job_properties: Option<crate::JobProperties>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

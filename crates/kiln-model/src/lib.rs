@@ -25,7 +25,9 @@ pub use catalog::{
 pub use computed::Computed;
 pub use condition::{Comparator, Condition, ConditionKind};
 pub use lower::{load, lower};
-pub use options::{LockOption, OptionKind, Options, PipelineOption, Retention, Timeout};
+pub use options::{
+    LockOption, OptionKind, Options, PipelineOption, Retention, RetentionExprs, Timeout,
+};
 pub use parameter::{Parameter, ParameterExprs, ParameterKind, ToolRef, Trigger, TriggerKind};
 pub use pipeline::{
     Axis, Document, EnvEntry, EnvValue, Exclude, ExcludeAxis, Input, LibraryRef, Matrix, Pipeline,

@@ -1,5 +1,6 @@
 use crate::Computed;
 use kiln_diagnostics::Span;
+use kiln_syntax::ast::Expr;
 use serde::Serialize;
 
 /// The `options { }` of a pipeline or stage.
@@ -57,15 +58,42 @@ pub struct Timeout {
 }
 
 /// `buildDiscarder(logRotator(numToKeepStr: '10', daysToKeepStr: '30'))`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Retention {
     pub builds_to_keep: Option<u32>,
     pub days_to_keep: Option<u32>,
     pub artifact_builds_to_keep: Option<u32>,
     pub artifact_days_to_keep: Option<u32>,
-    /// A count was written as an expression (`numToKeepStr: "${...}"`), which kiln's
-    /// server does not evaluate: that count keeps no limit, and the build log says so.
-    pub computed: bool,
+    /// Counts written as expressions (`numToKeepStr: "${N}"`): the build evaluates them
+    /// and records the counts for the job (the literal count beside it is then `None`).
+    pub at_start: RetentionExprs,
+}
+
+/// The counts of a `logRotator` written as expressions, evaluated by the build.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct RetentionExprs {
+    pub builds_to_keep: Option<Box<Expr>>,
+    pub days_to_keep: Option<Box<Expr>>,
+    pub artifact_builds_to_keep: Option<Box<Expr>>,
+    pub artifact_days_to_keep: Option<Box<Expr>>,
+}
+
+impl RetentionExprs {
+    pub fn is_empty(&self) -> bool {
+        self.iter().next().is_none()
+    }
+
+    /// Each count written as an expression, with the `logRotator` key Jenkinsfiles name it by.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &Expr)> {
+        [
+            ("numToKeepStr", &self.builds_to_keep),
+            ("daysToKeepStr", &self.days_to_keep),
+            ("artifactNumToKeepStr", &self.artifact_builds_to_keep),
+            ("artifactDaysToKeepStr", &self.artifact_days_to_keep),
+        ]
+        .into_iter()
+        .filter_map(|(k, e)| e.as_deref().map(|e| (k, e)))
+    }
 }
 
 /// The documented declarative options. Those that act on a server (retention, concurrency,

@@ -82,8 +82,8 @@ pub struct Trigger {
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub enum TriggerKind {
-    /// The schedule; an expression is evaluated by the build (kiln's server schedules
-    /// literal schedules only, and the build log says so).
+    /// The schedule; an expression is evaluated by the build, which records the schedule
+    /// for the job (an empty one: no trigger).
     Cron(Computed<String>),
     PollScm(Computed<String>),
     Upstream {

@@ -8,6 +8,7 @@ use crate::error::{ControlError, TriggerError};
 use crate::follower::LogState;
 use crate::handle::SchedulerHandle;
 use crate::input::{PendingInputs, Refused};
+use crate::job_properties::JobPropertiesRecord;
 use crate::queue::{Queue, QueuedBuild};
 use crate::recorder::{Control, Recorder};
 use crate::recovery::abort_record;
@@ -415,6 +416,7 @@ impl Actor {
             detach: detach.clone(),
             in_pod: in_pod.clone(),
             commands: self.me.clone(),
+            job_properties: None,
         };
         let handle = self.tasks.spawn(task.run());
         self.task_builds.insert(handle.id(), id.clone());
@@ -447,6 +449,7 @@ impl Actor {
             s.duration_count += 1;
             s.queue_seconds_sum += done.queued_ms as f64 / 1000.0;
         });
+        self.record_job_properties(&done);
         if done.info.is_some() {
             let now = self.shared.clock.now_ms();
             self.timers.rebuild(&self.shared, now);
@@ -455,6 +458,28 @@ impl Actor {
         if self.stopping.is_none() {
             self.trigger_downstream(&done);
         }
+    }
+
+    /// Keeps what the build set for its job from values its pipeline computes (schedules,
+    /// retention counts), in memory and, off the actor's thread, in the job's stored record.
+    /// A build whose pipeline computes none forgets an earlier build's record.
+    fn record_job_properties(&self, done: &Done) {
+        let record = match (&done.job_properties, &done.info) {
+            (Some(p), _) => Some(JobPropertiesRecord::of(done.id.number, p)),
+            (None, Some(info)) if !kiln_engine::computes_job_properties(&info.pipeline) => None,
+            // The pipeline computes them but the build ended before it got there.
+            _ => return,
+        };
+        if !self
+            .shared
+            .set_job_properties(done.id.job.as_str(), record.clone())
+        {
+            return;
+        }
+        let name = done.id.job.clone();
+        self.writer.write(move |store| {
+            crate::job_properties::write(store, name, record.as_ref());
+        });
     }
 
     /// A build task panicked: its build is recorded as failed so nothing waits for it.
@@ -489,12 +514,18 @@ impl Actor {
             builds: cfg.retention.builds,
             days: cfg.retention.days,
         };
+        // kiln.yaml's `retention:` comes first, then the pipeline's discarder: its literal
+        // counts, and those its last build computed.
         if keep.is_unlimited() {
             if let Some(Ok(info)) = self.shared.pipeline(job.as_str()) {
-                if let Some(r) = info.retention {
+                if let Some(r) = &info.retention {
                     keep.builds = r.builds_to_keep.map(u64::from);
                     keep.days = r.days_to_keep.map(u64::from);
                 }
+            }
+            if let Some(set) = self.shared.job_properties(job.as_str()) {
+                keep.builds = set.builds_to_keep.map(u64::from).or(keep.builds);
+                keep.days = set.days_to_keep.map(u64::from).or(keep.days);
             }
         }
         if keep.is_unlimited() {

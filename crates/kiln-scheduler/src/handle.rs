@@ -178,14 +178,25 @@ impl SchedulerHandle {
         config
             .jobs
             .iter()
-            .map(|j| job_view::view(j, self.shared.pipeline(j.name.as_str())))
+            .map(|j| {
+                let name = j.name.as_str();
+                job_view::view(
+                    j,
+                    self.shared.pipeline(name),
+                    self.shared.job_properties(name),
+                )
+            })
             .collect()
     }
 
     pub fn job(&self, name: &str) -> Option<JobView> {
         let config = self.shared.config();
         let j = config.job(name)?;
-        Some(job_view::view(j, self.shared.pipeline(name)))
+        Some(job_view::view(
+            j,
+            self.shared.pipeline(name),
+            self.shared.job_properties(name),
+        ))
     }
 
     /// The Jenkinsfile text a build of `job` reads at `commit` (or the head of `branch`, or

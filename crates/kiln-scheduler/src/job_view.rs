@@ -1,11 +1,17 @@
 //! A configured job and its last-read pipeline, as a [`JobView`].
 
+use crate::job_properties::JobPropertiesRecord;
 use crate::shared::PipelineRead;
 use crate::view::{JobSource, JobView, TriggerView};
 use kiln_config::{JobConfig, Source};
 use kiln_types::BuildResult;
 
-pub(crate) fn view(job: &JobConfig, read: Option<PipelineRead>) -> JobView {
+/// `set`: what the job's last build set from values its pipeline computes.
+pub(crate) fn view(
+    job: &JobConfig,
+    read: Option<PipelineRead>,
+    set: Option<JobPropertiesRecord>,
+) -> JobView {
     let mut triggers = TriggerView {
         cron: job
             .triggers
@@ -40,6 +46,10 @@ pub(crate) fn view(job: &JobConfig, read: Option<PipelineRead>) -> JobView {
         Some(Err(e)) => (Vec::new(), Some(e)),
         None => (Vec::new(), None),
     };
+    if let Some(set) = set {
+        triggers.cron.extend(set.cron);
+        triggers.poll.extend(set.poll);
+    }
     JobView {
         name: job.name.to_string(),
         source: match &job.source {

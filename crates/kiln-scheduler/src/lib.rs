@@ -29,6 +29,7 @@ mod git;
 mod handle;
 mod image_records;
 mod input;
+mod job_properties;
 mod job_view;
 mod locks;
 mod matching;

@@ -39,8 +39,8 @@ impl PipelineInfo {
         };
         for t in &pipeline.triggers {
             match &t.kind {
-                // A schedule computed from an expression is not scheduled: lint warns and
-                // the build log says so.
+                // A schedule computed from an expression is known once a build ran the
+                // pipeline: its record (`Shared::job_properties`) has it.
                 TriggerKind::Cron(spec) => info.cron.extend(spec.literal().cloned()),
                 TriggerKind::PollScm(spec) => info.poll.extend(spec.literal().cloned()),
                 TriggerKind::Upstream {
@@ -69,7 +69,7 @@ impl PipelineInfo {
                 OptionKind::DisableConcurrentBuilds { abort_previous } => {
                     info.disable_concurrent = Some(*abort_previous);
                 }
-                OptionKind::BuildDiscarder(r) => info.retention = Some(*r),
+                OptionKind::BuildDiscarder(r) => info.retention = Some(r.clone()),
                 OptionKind::QuietPeriod(s) => info.quiet_period_secs = Some(u64::from(*s)),
                 _ => {}
             }

@@ -169,6 +169,7 @@ impl BuildTask {
             queued_ms: 0,
             info: None,
             detached: true,
+            job_properties: None,
         }
     }
 

@@ -55,6 +55,8 @@ pub(crate) struct BuildTask {
     pub in_pod: Arc<AtomicBool>,
     /// The actor, for the build's `build` and `milestone` steps.
     pub commands: mpsc::WeakUnboundedSender<crate::command::Command>,
+    /// What the build set for its job from values its pipeline computes.
+    pub job_properties: Option<kiln_engine::JobProperties>,
 }
 
 /// What the actor learns when a build ends.
@@ -68,6 +70,8 @@ pub(crate) struct Done {
     pub info: Option<Arc<PipelineInfo>>,
     /// The build was left running in its pod (the controller is stopping): it has not ended.
     pub detached: bool,
+    /// What the build set for its job from values its pipeline computes.
+    pub job_properties: Option<kiln_engine::JobProperties>,
 }
 
 impl BuildTask {
@@ -298,6 +302,7 @@ impl BuildTask {
             self.discard_stage_agents().await;
         }
         self.record_summary(&summary);
+        self.job_properties.clone_from(&summary.job_properties);
         if summary.result == BuildResult::NotBuilt {
             // The engine refused the parameters before running anything.
             self.recorder
@@ -609,6 +614,7 @@ impl BuildTask {
             queued_ms,
             info,
             detached: false,
+            job_properties: self.job_properties.take(),
         }
     }
 }

@@ -77,6 +77,7 @@ impl Scheduler {
         let resume = backend.is_some();
         let mut shared = Shared::new(config, store.clone(), data_dir, clock, backend.clone());
         shared.sandbox = sandbox;
+        shared.load_job_properties();
         let shared = Arc::new(shared);
         let (tx, rx) = mpsc::unbounded_channel();
         // One controller on its store, or one of several on a shared one.

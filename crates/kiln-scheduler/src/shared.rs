@@ -21,6 +21,8 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use tokio::sync::watch;
 
 /// The last time a job's pipeline was read: what it declared, or why it could not be read.
+use crate::job_properties::JobPropertiesRecord;
+
 pub(crate) type PipelineRead = Result<Arc<PipelineInfo>, String>;
 
 pub(crate) struct Shared {
@@ -34,6 +36,8 @@ pub(crate) struct Shared {
     /// The children of multibranch jobs.
     pub children: crate::multibranch::Registry,
     pipelines: Mutex<HashMap<String, PipelineRead>>,
+    /// The job properties builds set from computed values, by job (see `job_properties`).
+    job_properties: Mutex<HashMap<String, JobPropertiesRecord>>,
     /// Log progress of every queued or running build.
     live: Mutex<HashMap<BuildRef, watch::Receiver<LogState>>>,
     /// Counters published by the actor.
@@ -96,6 +100,7 @@ impl Shared {
             base: RwLock::new(config.clone()),
             config: RwLock::new(config),
             pipelines: Mutex::new(HashMap::new()),
+            job_properties: Mutex::new(HashMap::new()),
             live: Mutex::new(HashMap::new()),
             stats: Mutex::new(SchedulerStats::default()),
             waiting: Arc::new(AtomicUsize::new(0)),
@@ -158,6 +163,60 @@ impl Shared {
 
     pub(crate) fn set_pipeline(&self, job: &str, read: PipelineRead) {
         lock(&self.pipelines).insert(job.to_owned(), read);
+    }
+
+    /// What the job's last build set from computed values, when the job uses it: its
+    /// pipeline computes schedules or counts, or is not read yet (after a restart).
+    pub(crate) fn job_properties(&self, job: &str) -> Option<JobPropertiesRecord> {
+        let applies = match self.pipeline(job) {
+            Some(Ok(info)) => kiln_engine::computes_job_properties(&info.pipeline),
+            Some(Err(_)) | None => true,
+        };
+        if !applies {
+            return None;
+        }
+        lock(&self.job_properties).get(job).cloned()
+    }
+
+    /// Keeps `record` for `job` (`None`: forgets it); an older build's never replaces a
+    /// newer one's. Says whether anything changed.
+    pub(crate) fn set_job_properties(
+        &self,
+        job: &str,
+        record: Option<JobPropertiesRecord>,
+    ) -> bool {
+        let mut all = lock(&self.job_properties);
+        match record {
+            Some(new) => {
+                let old = all.get(job);
+                if old.is_some_and(|o| o.build > new.build || *o == new) {
+                    return false;
+                }
+                all.insert(job.to_owned(), new);
+                true
+            }
+            None => all.remove(job).is_some(),
+        }
+    }
+
+    /// The job's `cron` and `pollSCM` schedules from its pipeline: the literal ones of the
+    /// last-read pipeline and those its last build computed.
+    pub(crate) fn pipeline_schedules(&self, job: &str) -> (Vec<String>, Vec<String>) {
+        let (mut cron, mut poll) = match self.pipeline(job) {
+            Some(Ok(info)) => (info.cron.clone(), info.poll.clone()),
+            _ => (Vec::new(), Vec::new()),
+        };
+        if let Some(set) = self.job_properties(job) {
+            cron.extend(set.cron);
+            poll.extend(set.poll);
+        }
+        (cron, poll)
+    }
+
+    /// Every job's record, as the store had them when the scheduler started.
+    pub(crate) fn load_job_properties(&self) {
+        let loaded = crate::job_properties::load_all(self.store.as_ref());
+        *lock(&self.job_properties) = loaded;
     }
 
     pub(crate) fn live(&self, id: &BuildRef) -> Option<watch::Receiver<LogState>> {

@@ -68,14 +68,12 @@ impl Timers {
             if let Some(s) = &job.triggers.poll {
                 add(TimerKind::Poll, s.clone());
             }
-            let Some(Ok(info)) = shared.pipeline(name) else {
-                continue;
-            };
-            let specs = info
-                .cron
+            // The pipeline's literal schedules, and those its last build computed.
+            let (cron, poll) = shared.pipeline_schedules(name);
+            let specs = cron
                 .iter()
                 .map(|s| (TimerKind::Cron, s))
-                .chain(info.poll.iter().map(|s| (TimerKind::Poll, s)));
+                .chain(poll.iter().map(|s| (TimerKind::Poll, s)));
             for (kind, spec) in specs {
                 match Schedule::parse(spec, name) {
                     Ok(s) => add(kind, s),

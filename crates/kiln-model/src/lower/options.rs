@@ -1,7 +1,9 @@
 //! `options { timeout(...); buildDiscarder(logRotator(...)); ... }`.
 
 use super::cx::{CallView, Cx};
-use crate::{Computed, LockOption, OptionKind, Options, PipelineOption, Retention, Timeout};
+use crate::{
+    Computed, LockOption, OptionKind, Options, PipelineOption, Retention, RetentionExprs, Timeout,
+};
 use kiln_syntax::ast::{Expr, ExprKind, UnaryOp};
 use std::collections::HashMap;
 
@@ -290,17 +292,18 @@ fn retention(cx: &mut Cx, o: &CallView<'_>) -> Option<Retention> {
         return None;
     };
     cx.check_named(&rot, "`logRotator`", ROTATOR_KEYS);
-    let mut computed = false;
+    let mut at_start = RetentionExprs::default();
     let mut num = |cx: &mut Cx, a: &str, b: &str| -> Option<u32> {
         let e: &Expr = rot.named(a).or_else(|| rot.named(b))?;
-        if let Some(Computed::AtStart(_)) = computed_count(e) {
-            cx.warn(
-                "computed-retention",
-                e.span,
-                format!("`{a}` computed from an expression is not applied by kiln"),
-                "kiln's server keeps builds by literal counts only; write a number here",
-            );
-            computed = true;
+        // Evaluated by the build, which records the count for the job.
+        if let Some(Computed::AtStart(e)) = computed_count(e) {
+            let slot = match a {
+                "numToKeepStr" => &mut at_start.builds_to_keep,
+                "daysToKeepStr" => &mut at_start.days_to_keep,
+                "artifactNumToKeepStr" => &mut at_start.artifact_builds_to_keep,
+                _ => &mut at_start.artifact_days_to_keep,
+            };
+            *slot = Some(e);
             return None;
         }
         // An empty string means "no limit", as in Jenkins.
@@ -314,12 +317,16 @@ fn retention(cx: &mut Cx, o: &CallView<'_>) -> Option<Retention> {
         }
         cx.literal_u32(e, &format!("`{a}`"))
     };
+    let builds_to_keep = num(cx, "numToKeepStr", "numToKeep");
+    let days_to_keep = num(cx, "daysToKeepStr", "daysToKeep");
+    let artifact_builds_to_keep = num(cx, "artifactNumToKeepStr", "artifactNumToKeep");
+    let artifact_days_to_keep = num(cx, "artifactDaysToKeepStr", "artifactDaysToKeep");
     Some(Retention {
-        builds_to_keep: num(cx, "numToKeepStr", "numToKeep"),
-        days_to_keep: num(cx, "daysToKeepStr", "daysToKeep"),
-        artifact_builds_to_keep: num(cx, "artifactNumToKeepStr", "artifactNumToKeep"),
-        artifact_days_to_keep: num(cx, "artifactDaysToKeepStr", "artifactDaysToKeep"),
-        computed,
+        builds_to_keep,
+        days_to_keep,
+        artifact_builds_to_keep,
+        artifact_days_to_keep,
+        at_start,
     })
 }
 

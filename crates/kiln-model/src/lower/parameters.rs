@@ -287,17 +287,10 @@ pub(super) fn triggers(cx: &mut Cx, call: &CallView<'_>) -> Vec<Trigger> {
                     continue;
                 };
                 let span = t.single().or(t.named("spec")).map_or(t.span, |e| e.span);
-                match &spec {
-                    Computed::Literal(text) => check_schedule(cx, text, span),
-                    Computed::AtStart(_) => cx.warn(
-                        "computed-schedule",
-                        span,
-                        format!(
-                            "a `{}` schedule computed from an expression is not applied by kiln",
-                            t.name.value
-                        ),
-                        "kiln's server schedules literal schedules only; write the schedule here",
-                    ),
+                // A computed schedule is evaluated by the build, which records it for
+                // the job (and warns in its log when it is not a valid schedule).
+                if let Computed::Literal(text) = &spec {
+                    check_schedule(cx, text, span);
                 }
                 if t.name.value == "cron" {
                     TriggerKind::Cron(spec)

@@ -6,6 +6,7 @@
 mod support;
 
 mod builds;
+mod computed;
 mod control;
 mod kube;
 mod kube_dockerfile;

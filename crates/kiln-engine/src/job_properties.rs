@@ -1,0 +1,178 @@
+//! The job properties a build sets from values its pipeline computes: trigger schedules
+//! (`cron(env.BRANCH_NAME == 'main' ? 'H 4 * * *' : '')`, `pollSCM(...)`) and
+//! `buildDiscarder(logRotator(numToKeepStr: "${N}"))` counts. Jenkins' declarative pipeline
+//! applies `triggers` and `options` as the job's properties when a build runs the
+//! `pipeline` block, so the build's environment, parameters and the code above the pipeline
+//! decide them from then on. The build evaluates them there, says in its log what it set,
+//! and reports them in its summary for the server to record for the job. A value that is
+//! not valid is a warning in the log and sets nothing, as Jenkins logs it and goes on.
+
+use crate::build::Build;
+use crate::eval::eval;
+use crate::scope::Scope;
+use kiln_config::cron::Schedule;
+use kiln_model::{Computed, OptionKind, Pipeline, TriggerKind};
+use kiln_script::Value;
+use kiln_syntax::ast::Expr;
+
+/// What a build set for its job from values its pipeline computes. Only the computed
+/// values are here: literal ones stay in the pipeline, where the server reads them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct JobProperties {
+    /// The computed `cron` schedules that are valid and not empty.
+    pub cron: Vec<String>,
+    /// The computed `pollSCM` schedules that are valid and not empty.
+    pub poll: Vec<String>,
+    /// `logRotator`'s computed counts (`None`: not computed, empty, or not valid).
+    pub builds_to_keep: Option<u32>,
+    pub days_to_keep: Option<u32>,
+    pub artifact_builds_to_keep: Option<u32>,
+    pub artifact_days_to_keep: Option<u32>,
+}
+
+/// Does `pipeline` compute a schedule or a retention count?
+pub fn computes_job_properties(pipeline: &Pipeline) -> bool {
+    let schedule = pipeline.triggers.iter().any(|t| {
+        matches!(
+            &t.kind,
+            TriggerKind::Cron(Computed::AtStart(_)) | TriggerKind::PollScm(Computed::AtStart(_))
+        )
+    });
+    schedule || retention_exprs(pipeline).is_some()
+}
+
+fn retention_exprs(pipeline: &Pipeline) -> Option<&kiln_model::RetentionExprs> {
+    pipeline.options.iter().find_map(|o| match o {
+        OptionKind::BuildDiscarder(r) if !r.at_start.is_empty() => Some(&r.at_start),
+        _ => None,
+    })
+}
+
+/// Evaluates the pipeline's computed schedules and counts in `scope` (after the code above
+/// the pipeline ran), logging what the build set; `None` when the pipeline computes none.
+pub(crate) fn evaluate(build: &Build, scope: &Scope) -> Option<JobProperties> {
+    let pipeline = &build.plan.pipeline;
+    if !computes_job_properties(pipeline) {
+        return None;
+    }
+    let mut props = JobProperties::default();
+    let log = |line: &str| build.log(None, line, scope.timestamps);
+    // Every schedule the job has from now on, literal ones included, for the log.
+    let mut set: Vec<String> = Vec::new();
+    let mut computed_schedule = false;
+    for t in &pipeline.triggers {
+        let (keyword, spec, out) = match &t.kind {
+            TriggerKind::Cron(spec) => ("cron", spec, &mut props.cron),
+            TriggerKind::PollScm(spec) => ("pollSCM", spec, &mut props.poll),
+            _ => continue,
+        };
+        let e = match spec {
+            Computed::Literal(text) => {
+                set.push(format!("{keyword} '{text}'"));
+                continue;
+            }
+            Computed::AtStart(e) => e,
+        };
+        computed_schedule = true;
+        let text = match text_of(build, scope, e) {
+            Ok(text) => text,
+            Err(why) => {
+                log(&format!(
+                    "WARNING: the `{keyword}` schedule{} could not be computed ({why}); no trigger set for it",
+                    at(build, e)
+                ));
+                continue;
+            }
+        };
+        if text.lines().all(|l| {
+            let l = l.trim();
+            l.is_empty() || l.starts_with('#')
+        }) {
+            continue;
+        }
+        match Schedule::parse(&text, &build.spec.job_name) {
+            Ok(_) => {
+                set.push(format!("{keyword} '{}'", text.trim()));
+                out.push(text.trim().to_owned());
+            }
+            Err(why) => log(&format!(
+                "WARNING: `{keyword}('{}')`{} is not a valid schedule ({why}); no trigger set for it",
+                text.trim(),
+                at(build, e)
+            )),
+        }
+    }
+    if computed_schedule {
+        let list = if set.is_empty() {
+            "none".to_owned()
+        } else {
+            set.join(", ")
+        };
+        log(&format!("Triggers set by this build: {list}"));
+    }
+    if let Some(exprs) = retention_exprs(pipeline) {
+        let mut said = Vec::new();
+        for (key, e) in exprs.iter() {
+            let count = match count_of(build, scope, e) {
+                Ok(count) => count,
+                Err(why) => {
+                    log(&format!(
+                        "WARNING: `{key}`{} is not a count ({why}); the build discarder keeps no limit for it",
+                        at(build, e)
+                    ));
+                    continue;
+                }
+            };
+            let slot = match key {
+                "numToKeepStr" => &mut props.builds_to_keep,
+                "daysToKeepStr" => &mut props.days_to_keep,
+                "artifactNumToKeepStr" => &mut props.artifact_builds_to_keep,
+                _ => &mut props.artifact_days_to_keep,
+            };
+            *slot = count;
+            said.push(match count {
+                Some(n) => format!("{key} {n}"),
+                None => format!("{key} no limit"),
+            });
+        }
+        if !said.is_empty() {
+            log(&format!(
+                "Build discarder set by this build: {}",
+                said.join(", ")
+            ));
+        }
+    }
+    Some(props)
+}
+
+/// The expression's value as text (numbers and booleans as their text, `null` as empty).
+fn text_of(build: &Build, scope: &Scope, e: &Expr) -> Result<String, String> {
+    match eval(e, build, scope).map_err(|err| err.to_string())? {
+        Value::Str(s) => Ok(s),
+        Value::Null => Ok(String::new()),
+        v @ (Value::Int(_) | Value::Float(_) | Value::Bool(_)) => Ok(v.to_string()),
+        Value::List(_) => Err("it gave a list, not a string".to_owned()),
+        Value::Map(_) => Err("it gave a map, not a string".to_owned()),
+        _ => Err("it gave a closure, not a string".to_owned()),
+    }
+}
+
+/// A count: a number, or its text; empty (or negative, as Jenkins reads `-1`) means no limit.
+fn count_of(build: &Build, scope: &Scope, e: &Expr) -> Result<Option<u32>, String> {
+    let text = text_of(build, scope, e)?;
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    match text.parse::<i64>() {
+        Ok(n) if n < 0 => Ok(None),
+        Ok(n) => u32::try_from(n)
+            .map(Some)
+            .map_err(|_| format!("`{text}` is too large")),
+        Err(_) => Err(format!("`{text}` is not a number")),
+    }
+}
+
+fn at(build: &Build, e: &Expr) -> String {
+    crate::start::at(e, &build.scripts)
+}

@@ -1,0 +1,116 @@
+//! The job properties a build set from values its pipeline computes (schedules, retention
+//! counts: see kiln-engine's `JobProperties`), recorded for the job as Jenkins keeps the
+//! properties the last build set. The record lives in the job's stored `meta` under
+//! [`META_KEY`] (JSON), so every store keeps it, exports and imports it without a table of
+//! its own; the scheduler keeps a copy in memory (`Shared`), loaded when it starts.
+//!
+//! The record is used for jobs whose pipeline computes these values (or whose pipeline is
+//! not read yet, as after a restart); literal values in the Jenkinsfile are read from it as
+//! before, and a job's `kiln.yaml` settings keep their precedence (`retention:` over the
+//! pipeline's discarder; `triggers:` schedules add to the pipeline's).
+
+use kiln_engine::JobProperties;
+use kiln_store::{JobRecord, Store};
+use kiln_types::JobName;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// The key of the record in the job's `meta`.
+pub(crate) const META_KEY: &str = "job_properties";
+
+/// What one build set for its job.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct JobPropertiesRecord {
+    /// The build that set them.
+    pub build: u64,
+    #[serde(default)]
+    pub cron: Vec<String>,
+    #[serde(default)]
+    pub poll: Vec<String>,
+    #[serde(default)]
+    pub builds_to_keep: Option<u32>,
+    #[serde(default)]
+    pub days_to_keep: Option<u32>,
+    #[serde(default)]
+    pub artifact_builds_to_keep: Option<u32>,
+    #[serde(default)]
+    pub artifact_days_to_keep: Option<u32>,
+}
+
+impl JobPropertiesRecord {
+    pub(crate) fn of(build: u64, p: &JobProperties) -> Self {
+        JobPropertiesRecord {
+            build,
+            cron: p.cron.clone(),
+            poll: p.poll.clone(),
+            builds_to_keep: p.builds_to_keep,
+            days_to_keep: p.days_to_keep,
+            artifact_builds_to_keep: p.artifact_builds_to_keep,
+            artifact_days_to_keep: p.artifact_days_to_keep,
+        }
+    }
+
+    /// The record in a job's stored `meta`, if any (a damaged one is skipped with a warning).
+    fn read(job: &JobRecord) -> Option<Self> {
+        let text = job.meta.get(META_KEY)?;
+        match serde_json::from_str(text) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                tracing::warn!(job = %job.name, error = %e, "ignoring a damaged job properties record");
+                None
+            }
+        }
+    }
+}
+
+/// Every job's record, read when the scheduler starts.
+pub(crate) fn load_all(store: &dyn Store) -> HashMap<String, JobPropertiesRecord> {
+    match store.list_jobs() {
+        Ok(jobs) => jobs
+            .iter()
+            .filter_map(|j| Some((j.name.to_string(), JobPropertiesRecord::read(j)?)))
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the jobs' recorded properties");
+            HashMap::new()
+        }
+    }
+}
+
+/// Stores `record` for `name` (`None`: removes it); an older build's record never replaces
+/// a newer one's.
+pub(crate) fn write(store: &dyn Store, name: JobName, record: Option<&JobPropertiesRecord>) {
+    let res = store.get_job(&name).and_then(|rec| {
+        let mut rec = rec.unwrap_or(JobRecord {
+            name: name.clone(),
+            last_number: 0,
+            meta: Default::default(),
+        });
+        let stored = JobPropertiesRecord::read(&rec);
+        match record {
+            Some(new) => {
+                if stored.as_ref().is_some_and(|s| s.build > new.build)
+                    || stored.as_ref() == Some(new)
+                {
+                    return Ok(());
+                }
+                let text = serde_json::to_string(new).map_err(|source| {
+                    kiln_store::StoreError::Corrupt {
+                        key: format!("{name}/{META_KEY}"),
+                        source,
+                    }
+                })?;
+                rec.meta.insert(META_KEY.to_owned(), text);
+            }
+            None => {
+                if rec.meta.remove(META_KEY).is_none() {
+                    return Ok(());
+                }
+            }
+        }
+        store.put_job(&rec)
+    });
+    if let Err(e) = res {
+        tracing::warn!(job = %name, error = %e, "cannot record the job properties its build set");
+    }
+}

@@ -1,0 +1,162 @@
+//! Job properties a build computes (issue 10, item 5): a `cron` schedule and a
+//! `buildDiscarder` count written as expressions are evaluated by the build, recorded for
+//! the job, and then drive its timer and its retention, as Jenkins applies the properties
+//! a build's `pipeline` block sets.
+
+use crate::support::*;
+use kiln_scheduler::ManualClock;
+use kiln_store::Page;
+use kiln_types::{BuildRef, BuildResult, JobName};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// 2026-01-01 00:00:30 UTC.
+const START_MS: u64 = 1_767_225_630_000;
+
+fn numbers(env: &Env, job: &str) -> Vec<u64> {
+    let page = Page {
+        before: None,
+        limit: 100,
+    };
+    env.store
+        .list_builds(&JobName::new(job).unwrap(), page)
+        .unwrap()
+        .iter()
+        .map(|b| b.id.number)
+        .collect()
+}
+
+const BRANCH_CRON: &str = "pipeline {
+  agent any
+  triggers { cron(env.BRANCH_NAME == 'main' ? '*/5 * * * *' : '') }
+  stages {
+    stage('A') { steps { echo \"on ${env.BRANCH_NAME}\" } }
+  }
+}
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schedule_the_build_computes_is_recorded_and_fires_on_its_branch_only() {
+    let env = Env::new();
+    let repo = env.repo("app", &[("Jenkinsfile", BRANCH_CRON)]);
+    git(&repo, &["branch", "dev"]);
+    let yaml = format!(
+        "jobs:\n  - name: app-main\n    repo: file://{0}\n    branch: main\n  - name: app-dev\n    repo: file://{0}\n    branch: dev\n",
+        repo.display()
+    );
+    let clock = Arc::new(ManualClock::new(START_MS));
+    let h = env.start_with_clock(env.config(&yaml), clock.clone());
+    // Before any build, the schedule is not known.
+    assert!(h.job("app-main").unwrap().triggers.cron.is_empty());
+
+    let main = h.trigger(user("app-main")).await.unwrap();
+    let dev = h.trigger(user("app-dev")).await.unwrap();
+    for id in [&main, &dev] {
+        let b = env.finished(id).await;
+        assert_eq!(b.result, Some(BuildResult::Success), "{}", env.log(id));
+    }
+    assert!(
+        env.log(&main)
+            .contains("Triggers set by this build: cron '*/5 * * * *'\n"),
+        "{}",
+        env.log(&main)
+    );
+    assert!(
+        env.log(&dev).contains("Triggers set by this build: none\n"),
+        "{}",
+        env.log(&dev)
+    );
+    assert!(!env.log(&main).contains("no effect"), "{}", env.log(&main));
+    let shown = env
+        .until(|| {
+            let cron = h.job("app-main").unwrap().triggers.cron;
+            (!cron.is_empty()).then_some(cron)
+        })
+        .await;
+    assert_eq!(shown, ["*/5 * * * *"]);
+    assert!(h.job("app-dev").unwrap().triggers.cron.is_empty());
+    // The job's stored record says what was set and by which build.
+    let stored = env
+        .until(|| {
+            let job = env
+                .store
+                .get_job(&JobName::new("app-main").unwrap())
+                .ok()??;
+            job.meta.get("job_properties").cloned()
+        })
+        .await;
+    assert!(stored.contains("\"build\":1"), "{stored}");
+    assert!(stored.contains("*/5 * * * *"), "{stored}");
+
+    settle(&h).await;
+    clock.advance(Duration::from_secs(5 * 60));
+    let timed = env
+        .until(|| {
+            (numbers(&env, "app-main").len() == 2).then(|| BuildRef {
+                job: JobName::new("app-main").unwrap(),
+                number: 2,
+            })
+        })
+        .await;
+    let b = env.finished(&timed).await;
+    assert_eq!(b.cause, "Started by timer");
+    settle(&h).await;
+    assert_eq!(numbers(&env, "app-dev"), [1]);
+    h.shutdown().await;
+
+    // After a restart the recorded schedule is the job's again.
+    let h = env.start_with_clock(env.config(&yaml), clock.clone());
+    assert_eq!(h.job("app-main").unwrap().triggers.cron, ["*/5 * * * *"]);
+    assert!(h.job("app-dev").unwrap().triggers.cron.is_empty());
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retention_count_the_build_computes_prunes_old_builds() {
+    let env = Env::new();
+    let text = "def KEEP = 2\n\npipeline {\n  agent any\n  options { buildDiscarder(logRotator(numToKeepStr: \"${KEEP}\")) }\n  stages {\n    stage('A') { steps { echo 'kept?' } }\n  }\n}\n";
+    let dir = env.dir("pruned", text);
+    let h = env.start(env.config(&dir_job("pruned", &dir, "")));
+    let mut last = None;
+    for _ in 0..4 {
+        let id = h.trigger(user("pruned")).await.unwrap();
+        env.finished(&id).await;
+        last = Some(id);
+    }
+    let last = last.unwrap();
+    assert!(
+        env.log(&last)
+            .contains("Build discarder set by this build: numToKeepStr 2\n"),
+        "{}",
+        env.log(&last)
+    );
+    let kept = env
+        .until(|| {
+            let n = numbers(&env, "pruned");
+            (n.len() == 2).then_some(n)
+        })
+        .await;
+    assert_eq!(kept, [4, 3]);
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_jobs_configured_retention_comes_before_a_computed_count() {
+    let env = Env::new();
+    let text = "pipeline {\n  agent any\n  options { buildDiscarder(logRotator(numToKeepStr: \"${1 + 0}\")) }\n  stages {\n    stage('A') { steps { echo 'x' } }\n  }\n}\n";
+    let dir = env.dir("configured", text);
+    let yaml = dir_job("configured", &dir, "    retention:\n      builds: 3\n");
+    let h = env.start(env.config(&yaml));
+    for _ in 0..4 {
+        let id = h.trigger(user("configured")).await.unwrap();
+        env.finished(&id).await;
+    }
+    let kept = env
+        .until(|| {
+            let n = numbers(&env, "configured");
+            (n.len() == 3).then_some(n)
+        })
+        .await;
+    assert_eq!(kept, [4, 3, 2]);
+    h.shutdown().await;
+}
