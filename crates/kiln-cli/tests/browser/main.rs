@@ -8,6 +8,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod big_log;
 mod inputs;
 mod kit;
 mod live;
