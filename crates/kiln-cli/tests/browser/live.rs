@@ -56,6 +56,14 @@ async fn the_dashboard_and_job_page_follow_the_event_stream() {
         )
         .await;
     browser.until("no reload", MARKED).await;
+    // The dashboard's Build button of a job without parameters builds it and opens the build.
+    browser.goto(&site.url("/")).await;
+    // (after the page's table was read again, which replaces its rows)
+    browser.until("the event stream", FOLLOWING).await;
+    browser.click("tr[data-job=brief] button.build").await;
+    browser
+        .until("build 3's page", "location.pathname === '/jobs/brief/3'")
+        .await;
     browser.close().await;
 }
 
