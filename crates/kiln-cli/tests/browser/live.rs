@@ -64,6 +64,34 @@ async fn the_dashboard_and_job_page_follow_the_event_stream() {
     browser
         .until("build 3's page", "location.pathname === '/jobs/brief/3'")
         .await;
+    // The job page's rows: result, cause, commit, branch, start and duration.
+    browser.goto(&site.url("/jobs/brief")).await;
+    let cells: serde_json::Value = browser
+        .client
+        .execute(
+            "const r = document.querySelector('#live tr[data-number=\"2\"]'); \
+             return ['status', 'cause', 'commit', 'branch', 'started', 'took'].map(c => r.querySelector('td.' + c).innerText.trim());",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let cells: Vec<&str> = cells
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert_eq!(cells[0], "SUCCESS", "{cells:?}");
+    assert!(
+        cells[1].contains("alice") || !cells[1].is_empty(),
+        "{cells:?}"
+    );
+    assert!(
+        cells[2].len() == 12 && cells[2].chars().all(|c| c.is_ascii_hexdigit()),
+        "{cells:?}"
+    );
+    assert!(!cells[3].is_empty() && !cells[4].is_empty(), "{cells:?}");
+    assert!(cells[5].ends_with('s'), "{cells:?}");
     browser.close().await;
 }
 
