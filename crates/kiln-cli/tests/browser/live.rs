@@ -82,10 +82,7 @@ async fn the_dashboard_and_job_page_follow_the_event_stream() {
         .map(|c| c.as_str().unwrap())
         .collect();
     assert_eq!(cells[0], "SUCCESS", "{cells:?}");
-    assert!(
-        cells[1].contains("alice") || !cells[1].is_empty(),
-        "{cells:?}"
-    );
+    assert!(!cells[1].is_empty(), "{cells:?}");
     assert!(
         cells[2].len() == 12 && cells[2].chars().all(|c| c.is_ascii_hexdigit()),
         "{cells:?}"
