@@ -9,6 +9,7 @@
 mod support;
 
 mod big_log;
+mod follow;
 mod inputs;
 mod kit;
 mod live;
