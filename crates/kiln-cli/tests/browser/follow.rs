@@ -182,6 +182,22 @@ async fn the_log_follows_its_end_until_the_user_scrolls_up() {
         "resumed: {shown} shown, {hidden} hidden"
     );
     assert!(follow_checked(&browser).await);
+
+    // Page Up in the log stops following too, and the view stays up.
+    let key = String::from(char::from(fantoccini::key::Key::PageUp));
+    browser.find("#log").await.send_keys(&key).await.unwrap();
+    browser
+        .until(
+            "Follow off after Page Up",
+            "!document.getElementById('follow').checked",
+        )
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (shown, hidden) = watch(&browser, 20).await;
+    assert!(
+        shown == 0 && hidden > 0,
+        "after Page Up: {shown} batches shown, {hidden} hidden"
+    );
     browser.close().await;
     let (status, _) = api_post(
         &site.server,

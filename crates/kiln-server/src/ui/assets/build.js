@@ -446,8 +446,13 @@
     $('timestamps').addEventListener('change', (e) => times.toggle(e.target.checked));
     logEl.addEventListener('scroll', () => {
       const atBottom = logEl.scrollHeight - logEl.scrollTop - logEl.clientHeight < 8;
-      if (!atBottom && $('follow').checked && logEl.dataset.auto !== '1') $('follow').checked = false;
+      if (!atBottom && $('follow').checked) $('follow').checked = false;
     });
+    // Moving up the log (wheel, keys) stops following at once: a batch of lines arriving
+    // before the scroll event would otherwise scroll back to the end.
+    const up = () => { if (logEl.scrollHeight > logEl.clientHeight) $('follow').checked = false; };
+    logEl.addEventListener('wheel', (e) => { if (e.deltaY < 0) up(); }, { passive: true });
+    logEl.addEventListener('keydown', (e) => { if (['ArrowUp', 'PageUp', 'Home'].includes(e.key)) up(); });
     const stage = /^#stage-(\d+)$/.exec(location.hash);
     const s = stage && build.stages.find((x) => x.node === Number(stage[1]));
     if (s) selectStage(s); else whole.open();
