@@ -2,7 +2,7 @@
 //! builds triggered elsewhere appear and turn green without a reload or a re-read of the page.
 
 use crate::kit::{Browser, Site, log_in};
-use crate::support::{TOKEN, agent, api_post};
+use crate::support::{TOKEN, agent, api_post, build};
 use serde_json::json;
 
 const BRIEF: &str = "pipeline {\n  agent any\n  stages { stage('Work') { steps { sh 'sleep 2; echo worked' } } }\n}\n";
@@ -40,6 +40,24 @@ async fn the_dashboard_and_job_page_follow_the_event_stream() {
         )
         .await;
     browser.until("no reload", MARKED).await;
+    // The finished build's duration, shown live and after a reload: about the build's time
+    // (the Jenkinsfile sleeps 2 seconds).
+    let recorded = {
+        let b = build(&site.server, "brief", 1);
+        let ms = |k: &str| b[k].as_u64().unwrap_or_else(|| panic!("{k} in {b}"));
+        (ms("finished_at_ms") - ms("started_at_ms")) as f64 / 1000.0
+    };
+    let live = browser.text("tr[data-job=brief] td.took").await;
+    browser.goto(&site.url("/")).await;
+    let served = browser.text("tr[data-job=brief] td.took").await;
+    for shown in [&live, &served] {
+        let secs = seconds(shown);
+        assert!(
+            (2.0..30.0).contains(&secs) && (secs - recorded).abs() <= 1.0,
+            "the dashboard says {shown:?} for a build of {recorded}s"
+        );
+    }
+    assert_eq!(live, served, "live and served durations");
     // The job page: a new build gets a row at the top, which turns green.
     browser.goto(&site.url("/jobs/brief")).await;
     browser
@@ -56,6 +74,39 @@ async fn the_dashboard_and_job_page_follow_the_event_stream() {
         )
         .await;
     browser.until("no reload", MARKED).await;
+    // The dashboard's Build button of a job without parameters builds it and opens the build.
+    browser.goto(&site.url("/")).await;
+    // (after the page's table was read again, which replaces its rows)
+    browser.until("the event stream", FOLLOWING).await;
+    browser.click("tr[data-job=brief] button.build").await;
+    browser
+        .until("build 3's page", "location.pathname === '/jobs/brief/3'")
+        .await;
+    // The job page's rows: result, cause, commit, branch, start and duration.
+    browser.goto(&site.url("/jobs/brief")).await;
+    let cells: serde_json::Value = browser
+        .client
+        .execute(
+            "const r = document.querySelector('#live tr[data-number=\"2\"]'); \
+             return ['status', 'cause', 'commit', 'branch', 'started', 'took'].map(c => r.querySelector('td.' + c).innerText.trim());",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let cells: Vec<&str> = cells
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert_eq!(cells[0], "SUCCESS", "{cells:?}");
+    assert!(!cells[1].is_empty(), "{cells:?}");
+    assert!(
+        cells[2].len() == 12 && cells[2].chars().all(|c| c.is_ascii_hexdigit()),
+        "{cells:?}"
+    );
+    assert!(!cells[3].is_empty() && !cells[4].is_empty(), "{cells:?}");
+    assert!(cells[5].ends_with('s'), "{cells:?}");
     browser.close().await;
 }
 
@@ -83,4 +134,21 @@ fn the_event_stream_is_authorised_like_the_api() {
     assert!(kind.starts_with("text/event-stream"), "{kind}");
     assert_eq!(status("/api/v1/events?job=nope", Some(TOKEN)).0, 404);
     assert_eq!(status("/api/v1/events?jobs=brief", Some(TOKEN)).0, 400);
+}
+
+/// Seconds in a duration as the pages write it: `3.2s` or `1m 05s`.
+fn seconds(text: &str) -> f64 {
+    let text = text.trim();
+    let parse = |s: &str| -> f64 {
+        s.trim_end_matches('s')
+            .parse()
+            .unwrap_or_else(|_| panic!("not a duration: {text:?}"))
+    };
+    match text.split_once("m ") {
+        Some((m, s)) => parse(m) * 60.0 + parse(s),
+        None => {
+            assert!(text.ends_with('s'), "not a duration: {text:?}");
+            parse(text)
+        }
+    }
 }

@@ -8,6 +8,8 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod big_log;
+mod follow;
 mod inputs;
 mod kit;
 mod live;
@@ -145,6 +147,15 @@ async fn login_redirects_roles_show_buttons_and_logout_ends_the_session() {
         )
         .await;
     assert!(browser.has("#build-form").await);
+    // The dashboard's Build button of a job with parameters opens its form.
+    browser.goto(&site.url("/")).await;
+    browser.click("tr[data-job=hello] button.build").await;
+    browser
+        .until(
+            "the job's form",
+            "location.pathname === '/jobs/hello' && location.hash === '#build'",
+        )
+        .await;
     browser.close().await;
 }
 

@@ -173,8 +173,11 @@
         bytes = nl < 0 ? bytes.subarray(bytes.length) : bytes.subarray(nl + 1);
         start += page.bytes.length - bytes.length;
       }
-      const { lines, used } = splitBytes(bytes, start);
-      this.first = start;
+      const split = splitBytes(bytes, start);
+      // At the end: its last MAX_LINES lines (Load earlier has the others).
+      const lines = target ? split.lines : split.lines.slice(-MAX_LINES);
+      const used = split.used;
+      this.first = lines.length ? lines[0].offset : start;
       for (const l of lines) logEl.appendChild(lineEl(l.text, l.offset, this.state));
       this.next = start + used;
       $('earlier').hidden = this.first === 0;
@@ -230,7 +233,8 @@
         bytes = nl < 0 ? bytes.subarray(bytes.length) : bytes.subarray(nl + 1);
         start += page.bytes.length - bytes.length;
       }
-      const { lines } = splitBytes(bytes, start);
+      const lines = splitBytes(bytes, start).lines.slice(-MAX_LINES);
+      if (lines.length) start = lines[0].offset;
       const state = kilnAnsi.fresh();
       const frag = document.createDocumentFragment();
       for (const l of lines) frag.appendChild(lineEl(l.text, l.offset, state));
@@ -309,13 +313,26 @@
           this.partial = pieces.pop();
           for (const line of pieces) logEl.appendChild(lineEl(line, null, this.state));
           this.next = body.next;
+          this.trim();
           scrollDown();
           if (!body.more) break;
         }
         if (logEl.children.length === 0) logEl.appendChild(note('This stage has written nothing yet.'));
-        else { const empty = logEl.querySelector('.note'); if (empty && logEl.children.length > 1) empty.remove(); }
+        else { const empty = logEl.querySelector('.note:not(.cut)'); if (empty && logEl.children.length > 1) empty.remove(); }
       } finally {
         this.busy = false;
+      }
+    },
+
+    // At most MAX_LINES lines stay in the page: the earliest go (Raw has them all).
+    trim() {
+      let extra = logEl.children.length - MAX_LINES;
+      if (extra <= 0) return;
+      while (extra-- > 0 && logEl.firstChild) logEl.removeChild(logEl.firstChild);
+      if (!logEl.querySelector('.note.cut')) {
+        const cut = note('Earlier lines of this stage: see Raw.');
+        cut.classList.add('cut');
+        logEl.insertBefore(cut, logEl.firstChild);
       }
     },
 
@@ -429,8 +446,13 @@
     $('timestamps').addEventListener('change', (e) => times.toggle(e.target.checked));
     logEl.addEventListener('scroll', () => {
       const atBottom = logEl.scrollHeight - logEl.scrollTop - logEl.clientHeight < 8;
-      if (!atBottom && $('follow').checked && logEl.dataset.auto !== '1') $('follow').checked = false;
+      if (!atBottom && $('follow').checked) $('follow').checked = false;
     });
+    // Moving up the log (wheel, keys) stops following at once: a batch of lines arriving
+    // before the scroll event would otherwise scroll back to the end.
+    const up = () => { if (logEl.scrollHeight > logEl.clientHeight) $('follow').checked = false; };
+    logEl.addEventListener('wheel', (e) => { if (e.deltaY < 0) up(); }, { passive: true });
+    logEl.addEventListener('keydown', (e) => { if (['ArrowUp', 'PageUp', 'Home'].includes(e.key)) up(); });
     const stage = /^#stage-(\d+)$/.exec(location.hash);
     const s = stage && build.stages.find((x) => x.node === Number(stage[1]));
     if (s) selectStage(s); else whole.open();
