@@ -160,3 +160,33 @@ async fn the_jobs_configured_retention_comes_before_a_computed_count() {
     assert_eq!(kept, [4, 3, 2]);
     h.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_library_named_by_an_expression_is_loaded_at_the_builds_branch() {
+    let env = Env::new();
+    let greet = |branch: &str| format!("fn call() {{\n    echo(`helpers of {branch}`);\n}}\n");
+    let lib = env.repo("helpers", &[("vars/greet.rhai", &greet("main"))]);
+    git(&lib, &["checkout", "--quiet", "-b", "dev"]);
+    commit(&lib, &[("vars/greet.rhai", &greet("dev"))], "dev");
+    let text = "pipeline {\n  agent any\n  libraries { lib(\"helpers@${env.BRANCH_NAME}\") }\n  stages {\n    stage('A') { steps { greet() } }\n  }\n}\n";
+    let app = env.repo("app", &[("Jenkinsfile", text)]);
+    git(&app, &["branch", "dev"]);
+    let yaml = format!(
+        "jobs:\n  - name: app\n    repo: file://{}\n    branch: '*'\nlibraries:\n  - name: helpers\n    repo: file://{}\n",
+        app.display(),
+        lib.display()
+    );
+    let h = env.start(env.config(&yaml));
+    for branch in ["dev", "main"] {
+        let id = h.trigger(user("app").branch(branch)).await.unwrap();
+        let b = env.finished(&id).await;
+        let log = env.log(&id);
+        assert_eq!(b.result, Some(BuildResult::Success), "{log}");
+        assert!(
+            log.contains(&format!("Loading library helpers@{branch}")),
+            "{log}"
+        );
+        assert!(log.contains(&format!("[A] helpers of {branch}\n")), "{log}");
+    }
+    h.shutdown().await;
+}
