@@ -27,6 +27,10 @@ pub(crate) struct JobPropertiesRecord {
     pub cron: Vec<String>,
     #[serde(default)]
     pub poll: Vec<String>,
+    /// `parameterizedCron` texts (schedule lines with `%` parameters); left out when empty,
+    /// so records without them read and write as before.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub param_cron: Vec<String>,
     #[serde(default)]
     pub builds_to_keep: Option<u32>,
     #[serde(default)]
@@ -43,6 +47,7 @@ impl JobPropertiesRecord {
             build,
             cron: p.cron.clone(),
             poll: p.poll.clone(),
+            param_cron: p.param_cron.clone(),
             builds_to_keep: p.builds_to_keep,
             days_to_keep: p.days_to_keep,
             artifact_builds_to_keep: p.artifact_builds_to_keep,
