@@ -23,6 +23,8 @@ pub struct JobProperties {
     pub cron: Vec<String>,
     /// The computed `pollSCM` schedules that are valid and not empty.
     pub poll: Vec<String>,
+    /// The computed `parameterizedCron` texts that are valid and not empty.
+    pub param_cron: Vec<String>,
     /// `logRotator`'s computed counts (`None`: not computed, empty, or not valid).
     pub builds_to_keep: Option<u32>,
     pub days_to_keep: Option<u32>,
@@ -30,12 +32,24 @@ pub struct JobProperties {
     pub artifact_days_to_keep: Option<u32>,
 }
 
+/// A `parameterizedCron` text: its lines' parameters, then each schedule.
+fn param_cron_valid(text: &str, job: &str) -> Result<(), String> {
+    let lines = kiln_model::parse_param_cron(text)
+        .map_err(|e| format!("line {}: {}", e.line, e.message))?;
+    for l in lines {
+        Schedule::parse(&l.schedule, job)?;
+    }
+    Ok(())
+}
+
 /// Does `pipeline` compute a schedule or a retention count?
 pub fn computes_job_properties(pipeline: &Pipeline) -> bool {
     let schedule = pipeline.triggers.iter().any(|t| {
         matches!(
             &t.kind,
-            TriggerKind::Cron(Computed::AtStart(_)) | TriggerKind::PollScm(Computed::AtStart(_))
+            TriggerKind::Cron(Computed::AtStart(_))
+                | TriggerKind::PollScm(Computed::AtStart(_))
+                | TriggerKind::ParameterizedCron(Computed::AtStart(_))
         )
     });
     schedule || retention_exprs(pipeline).is_some()
@@ -64,6 +78,9 @@ pub(crate) fn evaluate(build: &Build, scope: &Scope) -> Option<JobProperties> {
         let (keyword, spec, out) = match &t.kind {
             TriggerKind::Cron(spec) => ("cron", spec, &mut props.cron),
             TriggerKind::PollScm(spec) => ("pollSCM", spec, &mut props.poll),
+            TriggerKind::ParameterizedCron(spec) => {
+                ("parameterizedCron", spec, &mut props.param_cron)
+            }
             _ => continue,
         };
         let e = match spec {
@@ -90,8 +107,13 @@ pub(crate) fn evaluate(build: &Build, scope: &Scope) -> Option<JobProperties> {
         }) {
             continue;
         }
-        match Schedule::parse(&text, &build.spec.job_name) {
-            Ok(_) => {
+        let valid = if keyword == "parameterizedCron" {
+            param_cron_valid(&text, &build.spec.job_name)
+        } else {
+            Schedule::parse(&text, &build.spec.job_name).map(drop)
+        };
+        match valid {
+            Ok(()) => {
                 set.push(format!("{keyword} '{}'", text.trim()));
                 out.push(text.trim().to_owned());
             }

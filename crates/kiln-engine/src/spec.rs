@@ -74,8 +74,13 @@ pub struct ScmInfo {
 pub enum BuildCause {
     User(String),
     Timer,
+    /// A `parameterizedCron` line was due: the build starts with these parameter values.
+    ParameterizedTimer(std::collections::BTreeMap<String, String>),
     Scm,
-    Upstream { job: String, number: u64 },
+    Upstream {
+        job: String,
+        number: u64,
+    },
     Webhook(String),
 }
 
@@ -85,6 +90,7 @@ impl BuildCause {
         match self {
             BuildCause::User(_) => "UserIdCause",
             BuildCause::Timer => "TimerTrigger",
+            BuildCause::ParameterizedTimer(_) => "ParameterizedTimerTriggerCause",
             BuildCause::Scm | BuildCause::Webhook(_) => "SCMTrigger",
             BuildCause::Upstream { .. } => "UpstreamCause",
         }
@@ -94,6 +100,10 @@ impl BuildCause {
         match self {
             BuildCause::User(u) => format!("Started by user {u}"),
             BuildCause::Timer => "Started by timer".into(),
+            BuildCause::ParameterizedTimer(params) => {
+                let list: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                format!("Started by timer with parameters: {{{}}}", list.join(", "))
+            }
             BuildCause::Scm => "Started by an SCM change".into(),
             BuildCause::Upstream { job, number } => {
                 format!("Started by upstream project {job} build number {number}")

@@ -13,6 +13,7 @@ mod computed;
 mod condition;
 mod lower;
 mod options;
+mod param_cron;
 mod parameter;
 mod pipeline;
 mod step;
@@ -28,6 +29,7 @@ pub use lower::{load, lower};
 pub use options::{
     LockOption, OptionKind, Options, PipelineOption, Retention, RetentionExprs, Timeout,
 };
+pub use param_cron::{ParamCronError, ParamCronLine, parse_param_cron};
 pub use parameter::{Parameter, ParameterExprs, ParameterKind, ToolRef, Trigger, TriggerKind};
 pub use pipeline::{
     Axis, Document, EnvEntry, EnvValue, Exclude, ExcludeAxis, Input, LibraryRef, Matrix, Pipeline,

@@ -86,6 +86,10 @@ pub enum TriggerKind {
     /// for the job (an empty one: no trigger).
     Cron(Computed<String>),
     PollScm(Computed<String>),
+    /// `parameterizedCron('H 4 * * * %GREETING=Hola')` (Parameterized Scheduler plugin):
+    /// schedule lines with the parameter values their builds start with
+    /// ([`crate::parse_param_cron`]); an expression is evaluated by the build, like `cron`.
+    ParameterizedCron(Computed<String>),
     Upstream {
         projects: Vec<String>,
         threshold: String,
@@ -95,8 +99,7 @@ pub enum TriggerKind {
     /// `issueCommentTrigger('.*rebuild.*')` (GitHub PR Comment Build plugin): a comment on
     /// the pull request matching the pattern (whole, any case) rebuilds it.
     IssueComment(String),
-    /// A trigger from a plugin kiln does not provide (`parameterizedCron`,
-    /// `issueCommentTrigger`, ...): accepted, as Jenkins users write them; lint warns and a
+    /// A trigger from a plugin kiln does not provide (`gitlab`, `GenericTrigger`, ...): accepted, as Jenkins users write them; lint warns and a
     /// build names it in its log as having no effect.
     Plugin(String),
 }

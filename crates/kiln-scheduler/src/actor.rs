@@ -583,14 +583,21 @@ impl Actor {
 
     fn fire_timers(&mut self) {
         let now = self.shared.clock.now_ms();
-        for (job, kind) in self.timers.take_due(now) {
+        for (job, kind, params) in self.timers.take_due(now) {
             if self.stopping.is_some() {
                 break;
             }
             match kind {
-                TimerKind::Cron => {
+                TimerKind::Cron if params.is_empty() => {
                     tracing::info!(job = %job, "cron trigger");
                     self.spawn_trigger(TriggerRequest::new(job, BuildCause::Timer), None);
+                }
+                TimerKind::Cron => {
+                    tracing::info!(job = %job, "parameterized cron trigger");
+                    let mut req =
+                        TriggerRequest::new(job, BuildCause::ParameterizedTimer(params.clone()));
+                    req.params = params;
+                    self.spawn_trigger(req, None);
                 }
                 TimerKind::Scan => self.scan(job),
                 TimerKind::Poll => {

@@ -14,7 +14,8 @@ pub(crate) fn store(cause: &BuildCause, new: &mut NewBuild) {
 fn to_record(cause: &BuildCause) -> CauseRecord {
     match cause.clone() {
         BuildCause::User(user) => CauseRecord::User { user },
-        BuildCause::Timer => CauseRecord::Timer,
+        // The parameters are the build's own; its sentence names them.
+        BuildCause::Timer | BuildCause::ParameterizedTimer(_) => CauseRecord::Timer,
         BuildCause::Scm => CauseRecord::Scm,
         BuildCause::Upstream { job, number } => CauseRecord::Upstream { job, number },
         BuildCause::Webhook(what) => CauseRecord::Webhook { what },

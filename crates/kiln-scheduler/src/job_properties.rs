@@ -27,6 +27,10 @@ pub(crate) struct JobPropertiesRecord {
     pub cron: Vec<String>,
     #[serde(default)]
     pub poll: Vec<String>,
+    /// `parameterizedCron` texts (schedule lines with `%` parameters); left out when empty,
+    /// so records without them read and write as before.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub param_cron: Vec<String>,
     #[serde(default)]
     pub builds_to_keep: Option<u32>,
     #[serde(default)]
@@ -43,6 +47,7 @@ impl JobPropertiesRecord {
             build,
             cron: p.cron.clone(),
             poll: p.poll.clone(),
+            param_cron: p.param_cron.clone(),
             builds_to_keep: p.builds_to_keep,
             days_to_keep: p.days_to_keep,
             artifact_builds_to_keep: p.artifact_builds_to_keep,
@@ -112,5 +117,60 @@ pub(crate) fn write(store: &dyn Store, name: JobName, record: Option<&JobPropert
     });
     if let Err(e) = res {
         tracing::warn!(job = %name, error = %e, "cannot record the job properties its build set");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kiln_testkit::MemoryStore;
+
+    fn record(build: u64, cron: &str) -> JobPropertiesRecord {
+        JobPropertiesRecord {
+            build,
+            cron: vec![cron.to_owned()],
+            builds_to_keep: Some(3),
+            ..JobPropertiesRecord::default()
+        }
+    }
+
+    #[test]
+    fn a_record_is_kept_in_the_jobs_meta_and_an_older_build_never_replaces_it() {
+        let store = MemoryStore::new();
+        let name = JobName::new("app").unwrap();
+        write(&store, name.clone(), Some(&record(2, "H 4 * * *")));
+        // The poll's commits (another meta key) and the build numbers stay as they were.
+        let mut job = store.get_job(&name).unwrap().unwrap();
+        job.meta.insert("poll:main".to_owned(), "abc".to_owned());
+        store.put_job(&job).unwrap();
+        write(&store, name.clone(), Some(&record(1, "H 5 * * *")));
+        let all = load_all(&store);
+        assert_eq!(all.get("app"), Some(&record(2, "H 4 * * *")));
+        let text = &store.get_job(&name).unwrap().unwrap().meta[META_KEY];
+        assert_eq!(
+            text,
+            r#"{"build":2,"cron":["H 4 * * *"],"poll":[],"builds_to_keep":3,"days_to_keep":null,"artifact_builds_to_keep":null,"artifact_days_to_keep":null}"#
+        );
+        write(&store, name.clone(), None);
+        let job = store.get_job(&name).unwrap().unwrap();
+        assert!(!job.meta.contains_key(META_KEY));
+        assert_eq!(job.meta["poll:main"], "abc");
+        assert!(load_all(&store).is_empty());
+    }
+
+    #[test]
+    fn a_damaged_record_is_skipped() {
+        let store = MemoryStore::new();
+        let name = JobName::new("app").unwrap();
+        let mut meta = std::collections::BTreeMap::new();
+        meta.insert(META_KEY.to_owned(), "{not json".to_owned());
+        store
+            .put_job(&JobRecord {
+                name,
+                last_number: 4,
+                meta,
+            })
+            .unwrap();
+        assert!(load_all(&store).is_empty());
     }
 }

@@ -37,6 +37,7 @@ pub(crate) fn view(
         Some(Ok(info)) => {
             triggers.cron.extend(info.cron.iter().cloned());
             triggers.poll.extend(info.poll.iter().cloned());
+            triggers.cron.extend(info.param_cron.iter().cloned());
             triggers.upstream.extend(info.upstream.iter().cloned());
             if info.disable_concurrent.is_some() {
                 concurrency = 1;
@@ -49,6 +50,7 @@ pub(crate) fn view(
     if let Some(set) = set {
         triggers.cron.extend(set.cron);
         triggers.poll.extend(set.poll);
+        triggers.cron.extend(set.param_cron);
     }
     JobView {
         name: job.name.to_string(),

@@ -15,6 +15,8 @@ pub(crate) struct PipelineInfo {
     pub cron: Vec<String>,
     /// `triggers { pollSCM('...') }` specs.
     pub poll: Vec<String>,
+    /// `triggers { parameterizedCron('...') }` texts.
+    pub param_cron: Vec<String>,
     /// `triggers { upstream(upstreamProjects: 'a,b', threshold: ...) }`.
     pub upstream: Vec<(String, BuildResult)>,
     /// `triggers { issueCommentTrigger('...') }` patterns.
@@ -31,6 +33,7 @@ impl PipelineInfo {
             pipeline: pipeline.clone(),
             cron: Vec::new(),
             poll: Vec::new(),
+            param_cron: Vec::new(),
             upstream: Vec::new(),
             comment: Vec::new(),
             disable_concurrent: None,
@@ -43,6 +46,9 @@ impl PipelineInfo {
                 // pipeline: its record (`Shared::job_properties`) has it.
                 TriggerKind::Cron(spec) => info.cron.extend(spec.literal().cloned()),
                 TriggerKind::PollScm(spec) => info.poll.extend(spec.literal().cloned()),
+                TriggerKind::ParameterizedCron(spec) => {
+                    info.param_cron.extend(spec.literal().cloned());
+                }
                 TriggerKind::Upstream {
                     projects,
                     threshold,

@@ -199,18 +199,23 @@ impl Shared {
         }
     }
 
-    /// The job's `cron` and `pollSCM` schedules from its pipeline: the literal ones of the
-    /// last-read pipeline and those its last build computed.
-    pub(crate) fn pipeline_schedules(&self, job: &str) -> (Vec<String>, Vec<String>) {
-        let (mut cron, mut poll) = match self.pipeline(job) {
-            Some(Ok(info)) => (info.cron.clone(), info.poll.clone()),
-            _ => (Vec::new(), Vec::new()),
+    /// The job's `cron`, `pollSCM` and `parameterizedCron` schedules from its pipeline: the
+    /// literal ones of the last-read pipeline and those its last build computed.
+    pub(crate) fn pipeline_schedules(&self, job: &str) -> PipelineSchedules {
+        let mut out = match self.pipeline(job) {
+            Some(Ok(info)) => PipelineSchedules {
+                cron: info.cron.clone(),
+                poll: info.poll.clone(),
+                param_cron: info.param_cron.clone(),
+            },
+            _ => PipelineSchedules::default(),
         };
         if let Some(set) = self.job_properties(job) {
-            cron.extend(set.cron);
-            poll.extend(set.poll);
+            out.cron.extend(set.cron);
+            out.poll.extend(set.poll);
+            out.param_cron.extend(set.param_cron);
         }
-        (cron, poll)
+        out
     }
 
     /// Every job's record, as the store had them when the scheduler started.
@@ -256,4 +261,13 @@ impl Shared {
         };
         self.data_dir.join("workspaces").join(name)
     }
+}
+
+/// A job's schedules from its pipeline (see [`Shared::pipeline_schedules`]).
+#[derive(Default)]
+pub(crate) struct PipelineSchedules {
+    pub cron: Vec<String>,
+    pub poll: Vec<String>,
+    /// `parameterizedCron` texts, each of schedule lines with `%` parameters.
+    pub param_cron: Vec<String>,
 }

@@ -3,7 +3,7 @@
 
 use crate::shared::Shared;
 use kiln_config::cron::Schedule;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum TimerKind {
@@ -19,6 +19,8 @@ struct Timer {
     job: String,
     kind: TimerKind,
     schedule: Schedule,
+    /// The parameter values of a `parameterizedCron` line (empty for other schedules).
+    params: BTreeMap<String, String>,
     /// Next firing, in ms since the epoch.
     next_ms: Option<u64>,
 }
@@ -36,15 +38,19 @@ impl Timers {
     /// Re-reads every job's schedules; a schedule that did not change keeps its next time.
     pub(crate) fn rebuild(&mut self, shared: &Shared, now_ms: u64) {
         let config = shared.config();
-        let mut old: HashMap<(String, TimerKind, String), Option<u64>> = self
+        type Key = (String, TimerKind, String, BTreeMap<String, String>);
+        let mut old: HashMap<Key, Option<u64>> = self
             .timers
             .drain(..)
-            .map(|t| ((t.job, t.kind, t.schedule.spec().to_owned()), t.next_ms))
+            .map(|t| {
+                let key = (t.job, t.kind, t.schedule.spec().to_owned(), t.params);
+                (key, t.next_ms)
+            })
             .collect();
         for job in &config.jobs {
             let name = job.name.as_str();
-            let mut add = |kind, schedule: Schedule| {
-                let key = (name.to_owned(), kind, schedule.spec().to_owned());
+            let mut add_with = |kind, schedule: Schedule, params: BTreeMap<String, String>| {
+                let key = (name.to_owned(), kind, schedule.spec().to_owned(), params);
                 let next = old
                     .remove(&key)
                     .unwrap_or_else(|| next_ms(&schedule, now_ms));
@@ -52,9 +58,11 @@ impl Timers {
                     job: name.to_owned(),
                     kind,
                     schedule,
+                    params: key.3,
                     next_ms: next,
                 });
             };
+            let mut add = |kind, schedule| add_with(kind, schedule, BTreeMap::new());
             if let Some(mb) = &job.multibranch {
                 // A multibranch job only scans; its children's pipelines have the triggers.
                 if let Some(s) = &mb.scan {
@@ -69,14 +77,33 @@ impl Timers {
                 add(TimerKind::Poll, s.clone());
             }
             // The pipeline's literal schedules, and those its last build computed.
-            let (cron, poll) = shared.pipeline_schedules(name);
-            let specs = cron
-                .iter()
-                .map(|s| (TimerKind::Cron, s))
-                .chain(poll.iter().map(|s| (TimerKind::Poll, s)));
-            for (kind, spec) in specs {
-                match Schedule::parse(spec, name) {
-                    Ok(s) => add(kind, s),
+            let set = shared.pipeline_schedules(name);
+            let mut specs: Vec<(TimerKind, String, BTreeMap<String, String>)> = set
+                .cron
+                .into_iter()
+                .map(|s| (TimerKind::Cron, s, BTreeMap::new()))
+                .chain(
+                    set.poll
+                        .into_iter()
+                        .map(|s| (TimerKind::Poll, s, BTreeMap::new())),
+                )
+                .collect();
+            // Each `parameterizedCron` line is a schedule of its own, with its values.
+            for text in &set.param_cron {
+                match kiln_model::parse_param_cron(text) {
+                    Ok(lines) => specs.extend(
+                        lines
+                            .into_iter()
+                            .map(|l| (TimerKind::Cron, l.schedule, l.params)),
+                    ),
+                    Err(e) => {
+                        tracing::warn!(job = name, line = e.line, error = %e.message, "ignoring an invalid parameterizedCron schedule of the pipeline's triggers");
+                    }
+                }
+            }
+            for (kind, spec, params) in specs {
+                match Schedule::parse(&spec, name) {
+                    Ok(s) => add_with(kind, s, params),
                     Err(e) => {
                         tracing::warn!(job = name, spec = %spec, error = %e, "ignoring an invalid cron spec of the pipeline's triggers");
                     }
@@ -90,13 +117,17 @@ impl Timers {
         self.timers.iter().filter_map(|t| t.next_ms).min()
     }
 
-    /// The schedules due at `now_ms` (each job and kind once), moved to their next times.
-    pub(crate) fn take_due(&mut self, now_ms: u64) -> Vec<(String, TimerKind)> {
+    /// The schedules due at `now_ms` (each job, kind and parameter values once), moved to
+    /// their next times.
+    pub(crate) fn take_due(
+        &mut self,
+        now_ms: u64,
+    ) -> Vec<(String, TimerKind, BTreeMap<String, String>)> {
         let mut due = Vec::new();
         for t in &mut self.timers {
             if t.next_ms.is_some_and(|n| n <= now_ms) {
                 t.next_ms = next_ms(&t.schedule, now_ms);
-                let key = (t.job.clone(), t.kind);
+                let key = (t.job.clone(), t.kind, t.params.clone());
                 if !due.contains(&key) {
                     due.push(key);
                 }

@@ -240,13 +240,13 @@ fn choices(cx: &mut Cx, p: &CallView<'_>) -> Option<Vec<String>> {
 const TRIGGER_KINDS: &[&str] = &[
     "cron",
     "pollSCM",
+    "parameterizedCron",
     "upstream",
     "githubPush",
     "issueCommentTrigger",
 ];
 
 const PLUGIN_TRIGGERS: &[(&str, &str)] = &[
-    ("parameterizedCron", "Parameterized Scheduler plugin"),
     ("gitlab", "GitLab plugin"),
     ("GenericTrigger", "Generic Webhook Trigger plugin"),
     ("bitbucketPush", "Bitbucket plugin"),
@@ -270,7 +270,7 @@ pub(super) fn triggers(cx: &mut Cx, call: &CallView<'_>) -> Vec<Trigger> {
             continue;
         }
         let kind = match t.name.value {
-            "cron" | "pollSCM" => {
+            "cron" | "pollSCM" | "parameterizedCron" => {
                 let Some(spec) = t
                     .named("spec")
                     .or_else(|| t.single())
@@ -289,13 +289,17 @@ pub(super) fn triggers(cx: &mut Cx, call: &CallView<'_>) -> Vec<Trigger> {
                 let span = t.single().or(t.named("spec")).map_or(t.span, |e| e.span);
                 // A computed schedule is evaluated by the build, which records it for
                 // the job (and warns in its log when it is not a valid schedule).
-                if let Computed::Literal(text) = &spec {
-                    check_schedule(cx, text, span);
+                match (&spec, t.name.value) {
+                    (Computed::Literal(text), "parameterizedCron") => {
+                        check_param_cron(cx, text, span);
+                    }
+                    (Computed::Literal(text), _) => check_schedule(cx, text, span),
+                    _ => {}
                 }
-                if t.name.value == "cron" {
-                    TriggerKind::Cron(spec)
-                } else {
-                    TriggerKind::PollScm(spec)
+                match t.name.value {
+                    "cron" => TriggerKind::Cron(spec),
+                    "pollSCM" => TriggerKind::PollScm(spec),
+                    _ => TriggerKind::ParameterizedCron(spec),
                 }
             }
             "upstream" => {
@@ -363,6 +367,27 @@ pub(super) fn triggers(cx: &mut Cx, call: &CallView<'_>) -> Vec<Trigger> {
         out.push(Trigger { kind, span: t.span });
     }
     out
+}
+
+/// `parameterizedCron` text: each line's `%` parameters as the plugin parses them, then
+/// each schedule as `cron` checks it.
+fn check_param_cron(cx: &mut Cx, text: &str, span: kiln_diagnostics::Span) {
+    match crate::parse_param_cron(text) {
+        Ok(lines) => {
+            for l in lines {
+                check_schedule(cx, &l.schedule, span);
+            }
+        }
+        Err(e) => cx.error(
+            "invalid-schedule",
+            span,
+            format!(
+                "line {} of the `parameterizedCron` schedule: {}",
+                e.line, e.message
+            ),
+            "expected `SCHEDULE % NAME=value; NAME2=value` on each line",
+        ),
+    }
 }
 
 /// Jenkins schedules: five fields (or `@daily` and friends), `H` allowed, lines may hold

@@ -160,3 +160,77 @@ async fn the_jobs_configured_retention_comes_before_a_computed_count() {
     assert_eq!(kept, [4, 3, 2]);
     h.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_library_named_by_an_expression_is_loaded_at_the_builds_branch() {
+    let env = Env::new();
+    let greet = |branch: &str| format!("fn call() {{\n    echo(`helpers of {branch}`);\n}}\n");
+    let lib = env.repo("helpers", &[("vars/greet.rhai", &greet("main"))]);
+    git(&lib, &["checkout", "--quiet", "-b", "dev"]);
+    commit(&lib, &[("vars/greet.rhai", &greet("dev"))], "dev");
+    let text = "pipeline {\n  agent any\n  libraries { lib(\"helpers@${env.BRANCH_NAME}\") }\n  stages {\n    stage('A') { steps { greet() } }\n  }\n}\n";
+    let app = env.repo("app", &[("Jenkinsfile", text)]);
+    git(&app, &["branch", "dev"]);
+    let yaml = format!(
+        "jobs:\n  - name: app\n    repo: file://{}\n    branch: '*'\nlibraries:\n  - name: helpers\n    repo: file://{}\n",
+        app.display(),
+        lib.display()
+    );
+    let h = env.start(env.config(&yaml));
+    for branch in ["dev", "main"] {
+        let id = h.trigger(user("app").branch(branch)).await.unwrap();
+        let b = env.finished(&id).await;
+        let log = env.log(&id);
+        assert_eq!(b.result, Some(BuildResult::Success), "{log}");
+        assert!(
+            log.contains(&format!("Loading library helpers@{branch}")),
+            "{log}"
+        );
+        assert!(log.contains(&format!("[A] helpers of {branch}\n")), "{log}");
+    }
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parameterized_cron_text_the_build_computes_fires_with_its_parameters() {
+    let env = Env::new();
+    let text = "def WHEN = '*/5 * * * *'\n\npipeline {\n  agent any\n  parameters { string(name: 'PLANET', defaultValue: 'Earth') }\n  triggers { parameterizedCron(\"${WHEN} %PLANET=Venus\") }\n  stages {\n    stage('A') { steps { echo \"to ${params.PLANET}\" }\n    }\n  }\n}\n";
+    let dir = env.dir("venus", text);
+    let clock = Arc::new(ManualClock::new(START_MS));
+    let h = env.start_with_clock(env.config(&dir_job("venus", &dir, "")), clock.clone());
+    let first = h.trigger(user("venus")).await.unwrap();
+    let b = env.finished(&first).await;
+    assert_eq!(b.result, Some(BuildResult::Success), "{}", env.log(&first));
+    assert!(
+        env.log(&first).contains(
+            "Triggers set by this build: parameterizedCron '*/5 * * * * %PLANET=Venus'\n"
+        ),
+        "{}",
+        env.log(&first)
+    );
+    assert!(
+        env.log(&first).contains("[A] to Earth\n"),
+        "{}",
+        env.log(&first)
+    );
+    env.until(|| (!h.job("venus").unwrap().triggers.cron.is_empty()).then_some(()))
+        .await;
+    settle(&h).await;
+    clock.advance(Duration::from_secs(5 * 60));
+    let timed = env
+        .until(|| {
+            (numbers(&env, "venus").len() == 2).then(|| BuildRef {
+                job: JobName::new("venus").unwrap(),
+                number: 2,
+            })
+        })
+        .await;
+    let b = env.finished(&timed).await;
+    assert_eq!(b.cause, "Started by timer with parameters: {PLANET=Venus}");
+    assert!(
+        env.log(&timed).contains("[A] to Venus\n"),
+        "{}",
+        env.log(&timed)
+    );
+    h.shutdown().await;
+}

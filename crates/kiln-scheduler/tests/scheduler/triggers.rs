@@ -268,3 +268,66 @@ async fn configured_credentials_are_bound_and_masked() {
     assert!(!log.contains("s3cr3t-value"), "{log}");
     h.shutdown().await;
 }
+
+const PARAM_CRON: &str = "pipeline {
+  agent any
+  parameters {
+    string(name: 'PLANET', defaultValue: 'Earth')
+    string(name: 'GREETING', defaultValue: 'Hello')
+  }
+  triggers {
+    parameterizedCron('''
+      # each line: a schedule, then its parameters
+      0 * * * * %GREETING=Hola;PLANET=Pluto
+      30 * * * * % PLANET=Mars
+    ''')
+  }
+  stages {
+    stage('A') { steps { echo \"${params.GREETING} ${params.PLANET}\" } }
+  }
+}
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_due_parameterized_cron_line_starts_a_build_with_its_parameters() {
+    let env = Env::new();
+    let dir = env.dir("greet", PARAM_CRON);
+    let clock = Arc::new(ManualClock::new(START_MS));
+    let h = env.start_with_clock(env.config(&dir_job("greet", &dir, "")), clock.clone());
+    env.until(|| (h.job("greet").unwrap().triggers.cron.len() == 1).then_some(()))
+        .await;
+    settle(&h).await;
+    // 00:30: only the second line is due; GREETING keeps its default.
+    clock.advance(Duration::from_secs(30 * 60));
+    let id = env
+        .until(|| builds(&env, "greet").first().map(|b| b.id.clone()))
+        .await;
+    let b = env.finished(&id).await;
+    assert_eq!(b.cause, "Started by timer with parameters: {PLANET=Mars}");
+    assert_eq!(b.result, Some(BuildResult::Success), "{}", env.log(&id));
+    assert!(
+        env.log(&id).contains("[A] Hello Mars\n"),
+        "{}",
+        env.log(&id)
+    );
+    settle(&h).await;
+    // 01:00: the first line.
+    clock.advance(Duration::from_secs(30 * 60));
+    let id = env
+        .until(|| (builds(&env, "greet").len() == 2).then(|| build_ref("greet", 2)))
+        .await;
+    let b = env.finished(&id).await;
+    assert_eq!(
+        b.cause,
+        "Started by timer with parameters: {GREETING=Hola, PLANET=Pluto}"
+    );
+    assert!(
+        env.log(&id).contains("[A] Hola Pluto\n"),
+        "{}",
+        env.log(&id)
+    );
+    assert!(!env.log(&id).contains("no effect"), "{}", env.log(&id));
+    settle(&h).await;
+    assert_eq!(builds(&env, "greet").len(), 2);
+    h.shutdown().await;
+}
