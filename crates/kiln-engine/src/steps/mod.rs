@@ -40,6 +40,7 @@ mod mail_tokens;
 mod maven;
 mod milestone;
 mod nodejs;
+mod openshift;
 mod pod_template;
 mod process;
 mod scm;
@@ -171,6 +172,7 @@ pub(crate) async fn native(id: StepId, call: &StepCall<'_>) -> Result<Value, Ste
         StepId::ArchiveArtifacts => artifacts::archive(call).await,
         StepId::Archive => artifacts::archive_alias(call).await,
         StepId::LegacyAnalysis => legacy_analysis::legacy_analysis(call).await,
+        StepId::OpenshiftBuild => openshift::openshift_build(call).await,
         StepId::Step => delegate::step(call).await,
         StepId::Junit => junit::junit(call).await,
         StepId::Checkout => scm::checkout(call).await,
