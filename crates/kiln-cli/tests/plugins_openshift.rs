@@ -4,7 +4,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[allow(dead_code, reason = "the HTTP peer only: the SMTP one is for the notification tests")]
+#[allow(
+    dead_code,
+    reason = "the HTTP peer only: the SMTP one is for the notification tests"
+)]
 mod peers;
 
 use peers::http::{HttpServer, Response};
