@@ -275,3 +275,54 @@ fn scm_parts_copied_into_a_git_scm_checkout_check_out_the_build() {
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert_lines(&text, &["[clone] branch: main", "[clone] cloned: true"]);
 }
+
+#[test]
+fn method_pointers_are_closures_that_call_the_method() {
+    let (code, out) = run(concat!(
+        "def twice(x) { return \"${x}${x}\" }\n",
+        "def withRun(Closure f) { f(params.WIN ? this.&bat : this.&echo) }\n",
+        "node {\n",
+        "  withRun { run -> run 'through the pointer' }\n",
+        "  echo(['a', 'b'].collect(this.&twice).join(','))\n",
+        "  def m = [:]\n",
+        "  def put = m.&putAll\n",
+        "  put([k: 'v'])\n",
+        "  echo \"map ${m.k}\"\n",
+        "}\n",
+    ));
+    assert_eq!(code, Some(0), "{out}");
+    assert_lines(&out, &["through the pointer", "aa,bb", "map v"]);
+}
+
+#[test]
+fn new_of_a_jenkins_class_kiln_lacks_lints_and_fails_at_run_time_naming_it() {
+    let (code, out) = run(concat!(
+        "def abort() {\n",
+        "  try {\n",
+        "    new CauseOfInterruption.UserInterruption('Aborted by #1')\n",
+        "  } catch (e) {\n",
+        "    echo \"caught: ${e.message}\"\n",
+        "  }\n",
+        "}\n",
+        "node {\n",
+        "  echo 'before'\n",
+        "  abort()\n",
+        "  new hudson.model.Cause.UserIdCause()\n",
+        "  echo 'not reached'\n",
+        "}\n",
+    ));
+    assert_eq!(code, Some(1), "{out}");
+    assert_lines(
+        &out,
+        &[
+            "before",
+            "caught: `new CauseOfInterruption.UserInterruption(...)`: the class \
+             `CauseOfInterruption.UserInterruption` is not provided by kiln",
+        ],
+    );
+    assert!(
+        out.contains("the class `hudson.model.Cause.UserIdCause` is not provided by kiln"),
+        "{out}"
+    );
+    assert!(!out.contains("not reached"), "{out}");
+}

@@ -512,3 +512,49 @@ fn a_maven_build_resolves_through_artifactory_and_deploys_its_artifacts() {
         "{info:#}"
     );
 }
+
+/// `withCredentials([[$class: 'UsernamePasswordMultiBinding', ...]])`, the form Jenkins'
+/// snippet generator wrote before the binding functions (common beside Artifactory
+/// uploads), binds as `usernamePassword(...)` does, in `steps { }` and in scripts; a
+/// binding class kiln does not know fails naming it.
+#[test]
+fn class_form_credential_bindings_bind_as_the_binding_functions() {
+    let art = Artifactory::start(&[]);
+    let dir = workspace(
+        &art,
+        r#"pipeline {
+    agent any
+    stages {
+        stage('Bind') {
+            steps {
+                withCredentials([[$class: 'UsernamePasswordMultiBinding', credentialsId: 'deployer', usernameVariable: 'U', passwordVariable: 'P']]) {
+                    sh 'echo "user=$U pass=$P"'
+                }
+                script {
+                    withCredentials([[$class: 'StringBinding', credentialsId: 'token', variable: 'T']]) {
+                        sh 'echo "token length ${#T}"'
+                    }
+                }
+                withCredentials([[$class: 'AmazonWebServicesCredentialsBinding', credentialsId: 'aws']]) {
+                    echo 'not reached'
+                }
+            }
+        }
+    }
+}
+"#,
+    );
+    let (out, log) = kiln_run(dir.path(), None);
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert!(log.contains("[Bind] user=ci pass="), "{log}");
+    assert!(log.contains("[Bind] token length 7\n"), "{log}");
+    assert!(
+        !log.contains("s3cret-pw") && !log.contains("tok-123"),
+        "{log}"
+    );
+    assert!(
+        log.contains("withCredentials: binding class `AmazonWebServicesCredentialsBinding` is not supported by kiln"),
+        "{log}"
+    );
+    assert!(!log.contains("not reached"), "{log}");
+}

@@ -86,6 +86,8 @@ pub enum StepId {
     /// `checkstyle`, `pmd`, `findbugs`, `warnings`: the retired analysis-core steps, run as
     /// `recordIssues` with their thresholds.
     LegacyAnalysis,
+    /// `openshiftBuild(buildConfig: ...)`: a build through the OpenShift API.
+    OpenshiftBuild,
 }
 
 /// The type an argument must have when it is written as a literal.
@@ -752,6 +754,25 @@ pub const STEPS: &[StepDef] = &[
     ),
     def("step", StepId::Step, &[req("delegate", T::Any)], B::None),
     def(
+        "openshiftBuild",
+        StepId::OpenshiftBuild,
+        &[
+            req("buildConfig", T::String),
+            p("namespace", T::String),
+            p("apiURL", T::String),
+            p("authToken", T::String),
+            p("showBuildLogs", T::Any),
+            p("commitID", T::String),
+            p("waitTime", T::Any),
+            p("waitUnit", T::String),
+            p("buildName", T::String),
+            p("checkForTriggeredDeployments", T::Any),
+            p("verbose", T::Any),
+            p("env", T::Any),
+        ],
+        B::None,
+    ),
+    def(
         "checkstyle",
         StepId::LegacyAnalysis,
         LEGACY_ANALYSIS,
@@ -851,7 +872,6 @@ pub const PLUGIN_STEPS: &[(&str, &str)] = &[
     ("copyArtifacts", "Copy Artifact plugin"),
     ("jacoco", "JaCoCo plugin"),
     ("hygieiaBuildPublishStep", "Hygieia plugin"),
-    ("openshiftBuild", "OpenShift Pipeline plugin"),
     ("openshiftDeploy", "OpenShift Pipeline plugin"),
     ("cobertura", "Cobertura plugin"),
     ("publishCoverage", "Code Coverage API plugin"),

@@ -239,7 +239,6 @@ fn unsupported_groovy_is_reported_before_running() {
         "metaClass",
         "metaClass",
     );
-    unsupported("def f = this.&helper", "method pointers", "this.&helper");
     unsupported(
         "trait Loud { def shout() { 'x' } }",
         "`Loud` cannot be defined",

@@ -282,7 +282,10 @@ fn unknown_classes_are_lint_errors_unless_defined_elsewhere_in_the_file() {
     assert_eq!(diags[0].message, "`new Socket(...)` is not supported");
     // At run time a class of an earlier block is found; one of none is an error.
     check_err("new Zot()", "class `Zot` is not defined in the Jenkinsfile");
-    check_err("new java.net.Socket('h', 1)", "is not supported");
+    check_err(
+        "new java.net.Socket('h', 1)",
+        "the class `java.net.Socket` is not provided by kiln",
+    );
 }
 
 #[test]

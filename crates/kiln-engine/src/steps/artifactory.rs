@@ -806,8 +806,6 @@ fn download(
                 if e.flat.unwrap_or(false) {
                     format!("{}{name}", e.target)
                 } else {
-                    let base = base_of(rest);
-                    let _ = base;
                     format!("{}{within}", e.target)
                 }
             } else {
@@ -1310,9 +1308,18 @@ fn deploy_maven(
     let pom_text = c.step(move |call| {
         Box::pin(async move {
             let file = super::workspace_path::confined(call, &pom_rel, "the POM")?;
-            Ok(call.executor()?.read_file(&file).await?)
+            let exec = call.executor()?;
+            if !exec.file_exists(&file).await? {
+                return Ok(None);
+            }
+            Ok(Some(exec.read_file(&file).await?))
         })
     })?;
+    let Some(pom_text) = pom_text else {
+        return Err(c.fail(format!(
+            "the POM `{pom_path}` is not in the workspace: there is nothing to deploy"
+        )));
+    };
     let pom = read_pom(&String::from_utf8_lossy(&pom_text)).map_err(|e| c.fail(e))?;
     if pom.modules {
         c.log("[Artifactory] The POM has modules: kiln deploys the root module's POM and artifact only, not the modules'");

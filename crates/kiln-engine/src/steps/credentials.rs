@@ -70,6 +70,7 @@ fn script_bindings(value: Option<Value>) -> Result<Vec<Binding>, StepError> {
                 .get(super::scripted::DESCRIPTOR_KEY)
                 .and_then(Value::as_str)
                 .map(str::to_owned);
+            let kind = kind.map(|k| class_binding(&k).map_or(k, str::to_owned));
             match (kind, item) {
                 (Some(kind), Value::Map(entries)) => Ok(Binding {
                     kind,
@@ -106,7 +107,45 @@ fn bindings(call: &StepCall<'_>) -> Result<Vec<Binding>, StepError> {
         .collect()
 }
 
+/// The binding function a `[$class: '...Binding', ...]` map stands for.
+fn class_binding(class: &str) -> Option<&'static str> {
+    match class {
+        "StringBinding" => Some("string"),
+        "UsernamePasswordMultiBinding" => Some("usernamePassword"),
+        "UsernamePasswordBinding" => Some("usernameColonPassword"),
+        "FileBinding" => Some("file"),
+        "SSHUserPrivateKeyBinding" => Some("sshUserPrivateKey"),
+        _ => None,
+    }
+}
+
 fn binding(expr: &Expr, build: &Build, scope: &Scope) -> Result<Binding, StepError> {
+    if let ExprKind::Map(entries) = &expr.kind {
+        // `[$class: 'UsernamePasswordMultiBinding', credentialsId: ..., ...]`.
+        let mut class = None;
+        let mut out = Vec::new();
+        for e in entries {
+            let kiln_syntax::ast::MapKey::Name(key) = &e.key else {
+                continue;
+            };
+            let value = eval_string(&e.value, build, scope)?;
+            if key.name == "$class" {
+                class = Some(value);
+            } else {
+                out.push((key.name.clone(), value));
+            }
+        }
+        let class = class.unwrap_or_default();
+        let kind = class_binding(&class).ok_or_else(|| {
+            StepError::failed(format!(
+                "withCredentials: binding class `{class}` is not supported by kiln (it binds StringBinding, UsernamePasswordMultiBinding, UsernamePasswordBinding, FileBinding and SSHUserPrivateKeyBinding, and the binding functions such as `string(...)`)"
+            ))
+        })?;
+        return Ok(Binding {
+            kind: kind.to_owned(),
+            args: out,
+        });
+    }
     let ExprKind::Call { callee, args, .. } = &expr.kind else {
         return Err(StepError::failed(
             "withCredentials: expected bindings such as `string(credentialsId: 'id', variable: 'NAME')`",

@@ -40,6 +40,7 @@ mod mail_tokens;
 mod maven;
 mod milestone;
 mod nodejs;
+mod openshift;
 mod pod_template;
 mod process;
 mod scm;
@@ -176,6 +177,7 @@ async fn dispatch(id: StepId, call: &StepCall<'_>) -> Result<Value, StepError> {
         StepId::ArchiveArtifacts => artifacts::archive(call).await,
         StepId::Archive => artifacts::archive_alias(call).await,
         StepId::LegacyAnalysis => legacy_analysis::legacy_analysis(call).await,
+        StepId::OpenshiftBuild => openshift::openshift_build(call).await,
         StepId::Step => delegate::step(call).await,
         StepId::Junit => junit::junit(call).await,
         StepId::Checkout => scm::checkout(call).await,

@@ -84,6 +84,9 @@ pub(crate) fn new_object(class: &str, args: &Array) -> RtResult<Dynamic> {
             path_of(parent).trim_end_matches('/'),
             groovy_str(child)
         )))),
+        _ if class.contains('.') => fail(format!(
+            "`new {class}(...)`: the class `{class}` is not provided by kiln"
+        )),
         _ => fail(format!(
             "`new {class}(...)` with {} argument(s) is not supported",
             args.len()

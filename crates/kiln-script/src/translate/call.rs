@@ -119,6 +119,18 @@ impl Tr {
                 self.w(")");
                 return;
             }
+            // A qualified or nested class (`CauseOfInterruption.UserInterruption`,
+            // `hudson.model.Foo`): Jenkins compiles it and decides at run time, so kiln
+            // does too; the run fails there naming the class kiln does not provide.
+            _ if ty.contains('.') && ty.split('.').all(|p| !p.is_empty()) => {
+                self.w(&format!(
+                    "__kiln_new_object({}, ",
+                    names::string_literal(ty)
+                ));
+                self.arg_array(args);
+                self.w(")");
+                return;
+            }
             _ => {
                 return self.unsupported(
                     span,

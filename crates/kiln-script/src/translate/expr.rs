@@ -274,11 +274,7 @@ impl Tr {
                 self.typed("__kiln_instanceof", expr, &ty.name, ty.span, "instanceof")
             }
             ExprKind::New { ty, args } => self.new_object(e.span, &ty.name, args),
-            ExprKind::MethodPointer { name, .. } => self.unsupported(
-                e.span,
-                format!("method pointers (`.&{}`) are not supported", name.name),
-                "use a closure instead: `{ x -> f(x) }`",
-            ),
+            ExprKind::MethodPointer { target, name } => self.method_pointer(e.span, target, name),
             ExprKind::Error => self.syntax(e.span),
         }
     }
@@ -537,6 +533,61 @@ impl Tr {
         self.w(&format!("{f}("));
         self.expr(e);
         self.w(&format!(", {})", names::string_literal(simple)));
+    }
+
+    /// `target.&name` (`this.&name` for the script's own methods and steps): a closure of
+    /// one argument that calls the method with it, as Groovy's method closure does for the
+    /// one-argument calls a Jenkinsfile makes (`run 'make'`, `list.collect(this.&f)`).
+    fn method_pointer(&mut self, span: Span, target: &Expr, name: &kiln_syntax::ast::Ident) {
+        let arg = kiln_syntax::ast::Ident {
+            name: "__kiln_mp_arg".to_string(),
+            span,
+        };
+        let callee = match &target.kind {
+            ExprKind::Ident(t) if t == "this" => Expr {
+                kind: ExprKind::Ident(name.name.clone()),
+                span: name.span,
+            },
+            _ => Expr {
+                kind: ExprKind::Property {
+                    target: Box::new(target.clone()),
+                    name: name.clone(),
+                    safe: false,
+                    spread: false,
+                },
+                span,
+            },
+        };
+        let call = Expr {
+            kind: ExprKind::Call {
+                callee: Box::new(callee),
+                args: vec![kiln_syntax::ast::Arg {
+                    name: None,
+                    value: Expr {
+                        kind: ExprKind::Ident(arg.name.clone()),
+                        span,
+                    },
+                    span,
+                }],
+                closure: None,
+                parens: true,
+            },
+            span,
+        };
+        let closure = Closure {
+            params: vec![kiln_syntax::ast::Param {
+                ty: None,
+                name: arg,
+                default: None,
+            }],
+            explicit_params: true,
+            body: vec![kiln_syntax::ast::Stmt {
+                kind: kiln_syntax::ast::StmtKind::Expr(call),
+                span,
+            }],
+            span,
+        };
+        self.closure(&closure);
     }
 
     /// `{ a, b -> body }` as a Rhai closure wrapped with its arity.
