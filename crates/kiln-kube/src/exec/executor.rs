@@ -249,11 +249,22 @@ impl KubeExecutor {
             executor.cleanup().await.ok();
             return Err(error);
         }
+        let agents_ready = Instant::now();
+        // Where a pod's start goes (issue 12's stage-pod figures): kiln's own preparation,
+        // the API server and the cluster until every step container runs (the Events watch
+        // included), then the agents' links (TLS handshakes when they dial in).
+        info!(
+            pod = %executor.name,
+            prepare_ms = (pod_create_sent - begun).as_millis(),
+            to_running_ms = (running_seen - pod_create_sent).as_millis(),
+            agents_ms = (agents_ready - running_seen).as_millis(),
+            "build pod ready"
+        );
         executor.timings = Some(StartTimings {
             begun,
             pod_create_sent,
             running_seen,
-            agents_ready: Instant::now(),
+            agents_ready,
         });
         Ok(executor)
     }
