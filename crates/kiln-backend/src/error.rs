@@ -12,12 +12,15 @@ pub enum BackendError {
     /// The agent the settings make is invalid (every problem, against the Jenkinsfile).
     #[error("{}", join(.0))]
     Invalid(Vec<Diagnostic>),
-    /// An image the agent runs could not be built (the text says why).
-    #[error("{0}")]
-    Image(String),
-    /// The backend cannot be reached (the text says why).
-    #[error("{0}")]
-    Connect(String),
+    /// An image the agent runs could not be built: the backend's typed error (kiln-kube's
+    /// `DockerfileError`: the agent's settings, or the build with its causes). The message
+    /// is its whole chain, so it is kept to match on, not repeated as a `source`.
+    #[error("{}", kiln_executor::one_line(.0.as_ref()))]
+    Image(Box<dyn std::error::Error + Send + Sync>),
+    /// The backend cannot be reached: its typed error (kiln-kube's `SourceError`), whole
+    /// chain as the message, kept to match on.
+    #[error("{}", kiln_executor::one_line(.0.as_ref()))]
+    Connect(Box<dyn std::error::Error + Send + Sync>),
     /// The agent did not start, or cannot be taken over.
     #[error(transparent)]
     Agent(Box<dyn std::error::Error + Send + Sync>),

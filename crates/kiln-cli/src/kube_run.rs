@@ -53,7 +53,7 @@ pub async fn start(
         },
         Err(BackendError::Settings(diagnostic)) => invalid(&[*diagnostic], source)?,
         Err(BackendError::Invalid(diagnostics)) => invalid(&diagnostics, source)?,
-        Err(BackendError::Image(message)) => bail!(message),
+        Err(error @ BackendError::Image(_)) => bail!("{error}"),
         Err(error @ BackendError::Agent(_)) => {
             return Err(error).context("the build pod did not start");
         }

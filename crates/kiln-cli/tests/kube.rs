@@ -1345,3 +1345,98 @@ fn a_lost_node_fails_kiln_runs_step_naming_the_node() {
         lost.elapsed()
     );
 }
+
+/// `POST PATH` on the API server as the administrator, with a JSON body; the status.
+fn admin_post(cluster: &Cluster, path: &str, body: &serde_json::Value) -> u16 {
+    ureq::post(format!("{}{path}", cluster.url))
+        .header("Authorization", format!("Bearer {}", cluster.admin_token))
+        .header("Content-Type", "application/json")
+        .send(body.to_string())
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+const CLAIM_BUILD: &str = r#"pipeline {
+    agent {
+        kubernetes {
+            yaml '''
+spec:
+  containers:
+  - name: main
+    image: busybox
+    volumeMounts:
+    - {name: cache, mountPath: /cache}
+  volumes:
+  - name: cache
+    persistentVolumeClaim: {claimName: kiln-cache}
+'''
+        }
+    }
+    stages {
+        stage('Cache') {
+            steps { sh 'cat /cache/seen 2>/dev/null || echo first-build; echo kept > /cache/seen' }
+        }
+    }
+}
+"#;
+
+/// The fake checks that a pod's PersistentVolumeClaim exists and mounts it: a build's
+/// cache claim outlives its pod, so the next build finds what the first wrote there.
+#[test]
+fn a_claim_a_build_pod_mounts_keeps_its_files_for_the_next_build() {
+    let cluster = Cluster::start();
+    let claim = serde_json::json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+        "metadata": {"name": "kiln-cache"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}});
+    let created = admin_post(
+        &cluster,
+        "/api/v1/namespaces/default/persistentvolumeclaims",
+        &claim,
+    );
+    assert_eq!(created, 201);
+    let workspace = tempfile::Builder::new()
+        .prefix("kiln-cli-kube-claim-")
+        .tempdir()
+        .unwrap();
+    std::fs::write(workspace.path().join("Jenkinsfile"), CLAIM_BUILD).unwrap();
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        let out = kiln_run(&cluster, workspace.path(), &agent_install());
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+        seen.push(stdout);
+    }
+    assert!(seen[0].contains("[Cache] first-build"), "{}", seen[0]);
+    assert!(seen[1].contains("[Cache] kept"), "{}", seen[1]);
+}
+
+/// The fake checks that a pod's service account exists, as the API server's admission does:
+/// `kiln run` fails before any step, saying which account is missing.
+#[test]
+fn a_pod_of_a_missing_service_account_is_refused_naming_it() {
+    let cluster = Cluster::start();
+    let workspace = tempfile::Builder::new()
+        .prefix("kiln-cli-kube-sa-")
+        .tempdir()
+        .unwrap();
+    let jenkinsfile = QUICK_BUILD.replace(
+        "kubernetes { yaml",
+        "kubernetes { serviceAccount 'builder'; yaml",
+    );
+    assert_ne!(jenkinsfile, QUICK_BUILD);
+    std::fs::write(workspace.path().join("Jenkinsfile"), jenkinsfile).unwrap();
+    let out = kiln_run(&cluster, workspace.path(), &agent_install());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(
+        stderr.contains("serviceaccount \"builder\" not found"),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(!stdout.contains("[Quick] quick"), "{stdout}");
+}

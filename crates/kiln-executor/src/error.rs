@@ -60,19 +60,35 @@ pub enum ExecError {
         container: String,
         known: String,
     },
-    /// The pod or container cannot run steps any more (it was evicted, its container
-    /// ended...); the reason says why.
-    #[error("{0}")]
-    Unusable(String),
+    /// The pod or container cannot run steps any more (it was evicted, its node was lost,
+    /// its container ended, it runs a service...): the backend's typed reason, which a
+    /// caller may downcast (kiln-kube's `StepsStopped`, `StepsRefused`). The message is its
+    /// whole chain, so it is kept to match on, not repeated as a `source`.
+    #[error("{}", one_line(.0.as_ref()))]
+    Unusable(Box<dyn std::error::Error + Send + Sync>),
     /// Preparing the pod for the build failed (uploading the workspace, packing a build
     /// context); the message says what.
     #[error("{0}")]
     Setup(String),
-    /// An image build failed (a Kaniko pod, its digest, an index push); the message says
-    /// which platform or destination and why.
-    #[error("{0}")]
-    ImageBuild(String),
+    /// An image build failed (a Kaniko pod that did not start, Kaniko's exit, its digest,
+    /// an index push): the backend's typed error (kiln-kube's `ImageBuildError`, whose
+    /// sources are the causes: the pod's start, the API server, the registry). The message
+    /// is its whole chain, so it is kept to match on, not repeated as a `source`.
+    #[error("{}", one_line(.0.as_ref()))]
+    ImageBuild(Box<dyn std::error::Error + Send + Sync>),
     /// Random bytes for a generated name could not be read.
     #[error("cannot read random bytes for a name")]
     Random(#[source] std::io::Error),
+}
+
+/// An error and its sources on one line: `a: b: c`.
+pub fn one_line(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
 }

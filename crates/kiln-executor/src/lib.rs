@@ -21,7 +21,7 @@ pub mod sandbox;
 mod spec;
 
 pub use confine::{Confinement, workspace_tmp};
-pub use error::ExecError;
+pub use error::{ExecError, one_line};
 pub use executor::{Executor, FileEntry};
 pub use fileset::{ANT_DEFAULT_EXCLUDES, FileSet};
 pub use image::{BuiltImage, ImageBuild, ImageBuilt, ImageLog, ImageLogLine};

@@ -38,13 +38,17 @@ pub use config::dockerfile_agents::DockerfileAgents;
 pub use config::kaniko::KanikoSettings;
 pub use config::template::{PodTemplate, PoolSettings, RequestsPolicy};
 pub use config::{ApiLimits, Connection, ImagePull, KubeConfig, Orphans, PodPolicy};
-pub use error::{InvalidPod, KubeError, StartError, Unusable};
+pub use error::{
+    ImageBuildError, InvalidPod, KubeError, StartError, StepsRefused, Trouble, Unusable, trouble,
+};
 pub use exec::executor::{
     ExecutorSettings, KubeExecutor, PodImageBuilder, PodRequest, StartTimings,
 };
 pub use exec::records::{ImageRecords, ImageStep};
 pub use image::build::ImageBuilder;
-pub use image::dockerfile::{DockerfileImage, dockerfile_image, dockerfile_request};
+pub use image::dockerfile::{
+    DockerfileError, DockerfileImage, dockerfile_image, dockerfile_request,
+};
 pub use image::kaniko::{kaniko_pod, platform_reference};
 /// The agent's `--connect` URL (`tls://HOST:PORT`), as kiln-agent reads it.
 pub use kiln_agent::ControllerUrl;
@@ -55,7 +59,7 @@ pub use pod::lifetime::{ANNOTATION_BUILD_TIMEOUT, set_build_timeout};
 pub use pod::options::{
     ANNOTATION_START_DEADLINE, ContainerTemplate, PodOptions, start_deadline_of,
 };
-pub use pod::status::{Health, PodFailure, StartState};
+pub use pod::status::{ContainerEnded, Health, PodEnded, PodFailure, StartState, StepsStopped};
 pub use pod::text::{PodText, PodTextOrigin};
 pub use pod::yaml_file::read_yaml_file;
 pub use policy::{PolicyCheck, PolicyRefusal, Refusal};

@@ -598,7 +598,7 @@ async fn connect(inner: &Inner) -> Result<BoxedStream, String> {
     let mut health = inner.health.clone();
     loop {
         if let Some(reason) = health.borrow_and_update().reason_for(&inner.container) {
-            return Err(reason);
+            return Err(reason.to_string());
         }
         let attempt = tokio::time::timeout(DIAL_TIMEOUT, inner.dialer.dial());
         let last = tokio::select! {

@@ -125,7 +125,7 @@ pub async fn monitor(
     loop {
         let now = match watch.next().await {
             PodEvent::Deleted => Health {
-                pod: Some(format!("pod {name} was deleted")),
+                pod: Some(crate::pod::status::PodEnded::Deleted { pod: name.clone() }),
                 ..Health::default()
             },
             PodEvent::Changed(pod) => {

@@ -4,6 +4,7 @@
 //! controller leaves when a node's kubelet stops reporting; kiln then reads the node's Ready
 //! condition, and a node that is not Ready is lost.
 
+use crate::pod::status::PodEnded;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::Api;
 use tracing::{info, warn};
@@ -33,7 +34,7 @@ pub(crate) fn suspect_node(pod: &Pod) -> Option<&str> {
 /// Why `node` is lost (its Ready condition is not True), or `None` while it is Ready or
 /// cannot be read (kiln's service account may lack `get` on nodes: then a pod that is merely
 /// not ready is not failed on a guess).
-pub(crate) async fn node_lost(nodes: &Api<Node>, node: &str) -> Option<String> {
+pub(crate) async fn node_lost(nodes: &Api<Node>, node: &str) -> Option<PodEnded> {
     let found = match nodes.get_opt(node).await {
         Ok(found) => found,
         Err(kube::Error::Api(status)) if status.code == 403 => {
@@ -49,7 +50,10 @@ pub(crate) async fn node_lost(nodes: &Api<Node>, node: &str) -> Option<String> {
         }
     };
     let Some(found) = found else {
-        return Some(format!("node {node} lost (the node was removed)"));
+        return Some(PodEnded::NodeNotReady {
+            node: node.to_owned(),
+            why: "the node was removed".to_owned(),
+        });
     };
     let conditions = found.status.and_then(|s| s.conditions).unwrap_or_default();
     let ready = conditions.iter().find(|c| c.type_ == "Ready")?;
@@ -62,7 +66,10 @@ pub(crate) async fn node_lost(nodes: &Api<Node>, node: &str) -> Option<String> {
         .or_else(|| ready.reason.clone())
         .unwrap_or_default();
     info!(%node, status = %ready.status, %why, "the node of a build pod is lost");
-    Some(format!("node {node} lost (Ready {}: {why})", ready.status))
+    Some(PodEnded::NodeNotReady {
+        node: node.to_owned(),
+        why: format!("Ready {}: {why}", ready.status),
+    })
 }
 
 #[cfg(test)]

@@ -111,7 +111,7 @@ impl KubeBackend {
                 };
                 PodSource::connect(&self.config, settings.clone(), live)
                     .await
-                    .map_err(|e| BackendError::Connect(e.to_string()))
+                    .map_err(|e| BackendError::Connect(Box::new(e)))
             })
             .await
     }

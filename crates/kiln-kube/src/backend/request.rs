@@ -49,7 +49,9 @@ where
         &log,
     );
     let built = forward(built, &mut lines, wanted).await;
-    built.map(Some).map_err(BackendError::Image)
+    built
+        .map(Some)
+        .map_err(|e| BackendError::Image(Box::new(e)))
 }
 
 /// Runs `work` (an image build writing to `lines`' sender), passing what it says on to

@@ -249,11 +249,22 @@ impl KubeExecutor {
             executor.cleanup().await.ok();
             return Err(error);
         }
+        let agents_ready = Instant::now();
+        // Where a pod's start goes (issue 12's stage-pod figures): kiln's own preparation,
+        // the API server and the cluster until every step container runs (the Events watch
+        // included), then the agents' links (TLS handshakes when they dial in).
+        info!(
+            pod = %executor.name,
+            prepare_ms = (pod_create_sent - begun).as_millis(),
+            to_running_ms = (running_seen - pod_create_sent).as_millis(),
+            agents_ms = (agents_ready - running_seen).as_millis(),
+            "build pod ready"
+        );
         executor.timings = Some(StartTimings {
             begun,
             pod_create_sent,
             running_seen,
-            agents_ready: Instant::now(),
+            agents_ready,
         });
         Ok(executor)
     }
@@ -444,7 +455,7 @@ impl KubeExecutor {
     }
 
     /// Why the pod cannot run steps any more (deleted, evicted, a container gone), if so.
-    pub fn health_problem(&self) -> Option<String> {
+    pub fn health_problem(&self) -> Option<crate::pod::status::PodEnded> {
         self.health.borrow().problem()
     }
 
@@ -459,10 +470,11 @@ impl KubeExecutor {
     fn agent(&self, container: Option<&str>) -> Result<&AgentClient, ExecError> {
         let container = container.unwrap_or(&self.default_container);
         if self.services.iter().any(|s| s == container) {
-            return Err(ExecError::Unusable(format!(
-                "container `{container}` of pod {} is a service: it runs its own command, not kiln's agent, so steps cannot run in it (to run steps there, give it no `command`/`args` and leave it out of the `{}` annotation)",
-                self.name,
-                crate::pod::services::ANNOTATION_SERVICES
+            return Err(ExecError::Unusable(Box::new(
+                crate::error::StepsRefused::Service {
+                    pod: self.name.clone(),
+                    container: container.to_owned(),
+                },
             )));
         }
         let agent = self.agents.get(container).ok_or_else(|| {
@@ -474,7 +486,7 @@ impl KubeExecutor {
             }
         })?;
         if let Some(reason) = self.health.borrow().reason_for(container) {
-            return Err(ExecError::Unusable(reason));
+            return Err(ExecError::Unusable(Box::new(reason)));
         }
         Ok(agent)
     }

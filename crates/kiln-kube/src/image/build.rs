@@ -12,6 +12,7 @@
 //! [`Executor::build_image`]: kiln_executor::Executor::build_image
 
 use crate::config::KubeConfig;
+use crate::error::ImageBuildError;
 use crate::exec::executor::{ExecutorSettings, KubeExecutor, PodImageBuilder, PodRequest};
 use crate::exec::records::{ImageRecords, ImageStep, StepRecords};
 use crate::image::kaniko::{
@@ -136,11 +137,17 @@ impl ImageBuilder {
         for result in futures_util::future::join_all(runs).await {
             match result {
                 Ok(image) => images.push(image),
-                Err(e) => failures.push(e.to_string()),
+                Err(e) => failures.push(e),
             }
         }
+        if failures.len() == 1
+            && let Some(only) = failures.pop()
+        {
+            return Err(only);
+        }
         if !failures.is_empty() {
-            return Err(ExecError::ImageBuild(failures.join("; ")));
+            let each = failures.iter().map(|e| error_chain(e)).collect();
+            return Err(image_error(ImageBuildError::Platforms(each)));
         }
         let mut indexes = Vec::new();
         if multi {
@@ -243,10 +250,10 @@ impl ImageBuilder {
         };
         let built = kaniko_pod(&self.config, &id, platform).map_err(|diags| {
             let messages: Vec<String> = diags.iter().map(|d| d.message.clone()).collect();
-            ExecError::ImageBuild(format!(
-                "the Kaniko pod for {what}: {}",
-                messages.join("; ")
-            ))
+            image_error(ImageBuildError::KanikoPod {
+                platform: what.to_owned(),
+                messages: messages.join("; "),
+            })
         })?;
         let request = PodRequest {
             pod: built.pod,
@@ -256,7 +263,12 @@ impl ImageBuilder {
         };
         KubeExecutor::start(self.client.clone(), &self.settings, request)
             .await
-            .map_err(|e| ExecError::ImageBuild(format!("Kaniko for {what}: {}", error_chain(&e))))
+            .map_err(|source| {
+                image_error(ImageBuildError::Start {
+                    platform: what.to_owned(),
+                    source,
+                })
+            })
     }
 
     /// Takes over the Kaniko pod `name` a controller started before it restarted; a pod
@@ -269,10 +281,11 @@ impl ImageBuilder {
                 info!(pod = %name, "Kaniko pod taken over after a controller restart");
                 Ok(executor)
             }
-            Err(e) => Err(ExecError::ImageBuild(format!(
-                "Kaniko for {what} ran in pod {name} when the controller restarted, and it \
-                 cannot be taken over: {e}"
-            ))),
+            Err(source) => Err(image_error(ImageBuildError::TakeOver {
+                platform: what.to_owned(),
+                pod: name.to_owned(),
+                source,
+            })),
         }
     }
 
@@ -341,18 +354,20 @@ impl ImageBuilder {
             ExitStatus::Signal(signal) => Some(format!("signal {signal}")),
         };
         if let Some(ended) = ended {
-            return Err(ExecError::ImageBuild(format!(
-                "Kaniko for {what} failed with {ended} (its output is above)"
-            )));
+            return Err(image_error(ImageBuildError::Exited {
+                platform: what.to_owned(),
+                ended,
+            }));
         }
         let digest = executor
             .read_file(Path::new(&digest_file(workspace, platform)))
             .await?;
         let digest = String::from_utf8_lossy(&digest).trim().to_owned();
         if !digest.starts_with("sha256:") {
-            return Err(ExecError::ImageBuild(format!(
-                "Kaniko for {what} wrote no image digest (got `{digest}`)"
-            )));
+            return Err(image_error(ImageBuildError::NoDigest {
+                platform: what.to_owned(),
+                got: digest,
+            }));
         }
         info!(platform = what, %digest, "image built");
         Ok(BuiltImage {
@@ -368,23 +383,30 @@ impl ImageBuilder {
         build: &ImageBuild,
         images: &[BuiltImage],
     ) -> Result<String, ExecError> {
-        let fail = |e: &dyn std::fmt::Display| {
-            ExecError::ImageBuild(format!("pushing the image index {destination}: {e}"))
+        let fail = |source| {
+            image_error(ImageBuildError::Index {
+                destination: destination.to_owned(),
+                source,
+            })
         };
-        let target = ImageRef::parse(destination).map_err(|e| fail(&e))?;
+        let target = ImageRef::parse(destination).map_err(fail)?;
         let insecure = build.insecure_registries.contains(&target.registry);
         let credentials = self.credentials(&target.registry).await;
         let registry = Registry::new(&target.registry, insecure, credentials);
         let mut platforms = Vec::new();
         for image in images {
             let text = image.platform.as_deref().unwrap_or_default();
-            let platform = Platform::parse(text)
-                .ok_or_else(|| fail(&format!("`{text}` is not an os/arch platform")))?;
+            let platform = Platform::parse(text).ok_or_else(|| {
+                image_error(ImageBuildError::Platform {
+                    destination: destination.to_owned(),
+                    platform: text.to_owned(),
+                })
+            })?;
             platforms.push((platform, image.digest.clone()));
         }
         push_index(&registry, &target, &platforms)
             .await
-            .map_err(|e| fail(&error_chain(&e)))
+            .map_err(fail)
     }
 
     /// The credentials for `host` in the configured docker config secret, if any.
@@ -402,6 +424,11 @@ impl ImageBuilder {
         let bytes = secret.data?.get(".dockerconfigjson")?.0.clone();
         docker_config_credentials(&bytes, host)
     }
+}
+
+/// An image build's error as the executor's.
+fn image_error(error: ImageBuildError) -> ExecError {
+    ExecError::ImageBuild(Box::new(error))
 }
 
 /// An error and its sources on one line (`: `-separated).

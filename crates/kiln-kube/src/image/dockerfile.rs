@@ -20,7 +20,7 @@ use crate::pod::build::AgentRequest;
 use crate::pod::docker::image_request;
 use crate::registry::{ImageRef, Registry};
 use kiln_diagnostics::Span;
-use kiln_executor::{ImageBuild, ImageLog, ImageLogLine, LocalExecutor};
+use kiln_executor::{ExecError, ImageBuild, ImageLog, ImageLogLine, LocalExecutor};
 use kiln_types::{AgentValue, DockerfileSpec};
 use sha2::{Digest, Sha256};
 use std::path::{Component, Path, PathBuf};
@@ -161,6 +161,23 @@ fn image_of(
     })
 }
 
+/// Why a dockerfile agent's image is not there to run.
+#[derive(Debug, thiserror::Error)]
+pub enum DockerfileError {
+    /// The agent's settings or its build context (the text says what to fix).
+    #[error("{0}")]
+    Settings(String),
+    /// The Kaniko build failed; the source says why (kiln-kube's `ImageBuildError` inside).
+    #[error("dockerfile agent: the image build failed")]
+    Build(#[source] ExecError),
+}
+
+impl From<String> for DockerfileError {
+    fn from(message: String) -> Self {
+        DockerfileError::Settings(message)
+    }
+}
+
 /// The pod request of a dockerfile agent: the image built unless the registry has it (the
 /// Kaniko output and what kiln decided go to `log`), then run like a `docker { image }`
 /// agent. `workspace` is the build's workspace on this machine (Dockerfile and context);
@@ -171,7 +188,7 @@ pub async fn dockerfile_request(
     (agent, span): (&DockerfileSpec, Span),
     workspace: &Path,
     log: &ImageLog,
-) -> Result<AgentRequest, String> {
+) -> Result<AgentRequest, DockerfileError> {
     let inputs = Inputs::evaluate(agent)?;
     let (settings_owned, dir) = (settings.clone(), workspace.to_path_buf());
     let image = tokio::task::spawn_blocking(move || image_of(&settings_owned, inputs, &dir))
@@ -201,7 +218,7 @@ pub async fn dockerfile_request(
         builder
             .run(&source, &pod, image.build.clone(), log.clone())
             .await
-            .map_err(|e| format!("dockerfile agent: the image build failed: {e}"))?;
+            .map_err(DockerfileError::Build)?;
     }
     let image_span = agent.filename.as_ref().map_or(span, |v| v.span);
     Ok(image_request(&image.reference, false, span, image_span))

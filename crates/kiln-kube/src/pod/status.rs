@@ -53,28 +53,102 @@ pub enum PodFailure {
         detail: String,
     },
     /// The pod as a whole failed (evicted, node lost, deadline exceeded) or is being
-    /// deleted; the text says which.
-    #[error("{0}")]
-    Pod(String),
+    /// deleted.
+    #[error(transparent)]
+    Pod(#[from] PodEnded),
 }
 
 fn kind(init: bool) -> &'static str {
     if init { "init container" } else { "container" }
 }
 
+/// Why a pod as a whole can no longer run steps; the variant lets a caller tell a lost node
+/// from an eviction or a deletion, the text is the build log's.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PodEnded {
+    /// The kubelet evicted the pod (node pressure); `detail` is `": MESSAGE"` or empty.
+    #[error("the pod was evicted{detail}")]
+    Evicted { detail: String },
+    /// The pod's status says its node is lost (phase `Unknown`, reason `NodeLost`).
+    #[error("the pod's node was lost{detail}")]
+    NodeLost { detail: String },
+    /// kiln read the node of a pod that turned not ready: it is not Ready, or gone.
+    #[error("node {node} lost ({why})")]
+    NodeNotReady {
+        node: String,
+        /// `Ready Unknown: MESSAGE`, or `the node was removed`.
+        why: String,
+    },
+    /// The pod failed for a reason of its own (`DeadlineExceeded`, ...).
+    #[error("the pod failed ({reason}){detail}")]
+    Failed { reason: String, detail: String },
+    /// The pod failed because its containers did.
+    #[error("the pod failed: {}", join(.containers))]
+    ContainersFailed { containers: Vec<ContainerEnded> },
+    /// Every container exited.
+    #[error("the pod stopped (all its containers exited)")]
+    Succeeded,
+    /// Its deletion has begun.
+    #[error("the pod is being deleted")]
+    BeingDeleted,
+    /// It is gone.
+    #[error("pod {pod} was deleted")]
+    Deleted { pod: String },
+}
+
+fn join(containers: &[ContainerEnded]) -> String {
+    let all: Vec<String> = containers.iter().map(ToString::to_string).collect();
+    all.join("; ")
+}
+
+/// A step container that stopped while the build ran.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("container `{container}` {}", ended(.reason, *.exit_code))]
+pub struct ContainerEnded {
+    pub container: String,
+    /// The kubelet's reason (`OOMKilled`, `Error`, `Completed`).
+    pub reason: String,
+    pub exit_code: i32,
+}
+
+impl ContainerEnded {
+    /// Killed for using more memory than its limit.
+    pub fn oom_killed(&self) -> bool {
+        self.reason == "OOMKilled"
+    }
+}
+
+fn ended(reason: &str, exit_code: i32) -> String {
+    if reason == "OOMKilled" {
+        format!("was OOMKilled (exit code {exit_code})")
+    } else {
+        format!("stopped ({reason}, exit code {exit_code})")
+    }
+}
+
+/// Why steps cannot run in a container of a running pod: the whole pod, or that container.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum StepsStopped {
+    #[error(transparent)]
+    Pod(#[from] PodEnded),
+    #[error(transparent)]
+    Container(#[from] ContainerEnded),
+}
+
 /// What went wrong with a running pod: the whole pod, or single containers.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Health {
-    pub pod: Option<String>,
-    pub containers: BTreeMap<String, String>,
+    pub pod: Option<PodEnded>,
+    pub containers: BTreeMap<String, ContainerEnded>,
 }
 
 impl Health {
     /// Why steps in `container` cannot run, if they cannot.
-    pub fn reason_for(&self, container: &str) -> Option<String> {
-        self.pod
-            .clone()
-            .or_else(|| self.containers.get(container).cloned())
+    pub fn reason_for(&self, container: &str) -> Option<StepsStopped> {
+        match &self.pod {
+            Some(pod) => Some(pod.clone().into()),
+            None => self.containers.get(container).cloned().map(Into::into),
+        }
     }
 
     pub fn is_healthy(&self) -> bool {
@@ -82,12 +156,13 @@ impl Health {
     }
 
     /// Why the pod cannot run steps (the pod's reason, else every container's), if so.
-    pub fn problem(&self) -> Option<String> {
+    pub fn problem(&self) -> Option<PodEnded> {
         (!self.is_healthy()).then(|| {
-            self.pod.clone().unwrap_or_else(|| {
-                let reasons: Vec<&str> = self.containers.values().map(String::as_str).collect();
-                reasons.join("; ")
-            })
+            self.pod
+                .clone()
+                .unwrap_or_else(|| PodEnded::ContainersFailed {
+                    containers: self.containers.values().cloned().collect(),
+                })
         })
     }
 }
@@ -266,25 +341,23 @@ fn terminated_failure(status: &ContainerStatus, init: bool) -> Option<PodFailure
 }
 
 /// The pod as a whole failed (evicted, node lost, deadline exceeded) or is being deleted.
-fn pod_failure(pod: &Pod) -> Option<String> {
+fn pod_failure(pod: &Pod) -> Option<PodEnded> {
     let status = pod.status.as_ref();
     let phase = status.and_then(|s| s.phase.as_deref()).unwrap_or("");
     let reason = status.and_then(|s| s.reason.as_deref());
-    let message = status
+    let detail = status
         .and_then(|s| s.message.as_deref())
         .map(|m| format!(": {m}"))
         .unwrap_or_default();
     match (phase, reason) {
-        ("Failed", Some("Evicted")) => Some(format!("the pod was evicted{message}")),
-        (_, Some("NodeLost")) | ("Unknown", _) => Some(format!("the pod's node was lost{message}")),
-        ("Failed", r) => Some(format!(
-            "the pod failed ({}){message}",
-            r.unwrap_or("no reason given")
-        )),
-        ("Succeeded", _) => Some("the pod stopped (all its containers exited)".to_owned()),
-        _ if pod.metadata.deletion_timestamp.is_some() => {
-            Some("the pod is being deleted".to_owned())
-        }
+        ("Failed", Some("Evicted")) => Some(PodEnded::Evicted { detail }),
+        (_, Some("NodeLost")) | ("Unknown", _) => Some(PodEnded::NodeLost { detail }),
+        ("Failed", r) => Some(PodEnded::Failed {
+            reason: r.unwrap_or("no reason given").to_owned(),
+            detail,
+        }),
+        ("Succeeded", _) => Some(PodEnded::Succeeded),
+        _ if pod.metadata.deletion_timestamp.is_some() => Some(PodEnded::BeingDeleted),
         _ => None,
     }
 }
@@ -299,25 +372,19 @@ pub fn health(pod: &Pod) -> Health {
         let Some(t) = status.state.as_ref().and_then(|s| s.terminated.as_ref()) else {
             continue;
         };
-        let reason = match t.reason.as_deref() {
-            Some("OOMKilled") => format!(
-                "container `{}` was OOMKilled (exit code {})",
-                status.name, t.exit_code
-            ),
-            r => format!(
-                "container `{}` stopped ({}, exit code {})",
-                status.name,
-                r.unwrap_or("Error"),
-                t.exit_code
-            ),
+        let ended = ContainerEnded {
+            container: status.name.clone(),
+            reason: t.reason.as_deref().unwrap_or("Error").to_owned(),
+            exit_code: t.exit_code,
         };
-        health.containers.insert(status.name.clone(), reason);
+        health.containers.insert(status.name.clone(), ended);
     }
     // A pod that failed without a reason of its own failed because its containers did:
     // say which.
     if health.pod.is_some() && failed_by_containers(pod) && !health.containers.is_empty() {
-        let why: Vec<&str> = health.containers.values().map(String::as_str).collect();
-        health.pod = Some(format!("the pod failed: {}", why.join("; ")));
+        health.pod = Some(PodEnded::ContainersFailed {
+            containers: health.containers.values().cloned().collect(),
+        });
     }
     health
 }
@@ -412,7 +479,10 @@ mod tests {
             json!({"phase": "Failed", "reason": "Evicted", "message": "The node was low on resource: memory."}),
         );
         assert_eq!(
-            health(&p).reason_for("maven").as_deref(),
+            health(&p)
+                .reason_for("maven")
+                .map(|r| r.to_string())
+                .as_deref(),
             Some("the pod was evicted: The node was low on resource: memory.")
         );
         let p = pod(
@@ -422,7 +492,7 @@ mod tests {
         );
         let h = health(&p);
         assert_eq!(
-            h.reason_for("maven").as_deref(),
+            h.reason_for("maven").map(|r| r.to_string()).as_deref(),
             Some("container `maven` was OOMKilled (exit code 137)")
         );
         assert_eq!(h.reason_for("node"), None);
@@ -451,7 +521,10 @@ mod tests {
             "state": {"terminated": {"exitCode": 2, "reason": "Error"}}}]}),
         );
         assert_eq!(
-            health(&p).reason_for("node").as_deref(),
+            health(&p)
+                .reason_for("node")
+                .map(|r| r.to_string())
+                .as_deref(),
             Some("the pod failed: container `maven` stopped (Error, exit code 2)")
         );
     }

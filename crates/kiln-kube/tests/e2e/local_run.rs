@@ -29,7 +29,8 @@ fn kubernetes_agent(text: &str) -> (KubernetesSpec, kiln_diagnostics::Span) {
 
 async fn local_cluster(c: &Cluster, dir: &Path) -> LocalCluster {
     let kubeconfig = dir.join("kubeconfig");
-    c.fake.write_kubeconfig(&kubeconfig).unwrap();
+    // kiln run acts as deploy/'s account (plus port-forward), as every e2e client does.
+    std::fs::write(&kubeconfig, &c.kiln_kubeconfig).unwrap();
     LocalCluster::connect(&kubeconfig).await.unwrap()
 }
 

@@ -114,7 +114,8 @@ async fn kiln_run_with_a_kubeconfig_uploads_the_workspace_and_runs_in_the_pod() 
         .tempdir()
         .unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
-    c.fake.write_kubeconfig(&kubeconfig).unwrap();
+    // kiln run acts as deploy/'s account (plus port-forward), as every e2e client does.
+    std::fs::write(&kubeconfig, &c.kiln_kubeconfig).unwrap();
     let ws = dir.path().join("ws");
     std::fs::create_dir_all(ws.join("src/.git")).unwrap();
     std::fs::write(ws.join("src/hello.txt"), "hello from the laptop").unwrap();
