@@ -19,6 +19,7 @@ mod lint;
 mod load;
 mod local_coordinator;
 mod local_sandbox;
+mod malloc_tuning;
 mod plan_cmd;
 mod prepare;
 mod remote_build;

@@ -21,6 +21,8 @@ use std::time::{Duration, SystemTime};
 const POLL: Duration = Duration::from_secs(2);
 
 pub fn server(args: ServerArgs) -> anyhow::Result<ExitCode> {
+    // Before any thread starts: this may run the process again.
+    crate::malloc_tuning::fixed_mmap_threshold();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

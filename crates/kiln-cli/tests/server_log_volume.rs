@@ -2,7 +2,8 @@
 //! two-byte lines runs on the real `kiln server` and is followed with `kiln trigger
 //! --follow` (which the server took gigabytes for when every line was an event and the log
 //! was read back whole): the server's peak resident size stays bounded, and the followed
-//! log is the stored log, byte for byte, every line in it once.
+//! log is the stored log, byte for byte, every line in it once. Loud builds one after the
+//! other do not make the server keep more memory with each.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -113,5 +114,55 @@ fn a_followed_loud_build_keeps_the_server_small_and_its_log_whole() {
         peak < LIMIT_MB,
         "the server peaked at {peak} MB for {} MB of output (limit {LIMIT_MB} MB)",
         OUTPUT / 1_000_000
+    );
+}
+
+/// Loud builds run one after the other in the retained-memory test, and what each prints.
+const BUILDS: usize = 5;
+const EACH: u64 = 20_000_000;
+/// How much more the server may keep after the last of those builds than after the first:
+/// 4 MB a build. A debug server's resident size after a build varies by about 5 MB from one
+/// build to the next on a busy machine, so this catches a build that leaves its log's
+/// buffers behind (its batches and the appends kept for followers are over 12 MB), not the
+/// slower creep of glibc's raised mmap threshold (about 4 MB a build, visible over ten
+/// builds; see BENCHMARKS.md).
+const GROWTH_MB: f64 = 16.0;
+
+/// Issue 11: the server kept more memory after each loud build. Five builds of 20 MB of
+/// short lines, each followed to its end: what the server keeps after the fifth is within
+/// [`GROWTH_MB`] of what it kept after the first.
+#[test]
+fn loud_builds_one_after_another_do_not_grow_what_the_server_keeps() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let config = loud_job(root, EACH);
+    let server = Server::start(root, &config, "127.0.0.1:0", [("KILN_LOG", "warn")]);
+    let pid = server.child.id();
+    let mut kept = Vec::new();
+    for n in 1..=BUILDS {
+        let status = Command::new(KILN)
+            .args(["trigger", "loud", "--follow"])
+            .env("KILN_SERVER", &server.url)
+            .env("KILN_TOKEN", TOKEN)
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(
+            status.success(),
+            "build {n}: kiln trigger --follow: {status}"
+        );
+        let record = build(&server, "loud", n as u64);
+        assert_eq!(record["result"], "SUCCESS", "build {n}: {record}");
+        // The build's end is stored before its follower ends; give the server's tasks a
+        // moment to drop what they held.
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        kept.push(status_mb(pid, "VmRSS:"));
+    }
+    let growth = kept[BUILDS - 1] - kept[0];
+    assert!(
+        growth < GROWTH_MB,
+        "the server kept {growth:.1} MB more after {BUILDS} builds of {} MB than after the first \
+         (VmRSS after each: {kept:.1?} MB; bound {GROWTH_MB} MB)",
+        EACH / 1_000_000
     );
 }
