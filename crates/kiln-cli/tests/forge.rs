@@ -532,6 +532,7 @@ const STEPS: &str = "pipeline {
       steps {
         githubNotify status: 'SUCCESS', description: 'lint ok', context: 'ci/lint', account: 'acme'
         setGitHubPullRequestStatus context: 'ci/pr', message: 'waiting', state: 'PENDING'
+        setGitHubPullRequestStatus state: 'SUCCESS'
       }
     }
     stage('GitLab') {
@@ -598,6 +599,14 @@ fn forge_steps_post_their_statuses_and_a_refusing_forge_does_not_fail_the_build(
         (pr[0].state.as_str(), pr[0].description.as_str()),
         ("pending", "waiting")
     );
+    let by_job = find("app");
+    assert_eq!(
+        by_job.len(),
+        1,
+        "without `context` the job's name is the context: {:#?}",
+        forge.statuses()
+    );
+    assert_eq!(by_job[0].state, "success");
     // On GitHub, GitLab's states are spelled GitHub's way.
     assert_eq!(
         find("unit")
