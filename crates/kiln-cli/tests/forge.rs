@@ -442,6 +442,12 @@ fn pull_requests_build_with_change_variables_and_forks_run_the_targets_pipeline_
         "{log}"
     );
     assert!(
+        log.contains(&format!(
+            "Merged the pull request's head {own} into the target branch `main` at {main}"
+        )),
+        "a job that is not multibranch builds the merge too: {log}"
+    );
+    assert!(
         log.contains(&format!("Running pr.Jenkinsfile of the pull request's head {own}: it comes from a branch of the repository")),
         "{log}"
     );
@@ -526,6 +532,7 @@ const STEPS: &str = "pipeline {
       steps {
         githubNotify status: 'SUCCESS', description: 'lint ok', context: 'ci/lint', account: 'acme'
         setGitHubPullRequestStatus context: 'ci/pr', message: 'waiting', state: 'PENDING'
+        setGitHubPullRequestStatus state: 'SUCCESS'
       }
     }
     stage('GitLab') {
@@ -592,6 +599,14 @@ fn forge_steps_post_their_statuses_and_a_refusing_forge_does_not_fail_the_build(
         (pr[0].state.as_str(), pr[0].description.as_str()),
         ("pending", "waiting")
     );
+    let by_job = find("app");
+    assert_eq!(
+        by_job.len(),
+        1,
+        "without `context` the job's name is the context: {:#?}",
+        forge.statuses()
+    );
+    assert_eq!(by_job[0].state, "success");
     // On GitHub, GitLab's states are spelled GitHub's way.
     assert_eq!(
         find("unit")
@@ -729,4 +744,59 @@ fn a_github_app_reports_check_runs_through_an_installation_token() {
         forge.refused_jwts()
     );
     assert!(!forge.refused_jwts().is_empty());
+}
+
+/// A pull request's pipeline that checks `checkout scm` out again into a fresh directory.
+const FRESH_CHECKOUT: &str = "pipeline {\n  agent any\n  stages { stage('Again') { steps { dir('fresh') { checkout scm\n sh 'git log --oneline -1; ls' } } } }\n}\n";
+
+#[test]
+fn a_plain_jobs_pull_request_builds_its_merge_and_checkout_scm_finds_it_anywhere() {
+    let forge = FakeForge::start();
+    let spec = |extra: &str| {
+        format!(
+            "{{kind: github, api_url: '{}', repository: acme/app, token_credential: forge{extra}}}",
+            forge.github_api()
+        )
+    };
+    let jobs = [
+        job("merging", "pr", &spec("")),
+        job("heads", "pr", &spec(", change_build: head")),
+    ]
+    .concat();
+    let env = Env::new(&jobs, "");
+    let repo = env.root.join("repo");
+    std::fs::write(repo.join("pr.Jenkinsfile"), FRESH_CHECKOUT).unwrap();
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-q", "-m", "pipeline"]);
+    let head = pr_commit(&repo, FRESH_CHECKOUT, "change.txt", "refs/heads/feature");
+    std::fs::write(repo.join("later.txt"), "x").unwrap();
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-q", "-m", "later on main"]);
+    let server = env.start();
+    assert_eq!(
+        pull_request(&server, &env, 3, &head, "acme/app", "alice"),
+        202
+    );
+    let log_of = |job: &str| {
+        let out = kiln(&server, &["logs", &format!("{job}#1"), "--follow"]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let log = log_of("merging");
+    assert!(log.contains("Merged the pull request's head"), "{log}");
+    assert!(
+        log.contains(&format!("Merge {head} into main")),
+        "the fresh checkout is the merge commit: {log}"
+    );
+    assert!(
+        log.contains("change.txt") && log.contains("later.txt"),
+        "{log}"
+    );
+    assert!(log.trim_end().ends_with("Finished: SUCCESS"), "{log}");
+    let log = log_of("heads");
+    assert!(!log.contains("Merged"), "{log}");
+    assert!(
+        log.contains("change.txt") && !log.contains("later.txt"),
+        "{log}"
+    );
+    assert!(log.trim_end().ends_with("Finished: SUCCESS"), "{log}");
 }

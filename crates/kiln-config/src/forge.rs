@@ -50,6 +50,9 @@ pub struct ForgeConfig {
     /// `app_id:` and `app_key_credential:`: connect as a GitHub App (check runs instead of
     /// commit statuses, installation tokens instead of `token_credential`).
     pub app: Option<GitHubAppConfig>,
+    /// `change_build:`: what a pull/merge request's build checks out in a job that is not
+    /// multibranch (a multibranch job's children follow its `multibranch.change_build`).
+    pub change_build: crate::ChangeBuild,
 }
 
 /// A GitHub App connection: `app_id: 12345`, `app_key_credential: ID` (a `credentials:`

@@ -15,6 +15,7 @@ const JOB_FORGE: &[&str] = &[
     "untrusted_credentials",
     "app_id",
     "app_key_credential",
+    "change_build",
 ];
 const FORGES: &[&str] = &[
     "kind",
@@ -58,6 +59,16 @@ pub(crate) fn job_forge(
             ForkTrust::Write
         }
     };
+    let change_build = match f.string(ctx, "change_build").as_deref() {
+        None | Some("merge") => crate::ChangeBuild::Merge,
+        Some("head") => crate::ChangeBuild::Head,
+        Some(_) => {
+            if let Some(n) = f.get("change_build") {
+                ctx.expected(n, &f.sub("change_build"), "`merge` or `head`");
+            }
+            crate::ChangeBuild::Merge
+        }
+    };
     let untrusted_credentials = match f.get("untrusted_credentials").map(|n| (n, &n.kind)) {
         None => false,
         Some((_, kiln_yaml::NodeKind::Bool(b))) => *b,
@@ -75,6 +86,7 @@ pub(crate) fn job_forge(
         trust,
         untrusted_credentials,
         app,
+        change_build,
     })
 }
 

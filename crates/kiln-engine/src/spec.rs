@@ -67,6 +67,9 @@ pub struct ScmInfo {
     pub tag: Option<String>,
     /// For change requests (pull/merge requests): `CHANGE_ID`, `CHANGE_TARGET`, ...
     pub change: BTreeMap<String, String>,
+    /// A merge build: the local repository holding `commit`, the merge kiln made, which `url`
+    /// does not have (`checkout scm` elsewhere fetches it from there).
+    pub merged_in: Option<std::path::PathBuf>,
 }
 
 /// What started a build, as Jenkins' cause classes name them.

@@ -380,6 +380,7 @@ impl BuildTask {
             };
             self.recorder.line(&line);
             scm.commit = merged;
+            scm.merged_in = Some(self.workspace.clone());
             return Ok((self.workspace.clone(), Some(scm.clone())));
         }
         match (files, &scm) {
@@ -397,15 +398,27 @@ impl BuildTask {
         Ok((self.workspace.clone(), scm))
     }
 
-    /// The target branch a change request's build merges its head into: a child of a
-    /// multibranch job with `change_build: merge` (Jenkins' default). Other builds, and jobs
-    /// that build change requests in the target branch's job, build the head.
+    /// The target branch a change request's build merges its head into, with
+    /// `change_build: merge` (Jenkins' default): the multibranch parent's setting for its
+    /// children, the job's `forge.change_build` for a job that builds requests in the target
+    /// branch's job. Other builds build their commit.
     fn merge_target(&self) -> Option<String> {
         let change = self.recorder.record.change.as_ref()?;
-        let parent = self.shared.job(self.job.name.parent()?)?;
-        let merges = parent
-            .multibranch
-            .is_some_and(|m| m.change_build == kiln_config::ChangeBuild::Merge);
+        let merges = match self.job.name.parent() {
+            Some(parent) => self
+                .shared
+                .job(parent)?
+                .multibranch
+                .is_some_and(|m| m.change_build == kiln_config::ChangeBuild::Merge),
+            None => {
+                self.job
+                    .forge
+                    .as_ref()
+                    .map(|f| f.change_build)
+                    .unwrap_or_default()
+                    == kiln_config::ChangeBuild::Merge
+            }
+        };
         merges
             .then(|| change.vars.get("CHANGE_TARGET").cloned())
             .flatten()
@@ -444,6 +457,7 @@ impl BuildTask {
                 .as_ref()
                 .map(|c| c.vars.clone())
                 .unwrap_or_default(),
+            merged_in: None,
         }))
     }
 

@@ -34,11 +34,16 @@ pub(crate) async fn github_notify(call: &StepCall<'_>) -> Result<Value, StepErro
     send(call, "githubNotify", post).await
 }
 
+/// `setGitHubPullRequestStatus`: without `context`, the job's full name is the context (as the
+/// GitHub Integration plugin falls back to when its project has no display name).
 pub(crate) async fn set_github_pr_status(call: &StepCall<'_>) -> Result<Value, StepError> {
     let state = one_of(call, "setGitHubPullRequestStatus", "state", GITHUB_STATES)?;
     let post = StatusPost {
         state,
-        context: call.string("context")?.unwrap_or_else(|| "kiln".to_owned()),
+        context: call
+            .string("context")?
+            .filter(|c| !c.trim().is_empty())
+            .unwrap_or_else(|| call.build.spec.job_name.clone()),
         description: call.string("message")?,
         target_url: None,
         sha: None,
