@@ -23,6 +23,16 @@ echo "$JOB_NAME#$BUILD_NUMBER end $(date +%s%N) $CTRL" >> "$MARKS/events"
 }
 "#;
 
+/// Runs until the test's directory is gone (no process outlives the test).
+const SLOW: &str = r#"pipeline {
+  agent any
+  stages { stage('Slow') { steps { sh '''
+echo "slow started on $CTRL"
+while [ -d "$MARKS" ]; do sleep 0.1; done
+''' } } }
+}
+"#;
+
 const JOBS: [&str; 3] = ["a", "b", "c"];
 /// Running builds across every controller at most.
 const CAPACITY: usize = 4;
@@ -52,6 +62,7 @@ impl Env {
         std::fs::create_dir_all(&marks).unwrap();
         git(&repo, &["init", "-q", "-b", "main"]);
         std::fs::write(repo.join("Jenkinsfile"), PIPELINE).unwrap();
+        std::fs::write(repo.join("Slow.Jenkinsfile"), SLOW).unwrap();
         git(&repo, &["add", "."]);
         git(&repo, &["commit", "-q", "-m", "pipeline"]);
         let mut yaml = format!(
@@ -63,6 +74,10 @@ impl Env {
                 repo.display()
             ));
         }
+        yaml.push_str(&format!(
+            "  - name: slow\n    repo: file://{}\n    jenkinsfile: Slow.Jenkinsfile\n",
+            repo.display()
+        ));
         let config = root.join("kiln.yaml");
         std::fs::write(&config, yaml).unwrap();
         Env {
@@ -107,6 +122,11 @@ impl Env {
                 )
             })
             .collect()
+    }
+
+    fn server_log(&self, n: usize) -> String {
+        let path = self.root.join(format!("controller-{n}/server.log"));
+        std::fs::read_to_string(path).unwrap_or_default()
     }
 
     fn server_logs(&self) -> String {
@@ -227,4 +247,61 @@ fn builds_triggered_across_three_controllers_each_run_exactly_once() {
         started, 30,
         "each build started once in all the controllers\n{logs}"
     );
+}
+
+#[test]
+fn a_killed_controllers_running_build_is_ended_by_another_within_15_s() {
+    let env = Env::new();
+    let mut first = env.start(1);
+    kiln_ok(&first, &["trigger", "slow"]);
+    wait_or_show(
+        "slow#1 to run on the first controller",
+        || log(&first, "slow#1").contains("slow started on c1"),
+        || env.server_logs(),
+    );
+    let second = env.start(2);
+    // The second controller holds a lease (it claims and takes over only then).
+    wait_or_show(
+        "the second controller to hold its lease",
+        || env.server_log(2).contains("lease held"),
+        || env.server_logs(),
+    );
+    first.kill_9();
+    let killed = std::time::Instant::now();
+    wait_or_show(
+        "slow#1 to be ended by the second controller",
+        || finished(&second, "slow", 1),
+        || format!("{}\n{}", build(&second, "slow", 1), env.server_logs()),
+    );
+    let took = killed.elapsed();
+    assert!(
+        took <= std::time::Duration::from_secs(15),
+        "taken over in {took:?}\n{}",
+        env.server_logs()
+    );
+    let b = build(&second, "slow", 1);
+    assert_eq!(b["result"], "ABORTED", "{b}");
+    let text = log(&second, "slow#1");
+    assert!(
+        text.contains("stopped renewing its lease")
+            && text.contains("cannot be resumed")
+            && text.ends_with("Finished: ABORTED\n"),
+        "{text}"
+    );
+    // A build queued now runs on the controller that is left.
+    kiln_ok(&second, &["trigger", "a"]);
+    wait_or_show(
+        "a#1 to finish on the second controller",
+        || finished(&second, "a", 1),
+        || env.server_logs(),
+    );
+    assert_eq!(build(&second, "a", 1)["result"], "SUCCESS");
+    assert!(
+        env.events().iter().all(|e| e.3 == "c2"),
+        "a#1 ran on the second controller"
+    );
+}
+
+fn log(server: &Server, build: &str) -> String {
+    String::from_utf8_lossy(&kiln(server, &["logs", build]).stdout).into_owned()
 }

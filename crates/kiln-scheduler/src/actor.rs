@@ -103,22 +103,76 @@ impl Actor {
         for record in recovered {
             actor.requeue(record);
         }
-        let config = actor.shared.config();
         for record in resumed {
-            let (tx, rx) = watch::channel(LogState::default());
-            actor.shared.set_live(record.id.clone(), rx);
-            let build = QueuedBuild {
-                not_before_ms: 0,
-                record,
-                resolved: None,
-                log: tx,
-            };
-            actor.start(build, &config, true);
+            actor.resume(record);
         }
         let now = actor.shared.clock.now_ms();
         actor.timers.rebuild(&actor.shared, now);
         actor.wake_claims();
         actor
+    }
+
+    /// Resumes a build the previous run (or a lost controller) left running in its pod.
+    fn resume(&mut self, record: BuildRecord) {
+        let config = self.shared.config();
+        let (tx, rx) = watch::channel(LogState::default());
+        self.shared.set_live(record.id.clone(), rx);
+        let build = QueuedBuild {
+            not_before_ms: 0,
+            record,
+            resolved: None,
+            log: tx,
+        };
+        self.start(build, &config, true);
+    }
+
+    /// A build taken over from a controller whose lease ran out: a claimed build that had not
+    /// started starts here; a running one resumes in its pod, or ends aborted, saying why.
+    fn taken_over(&mut self, record: BuildRecord, epoch: u64) {
+        match record.status {
+            BuildStatus::Finished => {}
+            BuildStatus::Queued => self.claims.claimed(record, epoch),
+            BuildStatus::Running | BuildStatus::WaitingForInput => {
+                let (me, now) = (self.me.clone(), self.shared.clock.now_ms());
+                let resume = self.shared.backend.is_some();
+                self.writer.write(move |store| {
+                    let id = record.id.clone();
+                    match crate::recovery::TAKEN_OVER.recover(store, vec![record], now, resume) {
+                        Ok(to_resume) => {
+                            let Some(me) = me.upgrade() else { return };
+                            for b in to_resume {
+                                let _ = me.send(Command::Resume(Box::new(b)));
+                            }
+                        }
+                        Err(e) => {
+                            tracing::error!(build = %id, error = %e, "cannot take a build over")
+                        }
+                    }
+                });
+            }
+        }
+    }
+
+    /// The lease ran out (or could not be renewed in time): other controllers take this
+    /// one's builds, so it stops driving them: builds in pods are left there, others are
+    /// stopped; nothing more is claimed. The process must be restarted to take work again.
+    fn lease_lost(&mut self) {
+        tracing::error!(
+            running = self.running.len(),
+            "this controller's lease ran out: it stops driving its builds and claims no more; restart it to take work again"
+        );
+        self.claims.stop();
+        for (id, r) in &self.running {
+            if r.in_pod.load(Ordering::Acquire) {
+                r.detach.cancel();
+                continue;
+            }
+            let _ = r.control.send(Control::Reason(
+                "This controller's lease ran out".to_owned(),
+            ));
+            r.cancel.cancel();
+            tracing::warn!(build = %id, "stopping a build: the lease ran out");
+        }
     }
 
     /// A build queued before a restart: queued again (its source is read when it starts).
@@ -160,6 +214,9 @@ impl Actor {
             }
         }
         self.writer.finish().await;
+        if let Some(released) = self.claims.stopped() {
+            let _ = released.await;
+        }
         for reply in self.stopping.take().into_iter().flatten() {
             let _ = reply.send(());
         }
@@ -204,6 +261,9 @@ impl Actor {
             }
             Command::Shutdown(reply) => self.stop(Some(reply)),
             Command::Claimed { record, epoch } => self.claims.claimed(*record, epoch),
+            Command::TakenOver { record, epoch } => self.taken_over(*record, epoch),
+            Command::Resume(record) => self.resume(*record),
+            Command::LeaseLost => self.lease_lost(),
         }
     }
 

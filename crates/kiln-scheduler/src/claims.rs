@@ -18,7 +18,7 @@ use crate::recovery;
 use crate::shared::Shared;
 use crate::source::Resolved;
 use kiln_config::Config;
-use kiln_store::{BuildRecord, BuildStatus, ClaimLimits, Coordination, Store, StoreError};
+use kiln_store::{BuildRecord, BuildStatus, ClaimLimits, Coordination, Lease, Store, StoreError};
 use kiln_types::{BuildRef, JobName};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -28,6 +28,13 @@ use tokio_util::sync::CancellationToken;
 
 /// How often the claimer looks for queued builds without being woken.
 const POLL: Duration = Duration::from_secs(1);
+/// How long a controller's lease lasts without being renewed (PostgreSQL's clock).
+const LEASE: Duration = Duration::from_secs(10);
+/// How often the lease is renewed, and builds of controllers whose lease ran out taken over.
+const RENEW: Duration = Duration::from_secs(2);
+/// Past this since the last renewal asked (this machine's clock), the controller stops
+/// driving its builds: before its lease can run out and another take them.
+const DRIVE: Duration = Duration::from_secs(7);
 /// Sources read at trigger time kept for builds queued here that another controller may
 /// run instead (the oldest go first; a build without one reads its source at start).
 const HANDOFF: usize = 512;
@@ -66,6 +73,9 @@ pub(crate) trait BuildClaims: Send {
     fn wake(&mut self, config: &Config, limits: &dyn Fn() -> HashMap<String, usize>);
     /// The controller stops: nothing more is claimed.
     fn stop(&mut self);
+    /// The controller stopped (its builds ended or were left in their pods): what it held
+    /// is given up, so that another controller takes its builds at once.
+    fn stopped(&mut self) -> Option<tokio::task::JoinHandle<()>>;
 }
 
 /// A controller alone on its store: the memory queue decides.
@@ -113,6 +123,10 @@ impl BuildClaims for LocalClaims {
     fn wake(&mut self, _config: &Config, _limits: &dyn Fn() -> HashMap<String, usize>) {}
 
     fn stop(&mut self) {}
+
+    fn stopped(&mut self) -> Option<tokio::task::JoinHandle<()>> {
+        None
+    }
 }
 
 /// A controller among several on one database: it starts the builds it claimed there.
@@ -145,10 +159,19 @@ impl DbClaims {
         }))?;
         let (limits, limits_rx) = watch::channel(ClaimLimits::default());
         let stop = CancellationToken::new();
+        let (held_tx, held) = watch::channel(false);
+        tokio::spawn(keeper(
+            shared.store.clone(),
+            controller.clone(),
+            held_tx,
+            stop.clone(),
+            me.clone(),
+        ));
         tokio::spawn(claimer(
             shared.store.clone(),
             controller.clone(),
             limits_rx,
+            held,
             wake.clone(),
             stop.clone(),
             me,
@@ -264,6 +287,18 @@ impl BuildClaims for DbClaims {
     fn stop(&mut self) {
         self.stop.cancel();
     }
+
+    fn stopped(&mut self) -> Option<tokio::task::JoinHandle<()>> {
+        self.stop.cancel();
+        let (store, controller) = (self.shared.store.clone(), self.controller.clone());
+        Some(tokio::task::spawn_blocking(move || {
+            let released = coordination(store.as_ref()).and_then(|c| c.release_lease(&controller));
+            match released {
+                Ok(()) => tracing::info!(controller = %controller, "lease given up"),
+                Err(error) => tracing::warn!(%error, "cannot give the lease up: it runs out"),
+            }
+        }))
+    }
 }
 
 /// This process's name among the controllers: unique per start (a controller whose lease
@@ -292,6 +327,7 @@ async fn claimer(
     store: Arc<dyn Store>,
     controller: Arc<str>,
     mut limits: watch::Receiver<ClaimLimits>,
+    mut held: watch::Receiver<bool>,
     wake: Arc<Notify>,
     stop: CancellationToken,
     me: mpsc::WeakUnboundedSender<Command>,
@@ -301,7 +337,12 @@ async fn claimer(
         return;
     }
     loop {
-        while !stop.is_cancelled() {
+        // Nothing is claimed without a lease: another controller could not take it over.
+        tokio::select! {
+            held = held.wait_for(|h| *h) => if held.is_err() { return },
+            () = stop.cancelled() => return,
+        }
+        while !stop.is_cancelled() && *held.borrow() {
             let (store, controller) = (store.clone(), controller.clone());
             let limits = limits.borrow().clone();
             let claim = tokio::task::spawn_blocking(move || {
@@ -344,5 +385,95 @@ async fn claimer(
             () = tokio::time::sleep(POLL) => {}
             () = stop.cancelled() => return,
         }
+    }
+}
+
+/// Renews the controller's lease every [`RENEW`] and takes over the builds of controllers
+/// whose lease ran out; says when the lease is held (`held`), and tells the actor when it
+/// was lost or could not be renewed for [`DRIVE`].
+async fn keeper(
+    store: Arc<dyn Store>,
+    controller: Arc<str>,
+    held: watch::Sender<bool>,
+    stop: CancellationToken,
+    me: mpsc::WeakUnboundedSender<Command>,
+) {
+    let mut last: Option<tokio::time::Instant> = None;
+    loop {
+        let asked = tokio::time::Instant::now();
+        let (s, c) = (store.clone(), controller.clone());
+        let renewed =
+            tokio::task::spawn_blocking(move || coordination(s.as_ref())?.renew_lease(&c, LEASE))
+                .await
+                .unwrap_or_else(|e| Err(StoreError::Backend(Box::new(e))));
+        if stop.is_cancelled() {
+            return;
+        }
+        let lost = match renewed {
+            Ok(Lease::Held { .. }) => {
+                last = Some(asked);
+                if !held.send_replace(true) {
+                    tracing::info!(controller = %controller, "lease held");
+                }
+                false
+            }
+            Ok(Lease::Lost) => {
+                tracing::error!(controller = %controller, "this controller's lease ran out");
+                true
+            }
+            Err(error) => {
+                tracing::warn!(%error, controller = %controller, "cannot renew the lease");
+                last.is_some_and(|t| t.elapsed() >= DRIVE)
+            }
+        };
+        if lost {
+            held.send_replace(false);
+            if let Some(me) = me.upgrade() {
+                let _ = me.send(Command::LeaseLost);
+            }
+            return;
+        }
+        if *held.borrow() {
+            take_over(&store, &controller, &me).await;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(RENEW) => {}
+            () = stop.cancelled() => return,
+        }
+    }
+}
+
+/// Takes the builds of controllers whose lease ran out and hands them to the actor.
+async fn take_over(
+    store: &Arc<dyn Store>,
+    controller: &Arc<str>,
+    me: &mpsc::WeakUnboundedSender<Command>,
+) {
+    let (store, controller) = (store.clone(), controller.clone());
+    let taken = tokio::task::spawn_blocking(move || {
+        let claims = coordination(store.as_ref())?.take_over(&controller)?;
+        let mut out = Vec::with_capacity(claims.len());
+        for claim in claims {
+            match store.get_build(&claim.build)? {
+                Some(record) => out.push((record, claim.epoch)),
+                None => tracing::warn!(build = %claim.build, "a build taken over is gone"),
+            }
+        }
+        Ok::<_, StoreError>(out)
+    })
+    .await
+    .unwrap_or_else(|e| Err(StoreError::Backend(Box::new(e))));
+    match taken {
+        Ok(taken) => {
+            let Some(me) = me.upgrade() else { return };
+            for (record, epoch) in taken {
+                tracing::warn!(build = %record.id, epoch, "build taken over: its controller's lease ran out");
+                let _ = me.send(Command::TakenOver {
+                    record: Box::new(record),
+                    epoch,
+                });
+            }
+        }
+        Err(error) => tracing::warn!(%error, "cannot take over the builds of lost controllers"),
     }
 }

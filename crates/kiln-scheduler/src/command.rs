@@ -54,6 +54,15 @@ pub(crate) enum Command {
         record: Box<kiln_store::BuildRecord>,
         epoch: u64,
     },
+    /// A build whose controller's lease ran out was taken over by this one.
+    TakenOver {
+        record: Box<kiln_store::BuildRecord>,
+        epoch: u64,
+    },
+    /// A build taken over (or left by the previous run) to resume in its pod.
+    Resume(Box<kiln_store::BuildRecord>),
+    /// This controller's lease ran out or could not be renewed: it stops driving builds.
+    LeaseLost,
 }
 
 /// What creating a queued build's record gave, for the actor to queue it.

@@ -16,31 +16,65 @@ pub(crate) fn recover_interrupted(
     resume: bool,
 ) -> Result<Vec<BuildRecord>, StoreError> {
     let builds = store.builds_in(&[BuildStatus::Running, BuildStatus::WaitingForInput])?;
-    let mut out = Vec::new();
-    for mut b in builds {
-        let in_pods = b.pod.is_some() || b.stage_pods.iter().any(|p| p.released.is_none());
-        if resume && in_pods && b.reason.is_none() {
-            out.push(b);
-            continue;
+    let interrupted = Interrupted {
+        what: "the controller restarted while this build was running",
+        reason: RESTARTED,
+    };
+    interrupted.recover(store, builds, now_ms, resume)
+}
+
+/// How the builds of a controller that is gone are told about.
+pub(crate) struct Interrupted {
+    /// The log's line, before `; the build was aborted`.
+    pub what: &'static str,
+    /// The record's reason.
+    pub reason: &'static str,
+}
+
+/// The builds of a controller whose lease ran out, taken over by another.
+pub(crate) const TAKEN_OVER: Interrupted = Interrupted {
+    what: "the controller running this build stopped renewing its lease and another took it \
+           over; a build whose steps ran on that controller's machine cannot be resumed",
+    reason: "controller lost",
+};
+
+impl Interrupted {
+    /// Marks each of `builds` as aborted, except those to resume (see
+    /// [`recover_interrupted`]); returns the builds to resume.
+    pub(crate) fn recover(
+        &self,
+        store: &dyn Store,
+        builds: Vec<BuildRecord>,
+        now_ms: u64,
+        resume: bool,
+    ) -> Result<Vec<BuildRecord>, StoreError> {
+        let mut out = Vec::new();
+        for mut b in builds {
+            let in_pods = b.pod.is_some() || b.stage_pods.iter().any(|p| p.released.is_none());
+            if resume && in_pods && b.reason.is_none() {
+                out.push(b);
+                continue;
+            }
+            let why = match (&b.pod, &b.reason) {
+                (Some(_), Some(r)) => format!("; it was being stopped ({r})"),
+                (Some(pod), None) => format!(
+                    "; its pod {} is not taken over: executors.kubernetes is not configured",
+                    pod.name
+                ),
+                (None, _) => String::new(),
+            };
+            let line = format!(
+                "kiln: {}{why}; the build was aborted\nFinished: {}\n",
+                self.what,
+                BuildResult::Aborted
+            );
+            store.append_log(&b.id, line.as_bytes())?;
+            abort_record(&mut b, self.reason, now_ms);
+            store.update_build(&b)?;
+            tracing::warn!(build = %b.id, reason = self.reason, "build aborted: its controller is gone");
         }
-        let why = match (&b.pod, &b.reason) {
-            (Some(_), Some(r)) => format!("; it was being stopped ({r})"),
-            (Some(pod), None) => format!(
-                "; its pod {} is not taken over: executors.kubernetes is not configured",
-                pod.name
-            ),
-            (None, _) => String::new(),
-        };
-        let line = format!(
-            "kiln: the controller restarted while this build was running{why}; the build was aborted\nFinished: {}\n",
-            BuildResult::Aborted
-        );
-        store.append_log(&b.id, line.as_bytes())?;
-        abort_record(&mut b, RESTARTED, now_ms);
-        store.update_build(&b)?;
-        tracing::warn!(build = %b.id, "build aborted: the controller restarted while it ran");
+        Ok(out)
     }
-    Ok(out)
 }
 
 /// Finishes a record as ABORTED with `reason`: stages that were running end aborted.

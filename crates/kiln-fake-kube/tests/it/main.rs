@@ -3,6 +3,7 @@
 mod admission;
 mod cluster;
 mod deploy;
+mod deploy_ha;
 mod faults;
 mod harness;
 mod kube_client;
