@@ -204,12 +204,7 @@ pub(crate) fn call(
     call: &kiln_script::StepCall<'_>,
     scope: &Scope,
 ) -> Result<Value, StepError> {
-    let method = call
-        .named
-        .get("$method")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
+    let method = super::script::host_method(call);
     let receiver = call.named.get("$receiver").cloned().unwrap_or(Value::Null);
     let mut named = call.named.clone();
     named.remove("$method");

@@ -155,12 +155,7 @@ pub(crate) fn call(
     call: &kiln_script::StepCall<'_>,
     scope: &Scope,
 ) -> Result<Value, StepError> {
-    let method = call
-        .named
-        .get("$method")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
+    let method = super::script::host_method(call);
     let receiver = Receiver::of(call.named.get("$receiver"))?;
     let what = match &receiver {
         Receiver::Global => format!("docker.{method}"),

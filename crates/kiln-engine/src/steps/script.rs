@@ -295,3 +295,12 @@ impl StepHost for ScriptHost<'_> {
         }
     }
 }
+
+/// The method a host object's call names (`$method`), or "" when the call names none.
+pub(crate) fn host_method(call: &kiln_script::StepCall<'_>) -> String {
+    call.named
+        .get("$method")
+        .and_then(kiln_script::Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
