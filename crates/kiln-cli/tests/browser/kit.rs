@@ -116,18 +116,42 @@ impl Browser {
             .unwrap_or_else(|e| panic!("no element `{css}` on the page: {e}"))
     }
 
+    /// Runs `act` on the first element matching `css`, finding it again when the page
+    /// replaced it in between (live pages re-render rows from the event stream, so an element
+    /// found a moment ago can be gone: a user would simply click the new one).
+    async fn on_element<T, F, Fut>(&self, css: &str, act: F) -> T
+    where
+        F: Fn(fantoccini::elements::Element) -> Fut,
+        Fut: std::future::Future<Output = Result<T, fantoccini::error::CmdError>>,
+    {
+        let started = Instant::now();
+        loop {
+            match act(self.find(css).await).await {
+                Ok(value) => return value,
+                Err(e) if e.is_stale_element_reference() && started.elapsed() < PATIENCE => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("`{css}`: {e}"),
+            }
+        }
+    }
+
     pub async fn click(&self, css: &str) {
-        self.find(css).await.click().await.unwrap();
+        self.on_element(css, |e| async move { e.click().await.map(|_| ()) })
+            .await
     }
 
     pub async fn fill(&self, css: &str, text: &str) {
-        let field = self.find(css).await;
-        field.clear().await.unwrap();
-        field.send_keys(text).await.unwrap();
+        self.on_element(css, |field| async move {
+            field.clear().await?;
+            field.send_keys(text).await
+        })
+        .await
     }
 
     pub async fn text(&self, css: &str) -> String {
-        self.find(css).await.text().await.unwrap()
+        self.on_element(css, |e| async move { e.text().await })
+            .await
     }
 
     /// Whether an element matches the selector now (no waiting).

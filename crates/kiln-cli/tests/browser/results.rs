@@ -89,9 +89,9 @@ async fn artifacts_reports_and_line_links_are_reachable_from_the_build_page() {
     let title = browser.client.title().await.unwrap();
     assert_eq!(title, "", "the artifact's script ran");
     browser.goto(&site.url("/jobs/pack/1")).await;
-    let report = browser.find("#results a[href*='/reports/']").await;
-    assert_eq!(report.text().await.unwrap(), "Coverage");
-    report.click().await.unwrap();
+    let report = "#results a[href*='/reports/']";
+    assert_eq!(browser.text(report).await, "Coverage");
+    browser.click(report).await;
     browser
         .until(
             "the report",
