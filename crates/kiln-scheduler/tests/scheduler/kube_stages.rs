@@ -496,3 +496,36 @@ pub(crate) async fn pulled_images(fake: &FakeKube) -> Vec<(String, String)> {
         .filter_map(|(pod, _, message)| Some((pod, message.split('"').nth(1)?.to_owned())))
         .collect()
 }
+
+const NO_ACCOUNT: &str = r#"pipeline {
+  agent none
+  stages {
+    stage('Refused') {
+      agent { kubernetes { yaml 'spec: {serviceAccountName: nobody, containers: [{name: a, image: busybox}]}' } }
+      steps { sh 'echo never' }
+    }
+  }
+}
+"#;
+
+/// The API server refuses a stage's pod (its service account, which kiln's pod policy
+/// allows, does not exist): the stage's log says what the API server answered, not only
+/// what kiln asked of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stage_pod_the_api_server_refuses_fails_the_stage_with_the_api_servers_answer() {
+    let env = Env::new();
+    let policy = "    pod_policy: {service_accounts: [nobody]}\n";
+    let (b, log, fake) = run(&env, "refused", NO_ACCOUNT, policy).await;
+    assert_eq!(b.result, Some(BuildResult::Failure), "{log}");
+    let error = log
+        .lines()
+        .find(|l| l.starts_with("[Refused] ERROR: the pod of stage 'Refused' did not start: "))
+        .unwrap_or_else(|| panic!("no start error:\n{log}"));
+    assert!(error.contains("cannot create pod"), "{error}");
+    assert!(
+        error.contains(r#"serviceaccount "nobody" not found"#),
+        "the API server's answer is missing: {error}"
+    );
+    assert!(!log.contains("never"), "{log}");
+    fake.shutdown().await;
+}
