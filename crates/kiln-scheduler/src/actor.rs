@@ -240,9 +240,7 @@ impl Actor {
             Command::Enqueue(e, reply) => self.enqueue(*e, reply),
             Command::Created(created) => self.created(*created),
             Command::Cancel { id, reason, reply } => self.cancel(&id, &reason, reply),
-            Command::Answer { id, answer, reply } => {
-                let _ = reply.send(self.answer(&id, answer));
-            }
+            Command::Answer { id, answer, reply } => self.answer(id, answer, reply),
             Command::Reload(config, reply) => {
                 self.reload(config);
                 let _ = reply.send(());
@@ -739,14 +737,16 @@ impl Actor {
         });
     }
 
-    fn answer(&mut self, id: &BuildRef, answer: InputAnswer) -> Result<(), ControlError> {
+    /// Answers a running build's input; when nothing waits for an answer, the stored record
+    /// says why, read on the writer's thread (the actor never waits for the store).
+    fn answer(&mut self, id: BuildRef, answer: InputAnswer, reply: Reply) {
         // A build whose record says Finished may still be in `running` until its task's end
         // reaches the actor: when nothing waits for an answer, the stored record decides.
-        if let Some(r) = self.running.get(id) {
-            match r.inputs.answer(answer) {
-                Ok(()) => return Ok(()),
+        if let Some(r) = self.running.get(&id) {
+            let decided = match r.inputs.answer(answer) {
+                Ok(()) => Some(Ok(())),
                 Err(Refused::UnknownParameter { name, known }) => {
-                    return Err(ControlError::UnknownInputParameter {
+                    Some(Err(ControlError::UnknownInputParameter {
                         build: id.to_string(),
                         name,
                         known: if known.is_empty() {
@@ -754,30 +754,23 @@ impl Actor {
                         } else {
                             known.join(", ")
                         },
-                    });
+                    }))
                 }
-                Err(Refused::BadValue { name, why }) => {
-                    return Err(ControlError::BadInputValue {
-                        build: id.to_string(),
-                        name,
-                        why,
-                    });
-                }
-                Err(Refused::NoneWaiting) => {}
+                Err(Refused::BadValue { name, why }) => Some(Err(ControlError::BadInputValue {
+                    build: id.to_string(),
+                    name,
+                    why,
+                })),
+                Err(Refused::NoneWaiting) => None,
+            };
+            if let Some(answered) = decided {
+                let _ = reply.send(answered);
+                return;
             }
         }
-        match self
-            .shared
-            .store
-            .get_build(id)
-            .map_err(ControlError::Store)?
-        {
-            None => Err(ControlError::NotFound(id.to_string())),
-            Some(b) if b.status == BuildStatus::Finished => {
-                Err(ControlError::Finished(id.to_string()))
-            }
-            Some(_) => Err(ControlError::NoPendingInput(id.to_string())),
-        }
+        self.writer.write(move |store| {
+            let _ = reply.send(answer_stored(store, &id));
+        });
     }
 
     fn reload(&mut self, config: Arc<Config>) {
@@ -888,6 +881,15 @@ fn cancel_stored(
             abort_record(&mut b, reason, now_ms);
             store.update_build(&b).map_err(ControlError::Store)
         }
+    }
+}
+
+/// Why a build that waits for no answer here cannot take one, as its stored record says.
+fn answer_stored(store: &dyn Store, id: &BuildRef) -> Result<(), ControlError> {
+    match store.get_build(id).map_err(ControlError::Store)? {
+        None => Err(ControlError::NotFound(id.to_string())),
+        Some(b) if b.status == BuildStatus::Finished => Err(ControlError::Finished(id.to_string())),
+        Some(_) => Err(ControlError::NoPendingInput(id.to_string())),
     }
 }
 
