@@ -1,21 +1,30 @@
 //! The mirror cache of kiln-scm, with errors turned into the messages builds and triggers
 //! report.
 
+use crate::source::Parsed;
 use kiln_scm::GitCache;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// Access to the bare mirrors under `DATA_DIR/git/`.
+/// Access to the bare mirrors under `DATA_DIR/git/`, and the Jenkinsfiles last read from
+/// the jobs' sources.
 #[derive(Clone)]
 pub(crate) struct Git {
     cache: Arc<GitCache>,
+    parsed: Arc<Parsed>,
 }
 
 impl Git {
     pub(crate) fn new(dir: PathBuf) -> Self {
         Git {
             cache: Arc::new(GitCache::new(dir)),
+            parsed: Arc::default(),
         }
+    }
+
+    /// The Jenkinsfile each job read last, parsed (see [`Parsed`]).
+    pub(crate) fn parsed(&self) -> &Parsed {
+        &self.parsed
     }
 
     /// The cache itself (shared libraries are checked out through it).

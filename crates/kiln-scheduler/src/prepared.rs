@@ -4,7 +4,7 @@
 
 use crate::source::Resolved;
 use kiln_config::Config;
-use kiln_engine::{LibraryAccess, Prepared};
+use kiln_engine::{LibraryAccess, Loaded, Prepared};
 use kiln_library::LibrarySources;
 use kiln_scm::GitCache;
 
@@ -19,7 +19,7 @@ pub(crate) async fn prepare(
         sources: &sources,
         cache,
     };
-    let mut prepared = kiln_engine::prepare(resolved.loaded.clone(), Some(access))
+    let mut prepared = kiln_engine::prepare(Loaded::clone(&resolved.loaded), Some(access))
         .await
         .map_err(|e| e.log_lines())?;
     prepared.scripts.limits = kiln_script::Limits {

@@ -8,13 +8,16 @@ use crate::error::SourceError;
 use crate::git::Git;
 use kiln_config::{JobConfig, Source};
 use kiln_engine::Loaded;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 /// A job's pipeline, read and validated, and where the build's files come from.
 #[derive(Clone, Debug)]
 pub(crate) struct Resolved {
-    /// The Jenkinsfile (named as diagnostics show it), its document and diagnostics.
-    pub loaded: Loaded,
+    /// The Jenkinsfile (named as diagnostics show it), its document and diagnostics; shared
+    /// by every build read from the same text (see [`Parsed`]).
+    pub loaded: Arc<Loaded>,
     pub commit: Option<String>,
     pub branch: Option<String>,
     pub files: Files,
@@ -26,7 +29,7 @@ impl Resolved {
     /// The source with `replay`'s Jenkinsfile in place of its own.
     pub(crate) fn replayed(mut self, replay: kiln_store::ReplayRecord) -> Resolved {
         let name = self.loaded.source.name().to_owned();
-        self.loaded = Loaded::parse(name, replay.jenkinsfile.clone());
+        self.loaded = Arc::new(Loaded::parse(name, replay.jenkinsfile.clone()));
         self.replay = Some(replay);
         self
     }
@@ -78,18 +81,27 @@ pub(crate) async fn resolve(
                 })?;
             let text = text_of(bytes, &job.jenkinsfile)?;
             Ok(Resolved {
-                loaded: Loaded::parse(job.jenkinsfile.clone(), text),
+                loaded: git
+                    .parsed()
+                    .parse(job.name.as_str(), &job.jenkinsfile, text),
                 commit: Some(commit),
                 branch: Some(branch),
                 files: Files::Repo { url: url.clone() },
                 replay: None,
             })
         }
-        Source::Dir(dir) => resolve_dir(dir, &job.jenkinsfile).await,
+        Source::Dir(dir) => {
+            resolve_dir(git.parsed(), job.name.as_str(), dir, &job.jenkinsfile).await
+        }
     }
 }
 
-async fn resolve_dir(dir: &Path, jenkinsfile: &str) -> Result<Resolved, SourceError> {
+async fn resolve_dir(
+    parsed: &Parsed,
+    job: &str,
+    dir: &Path,
+    jenkinsfile: &str,
+) -> Result<Resolved, SourceError> {
     let path = dir.join(jenkinsfile);
     let bytes = tokio::fs::read(&path)
         .await
@@ -116,7 +128,7 @@ async fn resolve_dir(dir: &Path, jenkinsfile: &str) -> Result<Resolved, SourceEr
         ),
     };
     Ok(Resolved {
-        loaded: Loaded::parse(path.display().to_string(), text),
+        loaded: parsed.parse(job, &path.display().to_string(), text),
         commit,
         branch,
         files,
@@ -163,4 +175,39 @@ fn text_of(bytes: Vec<u8>, name: &str) -> Result<String, SourceError> {
     String::from_utf8(bytes).map_err(|_| SourceError::NotUtf8 {
         name: name.to_owned(),
     })
+}
+
+/// The Jenkinsfile each job read last, parsed: a trigger that reads the same text again (most
+/// do) shares its document instead of parsing and keeping one more copy, so a thousand
+/// queued builds of a job hold one document, not a thousand.
+#[derive(Default)]
+pub(crate) struct Parsed {
+    last: Mutex<HashMap<String, Arc<Loaded>>>,
+}
+
+/// Jobs whose last document is kept; past this (multibranch children come and go) the
+/// oldest entries are not worth tracking: the map starts again.
+const PARSED_JOBS: usize = 4096;
+
+impl Parsed {
+    /// `text` (shown in diagnostics as `name`) parsed and validated, or the document `job`
+    /// read last when it came from the same name and text.
+    pub(crate) fn parse(&self, job: &str, name: &str, text: String) -> Arc<Loaded> {
+        let same = |l: &Loaded| l.source.name() == name && l.source.text() == text;
+        if let Some(loaded) = self.locked().get(job).filter(|l| same(l)) {
+            return loaded.clone();
+        }
+        let loaded = Arc::new(Loaded::parse(name, text));
+        let mut last = self.locked();
+        if last.len() >= PARSED_JOBS && !last.contains_key(job) {
+            last.clear();
+        }
+        last.insert(job.to_owned(), loaded.clone());
+        loaded
+    }
+
+    /// Every update is one insert or clear, so a panicked holder leaves it consistent.
+    fn locked(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Loaded>>> {
+        self.last.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
