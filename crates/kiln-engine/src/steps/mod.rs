@@ -43,6 +43,7 @@ mod nodejs;
 mod openshift;
 mod pod_template;
 mod process;
+mod properties;
 mod scm;
 mod script;
 mod scripted;
