@@ -23,8 +23,20 @@ struct Reading {
     set: Vec<String>,
     /// Items kiln does not act on.
     unused: Vec<String>,
+    /// Plugin parameter types taken as string parameters (as the `parameters` directive
+    /// takes them).
+    as_string: Vec<String>,
     warnings: Vec<String>,
 }
+
+/// Parameter types of plugins, taken as string parameters holding their `defaultValue`.
+const PLUGIN_PARAMETERS: &[&str] = &[
+    "gitParameter",
+    "extendedChoice",
+    "activeChoice",
+    "activeChoiceParam",
+    "GitParameterDefinition",
+];
 
 /// Runs `properties(list)`.
 pub(crate) fn properties(
@@ -64,6 +76,12 @@ pub(crate) fn properties(
     log(&format!(
         "Job properties set by this build (they replace the job's earlier ones): {set}"
     ));
+    if !r.as_string.is_empty() {
+        log(&format!(
+            "properties: taken as string parameters: {}",
+            r.as_string.join(", ")
+        ));
+    }
     if !r.unused.is_empty() {
         log(&format!(
             "properties: kiln does not act on {}",
@@ -161,6 +179,10 @@ impl Reading {
             Some("booleanParam" | "BooleanParameterDefinition") => "booleanParam",
             Some("choice" | "ChoiceParameterDefinition") => "choice",
             Some("password" | "PasswordParameterDefinition") => "password",
+            Some(other) if PLUGIN_PARAMETERS.contains(&other) => {
+                self.as_string.push(format!("`{other}`"));
+                "string"
+            }
             Some(other) => {
                 self.unused.push(format!("the parameter type `{other}`"));
                 return;
@@ -433,6 +455,7 @@ mod tests {
                     "value",
                     Value::List(vec![
                         d("gitParameter", &[("name", s("BRANCH"))]),
+                        d("runParam", &[("name", s("RUN"))]),
                         d("string", &[("defaultValue", s("x"))]),
                     ]),
                 )],
@@ -449,7 +472,7 @@ mod tests {
                 "`disableResume`",
                 "`GithubProjectProperty`",
                 "the trigger `upstream`",
-                "the parameter type `gitParameter`"
+                "the parameter type `runParam`"
             ]
         );
         assert_eq!(r.warnings.len(), 4, "{:#?}", r.warnings);
@@ -458,6 +481,10 @@ mod tests {
         assert!(r.warnings[2].contains("`numToKeepStr` is not a count"));
         assert!(r.warnings[3].contains("a string is not a job property"));
         assert!(r.props.cron.is_empty() && r.props.poll.is_empty());
+        // A plugin's parameter type is a string parameter, as in the `parameters` directive.
+        assert_eq!(r.as_string, ["`gitParameter`"]);
+        assert_eq!(r.props.parameters[0].name, "BRANCH");
+        assert_eq!(r.props.parameters[0].kind, "string");
         assert_eq!(r.props.builds_to_keep, None);
     }
 }
