@@ -227,3 +227,59 @@ fn a_credentials_id_computed_from_a_parameter_binds_the_secret_it_names() {
     // The failed-step summary quotes the script; no line of output says it bound the token.
     assert!(!out.contains("[Use] bound the prod token"), "{out}");
 }
+
+/// A scripted pipeline setting its job's properties with `properties([...])` (issue 10,
+/// brief item 1), in descriptor and `$class` forms, with items kiln does not act on.
+const SCRIPTED_PROPERTIES: &str = r#"properties([
+    parameters([
+        string(name: 'WHO', defaultValue: 'world', description: 'whom to greet'),
+        booleanParam(name: 'FAST', defaultValue: true),
+        choice(name: 'TARGET', choices: ['dev', 'prod'])
+    ]),
+    pipelineTriggers([cron(env.BRANCH_NAME == 'main' ? 'H 4 * * *' : ''), pollSCM('H/5 * * * *'), upstream('other')]),
+    [$class: 'BuildDiscarderProperty', strategy: [$class: 'LogRotator', numToKeepStr: '5', daysToKeepStr: '']],
+    disableConcurrentBuilds(),
+    disableResume(),
+    [$class: 'GithubProjectProperty', projectUrlStr: 'https://example.com/app']
+])
+node {
+    stage('Greet') {
+        echo "hello ${params.WHO}"
+    }
+}
+"#;
+
+#[test]
+fn scripted_properties_are_set_when_the_step_runs_and_said_in_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let ws = workspace(dir.path(), "main", SCRIPTED_PROPERTIES);
+    let (code, out) = kiln_run(ws.path(), &cache, &[]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("Job properties set by this build (they replace the job's earlier ones): parameters WHO, FAST, TARGET; cron 'H 4 * * *'; pollSCM 'H/5 * * * *'; build discarder numToKeepStr 5; disableConcurrentBuilds\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("properties: kiln does not act on the trigger `upstream`, `disableResume`, `GithubProjectProperty`\n"),
+        "{out}"
+    );
+    // As in Jenkins, parameters a build defines apply from the next build on.
+    assert!(out.contains("[Greet] hello null\n"), "{out}");
+    assert!(!out.contains("ignored"), "{out}");
+
+    // `properties` beside a declarative pipeline runs before it; a bad schedule is warned
+    // about and sets nothing.
+    let text = "properties([pipelineTriggers([cron('every day')]), buildDiscarder(logRotator(numToKeepStr: '3'))])\n\npipeline {\n    agent any\n    stages {\n        stage('Run') { steps { echo 'ran' } }\n    }\n}\n";
+    std::fs::write(ws.path().join("Jenkinsfile"), text).unwrap();
+    let (code, out) = kiln_run(ws.path(), &cache, &[]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("WARNING: `cron('every day')` is not a valid schedule ("),
+        "{out}"
+    );
+    let set = out
+        .find("Job properties set by this build (they replace the job's earlier ones): build discarder numToKeepStr 3\n")
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(out[set..].contains("[Run] ran\n"), "{out}");
+}

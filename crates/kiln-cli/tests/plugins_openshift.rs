@@ -123,3 +123,109 @@ fn a_failed_openshift_build_fails_the_step_and_a_missing_api_is_named() {
         "{log}"
     );
 }
+
+/// An API with deployment config `web` at version 2: a deployment request moves it to 3,
+/// whose replication controller is `Running` at the first poll and then `last`.
+fn deploy_api(last: &'static str) -> HttpServer {
+    let polls = Arc::new(AtomicUsize::new(0));
+    HttpServer::start(move |r| {
+        let apps = "/apis/apps.openshift.io/v1/namespaces/shop";
+        let core = "/api/v1/namespaces/shop";
+        match (r.method.as_str(), r.target.as_str()) {
+            ("GET", t) if t == format!("{apps}/deploymentconfigs/web") => Response::json(
+                200,
+                r#"{"kind":"DeploymentConfig","metadata":{"name":"web"},"status":{"latestVersion":2}}"#,
+            ),
+            ("POST", t) if t == format!("{apps}/deploymentconfigs/web/instantiate") => {
+                Response::json(
+                    201,
+                    r#"{"kind":"DeploymentConfig","metadata":{"name":"web"},"status":{"latestVersion":3}}"#,
+                )
+            }
+            ("GET", t) if t == format!("{core}/replicationcontrollers/web-3") => {
+                let phase = if polls.fetch_add(1, Ordering::SeqCst) == 0 {
+                    "Running"
+                } else {
+                    last
+                };
+                Response::json(
+                    200,
+                    format!(
+                        r#"{{"metadata":{{"name":"web-3","annotations":{{"openshift.io/deployment.phase":"{phase}"}}}}}}"#
+                    ),
+                )
+            }
+            _ => Response::text(404, "unknown"),
+        }
+    })
+}
+
+#[test]
+fn openshift_deploy_requests_the_latest_deployment_and_follows_it() {
+    let server = deploy_api("Complete");
+    let (code, log) = run(&format!(
+        "node {{
+    stage('deploy') {{
+        def rc = openshiftDeploy(depCfg: 'web', namespace: 'shop', apiURL: '{}', authToken: 'sekret-token', waitTime: '30', waitUnit: 'sec', verbose: 'true')
+        echo \"deployed ${{rc}}\"
+    }}
+}}
+",
+        server.url()
+    ));
+    assert_eq!(code, Some(0), "{log}");
+    for line in [
+        "[deploy] [openshiftDeploy] `verbose` is not used by kiln\n",
+        "[deploy] [openshiftDeploy] Starting a deployment of deployment config \"web\" in namespace \"shop\"\n",
+        "[deploy] [openshiftDeploy] Deployment \"web-3\" completed\n",
+        "[deploy] deployed web-3\n",
+    ] {
+        assert!(log.contains(line), "missing {line:?} in\n{log}");
+    }
+    assert!(!log.contains("sekret-token"), "{log}");
+    let requests = server.requests();
+    let request = requests
+        .iter()
+        .find(|r| r.method == "POST")
+        .expect("a deployment request");
+    assert_eq!(request.header("authorization"), Some("Bearer sekret-token"));
+    let body: serde_json::Value = serde_json::from_str(&request.body).unwrap();
+    assert_eq!(body["kind"], "DeploymentRequest");
+    assert_eq!(body["name"], "web");
+    assert_eq!(body["latest"], true);
+    assert_eq!(body["force"], true);
+    assert_eq!(
+        requests
+            .iter()
+            .filter(|r| r.target.ends_with("/replicationcontrollers/web-3"))
+            .count(),
+        2
+    );
+}
+
+#[test]
+fn a_failed_openshift_deployment_or_an_unknown_config_fails_the_step() {
+    let server = deploy_api("Failed");
+    let (code, log) = run(&format!(
+        "pipeline {{ agent any; environment {{ PROJECT_NAME = 'shop' }}; stages {{ stage('deploy') {{ steps {{
+    openshiftDeploy depCfg: 'web', apiURL: '{}', authToken: 't0k'
+}} }} }} }}
+",
+        server.url()
+    ));
+    assert_eq!(code, Some(1), "{log}");
+    assert!(
+        log.contains("openshiftDeploy: deployment \"web-3\" ended with phase Failed"),
+        "{log}"
+    );
+    let (code, log) = run(&format!(
+        "node {{ openshiftDeploy(depCfg: 'db', namespace: 'shop', apiURL: '{}', authToken: 't0k') }}\n",
+        server.url()
+    ));
+    assert_eq!(code, Some(1), "{log}");
+    assert!(
+        log.contains("openshiftDeploy: the deployment config \"db\" could not be read ("),
+        "{log}"
+    );
+    assert!(log.contains("HTTP 404"), "{log}");
+}

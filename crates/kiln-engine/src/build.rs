@@ -67,6 +67,8 @@ pub(crate) struct Build {
     pub(crate) artifactory: crate::steps::BuildInfos,
     /// The ordinal of the last `milestone` the build passed.
     last_milestone: Locked<Option<u32>>,
+    /// What the build set for its job so far (see [`crate::JobProperties`]).
+    job_properties: Locked<Option<crate::JobProperties>>,
 }
 
 impl Build {
@@ -109,7 +111,20 @@ impl Build {
             pod_templates: PodTemplates::default(),
             artifactory: crate::steps::BuildInfos::default(),
             last_milestone: Locked::default(),
+            job_properties: Locked::default(),
         }
+    }
+
+    /// Sets the job's properties (replacing what this build set before) and tells the
+    /// coordinator at once, so they hold however the build ends.
+    pub(crate) fn set_job_properties(&self, props: crate::JobProperties) {
+        *self.job_properties.lock() = Some(props.clone());
+        self.spec.coordinator.job_properties(&props);
+    }
+
+    /// What the build set for its job so far.
+    pub(crate) fn job_properties(&self) -> Option<crate::JobProperties> {
+        self.job_properties.get()
     }
 
     pub(crate) fn send(&self, event: BuildEvent) {

@@ -139,6 +139,12 @@ pub trait Coordinator: Send + Sync {
         let _ = post;
         Err("this build reports to no forge: it does not run on a kiln server whose job has a `forge:`".to_owned())
     }
+    /// The build set its job's properties (its pipeline's computed triggers and counts, or
+    /// a `properties([...])` step): called as soon as they are known, maybe more than once
+    /// a build (the last call wins). Nothing is kept where there is no job.
+    fn job_properties(&self, props: &crate::JobProperties) {
+        let _ = props;
+    }
 }
 
 /// A commit status a forge step (`githubNotify`, `gitlabCommitStatus`, ...) posts.

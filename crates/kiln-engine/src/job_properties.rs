@@ -4,8 +4,11 @@
 //! applies `triggers` and `options` as the job's properties when a build runs the
 //! `pipeline` block, so the build's environment, parameters and the code above the pipeline
 //! decide them from then on. The build evaluates them there, says in its log what it set,
-//! and reports them in its summary for the server to record for the job. A value that is
-//! not valid is a warning in the log and sets nothing, as Jenkins logs it and goes on.
+//! and reports them at once to its [`crate::Coordinator`] (the server records them for the
+//! job then, so a build that fails or is aborted later still sets them) and in its summary.
+//! A value that is not valid is a warning in the log and sets nothing, as Jenkins logs it
+//! and goes on. The scripted `properties([...])` step sets the same record, and more (see
+//! `steps/properties.rs`).
 
 use crate::build::Build;
 use crate::eval::eval;
@@ -30,6 +33,90 @@ pub struct JobProperties {
     pub days_to_keep: Option<u32>,
     pub artifact_builds_to_keep: Option<u32>,
     pub artifact_days_to_keep: Option<u32>,
+    /// Set by a `properties([...])` step: these are the whole of the job's properties
+    /// (they replace what earlier builds set), whatever the pipeline declares.
+    pub by_step: bool,
+    /// `parameters([...])` of a `properties` step: the job's parameters from the next
+    /// build on (their defaults fill what a trigger does not give).
+    pub parameters: Vec<JobParameter>,
+    /// `disableConcurrentBuilds()` of a `properties` step: `Some(abort_previous)`.
+    pub disable_concurrent: Option<bool>,
+}
+
+/// A parameter a `properties` step defines for the job, as plain values.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct JobParameter {
+    pub name: String,
+    /// The keyword it was defined with: `string`, `text`, `booleanParam`, `choice`,
+    /// `password`.
+    pub kind: String,
+    /// The default (a choice's is its first choice; a boolean's `true` or `false`).
+    pub default: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub choices: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+impl JobParameter {
+    /// The parameter as the pipeline's `parameters` directive would declare it.
+    pub fn to_parameter(&self, span: kiln_diagnostics::Span) -> kiln_model::Parameter {
+        use kiln_model::ParameterKind;
+        let kind = match self.kind.as_str() {
+            "booleanParam" => ParameterKind::Boolean {
+                default: self.default == "true",
+            },
+            "choice" => ParameterKind::Choice {
+                choices: self.choices.clone(),
+            },
+            "text" => ParameterKind::Text {
+                default: self.default.clone(),
+            },
+            "password" => ParameterKind::Password {
+                default: self.default.clone(),
+            },
+            _ => ParameterKind::String {
+                default: self.default.clone(),
+                trim: false,
+            },
+        };
+        kiln_model::Parameter {
+            name: kiln_diagnostics::Spanned::new(self.name.clone(), span),
+            kind,
+            description: self.description.clone(),
+            at_start: kiln_model::ParameterExprs::default(),
+            span,
+        }
+    }
+}
+
+impl JobProperties {
+    /// What the job has once `computed` (the declarative pipeline's values) is applied
+    /// over what a `properties` step of the same build set before (`self`): the step's
+    /// parameters and concurrency stay, schedules add up, computed counts win.
+    pub(crate) fn then_computed(mut self, computed: JobProperties) -> JobProperties {
+        self.cron.extend(computed.cron);
+        self.poll.extend(computed.poll);
+        self.param_cron.extend(computed.param_cron);
+        let counts = [
+            (&mut self.builds_to_keep, computed.builds_to_keep),
+            (&mut self.days_to_keep, computed.days_to_keep),
+            (
+                &mut self.artifact_builds_to_keep,
+                computed.artifact_builds_to_keep,
+            ),
+            (
+                &mut self.artifact_days_to_keep,
+                computed.artifact_days_to_keep,
+            ),
+        ];
+        for (slot, new) in counts {
+            if new.is_some() {
+                *slot = new;
+            }
+        }
+        self
+    }
 }
 
 /// A `parameterizedCron` text: its lines' parameters, then each schedule.
@@ -101,21 +188,11 @@ pub(crate) fn evaluate(build: &Build, scope: &Scope) -> Option<JobProperties> {
                 continue;
             }
         };
-        if text.lines().all(|l| {
-            let l = l.trim();
-            l.is_empty() || l.starts_with('#')
-        }) {
-            continue;
-        }
-        let valid = if keyword == "parameterizedCron" {
-            param_cron_valid(&text, &build.spec.job_name)
-        } else {
-            Schedule::parse(&text, &build.spec.job_name).map(drop)
-        };
-        match valid {
-            Ok(()) => {
-                set.push(format!("{keyword} '{}'", text.trim()));
-                out.push(text.trim().to_owned());
+        match schedule(keyword, &text, &build.spec.job_name) {
+            Ok(None) => {}
+            Ok(Some(text)) => {
+                set.push(format!("{keyword} '{text}'"));
+                out.push(text);
             }
             Err(why) => log(&format!(
                 "WARNING: `{keyword}('{}')`{} is not a valid schedule ({why}); no trigger set for it",
@@ -179,9 +256,29 @@ fn text_of(build: &Build, scope: &Scope, e: &Expr) -> Result<String, String> {
     }
 }
 
-/// A count: a number, or its text; empty (or negative, as Jenkins reads `-1`) means no limit.
+/// A schedule's text checked: `None` when it has no schedule line (empty, or comments only,
+/// which sets no trigger), else the trimmed text; the reason when it is not valid.
+pub(crate) fn schedule(keyword: &str, text: &str, job: &str) -> Result<Option<String>, String> {
+    if text.lines().all(|l| {
+        let l = l.trim();
+        l.is_empty() || l.starts_with('#')
+    }) {
+        return Ok(None);
+    }
+    if keyword == "parameterizedCron" {
+        param_cron_valid(text, job)?;
+    } else {
+        Schedule::parse(text, job)?;
+    }
+    Ok(Some(text.trim().to_owned()))
+}
+
 fn count_of(build: &Build, scope: &Scope, e: &Expr) -> Result<Option<u32>, String> {
-    let text = text_of(build, scope, e)?;
+    count_text(&text_of(build, scope, e)?)
+}
+
+/// A count: a number, or its text; empty (or negative, as Jenkins reads `-1`) means no limit.
+pub(crate) fn count_text(text: &str) -> Result<Option<u32>, String> {
     let text = text.trim();
     if text.is_empty() {
         return Ok(None);

@@ -24,6 +24,7 @@ pub fn check_scripts(doc: &Document) -> Vec<Diagnostic> {
         }
         Document::Declarative(p) => {
             preamble.clone_from(&p.preamble.definitions);
+            preamble.extend(p.preamble.steps.iter().cloned());
             pipeline(p, &mut blocks);
             !p.libraries.is_empty()
         }

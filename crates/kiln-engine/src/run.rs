@@ -188,8 +188,7 @@ async fn run(
         build.log(None, line, false);
     }
     pipeline_notices(build);
-    let mut job_properties = None;
-    let error = match prepare(build, &mut scope, scripted.is_some(), &mut job_properties).await {
+    let error = match prepare(build, &mut scope, scripted.is_some()).await {
         Ok(()) => match scripted {
             Some(s) => crate::steps::script(build, &s.script.statements, &scope)
                 .await
@@ -222,25 +221,30 @@ async fn run(
     .await;
     remove_secret_files(build, &build.site).await;
     let mut summary = finish(build).await;
-    summary.job_properties = job_properties;
+    summary.job_properties = build.job_properties();
     summary
 }
 
-/// The preamble (`def`s and functions before `pipeline { }`), the job properties the
-/// pipeline computes (into `job_properties`), the pipeline's environment, then Jenkins'
+/// The preamble (`def`s and functions before `pipeline { }`, then its `properties([...])`
+/// steps), the job properties the pipeline computes (set for the job at once, as Jenkins
+/// sets them when the `pipeline` block starts), the pipeline's environment, then Jenkins'
 /// implicit `checkout scm` (not for a scripted pipeline, which checks out with `checkout
 /// scm` itself, as in Jenkins).
-async fn prepare(
-    build: &Arc<Build>,
-    scope: &mut Scope,
-    scripted: bool,
-    job_properties: &mut Option<crate::JobProperties>,
-) -> Result<(), StepError> {
-    let preamble = &build.plan.pipeline.preamble.definitions;
-    if !preamble.is_empty() {
-        crate::steps::script(build, preamble, scope).await?;
+async fn prepare(build: &Arc<Build>, scope: &mut Scope, scripted: bool) -> Result<(), StepError> {
+    let preamble = &build.plan.pipeline.preamble;
+    if !preamble.definitions.is_empty() {
+        crate::steps::script(build, &preamble.definitions, scope).await?;
     }
-    *job_properties = crate::job_properties::evaluate(build, scope);
+    if !preamble.steps.is_empty() {
+        crate::steps::script(build, &preamble.steps, scope).await?;
+    }
+    if let Some(computed) = crate::job_properties::evaluate(build, scope) {
+        let props = match build.job_properties() {
+            Some(step) if step.by_step => step.then_computed(computed),
+            _ => computed,
+        };
+        build.set_job_properties(props);
+    }
     env::apply(&build.plan.pipeline.environment, build, scope).await?;
     let options = &build.plan.pipeline.options;
     let skip_checkout =

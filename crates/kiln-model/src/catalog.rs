@@ -88,6 +88,8 @@ pub enum StepId {
     LegacyAnalysis,
     /// `openshiftBuild(buildConfig: ...)`: a build through the OpenShift API.
     OpenshiftBuild,
+    /// `openshiftDeploy(depCfg: ...)`: a deployment through the OpenShift API.
+    OpenshiftDeploy,
 }
 
 /// The type an argument must have when it is written as a literal.
@@ -773,6 +775,21 @@ pub const STEPS: &[StepDef] = &[
         B::None,
     ),
     def(
+        "openshiftDeploy",
+        StepId::OpenshiftDeploy,
+        &[
+            req("depCfg", T::String),
+            p("namespace", T::String),
+            p("apiURL", T::String),
+            p("authToken", T::String),
+            p("waitTime", T::Any),
+            p("waitUnit", T::String),
+            p("verbose", T::Any),
+            p("env", T::Any),
+        ],
+        B::None,
+    ),
+    def(
         "checkstyle",
         StepId::LegacyAnalysis,
         LEGACY_ANALYSIS,
@@ -872,7 +889,6 @@ pub const PLUGIN_STEPS: &[(&str, &str)] = &[
     ("copyArtifacts", "Copy Artifact plugin"),
     ("jacoco", "JaCoCo plugin"),
     ("hygieiaBuildPublishStep", "Hygieia plugin"),
-    ("openshiftDeploy", "OpenShift Pipeline plugin"),
     ("cobertura", "Cobertura plugin"),
     ("publishCoverage", "Code Coverage API plugin"),
     ("recordCoverage", "Coverage plugin"),

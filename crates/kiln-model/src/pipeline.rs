@@ -38,10 +38,14 @@ pub struct Pipeline {
 }
 
 /// Statements before `pipeline { }` that the script layer runs first: `def` variables and
-/// function definitions. Imports and `properties([...])` are reported, not run.
+/// function definitions, then the `properties([...])` steps written there.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Preamble {
     pub definitions: Vec<Stmt>,
+    /// `properties([...])` calls beside the pipeline, run (as steps) after `definitions`
+    /// when the build starts; values computed at start never see them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<Stmt>,
 }
 
 /// `@Library('name@ref')` or `lib('name@ref')`.

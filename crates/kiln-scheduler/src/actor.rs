@@ -262,6 +262,13 @@ impl Actor {
             Command::TakenOver { record, epoch } => self.taken_over(*record, epoch),
             Command::Resume(record) => self.resume(*record),
             Command::LeaseLost => self.lease_lost(),
+            Command::JobProperties(id, props) => {
+                let record = JobPropertiesRecord::of(id.number, &props);
+                if self.record_job_properties(&id.job, Some(record)) {
+                    let now = self.shared.clock.now_ms();
+                    self.timers.rebuild(&self.shared, now);
+                }
+            }
         }
     }
 
@@ -337,8 +344,7 @@ impl Actor {
             };
             self.claims.queued(&mut self.queue, queued, now);
             tracing::info!(build = %id, "build queued");
-            let info = self.shared.pipeline(job.as_str()).and_then(Result::ok);
-            if info.and_then(|i| i.disable_concurrent) == Some(true) {
+            if crate::job_properties::disable_concurrent(&self.shared, job.as_str()) == Some(true) {
                 self.abort_previous(&id);
             }
             self.timers.rebuild(&self.shared, now);
@@ -507,7 +513,7 @@ impl Actor {
             s.duration_count += 1;
             s.queue_seconds_sum += done.queued_ms as f64 / 1000.0;
         });
-        self.record_job_properties(&done);
+        self.job_properties_at_end(&done);
         if done.info.is_some() {
             let now = self.shared.clock.now_ms();
             self.timers.rebuild(&self.shared, now);
@@ -518,26 +524,36 @@ impl Actor {
         }
     }
 
-    /// Keeps what the build set for its job from values its pipeline computes (schedules,
-    /// retention counts), in memory and, off the actor's thread, in the job's stored record.
-    /// A build whose pipeline computes none forgets an earlier build's record.
-    fn record_job_properties(&self, done: &Done) {
+    /// What the build set for its job (recorded as it ran, see `Command::JobProperties`;
+    /// again here, for builds whose coordinator could not tell). A build whose pipeline
+    /// computes none forgets an earlier build's computed record (never what a `properties`
+    /// step set, which stays until another step replaces it, as in Jenkins).
+    fn job_properties_at_end(&self, done: &Done) {
         let record = match (&done.job_properties, &done.info) {
             (Some(p), _) => Some(JobPropertiesRecord::of(done.id.number, p)),
-            (None, Some(info)) if !kiln_engine::computes_job_properties(&info.pipeline) => None,
+            (None, Some(info))
+                if !kiln_engine::computes_job_properties(&info.pipeline)
+                    && !self.shared.job_properties_by_step(done.id.job.as_str()) =>
+            {
+                None
+            }
             // The pipeline computes them but the build ended before it got there.
             _ => return,
         };
-        if !self
-            .shared
-            .set_job_properties(done.id.job.as_str(), record.clone())
-        {
-            return;
+        self.record_job_properties(&done.id.job, record);
+    }
+
+    /// Keeps `record` for the job in memory and, off the actor's thread, in the job's
+    /// stored record; says whether anything changed.
+    fn record_job_properties(&self, job: &JobName, record: Option<JobPropertiesRecord>) -> bool {
+        if !self.shared.set_job_properties(job.as_str(), record.clone()) {
+            return false;
         }
-        let name = done.id.job.clone();
+        let name = job.clone();
         self.writer.write(move |store| {
             crate::job_properties::write(store, name, record.as_ref());
         });
+        true
     }
 
     /// A build task panicked: its build is recorded as failed so nothing waits for it.
@@ -856,10 +872,7 @@ fn job_limits(shared: &Shared, config: &Config) -> HashMap<String, usize> {
         .jobs
         .iter()
         .map(|j| {
-            let one = shared
-                .pipeline(j.name.as_str())
-                .and_then(Result::ok)
-                .is_some_and(|i| i.disable_concurrent.is_some());
+            let one = crate::job_properties::disable_concurrent(shared, j.name.as_str()).is_some();
             let limit = if one { 1 } else { j.concurrency.max(1) };
             (j.name.to_string(), limit)
         })

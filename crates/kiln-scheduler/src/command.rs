@@ -63,6 +63,8 @@ pub(crate) enum Command {
     Resume(Box<kiln_store::BuildRecord>),
     /// This controller's lease ran out or could not be renewed: it stops driving builds.
     LeaseLost,
+    /// A running build set its job's properties (see `job_properties`).
+    JobProperties(BuildRef, Box<kiln_engine::JobProperties>),
 }
 
 /// What creating a queued build's record gave, for the actor to queue it.

@@ -70,6 +70,15 @@ impl Coordinator for ServerCoordinator {
         crate::downstream::start(&self.shared, handle, &self.build, req).await
     }
 
+    fn job_properties(&self, props: &kiln_engine::JobProperties) {
+        if let Some(tx) = self.commands.upgrade() {
+            let _ = tx.send(Command::JobProperties(
+                self.build.clone(),
+                Box::new(props.clone()),
+            ));
+        }
+    }
+
     fn milestone(&self, ordinal: u32) -> MilestoneOutcome {
         let passage = self.shared.milestones.pass(&self.id, ordinal);
         if let Some(handle) = self.handle() {

@@ -1,6 +1,9 @@
 //! The job properties a build set from values its pipeline computes (schedules, retention
-//! counts: see kiln-engine's `JobProperties`), recorded for the job as Jenkins keeps the
-//! properties the last build set. The record lives in the job's stored `meta` under
+//! counts: see kiln-engine's `JobProperties`) or with a `properties([...])` step (those and
+//! parameters, `disableConcurrentBuilds`), recorded for the job as Jenkins keeps the
+//! properties the last build set. The build reports them as soon as it sets them (through
+//! its coordinator), so a build that fails or is aborted afterwards still sets them, as in
+//! Jenkins. The record lives in the job's stored `meta` under
 //! [`META_KEY`] (JSON), so every store keeps it, exports and imports it without a table of
 //! its own; the scheduler keeps a copy in memory (`Shared`), loaded when it starts.
 //!
@@ -9,7 +12,9 @@
 //! before, and a job's `kiln.yaml` settings keep their precedence (`retention:` over the
 //! pipeline's discarder; `triggers:` schedules add to the pipeline's).
 
-use kiln_engine::JobProperties;
+use crate::shared::Shared;
+use kiln_engine::{JobParameter, JobProperties};
+use kiln_model::Pipeline;
 use kiln_store::{JobRecord, Store};
 use kiln_types::JobName;
 use serde::{Deserialize, Serialize};
@@ -39,6 +44,15 @@ pub(crate) struct JobPropertiesRecord {
     pub artifact_builds_to_keep: Option<u32>,
     #[serde(default)]
     pub artifact_days_to_keep: Option<u32>,
+    /// Set by a `properties` step: applies whatever the pipeline declares, and stays until
+    /// another build sets the job's properties. The fields below are left out when unset,
+    /// so records without them read and write as before.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub by_step: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parameters: Vec<JobParameter>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disable_concurrent: Option<bool>,
 }
 
 impl JobPropertiesRecord {
@@ -52,6 +66,9 @@ impl JobPropertiesRecord {
             days_to_keep: p.days_to_keep,
             artifact_builds_to_keep: p.artifact_builds_to_keep,
             artifact_days_to_keep: p.artifact_days_to_keep,
+            by_step: p.by_step,
+            parameters: p.parameters.clone(),
+            disable_concurrent: p.disable_concurrent,
         }
     }
 
@@ -66,6 +83,39 @@ impl JobPropertiesRecord {
             }
         }
     }
+}
+
+/// `disableConcurrentBuilds()` of the job: the pipeline's option, else what a `properties`
+/// step set (`Some(abort_previous)`).
+pub(crate) fn disable_concurrent(shared: &Shared, job: &str) -> Option<bool> {
+    let declared = shared
+        .pipeline(job)
+        .and_then(Result::ok)
+        .and_then(|i| i.disable_concurrent);
+    declared.or_else(|| shared.job_properties(job)?.disable_concurrent)
+}
+
+/// `pipeline` with the parameters a `properties` step set for the job that it does not
+/// declare itself, so triggers fill their defaults and check their values as for declared
+/// ones, and the build resolves them; `None` when the step set none to add.
+pub(crate) fn with_step_parameters(
+    shared: &Shared,
+    job: &str,
+    pipeline: &Pipeline,
+) -> Option<Pipeline> {
+    let record = shared.job_properties(job)?;
+    let added: Vec<&JobParameter> = record
+        .parameters
+        .iter()
+        .filter(|p| !pipeline.parameters.iter().any(|d| d.name.value == p.name))
+        .collect();
+    if added.is_empty() {
+        return None;
+    }
+    let mut out = pipeline.clone();
+    out.parameters
+        .extend(added.into_iter().map(|p| p.to_parameter(pipeline.span)));
+    Some(out)
 }
 
 /// Every job's record, read when the scheduler starts.

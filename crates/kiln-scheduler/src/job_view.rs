@@ -33,7 +33,7 @@ pub(crate) fn view(
             .collect(),
     };
     let mut concurrency = job.concurrency.max(1);
-    let (parameters, pipeline_error) = match read {
+    let (mut parameters, pipeline_error) = match read {
         Some(Ok(info)) => {
             triggers.cron.extend(info.cron.iter().cloned());
             triggers.poll.extend(info.poll.iter().cloned());
@@ -51,6 +51,27 @@ pub(crate) fn view(
         triggers.cron.extend(set.cron);
         triggers.poll.extend(set.poll);
         triggers.cron.extend(set.param_cron);
+        if set.disable_concurrent.is_some() {
+            concurrency = 1;
+        }
+        let span = kiln_diagnostics::Span::default();
+        for p in set.parameters {
+            if !parameters.iter().any(|v| v.name == p.name) {
+                let param = p.to_parameter(span);
+                let (kind, default) = (param.kind.keyword(), param.kind.default_value());
+                parameters.push(crate::view::ParamView {
+                    name: p.name,
+                    kind,
+                    default: if kind == "password" {
+                        String::new()
+                    } else {
+                        default
+                    },
+                    choices: p.choices,
+                    description: p.description,
+                });
+            }
+        }
     }
     JobView {
         name: job.name.to_string(),

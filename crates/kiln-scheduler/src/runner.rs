@@ -161,7 +161,14 @@ impl BuildTask {
         let info = Arc::new(PipelineInfo::of(pipeline.clone()));
         self.shared
             .set_pipeline(self.job.name.as_str(), Ok(info.clone()));
-        let plan = prepared.plan();
+        let mut plan = prepared.plan();
+        // Parameters a `properties` step set for the job are the build's too.
+        let job = self.job.name.as_str();
+        if let Some(p) =
+            crate::job_properties::with_step_parameters(&self.shared, job, &plan.pipeline)
+        {
+            plan.pipeline = p;
+        }
         if self.resume {
             // The stages' stored states and times are kept (the same plan, read again).
             self.recorder.set_formatter(LogFormatter::new(&plan));

@@ -166,8 +166,12 @@ impl Shared {
     }
 
     /// What the job's last build set from computed values, when the job uses it: its
-    /// pipeline computes schedules or counts, or is not read yet (after a restart).
+    /// pipeline computes schedules or counts, or is not read yet (after a restart); what a
+    /// `properties` step set always applies.
     pub(crate) fn job_properties(&self, job: &str) -> Option<JobPropertiesRecord> {
+        if self.job_properties_by_step(job) {
+            return lock(&self.job_properties).get(job).cloned();
+        }
         let applies = match self.pipeline(job) {
             Some(Ok(info)) => kiln_engine::computes_job_properties(&info.pipeline),
             Some(Err(_)) | None => true,
@@ -176,6 +180,13 @@ impl Shared {
             return None;
         }
         lock(&self.job_properties).get(job).cloned()
+    }
+
+    /// Did a `properties` step set the job's record?
+    pub(crate) fn job_properties_by_step(&self, job: &str) -> bool {
+        lock(&self.job_properties)
+            .get(job)
+            .is_some_and(|r| r.by_step)
     }
 
     /// Keeps `record` for `job` (`None`: forgets it); an older build's never replaces a

@@ -6,6 +6,7 @@ use crate::command::{Command, Enqueue};
 use crate::error::SourceError;
 use crate::error::{JobSourceError, TriggerError};
 use crate::handle::SchedulerHandle;
+use crate::job_properties::with_step_parameters;
 use crate::matching::branch_matches;
 use crate::multibranch;
 use crate::pipeline_info::PipelineInfo;
@@ -169,12 +170,16 @@ fn check_params(
         Some(Document::Scripted(s)) if errors == 0 => {
             // What a scripted pipeline declares (or the pipeline a library builds from
             // it) is known when a build runs it: a pipeline its last build ran is kept.
+            let scripted = kiln_engine::scripted_pipeline(s);
             if !matches!(shared.pipeline(job.name.as_str()), Some(Ok(_))) {
-                let pipeline = Arc::new(kiln_engine::scripted_pipeline(s));
-                let info = Arc::new(PipelineInfo::of(pipeline));
+                let info = Arc::new(PipelineInfo::of(Arc::new(scripted.clone())));
                 shared.set_pipeline(job.name.as_str(), Ok(info));
             }
-            return Ok(given.clone());
+            // The parameters a `properties` step set are checked and filled here.
+            let Some(with) = with_step_parameters(shared, job.name.as_str(), &scripted) else {
+                return Ok(given.clone());
+            };
+            return fill_params(&with, job, given);
         }
         _ => {
             let why = if errors > 0 {
@@ -188,6 +193,19 @@ fn check_params(
     };
     let info = Arc::new(PipelineInfo::of(pipeline.clone()));
     shared.set_pipeline(job.name.as_str(), Ok(info));
+    match with_step_parameters(shared, job.name.as_str(), &pipeline) {
+        Some(with) => fill_params(&with, job, given),
+        None => fill_params(&pipeline, job, given),
+    }
+}
+
+/// The parameters a build of `pipeline` runs with: the job's configured values, then the
+/// request's, then the defaults, type-checked.
+fn fill_params(
+    pipeline: &Pipeline,
+    job: &JobConfig,
+    given: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, TriggerError> {
     let declared = |name: &String| pipeline.parameters.iter().any(|p| p.name.value == *name);
     let mut params: BTreeMap<String, String> = job
         .parameters
@@ -199,7 +217,7 @@ fn check_params(
     // Every parameter the build runs with is recorded, defaults included (a rebuild then
     // runs with the same values even if the defaults change).
     let resolved =
-        kiln_engine::resolve_params(&pipeline, &params).map_err(TriggerError::InvalidParams)?;
+        kiln_engine::resolve_params(pipeline, &params).map_err(TriggerError::InvalidParams)?;
     for (name, value) in resolved {
         params.entry(name).or_insert_with(|| value.as_env());
     }

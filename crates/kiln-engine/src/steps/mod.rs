@@ -43,6 +43,7 @@ mod nodejs;
 mod openshift;
 mod pod_template;
 mod process;
+mod properties;
 mod scm;
 mod script;
 mod scripted;
@@ -178,6 +179,7 @@ async fn dispatch(id: StepId, call: &StepCall<'_>) -> Result<Value, StepError> {
         StepId::Archive => artifacts::archive_alias(call).await,
         StepId::LegacyAnalysis => legacy_analysis::legacy_analysis(call).await,
         StepId::OpenshiftBuild => openshift::openshift_build(call).await,
+        StepId::OpenshiftDeploy => openshift::openshift_deploy(call).await,
         StepId::Step => delegate::step(call).await,
         StepId::Junit => junit::junit(call).await,
         StepId::Checkout => scm::checkout(call).await,

@@ -1,6 +1,6 @@
 //! Steps only scripts call: `stage('x') { }` and `parallel(...)` (their stages join the
 //! build's stage list as they run), `node` and `podTemplate` (see `pod_template`),
-//! `properties` (ignored with a notice), `libraryResource`, `script { }` (runs its body), and the descriptor functions whose results other steps
+//! `properties` (see `properties.rs`), `libraryResource`, `script { }` (runs its body), and the descriptor functions whose results other steps
 //! read (`string(credentialsId: ...)` for `withCredentials`, `containerTemplate(...)`).
 
 use super::script::ScriptHost;
@@ -37,6 +37,28 @@ const DESCRIPTORS: &[&str] = &[
     "disableConcurrentBuilds",
     "buildDiscarder",
     "logRotator",
+    // More job properties and triggers `properties([...])` reads (or names as not acted on).
+    "parameterizedCron",
+    "githubPush",
+    "upstream",
+    "disableResume",
+    "durabilityHint",
+    "githubProjectProperty",
+    "copyArtifactPermission",
+    "overrideIndexTriggers",
+    "preserveStashes",
+    "rateLimitBuilds",
+    "gitLabConnection",
+    "office365ConnectorWebhooks",
+    "throttleJobProperty",
+    "authorizationMatrix",
+    "issueCommentTrigger",
+    "GenericTrigger",
+    "bitbucketPush",
+    "gitParameter",
+    "extendedChoice",
+    "activeChoice",
+    "activeChoiceParam",
     // emailext's recipient providers.
     "developers",
     "requestor",
@@ -111,13 +133,7 @@ pub(crate) fn call(
         "parallel" => parallel(host, call, scope),
         "node" => super::pod_template::node(host, call, scope),
         "podTemplate" => super::pod_template::pod_template(host, call, scope),
-        "properties" => {
-            host.build.notice_once(
-                "`properties([...])` is ignored: set parameters, triggers and retention in kiln's job configuration"
-                    .to_owned(),
-            );
-            Ok(Value::Null)
-        }
+        "properties" => super::properties::properties(&host.build, scope, call),
         "libraryResource" => library_resource(host, call),
         // The declarative `script { }` is a step of its own, usable in scripts as well.
         "script" => host.closure(call, call.body, scope),

@@ -200,10 +200,14 @@ node(label) {
     let build_stage = run.summary.stages[0].node;
     assert_eq!(build_line, Some(build_stage));
     assert!(
-        run.notices().iter().any(|n| n.contains("properties")),
-        "{:#?}",
-        run.notices()
+        run.has_line(
+            "Job properties set by this build (they replace the job's earlier ones): disableConcurrentBuilds"
+        ),
+        "{log:#?}"
     );
+    let props = run.summary.job_properties.clone().expect("set by the step");
+    assert!(props.by_step);
+    assert_eq!(props.disable_concurrent, Some(false));
 }
 
 #[tokio::test]

@@ -62,9 +62,12 @@ pub fn lower(file: &File) -> (Option<Document>, Vec<Diagnostic>) {
                 Some(call) if call.name.value == "pipeline" => {
                     if let Some(first) = pipeline_call.replace(call) {
                         cx.push(
-                            Diagnostic::error("duplicate-pipeline", "more than one `pipeline` block")
-                                .with_primary(e.span, "second `pipeline` block")
-                                .with_secondary(first.name.span, "first one here"),
+                            Diagnostic::error(
+                                "duplicate-pipeline",
+                                "more than one `pipeline` block",
+                            )
+                            .with_primary(e.span, "second `pipeline` block")
+                            .with_secondary(first.name.span, "first one here"),
                         );
                     }
                 }
@@ -74,12 +77,12 @@ pub fn lower(file: &File) -> (Option<Document>, Vec<Diagnostic>) {
                     preamble.definitions.push(stmt.clone());
                     ordered.push(stmt.clone());
                 }
-                Some(call) if call.name.value == "properties" => cx.warn(
-                    "ignored-properties",
-                    call.span,
-                    "`properties([...])` is ignored",
-                    "set parameters, triggers and retention in the pipeline's directives or kiln's job configuration",
-                ),
+                // A step that sets the job's properties: beside a declarative pipeline it
+                // runs before the pipeline (`Preamble::steps`), in a script where it stands.
+                Some(call) if call.name.value == "properties" => {
+                    preamble.steps.push(stmt.clone());
+                    ordered.push(stmt.clone());
+                }
                 _ => {
                     others.push(stmt.clone());
                     ordered.push(stmt.clone());
@@ -114,7 +117,10 @@ pub fn lower(file: &File) -> (Option<Document>, Vec<Diagnostic>) {
             }
             pipeline.map(|p| Document::Declarative(Box::new(p)))
         }
-        None if others.is_empty() && preamble.definitions.is_empty() => {
+        None if others.is_empty()
+            && preamble.definitions.is_empty()
+            && preamble.steps.is_empty() =>
+        {
             cx.push(
                 Diagnostic::error("missing-pipeline", "no pipeline found").with_primary(
                     file.span,

@@ -234,3 +234,135 @@ async fn a_parameterized_cron_text_the_build_computes_fires_with_its_parameters(
     );
     h.shutdown().await;
 }
+
+/// A scripted pipeline setting its job's timer and parameters with `properties([...])`.
+const SCRIPTED_PROPERTIES: &str = "properties([
+  pipelineTriggers([cron('*/5 * * * *')]),
+  parameters([string(name: 'WHO', defaultValue: 'world'), choice(name: 'TARGET', choices: ['dev', 'prod'])]),
+  disableResume()
+])
+node {
+  stage('A') { echo \"hello ${params.WHO} on ${params.TARGET}\" }
+}
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schedule_and_parameters_set_by_a_properties_step_fire_and_fill_the_next_builds() {
+    let env = Env::new();
+    let dir = env.dir("scripted", SCRIPTED_PROPERTIES);
+    let clock = Arc::new(ManualClock::new(START_MS));
+    let h = env.start_with_clock(env.config(&dir_job("scripted", &dir, "")), clock.clone());
+    let first = h.trigger(user("scripted")).await.unwrap();
+    let b = env.finished(&first).await;
+    let log = env.log(&first);
+    assert_eq!(b.result, Some(BuildResult::Success), "{log}");
+    // The build that sets the parameters runs without them, as in Jenkins.
+    assert!(log.contains("[A] hello null on null\n"), "{log}");
+    assert!(
+        log.contains("Job properties set by this build (they replace the job's earlier ones): cron '*/5 * * * *'; parameters WHO, TARGET\n"),
+        "{log}"
+    );
+    assert!(
+        log.contains("properties: kiln does not act on `disableResume`\n"),
+        "{log}"
+    );
+    let job = env
+        .until(|| {
+            let job = h.job("scripted").unwrap();
+            (!job.triggers.cron.is_empty()).then_some(job)
+        })
+        .await;
+    assert_eq!(job.triggers.cron, ["*/5 * * * *"]);
+    let shown: Vec<(String, String)> = job
+        .parameters
+        .iter()
+        .map(|p| (p.name.clone(), p.default.clone()))
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            ("WHO".into(), "world".into()),
+            ("TARGET".into(), "dev".into())
+        ]
+    );
+
+    // The timer fires; the build gets the parameters' defaults.
+    settle(&h).await;
+    clock.advance(Duration::from_secs(5 * 60));
+    let timed = env
+        .until(|| {
+            (numbers(&env, "scripted").len() == 2).then(|| BuildRef {
+                job: JobName::new("scripted").unwrap(),
+                number: 2,
+            })
+        })
+        .await;
+    let b = env.finished(&timed).await;
+    assert_eq!(b.cause, "Started by timer");
+    assert!(
+        env.log(&timed).contains("[A] hello world on dev\n"),
+        "{}",
+        env.log(&timed)
+    );
+
+    // Given values are checked against the choices, and used.
+    let given = user("scripted")
+        .param("WHO", "kiln")
+        .param("TARGET", "prod");
+    let id = h.trigger(given).await.unwrap();
+    env.finished(&id).await;
+    assert!(
+        env.log(&id).contains("[A] hello kiln on prod\n"),
+        "{}",
+        env.log(&id)
+    );
+    let wrong = h
+        .trigger(user("scripted").param("TARGET", "staging"))
+        .await
+        .unwrap_err();
+    assert!(wrong.to_string().contains("staging"), "{wrong}");
+    h.shutdown().await;
+
+    // The record survives a restart.
+    let h = env.start_with_clock(env.config(&dir_job("scripted", &dir, "")), clock.clone());
+    assert_eq!(h.job("scripted").unwrap().triggers.cron, ["*/5 * * * *"]);
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_computed_schedule_is_recorded_when_the_build_starts_even_if_it_then_fails() {
+    let env = Env::new();
+    let gate = Gate::new(&env, "held");
+    let text = format!(
+        "def EVERY = 5\n\npipeline {{\n  agent any\n  triggers {{ cron(\"*/${{EVERY}} * * * *\") }}\n  stages {{\n    stage('A') {{ steps {{\n      {}\n      error 'boom'\n    }} }}\n  }}\n}}\n",
+        gate.step()
+    );
+    let dir = env.dir("failing", &text);
+    let h = env.start(env.config(&dir_job("failing", &dir, "")));
+    let id = h.trigger(user("failing")).await.unwrap();
+    // Recorded while the build still runs (held at the gate).
+    let cron = env
+        .until(|| {
+            let cron = h.job("failing").unwrap().triggers.cron;
+            (!cron.is_empty()).then_some(cron)
+        })
+        .await;
+    assert_eq!(cron, ["*/5 * * * *"]);
+    assert_eq!(status(&env, &id), kiln_store::BuildStatus::Running);
+    gate.open();
+    let b = env.finished(&id).await;
+    assert_eq!(b.result, Some(BuildResult::Failure), "{}", env.log(&id));
+    settle(&h).await;
+    assert_eq!(h.job("failing").unwrap().triggers.cron, ["*/5 * * * *"]);
+    let stored = env
+        .store
+        .get_job(&JobName::new("failing").unwrap())
+        .unwrap()
+        .unwrap();
+    assert!(
+        stored.meta["job_properties"].contains("*/5 * * * *"),
+        "{:?}",
+        stored.meta
+    );
+    h.shutdown().await;
+}
