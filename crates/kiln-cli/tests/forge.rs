@@ -746,6 +746,63 @@ fn a_github_app_reports_check_runs_through_an_installation_token() {
     assert!(!forge.refused_jwts().is_empty());
 }
 
+#[test]
+fn a_github_apps_installation_token_is_kept_until_it_nears_expiry_and_renewed_when_refused() {
+    let forge = FakeForge::start();
+    let app = format!(
+        "{{kind: github, api_url: '{}', repository: acme/app, app_id: {APP_ID}, app_key_credential: app-key}}",
+        forge.github_api()
+    );
+    let env = Env::new(&job("app", "ok", &app), "");
+    let server = env.start();
+    let tokens = || forge.count("POST", "/access_tokens");
+    let lookups = || forge.count("GET", "/repos/acme/app/installation");
+    // Builds one; returns once its check run completed (three calls: queued, in progress,
+    // completed).
+    let build = |n: u64| {
+        kiln_ok(&server, &["trigger", "app", "--follow"]);
+        let url = format!("https://ci.example.com/jobs/app/{n}");
+        wait_or_show(
+            &format!("the check run of app#{n} completed"),
+            || {
+                forge.check_runs().iter().any(|c| {
+                    c.details_url.as_deref() == Some(url.as_str())
+                        && c.states.last().is_some_and(|s| s == "completed/success")
+                })
+            },
+            || format!("{:#?}\n{}", forge.check_runs(), env.server_log()),
+        );
+    };
+
+    // Nine calls of three builds: one installation lookup, one token.
+    for n in 1..=3 {
+        build(n);
+    }
+    assert_eq!((lookups(), tokens()), (1, 1), "{:#?}", forge.requests());
+
+    // The forge revokes it: the first call is refused (401), a new token is taken (and the
+    // installation looked up again), and the build's check run goes on with it.
+    forge.revoke_installation_tokens();
+    build(4);
+    assert_eq!((lookups(), tokens()), (2, 2));
+    assert_eq!(forge.check_runs().len(), 4, "{:#?}", forge.check_runs());
+
+    // A token within five minutes of its expiry is not used again: each call takes a new one.
+    forge.set_token_expiry("2000-01-01T00:00:00Z");
+    forge.revoke_installation_tokens();
+    build(5);
+    assert_eq!(
+        (lookups(), tokens()),
+        (3, 5),
+        "a new token for each of the three calls"
+    );
+    assert!(
+        forge.statuses().is_empty() && forge.refused_jwts().is_empty(),
+        "{:?}",
+        forge.refused_jwts()
+    );
+}
+
 /// A pull request's pipeline that checks `checkout scm` out again into a fresh directory.
 const FRESH_CHECKOUT: &str = "pipeline {\n  agent any\n  stages { stage('Again') { steps { dir('fresh') { checkout scm\n sh 'git log --oneline -1; ls' } } } }\n}\n";
 
