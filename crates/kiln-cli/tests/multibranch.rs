@@ -31,6 +31,10 @@ const PIPELINE: &str = "pipeline {
       when { changeRequest() }
       steps { echo 'change stage ran' }
     }
+    stage('Tag') {
+      when { buildingTag() }
+      steps { echo \"tag stage ran TAG=${env.TAG_NAME}\" }
+    }
   }
 }
 ";
@@ -323,6 +327,7 @@ fn change_build_head_builds_the_pull_requests_head_and_tags_are_discovered() {
         log.contains("change.txt") && !log.contains("later.txt"),
         "{log}"
     );
+    assert!(!log.contains("tag stage ran"), "{log}");
     let push = json!({
         "ref": "refs/heads/feature/x", "after": head,
         "repository": { "clone_url": env.repo_url },
@@ -335,6 +340,9 @@ fn change_build_head_builds_the_pull_requests_head_and_tags_are_discovered() {
     kiln_ok(&server, &["trigger", "app/v1.0"]);
     let log = finished_log(&env, &server, "app/v1.0", 1);
     assert!(log.contains("BRANCH=v1.0"), "{log}");
+    assert!(log.contains("tag stage ran TAG=v1.0"), "{log}");
+    let main = finished_log(&env, &server, "app/main", 1);
+    assert!(!main.contains("tag stage ran"), "{main}");
 }
 
 #[test]
