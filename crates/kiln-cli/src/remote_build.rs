@@ -17,8 +17,20 @@ pub fn trigger(args: &TriggerArgs) -> anyhow::Result<ExitCode> {
         body["branch"] = json!(branch);
     }
     let answer = client.post_json(&format!("/jobs/{}/builds", job_segment(&args.job)), &body)?;
-    let id = answer["id"].as_str().unwrap_or("?").to_string();
     let json_out = args.client.output == OutputFormat::Json;
+    if answer["scan"] == "started" {
+        // A multibranch job: the server scans its repository instead of building it.
+        if json_out {
+            outln!("{answer}")?;
+        } else {
+            outln!("{}", answer["message"].as_str().unwrap_or("scan started"))?;
+        }
+        if args.follow {
+            eprintln!("--follow: a scan has no log to follow; follow a build of a branch job");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let id = answer["id"].as_str().unwrap_or("?").to_string();
     if json_out {
         outln!("{answer}")?;
     } else {

@@ -746,6 +746,63 @@ fn a_github_app_reports_check_runs_through_an_installation_token() {
     assert!(!forge.refused_jwts().is_empty());
 }
 
+#[test]
+fn a_github_apps_installation_token_is_kept_until_it_nears_expiry_and_renewed_when_refused() {
+    let forge = FakeForge::start();
+    let app = format!(
+        "{{kind: github, api_url: '{}', repository: acme/app, app_id: {APP_ID}, app_key_credential: app-key}}",
+        forge.github_api()
+    );
+    let env = Env::new(&job("app", "ok", &app), "");
+    let server = env.start();
+    let tokens = || forge.count("POST", "/access_tokens");
+    let lookups = || forge.count("GET", "/repos/acme/app/installation");
+    // Builds one; returns once its check run completed (three calls: queued, in progress,
+    // completed).
+    let build = |n: u64| {
+        kiln_ok(&server, &["trigger", "app", "--follow"]);
+        let url = format!("https://ci.example.com/jobs/app/{n}");
+        wait_or_show(
+            &format!("the check run of app#{n} completed"),
+            || {
+                forge.check_runs().iter().any(|c| {
+                    c.details_url.as_deref() == Some(url.as_str())
+                        && c.states.last().is_some_and(|s| s == "completed/success")
+                })
+            },
+            || format!("{:#?}\n{}", forge.check_runs(), env.server_log()),
+        );
+    };
+
+    // Nine calls of three builds: one installation lookup, one token.
+    for n in 1..=3 {
+        build(n);
+    }
+    assert_eq!((lookups(), tokens()), (1, 1), "{:#?}", forge.requests());
+
+    // The forge revokes it: the first call is refused (401), a new token is taken (and the
+    // installation looked up again), and the build's check run goes on with it.
+    forge.revoke_installation_tokens();
+    build(4);
+    assert_eq!((lookups(), tokens()), (2, 2));
+    assert_eq!(forge.check_runs().len(), 4, "{:#?}", forge.check_runs());
+
+    // A token within five minutes of its expiry is not used again: each call takes a new one.
+    forge.set_token_expiry("2000-01-01T00:00:00Z");
+    forge.revoke_installation_tokens();
+    build(5);
+    assert_eq!(
+        (lookups(), tokens()),
+        (3, 5),
+        "a new token for each of the three calls"
+    );
+    assert!(
+        forge.statuses().is_empty() && forge.refused_jwts().is_empty(),
+        "{:?}",
+        forge.refused_jwts()
+    );
+}
+
 /// A pull request's pipeline that checks `checkout scm` out again into a fresh directory.
 const FRESH_CHECKOUT: &str = "pipeline {\n  agent any\n  stages { stage('Again') { steps { dir('fresh') { checkout scm\n sh 'git log --oneline -1; ls' } } } }\n}\n";
 
@@ -799,4 +856,76 @@ fn a_plain_jobs_pull_request_builds_its_merge_and_checkout_scm_finds_it_anywhere
         "{log}"
     );
     assert!(log.trim_end().ends_with("Finished: SUCCESS"), "{log}");
+}
+
+/// A pull request's pipeline whose steps run in a pod (the fake cluster runs its container
+/// as a process of this machine, in a workspace of its own that kiln uploads).
+const POD_PR: &str = "pipeline {\n  agent { kubernetes { yaml '''\nspec:\n  containers:\n  - name: work\n    image: busybox\n''' } }\n  stages { stage('Show') { steps { sh 'echo \"commit=$GIT_COMMIT\"; ls; pwd' } } }\n}\n";
+
+#[test]
+fn a_pull_requests_merge_build_runs_in_a_pod_on_the_merge_commit() {
+    let forge = FakeForge::start();
+    let spec = format!(
+        "{{kind: github, api_url: '{}', repository: acme/app, token_credential: forge}}",
+        forge.github_api()
+    );
+    let env = Env::new(&job("app", "pr", &spec), "");
+    let cluster = FakeCluster::start(&env.root);
+    let mut yaml = std::fs::read_to_string(&env.config).unwrap();
+    yaml.push_str(&cluster.executor_yaml(true));
+    std::fs::write(&env.config, yaml).unwrap();
+    let repo = env.root.join("repo");
+    std::fs::write(repo.join("pr.Jenkinsfile"), POD_PR).unwrap();
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-q", "-m", "pipeline"]);
+    let head = pr_commit(&repo, POD_PR, "change.txt", "refs/heads/feature");
+    std::fs::write(repo.join("later.txt"), "x").unwrap();
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-q", "-m", "later on main"]);
+    let target = git(&repo, &["rev-parse", "HEAD"]);
+    let vars = [
+        ("KILN_LOG", "info"),
+        ("KILN_AGENT_INSTALL", cluster.install.as_str()),
+    ];
+    let server = Server::start(&env.root, &env.config, "127.0.0.1:0", vars);
+    assert_eq!(
+        pull_request(&server, &env, 5, &head, "acme/app", "alice"),
+        202
+    );
+    let out = kiln(&server, &["logs", "app#1", "--follow"]);
+    let log = String::from_utf8_lossy(&out.stdout).into_owned();
+    let said = format!(
+        "Merged the pull request's head {head} into the target branch `main` at {target}: building merge commit "
+    );
+    let merged = log
+        .lines()
+        .find_map(|l| l.split_once(&said).map(|(_, m)| m.trim().to_owned()))
+        .unwrap_or_else(|| panic!("no merge line: {log}\n{}", env.server_log()));
+    assert_eq!(merged.len(), 40, "{log}");
+    assert_ne!(merged, head);
+    assert_ne!(merged, target);
+    assert!(
+        log.contains("Running in pod "),
+        "the steps ran in a pod: {log}"
+    );
+    assert!(
+        log.contains(&format!("commit={merged}")),
+        "GIT_COMMIT in the pod is the merge: {log}"
+    );
+    assert!(
+        log.contains("change.txt") && log.contains("later.txt"),
+        "the pod's workspace holds the merge of both sides: {log}"
+    );
+    assert!(log.trim_end().ends_with("Finished: SUCCESS"), "{log}");
+    // The pod is gone and the status is on the request's head, not on the merge.
+    let states = final_states(&forge, &env, "kiln/app");
+    assert_eq!(states.last().map(String::as_str), Some("success"));
+    assert!(
+        forge
+            .statuses()
+            .iter()
+            .all(|p| p.context != "kiln/app" || p.sha == head),
+        "{:#?}",
+        forge.statuses()
+    );
 }

@@ -31,6 +31,10 @@ const PIPELINE: &str = "pipeline {
       when { changeRequest() }
       steps { echo 'change stage ran' }
     }
+    stage('Tag') {
+      when { buildingTag() }
+      steps { echo \"tag stage ran TAG=${env.TAG_NAME}\" }
+    }
   }
 }
 ";
@@ -323,6 +327,7 @@ fn change_build_head_builds_the_pull_requests_head_and_tags_are_discovered() {
         log.contains("change.txt") && !log.contains("later.txt"),
         "{log}"
     );
+    assert!(!log.contains("tag stage ran"), "{log}");
     let push = json!({
         "ref": "refs/heads/feature/x", "after": head,
         "repository": { "clone_url": env.repo_url },
@@ -335,6 +340,9 @@ fn change_build_head_builds_the_pull_requests_head_and_tags_are_discovered() {
     kiln_ok(&server, &["trigger", "app/v1.0"]);
     let log = finished_log(&env, &server, "app/v1.0", 1);
     assert!(log.contains("BRANCH=v1.0"), "{log}");
+    assert!(log.contains("tag stage ran TAG=v1.0"), "{log}");
+    let main = finished_log(&env, &server, "app/main", 1);
+    assert!(!main.contains("tag stage ran"), "{main}");
 }
 
 #[test]
@@ -398,14 +406,24 @@ fn a_matching_comment_by_a_writer_rebuilds_the_pull_request() {
     assert_eq!(builds["builds"].as_array().unwrap().len(), 2, "{builds}");
 }
 
-/// `kiln trigger app`: a scan of the parent's repository.
+/// `kiln trigger app`: a scan of the parent's repository, accepted as Jenkins' "Scan
+/// Multibranch Pipeline Now" is (202, no build of the parent), and said so by the CLI.
 fn scan(server: &Server) {
     let out = kiln(server, &["trigger", "app"]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("a scan of its repository was started"),
-        "{stderr}"
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
     );
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("scan of multibranch job `app` started"),
+        "{stdout}{stderr}"
+    );
+    let (status, body) = api_post(server, "/api/v1/jobs/app/builds", &json!({}));
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["scan"], "started", "{body}");
+    assert_eq!(body["url"], "https://ci.example.com/jobs/app", "{body}");
+    assert!(body.get("id").is_none(), "no build of the parent: {body}");
 }
 
 fn open_request(id: u64, source: &str, head: &str, author: &str, fork: bool) -> OpenRequest {

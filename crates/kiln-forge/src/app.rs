@@ -78,28 +78,65 @@ fn pem_body(pem: &str) -> Option<(String, Vec<u8>)> {
     Some((label.to_owned(), STANDARD.decode(body).ok()?))
 }
 
+/// An installation token as GitHub hands it out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InstallationToken {
+    pub token: String,
+    /// When it expires (seconds since the epoch): its `expires_at`, else an hour after `now`
+    /// (what GitHub documents).
+    pub expires_at: u64,
+}
+
 impl ForgeClient {
-    /// An installation token of `app` for this client's repository (valid an hour).
-    pub fn installation_token(&self, app: &GitHubApp, now: u64) -> Result<String, ForgeError> {
-        let jwt = app.jwt(now).map_err(|e| ForgeError::Answer {
-            url: self.target().api_url.clone(),
-            reason: e.to_string(),
-        })?;
+    /// The id of `app`'s installation on this client's repository
+    /// (`GET /repos/{owner}/{repo}/installation`), asked with the app's JWT.
+    pub fn installation_id(&self, jwt: &str) -> Result<u64, ForgeError> {
         let url = format!("{}/installation", self.repo_base());
-        let text = self.call_with_bearer("GET", &url, &jwt, None)?;
-        let id = json_field(&url, &text, "id")?
+        let text = self.call_with_bearer("GET", &url, jwt, None)?;
+        json_field(&url, &text, "id")?
             .as_u64()
-            .ok_or_else(|| bad(&url, "no `id` number"))?;
+            .ok_or_else(|| bad(&url, "no `id` number"))
+    }
+
+    /// A new token of installation `id` (`POST /app/installations/{id}/access_tokens`), asked
+    /// with the app's JWT at `now` (seconds since the epoch).
+    pub fn new_installation_token(
+        &self,
+        jwt: &str,
+        id: u64,
+        now: u64,
+    ) -> Result<InstallationToken, ForgeError> {
         let url = format!(
             "{}/app/installations/{id}/access_tokens",
             self.target().api_url
         );
-        let text = self.call_with_bearer("POST", &url, &jwt, Some("{}".into()))?;
-        json_field(&url, &text, "token")?
+        let text = self.call_with_bearer("POST", &url, jwt, Some("{}".into()))?;
+        let token = json_field(&url, &text, "token")?
             .as_str()
             .map(str::to_owned)
-            .ok_or_else(|| bad(&url, "no `token` string"))
+            .ok_or_else(|| bad(&url, "no `token` string"))?;
+        let expires_at = match json_field(&url, &text, "expires_at")? {
+            serde_json::Value::String(at) => at
+                .parse::<jiff::Timestamp>()
+                .ok()
+                .and_then(|t| u64::try_from(t.as_second()).ok())
+                .ok_or_else(|| bad(&url, &format!("`expires_at` `{at}` is not a time")))?,
+            _ => now + 3600,
+        };
+        Ok(InstallationToken { token, expires_at })
     }
+}
+
+/// The app's JWT for a call at `now`, or the error a call reports.
+pub(crate) fn signed(
+    client: &ForgeClient,
+    app: &GitHubApp,
+    now: u64,
+) -> Result<String, ForgeError> {
+    app.jwt(now).map_err(|e| ForgeError::Answer {
+        url: client.target().api_url.clone(),
+        reason: e.to_string(),
+    })
 }
 
 pub(crate) fn bad(url: &str, reason: &str) -> ForgeError {

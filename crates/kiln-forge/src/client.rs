@@ -42,6 +42,11 @@ impl ForgeError {
             ForgeError::Answer { .. } => false,
         }
     }
+
+    /// The forge refused the call's credentials (401).
+    pub fn is_unauthorized(&self) -> bool {
+        matches!(self, ForgeError::Status { status: 401, .. })
+    }
 }
 
 /// What a user may do to the repository, as far as trusting their changes goes.
@@ -76,6 +81,11 @@ impl ForgeClient {
 
     pub fn target(&self) -> &ForgeTarget {
         &self.target
+    }
+
+    /// The token the client's calls carry.
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
     }
 
     /// GitHub `POST /repos/{owner}/{repo}/statuses/{sha}`, GitLab

@@ -674,6 +674,12 @@ impl Actor {
                     self.spawn_trigger(req, None);
                 }
                 TimerKind::Scan => self.scan(job),
+                TimerKind::Prune => {
+                    if let Some(tx) = self.me.upgrade() {
+                        let handle = SchedulerHandle::new(self.shared.clone(), tx);
+                        tokio::spawn(crate::multibranch::prune_expired(handle, job));
+                    }
+                }
                 TimerKind::Poll => {
                     if self.polling.contains(&job) {
                         tracing::debug!(job = %job, "poll skipped: the last one still runs");

@@ -10,19 +10,19 @@
 use crate::error::SourceError;
 use crate::git::Git;
 use crate::request::ChangeTrigger;
+use crate::shared::Shared;
 use crate::source::{self, Resolved};
-use kiln_config::{Config, ForkTrust, JobConfig};
+use kiln_config::{ForkTrust, JobConfig};
 use kiln_forge::{ForgeTarget, Permission};
 use kiln_store::ChangeRecord;
-use std::sync::Arc;
 
 /// Decides whether `change` is trusted; the record to store with the build.
 pub(crate) async fn judge(
-    config: &Arc<Config>,
+    shared: &Shared,
     job: &JobConfig,
     change: &ChangeTrigger,
 ) -> ChangeRecord {
-    let (trusted, why) = trusted(config, job, change).await;
+    let (trusted, why) = trusted(shared, job, change).await;
     ChangeRecord {
         vars: change.vars.clone(),
         trusted,
@@ -30,7 +30,7 @@ pub(crate) async fn judge(
     }
 }
 
-async fn trusted(config: &Arc<Config>, job: &JobConfig, change: &ChangeTrigger) -> (bool, String) {
+async fn trusted(shared: &Shared, job: &JobConfig, change: &ChangeTrigger) -> (bool, String) {
     if !change.fork {
         return (true, "it comes from a branch of the repository".into());
     }
@@ -51,7 +51,7 @@ async fn trusted(config: &Arc<Config>, job: &JobConfig, change: &ChangeTrigger) 
             "it comes from a fork whose author is not known".into(),
         );
     };
-    match permission(config, job, &author).await {
+    match permission(shared, job, &author).await {
         Ok(Permission::Write) => (
             true,
             format!("its author `{author}` has write access to the repository"),
@@ -71,20 +71,21 @@ async fn trusted(config: &Arc<Config>, job: &JobConfig, change: &ChangeTrigger) 
     }
 }
 
+/// Whether `user` may push to `job`'s repository, asked through its forge.
 pub(crate) async fn permission(
-    config: &Arc<Config>,
+    shared: &Shared,
     job: &JobConfig,
     user: &str,
 ) -> Result<Permission, String> {
+    let config = shared.config();
     let target = ForgeTarget::resolve(job, &config.forges)
         .map_err(|e| e.to_string())?
         .ok_or_else(|| "the job has no `forge:`".to_owned())?;
-    let client = crate::forge_status::client(config, target).await?;
     let user = user.to_owned();
-    tokio::task::spawn_blocking(move || client.permission(&user))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())
+    crate::forge_status::with_client(shared.forge.tokens(), &config, target, move |c| {
+        c.permission(&user)
+    })
+    .await
 }
 
 /// A change request's build in a multibranch job that builds merges (`change_build: merge`,

@@ -3,13 +3,17 @@
 //! waiting (a bounded queue; a full queue drops the update and says so); a task per update
 //! posts it through kiln-forge off the async threads, after the build's previous update, with
 //! retries and back-off. A status that cannot be posted is logged (in the build's log while
-//! the build runs) and never changes the build's result.
+//! the build runs) and never changes the build's result. Every forge call of the scheduler
+//! goes through [`with_client`], which takes a GitHub App's installation token from the
+//! reporter's [`AppTokens`] and takes a new one when the forge refuses the kept one.
 
 use crate::credentials::ConfigCredentials;
 use crate::recorder::Control;
 use kiln_config::Config;
 use kiln_engine::{Credential, CredentialStore};
-use kiln_forge::{CommitStatus, ForgeClient, ForgeError, ForgeTarget, GitHubApp, StatusState};
+use kiln_forge::{
+    AppTokens, CommitStatus, ForgeClient, ForgeError, ForgeTarget, GitHubApp, StatusState,
+};
 use kiln_store::BuildRecord;
 use kiln_types::BuildRef;
 use std::collections::HashMap;
@@ -43,14 +47,21 @@ pub(crate) struct StatusUpdate {
 /// The sending side; cheap to share.
 pub(crate) struct ForgeReporter {
     tx: mpsc::Sender<StatusUpdate>,
+    /// GitHub Apps' installation tokens, for every forge call of the scheduler.
+    tokens: Arc<AppTokens>,
 }
 
 impl ForgeReporter {
     /// Starts the reporter's task on the current runtime.
     pub(crate) fn start() -> Self {
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(rx));
-        ForgeReporter { tx }
+        let tokens = Arc::new(AppTokens::new());
+        tokio::spawn(run(rx, tokens.clone()));
+        ForgeReporter { tx, tokens }
+    }
+
+    pub(crate) fn tokens(&self) -> &Arc<AppTokens> {
+        &self.tokens
     }
 
     /// The status of `record`'s build in `state`, if its job reports to a forge and the build
@@ -139,20 +150,20 @@ pub(crate) fn build_url(config: &Config, id: &BuildRef) -> String {
 }
 
 /// Posts updates as they come; a build's updates one after the other, in order.
-async fn run(mut rx: mpsc::Receiver<StatusUpdate>) {
+async fn run(mut rx: mpsc::Receiver<StatusUpdate>, tokens: Arc<AppTokens>) {
     let permits = Arc::new(Semaphore::new(CONCURRENT));
     let mut chains: HashMap<BuildRef, JoinHandle<Carry>> = HashMap::new();
     while let Some(update) = rx.recv().await {
         let before = chains.remove(&update.build);
         let (build, last) = (update.build.clone(), update.last);
-        let permits = permits.clone();
+        let (permits, tokens) = (permits.clone(), tokens.clone());
         let task = tokio::spawn(async move {
             let mut carry = match before {
                 Some(h) => h.await.unwrap_or_default(),
                 None => Carry::default(),
             };
             let _permit = permits.acquire_owned().await;
-            post(update, &mut carry).await;
+            post(update, &mut carry, &tokens).await;
             carry
         });
         if !last {
@@ -177,7 +188,7 @@ struct Carry {
     check_run: Option<u64>,
 }
 
-async fn post(update: StatusUpdate, carry: &mut Carry) {
+async fn post(update: StatusUpdate, carry: &mut Carry, tokens: &Arc<AppTokens>) {
     if update.control.is_some() {
         carry.control = update.control.clone();
     }
@@ -190,12 +201,14 @@ async fn post(update: StatusUpdate, carry: &mut Carry) {
     let sha = update.status.sha.clone();
     let outcome = if update.target.app.is_some() {
         // A GitHub App reports a check run: created by the first update, moved by the next.
-        let before = carry.check_run;
-        check_run_with_retries(&update.config, update.target, update.status, before)
-            .await
-            .map(|id| carry.check_run = Some(id))
+        let (before, status) = (carry.check_run, update.status);
+        with_client(tokens, &update.config, update.target, move |c| {
+            c.check_run(before, &status)
+        })
+        .await
+        .map(|id| carry.check_run = Some(id))
     } else {
-        send_with_retries(update).await
+        post_with_retries(tokens, &update.config, update.target, update.status).await
     };
     match outcome {
         Ok(()) => {
@@ -218,34 +231,48 @@ async fn post(update: StatusUpdate, carry: &mut Carry) {
     }
 }
 
-async fn send_with_retries(update: StatusUpdate) -> Result<(), String> {
-    post_with_retries(&update.config, update.target, update.status).await
-}
-
 /// Posts `status` to `target`, trying a transient failure again (the forge steps wait for it).
 pub(crate) async fn post_with_retries(
-    config: &Arc<Config>,
-    target: ForgeTarget,
-    status: kiln_forge::CommitStatus,
-) -> Result<(), String> {
-    let client = Arc::new(client(config, target).await?);
-    retrying(move || client.post_status(&status)).await
-}
-
-/// Creates or moves (`existing`) the check run of `status`; its id.
-async fn check_run_with_retries(
+    tokens: &Arc<AppTokens>,
     config: &Arc<Config>,
     target: ForgeTarget,
     status: CommitStatus,
-    existing: Option<u64>,
-) -> Result<u64, String> {
-    let client = Arc::new(client(config, target).await?);
-    retrying(move || client.check_run(existing, &status)).await
+) -> Result<(), String> {
+    with_client(tokens, config, target, move |c| c.post_status(&status)).await
 }
 
-/// The client of `target`, with its token: a GitHub App's installation token (bought with
-/// the app's key), else `token_credential`'s.
-pub(crate) async fn client(
+/// Makes `call` with the client of `target`, off the async threads, trying a transient
+/// failure again. A GitHub App's kept installation token that the forge refuses (401) is
+/// forgotten and the call made once more with a new one.
+pub(crate) async fn with_client<T: Send + 'static>(
+    tokens: &Arc<AppTokens>,
+    config: &Arc<Config>,
+    target: ForgeTarget,
+    call: impl Fn(&ForgeClient) -> Result<T, ForgeError> + Send + Sync + 'static,
+) -> Result<T, String> {
+    let call = Arc::new(call);
+    let mut refused = false;
+    loop {
+        let client = Arc::new(client(tokens, config, target.clone()).await?);
+        let (c, f) = (client.clone(), call.clone());
+        match retrying(move || f(&c)).await {
+            Err(Failed::Forge(e, _)) if e.is_unauthorized() && !refused => {
+                let (Some(app), Some(token)) = (&target.app, client.token()) else {
+                    return Err(Failed::Forge(e, 1).to_string());
+                };
+                tracing::info!(app_id = app.app_id, error = %e, "the forge refused the GitHub App's installation token: taking a new one");
+                tokens.forget(&client, app.app_id, token);
+                refused = true;
+            }
+            res => return res.map_err(|e| e.to_string()),
+        }
+    }
+}
+
+/// The client of `target`, with its token: a GitHub App's installation token (kept in
+/// `tokens`, bought with the app's key when it has none valid), else `token_credential`'s.
+async fn client(
+    tokens: &Arc<AppTokens>,
     config: &Arc<Config>,
     target: ForgeTarget,
 ) -> Result<ForgeClient, String> {
@@ -263,17 +290,36 @@ pub(crate) async fn client(
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let keyless = Arc::new(ForgeClient::new(target.clone(), None));
-    let installation = retrying(move || keyless.installation_token(&key, now))
+    let keyless = ForgeClient::new(target.clone(), None);
+    let tokens = tokens.clone();
+    let installation = retrying(move || tokens.token(&keyless, &key, now))
         .await
         .map_err(|e| format!("cannot get the GitHub App's installation token: {e}"))?;
     Ok(ForgeClient::new(target, Some(installation)))
 }
 
+/// Why a forge call failed: the forge's answer (after so many tries), or the task.
+enum Failed {
+    Forge(ForgeError, u32),
+    Task(String),
+}
+
+impl std::fmt::Display for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failed::Forge(e, attempts) if *attempts > 1 => {
+                write!(f, "{e} (after {attempts} tries)")
+            }
+            Failed::Forge(e, _) => write!(f, "{e}"),
+            Failed::Task(why) => write!(f, "the reporting task failed: {why}"),
+        }
+    }
+}
+
 /// Runs a blocking forge call off the async threads, trying a transient failure again.
 async fn retrying<T: Send + 'static>(
     call: impl Fn() -> Result<T, ForgeError> + Send + Sync + 'static,
-) -> Result<T, String> {
+) -> Result<T, Failed> {
     let call = Arc::new(call);
     let mut wait = FIRST_BACKOFF;
     let mut attempt = 1;
@@ -281,25 +327,17 @@ async fn retrying<T: Send + 'static>(
         let c = call.clone();
         let res = tokio::task::spawn_blocking(move || c())
             .await
-            .map_err(|e| format!("the reporting task failed: {e}"))?;
+            .map_err(|e| Failed::Task(e.to_string()))?;
         match res {
             Ok(v) => return Ok(v),
             Err(e) if e.is_transient() && attempt < ATTEMPTS => {
-                tracing::debug!(error = %e, attempt, "commit status failed, trying again");
+                tracing::debug!(error = %e, attempt, "forge call failed, trying again");
                 tokio::time::sleep(wait).await;
                 wait = wait.saturating_mul(2);
                 attempt += 1;
             }
-            Err(e) => return Err(describe(&e, attempt)),
+            Err(e) => return Err(Failed::Forge(e, attempt)),
         }
-    }
-}
-
-fn describe(e: &ForgeError, attempts: u32) -> String {
-    if attempts > 1 {
-        format!("{e} (after {attempts} tries)")
-    } else {
-        e.to_string()
     }
 }
 

@@ -43,7 +43,7 @@ pub(crate) async fn post(
             .unwrap_or_else(|| state.default_description().to_owned()),
         target_url: Some(post.target_url.unwrap_or_else(|| build_url(&config, id))),
     };
-    post_with_retries(&config, target, status).await?;
+    post_with_retries(shared.forge.tokens(), &config, target, status).await?;
     Ok(format!(
         "{} status `{}` ({}) of commit {sha}",
         kind.as_str(),

@@ -1,5 +1,6 @@
 //! Cron and polling schedules of every job (from the configuration and from the last-read
-//! pipeline), with the time each fires next.
+//! pipeline), with the time each fires next, and when each multibranch job's oldest orphaned
+//! child has been kept its `days_to_keep`.
 
 use crate::shared::Shared;
 use kiln_config::cron::Schedule;
@@ -13,6 +14,8 @@ pub(crate) enum TimerKind {
     Poll,
     /// Scan a multibranch job's repository (`multibranch.scan`).
     Scan,
+    /// Remove a multibranch job's orphaned children past `days_to_keep`.
+    Prune,
 }
 
 struct Timer {
@@ -28,6 +31,9 @@ struct Timer {
 #[derive(Default)]
 pub(crate) struct Timers {
     timers: Vec<Timer>,
+    /// Multibranch job -> when its oldest orphan's days to keep run out (fires once; the
+    /// children changing reads it again).
+    orphans_expire: Vec<(String, u64)>,
 }
 
 fn next_ms(schedule: &Schedule, now_ms: u64) -> Option<u64> {
@@ -38,6 +44,7 @@ impl Timers {
     /// Re-reads every job's schedules; a schedule that did not change keeps its next time.
     pub(crate) fn rebuild(&mut self, shared: &Shared, now_ms: u64) {
         let config = shared.config();
+        self.orphans_expire.clear();
         type Key = (String, TimerKind, String, BTreeMap<String, String>);
         let mut old: HashMap<Key, Option<u64>> = self
             .timers
@@ -67,6 +74,9 @@ impl Timers {
                 // A multibranch job only scans; its children's pipelines have the triggers.
                 if let Some(s) = &mb.scan {
                     add(TimerKind::Scan, s.clone());
+                }
+                if let Some(at) = crate::multibranch::expires_at(shared, job) {
+                    self.orphans_expire.push((name.to_owned(), at));
                 }
                 continue;
             }
@@ -114,7 +124,12 @@ impl Timers {
 
     /// The earliest time a schedule fires.
     pub(crate) fn next_wake(&self) -> Option<u64> {
-        self.timers.iter().filter_map(|t| t.next_ms).min()
+        let expiries = self.orphans_expire.iter().map(|(_, at)| *at);
+        self.timers
+            .iter()
+            .filter_map(|t| t.next_ms)
+            .chain(expiries)
+            .min()
     }
 
     /// The schedules due at `now_ms` (each job, kind and parameter values once), moved to
@@ -133,6 +148,13 @@ impl Timers {
                 }
             }
         }
+        self.orphans_expire.retain(|(job, at)| {
+            if *at > now_ms {
+                return true;
+            }
+            due.push((job.clone(), TimerKind::Prune, BTreeMap::new()));
+            false
+        });
         due
     }
 }

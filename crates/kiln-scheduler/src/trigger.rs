@@ -123,7 +123,7 @@ async fn read_source(
     };
     let mut record = match &change.judged {
         Some(judged) => judged.clone(),
-        None => crate::change::judge(&shared.config(), job, change).await,
+        None => crate::change::judge(shared, job, change).await,
     };
     let (resolved, line) = crate::change::resolve(&shared.git, job, target, head, &record).await?;
     record.note = line;

@@ -126,6 +126,11 @@ impl Settings {
         self.tokens.is_empty()
     }
 
+    /// A link to a job's page, as handed out in API answers.
+    pub fn job_url(&self, job: &str) -> String {
+        format!("{}/jobs/{job}", self.external_url)
+    }
+
     /// A link to a build's page, as handed out in API answers.
     pub fn build_url(&self, job: &str, number: u64) -> String {
         format!("{}/jobs/{job}/{number}", self.external_url)

@@ -5,7 +5,8 @@
 //! and merge requests set by the test are listed two per page (GitHub: `Link` headers;
 //! GitLab: `X-Next-Page`). As a GitHub App's side, it checks the app's JWT against the app's
 //! public key (`github_app_pub.pem`, the pair of the test key `github_app_key.pem`) before it
-//! hands out an installation token, and records check runs made with that token.
+//! hands out an installation token (a new one each time, with the `expires_at` the test
+//! sets; the test may revoke those handed out), and records check runs made with a valid one.
 
 use super::http::{HttpServer, Request, Response};
 use serde_json::Value;
@@ -20,7 +21,8 @@ pub const APP_ID: u64 = 4242;
 pub const APP_KEY_PEM: &str = include_str!("github_app_key.pem");
 const APP_PUBLIC_KEY_PEM: &str = include_str!("github_app_pub.pem");
 const INSTALLATION_ID: u64 = 77;
-pub const INSTALLATION_TOKEN: &str = "ghs_installation-token";
+/// The installation tokens handed out are this and a number.
+const INSTALLATION_TOKEN: &str = "ghs_installation-token";
 
 /// A check run as the forge keeps it, with every state it went through.
 #[derive(Clone, Debug, PartialEq)]
@@ -79,6 +81,19 @@ struct State {
     /// Login (GitHub) or user id (GitLab) -> GitHub permission name.
     permissions: Mutex<HashMap<String, String>>,
     fail_next: AtomicUsize,
+    /// Installation tokens handed out, and whether each is still valid.
+    installation_tokens: Mutex<Vec<(String, bool)>>,
+    /// The `expires_at` of the installation tokens handed out (none: far ahead).
+    token_expires_at: Mutex<Option<String>>,
+}
+
+impl State {
+    fn valid_installation_token(&self, bearer: Option<&str>) -> bool {
+        let tokens = self.installation_tokens.lock().unwrap();
+        tokens
+            .iter()
+            .any(|(t, valid)| *valid && Some(t.as_str()) == bearer)
+    }
 }
 
 pub struct FakeForge {
@@ -143,6 +158,33 @@ impl FakeForge {
         self.state.fail_next.store(n, Ordering::SeqCst);
     }
 
+    /// The installation tokens handed out from now on expire at `at` (RFC 3339).
+    pub fn set_token_expiry(&self, at: &str) {
+        *self.state.token_expires_at.lock().unwrap() = Some(at.to_owned());
+    }
+
+    /// Every installation token handed out so far is refused from now on (401).
+    pub fn revoke_installation_tokens(&self) {
+        for (_, valid) in self.state.installation_tokens.lock().unwrap().iter_mut() {
+            *valid = false;
+        }
+    }
+
+    /// How many requests went to `METHOD` and a path ending in `suffix` (query left out).
+    pub fn count(&self, method: &str, suffix: &str) -> usize {
+        self.requests()
+            .iter()
+            .filter(|r| {
+                r.method == method
+                    && r.target
+                        .split('?')
+                        .next()
+                        .unwrap_or_default()
+                        .ends_with(suffix)
+            })
+            .count()
+    }
+
     /// Every request received, the refused ones included.
     pub fn requests(&self) -> Vec<Request> {
         self.http.requests()
@@ -179,7 +221,7 @@ fn answer(state: &State, r: &Request) -> Response {
         }
     } else {
         let authorized = match forge {
-            "github" => bearer == Some(TOKEN) || bearer == Some(INSTALLATION_TOKEN),
+            "github" => bearer == Some(TOKEN) || state.valid_installation_token(bearer),
             _ => r.header("private-token") == Some(TOKEN),
         };
         if !authorized {
@@ -195,20 +237,23 @@ fn answer(state: &State, r: &Request) -> Response {
             if *id != INSTALLATION_ID.to_string() {
                 return Response::json(404, r#"{"message":"Not Found"}"#);
             }
+            let mut tokens = state.installation_tokens.lock().unwrap();
+            let token = format!("{INSTALLATION_TOKEN}-{}", tokens.len() + 1);
+            tokens.push((token.clone(), true));
+            let expires = state.token_expires_at.lock().unwrap().clone();
+            let expires = expires.unwrap_or_else(|| "2099-01-01T00:00:00Z".to_owned());
             Response::json(
                 201,
-                format!(
-                    r#"{{"token":"{INSTALLATION_TOKEN}","expires_at":"2099-01-01T00:00:00Z"}}"#
-                ),
+                format!(r#"{{"token":"{token}","expires_at":"{expires}"}}"#),
             )
         }
         ("github", "POST", ["repos", owner, repo, "check-runs"])
-            if bearer == Some(INSTALLATION_TOKEN) =>
+            if state.valid_installation_token(bearer) =>
         {
             check_run(state, r, format!("{owner}/{repo}"), None)
         }
         ("github", "PATCH", ["repos", owner, repo, "check-runs", id])
-            if bearer == Some(INSTALLATION_TOKEN) =>
+            if state.valid_installation_token(bearer) =>
         {
             match id.parse() {
                 Ok(id) => check_run(state, r, format!("{owner}/{repo}"), Some(id)),

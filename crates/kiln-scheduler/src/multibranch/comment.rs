@@ -56,8 +56,7 @@ pub(crate) async fn on_comment(
             "the comment matches no `issueCommentTrigger` of `{name}`'s pipeline"
         ));
     }
-    let config = shared.config();
-    match crate::change::permission(&config, &job, &comment.author_key).await {
+    match crate::change::permission(shared, &job, &comment.author_key).await {
         Ok(Permission::Write) => {}
         Ok(Permission::ReadOnly) => {
             return skipped(format!(

@@ -2,14 +2,39 @@
 //! once (Jenkins' default), else those orphaned more than `days_to_keep` days ago and those
 //! beyond the newest `num_to_keep`. A removed child's finished builds, files, workspaces and
 //! job record are deleted unless `keep_builds`; its queued builds are aborted (the job is
-//! gone).
+//! gone). The limits are applied by scans and webhooks that orphan a child, and on the
+//! scheduler's timer when the oldest orphan's `days_to_keep` run out ([`expires_at`]).
 
 use super::child::Child;
 use crate::handle::SchedulerHandle;
 use crate::retention::{self, Keep};
+use crate::shared::Shared;
 use kiln_config::{JobConfig, MultibranchConfig};
 
 const DAY_MS: u64 = 86_400_000;
+
+/// When the oldest orphaned child of multibranch job `parent` has been kept `days_to_keep`
+/// days (ms since the epoch); `None` without orphans or without that limit.
+pub(crate) fn expires_at(shared: &Shared, parent: &JobConfig) -> Option<u64> {
+    let days = parent.multibranch.as_ref()?.orphaned.days_to_keep?;
+    let oldest = shared.children.oldest_orphan(parent.name.as_str())?;
+    Some(oldest.saturating_add(days.saturating_mul(DAY_MS)))
+}
+
+/// The timer of `parent`'s oldest orphan fired: the strategy is applied now.
+pub(crate) async fn prune_expired(handle: SchedulerHandle, parent: String) {
+    let shared = handle.shared().clone();
+    let Some(job) = shared.job(&parent) else {
+        return;
+    };
+    let Some(mb) = job.multibranch.clone() else {
+        return;
+    };
+    tracing::info!(job = %parent, "an orphaned child's days to keep ran out");
+    if prune(&handle, &job, &mb, shared.clock.now_ms()).await {
+        handle.children_changed();
+    }
+}
 
 /// Removes what the strategy says; returns whether a child was removed.
 pub(crate) async fn prune(
@@ -45,7 +70,7 @@ pub(crate) async fn prune(
 
 async fn remove(handle: &SchedulerHandle, child: Child, keep_builds: bool) -> bool {
     let shared = handle.shared().clone();
-    match shared.children.remove(&child.name) {
+    match shared.children.remove_orphan(&child.name) {
         Ok(Some(_)) => {}
         Ok(None) => return false,
         Err(e) => {

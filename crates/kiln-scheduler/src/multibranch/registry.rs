@@ -75,6 +75,15 @@ impl Registry {
             .unwrap_or_default()
     }
 
+    /// When the longest-orphaned child of `parent` was orphaned (ms since the epoch).
+    pub(crate) fn oldest_orphan(&self, parent: &str) -> Option<u64> {
+        lock(&self.children)
+            .get(parent)?
+            .values()
+            .filter_map(|c| c.orphaned_at_ms)
+            .min()
+    }
+
     /// Every child of every parent.
     pub(crate) fn all(&self) -> Vec<Child> {
         lock(&self.children)
@@ -96,8 +105,8 @@ impl Registry {
         Ok(true)
     }
 
-    /// Removes a child.
-    pub(crate) fn remove(&self, name: &JobName) -> Result<Option<Child>, RegistryError> {
+    /// Removes a child that is still orphaned (one whose branch came back meanwhile stays).
+    pub(crate) fn remove_orphan(&self, name: &JobName) -> Result<Option<Child>, RegistryError> {
         let Some(parent) = name.parent() else {
             return Ok(None);
         };
@@ -105,6 +114,12 @@ impl Registry {
         let Some(children) = all.get_mut(parent) else {
             return Ok(None);
         };
+        if children
+            .get(name)
+            .is_none_or(|c| c.orphaned_at_ms.is_none())
+        {
+            return Ok(None);
+        }
         let removed = children.remove(name);
         if removed.is_some() {
             self.write(parent, children)?;

@@ -3,7 +3,7 @@
 //! the head its child knows; a request child whose request is not in the list is orphaned.
 
 use super::child::ChildKind;
-use crate::forge_status::client;
+use crate::forge_status::with_client;
 use crate::handle::SchedulerHandle;
 use crate::request::{ChangeTrigger, TriggerRequest};
 use kiln_config::JobConfig;
@@ -23,11 +23,8 @@ pub(crate) async fn list(
     let Some(target) = ForgeTarget::resolve(job, &config.forges).map_err(|e| e.to_string())? else {
         return Ok(None);
     };
-    let client = client(&config, target.clone()).await?;
-    let listed = tokio::task::spawn_blocking(move || client.open_changes())
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
+    let tokens = handle.shared().forge.tokens();
+    let listed = with_client(tokens, &config, target.clone(), |c| c.open_changes()).await?;
     Ok(Some((target, listed)))
 }
 

@@ -11,6 +11,7 @@ mod control;
 mod kube;
 mod kube_dockerfile;
 mod kube_stages;
+mod multibranch;
 mod queue;
 mod recovery;
 mod repo;

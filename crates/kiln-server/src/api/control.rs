@@ -8,7 +8,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use kiln_engine::{BuildCause, InputAnswer};
-use kiln_scheduler::TriggerRequest;
+use kiln_scheduler::{TriggerError, TriggerRequest};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -28,7 +28,9 @@ pub struct TriggerBody {
     commit: Option<String>,
 }
 
-/// `POST /api/v1/jobs/{job}/builds`: 201 with the build's id and URL.
+/// `POST /api/v1/jobs/{job}/builds`: 201 with the build's id and URL; for a multibranch job
+/// without a branch, 202: a scan of its repository started (Jenkins' "Scan Multibranch
+/// Pipeline Now"), whose new and moved branches get builds.
 pub async fn trigger(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -49,10 +51,25 @@ pub async fn trigger(
         commit: body.commit,
         change: None,
     };
-    let id = state.scheduler().trigger(request).await?;
+    let id = match state.scheduler().trigger(request).await {
+        Ok(id) => id,
+        // The scheduler started the scan when it refused to build the parent itself.
+        Err(TriggerError::Multibranch(job)) => return Ok(scan_started(&state, &job)),
+        Err(e) => return Err(e.into()),
+    };
     let url = state.settings().build_url(id.job.as_str(), id.number);
     let body = json!({ "id": id.to_string(), "job": id.job, "number": id.number, "url": url });
     Ok((StatusCode::CREATED, [(header::LOCATION, url)], Json(body)).into_response())
+}
+
+/// 202: a scan of multibranch job `job` started; `Location` is the job's page.
+fn scan_started(state: &AppState, job: &str) -> Response {
+    let url = state.settings().job_url(job);
+    let message = format!(
+        "scan of multibranch job `{job}` started: new and moved branches and requests get jobs and builds"
+    );
+    let body = json!({ "job": job, "scan": "started", "url": url, "message": message });
+    (StatusCode::ACCEPTED, [(header::LOCATION, url)], Json(body)).into_response()
 }
 
 /// Parameter values as strings; arrays, objects and null are refused, naming the parameter.
