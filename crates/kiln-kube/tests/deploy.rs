@@ -253,6 +253,16 @@ fn the_example_configuration_is_valid_and_has_the_four_templates() {
         kube.kaniko.docker_config_secret.as_deref(),
         Some("kiln-registry")
     );
+    // The shipped configuration names the Kaniko image kiln uses by default, pinned alike.
+    assert_eq!(
+        kube.kaniko.image,
+        kiln_kube::KanikoSettings::default().image
+    );
+    assert!(
+        kube.kaniko.image.contains("@sha256:"),
+        "{}",
+        kube.kaniko.image
+    );
     // The same section read from YAML (with positions) agrees.
     let section = KubeConfig::from_yaml(&kube_section(&text)).unwrap_or_else(|d| panic!("{d:?}"));
     assert_eq!(section, kube);
