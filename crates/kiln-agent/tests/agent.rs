@@ -116,6 +116,22 @@ async fn until_exit(stream: &mut TcpStream, id: &str) -> (String, Option<i32>, O
     }
 }
 
+/// The address a started agent binary reports on stderr (its `address=` line).
+async fn reported_address(
+    lines: &mut tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStderr>>,
+) -> String {
+    loop {
+        let line = lines
+            .next_line()
+            .await
+            .unwrap()
+            .expect("the agent reports its address (as PID 1: unshare and setpriv need root)");
+        if let Some(rest) = line.split("address=").nth(1) {
+            return rest.split_whitespace().next().unwrap().to_owned();
+        }
+    }
+}
+
 #[tokio::test]
 async fn wrong_token_and_wrong_container_are_rejected() {
     let f = fixture().await;
@@ -430,16 +446,7 @@ async fn the_binary_installs_itself_and_serves_on_the_port_it_reports() {
         .spawn()
         .unwrap();
     let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let address = loop {
-        let line = lines
-            .next_line()
-            .await
-            .unwrap()
-            .expect("the agent reports its address");
-        if let Some(rest) = line.split("address=").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_owned();
-        }
-    };
+    let address = reported_address(&mut lines).await;
     let mut s = connect(&address).await;
     send(&mut s, spawn_msg("b1", "echo from-binary"), b"").await;
     let (out, code, _) = until_exit(&mut s, "b1").await;
@@ -471,12 +478,7 @@ async fn the_binary_exits_when_its_controller_has_been_gone_past_the_grace() {
         .spawn()
         .unwrap();
     let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let address = loop {
-        let line = lines.next_line().await.unwrap().expect("an address line");
-        if let Some(rest) = line.split("address=").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_owned();
-        }
-    };
+    let address = reported_address(&mut lines).await;
     let mut s = connect(&address).await;
     send(&mut s, spawn_msg("long", "sleep 600"), b"").await;
     // Connected for three times the grace: the agent stays.
@@ -540,16 +542,7 @@ async fn the_binary_as_pid_1_and_non_root_reaps_orphans_and_stops_on_sigterm() {
         .spawn()
         .expect("util-linux's unshare");
     let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let address = loop {
-        let line = lines
-            .next_line()
-            .await
-            .unwrap()
-            .expect("an address line (unshare and setpriv need root)");
-        if let Some(rest) = line.split("address=").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_owned();
-        }
-    };
+    let address = reported_address(&mut lines).await;
     let mut s = connect(&address).await;
     let script = r#"(sleep 1 & echo $! > orphan.pid)
 orphan=$(cat orphan.pid)

@@ -1303,22 +1303,24 @@ fn a_410_during_a_step_costs_kiln_run_a_few_requests_not_a_storm() {
     assert!(stdout.contains("[Wait] step-ended"), "{stdout}");
 }
 
+/// `kiln run` of [`QUICK_BUILD`] in a fresh workspace (named with `prefix`) succeeds.
+fn quick_build_succeeds(cluster: &Cluster, prefix: &str) {
+    let workspace = tempfile::Builder::new().prefix(prefix).tempdir().unwrap();
+    std::fs::write(workspace.path().join("Jenkinsfile"), QUICK_BUILD).unwrap();
+    let out = kiln_run(cluster, workspace.path(), &agent_install());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("[Quick] quick"), "{stdout}");
+}
+
 /// Issue 15 item 4: the API server answers 503 to the next requests about pods (a
 /// control-plane upgrade); kiln retries with back-off within its budget and the build runs.
 #[test]
 fn seconds_of_503s_from_the_api_server_do_not_fail_kiln_run() {
     let cluster = Cluster::start();
     fake_admin(&cluster, "faults/fail-requests?path=/pods&count=4&code=503");
-    let workspace = tempfile::Builder::new()
-        .prefix("kiln-cli-kube-503-")
-        .tempdir()
-        .unwrap();
-    std::fs::write(workspace.path().join("Jenkinsfile"), QUICK_BUILD).unwrap();
-    let out = kiln_run(&cluster, workspace.path(), &agent_install());
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
-    assert!(stdout.contains("[Quick] quick"), "{stdout}");
+    quick_build_succeeds(&cluster, "kiln-cli-kube-503-");
     let failed = request_records(&cluster)
         .into_iter()
         .filter(|r| r["status"] == 503)
@@ -1341,16 +1343,7 @@ fn creates_that_timed_out_after_they_were_made_are_adopted_by_kiln_run() {
         &cluster,
         "faults/lose-answers?method=POST&path=/api/v1/namespaces/default/pods&code=504&delayMs=2000",
     );
-    let workspace = tempfile::Builder::new()
-        .prefix("kiln-cli-kube-adopt-")
-        .tempdir()
-        .unwrap();
-    std::fs::write(workspace.path().join("Jenkinsfile"), QUICK_BUILD).unwrap();
-    let out = kiln_run(&cluster, workspace.path(), &agent_install());
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
-    assert!(stdout.contains("[Quick] quick"), "{stdout}");
+    quick_build_succeeds(&cluster, "kiln-cli-kube-adopt-");
     let creates = |plural: &str| -> Vec<u64> {
         request_records(&cluster)
             .into_iter()
