@@ -10,9 +10,12 @@
 # (crates/kiln-fake-kube/tests/it/deploy.rs) fails on an image in deploy/ that is neither
 # pinned nor listed there with a reason.
 #
-# Usage: scripts/pin-images.sh [--root DIR] [--list | --dry-run] [PATH...]
+# Usage: scripts/pin-images.sh [--root DIR] [--list | --dry-run] [--refresh] [PATH...]
 #   --list     print FILE:LINE:REF for every image reference found, pinned or not; no network
 #   --dry-run  print what would be pinned, change nothing
+#   --refresh  also read the digest of every pinned reference's tag again and write the new
+#              one where it moved (a tag rebuilt with security fixes); to move to a newer
+#              release, edit the tag and run with --refresh
 #   --root     the repository (default: this script's); PATHs are relative to it
 #              (default: deploy examples)
 # Reads digests with `crane digest`, else `skopeo inspect`, else the registry's HTTP API with
@@ -23,13 +26,15 @@ set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 mode=pin
+refresh=0
 paths=()
 while (($#)); do
     case "$1" in
     --root) root="$(cd "$2" && pwd)"; shift 2 ;;
     --list) mode=list; shift ;;
     --dry-run) mode=dry; shift ;;
-    -h | --help) sed -n '2,23p' "$0"; exit 0 ;;
+    --refresh) refresh=1; shift ;;
+    -h | --help) sed -n '2,26p' "$0"; exit 0 ;;
     -*) echo "pin-images: unknown option $1 (see --help)" >&2; exit 2 ;;
     *) paths+=("$1"); shift ;;
     esac
@@ -155,23 +160,30 @@ fi
 declare -A digests=()
 changed=0
 while IFS=: read -r file line ref; do
-    pinned "$ref" && continue
-    [[ "$(listed "$ref")" == keep ]] && continue
-    if [[ -z "${digests[$ref]:-}" ]]; then
+    # The tag the digest is read for: the reference itself, or a pinned one's tag.
+    base="$ref"
+    if pinned "$ref"; then
+        ((refresh)) || continue
+        base="${ref%@*}"
+    fi
+    [[ "$(listed "$base")" == keep ]] && continue
+    if [[ -z "${digests[$base]:-}" ]]; then
         if [[ "$mode" == dry ]]; then
-            digests[$ref]="sha256:?"
+            digests[$base]="sha256:?"
         else
-            digest="$(digest_of "$ref" 2>/dev/null || true)"
+            digest="$(digest_of "$base" 2>/dev/null || true)"
             if ! [[ "$digest" =~ ^sha256:[0-9a-f]{64}$ ]]; then
-                echo "pin-images: cannot read the digest of $ref ($file:$line); nothing more changed" >&2
+                echo "pin-images: cannot read the digest of $base ($file:$line); nothing more changed" >&2
                 exit 1
             fi
-            digests[$ref]="$digest"
+            digests[$base]="$digest"
         fi
     fi
-    echo "$file:$line: $ref -> $ref@${digests[$ref]}"
+    new="$base@${digests[$base]}"
+    [[ "$new" == "$ref" ]] && continue
+    echo "$file:$line: $ref -> $new"
     [[ "$mode" == dry ]] && continue
-    REF="$ref" PINNED="$ref@${digests[$ref]}" LINE="$line" \
+    REF="$ref" PINNED="$new" LINE="$line" \
         perl -i -pe 'if ($. == $ENV{LINE}) { s/\Q$ENV{REF}\E(?![\w.\/:@-])/$ENV{PINNED}/ } close ARGV if eof' "$file"
     changed=$((changed + 1))
 done < <(all_refs)

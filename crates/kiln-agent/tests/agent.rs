@@ -116,6 +116,22 @@ async fn until_exit(stream: &mut TcpStream, id: &str) -> (String, Option<i32>, O
     }
 }
 
+/// The address a started agent binary reports on stderr (its `address=` line).
+async fn reported_address(
+    lines: &mut tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStderr>>,
+) -> String {
+    loop {
+        let line = lines
+            .next_line()
+            .await
+            .unwrap()
+            .expect("the agent reports its address (as PID 1: unshare and setpriv need root)");
+        if let Some(rest) = line.split("address=").nth(1) {
+            return rest.split_whitespace().next().unwrap().to_owned();
+        }
+    }
+}
+
 #[tokio::test]
 async fn wrong_token_and_wrong_container_are_rejected() {
     let f = fixture().await;
@@ -430,16 +446,7 @@ async fn the_binary_installs_itself_and_serves_on_the_port_it_reports() {
         .spawn()
         .unwrap();
     let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let address = loop {
-        let line = lines
-            .next_line()
-            .await
-            .unwrap()
-            .expect("the agent reports its address");
-        if let Some(rest) = line.split("address=").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_owned();
-        }
-    };
+    let address = reported_address(&mut lines).await;
     let mut s = connect(&address).await;
     send(&mut s, spawn_msg("b1", "echo from-binary"), b"").await;
     let (out, code, _) = until_exit(&mut s, "b1").await;
@@ -471,12 +478,7 @@ async fn the_binary_exits_when_its_controller_has_been_gone_past_the_grace() {
         .spawn()
         .unwrap();
     let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let address = loop {
-        let line = lines.next_line().await.unwrap().expect("an address line");
-        if let Some(rest) = line.split("address=").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_owned();
-        }
-    };
+    let address = reported_address(&mut lines).await;
     let mut s = connect(&address).await;
     send(&mut s, spawn_msg("long", "sleep 600"), b"").await;
     // Connected for three times the grace: the agent stays.
@@ -500,4 +502,74 @@ async fn the_binary_exits_when_its_controller_has_been_gone_past_the_grace() {
         rest.contains("no controller has been connected for 1 s (--orphan-grace)"),
         "{rest}"
     );
+}
+
+/// The binary as in a build pod's container: PID 1 of a PID namespace of its own, as user
+/// 65532 (deploy/Dockerfile's agent image). A step's orphan is re-parented to it and reaped;
+/// SIGTERM sent from outside the namespace (the kubelet stopping the container) reaches it,
+/// although PID 1 gets only the signals it handles, and it exits. Needs root and util-linux's
+/// `unshare` and `setpriv` (as the fake cluster's kubelet does).
+#[tokio::test]
+async fn the_binary_as_pid_1_and_non_root_reaps_orphans_and_stops_on_sigterm() {
+    use tokio::io::AsyncBufReadExt;
+    const USER: u32 = 65532;
+    let dir = tempfile::Builder::new()
+        .prefix("kiln-agent-pid1-")
+        .tempdir()
+        .unwrap();
+    std::fs::create_dir_all(dir.path().join("run")).unwrap();
+    for path in [dir.path().to_path_buf(), dir.path().join("run")] {
+        std::os::unix::fs::chown(&path, Some(USER), Some(USER)).unwrap();
+    }
+    let mut child = tokio::process::Command::new("unshare")
+        .args(["--pid", "--fork", "--mount-proc", "--kill-child", "--"])
+        .args([
+            "setpriv",
+            "--reuid=65532",
+            "--regid=65532",
+            "--clear-groups",
+            "--",
+        ])
+        .arg(env!("CARGO_BIN_EXE_kiln-agent"))
+        .args(["--listen", "127.0.0.1:0", "--container", "main"])
+        .arg("--workspace")
+        .arg(dir.path())
+        .arg("--run-dir")
+        .arg(dir.path().join("run"))
+        .env("KILN_AGENT_TOKEN", TOKEN)
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("util-linux's unshare");
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let address = reported_address(&mut lines).await;
+    let mut s = connect(&address).await;
+    let script = r#"(sleep 1 & echo $! > orphan.pid)
+orphan=$(cat orphan.pid)
+echo "uid=$(id -u) pid1=$(tr '\0' ' ' < /proc/1/cmdline | cut -d' ' -f1) parent=$(cut -d' ' -f4 /proc/$orphan/stat)"
+sleep 3
+if [ -e /proc/$orphan ]; then echo "left: $(cat /proc/$orphan/stat)"; else echo reaped; fi"#;
+    send(&mut s, spawn_msg("p1", script), b"").await;
+    let (out, code, _) = until_exit(&mut s, "p1").await;
+    assert_eq!(code, Some(0), "{out}");
+    let first = out.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("uid=65532 pid1=") && first.ends_with("/kiln-agent parent=1"),
+        "{out}"
+    );
+    assert_eq!(out.lines().nth(1), Some("reaped"), "{out}");
+    // PID 1 of the namespace, seen from here: unshare's only child.
+    let unshare = child.id().unwrap();
+    let children =
+        std::fs::read_to_string(format!("/proc/{unshare}/task/{unshare}/children")).unwrap();
+    let init: i32 = children.split_whitespace().next().unwrap().parse().unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(init),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("PID 1 stops on SIGTERM")
+        .unwrap();
 }

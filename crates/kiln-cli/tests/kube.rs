@@ -1303,27 +1303,69 @@ fn a_410_during_a_step_costs_kiln_run_a_few_requests_not_a_storm() {
     assert!(stdout.contains("[Wait] step-ended"), "{stdout}");
 }
 
+/// `kiln run` of [`QUICK_BUILD`] in a fresh workspace (named with `prefix`) succeeds.
+fn quick_build_succeeds(cluster: &Cluster, prefix: &str) {
+    let workspace = tempfile::Builder::new().prefix(prefix).tempdir().unwrap();
+    std::fs::write(workspace.path().join("Jenkinsfile"), QUICK_BUILD).unwrap();
+    let out = kiln_run(cluster, workspace.path(), &agent_install());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("[Quick] quick"), "{stdout}");
+}
+
 /// Issue 15 item 4: the API server answers 503 to the next requests about pods (a
 /// control-plane upgrade); kiln retries with back-off within its budget and the build runs.
 #[test]
 fn seconds_of_503s_from_the_api_server_do_not_fail_kiln_run() {
     let cluster = Cluster::start();
     fake_admin(&cluster, "faults/fail-requests?path=/pods&count=4&code=503");
-    let workspace = tempfile::Builder::new()
-        .prefix("kiln-cli-kube-503-")
-        .tempdir()
-        .unwrap();
-    std::fs::write(workspace.path().join("Jenkinsfile"), QUICK_BUILD).unwrap();
-    let out = kiln_run(&cluster, workspace.path(), &agent_install());
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
-    assert!(stdout.contains("[Quick] quick"), "{stdout}");
+    quick_build_succeeds(&cluster, "kiln-cli-kube-503-");
     let failed = request_records(&cluster)
         .into_iter()
         .filter(|r| r["status"] == 503)
         .count();
     assert_eq!(failed, 4, "the fake answered 503 four times");
+}
+
+/// Issue 15 item 4: the API server makes the agent Secret and the build pod but answers
+/// each create `504 Timeout` (the request outlived its timeout; the pod's answer comes 2 s
+/// late, when the pod has started); kiln retries, meets `409 AlreadyExists`, finds the
+/// objects are the ones it sent and adopts them, and the build runs in that pod.
+#[test]
+fn creates_that_timed_out_after_they_were_made_are_adopted_by_kiln_run() {
+    let cluster = Cluster::start();
+    fake_admin(
+        &cluster,
+        "faults/lose-answers?method=POST&path=/api/v1/namespaces/default/secrets&code=504",
+    );
+    fake_admin(
+        &cluster,
+        "faults/lose-answers?method=POST&path=/api/v1/namespaces/default/pods&code=504&delayMs=2000",
+    );
+    quick_build_succeeds(&cluster, "kiln-cli-kube-adopt-");
+    let creates = |plural: &str| -> Vec<u64> {
+        request_records(&cluster)
+            .into_iter()
+            .filter(|r| {
+                r["method"] == "POST" && r["path"] == format!("/api/v1/namespaces/default/{plural}")
+            })
+            .map(|r| r["status"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(creates("secrets"), [504, 409], "made, then found made");
+    assert_eq!(creates("pods"), [504, 409], "made, then found made");
+    // The pod made (and adopted) ran the build, and kiln deleted it at the end: it goes
+    // once its containers have stopped.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let left = pod_phases(&cluster);
+        if left.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never deleted: {left:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// Issue 15 item 9: the node of a running build pod is lost (its kubelet stops reporting);

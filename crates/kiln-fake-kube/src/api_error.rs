@@ -243,6 +243,26 @@ impl ApiError {
         }
     }
 
+    /// The answer to a request that was performed but whose answer a fault lost: `504
+    /// Timeout` as an API server says it when a request outlives its timeout (or another
+    /// status, as a load balancer in front of it might answer).
+    pub fn timed_out(code: u16) -> Self {
+        Self {
+            code,
+            reason: if code == 504 {
+                "Timeout"
+            } else {
+                "InternalError"
+            },
+            message: "Timeout: request did not complete within the allotted timeout \
+                      (injected fault: the request was performed, its answer lost)"
+                .to_owned(),
+            details: Some(
+                json!({"causes": [{"message": "injected fault after the request was performed"}]}),
+            ),
+        }
+    }
+
     /// `500 InternalError` (or another 5xx) injected by a fault.
     pub fn injected(code: u16) -> Self {
         let reason = match code {

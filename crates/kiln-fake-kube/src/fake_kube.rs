@@ -228,6 +228,21 @@ impl FakeKube {
         self.faults.fail_requests(path_contains, count, code);
     }
 
+    /// Makes the next `count` `method` requests whose path contains `path_contains` be
+    /// performed and then, after `wait`, answered with `code` instead (a create that timed out
+    /// after it was made).
+    pub fn lose_answers(
+        &self,
+        method: &str,
+        path_contains: &str,
+        count: u32,
+        code: u16,
+        wait: std::time::Duration,
+    ) {
+        self.faults
+            .lose_answers(method, path_contains, count, code, wait);
+    }
+
     /// Makes every API request whose path contains `path_contains` wait `delay` first.
     pub fn delay_requests(&self, path_contains: &str, delay: std::time::Duration) {
         self.faults.delay_requests(path_contains, delay);

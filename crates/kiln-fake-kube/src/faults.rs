@@ -31,8 +31,24 @@ pub enum PullFault {
 #[derive(Debug, Clone)]
 struct FailRule {
     path_contains: String,
+    /// Only requests of this method (`None`: any).
+    method: Option<String>,
     remaining: u32,
     code: u16,
+    /// Whether the request is performed before it fails (its answer lost), and how long the
+    /// answer then takes.
+    performed: Option<Duration>,
+}
+
+/// How an armed request failure plays out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Failure {
+    /// The status answered.
+    pub code: u16,
+    /// `Some(wait)`: the request is performed first (the object is created, say), and after
+    /// `wait` its answer is replaced by the failure: an API server whose request outlived its
+    /// timeout, or a load balancer that gave up waiting.
+    pub performed: Option<Duration>,
 }
 
 /// Shared fault injection switches.
@@ -65,21 +81,48 @@ impl Faults {
     pub fn fail_requests(&self, path_contains: &str, count: u32, code: u16) {
         lock(&self.rules).push(FailRule {
             path_contains: path_contains.to_owned(),
+            method: None,
             remaining: count,
             code,
+            performed: None,
         });
     }
 
-    /// Consumes a failure for this path, if one is armed.
-    pub fn take_failure(&self, path: &str) -> Option<u16> {
+    /// Makes the next `count` `method` requests whose path contains `path_contains` be
+    /// performed, and then, `wait` later, answered with `code` instead of their result (a
+    /// create that timed out after it was made: the object exists, the client saw a failure).
+    pub fn lose_answers(
+        &self,
+        method: &str,
+        path_contains: &str,
+        count: u32,
+        code: u16,
+        wait: Duration,
+    ) {
+        lock(&self.rules).push(FailRule {
+            path_contains: path_contains.to_owned(),
+            method: Some(method.to_ascii_uppercase()),
+            remaining: count,
+            code,
+            performed: Some(wait),
+        });
+    }
+
+    /// Consumes a failure for this request, if one is armed.
+    pub fn take_failure(&self, method: &str, path: &str) -> Option<Failure> {
         let mut rules = lock(&self.rules);
-        let rule = rules
-            .iter_mut()
-            .find(|r| r.remaining > 0 && path.contains(&r.path_contains))?;
+        let rule = rules.iter_mut().find(|r| {
+            r.remaining > 0
+                && path.contains(&r.path_contains)
+                && r.method.as_deref().is_none_or(|m| m == method)
+        })?;
         rule.remaining -= 1;
-        let code = rule.code;
+        let failure = Failure {
+            code: rule.code,
+            performed: rule.performed,
+        };
         rules.retain(|r| r.remaining > 0);
-        Some(code)
+        Some(failure)
     }
 
     /// Makes every request whose path contains `path_contains` wait `delay` before it is

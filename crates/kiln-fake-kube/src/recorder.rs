@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::api_error::ApiError;
-use crate::faults::Faults;
+use crate::faults::{Failure, Faults};
 
 /// One served request.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -99,7 +99,7 @@ pub struct RecordState {
     pub faults: Arc<Faults>,
 }
 
-/// Middleware: injects armed delays and 5xx failures and records every API request (not
+/// Middleware: injects armed delays, 5xx failures and lost answers, and records every API request (not
 /// `/__fake/`).
 pub async fn record(State(state): State<RecordState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
@@ -117,8 +117,20 @@ pub async fn record(State(state): State<RecordState>, request: Request, next: Ne
     if let Some(delay) = state.faults.delay_for(&path) {
         tokio::time::sleep(delay).await;
     }
-    let response = match state.faults.take_failure(&path) {
-        Some(code) => ApiError::injected(code).into_response(),
+    let response = match state.faults.take_failure(&method, &path) {
+        Some(Failure {
+            code,
+            performed: None,
+        }) => ApiError::injected(code).into_response(),
+        Some(Failure {
+            code,
+            performed: Some(wait),
+        }) => {
+            let performed = next.run(request).await;
+            tracing::debug!(%method, %path, status = performed.status().as_u16(), "performed; its answer is lost");
+            tokio::time::sleep(wait).await;
+            ApiError::timed_out(code).into_response()
+        }
         None => next.run(request).await,
     };
     drop(counted);

@@ -23,7 +23,7 @@ mod start_log;
 mod token;
 
 pub use agent::client::Followed;
-pub use agent::install::{AGENT_BINARY, AGENT_INIT_CONTAINER, AgentInstall};
+pub use agent::install::{AGENT_BINARY, AGENT_INIT_CONTAINER, AGENT_USER, AgentInstall};
 pub use agent::link::{AgentListener, AgentMode};
 pub use agent::tls::{AgentCa, AgentTls, AgentTlsError};
 pub use api::client::{RequestTimedOut, limited_client, limited_client_with_retry};

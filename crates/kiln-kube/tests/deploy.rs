@@ -253,6 +253,16 @@ fn the_example_configuration_is_valid_and_has_the_four_templates() {
         kube.kaniko.docker_config_secret.as_deref(),
         Some("kiln-registry")
     );
+    // The shipped configuration names the Kaniko image kiln uses by default, pinned alike.
+    assert_eq!(
+        kube.kaniko.image,
+        kiln_kube::KanikoSettings::default().image
+    );
+    assert!(
+        kube.kaniko.image.contains("@sha256:"),
+        "{}",
+        kube.kaniko.image
+    );
     // The same section read from YAML (with positions) agrees.
     let section = KubeConfig::from_yaml(&kube_section(&text)).unwrap_or_else(|d| panic!("{d:?}"));
     assert_eq!(section, kube);
@@ -267,4 +277,56 @@ fn kube_section(text: &str) -> String {
         .map(|l| l.get(4..).unwrap_or(""))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// The agent image as deploy/Dockerfile builds it: nothing but the static agent, run as the
+/// non-root user kiln's init container runs as; built for the platform it is built on (the
+/// musl target of the build machine's own architecture, so `buildx --platform
+/// linux/amd64,linux/arm64` makes both), with a cargo target cache per architecture (the two
+/// platforms build at once), from base images pinned by digest.
+#[test]
+fn the_agent_image_is_static_non_root_and_builds_per_platform() {
+    let text = std::fs::read_to_string(deploy_dir().join("Dockerfile")).unwrap();
+    let stage = |name: &str| -> Vec<String> {
+        let start = text
+            .lines()
+            .position(|l| l.starts_with("FROM ") && l.ends_with(&format!(" AS {name}")))
+            .unwrap_or_else(|| panic!("no stage {name}"));
+        text.lines()
+            .skip(start)
+            .take_while(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    // The binary the init container's command runs, and the user it runs as.
+    let binary = kiln_kube::AgentInstall::new("image").command[0].clone();
+    let agent = stage("agent");
+    assert_eq!(
+        agent,
+        [
+            "FROM scratch AS agent".to_owned(),
+            format!("COPY --from=build /out/kiln-agent {binary}"),
+            format!("USER {0}:{0}", kiln_kube::AGENT_USER),
+            format!("ENTRYPOINT [\"{binary}\"]"),
+        ]
+    );
+    let build = stage("build").join("\n");
+    assert!(build.contains("ARG TARGETARCH"), "{build}");
+    assert!(
+        build.contains("--mount=type=cache,target=/src/target,id=kiln-target-${TARGETARCH}"),
+        "{build}"
+    );
+    assert!(
+        build.contains(
+            "--target \"$(uname -m)-unknown-linux-musl\" \\\n && mkdir -p /out \\\n && cp target/release/kiln /out/kiln \\\n && cp \"target/$(uname -m)-unknown-linux-musl/release/kiln-agent\" /out/kiln-agent"
+        ),
+        "{build}"
+    );
+    for from in text.lines().filter(|l| l.starts_with("FROM ")) {
+        let image = from.split_whitespace().nth(1).unwrap();
+        assert!(
+            image == "scratch" || image.contains("@sha256:"),
+            "{from}: not pinned by digest"
+        );
+    }
 }

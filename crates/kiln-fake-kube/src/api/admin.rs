@@ -22,6 +22,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/requests", get(requests).delete(clear_requests))
         .route("/faults/fail-requests", post(fail_requests))
+        .route("/faults/lose-answers", post(lose_answers))
         .route("/faults/image-pull", post(fail_image))
         .route("/faults/drop-watches", post(drop_watches))
         .route("/faults/expire-watches", post(expire_watches))
@@ -52,6 +53,38 @@ async fn fail_requests(
     let code = q.get("code").and_then(|c| c.parse().ok()).unwrap_or(500);
     state.faults.fail_requests(&path, count, code);
     Json(json!({"path": path, "count": count, "code": code}))
+}
+
+/// `?method=POST&path=/pods&count=1&code=504&delayMs=0`: the next matching requests are
+/// performed, then answered with `code` instead of their result.
+async fn lose_answers(
+    State(state): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let method = q.get("method").map_or("POST", String::as_str);
+    let path = q.get("path").cloned().unwrap_or_default();
+    let count = match q.get("count").map(|v| (v, v.parse::<u32>())) {
+        None => 1,
+        Some((_, Ok(n))) => n,
+        Some((v, Err(_))) => return bad_number("count", v).into_response(),
+    };
+    let code = match q.get("code").map(|v| (v, v.parse::<u16>())) {
+        None => 504,
+        Some((_, Ok(c))) if (400..600).contains(&c) => c,
+        Some((v, _)) => {
+            return ApiError::bad_request(format!(
+                "query parameter code: expected an HTTP error status (400-599), got {v:?}"
+            ))
+            .into_response();
+        }
+    };
+    let wait = match millis(&q, "delayMs", 0) {
+        Ok(d) => d,
+        Err(err) => return err.into_response(),
+    };
+    state.faults.lose_answers(method, &path, count, code, wait);
+    Json(json!({"method": method.to_ascii_uppercase(), "path": path, "count": count, "code": code, "delayMs": wait.as_millis()}))
+        .into_response()
 }
 
 async fn fail_image(

@@ -274,6 +274,30 @@ fn stand_in_digest(image: &str) -> String {
     format!("sha256:{}", String::from_utf8_lossy(&out.stdout).trim())
 }
 
+/// Undoes the sandbox's pins: every pinned third-party reference loses its digest and is
+/// listed `pending`, as before the images were pinned; the references unpinned.
+fn unpin(root: &Path) -> Vec<String> {
+    let mut unpinned: Vec<String> = Vec::new();
+    for (file, image) in listed_refs(root, "deploy") {
+        let Some((tag, _)) = image.split_once("@sha256:") else {
+            continue;
+        };
+        let path = root.join(&file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, text.replace(&image, tag)).unwrap();
+        if !unpinned.iter().any(|u| u == tag) {
+            unpinned.push(tag.to_owned());
+        }
+    }
+    let list = root.join("deploy/unpinned-images.txt");
+    let mut text = std::fs::read_to_string(&list).unwrap();
+    for tag in &unpinned {
+        text.push_str(&format!("{tag} pending unpinned again by this test\n"));
+    }
+    std::fs::write(&list, text).unwrap();
+    unpinned
+}
+
 /// The script rewrites each pending image to `REF@DIGEST` with the digest `crane` reads
 /// (here a stand-in answering made-up digests, since the test has no registry), drops its
 /// line from the allowlist and leaves kiln's own images alone; a second run changes nothing.
@@ -281,6 +305,8 @@ fn stand_in_digest(image: &str) -> String {
 fn the_pin_script_pins_pending_images_with_the_digest_read_and_keeps_the_others() {
     let (dir, bin) = pin_sandbox();
     let root = dir.path();
+    let unpinned = unpin(root);
+    assert!(unpinned.len() >= 6, "{unpinned:?}");
     write_crane(
         &bin,
         "#!/bin/sh\n[ \"$1\" = digest ] || exit 2\nprintf 'sha256:%s\\n' \"$(printf %s \"$2\" | sha256sum | cut -c1-64)\"\n",
@@ -315,11 +341,50 @@ fn the_pin_script_pins_pending_images_with_the_digest_read_and_keeps_the_others(
     assert!(ok && stdout.contains("0 reference(s) pinned"), "{stdout}");
 }
 
+/// `--refresh` reads the digest of each pinned reference's tag again and writes it where it
+/// moved (the stand-in `crane` answers a digest other than the shipped one); kiln's own images
+/// stay as they are, and a run without `--refresh` leaves pinned references alone.
+#[test]
+fn the_pin_script_refreshes_the_digests_of_pinned_tags() {
+    let (dir, bin) = pin_sandbox();
+    let root = dir.path();
+    write_crane(
+        &bin,
+        "#!/bin/sh\n[ \"$1\" = digest ] || exit 2\nprintf 'sha256:%s\\n' \"$(printf %s \"$2\" | sha256sum | cut -c1-64)\"\n",
+    );
+    let shipped = listed_refs(root, "deploy");
+    let (ok, stdout, stderr) = pin_images(root, Some(&bin), &["deploy"]);
+    assert!(
+        ok && stdout.contains("0 reference(s) pinned"),
+        "{stdout}{stderr}"
+    );
+    let (ok, stdout, stderr) = pin_images(root, Some(&bin), &["--refresh", "deploy"]);
+    assert!(ok, "{stdout}{stderr}");
+    let refreshed = listed_refs(root, "deploy");
+    assert_eq!(shipped.len(), refreshed.len());
+    let mut moved = 0;
+    for ((file, was), (_, now)) in shipped.iter().zip(&refreshed) {
+        match was.split_once('@') {
+            Some((tag, _)) => {
+                assert_eq!(*now, format!("{tag}@{}", stand_in_digest(tag)), "{file}");
+                moved += 1;
+            }
+            None => assert_eq!(now, was, "{file}: kiln's own images stay"),
+        }
+    }
+    assert!(moved >= 6, "{refreshed:?}");
+    assert!(
+        stdout.contains(&format!("{moved} reference(s) pinned")),
+        "{stdout}"
+    );
+}
+
 /// No digest can be read (no registry): the script says which image and changes nothing.
 #[test]
 fn without_a_digest_the_pin_script_fails_and_changes_nothing() {
     let (dir, bin) = pin_sandbox();
     let root = dir.path();
+    unpin(root);
     write_crane(
         &bin,
         "#!/bin/sh\necho 'no route to the registry' >&2\nexit 1\n",
@@ -332,7 +397,7 @@ fn without_a_digest_the_pin_script_fails_and_changes_nothing() {
     let (ok, _, stderr) = pin_images(root, Some(&bin), &["deploy"]);
     assert!(!ok);
     assert!(
-        stderr.contains("cannot read the digest of rust:1-bookworm (deploy/Dockerfile:"),
+        stderr.contains("cannot read the digest of rust:1.98.1-bookworm (deploy/Dockerfile:"),
         "{stderr}"
     );
     let after: Vec<String> = ["kiln.yaml", "Dockerfile", "unpinned-images.txt"]

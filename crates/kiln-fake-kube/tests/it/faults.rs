@@ -127,6 +127,58 @@ async fn api_errors_for_the_next_requests() {
 }
 
 #[tokio::test]
+async fn a_lost_answer_is_a_timeout_after_the_object_was_made() {
+    let fake = start().await;
+    // kube's default client retries a 504 itself: this test looks at each answer.
+    let mut config = kube::Config::new(fake.url().parse().unwrap());
+    config.default_retry = false;
+    let api: kube::Api<Pod> =
+        kube::Api::namespaced(kube::Client::try_from(config).unwrap(), "default");
+    fake.lose_answers(
+        "post",
+        "/pods",
+        1,
+        504,
+        std::time::Duration::from_millis(200),
+    );
+    // A GET is not a POST: the rule waits for the create.
+    assert!(api.list(&ListParams::default()).await.is_ok());
+    let err = api
+        .create(&Default::default(), &shell_pod("lost", "true", "Never"))
+        .await
+        .unwrap_err();
+    let kube::Error::Api(status) = err else {
+        panic!("expected an API error, got {err:?}")
+    };
+    assert_eq!((status.code, status.reason.as_str()), (504, "Timeout"));
+    assert!(
+        status.message.starts_with("Timeout: "),
+        "{}",
+        status.message
+    );
+    // The pod was made all the same; a second create meets it, and is answered.
+    assert!(api.get("lost").await.is_ok());
+    let again = api
+        .create(&Default::default(), &shell_pod("lost", "true", "Never"))
+        .await
+        .unwrap_err();
+    assert!(matches!(again, kube::Error::Api(s) if s.code == 409));
+    let posts: Vec<(u16, bool)> = fake
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST")
+        .map(|r| {
+            (
+                r.status,
+                r.duration >= std::time::Duration::from_millis(200),
+            )
+        })
+        .collect();
+    assert_eq!(posts, [(504, true), (409, false)]);
+    fake.shutdown().await;
+}
+
+#[tokio::test]
 async fn waiting_watches_instead_of_polling() {
     let fake = start().await;
     let api = pods(&fake);

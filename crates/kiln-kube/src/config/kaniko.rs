@@ -30,8 +30,14 @@ impl Default for KanikoSettings {
     }
 }
 
+/// The default Kaniko image: the maintained fork's `-debug` variant (the executor plus a
+/// busybox shell), pinned by the digest of its multi-arch index, as published for the tag
+/// (docs/kubernetes.md says where the digest was seen; `scripts/pin-images.sh --refresh`
+/// reads it again).
+pub const KANIKO_IMAGE: &str = "ghcr.io/osscontainertools/kaniko:v1.28.5-debug@sha256:d6d74217dc077acfd3094992e917c357080a2d3fdd1042a49e34e29a7e57c572";
+
 fn default_image() -> String {
-    "ghcr.io/osscontainertools/kaniko:latest".to_string()
+    KANIKO_IMAGE.to_string()
 }
 
 fn default_executor() -> String {

@@ -335,7 +335,7 @@ mod tests {
         let c = &spec.containers[0];
         assert_eq!(
             c.image.as_deref(),
-            Some("ghcr.io/osscontainertools/kaniko:latest")
+            Some(crate::config::kaniko::KANIKO_IMAGE)
         );
         assert_eq!(
             c.volume_mounts.as_ref().unwrap()[0].mount_path,
