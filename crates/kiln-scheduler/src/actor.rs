@@ -467,6 +467,10 @@ impl Actor {
         let (control_tx, control) = mpsc::unbounded_channel();
         let inputs = PendingInputs::default();
         let (store, fenced) = self.claims.fence(&self.shared.store, &id, q.epoch);
+        if let (Some(backend), Some(epoch)) = (&self.shared.backend, q.epoch) {
+            // Its pods' agents refuse a controller that drives it at a lower epoch.
+            backend.fence((id.job.as_str(), id.number), Some(epoch));
+        }
         let s = &self.shared;
         let task = BuildTask {
             shared: s.clone(),
@@ -512,6 +516,9 @@ impl Actor {
 
     fn finished(&mut self, done: Done) {
         self.running.remove(&done.id);
+        if let Some(backend) = &self.shared.backend {
+            backend.fence((done.id.job.as_str(), done.id.number), None);
+        }
         self.shared.remove_live(&done.id);
         self.wake_claims();
         if done.detached {
