@@ -1,5 +1,6 @@
 //! The agent's processes: started by id, never twice, output kept on the shared volume.
 
+use crate::fence::Fences;
 use crate::output_log::{Ended, LogPaths, LogReader, LogWriter, Progress, progress_from_disk};
 use crate::protocol::{Failure, Frame, KillMode, Message, Stream, valid_process_id};
 use kiln_executor::process::{SpawnOptions, spawn_local_with};
@@ -55,6 +56,7 @@ pub struct Agent {
     base_env: BTreeMap<String, String>,
     procs: Mutex<HashMap<String, Arc<Proc>>>,
     spawn_lock: tokio::sync::Mutex<()>,
+    fences: Fences,
 }
 
 /// A spawn request, as it came over the wire.
@@ -79,11 +81,17 @@ impl Agent {
             base_env,
             procs: Mutex::new(HashMap::new()),
             spawn_lock: tokio::sync::Mutex::new(()),
+            fences: Fences::default(),
         })
     }
 
     pub fn config(&self) -> &AgentConfig {
         &self.config
+    }
+
+    /// The highest epoch each build was driven at (see [`crate::fence`]).
+    pub fn fences(&self) -> &Fences {
+        &self.fences
     }
 
     fn known(&self, id: &str) -> Option<Arc<Proc>> {

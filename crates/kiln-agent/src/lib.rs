@@ -11,6 +11,7 @@ mod agent;
 mod cli;
 mod controller_url;
 mod failure;
+pub mod fence;
 mod files;
 pub mod handshake;
 pub mod init;

@@ -101,6 +101,15 @@ pub enum Message {
     Rejected {
         reason: String,
     },
+    /// The controller drives build `build` (`JOB#N`) at `epoch` (its claim's, when several
+    /// controllers share a database): sent first on every connection, before any request
+    /// for that build. The agent refuses it, and any later request of the connection, once
+    /// it was told a higher epoch for the build ([`crate::fence`]); it answers `Rejected`
+    /// and closes the connection.
+    Fence {
+        build: String,
+        epoch: u64,
+    },
     /// Starts a process (payload: its stdin, empty for none). `env` is added to the
     /// container's own environment; relative `cwd`s are below the agent's workspace.
     Spawn {

@@ -53,8 +53,20 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Send + 'static>(agent: Arc<Agent>
         }
     });
     let mut uploads = Uploads::default();
+    // The build and epoch this connection drives, once it said so.
+    let mut fence: Option<(String, u64)> = None;
+    let mut raised = agent.fences().subscribe();
     loop {
-        let frame = match read_frame(&mut reader).await {
+        let read = tokio::select! {
+            read = read_frame(&mut reader) => read,
+            // Another controller drives the build now: this one is told, then cut off (a
+            // frame half read is lost with the connection).
+            reason = agent.fences().superseded(fence.as_ref(), &mut raised) => {
+                refuse(&tx, reason).await;
+                break;
+            }
+        };
+        let frame = match read {
             Ok(Some(frame)) => frame,
             Ok(None) => break,
             Err(ProtocolError::Io(error)) => {
@@ -66,11 +78,52 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Send + 'static>(agent: Arc<Agent>
                 break;
             }
         };
+        if let Err(reason) = fenced(&agent, &frame.message, &mut fence) {
+            refuse(&tx, reason).await;
+            break;
+        }
+        if matches!(frame.message, Message::Fence { .. }) {
+            continue;
+        }
         dispatch(&agent, frame, &tx, &mut uploads).await;
     }
     drop(tx);
     // Followers still hold senders; the writer ends when they notice the closed socket.
     writing.abort();
+}
+
+/// Tells the controller why its connection is refused; the refusal goes out (or 2 s pass)
+/// before the connection closes.
+async fn refuse(tx: &mpsc::Sender<Frame>, reason: String) {
+    warn!(%reason, "refusing the controller's connection");
+    send(tx, Message::Rejected { reason }).await;
+    let drained = async {
+        while tx.capacity() < tx.max_capacity() {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), drained).await;
+    // A moment for the writer to put it on the wire before it is stopped.
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+}
+
+/// Takes a connection's `Fence`, and refuses any frame of a connection whose epoch is no
+/// longer the build's highest (see [`crate::fence`]).
+fn fenced(
+    agent: &Agent,
+    message: &Message,
+    fence: &mut Option<(String, u64)>,
+) -> Result<(), String> {
+    if let Message::Fence { build, epoch } = message {
+        agent.fences().admit(build, *epoch)?;
+        debug!(build, epoch, "the controller drives this build");
+        *fence = Some((build.clone(), *epoch));
+        return Ok(());
+    }
+    match fence {
+        Some((build, epoch)) => agent.fences().check(build, *epoch),
+        None => Ok(()),
+    }
 }
 
 async fn dispatch(

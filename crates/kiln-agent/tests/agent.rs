@@ -573,3 +573,52 @@ if [ -e /proc/$orphan ]; then echo "left: $(cat /proc/$orphan/stat)"; else echo 
         .expect("PID 1 stops on SIGTERM")
         .unwrap();
 }
+
+/// Reads frames until the connection closes; whether a `Rejected` with `want` came first.
+async fn rejected_then_closed(stream: &mut TcpStream, want: &str) {
+    let frame = recv(stream).await;
+    match frame.message {
+        Message::Rejected { reason } => assert!(reason.contains(want), "{reason}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    let end = tokio::time::timeout(Duration::from_secs(60), read_frame(stream)).await;
+    assert!(
+        matches!(end, Ok(Ok(None)) | Ok(Err(_))),
+        "the connection closes"
+    );
+}
+
+#[tokio::test]
+async fn a_connection_driving_a_build_at_a_lower_epoch_than_seen_is_refused() {
+    let f = fixture().await;
+    let fence = |epoch| Message::Fence {
+        build: "app#1".into(),
+        epoch,
+    };
+    // The first owner drives app#1 at epoch 1 and starts a process.
+    let mut old = connect(&f.address).await;
+    send(&mut old, fence(1), b"").await;
+    send(&mut old, spawn_msg("p1", "echo one"), b"").await;
+    let (out, code, _) = until_exit(&mut old, "p1").await;
+    assert_eq!((out.as_str(), code), ("one\n", Some(0)));
+    // Another controller took the build over: epoch 2.
+    let mut new = connect(&f.address).await;
+    send(&mut new, fence(2), b"").await;
+    send(&mut new, spawn_msg("p2", "echo two"), b"").await;
+    let (out, code, _) = until_exit(&mut new, "p2").await;
+    assert_eq!((out.as_str(), code), ("two\n", Some(0)));
+    // The old owner is told and cut off at once, without asking anything.
+    rejected_then_closed(&mut old, "epoch 2; this connection's is 1").await;
+    // Reconnecting at its epoch does not help: refused before any request runs.
+    let mut again = connect(&f.address).await;
+    send(&mut again, fence(1), b"").await;
+    send(&mut again, spawn_msg("p3", "echo three > three"), b"").await;
+    rejected_then_closed(&mut again, "driven by another controller").await;
+    assert!(!f.dir.path().join("ws/three").exists(), "p3 never ran");
+    // The new owner goes on; a connection without a fence (one controller) is not refused.
+    send(&mut new, spawn_msg("p4", "echo four"), b"").await;
+    assert_eq!(until_exit(&mut new, "p4").await.0, "four\n");
+    let mut plain = connect(&f.address).await;
+    send(&mut plain, spawn_msg("p5", "echo five"), b"").await;
+    assert_eq!(until_exit(&mut plain, "p5").await.0, "five\n");
+}

@@ -46,6 +46,14 @@ pub trait ExecutionBackend: Send + Sync {
         replay_of: Option<&AgentHandle>,
     ) -> Result<Lease, BackendError>;
 
+    /// Build `build` is driven by this controller at `epoch` (its claim's, when several
+    /// controllers share a database; `None`: forget it, the build ended here): its agents,
+    /// acquired or resumed from now on, refuse a controller with a lower epoch, so one that
+    /// was paused past its lease cannot act after a takeover. The default ignores it.
+    fn fence(&self, build: (&str, u64), epoch: Option<u64>) {
+        let _ = (build, epoch);
+    }
+
     /// Deletes recorded agents nobody took over (a resumed build that took another path, or
     /// ended); one gone already is fine. Failures are logged, not returned.
     async fn discard(&self, names: &[AgentName]);

@@ -47,6 +47,8 @@ struct Running {
     detach: CancellationToken,
     /// The build's steps run in its pod now.
     in_pod: Arc<AtomicBool>,
+    /// The store as the build writes to it (fenced by its claim, see `fencing.rs`).
+    store: Arc<dyn Store>,
 }
 
 pub(crate) struct Actor {
@@ -104,7 +106,7 @@ impl Actor {
             actor.requeue(record);
         }
         for record in resumed {
-            actor.resume(record);
+            actor.resume(record, None);
         }
         let now = actor.shared.clock.now_ms();
         actor.timers.rebuild(&actor.shared, now);
@@ -112,8 +114,9 @@ impl Actor {
         actor
     }
 
-    /// Resumes a build the previous run (or a lost controller) left running in its pod.
-    fn resume(&mut self, record: BuildRecord) {
+    /// Resumes a build the previous run (or a lost controller, `epoch` the takeover's claim)
+    /// left running in its pod.
+    fn resume(&mut self, record: BuildRecord, epoch: Option<u64>) {
         let config = self.shared.config();
         let (tx, rx) = watch::channel(LogState::default());
         self.shared.set_live(record.id.clone(), rx);
@@ -122,6 +125,7 @@ impl Actor {
             record,
             resolved: None,
             log: tx,
+            epoch,
         };
         self.start(build, &config, true);
     }
@@ -135,13 +139,19 @@ impl Actor {
             BuildStatus::Running | BuildStatus::WaitingForInput => {
                 let (me, now) = (self.me.clone(), self.shared.clock.now_ms());
                 let resume = self.shared.backend.is_some();
-                self.writer.write(move |store| {
+                // Ended or resumed under this controller's claim, as any write to it.
+                let (fenced, _) = self
+                    .claims
+                    .fence(&self.shared.store, &record.id, Some(epoch));
+                self.writer.write(move |_| {
                     let id = record.id.clone();
-                    match crate::recovery::TAKEN_OVER.recover(store, vec![record], now, resume) {
+                    let recovered =
+                        crate::recovery::TAKEN_OVER.recover(&*fenced, vec![record], now, resume);
+                    match recovered {
                         Ok(to_resume) => {
                             let Some(me) = me.upgrade() else { return };
                             for b in to_resume {
-                                let _ = me.send(Command::Resume(Box::new(b)));
+                                let _ = me.send(Command::Resume(Box::new(b), epoch));
                             }
                         }
                         Err(e) => {
@@ -184,6 +194,7 @@ impl Actor {
             record,
             resolved: None,
             log: tx,
+            epoch: None,
         });
     }
 
@@ -260,7 +271,7 @@ impl Actor {
             Command::Shutdown(reply) => self.stop(Some(reply)),
             Command::Claimed { record, epoch } => self.claims.claimed(*record, epoch),
             Command::TakenOver { record, epoch } => self.taken_over(*record, epoch),
-            Command::Resume(record) => self.resume(*record),
+            Command::Resume(record, epoch) => self.resume(*record, Some(epoch)),
             Command::LeaseLost => self.lease_lost(),
             Command::JobProperties(id, props) => {
                 let record = JobPropertiesRecord::of(id.number, &props);
@@ -341,6 +352,7 @@ impl Actor {
                 resolved: Some(c.enqueue.resolved),
                 not_before_ms: c.not_before_ms,
                 log: tx,
+                epoch: None,
             };
             self.claims.queued(&mut self.queue, queued, now);
             tracing::info!(build = %id, "build queued");
@@ -458,6 +470,11 @@ impl Actor {
         let (detach, in_pod) = (CancellationToken::new(), Arc::new(AtomicBool::new(false)));
         let (control_tx, control) = mpsc::unbounded_channel();
         let inputs = PendingInputs::default();
+        let (store, fenced) = self.claims.fence(&self.shared.store, &id, q.epoch);
+        if let (Some(backend), Some(epoch)) = (&self.shared.backend, q.epoch) {
+            // Its pods' agents refuse a controller that drives it at a lower epoch.
+            backend.fence((id.job.as_str(), id.number), Some(epoch));
+        }
         let s = &self.shared;
         let task = BuildTask {
             shared: s.clone(),
@@ -465,7 +482,7 @@ impl Actor {
             workspace: s.workspace(id.job.as_str(), slot),
             job,
             recorder: Recorder::new(
-                s.store.clone(),
+                store.clone(),
                 s.clock.clone(),
                 q.record,
                 q.log,
@@ -481,6 +498,7 @@ impl Actor {
             in_pod: in_pod.clone(),
             commands: self.me.clone(),
             job_properties: None,
+            fenced,
         };
         let handle = self.tasks.spawn(task.run());
         self.task_builds.insert(handle.id(), id.clone());
@@ -495,12 +513,16 @@ impl Actor {
                 inputs,
                 detach,
                 in_pod,
+                store,
             },
         );
     }
 
     fn finished(&mut self, done: Done) {
         self.running.remove(&done.id);
+        if let Some(backend) = &self.shared.backend {
+            backend.fence((done.id.job.as_str(), done.id.number), None);
+        }
         self.shared.remove_live(&done.id);
         self.wake_claims();
         if done.detached {
@@ -562,10 +584,13 @@ impl Actor {
             return;
         };
         tracing::error!(build = %id, error = %e, "build task failed");
-        self.running.remove(&id);
+        let store = match self.running.remove(&id) {
+            Some(running) => running.store,
+            None => self.shared.store.clone(),
+        };
         self.shared.remove_live(&id);
         let now = self.shared.clock.now_ms();
-        self.writer.write(move |store| {
+        self.writer.write(move |_| {
             if let Ok(Some(mut b)) = store.get_build(&id) {
                 abort_record(&mut b, "kiln internal error", now);
                 b.result = Some(kiln_types::BuildResult::Failure);
@@ -741,7 +766,12 @@ impl Actor {
             .forge
             .build_state(&config, &record, StatusState::Error, None);
         let (log, shared) = (q.log, self.shared.clone());
-        self.writer.write(move |store| {
+        // A build claimed here is written under its claim.
+        let store = match q.epoch {
+            Some(_) => self.claims.fence(&shared.store, &id, q.epoch).0,
+            None => shared.store.clone(),
+        };
+        self.writer.write(move |_| {
             match store.append_log(&id, text.as_bytes()) {
                 Ok(len) => log.send_modify(|s| s.len = len),
                 Err(e) => {

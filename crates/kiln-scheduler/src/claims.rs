@@ -12,13 +12,16 @@
 //!   their quiet period, so that triggers can merge into them.
 
 use crate::command::Command;
+use crate::fencing::FencedStore;
 use crate::follower::LogState;
 use crate::queue::{Queue, QueuedBuild};
 use crate::recovery;
 use crate::shared::Shared;
 use crate::source::Resolved;
 use kiln_config::Config;
-use kiln_store::{BuildRecord, BuildStatus, ClaimLimits, Coordination, Lease, Store, StoreError};
+use kiln_store::{
+    BuildRecord, BuildStatus, Claim, ClaimLimits, Coordination, Lease, Store, StoreError,
+};
 use kiln_types::{BuildRef, JobName};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -66,6 +69,15 @@ pub(crate) trait BuildClaims: Send {
     ) -> Option<QueuedBuild>;
     /// A claim made for this controller (see [`DbClaims`]).
     fn claimed(&mut self, record: BuildRecord, epoch: u64);
+    /// The store a build this controller drives writes through, and the token fired when
+    /// a write is refused because another controller took the build over: writes to a
+    /// build claimed at `epoch` carry the claim (see `fencing.rs`).
+    fn fence(
+        &self,
+        store: &Arc<dyn Store>,
+        build: &BuildRef,
+        epoch: Option<u64>,
+    ) -> (Arc<dyn Store>, CancellationToken);
     /// Whether [`BuildClaims::next`] may have a build to give.
     fn pending(&self, queue: &Queue) -> bool;
     /// Something changed that may let a build start: a build was queued or ended, or the
@@ -114,6 +126,15 @@ impl BuildClaims for LocalClaims {
 
     fn claimed(&mut self, record: BuildRecord, _epoch: u64) {
         tracing::error!(build = %record.id, "a claim reached a controller that does not claim");
+    }
+
+    fn fence(
+        &self,
+        store: &Arc<dyn Store>,
+        _build: &BuildRef,
+        _epoch: Option<u64>,
+    ) -> (Arc<dyn Store>, CancellationToken) {
+        (store.clone(), CancellationToken::new())
     }
 
     fn pending(&self, queue: &Queue) -> bool {
@@ -256,11 +277,29 @@ impl BuildClaims for DbClaims {
             resolved,
             not_before_ms: 0,
             log: tx,
+            epoch: Some(epoch),
         })
     }
 
     fn claimed(&mut self, record: BuildRecord, epoch: u64) {
         self.ready.push_back((record, epoch));
+    }
+
+    fn fence(
+        &self,
+        store: &Arc<dyn Store>,
+        build: &BuildRef,
+        epoch: Option<u64>,
+    ) -> (Arc<dyn Store>, CancellationToken) {
+        let Some(epoch) = epoch else {
+            tracing::error!(build = %build, "a build without a claim: its writes are not fenced");
+            return (store.clone(), CancellationToken::new());
+        };
+        let claim = Claim {
+            build: build.clone(),
+            epoch,
+        };
+        FencedStore::wrap(store.clone(), self.controller.clone(), claim)
     }
 
     fn pending(&self, queue: &Queue) -> bool {

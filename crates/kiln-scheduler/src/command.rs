@@ -59,8 +59,8 @@ pub(crate) enum Command {
         record: Box<kiln_store::BuildRecord>,
         epoch: u64,
     },
-    /// A build taken over (or left by the previous run) to resume in its pod.
-    Resume(Box<kiln_store::BuildRecord>),
+    /// A build taken over to resume in its pod, at the takeover's epoch.
+    Resume(Box<kiln_store::BuildRecord>, u64),
     /// This controller's lease ran out or could not be renewed: it stops driving builds.
     LeaseLost,
     /// A running build set its job's properties (see `job_properties`).

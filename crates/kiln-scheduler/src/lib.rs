@@ -22,6 +22,7 @@ mod coordinator;
 mod credentials;
 mod downstream;
 mod error;
+mod fencing;
 mod follower;
 mod forge_status;
 mod forge_steps;

@@ -17,6 +17,9 @@ pub(crate) struct QueuedBuild {
     /// Not before this time (the quiet period), in ms since the epoch.
     pub not_before_ms: u64,
     pub log: watch::Sender<LogState>,
+    /// The epoch of this controller's claim on it in a shared store (see `claims.rs`);
+    /// `None` on a store of one controller's.
+    pub epoch: Option<u64>,
 }
 
 #[derive(Default)]
@@ -141,6 +144,7 @@ mod tests {
             resolved: None,
             not_before_ms: 0,
             log: watch::channel(Default::default()).0,
+            epoch: None,
         }
     }
 

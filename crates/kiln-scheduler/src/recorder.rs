@@ -121,6 +121,9 @@ pub(crate) struct Recorder {
     spare: PendingLog,
     /// The text of the last output event, its buffer reused for the next.
     scratch: String,
+    /// The epoch of a refused write: another controller took the build over, so nothing
+    /// more is written (see `fencing.rs`).
+    fenced: Option<u64>,
 }
 
 impl Recorder {
@@ -153,6 +156,7 @@ impl Recorder {
             in_flight: None,
             spare: PendingLog::default(),
             scratch: String::new(),
+            fenced: None,
         }
     }
 
@@ -212,7 +216,7 @@ impl Recorder {
     /// Adds one line of a stage (or of the build) to the log.
     fn stage_line(&mut self, stage: Option<u32>, kind: LogEventKind, line: &str) {
         self.wrote_line = true;
-        if !self.outage.admit(self.pending.len(), line.len() + 1) {
+        if self.fenced.is_some() || !self.outage.admit(self.pending.len(), line.len() + 1) {
             return;
         }
         let mut text = String::with_capacity(line.len() + 1);
@@ -262,7 +266,7 @@ impl Recorder {
         self.formatter
             .write_output(node, lines, &PlainStyle, &mut text);
         // While the store cannot write, a build keeps a bounded part of its output.
-        if self.outage.admit(self.pending.len(), text.len()) {
+        if self.fenced.is_none() && self.outage.admit(self.pending.len(), text.len()) {
             let kind = LogEventKind::Output {
                 process: source.process.to_string(),
                 from: source.from,
@@ -361,7 +365,11 @@ impl Recorder {
     /// Starts appending what is pending, unless an append is in flight (the next one starts
     /// when it is done) or the store's failure says to wait.
     fn start_append(&mut self) {
-        if self.in_flight.is_some() || self.pending.is_empty() || !self.outage.due() {
+        if self.in_flight.is_some()
+            || self.pending.is_empty()
+            || !self.outage.due()
+            || self.fenced.is_some()
+        {
             return;
         }
         let store = self.store.clone();
@@ -386,8 +394,10 @@ impl Recorder {
                 self.publish(len, written);
             }
             Ok((Err(e), pending)) => {
-                self.outage.failed(&build, &e);
-                self.pending.put_back(pending);
+                if !self.refused(&e) {
+                    self.outage.failed(&build, &e);
+                    self.pending.put_back(pending);
+                }
             }
             Err(e) => {
                 tracing::error!(build = %self.record.id, error = %e, "log append task failed");
@@ -702,7 +712,7 @@ impl Recorder {
             let done = in_flight(&mut self.in_flight).await;
             self.appended(done);
         }
-        if !self.outage.due() {
+        if !self.outage.due() || self.fenced.is_some() {
             return;
         }
         let build = self.record.id.to_string();
@@ -727,9 +737,23 @@ impl Recorder {
                         let _ = ack.send(());
                     }
                 }
+                Err(e) if self.refused(&e) => {}
                 Err(e) => self.outage.failed(&build, &e),
             }
         }
+    }
+
+    /// Whether `e` refused a write because another controller took the build over: then
+    /// nothing more is written, nothing is tried again.
+    fn refused(&mut self, e: &StoreError) -> bool {
+        let StoreError::Fenced { epoch, .. } = e else {
+            return false;
+        };
+        self.fenced = Some(*epoch);
+        drop(self.pending.take());
+        self.dirty = false;
+        self.stored_acks.clear();
+        true
     }
 
     /// Stores the finished record (after the last lines) and tells followers the log ends.
@@ -743,7 +767,7 @@ impl Recorder {
         self.record.pending_input = None;
         self.dirty = true;
         let give_up = Instant::now() + CLOSE_WAIT;
-        loop {
+        while self.fenced.is_none() {
             if let Some(lost) = self.outage.lost()
                 && self.outage.due()
                 && self.record.reason.as_deref() != Some(lost.as_str())
@@ -764,6 +788,12 @@ impl Recorder {
             s.finished = true;
             s.recent.clear();
         });
+        if let Some(epoch) = self.fenced {
+            return Err(StoreError::Fenced {
+                build: self.record.id.to_string(),
+                epoch,
+            });
+        }
         if self.dirty || !self.pending.is_empty() {
             return Err(StoreError::Backend(
                 format!(

@@ -57,6 +57,9 @@ pub(crate) struct BuildTask {
     pub commands: mpsc::WeakUnboundedSender<crate::command::Command>,
     /// What the build set for its job from values its pipeline computes.
     pub job_properties: Option<kiln_engine::JobProperties>,
+    /// Fired when a write to the build was refused: another controller took it over, and
+    /// this one stops driving it (see `fencing.rs`).
+    pub fenced: CancellationToken,
 }
 
 /// What the actor learns when a build ends.
@@ -108,8 +111,12 @@ impl BuildTask {
                     self.recorder.end_replay();
                     return self.abort_resume(&why).await;
                 }
+                if self.fenced.is_cancelled() {
+                    return self.let_go();
+                }
                 match self.execute(plan, files, prepared, resumed).await {
                     Some(result) => (result, Some(info)),
+                    None if self.fenced.is_cancelled() => return self.let_go(),
                     None => return self.detached().await,
                 }
             }
@@ -291,10 +298,13 @@ impl BuildTask {
         let recording = self.recorder.run(rx, &mut self.control);
         let both = async { tokio::join!(engine, recording) };
         self.in_pod.store(pod.is_some(), Ordering::Release);
-        let detach = self.detach.clone();
+        let (detach, fenced) = (self.detach.clone(), self.fenced.clone());
         let ended = tokio::select! {
             ended = both => Some(ended),
             () = detach.cancelled(), if pod.is_some() => None,
+            // Another controller owns the build now: dropping the engine kills its local
+            // processes and leaves its pod (whose agent refuses this controller now).
+            () = fenced.cancelled() => None,
         };
         self.in_pod.store(false, Ordering::Release);
         // Left running: dropping the engine stops following its processes, and dropping the
@@ -620,6 +630,9 @@ impl BuildTask {
         let started = rec.started_at_ms.unwrap_or(now);
         let queued_ms = started.saturating_sub(rec.queued_at_ms);
         if let Err(e) = self.recorder.close().await {
+            if self.fenced.is_cancelled() {
+                return self.let_go();
+            }
             tracing::error!(build = %self.recorder.record.id, error = %e, "cannot store a finished build");
         }
         self.shared.forge.build_state(

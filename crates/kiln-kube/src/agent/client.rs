@@ -66,6 +66,9 @@ struct Inner {
     state: Mutex<State>,
     link: watch::Sender<Link>,
     next_req: AtomicU64,
+    /// The build (`JOB#N`) and epoch this controller drives it at, said first on every
+    /// connection (see kiln-agent's `fence`).
+    fence: Mutex<Option<(String, u64)>>,
 }
 
 /// A process the connection follows (for re-attaching from another controller).
@@ -100,6 +103,7 @@ impl AgentClient {
             state: Mutex::new(State::default()),
             link: watch::Sender::new(Link::Connecting),
             next_req: AtomicU64::new(1),
+            fence: Mutex::new(None),
         });
         let task = tokio::spawn(run(Arc::clone(&inner))).abort_handle();
         AgentClient {
@@ -111,6 +115,21 @@ impl AgentClient {
     /// Waits until the agent is connected (or can no longer be).
     pub async fn ready(&self) -> Result<(), ExecError> {
         self.link().await.map(|_| ())
+    }
+
+    /// This controller drives `build` (`JOB#N`) at `epoch`: the agent is told so now and on
+    /// every reconnection, and refuses the connection once another controller drives the
+    /// build at a higher epoch.
+    pub fn fence(&self, build: &str, epoch: u64) {
+        *self
+            .inner
+            .fence
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((build.to_owned(), epoch));
+        if let (Link::Up(tx), Some(frame)) = (&*self.inner.link.borrow(), self.inner.fence_frame())
+        {
+            let _ = tx.send(frame);
+        }
     }
 
     /// Stops the connection; processes keep running in the agent.
@@ -377,6 +396,16 @@ impl Inner {
         }
     }
 
+    /// The `Fence` frame this connection starts with, if the build has an epoch.
+    fn fence_frame(&self) -> Option<Frame> {
+        let fence = self
+            .fence
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        fence.map(|(build, epoch)| Frame::new(Message::Fence { build, epoch }))
+    }
+
     /// After (re)connecting: spawns not yet confirmed are sent again (the agent runs an id only
     /// once), every other process is re-attached from its next offset, kills are repeated.
     fn resume(&self, tx: &mpsc::UnboundedSender<Frame>) {
@@ -478,6 +507,10 @@ impl Inner {
                     let _ = tx.send(Frame::with_payload(message, frame.payload));
                 }
             }
+            Message::Rejected { reason } => {
+                warn!(agent = %self.label, %reason, "the agent refuses this controller");
+                self.close(format!("the agent refused this controller: {reason}"));
+            }
             other => warn!(agent = %self.label, ?other, "unexpected message from the agent"),
         }
     }
@@ -572,11 +605,22 @@ async fn run(inner: Arc<Inner>) {
                 }
             }
         });
+        // Which build this controller drives, and at which epoch, before anything else.
+        if let Some(fence) = inner.fence_frame() {
+            let _ = tx.send(fence);
+        }
         inner.resume(&tx);
         inner.link.send_replace(Link::Up(tx));
         loop {
             match read_frame(&mut reader).await {
-                Ok(Some(frame)) => inner.dispatch(frame).await,
+                Ok(Some(frame)) => {
+                    inner.dispatch(frame).await;
+                    if matches!(*inner.link.borrow(), Link::Closed(_)) {
+                        // Refused: no reconnection.
+                        writing.abort();
+                        return;
+                    }
+                }
                 Ok(None) => break,
                 Err(error) => {
                     debug!(agent = %inner.label, %error, "connection to the agent lost");

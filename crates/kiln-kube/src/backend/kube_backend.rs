@@ -30,6 +30,9 @@ use tokio::sync::OnceCell;
 pub struct KubeBackend {
     config: KubeConfig,
     supply: Supply,
+    /// The epoch each build is driven at here, when several controllers share a database
+    /// (see [`ExecutionBackend::fence`]).
+    epochs: std::sync::Mutex<std::collections::HashMap<(String, u64), u64>>,
 }
 
 /// Where the pods come from.
@@ -66,6 +69,7 @@ impl KubeBackend {
         let (config, settings) = server_settings(json, agent, data_dir)?;
         Ok(KubeBackend {
             config,
+            epochs: Default::default(),
             supply: Supply::Server(Box::new(ServerPods {
                 settings,
                 source: OnceCell::new(),
@@ -83,6 +87,7 @@ impl KubeBackend {
         let cluster = LocalCluster::connect(kubeconfig).await?;
         Ok(KubeBackend {
             config: cluster.config(&options),
+            epochs: Default::default(),
             supply: Supply::Laptop(Box::new(LaptopPods {
                 cluster,
                 options,
@@ -114,6 +119,20 @@ impl KubeBackend {
                     .map_err(|e| BackendError::Connect(Box::new(e)))
             })
             .await
+    }
+
+    fn epochs(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<(String, u64), u64>> {
+        self.epochs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Tells the pod's agents the epoch build `build` of `job` is driven at, if it has one.
+    fn fence_pod(&self, pod: &KubeExecutor, job: &str, build: u64) {
+        let epoch = self.epochs().get(&(job.to_owned(), build)).copied();
+        if let Some(epoch) = epoch {
+            pod.fence(&format!("{job}#{build}"), epoch);
+        }
     }
 
     /// What runs Kaniko builds for build `build` of `job`.
@@ -215,6 +234,7 @@ impl ExecutionBackend for KubeBackend {
             return Ok(None);
         };
         let lease = self.start_pod(&request, &wanted).await?;
+        self.fence_pod(&lease.kube_executor(), &wanted.job, wanted.build);
         Ok(Some(Box::new(lease)))
     }
 
@@ -259,7 +279,17 @@ impl ExecutionBackend for KubeBackend {
             .reattach(namespace, &name.name, build, replay_of)
             .await;
         let pod = pod.map_err(|e| BackendError::Agent(Box::new(e)))?;
+        self.fence_pod(&pod.executor(), build.0, build.1);
         Ok(Box::new(PodLease::Pooled(pod)))
+    }
+
+    fn fence(&self, build: (&str, u64), epoch: Option<u64>) {
+        let key = (build.0.to_owned(), build.1);
+        let mut epochs = self.epochs();
+        match epoch {
+            Some(epoch) => epochs.insert(key, epoch),
+            None => epochs.remove(&key),
+        };
     }
 
     async fn discard(&self, names: &[AgentName]) {

@@ -404,6 +404,14 @@ impl KubeExecutor {
         }
     }
 
+    /// This controller drives `build` (`JOB#N`) at `epoch`: every agent of the pod is told
+    /// so, and refuses a controller with a lower epoch from then on.
+    pub fn fence(&self, build: &str, epoch: u64) {
+        for agent in self.agents.values() {
+            agent.fence(build, epoch);
+        }
+    }
+
     async fn all_ready(&self) -> Result<(), KubeError> {
         let waits = self.agents.values().map(AgentClient::ready);
         for result in futures_util::future::join_all(waits).await {
