@@ -79,6 +79,12 @@ pub trait ImageRecords: Send + Sync {
 pub trait LiveAgents: Send + Sync {
     /// The live builds; `None` when the caller cannot tell (then nothing is deleted).
     async fn live(&self) -> Option<Vec<LiveBuild>>;
+
+    /// Held while orphans are deleted, so that controllers sharing a store reap one at a
+    /// time; `None` when there is nothing to share (one controller).
+    async fn reaping(&self) -> Option<Box<dyn Send>> {
+        None
+    }
 }
 
 /// A build that is alive, and the names of its agents (`None`: it has recorded none yet, so

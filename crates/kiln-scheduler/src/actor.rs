@@ -310,15 +310,28 @@ impl Actor {
         };
         let now = self.shared.clock.now_ms();
         if let Some(id) = self.merge_quiet(&e, now) {
+            self.take_once_merged(&e);
             let _ = reply.send(Ok(id));
             return;
         }
         self.creating.insert(e.job.clone(), VecDeque::new());
-        let not_before_ms = now.saturating_add(quiet_secs.saturating_mul(1000));
+        // No quiet period: no time to wait for (whatever clock the store's claims judge by).
+        let not_before_ms = match quiet_secs {
+            0 => 0,
+            secs => now.saturating_add(secs.saturating_mul(1000)),
+        };
         let me = self.me.clone();
         self.writer.write(move |store| {
             let new = std::mem::take(&mut e.new);
-            let record = store.create_build_not_before(&e.job, new, not_before_ms);
+            let record = match (&e.once, store.coordination()) {
+                (Some(once), Some(shared)) => shared
+                    .create_build_once(&e.job, new, not_before_ms, once)
+                    .map_err(TriggerError::Store)
+                    .and_then(|r| r.ok_or_else(|| TriggerError::AlreadyBuilt(once.clone()))),
+                _ => store
+                    .create_build_not_before(&e.job, new, not_before_ms)
+                    .map_err(TriggerError::Store),
+            };
             let created = Created {
                 enqueue: e,
                 record,
@@ -335,7 +348,7 @@ impl Actor {
     /// meanwhile are taken in order.
     fn created(&mut self, c: Created) {
         let job = c.enqueue.job.clone();
-        let result = c.record.map_err(TriggerError::Store).map(|record| {
+        let result = c.record.map(|record| {
             let id = record.id.clone();
             if let Some((branch, commit)) = &c.enqueue.polled {
                 self.remember_polled(job.as_str(), &[(branch.clone(), commit.clone())]);
@@ -393,6 +406,20 @@ impl Actor {
         });
         tracing::info!(build = %id, "trigger merged into a build in its quiet period");
         Some(id)
+    }
+
+    /// A trigger merged into a build in its quiet period still takes what it builds once, so
+    /// that another controller receiving it too does not build it again.
+    fn take_once_merged(&self, e: &Enqueue) {
+        let Some(once) = e.once.clone() else { return };
+        let job = e.job.clone();
+        self.writer.write(move |store| {
+            if let Some(shared) = store.coordination() {
+                if let Err(err) = shared.take_once(&once, job.as_str()) {
+                    tracing::warn!(job = %job, once = %once, error = %err, "cannot record a merged trigger as built");
+                }
+            }
+        });
     }
 
     /// `disableConcurrentBuilds(abortPrevious: true)`: older builds of the job are aborted.
@@ -637,6 +664,17 @@ impl Actor {
         );
         let now = self.shared.clock.now_ms();
         tokio::task::spawn_blocking(move || {
+            // Controllers sharing the store take turns: one deletes a job's builds at a time.
+            let _turn = match store
+                .coordination()
+                .map(|s| s.exclusive(&format!("retention:{job}")))
+            {
+                Some(Err(e)) => {
+                    tracing::warn!(job = %job, error = %e, "retention skipped: cannot take its lock");
+                    return;
+                }
+                turn => turn,
+            };
             if let Err(e) = retention::apply(store.as_ref(), &dir, &job, keep, now) {
                 tracing::warn!(job = %job, error = %e, "retention failed");
             }
@@ -680,24 +718,50 @@ impl Actor {
         });
     }
 
+    /// Triggers a cron build that several controllers sharing the store may fire at once:
+    /// the first to create it wins, the others build nothing.
+    fn spawn_trigger_once(&self, req: TriggerRequest, once: kiln_store::Once) {
+        let Some(tx) = self.me.upgrade() else { return };
+        let handle = SchedulerHandle::new(self.shared.clone(), tx);
+        tokio::spawn(async move {
+            match handle.trigger_once(req.clone(), once).await {
+                Ok(_) => {}
+                Err(TriggerError::AlreadyBuilt(once)) => {
+                    tracing::info!(job = %req.job, once = %once, "timer fired by another controller");
+                }
+                Err(e) => {
+                    tracing::warn!(job = %req.job, cause = %req.cause.description(), error = %e, "automatic trigger failed");
+                }
+            }
+        });
+    }
+
     fn fire_timers(&mut self) {
         let now = self.shared.clock.now_ms();
-        for (job, kind, params) in self.timers.take_due(now) {
+        let shared_store = self.shared.store.coordination().is_some();
+        for due in self.timers.take_due(now) {
             if self.stopping.is_some() {
                 break;
             }
-            match kind {
-                TimerKind::Cron if params.is_empty() => {
-                    tracing::info!(job = %job, "cron trigger");
-                    self.spawn_trigger(TriggerRequest::new(job, BuildCause::Timer), None);
-                }
+            let once = due.once();
+            let (job, params) = (due.job, due.params);
+            match due.kind {
                 TimerKind::Cron => {
-                    tracing::info!(job = %job, "parameterized cron trigger");
-                    let mut req =
-                        TriggerRequest::new(job, BuildCause::ParameterizedTimer(params.clone()));
+                    let mut req = if params.is_empty() {
+                        tracing::info!(job = %job, "cron trigger");
+                        TriggerRequest::new(job, BuildCause::Timer)
+                    } else {
+                        tracing::info!(job = %job, "parameterized cron trigger");
+                        TriggerRequest::new(job, BuildCause::ParameterizedTimer(params.clone()))
+                    };
                     req.params = params;
-                    self.spawn_trigger(req, None);
+                    if shared_store {
+                        self.spawn_trigger_once(req, once);
+                    } else {
+                        self.spawn_trigger(req, None);
+                    }
                 }
+                TimerKind::Scan if shared_store => self.fire_once(once, Command::Scan(job)),
                 TimerKind::Scan => self.scan(job),
                 TimerKind::Prune => {
                     if let Some(tx) = self.me.upgrade() {
@@ -715,10 +779,26 @@ impl Actor {
                     };
                     self.polling.insert(job.clone());
                     let handle = SchedulerHandle::new(self.shared.clone(), tx);
-                    tokio::spawn(crate::poll::poll(handle, job));
+                    if shared_store {
+                        tokio::spawn(poll_once(handle, job, once));
+                    } else {
+                        tokio::spawn(crate::poll::poll(handle, job));
+                    }
                 }
             }
         }
+    }
+
+    /// Sends `then` to the actor if this controller is the first to take `once` (a scan's
+    /// due time) in the shared store.
+    fn fire_once(&self, once: kiln_store::Once, then: Command) {
+        let Some(tx) = self.me.upgrade() else { return };
+        let store = self.shared.store.clone();
+        tokio::spawn(async move {
+            if take_timer(store, once).await {
+                let _ = tx.send(then);
+            }
+        });
     }
 
     fn remember_polled(&self, job: &str, seen: &[(String, String)]) {
@@ -962,5 +1042,37 @@ fn remember(store: &dyn Store, job: &str, name: JobName, seen: &[(String, String
     });
     if let Err(e) = res {
         tracing::warn!(job, error = %e, "cannot remember the polled commits");
+    }
+}
+
+/// Whether this controller is the first to take a timer's due time in the shared store (a
+/// store error counts as no: another controller fires it).
+async fn take_timer(store: Arc<dyn Store>, once: kiln_store::Once) -> bool {
+    let taken = tokio::task::spawn_blocking(move || {
+        let shared = store.coordination()?;
+        match shared.take_once(&once, "") {
+            Ok(taken) => {
+                if !taken {
+                    tracing::debug!(once = %once, "timer fired by another controller");
+                }
+                Some(taken)
+            }
+            Err(e) => {
+                tracing::warn!(once = %once, error = %e, "cannot take a timer's due time");
+                None
+            }
+        }
+    })
+    .await;
+    matches!(taken, Ok(Some(true)))
+}
+
+/// A poll due on several controllers sharing the store: the one that takes its due time
+/// polls; the others tell the actor it is done.
+async fn poll_once(handle: SchedulerHandle, job: String, once: kiln_store::Once) {
+    if take_timer(handle.shared().store.clone(), once).await {
+        crate::poll::poll(handle, job).await;
+    } else {
+        handle.send(Command::Polled(job, Vec::new()));
     }
 }

@@ -128,8 +128,16 @@ impl LiveAgents for StoreLive {
     /// `None` (and a warning) when the store cannot tell.
     async fn live(&self) -> Option<Vec<LiveBuild>> {
         let store = self.0.clone();
-        let live = [BuildStatus::Running, BuildStatus::WaitingForInput];
-        let running = tokio::task::spawn_blocking(move || store.builds_in(&live)).await;
+        let running = tokio::task::spawn_blocking(move || {
+            // In a shared store a queued build may be claimed (and start its pod) by another
+            // controller at any moment: it is alive too.
+            let mut live = vec![BuildStatus::Running, BuildStatus::WaitingForInput];
+            if store.coordination().is_some() {
+                live.push(BuildStatus::Queued);
+            }
+            store.builds_in(&live)
+        })
+        .await;
         // A live build's pods are the one it recorded, its stages' still in use and the
         // Kaniko pods its record names (which a resumed build takes over), or any while it
         // has not recorded its own yet.
@@ -155,5 +163,18 @@ impl LiveAgents for StoreLive {
                 None
             }
         }
+    }
+
+    /// The `reaper` lock of a shared store.
+    async fn reaping(&self) -> Option<Box<dyn Send>> {
+        let store = self.0.clone();
+        let turn =
+            tokio::task::spawn_blocking(move || {
+                store.coordination()?.exclusive("reaper").map_err(|e| {
+            tracing::warn!(error = %e, "cannot take the reaper's lock: reaping without it");
+        }).ok()
+            })
+            .await;
+        turn.ok().flatten()
     }
 }

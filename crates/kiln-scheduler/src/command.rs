@@ -19,6 +19,9 @@ pub(crate) struct Enqueue {
     /// A quiet period asked for by the trigger (`build job:, quietPeriod:`), instead of
     /// the job's.
     pub quiet_secs: Option<u64>,
+    /// What the build is created once for across controllers (a webhook delivery, a
+    /// timer's due time): taken in the build's transaction by a shared store.
+    pub once: Option<kiln_store::Once>,
 }
 
 pub(crate) enum Command {
@@ -70,7 +73,9 @@ pub(crate) enum Command {
 /// What creating a queued build's record gave, for the actor to queue it.
 pub(crate) struct Created {
     pub enqueue: Enqueue,
-    pub record: Result<kiln_store::BuildRecord, kiln_store::StoreError>,
+    /// The record, or why none was created (a store error, a [`kiln_store::Once`] taken
+    /// before).
+    pub record: Result<kiln_store::BuildRecord, TriggerError>,
     /// When the build may start (its quiet period's end).
     pub not_before_ms: u64,
     pub reply: oneshot::Sender<Result<BuildRef, TriggerError>>,

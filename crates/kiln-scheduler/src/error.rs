@@ -73,6 +73,10 @@ pub enum TriggerError {
     /// The scheduler is shutting down or has stopped.
     #[error("the scheduler is shutting down")]
     ShuttingDown,
+    /// What the trigger builds once (a webhook delivery, a timer's due time) was built
+    /// before, by this controller or another sharing the store.
+    #[error("{0} was already built: not built again")]
+    AlreadyBuilt(kiln_store::Once),
 }
 
 /// A job's pipeline could not be read for a trigger.

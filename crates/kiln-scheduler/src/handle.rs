@@ -96,6 +96,20 @@ impl SchedulerHandle {
         self.send(Command::ChildrenChanged);
     }
 
+    /// [`SchedulerHandle::trigger`] of something that builds once across every controller
+    /// sharing the store (a webhook delivery, a timer's due time): when another controller
+    /// (or this one) built it before, [`TriggerError::AlreadyBuilt`] and no build. A store
+    /// of one controller's (sled) has nothing to share: the build is created as by `trigger`.
+    pub async fn trigger_once(
+        &self,
+        req: TriggerRequest,
+        once: kiln_store::Once,
+    ) -> Result<BuildRef, TriggerError> {
+        let mut enqueue = trigger::prepare(&self.shared, &req).await?;
+        enqueue.once = Some(once);
+        self.enqueue(enqueue).await
+    }
+
     /// [`SchedulerHandle::trigger`] with the quiet period a `build` step asked for.
     pub(crate) async fn trigger_with_quiet(
         &self,

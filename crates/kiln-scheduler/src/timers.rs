@@ -28,6 +28,36 @@ struct Timer {
     next_ms: Option<u64>,
 }
 
+/// A schedule that came due.
+pub(crate) struct Due {
+    pub job: String,
+    pub kind: TimerKind,
+    /// A `parameterizedCron` line's values (empty for other schedules).
+    pub params: BTreeMap<String, String>,
+    /// When it was due (ms since the epoch): the same on every controller.
+    pub due_ms: u64,
+}
+
+impl Due {
+    /// What fires once per due time across controllers sharing a store: the timer's kind,
+    /// job and parameter values, and the due time.
+    pub(crate) fn once(&self) -> kiln_store::Once {
+        let kind = match self.kind {
+            TimerKind::Cron => "cron",
+            TimerKind::Poll => "poll",
+            TimerKind::Scan => "scan",
+        };
+        let mut key = format!("{kind}:{}", self.job);
+        for (name, value) in &self.params {
+            key.push_str(&format!("\n{name}={value}"));
+        }
+        kiln_store::Once::Timer {
+            key,
+            due_ms: self.due_ms,
+        }
+    }
+}
+
 #[derive(Default)]
 pub(crate) struct Timers {
     timers: Vec<Timer>,
@@ -132,20 +162,26 @@ impl Timers {
             .min()
     }
 
-    /// The schedules due at `now_ms` (each job, kind and parameter values once), moved to
-    /// their next times.
-    pub(crate) fn take_due(
-        &mut self,
-        now_ms: u64,
-    ) -> Vec<(String, TimerKind, BTreeMap<String, String>)> {
-        let mut due = Vec::new();
+    /// The schedules due at `now_ms` (each job, kind and parameter values once, with the
+    /// latest time it was due at), moved to their next times.
+    pub(crate) fn take_due(&mut self, now_ms: u64) -> Vec<Due> {
+        let mut due: Vec<Due> = Vec::new();
         for t in &mut self.timers {
-            if t.next_ms.is_some_and(|n| n <= now_ms) {
-                t.next_ms = next_ms(&t.schedule, now_ms);
-                let key = (t.job.clone(), t.kind, t.params.clone());
-                if !due.contains(&key) {
-                    due.push(key);
-                }
+            let Some(at) = t.next_ms.filter(|n| *n <= now_ms) else {
+                continue;
+            };
+            t.next_ms = next_ms(&t.schedule, now_ms);
+            match due
+                .iter_mut()
+                .find(|d| d.job == t.job && d.kind == t.kind && d.params == t.params)
+            {
+                Some(d) => d.due_ms = d.due_ms.max(at),
+                None => due.push(Due {
+                    job: t.job.clone(),
+                    kind: t.kind,
+                    params: t.params.clone(),
+                    due_ms: at,
+                }),
             }
         }
         self.orphans_expire.retain(|(job, at)| {

@@ -107,6 +107,7 @@ async fn prepare_job(
         resolved: Arc::new(resolved),
         polled: None,
         quiet_secs: None,
+        once: None,
     })
 }
 

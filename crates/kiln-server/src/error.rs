@@ -114,7 +114,7 @@ impl From<kiln_scheduler::TriggerError> for ApiError {
             | E::BranchRequired { .. }
             | E::BranchNotMatched { .. }
             | E::NotDiscovered { .. } => ApiError::BadRequest(err.to_string()),
-            E::Source(_) | E::NoJenkinsfile { .. } | E::Multibranch(_) => {
+            E::Source(_) | E::NoJenkinsfile { .. } | E::Multibranch(_) | E::AlreadyBuilt(_) => {
                 ApiError::Conflict(err.to_string())
             }
             E::Child { .. } => ApiError::internal(err),

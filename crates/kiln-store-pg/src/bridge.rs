@@ -28,6 +28,16 @@ impl Bridge {
         })
     }
 
+    /// The store's runtime, for work that outlives a call (unlocking a lock held past it).
+    pub(crate) fn handle(&self) -> Result<tokio::runtime::Handle, PgError> {
+        Ok(self
+            .runtime
+            .as_ref()
+            .ok_or(PgError::Stopped)?
+            .handle()
+            .clone())
+    }
+
     /// Runs `work` on the store's runtime and waits for its answer.
     pub(crate) fn block<T, F>(&self, work: F) -> Result<T, StoreError>
     where

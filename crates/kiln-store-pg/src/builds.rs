@@ -77,65 +77,79 @@ impl Db {
     ) -> Result<BuildRecord, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(query)?;
-        let name = job.as_str();
-        tx.execute(
-            "INSERT INTO kiln_jobs (name) VALUES ($1) ON CONFLICT (name) DO NOTHING",
+        let build = create_in(&tx, &job, new, not_before_ms).await?;
+        tx.commit().await.map_err(query)?;
+        Ok(build)
+    }
+}
+
+/// [`Db::create_build`] inside `tx` (the caller commits): the build's notification is
+/// delivered at commit.
+pub(crate) async fn create_in(
+    tx: &deadpool_postgres::Transaction<'_>,
+    job: &JobName,
+    new: NewBuild,
+    not_before_ms: u64,
+) -> Result<BuildRecord, StoreError> {
+    let name = job.as_str();
+    tx.execute(
+        "INSERT INTO kiln_jobs (name) VALUES ($1) ON CONFLICT (name) DO NOTHING",
+        &[&name],
+    )
+    .await
+    .map_err(query)?;
+    let row = tx
+        .query_one(
+            "SELECT last_number,
+                        (SELECT COALESCE(MAX(number), 0) FROM kiln_builds WHERE job = $1)
+                 FROM kiln_jobs WHERE name = $1 FOR UPDATE",
             &[&name],
         )
         .await
         .map_err(query)?;
-        let row = tx
-            .query_one(
-                "SELECT last_number,
-                        (SELECT COALESCE(MAX(number), 0) FROM kiln_builds WHERE job = $1)
-                 FROM kiln_jobs WHERE name = $1 FOR UPDATE",
-                &[&name],
-            )
-            .await
-            .map_err(query)?;
-        let last: i64 = row.try_get(0).map_err(query)?;
-        let built: i64 = row.try_get(1).map_err(query)?;
-        let number = to_u64("a build number", last.max(built))?.saturating_add(1);
-        let build = BuildRecord::queued(
-            BuildRef {
-                job: job.clone(),
-                number,
-            },
-            new,
-        );
-        let n = to_i64("a build number", number)?;
-        let queued = to_i64("a queue time", build.queued_at_ms)?;
-        tx.execute(
-            "UPDATE kiln_jobs SET last_number = $2 WHERE name = $1",
-            &[&name, &n],
-        )
-        .await
-        .map_err(query)?;
-        tx.execute(
-            "INSERT INTO kiln_builds (job, number, status, queued_at_ms, record, not_before_ms)
+    let last: i64 = row.try_get(0).map_err(query)?;
+    let built: i64 = row.try_get(1).map_err(query)?;
+    let number = to_u64("a build number", last.max(built))?.saturating_add(1);
+    let build = BuildRecord::queued(
+        BuildRef {
+            job: job.clone(),
+            number,
+        },
+        new,
+    );
+    let n = to_i64("a build number", number)?;
+    let queued = to_i64("a queue time", build.queued_at_ms)?;
+    tx.execute(
+        "UPDATE kiln_jobs SET last_number = $2 WHERE name = $1",
+        &[&name, &n],
+    )
+    .await
+    .map_err(query)?;
+    tx.execute(
+        "INSERT INTO kiln_builds (job, number, status, queued_at_ms, record, not_before_ms)
              VALUES ($1, $2, $3, $4, $5, $6)",
-            &[
-                &name,
-                &n,
-                &status_name(build.status),
-                &queued,
-                &encode(&build)?,
-                &to_i64("a quiet period's end", not_before_ms)?,
-            ],
-        )
-        .await
-        .map_err(query)?;
-        // Delivered at commit: idle controllers wake at once (see `PgStore::new_builds`).
-        tx.execute(
-            "SELECT pg_notify($1, $2)",
-            &[&crate::claims::NEW_BUILD_CHANNEL, &build.id.to_string()],
-        )
-        .await
-        .map_err(query)?;
-        tx.commit().await.map_err(query)?;
-        Ok(build)
-    }
+        &[
+            &name,
+            &n,
+            &status_name(build.status),
+            &queued,
+            &encode(&build)?,
+            &to_i64("a quiet period's end", not_before_ms)?,
+        ],
+    )
+    .await
+    .map_err(query)?;
+    // Delivered at commit: idle controllers wake at once (see `PgStore::new_builds`).
+    tx.execute(
+        "SELECT pg_notify($1, $2)",
+        &[&crate::claims::NEW_BUILD_CHANNEL, &build.id.to_string()],
+    )
+    .await
+    .map_err(query)?;
+    Ok(build)
+}
 
+impl Db {
     pub(crate) async fn update_build(&self, build: BuildRecord) -> Result<(), StoreError> {
         let client = self.client().await?;
         let n = to_i64("a build number", build.id.number)?;

@@ -359,4 +359,22 @@ impl Coordination for PgStore {
             .map_err(|e| StoreError::Backend(Box::new(e)))?;
         Ok(())
     }
+
+    fn create_build_once(
+        &self,
+        job: &JobName,
+        new: kiln_store::NewBuild,
+        not_before_ms: u64,
+        once: &kiln_store::Once,
+    ) -> Result<Option<BuildRecord>, StoreError> {
+        PgStore::create_build_once(self, job, new, not_before_ms, once)
+    }
+
+    fn take_once(&self, once: &kiln_store::Once, scope: &str) -> Result<bool, StoreError> {
+        PgStore::take_once(self, once, scope)
+    }
+
+    fn exclusive(&self, name: &str) -> Result<kiln_store::Exclusive, StoreError> {
+        PgStore::exclusive(self, name)
+    }
 }

@@ -22,12 +22,13 @@ mod db;
 mod error;
 mod listen;
 mod logs;
+mod once;
 mod options;
 mod pg_store;
 mod schema;
 mod tls;
 
 pub use error::PgError;
-pub use kiln_store::{Claim, ClaimLimits, Lease};
+pub use kiln_store::{Claim, ClaimLimits, Lease, Once};
 pub use options::PgOptions;
 pub use pg_store::PgStore;

@@ -92,6 +92,11 @@ impl PgStore {
         &self.target
     }
 
+    /// The store's runtime (see `bridge.rs`).
+    pub(crate) fn runtime_handle(&self) -> Result<tokio::runtime::Handle, StoreError> {
+        Ok(self.bridge.handle()?)
+    }
+
     /// Runs `work` on the database and waits for it.
     pub(crate) fn run<T, F, Fut>(&self, work: F) -> Result<T, StoreError>
     where

@@ -8,6 +8,9 @@
 //! | `kiln_builds`      | a build: status, queue time, record (JSON text), log length, and for claiming: owner, epoch, not before (quiet period) |
 //! | `kiln_log_appends` | one append of a build's log: where it starts, its bytes, its events (JSON text) |
 //! | `kiln_controllers` | a controller's lease: id, expiry (PostgreSQL's clock)        |
+//! | `kiln_once`        | a webhook delivery taken, per job (what it did, when)        |
+//! | `kiln_timers`      | a timer (cron, polling, scan): the last due time it fired at |
+//! | `kiln_files`       | a build's shared file (artifact, stash, report): its bytes, or where in `files_dir` |
 //!
 //! Records are JSON as text (not `jsonb`, which refuses `\u0000` and reorders keys): the
 //! bytes serde wrote are the bytes read back. Table names carry `kiln_`, so the database may
@@ -18,13 +21,13 @@ use deadpool_postgres::Object;
 use kiln_store::StoreError;
 
 /// The schema this kiln writes.
-pub(crate) const CURRENT: u32 = 3;
+pub(crate) const CURRENT: u32 = 4;
 
 /// `pg_advisory_xact_lock`'s key for migrations: "kilnmigr" as a number.
 const MIGRATION_LOCK: i64 = 0x6b69_6c6e_6d69_6772;
 
 /// Migration `n` takes the schema from version `n` to `n + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V5];
 
 const V1: &str = "
 CREATE TABLE kiln_meta (
@@ -76,6 +79,32 @@ CREATE INDEX kiln_builds_by_owner ON kiln_builds (owner) WHERE owner IS NOT NULL
 /// since the epoch, compared with PostgreSQL's clock).
 const V3: &str = "
 ALTER TABLE kiln_builds ADD COLUMN not_before_ms bigint NOT NULL DEFAULT 0;
+";
+
+/// Exactly once across controllers: webhook deliveries taken (per job), the due time each
+/// timer last fired at (compare-and-set in the build's transaction), and builds' files
+/// every controller reaches (small ones here, large ones in the shared `files_dir`).
+const V5: &str = "
+CREATE TABLE kiln_once (
+    key text NOT NULL,
+    scope text NOT NULL,
+    taken_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (key, scope)
+);
+CREATE INDEX kiln_once_by_age ON kiln_once (taken_at);
+CREATE TABLE kiln_timers (
+    key text PRIMARY KEY,
+    last_due_ms bigint NOT NULL
+);
+CREATE TABLE kiln_files (
+    job text NOT NULL,
+    number bigint NOT NULL,
+    path text NOT NULL,
+    size bigint NOT NULL,
+    content bytea,
+    PRIMARY KEY (job, number, path),
+    FOREIGN KEY (job, number) REFERENCES kiln_builds (job, number) ON DELETE CASCADE
+);
 ";
 
 /// Brings the schema to [`CURRENT`]: one transaction holding the migration lock, so two

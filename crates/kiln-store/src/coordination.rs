@@ -4,7 +4,7 @@
 //! this: [`Store::coordination`](crate::Store::coordination) is `None` and the scheduler
 //! keeps its queue in memory.
 
-use crate::{BuildRecord, LogEvent, StoreError};
+use crate::{BuildRecord, LogEvent, NewBuild, StoreError};
 use kiln_types::{BuildRef, JobName};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -34,6 +34,30 @@ pub struct ClaimLimits {
     pub capacity: Option<u64>,
     pub per_job: BTreeMap<JobName, u64>,
 }
+
+/// What happens once across every controller sharing a store, whichever of them sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Once {
+    /// A webhook delivery (its forge-qualified id, e.g. `github:UUID`): each job builds it
+    /// once, however many controllers receive it and however often it is redelivered.
+    Delivery(String),
+    /// A timer (e.g. `cron:JOB`) at one of its due times (ms since the epoch): it fires once
+    /// per due time; a due time not later than the last one fired is refused.
+    Timer { key: String, due_ms: u64 },
+}
+
+impl std::fmt::Display for Once {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Once::Delivery(id) => write!(f, "webhook delivery `{id}`"),
+            Once::Timer { key, due_ms } => write!(f, "timer `{key}` due at {due_ms} ms"),
+        }
+    }
+}
+
+/// Held while a controller does what only one may do at a time (retention, reaping
+/// orphaned pods); dropping it lets the next one in.
+pub type Exclusive = Box<dyn Send>;
 
 /// Called for every build any controller queues (a wake-up, not a queue: calls may be
 /// dropped, so the listener still looks for queued builds itself now and then).
@@ -77,4 +101,20 @@ pub trait Coordination: Send + Sync {
     /// Calls `listener` for every build any controller queues from now on, until the
     /// process ends.
     fn listen_new_builds(&self, listener: NewBuildListener) -> Result<(), StoreError>;
+    /// [`Store::create_build_not_before`](crate::Store::create_build_not_before), in one
+    /// transaction with taking `once`: `Ok(None)` (and no build) when it was taken before,
+    /// by this controller or another. A delivery is taken per job.
+    fn create_build_once(
+        &self,
+        job: &JobName,
+        new: NewBuild,
+        not_before_ms: u64,
+        once: &Once,
+    ) -> Result<Option<BuildRecord>, StoreError>;
+    /// Takes `once` for `scope` (a job, or what the caller does with it) without building;
+    /// false when it was taken before.
+    fn take_once(&self, once: &Once, scope: &str) -> Result<bool, StoreError>;
+    /// Waits until no other controller holds `name` (e.g. `retention:JOB`), then holds it
+    /// until the returned value is dropped (or the process dies).
+    fn exclusive(&self, name: &str) -> Result<Exclusive, StoreError>;
 }

@@ -26,7 +26,9 @@ mod trees;
 mod unflushed;
 
 pub use build_pages::BuildPages;
-pub use coordination::{Claim, ClaimLimits, Coordination, Lease, NewBuildListener};
+pub use coordination::{
+    Claim, ClaimLimits, Coordination, Exclusive, Lease, NewBuildListener, Once,
+};
 pub use error::StoreError;
 pub use log_event::{LogEvent, LogEventKind};
 pub use record::{

@@ -110,9 +110,13 @@ impl KubeBackend {
         } = server.as_ref();
         source
             .get_or_try_init(|| async {
-                let live = match live.get() {
-                    Some(live) => live.live().await.map(reaper_live),
-                    None => None,
+                // Controllers sharing a store reap one at a time (the turn is held to the end).
+                let (live, _turn) = match live.get() {
+                    Some(live) => {
+                        let turn = live.reaping().await;
+                        (live.live().await.map(reaper_live), turn)
+                    }
+                    None => (None, None),
                 };
                 PodSource::connect(&self.config, settings.clone(), live)
                     .await

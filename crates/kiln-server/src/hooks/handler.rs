@@ -9,7 +9,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use kiln_engine::BuildCause;
-use kiln_scheduler::{ChangeTrigger, TriggerRequest};
+use kiln_scheduler::{ChangeTrigger, TriggerError, TriggerRequest};
+use kiln_store::Once;
 use serde_json::{Value, json};
 
 /// How a forge proves a delivery is its own.
@@ -140,27 +141,54 @@ async fn handle(
         return Err(refused(&proof));
     }
     // Recorded only once a job's secret proved the delivery, so an unsigned request cannot
-    // use up a delivery id in advance.
-    if let Some(id) = delivery {
+    // use up a delivery id in advance. Controllers sharing a store take it in the database:
+    // in each build's transaction, or alone when the delivery builds nothing.
+    let shared = state.store().coordination().is_some();
+    if let (Some(id), true) = (&delivery, shared) {
+        if matches!(then, Then::Build) {
+            return trigger_all(state, &event, accepted, Some(id)).await;
+        }
+        if !take_delivery(state, id).await? {
+            return Ok(seen_before(id));
+        }
+    } else if let Some(id) = delivery {
         let deliveries = state.deliveries();
         let key = id.clone();
         let first = tokio::task::spawn_blocking(move || deliveries.first_time(&key))
             .await
             .map_err(ApiError::internal)?;
         if !first {
-            tracing::info!(delivery = %id, "webhook delivery seen before: not built again");
-            let message = format!("delivery `{id}` was already received: not built again");
-            return Ok((
-                StatusCode::OK,
-                Json(json!({ "message": message, "triggered": [] })),
-            ));
+            return Ok(seen_before(&id));
         }
     }
     match then {
         Then::Forget(gone) => Ok(forget_all(state, &event, &gone, accepted).await),
         Then::Comment(comment) => Ok(comment_all(state, &comment, accepted).await),
-        Then::Build => trigger_all(state, &event, accepted).await,
+        Then::Build => trigger_all(state, &event, accepted, None).await,
     }
+}
+
+/// The answer to a delivery taken before.
+fn seen_before(id: &str) -> (StatusCode, Json<Value>) {
+    tracing::info!(delivery = %id, "webhook delivery seen before: not built again");
+    let message = format!("delivery `{id}` was already received: not built again");
+    (
+        StatusCode::OK,
+        Json(json!({ "message": message, "triggered": [] })),
+    )
+}
+
+/// Takes a delivery that builds nothing in the shared store; false when it was taken before.
+async fn take_delivery(state: &AppState, id: &str) -> Result<bool, ApiError> {
+    let store = state.store_arc();
+    let once = Once::Delivery(id.to_owned());
+    tokio::task::spawn_blocking(move || match store.coordination() {
+        Some(shared) => shared.take_once(&once, ""),
+        None => Ok(true),
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)
 }
 
 /// What a proven delivery does to the jobs that accept it.
@@ -264,14 +292,18 @@ fn describe(event: &HookEvent) -> String {
     }
 }
 
+/// Triggers each job; with `delivery` (controllers sharing a store), each job builds the
+/// delivery once across every controller and redelivery.
 async fn trigger_all(
     state: &AppState,
     event: &HookEvent,
     jobs: Vec<String>,
+    delivery: Option<&str>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let settings = state.settings();
     let mut triggered = Vec::new();
     let mut errors = Vec::new();
+    let mut built_before = 0;
     for job in jobs {
         let request = TriggerRequest {
             replay: None,
@@ -289,7 +321,18 @@ async fn trigger_all(
                 judged: None,
             }),
         };
-        match state.scheduler().trigger(request).await {
+        let outcome = match delivery {
+            Some(id) => {
+                let once = Once::Delivery(id.to_owned());
+                state.scheduler().trigger_once(request, once).await
+            }
+            None => state.scheduler().trigger(request).await,
+        };
+        match outcome {
+            Err(TriggerError::AlreadyBuilt(once)) => {
+                tracing::info!(job = %job, once = %once, "webhook delivery built before: not built again");
+                built_before += 1;
+            }
             Ok(id) => {
                 tracing::info!(build = %id, cause = %event.description, "webhook triggered a build");
                 let url = settings.build_url(id.job.as_str(), id.number);
@@ -299,6 +342,11 @@ async fn trigger_all(
                 tracing::warn!(job = %job, error = %err, "webhook trigger failed");
                 errors.push(json!({ "job": job, "error": err.to_string() }));
             }
+        }
+    }
+    if let Some(id) = delivery.filter(|_| triggered.is_empty() && errors.is_empty()) {
+        if built_before > 0 {
+            return Ok(seen_before(id));
         }
     }
     let status = if triggered.is_empty() {

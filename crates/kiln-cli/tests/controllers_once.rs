@@ -1,0 +1,260 @@
+//! Exactly once across several `kiln server` processes (the real binary) on one PostgreSQL
+//! database the test starts on 127.0.0.1: a webhook delivery sent to every controller and
+//! redelivered builds once; a cron schedule fires once per due time, while a controller is
+//! killed (`kill -9`) and restarted.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use kiln_testkit::TestPostgres;
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+use support::*;
+
+const PIPELINE: &str =
+    "pipeline {\n  agent any\n  stages { stage('Work') { steps { echo 'work' } } }\n}\n";
+
+struct Env {
+    root: PathBuf,
+    config: PathBuf,
+    repo_url: String,
+    /// The commit pushed.
+    head: String,
+    db: String,
+    _pg: TestPostgres,
+    _dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Env {
+        let pg = TestPostgres::start();
+        let db = pg.new_database();
+        let dir = tempfile::Builder::new()
+            .prefix("kiln-once-")
+            .tempdir()
+            .unwrap();
+        let root = dir.path().to_path_buf();
+        let repo = root.join("repo");
+        std::fs::create_dir_all(&repo).unwrap();
+        git(&repo, &["init", "-q", "-b", "main"]);
+        std::fs::write(repo.join("Jenkinsfile"), PIPELINE).unwrap();
+        git(&repo, &["add", "."]);
+        git(&repo, &["commit", "-q", "-m", "pipeline"]);
+        let repo_url = format!("file://{}", repo.display());
+        let head = git(&repo, &["rev-parse", "HEAD"]).trim().to_owned();
+        let yaml = format!(
+            "server:\n  tokens:\n    - {{name: e2e, token: {TOKEN}, role: admin}}\nstore:\n  postgres:\n    url_env: KILN_TEST_DB\n    pool: 4\njobs:\n  - name: hooked\n    repo: {repo_url}\n    webhook_secret: hook-secret\n  - name: nightly\n    repo: {repo_url}\n    triggers: {{cron: '* * * * *'}}\n"
+        );
+        let config = root.join("kiln.yaml");
+        std::fs::write(&config, yaml).unwrap();
+        Env {
+            root,
+            config,
+            repo_url,
+            head,
+            db,
+            _pg: pg,
+            _dir: dir,
+        }
+    }
+
+    /// Controller `n`, with a data directory of its own.
+    fn start(&self, n: usize, vars: &[(&str, &str)]) -> Server {
+        let root = self.root.join(format!("controller-{n}"));
+        std::fs::create_dir_all(&root).unwrap();
+        let mut all = vec![("KILN_TEST_DB", self.db.as_str())];
+        all.extend_from_slice(vars);
+        Server::start(&root, &self.config, "127.0.0.1:0", all)
+    }
+
+    fn server_log(&self, n: usize) -> String {
+        let path = self.root.join(format!("controller-{n}/server.log"));
+        std::fs::read_to_string(path).unwrap_or_default()
+    }
+
+    fn server_logs(&self) -> String {
+        (1..=3)
+            .map(|n| format!("--- controller {n}\n{}", self.server_log(n)))
+            .collect()
+    }
+
+    /// A signed GitHub push of `main` with delivery id `delivery`: the status and answer.
+    fn push(&self, server: &Server, delivery: &str) -> (u16, Value) {
+        let payload = json!({
+            "ref": "refs/heads/main",
+            "after": self.head,
+            "repository": { "clone_url": self.repo_url },
+            "sender": { "login": "octo" },
+        })
+        .to_string();
+        let signature =
+            kiln_server::hooks::signature::github_sign("hook-secret", payload.as_bytes());
+        let mut r = agent()
+            .post(&format!("{}/hooks/github", server.url))
+            .header("x-github-event", "push")
+            .header("x-github-delivery", delivery)
+            .header("x-hub-signature-256", &signature)
+            .send(payload)
+            .unwrap();
+        let status = r.status().as_u16();
+        let body = r.body_mut().read_to_string().unwrap();
+        (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+    }
+}
+
+fn builds(server: &Server, job: &str) -> Vec<Value> {
+    api(server, &format!("/jobs/{job}/builds"))["builds"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[test]
+fn one_webhook_delivery_sent_to_three_controllers_and_redelivered_builds_once() {
+    let env = Env::new();
+    let servers: Vec<Server> = (1..=3).map(|n| env.start(n, &[])).collect();
+    // The same delivery reaches every controller at once (a load balancer retrying), then
+    // the forge redelivers it to each.
+    let answers: Vec<(u16, Value)> = std::thread::scope(|s| {
+        let sent: Vec<_> = servers
+            .iter()
+            .map(|server| s.spawn(|| env.push(server, "d-1")))
+            .collect();
+        sent.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    let again: Vec<(u16, Value)> = servers.iter().map(|s| env.push(s, "d-1")).collect();
+    let built: Vec<&(u16, Value)> = answers
+        .iter()
+        .filter(|(status, _)| *status == 202)
+        .collect();
+    assert_eq!(built.len(), 1, "{answers:?}\n{}", env.server_logs());
+    for (status, body) in answers.iter().chain(&again).filter(|a| a.0 != 202) {
+        assert_eq!(*status, 200, "{body}\n{}", env.server_logs());
+        assert!(
+            body["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("already received")),
+            "{body}"
+        );
+    }
+    wait_or_show(
+        "hooked#1 to finish",
+        || build(&servers[1], "hooked", 1)["status"] == "finished",
+        || env.server_logs(),
+    );
+    assert_eq!(builds(&servers[2], "hooked").len(), 1, "one build");
+    // Another delivery builds again.
+    let (status, body) = env.push(&servers[2], "d-2");
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(builds(&servers[0], "hooked").len(), 2);
+}
+
+/// Lines of a controller's log saying it decided a cron firing: it queued the build, or
+/// another controller had.
+fn cron_decisions(env: &Env, n: usize) -> usize {
+    env.server_log(n)
+        .lines()
+        .filter(|l| {
+            l.contains("build queued build=nightly#")
+                || (l.contains("timer fired by another controller") && l.contains("cron:nightly"))
+        })
+        .count()
+}
+
+/// Moves a controller's manual clock on; its time then (ms).
+fn advance(server: &Server, secs: u64) -> u64 {
+    let (status, body) = api_post(
+        server,
+        "/api/v1/admin/clock",
+        &json!({ "advance_secs": secs }),
+    );
+    assert_eq!(status, 200, "{body}");
+    body["now_ms"].as_u64().unwrap()
+}
+
+#[test]
+fn cron_fires_once_per_due_time_across_three_controllers_one_killed_mid_way() {
+    // The controllers' clocks start at their start: start them well inside one minute, so
+    // each sees the same due minutes.
+    loop {
+        let secs = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            % 60;
+        if (2..=35).contains(&secs) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let env = Env::new();
+    let manual = [("KILN_MANUAL_CLOCK", "1")];
+    let mut servers: Vec<Server> = (1..=3).map(|n| env.start(n, &manual)).collect();
+    let expect_builds = |servers: &[Server], n: usize| {
+        wait_or_show(
+            &format!("{n} cron build(s)"),
+            || builds(&servers[1], "nightly").len() >= n,
+            || env.server_logs(),
+        );
+    };
+    let decided = |n: usize, at_least: usize| {
+        wait_or_show(
+            &format!("controller {n} to fire its timer {at_least} time(s)"),
+            || cron_decisions(&env, n) >= at_least,
+            || env.server_logs(),
+        );
+    };
+    // Rounds 1 and 2: every controller's clock passes the next minute.
+    for round in 1..=2 {
+        for server in &servers {
+            advance(server, 60);
+        }
+        expect_builds(&servers, round);
+        for n in 1..=3 {
+            decided(n, round);
+        }
+        assert_eq!(builds(&servers[0], "nightly").len(), round);
+    }
+    // Round 3: the first controller is killed as its timer fires; the others fire too.
+    advance(&servers[0], 60);
+    servers[0].kill_9();
+    advance(&servers[1], 60);
+    advance(&servers[2], 60);
+    expect_builds(&servers[1..], 3);
+    decided(2, 3);
+    decided(3, 3);
+    assert_eq!(builds(&servers[1], "nightly").len(), 3);
+    // Restarted, its clock is back at the system's: catching up, it fires a minute that
+    // was built already.
+    let before = cron_decisions(&env, 1);
+    servers[0] = env.start(1, &manual);
+    let (others, own) = (advance(&servers[1], 0), advance(&servers[0], 0));
+    advance(&servers[0], (others.saturating_sub(own)).div_ceil(1000));
+    decided(1, before + 1);
+    assert_eq!(
+        builds(&servers[2], "nightly").len(),
+        3,
+        "{}",
+        env.server_logs()
+    );
+    // Round 4: all three again.
+    for server in &servers {
+        advance(server, 60);
+    }
+    expect_builds(&servers, 4);
+    decided(1, before + 2);
+    decided(2, 4);
+    decided(3, 4);
+    let all = builds(&servers[0], "nightly");
+    assert_eq!(
+        all.len(),
+        4,
+        "one build per due time\n{}",
+        env.server_logs()
+    );
+    for b in &all {
+        assert_eq!(b["cause"], "Started by timer", "{b}");
+    }
+}
