@@ -62,7 +62,8 @@ pub(crate) async fn kubeconfig(
 /// stack is kube's own (base URI, authentication, extra headers, connect/read/write
 /// timeouts) over a connector kiln makes, with kiln's retries of idempotent requests (the
 /// default [`ApiRetry`]) instead of kube's (three retries, about 350 ms in all); with a proxy
-/// configured, kube's stack is used as it is (with kube's retries).
+/// configured, kube's stack is asked for, which fails: kiln is built without kube's proxy
+/// features (and kube's retries would re-send a create without adopting what it made).
 pub fn limited_client(
     config: kube::Config,
     limits: &ApiLimits,
