@@ -667,3 +667,47 @@ fn ws_runs_its_block_in_a_directory_of_the_workspace() {
         "{out}"
     );
 }
+
+#[test]
+fn an_input_directive_inside_a_matrix_asks_per_cell_and_github_push_lints_clean() {
+    let pipeline = "pipeline {
+    agent any
+    triggers { githubPush() }
+    stages {
+        stage('deploy') {
+            matrix {
+                axes {
+                    axis { name 'REGION'; values 'eu', 'us' }
+                }
+                stages {
+                    stage('approve') {
+                        input {
+                            message \"Deploy to ${REGION}?\"
+                            parameters { string(name: 'WHO', defaultValue: 'ops') }
+                        }
+                        steps { echo \"deploying ${REGION} approved by ${WHO}\" }
+                    }
+                }
+            }
+        }
+    }
+}
+";
+    let out = lint(pipeline, &[]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("warning"), "{stderr}");
+    let (out, _dir) = with_file(&["run", "--yes"], pipeline);
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    for region in ["eu", "us"] {
+        let cell = format!("[deploy / Matrix - REGION = '{region}' / approve]");
+        for line in [
+            format!("{cell} Deploy to {region}? (Proceed or Abort)\n"),
+            format!("{cell} deploying {region} approved by ops\n"),
+        ] {
+            assert!(all.contains(&line), "missing {line:?} in\n{all}");
+        }
+    }
+    assert!(!all.contains("no effect"), "{all}");
+}

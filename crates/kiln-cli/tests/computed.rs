@@ -282,4 +282,14 @@ fn scripted_properties_are_set_when_the_step_runs_and_said_in_the_log() {
         .find("Job properties set by this build (they replace the job's earlier ones): build discarder numToKeepStr 3\n")
         .unwrap_or_else(|| panic!("{out}"));
     assert!(out[set..].contains("[Run] ran\n"), "{out}");
+
+    // In a declarative pipeline's `script { }` block it runs where it stands.
+    let text = "pipeline {\n    agent any\n    stages {\n        stage('Setup') {\n            steps {\n                script {\n                    properties([parameters([booleanParam(name: 'DEPLOY', defaultValue: false)]), pipelineTriggers([cron('H 2 * * 1-5')])])\n                }\n                echo 'set up'\n            }\n        }\n    }\n}\n";
+    std::fs::write(ws.path().join("Jenkinsfile"), text).unwrap();
+    let (code, out) = kiln_run(ws.path(), &cache, &[]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("[Setup] Job properties set by this build (they replace the job's earlier ones): parameters DEPLOY; cron 'H 2 * * 1-5'\n"),
+        "{out}"
+    );
 }

@@ -326,3 +326,95 @@ fn new_of_a_jenkins_class_kiln_lacks_lints_and_fails_at_run_time_naming_it() {
     );
     assert!(!out.contains("not reached"), "{out}");
 }
+
+/// Issue 10's list 7 (Groovy syntax) and the rest of list 8 (runtime), each construct run and
+/// its output checked.
+#[test]
+fn groovy_syntax_and_runtime_constructs_run_with_groovys_results() {
+    let (code, out) = run_with(
+        r#"import groovy.json.JsonSlurper
+import groovy.json.JsonOutput
+
+node {
+    stage('syntax') {
+        def (first, second) = [1, 2]
+        echo "pair: ${first} ${second}"
+        echo "command in GString: ${readFile 'VERSION'}"
+        def s = 'text'
+        echo "instanceof: ${s instanceof String} ${s instanceof List}"
+        echo "as: ${('42' as Integer) + 1}"
+        def missing = null
+        echo "safe: ${missing?.size()}"
+        def people = [[name: 'ann', age: 31], [name: 'bob', age: 25], [name: 'cy', age: 31]]
+        echo "spread: ${people*.name}"
+        echo "range: ${(1..4).collect { it * 2 }} ${(1..<3).toList()}"
+        def m = ('release-1.4.2' =~ /(\d+)\.(\d+)\.(\d+)/)
+        echo "find: ${m[0][2]} match: ${'v1.2' ==~ /v\d+\.\d+/}"
+        for (x in ['main', 'release/1.0', 'feature-x', 'other']) {
+            switch (x) {
+                case 'main':
+                    echo "switch ${x}: string"
+                    break
+                case ~/release\/.*/:
+                    echo "switch ${x}: regex"
+                    break
+                case ['feature-x', 'feature-y']:
+                    echo "switch ${x}: list"
+                    break
+                default:
+                    echo "switch ${x}: default"
+            }
+        }
+        echo "with: ${people[1].with { it.name.toUpperCase() }}"
+        echo "collectEntries: ${people.collectEntries { [(it.name): it.age] }}"
+        echo "inject: ${people.inject(0) { acc, p -> acc + p.age }}"
+        echo "groupBy: ${people.groupBy { it.age }.collectEntries { k, v -> [(k): v*.name] }}"
+        echo "sort: ${people.sort { it.age }*.name}"
+        echo "unique: ${[3, 1, 3, 2, 1].unique()}"
+        def text = '''\
+            line one
+              line two
+            '''.stripIndent()
+        echo "stripIndent: ${text.readLines().join('|')}"
+    }
+    stage('runtime') {
+        echo "date: ${new Date(86400000L).format('yyyy-MM-dd')}"
+        echo "now: ${new Date().getTime() > 0}"
+        def parsed = new JsonSlurper().parseText('{"a": [1, 2], "b": {"c": true}}')
+        echo "slurper: ${parsed.a.sum()} ${parsed.b.c}"
+        echo "pretty: ${JsonOutput.prettyPrint(JsonOutput.toJson([k: 1])).readLines().join('|')}"
+    }
+}
+"#,
+        &[("VERSION", "1.4.2")],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert_lines(
+        &out,
+        &[
+            "[syntax] pair: 1 2",
+            "[syntax] command in GString: 1.4.2",
+            "[syntax] instanceof: true false",
+            "[syntax] as: 43",
+            "[syntax] safe: null",
+            "[syntax] spread: [ann, bob, cy]",
+            "[syntax] range: [2, 4, 6, 8] [1, 2]",
+            "[syntax] find: 4 match: true",
+            "[syntax] switch main: string",
+            "[syntax] switch release/1.0: regex",
+            "[syntax] switch feature-x: list",
+            "[syntax] switch other: default",
+            "[syntax] with: BOB",
+            "[syntax] collectEntries: [ann:31, bob:25, cy:31]",
+            "[syntax] inject: 87",
+            "[syntax] groupBy: [31:[ann, cy], 25:[bob]]",
+            "[syntax] sort: [bob, ann, cy]",
+            "[syntax] unique: [3, 1, 2]",
+            "[syntax] stripIndent: line one|  line two",
+            "[runtime] date: 1970-01-02",
+            "[runtime] now: true",
+            "[runtime] slurper: 3 true",
+            "[runtime] pretty: {|    \"k\": 1|}",
+        ],
+    );
+}

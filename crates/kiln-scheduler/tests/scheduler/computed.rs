@@ -366,3 +366,41 @@ async fn a_computed_schedule_is_recorded_when_the_build_starts_even_if_it_then_f
     );
     h.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrency_and_retention_set_by_a_properties_step_act_on_the_next_builds() {
+    let env = Env::new();
+    let gate = Gate::new(&env, "one");
+    let text = format!(
+        "properties([disableConcurrentBuilds(), buildDiscarder(logRotator(numToKeepStr: '2'))])\nnode {{\n  stage('A') {{ {} }}\n}}\n",
+        gate.step()
+    );
+    let dir = env.dir("one", &text);
+    let h = env.start(env.config(&dir_job("one", &dir, "    concurrency: 2\n")));
+    assert_eq!(h.job("one").unwrap().concurrency, 2);
+    gate.open();
+    let first = h.trigger(user("one")).await.unwrap();
+    env.finished(&first).await;
+    env.until(|| (h.job("one").unwrap().concurrency == 1).then_some(()))
+        .await;
+    std::fs::remove_file(&gate.0).unwrap();
+    let second = h.trigger(user("one")).await.unwrap();
+    let third = h.trigger(user("one")).await.unwrap();
+    env.until(|| (status(&env, &second) == kiln_store::BuildStatus::Running).then_some(()))
+        .await;
+    gate.open();
+    let (b2, b3) = (env.finished(&second).await, env.finished(&third).await);
+    // One at a time: the third started once the second had finished.
+    assert!(
+        b3.started_at_ms.unwrap() >= b2.finished_at_ms.unwrap(),
+        "{b2:?}\n{b3:?}"
+    );
+    let kept = env
+        .until(|| {
+            let n = numbers(&env, "one");
+            (n.len() == 2).then_some(n)
+        })
+        .await;
+    assert_eq!(kept, [3, 2]);
+    h.shutdown().await;
+}
