@@ -165,12 +165,18 @@ impl BuildTask {
     /// Stops driving a build another controller took over (a write was refused): nothing
     /// more is written, nothing is released or deleted; the build is the new owner's.
     pub(crate) fn let_go(self) -> Done {
-        let id = self.recorder.record.id.clone();
+        let id = &self.recorder.record.id;
         tracing::warn!(build = %id, "stopped driving the build: another controller owns it now");
+        self.not_ended()
+    }
+
+    /// What the actor learns of a build this controller stops driving without ending it
+    /// (left running in its pod, or taken over by another controller).
+    pub(crate) fn not_ended(&self) -> Done {
         let now = self.recorder.now_ms();
         let started = self.recorder.record.started_at_ms.unwrap_or(now);
         Done {
-            id,
+            id: self.recorder.record.id.clone(),
             result: BuildResult::NotBuilt,
             duration_ms: now.saturating_sub(started),
             queued_ms: 0,

@@ -160,17 +160,7 @@ impl BuildTask {
             );
         }
         self.recorder.flush().await;
-        let now = self.recorder.now_ms();
-        let started = self.recorder.record.started_at_ms.unwrap_or(now);
-        Done {
-            id,
-            result: BuildResult::NotBuilt,
-            duration_ms: now.saturating_sub(started),
-            queued_ms: 0,
-            info: None,
-            detached: true,
-            job_properties: None,
-        }
+        self.not_ended()
     }
 
     /// The build's stored log: its length and its events.
