@@ -27,6 +27,24 @@ echo "marked $JOB_NAME#$BUILD_NUMBER"
 }
 "#;
 
+/// Archives an artifact and stashes it, then unstashes it in another stage.
+const FILES: &str = r#"pipeline {
+  agent any
+  stages {
+    stage('Make') { steps {
+      sh 'echo "made on $CTRL" > out.txt'
+      archiveArtifacts artifacts: 'out.txt'
+      stash name: 'out', includes: 'out.txt'
+    } }
+    stage('Use') { steps {
+      sh 'rm out.txt'
+      unstash 'out'
+      sh 'cat out.txt'
+    } }
+  }
+}
+"#;
+
 /// The churn test's jobs.
 const CHURN_JOBS: [&str; 3] = ["c0", "c1", "c2"];
 
@@ -55,13 +73,15 @@ impl Env {
         git(&repo, &["init", "-q", "-b", "main"]);
         std::fs::write(repo.join("Jenkinsfile"), PIPELINE).unwrap();
         std::fs::write(repo.join("Marked.Jenkinsfile"), MARKED).unwrap();
+        std::fs::write(repo.join("Files.Jenkinsfile"), FILES).unwrap();
         std::fs::create_dir_all(root.join("marks")).unwrap();
         git(&repo, &["add", "."]);
         git(&repo, &["commit", "-q", "-m", "pipeline"]);
         let repo_url = format!("file://{}", repo.display());
         let head = git(&repo, &["rev-parse", "HEAD"]).trim().to_owned();
         let mut yaml = format!(
-            "server:\n  tokens:\n    - {{name: e2e, token: {TOKEN}, role: admin}}\nexecutors:\n  local:\n    capacity: 4\n    env: [MARKS, CTRL]\nstore:\n  postgres:\n    url_env: KILN_TEST_DB\n    pool: 4\njobs:\n  - name: hooked\n    repo: {repo_url}\n    webhook_secret: hook-secret\n  - name: nightly\n    repo: {repo_url}\n    triggers: {{cron: '* * * * *'}}\n"
+            "server:\n  tokens:\n    - {{name: e2e, token: {TOKEN}, role: admin}}\nexecutors:\n  local:\n    capacity: 4\n    env: [MARKS, CTRL]\nstore:\n  postgres:\n    url_env: KILN_TEST_DB\n    pool: 4\n    files_dir: {}\njobs:\n  - name: hooked\n    repo: {repo_url}\n    webhook_secret: hook-secret\n  - name: nightly\n    repo: {repo_url}\n    triggers: {{cron: '* * * * *'}}\n  - name: files\n    repo: {repo_url}\n    jenkinsfile: Files.Jenkinsfile\n",
+            root.join("shared").display()
         );
         for job in CHURN_JOBS {
             yaml.push_str(&format!(
@@ -381,4 +401,52 @@ fn under_kill_churn_every_build_runs_once_and_its_log_is_whole() {
 
 fn log(server: &Server, build: &str) -> String {
     String::from_utf8_lossy(&kiln(server, &["logs", build]).stdout).into_owned()
+}
+
+#[test]
+fn a_builds_files_are_served_by_every_controller_from_the_shared_directory() {
+    let env = Env::new();
+    let servers: Vec<Server> = (1..=3).map(|n| env.start(n, &[])).collect();
+    let (status, body) = api_post(&servers[0], "/api/v1/jobs/files/builds", &json!({}));
+    assert_eq!(status, 201, "{body}");
+    wait_or_show(
+        "files#1 to finish",
+        || build(&servers[1], "files", 1)["status"] == "finished",
+        || env.server_logs(),
+    );
+    let text = log(&servers[2], "files#1");
+    assert_eq!(
+        build(&servers[2], "files", 1)["result"],
+        "SUCCESS",
+        "{text}"
+    );
+    let ran_on = text
+        .lines()
+        .find_map(|l| l.strip_prefix("[Use] made on "))
+        .expect("the unstashed file's text")
+        .to_owned();
+    // The files are in the shared directory, not in the data directory of the controller
+    // that ran the build.
+    let shared = env.root.join("shared/builds/files/1");
+    assert!(shared.join("artifacts/out.txt").is_file());
+    assert!(shared.join("stashes/out").is_dir());
+    let n = ran_on.trim_start_matches("ctrl");
+    let local = env.root.join(format!("controller-{n}/data/builds/files/1"));
+    assert!(!local.exists(), "{}", local.display());
+    // Every controller serves the artifact.
+    for server in &servers {
+        let mut r = agent()
+            .get(&format!(
+                "{}/api/v1/jobs/files/builds/1/artifacts/out.txt",
+                server.url
+            ))
+            .header("authorization", &format!("Bearer {TOKEN}"))
+            .call()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let got = r.body_mut().read_to_string().unwrap();
+        assert_eq!(got, format!("made on {ran_on}\n"));
+        let listed = api(server, "/jobs/files/builds/1/artifacts");
+        assert_eq!(listed["artifacts"][0]["path"], "out.txt", "{listed}");
+    }
 }
