@@ -38,6 +38,7 @@ pub fn local_sandbox(
         .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()))
         .into_iter()
         .chain([data_dir.to_path_buf()])
+        .chain(config.store.files_dir().map(std::path::Path::to_path_buf))
         .chain(config.secret_files());
     tracing::info!("local builds run in a Landlock sandbox");
     Some(Sandbox::new(launcher).hide(hidden))

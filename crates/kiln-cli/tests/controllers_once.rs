@@ -10,11 +10,43 @@ mod support;
 use kiln_testkit::TestPostgres;
 use serde_json::{Value, json};
 use std::path::PathBuf;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use support::*;
 
 const PIPELINE: &str =
     "pipeline {\n  agent any\n  stages { stage('Work') { steps { echo 'work' } } }\n}\n";
+
+/// A trivial build that marks its one process in the test's directory, and says so once in
+/// its log.
+const MARKED: &str = r#"pipeline {
+  agent any
+  stages { stage('Work') { steps { sh '''
+echo "$JOB_NAME#$BUILD_NUMBER $CTRL" >> "$MARKS/runs"
+echo "marked $JOB_NAME#$BUILD_NUMBER"
+''' } } }
+}
+"#;
+
+/// Archives an artifact and stashes it, then unstashes it in another stage.
+const FILES: &str = r#"pipeline {
+  agent any
+  stages {
+    stage('Make') { steps {
+      sh 'echo "made on $CTRL" > out.txt'
+      archiveArtifacts artifacts: 'out.txt'
+      stash name: 'out', includes: 'out.txt'
+    } }
+    stage('Use') { steps {
+      sh 'rm out.txt'
+      unstash 'out'
+      sh 'cat out.txt'
+    } }
+  }
+}
+"#;
+
+/// The churn test's jobs.
+const CHURN_JOBS: [&str; 3] = ["c0", "c1", "c2"];
 
 struct Env {
     root: PathBuf,
@@ -40,13 +72,22 @@ impl Env {
         std::fs::create_dir_all(&repo).unwrap();
         git(&repo, &["init", "-q", "-b", "main"]);
         std::fs::write(repo.join("Jenkinsfile"), PIPELINE).unwrap();
+        std::fs::write(repo.join("Marked.Jenkinsfile"), MARKED).unwrap();
+        std::fs::write(repo.join("Files.Jenkinsfile"), FILES).unwrap();
+        std::fs::create_dir_all(root.join("marks")).unwrap();
         git(&repo, &["add", "."]);
         git(&repo, &["commit", "-q", "-m", "pipeline"]);
         let repo_url = format!("file://{}", repo.display());
         let head = git(&repo, &["rev-parse", "HEAD"]).trim().to_owned();
-        let yaml = format!(
-            "server:\n  tokens:\n    - {{name: e2e, token: {TOKEN}, role: admin}}\nstore:\n  postgres:\n    url_env: KILN_TEST_DB\n    pool: 4\njobs:\n  - name: hooked\n    repo: {repo_url}\n    webhook_secret: hook-secret\n  - name: nightly\n    repo: {repo_url}\n    triggers: {{cron: '* * * * *'}}\n"
+        let mut yaml = format!(
+            "server:\n  tokens:\n    - {{name: e2e, token: {TOKEN}, role: admin}}\nexecutors:\n  local:\n    capacity: 4\n    env: [MARKS, CTRL]\nstore:\n  postgres:\n    url_env: KILN_TEST_DB\n    pool: 4\n    files_dir: {}\njobs:\n  - name: hooked\n    repo: {repo_url}\n    webhook_secret: hook-secret\n  - name: nightly\n    repo: {repo_url}\n    triggers: {{cron: '* * * * *'}}\n  - name: files\n    repo: {repo_url}\n    jenkinsfile: Files.Jenkinsfile\n",
+            root.join("shared").display()
         );
+        for job in CHURN_JOBS {
+            yaml.push_str(&format!(
+                "  - name: {job}\n    repo: {repo_url}\n    jenkinsfile: Marked.Jenkinsfile\n"
+            ));
+        }
         let config = root.join("kiln.yaml");
         std::fs::write(&config, yaml).unwrap();
         Env {
@@ -64,7 +105,12 @@ impl Env {
     fn start(&self, n: usize, vars: &[(&str, &str)]) -> Server {
         let root = self.root.join(format!("controller-{n}"));
         std::fs::create_dir_all(&root).unwrap();
-        let mut all = vec![("KILN_TEST_DB", self.db.as_str())];
+        let (marks, ctrl) = (self.root.join("marks"), format!("ctrl{n}"));
+        let mut all = vec![
+            ("KILN_TEST_DB", self.db.as_str()),
+            ("MARKS", marks.to_str().unwrap()),
+            ("CTRL", ctrl.as_str()),
+        ];
         all.extend_from_slice(vars);
         Server::start(&root, &self.config, "127.0.0.1:0", all)
     }
@@ -256,5 +302,151 @@ fn cron_fires_once_per_due_time_across_three_controllers_one_killed_mid_way() {
     );
     for b in &all {
         assert_eq!(b["cause"], "Started by timer", "{b}");
+    }
+}
+
+/// How many builds the churn test triggers: 200 by default, to stay near a minute on a
+/// loaded CI machine; `KILN_CHURN_BUILDS=1000` runs the issue's count by hand.
+fn churn_builds() -> usize {
+    std::env::var("KILN_CHURN_BUILDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200)
+}
+
+/// Lines of `text` that are exactly `line`.
+fn lines_equal(text: &str, line: &str) -> usize {
+    text.lines().filter(|l| *l == line).count()
+}
+
+#[test]
+fn under_kill_churn_every_build_runs_once_and_its_log_is_whole() {
+    let env = Env::new();
+    let mut servers: Vec<Server> = (1..=3).map(|n| env.start(n, &[])).collect();
+    let total = churn_builds();
+    let mut ids: Vec<(String, u64)> = Vec::new();
+    let (mut last_kill, mut victim, mut kills) = (Instant::now(), 0, 0);
+    for i in 0..total {
+        // A controller is killed every few seconds and started again (under a new id).
+        if last_kill.elapsed() >= Duration::from_secs(6) {
+            servers[victim].kill_9();
+            servers[victim] = env.start(victim + 1, &[]);
+            (last_kill, victim, kills) = (Instant::now(), (victim + 1) % 3, kills + 1);
+        }
+        let job = CHURN_JOBS[i % 3];
+        let server = &servers[(i / 3) % 3];
+        let (status, body) = api_post(server, &format!("/api/v1/jobs/{job}/builds"), &json!({}));
+        assert_eq!(status, 201, "{body}\n{}", env.server_logs());
+        ids.push((job.to_owned(), body["number"].as_u64().unwrap()));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        kills >= 3,
+        "controllers were killed while builds ran: {kills}"
+    );
+    for (job, n) in &ids {
+        wait_or_show(
+            &format!("{job}#{n} to finish"),
+            || build(&servers[0], job, *n)["status"] == "finished",
+            || format!("{}\n{}", build(&servers[0], job, *n), env.server_logs()),
+        );
+    }
+    let runs = std::fs::read_to_string(env.root.join("marks/runs")).unwrap_or_default();
+    let mut ran: std::collections::BTreeMap<String, usize> = Default::default();
+    for line in runs.lines() {
+        let id = line.split_whitespace().next().unwrap_or_default();
+        *ran.entry(id.to_owned()).or_default() += 1;
+    }
+    let mut succeeded = 0;
+    for (job, n) in &ids {
+        let id = format!("{job}#{n}");
+        let times = ran.get(&id).copied().unwrap_or(0);
+        assert!(times <= 1, "{id} ran {times} times\n{}", env.server_logs());
+        let b = build(&servers[1], job, *n);
+        let text = log(&servers[2], &id);
+        match b["result"].as_str() {
+            Some("SUCCESS") => {
+                succeeded += 1;
+                assert_eq!(times, 1, "{id} ran once");
+                assert_eq!(
+                    lines_equal(&text, &format!("[Work] marked {id}")),
+                    1,
+                    "{text}"
+                );
+                assert_eq!(lines_equal(&text, "Finished: SUCCESS"), 1, "{text}");
+            }
+            // Its controller was killed while it ran on that machine: ended, never rerun.
+            Some("ABORTED") => {
+                assert!(text.contains("stopped renewing its lease"), "{id}: {text}");
+                assert_eq!(lines_equal(&text, "Finished: ABORTED"), 1, "{text}");
+            }
+            other => panic!("{id} ended {other:?}: {b}\n{text}"),
+        }
+    }
+    assert!(
+        ran.keys()
+            .all(|id| ids.iter().any(|(j, n)| format!("{j}#{n}") == *id)),
+        "no build ran that was not triggered: {ran:?}"
+    );
+    // The counts, for the record (`--nocapture`).
+    eprintln!(
+        "churn: {total} builds, {kills} kills, {succeeded} succeeded, {} aborted with their controller",
+        total - succeeded
+    );
+    assert!(
+        succeeded * 2 >= total,
+        "most builds ran to the end: {succeeded} of {total}"
+    );
+}
+
+fn log(server: &Server, build: &str) -> String {
+    String::from_utf8_lossy(&kiln(server, &["logs", build]).stdout).into_owned()
+}
+
+#[test]
+fn a_builds_files_are_served_by_every_controller_from_the_shared_directory() {
+    let env = Env::new();
+    let servers: Vec<Server> = (1..=3).map(|n| env.start(n, &[])).collect();
+    let (status, body) = api_post(&servers[0], "/api/v1/jobs/files/builds", &json!({}));
+    assert_eq!(status, 201, "{body}");
+    wait_or_show(
+        "files#1 to finish",
+        || build(&servers[1], "files", 1)["status"] == "finished",
+        || env.server_logs(),
+    );
+    let text = log(&servers[2], "files#1");
+    assert_eq!(
+        build(&servers[2], "files", 1)["result"],
+        "SUCCESS",
+        "{text}"
+    );
+    let ran_on = text
+        .lines()
+        .find_map(|l| l.strip_prefix("[Use] made on "))
+        .expect("the unstashed file's text")
+        .to_owned();
+    // The files are in the shared directory, not in the data directory of the controller
+    // that ran the build.
+    let shared = env.root.join("shared/builds/files/1");
+    assert!(shared.join("artifacts/out.txt").is_file());
+    assert!(shared.join("stashes/out").is_dir());
+    let n = ran_on.trim_start_matches("ctrl");
+    let local = env.root.join(format!("controller-{n}/data/builds/files/1"));
+    assert!(!local.exists(), "{}", local.display());
+    // Every controller serves the artifact.
+    for server in &servers {
+        let mut r = agent()
+            .get(&format!(
+                "{}/api/v1/jobs/files/builds/1/artifacts/out.txt",
+                server.url
+            ))
+            .header("authorization", &format!("Bearer {TOKEN}"))
+            .call()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let got = r.body_mut().read_to_string().unwrap();
+        assert_eq!(got, format!("made on {ran_on}\n"));
+        let listed = api(server, "/jobs/files/builds/1/artifacts");
+        assert_eq!(listed["artifacts"][0]["path"], "out.txt", "{listed}");
     }
 }

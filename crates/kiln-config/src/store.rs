@@ -22,6 +22,19 @@ pub struct PostgresConfig {
     pub pool: usize,
     /// `ca_file`: PEM certificates to trust besides the system's roots.
     pub ca_file: Option<PathBuf>,
+    /// `files_dir`: a directory every controller mounts (a shared volume), where builds'
+    /// artifacts, stashes and reports are kept instead of each controller's data directory.
+    pub files_dir: Option<PathBuf>,
+}
+
+impl StoreConfig {
+    /// `store.postgres.files_dir`, when set.
+    pub fn files_dir(&self) -> Option<&std::path::Path> {
+        match self {
+            StoreConfig::Postgres(pg) => pg.files_dir.as_deref(),
+            StoreConfig::Sled => None,
+        }
+    }
 }
 
 impl PostgresConfig {

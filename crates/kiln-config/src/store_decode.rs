@@ -8,7 +8,7 @@ use kiln_yaml::Node;
 use std::path::PathBuf;
 
 const STORE: &[&str] = &["postgres"];
-const POSTGRES: &[&str] = &["url", "url_env", "url_file", "pool", "ca_file"];
+const POSTGRES: &[&str] = &["url", "url_env", "url_file", "pool", "ca_file", "files_dir"];
 
 pub(crate) fn store(ctx: &mut Ctx, node: &Node) -> StoreConfig {
     let Some(f) = Fields::new(ctx, node, "store", STORE) else {
@@ -59,11 +59,22 @@ fn postgres(ctx: &mut Ctx, node: &Node) -> Option<PostgresConfig> {
         }
     };
     let ca_file = f.string(ctx, "ca_file").map(PathBuf::from);
+    let files_dir = f.string(ctx, "files_dir").map(PathBuf::from);
+    if let (Some(dir), Some(n)) = (&files_dir, f.get("files_dir")) {
+        if !dir.is_absolute() {
+            ctx.expected(
+                n,
+                "store.postgres.files_dir",
+                "an absolute path (a directory every controller mounts)",
+            );
+        }
+    }
     f.finish(ctx);
     Some(PostgresConfig {
         url: url?,
         pool: pool?,
         ca_file,
+        files_dir,
     })
 }
 

@@ -24,6 +24,7 @@ fn postgres_sections_decode() {
             url: SecretSource::Env("KILN_DATABASE_URL".into()),
             pool: 16,
             ca_file: None,
+            files_dir: None,
         })
     );
     let StoreConfig::Postgres(pg) = store(
@@ -74,4 +75,27 @@ fn bad_store_sections_are_reported_at_their_values() {
         })
         .collect();
     insta::assert_snapshot!(rendered.join("\n=====\n"));
+}
+
+#[test]
+fn files_dir_is_an_absolute_path() {
+    let StoreConfig::Postgres(pg) =
+        store("store:\n  postgres:\n    url_env: DB\n    files_dir: /srv/kiln-files\n")
+    else {
+        panic!("not postgres")
+    };
+    assert_eq!(
+        pg.files_dir.as_deref(),
+        Some(std::path::Path::new("/srv/kiln-files"))
+    );
+    let err = parse(
+        "kiln.yaml",
+        "store:\n  postgres:\n    url_env: DB\n    files_dir: files\n",
+    )
+    .expect_err("a relative files_dir is refused");
+    let text = err.render(RenderOptions::default());
+    assert!(
+        text.contains("store.postgres.files_dir") && text.contains("an absolute path"),
+        "{text}"
+    );
 }

@@ -659,7 +659,7 @@ impl Actor {
         }
         let (store, dir, job) = (
             self.shared.store.clone(),
-            self.shared.data_dir.join("builds"),
+            self.shared.builds_root(),
             job.clone(),
         );
         let now = self.shared.clock.now_ms();

@@ -96,6 +96,11 @@ impl SchedulerHandle {
         self.send(Command::ChildrenChanged);
     }
 
+    /// Where build `number` of `job` keeps its artifacts, stashes and reports.
+    pub fn build_files_dir(&self, job: &str, number: u64) -> std::path::PathBuf {
+        self.shared.builds_root().join(job).join(number.to_string())
+    }
+
     /// [`SchedulerHandle::trigger`] of something that builds once across every controller
     /// sharing the store (a webhook delivery, a timer's due time): when another controller
     /// (or this one) built it before, [`TriggerError::AlreadyBuilt`] and no build. A store

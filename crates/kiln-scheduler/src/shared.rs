@@ -257,10 +257,18 @@ impl Shared {
 
     /// `DATA_DIR/builds/JOB/N`: the build's stashes, artifacts and test reports.
     pub(crate) fn build_dir(&self, id: &BuildRef) -> PathBuf {
-        self.data_dir
-            .join("builds")
+        self.builds_root()
             .join(id.job.as_str())
             .join(id.number.to_string())
+    }
+
+    /// Where builds' files are kept: `store.postgres.files_dir/builds` (a directory every
+    /// controller sharing the store mounts), else `DATA_DIR/builds`.
+    pub(crate) fn builds_root(&self) -> PathBuf {
+        match self.config().store.files_dir() {
+            Some(dir) => dir.join("builds"),
+            None => self.data_dir.join("builds"),
+        }
     }
 
     /// `DATA_DIR/workspaces/JOB`, or `JOB@2`, `JOB@3`... for concurrent builds.

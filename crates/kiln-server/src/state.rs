@@ -102,11 +102,7 @@ impl AppState {
 
     /// Where a build's files (artifacts, stashes, test reports) are kept.
     pub fn build_dir(&self, job: &str, number: u64) -> PathBuf {
-        self.inner
-            .data_dir
-            .join("builds")
-            .join(job)
-            .join(number.to_string())
+        self.inner.scheduler.build_files_dir(job, number)
     }
 
     /// The webhook deliveries already taken.

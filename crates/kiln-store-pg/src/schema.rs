@@ -10,7 +10,6 @@
 //! | `kiln_controllers` | a controller's lease: id, expiry (PostgreSQL's clock)        |
 //! | `kiln_once`        | a webhook delivery taken, per job (what it did, when)        |
 //! | `kiln_timers`      | a timer (cron, polling, scan): the last due time it fired at |
-//! | `kiln_files`       | a build's shared file (artifact, stash, report): its bytes, or where in `files_dir` |
 //!
 //! Records are JSON as text (not `jsonb`, which refuses `\u0000` and reorders keys): the
 //! bytes serde wrote are the bytes read back. Table names carry `kiln_`, so the database may
@@ -81,9 +80,8 @@ const V3: &str = "
 ALTER TABLE kiln_builds ADD COLUMN not_before_ms bigint NOT NULL DEFAULT 0;
 ";
 
-/// Exactly once across controllers: webhook deliveries taken (per job), the due time each
-/// timer last fired at (compare-and-set in the build's transaction), and builds' files
-/// every controller reaches (small ones here, large ones in the shared `files_dir`).
+/// Exactly once across controllers: webhook deliveries taken (per job), and the due time
+/// each timer last fired at (compare-and-set in the build's transaction).
 const V5: &str = "
 CREATE TABLE kiln_once (
     key text NOT NULL,
@@ -95,15 +93,6 @@ CREATE INDEX kiln_once_by_age ON kiln_once (taken_at);
 CREATE TABLE kiln_timers (
     key text PRIMARY KEY,
     last_due_ms bigint NOT NULL
-);
-CREATE TABLE kiln_files (
-    job text NOT NULL,
-    number bigint NOT NULL,
-    path text NOT NULL,
-    size bigint NOT NULL,
-    content bytea,
-    PRIMARY KEY (job, number, path),
-    FOREIGN KEY (job, number) REFERENCES kiln_builds (job, number) ON DELETE CASCADE
 );
 ";
 

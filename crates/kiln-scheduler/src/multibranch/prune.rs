@@ -84,7 +84,7 @@ async fn remove(handle: &SchedulerHandle, child: Child, keep_builds: bool) -> bo
     }
     let name = child.name.clone();
     let deleted = tokio::task::spawn_blocking(move || {
-        let builds_dir = shared.data_dir.join("builds");
+        let builds_dir = shared.builds_root();
         let all = Keep {
             builds: Some(0),
             days: None,
