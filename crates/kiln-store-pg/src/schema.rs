@@ -26,7 +26,7 @@ pub(crate) const CURRENT: u32 = 4;
 const MIGRATION_LOCK: i64 = 0x6b69_6c6e_6d69_6772;
 
 /// Migration `n` takes the schema from version `n` to `n + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V5];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 const V1: &str = "
 CREATE TABLE kiln_meta (
@@ -82,7 +82,7 @@ ALTER TABLE kiln_builds ADD COLUMN not_before_ms bigint NOT NULL DEFAULT 0;
 
 /// Exactly once across controllers: webhook deliveries taken (per job), and the due time
 /// each timer last fired at (compare-and-set in the build's transaction).
-const V5: &str = "
+const V4: &str = "
 CREATE TABLE kiln_once (
     key text NOT NULL,
     scope text NOT NULL,
