@@ -46,6 +46,7 @@ impl Due {
             TimerKind::Cron => "cron",
             TimerKind::Poll => "poll",
             TimerKind::Scan => "scan",
+            TimerKind::Prune => "prune",
         };
         let mut key = format!("{kind}:{}", self.job);
         for (name, value) in &self.params {
@@ -188,7 +189,12 @@ impl Timers {
             if *at > now_ms {
                 return true;
             }
-            due.push((job.clone(), TimerKind::Prune, BTreeMap::new()));
+            due.push(Due {
+                job: job.clone(),
+                kind: TimerKind::Prune,
+                params: BTreeMap::new(),
+                due_ms: *at,
+            });
             false
         });
         due
