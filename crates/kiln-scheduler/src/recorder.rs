@@ -405,13 +405,16 @@ impl Recorder {
         self.log.send_modify(|s| {
             s.len = len;
             if !text.is_empty() {
-                gone = s.recent.push(start, Arc::new(text));
+                gone = s.recent.push(start, bytes::Bytes::from(text));
             }
         });
         events.clear();
         self.spare.events = events;
-        if let Some(buffer) = gone.into_iter().rev().find_map(|t| Arc::try_unwrap(t).ok()) {
-            self.spare.text = buffer;
+        if let Some(mut buffer) = gone.into_iter().rev().find(bytes::Bytes::is_unique) {
+            // The append's own buffer again (a `Bytes` of a `Vec` no one else holds), emptied
+            // first so that taking it back copies nothing.
+            buffer.clear();
+            self.spare.text = Vec::from(buffer);
         }
     }
 
