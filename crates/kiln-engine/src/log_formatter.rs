@@ -107,10 +107,31 @@ impl LogFormatter {
         style: &dyn LineStyle,
         out: &mut String,
     ) {
-        let prefix = node
-            .and_then(|n| self.path(n))
-            .map(|p| format!("{} ", style.stage(&p.join(" / "))));
+        let prefix = self.output_prefix(node, style);
         lines.write_prefixed(prefix.as_deref().unwrap_or_default(), out);
+    }
+
+    /// [`LogFormatter::write_output`] into bytes, as a stored log's text is gathered;
+    /// returns how many lines (line breaks) it wrote.
+    pub fn append_output(
+        &self,
+        node: Option<NodeId>,
+        lines: &LogLines,
+        style: &dyn LineStyle,
+        out: &mut Vec<u8>,
+    ) -> u64 {
+        let prefix = self.output_prefix(node, style);
+        let prefix = prefix.as_deref().unwrap_or_default();
+        let written = lines.append_prefixed(prefix, out) as u64;
+        // A stage's name may hold a line break of its own.
+        let breaks = memchr::memchr_iter(b'\n', prefix.as_bytes()).count() as u64;
+        written * (1 + breaks)
+    }
+
+    /// What goes before each output line of stage `node`.
+    fn output_prefix(&self, node: Option<NodeId>, style: &dyn LineStyle) -> Option<String> {
+        node.and_then(|n| self.path(n))
+            .map(|p| format!("{} ", style.stage(&p.join(" / "))))
     }
 
     /// Remembers the path of a stage started after the plan's nodes (a script's stage).
@@ -317,6 +338,14 @@ mod tests {
             out,
             "[Build / Unit] a\n[Build / Unit] \n[Build / Unit] c\na\n\nc\n"
         );
+        // The same text as bytes, appended after what the buffer holds, lines counted.
+        let mut bytes = b"before\n".to_vec();
+        assert_eq!(
+            f.append_output(Some(unit), &lines, &PlainStyle, &mut bytes),
+            3
+        );
+        assert_eq!(f.append_output(None, &lines, &PlainStyle, &mut bytes), 3);
+        assert_eq!(bytes, format!("before\n{out}").into_bytes());
         let one = BuildEvent::Log {
             node: Some(unit),
             line: "a".into(),

@@ -50,9 +50,22 @@ impl LogLines {
             out.push_str(&self.text);
             return;
         }
-        let text = self.text.as_bytes();
-        let count = memchr::memchr_iter(b'\n', text).count();
         let mut buf = std::mem::take(out).into_bytes();
+        self.append_prefixed(prefix, &mut buf);
+        // Whole lines of valid text and a valid prefix: always valid, checked all the same.
+        *out = String::from_utf8(buf)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    }
+
+    /// [`LogLines::write_prefixed`] into bytes (what a log's store takes), which are left
+    /// valid UTF-8 when they were; returns how many lines it wrote.
+    pub fn append_prefixed(&self, prefix: &str, buf: &mut Vec<u8>) -> usize {
+        let text = self.text.as_bytes();
+        if prefix.is_empty() {
+            buf.extend_from_slice(text);
+            return memchr::memchr_iter(b'\n', text).count();
+        }
+        let count = memchr::memchr_iter(b'\n', text).count();
         let mut pos = buf.len();
         buf.resize(pos + text.len() + count * prefix.len() + WORD, 0);
         let mut short_prefix = [0_u8; WORD];
@@ -63,7 +76,7 @@ impl LogLines {
         let mut start = 0;
         for end in memchr::memchr_iter(b'\n', text) {
             pos = put(
-                &mut buf,
+                buf,
                 pos,
                 prefix,
                 (prefix.len() <= WORD).then_some(&short_prefix),
@@ -72,13 +85,11 @@ impl LogLines {
             let block = text
                 .get(start..start + WORD)
                 .and_then(|b| <&[u8; WORD]>::try_from(b).ok());
-            pos = put(&mut buf, pos, line, block.filter(|_| line.len() <= WORD));
+            pos = put(buf, pos, line, block.filter(|_| line.len() <= WORD));
             start = end + 1;
         }
         buf.truncate(pos);
-        // Whole lines of valid text and a valid prefix: always valid, checked all the same.
-        *out = String::from_utf8(buf)
-            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        count
     }
 
     /// The lines as text, each followed by `\n`.

@@ -2,13 +2,16 @@
 //! appended, until the build finished and everything was delivered.
 //!
 //! A live build's last appends are also kept in memory ([`Recent`]), published with the
-//! log's length once they are durable: a follower that keeps up copies them from there
+//! log's length once they are durable: a follower that keeps up takes them from there
 //! instead of reading the log's file back and decoding its frames (which for a loud build's
 //! short lines cost more than everything else on the log's path), and reads the store only
-//! when it fell behind them or the build is not live.
+//! when it fell behind them or the build is not live. What it takes from memory is shared,
+//! not copied: a [`LogChunk`] holds a part of the recorder's append, which the HTTP body
+//! sends as it is.
 
 use crate::recorder::blocking;
-use kiln_store::{BuildStatus, LogSlice, Store, StoreError};
+use bytes::Bytes;
+use kiln_store::{BuildStatus, Store, StoreError};
 use kiln_types::BuildRef;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -29,10 +32,10 @@ pub(crate) const RECENT_BYTES: usize = 8 * 1024 * 1024;
 
 /// The text of a log's last appends, in order, each with the offset it starts at; the last
 /// ends where the stored log ends. Shared by the recorder and the followers (an append's
-/// text is kept once however many follow).
+/// text is kept once however many follow, and followers send parts of it without a copy).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Recent {
-    pieces: VecDeque<(u64, Arc<Vec<u8>>)>,
+    pieces: VecDeque<(u64, Bytes)>,
     bytes: usize,
 }
 
@@ -40,7 +43,7 @@ impl Recent {
     /// Adds an append's `text`, which starts at `start`, right after the last one; the
     /// oldest appends give way past [`RECENT_BYTES`] and are returned (for their buffers).
     /// Text that does not continue the last append replaces what was kept.
-    pub(crate) fn push(&mut self, start: u64, text: Arc<Vec<u8>>) -> Vec<Arc<Vec<u8>>> {
+    pub(crate) fn push(&mut self, start: u64, text: Bytes) -> Vec<Bytes> {
         let mut gone = Vec::new();
         if self.end() != Some(start) {
             gone.extend(self.pieces.drain(..).map(|(_, t)| t));
@@ -58,7 +61,7 @@ impl Recent {
     }
 
     /// Empties it; returns what it held.
-    pub(crate) fn clear(&mut self) -> Vec<Arc<Vec<u8>>> {
+    pub(crate) fn clear(&mut self) -> Vec<Bytes> {
         self.bytes = 0;
         self.pieces.drain(..).map(|(_, t)| t).collect()
     }
@@ -69,37 +72,30 @@ impl Recent {
             .map(|(start, text)| start + text.len() as u64)
     }
 
-    /// Up to `max` bytes from `offset`, if it holds `offset`'s byte (and `end` is past it).
-    fn read(&self, offset: u64, max: usize, end: u64) -> Option<Vec<u8>> {
-        let first = self
+    /// The bytes from `offset` to the end of the append holding them (and not past `end`),
+    /// if it holds `offset`'s byte: a part of that append's text, not a copy.
+    fn read(&self, offset: u64, end: u64) -> Option<Bytes> {
+        let (start, text) = self
             .pieces
             .iter()
-            .position(|(start, text)| *start <= offset && offset < start + text.len() as u64)?;
-        let want = usize::try_from(
-            end.min(offset.saturating_add(max as u64))
-                .checked_sub(offset)?,
-        )
-        .ok()
-        .filter(|n| *n > 0)?;
-        let mut out = Vec::with_capacity(want);
-        let mut at = offset;
-        for (start, text) in self.pieces.iter().skip(first) {
-            let from = usize::try_from(at - start).ok()?;
-            let take = (want - out.len()).min(text.len().saturating_sub(from));
-            out.extend_from_slice(text.get(from..from + take)?);
-            at += take as u64;
-            if out.len() == want {
-                break;
-            }
-        }
-        Some(out)
+            .find(|(start, text)| *start <= offset && offset < start + text.len() as u64)?;
+        let from = usize::try_from(offset - start).ok()?;
+        let to = usize::try_from(end.checked_sub(*start)?)
+            .ok()?
+            .min(text.len());
+        (from < to).then(|| text.slice(from..to))
     }
+}
+
+/// Bytes of a followed log, from `offset`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogChunk {
+    pub offset: u64,
+    pub bytes: Bytes,
 }
 
 /// The most a follower reads from the store at once (each read decodes what it returns).
 const CHUNK: usize = 256 * 1024;
-/// The most a follower copies from a live build's [`Recent`] text at once.
-const RECENT_CHUNK: usize = 1024 * 1024;
 
 /// A reader of one build's log that waits for more while the build is live.
 pub struct LogFollower {
@@ -139,7 +135,7 @@ impl LogFollower {
 
     /// The next bytes of the log, waiting for them while the build runs; `None` once the
     /// build finished and its whole log was delivered (or the build does not exist).
-    pub async fn next(&mut self) -> Option<Result<LogSlice, StoreError>> {
+    pub async fn next(&mut self) -> Option<Result<LogChunk, StoreError>> {
         if self.done {
             return None;
         }
@@ -183,20 +179,23 @@ impl LogFollower {
         Ok(build.is_none_or(|b| b.status == BuildStatus::Finished))
     }
 
-    async fn read(&self) -> Result<LogSlice, StoreError> {
+    async fn read(&self) -> Result<LogChunk, StoreError> {
         if let Some(rx) = &self.live {
             let state = rx.borrow();
-            if let Some(bytes) = state.recent.read(self.offset, RECENT_CHUNK, state.len) {
-                return Ok(LogSlice {
+            if let Some(bytes) = state.recent.read(self.offset, state.len) {
+                return Ok(LogChunk {
                     offset: self.offset,
                     bytes,
-                    end: state.len,
                 });
             }
         }
         let store = self.store.clone();
         let (id, offset) = (self.id.clone(), self.offset);
-        blocking(move || store.read_log(&id, offset, CHUNK)).await
+        let slice = blocking(move || store.read_log(&id, offset, CHUNK)).await?;
+        Ok(LogChunk {
+            offset: slice.offset,
+            bytes: Bytes::from(slice.bytes),
+        })
     }
 
     /// Waits until the log grows past our offset or the build finishes.
@@ -219,31 +218,44 @@ impl LogFollower {
 mod tests {
     use super::*;
 
-    fn text(bytes: &[u8]) -> Arc<Vec<u8>> {
-        Arc::new(bytes.to_vec())
+    fn text(bytes: &[u8]) -> Bytes {
+        Bytes::copy_from_slice(bytes)
     }
 
     #[test]
-    fn recent_text_is_read_across_appends_and_the_oldest_give_way() {
+    fn recent_text_is_read_append_by_append_and_the_oldest_give_way() {
         let mut recent = Recent::default();
         assert!(recent.push(10, text(b"abc")).is_empty());
         assert!(recent.push(13, text(b"defg")).is_empty());
-        assert_eq!(recent.read(11, 100, 17).as_deref(), Some(&b"bcdefg"[..]));
-        assert_eq!(recent.read(11, 3, 17).as_deref(), Some(&b"bcd"[..]));
+        // To the end of the append holding the offset, then from the next one.
+        assert_eq!(recent.read(11, 17).as_deref(), Some(&b"bc"[..]));
+        assert_eq!(recent.read(13, 17).as_deref(), Some(&b"defg"[..]));
         // Not past the published length, and not what it does not hold.
-        assert_eq!(recent.read(11, 100, 14).as_deref(), Some(&b"bcd"[..]));
-        assert_eq!(recent.read(9, 100, 17), None);
-        assert_eq!(recent.read(17, 100, 17), None);
+        assert_eq!(recent.read(13, 15).as_deref(), Some(&b"de"[..]));
+        assert_eq!(recent.read(13, 13), None);
+        assert_eq!(recent.read(9, 17), None);
+        assert_eq!(recent.read(17, 17), None);
         // Text that does not continue the last append replaces what was kept.
         assert_eq!(recent.push(30, text(b"x")).len(), 2);
-        assert_eq!(recent.read(13, 100, 31), None);
-        assert_eq!(recent.read(30, 100, 31).as_deref(), Some(&b"x"[..]));
+        assert_eq!(recent.read(13, 31), None);
+        assert_eq!(recent.read(30, 31).as_deref(), Some(&b"x"[..]));
         // Past the bound the oldest go, the last stays however big.
         let big = vec![b'y'; RECENT_BYTES];
-        let gone = recent.push(31, Arc::new(big));
+        let gone = recent.push(31, Bytes::from(big));
         assert_eq!(gone.len(), 1);
-        assert_eq!(recent.read(31, 2, u64::MAX).as_deref(), Some(&b"yy"[..]));
+        assert_eq!(recent.read(31, 33).as_deref(), Some(&b"yy"[..]));
         assert_eq!(recent.clear().len(), 1);
-        assert_eq!(recent.read(31, 2, u64::MAX), None);
+        assert_eq!(recent.read(31, 33), None);
+    }
+
+    /// What a follower takes from memory is the recorder's buffer, not a copy of it.
+    #[test]
+    fn recent_text_is_shared_not_copied() {
+        let mut recent = Recent::default();
+        let append = Bytes::from(b"0123456789".to_vec());
+        recent.push(100, append.clone());
+        let part = recent.read(104, 110).unwrap();
+        assert_eq!(part, &b"456789"[..]);
+        assert_eq!(part.as_ptr(), append[4..].as_ptr());
     }
 }

@@ -61,7 +61,7 @@ mod view;
 pub use clock::{Clock, ManualClock, Sleep, SystemClock};
 pub use credentials::ConfigCredentials;
 pub use error::{ControlError, JobSourceError, SchedulerError, SourceError, TriggerError};
-pub use follower::LogFollower;
+pub use follower::{LogChunk, LogFollower};
 pub use handle::SchedulerHandle;
 pub use locks::{
     Acquire, DeclaredResource, HeldLock, LockError, LockTable, LocksView, Queued, ResourceView,

@@ -67,6 +67,11 @@ impl Outage {
         }
     }
 
+    /// Whether the store writes (no failure is being waited out): then every line is admitted.
+    pub(crate) fn writing(&self) -> bool {
+        self.failing.is_none()
+    }
+
     /// Whether a line of `len` bytes may join `pending` bytes not yet written; when the store
     /// fails and the bound is reached, the line is counted as lost instead.
     pub(crate) fn admit(&mut self, pending: usize, len: usize) -> bool {

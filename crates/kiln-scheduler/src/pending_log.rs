@@ -22,10 +22,27 @@ impl PendingLog {
     /// Adds `text` (whole lines) as one event of `kind` in `stage`. Output that continues
     /// the previous event's (same process, same stage, the next bytes) extends that event.
     pub(crate) fn push(&mut self, stage: Option<u32>, kind: LogEventKind, at_ms: u64, text: &[u8]) {
-        if text.is_empty() {
+        self.push_with(stage, at_ms, |buf| {
+            buf.extend_from_slice(text);
+            kind
+        });
+    }
+
+    /// Adds the whole lines `write` appends to the text as one event of the kind it returns
+    /// (see [`PendingLog::push`]): a process's lines are formatted straight into what is
+    /// appended next, not copied there.
+    pub(crate) fn push_with(
+        &mut self,
+        stage: Option<u32>,
+        at_ms: u64,
+        write: impl FnOnce(&mut Vec<u8>) -> LogEventKind,
+    ) {
+        let start = self.text.len();
+        let kind = write(&mut self.text);
+        let len = (self.text.len() - start) as u64;
+        if len == 0 {
             return;
         }
-        let len = text.len() as u64;
         if let (
             Some(last),
             LogEventKind::Output {
@@ -48,17 +65,15 @@ impl PendingLog {
             *last_to = *to;
             *last_lines += lines;
             last.len += len;
-            self.text.extend_from_slice(text);
             return;
         }
         self.events.push(LogEvent {
-            offset: self.text.len() as u64,
+            offset: start as u64,
             len,
             at_ms,
             stage,
             kind,
         });
-        self.text.extend_from_slice(text);
     }
 
     /// Takes what is pending, leaving nothing.

@@ -261,6 +261,34 @@ impl Recorder {
     fn output(&mut self, node: Option<NodeId>, lines: &LogLines, source: &OutputSource) {
         // Output is not the engine's cause line (which comes first in practice).
         self.wrote_cause = false;
+        if self.replay.is_none() && self.outage.writing() {
+            // Formatted straight into what is appended next (a loud build's text is copied
+            // once on its way to the store).
+            let now = self.now_ms();
+            let formatter = &self.formatter;
+            self.pending.push_with(node.map(|n| n.0), now, |buf| {
+                let lines = formatter.append_output(node, lines, &PlainStyle, buf);
+                LogEventKind::Output {
+                    process: source.process.to_string(),
+                    from: source.from,
+                    to: source.to,
+                    lines,
+                }
+            });
+        } else {
+            self.output_checked(node, lines, source);
+        }
+        if !self.wrote_line {
+            self.wrote_line = true;
+            for (kind, d) in std::mem::take(&mut self.deferred) {
+                self.message(kind, &d);
+            }
+        }
+    }
+
+    /// A process's lines while a resumed build's log is compared with the stored one or
+    /// the store fails to write: formatted apart first, to be compared or admitted.
+    fn output_checked(&mut self, node: Option<NodeId>, lines: &LogLines, source: &OutputSource) {
         let mut text = std::mem::take(&mut self.scratch);
         text.clear();
         self.formatter
@@ -276,12 +304,6 @@ impl Recorder {
             self.put(node.map(|n| n.0), kind, &text);
         }
         self.scratch = text;
-        if !self.wrote_line {
-            self.wrote_line = true;
-            for (kind, d) in std::mem::take(&mut self.deferred) {
-                self.message(kind, &d);
-            }
-        }
     }
 
     /// A line to write after the log's first line, or now if that was written already.
@@ -415,13 +437,16 @@ impl Recorder {
         self.log.send_modify(|s| {
             s.len = len;
             if !text.is_empty() {
-                gone = s.recent.push(start, Arc::new(text));
+                gone = s.recent.push(start, bytes::Bytes::from(text));
             }
         });
         events.clear();
         self.spare.events = events;
-        if let Some(buffer) = gone.into_iter().rev().find_map(|t| Arc::try_unwrap(t).ok()) {
-            self.spare.text = buffer;
+        if let Some(mut buffer) = gone.into_iter().rev().find(bytes::Bytes::is_unique) {
+            // The append's own buffer again (a `Bytes` of a `Vec` no one else holds), emptied
+            // first so that taking it back copies nothing.
+            buffer.clear();
+            self.spare.text = Vec::from(buffer);
         }
     }
 

@@ -47,8 +47,8 @@ impl LogEvents {
         }
         loop {
             match self.follower.next().await {
-                Some(Ok(slice)) => {
-                    if let Some(event) = self.log_event(slice.bytes) {
+                Some(Ok(chunk)) => {
+                    if let Some(event) = self.log_event(&chunk.bytes) {
                         return Some(event);
                     }
                 }
@@ -68,14 +68,9 @@ impl LogEvents {
 
     /// A `log` event for the complete characters received so far (none if a chunk ended
     /// inside a character).
-    fn log_event(&mut self, bytes: Vec<u8>) -> Option<Event> {
-        let mut pending = if self.carry.is_empty() {
-            bytes
-        } else {
-            let mut joined = std::mem::take(&mut self.carry);
-            joined.extend_from_slice(&bytes);
-            joined
-        };
+    fn log_event(&mut self, bytes: &[u8]) -> Option<Event> {
+        let mut pending = std::mem::take(&mut self.carry);
+        pending.extend_from_slice(bytes);
         let complete = complete_utf8_prefix(&pending);
         self.carry = pending.split_off(complete);
         if pending.is_empty() {

@@ -127,7 +127,7 @@ fn raw_log(
     futures_util::stream::unfold(Some(follower), |follower| async move {
         let mut follower = follower?;
         match follower.next().await? {
-            Ok(slice) => Some((Ok(Bytes::from(slice.bytes)), Some(follower))),
+            Ok(chunk) => Some((Ok(chunk.bytes), Some(follower))),
             Err(err) => {
                 tracing::error!(build = %follower.build(), error = %err, "cannot read a build's log");
                 Some((Err(err), None))
