@@ -19,6 +19,7 @@ const FAIL: &str =
     "pipeline {\n  agent any\n  stages { stage('Boom') { steps { sh 'exit 3' } } }\n}\n";
 const SLOW: &str =
     "pipeline {\n  agent any\n  stages { stage('Nap') { steps { sh 'sleep 2' } } }\n}\n";
+const FLAKY: &str = "pipeline {\n  agent any\n  stages { stage('Tests') { steps { unstable 'two tests failed' } } }\n}\n";
 
 /// A repository with the three pipelines, and a server configuration around `jobs`.
 struct Env {
@@ -41,7 +42,7 @@ impl Env {
         let repo = root.join("repo");
         std::fs::create_dir_all(&repo).unwrap();
         git(&repo, &["init", "-q", "-b", "main"]);
-        for (name, text) in [("ok", OK), ("fail", FAIL), ("slow", SLOW)] {
+        for (name, text) in [("ok", OK), ("fail", FAIL), ("slow", SLOW), ("flaky", FLAKY)] {
             std::fs::write(repo.join(format!("{name}.Jenkinsfile")), text).unwrap();
         }
         git(&repo, &["add", "."]);
@@ -207,6 +208,19 @@ fn a_github_push_reports_pending_then_the_result_of_each_job() {
     );
     let (status, _) = badge(&server, "/jobs/nope/badge.svg", true);
     assert_eq!(status, 404);
+}
+
+#[test]
+fn an_unstable_build_draws_an_unstable_badge() {
+    let jobs = "  - name: flaky\n    repo: REPO\n    jenkinsfile: flaky.Jenkinsfile\n";
+    let env = Env::new(jobs, "  public_badges: true\n");
+    let server = env.start();
+    let out = kiln(&server, &["trigger", "flaky", "--follow"]);
+    let log = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(log.trim_end().ends_with("Finished: UNSTABLE"), "{log}");
+    let (status, svg) = badge(&server, "/jobs/flaky/badge.svg", false);
+    assert_eq!(status, 200, "{svg}");
+    assert!(svg.contains("<title>build: unstable</title>"), "{svg}");
 }
 
 /// `GET path` with or without the admin token: the status and the body.
