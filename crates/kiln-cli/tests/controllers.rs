@@ -7,7 +7,7 @@
 
 mod support;
 
-use kiln_testkit::TestPostgres;
+use kiln_testkit::{GitRepo, TestPostgres};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use support::*;
@@ -57,14 +57,14 @@ impl Env {
             .tempdir()
             .unwrap();
         let root = dir.path().to_path_buf();
-        let (repo, marks) = (root.join("repo"), root.join("marks"));
-        std::fs::create_dir_all(&repo).unwrap();
+        let marks = root.join("marks");
         std::fs::create_dir_all(&marks).unwrap();
-        git(&repo, &["init", "-q", "-b", "main"]);
-        std::fs::write(repo.join("Jenkinsfile"), PIPELINE).unwrap();
-        std::fs::write(repo.join("Slow.Jenkinsfile"), SLOW).unwrap();
-        git(&repo, &["add", "."]);
-        git(&repo, &["commit", "-q", "-m", "pipeline"]);
+        let git = GitRepo::init(root.join("repo"));
+        git.commit(
+            &[("Jenkinsfile", PIPELINE), ("Slow.Jenkinsfile", SLOW)],
+            "pipeline",
+        );
+        let repo = git.path();
         let mut yaml = format!(
             "server:\n  tokens:\n    - {{name: e2e, token: {TOKEN}, role: admin}}\nexecutors:\n  local:\n    capacity: {CAPACITY}\n    env: [MARKS, CTRL]\nstore:\n  postgres:\n    url_env: KILN_TEST_DB\n    pool: 4\njobs:\n"
         );

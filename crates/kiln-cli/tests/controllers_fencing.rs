@@ -8,7 +8,7 @@
 
 mod support;
 
-use kiln_testkit::TestPostgres;
+use kiln_testkit::{GitRepo, TestPostgres};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use support::*;
@@ -74,15 +74,15 @@ impl Env {
             .tempdir()
             .unwrap();
         let root = dir.path().to_path_buf();
-        let (repo, marks) = (root.join("repo"), root.join("marks"));
-        std::fs::create_dir_all(&repo).unwrap();
+        let marks = root.join("marks");
         std::fs::create_dir_all(&marks).unwrap();
-        git(&repo, &["init", "-q", "-b", "main"]);
-        std::fs::write(repo.join("Ticks.Jenkinsfile"), TICKS).unwrap();
         let pod = POD.replace("MARKS", marks.to_str().unwrap());
-        std::fs::write(repo.join("Pod.Jenkinsfile"), pod).unwrap();
-        git(&repo, &["add", "."]);
-        git(&repo, &["commit", "-q", "-m", "pipelines"]);
+        let git = GitRepo::init(root.join("repo"));
+        git.commit(
+            &[("Ticks.Jenkinsfile", TICKS), ("Pod.Jenkinsfile", &pod)],
+            "pipelines",
+        );
+        let repo = git.path();
         let cluster = pods.then(|| FakeCluster::start(&root));
         let kubernetes = cluster.as_ref().map_or(String::new(), |c| {
             let yaml = c.executor_yaml(false);

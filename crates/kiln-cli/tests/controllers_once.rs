@@ -7,7 +7,7 @@
 
 mod support;
 
-use kiln_testkit::TestPostgres;
+use kiln_testkit::{GitRepo, TestPostgres};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -68,17 +68,17 @@ impl Env {
             .tempdir()
             .unwrap();
         let root = dir.path().to_path_buf();
-        let repo = root.join("repo");
-        std::fs::create_dir_all(&repo).unwrap();
-        git(&repo, &["init", "-q", "-b", "main"]);
-        std::fs::write(repo.join("Jenkinsfile"), PIPELINE).unwrap();
-        std::fs::write(repo.join("Marked.Jenkinsfile"), MARKED).unwrap();
-        std::fs::write(repo.join("Files.Jenkinsfile"), FILES).unwrap();
         std::fs::create_dir_all(root.join("marks")).unwrap();
-        git(&repo, &["add", "."]);
-        git(&repo, &["commit", "-q", "-m", "pipeline"]);
-        let repo_url = format!("file://{}", repo.display());
-        let head = git(&repo, &["rev-parse", "HEAD"]).trim().to_owned();
+        let repo = GitRepo::init(root.join("repo"));
+        let head = repo.commit(
+            &[
+                ("Jenkinsfile", PIPELINE),
+                ("Marked.Jenkinsfile", MARKED),
+                ("Files.Jenkinsfile", FILES),
+            ],
+            "pipeline",
+        );
+        let repo_url = repo.url();
         let mut yaml = format!(
             "server:\n  tokens:\n    - {{name: e2e, token: {TOKEN}, role: admin}}\nexecutors:\n  local:\n    capacity: 4\n    env: [MARKS, CTRL]\nstore:\n  postgres:\n    url_env: KILN_TEST_DB\n    pool: 4\n    files_dir: {}\njobs:\n  - name: hooked\n    repo: {repo_url}\n    webhook_secret: hook-secret\n  - name: nightly\n    repo: {repo_url}\n    triggers: {{cron: '* * * * *'}}\n  - name: files\n    repo: {repo_url}\n    jenkinsfile: Files.Jenkinsfile\n",
             root.join("shared").display()
