@@ -100,11 +100,31 @@ pub(crate) fn call_method(
         let step = super::artifactory::ARTIFACTORY_STEP;
         return super::docker::host_object_call(ctx, target, name, args, step);
     }
+    let count = args.len();
+    let found = dispatch(ctx, target, name, args)?;
+    match found {
+        Some(v) => Ok(v),
+        None if target.is_unit() => fail(format!("cannot invoke method `{name}()` on null object")),
+        None => fail(format!(
+            "no method `{name}()` with {count} argument(s) on {}",
+            kind(target)
+        )),
+    }
+}
+
+/// Groovy's methods of plain values (strings, lists, maps, numbers, exceptions, Java
+/// objects, closures): `None` when `target` has no method `name` taking these arguments.
+pub(crate) fn dispatch(
+    ctx: &NativeCallContext,
+    target: &mut Dynamic,
+    name: &str,
+    args: Array,
+) -> RtResult<Option<Dynamic>> {
     let args = Args { name, items: args };
     if let Some(v) = common(ctx, target, &args)? {
-        return Ok(v);
+        return Ok(Some(v));
     }
-    let found = if target.is_string() || target.is_char() {
+    Ok(if target.is_string() || target.is_char() {
         string::call(ctx, &groovy_str(target), &args)?
     } else if target.is_array() {
         let mut items = std::mem::take(target).into_array().unwrap_or_default();
@@ -128,16 +148,7 @@ pub(crate) fn call_method(
         closure(ctx, &c, &args)?
     } else {
         None
-    };
-    match found {
-        Some(v) => Ok(v),
-        None if target.is_unit() => fail(format!("cannot invoke method `{name}()` on null object")),
-        None => fail(format!(
-            "no method `{name}()` with {} argument(s) on {}",
-            args.len(),
-            kind(target)
-        )),
-    }
+    })
 }
 
 /// Methods every value has.
@@ -155,6 +166,11 @@ fn common(ctx: &NativeCallContext, target: &Dynamic, args: &Args) -> RtResult<Op
         ("with", 1) => {
             let c = args.closure(0)?;
             call_closure(ctx, &c, vec![target.clone()])?
+        }
+        ("tap", 1) => {
+            let c = args.closure(0)?;
+            let _ = call_closure(ctx, &c, vec![target.clone()])?;
+            target.clone()
         }
         ("getClass", 0) => fail("`getClass()` is not supported in kiln scripts")?,
         _ => return Ok(None),
