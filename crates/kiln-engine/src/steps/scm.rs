@@ -24,12 +24,12 @@ pub(crate) async fn checkout(call: &StepCall<'_>) -> Result<Value, StepError> {
     }
     let value = call.value("scm")?.unwrap_or(Value::Null);
     match class_of(&value) {
-        Some((class, _)) if class.rsplit('.').next() == Some("GitSCM") => {
+        Some((class, _)) if class == "scmGit" || class.rsplit('.').next() == Some("GitSCM") => {
             checkout_git_scm(call, &GitScm::parse(&value)?).await
         }
         Some((class, _)) => Err(unsupported_class("checkout", class)),
         None => Err(StepError::failed(
-            "checkout: kiln supports `checkout scm` and `checkout([$class: 'GitSCM', ...])`; for another repository use `git url: '...', branch: '...'`",
+            "checkout: kiln supports `checkout scm`, `checkout scmGit(...)` and `checkout([$class: 'GitSCM', ...])`; for another repository use `git url: '...', branch: '...'`",
         )),
     }
 }

@@ -59,6 +59,14 @@ const DESCRIPTORS: &[&str] = &[
     "extendedChoice",
     "activeChoice",
     "activeChoiceParam",
+    // The git plugin's `checkout scmGit(...)` and its extensions (read by `git_scm.rs`).
+    "scmGit",
+    "cleanBeforeCheckout",
+    "cleanAfterCheckout",
+    "localBranch",
+    "relativeTargetDirectory",
+    "cloneOption",
+    "pruneStaleBranch",
     // emailext's recipient providers.
     "developers",
     "requestor",
