@@ -258,6 +258,26 @@ fn checkout_scmgit_symbols_run_as_the_gitscm_class_does() {
     assert!(out.contains("[Fetch] mine\n"), "local branch: {out}");
     assert!(out.contains("[Fetch] 2\n"), "shallow, depth 2: {out}");
     assert!(out.contains("[Fetch] stale-gone\n"), "cleaned: {out}");
+
+    // The same in a declarative `steps { }` block.
+    let pipeline = format!(
+        "pipeline {{
+    agent any
+    options {{ skipDefaultCheckout() }}
+    stages {{
+        stage('Declared') {{
+            steps {{
+                checkout scmGit(branches: [[name: '*/release']], extensions: [], userRemoteConfigs: [[url: '{url}']])
+                sh 'cat which.txt'
+            }}
+        }}
+    }}
+}}
+"
+    );
+    let (code, out) = run(&pipeline);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("[Declared] release 3\n"), "{out}");
 }
 
 #[test]

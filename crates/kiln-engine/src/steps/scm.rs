@@ -22,7 +22,8 @@ pub(crate) async fn checkout(call: &StepCall<'_>) -> Result<Value, StepError> {
     if is_scm {
         return checkout_scm(call.build, call.scope, call.scope.cwd.clone()).await;
     }
-    let value = call.value("scm")?.unwrap_or(Value::Null);
+    // `scmGit(...)` in a declarative `steps { }` block is a descriptor call, as in scripts.
+    let value = super::descriptor::described(call, "scm")?.unwrap_or(Value::Null);
     match class_of(&value) {
         Some((class, _)) if class == "scmGit" || class.rsplit('.').next() == Some("GitSCM") => {
             checkout_git_scm(call, &GitScm::parse(&value)?).await
