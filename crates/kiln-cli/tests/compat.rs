@@ -297,6 +297,13 @@ fn step_class_forms_and_the_archive_alias_run_as_their_steps() {
                 archive 'out/old.txt'
             }
         }
+        stage('Clean') {
+            steps {
+                writeFile file: 'scratch/tmp.txt', text: 'x'
+                step([$class: 'WsCleanup', patterns: [[pattern: 'scratch/**', type: 'INCLUDE']]])
+                sh 'test -e scratch/tmp.txt || echo workspace-cleaned'
+            }
+        }
         stage('Other') {
             steps { step([$class: 'Mailer', recipients: 'team@example.com']) }
         }
@@ -314,6 +321,7 @@ fn step_class_forms_and_the_archive_alias_run_as_their_steps() {
         all.contains("[Other] ERROR: `step` with `$class: 'Mailer'` is not provided by kiln\n"),
         "{all}"
     );
+    assert!(all.contains("[Clean] workspace-cleaned\n"), "{all}");
     let archived = walk(&dir.path().join(".kiln/builds/1/artifacts"));
     assert!(
         archived.iter().any(|p| p.ends_with("out/app.txt")),
