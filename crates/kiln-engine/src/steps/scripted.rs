@@ -21,6 +21,7 @@ const DESCRIPTORS: &[&str] = &[
     "usernameColonPassword",
     "file",
     "sshUserPrivateKey",
+    "aws",
     "containerTemplate",
     "envVar",
     "emptyDirVolume",
