@@ -228,6 +228,12 @@ async fn bind(
             let secret = b
                 .opt("secretKeyVariable")
                 .unwrap_or("AWS_SECRET_ACCESS_KEY");
+            if b.opt("roleArn").is_some() {
+                build.notice_once(
+                    "withCredentials: `roleArn` of the aws binding is not supported by kiln; the access key is bound as it is"
+                        .to_owned(),
+                );
+            }
             vars.push((access.to_owned(), username.clone()));
             vars.push((secret.to_owned(), password.clone()));
         }
