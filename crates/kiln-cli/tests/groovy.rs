@@ -477,3 +477,23 @@ node {
         ],
     );
 }
+
+#[test]
+fn pod_template_volume_and_annotation_descriptors_evaluate() {
+    // The Kubernetes plugin's descriptors are values `podTemplate` receives; here, without
+    // a cluster, the template is ignored and its block runs on this machine.
+    let (code, out) = run(
+        r#"podTemplate(containers: [containerTemplate(name: 'tools', image: 'busybox')],
+            volumes: [persistentVolumeClaim(mountPath: '/cache', claimName: 'cache', readOnly: false),
+                      configMapVolume(mountPath: '/etc/cfg', configMapName: 'cfg')],
+            annotations: [podAnnotation(key: 'team', value: 'ci')]) {
+    node {
+        stage('In pod') { echo 'inside' }
+    }
+}
+"#,
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert_lines(&out, &["[In pod] inside"]);
+    assert!(out.contains("podTemplate is ignored"), "{out}");
+}
