@@ -263,6 +263,59 @@ fn emailext_that_cannot_send_logs_it_and_the_build_goes_on() {
 }
 
 #[test]
+fn deploy_uploads_the_war_to_tomcats_manager() {
+    let tomcat = HttpServer::start(|req| {
+        if req.method == "PUT" && req.target == "/manager/text/deploy?path=/tasks&update=true" {
+            Response::text(200, "OK - Deployed application at context path [/tasks]\n")
+        } else {
+            Response::text(200, "FAIL - Application already exists at path [/calc]\n")
+        }
+    });
+    let dir = workspace(
+        r#"pipeline {
+  agent any
+  stages {
+    stage('Deploy') {
+      steps {
+        writeFile file: 'target/tasks.war', text: 'war-bytes'
+        deploy adapters: [tomcat9(credentialsId: 'api', path: '', url: "${env.TOMCAT}/")], contextPath: 'tasks', war: 'target/*.war'
+        script {
+          deploy adapters: [tomcat8(credentialsId: 'api', url: env.TOMCAT)], contextPath: 'calc', war: 'target/tasks.war'
+        }
+      }
+    }
+  }
+}
+"#,
+    );
+    std::fs::write(dir.path().join("creds.yaml"), CREDENTIALS).unwrap();
+    let (out, log) = kiln_run(
+        dir.path(),
+        &["--credentials", "creds.yaml"],
+        &[("TOMCAT", &tomcat.url())],
+    );
+    // The first upload is accepted; Tomcat's `FAIL` answer to the second fails the build.
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert!(
+        log.contains("[Deploy] OK - Deployed application at context path [/tasks]\n"),
+        "{log}"
+    );
+    assert!(
+        log.contains("refused target/tasks.war: HTTP 200 FAIL - Application already exists"),
+        "{log}"
+    );
+    assert!(!log.contains("s3cret-api-pw"), "{log}");
+    let reqs = tomcat.requests();
+    assert_eq!(reqs.len(), 2, "{reqs:?}");
+    assert_eq!(reqs[0].body, "war-bytes");
+    let auth = reqs[0]
+        .header("authorization")
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(auth, "Basic YXBpdXNlcjpzM2NyZXQtYXBpLXB3");
+}
+
+#[test]
 fn http_request_sends_what_it_is_told_and_returns_status_and_content() {
     let api = HttpServer::start(|req| match req.target.as_str() {
         "/items?x=1" => Response::json(201, r#"{"id":42}"#),

@@ -90,6 +90,8 @@ pub enum StepId {
     OpenshiftBuild,
     /// `openshiftDeploy(depCfg: ...)`: a deployment through the OpenShift API.
     OpenshiftDeploy,
+    /// `deploy adapters: [tomcat9(...)], war: '...'` (Deploy to container): a WAR to Tomcat.
+    Deploy,
 }
 
 /// The type an argument must have when it is written as a literal.
@@ -771,6 +773,17 @@ pub const STEPS: &[StepDef] = &[
             p("checkForTriggeredDeployments", T::Any),
             p("verbose", T::Any),
             p("env", T::Any),
+        ],
+        B::None,
+    ),
+    def(
+        "deploy",
+        StepId::Deploy,
+        &[
+            req("war", T::String),
+            p("adapters", T::Any),
+            p("contextPath", T::String),
+            p("onFailure", T::Bool),
         ],
         B::None,
     ),

@@ -321,6 +321,18 @@ pub(crate) async fn rebind_file_credentials(
     Ok(())
 }
 
+/// A username/password credential's parts (masked from now on), or an error naming what
+/// the id is instead.
+pub(crate) fn username_password(build: &Build, id: &str) -> Result<(String, String), StepError> {
+    match lookup(build, id)? {
+        Credential::UsernamePassword { username, password } => Ok((username, password)),
+        other => Err(StepError::failed(format!(
+            "credentials `{id}` are {}, not a username with password",
+            describe(&other)
+        ))),
+    }
+}
+
 /// Looks a credential up and starts masking its secrets.
 fn lookup(build: &Build, id: &str) -> Result<Credential, StepError> {
     let cred = build.spec.credentials.get(id).ok_or_else(|| {

@@ -12,6 +12,7 @@ mod config_files;
 mod credentials;
 mod data;
 mod delegate;
+mod deploy;
 mod descriptor;
 mod docker_cli;
 mod docker_exec;
@@ -180,6 +181,7 @@ async fn dispatch(id: StepId, call: &StepCall<'_>) -> Result<Value, StepError> {
         StepId::LegacyAnalysis => legacy_analysis::legacy_analysis(call).await,
         StepId::OpenshiftBuild => openshift::openshift_build(call).await,
         StepId::OpenshiftDeploy => openshift::openshift_deploy(call).await,
+        StepId::Deploy => deploy::deploy(call).await,
         StepId::Step => delegate::step(call).await,
         StepId::Junit => junit::junit(call).await,
         StepId::Checkout => scm::checkout(call).await,

@@ -82,6 +82,10 @@ const DESCRIPTORS: &[&str] = &[
     "relativeTargetDirectory",
     "cloneOption",
     "pruneStaleBranch",
+    // `deploy`'s container adapters (see `deploy.rs`).
+    "tomcat7",
+    "tomcat8",
+    "tomcat9",
     // emailext's recipient providers.
     "developers",
     "requestor",
