@@ -78,7 +78,19 @@ pub(crate) struct Done {
 }
 
 impl BuildTask {
-    pub(crate) async fn run(mut self) -> Done {
+    /// Runs the build to its end, then gives back to the system the memory the allocator
+    /// kept of what the build freed (a loud build's log buffers: see kiln-trim).
+    pub(crate) async fn run(self) -> Done {
+        let done = self.drive().await;
+        // Everything the build held is dropped by now.
+        match tokio::task::spawn_blocking(kiln_trim::give_back).await {
+            Ok(released) => tracing::debug!(build = %done.id, released, "freed memory given back"),
+            Err(error) => tracing::warn!(build = %done.id, %error, "cannot give freed memory back"),
+        }
+        done
+    }
+
+    async fn drive(mut self) -> Done {
         let resumed = if self.resume {
             match self.take_over_pod().await {
                 Ok(pod) => pod,
