@@ -121,6 +121,7 @@ impl FakeKube {
             address: address.to_string(),
         });
         tokio::spawn(crate::controller::run(Arc::clone(&control), cancel.clone()));
+        tokio::spawn(crate::garbage::run(store.clone(), cancel.clone()));
         let shutdown = cancel.clone();
         let server = tokio::spawn(async move {
             // A real API server answers small frames at once (Go sets TCP_NODELAY).
