@@ -872,9 +872,34 @@ fn a_plain_jobs_pull_request_builds_its_merge_and_checkout_scm_finds_it_anywhere
     assert!(log.trim_end().ends_with("Finished: SUCCESS"), "{log}");
 }
 
-/// A pull request's pipeline whose steps run in a pod (the fake cluster runs its container
-/// as a process of this machine, in a workspace of its own that kiln uploads).
-const POD_PR: &str = "pipeline {\n  agent { kubernetes { yaml '''\nspec:\n  containers:\n  - name: work\n    image: busybox\n''' } }\n  stages { stage('Show') { steps { sh 'echo \"commit=$GIT_COMMIT\"; ls; pwd' } } }\n}\n";
+/// A pull request's pipeline whose steps run in pods (the fake cluster runs their containers
+/// as processes of this machine, in workspaces of their own that kiln uploads): the build's
+/// pod, `checkout scm` into another directory of it, and a stage's own pod. `DATA` is the
+/// server's data directory, which the pods must not see.
+const POD_PR: &str = r#"pipeline {
+  agent { kubernetes { yaml """
+spec:
+  containers:
+  - name: work
+    image: busybox
+""" } }
+  stages {
+    stage('Show') { steps { sh 'echo "commit=$GIT_COMMIT"; ls; pwd; test -z "$(ls -A DATA)" && echo "the server data is not here"' } }
+    stage('Again') { steps { dir('again') { checkout scm
+      sh 'echo "again=$(git rev-parse HEAD)"; ls' } } }
+    stage('Own pod') {
+      agent { kubernetes { yaml """
+spec:
+  containers:
+  - name: other
+    image: busybox
+""" } }
+      steps { checkout scm
+        sh 'echo "own=$(git rev-parse HEAD)"' }
+    }
+  }
+}
+"#;
 
 #[test]
 fn a_pull_requests_merge_build_runs_in_a_pod_on_the_merge_commit() {
@@ -884,15 +909,21 @@ fn a_pull_requests_merge_build_runs_in_a_pod_on_the_merge_commit() {
         forge.github_api()
     );
     let env = Env::new(&job("app", "pr", &spec), "");
-    let cluster = FakeCluster::start(&env.root);
+    // The pods run on "another machine": the server's data directory (where kiln made the
+    // merge) is empty for them.
+    let data = env.root.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let cluster = FakeCluster::hiding(&env.root, &[&data]);
     let mut yaml = std::fs::read_to_string(&env.config).unwrap();
     yaml.push_str(&cluster.executor_yaml(true));
     std::fs::write(&env.config, yaml).unwrap();
     let repo = env.root.join("repo");
-    std::fs::write(repo.join("pr.Jenkinsfile"), POD_PR).unwrap();
+    let pipeline = POD_PR.replace("DATA", &data.display().to_string());
+    std::fs::write(repo.join("pr.Jenkinsfile"), &pipeline).unwrap();
     git(&repo, &["add", "."]);
     git(&repo, &["commit", "-q", "-m", "pipeline"]);
-    let head = pr_commit(&repo, POD_PR, "change.txt", "refs/heads/feature");
+    // The head is on no branch (as a fork's): only the merge's bundle brings it to a pod.
+    let head = pr_commit(&repo, &pipeline, "change.txt", "refs/pull/5/head");
     std::fs::write(repo.join("later.txt"), "x").unwrap();
     git(&repo, &["add", "."]);
     git(&repo, &["commit", "-q", "-m", "later on main"]);
@@ -929,6 +960,26 @@ fn a_pull_requests_merge_build_runs_in_a_pod_on_the_merge_commit() {
     assert!(
         log.contains("change.txt") && log.contains("later.txt"),
         "the pod's workspace holds the merge of both sides: {log}"
+    );
+    assert!(
+        log.contains("the server data is not here"),
+        "the pod does not see the server's disk: {log}"
+    );
+    for what in ["again", "own"] {
+        assert!(
+            log.contains(&format!("{what}={merged}")),
+            "`{what}` checked the merge out in a pod: {log}"
+        );
+    }
+    assert!(
+        log.contains("Fetching the merge commit from kiln's bundle"),
+        "{log}"
+    );
+    let data_path = data.display().to_string();
+    assert!(
+        !log.lines()
+            .any(|l| l.contains("> git ") && l.contains(&data_path)),
+        "no git command names the server's data directory: {log}"
     );
     assert!(log.trim_end().ends_with("Finished: SUCCESS"), "{log}");
     // The pod is gone and the status is on the request's head, not on the merge.

@@ -115,6 +115,29 @@ impl GitCache {
         git.text(Some(dest), ["rev-parse", "HEAD"]).await
     }
 
+    /// Writes to `bundle` a git bundle of the checkout's `HEAD` (in `dest`) without what
+    /// `base` has: the merge [`GitCache::merge`] made and the commits it brought in, which a
+    /// repository holding `base` fetches from the bundle (`git fetch BUNDLE HEAD`) to have
+    /// the merge commit without reaching this machine.
+    pub async fn bundle_head(
+        &self,
+        url: &str,
+        dest: &Path,
+        base: &str,
+        bundle: &Path,
+    ) -> Result<(), ScmError> {
+        check_ref(url, "commit", base)?;
+        let not_base = format!("^{base}");
+        let path = bundle.display().to_string();
+        self.git(url)
+            .run(
+                Some(dest),
+                ["bundle", "create", "--quiet", &path, "HEAD", &not_base],
+            )
+            .await
+            .map(|_| ())
+    }
+
     async fn has_commit(&self, url: &str, dest: &Path, commit: &str) -> bool {
         let rev = format!("{commit}^{{commit}}");
         let git_dir = git_dir_arg(&dest.join(".git"));

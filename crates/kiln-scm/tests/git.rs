@@ -363,3 +363,45 @@ async fn checkout_of_a_commit_only_on_a_pull_request_ref() {
         "proposed\n"
     );
 }
+
+#[tokio::test]
+async fn a_merges_bundle_brings_it_to_a_repository_that_has_only_the_base() {
+    let f = fixture();
+    let url = f.url();
+    f.cache
+        .checkout(&url, &f.first, &f.work, false)
+        .await
+        .unwrap();
+    let merged = f
+        .cache
+        .merge(&url, &f.work, &f.feature, "Merge feature")
+        .await
+        .unwrap();
+    let bundle = f.work.join(".git/merge.bundle");
+    f.cache
+        .bundle_head(&url, &f.work, &f.first, &bundle)
+        .await
+        .unwrap();
+    let bundle_arg = bundle.display().to_string();
+    // A repository with the base (and nothing of the feature) gets the merge from it.
+    let other = f.work.with_file_name("other");
+    std::fs::create_dir_all(&other).unwrap();
+    git(&other, &["init", "-q"]);
+    git(&other, &["fetch", "-q", &url, &f.first]);
+    git(&other, &["fetch", "-q", &bundle_arg, "HEAD"]);
+    assert_eq!(git(&other, &["rev-parse", "FETCH_HEAD"]), merged);
+    assert_eq!(
+        git(&other, &["rev-parse", &format!("{merged}^2")]),
+        f.feature
+    );
+    // One without the base cannot: the bundle holds only what the base lacks.
+    let bare = f.work.with_file_name("bare");
+    std::fs::create_dir_all(&bare).unwrap();
+    git(&bare, &["init", "-q"]);
+    let lacking = std::process::Command::new("git")
+        .args(["fetch", "-q", &bundle_arg, "HEAD"])
+        .current_dir(&bare)
+        .output()
+        .unwrap();
+    assert!(!lacking.status.success());
+}
