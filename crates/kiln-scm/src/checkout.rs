@@ -71,7 +71,9 @@ impl GitCache {
 
     /// Merges `commit` into the checkout in `dest` (made by [`GitCache::checkout`]) as a new
     /// merge commit by `kiln <kiln@localhost>`, as Jenkins merges a pull request into its
-    /// target; returns the merge commit. A merge that conflicts is undone and fails.
+    /// target; returns the merge commit. A merge that conflicts is undone and fails. The
+    /// merge is dated as the newer of its two parents (by their committer dates), so merging
+    /// the same commit into the same head again, anywhere, makes the same merge commit.
     pub async fn merge(
         &self,
         url: &str,
@@ -88,6 +90,29 @@ impl GitCache {
             git.run(Some(dest), ["fetch", "--quiet", &mirror_arg, commit])
                 .await?;
         }
+        // `show` prints the committer dates of HEAD and `commit`, one a line.
+        let dates = git
+            .text(
+                Some(dest),
+                ["show", "--no-patch", "--format=%ct", "HEAD", commit],
+            )
+            .await?;
+        let newest = dates
+            .lines()
+            .filter_map(|l| l.trim().parse::<i64>().ok())
+            .max()
+            .unwrap_or_default();
+        let date = format!("@{newest} +0000");
+        let mut git = self.git(url);
+        // The identity too, whatever the server's environment says.
+        git.env = vec![
+            ("GIT_AUTHOR_NAME", "kiln".to_owned()),
+            ("GIT_AUTHOR_EMAIL", "kiln@localhost".to_owned()),
+            ("GIT_COMMITTER_NAME", "kiln".to_owned()),
+            ("GIT_COMMITTER_EMAIL", "kiln@localhost".to_owned()),
+            ("GIT_AUTHOR_DATE", date.clone()),
+            ("GIT_COMMITTER_DATE", date),
+        ];
         let merged = git
             .run(
                 Some(dest),

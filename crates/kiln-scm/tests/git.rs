@@ -405,3 +405,33 @@ async fn a_merges_bundle_brings_it_to_a_repository_that_has_only_the_base() {
         .unwrap();
     assert!(!lacking.status.success());
 }
+
+#[tokio::test]
+async fn merging_the_same_commits_again_makes_the_same_merge_commit() {
+    let f = fixture();
+    let url = f.url();
+    let mut merges = Vec::new();
+    for dir in ["one", "two"] {
+        let work = f.work.with_file_name(dir);
+        f.cache
+            .checkout(&url, &f.first, &work, false)
+            .await
+            .unwrap();
+        let merged = f
+            .cache
+            .merge(&url, &work, &f.feature, "Merge feature")
+            .await
+            .unwrap();
+        merges.push(merged);
+        // (the clock moves on between the two merges)
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    }
+    assert_eq!(merges[0], merges[1]);
+    let work = f.work.with_file_name("one");
+    let who = git(
+        &work,
+        &["show", "--no-patch", "--format=%an <%ae> %ct", "HEAD"],
+    );
+    let newest = git(&work, &["show", "--no-patch", "--format=%ct", &f.feature]);
+    assert_eq!(who, format!("kiln <kiln@localhost> {newest}"));
+}
