@@ -553,6 +553,7 @@ const STEPS: &str = "pipeline {
       steps {
         gitlabCommitStatus(name: 'unit') { echo 'testing' }
         updateGitlabCommitStatus name: 'deploy', state: 'failed'
+        updateGitlabCommitStatus name: 'docs', state: 'Skipped'
       }
     }
   }
@@ -630,6 +631,11 @@ fn forge_steps_post_their_statuses_and_a_refusing_forge_does_not_fail_the_build(
         ["pending", "success"]
     );
     assert_eq!(find("deploy")[0].state, "failure");
+    assert_eq!(
+        find("docs")[0].state,
+        "success",
+        "GitHub has no `skipped` status: a skipped check passes"
+    );
     assert!(
         log.contains("githubNotify: `account` is ignored: kiln posts to the forge of the job's `forge:` in kiln.yaml"),
         "{log}"
@@ -667,6 +673,7 @@ fn gitlab_commit_status_blocks_report_running_then_their_outcome() {
     };
     assert_eq!(states("unit"), ["running", "success"]);
     assert_eq!(states("deploy"), ["failed"]);
+    assert_eq!(states("docs"), ["skipped"]);
     assert_eq!(states("ci/lint"), ["success"]);
     assert!(forge.statuses().iter().all(|p| p.repository == "group/app"));
 }

@@ -14,6 +14,8 @@ pub enum StatusState {
     Failure,
     /// Aborted, or never built.
     Error,
+    /// Not run (the GitLab plugin's `skipped`; only the forge steps post it).
+    Skipped,
 }
 
 impl StatusState {
@@ -27,7 +29,8 @@ impl StatusState {
     }
 
     /// The state's name on `kind`'s status API (GitHub has no `running`: it stays `pending`;
-    /// GitLab says `failed` and `canceled`).
+    /// nor `skipped`: it is `success`, as GitHub counts a skipped check run; GitLab says
+    /// `failed` and `canceled`).
     pub fn api_name(self, kind: ForgeKind) -> &'static str {
         match (kind, self) {
             (_, StatusState::Pending) => "pending",
@@ -38,6 +41,8 @@ impl StatusState {
             (ForgeKind::GitLab, StatusState::Failure) => "failed",
             (ForgeKind::GitHub, StatusState::Error) => "error",
             (ForgeKind::GitLab, StatusState::Error) => "canceled",
+            (ForgeKind::GitHub, StatusState::Skipped) => "success",
+            (ForgeKind::GitLab, StatusState::Skipped) => "skipped",
         }
     }
 
@@ -50,6 +55,7 @@ impl StatusState {
             "success" => StatusState::Success,
             "failure" | "failed" => StatusState::Failure,
             "error" | "canceled" | "cancelled" => StatusState::Error,
+            "skipped" => StatusState::Skipped,
             _ => return None,
         })
     }
@@ -62,6 +68,7 @@ impl StatusState {
             StatusState::Success => "This commit looks good",
             StatusState::Failure => "This commit has failures",
             StatusState::Error => "The build of this commit was aborted or not built",
+            StatusState::Skipped => "Skipped",
         }
     }
 }
@@ -91,15 +98,16 @@ mod tests {
             StatusState::Success,
             StatusState::Failure,
             StatusState::Error,
+            StatusState::Skipped,
         ];
         let names = |k| all.map(|s| s.api_name(k)).join(" ");
         assert_eq!(
             names(ForgeKind::GitHub),
-            "pending pending success failure error"
+            "pending pending success failure error success"
         );
         assert_eq!(
             names(ForgeKind::GitLab),
-            "pending running success failed canceled"
+            "pending running success failed canceled skipped"
         );
         for s in all {
             assert_eq!(StatusState::parse(s.api_name(ForgeKind::GitLab)), Some(s));

@@ -89,7 +89,7 @@ impl ForgeReporter {
         };
         let last = matches!(
             state,
-            StatusState::Success | StatusState::Failure | StatusState::Error
+            StatusState::Success | StatusState::Failure | StatusState::Error | StatusState::Skipped
         );
         self.send(StatusUpdate {
             build: id.clone(),

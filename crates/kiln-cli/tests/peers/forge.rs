@@ -382,7 +382,10 @@ fn status(
     let text = |k: &str| body[k].as_str().map(str::to_owned);
     let valid = match forge {
         "github" => ["pending", "success", "failure", "error"].as_slice(),
-        _ => ["pending", "running", "success", "failed", "canceled"].as_slice(),
+        _ => [
+            "pending", "running", "success", "failed", "canceled", "skipped",
+        ]
+        .as_slice(),
     };
     let Some(st) = text("state").filter(|s| valid.contains(&s.as_str())) else {
         return Response::json(422, r#"{"message":"Validation Failed: state"}"#);
