@@ -223,6 +223,39 @@ fn an_unstable_build_draws_an_unstable_badge() {
     assert!(svg.contains("<title>build: unstable</title>"), "{svg}");
 }
 
+#[test]
+fn a_build_waiting_for_input_draws_running_then_aborted_once_cancelled() {
+    let jobs = "  - name: gate
+    repo: REPO
+    jenkinsfile: gate.Jenkinsfile
+";
+    let env = Env::new(
+        jobs,
+        "  public_badges: true
+",
+    );
+    let repo = env.root.join("repo");
+    let gate = "pipeline {\n  agent any\n  stages { stage('Gate') { steps { input message: 'Ship?' } } }\n}\n";
+    std::fs::write(repo.join("gate.Jenkinsfile"), gate).unwrap();
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-q", "-m", "gate"]);
+    let server = env.start();
+    kiln_ok(&server, &["trigger", "gate"]);
+    let title = || badge(&server, "/jobs/gate/badge.svg", false).1;
+    wait_or_show(
+        "the waiting build's badge",
+        || title().contains("<title>build: running</title>"),
+        title,
+    );
+    let (status, body) = api_post(&server, "/api/v1/jobs/gate/builds/1/cancel", &json!({}));
+    assert!((200..300).contains(&status), "{body}");
+    wait_or_show(
+        "the aborted badge",
+        || title().contains("<title>build: aborted</title>"),
+        title,
+    );
+}
+
 /// `GET path` with or without the admin token: the status and the body.
 fn badge(server: &Server, path: &str, token: bool) -> (u16, String) {
     let mut request = agent().get(&format!("{}{path}", server.url));
