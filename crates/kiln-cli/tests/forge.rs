@@ -173,6 +173,7 @@ fn a_github_push_reports_pending_then_the_result_of_each_job() {
             context: "kiln/app".into(),
             target_url: Some("https://ci.example.com/jobs/app/1".into()),
             description: "This commit looks good".into(),
+            git_ref: None,
         }
     );
     let descriptions: Vec<String> = forge
@@ -298,6 +299,10 @@ fn a_gitlab_build_by_hand_reports_running_and_retries_a_failing_forge() {
             .iter()
             .all(|p| p.repository == "group/sub/app" && p.sha == env.commit && p.forge == "gitlab"),
         "{posted:#?}"
+    );
+    assert!(
+        posted.iter().all(|p| p.git_ref.as_deref() == Some("main")),
+        "GitLab's `ref` is the branch built: {posted:#?}"
     );
     let refused = forge
         .requests()

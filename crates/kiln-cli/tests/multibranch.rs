@@ -449,6 +449,15 @@ fn a_gitlab_note_by_a_developer_rebuilds_the_merge_request() {
     let server = env.start();
     let log = finished_log(&env, &server, "app/MR-4", 1);
     assert!(log.contains("BRANCH=MR-4 CHANGE=4 TARGET=main"), "{log}");
+    // Its statuses join the pipeline of the request's source branch (GitLab's `ref`).
+    wait_for("MR-4's final status", || {
+        forge.statuses().iter().any(|p| {
+            p.context == "kiln/app/MR-4"
+                && p.state == "success"
+                && p.sha == head
+                && p.git_ref.as_deref() == Some("change")
+        })
+    });
 
     let note = |n: u32, user: (u64, &str), noteable: &str, text: &str| {
         let payload = json!({

@@ -2,6 +2,7 @@
 
 use kiln_config::ForgeKind;
 use kiln_types::BuildResult;
+use std::collections::BTreeMap;
 
 /// Where a build of the commit stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,6 +85,26 @@ pub struct CommitStatus {
     pub description: String,
     /// The build's page, when kiln knows its URL.
     pub target_url: Option<String>,
+    /// The branch or tag the commit was built for (a request's source branch). GitLab takes
+    /// it as `ref`, the pipeline the status joins (the one its merge request shows); without
+    /// it GitLab picks a branch holding the commit and refuses a commit on no branch.
+    pub git_ref: Option<String>,
+}
+
+impl CommitStatus {
+    /// The `ref` of a build's statuses: a request's source branch (`CHANGE_BRANCH`), else
+    /// the branch or tag it built.
+    pub fn ref_of(
+        branch: Option<&str>,
+        change: Option<&BTreeMap<String, String>>,
+    ) -> Option<String> {
+        change
+            .and_then(|vars| vars.get("CHANGE_BRANCH"))
+            .map(String::as_str)
+            .or(branch)
+            .filter(|r| !r.is_empty())
+            .map(str::to_owned)
+    }
 }
 
 #[cfg(test)]
@@ -113,5 +134,19 @@ mod tests {
             assert_eq!(StatusState::parse(s.api_name(ForgeKind::GitLab)), Some(s));
         }
         assert_eq!(StatusState::parse("bogus"), None);
+    }
+
+    #[test]
+    fn a_requests_status_refers_to_its_source_branch() {
+        let vars = BTreeMap::from([("CHANGE_BRANCH".to_owned(), "feature".to_owned())]);
+        assert_eq!(
+            CommitStatus::ref_of(Some("PR-4"), Some(&vars)).as_deref(),
+            Some("feature")
+        );
+        assert_eq!(
+            CommitStatus::ref_of(Some("main"), None).as_deref(),
+            Some("main")
+        );
+        assert_eq!(CommitStatus::ref_of(Some(""), None), None);
     }
 }

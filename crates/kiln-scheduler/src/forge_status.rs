@@ -86,6 +86,10 @@ impl ForgeReporter {
             context: format!("kiln/{}", id.job),
             description: state.default_description().to_owned(),
             target_url: Some(build_url(config, id)),
+            git_ref: CommitStatus::ref_of(
+                record.branch.as_deref(),
+                record.change.as_ref().map(|c| &c.vars),
+            ),
         };
         let last = matches!(
             state,

@@ -51,6 +51,8 @@ pub struct Posted {
     pub context: String,
     pub target_url: Option<String>,
     pub description: String,
+    /// GitLab's `ref`, when given.
+    pub git_ref: Option<String>,
 }
 
 /// An open pull (GitHub) or merge (GitLab) request the forge lists.
@@ -398,6 +400,7 @@ fn status(
         context: text(context_key).unwrap_or_else(|| "default".into()),
         target_url: text("target_url"),
         description: text("description").unwrap_or_default(),
+        git_ref: text("ref"),
     });
     Response::json(201, r#"{"id":1}"#)
 }
