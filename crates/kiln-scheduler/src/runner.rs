@@ -403,13 +403,13 @@ impl BuildTask {
                 &scm.commit,
                 &self.workspace,
             );
-            let (merged, line) = tokio::select! {
+            let (merged, bundle, line) = tokio::select! {
                 res = merge => res?,
                 () = self.cancel.cancelled() => return Err("Aborted during the checkout".to_owned()),
             };
             self.recorder.line(&line);
             scm.commit = merged;
-            scm.merged_in = Some(self.workspace.clone());
+            scm.merge = Some(bundle);
             return Ok((self.workspace.clone(), Some(scm.clone())));
         }
         match (files, &scm) {
@@ -486,7 +486,7 @@ impl BuildTask {
                 .as_ref()
                 .map(|c| c.vars.clone())
                 .unwrap_or_default(),
-            merged_in: None,
+            merge: None,
         }))
     }
 
