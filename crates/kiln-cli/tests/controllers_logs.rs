@@ -15,17 +15,7 @@ use support::*;
 
 /// Numbered lines from a pod until the test says `go`, then `done`.
 const COUNT: &str = r#"pipeline {
-  agent { kubernetes { yaml '''
-spec:
-  containers:
-  - name: work
-    image: busybox
-    volumeMounts:
-    - {name: marks, mountPath: /marks}
-  volumes:
-  - name: marks
-    hostPath: {path: MARKS}
-''' } }
+  agent { kubernetes { yaml '''MARKS_POD''' } }
   stages { stage('Count') { steps {
     sh 'i=0; while [ ! -e /marks/go ]; do i=$((i+1)); echo "line $i"; sleep 0.2; done; echo done'
   } } }

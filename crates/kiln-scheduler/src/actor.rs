@@ -48,6 +48,9 @@ struct Running {
     detach: CancellationToken,
     /// The build's steps run in its pod now.
     in_pod: Arc<AtomicBool>,
+    /// A build taken over here is re-attaching to its pod: a control relayed from another
+    /// controller waits until it is done (then the build acts as if asked here).
+    resuming: Arc<AtomicBool>,
     /// The store as the build writes to it (fenced by its claim, see `fencing.rs`).
     store: Arc<dyn Store>,
 }
@@ -506,6 +509,7 @@ impl Actor {
             .unwrap_or(0);
         let cancel = CancellationToken::new();
         let (detach, in_pod) = (CancellationToken::new(), Arc::new(AtomicBool::new(false)));
+        let resuming = Arc::new(AtomicBool::new(resume));
         let (control_tx, control) = mpsc::unbounded_channel();
         let inputs = PendingInputs::default();
         let (store, fenced) = self.claims.fence(&self.shared.store, &id, q.epoch);
@@ -534,6 +538,7 @@ impl Actor {
             resume,
             detach: detach.clone(),
             in_pod: in_pod.clone(),
+            resuming: resuming.clone(),
             commands: self.me.clone(),
             job_properties: None,
             fenced,
@@ -551,6 +556,7 @@ impl Actor {
                 inputs,
                 detach,
                 in_pod,
+                resuming,
                 store,
             },
         );
@@ -827,6 +833,10 @@ impl Actor {
     /// the cancel is sent to it, unless it was `relayed` from one (see `remote_control.rs`).
     fn cancel(&mut self, id: &BuildRef, reason: &str, reply: Reply, relayed: bool) {
         if let Some(r) = self.running.get(id) {
+            if relayed && r.resuming.load(Ordering::Acquire) {
+                // Left unanswered: the answerer sends it again once the build is attached.
+                return;
+            }
             let _ = r.control.send(Control::Reason(reason.to_owned()));
             r.cancel.cancel();
             tracing::info!(build = %id, reason, "cancelling a running build");
@@ -895,6 +905,9 @@ impl Actor {
         // A build whose record says Finished may still be in `running` until its task's end
         // reaches the actor: when nothing waits for an answer, the stored record decides.
         if let Some(r) = self.running.get(&id) {
+            if relayed && r.resuming.load(Ordering::Acquire) {
+                return;
+            }
             let decided = match r.inputs.answer(answer) {
                 Ok(()) => Some(Ok(())),
                 Err(Refused::UnknownParameter { name, known }) => {

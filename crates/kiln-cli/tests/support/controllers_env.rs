@@ -11,6 +11,20 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::PathBuf;
 
+/// A pod's spec that mounts the test's directory at /marks; `MARKS_POD` in a pipeline's
+/// text stands for it.
+const MARKS_POD: &str = "
+spec:
+  containers:
+  - name: work
+    image: busybox
+    volumeMounts:
+    - {name: marks, mountPath: /marks}
+  volumes:
+  - name: marks
+    hostPath: {path: MARKS}
+";
+
 pub struct Env {
     pub root: PathBuf,
     pub config: PathBuf,
@@ -25,7 +39,7 @@ pub struct Env {
 
 impl Env {
     /// Jobs named as `pipelines`' keys, each running its text. `MARKS` in a text is the
-    /// test's directory (mounted at /marks in a pod that names it).
+    /// test's directory, `MARKS_POD` a pod's spec that mounts it at /marks.
     pub fn new(pipelines: &[(&str, &str)]) -> Env {
         let pg = TestPostgres::start();
         let db = pg.new_database();
@@ -39,7 +53,9 @@ impl Env {
         let files: Vec<(String, String)> = pipelines
             .iter()
             .map(|(job, text)| {
-                let text = text.replace("MARKS", marks.to_str().unwrap());
+                let text = text
+                    .replace("MARKS_POD", MARKS_POD)
+                    .replace("MARKS", marks.to_str().unwrap());
                 (format!("{job}.Jenkinsfile"), text)
             })
             .collect();
