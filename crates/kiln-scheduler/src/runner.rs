@@ -53,6 +53,8 @@ pub(crate) struct BuildTask {
     pub detach: CancellationToken,
     /// Set while the engine runs the build in its pod (the actor detaches such a build).
     pub in_pod: Arc<AtomicBool>,
+    /// Set while a build taken over re-attaches to its pod (see the actor's `Running`).
+    pub resuming: Arc<AtomicBool>,
     /// The actor, for the build's `build` and `milestone` steps.
     pub commands: mpsc::WeakUnboundedSender<crate::command::Command>,
     /// What the build set for its job from values its pipeline computes.
@@ -92,7 +94,9 @@ impl BuildTask {
 
     async fn drive(mut self) -> Done {
         let resumed = if self.resume {
-            match self.take_over_pod().await {
+            let taken = self.take_over_pod().await;
+            self.resuming.store(false, Ordering::Release);
+            match taken {
                 Ok(pod) => pod,
                 Err(reason) => return self.abort_resume(&reason).await,
             }
