@@ -12,7 +12,9 @@ use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+pub mod controllers;
 
 pub const KILN: &str = env!("CARGO_BIN_EXE_kiln");
 pub const TOKEN: &str = "e2e-admin-token";
@@ -155,6 +157,24 @@ pub fn wait_or_show(what: &str, mut check: impl FnMut() -> bool, context: impl F
         std::thread::sleep(Duration::from_millis(100));
     }
     panic!("gave up waiting for {what}\n{}", context());
+}
+
+/// [`wait_or_show`] with a deadline of the caller's (a bound scaled to the work waited for).
+pub fn wait_until(
+    deadline: Instant,
+    what: &str,
+    mut check: impl FnMut() -> bool,
+    context: impl Fn() -> String,
+) {
+    loop {
+        if check() {
+            return;
+        }
+        if Instant::now() >= deadline {
+            panic!("gave up waiting for {what}\n{}", context());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// A fake Kubernetes cluster (kiln-fake-kube, in this process, on a runtime of its own: it
