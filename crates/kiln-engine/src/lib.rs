@@ -73,6 +73,6 @@ pub use result::{BuildResult, StageOutcome};
 pub use run::{BuildRun, scripted_pipeline};
 pub use spec::{
     BuildCause, BuildScripts, BuildSpec, Credential, CredentialStore, InputAnswer, InputHandler,
-    InputKind, InputParameter, InputRequest, NoCredentials, ScmInfo,
+    InputKind, InputParameter, InputRequest, MergeBundle, NoCredentials, ScmInfo,
 };
 pub use summary::{BuildSummary, StageSummary, TestSummary};

@@ -94,5 +94,6 @@ pub(crate) fn view(
         triggers,
         concurrency,
         pipeline_error,
+        multibranch: job.multibranch.is_some(),
     }
 }

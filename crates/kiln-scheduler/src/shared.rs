@@ -56,6 +56,8 @@ pub(crate) struct Shared {
     pub milestones: Milestones,
     /// Commit statuses to GitHub and GitLab.
     pub forge: ForgeReporter,
+    /// What other controllers signal through a shared store.
+    pub signals: crate::signals::Signals,
 }
 
 /// The resources `locks:` declares.
@@ -106,6 +108,7 @@ impl Shared {
             waiting: Arc::new(AtomicUsize::new(0)),
             backend,
             sandbox: None,
+            signals: Default::default(),
         };
         shared.refresh_children();
         shared
