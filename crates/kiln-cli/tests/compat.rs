@@ -280,6 +280,69 @@ fn checkout_scmgit_symbols_run_as_the_gitscm_class_does() {
     assert!(out.contains("[Declared] release 3\n"), "{out}");
 }
 
+/// A Robot Framework `output.xml` of kiln's own: 5 of 6 tests pass, 2 more are skipped.
+const ROBOT_OUTPUT: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<robot generator="Robot 6.1"><suite name="Shop"/>
+<statistics><total><stat pass="5" fail="1" skip="2">All Tests</stat></total><tag></tag></statistics>
+</robot>"#;
+
+#[test]
+fn robot_results_set_the_build_result_from_the_pass_percentage() {
+    let (code, out) = run(&format!(
+        "pipeline {{
+    agent any
+    stages {{
+        stage('Accept') {{
+            steps {{
+                writeFile file: 'results/output.xml', text: '''{ROBOT_OUTPUT}'''
+                robot outputPath: 'results', passThreshold: 90.0, unstableThreshold: 50.0
+                echo 'after robot'
+            }}
+        }}
+    }}
+}}
+"
+    ));
+    // `kiln run` exits 1 for an unstable build.
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(
+            "[Accept] Robot results: 5 passed, 1 failed, 2 skipped; pass percentage 83.3%\n"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("[Accept] after robot\n"), "{out}");
+    assert!(out.trim_end().ends_with("Finished: UNSTABLE"), "{out}");
+
+    // The publisher's class form; below `unstableThreshold` the build fails, and a missing
+    // output marks it failed too without stopping the step list.
+    let (code, out) = run(&format!(
+        "node {{
+    stage('Accept') {{
+        writeFile file: 'out/output.xml', text: '''{ROBOT_OUTPUT}'''
+        step([$class: 'RobotPublisher', outputPath: 'out', outputFileName: '*.xml', passThreshold: 100, unstableThreshold: 90, otherFiles: '*.png'])
+        robot outputPath: 'nowhere'
+        echo 'went on'
+    }}
+}}
+"
+    ));
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("below the unstable threshold; the build is failed"),
+        "{out}"
+    );
+    assert!(
+        out.contains("robot: no Robot output matches `output.xml` in `nowhere`"),
+        "{out}"
+    );
+    assert!(out.contains("[Accept] went on\n"), "{out}");
+    assert!(
+        out.contains("robot: `otherFiles` have no effect in kiln"),
+        "{out}"
+    );
+}
+
 #[test]
 fn step_class_forms_and_the_archive_alias_run_as_their_steps() {
     let (out, dir) = with_file(

@@ -92,6 +92,8 @@ pub enum StepId {
     OpenshiftDeploy,
     /// `deploy adapters: [tomcat9(...)], war: '...'` (Deploy to container): a WAR to Tomcat.
     Deploy,
+    /// `robot outputPath: '...'` (Robot Framework): the build's result from Robot's totals.
+    Robot,
 }
 
 /// The type an argument must have when it is written as a literal.
@@ -773,6 +775,27 @@ pub const STEPS: &[StepDef] = &[
             p("checkForTriggeredDeployments", T::Any),
             p("verbose", T::Any),
             p("env", T::Any),
+        ],
+        B::None,
+    ),
+    def(
+        "robot",
+        StepId::Robot,
+        &[
+            req("outputPath", T::String),
+            p("outputFileName", T::String),
+            p("passThreshold", T::Any),
+            p("unstableThreshold", T::Any),
+            p("countSkippedTests", T::Bool),
+            p("reportFileName", T::String),
+            p("logFileName", T::String),
+            p("archiveDirName", T::String),
+            p("disableArchiveOutput", T::Bool),
+            p("otherFiles", T::String),
+            p("enableCache", T::Bool),
+            p("onlyCritical", T::Bool),
+            p("overwriteXAxisLabel", T::String),
+            p("useArtifactManager", T::Bool),
         ],
         B::None,
     ),

@@ -45,6 +45,7 @@ mod openshift;
 mod pod_template;
 mod process;
 mod properties;
+pub(crate) mod robot;
 mod scm;
 mod script;
 mod scripted;
@@ -182,6 +183,7 @@ async fn dispatch(id: StepId, call: &StepCall<'_>) -> Result<Value, StepError> {
         StepId::OpenshiftBuild => openshift::openshift_build(call).await,
         StepId::OpenshiftDeploy => openshift::openshift_deploy(call).await,
         StepId::Deploy => deploy::deploy(call).await,
+        StepId::Robot => robot::robot(call).await,
         StepId::Step => delegate::step(call).await,
         StepId::Junit => junit::junit(call).await,
         StepId::Checkout => scm::checkout(call).await,
