@@ -231,19 +231,9 @@ impl Store {
                         .any(|o| o.get("uid").and_then(Value::as_str) == Some(uid))
                 })
         };
-        catalog::RESOURCES
-            .iter()
-            .filter(|r| r.namespaced)
-            .flat_map(|r| {
-                state
-                    .objects
-                    .get(r.plural)
-                    .into_iter()
-                    .flatten()
-                    .filter(|((ns, _), object)| ns == namespace && names_owner(object))
-                    .map(move |(_, object)| (r, object.clone()))
-                    .collect::<Vec<_>>()
-            })
+        in_namespace(&state, namespace)
+            .filter(|(_, _, object)| names_owner(object))
+            .map(|(r, _, object)| (r, object.clone()))
             .collect()
     }
 
@@ -311,19 +301,8 @@ impl Store {
     pub fn delete_namespace_contents(&self, namespace: &str) {
         let keys: Vec<(&'static ResourceType, String)> = {
             let state = self.lock();
-            catalog::RESOURCES
-                .iter()
-                .filter(|r| r.namespaced)
-                .flat_map(|r| {
-                    state
-                        .objects
-                        .get(r.plural)
-                        .into_iter()
-                        .flat_map(|m| m.keys())
-                        .filter(|(ns, _)| ns == namespace)
-                        .map(move |(_, name)| (r, name.clone()))
-                        .collect::<Vec<_>>()
-                })
+            in_namespace(&state, namespace)
+                .map(|(r, (_, name), _)| (r, name.clone()))
                 .collect()
         };
         for (resource, name) in keys {
@@ -433,6 +412,25 @@ fn set_rv(object: &mut Value, rv: u64) {
 }
 
 /// The object at `object[field]`, created (and `object` made an object) if needed.
+/// Every object of `namespace` (of the namespaced resource types), with its type and key.
+fn in_namespace<'a>(
+    state: &'a State,
+    namespace: &'a str,
+) -> impl Iterator<Item = (&'static ResourceType, &'a Key, &'a Value)> + 'a {
+    catalog::RESOURCES
+        .iter()
+        .filter(|r| r.namespaced)
+        .flat_map(move |r| {
+            state
+                .objects
+                .get(r.plural)
+                .into_iter()
+                .flatten()
+                .filter(move |((ns, _), _)| ns == namespace)
+                .map(move |(key, object)| (r, key, object))
+        })
+}
+
 pub(crate) fn ensure_object<'a>(
     object: &'a mut Value,
     field: &str,

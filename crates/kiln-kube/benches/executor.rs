@@ -50,6 +50,23 @@ struct Sample {
     to_create: Duration,
     running_to_first_step: Duration,
     requests: usize,
+    /// The build's requests one by one, e.g. `POST secrets`, `WATCH pods`.
+    listed: Vec<String>,
+}
+
+/// A request as `METHOD resource[/NAME/subresource]` (watches as `WATCH`).
+fn label(r: &kiln_fake_kube::RequestRecord) -> String {
+    let parts: Vec<&str> = r.path.split('/').collect();
+    let at = parts
+        .iter()
+        .position(|p| *p == "namespaces")
+        .map_or(0, |i| i + 2);
+    let mut what: Vec<&str> = parts.iter().skip(at).copied().collect();
+    if what.len() > 1 {
+        what[1] = "NAME";
+    }
+    let method = if r.watch { "WATCH" } else { r.method.as_str() };
+    format!("{method} {}", what.join("/"))
 }
 
 async fn one_build(fake: &FakeKube, client: &kube::Client, mode: AgentMode, n: usize) -> Sample {
@@ -94,6 +111,7 @@ async fn one_build(fake: &FakeKube, client: &kube::Client, mode: AgentMode, n: u
         to_create: t.pod_create_sent.into_std() - trigger,
         running_to_first_step: first_output - t.running_seen.into_std(),
         requests: fake.requests().len(),
+        listed: fake.requests().iter().map(label).collect(),
     }
 }
 
@@ -175,6 +193,8 @@ fn main() {
             println!("  step with a 16 KiB environment  median {}", ms(big));
             println!("  per-step overhead in a pod      median {} ({:.2}x local)", ms(pod.saturating_sub(local)), pod.as_secs_f64() / local.as_secs_f64());
             println!("  API requests per build          median {} (min {}, max {}); during {STEPS} steps: {step_requests}", requests[requests.len() / 2], requests[0], requests[requests.len() - 1]);
+            let median_build = samples.iter().find(|s| s.requests == requests[requests.len() / 2]).unwrap();
+            println!("  requests of a median build      {}", median_build.listed.join(", "));
         }
         fake.shutdown().await;
     });
