@@ -862,8 +862,9 @@ fn a_github_apps_installation_token_is_kept_until_it_nears_expiry_and_renewed_wh
     );
 }
 
-/// A pull request's pipeline that checks `checkout scm` out again into a fresh directory.
-const FRESH_CHECKOUT: &str = "pipeline {\n  agent any\n  stages { stage('Again') { steps { dir('fresh') { checkout scm\n sh 'git log --oneline -1; ls' } } } }\n}\n";
+/// A pull request's pipeline that checks `checkout scm` out again into a fresh directory,
+/// then into its workspace after deleting it.
+const FRESH_CHECKOUT: &str = "pipeline {\n  agent any\n  stages {\n    stage('Again') { steps { dir('fresh') { checkout scm\n sh 'git log --oneline -1; ls' } } }\n    stage('Clean') { steps { deleteDir()\n checkout scm\n sh 'echo \"clean=$(git rev-parse HEAD)\"' } }\n  }\n}\n";
 
 #[test]
 fn a_plain_jobs_pull_request_builds_its_merge_and_checkout_scm_finds_it_anywhere() {
@@ -902,6 +903,15 @@ fn a_plain_jobs_pull_request_builds_its_merge_and_checkout_scm_finds_it_anywhere
     assert!(
         log.contains(&format!("Merge {head} into main")),
         "the fresh checkout is the merge commit: {log}"
+    );
+    let said = "building merge commit ";
+    let merged = log
+        .lines()
+        .find_map(|l| l.split_once(said).map(|(_, m)| m.trim().to_owned()))
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(
+        log.contains(&format!("clean={merged}")),
+        "after deleteDir() the merge is checked out again: {log}"
     );
     assert!(
         log.contains("change.txt") && log.contains("later.txt"),

@@ -91,15 +91,16 @@ pub(crate) async fn permission(
 
 /// A change request's build that builds merges (`change_build: merge`, the default): the
 /// target branch's head checked out in `dest` with the request's `head` merged into it, and
-/// the merge as a bundle in `dest`'s `.git` (what `checkout scm` elsewhere, e.g. in a pod,
-/// fetches it from). The merge commit, its bundle, and the log line saying which commits were
-/// merged; an error line when the merge failed (a conflict).
+/// the merge as a bundle written to `bundle` (the build's own directory, out of the steps'
+/// reach: what `checkout scm` elsewhere, e.g. in a pod or after `deleteDir()`, fetches it
+/// from). The merge commit, its bundle, and the log line saying which commits were merged;
+/// an error line when the merge failed (a conflict).
 pub(crate) async fn checkout_merge(
     git: &Git,
     url: &str,
-    target: &str,
-    head: &str,
+    (target, head): (&str, &str),
     dest: &std::path::Path,
+    bundle: std::path::PathBuf,
 ) -> Result<(String, MergeBundle, String), String> {
     let base = git
         .resolve(url, target)
@@ -115,12 +116,18 @@ pub(crate) async fn checkout_merge(
         )
     })?;
     let bundle = MergeBundle {
-        path: dest.join(".git").join("kiln-merge.bundle"),
+        path: bundle,
         base: base.clone(),
     };
+    let failed = |e: String| format!("ERROR: cannot bundle the merge commit {merged}: {e}");
+    if let Some(dir) = bundle.path.parent() {
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(|e| failed(format!("{}: {e}", dir.display())))?;
+    }
     git.bundle_head(url, dest, &base, &bundle.path)
         .await
-        .map_err(|e| format!("ERROR: cannot bundle the merge commit {merged}: {e}"))?;
+        .map_err(failed)?;
     let line = format!(
         "Merged the pull request's head {head} into the target branch `{target}` at {base}: building merge commit {merged}"
     );

@@ -400,12 +400,16 @@ impl BuildTask {
         if let (Files::Repo { url }, Some(scm), Some(target)) =
             (files, &mut scm, self.merge_target())
         {
+            let bundle = self
+                .shared
+                .build_dir(&self.recorder.record.id)
+                .join("merge.bundle");
             let merge = crate::change::checkout_merge(
                 &self.shared.git,
                 url,
-                &target,
-                &scm.commit,
+                (&target, &scm.commit),
                 &self.workspace,
+                bundle,
             );
             let (merged, bundle, line) = tokio::select! {
                 res = merge => res?,

@@ -92,3 +92,43 @@ async fn stopping_the_fake_kills_its_processes() {
         || std::fs::read_to_string(format!("{proc_dir}/stat")).is_ok_and(|s| s.contains(") Z"));
     assert!(gone, "container process survived the fake");
 }
+
+#[tokio::test]
+async fn hidden_paths_are_empty_in_containers_and_need_isolation() {
+    let host = tempfile::tempdir().unwrap();
+    std::fs::write(host.path().join("secret"), "server data").unwrap();
+    let dir = host.path().display().to_string();
+    let fake = crate::harness::start_with(kiln_fake_kube::FakeKubeConfig {
+        hidden_paths: vec![host.path().to_path_buf()],
+        ..kiln_fake_kube::FakeKubeConfig::default()
+    })
+    .await;
+    let api = pods(&fake);
+    let script = format!("ls -A {dir} | wc -l; cat {dir}/secret || echo unreadable; echo done");
+    create(&api, &shell_pod("peek", &script, "Never")).await;
+    wait_for(&api, "peek", |p| {
+        phase(p) == "Succeeded" || phase(p) == "Failed"
+    })
+    .await;
+    let logs = logs_until(&api, "peek", |l| l.contains("done")).await;
+    assert!(
+        logs.starts_with("0\n") && logs.contains("unreadable") && !logs.contains("server data"),
+        "{logs}"
+    );
+    assert!(host.path().join("secret").is_file(), "the host keeps it");
+    fake.shutdown().await;
+
+    let refused = kiln_fake_kube::FakeKube::start(
+        kiln_fake_kube::FakeKubeConfig {
+            isolation: kiln_fake_kube::Isolation::None,
+            hidden_paths: vec![host.path().to_path_buf()],
+            ..kiln_fake_kube::FakeKubeConfig::default()
+        },
+        0,
+    )
+    .await;
+    assert!(matches!(
+        refused,
+        Err(kiln_fake_kube::FakeKubeError::HiddenWithoutIsolation)
+    ));
+}
