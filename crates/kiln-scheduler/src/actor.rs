@@ -690,13 +690,15 @@ impl Actor {
         // kiln.yaml's `retention:` comes first, then the pipeline's discarder: its literal
         // counts, and those its last build computed.
         if keep.is_unlimited() {
-            if let Some(Ok(info)) = self.shared.pipeline(job.as_str()) {
+            let set = self.shared.job_properties(job.as_str());
+            let replaced = set.as_ref().is_some_and(|s| s.replaces.discarder);
+            if let Some(Ok(info)) = self.shared.pipeline(job.as_str()).filter(|_| !replaced) {
                 if let Some(r) = &info.retention {
                     keep.builds = r.builds_to_keep.map(u64::from);
                     keep.days = r.days_to_keep.map(u64::from);
                 }
             }
-            if let Some(set) = self.shared.job_properties(job.as_str()) {
+            if let Some(set) = set {
                 keep.builds = set.builds_to_keep.map(u64::from).or(keep.builds);
                 keep.days = set.days_to_keep.map(u64::from).or(keep.days);
             }
@@ -735,15 +737,21 @@ impl Actor {
         for j in &config.jobs {
             let by_config = j.triggers.upstream.iter().any(|u| u.as_str() == upstream)
                 && done.result == kiln_types::BuildResult::Success;
-            let by_pipeline = self
+            // A `properties` step in a stage that set the job's triggers replaced these.
+            let replaced = self
                 .shared
-                .pipeline(j.name.as_str())
-                .and_then(Result::ok)
-                .is_some_and(|i| {
-                    i.upstream
-                        .iter()
-                        .any(|(name, threshold)| name == upstream && done.result <= *threshold)
-                });
+                .job_properties(j.name.as_str())
+                .is_some_and(|s| s.replaces.triggers);
+            let by_pipeline = !replaced
+                && self
+                    .shared
+                    .pipeline(j.name.as_str())
+                    .and_then(Result::ok)
+                    .is_some_and(|i| {
+                        i.upstream
+                            .iter()
+                            .any(|(name, threshold)| name == upstream && done.result <= *threshold)
+                    });
             if by_config || by_pipeline {
                 let cause = BuildCause::Upstream {
                     job: upstream.to_owned(),
