@@ -253,3 +253,43 @@ fn a_stash_made_before_a_takeover_is_unstashed_by_the_new_owner_from_the_databas
         .join("controller-2/data/builds/stash/1/stashes/out/out/file.txt");
     assert_eq!(std::fs::read_to_string(stashed).unwrap(), "payload-42\n");
 }
+
+/// Says where it ran and counts its runs in the test's directory.
+const QUIET: &str = r#"pipeline {
+  agent any
+  stages { stage('Build') { steps { sh 'echo "built on $CTRL"; echo run >> MARKS/quiet-runs' } } }
+}
+"#;
+
+#[test]
+fn a_trigger_reaching_another_controller_merges_into_a_build_in_its_quiet_period() {
+    let env = Env::with_job_keys(&[("quiet", QUIET)], "    quiet_period_secs: 8\n");
+    let (first, second) = (env.start(1), env.start(2));
+    let queued = kiln_ok(&first, &["trigger", "quiet"]);
+    let merged = kiln_ok(&second, &["trigger", "quiet"]);
+    assert!(queued.starts_with("quiet#1 "), "{queued}");
+    assert!(
+        merged.starts_with("quiet#1 "),
+        "the second trigger joined quiet#1: {merged}"
+    );
+    assert!(
+        env.server_log(2).contains(
+            "trigger merged into a build in its quiet period queued by another controller"
+        ),
+        "{}",
+        env.server_logs()
+    );
+    wait_or_show(
+        "quiet#1 to finish",
+        || build(&second, "quiet", 1)["status"] == "finished",
+        || env.server_logs(),
+    );
+    assert_eq!(build(&second, "quiet", 1)["result"], "SUCCESS");
+    assert_eq!(lines(&env, "quiet-runs"), 1, "one build ran");
+    let builds = api(&second, "/jobs/quiet/builds");
+    assert_eq!(
+        builds["builds"].as_array().map(Vec::len),
+        Some(1),
+        "{builds}"
+    );
+}

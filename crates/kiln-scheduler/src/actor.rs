@@ -337,6 +337,24 @@ impl Actor {
         let me = self.me.clone();
         self.writer.write(move |store| {
             let new = std::mem::take(&mut e.new);
+            // A build of the job in its quiet period that another controller queued.
+            let merged = match store.coordination() {
+                Some(shared) if not_before_ms > 0 => merge_elsewhere(shared, &e, &new),
+                _ => None,
+            };
+            if let Some(record) = merged {
+                let created = Created {
+                    enqueue: e,
+                    record,
+                    not_before_ms,
+                    merged: true,
+                    reply,
+                };
+                if let Some(me) = me.upgrade() {
+                    let _ = me.send(Command::Created(Box::new(created)));
+                }
+                return;
+            }
             let record = match (&e.once, store.coordination()) {
                 (Some(once), Some(shared)) => shared
                     .create_build_once(&e.job, new, not_before_ms, once)
@@ -350,6 +368,7 @@ impl Actor {
                 enqueue: e,
                 record,
                 not_before_ms,
+                merged: false,
                 reply,
             };
             if let Some(me) = me.upgrade() {
@@ -362,6 +381,17 @@ impl Actor {
     /// meanwhile are taken in order.
     fn created(&mut self, c: Created) {
         let job = c.enqueue.job.clone();
+        if c.merged {
+            if let Ok(record) = &c.record {
+                tracing::info!(build = %record.id, "trigger merged into a build in its quiet period queued by another controller");
+            }
+            let _ = c.reply.send(c.record.map(|r| r.id));
+            let waiting = self.creating.remove(&job).unwrap_or_default();
+            for (e, reply) in waiting {
+                self.enqueue(e, reply);
+            }
+            return;
+        }
         let result = c.record.map(|record| {
             let id = record.id.clone();
             if let Some((branch, commit)) = &c.enqueue.polled {
@@ -1092,6 +1122,31 @@ pub(crate) fn cancel_stored(
             store.update_build(&b).map_err(ControlError::Store)
         }
     }
+}
+
+/// Merges a trigger into a build in its quiet period that another controller queued (see
+/// `Coordination::merge_quiet`); `None` when there is none (or the store cannot say: a
+/// new build is queued then). A merged trigger still takes what it builds once.
+fn merge_elsewhere(
+    shared: &dyn kiln_store::Coordination,
+    e: &Enqueue,
+    new: &kiln_store::NewBuild,
+) -> Option<Result<BuildRecord, TriggerError>> {
+    let record = match shared.merge_quiet(&e.job, new) {
+        Ok(found) => found?,
+        Err(err) => {
+            tracing::warn!(job = %e.job, error = %err, "cannot look for a build in its quiet period");
+            return None;
+        }
+    };
+    if let Some(once) = &e.once {
+        match shared.take_once(once, e.job.as_str()) {
+            Ok(true) => {}
+            Ok(false) => return Some(Err(TriggerError::AlreadyBuilt(once.clone()))),
+            Err(err) => return Some(Err(TriggerError::Store(err))),
+        }
+    }
+    Some(Ok(record))
 }
 
 /// Why a build that waits for no answer here cannot take one, as its stored record says.

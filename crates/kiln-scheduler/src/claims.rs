@@ -285,6 +285,9 @@ impl BuildClaims for DbClaims {
         if resolved.is_some() {
             self.handoff_order.retain(|b| *b != id);
         }
+        // A trigger merged on another controller moved the build to a newer commit: its
+        // source is read again at start.
+        let resolved = resolved.filter(|r| r.commit == record.commit);
         let (tx, rx) = watch::channel(LogState::default());
         self.shared.set_live(id, rx);
         Some(QueuedBuild {

@@ -81,5 +81,8 @@ pub(crate) struct Created {
     pub record: Result<kiln_store::BuildRecord, TriggerError>,
     /// When the build may start (its quiet period's end).
     pub not_before_ms: u64,
+    /// The trigger joined a build in its quiet period that another controller queued
+    /// (`record` is that build's): nothing new is queued here.
+    pub merged: bool,
     pub reply: oneshot::Sender<Result<BuildRef, TriggerError>>,
 }

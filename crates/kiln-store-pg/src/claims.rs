@@ -308,7 +308,7 @@ async fn claim_in_job(
 }
 
 /// Now by PostgreSQL's clock, in ms since the epoch (what `not_before_ms` is compared to).
-const NOW_MS: &str = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
+pub(crate) const NOW_MS: &str = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
 
 /// Builds that hold a slot: owned and not finished.
 const ACTIVE_COUNT: &str =
@@ -405,6 +405,14 @@ impl Coordination for PgStore {
 
     fn control_outcome(&self, id: u64) -> Result<Option<String>, StoreError> {
         PgStore::control_outcome(self, id)
+    }
+
+    fn merge_quiet(
+        &self,
+        job: &JobName,
+        new: &kiln_store::NewBuild,
+    ) -> Result<Option<BuildRecord>, StoreError> {
+        PgStore::merge_quiet(self, job, new)
     }
 
     fn put_files(

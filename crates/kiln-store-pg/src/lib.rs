@@ -24,6 +24,7 @@ mod error;
 mod files;
 mod listen;
 mod logs;
+mod merge;
 mod once;
 mod options;
 mod pg_store;

@@ -34,7 +34,7 @@ fn concurrent_opens_migrate_once_and_reopening_keeps_the_data() {
         let handles: Vec<_> = (0..4).map(|_| s.spawn(|| open(&url))).collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    assert!(opened.iter().all(|s| s.schema_version() == 4));
+    assert!(opened.iter().all(|s| s.schema_version() == 5));
     let job = JobName::new("app").unwrap();
     opened[0].create_build(&job, NewBuild::default()).unwrap();
     drop(opened);
@@ -171,7 +171,7 @@ fn a_schema_from_a_newer_kiln_is_refused_untouched() {
             err,
             StoreError::SchemaTooNew {
                 found: 99,
-                supported: 4
+                supported: 5
             }
         ),
         "{err:?}"

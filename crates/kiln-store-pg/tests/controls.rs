@@ -172,3 +172,40 @@ fn a_builds_files_kept_by_one_controller_are_read_by_another() {
         Some(vec![file("x", b"x")])
     );
 }
+
+#[test]
+fn a_trigger_merges_into_an_unclaimed_build_in_its_quiet_period_with_the_same_parameters() {
+    let server = TestPostgres::start();
+    let url = server.new_database();
+    let (one, other) = (open(&url), open(&url));
+    let app = JobName::new("app").unwrap();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let new = |commit: &str, p: &str| NewBuild {
+        commit: Some(commit.to_owned()),
+        params: [("P".to_owned(), p.to_owned())].into(),
+        ..NewBuild::default()
+    };
+    // Nothing waits: nothing to merge into.
+    assert_eq!(other.merge_quiet(&app, &new("c1", "a")).unwrap(), None);
+    let quiet = one
+        .create_build_not_before(&app, new("c1", "a"), now_ms + 600_000)
+        .unwrap();
+    // Other parameters do not merge; the same do, and the build takes the newer commit.
+    assert_eq!(other.merge_quiet(&app, &new("c2", "b")).unwrap(), None);
+    let merged = other.merge_quiet(&app, &new("c2", "a")).unwrap().unwrap();
+    assert_eq!(
+        (merged.id.clone(), merged.commit.as_deref()),
+        (quiet.id.clone(), Some("c2"))
+    );
+    assert_eq!(
+        one.get_build(&quiet.id).unwrap().unwrap().commit.as_deref(),
+        Some("c2")
+    );
+    // A build whose quiet period is over takes no more triggers.
+    one.create_build_not_before(&app, new("c3", "z"), now_ms.saturating_sub(1000))
+        .unwrap();
+    assert_eq!(other.merge_quiet(&app, &new("c4", "z")).unwrap(), None);
+}

@@ -149,6 +149,12 @@ pub trait Coordination: Send + Sync {
     fn answer_control(&self, id: u64, outcome: &str) -> Result<(), StoreError>;
     /// The answer to control `id`, once there is one.
     fn control_outcome(&self, id: u64) -> Result<Option<String>, StoreError>;
+    /// Merges a trigger of `job` (the build `new` it would create) into a build of the job
+    /// that any controller queued, not claimed yet and still in its quiet period, with the
+    /// same parameters and branch: that build takes `new`'s commit. The merged build's
+    /// record, or `None` when there is none to merge into.
+    fn merge_quiet(&self, job: &JobName, new: &NewBuild)
+    -> Result<Option<BuildRecord>, StoreError>;
     /// Keeps a set of a build's files (e.g. a stash) as `name`, replacing what `name` held:
     /// every controller can read them back with [`Coordination::get_files`].
     fn put_files(

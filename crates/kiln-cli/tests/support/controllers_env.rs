@@ -41,6 +41,11 @@ impl Env {
     /// Jobs named as `pipelines`' keys, each running its text. `MARKS` in a text is the
     /// test's directory, `MARKS_POD` a pod's spec that mounts it at /marks.
     pub fn new(pipelines: &[(&str, &str)]) -> Env {
+        Env::with_job_keys(pipelines, "")
+    }
+
+    /// [`Env::new`], with `keys` (YAML lines of a job's keys, indented by four) in every job.
+    pub fn with_job_keys(pipelines: &[(&str, &str)], keys: &str) -> Env {
         let pg = TestPostgres::start();
         let db = pg.new_database();
         let dir = tempfile::Builder::new()
@@ -74,7 +79,7 @@ impl Env {
         );
         for (job, _) in pipelines {
             yaml.push_str(&format!(
-                "  - name: {job}\n    repo: file://{repo}\n    jenkinsfile: {job}.Jenkinsfile\n",
+                "  - name: {job}\n    repo: file://{repo}\n    jenkinsfile: {job}.Jenkinsfile\n{keys}",
                 repo = git.path().display()
             ));
         }
