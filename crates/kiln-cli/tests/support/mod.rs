@@ -191,12 +191,21 @@ pub struct FakeCluster {
 impl FakeCluster {
     /// Starts the fake and writes its kubeconfig to `root/kubeconfig`.
     pub fn start(root: &Path) -> FakeCluster {
+        FakeCluster::hiding(root, &[])
+    }
+
+    /// [`FakeCluster::start`] with pods that do not see the host directories `hidden` (as if
+    /// they ran on another machine than the server).
+    pub fn hiding(root: &Path, hidden: &[&Path]) -> FakeCluster {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .unwrap();
-        let config = kiln_fake_kube::FakeKubeConfig::default();
+        let config = kiln_fake_kube::FakeKubeConfig {
+            hidden_paths: hidden.iter().map(|p| p.to_path_buf()).collect(),
+            ..kiln_fake_kube::FakeKubeConfig::default()
+        };
         let fake = runtime
             .block_on(kiln_fake_kube::FakeKube::start(config, 0))
             .unwrap();

@@ -120,18 +120,33 @@ fn wants_plain_text(headers: &HeaderMap) -> bool {
 }
 
 /// A followed log's bytes as a body's chunks; a failed read ends the body abruptly (the
-/// client sees an unfinished body, not an end).
+/// client sees an unfinished body, not an end). When a large log was sent, the memory the
+/// allocator kept of what the follow freed goes back to the system at its end (see
+/// kiln-trim).
 fn raw_log(
     follower: LogFollower,
 ) -> impl futures_util::Stream<Item = Result<Bytes, kiln_store::StoreError>> + Send {
-    futures_util::stream::unfold(Some(follower), |follower| async move {
-        let mut follower = follower?;
-        match follower.next().await? {
-            Ok(chunk) => Some((Ok(chunk.bytes), Some(follower))),
-            Err(err) => {
+    futures_util::stream::unfold(Some((follower, 0_u64)), |state| async move {
+        let (mut follower, sent) = state?;
+        match follower.next().await {
+            Some(Ok(chunk)) => {
+                let sent = sent + chunk.bytes.len() as u64;
+                Some((Ok(chunk.bytes), Some((follower, sent))))
+            }
+            Some(Err(err)) => {
                 tracing::error!(build = %follower.build(), error = %err, "cannot read a build's log");
                 Some((Err(err), None))
+            }
+            None => {
+                if sent >= GIVE_BACK_AFTER {
+                    drop(follower);
+                    drop(tokio::task::spawn_blocking(kiln_trim::give_back));
+                }
+                None
             }
         }
     })
 }
+
+/// How much of a log a follow sends before its end gives freed memory back.
+const GIVE_BACK_AFTER: u64 = 16 << 20;
