@@ -6,7 +6,8 @@
 
 //! kiln servers on PostgreSQL against one on sled (run with `cargo bench -p kiln-cli --bench
 //! controllers`): the real `kiln server` (release), PostgreSQL started by the bench on
-//! 127.0.0.1 (Debian's server programs, as the tests start it), all in one run on one
+//! 127.0.0.1 (Debian's server programs, as the tests start it, but with its `fsync` on, so
+//! both stores are durable before they answer), all in one run on one
 //! machine, so the ratios compare like with like:
 //!
 //! 1. **drain**: `KILN_BENCH_DRAIN` (200, at most 400) trivial builds (one `echo`) over four jobs, each
@@ -17,7 +18,9 @@
 //!    `KILN_BENCH_ROUNDS` (3) rounds; medians, and ratios against sled.
 //! 2. **per step**: a build of one stage of 50 `sh 'true'` steps, the stage's duration as the
 //!    store has it over its steps (as the scheduler bench's server-build row), two builds in
-//!    each round on sled and on PostgreSQL (one controller); medians.
+//!    each round on sled and on PostgreSQL (one controller); medians. The local sandbox is
+//!    off (`executors.local.sandbox: off`): its exec per process (about 10 ms) would drown
+//!    the stores' difference.
 //! 3. **takeover**: two controllers on PostgreSQL and kiln-fake-kube; a build's step runs in
 //!    its pod on one of them, which is killed (`kill -9`) as the step ends; the time from the
 //!    kill to the next step's first line, read from the other controller.
@@ -129,7 +132,7 @@ fn start(ctl: &mut Controllers, setup: Setup, run: &str) -> Vec<Server> {
     let store = if setup.postgres { STORE_YAML } else { "" };
     let jobs = local_jobs(&ctl.root.join("src"));
     ctl.configure(&format!(
-        "executors:\n  local:\n    capacity: 4\n{store}{jobs}"
+        "executors:\n  local:\n    capacity: 4\n    sandbox: off\n{store}{jobs}"
     ));
     (1..=setup.controllers).map(|n| ctl.start(n, &[])).collect()
 }
@@ -267,7 +270,9 @@ fn main() {
     let rounds = setting("KILN_BENCH_ROUNDS", 3);
     let count = setting("KILN_BENCH_DRAIN", 200);
     let kills = setting("KILN_BENCH_TAKEOVERS", 5);
-    let mut ctl = Controllers::new("kiln-controllers-bench-");
+    // Durable as sled is: PostgreSQL with its fsync on.
+    let pg = kiln_testkit::TestPostgres::start_durable();
+    let mut ctl = Controllers::on(pg, "kiln-controllers-bench-");
     let mut drained = vec![Vec::new(); SETUPS.len()];
     let mut steps = [Vec::new(), Vec::new()];
     for round in 0..rounds {

@@ -28,14 +28,20 @@ impl TestPostgres {
     /// directory of them): a test needing PostgreSQL fails without it, never passes.
     /// As root (initdb refuses it), the server runs as the `postgres` user.
     pub fn start() -> TestPostgres {
-        Self::start_with(false)
+        Self::start_with(false, false)
+    }
+
+    /// As [`TestPostgres::start`], with PostgreSQL's own durability on (`fsync`, as a real
+    /// server has it): for benchmarks that compare stores, each durable before it answers.
+    pub fn start_durable() -> TestPostgres {
+        Self::start_with(false, true)
     }
 
     /// As [`TestPostgres::start`], with TLS on: a certificate for `localhost` and 127.0.0.1
     /// signed by a CA of the test's own ([`TestPostgres::ca_file`]), made with the `openssl`
     /// command (a test fails without it).
     pub fn start_tls() -> TestPostgres {
-        Self::start_with(true)
+        Self::start_with(true, false)
     }
 
     /// The CA that signed a [`TestPostgres::start_tls`] server's certificate (PEM).
@@ -43,7 +49,7 @@ impl TestPostgres {
         self.dir.path().join("ca.pem")
     }
 
-    fn start_with(tls: bool) -> TestPostgres {
+    fn start_with(tls: bool, durable: bool) -> TestPostgres {
         let bin = bin_dir();
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("cannot make a temp dir: {e}"));
         let as_root = is_root();
@@ -58,7 +64,11 @@ impl TestPostgres {
             .arg(&data)
             .args(["-U", TEST_ROLE, "--auth=trust", "-E", "UTF8", "--no-locale"])
             .args(["--no-sync"]));
-        let mut settings = vec!["fsync=off".to_owned(), "max_connections=200".to_owned()];
+        let mut settings = vec!["max_connections=200".to_owned()];
+        if !durable {
+            // PostgreSQL's own durability (fsync) is not what kiln's tests check.
+            settings.push("fsync=off".to_owned());
+        }
         if tls {
             make_certificates(dir.path(), as_root);
             let file = |name: &str| dir.path().join(name).display().to_string();
@@ -74,7 +84,6 @@ impl TestPostgres {
             .arg(&data)
             .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-k"])
             .arg(dir.path())
-            // PostgreSQL's own durability (fsync) is not what kiln's tests check.
             .args(settings.iter().flat_map(|s| ["-c", s.as_str()]))
             .stdout(Stdio::null())
             .stderr(log)

@@ -25,7 +25,11 @@ pub struct Controllers {
 impl Controllers {
     /// Starts PostgreSQL and makes a database and an empty root directory.
     pub fn new(prefix: &str) -> Controllers {
-        let pg = TestPostgres::start();
+        Controllers::on(TestPostgres::start(), prefix)
+    }
+
+    /// A database on `pg` and an empty root directory.
+    pub fn on(pg: TestPostgres, prefix: &str) -> Controllers {
         let db = pg.new_database();
         let base = tempfile::Builder::new().prefix(prefix).tempdir().unwrap();
         let root = base.path().join("run");
