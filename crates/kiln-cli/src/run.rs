@@ -299,6 +299,6 @@ fn local_scm(workspace: &Path) -> Option<ScmInfo> {
         branch,
         tag,
         change: BTreeMap::new(),
-        merged_in: None,
+        merge: None,
     })
 }

@@ -201,6 +201,86 @@ fn checkout_gitscm_class_honours_branch_directory_local_branch_shallow_and_clean
 }
 
 #[test]
+fn environment_values_may_call_steps() {
+    let (code, out) = run(r#"pipeline {
+    agent any
+    environment {
+        GREETING = sh(script: 'echo hello', returnStdout: true).trim()
+        SHOUT = "${sh(script: 'echo loud', returnStdout: true).trim().toUpperCase()}!"
+    }
+    stages {
+        stage('Use') {
+            environment {
+                LOCAL = sh(script: 'echo "$GREETING-in-stage"', returnStdout: true).trim()
+            }
+            steps { echo "g=${env.GREETING} s=${env.SHOUT} l=${env.LOCAL}" }
+        }
+    }
+}
+"#);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("[Use] g=hello s=LOUD! l=hello-in-stage\n"),
+        "{out}"
+    );
+
+    // `tool` answers as the step does: here, that no such installation exists.
+    let (code, out) = run(r#"pipeline {
+    agent any
+    environment { SCANNER_HOME = tool 'kiln-test-missing-scanner' }
+    stages { stage('Scan') { steps { echo "at ${env.SCANNER_HOME}" } } }
+}
+"#);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("tool 'kiln-test-missing-scanner'"), "{out}");
+    assert!(!out.contains("no function or step named"), "{out}");
+}
+
+#[test]
+fn checkout_scmgit_symbols_run_as_the_gitscm_class_does() {
+    let repo = upstream();
+    let url = format!("file://{}", repo.path().display());
+    let pipeline = format!(
+        "node {{
+    stage('Fetch') {{
+        writeFile file: 'co/stale.txt', text: 'left over'
+        checkout scmGit(branches: [[name: 'release']], userRemoteConfigs: [[url: '{url}']],
+            extensions: [cleanBeforeCheckout(), relativeTargetDirectory('co'),
+                         localBranch('mine'), cloneOption(shallow: true, depth: 2, noTags: false)])
+        sh 'cat co/which.txt; git -C co rev-parse --abbrev-ref HEAD; git -C co rev-list --count HEAD; test -e co/stale.txt || echo stale-gone'
+    }}
+}}
+"
+    );
+    let (code, out) = run(&pipeline);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("[Fetch] release 3\n"), "{out}");
+    assert!(out.contains("[Fetch] mine\n"), "local branch: {out}");
+    assert!(out.contains("[Fetch] 2\n"), "shallow, depth 2: {out}");
+    assert!(out.contains("[Fetch] stale-gone\n"), "cleaned: {out}");
+
+    // The same in a declarative `steps { }` block.
+    let pipeline = format!(
+        "pipeline {{
+    agent any
+    options {{ skipDefaultCheckout() }}
+    stages {{
+        stage('Declared') {{
+            steps {{
+                checkout scmGit(branches: [[name: '*/release']], extensions: [], userRemoteConfigs: [[url: '{url}']])
+                sh 'cat which.txt'
+            }}
+        }}
+    }}
+}}
+"
+    );
+    let (code, out) = run(&pipeline);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("[Declared] release 3\n"), "{out}");
+}
+
+#[test]
 fn step_class_forms_and_the_archive_alias_run_as_their_steps() {
     let (out, dir) = with_file(
         &["run"],
@@ -215,6 +295,13 @@ fn step_class_forms_and_the_archive_alias_run_as_their_steps() {
                 step([$class: 'JUnitResultArchiver', testResults: 'reports/*.xml'])
                 step([$class: 'ArtifactArchiver', artifacts: 'out/app.txt'])
                 archive 'out/old.txt'
+            }
+        }
+        stage('Clean') {
+            steps {
+                writeFile file: 'scratch/tmp.txt', text: 'x'
+                step([$class: 'WsCleanup', patterns: [[pattern: 'scratch/**', type: 'INCLUDE']]])
+                sh 'test -e scratch/tmp.txt || echo workspace-cleaned'
             }
         }
         stage('Other') {
@@ -234,6 +321,7 @@ fn step_class_forms_and_the_archive_alias_run_as_their_steps() {
         all.contains("[Other] ERROR: `step` with `$class: 'Mailer'` is not provided by kiln\n"),
         "{all}"
     );
+    assert!(all.contains("[Clean] workspace-cleaned\n"), "{all}");
     let archived = walk(&dir.path().join(".kiln/builds/1/artifacts"));
     assert!(
         archived.iter().any(|p| p.ends_with("out/app.txt")),

@@ -173,6 +173,7 @@ fn a_github_push_reports_pending_then_the_result_of_each_job() {
             context: "kiln/app".into(),
             target_url: Some("https://ci.example.com/jobs/app/1".into()),
             description: "This commit looks good".into(),
+            git_ref: None,
         }
     );
     let descriptions: Vec<String> = forge
@@ -223,6 +224,39 @@ fn an_unstable_build_draws_an_unstable_badge() {
     assert!(svg.contains("<title>build: unstable</title>"), "{svg}");
 }
 
+#[test]
+fn a_build_waiting_for_input_draws_running_then_aborted_once_cancelled() {
+    let jobs = "  - name: gate
+    repo: REPO
+    jenkinsfile: gate.Jenkinsfile
+";
+    let env = Env::new(
+        jobs,
+        "  public_badges: true
+",
+    );
+    let repo = env.root.join("repo");
+    let gate = "pipeline {\n  agent any\n  stages { stage('Gate') { steps { input message: 'Ship?' } } }\n}\n";
+    std::fs::write(repo.join("gate.Jenkinsfile"), gate).unwrap();
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-q", "-m", "gate"]);
+    let server = env.start();
+    kiln_ok(&server, &["trigger", "gate"]);
+    let title = || badge(&server, "/jobs/gate/badge.svg", false).1;
+    wait_or_show(
+        "the waiting build's badge",
+        || title().contains("<title>build: running</title>"),
+        title,
+    );
+    let (status, body) = api_post(&server, "/api/v1/jobs/gate/builds/1/cancel", &json!({}));
+    assert!((200..300).contains(&status), "{body}");
+    wait_or_show(
+        "the aborted badge",
+        || title().contains("<title>build: aborted</title>"),
+        title,
+    );
+}
+
 /// `GET path` with or without the admin token: the status and the body.
 fn badge(server: &Server, path: &str, token: bool) -> (u16, String) {
     let mut request = agent().get(&format!("{}{path}", server.url));
@@ -265,6 +299,10 @@ fn a_gitlab_build_by_hand_reports_running_and_retries_a_failing_forge() {
             .iter()
             .all(|p| p.repository == "group/sub/app" && p.sha == env.commit && p.forge == "gitlab"),
         "{posted:#?}"
+    );
+    assert!(
+        posted.iter().all(|p| p.git_ref.as_deref() == Some("main")),
+        "GitLab's `ref` is the branch built: {posted:#?}"
     );
     let refused = forge
         .requests()
@@ -553,6 +591,7 @@ const STEPS: &str = "pipeline {
       steps {
         gitlabCommitStatus(name: 'unit') { echo 'testing' }
         updateGitlabCommitStatus name: 'deploy', state: 'failed'
+        updateGitlabCommitStatus name: 'docs', state: 'Skipped'
       }
     }
   }
@@ -630,6 +669,11 @@ fn forge_steps_post_their_statuses_and_a_refusing_forge_does_not_fail_the_build(
         ["pending", "success"]
     );
     assert_eq!(find("deploy")[0].state, "failure");
+    assert_eq!(
+        find("docs")[0].state,
+        "success",
+        "GitHub has no `skipped` status: a skipped check passes"
+    );
     assert!(
         log.contains("githubNotify: `account` is ignored: kiln posts to the forge of the job's `forge:` in kiln.yaml"),
         "{log}"
@@ -667,6 +711,7 @@ fn gitlab_commit_status_blocks_report_running_then_their_outcome() {
     };
     assert_eq!(states("unit"), ["running", "success"]);
     assert_eq!(states("deploy"), ["failed"]);
+    assert_eq!(states("docs"), ["skipped"]);
     assert_eq!(states("ci/lint"), ["success"]);
     assert!(forge.statuses().iter().all(|p| p.repository == "group/app"));
 }
@@ -872,9 +917,34 @@ fn a_plain_jobs_pull_request_builds_its_merge_and_checkout_scm_finds_it_anywhere
     assert!(log.trim_end().ends_with("Finished: SUCCESS"), "{log}");
 }
 
-/// A pull request's pipeline whose steps run in a pod (the fake cluster runs its container
-/// as a process of this machine, in a workspace of its own that kiln uploads).
-const POD_PR: &str = "pipeline {\n  agent { kubernetes { yaml '''\nspec:\n  containers:\n  - name: work\n    image: busybox\n''' } }\n  stages { stage('Show') { steps { sh 'echo \"commit=$GIT_COMMIT\"; ls; pwd' } } }\n}\n";
+/// A pull request's pipeline whose steps run in pods (the fake cluster runs their containers
+/// as processes of this machine, in workspaces of their own that kiln uploads): the build's
+/// pod, `checkout scm` into another directory of it, and a stage's own pod. `DATA` is the
+/// server's data directory, which the pods must not see.
+const POD_PR: &str = r#"pipeline {
+  agent { kubernetes { yaml """
+spec:
+  containers:
+  - name: work
+    image: busybox
+""" } }
+  stages {
+    stage('Show') { steps { sh 'echo "commit=$GIT_COMMIT"; ls; pwd; test -z "$(ls -A DATA)" && echo "the server data is not here"' } }
+    stage('Again') { steps { dir('again') { checkout scm
+      sh 'echo "again=$(git rev-parse HEAD)"; ls' } } }
+    stage('Own pod') {
+      agent { kubernetes { yaml """
+spec:
+  containers:
+  - name: other
+    image: busybox
+""" } }
+      steps { checkout scm
+        sh 'echo "own=$(git rev-parse HEAD)"' }
+    }
+  }
+}
+"#;
 
 #[test]
 fn a_pull_requests_merge_build_runs_in_a_pod_on_the_merge_commit() {
@@ -884,15 +954,21 @@ fn a_pull_requests_merge_build_runs_in_a_pod_on_the_merge_commit() {
         forge.github_api()
     );
     let env = Env::new(&job("app", "pr", &spec), "");
-    let cluster = FakeCluster::start(&env.root);
+    // The pods run on "another machine": the server's data directory (where kiln made the
+    // merge) is empty for them.
+    let data = env.root.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let cluster = FakeCluster::hiding(&env.root, &[&data]);
     let mut yaml = std::fs::read_to_string(&env.config).unwrap();
     yaml.push_str(&cluster.executor_yaml(true));
     std::fs::write(&env.config, yaml).unwrap();
     let repo = env.root.join("repo");
-    std::fs::write(repo.join("pr.Jenkinsfile"), POD_PR).unwrap();
+    let pipeline = POD_PR.replace("DATA", &data.display().to_string());
+    std::fs::write(repo.join("pr.Jenkinsfile"), &pipeline).unwrap();
     git(&repo, &["add", "."]);
     git(&repo, &["commit", "-q", "-m", "pipeline"]);
-    let head = pr_commit(&repo, POD_PR, "change.txt", "refs/heads/feature");
+    // The head is on no branch (as a fork's): only the merge's bundle brings it to a pod.
+    let head = pr_commit(&repo, &pipeline, "change.txt", "refs/pull/5/head");
     std::fs::write(repo.join("later.txt"), "x").unwrap();
     git(&repo, &["add", "."]);
     git(&repo, &["commit", "-q", "-m", "later on main"]);
@@ -929,6 +1005,26 @@ fn a_pull_requests_merge_build_runs_in_a_pod_on_the_merge_commit() {
     assert!(
         log.contains("change.txt") && log.contains("later.txt"),
         "the pod's workspace holds the merge of both sides: {log}"
+    );
+    assert!(
+        log.contains("the server data is not here"),
+        "the pod does not see the server's disk: {log}"
+    );
+    for what in ["again", "own"] {
+        assert!(
+            log.contains(&format!("{what}={merged}")),
+            "`{what}` checked the merge out in a pod: {log}"
+        );
+    }
+    assert!(
+        log.contains("Fetching the merge commit from kiln's bundle"),
+        "{log}"
+    );
+    let data_path = data.display().to_string();
+    assert!(
+        !log.lines()
+            .any(|l| l.contains("> git ") && l.contains(&data_path)),
+        "no git command names the server's data directory: {log}"
     );
     assert!(log.trim_end().ends_with("Finished: SUCCESS"), "{log}");
     // The pod is gone and the status is on the request's head, not on the merge.

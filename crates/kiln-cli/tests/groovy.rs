@@ -418,3 +418,82 @@ node {
         ],
     );
 }
+
+#[test]
+fn with_closures_look_names_up_on_their_receiver_first() {
+    let (code, out) = run(r#"class Server {
+    String host = 'localhost'
+    int port = 80
+    String url() { "http://${host}:${port}" }
+}
+def outside = 'outer'
+GLOBAL_NAME = 'script variable'
+node {
+    stage('with') {
+        def config = [name: 'api', replicas: 2]
+        def described = config.with {
+            replicas = replicas + 1
+            region = 'eu'
+            "${name} x${replicas} in ${region}, ${outside}, ${GLOBAL_NAME}"
+        }
+        echo "map result: ${described}"
+        echo "map after: ${config}"
+        def s = new Server()
+        def u = s.with {
+            host = 'build.example.com'
+            port = 8080
+            url()
+        }
+        echo "object: ${u} ${s.host}"
+        echo "string: ${'kiln'.with { toUpperCase() + size() }}"
+        def tapped = [a: 1].tap { b = 2 }
+        echo "tap: ${tapped}"
+        config.with {
+            echo "step inside: ${name}"
+            [1, 2].each { n -> echo "nested ${name} ${n}" }
+            [x: 'inner'].with { echo "inner ${x} outer ${name}" }
+            GLOBAL_NAME = 'set from inside'
+        }
+        echo "script variable: ${GLOBAL_NAME} ${config.GLOBAL_NAME}"
+        GLOBAL_NAME.with { echo "global receiver: ${length()}" }
+    }
+}
+"#);
+    assert_eq!(code, Some(0), "{out}");
+    assert_lines(
+        &out,
+        &[
+            "[with] map result: api x3 in eu, outer, script variable",
+            "[with] map after: [name:api, replicas:3, region:eu]",
+            "[with] object: http://build.example.com:8080 build.example.com",
+            "[with] string: KILN4",
+            "[with] tap: [a:1, b:2]",
+            "[with] step inside: api",
+            "[with] nested api 1",
+            "[with] nested api 2",
+            "[with] inner inner outer api",
+            "[with] script variable: script variable set from inside",
+            "[with] global receiver: 15",
+        ],
+    );
+}
+
+#[test]
+fn pod_template_volume_and_annotation_descriptors_evaluate() {
+    // The Kubernetes plugin's descriptors are values `podTemplate` receives; here, without
+    // a cluster, the template is ignored and its block runs on this machine.
+    let (code, out) = run(
+        r#"podTemplate(containers: [containerTemplate(name: 'tools', image: 'busybox')],
+            volumes: [persistentVolumeClaim(mountPath: '/cache', claimName: 'cache', readOnly: false),
+                      configMapVolume(mountPath: '/etc/cfg', configMapName: 'cfg')],
+            annotations: [podAnnotation(key: 'team', value: 'ci')]) {
+    node {
+        stage('In pod') { echo 'inside' }
+    }
+}
+"#,
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert_lines(&out, &["[In pod] inside"]);
+    assert!(out.contains("podTemplate is ignored"), "{out}");
+}

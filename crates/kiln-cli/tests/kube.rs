@@ -177,7 +177,8 @@ fn the_kubernetes_example_runs_in_a_pod_from_a_laptop() {
         "no archived kiln-demo.tar under {}",
         workspace.path().display()
     );
-    // One pod and its token Secret made, both deleted at the end; no polling of the pod.
+    // One pod and its token Secret made, the pod deleted at the end and the Secret with it by
+    // the cluster (the pod owns it); no polling of the pod.
     let requests = cluster.requests();
     let count = |prefix: &str| requests.iter().filter(|r| r.starts_with(prefix)).count();
     assert_eq!(
@@ -196,10 +197,41 @@ fn the_kubernetes_example_runs_in_a_pod_from_a_laptop() {
         "{requests:#?}"
     );
     assert_eq!(
-        count("DELETE /api/v1/namespaces/default/secrets/kiln-"),
+        count("PATCH /api/v1/namespaces/default/secrets/kiln-"),
         1,
         "{requests:#?}"
     );
+    assert_eq!(
+        count("DELETE /api/v1/namespaces/default/secrets/kiln-"),
+        0,
+        "{requests:#?}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let body = cluster
+            .admin_get("/api/v1/namespaces/default/secrets")
+            .call()
+            .unwrap()
+            .into_body()
+            .read_to_string()
+            .unwrap();
+        let list: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let agent_secrets = list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|s| s["metadata"]["name"].as_str())
+            .filter(|name| name.starts_with("kiln-") && name.ends_with("-agent"))
+            .count();
+        if agent_secrets == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the pod's secret outlived it: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let pod_reads = requests
         .iter()
         .filter_map(|r| r.strip_prefix("GET /api/v1/namespaces/default/pods/kiln-"))

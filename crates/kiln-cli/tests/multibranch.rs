@@ -108,17 +108,50 @@ impl Env {
     fn hook(&self, server: &Server, event: &str, delivery: &str, payload: &Value) -> (u16, Value) {
         let body = payload.to_string();
         let signature = kiln_server::hooks::signature::github_sign("hook-secret", body.as_bytes());
-        let mut r = agent()
+        let r = agent()
             .post(&format!("{}/hooks/github", server.url))
             .header("x-github-event", event)
             .header("x-github-delivery", delivery)
             .header("x-hub-signature-256", &signature)
             .send(body)
             .unwrap();
-        let status = r.status().as_u16();
-        let text = r.body_mut().read_to_string().unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        answer(r)
     }
+
+    /// Commits a Jenkinsfile on `main` whose pipeline rebuilds on comments saying "rebuild".
+    fn with_comment_trigger(&self) {
+        let with_trigger = PIPELINE.replace(
+            "  agent any\n",
+            "  agent any\n  triggers { issueCommentTrigger('.*rebuild.*') }\n",
+        );
+        std::fs::write(self.repo.join("Jenkinsfile"), with_trigger).unwrap();
+        git(&self.repo, &["commit", "-q", "-am", "comment trigger"]);
+    }
+
+    /// A GitLab delivery of `event` (`X-Gitlab-Event`), with the job's secret as its token.
+    fn gitlab_hook(
+        &self,
+        server: &Server,
+        event: &str,
+        uuid: &str,
+        payload: &Value,
+    ) -> (u16, Value) {
+        let r = agent()
+            .post(&format!("{}/hooks/gitlab", server.url))
+            .header("x-gitlab-event", event)
+            .header("x-gitlab-event-uuid", uuid)
+            .header("x-gitlab-token", "hook-secret")
+            .send(payload.to_string())
+            .unwrap();
+        answer(r)
+    }
+}
+
+/// A webhook's status and JSON answer.
+fn answer(mut r: ureq::http::Response<ureq::Body>) -> (u16, Value) {
+    let status = r.status().as_u16();
+    let text = r.body_mut().read_to_string().unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
 /// The names of the jobs the server lists.
@@ -351,12 +384,7 @@ fn a_matching_comment_by_a_writer_rebuilds_the_pull_request() {
     forge.set_permission("alice", "write");
     forge.set_permission("mallory", "read");
     let env = Env::new(&forge, "{branches: [main]}");
-    let with_trigger = PIPELINE.replace(
-        "  agent any\n",
-        "  agent any\n  triggers { issueCommentTrigger('.*rebuild.*') }\n",
-    );
-    std::fs::write(env.repo.join("Jenkinsfile"), with_trigger).unwrap();
-    git(&env.repo, &["commit", "-q", "-am", "comment trigger"]);
+    env.with_comment_trigger();
     let head = commit_on(&env.repo, "change", "change.txt");
     let server = env.start();
     finished_log(&env, &server, "app/main", 1);
@@ -387,22 +415,94 @@ fn a_matching_comment_by_a_writer_rebuilds_the_pull_request() {
     );
     assert!(log.contains("BRANCH=PR-9 CHANGE=9 TARGET=main"), "{log}");
 
-    let (status, body) = comment(2, "mallory", "rebuild");
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(
-        body["skipped"][0]["reason"], "`mallory` has no write access to the repository",
-        "{body}"
+    skipped(
+        comment(2, "mallory", "rebuild"),
+        "`mallory` has no write access to the repository",
     );
-    let (status, body) = comment(3, "alice", "nice work");
-    assert_eq!(status, 200, "{body}");
-    assert!(
-        body["skipped"][0]["reason"]
-            .as_str()
-            .unwrap()
-            .contains("matches no `issueCommentTrigger`"),
-        "{body}"
+    skipped(
+        comment(3, "alice", "nice work"),
+        "matches no `issueCommentTrigger`",
     );
     let builds = api(&server, &format!("/jobs/{}/builds", seg("app/PR-9")));
+    assert_eq!(builds["builds"].as_array().unwrap().len(), 2, "{builds}");
+}
+
+/// A comment's webhook answered 200 without a build, for `reason`.
+fn skipped((status, body): (u16, Value), reason: &str) {
+    assert_eq!(status, 200, "{body}");
+    let said = body["skipped"][0]["reason"].as_str().unwrap_or_default();
+    assert!(said.contains(reason), "{body}");
+}
+
+/// GitLab's "Comments" trigger: a `Note Hook` on a merge request rebuilds its job when the
+/// note matches and its author is a Developer or above (the membership API's `access_level`
+/// >= 30, asked by the author's id); a Reporter's note and a note on an issue build nothing.
+#[test]
+fn a_gitlab_note_by_a_developer_rebuilds_the_merge_request() {
+    let forge = FakeForge::start();
+    forge.set_permission("12", "write"); // user 12 is a Developer (30)
+    forge.set_permission("13", "read"); // user 13 is a Reporter (20)
+    let env = Env::on(&forge, "{branches: [main]}", "gitlab");
+    env.with_comment_trigger();
+    let head = commit_on(&env.repo, "change", "change.txt");
+    forge.set_open(vec![open_request(4, "change", &head, "al", false)]);
+    let server = env.start();
+    let log = finished_log(&env, &server, "app/MR-4", 1);
+    assert!(log.contains("BRANCH=MR-4 CHANGE=4 TARGET=main"), "{log}");
+    // Its statuses join the pipeline of the request's source branch (GitLab's `ref`).
+    wait_for("MR-4's final status", || {
+        forge.statuses().iter().any(|p| {
+            p.context == "kiln/app/MR-4"
+                && p.state == "success"
+                && p.sha == head
+                && p.git_ref.as_deref() == Some("change")
+        })
+    });
+
+    let note = |n: u32, user: (u64, &str), noteable: &str, text: &str| {
+        let payload = json!({
+            "object_kind": "note",
+            "user": { "id": user.0, "username": user.1 },
+            "project": { "git_http_url": env.repo_url },
+            "object_attributes": { "note": text, "noteable_type": noteable },
+            "merge_request": { "iid": 4 },
+        });
+        env.gitlab_hook(&server, "Note Hook", &format!("n-{n}"), &payload)
+    };
+    let (status, body) = note(
+        1,
+        (12, "dev"),
+        "MergeRequest",
+        "flaky runner, REBUILD please",
+    );
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["triggered"][0]["id"], "app/MR-4#2", "{body}");
+    let log = finished_log(&env, &server, "app/MR-4", 2);
+    assert!(
+        log.contains("GitLab note by dev on merge request !4"),
+        "{log}"
+    );
+    assert!(log.contains("BRANCH=MR-4 CHANGE=4 TARGET=main"), "{log}");
+    assert!(
+        forge
+            .requests()
+            .iter()
+            .any(|r| r.target == "/api/v4/projects/acme%2Fapp/members/all/12"
+                && r.headers.get("private-token").map(String::as_str) == Some(FORGE_TOKEN)),
+        "the author's access was asked by id with the job's token"
+    );
+
+    skipped(
+        note(2, (13, "rep"), "MergeRequest", "rebuild"),
+        "`rep` has no write access to the repository",
+    );
+    let (status, body) = note(3, (12, "dev"), "Issue", "rebuild");
+    assert_eq!(status, 200, "{body}");
+    skipped(
+        note(4, (12, "dev"), "MergeRequest", "looks good"),
+        "matches no `issueCommentTrigger`",
+    );
+    let builds = api(&server, &format!("/jobs/{}/builds", seg("app/MR-4")));
     assert_eq!(builds["builds"].as_array().unwrap().len(), 2, "{builds}");
 }
 

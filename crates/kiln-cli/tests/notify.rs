@@ -225,6 +225,44 @@ fn mail_without_an_smtp_server_names_what_to_configure() {
 }
 
 #[test]
+fn emailext_that_cannot_send_logs_it_and_the_build_goes_on() {
+    // As the email-ext plugin's step: a message it cannot send is logged, never a failure.
+    let dir = workspace(
+        "pipeline { agent any\n stages { stage('N') { steps { echo 'built' } } }\n post { always { emailext to: 'a@example.com', subject: 's', body: 'b' } } }\n",
+    );
+    let (out, log) = kiln_run(dir.path(), &[], &[]);
+    assert_eq!(out.status.code(), Some(0), "{log}");
+    assert!(
+        log.contains("ERROR: emailext: no SMTP server is configured: set `mail.host`"),
+        "{log}"
+    );
+    assert!(log.contains("no e-mail sent, the build goes on"), "{log}");
+
+    // A server that refuses the upgrade to TLS: logged the same way.
+    let smtp = SmtpServer::start();
+    let port = smtp.port.to_string();
+    let args = [
+        "--smtp-host",
+        "127.0.0.1",
+        "--smtp-port",
+        &port,
+        "--smtp-tls",
+        "starttls",
+        "--smtp-from",
+        "ci@example.com",
+    ];
+    let (out, log) = kiln_run(dir.path(), &args, &[]);
+    assert_eq!(out.status.code(), Some(0), "{log}");
+    assert!(
+        log.contains(&format!(
+            "emailext: sending through 127.0.0.1:{port} failed"
+        )),
+        "{log}"
+    );
+    assert!(smtp.received().is_empty());
+}
+
+#[test]
 fn http_request_sends_what_it_is_told_and_returns_status_and_content() {
     let api = HttpServer::start(|req| match req.target.as_str() {
         "/items?x=1" => Response::json(201, r#"{"id":42}"#),

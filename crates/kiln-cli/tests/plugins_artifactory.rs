@@ -535,7 +535,15 @@ fn class_form_credential_bindings_bind_as_the_binding_functions() {
                         sh 'echo "token length ${#T}"'
                     }
                 }
-                withCredentials([[$class: 'AmazonWebServicesCredentialsBinding', credentialsId: 'aws']]) {
+                withCredentials([[$class: 'AmazonWebServicesCredentialsBinding', credentialsId: 'deployer']]) {
+                    sh 'echo "aws key=$AWS_ACCESS_KEY_ID secret length ${#AWS_SECRET_ACCESS_KEY}"'
+                }
+                script {
+                    withCredentials([aws(credentialsId: 'deployer', accessKeyVariable: 'K', secretKeyVariable: 'S')]) {
+                        sh 'echo "symbol key=$K"'
+                    }
+                }
+                withCredentials([[$class: 'CertificateMultiBinding', credentialsId: 'cert']]) {
                     echo 'not reached'
                 }
             }
@@ -548,12 +556,17 @@ fn class_form_credential_bindings_bind_as_the_binding_functions() {
     assert_eq!(out.status.code(), Some(1), "{log}");
     assert!(log.contains("[Bind] user=ci pass="), "{log}");
     assert!(log.contains("[Bind] token length 7\n"), "{log}");
+    // The AWS binding: the key ID (a username, so not masked) and the masked secret key.
+    assert!(log.contains("[Bind] aws key=ci secret length 9\n"), "{log}");
+    assert!(log.contains("[Bind] symbol key=ci\n"), "{log}");
     assert!(
         !log.contains("s3cret-pw") && !log.contains("tok-123"),
         "{log}"
     );
     assert!(
-        log.contains("withCredentials: binding class `AmazonWebServicesCredentialsBinding` is not supported by kiln"),
+        log.contains(
+            "withCredentials: binding class `CertificateMultiBinding` is not supported by kiln"
+        ),
         "{log}"
     );
     assert!(!log.contains("not reached"), "{log}");

@@ -69,6 +69,9 @@ pub(crate) struct Build {
     last_milestone: Locked<Option<u32>>,
     /// What the build set for its job so far (see [`crate::JobProperties`]).
     job_properties: Locked<Option<crate::JobProperties>>,
+    /// What the declarative pipeline computed of its job properties, once it applied its
+    /// own (`None` before: a `properties` step then runs above the pipeline).
+    pipeline_properties: Locked<Option<crate::JobProperties>>,
 }
 
 impl Build {
@@ -112,6 +115,7 @@ impl Build {
             artifactory: crate::steps::BuildInfos::default(),
             last_milestone: Locked::default(),
             job_properties: Locked::default(),
+            pipeline_properties: Locked::default(),
         }
     }
 
@@ -120,6 +124,16 @@ impl Build {
     pub(crate) fn set_job_properties(&self, props: crate::JobProperties) {
         *self.job_properties.lock() = Some(props.clone());
         self.spec.coordinator.job_properties(&props);
+    }
+
+    /// Records that the pipeline applied its own job properties (with what it computed).
+    pub(crate) fn pipeline_properties_applied(&self, computed: crate::JobProperties) {
+        *self.pipeline_properties.lock() = Some(computed);
+    }
+
+    /// What the pipeline computed of its job properties, once it applied them.
+    pub(crate) fn pipeline_properties(&self) -> Option<crate::JobProperties> {
+        self.pipeline_properties.get()
     }
 
     /// What the build set for its job so far.

@@ -145,6 +145,20 @@ pub trait Coordinator: Send + Sync {
     fn job_properties(&self, props: &crate::JobProperties) {
         let _ = props;
     }
+    /// The build saved stash `name` (its files under `dir`): a server whose controllers
+    /// share a store keeps a copy there. `Err` says why no copy was kept (the build's log
+    /// shows it); the stash itself is saved either way.
+    async fn stash_saved(&self, name: &str, dir: &std::path::Path) -> Result<(), String> {
+        let _ = (name, dir);
+        Ok(())
+    }
+    /// Stash `name` is not in `dir` (e.g. this controller took the build over from
+    /// another): a server whose controllers share a store puts the copy kept there into
+    /// `dir`. Whether it did.
+    async fn stash_wanted(&self, name: &str, dir: &std::path::Path) -> Result<bool, String> {
+        let _ = (name, dir);
+        Ok(false)
+    }
 }
 
 /// A commit status a forge step (`githubNotify`, `gitlabCommitStatus`, ...) posts.

@@ -8,6 +8,8 @@ use crate::eval::eval_string;
 use crate::scope::Scope;
 use crate::steps::{bind_environment_credential, is_file_backed};
 use kiln_model::{EnvEntry, EnvValue};
+use kiln_script::Value;
+use kiln_syntax::ast::{Expr, ExprKind, Stmt, StmtKind, StrPart};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -129,12 +131,25 @@ pub(crate) fn spec_env(spec: &crate::BuildSpec) -> BTreeMap<String, String> {
 /// Evaluates `environment { }` entries into the scope, one after the other.
 pub(crate) async fn apply(
     entries: &[EnvEntry],
-    build: &Build,
+    build: &Arc<Build>,
     scope: &mut Scope,
 ) -> Result<(), StepError> {
     for entry in entries {
         let name = &entry.name.value;
         let vars = match &entry.value {
+            // A value calling a step (`sh(script: '...', returnStdout: true).trim()`,
+            // `tool 'jdk17'`) runs as a script does, with the build's steps.
+            EnvValue::Expr(e) if calls_by_name(e) => {
+                let stmt = Stmt {
+                    kind: StmtKind::Expr(e.clone()),
+                    span: e.span,
+                };
+                let text = match crate::steps::script(build, &[stmt], scope).await? {
+                    Value::Str(s) => s,
+                    other => other.to_string(),
+                };
+                vec![(name.clone(), text)]
+            }
             EnvValue::Expr(e) => vec![(name.clone(), eval_string(e, build, scope)?)],
             EnvValue::Credentials { id } => {
                 let id = eval_string(id, build, scope)?;
@@ -148,6 +163,33 @@ pub(crate) async fn apply(
         Arc::make_mut(&mut scope.env).extend(vars);
     }
     Ok(())
+}
+
+/// Does `e` call a function or step by name (`sh(...)`, `tool 'x'`, `"${version()}"`)?
+fn calls_by_name(e: &Expr) -> bool {
+    match &e.kind {
+        ExprKind::Call { callee, args, .. } => {
+            callee.as_ident().is_some()
+                || calls_by_name(callee)
+                || args.iter().any(|a| calls_by_name(&a.value))
+        }
+        ExprKind::Property { target, .. } => calls_by_name(target),
+        ExprKind::Index { target, index } => calls_by_name(target) || calls_by_name(index),
+        ExprKind::Binary { lhs, rhs, .. } => calls_by_name(lhs) || calls_by_name(rhs),
+        ExprKind::Ternary {
+            cond,
+            then,
+            otherwise,
+        } => calls_by_name(cond) || calls_by_name(then) || calls_by_name(otherwise),
+        ExprKind::Elvis { value, fallback } => calls_by_name(value) || calls_by_name(fallback),
+        ExprKind::Unary { expr, .. } | ExprKind::Cast { expr, .. } => calls_by_name(expr),
+        ExprKind::List(items) => items.iter().any(calls_by_name),
+        ExprKind::Str(s) => s
+            .parts
+            .iter()
+            .any(|p| matches!(p, StrPart::Interp(e) if calls_by_name(e))),
+        _ => false,
+    }
 }
 
 #[cfg(test)]

@@ -41,6 +41,78 @@ pub struct JobProperties {
     pub parameters: Vec<JobParameter>,
     /// `disableConcurrentBuilds()` of a `properties` step: `Some(abort_previous)`.
     pub disable_concurrent: Option<bool>,
+    /// The kinds a `properties` step that ran after the pipeline's own properties were
+    /// applied (in a stage) listed: the pipeline's values of these kinds no longer apply.
+    pub replaces: Replaced,
+}
+
+/// Kinds of job properties a `properties` step lists: as Jenkins' step replaces the job's
+/// whole trigger, parameter, discarder or concurrency property when it lists one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Replaced {
+    #[serde(default)]
+    pub triggers: bool,
+    #[serde(default)]
+    pub parameters: bool,
+    #[serde(default)]
+    pub discarder: bool,
+    #[serde(default)]
+    pub concurrency: bool,
+}
+
+impl Replaced {
+    pub fn is_none(&self) -> bool {
+        *self == Replaced::default()
+    }
+
+    /// The kinds listed here that `pipeline` declares itself, for the log.
+    pub(crate) fn declared_by(&self, pipeline: &Pipeline) -> Vec<&'static str> {
+        let declared = Declared::of(pipeline);
+        let mut out = Vec::new();
+        if self.triggers && declared.any_trigger() {
+            out.push("triggers");
+        }
+        if self.parameters && !pipeline.parameters.is_empty() {
+            out.push("parameters");
+        }
+        if self.discarder && declared.discarder {
+            out.push("buildDiscarder");
+        }
+        if self.concurrency && declared.concurrency {
+            out.push("disableConcurrentBuilds");
+        }
+        out
+    }
+}
+
+/// What a declarative pipeline declares of the job's properties (literal or computed).
+struct Declared {
+    cron: bool,
+    poll: bool,
+    param_cron: bool,
+    discarder: bool,
+    concurrency: bool,
+}
+
+impl Declared {
+    fn of(pipeline: &Pipeline) -> Self {
+        let trigger = |f: fn(&TriggerKind) -> bool| pipeline.triggers.iter().any(|t| f(&t.kind));
+        Declared {
+            cron: trigger(|k| matches!(k, TriggerKind::Cron(_))),
+            poll: trigger(|k| matches!(k, TriggerKind::PollScm(_))),
+            param_cron: trigger(|k| matches!(k, TriggerKind::ParameterizedCron(_))),
+            discarder: pipeline
+                .options
+                .has(|o| matches!(o, OptionKind::BuildDiscarder(_))),
+            concurrency: pipeline
+                .options
+                .has(|o| matches!(o, OptionKind::DisableConcurrentBuilds { .. })),
+        }
+    }
+
+    fn any_trigger(&self) -> bool {
+        self.cron || self.poll || self.param_cron
+    }
 }
 
 /// A parameter a `properties` step defines for the job, as plain values.
@@ -91,6 +163,67 @@ impl JobParameter {
 }
 
 impl JobProperties {
+    /// What the job has once the declarative pipeline's own properties are applied over
+    /// what a `properties` step above the pipeline set (`self`), as Jenkins' declarative
+    /// pipeline merges them: the pipeline's triggers replace the step's of the same kind
+    /// (`cron`, `pollSCM`, `parameterizedCron`), its parameters those of the same name, its
+    /// `buildDiscarder` and `disableConcurrentBuilds` the step's; the step's others stay.
+    /// Also says what of the step's was replaced.
+    pub(crate) fn under_pipeline(
+        mut self,
+        pipeline: &Pipeline,
+        computed: Option<JobProperties>,
+    ) -> (JobProperties, Vec<String>) {
+        let declared = Declared::of(pipeline);
+        let mut replaced = Vec::new();
+        let schedules = [
+            (declared.cron, &mut self.cron, "cron"),
+            (declared.poll, &mut self.poll, "pollSCM"),
+            (
+                declared.param_cron,
+                &mut self.param_cron,
+                "parameterizedCron",
+            ),
+        ];
+        for (declares, set, keyword) in schedules {
+            if declares && !set.is_empty() {
+                set.clear();
+                replaced.push(keyword.to_owned());
+            }
+        }
+        let counts = [
+            &mut self.builds_to_keep,
+            &mut self.days_to_keep,
+            &mut self.artifact_builds_to_keep,
+            &mut self.artifact_days_to_keep,
+        ];
+        if declared.discarder && counts.iter().any(|c| c.is_some()) {
+            for c in counts {
+                *c = None;
+            }
+            replaced.push("buildDiscarder".to_owned());
+        }
+        if declared.concurrency && self.disable_concurrent.take().is_some() {
+            replaced.push("disableConcurrentBuilds".to_owned());
+        }
+        let names: Vec<&str> = pipeline
+            .parameters
+            .iter()
+            .map(|p| p.name.value.as_str())
+            .collect();
+        let before = self.parameters.len();
+        self.parameters
+            .retain(|p| !names.contains(&p.name.as_str()));
+        if self.parameters.len() < before {
+            replaced.push("parameters of the same names".to_owned());
+        }
+        let props = match computed {
+            Some(c) => self.then_computed(c),
+            None => self,
+        };
+        (props, replaced)
+    }
+
     /// What the job has once `computed` (the declarative pipeline's values) is applied
     /// over what a `properties` step of the same build set before (`self`): the step's
     /// parameters and concurrency stay, schedules add up, computed counts win.

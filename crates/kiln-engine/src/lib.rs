@@ -61,7 +61,7 @@ pub use coordinator::{
 pub use env::{PASSED_ENV, build_tmp_dir, local_base_env};
 pub use event::{BuildEvent, LineKind, LogMessage, OutputSource, forward_image_log};
 pub use failed_step::FailedStep;
-pub use job_properties::{JobParameter, JobProperties, computes_job_properties};
+pub use job_properties::{JobParameter, JobProperties, Replaced, computes_job_properties};
 pub use lint::check_scripts;
 pub use log::timestamp_prefix_len;
 pub use log_formatter::{LineStyle, LogFormatter, LogLine, PlainStyle, format_duration};
@@ -73,6 +73,6 @@ pub use result::{BuildResult, StageOutcome};
 pub use run::{BuildRun, scripted_pipeline};
 pub use spec::{
     BuildCause, BuildScripts, BuildSpec, Credential, CredentialStore, InputAnswer, InputHandler,
-    InputKind, InputParameter, InputRequest, NoCredentials, ScmInfo,
+    InputKind, InputParameter, InputRequest, MergeBundle, NoCredentials, ScmInfo,
 };
 pub use summary::{BuildSummary, StageSummary, TestSummary};

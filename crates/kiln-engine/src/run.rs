@@ -238,12 +238,28 @@ async fn prepare(build: &Arc<Build>, scope: &mut Scope, scripted: bool) -> Resul
     if !preamble.steps.is_empty() {
         crate::steps::script(build, &preamble.steps, scope).await?;
     }
-    if let Some(computed) = crate::job_properties::evaluate(build, scope) {
-        let props = match build.job_properties() {
-            Some(step) if step.by_step => step.then_computed(computed),
-            _ => computed,
-        };
-        build.set_job_properties(props);
+    let computed = crate::job_properties::evaluate(build, scope);
+    build.pipeline_properties_applied(computed.clone().unwrap_or_default());
+    match build.job_properties() {
+        Some(step) if step.by_step => {
+            let (props, replaced) = step.under_pipeline(&build.plan.pipeline, computed);
+            if !replaced.is_empty() {
+                build.log(
+                    None,
+                    &format!(
+                        "properties: the pipeline's own directives replace what `properties` set for: {}",
+                        replaced.join(", ")
+                    ),
+                    scope.timestamps,
+                );
+            }
+            build.set_job_properties(props);
+        }
+        _ => {
+            if let Some(computed) = computed {
+                build.set_job_properties(computed);
+            }
+        }
     }
     env::apply(&build.plan.pipeline.environment, build, scope).await?;
     let options = &build.plan.pipeline.options;

@@ -67,9 +67,21 @@ pub struct ScmInfo {
     pub tag: Option<String>,
     /// For change requests (pull/merge requests): `CHANGE_ID`, `CHANGE_TARGET`, ...
     pub change: BTreeMap<String, String>,
-    /// A merge build: the local repository holding `commit`, the merge kiln made, which `url`
-    /// does not have (`checkout scm` elsewhere fetches it from there).
-    pub merged_in: Option<std::path::PathBuf>,
+    /// A merge build: `commit` is the merge kiln made, which `url` does not have;
+    /// `checkout scm` elsewhere (another directory, a pod) fetches it from this bundle.
+    pub merge: Option<MergeBundle>,
+}
+
+/// A merge commit kiln made, as a git bundle on the controller's disk: the merge and the
+/// request's commits that the target branch's head lacks. `checkout scm` copies it into the
+/// repository it checks out (through the executor: a pod never reads the controller's disk)
+/// and fetches the merge from it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MergeBundle {
+    /// The bundle file, on the controller's machine.
+    pub path: std::path::PathBuf,
+    /// The target branch's head the merge was made on: the commit the bundle needs.
+    pub base: String,
 }
 
 /// What started a build, as Jenkins' cause classes name them.

@@ -141,6 +141,10 @@ pub struct FakeKubeConfig {
     pub isolation: Isolation,
     /// Where pod directories go; a fresh temporary directory when `None`.
     pub state_dir: Option<PathBuf>,
+    /// Host directories the containers do not see, as if the pods ran on another machine:
+    /// each is covered by an empty, read-only tmpfs in the container's root. Needs
+    /// [`Isolation::MountNamespace`] (the fake refuses to start with it otherwise).
+    pub hidden_paths: Vec<PathBuf>,
 }
 
 impl Default for FakeKubeConfig {
@@ -175,6 +179,7 @@ impl Default for FakeKubeConfig {
             rbac: false,
             isolation: Isolation::MountNamespace,
             state_dir: None,
+            hidden_paths: Vec::new(),
         }
     }
 }

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{AppState, router};
 use crate::catalog;
-use crate::config::{AutoscalerConfig, FakeKubeConfig, NodeConfig};
+use crate::config::{AutoscalerConfig, FakeKubeConfig, Isolation, NodeConfig};
 use crate::controller::ControlPlane;
 use crate::faults::{Faults, WatchFault};
 use crate::kubelet::{Kubelet, PodTermination, StopReason};
@@ -53,6 +53,9 @@ pub enum FakeKubeError {
     /// RBAC objects were refused.
     #[error(transparent)]
     Rbac(#[from] crate::rbac::RbacError),
+    /// `hidden_paths` were asked for without a mount namespace to hide them in.
+    #[error("hidden paths need container isolation (`Isolation::MountNamespace`)")]
+    HiddenWithoutIsolation,
 }
 
 /// A running fake cluster. Dropping it kills every container process it started.
@@ -73,6 +76,9 @@ pub struct FakeKube {
 impl FakeKube {
     /// Starts a fake cluster on `127.0.0.1:port` (0 for any free port).
     pub async fn start(config: FakeKubeConfig, port: u16) -> Result<Self, FakeKubeError> {
+        if !config.hidden_paths.is_empty() && config.isolation != Isolation::MountNamespace {
+            return Err(FakeKubeError::HiddenWithoutIsolation);
+        }
         let (state_dir, base) = match &config.state_dir {
             Some(dir) => (None, dir.clone()),
             None => {
@@ -121,6 +127,7 @@ impl FakeKube {
             address: address.to_string(),
         });
         tokio::spawn(crate::controller::run(Arc::clone(&control), cancel.clone()));
+        tokio::spawn(crate::garbage::run(store.clone(), cancel.clone()));
         let shutdown = cancel.clone();
         let server = tokio::spawn(async move {
             // A real API server answers small frames at once (Go sets TCP_NODELAY).

@@ -19,6 +19,7 @@ mod events;
 mod fake_kube;
 mod faults;
 mod field_schema;
+mod garbage;
 mod kiln_identity;
 mod kubelet;
 mod log_store;

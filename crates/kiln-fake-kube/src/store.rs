@@ -218,6 +218,35 @@ impl Store {
         (items, state.rv)
     }
 
+    /// The objects of `namespace` that name `uid` among their `ownerReferences`.
+    pub fn dependents_of(&self, namespace: &str, uid: &str) -> Vec<(&'static ResourceType, Value)> {
+        let state = self.lock();
+        let names_owner = |object: &Value| {
+            object
+                .pointer("/metadata/ownerReferences")
+                .and_then(Value::as_array)
+                .is_some_and(|owners| {
+                    owners
+                        .iter()
+                        .any(|o| o.get("uid").and_then(Value::as_str) == Some(uid))
+                })
+        };
+        catalog::RESOURCES
+            .iter()
+            .filter(|r| r.namespaced)
+            .flat_map(|r| {
+                state
+                    .objects
+                    .get(r.plural)
+                    .into_iter()
+                    .flatten()
+                    .filter(|((ns, _), object)| ns == namespace && names_owner(object))
+                    .map(move |(_, object)| (r, object.clone()))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
     /// Applies `change` to an object and stores it with a new resourceVersion. When `expected_rv`
     /// is given and differs from the stored one, fails with `409 Conflict`. A closure returning
     /// `Ok(false)` leaves the object untouched (no new resourceVersion, no event).
@@ -249,25 +278,32 @@ impl Store {
         Ok(self.commit(&mut state, resource, key, next, ChangeType::Modified))
     }
 
-    /// Removes an object, returning it as it was at removal.
+    /// Removes an object, returning it as it was at removal. The objects it owned and no
+    /// other owner keeps are collected with it (see `garbage`).
     pub fn delete(
         &self,
         resource: &'static ResourceType,
         namespace: &str,
         name: &str,
     ) -> Result<Value, ApiError> {
-        let mut state = self.lock();
-        let key = key_for(resource, namespace, name);
-        let removed = state
-            .objects
-            .get_mut(resource.plural)
-            .and_then(|m| m.remove(&key))
-            .ok_or_else(|| ApiError::not_found(resource.plural, name))?;
-        state.rv += 1;
-        let rv = state.rv;
-        let mut object = removed;
-        set_rv(&mut object, rv);
-        self.record(&mut state, resource, ChangeType::Deleted, object.clone());
+        let object = {
+            let mut state = self.lock();
+            let key = key_for(resource, namespace, name);
+            let removed = state
+                .objects
+                .get_mut(resource.plural)
+                .and_then(|m| m.remove(&key))
+                .ok_or_else(|| ApiError::not_found(resource.plural, name))?;
+            state.rv += 1;
+            let rv = state.rv;
+            let mut object = removed;
+            set_rv(&mut object, rv);
+            self.record(&mut state, resource, ChangeType::Deleted, object.clone());
+            object
+        };
+        if let Some(uid) = object.pointer("/metadata/uid").and_then(Value::as_str) {
+            crate::garbage::collect_dependents(self, namespace, uid);
+        }
         Ok(object)
     }
 

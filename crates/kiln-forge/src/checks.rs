@@ -15,6 +15,7 @@ impl StatusState {
             StatusState::Success => ("completed", Some("success")),
             StatusState::Failure => ("completed", Some("failure")),
             StatusState::Error => ("completed", Some("cancelled")),
+            StatusState::Skipped => ("completed", Some("skipped")),
         }
     }
 }

@@ -105,6 +105,9 @@ impl ForgeClient {
         if let Some(url) = &status.target_url {
             body["target_url"] = url.clone().into();
         }
+        if let (ForgeKind::GitLab, Some(git_ref)) = (kind, &status.git_ref) {
+            body["ref"] = git_ref.clone().into();
+        }
         let url = format!("{}/statuses/{}", self.repo_base(), encode(&status.sha));
         let request = self.auth(self.agent.post(&url));
         let response = request

@@ -12,6 +12,7 @@ use crate::job_properties::JobPropertiesRecord;
 use crate::queue::{Queue, QueuedBuild};
 use crate::recorder::{Control, Recorder};
 use crate::recovery::abort_record;
+use crate::remote_control::Ask;
 use crate::request::TriggerRequest;
 use crate::retention::{self, Keep};
 use crate::runner::{BuildTask, Done};
@@ -47,6 +48,9 @@ struct Running {
     detach: CancellationToken,
     /// The build's steps run in its pod now.
     in_pod: Arc<AtomicBool>,
+    /// A build taken over here is re-attaching to its pod: a control relayed from another
+    /// controller waits until it is done (then the build acts as if asked here).
+    resuming: Arc<AtomicBool>,
     /// The store as the build writes to it (fenced by its claim, see `fencing.rs`).
     store: Arc<dyn Store>,
 }
@@ -250,8 +254,18 @@ impl Actor {
         match cmd {
             Command::Enqueue(e, reply) => self.enqueue(*e, reply),
             Command::Created(created) => self.created(*created),
-            Command::Cancel { id, reason, reply } => self.cancel(&id, &reason, reply),
-            Command::Answer { id, answer, reply } => self.answer(id, answer, reply),
+            Command::Cancel {
+                id,
+                reason,
+                reply,
+                relayed,
+            } => self.cancel(&id, &reason, reply, relayed),
+            Command::Answer {
+                id,
+                answer,
+                reply,
+                relayed,
+            } => self.answer(id, answer, reply, relayed),
             Command::Reload(config, reply) => {
                 self.reload(config);
                 let _ = reply.send(());
@@ -434,7 +448,7 @@ impl Actor {
             .collect();
         for id in older {
             let (reply, _) = oneshot::channel();
-            self.cancel(&id, &reason, reply);
+            self.cancel(&id, &reason, reply, false);
         }
     }
 
@@ -495,6 +509,7 @@ impl Actor {
             .unwrap_or(0);
         let cancel = CancellationToken::new();
         let (detach, in_pod) = (CancellationToken::new(), Arc::new(AtomicBool::new(false)));
+        let resuming = Arc::new(AtomicBool::new(resume));
         let (control_tx, control) = mpsc::unbounded_channel();
         let inputs = PendingInputs::default();
         let (store, fenced) = self.claims.fence(&self.shared.store, &id, q.epoch);
@@ -523,6 +538,7 @@ impl Actor {
             resume,
             detach: detach.clone(),
             in_pod: in_pod.clone(),
+            resuming: resuming.clone(),
             commands: self.me.clone(),
             job_properties: None,
             fenced,
@@ -540,6 +556,7 @@ impl Actor {
                 inputs,
                 detach,
                 in_pod,
+                resuming,
                 store,
             },
         );
@@ -643,13 +660,15 @@ impl Actor {
         // kiln.yaml's `retention:` comes first, then the pipeline's discarder: its literal
         // counts, and those its last build computed.
         if keep.is_unlimited() {
-            if let Some(Ok(info)) = self.shared.pipeline(job.as_str()) {
+            let set = self.shared.job_properties(job.as_str());
+            let replaced = set.as_ref().is_some_and(|s| s.replaces.discarder);
+            if let Some(Ok(info)) = self.shared.pipeline(job.as_str()).filter(|_| !replaced) {
                 if let Some(r) = &info.retention {
                     keep.builds = r.builds_to_keep.map(u64::from);
                     keep.days = r.days_to_keep.map(u64::from);
                 }
             }
-            if let Some(set) = self.shared.job_properties(job.as_str()) {
+            if let Some(set) = set {
                 keep.builds = set.builds_to_keep.map(u64::from).or(keep.builds);
                 keep.days = set.days_to_keep.map(u64::from).or(keep.days);
             }
@@ -688,15 +707,21 @@ impl Actor {
         for j in &config.jobs {
             let by_config = j.triggers.upstream.iter().any(|u| u.as_str() == upstream)
                 && done.result == kiln_types::BuildResult::Success;
-            let by_pipeline = self
+            // A `properties` step in a stage that set the job's triggers replaced these.
+            let replaced = self
                 .shared
-                .pipeline(j.name.as_str())
-                .and_then(Result::ok)
-                .is_some_and(|i| {
-                    i.upstream
-                        .iter()
-                        .any(|(name, threshold)| name == upstream && done.result <= *threshold)
-                });
+                .job_properties(j.name.as_str())
+                .is_some_and(|s| s.replaces.triggers);
+            let by_pipeline = !replaced
+                && self
+                    .shared
+                    .pipeline(j.name.as_str())
+                    .and_then(Result::ok)
+                    .is_some_and(|i| {
+                        i.upstream
+                            .iter()
+                            .any(|(name, threshold)| name == upstream && done.result <= *threshold)
+                    });
             if by_config || by_pipeline {
                 let cause = BuildCause::Upstream {
                     job: upstream.to_owned(),
@@ -812,8 +837,14 @@ impl Actor {
     }
 
     /// Cancels a build; `reply` is answered once what the cancel stored is stored.
-    fn cancel(&mut self, id: &BuildRef, reason: &str, reply: Reply) {
+    /// On a shared store, a build neither running nor queued here is another controller's:
+    /// the cancel is sent to it, unless it was `relayed` from one (see `remote_control.rs`).
+    fn cancel(&mut self, id: &BuildRef, reason: &str, reply: Reply, relayed: bool) {
         if let Some(r) = self.running.get(id) {
+            if relayed && r.resuming.load(Ordering::Acquire) {
+                // Left unanswered: the answerer sends it again once the build is attached.
+                return;
+            }
             let _ = r.control.send(Control::Reason(reason.to_owned()));
             r.cancel.cancel();
             tracing::info!(build = %id, reason, "cancelling a running build");
@@ -824,6 +855,12 @@ impl Actor {
             self.abort_queued(q, reason, Some(reply));
             return;
         }
+        let ask = || Ask::Cancel {
+            reason: reason.to_owned(),
+        };
+        let Some(reply) = self.elsewhere(id, reply, relayed, ask) else {
+            return;
+        };
         // Neither running nor queued here: the store says, read on the writer's thread (the
         // actor never waits for the store), after the writes handed over before.
         let (id, reason, now) = (id.clone(), reason.to_owned(), self.shared.clock.now_ms());
@@ -871,10 +908,14 @@ impl Actor {
 
     /// Answers a running build's input; when nothing waits for an answer, the stored record
     /// says why, read on the writer's thread (the actor never waits for the store).
-    fn answer(&mut self, id: BuildRef, answer: InputAnswer, reply: Reply) {
+    fn answer(&mut self, id: BuildRef, answer: InputAnswer, mut reply: Reply, relayed: bool) {
+        let ask = Ask::input(&answer);
         // A build whose record says Finished may still be in `running` until its task's end
         // reaches the actor: when nothing waits for an answer, the stored record decides.
         if let Some(r) = self.running.get(&id) {
+            if relayed && r.resuming.load(Ordering::Acquire) {
+                return;
+            }
             let decided = match r.inputs.answer(answer) {
                 Ok(()) => Some(Ok(())),
                 Err(Refused::UnknownParameter { name, known }) => {
@@ -899,10 +940,50 @@ impl Actor {
                 let _ = reply.send(answered);
                 return;
             }
+        } else {
+            let Some(back) = self.elsewhere(&id, reply, relayed, || ask) else {
+                return;
+            };
+            reply = back;
         }
         self.writer.write(move |store| {
             let _ = reply.send(answer_stored(store, &id));
         });
+    }
+
+    /// A control (cancel, input answer) for a build that is not running or queued here. On
+    /// a store of this controller alone, `reply` comes back: the stored record decides. On a
+    /// shared store the build is another controller's: the control is sent to it (see
+    /// `remote_control.rs`), or, `relayed` from another controller, answered from the stored
+    /// record when the build finished or is gone, and else left unanswered (the build was
+    /// claimed or taken over here but not started yet: the answerer looks again).
+    fn elsewhere(
+        &self,
+        id: &BuildRef,
+        reply: Reply,
+        relayed: bool,
+        ask: impl FnOnce() -> Ask,
+    ) -> Option<Reply> {
+        self.shared.store.coordination()?;
+        let id = id.clone();
+        if relayed {
+            self.writer.write(move |store| match store.get_build(&id) {
+                Ok(None) => drop(reply.send(Err(ControlError::NotFound(id.to_string())))),
+                Ok(Some(b)) if b.status == BuildStatus::Finished => {
+                    drop(reply.send(Err(ControlError::Finished(id.to_string()))))
+                }
+                Ok(Some(_)) => {}
+                Err(e) => drop(reply.send(Err(ControlError::Store(e)))),
+            });
+        } else {
+            tokio::spawn(crate::remote_control::send(
+                self.shared.clone(),
+                id,
+                ask(),
+                reply,
+            ));
+        }
+        None
     }
 
     fn reload(&mut self, config: Arc<Config>) {
@@ -997,7 +1078,7 @@ fn job_limits(shared: &Shared, config: &Config) -> HashMap<String, usize> {
 
 /// Cancels a build that is neither running nor queued: an error unless the store has it
 /// live (a scheduler's leftover), which is then finished now.
-fn cancel_stored(
+pub(crate) fn cancel_stored(
     store: &dyn Store,
     id: &BuildRef,
     reason: &str,
@@ -1014,7 +1095,7 @@ fn cancel_stored(
 }
 
 /// Why a build that waits for no answer here cannot take one, as its stored record says.
-fn answer_stored(store: &dyn Store, id: &BuildRef) -> Result<(), ControlError> {
+pub(crate) fn answer_stored(store: &dyn Store, id: &BuildRef) -> Result<(), ControlError> {
     match store.get_build(id).map_err(ControlError::Store)? {
         None => Err(ControlError::NotFound(id.to_string())),
         Some(b) if b.status == BuildStatus::Finished => Err(ControlError::Finished(id.to_string())),

@@ -13,6 +13,7 @@ use crate::request::ChangeTrigger;
 use crate::shared::Shared;
 use crate::source::{self, Resolved};
 use kiln_config::{ForkTrust, JobConfig};
+use kiln_engine::MergeBundle;
 use kiln_forge::{ForgeTarget, Permission};
 use kiln_store::ChangeRecord;
 
@@ -88,17 +89,18 @@ pub(crate) async fn permission(
     .await
 }
 
-/// A change request's build in a multibranch job that builds merges (`change_build: merge`,
-/// the default): the target branch's head checked out in `dest` with the request's `head`
-/// merged into it. The merge commit (what `checkout scm` then finds) and the log line saying
-/// which commits were merged; an error line when the merge failed (a conflict).
+/// A change request's build that builds merges (`change_build: merge`, the default): the
+/// target branch's head checked out in `dest` with the request's `head` merged into it, and
+/// the merge as a bundle in `dest`'s `.git` (what `checkout scm` elsewhere, e.g. in a pod,
+/// fetches it from). The merge commit, its bundle, and the log line saying which commits were
+/// merged; an error line when the merge failed (a conflict).
 pub(crate) async fn checkout_merge(
     git: &Git,
     url: &str,
     target: &str,
     head: &str,
     dest: &std::path::Path,
-) -> Result<(String, String), String> {
+) -> Result<(String, MergeBundle, String), String> {
     let base = git
         .resolve(url, target)
         .await
@@ -112,10 +114,17 @@ pub(crate) async fn checkout_merge(
             "ERROR: the pull request's head {head} does not merge into `{target}` at {base}: {e}"
         )
     })?;
+    let bundle = MergeBundle {
+        path: dest.join(".git").join("kiln-merge.bundle"),
+        base: base.clone(),
+    };
+    git.bundle_head(url, dest, &base, &bundle.path)
+        .await
+        .map_err(|e| format!("ERROR: cannot bundle the merge commit {merged}: {e}"))?;
     let line = format!(
         "Merged the pull request's head {head} into the target branch `{target}` at {base}: building merge commit {merged}"
     );
-    Ok((merged, line))
+    Ok((merged, bundle, line))
 }
 
 /// The pipeline of a request's build at `head`: its own Jenkinsfile when `record` trusts it,

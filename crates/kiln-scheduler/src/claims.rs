@@ -173,16 +173,22 @@ impl DbClaims {
         me: mpsc::WeakUnboundedSender<Command>,
     ) -> Result<DbClaims, StoreError> {
         let controller: Arc<str> = controller.into();
-        let wake = Arc::new(Notify::new());
-        let woken = wake.clone();
-        coordination(shared.store.as_ref())?.listen_new_builds(Box::new(move |_| {
-            woken.notify_one();
+        let wake = shared.signals.new_build.clone();
+        let (hears, me_id) = (shared.clone(), controller.clone());
+        coordination(shared.store.as_ref())?.listen(Box::new(move |signal| {
+            hears.signals.deliver(&me_id, signal);
         }))?;
         let (limits, limits_rx) = watch::channel(ClaimLimits::default());
         let stop = CancellationToken::new();
         let (held_tx, held) = watch::channel(false);
+        tokio::spawn(crate::remote_control::answerer(
+            shared.clone(),
+            controller.clone(),
+            me.clone(),
+            stop.clone(),
+        ));
         tokio::spawn(keeper(
-            shared.store.clone(),
+            shared.clone(),
             controller.clone(),
             held_tx,
             stop.clone(),
@@ -198,6 +204,15 @@ impl DbClaims {
             me,
         ));
         tracing::info!(controller = %controller, "claiming queued builds from the shared store");
+        if shared.config().store.files_dir().is_none() {
+            tracing::warn!(
+                "store.postgres.files_dir is not set: stashes up to {} MiB are kept in \
+                 PostgreSQL, where a controller taking a build over finds them; larger \
+                 stashes, artifacts and reports stay on the disk of the controller that \
+                 ran the build",
+                crate::db_files::STASH_MAX / (1024 * 1024)
+            );
+        }
         Ok(DbClaims {
             shared,
             controller,
@@ -431,13 +446,14 @@ async fn claimer(
 /// whose lease ran out; says when the lease is held (`held`), and tells the actor when it
 /// was lost or could not be renewed for [`DRIVE`].
 async fn keeper(
-    store: Arc<dyn Store>,
+    shared: Arc<Shared>,
     controller: Arc<str>,
     held: watch::Sender<bool>,
     stop: CancellationToken,
     me: mpsc::WeakUnboundedSender<Command>,
 ) {
     let mut last: Option<tokio::time::Instant> = None;
+    let store = shared.store.clone();
     loop {
         let asked = tokio::time::Instant::now();
         let (s, c) = (store.clone(), controller.clone());
@@ -472,8 +488,9 @@ async fn keeper(
             }
             return;
         }
-        if *held.borrow() {
-            take_over(&store, &controller, &me).await;
+        if *held.borrow() && take_over(&store, &controller, &me).await {
+            // Controls sent to the builds' previous owner are this one's now.
+            shared.signals.control.notify_one();
         }
         tokio::select! {
             () = tokio::time::sleep(RENEW) => {}
@@ -482,12 +499,13 @@ async fn keeper(
     }
 }
 
-/// Takes the builds of controllers whose lease ran out and hands them to the actor.
+/// Takes the builds of controllers whose lease ran out and hands them to the actor; whether
+/// it took any.
 async fn take_over(
     store: &Arc<dyn Store>,
     controller: &Arc<str>,
     me: &mpsc::WeakUnboundedSender<Command>,
-) {
+) -> bool {
     let (store, controller) = (store.clone(), controller.clone());
     let taken = tokio::task::spawn_blocking(move || {
         let claims = coordination(store.as_ref())?.take_over(&controller)?;
@@ -504,7 +522,10 @@ async fn take_over(
     .unwrap_or_else(|e| Err(StoreError::Backend(Box::new(e))));
     match taken {
         Ok(taken) => {
-            let Some(me) = me.upgrade() else { return };
+            let Some(me) = me.upgrade() else {
+                return false;
+            };
+            let any = !taken.is_empty();
             for (record, epoch) in taken {
                 tracing::warn!(build = %record.id, epoch, "build taken over: its controller's lease ran out");
                 let _ = me.send(Command::TakenOver {
@@ -512,7 +533,11 @@ async fn take_over(
                     epoch,
                 });
             }
+            any
         }
-        Err(error) => tracing::warn!(%error, "cannot take over the builds of lost controllers"),
+        Err(error) => {
+            tracing::warn!(%error, "cannot take over the builds of lost controllers");
+            false
+        }
     }
 }

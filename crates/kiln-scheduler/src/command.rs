@@ -30,15 +30,18 @@ pub(crate) enum Command {
         oneshot::Sender<Result<BuildRef, TriggerError>>,
     ),
     /// Cancels a build; `reason` is the line its log ends with (`Aborted by alice`).
+    /// `relayed`: sent here by another controller (see `remote_control.rs`), never sent on.
     Cancel {
         id: BuildRef,
         reason: String,
         reply: oneshot::Sender<Result<(), ControlError>>,
+        relayed: bool,
     },
     Answer {
         id: BuildRef,
         answer: InputAnswer,
         reply: oneshot::Sender<Result<(), ControlError>>,
+        relayed: bool,
     },
     Reload(Arc<Config>, oneshot::Sender<()>),
     /// Multibranch children were added or removed.

@@ -70,6 +70,14 @@ impl Coordinator for ServerCoordinator {
         crate::downstream::start(&self.shared, handle, &self.build, req).await
     }
 
+    async fn stash_saved(&self, name: &str, dir: &std::path::Path) -> Result<(), String> {
+        crate::db_files::stash_saved(&self.shared, &self.build, name, dir).await
+    }
+
+    async fn stash_wanted(&self, name: &str, dir: &std::path::Path) -> Result<bool, String> {
+        crate::db_files::stash_wanted(&self.shared, &self.build, name, dir).await
+    }
+
     fn job_properties(&self, props: &kiln_engine::JobProperties) {
         if let Some(tx) = self.commands.upgrade() {
             let _ = tx.send(Command::JobProperties(

@@ -137,4 +137,13 @@ pub enum ControlError {
     Store(#[source] StoreError),
     #[error("the scheduler is shutting down")]
     ShuttingDown,
+    /// Sent to the controller driving the build, which did not answer in time.
+    #[error(
+        "the controller driving build {build} did not answer within {secs} s; the request \
+         stays pending: that controller, or one that takes the build over, acts on it"
+    )]
+    NoAnswer { build: String, secs: u64 },
+    /// The controller driving the build could not act on the request.
+    #[error("the controller driving build {build} could not act on the request: {message}")]
+    Owner { build: String, message: String },
 }

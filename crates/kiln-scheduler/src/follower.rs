@@ -15,6 +15,7 @@ use kiln_store::{BuildStatus, Store, StoreError};
 use kiln_types::BuildRef;
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::watch;
 
 /// How far a live build's log is stored, published after every durable append.
@@ -104,8 +105,16 @@ pub struct LogFollower {
     offset: u64,
     /// `None` when the build was not live when following started (finished, or unknown).
     live: Option<watch::Receiver<LogState>>,
+    /// Changes when another controller appended to the build's log (a shared store).
+    grown: Option<watch::Receiver<u64>>,
     done: bool,
 }
+
+/// How long a follower of a build that is not live here waits before reading the store
+/// again without a signal (none comes on a store of one controller; on a shared store a
+/// signal may be dropped).
+const NOT_LIVE: Duration = Duration::from_millis(200);
+const SIGNALLED: Duration = Duration::from_secs(2);
 
 impl LogFollower {
     pub(crate) fn new(
@@ -113,12 +122,14 @@ impl LogFollower {
         id: BuildRef,
         offset: u64,
         live: Option<watch::Receiver<LogState>>,
+        grown: Option<watch::Receiver<u64>>,
     ) -> Self {
         LogFollower {
             store,
             id,
             offset,
             live,
+            grown,
             done: false,
         }
     }
@@ -207,9 +218,23 @@ impl LogFollower {
                     self.live = None;
                 }
             }
-            // Not live but not finished either (e.g. queued by a scheduler that is gone):
-            // look again in a while.
-            None => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
+            // Driven by another controller: woken when it appends (or its build ends,
+            // which appends its last line).
+            None => match &mut self.grown {
+                Some(grown) => {
+                    tokio::select! {
+                        changed = grown.changed() => {
+                            if changed.is_err() {
+                                self.grown = None;
+                            }
+                        }
+                        () = tokio::time::sleep(SIGNALLED) => {}
+                    }
+                }
+                // Not live but not finished either (e.g. queued by a scheduler that is
+                // gone): look again in a while.
+                None => tokio::time::sleep(NOT_LIVE).await,
+            },
         }
     }
 }

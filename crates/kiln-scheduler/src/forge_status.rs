@@ -86,10 +86,14 @@ impl ForgeReporter {
             context: format!("kiln/{}", id.job),
             description: state.default_description().to_owned(),
             target_url: Some(build_url(config, id)),
+            git_ref: CommitStatus::ref_of(
+                record.branch.as_deref(),
+                record.change.as_ref().map(|c| &c.vars),
+            ),
         };
         let last = matches!(
             state,
-            StatusState::Success | StatusState::Failure | StatusState::Error
+            StatusState::Success | StatusState::Failure | StatusState::Error | StatusState::Skipped
         );
         self.send(StatusUpdate {
             build: id.clone(),

@@ -6,6 +6,7 @@ use crate::forge_status::{build_url, post_with_retries};
 use crate::shared::Shared;
 use kiln_engine::StatusPost;
 use kiln_forge::{CommitStatus, ForgeTarget, StatusState};
+use kiln_store::BuildRecord;
 use kiln_types::BuildRef;
 
 /// Posts `post` for build `id`; what was posted, or why nothing was.
@@ -29,9 +30,15 @@ pub(crate) async fn post(
             post.state
         )
     })?;
+    let record = build_record(shared, id).await?;
+    let git_ref = record.as_ref().and_then(|r| {
+        CommitStatus::ref_of(r.branch.as_deref(), r.change.as_ref().map(|c| &c.vars))
+    });
     let sha = match post.sha {
         Some(sha) => sha,
-        None => build_commit(shared, id).await?,
+        None => record
+            .and_then(|r| r.commit)
+            .ok_or_else(|| "the build has no commit: give `sha`".to_owned())?,
     };
     let kind = target.kind;
     let status = CommitStatus {
@@ -42,6 +49,7 @@ pub(crate) async fn post(
             .description
             .unwrap_or_else(|| state.default_description().to_owned()),
         target_url: Some(post.target_url.unwrap_or_else(|| build_url(&config, id))),
+        git_ref,
     };
     post_with_retries(shared.forge.tokens(), &config, target, status).await?;
     Ok(format!(
@@ -52,14 +60,11 @@ pub(crate) async fn post(
     ))
 }
 
-async fn build_commit(shared: &Shared, id: &BuildRef) -> Result<String, String> {
+async fn build_record(shared: &Shared, id: &BuildRef) -> Result<Option<BuildRecord>, String> {
     let store = shared.store.clone();
     let key = id.clone();
-    let record = tokio::task::spawn_blocking(move || store.get_build(&key))
+    tokio::task::spawn_blocking(move || store.get_build(&key))
         .await
         .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
-    record
-        .and_then(|r| r.commit)
-        .ok_or_else(|| "the build has no commit: give `sha`".to_owned())
+        .map_err(|e| e.to_string())
 }

@@ -61,6 +61,20 @@ impl Git {
             .map_err(|e| e.to_string())
     }
 
+    /// Writes the checkout's `HEAD` in `dest`, without what `base` has, as a git bundle.
+    pub(crate) async fn bundle_head(
+        &self,
+        url: &str,
+        dest: &Path,
+        base: &str,
+        bundle: &Path,
+    ) -> Result<(), String> {
+        self.cache
+            .bundle_head(url, dest, base, bundle)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
     /// Checks `commit` out into `dest`, keeping untracked files (as Jenkins keeps a
     /// workspace between builds).
     pub(crate) async fn checkout(

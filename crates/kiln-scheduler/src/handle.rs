@@ -150,6 +150,7 @@ impl SchedulerHandle {
             id: id.clone(),
             reason,
             reply,
+            relayed: false,
         })
         .await
     }
@@ -164,6 +165,7 @@ impl SchedulerHandle {
             id: id.clone(),
             answer,
             reply,
+            relayed: false,
         })
         .await
     }
@@ -183,12 +185,14 @@ impl SchedulerHandle {
     /// Follows a build's log from byte `from`: what is stored, then new bytes as they come,
     /// until the build finished.
     pub fn follow_log(&self, id: &BuildRef, from: u64) -> LogFollower {
-        LogFollower::new(
-            self.shared.store.clone(),
-            id.clone(),
-            from,
-            self.shared.live(id),
-        )
+        let live = self.shared.live(id);
+        // A build another controller drives is read from the shared store as it grows,
+        // woken by the store's signal of each append.
+        let grown = match (&live, self.shared.store.coordination()) {
+            (None, Some(_)) => Some(self.shared.signals.follow_log(id)),
+            _ => None,
+        };
+        LogFollower::new(self.shared.store.clone(), id.clone(), from, live, grown)
     }
 
     /// Every configured job, with the parameters and triggers of its last-read pipeline.

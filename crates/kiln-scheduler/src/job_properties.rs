@@ -13,7 +13,7 @@
 //! pipeline's discarder; `triggers:` schedules add to the pipeline's).
 
 use crate::shared::Shared;
-use kiln_engine::{JobParameter, JobProperties};
+use kiln_engine::{JobParameter, JobProperties, Replaced};
 use kiln_model::Pipeline;
 use kiln_store::{JobRecord, Store};
 use kiln_types::JobName;
@@ -53,6 +53,10 @@ pub(crate) struct JobPropertiesRecord {
     pub parameters: Vec<JobParameter>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disable_concurrent: Option<bool>,
+    /// The kinds a `properties` step run in a stage listed: the pipeline's own values of
+    /// these kinds do not apply to the job (see kiln-engine's `Replaced`).
+    #[serde(default, skip_serializing_if = "Replaced::is_none")]
+    pub replaces: Replaced,
 }
 
 impl JobPropertiesRecord {
@@ -69,6 +73,7 @@ impl JobPropertiesRecord {
             by_step: p.by_step,
             parameters: p.parameters.clone(),
             disable_concurrent: p.disable_concurrent,
+            replaces: p.replaces,
         }
     }
 
@@ -88,11 +93,15 @@ impl JobPropertiesRecord {
 /// `disableConcurrentBuilds()` of the job: the pipeline's option, else what a `properties`
 /// step set (`Some(abort_previous)`).
 pub(crate) fn disable_concurrent(shared: &Shared, job: &str) -> Option<bool> {
+    let set = shared.job_properties(job);
+    if let Some(set) = set.as_ref().filter(|s| s.replaces.concurrency) {
+        return set.disable_concurrent;
+    }
     let declared = shared
         .pipeline(job)
         .and_then(Result::ok)
         .and_then(|i| i.disable_concurrent);
-    declared.or_else(|| shared.job_properties(job)?.disable_concurrent)
+    declared.or_else(|| set?.disable_concurrent)
 }
 
 /// `pipeline` with the parameters a `properties` step set for the job that it does not
@@ -104,6 +113,16 @@ pub(crate) fn with_step_parameters(
     pipeline: &Pipeline,
 ) -> Option<Pipeline> {
     let record = shared.job_properties(job)?;
+    if record.replaces.parameters {
+        // A `properties` step in a stage set the job's parameters: the step's alone.
+        let mut out = pipeline.clone();
+        out.parameters = record
+            .parameters
+            .iter()
+            .map(|p| p.to_parameter(pipeline.span))
+            .collect();
+        return Some(out);
+    }
     let added: Vec<&JobParameter> = record
         .parameters
         .iter()

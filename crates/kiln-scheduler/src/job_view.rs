@@ -33,16 +33,25 @@ pub(crate) fn view(
             .collect(),
     };
     let mut concurrency = job.concurrency.max(1);
+    // What a `properties` step in a stage took over from the pipeline.
+    let replaced = set.as_ref().map(|s| s.replaces).unwrap_or_default();
     let (mut parameters, pipeline_error) = match read {
         Some(Ok(info)) => {
-            triggers.cron.extend(info.cron.iter().cloned());
-            triggers.poll.extend(info.poll.iter().cloned());
-            triggers.cron.extend(info.param_cron.iter().cloned());
-            triggers.upstream.extend(info.upstream.iter().cloned());
-            if info.disable_concurrent.is_some() {
+            if !replaced.triggers {
+                triggers.cron.extend(info.cron.iter().cloned());
+                triggers.poll.extend(info.poll.iter().cloned());
+                triggers.cron.extend(info.param_cron.iter().cloned());
+                triggers.upstream.extend(info.upstream.iter().cloned());
+            }
+            if info.disable_concurrent.is_some() && !replaced.concurrency {
                 concurrency = 1;
             }
-            (info.parameters(&job.parameters), None)
+            let mut parameters = info.parameters(&job.parameters);
+            if replaced.parameters {
+                let declared = &info.pipeline.parameters;
+                parameters.retain(|p| !declared.iter().any(|d| d.name.value == p.name));
+            }
+            (parameters, None)
         }
         Some(Err(e)) => (Vec::new(), Some(e)),
         None => (Vec::new(), None),
@@ -85,5 +94,6 @@ pub(crate) fn view(
         triggers,
         concurrency,
         pipeline_error,
+        multibranch: job.multibranch.is_some(),
     }
 }

@@ -53,6 +53,8 @@ pub(crate) struct BuildTask {
     pub detach: CancellationToken,
     /// Set while the engine runs the build in its pod (the actor detaches such a build).
     pub in_pod: Arc<AtomicBool>,
+    /// Set while a build taken over re-attaches to its pod (see the actor's `Running`).
+    pub resuming: Arc<AtomicBool>,
     /// The actor, for the build's `build` and `milestone` steps.
     pub commands: mpsc::WeakUnboundedSender<crate::command::Command>,
     /// What the build set for its job from values its pipeline computes.
@@ -92,7 +94,9 @@ impl BuildTask {
 
     async fn drive(mut self) -> Done {
         let resumed = if self.resume {
-            match self.take_over_pod().await {
+            let taken = self.take_over_pod().await;
+            self.resuming.store(false, Ordering::Release);
+            match taken {
                 Ok(pod) => pod,
                 Err(reason) => return self.abort_resume(&reason).await,
             }
@@ -403,13 +407,13 @@ impl BuildTask {
                 &scm.commit,
                 &self.workspace,
             );
-            let (merged, line) = tokio::select! {
+            let (merged, bundle, line) = tokio::select! {
                 res = merge => res?,
                 () = self.cancel.cancelled() => return Err("Aborted during the checkout".to_owned()),
             };
             self.recorder.line(&line);
             scm.commit = merged;
-            scm.merged_in = Some(self.workspace.clone());
+            scm.merge = Some(bundle);
             return Ok((self.workspace.clone(), Some(scm.clone())));
         }
         match (files, &scm) {
@@ -486,7 +490,7 @@ impl BuildTask {
                 .as_ref()
                 .map(|c| c.vars.clone())
                 .unwrap_or_default(),
-            merged_in: None,
+            merge: None,
         }))
     }
 

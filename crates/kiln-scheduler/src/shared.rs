@@ -56,6 +56,8 @@ pub(crate) struct Shared {
     pub milestones: Milestones,
     /// Commit statuses to GitHub and GitLab.
     pub forge: ForgeReporter,
+    /// What other controllers signal through a shared store.
+    pub signals: crate::signals::Signals,
 }
 
 /// The resources `locks:` declares.
@@ -106,6 +108,7 @@ impl Shared {
             waiting: Arc::new(AtomicUsize::new(0)),
             backend,
             sandbox: None,
+            signals: Default::default(),
         };
         shared.refresh_children();
         shared
@@ -213,7 +216,11 @@ impl Shared {
     /// The job's `cron`, `pollSCM` and `parameterizedCron` schedules from its pipeline: the
     /// literal ones of the last-read pipeline and those its last build computed.
     pub(crate) fn pipeline_schedules(&self, job: &str) -> PipelineSchedules {
+        let set = self.job_properties(job);
+        let replaced = set.as_ref().is_some_and(|s| s.replaces.triggers);
         let mut out = match self.pipeline(job) {
+            // A `properties` step in a stage set the job's triggers: the step's alone.
+            _ if replaced => PipelineSchedules::default(),
             Some(Ok(info)) => PipelineSchedules {
                 cron: info.cron.clone(),
                 poll: info.poll.clone(),
@@ -221,7 +228,7 @@ impl Shared {
             },
             _ => PipelineSchedules::default(),
         };
-        if let Some(set) = self.job_properties(job) {
+        if let Some(set) = set {
             out.cron.extend(set.cron);
             out.poll.extend(set.poll);
             out.param_cron.extend(set.param_cron);

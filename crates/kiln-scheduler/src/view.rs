@@ -31,6 +31,9 @@ pub struct JobView {
     pub concurrency: usize,
     /// Why the pipeline could not be read the last time, if it could not.
     pub pipeline_error: Option<String>,
+    /// A multibranch job: it builds nothing itself, its children (`name/child`) do, and
+    /// triggering it scans its repository.
+    pub multibranch: bool,
 }
 
 /// One build parameter, for a trigger form.

@@ -71,6 +71,7 @@ impl GitCache {
         Git {
             url,
             timeout: self.timeout,
+            env: Vec::new(),
         }
     }
 

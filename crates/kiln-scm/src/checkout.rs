@@ -71,7 +71,9 @@ impl GitCache {
 
     /// Merges `commit` into the checkout in `dest` (made by [`GitCache::checkout`]) as a new
     /// merge commit by `kiln <kiln@localhost>`, as Jenkins merges a pull request into its
-    /// target; returns the merge commit. A merge that conflicts is undone and fails.
+    /// target; returns the merge commit. A merge that conflicts is undone and fails. The
+    /// merge is dated as the newer of its two parents (by their committer dates), so merging
+    /// the same commit into the same head again, anywhere, makes the same merge commit.
     pub async fn merge(
         &self,
         url: &str,
@@ -88,6 +90,29 @@ impl GitCache {
             git.run(Some(dest), ["fetch", "--quiet", &mirror_arg, commit])
                 .await?;
         }
+        // `show` prints the committer dates of HEAD and `commit`, one a line.
+        let dates = git
+            .text(
+                Some(dest),
+                ["show", "--no-patch", "--format=%ct", "HEAD", commit],
+            )
+            .await?;
+        let newest = dates
+            .lines()
+            .filter_map(|l| l.trim().parse::<i64>().ok())
+            .max()
+            .unwrap_or_default();
+        let date = format!("@{newest} +0000");
+        let mut git = self.git(url);
+        // The identity too, whatever the server's environment says.
+        git.env = vec![
+            ("GIT_AUTHOR_NAME", "kiln".to_owned()),
+            ("GIT_AUTHOR_EMAIL", "kiln@localhost".to_owned()),
+            ("GIT_COMMITTER_NAME", "kiln".to_owned()),
+            ("GIT_COMMITTER_EMAIL", "kiln@localhost".to_owned()),
+            ("GIT_AUTHOR_DATE", date.clone()),
+            ("GIT_COMMITTER_DATE", date),
+        ];
         let merged = git
             .run(
                 Some(dest),
@@ -113,6 +138,29 @@ impl GitCache {
             return Err(e);
         }
         git.text(Some(dest), ["rev-parse", "HEAD"]).await
+    }
+
+    /// Writes to `bundle` a git bundle of the checkout's `HEAD` (in `dest`) without what
+    /// `base` has: the merge [`GitCache::merge`] made and the commits it brought in, which a
+    /// repository holding `base` fetches from the bundle (`git fetch BUNDLE HEAD`) to have
+    /// the merge commit without reaching this machine.
+    pub async fn bundle_head(
+        &self,
+        url: &str,
+        dest: &Path,
+        base: &str,
+        bundle: &Path,
+    ) -> Result<(), ScmError> {
+        check_ref(url, "commit", base)?;
+        let not_base = format!("^{base}");
+        let path = bundle.display().to_string();
+        self.git(url)
+            .run(
+                Some(dest),
+                ["bundle", "create", "--quiet", &path, "HEAD", &not_base],
+            )
+            .await
+            .map(|_| ())
     }
 
     async fn has_commit(&self, url: &str, dest: &Path, commit: &str) -> bool {

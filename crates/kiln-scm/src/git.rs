@@ -23,6 +23,8 @@ const SCRUBBED: &[&str] = &[
 pub(crate) struct Git<'a> {
     pub url: &'a str,
     pub timeout: Duration,
+    /// Variables set for the command (e.g. a commit's dates).
+    pub env: Vec<(&'static str, String)>,
 }
 
 impl Git<'_> {
@@ -53,6 +55,7 @@ impl Git<'_> {
         for var in SCRUBBED {
             cmd.env_remove(var);
         }
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         if let Some(dir) = cwd {
             cmd.current_dir(dir);
         }

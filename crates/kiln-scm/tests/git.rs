@@ -363,3 +363,75 @@ async fn checkout_of_a_commit_only_on_a_pull_request_ref() {
         "proposed\n"
     );
 }
+
+#[tokio::test]
+async fn a_merges_bundle_brings_it_to_a_repository_that_has_only_the_base() {
+    let f = fixture();
+    let url = f.url();
+    f.cache
+        .checkout(&url, &f.first, &f.work, false)
+        .await
+        .unwrap();
+    let merged = f
+        .cache
+        .merge(&url, &f.work, &f.feature, "Merge feature")
+        .await
+        .unwrap();
+    let bundle = f.work.join(".git/merge.bundle");
+    f.cache
+        .bundle_head(&url, &f.work, &f.first, &bundle)
+        .await
+        .unwrap();
+    let bundle_arg = bundle.display().to_string();
+    // A repository with the base (and nothing of the feature) gets the merge from it.
+    let other = f.work.with_file_name("other");
+    std::fs::create_dir_all(&other).unwrap();
+    git(&other, &["init", "-q"]);
+    git(&other, &["fetch", "-q", &url, &f.first]);
+    git(&other, &["fetch", "-q", &bundle_arg, "HEAD"]);
+    assert_eq!(git(&other, &["rev-parse", "FETCH_HEAD"]), merged);
+    assert_eq!(
+        git(&other, &["rev-parse", &format!("{merged}^2")]),
+        f.feature
+    );
+    // One without the base cannot: the bundle holds only what the base lacks.
+    let bare = f.work.with_file_name("bare");
+    std::fs::create_dir_all(&bare).unwrap();
+    git(&bare, &["init", "-q"]);
+    let lacking = std::process::Command::new("git")
+        .args(["fetch", "-q", &bundle_arg, "HEAD"])
+        .current_dir(&bare)
+        .output()
+        .unwrap();
+    assert!(!lacking.status.success());
+}
+
+#[tokio::test]
+async fn merging_the_same_commits_again_makes_the_same_merge_commit() {
+    let f = fixture();
+    let url = f.url();
+    let mut merges = Vec::new();
+    for dir in ["one", "two"] {
+        let work = f.work.with_file_name(dir);
+        f.cache
+            .checkout(&url, &f.first, &work, false)
+            .await
+            .unwrap();
+        let merged = f
+            .cache
+            .merge(&url, &work, &f.feature, "Merge feature")
+            .await
+            .unwrap();
+        merges.push(merged);
+        // (the clock moves on between the two merges)
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    }
+    assert_eq!(merges[0], merges[1]);
+    let work = f.work.with_file_name("one");
+    let who = git(
+        &work,
+        &["show", "--no-patch", "--format=%an <%ae> %ct", "HEAD"],
+    );
+    let newest = git(&work, &["show", "--no-patch", "--format=%ct", &f.feature]);
+    assert_eq!(who, format!("kiln <kiln@localhost> {newest}"));
+}

@@ -1,5 +1,9 @@
 //! Cost of evaluating scripts repeatedly, as a step inside a loop does: the compile cache
 //! makes every evaluation after the first one a cache hit. Prints medians.
+//!
+//! `cargo bench -p kiln-script --bench eval -- WORD` runs only the measures whose name has
+//! WORD (`eval_block`, `one step`...), and `KILN_BENCH_RUNS=N` takes N samples of each
+//! (2,000 by default), for a profiler to see one measure alone.
 
 #![expect(
     clippy::expect_used,
@@ -15,6 +19,14 @@ fn median(mut samples: Vec<Duration>) -> Duration {
 }
 
 fn measure(name: &str, runs: usize, mut f: impl FnMut()) {
+    let filter = std::env::args().skip(1).find(|a| !a.starts_with("--"));
+    if filter.is_some_and(|word| !name.contains(word.as_str())) {
+        return;
+    }
+    let runs = std::env::var("KILN_BENCH_RUNS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(runs);
     f();
     let samples = (0..runs)
         .map(|_| {

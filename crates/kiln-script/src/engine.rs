@@ -382,9 +382,10 @@ impl ScriptEngine {
         };
         let library = ctx.library.clone();
         let source = ctx.source.clone();
+        // The unit's own AST unless library code joins it: no copy of it per evaluation.
         let ast = match &library.ast {
-            Some(lib) => lib.merge(&unit.ast),
-            None => unit.ast.clone(),
+            Some(lib) => std::borrow::Cow::Owned(lib.merge(&unit.ast)),
+            None => std::borrow::Cow::Borrowed(&unit.ast),
         };
         let result = match host {
             Some(host) if !steps.is_empty() => {

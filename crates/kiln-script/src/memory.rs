@@ -119,16 +119,22 @@ impl Measure {
             }
             return;
         }
-        if let Ok(s) = d.as_immutable_string_ref() {
-            self.bytes = self.bytes.saturating_add(s.len());
-        } else if let Ok(items) = d.as_array_ref() {
+        // `is_*` first: the `as_*_ref` of another type builds an error naming the type.
+        if d.is_string() {
+            if let Ok(s) = d.as_immutable_string_ref() {
+                self.bytes = self.bytes.saturating_add(s.len());
+            }
+        } else if d.is_array() {
+            let Ok(items) = d.as_array_ref() else { return };
             for x in items.iter() {
                 self.add_at(x, limit, depth + 1);
                 if self.bytes > limit {
                     return;
                 }
             }
-        } else if let Ok(map) = d.as_map_ref() {
+        } else if d.is_map()
+            && let Ok(map) = d.as_map_ref()
+        {
             for (k, v) in map.iter() {
                 self.bytes = self.bytes.saturating_add(MAP_ENTRY + k.len());
                 self.add_at(v, limit, depth + 1);

@@ -133,7 +133,8 @@ impl From<kiln_scheduler::ControlError> for ApiError {
             E::UnknownInputParameter { .. } | E::BadInputValue { .. } => {
                 ApiError::BadRequest(err.to_string())
             }
-            E::ShuttingDown => ApiError::Unavailable(err.to_string()),
+            E::ShuttingDown | E::NoAnswer { .. } => ApiError::Unavailable(err.to_string()),
+            E::Owner { .. } => ApiError::Conflict(err.to_string()),
             E::Store(_) => ApiError::internal(err),
         }
     }

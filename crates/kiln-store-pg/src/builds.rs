@@ -142,7 +142,7 @@ pub(crate) async fn create_in(
     // Delivered at commit: idle controllers wake at once (see `PgStore::new_builds`).
     tx.execute(
         "SELECT pg_notify($1, $2)",
-        &[&crate::claims::NEW_BUILD_CHANNEL, &build.id.to_string()],
+        &[&crate::listen::NEW_BUILD_CHANNEL, &build.id.to_string()],
     )
     .await
     .map_err(query)?;

@@ -16,9 +16,6 @@ use kiln_store::{
 use kiln_types::{BuildRef, JobName};
 use std::time::Duration;
 
-/// The channel `pg_notify` speaks on when a build is created.
-pub(crate) const NEW_BUILD_CHANNEL: &str = "kiln_new_build";
-
 impl PgStore {
     /// Takes or renews `controller`'s lease for `ttl`. A lease that ran out is not renewed
     /// ([`Lease::Lost`]).
@@ -93,6 +90,24 @@ impl PgStore {
     /// of its own, outside the pool). A wake-up, not a queue: when the receiver falls behind,
     /// notifications are dropped, so a consumer still looks for queued builds itself.
     pub fn new_builds(&self) -> Result<tokio::sync::mpsc::Receiver<BuildRef>, StoreError> {
+        let mut signals = self.signals()?;
+        let (tx, rx) = tokio::sync::mpsc::channel(1024);
+        self.runtime_handle()?.spawn(async move {
+            while let Some(signal) = signals.recv().await {
+                if let kiln_store::Signal::NewBuild(build) = signal {
+                    if tx.send(build).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        Ok(rx)
+    }
+
+    /// Every [`Signal`](kiln_store::Signal) of any kiln on the database from now on (a
+    /// `LISTEN` on a connection of its own, outside the pool); dropped when the receiver
+    /// falls behind.
+    pub fn signals(&self) -> Result<tokio::sync::mpsc::Receiver<kiln_store::Signal>, StoreError> {
         let (config, tls) = (self.config.clone(), self.tls.clone());
         self.run(|_| async move { crate::listen::listen(config, tls).await })
     }
@@ -358,6 +373,55 @@ impl Coordination for PgStore {
             })
             .map_err(|e| StoreError::Backend(Box::new(e)))?;
         Ok(())
+    }
+
+    fn listen(&self, listener: kiln_store::SignalListener) -> Result<(), StoreError> {
+        let mut rx = self.signals()?;
+        std::thread::Builder::new()
+            .name("kiln-pg-signals".to_owned())
+            .spawn(move || {
+                while let Some(signal) = rx.blocking_recv() {
+                    listener(&signal);
+                }
+            })
+            .map_err(|e| StoreError::Backend(Box::new(e)))?;
+        Ok(())
+    }
+
+    fn send_control(&self, build: &BuildRef, body: &str) -> Result<Option<u64>, StoreError> {
+        PgStore::send_control(self, build, body)
+    }
+
+    fn pending_controls(
+        &self,
+        controller: &str,
+    ) -> Result<Vec<kiln_store::SentControl>, StoreError> {
+        PgStore::pending_controls(self, controller)
+    }
+
+    fn answer_control(&self, id: u64, outcome: &str) -> Result<(), StoreError> {
+        PgStore::answer_control(self, id, outcome)
+    }
+
+    fn control_outcome(&self, id: u64) -> Result<Option<String>, StoreError> {
+        PgStore::control_outcome(self, id)
+    }
+
+    fn put_files(
+        &self,
+        build: &BuildRef,
+        name: &str,
+        files: &[kiln_store::BuildFile],
+    ) -> Result<(), StoreError> {
+        PgStore::put_files(self, build, name, files)
+    }
+
+    fn get_files(
+        &self,
+        build: &BuildRef,
+        name: &str,
+    ) -> Result<Option<Vec<kiln_store::BuildFile>>, StoreError> {
+        PgStore::get_files(self, build, name)
     }
 
     fn create_build_once(

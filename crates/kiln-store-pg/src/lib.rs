@@ -18,8 +18,10 @@
 mod bridge;
 mod builds;
 mod claims;
+mod controls;
 mod db;
 mod error;
+mod files;
 mod listen;
 mod logs;
 mod once;

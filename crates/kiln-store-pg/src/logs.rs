@@ -71,6 +71,13 @@ impl Db {
         )
         .await
         .map_err(query)?;
+        // Delivered at commit: followers on other controllers read the new bytes at once.
+        tx.execute(
+            "SELECT pg_notify($1, $2)",
+            &[&crate::listen::LOG_CHANNEL, &id.to_string()],
+        )
+        .await
+        .map_err(query)?;
         tx.commit().await.map_err(query)?;
         Ok(end)
     }

@@ -10,6 +10,8 @@
 //! | `kiln_controllers` | a controller's lease: id, expiry (PostgreSQL's clock)        |
 //! | `kiln_once`        | a webhook delivery taken, per job (what it did, when)        |
 //! | `kiln_timers`      | a timer (cron, polling, scan): the last due time it fired at |
+//! | `kiln_controls`    | a control (cancel, input answer) sent to a build's owner, and its answer |
+//! | `kiln_files`       | a build's small file (a stash, an artifact, a report's file): its bytes |
 //!
 //! Records are JSON as text (not `jsonb`, which refuses `\u0000` and reorders keys): the
 //! bytes serde wrote are the bytes read back. Table names carry `kiln_`, so the database may
@@ -20,13 +22,13 @@ use deadpool_postgres::Object;
 use kiln_store::StoreError;
 
 /// The schema this kiln writes.
-pub(crate) const CURRENT: u32 = 4;
+pub(crate) const CURRENT: u32 = 5;
 
 /// `pg_advisory_xact_lock`'s key for migrations: "kilnmigr" as a number.
 const MIGRATION_LOCK: i64 = 0x6b69_6c6e_6d69_6772;
 
 /// Migration `n` takes the schema from version `n` to `n + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 const V1: &str = "
 CREATE TABLE kiln_meta (
@@ -93,6 +95,30 @@ CREATE INDEX kiln_once_by_age ON kiln_once (taken_at);
 CREATE TABLE kiln_timers (
     key text PRIMARY KEY,
     last_due_ms bigint NOT NULL
+);
+";
+
+/// Control and files across controllers: controls sent to the controller that drives a
+/// build (answered by it, or by whichever takes the build over), and builds' small files,
+/// which any controller reads.
+const V5: &str = "
+CREATE TABLE kiln_controls (
+    id bigserial PRIMARY KEY,
+    job text NOT NULL,
+    number bigint NOT NULL,
+    body text NOT NULL,
+    sent_at timestamptz NOT NULL DEFAULT now(),
+    outcome text,
+    FOREIGN KEY (job, number) REFERENCES kiln_builds (job, number) ON DELETE CASCADE
+);
+CREATE INDEX kiln_controls_pending ON kiln_controls (job, number) WHERE outcome IS NULL;
+CREATE TABLE kiln_files (
+    job text NOT NULL,
+    number bigint NOT NULL,
+    path text NOT NULL,
+    bytes bytea NOT NULL,
+    PRIMARY KEY (job, number, path),
+    FOREIGN KEY (job, number) REFERENCES kiln_builds (job, number) ON DELETE CASCADE
 );
 ";
 

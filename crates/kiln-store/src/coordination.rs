@@ -63,6 +63,40 @@ pub type Exclusive = Box<dyn Send>;
 /// dropped, so the listener still looks for queued builds itself now and then).
 pub type NewBuildListener = Box<dyn Fn(&BuildRef) + Send + Sync>;
 
+/// What a controller hears from the others through the store, once committed. Wake-ups,
+/// not a queue: a signal may be dropped (a slow listener, a lost connection), so whoever
+/// waits for one also looks for itself now and then.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Signal {
+    /// A build was queued.
+    NewBuild(BuildRef),
+    /// A build's log grew.
+    LogGrew(BuildRef),
+    /// A control was sent to a build `owner` drives.
+    Control { owner: String },
+    /// The control with this id was answered.
+    ControlAnswered(u64),
+}
+
+/// Called for every [`Signal`] from the moment it is registered.
+pub type SignalListener = Box<dyn Fn(&Signal) + Send + Sync>;
+
+/// A file of a build kept in the store: its path within its set, its bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BuildFile {
+    pub path: String,
+    pub bytes: Vec<u8>,
+}
+
+/// A control (a cancel, an input's answer) sent through the store to the controller that
+/// drives a build: `body` is the sender's (the scheduler's JSON), the store only keeps it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SentControl {
+    pub id: u64,
+    pub build: BuildRef,
+    pub body: String,
+}
+
 /// The operations of a store that several controllers share.
 pub trait Coordination: Send + Sync {
     /// Takes or renews `controller`'s lease for `ttl`. A lease that ran out is not renewed
@@ -101,6 +135,31 @@ pub trait Coordination: Send + Sync {
     /// Calls `listener` for every build any controller queues from now on, until the
     /// process ends.
     fn listen_new_builds(&self, listener: NewBuildListener) -> Result<(), StoreError>;
+    /// Calls `listener` for every [`Signal`] from now on, until the process ends.
+    fn listen(&self, listener: SignalListener) -> Result<(), StoreError>;
+    /// Sends `body` to the controller that drives `build` and signals it: the control's id,
+    /// or `None` (nothing sent) when no controller drives the build (it is queued unclaimed,
+    /// finished, or unknown).
+    fn send_control(&self, build: &BuildRef, body: &str) -> Result<Option<u64>, StoreError>;
+    /// The controls not answered yet of the builds `controller` drives (after a takeover,
+    /// those sent to the build's previous owner too), oldest first.
+    fn pending_controls(&self, controller: &str) -> Result<Vec<SentControl>, StoreError>;
+    /// Answers control `id` with `outcome` (the scheduler's JSON) and signals it; a control
+    /// answered before keeps its first answer.
+    fn answer_control(&self, id: u64, outcome: &str) -> Result<(), StoreError>;
+    /// The answer to control `id`, once there is one.
+    fn control_outcome(&self, id: u64) -> Result<Option<String>, StoreError>;
+    /// Keeps a set of a build's files (e.g. a stash) as `name`, replacing what `name` held:
+    /// every controller can read them back with [`Coordination::get_files`].
+    fn put_files(
+        &self,
+        build: &BuildRef,
+        name: &str,
+        files: &[BuildFile],
+    ) -> Result<(), StoreError>;
+    /// The files kept as `name` for `build`; `None` when nothing was kept.
+    fn get_files(&self, build: &BuildRef, name: &str)
+    -> Result<Option<Vec<BuildFile>>, StoreError>;
     /// [`Store::create_build_not_before`](crate::Store::create_build_not_before), in one
     /// transaction with taking `once`: `Ok(None)` (and no build) when it was taken before,
     /// by this controller or another. A delivery is taken per job.

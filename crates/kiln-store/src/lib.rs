@@ -27,7 +27,8 @@ mod unflushed;
 
 pub use build_pages::BuildPages;
 pub use coordination::{
-    Claim, ClaimLimits, Coordination, Exclusive, Lease, NewBuildListener, Once,
+    BuildFile, Claim, ClaimLimits, Coordination, Exclusive, Lease, NewBuildListener, Once,
+    SentControl, Signal, SignalListener,
 };
 pub use error::StoreError;
 pub use log_event::{LogEvent, LogEventKind};

@@ -216,6 +216,22 @@ pub struct Site {
 
 impl Site {
     pub fn start(pipelines: &[(&str, &str)]) -> Site {
+        Site::start_with(|repo| {
+            let mut jobs = String::new();
+            for (job, text) in pipelines {
+                std::fs::write(repo.join(format!("{job}.Jenkinsfile")), text).unwrap();
+                jobs.push_str(&format!(
+                    "  - name: {job}\n    repo: file://{}\n    jenkinsfile: {job}.Jenkinsfile\n",
+                    repo.display()
+                ));
+            }
+            jobs
+        })
+    }
+
+    /// A server whose `jobs:` are the lines `jobs` returns, given the git repository made
+    /// here; what `jobs` writes in the repository is committed on `main` first.
+    pub fn start_with(jobs: impl FnOnce(&Path) -> String) -> Site {
         let dir = tempfile::Builder::new()
             .prefix("kiln-ui-")
             .tempdir()
@@ -227,13 +243,7 @@ impl Site {
         let mut yaml = format!(
             "server:\n  tokens:\n    - {{name: admin, token: {TOKEN}, role: admin}}\n    - {{name: viewer, token: view-only, role: read}}\n    - {{name: bob, token: bob-token, role: trigger}}\njobs:\n"
         );
-        for (job, text) in pipelines {
-            std::fs::write(repo.join(format!("{job}.Jenkinsfile")), text).unwrap();
-            yaml.push_str(&format!(
-                "  - name: {job}\n    repo: file://{}\n    jenkinsfile: {job}.Jenkinsfile\n",
-                repo.display()
-            ));
-        }
+        yaml.push_str(&jobs(&repo));
         git(&repo, &["add", "."]);
         git(&repo, &["commit", "-q", "-m", "pipelines"]);
         let config = root.join("kiln.yaml");

@@ -13,6 +13,7 @@ mod follow;
 mod inputs;
 mod kit;
 mod live;
+mod multibranch;
 mod phone;
 mod replay;
 mod results;

@@ -51,6 +51,8 @@ pub struct Posted {
     pub context: String,
     pub target_url: Option<String>,
     pub description: String,
+    /// GitLab's `ref`, when given.
+    pub git_ref: Option<String>,
 }
 
 /// An open pull (GitHub) or merge (GitLab) request the forge lists.
@@ -382,7 +384,10 @@ fn status(
     let text = |k: &str| body[k].as_str().map(str::to_owned);
     let valid = match forge {
         "github" => ["pending", "success", "failure", "error"].as_slice(),
-        _ => ["pending", "running", "success", "failed", "canceled"].as_slice(),
+        _ => [
+            "pending", "running", "success", "failed", "canceled", "skipped",
+        ]
+        .as_slice(),
     };
     let Some(st) = text("state").filter(|s| valid.contains(&s.as_str())) else {
         return Response::json(422, r#"{"message":"Validation Failed: state"}"#);
@@ -395,6 +400,7 @@ fn status(
         context: text(context_key).unwrap_or_else(|| "default".into()),
         target_url: text("target_url"),
         description: text("description").unwrap_or_default(),
+        git_ref: text("ref"),
     });
     Response::json(201, r#"{"id":1}"#)
 }

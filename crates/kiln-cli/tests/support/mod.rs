@@ -12,7 +12,9 @@ use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+pub mod controllers;
 
 pub const KILN: &str = env!("CARGO_BIN_EXE_kiln");
 pub const TOKEN: &str = "e2e-admin-token";
@@ -157,6 +159,24 @@ pub fn wait_or_show(what: &str, mut check: impl FnMut() -> bool, context: impl F
     panic!("gave up waiting for {what}\n{}", context());
 }
 
+/// [`wait_or_show`] with a deadline of the caller's (a bound scaled to the work waited for).
+pub fn wait_until(
+    deadline: Instant,
+    what: &str,
+    mut check: impl FnMut() -> bool,
+    context: impl Fn() -> String,
+) {
+    loop {
+        if check() {
+            return;
+        }
+        if Instant::now() >= deadline {
+            panic!("gave up waiting for {what}\n{}", context());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// A fake Kubernetes cluster (kiln-fake-kube, in this process, on a runtime of its own: it
 /// outlives the servers the tests kill), its kubeconfig in the test's directory, and what a
 /// server needs to run pods in it; shut down when dropped.
@@ -171,12 +191,21 @@ pub struct FakeCluster {
 impl FakeCluster {
     /// Starts the fake and writes its kubeconfig to `root/kubeconfig`.
     pub fn start(root: &Path) -> FakeCluster {
+        FakeCluster::hiding(root, &[])
+    }
+
+    /// [`FakeCluster::start`] with pods that do not see the host directories `hidden` (as if
+    /// they ran on another machine than the server).
+    pub fn hiding(root: &Path, hidden: &[&Path]) -> FakeCluster {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .unwrap();
-        let config = kiln_fake_kube::FakeKubeConfig::default();
+        let config = kiln_fake_kube::FakeKubeConfig {
+            hidden_paths: hidden.iter().map(|p| p.to_path_buf()).collect(),
+            ..kiln_fake_kube::FakeKubeConfig::default()
+        };
         let fake = runtime
             .block_on(kiln_fake_kube::FakeKube::start(config, 0))
             .unwrap();

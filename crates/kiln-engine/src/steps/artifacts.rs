@@ -18,7 +18,7 @@ pub(crate) async fn stash(call: &StepCall<'_>) -> Result<Value, StepError> {
     }
     let allow_empty = call.bool("allowEmpty", false)?;
     let dir = stash_dir(call, &name)?;
-    if call.executor()?.is_replaying() && tokio::fs::try_exists(&dir).await.unwrap_or(false) {
+    if call.executor()?.is_replaying() && stash_here(call, &name, &dir).await? {
         // A resumed build repeating itself keeps the stash it made before the restart.
         let root = dir.clone();
         let files = tokio::task::spawn_blocking(move || local_files(&root))
@@ -48,13 +48,30 @@ pub(crate) async fn stash(call: &StepCall<'_>) -> Result<Value, StepError> {
         .await
         .map_err(|e| local_error("create", &dir, &e))?;
     call.log(&format!("Stashed {} file(s) as '{name}'", files.len()));
+    if let Err(why) = call.build.spec.coordinator.stash_saved(&name, &dir).await {
+        call.log(&why);
+    }
     Ok(Value::Null)
+}
+
+/// Whether stash `name` is in `dir`, asking the server for its copy when it is not (a
+/// build taken over from another controller).
+async fn stash_here(call: &StepCall<'_>, name: &str, dir: &Path) -> Result<bool, StepError> {
+    if tokio::fs::try_exists(dir).await.unwrap_or(false) {
+        return Ok(true);
+    }
+    call.build
+        .spec
+        .coordinator
+        .stash_wanted(name, dir)
+        .await
+        .map_err(StepError::failed)
 }
 
 pub(crate) async fn unstash(call: &StepCall<'_>) -> Result<Value, StepError> {
     let name = call.req_string("name")?;
     let dir = stash_dir(call, &name)?;
-    if !tokio::fs::try_exists(&dir).await.unwrap_or(false) {
+    if !stash_here(call, &name, &dir).await? {
         return Err(StepError::failed(format!("no such saved stash '{name}'")));
     }
     let root = dir.clone();

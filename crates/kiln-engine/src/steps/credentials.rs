@@ -115,6 +115,7 @@ fn class_binding(class: &str) -> Option<&'static str> {
         "UsernamePasswordBinding" => Some("usernameColonPassword"),
         "FileBinding" => Some("file"),
         "SSHUserPrivateKeyBinding" => Some("sshUserPrivateKey"),
+        "AmazonWebServicesCredentialsBinding" => Some("aws"),
         _ => None,
     }
 }
@@ -138,7 +139,7 @@ fn binding(expr: &Expr, build: &Build, scope: &Scope) -> Result<Binding, StepErr
         let class = class.unwrap_or_default();
         let kind = class_binding(&class).ok_or_else(|| {
             StepError::failed(format!(
-                "withCredentials: binding class `{class}` is not supported by kiln (it binds StringBinding, UsernamePasswordMultiBinding, UsernamePasswordBinding, FileBinding and SSHUserPrivateKeyBinding, and the binding functions such as `string(...)`)"
+                "withCredentials: binding class `{class}` is not supported by kiln (it binds StringBinding, UsernamePasswordMultiBinding, UsernamePasswordBinding, FileBinding, SSHUserPrivateKeyBinding and AmazonWebServicesCredentialsBinding, and the binding functions such as `string(...)`)"
             ))
         })?;
         return Ok(Binding {
@@ -220,8 +221,29 @@ async fn bind(
                 vars.push((v.to_owned(), passphrase.clone().unwrap_or_default()));
             }
         }
+        // The AWS Credentials plugin's binding: kiln keeps an access key as a
+        // username/password credential (the key ID as the username).
+        ("aws", Credential::UsernamePassword { username, password }) => {
+            let access = b.opt("accessKeyVariable").unwrap_or("AWS_ACCESS_KEY_ID");
+            let secret = b
+                .opt("secretKeyVariable")
+                .unwrap_or("AWS_SECRET_ACCESS_KEY");
+            if b.opt("roleArn").is_some() {
+                build.notice_once(
+                    "withCredentials: `roleArn` of the aws binding is not supported by kiln; the access key is bound as it is"
+                        .to_owned(),
+                );
+            }
+            vars.push((access.to_owned(), username.clone()));
+            vars.push((secret.to_owned(), password.clone()));
+        }
         (
-            "string" | "usernamePassword" | "usernameColonPassword" | "file" | "sshUserPrivateKey",
+            "string"
+            | "usernamePassword"
+            | "usernameColonPassword"
+            | "file"
+            | "sshUserPrivateKey"
+            | "aws",
             _,
         ) => {
             return Err(StepError::failed(format!(
@@ -232,7 +254,7 @@ async fn bind(
         }
         (other, _) => {
             return Err(StepError::failed(format!(
-                "withCredentials: binding `{other}` is not supported (kiln binds string, usernamePassword, usernameColonPassword, file and sshUserPrivateKey)"
+                "withCredentials: binding `{other}` is not supported (kiln binds string, usernamePassword, usernameColonPassword, file, sshUserPrivateKey and aws)"
             )));
         }
     }

@@ -3,7 +3,7 @@
 //! (`JUnitResultArchiver` as `junit`, `ArtifactArchiver` as `archiveArtifacts`); any other
 //! class fails the step, naming it.
 
-use super::{Args, StepCall, artifacts, junit};
+use super::{Args, StepCall, artifacts, files, junit};
 use crate::error::StepError;
 use kiln_script::Value;
 use std::collections::BTreeMap;
@@ -43,6 +43,8 @@ pub(crate) async fn step(call: &StepCall<'_>) -> Result<Value, StepError> {
         "ArtifactArchiver" => {
             artifacts::archive(&call.with_args(Args::Script(&args), "archiveArtifacts")).await
         }
+        // The Workspace Cleanup plugin's publisher, as its `cleanWs` step.
+        "WsCleanup" => files::clean_ws(&call.with_args(Args::Script(&args), "cleanWs")).await,
         _ => Err(unsupported_class("step", class)),
     }
 }

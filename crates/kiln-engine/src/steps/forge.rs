@@ -82,7 +82,9 @@ pub(crate) async fn gitlab_block_end(call: &StepCall<'_>, name: String, state: &
 }
 
 const GITHUB_STATES: &[&str] = &["pending", "success", "failure", "error"];
-const GITLAB_STATES: &[&str] = &["pending", "running", "canceled", "success", "failed"];
+const GITLAB_STATES: &[&str] = &[
+    "pending", "running", "canceled", "success", "failed", "skipped",
+];
 
 fn gitlab_name(call: &StepCall<'_>) -> Result<String, StepError> {
     Ok(call

@@ -63,15 +63,19 @@ impl GitScm {
                 "checkout: each of `extensions` is a map with `$class`",
             ));
         };
+        // `scmGit(...)` writes the extensions by their symbols (`cleanBeforeCheckout()`,
+        // `localBranch('main')`): the class name with a small first letter, a single
+        // argument under `value`.
+        let named = |key: &str| string(args.get(key).or_else(|| args.get("value")));
         match class {
-            "CleanBeforeCheckout" | "CleanCheckout" => self.clean = true,
-            "RelativeTargetDirectory" => {
-                self.subdirectory = args.get("relativeTargetDir").and_then(|v| string(Some(v)));
+            "CleanBeforeCheckout" | "CleanCheckout" | "cleanBeforeCheckout" => self.clean = true,
+            "RelativeTargetDirectory" | "relativeTargetDirectory" => {
+                self.subdirectory = named("relativeTargetDir");
             }
-            "LocalBranch" => {
-                self.local_branch = args.get("localBranch").and_then(|v| string(Some(v)));
+            "LocalBranch" | "localBranch" => {
+                self.local_branch = named("localBranch");
             }
-            "CloneOption" => {
+            "CloneOption" | "cloneOption" => {
                 let shallow = matches!(args.get("shallow"), Some(Value::Bool(true)));
                 let depth = match args.get("depth") {
                     Some(Value::Int(n)) if *n > 0 => u32::try_from(*n).unwrap_or(u32::MAX),

@@ -61,9 +61,18 @@ pub(crate) async fn mail(call: &StepCall<'_>) -> Result<Value, StepError> {
 
 /// `emailext(to:, subject:, body:, attachLog:, compressLog:, attachmentsPattern:,
 /// recipientProviders:, mimeType:, replyTo:, from:)`. With nobody to send to, the plugin
-/// logs that and goes on; so does kiln.
+/// logs that and goes on; so does kiln. The plugin's step also only logs a message it could
+/// not send (no server, a refused connection or address) and leaves the build's result as
+/// it was; so does kiln (`mail` fails the build, as Mailer's step does).
 pub(crate) async fn emailext(call: &StepCall<'_>) -> Result<Value, StepError> {
-    let settings = settings(call)?;
+    let not_sent = |e: StepError| {
+        call.log(&format!("ERROR: {e}; no e-mail sent, the build goes on"));
+        Ok(Value::Null)
+    };
+    let settings = match settings(call) {
+        Ok(s) => s,
+        Err(e) => return not_sent(e),
+    };
     let env = call.scope.env.as_ref().clone();
     let subject = call
         .string("subject")?
@@ -119,8 +128,10 @@ pub(crate) async fn emailext(call: &StepCall<'_>) -> Result<Value, StepError> {
         return Ok(Value::Null);
     }
     email.attachments = attachments(call).await?;
-    send(call, settings, email).await?;
-    Ok(Value::Null)
+    match send(call, settings, email).await {
+        Ok(()) => Ok(Value::Null),
+        Err(e) => not_sent(e),
+    }
 }
 
 /// The build's `mail:` settings, or an error naming what to configure.

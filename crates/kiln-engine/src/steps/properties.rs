@@ -12,7 +12,7 @@ use crate::build::Build;
 use crate::error::StepError;
 use crate::job_properties::{count_text, schedule};
 use crate::scope::Scope;
-use crate::{JobParameter, JobProperties};
+use crate::{JobParameter, JobProperties, Replaced};
 use kiln_script::Value;
 
 /// What reading the list found: the properties, and what the log says besides.
@@ -27,6 +27,8 @@ struct Reading {
     /// takes them).
     as_string: Vec<String>,
     warnings: Vec<String>,
+    /// The kinds the list names (even with nothing in them: `pipelineTriggers([])`).
+    listed: Replaced,
 }
 
 /// Parameter types of plugins, taken as string parameters holding their `defaultValue`.
@@ -65,6 +67,16 @@ pub(crate) fn properties(
         r.item(item, &build.spec.job_name);
     }
     let log = |line: &str| build.log(scope.node, line, scope.timestamps);
+    if let Some(pipeline) = build.pipeline_properties() {
+        r.after_pipeline(pipeline);
+        let over = r.listed.declared_by(&build.plan.pipeline);
+        if !over.is_empty() {
+            log(&format!(
+                "properties: run after the pipeline applied its own, this replaces the pipeline's {} for the job",
+                over.join(", ")
+            ));
+        }
+    }
     for w in &r.warnings {
         log(&format!("WARNING: {w}"));
     }
@@ -114,6 +126,25 @@ fn text(v: Option<&Value>) -> Option<String> {
 }
 
 impl Reading {
+    /// The step ran after the declarative pipeline applied its own properties (in a
+    /// stage): as in Jenkins, a kind the list names replaces the pipeline's of that kind
+    /// for the job; what the pipeline computed of the kinds it does not name stays.
+    fn after_pipeline(&mut self, computed: JobProperties) {
+        let p = &mut self.props;
+        p.replaces = self.listed;
+        if !self.listed.triggers {
+            p.cron = computed.cron;
+            p.poll = computed.poll;
+            p.param_cron = computed.param_cron;
+        }
+        if !self.listed.discarder {
+            p.builds_to_keep = computed.builds_to_keep;
+            p.days_to_keep = computed.days_to_keep;
+            p.artifact_builds_to_keep = computed.artifact_builds_to_keep;
+            p.artifact_days_to_keep = computed.artifact_days_to_keep;
+        }
+    }
+
     fn item(&mut self, item: &Value, job: &str) {
         let Some(kind) = kind_of(item) else {
             self.warnings.push(format!(
@@ -124,6 +155,7 @@ impl Reading {
         };
         match kind {
             "parameters" | "ParametersDefinitionProperty" => {
+                self.listed.parameters = true;
                 let defs = list(main_value(item, "parameterDefinitions"));
                 let before = self.props.parameters.len();
                 for d in defs {
@@ -140,11 +172,13 @@ impl Reading {
                 });
             }
             "pipelineTriggers" | "PipelineTriggersJobProperty" => {
+                self.listed.triggers = true;
                 for t in list(main_value(item, "triggers")) {
                     self.trigger(t, job);
                 }
             }
             "buildDiscarder" | "BuildDiscarderProperty" => {
+                self.listed.discarder = true;
                 match main_value(item, "strategy") {
                     Some(s) if matches!(kind_of(s), Some("logRotator" | "LogRotator")) => {
                         self.log_rotator(s);
@@ -160,6 +194,7 @@ impl Reading {
                 }
             }
             "disableConcurrentBuilds" | "DisableConcurrentBuildsJobProperty" => {
+                self.listed.concurrency = true;
                 let abort = item.get("abortPrevious").is_some_and(Value::is_truthy);
                 self.props.disable_concurrent = Some(abort);
                 self.set.push(if abort {
@@ -428,6 +463,30 @@ mod tests {
             ]
         );
         assert!(described.unused.is_empty() && described.warnings.is_empty());
+    }
+
+    #[test]
+    fn after_the_pipeline_the_listed_kinds_replace_and_computed_others_stay() {
+        let mut r = read(&[d(
+            "pipelineTriggers",
+            &[(
+                "value",
+                Value::List(vec![d("pollSCM", &[("value", s("H/5 * * * *"))])]),
+            )],
+        )]);
+        let computed = JobProperties {
+            cron: vec!["H 4 * * *".to_owned()],
+            builds_to_keep: Some(3),
+            ..JobProperties::default()
+        };
+        r.after_pipeline(computed);
+        let p = &r.props;
+        assert!(p.replaces.triggers && !p.replaces.discarder && !p.replaces.parameters);
+        // The list's triggers are the job's; the pipeline's computed cron is not kept.
+        assert!(p.cron.is_empty());
+        assert_eq!(p.poll, ["H/5 * * * *"]);
+        // The discarder the list does not name stays the pipeline's.
+        assert_eq!(p.builds_to_keep, Some(3));
     }
 
     #[test]

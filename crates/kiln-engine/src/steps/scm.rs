@@ -7,6 +7,7 @@ use super::process::{Capture, run_process};
 use crate::build::Build;
 use crate::error::StepError;
 use crate::scope::Scope;
+use crate::spec::MergeBundle;
 use kiln_executor::Executor;
 use kiln_script::Value;
 use std::path::PathBuf;
@@ -22,14 +23,15 @@ pub(crate) async fn checkout(call: &StepCall<'_>) -> Result<Value, StepError> {
     if is_scm {
         return checkout_scm(call.build, call.scope, call.scope.cwd.clone()).await;
     }
-    let value = call.value("scm")?.unwrap_or(Value::Null);
+    // `scmGit(...)` in a declarative `steps { }` block is a descriptor call, as in scripts.
+    let value = super::descriptor::described(call, "scm")?.unwrap_or(Value::Null);
     match class_of(&value) {
-        Some((class, _)) if class.rsplit('.').next() == Some("GitSCM") => {
+        Some((class, _)) if class == "scmGit" || class.rsplit('.').next() == Some("GitSCM") => {
             checkout_git_scm(call, &GitScm::parse(&value)?).await
         }
         Some((class, _)) => Err(unsupported_class("checkout", class)),
         None => Err(StepError::failed(
-            "checkout: kiln supports `checkout scm` and `checkout([$class: 'GitSCM', ...])`; for another repository use `git url: '...', branch: '...'`",
+            "checkout: kiln supports `checkout scm`, `checkout scmGit(...)` and `checkout([$class: 'GitSCM', ...])`; for another repository use `git url: '...', branch: '...'`",
         )),
     }
 }
@@ -114,21 +116,8 @@ pub(crate) async fn checkout_scm(
             .ok(&["cat-file", "-e", &format!("{}^{{commit}}", scm.commit)])
             .await?
         {
-            match &scm.merged_in {
-                // A merge kiln made exists only where it was made; it is fetched from there
-                // (asked for by its id, which that repository need not advertise).
-                Some(repo) => {
-                    let repo = repo.display().to_string();
-                    git.run(&[
-                        "fetch",
-                        "--quiet",
-                        "--upload-pack",
-                        "git -c uploadpack.allowAnySHA1InWant=true upload-pack",
-                        &repo,
-                        &scm.commit,
-                    ])
-                    .await?;
-                }
+            match &scm.merge {
+                Some(merge) => git.fetch_merge(merge).await?,
                 None => {
                     git.run(&["fetch", "--quiet", "origin", &scm.commit])
                         .await?;
@@ -255,6 +244,39 @@ impl<'a> Git<'a> {
         args.extend(depth.as_deref());
         args.extend(["origin", refspec]);
         self.run(&args).await
+    }
+
+    /// Fetches the merge kiln made from its bundle: the bundle is copied from the
+    /// controller's disk into this repository's `.git` through the executor (so a pod gets
+    /// it over the agent's connection), fetched from, and removed. The target branch's head
+    /// the bundle needs is fetched from `origin` first when the branches did not bring it
+    /// (the branch moved on since).
+    async fn fetch_merge(&self, merge: &MergeBundle) -> Result<(), StepError> {
+        let base = format!("{}^{{commit}}", merge.base);
+        if !self.ok(&["cat-file", "-e", &base]).await? {
+            self.run(&["fetch", "--quiet", "origin", &merge.base])
+                .await?;
+        }
+        let bytes = tokio::fs::read(&merge.path).await.map_err(|e| {
+            StepError::failed(format!(
+                "checkout scm: cannot read the merge's bundle {}: {e}",
+                merge.path.display()
+            ))
+        })?;
+        let dir = self.dir.join(".git").join("kiln-merge");
+        let executor = self.executor()?;
+        executor
+            .write_file(&dir.join("merge.bundle"), &bytes)
+            .await?;
+        self.log(&format!(
+            "Fetching the merge commit from kiln's bundle ({} bytes)",
+            bytes.len()
+        ));
+        let fetched = self
+            .run(&["fetch", "--quiet", ".git/kiln-merge/merge.bundle", "HEAD"])
+            .await;
+        executor.delete_dir(&dir).await?;
+        fetched
     }
 
     /// The remote's default branch (what its `HEAD` points to).

@@ -34,7 +34,7 @@ async fn implicit_checkout_gets_the_exact_commit() {
         branch: Some("main".to_owned()),
         tag: None,
         change: Default::default(),
-        merged_in: None,
+        merge: None,
     });
     let run = run_with(
         r#"

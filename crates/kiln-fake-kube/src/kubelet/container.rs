@@ -242,7 +242,8 @@ pub async fn run_once(
     on_start: impl FnOnce(u32),
 ) -> Exit {
     let started_at = now_rfc3339();
-    let (program, args) = sandbox::host_command(&run.launch, config.isolation);
+    let (program, args) =
+        sandbox::host_command(&run.launch, config.isolation, &config.hidden_paths);
     let mut command = Command::new(program);
     command
         .args(args)

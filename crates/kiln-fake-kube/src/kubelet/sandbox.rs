@@ -46,7 +46,11 @@ fn path_str(p: &Path) -> String {
 }
 
 /// The program and arguments to spawn for `launch`.
-pub fn host_command(launch: &Launch, isolation: Isolation) -> (String, Vec<String>) {
+pub fn host_command(
+    launch: &Launch,
+    isolation: Isolation,
+    hidden: &[PathBuf],
+) -> (String, Vec<String>) {
     match isolation {
         Isolation::None => {
             let script = format!(
@@ -73,7 +77,7 @@ pub fn host_command(launch: &Launch, isolation: Isolation) -> (String, Vec<Strin
             .iter()
             .map(|s| (*s).to_owned())
             .collect();
-            args.push(mount_script(launch));
+            args.push(mount_script(launch, hidden));
             args.push("sh".to_owned());
             args.extend(launch.argv.iter().cloned());
             ("setpriv".to_owned(), args)
@@ -81,7 +85,7 @@ pub fn host_command(launch: &Launch, isolation: Isolation) -> (String, Vec<Strin
     }
 }
 
-fn mount_script(launch: &Launch) -> String {
+fn mount_script(launch: &Launch, hidden: &[PathBuf]) -> String {
     let upper = launch.dir.join("upper");
     let work = launch.dir.join("work");
     let root = launch.dir.join("root");
@@ -96,6 +100,15 @@ fn mount_script(launch: &Launch) -> String {
         s.push_str(&format!(
             "mount --rbind /{sys} {}\n",
             path_str(&root.join(sys))
+        ));
+    }
+    // Another machine's disk: the host's directory is empty and read-only in the container
+    // (mounted before the volumes, so a volume below it still shows).
+    for path in hidden {
+        let target = root.join(path.strip_prefix("/").unwrap_or(path));
+        s.push_str(&format!(
+            "if [ -d {t} ]; then mount -t tmpfs -o ro,size=4k,mode=0755 tmpfs {t}; fi\n",
+            t = path_str(&target)
         ));
     }
     for m in &launch.mounts {

@@ -403,3 +403,74 @@ async fn port_forward_reaches_a_container_port() {
     forwarder.abort();
     fake.shutdown().await;
 }
+
+/// The garbage collector, as a real cluster's: a Secret owned by a pod goes when the pod is
+/// removed (not while it terminates), and a Secret of another owner stays.
+#[tokio::test]
+async fn an_owned_secret_is_collected_with_its_pod() {
+    use k8s_openapi::api::core::v1::Secret;
+    let fake = start().await;
+    let api = pods(&fake);
+    let secrets: kube::Api<Secret> =
+        kube::Api::namespaced(crate::harness::client(&fake), "default");
+    // It ignores SIGTERM: a graceful delete leaves it terminating for its grace period.
+    let owner = create(&api, &shell_pod("owner", "trap '' TERM; sleep 60", "Never")).await;
+    let other = create(&api, &shell_pod("other", "sleep 60", "Never")).await;
+    let owned_by = |pod: &Pod, name: &str| -> Secret {
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "ownerReferences": [{
+                "apiVersion": "v1", "kind": "Pod",
+                "name": pod.metadata.name, "uid": pod.metadata.uid,
+            }]},
+            "data": {"token": "dG9rZW4="},
+        }))
+        .unwrap()
+    };
+    let params = PostParams::default();
+    secrets
+        .create(&params, &owned_by(&owner, "owned"))
+        .await
+        .unwrap();
+    secrets
+        .create(&params, &owned_by(&other, "kept"))
+        .await
+        .unwrap();
+    wait_for(&api, "owner", is_ready).await;
+    // A graceful delete: the pod terminates first, and its Secret stays until it is gone.
+    api.delete("owner", &DeleteParams::default()).await.unwrap();
+    let terminating = api.get("owner").await.unwrap();
+    assert!(terminating.metadata.deletion_timestamp.is_some());
+    assert!(
+        secrets.get_opt("owned").await.unwrap().is_some(),
+        "owner still terminating"
+    );
+    api.delete("owner", &DeleteParams::default().grace_period(0))
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while secrets.get_opt("owned").await.unwrap().is_some() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the owned secret was not collected"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(
+        api.get_opt("owner").await.unwrap().is_none(),
+        "collected after its owner"
+    );
+    assert!(secrets.get_opt("kept").await.unwrap().is_some());
+    // A Secret naming an owner that is gone already is collected at once.
+    secrets
+        .create(&params, &owned_by(&owner, "late"))
+        .await
+        .unwrap();
+    while secrets.get_opt("late").await.unwrap().is_some() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the orphan was not collected"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    fake.shutdown().await;
+}

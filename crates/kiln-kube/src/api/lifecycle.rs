@@ -1,5 +1,6 @@
 //! A build pod's life: Secret and Pod created (transient API errors retried over a budget, an
-//! object an attempt whose answer was lost created adopted), watched
+//! object an attempt whose answer was lost created adopted), the Secret then owned by the pod
+//! (the cluster's garbage collector deletes it with the pod), watched
 //! until every step container runs or a clear failure, watched during the build for eviction,
 //! OOM kills and node loss, and deleted at the end.
 
@@ -15,11 +16,19 @@ use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-/// Creates the Secret, then the Pod; returns the pod as created, or as found when adopted
-/// (which may have started already: callers look at it before watching for changes from
-/// its resourceVersion). Transient errors are
-/// retried per `retry`; an object found to exist after an attempt whose answer was lost is
-/// adopted when it is the one sent (same labels, and for the Secret the same token). When
+/// A pod as [`create`] left it.
+pub struct Created {
+    /// The pod as created, or as found when adopted (which may have started already: callers
+    /// look at it before watching for changes from its resourceVersion).
+    pub pod: Pod,
+    /// Whether the pod owns its agent Secret (the cluster deletes the Secret with the pod);
+    /// when not, whoever deletes the pod deletes the Secret too.
+    pub secret_owned: bool,
+}
+
+/// Creates the Secret, then the Pod, then makes the pod the Secret's owner. Transient errors
+/// are retried per `retry`; an object found to exist after an attempt whose answer was lost
+/// is adopted when it is the one sent (same labels, and for the Secret the same token). When
 /// the pod cannot be created the Secret is deleted again.
 pub async fn create(
     pods: &Api<Pod>,
@@ -27,7 +36,7 @@ pub async fn create(
     pod: &Pod,
     secret: &Secret,
     retry: &ApiRetry,
-) -> Result<Pod, KubeError> {
+) -> Result<Created, KubeError> {
     let name = pod.metadata.name.clone().unwrap_or_default();
     let secret_name = secret.metadata.name.clone().unwrap_or_default();
     let params = PostParams::default();
@@ -52,8 +61,11 @@ pub async fn create(
     }
     match create_pod(pods, pod, &name, retry).await {
         Ok(created) => {
-            own_secret(secrets, &secret_name, &created).await;
-            Ok(created)
+            let secret_owned = own_secret(secrets, &secret_name, &created).await;
+            Ok(Created {
+                pod: created,
+                secret_owned,
+            })
         }
         Err(error) => {
             let _ = secrets.delete(&secret_name, &DeleteParams::default()).await;
@@ -64,20 +76,38 @@ pub async fn create(
 
 /// Makes the pod the owner of its agent Secret, so that the cluster's garbage collector
 /// deletes the Secret with the pod, whoever deletes the pod (kiln, an admin, the reaper of
-/// another kiln). A failure is logged: kiln deletes the Secret itself too.
-async fn own_secret(secrets: &Api<Secret>, secret: &str, pod: &Pod) {
+/// another kiln): kiln then makes no delete request of its own for it. A failure is logged
+/// and answered `false`: kiln deletes the Secret itself then.
+async fn own_secret(secrets: &Api<Secret>, secret: &str, pod: &Pod) -> bool {
     let (Some(name), Some(uid)) = (&pod.metadata.name, &pod.metadata.uid) else {
-        return;
+        return false;
     };
     let patch = serde_json::json!({"metadata": {"ownerReferences": [{
         "apiVersion": "v1", "kind": "Pod", "name": name, "uid": uid,
     }]}});
-    if let Err(error) = secrets
+    match secrets
         .patch(secret, &PatchParams::default(), &Patch::Merge(&patch))
         .await
     {
-        warn!(%secret, pod = %name, %error, "cannot make the pod the owner of its agent secret");
+        Ok(_) => true,
+        Err(error) => {
+            warn!(%secret, pod = %name, %error, "cannot make the pod the owner of its agent secret");
+            false
+        }
     }
+}
+
+/// Whether `secret` names `pod` (by uid) among its owners.
+pub fn owned_by(secret: &Secret, pod: &Pod) -> bool {
+    let Some(uid) = &pod.metadata.uid else {
+        return false;
+    };
+    secret
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .any(|owner| owner.kind == "Pod" && owner.uid == *uid)
 }
 
 async fn create_pod(
@@ -153,13 +183,14 @@ pub async fn monitor(
     }
 }
 
-/// Deletes the pod and its Secret; a missing one is fine. (The client retries deletes of
-/// transient errors.)
+/// Deletes the pod, and its Secret when `secret` names it (`None`: the pod owns it, and the
+/// cluster's garbage collector deletes it once the pod is gone); a missing one is fine. (The
+/// client retries deletes of transient errors.)
 pub async fn delete(
     pods: &Api<Pod>,
     secrets: &Api<Secret>,
     pod: &str,
-    secret: &str,
+    secret: Option<&str>,
     grace_seconds: u32,
 ) -> Result<(), KubeError> {
     let params = DeleteParams {
@@ -167,11 +198,12 @@ pub async fn delete(
         ..DeleteParams::default()
     };
     let pod_result = pods.delete(pod, &params).await;
-    let secret_result = secrets.delete(secret, &DeleteParams::default()).await;
-    for (what, result) in [
-        (format!("delete pod {pod}"), pod_result.map(|_| ())),
-        (format!("delete secret {secret}"), secret_result.map(|_| ())),
-    ] {
+    let mut results = vec![(format!("delete pod {pod}"), pod_result.map(|_| ()))];
+    if let Some(secret) = secret {
+        let secret_result = secrets.delete(secret, &DeleteParams::default()).await;
+        results.push((format!("delete secret {secret}"), secret_result.map(|_| ())));
+    }
+    for (what, result) in results {
         match result {
             Ok(()) => {}
             Err(kube::Error::Api(status)) if status.code == 404 => {}

@@ -80,7 +80,14 @@ pub async fn reap_orphans(
             continue;
         }
         info!(pod = %found.name, job = %found.job, build = %found.build, "deleting orphaned build pod");
-        delete(&pods, &secrets, &found.name, &secret_name(&found.name), 0).await?;
+        delete(
+            &pods,
+            &secrets,
+            &found.name,
+            Some(&secret_name(&found.name)),
+            0,
+        )
+        .await?;
         reaped.push(found);
     }
     Ok(reaped)
@@ -148,7 +155,14 @@ pub async fn collect_finished(
             continue;
         }
         info!(pod = %found.name, job = %found.job, build = %found.build, "deleting a finished build pod nobody deleted");
-        delete(&pods, &secrets, &found.name, &secret_name(&found.name), 0).await?;
+        delete(
+            &pods,
+            &secrets,
+            &found.name,
+            Some(&secret_name(&found.name)),
+            0,
+        )
+        .await?;
         collected.push(found);
     }
     Ok(collected)

@@ -5,6 +5,10 @@
 //! from an autoscaler within the scale-up window, the pod fails as unschedulable. The pod's
 //! Events (scheduling, scale-ups, mounts, pulls, quota warnings) are followed with one watch
 //! and said in the build's log as they come; the last one is in the start deadline's message.
+//! The watch is opened only once the pod has waited: when it is not running [`EVENTS_AFTER`]
+//! after its creation, or at once when it is unschedulable or cannot pull an image. A pod that
+//! starts quickly costs no Events request; one that waits has every Event said all the same,
+//! since the watch begins with the Events that exist already.
 //! A failing image pull is left to the kubelet's retries per `image_pull` (see `pull_wait`).
 
 use crate::api::pod_events::EventFeed;
@@ -19,6 +23,9 @@ use kube::Api;
 use std::time::Duration;
 use tokio::time::Instant;
 use tracing::info;
+
+/// How long a new pod may take to run before its Events are watched.
+pub(crate) const EVENTS_AFTER: Duration = Duration::from_millis(500);
 
 /// What the autoscaler said about the pod.
 #[derive(Default)]
@@ -63,7 +70,9 @@ impl StartWait<'_> {
         events: &Api<Event>,
     ) -> Result<(Pod, PodWatch), KubeError> {
         let until = Instant::now() + self.deadline;
-        let mut feed = EventFeed::open(events, self.name).await;
+        // Opened once the pod has waited (see the module's documentation).
+        let mut feed: Option<EventFeed> = None;
+        let events_at = Instant::now() + EVENTS_AFTER;
         let mut state = Waiting {
             last: "Pending".to_owned(),
             scale_up: ScaleUp::default(),
@@ -78,6 +87,7 @@ impl StartWait<'_> {
                 .as_ref()
                 .map(|(since, _)| *since + self.scale_up_window);
             let pull_end = state.pulls.deadline();
+            let events_due = feed.is_none().then_some(events_at);
             let pod = if let Some(pod) = first.take() {
                 Some(pod)
             } else {
@@ -88,9 +98,15 @@ impl StartWait<'_> {
                         }
                         PodEvent::Changed(pod) => Some(pod),
                     },
-                    event = feed.next() => {
-                        feed.say(&event, self.log);
+                    event = next_event(&mut feed) => {
+                        if let Some(feed) = feed.as_mut() {
+                            feed.say(&event, self.log);
+                        }
                         note_event(&event, &mut state);
+                        None
+                    }
+                    () = sleep_until_opt(events_due) => {
+                        feed = Some(EventFeed::open(events, self.name).await);
                         None
                     }
                     () = sleep_until_opt(window_end) => {
@@ -124,6 +140,12 @@ impl StartWait<'_> {
             let Some(pod) = pod else { continue };
             if self.judge(&pod, &mut state)? {
                 return Ok((*pod, watch));
+            }
+            let troubled = state.unschedulable.is_some()
+                || state.pull_failure.is_some()
+                || state.pulls.deadline().is_some();
+            if feed.is_none() && troubled {
+                feed = Some(EventFeed::open(events, self.name).await);
             }
         }
     }
@@ -169,11 +191,24 @@ fn note_event(event: &Event, state: &mut Waiting) {
     let reason = event.reason.clone().unwrap_or_default();
     let message = event.message.clone().unwrap_or_default();
     match reason.as_str() {
-        "TriggeredScaleUp" => state.scale_up.triggered = true,
+        // A scale-up under way: the pod waits up to the start deadline, however long it has
+        // been Unschedulable (the event may come after the status that started the window).
+        "TriggeredScaleUp" => {
+            state.scale_up.triggered = true;
+            state.unschedulable = None;
+        }
         "NotTriggerScaleUp" => state.scale_up.refused = Some(message.clone()),
         _ => {}
     }
     state.last = format!("{reason}: {message}");
+}
+
+/// The next Event of `feed`; pends while it is not open.
+async fn next_event(feed: &mut Option<EventFeed>) -> Event {
+    match feed {
+        Some(feed) => feed.next().await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn sleep_until_opt(at: Option<Instant>) {

@@ -117,6 +117,8 @@ pub struct KubeExecutor {
     name: String,
     namespace: String,
     secret: String,
+    /// Whether the pod owns `secret` (the cluster deletes it with the pod).
+    secret_owned: bool,
     token: String,
     mode: AgentMode,
     workspace: PathBuf,
@@ -199,8 +201,10 @@ impl KubeExecutor {
         // Agents may dial in as soon as they start: their token must be known by then.
         let incoming = register_agents(&settings.mode, &token, &ports);
         let pod_create_sent = Instant::now();
-        let created =
-            lifecycle::create(&pods, &secrets, &pod, &secret_object, &settings.api_retry).await?;
+        let lifecycle::Created {
+            pod: created,
+            secret_owned,
+        } = lifecycle::create(&pods, &secrets, &pod, &secret_object, &settings.api_retry).await?;
         let version = created
             .metadata
             .resource_version
@@ -213,6 +217,7 @@ impl KubeExecutor {
             name,
             namespace: request.namespace.clone(),
             secret,
+            secret_owned,
             token,
             workspace: PathBuf::from(&settings.install.workspace),
             default_container,
@@ -327,7 +332,7 @@ impl KubeExecutor {
             .get(&secret)
             .await
             .map_err(api_error(format!("get secret {secret}")))?;
-        let data = stored.data.unwrap_or_default();
+        let data = stored.data.clone().unwrap_or_default();
         let text = |key: &str| {
             data.get(key)
                 .and_then(|b| String::from_utf8(b.0.clone()).ok())
@@ -360,6 +365,7 @@ impl KubeExecutor {
             secrets,
             name: name.to_owned(),
             namespace: namespace.to_owned(),
+            secret_owned: lifecycle::owned_by(&stored, &pod),
             secret,
             incoming: register_agents(&settings.mode, &token, &ports),
             token,
@@ -512,7 +518,8 @@ impl KubeExecutor {
             .await
     }
 
-    /// Deletes the pod and its Secret and closes the agent connections.
+    /// Deletes the pod (and its Secret, unless the pod owns it: the cluster deletes it with the
+    /// pod) and closes the agent connections.
     pub async fn cleanup(&self) -> Result<(), KubeError> {
         for agent in self.agents.values() {
             agent.shutdown();
@@ -526,7 +533,7 @@ impl KubeExecutor {
             &self.pods,
             &self.secrets,
             &self.name,
-            &self.secret,
+            (!self.secret_owned).then_some(self.secret.as_str()),
             self.delete_grace_seconds,
         )
         .await
@@ -555,6 +562,8 @@ struct Parts {
     name: String,
     namespace: String,
     secret: String,
+    /// Whether the pod owns `secret` (the cluster deletes it with the pod).
+    secret_owned: bool,
     token: String,
     workspace: PathBuf,
     default_container: String,
@@ -641,6 +650,7 @@ impl Parts {
             name: self.name,
             namespace: self.namespace,
             secret: self.secret,
+            secret_owned: self.secret_owned,
             token: self.token,
             mode: settings.mode.clone(),
             workspace: self.workspace,
@@ -665,8 +675,14 @@ impl Parts {
         if let AgentMode::Dial { listener, .. } = mode {
             listener.unregister(&self.token);
         }
-        if let Err(error) =
-            lifecycle::delete(&self.pods, &self.secrets, &self.name, &self.secret, 0).await
+        if let Err(error) = lifecycle::delete(
+            &self.pods,
+            &self.secrets,
+            &self.name,
+            (!self.secret_owned).then_some(self.secret.as_str()),
+            0,
+        )
+        .await
         {
             tracing::warn!(pod = %self.name, %error, "cannot delete the failed pod");
         }

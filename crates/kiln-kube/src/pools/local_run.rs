@@ -166,7 +166,7 @@ impl LocalCluster {
         let pods = kube::Api::namespaced(self.client.clone(), namespace);
         let secrets = kube::Api::namespaced(self.client.clone(), namespace);
         let secret = crate::api::reaper::secret_name(name);
-        crate::api::lifecycle::delete(&pods, &secrets, name, &secret, 0).await
+        crate::api::lifecycle::delete(&pods, &secrets, name, Some(&secret), 0).await
     }
 
     /// What runs Kaniko builds of build `build` of `job` in this cluster: `kanikoBuild`

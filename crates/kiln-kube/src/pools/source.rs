@@ -293,7 +293,7 @@ impl PodSource {
         let pods = kube::Api::namespaced(self.client.clone(), namespace);
         let secrets = kube::Api::namespaced(self.client.clone(), namespace);
         let secret = crate::api::reaper::secret_name(name);
-        crate::api::lifecycle::delete(&pods, &secrets, name, &secret, 0).await
+        crate::api::lifecycle::delete(&pods, &secrets, name, Some(&secret), 0).await
     }
 
     /// Ends a build's use of its pod: a pooled pod goes back to its pool (which keeps it only

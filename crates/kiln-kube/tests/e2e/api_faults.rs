@@ -63,7 +63,8 @@ async fn a_start_and_a_cleanup_ride_out_seconds_of_dropped_connections_and_503s(
     proxy.for_a_while(Trouble::Unavailable, Duration::from_secs(2));
     ex.cleanup().await.unwrap();
     wait_until_clear(&proxy).await;
-    // The deletes reached the API server once the 503s were over.
+    // The delete reached the API server once the 503s were over; the pod's Secret went with
+    // the pod (the pod owns it).
     let deletes: Vec<(String, u16)> = c
         .fake
         .requests()
@@ -73,17 +74,9 @@ async fn a_start_and_a_cleanup_ride_out_seconds_of_dropped_connections_and_503s(
         .collect();
     assert_eq!(
         deletes,
-        [
-            (format!("/api/v1/namespaces/default/pods/{name}"), 200),
-            (
-                format!(
-                    "/api/v1/namespaces/default/secrets/{}",
-                    kiln_kube::secret_name(&name)
-                ),
-                200
-            )
-        ]
+        [(format!("/api/v1/namespaces/default/pods/{name}"), 200)]
     );
+    secret_goes_with_the_pod(&c, &name).await;
     c.fake.shutdown().await;
 }
 

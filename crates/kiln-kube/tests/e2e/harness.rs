@@ -47,6 +47,20 @@ pub async fn cluster_with(config: FakeKubeConfig) -> Cluster {
     }
 }
 
+/// Waits (at most a minute, polling the fake's store) until the agent Secret of pod `name` is
+/// gone: the pod owns it, so the cluster's garbage collector deletes it once the pod is.
+pub async fn secret_goes_with_the_pod(c: &Cluster, name: &str) {
+    let secret = kiln_kube::secret_name(name);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while c.fake.object("secrets", "default", &secret).is_some() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "secret {secret} still there a minute after its pod was deleted"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// A client with kiln's limits from a kubeconfig (YAML).
 pub async fn client_from(yaml: &str) -> kube::Client {
     let kubeconfig = kube::config::Kubeconfig::from_yaml(yaml).unwrap();

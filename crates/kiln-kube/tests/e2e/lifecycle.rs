@@ -260,19 +260,29 @@ async fn a_build_uses_watches_not_polling() {
         "no polling: {:#?}",
         pod_requests(&at_start, &name)
     );
-    let mut watches: Vec<&str> = at_start
-        .iter()
-        .filter(|r| r.watch)
-        .map(|r| r.path.as_str())
-        .collect();
-    watches.sort_unstable();
     assert_eq!(
-        watches,
-        [
-            "/api/v1/namespaces/default/events",
-            "/api/v1/namespaces/default/pods"
-        ],
-        "one watch of the pod, one of its events while it starts"
+        methods(&at_start, "PATCH"),
+        1,
+        "the pod made the owner of its secret: {:#?}",
+        pod_requests(&at_start, &name)
+    );
+    let watches = |path: &str| {
+        at_start
+            .iter()
+            .filter(|r| r.watch && r.path == path)
+            .count()
+    };
+    assert_eq!(
+        watches("/api/v1/namespaces/default/pods"),
+        1,
+        "one watch of the pod"
+    );
+    // Its Events are watched only when it waits (not running 500 ms after its creation):
+    // at most once, while it starts.
+    assert!(watches("/api/v1/namespaces/default/events") <= 1);
+    assert_eq!(
+        at_start.iter().filter(|r| r.watch).count(),
+        watches("/api/v1/namespaces/default/pods") + watches("/api/v1/namespaces/default/events")
     );
     // One port-forward per container (more only if an agent was not listening yet).
     assert!(
@@ -305,14 +315,10 @@ async fn a_build_uses_watches_not_polling() {
         .collect();
     assert_eq!(
         deletes,
-        vec![
-            format!("/api/v1/namespaces/default/pods/{name}"),
-            format!(
-                "/api/v1/namespaces/default/secrets/{}",
-                kiln_kube::secret_name(&name)
-            )
-        ]
+        vec![format!("/api/v1/namespaces/default/pods/{name}")],
+        "the pod's secret goes with it"
     );
+    secret_goes_with_the_pod(&c, &name).await;
     c.fake.shutdown().await;
 }
 

@@ -286,7 +286,7 @@ async fn a_live_follower_reads_the_stored_log() {
         Arc::new(AtomicUsize::new(0)),
     );
     let store: Arc<dyn Store> = sled.clone();
-    let mut follower = crate::LogFollower::new(store, id.clone(), 0, Some(live));
+    let mut follower = crate::LogFollower::new(store, id.clone(), 0, Some(live), None);
     let following = tokio::spawn(async move {
         let mut got = Vec::new();
         while let Some(slice) = follower.next().await {

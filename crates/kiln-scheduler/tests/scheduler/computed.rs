@@ -404,3 +404,129 @@ async fn concurrency_and_retention_set_by_a_properties_step_act_on_the_next_buil
     assert_eq!(kept, [3, 2]);
     h.shutdown().await;
 }
+
+/// A declarative pipeline with its own timer whose stage calls `properties([...])` after
+/// the pipeline applied its properties, as a `script { }` block does.
+fn stage_properties(list: &str) -> String {
+    format!(
+        "pipeline {{
+  agent any
+  triggers {{ cron('*/5 * * * *') }}
+  stages {{
+    stage('A') {{
+      steps {{
+        script {{ properties([{list}]) }}
+        echo 'ran'
+      }}
+    }}
+  }}
+}}
+"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_properties_step_in_a_stage_replaces_the_kinds_it_lists_and_keeps_the_others() {
+    let env = Env::new();
+    let text = stage_properties("pipelineTriggers([cron('*/10 * * * *')])");
+    let dir = env.dir("staged", &text);
+    let clock = Arc::new(ManualClock::new(START_MS));
+    let h = env.start_with_clock(env.config(&dir_job("staged", &dir, "")), clock.clone());
+    let first = h.trigger(user("staged")).await.unwrap();
+    env.finished(&first).await;
+    let log = env.log(&first);
+    assert!(
+        log.contains("[A] properties: run after the pipeline applied its own, this replaces the pipeline's triggers for the job\n"),
+        "{log}"
+    );
+    // As in Jenkins, the step's trigger list is the job's: the pipeline's `cron` is gone.
+    let job = env
+        .until(|| {
+            let job = h.job("staged").unwrap();
+            (job.triggers.cron != ["*/5 * * * *"]).then_some(job)
+        })
+        .await;
+    assert_eq!(job.triggers.cron, ["*/10 * * * *"]);
+    // 00:05:30 passes without a build; 00:10:30 starts the step's.
+    settle(&h).await;
+    clock.advance(Duration::from_secs(5 * 60));
+    settle(&h).await;
+    clock.advance(Duration::from_secs(5 * 60));
+    let timed = env
+        .until(|| {
+            (numbers(&env, "staged").len() >= 2).then(|| BuildRef {
+                job: JobName::new("staged").unwrap(),
+                number: 2,
+            })
+        })
+        .await;
+    assert_eq!(env.finished(&timed).await.cause, "Started by timer");
+    settle(&h).await;
+    assert_eq!(numbers(&env, "staged"), [2, 1]);
+    h.shutdown().await;
+
+    // A list without `pipelineTriggers` leaves the pipeline's timer to the job.
+    std::fs::write(
+        dir.join("Jenkinsfile"),
+        stage_properties("disableConcurrentBuilds()"),
+    )
+    .unwrap();
+    let config = env.config(&dir_job("staged", &dir, "    concurrency: 2\n"));
+    let h = env.start_with_clock(config, clock.clone());
+    let third = h.trigger(user("staged")).await.unwrap();
+    env.finished(&third).await;
+    let job = env
+        .until(|| {
+            let job = h.job("staged").unwrap();
+            (job.concurrency == 1).then_some(job)
+        })
+        .await;
+    assert_eq!(job.triggers.cron, ["*/5 * * * *"]);
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pipelines_own_directives_win_over_a_properties_step_above_it_kind_by_kind() {
+    let env = Env::new();
+    let text = "properties([
+  pipelineTriggers([cron('*/10 * * * *'), pollSCM('H/15 * * * *')]),
+  buildDiscarder(logRotator(numToKeepStr: '9'))
+])
+pipeline {
+  agent any
+  triggers { cron('*/5 * * * *') }
+  options { buildDiscarder(logRotator(numToKeepStr: '1')) }
+  stages {
+    stage('A') { steps { echo 'ran' } }
+  }
+}
+";
+    let dir = env.dir("above", text);
+    let h = env.start(env.config(&dir_job("above", &dir, "")));
+    let first = h.trigger(user("above")).await.unwrap();
+    env.finished(&first).await;
+    let log = env.log(&first);
+    assert!(
+        log.contains("properties: the pipeline's own directives replace what `properties` set for: cron, buildDiscarder\n"),
+        "{log}"
+    );
+    // The step's `pollSCM` stays; its `cron` and discarder give way to the pipeline's.
+    let job = env
+        .until(|| {
+            let job = h.job("above").unwrap();
+            (!job.triggers.poll.is_empty()).then_some(job)
+        })
+        .await;
+    assert_eq!(job.triggers.cron, ["*/5 * * * *"]);
+    assert_eq!(job.triggers.poll, ["H/15 * * * *"]);
+    let second = h.trigger(user("above")).await.unwrap();
+    env.finished(&second).await;
+    let kept = env
+        .until(|| {
+            let n = numbers(&env, "above");
+            (n.len() == 1).then_some(n)
+        })
+        .await;
+    assert_eq!(kept, [2]);
+    h.shutdown().await;
+}

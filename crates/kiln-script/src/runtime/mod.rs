@@ -3,6 +3,7 @@
 //! [`crate::run`] and are registered per evaluation.
 
 pub(crate) mod artifactory;
+pub(crate) mod delegate;
 pub(crate) mod docker;
 pub(crate) mod file;
 pub(crate) mod format;
@@ -61,6 +62,7 @@ pub(crate) fn module() -> Shared<Module> {
     values(&mut m);
     operators(&mut m);
     access(&mut m);
+    delegates(&mut m);
     exceptions(&mut m);
     m.into()
 }
@@ -323,6 +325,27 @@ fn access(m: &mut Module) {
         }
         Ok(Dynamic::from_array(out))
     });
+}
+
+/// The lookups of a `with`/`tap` closure on its receiver (see [`delegate`]).
+fn delegates(m: &mut Module) {
+    m.set_custom_type::<delegate::NoMethod>("NoMethod");
+    reg!(m, "__kiln_dhas", |d: Dynamic, name: ImmutableString| {
+        delegate::has(&d, &name)
+    });
+    reg!(
+        m,
+        "__kiln_dsettable",
+        |d: Dynamic, name: ImmutableString| { delegate::settable(&d, &name) }
+    );
+    reg!(m, "__kiln_dtry", |ctx: NativeCallContext,
+                            d: &mut Dynamic,
+                            name: ImmutableString,
+                            args: Array| {
+        delegate::try_call(&ctx, d, &name, args)
+    });
+    reg!(m, "__kiln_dmissing", |r: Dynamic| r
+        .is::<delegate::NoMethod>());
 }
 
 /// Mutating methods plus `putAt`, the assignment `target[key] = value`.

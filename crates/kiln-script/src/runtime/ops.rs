@@ -3,7 +3,8 @@
 
 use super::limits;
 use super::types::{
-    GClosure, GPattern, RtResult, as_closure, as_list, call_closure, fail, groovy_str, kind, truthy,
+    GClosure, GPattern, RtResult, as_closure, as_list, call_closure, cast_to, fail, groovy_str,
+    kind, truthy,
 };
 use rhai::{Array, Dynamic, Map, NativeCallContext};
 use std::cmp::Ordering;
@@ -49,15 +50,15 @@ pub(crate) fn eq(a: &Dynamic, b: &Dynamic) -> bool {
         return super::omap::same_entries(&x, &y, eq);
     }
     if let (Some(x), Some(y)) = (
-        a.clone().try_cast::<super::types::GException>(),
-        b.clone().try_cast::<super::types::GException>(),
+        cast_to::<super::types::GException>(&a),
+        cast_to::<super::types::GException>(&b),
     ) {
         return x == y;
     }
     // Objects of the script's classes (an enum's constants among them) are the same object.
     if let (Some(x), Some(y)) = (
-        a.clone().try_cast::<super::instance::GInstance>(),
-        b.clone().try_cast::<super::instance::GInstance>(),
+        cast_to::<super::instance::GInstance>(&a),
+        cast_to::<super::instance::GInstance>(&b),
     ) {
         return x == y;
     }
@@ -308,7 +309,7 @@ pub(crate) fn case_matches(
     subject: &Dynamic,
     case: &Dynamic,
 ) -> RtResult<bool> {
-    if let Some(p) = case.clone().try_cast::<GPattern>() {
+    if let Some(p) = cast_to::<GPattern>(case) {
         return super::regex::full_match(&groovy_str(subject), &p.0);
     }
     if let Some(c) = as_closure(case) {

@@ -108,6 +108,17 @@ pub(crate) fn call_closure(
     c.f.call_raw(ctx, None, args)
 }
 
+/// `d` as a `T` when it holds one. `d` is cloned only then: `d.clone().try_cast()` on a
+/// list or map that is not a `T` would copy all of it just to find out (a shared value is
+/// cloned as before: that copies a pointer).
+pub(crate) fn cast_to<T: rhai::Variant + Clone>(d: &Dynamic) -> Option<T> {
+    if d.is_shared() || d.is::<T>() {
+        d.clone().try_cast::<T>()
+    } else {
+        None
+    }
+}
+
 /// The closure inside a value, if it is one.
 pub(crate) fn as_closure(d: &Dynamic) -> Option<GClosure> {
     if d.is::<GClosure>() {
@@ -124,10 +135,10 @@ pub(crate) fn as_closure(d: &Dynamic) -> Option<GClosure> {
 
 /// The integers of a range value, if `d` is one.
 pub(crate) fn range_items(d: &Dynamic) -> Option<Array> {
-    if let Some(r) = d.clone().try_cast::<Range<i64>>() {
+    if let Some(r) = cast_to::<Range<i64>>(d) {
         return Some(r.map(Dynamic::from_int).collect());
     }
-    if let Some(r) = d.clone().try_cast::<RangeInclusive<i64>>() {
+    if let Some(r) = cast_to::<RangeInclusive<i64>>(d) {
         return Some(r.map(Dynamic::from_int).collect());
     }
     None
@@ -188,13 +199,13 @@ fn write_str(out: &mut String, d: &Dynamic) {
             write_str(out, v);
         }
         out.push(']');
-    } else if let Some(e) = d.clone().try_cast::<GException>() {
+    } else if let Some(e) = cast_to::<GException>(d) {
         out.push_str(&e.render());
-    } else if let Some(p) = d.clone().try_cast::<GPattern>() {
+    } else if let Some(p) = cast_to::<GPattern>(d) {
         out.push_str(&p.0);
-    } else if let Some(o) = d.clone().try_cast::<super::java::GObject>() {
+    } else if let Some(o) = cast_to::<super::java::GObject>(d) {
         out.push_str(&super::java::to_text(&o));
-    } else if let Some(this) = d.clone().try_cast::<super::instance::GInstance>() {
+    } else if let Some(this) = cast_to::<super::instance::GInstance>(d) {
         out.push_str(&this.default_text());
     } else if as_closure(d).is_some() {
         out.push_str("Closure");
@@ -312,7 +323,7 @@ pub(crate) fn to_value(d: &Dynamic, closure: &mut dyn FnMut(GClosure) -> Value) 
         )
     } else if let Some(c) = as_closure(&d) {
         closure(c)
-    } else if let Some(this) = d.clone().try_cast::<super::instance::GInstance>() {
+    } else if let Some(this) = cast_to::<super::instance::GInstance>(&d) {
         Value::Map(
             this.fields()
                 .iter()

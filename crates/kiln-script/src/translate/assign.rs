@@ -173,6 +173,27 @@ impl Tr {
         as_value: bool,
         value: impl FnOnce(&mut Self),
     ) {
+        if self.delegates.is_empty() {
+            return self.store_plain(span, target, as_value, value);
+        }
+        let mut value = Some(value);
+        let mut once = |tr: &mut Self| {
+            if let Some(v) = value.take() {
+                v(tr);
+            }
+        };
+        if !self.delegate_store(span, target, &mut once) {
+            self.store_plain(span, target, as_value, once);
+        }
+    }
+
+    pub(super) fn store_plain(
+        &mut self,
+        span: Span,
+        target: &Expr,
+        as_value: bool,
+        value: impl FnOnce(&mut Self),
+    ) {
         let Some((root, links)) = self.place(target) else {
             // Translating the target reports what in it is unsupported, if anything.
             let before = self.diags.len();

@@ -262,6 +262,9 @@ impl Tr {
                         }
                     }
                 }
+                if !*safe && !*spread && self.with_call(span, target, &name.name, args, closure) {
+                    return;
+                }
                 self.method_call(target, &name.name, args, closure, &[], *safe, *spread)
             }
             _ => {
@@ -285,6 +288,9 @@ impl Tr {
             self.w(&format!("__kiln_call_closure({local}, ["));
             self.groovy_args(args, closure, &[]);
             self.w("])");
+            return;
+        }
+        if self.delegate_call(span, name, args, closure) {
             return;
         }
         if name == "super" && self.super_call(None, args, closure) {

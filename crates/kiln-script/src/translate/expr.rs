@@ -306,6 +306,9 @@ impl Tr {
             self.w(&r);
             return;
         }
+        if self.delegate_read(name, span) {
+            return;
+        }
         match self.member_ref(name) {
             Some(super::class::Member::Field(this)) => {
                 return self.w(&format!(

@@ -20,6 +20,7 @@
 mod assign;
 mod call;
 mod class;
+mod delegate;
 mod expr;
 pub(crate) mod names;
 pub(crate) mod posmap;
@@ -137,6 +138,8 @@ struct Tr {
     classes: HashMap<String, class::ClassInfo>,
     in_class: Option<class::InClass>,
     deferred: Vec<(String, Span)>,
+    /// Receivers of the `with`/`tap` closures being translated, outermost first.
+    delegates: Vec<delegate::Delegate>,
 }
 
 impl Tr {

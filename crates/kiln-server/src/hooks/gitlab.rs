@@ -1,4 +1,4 @@
-//! GitLab webhook payloads: `Push Hook`, `Tag Push Hook` and `Merge Request Hook`.
+//! GitLab webhook payloads: `Push Hook`, `Tag Push Hook`, `Merge Request Hook` and `Note Hook`.
 
 use super::event::{ChangeRequest, HookAction, HookEvent, PayloadError, is_deletion, split_ref};
 use serde::Deserialize;
@@ -86,7 +86,7 @@ pub fn parse(event: &str, body: &[u8]) -> Result<HookAction, PayloadError> {
             .map_err(err),
         "Note Hook" => serde_json::from_slice::<Note>(body).map(note).map_err(err),
         other => Ok(HookAction::Ignore(format!(
-            "event `{other}` is not built (kiln builds Push Hook, Tag Push Hook and Merge Request Hook)"
+            "event `{other}` is not built (kiln takes Push Hook, Tag Push Hook, Merge Request Hook and Note Hook)"
         ))),
     }
 }

@@ -22,20 +22,7 @@ pub async fn page(
         caller,
         with_tokens: !state.settings().open(),
     };
-    let mut rows = Vec::new();
-    for job in state.scheduler().jobs() {
-        let recent = match JobName::new(job.name.as_str()) {
-            Ok(name) => state.store().list_builds(
-                &name,
-                Page {
-                    before: None,
-                    limit: TREND,
-                },
-            )?,
-            Err(_) => Vec::new(),
-        };
-        rows.push(row(&job, &recent, &viewer));
-    }
+    let rows = rows(&state, state.scheduler().jobs(), &viewer)?;
     let body = html! {
         h1 { "Jobs" }
         input #filter type="search" placeholder="Filter jobs" aria-label="Filter jobs" autocomplete="off";
@@ -50,6 +37,30 @@ pub async fn page(
     Ok(Html(
         super::layout::page("Jobs", Some(&viewer), &["kiln.js"], body).into_string(),
     ))
+}
+
+/// A row per job of `jobs`, with its recent builds: the dashboard's, and a multibranch job's
+/// page's for its children.
+pub(super) fn rows(
+    state: &AppState,
+    jobs: impl IntoIterator<Item = JobView>,
+    viewer: &Viewer,
+) -> Result<Vec<Markup>, ApiError> {
+    let mut rows = Vec::new();
+    for job in jobs {
+        let recent = match JobName::new(job.name.as_str()) {
+            Ok(name) => state.store().list_builds(
+                &name,
+                Page {
+                    before: None,
+                    limit: TREND,
+                },
+            )?,
+            Err(_) => Vec::new(),
+        };
+        rows.push(row(&job, &recent, viewer));
+    }
+    Ok(rows)
 }
 
 fn row(job: &JobView, recent: &[BuildRecord], viewer: &Viewer) -> Markup {

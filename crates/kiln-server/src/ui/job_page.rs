@@ -1,5 +1,6 @@
 //! `/jobs/{job}`: the "Build with parameters" form generated from the pipeline's parameters
-//! (with their defaults and descriptions), and the job's builds.
+//! (with their defaults and descriptions), and the job's builds; a multibranch job's page
+//! has its scan button and its children instead.
 
 use super::layout::{Viewer, badge, took, utc};
 use crate::api::extract::ApiPath;
@@ -39,6 +40,9 @@ pub(super) async fn render(
         },
     )?;
     let view = state.scheduler().job(&name);
+    if let Some(parent) = view.as_ref().filter(|v| v.multibranch) {
+        return multibranch_page(&state, parent, &viewer);
+    }
     let body = html! {
         h1 { (name) }
         @if let Some(v) = &view {
@@ -78,20 +82,68 @@ pub(super) async fn render(
     ))
 }
 
-/// The form that triggers a build: one field per parameter, or just the button.
+/// The page of a multibranch job: its source, the button that scans its repository, and a
+/// row per child (branch, tag, request) with its recent builds, following the event stream
+/// (a child a scan or webhook adds appears when its first build is queued).
+fn multibranch_page(
+    state: &AppState,
+    job: &JobView,
+    viewer: &Viewer,
+) -> Result<Html<String>, ApiError> {
+    let prefix = format!("{}/", job.name);
+    let children = state
+        .scheduler()
+        .jobs()
+        .into_iter()
+        .filter(|j| j.name.starts_with(&prefix));
+    let rows = super::dashboard::rows(state, children, viewer)?;
+    let body = html! {
+        h1 { (job.name) }
+        p.facts {
+            @if let JobSource::Repo(url) = &job.source { span { "Repository " code { (url) } } " · " }
+            "multibranch: a job per branch, tag and pull request"
+        }
+        @if viewer.can_act() { (build_form(job)) }
+        h2 { "Branches and requests" }
+        div.scroll {
+            table #jobs {
+                thead { tr { th { "Job" } th { "Status" } th { "Last build" } th.wide { "Started" } th { "Took" } th.wide { "Trend" } th {} } }
+                tbody #live data-live="jobs" data-job=(job.name) {
+                    @for r in &rows { (r) }
+                    @if rows.is_empty() {
+                        tr #no-children { td.muted colspan="7" { "No branch or request has a job yet: a scan finds them." } }
+                    }
+                }
+            }
+        }
+    };
+    Ok(Html(
+        super::layout::page(&job.name, Some(viewer), &["kiln.js"], body).into_string(),
+    ))
+}
+
+/// The form that triggers a build: one field per parameter, or just the button; for a
+/// multibranch job, the button that scans its repository (Jenkins' "Scan Multibranch
+/// Pipeline Now").
 fn build_form(job: &JobView) -> Markup {
-    let title = if job.parameters.is_empty() {
-        "Build"
+    let (title, button) = if job.multibranch {
+        ("Scan the repository", "Scan now")
+    } else if job.parameters.is_empty() {
+        ("Build", "Build")
     } else {
-        "Build with parameters"
+        ("Build with parameters", "Build")
     };
     html! {
         section #build {
             h2 { (title) }
+            @if job.multibranch {
+                p.help { "New branches, tags and requests get a job; new and moved ones are built; gone ones are removed." }
+            }
             form #build-form data-job=(job.name) {
                 @for p in &job.parameters { (field(p)) }
                 p.error #form-error role="alert" hidden {}
-                button type="submit" { "Build" }
+                p.notice #form-notice role="status" hidden {}
+                button type="submit" { (button) }
             }
         }
     }

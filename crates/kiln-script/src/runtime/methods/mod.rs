@@ -11,8 +11,8 @@ mod string;
 
 use super::ops;
 use super::types::{
-    GClosure, GException, RtResult, as_closure, as_list, call_closure, fail, groovy_str, kind,
-    range_items, string_arg, truthy,
+    GClosure, GException, RtResult, as_closure, as_list, call_closure, cast_to, fail, groovy_str,
+    kind, range_items, string_arg, truthy,
 };
 use rhai::{Array, Dynamic, Map, NativeCallContext};
 
@@ -35,7 +35,11 @@ impl Args<'_> {
     }
 
     pub fn str(&self, i: usize) -> RtResult<String> {
-        Ok(string_arg(&self.get(i), &format!("`{}()`", self.name))?.to_string())
+        let arg = self.items.get(i).unwrap_or(&Dynamic::UNIT);
+        if let Ok(s) = arg.as_immutable_string_ref() {
+            return Ok(s.to_string());
+        }
+        Ok(string_arg(arg, &format!("`{}()`", self.name))?.to_string())
     }
 
     pub fn int(&self, i: usize) -> RtResult<i64> {
@@ -72,10 +76,10 @@ pub(crate) fn call_method(
         }
         return out;
     }
-    if let Some(class) = target.clone().try_cast::<super::instance::GClassRef>() {
+    if let Some(class) = cast_to::<super::instance::GClassRef>(target) {
         return super::instance::call_static(ctx, &class, name, &args);
     }
-    if let Some(loaded) = target.clone().try_cast::<super::loaded::GLoaded>() {
+    if let Some(loaded) = cast_to::<super::loaded::GLoaded>(target) {
         if let Some(v) = super::loaded::call(ctx, &loaded, name, &args)? {
             return Ok(v);
         }
@@ -85,7 +89,7 @@ pub(crate) fn call_method(
             args.len()
         ));
     }
-    if let Some(this) = target.clone().try_cast::<super::instance::GInstance>() {
+    if let Some(this) = cast_to::<super::instance::GInstance>(target) {
         if let Some(v) = super::instance::call(ctx, &this, name, &args)? {
             return Ok(v);
         }
@@ -100,11 +104,31 @@ pub(crate) fn call_method(
         let step = super::artifactory::ARTIFACTORY_STEP;
         return super::docker::host_object_call(ctx, target, name, args, step);
     }
+    let count = args.len();
+    let found = dispatch(ctx, target, name, args)?;
+    match found {
+        Some(v) => Ok(v),
+        None if target.is_unit() => fail(format!("cannot invoke method `{name}()` on null object")),
+        None => fail(format!(
+            "no method `{name}()` with {count} argument(s) on {}",
+            kind(target)
+        )),
+    }
+}
+
+/// Groovy's methods of plain values (strings, lists, maps, numbers, exceptions, Java
+/// objects, closures): `None` when `target` has no method `name` taking these arguments.
+pub(crate) fn dispatch(
+    ctx: &NativeCallContext,
+    target: &mut Dynamic,
+    name: &str,
+    args: Array,
+) -> RtResult<Option<Dynamic>> {
     let args = Args { name, items: args };
     if let Some(v) = common(ctx, target, &args)? {
-        return Ok(v);
+        return Ok(Some(v));
     }
-    let found = if target.is_string() || target.is_char() {
+    Ok(if target.is_string() || target.is_char() {
         string::call(ctx, &groovy_str(target), &args)?
     } else if target.is_array() {
         let mut items = std::mem::take(target).into_array().unwrap_or_default();
@@ -120,24 +144,15 @@ pub(crate) fn call_method(
         out?
     } else if target.is_int() || target.is_float() {
         number(ctx, target, &args)?
-    } else if let Some(e) = target.clone().try_cast::<GException>() {
+    } else if let Some(e) = cast_to::<GException>(target) {
         exception(&e, &args)
-    } else if let Some(o) = target.clone().try_cast::<super::java::GObject>() {
+    } else if let Some(o) = cast_to::<super::java::GObject>(target) {
         super::java::call(ctx, &o, name, &args.items)?
     } else if let Some(c) = as_closure(target) {
         closure(ctx, &c, &args)?
     } else {
         None
-    };
-    match found {
-        Some(v) => Ok(v),
-        None if target.is_unit() => fail(format!("cannot invoke method `{name}()` on null object")),
-        None => fail(format!(
-            "no method `{name}()` with {} argument(s) on {}",
-            args.len(),
-            kind(target)
-        )),
-    }
+    })
 }
 
 /// Methods every value has.
@@ -155,6 +170,11 @@ fn common(ctx: &NativeCallContext, target: &Dynamic, args: &Args) -> RtResult<Op
         ("with", 1) => {
             let c = args.closure(0)?;
             call_closure(ctx, &c, vec![target.clone()])?
+        }
+        ("tap", 1) => {
+            let c = args.closure(0)?;
+            let _ = call_closure(ctx, &c, vec![target.clone()])?;
+            target.clone()
         }
         ("getClass", 0) => fail("`getClass()` is not supported in kiln scripts")?,
         _ => return Ok(None),
@@ -237,16 +257,16 @@ pub(crate) fn property(target: &Dynamic, name: &str) -> RtResult<Dynamic> {
         let m = target.cast::<Map>();
         return Ok(super::omap::get(&m, name).cloned().unwrap_or(Dynamic::UNIT));
     }
-    if let Some(o) = target.clone().try_cast::<super::java::GObject>() {
+    if let Some(o) = cast_to::<super::java::GObject>(&target) {
         return super::java::property(&o, name);
     }
-    if let Some(this) = target.clone().try_cast::<super::instance::GInstance>() {
+    if let Some(this) = cast_to::<super::instance::GInstance>(&target) {
         return match this.get(name) {
             Some(v) => Ok(v),
             None => this.no_property(name),
         };
     }
-    if let Some(e) = target.clone().try_cast::<GException>() {
+    if let Some(e) = cast_to::<GException>(&target) {
         return match name {
             "message" | "localizedMessage" => Ok(e.message.into()),
             "cause" => Ok(Dynamic::UNIT),

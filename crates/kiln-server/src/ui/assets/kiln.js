@@ -39,11 +39,23 @@ const kiln = {
     document.dispatchEvent(new CustomEvent('kiln:refreshed', { detail: ids }));
   },
 
-  // Triggers `job` with `params`; goes to the new build's page.
-  async trigger(job, params, errorEl) {
+  // Shows `text` in `el` (an element with the `hidden` attribute).
+  showNotice(el, text) {
+    if (!el) return;
+    el.textContent = text;
+    el.hidden = false;
+  },
+
+  // Triggers `job` with `params`; goes to the new build's page. A multibranch job scans its
+  // repository instead (202, no build): `noticeEl` says so.
+  async trigger(job, params, errorEl, noticeEl) {
+    if (errorEl) errorEl.hidden = true;
+    if (noticeEl) noticeEl.hidden = true;
     const answer = await kiln.api('POST', '/api/v1/jobs/' + encodeURIComponent(job) + '/builds', { params });
     if (answer.status === 201) {
       location.href = '/jobs/' + encodeURIComponent(job) + '/' + answer.body.number;
+    } else if (answer.status === 202 && answer.body && answer.body.scan) {
+      kiln.showNotice(noticeEl, 'Scan started: new and moved branches and requests get jobs and builds.');
     } else {
       kiln.showError(errorEl, answer);
     }
@@ -85,7 +97,23 @@ document.addEventListener('DOMContentLoaded', () => {
       location.href = '/jobs/' + encodeURIComponent(job) + '#build';
     } else {
       button.disabled = true;
-      kiln.trigger(job, {}, null).finally(() => { button.disabled = false; });
+      // A dashboard row's answers (a scan started, an error) show beside its button.
+      let said = button.parentElement.querySelector('.said');
+      if (!said) {
+        said = document.createElement('span');
+        said.className = 'said';
+        said.setAttribute('role', 'status');
+        said.hidden = true;
+        button.after(' ', said);
+      }
+      said.className = 'said notice';
+      const shown = kiln.trigger(job, {}, null, said).then((answer) => {
+        if (answer.status !== 201 && answer.status !== 202) {
+          said.className = 'said error';
+          kiln.showError(said, answer);
+        }
+      });
+      shown.finally(() => { button.disabled = false; });
     }
   });
 
@@ -94,8 +122,8 @@ document.addEventListener('DOMContentLoaded', () => {
     form.addEventListener('submit', (e) => {
       e.preventDefault();
       const error = document.getElementById('form-error');
-      error.hidden = true;
-      kiln.trigger(form.dataset.job, kiln.formParams(form), error);
+      const notice = document.getElementById('form-notice');
+      kiln.trigger(form.dataset.job, kiln.formParams(form), error, notice);
     });
   }
 

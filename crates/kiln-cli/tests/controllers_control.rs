@@ -1,0 +1,255 @@
+//! Cancel and input across controllers: kiln servers (the real binary) on one PostgreSQL
+//! database the test starts, the `kiln` client asking a controller that does not own the
+//! build. The owner acts as if asked itself, and the client gets the owner's real outcome;
+//! a cancel sent while the owner is dead is acted on by the controller that takes the build
+//! over.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "support/controllers_env.rs"]
+mod controllers_env;
+mod support;
+
+use controllers_env::*;
+use std::time::Instant;
+use support::*;
+
+/// Waits for an answer, then says where it ran and with what.
+const GATE: &str = r#"pipeline {
+  agent any
+  stages {
+    stage('Gate') {
+      input {
+        message 'Deploy?'
+        parameters { string(name: 'TARGET', defaultValue: 'nowhere') }
+      }
+      steps { sh 'echo "deployed to $TARGET on $CTRL"' }
+    }
+  }
+}
+"#;
+
+/// Runs until stopped, counting its ticks in the test's directory.
+const SPIN: &str = r#"pipeline {
+  agent any
+  stages { stage('Spin') { steps {
+    sh 'echo "spinning on $CTRL"; while true; do echo x >> MARKS/spin; sleep 0.2; done'
+  } } }
+  post { aborted { echo 'spin was aborted' } }
+}
+"#;
+
+/// A pod build that runs until stopped.
+const POD: &str = r#"pipeline {
+  agent { kubernetes { yaml '''
+spec:
+  containers:
+  - name: work
+    image: busybox
+'''
+  } }
+  stages { stage('Work') { steps {
+    sh 'echo started; while true; do sleep 0.2; done'
+  } } }
+  post { aborted { echo 'pod build was aborted' } }
+}
+"#;
+
+fn stderr_of(server: &Server, args: &[&str]) -> (bool, String, String) {
+    let out = kiln(server, args);
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn lines(env: &Env, file: &str) -> usize {
+    std::fs::read_to_string(env.marks.join(file))
+        .unwrap_or_default()
+        .lines()
+        .count()
+}
+
+#[test]
+fn cancel_and_input_sent_to_controllers_that_do_not_own_the_build_are_acted_on_by_its_owner() {
+    let env = Env::new(&[("gate", GATE), ("spin", SPIN)]);
+    let owner = env.start(1);
+    kiln_ok(&owner, &["trigger", "gate"]);
+    kiln_ok(&owner, &["trigger", "spin"]);
+    wait_or_show(
+        "gate#1 to wait for its input and spin#1 to run on the first controller",
+        || {
+            build(&owner, "gate", 1)["status"] == "waiting_for_input"
+                && log(&owner, "spin#1").contains("spinning on c1")
+        },
+        || env.server_logs(),
+    );
+    let (second, third) = (env.start(2), env.start(3));
+
+    // The owner checks the answer: its refusal is what the client gets.
+    let (ok, _, err) = stderr_of(&second, &["approve", "gate#1", "-p", "NOPE=1"]);
+    assert!(!ok, "{err}");
+    assert!(
+        err.contains("no parameter `NOPE`") && err.contains("TARGET"),
+        "{err}"
+    );
+    assert_eq!(build(&owner, "gate", 1)["status"], "waiting_for_input");
+    // The approval is the owner's to act on.
+    let (ok, _, err) = stderr_of(&second, &["approve", "gate#1", "-p", "TARGET=prod"]);
+    assert!(ok, "{err}\n{}", env.server_logs());
+    wait_or_show(
+        "gate#1 to finish",
+        || build(&third, "gate", 1)["status"] == "finished",
+        || env.server_logs(),
+    );
+    let text = log(&third, "gate#1");
+    assert_eq!(build(&third, "gate", 1)["result"], "SUCCESS", "{text}");
+    assert!(text.contains("[Gate] deployed to prod on c1"), "{text}");
+    let (ok, _, err) = stderr_of(&third, &["approve", "gate#1"]);
+    assert!(!ok && err.contains("already finished"), "{err}");
+
+    // A cancel sent to the third stops the owner's process and runs its `aborted` post.
+    let (ok, out, err) = stderr_of(&third, &["cancel", "spin#1"]);
+    assert!(ok, "{err}\n{}", env.server_logs());
+    assert_eq!(out, "cancelled spin#1\n");
+    wait_or_show(
+        "spin#1 to finish",
+        || build(&second, "spin", 1)["status"] == "finished",
+        || env.server_logs(),
+    );
+    let text = log(&second, "spin#1");
+    assert_eq!(build(&second, "spin", 1)["result"], "ABORTED", "{text}");
+    assert!(text.contains("spin was aborted"), "{text}");
+    assert!(
+        env.server_log(1).contains("cancelling a running build"),
+        "{}",
+        env.server_logs()
+    );
+    let ticks = lines(&env, "spin");
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    assert_eq!(lines(&env, "spin"), ticks, "the owner's process stopped");
+    let (ok, _, err) = stderr_of(&second, &["cancel", "spin#1"]);
+    assert!(!ok && err.contains("already finished"), "{err}");
+}
+
+#[test]
+fn a_cancel_sent_while_the_owner_is_dead_is_acted_on_by_the_controller_taking_the_build_over() {
+    let env = Env::new(&[("pod", POD)]);
+    let mut owner = env.start(1);
+    kiln_ok(&owner, &["trigger", "pod"]);
+    wait_or_show(
+        "pod#1 to run in its pod on the first controller",
+        || log(&owner, "pod#1").contains("started"),
+        || env.server_logs(),
+    );
+    let (second, third) = (env.start(2), env.start(3));
+    owner.kill_9();
+    // Sent while the build is still the dead controller's: it waits for whichever takes
+    // the build over.
+    let asked = Instant::now();
+    let (ok, out, err) = stderr_of(&second, &["cancel", "pod#1"]);
+    let took = asked.elapsed();
+    assert!(ok, "{err}\n{}", env.server_logs());
+    assert_eq!(out, "cancelled pod#1\n");
+    // The heir acts on it once it took the build over and re-attached to its pod.
+    let logs = env.server_logs();
+    assert!(logs.contains("build resumed in its pod"), "{logs}");
+    assert!(
+        logs.contains("request from another controller answered"),
+        "{logs}"
+    );
+    wait_or_show(
+        "pod#1 to finish",
+        || build(&third, "pod", 1)["status"] == "finished",
+        || env.server_logs(),
+    );
+    let text = log(&third, "pod#1");
+    assert_eq!(build(&third, "pod", 1)["result"], "ABORTED", "{text}");
+    assert!(text.contains("pod build was aborted"), "{text}");
+    assert!(
+        took.as_secs() >= 5,
+        "answered after the takeover, not before ({took:?})"
+    );
+    wait_or_show(
+        "no pod to be left",
+        || env.pods() == 0,
+        || env.server_logs(),
+    );
+}
+
+/// Stashes a file made in a stage's pod, deletes it there (a stash made again from the
+/// workspace would be empty), and waits for `go`; then unstashes it in another stage's pod.
+const STASH: &str = r#"pipeline {
+  agent none
+  stages {
+    stage('Make') {
+      agent { kubernetes { yaml '''MARKS_POD''' } }
+      steps {
+        sh 'mkdir -p out && echo payload-42 > out/file.txt'
+        stash name: 'out', includes: 'out/**'
+        sh 'rm -rf out; echo waiting; while [ ! -e /marks/go ]; do sleep 0.1; done'
+      }
+    }
+    stage('Use') {
+      agent { kubernetes { yaml '''
+spec:
+  containers:
+  - name: work
+    image: busybox
+''' } }
+      steps {
+        unstash 'out'
+        sh 'echo "got $(cat out/file.txt)"'
+      }
+    }
+  }
+}
+"#;
+
+#[test]
+fn a_stash_made_before_a_takeover_is_unstashed_by_the_new_owner_from_the_database() {
+    let env = Env::new(&[("stash", STASH)]);
+    let mut owner = env.start(1);
+    kiln_ok(&owner, &["trigger", "stash"]);
+    wait_or_show(
+        "stash#1 to stash and wait on the first controller",
+        || log(&owner, "stash#1").contains("[Make] waiting"),
+        || env.server_logs(),
+    );
+    assert!(
+        env.server_log(1)
+            .contains("stashes up to 16 MiB are kept in PostgreSQL"),
+        "said at start"
+    );
+    let heir = env.start(2);
+    owner.kill_9();
+    wait_or_show(
+        "stash#1 to be resumed in its pod by the second controller",
+        || env.server_log(2).contains("build resumed in its"),
+        || env.server_logs(),
+    );
+    env.touch("go");
+    wait_or_show(
+        "stash#1 to finish",
+        || build(&heir, "stash", 1)["status"] == "finished",
+        || format!("{}\n{}", log(&heir, "stash#1"), env.server_logs()),
+    );
+    let text = log(&heir, "stash#1");
+    assert_eq!(build(&heir, "stash", 1)["result"], "SUCCESS", "{text}");
+    assert!(
+        text.contains("[Use] got payload-42"),
+        "{text}\n{}",
+        env.server_logs()
+    );
+    assert!(
+        env.server_log(2).contains("stash read from the database"),
+        "{}",
+        env.server_logs()
+    );
+    // The stash is in the heir's build directory, not the dead owner's shared one.
+    let stashed = env
+        .root
+        .join("controller-2/data/builds/stash/1/stashes/out/out/file.txt");
+    assert_eq!(std::fs::read_to_string(stashed).unwrap(), "payload-42\n");
+}
