@@ -9,9 +9,11 @@
 //! after the other, each a step printing `KILN_BENCH_LOG_MB` (100) MB of short lines
 //! (`yes`), followed with `kiln trigger --follow` to the end; after each build the server's
 //! resident size (`VmRSS`) and its peak so far (`VmHWM`) are read from `/proc`, and the
-//! store's size on disk. The baseline, in the same run, is `kiln run` of the same
-//! Jenkinsfile with its log to a file (the same engine, no store, no follower). Prints
-//! medians and the ratio, asserts nothing.
+//! store's size on disk, and the CPU time the server spent on the build (`utime + stime` of
+//! its process, which a busy machine inflates less than wall time). The baselines, in the
+//! same run, are `kiln run` of the same Jenkinsfile with its log to a file (the same engine,
+//! no store, no follower) and the bare pipe (`sh -c 'yes | head -c N > FILE'`). Prints
+//! medians and the ratios, asserts nothing.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -79,6 +81,32 @@ fn disk_usage(path: &Path) -> u64 {
         .sum()
 }
 
+/// CPU seconds `pid` has used (user and system), from `/proc/PID/stat`.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The fields after the command's name (in parentheses, which may hold spaces).
+    let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    ticks / 100.0
+}
+
+/// The bare pipe, `yes | head -c BYTES` to a file in `dir`: seconds.
+fn bare_pipe(dir: &Path, bytes: u64) -> f64 {
+    let out = dir.join("pipe.out");
+    let started = Instant::now();
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(format!("yes | head -c {bytes} > '{}'", out.display()))
+        .status()
+        .unwrap();
+    assert!(status.success(), "the bare pipe failed: {status}");
+    let took = started.elapsed().as_secs_f64();
+    let _ = std::fs::remove_file(out);
+    took
+}
+
 fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);
     xs[xs.len() / 2]
@@ -130,8 +158,10 @@ fn main() {
         "server log path, {builds} builds of {mb:.0} MB of short lines each: idle VmRSS {idle:.1} MB"
     );
     let (mut server_rates, mut run_rates) = (Vec::new(), Vec::new());
+    let (mut pipe_rates, mut cpus) = (Vec::new(), Vec::new());
     let mut last_store = empty_store;
     for n in 1..=builds {
+        let cpu_before = cpu_seconds(pid);
         let started = Instant::now();
         let status = Command::new(kiln)
             .args(["trigger", "loud", "--follow"])
@@ -144,24 +174,31 @@ fn main() {
         // Let the server finish storing the build's end.
         std::thread::sleep(Duration::from_secs(1));
         let (rss, hwm) = memory(pid);
+        let cpu = cpu_seconds(pid) - cpu_before;
         let stored = disk_usage(&store);
         let run_took = kiln_run(kiln, &job);
+        let pipe_took = bare_pipe(dir.path(), bytes);
         server_rates.push(mb / took);
         run_rates.push(mb / run_took);
+        pipe_rates.push(mb / pipe_took);
+        cpus.push(cpu);
         println!(
-            "build {n}: server {took:.2} s ({:.1} MB/s followed), kiln run {run_took:.2} s ({:.1} MB/s); \
-             after it VmRSS {rss:.1} MB, VmHWM {hwm:.1} MB, store +{:.1} MB",
+            "build {n}: server {took:.2} s ({:.1} MB/s followed, {cpu:.2} CPU s), kiln run {run_took:.2} s ({:.1} MB/s), \
+             bare pipe {pipe_took:.2} s ({:.1} MB/s); after it VmRSS {rss:.1} MB, VmHWM {hwm:.1} MB, store +{:.1} MB",
             mb / took,
             mb / run_took,
+            mb / pipe_took,
             (stored.saturating_sub(last_store)) as f64 / 1e6
         );
         last_store = stored;
     }
     let (server_rate, run_rate) = (median(server_rates), median(run_rates));
+    let (pipe_rate, cpu) = (median(pipe_rates), median(cpus));
     println!(
-        "median: server {server_rate:.1} MB/s, kiln run {run_rate:.1} MB/s (server/run {:.2}); \
-         store {:.1} MB per build",
+        "median: server {server_rate:.1} MB/s ({cpu:.2} CPU s a build), kiln run {run_rate:.1} MB/s, \
+         bare pipe {pipe_rate:.1} MB/s (server/run {:.2}, server/pipe {:.2}); store {:.1} MB per build",
         server_rate / run_rate,
+        server_rate / pipe_rate,
         (last_store.saturating_sub(empty_store)) as f64 / 1e6 / builds as f64
     );
     let _ = server.kill();

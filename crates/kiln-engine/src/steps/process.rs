@@ -87,31 +87,39 @@ pub(crate) async fn run_process_with_input(
         tokio::select! {
             chunk = handle.next_chunk() => {
                 let Some(chunk) = chunk else { break };
-                // One event per chunk; waiting for log credit here is what slows a
-                // process whose output the consumer cannot keep up with.
+                // One event per chunk, or for the chunks that were waiting meanwhile (up to
+                // GATHER bytes); waiting for log credit here is what slows a process whose
+                // output the consumer cannot keep up with.
                 let mut batch = build.output_batch(scope.timestamps);
-                batch.reserve(chunk.bytes.len());
-                let mut sink = Teed { tee: scope.tee.as_deref(), batch: &mut batch };
-                let logged = match chunk.stream {
-                    StreamKind::Stdout if capture_stdout => {
-                        if stdout.len() + chunk.bytes.len() > MAX_CAPTURED {
-                            if !overflow && !killed {
-                                killer.terminate();
-                            }
-                            overflow = true;
-                        } else {
-                            stdout.extend_from_slice(&chunk.bytes);
-                        }
-                        false
-                    }
-                    StreamKind::Stdout => { out.push(&chunk.bytes, &mut sink); true }
-                    StreamKind::Stderr if capture == Capture::Quietly => false,
-                    StreamKind::Stderr => { err.push(&chunk.bytes, &mut sink); true }
-                };
                 let from = logged_to;
-                read_to = chunk.offset + chunk.bytes.len() as u64;
-                if logged && let Some(i) = chunk.bytes.iter().rposition(|b| *b == b'\n') {
-                    logged_to = chunk.offset + i as u64 + 1;
+                let (mut next, mut gathered) = (Some(chunk), 0);
+                while let Some(chunk) = next.take() {
+                    batch.reserve(chunk.bytes.len());
+                    gathered += chunk.bytes.len();
+                    let mut sink = Teed { tee: scope.tee.as_deref(), batch: &mut batch };
+                    let logged = match chunk.stream {
+                        StreamKind::Stdout if capture_stdout => {
+                            if stdout.len() + chunk.bytes.len() > MAX_CAPTURED {
+                                if !overflow && !killed {
+                                    killer.terminate();
+                                }
+                                overflow = true;
+                            } else {
+                                stdout.extend_from_slice(&chunk.bytes);
+                            }
+                            false
+                        }
+                        StreamKind::Stdout => { out.push(&chunk.bytes, &mut sink); true }
+                        StreamKind::Stderr if capture == Capture::Quietly => false,
+                        StreamKind::Stderr => { err.push(&chunk.bytes, &mut sink); true }
+                    };
+                    read_to = chunk.offset + chunk.bytes.len() as u64;
+                    if logged && let Some(i) = memchr::memrchr(b'\n', &chunk.bytes) {
+                        logged_to = chunk.offset + i as u64 + 1;
+                    }
+                    if gathered < GATHER {
+                        next = handle.ready_chunk();
+                    }
                 }
                 let source = OutputSource { process: process.clone(), from, to: logged_to };
                 build.output(scope.node, batch, source).await;
@@ -153,6 +161,9 @@ pub(crate) async fn run_process_with_input(
     }
     Ok(Finished { status, stdout })
 }
+
+/// At most how much of a process's output that was waiting joins one event of its lines.
+const GATHER: usize = 256 * 1024;
 
 /// A process's lines go to the log's batch and, inside a `tee` block, to its file too.
 struct Teed<'a> {

@@ -36,6 +36,11 @@ impl ProcessHandle {
         self.output.recv().await
     }
 
+    /// A piece of output that is already waiting, if there is one (never waits).
+    pub fn ready_chunk(&mut self) -> Option<OutputChunk> {
+        self.output.try_recv().ok()
+    }
+
     /// Waits for the process to end, reading and dropping any output not yet taken (so a
     /// process blocked on a full pipe can finish).
     pub async fn wait(mut self) -> Result<ExitStatus, ExecError> {
