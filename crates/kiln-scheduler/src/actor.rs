@@ -994,7 +994,9 @@ impl Actor {
         relayed: bool,
         ask: impl FnOnce() -> Ask,
     ) -> Option<Reply> {
-        self.shared.store.coordination()?;
+        if self.shared.store.coordination().is_none() {
+            return Some(reply);
+        }
         let id = id.clone();
         if relayed {
             self.writer.write(move |store| match store.get_build(&id) {
