@@ -5,8 +5,9 @@
 //! pod builds run in, a directory the builds and the test meet in, and a stand-in for the
 //! Service in front of the controllers (a TCP relay to the first one that answers).
 
+use crate::support::controllers::{Controllers, STORE_YAML};
 use crate::support::*;
-use kiln_testkit::{GitRepo, TestPostgres};
+use kiln_testkit::GitRepo;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -26,15 +27,13 @@ spec:
 ";
 
 pub struct Env {
+    /// The run's directory (kiln-cli's `support::controllers`), holding `marks/`.
     pub root: PathBuf,
-    pub config: PathBuf,
     /// The directory the builds and the test meet in (`$MARKS`, `/marks` in pods).
     pub marks: PathBuf,
-    db: String,
     pub cluster: FakeCluster,
     agent_port: String,
-    _pg: TestPostgres,
-    _dir: tempfile::TempDir,
+    ctl: Controllers,
 }
 
 impl Env {
@@ -46,13 +45,8 @@ impl Env {
 
     /// [`Env::new`], with `keys` (YAML lines of a job's keys, indented by four) in every job.
     pub fn with_job_keys(pipelines: &[(&str, &str)], keys: &str) -> Env {
-        let pg = TestPostgres::start();
-        let db = pg.new_database();
-        let dir = tempfile::Builder::new()
-            .prefix("kiln-ctl-")
-            .tempdir()
-            .unwrap();
-        let root = dir.path().to_path_buf();
+        let ctl = Controllers::new("kiln-ctl-");
+        let root = ctl.root.clone();
         let marks = root.join("marks");
         std::fs::create_dir_all(&marks).unwrap();
         let files: Vec<(String, String)> = pipelines
@@ -72,44 +66,33 @@ impl Env {
         git.commit(&refs, "pipelines");
         let cluster = FakeCluster::start(&root);
         let kubernetes = cluster.executor_yaml(false);
-        let mut yaml = format!(
-            "server:\n  tokens:\n    - {{name: e2e, token: {TOKEN}, role: admin}}\n\
-             {kubernetes}  local:\n    env: [MARKS, CTRL]\n\
-             store:\n  postgres:\n    url_env: KILN_TEST_DB\n    pool: 4\njobs:\n"
-        );
+        let mut yaml = format!("{kubernetes}  local:\n    env: [MARKS, CTRL]\n{STORE_YAML}jobs:\n");
         for (job, _) in pipelines {
             yaml.push_str(&format!(
                 "  - name: {job}\n    repo: file://{repo}\n    jenkinsfile: {job}.Jenkinsfile\n{keys}",
                 repo = git.path().display()
             ));
         }
-        let config = root.join("kiln.yaml");
-        std::fs::write(&config, yaml).unwrap();
+        ctl.configure(&yaml);
         Env {
             root,
-            config,
             marks,
-            db,
             cluster,
             agent_port: kiln_fake_kube::free_agent_ports(1).to_string(),
-            _pg: pg,
-            _dir: dir,
+            ctl,
         }
     }
 
     /// Controller `n`, with a data directory of its own; `CTRL=cN` in its builds.
     pub fn start(&self, n: usize) -> Server {
-        let root = self.root.join(format!("controller-{n}"));
-        std::fs::create_dir_all(&root).unwrap();
         let ctrl = format!("c{n}");
         let vars = [
-            ("KILN_TEST_DB", self.db.as_str()),
             ("MARKS", self.marks.to_str().unwrap()),
             ("CTRL", ctrl.as_str()),
             ("KILN_AGENT_INSTALL", self.cluster.install.as_str()),
             ("KILN_AGENT_PORT", self.agent_port.as_str()),
         ];
-        let server = Server::start(&root, &self.config, "127.0.0.1:0", vars);
+        let server = self.ctl.start(n, &vars);
         wait_or_show(
             &format!("controller {n} to hold its lease"),
             || self.server_log(n).contains("lease held"),
@@ -119,14 +102,11 @@ impl Env {
     }
 
     pub fn server_log(&self, n: usize) -> String {
-        let path = self.root.join(format!("controller-{n}/server.log"));
-        std::fs::read_to_string(path).unwrap_or_default()
+        self.ctl.server_log(n)
     }
 
     pub fn server_logs(&self) -> String {
-        (1..=3)
-            .map(|n| format!("--- controller {n}\n{}", self.server_log(n)))
-            .collect()
+        self.ctl.server_logs(3)
     }
 
     /// Which of the servers (by their `CTRL`, `c1`...) wrote `marker` into the test's
