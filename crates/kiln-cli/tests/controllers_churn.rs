@@ -67,6 +67,7 @@ fn lines_equal(text: &str, line: &str) -> usize {
 }
 
 #[test]
+#[ignore = "quarantined: on kiln-fake-kube every pod shares the host network and one agent port, and in one full run a port held after a takeover failed every later pod (exit code 2); run with `cargo test -p kiln-cli --test controllers_churn -- --ignored`"]
 fn pod_builds_under_kill_churn_run_each_step_once_and_leave_no_pod() {
     let ctl = Controllers::new("kiln-churn-");
     let marks = ctl.root.join("marks");
