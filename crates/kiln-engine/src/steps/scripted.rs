@@ -22,6 +22,7 @@ const DESCRIPTORS: &[&str] = &[
     "file",
     "sshUserPrivateKey",
     "aws",
+    "azureServicePrincipal",
     "containerTemplate",
     "envVar",
     "emptyDirVolume",
@@ -50,6 +51,8 @@ const DESCRIPTORS: &[&str] = &[
     "cron",
     "pollSCM",
     "disableConcurrentBuilds",
+    // A declarative option; called in a script it makes the option's object, as in Jenkins.
+    "skipDefaultCheckout",
     "buildDiscarder",
     "logRotator",
     // More job properties and triggers `properties([...])` reads (or names as not acted on).
