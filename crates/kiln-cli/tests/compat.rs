@@ -866,7 +866,8 @@ fn an_input_directive_inside_a_matrix_asks_per_cell_and_github_push_lints_clean(
 /// Regression: constructs of public scripted Jenkinsfiles that kiln refused or stopped at:
 /// a type after `def`, `@Field` variables seen by the script's functions, Jenkins'
 /// `hudson.model.Result` constants, `skipDefaultCheckout` called in a script (the option's
-/// object, no step) and DevOptics' `gateConsumesRun`.
+/// object, no step), DevOptics' `gateConsumesRun`, and a function named as a step that
+/// calls the step with other arguments.
 #[test]
 fn typed_def_field_variables_result_constants_and_option_objects_run() {
     let (code, log) = run("import groovy.transform.Field
@@ -881,6 +882,10 @@ def boolean shouldRun(String name) {
 
 def String label() { return 'built' }
 
+def stage(name, boolean run, body) {
+    return stage(name, run ? body : { echo \"skipped ${name}\" })
+}
+
 skipDefaultCheckout true
 node {
     stage('one') {
@@ -892,6 +897,7 @@ node {
         echo \"two runs: ${shouldRun('two')}\"
         gateConsumesRun jobName: 'app/main', runId: 'app-7'
     }
+    stage('three', false) { echo 'not run' }
 }
 ");
     assert_eq!(code, 0, "{log}");
@@ -903,6 +909,7 @@ node {
         "[two] two runs: false",
         "[two] gateConsumesRun: recorded with the build as consumed: id app/main#app-7, type run",
         "Artifact consumed: app/main#app-7 (type run)",
+        "[three] skipped three",
     ] {
         assert!(log.lines().any(|l| l == line), "{line:?} missing:\n{log}");
     }
