@@ -38,6 +38,17 @@ fn executable(path: &Path, text: &str) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
+/// A tool installation `root/dir` whose `bin/program` runs the shell line `line`.
+fn installation(root: &Path, dir: &str, program: &str, line: &str) -> std::path::PathBuf {
+    let home = root.join(dir);
+    std::fs::create_dir_all(home.join("bin")).unwrap();
+    executable(
+        &home.join("bin").join(program),
+        &format!("#!/bin/sh\n{line}\n"),
+    );
+    home
+}
+
 /// Runs `kiln run ARGS Jenkinsfile` in `ws` with `bin` first on PATH; (success, output).
 fn run_in(ws: &Path, bin: &Path, args: &[&str]) -> (bool, String) {
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
@@ -84,12 +95,7 @@ fn nodejs_puts_the_configured_installation_first_on_path() {
 }
 ",
     );
-    let home = root.path().join("node20");
-    std::fs::create_dir_all(home.join("bin")).unwrap();
-    executable(
-        &home.join("bin/node"),
-        "#!/bin/sh\necho v20.0.0-kiln-test\n",
-    );
+    let home = installation(root.path(), "node20", "node", "echo v20.0.0-kiln-test");
     std::fs::write(
         ws.join("kiln.yaml"),
         format!(
@@ -267,11 +273,11 @@ fn with_coverity_env_binds_the_tools_and_the_connect_instance() {
 }
 ",
     );
-    let home = root.path().join("cov-analysis");
-    std::fs::create_dir_all(home.join("bin")).unwrap();
-    executable(
-        &home.join("bin/cov-build"),
-        "#!/bin/sh\necho \"cov-build ran $*\"\n",
+    let home = installation(
+        root.path(),
+        "cov-analysis",
+        "cov-build",
+        "echo \"cov-build ran $*\"",
     );
     std::fs::write(
         ws.join("kiln.yaml"),

@@ -64,6 +64,15 @@ fn credentials(dir: &Path, azure: &HttpServer) {
     .unwrap();
 }
 
+/// The Kudu site, the Azure endpoints and a directory whose `creds.yaml` points at them.
+fn peers_and_credentials() -> (HttpServer, HttpServer, tempfile::TempDir) {
+    let kudu = kudu();
+    let azure = azure(&kudu.url());
+    let dir = tempfile::tempdir().unwrap();
+    credentials(dir.path(), &azure);
+    (kudu, azure, dir)
+}
+
 fn run(dir: &Path, pipeline: &str) -> (Option<i32>, String) {
     std::fs::write(dir.join("Jenkinsfile"), pipeline).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_kiln"))
@@ -105,10 +114,7 @@ fn find<'a>(requests: &'a [Request], method: &str, prefix: &str) -> &'a Request 
 
 #[test]
 fn service_principal_binding_and_web_app_zip_deploy() {
-    let kudu = kudu();
-    let azure = azure(&kudu.url());
-    let dir = tempfile::tempdir().unwrap();
-    credentials(dir.path(), &azure);
+    let (kudu, azure, dir) = peers_and_credentials();
     let (code, log) = run(
         dir.path(),
         "node {
@@ -176,10 +182,7 @@ fn service_principal_binding_and_web_app_zip_deploy() {
 
 #[test]
 fn wars_go_to_war_deploy_and_a_missing_credential_or_app_is_named() {
-    let kudu = kudu();
-    let azure = azure(&kudu.url());
-    let dir = tempfile::tempdir().unwrap();
-    credentials(dir.path(), &azure);
+    let (kudu, azure, dir) = peers_and_credentials();
     let (code, log) = run(
         dir.path(),
         "node {
