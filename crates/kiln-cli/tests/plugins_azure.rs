@@ -182,7 +182,7 @@ fn service_principal_binding_and_web_app_zip_deploy() {
 
 #[test]
 fn wars_go_to_war_deploy_and_a_missing_credential_or_app_is_named() {
-    let (kudu, azure, dir) = peers_and_credentials();
+    let (kudu, _azure, dir) = peers_and_credentials();
     let (code, log) = run(
         dir.path(),
         "node {

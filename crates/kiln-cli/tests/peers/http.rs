@@ -15,6 +15,10 @@ pub struct Request {
     pub headers: BTreeMap<String, String>,
     pub body: String,
     /// The body as sent (`body` is it read as UTF-8, lossily).
+    #[allow(
+        dead_code,
+        reason = "read by the tests of binary bodies only (a zip deployment)"
+    )]
     pub raw_body: Vec<u8>,
 }
 

@@ -161,7 +161,7 @@ pub(crate) fn call(
             Some(n) => {
                 let body = call.body.or_else(|| {
                     call.positional.iter().skip(1).find_map(|v| match v {
-                        Value::Closure(c) => Some(c.clone()),
+                        Value::Closure(c) => Some(*c),
                         _ => None,
                     })
                 });
