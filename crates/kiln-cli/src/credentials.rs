@@ -11,6 +11,12 @@
 //! - id: git-ssh               # SSH private key
 //!   username: git
 //!   private_key_file: /home/me/.ssh/id_ed25519
+//! - id: azure-sp              # Azure service principal
+//!   subscription_id: 00000000-0000-0000-0000-000000000000
+//!   client_id: 11111111-1111-1111-1111-111111111111
+//!   client_secret_env: AZURE_SECRET  # or `client_secret: ...`
+//!   tenant: 22222222-2222-2222-2222-222222222222
+//!   # for another Azure cloud: authentication_endpoint, resource_manager_endpoint
 //! ```
 //!
 //! Values come from the file itself, from environment variables (`*_env`) or from files
@@ -35,6 +41,13 @@ struct Entry {
     file: Option<String>,
     private_key_file: Option<String>,
     passphrase_env: Option<String>,
+    subscription_id: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    client_secret_env: Option<String>,
+    tenant: Option<String>,
+    authentication_endpoint: Option<String>,
+    resource_manager_endpoint: Option<String>,
 }
 
 pub struct FileCredentials {
@@ -73,6 +86,9 @@ fn from_file(path: &str) -> anyhow::Result<Vec<u8>> {
 }
 
 fn credential(e: Entry) -> anyhow::Result<Credential> {
+    if e.client_secret.is_some() || e.client_secret_env.is_some() {
+        return azure_service_principal(e);
+    }
     if let Some(key) = &e.private_key_file {
         let private_key =
             String::from_utf8(from_file(key)?).context("the private key is not text")?;
@@ -112,6 +128,27 @@ fn credential(e: Entry) -> anyhow::Result<Credential> {
         ),
     };
     Ok(Credential::Secret(secret))
+}
+
+fn azure_service_principal(e: Entry) -> anyhow::Result<Credential> {
+    let client_secret = match (e.client_secret, e.client_secret_env) {
+        (Some(s), None) => s,
+        (None, Some(var)) => from_env(&var)?,
+        _ => bail!("give exactly one of `client_secret` or `client_secret_env`"),
+    };
+    let need = |v: Option<String>, key: &str| {
+        v.with_context(|| format!("an Azure service principal needs `{key}`"))
+    };
+    Ok(Credential::AzureServicePrincipal(Box::new(
+        kiln_engine::AzureServicePrincipal {
+            subscription_id: need(e.subscription_id, "subscription_id")?,
+            client_id: need(e.client_id, "client_id")?,
+            client_secret,
+            tenant: need(e.tenant, "tenant")?,
+            authentication_endpoint: e.authentication_endpoint,
+            resource_manager_endpoint: e.resource_manager_endpoint,
+        },
+    )))
 }
 
 #[cfg(test)]

@@ -117,6 +117,13 @@ impl Printer {
             let path = build_dir.join("html").join(&r.dir).join(index);
             let _ = writeln!(out, "HTML report '{}': {}", r.name, path.display());
         }
+        for a in &summary.reports.gate_artifacts {
+            let verb = match a.direction {
+                kiln_engine::GateDirection::Produces => "produced",
+                kiln_engine::GateDirection::Consumes => "consumed",
+            };
+            let _ = writeln!(out, "Artifact {verb}: {} (type {})", a.id, a.kind);
+        }
         if let Some((s, f)) = summary
             .stages
             .iter()

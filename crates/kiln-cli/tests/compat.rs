@@ -862,3 +862,55 @@ fn an_input_directive_inside_a_matrix_asks_per_cell_and_github_push_lints_clean(
     }
     assert!(!all.contains("no effect"), "{all}");
 }
+
+/// Regression: constructs of public scripted Jenkinsfiles that kiln refused or stopped at:
+/// a type after `def`, `@Field` variables seen by the script's functions, Jenkins'
+/// `hudson.model.Result` constants, `skipDefaultCheckout` called in a script (the option's
+/// object, no step), DevOptics' `gateConsumesRun`, and a function named as a step that
+/// calls the step with other arguments.
+#[test]
+fn typed_def_field_variables_result_constants_and_option_objects_run() {
+    let (code, log) = run("import groovy.transform.Field
+import hudson.model.Result
+
+@Field def skipRest = false
+
+def boolean shouldRun(String name) {
+    echo \"checking ${name}, skipRest=${skipRest}\"
+    return !skipRest
+}
+
+def String label() { return 'built' }
+
+def stage(name, boolean run, body) {
+    return stage(name, run ? body : { echo \"skipped ${name}\" })
+}
+
+skipDefaultCheckout true
+node {
+    stage('one') {
+        if (shouldRun('one')) { echo label() }
+        skipRest = true
+        echo \"threshold=${hudson.model.Result.SUCCESS} imported=${Result.UNSTABLE}\"
+    }
+    stage('two') {
+        echo \"two runs: ${shouldRun('two')}\"
+        gateConsumesRun jobName: 'app/main', runId: 'app-7'
+    }
+    stage('three', false) { echo 'not run' }
+}
+");
+    assert_eq!(code, 0, "{log}");
+    for line in [
+        "[one] checking one, skipRest=false",
+        "[one] built",
+        "[one] threshold=SUCCESS imported=UNSTABLE",
+        "[two] checking two, skipRest=true",
+        "[two] two runs: false",
+        "[two] gateConsumesRun: recorded with the build as consumed: id app/main#app-7, type run",
+        "Artifact consumed: app/main#app-7 (type run)",
+        "[three] skipped three",
+    ] {
+        assert!(log.lines().any(|l| l == line), "{line:?} missing:\n{log}");
+    }
+}

@@ -1,8 +1,10 @@
 //! Plugin steps and globals scripted pipelines use, run by the real `kiln run`: `nodejs`
 //! (a kiln.yaml `tools:` installation on PATH), `withDockerContainer` (with a fake `docker`
 //! first on PATH that records its arguments and runs `exec` commands here, as in
-//! `docker.rs`), plugin globals kiln does not provide (named with their plugin), and
-//! Groovy enums and class inheritance in a Jenkinsfile.
+//! `docker.rs`), plugin globals kiln does not provide (named with their plugin), Groovy
+//! enums and class inheritance in a Jenkinsfile, `withCoverityEnv` (a `coverity` tool and
+//! a Coverity Connect instance of kiln.yaml) and DevOptics' `gateProducesArtifact` /
+//! `gateConsumesArtifact` (recorded with the build).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -34,6 +36,17 @@ esac
 fn executable(path: &Path, text: &str) {
     std::fs::write(path, text).unwrap();
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// A tool installation `root/dir` whose `bin/program` runs the shell line `line`.
+fn installation(root: &Path, dir: &str, program: &str, line: &str) -> std::path::PathBuf {
+    let home = root.join(dir);
+    std::fs::create_dir_all(home.join("bin")).unwrap();
+    executable(
+        &home.join("bin").join(program),
+        &format!("#!/bin/sh\n{line}\n"),
+    );
+    home
 }
 
 /// Runs `kiln run ARGS Jenkinsfile` in `ws` with `bin` first on PATH; (success, output).
@@ -82,12 +95,7 @@ fn nodejs_puts_the_configured_installation_first_on_path() {
 }
 ",
     );
-    let home = root.path().join("node20");
-    std::fs::create_dir_all(home.join("bin")).unwrap();
-    executable(
-        &home.join("bin/node"),
-        "#!/bin/sh\necho v20.0.0-kiln-test\n",
-    );
+    let home = installation(root.path(), "node20", "node", "echo v20.0.0-kiln-test");
     std::fs::write(
         ws.join("kiln.yaml"),
         format!(
@@ -245,4 +253,111 @@ pipeline {
     ] {
         assert!(out.lines().any(|l| l == line), "{line:?} missing:\n{out}");
     }
+}
+
+#[test]
+fn with_coverity_env_binds_the_tools_and_the_connect_instance() {
+    let (root, ws, bin) = workspace(
+        "node {
+    stage('Analyze') {
+        withCoverityEnv(coverityToolName: 'COV-2023', connectInstance: 'localhost') {
+            sh 'cov-build --dir idir make; echo \"host=$COVERITY_HOST port=$COVERITY_PORT user=$COV_USER pass=$COVERITY_PASSPHRASE\"'
+        }
+        withCoverityEnv(coverityToolName: 'cov-2023', hostVariable: 'H') {
+            sh 'echo \"plain host=${H:-unset}\"'
+        }
+        withCoverityEnv(coverityToolName: 'cov-2023', connectInstance: 'elsewhere') {
+            echo 'not reached'
+        }
+    }
+}
+",
+    );
+    let home = installation(
+        root.path(),
+        "cov-analysis",
+        "cov-build",
+        "echo \"cov-build ran $*\"",
+    );
+    std::fs::write(
+        ws.join("kiln.yaml"),
+        format!(
+            "credentials:\n  - id: cov\n    username: admin\n    password: cov-s3cret\ntools:\n  - name: cov-2023\n    type: coverity\n    home: {}\ncoverity:\n  - name: localhost\n    host: cov.example\n    port: 8443\n    credential: cov\n",
+            home.display()
+        ),
+    )
+    .unwrap();
+    let (ok, out) = run_in(&ws, &bin, &["--config", "kiln.yaml"]);
+    assert!(!ok, "{out}");
+    assert!(!out.contains("cov-s3cret"), "a secret leaked:\n{out}");
+    for line in [
+        "[Analyze] cov-build ran --dir idir make",
+        "[Analyze] host=cov.example port=8443 user=admin pass=****",
+        "[Analyze] plain host=unset",
+    ] {
+        assert!(out.lines().any(|l| l == line), "{line:?} missing:\n{out}");
+    }
+    assert!(
+        out.contains("withCoverityEnv: no Coverity Connect instance `elsewhere`: add it to `coverity:` in kiln.yaml"),
+        "{out}"
+    );
+    assert!(!out.contains("not reached"), "{out}");
+
+    // Without the tools in kiln.yaml the step fails naming them, before its block.
+    std::fs::write(ws.join("kiln.yaml"), "tools: []\n").unwrap();
+    let (ok, out) = run_in(&ws, &bin, &["--config", "kiln.yaml"]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("withCoverityEnv: Unable to find Coverity tools installation: [COV-2023]: add a `tools:` entry of type `coverity`"),
+        "{out}"
+    );
+    assert!(!out.contains("cov-build ran"), "{out}");
+}
+
+#[test]
+fn gate_artifacts_are_recorded_with_the_build_and_no_service_is_claimed() {
+    let (_root, ws, bin) = workspace(
+        "node {
+    stage('Build') {
+        writeFile file: 'app.txt', text: 'hello'
+        gateProducesArtifact file: 'app.txt', label: 'App'
+        gateConsumesArtifact id: 'img-7', type: 'docker'
+        gateProducesArtifact file: '', id: \"build-${BUILD_NUMBER}\", label: '', type: 'demo'
+    }
+}
+",
+    );
+    let (ok, out) = run_in(&ws, &bin, &["--build-number", "4"]);
+    assert!(ok, "{out}");
+    let sha = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
+    for line in [
+        format!(
+            "[Build] gateProducesArtifact: recorded with the build as produced: id {sha}, type file, label 'App', file app.txt (sha256 {sha})"
+        ),
+        "[Build] gateConsumesArtifact: recorded with the build as consumed: id img-7, type docker"
+            .to_owned(),
+        "[Build] gateProducesArtifact: recorded with the build as produced: id build-4, type demo"
+            .to_owned(),
+        format!("Artifact produced: {sha} (type file)"),
+        "Artifact consumed: img-7 (type docker)".to_owned(),
+        "Artifact produced: build-4 (type demo)".to_owned(),
+    ] {
+        assert!(out.lines().any(|l| l == line), "{line:?} missing:\n{out}");
+    }
+    assert!(
+        out.contains("no CloudBees DevOptics service is connected to kiln"),
+        "{out}"
+    );
+
+    std::fs::write(
+        ws.join("Jenkinsfile"),
+        "node { stage('Use') { gateConsumesArtifact id: 'img-7' } }\n",
+    )
+    .unwrap();
+    let (ok, out) = run_in(&ws, &bin, &[]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("gateConsumesArtifact: an artifact given by `id` needs its `type` too"),
+        "{out}"
+    );
 }

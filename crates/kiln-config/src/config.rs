@@ -231,6 +231,7 @@ impl Config {
                     files.extend(of(private_key));
                     files.extend(passphrase.as_ref().and_then(of));
                 }
+                CredentialKind::AzureServicePrincipal(sp) => files.extend(of(&sp.client_secret)),
             }
         }
         if let crate::StoreConfig::Postgres(pg) = &self.store {

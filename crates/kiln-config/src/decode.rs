@@ -22,6 +22,7 @@ const TOP: &[&str] = &[
     "mail",
     "slack",
     "sonarqube",
+    "coverity",
     "artifactory",
     "vault",
     "locks",
@@ -65,6 +66,14 @@ const CREDENTIAL: &[&str] = &[
     "passphrase",
     "passphrase_env",
     "passphrase_file",
+    "subscription_id",
+    "client_id",
+    "client_secret",
+    "client_secret_env",
+    "client_secret_file",
+    "tenant",
+    "authentication_endpoint",
+    "resource_manager_endpoint",
 ];
 
 /// Where things were written, for the checks across sections in `validate`.
@@ -78,6 +87,7 @@ pub(crate) struct Places {
     pub library_names: Vec<Spanned<String>>,
     pub token_names: Vec<Spanned<String>>,
     pub sonar_names: Vec<Spanned<String>>,
+    pub coverity_names: Vec<Spanned<String>>,
     pub artifactory_ids: Vec<Spanned<String>>,
     pub config_file_ids: Vec<Spanned<String>>,
     pub tool_names: Vec<Spanned<String>>,
@@ -390,6 +400,37 @@ fn credential(
     })
 }
 
+/// An Azure service principal: its ids, its secret and the cloud's endpoints.
+fn azure_service_principal(ctx: &mut Ctx, f: &Fields) -> Option<CredentialKind> {
+    let what = "an Azure service principal credential";
+    let subscription_id = f.required_string(ctx, "subscription_id", what);
+    let client_id = f.required_string(ctx, "client_id", what);
+    let tenant = f.required_string(ctx, "tenant", what);
+    let client_secret = f.secret(ctx, "client_secret");
+    let mut endpoint = |key: &str| {
+        let text = f.string(ctx, key)?;
+        if text.starts_with("http://") || text.starts_with("https://") {
+            return Some(text);
+        }
+        if let Some(n) = f.get(key) {
+            ctx.expected(n, &f.sub(key), "an `http://` or `https://` URL");
+        }
+        None
+    };
+    let authentication_endpoint = endpoint("authentication_endpoint");
+    let resource_manager_endpoint = endpoint("resource_manager_endpoint");
+    Some(CredentialKind::AzureServicePrincipal(Box::new(
+        crate::secret::AzureServicePrincipal {
+            subscription_id: subscription_id?,
+            client_id: client_id?,
+            client_secret: client_secret?,
+            tenant: tenant?,
+            authentication_endpoint,
+            resource_manager_endpoint,
+        },
+    )))
+}
+
 /// Which kind a credential is, from the keys written.
 fn credential_kind(ctx: &mut Ctx, f: &Fields) -> Option<CredentialKind> {
     let has = |base: &str| {
@@ -406,6 +447,7 @@ fn credential_kind(ctx: &mut Ctx, f: &Fields) -> Option<CredentialKind> {
         ("password", has("password")),
         ("file", f.get("file").is_some()),
         ("private_key", has("private_key")),
+        ("client_secret", has("client_secret")),
     ]
     .into_iter()
     .filter_map(|(k, present)| present.then_some(k))
@@ -415,7 +457,7 @@ fn credential_kind(ctx: &mut Ctx, f: &Fields) -> Option<CredentialKind> {
             ctx.error(
                 Diagnostic::error("missing-key", format!("`{}` has no value", f.path))
                     .with_primary(f.head_span(ctx), "a credential needs a value")
-                    .with_note("help: give `secret` (or `_env`, `_file`), `username` with `password`, `file`, or `username` with `private_key`"),
+                    .with_note("help: give `secret` (or `_env`, `_file`), `username` with `password`, `file`, `username` with `private_key`, or an Azure service principal's `client_secret`"),
             );
             None
         }
@@ -440,6 +482,7 @@ fn credential_kind(ctx: &mut Ctx, f: &Fields) -> Option<CredentialKind> {
                 passphrase,
             })
         }
+        ["client_secret"] => azure_service_principal(ctx, f),
         [_] => f.secret(ctx, "secret").map(CredentialKind::Secret),
         [first, second, ..] => {
             ctx.error(

@@ -43,10 +43,11 @@ pub use load::{load, parse};
 pub use locks::LockConfig;
 pub use multibranch::{ChangeBuild, MultibranchConfig, OrphanedItemStrategy};
 pub use secret::{
-    CredentialConfig, CredentialKind, Role, Secret, SecretError, SecretSource, TokenConfig,
+    AzureServicePrincipal, CredentialConfig, CredentialKind, Role, Secret, SecretError,
+    SecretSource, TokenConfig,
 };
 pub use services::{
-    ArtifactoryConfig, ConfigFileConfig, MailConfig, MailTls, ServicesConfig, SlackConfig,
-    SonarQubeConfig, ToolConfig, ToolKind, VaultConfig,
+    ArtifactoryConfig, ConfigFileConfig, CoverityConfig, MailConfig, MailTls, ServicesConfig,
+    SlackConfig, SonarQubeConfig, ToolConfig, ToolKind, VaultConfig,
 };
 pub use store::{PostgresConfig, StoreConfig};

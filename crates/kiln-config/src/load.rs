@@ -129,6 +129,7 @@ fn rebase(cfg: &mut Config, base: &Path, data_dir_written: bool) {
                     join_secret(p);
                 }
             }
+            CredentialKind::AzureServicePrincipal(sp) => join_secret(&mut sp.client_secret),
         }
     }
 }

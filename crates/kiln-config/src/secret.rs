@@ -159,4 +159,23 @@ pub enum CredentialKind {
         private_key: SecretSource,
         passphrase: Option<SecretSource>,
     },
+    /// An Azure service principal (Azure Credentials plugin): `subscription_id:`,
+    /// `client_id:`, `tenant:`, the secret in `client_secret:` / `client_secret_env:` /
+    /// `client_secret_file:`, and optionally the endpoints of another Azure cloud.
+    AzureServicePrincipal(Box<AzureServicePrincipal>),
+}
+
+/// The parts of an Azure service principal credential.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AzureServicePrincipal {
+    pub subscription_id: String,
+    pub client_id: String,
+    pub client_secret: SecretSource,
+    pub tenant: String,
+    /// Where tokens come from (`authentication_endpoint:`); default Azure's public cloud,
+    /// `https://login.microsoftonline.com/`.
+    pub authentication_endpoint: Option<String>,
+    /// The Resource Manager API (`resource_manager_endpoint:`); default
+    /// `https://management.azure.com/`.
+    pub resource_manager_endpoint: Option<String>,
 }

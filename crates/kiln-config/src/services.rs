@@ -1,6 +1,6 @@
 //! The settings of the services pipelines talk to: `mail:` (SMTP for `mail` and `emailext`),
-//! `slack:` (`slackSend`), `sonarqube:` (`withSonarQubeEnv`, `waitForQualityGate`) and
-//! `vault:` (`withVault`); and what builds are given: `config_files:` (`configFileProvider`,
+//! `slack:` (`slackSend`), `sonarqube:` (`withSonarQubeEnv`, `waitForQualityGate`),
+//! `coverity:` (`withCoverityEnv`) and `vault:` (`withVault`); and what builds are given: `config_files:` (`configFileProvider`,
 //! `withMaven`'s settings) and `tools:` (`withMaven`'s Maven and JDK). Secrets are never
 //! here: each names a credential of `credentials[]` by id, resolved by the build when a
 //! step needs it.
@@ -14,6 +14,7 @@ pub struct ServicesConfig {
     pub mail: Option<MailConfig>,
     pub slack: Option<SlackConfig>,
     pub sonarqube: Vec<SonarQubeConfig>,
+    pub coverity: Vec<CoverityConfig>,
     pub artifactory: Vec<ArtifactoryConfig>,
     pub vault: Option<VaultConfig>,
     pub config_files: Vec<ConfigFileConfig>,
@@ -93,6 +94,17 @@ pub struct SonarQubeConfig {
     pub additional_properties: Option<String>,
 }
 
+/// One entry of `coverity:`, as the Coverity plugin's Coverity Connect instances: the
+/// name `withCoverityEnv(connectInstance:)` selects, where it listens, and a
+/// username/password credential (`COV_USER`, `COVERITY_PASSPHRASE`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CoverityConfig {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    pub credential: Option<String>,
+}
+
 /// One entry of `artifactory:`, as the Artifactory plugin's configured servers: the id
 /// `Artifactory.server('ID')` selects, the URL (up to `/artifactory`), and a credential: a
 /// username/password one (basic authentication) or a secret text (an access token, sent
@@ -150,10 +162,13 @@ pub enum ToolKind {
     NodeJs,
     Go,
     Ant,
+    /// Coverity's analysis tools (`withCoverityEnv(coverityToolName:)`).
+    Coverity,
 }
 
 impl ToolKind {
-    pub const NAMES: &'static [&'static str] = &["maven", "jdk", "gradle", "nodejs", "go", "ant"];
+    pub const NAMES: &'static [&'static str] =
+        &["maven", "jdk", "gradle", "nodejs", "go", "ant", "coverity"];
 
     pub fn from_name(name: &str) -> Option<ToolKind> {
         Some(match name {
@@ -163,6 +178,7 @@ impl ToolKind {
             "nodejs" => ToolKind::NodeJs,
             "go" => ToolKind::Go,
             "ant" => ToolKind::Ant,
+            "coverity" => ToolKind::Coverity,
             _ => return None,
         })
     }
@@ -176,6 +192,7 @@ impl ToolKind {
             ToolKind::NodeJs => "nodejs",
             ToolKind::Go => "go",
             ToolKind::Ant => "ant",
+            ToolKind::Coverity => "coverity",
         }
     }
 }

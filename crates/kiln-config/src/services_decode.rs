@@ -1,10 +1,11 @@
-//! The YAML tree -> [`ServicesConfig`]: `mail:`, `slack:`, `sonarqube:` and `vault:`.
+//! The YAML tree -> [`ServicesConfig`]: `mail:`, `slack:`, `sonarqube:`, `coverity:`,
+//! `artifactory:` and `vault:`.
 
 use crate::decode::Places;
 use crate::reader::{Ctx, Fields, list};
 use crate::services::{
-    ArtifactoryConfig, MailConfig, MailTls, ServicesConfig, SlackConfig, SonarQubeConfig,
-    VaultConfig,
+    ArtifactoryConfig, CoverityConfig, MailConfig, MailTls, ServicesConfig, SlackConfig,
+    SonarQubeConfig, VaultConfig,
 };
 use kiln_diagnostics::{Diagnostic, Spanned, did_you_mean};
 use kiln_yaml::Node;
@@ -18,6 +19,7 @@ const SLACK: &[&str] = &[
     "bot_user",
 ];
 const SONAR: &[&str] = &["name", "url", "credential", "additional_properties"];
+const COVERITY: &[&str] = &["name", "host", "port", "credential"];
 const ARTIFACTORY: &[&str] = &["id", "url", "credential"];
 const VAULT: &[&str] = &["url", "credential", "engine_version", "namespace"];
 
@@ -33,6 +35,11 @@ pub(crate) fn services(ctx: &mut Ctx, top: &Fields, places: &mut Places) -> Serv
     if let Some(n) = top.get("sonarqube") {
         for (i, item) in list(ctx, n, "sonarqube").iter().enumerate() {
             out.sonarqube.extend(sonarqube(ctx, item, i, places));
+        }
+    }
+    if let Some(n) = top.get("coverity") {
+        for (i, item) in list(ctx, n, "coverity").iter().enumerate() {
+            out.coverity.extend(coverity(ctx, item, i, places));
         }
     }
     if let Some(n) = top.get("artifactory") {
@@ -131,6 +138,39 @@ fn sonarqube(ctx: &mut Ctx, node: &Node, i: usize, places: &mut Places) -> Optio
         url: url?,
         credential,
         additional_properties,
+    })
+}
+
+fn coverity(ctx: &mut Ctx, node: &Node, i: usize, places: &mut Places) -> Option<CoverityConfig> {
+    let path = format!("coverity[{i}]");
+    let f = Fields::new(ctx, node, &path, COVERITY)?;
+    let what = "a Coverity Connect instance";
+    let name = f.required_string(ctx, "name", what);
+    if let (Some(name), Some(n)) = (&name, f.get("name")) {
+        places
+            .coverity_names
+            .push(Spanned::new(name.clone(), n.span));
+    }
+    let host = f.required_string(ctx, "host", what);
+    // The plugin's default port is Coverity Connect's, 8080.
+    let port = match f.get("port") {
+        None => Some(8080),
+        Some(n) => match f.number(ctx, "port", 1).map(u16::try_from) {
+            Some(Ok(p)) => Some(p),
+            Some(Err(_)) => {
+                ctx.expected(n, &f.sub("port"), "a port number (1 to 65535)");
+                None
+            }
+            None => None,
+        },
+    };
+    let credential = credential_ref(ctx, &f, places);
+    f.finish(ctx);
+    Some(CoverityConfig {
+        name: name?,
+        host: host?,
+        port: port?,
+        credential,
     })
 }
 

@@ -11,6 +11,11 @@ pub(crate) fn check(cfg: &Config, places: &Places) -> Vec<Diagnostic> {
     unique(&places.library_names, "library name", &mut out);
     unique(&places.token_names, "token name", &mut out);
     unique(&places.sonar_names, "SonarQube server name", &mut out);
+    unique(
+        &places.coverity_names,
+        "Coverity Connect instance name",
+        &mut out,
+    );
     unique(&places.artifactory_ids, "Artifactory server id", &mut out);
     unique(&places.config_file_ids, "config file id", &mut out);
     unique(&places.tool_names, "tool name", &mut out);

@@ -143,7 +143,7 @@ error: `config_files[1].secret` must be `true` or `false`
  5 |     secret: yes
    |             ^^^ found a boolean
 
-error: `tools[0].type` must be one of maven, jdk, gradle, nodejs, go, ant
+error: `tools[0].type` must be one of maven, jdk, gradle, nodejs, go, ant, coverity
   --> kiln.yaml:8:11
    |
  8 |     type: mavn
@@ -198,6 +198,71 @@ error: unknown key `token`
  6 |     token: x
    |     ^^^^^ not a key in `artifactory[1]`
    = help: the keys in `artifactory[1]` are: id, url, credential
+
+error: could not load kiln.yaml: 3 errors
+",
+    );
+}
+
+#[test]
+fn coverity_instances_and_azure_service_principals_decode() {
+    use kiln_config::{CredentialKind, SecretSource, ToolKind};
+    let text = format!(
+        "{CREDS}  - id: sp\n    subscription_id: sub\n    client_id: cid\n    client_secret_env: SP_SECRET\n    tenant: t\n    resource_manager_endpoint: http://127.0.0.1:9/\n\
+coverity:\n  - name: localhost\n    host: cov.example\n    credential: smtp\n  - name: tls\n    host: cov2\n    port: 8443\n\
+tools:\n  - name: cov-2023\n    type: coverity\n    home: /opt/cov\n"
+    );
+    let cfg = parse("kiln.yaml", &text).unwrap_or_else(|e| panic!("{e}"));
+    let cov = &cfg.services.coverity;
+    assert_eq!(
+        (cov[0].name.as_str(), cov[0].host.as_str(), cov[0].port),
+        ("localhost", "cov.example", 8080)
+    );
+    assert_eq!(cov[0].credential.as_deref(), Some("smtp"));
+    assert_eq!((cov[1].port, cov[1].credential.as_deref()), (8443, None));
+    assert_eq!(cfg.services.tools[0].kind, ToolKind::Coverity);
+    let CredentialKind::AzureServicePrincipal(sp) = &cfg.credential("sp").unwrap().kind else {
+        panic!("not a service principal");
+    };
+    assert_eq!(
+        (
+            sp.subscription_id.as_str(),
+            sp.client_id.as_str(),
+            sp.tenant.as_str()
+        ),
+        ("sub", "cid", "t")
+    );
+    assert_eq!(sp.client_secret, SecretSource::Env("SP_SECRET".into()));
+    assert_eq!(sp.authentication_endpoint, None);
+    assert_eq!(
+        sp.resource_manager_endpoint.as_deref(),
+        Some("http://127.0.0.1:9/")
+    );
+}
+
+#[test]
+fn coverity_and_azure_mistakes_are_placed() {
+    check(
+        "credentials:\n  - id: sp\n    client_id: c\n    client_secret: s\n    tenant: t\ncoverity:\n  - name: a\n    host: h\n    port: 70000\n  - name: a\n    host: h\n",
+        "error: missing `credentials[0].subscription_id`
+  --> kiln.yaml:2:5
+   |
+ 2 |   - id: sp
+   |     ^^^^^^ an Azure service principal credential needs `subscription_id`
+
+error: `coverity[0].port` must be a port number (1 to 65535)
+  --> kiln.yaml:9:11
+   |
+ 9 |     port: 70000
+   |           ^^^^^ found an integer
+
+error: duplicate Coverity Connect instance name `a`
+   --> kiln.yaml:10:11
+    |
+  7 |   - name: a
+    |           - first used here
+ 10 |   - name: a
+    |           ^ used again here
 
 error: could not load kiln.yaml: 3 errors
 ",

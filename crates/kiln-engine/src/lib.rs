@@ -68,11 +68,15 @@ pub use log_formatter::{LineStyle, LogFormatter, LogLine, PlainStyle, format_dur
 pub use log_lines::LogLines;
 pub use params::{ParamValue, resolve_params};
 pub use prepare::{LibraryAccess, LibraryLoader, Loaded, PrepareError, Prepared, prepare};
-pub use reports::{FailedTest, FailureKind, HtmlReport, IssueCounts, IssueSeverity, Reports};
+pub use reports::{
+    FailedTest, FailureKind, GateArtifact, GateDirection, HtmlReport, IssueCounts, IssueSeverity,
+    Reports,
+};
 pub use result::{BuildResult, StageOutcome};
 pub use run::{BuildRun, scripted_pipeline};
 pub use spec::{
-    BuildCause, BuildScripts, BuildSpec, Credential, CredentialStore, InputAnswer, InputHandler,
-    InputKind, InputParameter, InputRequest, MergeBundle, NoCredentials, ScmInfo,
+    AzureServicePrincipal, BuildCause, BuildScripts, BuildSpec, Credential, CredentialStore,
+    InputAnswer, InputHandler, InputKind, InputParameter, InputRequest, MergeBundle, NoCredentials,
+    ScmInfo,
 };
 pub use summary::{BuildSummary, StageSummary, TestSummary};

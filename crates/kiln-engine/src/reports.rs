@@ -79,12 +79,35 @@ impl IssueCounts {
     }
 }
 
+/// Whether a build made an artifact or used one (DevOptics' gates).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GateDirection {
+    Produces,
+    Consumes,
+}
+
+/// An artifact `gateProducesArtifact`/`gateConsumesArtifact` recorded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GateArtifact {
+    pub direction: GateDirection,
+    /// The id given, or the file's SHA-256 for a file.
+    pub id: String,
+    /// The type given (`file` for a file without one).
+    pub kind: String,
+    pub label: Option<String>,
+    /// The workspace file, relative to the step's directory.
+    pub file: Option<String>,
+    /// The file's SHA-256 fingerprint, in lower-case hex.
+    pub sha256: Option<String>,
+}
+
 /// Everything the report steps recorded, for the build summary.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Reports {
     pub failed_tests: Vec<FailedTest>,
     pub html: Vec<HtmlReport>,
     pub issues: Vec<IssueCounts>,
+    pub gate_artifacts: Vec<GateArtifact>,
 }
 
 impl FailedTest {

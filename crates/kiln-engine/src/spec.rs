@@ -147,6 +147,22 @@ pub enum Credential {
         private_key: String,
         passphrase: Option<String>,
     },
+    /// An Azure service principal (Azure Credentials plugin).
+    AzureServicePrincipal(Box<AzureServicePrincipal>),
+}
+
+/// An Azure service principal: what `azureServicePrincipal` binds and what
+/// `azureWebAppPublish` signs in with.
+#[derive(Clone)]
+pub struct AzureServicePrincipal {
+    pub subscription_id: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub tenant: String,
+    /// The token endpoint's base; `None`: Azure's public cloud.
+    pub authentication_endpoint: Option<String>,
+    /// The Resource Manager API's base; `None`: Azure's public cloud.
+    pub resource_manager_endpoint: Option<String>,
 }
 
 impl Credential {
@@ -167,6 +183,13 @@ impl Credential {
                 v.extend(passphrase.clone());
                 v
             }
+            // As Jenkins' binding masks every variable it binds.
+            Credential::AzureServicePrincipal(sp) => vec![
+                sp.client_secret.clone(),
+                sp.subscription_id.clone(),
+                sp.client_id.clone(),
+                sp.tenant.clone(),
+            ],
         }
     }
 }
@@ -178,6 +201,7 @@ impl std::fmt::Debug for Credential {
             Credential::UsernamePassword { .. } => "UsernamePassword",
             Credential::File { .. } => "File",
             Credential::SshKey { .. } => "SshKey",
+            Credential::AzureServicePrincipal(_) => "AzureServicePrincipal",
         };
         write!(f, "Credential::{kind}(****)")
     }

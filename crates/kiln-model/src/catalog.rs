@@ -94,6 +94,18 @@ pub enum StepId {
     Deploy,
     /// `robot outputPath: '...'` (Robot Framework): the build's result from Robot's totals.
     Robot,
+    /// `azureWebAppPublish(azureCredentialsId:, resourceGroup:, appName:, ...)` (Azure App
+    /// Service plugin): files deployed to a web app through Azure's APIs.
+    AzureWebAppPublish,
+    /// `withCoverityEnv(coverityToolName:, connectInstance:) { }` (Coverity plugin).
+    WithCoverityEnv,
+    /// `gateProducesArtifact(...)` (CloudBees DevOptics): an artifact recorded as produced.
+    GateProducesArtifact,
+    /// `gateConsumesArtifact(...)` (CloudBees DevOptics): an artifact recorded as consumed.
+    GateConsumesArtifact,
+    /// `gateConsumesRun(jobName:, runId:)` (CloudBees DevOptics): another job's run recorded
+    /// as consumed.
+    GateConsumesRun,
 }
 
 /// The type an argument must have when it is written as a literal.
@@ -188,6 +200,15 @@ const WINDOWS_SHELL: &[ParamDef] = &[
     p("returnStatus", T::Bool),
     p("label", T::String),
     p("encoding", T::String),
+];
+
+/// The parameters of DevOptics' `gateProducesArtifact` and `gateConsumesArtifact`: a
+/// workspace file, or an id and type naming an artifact that is not a file.
+const GATE_ARTIFACT: &[ParamDef] = &[
+    p("file", T::String),
+    p("id", T::String),
+    p("type", T::String),
+    p("label", T::String),
 ];
 
 /// The parameters of the retired analysis-core steps (`checkstyle`, `pmd`, `findbugs`,
@@ -807,6 +828,63 @@ pub const STEPS: &[StepDef] = &[
             p("adapters", T::Any),
             p("contextPath", T::String),
             p("onFailure", T::Bool),
+        ],
+        B::None,
+    ),
+    def(
+        "azureWebAppPublish",
+        StepId::AzureWebAppPublish,
+        &[
+            req("azureCredentialsId", T::String),
+            req("resourceGroup", T::String),
+            req("appName", T::String),
+            p("publishType", T::String),
+            p("filePath", T::String),
+            p("sourceDirectory", T::String),
+            p("targetDirectory", T::String),
+            p("slotName", T::String),
+            p("deployOnlyIfSuccessful", T::Bool),
+            p("deleteTempImage", T::Bool),
+            p("skipDockerBuild", T::Bool),
+            p("dockerFilePath", T::String),
+            p("dockerImageName", T::String),
+            p("dockerImageTag", T::String),
+            p("dockerRegistryEndpoint", T::Any),
+        ],
+        B::None,
+    ),
+    def(
+        "withCoverityEnv",
+        StepId::WithCoverityEnv,
+        &[
+            req("coverityToolName", T::String),
+            p("connectInstance", T::String),
+            p("hostVariable", T::String),
+            p("portVariable", T::String),
+            p("usernameVariable", T::String),
+            p("passwordVariable", T::String),
+        ],
+        B::Required,
+    ),
+    def(
+        "gateProducesArtifact",
+        StepId::GateProducesArtifact,
+        GATE_ARTIFACT,
+        B::None,
+    ),
+    def(
+        "gateConsumesArtifact",
+        StepId::GateConsumesArtifact,
+        GATE_ARTIFACT,
+        B::None,
+    ),
+    def(
+        "gateConsumesRun",
+        StepId::GateConsumesRun,
+        &[
+            req("jobName", T::String),
+            p("runId", T::String),
+            p("masterUrl", T::String),
         ],
         B::None,
     ),

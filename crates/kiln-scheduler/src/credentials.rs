@@ -61,5 +61,15 @@ fn read(kind: &CredentialKind) -> Result<Credential, String> {
             private_key: secret(private_key)?,
             passphrase: passphrase.as_ref().map(secret).transpose()?,
         },
+        CredentialKind::AzureServicePrincipal(sp) => {
+            Credential::AzureServicePrincipal(Box::new(kiln_engine::AzureServicePrincipal {
+                subscription_id: sp.subscription_id.clone(),
+                client_id: sp.client_id.clone(),
+                client_secret: secret(&sp.client_secret)?,
+                tenant: sp.tenant.clone(),
+                authentication_endpoint: sp.authentication_endpoint.clone(),
+                resource_manager_endpoint: sp.resource_manager_endpoint.clone(),
+            }))
+        }
     })
 }

@@ -360,6 +360,22 @@ impl RunState {
         body: Dynamic,
         span: Span,
     ) -> RtResult<Dynamic> {
+        self.call_or_mismatch(ctx, name, named, positional, body, span, None)
+    }
+
+    /// [`Self::call`]; `mismatch` is the argument count of a call no definition of the
+    /// script's function `name` takes (it goes to a step of that name, or fails saying so).
+    #[expect(clippy::too_many_arguments, reason = "the parts of a step call")]
+    fn call_or_mismatch(
+        &self,
+        ctx: &NativeCallContext,
+        name: &str,
+        named: Map,
+        positional: Array,
+        body: Dynamic,
+        span: Span,
+        mismatch: Option<usize>,
+    ) -> RtResult<Dynamic> {
         let mut args: Vec<Dynamic> = Vec::with_capacity(positional.len() + 2);
         if !named.is_empty() {
             args.push(Dynamic::from_map(named.clone()));
@@ -424,10 +440,14 @@ impl RunState {
             }
             _ => throw(GException::new(
                 "java.lang.NoSuchMethodError",
-                self.missing
-                    .get(name)
-                    .cloned()
-                    .unwrap_or_else(|| format!("no function or step named `{name}`")),
+                match mismatch {
+                    Some(n) => format!("function `{name}` cannot be called with {n} argument(s)"),
+                    None => self
+                        .missing
+                        .get(name)
+                        .cloned()
+                        .unwrap_or_else(|| format!("no function or step named `{name}`")),
+                },
             )),
         }
     }
@@ -539,6 +559,34 @@ pub(crate) fn register(engine: &mut Engine, run: &Arc<RunState>) {
                 u32::try_from(end).unwrap_or(0),
             );
             r.call(&ctx, &name, named, positional, body, span)
+        },
+    );
+    let r = run.clone();
+    engine.register_fn(
+        "__kiln_call_mismatch",
+        move |ctx: NativeCallContext,
+              name: ImmutableString,
+              count: i64,
+              named: Map,
+              positional: Array,
+              body: Dynamic,
+              span: Array| {
+            let at = |i: usize| {
+                span.get(i)
+                    .and_then(|v| v.as_int().ok())
+                    .and_then(|v| u32::try_from(v).ok())
+                    .unwrap_or(0)
+            };
+            let count = usize::try_from(count).unwrap_or(0);
+            r.call_or_mismatch(
+                &ctx,
+                &name,
+                named,
+                positional,
+                body,
+                Span::new(at(0), at(1)),
+                Some(count),
+            )
         },
     );
 }

@@ -72,7 +72,7 @@ pub(crate) fn compile(engine: &Engine, t: Translation) -> Result<Arc<Unit>, Vec<
     }))
 }
 
-/// The names in `__kiln_call("name", ...)` calls of generated code, the steps
+/// The names in `__kiln_call("name", ...)` (and `__kiln_call_mismatch`) calls of generated code, the steps
 /// `new File(...)` reads and writes with, and the steps serving the `docker` and
 /// `Artifactory` objects when the code may call their methods (it names the global, or
 /// calls a method of a value, which may be such an object made by an earlier block).
@@ -97,6 +97,7 @@ fn calls(code: &str) -> Vec<String> {
     let files = files.iter().chain(objects).map(|s| s.to_string());
     let mut out: Vec<String> = code
         .match_indices("__kiln_call(\"")
+        .chain(code.match_indices("__kiln_call_mismatch(\""))
         .filter_map(|(i, m)| {
             let rest = &code[i + m.len()..];
             rest.find('"').map(|end| rest[..end].to_string())

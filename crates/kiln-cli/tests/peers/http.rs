@@ -14,6 +14,12 @@ pub struct Request {
     /// Header names in lower case.
     pub headers: BTreeMap<String, String>,
     pub body: String,
+    /// The body as sent (`body` is it read as UTF-8, lossily).
+    #[allow(
+        dead_code,
+        reason = "read by the tests of binary bodies only (a zip deployment)"
+    )]
+    pub raw_body: Vec<u8>,
 }
 
 impl Request {
@@ -118,6 +124,7 @@ fn serve(conn: TcpStream, store: &Mutex<Vec<Request>>, handler: &Handler) -> std
         target,
         headers,
         body: String::from_utf8_lossy(&body).into_owned(),
+        raw_body: body,
     };
     let response = handler(&request);
     store.lock().unwrap().push(request);

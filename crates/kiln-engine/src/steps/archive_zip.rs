@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 /// Why a zip could not be made or read.
 #[derive(Debug, thiserror::Error)]
-enum ZipError {
+pub(crate) enum ZipError {
     #[error("{0}")]
     Zip(#[from] zip::result::ZipError),
     #[error("{0}")]
@@ -99,7 +99,7 @@ fn entry_name(path: &Path) -> String {
         .join("/")
 }
 
-fn write_zip(entries: Vec<(String, Vec<u8>)>) -> Result<Vec<u8>, ZipError> {
+pub(crate) fn write_zip(entries: Vec<(String, Vec<u8>)>) -> Result<Vec<u8>, ZipError> {
     let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
     let options = zip::write::SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Deflated)

@@ -78,6 +78,7 @@ macro_rules! block_step {
             | StepId::Container
             | StepId::WithCredentials
             | StepId::WithSonarQubeEnv
+            | StepId::WithCoverityEnv
             | StepId::WithVault
             | StepId::Lock
             | StepId::SshAgent
@@ -189,6 +190,10 @@ pub(crate) async fn enter(id: StepId, call: &StepCall<'_>) -> Result<Entered, St
             }
         }
         StepId::WithSonarQubeEnv => plain(scope.with_env(super::sonar::environment(call)?)),
+        StepId::WithCoverityEnv => {
+            let vars = super::coverity::environment(call, &scope)?;
+            plain(scope.with_env(vars))
+        }
         StepId::WithVault => plain(scope.with_env(super::vault::environment(call).await?)),
         StepId::Lock => match super::lock::enter(call).await? {
             Some((scope, held)) => runs(scope, Exit::Lock(Some(held))),

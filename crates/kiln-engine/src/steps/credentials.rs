@@ -116,6 +116,7 @@ fn class_binding(class: &str) -> Option<&'static str> {
         "FileBinding" => Some("file"),
         "SSHUserPrivateKeyBinding" => Some("sshUserPrivateKey"),
         "AmazonWebServicesCredentialsBinding" => Some("aws"),
+        "AzureCredentialsBinding" => Some("azureServicePrincipal"),
         _ => None,
     }
 }
@@ -139,7 +140,7 @@ fn binding(expr: &Expr, build: &Build, scope: &Scope) -> Result<Binding, StepErr
         let class = class.unwrap_or_default();
         let kind = class_binding(&class).ok_or_else(|| {
             StepError::failed(format!(
-                "withCredentials: binding class `{class}` is not supported by kiln (it binds StringBinding, UsernamePasswordMultiBinding, UsernamePasswordBinding, FileBinding, SSHUserPrivateKeyBinding and AmazonWebServicesCredentialsBinding, and the binding functions such as `string(...)`)"
+                "withCredentials: binding class `{class}` is not supported by kiln (it binds StringBinding, UsernamePasswordMultiBinding, UsernamePasswordBinding, FileBinding, SSHUserPrivateKeyBinding, AmazonWebServicesCredentialsBinding and AzureCredentialsBinding, and the binding functions such as `string(...)`)"
             ))
         })?;
         return Ok(Binding {
@@ -155,9 +156,10 @@ fn binding(expr: &Expr, build: &Build, scope: &Scope) -> Result<Binding, StepErr
     let kind = callee.as_ident().unwrap_or_default().to_owned();
     let mut out = Vec::new();
     for a in args {
-        if let Some(name) = &a.name {
-            out.push((name.name.clone(), eval_string(&a.value, build, scope)?));
-        }
+        // A single positional argument is the binding's credential id
+        // (`azureServicePrincipal('sp')`), as a script's descriptor keeps it.
+        let name = a.name.as_ref().map_or("value", |n| n.name.as_str());
+        out.push((name.to_owned(), eval_string(&a.value, build, scope)?));
     }
     Ok(Binding { kind, args: out })
 }
@@ -170,7 +172,10 @@ async fn bind(
     vars: &mut Vec<(String, String)>,
     files: &mut Vec<PathBuf>,
 ) -> Result<(), StepError> {
-    let id = b.arg("credentialsId")?;
+    let id = match b.opt("value") {
+        Some(id) if b.opt("credentialsId").is_none() => id,
+        _ => b.arg("credentialsId")?,
+    };
     let cred = lookup(build, id)?;
     match (b.kind.as_str(), &cred) {
         ("string", Credential::Secret(s)) => vars.push((b.arg("variable")?.to_owned(), s.clone())),
@@ -237,13 +242,39 @@ async fn bind(
             vars.push((access.to_owned(), username.clone()));
             vars.push((secret.to_owned(), password.clone()));
         }
+        // The Azure Credentials plugin's binding, with its default variable names.
+        ("azureServicePrincipal", Credential::AzureServicePrincipal(sp)) => {
+            let name = |key: &str, default: &str| {
+                b.opt(key)
+                    .filter(|v| !v.trim().is_empty())
+                    .unwrap_or(default)
+                    .to_owned()
+            };
+            vars.push((
+                name("subscriptionIdVariable", "AZURE_SUBSCRIPTION_ID"),
+                sp.subscription_id.clone(),
+            ));
+            vars.push((
+                name("clientIdVariable", "AZURE_CLIENT_ID"),
+                sp.client_id.clone(),
+            ));
+            vars.push((
+                name("clientSecretVariable", "AZURE_CLIENT_SECRET"),
+                sp.client_secret.clone(),
+            ));
+            vars.push((
+                name("tenantIdVariable", "AZURE_TENANT_ID"),
+                sp.tenant.clone(),
+            ));
+        }
         (
             "string"
             | "usernamePassword"
             | "usernameColonPassword"
             | "file"
             | "sshUserPrivateKey"
-            | "aws",
+            | "aws"
+            | "azureServicePrincipal",
             _,
         ) => {
             return Err(StepError::failed(format!(
@@ -254,7 +285,7 @@ async fn bind(
         }
         (other, _) => {
             return Err(StepError::failed(format!(
-                "withCredentials: binding `{other}` is not supported (kiln binds string, usernamePassword, usernameColonPassword, file, sshUserPrivateKey and aws)"
+                "withCredentials: binding `{other}` is not supported (kiln binds string, usernamePassword, usernameColonPassword, file, sshUserPrivateKey, aws and azureServicePrincipal)"
             )));
         }
     }
@@ -296,6 +327,12 @@ pub(crate) async fn bind_environment_credential(
             vars.extend(passphrase.clone().map(|p| (format!("{name}_PSW"), p)));
             vars
         }
+        // Jenkins' `credentials()` has no handler for this type either.
+        Credential::AzureServicePrincipal(_) => {
+            return Err(StepError::failed(format!(
+                "credentials('{id}'): an Azure service principal cannot be bound by `credentials()` in `environment` (use `withCredentials([azureServicePrincipal('{id}')])`)"
+            )));
+        }
     })
 }
 
@@ -334,7 +371,7 @@ pub(crate) fn username_password(build: &Build, id: &str) -> Result<(String, Stri
 }
 
 /// Looks a credential up and starts masking its secrets.
-fn lookup(build: &Build, id: &str) -> Result<Credential, StepError> {
+pub(crate) fn lookup(build: &Build, id: &str) -> Result<Credential, StepError> {
     let cred = build.spec.credentials.get(id).ok_or_else(|| {
         StepError::failed(format!("could not find credentials entry with ID '{id}'"))
     })?;
@@ -348,6 +385,7 @@ fn describe(cred: &Credential) -> &'static str {
         Credential::UsernamePassword { .. } => "a username with password",
         Credential::File { .. } => "a secret file",
         Credential::SshKey { .. } => "an SSH private key",
+        Credential::AzureServicePrincipal(_) => "an Azure service principal",
     }
 }
 

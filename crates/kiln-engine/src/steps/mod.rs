@@ -4,16 +4,19 @@
 mod archive_zip;
 mod artifactory;
 mod artifacts;
+mod azure;
 mod block;
 mod build_job;
 mod call;
 mod clean_ws;
 mod config_files;
+mod coverity;
 mod credentials;
 mod data;
 mod delegate;
 mod deploy;
 mod descriptor;
+mod devoptics;
 mod docker_cli;
 mod docker_exec;
 pub(crate) mod docker_global;
@@ -184,6 +187,14 @@ async fn dispatch(id: StepId, call: &StepCall<'_>) -> Result<Value, StepError> {
         StepId::OpenshiftDeploy => openshift::openshift_deploy(call).await,
         StepId::Deploy => deploy::deploy(call).await,
         StepId::Robot => robot::robot(call).await,
+        StepId::AzureWebAppPublish => azure::azure_web_app_publish(call).await,
+        StepId::GateProducesArtifact => {
+            devoptics::gate_artifact(call, crate::GateDirection::Produces).await
+        }
+        StepId::GateConsumesArtifact => {
+            devoptics::gate_artifact(call, crate::GateDirection::Consumes).await
+        }
+        StepId::GateConsumesRun => devoptics::gate_run(call),
         StepId::Step => delegate::step(call).await,
         StepId::Junit => junit::junit(call).await,
         StepId::Checkout => scm::checkout(call).await,

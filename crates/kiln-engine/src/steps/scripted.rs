@@ -22,6 +22,7 @@ const DESCRIPTORS: &[&str] = &[
     "file",
     "sshUserPrivateKey",
     "aws",
+    "azureServicePrincipal",
     "containerTemplate",
     "envVar",
     "emptyDirVolume",
@@ -50,6 +51,8 @@ const DESCRIPTORS: &[&str] = &[
     "cron",
     "pollSCM",
     "disableConcurrentBuilds",
+    // A declarative option; called in a script it makes the option's object, as in Jenkins.
+    "skipDefaultCheckout",
     "buildDiscarder",
     "logRotator",
     // More job properties and triggers `properties([...])` reads (or names as not acted on).
@@ -154,7 +157,16 @@ pub(crate) fn call(
 ) -> Option<Result<Value, StepError>> {
     Some(match name {
         "stage" => match call.arg("name") {
-            Some(n) => stage(host, call, scope, &n.to_string(), call.body),
+            // The body may also be passed as a value: `stage(name, cond ? a : b)`.
+            Some(n) => {
+                let body = call.body.or_else(|| {
+                    call.positional.iter().skip(1).find_map(|v| match v {
+                        Value::Closure(c) => Some(*c),
+                        _ => None,
+                    })
+                });
+                stage(host, call, scope, &n.to_string(), body)
+            }
             None => Err(StepError::failed("`stage` needs a name")),
         },
         "parallel" => parallel(host, call, scope),

@@ -91,7 +91,7 @@ pub(crate) async fn digest(call: &StepCall<'_>, digest: Digest) -> Result<Value,
     Ok(Value::Str(hex_digest(digest, &bytes)))
 }
 
-fn hex_digest(digest: Digest, bytes: &[u8]) -> String {
+pub(crate) fn hex_digest(digest: Digest, bytes: &[u8]) -> String {
     let raw: Vec<u8> = match digest {
         Digest::Sha256 => sha2::Sha256::digest(bytes).to_vec(),
         Digest::Sha1 => sha1::Sha1::digest(bytes).to_vec(),

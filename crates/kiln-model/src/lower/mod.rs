@@ -42,6 +42,31 @@ pub fn lower(file: &File) -> (Option<Document>, Vec<Diagnostic>) {
             StmtKind::Annotated { annotation, .. } if annotation.name.name == "Library" => {
                 libraries.extend(library_annotation(&mut cx, annotation));
             }
+            // `@Field def x = ...`: a variable of the script that its functions see, as
+            // the script layer makes it.
+            StmtKind::Annotated { annotation, target }
+                if annotation.name.name == "Field"
+                    && matches!(target.kind, StmtKind::Var { .. }) =>
+            {
+                preamble.definitions.push(stmt.clone());
+                ordered.push(stmt.clone());
+            }
+            // `@NonCPS def f() { }` and the like: the definition, without its annotation.
+            StmtKind::Annotated { annotation, target }
+                if matches!(
+                    target.kind,
+                    StmtKind::Function { .. } | StmtKind::Class { .. } | StmtKind::Var { .. }
+                ) =>
+            {
+                cx.warn(
+                    "ignored-annotation",
+                    annotation.span,
+                    format!("annotation `@{}` is ignored by kiln", annotation.name.name),
+                    "the definition is kept; the annotation has no effect in kiln",
+                );
+                preamble.definitions.push((**target).clone());
+                ordered.push((**target).clone());
+            }
             StmtKind::Annotated { annotation, .. } => cx.warn(
                 "ignored-annotation",
                 annotation.span,

@@ -100,5 +100,6 @@ fn needs_workspace(id: StepId) -> bool {
             | StepId::WriteJson
             | StepId::WriteYaml
             | StepId::KanikoBuild
+            | StepId::AzureWebAppPublish
     )
 }

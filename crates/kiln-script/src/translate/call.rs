@@ -277,6 +277,19 @@ impl Tr {
         }
     }
 
+    /// A call of function `name` of this block that fits none of its definitions goes to
+    /// the step of that name, as Groovy's script does when `def stage(a, b, c)` calls
+    /// `stage(name, body)`; failing that, it fails naming the count.
+    /// The call's argument count when no definition takes it; `None` when one does.
+    fn arity_mismatch(&self, name: &str, args: &[Arg], closure: Option<&Closure>) -> Option<usize> {
+        let arities = self.arities.get(name)?;
+        let named = usize::from(args.iter().any(|a| a.name.is_some()));
+        let n = named
+            + args.iter().filter(|a| a.name.is_none()).count()
+            + usize::from(closure.is_some());
+        (!arities.iter().any(|&(min, max)| (min..=max).contains(&n))).then_some(n)
+    }
+
     pub(super) fn call_name(
         &mut self,
         span: Span,
@@ -299,13 +312,25 @@ impl Tr {
         if self.member_call(name, args, closure) {
             return;
         }
-        if self.functions.contains(name) {
-            self.w(&format!("{}(", names::function(name)));
-            self.groovy_args(args, closure, &[]);
-            self.w(")");
-            return;
+        let mismatch = match self.functions.contains(name) {
+            true => match self.arity_mismatch(name, args, closure) {
+                None => {
+                    self.w(&format!("{}(", names::function(name)));
+                    self.groovy_args(args, closure, &[]);
+                    self.w(")");
+                    return;
+                }
+                some => some,
+            },
+            false => None,
+        };
+        match mismatch {
+            Some(n) => self.w(&format!(
+                "__kiln_call_mismatch({}, {n}, ",
+                names::string_literal(name)
+            )),
+            None => self.w(&format!("__kiln_call({}, ", names::string_literal(name))),
         }
-        self.w(&format!("__kiln_call({}, ", names::string_literal(name)));
         self.named_map(args);
         self.w(", [");
         let mut first = true;
@@ -321,7 +346,10 @@ impl Tr {
             Some(c) => self.closure(c),
             None => self.w("()"),
         }
-        self.w(&format!(", {}, {})", span.start, span.end));
+        match mismatch {
+            Some(_) => self.w(&format!(", [{}, {}])", span.start, span.end)),
+            None => self.w(&format!(", {}, {})", span.start, span.end)),
+        }
     }
 
     #[expect(

@@ -425,6 +425,9 @@ impl Tr {
                 "",
             );
         }
+        if let Some(result) = self.build_result_constant(target, name) {
+            return self.w(&names::string_literal(result));
+        }
         if let ExprKind::Ident(class) = &target.kind {
             if self.class_named(class) {
                 return self.w(&format!(
@@ -454,6 +457,43 @@ impl Tr {
         self.w(&format!("{f}("));
         self.expr(target);
         self.w(&format!(", {lit})"));
+    }
+
+    /// `hudson.model.Result.SUCCESS` (or `Result.SUCCESS` with `hudson.model.Result`
+    /// imported): the result's name, which is what `currentBuild.result` holds in kiln and
+    /// what steps taking a threshold (`upstream(threshold:)`) read.
+    fn build_result_constant<'n>(&self, target: &Expr, name: &'n str) -> Option<&'n str> {
+        const RESULTS: &[&str] = &["SUCCESS", "UNSTABLE", "FAILURE", "NOT_BUILT", "ABORTED"];
+        if !RESULTS.contains(&name) {
+            return None;
+        }
+        let mut parts = Vec::new();
+        let mut e = target;
+        loop {
+            match &e.kind {
+                ExprKind::Property {
+                    target,
+                    name,
+                    safe: false,
+                    spread: false,
+                } => {
+                    parts.push(name.name.as_str());
+                    e = target;
+                }
+                ExprKind::Ident(root) => {
+                    parts.push(root.as_str());
+                    break;
+                }
+                _ => return None,
+            }
+        }
+        parts.reverse();
+        let named = match parts[..] {
+            ["hudson", "model", "Result"] => self.lookup("hudson").is_none(),
+            ["Result"] => self.lookup("Result").is_none() && self.imports.contains("Result"),
+            _ => false,
+        };
+        named.then_some(name)
     }
 
     pub(super) fn call2(&mut self, f: &str, a: &Expr, b: &Expr) {

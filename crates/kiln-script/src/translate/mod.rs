@@ -58,8 +58,13 @@ pub(crate) fn block(stmts: &[Stmt]) -> Translation {
     let mut functions = Vec::new();
     collect_functions(stmts, &mut functions);
     for f in &functions {
-        if let StmtKind::Function { name, .. } = &f.kind {
+        if let StmtKind::Function { name, params, .. } = &f.kind {
             tr.functions.insert(name.name.clone());
+            let required = params.iter().filter(|p| p.default.is_none()).count();
+            tr.arities
+                .entry(name.name.clone())
+                .or_default()
+                .push((required, params.len()));
         }
     }
     tr.collect_classes(stmts);
@@ -131,6 +136,8 @@ struct Tr {
     diags: Vec<Diagnostic>,
     frames: Vec<Frame>,
     functions: HashSet<String>,
+    /// The (required, all) parameter counts of each function defined in this block.
+    arities: HashMap<String, Vec<(usize, usize)>>,
     flow: Vec<Flow>,
     tmp: usize,
     exports: Vec<(String, String)>,

@@ -88,7 +88,8 @@ impl Parser<'_> {
                 Keyword::Import => return self.parse_import(),
                 Keyword::Def => {
                     self.bump();
-                    return self.parse_declaration_rest(start, None);
+                    let ty = self.type_after_def();
+                    return self.parse_declaration_rest(start, ty);
                 }
                 Keyword::Void => {
                     let ty = self.parse_type();
@@ -191,7 +192,8 @@ impl Parser<'_> {
         match t.kind {
             TokenKind::Kw(Keyword::Def) => {
                 self.bump();
-                self.parse_declaration_rest(start, None)
+                let ty = self.type_after_def();
+                self.parse_declaration_rest(start, ty)
             }
             TokenKind::Kw(Keyword::Class | Keyword::Interface | Keyword::Enum | Keyword::Trait) => {
                 self.parse_class(start)
@@ -212,6 +214,17 @@ impl Parser<'_> {
                 }
             }
         }
+    }
+
+    /// The type Groovy allows after `def` (`def boolean ok()`, `def String name = ...`,
+    /// `def List<String> xs`), read as the declaration's type; `None` when the name follows.
+    fn type_after_def(&mut self) -> Option<TypeName> {
+        let typed = self.raw_kind(0) == TokenKind::Ident
+            && matches!(
+                self.raw_kind(1),
+                TokenKind::Ident | TokenKind::Lt | TokenKind::Dot | TokenKind::LBracket
+            );
+        if typed { self.parse_type() } else { None }
     }
 
     /// `return` with a value, or alone at the end of the line or block.
