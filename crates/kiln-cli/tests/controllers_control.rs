@@ -219,7 +219,7 @@ fn a_stash_made_before_a_takeover_is_unstashed_by_the_new_owner_from_the_databas
     );
     assert!(
         env.server_log(1)
-            .contains("stashes up to 16 MiB are kept in PostgreSQL"),
+            .contains("up to 16 MiB a set are kept in PostgreSQL"),
         "said at start"
     );
     let heir = env.start(2);
