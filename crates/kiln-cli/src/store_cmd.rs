@@ -30,10 +30,11 @@ fn export(args: &StoreFileArgs) -> anyhow::Result<ExitCode> {
         .and_then(|()| out.get_ref().sync_all())
         .with_context(|| format!("cannot write {}", args.file.display()))?;
     eprintln!(
-        "kiln: exported {} jobs, {} builds and {} bytes of logs from {} to {}",
+        "kiln: exported {} jobs, {} builds and {} bytes of logs{} from {} to {}",
         counts.jobs,
         counts.builds,
         counts.log_bytes,
+        shared_counts(&counts),
         crate::store_open::describe(&config),
         args.file.display()
     );
@@ -56,13 +57,25 @@ fn import(args: &StoreFileArgs) -> anyhow::Result<ExitCode> {
     let counts = crate::store_dump::read(store.as_ref(), &mut BufReader::new(file))
         .with_context(|| format!("cannot import {}", args.file.display()))?;
     eprintln!(
-        "kiln: imported {} jobs, {} builds and {} bytes of logs into {}",
+        "kiln: imported {} jobs, {} builds and {} bytes of logs{} into {}",
         counts.jobs,
         counts.builds,
         counts.log_bytes,
+        shared_counts(&counts),
         crate::store_open::describe(&config)
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The files and controls of a shared store a dump holds, when it holds any.
+fn shared_counts(counts: &crate::store_dump::Counts) -> String {
+    if counts.files == 0 && counts.controls == 0 {
+        return String::new();
+    }
+    format!(
+        " (with {} files and {} controls kept in PostgreSQL)",
+        counts.files, counts.controls
+    )
 }
 
 /// The server's configuration as `kiln server` reads it, or `None` (rendered to stderr).

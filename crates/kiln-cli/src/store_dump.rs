@@ -1,11 +1,14 @@
 //! The dump file of `kiln store export`/`import`: a header line, then one JSON line per
 //! record, in order: a job, its builds oldest first, each followed by its log in chunks (a
 //! JSON line with the chunk's length and events, then exactly that many bytes of the log),
-//! and a trailer with the counts, so a truncated file is refused. The same store content
+//! and a trailer with the counts, so a truncated file is refused. A store shared by
+//! controllers (PostgreSQL) also has, after a build's log, the files it keeps for the build
+//! (stashes, artifacts, reports: a JSON line with the file's path and length, then its bytes)
+//! and the controls sent to the build's owner (a JSON line each). The same store content
 //! always gives the same bytes, whichever store it was read from.
 
 use anyhow::{Context as _, bail};
-use kiln_store::{BuildPages, BuildRecord, JobRecord, LogEvent, Store};
+use kiln_store::{BuildFile, BuildPages, BuildRecord, JobRecord, LogEvent, Store, StoredControl};
 use kiln_types::{BuildRef, JobName};
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, Read as _, Write};
@@ -31,6 +34,17 @@ enum Entry {
         len: u64,
         events: Vec<LogEvent>,
     },
+    /// `len` bytes of a file the shared store keeps for the build follow the line.
+    File {
+        build: BuildRef,
+        path: String,
+        len: u64,
+    },
+    /// A control sent to the build's owner through the shared store.
+    Control {
+        build: BuildRef,
+        control: StoredControl,
+    },
     End(Counts),
 }
 
@@ -40,6 +54,15 @@ pub struct Counts {
     pub jobs: u64,
     pub builds: u64,
     pub log_bytes: u64,
+    /// Files and controls of a shared store (absent from dumps of kiln before them).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub files: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub controls: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Writes every job, build and log of `store` to `out`.
@@ -54,6 +77,7 @@ pub fn write(store: &dyn Store, out: &mut dyn Write) -> anyhow::Result<Counts> {
             line(out, &Entry::Build(Box::new(build)))?;
             counts.builds += 1;
             counts.log_bytes += write_log(store, &id, out)?;
+            write_shared(store, &id, out, &mut counts)?;
         }
     }
     line(out, &Entry::End(counts))?;
@@ -115,6 +139,38 @@ fn write_log(store: &dyn Store, id: &BuildRef, out: &mut dyn Write) -> anyhow::R
     Ok(end)
 }
 
+/// What a shared store keeps for the build besides its record and log.
+fn write_shared(
+    store: &dyn Store,
+    id: &BuildRef,
+    out: &mut dyn Write,
+    counts: &mut Counts,
+) -> anyhow::Result<()> {
+    let Some(shared) = store.coordination() else {
+        return Ok(());
+    };
+    for file in shared.build_files(id)? {
+        let entry = Entry::File {
+            build: id.clone(),
+            path: file.path,
+            len: file.bytes.len() as u64,
+        };
+        line(out, &entry)?;
+        out.write_all(&file.bytes)?;
+        out.write_all(b"\n")?;
+        counts.files += 1;
+    }
+    for control in shared.build_controls(id)? {
+        let entry = Entry::Control {
+            build: id.clone(),
+            control,
+        };
+        line(out, &entry)?;
+        counts.controls += 1;
+    }
+    Ok(())
+}
+
 fn line(out: &mut dyn Write, entry: &Entry) -> anyhow::Result<()> {
     serde_json::to_writer(&mut *out, entry)?;
     out.write_all(b"\n")?;
@@ -151,18 +207,26 @@ pub fn read(store: &dyn Store, input: &mut dyn BufRead) -> anyhow::Result<Counts
                 counts.builds += 1;
             }
             Entry::Log { build, len, events } => {
-                let mut text = Vec::new();
-                input.take(len).read_to_end(&mut text)?;
-                let mut newline = [0u8; 1];
-                input.read_exact(&mut newline)?;
-                if text.len() as u64 != len || newline != *b"\n" {
-                    bail!("line {n}: the log text is cut short");
-                }
+                let text = read_bytes(input, len).with_context(|| format!("line {n}"))?;
                 store
                     .append_log_events(&build, &text, &events)
                     .with_context(|| format!("line {n}: the log of {build}"))?;
                 counts.log_bytes += len;
                 n += 1;
+            }
+            Entry::File { build, path, len } => {
+                let bytes = read_bytes(input, len).with_context(|| format!("line {n}"))?;
+                shared(store, n)?
+                    .restore_file(&build, &BuildFile { path, bytes })
+                    .with_context(|| format!("line {n}: a file of {build}"))?;
+                counts.files += 1;
+                n += 1;
+            }
+            Entry::Control { build, control } => {
+                shared(store, n)?
+                    .restore_control(&build, &control)
+                    .with_context(|| format!("line {n}: a control of {build}"))?;
+                counts.controls += 1;
             }
             Entry::End(written) => {
                 finish_job(store, job.take())?;
@@ -173,6 +237,29 @@ pub fn read(store: &dyn Store, input: &mut dyn BufRead) -> anyhow::Result<Counts
             }
         }
     }
+}
+
+/// `len` bytes and the line break after them.
+fn read_bytes(input: &mut dyn BufRead, len: u64) -> anyhow::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    input.take(len).read_to_end(&mut bytes)?;
+    let mut newline = [0u8; 1];
+    input.read_exact(&mut newline)?;
+    if bytes.len() as u64 != len || newline != *b"\n" {
+        bail!("the bytes after it are cut short");
+    }
+    Ok(bytes)
+}
+
+/// The shared store's own operations, for entries only a shared store has.
+fn shared(store: &dyn Store, n: usize) -> anyhow::Result<&dyn kiln_store::Coordination> {
+    store.coordination().with_context(|| {
+        format!(
+            "line {n}: the dump holds files or controls that only a store shared by \
+             controllers keeps (PostgreSQL's kiln_files and kiln_controls): import it into \
+             PostgreSQL, or export again once no build runs and none kept files"
+        )
+    })
 }
 
 /// A build as it was: its number (the job's counter is set just below it first), then its

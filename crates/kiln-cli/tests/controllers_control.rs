@@ -219,7 +219,7 @@ fn a_stash_made_before_a_takeover_is_unstashed_by_the_new_owner_from_the_databas
     );
     assert!(
         env.server_log(1)
-            .contains("stashes up to 16 MiB are kept in PostgreSQL"),
+            .contains("up to 16 MiB a set are kept in PostgreSQL"),
         "said at start"
     );
     let heir = env.start(2);
@@ -292,4 +292,28 @@ fn a_trigger_reaching_another_controller_merges_into_a_build_in_its_quiet_period
         Some(1),
         "{builds}"
     );
+}
+
+#[test]
+fn a_cancel_reaching_another_controller_aborts_a_build_in_its_quiet_period_and_says_so() {
+    let env = Env::with_job_keys(&[("quiet", QUIET)], "    quiet_period_secs: 120\n");
+    let (first, second) = (env.start(1), env.start(2));
+    let queued = kiln_ok(&first, &["trigger", "quiet"]);
+    assert!(queued.starts_with("quiet#1 "), "{queued}");
+    kiln_ok(&second, &["cancel", "quiet#1"]);
+    let b = build(&first, "quiet", 1);
+    assert_eq!(
+        (b["status"].as_str(), b["result"].as_str()),
+        (Some("finished"), Some("ABORTED")),
+        "{b}"
+    );
+    // Its log is the one the controller holding it would have written.
+    let log = kiln_ok(&first, &["logs", "quiet#1"]);
+    let text: Vec<&str> = log.lines().collect();
+    assert_eq!(
+        text,
+        ["Aborted by e2e while queued", "Finished: ABORTED"],
+        "{log}"
+    );
+    assert_eq!(lines(&env, "quiet-runs"), 0, "it never ran");
 }

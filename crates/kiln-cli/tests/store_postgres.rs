@@ -176,3 +176,141 @@ fn a_server_whose_database_is_unreachable_says_where_it_looked() {
     let stderr = String::from_utf8_lossy(&unset.stderr);
     assert!(stderr.contains("KILN_TEST_DB"), "{stderr}");
 }
+
+/// Archives an artifact, stashes it and publishes an HTML report.
+const FILES: &str = "pipeline {\n  agent any\n  stages { stage('Files') { steps {\n    writeFile file: 'out/a.txt', text: 'artifact bytes'\n    writeFile file: 'rep/index.html', text: '<p>report</p>'\n    archiveArtifacts 'out/a.txt'\n    stash name: 'st', includes: 'out/**'\n    publishHTML([reportDir: 'rep', reportFiles: 'index.html', reportName: 'Rep', keepAll: true, allowMissing: false, alwaysLinkToLastBuild: false])\n  } } }\n}\n";
+
+/// `GET path` on `server` as the admin: the status and the body.
+fn get(server: &Server, path: &str) -> (u16, String) {
+    let mut r = agent()
+        .get(&format!("{}{path}", server.url))
+        .header("authorization", &format!("Bearer {TOKEN}"))
+        .call()
+        .unwrap();
+    (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
+}
+
+#[test]
+fn files_kept_in_postgres_are_served_by_any_controller_and_moved_by_export() {
+    let pg = TestPostgres::start();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let repo = root.join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    git(&repo, &["init", "-q", "-b", "main"]);
+    std::fs::write(repo.join("Jenkinsfile"), FILES).unwrap();
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-q", "-m", "pipeline"]);
+    let pg_config = setup(
+        root,
+        "store:\n  postgres:\n    url_env: KILN_TEST_DB\n    pool: 4\n",
+    );
+    let (db, db2) = (pg.new_database(), pg.new_database());
+    let on = |name: &str, db: &str| {
+        let dir = root.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        Server::start(&dir, &pg_config, "127.0.0.1:0", [("KILN_TEST_DB", db)])
+    };
+
+    // A build on one controller; another (its own data directory, no shared volume) serves
+    // its artifact and report from the database.
+    let mut ran = on("ran", &db);
+    kiln_ok(&ran, &["trigger", "app", "-f"]);
+    let log = kiln_ok(&ran, &["logs", "app#1"]);
+    assert!(log.contains("Finished: SUCCESS"), "{log}");
+    let mut other = on("other", &db);
+    let artifact = "/api/v1/jobs/app/builds/1/artifacts/out/a.txt";
+    let report = "/api/v1/jobs/app/builds/1/reports/Rep/index.html";
+    assert!(!root.join("other/data/builds/app/1").exists());
+    assert_eq!(get(&other, artifact), (200, "artifact bytes".to_owned()));
+    let (status, page) = get(&other, report);
+    assert_eq!(
+        (status, page.contains("<p>report</p>")),
+        (200, true),
+        "{page}"
+    );
+    let listed = api(&other, "/jobs/app/builds/1/reports");
+    assert_eq!(listed["reports"][0]["name"], "Rep", "{listed}");
+    assert_eq!(
+        get(&other, "/api/v1/jobs/app/builds/1/artifacts/out/b.txt").0,
+        404
+    );
+    ran.kill_9();
+    other.kill_9();
+
+    // Controls on their way to an owner: one answered, one pending.
+    let store = kiln_store_pg::PgStore::open(&kiln_store_pg::PgOptions::new(&db)).unwrap();
+    let shared = kiln_store::Store::coordination(&store).unwrap();
+    let job = kiln_types::JobName::new("app").unwrap();
+    kiln_store::Store::create_build(&store, &job, Default::default()).unwrap();
+    shared
+        .renew_lease("owner", std::time::Duration::from_secs(60))
+        .unwrap();
+    let claim = shared
+        .claim_next("owner", &Default::default())
+        .unwrap()
+        .unwrap();
+    let first = shared
+        .send_control(&claim.build, r#"{"cancel":1}"#)
+        .unwrap()
+        .unwrap();
+    shared
+        .send_control(&claim.build, r#"{"cancel":2}"#)
+        .unwrap();
+    shared.answer_control(first, r#"{"ok":true}"#).unwrap();
+    drop(store);
+
+    // The database's own tables move with the dump, byte for byte.
+    let (d1, d2) = (root.join("1.dump"), root.join("2.dump"));
+    let s = |p: &Path| p.to_str().unwrap().to_owned();
+    let said = store_ok(&["export", &s(&d1), "--config", &s(&pg_config)], &db);
+    assert!(
+        said.contains("files") && said.contains("2 controls"),
+        "{said}"
+    );
+    store_ok(&["import", &s(&d1), "--config", &s(&pg_config)], &db2);
+    store_ok(&["export", &s(&d2), "--config", &s(&pg_config)], &db2);
+    let (b1, b2) = (std::fs::read(&d1).unwrap(), std::fs::read(&d2).unwrap());
+    assert!(b1 == b2, "the dump of the imported database differs");
+    let text = String::from_utf8_lossy(&b1);
+    for kept in [
+        "\"path\":\"stash/st/out/a.txt\"",
+        "\"path\":\"html/Rep/index.html\"",
+        "\"outcome\":\"{\\\"ok\\\":true}\"",
+    ] {
+        assert!(text.contains(kept), "{kept} in the dump:\n{text}");
+    }
+    let moved = kiln_store_pg::PgStore::open(&kiln_store_pg::PgOptions::new(&db2)).unwrap();
+    let shared = kiln_store::Store::coordination(&moved).unwrap();
+    let controls = shared.build_controls(&claim.build).unwrap();
+    let answered: Vec<bool> = controls.iter().map(|c| c.outcome.is_some()).collect();
+    assert_eq!(answered, [true, false], "{controls:?}");
+    // An owner is not moved (export while no controller runs): claimed again, new
+    // controls are numbered past the imported ones.
+    shared
+        .renew_lease("owner-2", std::time::Duration::from_secs(60))
+        .unwrap();
+    let again = shared
+        .claim_next("owner-2", &Default::default())
+        .unwrap()
+        .unwrap();
+    let next = shared.send_control(&again.build, "{}").unwrap().unwrap();
+    assert!(
+        next > controls[1].id,
+        "controls are numbered past the imported ones"
+    );
+    drop(moved);
+    let fresh = on("fresh", &db2);
+    assert_eq!(get(&fresh, artifact), (200, "artifact bytes".to_owned()));
+
+    // sled has no such tables: the import says so rather than dropping them.
+    let refused = store_cmd(
+        &["import", &s(&d1), "--data-dir", &s(&root.join("sled"))],
+        "",
+    );
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("kiln_files"),
+        "{refused:?}"
+    );
+}

@@ -144,9 +144,10 @@ impl Actor {
                 let (me, now) = (self.me.clone(), self.shared.clock.now_ms());
                 let resume = self.shared.backend.is_some();
                 // Ended or resumed under this controller's claim, as any write to it.
-                let (fenced, _) = self
+                let fenced = self
                     .claims
-                    .fence(&self.shared.store, &record.id, Some(epoch));
+                    .fence(&self.shared.store, &record.id, Some(epoch))
+                    .store;
                 self.writer.write(move |_| {
                     let id = record.id.clone();
                     let recovered =
@@ -542,7 +543,11 @@ impl Actor {
         let resuming = Arc::new(AtomicBool::new(resume));
         let (control_tx, control) = mpsc::unbounded_channel();
         let inputs = PendingInputs::default();
-        let (store, fenced) = self.claims.fence(&self.shared.store, &id, q.epoch);
+        let crate::fencing::Fenced {
+            store,
+            token: fenced,
+            claim,
+        } = self.claims.fence(&self.shared.store, &id, q.epoch);
         if let (Some(backend), Some(epoch)) = (&self.shared.backend, q.epoch) {
             // Its pods' agents refuse a controller that drives it at a lower epoch.
             backend.fence((id.job.as_str(), id.number), Some(epoch));
@@ -572,6 +577,7 @@ impl Actor {
             commands: self.me.clone(),
             job_properties: None,
             fenced,
+            claim,
         };
         let handle = self.tasks.spawn(task.run());
         self.task_builds.insert(handle.id(), id.clone());
@@ -906,7 +912,7 @@ impl Actor {
         let mut record = q.record;
         let id = record.id.clone();
         tracing::info!(build = %id, reason, "queued build aborted");
-        let text = format!("{reason} while queued\nFinished: ABORTED\n");
+        let text = aborted_while_queued(reason);
         abort_record(&mut record, reason, self.shared.clock.now_ms());
         let config = self.shared.config();
         self.shared
@@ -915,7 +921,7 @@ impl Actor {
         let (log, shared) = (q.log, self.shared.clone());
         // A build claimed here is written under its claim.
         let store = match q.epoch {
-            Some(_) => self.claims.fence(&shared.store, &id, q.epoch).0,
+            Some(_) => self.claims.fence(&shared.store, &id, q.epoch).store,
             None => shared.store.clone(),
         };
         self.writer.write(move |_| {
@@ -1120,10 +1126,23 @@ pub(crate) fn cancel_stored(
         None => Err(ControlError::NotFound(id.to_string())),
         Some(b) if b.status == BuildStatus::Finished => Err(ControlError::Finished(id.to_string())),
         Some(mut b) => {
+            // Queued on another controller, or in the shared store unclaimed: its log says
+            // so as the queue's owner would write it.
+            if b.status == BuildStatus::Queued {
+                let text = aborted_while_queued(reason);
+                store
+                    .append_log(id, text.as_bytes())
+                    .map_err(ControlError::Store)?;
+            }
             abort_record(&mut b, reason, now_ms);
             store.update_build(&b).map_err(ControlError::Store)
         }
     }
+}
+
+/// The log of a build aborted before it ran.
+fn aborted_while_queued(reason: &str) -> String {
+    format!("{reason} while queued\nFinished: ABORTED\n")
 }
 
 /// Merges a trigger into a build in its quiet period that another controller queued (see

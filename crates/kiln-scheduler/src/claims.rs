@@ -12,7 +12,7 @@
 //!   their quiet period, so that triggers can merge into them.
 
 use crate::command::Command;
-use crate::fencing::FencedStore;
+use crate::fencing::Fenced;
 use crate::follower::LogState;
 use crate::queue::{Queue, QueuedBuild};
 use crate::recovery;
@@ -72,12 +72,7 @@ pub(crate) trait BuildClaims: Send {
     /// The store a build this controller drives writes through, and the token fired when
     /// a write is refused because another controller took the build over: writes to a
     /// build claimed at `epoch` carry the claim (see `fencing.rs`).
-    fn fence(
-        &self,
-        store: &Arc<dyn Store>,
-        build: &BuildRef,
-        epoch: Option<u64>,
-    ) -> (Arc<dyn Store>, CancellationToken);
+    fn fence(&self, store: &Arc<dyn Store>, build: &BuildRef, epoch: Option<u64>) -> Fenced;
     /// Whether [`BuildClaims::next`] may have a build to give.
     fn pending(&self, queue: &Queue) -> bool;
     /// Something changed that may let a build start: a build was queued or ended, or the
@@ -128,13 +123,8 @@ impl BuildClaims for LocalClaims {
         tracing::error!(build = %record.id, "a claim reached a controller that does not claim");
     }
 
-    fn fence(
-        &self,
-        store: &Arc<dyn Store>,
-        _build: &BuildRef,
-        _epoch: Option<u64>,
-    ) -> (Arc<dyn Store>, CancellationToken) {
-        (store.clone(), CancellationToken::new())
+    fn fence(&self, store: &Arc<dyn Store>, _build: &BuildRef, _epoch: Option<u64>) -> Fenced {
+        Fenced::open(store)
     }
 
     fn pending(&self, queue: &Queue) -> bool {
@@ -206,10 +196,9 @@ impl DbClaims {
         tracing::info!(controller = %controller, "claiming queued builds from the shared store");
         if shared.config().store.files_dir().is_none() {
             tracing::warn!(
-                "store.postgres.files_dir is not set: stashes up to {} MiB are kept in \
-                 PostgreSQL, where a controller taking a build over finds them; larger \
-                 stashes, artifacts and reports stay on the disk of the controller that \
-                 ran the build",
+                "store.postgres.files_dir is not set: stashes, artifacts and HTML reports \
+                 up to {} MiB a set are kept in PostgreSQL, where every controller finds \
+                 them; larger ones stay on the disk of the controller that ran the build",
                 crate::db_files::STASH_MAX / (1024 * 1024)
             );
         }
@@ -303,21 +292,16 @@ impl BuildClaims for DbClaims {
         self.ready.push_back((record, epoch));
     }
 
-    fn fence(
-        &self,
-        store: &Arc<dyn Store>,
-        build: &BuildRef,
-        epoch: Option<u64>,
-    ) -> (Arc<dyn Store>, CancellationToken) {
+    fn fence(&self, store: &Arc<dyn Store>, build: &BuildRef, epoch: Option<u64>) -> Fenced {
         let Some(epoch) = epoch else {
             tracing::error!(build = %build, "a build without a claim: its writes are not fenced");
-            return (store.clone(), CancellationToken::new());
+            return Fenced::open(store);
         };
         let claim = Claim {
             build: build.clone(),
             epoch,
         };
-        FencedStore::wrap(store.clone(), self.controller.clone(), claim)
+        Fenced::wrap(store.clone(), self.controller.clone(), claim)
     }
 
     fn pending(&self, queue: &Queue) -> bool {

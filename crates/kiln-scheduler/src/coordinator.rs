@@ -4,6 +4,7 @@
 //! queued through a handle (see [`crate::downstream`]).
 
 use crate::command::Command;
+use crate::fencing::BuildFence;
 use crate::handle::SchedulerHandle;
 use crate::shared::Shared;
 use async_trait::async_trait;
@@ -20,6 +21,8 @@ pub(crate) struct ServerCoordinator {
     commands: mpsc::WeakUnboundedSender<Command>,
     build: BuildRef,
     id: BuildId,
+    /// The build's claim, which its kept files carry.
+    claim: Option<BuildFence>,
 }
 
 impl ServerCoordinator {
@@ -27,6 +30,7 @@ impl ServerCoordinator {
         shared: Arc<Shared>,
         commands: mpsc::WeakUnboundedSender<Command>,
         build: BuildRef,
+        claim: Option<BuildFence>,
     ) -> Self {
         let id = BuildId {
             job: build.job.to_string(),
@@ -38,6 +42,7 @@ impl ServerCoordinator {
             commands,
             build,
             id,
+            claim,
         }
     }
 
@@ -71,7 +76,8 @@ impl Coordinator for ServerCoordinator {
     }
 
     async fn stash_saved(&self, name: &str, dir: &std::path::Path) -> Result<(), String> {
-        crate::db_files::stash_saved(&self.shared, &self.build, name, dir).await
+        crate::db_files::stash_saved(&self.shared, &self.build, self.claim.as_ref(), name, dir)
+            .await
     }
 
     async fn stash_wanted(&self, name: &str, dir: &std::path::Path) -> Result<bool, String> {

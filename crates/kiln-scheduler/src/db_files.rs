@@ -1,19 +1,25 @@
-//! Stashes in a shared store: with several controllers on one database and no
+//! Builds' files in a shared store: with several controllers on one database and no
 //! `store.postgres.files_dir`, each controller's build directories are its own, so a
-//! stash is also kept in the database (up to [`STASH_MAX`]), where a controller taking the
-//! build over finds it. With `files_dir` (a volume every controller mounts) or a store of
-//! one controller (sled), nothing is copied.
+//! build's stashes, artifacts and HTML reports are also kept in the database (each set up
+//! to [`STASH_MAX`]): a controller taking the build over finds its stashes, and every
+//! controller serves its artifacts and reports. A stash is kept as it is made; artifacts
+//! and reports once the build ends, by the controller that ends it. The build's owner writes
+//! them under its claim, so an owner that lost the build cannot replace them. With
+//! `files_dir` (a volume every controller mounts) or a store of one controller (sled),
+//! nothing is copied.
 
+use crate::fencing::BuildFence;
 use crate::shared::Shared;
 use kiln_store::{BuildFile, Coordination, Store};
 use kiln_types::BuildRef;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
-/// The largest stash kept in the database: larger ones need `store.postgres.files_dir`.
+/// The largest set of files (a stash, a build's artifacts, one HTML report) kept in the
+/// database: larger ones need `store.postgres.files_dir`.
 pub(crate) const STASH_MAX: u64 = 16 * 1024 * 1024;
 
-/// The store, when stashes are to be kept in it.
+/// The store, when builds' files are to be kept in it.
 fn keeping(shared: &Shared) -> Option<Arc<dyn Store>> {
     shared.store.coordination()?;
     if shared.config().store.files_dir().is_some() {
@@ -32,36 +38,122 @@ fn coordination(store: &dyn Store) -> Result<&dyn Coordination, String> {
 pub(crate) async fn stash_saved(
     shared: &Shared,
     build: &BuildRef,
+    claim: Option<&BuildFence>,
     name: &str,
     dir: &Path,
 ) -> Result<(), String> {
     let Some(store) = keeping(shared) else {
         return Ok(());
     };
-    let (build, name, dir) = (build.clone(), name.to_owned(), dir.to_owned());
+    let kept = Kept {
+        store,
+        claim: claim.cloned(),
+        build: build.clone(),
+    };
+    let (what, set, dir) = (
+        format!("stash '{name}'"),
+        format!("stash/{name}"),
+        dir.to_owned(),
+    );
     run(move || {
-        let files = read_tree(&dir).map_err(|e| {
-            format!("stash '{name}' could not be read back to keep it in the database: {e}")
+        kept.keep(
+            &what,
+            &set,
+            &dir,
+            "another controller taking this build over will not find it",
+        )
+    })
+    .await
+}
+
+/// Keeps the artifacts and HTML reports of a build that ended (in `build_dir`) in the shared
+/// store, so every controller serves them; what could not be kept, each a sentence for the
+/// build's log.
+pub(crate) async fn build_files_saved(
+    shared: &Shared,
+    build: &BuildRef,
+    claim: Option<&BuildFence>,
+    build_dir: &Path,
+) -> Vec<String> {
+    let Some(store) = keeping(shared) else {
+        return Vec::new();
+    };
+    let kept = Kept {
+        store,
+        claim: claim.cloned(),
+        build: build.clone(),
+    };
+    let build_dir = build_dir.to_owned();
+    run(move || {
+        let mut sets = Vec::new();
+        let artifacts = build_dir.join("artifacts");
+        if artifacts.is_dir() {
+            sets.push(("artifacts".to_owned(), "artifacts".to_owned(), artifacts));
+        }
+        if let Ok(reports) = std::fs::read_dir(build_dir.join("html")) {
+            let mut dirs: Vec<PathBuf> = reports
+                .filter_map(|e| Some(e.ok()?.path()))
+                .filter(|p| p.is_dir())
+                .collect();
+            dirs.sort();
+            for dir in dirs {
+                let Some(name) = dir.file_name().and_then(|n| n.to_str()) else {
+                    continue;
+                };
+                sets.push((
+                    format!("HTML report '{name}'"),
+                    format!("html/{name}"),
+                    dir.clone(),
+                ));
+            }
+        }
+        let failed: Vec<String> = sets
+            .iter()
+            .filter_map(|(what, set, dir)| {
+                kept.keep(
+                    what,
+                    set,
+                    dir,
+                    "only the controller that ran the build serves it",
+                )
+                .err()
+            })
+            .collect();
+        Ok(failed)
+    })
+    .await
+    .unwrap_or_else(|e| vec![e])
+}
+
+/// A build's files on their way to the shared store.
+struct Kept {
+    store: Arc<dyn Store>,
+    claim: Option<BuildFence>,
+    build: BuildRef,
+}
+
+impl Kept {
+    /// Keeps the files under `dir` as the set `set` (`what` in messages, `otherwise` what
+    /// not keeping it means), under the build's claim.
+    fn keep(&self, what: &str, set: &str, dir: &Path, otherwise: &str) -> Result<(), String> {
+        let files = read_tree(dir).map_err(|e| {
+            format!("{what} could not be read back to keep it in the database: {e}")
         })?;
         let size: u64 = files.iter().map(|f| f.bytes.len() as u64).sum();
         if size > STASH_MAX {
             return Err(format!(
-                "stash '{name}' ({size} bytes) is larger than the {} MiB kiln keeps in \
-                 PostgreSQL: another controller taking this build over will not find it \
-                 (store.postgres.files_dir keeps stashes of any size on a shared volume)",
+                "{what} ({size} bytes) is larger than the {} MiB kiln keeps in PostgreSQL: \
+                 {otherwise} (store.postgres.files_dir keeps files of any size on a shared volume)",
                 STASH_MAX / (1024 * 1024)
             ));
         }
-        coordination(store.as_ref())?
-            .put_files(&build, &format!("stash/{name}"), &files)
-            .map_err(|e| {
-                format!(
-                    "stash '{name}' could not be kept in the database ({e}): another \
-                     controller taking this build over will not find it"
-                )
-            })
-    })
-    .await
+        let shared = coordination(self.store.as_ref())?;
+        let written = match &self.claim {
+            Some(claim) => claim.put_files(shared, set, &files),
+            None => shared.put_files(&self.build, set, &files),
+        };
+        written.map_err(|e| format!("{what} could not be kept in the database ({e}): {otherwise}"))
+    }
 }
 
 /// Puts the shared store's copy of stash `name` into `dir`; whether there was one.

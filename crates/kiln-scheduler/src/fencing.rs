@@ -12,44 +12,68 @@
 
 use crate::runner::{BuildTask, Done};
 use kiln_store::{
-    BuildRecord, BuildStatus, Claim, Coordination, JobRecord, LogEvent, LogSlice, NewBuild, Page,
-    Store, StoreError,
+    BuildFile, BuildRecord, BuildStatus, Claim, Coordination, JobRecord, LogEvent, LogSlice,
+    NewBuild, Page, Store, StoreError,
 };
 use kiln_types::{BuildRef, BuildResult, JobName};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
-/// The store as one claimed build's writers see it (see the module's docs).
-pub(crate) struct FencedStore {
-    inner: Arc<dyn Store>,
+/// How a build this controller drives writes (see [`crate::claims::BuildClaims::fence`]).
+pub(crate) struct Fenced {
+    /// The store as the build's writers see it.
+    pub store: Arc<dyn Store>,
+    /// Fired at the first write refused because another controller took the build over.
+    pub token: CancellationToken,
+    /// The claim, for the build's writes outside the [`Store`] trait (its kept files);
+    /// `None` on a store of one controller.
+    pub claim: Option<BuildFence>,
+}
+
+impl Fenced {
+    /// A build's writes unfenced: a store of one controller, or a build without a claim.
+    pub(crate) fn open(store: &Arc<dyn Store>) -> Fenced {
+        Fenced {
+            store: store.clone(),
+            token: CancellationToken::new(),
+            claim: None,
+        }
+    }
+
+    /// `inner` with the writes to `claim`'s build fenced by it; the token fires when one is
+    /// refused.
+    pub(crate) fn wrap(inner: Arc<dyn Store>, controller: Arc<str>, claim: Claim) -> Fenced {
+        let fence = BuildFence {
+            controller,
+            claim,
+            fenced: CancellationToken::new(),
+        };
+        Fenced {
+            token: fence.fenced.clone(),
+            claim: Some(fence.clone()),
+            store: Arc::new(FencedStore { inner, fence }),
+        }
+    }
+}
+
+/// A claimed build's claim as its writes carry it; the first refusal fires the build's fence
+/// token (and the build stops driving it), whichever write it was.
+#[derive(Clone)]
+pub(crate) struct BuildFence {
     controller: Arc<str>,
     claim: Claim,
-    /// Fired at the first refused write.
     fenced: CancellationToken,
 }
 
-impl FencedStore {
-    /// `inner` with the writes to `claim`'s build fenced by it; the token fires when one is
-    /// refused.
-    pub(crate) fn wrap(
-        inner: Arc<dyn Store>,
-        controller: Arc<str>,
-        claim: Claim,
-    ) -> (Arc<dyn Store>, CancellationToken) {
-        let fenced = CancellationToken::new();
-        let store = FencedStore {
-            inner,
-            controller,
-            claim,
-            fenced: fenced.clone(),
-        };
-        (Arc::new(store), fenced)
-    }
-
-    fn coordination(&self) -> Result<&dyn Coordination, StoreError> {
-        self.inner.coordination().ok_or_else(|| {
-            StoreError::Backend("a fenced write needs a store shared by controllers".into())
-        })
+impl BuildFence {
+    /// Keeps `files` as the set `name` of the build, under the claim.
+    pub(crate) fn put_files(
+        &self,
+        shared: &dyn Coordination,
+        name: &str,
+        files: &[BuildFile],
+    ) -> Result<(), StoreError> {
+        self.seen(shared.put_files_fenced(&self.controller, &self.claim, name, files))
     }
 
     /// Passes `result` on; a refusal is reported once and fires the fence token.
@@ -66,6 +90,20 @@ impl FencedStore {
             self.fenced.cancel();
         }
         result
+    }
+}
+
+/// The store as one claimed build's writers see it (see the module's docs).
+struct FencedStore {
+    inner: Arc<dyn Store>,
+    fence: BuildFence,
+}
+
+impl FencedStore {
+    fn coordination(&self) -> Result<&dyn Coordination, StoreError> {
+        self.inner.coordination().ok_or_else(|| {
+            StoreError::Backend("a fenced write needs a store shared by controllers".into())
+        })
     }
 }
 
@@ -104,13 +142,14 @@ impl Store for FencedStore {
     }
 
     fn update_build(&self, build: &BuildRecord) -> Result<(), StoreError> {
-        if build.id != self.claim.build {
+        let fence = &self.fence;
+        if build.id != fence.claim.build {
             return self.inner.update_build(build);
         }
         let written = self
             .coordination()
-            .and_then(|c| c.update_build_fenced(&self.controller, &self.claim, build));
-        self.seen(written)
+            .and_then(|c| c.update_build_fenced(&fence.controller, &fence.claim, build));
+        fence.seen(written)
     }
 
     fn get_build(&self, id: &BuildRef) -> Result<Option<BuildRecord>, StoreError> {
@@ -135,13 +174,14 @@ impl Store for FencedStore {
         bytes: &[u8],
         events: &[LogEvent],
     ) -> Result<u64, StoreError> {
-        if *id != self.claim.build {
+        let fence = &self.fence;
+        if *id != fence.claim.build {
             return self.inner.append_log_events(id, bytes, events);
         }
         let written = self
             .coordination()
-            .and_then(|c| c.append_log_fenced(&self.controller, &self.claim, bytes, events));
-        self.seen(written)
+            .and_then(|c| c.append_log_fenced(&fence.controller, &fence.claim, bytes, events));
+        fence.seen(written)
     }
 
     fn read_log(&self, id: &BuildRef, offset: u64, max: usize) -> Result<LogSlice, StoreError> {

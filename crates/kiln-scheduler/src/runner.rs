@@ -62,6 +62,8 @@ pub(crate) struct BuildTask {
     /// Fired when a write to the build was refused: another controller took it over, and
     /// this one stops driving it (see `fencing.rs`).
     pub fenced: CancellationToken,
+    /// The build's claim, for its kept files (`None` on a store of one controller).
+    pub claim: Option<crate::fencing::BuildFence>,
 }
 
 /// What the actor learns when a build ends.
@@ -567,6 +569,7 @@ impl BuildTask {
                 self.shared.clone(),
                 self.commands.clone(),
                 r.id.clone(),
+                self.claim.clone(),
             )),
         }
     }
@@ -642,6 +645,14 @@ impl BuildTask {
         }
         if self.resume {
             self.discard_unfinished_builders().await;
+        }
+        let id = self.recorder.record.id.clone();
+        let build_dir = self.shared.build_dir(&id);
+        let claim = self.claim.as_ref();
+        for problem in
+            crate::db_files::build_files_saved(&self.shared, &id, claim, &build_dir).await
+        {
+            tracing::warn!(build = %id, "{problem}");
         }
         let now = self.recorder.now_ms();
         let rec = &mut self.recorder.record;

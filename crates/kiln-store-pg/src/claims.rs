@@ -424,12 +424,58 @@ impl Coordination for PgStore {
         PgStore::put_files(self, build, name, files)
     }
 
+    fn put_files_fenced(
+        &self,
+        controller: &str,
+        claim: &Claim,
+        name: &str,
+        files: &[kiln_store::BuildFile],
+    ) -> Result<(), StoreError> {
+        PgStore::put_files_fenced(self, controller, claim, name, files)
+    }
+
     fn get_files(
         &self,
         build: &BuildRef,
         name: &str,
     ) -> Result<Option<Vec<kiln_store::BuildFile>>, StoreError> {
         PgStore::get_files(self, build, name)
+    }
+
+    fn get_file(
+        &self,
+        build: &BuildRef,
+        name: &str,
+        path: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        PgStore::get_file(self, build, name, path)
+    }
+
+    fn build_files(&self, build: &BuildRef) -> Result<Vec<kiln_store::BuildFile>, StoreError> {
+        PgStore::build_files(self, build)
+    }
+
+    fn restore_file(
+        &self,
+        build: &BuildRef,
+        file: &kiln_store::BuildFile,
+    ) -> Result<(), StoreError> {
+        PgStore::restore_file(self, build, file)
+    }
+
+    fn build_controls(
+        &self,
+        build: &BuildRef,
+    ) -> Result<Vec<kiln_store::StoredControl>, StoreError> {
+        PgStore::build_controls(self, build)
+    }
+
+    fn restore_control(
+        &self,
+        build: &BuildRef,
+        control: &kiln_store::StoredControl,
+    ) -> Result<(), StoreError> {
+        PgStore::restore_control(self, build, control)
     }
 
     fn create_build_once(

@@ -7,7 +7,7 @@
 use crate::PgStore;
 use crate::error::{query, to_i64, to_u64};
 use crate::listen::{ANSWER_CHANNEL, CONTROL_CHANNEL};
-use kiln_store::{SentControl, StoreError};
+use kiln_store::{SentControl, StoreError, StoredControl};
 use kiln_types::{BuildRef, JobName};
 
 impl PgStore {
@@ -124,6 +124,81 @@ impl PgStore {
                 Some(row) => row.try_get(0).map_err(query),
                 None => Ok(None),
             }
+        })
+    }
+}
+
+impl PgStore {
+    /// Every control sent to `build`'s owners, answered or not, oldest first: what `kiln
+    /// store export` writes.
+    pub fn build_controls(&self, build: &BuildRef) -> Result<Vec<StoredControl>, StoreError> {
+        let (job, n) = (
+            build.job.to_string(),
+            to_i64("a build number", build.number)?,
+        );
+        self.run(|db| async move {
+            let client = db.client().await?;
+            let rows = client
+                .query(
+                    "SELECT id, body, (extract(epoch FROM sent_at) * 1000000)::bigint, outcome
+                     FROM kiln_controls WHERE job = $1 AND number = $2 ORDER BY id",
+                    &[&job, &n],
+                )
+                .await
+                .map_err(query)?;
+            rows.iter()
+                .map(|row| {
+                    Ok(StoredControl {
+                        id: to_u64("a control id", row.try_get(0).map_err(query)?)?,
+                        body: row.try_get(1).map_err(query)?,
+                        sent_at_us: row.try_get(2).map_err(query)?,
+                        outcome: row.try_get(3).map_err(query)?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// Puts back a control [`PgStore::build_controls`] gave, under its id (`kiln store
+    /// import`); later controls are numbered past it.
+    pub fn restore_control(
+        &self,
+        build: &BuildRef,
+        control: &StoredControl,
+    ) -> Result<(), StoreError> {
+        let (job, n) = (
+            build.job.to_string(),
+            to_i64("a build number", build.number)?,
+        );
+        let id = to_i64("a control id", control.id)?;
+        let control = control.clone();
+        self.run(|db| async move {
+            let mut client = db.client().await?;
+            let tx = client.transaction().await.map_err(query)?;
+            tx.execute(
+                "INSERT INTO kiln_controls (id, job, number, body, sent_at, outcome)
+                 VALUES ($1, $2, $3, $4,
+                         to_timestamp(0) + $5::bigint * interval '1 microsecond', $6)",
+                &[
+                    &id,
+                    &job,
+                    &n,
+                    &control.body,
+                    &control.sent_at_us,
+                    &control.outcome,
+                ],
+            )
+            .await
+            .map_err(query)?;
+            tx.execute(
+                "SELECT setval(pg_get_serial_sequence('kiln_controls', 'id'),
+                               (SELECT max(id) FROM kiln_controls))",
+                &[],
+            )
+            .await
+            .map_err(query)?;
+            tx.commit().await.map_err(query)?;
+            Ok(())
         })
     }
 }

@@ -249,3 +249,66 @@ fn a_build_in_its_quiet_period_is_not_claimed_before_its_end() {
         "{quiet:?} waits"
     );
 }
+
+#[test]
+fn files_kept_by_an_owner_paused_past_its_lease_are_refused_after_a_takeover() {
+    let server = TestPostgres::start();
+    let url = server.new_database();
+    let (old, new) = (open(&url), open(&url));
+    old.renew_lease("old", Duration::from_millis(800)).unwrap();
+    new.renew_lease("new", Duration::from_secs(60)).unwrap();
+    queue(&old, "app", 1);
+    let claim = old
+        .claim_next("old", &ClaimLimits::default())
+        .unwrap()
+        .unwrap();
+    let file = |path: &str, bytes: &[u8]| kiln_store::BuildFile {
+        path: path.to_owned(),
+        bytes: bytes.to_vec(),
+    };
+    // The owner keeps a stash under its claim.
+    old.put_files_fenced("old", &claim, "stash/out", &[file("a.txt", b"old")])
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+    let taken = new.take_over("new").unwrap();
+    assert_eq!(ids(&taken), ["app#1@2"]);
+    new.put_files_fenced("new", &taken[0], "stash/out", &[file("a.txt", b"new")])
+        .unwrap();
+    // Back from its pause, the old owner can neither replace a set nor add one.
+    for set in ["stash/out", "artifacts"] {
+        let err = old
+            .put_files_fenced("old", &claim, set, &[file("a.txt", b"late")])
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::Fenced { epoch: 1, .. }),
+            "{set}: {err:?}"
+        );
+    }
+    assert_eq!(
+        new.get_files(&claim.build, "stash/out").unwrap(),
+        Some(vec![file("a.txt", b"new")])
+    );
+    assert_eq!(new.get_files(&claim.build, "artifacts").unwrap(), None);
+    // One file of a set, and the set's own entry.
+    assert_eq!(
+        old.get_file(&claim.build, "stash/out", "a.txt").unwrap(),
+        Some(b"new".to_vec())
+    );
+    assert_eq!(
+        old.get_file(&claim.build, "stash/out", "").unwrap(),
+        Some(vec![])
+    );
+    assert_eq!(old.get_file(&claim.build, "stash/out", "b").unwrap(), None);
+    // A build of another claim is not this claim's to write.
+    let other = Claim {
+        build: BuildRef {
+            job: job("app"),
+            number: 9,
+        },
+        epoch: 1,
+    };
+    let err = new
+        .put_files_fenced("new", &other, "stash/out", &[])
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NoSuchBuild(_)), "{err:?}");
+}

@@ -88,6 +88,16 @@ pub struct BuildFile {
     pub bytes: Vec<u8>,
 }
 
+/// A control as the store keeps it, answered or not (what `kiln store export` moves):
+/// `sent_at_us` is when it was sent, in microseconds since the epoch.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StoredControl {
+    pub id: u64,
+    pub body: String,
+    pub sent_at_us: i64,
+    pub outcome: Option<String>,
+}
+
 /// A control (a cancel, an input's answer) sent through the store to the controller that
 /// drives a build: `body` is the sender's (the scheduler's JSON), the store only keeps it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -163,9 +173,35 @@ pub trait Coordination: Send + Sync {
         name: &str,
         files: &[BuildFile],
     ) -> Result<(), StoreError>;
+    /// [`Coordination::put_files`] for the build `claim` holds, if `claim` is still its
+    /// owner's claim ([`StoreError::Fenced`] otherwise, and nothing is written).
+    fn put_files_fenced(
+        &self,
+        controller: &str,
+        claim: &Claim,
+        name: &str,
+        files: &[BuildFile],
+    ) -> Result<(), StoreError>;
     /// The files kept as `name` for `build`; `None` when nothing was kept.
     fn get_files(&self, build: &BuildRef, name: &str)
     -> Result<Option<Vec<BuildFile>>, StoreError>;
+    /// The bytes of file `path` of the set `name` kept for `build`; `None` when there is none.
+    /// An empty `path` asks for the set itself: empty bytes when it was kept.
+    fn get_file(
+        &self,
+        build: &BuildRef,
+        name: &str,
+        path: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Every file kept for `build`, each under its set's name (`stash/x/a.txt`; a set's own
+    /// entry is `stash/x/`, empty), in byte order of the paths.
+    fn build_files(&self, build: &BuildRef) -> Result<Vec<BuildFile>, StoreError>;
+    /// Puts back one entry [`Coordination::build_files`] gave.
+    fn restore_file(&self, build: &BuildRef, file: &BuildFile) -> Result<(), StoreError>;
+    /// Every control sent about `build`, answered or not, oldest first.
+    fn build_controls(&self, build: &BuildRef) -> Result<Vec<StoredControl>, StoreError>;
+    /// Puts back a control [`Coordination::build_controls`] gave, under its id.
+    fn restore_control(&self, build: &BuildRef, control: &StoredControl) -> Result<(), StoreError>;
     /// [`Store::create_build_not_before`](crate::Store::create_build_not_before), in one
     /// transaction with taking `once`: `Ok(None)` (and no build) when it was taken before,
     /// by this controller or another. A delivery is taken per job.

@@ -28,7 +28,7 @@ mod unflushed;
 pub use build_pages::BuildPages;
 pub use coordination::{
     BuildFile, Claim, ClaimLimits, Coordination, Exclusive, Lease, NewBuildListener, Once,
-    SentControl, Signal, SignalListener,
+    SentControl, Signal, SignalListener, StoredControl,
 };
 pub use error::StoreError;
 pub use log_event::{LogEvent, LogEventKind};

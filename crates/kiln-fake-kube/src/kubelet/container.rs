@@ -11,12 +11,14 @@ use serde_json::Value;
 use tokio::io::AsyncReadExt;
 use tokio::process::Command;
 
+use tokio::sync::watch;
+
 use super::PodHandle;
 use super::sandbox::{self, Launch};
-use crate::config::{FakeKubeConfig, UnknownImages, normalize_image, qualified_image};
+use crate::config::{FakeKubeConfig, Isolation, UnknownImages, normalize_image, qualified_image};
 use crate::faults::{Faults, PullFault};
 use crate::log_store::LogBuffer;
-use crate::process_table::ProcessTable;
+use crate::process_table::{self, ProcessTable};
 use crate::store::Store;
 use crate::time::now_rfc3339;
 
@@ -231,6 +233,9 @@ pub struct RunSpec {
     pub env: Vec<(String, String)>,
     /// Where its output goes.
     pub log: Arc<LogBuffer>,
+    /// Its kill requests, subscribed to before the caller last checked that the pod is not
+    /// being stopped: a stop is either seen there or arrives here, never lost in between.
+    pub kills: watch::Receiver<Option<KillCause>>,
 }
 
 /// Runs one container process until it exits or is killed; the caller records the result.
@@ -273,6 +278,17 @@ pub async fn run_once(
     procs.insert(pgid);
     handle.set_running(&run.name, pid, run.env.clone());
     on_start(pid);
+    // The container's mount namespace holds all its processes, whatever group they are in.
+    let namespace = (config.isolation == Isolation::MountNamespace).then(|| {
+        let procs = procs.clone();
+        tokio::spawn(async move {
+            let namespace = process_table::learn_namespace(pid).await;
+            if let Some(namespace) = &namespace {
+                procs.insert_namespace(namespace);
+            }
+            namespace
+        })
+    });
     let pumps: Vec<_> = [
         child
             .stdout
@@ -298,7 +314,7 @@ pub async fn run_once(
         })
     })
     .collect();
-    let mut kills = handle.kill_receiver(&run.name);
+    let mut kills = run.kills;
     let mut oom = false;
     let status = loop {
         tokio::select! {
@@ -327,9 +343,21 @@ pub async fn run_once(
             }
         }
     };
-    // Children of the main process die with it, as in a container's pid namespace.
+    // Children of the main process die with it, as in a container's pid namespace; so do its
+    // processes in other groups (the container's cgroup on a node).
     ProcessTable::signal(pgid, Signal::SIGKILL);
     procs.remove(pgid);
+    if let Some(Ok(Some(namespace))) = match namespace {
+        Some(task) => Some(task.await),
+        None => None,
+    } {
+        let procs = procs.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            process_table::kill_namespace(&namespace);
+            procs.remove_namespace(&namespace);
+        })
+        .await;
+    }
     handle.clear_running(&run.name);
     for pump in pumps {
         // Output still buffered in a pipe held by a dying grandchild is dropped after a second.

@@ -357,7 +357,9 @@ async fn run_container(run: &Arc<PodRun>, kind: Kind, index: usize, spec: &Value
         if !run.pause(config.container_start_delay).await {
             return false;
         }
-        let exit = start_and_wait(run, kind, index, spec, argv).await;
+        let Some(exit) = start_and_wait(run, kind, index, spec, argv).await else {
+            return false;
+        };
         let failed = exit.code != 0;
         let restart = !run.stopping()
             && match (kind, policy.as_str()) {
@@ -403,14 +405,22 @@ async fn run_container(run: &Arc<PodRun>, kind: Kind, index: usize, spec: &Value
     }
 }
 
+/// Starts the container and waits for its end; `None` (nothing started) when the pod is
+/// being stopped.
 async fn start_and_wait(
     run: &Arc<PodRun>,
     kind: Kind,
     index: usize,
     spec: &Value,
     argv: Vec<String>,
-) -> Exit {
+) -> Option<Exit> {
     let name = text(spec, "name");
+    // Subscribed before the last look at the pod's stop: a deletion from now on reaches the
+    // running process, one before is seen here (a kill sent to no subscriber is lost).
+    let kills = run.handle.kill_receiver(&name);
+    if run.stopping() {
+        return None;
+    }
     let image = text(spec, "image");
     let restarts = {
         let status = lock(&run.status);
@@ -480,6 +490,7 @@ async fn start_and_wait(
             launch,
             env,
             log,
+            kills,
         },
         |_pid| {
             run.set_state(kind, index, |c| {
@@ -511,7 +522,7 @@ async fn start_and_wait(
             Some((&name, kind)),
         );
     }
-    exit
+    Some(exit)
 }
 
 /// After the containers: wait for stop requests; an eviction is reported, a deletion tears the

@@ -132,3 +132,45 @@ async fn hidden_paths_are_empty_in_containers_and_need_isolation() {
         Err(kiln_fake_kube::FakeKubeError::HiddenWithoutIsolation)
     ));
 }
+
+#[tokio::test]
+async fn deleting_a_pod_kills_every_process_of_its_containers_in_any_process_group() {
+    let fake = start().await;
+    let api = pods(&fake);
+    // A daemon in a session (and process group) of its own, as a step's `setsid cmd &` or
+    // the processes kiln's agent starts each in a group of its own.
+    create(
+        &api,
+        &shell_pod(
+            "daemons",
+            "setsid sh -c 'echo $$; exec sleep 300' & sleep 300",
+            "Never",
+        ),
+    )
+    .await;
+    wait_for(&api, "daemons", crate::harness::is_ready).await;
+    let pid = logs_until(&api, "daemons", |l| l.ends_with('\n')).await;
+    let proc_dir = format!("/proc/{}", pid.trim());
+    let alive =
+        || std::fs::read_to_string(format!("{proc_dir}/stat")).is_ok_and(|s| !s.contains(") Z"));
+    assert!(alive(), "the daemon runs: {pid}");
+    api.delete("daemons", &kube::api::DeleteParams::default())
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + crate::harness::PATIENCE;
+    while api.get_opt("daemons").await.unwrap().is_some() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the pod was not removed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Gone with its pod, as every process of a container's cgroup on a node.
+    assert!(
+        !alive(),
+        "a process of the deleted pod survived it: {pid} {:?} {:?}",
+        std::fs::read_to_string(format!("{proc_dir}/stat")),
+        std::fs::read_link(format!("{proc_dir}/ns/mnt"))
+    );
+    fake.shutdown().await;
+}

@@ -118,11 +118,33 @@ pub async fn artifact(
     let relative = safe_relative(&path)?;
     let root = state.build_dir(&name, number).join("artifacts");
     let missing = || ApiError::NotFound(format!("build {} has no artifact `{path}`", record.id));
-    let real_file = confined_file(&root, &relative).ok_or_else(missing)?;
-    let bytes = tokio::fs::read(&real_file)
-        .await
-        .map_err(ApiError::internal)?;
+    let bytes = kept_bytes(&state, &record.id, &root, &relative, "artifacts", &path)
+        .await?
+        .ok_or_else(missing)?;
     served::kept_file(&path, bytes, &query)
+}
+
+/// A file a build kept: from `root` (its build directory, or the shared `files_dir`), else
+/// from the copy a store shared by controllers keeps of the set `set` (a build another
+/// controller ran, without a shared volume); `None` when neither has it.
+pub(super) async fn kept_bytes(
+    state: &AppState,
+    build: &kiln_types::BuildRef,
+    root: &Path,
+    relative: &Path,
+    set: &str,
+    path: &str,
+) -> Result<Option<Vec<u8>>, ApiError> {
+    if let Some(real_file) = confined_file(root, relative) {
+        let bytes = tokio::fs::read(&real_file)
+            .await
+            .map_err(ApiError::internal)?;
+        return Ok(Some(bytes));
+    }
+    let Some(shared) = state.store().coordination() else {
+        return Ok(None);
+    };
+    Ok(shared.get_file(build, set, path)?)
 }
 
 /// `root/relative` when it is a regular file inside `root`: symbolic links must not lead out

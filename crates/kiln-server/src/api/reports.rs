@@ -2,7 +2,7 @@
 //! directory in a sandbox, as Jenkins' HTML publisher does (report pages cannot run scripts
 //! or reach other origins; see [`served`]).
 
-use super::builds::{confined_file, safe_relative};
+use super::builds::{kept_bytes, safe_relative};
 use super::extract::{ApiPath, ApiQuery};
 use super::jobs::find_build;
 use super::served::{self, ServeQuery};
@@ -28,15 +28,19 @@ pub fn report_url(base: &str, b: &BuildRecord, r: &HtmlReportRecord) -> String {
 }
 
 /// The reports whose files the build directory still has (a report published without
-/// `keepAll` is kept by the newest build only).
+/// `keepAll` is kept by the newest build only), or a store shared by controllers keeps.
 pub fn kept<'a>(
-    state: &AppState,
+    state: &'a AppState,
     b: &'a BuildRecord,
 ) -> impl Iterator<Item = &'a HtmlReportRecord> {
     let root = state.build_dir(b.id.job.as_str(), b.id.number).join("html");
-    b.html_reports
-        .iter()
-        .filter(move |r| root.join(&r.dir).is_dir())
+    b.html_reports.iter().filter(move |r| {
+        root.join(&r.dir).is_dir()
+            || state.store().coordination().is_some_and(|shared| {
+                let set = format!("html/{}", r.dir);
+                matches!(shared.get_file(&b.id, &set, ""), Ok(Some(_)))
+            })
+    })
 }
 
 /// `GET /api/v1/jobs/{job}/builds/{n}/reports`.
@@ -103,7 +107,9 @@ pub async fn file(
     }
     let relative = safe_relative(&path)?;
     let root = state.build_dir(&name, number).join("html").join(&dir);
-    let file = confined_file(&root, &relative).ok_or_else(missing)?;
-    let bytes = tokio::fs::read(&file).await.map_err(ApiError::internal)?;
+    let set = format!("html/{dir}");
+    let bytes = kept_bytes(&state, &record.id, &root, &relative, &set, &path)
+        .await?
+        .ok_or_else(missing)?;
     served::kept_file(&path, bytes, &query)
 }
