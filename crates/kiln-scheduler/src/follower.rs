@@ -95,8 +95,11 @@ pub struct LogChunk {
     pub bytes: Bytes,
 }
 
-/// The most a follower reads from the store at once (each read decodes what it returns).
-const CHUNK: usize = 256 * 1024;
+/// The most a follower reads from the store at once (each read decodes what it returns). A
+/// follower that fell behind what the recorder keeps in memory catches up by these reads
+/// (then takes the appends from memory again), so they are large: a read's fixed costs (a
+/// blocking task, the store's lookups, opening the file) are paid once a MiB.
+const CHUNK: usize = 1024 * 1024;
 
 /// A reader of one build's log that waits for more while the build is live.
 pub struct LogFollower {

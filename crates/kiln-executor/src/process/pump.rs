@@ -11,7 +11,18 @@ use tokio::time::{Instant, sleep_until};
 use tracing::{debug, warn};
 
 /// Size of each pipe's read buffer; a chunk is at most this long.
-const READ_BUFFER: usize = 32 * 1024;
+const READ_BUFFER: usize = 64 * 1024;
+
+/// A read shorter than this found the pipe nearly empty: the process prints in small
+/// writes (`head` writes 8 KiB at a time) and the pump keeps up with it.
+const SHORT_READ: usize = 16 * 1024;
+
+/// How long the pump waits after a short read before reading again, when the pipe is large
+/// enough to take what the process prints meanwhile: a process printing fast then gives
+/// chunks of up to [`READ_BUFFER`] instead of one per write (each chunk wakes the pump,
+/// the engine and the log's recorder), and a line waits at most this much longer to be
+/// read. A pipe of 1 MiB holds what a process writes at 500 MB/s in that time.
+const GATHER_WAIT: Duration = Duration::from_millis(1);
 
 /// The read end of an output pipe: the child's own stdout or stderr pipe, or the one pipe
 /// both write to.
@@ -36,6 +47,8 @@ pub(crate) struct Pump {
     pub(crate) group: Arc<ProcessGroup>,
     pub(crate) drain_grace: Duration,
     pub(crate) offset: u64,
+    /// The pipes are large: after a short read the pump waits [`GATHER_WAIT`].
+    pub(crate) gather: bool,
 }
 
 /// What one turn of the pump's select loop observed.
@@ -44,6 +57,8 @@ enum Event {
     Exited(io::Result<std::process::ExitStatus>),
     HandleDropped,
     GraceOver,
+    /// The wait after a short read is over.
+    Gathered,
 }
 
 impl Pump {
@@ -51,15 +66,26 @@ impl Pump {
         let guard = KillGuard::new(Arc::clone(&self.group));
         let mut out_buf = vec![0_u8; READ_BUFFER];
         let mut err_buf = vec![0_u8; READ_BUFFER];
+        // Until when reading waits after a short read (see `GATHER_WAIT`).
+        let mut gathering: Option<Instant> = None;
         let status = loop {
+            let reading = gathering.is_none();
             let event = tokio::select! {
-                r = read_open(&mut self.stdout, &mut out_buf) => Event::Read(StreamKind::Stdout, r),
-                r = read_open(&mut self.stderr, &mut err_buf) => Event::Read(StreamKind::Stderr, r),
+                r = read_open(&mut self.stdout, &mut out_buf), if reading => Event::Read(StreamKind::Stdout, r),
+                r = read_open(&mut self.stderr, &mut err_buf), if reading => Event::Read(StreamKind::Stderr, r),
+                () = sleep_while(gathering) => Event::Gathered,
                 s = self.child.wait() => Event::Exited(s),
                 () = self.exit.closed() => Event::HandleDropped,
             };
             match event {
-                Event::Read(kind, r) => self.forward(kind, r, &out_buf, &err_buf).await,
+                Event::Read(kind, r) => {
+                    let short = matches!(r, Ok(n) if n > 0 && n < SHORT_READ);
+                    self.forward(kind, r, &out_buf, &err_buf).await;
+                    if short && self.gather {
+                        gathering = Some(Instant::now() + GATHER_WAIT);
+                    }
+                }
+                Event::Gathered => gathering = None,
                 Event::Exited(s) => break s,
                 Event::HandleDropped => return,
                 // Not produced before the child exits: there is no deadline yet.
@@ -124,8 +150,9 @@ impl Pump {
                     killed = true;
                     deadline = Instant::now() + self.drain_grace;
                 }
-                // Not produced while draining: the child has been reaped already.
-                Event::Exited(_) => {}
+                // Not produced while draining: the child has been reaped already, and the
+                // pipes are read without waits.
+                Event::Exited(_) | Event::Gathered => {}
             }
         }
         true
@@ -182,6 +209,14 @@ async fn read_open<R: AsyncRead + Unpin>(
 ) -> io::Result<usize> {
     match pipe {
         Some(reader) => reader.read(buf).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Sleeps until `until`; pending for ever when there is nothing to wait for.
+async fn sleep_while(until: Option<Instant>) {
+    match until {
+        Some(until) => sleep_until(until).await,
         None => std::future::pending().await,
     }
 }

@@ -16,8 +16,14 @@ use tracing::debug;
 /// The search path when the spec's environment has no `PATH`.
 const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
-/// How many chunks may wait for the consumer before the runner stops reading the pipes.
-const OUTPUT_QUEUE: usize = 64;
+/// How many chunks may wait for the consumer before the runner stops reading the pipes
+/// (with reads of up to 64 KiB, 2 MiB at most).
+const OUTPUT_QUEUE: usize = 32;
+
+/// The capacity asked for each output pipe (Linux's default is 64 KiB; an unprivileged
+/// process may ask for up to `/proc/sys/fs/pipe-max-size`, 1 MiB by default). A process
+/// printing fast writes on while its output waits a moment to be read in larger pieces.
+const PIPE_BYTES: i32 = 1024 * 1024;
 
 /// Starts `spec` on this machine with the default [`SpawnOptions`].
 pub async fn spawn_local(spec: ProcessSpec, workspace: &Path) -> Result<ProcessHandle, ExecError> {
@@ -96,12 +102,22 @@ pub async fn spawn_local_with(
     let group = Arc::new(ProcessGroup::new(pid.unwrap_or(0)));
     let (output_tx, output_rx) = mpsc::channel(OUTPUT_QUEUE);
     let (exit_tx, exit_rx) = oneshot::channel();
-    let (stdout, stderr): (Option<Pipe>, Option<Pipe>) = match merged {
-        Some(reader) => (Some(Box::new(reader)), None),
-        None => (
-            child.stdout.take().map(|p| Box::new(p) as Pipe),
-            child.stderr.take().map(|p| Box::new(p) as Pipe),
-        ),
+    let (stdout, stderr, large): (Option<Pipe>, Option<Pipe>, bool) = match merged {
+        Some(reader) => {
+            let large = enlarge(&reader);
+            (Some(Box::new(reader)), None, large)
+        }
+        None => {
+            let (out, err) = (child.stdout.take(), child.stderr.take());
+            let out_large = out.as_ref().is_none_or(enlarge);
+            let err_large = err.as_ref().is_none_or(enlarge);
+            let large = out_large && err_large;
+            (
+                out.map(|p| Box::new(p) as Pipe),
+                err.map(|p| Box::new(p) as Pipe),
+                large,
+            )
+        }
     };
     let pump = Pump {
         stdout,
@@ -112,6 +128,7 @@ pub async fn spawn_local_with(
         group: Arc::clone(&group),
         drain_grace: options.drain_grace,
         offset: 0,
+        gather: large,
     };
     tokio::spawn(pump.run());
 
@@ -131,6 +148,19 @@ fn merged_pipe() -> io::Result<(tokio::net::unix::pipe::Receiver, OwnedFd)> {
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io::Error::from)?;
     let reader = tokio::net::unix::pipe::Receiver::from_owned_fd(reader)?;
     Ok((reader, writer))
+}
+
+/// Asks for a pipe of [`PIPE_BYTES`]; whether it has that much room now (a system whose
+/// limit is lower keeps the default size, and the output is read as it comes).
+fn enlarge(pipe: &impl std::os::fd::AsFd) -> bool {
+    use nix::fcntl::{FcntlArg, fcntl};
+    match fcntl(pipe, FcntlArg::F_SETPIPE_SZ(PIPE_BYTES)) {
+        Ok(size) => size >= PIPE_BYTES,
+        Err(error) => {
+            debug!(%error, "cannot enlarge an output pipe; its output is read as it comes");
+            false
+        }
+    }
 }
 
 /// The working directory: `cwd` itself if absolute, else below `workspace` (`.` is the

@@ -136,6 +136,45 @@ async fn large_output_on_separate_streams_is_complete() {
     assert!(merged.stderr.is_empty());
 }
 
+/// A process printing fast in small writes (`head` writes 8 KiB at a time) is read in
+/// larger pieces: its pipe is enlarged and the runner waits a moment after a short read,
+/// instead of forwarding one chunk per write (each chunk wakes the engine and the log's
+/// recorder). The bytes are all there, in order. A runner slowed down by a busy machine
+/// reads full chunks anyway, so the bound on the count guards the gathering where the runner
+/// keeps up with the process (an idle machine), and the bytes everywhere.
+#[tokio::test]
+async fn fast_small_writes_are_read_in_larger_chunks() {
+    const BYTES: usize = 4_000_000;
+    let workspace = tempfile::tempdir().expect("tempdir");
+    let mut handle = spawn_local(sh(&format!("yes | head -c {BYTES}")), workspace.path())
+        .await
+        .expect("spawn");
+    let (mut chunks, mut text) = (0usize, Vec::new());
+    while let Some(chunk) = handle.next_chunk().await {
+        assert_eq!(
+            chunk.offset,
+            text.len() as u64,
+            "offsets must be contiguous"
+        );
+        chunks += 1;
+        text.extend(chunk.bytes);
+    }
+    assert_eq!(
+        handle.wait().await.expect("exit status"),
+        ExitStatus::Code(0)
+    );
+    assert_eq!(text.len(), BYTES);
+    assert!(
+        text.chunks(2).all(|pair| pair == b"y\n"),
+        "the output is `y` lines"
+    );
+    let writes = BYTES.div_ceil(8192);
+    assert!(
+        chunks * 3 < writes,
+        "{chunks} chunks for {writes} writes of 8 KiB: the output was not gathered"
+    );
+}
+
 async fn run_merged(spec: ProcessSpec) -> Run {
     assert_eq!(spec.output, OutputMode::Merged, "merged is the default");
     run(spec).await
