@@ -3,7 +3,9 @@
 //!    local executor with the sled store: from the `trigger()` call to the step's stage
 //!    starting and to the step's first log line, as a log follower sees them;
 //! 2. 1,000 builds of one job (concurrency 1, a trivial step) queued, then drained: the time
-//!    to queue and to drain, and the process's RSS with 1,000 queued and its peak (VmHWM).
+//!    to queue and to drain, and the process's RSS with 1,000 queued and its peak (VmHWM);
+//!    the RSS before queueing and with the builds queued split into anonymous and
+//!    file-backed pages (the binary's code), whose difference is what the queued builds hold.
 //!
 //! 3. per-step overhead of a server build: one stage of 50 `sh 'true'` steps, on the local
 //!    executor and in a pod of the fake cluster (kiln-fake-kube) with the agents dialling in
@@ -124,6 +126,7 @@ async fn latency(root: &Path) {
 async fn queued(root: &Path) {
     let (h, store) = setup(root, "drain", HELD);
     let hwm_before = status_kb("VmHWM");
+    let before = Resident::now();
     let holder = h
         .trigger(request("drain").param("HOLD", "true"))
         .await
@@ -135,6 +138,7 @@ async fn queued(root: &Path) {
     }
     let queue_time = start.elapsed();
     let rss_queued = status_kb("VmRSS");
+    let queued_split = Resident::now();
     let queued_now = h.stats().queued;
     loop {
         let answer = InputAnswer::Proceed {
@@ -165,7 +169,40 @@ async fn queued(root: &Path) {
         "memory: VmRSS {rss_queued} kB with {queued_now} builds queued; VmHWM {hwm_before} kB before queueing, {} kB after draining",
         status_kb("VmHWM")
     );
+    println!(
+        "memory: before queueing {before}; with the builds queued {queued_split}; the queued builds' anonymous memory {} kB",
+        queued_split.anon.saturating_sub(before.anon)
+    );
     h.shutdown().await;
+}
+
+/// The process's resident memory split: anonymous (heap, stacks, sled's buffers) and
+/// file-backed (mostly the binary's own code pages, which grow with the code linked in,
+/// not with what the process holds).
+struct Resident {
+    rss: u64,
+    anon: u64,
+    file: u64,
+}
+
+impl Resident {
+    fn now() -> Resident {
+        Resident {
+            rss: status_kb("VmRSS"),
+            anon: status_kb("RssAnon"),
+            file: status_kb("RssFile"),
+        }
+    }
+}
+
+impl std::fmt::Display for Resident {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "VmRSS {} kB (RssAnon {} kB, RssFile {} kB)",
+            self.rss, self.anon, self.file
+        )
+    }
 }
 
 async fn wait_finished(store: &dyn Store, id: &BuildRef) {

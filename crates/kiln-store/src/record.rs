@@ -297,65 +297,85 @@ pub struct StagePodRecord {
 
 /// Everything stored about one build.
 ///
-/// Fields added after the first schema carry `#[serde(default)]`, so records written
-/// before them read as they were (no migration needed).
+/// Stored as JSON with only the fields that are set: every field but the id, status, cause
+/// and queue time is left out when it is empty (`None`, an empty list or map, `false`) and
+/// read back as empty when missing. So records written before a field existed read as they
+/// were (no migration needed), records written with every empty field spelled out (kiln's
+/// records before 2026-12) read the same, and a queued build's record, which the store
+/// keeps and caches for each build waiting, is about a third of the size it was.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BuildRecord {
     pub id: BuildRef,
     pub status: BuildStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<BuildResult>,
     pub cause: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub params: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub branch: Option<String>,
     pub queued_at_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stages: Vec<StageRecord>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tests: Option<TestSummary>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub artifacts: Vec<ArtifactRecord>,
     /// Why the build ended early, e.g. "controller restarted" or "cancelled by alice".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_input: Option<InputRecord>,
     /// What started the build, as keys (`cause` is its sentence).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_by: Option<CauseRecord>,
     /// The pod the build runs in, while it runs on Kubernetes.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod: Option<PodRecord>,
     /// The build's answered inputs, oldest first.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub answers: Vec<InputAnswerRecord>,
     /// What the build's image builds did, oldest first.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub images: Vec<ImageRecord>,
     /// The pods the build's stages got of their own, in the order they got them.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stage_pods: Vec<StagePodRecord>,
     /// The build ran a process on the controller's machine (outside any pod), which a
     /// resumed build would run again: set before the first such process starts.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_false")]
     pub ran_on_controller: bool,
     /// The failed tests `junit` read, with their messages and stack traces.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failed_tests: Vec<crate::FailedTestRecord>,
     /// The HTML reports `publishHTML` kept with the build.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub html_reports: Vec<crate::HtmlReportRecord>,
     /// What `recordIssues` counted, per tool.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub issues: Vec<crate::IssuesRecord>,
     /// The `env` variables the build's scripts set, recorded when it finished (what a
     /// `build` step waiting for it returns as `buildVariables`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub variables: BTreeMap<String, String>,
     /// Set on a replay: the build it replays and the Jenkinsfile text it ran instead of the
     /// one at its commit.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replay: Option<ReplayRecord>,
     /// A pull or merge request's build (see [`ChangeRecord`]).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub change: Option<ChangeRecord>,
+}
+
+/// Whether a flag is unset (not written to a stored record).
+fn is_false(flag: &bool) -> bool {
+    !*flag
 }
 
 /// What a replayed build ran: an edited copy of build `of`'s Jenkinsfile.
@@ -460,6 +480,46 @@ mod tests {
         assert_eq!(read.released, None);
         let text = serde_json::to_string(&record).unwrap();
         assert_eq!(serde_json::from_str::<BuildRecord>(&text).unwrap(), record);
+    }
+
+    /// A queued build's record as kiln wrote it before empty fields were left out: every
+    /// field spelled out.
+    const QUEUED_WITH_EVERY_FIELD: &str = r#"{"id":{"job":"app","number":7},"status":"queued","result":null,"cause":"Started by user alice","params":{"ENV":"prod"},"commit":null,"branch":"main","queued_at_ms":1700000000000,"started_at_ms":null,"finished_at_ms":null,"stages":[],"tests":null,"artifacts":[],"reason":null,"pending_input":null,"started_by":{"kind":"user","user":"alice"},"pod":null,"answers":[],"images":[],"stage_pods":[],"ran_on_controller":false,"failed_tests":[],"html_reports":[],"issues":[],"variables":{},"replay":null,"change":null}"#;
+
+    #[test]
+    fn records_leave_empty_fields_out_and_read_both_forms() {
+        let old: BuildRecord = serde_json::from_str(QUEUED_WITH_EVERY_FIELD).unwrap();
+        assert_eq!(old.id.to_string(), "app#7");
+        assert_eq!(old.params["ENV"], "prod");
+        assert_eq!(old.branch.as_deref(), Some("main"));
+        let text = serde_json::to_string(&old).unwrap();
+        assert_eq!(
+            text,
+            r#"{"id":{"job":"app","number":7},"status":"queued","cause":"Started by user alice","params":{"ENV":"prod"},"branch":"main","queued_at_ms":1700000000000,"started_by":{"kind":"user","user":"alice"}}"#
+        );
+        assert_eq!(serde_json::from_str::<BuildRecord>(&text).unwrap(), old);
+        // Only the four fields always written are needed.
+        let least =
+            r#"{"id":{"job":"app","number":8},"status":"queued","cause":"x","queued_at_ms":0}"#;
+        let read: BuildRecord = serde_json::from_str(least).unwrap();
+        assert_eq!(
+            read,
+            BuildRecord::queued(
+                read.id.clone(),
+                NewBuild {
+                    cause: "x".into(),
+                    ..NewBuild::default()
+                }
+            )
+        );
+        // A field that is set is written, and a flag only when it is set.
+        let mut ran = read.clone();
+        ran.ran_on_controller = true;
+        ran.result = Some(BuildResult::Failure);
+        let text = serde_json::to_string(&ran).unwrap();
+        assert!(text.contains(r#""ran_on_controller":true"#), "{text}");
+        assert!(text.contains(r#""result":"FAILURE""#), "{text}");
+        assert_eq!(serde_json::from_str::<BuildRecord>(&text).unwrap(), ran);
     }
 
     #[test]
