@@ -210,13 +210,7 @@ spec:
 #[test]
 fn a_stash_made_before_a_takeover_is_unstashed_by_the_new_owner_from_the_database() {
     let env = Env::new(&[("stash", STASH)]);
-    let mut owner = env.start(1);
-    kiln_ok(&owner, &["trigger", "stash"]);
-    wait_or_show(
-        "stash#1 to stash and wait on the first controller",
-        || log(&owner, "stash#1").contains("[Make] waiting"),
-        || env.server_logs(),
-    );
+    let mut owner = owner_at(&env, "stash", "[Make] waiting");
     assert!(
         env.server_log(1)
             .contains("up to 16 MiB a set are kept in PostgreSQL"),
@@ -230,13 +224,7 @@ fn a_stash_made_before_a_takeover_is_unstashed_by_the_new_owner_from_the_databas
         || env.server_logs(),
     );
     env.touch("go");
-    wait_or_show(
-        "stash#1 to finish",
-        || build(&heir, "stash", 1)["status"] == "finished",
-        || format!("{}\n{}", log(&heir, "stash#1"), env.server_logs()),
-    );
-    let text = log(&heir, "stash#1");
-    assert_eq!(build(&heir, "stash", 1)["result"], "SUCCESS", "{text}");
+    let text = succeeded(&env, &heir, "stash");
     assert!(
         text.contains("[Use] got payload-42"),
         "{text}\n{}",
@@ -252,6 +240,66 @@ fn a_stash_made_before_a_takeover_is_unstashed_by_the_new_owner_from_the_databas
         .root
         .join("controller-2/data/builds/stash/1/stashes/out/out/file.txt");
     assert_eq!(std::fs::read_to_string(stashed).unwrap(), "payload-42\n");
+}
+
+/// Writes a file a step then changes, sleeps with no process running (the owner is killed
+/// then), and writes another file a later step reads.
+const WRITES: &str = r#"pipeline {
+  agent { kubernetes { yaml 'spec: {containers: [{name: work, image: busybox}]}' } }
+  stages { stage('Work') { steps {
+    writeFile file: 'g.txt', text: 'first'
+    sh 'echo -second >> g.txt; echo appended'
+    sleep time: 30
+    writeFile file: 'f.txt', text: 'written'
+    sh 'echo "got $(cat f.txt) $(cat g.txt)"'
+  } } }
+}
+"#;
+
+#[test]
+fn a_new_owner_does_the_writes_after_the_last_step_that_ran_and_not_those_before() {
+    let env = Env::new(&[("writes", WRITES)]);
+    let mut owner = owner_at(&env, "writes", "[Work] appended");
+    let heir = env.start(2);
+    owner.kill_9();
+    let text = succeeded(&env, &heir, "writes");
+    assert!(
+        env.server_log(2).contains("build resumed in its"),
+        "{}",
+        env.server_logs()
+    );
+    // The new owner wrote `f.txt`, and did not write `g.txt` again over the step's change.
+    assert!(
+        text.contains("[Work] got written first-second"),
+        "{text}\n{}",
+        env.server_logs()
+    );
+}
+
+/// The first controller, running `JOB#1` until its log has `mark`.
+fn owner_at(env: &Env, job: &str, mark: &str) -> Server {
+    let owner = env.start(1);
+    kiln_ok(&owner, &["trigger", job]);
+    let id = format!("{job}#1");
+    wait_or_show(
+        &format!("{id} to log `{mark}` on the first controller"),
+        || log(&owner, &id).contains(mark),
+        || env.server_logs(),
+    );
+    owner
+}
+
+/// The log of `JOB#1` once it finished on `server`, asserting it succeeded.
+fn succeeded(env: &Env, server: &Server, job: &str) -> String {
+    let id = format!("{job}#1");
+    wait_or_show(
+        &format!("{id} to finish"),
+        || build(server, job, 1)["status"] == "finished",
+        || format!("{}\n{}", log(server, &id), env.server_logs()),
+    );
+    let text = log(server, &id);
+    assert_eq!(build(server, job, 1)["result"], "SUCCESS", "{text}");
+    text
 }
 
 /// Says where it ran and counts its runs in the test's directory.

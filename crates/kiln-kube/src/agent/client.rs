@@ -188,6 +188,12 @@ impl AgentClient {
             .await
     }
 
+    /// Follows process `id` from its start if the agent knows it (it ran, or runs), without
+    /// starting anything; an error if it does not know it.
+    pub async fn follow_known(&self, id: String) -> Result<Spawned, ExecError> {
+        self.follow(id, 0, None).await
+    }
+
     /// Follows a process another controller started, from `from_offset` on.
     pub async fn attach(&self, id: String, from_offset: u64) -> Result<ProcessHandle, ExecError> {
         Ok(self.follow(id, from_offset, None).await?.handle)

@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
-use tracing::info;
+use tracing::{debug, info};
 
 /// What runs `kanikoBuild` for the build using a pod ([`crate::ImageBuilder`]).
 #[async_trait]
@@ -136,6 +136,9 @@ pub struct KubeExecutor {
     /// When the replay began and how many ended processes it met (for the log).
     replay_began: std::sync::Mutex<Option<Instant>>,
     replayed: AtomicU64,
+    /// Workspace changes met during the replay since its last process: done before the next
+    /// process if that one is new (see [`KubeExecutor::begin_replay`]), dropped if it had run.
+    held: Arc<std::sync::Mutex<Vec<Held>>>,
     delete_grace_seconds: u32,
     timings: Option<StartTimings>,
     /// Runs `kanikoBuild` (unset: image builds are refused with a clear error); set per
@@ -281,14 +284,48 @@ impl KubeExecutor {
         path: &Path,
         message: impl Fn(u64, String) -> Message,
     ) -> Result<(), ExecError> {
+        let path = path_arg(path);
         if self.is_replaying() {
+            self.hold(Held::Dir(message(0, path)));
             return Ok(());
         }
-        let path = path_arg(path);
         self.agent(None)?
             .simple(|req| message(req, path.clone()))
             .await
             .map(|_| ())
+    }
+
+    fn hold(&self, change: Held) {
+        self.held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(change);
+    }
+
+    fn take_held(&self) -> Vec<Held> {
+        std::mem::take(
+            &mut *self
+                .held
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
+    /// Does the workspace changes held during the replay, in their order.
+    async fn do_held(&self, held: Vec<Held>) -> Result<(), ExecError> {
+        let agent = self.agent(None)?;
+        for change in held {
+            match change {
+                Held::Write(path, bytes) => agent.write_file(&path, &bytes).await?,
+                Held::Dir(message) => {
+                    agent
+                        .simple(|req| with_req(message.clone(), req))
+                        .await
+                        .map(|_| ())?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Takes over a build pod another controller started (after a restart): reads its token
@@ -383,8 +420,13 @@ impl KubeExecutor {
     /// For a build resumed after a controller restart, which runs its steps again from the
     /// start: until it spawns a process that had not ended before the restart (a new one, or
     /// the one that was running), changes to the workspace (`write_file`, `delete_dir`,
-    /// `create_dir`) are skipped, since the pod's workspace has them already and later steps
-    /// may have changed it since (a repeated `deleteDir()` would wipe their work).
+    /// `create_dir`) are held, not done. A change followed by a process the pod had run is
+    /// dropped: the pod's workspace has it already and that process may have changed it
+    /// since (a repeated `deleteDir()` would wipe its work). The changes held when the replay
+    /// reaches a process the pod does not know (the old owner stopped after them, or before
+    /// them) are done before that process starts; those met before a process that was still
+    /// running are dropped too. Changes held when the build ends are dropped, and reads
+    /// during the replay see the pod's workspace as it is.
     pub fn begin_replay(&self) {
         let mut began = self
             .replay_began
@@ -399,6 +441,7 @@ impl KubeExecutor {
     /// them reaches a process that had not ended (past that point the build runs anew).
     pub fn join_replay(&mut self, other: &KubeExecutor) {
         self.replaying = other.replaying.clone();
+        self.held = other.held.clone();
         self.begin_replay();
     }
 
@@ -664,6 +707,7 @@ impl Parts {
             replaying: Arc::new(AtomicBool::new(false)),
             replay_began: std::sync::Mutex::new(None),
             replayed: AtomicU64::new(0),
+            held: Arc::new(std::sync::Mutex::new(Vec::new())),
             delete_grace_seconds: settings.delete_grace_seconds,
             timings: None,
             images: std::sync::Mutex::new(None),
@@ -795,7 +839,21 @@ impl Executor for KubeExecutor {
                 format!("{}-{n}", self.id_prefix)
             }
         };
-        let spawned = agent.spawn(id, spec).await?;
+        let held = self.take_held();
+        let spawned = if !held.is_empty() && self.is_replaying() {
+            // Known to the agent: it ran after the held changes, which the pod has then.
+            match agent.follow_known(id.clone()).await {
+                Ok(spawned) => spawned,
+                Err(unknown) => {
+                    debug!(pod = %self.name, %id, %unknown, count = held.len(),
+                        "replay: doing the workspace changes held before a new process");
+                    self.do_held(held).await?;
+                    agent.spawn(id, spec).await?
+                }
+            }
+        } else {
+            agent.spawn(id, spec).await?
+        };
         if spawned.ended_before {
             self.replayed.fetch_add(1, Ordering::Relaxed);
         } else if self.replaying.swap(false, Ordering::AcqRel) {
@@ -816,6 +874,7 @@ impl Executor for KubeExecutor {
 
     async fn write_file(&self, path: &Path, bytes: &[u8]) -> Result<(), ExecError> {
         if self.is_replaying() {
+            self.hold(Held::Write(path_arg(path), bytes.to_vec()));
             return Ok(());
         }
         self.agent(None)?.write_file(&path_arg(path), bytes).await
@@ -863,5 +922,20 @@ impl Executor for KubeExecutor {
                 size: e.size,
             })
             .collect())
+    }
+}
+
+/// A workspace change held during a replay (see [`KubeExecutor::begin_replay`]).
+enum Held {
+    Write(String, Vec<u8>),
+    /// `DeleteDir` or `CreateDir`, its `req` set when sent.
+    Dir(Message),
+}
+
+fn with_req(message: Message, req: u64) -> Message {
+    match message {
+        Message::DeleteDir { path, .. } => Message::DeleteDir { req, path },
+        Message::CreateDir { path, .. } => Message::CreateDir { req, path },
+        other => other,
     }
 }
