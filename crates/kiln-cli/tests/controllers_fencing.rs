@@ -207,6 +207,55 @@ fn a_killed_owners_pod_build_resumes_on_another_controller_within_15_s() {
 }
 
 #[test]
+fn a_pod_build_whose_owner_died_before_recording_its_pod_runs_once_in_a_new_pod() {
+    let env = env();
+    // The owner reaches its pod's agent through port-forward: held back, it cannot upload
+    // the workspace, so it dies after creating the pod and before recording it.
+    env.cluster
+        .fake()
+        .delay_requests("/portforward", Duration::from_secs(300));
+    let mut first = env.start(1);
+    kiln_ok(&first, &["trigger", "pod"]);
+    wait_or_show(
+        "pod#1's pod to be created by the first controller",
+        || env.pods() == 1,
+        || env.server_logs(),
+    );
+    let made = env.cluster.fake().objects("pods", "default");
+    let old = made[0]["metadata"]["name"].as_str().unwrap().to_owned();
+    let secret = format!("{old}-agent");
+    assert!(
+        env.cluster
+            .fake()
+            .object("secrets", "default", &secret)
+            .is_some(),
+        "the pod's agent secret was made"
+    );
+    first.kill_9();
+    env.cluster.fake().clear_delays();
+    let second = env.start(2);
+    wait_or_show(
+        "pod#1 to run again in a new pod on the second controller",
+        || log(&second, "pod#1").contains("first-half"),
+        || format!("{}\n{}", log(&second, "pod#1"), env.server_logs()),
+    );
+    assert!(
+        env.server_log(2).contains("build resumed from its start"),
+        "{}",
+        env.server_logs()
+    );
+    // The pod and secret made before the owner died were deleted, by the build's labels.
+    assert!(!env.cluster.pod_exists(&old), "{old} was deleted");
+    let fake = env.cluster.fake();
+    assert!(fake.object("secrets", "default", &secret).is_none());
+    let text = log(&second, "pod#1");
+    let marker = "kiln: controller restarted; build resumed in new pods: ";
+    let n = text.lines().filter(|l| l.starts_with(marker)).count();
+    assert_eq!(n, 1, "{text}");
+    env.pod_build_finishes_once(&second);
+}
+
+#[test]
 fn an_owner_of_a_pod_build_paused_past_its_lease_lets_the_new_owner_finish_it() {
     let env = env();
     let first = env.start(1);

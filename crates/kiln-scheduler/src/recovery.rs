@@ -8,8 +8,10 @@ use kiln_types::{BuildResult, StageOutcome};
 pub(crate) const RESTARTED: &str = "controller restarted";
 
 /// Marks every running or waiting build as aborted by the restart, except those to resume
-/// (`resume`: a build with a recorded pod, its own or a stage's still in use, when
-/// Kubernetes is configured, that was not being stopped); returns the builds to resume.
+/// (`resume`: Kubernetes is configured, and the build was not being stopped); returns the
+/// builds to resume. A build resumed without a recorded pod (its own or a stage's still in
+/// use) runs from its start in new pods, unless it ran work on the controller's machine
+/// (see `resume.rs`): a pod is recorded before any step runs in it.
 pub(crate) fn recover_interrupted(
     store: &dyn Store,
     now_ms: u64,
@@ -50,8 +52,7 @@ impl Interrupted {
     ) -> Result<Vec<BuildRecord>, StoreError> {
         let mut out = Vec::new();
         for mut b in builds {
-            let in_pods = b.pod.is_some() || b.stage_pods.iter().any(|p| p.released.is_none());
-            if resume && in_pods && b.reason.is_none() {
+            if resume && b.reason.is_none() {
                 out.push(b);
                 continue;
             }

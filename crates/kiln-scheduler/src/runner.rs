@@ -194,8 +194,9 @@ impl BuildTask {
         {
             plan.pipeline = p;
         }
-        if self.resume {
-            // The stages' stored states and times are kept (the same plan, read again).
+        if self.resume && !self.recorder.record.stages.is_empty() {
+            // The stages' stored states and times are kept (the same plan, read again); a
+            // build stopped before it stored them gets them now.
             self.recorder.set_formatter(LogFormatter::new(&plan));
             return Ok((plan, info, resolved.files.clone(), prepared));
         }
