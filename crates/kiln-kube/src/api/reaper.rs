@@ -287,3 +287,44 @@ pub(crate) async fn discard_unrecorded(
     }
     Ok(deleted)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{EPOCH_LABEL, Unrecorded};
+    use std::collections::BTreeMap;
+
+    /// Whether a pod `name` made at `made_at` (its epoch label) is deleted by a driver at
+    /// `now` that keeps the recorded pod `kept`.
+    fn check(name: &str, made_at: Option<&str>, now: Option<u64>, deleted: bool) {
+        let keep = ["kept".to_owned()];
+        let which = Unrecorded {
+            job: "j",
+            build: 1,
+            keep: &keep,
+            epoch: now,
+        };
+        let labels: BTreeMap<String, String> = made_at
+            .map(|e| (EPOCH_LABEL.to_owned(), e.to_owned()))
+            .into_iter()
+            .collect();
+        assert_eq!(
+            which.discards(name, &labels),
+            deleted,
+            "{name} {made_at:?} {now:?}"
+        );
+    }
+
+    #[test]
+    fn a_pod_a_live_driver_made_or_the_build_recorded_is_never_deleted() {
+        check("kept", Some("1"), Some(2), false);
+        check("kept", None, None, false);
+        check("made", Some("2"), Some(2), false);
+        check("made", Some("3"), Some(2), false);
+        check("made", Some("1"), Some(2), true);
+        // One controller (no epochs), or a pod made before epochs were labelled.
+        check("made", None, None, true);
+        check("made", None, Some(2), true);
+        check("made", Some("1"), None, true);
+        check("made", Some("x"), Some(2), true);
+    }
+}
