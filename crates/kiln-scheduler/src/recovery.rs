@@ -18,12 +18,14 @@ pub(crate) fn recover_interrupted(
     resume: bool,
 ) -> Result<Vec<BuildRecord>, StoreError> {
     let builds = store.builds_in(&[BuildStatus::Running, BuildStatus::WaitingForInput])?;
-    let interrupted = Interrupted {
-        what: "the controller restarted while this build was running",
-        reason: RESTARTED,
-    };
-    interrupted.recover(store, builds, now_ms, resume)
+    RESTART.recover(store, builds, now_ms, resume)
 }
+
+/// The builds of the previous run of this controller (one controller, its own store).
+pub(crate) const RESTART: Interrupted = Interrupted {
+    what: "the controller restarted while this build was running",
+    reason: RESTARTED,
+};
 
 /// How the builds of a controller that is gone are told about.
 pub(crate) struct Interrupted {
@@ -64,17 +66,25 @@ impl Interrupted {
                 ),
                 (None, _) => String::new(),
             };
-            let line = format!(
-                "kiln: {}{why}; the build was aborted\nFinished: {}\n",
-                self.what,
-                BuildResult::Aborted
-            );
+            let line = self.lines(&why);
             store.append_log(&b.id, line.as_bytes())?;
             abort_record(&mut b, self.reason, now_ms);
             store.update_build(&b)?;
             tracing::warn!(build = %b.id, reason = self.reason, "build aborted: its controller is gone");
         }
         Ok(out)
+    }
+}
+
+impl Interrupted {
+    /// The lines that end the log of a build aborted so, `why` (empty, or `; ...`) saying
+    /// more.
+    pub(crate) fn lines(&self, why: &str) -> String {
+        format!(
+            "kiln: {}{why}; the build was aborted\nFinished: {}\n",
+            self.what,
+            BuildResult::Aborted
+        )
     }
 }
 

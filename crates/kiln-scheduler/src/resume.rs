@@ -40,7 +40,7 @@
 use crate::build_agent::stage_agent_name;
 use crate::image_records::unfinished_kaniko_pods;
 use crate::recorder::blocking;
-use crate::recovery::{RESTARTED, abort_record};
+use crate::recovery::{RESTART, RESTARTED, TAKEN_OVER, abort_record};
 use crate::replay::MARKER_START;
 use crate::runner::{BuildTask, Done};
 use kiln_backend::{AgentName, ExecutionBackend, Lease};
@@ -170,6 +170,39 @@ impl BuildTask {
             "stage `{}` ran on the controller's machine, which is not resumed",
             local.1.path.join(" / ")
         ))
+    }
+
+    /// Ends a build taken over after its steps had ended (its controller stopped while it
+    /// released its pods or kept its files): the pods made for it are deleted, and it
+    /// finishes with the result its steps ended with (its log says so already); nothing
+    /// runs again.
+    pub(crate) async fn finish_ended(mut self, result: BuildResult) -> Done {
+        tracing::info!(build = %self.recorder.record.id, %result, "build finished after a controller restart: its steps had ended");
+        if let Some(backend) = self.shared.backend.clone() {
+            let build = &self.recorder.record.id;
+            let build = (build.job.as_str(), build.number);
+            backend.discard_unrecorded(build, &[]).await;
+        }
+        self.recorder.end_replay();
+        self.finish(result, None).await
+    }
+
+    /// Ends a build resumed without any pod in use that did work on the controller's
+    /// machine: ABORTED as the builds a lost controller leaves that way always were
+    /// (`recovery.rs`): the same line and reason.
+    pub(crate) async fn abort_interrupted(mut self) -> Done {
+        // A claimed build was taken over from a lost controller; else this one restarted.
+        let interrupted = match self.claim {
+            Some(_) => &TAKEN_OVER,
+            None => &RESTART,
+        };
+        tracing::warn!(build = %self.recorder.record.id, reason = interrupted.reason, "build aborted: its controller is gone");
+        for line in interrupted.lines("").lines() {
+            self.recorder.line(line);
+        }
+        let now = self.recorder.now_ms();
+        abort_record(&mut self.recorder.record, interrupted.reason, now);
+        self.finish(BuildResult::Aborted, None).await
     }
 
     /// Ends a build that cannot be resumed: ABORTED, the log and the reason saying why.
