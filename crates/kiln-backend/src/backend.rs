@@ -57,6 +57,17 @@ pub trait ExecutionBackend: Send + Sync {
     /// Deletes recorded agents nobody took over (a resumed build that took another path, or
     /// ended); one gone already is fine. Failures are logged, not returned.
     async fn discard(&self, names: &[AgentName]);
+
+    /// Deletes the agents made for build `build` that it did not record (`keep` names those
+    /// it did): a controller that stopped after making an agent and before recording it on
+    /// the build left it, with no step run in it. Agents made by a live driver of the build
+    /// (at the epoch given to [`ExecutionBackend::fence`], or a later one) are kept. Returns
+    /// the names deleted; failures are logged, not returned (an agent left behind ends as an
+    /// orphan does). The default deletes nothing: its agents are recorded as they are made.
+    async fn discard_unrecorded(&self, build: (&str, u64), keep: &[AgentName]) -> Vec<String> {
+        let _ = (build, keep);
+        Vec::new()
+    }
 }
 
 /// What an agent is acquired for.

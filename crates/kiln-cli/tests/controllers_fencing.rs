@@ -37,10 +37,22 @@ const POD: &str = r#"pipeline {
 }
 "#;
 
+/// [`POD`]'s step in a pod of its stage, the build having none of its own.
+const STAGE_POD: &str = r#"pipeline {
+  agent none
+  stages { stage('Work') {
+    agent { kubernetes { yaml '''MARKS_POD''' } }
+    steps {
+      sh 'echo run >> /marks/runs; echo first-half; while [ ! -e /marks/go ]; do sleep 0.1; done; echo second-half'
+    }
+  } }
+}
+"#;
+
 /// Three controllers' worth of setup (kiln-cli's `controllers_env`) with jobs `ticks`
-/// ([`TICKS`]) and `pod` ([`POD`]).
+/// ([`TICKS`]), `pod` ([`POD`]) and `stage` ([`STAGE_POD`]).
 fn env() -> Env {
-    Env::new(&[("ticks", TICKS), ("pod", POD)])
+    Env::new(&[("ticks", TICKS), ("pod", POD), ("stage", STAGE_POD)])
 }
 
 /// What these tests read of the test's directory and do with the `pod` job.
@@ -49,6 +61,7 @@ trait Fencing {
     fn ticks(&self) -> usize;
     fn pod_build_running(&self, first: &Server) -> Server;
     fn pod_build_finishes_once(&self, server: &Server);
+    fn finishes_once(&self, server: &Server, job: &str);
 }
 
 impl Fencing for Env {
@@ -78,14 +91,20 @@ impl Fencing for Env {
     /// Lets `pod#1` finish (on `server`), then checks that its step ran once, its log has
     /// each line once, it succeeded and no pod is left.
     fn pod_build_finishes_once(&self, server: &Server) {
+        self.finishes_once(server, "pod");
+    }
+
+    /// [`Fencing::pod_build_finishes_once`] for build 1 of `job`.
+    fn finishes_once(&self, server: &Server, job: &str) {
+        let id = format!("{job}#1");
         std::fs::write(self.marks.join("go"), "").unwrap();
         wait_or_show(
-            "pod#1 to finish",
-            || build(server, "pod", 1)["status"] == "finished",
-            || format!("{}\n{}", log(server, "pod#1"), self.server_logs()),
+            &format!("{id} to finish"),
+            || build(server, job, 1)["status"] == "finished",
+            || format!("{}\n{}", log(server, &id), self.server_logs()),
         );
-        let text = log(server, "pod#1");
-        assert_eq!(build(server, "pod", 1)["result"], "SUCCESS", "{text}");
+        let text = log(server, &id);
+        assert_eq!(build(server, job, 1)["result"], "SUCCESS", "{text}");
         assert_eq!(self.lines("runs"), 1, "the step ran once\n{text}");
         for line in [
             "[Work] first-half",
@@ -204,6 +223,96 @@ fn a_killed_owners_pod_build_resumes_on_another_controller_within_15_s() {
         env.server_logs()
     );
     env.pod_build_finishes_once(&second);
+}
+
+#[test]
+fn a_pod_build_whose_owner_died_before_recording_its_pod_runs_once_in_a_new_pod() {
+    died_before_recording_its_pod("pod");
+}
+
+#[test]
+fn a_stage_pod_whose_owner_died_before_recording_it_runs_its_stage_once_in_a_new_pod() {
+    died_before_recording_its_pod("stage");
+}
+
+/// Build 1 of `job` (one step, in its own pod or its stage's), its owner killed after it
+/// made the pod and before it recorded it: another runs it once, in a new pod.
+fn died_before_recording_its_pod(job: &str) {
+    let env = env();
+    let id = format!("{job}#1");
+    // The owner reaches its pod's agent through port-forward: held back, it cannot upload
+    // the workspace, so it dies after creating the pod and before recording it.
+    env.cluster
+        .fake()
+        .delay_requests("/portforward", Duration::from_secs(300));
+    let mut first = env.start(1);
+    kiln_ok(&first, &["trigger", job]);
+    wait_or_show(
+        &format!("{id}'s pod to be created by the first controller"),
+        || env.pods() == 1,
+        || env.server_logs(),
+    );
+    let made = env.cluster.fake().objects("pods", "default");
+    let old = made[0]["metadata"]["name"].as_str().unwrap().to_owned();
+    let secret = format!("{old}-agent");
+    assert!(
+        env.cluster
+            .fake()
+            .object("secrets", "default", &secret)
+            .is_some(),
+        "the pod's agent secret was made"
+    );
+    first.kill_9();
+    env.cluster.fake().clear_delays();
+    let second = env.start(2);
+    wait_or_show(
+        &format!("{id} to run again in a new pod on the second controller"),
+        || log(&second, &id).contains("first-half"),
+        || format!("{}\n{}", log(&second, &id), env.server_logs()),
+    );
+    assert!(
+        env.server_log(2).contains("build resumed from its start"),
+        "{}",
+        env.server_logs()
+    );
+    // The pod and secret made before the owner died were deleted, by the build's labels.
+    assert!(!env.cluster.pod_exists(&old), "{old} was deleted");
+    let fake = env.cluster.fake();
+    assert!(fake.object("secrets", "default", &secret).is_none());
+    let text = log(&second, &id);
+    let marker = "kiln: controller restarted; build resumed in new pods: ";
+    let n = text.lines().filter(|l| l.starts_with(marker)).count();
+    assert_eq!(n, 1, "{text}");
+    env.finishes_once(&second, job);
+}
+
+#[test]
+fn a_build_whose_owner_died_as_it_deleted_its_ended_pod_finishes_with_its_result() {
+    let env = env();
+    let mut first = env.start(1);
+    let second = env.pod_build_running(&first);
+    let made = env.cluster.fake().objects("pods", "default");
+    let name = made[0]["metadata"]["name"].as_str().unwrap().to_owned();
+    // The owner's delete of the ended build's pod is done, and its answer held back: the
+    // owner is killed after the pod is gone and before the build's end is stored.
+    let wait = Duration::from_secs(300);
+    let pod_path = format!("/pods/{name}");
+    env.cluster
+        .fake()
+        .lose_answers("DELETE", &pod_path, 1, 504, wait);
+    std::fs::write(env.marks.join("go"), "").unwrap();
+    wait_or_show(
+        "the owner to delete the ended build's pod",
+        || !env.cluster.pod_exists(&name),
+        || format!("{}\n{}", log(&first, "pod#1"), env.server_logs()),
+    );
+    first.kill_9();
+    env.pod_build_finishes_once(&second);
+    assert!(
+        env.server_log(2).contains("its steps had ended"),
+        "{}",
+        env.server_logs()
+    );
 }
 
 #[test]

@@ -135,7 +135,8 @@ impl BuildTask {
     }
 }
 
-fn stage_agent_name(pod: &StagePodRecord) -> AgentName {
+/// The agent name of a recorded stage pod.
+pub(crate) fn stage_agent_name(pod: &StagePodRecord) -> AgentName {
     AgentName {
         namespace: Some(pod.namespace.clone()),
         name: pod.name.clone(),

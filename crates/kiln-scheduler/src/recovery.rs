@@ -8,20 +8,24 @@ use kiln_types::{BuildResult, StageOutcome};
 pub(crate) const RESTARTED: &str = "controller restarted";
 
 /// Marks every running or waiting build as aborted by the restart, except those to resume
-/// (`resume`: a build with a recorded pod, its own or a stage's still in use, when
-/// Kubernetes is configured, that was not being stopped); returns the builds to resume.
+/// (`resume`: Kubernetes is configured, and the build was not being stopped); returns the
+/// builds to resume. A build resumed without a recorded pod (its own or a stage's still in
+/// use) runs from its start in new pods, unless it ran work on the controller's machine
+/// (see `resume.rs`): a pod is recorded before any step runs in it.
 pub(crate) fn recover_interrupted(
     store: &dyn Store,
     now_ms: u64,
     resume: bool,
 ) -> Result<Vec<BuildRecord>, StoreError> {
     let builds = store.builds_in(&[BuildStatus::Running, BuildStatus::WaitingForInput])?;
-    let interrupted = Interrupted {
-        what: "the controller restarted while this build was running",
-        reason: RESTARTED,
-    };
-    interrupted.recover(store, builds, now_ms, resume)
+    RESTART.recover(store, builds, now_ms, resume)
 }
+
+/// The builds of the previous run of this controller (one controller, its own store).
+pub(crate) const RESTART: Interrupted = Interrupted {
+    what: "the controller restarted while this build was running",
+    reason: RESTARTED,
+};
 
 /// How the builds of a controller that is gone are told about.
 pub(crate) struct Interrupted {
@@ -50,8 +54,7 @@ impl Interrupted {
     ) -> Result<Vec<BuildRecord>, StoreError> {
         let mut out = Vec::new();
         for mut b in builds {
-            let in_pods = b.pod.is_some() || b.stage_pods.iter().any(|p| p.released.is_none());
-            if resume && in_pods && b.reason.is_none() {
+            if resume && b.reason.is_none() {
                 out.push(b);
                 continue;
             }
@@ -63,17 +66,25 @@ impl Interrupted {
                 ),
                 (None, _) => String::new(),
             };
-            let line = format!(
-                "kiln: {}{why}; the build was aborted\nFinished: {}\n",
-                self.what,
-                BuildResult::Aborted
-            );
+            let line = self.lines(&why);
             store.append_log(&b.id, line.as_bytes())?;
             abort_record(&mut b, self.reason, now_ms);
             store.update_build(&b)?;
             tracing::warn!(build = %b.id, reason = self.reason, "build aborted: its controller is gone");
         }
         Ok(out)
+    }
+}
+
+impl Interrupted {
+    /// The lines that end the log of a build aborted so, `why` (empty, or `; ...`) saying
+    /// more.
+    pub(crate) fn lines(&self, why: &str) -> String {
+        format!(
+            "kiln: {}{why}; the build was aborted\nFinished: {}\n",
+            self.what,
+            BuildResult::Aborted
+        )
     }
 }
 

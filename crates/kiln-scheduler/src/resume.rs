@@ -37,14 +37,20 @@
 //! A controller that stops gracefully leaves such builds running in their pods
 //! ([`BuildTask::detached`]), so the next start takes them over the same way.
 
+use crate::build_agent::stage_agent_name;
+use crate::image_records::unfinished_kaniko_pods;
 use crate::recorder::blocking;
-use crate::recovery::{RESTARTED, abort_record};
+use crate::recovery::{RESTART, RESTARTED, TAKEN_OVER, abort_record};
 use crate::replay::MARKER_START;
 use crate::runner::{BuildTask, Done};
-use kiln_backend::{AgentName, Lease};
+use kiln_backend::{AgentName, ExecutionBackend, Lease};
 use kiln_plan::Plan;
 use kiln_store::{LogEvent, LogEventKind, StageState, StoreError};
 use kiln_types::BuildResult;
+
+/// Why a resumed build without a recorded pod in use runs from its start.
+const NO_POD: &str = "the controller stopped before a pod was recorded for the build's steps, \
+                      so none ran in one; pods it had made for them were deleted";
 
 /// The start of the line a build left running in its pod gets when the controller stops.
 pub(crate) const STOPPING: &str = "kiln: the controller is stopping;";
@@ -54,7 +60,6 @@ impl BuildTask {
     /// for a build without a pod of its own whose stages' pods are to be taken over); or
     /// why the build cannot be resumed.
     pub(crate) async fn take_over_pod(&mut self) -> Result<Option<Lease>, String> {
-        let record = &self.recorder.record;
         let Some(backend) = self.shared.backend.clone() else {
             return Err(
                 "its pods are not taken over: executors.kubernetes is not configured".to_owned(),
@@ -64,12 +69,19 @@ impl BuildTask {
             .stored_log()
             .await
             .map_err(|e| format!("cannot read the build's log to resume it: {e}"))?;
+        self.discard_unrecorded_agents(backend.as_ref()).await;
+        let record = &self.recorder.record;
         let Some(pod) = record.pod.clone() else {
+            let (len, events) = stored;
             if !record.stage_pods.iter().any(|p| p.released.is_none()) {
-                return Err("the build has no pod to take over".to_owned());
+                // No pod had been recorded: no step ran in one. The build runs from its start
+                // in new pods (unless it ran work here, see `cannot_resume_without_pod`).
+                tracing::info!(build = %record.id, "build resumed from its start after a controller restart: it had recorded no pod in use");
+                self.recorder
+                    .resume(len, events, format!("{MARKER_START}new pods: {NO_POD}"));
+                return Ok(None);
             }
             tracing::info!(build = %record.id, "build resumed in its stage pods after a controller restart");
-            let (len, events) = stored;
             self.recorder
                 .resume(len, events, format!("{MARKER_START}its stage pods"));
             return Ok(None);
@@ -90,6 +102,32 @@ impl BuildTask {
         Ok(Some(taken))
     }
 
+    /// Deletes the agents a previous driver of the build made for it and did not record (it
+    /// stopped in between, before any step ran in them): all but the recorded build pod,
+    /// the recorded stage pods still in use, and the image builders still to be taken over.
+    async fn discard_unrecorded_agents(&self, backend: &dyn ExecutionBackend) {
+        let record = &self.recorder.record;
+        let own = record.pod.iter().map(|p| AgentName {
+            namespace: Some(p.namespace.clone()),
+            name: p.name.clone(),
+        });
+        let stages = (record.stage_pods.iter())
+            .filter(|p| p.released.is_none())
+            .map(stage_agent_name);
+        let builders = unfinished_kaniko_pods(&record.images)
+            .into_iter()
+            .map(|name| AgentName {
+                namespace: None,
+                name,
+            });
+        let keep: Vec<AgentName> = own.chain(stages).chain(builders).collect();
+        let build = (record.id.job.as_str(), record.id.number);
+        let deleted = backend.discard_unrecorded(build, &keep).await;
+        if !deleted.is_empty() {
+            tracing::info!(build = %record.id, pods = ?deleted, "deleted the pods a previous driver made for the build and did not record");
+        }
+    }
+
     /// Why a resumed build without a pod of its own cannot go on, if so: work it did on the
     /// controller's machine would be done again (a process a scripted pipeline ran outside
     /// its `node` pods, see `controller_work.rs`, or a stage that had started with an agent
@@ -108,6 +146,15 @@ impl BuildTask {
             let agent = kiln_plan::agent_spec(agent, &mut |e| e.as_plain_str());
             matches!(agent.kind, kiln_types::AgentSpecKind::None) || backend.serves(&agent)
         };
+        // Steps of a build whose own agent the backend does not serve ran on this machine
+        // (a build that runs in a pod of its own records it before its first step).
+        if !in_pod(&plan.pipeline.agent) {
+            let own = kiln_plan::agent_spec(&plan.pipeline.agent, &mut |e| e.as_plain_str());
+            return Some(format!(
+                "its agent `{}` runs on the controller's machine, which is not resumed",
+                own.kind.keyword()
+            ));
+        }
         let stages = &self.recorder.record.stages;
         let started = |node: usize| {
             stages
@@ -123,6 +170,39 @@ impl BuildTask {
             "stage `{}` ran on the controller's machine, which is not resumed",
             local.1.path.join(" / ")
         ))
+    }
+
+    /// Ends a build taken over after its steps had ended (its controller stopped while it
+    /// released its pods or kept its files): the pods made for it are deleted, and it
+    /// finishes with the result its steps ended with (its log says so already); nothing
+    /// runs again.
+    pub(crate) async fn finish_ended(mut self, result: BuildResult) -> Done {
+        tracing::info!(build = %self.recorder.record.id, %result, "build finished after a controller restart: its steps had ended");
+        if let Some(backend) = self.shared.backend.clone() {
+            let build = &self.recorder.record.id;
+            let build = (build.job.as_str(), build.number);
+            backend.discard_unrecorded(build, &[]).await;
+        }
+        self.recorder.end_replay();
+        self.finish(result, None).await
+    }
+
+    /// Ends a build resumed without any pod in use that did work on the controller's
+    /// machine: ABORTED as the builds a lost controller leaves that way always were
+    /// (`recovery.rs`): the same line and reason.
+    pub(crate) async fn abort_interrupted(mut self) -> Done {
+        // A claimed build was taken over from a lost controller; else this one restarted.
+        let interrupted = match self.claim {
+            Some(_) => &TAKEN_OVER,
+            None => &RESTART,
+        };
+        tracing::warn!(build = %self.recorder.record.id, reason = interrupted.reason, "build aborted: its controller is gone");
+        for line in interrupted.lines("").lines() {
+            self.recorder.line(line);
+        }
+        let now = self.recorder.now_ms();
+        abort_record(&mut self.recorder.record, interrupted.reason, now);
+        self.finish(BuildResult::Aborted, None).await
     }
 
     /// Ends a build that cannot be resumed: ABORTED, the log and the reason saying why.

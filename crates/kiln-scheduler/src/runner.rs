@@ -95,6 +95,9 @@ impl BuildTask {
     }
 
     async fn drive(mut self) -> Done {
+        if let (true, Some(result)) = (self.resume, self.recorder.record.ended) {
+            return self.finish_ended(result).await;
+        }
         let resumed = if self.resume {
             let taken = self.take_over_pod().await;
             self.resuming.store(false, Ordering::Release);
@@ -127,6 +130,10 @@ impl BuildTask {
                     .flatten();
                 if let Some(why) = why {
                     self.recorder.end_replay();
+                    let r = &self.recorder.record;
+                    if r.pod.is_none() && r.stage_pods.iter().all(|p| p.released.is_some()) {
+                        return self.abort_interrupted().await;
+                    }
                     return self.abort_resume(&why).await;
                 }
                 if self.fenced.is_cancelled() {
@@ -194,8 +201,9 @@ impl BuildTask {
         {
             plan.pipeline = p;
         }
-        if self.resume {
-            // The stages' stored states and times are kept (the same plan, read again).
+        if self.resume && !self.recorder.record.stages.is_empty() {
+            // The stages' stored states and times are kept (the same plan, read again); a
+            // build stopped before it stored them gets them now.
             self.recorder.set_formatter(LogFormatter::new(&plan));
             return Ok((plan, info, resolved.files.clone(), prepared));
         }
@@ -328,6 +336,14 @@ impl BuildTask {
         // Left running: dropping the engine stops following its processes, and dropping the
         // pod disconnects from it; neither kills nor deletes anything.
         let (summary, ()) = ended?;
+        // Stored before the pods go: a controller taking the build over from here finishes
+        // it with this result, rather than finding its pod gone.
+        self.recorder.record.ended = Some(summary.result);
+        self.recorder.touch();
+        self.recorder.flush().await;
+        if self.fenced.is_cancelled() {
+            return None;
+        }
         remove_build_tmp(&self.workspace).await;
         if let Some(pod) = pod {
             self.release_agent(pod, summary.result).await;
@@ -657,6 +673,7 @@ impl BuildTask {
         let now = self.recorder.now_ms();
         let rec = &mut self.recorder.record;
         rec.result = Some(result);
+        rec.ended = None;
         rec.finished_at_ms = Some(now);
         let started = rec.started_at_ms.unwrap_or(now);
         let queued_ms = started.saturating_sub(rec.queued_at_ms);

@@ -309,6 +309,11 @@ pub struct BuildRecord {
     pub status: BuildStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<BuildResult>,
+    /// The result the build's steps ended with, stored while the build is still running,
+    /// before its pods are released and its files kept: a controller taking the build over
+    /// from there finishes it with this result and runs nothing again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended: Option<BuildResult>,
     pub cause: String,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub params: BTreeMap<String, String>,
@@ -392,6 +397,7 @@ impl BuildRecord {
             id,
             status: BuildStatus::Queued,
             result: None,
+            ended: None,
             cause: new.cause,
             started_by: new.started_by,
             params: new.params,

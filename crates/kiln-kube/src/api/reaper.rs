@@ -191,3 +191,140 @@ pub fn collect_finished_every(
         }
     })
 }
+
+/// The label holding the epoch the build was driven at when a pod was made for it (set
+/// when several controllers share a database, see [`crate::KubeBackend`]'s fencing).
+pub const EPOCH_LABEL: &str = "kiln.dev/epoch";
+
+/// The pods of one build a new driver of it does not take over.
+pub(crate) struct Unrecorded<'a> {
+    /// The job's name as written, and the build's number.
+    pub job: &'a str,
+    pub build: u64,
+    /// The pods the build recorded (they are taken over, not deleted).
+    pub keep: &'a [String],
+    /// The epoch the build is driven at now, if it has one: a pod labelled with this epoch or
+    /// a later one was made by a live driver and is never deleted.
+    pub epoch: Option<u64>,
+}
+
+impl Unrecorded<'_> {
+    /// Whether an object of the build with `labels`, named `name`, is to be deleted.
+    fn discards(&self, name: &str, labels: &std::collections::BTreeMap<String, String>) -> bool {
+        if self.keep.iter().any(|k| k == name) {
+            return false;
+        }
+        let made_at = labels.get(EPOCH_LABEL).and_then(|e| e.parse::<u64>().ok());
+        match (made_at, self.epoch) {
+            (Some(made_at), Some(now)) => made_at < now,
+            _ => true,
+        }
+    }
+}
+
+/// Deletes the pods (with their Secrets), and Secrets without a pod, of build `which.build`
+/// of `which.job` in `namespace` that the build did not record: a driver that stopped after
+/// making them and before recording them left them (no step ran in them). Found by the
+/// build's labels (pod names carry a random suffix); a pod of another job whose name makes
+/// the same label value is told apart by its job annotation. Returns the pods deleted.
+pub(crate) async fn discard_unrecorded(
+    client: kube::Client,
+    namespace: &str,
+    which: &Unrecorded<'_>,
+) -> Result<Vec<String>, KubeError> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let secrets: Api<Secret> = Api::namespaced(client, namespace);
+    let selector = format!(
+        "{JOB_LABEL}={},{BUILD_LABEL}={}",
+        crate::pod::build::label_value(which.job),
+        which.build
+    );
+    let params = ListParams::default().labels(&selector);
+    let list_error = |what: &str| {
+        let action = format!("list the {what} of build {}#{}", which.job, which.build);
+        move |source| KubeError::Api { action, source }
+    };
+    let found = pods.list(&params).await.map_err(list_error("pods"))?;
+    let mut names = Vec::new();
+    let mut deleted = Vec::new();
+    for pod in found.items {
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let job = (pod.metadata.annotations.as_ref())
+            .and_then(|a| a.get(crate::pod::build::ANNOTATION_JOB));
+        if name.is_empty() || job.is_some_and(|j| j != which.job) {
+            continue;
+        }
+        names.push(name.clone());
+        let labels = pod.metadata.labels.clone().unwrap_or_default();
+        if pod.metadata.deletion_timestamp.is_some() || !which.discards(&name, &labels) {
+            continue;
+        }
+        info!(pod = %name, build = %format!("{}#{}", which.job, which.build), "deleting a pod made for the build before it was recorded");
+        delete(&pods, &secrets, &name, Some(&secret_name(&name)), 0).await?;
+        deleted.push(name);
+    }
+    // A Secret whose pod was never created (its maker stopped in between).
+    let prefix = format!(
+        "kiln-{}-{}-",
+        crate::pod::build::pod_name_part(which.job),
+        which.build
+    );
+    let found = secrets.list(&params).await.map_err(list_error("secrets"))?;
+    for secret in found.items {
+        let name = secret.metadata.name.clone().unwrap_or_default();
+        let pod = name.strip_suffix("-agent").unwrap_or_default();
+        let labels = secret.metadata.labels.clone().unwrap_or_default();
+        if pod.is_empty()
+            || !pod.starts_with(&prefix)
+            || names.iter().any(|n| n == pod)
+            || !which.discards(pod, &labels)
+        {
+            continue;
+        }
+        info!(secret = %name, "deleting an agent secret made for the build before its pod");
+        // The pod was never created: its delete finds nothing, which is fine.
+        delete(&pods, &secrets, pod, Some(&name), 0).await?;
+    }
+    Ok(deleted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{EPOCH_LABEL, Unrecorded};
+    use std::collections::BTreeMap;
+
+    /// Whether a pod `name` made at `made_at` (its epoch label) is deleted by a driver at
+    /// `now` that keeps the recorded pod `kept`.
+    fn check(name: &str, made_at: Option<&str>, now: Option<u64>, deleted: bool) {
+        let keep = ["kept".to_owned()];
+        let which = Unrecorded {
+            job: "j",
+            build: 1,
+            keep: &keep,
+            epoch: now,
+        };
+        let labels: BTreeMap<String, String> = made_at
+            .map(|e| (EPOCH_LABEL.to_owned(), e.to_owned()))
+            .into_iter()
+            .collect();
+        assert_eq!(
+            which.discards(name, &labels),
+            deleted,
+            "{name} {made_at:?} {now:?}"
+        );
+    }
+
+    #[test]
+    fn a_pod_a_live_driver_made_or_the_build_recorded_is_never_deleted() {
+        check("kept", Some("1"), Some(2), false);
+        check("kept", None, None, false);
+        check("made", Some("2"), Some(2), false);
+        check("made", Some("3"), Some(2), false);
+        check("made", Some("1"), Some(2), true);
+        // One controller (no epochs), or a pod made before epochs were labelled.
+        check("made", None, None, true);
+        check("made", None, Some(2), true);
+        check("made", Some("1"), None, true);
+        check("made", Some("x"), Some(2), true);
+    }
+}

@@ -6,7 +6,7 @@
 use super::lease::PodLease;
 use super::request::agent_request;
 use super::server::{KubeAgent, SetupError, server_settings};
-use crate::api::reaper::LiveBuild as ReaperLiveBuild;
+use crate::api::reaper::{EPOCH_LABEL, LiveBuild as ReaperLiveBuild, Unrecorded};
 use crate::config::KubeConfig;
 use crate::exec::executor::{ExecutorSettings, KubeExecutor};
 use crate::image::build::ImageBuilder;
@@ -131,10 +131,14 @@ impl KubeBackend {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// The epoch build `build` of `job` is driven at here, if it has one.
+    fn epoch_of(&self, job: &str, build: u64) -> Option<u64> {
+        self.epochs().get(&(job.to_owned(), build)).copied()
+    }
+
     /// Tells the pod's agents the epoch build `build` of `job` is driven at, if it has one.
     fn fence_pod(&self, pod: &KubeExecutor, job: &str, build: u64) {
-        let epoch = self.epochs().get(&(job.to_owned(), build)).copied();
-        if let Some(epoch) = epoch {
+        if let Some(epoch) = self.epoch_of(job, build) {
             pod.fence(&format!("{job}#{build}"), epoch);
         }
     }
@@ -156,6 +160,15 @@ impl KubeBackend {
         let (job, build) = (wanted.job.as_str(), wanted.build);
         let id = PodIdentity::new_pod(job, build);
         let mut built = build_pod(&self.config, request, &id).map_err(BackendError::Invalid)?;
+        // Who made the pod: a later driver of the build deletes it if it was not recorded.
+        if let Some(epoch) = self.epoch_of(job, build) {
+            let labels = built
+                .pod
+                .metadata
+                .labels
+                .get_or_insert_with(Default::default);
+            labels.insert(EPOCH_LABEL.to_owned(), epoch.to_string());
+        }
         // The pod's Events and the waits for it go to the log of whoever asked (lines a resumed
         // build does not write again, like the wait for a pod slot).
         let notes = wanted.notes.clone();
@@ -296,6 +309,37 @@ impl ExecutionBackend for KubeBackend {
         };
     }
 
+    async fn discard_unrecorded(&self, build: (&str, u64), keep: &[AgentName]) -> Vec<String> {
+        let Supply::Server(_) = &self.supply else {
+            return Vec::new();
+        };
+        let source = match self.pods().await {
+            Ok(source) => source,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot look for pods a build did not record: no cluster");
+                return Vec::new();
+            }
+        };
+        let names: Vec<String> = keep.iter().map(|n| n.name.clone()).collect();
+        let which = Unrecorded {
+            job: build.0,
+            build: build.1,
+            keep: &names,
+            epoch: self.epoch_of(build.0, build.1),
+        };
+        let mut deleted = Vec::new();
+        for namespace in self.namespaces_of(keep) {
+            match source.discard_unrecorded(namespace, &which).await {
+                Ok(pods) => deleted.extend(pods),
+                Err(e) => tracing::warn!(
+                    build = %format!("{}#{}", build.0, build.1), %namespace, error = %e,
+                    "cannot delete the pods a build did not record"
+                ),
+            }
+        }
+        deleted
+    }
+
     async fn discard(&self, names: &[AgentName]) {
         if names.is_empty() {
             return;
@@ -317,6 +361,19 @@ impl ExecutionBackend for KubeBackend {
                 Err(e) => tracing::warn!(pod = %name.name, error = %e, "cannot delete a pod"),
             }
         }
+    }
+}
+
+impl KubeBackend {
+    /// The namespaces a build's pods may be in: the configured one and those of `keep`.
+    fn namespaces_of<'a>(&'a self, keep: &'a [AgentName]) -> Vec<&'a str> {
+        let mut namespaces = vec![self.config.namespace.as_str()];
+        for ns in keep.iter().filter_map(|n| n.namespace.as_deref()) {
+            if !namespaces.contains(&ns) {
+                namespaces.push(ns);
+            }
+        }
+        namespaces
     }
 }
 

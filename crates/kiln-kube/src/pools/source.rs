@@ -296,6 +296,16 @@ impl PodSource {
         crate::api::lifecycle::delete(&pods, &secrets, name, Some(&secret), 0).await
     }
 
+    /// Deletes the pods (and Secrets) of a build in `namespace` it did not record (see
+    /// [`crate::api::reaper::discard_unrecorded`]); returns the pods deleted.
+    pub(crate) async fn discard_unrecorded(
+        &self,
+        namespace: &str,
+        which: &crate::api::reaper::Unrecorded<'_>,
+    ) -> Result<Vec<String>, KubeError> {
+        crate::api::reaper::discard_unrecorded(self.client.clone(), namespace, which).await
+    }
+
     /// Ends a build's use of its pod: a pooled pod goes back to its pool (which keeps it only
     /// when `outcome` is clean), any other pod is deleted; its slot is free afterwards.
     pub async fn release(&self, pod: BuildPod, outcome: PodOutcome) -> Result<(), KubeError> {
