@@ -6,7 +6,7 @@ use crate::config::{
 use crate::reader::{Ctx, Fields, list};
 use crate::secret::{CredentialConfig, CredentialKind, Role, TokenConfig};
 use crate::{LibraryConfig, Source};
-use kiln_diagnostics::{Diagnostic, Span, Spanned, did_you_mean};
+use kiln_diagnostics::{Diagnostic, Span, Spanned};
 use kiln_yaml::Node;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -266,20 +266,9 @@ fn token(ctx: &mut Ctx, node: &Node, i: usize, places: &mut Places) -> Option<To
 }
 
 fn role(ctx: &mut Ctx, node: &Node, path: &str) -> Option<Role> {
-    let text = crate::reader::string_of(ctx, node, path)?;
-    if let Some(role) = Role::from_name(&text) {
-        return Some(role);
-    }
-    let mut d = Diagnostic::error(
-        "invalid-value",
-        format!("`{path}` must be `read`, `trigger` or `admin`"),
-    );
-    d = match did_you_mean(&text, Role::NAMES) {
-        Some(s) => d.with_primary(node.span, format!("did you mean `{s}`?")),
-        None => d.with_primary(node.span, format!("`{text}` is not a role")),
-    };
-    ctx.error(d);
-    None
+    let (names, from_name) = (&Role::NAMES[..], Role::from_name);
+    let must_be = "`read`, `trigger` or `admin`";
+    crate::reader::named(ctx, node, path, names, from_name, must_be, "a role")
 }
 
 fn executors(ctx: &mut Ctx, node: &Node) -> ExecutorsConfig {

@@ -254,6 +254,33 @@ pub(crate) fn string_of(ctx: &mut Ctx, node: &Node, path: &str) -> Option<String
     }
 }
 
+/// A value named from a closed set of `names` (`from_name` reads one). Anything else is an
+/// `invalid-value` error: "`path` must be MUST_BE", pointing at the value with the closest
+/// name or "`text` is not NOT_A".
+pub(crate) fn named<T>(
+    ctx: &mut Ctx,
+    node: &Node,
+    path: &str,
+    names: &[&str],
+    from_name: fn(&str) -> Option<T>,
+    must_be: &str,
+    not_a: &str,
+) -> Option<T> {
+    let text = string_of(ctx, node, path)?;
+    if let Some(value) = from_name(&text) {
+        return Some(value);
+    }
+    let label = match did_you_mean(&text, names.iter().copied()) {
+        Some(s) => format!("did you mean `{s}`?"),
+        None => format!("`{text}` is not {not_a}"),
+    };
+    ctx.error(
+        Diagnostic::error("invalid-value", format!("`{path}` must be {must_be}"))
+            .with_primary(node.span, label),
+    );
+    None
+}
+
 /// The items of a list (`null` is an empty list).
 pub(crate) fn list<'n>(ctx: &mut Ctx, node: &'n Node, path: &str) -> &'n [Node] {
     match &node.kind {

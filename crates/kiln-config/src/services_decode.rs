@@ -7,7 +7,7 @@ use crate::services::{
     ArtifactoryConfig, CoverityConfig, MailConfig, MailTls, ServicesConfig, SlackConfig,
     SonarQubeConfig, VaultConfig,
 };
-use kiln_diagnostics::{Diagnostic, Spanned, did_you_mean};
+use kiln_diagnostics::Spanned;
 use kiln_yaml::Node;
 
 const MAIL: &[&str] = &["host", "port", "from", "tls", "credential"];
@@ -78,22 +78,9 @@ fn mail(ctx: &mut Ctx, node: &Node, places: &mut Places) -> Option<MailConfig> {
 }
 
 fn tls(ctx: &mut Ctx, node: &Node, path: &str) -> Option<MailTls> {
-    let text = crate::reader::string_of(ctx, node, path)?;
-    if let Some(t) = MailTls::from_name(&text) {
-        return Some(t);
-    }
-    let label = match did_you_mean(&text, MailTls::NAMES.iter().copied()) {
-        Some(s) => format!("did you mean `{s}`?"),
-        None => format!("`{text}` is not a TLS mode"),
-    };
-    ctx.error(
-        Diagnostic::error(
-            "invalid-value",
-            format!("`{path}` must be `none`, `starttls` or `tls`"),
-        )
-        .with_primary(node.span, label),
-    );
-    None
+    let (names, from_name) = (MailTls::NAMES, MailTls::from_name);
+    let must_be = "`none`, `starttls` or `tls`";
+    crate::reader::named(ctx, node, path, names, from_name, must_be, "a TLS mode")
 }
 
 fn slack(ctx: &mut Ctx, node: &Node, places: &mut Places) -> Option<SlackConfig> {

@@ -3,7 +3,7 @@
 use crate::decode::Places;
 use crate::reader::{Ctx, Fields, list};
 use crate::services::{ConfigFileConfig, ServicesConfig, ToolConfig, ToolKind};
-use kiln_diagnostics::{Diagnostic, Spanned, did_you_mean};
+use kiln_diagnostics::Spanned;
 use kiln_yaml::Node;
 use std::path::PathBuf;
 
@@ -96,22 +96,17 @@ fn tool(ctx: &mut Ctx, node: &Node, i: usize, places: &mut Places) -> Option<Too
 }
 
 fn kind(ctx: &mut Ctx, node: &Node, path: &str) -> Option<ToolKind> {
-    let text = crate::reader::string_of(ctx, node, path)?;
-    if let Some(k) = ToolKind::from_name(&text) {
-        return Some(k);
-    }
-    let label = match did_you_mean(&text, ToolKind::NAMES.iter().copied()) {
-        Some(s) => format!("did you mean `{s}`?"),
-        None => format!("`{text}` is not a tool type kiln knows"),
-    };
-    ctx.error(
-        Diagnostic::error(
-            "invalid-value",
-            format!("`{path}` must be one of {}", ToolKind::NAMES.join(", ")),
-        )
-        .with_primary(node.span, label),
-    );
-    None
+    let (names, from_name) = (ToolKind::NAMES, ToolKind::from_name);
+    let must_be = format!("one of {}", ToolKind::NAMES.join(", "));
+    crate::reader::named(
+        ctx,
+        node,
+        path,
+        names,
+        from_name,
+        &must_be,
+        "a tool type kiln knows",
+    )
 }
 
 /// `true` or `false` (absent: false).
