@@ -242,10 +242,7 @@ fn limits(ctx: &mut Ctx, node: &Node) -> ServerLimits {
 fn token(ctx: &mut Ctx, node: &Node, i: usize, places: &mut Places) -> Option<TokenConfig> {
     let f = Fields::new(ctx, node, &format!("server.tokens[{i}]"), TOKEN)?;
     let mark = ctx.diags.len();
-    let name = f.required_string(ctx, "name", "a token");
-    if let (Some(name), Some(n)) = (&name, f.get("name")) {
-        places.token_names.push(Spanned::new(name.clone(), n.span));
-    }
+    let name = f.naming_string(ctx, ("name", "a token"), &mut places.token_names);
     let token = f.secret(ctx, "token");
     if token.is_none() && !ctx.had_errors_since(mark) {
         f.missing(ctx, "token", "a token (or `token_env`, `token_file`)");
@@ -350,12 +347,7 @@ pub(crate) fn source(ctx: &mut Ctx, f: &Fields, what: &str) -> Option<Source> {
 
 fn library(ctx: &mut Ctx, node: &Node, i: usize, places: &mut Places) -> Option<LibraryConfig> {
     let f = Fields::new(ctx, node, &format!("libraries[{i}]"), LIBRARY)?;
-    let name = f.required_string(ctx, "name", "a library");
-    if let (Some(name), Some(n)) = (&name, f.get("name")) {
-        places
-            .library_names
-            .push(Spanned::new(name.clone(), n.span));
-    }
+    let name = f.naming_string(ctx, ("name", "a library"), &mut places.library_names);
     let source = source(
         ctx,
         &f,
@@ -377,10 +369,7 @@ fn credential(
     places: &mut Places,
 ) -> Option<CredentialConfig> {
     let f = Fields::new(ctx, node, &format!("credentials[{i}]"), CREDENTIAL)?;
-    let id = f.required_string(ctx, "id", "a credential");
-    if let (Some(id), Some(n)) = (&id, f.get("id")) {
-        places.credential_ids.push(Spanned::new(id.clone(), n.span));
-    }
+    let id = f.naming_string(ctx, ("id", "a credential"), &mut places.credential_ids);
     let kind = credential_kind(ctx, &f);
     f.finish(ctx);
     Some(CredentialConfig {

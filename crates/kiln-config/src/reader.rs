@@ -4,7 +4,7 @@
 
 use crate::SecretSource;
 use crate::secret::Secret;
-use kiln_diagnostics::{Diagnostic, Span, did_you_mean};
+use kiln_diagnostics::{Diagnostic, Span, Spanned, did_you_mean};
 use kiln_yaml::{Node, NodeKind};
 use std::path::PathBuf;
 
@@ -168,6 +168,21 @@ impl<'n> Fields<'n> {
             return None;
         }
         self.string(ctx, key)
+    }
+
+    /// A required string naming the entry (`id`, `name`), kept with its place in `names`
+    /// (which later checks read for duplicates and references).
+    pub fn naming_string(
+        &self,
+        ctx: &mut Ctx,
+        (key, what): (&str, &str),
+        names: &mut Vec<Spanned<String>>,
+    ) -> Option<String> {
+        let value = self.required_string(ctx, key, what);
+        if let (Some(v), Some(n)) = (&value, self.get(key)) {
+            names.push(Spanned::new(v.clone(), n.span));
+        }
+        value
     }
 
     pub fn missing(&self, ctx: &mut Ctx, key: &str, what: &str) {

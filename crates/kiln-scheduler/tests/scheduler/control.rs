@@ -191,12 +191,7 @@ async fn a_follower_from_offset_zero_sees_every_line_then_ends() {
         seen.extend(slice.bytes);
     }
     gate.open();
-    while let Some(slice) = follower.next().await {
-        let slice = slice.unwrap();
-        assert_eq!(slice.offset, seen.len() as u64);
-        seen.extend(slice.bytes);
-    }
-    let text = String::from_utf8(seen).unwrap();
+    let text = read_to_end(follower, seen).await;
     assert_eq!(text, env.log(&id));
     assert!(text.contains("[Build] line 6\n"), "{text}");
     assert!(text.ends_with("Finished: SUCCESS\n"), "{text}");
@@ -209,9 +204,9 @@ async fn a_follower_from_offset_zero_sees_every_line_then_ends() {
     h.shutdown().await;
 }
 
-/// Reads a follower to its end, checking that the slices follow one another.
-async fn follow_to_end(mut follower: kiln_scheduler::LogFollower) -> String {
-    let mut seen = Vec::new();
+/// Reads a follower to its end after what it gave already (`seen`), checking that the
+/// slices follow one another.
+async fn read_to_end(mut follower: kiln_scheduler::LogFollower, mut seen: Vec<u8>) -> String {
     while let Some(slice) = follower.next().await {
         let slice = slice.unwrap();
         assert_eq!(slice.offset, seen.len() as u64);
@@ -235,8 +230,8 @@ async fn a_follower_of_a_queued_build_waits_for_it_and_sees_every_line() {
     let first = h.trigger(user("later")).await.unwrap();
     let second = h.trigger(user("later")).await.unwrap();
     let third = h.trigger(user("later")).await.unwrap();
-    let to_run = tokio::spawn(follow_to_end(h.follow_log(&second, 0)));
-    let to_cancel = tokio::spawn(follow_to_end(h.follow_log(&third, 0)));
+    let to_run = tokio::spawn(read_to_end(h.follow_log(&second, 0), Vec::new()));
+    let to_cancel = tokio::spawn(read_to_end(h.follow_log(&third, 0), Vec::new()));
     settle(&h).await;
     assert_eq!(status(&env, &second), BuildStatus::Queued);
     assert!(!to_run.is_finished() && !to_cancel.is_finished());
