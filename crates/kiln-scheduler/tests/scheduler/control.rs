@@ -221,12 +221,9 @@ async fn read_to_end(mut follower: kiln_scheduler::LogFollower, mut seen: Vec<u8
 async fn a_follower_of_a_queued_build_waits_for_it_and_sees_every_line() {
     let env = Env::new();
     let gate = Gate::new(&env, "later");
-    let steps = format!(
-        "{}\n        sh 'for i in 1 2 3; do echo line $i; done'",
-        gate.step()
-    );
-    let dir = env.dir("later", &pipeline(&steps));
-    let h = env.start(env.config(&dir_job("later", &dir, "")));
+    let lines = "sh 'for i in 1 2 3; do echo line $i; done'";
+    let text = pipeline(&format!("{}\n        {lines}", gate.step()));
+    let h = env.start(env.config(&dir_job("later", &env.dir("later", &text), "")));
     let first = h.trigger(user("later")).await.unwrap();
     let second = h.trigger(user("later")).await.unwrap();
     let third = h.trigger(user("later")).await.unwrap();
