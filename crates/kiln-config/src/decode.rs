@@ -6,7 +6,7 @@ use crate::config::{
 use crate::reader::{Ctx, Fields, list};
 use crate::secret::{CredentialConfig, CredentialKind, Role, TokenConfig};
 use crate::{LibraryConfig, Source};
-use kiln_diagnostics::{Diagnostic, Span, Spanned, did_you_mean};
+use kiln_diagnostics::{Diagnostic, Span, Spanned};
 use kiln_yaml::Node;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -242,10 +242,7 @@ fn limits(ctx: &mut Ctx, node: &Node) -> ServerLimits {
 fn token(ctx: &mut Ctx, node: &Node, i: usize, places: &mut Places) -> Option<TokenConfig> {
     let f = Fields::new(ctx, node, &format!("server.tokens[{i}]"), TOKEN)?;
     let mark = ctx.diags.len();
-    let name = f.required_string(ctx, "name", "a token");
-    if let (Some(name), Some(n)) = (&name, f.get("name")) {
-        places.token_names.push(Spanned::new(name.clone(), n.span));
-    }
+    let name = f.naming_string(ctx, ("name", "a token"), &mut places.token_names);
     let token = f.secret(ctx, "token");
     if token.is_none() && !ctx.had_errors_since(mark) {
         f.missing(ctx, "token", "a token (or `token_env`, `token_file`)");
@@ -266,20 +263,9 @@ fn token(ctx: &mut Ctx, node: &Node, i: usize, places: &mut Places) -> Option<To
 }
 
 fn role(ctx: &mut Ctx, node: &Node, path: &str) -> Option<Role> {
-    let text = crate::reader::string_of(ctx, node, path)?;
-    if let Some(role) = Role::from_name(&text) {
-        return Some(role);
-    }
-    let mut d = Diagnostic::error(
-        "invalid-value",
-        format!("`{path}` must be `read`, `trigger` or `admin`"),
-    );
-    d = match did_you_mean(&text, Role::NAMES) {
-        Some(s) => d.with_primary(node.span, format!("did you mean `{s}`?")),
-        None => d.with_primary(node.span, format!("`{text}` is not a role")),
-    };
-    ctx.error(d);
-    None
+    let (names, from_name) = (&Role::NAMES[..], Role::from_name);
+    let must_be = "`read`, `trigger` or `admin`";
+    crate::reader::named(ctx, node, path, names, from_name, must_be, "a role")
 }
 
 fn executors(ctx: &mut Ctx, node: &Node) -> ExecutorsConfig {
@@ -361,12 +347,7 @@ pub(crate) fn source(ctx: &mut Ctx, f: &Fields, what: &str) -> Option<Source> {
 
 fn library(ctx: &mut Ctx, node: &Node, i: usize, places: &mut Places) -> Option<LibraryConfig> {
     let f = Fields::new(ctx, node, &format!("libraries[{i}]"), LIBRARY)?;
-    let name = f.required_string(ctx, "name", "a library");
-    if let (Some(name), Some(n)) = (&name, f.get("name")) {
-        places
-            .library_names
-            .push(Spanned::new(name.clone(), n.span));
-    }
+    let name = f.naming_string(ctx, ("name", "a library"), &mut places.library_names);
     let source = source(
         ctx,
         &f,
@@ -388,10 +369,7 @@ fn credential(
     places: &mut Places,
 ) -> Option<CredentialConfig> {
     let f = Fields::new(ctx, node, &format!("credentials[{i}]"), CREDENTIAL)?;
-    let id = f.required_string(ctx, "id", "a credential");
-    if let (Some(id), Some(n)) = (&id, f.get("id")) {
-        places.credential_ids.push(Spanned::new(id.clone(), n.span));
-    }
+    let id = f.naming_string(ctx, ("id", "a credential"), &mut places.credential_ids);
     let kind = credential_kind(ctx, &f);
     f.finish(ctx);
     Some(CredentialConfig {

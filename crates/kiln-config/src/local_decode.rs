@@ -3,7 +3,6 @@
 
 use crate::config::{LocalExecutorConfig, PassEnv, SandboxMode};
 use crate::reader::{Ctx, Fields, list, string_of};
-use kiln_diagnostics::{Diagnostic, did_you_mean};
 use kiln_yaml::Node;
 use std::path::PathBuf;
 
@@ -69,21 +68,19 @@ fn allow_path(ctx: &mut Ctx, node: &Node, path: &str) -> Option<PathBuf> {
 }
 
 fn sandbox(ctx: &mut Ctx, node: &Node, path: &str) -> Option<SandboxMode> {
-    let text = string_of(ctx, node, path)?;
-    match text.as_str() {
-        "landlock" => return Some(SandboxMode::Landlock),
-        "off" => return Some(SandboxMode::Off),
-        _ => {}
-    }
-    let d = Diagnostic::error(
-        "invalid-value",
-        format!("`{path}` must be `landlock` or `off`"),
-    );
-    ctx.error(
-        match did_you_mean(&text, SandboxMode::NAMES.iter().copied()) {
-            Some(s) => d.with_primary(node.span, format!("did you mean `{s}`?")),
-            None => d.with_primary(node.span, format!("`{text}` is not a sandbox")),
-        },
-    );
-    None
+    let from_name = |name: &str| match name {
+        "landlock" => Some(SandboxMode::Landlock),
+        "off" => Some(SandboxMode::Off),
+        _ => None,
+    };
+    let (names, from_name) = (SandboxMode::NAMES, from_name);
+    crate::reader::named(
+        ctx,
+        node,
+        path,
+        names,
+        from_name,
+        "`landlock` or `off`",
+        "a sandbox",
+    )
 }

@@ -4,7 +4,7 @@
 
 use crate::SecretSource;
 use crate::secret::Secret;
-use kiln_diagnostics::{Diagnostic, Span, did_you_mean};
+use kiln_diagnostics::{Diagnostic, Span, Spanned, did_you_mean};
 use kiln_yaml::{Node, NodeKind};
 use std::path::PathBuf;
 
@@ -170,6 +170,21 @@ impl<'n> Fields<'n> {
         self.string(ctx, key)
     }
 
+    /// A required string naming the entry (`id`, `name`), kept with its place in `names`
+    /// (which later checks read for duplicates and references).
+    pub fn naming_string(
+        &self,
+        ctx: &mut Ctx,
+        (key, what): (&str, &str),
+        names: &mut Vec<Spanned<String>>,
+    ) -> Option<String> {
+        let value = self.required_string(ctx, key, what);
+        if let (Some(v), Some(n)) = (&value, self.get(key)) {
+            names.push(Spanned::new(v.clone(), n.span));
+        }
+        value
+    }
+
     pub fn missing(&self, ctx: &mut Ctx, key: &str, what: &str) {
         let path = self.sub(key);
         ctx.error(
@@ -252,6 +267,33 @@ pub(crate) fn string_of(ctx: &mut Ctx, node: &Node, path: &str) -> Option<String
             None
         }
     }
+}
+
+/// A value named from a closed set of `names` (`from_name` reads one). Anything else is an
+/// `invalid-value` error: "`path` must be MUST_BE", pointing at the value with the closest
+/// name or "`text` is not NOT_A".
+pub(crate) fn named<T>(
+    ctx: &mut Ctx,
+    node: &Node,
+    path: &str,
+    names: &[&str],
+    from_name: fn(&str) -> Option<T>,
+    must_be: &str,
+    not_a: &str,
+) -> Option<T> {
+    let text = string_of(ctx, node, path)?;
+    if let Some(value) = from_name(&text) {
+        return Some(value);
+    }
+    let label = match did_you_mean(&text, names.iter().copied()) {
+        Some(s) => format!("did you mean `{s}`?"),
+        None => format!("`{text}` is not {not_a}"),
+    };
+    ctx.error(
+        Diagnostic::error("invalid-value", format!("`{path}` must be {must_be}"))
+            .with_primary(node.span, label),
+    );
+    None
 }
 
 /// The items of a list (`null` is an empty list).

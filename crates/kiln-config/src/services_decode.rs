@@ -7,7 +7,7 @@ use crate::services::{
     ArtifactoryConfig, CoverityConfig, MailConfig, MailTls, ServicesConfig, SlackConfig,
     SonarQubeConfig, VaultConfig,
 };
-use kiln_diagnostics::{Diagnostic, Spanned, did_you_mean};
+use kiln_diagnostics::Spanned;
 use kiln_yaml::Node;
 
 const MAIL: &[&str] = &["host", "port", "from", "tls", "credential"];
@@ -78,22 +78,9 @@ fn mail(ctx: &mut Ctx, node: &Node, places: &mut Places) -> Option<MailConfig> {
 }
 
 fn tls(ctx: &mut Ctx, node: &Node, path: &str) -> Option<MailTls> {
-    let text = crate::reader::string_of(ctx, node, path)?;
-    if let Some(t) = MailTls::from_name(&text) {
-        return Some(t);
-    }
-    let label = match did_you_mean(&text, MailTls::NAMES.iter().copied()) {
-        Some(s) => format!("did you mean `{s}`?"),
-        None => format!("`{text}` is not a TLS mode"),
-    };
-    ctx.error(
-        Diagnostic::error(
-            "invalid-value",
-            format!("`{path}` must be `none`, `starttls` or `tls`"),
-        )
-        .with_primary(node.span, label),
-    );
-    None
+    let (names, from_name) = (MailTls::NAMES, MailTls::from_name);
+    let must_be = "`none`, `starttls` or `tls`";
+    crate::reader::named(ctx, node, path, names, from_name, must_be, "a TLS mode")
 }
 
 fn slack(ctx: &mut Ctx, node: &Node, places: &mut Places) -> Option<SlackConfig> {
@@ -122,10 +109,7 @@ fn slack(ctx: &mut Ctx, node: &Node, places: &mut Places) -> Option<SlackConfig>
 
 fn sonarqube(ctx: &mut Ctx, node: &Node, i: usize, places: &mut Places) -> Option<SonarQubeConfig> {
     let f = Fields::new(ctx, node, &format!("sonarqube[{i}]"), SONAR)?;
-    let name = f.required_string(ctx, "name", "a SonarQube server");
-    if let (Some(name), Some(n)) = (&name, f.get("name")) {
-        places.sonar_names.push(Spanned::new(name.clone(), n.span));
-    }
+    let name = f.naming_string(ctx, ("name", "a SonarQube server"), &mut places.sonar_names);
     if f.get("url").is_none() {
         f.missing(ctx, "url", "a SonarQube server");
     }
@@ -145,12 +129,7 @@ fn coverity(ctx: &mut Ctx, node: &Node, i: usize, places: &mut Places) -> Option
     let path = format!("coverity[{i}]");
     let f = Fields::new(ctx, node, &path, COVERITY)?;
     let what = "a Coverity Connect instance";
-    let name = f.required_string(ctx, "name", what);
-    if let (Some(name), Some(n)) = (&name, f.get("name")) {
-        places
-            .coverity_names
-            .push(Spanned::new(name.clone(), n.span));
-    }
+    let name = f.naming_string(ctx, ("name", what), &mut places.coverity_names);
     let host = f.required_string(ctx, "host", what);
     // The plugin's default port is Coverity Connect's, 8080.
     let port = match f.get("port") {
@@ -181,12 +160,11 @@ fn artifactory(
     places: &mut Places,
 ) -> Option<ArtifactoryConfig> {
     let f = Fields::new(ctx, node, &format!("artifactory[{i}]"), ARTIFACTORY)?;
-    let id = f.required_string(ctx, "id", "an Artifactory server");
-    if let (Some(id), Some(n)) = (&id, f.get("id")) {
-        places
-            .artifactory_ids
-            .push(Spanned::new(id.clone(), n.span));
-    }
+    let id = f.naming_string(
+        ctx,
+        ("id", "an Artifactory server"),
+        &mut places.artifactory_ids,
+    );
     if f.get("url").is_none() {
         f.missing(ctx, "url", "an Artifactory server");
     }

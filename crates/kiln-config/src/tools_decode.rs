@@ -3,7 +3,6 @@
 use crate::decode::Places;
 use crate::reader::{Ctx, Fields, list};
 use crate::services::{ConfigFileConfig, ServicesConfig, ToolConfig, ToolKind};
-use kiln_diagnostics::{Diagnostic, Spanned, did_you_mean};
 use kiln_yaml::Node;
 use std::path::PathBuf;
 
@@ -43,12 +42,7 @@ fn config_file(
     places: &mut Places,
 ) -> Option<ConfigFileConfig> {
     let f = Fields::new(ctx, node, &format!("config_files[{i}]"), CONFIG_FILE)?;
-    let id = f.required_string(ctx, "id", "a config file");
-    if let (Some(id), Some(n)) = (&id, f.get("id")) {
-        places
-            .config_file_ids
-            .push(Spanned::new(id.clone(), n.span));
-    }
+    let id = f.naming_string(ctx, ("id", "a config file"), &mut places.config_file_ids);
     let content = f.secret(ctx, "content");
     if content.is_none()
         && ["content", "content_env", "content_file"]
@@ -75,10 +69,7 @@ fn config_file(
 fn tool(ctx: &mut Ctx, node: &Node, i: usize, places: &mut Places) -> Option<ToolConfig> {
     let path = format!("tools[{i}]");
     let f = Fields::new(ctx, node, &path, TOOL)?;
-    let name = f.required_string(ctx, "name", "a tool installation");
-    if let (Some(name), Some(n)) = (&name, f.get("name")) {
-        places.tool_names.push(Spanned::new(name.clone(), n.span));
-    }
+    let name = f.naming_string(ctx, ("name", "a tool installation"), &mut places.tool_names);
     let kind = match f.get("type") {
         Some(n) => kind(ctx, n, &f.sub("type")),
         None => {
@@ -96,22 +87,17 @@ fn tool(ctx: &mut Ctx, node: &Node, i: usize, places: &mut Places) -> Option<Too
 }
 
 fn kind(ctx: &mut Ctx, node: &Node, path: &str) -> Option<ToolKind> {
-    let text = crate::reader::string_of(ctx, node, path)?;
-    if let Some(k) = ToolKind::from_name(&text) {
-        return Some(k);
-    }
-    let label = match did_you_mean(&text, ToolKind::NAMES.iter().copied()) {
-        Some(s) => format!("did you mean `{s}`?"),
-        None => format!("`{text}` is not a tool type kiln knows"),
-    };
-    ctx.error(
-        Diagnostic::error(
-            "invalid-value",
-            format!("`{path}` must be one of {}", ToolKind::NAMES.join(", ")),
-        )
-        .with_primary(node.span, label),
-    );
-    None
+    let (names, from_name) = (ToolKind::NAMES, ToolKind::from_name);
+    let must_be = format!("one of {}", ToolKind::NAMES.join(", "));
+    crate::reader::named(
+        ctx,
+        node,
+        path,
+        names,
+        from_name,
+        &must_be,
+        "a tool type kiln knows",
+    )
 }
 
 /// `true` or `false` (absent: false).

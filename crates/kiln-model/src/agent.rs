@@ -1,66 +1,15 @@
-use kiln_diagnostics::Span;
 use kiln_syntax::ast::Expr;
 use serde::Serialize;
 
-/// Where a pipeline or stage runs: `agent any`, `agent { label 'x' }`, `agent { kubernetes { } }`.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Agent {
-    pub kind: AgentKind,
-    pub span: Span,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub enum AgentKind {
-    Any,
-    /// `agent none`: every stage declares its own.
-    None,
-    Label(Expr),
-    Node {
-        label: Option<Expr>,
-        custom_workspace: Option<Expr>,
-    },
-    Docker(DockerAgent),
-    Dockerfile(DockerfileAgent),
-    Kubernetes(Box<KubernetesAgent>),
-}
-
-impl AgentKind {
-    pub fn keyword(&self) -> &'static str {
-        match self {
-            AgentKind::Any => "any",
-            AgentKind::None => "none",
-            AgentKind::Label(_) => "label",
-            AgentKind::Node { .. } => "node",
-            AgentKind::Docker(_) => "docker",
-            AgentKind::Dockerfile(_) => "dockerfile",
-            AgentKind::Kubernetes(_) => "kubernetes",
-        }
-    }
-}
-
+/// Where a pipeline or stage runs: `agent any`, `agent { label 'x' }`, `agent { kubernetes { } }`,
+/// each setting kept as its expression (kiln-plan evaluates them into a backend's
+/// `AgentSpec`, the same shape).
+pub type Agent = kiln_types::Agent<Expr, KubernetesAgent>;
+pub type AgentKind = kiln_types::AgentKind<Expr, KubernetesAgent>;
 /// `agent { docker { image 'x'; args '-v ...' } }` or `agent { docker 'x' }`.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct DockerAgent {
-    pub image: Expr,
-    pub args: Option<Expr>,
-    pub label: Option<Expr>,
-    pub reuse_node: bool,
-    pub always_pull: bool,
-    pub registry_url: Option<Expr>,
-    pub registry_credentials_id: Option<Expr>,
-    pub custom_workspace: Option<Expr>,
-}
-
+pub type DockerAgent = kiln_types::DockerAgent<Expr>;
 /// `agent { dockerfile { filename 'x'; dir 'y' } }` or `agent { dockerfile true }`.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct DockerfileAgent {
-    pub filename: Option<Expr>,
-    pub dir: Option<Expr>,
-    pub additional_build_args: Option<Expr>,
-    pub args: Option<Expr>,
-    pub label: Option<Expr>,
-    pub reuse_node: bool,
-}
+pub type DockerfileAgent = kiln_types::DockerfileAgent<Expr>;
 
 /// `agent { kubernetes { yaml '''...'''; defaultContainer 'maven' } }`, kept for the
 /// Kubernetes backend. The pod YAML is checked there, with positions mapped back here.

@@ -5,7 +5,6 @@ use crate::claims::BuildClaims;
 use crate::clock::Sleep;
 use crate::command::{Command, Created, Enqueue};
 use crate::error::{ControlError, TriggerError};
-use crate::follower::LogState;
 use crate::handle::SchedulerHandle;
 use crate::input::{PendingInputs, Refused};
 use crate::job_properties::JobPropertiesRecord;
@@ -15,7 +14,7 @@ use crate::recovery::abort_record;
 use crate::remote_control::Ask;
 use crate::request::TriggerRequest;
 use crate::retention::{self, Keep};
-use crate::runner::{BuildTask, Done};
+use crate::runner::{BuildTask, Done, StartRecord};
 use crate::shared::Shared;
 use crate::store_writer::StoreWriter;
 use crate::timers::{TimerKind, Timers};
@@ -27,7 +26,7 @@ use kiln_types::{BuildRef, JobName};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -122,16 +121,7 @@ impl Actor {
     /// left running in its pod.
     fn resume(&mut self, record: BuildRecord, epoch: Option<u64>) {
         let config = self.shared.config();
-        let (tx, rx) = watch::channel(LogState::default());
-        self.shared.set_live(record.id.clone(), rx);
-        let build = QueuedBuild {
-            not_before_ms: 0,
-            record,
-            resolved: None,
-            log: tx,
-            epoch,
-        };
-        self.start(build, &config, true);
+        self.start(QueuedBuild::of_record(record, epoch), &config, true);
     }
 
     /// A build taken over from a controller whose lease ran out: a claimed build that had not
@@ -192,15 +182,7 @@ impl Actor {
 
     /// A build queued before a restart: queued again (its source is read when it starts).
     fn requeue(&mut self, record: BuildRecord) {
-        let (tx, rx) = watch::channel(LogState::default());
-        self.shared.set_live(record.id.clone(), rx);
-        self.queue.push(QueuedBuild {
-            not_before_ms: 0,
-            record,
-            resolved: None,
-            log: tx,
-            epoch: None,
-        });
+        self.queue.push(QueuedBuild::stored(&record, None, 0));
     }
 
     pub(crate) async fn run(mut self) {
@@ -398,20 +380,12 @@ impl Actor {
             if let Some((branch, commit)) = &c.enqueue.polled {
                 self.remember_polled(job.as_str(), &[(branch.clone(), commit.clone())]);
             }
-            let (tx, rx) = watch::channel(LogState::default());
-            self.shared.set_live(id.clone(), rx);
             let config = self.shared.config();
             self.shared
                 .forge
                 .build_state(&config, &record, StatusState::Pending, None);
             let now = self.shared.clock.now_ms();
-            let queued = QueuedBuild {
-                record,
-                resolved: Some(c.enqueue.resolved),
-                not_before_ms: c.not_before_ms,
-                log: tx,
-                epoch: None,
-            };
+            let queued = QueuedBuild::stored(&record, Some(c.enqueue.resolved), c.not_before_ms);
             self.claims.queued(&mut self.queue, queued, now);
             tracing::info!(build = %id, "build queued");
             if crate::job_properties::disable_concurrent(&self.shared, job.as_str()) == Some(true) {
@@ -436,17 +410,29 @@ impl Actor {
             .of_job(e.job.as_str())
             .find(|q| {
                 q.not_before_ms > now
-                    && q.record.params == e.new.params
-                    && q.record.branch == e.new.branch
+                    && q.merge
+                        .as_ref()
+                        .is_some_and(|m| m.params == e.new.params && m.branch == e.new.branch)
             })
-            .map(|q| q.record.id.clone())?;
+            .map(|q| q.id.clone())?;
         let q = self.queue.get_mut(&id)?;
-        q.record.commit = e.new.commit.clone();
         q.resolved = Some(e.resolved.clone());
-        let record = q.record.clone();
+        let commit = e.new.commit.clone();
+        if let Some(record) = &mut q.record {
+            record.commit.clone_from(&commit);
+        }
+        let build = id.clone();
+        // The stored record is the one the build starts from (read after this write).
         self.writer.write(move |store| {
-            if let Err(err) = store.update_build(&record) {
-                tracing::warn!(build = %record.id, error = %err, "cannot store a merged trigger");
+            let stored = store.get_build(&build).and_then(|found| match found {
+                Some(mut record) => {
+                    record.commit = commit;
+                    store.update_build(&record)
+                }
+                None => Ok(()),
+            });
+            if let Err(err) = stored {
+                tracing::warn!(build = %build, error = %err, "cannot store a merged trigger");
             }
         });
         tracing::info!(build = %id, "trigger merged into a build in its quiet period");
@@ -473,7 +459,7 @@ impl Actor {
         let older: Vec<BuildRef> = self
             .running
             .keys()
-            .chain(self.queue.of_job(newest.job.as_str()).map(|q| &q.record.id))
+            .chain(self.queue.of_job(newest.job.as_str()).map(|q| &q.id))
             .filter(|id| id.job == newest.job && id.number < newest.number)
             .cloned()
             .collect();
@@ -497,7 +483,7 @@ impl Actor {
             }
             let limits = self.limits(&config);
             let next = self.claims.next(&mut self.queue, now, &mut |b| {
-                let job = b.record.id.job.as_str();
+                let job = b.id.job.as_str();
                 b.not_before_ms <= now
                     && counts.get(job).copied().unwrap_or(0) < limits.get(job).copied().unwrap_or(1)
             });
@@ -521,7 +507,7 @@ impl Actor {
 
     /// Starts a queued build, or (`resume`) one the previous controller left running.
     fn start(&mut self, q: QueuedBuild, config: &Arc<Config>, resume: bool) {
-        let id = q.record.id.clone();
+        let id = q.id.clone();
         let Some(job) = config.job(id.job.as_str()).cloned() else {
             self.abort_queued(
                 q,
@@ -552,50 +538,66 @@ impl Actor {
             // Its pods' agents refuse a controller that drives it at a lower epoch.
             backend.fence((id.job.as_str(), id.number), Some(epoch));
         }
-        let s = &self.shared;
-        let task = BuildTask {
-            shared: s.clone(),
-            config: config.clone(),
-            workspace: s.workspace(id.job.as_str(), slot),
-            job,
-            recorder: Recorder::new(
-                store.clone(),
-                s.clock.clone(),
-                q.record,
-                q.log,
-                s.waiting.clone(),
-            ),
-            resolved: q.resolved,
+        let record = match q.record {
+            Some(record) => StartRecord::InHand(record),
+            None => {
+                // Read after the writes handed over before (a merged trigger's commit).
+                let (tx, rx) = oneshot::channel();
+                let build = id.clone();
+                self.writer.write(move |store| {
+                    let _ = tx.send(store.get_build(&build));
+                });
+                StartRecord::Stored(rx)
+            }
+        };
+        let running = Running {
+            job: id.job.to_string(),
+            slot,
             cancel: cancel.clone(),
-            control,
-            control_tx: control_tx.clone(),
+            control: control_tx.clone(),
             inputs: inputs.clone(),
-            resume,
             detach: detach.clone(),
             in_pod: in_pod.clone(),
             resuming: resuming.clone(),
-            commands: self.me.clone(),
+            store: store.clone(),
+        };
+        let shared = self.shared.clone();
+        // The build's log goes live now: followers of the queued build were waiting for it.
+        let log = shared.live.start(id.clone());
+        let (config, commands) = (config.clone(), self.me.clone());
+        let workspace = shared.workspace(id.job.as_str(), slot);
+        let task = move |record| BuildTask {
+            recorder: Recorder::new(
+                store,
+                shared.clock.clone(),
+                record,
+                log,
+                shared.waiting.clone(),
+            ),
+            shared,
+            config,
+            workspace,
+            job,
+            resolved: q.resolved,
+            cancel,
+            control,
+            control_tx,
+            inputs,
+            resume,
+            detach,
+            in_pod,
+            resuming,
+            commands,
             job_properties: None,
             fenced,
             claim,
         };
-        let handle = self.tasks.spawn(task.run());
+        let handle = self
+            .tasks
+            .spawn(crate::runner::start(id.clone(), record, task));
         self.task_builds.insert(handle.id(), id.clone());
         tracing::info!(build = %id, slot, "build started");
-        self.running.insert(
-            id.clone(),
-            Running {
-                job: id.job.to_string(),
-                slot,
-                cancel,
-                control: control_tx,
-                inputs,
-                detach,
-                in_pod,
-                resuming,
-                store,
-            },
-        );
+        self.running.insert(id, running);
     }
 
     fn finished(&mut self, done: Done) {
@@ -603,7 +605,7 @@ impl Actor {
         if let Some(backend) = &self.shared.backend {
             backend.fence((done.id.job.as_str(), done.id.number), None);
         }
-        self.shared.remove_live(&done.id);
+        self.shared.live.remove(&done.id);
         self.wake_claims();
         if done.detached {
             return;
@@ -668,7 +670,7 @@ impl Actor {
             Some(running) => running.store,
             None => self.shared.store.clone(),
         };
-        self.shared.remove_live(&id);
+        self.shared.live.remove(&id);
         let now = self.shared.clock.now_ms();
         self.writer.write(move |_| {
             if let Ok(Some(mut b)) = store.get_build(&id) {
@@ -906,38 +908,49 @@ impl Actor {
     }
 
     /// Finishes a build that never ran: ABORTED with `reason`, its log saying so.
-    /// The stored log and record say so, then its followers learn that the log ended and
-    /// `reply` (a cancel's) is answered.
+    /// The stored log and record say so, then whoever waits for the build (its followers,
+    /// an upstream `build` step) looks again and `reply` (a cancel's) is answered.
     fn abort_queued(&mut self, q: QueuedBuild, reason: &str, reply: Option<Reply>) {
-        let mut record = q.record;
-        let id = record.id.clone();
+        let id = q.id;
         tracing::info!(build = %id, reason, "queued build aborted");
         let text = aborted_while_queued(reason);
-        abort_record(&mut record, reason, self.shared.clock.now_ms());
-        let config = self.shared.config();
-        self.shared
-            .forge
-            .build_state(&config, &record, StatusState::Error, None);
-        let (log, shared) = (q.log, self.shared.clone());
+        let (reason, now) = (reason.to_owned(), self.shared.clock.now_ms());
+        let (config, shared) = (self.shared.config(), self.shared.clone());
         // A build claimed here is written under its claim.
         let store = match q.epoch {
             Some(_) => self.claims.fence(&shared.store, &id, q.epoch).store,
             None => shared.store.clone(),
         };
+        let in_hand = q.record;
+        // After the writes handed over before: the record read is the latest.
         self.writer.write(move |_| {
-            match store.append_log(&id, text.as_bytes()) {
-                Ok(len) => log.send_modify(|s| s.len = len),
-                Err(e) => {
-                    tracing::error!(build = %id, error = %e, "cannot append to a build's log")
+            let record = match in_hand {
+                Some(record) => Ok(Some(*record)),
+                None => store.get_build(&id),
+            };
+            let answer = match record {
+                Ok(Some(mut record)) => {
+                    abort_record(&mut record, &reason, now);
+                    shared
+                        .forge
+                        .build_state(&config, &record, StatusState::Error, None);
+                    if let Err(e) = store.append_log(&id, text.as_bytes()) {
+                        tracing::error!(build = %id, error = %e, "cannot append to a build's log");
+                    }
+                    if let Err(e) = store.update_build(&record) {
+                        tracing::error!(build = %id, error = %e, "cannot store an aborted build");
+                    }
+                    Ok(())
                 }
-            }
-            if let Err(e) = store.update_build(&record) {
-                tracing::error!(build = %id, error = %e, "cannot store an aborted build");
-            }
-            log.send_modify(|s| s.finished = true);
-            shared.remove_live(&id);
+                Ok(None) => Err(ControlError::NotFound(id.to_string())),
+                Err(e) => {
+                    tracing::error!(build = %id, error = %e, "cannot read a queued build to abort it");
+                    Err(ControlError::Store(e))
+                }
+            };
+            shared.live.queued_ended();
             if let Some(reply) = reply {
-                let _ = reply.send(Ok(()));
+                let _ = reply.send(answer);
             }
         });
     }

@@ -13,7 +13,6 @@
 
 use crate::command::Command;
 use crate::fencing::Fenced;
-use crate::follower::LogState;
 use crate::queue::{Queue, QueuedBuild};
 use crate::recovery;
 use crate::shared::Shared;
@@ -217,9 +216,8 @@ impl DbClaims {
     /// A build queued here whose quiet period is over: any controller may run it now, so
     /// it leaves the memory queue; its source is kept in case this one does.
     fn hand_off(&mut self, build: QueuedBuild) {
-        let id = build.record.id.clone();
         // Followers here read the store until a controller runs it.
-        self.shared.remove_live(&id);
+        let id = build.id;
         if let Some(resolved) = build.resolved {
             if self.handoff_order.len() >= HANDOFF {
                 if let Some(old) = self.handoff_order.pop_front() {
@@ -277,15 +275,9 @@ impl BuildClaims for DbClaims {
         // A trigger merged on another controller moved the build to a newer commit: its
         // source is read again at start.
         let resolved = resolved.filter(|r| r.commit == record.commit);
-        let (tx, rx) = watch::channel(LogState::default());
-        self.shared.set_live(id, rx);
-        Some(QueuedBuild {
-            record,
-            resolved,
-            not_before_ms: 0,
-            log: tx,
-            epoch: Some(epoch),
-        })
+        let mut build = QueuedBuild::of_record(record, Some(epoch));
+        build.resolved = resolved;
+        Some(build)
     }
 
     fn claimed(&mut self, record: BuildRecord, epoch: u64) {

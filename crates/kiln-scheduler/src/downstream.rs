@@ -9,12 +9,15 @@ use crate::recorder::blocking;
 use crate::request::TriggerRequest;
 use crate::shared::Shared;
 use kiln_engine::{BuildCause, BuildId, FinishedJob, JobRequest, StartedJob};
-use kiln_store::{BuildStatus, StoreError};
+use kiln_store::{BuildRecord, BuildStatus, StoreError};
 use kiln_types::{BuildRef, BuildResult};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// How far up a chain of upstream builds is followed looking for a cycle.
 const MAX_CHAIN: usize = 64;
+/// How often a downstream build another controller may run is read again (a shared store).
+const ELSEWHERE: Duration = Duration::from_secs(1);
 
 pub(crate) async fn start(
     shared: &Arc<Shared>,
@@ -107,17 +110,44 @@ struct Wait {
 
 impl Wait {
     async fn finished(mut self) -> Result<FinishedJob, String> {
-        if let Some(mut live) = self.shared.live(&self.id) {
-            // Ends when the build finished, or when its task dropped the channel.
-            let _ = live.wait_for(|s| s.finished).await;
-        }
+        // A queued build has no live state until it starts: watched from before the look.
+        let mut went_live = self.shared.live.watch();
+        let shared_store = self.shared.store.coordination().is_some();
+        let record = loop {
+            let live = went_live.get(&self.id);
+            let was_live = live.is_some();
+            if let Some(mut live) = live {
+                // Ends when the build finished, or when its task dropped the channel.
+                let _ = live.wait_for(|s| s.finished).await;
+            }
+            let record = match self.read().await {
+                Ok(record) => record,
+                Err(e) => {
+                    // The build is not cancelled for it.
+                    self.done = true;
+                    return Err(e);
+                }
+            };
+            // Queued, here or (a shared store) on any controller: it starts here and goes
+            // live, or ends unrun, or another controller runs it (read again in a while).
+            let waits = match record.status {
+                BuildStatus::Finished => false,
+                BuildStatus::Queued => true,
+                _ => shared_store && !was_live,
+            };
+            if !waits {
+                break record;
+            }
+            if shared_store {
+                tokio::select! {
+                    () = went_live.changed() => {}
+                    () = tokio::time::sleep(ELSEWHERE) => {}
+                }
+            } else {
+                went_live.changed().await;
+            }
+        };
         self.done = true;
-        let store = self.shared.store.clone();
-        let id = self.id.clone();
-        let record = blocking(move || store.get_build(&id))
-            .await
-            .map_err(|e| format!("build: cannot read {}: {e}", self.id))?
-            .ok_or_else(|| format!("build: {} was deleted", self.id))?;
         if record.status != BuildStatus::Finished {
             return Err(format!(
                 "build: {} did not finish: the controller is stopping",
@@ -128,6 +158,15 @@ impl Wait {
             result: record.result.unwrap_or(BuildResult::Failure),
             variables: record.variables,
         })
+    }
+
+    async fn read(&self) -> Result<BuildRecord, String> {
+        let store = self.shared.store.clone();
+        let id = self.id.clone();
+        blocking(move || store.get_build(&id))
+            .await
+            .map_err(|e| format!("build: cannot read {}: {e}", self.id))?
+            .ok_or_else(|| format!("build: {} was deleted", self.id))
     }
 }
 

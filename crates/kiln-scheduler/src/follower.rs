@@ -9,6 +9,7 @@
 //! not copied: a [`LogChunk`] holds a part of the recorder's append, which the HTTP body
 //! sends as it is.
 
+use crate::live::LiveWatch;
 use crate::recorder::blocking;
 use bytes::Bytes;
 use kiln_store::{BuildStatus, Store, StoreError};
@@ -110,6 +111,9 @@ pub struct LogFollower {
     live: Option<watch::Receiver<LogState>>,
     /// Changes when another controller appended to the build's log (a shared store).
     grown: Option<watch::Receiver<u64>>,
+    /// Changes when a build here goes live or a queued one ends unrun: a build queued here
+    /// when following started has no live state until it starts.
+    went_live: Option<LiveWatch>,
     done: bool,
 }
 
@@ -133,8 +137,15 @@ impl LogFollower {
             offset,
             live,
             grown,
+            went_live: None,
             done: false,
         }
+    }
+
+    /// Takes the build's live state when it starts here (it may be queued now).
+    pub(crate) fn waiting_to_start(mut self, went_live: LiveWatch) -> Self {
+        self.went_live = Some(went_live);
+        self
     }
 
     /// The build being followed.
@@ -177,6 +188,9 @@ impl LogFollower {
 
     /// Whether the build has finished (and so its log will not grow).
     async fn finished(&mut self) -> Result<bool, StoreError> {
+        if let (None, Some(went_live)) = (&self.live, &self.went_live) {
+            self.live = went_live.get(&self.id);
+        }
         if let Some(rx) = &mut self.live {
             if rx.borrow_and_update().finished {
                 return Ok(true);
@@ -222,22 +236,42 @@ impl LogFollower {
                 }
             }
             // Driven by another controller: woken when it appends (or its build ends,
-            // which appends its last line).
-            None => match &mut self.grown {
-                Some(grown) => {
-                    tokio::select! {
-                        changed = grown.changed() => {
-                            if changed.is_err() {
-                                self.grown = None;
+            // which appends its last line). Queued here: woken when it starts or ends.
+            None => {
+                // The watch wakes a follower of a build queued here: the store is read again
+                // only as a safety net then.
+                let pause = match self.went_live {
+                    Some(_) => SIGNALLED,
+                    None => NOT_LIVE,
+                };
+                let went_live = async {
+                    match &mut self.went_live {
+                        Some(w) => w.changed().await,
+                        None => std::future::pending().await,
+                    }
+                };
+                match &mut self.grown {
+                    Some(grown) => {
+                        tokio::select! {
+                            changed = grown.changed() => {
+                                if changed.is_err() {
+                                    self.grown = None;
+                                }
                             }
+                            () = went_live => {}
+                            () = tokio::time::sleep(SIGNALLED) => {}
                         }
-                        () = tokio::time::sleep(SIGNALLED) => {}
+                    }
+                    // Not live but not finished either (queued here, or by a scheduler that
+                    // is gone): look again when one starts here, or in a while.
+                    None => {
+                        tokio::select! {
+                            () = went_live => {}
+                            () = tokio::time::sleep(pause) => {}
+                        }
                     }
                 }
-                // Not live but not finished either (e.g. queued by a scheduler that is
-                // gone): look again in a while.
-                None => tokio::time::sleep(NOT_LIVE).await,
-            },
+            }
         }
     }
 }

@@ -185,7 +185,9 @@ impl SchedulerHandle {
     /// Follows a build's log from byte `from`: what is stored, then new bytes as they come,
     /// until the build finished.
     pub fn follow_log(&self, id: &BuildRef, from: u64) -> LogFollower {
-        let live = self.shared.live(id);
+        // A queued build's log goes live when it starts: watched from before the look.
+        let went_live = self.shared.live.watch();
+        let live = went_live.get(id);
         // A build another controller drives is read from the shared store as it grows,
         // woken by the store's signal of each append.
         let grown = match (&live, self.shared.store.coordination()) {
@@ -193,6 +195,7 @@ impl SchedulerHandle {
             _ => None,
         };
         LogFollower::new(self.shared.store.clone(), id.clone(), from, live, grown)
+            .waiting_to_start(went_live)
     }
 
     /// Every configured job, with the parameters and triggers of its last-read pipeline.

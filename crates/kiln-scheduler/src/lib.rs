@@ -33,6 +33,7 @@ mod image_records;
 mod input;
 mod job_properties;
 mod job_view;
+mod live;
 mod locks;
 mod matching;
 mod milestones;

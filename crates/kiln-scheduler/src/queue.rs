@@ -1,25 +1,74 @@
 //! The build queue: FIFO within a job, round-robin across jobs, so one job with many queued
 //! builds cannot starve the others.
 
-use crate::follower::LogState;
 use crate::source::Resolved;
 use kiln_store::BuildRecord;
 use kiln_types::BuildRef;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
-use tokio::sync::watch;
 
-/// A build waiting to run.
+/// A build waiting to run: what the queue orders and starts it by. Its record stays in the
+/// store, read when the build starts (a queued build holds about a hundred bytes here).
 pub(crate) struct QueuedBuild {
-    pub record: BuildRecord,
+    pub id: BuildRef,
+    /// The record, when it is in hand anyway (a build claimed in a shared store, or resumed);
+    /// `None`: read from the store when the build starts.
+    pub record: Option<Box<BuildRecord>>,
+    /// What a trigger must match to merge into the build while it is in its quiet period
+    /// (`None` for a build without one: nothing merges into it).
+    pub merge: Option<Box<MergeKey>>,
     /// The source as read at trigger time (`None` after a restart: read again at start).
     pub resolved: Option<Arc<Resolved>>,
     /// Not before this time (the quiet period), in ms since the epoch.
     pub not_before_ms: u64,
-    pub log: watch::Sender<LogState>,
     /// The epoch of this controller's claim on it in a shared store (see `claims.rs`);
     /// `None` on a store of one controller's.
     pub epoch: Option<u64>,
+}
+
+/// The parameters and branch of a build in its quiet period: a trigger with the same joins
+/// it.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct MergeKey {
+    pub params: BTreeMap<String, String>,
+    pub branch: Option<String>,
+}
+
+impl QueuedBuild {
+    /// A build whose record is in hand (claimed or resumed), to start now.
+    pub(crate) fn of_record(record: BuildRecord, epoch: Option<u64>) -> Self {
+        QueuedBuild {
+            id: record.id.clone(),
+            record: Some(Box::new(record)),
+            merge: None,
+            resolved: None,
+            not_before_ms: 0,
+            epoch,
+        }
+    }
+
+    /// A build just queued (or queued again after a restart): its record is left to the
+    /// store, but for what a merging trigger compares while it is quiet.
+    pub(crate) fn stored(
+        record: &BuildRecord,
+        resolved: Option<Arc<Resolved>>,
+        not_before_ms: u64,
+    ) -> Self {
+        let merge = (not_before_ms > 0).then(|| {
+            Box::new(MergeKey {
+                params: record.params.clone(),
+                branch: record.branch.clone(),
+            })
+        });
+        QueuedBuild {
+            id: record.id.clone(),
+            record: None,
+            merge,
+            resolved,
+            not_before_ms,
+            epoch: None,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -37,11 +86,11 @@ impl Queue {
 
     /// Adds a build behind the job's other builds (in build-number order).
     pub(crate) fn push(&mut self, b: QueuedBuild) {
-        let job = b.record.id.job.as_str().to_owned();
+        let job = b.id.job.as_str().to_owned();
         let q = self.jobs.entry(job.clone()).or_default();
         let at = q
             .iter()
-            .position(|o| o.record.id.number > b.record.id.number)
+            .position(|o| o.id.number > b.id.number)
             .unwrap_or(q.len());
         q.insert(at, b);
         if !self.order.contains(&job) {
@@ -53,7 +102,7 @@ impl Queue {
     pub(crate) fn remove(&mut self, id: &BuildRef) -> Option<QueuedBuild> {
         let job = id.job.as_str();
         let q = self.jobs.get_mut(job)?;
-        let at = q.iter().position(|b| b.record.id == *id)?;
+        let at = q.iter().position(|b| b.id == *id)?;
         let b = q.remove(at);
         self.len -= 1;
         if q.is_empty() {
@@ -66,7 +115,7 @@ impl Queue {
         self.jobs
             .get_mut(id.job.as_str())?
             .iter_mut()
-            .find(|b| b.record.id == *id)
+            .find(|b| b.id == *id)
     }
 
     /// A job's queued builds, oldest first.
@@ -76,11 +125,7 @@ impl Queue {
 
     /// Every queued build, job by job.
     pub(crate) fn ids(&self) -> Vec<BuildRef> {
-        self.jobs
-            .values()
-            .flatten()
-            .map(|b| b.record.id.clone())
-            .collect()
+        self.jobs.values().flatten().map(|b| b.id.clone()).collect()
     }
 
     /// The next build to start: the head of the first job (in turn order) whose head
@@ -130,28 +175,28 @@ mod tests {
     use super::{Queue, QueuedBuild};
     use kiln_store::{BuildRecord, NewBuild};
     use kiln_types::{BuildRef, JobName};
-    use tokio::sync::watch;
 
     fn build(job: &str, number: u64) -> QueuedBuild {
-        QueuedBuild {
-            record: BuildRecord::queued(
-                BuildRef {
-                    job: JobName::new(job).unwrap(),
-                    number,
-                },
-                NewBuild::default(),
-            ),
-            resolved: None,
-            not_before_ms: 0,
-            log: watch::channel(Default::default()).0,
-            epoch: None,
-        }
+        let id = BuildRef {
+            job: JobName::new(job).unwrap(),
+            number,
+        };
+        QueuedBuild::stored(&BuildRecord::queued(id, NewBuild::default()), None, 0)
     }
 
     fn drain(q: &mut Queue) -> Vec<String> {
         std::iter::from_fn(|| q.pop_next(|_| true))
-            .map(|b| b.record.id.to_string())
+            .map(|b| b.id.to_string())
             .collect()
+    }
+
+    /// The queue holds a thousand builds in a few pages: an entry is what the queue orders
+    /// and starts builds by, not the build's record (read from the store at start).
+    #[test]
+    fn a_queued_build_is_small() {
+        assert!(std::mem::size_of::<QueuedBuild>() <= 96);
+        assert!(build("a", 1).record.is_none());
+        assert!(build("a", 1).merge.is_none());
     }
 
     #[test]
@@ -174,8 +219,8 @@ mod tests {
         q.push(build("a", 1));
         q.push(build("b", 1));
         q.push(build("b", 2));
-        let first = q.pop_next(|b| b.record.id.job.as_str() != "a").unwrap();
-        assert_eq!(first.record.id.to_string(), "b#1");
+        let first = q.pop_next(|b| b.id.job.as_str() != "a").unwrap();
+        assert_eq!(first.id.to_string(), "b#1");
         assert_eq!(drain(&mut q), ["a#1", "b#2"]);
     }
 

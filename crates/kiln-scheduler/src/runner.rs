@@ -23,14 +23,15 @@ use kiln_executor::{Executor, Layered, LocalExecutor};
 use kiln_forge::StatusState;
 use kiln_plan::Plan;
 use kiln_store::{
-    ArtifactRecord, BuildStatus, LogEventKind, Page, StageRecord, StageState, TestSummary,
+    ArtifactRecord, BuildRecord, BuildStatus, LogEventKind, Page, StageRecord, StageState,
+    StoreError, TestSummary,
 };
 use kiln_types::{BuildRef, BuildResult};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 /// Everything a build task needs, handed over by the actor when the build starts.
@@ -75,10 +76,53 @@ pub(crate) struct Done {
     pub queued_ms: u64,
     /// The pipeline the build ran, when it could be read.
     pub info: Option<Arc<PipelineInfo>>,
-    /// The build was left running in its pod (the controller is stopping): it has not ended.
+    /// The build has not ended: it was left running in its pod (the controller is stopping),
+    /// or it could not start (see [`start`]).
     pub detached: bool,
     /// What the build set for its job from values its pipeline computes.
     pub job_properties: Option<kiln_engine::JobProperties>,
+}
+
+/// Where a starting build's record comes from.
+pub(crate) enum StartRecord {
+    /// In hand (a build claimed in a shared store, or resumed).
+    InHand(Box<BuildRecord>),
+    /// Read from the store for it (a build from the queue, which keeps no record).
+    Stored(oneshot::Receiver<Result<Option<BuildRecord>, StoreError>>),
+}
+
+/// Runs a build that starts now: its record read, then `task` made of it and run. A build
+/// whose record cannot be read does not start: its stored record stays queued (and is
+/// queued again at the next start), said at ERROR.
+pub(crate) async fn start(
+    id: BuildRef,
+    record: StartRecord,
+    task: impl FnOnce(BuildRecord) -> BuildTask,
+) -> Done {
+    let read = match record {
+        StartRecord::InHand(record) => Ok(*record),
+        StartRecord::Stored(rx) => match rx.await {
+            Ok(Ok(Some(record))) => Ok(record),
+            Ok(Ok(None)) => Err("it is not in the store".to_owned()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("the store's writer stopped".to_owned()),
+        },
+    };
+    match read {
+        Ok(record) => task(record).run().await,
+        Err(error) => {
+            tracing::error!(build = %id, %error, "a queued build cannot start: its record cannot be read");
+            Done {
+                id,
+                result: BuildResult::NotBuilt,
+                duration_ms: 0,
+                queued_ms: 0,
+                info: None,
+                detached: true,
+                job_properties: None,
+            }
+        }
+    }
 }
 
 impl BuildTask {

@@ -3,9 +3,9 @@
 //! is a short std lock, never held across an `.await`.
 
 use crate::clock::Clock;
-use crate::follower::LogState;
 use crate::forge_status::ForgeReporter;
 use crate::git::Git;
+use crate::live::LiveLogs;
 use crate::locks::{DeclaredResource, LockTable};
 use crate::milestones::Milestones;
 use crate::pipeline_info::PipelineInfo;
@@ -18,7 +18,6 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
-use tokio::sync::watch;
 
 /// The last time a job's pipeline was read: what it declared, or why it could not be read.
 use crate::job_properties::JobPropertiesRecord;
@@ -38,8 +37,8 @@ pub(crate) struct Shared {
     pipelines: Mutex<HashMap<String, PipelineRead>>,
     /// The job properties builds set from computed values, by job (see `job_properties`).
     job_properties: Mutex<HashMap<String, JobPropertiesRecord>>,
-    /// Log progress of every queued or running build.
-    live: Mutex<HashMap<BuildRef, watch::Receiver<LogState>>>,
+    /// Log progress of every build running here.
+    pub live: Arc<LiveLogs>,
     /// Counters published by the actor.
     stats: Mutex<SchedulerStats>,
     /// Builds waiting for input now (kept by the builds' recorders).
@@ -103,7 +102,7 @@ impl Shared {
             config: RwLock::new(config),
             pipelines: Mutex::new(HashMap::new()),
             job_properties: Mutex::new(HashMap::new()),
-            live: Mutex::new(HashMap::new()),
+            live: Arc::default(),
             stats: Mutex::new(SchedulerStats::default()),
             waiting: Arc::new(AtomicUsize::new(0)),
             backend,
@@ -240,18 +239,6 @@ impl Shared {
     pub(crate) fn load_job_properties(&self) {
         let loaded = crate::job_properties::load_all(self.store.as_ref());
         *lock(&self.job_properties) = loaded;
-    }
-
-    pub(crate) fn live(&self, id: &BuildRef) -> Option<watch::Receiver<LogState>> {
-        lock(&self.live).get(id).cloned()
-    }
-
-    pub(crate) fn set_live(&self, id: BuildRef, rx: watch::Receiver<LogState>) {
-        lock(&self.live).insert(id, rx);
-    }
-
-    pub(crate) fn remove_live(&self, id: &BuildRef) {
-        lock(&self.live).remove(id);
     }
 
     pub(crate) fn stats(&self) -> SchedulerStats {

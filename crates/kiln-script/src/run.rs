@@ -221,10 +221,10 @@ impl RunState {
             return Ok(from_value(v));
         }
         if name == "docker" {
-            return Ok(crate::runtime::docker::global());
+            return Ok(crate::runtime::docker::DOCKER.global());
         }
         if name == "Artifactory" {
-            return Ok(crate::runtime::artifactory::global());
+            return Ok(crate::runtime::artifactory::ARTIFACTORY.global());
         }
         if let Some(v) = g.env.get(name) {
             return Ok(Dynamic::from(v.clone()));

@@ -5,6 +5,7 @@
 //! only know at run time first); backends such as kiln-kube read nothing else of a pipeline.
 
 use kiln_diagnostics::{Span, Spanned};
+use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// One setting of an agent: its value and where it was written.
@@ -36,67 +37,78 @@ impl AgentValue {
     }
 }
 
-/// An agent: what kind, and where it is written.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AgentSpec {
-    pub kind: AgentSpecKind,
+/// An agent: what kind, and where it is written. One shape for the model and the backends:
+/// `V` holds a setting's value (the model's expression, or an evaluated [`AgentValue`]),
+/// `K` a `kubernetes { }` agent's settings (the model's keep those kiln does not act on).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Agent<V, K> {
+    pub kind: AgentKind<V, K>,
     pub span: Span,
 }
 
 /// The kinds of agent a pipeline names.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum AgentSpecKind {
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum AgentKind<V, K> {
     Any,
-    /// `agent none`.
+    /// `agent none`: every stage declares its own.
     None,
-    Label(AgentValue),
+    Label(V),
     Node {
-        label: Option<AgentValue>,
-        custom_workspace: Option<AgentValue>,
+        label: Option<V>,
+        custom_workspace: Option<V>,
     },
-    Docker(DockerSpec),
-    Dockerfile(DockerfileSpec),
-    Kubernetes(Box<KubernetesSpec>),
+    Docker(DockerAgent<V>),
+    Dockerfile(DockerfileAgent<V>),
+    Kubernetes(Box<K>),
 }
 
-impl AgentSpecKind {
+impl<V, K> AgentKind<V, K> {
     /// The keyword that names the kind in a Jenkinsfile.
     pub fn keyword(&self) -> &'static str {
         match self {
-            AgentSpecKind::Any => "any",
-            AgentSpecKind::None => "none",
-            AgentSpecKind::Label(_) => "label",
-            AgentSpecKind::Node { .. } => "node",
-            AgentSpecKind::Docker(_) => "docker",
-            AgentSpecKind::Dockerfile(_) => "dockerfile",
-            AgentSpecKind::Kubernetes(_) => "kubernetes",
+            AgentKind::Any => "any",
+            AgentKind::None => "none",
+            AgentKind::Label(_) => "label",
+            AgentKind::Node { .. } => "node",
+            AgentKind::Docker(_) => "docker",
+            AgentKind::Dockerfile(_) => "dockerfile",
+            AgentKind::Kubernetes(_) => "kubernetes",
         }
     }
 }
 
-/// `docker { image 'maven:3.9'; args '...' }`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct DockerSpec {
-    pub image: AgentValue,
-    pub args: Option<AgentValue>,
-    pub label: Option<AgentValue>,
+/// `docker { image 'maven:3.9'; args '-v ...' }` or `docker 'maven:3.9'`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct DockerAgent<V> {
+    pub image: V,
+    pub args: Option<V>,
+    pub label: Option<V>,
     pub reuse_node: bool,
     pub always_pull: bool,
-    pub registry_url: Option<AgentValue>,
-    pub registry_credentials_id: Option<AgentValue>,
-    pub custom_workspace: Option<AgentValue>,
+    pub registry_url: Option<V>,
+    pub registry_credentials_id: Option<V>,
+    pub custom_workspace: Option<V>,
 }
 
 /// `dockerfile { filename 'x'; dir 'y' }` or `dockerfile true`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct DockerfileSpec {
-    pub filename: Option<AgentValue>,
-    pub dir: Option<AgentValue>,
-    pub additional_build_args: Option<AgentValue>,
-    pub args: Option<AgentValue>,
-    pub label: Option<AgentValue>,
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct DockerfileAgent<V> {
+    pub filename: Option<V>,
+    pub dir: Option<V>,
+    pub additional_build_args: Option<V>,
+    pub args: Option<V>,
+    pub label: Option<V>,
     pub reuse_node: bool,
 }
+
+/// An agent as a backend gets it: every value evaluated.
+pub type AgentSpec = Agent<AgentValue, KubernetesSpec>;
+/// The kind of an [`AgentSpec`].
+pub type AgentSpecKind = AgentKind<AgentValue, KubernetesSpec>;
+/// A docker agent as a backend gets it.
+pub type DockerSpec = DockerAgent<AgentValue>;
+/// A dockerfile agent as a backend gets it.
+pub type DockerfileSpec = DockerfileAgent<AgentValue>;
 
 /// `kubernetes { yaml '''...'''; defaultContainer 'maven' }`: the settings that shape the
 /// pod (those kiln accepts without acting on are named by the engine, not carried here).

@@ -13,8 +13,8 @@ mod job;
 mod result;
 
 pub use agent::{
-    AgentSpec, AgentSpecKind, AgentValue, ContainerTemplate, DockerSpec, DockerfileSpec,
-    KubernetesSpec,
+    Agent, AgentKind, AgentSpec, AgentSpecKind, AgentValue, ContainerTemplate, DockerAgent,
+    DockerSpec, DockerfileAgent, DockerfileSpec, KubernetesSpec,
 };
 pub use job::{BuildRef, InvalidJobName, JobName};
 pub use result::{BuildResult, StageOutcome};

@@ -70,6 +70,18 @@ struct Artifact {
     md5: String,
 }
 
+impl Artifact {
+    fn of(name: String, path: String, (sha1, sha256, md5): (String, String, String)) -> Self {
+        Artifact {
+            name,
+            path,
+            sha1,
+            sha256,
+            md5,
+        }
+    }
+}
+
 #[derive(Clone)]
 struct Pending {
     local: PathBuf,
@@ -602,6 +614,20 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Where a file goes: into the spec's `target` when it names a directory (the file's name
+/// alone when the spec is flat, `flat_by_default` unless it says, else its path `within` what
+/// the pattern matched), or to `target` itself.
+fn destination(e: &SpecEntry, name: &str, within: &str, flat_by_default: bool) -> String {
+    if !(e.target.ends_with('/') || e.target.is_empty()) {
+        return e.target.clone();
+    }
+    if e.flat.unwrap_or(flat_by_default) {
+        format!("{}{name}", e.target)
+    } else {
+        format!("{}{within}", e.target)
+    }
+}
+
 fn checksums(bytes: &[u8]) -> (String, String, String) {
     (
         hex(&sha1::Sha1::digest(bytes)),
@@ -700,15 +726,7 @@ fn upload(
         for (rel, bytes) in files {
             let name = rel.rsplit('/').next().unwrap_or(&rel).to_owned();
             let within = rel.strip_prefix(base_of(&e.pattern)).unwrap_or(&rel);
-            let target = if e.target.ends_with('/') || e.target.is_empty() {
-                if e.flat.unwrap_or(true) {
-                    format!("{}{name}", e.target)
-                } else {
-                    format!("{}{within}", e.target)
-                }
-            } else {
-                e.target.clone()
-            };
+            let target = destination(e, &name, within, true);
             let (sha1, sha256, md5) = checksums(&bytes);
             c.log(&format!(
                 "[Artifactory] Deploying artifact: {}/{target}",
@@ -740,13 +758,7 @@ fn upload(
                 ));
             }
             count += 1;
-            let artifact = Artifact {
-                name,
-                path: target,
-                sha1,
-                sha256,
-                md5,
-            };
+            let artifact = Artifact::of(name, target, (sha1, sha256, md5));
             c.host
                 .build
                 .artifactory
@@ -797,15 +809,7 @@ fn download(
             }
             let within = path.split_once('/').map_or(path.as_str(), |(_, p)| p);
             let name = path.rsplit('/').next().unwrap_or(&path).to_owned();
-            let local = if e.target.ends_with('/') || e.target.is_empty() {
-                if e.flat.unwrap_or(false) {
-                    format!("{}{name}", e.target)
-                } else {
-                    format!("{}{within}", e.target)
-                }
-            } else {
-                e.target.clone()
-            };
+            let local = destination(e, &name, within, false);
             c.log(&format!("[Artifactory] Downloaded {path} to {local}"));
             let body = reply.body;
             let dest = local.clone();
@@ -817,13 +821,7 @@ fn download(
                 })
             })?;
             count += 1;
-            let dep = Artifact {
-                name,
-                path,
-                sha1,
-                sha256,
-                md5,
-            };
+            let dep = Artifact::of(name, path, (sha1, sha256, md5));
             c.host
                 .build
                 .artifactory

@@ -467,21 +467,9 @@ fn replace(
     object: Value,
 ) -> Result<Response, ApiError> {
     check_kind(rt, &object)?;
-    let expected = object
-        .pointer("/metadata/resourceVersion")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    let updated = state.store.update(rt, ns, name, |current| {
-        let current_rv = current
-            .pointer("/metadata/resourceVersion")
-            .and_then(Value::as_str);
-        if expected.as_deref().is_some_and(|e| Some(e) != current_rv) {
-            return Err(ApiError::conflict(rt.plural, name));
-        }
-        *current = merge_write(rt, current, object.clone(), status_only)?;
-        Ok(true)
-    })?;
-    Ok(Json(updated).into_response())
+    update_at_version(state, (rt, ns, name), &object, status_only, |_| {
+        Ok(object.clone())
+    })
 }
 
 fn patch_object(
@@ -495,7 +483,23 @@ fn patch_object(
 ) -> Result<Response, ApiError> {
     let kind = PatchType::from_content_type(content_type)?;
     let patch_doc = parse_json(body)?;
-    let expected = patch_doc
+    update_at_version(state, (rt, ns, name), &patch_doc, status_only, |current| {
+        let mut patched = current.clone();
+        patch::apply(kind, &mut patched, &patch_doc)?;
+        Ok(patched)
+    })
+}
+
+/// Writes what `write` makes of the current object (a replace or a patch), refused with a
+/// conflict when `doc` names a `resourceVersion` that is not the current one.
+fn update_at_version(
+    state: &AppState,
+    (rt, ns, name): (&'static ResourceType, &str, &str),
+    doc: &Value,
+    status_only: bool,
+    write: impl FnOnce(&Value) -> Result<Value, ApiError>,
+) -> Result<Response, ApiError> {
+    let expected = doc
         .pointer("/metadata/resourceVersion")
         .and_then(Value::as_str)
         .map(str::to_owned);
@@ -506,9 +510,8 @@ fn patch_object(
         if expected.as_deref().is_some_and(|e| Some(e) != current_rv) {
             return Err(ApiError::conflict(rt.plural, name));
         }
-        let mut patched = current.clone();
-        patch::apply(kind, &mut patched, &patch_doc)?;
-        *current = merge_write(rt, current, patched, status_only)?;
+        let new = write(current)?;
+        *current = merge_write(rt, current, new, status_only)?;
         Ok(true)
     })?;
     Ok(Json(updated).into_response())

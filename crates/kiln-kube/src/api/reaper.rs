@@ -61,6 +61,19 @@ pub async fn reap_orphans(
     namespace: &str,
     alive: impl Fn(&BuildPodRef) -> bool,
 ) -> Result<Vec<BuildPodRef>, KubeError> {
+    let why = "deleting orphaned build pod";
+    delete_picked(client, namespace, why, |_, found| !alive(found)).await
+}
+
+/// Deletes the kiln build pods in the namespace that `pick` picks, each with its Secret,
+/// saying `why` in the log; returns the pods deleted. One list request plus one delete per
+/// pod.
+async fn delete_picked(
+    client: kube::Client,
+    namespace: &str,
+    why: &str,
+    pick: impl Fn(&Pod, &BuildPodRef) -> bool,
+) -> Result<Vec<BuildPodRef>, KubeError> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
     let secrets: Api<Secret> = Api::namespaced(client, namespace);
     let params = ListParams::default().labels(&format!("{JOB_LABEL},{BUILD_LABEL}"));
@@ -68,7 +81,7 @@ pub async fn reap_orphans(
         action: format!("list build pods in namespace {namespace}"),
         source,
     })?;
-    let mut reaped = Vec::new();
+    let mut deleted = Vec::new();
     for pod in list.items {
         let labels = pod.metadata.labels.clone().unwrap_or_default();
         let found = BuildPodRef {
@@ -76,10 +89,10 @@ pub async fn reap_orphans(
             job: labels.get(JOB_LABEL).cloned().unwrap_or_default(),
             build: labels.get(BUILD_LABEL).cloned().unwrap_or_default(),
         };
-        if found.name.is_empty() || alive(&found) {
+        if found.name.is_empty() || !pick(&pod, &found) {
             continue;
         }
-        info!(pod = %found.name, job = %found.job, build = %found.build, "deleting orphaned build pod");
+        info!(pod = %found.name, job = %found.job, build = %found.build, "{why}");
         delete(
             &pods,
             &secrets,
@@ -88,9 +101,9 @@ pub async fn reap_orphans(
             0,
         )
         .await?;
-        reaped.push(found);
+        deleted.push(found);
     }
-    Ok(reaped)
+    Ok(deleted)
 }
 
 /// When `pod` finished (its phase is Succeeded or Failed): the last container's end, else
@@ -128,44 +141,13 @@ pub async fn collect_finished(
     namespace: &str,
     grace: Duration,
 ) -> Result<Vec<BuildPodRef>, KubeError> {
-    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    let secrets: Api<Secret> = Api::namespaced(client, namespace);
-    let params = ListParams::default().labels(&format!("{JOB_LABEL},{BUILD_LABEL}"));
-    let list = pods.list(&params).await.map_err(|source| KubeError::Api {
-        action: format!("list build pods in namespace {namespace}"),
-        source,
-    })?;
     let now = Timestamp::now().as_second();
     let grace = i64::try_from(grace.as_secs()).unwrap_or(i64::MAX);
-    let mut collected = Vec::new();
-    for pod in list.items {
-        let Some(finished) = finished_at(&pod) else {
-            continue;
-        };
-        if now.saturating_sub(finished.as_second()) < grace {
-            continue;
-        }
-        let labels = pod.metadata.labels.clone().unwrap_or_default();
-        let found = BuildPodRef {
-            name: pod.metadata.name.clone().unwrap_or_default(),
-            job: labels.get(JOB_LABEL).cloned().unwrap_or_default(),
-            build: labels.get(BUILD_LABEL).cloned().unwrap_or_default(),
-        };
-        if found.name.is_empty() {
-            continue;
-        }
-        info!(pod = %found.name, job = %found.job, build = %found.build, "deleting a finished build pod nobody deleted");
-        delete(
-            &pods,
-            &secrets,
-            &found.name,
-            Some(&secret_name(&found.name)),
-            0,
-        )
-        .await?;
-        collected.push(found);
-    }
-    Ok(collected)
+    let why = "deleting a finished build pod nobody deleted";
+    delete_picked(client, namespace, why, |pod, _| {
+        finished_at(pod).is_some_and(|at| now.saturating_sub(at.as_second()) >= grace)
+    })
+    .await
 }
 
 /// Runs [`collect_finished`] now and every `every` after (until the returned task is

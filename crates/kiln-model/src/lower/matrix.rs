@@ -2,10 +2,23 @@
 
 use super::cx::{CallView, Cx};
 use super::directives::{StageCx, stages};
+use super::sections::{Expected, expect_call};
 use super::{agent, environment, options, parameters, post, when};
 use crate::{Axis, Exclude, ExcludeAxis, Matrix, Post};
 use kiln_diagnostics::{Diagnostic, Spanned};
 use kiln_syntax::ast::ExprKind;
+
+const NOT_A_MATRIX_DIRECTIVE: Expected = Expected {
+    code: "expected-directive",
+    message: "expected a directive in `matrix`",
+    hint: "e.g. `axes { ... }`",
+};
+
+const NOT_AN_AXIS_SETTING: Expected = Expected {
+    code: "expected-directive",
+    message: "expected `name` or `values`",
+    hint: "e.g. `values 'linux', 'mac'`",
+};
 
 const MATRIX_DIRECTIVES: &[&str] = &[
     "axes",
@@ -40,13 +53,7 @@ pub(super) fn matrix(
     let mut stages_call = None;
     let mut axes_span = None;
     for stmt in call.body() {
-        let Some(d) = CallView::of_stmt(stmt) else {
-            cx.error(
-                "expected-directive",
-                stmt.span,
-                "expected a directive in `matrix`",
-                "e.g. `axes { ... }`",
-            );
+        let Some(d) = expect_call(cx, stmt, &NOT_A_MATRIX_DIRECTIVE) else {
             continue;
         };
         if !super::sections::well_formed(cx, &d) {
@@ -139,13 +146,7 @@ fn axis(
     let mut negated = false;
     let mut values_seen = None;
     for stmt in call.body() {
-        let Some(f) = CallView::of_stmt(stmt) else {
-            cx.error(
-                "expected-directive",
-                stmt.span,
-                "expected `name` or `values`",
-                "e.g. `values 'linux', 'mac'`",
-            );
+        let Some(f) = expect_call(cx, stmt, &NOT_AN_AXIS_SETTING) else {
             continue;
         };
         match f.name.value {

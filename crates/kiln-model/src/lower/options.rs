@@ -1,11 +1,18 @@
 //! `options { timeout(...); buildDiscarder(logRotator(...)); ... }`.
 
 use super::cx::{CallView, Cx};
+use super::sections::{Expected, expect_call};
 use crate::{
     Computed, LockOption, OptionKind, Options, PipelineOption, Retention, RetentionExprs, Timeout,
 };
 use kiln_syntax::ast::{Expr, ExprKind, UnaryOp};
 use std::collections::HashMap;
+
+const NOT_AN_OPTION: Expected = Expected {
+    code: "expected-option",
+    message: "expected an option",
+    hint: "e.g. `timeout(time: 1, unit: 'HOURS')`",
+};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum Level {
@@ -54,13 +61,7 @@ pub(super) fn options(cx: &mut Cx, call: &CallView<'_>, level: Level) -> Options
     let mut items = Vec::new();
     let mut seen = HashMap::new();
     for stmt in call.body() {
-        let Some(o) = CallView::of_stmt(stmt) else {
-            cx.error(
-                "expected-option",
-                stmt.span,
-                "expected an option",
-                "e.g. `timeout(time: 1, unit: 'HOURS')`",
-            );
+        let Some(o) = expect_call(cx, stmt, &NOT_AN_OPTION) else {
             continue;
         };
         if super::steps::WRAPPER_OPTIONS.contains(&o.name.value) {

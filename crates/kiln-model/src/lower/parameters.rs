@@ -1,12 +1,37 @@
 //! `parameters { }`, `triggers { }`, `tools { }` and a stage's `input { }`.
 
 use super::cx::{CallView, Cx};
+use super::sections::{Expected, expect_call};
 use crate::{
     Computed, Input, Parameter, ParameterExprs, ParameterKind, ToolRef, Trigger, TriggerKind,
 };
 use kiln_diagnostics::{Diagnostic, Spanned};
 use kiln_syntax::ast::{Expr, ExprKind};
 use std::collections::HashMap;
+
+const NOT_A_PARAMETER: Expected = Expected {
+    code: "expected-parameter",
+    message: "expected a parameter",
+    hint: "e.g. `string(name: 'VERSION', defaultValue: '1.0')`",
+};
+
+const NOT_A_TRIGGER: Expected = Expected {
+    code: "expected-trigger",
+    message: "expected a trigger",
+    hint: "e.g. `cron('H 4 * * 1-5')`",
+};
+
+const NOT_A_TOOL: Expected = Expected {
+    code: "expected-tool",
+    message: "expected a tool",
+    hint: "e.g. `maven 'Maven 3.9'`",
+};
+
+const NOT_AN_INPUT_SETTING: Expected = Expected {
+    code: "expected-directive",
+    message: "expected a setting in `input`",
+    hint: "e.g. `message 'Deploy?'`",
+};
 
 const PARAMETER_KINDS: &[&str] = &["string", "text", "booleanParam", "choice", "password"];
 
@@ -27,13 +52,7 @@ pub(super) fn parameters(cx: &mut Cx, call: &CallView<'_>) -> Vec<Parameter> {
     let mut out: Vec<Parameter> = Vec::new();
     let mut seen = HashMap::new();
     for stmt in call.body() {
-        let Some(p) = CallView::of_stmt(stmt) else {
-            cx.error(
-                "expected-parameter",
-                stmt.span,
-                "expected a parameter",
-                "e.g. `string(name: 'VERSION', defaultValue: '1.0')`",
-            );
+        let Some(p) = expect_call(cx, stmt, &NOT_A_PARAMETER) else {
             continue;
         };
         if !super::sections::entry(cx, &p, "parameter", None, None) {
@@ -256,13 +275,7 @@ pub(super) fn triggers(cx: &mut Cx, call: &CallView<'_>) -> Vec<Trigger> {
     let mut out = Vec::new();
     let mut seen = HashMap::new();
     for stmt in call.body() {
-        let Some(t) = CallView::of_stmt(stmt) else {
-            cx.error(
-                "expected-trigger",
-                stmt.span,
-                "expected a trigger",
-                "e.g. `cron('H 4 * * 1-5')`",
-            );
+        let Some(t) = expect_call(cx, stmt, &NOT_A_TRIGGER) else {
             continue;
         };
         let name = TRIGGER_KINDS.iter().copied().find(|k| *k == t.name.value);
@@ -455,13 +468,7 @@ const TOOL_TYPES: &[&str] = &[
 pub(super) fn tools(cx: &mut Cx, call: &CallView<'_>) -> Vec<ToolRef> {
     let mut out = Vec::new();
     for stmt in call.body() {
-        let Some(t) = CallView::of_stmt(stmt) else {
-            cx.error(
-                "expected-tool",
-                stmt.span,
-                "expected a tool",
-                "e.g. `maven 'Maven 3.9'`",
-            );
+        let Some(t) = expect_call(cx, stmt, &NOT_A_TOOL) else {
             continue;
         };
         if !TOOL_TYPES.contains(&t.name.value) {
@@ -500,13 +507,7 @@ pub(super) fn input(cx: &mut Cx, call: &CallView<'_>) -> Option<Input> {
     let mut params = Vec::new();
     let mut seen = HashMap::new();
     for stmt in call.body() {
-        let Some(f) = CallView::of_stmt(stmt) else {
-            cx.error(
-                "expected-directive",
-                stmt.span,
-                "expected a setting in `input`",
-                "e.g. `message 'Deploy?'`",
-            );
+        let Some(f) = expect_call(cx, stmt, &NOT_AN_INPUT_SETTING) else {
             continue;
         };
         let key = INPUT_KEYS.iter().copied().find(|k| *k == f.name.value);

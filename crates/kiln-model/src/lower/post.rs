@@ -1,21 +1,22 @@
 //! `post { always { } failure { } ... }`.
 
 use super::cx::{CallView, Cx};
+use super::sections::{Expected, expect_call};
 use super::steps;
 use crate::{Post, PostBlock, PostCondition};
 use kiln_diagnostics::Diagnostic;
+
+const NOT_A_POST_CONDITION: Expected = Expected {
+    code: "expected-post-condition",
+    message: "expected a post condition",
+    hint: "e.g. `always { ... }` or `failure { ... }`",
+};
 
 pub(super) fn post(cx: &mut Cx, call: &CallView<'_>) -> Post {
     let keywords: Vec<&str> = PostCondition::ALL.iter().map(|c| c.keyword()).collect();
     let mut blocks: Vec<PostBlock> = Vec::new();
     for stmt in call.body() {
-        let Some(b) = CallView::of_stmt(stmt) else {
-            cx.error(
-                "expected-post-condition",
-                stmt.span,
-                "expected a post condition",
-                "e.g. `always { ... }` or `failure { ... }`",
-            );
+        let Some(b) = expect_call(cx, stmt, &NOT_A_POST_CONDITION) else {
             continue;
         };
         let Some(condition) = PostCondition::from_keyword(b.name.value) else {

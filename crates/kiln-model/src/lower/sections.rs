@@ -3,6 +3,7 @@
 
 use super::cx::{CallView, Cx};
 use kiln_diagnostics::{Diagnostic, Span};
+use kiln_syntax::ast::Stmt;
 use std::collections::HashMap;
 
 /// Sections that must be a non-empty block, with what an entry looks like.
@@ -19,6 +20,26 @@ fn example(name: &str) -> Option<&'static str> {
         "exclude" => "axis { name 'OS'; values 'mac' }",
         _ => return None,
     })
+}
+
+/// What the statements of a block must be: the error for one that is not a call.
+pub(super) struct Expected {
+    pub code: &'static str,
+    pub message: &'static str,
+    pub hint: &'static str,
+}
+
+/// `stmt` as a call, or `None` with the error that it is not what the block `expected`.
+pub(super) fn expect_call<'a>(
+    cx: &mut Cx,
+    stmt: &'a Stmt,
+    expected: &Expected,
+) -> Option<CallView<'a>> {
+    let call = CallView::of_stmt(stmt);
+    if call.is_none() {
+        cx.error(expected.code, stmt.span, expected.message, expected.hint);
+    }
+    call
 }
 
 /// Checks the shape of section `call`; false when its content should not be read.

@@ -191,12 +191,7 @@ async fn a_follower_from_offset_zero_sees_every_line_then_ends() {
         seen.extend(slice.bytes);
     }
     gate.open();
-    while let Some(slice) = follower.next().await {
-        let slice = slice.unwrap();
-        assert_eq!(slice.offset, seen.len() as u64);
-        seen.extend(slice.bytes);
-    }
-    let text = String::from_utf8(seen).unwrap();
+    let text = read_to_end(follower, seen).await;
     assert_eq!(text, env.log(&id));
     assert!(text.contains("[Build] line 6\n"), "{text}");
     assert!(text.ends_with("Finished: SUCCESS\n"), "{text}");
@@ -206,6 +201,56 @@ async fn a_follower_from_offset_zero_sees_every_line_then_ends() {
     let first = late.next().await.unwrap().unwrap();
     assert_eq!(first.offset, 10);
     while late.next().await.is_some() {}
+    h.shutdown().await;
+}
+
+/// Reads a follower to its end after what it gave already (`seen`), checking that the
+/// slices follow one another.
+async fn read_to_end(mut follower: kiln_scheduler::LogFollower, mut seen: Vec<u8>) -> String {
+    while let Some(slice) = follower.next().await {
+        let slice = slice.unwrap();
+        assert_eq!(slice.offset, seen.len() as u64);
+        seen.extend(slice.bytes);
+    }
+    String::from_utf8(seen).unwrap()
+}
+
+/// A queued build has no live log until it starts: its followers wait for it to start (or
+/// to end unrun) and then get every line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_of_a_queued_build_waits_for_it_and_sees_every_line() {
+    let env = Env::new();
+    let gate = Gate::new(&env, "later");
+    let lines = "sh 'for i in 1 2 3; do echo line $i; done'";
+    let text = pipeline(&format!("{}\n        {lines}", gate.step()));
+    let h = env.start(env.config(&dir_job("later", &env.dir("later", &text), "")));
+    let first = h.trigger(user("later")).await.unwrap();
+    let second = h.trigger(user("later")).await.unwrap();
+    let third = h.trigger(user("later")).await.unwrap();
+    let to_run = tokio::spawn(read_to_end(h.follow_log(&second, 0), Vec::new()));
+    let to_cancel = tokio::spawn(read_to_end(h.follow_log(&third, 0), Vec::new()));
+    settle(&h).await;
+    assert_eq!(status(&env, &second), BuildStatus::Queued);
+    assert!(!to_run.is_finished() && !to_cancel.is_finished());
+    h.cancel(&third, "dave").await.unwrap();
+    let cancelled = tokio::time::timeout(std::time::Duration::from_secs(30), to_cancel)
+        .await
+        .expect("the follower of a build cancelled while queued ends")
+        .unwrap();
+    assert_eq!(
+        cancelled,
+        "Aborted by dave while queued\nFinished: ABORTED\n"
+    );
+    gate.open();
+    env.finished(&first).await;
+    // The gate is open: the second build runs through.
+    let followed = tokio::time::timeout(std::time::Duration::from_secs(60), to_run)
+        .await
+        .expect("the follower of the queued build ends with it")
+        .unwrap();
+    assert_eq!(followed, env.log(&second));
+    assert!(followed.contains("[Build] line 3\n"), "{followed}");
+    assert!(followed.ends_with("Finished: SUCCESS\n"), "{followed}");
     h.shutdown().await;
 }
 

@@ -9,7 +9,7 @@
 //! 'maven'`, `buildInfo.env.capture = true`); every method call on one goes to the host as
 //! the step [`ARTIFACTORY_STEP`], which does the work.
 
-use rhai::{Dynamic, Map};
+use super::docker::HostObjects;
 
 /// The step the host serves for every method of an Artifactory object.
 pub const ARTIFACTORY_STEP: &str = "__kiln_artifactory";
@@ -18,16 +18,8 @@ pub const ARTIFACTORY_STEP: &str = "__kiln_artifactory";
 /// `buildInfo`, `maven`, ...).
 pub const ARTIFACTORY_KEY: &str = "$artifactory";
 
-/// The value of the bare name `Artifactory`.
-pub(crate) fn global() -> Dynamic {
-    let mut m = Map::new();
-    m.insert(ARTIFACTORY_KEY.into(), Dynamic::from("Artifactory"));
-    Dynamic::from_map(m)
-}
-
-/// Whether `target` is an Artifactory object.
-pub(crate) fn is_artifactory(target: &Dynamic) -> bool {
-    target
-        .read_lock::<Map>()
-        .is_some_and(|m| m.contains_key(ARTIFACTORY_KEY))
-}
+/// The objects of the `Artifactory` global.
+pub(crate) const ARTIFACTORY: HostObjects = HostObjects {
+    key: ARTIFACTORY_KEY,
+    global: "Artifactory",
+};

@@ -43,14 +43,7 @@ pub(crate) fn try_call(
     args: Array,
 ) -> RtResult<Dynamic> {
     if d.is_shared() {
-        // As `call_method`: work on a copy, so that closures run by the method may read
-        // the receiver, and write the copy back.
-        let mut inner = d.flatten_clone();
-        let out = try_call(ctx, &mut inner, name, args);
-        if let Some(mut cell) = d.write_lock::<Dynamic>() {
-            *cell = inner;
-        }
-        return out;
+        return super::methods::on_copy(d, |inner| try_call(ctx, inner, name, args));
     }
     if let Some(this) = d.clone().try_cast::<GInstance>() {
         if let Some(v) = super::instance::call(ctx, &this, name, &args)? {

@@ -17,18 +17,33 @@ pub const DOCKER_STEP: &str = "__kiln_docker";
 /// The key marking a docker object, and what it holds: `docker`, `image` or `container`.
 pub const DOCKER_KEY: &str = "$docker";
 
-/// The value of the bare name `docker`.
-pub(crate) fn global() -> Dynamic {
-    let mut m = Map::new();
-    m.insert(DOCKER_KEY.into(), Dynamic::from("docker"));
-    Dynamic::from_map(m)
+/// The objects of the `docker` global.
+pub(crate) const DOCKER: HostObjects = HostObjects {
+    key: DOCKER_KEY,
+    global: "docker",
+};
+
+/// A kind of object the host serves (docker's, Artifactory's): maps marked with `key`.
+pub(crate) struct HostObjects {
+    pub key: &'static str,
+    /// What the mark of the global object says (its name in scripts).
+    pub global: &'static str,
 }
 
-/// Whether `target` is a docker object.
-pub(crate) fn is_docker(target: &Dynamic) -> bool {
-    target
-        .read_lock::<Map>()
-        .is_some_and(|m| m.contains_key(DOCKER_KEY))
+impl HostObjects {
+    /// The value of the global's bare name.
+    pub(crate) fn global(&self) -> Dynamic {
+        let mut m = Map::new();
+        m.insert(self.key.into(), Dynamic::from(self.global));
+        Dynamic::from_map(m)
+    }
+
+    /// Whether `target` is one of these objects.
+    pub(crate) fn marks(&self, target: &Dynamic) -> bool {
+        target
+            .read_lock::<Map>()
+            .is_some_and(|m| m.contains_key(self.key))
+    }
 }
 
 /// `target.name(args)` on a docker object: the host's [`DOCKER_STEP`] with the method,
@@ -61,7 +76,7 @@ pub(crate) fn host_object_call(
     let mut named = Map::new();
     // Named arguments (`inside(args: '-u root')`) come first as one map.
     if let Some(first) = args.first() {
-        if first.is_map() && !is_docker(first) && !super::artifactory::is_artifactory(first) {
+        if first.is_map() && !DOCKER.marks(first) && !super::artifactory::ARTIFACTORY.marks(first) {
             if let Some(m) = args.remove(0).try_cast::<Map>() {
                 named = m;
             }

@@ -152,6 +152,51 @@ impl HookEvent {
     }
 }
 
+/// A push to a branch or tag, whichever forge sent it.
+pub struct Push {
+    /// `GitHub` or `GitLab`, for the description.
+    pub forge: &'static str,
+    pub repo_urls: Vec<String>,
+    pub git_ref: String,
+    /// The ref's new commit: all zeros when the push deleted it.
+    pub commit: String,
+    /// The forge says the push deleted the ref.
+    pub deleted: bool,
+    /// Who pushed.
+    pub by: Option<String>,
+    /// The forge calls it a tag push.
+    pub tag_push: bool,
+}
+
+impl HookEvent {
+    /// A push: the ref deleted, or a build of the branch or tag at its new commit (another
+    /// kind of ref is ignored).
+    pub fn pushed(p: Push) -> HookAction {
+        if p.deleted || is_deletion(&p.commit) {
+            let what = format!("{} deletion of `{}`", p.forge, p.git_ref);
+            return HookEvent::deleted_ref(what, p.repo_urls, &p.git_ref);
+        }
+        let (branch, tag) = split_ref(&p.git_ref);
+        if branch.is_none() && tag.is_none() {
+            return HookAction::Ignore(format!(
+                "ref `{}` is neither a branch nor a tag",
+                p.git_ref
+            ));
+        }
+        let by = p.by.map(|u| format!(" by {u}")).unwrap_or_default();
+        let what = if p.tag_push { "tag push" } else { "push" };
+        HookAction::Build(HookEvent {
+            description: format!("{} {what}{by}", p.forge),
+            repo_urls: p.repo_urls,
+            branch,
+            tag,
+            commit: Some(p.commit),
+            change: BTreeMap::new(),
+            request: None,
+        })
+    }
+}
+
 /// A payload that is not what the event header announced.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid {forge} `{event}` payload: {source}")]

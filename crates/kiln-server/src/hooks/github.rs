@@ -1,8 +1,7 @@
 //! GitHub webhook payloads: `push` (branches and tags), `pull_request` and `ping`.
 
-use super::event::{ChangeRequest, HookAction, HookEvent, PayloadError, is_deletion, split_ref};
+use super::event::{self, ChangeRequest, HookAction, HookEvent, PayloadError};
 use serde::Deserialize;
-use std::collections::BTreeMap;
 
 #[derive(Deserialize)]
 struct Repository {
@@ -148,27 +147,14 @@ fn issue_comment(e: IssueCommentEvent) -> HookAction {
 }
 
 fn push(p: Push) -> HookAction {
-    if p.deleted || is_deletion(&p.after) {
-        let what = format!("GitHub deletion of `{}`", p.git_ref);
-        return HookEvent::deleted_ref(what, p.repository.urls(), &p.git_ref);
-    }
-    let (branch, tag) = split_ref(&p.git_ref);
-    if branch.is_none() && tag.is_none() {
-        return HookAction::Ignore(format!("ref `{}` is neither a branch nor a tag", p.git_ref));
-    }
-    let by = p
-        .sender
-        .map(|s| format!(" by {}", s.login))
-        .unwrap_or_default();
-    let what = if tag.is_some() { "tag push" } else { "push" };
-    HookAction::Build(HookEvent {
-        description: format!("GitHub {what}{by}"),
+    HookEvent::pushed(event::Push {
+        forge: "GitHub",
         repo_urls: p.repository.urls(),
-        branch,
-        tag,
-        commit: Some(p.after),
-        change: BTreeMap::new(),
-        request: None,
+        tag_push: p.git_ref.starts_with("refs/tags/"),
+        git_ref: p.git_ref,
+        commit: p.after,
+        deleted: p.deleted,
+        by: p.sender.map(|s| s.login),
     })
 }
 

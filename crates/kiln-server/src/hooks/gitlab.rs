@@ -1,8 +1,7 @@
 //! GitLab webhook payloads: `Push Hook`, `Tag Push Hook`, `Merge Request Hook` and `Note Hook`.
 
-use super::event::{ChangeRequest, HookAction, HookEvent, PayloadError, is_deletion, split_ref};
+use super::event::{self, ChangeRequest, HookAction, HookEvent, PayloadError};
 use serde::Deserialize;
-use std::collections::BTreeMap;
 
 #[derive(Deserialize)]
 struct Project {
@@ -140,28 +139,14 @@ fn note(n: Note) -> HookAction {
 }
 
 fn push(p: Push, tag_push: bool) -> HookAction {
-    let commit = p.checkout_sha.filter(|c| !c.is_empty()).unwrap_or(p.after);
-    if is_deletion(&commit) {
-        let what = format!("GitLab deletion of `{}`", p.git_ref);
-        return HookEvent::deleted_ref(what, p.project.urls(), &p.git_ref);
-    }
-    let (branch, tag) = split_ref(&p.git_ref);
-    if branch.is_none() && tag.is_none() {
-        return HookAction::Ignore(format!("ref `{}` is neither a branch nor a tag", p.git_ref));
-    }
-    let by = p
-        .user_username
-        .map(|u| format!(" by {u}"))
-        .unwrap_or_default();
-    let what = if tag_push { "tag push" } else { "push" };
-    HookAction::Build(HookEvent {
-        description: format!("GitLab {what}{by}"),
+    HookEvent::pushed(event::Push {
+        forge: "GitLab",
         repo_urls: p.project.urls(),
-        branch,
-        tag,
-        commit: Some(commit),
-        change: BTreeMap::new(),
-        request: None,
+        git_ref: p.git_ref,
+        commit: p.checkout_sha.filter(|c| !c.is_empty()).unwrap_or(p.after),
+        deleted: false,
+        by: p.user_username,
+        tag_push,
     })
 }
 

@@ -59,6 +59,17 @@ impl Args<'_> {
     }
 }
 
+/// Runs `f` on a copy of a shared value and writes the copy back, so that the shared cell
+/// is not locked while closures passed to a method run (they may read the same variable).
+pub(crate) fn on_copy<T>(shared: &mut Dynamic, f: impl FnOnce(&mut Dynamic) -> T) -> T {
+    let mut inner = shared.flatten_clone();
+    let out = f(&mut inner);
+    if let Some(mut cell) = shared.write_lock::<Dynamic>() {
+        *cell = inner;
+    }
+    out
+}
+
 /// Calls `name` on `target` with `args`.
 pub(crate) fn call_method(
     ctx: &NativeCallContext,
@@ -67,14 +78,7 @@ pub(crate) fn call_method(
     args: Array,
 ) -> RtResult<Dynamic> {
     if target.is_shared() {
-        // Work on a copy and write it back, so that the shared cell is not locked while
-        // closures passed to the method run (they may read the same variable).
-        let mut inner = target.flatten_clone();
-        let out = call_method(ctx, &mut inner, name, args);
-        if let Some(mut cell) = target.write_lock::<Dynamic>() {
-            *cell = inner;
-        }
-        return out;
+        return on_copy(target, |inner| call_method(ctx, inner, name, args));
     }
     if let Some(class) = cast_to::<super::instance::GClassRef>(target) {
         return super::instance::call_static(ctx, &class, name, &args);
@@ -97,10 +101,10 @@ pub(crate) fn call_method(
             return Ok(this.default_text().into());
         }
     }
-    if super::docker::is_docker(target) {
+    if super::docker::DOCKER.marks(target) {
         return super::docker::call(ctx, target, name, args);
     }
-    if super::artifactory::is_artifactory(target) {
+    if super::artifactory::ARTIFACTORY.marks(target) {
         let step = super::artifactory::ARTIFACTORY_STEP;
         return super::docker::host_object_call(ctx, target, name, args, step);
     }
