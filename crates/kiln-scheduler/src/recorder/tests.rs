@@ -323,3 +323,32 @@ async fn a_live_follower_reads_the_stored_log() {
         stored.len()
     );
 }
+
+/// A loud build's appends go into the buffers of earlier appends that gave way in memory and
+/// that no follower holds (a fresh buffer costs a page fault per 4 KiB of log text), also a
+/// buffer exactly as long as its text, which emptying it as shared bytes would let go.
+#[tokio::test]
+async fn buffers_of_appends_that_gave_way_are_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SledStore::open(dir.path()).unwrap());
+    let id = store
+        .create_build(&JobName::new("j").unwrap(), NewBuild::default())
+        .unwrap()
+        .id;
+    let mut r = recorder(&store, &id);
+    let size = crate::follower::RECENT_BYTES / 2 - 1;
+    let first = vec![b'a'; size];
+    assert_eq!(first.len(), first.capacity());
+    let at = first.as_ptr();
+    let append = |text: Vec<u8>| crate::pending_log::PendingLog {
+        text,
+        events: Vec::new(),
+    };
+    r.publish(size as u64, append(first));
+    assert_eq!(r.spare.text.capacity(), 0, "still kept for followers");
+    r.publish(2 * size as u64, append(vec![b'b'; size]));
+    assert_eq!(r.spare.text.capacity(), 0, "both fit");
+    r.publish(3 * size as u64, append(vec![b'c'; size]));
+    assert_eq!(r.spare.text.as_ptr(), at, "the first append's buffer");
+    assert!(r.spare.text.is_empty() && r.spare.text.capacity() >= size);
+}
