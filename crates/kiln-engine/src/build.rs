@@ -1,6 +1,6 @@
 use crate::dispatch::{Dispatcher, Record, Report};
 use crate::log::timestamp_prefix;
-use crate::log_lines::{LogCredit, OutputBatch};
+use crate::log_lines::{BatchBuffers, LogCredit, OutputBatch};
 use crate::masker::Masker;
 use crate::process_key::ProcessKeys;
 use crate::shared::{Locked, Snapshot};
@@ -57,6 +57,8 @@ pub(crate) struct Build {
     masker: Snapshot<Masker>,
     /// Bounds the process output waiting for the consumer of the build's events.
     log_credit: LogCredit,
+    /// The buffers of output batches the log copy let go, for the next batches.
+    batch_buffers: BatchBuffers,
     result: Locked<BuildResult>,
     counter: AtomicU64,
     /// The identities of the processes the build starts (see [`ProcessKeys`]).
@@ -91,7 +93,9 @@ impl Build {
         });
         let masker = Masker::default().with(secrets);
         let process_keys = ProcessKeys::new(&spec.job_name, spec.number);
-        let log_copy = crate::log_copy::LogCopy::new(crate::LogFormatter::new(&plan));
+        let batch_buffers = BatchBuffers::default();
+        let log_copy =
+            crate::log_copy::LogCopy::new(crate::LogFormatter::new(&plan), batch_buffers.clone());
         let reports = Dispatcher::start(events, log_copy);
         Build {
             plan,
@@ -108,6 +112,7 @@ impl Build {
             reports,
             masker: Snapshot::new(masker),
             log_credit: LogCredit::default(),
+            batch_buffers,
             result: Locked::new(BuildResult::Success),
             counter: AtomicU64::new(0),
             process_keys,
@@ -203,7 +208,7 @@ impl Build {
 
     /// A batch for lines of process output, masked with the secrets known now.
     pub(crate) fn output_batch(&self, timestamps: bool) -> OutputBatch {
-        OutputBatch::new(self.masker(), timestamps)
+        OutputBatch::with_buffer(self.masker(), timestamps, self.batch_buffers.take())
     }
 
     /// Sends a process's lines of a stage (or of the build when `node` is `None`) once
@@ -214,7 +219,7 @@ impl Build {
         batch: OutputBatch,
         source: OutputSource,
     ) {
-        let mut lines = batch.lines;
+        let mut lines = batch.into_lines();
         if lines.is_empty() {
             return;
         }

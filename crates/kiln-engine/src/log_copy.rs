@@ -2,25 +2,31 @@
 //! attachLog`). Bounded: past [`MAX_BYTES`] the oldest lines give way, and a first line says
 //! so.
 
+use crate::log_lines::BatchBuffers;
 use crate::{BuildEvent, LogFormatter, LogLines, PlainStyle};
 use kiln_plan::NodeId;
 use std::collections::VecDeque;
+use std::sync::Arc;
 
-/// The most log text kept (process output without its stage prefixes).
+/// The most memory the copy holds: its log text (process output without its stage
+/// prefixes), and the room past the text of the output batches it shares.
 const MAX_BYTES: usize = 8 * 1024 * 1024;
 
 /// A piece of the copy: a line already rendered, or a batch of process output kept as the
-/// process wrote it (its stage prefixes are added when the text is asked for, so a build
-/// that never sends its log pays one copy of its output's bytes, not a formatted log).
+/// process wrote it: the batch's own text, shared with its event, not a copy (its stage
+/// prefixes are added when the text is asked for, so a build that never sends its log
+/// pays nothing per byte of its output).
 enum Segment {
     Line(String),
-    Output(Option<NodeId>, String),
+    Output(Option<NodeId>, Arc<String>),
 }
 
 impl Segment {
+    /// The memory it holds: a shared batch's whole buffer, which may have room past its text.
     fn len(&self) -> usize {
         match self {
-            Segment::Line(text) | Segment::Output(_, text) => text.len(),
+            Segment::Line(text) => text.len(),
+            Segment::Output(_, text) => text.capacity(),
         }
     }
 }
@@ -31,19 +37,22 @@ pub(crate) struct LogCopy {
     segments: VecDeque<Segment>,
     bytes: usize,
     cut: bool,
+    /// Where the buffers of the batches it lets go go back to.
+    buffers: BatchBuffers,
 }
 
 impl LogCopy {
-    pub(crate) fn new(formatter: LogFormatter) -> Self {
+    pub(crate) fn new(formatter: LogFormatter, buffers: BatchBuffers) -> Self {
         LogCopy {
             formatter,
+            buffers,
             ..LogCopy::default()
         }
     }
 
     pub(crate) fn add(&mut self, event: &BuildEvent) {
         let segment = if let BuildEvent::Output { node, lines, .. } = event {
-            Segment::Output(*node, lines.text().to_owned())
+            Segment::Output(*node, lines.shared_text())
         } else {
             let Some(line) = self.formatter.line(event) else {
                 return;
@@ -58,6 +67,9 @@ impl LogCopy {
             if let Some(old) = self.segments.pop_front() {
                 self.bytes -= old.len();
                 self.cut = true;
+                if let Segment::Output(_, text) = old {
+                    self.buffers.give_back(text);
+                }
             }
         }
     }
@@ -101,6 +113,46 @@ mod tests {
         assert!(text.len() <= MAX_BYTES + 100);
         assert!(text.starts_with("[earlier lines of this log were left out]\n"));
         assert!(text.ends_with(&format!("{line}\n")));
+    }
+
+    /// The copy shares the batches' text, and gives their buffers back for the next
+    /// batches once it lets them go and nobody else holds them.
+    #[test]
+    fn batches_are_shared_and_their_buffers_given_back() {
+        let buffers = BatchBuffers::default();
+        let mut copy = LogCopy::new(LogFormatter::default(), buffers.clone());
+        let lines: LogLines = std::iter::repeat_n("y", 1 << 20).collect();
+        let at = lines.text().as_ptr();
+        let event = |lines: LogLines| BuildEvent::Output {
+            node: None,
+            lines,
+            source: crate::OutputSource::default(),
+        };
+        copy.add(&event(lines.clone()));
+        assert!(matches!(copy.segments.back(), Some(Segment::Output(_, t)) if t.as_ptr() == at));
+        // Still held elsewhere when let go: not given back.
+        let held: LogLines = std::iter::repeat_n("z", 1 << 20).collect();
+        let kept = held.clone();
+        copy.add(&event(held));
+        drop(lines);
+        for _ in 0..(MAX_BYTES >> 20) {
+            copy.add(&event(std::iter::repeat_n("x", 1 << 20).collect()));
+        }
+        assert!(copy.bytes <= MAX_BYTES);
+        let back: Vec<String> = std::iter::repeat_with(|| buffers.take())
+            .take_while(|b| b.capacity() > 0)
+            .collect();
+        assert!(back.len() <= 4, "a few are kept, not all");
+        assert!(back.iter().all(String::is_empty));
+        let first = back.iter().find(|b| b.as_ptr() == at);
+        assert!(
+            first.is_some_and(|b| b.capacity() >= 2 << 20),
+            "the first batch's buffer"
+        );
+        assert!(
+            back.iter().all(|b| b.as_ptr() != kept.text().as_ptr()),
+            "a batch held elsewhere is not reused"
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@
 use crate::line_splitter::LineSink;
 use crate::log::timestamp_prefix;
 use crate::masker::Masker;
+use crate::shared::Locked;
 use std::sync::Arc;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -23,8 +24,9 @@ pub(crate) const LOG_CREDIT: usize = 1 << 20;
 /// processes until it drops some).
 #[derive(Clone, Debug, Default)]
 pub struct LogLines {
-    /// Every line followed by `\n` (lines never contain one).
-    text: String,
+    /// Every line followed by `\n` (lines never contain one). Shared, not copied, by those
+    /// that keep the lines beyond the event (the build's own copy of its log).
+    text: Arc<String>,
     credit: Option<Arc<OwnedSemaphorePermit>>,
 }
 
@@ -104,6 +106,11 @@ impl LogLines {
     /// The lines as text, each followed by `\n`.
     pub fn text(&self) -> &str {
         &self.text
+    }
+
+    /// The lines' text itself (shared, without the credit the lines hold).
+    pub(crate) fn shared_text(&self) -> Arc<String> {
+        Arc::clone(&self.text)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -199,12 +206,43 @@ impl PartialEq for LogLines {
 
 impl<S: AsRef<str>> FromIterator<S> for LogLines {
     fn from_iter<I: IntoIterator<Item = S>>(lines: I) -> Self {
-        let mut batch = LogLines::default();
+        let mut text = String::new();
         for line in lines {
-            batch.text.push_str(line.as_ref());
-            batch.text.push('\n');
+            text.push_str(line.as_ref());
+            text.push('\n');
         }
-        batch
+        LogLines {
+            text: Arc::new(text),
+            credit: None,
+        }
+    }
+}
+
+/// How many buffers of output batches a build keeps for its next batches.
+const KEPT_BATCH_BUFFERS: usize = 4;
+
+/// The buffers of a build's output batches that its log copy let go, for the next batches:
+/// a loud build's output then goes into memory that is resident already, instead of a
+/// fresh block per batch (a page fault per 4 KiB).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct BatchBuffers(Arc<Locked<Vec<String>>>);
+
+impl BatchBuffers {
+    /// A buffer given back earlier (empty), or a new one.
+    pub(crate) fn take(&self) -> String {
+        self.0.lock().pop().unwrap_or_default()
+    }
+
+    /// Keeps a batch's buffer for a next batch, if nobody else holds the batch any more.
+    pub(crate) fn give_back(&self, text: Arc<String>) {
+        let Ok(mut text) = Arc::try_unwrap(text) else {
+            return;
+        };
+        let mut kept = self.0.lock();
+        if kept.len() < KEPT_BATCH_BUFFERS {
+            text.clear();
+            kept.push(text);
+        }
     }
 }
 
@@ -213,11 +251,19 @@ impl<S: AsRef<str>> FromIterator<S> for LogLines {
 pub(crate) struct OutputBatch {
     masker: Arc<Masker>,
     prefix: String,
-    pub(crate) lines: LogLines,
+    /// The lines so far, each followed by `\n`.
+    text: String,
 }
 
 impl OutputBatch {
+    #[cfg(test)]
     pub(crate) fn new(masker: Arc<Masker>, timestamps: bool) -> Self {
+        OutputBatch::with_buffer(masker, timestamps, String::new())
+    }
+
+    /// A batch whose lines go into `buffer` (emptied first).
+    pub(crate) fn with_buffer(masker: Arc<Masker>, timestamps: bool, mut buffer: String) -> Self {
+        buffer.clear();
         OutputBatch {
             masker,
             prefix: if timestamps {
@@ -225,20 +271,28 @@ impl OutputBatch {
             } else {
                 String::new()
             },
-            lines: LogLines::default(),
+            text: buffer,
         }
     }
 
     /// Room for `bytes` more of output, so a chunk's lines are one allocation.
     pub(crate) fn reserve(&mut self, bytes: usize) {
-        self.lines.text.reserve(bytes);
+        self.text.reserve(bytes);
+    }
+
+    /// The lines made so far.
+    pub(crate) fn into_lines(self) -> LogLines {
+        LogLines {
+            text: Arc::new(self.text),
+            credit: None,
+        }
     }
 }
 
 impl LineSink for OutputBatch {
     /// Adds one line of output (without its line break), masked.
     fn line(&mut self, line: &str) {
-        let text = &mut self.lines.text;
+        let text = &mut self.text;
         text.push_str(&self.prefix);
         self.masker.mask_into(line, text);
         text.push('\n');
@@ -252,7 +306,7 @@ impl LineSink for OutputBatch {
     /// they are then copied as they are.
     fn lines(&mut self, text: &str) {
         if self.prefix.is_empty() && !self.masker.may_match(text) {
-            self.lines.text.push_str(text);
+            self.text.push_str(text);
             return;
         }
         let mut start = 0;
@@ -313,7 +367,8 @@ mod tests {
             OutputBatch::new(Arc::new(Masker::default().with(["pw".to_owned()])), true);
         output.line("a pw b");
         output.line("");
-        let lines: Vec<_> = output.lines.lines().collect();
+        let output = output.into_lines();
+        let lines: Vec<_> = output.lines().collect();
         assert_eq!(lines.len(), 2);
         assert_eq!(
             lines[0].get(crate::log::timestamp_prefix_len(lines[0].as_bytes())..),
@@ -333,13 +388,13 @@ mod tests {
             let mut single = OutputBatch::new(masker, timestamps);
             single.prefix.clone_from(&whole.prefix);
             text.split_terminator('\n').for_each(|l| single.line(l));
-            assert_eq!(whole.lines.text(), single.lines.text());
-            assert_eq!(whole.lines.lines().count(), 4);
+            assert_eq!(whole.text, single.text);
+            assert_eq!(whole.into_lines().lines().count(), 4);
         }
         let mut masked =
             OutputBatch::new(Arc::new(Masker::default().with(["pw".to_owned()])), false);
         masked.lines(text);
-        assert_eq!(masked.lines.text(), "a\n\nb **** c\nd\n");
+        assert_eq!(masked.text, "a\n\nb **** c\nd\n");
     }
 
     #[test]

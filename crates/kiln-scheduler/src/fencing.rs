@@ -188,6 +188,16 @@ impl Store for FencedStore {
         self.inner.read_log(id, offset, max)
     }
 
+    fn read_log_into(
+        &self,
+        id: &BuildRef,
+        offset: u64,
+        max: usize,
+        buffer: Vec<u8>,
+    ) -> Result<LogSlice, StoreError> {
+        self.inner.read_log_into(id, offset, max, buffer)
+    }
+
     fn read_log_events(&self, id: &BuildRef) -> Result<Vec<LogEvent>, StoreError> {
         self.inner.read_log_events(id)
     }

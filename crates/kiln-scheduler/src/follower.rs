@@ -15,7 +15,7 @@ use bytes::Bytes;
 use kiln_store::{BuildStatus, Store, StoreError};
 use kiln_types::BuildRef;
 use std::collections::VecDeque;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -102,11 +102,62 @@ pub struct LogChunk {
 /// blocking task, the store's lookups, opening the file) are paid once a MiB.
 const CHUNK: usize = 1024 * 1024;
 
+/// How many buffers of its store reads a follower keeps for the next reads: what the HTTP
+/// body has in flight (it holds a chunk or two while the socket takes them).
+const KEPT_BUFFERS: usize = 2;
+
+/// The buffers of a follower's store reads, given back by the chunks made of them once
+/// those were sent: a follower that fell behind a loud build reads megabytes a second, and
+/// fresh buffers would fault in every page of them.
+#[derive(Clone, Default)]
+struct ReadBuffers(Arc<Mutex<Vec<Vec<u8>>>>);
+
+impl ReadBuffers {
+    fn take(&self) -> Vec<u8> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop()
+            .unwrap_or_default()
+    }
+
+    /// `bytes` as a chunk whose buffer comes back here when the last holder drops it.
+    fn chunk(&self, bytes: Vec<u8>) -> Bytes {
+        Bytes::from_owner(Returned {
+            bytes,
+            home: self.clone(),
+        })
+    }
+}
+
+/// A store read's bytes, whose buffer goes back to its follower's [`ReadBuffers`].
+struct Returned {
+    bytes: Vec<u8>,
+    home: ReadBuffers,
+}
+
+impl AsRef<[u8]> for Returned {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+impl Drop for Returned {
+    fn drop(&mut self) {
+        let mut kept = self.home.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if kept.len() < KEPT_BUFFERS {
+            kept.push(std::mem::take(&mut self.bytes));
+        }
+    }
+}
+
 /// A reader of one build's log that waits for more while the build is live.
 pub struct LogFollower {
     store: Arc<dyn Store>,
     id: BuildRef,
     offset: u64,
+    /// The buffers of earlier store reads, for the next ones.
+    buffers: ReadBuffers,
     /// `None` when the build was not live when following started (finished, or unknown).
     live: Option<watch::Receiver<LogState>>,
     /// Changes when another controller appended to the build's log (a shared store).
@@ -139,6 +190,7 @@ impl LogFollower {
             grown,
             went_live: None,
             done: false,
+            buffers: ReadBuffers::default(),
         }
     }
 
@@ -219,10 +271,11 @@ impl LogFollower {
         }
         let store = self.store.clone();
         let (id, offset) = (self.id.clone(), self.offset);
-        let slice = blocking(move || store.read_log(&id, offset, CHUNK)).await?;
+        let buffer = self.buffers.take();
+        let slice = blocking(move || store.read_log_into(&id, offset, CHUNK, buffer)).await?;
         Ok(LogChunk {
             offset: slice.offset,
-            bytes: Bytes::from(slice.bytes),
+            bytes: self.buffers.chunk(slice.bytes),
         })
     }
 
@@ -308,6 +361,27 @@ mod tests {
         assert_eq!(recent.read(31, 33).as_deref(), Some(&b"yy"[..]));
         assert_eq!(recent.clear().len(), 1);
         assert_eq!(recent.read(31, 33), None);
+    }
+
+    /// A store read's buffer comes back once the chunk made of it was sent (dropped), for
+    /// the next read; no more than a few are kept.
+    #[test]
+    fn read_buffers_come_back_when_their_chunk_is_dropped() {
+        let buffers = ReadBuffers::default();
+        let mut first = buffers.take();
+        first.extend_from_slice(b"log text");
+        let at = first.as_ptr();
+        let chunk = buffers.chunk(first);
+        assert_eq!(chunk, &b"log text"[..]);
+        let part = chunk.slice(4..);
+        drop(chunk);
+        assert_eq!(buffers.take().capacity(), 0, "a part is still held");
+        drop(part);
+        let again = buffers.take();
+        assert_eq!(again.as_ptr(), at, "the same buffer again");
+        let chunks: Vec<Bytes> = (0..5).map(|_| buffers.chunk(vec![1; 10])).collect();
+        drop(chunks);
+        assert_eq!(buffers.0.lock().unwrap().len(), KEPT_BUFFERS);
     }
 
     /// What a follower takes from memory is the recorder's buffer, not a copy of it.

@@ -395,7 +395,10 @@ impl Recorder {
             return;
         }
         let store = self.store.clone();
-        let spare = std::mem::take(&mut self.spare);
+        let mut spare = std::mem::take(&mut self.spare);
+        // Room for a batch from the start: a buffer grown from nothing is copied at every
+        // step while it is small.
+        spare.text.reserve(BATCH_BYTES);
         let (id, pending) = (self.record.id.clone(), self.pending.take_reusing(spare));
         self.in_flight = Some(tokio::task::spawn_blocking(move || {
             let r = store.append_log_events(&id, &pending.text, &pending.events);
@@ -431,8 +434,14 @@ impl Recorder {
     /// for them (see [`crate::follower::Recent`]). The buffers of an append that gave way
     /// and that no follower holds any more are kept for the next batch.
     fn publish(&mut self, len: u64, written: PendingLog) {
-        let PendingLog { text, mut events } = written;
+        let PendingLog {
+            mut text,
+            mut events,
+        } = written;
         let start = len.saturating_sub(text.len() as u64);
+        // What followers may keep is counted by its text: the buffer gives back the room it
+        // has past it (glibc shrinks a large block in place, without a copy).
+        text.shrink_to_fit();
         let mut gone = Vec::new();
         self.log.send_modify(|s| {
             s.len = len;
@@ -442,9 +451,19 @@ impl Recorder {
         });
         events.clear();
         self.spare.events = events;
-        if let Some(mut buffer) = gone.into_iter().rev().find(bytes::Bytes::is_unique) {
-            // The append's own buffer again (a `Bytes` of a `Vec` no one else holds), emptied
-            // first so that taking it back copies nothing.
+        // The largest buffer no follower holds any more is the next batch's: its pages are
+        // resident already, so a loud build's text is not written into fresh memory (a page
+        // fault per 4 KiB) append after append.
+        let reusable = gone
+            .into_iter()
+            .filter_map(|text| text.try_into_mut().ok())
+            .max_by_key(bytes::BytesMut::capacity);
+        if let Some(mut buffer) = reusable
+            && buffer.capacity() > self.spare.text.capacity()
+        {
+            // The append's own buffer again (of a `Vec` no one else holds), emptied first so
+            // that taking it back copies nothing. (Emptying the `Bytes` itself would let go
+            // of a buffer that is exactly as long as its text.)
             buffer.clear();
             self.spare.text = Vec::from(buffer);
         }

@@ -106,13 +106,15 @@ impl SledStore {
         }
     }
 
-    /// Up to `max` bytes from `offset`, assembled across chunks.
+    /// Up to `max` bytes from `offset`, assembled across chunks into `out` (emptied first).
     pub(crate) fn read(
         &self,
         id: &BuildRef,
         offset: u64,
         max: usize,
+        mut out: Vec<u8>,
     ) -> Result<LogSlice, StoreError> {
+        out.clear();
         let bk = build_key_of(id);
         let t = self.trees()?;
         if !t.builds.contains_key(&bk).map_err(backend)? {
@@ -121,7 +123,6 @@ impl SledStore {
         // The stored length first, then what of it is durable (an append may commit between).
         let end = self.unflushed.readable(&bk, self.log_len_of(&bk)?);
         let want_end = end.min(offset.saturating_add(max as u64));
-        let mut out = Vec::new();
         if offset < want_end {
             let len = usize::try_from(want_end - offset).unwrap_or(max);
             let appends = appends_between(&t, &bk, offset, want_end)?;

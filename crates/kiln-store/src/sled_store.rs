@@ -302,7 +302,17 @@ impl Store for SledStore {
     }
 
     fn read_log(&self, id: &BuildRef, offset: u64, max: usize) -> Result<LogSlice, StoreError> {
-        self.read(id, offset, max)
+        self.read(id, offset, max, Vec::new())
+    }
+
+    fn read_log_into(
+        &self,
+        id: &BuildRef,
+        offset: u64,
+        max: usize,
+        buffer: Vec<u8>,
+    ) -> Result<LogSlice, StoreError> {
+        self.read(id, offset, max, buffer)
     }
 
     fn read_log_events(&self, id: &BuildRef) -> Result<Vec<LogEvent>, StoreError> {

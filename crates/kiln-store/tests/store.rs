@@ -343,6 +343,16 @@ fn large_appends_are_split_and_read_back_exactly() {
         let want = &data[offset..(offset + max).min(data.len())];
         assert!(slice.bytes == want, "read at {offset} max {max}");
         assert_eq!(slice.end, end);
+        // Read into a buffer that held something else: the same bytes, in that buffer
+        // (a follower's reads reuse their memory).
+        let buffer = vec![b'#'; 300_000];
+        let at = buffer.as_ptr();
+        let into = store.read_log_into(&b, offset as u64, max, buffer).unwrap();
+        assert!(
+            into.bytes == want,
+            "read into a buffer at {offset} max {max}"
+        );
+        assert_eq!(into.bytes.as_ptr(), at, "the buffer given is reused");
     }
 }
 

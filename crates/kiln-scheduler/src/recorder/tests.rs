@@ -8,6 +8,17 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 use tokio::sync::watch;
 
+/// A store in a temporary folder (dropped with it), with one build of job `j`.
+fn a_build() -> (tempfile::TempDir, Arc<SledStore>, BuildRef) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SledStore::open(dir.path()).unwrap());
+    let id = store
+        .create_build(&JobName::new("j").unwrap(), NewBuild::default())
+        .unwrap()
+        .id;
+    (dir, store, id)
+}
+
 fn recorder(store: &Arc<SledStore>, id: &BuildRef) -> Recorder {
     let record = store.get_build(id).unwrap().unwrap();
     let (log, _) = watch::channel(Default::default());
@@ -58,12 +69,7 @@ fn text(store: &SledStore, id: &BuildRef) -> String {
 /// offsets decide.
 #[tokio::test]
 async fn rewording_lines_cannot_break_resume() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SledStore::open(dir.path()).unwrap());
-    let id = store
-        .create_build(&JobName::new("j").unwrap(), NewBuild::default())
-        .unwrap()
-        .id;
+    let (_dir, store, id) = a_build();
     let mut first = recorder(&store, &id);
     for ev in [
         log(LineKind::Text, "Started by user alice"),
@@ -219,12 +225,7 @@ impl Store for SlowAppends {
 /// log is in the store before the build ends.
 #[tokio::test]
 async fn output_arriving_during_an_append_is_appended_after_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let sled = Arc::new(SledStore::open(dir.path()).unwrap());
-    let id = sled
-        .create_build(&JobName::new("j").unwrap(), NewBuild::default())
-        .unwrap()
-        .id;
+    let (_dir, sled, id) = a_build();
     let record = sled.get_build(&id).unwrap().unwrap();
     let (log, mut len) = watch::channel(crate::follower::LogState::default());
     let mut rec = Recorder::new(
@@ -270,12 +271,7 @@ async fn output_arriving_during_an_append_is_appended_after_it() {
 /// output arrives in many appends.
 #[tokio::test]
 async fn a_live_follower_reads_the_stored_log() {
-    let dir = tempfile::tempdir().unwrap();
-    let sled = Arc::new(SledStore::open(dir.path()).unwrap());
-    let id = sled
-        .create_build(&JobName::new("j").unwrap(), NewBuild::default())
-        .unwrap()
-        .id;
+    let (_dir, sled, id) = a_build();
     let record = sled.get_build(&id).unwrap().unwrap();
     let (log, live) = watch::channel(crate::follower::LogState::default());
     let mut rec = Recorder::new(
@@ -322,4 +318,28 @@ async fn a_live_follower_reads_the_stored_log() {
         got.len(),
         stored.len()
     );
+}
+
+/// A loud build's appends go into the buffers of earlier appends that gave way in memory and
+/// that no follower holds (a fresh buffer costs a page fault per 4 KiB of log text), also a
+/// buffer exactly as long as its text, which emptying it as shared bytes would let go.
+#[tokio::test]
+async fn buffers_of_appends_that_gave_way_are_reused() {
+    let (_dir, store, id) = a_build();
+    let mut r = recorder(&store, &id);
+    let size = crate::follower::RECENT_BYTES / 2 - 1;
+    let first = vec![b'a'; size];
+    assert_eq!(first.len(), first.capacity());
+    let at = first.as_ptr();
+    let append = |text: Vec<u8>| crate::pending_log::PendingLog {
+        text,
+        events: Vec::new(),
+    };
+    r.publish(size as u64, append(first));
+    assert_eq!(r.spare.text.capacity(), 0, "still kept for followers");
+    r.publish(2 * size as u64, append(vec![b'b'; size]));
+    assert_eq!(r.spare.text.capacity(), 0, "both fit");
+    r.publish(3 * size as u64, append(vec![b'c'; size]));
+    assert_eq!(r.spare.text.as_ptr(), at, "the first append's buffer");
+    assert!(r.spare.text.is_empty() && r.spare.text.capacity() >= size);
 }
