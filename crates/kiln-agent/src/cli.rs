@@ -60,6 +60,10 @@ pub struct Options {
     pub orphan_grace: Option<Duration>,
 }
 
+/// Where the agent keeps each process's output (`ID.out`) and exit (`ID.exit`) unless
+/// `--run-dir` says otherwise; kiln's build pods share it between their containers.
+pub const DEFAULT_RUN_DIR: &str = "/kiln/run";
+
 impl Options {
     pub fn parse(args: &[String]) -> Result<Options, CliError> {
         let mut o = Options {
@@ -67,7 +71,7 @@ impl Options {
             connect: None,
             container: String::new(),
             workspace: PathBuf::from("/workspace"),
-            run_dir: PathBuf::from("/kiln/run"),
+            run_dir: PathBuf::from(DEFAULT_RUN_DIR),
             kill_grace: Duration::from_secs(5),
             orphan_grace: None,
         };

@@ -23,7 +23,7 @@ mod session;
 pub mod tls;
 
 pub use agent::{Agent, AgentConfig, TOKEN_ENV};
-pub use cli::{CliError, Options, main_with_args};
+pub use cli::{CliError, DEFAULT_RUN_DIR, Options, main_with_args};
 pub use controller_url::ControllerUrl;
 pub use output_log::Ended;
 pub use presence::Presence;

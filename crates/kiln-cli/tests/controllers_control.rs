@@ -276,6 +276,49 @@ fn a_new_owner_does_the_writes_after_the_last_step_that_ran_and_not_those_before
     );
 }
 
+/// Stashes a file and removes it, then sleeps with no process running (the owner is killed
+/// then: `sleeping` is logged once the `sh` ended); the unstashed file is archived and read
+/// with no process between.
+const UNSTASH: &str = r#"pipeline {
+  agent { kubernetes { yaml 'spec: {containers: [{name: work, image: busybox}]}' } }
+  stages { stage('Work') { steps {
+    writeFile file: 'src.txt', text: 'payload-7'
+    stash name: 'src', includes: 'src.txt'
+    sh 'rm src.txt; echo removed'
+    echo 'sleeping'
+    sleep time: 30
+    unstash 'src'
+    archiveArtifacts artifacts: 'src.txt'
+    script { echo "read ${readFile('src.txt')}" }
+  } } }
+}
+"#;
+
+#[test]
+fn an_unstash_after_the_last_step_that_ran_is_archived_and_read_without_a_process_between() {
+    let env = Env::new(&[("unstash", UNSTASH)]);
+    let mut owner = owner_at(&env, "unstash", "[Work] sleeping");
+    let heir = env.start(2);
+    owner.kill_9();
+    let text = succeeded(&env, &heir, "unstash");
+    let logs = env.server_logs();
+    assert!(logs.contains("build resumed in its"), "{logs}");
+    assert!(
+        logs.contains("replay passed the last process the build's pods knew"),
+        "{logs}"
+    );
+    assert!(text.contains("[Work] read payload-7"), "{text}\n{logs}");
+    let archived = env
+        .root
+        .join("controller-2/data/builds/unstash/1/artifacts/src.txt");
+    assert_eq!(
+        std::fs::read_to_string(&archived).ok().as_deref(),
+        Some("payload-7"),
+        "{}\n{text}\n{logs}",
+        archived.display()
+    );
+}
+
 /// The first controller, running `JOB#1` until its log has `mark`.
 fn owner_at(env: &Env, job: &str, mark: &str) -> Server {
     let owner = env.start(1);

@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 /// What runs `kanikoBuild` for the build using a pod ([`crate::ImageBuilder`]).
 #[async_trait]
@@ -139,6 +139,9 @@ pub struct KubeExecutor {
     /// Workspace changes met during the replay since its last process: done before the next
     /// process if that one is new (see [`KubeExecutor::begin_replay`]), dropped if it had run.
     held: Arc<std::sync::Mutex<Vec<Held>>>,
+    /// The build's processes its pods knew when taken over and the replay has not met yet
+    /// (see [`KubeExecutor::learn_known`]).
+    known: Arc<std::sync::Mutex<KnownProcesses>>,
     delete_grace_seconds: u32,
     timings: Option<StartTimings>,
     /// Runs `kanikoBuild` (unset: image builds are refused with a clear error); set per
@@ -425,8 +428,9 @@ impl KubeExecutor {
     /// since (a repeated `deleteDir()` would wipe its work). The changes held when the replay
     /// reaches a process the pod does not know (the old owner stopped after them, or before
     /// them) are done before that process starts; those met before a process that was still
-    /// running are dropped too. Changes held when the build ends are dropped, and reads
-    /// during the replay see the pod's workspace as it is.
+    /// running are dropped too. Once the replay met every process the pods knew when taken
+    /// over ([`KubeExecutor::learn_known`]), it ends: the changes held since are done, and
+    /// later ones, reads and the build's end see the workspace as the build left it.
     pub fn begin_replay(&self) {
         let mut began = self
             .replay_began
@@ -442,7 +446,60 @@ impl KubeExecutor {
     pub fn join_replay(&mut self, other: &KubeExecutor) {
         self.replaying = other.replaying.clone();
         self.held = other.held.clone();
+        self.known = other.known.clone();
         self.begin_replay();
+    }
+
+    /// Learns which processes of build number `build` the pod's agents know (their output
+    /// files, `ID.out` in the agents' shared run directory; process keys begin with the
+    /// build's number), adding them to those of the pods sharing the replay. Once the replay
+    /// has met every one of them, no later process of the old owner can have changed what
+    /// the build does next: the replay ends there, its held changes are done and later ones
+    /// are not held (see [`KubeExecutor::begin_replay`]). A pod whose processes cannot be
+    /// listed keeps the replay going until a process the pods do not know, as before.
+    pub async fn learn_known(&self, build: u64) {
+        let listed = match self.agent(None) {
+            Ok(agent) => {
+                agent
+                    .list_files(kiln_agent::DEFAULT_RUN_DIR, &["*.out".to_owned()], &[])
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        {
+            let mut known = self.known_processes();
+            match listed {
+                Ok(entries) => known.ids.extend(processes_of(build, entries)),
+                Err(error) => {
+                    warn!(pod = %self.name, %error, "cannot list the processes the pod knows; its replay ends at the first process it does not know");
+                    known.complete = false;
+                }
+            }
+        }
+        if let Err(error) = self.passed_known().await {
+            warn!(pod = %self.name, %error, "cannot do the workspace changes held during the replay");
+        }
+    }
+
+    fn known_processes(&self) -> std::sync::MutexGuard<'_, KnownProcesses> {
+        self.known
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Ends the replay once it met every process the build's pods knew, doing the changes
+    /// held since the last of them.
+    async fn passed_known(&self) -> Result<(), ExecError> {
+        let passed = {
+            let known = self.known_processes();
+            known.complete && known.ids.is_empty()
+        };
+        if passed && self.replaying.swap(false, Ordering::AcqRel) {
+            let replayed = self.replayed.load(Ordering::Relaxed);
+            info!(pod = %self.name, replayed, "replay passed the last process the build's pods knew");
+            self.do_held(self.take_held()).await?;
+        }
+        Ok(())
     }
 
     /// Ends the replay of this pod and of the pods sharing it: the resumed build got a pod it
@@ -708,6 +765,7 @@ impl Parts {
             replay_began: std::sync::Mutex::new(None),
             replayed: AtomicU64::new(0),
             held: Arc::new(std::sync::Mutex::new(Vec::new())),
+            known: Arc::new(std::sync::Mutex::new(KnownProcesses::default())),
             delete_grace_seconds: settings.delete_grace_seconds,
             timings: None,
             images: std::sync::Mutex::new(None),
@@ -848,14 +906,18 @@ impl Executor for KubeExecutor {
                     debug!(pod = %self.name, %id, %unknown, count = held.len(),
                         "replay: doing the workspace changes held before a new process");
                     self.do_held(held).await?;
-                    agent.spawn(id, spec).await?
+                    agent.spawn(id.clone(), spec).await?
                 }
             }
         } else {
-            agent.spawn(id, spec).await?
+            agent.spawn(id.clone(), spec).await?
         };
         if spawned.ended_before {
             self.replayed.fetch_add(1, Ordering::Relaxed);
+            let met = self.known_processes().ids.remove(&id);
+            if met {
+                self.passed_known().await?;
+            }
         } else if self.replaying.swap(false, Ordering::AcqRel) {
             let began = *self
                 .replay_began
@@ -925,6 +987,33 @@ impl Executor for KubeExecutor {
     }
 }
 
+/// The ids of build number `build`'s processes among the files of an agent's run directory.
+fn processes_of(
+    build: u64,
+    entries: Vec<kiln_agent::protocol::WireEntry>,
+) -> impl Iterator<Item = String> {
+    let prefix = format!("{build}.");
+    entries
+        .into_iter()
+        .filter_map(|e| e.path.strip_suffix(".out").map(str::to_owned))
+        .filter(move |id| id.starts_with(&prefix))
+}
+
+/// See [`KubeExecutor::learn_known`]; `complete` is false once a pod's could not be listed.
+struct KnownProcesses {
+    ids: std::collections::HashSet<String>,
+    complete: bool,
+}
+
+impl Default for KnownProcesses {
+    fn default() -> Self {
+        KnownProcesses {
+            ids: std::collections::HashSet::new(),
+            complete: true,
+        }
+    }
+}
+
 /// A workspace change held during a replay (see [`KubeExecutor::begin_replay`]).
 enum Held {
     Write(String, Vec<u8>),
@@ -937,5 +1026,28 @@ fn with_req(message: Message, req: u64) -> Message {
         Message::DeleteDir { path, .. } => Message::DeleteDir { req, path },
         Message::CreateDir { path, .. } => Message::CreateDir { req, path },
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::processes_of;
+    use kiln_agent::protocol::WireEntry;
+
+    #[test]
+    fn the_processes_of_a_build_are_its_keyed_output_files() {
+        let entries = [
+            "12.0a1b2c3d.4.0.00ff00ff00ff00ff.out",
+            "12.0a1b2c3d.4.0.00ff00ff00ff00ff.exit",
+            "120.0a1b2c3d.4.0.00ff00ff00ff00ff.out",
+            "3.0a1b2c3d.p.1.00ff00ff00ff00ff.out",
+            "f00dbeef-2.out",
+        ]
+        .map(|path| WireEntry {
+            path: path.to_owned(),
+            size: 1,
+        });
+        let ids: Vec<String> = processes_of(12, entries.to_vec()).collect();
+        assert_eq!(ids, ["12.0a1b2c3d.4.0.00ff00ff00ff00ff"]);
     }
 }

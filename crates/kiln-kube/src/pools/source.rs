@@ -270,6 +270,7 @@ impl PodSource {
                     Some(other) => executor.join_replay(other),
                     None => executor.begin_replay(),
                 }
+                executor.learn_known(build).await;
                 let executor = Arc::new(executor);
                 self.attach_image_builder(&executor, job, build);
                 Ok(BuildPod {
